@@ -1,0 +1,250 @@
+//! Training and evaluation windows: the seed's sliding-window construction
+//! over a pair's grid or a user's CSV, and random-phase windows.
+//!
+//! Layout is row-major `[n, W]` in plain `Vec<f32>`s; tensors are made only
+//! where the model needs them.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::pairs::Pair;
+use crate::rng::Rng;
+
+/// `n` windows of `window` samples: what the encoder reads and what the
+/// decoder should write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Windows {
+    pub window: usize,
+    /// Encoder inputs, `[n, window]` row-major.
+    pub input: Vec<f32>,
+    /// Decoder targets, `[n, window]` row-major.
+    pub target: Vec<f32>,
+}
+
+impl Windows {
+    pub fn empty(window: usize) -> Self {
+        Self {
+            window,
+            input: Vec::new(),
+            target: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.input.len() / self.window.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+
+    /// The seed's construction over two aligned series of length L:
+    /// windows i = 0 .. L − W (exclusive), `input[i..i+W]` → `output[i..i+W]`.
+    /// (The seed stops one short of the last possible window; we keep its
+    /// count so figures compare: 100 grid points give 76 windows.)
+    pub fn sliding(input: &[f32], output: &[f32], window: usize) -> Result<Self> {
+        if input.len() != output.len() {
+            return Err(Error::Data(format!(
+                "input has {} samples but output has {}",
+                input.len(),
+                output.len()
+            )));
+        }
+        if window == 0 || input.len() <= window {
+            return Err(Error::Data(format!(
+                "need more than {window} samples for windows of {window}, got {}",
+                input.len()
+            )));
+        }
+        let n = input.len() - window;
+        let mut w = Self::empty(window);
+        for i in 0..n {
+            w.input.extend_from_slice(&input[i..i + window]);
+            w.target.extend_from_slice(&output[i..i + window]);
+        }
+        Ok(w)
+    }
+
+    /// The seed's 76 windows over a pair's 100-point grid (for W = 24).
+    pub fn grid(pair: &Pair, window: usize) -> Result<Self> {
+        let (input, output) = pair.sample(pair.x_start, crate::pairs::GRID_POINTS);
+        Self::sliding(&input, &output, window)
+    }
+
+    /// `count` windows starting at random phases (see [`Pair::phase_range`]),
+    /// with the grid's sampling step.
+    pub fn random_phase(pair: &Pair, window: usize, count: usize, rng: &mut Rng) -> Self {
+        let mut w = Self::empty(window);
+        w.extend_random_phase(pair, count, rng);
+        w
+    }
+
+    /// Appends `count` random-phase windows.
+    pub fn extend_random_phase(&mut self, pair: &Pair, count: usize, rng: &mut Rng) {
+        for _ in 0..count {
+            let x0 = pair.random_phase(rng, self.window);
+            let (i, o) = pair.sample(x0, self.window);
+            self.input.extend_from_slice(&i);
+            self.target.extend_from_slice(&o);
+        }
+    }
+
+    /// Appends every window of `other` (same window length).
+    pub fn extend(&mut self, other: &Windows) {
+        debug_assert_eq!(self.window, other.window);
+        self.input.extend_from_slice(&other.input);
+        self.target.extend_from_slice(&other.target);
+    }
+
+    pub fn input_row(&self, i: usize) -> &[f32] {
+        &self.input[i * self.window..(i + 1) * self.window]
+    }
+
+    pub fn target_row(&self, i: usize) -> &[f32] {
+        &self.target[i * self.window..(i + 1) * self.window]
+    }
+
+    /// Gathers the rows `idx` into a new set (a training mini-batch).
+    pub fn gather(&self, idx: &[usize]) -> Self {
+        let mut w = Self::empty(self.window);
+        for &i in idx {
+            w.input.extend_from_slice(self.input_row(i));
+            w.target.extend_from_slice(self.target_row(i));
+        }
+        w
+    }
+
+    /// Teacher-forcing decoder inputs: each target row shifted right by one
+    /// with 0 as the start value (`dx` in the seed).
+    pub fn decoder_input(&self) -> Vec<f32> {
+        let mut dx = Vec::with_capacity(self.target.len());
+        for row in self.target.chunks_exact(self.window) {
+            dx.push(0.0);
+            dx.extend_from_slice(&row[..self.window - 1]);
+        }
+        dx
+    }
+}
+
+/// Two aligned recorded series read from a CSV file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub input: Vec<f32>,
+    pub output: Vec<f32>,
+}
+
+impl Series {
+    /// Reads two numeric columns (input, output), one sample per row. A first
+    /// line that does not parse as numbers is taken as a header; blank lines
+    /// are skipped; anything else that does not parse is an error naming
+    /// the line.
+    pub fn from_csv(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::Data(format!("cannot open {}: {e}", path.display())))?;
+        Self::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| Error::Data(format!("{}: {e}", path.display())))
+    }
+
+    pub fn from_reader(reader: impl BufRead) -> std::result::Result<Self, String> {
+        let mut s = Series {
+            input: Vec::new(),
+            output: Vec::new(),
+        };
+        for (i, line) in reader.lines().enumerate() {
+            let line_no = i + 1;
+            let line = line.map_err(|e| format!("line {line_no}: {e}"))?;
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let parsed: std::result::Result<Vec<f32>, _> =
+                fields.iter().map(|f| f.parse::<f32>()).collect();
+            match parsed {
+                Ok(v) if v.len() == 2 => {
+                    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                        return Err(format!("line {line_no}: value {bad} is not finite"));
+                    }
+                    s.input.push(v[0]);
+                    s.output.push(v[1]);
+                }
+                Ok(v) => {
+                    return Err(format!(
+                        "line {line_no}: expected 2 columns (input, output), found {}",
+                        v.len()
+                    ));
+                }
+                Err(_) if line_no == 1 => {} // header
+                Err(e) => return Err(format!("line {line_no}: not a number ({e}): {line:?}")),
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pairs::find;
+
+    #[test]
+    fn grid_windows_follow_the_seed() {
+        let p = find("sin-cos").unwrap();
+        let w = Windows::grid(p, 24).unwrap();
+        assert_eq!(w.len(), 76);
+        let x = p.grid();
+        // Window 3, sample 5 is sin/cos of grid point 8.
+        assert!((w.input_row(3)[5] - x[8].sin() as f32).abs() < 1e-7);
+        assert!((w.target_row(3)[5] - x[8].cos() as f32).abs() < 1e-7);
+        let dx = w.decoder_input();
+        assert_eq!(dx[0], 0.0);
+        assert_eq!(&dx[1..24], &w.target_row(0)[..23]);
+        assert_eq!(dx[24], 0.0);
+    }
+
+    #[test]
+    fn random_phase_windows_stay_in_range() {
+        let p = find("square-sqrt").unwrap();
+        let mut rng = Rng::new(5);
+        let w = Windows::random_phase(p, 24, 500, &mut rng);
+        assert_eq!(w.len(), 500);
+        // x² on [0, 1.5] stays in [0, 2.25]; √x is defined (no NaN).
+        assert!(w.input.iter().all(|&v| (0.0..=2.25 + 1e-6).contains(&v)));
+        assert!(w.target.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn sliding_rejects_short_or_mismatched_series() {
+        assert!(Windows::sliding(&[0.0; 24], &[0.0; 24], 24).is_err());
+        assert!(Windows::sliding(&[0.0; 30], &[0.0; 29], 24).is_err());
+        assert_eq!(
+            Windows::sliding(&[0.0; 25], &[0.0; 25], 24).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn csv_with_and_without_header() {
+        let s = Series::from_reader("in,out\n1, 2\n\n3,4\n".as_bytes()).unwrap();
+        assert_eq!(s.input, vec![1.0, 3.0]);
+        assert_eq!(s.output, vec![2.0, 4.0]);
+        let s = Series::from_reader("1,2\n3,4\n".as_bytes()).unwrap();
+        assert_eq!(s.input.len(), 2);
+        let e = Series::from_reader("1,2\n3,x\n".as_bytes()).unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let e = Series::from_reader("1,2,3\n".as_bytes()).unwrap_err();
+        assert!(e.contains("expected 2 columns"), "{e}");
+        let e = Series::from_reader("1,2\nnan,1\n".as_bytes()).unwrap_err();
+        assert!(e.contains("not finite"), "{e}");
+    }
+
+    #[test]
+    fn gather_picks_rows() {
+        let p = find("damped").unwrap();
+        let w = Windows::grid(p, 24).unwrap();
+        let g = w.gather(&[5, 2]);
+        assert_eq!(g.input_row(0), w.input_row(5));
+        assert_eq!(g.target_row(1), w.target_row(2));
+    }
+}

@@ -1,0 +1,76 @@
+//! The library's error type, grouped by who is at fault: the caller's input
+//! (a bad model file, a bad data file, a bad line), or the numeric backend.
+
+use std::path::PathBuf;
+
+/// Everything the library can fail with. The CLI wraps these in `anyhow`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file could not be read from disk.
+    #[error("cannot read model file {path}: {source}")]
+    ModelIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The model file is not a valid safetensors file, or its tensors do not
+    /// form a seq2seq model in our layout.
+    #[error("invalid model file {path}: {reason}")]
+    ModelFormat { path: PathBuf, reason: String },
+
+    /// A required tensor has the wrong shape.
+    #[error(
+        "invalid model file {path}: tensor `{tensor}` has shape {found:?}, expected {expected:?}"
+    )]
+    TensorShape {
+        path: PathBuf,
+        tensor: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+
+    /// A required tensor is absent.
+    #[error(
+        "invalid model file {path}: tensor `{tensor}` is missing (expected shape {expected:?})"
+    )]
+    TensorMissing {
+        path: PathBuf,
+        tensor: String,
+        expected: Vec<usize>,
+    },
+
+    /// A model could not be written.
+    #[error("cannot write model file {path}: {reason}")]
+    ModelWrite { path: PathBuf, reason: String },
+
+    /// No such pair in the pair table.
+    #[error("unknown pair `{0}` (see `pipeline pairs`)")]
+    UnknownPair(String),
+
+    /// Training or evaluation data is unusable.
+    #[error("bad data: {0}")]
+    Data(String),
+
+    /// A line of `translate` input is not a valid window.
+    #[error("line {line}: {reason}")]
+    BadLine { line: u64, reason: String },
+
+    /// The input had the wrong shape for the model (a caller bug, not user data).
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+
+    /// Writing a plot failed.
+    #[error("cannot draw plot {path}: {reason}")]
+    Plot { path: PathBuf, reason: String },
+
+    /// Plain I/O (reports, stdin/stdout).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    /// The tensor backend failed: a bug on our side, not the caller's.
+    #[error("tensor backend: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

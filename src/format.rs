@@ -1,0 +1,359 @@
+//! The model file: a safetensors file with PyTorch's tensor names and shapes,
+//! plus our `__metadata__` (format version, pair, window, hidden size, the
+//! recipe that trained it, the metrics it reached, creation time).
+//!
+//! A tensors-only file (a PyTorch export, or a Keras model converted with
+//! `weight_ih = kernel.T`, `weight_hh = recurrent_kernel.T`, `bias_ih = bias`,
+//! `bias_hh = 0`) loads too: H comes from the shapes, W defaults to 24.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::Seq2Seq;
+
+/// Value of the `format` metadata key that marks our files.
+pub const FORMAT_NAME: &str = "pipeline.seq2seq";
+/// Version written by this build; files with a higher version are refused.
+pub const FORMAT_VERSION: u32 = 1;
+/// The seed's window length, used when a file does not say.
+pub const DEFAULT_WINDOW: usize = 24;
+/// The seed's hidden size, the default for training.
+pub const DEFAULT_HIDDEN: usize = 75;
+
+/// Every tensor of the model, in file order, with its shape for hidden size `h`.
+pub fn tensor_specs(h: usize) -> Vec<(String, Vec<usize>)> {
+    let mut specs = Vec::with_capacity(10);
+    for lstm in ["encoder", "decoder"] {
+        specs.push((format!("{lstm}.weight_ih_l0"), vec![4 * h, 1]));
+        specs.push((format!("{lstm}.weight_hh_l0"), vec![4 * h, h]));
+        specs.push((format!("{lstm}.bias_ih_l0"), vec![4 * h]));
+        specs.push((format!("{lstm}.bias_hh_l0"), vec![4 * h]));
+    }
+    specs.push(("dense.weight".into(), vec![1, h]));
+    specs.push(("dense.bias".into(), vec![1]));
+    specs
+}
+
+/// What a model file says about itself (all optional in a tensors-only file).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metadata {
+    /// Pair id (`sin-cos`, …) or `csv:<file name>` for user data.
+    pub pair: Option<String>,
+    /// Window length W the model was trained for.
+    pub window: Option<usize>,
+    /// Training recipe (JSON object).
+    pub recipe: Option<Value>,
+    /// Metrics reached (JSON object).
+    pub metrics: Option<Value>,
+    /// Creation time, RFC 3339 UTC.
+    pub created: Option<String>,
+}
+
+impl Metadata {
+    fn to_map(&self, hidden: usize, window: usize) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        m.insert("format".into(), FORMAT_NAME.into());
+        m.insert("format_version".into(), FORMAT_VERSION.to_string());
+        m.insert("hidden".into(), hidden.to_string());
+        m.insert("window".into(), window.to_string());
+        if let Some(p) = &self.pair {
+            m.insert("pair".into(), p.clone());
+        }
+        if let Some(r) = &self.recipe {
+            m.insert("recipe".into(), r.to_string());
+        }
+        if let Some(x) = &self.metrics {
+            m.insert("metrics".into(), x.to_string());
+        }
+        if let Some(c) = &self.created {
+            m.insert("created".into(), c.clone());
+        }
+        m
+    }
+
+    fn from_map(map: &HashMap<String, String>, path: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(f) = map.get("format")
+            && f != FORMAT_NAME
+        {
+            return Err(bad(format!(
+                "metadata `format` is {f:?}, expected {FORMAT_NAME:?}"
+            )));
+        }
+        if let Some(v) = map.get("format_version") {
+            let v: u32 = v
+                .parse()
+                .map_err(|_| bad(format!("metadata `format_version` {v:?} is not a number")))?;
+            if v > FORMAT_VERSION {
+                return Err(bad(format!(
+                    "format version {v} is newer than this build reads ({FORMAT_VERSION})"
+                )));
+            }
+        }
+        let window = match map.get("window") {
+            Some(w) => match w.parse::<usize>() {
+                Ok(w) if w > 0 => Some(w),
+                _ => {
+                    return Err(bad(format!(
+                        "metadata `window` {w:?} is not a positive integer"
+                    )));
+                }
+            },
+            None => None,
+        };
+        let json = |key: &str| -> Result<Option<Value>> {
+            map.get(key)
+                .map(|s| serde_json::from_str(s).map_err(|e| bad(format!("metadata `{key}`: {e}"))))
+                .transpose()
+        };
+        Ok(Self {
+            pair: map.get("pair").cloned(),
+            window,
+            recipe: json("recipe")?,
+            metrics: json("metrics")?,
+            created: map.get("created").cloned(),
+        })
+    }
+}
+
+/// A model loaded from a file, with what the file said about it.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub model: Seq2Seq,
+    pub meta: Metadata,
+    /// Content hash of the file (16 hex digits): identifies the exact weights.
+    pub id: String,
+    pub path: PathBuf,
+}
+
+/// FNV-1a, 64 bit: a stable content id, not a security measure.
+pub fn content_id(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn candle_dtype(dtype: Dtype) -> Option<DType> {
+    match dtype {
+        Dtype::F32 => Some(DType::F32),
+        Dtype::F64 => Some(DType::F64),
+        Dtype::F16 => Some(DType::F16),
+        Dtype::BF16 => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+/// Loads and checks a model file. `window` overrides the file's window
+/// (needed for a tensors-only file whose W is not 24).
+pub fn load(path: &Path, window: Option<usize>) -> Result<LoadedModel> {
+    let bytes = std::fs::read(path).map_err(|source| Error::ModelIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_bytes(&bytes, path, window)
+}
+
+/// [`load`] from bytes already in memory; `path` is only used in messages.
+pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<LoadedModel> {
+    let bad = |reason: String| Error::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let meta = match header.metadata() {
+        Some(map) => Metadata::from_map(map, path)?,
+        None => Metadata::default(),
+    };
+
+    // H from the recurrent weight's shape, [4H, H].
+    let probe = "encoder.weight_hh_l0";
+    let hidden = match st.tensor(probe) {
+        Ok(t) => t.shape().get(1).copied().unwrap_or(0),
+        Err(_) => {
+            return Err(Error::TensorMissing {
+                path: path.to_path_buf(),
+                tensor: probe.into(),
+                expected: vec![4 * DEFAULT_HIDDEN, DEFAULT_HIDDEN],
+            });
+        }
+    };
+    if hidden == 0 {
+        let found = st
+            .tensor(probe)
+            .map(|t| t.shape().to_vec())
+            .unwrap_or_default();
+        return Err(Error::TensorShape {
+            path: path.to_path_buf(),
+            tensor: probe.into(),
+            expected: vec![4 * DEFAULT_HIDDEN, DEFAULT_HIDDEN],
+            found,
+        });
+    }
+
+    let specs = tensor_specs(hidden);
+    let mut tensors = HashMap::with_capacity(specs.len());
+    for (name, shape) in &specs {
+        let view = st.tensor(name).map_err(|_| Error::TensorMissing {
+            path: path.to_path_buf(),
+            tensor: name.clone(),
+            expected: shape.clone(),
+        })?;
+        if view.shape() != shape.as_slice() {
+            return Err(Error::TensorShape {
+                path: path.to_path_buf(),
+                tensor: name.clone(),
+                expected: shape.clone(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let dtype = candle_dtype(view.dtype()).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` has dtype {:?}; expected F32 (F64, F16 and BF16 are converted)",
+                view.dtype()
+            ))
+        })?;
+        let t = Tensor::from_raw_buffer(view.data(), dtype, shape, &Device::Cpu)?
+            .to_dtype(DType::F32)?;
+        let values = t.flatten_all()?.to_vec1::<f32>()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(bad(format!(
+                "tensor `{name}` contains NaN or infinite values"
+            )));
+        }
+        tensors.insert(name.clone(), t);
+    }
+    let extra: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !tensors.contains_key(*n))
+        .collect();
+    if !extra.is_empty() {
+        return Err(bad(format!(
+            "unexpected tensors {extra:?} (a single-layer encoder/decoder/dense model has exactly {})",
+            specs.len()
+        )));
+    }
+
+    let window = match (window, meta.window) {
+        (Some(w), Some(m)) if w != m => {
+            tracing::warn!(
+                file_window = m,
+                window = w,
+                "window overridden; the model was trained on {m}"
+            );
+            w
+        }
+        (Some(w), _) => w,
+        (None, Some(m)) => m,
+        (None, None) => DEFAULT_WINDOW,
+    };
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    let model = Seq2Seq::new(vb, hidden, window)?;
+    Ok(LoadedModel {
+        model,
+        meta,
+        id: content_id(bytes),
+        path: path.to_path_buf(),
+    })
+}
+
+/// Serialises named F32 tensors with our metadata. Returns the file bytes.
+pub fn to_bytes(
+    tensors: &HashMap<String, Tensor>,
+    hidden: usize,
+    window: usize,
+    meta: &Metadata,
+) -> Result<Vec<u8>> {
+    let specs = tensor_specs(hidden);
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(specs.len());
+    for (name, shape) in specs {
+        let t = tensors
+            .get(&name)
+            .ok_or_else(|| Error::Shape(format!("tensor `{name}` missing from the model")))?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::Shape(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                t.dims()
+            )));
+        }
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        data.push((name, shape, bytes));
+    }
+    let views = data
+        .iter()
+        .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
+        .map_err(|e| Error::Shape(e.to_string()))?;
+    safetensors::serialize(views, Some(meta.to_map(hidden, window)))
+        .map_err(|e| Error::Shape(e.to_string()))
+}
+
+/// Writes a model file atomically (temp file + rename), creating the parent
+/// folder. Returns the content id.
+pub fn save(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    hidden: usize,
+    window: usize,
+    meta: &Metadata,
+) -> Result<String> {
+    let bytes = to_bytes(tensors, hidden, window, meta)?;
+    write_atomic(path, &bytes).map_err(|e| Error::ModelWrite {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(content_id(&bytes))
+}
+
+/// Writes `bytes` to `path` through a temporary sibling and a rename, so a
+/// reader (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Current time as RFC 3339 UTC (seconds), without a date-time dependency.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}

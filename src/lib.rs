@@ -1,0 +1,38 @@
+//! `pipeline`: translate live numeric signals with a seq2seq LSTM.
+//!
+//! # Layout
+//!
+//! Data flows one way: curves/CSV → windows → model → translations.
+//!
+//! - [`pairs`]: the pair table (which curve becomes which, on what x grid).
+//! - [`data`]: training/evaluation windows (the seed's sliding windows,
+//!   random-phase windows, CSV series).
+//! - [`model`]: the encoder-decoder on candle; teacher-forced and
+//!   autoregressive passes.
+//! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
+//!   loading with shape checks and dtype conversion, atomic saving.
+//! - [`train`]: seeded initialisation, recipes, the training loop.
+//! - [`eval`]: accuracy metrics.
+//! - [`translate`]: the text filter behind `pipeline translate`.
+//! - [`report`], [`plot`]: training reports and PNG figures.
+//! - [`rng`]: the seeded generator that makes runs reproducible.
+//! - [`error`]: the library's error type.
+//!
+//! The binary (`src/main.rs`) only parses flags, shows progress and calls
+//! into these modules.
+
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod format;
+pub mod model;
+pub mod pairs;
+pub mod plot;
+pub mod report;
+pub mod rng;
+pub mod train;
+pub mod translate;
+
+pub use error::{Error, Result};
+pub use format::LoadedModel;
+pub use model::Seq2Seq;

@@ -1,0 +1,410 @@
+//! The `pipeline` command line: parses flags, shows progress, and calls the
+//! library. Errors end here, as `anyhow` reports with a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use pipeline::data::{Series, Windows};
+use pipeline::format::{self, Metadata};
+use pipeline::pairs::{self, PAIRS, Pair};
+use pipeline::train::{self, Recipe, TrainData};
+use pipeline::{eval, report};
+
+#[derive(Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "Translate live numeric signals with a seq2seq LSTM"
+)]
+struct Cli {
+    /// Folder where models are found by pair name (`<dir>/<pair>.safetensors`).
+    #[arg(
+        long,
+        global = true,
+        env = "PIPELINE_MODELS_DIR",
+        default_value = "models"
+    )]
+    models_dir: PathBuf,
+
+    /// Compute threads for the tensor backend (candle's rayon pool).
+    #[arg(long, global = true, default_value_t = 1)]
+    threads: usize,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the built-in translation pairs.
+    Pairs,
+    /// Train a model and write it with its report and loss curve.
+    Retrain(RetrainArgs),
+    /// Measure a model's accuracy and draw the translation figure.
+    Eval(EvalArgs),
+    /// Translate windows from stdin (one per line, comma-separated) to stdout.
+    Translate(TranslateArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecipeName {
+    /// Random-phase windows, warm-up + cosine decay, gradient clipping.
+    Default,
+    /// The seed tutorial exactly: 76 grid windows, Adam 1e-3, batch 10, 35 epochs.
+    Seed,
+}
+
+/// Where the model comes from: a pair's shipped model, or a file.
+#[derive(Args)]
+struct ModelArgs {
+    /// Pair whose model to use (`<models-dir>/<pair>.safetensors`).
+    #[arg(long)]
+    pair: Option<String>,
+    /// Model file (overrides the pair's default model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Window length, for model files that do not record it (default 24).
+    #[arg(long)]
+    window: Option<usize>,
+}
+
+#[derive(Args)]
+struct RetrainArgs {
+    /// Built-in pair to train on.
+    #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+    pair: Option<String>,
+    /// CSV file with two numeric columns (input, output), one sample per row.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Output model file (default `<models-dir>/<pair>.safetensors`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "default")]
+    recipe: RecipeName,
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    hidden: Option<usize>,
+    #[arg(long)]
+    window: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Random-phase windows drawn per epoch (pairs only).
+    #[arg(long)]
+    random_windows: Option<usize>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Evaluate on a CSV series instead of a pair's curves.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print the metrics as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Where to write the figure (default `out/eval-<pair>.png`).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Seed of the random-phase evaluation windows.
+    #[arg(long, default_value_t = eval::EVAL_SEED)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct TranslateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // candle reads RAYON_NUM_THREADS; unset, it re-reads /proc/cpuinfo on
+    // every matmul (10x slower at batch 1, FACTS.md).
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", cli.threads.max(1).to_string()) };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pairs => {
+            for p in &PAIRS {
+                println!("{:<12} {}", p.id, p.description);
+            }
+            Ok(())
+        }
+        Command::Retrain(a) => retrain(&cli.models_dir, a),
+        Command::Eval(a) => evaluate(&cli.models_dir, a),
+        Command::Translate(a) => {
+            let loaded = load_model(&cli.models_dir, &a.model)?;
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            pipeline::translate::run(&loaded.model, stdin, stdout)?;
+            Ok(())
+        }
+    }
+}
+
+fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::LoadedModel> {
+    let path = match (&a.model, &a.pair) {
+        (Some(p), _) => p.clone(),
+        (None, Some(pair)) => {
+            pairs::find(pair)?;
+            models_dir.join(format!("{pair}.safetensors"))
+        }
+        (None, None) => bail!("say which model: --pair NAME or --model FILE"),
+    };
+    let loaded = format::load(&path, a.window)?;
+    if let (Some(want), Some(have)) = (&a.pair, &loaded.meta.pair)
+        && want != have
+    {
+        tracing::warn!(model = %path.display(), "model was trained on pair `{have}`, not `{want}`");
+    }
+    Ok(loaded)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] epoch {pos}/{len}  {msg}  ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
+    let mut recipe = match a.recipe {
+        RecipeName::Default => Recipe::default_recipe(),
+        RecipeName::Seed => Recipe::seed(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { recipe.$f = v; } )* };
+    }
+    set!(epochs, lr, batch, hidden, window, seed);
+    if let Some(lr) = a.lr
+        && recipe.schedule == train::Schedule::Constant
+    {
+        recipe.lr_final = lr;
+    }
+    if let Some(n) = a.random_windows {
+        recipe.random_windows_per_epoch = n;
+    }
+
+    let (pair, fixed, data_name, x, truth): (Option<&Pair>, Windows, String, Vec<f64>, Vec<f32>) =
+        match (&a.pair, &a.data) {
+            (Some(id), _) => {
+                let pair = pairs::find(id)?;
+                let (_, out) = pair.sample(pair.x_start, pairs::GRID_POINTS);
+                (
+                    Some(pair),
+                    Windows::grid(pair, recipe.window)?,
+                    id.clone(),
+                    pair.grid(),
+                    out,
+                )
+            }
+            (None, Some(path)) => {
+                // User data has no curve to draw random phases from.
+                recipe.random_windows_per_epoch = 0;
+                recipe.fixed_windows = true;
+                let s = Series::from_csv(path)?;
+                let w = Windows::sliding(&s.input, &s.output, recipe.window)?;
+                let name = format!(
+                    "csv:{}",
+                    path.file_name()
+                        .map(|f| f.to_string_lossy())
+                        .unwrap_or_default()
+                );
+                let x = (0..s.output.len()).map(|i| i as f64).collect();
+                (None, w, name, x, s.output)
+            }
+            (None, None) => bail!("say what to train on: --pair NAME or --data FILE.csv"),
+        };
+    let out = match (&a.out, &a.pair) {
+        (Some(o), _) => o.clone(),
+        (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
+        (None, None) => bail!("--out FILE is required with --data"),
+    };
+
+    tracing::info!(
+        data = %data_name, recipe = %recipe.name, epochs = recipe.epochs, batch = recipe.batch,
+        hidden = recipe.hidden, window = recipe.window, seed = recipe.seed, "training"
+    );
+    let bar = progress_bar(recipe.epochs as u64);
+    bar.set_prefix(data_name.clone());
+    let quiet_log_every = (recipe.epochs / 10).max(1);
+    let started = Instant::now();
+    let trained = train::train(
+        &recipe,
+        &TrainData {
+            fixed: fixed.clone(),
+            pair,
+        },
+        |s| {
+            bar.set_position(s.epoch as u64);
+            bar.set_message(format!("loss {:.3e}  lr {:.1e}", s.loss, s.lr));
+            // Without a terminal the bar is hidden: log a few lines instead.
+            if bar.is_hidden() && (s.epoch % quiet_log_every == 0 || s.epoch == s.epochs) {
+                tracing::info!(
+                    "epoch {}/{} loss {:.3e} lr {:.1e}",
+                    s.epoch,
+                    s.epochs,
+                    s.loss,
+                    s.lr
+                );
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let (metrics, translated) = eval::evaluate(&trained.model, &fixed, pair, eval::EVAL_SEED)?;
+    let created = format::now_rfc3339();
+    let meta = Metadata {
+        pair: Some(data_name.clone()),
+        window: Some(recipe.window),
+        recipe: Some(serde_json::to_value(&recipe)?),
+        metrics: Some(serde_json::to_value(&metrics)?),
+        created: Some(created.clone()),
+    };
+    let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
+    let (json_path, loss_png) = report::write_training_report(
+        &out,
+        &report::TrainingReport {
+            model: out.display().to_string(),
+            model_id: &id,
+            data: &data_name,
+            recipe: &recipe,
+            metrics: &metrics,
+            train_seconds,
+            created: &created,
+            history: &trained.history,
+        },
+    )?;
+    let fig = report::companion(&out, "translation.png");
+    report::translation_figure(
+        &fig,
+        &format!(
+            "{data_name}: autoregressive translation (AR MSE {:.2e})",
+            metrics.ar_mse_grid
+        ),
+        &x,
+        &truth,
+        &fixed,
+        &translated,
+    )?;
+    println!("model      {} (id {id})", out.display());
+    println!(
+        "trained    {} epochs in {train_seconds:.1} s",
+        recipe.epochs
+    );
+    print_metrics(&metrics);
+    println!("report     {}", json_path.display());
+    println!("figures    {}, {}", loss_png.display(), fig.display());
+    Ok(())
+}
+
+fn print_metrics(m: &eval::Metrics) {
+    println!(
+        "AR MSE     {:.3e} on {} grid windows",
+        m.ar_mse_grid, m.grid_windows
+    );
+    if let Some(r) = m.ar_mse_random {
+        println!(
+            "AR MSE     {r:.3e} on {} random-phase windows",
+            m.random_windows
+        );
+    }
+    println!(
+        "TF MSE     {:.3e} (teacher-forced, grid windows)",
+        m.tf_mse_grid
+    );
+}
+
+fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
+    let loaded = load_model(models_dir, &a.model)?;
+    let w = loaded.model.window();
+    let (pair, fixed, name, x, truth) = match (&a.data, &a.model.pair) {
+        (Some(path), _) => {
+            let s = Series::from_csv(path)?;
+            let win = Windows::sliding(&s.input, &s.output, w)?;
+            let x = (0..s.output.len()).map(|i| i as f64).collect();
+            (None, win, path.display().to_string(), x, s.output)
+        }
+        (None, pair_id) => {
+            let id = pair_id
+                .clone()
+                .or_else(|| loaded.meta.pair.clone())
+                .context("which pair? the model file does not say: pass --pair")?;
+            let pair = pairs::find(&id)?;
+            let (_, out) = pair.sample(pair.x_start, pairs::GRID_POINTS);
+            (Some(pair), Windows::grid(pair, w)?, id, pair.grid(), out)
+        }
+    };
+    let (metrics, translated) = eval::evaluate(&loaded.model, &fixed, pair, a.seed)?;
+    let plot = a.plot.unwrap_or_else(|| {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("out/eval-{safe}.png"))
+    });
+    report::translation_figure(
+        &plot,
+        &format!(
+            "{name}: autoregressive translation (AR MSE {:.2e})",
+            metrics.ar_mse_grid
+        ),
+        &x,
+        &truth,
+        &fixed,
+        &translated,
+    )?;
+    if a.json {
+        let v = serde_json::json!({
+            "model": loaded.path.display().to_string(),
+            "model_id": loaded.id,
+            "data": name,
+            "metrics": metrics,
+            "plot": plot.display().to_string(),
+        });
+        println!("{v}");
+    } else {
+        println!("model      {} (id {})", loaded.path.display(), loaded.id);
+        println!("data       {name}");
+        print_metrics(&metrics);
+        println!("figure     {}", plot.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! PNG line charts (training curves, translated vs. true signal), drawn with
+//! plotters' bitmap backend and an embedded DejaVu Sans, so a machine without
+//! fonts installed still gets labelled pictures.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+
+static FONT: &[u8] = include_bytes!("plot/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The font is compiled in and known to parse; if it somehow did not,
+        // text would be missing from the picture, which the error below reports.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One line on a chart.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Legend entry; `None` keeps it out of the legend.
+    pub label: Option<String>,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    pub dashed: bool,
+    pub width: u32,
+}
+
+impl Line {
+    pub fn new(label: impl Into<Option<String>>, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
+        Self {
+            label: label.into(),
+            points,
+            color,
+            dashed: false,
+            width: 2,
+        }
+    }
+
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+}
+
+/// Colours used across our pictures.
+pub const BLUE: RGBColor = RGBColor(31, 119, 180);
+pub const RED: RGBColor = RGBColor(214, 39, 40);
+pub const GREY: RGBColor = RGBColor(120, 120, 120);
+pub const GREEN: RGBColor = RGBColor(44, 160, 44);
+
+/// A chart's labels and axes.
+#[derive(Debug, Clone)]
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    /// Logarithmic y axis (all y must be positive).
+    pub log_y: bool,
+}
+
+/// Draws `lines` into a 1000×600 PNG at `path`.
+pub fn line_chart(path: &Path, chart: &Chart, lines: &[Line]) -> Result<()> {
+    draw(path, chart, lines).map_err(|reason| Error::Plot {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
+    let pts = lines
+        .iter()
+        .flat_map(|l| l.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0));
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    let mut any = false;
+    for &(x, y) in pts {
+        any = true;
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if !any {
+        return None;
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if log_y {
+        y0 /= 1.5;
+        y1 *= 1.5;
+    } else {
+        let pad = ((y1 - y0) * 0.08).max(1e-6);
+        y0 -= pad;
+        y1 += pad;
+    }
+    Some(((x0, x1), (y0, y1)))
+}
+
+fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), String> {
+    register_font();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let ((x0, x1), (y0, y1)) =
+        bounds(lines, chart.log_y).ok_or_else(|| "nothing to plot".to_string())?;
+    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(chart.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(80);
+
+    macro_rules! finish {
+        ($ctx:expr) => {{
+            let mut ctx = $ctx;
+            ctx.configure_mesh()
+                .x_desc(chart.x_label)
+                .y_desc(chart.y_label)
+                .label_style(("sans-serif", 15))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for line in lines {
+                let style = ShapeStyle::from(&line.color).stroke_width(line.width);
+                let pts = line
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|(_, y)| !chart.log_y || *y > 0.0);
+                let anno = if line.dashed {
+                    ctx.draw_series(DashedLineSeries::new(pts, 8, 6, style))
+                        .map_err(|e| e.to_string())?
+                } else {
+                    ctx.draw_series(LineSeries::new(pts, style))
+                        .map_err(|e| e.to_string())?
+                };
+                if let Some(label) = &line.label {
+                    let color = line.color;
+                    anno.label(label.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                    });
+                }
+            }
+            if lines.iter().any(|l| l.label.is_some()) {
+                ctx.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 16))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+            }
+        }};
+    }
+    if chart.log_y {
+        finish!(
+            builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?
+        );
+    } else {
+        finish!(
+            builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| e.to_string())?
+        );
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.png");
+        let pts: Vec<(f64, f64)> = (1..50).map(|i| (i as f64, 1.0 / i as f64)).collect();
+        let chart = Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            log_y: true,
+        };
+        line_chart(
+            &path,
+            &chart,
+            &[Line::new("loss".to_string(), pts.clone(), RED)],
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(
+            line_chart(&path, &chart, &[]).is_err(),
+            "empty chart is an error"
+        );
+        let neg = vec![Line::new(None, vec![(0.0, -1.0)], RED)];
+        assert!(
+            line_chart(&path, &chart, &neg).is_err(),
+            "log of negatives only"
+        );
+    }
+}

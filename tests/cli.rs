@@ -1,0 +1,256 @@
+//! The `pipeline` binary as a user runs it: real processes, real files.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::random_params;
+
+fn pipeline() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = pipeline()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(data.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn random_model_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("random.safetensors");
+    common::write_tensors_only(&path, &random_params(6, 5, 0.5), safetensors::Dtype::F32);
+    path
+}
+
+fn window_line(seed: usize) -> (String, Vec<f32>) {
+    let v: Vec<f32> = (0..24)
+        .map(|i| ((i + seed * 7) as f32 * 0.31).sin())
+        .collect();
+    let line = v
+        .iter()
+        .map(|x| format!(" {x} "))
+        .collect::<Vec<_>>()
+        .join(",");
+    (line, v)
+}
+
+fn parse_rows(stdout: &[u8]) -> Vec<Vec<f32>> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| l.split(',').map(|x| x.parse::<f32>().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn pairs_lists_the_three_seed_pairs() {
+    let out = pipeline().arg("pairs").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for p in ["sin-cos", "damped", "square-sqrt"] {
+        assert!(text.contains(p), "{text}");
+    }
+}
+
+#[test]
+fn translate_prints_what_the_library_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model_file(dir.path());
+    let (lines, windows): (Vec<String>, Vec<Vec<f32>>) = (0..3).map(window_line).unzip();
+    let out = run_with_stdin(
+        &["translate", "--model", model.to_str().unwrap()],
+        &(lines.join("\n") + "\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = parse_rows(&out.stdout);
+    assert_eq!(rows.len(), 3);
+    let lib = pipeline::format::load(&model, None).unwrap();
+    let want = lib.model.translate_rows(&windows.concat()).unwrap();
+    for (row, want) in rows.iter().zip(want.chunks(24)) {
+        assert_eq!(row.len(), 24);
+        // Printed values parse back to exactly the f32s computed.
+        assert_eq!(row.as_slice(), want);
+    }
+}
+
+#[test]
+fn translate_streams_more_than_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model_file(dir.path());
+    let input: String = (0..600).map(|i| window_line(i).0 + "\n").collect();
+    let out = run_with_stdin(&["translate", "--model", model.to_str().unwrap()], &input);
+    assert!(out.status.success());
+    let rows = parse_rows(&out.stdout);
+    assert_eq!(rows.len(), 600);
+    let lib = pipeline::format::load(&model, None).unwrap();
+    let last = lib.model.translate_rows(&window_line(599).1).unwrap();
+    let diff = rows[599]
+        .iter()
+        .zip(&last)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff <= 1e-6, "{diff}");
+}
+
+#[test]
+fn bad_lines_stop_with_the_line_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model_file(dir.path());
+    let good = window_line(1).0;
+    let short = window_line(2).0.rsplit_once(',').unwrap().0.to_string();
+    let cases = [
+        (short, "line 3: expected 24 numbers, found 23"),
+        (good.replacen("0", "zero", 1), "line 3: value"),
+        (
+            good.replacen(',', ",NaN,", 1)
+                .rsplit_once(',')
+                .unwrap()
+                .0
+                .to_string(),
+            "not finite",
+        ),
+    ];
+    for (bad, needle) in cases {
+        let input = format!("{good}\n{good}\n{bad}\n{good}\n");
+        let out = run_with_stdin(&["translate", "--model", model.to_str().unwrap()], &input);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "bad line accepted: {bad}");
+        assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+        // The two good lines before it were still translated.
+        assert_eq!(parse_rows(&out.stdout).len(), 2);
+    }
+}
+
+#[test]
+fn translate_without_a_model_explains_itself() {
+    let out = run_with_stdin(&["translate", "--model", "/nonexistent/m.safetensors"], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read model file"));
+    let out = run_with_stdin(&["translate", "--pair", "nope"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown pair"));
+}
+
+#[test]
+fn retrain_then_eval_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let out = pipeline()
+        .args([
+            "retrain", "--pair", "damped", "--epochs", "3", "--hidden", "6",
+        ])
+        .args(["--random-windows", "32", "--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "m.safetensors",
+        "m.report.json",
+        "m.loss.png",
+        "m.translation.png",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("m.report.json")).unwrap()).unwrap();
+    assert_eq!(report["history"].as_array().unwrap().len(), 3);
+    assert_eq!(report["recipe"]["hidden"], 6);
+
+    let loaded = pipeline::format::load(&model, None).unwrap();
+    assert_eq!(loaded.meta.pair.as_deref(), Some("damped"));
+    assert_eq!(loaded.meta.recipe.as_ref().unwrap()["epochs"], 3);
+    assert!(loaded.meta.created.as_ref().unwrap().ends_with('Z'));
+
+    let plot = dir.path().join("eval.png");
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
+        .args(["--plot", plot.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"], "damped", "pair taken from the model's metadata");
+    assert_eq!(v["metrics"]["grid_windows"], 76);
+    assert_eq!(v["metrics"]["random_windows"], 1000);
+    // The metrics stored at training time are the ones eval measures.
+    let stored = &loaded.meta.metrics.as_ref().unwrap()["ar_mse_grid"];
+    assert_eq!(&v["metrics"]["ar_mse_grid"], stored);
+    assert!(plot.exists());
+}
+
+#[test]
+fn retrain_on_a_csv_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("series.csv");
+    let mut text = String::from("input,output\n");
+    for i in 0..60 {
+        let x = i as f64 * 0.2;
+        text.push_str(&format!("{},{}\n", x.sin(), (2.0 * x).sin()));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let model = dir.path().join("csv.safetensors");
+    let out = pipeline()
+        .args([
+            "retrain",
+            "--data",
+            csv.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--hidden",
+            "4",
+        ])
+        .args(["--window", "8", "--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded = pipeline::format::load(&model, None).unwrap();
+    assert_eq!(loaded.meta.pair.as_deref(), Some("csv:series.csv"));
+    assert_eq!(loaded.model.window(), 8);
+    let m = &loaded.meta.metrics.unwrap();
+    assert_eq!(m["grid_windows"], 52, "60 samples, window 8 → 52 windows");
+
+    // A CSV with a bad row is refused with its line number.
+    std::fs::write(&csv, "1,2\n3,oops\n").unwrap();
+    let out = pipeline()
+        .args([
+            "retrain",
+            "--data",
+            csv.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}

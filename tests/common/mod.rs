@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests: building model files in memory.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::{Dtype, tensor::TensorView};
+
+/// Writes a tensors-only safetensors file (no `__metadata__`), as PyTorch's
+/// `safetensors.torch.save_file` or a Keras conversion script would.
+pub fn write_tensors_only(path: &Path, tensors: &[(String, Vec<usize>, Vec<f64>)], dtype: Dtype) {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| {
+            let b: Vec<u8> = match dtype {
+                Dtype::F64 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                Dtype::F32 => v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect(),
+                Dtype::F16 => v
+                    .iter()
+                    .flat_map(|x| f16_bits(*x as f32).to_le_bytes())
+                    .collect(),
+                Dtype::I32 => v.iter().flat_map(|x| (*x as i32).to_le_bytes()).collect(),
+                other => panic!("test helper does not write {other:?}"),
+            };
+            (n.clone(), s.clone(), b)
+        })
+        .collect();
+    let views: Vec<(&str, TensorView)> = bytes
+        .iter()
+        .map(|(n, s, b)| (n.as_str(), TensorView::new(dtype, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+/// IEEE half from f32 for values that are exactly representable (the tests
+/// only use such values): sign, 5-bit exponent, 10-bit mantissa.
+fn f16_bits(x: f32) -> u16 {
+    if x == 0.0 {
+        return 0;
+    }
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    assert!(
+        (1..31).contains(&exp),
+        "value {x} outside the f16 normal range"
+    );
+    let mant = (bits & 0x7f_ffff) >> 13;
+    assert_eq!(bits & 0x1fff, 0, "value {x} not exact in f16");
+    sign | ((exp as u16) << 10) | mant as u16
+}
+
+/// Shapes of our tensors for hidden size h, in file order.
+pub fn specs(h: usize) -> Vec<(String, Vec<usize>)> {
+    pipeline::format::tensor_specs(h)
+}
+
+/// Parameters from a seeded RNG, uniform in [-scale, scale].
+pub fn random_params(h: usize, seed: u64, scale: f64) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    let mut rng = pipeline::rng::Rng::new(seed);
+    specs(h)
+        .into_iter()
+        .map(|(n, s)| {
+            let len = s.iter().product();
+            let v = (0..len).map(|_| rng.uniform(-scale, scale)).collect();
+            (n, s, v)
+        })
+        .collect()
+}
+
+pub fn as_map(params: &[(String, Vec<usize>, Vec<f64>)]) -> HashMap<String, Vec<f64>> {
+    params
+        .iter()
+        .map(|(n, _, v)| (n.clone(), v.clone()))
+        .collect()
+}

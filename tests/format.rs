@@ -1,0 +1,220 @@
+//! The model file: round trips, tensors-only files, dtype conversion, and a
+//! clear error for each way a file can be wrong.
+
+mod common;
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use common::{random_params, write_tensors_only};
+use pipeline::Error;
+use pipeline::format::{self, Metadata};
+use safetensors::Dtype;
+
+fn tensors(params: &[(String, Vec<usize>, Vec<f64>)]) -> HashMap<String, Tensor> {
+    params
+        .iter()
+        .map(|(n, s, v)| {
+            let v: Vec<f32> = v.iter().map(|x| *x as f32).collect();
+            (
+                n.clone(),
+                Tensor::from_vec(v, s.as_slice(), &Device::Cpu).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn sample_windows(w: usize) -> Vec<f32> {
+    (0..3 * w).map(|i| (i as f32 * 0.37).sin()).collect()
+}
+
+#[test]
+fn round_trip_keeps_weights_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/dir/m.safetensors");
+    let params = random_params(5, 1, 0.5);
+    let meta = Metadata {
+        pair: Some("damped".into()),
+        window: Some(12),
+        recipe: Some(serde_json::json!({"epochs": 3, "lr": 0.001})),
+        metrics: Some(serde_json::json!({"ar_mse_grid": 1.5e-6})),
+        created: Some(format::now_rfc3339()),
+    };
+    let id = format::save(&path, &tensors(&params), 5, 12, &meta).unwrap();
+    let loaded = format::load(&path, None).unwrap();
+    assert_eq!(loaded.meta, meta);
+    assert_eq!(loaded.id, id);
+    assert_eq!((loaded.model.hidden(), loaded.model.window()), (5, 12));
+
+    // Same weights as a tensors-only file: identical translations.
+    let plain = dir.path().join("plain.safetensors");
+    write_tensors_only(&plain, &params, Dtype::F32);
+    let other = format::load(&plain, Some(12)).unwrap();
+    let x = sample_windows(12);
+    assert_eq!(
+        loaded.model.translate_rows(&x).unwrap(),
+        other.model.translate_rows(&x).unwrap()
+    );
+    // Different bytes, different id.
+    assert_ne!(other.id, loaded.id);
+    assert!(!dir.path().join("sub/dir/m.safetensors.tmp").exists());
+}
+
+#[test]
+fn tensors_only_file_infers_hidden_and_defaults_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.safetensors");
+    write_tensors_only(&path, &random_params(7, 2, 0.3), Dtype::F32);
+    let m = format::load(&path, None).unwrap();
+    assert_eq!(m.model.hidden(), 7);
+    assert_eq!(m.model.window(), 24);
+    assert_eq!(m.meta, Metadata::default());
+    assert_eq!(format::load(&path, Some(10)).unwrap().model.window(), 10);
+}
+
+#[test]
+fn half_and_double_precision_are_converted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Multiples of 1/64 in [-0.5, 0.5] are exact in f16.
+    let params: Vec<_> = random_params(4, 3, 0.5)
+        .into_iter()
+        .map(|(n, s, v)| {
+            (
+                n,
+                s,
+                v.iter()
+                    .map(|x| (x * 64.0).round() / 64.0)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let x = sample_windows(24);
+    let mut outs = Vec::new();
+    for (dtype, name) in [
+        (Dtype::F32, "f32"),
+        (Dtype::F16, "f16"),
+        (Dtype::F64, "f64"),
+    ] {
+        let path = dir.path().join(name);
+        write_tensors_only(&path, &params, dtype);
+        outs.push(
+            format::load(&path, None)
+                .unwrap()
+                .model
+                .translate_rows(&x)
+                .unwrap(),
+        );
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+}
+
+fn load_err(params: &[(String, Vec<usize>, Vec<f64>)], dtype: Dtype) -> (Error, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    write_tensors_only(&path, params, dtype);
+    let e = format::load(&path, None).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("bad.safetensors"),
+        "error names the file: {msg}"
+    );
+    (e, msg)
+}
+
+#[test]
+fn missing_tensor_is_named_with_its_expected_shape() {
+    let mut p = random_params(5, 1, 0.5);
+    p.retain(|(n, _, _)| n != "decoder.bias_hh_l0");
+    let (e, msg) = load_err(&p, Dtype::F32);
+    assert!(matches!(e, Error::TensorMissing { .. }), "{e:?}");
+    assert!(
+        msg.contains("`decoder.bias_hh_l0` is missing") && msg.contains("[20]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn misshaped_tensor_names_expected_and_found() {
+    let mut p = random_params(5, 1, 0.5);
+    for (n, s, v) in p.iter_mut() {
+        if n == "dense.weight" {
+            *s = vec![5, 1];
+            *v = vec![0.1; 5];
+        }
+    }
+    let (e, msg) = load_err(&p, Dtype::F32);
+    assert!(matches!(e, Error::TensorShape { .. }), "{e:?}");
+    assert!(
+        msg.contains("`dense.weight` has shape [5, 1], expected [1, 5]"),
+        "{msg}"
+    );
+    // The probe tensor itself malformed: [4H, H] with 4H wrong.
+    let mut p = random_params(5, 1, 0.5);
+    p[1].1 = vec![19, 5];
+    p[1].2 = vec![0.0; 95];
+    let (_, msg) = load_err(&p, Dtype::F32);
+    assert!(
+        msg.contains("`encoder.weight_hh_l0` has shape [19, 5], expected [20, 5]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn other_bad_files_give_clear_errors() {
+    // Integer weights.
+    let (_, msg) = load_err(&random_params(3, 1, 5.0), Dtype::I32);
+    assert!(msg.contains("dtype I32"), "{msg}");
+    // NaN weights.
+    let mut p = random_params(3, 1, 0.5);
+    p[0].2[0] = f64::NAN;
+    let (_, msg) = load_err(&p, Dtype::F32);
+    assert!(msg.contains("NaN"), "{msg}");
+    // Extra tensors (e.g. a two-layer LSTM).
+    let mut p = random_params(3, 1, 0.5);
+    p.push(("encoder.weight_ih_l1".into(), vec![12, 3], vec![0.0; 36]));
+    let (_, msg) = load_err(&p, Dtype::F32);
+    assert!(
+        msg.contains("unexpected tensors") && msg.contains("weight_ih_l1"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"this is not a model").unwrap();
+    let msg = format::load(&garbage, None).unwrap_err().to_string();
+    assert!(msg.contains("not a safetensors file"), "{msg}");
+
+    let missing = dir.path().join("nope.safetensors");
+    let e = format::load(&missing, None).unwrap_err();
+    assert!(matches!(e, Error::ModelIo { .. }), "{e:?}");
+}
+
+#[test]
+fn metadata_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = random_params(3, 1, 0.5);
+    let ts = tensors(&params);
+    let good = format::to_bytes(&ts, 3, 24, &Metadata::default()).unwrap();
+    let path = dir.path().join("m.safetensors");
+    assert!(format::load_bytes(&good, &path, None).is_ok());
+
+    // Re-serialise with tampered metadata.
+    let st = safetensors::SafeTensors::deserialize(&good).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&good).unwrap();
+    let base = header.metadata().clone().unwrap();
+    for (key, value, needle) in [
+        ("format_version", "2", "newer than this build"),
+        ("window", "zero", "`window`"),
+        ("format", "something-else", "expected \"pipeline.seq2seq\""),
+        ("metrics", "{not json", "`metrics`"),
+    ] {
+        let mut meta = base.clone();
+        meta.insert(key.into(), value.into());
+        let bytes = safetensors::serialize(st.tensors(), Some(meta)).unwrap();
+        let msg = format::load_bytes(&bytes, &path, None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(needle), "{key}={value}: {msg}");
+    }
+}
