@@ -104,6 +104,13 @@ fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
     Some(((x0, x1), (y0, y1)))
 }
 
+/// A short axis label: at most 3 decimals, no trailing zeros.
+fn tidy(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
 fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), String> {
     register_font();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -123,7 +130,11 @@ fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), S
     macro_rules! finish {
         ($ctx:expr) => {{
             let mut ctx = $ctx;
+            let log_y = chart.log_y;
+            let y_fmt = move |v: &f64| if log_y { format!("{v:.0e}") } else { tidy(*v) };
             ctx.configure_mesh()
+                .x_label_formatter(&|v: &f64| tidy(*v))
+                .y_label_formatter(&y_fmt)
                 .x_desc(chart.x_label)
                 .y_desc(chart.y_label)
                 .label_style(("sans-serif", 15))

@@ -77,7 +77,7 @@ impl Recipe {
     pub fn default_recipe() -> Self {
         Self {
             name: "default".into(),
-            epochs: 300,
+            epochs: 600,
             lr: 3e-3,
             lr_final: 1e-5,
             schedule: Schedule::Cosine,
