@@ -48,6 +48,14 @@ pub enum Error {
     #[error("unknown pair `{0}` (see `pipeline pairs`)")]
     UnknownPair(String),
 
+    /// The service configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The broker refused or dropped us.
+    #[error("NATS: {0}")]
+    Nats(String),
+
     /// Training or evaluation data is unusable.
     #[error("bad data: {0}")]
     Data(String),

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: curves/CSV → windows → model → translations.
+//! Data flows one way: wire → windows → batcher → model → wire (and, offline,
+//! curves/CSV → windows → training → model file).
 //!
 //! - [`pairs`]: the pair table (which curve becomes which, on what x grid).
 //! - [`data`]: training/evaluation windows (the seed's sliding windows,
@@ -15,12 +16,21 @@
 //! - [`eval`]: accuracy metrics.
 //! - [`translate`]: the text filter behind `pipeline translate`.
 //! - [`report`], [`plot`]: training reports and PNG figures.
+//! - [`wire`]: the NATS wire contract (MessagePack samples in, translations
+//!   and error events out), documented in `proto/`.
+//! - [`window`]: per-stream sliding windows; subject → stream key.
+//! - [`service`]: `pipeline serve`: ingest → batcher → compute threads →
+//!   publisher, the `pipeline` NATS service, graceful shutdown.
+//! - [`config`]: the service's typed configuration (TOML or flags).
+//! - [`stats`]: the service's counters (`$SRV.STATS`).
+//! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`rng`]: the seeded generator that makes runs reproducible.
 //! - [`error`]: the library's error type.
 //!
 //! The binary (`src/main.rs`) only parses flags, shows progress and calls
 //! into these modules.
 
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
@@ -30,8 +40,13 @@ pub mod pairs;
 pub mod plot;
 pub mod report;
 pub mod rng;
+pub mod service;
+pub mod stats;
+pub mod tools;
 pub mod train;
 pub mod translate;
+pub mod window;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use format::LoadedModel;

@@ -48,6 +48,129 @@ enum Command {
     Eval(EvalArgs),
     /// Translate windows from stdin (one per line, comma-separated) to stdout.
     Translate(TranslateArgs),
+    /// Serve translations over NATS until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Publish a pair's input curve as live streams (for demos and tests).
+    Publish(PublishArgs),
+    /// Print translations as they arrive, with error and latency.
+    Tail(TailArgs),
+}
+
+#[derive(Args)]
+struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = pipeline::config::defaults::NATS_URL)]
+    nats: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
+    /// excludes the single-route flags.
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window"])]
+    config: Option<PathBuf>,
+    /// NATS server URL (default: the config's `nats`, `$NATS_URL`, or nats://127.0.0.1:4222).
+    #[arg(long)]
+    nats: Option<String>,
+    /// Pair to serve (its model is `<models-dir>/<pair>.safetensors`).
+    #[arg(long)]
+    pair: Option<String>,
+    /// Model file (default: the pair's shipped model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Input subject; the part its wildcards match is the stream key.
+    #[arg(long)]
+    input: Option<String>,
+    /// Output subject prefix (`<output>.<stream key>`).
+    #[arg(long)]
+    output: Option<String>,
+    /// Subject for error events.
+    #[arg(long)]
+    errors: Option<String>,
+    /// Emit a window every N samples.
+    #[arg(long)]
+    stride: Option<u64>,
+    /// Window length for model files that do not record it.
+    #[arg(long)]
+    window: Option<usize>,
+    /// Most live streams.
+    #[arg(long)]
+    max_streams: Option<usize>,
+    /// Forget a stream after this long without samples (e.g. 10m, 30s).
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
+    /// Largest batch of windows per model call.
+    #[arg(long)]
+    max_batch: Option<usize>,
+    /// Longest a window waits for its batch (e.g. 2ms).
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    max_wait: Option<std::time::Duration>,
+    /// Model compute threads.
+    #[arg(long)]
+    compute_threads: Option<usize>,
+    /// Do not register the `pipeline` NATS service.
+    #[arg(long)]
+    no_service: bool,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Pair whose input curve to publish.
+    #[arg(long, default_value = "sin-cos")]
+    pair: String,
+    /// Stream key (repeat for several).
+    #[arg(long, default_value = "demo")]
+    stream: Vec<String>,
+    /// Publish N streams `<stream>-0 … <stream>-(N-1)` instead.
+    #[arg(long)]
+    streams: Option<usize>,
+    /// Subject prefix.
+    #[arg(long, default_value = "samples")]
+    prefix: String,
+    /// Samples per second per stream (0 = flat out).
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Samples per stream, then stop (default: until Ctrl-C).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Samples per message.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Sequence number of the first sample.
+    #[arg(long, default_value_t = 0)]
+    start_seq: u64,
+}
+
+#[derive(Args)]
+struct TailArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Only this stream.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Output subject prefix.
+    #[arg(long, default_value = "translated")]
+    output: String,
+    /// Stop after N translations.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this long (e.g. 5s).
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Show the error against the true curve (streams from `pipeline publish`).
+    #[arg(long)]
+    truth: bool,
+    /// Only print the summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write a PNG of input / translation / truth for the first stream seen.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,7 +287,170 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::translate::run(&loaded.model, stdin, stdout)?;
             Ok(())
         }
+        Command::Serve(a) => runtime()?.block_on(serve(cli.models_dir, a)),
+        Command::Publish(a) => runtime()?.block_on(publish(a)),
+        Command::Tail(a) => runtime()?.block_on(tail(a)),
     }
+}
+
+/// Two async workers: I/O only. Model compute has its own threads.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
+    use pipeline::config::{RouteConfig, ServeConfig, defaults};
+    let mut config = match &a.config {
+        Some(path) => ServeConfig::load(path)?,
+        None => {
+            let pair = match (&a.pair, &a.model) {
+                (Some(p), _) => p.clone(),
+                (None, Some(m)) => format::load(m, a.window)?
+                    .meta
+                    .pair
+                    .context("the model file does not name its pair: pass --pair")?,
+                (None, None) => {
+                    bail!("say what to serve: --pair NAME, --model FILE or --config FILE")
+                }
+            };
+            let mut c = ServeConfig::with_routes(vec![RouteConfig {
+                pair,
+                model: a.model.clone(),
+                input: a.input.clone().unwrap_or_else(defaults::input),
+                output: a.output.clone().unwrap_or_else(defaults::output),
+                stride: a.stride.unwrap_or_else(defaults::stride),
+                window: a.window,
+            }]);
+            c.models_dir = models_dir;
+            c
+        }
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { config.$f = v; } )* };
+    }
+    set!(errors, max_streams, max_batch, compute_threads);
+    if let Some(d) = a.idle_timeout {
+        config.idle_timeout_s = d.as_secs_f64();
+    }
+    if let Some(d) = a.max_wait {
+        config.max_wait_ms = d.as_secs_f64() * 1e3;
+    }
+    if a.no_service {
+        config.service = false;
+    }
+    config.validate()?;
+    let url = a
+        .nats
+        .clone()
+        .or_else(|| config.nats.clone())
+        .or_else(|| std::env::var("NATS_URL").ok())
+        .unwrap_or_else(|| defaults::NATS_URL.to_string());
+    tracing::info!(nats = %url, "connecting");
+    let conn = pipeline::service::connect(&url, true).await?;
+    let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
+    pipeline::service::run(conn, config, stats, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn publish(a: PublishArgs) -> Result<()> {
+    let pair = pairs::find(&a.pair)?;
+    let streams = match a.streams {
+        Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
+        None => a.stream.clone(),
+    };
+    let conn = pipeline::service::connect(&a.nats.nats, false).await?;
+    let opts = pipeline::tools::PublishOptions {
+        pair,
+        streams,
+        prefix: a.prefix,
+        rate: a.rate,
+        count: a.count,
+        batch: a.batch,
+        start_seq: a.start_seq,
+    };
+    let started = Instant::now();
+    let sent = tokio::select! {
+        r = pipeline::tools::publish(&conn.client, &opts) => r?,
+        _ = shutdown_signal() => {
+            conn.client.flush().await.ok();
+            0
+        }
+    };
+    tracing::info!(
+        samples_per_stream = sent,
+        streams = opts.streams.len(),
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "published"
+    );
+    Ok(())
+}
+
+async fn tail(a: TailArgs) -> Result<()> {
+    let subject = match &a.stream {
+        Some(s) => format!("{}.{s}", a.output),
+        None => format!("{}.>", a.output),
+    };
+    let conn = pipeline::service::connect(&a.nats.nats, false).await?;
+    let opts = pipeline::tools::TailOptions {
+        subject,
+        count: a.count,
+        duration: a.duration,
+        truth: a.truth,
+        print: !a.quiet && !a.json,
+        plot: a.plot.clone(),
+    };
+    let s = pipeline::tools::tail(&conn.client, &opts, shutdown_signal()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    println!(
+        "windows     {} from {} stream(s), {} out of order",
+        s.windows, s.streams, s.out_of_order
+    );
+    if let Some(mse) = s.mse {
+        println!("MSE         {mse:.3e} against the true curve");
+    }
+    println!(
+        "latency     p50 {}  p99 {}  max {} (sample published → translation received)",
+        ms(s.latency_ms_p50),
+        ms(s.latency_ms_p99),
+        ms(s.latency_ms_max)
+    );
+    if let Some(p) = &a.plot {
+        println!("figure      {}", p.display());
+    }
+    Ok(())
 }
 
 fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::LoadedModel> {

@@ -124,6 +124,17 @@ impl Pair {
         rng.uniform(lo, hi)
     }
 
+    /// The x of sample number `seq` of a live stream made by `pipeline
+    /// publish`: periodic pairs continue their phase forever (x = seq·Δ);
+    /// bounded pairs cycle through their 100 grid points, so a window that
+    /// straddles the wrap-around holds a jump the model never saw.
+    pub fn stream_x(&self, seq: u64) -> f64 {
+        match self.phase {
+            Phase::Periodic(_) => seq as f64 * self.step(),
+            Phase::Bounded => self.x_start + (seq % GRID_POINTS as u64) as f64 * self.step(),
+        }
+    }
+
     /// The input and output samples at x₀ + kΔ, k = 0..len.
     pub fn sample(&self, x0: f64, len: usize) -> (Vec<f32>, Vec<f32>) {
         let step = self.step();

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: building model files in memory.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::collections::HashMap;
 use std::path::Path;
 

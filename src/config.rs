@@ -1,0 +1,289 @@
+//! Service configuration: one typed TOML file (unknown keys rejected), or
+//! the equivalent single-route command-line flags. Defaults live here only.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Everything `pipeline serve` needs to run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// NATS server URL (`NATS_URL`, then `nats://127.0.0.1:4222`, when unset).
+    #[serde(default)]
+    pub nats: Option<String>,
+    /// Subject for error events.
+    #[serde(default = "defaults::errors")]
+    pub errors: String,
+    /// Largest batch of windows per model call.
+    #[serde(default = "defaults::max_batch")]
+    pub max_batch: usize,
+    /// Longest a window waits for its batch to fill, in milliseconds.
+    #[serde(default = "defaults::max_wait_ms")]
+    pub max_wait_ms: f64,
+    /// Model compute threads (each runs whole batches; none run on the async runtime).
+    #[serde(default = "defaults::compute_threads")]
+    pub compute_threads: usize,
+    /// Windows queued per route before ingest waits (back-pressure bound).
+    #[serde(default = "defaults::queue")]
+    pub queue: usize,
+    /// Most live streams per route; samples of further new streams are
+    /// refused with `too_many_streams`.
+    #[serde(default = "defaults::max_streams")]
+    pub max_streams: usize,
+    /// A stream with no sample for this many seconds is forgotten.
+    #[serde(default = "defaults::idle_timeout_s")]
+    pub idle_timeout_s: f64,
+    /// Register the NATS service `pipeline` (`pipeline.translate`, `$SRV.*`).
+    #[serde(default = "defaults::service")]
+    pub service: bool,
+    /// Folder where models are found by pair name.
+    #[serde(default = "defaults::models_dir")]
+    pub models_dir: PathBuf,
+    /// The translations this process serves.
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One input subject → model → output subject route.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Pair id: picks `<models_dir>/<pair>.safetensors` unless `model` is set,
+    /// and is what `pipeline.translate` requests select by.
+    pub pair: String,
+    /// Model file (overrides the pair's default).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Subscription subject; its wildcards' match is the stream key.
+    #[serde(default = "defaults::input")]
+    pub input: String,
+    /// Output subject prefix: translations go to `<output>.<stream key>`.
+    #[serde(default = "defaults::output")]
+    pub output: String,
+    /// Emit a window every `stride` samples once W are in hand.
+    #[serde(default = "defaults::stride")]
+    pub stride: u64,
+    /// Window length for a model file that does not record it.
+    #[serde(default)]
+    pub window: Option<usize>,
+}
+
+pub mod defaults {
+    use std::path::PathBuf;
+    pub fn errors() -> String {
+        "pipeline.errors".into()
+    }
+    pub fn max_batch() -> usize {
+        256
+    }
+    pub fn max_wait_ms() -> f64 {
+        2.0
+    }
+    pub fn compute_threads() -> usize {
+        1
+    }
+    pub fn queue() -> usize {
+        4096
+    }
+    pub fn max_streams() -> usize {
+        100_000
+    }
+    pub fn idle_timeout_s() -> f64 {
+        600.0
+    }
+    pub fn service() -> bool {
+        true
+    }
+    pub fn models_dir() -> PathBuf {
+        PathBuf::from("models")
+    }
+    pub fn input() -> String {
+        "samples.>".into()
+    }
+    pub fn output() -> String {
+        "translated".into()
+    }
+    pub fn stride() -> u64 {
+        1
+    }
+    pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+}
+
+impl ServeConfig {
+    /// A config with every default and the given routes.
+    pub fn with_routes(routes: Vec<RouteConfig>) -> Self {
+        Self {
+            nats: None,
+            errors: defaults::errors(),
+            max_batch: defaults::max_batch(),
+            max_wait_ms: defaults::max_wait_ms(),
+            compute_threads: defaults::compute_threads(),
+            queue: defaults::queue(),
+            max_streams: defaults::max_streams(),
+            idle_timeout_s: defaults::idle_timeout_s(),
+            service: defaults::service(),
+            models_dir: defaults::models_dir(),
+            routes,
+        }
+    }
+
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let cfg: Self = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_secs_f64(self.max_wait_ms.max(0.0) / 1e3)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.idle_timeout_s.max(0.001))
+    }
+
+    /// The model file of a route.
+    pub fn model_path(&self, route: &RouteConfig) -> PathBuf {
+        route
+            .model
+            .clone()
+            .unwrap_or_else(|| self.models_dir.join(format!("{}.safetensors", route.pair)))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.routes.is_empty() {
+            return bad("no routes: add at least one [[route]]".into());
+        }
+        if self.max_batch == 0
+            || self.compute_threads == 0
+            || self.queue == 0
+            || self.max_streams == 0
+        {
+            return bad(
+                "max_batch, compute_threads, queue and max_streams must be positive".into(),
+            );
+        }
+        if !self.max_wait_ms.is_finite() || self.max_wait_ms < 0.0 {
+            return bad(format!("max_wait_ms {} must be ≥ 0", self.max_wait_ms));
+        }
+        if !self.idle_timeout_s.is_finite() || self.idle_timeout_s <= 0.0 {
+            return bad(format!(
+                "idle_timeout_s {} must be > 0",
+                self.idle_timeout_s
+            ));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.stride == 0 {
+                return bad(format!("route {}: stride must be ≥ 1", i + 1));
+            }
+            crate::window::SubjectPattern::parse(&r.input)
+                .map_err(|e| Error::Config(format!("route {}: {e}", i + 1)))?;
+            crate::window::validate_key(&r.output)
+                .map_err(|e| Error::Config(format!("route {}: output prefix: {e}", i + 1)))?;
+            if self.routes[..i].iter().any(|o| o.input == r.input) {
+                return bad(format!(
+                    "route {}: input {:?} is used twice",
+                    i + 1,
+                    r.input
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 10m, 2ms, 30s)"))?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses_and_unknown_keys_are_rejected() {
+        let text = r#"
+            nats = "nats://10.0.0.1:4222"
+            max_batch = 64
+            [[route]]
+            pair = "sin-cos"
+            [[route]]
+            pair = "damped"
+            input = "plant.*.temp"
+            output = "out.damped"
+            stride = 4
+        "#;
+        let c = ServeConfig::from_toml(text, Path::new("x.toml")).unwrap();
+        assert_eq!(c.max_batch, 64);
+        assert_eq!(c.max_wait_ms, 2.0);
+        assert_eq!(c.routes[0].input, "samples.>");
+        assert_eq!(c.routes[1].stride, 4);
+        assert_eq!(
+            c.model_path(&c.routes[1]),
+            PathBuf::from("models/damped.safetensors")
+        );
+
+        let e = ServeConfig::from_toml("max_bach = 3\n[[route]]\npair='x'", Path::new("x.toml"));
+        assert!(e.unwrap_err().to_string().contains("max_bach"));
+        let e = ServeConfig::from_toml("[[route]]\npair='x'\ncolor=1", Path::new("x.toml"));
+        assert!(e.unwrap_err().to_string().contains("color"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        for text in [
+            "",
+            "[[route]]\npair='a'\nstride=0",
+            "[[route]]\npair='a'\ninput='samples'",
+            "[[route]]\npair='a'\n[[route]]\npair='b'",
+            "max_wait_ms=-1\n[[route]]\npair='a'",
+            "[[route]]\npair='a'\noutput='a b'",
+        ] {
+            assert!(
+                ServeConfig::from_toml(text, Path::new("t")).is_err(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,807 @@
+//! `pipeline serve`: NATS subjects in, translated windows out.
+//!
+//! Data flows one way, through bounded channels, so a slow stage pushes back
+//! on the one before it instead of growing memory:
+//!
+//! ```text
+//! subscription ─▶ ingest (decode, per-stream windows) ─▶ batcher (max_batch / max_wait)
+//!   ─▶ compute threads (model, off the async runtime) ─▶ publisher (in batch order) ─▶ NATS
+//! ```
+//!
+//! There is one ingest, batcher and publisher task per route; the compute
+//! threads are shared. The publisher receives each batch's result slot in the
+//! order batches were formed, so per-stream outputs stay in `seq` order even
+//! with several compute threads. On shutdown, ingest takes every message the
+//! server had already sent (see [`ingest`]), then each stage finishes what it
+//! holds and closes its channel, and the client is flushed: nothing accepted
+//! is dropped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use async_nats::{Client, Event, Subscriber};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{RouteConfig, ServeConfig};
+use crate::error::{Error, Result};
+use crate::format::{self, LoadedModel};
+use crate::stats::Stats;
+use crate::window::{StreamWindow, SubjectPattern};
+use crate::wire::{self, DecodeError, ErrorEvent, ErrorKind, Translation};
+
+/// Name and version of the NATS service (`$SRV.*`).
+pub const SERVICE_NAME: &str = "pipeline";
+pub const TRANSLATE_SUBJECT: &str = "pipeline.translate";
+
+/// A connected client plus the connection events the service reports on.
+pub struct Connection {
+    pub client: Client,
+    events: mpsc::Receiver<Event>,
+}
+
+/// Connects to NATS. Connection events (disconnects, slow-consumer drops)
+/// are passed to the service, which counts, logs and reports them. With
+/// `retry`, an unreachable server is retried (with back-off) instead of
+/// failing at once.
+pub async fn connect(url: &str, retry: bool) -> Result<Connection> {
+    let (tx, events) = mpsc::channel(1024);
+    let mut opts = async_nats::ConnectOptions::new()
+        .name("pipeline")
+        // Never block the client on a full event queue: drop the event; the
+        // counters still move.
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.try_send(event);
+            }
+        });
+    if retry {
+        opts = opts.retry_on_initial_connect();
+    }
+    let client = opts
+        .connect(url)
+        .await
+        .map_err(|e| Error::Nats(format!("cannot connect to {url}: {e}")))?;
+    Ok(Connection { client, events })
+}
+
+/// One window on its way through the pipeline.
+struct Job {
+    stream: Arc<str>,
+    seq: u64,
+    input: Vec<f32>,
+    ts: Option<i64>,
+    enqueued: Instant,
+    /// `Some` for a `pipeline.translate` request: the answer goes here
+    /// instead of to the output subject.
+    reply: Option<oneshot::Sender<Vec<f32>>>,
+}
+
+/// A batch for the compute threads.
+struct ComputeJob {
+    model: Arc<LoadedModel>,
+    jobs: Vec<Job>,
+    done: oneshot::Sender<Done>,
+}
+
+struct Done {
+    jobs: Vec<Job>,
+    outputs: Result<Vec<f32>>,
+}
+
+/// What every stage of one route shares.
+struct Route {
+    cfg: RouteConfig,
+    model: Arc<LoadedModel>,
+    pattern: SubjectPattern,
+}
+
+/// Publishes error events, counts them, and logs them at most once per
+/// second per kind (a flood of bad input must not become a flood of logs).
+#[derive(Clone)]
+struct Reporter {
+    client: Client,
+    subject: Arc<str>,
+    stats: Arc<Stats>,
+    last_log: Arc<Mutex<HashMap<ErrorKind, (std::time::Instant, u64)>>>,
+}
+
+impl Reporter {
+    async fn report(&self, kind: ErrorKind, stream: &str, subject: &str, detail: String) {
+        self.stats.error(kind);
+        self.log(kind, stream, &detail);
+        let event = ErrorEvent {
+            stream: stream.to_string(),
+            subject: subject.to_string(),
+            kind,
+            detail,
+        };
+        if self
+            .client
+            .publish(self.subject.to_string(), event.encode().into())
+            .await
+            .is_err()
+        {
+            self.stats
+                .publish_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn log(&self, kind: ErrorKind, stream: &str, detail: &str) {
+        let now = std::time::Instant::now();
+        let Ok(mut map) = self.last_log.lock() else {
+            return;
+        };
+        let entry = map.entry(kind).or_insert((now - Duration::from_secs(2), 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(1) {
+            let suppressed = std::mem::take(&mut entry.1);
+            entry.0 = now;
+            tracing::warn!(%kind, stream, suppressed, "{detail}");
+        } else {
+            entry.1 += 1;
+        }
+    }
+}
+
+/// Loads every route's model and checks the routes. Fails before anything
+/// is subscribed, so a bad model file is a clear start-up error.
+fn load_routes(config: &ServeConfig) -> Result<Vec<Arc<Route>>> {
+    config.validate()?;
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            let model = format::load(&config.model_path(r), r.window)?;
+            let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
+            tracing::info!(
+                pair = %r.pair, model = %model.path.display(), id = %model.id,
+                input = %r.input, output = %r.output, window = model.model.window(),
+                "route"
+            );
+            Ok(Arc::new(Route {
+                cfg: r.clone(),
+                model: Arc::new(model),
+                pattern,
+            }))
+        })
+        .collect()
+}
+
+/// Runs the service until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    conn: Connection,
+    config: ServeConfig,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let routes = load_routes(&config)?;
+    let Connection { client, events } = conn;
+    let reporter = Reporter {
+        client: client.clone(),
+        subject: config.errors.as_str().into(),
+        stats: stats.clone(),
+        last_log: Arc::default(),
+    };
+    let events_task = tokio::spawn(watch_events(events, reporter.clone()));
+
+    // Compute threads: whole batches, never on the async runtime.
+    let (compute_tx, compute_rx) = mpsc::channel::<ComputeJob>(config.compute_threads * 2);
+    let compute_rx = Arc::new(Mutex::new(compute_rx));
+    let compute_threads: Vec<std::thread::JoinHandle<()>> = (0..config.compute_threads)
+        .map(|i| {
+            let rx = compute_rx.clone();
+            let stats = stats.clone();
+            std::thread::Builder::new()
+                .name(format!("compute-{i}"))
+                .spawn(move || compute_loop(rx, stats))
+                .map_err(Error::Io)
+        })
+        .collect::<Result<_>>()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    let mut job_senders = Vec::new();
+    for route in &routes {
+        let sub = client
+            .subscribe(route.cfg.input.clone())
+            .await
+            .map_err(|e| Error::Nats(format!("cannot subscribe to {}: {e}", route.cfg.input)))?;
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.queue);
+        let (slots_tx, slots_rx) =
+            mpsc::channel::<oneshot::Receiver<Done>>(config.compute_threads * 4);
+        tasks.push(tokio::spawn(batcher(
+            jobs_rx,
+            route.model.clone(),
+            compute_tx.clone(),
+            slots_tx,
+            config.max_batch,
+            config.max_wait(),
+        )));
+        tasks.push(tokio::spawn(publisher(
+            slots_rx,
+            route.clone(),
+            client.clone(),
+            stats.clone(),
+        )));
+        let limits = IngestLimits {
+            max_streams: config.max_streams,
+            idle_timeout: config.idle_timeout(),
+        };
+        let state = Ingest::new(route.clone(), jobs_tx.clone(), reporter.clone(), limits);
+        tasks.push(tokio::spawn(ingest(sub, state, stop_rx.clone())));
+        job_senders.push(jobs_tx);
+    }
+    drop(compute_tx);
+
+    let requests = if config.service {
+        Some(tokio::spawn(
+            serve_requests(
+                client.clone(),
+                routes.clone(),
+                job_senders.clone(),
+                stats.clone(),
+                stop_rx.clone(),
+            )
+            .await?,
+        ))
+    } else {
+        None
+    };
+    drop(job_senders);
+    tracing::info!(routes = routes.len(), "serving");
+
+    shutdown.await;
+    tracing::info!("shutting down: draining subscriptions and in-flight windows");
+    let _ = stop_tx.send(true);
+    if let Some(r) = requests {
+        let _ = r.await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Every stage has finished; the compute threads see their channel closed.
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in compute_threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+    client
+        .flush()
+        .await
+        .map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?;
+    events_task.abort();
+    let s = stats.snapshot();
+    tracing::info!(
+        samples = s.samples_in,
+        windows = s.windows_out,
+        batches = s.batches,
+        mean_batch = format!("{:.1}", s.mean_batch_size),
+        "stopped"
+    );
+    Ok(())
+}
+
+async fn watch_events(mut events: mpsc::Receiver<Event>, reporter: Reporter) {
+    let mut was_disconnected = false;
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::SlowConsumer(sid) => {
+                // The client dropped messages for this subscription: samples
+                // lost here surface as `gap`s on their streams too.
+                reporter
+                    .report(
+                        ErrorKind::SlowConsumer,
+                        "",
+                        "",
+                        format!(
+                            "subscription {sid} is a slow consumer: the client dropped messages"
+                        ),
+                    )
+                    .await;
+            }
+            Event::Disconnected => {
+                was_disconnected = true;
+                tracing::warn!("disconnected from NATS; reconnecting");
+            }
+            Event::Connected => {
+                if was_disconnected {
+                    reporter
+                        .stats
+                        .reconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!("reconnected to NATS");
+                }
+                was_disconnected = false;
+            }
+            other => tracing::warn!("NATS: {other}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct IngestLimits {
+    max_streams: usize,
+    idle_timeout: Duration,
+}
+
+struct StreamEntry {
+    /// The key again, shared with every job of the stream (no per-window copy).
+    key: Arc<str>,
+    window: StreamWindow,
+    last_seen: Instant,
+}
+
+/// Reads one route's subscription until stopped, then takes what the server
+/// had already sent and returns.
+///
+/// Why not `Subscriber::drain`: async-nats forgets a draining subscription
+/// before the server's last messages for it have arrived, losing them (and
+/// its `flush` only flushes our socket, it is no round trip). Instead a
+/// [`barrier`] message goes through the server and back: when it arrives,
+/// every message the server routed to us before it is in the subscription's
+/// buffer. Those are processed, then the subscription is dropped.
+async fn ingest(mut sub: Subscriber, mut ingest: Ingest, mut stop: watch::Receiver<bool>) {
+    let mut sweep = tokio::time::interval(ingest.sweep_every());
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            msg = sub.next() => match msg {
+                Some(m) => {
+                    if !ingest.handle(m).await {
+                        return;
+                    }
+                }
+                None => break,
+            },
+            _ = sweep.tick() => ingest.evict_idle(),
+        }
+    }
+    if let Err(e) = barrier(&ingest.reporter.client).await {
+        tracing::warn!(
+            "stopping {}: {e}; messages in flight may be lost",
+            ingest.route.cfg.input
+        );
+    }
+    while let Some(Some(m)) = sub.next().now_or_never() {
+        if !ingest.handle(m).await {
+            return;
+        }
+    }
+    drop(sub);
+    ingest.finish();
+}
+
+/// A round trip through the server on this connection: returns once a
+/// message we published to our own inbox has come back, so everything the
+/// server sent us before it has been received.
+async fn barrier(client: &Client) -> std::result::Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("connection closed".into()),
+        Err(_) => Err("no round trip within 5 s".into()),
+    }
+}
+
+/// One route's stream table and the hot path over it. Owned by one task,
+/// so per-sample work takes no lock.
+struct Ingest {
+    route: Arc<Route>,
+    jobs: mpsc::Sender<Job>,
+    reporter: Reporter,
+    limits: IngestLimits,
+    streams: HashMap<Arc<str>, StreamEntry>,
+    /// Windows completed by the current message (reused).
+    completed: Vec<(u64, Vec<f32>)>,
+}
+
+impl Ingest {
+    fn new(
+        route: Arc<Route>,
+        jobs: mpsc::Sender<Job>,
+        reporter: Reporter,
+        limits: IngestLimits,
+    ) -> Self {
+        Self {
+            route,
+            jobs,
+            reporter,
+            limits,
+            streams: HashMap::new(),
+            completed: Vec::new(),
+        }
+    }
+
+    fn sweep_every(&self) -> Duration {
+        (self.limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
+    }
+
+    fn evict_idle(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = Instant::now();
+        let before = self.streams.len();
+        let idle = self.limits.idle_timeout;
+        self.streams
+            .retain(|_, e| now.duration_since(e.last_seen) < idle);
+        let evicted = (before - self.streams.len()) as u64;
+        if evicted > 0 {
+            let stats = &self.reporter.stats;
+            stats.streams_evicted.fetch_add(evicted, Relaxed);
+            stats.streams_active.fetch_sub(evicted, Relaxed);
+            tracing::debug!(evicted, "idle streams evicted");
+        }
+    }
+
+    fn finish(self) {
+        let n = self.streams.len() as u64;
+        self.reporter
+            .stats
+            .streams_active
+            .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Handles one message. Returns false when the pipeline behind is gone.
+    async fn handle(&mut self, msg: async_nats::Message) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reporter = &self.reporter;
+        let stats = &reporter.stats;
+        stats.messages_in.fetch_add(1, Relaxed);
+        let subject = msg.subject.as_str();
+        let key = match self.route.pattern.key(subject) {
+            Ok(k) => k,
+            Err(e) => {
+                reporter
+                    .report(
+                        ErrorKind::BadSubject,
+                        "",
+                        subject,
+                        format!("subject {subject:?}: {e}"),
+                    )
+                    .await;
+                return true;
+            }
+        };
+        let samples = match wire::decode_samples(&msg.payload) {
+            Ok(s) => s,
+            Err(DecodeError::Malformed(d)) => {
+                reporter
+                    .report(ErrorKind::Malformed, &key, subject, d)
+                    .await;
+                return true;
+            }
+            Err(DecodeError::InvalidValue(d)) => {
+                reporter
+                    .report(ErrorKind::InvalidValue, &key, subject, d)
+                    .await;
+                return true;
+            }
+        };
+        let now = Instant::now();
+        if !self.streams.contains_key(key.as_str()) {
+            if self.streams.len() >= self.limits.max_streams {
+                let detail = format!(
+                    "{} streams are live (max_streams); new stream refused",
+                    self.streams.len()
+                );
+                reporter
+                    .report(ErrorKind::TooManyStreams, &key, subject, detail)
+                    .await;
+                return true;
+            }
+            stats.streams_active.fetch_add(1, Relaxed);
+            let k: Arc<str> = key.as_str().into();
+            let window = StreamWindow::new(self.route.model.model.window());
+            self.streams.insert(
+                k.clone(),
+                StreamEntry {
+                    key: k,
+                    window,
+                    last_seen: now,
+                },
+            );
+        }
+        let Some(entry) = self.streams.get_mut(key.as_str()) else {
+            return true;
+        };
+        entry.last_seen = now;
+        let stream = entry.key.clone();
+        let completed = &mut self.completed;
+        completed.clear();
+        let outcome = entry.window.accept(
+            samples.seq,
+            &samples.values,
+            self.route.cfg.stride,
+            |first, win| completed.push((first, win.to_vec())),
+        );
+        let next = entry.window.next_seq().unwrap_or(0);
+        stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
+        if let Some((expected, got)) = outcome.gap {
+            let detail = format!("expected seq {expected}, got {got}: window restarted");
+            reporter.report(ErrorKind::Gap, &key, subject, detail).await;
+        }
+        if outcome.out_of_order > 0 {
+            let detail = format!(
+                "{} sample(s) from seq {} dropped: not after the last accepted (next expected {next})",
+                outcome.out_of_order, samples.seq
+            );
+            reporter
+                .report(ErrorKind::OutOfOrder, &key, subject, detail)
+                .await;
+        }
+        for (first, input) in self.completed.drain(..) {
+            let job = Job {
+                stream: stream.clone(),
+                seq: first,
+                input,
+                ts: samples.ts,
+                enqueued: Instant::now(),
+                reply: None,
+            };
+            // Back-pressure: waits while the batcher's queue is full.
+            if self.jobs.send(job).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Groups one route's windows into batches: a batch goes when it holds
+/// `max_batch` windows or its oldest window has waited `max_wait`.
+async fn batcher(
+    mut jobs: mpsc::Receiver<Job>,
+    model: Arc<LoadedModel>,
+    compute: mpsc::Sender<ComputeJob>,
+    slots: mpsc::Sender<oneshot::Receiver<Done>>,
+    max_batch: usize,
+    max_wait: Duration,
+) {
+    while let Some(first) = jobs.recv().await {
+        let deadline = first.enqueued + max_wait;
+        let mut batch = Vec::with_capacity(max_batch);
+        batch.push(first);
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(j) => {
+                    batch.push(j);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                Ok(Some(j)) => batch.push(j),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        // The slot goes to the publisher first, so results are published in
+        // the order batches were formed whichever thread finishes first.
+        if slots.send(done_rx).await.is_err() {
+            return;
+        }
+        let job = ComputeJob {
+            model: model.clone(),
+            jobs: batch,
+            done: done_tx,
+        };
+        if compute.send(job).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A compute thread: takes whole batches and runs the model.
+fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
+    let mut input = Vec::new();
+    loop {
+        let job = match rx.lock() {
+            Ok(mut rx) => rx.blocking_recv(),
+            Err(_) => return,
+        };
+        let Some(ComputeJob { model, jobs, done }) = job else {
+            return;
+        };
+        let started = Instant::now();
+        let queued: Duration = jobs
+            .iter()
+            .map(|j| started.duration_since(j.enqueued))
+            .sum();
+        input.clear();
+        for j in &jobs {
+            input.extend_from_slice(&j.input);
+        }
+        let outputs = model.model.translate_rows(&input);
+        stats.batch(jobs.len(), queued, started.elapsed());
+        let _ = done.send(Done { jobs, outputs });
+    }
+}
+
+/// Publishes one route's results in batch order.
+async fn publisher(
+    mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
+    route: Arc<Route>,
+    client: Client,
+    stats: Arc<Stats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let w = route.model.model.window();
+    let pair = route.cfg.pair.clone();
+    let model_id = route.model.id.clone();
+    while let Some(slot) = slots.recv().await {
+        let Ok(Done { jobs, outputs }) = slot.await else {
+            tracing::error!("a compute thread died; its batch is lost");
+            continue;
+        };
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(windows = jobs.len(), "model failed on a batch: {e}");
+                stats.publish_failures.fetch_add(jobs.len() as u64, Relaxed);
+                continue;
+            }
+        };
+        for (job, values) in jobs.into_iter().zip(outputs.chunks_exact(w)) {
+            if let Some(reply) = job.reply {
+                let _ = reply.send(values.to_vec());
+                continue;
+            }
+            let t = Translation {
+                stream: job.stream.to_string(),
+                seq: job.seq,
+                values: values.to_vec(),
+                pair: pair.clone(),
+                model: model_id.clone(),
+                ts: job.ts,
+            };
+            let subject = format!("{}.{}", route.cfg.output, job.stream);
+            match client.publish(subject, t.encode().into()).await {
+                Ok(()) => {
+                    stats.windows_out.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    stats.publish_failures.fetch_add(1, Relaxed);
+                    tracing::warn!("publish failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Starts the `pipeline` NATS service and returns its request loop.
+async fn serve_requests(
+    client: Client,
+    routes: Vec<Arc<Route>>,
+    senders: Vec<mpsc::Sender<Job>>,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<impl Future<Output = ()>> {
+    let stats_for_handler = stats.clone();
+    let pairs: Vec<String> = routes.iter().map(|r| r.cfg.pair.clone()).collect();
+    let mut metadata = HashMap::new();
+    metadata.insert("pairs".to_string(), pairs.join(","));
+    metadata.insert(
+        "models".to_string(),
+        routes
+            .iter()
+            .map(|r| r.model.id.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let service = client
+        .service_builder()
+        .description("Translates numeric signal windows with a seq2seq LSTM")
+        .metadata(metadata)
+        .stats_handler(move |_endpoint, _| {
+            serde_json::to_value(stats_for_handler.snapshot()).unwrap_or_default()
+        })
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| Error::Nats(format!("cannot start the NATS service: {e}")))?;
+    let mut endpoint = service
+        .endpoint_builder()
+        .name("translate")
+        .add(TRANSLATE_SUBJECT)
+        .await
+        .map_err(|e| Error::Nats(format!("cannot add {TRANSLATE_SUBJECT}: {e}")))?;
+    Ok(async move {
+        let mut inflight = tokio::task::JoinSet::new();
+        loop {
+            let request = tokio::select! {
+                _ = stop.changed() => break,
+                r = endpoint.next() => match r {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            stats
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let routes = routes.clone();
+            let senders = senders.clone();
+            inflight.spawn(async move {
+                let answer = answer_request(&request.message.payload, &routes, &senders).await;
+                let _ = request.respond(answer).await;
+            });
+            while inflight.try_join_next().is_some() {}
+        }
+        // Answer what was already asked before the windows' senders go.
+        while inflight.join_next().await.is_some() {}
+        drop(endpoint);
+        let _ = service.stop().await;
+    })
+}
+
+fn service_error(code: usize, status: impl Into<String>) -> async_nats::service::error::Error {
+    async_nats::service::error::Error {
+        status: status.into(),
+        code,
+    }
+}
+
+async fn answer_request(
+    payload: &[u8],
+    routes: &[Arc<Route>],
+    senders: &[mpsc::Sender<Job>],
+) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
+    let (values, pair) =
+        wire::decode_request(payload).map_err(|e| service_error(400, e.to_string()))?;
+    let idx = match &pair {
+        None => 0,
+        Some(p) => routes
+            .iter()
+            .position(|r| &r.cfg.pair == p)
+            .ok_or_else(|| service_error(404, format!("no route serves pair {p:?}")))?,
+    };
+    let route = &routes[idx];
+    let w = route.model.model.window();
+    if values.len() != w {
+        return Err(service_error(
+            400,
+            format!("expected {w} values, got {}", values.len()),
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    let job = Job {
+        stream: "".into(),
+        seq: 0,
+        input: values,
+        ts: None,
+        enqueued: Instant::now(),
+        reply: Some(tx),
+    };
+    senders[idx]
+        .send(job)
+        .await
+        .map_err(|_| service_error(503, "shutting down"))?;
+    let values = rx
+        .await
+        .map_err(|_| service_error(500, "the model failed on this window"))?;
+    let t = Translation {
+        stream: String::new(),
+        seq: 0,
+        values,
+        pair: route.cfg.pair.clone(),
+        model: route.model.id.clone(),
+        ts: None,
+    };
+    Ok(t.encode().into())
+}

@@ -1,0 +1,296 @@
+//! Per-stream sliding windows, and the subject → stream-key mapping.
+//!
+//! A window never spans a gap: when `seq` jumps forward the window restarts
+//! from the new sample. Samples at or before the last accepted `seq` are
+//! dropped (out of order / duplicate).
+
+/// The last W samples of one stream, contiguous in memory.
+///
+/// Samples are appended to a buffer of 2W; when it is full the last W − 1
+/// move to the front. Every window is then a plain slice (no ring-buffer
+/// copy) at an amortised cost of one move per W samples.
+#[derive(Debug, Clone)]
+pub struct StreamWindow {
+    buf: Vec<f32>,
+    window: usize,
+    /// Samples accepted since the last reset (the run length).
+    run: u64,
+    /// The next seq expected; `None` before the first sample.
+    next_seq: Option<u64>,
+}
+
+/// What one message did to a stream.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outcome {
+    /// Samples accepted.
+    pub accepted: usize,
+    /// Samples dropped because their seq was not after the last one.
+    pub out_of_order: usize,
+    /// First forward jump seen: (expected seq, received seq).
+    pub gap: Option<(u64, u64)>,
+    /// Windows completed.
+    pub windows: usize,
+}
+
+impl StreamWindow {
+    pub fn new(window: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(2 * window),
+            window,
+            run: 0,
+            next_seq: None,
+        }
+    }
+
+    /// The seq the stream expects next.
+    pub fn next_seq(&self) -> Option<u64> {
+        self.next_seq
+    }
+
+    fn push(&mut self, v: f32) {
+        if self.buf.len() == 2 * self.window {
+            let keep = self.window - 1;
+            let from = self.buf.len() - keep;
+            self.buf.copy_within(from.., 0);
+            self.buf.truncate(keep);
+        }
+        self.buf.push(v);
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.run = 0;
+    }
+
+    /// Accepts samples `values[i]` = sample `seq + i`. For every window
+    /// completed (every `stride`-th sample once W are in hand), calls
+    /// `emit(first_seq, window)`. The caller has checked that `seq +
+    /// values.len()` does not overflow.
+    pub fn accept(
+        &mut self,
+        seq: u64,
+        values: &[f32],
+        stride: u64,
+        mut emit: impl FnMut(u64, &[f32]),
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let w = self.window as u64;
+        for (i, &v) in values.iter().enumerate() {
+            let s = seq + i as u64;
+            match self.next_seq {
+                Some(next) if s < next => {
+                    out.out_of_order += 1;
+                    continue;
+                }
+                Some(next) if s > next => {
+                    out.gap.get_or_insert((next, s));
+                    self.reset();
+                }
+                _ => {}
+            }
+            self.push(v);
+            self.next_seq = Some(s + 1);
+            self.run += 1;
+            out.accepted += 1;
+            if self.run >= w && (self.run - w).is_multiple_of(stride.max(1)) {
+                let first = s + 1 - w;
+                emit(first, &self.buf[self.buf.len() - self.window..]);
+                out.windows += 1;
+            }
+        }
+        out
+    }
+}
+
+/// A subscription pattern split into tokens, to recover the stream key: the
+/// part of a subject that the pattern's wildcards matched.
+#[derive(Debug, Clone)]
+pub struct SubjectPattern {
+    tokens: Vec<String>,
+}
+
+/// Longest stream key accepted (bytes); longer ones are `bad_subject`.
+pub const MAX_KEY_LEN: usize = 256;
+
+impl SubjectPattern {
+    /// Parses a NATS subscription subject such as `samples.>` or `plant.*.temp`.
+    /// It must contain at least one wildcard (otherwise there is no key).
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let tokens: Vec<String> = pattern.split('.').map(str::to_string).collect();
+        if tokens
+            .iter()
+            .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        {
+            return Err(format!("invalid subject pattern {pattern:?}"));
+        }
+        if let Some(pos) = tokens.iter().position(|t| t == ">")
+            && pos != tokens.len() - 1
+        {
+            return Err(format!("`>` must be the last token in {pattern:?}"));
+        }
+        if !tokens.iter().any(|t| t == "*" || t == ">") {
+            return Err(format!(
+                "input subject {pattern:?} has no wildcard, so no stream key (try {pattern}.>)"
+            ));
+        }
+        Ok(Self { tokens })
+    }
+
+    /// The stream key of `subject`, or why it has none.
+    pub fn key(&self, subject: &str) -> Result<String, String> {
+        let parts: Vec<&str> = subject.split('.').collect();
+        let mut key: Vec<&str> = Vec::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            match t.as_str() {
+                ">" => {
+                    if parts.len() <= i {
+                        return Err("nothing after the prefix".into());
+                    }
+                    key.extend_from_slice(&parts[i..]);
+                    break;
+                }
+                "*" => key.push(parts.get(i).ok_or("too few tokens")?),
+                lit => {
+                    if parts.get(i) != Some(&lit) {
+                        return Err(format!(
+                            "does not match the input pattern at token {}",
+                            i + 1
+                        ));
+                    }
+                }
+            }
+            if i == self.tokens.len() - 1 && parts.len() != self.tokens.len() {
+                return Err("token count does not match the input pattern".into());
+            }
+        }
+        let key = key.join(".");
+        validate_key(&key)?;
+        Ok(key)
+    }
+}
+
+/// A key becomes part of an output subject: it must be one or more
+/// non-empty tokens without wildcards, whitespace or control characters.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("empty stream key".into());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!("stream key longer than {MAX_KEY_LEN} bytes"));
+    }
+    if key.split('.').any(str::is_empty) {
+        return Err("stream key has an empty token".into());
+    }
+    if let Some(c) = key
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '*' || *c == '>')
+    {
+        return Err(format!("stream key contains {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        w: &mut StreamWindow,
+        seq: u64,
+        vals: &[f32],
+        stride: u64,
+    ) -> (Outcome, Vec<(u64, Vec<f32>)>) {
+        let mut got = Vec::new();
+        let o = w.accept(seq, vals, stride, |s, win| got.push((s, win.to_vec())));
+        (o, got)
+    }
+
+    #[test]
+    fn stride_one_emits_every_sample_after_the_first_w() {
+        let mut w = StreamWindow::new(3);
+        let vals: Vec<f32> = (0..10).map(|v| v as f32).collect();
+        let (o, got) = run(&mut w, 100, &vals, 1);
+        assert_eq!(o.windows, 8);
+        assert_eq!(got[0], (100, vec![0.0, 1.0, 2.0]));
+        assert_eq!(got[7], (107, vec![7.0, 8.0, 9.0]));
+        // Windows keep coming across message boundaries and buffer wraps.
+        let (_, got) = run(&mut w, 110, &[10.0], 1);
+        assert_eq!(got, vec![(108, vec![8.0, 9.0, 10.0])]);
+    }
+
+    #[test]
+    fn stride_n_and_gaps() {
+        let mut w = StreamWindow::new(4);
+        let vals: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let (_, got) = run(&mut w, 0, &vals, 3);
+        let starts: Vec<u64> = got.iter().map(|g| g.0).collect();
+        assert_eq!(starts, vec![0, 3, 6]);
+        // Gap: seq 20 instead of 12. The window restarts; no window spans it.
+        let (o, got) = run(&mut w, 20, &[20.0, 21.0, 22.0], 3);
+        assert_eq!(o.gap, Some((12, 20)));
+        assert!(got.is_empty());
+        let (_, got) = run(&mut w, 23, &[23.0], 3);
+        assert_eq!(got, vec![(20, vec![20.0, 21.0, 22.0, 23.0])]);
+    }
+
+    #[test]
+    fn duplicates_and_old_samples_are_dropped() {
+        let mut w = StreamWindow::new(2);
+        run(&mut w, 5, &[5.0, 6.0], 1);
+        let (o, got) = run(&mut w, 6, &[6.5], 1);
+        assert_eq!((o.out_of_order, o.accepted), (1, 0));
+        assert!(got.is_empty());
+        // Overlapping message: the old part is dropped, the new part used.
+        let (o, got) = run(&mut w, 5, &[0.0, 0.0, 7.0], 1);
+        assert_eq!((o.out_of_order, o.accepted, o.gap), (2, 1, None));
+        assert_eq!(got, vec![(6, vec![6.0, 7.0])]);
+    }
+
+    #[test]
+    fn windows_match_a_naive_reference_for_any_chunking() {
+        // Property-style: random chunking, random gaps, compare with a naive model.
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..200 {
+            let (win, stride) = (1 + rng.below(6), 1 + rng.below(4) as u64);
+            let mut w = StreamWindow::new(win);
+            let mut naive: Vec<(u64, f32)> = Vec::new();
+            let (mut seq, mut got, mut want) = (0u64, Vec::new(), Vec::new());
+            for _ in 0..30 {
+                if rng.below(8) == 0 {
+                    seq += 1 + rng.below(5) as u64; // gap
+                    naive.clear();
+                }
+                let n = 1 + rng.below(5);
+                let vals: Vec<f32> = (0..n).map(|i| (seq + i as u64) as f32).collect();
+                for (i, &v) in vals.iter().enumerate() {
+                    naive.push((seq + i as u64, v));
+                    if naive.len() >= win && ((naive.len() - win) as u64).is_multiple_of(stride) {
+                        let tail = &naive[naive.len() - win..];
+                        want.push((tail[0].0, tail.iter().map(|x| x.1).collect::<Vec<_>>()));
+                    }
+                }
+                w.accept(seq, &vals, stride, |s, x| got.push((s, x.to_vec())));
+                seq += n as u64;
+            }
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn stream_keys() {
+        let p = SubjectPattern::parse("samples.>").unwrap();
+        assert_eq!(p.key("samples.plant1.pump3").unwrap(), "plant1.pump3");
+        assert!(p.key("samples").is_err());
+        assert!(p.key("other.x").is_err());
+        let p = SubjectPattern::parse("plant.*.temp").unwrap();
+        assert_eq!(p.key("plant.a7.temp").unwrap(), "a7");
+        assert!(p.key("plant.a7.temp.x").is_err());
+        assert!(p.key("plant.a7.pressure").is_err());
+        assert!(SubjectPattern::parse("samples").is_err());
+        assert!(SubjectPattern::parse("a.>.b").is_err());
+        assert!(validate_key("a b").is_err());
+        assert!(validate_key(&"x".repeat(300)).is_err());
+        assert!(validate_key("a..b").is_err());
+        assert!(validate_key("ok.key-1_2").is_ok());
+    }
+}

@@ -1,0 +1,595 @@
+//! `pipeline serve` against a real nats-server: windows out, every error
+//! kind, stride, batches of values, limits, shutdown, reconnect, the NATS
+//! service endpoints, and a Python client.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use common::nats::NatsServer;
+use futures::StreamExt;
+use pipeline::config::{RouteConfig, ServeConfig};
+use pipeline::pairs;
+use pipeline::stats::Stats;
+use pipeline::wire::{ErrorEvent, ErrorKind, SamplesOut, Translation};
+use tokio::sync::oneshot;
+
+const W: u64 = 24;
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn route(pair: &str) -> RouteConfig {
+    RouteConfig {
+        pair: pair.into(),
+        model: None,
+        input: "samples.>".into(),
+        output: "translated".into(),
+        stride: 1,
+        window: None,
+    }
+}
+
+fn config() -> ServeConfig {
+    let mut c = ServeConfig::with_routes(vec![route("sin-cos")]);
+    c.models_dir = manifest().join("models");
+    c
+}
+
+struct Svc {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<pipeline::Result<()>>,
+    stats: Arc<Stats>,
+}
+
+impl Svc {
+    async fn start(url: &str, cfg: ServeConfig) -> Svc {
+        let conn = pipeline::service::connect(url, false).await.unwrap();
+        let stats = Arc::new(Stats::default());
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(pipeline::service::run(conn, cfg, stats.clone(), async {
+            let _ = rx.await;
+        }));
+        let probe = async_nats::connect(url).await.unwrap();
+        wait_ready(&probe).await;
+        Svc {
+            stop: Some(stop),
+            task,
+            stats,
+        }
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("service did not stop")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Ready when `$SRV.PING.pipeline` answers: the service registers after
+/// every route's subscription, so input is being listened to.
+async fn wait_ready(client: &Client) {
+    for _ in 0..200 {
+        let r = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.request("$SRV.PING.pipeline", "".into()),
+        )
+        .await;
+        if let Ok(Ok(_)) = r {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("service never became ready");
+}
+
+fn input_at(seq: u64) -> f32 {
+    let p = pairs::find("sin-cos").unwrap();
+    (p.input)(p.stream_x(seq)) as f32
+}
+
+fn truth_at(seq: u64) -> f32 {
+    let p = pairs::find("sin-cos").unwrap();
+    (p.output)(p.stream_x(seq)) as f32
+}
+
+async fn send(client: &Client, stream: &str, seq: u64, values: &[f32]) {
+    let msg = if values.len() == 1 {
+        SamplesOut {
+            seq,
+            value: Some(values[0]),
+            values: None,
+            ts: Some(1),
+        }
+    } else {
+        SamplesOut {
+            seq,
+            value: None,
+            values: Some(values),
+            ts: Some(1),
+        }
+    };
+    client
+        .publish(format!("samples.{stream}"), msg.encode().into())
+        .await
+        .unwrap();
+}
+
+/// Sends samples seq..seq+n of the sin curve, one per message.
+async fn send_curve(client: &Client, stream: &str, seqs: std::ops::Range<u64>) {
+    for s in seqs {
+        send(client, stream, s, &[input_at(s)]).await;
+    }
+}
+
+async fn collect<T>(
+    sub: &mut async_nats::Subscriber,
+    n: usize,
+    decode: impl Fn(&[u8]) -> T,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+            Ok(Some(m)) => out.push(decode(&m.payload)),
+            _ => panic!("timed out with {} of {n} messages", out.len()),
+        }
+    }
+    out
+}
+
+/// Nothing more arrives within `wait`.
+async fn assert_quiet(sub: &mut async_nats::Subscriber, wait: Duration) {
+    if let Ok(Some(m)) = tokio::time::timeout(wait, sub.next()).await {
+        panic!("unexpected message on {}: {:?}", m.subject, m.payload);
+    }
+}
+
+fn translation(b: &[u8]) -> Translation {
+    Translation::decode(b).unwrap()
+}
+
+fn event(b: &[u8]) -> ErrorEvent {
+    ErrorEvent::decode(b).unwrap()
+}
+
+/// `pipeline translate` (the real binary) on the given windows.
+fn cli_translate(windows: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["translate", "--model"])
+        .arg(manifest().join("models/sin-cos.safetensors"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text: String = windows
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
+        .collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_streams_give_every_window_in_order_and_exact() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    let streams = ["plant1.pump3", "b", "c"];
+    let n = 60u64;
+    // Interleaved: sample s of every stream, then s + 1 …; stream b starts later.
+    for s in 0..n {
+        for (i, st) in streams.iter().enumerate() {
+            let seq = s + 1000 * i as u64;
+            send(&client, st, seq, &[input_at(seq)]).await;
+        }
+    }
+    client.flush().await.unwrap();
+    let per_stream = (n - W + 1) as usize;
+    let got = collect(&mut sub, per_stream * 3, translation).await;
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+
+    let model_id = pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None)
+        .unwrap()
+        .id;
+    let mut windows = Vec::new();
+    let mut mse = 0f64;
+    for (i, st) in streams.iter().enumerate() {
+        let mine: Vec<&Translation> = got.iter().filter(|t| t.stream == *st).collect();
+        assert_eq!(mine.len(), per_stream, "stream {st}");
+        let base = 1000 * i as u64;
+        for (k, t) in mine.iter().enumerate() {
+            assert_eq!(t.seq, base + k as u64, "stream {st} in seq order");
+            assert_eq!(
+                (t.pair.as_str(), t.model.as_str()),
+                ("sin-cos", model_id.as_str())
+            );
+            assert_eq!(t.values.len(), W as usize);
+            windows.push((t.seq..t.seq + W).map(input_at).collect::<Vec<f32>>());
+            mse += t
+                .values
+                .iter()
+                .zip(t.seq..)
+                .map(|(v, s)| (*v as f64 - truth_at(s) as f64).powi(2))
+                .sum::<f64>();
+        }
+    }
+    mse /= (got.len() * W as usize) as f64;
+    assert!(mse < 3e-6, "live MSE against cos {mse:.3e}");
+    // Each window equals `pipeline translate` on the same window.
+    let ordered: Vec<&Translation> = streams
+        .iter()
+        .flat_map(|st| got.iter().filter(move |t| t.stream == *st))
+        .collect();
+    let cli = cli_translate(&windows);
+    for (t, c) in ordered.iter().zip(&cli) {
+        let d = t
+            .values
+            .iter()
+            .zip(c)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d <= 1e-6,
+            "stream {} seq {}: differs from translate by {d}",
+            t.stream,
+            t.seq
+        );
+    }
+    assert_eq!(svc.stats.snapshot().windows_out, got.len() as u64);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.max_streams = 3;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut good = client.subscribe("translated.good").await.unwrap();
+    client.flush().await.unwrap();
+
+    // The good stream's first half, then the bad input, then the second half.
+    send_curve(&client, "good", 0..30).await;
+    client
+        .publish("samples.bad", "not msgpack".into())
+        .await
+        .unwrap();
+    let wrong_type = rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": "x"})).unwrap();
+    client
+        .publish("samples.bad", wrong_type.into())
+        .await
+        .unwrap();
+    // (serde_json cannot hold NaN: encode the sample message itself.)
+    let nan = SamplesOut {
+        seq: 0,
+        value: Some(f32::NAN),
+        values: None,
+        ts: None,
+    }
+    .encode();
+    client.publish("samples.bad", nan.into()).await.unwrap();
+    send(&client, "gappy", 0, &[0.1, 0.2]).await;
+    send(&client, "gappy", 10, &[0.3]).await; // expected 2
+    send(&client, "gappy", 5, &[0.4]).await; // before 11: dropped
+    send(&client, "fourth", 0, &[0.0]).await; // good, gappy, fourth = 3 streams
+    send(&client, "fifth", 0, &[0.0]).await; // over max_streams
+    let long_key = "k".repeat(300);
+    send(&client, &long_key, 0, &[0.0]).await;
+    send_curve(&client, "good", 30..50).await;
+    client.flush().await.unwrap();
+
+    let events = collect(&mut errors, 7, event).await;
+    let kinds: Vec<ErrorKind> = events.iter().map(|e| e.kind).collect();
+    use ErrorKind::*;
+    assert_eq!(
+        kinds,
+        vec![
+            Malformed,
+            Malformed,
+            InvalidValue,
+            Gap,
+            OutOfOrder,
+            TooManyStreams,
+            BadSubject
+        ]
+    );
+    assert_eq!(events[0].stream, "bad");
+    assert_eq!(events[0].subject, "samples.bad");
+    assert!(
+        events[3].detail.contains("expected seq 2, got 10"),
+        "{}",
+        events[3].detail
+    );
+    assert_eq!(events[5].stream, "fifth");
+    assert!(
+        events[6].detail.contains("longer than"),
+        "{}",
+        events[6].detail
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+
+    // The good stream: all 27 windows, in order, accurate.
+    let got = collect(&mut good, 27, translation).await;
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        (0..27).collect::<Vec<_>>()
+    );
+    let s = svc.stats.snapshot();
+    for (k, n) in [
+        ("malformed", 2),
+        ("invalid_value", 1),
+        ("gap", 1),
+        ("out_of_order", 1),
+        ("too_many_streams", 1),
+        ("bad_subject", 1),
+    ] {
+        assert_eq!(s.errors[k], n, "{k}");
+    }
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn value_batches_and_stride() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].stride = 5;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.s").await.unwrap();
+    client.flush().await.unwrap();
+    // 70 samples in messages of 7: windows start at 0, 5, …, 45.
+    for chunk in 0..10u64 {
+        let vals: Vec<f32> = (chunk * 7..chunk * 7 + 7).map(input_at).collect();
+        send(&client, "s", chunk * 7, &vals).await;
+    }
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 10, translation).await;
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        (0..10).map(|k| k * 5).collect::<Vec<_>>()
+    );
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+    let direct =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let want = direct
+        .model
+        .translate_rows(&(45..69).map(input_at).collect::<Vec<_>>())
+        .unwrap();
+    let d = want
+        .iter()
+        .zip(&got[9].values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(d <= 1e-6, "{d}");
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_are_evicted() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.idle_timeout_s = 0.2;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut sub = client.subscribe("translated.idle").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "idle", 0..20).await;
+    client.flush().await.unwrap();
+    // Poll the stats until the stream is gone (idle 0.2 s, swept every 50 ms).
+    let mut evicted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let s = svc.stats.snapshot();
+        if s.streams_evicted == 1 && s.streams_active == 0 {
+            evicted = true;
+            break;
+        }
+    }
+    assert!(evicted, "stream not evicted: {:?}", svc.stats.snapshot());
+    // The stream comes back later at seq 100: a fresh stream, not a gap.
+    send_curve(&client, "idle", 100..124).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 1, translation).await;
+    assert_eq!(got[0].seq, 100);
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_publishes_everything_in_flight() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.max_wait_ms = 50.0; // windows sit in the batcher when the stop comes
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let (streams, n) = (40u64, 100u64);
+    for st in 0..streams {
+        let vals: Vec<f32> = (0..n).map(input_at).collect();
+        send(&client, &format!("s{st}"), 0, &vals).await;
+    }
+    // A round trip: the server has routed every sample to the service.
+    wait_ready(&client).await;
+    // Stop at once: the samples are in the service's buffers or the server's.
+    svc.shutdown().await;
+    let expected = (streams * (n - W + 1)) as usize;
+    let got = collect(&mut sub, expected, translation).await;
+    assert_eq!(got.len(), expected);
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carries_on_after_the_server_restarts() {
+    let mut server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let url = server.url();
+    {
+        let client = async_nats::connect(&url).await.unwrap();
+        let mut sub = client.subscribe("translated.r").await.unwrap();
+        client.flush().await.unwrap();
+        send_curve(&client, "r", 0..30).await;
+        client.flush().await.unwrap();
+        collect(&mut sub, 7, translation).await;
+    }
+    server.restart();
+    // A new client after the restart; the service reconnects by itself.
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut sub = client.subscribe("translated.r").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    wait_ready(&client).await;
+    // Samples 30..40 were "lost in the outage": the stream continues at 40.
+    send_curve(&client, "r", 40..70).await;
+    client.flush().await.unwrap();
+    let gap = collect(&mut errors, 1, event).await;
+    assert_eq!(gap[0].kind, ErrorKind::Gap);
+    assert!(
+        gap[0].detail.contains("expected seq 30, got 40"),
+        "{}",
+        gap[0].detail
+    );
+    let got = collect(&mut sub, 7, translation).await;
+    assert_eq!(got[0].seq, 40);
+    assert_eq!(got[6].seq, 46);
+    assert!(svc.stats.snapshot().reconnects >= 1);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_and_service_discovery() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes.push(RouteConfig {
+        input: "damped.>".into(),
+        output: "translated-damped".into(),
+        ..route("damped")
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+
+    let window: Vec<f64> = (0..W).map(|s| input_at(s) as f64).collect();
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "no error headers on success");
+    let t = translation(&reply.payload);
+    assert_eq!(t.pair, "sin-cos", "default route");
+    let direct =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let want = direct
+        .model
+        .translate_rows(&window.iter().map(|v| *v as f32).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(t.values, want);
+
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window, "pair": "damped" }))
+        .unwrap();
+    let t = translation(
+        &client
+            .request("pipeline.translate", req.into())
+            .await
+            .unwrap()
+            .payload,
+    );
+    assert_eq!(t.pair, "damped");
+
+    for (body, code) in [
+        (serde_json::json!({ "values": [1.0, 2.0] }), "400"),
+        (
+            serde_json::json!({ "values": window, "pair": "nope" }),
+            "404",
+        ),
+        (serde_json::json!({ "nothing": 1 }), "400"),
+    ] {
+        let req = rmp_serde::to_vec_named(&body).unwrap();
+        let reply = client
+            .request("pipeline.translate", req.into())
+            .await
+            .unwrap();
+        let headers = reply.headers.expect("error headers");
+        assert_eq!(
+            headers.get("Nats-Service-Error-Code").unwrap().as_str(),
+            code,
+            "{body}"
+        );
+        assert!(
+            !headers
+                .get("Nats-Service-Error")
+                .unwrap()
+                .as_str()
+                .is_empty()
+        );
+    }
+
+    let info: serde_json::Value = serde_json::from_slice(
+        &client
+            .request("$SRV.INFO.pipeline", "".into())
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(info["name"], "pipeline");
+    assert_eq!(info["endpoints"][0]["subject"], "pipeline.translate");
+    assert_eq!(info["metadata"]["pairs"], "sin-cos,damped");
+
+    // Stats include our counters.
+    send_curve(&client, "st", 0..30).await;
+    client.flush().await.unwrap();
+    for _ in 0..100 {
+        if svc.stats.snapshot().windows_out == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats: serde_json::Value = serde_json::from_slice(
+        &client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    let data = &stats["endpoints"][0]["data"];
+    assert_eq!(data["samples_in"], 30);
+    assert_eq!(data["windows_out"], 7);
+    assert!(data["batches"].as_u64().unwrap() >= 1);
+    assert!(data["mean_batch_size"].as_f64().unwrap() >= 1.0);
+    assert_eq!(data["errors"]["malformed"], 0);
+    assert!(stats["endpoints"][0]["num_requests"].as_u64().unwrap() >= 5);
+    svc.shutdown().await;
+}
