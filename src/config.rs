@@ -287,3 +287,24 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
     }
 }
+
+#[cfg(test)]
+mod deploy_example {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pipeline.toml");
+        let c = ServeConfig::load(&path).unwrap();
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(
+            c,
+            {
+                let mut d = ServeConfig::with_routes(c.routes.clone());
+                d.models_dir = PathBuf::from("models");
+                d
+            },
+            "the example states every default"
+        );
+    }
+}

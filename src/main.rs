@@ -165,6 +165,9 @@ struct TailArgs {
     /// Only print the summary.
     #[arg(long)]
     quiet: bool,
+    /// Print only every N-th translation.
+    #[arg(long, default_value_t = 1)]
+    every: u64,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -259,9 +262,10 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     if let Err(e) = run(cli) {
@@ -425,7 +429,7 @@ async fn tail(a: TailArgs) -> Result<()> {
         count: a.count,
         duration: a.duration,
         truth: a.truth,
-        print: !a.quiet && !a.json,
+        print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
         plot: a.plot.clone(),
     };
     let s = pipeline::tools::tail(&conn.client, &opts, shutdown_signal()).await?;

@@ -384,7 +384,7 @@ async fn ingest(mut sub: Subscriber, mut ingest: Ingest, mut stop: watch::Receiv
 /// A round trip through the server on this connection: returns once a
 /// message we published to our own inbox has come back, so everything the
 /// server sent us before it has been received.
-async fn barrier(client: &Client) -> std::result::Result<(), String> {
+pub async fn barrier(client: &Client) -> std::result::Result<(), String> {
     let inbox = client.new_inbox();
     let mut sub = client
         .subscribe(inbox.clone())

@@ -101,8 +101,8 @@ pub struct TailOptions {
     pub duration: Option<Duration>,
     /// Compare with the true curve of streams made by `pipeline publish`.
     pub truth: bool,
-    /// Print each translation (otherwise only the summary).
-    pub print: bool,
+    /// Print every n-th translation (0: none, only the summary).
+    pub print_every: u64,
     /// Write a PNG of input / translation / truth for the first stream.
     pub plot: Option<PathBuf>,
 }
@@ -175,10 +175,9 @@ pub async fn tail(
         .subscribe(opts.subject.clone())
         .await
         .map_err(|e| Error::Nats(format!("subscribe {}: {e}", opts.subject)))?;
-    client
-        .flush()
-        .await
-        .map_err(|e| Error::Nats(format!("flush: {e}")))?;
+    // A round trip, so the server knows the subscription before we say so.
+    crate::service::barrier(client).await.map_err(Error::Nats)?;
+    tracing::info!(subject = %opts.subject, "listening");
     let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
     let sleep = async move {
         match deadline {
@@ -223,7 +222,7 @@ pub async fn tail(
             se += crate::eval::mse(&t.values, tr) * tr.len() as f64;
             n_err += tr.len();
         }
-        if opts.print {
+        if opts.print_every > 0 && (summary.windows - 1) % opts.print_every == 0 {
             println!("{}", describe(&t, truth.as_deref(), latency));
         }
         if opts.plot.is_some() && first_stream.get_or_insert_with(|| t.stream.clone()) == &t.stream
@@ -243,8 +242,8 @@ pub async fn tail(
     Ok(summary)
 }
 
-/// Input, translation and truth of one stream: the translations of windows
-/// that do not overlap (every W-th), laid end to end.
+/// Input, translation and truth of one stream: the translations of the
+/// first few windows that do not overlap (every W-th), laid end to end.
 fn plot_stream(path: &std::path::Path, windows: &[Translation]) -> Result<()> {
     let Some(first) = windows.first() else {
         return Err(Error::Data("no translations to plot".into()));
@@ -254,7 +253,11 @@ fn plot_stream(path: &std::path::Path, windows: &[Translation]) -> Result<()> {
     let start = first.seq;
     let mut translated = Vec::new();
     let mut next = start;
+    // Eight windows (192 samples for W = 24): a few periods stay readable.
     for t in windows {
+        if next >= start + 8 * w {
+            break;
+        }
         if t.seq == next {
             for (k, v) in t.values.iter().enumerate() {
                 translated.push(((t.seq + k as u64) as f64, *v as f64));

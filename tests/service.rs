@@ -593,3 +593,124 @@ async fn request_reply_and_service_discovery() {
     assert!(stats["endpoints"][0]["num_requests"].as_u64().unwrap() >= 5);
     svc.shutdown().await;
 }
+
+/// The Python interpreter with nats-py and msgpack (`make test` makes .venv).
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("PIPELINE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = manifest().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no .venv: run `make test`, which installs nats-py and msgpack"
+    );
+    venv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_interoperates() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let out = tokio::process::Command::new(python())
+        .arg(manifest().join("tests/interop/client.py"))
+        .arg(server.url())
+        .arg(manifest().join("proto/examples"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("python client timed out")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["translations"], 17);
+    assert_eq!(v["examples"], 6);
+    let s = svc.stats.snapshot();
+    assert_eq!(s.errors["malformed"], 1);
+    assert_eq!(s.samples_in, 41);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let server = NatsServer::start();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "serve",
+            "--pair",
+            "sin-cos",
+            "--nats",
+            &server.url(),
+            "--models-dir",
+        ])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains("serving") {
+                return;
+            }
+        }
+        panic!("serve exited before serving");
+    };
+    tokio::time::timeout(Duration::from_secs(20), ready)
+        .await
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.p").await.unwrap();
+    client.flush().await.unwrap();
+    wait_ready(&client).await;
+    send_curve(&client, "p", 0..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 7, translation).await;
+    assert_eq!(got[6].seq, 6);
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn serve_refuses_a_bad_model_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    // No server needed: the model is checked before connecting is of any use.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "serve",
+            "--pair",
+            "sin-cos",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--model",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid model file") && err.contains("not a safetensors file"),
+        "{err}"
+    );
+}
