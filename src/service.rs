@@ -805,3 +805,87 @@ async fn answer_request(
     };
     Ok(t.encode().into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_model() -> Arc<LoadedModel> {
+        let params = crate::train::init_params(3, 0);
+        let tensors = format::tensor_specs(3)
+            .into_iter()
+            .map(|(name, shape)| {
+                let t = candle_core::Tensor::from_vec(
+                    params[&name].clone(),
+                    shape,
+                    &candle_core::Device::Cpu,
+                );
+                (name, t.unwrap())
+            })
+            .collect();
+        let bytes = format::to_bytes(&tensors, 3, 4, &format::Metadata::default()).unwrap();
+        Arc::new(format::load_bytes(&bytes, std::path::Path::new("tiny"), None).unwrap())
+    }
+
+    fn job(seq: u64) -> Job {
+        Job {
+            stream: "s".into(),
+            seq,
+            input: vec![0.0; 4],
+            ts: None,
+            enqueued: Instant::now(),
+            reply: None,
+        }
+    }
+
+    /// The dynamic micro-batcher, on paused time: a batch goes when full, or
+    /// when its oldest window has waited `max_wait`, not before.
+    #[tokio::test(start_paused = true)]
+    async fn batches_go_when_full_or_when_the_oldest_has_waited() {
+        let (jobs_tx, jobs_rx) = mpsc::channel(64);
+        let (compute_tx, mut compute_rx) = mpsc::channel(8);
+        let (slots_tx, mut slots_rx) = mpsc::channel(8);
+        let max_wait = Duration::from_millis(2);
+        tokio::spawn(batcher(
+            jobs_rx,
+            tiny_model(),
+            compute_tx,
+            slots_tx,
+            4,
+            max_wait,
+        ));
+
+        // Full batch: goes at once, without any time passing.
+        for s in 0..4 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(
+            b.jobs.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert!(
+            slots_rx.try_recv().is_ok(),
+            "its result slot went to the publisher first"
+        );
+
+        // Two windows: nothing until 2 ms after the first one.
+        let t0 = Instant::now();
+        jobs_tx.send(job(10)).await.unwrap();
+        tokio::time::advance(Duration::from_millis(1)).await;
+        jobs_tx.send(job(11)).await.unwrap();
+        tokio::task::yield_now().await;
+        assert!(compute_rx.try_recv().is_err(), "sent before max_wait");
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(b.jobs.len(), 2);
+        let waited = Instant::now().duration_since(t0);
+        assert!(
+            waited >= max_wait && waited < max_wait + Duration::from_millis(1),
+            "{waited:?}"
+        );
+
+        // Closing the input flushes nothing more and ends the batcher.
+        drop(jobs_tx);
+        assert!(compute_rx.recv().await.is_none());
+    }
+}
