@@ -127,6 +127,55 @@ impl Windows {
     }
 }
 
+/// What a model is trained or evaluated on: a pair's grid windows, or a
+/// user's CSV series, with the full series for figures.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Pair id, or `csv:<file name>`.
+    pub name: String,
+    /// The pair (none for CSV data: no curve to draw random phases from).
+    pub pair: Option<&'static Pair>,
+    /// The seed's sliding windows over the series.
+    pub fixed: Windows,
+    /// x of every sample of the series (the pair's grid, or the row index).
+    pub x: Vec<f64>,
+    /// The output series.
+    pub truth: Vec<f32>,
+}
+
+impl Dataset {
+    /// A built-in pair's 100-point grid.
+    pub fn pair(id: &str, window: usize) -> Result<Self> {
+        let pair = crate::pairs::find(id)?;
+        let (_, truth) = pair.sample(pair.x_start, crate::pairs::GRID_POINTS);
+        Ok(Self {
+            name: pair.id.to_string(),
+            pair: Some(pair),
+            fixed: Windows::grid(pair, window)?,
+            x: pair.grid(),
+            truth,
+        })
+    }
+
+    /// A CSV file of (input, output) rows.
+    pub fn csv(path: &Path, window: usize) -> Result<Self> {
+        let s = Series::from_csv(path)?;
+        let name = format!(
+            "csv:{}",
+            path.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        );
+        Ok(Self {
+            name,
+            pair: None,
+            fixed: Windows::sliding(&s.input, &s.output, window)?,
+            x: (0..s.output.len()).map(|i| i as f64).collect(),
+            truth: s.output,
+        })
+    }
+}
+
 /// Two aligned recorded series read from a CSV file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {

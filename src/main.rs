@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use pipeline::data::{Series, Windows};
+use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
-use pipeline::pairs::{self, PAIRS, Pair};
+use pipeline::pairs::{self, PAIRS};
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
@@ -505,36 +505,17 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         recipe.random_windows_per_epoch = n;
     }
 
-    let (pair, fixed, data_name, x, truth): (Option<&Pair>, Windows, String, Vec<f64>, Vec<f32>) =
-        match (&a.pair, &a.data) {
-            (Some(id), _) => {
-                let pair = pairs::find(id)?;
-                let (_, out) = pair.sample(pair.x_start, pairs::GRID_POINTS);
-                (
-                    Some(pair),
-                    Windows::grid(pair, recipe.window)?,
-                    id.clone(),
-                    pair.grid(),
-                    out,
-                )
-            }
-            (None, Some(path)) => {
-                // User data has no curve to draw random phases from.
-                recipe.random_windows_per_epoch = 0;
-                recipe.fixed_windows = true;
-                let s = Series::from_csv(path)?;
-                let w = Windows::sliding(&s.input, &s.output, recipe.window)?;
-                let name = format!(
-                    "csv:{}",
-                    path.file_name()
-                        .map(|f| f.to_string_lossy())
-                        .unwrap_or_default()
-                );
-                let x = (0..s.output.len()).map(|i| i as f64).collect();
-                (None, w, name, x, s.output)
-            }
-            (None, None) => bail!("say what to train on: --pair NAME or --data FILE.csv"),
-        };
+    let data = match (&a.pair, &a.data) {
+        (Some(id), _) => Dataset::pair(id, recipe.window)?,
+        (None, Some(path)) => {
+            // User data has no curve to draw random phases from.
+            recipe.random_windows_per_epoch = 0;
+            recipe.fixed_windows = true;
+            Dataset::csv(path, recipe.window)?
+        }
+        (None, None) => bail!("say what to train on: --pair NAME or --data FILE.csv"),
+    };
+    let data_name = data.name.clone();
     let out = match (&a.out, &a.pair) {
         (Some(o), _) => o.clone(),
         (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
@@ -552,8 +533,8 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     let trained = train::train(
         &recipe,
         &TrainData {
-            fixed: fixed.clone(),
-            pair,
+            fixed: data.fixed.clone(),
+            pair: data.pair,
         },
         |s| {
             bar.set_position(s.epoch as u64);
@@ -573,7 +554,8 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let train_seconds = started.elapsed().as_secs_f64();
 
-    let (metrics, translated) = eval::evaluate(&trained.model, &fixed, pair, eval::EVAL_SEED)?;
+    let (metrics, translated) =
+        eval::evaluate(&trained.model, &data.fixed, data.pair, eval::EVAL_SEED)?;
     let created = format::now_rfc3339();
     let meta = Metadata {
         pair: Some(data_name.clone()),
@@ -597,17 +579,7 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         },
     )?;
     let fig = report::companion(&out, "translation.png");
-    report::translation_figure(
-        &fig,
-        &format!(
-            "{data_name}: autoregressive translation (AR MSE {:.2e})",
-            metrics.ar_mse_grid
-        ),
-        &x,
-        &truth,
-        &fixed,
-        &translated,
-    )?;
+    report::translation_figure(&fig, &data, metrics.ar_mse_grid, &translated)?;
     println!("model      {} (id {id})", out.display());
     println!(
         "trained    {} epochs in {train_seconds:.1} s",
@@ -639,24 +611,18 @@ fn print_metrics(m: &eval::Metrics) {
 fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
     let loaded = load_model(models_dir, &a.model)?;
     let w = loaded.model.window();
-    let (pair, fixed, name, x, truth) = match (&a.data, &a.model.pair) {
-        (Some(path), _) => {
-            let s = Series::from_csv(path)?;
-            let win = Windows::sliding(&s.input, &s.output, w)?;
-            let x = (0..s.output.len()).map(|i| i as f64).collect();
-            (None, win, path.display().to_string(), x, s.output)
-        }
+    let data = match (&a.data, &a.model.pair) {
+        (Some(path), _) => Dataset::csv(path, w)?,
         (None, pair_id) => {
             let id = pair_id
                 .clone()
                 .or_else(|| loaded.meta.pair.clone())
                 .context("which pair? the model file does not say: pass --pair")?;
-            let pair = pairs::find(&id)?;
-            let (_, out) = pair.sample(pair.x_start, pairs::GRID_POINTS);
-            (Some(pair), Windows::grid(pair, w)?, id, pair.grid(), out)
+            Dataset::pair(&id, w)?
         }
     };
-    let (metrics, translated) = eval::evaluate(&loaded.model, &fixed, pair, a.seed)?;
+    let name = data.name.clone();
+    let (metrics, translated) = eval::evaluate(&loaded.model, &data.fixed, data.pair, a.seed)?;
     let plot = a.plot.unwrap_or_else(|| {
         let safe: String = name
             .chars()
@@ -670,17 +636,7 @@ fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
             .collect();
         PathBuf::from(format!("out/eval-{safe}.png"))
     });
-    report::translation_figure(
-        &plot,
-        &format!(
-            "{name}: autoregressive translation (AR MSE {:.2e})",
-            metrics.ar_mse_grid
-        ),
-        &x,
-        &truth,
-        &fixed,
-        &translated,
-    )?;
+    report::translation_figure(&plot, &data, metrics.ar_mse_grid, &translated)?;
     if a.json {
         let v = serde_json::json!({
             "model": loaded.path.display().to_string(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::data::Windows;
+use crate::data::Dataset;
 use crate::error::Result;
 use crate::eval::Metrics;
 use crate::plot::{self, Chart, Line};
@@ -68,16 +68,20 @@ pub fn write_training_report(
 }
 
 /// The seed's figure: the whole true output curve (dashed), and for a few
-/// windows the input window and its autoregressive translation. `x` gives
-/// the x position of every sample of the underlying series (length ≥ n + W).
+/// windows the input window and its autoregressive translation
+/// (`translated`, row-major over `data.fixed`).
 pub fn translation_figure(
     path: &Path,
-    title: &str,
-    x: &[f64],
-    truth: &[f32],
-    windows: &Windows,
+    data: &Dataset,
+    ar_mse: f64,
     translated: &[f32],
 ) -> Result<()> {
+    let (x, truth, windows) = (&data.x, &data.truth, &data.fixed);
+    let title = format!(
+        "{}: autoregressive translation (AR MSE {ar_mse:.2e})",
+        data.name
+    );
+    let title = title.as_str();
     let w = windows.window;
     let n = windows.len();
     let mut lines = vec![
