@@ -128,7 +128,10 @@ impl Metadata {
 /// A model loaded from a file, with what the file said about it.
 #[derive(Debug, Clone)]
 pub struct LoadedModel {
+    /// The reference path (candle-nn LSTMs).
     pub model: Seq2Seq,
+    /// The fast path over the same weights (what `translate` and `serve` run).
+    pub fast: crate::fast::FastModel,
     pub meta: Metadata,
     /// Content hash of the file (16 hex digits): identifies the exact weights.
     pub id: String,
@@ -207,6 +210,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
 
     let specs = tensor_specs(hidden);
     let mut tensors = HashMap::with_capacity(specs.len());
+    let mut params = HashMap::with_capacity(specs.len());
     for (name, shape) in &specs {
         let view = st.tensor(name).map_err(|_| Error::TensorMissing {
             path: path.to_path_buf(),
@@ -236,6 +240,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
             )));
         }
         tensors.insert(name.clone(), t);
+        params.insert(name.clone(), values);
     }
     let extra: Vec<&str> = st
         .names()
@@ -264,8 +269,10 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     };
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Seq2Seq::new(vb, hidden, window)?;
+    let fast = crate::fast::FastModel::new(&params, hidden, window)?;
     Ok(LoadedModel {
         model,
+        fast,
         meta,
         id: content_id(bytes),
         path: path.to_path_buf(),

@@ -10,6 +10,8 @@
 //!   random-phase windows, CSV series).
 //! - [`model`]: the encoder-decoder on candle; teacher-forced and
 //!   autoregressive passes.
+//! - [`fast`]: the fast inference path (one GEMM + a fused, vectorised gate
+//!   kernel per step, decoder feedback folded into its weights).
 //! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
 //!   loading with shape checks and dtype conversion, atomic saving.
 //! - [`train`]: seeded initialisation, recipes, the training loop.
@@ -24,16 +26,19 @@
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters (`$SRV.STATS`).
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
+//! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
 //! - [`rng`]: the seeded generator that makes runs reproducible.
 //! - [`error`]: the library's error type.
 //!
 //! The binary (`src/main.rs`) only parses flags, shows progress and calls
 //! into these modules.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fast;
 pub mod format;
 pub mod model;
 pub mod pairs;

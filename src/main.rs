@@ -54,6 +54,42 @@ enum Command {
     Publish(PublishArgs),
     /// Print translations as they arrive, with error and latency.
     Tail(TailArgs),
+    /// Measure speed: `--model-only` times the fast and reference model paths.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Time the model alone (the only mode so far; the end-to-end mode through
+    /// NATS is not built yet).
+    #[arg(long, required = true)]
+    model_only: bool,
+    /// Batch sizes.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
+    batch: Vec<usize>,
+    /// Thread counts (each thread runs whole batches).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Paths to time.
+    #[arg(long, value_delimiter = ',', default_value = "fast,reference")]
+    path: Vec<BenchPath>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Measurements per case (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// One JSON object per case, one per line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchPath {
+    Fast,
+    Reference,
 }
 
 #[derive(Args)]
@@ -288,12 +324,13 @@ fn run(cli: Cli) -> Result<()> {
             let loaded = load_model(&cli.models_dir, &a.model)?;
             let stdin = std::io::stdin().lock();
             let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            pipeline::translate::run(&loaded.model, stdin, stdout)?;
+            pipeline::translate::run(&loaded.fast, stdin, stdout)?;
             Ok(())
         }
         Command::Serve(a) => runtime()?.block_on(serve(cli.models_dir, a)),
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
+        Command::Bench(a) => bench(&cli.models_dir, a),
     }
 }
 
@@ -588,6 +625,46 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     print_metrics(&metrics);
     println!("report     {}", json_path.display());
     println!("figures    {}, {}", loss_png.display(), fig.display());
+    Ok(())
+}
+
+fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
+    use pipeline::bench::{self, ModelBench};
+    if a.model.pair.is_none() && a.model.model.is_none() {
+        a.model.pair = Some("sin-cos".into());
+    }
+    let loaded = load_model(models_dir, &a.model)?;
+    let cfg = ModelBench {
+        batches: a.batch.clone(),
+        threads: a.threads.clone(),
+        paths: a
+            .path
+            .iter()
+            .map(|p| match p {
+                BenchPath::Fast => bench::Path::Fast,
+                BenchPath::Reference => bench::Path::Reference,
+            })
+            .collect(),
+        seconds: a.seconds,
+        repeats: a.repeats.max(1),
+    };
+    if !a.json {
+        println!(
+            "{:<10} {:>7} {:>6} {:>14} {:>12} {:>12}",
+            "path", "threads", "batch", "windows/s", "p50 µs", "p99 µs"
+        );
+    }
+    bench::model_only(&loaded, &cfg, |c| {
+        if a.json {
+            println!("{}", serde_json::to_string(c).unwrap_or_default());
+        } else {
+            let path = format!("{:?}", c.path).to_lowercase();
+            println!(
+                "{path:<10} {:>7} {:>6} {:>14.0} {:>12.1} {:>12.1}",
+                c.threads, c.batch, c.windows_per_sec, c.p50_us, c.p99_us
+            );
+        }
+    })?;
     Ok(())
 }
 

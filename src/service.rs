@@ -612,6 +612,7 @@ async fn batcher(
 /// A compute thread: takes whole batches and runs the model.
 fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
     let mut input = Vec::new();
+    let mut scratch = crate::fast::Scratch::default();
     loop {
         let job = match rx.lock() {
             Ok(mut rx) => rx.blocking_recv(),
@@ -629,7 +630,11 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
         for j in &jobs {
             input.extend_from_slice(&j.input);
         }
-        let outputs = model.model.translate_rows(&input);
+        let mut out = vec![0f32; input.len()];
+        let outputs = model
+            .fast
+            .translate_into(&input, &mut out, &mut scratch)
+            .map(|()| out);
         stats.batch(jobs.len(), queued, started.elapsed());
         let _ = done.send(Done { jobs, outputs });
     }

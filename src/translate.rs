@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 
 use crate::error::{Error, Result};
-use crate::model::{MAX_BATCH, Seq2Seq};
+use crate::fast::{FastModel, Scratch};
+use crate::model::MAX_BATCH;
 
 /// Parses one line of `window` comma-separated finite numbers into `out`
 /// (appended). `line_no` is 1-based, for the error message.
@@ -60,25 +61,29 @@ pub fn format_row(row: &[f32], buf: &mut String) {
 /// `output`. On a bad line, every window before it is still translated and
 /// written, then the error (naming the line) is returned. Returns the number
 /// of windows translated.
-pub fn run(model: &Seq2Seq, input: impl BufRead, mut output: impl Write) -> Result<u64> {
+pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Result<u64> {
     let w = model.window();
     let mut pending: Vec<f32> = Vec::with_capacity(MAX_BATCH * w);
     let mut text = String::with_capacity(MAX_BATCH * w * 12);
     let mut done = 0u64;
-    let flush = |pending: &mut Vec<f32>, text: &mut String, out: &mut dyn Write| -> Result<u64> {
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        let translated = model.translate_rows(pending)?;
-        text.clear();
-        for row in translated.chunks_exact(w) {
-            format_row(row, text);
-        }
-        out.write_all(text.as_bytes())?;
-        let n = (pending.len() / w) as u64;
-        pending.clear();
-        Ok(n)
-    };
+    let mut scratch = Scratch::default();
+    let mut translated = Vec::with_capacity(MAX_BATCH * w);
+    let mut flush =
+        |pending: &mut Vec<f32>, text: &mut String, out: &mut dyn Write| -> Result<u64> {
+            if pending.is_empty() {
+                return Ok(0);
+            }
+            translated.resize(pending.len(), 0.0);
+            model.translate_into(pending, &mut translated, &mut scratch)?;
+            text.clear();
+            for row in translated.chunks_exact(w) {
+                format_row(row, text);
+            }
+            out.write_all(text.as_bytes())?;
+            let n = (pending.len() / w) as u64;
+            pending.clear();
+            Ok(n)
+        };
     let mut line = String::new();
     let mut input = input;
     let mut line_no = 0u64;

@@ -84,7 +84,7 @@ fn translate_prints_what_the_library_computes() {
     let rows = parse_rows(&out.stdout);
     assert_eq!(rows.len(), 3);
     let lib = pipeline::format::load(&model, None).unwrap();
-    let want = lib.model.translate_rows(&windows.concat()).unwrap();
+    let want = lib.fast.translate_rows(&windows.concat()).unwrap();
     for (row, want) in rows.iter().zip(want.chunks(24)) {
         assert_eq!(row.len(), 24);
         // Printed values parse back to exactly the f32s computed.
@@ -102,7 +102,7 @@ fn translate_streams_more_than_one_batch() {
     let rows = parse_rows(&out.stdout);
     assert_eq!(rows.len(), 600);
     let lib = pipeline::format::load(&model, None).unwrap();
-    let last = lib.model.translate_rows(&window_line(599).1).unwrap();
+    let last = lib.fast.translate_rows(&window_line(599).1).unwrap();
     let diff = rows[599]
         .iter()
         .zip(&last)
@@ -253,4 +253,55 @@ fn retrain_on_a_csv_series() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
+
+#[test]
+fn bench_model_only_reports_every_case_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model_file(dir.path());
+    let out = pipeline()
+        .args([
+            "bench",
+            "--model-only",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+        ])
+        .args([
+            "--batch",
+            "1,4",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.05",
+            "--repeats",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), 4, "2 batches × 2 paths");
+    for c in &cases {
+        for key in [
+            "path",
+            "threads",
+            "batch",
+            "windows_per_sec",
+            "p50_us",
+            "p99_us",
+        ] {
+            assert!(c.get(key).is_some(), "{key} missing in {c}");
+        }
+        assert!(c["windows_per_sec"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(cases[0]["path"], "fast");
+    assert_eq!(cases[1]["path"], "reference");
 }

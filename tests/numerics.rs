@@ -281,3 +281,75 @@ fn wrong_input_shape_is_an_error_not_a_panic() {
     let x = candle_core::Tensor::zeros((2, 5), candle_core::DType::F32, &dev).unwrap();
     assert!(m.model.translate(&x).is_err());
 }
+
+#[test]
+fn fast_path_equals_reference_on_random_weights() {
+    // Several sizes, including ones that do not fill a SIMD register.
+    for (h, w, batch, seed) in [
+        (11, 24, 7, 1),
+        (75, 24, 33, 2),
+        (3, 5, 1, 3),
+        (20, 9, 300, 4),
+    ] {
+        let (m, reference) = random_model(h, w, seed);
+        let mut rng = pipeline::rng::Rng::new(seed + 100);
+        let input: Vec<f32> = (0..batch * w)
+            .map(|_| rng.uniform(-1.5, 1.5) as f32)
+            .collect();
+        let fast = m.fast.translate_rows(&input).unwrap();
+        let slow = m.model.translate_rows(&input).unwrap();
+        let d = fast
+            .iter()
+            .zip(&slow)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d <= 1e-5, "H={h} W={w} B={batch}: fast vs reference {d}");
+        let want: Vec<f64> = input
+            .chunks(w)
+            .flat_map(|win| reference.run(win, None))
+            .collect();
+        assert_close(&fast, &want, TOL);
+    }
+}
+
+#[test]
+fn fast_path_equals_reference_on_the_shipped_models() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for pair in ["sin-cos", "damped", "square-sqrt"] {
+        let m = format::load(&dir.join(format!("{pair}.safetensors")), None).unwrap();
+        let p = pipeline::pairs::find(pair).unwrap();
+        let mut rng = pipeline::rng::Rng::new(8);
+        let windows = pipeline::data::Windows::random_phase(p, 24, 500, &mut rng);
+        let fast = m.fast.translate_rows(&windows.input).unwrap();
+        let slow = m.model.translate_rows(&windows.input).unwrap();
+        let d = fast
+            .iter()
+            .zip(&slow)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d <= 1e-5, "{pair}: fast vs reference {d}");
+    }
+}
+
+#[test]
+fn fast_path_reuses_scratch_across_batch_sizes() {
+    let (m, _) = random_model(8, 24, 9);
+    let mut scratch = pipeline::fast::Scratch::default();
+    let mut rng = pipeline::rng::Rng::new(10);
+    for batch in [40, 3, 17, 1, 40] {
+        let input: Vec<f32> = (0..batch * 24)
+            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+            .collect();
+        let mut out = vec![0f32; input.len()];
+        m.fast
+            .translate_into(&input, &mut out, &mut scratch)
+            .unwrap();
+        assert_eq!(out, m.fast.translate_rows(&input).unwrap(), "batch {batch}");
+    }
+    let mut out = vec![0f32; 10];
+    assert!(
+        m.fast
+            .translate_into(&[0.0; 24], &mut out, &mut scratch)
+            .is_err()
+    );
+}

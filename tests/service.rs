@@ -382,7 +382,7 @@ async fn value_batches_and_stride() {
     let direct =
         pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
     let want = direct
-        .model
+        .fast
         .translate_rows(&(45..69).map(input_at).collect::<Vec<_>>())
         .unwrap();
     let d = want
@@ -511,7 +511,7 @@ async fn request_reply_and_service_discovery() {
     let direct =
         pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
     let want = direct
-        .model
+        .fast
         .translate_rows(&window.iter().map(|v| *v as f32).collect::<Vec<_>>())
         .unwrap();
     assert_eq!(t.values, want);
