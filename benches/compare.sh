@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Model-only speed of `pipeline` (fast and reference paths) against the peers a
+# user would pick instead (ONNX Runtime, numpy), in one run on one machine,
+# alternating, ROUNDS rounds; prints one JSON line per measurement.
+#
+#   benches/compare.sh > out/compare.jsonl      # then: python3 benches/summarise.py out/compare.jsonl
+#
+# Needs: a release build, and a Python with onnxruntime, onnx, numpy and
+# safetensors ($PEERS_PYTHON, default /tmp/peers/bin/python; see
+# ../shared/peers/README.md). One thread runs pinned to core 0; two threads
+# to cores 0-1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/pipeline}
+PY=${PEERS_PYTHON:-/tmp/peers/bin/python}
+PEERS=${PEERS:-../shared/peers/ort_bench.py}
+MODEL=${MODEL:-models/sin-cos.safetensors}
+ROUNDS=${ROUNDS:-5}
+SECONDS_PER=${SECONDS_PER:-1}
+
+ours() { # cpus threads batches
+  taskset -c "$1" "$BIN" bench --model-only --json --model "$MODEL" --threads "$2" --batch "$3" \
+    --seconds "$SECONDS_PER" --repeats 1 | sed "s/^{/{\"round\":$round,/"
+}
+peer() { # cpus impl threads batch
+  # The machine's OPENBLAS_* settings slow a current numpy: unset for this command only.
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c "$1" "$PY" "$PEERS" --impl "$2" --threads "$3" \
+    --batch "$4" --weights "$MODEL" --seconds "$SECONDS_PER" --warmup 0.3 | sed "s/^{/{\"round\":$round,/"
+}
+
+for round in $(seq "$ROUNDS"); do
+  ours 0 1 1,16,256
+  for b in 1 16 256; do
+    peer 0 ort-fused 1 "$b"
+    peer 0 numpy 1 "$b"
+  done
+  ours 0-1 2 256
+  peer 0-1 ort-fused 2 256
+done
