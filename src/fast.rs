@@ -686,10 +686,17 @@ mod tests {
                         (0..75).map(|k| h[row * hid + k] * r[k * npad + j]).sum();
                 }
             }
-            let mut got = vec![7f32; b * npad];
-            select_matmul_kernel()(&mut got, &h, &r, b, 75, hid, npad);
-            for (i, (x, y)) in want.iter().zip(&got).enumerate() {
-                assert!((x - y).abs() < 1e-4, "b={b} element {i}: {x} vs {y}");
+            let mut kernels: Vec<MatmulKernel> = vec![select_matmul_kernel(), matmul_gemm];
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                kernels.push(x86::matmul_avx2);
+            }
+            for kernel in kernels {
+                let mut got = vec![7f32; b * npad];
+                kernel(&mut got, &h, &r, b, 75, hid, npad);
+                for (i, (x, y)) in want.iter().zip(&got).enumerate() {
+                    assert!((x - y).abs() < 1e-4, "b={b} element {i}: {x} vs {y}");
+                }
             }
         }
     }
@@ -707,9 +714,16 @@ mod tests {
             (c, h)
         };
         let want = run(gates_generic);
-        let got = run(select_gate_kernel());
-        for (a, b) in want.0.iter().chain(&want.1).zip(got.0.iter().chain(&got.1)) {
-            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        let mut kernels: Vec<GateKernel> = vec![select_gate_kernel()];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            kernels.push(x86::avx2);
+        }
+        for k in kernels {
+            let got = run(k);
+            for (a, b) in want.0.iter().chain(&want.1).zip(got.0.iter().chain(&got.1)) {
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+            }
         }
     }
 }
