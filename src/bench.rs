@@ -157,3 +157,166 @@ pub fn model_only(
     }
     Ok(cases)
 }
+
+/// What `pipeline bench` (end to end) does.
+#[derive(Debug, Clone)]
+pub struct E2eBench {
+    /// Streams published, `bench-0` … under `<prefix>.`.
+    pub streams: usize,
+    /// Samples per second per stream; 0 = as fast as the publisher can.
+    pub rate: f64,
+    /// How long to publish.
+    pub duration: Duration,
+    /// Subject prefix of the samples (the service's input without `.>`).
+    pub prefix: String,
+    /// Output prefix the service publishes to.
+    pub output: String,
+    /// Window length of the model (windows per stream = samples − W + 1).
+    pub window: usize,
+    /// Compute threads and batch size of the service (for the report only).
+    pub threads: usize,
+    pub batch: usize,
+}
+
+/// The end-to-end figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct E2eReport {
+    pub path: &'static str,
+    pub threads: usize,
+    pub batch: usize,
+    pub streams: usize,
+    pub target_rate: f64,
+    pub samples_sent: u64,
+    pub windows_expected: u64,
+    pub windows_received: u64,
+    pub loss: u64,
+    /// Windows received per second of publishing.
+    pub windows_per_sec: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// Every latency measured, µs, sorted (not in the JSON line).
+    #[serde(skip)]
+    pub latencies_us: Vec<f64>,
+}
+
+/// Publishes `cfg.streams` sin streams at `cfg.rate` for `cfg.duration`
+/// through a running service and measures what comes back on the output
+/// subjects: rate, loss, and latency from a sample's publication to the
+/// receipt of the window it completed.
+pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eReport> {
+    use futures::StreamExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut sub = client
+        .subscribe(format!("{}.>", cfg.output))
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    crate::service::barrier(client)
+        .await
+        .map_err(crate::Error::Nats)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut quiet_since: Option<Instant> = None;
+            loop {
+                match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    Ok(Some(m)) => {
+                        quiet_since = None;
+                        if let Ok(t) = crate::wire::Translation::decode(&m.payload)
+                            && let Some(ts) = t.ts
+                        {
+                            lat.push((crate::tools::now_ns() - ts) as f64 / 1e3);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        // After publishing ends, stop once nothing came for 2 s.
+                        if done.load(Ordering::Relaxed) {
+                            let q = *quiet_since.get_or_insert_with(Instant::now);
+                            if q.elapsed() > Duration::from_secs(2) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            lat
+        })
+    };
+
+    let pair = crate::pairs::find("sin-cos")?;
+    let subjects: Vec<String> = (0..cfg.streams)
+        .map(|i| format!("{}.bench-{i}", cfg.prefix))
+        .collect();
+    let started = Instant::now();
+    let mut seq = 0u64;
+    // Streams are spread over each sample period in groups, as independent
+    // sources would be, rather than all published at the same instant.
+    let groups = cfg.streams.clamp(1, 50);
+    let per_group = cfg.streams.div_ceil(groups);
+    let tick = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.rate / groups as f64));
+    let mut next = tokio::time::Instant::now();
+    while started.elapsed() < cfg.duration {
+        let v = (pair.input)(pair.stream_x(seq)) as f32;
+        for group in subjects.chunks(per_group) {
+            if let Some(t) = tick {
+                tokio::time::sleep_until(next).await;
+                next += t;
+            }
+            let payload: bytes::Bytes = crate::wire::SamplesOut {
+                seq,
+                value: Some(v),
+                values: None,
+                ts: Some(crate::tools::now_ns()),
+            }
+            .encode()
+            .into();
+            for s in group {
+                client
+                    .publish(s.clone(), payload.clone())
+                    .await
+                    .map_err(|e| crate::Error::Nats(e.to_string()))?;
+            }
+            if tick.is_none() {
+                // Flat out: let the client's writer keep up.
+                tokio::task::yield_now().await;
+            }
+        }
+        seq += 1;
+    }
+    client
+        .flush()
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    let publish_secs = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let mut lat = collector
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let per_stream = (seq + 1).saturating_sub(cfg.window as u64);
+    let expected = per_stream * cfg.streams as u64;
+    let received = lat.len() as u64;
+    Ok(E2eReport {
+        path: "e2e",
+        threads: cfg.threads,
+        batch: cfg.batch,
+        streams: cfg.streams,
+        target_rate: cfg.rate,
+        samples_sent: seq * cfg.streams as u64,
+        windows_expected: expected,
+        windows_received: received,
+        loss: expected.saturating_sub(received),
+        windows_per_sec: received as f64 / publish_secs,
+        p50_us: percentile(&lat, 0.5),
+        p95_us: percentile(&lat, 0.95),
+        p99_us: percentile(&lat, 0.99),
+        max_us: lat.last().copied().unwrap_or(f64::NAN),
+        latencies_us: lat,
+    })
+}

@@ -62,10 +62,28 @@ enum Command {
 struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Time the model alone (the only mode so far; the end-to-end mode through
-    /// NATS is not built yet).
-    #[arg(long, required = true)]
+    /// Time the model alone (otherwise: end to end through NATS).
+    #[arg(long)]
     model_only: bool,
+    /// End to end: the NATS server (the service runs in this process unless
+    /// --external-service).
+    #[arg(long, env = "NATS_URL", default_value = pipeline::config::defaults::NATS_URL)]
+    nats: String,
+    /// End to end: a `pipeline serve` is already running; do not start one.
+    #[arg(long)]
+    external_service: bool,
+    /// End to end: streams.
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+    /// End to end: samples per second per stream (0 = flat out).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// End to end: write every latency (µs, one per line) to this file.
+    #[arg(long)]
+    latencies: Option<PathBuf>,
+    /// End to end: publishing time (e.g. 10s).
+    #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
+    duration: std::time::Duration,
     /// Batch sizes.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
     batch: Vec<usize>,
@@ -634,6 +652,9 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
         a.model.pair = Some("sin-cos".into());
     }
     let loaded = load_model(models_dir, &a.model)?;
+    if !a.model_only {
+        return runtime()?.block_on(bench_e2e(models_dir, &a, loaded.model.window()));
+    }
     let cfg = ModelBench {
         batches: a.batch.clone(),
         threads: a.threads.clone(),
@@ -665,6 +686,93 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
             );
         }
     })?;
+    Ok(())
+}
+
+async fn bench_e2e(models_dir: &Path, a: &BenchArgs, window: usize) -> Result<()> {
+    use pipeline::config::{RouteConfig, ServeConfig};
+    let threads = a.threads.first().copied().unwrap_or(1);
+    // One --batch value sets the service's max batch; the model-only list
+    // default means the service default.
+    let batch = match a.batch.as_slice() {
+        [one] => *one,
+        _ => pipeline::config::defaults::max_batch(),
+    };
+    let mut config = ServeConfig::with_routes(vec![RouteConfig {
+        pair: a.model.pair.clone().unwrap_or_else(|| "sin-cos".into()),
+        model: a.model.model.clone(),
+        input: "bench-samples.>".into(),
+        output: "bench-translated".into(),
+        stride: 1,
+        window: a.model.window,
+    }]);
+    config.models_dir = models_dir.to_path_buf();
+    config.compute_threads = threads;
+    config.max_batch = batch;
+    config.service = false;
+    config.max_streams = a.streams.max(1) * 2;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = if a.external_service {
+        None
+    } else {
+        let conn = pipeline::service::connect(&a.nats, false).await?;
+        let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
+        Some(tokio::spawn(pipeline::service::run(
+            conn,
+            config,
+            stats,
+            async {
+                let _ = stop_rx.await;
+            },
+        )))
+    };
+    // Give the service a moment to subscribe.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let conn = pipeline::service::connect(&a.nats, false).await?;
+    let cfg = pipeline::bench::E2eBench {
+        streams: a.streams,
+        rate: a.rate,
+        duration: a.duration,
+        prefix: "bench-samples".into(),
+        output: "bench-translated".into(),
+        window,
+        threads,
+        batch,
+    };
+    let report = pipeline::bench::e2e(&conn.client, &cfg).await?;
+    let _ = stop_tx.send(());
+    if let Some(path) = &a.latencies {
+        let text: String = report
+            .latencies_us
+            .iter()
+            .map(|l| format!("{l:.1}\n"))
+            .collect();
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(s) = service {
+        s.await??;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "e2e: {} streams at {} samples/s each for {:.0?}: {:.0} windows/s, loss {} of {}, latency p50 {:.0} µs p95 {:.0} µs p99 {:.0} µs max {:.0} µs",
+            report.streams,
+            if a.rate > 0.0 {
+                format!("{}", a.rate)
+            } else {
+                "max".into()
+            },
+            a.duration,
+            report.windows_per_sec,
+            report.loss,
+            report.windows_expected,
+            report.p50_us,
+            report.p95_us,
+            report.p99_us,
+            report.max_us
+        );
+    }
     Ok(())
 }
 

@@ -714,3 +714,36 @@ fn serve_refuses_a_bad_model_file_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
+    let server = NatsServer::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "bench",
+            "--nats",
+            &server.url(),
+            "--streams",
+            "20",
+            "--rate",
+            "100",
+        ])
+        .args(["--duration", "1s", "--json", "--models-dir"])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["path"], "e2e");
+    assert_eq!(r["loss"], 0, "{r}");
+    assert!(r["windows_received"].as_u64().unwrap() >= 20 * 50, "{r}");
+    assert_eq!(r["windows_received"], r["windows_expected"]);
+    for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
+        assert!(r[key].is_number(), "{key} in {r}");
+    }
+}
