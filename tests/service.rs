@@ -747,3 +747,106 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
         assert!(r[key].is_number(), "{key} in {r}");
     }
 }
+
+/// Hostile input interleaved with good streams: every bad message is
+/// reported once, the good streams' translations are complete and exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut good = client.subscribe("translated.good.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    // A map whose `value` is arrays nested far past any sane depth.
+    let mut deep = vec![0x81u8, 0xa5];
+    deep.extend_from_slice(b"value");
+    deep.extend(std::iter::repeat_n(0x91u8, 100_000));
+    deep.push(0x01);
+    let huge = SamplesOut {
+        seq: 0,
+        value: None,
+        values: Some(&vec![0.5f32; 70_000]),
+        ts: None,
+    }
+    .encode();
+    let hostile: Vec<Vec<u8>> = vec![
+        b"\xff\xfe garbage".to_vec(),
+        Vec::new(),
+        deep,
+        huge,
+        rmp_serde::to_vec_named(&serde_json::json!({"seq": u64::MAX, "values": [1.0, 2.0]}))
+            .unwrap(),
+        rmp_serde::to_vec_named(&serde_json::json!({"seq": "seven", "value": 1.0})).unwrap(),
+        rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": {"nested": true}})).unwrap(),
+        SamplesOut {
+            seq: 1,
+            value: Some(f32::INFINITY),
+            values: None,
+            ts: None,
+        }
+        .encode(),
+    ];
+    let (n_good, n_samples) = (5u64, 60u64);
+    let rounds = 2_500; // 8 hostile messages per round: 20,000 in all
+    let mut rng = pipeline::rng::Rng::new(99);
+    for round in 0..rounds {
+        let payload = &hostile[round % hostile.len()];
+        let key = format!("samples.bad{}", rng.below(1000));
+        client.publish(key, payload.clone().into()).await.unwrap();
+        for p in &hostile[..7] {
+            client
+                .publish(format!("samples.bad{}", rng.below(1000)), p.clone().into())
+                .await
+                .unwrap();
+        }
+        if round < n_samples as usize {
+            for s in 0..n_good {
+                let seq = round as u64;
+                send(&client, &format!("good.{s}"), seq, &[input_at(seq + s)]).await;
+            }
+        }
+        if round % 500 == 499 {
+            wait_ready(&client).await; // a round trip: let the service keep pace
+        }
+    }
+    client.flush().await.unwrap();
+    let bad_total = rounds * 8;
+
+    let got = collect(
+        &mut good,
+        (n_good * (n_samples - W + 1)) as usize,
+        translation,
+    )
+    .await;
+    let events = collect(&mut errors, bad_total, event).await;
+    assert_quiet(&mut errors, Duration::from_millis(300)).await;
+    assert!(
+        events.iter().all(|e| e.stream.starts_with("bad")),
+        "only bad streams reported"
+    );
+    let s = svc.stats.snapshot();
+    assert_eq!(
+        s.errors.values().sum::<u64>(),
+        bad_total as u64,
+        "{:?}",
+        s.errors
+    );
+    assert_eq!(s.errors["slow_consumer"], 0);
+
+    let direct =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    for t in &got {
+        let s: u64 = t.stream.trim_start_matches("good.").parse().unwrap();
+        let window: Vec<f32> = (t.seq..t.seq + W).map(|q| input_at(q + s)).collect();
+        assert_eq!(
+            t.values,
+            direct.fast.translate_rows(&window).unwrap(),
+            "{} {}",
+            t.stream,
+            t.seq
+        );
+    }
+    svc.shutdown().await;
+}
