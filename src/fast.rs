@@ -298,8 +298,25 @@ fn mm_rows<const COLS: usize>(
     }
 }
 
+/// Dot product with 16 independent partial sums: a plain `.sum()` is one
+/// serial chain of adds (float addition is not reassociated), which at batch
+/// 256 cost ~5 µs per step, 7% of the whole.
+#[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((s, &p), &q) in acc.iter_mut().zip(x).zip(y) {
+            *s += p * q;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// e^x for f32, vectorisable: range reduction to r ∈ [-ln2/2, ln2/2], a
