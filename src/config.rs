@@ -43,6 +43,10 @@ pub struct ServeConfig {
     /// Folder where models are found by pair name.
     #[serde(default = "defaults::models_dir")]
     pub models_dir: PathBuf,
+    /// Serve Prometheus metrics and health checks on this address
+    /// (`host:port`; `/metrics`, `/healthz`, `/readyz`). Off when unset.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
     /// The translations this process serves.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -127,6 +131,7 @@ impl ServeConfig {
             idle_timeout_s: defaults::idle_timeout_s(),
             service: defaults::service(),
             models_dir: defaults::models_dir(),
+            metrics_addr: None,
             routes,
         }
     }

@@ -24,7 +24,8 @@
 //! - [`service`]: `pipeline serve`: ingest → batcher → compute threads →
 //!   publisher, the `pipeline` NATS service, graceful shutdown.
 //! - [`config`]: the service's typed configuration (TOML or flags).
-//! - [`stats`]: the service's counters (`$SRV.STATS`).
+//! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
+//! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP.
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
 //! - [`rng`]: the seeded generator that makes runs reproducible.
@@ -40,6 +41,7 @@ pub mod error;
 pub mod eval;
 pub mod fast;
 pub mod format;
+pub mod metrics;
 pub mod model;
 pub mod pairs;
 pub mod plot;

@@ -165,6 +165,9 @@ struct ServeArgs {
     /// Do not register the `pipeline` NATS service.
     #[arg(long)]
     no_service: bool,
+    /// Serve Prometheus metrics and /healthz, /readyz on this address (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    metrics_addr: Option<String>,
 }
 
 #[derive(Args)]
@@ -425,6 +428,9 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
     }
     if a.no_service {
         config.service = false;
+    }
+    if let Some(addr) = &a.metrics_addr {
+        config.metrics_addr = Some(addr.clone());
     }
     config.validate()?;
     let url = a

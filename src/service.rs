@@ -207,6 +207,25 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(addr) = &config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Config(format!("metrics_addr {addr}: {e}")))?;
+        tracing::info!(addr = %listener.local_addr().map_err(Error::Io)?, "metrics and health on http");
+        let state = crate::metrics::MetricsState {
+            stats: stats.clone(),
+            models: routes
+                .iter()
+                .map(|r| (r.cfg.pair.clone(), r.model.id.clone()))
+                .collect(),
+            client: client.clone(),
+        };
+        tasks.push(tokio::spawn(crate::metrics::serve(
+            listener,
+            state,
+            stop_rx.clone(),
+        )));
+    }
     let mut job_senders = Vec::new();
     for route in &routes {
         let sub = client
@@ -681,6 +700,10 @@ async fn publisher(
             match client.publish(subject, t.encode().into()).await {
                 Ok(()) => {
                     stats.windows_out.fetch_add(1, Relaxed);
+                    if let Some(ts) = job.ts {
+                        let secs = (crate::tools::now_ns() - ts) as f64 / 1e9;
+                        stats.end_to_end_seconds.observe(secs);
+                    }
                 }
                 Err(e) => {
                     stats.publish_failures.fetch_add(1, Relaxed);

@@ -8,7 +8,64 @@ use serde::Serialize;
 
 use crate::wire::ErrorKind;
 
-#[derive(Debug, Default)]
+/// A Prometheus-style histogram with fixed buckets (seconds or counts),
+/// lock-free.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative); the last is +Inf.
+    counts: Vec<AtomicU64>,
+    /// Sum of observations × 1e9 (nanoseconds for time, or count × 1e9).
+    sum_e9: AtomicU64,
+}
+
+/// Latency buckets, seconds: 100 µs … 10 s.
+pub const SECONDS: &[f64] = &[
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Batch-size buckets.
+pub const SIZES: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_e9: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, v: f64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_e9.fetch_add((v.max(0.0) * 1e9) as u64, Relaxed);
+    }
+
+    /// Appends the Prometheus text form of this histogram.
+    pub fn render(&self, name: &str, help: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0u64;
+        for (i, c) in self.counts.iter().enumerate() {
+            cum += c.load(Relaxed);
+            let le = self
+                .bounds
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cum}");
+        }
+        let _ = writeln!(out, "{name}_sum {}", self.sum_e9.load(Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count {cum}");
+    }
+}
+
+#[derive(Debug)]
 pub struct Stats {
     pub messages_in: AtomicU64,
     pub samples_in: AtomicU64,
@@ -23,6 +80,38 @@ pub struct Stats {
     errors: [AtomicU64; ErrorKind::ALL.len()],
     queue_ns: AtomicU64,
     compute_ns: AtomicU64,
+    /// Windows per model call.
+    pub batch_size: Histogram,
+    /// Time a window waited for its batch to start computing.
+    pub queue_seconds: Histogram,
+    /// Model time per batch.
+    pub compute_seconds: Histogram,
+    /// Sample published (its `ts`) → translation handed to the client.
+    pub end_to_end_seconds: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            messages_in: AtomicU64::new(0),
+            samples_in: AtomicU64::new(0),
+            windows_out: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            batched_windows: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            publish_failures: AtomicU64::new(0),
+            streams_active: AtomicU64::new(0),
+            streams_evicted: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            errors: Default::default(),
+            queue_ns: AtomicU64::new(0),
+            compute_ns: AtomicU64::new(0),
+            batch_size: Histogram::new(SIZES),
+            queue_seconds: Histogram::new(SECONDS),
+            compute_seconds: Histogram::new(SECONDS),
+            end_to_end_seconds: Histogram::new(SECONDS),
+        }
+    }
 }
 
 /// A point-in-time copy of [`Stats`], as served in `$SRV.STATS` `data`.
@@ -57,6 +146,12 @@ impl Stats {
     /// Records one computed batch: its size, the summed queue wait of its
     /// windows, and its compute time.
     pub fn batch(&self, windows: usize, total_queue: Duration, compute: Duration) {
+        self.batch_size.observe(windows as f64);
+        self.compute_seconds.observe(compute.as_secs_f64());
+        if windows > 0 {
+            self.queue_seconds
+                .observe(total_queue.as_secs_f64() / windows as f64);
+        }
         self.batches.fetch_add(1, Relaxed);
         self.batched_windows.fetch_add(windows as u64, Relaxed);
         self.queue_ns
@@ -87,5 +182,145 @@ impl Stats {
             mean_queue_us: per(self.queue_ns.load(Relaxed), windows) / 1e3,
             mean_compute_us: per(self.compute_ns.load(Relaxed), batches) / 1e3,
         }
+    }
+}
+
+impl Stats {
+    /// The counters in Prometheus' text exposition format. `models` lists
+    /// (pair, model id) of the routes served.
+    pub fn render_prometheus(&self, models: &[(String, String)]) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            &mut out,
+            "pipeline_messages_in_total",
+            "Sample messages received.",
+            self.messages_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_samples_in_total",
+            "Samples accepted into windows.",
+            self.samples_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_windows_out_total",
+            "Translations published.",
+            self.windows_out.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_batches_total",
+            "Model calls.",
+            self.batches.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_requests_total",
+            "pipeline.translate requests.",
+            self.requests.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_publish_failures_total",
+            "Translations or events that could not be published.",
+            self.publish_failures.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_reconnects_total",
+            "Reconnections to NATS.",
+            self.reconnects.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_streams_evicted_total",
+            "Idle streams forgotten.",
+            self.streams_evicted.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pipeline_errors_total Error events by kind.\n# TYPE pipeline_errors_total counter"
+        );
+        for k in ErrorKind::ALL {
+            let _ = writeln!(
+                out,
+                "pipeline_errors_total{{kind=\"{}\"}} {}",
+                k.as_str(),
+                self.errors_of(k)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pipeline_streams_active Streams with a live window.\n# TYPE pipeline_streams_active gauge\npipeline_streams_active {}",
+            self.streams_active.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pipeline_model_info The model each route serves.\n# TYPE pipeline_model_info gauge"
+        );
+        for (pair, id) in models {
+            let _ = writeln!(
+                out,
+                "pipeline_model_info{{pair=\"{pair}\",model=\"{id}\"}} 1"
+            );
+        }
+        self.batch_size
+            .render("pipeline_batch_size", "Windows per model call.", &mut out);
+        self.queue_seconds.render(
+            "pipeline_queue_seconds",
+            "Wait of a window for its batch.",
+            &mut out,
+        );
+        self.compute_seconds.render(
+            "pipeline_compute_seconds",
+            "Model time per batch.",
+            &mut out,
+        );
+        self.end_to_end_seconds.render(
+            "pipeline_end_to_end_seconds",
+            "Sample publication (ts) to translation publication.",
+            &mut out,
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_in_the_text_form() {
+        let h = Histogram::new(&[1.0, 10.0]);
+        for v in [0.5, 2.0, 3.0, 100.0] {
+            h.observe(v);
+        }
+        let mut out = String::new();
+        h.render("x", "help", &mut out);
+        assert!(out.contains("x_bucket{le=\"1\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"10\"} 3\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 4\n"), "{out}");
+        assert!(
+            out.contains("x_sum 105.5\n") && out.contains("x_count 4\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn prometheus_text_has_every_error_kind() {
+        let s = Stats::default();
+        s.error(ErrorKind::Gap);
+        let text = s.render_prometheus(&[("sin-cos".into(), "abc".into())]);
+        assert!(text.contains("pipeline_errors_total{kind=\"gap\"} 1"));
+        assert!(text.contains("pipeline_errors_total{kind=\"malformed\"} 0"));
+        assert!(text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"abc\"} 1"));
     }
 }

@@ -850,3 +850,66 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
     }
     svc.shutdown().await;
 }
+
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_and_health_checks() {
+    let server = NatsServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cfg = config();
+    cfg.metrics_addr = Some(addr.clone());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.m").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "m", 0..30).await;
+    client.publish("samples.m", "junk".into()).await.unwrap();
+    client.flush().await.unwrap();
+    collect(&mut sub, 7, translation).await;
+    // The publisher counts a window just after handing it to the client.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/metrics"))
+        .await
+        .unwrap();
+    assert!(status.contains("200"), "{status}");
+    for line in [
+        "pipeline_samples_in_total 30",
+        "pipeline_windows_out_total 7",
+        "pipeline_errors_total{kind=\"malformed\"} 1",
+        "pipeline_streams_active 1",
+        "pipeline_end_to_end_seconds_count 7",
+        "pipeline_model_info{pair=\"sin-cos\"",
+    ] {
+        assert!(body.contains(line), "{line} missing from:\n{body}");
+    }
+    let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/readyz"))
+        .await
+        .unwrap();
+    assert!(
+        status.contains("200") && body == "ready\n",
+        "{status} {body}"
+    );
+    let a = addr.clone();
+    let (status, _) = tokio::task::spawn_blocking(move || http_get(&a, "/nope"))
+        .await
+        .unwrap();
+    assert!(status.contains("404"), "{status}");
+    svc.shutdown().await;
+}

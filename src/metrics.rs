@@ -1,0 +1,99 @@
+//! `--metrics-addr`: Prometheus metrics and health checks over plain HTTP
+//! (`GET /metrics`, `/healthz`, `/readyz`), for systemd, Kubernetes probes
+//! and scrapers. Deliberately tiny: one request per connection, GET only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::stats::Stats;
+
+/// What the endpoint reports on.
+#[derive(Clone)]
+pub struct MetricsState {
+    pub stats: Arc<Stats>,
+    /// (pair, model id) per route.
+    pub models: Vec<(String, String)>,
+    pub client: Client,
+}
+
+/// Serves until `stop` turns true.
+pub async fn serve(listener: TcpListener, state: MetricsState, mut stop: watch::Receiver<bool>) {
+    loop {
+        let conn = tokio::select! {
+            _ = stop.changed() => return,
+            c = listener.accept() => c,
+        };
+        match conn {
+            Ok((sock, _)) => {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = handle(sock, &state).await {
+                        tracing::debug!("metrics connection: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("metrics listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    // Read the request head (bounded in size and time).
+    let read = async {
+        while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
+            let n = sock.read(&mut buf[len..]).await?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    let head = String::from_utf8_lossy(&buf[..len]);
+    let mut parts = head.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, ctype, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            state.stats.render_prometheus(&state.models),
+        ),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", "/readyz") => {
+            if state.client.connection_state() == async_nats::connection::State::Connected {
+                ("200 OK", "text/plain", "ready\n".to_string())
+            } else {
+                (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "not connected to NATS\n".to_string(),
+                )
+            }
+        }
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(response.as_bytes()).await?;
+    sock.shutdown().await
+}
