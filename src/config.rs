@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// Everything `pipeline serve` needs to run.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// NATS server URL (`NATS_URL`, then `nats://127.0.0.1:4222`, when unset).
@@ -53,7 +53,7 @@ pub struct ServeConfig {
 }
 
 /// One input subject → model → output subject route.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Pair id: picks `<models_dir>/<pair>.safetensors` unless `model` is set,

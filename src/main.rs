@@ -34,6 +34,10 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 1)]
     threads: usize,
 
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +60,19 @@ enum Command {
     Tail(TailArgs),
     /// Measure speed: `--model-only` times the fast and reference model paths.
     Bench(BenchArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a serve config (and load every route's model); print the
+    /// effective config, defaults filled in, as JSON.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -234,6 +251,12 @@ struct TailArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum RecipeName {
     /// Random-phase windows, warm-up + cosine decay, gradient clipping.
     Default,
@@ -316,15 +339,18 @@ fn main() {
     // every matmul (10x slower at batch 1, FACTS.md).
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", cli.threads.max(1).to_string()) };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn")),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -352,6 +378,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
         Command::Bench(a) => bench(&cli.models_dir, a),
+        Command::Config(ConfigCommand::Check { file }) => {
+            let config = pipeline::config::ServeConfig::load(&file)?;
+            for r in &config.routes {
+                let path = config.model_path(r);
+                let m = format::load(&path, r.window)
+                    .with_context(|| format!("route for pair {:?}", r.pair))?;
+                eprintln!(
+                    "route {:<12} {} → {}.<stream>  model {} (id {}, W={})",
+                    r.pair,
+                    r.input,
+                    r.output,
+                    path.display(),
+                    m.id,
+                    m.model.window()
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
     }
 }
 

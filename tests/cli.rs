@@ -305,3 +305,74 @@ fn bench_model_only_reports_every_case_as_json() {
     assert_eq!(cases[0]["path"], "fast");
     assert_eq!(cases[1]["path"], "reference");
 }
+
+#[test]
+fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = pipeline()
+        .current_dir(root)
+        .args(["config", "check", "deploy/pipeline.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["route"].as_array().unwrap().len(), 2);
+    assert_eq!(v["max_batch"], 256);
+    assert_eq!(v["route"][0]["stride"], 1, "defaults filled in");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_bach = 3\n[[route]]\npair = \"sin-cos\"\n").unwrap();
+    let out = pipeline()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_bach"));
+    // A route whose model file is missing is caught too.
+    std::fs::write(
+        &bad,
+        "[[route]]\npair = \"sin-cos\"\nmodel = \"/nonexistent.safetensors\"\n",
+    )
+    .unwrap();
+    let out = pipeline()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read model file"));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pipeline()
+        .env("RUST_LOG", "info")
+        .args([
+            "--log-format",
+            "json",
+            "retrain",
+            "--pair",
+            "damped",
+            "--epochs",
+            "1",
+        ])
+        .args(["--hidden", "4", "--random-windows", "8", "--out"])
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}

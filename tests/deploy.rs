@@ -1,0 +1,136 @@
+//! Everything in `deploy/` that can be checked here is: nats-server configs
+//! pass `nats-server -t`, the cluster configs form a cluster, and every
+//! pipeline config parses with the service's own loader.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pipeline::config::ServeConfig;
+
+fn deploy() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
+}
+
+#[test]
+fn nats_server_configs_are_valid() {
+    let dir = deploy().join("nats");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("conf") {
+            continue;
+        }
+        let out = Command::new(common::nats::binary())
+            .arg("-t")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert_eq!(n, 4, "single + 3 cluster nodes");
+}
+
+#[test]
+fn the_cluster_configs_form_a_cluster() {
+    // Same configs, with free ports and temp stores so tests do not collide.
+    let tmp = tempfile::tempdir().unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (client, route, http): (Vec<u16>, Vec<u16>, Vec<u16>) = (
+        (0..3).map(|_| free()).collect(),
+        (0..3).map(|_| free()).collect(),
+        (0..3).map(|_| free()).collect(),
+    );
+    let mut children = Vec::new();
+    for (i, node) in ["a", "b", "c"].iter().enumerate() {
+        let mut conf =
+            std::fs::read_to_string(deploy().join(format!("nats/cluster-{node}.conf"))).unwrap();
+        for (old, new) in [(4222, client[i]), (8222, http[i])] {
+            conf = conf.replace(
+                &format!("127.0.0.1:{}", old + i as u16),
+                &format!("127.0.0.1:{new}"),
+            );
+        }
+        for (k, port) in route.iter().enumerate() {
+            conf = conf.replace(&format!(":{}", 6222 + k), &format!(":{port}"));
+        }
+        conf = conf.replace(
+            &format!("/tmp/pipeline-nats-{node}"),
+            tmp.path().join(node).to_str().unwrap(),
+        );
+        let path = tmp.path().join(format!("{node}.conf"));
+        std::fs::write(&path, conf).unwrap();
+        children.push(
+            Command::new(common::nats::binary())
+                .arg("-c")
+                .arg(&path)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let routes = |port: u16| -> Option<u64> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(s, "GET /routez HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let body = text.split_once("\r\n\r\n")?.1;
+        serde_json::from_str::<serde_json::Value>(body).ok()?["num_routes"].as_u64()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let formed = loop {
+        if http.iter().all(|p| routes(*p).is_some_and(|n| n >= 2)) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert!(formed, "the three nodes did not route to each other");
+}
+
+/// The TOML block of a Kubernetes ConfigMap (`pipeline.toml: |`).
+fn configmap_toml(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("pipeline.toml: |").unwrap();
+    text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn pipeline_configs_parse() {
+    ServeConfig::load(&deploy().join("pipeline.toml")).unwrap();
+    let k8s = deploy().join("k8s/configmap.yaml");
+    let c = ServeConfig::from_toml(&configmap_toml(&k8s), &k8s).unwrap();
+    assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9464"));
+    // The probes and the scrape annotation use the port the config serves.
+    let sts = std::fs::read_to_string(deploy().join("k8s/statefulset.yaml")).unwrap();
+    assert!(sts.contains("containerPort: 9464") && sts.contains("path: /readyz"));
+}
