@@ -38,6 +38,8 @@ use crate::wire::{self, DecodeError, ErrorEvent, ErrorKind, Translation};
 /// Name and version of the NATS service (`$SRV.*`).
 pub const SERVICE_NAME: &str = "pipeline";
 pub const TRANSLATE_SUBJECT: &str = "pipeline.translate";
+/// Control endpoint: reload a route's model (see [`answer_reload`]).
+pub const RELOAD_SUBJECT: &str = "pipeline.reload";
 
 /// A connected client plus the connection events the service reports on.
 pub struct Connection {
@@ -78,9 +80,9 @@ struct Job {
     input: Vec<f32>,
     ts: Option<i64>,
     enqueued: Instant,
-    /// `Some` for a `pipeline.translate` request: the answer goes here
-    /// instead of to the output subject.
-    reply: Option<oneshot::Sender<Vec<f32>>>,
+    /// `Some` for a `pipeline.translate` request: the answer (and the id of
+    /// the model that computed it) goes here instead of to the output subject.
+    reply: Option<oneshot::Sender<(Vec<f32>, String)>>,
 }
 
 /// A batch for the compute threads.
@@ -92,14 +94,53 @@ struct ComputeJob {
 
 struct Done {
     jobs: Vec<Job>,
+    /// The model that computed this batch (a reload may swap the route's).
+    model: Arc<LoadedModel>,
     outputs: Result<Vec<f32>>,
 }
 
 /// What every stage of one route shares.
 struct Route {
     cfg: RouteConfig,
-    model: Arc<LoadedModel>,
+    /// The model file the route loads (and reloads) by default.
+    path: std::path::PathBuf,
+    /// The model serving now. A reload swaps the `Arc`: batches already
+    /// formed keep the model they were formed with.
+    model: std::sync::RwLock<Arc<LoadedModel>>,
+    /// W: fixed for the route's life (stream windows are this long).
+    window: usize,
     pattern: SubjectPattern,
+}
+
+impl Route {
+    fn current(&self) -> Arc<LoadedModel> {
+        match self.model.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Loads and checks `path` (default: the route's model file), then swaps
+    /// it in. On any error the old model keeps serving.
+    fn reload(&self, path: Option<&std::path::Path>) -> Result<Arc<LoadedModel>> {
+        let path = path.unwrap_or(&self.path);
+        let new = format::load(path, self.cfg.window)?;
+        if new.model.window() != self.window {
+            return Err(Error::Config(format!(
+                "{}: window {} does not match the route's {}",
+                path.display(),
+                new.model.window(),
+                self.window
+            )));
+        }
+        let new = Arc::new(new);
+        match self.model.write() {
+            Ok(mut m) => *m = new.clone(),
+            Err(poisoned) => *poisoned.into_inner() = new.clone(),
+        }
+        tracing::info!(pair = %self.cfg.pair, model = %path.display(), id = %new.id, "model reloaded");
+        Ok(new)
+    }
 }
 
 /// Publishes error events, counts them, and logs them at most once per
@@ -158,7 +199,8 @@ fn load_routes(config: &ServeConfig) -> Result<Vec<Arc<Route>>> {
         .routes
         .iter()
         .map(|r| {
-            let model = format::load(&config.model_path(r), r.window)?;
+            let path = config.model_path(r);
+            let model = format::load(&path, r.window)?;
             let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
             tracing::info!(
                 pair = %r.pair, model = %model.path.display(), id = %model.id,
@@ -167,7 +209,9 @@ fn load_routes(config: &ServeConfig) -> Result<Vec<Arc<Route>>> {
             );
             Ok(Arc::new(Route {
                 cfg: r.clone(),
-                model: Arc::new(model),
+                path,
+                window: model.model.window(),
+                model: std::sync::RwLock::new(Arc::new(model)),
                 pattern,
             }))
         })
@@ -212,12 +256,15 @@ pub async fn run(
             .await
             .map_err(|e| Error::Config(format!("metrics_addr {addr}: {e}")))?;
         tracing::info!(addr = %listener.local_addr().map_err(Error::Io)?, "metrics and health on http");
+        let for_metrics = routes.clone();
         let state = crate::metrics::MetricsState {
             stats: stats.clone(),
-            models: routes
-                .iter()
-                .map(|r| (r.cfg.pair.clone(), r.model.id.clone()))
-                .collect(),
+            models: Arc::new(move || {
+                for_metrics
+                    .iter()
+                    .map(|r| (r.cfg.pair.clone(), r.current().id.clone()))
+                    .collect()
+            }),
             client: client.clone(),
         };
         tasks.push(tokio::spawn(crate::metrics::serve(
@@ -235,9 +282,10 @@ pub async fn run(
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.queue);
         let (slots_tx, slots_rx) =
             mpsc::channel::<oneshot::Receiver<Done>>(config.compute_threads * 4);
+        let source = route.clone();
         tasks.push(tokio::spawn(batcher(
             jobs_rx,
-            route.model.clone(),
+            move || source.current(),
             compute_tx.clone(),
             slots_tx,
             config.max_batch,
@@ -274,6 +322,11 @@ pub async fn run(
         None
     };
     drop(job_senders);
+    #[cfg(unix)]
+    tasks.push(tokio::spawn(reload_on_sighup(
+        routes.clone(),
+        stop_rx.clone(),
+    )));
     tracing::info!(routes = routes.len(), "serving");
 
     shutdown.await;
@@ -527,7 +580,7 @@ impl Ingest {
             }
             stats.streams_active.fetch_add(1, Relaxed);
             let k: Arc<str> = key.as_str().into();
-            let window = StreamWindow::new(self.route.model.model.window());
+            let window = StreamWindow::new(self.route.window);
             self.streams.insert(
                 k.clone(),
                 StreamEntry {
@@ -585,9 +638,11 @@ impl Ingest {
 
 /// Groups one route's windows into batches: a batch goes when it holds
 /// `max_batch` windows or its oldest window has waited `max_wait`.
+/// Each batch takes the route's model as it is when the batch goes, so a
+/// reload applies from the next batch on.
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
-    model: Arc<LoadedModel>,
+    model: impl Fn() -> Arc<LoadedModel>,
     compute: mpsc::Sender<ComputeJob>,
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
     max_batch: usize,
@@ -618,7 +673,7 @@ async fn batcher(
             return;
         }
         let job = ComputeJob {
-            model: model.clone(),
+            model: model(),
             jobs: batch,
             done: done_tx,
         };
@@ -655,7 +710,11 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             .translate_into(&input, &mut out, &mut scratch)
             .map(|()| out);
         stats.batch(jobs.len(), queued, started.elapsed());
-        let _ = done.send(Done { jobs, outputs });
+        let _ = done.send(Done {
+            jobs,
+            model,
+            outputs,
+        });
     }
 }
 
@@ -667,11 +726,15 @@ async fn publisher(
     stats: Arc<Stats>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    let w = route.model.model.window();
+    let w = route.window;
     let pair = route.cfg.pair.clone();
-    let model_id = route.model.id.clone();
     while let Some(slot) = slots.recv().await {
-        let Ok(Done { jobs, outputs }) = slot.await else {
+        let Ok(Done {
+            jobs,
+            model,
+            outputs,
+        }) = slot.await
+        else {
             tracing::error!("a compute thread died; its batch is lost");
             continue;
         };
@@ -685,7 +748,7 @@ async fn publisher(
         };
         for (job, values) in jobs.into_iter().zip(outputs.chunks_exact(w)) {
             if let Some(reply) = job.reply {
-                let _ = reply.send(values.to_vec());
+                let _ = reply.send((values.to_vec(), model.id.clone()));
                 continue;
             }
             let t = Translation {
@@ -693,7 +756,7 @@ async fn publisher(
                 seq: job.seq,
                 values: values.to_vec(),
                 pair: pair.clone(),
-                model: model_id.clone(),
+                model: model.id.clone(),
                 ts: job.ts,
             };
             let subject = format!("{}.{}", route.cfg.output, job.stream);
@@ -730,7 +793,7 @@ async fn serve_requests(
         "models".to_string(),
         routes
             .iter()
-            .map(|r| r.model.id.as_str())
+            .map(|r| r.current().id.clone())
             .collect::<Vec<_>>()
             .join(","),
     );
@@ -750,11 +813,24 @@ async fn serve_requests(
         .add(TRANSLATE_SUBJECT)
         .await
         .map_err(|e| Error::Nats(format!("cannot add {TRANSLATE_SUBJECT}: {e}")))?;
+    let mut reload = service
+        .endpoint_builder()
+        .name("reload")
+        .add(RELOAD_SUBJECT)
+        .await
+        .map_err(|e| Error::Nats(format!("cannot add {RELOAD_SUBJECT}: {e}")))?;
     Ok(async move {
         let mut inflight = tokio::task::JoinSet::new();
         loop {
             let request = tokio::select! {
                 _ = stop.changed() => break,
+                r = reload.next() => {
+                    if let Some(r) = r {
+                        let answer = answer_reload(&r.message.payload, &routes).await;
+                        let _ = r.respond(answer).await;
+                    }
+                    continue;
+                }
                 r = endpoint.next() => match r {
                     Some(r) => r,
                     None => break,
@@ -774,6 +850,7 @@ async fn serve_requests(
         // Answer what was already asked before the windows' senders go.
         while inflight.join_next().await.is_some() {}
         drop(endpoint);
+        drop(reload);
         let _ = service.stop().await;
     })
 }
@@ -800,7 +877,7 @@ async fn answer_request(
             .ok_or_else(|| service_error(404, format!("no route serves pair {p:?}")))?,
     };
     let route = &routes[idx];
-    let w = route.model.model.window();
+    let w = route.window;
     if values.len() != w {
         return Err(service_error(
             400,
@@ -820,7 +897,7 @@ async fn answer_request(
         .send(job)
         .await
         .map_err(|_| service_error(503, "shutting down"))?;
-    let values = rx
+    let (values, model) = rx
         .await
         .map_err(|_| service_error(500, "the model failed on this window"))?;
     let t = Translation {
@@ -828,10 +905,106 @@ async fn answer_request(
         seq: 0,
         values,
         pair: route.cfg.pair.clone(),
-        model: route.model.id.clone(),
+        model,
         ts: None,
     };
     Ok(t.encode().into())
+}
+
+/// A `pipeline.reload` request: `{"pair": optional, "model": optional path}`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReloadRequest {
+    #[serde(default)]
+    pair: Option<String>,
+    #[serde(default)]
+    model: Option<std::path::PathBuf>,
+}
+
+/// What a reload did: (pair, new model id) per route reloaded.
+#[derive(Debug, serde::Serialize)]
+struct Reloaded {
+    reloaded: Vec<(String, String)>,
+}
+
+/// Reloads routes (all, or the one serving `pair`), each from its model
+/// file or from `path`. Routes are independent: the first failure stops the
+/// reload and is reported; routes before it keep their new model, the
+/// failing one and those after it keep their old one.
+fn reload_routes(
+    routes: &[Arc<Route>],
+    pair: Option<&str>,
+    path: Option<&std::path::Path>,
+) -> Result<Vec<(String, String)>> {
+    let chosen: Vec<&Arc<Route>> = match pair {
+        Some(p) => {
+            let r = routes
+                .iter()
+                .find(|r| r.cfg.pair == p)
+                .ok_or_else(|| Error::Config(format!("no route serves pair {p:?}")))?;
+            vec![r]
+        }
+        None if path.is_some() && routes.len() > 1 => {
+            return Err(Error::Config(
+                "a model file for several routes is ambiguous: name the pair".into(),
+            ));
+        }
+        None => routes.iter().collect(),
+    };
+    chosen
+        .into_iter()
+        .map(|r| r.reload(path).map(|m| (r.cfg.pair.clone(), m.id.clone())))
+        .collect()
+}
+
+async fn answer_reload(
+    payload: &[u8],
+    routes: &[Arc<Route>],
+) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
+    let req: ReloadRequest = if payload.is_empty() {
+        ReloadRequest::default()
+    } else {
+        rmp_serde::from_slice(payload)
+            .map_err(|e| service_error(400, format!("not a reload request: {e}")))?
+    };
+    let routes = routes.to_vec();
+    let done = tokio::task::spawn_blocking(move || {
+        reload_routes(&routes, req.pair.as_deref(), req.model.as_deref())
+    })
+    .await
+    .map_err(|e| service_error(500, e.to_string()))?;
+    match done {
+        Ok(reloaded) => Ok(rmp_serde::to_vec_named(&Reloaded { reloaded })
+            .unwrap_or_default()
+            .into()),
+        Err(e) => {
+            tracing::warn!("reload refused, the old model keeps serving: {e}");
+            Err(service_error(422, e.to_string()))
+        }
+    }
+}
+
+/// Reloads every route from its model file on SIGHUP.
+#[cfg(unix)]
+async fn reload_on_sighup(routes: Vec<Arc<Route>>, mut stop: watch::Receiver<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through pipeline.reload instead");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        let routes = routes.clone();
+        match tokio::task::spawn_blocking(move || reload_routes(&routes, None, None)).await {
+            Ok(Ok(done)) => tracing::info!(?done, "SIGHUP: models reloaded"),
+            Ok(Err(e)) => {
+                tracing::warn!("SIGHUP: reload refused, the old model keeps serving: {e}")
+            }
+            Err(e) => tracing::warn!("SIGHUP: reload failed: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -874,9 +1047,10 @@ mod tests {
         let (compute_tx, mut compute_rx) = mpsc::channel(8);
         let (slots_tx, mut slots_rx) = mpsc::channel(8);
         let max_wait = Duration::from_millis(2);
+        let model = tiny_model();
         tokio::spawn(batcher(
             jobs_rx,
-            tiny_model(),
+            move || model.clone(),
             compute_tx,
             slots_tx,
             4,

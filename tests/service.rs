@@ -675,13 +675,28 @@ async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
     let got = collect(&mut sub, 7, translation).await;
     assert_eq!(got[6].seq, 6);
     let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let kill = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(status.unwrap().success());
+    };
+    // SIGHUP reloads the model from its file (and says so).
+    kill("-HUP");
+    let reloaded = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains("SIGHUP: models reloaded") {
+                return;
+            }
+        }
+        panic!("serve exited without reloading");
+    };
+    tokio::time::timeout(Duration::from_secs(20), reloaded)
+        .await
+        .unwrap();
+    // Drain the rest of stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    kill("-TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .unwrap()
@@ -911,5 +926,87 @@ async fn prometheus_metrics_and_health_checks() {
         .await
         .unwrap();
     assert!(status.contains("404"), "{status}");
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.hot").await.unwrap();
+    client.flush().await.unwrap();
+    let models = manifest().join("models");
+    let sin = pipeline::format::load(&models.join("sin-cos.safetensors"), None).unwrap();
+    let damped = pipeline::format::load(&models.join("damped.safetensors"), None).unwrap();
+
+    send_curve(&client, "hot", 0..24).await;
+    client.flush().await.unwrap();
+    let before = collect(&mut sub, 1, translation).await;
+    assert_eq!(before[0].model, sin.id);
+
+    // Swap in another model file (same window) for the sin-cos route.
+    let req = rmp_serde::to_vec_named(&serde_json::json!({
+        "pair": "sin-cos",
+        "model": models.join("damped.safetensors"),
+    }))
+    .unwrap();
+    let reply = client.request("pipeline.reload", req.into()).await.unwrap();
+    assert!(reply.headers.is_none(), "{:?}", reply.headers);
+    let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["reloaded"][0][1], damped.id.as_str());
+    send_curve(&client, "hot", 24..25).await;
+    client.flush().await.unwrap();
+    let after = collect(&mut sub, 1, translation).await;
+    assert_eq!(
+        (after[0].seq, after[0].model.as_str()),
+        (1, damped.id.as_str())
+    );
+    let window: Vec<f32> = (1..25).map(input_at).collect();
+    assert_eq!(
+        after[0].values,
+        damped.fast.translate_rows(&window).unwrap()
+    );
+
+    // A corrupt file and an incompatible one are refused; damped keeps serving.
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"garbage").unwrap();
+    let short = dir.path().join("short.safetensors");
+    let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
+    // The same weights declared with a 12-sample window.
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.insert("window".into(), "12".into());
+    std::fs::write(
+        &short,
+        safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
+    )
+    .unwrap();
+    for (path, needle) in [(&corrupt, "not a safetensors file"), (&short, "window 12")] {
+        let req = rmp_serde::to_vec_named(&serde_json::json!({"pair": "sin-cos", "model": path}))
+            .unwrap();
+        let reply = client.request("pipeline.reload", req.into()).await.unwrap();
+        let h = reply.headers.expect("error headers");
+        assert_eq!(h.get("Nats-Service-Error-Code").unwrap().as_str(), "422");
+        assert!(
+            h.get("Nats-Service-Error")
+                .unwrap()
+                .as_str()
+                .contains(needle)
+        );
+    }
+    send_curve(&client, "hot", 25..26).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 1, translation).await[0].model, damped.id);
+
+    // An empty request reloads every route from its configured file.
+    let reply = client.request("pipeline.reload", "".into()).await.unwrap();
+    let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["reloaded"][0][1], sin.id.as_str());
+    send_curve(&client, "hot", 26..27).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 1, translation).await[0].model, sin.id);
     svc.shutdown().await;
 }
