@@ -488,6 +488,22 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
     config.validate()?;
     tracing::info!(nats = %pipeline::config::redact_url(&url), "connecting");
     let conn = pipeline::service::connect_with(&url, &config.auth, true).await?;
+    // The client retries with back-off on its own; say so while it does.
+    let watch = conn.client.clone();
+    let shown = pipeline::config::redact_url(&url);
+    tokio::spawn(async move {
+        use async_nats::connection::State;
+        let mut waited = 0u64;
+        while watch.connection_state() != State::Connected {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            waited += 1;
+            if watch.connection_state() != State::Connected
+                && (waited == 1 || waited.is_multiple_of(10))
+            {
+                tracing::warn!(nats = %shown, waited_s = waited, "NATS unreachable; retrying with back-off");
+            }
+        }
+    });
     let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
     pipeline::service::run(conn, config, stats, shutdown_signal()).await?;
     Ok(())

@@ -436,6 +436,56 @@ mod tests {
         assert_eq!(ErrorEvent::decode(&bytes).unwrap(), e);
     }
 
+    /// Fuzz-style: random bytes and random mutations of valid messages never
+    /// panic the decoder; every outcome is a value or a typed error.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut rng = crate::rng::Rng::new(2024);
+        let valid = [
+            SamplesOut {
+                seq: 5,
+                value: Some(1.5),
+                values: None,
+                ts: Some(9),
+            }
+            .encode(),
+            SamplesOut {
+                seq: 7,
+                value: None,
+                values: Some(&[1.0, 2.0, 3.0]),
+                ts: None,
+            }
+            .encode(),
+        ];
+        let (mut ok, mut err) = (0, 0);
+        for i in 0..200_000 {
+            let bytes: Vec<u8> = if i % 2 == 0 {
+                let n = rng.below(64);
+                (0..n).map(|_| rng.below(256) as u8).collect()
+            } else {
+                let mut b = valid[i % 4 / 2].clone();
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(b.len());
+                    b[at] = rng.below(256) as u8;
+                }
+                b.truncate(b.len() - rng.below(3));
+                b
+            };
+            match decode_samples(&bytes) {
+                Ok(s) => {
+                    assert!(!s.values.is_empty() && s.values.iter().all(|v| v.is_finite()));
+                    ok += 1;
+                }
+                Err(_) => err += 1,
+            }
+            let _ = decode_request(&bytes);
+        }
+        assert!(
+            ok > 0 && err > 0,
+            "both outcomes exercised: {ok} ok, {err} errors"
+        );
+    }
+
     #[test]
     fn sender_encoding_decodes() {
         let p = SamplesOut {

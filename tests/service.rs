@@ -564,7 +564,14 @@ async fn request_reply_and_service_discovery() {
     )
     .unwrap();
     assert_eq!(info["name"], "pipeline");
-    assert_eq!(info["endpoints"][0]["subject"], "pipeline.translate");
+    // Endpoints come in no particular order.
+    let subjects: Vec<&str> = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert!(subjects.contains(&"pipeline.translate") && subjects.contains(&"pipeline.reload"));
     assert_eq!(info["metadata"]["pairs"], "sin-cos,damped");
 
     // Stats include our counters.
@@ -584,13 +591,20 @@ async fn request_reply_and_service_discovery() {
             .payload,
     )
     .unwrap();
-    let data = &stats["endpoints"][0]["data"];
+    let translate = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == "pipeline.translate")
+        .unwrap()
+        .clone();
+    let data = &translate["data"];
     assert_eq!(data["samples_in"], 30);
     assert_eq!(data["windows_out"], 7);
     assert!(data["batches"].as_u64().unwrap() >= 1);
     assert!(data["mean_batch_size"].as_f64().unwrap() >= 1.0);
     assert_eq!(data["errors"]["malformed"], 0);
-    assert!(stats["endpoints"][0]["num_requests"].as_u64().unwrap() >= 5);
+    assert!(translate["num_requests"].as_u64().unwrap() >= 5);
     svc.shutdown().await;
 }
 
@@ -1165,4 +1179,59 @@ async fn connects_over_tls_with_a_private_ca() {
     // Without the CA the server's certificate is not trusted.
     let err = pipeline::service::connect(&url, false).await.err();
     assert!(err.is_some(), "connected over TLS without trusting the CA");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_waits_for_an_unreachable_broker_and_says_so() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    // A port with no server yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["serve", "--pair", "sin-cos", "--nats", &url, "--models-dir"])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let said = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains("NATS unreachable; retrying") {
+                return;
+            }
+        }
+        panic!("serve exited");
+    };
+    tokio::time::timeout(Duration::from_secs(20), said)
+        .await
+        .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The server comes up on that port: the service connects and serves.
+    let mut server = NatsServer::start();
+    server.stop();
+    server.port = port;
+    server.restart();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.late").await.unwrap();
+    client.flush().await.unwrap();
+    wait_ready(&client).await;
+    send_curve(&client, "late", 0..24).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 1, translation).await[0].seq, 0);
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(status.unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
 }
