@@ -196,6 +196,9 @@ pub struct E2eReport {
     pub p95_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
+    /// The model alone on the fast path, 1 thread, batch 256, measured in
+    /// the same run just before (for the end-to-end / model-only ratio).
+    pub model_only_windows_per_sec: Option<f64>,
     /// Every latency measured, µs, sorted (not in the JSON line).
     #[serde(skip)]
     pub latencies_us: Vec<f64>,
@@ -317,6 +320,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         p95_us: percentile(&lat, 0.95),
         p99_us: percentile(&lat, 0.99),
         max_us: lat.last().copied().unwrap_or(f64::NAN),
+        model_only_windows_per_sec: None,
         latencies_us: lat,
     })
 }

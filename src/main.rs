@@ -722,7 +722,18 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
     }
     let loaded = load_model(models_dir, &a.model)?;
     if !a.model_only {
-        return runtime()?.block_on(bench_e2e(models_dir, &a, loaded.model.window()));
+        // The model-only figure of the same run, for the ratio.
+        let reference = ModelBench {
+            batches: vec![256],
+            threads: vec![1],
+            paths: vec![bench::Path::Fast],
+            seconds: 1.0,
+            repeats: 1,
+        };
+        let model_only = bench::model_only(&loaded, &reference, |_| {})?
+            .first()
+            .map(|c| c.windows_per_sec);
+        return runtime()?.block_on(bench_e2e(models_dir, &a, loaded.model.window(), model_only));
     }
     let cfg = ModelBench {
         batches: a.batch.clone(),
@@ -758,7 +769,12 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-async fn bench_e2e(models_dir: &Path, a: &BenchArgs, window: usize) -> Result<()> {
+async fn bench_e2e(
+    models_dir: &Path,
+    a: &BenchArgs,
+    window: usize,
+    model_only: Option<f64>,
+) -> Result<()> {
     use pipeline::config::{RouteConfig, ServeConfig};
     let threads = a.threads.first().copied().unwrap_or(1);
     // One --batch value sets the service's max batch; the model-only list
@@ -808,7 +824,8 @@ async fn bench_e2e(models_dir: &Path, a: &BenchArgs, window: usize) -> Result<()
         threads,
         batch,
     };
-    let report = pipeline::bench::e2e(&conn.client, &cfg).await?;
+    let mut report = pipeline::bench::e2e(&conn.client, &cfg).await?;
+    report.model_only_windows_per_sec = model_only;
     let _ = stop_tx.send(());
     if let Some(path) = &a.latencies {
         let text: String = report
@@ -841,6 +858,12 @@ async fn bench_e2e(models_dir: &Path, a: &BenchArgs, window: usize) -> Result<()
             report.p99_us,
             report.max_us
         );
+        if let Some(m) = report.model_only_windows_per_sec {
+            println!(
+                "model only (fast path, 1 thread, batch 256, same run): {m:.0} windows/s; end to end is {:.0}% of it",
+                100.0 * report.windows_per_sec / m
+            );
+        }
     }
     Ok(())
 }
