@@ -51,9 +51,37 @@ pub struct ServeConfig {
     /// (`host:port`; `/metrics`, `/healthz`, `/readyz`). Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// Partitioned scale-out: this instance's share of the streams. With a
+    /// server mapping such as `"samples.*": "part.{{partition(4,1)}}.{{wildcard(1)}}"`,
+    /// a route whose input is `part.{partition}.>` subscribes to `part.P.>` for
+    /// every owned partition P, so each stream is served by exactly one instance.
+    #[serde(default)]
+    pub partitions: Option<Partitions>,
     /// The translations this process serves.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
+}
+
+/// How many partitions there are and which this instance owns.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Partitions {
+    /// N, as in the server's `partition(N, …)` mapping.
+    pub count: u32,
+    /// The partitions (0 … N−1) this instance serves.
+    pub owned: Vec<u32>,
+}
+
+impl ServeConfig {
+    /// The subjects a route subscribes to.
+    pub fn subscriptions(&self, route: &RouteConfig) -> Vec<String> {
+        let owned = self
+            .partitions
+            .as_ref()
+            .map(|p| p.owned.as_slice())
+            .unwrap_or(&[]);
+        crate::window::subscriptions(&route.input, owned)
+    }
 }
 
 /// NATS credentials and TLS. Secrets are never logged: `Debug` and the
@@ -268,6 +296,7 @@ impl ServeConfig {
             models_dir: defaults::models_dir(),
             metrics_addr: None,
             auth: NatsAuth::default(),
+            partitions: None,
             routes,
         }
     }
@@ -323,6 +352,35 @@ impl ServeConfig {
             return bad(format!(
                 "idle_timeout_s {} must be > 0",
                 self.idle_timeout_s
+            ));
+        }
+        if let Some(p) = &self.partitions {
+            if p.count == 0 || p.owned.is_empty() || p.owned.iter().any(|o| *o >= p.count) {
+                return bad(format!(
+                    "partitions: owned {:?} must be a non-empty subset of 0..{}",
+                    p.owned, p.count
+                ));
+            }
+            if let Some(r) = self
+                .routes
+                .iter()
+                .find(|r| !r.input.contains(crate::window::PARTITION_TOKEN))
+            {
+                return bad(format!(
+                    "partitions are set but route {:?} input {:?} has no {} token",
+                    r.pair,
+                    r.input,
+                    crate::window::PARTITION_TOKEN
+                ));
+            }
+        } else if let Some(r) = self
+            .routes
+            .iter()
+            .find(|r| r.input.contains(crate::window::PARTITION_TOKEN))
+        {
+            return bad(format!(
+                "route {:?} input {:?} needs [partitions]",
+                r.pair, r.input
             ));
         }
         for (i, r) in self.routes.iter().enumerate() {
@@ -446,6 +504,25 @@ mod tests {
             assert!(
                 ServeConfig::from_toml(text, Path::new("t")).is_err(),
                 "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn partitions_and_inputs_must_agree() {
+        let route = "[[route]]\npair = 'sin-cos'\ninput = 'part.{partition}.>'\n";
+        let ok = format!("[partitions]\ncount = 4\nowned = [0, 3]\n{route}");
+        let c = ServeConfig::from_toml(&ok, Path::new("t")).unwrap();
+        assert_eq!(c.subscriptions(&c.routes[0]), vec!["part.0.>", "part.3.>"]);
+        for bad in [
+            route.to_string(), // token, no partitions
+            "[partitions]\ncount = 4\nowned = [0]\n[[route]]\npair = 'a'".into(), // partitions, no token
+            format!("[partitions]\ncount = 4\nowned = [4]\n{route}"),             // out of range
+            format!("[partitions]\ncount = 4\nowned = []\n{route}"),
+        ] {
+            assert!(
+                ServeConfig::from_toml(&bad, Path::new("t")).is_err(),
+                "{bad}"
             );
         }
     }

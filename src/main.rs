@@ -185,6 +185,12 @@ struct ServeArgs {
     /// Serve Prometheus metrics and /healthz, /readyz on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// Partitioned scale-out: the number of partitions of the server's mapping.
+    #[arg(long, requires = "partition")]
+    partitions: Option<u32>,
+    /// The partitions this instance owns (e.g. 0,3). The input defaults to part.{partition}.>.
+    #[arg(long, value_delimiter = ',', requires = "partitions")]
+    partition: Vec<u32>,
 }
 
 #[derive(Args)]
@@ -452,7 +458,13 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
             let mut c = ServeConfig::with_routes(vec![RouteConfig {
                 pair,
                 model: a.model.clone(),
-                input: a.input.clone().unwrap_or_else(defaults::input),
+                input: a.input.clone().unwrap_or_else(|| {
+                    if a.partitions.is_some() {
+                        "part.{partition}.>".into()
+                    } else {
+                        defaults::input()
+                    }
+                }),
                 output: a.output.clone().unwrap_or_else(defaults::output),
                 stride: a.stride.unwrap_or_else(defaults::stride),
                 window: a.window,
@@ -476,6 +488,12 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
     }
     if let Some(addr) = &a.metrics_addr {
         config.metrics_addr = Some(addr.clone());
+    }
+    if let Some(count) = a.partitions {
+        config.partitions = Some(pipeline::config::Partitions {
+            count,
+            owned: a.partition.clone(),
+        });
     }
     config.validate()?;
     let url = a

@@ -102,7 +102,13 @@ pub async fn connect_with(
     if auth.tls_required {
         opts = opts.require_tls(true);
     }
-    let client = opts.connect(url).await.map_err(|e| {
+    // Several servers may be listed, comma-separated (a cluster's seeds).
+    let addrs: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let client = opts.connect(addrs).await.map_err(|e| {
         let url = crate::config::redact_url(url);
         Error::Nats(format!("cannot connect to {url}: {e}"))
     })?;
@@ -311,10 +317,15 @@ pub async fn run(
     }
     let mut job_senders = Vec::new();
     for route in &routes {
-        let sub = client
-            .subscribe(route.cfg.input.clone())
-            .await
-            .map_err(|e| Error::Nats(format!("cannot subscribe to {}: {e}", route.cfg.input)))?;
+        let mut subs = Vec::new();
+        for subject in config.subscriptions(&route.cfg) {
+            let sub = client
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| Error::Nats(format!("cannot subscribe to {subject}: {e}")))?;
+            subs.push(sub);
+        }
+        let sub = futures::stream::select_all(subs);
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.queue);
         let (slots_tx, slots_rx) =
             mpsc::channel::<oneshot::Receiver<Done>>(config.compute_threads * 4);
@@ -456,7 +467,11 @@ struct StreamEntry {
 /// [`barrier`] message goes through the server and back: when it arrives,
 /// every message the server routed to us before it is in the subscription's
 /// buffer. Those are processed, then the subscription is dropped.
-async fn ingest(mut sub: Subscriber, mut ingest: Ingest, mut stop: watch::Receiver<bool>) {
+async fn ingest(
+    mut sub: futures::stream::SelectAll<Subscriber>,
+    mut ingest: Ingest,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut sweep = tokio::time::interval(ingest.sweep_every());
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

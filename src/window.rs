@@ -109,12 +109,30 @@ pub struct SubjectPattern {
     tokens: Vec<String>,
 }
 
+/// Placeholder for the partition number in a partitioned input subject.
+pub const PARTITION_TOKEN: &str = "{partition}";
+
+/// The subjects to subscribe to for `pattern`: one per owned partition when
+/// it holds [`PARTITION_TOKEN`], else the pattern itself.
+pub fn subscriptions(pattern: &str, owned: &[u32]) -> Vec<String> {
+    if pattern.contains(PARTITION_TOKEN) {
+        owned
+            .iter()
+            .map(|p| pattern.replace(PARTITION_TOKEN, &p.to_string()))
+            .collect()
+    } else {
+        vec![pattern.to_string()]
+    }
+}
+
 /// Longest stream key accepted (bytes); longer ones are `bad_subject`.
 pub const MAX_KEY_LEN: usize = 256;
 
 impl SubjectPattern {
     /// Parses a NATS subscription subject such as `samples.>` or `plant.*.temp`.
-    /// It must contain at least one wildcard (otherwise there is no key).
+    /// It must contain at least one wildcard (otherwise there is no key). A
+    /// `{partition}` token (partitioned inputs, `part.{partition}.>`) matches
+    /// one token that is not part of the key.
     pub fn parse(pattern: &str) -> Result<Self, String> {
         let tokens: Vec<String> = pattern.split('.').map(str::to_string).collect();
         if tokens
@@ -150,6 +168,9 @@ impl SubjectPattern {
                     break;
                 }
                 "*" => key.push(parts.get(i).ok_or("too few tokens")?),
+                PARTITION_TOKEN => {
+                    parts.get(i).ok_or("too few tokens")?;
+                }
                 lit => {
                     if parts.get(i) != Some(&lit) {
                         return Err(format!(
@@ -292,5 +313,13 @@ mod tests {
         assert!(validate_key(&"x".repeat(300)).is_err());
         assert!(validate_key("a..b").is_err());
         assert!(validate_key("ok.key-1_2").is_ok());
+        // Partitioned input: the partition token is matched but not in the key.
+        let p = SubjectPattern::parse("part.{partition}.>").unwrap();
+        assert_eq!(p.key("part.3.pump7").unwrap(), "pump7");
+        assert_eq!(
+            subscriptions("part.{partition}.>", &[0, 3]),
+            vec!["part.0.>", "part.3.>"]
+        );
+        assert_eq!(subscriptions("samples.>", &[0, 3]), vec!["samples.>"]);
     }
 }

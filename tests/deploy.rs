@@ -37,7 +37,7 @@ fn nats_server_configs_are_valid() {
         );
         n += 1;
     }
-    assert_eq!(n, 4, "single + 3 cluster nodes");
+    assert_eq!(n, 5, "single, partitioned, and 3 cluster nodes");
 }
 
 #[test]
@@ -133,4 +133,10 @@ fn pipeline_configs_parse() {
     // The probes and the scrape annotation use the port the config serves.
     let sts = std::fs::read_to_string(deploy().join("k8s/statefulset.yaml")).unwrap();
     assert!(sts.contains("containerPort: 9464") && sts.contains("path: /readyz"));
+    // The pods' partition count is the config's, and there is one pod per partition.
+    let count = c.partitions.as_ref().unwrap().count;
+    assert!(
+        sts.contains(&format!("--partitions {count}"))
+            && sts.contains(&format!("replicas: {count}"))
+    );
 }
