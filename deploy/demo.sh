@@ -8,7 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/release/pipeline}
-NATS_SERVER=${NATS_SERVER:-.venv/bin/nats-server}
+# A nats-server >= 2.10 on PATH if there is one, else the pinned one `make tools` installs.
+if [ -z "${NATS_SERVER:-}" ]; then
+  NATS_SERVER=.venv/bin/nats-server
+  if command -v nats-server >/dev/null 2>&1; then
+    v=$(nats-server --version | sed -n 's/.*v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    if [ -n "$v" ] && [ "${v% *}" -ge 2 ] && { [ "${v% *}" -gt 2 ] || [ "${v#* }" -ge 10 ]; }; then
+      NATS_SERVER=$(command -v nats-server)
+    fi
+  fi
+fi
 SAMPLES=${SAMPLES:-1000}
 RATE=${RATE:-200}
 mkdir -p out
