@@ -57,6 +57,10 @@ pub struct ServeConfig {
     /// every owned partition P, so each stream is served by exactly one instance.
     #[serde(default)]
     pub partitions: Option<Partitions>,
+    /// Durable mode: JetStream in and out, window checkpoints in a KV
+    /// bucket (see `RELIABILITY.md`). Core NATS (at-most-once) when unset.
+    #[serde(default)]
+    pub durable: Option<DurableConfig>,
     /// The translations this process serves.
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -81,6 +85,118 @@ impl ServeConfig {
             .map(|p| p.owned.as_slice())
             .unwrap_or(&[]);
         crate::window::subscriptions(&route.input, owned)
+    }
+}
+
+/// Durable mode settings. Every field has a default, so `[durable]` alone
+/// (or `serve --durable`) turns it on.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DurableConfig {
+    /// JetStream stream holding the samples; created over the routes' input
+    /// subjects if absent.
+    #[serde(default = "defaults::input_stream")]
+    pub input_stream: String,
+    /// JetStream stream capturing the translations; created over the
+    /// routes' output subjects if absent, with `duplicate_window_s`.
+    #[serde(default = "defaults::output_stream")]
+    pub output_stream: String,
+    /// KV bucket for window checkpoints (created if absent).
+    #[serde(default = "defaults::checkpoint_bucket")]
+    pub checkpoint_bucket: String,
+    /// This instance's name in checkpoints. A restarted instance with the
+    /// same name resumes its partitions at once; another name waits as a
+    /// standby until the owner has written no checkpoint for `lease_s`.
+    /// Default: `$PIPELINE_INSTANCE`, else `$HOSTNAME`, else the host name.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How often window state is checkpointed and input acknowledged.
+    #[serde(default = "defaults::checkpoint_ms")]
+    pub checkpoint_ms: u64,
+    /// A checkpoint unchanged this long means its owner is gone.
+    #[serde(default = "defaults::lease_s")]
+    pub lease_s: f64,
+    /// Duplicate window of a created output stream (at least 120 s).
+    #[serde(default = "defaults::duplicate_window_s")]
+    pub duplicate_window_s: f64,
+    /// Unacknowledged input messages per consumer before the server pauses
+    /// delivery; a checkpoint is taken early at half of it.
+    #[serde(default = "defaults::max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Replicas of the streams and bucket this instance creates (3 on a
+    /// 3-node cluster survives the loss of a node).
+    #[serde(default = "defaults::replicas")]
+    pub replicas: usize,
+}
+
+impl Default for DurableConfig {
+    fn default() -> Self {
+        Self {
+            input_stream: defaults::input_stream(),
+            output_stream: defaults::output_stream(),
+            checkpoint_bucket: defaults::checkpoint_bucket(),
+            instance: None,
+            checkpoint_ms: defaults::checkpoint_ms(),
+            lease_s: defaults::lease_s(),
+            duplicate_window_s: defaults::duplicate_window_s(),
+            max_ack_pending: defaults::max_ack_pending(),
+            replicas: defaults::replicas(),
+        }
+    }
+}
+
+impl DurableConfig {
+    /// The instance name: configured, else from the environment or host.
+    pub fn instance_name(&self) -> String {
+        self.instance
+            .clone()
+            .or_else(|| std::env::var("PIPELINE_INSTANCE").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "pipeline".into())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        for (what, n) in [
+            ("input_stream", &self.input_stream),
+            ("output_stream", &self.output_stream),
+            ("checkpoint_bucket", &self.checkpoint_bucket),
+        ] {
+            if !name_ok(n) {
+                return Err(Error::Config(format!(
+                    "durable.{what} {n:?}: use letters, digits, - and _"
+                )));
+            }
+        }
+        if self.checkpoint_ms == 0 || self.max_ack_pending < 2 || !(1..=5).contains(&self.replicas)
+        {
+            return Err(Error::Config(
+                "durable.checkpoint_ms must be > 0, max_ack_pending ≥ 2, replicas 1 to 5".into(),
+            ));
+        }
+        if !(self.lease_s.is_finite() && self.lease_s * 1e3 > 2.0 * self.checkpoint_ms as f64) {
+            return Err(Error::Config(format!(
+                "durable.lease_s {} must exceed two checkpoint intervals",
+                self.lease_s
+            )));
+        }
+        if !(self.duplicate_window_s.is_finite() && self.duplicate_window_s >= 120.0) {
+            return Err(Error::Config(format!(
+                "durable.duplicate_window_s {} must be at least 120",
+                self.duplicate_window_s
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -277,6 +393,30 @@ pub mod defaults {
     pub fn stride() -> u64 {
         1
     }
+    pub fn input_stream() -> String {
+        "SAMPLES".into()
+    }
+    pub fn output_stream() -> String {
+        "TRANSLATED".into()
+    }
+    pub fn checkpoint_bucket() -> String {
+        "PIPELINE_CHECKPOINTS".into()
+    }
+    pub fn checkpoint_ms() -> u64 {
+        200
+    }
+    pub fn lease_s() -> f64 {
+        10.0
+    }
+    pub fn duplicate_window_s() -> f64 {
+        120.0
+    }
+    pub fn max_ack_pending() -> i64 {
+        100_000
+    }
+    pub fn replicas() -> usize {
+        1
+    }
     pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 }
 
@@ -297,6 +437,7 @@ impl ServeConfig {
             metrics_addr: None,
             auth: NatsAuth::default(),
             partitions: None,
+            durable: None,
             routes,
         }
     }
@@ -333,6 +474,9 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         self.auth.validate()?;
+        if let Some(d) = &self.durable {
+            d.validate()?;
+        }
         if self.routes.is_empty() {
             return bad("no routes: add at least one [[route]]".into());
         }
@@ -459,6 +603,36 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("max_bach"));
         let e = ServeConfig::from_toml("[[route]]\npair='x'\ncolor=1", Path::new("x.toml"));
         assert!(e.unwrap_err().to_string().contains("color"));
+    }
+
+    #[test]
+    fn durable_section_defaults_and_limits() {
+        let base = "[[route]]\npair = 'sin-cos'\n";
+        let c = ServeConfig::from_toml(&format!("[durable]\n{base}"), Path::new("x")).unwrap();
+        let d = c.durable.unwrap();
+        assert_eq!(d, DurableConfig::default());
+        assert_eq!((d.input_stream.as_str(), d.checkpoint_ms), ("SAMPLES", 200));
+        assert!(
+            ServeConfig::from_toml(base, Path::new("x"))
+                .unwrap()
+                .durable
+                .is_none()
+        );
+        for bad in [
+            "duplicate_window_s = 60",
+            "input_stream = 'A.B'",
+            "lease_s = 0.1",
+            "max_ack_pending = 1",
+            "checkpoint_ms = 0",
+            "replicas = 0",
+            "colour = 1",
+        ] {
+            let text = format!("[durable]\n{bad}\n{base}");
+            assert!(
+                ServeConfig::from_toml(&text, Path::new("x")).is_err(),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

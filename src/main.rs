@@ -53,7 +53,7 @@ enum Command {
     /// Translate windows from stdin (one per line, comma-separated) to stdout.
     Translate(TranslateArgs),
     /// Serve translations over NATS until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Publish a pair's input curve as live streams (for demos and tests).
     Publish(PublishArgs),
     /// Print translations as they arrive, with error and latency.
@@ -191,6 +191,32 @@ struct ServeArgs {
     /// The partitions this instance owns (e.g. 0,3). The input defaults to part.{partition}.>.
     #[arg(long, value_delimiter = ',', requires = "partitions")]
     partition: Vec<u32>,
+    /// Durable mode: JetStream in and out, window checkpoints in KV; nothing
+    /// accepted is lost or published twice (see RELIABILITY.md).
+    #[arg(long)]
+    durable: bool,
+    /// Durable mode: the JetStream stream holding the samples [default: SAMPLES].
+    #[arg(long, requires = "durable")]
+    input_stream: Option<String>,
+    /// Durable mode: the JetStream stream capturing translations [default: TRANSLATED].
+    #[arg(long, requires = "durable")]
+    output_stream: Option<String>,
+    /// Durable mode: KV bucket for checkpoints [default: PIPELINE_CHECKPOINTS].
+    #[arg(long, requires = "durable")]
+    checkpoint_bucket: Option<String>,
+    /// Durable mode: this instance's name in checkpoints [default: $PIPELINE_INSTANCE, $HOSTNAME].
+    #[arg(long, requires = "durable")]
+    instance: Option<String>,
+    /// Durable mode: checkpoint interval (e.g. 200ms).
+    #[arg(long, requires = "durable", value_parser = pipeline::config::parse_duration)]
+    checkpoint_interval: Option<std::time::Duration>,
+    /// Durable mode: a standby takes a unit over after its checkpoint has not
+    /// moved for this long (e.g. 10s).
+    #[arg(long, requires = "durable", value_parser = pipeline::config::parse_duration)]
+    lease: Option<std::time::Duration>,
+    /// Durable mode: replicas of the streams and bucket it creates [default: 1].
+    #[arg(long, requires = "durable")]
+    replicas: Option<usize>,
 }
 
 #[derive(Args)]
@@ -380,7 +406,7 @@ fn run(cli: Cli) -> Result<()> {
             pipeline::translate::run(&loaded.fast, stdin, stdout)?;
             Ok(())
         }
-        Command::Serve(a) => runtime()?.block_on(serve(cli.models_dir, a)),
+        Command::Serve(a) => runtime()?.block_on(serve(cli.models_dir, *a)),
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
         Command::Bench(a) => bench(&cli.models_dir, a),
@@ -494,6 +520,22 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
             count,
             owned: a.partition.clone(),
         });
+    }
+    if a.durable {
+        let d = config.durable.get_or_insert_with(Default::default);
+        macro_rules! set_durable {
+            ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { d.$f = v; } )* };
+        }
+        set_durable!(input_stream, output_stream, checkpoint_bucket, replicas);
+        if let Some(i) = &a.instance {
+            d.instance = Some(i.clone());
+        }
+        if let Some(t) = a.lease {
+            d.lease_s = t.as_secs_f64();
+        }
+        if let Some(t) = a.checkpoint_interval {
+            d.checkpoint_ms = (t.as_millis() as u64).max(1);
+        }
     }
     config.validate()?;
     let url = a

@@ -28,6 +28,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod durable;
+
 use crate::config::{RouteConfig, ServeConfig};
 use crate::error::{Error, Result};
 use crate::format::{self, LoadedModel};
@@ -160,6 +162,19 @@ impl Route {
             Ok(m) => m.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// A window's translation: its subject and message.
+    fn output(&self, job: &Job, values: &[f32], model: &str) -> (String, Vec<u8>) {
+        let t = Translation {
+            stream: job.stream.to_string(),
+            seq: job.seq,
+            values: values.to_vec(),
+            pair: self.cfg.pair.clone(),
+            model: model.to_string(),
+            ts: job.ts,
+        };
+        (format!("{}.{}", self.cfg.output, job.stream), t.encode())
     }
 
     /// Loads and checks `path` (default: the route's model file), then swaps
@@ -315,17 +330,27 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
+    let limits = IngestLimits {
+        max_streams: config.max_streams,
+        idle_timeout: config.idle_timeout(),
+    };
     let mut job_senders = Vec::new();
     for route in &routes {
         let mut subs = Vec::new();
-        for subject in config.subscriptions(&route.cfg) {
+        let subjects = match config.durable {
+            None => config.subscriptions(&route.cfg),
+            Some(_) => Vec::new(),
+        };
+        for subject in subjects {
             let sub = client
                 .subscribe(subject.clone())
                 .await
                 .map_err(|e| Error::Nats(format!("cannot subscribe to {subject}: {e}")))?;
             subs.push(sub);
         }
-        let sub = futures::stream::select_all(subs);
+        // In durable mode the route's input comes through its units; this
+        // batcher and publisher only serve `pipeline.translate` requests.
+        let sub = (config.durable.is_none()).then(|| futures::stream::select_all(subs));
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(config.queue);
         let (slots_tx, slots_rx) =
             mpsc::channel::<oneshot::Receiver<Done>>(config.compute_threads * 4);
@@ -344,14 +369,43 @@ pub async fn run(
             client.clone(),
             stats.clone(),
         )));
-        let limits = IngestLimits {
-            max_streams: config.max_streams,
-            idle_timeout: config.idle_timeout(),
-        };
-        let state = Ingest::new(route.clone(), jobs_tx.clone(), reporter.clone(), limits);
-        tasks.push(tokio::spawn(ingest(sub, state, stop_rx.clone())));
+        if let Some(sub) = sub {
+            let state = Ingest::new(route.clone(), jobs_tx.clone(), reporter.clone(), limits);
+            tasks.push(tokio::spawn(ingest(sub, state, stop_rx.clone())));
+        }
         job_senders.push(jobs_tx);
     }
+
+    // Durable mode: one unit per route and owned partition, each with its
+    // own batcher and publisher; a unit that cannot go on stops the service.
+    let (fatal_tx, mut fatal_rx) = mpsc::channel::<Error>(1);
+    if let Some(cfg) = &config.durable {
+        let (js, kv, units) = durable::setup_with_retry(&client, &config, cfg, &routes).await?;
+        let shared = Arc::new(durable::Shared {
+            js,
+            kv,
+            cfg: cfg.clone(),
+            instance: cfg.instance_name(),
+            stats: stats.clone(),
+            reporter: reporter.clone(),
+            compute: compute_tx.clone(),
+            limits,
+            queue: config.queue,
+            slots: config.compute_threads * 4,
+            max_batch: config.max_batch,
+            max_wait: config.max_wait(),
+        });
+        tracing::info!(instance = %shared.instance, units = units.len(), "durable units");
+        for unit in units {
+            let (shared, stop, fatal) = (shared.clone(), stop_rx.clone(), fatal_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = durable::run_unit(shared, unit, stop).await {
+                    let _ = fatal.send(e).await;
+                }
+            }));
+        }
+    }
+    drop(fatal_tx);
     drop(compute_tx);
 
     let requests = if config.service {
@@ -376,7 +430,10 @@ pub async fn run(
     )));
     tracing::info!(routes = routes.len(), "serving");
 
-    shutdown.await;
+    let fatal = tokio::select! {
+        _ = shutdown => None,
+        Some(e) = fatal_rx.recv() => Some(e),
+    };
     tracing::info!("shutting down: draining subscriptions and in-flight windows");
     let _ = stop_tx.send(true);
     if let Some(r) = requests {
@@ -405,7 +462,10 @@ pub async fn run(
         mean_batch = format!("{:.1}", s.mean_batch_size),
         "stopped"
     );
-    Ok(())
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 async fn watch_events(mut events: mpsc::Receiver<Event>, reporter: Reporter) {
@@ -534,6 +594,9 @@ struct Ingest {
     streams: HashMap<Arc<str>, StreamEntry>,
     /// Windows completed by the current message (reused).
     completed: Vec<(u64, Vec<f32>)>,
+    /// Windows handed to the batcher so far (durable mode waits until the
+    /// publisher has stored this many before it checkpoints).
+    sent: u64,
 }
 
 impl Ingest {
@@ -550,7 +613,38 @@ impl Ingest {
             limits,
             streams: HashMap::new(),
             completed: Vec::new(),
+            sent: 0,
         }
+    }
+
+    /// Every stream's window, for a checkpoint.
+    fn save(&self) -> Vec<(String, crate::window::SavedWindow)> {
+        self.streams
+            .iter()
+            .map(|(k, e)| (k.to_string(), e.window.save()))
+            .collect()
+    }
+
+    /// Restores the stream table from a checkpoint.
+    fn restore(&mut self, saved: &[(String, crate::window::SavedWindow)]) -> Result<()> {
+        let now = Instant::now();
+        for (key, w) in saved {
+            let window = StreamWindow::restore(self.route.window, w)
+                .map_err(|e| Error::Config(format!("checkpoint of stream {key:?}: {e}")))?;
+            let key: Arc<str> = key.as_str().into();
+            let entry = StreamEntry {
+                key: key.clone(),
+                window,
+                last_seen: now,
+            };
+            if self.streams.insert(key, entry).is_none() {
+                self.reporter
+                    .stats
+                    .streams_active
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
     }
 
     fn sweep_every(&self) -> Duration {
@@ -682,6 +776,7 @@ impl Ingest {
             if self.jobs.send(job).await.is_err() {
                 return false;
             }
+            self.sent += 1;
         }
         true
     }
@@ -778,7 +873,6 @@ async fn publisher(
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let w = route.window;
-    let pair = route.cfg.pair.clone();
     while let Some(slot) = slots.recv().await {
         let Ok(Done {
             jobs,
@@ -802,22 +896,11 @@ async fn publisher(
                 let _ = reply.send((values.to_vec(), model.id.clone()));
                 continue;
             }
-            let t = Translation {
-                stream: job.stream.to_string(),
-                seq: job.seq,
-                values: values.to_vec(),
-                pair: pair.clone(),
-                model: model.id.clone(),
-                ts: job.ts,
-            };
-            let subject = format!("{}.{}", route.cfg.output, job.stream);
-            match client.publish(subject, t.encode().into()).await {
+            let (subject, payload) = route.output(&job, values, &model.id);
+            match client.publish(subject, payload.into()).await {
                 Ok(()) => {
                     stats.windows_out.fetch_add(1, Relaxed);
-                    if let Some(ts) = job.ts {
-                        let secs = (crate::tools::now_ns() - ts) as f64 / 1e9;
-                        stats.end_to_end_seconds.observe(secs);
-                    }
+                    stats.observe_end_to_end(job.ts);
                 }
                 Err(e) => {
                     stats.publish_failures.fetch_add(1, Relaxed);

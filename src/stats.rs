@@ -77,6 +77,13 @@ pub struct Stats {
     pub streams_active: AtomicU64,
     pub streams_evicted: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Durable mode: checkpoints written.
+    pub checkpoints: AtomicU64,
+    /// Durable mode: restarts from the last checkpoint after an error.
+    pub durable_restarts: AtomicU64,
+    /// Durable mode: outputs the output stream recognised as already stored
+    /// (`Nats-Msg-Id`), i.e. replays after a restart.
+    pub duplicates: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     queue_ns: AtomicU64,
     compute_ns: AtomicU64,
@@ -103,6 +110,9 @@ impl Default for Stats {
             streams_active: AtomicU64::new(0),
             streams_evicted: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            durable_restarts: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             errors: Default::default(),
             queue_ns: AtomicU64::new(0),
             compute_ns: AtomicU64::new(0),
@@ -127,6 +137,12 @@ pub struct Snapshot {
     pub streams_active: u64,
     pub streams_evicted: u64,
     pub reconnects: u64,
+    #[serde(default)]
+    pub checkpoints: u64,
+    #[serde(default)]
+    pub durable_restarts: u64,
+    #[serde(default)]
+    pub duplicates: u64,
     pub errors: std::collections::BTreeMap<String, u64>,
     /// Mean time a window waited for its batch to start computing, µs.
     pub mean_queue_us: f64,
@@ -160,6 +176,14 @@ impl Stats {
             .fetch_add(compute.as_nanos() as u64, Relaxed);
     }
 
+    /// Sample publication (`ts`, ns since the epoch) to now, when known.
+    pub fn observe_end_to_end(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::tools::now_ns() - ts) as f64 / 1e9;
+            self.end_to_end_seconds.observe(secs);
+        }
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let batches = self.batches.load(Relaxed);
         let windows = self.batched_windows.load(Relaxed);
@@ -175,6 +199,9 @@ impl Stats {
             streams_active: self.streams_active.load(Relaxed),
             streams_evicted: self.streams_evicted.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            checkpoints: self.checkpoints.load(Relaxed),
+            durable_restarts: self.durable_restarts.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
             errors: ErrorKind::ALL
                 .iter()
                 .map(|k| (k.as_str().to_string(), self.errors_of(*k)))
@@ -244,6 +271,24 @@ impl Stats {
             "pipeline_streams_evicted_total",
             "Idle streams forgotten.",
             self.streams_evicted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_checkpoints_total",
+            "Durable mode: window checkpoints written.",
+            self.checkpoints.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_durable_restarts_total",
+            "Durable mode: resumptions from the last checkpoint after an error.",
+            self.durable_restarts.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "pipeline_duplicates_total",
+            "Durable mode: replayed outputs the output stream already held.",
+            self.duplicates.load(Relaxed),
         );
         let _ = writeln!(
             out,

@@ -133,10 +133,30 @@ fn pipeline_configs_parse() {
     // The probes and the scrape annotation use the port the config serves.
     let sts = std::fs::read_to_string(deploy().join("k8s/statefulset.yaml")).unwrap();
     assert!(sts.contains("containerPort: 9464") && sts.contains("path: /readyz"));
+    assert_eq!(c.durable.as_ref().map(|d| d.replicas), Some(3));
     // The pods' partition count is the config's, and there is one pod per partition.
     let count = c.partitions.as_ref().unwrap().count;
     assert!(
         sts.contains(&format!("--partitions {count}"))
             && sts.contains(&format!("replicas: {count}"))
     );
+}
+
+/// The commented `[durable]` block of the example config, uncommented,
+/// parses and documents the real defaults.
+#[test]
+fn the_example_durable_block_shows_the_defaults() {
+    let text = std::fs::read_to_string(deploy().join("pipeline.toml")).unwrap();
+    let block: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "# [durable]")
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| &l[2..])
+        .collect();
+    assert!(block.len() > 5, "no [durable] block in pipeline.toml");
+    let toml = format!("{}\n[[route]]\npair = \"sin-cos\"\n", block.join("\n"));
+    let c = ServeConfig::from_toml(&toml, Path::new("pipeline.toml")).unwrap();
+    let mut d = c.durable.unwrap();
+    assert_eq!(d.instance.take().as_deref(), Some("pipeline-0"));
+    assert_eq!(d, pipeline::config::DurableConfig::default());
 }

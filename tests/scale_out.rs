@@ -19,6 +19,10 @@ use pipeline::wire::{SamplesOut, Translation};
 
 const PARTITIONS: u32 = 3;
 
+/// The cluster tests run one at a time: two 3-node clusters and six
+/// instances at once overload a 2-core machine.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Node {
     child: Child,
     client_port: u16,
@@ -74,6 +78,21 @@ async fn wait_for_partitions(http: u16) {
     }
 }
 
+/// Waits until node `http` routes `subject` to at least one subscriber.
+async fn wait_for_interest(http: u16, subject: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while monitor(http, &format!("/subsz?test={subject}"))
+        .and_then(|v| v["num_matches"].as_u64())
+        .is_none_or(|n| n == 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no interest in {subject} on a node"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Three clustered nodes with the partition mapping.
 fn cluster(dir: &std::path::Path) -> Vec<Node> {
     let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -120,6 +139,29 @@ fn cluster(dir: &std::path::Path) -> Vec<Node> {
     nodes
 }
 
+/// One copy of the shipped model per instance (other metadata, same
+/// weights), so a window's model id names the instance that made it.
+fn model_copies(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    (0..3)
+        .map(|i| {
+            let mut meta = header.metadata().clone().unwrap();
+            meta.insert("created".into(), format!("instance-{i}"));
+            let path = dir.join(format!("m{i}.safetensors"));
+            std::fs::write(
+                &path,
+                safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
+            )
+            .unwrap();
+            let id = pipeline::format::load(&path, None).unwrap().id;
+            (path, id)
+        })
+        .collect()
+}
+
 fn input_at(seq: u64, stream: u64) -> f32 {
     let p = pipeline::pairs::find("sin-cos").unwrap();
     (p.input)(p.stream_x(seq + stream)) as f32
@@ -127,28 +169,17 @@ fn input_at(seq: u64, stream: u64) -> f32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
+    let _one_at_a_time = CLUSTER.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path());
     let url = |i: usize| format!("nats://127.0.0.1:{}", nodes[i].client_port);
 
     // One instance per node and partition. Each gets its own copy of the
     // model (other metadata, same weights), so its id names the instance.
-    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let mut instances = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..3u32 {
-        let mut meta = header.metadata().clone().unwrap();
-        meta.insert("created".into(), format!("instance-{i}"));
-        let path = dir.path().join(format!("m{i}.safetensors"));
-        std::fs::write(
-            &path,
-            safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
-        )
-        .unwrap();
-        ids.push(pipeline::format::load(&path, None).unwrap().id);
+    let copies = model_copies(dir.path());
+    let ids: Vec<String> = copies.iter().map(|c| c.1.clone()).collect();
+    for (i, (path, _)) in (0u32..).zip(copies) {
         let mut cfg = ServeConfig::with_routes(vec![RouteConfig {
             pair: "sin-cos".into(),
             model: Some(path),
@@ -199,9 +230,14 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
             publisher.flush().await.unwrap();
         }
     };
-    // Interest crosses the cluster's routes asynchronously.
+    // Interest crosses the cluster's routes asynchronously: the partitions'
+    // on the publisher's node, the watcher's on the instances' nodes (core
+    // NATS drops what no one is subscribed to yet).
     let http0 = nodes[0].http_port;
     wait_for_partitions(http0).await;
+    for n in &nodes {
+        wait_for_interest(n.http_port, "translated.probe").await;
+    }
     publish(0, 30).await;
     let expected = (streams * 7) as usize;
     let mut got: Vec<Translation> = Vec::new();
@@ -209,11 +245,14 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
         match tokio::time::timeout(Duration::from_secs(15), sub.next()).await {
             Ok(Some(m)) => got.push(Translation::decode(&m.payload).unwrap()),
             _ => panic!(
-                "{} of {expected} windows; messages in per instance: {:?}",
+                "{} of {expected} windows; per instance (messages in, windows out, errors): {:?}",
                 got.len(),
                 instances
                     .iter()
-                    .map(|i| i.2.snapshot().messages_in)
+                    .map(|i| {
+                        let s = i.2.snapshot();
+                        (s.messages_in, s.windows_out, s.errors.values().sum::<u64>())
+                    })
                     .collect::<Vec<_>>()
             ),
         }
@@ -279,4 +318,209 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
         let _ = stop.send(());
         task.await.unwrap().unwrap();
     }
+}
+
+/// A durable instance as a real process (so it can be `kill -9`ed).
+struct Instance {
+    child: Child,
+}
+
+impl Instance {
+    fn start(urls: &str, model: &std::path::Path, partition: u32, log: &std::path::Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["serve", "--pair", "sin-cos", "--no-service", "--durable"])
+            .args(["--replicas", "3", "--checkpoint-interval", "50ms"])
+            .args(["--partitions", &PARTITIONS.to_string()])
+            .args(["--partition", &partition.to_string()])
+            .args(["--instance", &format!("instance-{partition}")])
+            .arg("--model")
+            .arg(model)
+            .args(["--nats", urls])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Instance { child }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Durable mode on the cluster: replicated streams, one consumer and one
+/// checkpoint per partition. Instance 1 is `kill -9`ed and restarted, and
+/// a nats-server node dies, while samples flow; every window is still
+/// stored exactly once, each stream by one instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_partitions_survive_an_instance_kill_and_a_node_loss() {
+    use async_nats::jetstream::{self, consumer, message::PublishMessage};
+    let _one_at_a_time = CLUSTER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path());
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("nats://127.0.0.1:{}", n.client_port))
+        .collect();
+    let copies = model_copies(dir.path());
+    let log = |i: usize, n: usize| dir.path().join(format!("instance-{i}-{n}.log"));
+    // Each instance starts on its own node, with the others as fall-backs.
+    let seeds = |i: usize| {
+        let mut u = urls.clone();
+        u.rotate_left(i);
+        u.join(",")
+    };
+    let mut instances: Vec<Instance> = (0..3)
+        .map(|i| Instance::start(&seeds(i), &copies[i].0, i as u32, &log(i, 0)))
+        .collect();
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(
+            urls.join(",")
+                .split(',')
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let js = jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("TRANSLATED").await.is_err() {
+        if Instant::now() > deadline {
+            for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                if e.file_name().to_string_lossy().ends_with(".log") {
+                    eprintln!("{}", std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+            panic!("the streams were never created");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let streams = 300u64;
+    let samples = 60u64;
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move {
+            for seq in 0..samples {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                // Retry a round until stored (a node may be down); the
+                // message ids make a retried sample harmless.
+                loop {
+                    let mut acks = Vec::new();
+                    for s in 0..streams {
+                        let body = SamplesOut {
+                            seq,
+                            value: Some(input_at(seq, s)),
+                            values: None,
+                            ts: None,
+                        };
+                        let msg = PublishMessage::build()
+                            .payload(body.encode().into())
+                            .message_id(format!("s{s}:{seq}"));
+                        if let Ok(ack) = js.send_publish(format!("samples.s{s}"), msg).await {
+                            acks.push(ack.into_future());
+                        }
+                    }
+                    let stored = futures::future::join_all(acks).await;
+                    if stored.len() == streams as usize && stored.iter().all(Result::is_ok) {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "cannot publish seq {seq}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // kill -9 instance 1 and restart it: it resumes its partition.
+    let killed = std::mem::replace(
+        &mut instances[1],
+        Instance::start(&seeds(1), &copies[1].0, 1, &log(1, 1)),
+    );
+    drop(killed);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Node 2 dies; its instance moves to another node.
+    drop(nodes.remove(2));
+    publisher.await.unwrap();
+
+    let expected = streams * (samples - 23);
+    let out = {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let n = match js.get_stream("TRANSLATED").await {
+                Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+                Err(_) => 0,
+            };
+            if n >= expected {
+                break;
+            }
+            let logs: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect();
+            assert!(
+                Instant::now() < deadline,
+                "TRANSLATED holds {n} of {expected}\n{}",
+                logs.join("\n---\n")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        js.get_stream("TRANSLATED").await.unwrap()
+    };
+    let mut out = out;
+    assert_eq!(
+        out.info().await.unwrap().state.messages,
+        expected,
+        "late duplicates"
+    );
+    let mut messages = out
+        .create_consumer(consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    let ids: Vec<&String> = copies.iter().map(|c| &c.1).collect();
+    let mut seen = HashSet::new();
+    let mut owner: HashMap<String, String> = HashMap::new();
+    for _ in 0..expected {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let t = Translation::decode(&m.payload).unwrap();
+        assert!(
+            seen.insert((t.stream.clone(), t.seq)),
+            "duplicate {} {}",
+            t.stream,
+            t.seq
+        );
+        assert!(ids.contains(&&t.model));
+        let o = owner
+            .entry(t.stream.clone())
+            .or_insert_with(|| t.model.clone());
+        assert_eq!(o, &t.model, "stream {} served by two instances", t.stream);
+    }
+    assert_eq!(owner.len(), streams as usize);
+    let used: HashSet<&String> = owner.values().collect();
+    assert_eq!(used.len(), 3, "every instance serves some streams");
+    // The restarted instance resumed its partition from its checkpoint.
+    let text = std::fs::read_to_string(log(1, 1)).unwrap();
+    let resumed = text
+        .lines()
+        .find(|l| l.contains("resuming from checkpoint"));
+    eprintln!("restarted instance 1: {resumed:?}");
+    assert!(
+        resumed.is_some_and(|l| l.contains("unit=sin-cos.p1")),
+        "{text}"
+    );
 }
