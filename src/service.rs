@@ -290,7 +290,10 @@ pub async fn run(
         stats: stats.clone(),
         last_log: Arc::default(),
     };
-    let events_task = tokio::spawn(watch_events(events, reporter.clone()));
+    // Bumped on every disconnect: durable units start again from their
+    // checkpoints, since deliveries in flight may have been lost with it.
+    let (epoch_tx, epoch) = watch::channel(0u64);
+    let events_task = tokio::spawn(watch_events(events, reporter.clone(), epoch_tx));
 
     // Compute threads: whole batches, never on the async runtime.
     let (compute_tx, compute_rx) = mpsc::channel::<ComputeJob>(config.compute_threads * 2);
@@ -394,6 +397,7 @@ pub async fn run(
             slots: config.compute_threads * 4,
             max_batch: config.max_batch,
             max_wait: config.max_wait(),
+            epoch: epoch.clone(),
         });
         tracing::info!(instance = %shared.instance, units = units.len(), "durable units");
         for unit in units {
@@ -468,7 +472,11 @@ pub async fn run(
     }
 }
 
-async fn watch_events(mut events: mpsc::Receiver<Event>, reporter: Reporter) {
+async fn watch_events(
+    mut events: mpsc::Receiver<Event>,
+    reporter: Reporter,
+    epoch: watch::Sender<u64>,
+) {
     let mut was_disconnected = false;
     while let Some(event) = events.recv().await {
         match event {
@@ -488,6 +496,7 @@ async fn watch_events(mut events: mpsc::Receiver<Event>, reporter: Reporter) {
             }
             Event::Disconnected => {
                 was_disconnected = true;
+                epoch.send_modify(|e| *e += 1);
                 tracing::warn!("disconnected from NATS; reconnecting");
             }
             Event::Connected => {

@@ -78,7 +78,7 @@ fn logs(paths: &[PathBuf]) -> String {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             format!("--- {}\n{}", p.display(), tail.join("\n"))
         })
@@ -396,4 +396,87 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
     publisher.await.unwrap();
     let outputs = read_outputs(&js, &[owner.log.clone(), standby.log.clone()]).await;
     check_exactly_once(&outputs);
+}
+
+/// A message stored under a non-UTF-8 subject (only a raw-protocol client
+/// can publish one) drops the client's connection each time it is
+/// delivered. The unit notices the lost delivery and does not ack past it:
+/// nothing after it is skipped. Once an operator removes the message from
+/// the stream, the unit goes on and every window is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
+    use std::io::{Read, Write};
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut info = [0u8; 4096];
+    let _ = raw.read(&mut info).unwrap();
+    let body = SamplesOut {
+        seq: 0,
+        value: Some(1.0),
+        values: None,
+        ts: None,
+    }
+    .encode();
+    let mut wire = b"CONNECT {\"verbose\":false}\r\nPUB samples.\xff\xfe ".to_vec();
+    wire.extend_from_slice(format!("{}\r\n", body.len()).as_bytes());
+    wire.extend_from_slice(&body);
+    wire.extend_from_slice(b"\r\nPING\r\n");
+    raw.write_all(&wire).unwrap();
+    let mut pong = [0u8; 6];
+    raw.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"PONG\r\n");
+    for seq in 0..30u64 {
+        for s in 0..2 {
+            let body = SamplesOut {
+                seq,
+                value: Some(value(s, seq)),
+                values: None,
+                ts: None,
+            }
+            .encode();
+            js.publish(format!("samples.s{s}"), body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    }
+    assert!(
+        wait_for_line(
+            &svc.log,
+            "deliveries in flight may be lost",
+            Duration::from_secs(20)
+        )
+        .await,
+        "{}",
+        logs(std::slice::from_ref(&svc.log))
+    );
+    let mut out = js.get_stream("TRANSLATED").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        out.info().await.unwrap().state.messages,
+        0,
+        "acked past the poison"
+    );
+
+    // The operator removes it (`nats stream rmm SAMPLES 1`).
+    let input = js.get_stream("SAMPLES").await.unwrap();
+    assert!(input.delete_message(1).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.info().await.unwrap().state.messages < 2 * 7 {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            logs(std::slice::from_ref(&svc.log))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(out.info().await.unwrap().state.messages, 2 * 7);
 }

@@ -53,8 +53,16 @@ fn monitor(http: u16, path: &str) -> Option<serde_json::Value> {
     serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
 
+/// Distinct peers this node has a route to (with route pooling a peer has
+/// several route connections, so `num_routes` alone overcounts).
 fn routez(http: u16) -> Option<u64> {
-    monitor(http, "/routez")?["num_routes"].as_u64()
+    let v = monitor(http, "/routez")?;
+    let peers: HashSet<&str> = v["routes"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| r["remote_id"].as_str())
+        .collect();
+    Some(peers.len() as u64)
 }
 
 /// Waits until node `http` sees interest in every partition (the instances'
@@ -245,14 +253,28 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
         match tokio::time::timeout(Duration::from_secs(15), sub.next()).await {
             Ok(Some(m)) => got.push(Translation::decode(&m.payload).unwrap()),
             _ => panic!(
-                "{} of {expected} windows; per instance (messages in, windows out, errors): {:?}",
+                "{} of {expected} windows; per instance (messages in, windows out, errors, reconnects): {:?}; \
+                 per node (routes, translated interest): {:?}",
                 got.len(),
                 instances
                     .iter()
                     .map(|i| {
                         let s = i.2.snapshot();
-                        (s.messages_in, s.windows_out, s.errors.values().sum::<u64>())
+                        (
+                            s.messages_in,
+                            s.windows_out,
+                            s.errors.values().sum::<u64>(),
+                            s.reconnects,
+                        )
                     })
+                    .collect::<Vec<_>>(),
+                nodes
+                    .iter()
+                    .map(|n| (
+                        routez(n.http_port),
+                        monitor(n.http_port, "/subsz?test=translated.probe")
+                            .and_then(|v| v["num_matches"].as_u64())
+                    ))
                     .collect::<Vec<_>>()
             ),
         }

@@ -96,6 +96,8 @@ pub(super) struct Shared {
     pub slots: usize,
     pub max_batch: usize,
     pub max_wait: Duration,
+    /// Changes on every disconnect from NATS.
+    pub epoch: watch::Receiver<u64>,
 }
 
 /// Names may only hold letters, digits, `-` and `_` (consumer names and KV
@@ -405,6 +407,7 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         processed: saved.stream_seq,
         last: None,
         unacked: 0,
+        delivered: 0,
         written: Instant::now(),
         progress,
     };
@@ -434,6 +437,8 @@ struct State {
     /// The last message delivered: acking it acks every earlier one.
     last: Option<jetstream::message::Acker>,
     unacked: i64,
+    /// Consumer sequence of the last delivery.
+    delivered: u64,
     written: Instant,
     progress: watch::Receiver<Progress>,
 }
@@ -458,10 +463,17 @@ async fn consume(
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.checkpoint_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sweep = tokio::time::interval(ingest.sweep_every());
+    let mut epoch = shared.epoch.clone();
+    epoch.borrow_and_update();
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => return Ok(()),
+            _ = epoch.changed() => {
+                return Err(Failure::Retry(
+                    "the connection to NATS dropped: deliveries in flight may be lost".into(),
+                ));
+            }
             _ = tick.tick() => checkpoint(shared, unit, ingest, state, false).await?,
             _ = sweep.tick() => ingest.evict_idle(),
             m = messages.next() => {
@@ -470,7 +482,23 @@ async fn consume(
                     Some(Err(e)) => return Err(Failure::Retry(format!("consumer {}: {e}", unit.consumer))),
                     None => return Err(Failure::Retry("the consumer's message stream ended".into())),
                 };
-                let seq = m.info().map_err(|e| retry("message info")(e.to_string()))?.stream_sequence;
+                let info = m.info().map_err(|e| retry("message info")(e.to_string()))?;
+                let seq = info.stream_sequence;
+                // Deliveries of a fresh consumer are numbered 1, 2, 3, …: a
+                // jump means some were lost with a dropped connection. Acking
+                // past them would lose them, so start again from the
+                // checkpoint instead.
+                if info.consumer_sequence != state.delivered + 1 {
+                    return Err(Failure::Retry(format!(
+                        "deliveries {}..{} were lost (a dropped connection): the first lost \
+                         is the unit's next message in {} after seq {}",
+                        state.delivered + 1,
+                        info.consumer_sequence - 1,
+                        shared.cfg.input_stream,
+                        state.processed,
+                    )));
+                }
+                state.delivered = info.consumer_sequence;
                 let (msg, acker) = m.split();
                 state.last = Some(acker);
                 state.unacked += 1;
