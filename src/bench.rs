@@ -176,6 +176,9 @@ pub struct E2eBench {
     /// Compute threads and batch size of the service (for the report only).
     pub threads: usize,
     pub batch: usize,
+    /// Durable mode: publish samples to JetStream (awaiting each ack) and
+    /// count what this output stream stored.
+    pub durable_output: Option<String>,
 }
 
 /// The end-to-end figures.
@@ -196,9 +199,21 @@ pub struct E2eReport {
     pub p95_us: f64,
     pub p99_us: f64,
     pub max_us: f64,
+    /// Durable mode: windows the output stream holds at the end (loss is
+    /// then counted from these, not from what the live subscriber saw).
+    pub windows_stored: Option<u64>,
+    /// Resident set size of this process (service included when it runs
+    /// in-process), MiB: at the start, the largest seen, and at the end.
+    pub rss_start_mib: f64,
+    pub rss_peak_mib: f64,
+    pub rss_end_mib: f64,
     /// The model alone on the fast path, 1 thread, batch 256, measured in
     /// the same run just before (for the end-to-end / model-only ratio).
     pub model_only_windows_per_sec: Option<f64>,
+    /// (seconds since the start, RSS MiB, windows received so far), every
+    /// second (not in the JSON line).
+    #[serde(skip)]
+    pub rss_series: Vec<(f64, f64, u64)>,
     /// Every latency measured, µs, sorted (not in the JSON line).
     #[serde(skip)]
     pub latencies_us: Vec<f64>,
@@ -221,8 +236,40 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .await
         .map_err(crate::Error::Nats)?;
     let done = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rss_start = rss_mib();
+    // RSS and progress once a second; a line in the log every tenth of the run.
+    let sampler = {
+        let (done, received) = (done.clone(), received.clone());
+        let every = (cfg.duration / 10).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut series = Vec::new();
+            let mut logged = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let point = (
+                    started.elapsed().as_secs_f64(),
+                    rss_mib(),
+                    received.load(Ordering::Relaxed),
+                );
+                if logged.elapsed() >= every {
+                    logged = Instant::now();
+                    tracing::info!(
+                        seconds = format!("{:.0}", point.0),
+                        rss_mib = format!("{:.1}", point.1),
+                        windows = point.2,
+                        "bench progress"
+                    );
+                }
+                series.push(point);
+            }
+            series
+        })
+    };
     let collector = {
         let done = done.clone();
+        let received = received.clone();
         tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut quiet_since: Option<Instant> = None;
@@ -230,6 +277,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                 match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
                     Ok(Some(m)) => {
                         quiet_since = None;
+                        received.fetch_add(1, Ordering::Relaxed);
                         if let Ok(t) = crate::wire::Translation::decode(&m.payload)
                             && let Some(ts) = t.ts
                         {
@@ -252,6 +300,10 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         })
     };
 
+    let js = cfg
+        .durable_output
+        .as_ref()
+        .map(|_| async_nats::jetstream::new(client.clone()));
     let pair = crate::pairs::find("sin-cos")?;
     let subjects: Vec<String> = (0..cfg.streams)
         .map(|i| format!("{}.bench-{i}", cfg.prefix))
@@ -279,11 +331,29 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
             }
             .encode()
             .into();
-            for s in group {
-                client
-                    .publish(s.clone(), payload.clone())
-                    .await
-                    .map_err(|e| crate::Error::Nats(e.to_string()))?;
+            match &js {
+                None => {
+                    for s in group {
+                        client
+                            .publish(s.clone(), payload.clone())
+                            .await
+                            .map_err(|e| crate::Error::Nats(e.to_string()))?;
+                    }
+                }
+                // Durable: every sample stored before the next group goes.
+                Some(js) => {
+                    let mut acks = Vec::with_capacity(group.len());
+                    for s in group {
+                        let ack = js
+                            .publish(s.clone(), payload.clone())
+                            .await
+                            .map_err(|e| crate::Error::Nats(e.to_string()))?;
+                        acks.push(ack.into_future());
+                    }
+                    futures::future::try_join_all(acks)
+                        .await
+                        .map_err(|e| crate::Error::Nats(format!("sample not stored: {e}")))?;
+                }
             }
             if tick.is_none() {
                 // Flat out: let the client's writer keep up.
@@ -301,10 +371,22 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
     let mut lat = collector
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    let rss_series = sampler
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
     lat.sort_by(|a, b| a.total_cmp(b));
     let per_stream = (seq + 1).saturating_sub(cfg.window as u64);
     let expected = per_stream * cfg.streams as u64;
     let received = lat.len() as u64;
+    let windows_stored = match (&js, &cfg.durable_output) {
+        (Some(js), Some(name)) => Some(stored_messages(js, name, expected).await?),
+        _ => None,
+    };
+    let rss_end = rss_mib();
+    let rss_peak = rss_series
+        .iter()
+        .map(|p| p.1)
+        .fold(rss_start.max(rss_end), f64::max);
     Ok(E2eReport {
         path: "e2e",
         threads: cfg.threads,
@@ -314,7 +396,12 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         samples_sent: seq * cfg.streams as u64,
         windows_expected: expected,
         windows_received: received,
-        loss: expected.saturating_sub(received),
+        loss: expected.saturating_sub(windows_stored.unwrap_or(received)),
+        windows_stored,
+        rss_start_mib: rss_start,
+        rss_peak_mib: rss_peak,
+        rss_end_mib: rss_end,
+        rss_series,
         windows_per_sec: received as f64 / publish_secs,
         p50_us: percentile(&lat, 0.5),
         p95_us: percentile(&lat, 0.95),
@@ -323,4 +410,43 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         model_only_windows_per_sec: None,
         latencies_us: lat,
     })
+}
+
+/// Resident set size of this process, MiB (0 where /proc is missing).
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Messages in a JetStream stream, once it stops growing (or reaches
+/// `expected`): the durable service may still be storing the last windows.
+async fn stored_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    expected: u64,
+) -> Result<u64> {
+    let mut s = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| crate::Error::Nats(format!("stream {stream}: {e}")))?;
+    let mut last = (0, Instant::now());
+    loop {
+        let n = s
+            .info()
+            .await
+            .map_err(|e| crate::Error::Nats(format!("stream {stream}: {e}")))?
+            .state
+            .messages;
+        if n >= expected || (n == last.0 && last.1.elapsed() > Duration::from_secs(5)) {
+            return Ok(n);
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

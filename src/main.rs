@@ -98,6 +98,13 @@ struct BenchArgs {
     /// End to end: write every latency (µs, one per line) to this file.
     #[arg(long)]
     latencies: Option<PathBuf>,
+    /// End to end: run the service in durable mode (samples published to
+    /// JetStream and acknowledged; loss counted from the output stream).
+    #[arg(long)]
+    durable: bool,
+    /// End to end: plot RSS and windows received over time to this PNG.
+    #[arg(long)]
+    rss_plot: Option<PathBuf>,
     /// End to end: publishing time (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
     duration: std::time::Duration,
@@ -856,6 +863,24 @@ async fn bench_e2e(
     config.max_batch = batch;
     config.service = false;
     config.max_streams = a.streams.max(1) * 2;
+    let pair = config.routes[0].pair.clone();
+    if a.durable {
+        config.durable = Some(pipeline::config::DurableConfig {
+            input_stream: "BENCH_SAMPLES".into(),
+            output_stream: "BENCH_TRANSLATED".into(),
+            checkpoint_bucket: "BENCH_CHECKPOINTS".into(),
+            instance: Some("bench".into()),
+            ..Default::default()
+        });
+        if !a.external_service {
+            // A fresh run: no samples, windows or checkpoints of an earlier one.
+            let client = pipeline::service::connect(&a.nats, false).await?.client;
+            let js = async_nats::jetstream::new(client);
+            for name in ["BENCH_SAMPLES", "BENCH_TRANSLATED", "KV_BENCH_CHECKPOINTS"] {
+                let _ = js.delete_stream(name).await;
+            }
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let service = if a.external_service {
         None
@@ -874,6 +899,24 @@ async fn bench_e2e(
     // Give the service a moment to subscribe.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let conn = pipeline::service::connect(&a.nats, false).await?;
+    if a.durable {
+        // Wait for the durable unit's consumer: samples published before it
+        // exists are still read, but would count as queueing latency.
+        let js = async_nats::jetstream::new(conn.client.clone());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(s) = js.get_stream("BENCH_SAMPLES").await
+                && s.consumer_info(format!("pipeline_{pair}")).await.is_ok()
+            {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the durable service did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     let cfg = pipeline::bench::E2eBench {
         streams: a.streams,
         rate: a.rate,
@@ -883,6 +926,7 @@ async fn bench_e2e(
         window,
         threads,
         batch,
+        durable_output: a.durable.then(|| "BENCH_TRANSLATED".to_string()),
     };
     let mut report = pipeline::bench::e2e(&conn.client, &cfg).await?;
     report.model_only_windows_per_sec = model_only;
@@ -897,6 +941,29 @@ async fn bench_e2e(
     }
     if let Some(s) = service {
         s.await??;
+    }
+    if let Some(path) = &a.rss_plot {
+        use pipeline::plot::{Chart, Line};
+        let rss: Vec<(f64, f64)> = report.rss_series.iter().map(|p| (p.0, p.1)).collect();
+        let chart = Chart {
+            title: &format!(
+                "pipeline bench: {} streams{}: resident memory over time",
+                report.streams,
+                if a.durable { ", durable" } else { "" }
+            ),
+            x_label: "seconds",
+            y_label: "RSS (MiB)",
+            log_y: false,
+        };
+        pipeline::plot::line_chart(
+            path,
+            &chart,
+            &[Line::new(
+                "RSS of the bench process (service in-process)".to_string(),
+                rss,
+                plotters::style::RGBColor(31, 119, 180),
+            )],
+        )?;
     }
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -917,6 +984,13 @@ async fn bench_e2e(
             report.p95_us,
             report.p99_us,
             report.max_us
+        );
+        if let Some(n) = report.windows_stored {
+            println!("durable: {n} windows stored in the output stream");
+        }
+        println!(
+            "RSS: {:.1} MiB at the start, {:.1} MiB peak, {:.1} MiB at the end",
+            report.rss_start_mib, report.rss_peak_mib, report.rss_end_mib
         );
         if let Some(m) = report.model_only_windows_per_sec {
             println!(

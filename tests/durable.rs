@@ -16,10 +16,26 @@ use common::nats::NatsServer;
 use futures::StreamExt;
 use pipeline::wire::{SamplesOut, Translation};
 
-const STREAMS: usize = 50;
-const SAMPLES: u64 = 400;
 const W: u64 = 24;
-const EXPECTED: usize = STREAMS * (SAMPLES - W + 1) as usize;
+
+/// How many streams, and samples per stream, a test publishes.
+#[derive(Clone, Copy)]
+struct Load {
+    streams: usize,
+    samples: u64,
+}
+
+impl Load {
+    fn expected(self) -> usize {
+        self.streams * (self.samples - W + 1) as usize
+    }
+}
+
+/// The acceptance load of the durable-mode issue.
+const STANDARD: Load = Load {
+    streams: 50,
+    samples: 400,
+};
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,13 +123,13 @@ async fn wait_for_stream(js: &jetstream::Context, name: &str) {
 /// Publishes every sample, one round of all streams per 10 ms, each with a
 /// `Nats-Msg-Id` so that a retried publish cannot store a sample twice.
 /// Failed rounds (server restarting) are retried until stored.
-async fn publish_all(js: jetstream::Context) {
-    for seq in 0..SAMPLES {
+async fn publish_all(js: jetstream::Context, load: Load) {
+    for seq in 0..load.samples {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut acks = Vec::new();
             let mut failed = false;
-            for s in 0..STREAMS {
+            for s in 0..load.streams {
                 let body = SamplesOut {
                     seq,
                     value: Some(value(s, seq)),
@@ -142,17 +158,22 @@ async fn publish_all(js: jetstream::Context) {
 
 /// Waits for the output stream to hold `EXPECTED` messages (and no more
 /// after a pause), then reads them all.
-async fn read_outputs(js: &jetstream::Context, logs_of: &[PathBuf]) -> Vec<async_nats::Message> {
+async fn read_outputs(
+    js: &jetstream::Context,
+    load: Load,
+    logs_of: &[PathBuf],
+) -> Vec<async_nats::Message> {
+    let expected = load.expected();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut out = js.get_stream("TRANSLATED").await.unwrap();
     loop {
         let n = out.info().await.map(|i| i.state.messages).unwrap_or(0);
-        if n >= EXPECTED as u64 {
+        if n >= expected as u64 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "TRANSLATED holds {n} of {EXPECTED} windows\n{}",
+            "TRANSLATED holds {n} of {expected} windows\n{}",
             logs(logs_of)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -160,14 +181,14 @@ async fn read_outputs(js: &jetstream::Context, logs_of: &[PathBuf]) -> Vec<async
     // Late replays would show up now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let n = out.info().await.unwrap().state.messages;
-    assert_eq!(n, EXPECTED as u64, "{}", logs(logs_of));
+    assert_eq!(n, expected as u64, "{}", logs(logs_of));
     let reader = out
         .create_consumer(consumer::pull::OrderedConfig::default())
         .await
         .unwrap();
     let mut messages = reader.messages().await.unwrap();
-    let mut got = Vec::with_capacity(EXPECTED);
-    while got.len() < EXPECTED {
+    let mut got = Vec::with_capacity(expected);
+    while got.len() < expected {
         let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
             .await
             .expect("reading TRANSLATED timed out")
@@ -181,13 +202,13 @@ async fn read_outputs(js: &jetstream::Context, logs_of: &[PathBuf]) -> Vec<async
 /// Every expected window exactly once, with the `Nats-Msg-Id` the service
 /// promises and the values of an uninterrupted run (the fast path on the
 /// same windows, in one batch).
-fn check_exactly_once(outputs: &[async_nats::Message]) {
+fn check_exactly_once(outputs: &[async_nats::Message], load: Load) {
     let model =
         pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
     let mut windows = Vec::new();
     let mut keys = Vec::new();
-    for s in 0..STREAMS {
-        for first in 0..=SAMPLES - W {
+    for s in 0..load.streams {
+        for first in 0..=load.samples - W {
             keys.push((format!("s{s}"), first));
             windows.extend((first..first + W).map(|q| value(s, q)));
         }
@@ -229,14 +250,15 @@ fn check_exactly_once(outputs: &[async_nats::Message]) {
         "windows published twice: {:?}",
         &twice[..twice.len().min(5)]
     );
-    assert_eq!(seen.len(), EXPECTED, "windows missing");
+    assert_eq!(seen.len(), load.expected(), "windows missing");
     // The same model on the same windows: only batch composition differs.
     assert!(
         worst <= 1e-6,
         "values differ from an uninterrupted run by {worst}"
     );
     eprintln!(
-        "{EXPECTED} windows exactly once; largest difference from an uninterrupted run {worst:e}"
+        "{} windows exactly once; largest difference from an uninterrupted run {worst:e}",
+        load.expected()
     );
 }
 
@@ -269,7 +291,7 @@ async fn kill_9_three_times_every_window_exactly_once() {
     let mut rng = pipeline::rng::Rng::new(seed());
     let mut moments: Vec<u64> = (0..3).map(|_| 300 + rng.below(4000) as u64).collect();
     moments.sort_unstable();
-    let publisher = tokio::spawn(publish_all(js.clone()));
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     let started = Instant::now();
     let mut logs_of = Vec::new();
     for (i, at) in moments.iter().enumerate() {
@@ -280,8 +302,8 @@ async fn kill_9_three_times_every_window_exactly_once() {
     eprintln!("killed at {moments:?} ms");
     publisher.await.unwrap();
     logs_of.push(svc.log.clone());
-    let outputs = read_outputs(&js, &logs_of).await;
-    check_exactly_once(&outputs);
+    let outputs = read_outputs(&js, STANDARD, &logs_of).await;
+    check_exactly_once(&outputs, STANDARD);
     // Each restart resumed from a checkpoint taken by the killed process.
     for log in &logs_of[1..] {
         let text = std::fs::read_to_string(log).unwrap();
@@ -302,12 +324,12 @@ async fn nats_server_restart_mid_run_every_window_exactly_once() {
     let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
 
-    let publisher = tokio::spawn(publish_all(js.clone()));
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.restart();
     publisher.await.unwrap();
-    let outputs = read_outputs(&js, std::slice::from_ref(&svc.log)).await;
-    check_exactly_once(&outputs);
+    let outputs = read_outputs(&js, STANDARD, std::slice::from_ref(&svc.log)).await;
+    check_exactly_once(&outputs, STANDARD);
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -361,7 +383,7 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
         logs(std::slice::from_ref(&standby.log))
     );
 
-    let publisher = tokio::spawn(publish_all(js.clone()));
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     signal(&owner.child, "-STOP");
     assert!(
@@ -394,8 +416,8 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
         assert!(!status.success(), "a fenced owner exits with an error");
     }
     publisher.await.unwrap();
-    let outputs = read_outputs(&js, &[owner.log.clone(), standby.log.clone()]).await;
-    check_exactly_once(&outputs);
+    let outputs = read_outputs(&js, STANDARD, &[owner.log.clone(), standby.log.clone()]).await;
+    check_exactly_once(&outputs, STANDARD);
 }
 
 /// A message stored under a non-UTF-8 subject (only a raw-protocol client
@@ -479,4 +501,52 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(out.info().await.unwrap().state.messages, 2 * 7);
+}
+
+/// 2,500 streams: the checkpoint's windows span three KV chunks (1,000
+/// streams each). A `kill -9` in the middle: the restarted service restores
+/// every chunk and every window is still stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_thousands_of_streams_span_chunks_and_survive_kill_9() {
+    let load = Load {
+        streams: 2_500,
+        samples: 40,
+    };
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+    let publisher = tokio::spawn(publish_all(js.clone(), load));
+    // Kill once windows are flowing (every stream has its first 24 samples).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut out = js.get_stream("TRANSLATED").await.unwrap();
+        if out.info().await.unwrap().state.messages > 5_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no windows");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = svc.kill();
+    let svc = Service::start(&url, dir.path(), 1);
+    publisher.await.unwrap();
+    let logs_of = [first, svc.log.clone()];
+    let outputs = read_outputs(&js, load, &logs_of).await;
+    check_exactly_once(&outputs, load);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    let resumed = text
+        .lines()
+        .find(|l| l.contains("resuming from checkpoint"));
+    eprintln!("{}", resumed.unwrap_or_default());
+    assert!(
+        resumed.is_some_and(|l| l.contains("streams=2500")),
+        "{}",
+        logs(&logs_of)
+    );
+    let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.unwrap();
+    let head: serde_json::Value =
+        rmp_serde::from_slice(&kv.get("sin-cos.all").await.unwrap().unwrap()).unwrap();
+    assert_eq!(head["chunks"].as_array().unwrap().len(), 3, "{head}");
 }

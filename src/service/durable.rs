@@ -40,16 +40,33 @@ use crate::window::SavedWindow;
 /// Checkpoint format version; a newer one is refused.
 const CHECKPOINT_VERSION: u32 = 1;
 
-/// What a unit's KV key holds.
+/// What a unit's KV key holds: the head of a checkpoint. The windows
+/// themselves are in chunk keys it lists, since one KV value is limited by
+/// the server's `max_payload` (1 MB by default, ~7,000 streams).
+///
+/// Chunks of generation g are written under `<unit>.<owner>.<g % 2>.<i>`
+/// *before* the head moves to g (compare-and-set), so the chunks the head
+/// names are never being overwritten: a crash mid-write leaves the old head
+/// and its chunks intact. Another owner writes under its own name, so a
+/// fenced-off instance cannot overwrite the new owner's chunks either.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Checkpoint {
     version: u32,
     /// The instance that wrote it.
     owner: String,
-    /// The last input stream sequence reflected in `streams`.
+    /// The last input stream sequence reflected in the windows.
     stream_seq: u64,
-    streams: Vec<(String, SavedWindow)>,
+    /// Counts checkpoints; its parity picks the chunk set.
+    generation: u64,
+    /// Keys of the chunks holding the windows, in order.
+    chunks: Vec<String>,
 }
+
+/// Streams per chunk: 1,000 × at most ~400 bytes (a 256-byte key and its
+/// window) stays well under 1 MB.
+const STREAMS_PER_CHUNK: usize = 1_000;
+
+type Windows = Vec<(String, SavedWindow)>;
 
 impl Checkpoint {
     fn encode(&self) -> Bytes {
@@ -306,7 +323,8 @@ async fn acquire(
                 version: CHECKPOINT_VERSION,
                 owner: me.clone(),
                 stream_seq: 0,
-                streams: Vec::new(),
+                generation: 0,
+                chunks: Vec::new(),
             };
             match shared.kv.create(&unit.key, fresh.encode()).await {
                 Ok(rev) => return Ok(Some((rev, fresh))),
@@ -359,6 +377,30 @@ async fn acquire(
     }
 }
 
+/// Reads the windows a checkpoint head names. A missing or unreadable
+/// chunk is a corrupt checkpoint: the unit stops rather than lose windows.
+async fn load_windows(shared: &Shared, unit: &Unit, head: &Checkpoint) -> Attempt<Windows> {
+    let mut windows = Windows::new();
+    for key in &head.chunks {
+        let corrupt = |why: String| {
+            Failure::Fatal(Error::Config(format!(
+                "checkpoint {}/{}: chunk {key} {why}; delete the key to start over",
+                shared.cfg.checkpoint_bucket, unit.key
+            )))
+        };
+        let bytes = shared
+            .kv
+            .get(key)
+            .await
+            .map_err(|e| retry("reading the checkpoint's windows")(e.to_string()))?
+            .ok_or_else(|| corrupt("is missing".into()))?;
+        let chunk: Windows =
+            rmp_serde::from_slice(&bytes).map_err(|e| corrupt(format!("is not readable ({e})")))?;
+        windows.extend(chunk);
+    }
+    Ok(windows)
+}
+
 /// How far the publisher has got: windows stored, or why it stopped.
 #[derive(Debug, Clone, Default)]
 struct Progress {
@@ -371,6 +413,7 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
         return Ok(());
     };
+    let windows = load_windows(shared, unit, &saved).await?;
     let route = &unit.route;
 
     // This attempt's own batcher and publisher, fed by its ingest; the
@@ -400,9 +443,11 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         shared.reporter.clone(),
         shared.limits,
     );
-    ingest.restore(&saved.streams).map_err(Failure::Fatal)?;
+    ingest.restore(&windows).map_err(Failure::Fatal)?;
     let mut state = State {
         revision,
+        generation: saved.generation,
+        chunks: saved.chunks.clone(),
         checkpointed: saved.stream_seq,
         processed: saved.stream_seq,
         last: None,
@@ -412,7 +457,7 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         progress,
     };
     tracing::info!(
-        unit = %unit.key, from = saved.stream_seq + 1, streams = saved.streams.len(),
+        unit = %unit.key, from = saved.stream_seq + 1, streams = windows.len(),
         "resuming from checkpoint"
     );
     let result = consume(shared, unit, &mut ingest, &mut state, stop).await;
@@ -430,6 +475,9 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
 /// A unit's position and what is pending acknowledgement.
 struct State {
     revision: u64,
+    /// Generation and chunk keys of the checkpoint the head names now.
+    generation: u64,
+    chunks: Vec<String>,
     /// Stream sequence in the last checkpoint written.
     checkpointed: u64,
     /// Stream sequence of the last message processed.
@@ -579,15 +627,38 @@ async fn checkpoint(
             return Err(Failure::Retry("the publisher stopped".into()));
         }
     }
-    let cp = Checkpoint {
+    // The windows first, into the chunk set the head does not name.
+    let generation = state.generation + 1;
+    let prefix = format!(
+        "{}.{}.{}",
+        unit.key,
+        token(&shared.instance),
+        generation % 2
+    );
+    let windows = ingest.save();
+    let chunks: Vec<(String, Bytes)> = windows
+        .chunks(STREAMS_PER_CHUNK)
+        .enumerate()
+        .map(|(i, c)| {
+            let bytes = rmp_serde::to_vec_named(c).unwrap_or_default();
+            (format!("{prefix}.{i}"), bytes.into())
+        })
+        .collect();
+    futures::future::try_join_all(chunks.iter().map(|(k, b)| shared.kv.put(k, b.clone())))
+        .await
+        .map_err(|e| retry("writing the checkpoint's windows")(e.to_string()))?;
+    let head = Checkpoint {
         version: CHECKPOINT_VERSION,
         owner: shared.instance.clone(),
         stream_seq: state.processed,
-        streams: ingest.save(),
+        generation,
+        chunks: chunks.into_iter().map(|(k, _)| k).collect(),
     };
-    let bytes = cp.encode();
-    let size = bytes.len();
-    match shared.kv.update(&unit.key, bytes, state.revision).await {
+    match shared
+        .kv
+        .update(&unit.key, head.encode(), state.revision)
+        .await
+    {
         Ok(rev) => state.revision = rev,
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
             return Err(Failure::Fatal(Error::Nats(format!(
@@ -595,15 +666,15 @@ async fn checkpoint(
                 unit.key
             ))));
         }
-        Err(e) if e.to_string().contains("maximum payload") => {
-            return Err(Failure::Fatal(Error::Nats(format!(
-                "the checkpoint of {} streams is {size} bytes, over the server's max_payload: \
-                 use more partitions or raise max_payload",
-                cp.streams.len()
-            ))));
-        }
         Err(e) => return Err(retry("writing the checkpoint")(e.to_string())),
     }
+    // Chunks of a previous owner (a takeover) are not reused: remove them.
+    let mine = format!("{}.{}.", unit.key, token(&shared.instance));
+    for old in state.chunks.iter().filter(|k| !k.starts_with(&mine)) {
+        let _ = shared.kv.purge(old).await;
+    }
+    state.generation = generation;
+    state.chunks = head.chunks;
     shared.stats.checkpoints.fetch_add(1, Relaxed);
     state.checkpointed = state.processed;
     state.written = Instant::now();
@@ -694,16 +765,21 @@ mod tests {
             version: CHECKPOINT_VERSION,
             owner: "host-1".into(),
             stream_seq: 42,
-            streams: vec![(
-                "pump.7".into(),
-                SavedWindow {
-                    next_seq: Some(9),
-                    run: 9,
-                    tail: vec![1.5, -2.0],
-                },
-            )],
+            generation: 7,
+            chunks: vec!["sin-cos.all.host-1.1.0".into()],
         };
         let back: Checkpoint = rmp_serde::from_slice(&cp.encode()).unwrap();
         assert_eq!(back, cp);
+        let windows: Windows = vec![(
+            "pump.7".into(),
+            SavedWindow {
+                next_seq: Some(9),
+                run: 9,
+                tail: vec![1.5, -2.0],
+            },
+        )];
+        let back: Windows =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&windows).unwrap()).unwrap();
+        assert_eq!(back, windows);
     }
 }
