@@ -67,19 +67,29 @@ impl StreamWindow {
         }
     }
 
-    /// The window [`save`](Self::save) described. A tail longer than
-    /// W − 1 or longer than the run is refused (not ours, or corrupt).
+    /// The window [`save`](Self::save) described, for a model of window
+    /// `window`. A checkpoint written with another W still restores: a
+    /// longer tail is cut to the W − 1 samples this W needs; a shorter one
+    /// (too few for this W) restarts the run from the samples kept, so the
+    /// next window comes once W are in hand. A tail longer than its run,
+    /// or a run longer than the stream (corrupt), is refused.
     pub fn restore(window: usize, saved: &SavedWindow) -> Result<Self, String> {
         let keep = saved.tail.len();
-        if keep > window.saturating_sub(1) || keep as u64 > saved.run {
+        if keep as u64 > saved.run || saved.run > saved.next_seq.unwrap_or(0) {
             return Err(format!(
-                "saved window has {keep} samples for W = {window} and run {}",
-                saved.run
+                "saved window of {keep} samples, run {} and next seq {:?} is inconsistent",
+                saved.run, saved.next_seq
             ));
         }
+        let need = window.saturating_sub(1);
+        let tail = &saved.tail[keep.saturating_sub(need)..];
         let mut w = Self::new(window);
-        w.buf.extend_from_slice(&saved.tail);
-        w.run = saved.run;
+        w.buf.extend_from_slice(tail);
+        w.run = if (tail.len() as u64) < saved.run.min(need as u64) {
+            tail.len() as u64
+        } else {
+            saved.run
+        };
         w.next_seq = saved.next_seq;
         Ok(w)
     }
@@ -375,10 +385,33 @@ mod tests {
             StreamWindow::restore(4, &bad).is_err(),
             "tail longer than the run"
         );
+        let bad = SavedWindow {
+            next_seq: Some(3),
+            run: 5,
+            tail: vec![0.0; 3],
+        };
         assert!(
-            StreamWindow::restore(2, &bad).is_err(),
-            "tail longer than W - 1"
+            StreamWindow::restore(4, &bad).is_err(),
+            "run longer than the stream"
         );
+
+        // Written with W = 5 (tail of 4), restored with W = 3 and W = 8.
+        let mut w5 = StreamWindow::new(5);
+        let vals: Vec<f32> = (0..10).map(|v| v as f32).collect();
+        run(&mut w5, 0, &vals, 1);
+        let saved = w5.save();
+        let mut w3 = StreamWindow::restore(3, &saved).unwrap();
+        let (_, got) = run(&mut w3, 10, &[10.0], 1);
+        assert_eq!(
+            got,
+            vec![(8, vec![8.0, 9.0, 10.0])],
+            "smaller W: windows at once"
+        );
+        let mut w8 = StreamWindow::restore(8, &saved).unwrap();
+        let (_, got) = run(&mut w8, 10, &[10.0, 11.0, 12.0], 1);
+        assert!(got.is_empty(), "larger W: not enough samples yet");
+        let (_, got) = run(&mut w8, 13, &[13.0], 1);
+        assert_eq!(got, vec![(6, (6..14).map(|v| v as f32).collect())]);
     }
 
     #[test]
