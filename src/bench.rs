@@ -179,6 +179,9 @@ pub struct E2eBench {
     /// Durable mode: publish samples to JetStream (awaiting each ack) and
     /// count what this output stream stored.
     pub durable_output: Option<String>,
+    /// Whose memory to follow: this process (None) or another one, such as
+    /// a `pipeline serve` started separately.
+    pub rss_pid: Option<u32>,
 }
 
 /// The end-to-end figures.
@@ -202,8 +205,10 @@ pub struct E2eReport {
     /// Durable mode: windows the output stream holds at the end (loss is
     /// then counted from these, not from what the live subscriber saw).
     pub windows_stored: Option<u64>,
-    /// Resident set size of this process (service included when it runs
-    /// in-process), MiB: at the start, the largest seen, and at the end.
+    /// Resident set size, MiB, of this process (service included when it
+    /// runs in-process; note that this process also keeps every latency,
+    /// 8 bytes per window) or of `--rss-pid`: at the start, the largest
+    /// seen, and at the end.
     pub rss_start_mib: f64,
     pub rss_peak_mib: f64,
     pub rss_end_mib: f64,
@@ -237,7 +242,8 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .map_err(crate::Error::Nats)?;
     let done = Arc::new(AtomicBool::new(false));
     let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let rss_start = rss_mib();
+    let pid = cfg.rss_pid;
+    let rss_start = rss_mib(pid);
     // RSS and progress once a second; a line in the log every tenth of the run.
     let sampler = {
         let (done, received) = (done.clone(), received.clone());
@@ -250,7 +256,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let point = (
                     started.elapsed().as_secs_f64(),
-                    rss_mib(),
+                    rss_mib(pid),
                     received.load(Ordering::Relaxed),
                 );
                 if logged.elapsed() >= every {
@@ -382,7 +388,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         (Some(js), Some(name)) => Some(stored_messages(js, name, expected).await?),
         _ => None,
     };
-    let rss_end = rss_mib();
+    let rss_end = rss_mib(pid);
     let rss_peak = rss_series
         .iter()
         .map(|p| p.1)
@@ -412,9 +418,14 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
     })
 }
 
-/// Resident set size of this process, MiB (0 where /proc is missing).
-pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// Resident set size of this process or of `pid`, MiB (0 where /proc is
+/// missing).
+pub fn rss_mib(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

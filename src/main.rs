@@ -105,6 +105,10 @@ struct BenchArgs {
     /// End to end: plot RSS and windows received over time to this PNG.
     #[arg(long)]
     rss_plot: Option<PathBuf>,
+    /// End to end: follow the memory of this process (e.g. a `pipeline
+    /// serve` run with --external-service) instead of this one.
+    #[arg(long)]
+    rss_pid: Option<u32>,
     /// End to end: publishing time (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
     duration: std::time::Duration,
@@ -927,6 +931,7 @@ async fn bench_e2e(
         threads,
         batch,
         durable_output: a.durable.then(|| "BENCH_TRANSLATED".to_string()),
+        rss_pid: a.rss_pid,
     };
     let mut report = pipeline::bench::e2e(&conn.client, &cfg).await?;
     report.model_only_windows_per_sec = model_only;
@@ -959,7 +964,10 @@ async fn bench_e2e(
             path,
             &chart,
             &[Line::new(
-                "RSS of the bench process (service in-process)".to_string(),
+                match a.rss_pid {
+                    Some(p) => format!("RSS of process {p}"),
+                    None => "RSS of the bench process (service in-process)".to_string(),
+                },
                 rss,
                 plotters::style::RGBColor(31, 119, 180),
             )],
