@@ -110,12 +110,16 @@ fn cluster(dir: &std::path::Path) -> Vec<Node> {
         .iter()
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
+    // One route connection per peer (`pool_size: -1`, no route pooling), so
+    // a subscription's interest and the messages for it cross between two
+    // nodes on the same connection: once a node shows the interest, what it
+    // routes reaches the subscriber.
     let nodes: Vec<Node> = (0..3)
         .map(|i| {
             let conf = format!(
                 "listen: 127.0.0.1:{}\nserver_name: n{i}\nhttp: 127.0.0.1:{}\n\
                  jetstream {{ store_dir: \"{}\" }}\n\
-                 cluster {{ name: pipeline, listen: 127.0.0.1:{}, routes: [{}] }}\n\
+                 cluster {{ name: pipeline, listen: 127.0.0.1:{}, routes: [{}], pool_size: -1 }}\n\
                  mappings = {{ \"samples.*\": \"part.{{{{partition({PARTITIONS},1)}}}}.{{{{wildcard(1)}}}}\" }}\n",
                 client[i],
                 http[i],
