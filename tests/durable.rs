@@ -60,7 +60,7 @@ impl Service {
     fn named(url: &str, dir: &std::path::Path, n: usize, instance: &str) -> Self {
         let log = dir.join(format!("serve-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(["serve", "--pair", "sin-cos", "--no-service", "--durable"])
+            .args(["serve", "--pair", "sin-cos", "--durable"])
             .args(["--instance", instance, "--checkpoint-interval", "50ms"])
             .args(["--lease", "1s"])
             .arg("--models-dir")
@@ -549,4 +549,64 @@ async fn checkpoints_of_thousands_of_streams_span_chunks_and_survive_kill_9() {
     let head: serde_json::Value =
         rmp_serde::from_slice(&kv.get("sin-cos.all").await.unwrap().unwrap()).unwrap();
     assert_eq!(head["chunks"].as_array().unwrap().len(), 3, "{head}");
+}
+
+/// In durable mode the `pipeline` NATS service still answers
+/// `pipeline.translate` (through the route's request path, not the units),
+/// and `$SRV.STATS` reports the durable counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_stats_in_durable_mode() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let _svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+    for seq in 0..30u64 {
+        let body = SamplesOut {
+            seq,
+            value: Some(value(0, seq)),
+            values: None,
+            ts: None,
+        }
+        .encode();
+        js.publish("samples.s0", body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut out = js.get_stream("TRANSLATED").await.unwrap();
+        if out.info().await.unwrap().state.messages == 7 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "windows not stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let client = async_nats::connect(&url).await.unwrap();
+    let window: Vec<f64> = (0..W).map(|q| f64::from(value(3, q))).collect();
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    let t = Translation::decode(&reply.payload).unwrap();
+    let model =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let input: Vec<f32> = (0..W).map(|q| value(3, q)).collect();
+    assert_eq!(t.values, model.fast.translate_rows(&input).unwrap());
+    assert_eq!(t.model, model.id);
+
+    let stats = client
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let data = &stats["endpoints"][0]["data"];
+    assert_eq!(data["windows_out"], 7, "{stats}");
+    assert!(data["checkpoints"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(data["duplicates"], 0, "{stats}");
 }
