@@ -3,7 +3,8 @@
 # nats-server on a free port, runs `pipeline serve`, `pipeline tail` and
 # `pipeline publish` (a live sin stream at 200 samples/s), prints what tail
 # measured (windows, MSE against the true cos, latency), writes
-# out/demo-stream.png, and stops everything it started.
+# out/demo-stream.png, and stops everything it started. DURABLE=1 runs the
+# service in durable mode (JetStream in and out, checkpoints in KV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,14 +39,15 @@ wait_for() { # file pattern seconds
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
 
-"$NATS_SERVER" -a 127.0.0.1 -p -1 -sd "$work/store" --ports_file_dir "$work" >"$work/nats.log" 2>&1 &
+"$NATS_SERVER" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/nats.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do ls "$work"/*.ports >/dev/null 2>&1 && break; sleep 0.05; done
 export NATS_URL
 NATS_URL=$(python3 -c 'import json,glob,sys; print(json.load(open(glob.glob(sys.argv[1])[0]))["nats"][0])' "$work/*.ports")
 echo "nats-server $("$NATS_SERVER" --version | awk '{print $2}') on $NATS_URL"
 
-"$BIN" serve --pair sin-cos >"$work/serve.log" 2>&1 &
+# DURABLE=1: JetStream in and out, checkpoints in KV (see RELIABILITY.md).
+"$BIN" serve --pair sin-cos ${DURABLE:+--durable} >"$work/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
 wait_for "$work/serve.log" serving 20
