@@ -495,38 +495,14 @@ mod x86 {
 }
 
 /// The gate kernel in AVX-512 intrinsics: bias (and input) added in the same
-/// pass, `vscalefps` for 2^n, and reciprocals by `vrcp14ps` plus one Newton
-/// step (relative error ~1e-8) instead of divisions, which cost the portable
-/// kernel a third of its time.
+/// pass; tanh as a rational function and σ(x) = ½ + ½·tanh(x/2), which
+/// measured 11% faster end to end at batch 256 than the exp-based forms
+/// (`vroundscaleps` and `vscalefps` are slow on Zen 4); reciprocals by
+/// `vrcp14ps` plus one Newton step (relative error ~1e-8) instead of
+/// divisions, which cost the portable kernel a third of its time.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn exp(x: __m512) -> __m512 {
-        let x = _mm512_min_ps(
-            _mm512_max_ps(x, _mm512_set1_ps(-87.0)),
-            _mm512_set1_ps(88.0),
-        );
-        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-        );
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.987_569_1e-4);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5));
-        let e = _mm512_fmadd_ps(
-            p,
-            _mm512_mul_ps(r, r),
-            _mm512_add_ps(r, _mm512_set1_ps(1.0)),
-        );
-        _mm512_scalef_ps(e, n)
-    }
 
     /// 1/d: 14-bit estimate refined by one Newton step.
     #[inline]
@@ -536,21 +512,39 @@ mod avx512 {
         _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0)))
     }
 
+    /// tanh as a 13/6 rational in x (Eigen's minimax coefficients), clamped
+    /// to ±7.905 where it reaches ±1 in f32: absolute error ≤ 3.5e-7.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn sigmoid(x: __m512) -> __m512 {
-        recip(_mm512_add_ps(
-            _mm512_set1_ps(1.0),
-            exp(_mm512_sub_ps(_mm512_setzero_ps(), x)),
-        ))
+    fn tanh_r(x: __m512) -> __m512 {
+        let lim = 7.905_311_f32;
+        let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-lim)), _mm512_set1_ps(lim));
+        let x2 = _mm512_mul_ps(x, x);
+        let mut p = _mm512_set1_ps(-2.760_768_5e-16);
+        for c in [
+            2.000_188e-13,
+            -8.604_672e-11,
+            5.122_297e-8,
+            1.485_722_4e-5,
+            6.372_619e-4,
+            4.893_524_6e-3,
+        ] {
+            p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(c));
+        }
+        let p = _mm512_mul_ps(p, x);
+        let mut q = _mm512_set1_ps(1.198_258_4e-6);
+        for c in [1.185_347e-4, 2.268_434_6e-3, 4.893_525e-3] {
+            q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(c));
+        }
+        _mm512_mul_ps(p, recip(q))
     }
 
+    /// σ(x) = ½ + ½·tanh(x/2).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn tanh(x: __m512) -> __m512 {
-        // 1 − 2/(e^{2x}+1)
-        let d = _mm512_add_ps(exp(_mm512_add_ps(x, x)), _mm512_set1_ps(1.0));
-        _mm512_fnmadd_ps(_mm512_set1_ps(2.0), recip(d), _mm512_set1_ps(1.0))
+    fn sigmoid_r(x: __m512) -> __m512 {
+        let half = _mm512_set1_ps(0.5);
+        _mm512_fmadd_ps(half, tanh_r(_mm512_mul_ps(half, x)), half)
     }
 
     #[target_feature(enable = "avx512f")]
@@ -588,13 +582,13 @@ mod avx512 {
                         None => v,
                     }
                 };
-                let i = sigmoid(pre(0));
-                let f = sigmoid(pre(1));
-                let g = tanh(pre(2));
-                let o = sigmoid(pre(3));
+                let i = sigmoid_r(pre(0));
+                let f = sigmoid_r(pre(1));
+                let g = tanh_r(pre(2));
+                let o = sigmoid_r(pre(3));
                 let cn = _mm512_fmadd_ps(f, _mm512_loadu_ps(cp.add(j)), _mm512_mul_ps(i, g));
                 _mm512_storeu_ps(cp.add(j), cn);
-                _mm512_storeu_ps(hp.add(j), _mm512_mul_ps(o, tanh(cn)));
+                _mm512_storeu_ps(hp.add(j), _mm512_mul_ps(o, tanh_r(cn)));
             }
         }
     }
@@ -680,6 +674,44 @@ mod tests {
         assert_eq!(sigmoid(1e9), 1.0);
         assert_eq!(tanh(1e9), 1.0);
         assert_eq!(tanh(-1e9), -1.0);
+    }
+
+    /// The AVX-512 kernel's rational tanh and the σ built on it, against
+    /// f64, through the kernel itself (one gate at a time).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_activations_are_accurate() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let n = 16;
+        let (mut worst_s, mut worst_t) = (0f64, 0f64);
+        for i in -4_000..=4_000 {
+            let x = i as f32 * 5e-3; // [-20, 20]
+            // z = [i, f, g, o] pre-activations; c = 0, so c' = σ(x)·tanh(x)
+            // and h = σ(x)·tanh(c').
+            let mut z = vec![x; 4 * n];
+            let (bias, mut c, mut h) = (vec![0f32; 4 * n], vec![0f32; n], vec![0f32; n]);
+            avx512::gates(&mut z, &bias, None, &mut c, &mut h);
+            let xd = x as f64;
+            let s = 1.0 / (1.0 + (-xd).exp());
+            let cw = s * xd.tanh();
+            worst_s = worst_s.max((c[0] as f64 - cw).abs());
+            worst_t = worst_t.max((h[0] as f64 - s * cw.tanh()).abs());
+        }
+        assert!(worst_s < 1e-6, "σ·tanh error {worst_s}");
+        assert!(worst_t < 1e-6, "σ·tanh(c) error {worst_t}");
+        // Saturation without NaN far out.
+        let mut z = vec![1e9f32; 64];
+        let (bias, mut c, mut h) = (vec![0f32; 64], vec![0f32; 16], vec![0f32; 16]);
+        avx512::gates(&mut z, &bias, None, &mut c, &mut h);
+        assert!(
+            (c[0] - 1.0).abs() < 1e-6 && (h[0] - 1.0f32.tanh()).abs() < 1e-6,
+            "{c:?} {h:?}"
+        );
+        let mut z = vec![-1e9f32; 64];
+        avx512::gates(&mut z, &bias, None, &mut c, &mut h);
+        assert!(c[0].abs() < 1e-6 && h[0].abs() < 1e-6, "{c:?} {h:?}");
     }
 
     #[test]

@@ -303,6 +303,7 @@ fn fast_path_equals_reference_on_random_weights() {
             .zip(&slow)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
+        eprintln!("H={h} W={w} B={batch}: fast vs reference {d:e}");
         assert!(d <= 1e-5, "H={h} W={w} B={batch}: fast vs reference {d}");
         let want: Vec<f64> = input
             .chunks(w)
@@ -327,6 +328,7 @@ fn fast_path_equals_reference_on_the_shipped_models() {
             .zip(&slow)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
+        eprintln!("{pair}: fast vs reference {d:e}");
         assert!(d <= 1e-5, "{pair}: fast vs reference {d}");
     }
 }
