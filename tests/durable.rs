@@ -156,6 +156,32 @@ async fn publish_all(js: jetstream::Context, load: Load) {
     }
 }
 
+/// Messages in the output stream now.
+async fn stored(js: &jetstream::Context) -> u64 {
+    match js.get_stream("TRANSLATED").await {
+        Ok(mut out) => out.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the output stream holds at least `n` messages; on timeout,
+/// fails showing `logs_of`.
+async fn wait_for_stored(js: &jetstream::Context, n: u64, within: Duration, logs_of: &[PathBuf]) {
+    let deadline = Instant::now() + within;
+    loop {
+        let have = stored(js).await;
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "TRANSLATED holds {have} of {n} windows\n{}",
+            logs(logs_of)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits for the output stream to hold `EXPECTED` messages (and no more
 /// after a pause), then reads them all.
 async fn read_outputs(
@@ -164,20 +190,8 @@ async fn read_outputs(
     logs_of: &[PathBuf],
 ) -> Vec<async_nats::Message> {
     let expected = load.expected();
-    let deadline = Instant::now() + Duration::from_secs(90);
+    wait_for_stored(js, expected as u64, Duration::from_secs(90), logs_of).await;
     let mut out = js.get_stream("TRANSLATED").await.unwrap();
-    loop {
-        let n = out.info().await.map(|i| i.state.messages).unwrap_or(0);
-        if n >= expected as u64 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "TRANSLATED holds {n} of {expected} windows\n{}",
-            logs(logs_of)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // Late replays would show up now.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let n = out.info().await.unwrap().state.messages;
@@ -427,7 +441,6 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
 /// the stream, the unit goes on and every window is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
-    use std::io::{Read, Write};
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
@@ -435,9 +448,6 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
     let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
 
-    let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let mut info = [0u8; 4096];
-    let _ = raw.read(&mut info).unwrap();
     let body = SamplesOut {
         seq: 0,
         value: Some(1.0),
@@ -445,14 +455,7 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
         ts: None,
     }
     .encode();
-    let mut wire = b"CONNECT {\"verbose\":false}\r\nPUB samples.\xff\xfe ".to_vec();
-    wire.extend_from_slice(format!("{}\r\n", body.len()).as_bytes());
-    wire.extend_from_slice(&body);
-    wire.extend_from_slice(b"\r\nPING\r\n");
-    raw.write_all(&wire).unwrap();
-    let mut pong = [0u8; 6];
-    raw.read_exact(&mut pong).unwrap();
-    assert_eq!(&pong, b"PONG\r\n");
+    server.publish_raw(b"samples.\xff\xfe", &body);
     for seq in 0..30u64 {
         for s in 0..2 {
             let body = SamplesOut {
@@ -479,28 +482,16 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
         "{}",
         logs(std::slice::from_ref(&svc.log))
     );
-    let mut out = js.get_stream("TRANSLATED").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        out.info().await.unwrap().state.messages,
-        0,
-        "acked past the poison"
-    );
+    assert_eq!(stored(&js).await, 0, "acked past the poison");
 
     // The operator removes it (`nats stream rmm SAMPLES 1`).
     let input = js.get_stream("SAMPLES").await.unwrap();
     assert!(input.delete_message(1).await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.info().await.unwrap().state.messages < 2 * 7 {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            logs(std::slice::from_ref(&svc.log))
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(&js, 2 * 7, Duration::from_secs(30), log).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(out.info().await.unwrap().state.messages, 2 * 7);
+    assert_eq!(stored(&js).await, 2 * 7);
 }
 
 /// 2,500 streams: the checkpoint's windows span three KV chunks (1,000
@@ -520,15 +511,8 @@ async fn checkpoints_of_thousands_of_streams_span_chunks_and_survive_kill_9() {
     wait_for_stream(&js, "SAMPLES").await;
     let publisher = tokio::spawn(publish_all(js.clone(), load));
     // Kill once windows are flowing (every stream has its first 24 samples).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut out = js.get_stream("TRANSLATED").await.unwrap();
-        if out.info().await.unwrap().state.messages > 5_000 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no windows");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(&js, 5_001, Duration::from_secs(60), log).await;
     let first = svc.kill();
     let svc = Service::start(&url, dir.path(), 1);
     publisher.await.unwrap();
@@ -560,7 +544,7 @@ async fn requests_and_stats_in_durable_mode() {
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
     let js = jetstream_client(&url).await;
-    let _svc = Service::start(&url, dir.path(), 0);
+    let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
     for seq in 0..30u64 {
         let body = SamplesOut {
@@ -576,15 +560,14 @@ async fn requests_and_stats_in_durable_mode() {
             .await
             .unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut out = js.get_stream("TRANSLATED").await.unwrap();
-        if out.info().await.unwrap().state.messages == 7 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "windows not stored");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_stored(
+        &js,
+        7,
+        Duration::from_secs(20),
+        std::slice::from_ref(&svc.log),
+    )
+    .await;
+    assert_eq!(stored(&js).await, 7);
 
     let client = async_nats::connect(&url).await.unwrap();
     let window: Vec<f64> = (0..W).map(|q| f64::from(value(3, q))).collect();

@@ -85,6 +85,25 @@ impl NatsServer {
         self.child = Some(child);
     }
 
+    /// Publishes `body` on a subject given as raw bytes, over the plain
+    /// protocol (official clients refuse a subject that is not UTF-8, so
+    /// only a raw connection can send one), and waits for the server's PONG.
+    pub fn publish_raw(&self, subject: &[u8], body: &[u8]) {
+        use std::io::{Read, Write};
+        let mut raw = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut info = [0u8; 4096];
+        let _ = raw.read(&mut info).unwrap();
+        let mut wire = b"CONNECT {\"verbose\":false}\r\nPUB ".to_vec();
+        wire.extend_from_slice(subject);
+        wire.extend_from_slice(format!(" {}\r\n", body.len()).as_bytes());
+        wire.extend_from_slice(body);
+        wire.extend_from_slice(b"\r\nPING\r\n");
+        raw.write_all(&wire).unwrap();
+        let mut pong = [0u8; 6];
+        raw.read_exact(&mut pong).unwrap();
+        assert_eq!(&pong, b"PONG\r\n");
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
