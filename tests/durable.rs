@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, message::PublishMessage};
-use common::nats::NatsServer;
+use common::nats::{NatsServer, raw_pub};
 use futures::StreamExt;
-use pipeline::wire::{SamplesOut, Translation};
+use pipeline::wire::{ErrorEvent, ErrorKind, SamplesOut, Translation};
 
 const W: u64 = 24;
 
@@ -434,17 +434,20 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
     check_exactly_once(&outputs, STANDARD);
 }
 
-/// A message stored under a non-UTF-8 subject (only a raw-protocol client
-/// can publish one) drops the client's connection each time it is
-/// delivered. The unit notices the lost delivery and does not ack past it:
-/// nothing after it is skipped. Once an operator removes the message from
-/// the stream, the unit goes on and every window is stored.
+/// Messages stored under a subject that is not UTF-8, or with a header
+/// block that does not parse (only a raw-protocol client can publish them):
+/// the unpatched client dropped its connection on each delivery, so the unit
+/// could never get past them. Now each is reported once, acked with the rest,
+/// and every window of the good streams is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
+async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
     let js = jetstream_client(&url).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
     let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
 
@@ -455,7 +458,22 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
         ts: None,
     }
     .encode();
-    server.publish_raw(b"samples.\xff\xfe", &body);
+    let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
+    ops.extend(raw_pub(
+        b"samples.h",
+        Some(b"NATS/1.0\r\nX: a\rb\r\n\r\n"),
+        &body,
+    ));
+    // A status line is the server's to write. Were one stored, the client
+    // would take it for the server's (a 409 "Consumer Deleted" ends the
+    // consumer) on every delivery; nats-server 2.15 strips it when it stores
+    // the message, which is then sample 0 of stream "st": no event, no block.
+    ops.extend(raw_pub(
+        b"samples.st",
+        Some(b"NATS/1.0 409 Consumer Deleted\r\nX: y\r\n\r\n"),
+        &body,
+    ));
+    server.send_raw(&ops);
     for seq in 0..30u64 {
         for s in 0..2 {
             let body = SamplesOut {
@@ -472,24 +490,38 @@ async fn a_poison_message_blocks_its_unit_without_loss_until_removed() {
                 .unwrap();
         }
     }
-    assert!(
-        wait_for_line(
-            &svc.log,
-            "deliveries in flight may be lost",
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        logs(std::slice::from_ref(&svc.log))
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(stored(&js).await, 0, "acked past the poison");
-
-    // The operator removes it (`nats stream rmm SAMPLES 1`).
-    let input = js.get_stream("SAMPLES").await.unwrap();
-    assert!(input.delete_message(1).await.unwrap());
     let log = std::slice::from_ref(&svc.log);
     wait_for_stored(&js, 2 * 7, Duration::from_secs(30), log).await;
+
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let e = tokio::time::timeout(Duration::from_secs(10), errors.next())
+            .await
+            .unwrap_or_else(|_| panic!("an error event: {}", logs(log)))
+            .unwrap();
+        kinds.push(ErrorEvent::decode(&e.payload).unwrap().kind);
+    }
+    assert_eq!(kinds, [ErrorKind::BadSubject, ErrorKind::Malformed]);
+
+    // Everything is acked: the consumer's ack floor reaches the last message.
+    let input = js.get_stream("SAMPLES").await.unwrap();
+    let last = input.get_info().await.unwrap().state.last_sequence;
+    assert_eq!(last, 63, "the hostile messages were stored");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c: consumer::PullConsumer = input.get_consumer("pipeline_sin-cos").await.unwrap();
+        let floor = c.info().await.unwrap().ack_floor.stream_sequence;
+        if floor == last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ack floor {floor} of {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(
+        !text.contains("may be lost"),
+        "no dropped connection: {text}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stored(&js).await, 2 * 7);
 }

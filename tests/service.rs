@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
-use common::nats::NatsServer;
+use common::nats::{NatsServer, RawConnection, raw_pub};
 use futures::StreamExt;
 use pipeline::config::{RouteConfig, ServeConfig};
 use pipeline::pairs;
@@ -493,11 +493,17 @@ async fn carries_on_after_the_server_restarts() {
 /// counts the reconnect and carries on; the stream resumes (messages the
 /// dropped connection had not yet delivered are lost, as in any core-NATS
 /// disconnect, and show up as `gap`s).
+/// Framing no official client would send, from a raw connection: a subject
+/// that is not UTF-8 and header blocks that do not parse (a lone CR in a
+/// value panicked the unpatched client's connection task and silently ended
+/// every subscription). Each is reported with its own event, the connection
+/// stays up, and the good stream's windows go on without a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_non_utf8_subject_costs_a_reconnect_and_the_service_carries_on() {
+async fn hostile_framing_is_reported_without_dropping_the_connection() {
     let server = NatsServer::start();
     let svc = Svc::start(&server.url(), config()).await;
     let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
     let mut sub = client.subscribe("translated.u").await.unwrap();
     client.flush().await.unwrap();
     send_curve(&client, "u", 0..30).await;
@@ -511,21 +517,55 @@ async fn a_non_utf8_subject_costs_a_reconnect_and_the_service_carries_on() {
         ts: None,
     }
     .encode();
-    server.publish_raw(b"samples.\xff\xfe", &body);
-
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while svc.stats.snapshot().reconnects == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reconnect was counted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let bad_headers: [&[u8]; 4] = [
+        b"NATS/1.0\r\nX: a\rb\r\n\r\n",
+        b"NATS/1.0\r\nno colon here\r\n\r\n",
+        b"NATS/1.0\r\nX: \xff\r\n\r\n",
+        b"NATS/1.0 abc\r\n\r\n",
+    ];
+    let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
+    for h in bad_headers {
+        ops.extend(raw_pub(b"samples.h", Some(h), &body));
     }
-    wait_ready(&client).await;
+    ops.extend(raw_pub(b"samples.\xc3", Some(b"NATS/1.0\r\n\r\n"), &body));
+    // A status line is the server's to write, never a publisher's.
+    ops.extend(raw_pub(b"samples.st", Some(b"NATS/1.0 503\r\n\r\n"), &body));
+    server.send_raw(&ops);
+
+    let events = collect(&mut errors, 7, event).await;
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::BadSubject,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::BadSubject,
+            ErrorKind::Malformed,
+        ],
+        "{events:?}"
+    );
+    assert!(events[0].subject.contains('\u{FFFD}'), "{events:?}");
+    assert!(events[0].detail.contains("not valid UTF-8"), "{events:?}");
+    assert_eq!(events[1].stream, "h");
+    assert!(
+        events[1].detail.contains("invalid header value"),
+        "{events:?}"
+    );
+
+    assert!(events[6].detail.contains("status line (503"), "{events:?}");
+
     send_curve(&client, "u", 30..60).await;
     client.flush().await.unwrap();
     let got = collect(&mut sub, 30, translation).await;
-    assert_eq!(got.last().unwrap().seq, 36, "windows resume");
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (7..37).collect::<Vec<_>>(), "no window lost");
+    let snap = svc.stats.snapshot();
+    assert_eq!(snap.reconnects, 0, "the connection stayed up");
+    assert_eq!(snap.errors["bad_subject"], 2);
+    assert_eq!(snap.errors["malformed"], 5);
     svc.shutdown().await;
 }
 
@@ -895,25 +935,25 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
         ts: None,
     }
     .encode();
-    let hostile: Vec<Vec<u8>> = vec![
+    let hostile: [Vec<u8>; 6] = [
         b"\xff\xfe garbage".to_vec(),
-        Vec::new(),
         deep,
         huge,
         rmp_serde::to_vec_named(&serde_json::json!({"seq": u64::MAX, "values": [1.0, 2.0]}))
             .unwrap(),
         rmp_serde::to_vec_named(&serde_json::json!({"seq": "seven", "value": 1.0})).unwrap(),
         rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": {"nested": true}})).unwrap(),
-        SamplesOut {
-            seq: 1,
-            value: Some(f32::INFINITY),
-            values: None,
-            ts: None,
-        }
-        .encode(),
     ];
+    let infinity = SamplesOut {
+        seq: 1,
+        value: Some(f32::INFINITY),
+        values: None,
+        ts: None,
+    }
+    .encode();
+    let rotating: [Vec<u8>; 2] = [Vec::new(), infinity];
     let (n_good, n_samples) = (5u64, 60u64);
-    let rounds = 12_500; // 8 hostile messages per round: 100,000 in all
+    let rounds = 12_500; // 8 hostile messages per round (6 + 1 + 1 raw): 100,000 in all
     let bad_total = rounds * 8;
     // Error events are read while the flood goes on (100,000 would overflow
     // the subscription's buffer if read only at the end).
@@ -922,6 +962,17 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
         assert_quiet(&mut errors, Duration::from_millis(300)).await;
         events
     });
+    // The eighth of each round is framing no official client sends, on a
+    // raw connection: a subject that is not UTF-8, or a header block with a
+    // lone CR in a value (around a good sample, which must not be trusted).
+    let good_sample = SamplesOut {
+        seq: 0,
+        value: Some(1.0),
+        values: None,
+        ts: None,
+    }
+    .encode();
+    let mut raw = RawConnection::open(server.port);
     let rss = RssPeak::start();
     let mut rng = pipeline::rng::Rng::new(99);
     let mut early_peak = 0;
@@ -929,10 +980,23 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
         if round == rounds / 2 {
             early_peak = rss.peak();
         }
-        let payload = &hostile[round % hostile.len()];
         let key = format!("samples.bad{}", rng.below(1000));
-        client.publish(key, payload.clone().into()).await.unwrap();
-        for p in &hostile[..7] {
+        if round % 2 == 0 {
+            raw.send(&raw_pub(
+                &[key.as_bytes(), b"\xff"].concat(),
+                None,
+                &good_sample,
+            ));
+        } else {
+            let headers = b"NATS/1.0\r\nX: a\rb\r\n\r\n";
+            raw.send(&raw_pub(key.as_bytes(), Some(headers), &good_sample));
+        }
+        let p = &rotating[round % 2];
+        client
+            .publish(format!("samples.bad{}", rng.below(1000)), p.clone().into())
+            .await
+            .unwrap();
+        for p in &hostile {
             client
                 .publish(format!("samples.bad{}", rng.below(1000)), p.clone().into())
                 .await
@@ -945,6 +1009,7 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
             }
         }
         if round % 100 == 99 {
+            raw.flush();
             // Core NATS has no back-pressure: a publisher faster than the
             // service fills the client's buffer (or, bounded, drops). Flood
             // at the pace the service takes it.
@@ -965,8 +1030,11 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
     )
     .await;
     let events = events.await.unwrap();
+    // A subject that is not UTF-8 yields no stream key: its event names the
+    // subject as received (lossily).
     assert!(
-        events.iter().all(|e| e.stream.starts_with("bad")),
+        events.iter().all(|e| e.stream.starts_with("bad")
+            || (e.kind == ErrorKind::BadSubject && e.subject.ends_with('\u{FFFD}'))),
         "only bad streams reported"
     );
     let s = svc.stats.snapshot();
@@ -977,11 +1045,15 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
         s.errors
     );
     assert_eq!(s.errors["slow_consumer"], 0);
+    assert_eq!(s.errors["bad_subject"], bad_total as u64 / 16);
+    assert_eq!(s.reconnects, 0);
     // Memory stays bounded: the flood (about 4.9 GB of payload, most of it
     // in 70,000-value arrays) passes through without accumulating.
     let (base, peak) = rss.stop();
+    let payload_mb = rounds * hostile.iter().map(Vec::len).sum::<usize>() / 1_000_000;
     eprintln!(
-        "RSS before the flood {base} MiB, peak in its first half {early_peak} MiB, overall {peak} MiB"
+        "flood of {bad_total} messages, over {payload_mb} MB of payload; RSS before it {base} MiB, \
+         peak in its first half {early_peak} MiB, overall {peak} MiB"
     );
     // It levels off: the second half adds (almost) nothing to the peak of
     // the first, and the peak stays far below what went through.

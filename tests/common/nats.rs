@@ -85,23 +85,12 @@ impl NatsServer {
         self.child = Some(child);
     }
 
-    /// Publishes `body` on a subject given as raw bytes, over the plain
-    /// protocol (official clients refuse a subject that is not UTF-8, so
-    /// only a raw connection can send one), and waits for the server's PONG.
-    pub fn publish_raw(&self, subject: &[u8], body: &[u8]) {
-        use std::io::{Read, Write};
-        let mut raw = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let mut info = [0u8; 4096];
-        let _ = raw.read(&mut info).unwrap();
-        let mut wire = b"CONNECT {\"verbose\":false}\r\nPUB ".to_vec();
-        wire.extend_from_slice(subject);
-        wire.extend_from_slice(format!(" {}\r\n", body.len()).as_bytes());
-        wire.extend_from_slice(body);
-        wire.extend_from_slice(b"\r\nPING\r\n");
-        raw.write_all(&wire).unwrap();
-        let mut pong = [0u8; 6];
-        raw.read_exact(&mut pong).unwrap();
-        assert_eq!(&pong, b"PONG\r\n");
+    /// Writes protocol operations as they are, on a connection of its own,
+    /// and waits until the server has read them.
+    pub fn send_raw(&self, ops: &[u8]) {
+        let mut raw = RawConnection::open(self.port);
+        raw.send(ops);
+        raw.flush();
     }
 
     pub fn url(&self) -> String {
@@ -137,4 +126,63 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A plain-protocol connection, for what official clients refuse to send.
+/// It subscribes to nothing, so the server only ever sends it PING and PONG.
+pub struct RawConnection {
+    stream: std::net::TcpStream,
+}
+
+impl RawConnection {
+    pub fn open(port: u16) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut info = String::new();
+        BufReader::new(&stream).read_line(&mut info).unwrap();
+        assert!(info.starts_with("INFO "), "{info}");
+        stream
+            .write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\n")
+            .unwrap();
+        Self { stream }
+    }
+
+    pub fn send(&mut self, ops: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(ops).unwrap();
+    }
+
+    /// A PING/PONG round trip: everything sent before it has been read (and
+    /// routed) by the server. Answers the server's own PINGs on the way.
+    pub fn flush(&mut self) {
+        use std::io::{BufRead, BufReader, Write};
+        self.stream.write_all(b"PING\r\n").unwrap();
+        let mut reader = BufReader::new(self.stream.try_clone().unwrap());
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            match line.as_str() {
+                "PONG\r\n" => return,
+                "PING\r\n" => self.stream.write_all(b"PONG\r\n").unwrap(),
+                other => panic!("unexpected from the server: {other:?}"),
+            }
+        }
+    }
+}
+
+/// One `PUB` (or, with a header block, `HPUB`) operation as raw bytes, so a
+/// test can send what official clients refuse to: subjects that are not
+/// UTF-8, header blocks that do not parse.
+pub fn raw_pub(subject: &[u8], headers: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
+    let (verb, lengths) = match headers {
+        None => ("PUB", body.len().to_string()),
+        Some(h) => ("HPUB", format!("{} {}", h.len(), h.len() + body.len())),
+    };
+    let mut op = format!("{verb} ").into_bytes();
+    op.extend_from_slice(subject);
+    op.extend_from_slice(format!(" {lengths}\r\n").as_bytes());
+    op.extend_from_slice(headers.unwrap_or_default());
+    op.extend_from_slice(body);
+    op.extend_from_slice(b"\r\n");
+    op
 }

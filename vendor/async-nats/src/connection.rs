@@ -35,7 +35,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{self, AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::trace;
 
-use crate::header::{HeaderMap, HeaderName, IntoHeaderValue};
+use crate::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::status::StatusCode;
 use crate::subject::Subject;
 use crate::{ClientOp, ServerError, ServerOp, Statistics};
@@ -157,7 +157,8 @@ impl Connection {
         }
 
         if self.read_buf.starts_with(b"-ERR") {
-            let description = str::from_utf8(&self.read_buf[5..len])
+            // PATCH(pipeline): a bare `-ERR` used to slice past its own end.
+            let description = str::from_utf8(self.read_buf.get(5..len).unwrap_or_default())
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?
                 .trim_matches('\'')
                 .to_owned();
@@ -177,9 +178,12 @@ impl Connection {
         }
 
         if self.read_buf.starts_with(b"MSG ") {
-            let line = str::from_utf8(&self.read_buf[4..len])
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            let mut args = line.split(' ').filter(|s| !s.is_empty());
+            // PATCH(pipeline): the arguments are split from the raw bytes.
+            // nats-server forwards subjects that are not UTF-8; refusing the
+            // line dropped the whole connection. Such a message is delivered
+            // instead, its subject converted lossily and flagged (see
+            // `subject_arg`), so the application can report it.
+            let mut args = split_args(&self.read_buf[4..len]);
 
             // Parse the operation syntax: MSG <subject> <sid> [reply-to] <#bytes>
             let (subject, sid, reply_to, payload_len) = match (
@@ -202,28 +206,25 @@ impl Connection {
                     ))
                 }
             };
+            drop(args);
 
-            let sid = sid
-                .parse::<u64>()
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            let sid: u64 = number_arg(sid, "sid argument after MSG")?;
 
             // Parse the number of payload bytes.
-            let payload_len = payload_len
-                .parse::<usize>()
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            let payload_len: usize = number_arg(payload_len, "number of bytes after MSG")?;
 
             // Return early without advancing if there is not enough data read the entire
             // message
-            if len + payload_len + 4 > self.read_buf.remaining() {
+            // PATCH(pipeline): checked, so a huge length cannot wrap past this test.
+            if frame_end(len, payload_len)? > self.read_buf.remaining() {
                 return Ok(None);
             }
 
-            let length = payload_len
-                + reply_to.as_ref().map(|reply| reply.len()).unwrap_or(0)
-                + subject.len();
+            let length = payload_len + reply_to.map_or(0, <[u8]>::len) + subject.len();
 
-            let subject = Subject::from(subject);
-            let reply = reply_to.map(Subject::from);
+            let mut flag = None;
+            let subject = subject_arg(subject, NOT_UTF8_SUBJECT, &mut flag);
+            let reply = reply_to.map(|reply| subject_arg(reply, NOT_UTF8_REPLY, &mut flag));
 
             self.read_buf.advance(len + 2);
             let payload = self.read_buf.split_to(payload_len).freeze();
@@ -245,15 +246,17 @@ impl Connection {
                 subject,
                 payload,
                 status: None,
-                description: None,
+                description: flag.map(flagged),
             }));
         }
 
         if self.read_buf.starts_with(b"HMSG ") {
             // Extract whitespace-delimited arguments that come after "HMSG".
-            let line = std::str::from_utf8(&self.read_buf[5..len])
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            let mut args = line.split_whitespace().filter(|s| !s.is_empty());
+            // PATCH(pipeline): as for MSG, from the raw bytes, and split on
+            // ASCII space and tab only, as nats-server does: with Unicode
+            // whitespace, a subject holding U+00A0 shifted the arguments and
+            // could name another subscription's sid.
+            let mut args = split_args(&self.read_buf[5..len]);
 
             // <subject> <sid> [reply-to] <# header bytes><# total bytes>
             let (subject, sid, reply_to, header_len, total_len) = match (
@@ -282,37 +285,22 @@ impl Connection {
                     ))
                 }
             };
+            drop(args);
 
-            // Convert the slice into a subject
-            let subject = Subject::from(subject);
+            let subjects_len = subject.len() + reply_to.map_or(0, <[u8]>::len);
+            let mut flag = None;
+            let subject = subject_arg(subject, NOT_UTF8_SUBJECT, &mut flag);
+            let reply = reply_to.map(|reply| subject_arg(reply, NOT_UTF8_REPLY, &mut flag));
 
             // Parse the subject ID.
-            let sid = sid.parse::<u64>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse sid argument after HMSG",
-                )
-            })?;
-
-            // Convert the slice into a subject.
-            let reply = reply_to.map(Subject::from);
+            let sid: u64 = number_arg(sid, "sid argument after HMSG")?;
 
             // Parse the number of payload bytes.
-            let header_len = header_len.parse::<usize>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse the number of header bytes argument after \
-                     HMSG",
-                )
-            })?;
+            let header_len: usize =
+                number_arg(header_len, "number of header bytes argument after HMSG")?;
 
             // Parse the number of payload bytes.
-            let total_len = total_len.parse::<usize>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse the number of bytes argument after HMSG",
-                )
-            })?;
+            let total_len: usize = number_arg(total_len, "number of bytes argument after HMSG")?;
 
             if total_len < header_len {
                 return Err(io::Error::new(
@@ -322,7 +310,7 @@ impl Connection {
                 ));
             }
 
-            if len + total_len + 4 > self.read_buf.remaining() {
+            if frame_end(len, total_len)? > self.read_buf.remaining() {
                 return Ok(None);
             }
 
@@ -331,68 +319,24 @@ impl Connection {
             let payload = self.read_buf.split_to(total_len - header_len).freeze();
             self.read_buf.advance(2);
 
-            let mut lines = std::str::from_utf8(&header)
-                .map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "header isn't valid utf-8")
-                })?
-                .lines()
-                .peekable();
-            let version_line = lines.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-            })?;
+            // PATCH(pipeline): the header block is the publisher's, forwarded
+            // verbatim by the server. One that does not parse (a lone `\r`
+            // in a value used to panic this task and silently end every
+            // subscription) no longer drops the connection: the message is
+            // delivered with no headers and flagged with the reason.
+            // A subject's flag comes first: it is what the application
+            // reports.
 
-            let version_line_suffix = version_line
-                .strip_prefix("NATS/1.0")
-                .map(str::trim)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "header version line does not begin with `NATS/1.0`",
-                    )
-                })?;
-
-            let (status, description) = version_line_suffix
-                .split_once(' ')
-                .map(|(status, description)| (status.trim(), description.trim()))
-                .unwrap_or((version_line_suffix, ""));
-            let status = if !status.is_empty() {
-                Some(
-                    status
-                        .parse::<StatusCode>()
-                        .map_err(|_| std::io::Error::other("could not parse status parameter"))?,
-                )
-            } else {
-                None
+            let (headers, status, description) = match (flag, parse_headers(&header)) {
+                (None, Ok(parsed)) => parsed,
+                (Some(reason), Ok((headers, _, _))) => (headers, None, Some(flagged(reason))),
+                (Some(reason), Err(_)) => (HeaderMap::new(), None, Some(flagged(reason))),
+                (None, Err(reason)) => (
+                    HeaderMap::new(),
+                    None,
+                    Some(flagged(&format!("invalid headers: {reason}"))),
+                ),
             };
-            let description = if !description.is_empty() {
-                Some(description.to_owned())
-            } else {
-                None
-            };
-
-            let mut headers = HeaderMap::new();
-            while let Some(line) = lines.next() {
-                if line.is_empty() {
-                    continue;
-                }
-
-                let (name, value) = line.split_once(':').ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-                })?;
-
-                let name = HeaderName::from_str(name)
-                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-
-                // Read the header value, which might have been split into multiple lines
-                // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
-                let mut value = value.trim_start().to_owned();
-                while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
-                    value.push_str(v);
-                }
-                value.truncate(value.trim_end().len());
-
-                headers.append(name, value.into_header_value());
-            }
 
             trace!(
                 subject = %subject,
@@ -406,7 +350,7 @@ impl Connection {
             );
 
             return Ok(Some(ServerOp::Message {
-                length: reply.as_ref().map_or(0, |reply| reply.len()) + subject.len() + total_len,
+                length: subjects_len + total_len,
                 sid,
                 reply,
                 subject,
@@ -862,6 +806,117 @@ where
     }
 }
 
+/// PATCH(pipeline): what a flagged message's `description` starts with. A
+/// message the client delivers although it could not parse it whole has no
+/// `status` and a `description` of `FLAG_PREFIX` followed by the reason; a
+/// status message from the server always has a `status`.
+pub const FLAG_PREFIX: &str = "client: ";
+
+/// PATCH(pipeline): the reason given for a subject that is not UTF-8.
+pub const NOT_UTF8_SUBJECT: &str = "subject is not valid UTF-8";
+
+/// PATCH(pipeline): the reason given for a reply subject that is not UTF-8.
+pub const NOT_UTF8_REPLY: &str = "reply subject is not valid UTF-8";
+
+/// PATCH(pipeline): a MSG/HMSG control line's arguments, from the raw bytes,
+/// split on ASCII space and tab as nats-server splits them.
+fn split_args(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|b| *b == b' ' || *b == b'\t')
+        .filter(|arg| !arg.is_empty())
+}
+
+/// PATCH(pipeline): a subject argument. One that is not UTF-8 is converted
+/// lossily (U+FFFD) and `flag` gets `reason`, unless it holds one already.
+fn subject_arg(raw: &[u8], reason: &'static str, flag: &mut Option<&'static str>) -> Subject {
+    match str::from_utf8(raw) {
+        Ok(subject) => Subject::from(subject),
+        Err(_) => {
+            flag.get_or_insert(reason);
+            Subject::from(String::from_utf8_lossy(raw).into_owned())
+        }
+    }
+}
+
+/// PATCH(pipeline): a number argument (sid, lengths), ASCII digits only.
+fn number_arg<T: FromStr>(raw: &[u8], what: &str) -> Result<T, io::Error> {
+    str::from_utf8(raw)
+        .ok()
+        .and_then(|arg| arg.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot parse {what}")))
+}
+
+fn flagged(reason: &str) -> String {
+    format!("{FLAG_PREFIX}{reason}")
+}
+
+/// PATCH(pipeline): where a MSG/HMSG frame ends (control line, payload and
+/// both CRLFs), refusing lengths that would overflow.
+fn frame_end(line_len: usize, payload_len: usize) -> Result<usize, io::Error> {
+    line_len
+        .checked_add(payload_len)
+        .and_then(|n| n.checked_add(4))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message length overflows"))
+}
+
+type ParsedHeaders = (HeaderMap, Option<StatusCode>, Option<String>);
+
+/// PATCH(pipeline): the HMSG header block, parsed as before but returning
+/// every failure (including an invalid value, which used to panic).
+fn parse_headers(header: &[u8]) -> Result<ParsedHeaders, &'static str> {
+    let mut lines = std::str::from_utf8(header)
+        .map_err(|_| "header isn't valid utf-8")?
+        .lines()
+        .peekable();
+    let version_line = lines.next().ok_or("no header version line found")?;
+
+    let version_line_suffix = version_line
+        .strip_prefix("NATS/1.0")
+        .map(str::trim)
+        .ok_or("header version line does not begin with `NATS/1.0`")?;
+
+    let (status, description) = version_line_suffix
+        .split_once(' ')
+        .map(|(status, description)| (status.trim(), description.trim()))
+        .unwrap_or((version_line_suffix, ""));
+    let status = if !status.is_empty() {
+        Some(
+            status
+                .parse::<StatusCode>()
+                .map_err(|_| "could not parse status parameter")?,
+        )
+    } else {
+        None
+    };
+    let description = if !description.is_empty() {
+        Some(description.to_owned())
+    } else {
+        None
+    };
+
+    let mut headers = HeaderMap::new();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+
+        let (name, value) = line.split_once(':').ok_or("header line has no `:`")?;
+
+        let name = HeaderName::from_str(name).map_err(|_| "invalid header name")?;
+
+        // Read the header value, which might have been split into multiple lines
+        // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
+        let mut value = value.trim_start().to_owned();
+        while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
+            value.push_str(v);
+        }
+        value.truncate(value.trim_end().len());
+
+        let value = HeaderValue::from_str(&value).map_err(|_| "invalid header value")?;
+        headers.append(name, value);
+    }
+    Ok((headers, status, description))
+}
+
 #[cfg(test)]
 mod read_op {
     use std::sync::Arc;
@@ -1165,33 +1220,204 @@ mod read_op {
     // Regression for https://github.com/nats-io/nats.rs/issues/1572:
     // nats-server forwards arbitrary bytes in subjects (no UTF-8 enforcement),
     // so a publisher sending `balance.\xFF` reaches a `balance.*` subscriber.
-    // The parser must surface an io::Error rather than panicking, otherwise the
-    // ConnectionHandler task dies and the client never reconnects.
+    // PATCH(pipeline): the message is delivered, flagged, and the connection
+    // reads on.
     #[tokio::test]
-    async fn msg_with_non_utf8_subject_returns_error() {
+    async fn msg_with_non_utf8_subject_is_delivered_flagged() {
         let (stream, mut server) = io::duplex(128);
         let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
 
         server.write_all(b"MSG balance.\xFF 1 2\r\n").await.unwrap();
-        server.write_all(b"hi\r\n").await.unwrap();
+        server.write_all(b"hi\r\nPING\r\n").await.unwrap();
 
-        let err = connection.read_op().await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        match connection.read_op().await.unwrap() {
+            Some(ServerOp::Message {
+                subject,
+                payload,
+                status,
+                description,
+                ..
+            }) => {
+                assert_eq!(subject.as_str(), "balance.\u{FFFD}");
+                assert_eq!(payload, "hi");
+                assert_eq!(status, None);
+                assert_eq!(
+                    description.as_deref(),
+                    Some("client: subject is not valid UTF-8")
+                );
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+        assert_eq!(connection.read_op().await.unwrap(), Some(ServerOp::Ping));
     }
 
     #[tokio::test]
-    async fn hmsg_with_non_utf8_subject_returns_error() {
+    async fn hmsg_with_non_utf8_subject_is_delivered_flagged() {
         let (stream, mut server) = io::duplex(128);
         let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
 
         server
-            .write_all(b"HMSG balance.\xFF 1 12 14\r\n")
+            .write_all(b"HMSG balance.\xFF 1 18 20\r\n")
             .await
             .unwrap();
-        server.write_all(b"NATS/1.0\r\n\r\nhi\r\n").await.unwrap();
+        server
+            .write_all(b"NATS/1.0\r\nA: b\r\n\r\nhi\r\nPING\r\n")
+            .await
+            .unwrap();
 
-        let err = connection.read_op().await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        match connection.read_op().await.unwrap() {
+            Some(ServerOp::Message {
+                headers,
+                description,
+                ..
+            }) => {
+                assert_eq!(headers.unwrap().get("A").unwrap().as_str(), "b");
+                assert_eq!(
+                    description.as_deref(),
+                    Some("client: subject is not valid UTF-8")
+                );
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+        assert_eq!(connection.read_op().await.unwrap(), Some(ServerOp::Ping));
+    }
+
+    // PATCH(pipeline): a header block that does not parse (here a lone CR in
+    // a value, which used to panic) is delivered without headers, flagged.
+    #[tokio::test]
+    async fn hmsg_with_invalid_headers_is_delivered_flagged() {
+        for block in [
+            &b"NATS/1.0\r\nA: x\ry\r\n\r\n"[..],
+            b"NATS/1.0\r\nno colon\r\n\r\n",
+            b"NATS/1.0\r\nA B: c\r\n\r\n",
+            b"HTTP/1.1\r\n\r\n",
+            b"NATS/1.0 abc\r\n\r\n",
+            b"NATS/1.0\r\nA: \xFF\r\n\r\n",
+        ] {
+            let (stream, mut server) = io::duplex(256);
+            let mut connection =
+                Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+            let head = format!("HMSG s 1 {} {}\r\n", block.len(), block.len() + 2);
+            server.write_all(head.as_bytes()).await.unwrap();
+            server.write_all(block).await.unwrap();
+            server.write_all(b"hi\r\nPING\r\n").await.unwrap();
+
+            match connection.read_op().await.unwrap() {
+                Some(ServerOp::Message {
+                    headers,
+                    payload,
+                    status,
+                    description,
+                    ..
+                }) => {
+                    assert!(headers.unwrap().is_empty());
+                    assert_eq!(payload, "hi");
+                    assert_eq!(status, None);
+                    let description = description.unwrap();
+                    assert!(
+                        description.starts_with("client: invalid headers: "),
+                        "{description}"
+                    );
+                }
+                other => panic!("expected a message for {block:?}, got {other:?}"),
+            }
+            assert_eq!(connection.read_op().await.unwrap(), Some(ServerOp::Ping));
+        }
+    }
+
+    // PATCH(pipeline): arguments split as nats-server splits them (ASCII
+    // space and tab), so a subject holding U+00A0 cannot shift the sid; the
+    // subject's flag wins over the headers'; a reply subject that is not
+    // UTF-8 has its own flag; `length` counts the bytes received.
+    #[tokio::test]
+    async fn hmsg_arguments_and_flags_follow_the_raw_bytes() {
+        let (stream, mut server) = io::duplex(512);
+        let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+
+        server
+            .write_all(b"HMSG s.a\xC2\xA01 7 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+            .await
+            .unwrap();
+        server
+            .write_all(b"HMSG s.\xFF 2 15 17\r\nNATS/1.0\r\nA\r\n\r\nhi\r\n")
+            .await
+            .unwrap();
+        server
+            .write_all(b"MSG s.b 3 in.\xFF 2\r\nhi\r\nPING\r\n")
+            .await
+            .unwrap();
+
+        match connection.read_op().await.unwrap() {
+            Some(ServerOp::Message {
+                sid,
+                subject,
+                reply,
+                description,
+                ..
+            }) => {
+                assert_eq!(sid, 7);
+                assert_eq!(subject.as_str(), "s.a\u{A0}1");
+                assert_eq!(reply, None);
+                assert_eq!(description, None);
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+        match connection.read_op().await.unwrap() {
+            Some(ServerOp::Message {
+                sid,
+                length,
+                description,
+                ..
+            }) => {
+                assert_eq!(sid, 2);
+                assert_eq!(length, 3 + 17);
+                assert_eq!(
+                    description.as_deref(),
+                    Some("client: subject is not valid UTF-8")
+                );
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+        match connection.read_op().await.unwrap() {
+            Some(ServerOp::Message {
+                subject,
+                reply,
+                description,
+                ..
+            }) => {
+                assert_eq!(subject.as_str(), "s.b");
+                assert_eq!(reply.unwrap().as_str(), "in.\u{FFFD}");
+                assert_eq!(
+                    description.as_deref(),
+                    Some("client: reply subject is not valid UTF-8")
+                );
+            }
+            other => panic!("expected a message, got {other:?}"),
+        }
+        assert_eq!(connection.read_op().await.unwrap(), Some(ServerOp::Ping));
+    }
+
+    // PATCH(pipeline): lengths near usize::MAX and a bare -ERR are errors,
+    // not panics.
+    #[tokio::test]
+    async fn overflowing_lengths_and_bare_err_do_not_panic() {
+        for op in [
+            format!("MSG s 1 {}\r\n", usize::MAX),
+            format!("HMSG s 1 0 {}\r\n", usize::MAX),
+        ] {
+            let (stream, mut server) = io::duplex(128);
+            let mut connection =
+                Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+            server.write_all(op.as_bytes()).await.unwrap();
+            connection.read_op().await.unwrap_err();
+        }
+        let (stream, mut server) = io::duplex(128);
+        let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+        server.write_all(b"-ERR\r\n").await.unwrap();
+        assert!(matches!(
+            connection.read_op().await.unwrap(),
+            Some(ServerOp::Error(_))
+        ));
     }
 }
 
