@@ -304,3 +304,77 @@ pub fn check_restored_window(
     }
     true
 }
+
+/// The NATS protocol parser of our patched async-nats
+/// (`vendor/async-nats/PATCHES.md`), which reads what publishers send:
+/// `data` as raw server bytes must parse or be refused, never panic or loop
+/// (a loop is a libFuzzer timeout); and `data` shaped into one `MSG` or
+/// `HMSG` frame must come out as exactly that message, flagged when and only
+/// when its subject is not UTF-8.
+pub fn check_nats_parser(data: &[u8]) {
+    let _ = async_nats::connection::parse_server_bytes(data);
+
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let n = usize::from(first & 0x3f).min(rest.len());
+    let (subject, rest) = rest.split_at(n);
+    // A subject is one argument: no separators, no line breaks.
+    let mut subject: Vec<u8> = subject
+        .iter()
+        .map(|&b| {
+            if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                b'x'
+            } else {
+                b
+            }
+        })
+        .collect();
+    if subject.is_empty() {
+        subject.push(b's');
+    }
+    let with_headers = first & 0x80 != 0;
+    let header_len = if with_headers {
+        rest.first().map_or(0, |&b| usize::from(b)).min(rest.len())
+    } else {
+        0
+    };
+    let mut frame = Vec::new();
+    if with_headers {
+        frame.extend_from_slice(b"HMSG ");
+        frame.extend_from_slice(&subject);
+        frame.extend_from_slice(format!(" 1 {header_len} {}\r\n", rest.len()).as_bytes());
+    } else {
+        frame.extend_from_slice(b"MSG ");
+        frame.extend_from_slice(&subject);
+        frame.extend_from_slice(format!(" 1 {}\r\n", rest.len()).as_bytes());
+    }
+    frame.extend_from_slice(rest);
+    frame.extend_from_slice(b"\r\n");
+
+    let ops = async_nats::connection::parse_server_bytes(&frame)
+        .unwrap_or_else(|e| panic!("a well-framed message was refused: {e}"));
+    assert_eq!(ops.len(), 1, "one frame, one operation");
+    let msg = ops[0].as_ref().expect("a message");
+    assert_eq!(&msg.payload[..], &rest[header_len..], "payload");
+    assert_eq!(msg.subject.as_str(), String::from_utf8_lossy(&subject));
+    let not_utf8 = std::str::from_utf8(&subject).is_err();
+    let flagged_subject = msg.description.as_deref()
+        == Some(&*format!(
+            "{}{}",
+            async_nats::connection::FLAG_PREFIX,
+            async_nats::connection::NOT_UTF8_SUBJECT
+        ));
+    assert_eq!(
+        not_utf8, flagged_subject,
+        "flagged iff the subject is not UTF-8"
+    );
+    if msg.description.is_some() && msg.status.is_none() {
+        assert!(
+            msg.description
+                .as_deref()
+                .is_some_and(|d| d.starts_with(async_nats::connection::FLAG_PREFIX)),
+            "a description without a status is a flag"
+        );
+    }
+}

@@ -45,29 +45,64 @@ fn load(path: &Path) -> Vec<u8> {
     }
 }
 
-fn replay(files: &[PathBuf]) {
+fn replay(files: &[PathBuf], check: fn(&[u8])) {
     for path in files {
         let data = load(path);
-        if std::panic::catch_unwind(|| checks::check_wire(&data)).is_err() {
-            panic!("fuzz input {} fails the wire checks", path.display());
+        if std::panic::catch_unwind(|| check(&data)).is_err() {
+            panic!("fuzz input {} fails the checks", path.display());
         }
     }
 }
 
-#[test]
-fn wire_corpus_passes_the_fuzz_checks() {
-    let files = inputs("fuzz/corpus/wire");
+/// Replays a target's committed corpus (at least `min` inputs).
+fn replay_corpus(target: &str, min: usize, check: fn(&[u8])) {
+    let files = inputs(&format!("fuzz/corpus/{target}"));
     assert!(
-        files.len() >= 8,
-        "fuzz/corpus/wire/ holds {} inputs; expected the committed corpus",
+        files.len() >= min,
+        "fuzz/corpus/{target}/ holds {} inputs; expected the committed corpus",
         files.len()
     );
-    replay(&files);
+    replay(&files, check);
+}
+
+#[test]
+fn wire_corpus_passes_the_fuzz_checks() {
+    replay_corpus("wire", 8, checks::check_wire);
 }
 
 #[test]
 fn saved_crashes_pass_the_fuzz_checks() {
-    replay(&inputs("tests/fuzz_regressions"));
+    replay(&inputs("tests/fuzz_regressions"), checks::check_wire);
+}
+
+#[test]
+fn nats_parser_corpus_passes_the_fuzz_checks() {
+    replay_corpus("nats_parser", 6, checks::check_nats_parser);
+}
+
+/// Hostile frames, op by op: a subject that is not UTF-8 and a header value
+/// with a lone CR arrive as flagged messages, and a bare `-ERR` is an error
+/// op; nothing panics and parsing goes on.
+#[test]
+fn the_patched_parser_delivers_hostile_frames_flagged() {
+    let data = b"MSG samples.\xff 1 2\r\nhi\r\n\
+                 HMSG s 1 20 22\r\nNATS/1.0\r\nX: a\rb\r\n\r\nhi\r\n\
+                 -ERR\r\n";
+    let ops = async_nats::connection::parse_server_bytes(data).unwrap();
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    let first = ops[0].as_ref().unwrap();
+    assert_eq!(first.subject.as_str(), "samples.\u{FFFD}");
+    assert_eq!(
+        first.description.as_deref(),
+        Some("client: subject is not valid UTF-8")
+    );
+    let second = ops[1].as_ref().unwrap();
+    assert_eq!(&second.payload[..], b"hi");
+    assert_eq!(
+        second.description.as_deref(),
+        Some("client: invalid headers: invalid header value")
+    );
+    assert!(ops[2].is_none(), "-ERR");
 }
 
 /// The checks can fail: samples the decoder must never return are caught.

@@ -806,6 +806,43 @@ where
     }
 }
 
+/// PATCH(pipeline): runs the protocol parser over `bytes` as if a server had
+/// sent them, until they run out, and returns each operation parsed: the
+/// message for `MSG`/`HMSG`, `None` for the others; or the error of the
+/// first operation refused. For fuzzing the parser from outside the crate
+/// (`fuzz/fuzz_targets/nats_parser.rs` in pipeline); not client API.
+#[doc(hidden)]
+pub fn parse_server_bytes(bytes: &[u8]) -> Result<Vec<Option<crate::Message>>, io::Error> {
+    let (stream, _) = io::duplex(1);
+    let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+    connection.read_buf.extend_from_slice(bytes);
+    let mut ops = Vec::new();
+    while let Some(op) = connection.try_read_op()? {
+        ops.push(match op {
+            ServerOp::Message {
+                subject,
+                reply,
+                payload,
+                headers,
+                status,
+                description,
+                length,
+                ..
+            } => Some(crate::Message {
+                subject,
+                reply,
+                payload,
+                headers,
+                status,
+                description,
+                length,
+            }),
+            _ => None,
+        });
+    }
+    Ok(ops)
+}
+
 /// PATCH(pipeline): what a flagged message's `description` starts with. A
 /// message the client delivers although it could not parse it whole has no
 /// `status` and a `description` of `FLAG_PREFIX` followed by the reason; a
