@@ -1008,7 +1008,10 @@ async fn serve_requests(
                 _ = stop.changed() => break,
                 r = reload.next() => {
                     if let Some(r) = r {
-                        let answer = answer_reload(&r.message.payload, &routes).await;
+                        let answer = match refuse_flagged(&r.message) {
+                            Err(e) => Err(e),
+                            Ok(()) => answer_reload(&r.message.payload, &routes).await,
+                        };
                         let _ = r.respond(answer).await;
                     }
                     continue;
@@ -1024,7 +1027,10 @@ async fn serve_requests(
             let routes = routes.clone();
             let senders = senders.clone();
             inflight.spawn(async move {
-                let answer = answer_request(&request.message.payload, &routes, &senders).await;
+                let answer = match refuse_flagged(&request.message) {
+                    Err(e) => Err(e),
+                    Ok(()) => answer_request(&request.message.payload, &routes, &senders).await,
+                };
                 let _ = request.respond(answer).await;
             });
             while inflight.try_join_next().is_some() {}
@@ -1035,6 +1041,17 @@ async fn serve_requests(
         drop(reload);
         let _ = service.stop().await;
     })
+}
+
+/// A request the client could not parse whole (see [`client_flag`]) is
+/// answered with a 400 saying why, like any other bad request.
+fn refuse_flagged(
+    msg: &async_nats::Message,
+) -> std::result::Result<(), async_nats::service::error::Error> {
+    match client_flag(msg) {
+        Some(reason) => Err(service_error(400, reason)),
+        None => Ok(()),
+    }
 }
 
 fn service_error(code: usize, status: impl Into<String>) -> async_nats::service::error::Error {

@@ -160,6 +160,19 @@ fn event(b: &[u8]) -> ErrorEvent {
 }
 
 /// `pipeline translate` (the real binary) on the given windows.
+/// Checks a NATS service error reply: its code, and that its text holds
+/// `needle` (and is not empty).
+fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &str) {
+    let h = reply.headers.as_ref().expect("error headers");
+    assert_eq!(
+        h.get("Nats-Service-Error-Code").unwrap().as_str(),
+        code,
+        "{h:?}"
+    );
+    let text = h.get("Nats-Service-Error").unwrap().as_str();
+    assert!(!text.is_empty() && text.contains(needle), "{h:?}");
+}
+
 fn cli_translate(windows: &[Vec<f32>]) -> Vec<Vec<f32>> {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
@@ -557,6 +570,23 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
 
     assert!(events[6].detail.contains("status line (503"), "{events:?}");
 
+    // A request with such headers is refused with a 400 saying why.
+    let mut replies = client.subscribe("_INBOX.hostile").await.unwrap();
+    client.flush().await.unwrap();
+    let request = rmp_serde::to_vec_named(&serde_json::json!({ "values": vec![0.5; 24] })).unwrap();
+    let headers: &[u8] = b"NATS/1.0\r\nX: a\rb\r\n\r\n";
+    let op = raw_pub(
+        b"pipeline.translate _INBOX.hostile",
+        Some(headers),
+        &request,
+    );
+    server.send_raw(&op);
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("a reply")
+        .unwrap();
+    assert_service_error(&reply, "400", "invalid headers");
+
     send_curve(&client, "u", 30..60).await;
     client.flush().await.unwrap();
     let got = collect(&mut sub, 30, translation).await;
@@ -622,19 +652,7 @@ async fn request_reply_and_service_discovery() {
             .request("pipeline.translate", req.into())
             .await
             .unwrap();
-        let headers = reply.headers.expect("error headers");
-        assert_eq!(
-            headers.get("Nats-Service-Error-Code").unwrap().as_str(),
-            code,
-            "{body}"
-        );
-        assert!(
-            !headers
-                .get("Nats-Service-Error")
-                .unwrap()
-                .as_str()
-                .is_empty()
-        );
+        assert_service_error(&reply, code, "");
     }
 
     let info: serde_json::Value = serde_json::from_slice(
@@ -1201,14 +1219,7 @@ async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
         let req = rmp_serde::to_vec_named(&serde_json::json!({"pair": "sin-cos", "model": path}))
             .unwrap();
         let reply = client.request("pipeline.reload", req.into()).await.unwrap();
-        let h = reply.headers.expect("error headers");
-        assert_eq!(h.get("Nats-Service-Error-Code").unwrap().as_str(), "422");
-        assert!(
-            h.get("Nats-Service-Error")
-                .unwrap()
-                .as_str()
-                .contains(needle)
-        );
+        assert_service_error(&reply, "422", needle);
     }
     send_curve(&client, "hot", 25..26).await;
     client.flush().await.unwrap();

@@ -172,7 +172,8 @@ impl RawConnection {
 
 /// One `PUB` (or, with a header block, `HPUB`) operation as raw bytes, so a
 /// test can send what official clients refuse to: subjects that are not
-/// UTF-8, header blocks that do not parse.
+/// UTF-8, header blocks that do not parse. `subject` goes on the line as it
+/// is: "subject reply" gives the message a reply subject.
 pub fn raw_pub(subject: &[u8], headers: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
     let (verb, lengths) = match headers {
         None => ("PUB", body.len().to_string()),
