@@ -29,7 +29,7 @@ unit:
 
 # The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
 vendor-check:
-	bash vendor/async-nats/check-patch.sh
+	CARGO=$(CARGO) bash vendor/async-nats/check-patch.sh
 
 build:
 	$(CARGO) build --release --locked

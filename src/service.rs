@@ -1007,7 +1007,7 @@ async fn serve_requests(
             let request = tokio::select! {
                 _ = stop.changed() => break,
                 r = reload.next() => {
-                    if let Some(r) = r {
+                    if let Some(r) = r.filter(|r| answerable(&r.message)) {
                         let answer = match refuse_flagged(&r.message) {
                             Err(e) => Err(e),
                             Ok(()) => answer_reload(&r.message.payload, &routes).await,
@@ -1017,7 +1017,8 @@ async fn serve_requests(
                     continue;
                 }
                 r = endpoint.next() => match r {
-                    Some(r) => r,
+                    Some(r) if answerable(&r.message) => r,
+                    Some(_) => continue,
                     None => break,
                 },
             };
@@ -1052,6 +1053,17 @@ fn refuse_flagged(
         Some(reason) => Err(service_error(400, reason)),
         None => Ok(()),
     }
+}
+
+/// Whether a request can be answered: a reply subject that was not UTF-8
+/// reached us converted (U+FFFD), so answering it would go to a different
+/// subject, one somebody else may be listening on.
+fn answerable(msg: &async_nats::Message) -> bool {
+    let ok = client_flag(msg) != Some(async_nats::connection::NOT_UTF8_REPLY);
+    if !ok {
+        tracing::warn!(subject = %msg.subject, "request with a reply subject that is not UTF-8: not answered");
+    }
+    ok
 }
 
 fn service_error(code: usize, status: impl Into<String>) -> async_nats::service::error::Error {

@@ -502,6 +502,8 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
         kinds.push(ErrorEvent::decode(&e.payload).unwrap().kind);
     }
     assert_eq!(kinds, [ErrorKind::BadSubject, ErrorKind::Malformed]);
+    let third = tokio::time::timeout(Duration::from_millis(500), errors.next()).await;
+    assert!(third.is_err(), "each reported once: {third:?}");
 
     // Everything is acked: the consumer's ack floor reaches the last message.
     let input = js.get_stream("SAMPLES").await.unwrap();

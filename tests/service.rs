@@ -159,7 +159,6 @@ fn event(b: &[u8]) -> ErrorEvent {
     ErrorEvent::decode(b).unwrap()
 }
 
-/// `pipeline translate` (the real binary) on the given windows.
 /// Checks a NATS service error reply: its code, and that its text holds
 /// `needle` (and is not empty).
 fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &str) {
@@ -173,6 +172,7 @@ fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &str) {
     assert!(!text.is_empty() && text.contains(needle), "{h:?}");
 }
 
+/// `pipeline translate` (the real binary) on the given windows.
 fn cli_translate(windows: &[Vec<f32>]) -> Vec<Vec<f32>> {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
@@ -500,12 +500,6 @@ async fn carries_on_after_the_server_restarts() {
     svc.shutdown().await;
 }
 
-/// A subject that is not UTF-8 (only a raw-protocol client can send one)
-/// makes the NATS client drop the connection: async-nats refuses such a
-/// message at the protocol level, before the service sees it. The service
-/// counts the reconnect and carries on; the stream resumes (messages the
-/// dropped connection had not yet delivered are lost, as in any core-NATS
-/// disconnect, and show up as `gap`s).
 /// Framing no official client would send, from a raw connection: a subject
 /// that is not UTF-8 and header blocks that do not parse (a lone CR in a
 /// value panicked the unpatched client's connection task and silently ended
@@ -543,9 +537,11 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
     ops.extend(raw_pub(b"samples.\xc3", Some(b"NATS/1.0\r\n\r\n"), &body));
     // A status line is the server's to write, never a publisher's.
     ops.extend(raw_pub(b"samples.st", Some(b"NATS/1.0 503\r\n\r\n"), &body));
+    // A reply subject that is not UTF-8.
+    ops.extend(raw_pub(b"samples.r in.\xff", None, &body));
     server.send_raw(&ops);
 
-    let events = collect(&mut errors, 7, event).await;
+    let events = collect(&mut errors, 8, event).await;
     let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
@@ -556,6 +552,7 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
             ErrorKind::Malformed,
             ErrorKind::Malformed,
             ErrorKind::BadSubject,
+            ErrorKind::Malformed,
             ErrorKind::Malformed,
         ],
         "{events:?}"
@@ -569,6 +566,13 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
     );
 
     assert!(events[6].detail.contains("status line (503"), "{events:?}");
+    assert_eq!(events[7].stream, "r");
+    assert!(
+        events[7]
+            .detail
+            .contains("reply subject is not valid UTF-8"),
+        "{events:?}"
+    );
 
     // A request with such headers is refused with a 400 saying why.
     let mut replies = client.subscribe("_INBOX.hostile").await.unwrap();
@@ -586,6 +590,12 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
         .expect("a reply")
         .unwrap();
     assert_service_error(&reply, "400", "invalid headers");
+    // One whose reply subject is not UTF-8 is not answered: the converted
+    // subject (U+FFFD) is somebody else's.
+    let mut stray = client.subscribe("_INBOX.\u{FFFD}").await.unwrap();
+    client.flush().await.unwrap();
+    server.send_raw(&raw_pub(b"pipeline.translate _INBOX.\xff", None, &request));
+    assert_quiet(&mut stray, Duration::from_millis(500)).await;
 
     send_curve(&client, "u", 30..60).await;
     client.flush().await.unwrap();
@@ -595,7 +605,7 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
     let snap = svc.stats.snapshot();
     assert_eq!(snap.reconnects, 0, "the connection stayed up");
     assert_eq!(snap.errors["bad_subject"], 2);
-    assert_eq!(snap.errors["malformed"], 5);
+    assert_eq!(snap.errors["malformed"], 6);
     svc.shutdown().await;
 }
 
@@ -1027,7 +1037,8 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
             }
         }
         if round % 100 == 99 {
-            raw.flush();
+            // Waits for the server's PONG: off the runtime's two workers.
+            tokio::task::block_in_place(|| raw.flush());
             // Core NATS has no back-pressure: a publisher faster than the
             // service fills the client's buffer (or, bounded, drops). Flood
             // at the pace the service takes it.
@@ -1065,7 +1076,7 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
     assert_eq!(s.errors["slow_consumer"], 0);
     assert_eq!(s.errors["bad_subject"], bad_total as u64 / 16);
     assert_eq!(s.reconnects, 0);
-    // Memory stays bounded: the flood (about 4.9 GB of payload, most of it
+    // Memory stays bounded: the flood (about 5.6 GB of payload, most of it
     // in 70,000-value arrays) passes through without accumulating.
     let (base, peak) = rss.stop();
     let payload_mb = rounds * hostile.iter().map(Vec::len).sum::<usize>() / 1_000_000;

@@ -132,19 +132,30 @@ impl Drop for NatsServer {
 /// It subscribes to nothing, so the server only ever sends it PING and PONG.
 pub struct RawConnection {
     stream: std::net::TcpStream,
+    /// One reader for the connection's life: a fresh one per read could
+    /// swallow a server PING that arrived behind a PONG.
+    reader: std::io::BufReader<std::net::TcpStream>,
 }
 
 impl RawConnection {
     pub fn open(port: u16) -> Self {
-        use std::io::{BufRead, BufReader, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut info = String::new();
-        BufReader::new(&stream).read_line(&mut info).unwrap();
+        use std::io::Write;
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut raw = Self { stream, reader };
+        let info = raw.read_line();
         assert!(info.starts_with("INFO "), "{info}");
-        stream
+        raw.stream
             .write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\n")
             .unwrap();
-        Self { stream }
+        raw
+    }
+
+    fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
     }
 
     pub fn send(&mut self, ops: &[u8]) {
@@ -155,13 +166,10 @@ impl RawConnection {
     /// A PING/PONG round trip: everything sent before it has been read (and
     /// routed) by the server. Answers the server's own PINGs on the way.
     pub fn flush(&mut self) {
-        use std::io::{BufRead, BufReader, Write};
+        use std::io::Write;
         self.stream.write_all(b"PING\r\n").unwrap();
-        let mut reader = BufReader::new(self.stream.try_clone().unwrap());
         loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            match line.as_str() {
+            match self.read_line().as_str() {
                 "PONG\r\n" => return,
                 "PING\r\n" => self.stream.write_all(b"PONG\r\n").unwrap(),
                 other => panic!("unexpected from the server: {other:?}"),

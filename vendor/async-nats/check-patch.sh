@@ -10,8 +10,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CARGO_TARGET_DIR:-$here/../../target}/async-nats-check"
-rm -rf "$work/crate"
 mkdir -p "$work"
+work="$(cd "$work" && pwd)" # absolute: the build below runs from inside it
+rm -rf "$work/crate"
 cp -r "$here" "$work/crate"
 cd "$work/crate"
 cp check.lock Cargo.lock
@@ -23,7 +24,11 @@ futures = "0.3"
 
 [workspace]
 TOML
+grep -q '^#\[cfg(test)\]$' src/service/mod.rs || {
+  echo "check-patch.sh: no test module to drop in src/service/mod.rs (a new release? see PATCHES.md)" >&2
+  exit 1
+}
 sed -i '/^#\[cfg(test)\]$/,$d' src/service/mod.rs
-CARGO_TARGET_DIR="$work/target" cargo test --locked --lib \
+CARGO_TARGET_DIR="$work/target" "${CARGO:-cargo}" test --locked --lib \
   --no-default-features --features "service ring nkeys jetstream kv server_2_10" \
   connection::

@@ -35,6 +35,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{self, AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::trace;
 
+// PATCH(pipeline): HeaderValue (validating `from_str`) replaces IntoHeaderValue.
 use crate::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::status::StatusCode;
 use crate::subject::Subject;
@@ -206,6 +207,8 @@ impl Connection {
                     ))
                 }
             };
+            // PATCH(pipeline): the iterator borrows `read_buf`, which is
+            // advanced below; dropped here, the borrow ends here.
             drop(args);
 
             let sid: u64 = number_arg(sid, "sid argument after MSG")?;
@@ -285,6 +288,8 @@ impl Connection {
                     ))
                 }
             };
+            // PATCH(pipeline): the iterator borrows `read_buf`, which is
+            // advanced below; dropped here, the borrow ends here.
             drop(args);
 
             let subjects_len = subject.len() + reply_to.map_or(0, <[u8]>::len);
@@ -882,6 +887,7 @@ fn number_arg<T: FromStr>(raw: &[u8], what: &str) -> Result<T, io::Error> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot parse {what}")))
 }
 
+/// PATCH(pipeline): a flag, as a flagged message's `description`.
 fn flagged(reason: &str) -> String {
     format!("{FLAG_PREFIX}{reason}")
 }
@@ -895,6 +901,7 @@ fn frame_end(line_len: usize, payload_len: usize) -> Result<usize, io::Error> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message length overflows"))
 }
 
+/// PATCH(pipeline): headers, status and status description.
 type ParsedHeaders = (HeaderMap, Option<StatusCode>, Option<String>);
 
 /// PATCH(pipeline): the HMSG header block, parsed as before but returning
