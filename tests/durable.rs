@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, message::PublishMessage};
 use common::nats::{NatsServer, raw_pub};
+use common::sample;
 use futures::StreamExt;
-use pipeline::wire::{ErrorEvent, ErrorKind, SamplesOut, Translation};
+use pipeline::wire::{ErrorEvent, ErrorKind, Translation};
 
 const W: u64 = 24;
 
@@ -130,13 +131,7 @@ async fn publish_all(js: jetstream::Context, load: Load) {
             let mut acks = Vec::new();
             let mut failed = false;
             for s in 0..load.streams {
-                let body = SamplesOut {
-                    seq,
-                    value: Some(value(s, seq)),
-                    values: None,
-                    ts: None,
-                }
-                .encode();
+                let body = sample(seq, value(s, seq));
                 let msg = PublishMessage::build()
                     .payload(body.into())
                     .message_id(format!("s{s}:{seq}"));
@@ -451,13 +446,7 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
     let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
 
-    let body = SamplesOut {
-        seq: 0,
-        value: Some(1.0),
-        values: None,
-        ts: None,
-    }
-    .encode();
+    let body = sample(0, 1.0);
     let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
     ops.extend(raw_pub(
         b"samples.h",
@@ -476,13 +465,7 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
     server.send_raw(&ops);
     for seq in 0..30u64 {
         for s in 0..2 {
-            let body = SamplesOut {
-                seq,
-                value: Some(value(s, seq)),
-                values: None,
-                ts: None,
-            }
-            .encode();
+            let body = sample(seq, value(s, seq));
             js.publish(format!("samples.s{s}"), body.into())
                 .await
                 .unwrap()
@@ -581,13 +564,7 @@ async fn requests_and_stats_in_durable_mode() {
     let svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
     for seq in 0..30u64 {
-        let body = SamplesOut {
-            seq,
-            value: Some(value(0, seq)),
-            values: None,
-            ts: None,
-        }
-        .encode();
+        let body = sample(seq, value(0, seq));
         js.publish("samples.s0", body.into())
             .await
             .unwrap()

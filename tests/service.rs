@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::Client;
 use common::nats::{NatsServer, RawConnection, raw_pub};
+use common::sample;
 use futures::StreamExt;
 use pipeline::config::{RouteConfig, ServeConfig};
 use pipeline::pairs;
@@ -303,13 +304,7 @@ async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
         .await
         .unwrap();
     // (serde_json cannot hold NaN: encode the sample message itself.)
-    let nan = SamplesOut {
-        seq: 0,
-        value: Some(f32::NAN),
-        values: None,
-        ts: None,
-    }
-    .encode();
+    let nan = sample(0, f32::NAN);
     client.publish("samples.bad", nan.into()).await.unwrap();
     send(&client, "gappy", 0, &[0.1, 0.2]).await;
     send(&client, "gappy", 10, &[0.3]).await; // expected 2
@@ -517,13 +512,7 @@ async fn hostile_framing_is_reported_without_dropping_the_connection() {
     client.flush().await.unwrap();
     assert_eq!(collect(&mut sub, 7, translation).await[0].seq, 0);
 
-    let body = SamplesOut {
-        seq: 0,
-        value: Some(1.0),
-        values: None,
-        ts: None,
-    }
-    .encode();
+    let body = sample(0, 1.0);
     let bad_headers: [&[u8]; 4] = [
         b"NATS/1.0\r\nX: a\rb\r\n\r\n",
         b"NATS/1.0\r\nno colon here\r\n\r\n",
@@ -972,13 +961,7 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
         rmp_serde::to_vec_named(&serde_json::json!({"seq": "seven", "value": 1.0})).unwrap(),
         rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": {"nested": true}})).unwrap(),
     ];
-    let infinity = SamplesOut {
-        seq: 1,
-        value: Some(f32::INFINITY),
-        values: None,
-        ts: None,
-    }
-    .encode();
+    let infinity = sample(1, f32::INFINITY);
     let rotating: [Vec<u8>; 2] = [Vec::new(), infinity];
     let (n_good, n_samples) = (5u64, 60u64);
     let rounds = 12_500; // 8 hostile messages per round (6 + 1 + 1 raw): 100,000 in all
@@ -993,13 +976,7 @@ async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
     // The eighth of each round is framing no official client sends, on a
     // raw connection: a subject that is not UTF-8, or a header block with a
     // lone CR in a value (around a good sample, which must not be trusted).
-    let good_sample = SamplesOut {
-        seq: 0,
-        value: Some(1.0),
-        values: None,
-        ts: None,
-    }
-    .encode();
+    let good_sample = sample(0, 1.0);
     let mut raw = RawConnection::open(server.port);
     let rss = RssPeak::start();
     let mut rng = pipeline::rng::Rng::new(99);

@@ -6,7 +6,19 @@ pub mod nats;
 use std::collections::HashMap;
 use std::path::Path;
 
+use pipeline::wire::SamplesOut;
 use safetensors::{Dtype, tensor::TensorView};
+
+/// One sample, as a publisher encodes it (`{"seq", "value"}`).
+pub fn sample(seq: u64, value: f32) -> Vec<u8> {
+    SamplesOut {
+        seq,
+        value: Some(value),
+        values: None,
+        ts: None,
+    }
+    .encode()
+}
 
 /// Writes a tensors-only safetensors file (no `__metadata__`), as PyTorch's
 /// `safetensors.torch.save_file` or a Keras conversion script would.
