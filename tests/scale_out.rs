@@ -36,12 +36,15 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports. The listeners are all held until every port is
+/// picked: one at a time, the system may hand out a port just released.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 fn monitor(http: u16, path: &str) -> Option<serde_json::Value> {
@@ -103,9 +106,9 @@ async fn wait_for_interest(http: u16, subject: &str) {
 
 /// Three clustered nodes with the partition mapping.
 fn cluster(dir: &std::path::Path) -> Vec<Node> {
-    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports = free_ports(9);
+    let (client, rest) = ports.split_at(3);
+    let (route, http) = rest.split_at(3);
     let routes: Vec<String> = route
         .iter()
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
@@ -129,11 +132,12 @@ fn cluster(dir: &std::path::Path) -> Vec<Node> {
             );
             let path = dir.join(format!("n{i}.conf"));
             std::fs::write(&path, conf).unwrap();
+            let log = std::fs::File::create(dir.join(format!("n{i}.log"))).unwrap();
             let child = Command::new(common::nats::binary())
                 .arg("-c")
                 .arg(&path)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .unwrap();
             Node {
@@ -145,7 +149,15 @@ fn cluster(dir: &std::path::Path) -> Vec<Node> {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http.iter().all(|p| routez(*p).is_some_and(|n| n >= 2)) {
-        assert!(Instant::now() < deadline, "cluster did not form");
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = (0..3)
+                .map(|i| {
+                    let log = std::fs::read_to_string(dir.join(format!("n{i}.log")));
+                    format!("--- n{i}:\n{}", log.unwrap_or_default())
+                })
+                .collect();
+            panic!("cluster did not form\n{}", logs.join("\n"));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     nodes
