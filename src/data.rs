@@ -1,11 +1,9 @@
 //! Training and evaluation windows: the seed's sliding-window construction
-//! over a pair's grid or a user's CSV, and random-phase windows.
+//! over a pair's grid, and random-phase windows (users' recordings are read
+//! by [`crate::recording`]).
 //!
 //! Layout is row-major `[n, W]` in plain `Vec<f32>`s; tensors are made only
 //! where the model needs them.
-
-use std::io::BufRead;
-use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::pairs::Pair;
@@ -127,8 +125,8 @@ impl Windows {
     }
 }
 
-/// What a model is trained or evaluated on: a pair's grid windows, or a
-/// user's CSV series, with the full series for figures.
+/// What a model is trained or evaluated on: a pair's grid windows, with the
+/// full series for figures.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Pair id, or `csv:<file name>`.
@@ -155,80 +153,6 @@ impl Dataset {
             x: pair.grid(),
             truth,
         })
-    }
-
-    /// A CSV file of (input, output) rows.
-    pub fn csv(path: &Path, window: usize) -> Result<Self> {
-        let s = Series::from_csv(path)?;
-        let name = format!(
-            "csv:{}",
-            path.file_name()
-                .map(|f| f.to_string_lossy())
-                .unwrap_or_default()
-        );
-        Ok(Self {
-            name,
-            pair: None,
-            fixed: Windows::sliding(&s.input, &s.output, window)?,
-            x: (0..s.output.len()).map(|i| i as f64).collect(),
-            truth: s.output,
-        })
-    }
-}
-
-/// Two aligned recorded series read from a CSV file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub input: Vec<f32>,
-    pub output: Vec<f32>,
-}
-
-impl Series {
-    /// Reads two numeric columns (input, output), one sample per row. A first
-    /// line that does not parse as numbers is taken as a header; blank lines
-    /// are skipped; anything else that does not parse is an error naming
-    /// the line.
-    pub fn from_csv(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::Data(format!("cannot open {}: {e}", path.display())))?;
-        Self::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| Error::Data(format!("{}: {e}", path.display())))
-    }
-
-    pub fn from_reader(reader: impl BufRead) -> std::result::Result<Self, String> {
-        let mut s = Series {
-            input: Vec::new(),
-            output: Vec::new(),
-        };
-        for (i, line) in reader.lines().enumerate() {
-            let line_no = i + 1;
-            let line = line.map_err(|e| format!("line {line_no}: {e}"))?;
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-            let parsed: std::result::Result<Vec<f32>, _> =
-                fields.iter().map(|f| f.parse::<f32>()).collect();
-            match parsed {
-                Ok(v) if v.len() == 2 => {
-                    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-                        return Err(format!("line {line_no}: value {bad} is not finite"));
-                    }
-                    s.input.push(v[0]);
-                    s.output.push(v[1]);
-                }
-                Ok(v) => {
-                    return Err(format!(
-                        "line {line_no}: expected 2 columns (input, output), found {}",
-                        v.len()
-                    ));
-                }
-                Err(_) if line_no == 1 => {} // header
-                Err(e) => return Err(format!("line {line_no}: not a number ({e}): {line:?}")),
-            }
-        }
-        Ok(s)
     }
 }
 
@@ -271,21 +195,6 @@ mod tests {
             Windows::sliding(&[0.0; 25], &[0.0; 25], 24).unwrap().len(),
             1
         );
-    }
-
-    #[test]
-    fn csv_with_and_without_header() {
-        let s = Series::from_reader("in,out\n1, 2\n\n3,4\n".as_bytes()).unwrap();
-        assert_eq!(s.input, vec![1.0, 3.0]);
-        assert_eq!(s.output, vec![2.0, 4.0]);
-        let s = Series::from_reader("1,2\n3,4\n".as_bytes()).unwrap();
-        assert_eq!(s.input.len(), 2);
-        let e = Series::from_reader("1,2\n3,x\n".as_bytes()).unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
-        let e = Series::from_reader("1,2,3\n".as_bytes()).unwrap_err();
-        assert!(e.contains("expected 2 columns"), "{e}");
-        let e = Series::from_reader("1,2\nnan,1\n".as_bytes()).unwrap_err();
-        assert!(e.contains("not finite"), "{e}");
     }
 
     #[test]

@@ -79,3 +79,108 @@ pub fn evaluate(
         pred,
     ))
 }
+
+/// One predictor's error on the validation windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// Mean squared error, in the output channel's physical units squared.
+    pub mse: f64,
+    /// `mse` / variance of the target: 1 is what predicting the target's
+    /// own mean would score, 0 is perfect.
+    pub nmse: f64,
+}
+
+/// A model against the two baselines on the same held-out windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Validation windows scored.
+    pub windows: usize,
+    /// Variance of the target samples of those windows (physical units²).
+    pub target_variance: f64,
+    pub model: Score,
+    /// Predicting the training split's mean of the output channel.
+    pub mean_baseline: Score,
+    /// The least-squares linear map from the W inputs to the W outputs,
+    /// fitted on the training windows.
+    pub linear_baseline: Score,
+    /// `1 − model NMSE / linear NMSE`: how much of the linear map's error the
+    /// model removes (0.15 = 15% lower NMSE; negative = worse).
+    pub gain_over_linear: f64,
+    /// The model's NMSE is below both baselines'.
+    pub beats_baselines: bool,
+}
+
+impl Comparison {
+    /// Scores `model`, `mean` and `linear` predictions (row-major, like
+    /// `valid.target`) against `valid`'s targets.
+    pub fn new(valid: &Windows, model: &[f32], mean: &[f32], linear: &[f32]) -> Result<Self> {
+        if valid.is_empty() {
+            return Err(crate::error::Error::Data(
+                "no validation windows to score".into(),
+            ));
+        }
+        let n = valid.target.len() as f64;
+        let mu = valid.target.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = valid
+            .target
+            .iter()
+            .map(|&v| (v as f64 - mu).powi(2))
+            .sum::<f64>()
+            / n;
+        let score = |p: &[f32]| {
+            let m = mse(p, &valid.target);
+            Score {
+                mse: m,
+                nmse: if var > 0.0 { m / var } else { f64::NAN },
+            }
+        };
+        let (model, mean_baseline, linear_baseline) = (score(model), score(mean), score(linear));
+        Ok(Self {
+            windows: valid.len(),
+            target_variance: var,
+            gain_over_linear: 1.0 - model.mse / linear_baseline.mse,
+            beats_baselines: model.mse < mean_baseline.mse && model.mse < linear_baseline.mse,
+            model,
+            mean_baseline,
+            linear_baseline,
+        })
+    }
+
+    /// The printed table (the same figures as the JSON report).
+    pub fn table(&self) -> String {
+        let row =
+            |name: &str, s: &Score| format!("  {name:<22} {:>12.4e} {:>10.4}\n", s.mse, s.nmse);
+        let mut t = format!(
+            "  {:<22} {:>12} {:>10}\n",
+            "on validation windows", "MSE", "NMSE"
+        );
+        t += &row("model", &self.model);
+        t += &row("linear map (baseline)", &self.linear_baseline);
+        t += &row("mean (baseline)", &self.mean_baseline);
+        t
+    }
+
+    /// One line saying whether the model is worth serving.
+    pub fn verdict(&self) -> String {
+        if self.beats_baselines {
+            format!(
+                "the model beats both baselines: NMSE {:.1}% below the linear map's",
+                100.0 * self.gain_over_linear
+            )
+        } else {
+            let worse: Vec<&str> = [
+                (self.model.mse >= self.linear_baseline.mse, "the linear map"),
+                (self.model.mse >= self.mean_baseline.mse, "the mean"),
+            ]
+            .iter()
+            .filter(|(w, _)| *w)
+            .map(|(_, n)| *n)
+            .collect();
+            format!(
+                "WARNING: the model is no better than {} on held-out data; do not serve it as it is \
+                 (more data, a longer --time-budget, another --window or --hidden may help)",
+                worse.join(" or ")
+            )
+        }
+    }
+}

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::scaling::Scaling;
 
 /// Weights rearranged for the fast path. Matrices are `[H, 4H]` row-major
 /// (the transpose of PyTorch's `[4H, H]`), so a step is `Z[B,4H] = H[B,H]·R`.
@@ -43,6 +44,9 @@ pub struct FastModel {
     dense_b: f32,
     gates: GateKernel,
     matmul: MatmulKernel,
+    /// Physical units ↔ the network's: applied to the input before the
+    /// encoder and to the output after the dense head (identity: skipped).
+    scaling: Scaling,
 }
 
 /// Units are padded to a multiple of this (one AVX-512 register of f32);
@@ -53,6 +57,8 @@ const COL_ALIGN: usize = 4 * UNIT_ALIGN;
 /// Per-thread working memory; grows to the largest batch seen, then is reused.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
+    /// Normalised inputs (only when the model has an input scaling).
+    x: Vec<f32>,
     z: Vec<f32>,
     h: Vec<f32>,
     c: Vec<f32>,
@@ -147,7 +153,18 @@ impl FastModel {
             dense_b,
             gates: select_gate_kernel(),
             matmul: select_matmul_kernel(),
+            scaling: Scaling::IDENTITY,
         })
+    }
+
+    /// The same model reading and writing physical units through `scaling`.
+    pub fn with_scaling(mut self, scaling: Scaling) -> Self {
+        self.scaling = scaling;
+        self
+    }
+
+    pub fn scaling(&self) -> &Scaling {
+        &self.scaling
     }
 
     pub fn window(&self) -> usize {
@@ -170,6 +187,14 @@ impl FastModel {
         }
         let b = input.len() / w;
         let np = self.npad;
+        let input = if self.scaling.input.is_identity() {
+            input
+        } else {
+            s.x.clear();
+            s.x.extend_from_slice(input);
+            self.scaling.input.normalise(&mut s.x);
+            &s.x[..]
+        };
         s.z.resize(b * np, 0.0);
         s.h.clear();
         s.h.resize(b * h, 0.0);
@@ -215,6 +240,7 @@ impl FastModel {
                 out[r * w + t] = dot(hr, &self.dense_w) + self.dense_b;
             }
         }
+        self.scaling.output.denormalise(out);
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //!
 //! A tensors-only file (a PyTorch export, or a Keras model converted with
 //! `weight_ih = kernel.T`, `weight_hh = recurrent_kernel.T`, `bias_ih = bias`,
-//! `bias_hh = 0`) loads too: H comes from the shapes, W defaults to 24.
+//! `bias_hh = 0`) loads too: H comes from the shapes, W defaults to 24, and
+//! the scaling is the identity (`pipeline set-scaling` adds one).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,14 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::Seq2Seq;
+use crate::scaling::Scaling;
 
 /// Value of the `format` metadata key that marks our files.
 pub const FORMAT_NAME: &str = "pipeline.seq2seq";
-/// Version written by this build; files with a higher version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Highest version this build reads. Version 2 adds `scaling`; a file
+/// without one is still written as version 1, so older builds keep reading
+/// it (and refuse a scaled file instead of serving it in the wrong units).
+pub const FORMAT_VERSION: u32 = 2;
 /// The seed's window length, used when a file does not say.
 pub const DEFAULT_WINDOW: usize = 24;
 /// The seed's hidden size, the default for training.
@@ -53,13 +57,27 @@ pub struct Metadata {
     pub metrics: Option<Value>,
     /// Creation time, RFC 3339 UTC.
     pub created: Option<String>,
+    /// Physical units ↔ the network's (absent: identity). JSON
+    /// `{"method":"standard","input":{"center":…,"scale":…},"output":{…}}`.
+    pub scaling: Option<Scaling>,
 }
 
 impl Metadata {
     fn to_map(&self, hidden: usize, window: usize) -> HashMap<String, String> {
         let mut m = HashMap::new();
         m.insert("format".into(), FORMAT_NAME.into());
-        m.insert("format_version".into(), FORMAT_VERSION.to_string());
+        let scaling = self.scaling.filter(|s| !s.is_identity());
+        m.insert(
+            "format_version".into(),
+            if scaling.is_some() { "2" } else { "1" }.into(),
+        );
+        if let Some(s) = scaling {
+            // Serialising plain numbers cannot fail.
+            m.insert(
+                "scaling".into(),
+                serde_json::to_string(&s).unwrap_or_default(),
+            );
+        }
         m.insert("hidden".into(), hidden.to_string());
         m.insert("window".into(), window.to_string());
         if let Some(p) = &self.pair {
@@ -115,7 +133,18 @@ impl Metadata {
                 .map(|s| serde_json::from_str(s).map_err(|e| bad(format!("metadata `{key}`: {e}"))))
                 .transpose()
         };
+        let scaling = match map.get("scaling") {
+            Some(text) => {
+                let s: Scaling = serde_json::from_str(text)
+                    .map_err(|e| bad(format!("metadata `scaling`: {e}")))?;
+                s.check()
+                    .map_err(|e| bad(format!("metadata `scaling`: {e}")))?;
+                Some(s)
+            }
+            None => None,
+        };
         Ok(Self {
+            scaling,
             pair: map.get("pair").cloned(),
             window,
             recipe: json("recipe")?,
@@ -267,9 +296,10 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         (None, Some(m)) => m,
         (None, None) => DEFAULT_WINDOW,
     };
+    let scaling = meta.scaling.unwrap_or(Scaling::IDENTITY);
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-    let model = Seq2Seq::new(vb, hidden, window)?;
-    let fast = crate::fast::FastModel::new(&params, hidden, window)?;
+    let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
+    let fast = crate::fast::FastModel::new(&params, hidden, window)?.with_scaling(scaling);
     Ok(LoadedModel {
         model,
         fast,
@@ -326,6 +356,26 @@ pub fn save(
         reason: e.to_string(),
     })?;
     Ok(content_id(&bytes))
+}
+
+/// Writes a copy of model file `src` to `dst` with `scaling` in its
+/// metadata (how a tensors-only export gets its units); the weights are
+/// unchanged (converted to F32). Returns the new file's content id.
+pub fn set_scaling(src: &Path, dst: &Path, scaling: Scaling) -> Result<String> {
+    scaling.check()?;
+    let loaded = load(src, None)?;
+    let tensors = candle_core::safetensors::load(src, &Device::Cpu)?;
+    let meta = Metadata {
+        scaling: Some(scaling),
+        ..loaded.meta
+    };
+    save(
+        dst,
+        &tensors,
+        loaded.model.hidden(),
+        loaded.model.window(),
+        &meta,
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename, so a

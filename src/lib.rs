@@ -8,13 +8,22 @@
 //! - [`pairs`]: the pair table (which curve becomes which, on what x grid).
 //! - [`data`]: training/evaluation windows (the seed's sliding windows,
 //!   random-phase windows, CSV series).
+//! - [`recording`]: a user's CSV export: columns by name or index,
+//!   delimiter sniffing, bad cells named by line and column, segments.
+//! - [`scaling`]: per-channel affine scaling (physical units ↔ the
+//!   network's), fitted on the training split, stored in the model file.
+//! - [`baseline`]: the mean predictor and the least-squares linear map a
+//!   model must beat.
+//! - [`fit`]: training on recordings: chronological split, scaling, early
+//!   stopping, scoring against the baselines, report and figures.
 //! - [`model`]: the encoder-decoder on candle; teacher-forced and
 //!   autoregressive passes.
 //! - [`fast`]: the fast inference path (one GEMM + a fused, vectorised gate
 //!   kernel per step, decoder feedback folded into its weights).
 //! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
 //!   loading with shape checks and dtype conversion, atomic saving.
-//! - [`train`]: seeded initialisation, recipes, the training loop.
+//! - [`train`]: seeded initialisation, recipes (epochs, or a step/time
+//!   budget with early stopping), the data-parallel training loop.
 //! - [`eval`]: accuracy metrics.
 //! - [`translate`]: the text filter behind `pipeline translate`.
 //! - [`report`], [`plot`]: training reports and PNG figures.
@@ -34,19 +43,23 @@
 //! The binary (`src/main.rs`) only parses flags, shows progress and calls
 //! into these modules.
 
+pub mod baseline;
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fast;
+pub mod fit;
 pub mod format;
 pub mod metrics;
 pub mod model;
 pub mod pairs;
 pub mod plot;
+pub mod recording;
 pub mod report;
 pub mod rng;
+pub mod scaling;
 pub mod service;
 pub mod stats;
 pub mod tools;

@@ -30,9 +30,10 @@ struct Cli {
     )]
     models_dir: PathBuf,
 
-    /// Compute threads for the tensor backend (candle's rayon pool).
-    #[arg(long, global = true, default_value_t = 1)]
-    threads: usize,
+    /// Compute threads for the tensor backend (candle's rayon pool) [default: 1].
+    /// For `retrain --data`: threads sharing each mini-batch [default: all cores].
+    #[arg(long, global = true)]
+    threads: Option<usize>,
 
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "human")]
@@ -63,6 +64,30 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Give a model file physical units: write a copy with an input and
+    /// output scaling (normalised = (x − center) / scale) in its metadata,
+    /// e.g. for a PyTorch export trained on standardised data.
+    SetScaling(SetScalingArgs),
+}
+
+#[derive(Args)]
+struct SetScalingArgs {
+    /// The model file (a tensors-only export is fine).
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to write the copy (may be the same file).
+    #[arg(long)]
+    out: PathBuf,
+    /// The input channel's center (the training mean, for standard scaling).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    input_center: f64,
+    /// The input channel's scale (the training standard deviation).
+    #[arg(long, default_value_t = 1.0)]
+    input_scale: f64,
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    output_center: f64,
+    #[arg(long, default_value_t = 1.0)]
+    output_scale: f64,
 }
 
 #[derive(Subcommand)]
@@ -301,10 +326,46 @@ enum LogFormat {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum RecipeName {
-    /// Random-phase windows, warm-up + cosine decay, gradient clipping.
+    /// Pairs: random-phase windows, warm-up + cosine decay, gradient clipping.
     Default,
     /// The seed tutorial exactly: 76 grid windows, Adam 1e-3, batch 10, 35 epochs.
     Seed,
+    /// Recordings (the default with --data): a step budget, early stopping
+    /// on the held-out part, the best weights kept.
+    Recording,
+}
+
+/// Reading users' recordings (`retrain --data`, `eval --data`).
+#[derive(Args)]
+struct CsvArgs {
+    /// The column the model reads: a header name or a 0-based index [default: 0].
+    #[arg(long, value_name = "COL")]
+    input: Option<pipeline::recording::Column>,
+    /// The column the model writes: a header name or a 0-based index [default: 1].
+    #[arg(long, value_name = "COL")]
+    output: Option<pipeline::recording::Column>,
+    /// Field delimiter: one character, or `tab` [default: sniffed: tab, `;` or `,`].
+    #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
+    delimiter: Option<u8>,
+    /// Skip (and count) rows whose chosen cells are not numbers, instead of
+    /// stopping at the first; windows never span a skipped row.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Fraction of each file held out for validation: its last rows.
+    #[arg(long, default_value_t = pipeline::fit::DEFAULT_VALIDATE)]
+    validate: f64,
+}
+
+impl CsvArgs {
+    fn options(&self) -> pipeline::recording::CsvOptions {
+        let d = pipeline::recording::CsvOptions::default();
+        pipeline::recording::CsvOptions {
+            input: self.input.clone().unwrap_or(d.input),
+            output: self.output.clone().unwrap_or(d.output),
+            delimiter: self.delimiter,
+            skip_bad_rows: self.skip_bad_rows,
+        }
+    }
 }
 
 /// Where the model comes from: a pair's shipped model, or a file.
@@ -326,16 +387,38 @@ struct RetrainArgs {
     /// Built-in pair to train on.
     #[arg(long, conflicts_with = "data", required_unless_present = "data")]
     pair: Option<String>,
-    /// CSV file with two numeric columns (input, output), one sample per row.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// A recording (CSV, one sample per row); repeat for several. Windows
+    /// never span two files.
+    #[arg(long, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// Scaling fitted on the training part and stored with the model.
+    #[arg(long, default_value = "standard")]
+    scale: pipeline::scaling::ScaleMethod,
     /// Output model file (default `<models-dir>/<pair>.safetensors`).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "default")]
-    recipe: RecipeName,
+    /// [default: `default` for pairs, `recording` with --data]
+    #[arg(long, value_enum)]
+    recipe: Option<RecipeName>,
+    /// Train for this many epochs (instead of the recipe's budget).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Budget in optimiser steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Budget in time (e.g. 2m): replaces the step budget unless --steps is
+    /// also given. Not bit-reproducible; the report gives the steps taken.
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    time_budget: Option<std::time::Duration>,
+    /// Stop after this many validation measurements without improvement.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Exit with status 2 when the model does not beat both baselines on
+    /// the held-out data (the model and report are still written).
+    #[arg(long)]
+    strict: bool,
     /// Peak learning rate.
     #[arg(long)]
     lr: Option<f64>,
@@ -356,9 +439,12 @@ struct RetrainArgs {
 struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Evaluate on a CSV series instead of a pair's curves.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// Evaluate on recordings (CSV) instead of a pair's curves: the model
+    /// and both baselines on the held-out part (see --validate).
+    #[arg(long, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// Print the metrics as one JSON object.
     #[arg(long)]
     json: bool,
@@ -381,7 +467,12 @@ fn main() {
     // candle reads RAYON_NUM_THREADS; unset, it re-reads /proc/cpuinfo on
     // every matmul (10x slower at batch 1, FACTS.md).
     // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", cli.threads.max(1).to_string()) };
+    unsafe {
+        std::env::set_var(
+            "RAYON_NUM_THREADS",
+            cli.threads.unwrap_or(1).max(1).to_string(),
+        )
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let builder = tracing_subscriber::fmt()
@@ -408,6 +499,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Retrain(a) if !a.data.is_empty() => retrain_recordings(a, cli.threads),
         Command::Retrain(a) => retrain(&cli.models_dir, a),
         Command::Eval(a) => evaluate(&cli.models_dir, a),
         Command::Translate(a) => {
@@ -421,6 +513,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
         Command::Bench(a) => bench(&cli.models_dir, a),
+        Command::SetScaling(a) => {
+            use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+            let scaling = Scaling {
+                method: ScaleMethod::Standard,
+                input: Affine {
+                    center: a.input_center,
+                    scale: a.input_scale,
+                },
+                output: Affine {
+                    center: a.output_center,
+                    scale: a.output_scale,
+                },
+            };
+            let id = format::set_scaling(&a.model, &a.out, scaling)?;
+            println!("model      {} (id {id})", a.out.display());
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             let config = pipeline::config::ServeConfig::load(&file)?;
             for r in &config.routes {
@@ -682,15 +791,17 @@ fn progress_bar(len: u64) -> ProgressBar {
     bar
 }
 
-fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
-    let mut recipe = match a.recipe {
+/// The recipe named by --recipe (or `fallback`), with the flags applied.
+fn recipe_from_args(a: &RetrainArgs, fallback: RecipeName) -> Recipe {
+    let mut recipe = match a.recipe.unwrap_or(fallback) {
         RecipeName::Default => Recipe::default_recipe(),
         RecipeName::Seed => Recipe::seed(),
+        RecipeName::Recording => Recipe::recording(),
     };
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = a.$f { recipe.$f = v; } )* };
     }
-    set!(epochs, lr, batch, hidden, window, seed);
+    set!(lr, batch, hidden, window, seed);
     if let Some(lr) = a.lr
         && recipe.schedule == train::Schedule::Constant
     {
@@ -699,22 +810,36 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     if let Some(n) = a.random_windows {
         recipe.random_windows_per_epoch = n;
     }
+    // One budget: epochs, or steps and/or time.
+    if let Some(e) = a.epochs {
+        recipe.epochs = e;
+        recipe.steps = None;
+        recipe.time_budget_s = None;
+    }
+    if let Some(t) = a.time_budget {
+        recipe.time_budget_s = Some(t.as_secs_f64());
+        recipe.steps = None;
+    }
+    if let Some(n) = a.steps {
+        recipe.steps = Some(n);
+    }
+    if let Some(p) = a.patience {
+        recipe.patience = Some(p);
+    }
+    recipe
+}
 
-    let data = match (&a.pair, &a.data) {
-        (Some(id), _) => Dataset::pair(id, recipe.window)?,
-        (None, Some(path)) => {
-            // User data has no curve to draw random phases from.
-            recipe.random_windows_per_epoch = 0;
-            recipe.fixed_windows = true;
-            Dataset::csv(path, recipe.window)?
-        }
-        (None, None) => bail!("say what to train on: --pair NAME or --data FILE.csv"),
+fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
+    let recipe = recipe_from_args(&a, RecipeName::Default);
+    let data = match &a.pair {
+        Some(id) => Dataset::pair(id, recipe.window)?,
+        None => bail!("say what to train on: --pair NAME or --data FILE.csv"),
     };
     let data_name = data.name.clone();
     let out = match (&a.out, &a.pair) {
         (Some(o), _) => o.clone(),
         (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
-        (None, None) => bail!("--out FILE is required with --data"),
+        (None, None) => bail!("--out FILE is required"),
     };
 
     tracing::info!(
@@ -758,6 +883,7 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         recipe: Some(serde_json::to_value(&recipe)?),
         metrics: Some(serde_json::to_value(&metrics)?),
         created: Some(created.clone()),
+        scaling: None,
     };
     let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
     let (json_path, loss_png) = report::write_training_report(
@@ -784,6 +910,164 @@ fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     println!("report     {}", json_path.display());
     println!("figures    {}, {}", loss_png.display(), fig.display());
     Ok(())
+}
+
+/// `retrain --data`: train on recordings, judged against the baselines on
+/// the held-out part of each file.
+fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
+    use pipeline::fit;
+    let recipe = recipe_from_args(&a, RecipeName::Recording);
+    if recipe.random_windows_per_epoch > 0 {
+        bail!("recordings have no curve to draw random-phase windows from: drop --random-windows");
+    }
+    let out = a
+        .out
+        .clone()
+        .context("--out FILE is required with --data")?;
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let prepared = fit::prepare(&a.data, &a.csv.options(), a.csv.validate, recipe.window)?;
+    for f in &prepared.recordings {
+        let r = &f.recording;
+        println!(
+            "data       {}: {} rows ({} train, {} held out{}), {:?} → {:?}",
+            r.path.display(),
+            r.rows,
+            f.train_rows,
+            f.validation_rows,
+            if r.skipped > 0 {
+                format!(", {} bad rows skipped", r.skipped)
+            } else {
+                String::new()
+            },
+            r.input_name,
+            r.output_name
+        );
+    }
+    let scaling = fit::fit_scaling(&prepared, a.scale)?;
+    if !scaling.is_identity() {
+        println!(
+            "scaling    {:?}: input ({} − {:.6}) / {:.6}, output ({} − {:.6}) / {:.6}",
+            scaling.method,
+            "x",
+            scaling.input.center,
+            scaling.input.scale,
+            "y",
+            scaling.output.center,
+            scaling.output.scale
+        );
+    }
+    tracing::info!(
+        train_windows = prepared.train.len(), validation_windows = prepared.valid.len(),
+        recipe = %recipe.name, steps = ?recipe.steps, time_budget_s = ?recipe.time_budget_s,
+        batch = recipe.batch, hidden = recipe.hidden, window = recipe.window, seed = recipe.seed,
+        threads, "training"
+    );
+    let bar = budget_bar();
+    bar.set_prefix("training");
+    let started = Instant::now();
+    let trained = fit::train(&prepared, &scaling, &recipe, threads, |s| {
+        bar.set_position((s.progress * 1000.0) as u64);
+        let val = s
+            .val_ar_mse
+            .map_or(String::new(), |v| format!("  val AR MSE {v:.3e}"));
+        bar.set_message(format!(
+            "step {}  loss {:.3e}{val}  lr {:.1e}",
+            s.step, s.loss, s.lr
+        ));
+        if bar.is_hidden() && s.step.is_multiple_of(recipe.eval_every * 5) {
+            tracing::info!("step {} loss {:.3e}{val}", s.step, s.loss);
+        }
+    })?;
+    bar.finish_and_clear();
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let fast = pipeline::fast::FastModel::new(
+        &train::params(&trained.tensors)?,
+        recipe.hidden,
+        recipe.window,
+    )?
+    .with_scaling(scaling);
+    let scored = fit::score(&prepared, &fast)?;
+    let c = &scored.comparison;
+    let created = format::now_rfc3339();
+    let first = &prepared.recordings[0].recording;
+    let name = format!(
+        "csv:{}",
+        first
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let meta = Metadata {
+        pair: Some(name),
+        window: Some(recipe.window),
+        recipe: Some(serde_json::to_value(&recipe)?),
+        metrics: Some(serde_json::json!({
+            "validation": c,
+            "input": first.input_name,
+            "output": first.output_name,
+        })),
+        created: Some(created.clone()),
+        scaling: Some(scaling),
+    };
+    let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
+    let report = fit::FitReport {
+        model: out.display().to_string(),
+        model_id: &id,
+        data: &prepared.recordings,
+        validate: prepared.validate,
+        validation: c,
+        verdict: c.verdict(),
+        scaling: &scaling,
+        recipe: &recipe,
+        threads,
+        steps: trained.steps,
+        stop: trained.stop,
+        best_step: trained.best.map(|b| b.0),
+        train_seconds,
+        created: &created,
+        history: &trained.history,
+    };
+    let files = fit::write_report(&out, &report, &prepared, &scored)?;
+    println!(
+        "trained    {} steps in {train_seconds:.1} s on {threads} thread(s), stopped: {:?}{}",
+        trained.steps,
+        trained.stop,
+        trained.best.map_or(String::new(), |(s, _)| format!(
+            "; kept the weights of step {s}"
+        ))
+    );
+    print!("{}", c.table());
+    println!("verdict    {}", c.verdict());
+    println!("model      {} (id {id})", out.display());
+    println!("report     {}", files[0].display());
+    println!(
+        "figures    {}",
+        files[1..]
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if a.strict && !c.beats_baselines {
+        eprintln!("error: --strict: the model does not beat both baselines");
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// A bar over a budget's fraction (0–1000) for budgeted training.
+fn budget_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}  ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
 }
 
 fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
@@ -1027,19 +1311,65 @@ fn print_metrics(m: &eval::Metrics) {
     );
 }
 
+/// `eval --data`: the model (with its own scaling) and both baselines on
+/// the held-out part of the recordings.
+fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
+    use pipeline::fit;
+    let prepared = fit::prepare(
+        &a.data,
+        &a.csv.options(),
+        a.csv.validate,
+        loaded.model.window(),
+    )?;
+    let scored = fit::score(&prepared, &loaded.fast)?;
+    let c = &scored.comparison;
+    let plot = a
+        .plot
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out/eval-validation.png"));
+    fit::validation_figure(&plot, &prepared, &scored)?;
+    if a.json {
+        let v = serde_json::json!({
+            "model": loaded.path.display().to_string(),
+            "model_id": loaded.id,
+            "data": prepared.recordings,
+            "validate": prepared.validate,
+            "validation": c,
+            "verdict": c.verdict(),
+            "plot": plot.display().to_string(),
+        });
+        println!("{v}");
+    } else {
+        println!("model      {} (id {})", loaded.path.display(), loaded.id);
+        for f in &prepared.recordings {
+            println!(
+                "data       {}: {} rows, {} held out",
+                f.recording.path.display(),
+                f.recording.rows,
+                f.validation_rows
+            );
+        }
+        print!("{}", c.table());
+        println!("verdict    {}", c.verdict());
+        println!("figure     {}", plot.display());
+    }
+    Ok(())
+}
+
 fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
     let loaded = load_model(models_dir, &a.model)?;
     let w = loaded.model.window();
-    let data = match (&a.data, &a.model.pair) {
-        (Some(path), _) => Dataset::csv(path, w)?,
-        (None, pair_id) => {
-            let id = pair_id
-                .clone()
-                .or_else(|| loaded.meta.pair.clone())
-                .context("which pair? the model file does not say: pass --pair")?;
-            Dataset::pair(&id, w)?
-        }
-    };
+    if !a.data.is_empty() {
+        return evaluate_recordings(&loaded, &a);
+    }
+    let id = a
+        .model
+        .pair
+        .clone()
+        .or_else(|| loaded.meta.pair.clone())
+        .filter(|p| !p.starts_with("csv:"))
+        .context("which data? pass --pair NAME or --data FILE.csv")?;
+    let data = Dataset::pair(&id, w)?;
     let name = data.name.clone();
     let (metrics, translated) = eval::evaluate(&loaded.model, &data.fixed, data.pair, a.seed)?;
     let plot = a.plot.unwrap_or_else(|| {

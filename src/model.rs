@@ -10,6 +10,7 @@ use candle_nn::rnn::{LSTMConfig, LSTMState, RNN};
 use candle_nn::{LSTM, Linear, Module, VarBuilder};
 
 use crate::error::{Error, Result};
+use crate::scaling::Scaling;
 
 /// Largest batch one model call takes; longer inputs are processed in chunks.
 pub const MAX_BATCH: usize = 256;
@@ -22,6 +23,9 @@ pub struct Seq2Seq {
     dense: Linear,
     hidden: usize,
     window: usize,
+    /// Physical units ↔ the network's, applied by [`Seq2Seq::translate_rows`]
+    /// (the tensor passes work in the network's units, as training does).
+    scaling: Scaling,
 }
 
 impl Seq2Seq {
@@ -45,7 +49,18 @@ impl Seq2Seq {
             dense,
             hidden,
             window,
+            scaling: Scaling::IDENTITY,
         })
+    }
+
+    /// The same model with `translate_rows` reading and writing physical units.
+    pub fn with_scaling(mut self, scaling: Scaling) -> Self {
+        self.scaling = scaling;
+        self
+    }
+
+    pub fn scaling(&self) -> &Scaling {
+        &self.scaling
     }
 
     pub fn hidden(&self) -> usize {
@@ -107,7 +122,8 @@ impl Seq2Seq {
     }
 
     /// Translates row-major windows `[n, W]` given as a flat slice, in
-    /// batches of at most [`MAX_BATCH`]. Returns `[n, W]` row-major.
+    /// batches of at most [`MAX_BATCH`], in physical units (the model's
+    /// scaling applied on the way in and out). Returns `[n, W]` row-major.
     pub fn translate_rows(&self, input: &[f32]) -> Result<Vec<f32>> {
         if !input.len().is_multiple_of(self.window) {
             return Err(Error::Shape(format!(
@@ -117,11 +133,21 @@ impl Seq2Seq {
             )));
         }
         let mut out = Vec::with_capacity(input.len());
+        let mut chunk_buf = Vec::new();
         for chunk in input.chunks(MAX_BATCH * self.window) {
             let n = chunk.len() / self.window;
+            let chunk = if self.scaling.input.is_identity() {
+                chunk
+            } else {
+                chunk_buf.clear();
+                chunk_buf.extend_from_slice(chunk);
+                self.scaling.input.normalise(&mut chunk_buf);
+                &chunk_buf[..]
+            };
             let x = Tensor::from_slice(chunk, (n, self.window), &Device::Cpu)?;
             out.extend(self.translate(&x)?.flatten_all()?.to_vec1::<f32>()?);
         }
+        self.scaling.output.denormalise(&mut out);
         Ok(out)
     }
 }

@@ -111,16 +111,57 @@ fn tidy(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), String> {
+/// Draws two charts stacked in one 1000×900 PNG (e.g. a signal above what
+/// was made of it, when their units differ), under one title.
+pub fn stacked_charts(
+    path: &Path,
+    title: &str,
+    top: (&Chart, &[Line]),
+    bottom: (&Chart, &[Line]),
+) -> Result<()> {
+    let run = || -> std::result::Result<(), String> {
+        let root = open(path, (1000, 900))?;
+        let root = root
+            .titled(title, ("sans-serif", 24))
+            .map_err(|e| e.to_string())?;
+        let (a, b) = root.split_vertically(300);
+        draw_on(&a, top.0, top.1)?;
+        draw_on(&b, bottom.0, bottom.1)?;
+        root.present().map_err(|e| e.to_string())
+    };
+    run().map_err(|reason| Error::Plot {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn open(
+    path: &Path,
+    size: (u32, u32),
+) -> std::result::Result<DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, String> {
     register_font();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    Ok(root)
+}
+
+fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), String> {
+    let root = open(path, (1000, 600))?;
+    draw_on(&root, chart, lines)?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn draw_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    chart: &Chart,
+    lines: &[Line],
+) -> std::result::Result<(), String> {
     let ((x0, x1), (y0, y1)) =
         bounds(lines, chart.log_y).ok_or_else(|| "nothing to plot".to_string())?;
-    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let mut builder = ChartBuilder::on(&root);
+    let mut builder = ChartBuilder::on(root);
     builder
         .caption(chart.title, ("sans-serif", 24))
         .margin(16)
@@ -186,7 +227,7 @@ fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), S
                 .map_err(|e| e.to_string())?
         );
     }
-    root.present().map_err(|e| e.to_string())
+    Ok(())
 }
 
 #[cfg(test)]

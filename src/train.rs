@@ -50,6 +50,29 @@ pub struct Recipe {
     pub fixed_windows: bool,
     /// Fresh random-phase windows drawn each epoch (pairs only; 0 for none).
     pub random_windows_per_epoch: usize,
+    /// A budget in optimiser steps instead of `epochs` (the schedule runs
+    /// over the steps; epochs are passes over the windows until then).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// A budget in wall-clock seconds (the schedule runs over the time).
+    /// Not bit-reproducible: the report gives the steps it took, and
+    /// `steps` set to that number repeats the run exactly.
+    #[serde(default)]
+    pub time_budget_s: Option<f64>,
+    /// With validation windows: measure their autoregressive MSE every this
+    /// many steps, keep the best weights.
+    #[serde(default = "default_eval_every")]
+    pub eval_every: usize,
+    /// Stop after this many measurements without a new best (none: never).
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// Warm-up as a fraction of a step or time budget.
+    #[serde(default)]
+    pub warmup_fraction: f64,
+}
+
+fn default_eval_every() -> usize {
+    100
 }
 
 impl Recipe {
@@ -69,6 +92,11 @@ impl Recipe {
             clip_norm: None,
             fixed_windows: true,
             random_windows_per_epoch: 0,
+            steps: None,
+            time_budget_s: None,
+            eval_every: default_eval_every(),
+            patience: None,
+            warmup_fraction: 0.0,
         }
     }
 
@@ -89,7 +117,60 @@ impl Recipe {
             clip_norm: Some(1.0),
             fixed_windows: true,
             random_windows_per_epoch: 224,
+            steps: None,
+            time_budget_s: None,
+            eval_every: default_eval_every(),
+            patience: None,
+            warmup_fraction: 0.0,
         }
+    }
+
+    /// The default for a user's recording: a budget of optimiser steps
+    /// (whatever the file's size: about two minutes on a 2-core machine),
+    /// validation every 100 steps, the best weights kept, and a stop once
+    /// 15 measurements in a row bring nothing new.
+    pub fn recording() -> Self {
+        Self {
+            name: "recording".into(),
+            epochs: usize::MAX,
+            lr: 3e-3,
+            lr_final: 3e-5,
+            schedule: Schedule::Cosine,
+            warmup_epochs: 0,
+            batch: RECORDING_BATCH,
+            hidden: crate::format::DEFAULT_HIDDEN,
+            window: crate::format::DEFAULT_WINDOW,
+            seed: 0,
+            clip_norm: Some(1.0),
+            fixed_windows: true,
+            random_windows_per_epoch: 0,
+            steps: Some(RECORDING_STEPS),
+            time_budget_s: None,
+            eval_every: default_eval_every(),
+            patience: Some(15),
+            warmup_fraction: 0.03,
+        }
+    }
+
+    /// Learning rate at fraction `p` ∈ [0, 1] of a step or time budget.
+    pub fn lr_at_fraction(&self, p: f64) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Cosine => {
+                let warm = self.warmup_fraction.clamp(0.0, 1.0);
+                if p < warm {
+                    return self.lr * (p / warm).max(0.01);
+                }
+                let q = ((p - warm) / (1.0 - warm).max(1e-12)).clamp(0.0, 1.0);
+                self.lr_final
+                    + 0.5 * (self.lr - self.lr_final) * (1.0 + (std::f64::consts::PI * q).cos())
+            }
+        }
+    }
+
+    /// Whether the run is measured in steps or time rather than epochs.
+    pub fn budgeted(&self) -> bool {
+        self.steps.is_some() || self.time_budget_s.is_some()
     }
 
     /// Learning rate for `epoch` (0-based) of the run, at fraction `frac` ∈ [0, 1)
@@ -113,8 +194,16 @@ impl Recipe {
 
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Data(format!("invalid recipe: {m}")));
-        if self.epochs == 0 {
-            return bad("epochs must be positive");
+        if self.epochs == 0 || self.steps == Some(0) {
+            return bad("epochs and steps must be positive");
+        }
+        if let Some(t) = self.time_budget_s
+            && !(t.is_finite() && t > 0.0)
+        {
+            return bad("the time budget must be positive");
+        }
+        if self.eval_every == 0 {
+            return bad("eval_every must be positive");
         }
         if self.batch == 0 {
             return bad("batch must be positive");
@@ -133,6 +222,11 @@ impl Recipe {
     }
 }
 
+/// Mini-batch of the recording recipe.
+pub const RECORDING_BATCH: usize = 64;
+/// Step budget of the recording recipe (about two minutes here).
+pub const RECORDING_STEPS: usize = 3000;
+
 /// Where the training windows come from.
 #[derive(Debug, Clone)]
 pub struct TrainData<'a> {
@@ -142,17 +236,45 @@ pub struct TrainData<'a> {
     pub pair: Option<&'a Pair>,
 }
 
-/// One epoch's figures, for progress display and the report.
+/// Figures of one point of the run (an epoch, or a validation measurement
+/// in a budgeted run), for progress display and the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochStats {
-    /// 1-based.
+    /// 1-based epoch (the one in progress, in a budgeted run).
     pub epoch: usize,
+    /// Epochs of the run (0 in a budgeted run).
     pub epochs: usize,
-    /// Mean teacher-forced MSE over the epoch's mini-batches.
+    /// Optimiser steps so far.
+    #[serde(default)]
+    pub step: usize,
+    /// The step budget (0: none).
+    #[serde(default)]
+    pub steps: usize,
+    /// Mean teacher-forced MSE over the mini-batches since the last point.
     pub loss: f64,
-    /// Learning rate at the end of the epoch.
+    /// Learning rate now.
     pub lr: f64,
     pub elapsed_s: f64,
+    /// Autoregressive MSE on the validation windows (network units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ar_mse: Option<f64>,
+    /// Fraction of the budget used, in [0, 1].
+    #[serde(default)]
+    pub progress: f64,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// All epochs done.
+    Epochs,
+    /// The step budget is spent.
+    Steps,
+    /// The time budget is spent.
+    Time,
+    /// `patience` measurements in a row without a better validation MSE.
+    EarlyStop,
 }
 
 /// A trained model and how it got there.
@@ -161,6 +283,12 @@ pub struct Trained {
     /// The parameters by file name, for saving.
     pub tensors: HashMap<String, Tensor>,
     pub history: Vec<EpochStats>,
+    /// Optimiser steps taken.
+    pub steps: usize,
+    pub stop: Stop,
+    /// With validation: the step whose weights were kept, and their
+    /// validation AR MSE (network units).
+    pub best: Option<(usize, f64)>,
 }
 
 /// Keras's initialisation, from our own seeded RNG (candle's cannot be
@@ -279,6 +407,26 @@ pub fn teacher_forced_mse(model: &Seq2Seq, w: &Windows) -> Result<f64> {
 pub fn train(
     recipe: &Recipe,
     data: &TrainData,
+    progress: impl FnMut(&EpochStats),
+) -> Result<Trained> {
+    train_validated(recipe, data, None, 1, progress)
+}
+
+/// Validation windows used per measurement during training: a strided
+/// subset bounds its cost on long recordings (the final report uses all).
+pub const MAX_VALIDATION_WINDOWS: usize = 4096;
+
+/// Trains with optional early stopping on `valid` (windows in the network's
+/// units), computing each mini-batch's gradient on `threads` threads (the
+/// batch split in contiguous shards; the shard gradients are averaged in a
+/// fixed order, so the same seed and thread count give the same weights,
+/// bit for bit). `progress` is called after each epoch, or in a budgeted
+/// run after each validation measurement (every `eval_every` steps).
+pub fn train_validated(
+    recipe: &Recipe,
+    data: &TrainData,
+    valid: Option<&Windows>,
+    threads: usize,
     mut progress: impl FnMut(&EpochStats),
 ) -> Result<Trained> {
     recipe.validate()?;
@@ -293,6 +441,19 @@ pub fn train(
             "random-phase windows need a pair (CSV data has none)".into(),
         ));
     }
+    if recipe.fixed_windows && recipe.random_windows_per_epoch == 0 && data.fixed.is_empty() {
+        return Err(Error::Data("no training windows".into()));
+    }
+    let valid = match valid {
+        Some(v) if v.window != recipe.window => {
+            return Err(Error::Data(format!(
+                "validation windows have length {}, recipe says {}",
+                v.window, recipe.window
+            )));
+        }
+        Some(v) if !v.is_empty() => Some(strided_subset(v, MAX_VALIDATION_WINDOWS)),
+        _ => None,
+    };
 
     let (h, w) = (recipe.hidden, recipe.window);
     let init = init_params(h, recipe.seed);
@@ -309,10 +470,15 @@ pub fn train(
         h,
         w,
     )?;
+    let budgeted = recipe.budgeted();
     let mut opt = AdamW::new(
         vars.clone(),
         ParamsAdamW {
-            lr: recipe.lr_at(0, 0.0),
+            lr: if budgeted {
+                recipe.lr_at_fraction(0.0)
+            } else {
+                recipe.lr_at(0, 0.0)
+            },
             weight_decay: 0.0,
             ..Default::default()
         },
@@ -322,8 +488,18 @@ pub fn train(
     // model size) does not change which windows are drawn.
     let mut rng = Rng::new(recipe.seed ^ 0xDA7A_5EED);
     let started = Instant::now();
-    let mut history = Vec::with_capacity(recipe.epochs);
-    for epoch in 0..recipe.epochs {
+    let time_budget = recipe.time_budget_s;
+    let fraction = |step: usize| -> f64 {
+        let by_steps = recipe.steps.map_or(0.0, |n| step as f64 / n as f64);
+        let by_time = time_budget.map_or(0.0, |t| started.elapsed().as_secs_f64() / t);
+        by_steps.max(by_time).min(1.0)
+    };
+    let mut history = Vec::new();
+    let (mut step, mut stop) = (0usize, Stop::Epochs);
+    let mut keeper = BestKeeper::default();
+    let (mut loss_sum, mut seen) = (0f64, 0usize);
+    let epochs = if budgeted { usize::MAX } else { recipe.epochs };
+    'run: for epoch in 0..epochs {
         let mut windows = if recipe.fixed_windows {
             data.fixed.clone()
         } else {
@@ -336,18 +512,18 @@ pub fn train(
         rng.shuffle(&mut order);
 
         let batches = order.len().div_ceil(recipe.batch);
-        let (mut loss_sum, mut seen) = (0f64, 0usize);
         for (b, idx) in order.chunks(recipe.batch).enumerate() {
-            opt.set_learning_rate(recipe.lr_at(epoch, b as f64 / batches as f64));
-            let (x, dx, y) = windows_tensors(&windows.gather(idx))?;
-            let pred = model.forward_teacher(&x, &dx)?;
-            let loss = candle_nn::loss::mse(&pred, &y)?;
-            let mut grads = loss.backward()?;
+            opt.set_learning_rate(if budgeted {
+                recipe.lr_at_fraction(fraction(step))
+            } else {
+                recipe.lr_at(epoch, b as f64 / batches as f64)
+            });
+            let (l, mut grads) = gradients(&model, &vars, &windows.gather(idx), threads)?;
             if let Some(max) = recipe.clip_norm {
                 scale_grads(&mut grads, &vars, max)?;
             }
             opt.step(&grads)?;
-            let l = loss.to_scalar::<f32>()? as f64;
+            step += 1;
             if !l.is_finite() {
                 return Err(Error::Data(format!(
                     "training diverged at epoch {} (loss {l}); try a lower --lr",
@@ -356,22 +532,219 @@ pub fn train(
             }
             loss_sum += l * idx.len() as f64;
             seen += idx.len();
+            if !budgeted {
+                continue;
+            }
+            let spent = recipe.steps.is_some_and(|n| step >= n)
+                || time_budget.is_some_and(|t| started.elapsed().as_secs_f64() >= t);
+            if step.is_multiple_of(recipe.eval_every) || spent {
+                let val = keeper.measure(valid.as_ref(), &tensors, &vars, step)?;
+                let stats = EpochStats {
+                    epoch: epoch + 1,
+                    epochs: 0,
+                    step,
+                    steps: recipe.steps.unwrap_or(0),
+                    loss: loss_sum / seen.max(1) as f64,
+                    lr: opt.learning_rate(),
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                    val_ar_mse: val,
+                    progress: fraction(step),
+                };
+                (loss_sum, seen) = (0.0, 0);
+                progress(&stats);
+                history.push(stats);
+                if spent {
+                    stop = if recipe.steps.is_some_and(|n| step >= n) {
+                        Stop::Steps
+                    } else {
+                        Stop::Time
+                    };
+                    break 'run;
+                }
+                if recipe.patience.is_some_and(|p| keeper.since_best >= p) {
+                    stop = Stop::EarlyStop;
+                    break 'run;
+                }
+            }
         }
-        let stats = EpochStats {
-            epoch: epoch + 1,
-            epochs: recipe.epochs,
-            loss: loss_sum / seen.max(1) as f64,
-            lr: opt.learning_rate(),
-            elapsed_s: started.elapsed().as_secs_f64(),
-        };
-        progress(&stats);
-        history.push(stats);
+        if !budgeted {
+            let val = keeper.measure(valid.as_ref(), &tensors, &vars, step)?;
+            let stats = EpochStats {
+                epoch: epoch + 1,
+                epochs: recipe.epochs,
+                step,
+                steps: 0,
+                loss: loss_sum / seen.max(1) as f64,
+                lr: opt.learning_rate(),
+                elapsed_s: started.elapsed().as_secs_f64(),
+                val_ar_mse: val,
+                progress: (epoch + 1) as f64 / recipe.epochs as f64,
+            };
+            (loss_sum, seen) = (0.0, 0);
+            progress(&stats);
+            history.push(stats);
+            if recipe.patience.is_some_and(|p| keeper.since_best >= p) {
+                stop = Stop::EarlyStop;
+                break 'run;
+            }
+        }
     }
+    // Keep the best weights seen, not the last.
+    let best = match keeper.best {
+        Some((at, mse, weights)) => {
+            for (var, t) in vars.iter().zip(&weights) {
+                var.set(t)?;
+            }
+            Some((at, mse))
+        }
+        None => None,
+    };
     Ok(Trained {
         model,
         tensors,
         history,
+        steps: step,
+        stop,
+        best,
     })
+}
+
+/// The best weights seen on the validation windows, and how long ago.
+#[derive(Default)]
+struct BestKeeper {
+    /// (step, validation AR MSE, a copy of every variable).
+    best: Option<(usize, f64, Vec<Tensor>)>,
+    /// Measurements since the best.
+    since_best: usize,
+}
+
+impl BestKeeper {
+    /// Measures the current weights on `valid` (if any) and keeps a copy
+    /// when they are the best so far. Returns the measurement.
+    fn measure(
+        &mut self,
+        valid: Option<&Windows>,
+        tensors: &HashMap<String, Tensor>,
+        vars: &[Var],
+        step: usize,
+    ) -> Result<Option<f64>> {
+        let Some(v) = valid else {
+            return Ok(None);
+        };
+        let hidden = tensors
+            .get("encoder.weight_hh_l0")
+            .map_or(0, |t| t.dims().get(1).copied().unwrap_or(0));
+        let m = validation_mse(tensors, hidden, v)?;
+        if self.best.as_ref().is_none_or(|b| m < b.1) {
+            let copy = vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            self.best = Some((step, m, copy));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        Ok(Some(m))
+    }
+}
+
+/// The teacher-forced MSE of one mini-batch and its gradients, computed on
+/// `threads` threads over contiguous shards and averaged by shard size in
+/// shard order (deterministic for a given thread count).
+fn gradients(
+    model: &Seq2Seq,
+    vars: &[Var],
+    batch: &Windows,
+    threads: usize,
+) -> Result<(f64, candle_core::backprop::GradStore)> {
+    let one = |w: &Windows| -> Result<(f64, candle_core::backprop::GradStore)> {
+        let (x, dx, y) = windows_tensors(w)?;
+        let pred = model.forward_teacher(&x, &dx)?;
+        let loss = candle_nn::loss::mse(&pred, &y)?;
+        let grads = loss.backward()?;
+        Ok((loss.to_scalar::<f32>()? as f64, grads))
+    };
+    let n = batch.len();
+    // Shards below 8 windows cost more in overhead than they save.
+    let threads = threads.clamp(1, (n / 8).max(1));
+    if threads == 1 {
+        return one(batch);
+    }
+    let per = n.div_ceil(threads);
+    let shards: Vec<Windows> = (0..n)
+        .step_by(per)
+        .map(|s| batch.gather(&(s..(s + per).min(n)).collect::<Vec<_>>()))
+        .collect();
+    let results: Vec<Result<(f64, candle_core::backprop::GradStore)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = shards.iter().map(|sh| sc.spawn(move || one(sh))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Data("a training thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut loss = 0f64;
+    let mut total: Option<candle_core::backprop::GradStore> = None;
+    for (r, sh) in results.into_iter().zip(&shards) {
+        let (l, g) = r?;
+        let weight = sh.len() as f64 / n as f64;
+        loss += l * weight;
+        match &mut total {
+            None => {
+                let mut g = g;
+                for v in vars {
+                    if let Some(t) = g.get(v.as_tensor()) {
+                        let scaled = t.affine(weight, 0.0)?;
+                        g.insert(v.as_tensor(), scaled);
+                    }
+                }
+                total = Some(g);
+            }
+            Some(acc) => {
+                for v in vars {
+                    if let (Some(a), Some(t)) = (acc.get(v.as_tensor()), g.get(v.as_tensor())) {
+                        let sum = (a + t.affine(weight, 0.0)?)?;
+                        acc.insert(v.as_tensor(), sum);
+                    }
+                }
+            }
+        }
+    }
+    let total = total.ok_or_else(|| Error::Data("empty mini-batch".into()))?;
+    Ok((loss, total))
+}
+
+/// The parameters as flat vectors by name (what [`crate::fast::FastModel`] takes).
+pub fn params(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Vec<f32>>> {
+    let mut params = HashMap::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        params.insert(name.clone(), t.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(params)
+}
+
+/// At most `max` rows of `w`, evenly spaced (all of them if it has fewer).
+fn strided_subset(w: &Windows, max: usize) -> Windows {
+    if w.len() <= max {
+        return w.clone();
+    }
+    let idx: Vec<usize> = (0..max).map(|i| i * w.len() / max).collect();
+    w.gather(&idx)
+}
+
+/// Autoregressive MSE of the current weights on `valid`, on the fast path
+/// (what `serve` runs; ~10× the reference's speed).
+fn validation_mse(
+    tensors: &HashMap<String, Tensor>,
+    hidden: usize,
+    valid: &Windows,
+) -> Result<f64> {
+    let fast = crate::fast::FastModel::new(&params(tensors)?, hidden, valid.window)?;
+    let pred = fast.translate_rows(&valid.input)?;
+    Ok(crate::eval::mse(&pred, &valid.target))
 }
 
 #[cfg(test)]

@@ -237,7 +237,12 @@ fn retrain_on_a_csv_series() {
     assert_eq!(loaded.meta.pair.as_deref(), Some("csv:series.csv"));
     assert_eq!(loaded.model.window(), 8);
     let m = &loaded.meta.metrics.unwrap();
-    assert_eq!(m["grid_windows"], 52, "60 samples, window 8 → 52 windows");
+    // The last 20% (12 rows) is held out: 12 − 8 + 1 = 5 validation windows.
+    assert_eq!(
+        m["validation"]["windows"], 5,
+        "60 samples, 12 held out, window 8 → 5 windows"
+    );
+    assert!(loaded.meta.scaling.is_some(), "scaling stored");
 
     // A CSV with a bad row is refused with its line number.
     std::fs::write(&csv, "1,2\n3,oops\n").unwrap();

@@ -39,6 +39,7 @@ fn round_trip_keeps_weights_and_metadata() {
         recipe: Some(serde_json::json!({"epochs": 3, "lr": 0.001})),
         metrics: Some(serde_json::json!({"ar_mse_grid": 1.5e-6})),
         created: Some(format::now_rfc3339()),
+        scaling: None,
     };
     let id = format::save(&path, &tensors(&params), 5, 12, &meta).unwrap();
     let loaded = format::load(&path, None).unwrap();
@@ -203,8 +204,9 @@ fn metadata_is_checked() {
     let st = safetensors::SafeTensors::deserialize(&good).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&good).unwrap();
     let base = header.metadata().clone().unwrap();
+    let newer = (format::FORMAT_VERSION + 1).to_string();
     for (key, value, needle) in [
-        ("format_version", "2", "newer than this build"),
+        ("format_version", newer.as_str(), "newer than this build"),
         ("window", "zero", "`window`"),
         ("format", "something-else", "expected \"pipeline.seq2seq\""),
         ("metrics", "{not json", "`metrics`"),
@@ -217,4 +219,91 @@ fn metadata_is_checked() {
             .to_string();
         assert!(msg.contains(needle), "{key}={value}: {msg}");
     }
+}
+
+#[test]
+fn scaling_round_trips_and_only_a_scaled_file_needs_version_2() {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+    let dir = tempfile::tempdir().unwrap();
+    let params = random_params(5, 3, 0.5);
+    let scaling = Scaling {
+        method: ScaleMethod::Robust,
+        input: Affine {
+            center: 1013.25,
+            scale: 42.5,
+        },
+        output: Affine {
+            center: -7.0,
+            scale: 0.125,
+        },
+    };
+    let version = |path: &std::path::Path| -> String {
+        let bytes = std::fs::read(path).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        header.metadata().as_ref().unwrap()["format_version"].clone()
+    };
+    let scaled = dir.path().join("scaled.safetensors");
+    let meta = Metadata {
+        scaling: Some(scaling),
+        ..Default::default()
+    };
+    format::save(&scaled, &tensors(&params), 5, 24, &meta).unwrap();
+    let loaded = format::load(&scaled, None).unwrap();
+    assert_eq!(loaded.meta.scaling, Some(scaling));
+    assert_eq!(version(&scaled), "2");
+    // Both paths apply it: physical in, physical out.
+    let plain = dir.path().join("plain.safetensors");
+    format::save(&plain, &tensors(&params), 5, 24, &Metadata::default()).unwrap();
+    assert_eq!(
+        version(&plain),
+        "1",
+        "older builds still read unscaled files"
+    );
+    let unscaled = format::load(&plain, None).unwrap();
+    assert_eq!(unscaled.meta.scaling, None);
+    let x: Vec<f32> = sample_windows(24)
+        .iter()
+        .map(|v| 1013.25 + 42.5 * v)
+        .collect();
+    let mut normalised = x.clone();
+    scaling.input.normalise(&mut normalised);
+    let mut want = unscaled.model.translate_rows(&normalised).unwrap();
+    scaling.output.denormalise(&mut want);
+    for (got, path) in [
+        (loaded.model.translate_rows(&x).unwrap(), "reference"),
+        (loaded.fast.translate_rows(&x).unwrap(), "fast"),
+    ] {
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * 0.125 + 1e-6, "{path}: {a} vs {b}");
+        }
+    }
+    // A scale that is not positive is refused, naming the key.
+    let mut map = HashMap::new();
+    map.insert(
+        "scaling".to_string(),
+        r#"{"input":{"center":0,"scale":0},"output":{"center":0,"scale":1}}"#.to_string(),
+    );
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = params
+        .iter()
+        .map(|(n, s, v)| {
+            let b = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
+            (n.clone(), s.clone(), b)
+        })
+        .collect();
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.as_str(),
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, safetensors::serialize(views, Some(map)).unwrap()).unwrap();
+    let e = format::load(&bad, None).unwrap_err().to_string();
+    assert!(
+        e.contains("metadata `scaling`") && e.contains("positive"),
+        "{e}"
+    );
 }

@@ -402,6 +402,60 @@ async fn value_batches_and_stride() {
     svc.shutdown().await;
 }
 
+/// A model whose file carries a scaling: samples go in and translations
+/// come out in physical units, on the stream path and the request path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_model_serves_physical_units() {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("scaled.safetensors");
+    let scaling = Scaling {
+        method: ScaleMethod::Standard,
+        input: Affine {
+            center: 1000.0,
+            scale: 50.0,
+        },
+        output: Affine {
+            center: -300.0,
+            scale: 120.0,
+        },
+    };
+    common::scaled_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        scaling,
+    );
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model.clone());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.phys").await.unwrap();
+    client.flush().await.unwrap();
+    let window: Vec<f32> = (0..W).map(|s| 1000.0 + 50.0 * input_at(s)).collect();
+    for (s, v) in window.iter().enumerate() {
+        send(&client, "phys", s as u64, &[*v]).await;
+    }
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 1, translation).await;
+    let direct = pipeline::format::load(&model, None).unwrap();
+    let want = direct.fast.translate_rows(&window).unwrap();
+    assert_eq!(got[0].values, want);
+    // The network translates sin to cos; in physical units that is
+    // −300 + 120·cos (the shipped model's error is ~1e-3 before scaling).
+    for (k, v) in got[0].values.iter().enumerate() {
+        let truth = -300.0 + 120.0 * truth_at(k as u64);
+        assert!((v - truth).abs() < 1.2, "sample {k}: {v} vs {truth}");
+    }
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    assert_eq!(translation(&reply.payload).values, want);
+    svc.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_streams_are_evicted() {
     let server = NatsServer::start();

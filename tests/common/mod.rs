@@ -88,3 +88,9 @@ pub fn as_map(params: &[(String, Vec<usize>, Vec<f64>)]) -> HashMap<String, Vec<
         .map(|(n, _, v)| (n.clone(), v.clone()))
         .collect()
 }
+
+/// Copies model file `src` to `dst` with `scaling` in its metadata (the
+/// same network, now reading and writing physical units).
+pub fn scaled_copy(src: &Path, dst: &Path, scaling: pipeline::scaling::Scaling) {
+    pipeline::format::set_scaling(src, dst, scaling).unwrap();
+}

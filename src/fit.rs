@@ -1,0 +1,329 @@
+//! Training on a user's recordings, judged honestly: read the CSV files,
+//! split each chronologically (the last part held out, no window straddling
+//! the cut), fit the scaling on the training part only, train with early
+//! stopping on the held-out part, and score the model in physical units
+//! against the two baselines ([`crate::baseline`]) on the same windows.
+//!
+//! `pipeline retrain --data` is [`prepare`] → [`train`] → [`score`] →
+//! [`write`]; `pipeline eval --data` is [`prepare`] → [`score`] with the
+//! model file's own scaling.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::baseline::{LinearMap, MeanPredictor};
+use crate::data::Windows;
+use crate::error::{Error, Result};
+use crate::eval::Comparison;
+use crate::fast::FastModel;
+use crate::plot::{self, Chart, Line};
+use crate::recording::{self, CsvOptions, Recording};
+use crate::scaling::{ScaleMethod, Scaling};
+use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
+
+/// Default held-out fraction (the last 20% of each file).
+pub const DEFAULT_VALIDATE: f64 = 0.2;
+
+/// The recordings, split and windowed, in physical units.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub recordings: Vec<FileSummary>,
+    /// Windows entirely inside the training part of some file.
+    pub train: Windows,
+    /// Windows entirely inside the held-out part of some file.
+    pub valid: Windows,
+    /// The training part's samples (for fitting the scale and the mean).
+    pub train_input: Vec<f32>,
+    pub train_output: Vec<f32>,
+    pub validate: f64,
+}
+
+/// What was read from one file, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    #[serde(flatten)]
+    pub recording: Recording,
+    pub train_rows: usize,
+    pub validation_rows: usize,
+}
+
+/// Reads `files` and splits each at `1 − validate` of its rows.
+pub fn prepare(
+    files: &[PathBuf],
+    csv: &CsvOptions,
+    validate: f64,
+    window: usize,
+) -> Result<Prepared> {
+    if files.is_empty() {
+        return Err(Error::Data("no data files".into()));
+    }
+    if !(0.0..1.0).contains(&validate) {
+        return Err(Error::Data(format!(
+            "--validate must be in [0, 1), got {validate}"
+        )));
+    }
+    let mut p = Prepared {
+        recordings: Vec::new(),
+        train: Windows::empty(window),
+        valid: Windows::empty(window),
+        train_input: Vec::new(),
+        train_output: Vec::new(),
+        validate,
+    };
+    for path in files {
+        let rec = Recording::read(path, csv)?;
+        let (train, valid) = rec.split(validate);
+        for s in &train {
+            p.train_input.extend_from_slice(&s.input);
+            p.train_output.extend_from_slice(&s.output);
+        }
+        p.train.extend(&recording::windows(&train, window));
+        p.valid.extend(&recording::windows(&valid, window));
+        p.recordings.push(FileSummary {
+            train_rows: train.iter().map(|s| s.len()).sum(),
+            validation_rows: valid.iter().map(|s| s.len()).sum(),
+            recording: rec,
+        });
+    }
+    let rows: usize = p.recordings.iter().map(|r| r.recording.rows).sum();
+    if p.train.is_empty() {
+        return Err(Error::Data(format!(
+            "no training window of {window} samples: {rows} rows in all, {:.0}% held out",
+            validate * 100.0
+        )));
+    }
+    if validate > 0.0 && p.valid.is_empty() {
+        return Err(Error::Data(format!(
+            "the held-out part ({:.0}% of each file) holds no window of {window} samples; \
+             use more data or a larger --validate",
+            validate * 100.0
+        )));
+    }
+    Ok(p)
+}
+
+impl Prepared {
+    /// Copies of `w` in the network's units.
+    pub fn normalised(w: &Windows, s: &Scaling) -> Windows {
+        let mut n = w.clone();
+        s.input.normalise(&mut n.input);
+        s.output.normalise(&mut n.target);
+        n
+    }
+
+    /// The windows the comparison is made on: the held-out ones, or (with
+    /// `--validate 0`) the training ones, which flatters every predictor.
+    pub fn scored(&self) -> &Windows {
+        if self.valid.is_empty() {
+            &self.train
+        } else {
+            &self.valid
+        }
+    }
+}
+
+/// Trains on `p` (scaled by `scaling`) with `recipe`, stopping early on the
+/// held-out windows.
+pub fn train(
+    p: &Prepared,
+    scaling: &Scaling,
+    recipe: &Recipe,
+    threads: usize,
+    progress: impl FnMut(&EpochStats),
+) -> Result<Trained> {
+    let train = Prepared::normalised(&p.train, scaling);
+    let valid = Prepared::normalised(&p.valid, scaling);
+    crate::train::train_validated(
+        recipe,
+        &TrainData {
+            fixed: train,
+            pair: None,
+        },
+        (!valid.is_empty()).then_some(&valid),
+        threads,
+        progress,
+    )
+}
+
+/// Predictions on the scored windows, for the comparison and the figure.
+pub struct Scored {
+    pub comparison: Comparison,
+    pub model: Vec<f32>,
+    pub linear: Vec<f32>,
+}
+
+/// Scores `model` (which applies its own scaling) and both baselines on the
+/// held-out windows, in physical units.
+pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
+    let on = p.scored();
+    let pred = model.translate_rows(&on.input)?;
+    let mean = MeanPredictor::fit(&p.train_output)?.predict(&on.input);
+    let linear = LinearMap::fit(&p.train)?.predict(&on.input);
+    Ok(Scored {
+        comparison: Comparison::new(on, &pred, &mean, &linear)?,
+        model: pred,
+        linear,
+    })
+}
+
+/// The report written beside a model trained on recordings.
+#[derive(Debug, Serialize)]
+pub struct FitReport<'a> {
+    pub model: String,
+    pub model_id: &'a str,
+    pub data: &'a [FileSummary],
+    /// Fraction of each file held out (its last rows).
+    pub validate: f64,
+    /// Validation windows are stride 1 over the held-out rows.
+    pub validation: &'a Comparison,
+    /// One line: does the model beat both baselines.
+    pub verdict: String,
+    pub scaling: &'a Scaling,
+    pub recipe: &'a Recipe,
+    /// Threads that computed each mini-batch's gradient (with the seed, what
+    /// makes a run reproducible).
+    pub threads: usize,
+    pub steps: usize,
+    pub stop: Stop,
+    /// The step whose weights were kept (the best validation MSE).
+    pub best_step: Option<usize>,
+    pub train_seconds: f64,
+    pub created: &'a str,
+    pub history: &'a [EpochStats],
+}
+
+/// Writes the report JSON, the learning curves and the validation figure
+/// beside `model_path`; returns their paths.
+pub fn write_report(
+    model_path: &Path,
+    report: &FitReport,
+    p: &Prepared,
+    scored: &Scored,
+) -> Result<Vec<PathBuf>> {
+    let json_path = crate::report::companion(model_path, "report.json");
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| Error::Data(format!("cannot encode report: {e}")))?;
+    crate::format::write_atomic(&json_path, &json)?;
+
+    let curves = crate::report::companion(model_path, "loss.png");
+    let xy = |f: fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {
+        report
+            .history
+            .iter()
+            .filter_map(|s| f(s).map(|y| (s.step as f64, y)))
+            .collect()
+    };
+    let mut lines = vec![Line::new(
+        "training loss (teacher-forced, scaled units)".to_string(),
+        xy(|s| Some(s.loss)),
+        plot::BLUE,
+    )];
+    let val = xy(|s| s.val_ar_mse);
+    if !val.is_empty() {
+        lines.push(Line::new(
+            "validation AR MSE (scaled units)".to_string(),
+            val,
+            plot::RED,
+        ));
+    }
+    let title = format!(
+        "training on {} rows: kept step {}",
+        report.data.iter().map(|f| f.train_rows).sum::<usize>(),
+        report
+            .best_step
+            .map_or_else(|| "last".to_string(), |s| s.to_string())
+    );
+    plot::line_chart(
+        &curves,
+        &Chart {
+            title: &title,
+            x_label: "optimiser step",
+            y_label: "MSE (log scale)",
+            log_y: true,
+        },
+        &lines,
+    )?;
+
+    let fig = crate::report::companion(model_path, "validation.png");
+    validation_figure(&fig, p, scored)?;
+    Ok(vec![json_path, curves, fig])
+}
+
+/// Non-overlapping held-out windows laid end to end (the first
+/// [`FIGURE_WINDOWS`]): the input above; truth, model and linear map below.
+pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()> {
+    let on = p.scored();
+    let w = on.window;
+    let names = p
+        .recordings
+        .first()
+        .map(|r| {
+            (
+                r.recording.input_name.clone(),
+                r.recording.output_name.clone(),
+            )
+        })
+        .unwrap_or_default();
+    let (mut input, mut truth, mut model, mut linear) = (vec![], vec![], vec![], vec![]);
+    for (k, i) in (0..on.len()).step_by(w).take(FIGURE_WINDOWS).enumerate() {
+        for j in 0..w {
+            let x = (k * w + j) as f64;
+            input.push((x, on.input_row(i)[j] as f64));
+            truth.push((x, on.target_row(i)[j] as f64));
+            model.push((x, scored.model[i * w + j] as f64));
+            linear.push((x, scored.linear[i * w + j] as f64));
+        }
+    }
+    // One line per window, so the plot does not join a window's last
+    // prediction to the next one's first.
+    let split = |pts: &[(f64, f64)], label: &str, color, dashed: bool| -> Vec<Line> {
+        pts.chunks(w)
+            .enumerate()
+            .map(|(k, c)| {
+                let l = Line::new((k == 0).then(|| label.to_string()), c.to_vec(), color);
+                if dashed { l.dashed() } else { l }
+            })
+            .collect()
+    };
+    let c = &scored.comparison;
+    let title = format!(
+        "held-out windows: model NMSE {:.3}, linear map {:.3}, mean {:.3}",
+        c.model.nmse, c.linear_baseline.nmse, c.mean_baseline.nmse
+    );
+    let top_label = format!("input: {}", names.0);
+    let bottom_label = format!("output: {}", names.1);
+    let mut bottom = split(&truth, "truth", plot::GREY, false);
+    bottom.extend(split(&linear, "linear map", plot::GREEN, true));
+    bottom.extend(split(&model, "model", plot::RED, false));
+    plot::stacked_charts(
+        path,
+        &title,
+        (
+            &Chart {
+                title: &top_label,
+                x_label: "",
+                y_label: "input",
+                log_y: false,
+            },
+            &split(&input, "input", plot::BLUE, false),
+        ),
+        (
+            &Chart {
+                title: &bottom_label,
+                x_label: "sample (consecutive held-out windows, each translated on its own)",
+                y_label: "output",
+                log_y: false,
+            },
+            &bottom,
+        ),
+    )
+}
+
+/// Held-out windows drawn in the validation figure.
+pub const FIGURE_WINDOWS: usize = 8;
+
+/// Fits the scaling for `method` on the training part.
+pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
+    Scaling::fit(method, &p.train_input, &p.train_output)
+}

@@ -1,0 +1,233 @@
+//! Per-channel affine scaling: what turns a recording in physical units
+//! (hundreds of milli-g, thousands of pascals) into the unit-scale numbers an
+//! LSTM's gates work well with, and back.
+//!
+//! The scale is fitted on the training split only (so nothing about the
+//! validation data leaks into the model), stored in the model file's
+//! metadata, and applied wherever the model runs: inputs are normalised
+//! before the encoder, outputs mapped back after the dense head. Users send
+//! and receive physical units; the network never sees them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `normalised = (physical − center) / scale`; `physical = normalised · scale + center`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Affine {
+    pub center: f64,
+    pub scale: f64,
+}
+
+impl Affine {
+    pub const IDENTITY: Affine = Affine {
+        center: 0.0,
+        scale: 1.0,
+    };
+
+    pub fn is_identity(&self) -> bool {
+        *self == Self::IDENTITY
+    }
+
+    /// Physical → normalised, in place. f64 arithmetic so that a large
+    /// offset (values near 1e5) costs no precision before rounding to f32.
+    pub fn normalise(&self, v: &mut [f32]) {
+        if self.is_identity() {
+            return;
+        }
+        let inv = 1.0 / self.scale;
+        for x in v {
+            *x = ((*x as f64 - self.center) * inv) as f32;
+        }
+    }
+
+    /// Normalised → physical, in place.
+    pub fn denormalise(&self, v: &mut [f32]) {
+        if self.is_identity() {
+            return;
+        }
+        for x in v {
+            *x = (*x as f64 * self.scale + self.center) as f32;
+        }
+    }
+
+    fn check(&self, what: &str) -> Result<()> {
+        if !(self.center.is_finite() && self.scale.is_finite() && self.scale > 0.0) {
+            return Err(Error::Data(format!(
+                "{what} scaling needs a finite center and a positive finite scale, got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Affine {
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+/// How the scale is fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleMethod {
+    /// No scaling: the model sees raw values (right for data already near ±1).
+    None,
+    /// Mean and standard deviation.
+    #[default]
+    Standard,
+    /// Median and interquartile range / 1.349 (equals the standard deviation
+    /// for Gaussian data; spikes and dropouts barely move it).
+    Robust,
+}
+
+impl std::str::FromStr for ScaleMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "standard" => Ok(Self::Standard),
+            "robust" => Ok(Self::Robust),
+            other => Err(format!(
+                "unknown scale method {other:?} (none, standard, robust)"
+            )),
+        }
+    }
+}
+
+/// The scaling of both channels, as stored in a model file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// How it was fitted (informational).
+    #[serde(default)]
+    pub method: ScaleMethod,
+    pub input: Affine,
+    pub output: Affine,
+}
+
+impl Scaling {
+    pub const IDENTITY: Scaling = Scaling {
+        method: ScaleMethod::None,
+        input: Affine::IDENTITY,
+        output: Affine::IDENTITY,
+    };
+
+    pub fn is_identity(&self) -> bool {
+        self.input.is_identity() && self.output.is_identity()
+    }
+
+    /// Fits both channels on the given samples (the training split).
+    pub fn fit(method: ScaleMethod, input: &[f32], output: &[f32]) -> Result<Self> {
+        Ok(Self {
+            method,
+            input: fit_channel(method, input, "input")?,
+            output: fit_channel(method, output, "output")?,
+        })
+    }
+
+    /// Checks values read from a file.
+    pub fn check(&self) -> Result<()> {
+        self.input.check("input")?;
+        self.output.check("output")
+    }
+}
+
+fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
+    if v.is_empty() {
+        return Err(Error::Data(format!("no {what} samples to fit a scale on")));
+    }
+    let (center, spread) = match method {
+        ScaleMethod::None => return Ok(Affine::IDENTITY),
+        ScaleMethod::Standard => {
+            let n = v.len() as f64;
+            let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+            let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+            (mean, var.sqrt())
+        }
+        ScaleMethod::Robust => {
+            let mut s: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            s.sort_by(f64::total_cmp);
+            let q = |p: f64| quantile_sorted(&s, p);
+            (q(0.5), (q(0.75) - q(0.25)) / 1.349)
+        }
+    };
+    // A constant channel carries no information; dividing by ~0 would blow
+    // every later sample up. Refuse rather than train on garbage.
+    let floor = 1e-12 * center.abs().max(1.0);
+    if spread.is_finite() && spread > floor {
+        Ok(Affine {
+            center,
+            scale: spread,
+        })
+    } else {
+        Err(Error::Data(format!(
+            "the {what} channel is (nearly) constant on the training split (spread {spread:e}); \
+             nothing to learn from it (with --scale robust, over half the samples may be equal: try --scale standard)"
+        )))
+    }
+}
+
+/// Linear-interpolated quantile of sorted data (numpy's default method).
+fn quantile_sorted(s: &[f64], p: f64) -> f64 {
+    let pos = p * (s.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_fit_centres_and_scales() {
+        let x: Vec<f32> = (0..1000).map(|i| 1000.0 + (i % 10) as f32).collect();
+        let y: Vec<f32> = (0..1000).map(|i| -5.0 + 2.0 * (i % 2) as f32).collect();
+        let s = Scaling::fit(ScaleMethod::Standard, &x, &y).unwrap();
+        assert!((s.input.center - 1004.5).abs() < 1e-9);
+        // Population std of 0..9 is sqrt(8.25).
+        assert!((s.input.scale - 8.25f64.sqrt()).abs() < 1e-9);
+        assert!((s.output.center + 4.0).abs() < 1e-9 && (s.output.scale - 1.0).abs() < 1e-9);
+        let mut v = x[..10].to_vec();
+        s.input.normalise(&mut v);
+        let mean: f32 = v.iter().sum::<f32>() / 10.0;
+        assert!(mean.abs() < 1e-6, "{mean}");
+        s.input.denormalise(&mut v);
+        for (a, b) in v.iter().zip(&x[..10]) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn robust_fit_ignores_spikes() {
+        // Quantiles as numpy computes them: np.quantile(x, [.25, .5, .75]).
+        let mut x: Vec<f32> = (0..101).map(|i| i as f32).collect();
+        x[100] = 1e9; // one spike
+        let s = Scaling::fit(ScaleMethod::Robust, &x, &x).unwrap();
+        assert_eq!(s.input.center, 50.0);
+        assert!((s.input.scale - 50.0 / 1.349).abs() < 1e-9);
+    }
+
+    #[test]
+    fn constant_channel_is_refused_and_none_is_identity() {
+        let c = vec![3.0f32; 50];
+        let v: Vec<f32> = (0..50).map(|i| i as f32).collect();
+        let e = Scaling::fit(ScaleMethod::Standard, &v, &c).unwrap_err();
+        assert!(e.to_string().contains("output channel"), "{e}");
+        let s = Scaling::fit(ScaleMethod::None, &v, &c).unwrap();
+        assert!(s.is_identity());
+        assert!(
+            Scaling {
+                method: ScaleMethod::Standard,
+                input: Affine {
+                    center: 0.0,
+                    scale: 0.0
+                },
+                output: Affine::IDENTITY
+            }
+            .check()
+            .is_err()
+        );
+    }
+}
