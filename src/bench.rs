@@ -237,7 +237,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .subscribe(format!("{}.>", cfg.output))
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
-    crate::service::barrier(client)
+    crate::nats::barrier(client)
         .await
         .map_err(crate::Error::Nats)?;
     let done = Arc::new(AtomicBool::new(false));
@@ -287,7 +287,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                         if let Ok(t) = crate::wire::Translation::decode(&m.payload)
                             && let Some(ts) = t.ts
                         {
-                            lat.push((crate::tools::now_ns() - ts) as f64 / 1e3);
+                            lat.push((crate::wire::now_ns() - ts) as f64 / 1e3);
                         }
                     }
                     Ok(None) => break,
@@ -333,7 +333,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                 seq,
                 value: Some(v),
                 values: None,
-                ts: Some(crate::tools::now_ns()),
+                ts: Some(crate::wire::now_ns()),
             }
             .encode()
             .into();

@@ -156,6 +156,19 @@ impl Dataset {
     }
 }
 
+/// Mean squared error between two equally long slices.
+pub fn mse(a: &[f32], b: &[f32]) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    if a.is_empty() {
+        return f64::NAN;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,18 +29,7 @@ pub struct Metrics {
     pub eval_seed: u64,
 }
 
-/// Mean squared error between two equally long slices.
-pub fn mse(a: &[f32], b: &[f32]) -> f64 {
-    debug_assert_eq!(a.len(), b.len());
-    if a.is_empty() {
-        return f64::NAN;
-    }
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64
-}
+pub use crate::data::mse;
 
 /// Autoregressive translations of `w` and their MSE against its targets.
 pub fn ar_mse(model: &Seq2Seq, w: &Windows) -> Result<(f64, Vec<f32>)> {

@@ -250,8 +250,8 @@ pub fn write_report(
     Ok(vec![json_path, curves, fig])
 }
 
-/// Non-overlapping held-out windows laid end to end (the first
-/// [`FIGURE_WINDOWS`]): the input above; truth, model and linear map below.
+/// [`FIGURE_WINDOWS`] held-out windows spread evenly over the held-out
+/// part, laid end to end: the input above; truth, model and linear map below.
 pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()> {
     let on = p.scored();
     let w = on.window;
@@ -266,7 +266,10 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         })
         .unwrap_or_default();
     let (mut input, mut truth, mut model, mut linear) = (vec![], vec![], vec![], vec![]);
-    for (k, i) in (0..on.len()).step_by(w).take(FIGURE_WINDOWS).enumerate() {
+    // Spread over the held-out part: its first windows may all be one calm spell.
+    let count = FIGURE_WINDOWS.min(on.len());
+    let picks = (0..count).map(|k| k * (on.len() - 1) / (count - 1).max(1));
+    for (k, i) in picks.enumerate() {
         for j in 0..w {
             let x = (k * w + j) as f64;
             input.push((x, on.input_row(i)[j] as f64));
@@ -311,7 +314,7 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         (
             &Chart {
                 title: &bottom_label,
-                x_label: "sample (consecutive held-out windows, each translated on its own)",
+                x_label: "sample (held-out windows spread over the held-out part, each translated on its own)",
                 y_label: "output",
                 log_y: false,
             },

@@ -34,6 +34,8 @@
 //!   publisher, the `pipeline` NATS service, graceful shutdown.
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
+//! - [`nats`]: connecting (credentials, TLS), connection events, the
+//!   round-trip barrier, the patched client's flags.
 //! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP.
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
@@ -54,6 +56,7 @@ pub mod fit;
 pub mod format;
 pub mod metrics;
 pub mod model;
+pub mod nats;
 pub mod pairs;
 pub mod plot;
 pub mod recording;

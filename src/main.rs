@@ -262,6 +262,12 @@ struct PublishArgs {
     /// Pair whose input curve to publish.
     #[arg(long, default_value = "sin-cos")]
     pair: String,
+    /// Publish a recording's input column instead (row N is sample N; it
+    /// ends after the last row).
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// Stream key (repeat for several).
     #[arg(long, default_value = "demo")]
     stream: Vec<String>,
@@ -304,6 +310,16 @@ struct TailArgs {
     /// Show the error against the true curve (streams from `pipeline publish`).
     #[arg(long)]
     truth: bool,
+    /// With --truth: the recording the streams were published from
+    /// (`publish --data`); its column --truth-column is the truth.
+    #[arg(long, value_name = "FILE", requires_all = ["truth", "truth_column"])]
+    data: Option<PathBuf>,
+    /// The recording's output column: a header name or a 0-based index.
+    #[arg(long, value_name = "COL")]
+    truth_column: Option<pipeline::recording::Column>,
+    /// The recording's field delimiter [default: sniffed].
+    #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
+    delimiter: Option<u8>,
     /// Only print the summary.
     #[arg(long)]
     quiet: bool,
@@ -335,8 +351,8 @@ enum RecipeName {
     Recording,
 }
 
-/// Reading users' recordings (`retrain --data`, `eval --data`).
-#[derive(Args)]
+/// Reading users' recordings (`retrain`, `eval`, `publish`, `tail` with `--data`).
+#[derive(Args, Clone)]
 struct CsvArgs {
     /// The column the model reads: a header name or a 0-based index [default: 0].
     #[arg(long, value_name = "COL")]
@@ -351,7 +367,20 @@ struct CsvArgs {
     /// stopping at the first; windows never span a skipped row.
     #[arg(long)]
     skip_bad_rows: bool,
-    /// Fraction of each file held out for validation: its last rows.
+}
+
+/// Training or scoring on recordings (`retrain`, `eval`).
+#[derive(Args)]
+struct RecordingArgs {
+    /// A recording (CSV, one sample per row); repeat for several. Windows
+    /// never span two files.
+    #[arg(long, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    #[command(flatten)]
+    csv: CsvArgs,
+    /// Fraction of each file held out (its last rows): early stopping and
+    /// the comparison with the baselines use it; the rest fits the scaling
+    /// and the baselines.
     #[arg(long, default_value_t = pipeline::fit::DEFAULT_VALIDATE)]
     validate: f64,
 }
@@ -387,12 +416,8 @@ struct RetrainArgs {
     /// Built-in pair to train on.
     #[arg(long, conflicts_with = "data", required_unless_present = "data")]
     pair: Option<String>,
-    /// A recording (CSV, one sample per row); repeat for several. Windows
-    /// never span two files.
-    #[arg(long, value_name = "FILE")]
-    data: Vec<PathBuf>,
     #[command(flatten)]
-    csv: CsvArgs,
+    rec: RecordingArgs,
     /// Scaling fitted on the training part and stored with the model.
     #[arg(long, default_value = "standard")]
     scale: pipeline::scaling::ScaleMethod,
@@ -439,12 +464,9 @@ struct RetrainArgs {
 struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Evaluate on recordings (CSV) instead of a pair's curves: the model
-    /// and both baselines on the held-out part (see --validate).
-    #[arg(long, value_name = "FILE")]
-    data: Vec<PathBuf>,
+    /// With --data: the model and both baselines on the held-out part.
     #[command(flatten)]
-    csv: CsvArgs,
+    rec: RecordingArgs,
     /// Print the metrics as one JSON object.
     #[arg(long)]
     json: bool,
@@ -499,7 +521,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Retrain(a) if !a.data.is_empty() => retrain_recordings(a, cli.threads),
+        Command::Retrain(a) if !a.rec.data.is_empty() => retrain_recordings(a, cli.threads),
         Command::Retrain(a) => retrain(&cli.models_dir, a),
         Command::Eval(a) => evaluate(&cli.models_dir, a),
         Command::Translate(a) => {
@@ -689,15 +711,31 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// A recording's two columns as a signal, for `publish --data` and `tail --data`.
+fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::tools::Signal> {
+    let r = pipeline::recording::Recording::read(path, &csv.options())?;
+    Ok(pipeline::tools::Signal::recorded(&r))
+}
+
 async fn publish(a: PublishArgs) -> Result<()> {
-    let pair = pairs::find(&a.pair)?;
+    let signal = match &a.data {
+        // Only the input column is published: without --output, read no other.
+        Some(path) => recorded_signal(
+            path,
+            &CsvArgs {
+                output: a.csv.output.clone().or_else(|| a.csv.input.clone()),
+                ..a.csv.clone()
+            },
+        )?,
+        None => pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
+    };
     let streams = match a.streams {
         Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
         None => a.stream.clone(),
     };
     let conn = pipeline::service::connect(&a.nats.nats, false).await?;
     let opts = pipeline::tools::PublishOptions {
-        pair,
+        signal,
         streams,
         prefix: a.prefix,
         rate: a.rate,
@@ -733,6 +771,18 @@ async fn tail(a: TailArgs) -> Result<()> {
         count: a.count,
         duration: a.duration,
         truth: a.truth,
+        recording: match (&a.data, &a.truth_column) {
+            (Some(path), Some(col)) => Some(recorded_signal(
+                path,
+                &CsvArgs {
+                    input: Some(col.clone()),
+                    output: Some(col.clone()),
+                    delimiter: a.delimiter,
+                    skip_bad_rows: false,
+                },
+            )?),
+            _ => None,
+        },
         print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
         plot: a.plot.clone(),
     };
@@ -927,7 +977,12 @@ fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let prepared = fit::prepare(&a.data, &a.csv.options(), a.csv.validate, recipe.window)?;
+    let prepared = fit::prepare(
+        &a.rec.data,
+        &a.rec.csv.options(),
+        a.rec.validate,
+        recipe.window,
+    )?;
     for f in &prepared.recordings {
         let r = &f.recording;
         println!(
@@ -948,12 +1003,10 @@ fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {
         println!(
-            "scaling    {:?}: input ({} − {:.6}) / {:.6}, output ({} − {:.6}) / {:.6}",
-            scaling.method,
-            "x",
+            "scaling    {}: input (x − {:.6}) / {:.6}, output (y − {:.6}) / {:.6}",
+            format!("{:?}", scaling.method).to_lowercase(),
             scaling.input.center,
             scaling.input.scale,
-            "y",
             scaling.output.center,
             scaling.output.scale
         );
@@ -993,20 +1046,22 @@ fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
     let c = &scored.comparison;
     let created = format::now_rfc3339();
     let first = &prepared.recordings[0].recording;
-    let name = format!(
-        "csv:{}",
-        first
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default()
-    );
+    // The model's name (a route serving it is called by it): the file's stem.
+    let name = out
+        .file_stem()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     let meta = Metadata {
         pair: Some(name),
         window: Some(recipe.window),
         recipe: Some(serde_json::to_value(&recipe)?),
         metrics: Some(serde_json::json!({
             "validation": c,
+            "data": prepared
+                .recordings
+                .iter()
+                .map(|f| f.recording.path.display().to_string())
+                .collect::<Vec<_>>(),
             "input": first.input_name,
             "output": first.output_name,
         })),
@@ -1033,7 +1088,7 @@ fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
     };
     let files = fit::write_report(&out, &report, &prepared, &scored)?;
     println!(
-        "trained    {} steps in {train_seconds:.1} s on {threads} thread(s), stopped: {:?}{}",
+        "trained    {} steps in {train_seconds:.1} s on {threads} thread(s), {}{}",
         trained.steps,
         trained.stop,
         trained.best.map_or(String::new(), |(s, _)| format!(
@@ -1316,9 +1371,9 @@ fn print_metrics(m: &eval::Metrics) {
 fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
     use pipeline::fit;
     let prepared = fit::prepare(
-        &a.data,
-        &a.csv.options(),
-        a.csv.validate,
+        &a.rec.data,
+        &a.rec.csv.options(),
+        a.rec.validate,
         loaded.model.window(),
     )?;
     let scored = fit::score(&prepared, &loaded.fast)?;
@@ -1359,7 +1414,7 @@ fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<(
 fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
     let loaded = load_model(models_dir, &a.model)?;
     let w = loaded.model.window();
-    if !a.data.is_empty() {
+    if !a.rec.data.is_empty() {
         return evaluate_recordings(&loaded, &a);
     }
     let id = a
@@ -1367,8 +1422,16 @@ fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
         .pair
         .clone()
         .or_else(|| loaded.meta.pair.clone())
-        .filter(|p| !p.starts_with("csv:"))
         .context("which data? pass --pair NAME or --data FILE.csv")?;
+    if pairs::find(&id).is_err()
+        && let Some(m) = &loaded.meta.metrics
+        && m.get("validation").is_some()
+    {
+        bail!(
+            "`{id}` was trained on recordings ({}): pass --data FILE",
+            m["data"]
+        );
+    }
     let data = Dataset::pair(&id, w)?;
     let name = data.name.clone();
     let (metrics, translated) = eval::evaluate(&loaded.model, &data.fixed, data.pair, a.seed)?;
@@ -1402,4 +1465,16 @@ fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
         println!("figure     {}", plot.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clap's own consistency checks (a flag defined twice in one command,
+    /// say by a flattened group) run only in debug builds at parse time, and
+    /// only for the subcommand parsed: check every subcommand here.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -179,7 +179,7 @@ impl Stats {
     /// Sample publication (`ts`, ns since the epoch) to now, when known.
     pub fn observe_end_to_end(&self, ts: Option<i64>) {
         if let Some(ts) = ts {
-            let secs = (crate::tools::now_ns() - ts) as f64 / 1e9;
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
             self.end_to_end_seconds.observe(secs);
         }
     }

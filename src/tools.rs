@@ -1,10 +1,11 @@
 //! Tools for people (and tests): `pipeline publish` sends a pair's input
-//! curve as live streams; `pipeline tail` prints translations as they
-//! arrive, with their error against the true curve and the latency.
+//! curve, or a recording's input column, as live streams; `pipeline tail`
+//! prints translations as they arrive, with their error against the true
+//! curve (or the recording's output column) and the latency.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::Client;
 use futures::StreamExt;
@@ -14,18 +15,56 @@ use crate::pairs::{self, Pair};
 use crate::plot::{self, Chart, Line};
 use crate::wire::{SamplesOut, Translation};
 
-/// Nanoseconds since the Unix epoch (the wire's `ts`).
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+pub use crate::wire::now_ns;
+
+/// A signal whose sample `seq` is known: a pair's curves, or a recording's
+/// two columns (row `seq`).
+#[derive(Debug, Clone)]
+pub enum Signal {
+    Pair(&'static Pair),
+    Recorded {
+        input: std::sync::Arc<[f32]>,
+        output: std::sync::Arc<[f32]>,
+    },
+}
+
+impl Signal {
+    /// The recording's rows (all segments, in order).
+    pub fn recorded(r: &crate::recording::Recording) -> Self {
+        Self::Recorded {
+            input: r.input().collect(),
+            output: r.output().collect(),
+        }
+    }
+
+    pub fn input_at(&self, seq: u64) -> Option<f32> {
+        match self {
+            Self::Pair(p) => Some((p.input)(p.stream_x(seq)) as f32),
+            Self::Recorded { input, .. } => input.get(seq as usize).copied(),
+        }
+    }
+
+    pub fn output_at(&self, seq: u64) -> Option<f32> {
+        match self {
+            Self::Pair(p) => Some((p.output)(p.stream_x(seq)) as f32),
+            Self::Recorded { output, .. } => output.get(seq as usize).copied(),
+        }
+    }
+
+    /// Samples available (`None`: endless).
+    pub fn samples(&self) -> Option<u64> {
+        match self {
+            Self::Pair(_) => None,
+            Self::Recorded { input, .. } => Some(input.len() as u64),
+        }
+    }
 }
 
 /// What `pipeline publish` sends.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
-    pub pair: &'static Pair,
+    /// What the streams carry (a recording ends after its last row).
+    pub signal: Signal,
     /// Stream keys; each gets the same curve.
     pub streams: Vec<String>,
     /// Subject prefix: samples go to `<prefix>.<stream>`.
@@ -40,8 +79,9 @@ pub struct PublishOptions {
     pub start_seq: u64,
 }
 
-/// Publishes the pair's input curve on every stream; returns samples sent
-/// per stream. Sample `seq` is the input curve at [`Pair::stream_x`].
+/// Publishes the signal's input on every stream; returns samples sent per
+/// stream. Sample `seq` is the pair's input curve at [`Pair::stream_x`], or
+/// a recording's row `seq`.
 pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
     let batch = opts.batch.max(1) as u64;
     let subjects: Vec<String> = opts
@@ -55,7 +95,13 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
         t
     });
     let mut seq = opts.start_seq;
-    let end = opts.count.map(|c| opts.start_seq + c);
+    let end = match (
+        opts.count.map(|c| opts.start_seq + c),
+        opts.signal.samples(),
+    ) {
+        (Some(e), Some(len)) => Some(e.min(len)),
+        (e, len) => e.or(len),
+    };
     let mut values = Vec::with_capacity(batch as usize);
     loop {
         let n = match end {
@@ -67,7 +113,7 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
             t.tick().await;
         }
         values.clear();
-        values.extend((seq..seq + n).map(|s| (opts.pair.input)(opts.pair.stream_x(s)) as f32));
+        values.extend((seq..seq + n).filter_map(|s| opts.signal.input_at(s)));
         let msg = SamplesOut {
             seq,
             value: (n == 1).then(|| values[0]),
@@ -99,8 +145,11 @@ pub struct TailOptions {
     pub count: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
-    /// Compare with the true curve of streams made by `pipeline publish`.
+    /// Compare with the true curve of streams made by `pipeline publish`
+    /// (the translation's pair), or with this recording's output column.
     pub truth: bool,
+    /// The recording the streams were published from (`publish --data`).
+    pub recording: Option<Signal>,
     /// Print every n-th translation (0: none, only the summary).
     pub print_every: u64,
     /// Write a PNG of input / translation / truth for the first stream.
@@ -122,13 +171,19 @@ pub struct TailSummary {
     pub out_of_order: u64,
 }
 
-fn truth_of(t: &Translation) -> Option<Vec<f32>> {
-    let pair = pairs::find(&t.pair).ok()?;
-    Some(
-        (0..t.values.len() as u64)
-            .map(|k| (pair.output)(pair.stream_x(t.seq + k)) as f32)
-            .collect(),
-    )
+/// The signal a translation is compared with and plotted against.
+fn signal_of(t: &Translation, recording: Option<&Signal>) -> Option<Signal> {
+    match recording {
+        Some(s) => Some(s.clone()),
+        None => pairs::find(&t.pair).ok().map(Signal::Pair),
+    }
+}
+
+fn truth_of(t: &Translation, recording: Option<&Signal>) -> Option<Vec<f32>> {
+    let signal = signal_of(t, recording)?;
+    (0..t.values.len() as u64)
+        .map(|k| signal.output_at(t.seq + k))
+        .collect()
 }
 
 /// Formats one translation for people.
@@ -176,7 +231,7 @@ pub async fn tail(
         .await
         .map_err(|e| Error::Nats(format!("subscribe {}: {e}", opts.subject)))?;
     // A round trip, so the server knows the subscription before we say so.
-    crate::service::barrier(client).await.map_err(Error::Nats)?;
+    crate::nats::barrier(client).await.map_err(Error::Nats)?;
     tracing::info!(subject = %opts.subject, "listening");
     let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
     let sleep = async move {
@@ -217,7 +272,11 @@ pub async fn tail(
         if let Some(l) = latency {
             latencies.push(l);
         }
-        let truth = if opts.truth { truth_of(&t) } else { None };
+        let truth = if opts.truth {
+            truth_of(&t, opts.recording.as_ref())
+        } else {
+            None
+        };
         if let Some(tr) = &truth {
             se += crate::eval::mse(&t.values, tr) * tr.len() as f64;
             n_err += tr.len();
@@ -237,18 +296,25 @@ pub async fn tail(
     summary.latency_ms_p99 = percentile(&latencies, 0.99);
     summary.latency_ms_max = latencies.last().copied();
     if let Some(path) = &opts.plot {
-        plot_stream(path, &kept)?;
+        plot_stream(path, &kept, opts.recording.as_ref())?;
     }
     Ok(summary)
 }
 
 /// Input, translation and truth of one stream: the translations of the
 /// first few windows that do not overlap (every W-th), laid end to end.
-fn plot_stream(path: &std::path::Path, windows: &[Translation]) -> Result<()> {
+fn plot_stream(
+    path: &std::path::Path,
+    windows: &[Translation],
+    recording: Option<&Signal>,
+) -> Result<()> {
     let Some(first) = windows.first() else {
         return Err(Error::Data("no translations to plot".into()));
     };
-    let pair = pairs::find(&first.pair)?;
+    let signal = match signal_of(first, recording) {
+        Some(s) => s,
+        None => Signal::Pair(pairs::find(&first.pair)?),
+    };
     let w = first.values.len() as u64;
     let start = first.seq;
     let mut translated = Vec::new();
@@ -266,15 +332,31 @@ fn plot_stream(path: &std::path::Path, windows: &[Translation]) -> Result<()> {
         }
     }
     let end = next.max(start + w);
-    let curve = |f: fn(f64) -> f64| -> Vec<(f64, f64)> {
+    let curve = |f: fn(&Signal, u64) -> Option<f32>| -> Vec<(f64, f64)> {
         (start..end)
-            .map(|s| (s as f64, f(pair.stream_x(s))))
+            .filter_map(|s| f(&signal, s).map(|v| (s as f64, v as f64)))
             .collect()
     };
     let title = format!(
         "{}: stream {}, seq {start}..{end}, translated live through NATS",
         first.pair, first.stream
     );
+    let mut lines = Vec::with_capacity(3);
+    // A recording's input is in other units than its output: only a pair's
+    // curves share an axis.
+    if matches!(signal, Signal::Pair(_)) {
+        lines.push(Line::new(
+            "input (published)".to_string(),
+            curve(Signal::input_at),
+            plot::BLUE,
+        ));
+    }
+    lines.push(Line::new("truth".to_string(), curve(Signal::output_at), plot::GREY).dashed());
+    lines.push(Line::new(
+        "translation (non-overlapping windows)".to_string(),
+        translated,
+        plot::RED,
+    ));
     plot::line_chart(
         path,
         &Chart {
@@ -283,18 +365,6 @@ fn plot_stream(path: &std::path::Path, windows: &[Translation]) -> Result<()> {
             y_label: "value",
             log_y: false,
         },
-        &[
-            Line::new(
-                "input (published)".to_string(),
-                curve(pair.input),
-                plot::BLUE,
-            ),
-            Line::new("truth".to_string(), curve(pair.output), plot::GREY).dashed(),
-            Line::new(
-                "translation (non-overlapping windows)".to_string(),
-                translated,
-                plot::RED,
-            ),
-        ],
+        &lines,
     )
 }

@@ -128,7 +128,7 @@ impl Recipe {
     /// The default for a user's recording: a budget of optimiser steps
     /// (whatever the file's size: about two minutes on a 2-core machine),
     /// validation every 100 steps, the best weights kept, and a stop once
-    /// 15 measurements in a row bring nothing new.
+    /// 10 measurements in a row bring nothing new.
     pub fn recording() -> Self {
         Self {
             name: "recording".into(),
@@ -147,7 +147,7 @@ impl Recipe {
             steps: Some(RECORDING_STEPS),
             time_budget_s: None,
             eval_every: default_eval_every(),
-            patience: Some(15),
+            patience: Some(10),
             warmup_fraction: 0.03,
         }
     }
@@ -225,7 +225,7 @@ impl Recipe {
 /// Mini-batch of the recording recipe.
 pub const RECORDING_BATCH: usize = 64;
 /// Step budget of the recording recipe (about two minutes here).
-pub const RECORDING_STEPS: usize = 3000;
+pub const RECORDING_STEPS: usize = 2000;
 
 /// Where the training windows come from.
 #[derive(Debug, Clone)]
@@ -275,6 +275,17 @@ pub enum Stop {
     Time,
     /// `patience` measurements in a row without a better validation MSE.
     EarlyStop,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Epochs => "all epochs done",
+            Self::Steps => "step budget spent",
+            Self::Time => "time budget spent",
+            Self::EarlyStop => "early stop (no better validation MSE for `patience` measurements)",
+        })
+    }
 }
 
 /// A trained model and how it got there.
@@ -744,7 +755,7 @@ fn validation_mse(
 ) -> Result<f64> {
     let fast = crate::fast::FastModel::new(&params(tensors)?, hidden, valid.window)?;
     let pred = fast.translate_rows(&valid.input)?;
-    Ok(crate::eval::mse(&pred, &valid.target))
+    Ok(crate::data::mse(&pred, &valid.target))
 }
 
 #[cfg(test)]

@@ -9,6 +9,14 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+/// Nanoseconds since the Unix epoch (the wire's `ts`).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
 /// Most samples one message may carry (a NATS payload is ≤ 1 MiB by default;
 /// this keeps one hostile message from pinning memory).
 pub const MAX_VALUES_PER_MESSAGE: usize = 65_536;

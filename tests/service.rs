@@ -453,6 +453,53 @@ async fn a_scaled_model_serves_physical_units() {
         .await
         .unwrap();
     assert_eq!(translation(&reply.payload).values, want);
+
+    // A recording played back by `publish --data` and checked by `tail
+    // --truth --data`: 100 rows → 77 windows, compared with the recording's
+    // output column in physical units.
+    use pipeline::tools::{PublishOptions, Signal, TailOptions};
+    let rows = 100u64;
+    let signal = Signal::Recorded {
+        input: (0..rows).map(|s| 1000.0 + 50.0 * input_at(s)).collect(),
+        output: (0..rows).map(|s| -300.0 + 120.0 * truth_at(s)).collect(),
+    };
+    let tail_opts = TailOptions {
+        subject: "translated.rec".into(),
+        count: Some(rows - W + 1),
+        duration: Some(Duration::from_secs(20)),
+        truth: true,
+        recording: Some(signal.clone()),
+        print_every: 0,
+        plot: Some(dir.path().join("tail.png")),
+    };
+    let tail_client = client.clone();
+    let tail = tokio::spawn(async move {
+        pipeline::tools::tail(&tail_client, &tail_opts, std::future::pending()).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = pipeline::tools::publish(
+        &client,
+        &PublishOptions {
+            signal,
+            streams: vec!["rec".into()],
+            prefix: "samples".into(),
+            rate: 0.0,
+            count: None, // a recording ends after its last row
+            batch: 7,
+            start_seq: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent, rows);
+    let summary = tail.await.unwrap().unwrap();
+    assert_eq!(summary.windows, rows - W + 1);
+    let mse = summary.mse.unwrap();
+    assert!(
+        mse < 1.0,
+        "MSE against the recording's output column: {mse}"
+    );
+    assert!(dir.path().join("tail.png").exists());
     svc.shutdown().await;
 }
 

@@ -1,0 +1,121 @@
+//! The connection to NATS, and the only module that names what exists only
+//! in our patched async-nats (`vendor/async-nats/PATCHES.md`): connecting
+//! with credentials and TLS, connection events, the round-trip barrier, and
+//! the flag the patched client puts on a message it could not parse whole.
+
+use std::time::Duration;
+
+use async_nats::{Client, Event};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+
+/// A connected client plus the connection events the service reports on.
+pub struct Connection {
+    pub client: Client,
+    pub(crate) events: mpsc::Receiver<Event>,
+}
+
+/// Connects to NATS. Connection events (disconnects, slow-consumer drops)
+/// are passed to the service, which counts, logs and reports them. With
+/// `retry`, an unreachable server is retried (with back-off) instead of
+/// failing at once.
+pub async fn connect(url: &str, retry: bool) -> Result<Connection> {
+    connect_with(url, &crate::config::NatsAuth::default(), retry).await
+}
+
+/// [`connect`] with credentials and TLS settings.
+pub async fn connect_with(
+    url: &str,
+    auth: &crate::config::NatsAuth,
+    retry: bool,
+) -> Result<Connection> {
+    auth.validate()?;
+    let (tx, events) = mpsc::channel(1024);
+    let mut opts = async_nats::ConnectOptions::new()
+        .name("pipeline")
+        // Never block the client on a full event queue: drop the event; the
+        // counters still move.
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.try_send(event);
+            }
+        });
+    if retry {
+        opts = opts.retry_on_initial_connect();
+    }
+    if let (Some(u), Some(p)) = (&auth.user, &auth.password) {
+        opts = opts.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(t) = &auth.token {
+        opts = opts.token(t.clone());
+    }
+    if let Some(path) = &auth.nkey_seed_file {
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("nkey_seed_file {}: {e}", path.display())))?;
+        opts = opts.nkey(seed.trim().to_string());
+    }
+    if let Some(path) = &auth.credentials_file {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|e| Error::Config(format!("credentials_file {}: {e}", path.display())))?;
+    }
+    if let Some(ca) = &auth.tls_ca_file {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&auth.tls_cert_file, &auth.tls_key_file) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone());
+    }
+    if auth.tls_required {
+        opts = opts.require_tls(true);
+    }
+    // Several servers may be listed, comma-separated (a cluster's seeds).
+    let addrs: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    let client = opts.connect(addrs).await.map_err(|e| {
+        let url = crate::config::redact_url(url);
+        Error::Nats(format!("cannot connect to {url}: {e}"))
+    })?;
+    Ok(Connection { client, events })
+}
+
+/// Why the client delivered `msg` although it could not parse it whole, if
+/// it did. Our async-nats carries a patch (`vendor/async-nats/PATCHES.md`):
+/// a subject that is not UTF-8, or a header block that does not parse, used
+/// to drop the connection (or panic its task); now such a message arrives
+/// with no status and a description naming the reason, so it can be
+/// reported like any other bad input.
+pub(crate) fn client_flag(msg: &async_nats::Message) -> Option<&str> {
+    if msg.status.is_some() {
+        return None;
+    }
+    msg.description
+        .as_deref()?
+        .strip_prefix(async_nats::connection::FLAG_PREFIX)
+}
+
+/// A round trip through the server on this connection: returns once a
+/// message we published to our own inbox has come back, so everything the
+/// server sent us before it has been received.
+pub async fn barrier(client: &Client) -> std::result::Result<(), String> {
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("connection closed".into()),
+        Err(_) => Err("no round trip within 5 s".into()),
+    }
+}
