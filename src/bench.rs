@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fast::Scratch;
 use crate::format::LoadedModel;
 use crate::rng::Rng;
@@ -182,6 +182,136 @@ pub struct E2eBench {
     /// Whose memory to follow: this process (None) or another one, such as
     /// a `pipeline serve` started separately.
     pub rss_pid: Option<u32>,
+}
+
+/// Everything `pipeline bench` (end to end) sets up around [`e2e`]: the
+/// service in this process (unless external), its route, and in durable
+/// mode a fresh set of streams and the wait for its consumer.
+#[derive(Debug, Clone)]
+pub struct E2eSetup {
+    pub nats: String,
+    pub models_dir: std::path::PathBuf,
+    pub pair: String,
+    pub model: Option<std::path::PathBuf>,
+    /// The model's window (windows per stream = samples − W + 1).
+    pub window: usize,
+    /// `--window` for a model file that does not record it.
+    pub model_window: Option<usize>,
+    pub threads: usize,
+    /// The service's max batch (`None`: its default).
+    pub batch: Option<usize>,
+    pub streams: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    pub durable: bool,
+    /// A `pipeline serve` is already running: do not start one.
+    pub external_service: bool,
+    pub rss_pid: Option<u32>,
+}
+
+/// Subjects, streams and bucket of the end-to-end bench.
+const PREFIX: &str = "bench-samples";
+const OUTPUT: &str = "bench-translated";
+const INPUT_STREAM: &str = "BENCH_SAMPLES";
+const OUTPUT_STREAM: &str = "BENCH_TRANSLATED";
+const BUCKET: &str = "BENCH_CHECKPOINTS";
+
+/// Runs [`e2e`] against a service started here (in this process) or
+/// already running, and stops the one it started.
+pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
+    use crate::config::{DurableConfig, RouteConfig, ServeConfig};
+    let batch = s.batch.unwrap_or_else(crate::config::defaults::max_batch);
+    let mut config = ServeConfig::with_routes(vec![RouteConfig {
+        pair: s.pair.clone(),
+        model: s.model.clone(),
+        input: format!("{PREFIX}.>"),
+        output: OUTPUT.into(),
+        stride: 1,
+        window: s.model_window,
+    }]);
+    config.models_dir = s.models_dir.clone();
+    config.compute_threads = s.threads;
+    config.max_batch = batch;
+    config.service = false;
+    config.max_streams = s.streams.max(1) * 2;
+    let nats_err = |what: &str| {
+        let what = what.to_string();
+        move |e: String| Error::Nats(format!("{what}: {e}"))
+    };
+    if s.durable {
+        config.durable = Some(DurableConfig {
+            input_stream: INPUT_STREAM.into(),
+            output_stream: OUTPUT_STREAM.into(),
+            checkpoint_bucket: BUCKET.into(),
+            instance: Some("bench".into()),
+            ..Default::default()
+        });
+        if !s.external_service {
+            // A fresh run: no samples, windows or checkpoints of an earlier one.
+            let client = crate::nats::connect(&s.nats, false).await?.client;
+            let js = async_nats::jetstream::new(client);
+            for name in [INPUT_STREAM, OUTPUT_STREAM, &format!("KV_{BUCKET}")] {
+                let _ = js.delete_stream(name).await;
+            }
+        }
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = if s.external_service {
+        None
+    } else {
+        let conn = crate::nats::connect(&s.nats, false).await?;
+        let stats = std::sync::Arc::new(crate::stats::Stats::default());
+        Some(tokio::spawn(crate::service::run(
+            conn,
+            config,
+            stats,
+            async {
+                let _ = stop_rx.await;
+            },
+        )))
+    };
+    // Give the service a moment to subscribe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let conn = crate::nats::connect(&s.nats, false).await?;
+    if s.durable {
+        // Wait for the durable unit's consumer: samples published before it
+        // exists are still read, but would count as queueing latency.
+        let js = async_nats::jetstream::new(conn.client.clone());
+        let consumer = crate::service::consumer_name(&s.pair, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(st) = js.get_stream(INPUT_STREAM).await
+                && st.consumer_info(consumer.clone()).await.is_ok()
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(nats_err("bench")(
+                    "the durable service did not start".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let cfg = E2eBench {
+        streams: s.streams,
+        rate: s.rate,
+        duration: s.duration,
+        prefix: PREFIX.into(),
+        output: OUTPUT.into(),
+        window: s.window,
+        threads: s.threads,
+        batch,
+        durable_output: s.durable.then(|| OUTPUT_STREAM.to_string()),
+        rss_pid: s.rss_pid,
+    };
+    let report = e2e(&conn.client, &cfg).await;
+    let _ = stop_tx.send(());
+    if let Some(task) = service {
+        task.await
+            .map_err(|e| nats_err("the service task")(e.to_string()))??;
+    }
+    report
 }
 
 /// The end-to-end figures.

@@ -1185,96 +1185,29 @@ async fn bench_e2e(
     window: usize,
     model_only: Option<f64>,
 ) -> Result<()> {
-    use pipeline::config::{RouteConfig, ServeConfig};
-    let threads = a.threads.first().copied().unwrap_or(1);
-    // One --batch value sets the service's max batch; the model-only list
-    // default means the service default.
-    let batch = match a.batch.as_slice() {
-        [one] => *one,
-        _ => pipeline::config::defaults::max_batch(),
-    };
-    let mut config = ServeConfig::with_routes(vec![RouteConfig {
+    let setup = pipeline::bench::E2eSetup {
+        nats: a.nats.clone(),
+        models_dir: models_dir.to_path_buf(),
         pair: a.model.pair.clone().unwrap_or_else(|| "sin-cos".into()),
         model: a.model.model.clone(),
-        input: "bench-samples.>".into(),
-        output: "bench-translated".into(),
-        stride: 1,
-        window: a.model.window,
-    }]);
-    config.models_dir = models_dir.to_path_buf();
-    config.compute_threads = threads;
-    config.max_batch = batch;
-    config.service = false;
-    config.max_streams = a.streams.max(1) * 2;
-    let pair = config.routes[0].pair.clone();
-    if a.durable {
-        config.durable = Some(pipeline::config::DurableConfig {
-            input_stream: "BENCH_SAMPLES".into(),
-            output_stream: "BENCH_TRANSLATED".into(),
-            checkpoint_bucket: "BENCH_CHECKPOINTS".into(),
-            instance: Some("bench".into()),
-            ..Default::default()
-        });
-        if !a.external_service {
-            // A fresh run: no samples, windows or checkpoints of an earlier one.
-            let client = pipeline::service::connect(&a.nats, false).await?.client;
-            let js = async_nats::jetstream::new(client);
-            for name in ["BENCH_SAMPLES", "BENCH_TRANSLATED", "KV_BENCH_CHECKPOINTS"] {
-                let _ = js.delete_stream(name).await;
-            }
-        }
-    }
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = if a.external_service {
-        None
-    } else {
-        let conn = pipeline::service::connect(&a.nats, false).await?;
-        let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
-        Some(tokio::spawn(pipeline::service::run(
-            conn,
-            config,
-            stats,
-            async {
-                let _ = stop_rx.await;
-            },
-        )))
-    };
-    // Give the service a moment to subscribe.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let conn = pipeline::service::connect(&a.nats, false).await?;
-    if a.durable {
-        // Wait for the durable unit's consumer: samples published before it
-        // exists are still read, but would count as queueing latency.
-        let js = async_nats::jetstream::new(conn.client.clone());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if let Ok(s) = js.get_stream("BENCH_SAMPLES").await
-                && s.consumer_info(format!("pipeline_{pair}")).await.is_ok()
-            {
-                break;
-            }
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "the durable service did not start"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-    let cfg = pipeline::bench::E2eBench {
+        window,
+        model_window: a.model.window,
+        threads: a.threads.first().copied().unwrap_or(1),
+        // One --batch value sets the service's max batch; the model-only
+        // list default means the service default.
+        batch: match a.batch.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        },
         streams: a.streams,
         rate: a.rate,
         duration: a.duration,
-        prefix: "bench-samples".into(),
-        output: "bench-translated".into(),
-        window,
-        threads,
-        batch,
-        durable_output: a.durable.then(|| "BENCH_TRANSLATED".to_string()),
+        durable: a.durable,
+        external_service: a.external_service,
         rss_pid: a.rss_pid,
     };
-    let mut report = pipeline::bench::e2e(&conn.client, &cfg).await?;
+    let mut report = pipeline::bench::e2e_with_service(&setup).await?;
     report.model_only_windows_per_sec = model_only;
-    let _ = stop_tx.send(());
     if let Some(path) = &a.latencies {
         let text: String = report
             .latencies_us
@@ -1282,9 +1215,6 @@ async fn bench_e2e(
             .map(|l| format!("{l:.1}\n"))
             .collect();
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(s) = service {
-        s.await??;
     }
     if let Some(path) = &a.rss_plot {
         use pipeline::plot::{Chart, Line};

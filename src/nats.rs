@@ -85,19 +85,47 @@ pub async fn connect_with(
     Ok(Connection { client, events })
 }
 
-/// Why the client delivered `msg` although it could not parse it whole, if
-/// it did. Our async-nats carries a patch (`vendor/async-nats/PATCHES.md`):
-/// a subject that is not UTF-8, or a header block that does not parse, used
-/// to drop the connection (or panic its task); now such a message arrives
-/// with no status and a description naming the reason, so it can be
-/// reported like any other bad input.
-pub(crate) fn client_flag(msg: &async_nats::Message) -> Option<&str> {
+/// Why the client delivered a message although it could not parse it
+/// whole. Our async-nats carries a patch (`vendor/async-nats/PATCHES.md`): a
+/// subject that is not UTF-8, or a header block that does not parse, used to
+/// drop the connection (or panic its task); now such a message arrives with
+/// no status and a description naming the reason, so it can be reported
+/// like any other bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFlag<'a> {
+    /// The subject was not UTF-8 (delivered converted, with U+FFFD).
+    SubjectNotUtf8,
+    /// The reply subject was not UTF-8: answering would reach someone else.
+    ReplyNotUtf8,
+    /// The header block did not parse (the reason as the client gives it).
+    Headers(&'a str),
+}
+
+impl<'a> ClientFlag<'a> {
+    /// The reason in words, for error events and replies.
+    pub fn reason(&self) -> &'a str {
+        match self {
+            Self::SubjectNotUtf8 => async_nats::connection::NOT_UTF8_SUBJECT,
+            Self::ReplyNotUtf8 => async_nats::connection::NOT_UTF8_REPLY,
+            Self::Headers(why) => why,
+        }
+    }
+}
+
+/// The patched client's flag on `msg`, if any.
+pub fn client_flag(msg: &async_nats::Message) -> Option<ClientFlag<'_>> {
     if msg.status.is_some() {
         return None;
     }
-    msg.description
+    let reason = msg
+        .description
         .as_deref()?
-        .strip_prefix(async_nats::connection::FLAG_PREFIX)
+        .strip_prefix(async_nats::connection::FLAG_PREFIX)?;
+    Some(match reason {
+        async_nats::connection::NOT_UTF8_SUBJECT => ClientFlag::SubjectNotUtf8,
+        async_nats::connection::NOT_UTF8_REPLY => ClientFlag::ReplyNotUtf8,
+        other => ClientFlag::Headers(other),
+    })
 }
 
 /// A round trip through the server on this connection: returns once a

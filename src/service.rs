@@ -30,8 +30,9 @@ use tokio::time::Instant;
 
 mod durable;
 
-use crate::nats::client_flag;
+use crate::nats::{ClientFlag, client_flag};
 pub use crate::nats::{Connection, barrier, connect, connect_with};
+pub use durable::consumer_name;
 
 use crate::config::{RouteConfig, ServeConfig};
 use crate::error::{Error, Result};
@@ -601,7 +602,7 @@ impl Ingest {
         stats.messages_in.fetch_add(1, Relaxed);
         let subject = msg.subject.as_str();
         let flag = client_flag(&msg);
-        if flag == Some(async_nats::connection::NOT_UTF8_SUBJECT) {
+        if flag == Some(ClientFlag::SubjectNotUtf8) {
             let detail = format!("subject {subject:?} (as received, lossily): not valid UTF-8");
             reporter
                 .report(ErrorKind::BadSubject, "", subject, detail)
@@ -622,10 +623,15 @@ impl Ingest {
                 return true;
             }
         };
-        if let Some(reason) = flag {
+        if let Some(flag) = flag {
             // The framing was the publisher's too: do not trust the payload.
             reporter
-                .report(ErrorKind::Malformed, &key, subject, reason.to_string())
+                .report(
+                    ErrorKind::Malformed,
+                    &key,
+                    subject,
+                    flag.reason().to_string(),
+                )
                 .await;
             return true;
         }
@@ -944,7 +950,7 @@ fn refuse_flagged(
     msg: &async_nats::Message,
 ) -> std::result::Result<(), async_nats::service::error::Error> {
     match client_flag(msg) {
-        Some(reason) => Err(service_error(400, reason)),
+        Some(flag) => Err(service_error(400, flag.reason())),
         None => Ok(()),
     }
 }
@@ -953,7 +959,7 @@ fn refuse_flagged(
 /// reached us converted (U+FFFD), so answering it would go to a different
 /// subject, one somebody else may be listening on.
 fn answerable(msg: &async_nats::Message) -> bool {
-    let ok = client_flag(msg) != Some(async_nats::connection::NOT_UTF8_REPLY);
+    let ok = client_flag(msg) != Some(ClientFlag::ReplyNotUtf8);
     if !ok {
         tracing::warn!(subject = %msg.subject, "request with a reply subject that is not UTF-8: not answered");
     }

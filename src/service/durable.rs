@@ -119,6 +119,16 @@ pub(super) struct Shared {
 
 /// Names may only hold letters, digits, `-` and `_` (consumer names and KV
 /// key tokens); anything else in a pair name becomes `_`.
+/// The durable consumer of a route's pair (and partition) on the input
+/// stream: one name, used by the service and by whoever waits for it.
+pub fn consumer_name(pair: &str, partition: Option<u32>) -> String {
+    let pair = token(pair);
+    match partition {
+        Some(p) => format!("pipeline_{pair}_p{p}"),
+        None => format!("pipeline_{pair}"),
+    }
+}
+
 fn token(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -248,17 +258,13 @@ async fn setup(
     for route in routes {
         for part in &owned {
             let pair = token(&route.cfg.pair);
-            let (key, consumer, filter) = match part {
+            let consumer = consumer_name(&route.cfg.pair, *part);
+            let (key, filter) = match part {
                 Some(p) => (
                     format!("{pair}.p{p}"),
-                    format!("pipeline_{pair}_p{p}"),
                     crate::window::subscriptions(&route.cfg.input, &[*p]),
                 ),
-                None => (
-                    format!("{pair}.all"),
-                    format!("pipeline_{pair}"),
-                    vec![route.cfg.input.clone()],
-                ),
+                None => (format!("{pair}.all"), vec![route.cfg.input.clone()]),
             };
             units.push(Unit {
                 route: route.clone(),
