@@ -207,6 +207,8 @@ pub struct E2eSetup {
     /// A `pipeline serve` is already running: do not start one.
     pub external_service: bool,
     pub rss_pid: Option<u32>,
+    /// The service's `max_wait` (`None`: its default).
+    pub max_wait: Option<Duration>,
 }
 
 /// Subjects, streams and bucket of the end-to-end bench.
@@ -234,6 +236,9 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
     config.max_batch = batch;
     config.service = false;
     config.max_streams = s.streams.max(1) * 2;
+    if let Some(w) = s.max_wait {
+        config.max_wait_ms = w.as_secs_f64() * 1e3;
+    }
     let nats_err = |what: &str| {
         let what = what.to_string();
         move |e: String| Error::Nats(format!("{what}: {e}"))

@@ -21,7 +21,9 @@ pub struct ServeConfig {
     /// Largest batch of windows per model call.
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
-    /// Longest a window waits for its batch to fill, in milliseconds.
+    /// Longest a window is held for its batch to fill, in milliseconds (0:
+    /// never; a batch goes as soon as a compute thread is free, holding every
+    /// window queued by then).
     #[serde(default = "defaults::max_wait_ms")]
     pub max_wait_ms: f64,
     /// Model compute threads (each runs whole batches; none run on the async runtime).
@@ -363,8 +365,9 @@ pub mod defaults {
     pub fn max_batch() -> usize {
         256
     }
+    /// No wait: a window goes as soon as a compute thread is free.
     pub fn max_wait_ms() -> f64 {
-        2.0
+        0.0
     }
     pub fn compute_threads() -> usize {
         1
@@ -591,7 +594,7 @@ mod tests {
         "#;
         let c = ServeConfig::from_toml(text, Path::new("x.toml")).unwrap();
         assert_eq!(c.max_batch, 64);
-        assert_eq!(c.max_wait_ms, 2.0);
+        assert_eq!(c.max_wait_ms, 0.0);
         assert_eq!(c.routes[0].input, "samples.>");
         assert_eq!(c.routes[1].stride, 4);
         assert_eq!(

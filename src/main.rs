@@ -134,6 +134,9 @@ struct BenchArgs {
     /// serve` run with --external-service) instead of this one.
     #[arg(long)]
     rss_pid: Option<u32>,
+    /// End to end: the service's --max-wait (default: the service's, 0).
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    max_wait: Option<std::time::Duration>,
     /// End to end: publishing time (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
     duration: std::time::Duration,
@@ -209,7 +212,8 @@ struct ServeArgs {
     /// Largest batch of windows per model call.
     #[arg(long)]
     max_batch: Option<usize>,
-    /// Longest a window waits for its batch (e.g. 2ms).
+    /// Hold a batch up to this long to fill it (e.g. 2ms) [default: 0: a
+    /// batch goes as soon as a compute thread is free].
     #[arg(long, value_parser = pipeline::config::parse_duration)]
     max_wait: Option<std::time::Duration>,
     /// Model compute threads.
@@ -1205,6 +1209,7 @@ async fn bench_e2e(
         durable: a.durable,
         external_service: a.external_service,
         rss_pid: a.rss_pid,
+        max_wait: a.max_wait,
     };
     let mut report = pipeline::bench::e2e_with_service(&setup).await?;
     report.model_only_windows_per_sec = model_only;

@@ -64,6 +64,16 @@ struct ComputeJob {
     model: Arc<LoadedModel>,
     jobs: Vec<Job>,
     done: oneshot::Sender<Done>,
+    /// One of the compute threads' permits, given back when the batch is done.
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The shared compute threads: a queue of whole batches, and one permit per
+/// thread, so a batcher knows whether a thread is free right now.
+#[derive(Clone)]
+struct Compute {
+    tx: mpsc::Sender<ComputeJob>,
+    free: Arc<tokio::sync::Semaphore>,
 }
 
 struct Done {
@@ -227,6 +237,10 @@ pub async fn run(
 
     // Compute threads: whole batches, never on the async runtime.
     let (compute_tx, compute_rx) = mpsc::channel::<ComputeJob>(config.compute_threads * 2);
+    let compute_tx = Compute {
+        tx: compute_tx,
+        free: Arc::new(tokio::sync::Semaphore::new(config.compute_threads)),
+    };
     let compute_rx = Arc::new(Mutex::new(compute_rx));
     let compute_threads: Vec<std::thread::JoinHandle<()>> = (0..config.compute_threads)
         .map(|i| {
@@ -730,36 +744,55 @@ impl Ingest {
     }
 }
 
-/// Groups one route's windows into batches: a batch goes when it holds
-/// `max_batch` windows or its oldest window has waited `max_wait`.
-/// Each batch takes the route's model as it is when the batch goes, so a
-/// reload applies from the next batch on.
+/// Groups one route's windows into batches without waiting when idle: a
+/// batch goes as soon as a compute thread is free, with every window queued
+/// by then (up to `max_batch`); windows that arrive while every thread is
+/// busy gather into the next batch. So one window alone goes at once, and
+/// under load batches grow to what keeps the threads fed (Triton's dynamic
+/// batcher, Clipper's adaptive batching). `max_wait` > 0 additionally holds
+/// a batch up to that long for it to fill (fuller batches for a little
+/// latency). Each batch takes the route's model as it is when the batch
+/// goes, so a reload applies from the next batch on.
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
     model: impl Fn() -> Arc<LoadedModel>,
-    compute: mpsc::Sender<ComputeJob>,
+    compute: Compute,
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
     max_batch: usize,
     max_wait: Duration,
 ) {
+    let max_batch = max_batch.max(1);
     while let Some(first) = jobs.recv().await {
         let deadline = first.enqueued + max_wait;
         let mut batch = Vec::with_capacity(max_batch);
         batch.push(first);
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(j) => {
-                    batch.push(j);
-                    continue;
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
+        let mut open = take_queued(&mut jobs, &mut batch, max_batch);
+        while open && !max_wait.is_zero() && batch.len() < max_batch {
             match tokio::time::timeout_at(deadline, jobs.recv()).await {
-                Ok(Some(j)) => batch.push(j),
-                Ok(None) | Err(_) => break,
+                Ok(Some(j)) => {
+                    batch.push(j);
+                    open = take_queued(&mut jobs, &mut batch, max_batch);
+                }
+                Ok(None) => open = false,
+                Err(_) => break,
             }
         }
+        // A free compute thread; until one is, keep gathering windows.
+        let acquire = compute.free.clone().acquire_owned();
+        tokio::pin!(acquire);
+        let permit = loop {
+            tokio::select! {
+                biased;
+                p = &mut acquire => break p,
+                j = jobs.recv(), if open && batch.len() < max_batch => match j {
+                    Some(j) => batch.push(j),
+                    None => open = false,
+                },
+            }
+        };
+        let Ok(permit) = permit else {
+            return; // the service is stopping: the semaphore is closed
+        };
         let (done_tx, done_rx) = oneshot::channel();
         // The slot goes to the publisher first, so results are published in
         // the order batches were formed whichever thread finishes first.
@@ -770,11 +803,25 @@ async fn batcher(
             model: model(),
             jobs: batch,
             done: done_tx,
+            _permit: permit,
         };
-        if compute.send(job).await.is_err() {
+        if compute.tx.send(job).await.is_err() {
             return;
         }
     }
+}
+
+/// Moves every window already queued into `batch` (up to `max`) without
+/// waiting. Returns false when the queue is closed.
+fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) -> bool {
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
 /// A compute thread: takes whole batches and runs the model.
@@ -786,7 +833,13 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             Ok(mut rx) => rx.blocking_recv(),
             Err(_) => return,
         };
-        let Some(ComputeJob { model, jobs, done }) = job else {
+        let Some(ComputeJob {
+            model,
+            jobs,
+            done,
+            _permit,
+        }) = job
+        else {
             return;
         };
         let started = Instant::now();
@@ -1150,23 +1203,99 @@ mod tests {
         }
     }
 
-    /// The dynamic micro-batcher, on paused time: a batch goes when full, or
-    /// when its oldest window has waited `max_wait`, not before.
-    #[tokio::test(start_paused = true)]
-    async fn batches_go_when_full_or_when_the_oldest_has_waited() {
+    /// A batcher over `threads` compute permits, its input, its output and
+    /// the slots it hands the publisher.
+    #[allow(clippy::type_complexity)]
+    fn start_batcher(
+        threads: usize,
+        max_batch: usize,
+        max_wait: Duration,
+    ) -> (
+        mpsc::Sender<Job>,
+        mpsc::Receiver<ComputeJob>,
+        mpsc::Receiver<oneshot::Receiver<Done>>,
+        Arc<tokio::sync::Semaphore>,
+    ) {
         let (jobs_tx, jobs_rx) = mpsc::channel(64);
-        let (compute_tx, mut compute_rx) = mpsc::channel(8);
-        let (slots_tx, mut slots_rx) = mpsc::channel(8);
-        let max_wait = Duration::from_millis(2);
+        let (compute_tx, compute_rx) = mpsc::channel(8);
+        let (slots_tx, slots_rx) = mpsc::channel(8);
+        let free = Arc::new(tokio::sync::Semaphore::new(threads));
+        let compute = Compute {
+            tx: compute_tx,
+            free: free.clone(),
+        };
         let model = tiny_model();
         tokio::spawn(batcher(
             jobs_rx,
             move || model.clone(),
-            compute_tx,
+            compute,
             slots_tx,
-            4,
+            max_batch,
             max_wait,
         ));
+        (jobs_tx, compute_rx, slots_rx, free)
+    }
+
+    fn seqs(b: &ComputeJob) -> Vec<u64> {
+        b.jobs.iter().map(|j| j.seq).collect()
+    }
+
+    /// Idle, a window goes to compute at once (no time passes); while the
+    /// only compute thread is busy, windows gather, and go together the
+    /// moment it is free, up to `max_batch`.
+    #[tokio::test(start_paused = true)]
+    async fn batches_go_at_once_when_idle_and_gather_while_busy() {
+        let (jobs_tx, mut compute_rx, _slots, _free) = start_batcher(1, 4, Duration::ZERO);
+        let t0 = Instant::now();
+        jobs_tx.send(job(0)).await.unwrap();
+        let first = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&first), vec![0]);
+        assert_eq!(Instant::now(), t0, "no wait when a thread is free");
+
+        // The thread is busy with `first` (it holds the only permit).
+        for s in 1..=6 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(compute_rx.try_recv().is_err(), "nothing goes while busy");
+        drop(first); // done: the permit comes back
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![1, 2, 3, 4], "one batch of max_batch");
+        drop(b);
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![5, 6], "the rest at once");
+        drop(b);
+
+        // Closing the input ends the batcher.
+        drop(jobs_tx);
+        assert!(compute_rx.recv().await.is_none());
+    }
+
+    /// With two threads, a second window goes while the first is computed.
+    #[tokio::test(start_paused = true)]
+    async fn a_second_free_thread_takes_the_next_window_at_once() {
+        let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(2, 8, Duration::ZERO);
+        jobs_tx.send(job(0)).await.unwrap();
+        let a = compute_rx.recv().await.unwrap();
+        jobs_tx.send(job(1)).await.unwrap();
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!((seqs(&a), seqs(&b)), (vec![0], vec![1]));
+        assert_eq!(free.available_permits(), 0);
+        drop((a, b));
+        assert_eq!(
+            free.available_permits(),
+            2,
+            "permits come back with the batches"
+        );
+    }
+
+    /// With `max_wait` > 0 (an opt-in upper bound for fuller batches), on
+    /// paused time: a batch goes when full, or when its oldest window has
+    /// waited `max_wait`, not before.
+    #[tokio::test(start_paused = true)]
+    async fn batches_go_when_full_or_when_the_oldest_has_waited() {
+        let max_wait = Duration::from_millis(2);
+        let (jobs_tx, mut compute_rx, mut slots_rx, _free) = start_batcher(4, 4, max_wait);
 
         // Full batch: goes at once, without any time passing.
         for s in 0..4 {

@@ -107,7 +107,7 @@ pub(super) struct Shared {
     pub instance: String,
     pub stats: Arc<Stats>,
     pub reporter: Reporter,
-    pub compute: mpsc::Sender<ComputeJob>,
+    pub compute: Compute,
     pub limits: IngestLimits,
     pub queue: usize,
     pub slots: usize,
@@ -117,8 +117,6 @@ pub(super) struct Shared {
     pub epoch: watch::Receiver<u64>,
 }
 
-/// Names may only hold letters, digits, `-` and `_` (consumer names and KV
-/// key tokens); anything else in a pair name becomes `_`.
 /// The durable consumer of a route's pair (and partition) on the input
 /// stream: one name, used by the service and by whoever waits for it.
 pub fn consumer_name(pair: &str, partition: Option<u32>) -> String {
@@ -129,6 +127,8 @@ pub fn consumer_name(pair: &str, partition: Option<u32>) -> String {
     }
 }
 
+/// Names may only hold letters, digits, `-` and `_` (consumer names and KV
+/// key tokens); anything else in a pair name becomes `_`.
 fn token(s: &str) -> String {
     s.chars()
         .map(|c| {
