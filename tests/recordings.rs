@@ -343,3 +343,25 @@ fn several_files_and_the_same_seed_give_the_same_weights() {
     assert_eq!(two, weights(2), "same seed and thread count: same weights");
     assert!(two.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 300);
+    let model = dir.path().join("m.safetensors");
+    let out = retrain(&csv, &model, &["--time-budget", "1s", "--scale", "robust"]);
+    ok(&out);
+    let report = read_json(&dir.path().join("m.report.json"));
+    assert_eq!(report["stop"], "time");
+    let steps = report["steps"].as_u64().unwrap();
+    assert!(steps > 0, "{report}");
+    assert_eq!(report["recipe"]["steps"], serde_json::Value::Null);
+    assert_eq!(report["scaling"]["method"], "robust");
+    let history = report["history"].as_array().unwrap();
+    assert_eq!(
+        history.last().unwrap()["step"],
+        steps,
+        "the last point is the last step"
+    );
+}
