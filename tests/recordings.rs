@@ -350,7 +350,12 @@ fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
     let csv = dir.path().join("export.csv");
     write_recording(&csv, 300);
     let model = dir.path().join("m.safetensors");
-    let out = retrain(&csv, &model, &["--time-budget", "1s", "--scale", "robust"]);
+    // Patience out of reach: the clock, not early stopping, must end it.
+    let out = retrain(
+        &csv,
+        &model,
+        &["--time-budget", "1s", "--patience", "1000000", "--scale", "robust"],
+    );
     ok(&out);
     let report = read_json(&dir.path().join("m.report.json"));
     assert_eq!(report["stop"], "time");
