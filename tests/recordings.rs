@@ -354,7 +354,14 @@ fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
     let out = retrain(
         &csv,
         &model,
-        &["--time-budget", "1s", "--patience", "1000000", "--scale", "robust"],
+        &[
+            "--time-budget",
+            "1s",
+            "--patience",
+            "1000000",
+            "--scale",
+            "robust",
+        ],
     );
     ok(&out);
     let report = read_json(&dir.path().join("m.report.json"));
