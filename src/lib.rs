@@ -31,7 +31,9 @@
 //!   and error events out), documented in `proto/`.
 //! - [`window`]: per-stream sliding windows; subject → stream key.
 //! - [`service`]: `pipeline serve`: ingest → batcher → compute threads →
-//!   publisher, the `pipeline` NATS service, graceful shutdown.
+//!   publisher, graceful shutdown; `service/requests.rs` the `pipeline` NATS
+//!   service's endpoints (translate, reload, `$SRV`) and SIGHUP;
+//!   `service/durable.rs` durable (JetStream) mode.
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
 //! - [`nats`]: connecting (credentials, TLS), connection events, the
