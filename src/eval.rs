@@ -97,6 +97,9 @@ pub struct Comparison {
     pub gain_over_linear: f64,
     /// The model's NMSE is below both baselines'.
     pub beats_baselines: bool,
+    /// Scored on held-out windows (false with `--validate 0`: in-sample,
+    /// which flatters every predictor).
+    pub held_out: bool,
 }
 
 impl Comparison {
@@ -129,6 +132,7 @@ impl Comparison {
             target_variance: var,
             gain_over_linear: 1.0 - model.mse / linear_baseline.mse,
             beats_baselines: model.mse < mean_baseline.mse && model.mse < linear_baseline.mse,
+            held_out: true,
             model,
             mean_baseline,
             linear_baseline,
@@ -139,10 +143,12 @@ impl Comparison {
     pub fn table(&self) -> String {
         let row =
             |name: &str, s: &Score| format!("  {name:<22} {:>12.4e} {:>10.4}\n", s.mse, s.nmse);
-        let mut t = format!(
-            "  {:<22} {:>12} {:>10}\n",
-            "on validation windows", "MSE", "NMSE"
-        );
+        let on = if self.held_out {
+            "on held-out windows"
+        } else {
+            "IN-SAMPLE (--validate 0)"
+        };
+        let mut t = format!("  {on:<22} {:>12} {:>10}\n", "MSE", "NMSE");
         t += &row("model", &self.model);
         t += &row("linear map (baseline)", &self.linear_baseline);
         t += &row("mean (baseline)", &self.mean_baseline);
@@ -166,9 +172,14 @@ impl Comparison {
             .map(|(_, n)| *n)
             .collect();
             format!(
-                "WARNING: the model is no better than {} on held-out data; do not serve it as it is \
+                "WARNING: the model is no better than {} on {} data; do not serve it as it is \
                  (more data, a longer --time-budget, another --window or --hidden may help)",
-                worse.join(" or ")
+                worse.join(" or "),
+                if self.held_out {
+                    "held-out"
+                } else {
+                    "training"
+                }
             )
         }
     }

@@ -160,8 +160,13 @@ pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
     let pred = model.translate_rows(&on.input)?;
     let mean = MeanPredictor::fit(&p.train_output)?.predict(&on.input);
     let linear = LinearMap::fit(&p.train)?.predict(&on.input);
+    let mut comparison = Comparison::new(on, &pred, &mean, &linear)?;
+    comparison.held_out = !p.valid.is_empty();
+    if !comparison.held_out {
+        tracing::warn!("--validate 0: the comparison is on the training windows (in-sample)");
+    }
     Ok(Scored {
-        comparison: Comparison::new(on, &pred, &mean, &linear)?,
+        comparison,
         model: pred,
         linear,
     })

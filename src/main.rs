@@ -562,8 +562,15 @@ fn run(cli: Cli) -> Result<()> {
                 let path = config.model_path(r);
                 let m = format::load(&path, r.window)
                     .with_context(|| format!("route for pair {:?}", r.pair))?;
+                let units = match m.meta.scaling {
+                    Some(s) => format!(
+                        ", scaling: input (x − {}) / {}, output (y − {}) / {}",
+                        s.input.center, s.input.scale, s.output.center, s.output.scale
+                    ),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "route {:<12} {} → {}.<stream>  model {} (id {}, W={})",
+                    "route {:<12} {} → {}.<stream>  model {} (id {}, W={}{units})",
                     r.pair,
                     r.input,
                     r.output,

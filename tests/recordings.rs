@@ -254,6 +254,15 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     let report = read_json(&dir.path().join("m.report.json"));
     assert_eq!(report["validation"]["beats_baselines"], false);
     assert!(report["verdict"].as_str().unwrap().starts_with("WARNING"));
+    // Scored on the training windows (--validate 0), the table says so.
+    let out = retrain(&csv, &model, &["--steps", "2", "--validate", "0"]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("IN-SAMPLE (--validate 0)"), "{stdout}");
+    assert_eq!(
+        read_json(&dir.path().join("m.report.json"))["validation"]["held_out"],
+        false
+    );
     // --strict makes it an exit status a script can act on.
     let out = retrain(&csv, &model, &["--steps", "2", "--strict"]);
     assert_eq!(
