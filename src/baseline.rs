@@ -82,7 +82,8 @@ impl LinearMap {
             }
         }
         let trace: f64 = (0..w).map(|i| a[i * w + i]).sum();
-        let ridge = 1e-9 * (trace / w as f64).max(f64::MIN_POSITIVE);
+        // An absolute floor too: an all-constant input has a zero trace.
+        let ridge = 1e-9 * (trace / w as f64).max(1e-12);
         (0..w).for_each(|i| a[i * w + i] += ridge);
         let l = cholesky(&a, w)
             .ok_or_else(|| Error::Data("the linear baseline's system is singular".into()))?;
@@ -198,6 +199,14 @@ mod tests {
 
     #[test]
     fn constant_input_does_not_fail() {
+        for v in [0.0f32, 1.0] {
+            let w = Windows {
+                window: 4,
+                input: vec![v; 40],
+                target: (0..40).map(|i| i as f32).collect(),
+            };
+            assert!(LinearMap::fit(&w).is_ok(), "input all {v}");
+        }
         let w = Windows {
             window: 4,
             input: vec![1.0; 40],
