@@ -513,7 +513,29 @@ fn main() {
     }
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(exit_code(&e));
+    }
+}
+
+/// Exit statuses (README, "Exit codes"): 78 (sysexits' EX_CONFIG) when what
+/// we were given cannot work: a bad configuration or model file, an unknown
+/// pair. Restarting does not help; the systemd unit's
+/// `RestartPreventExitStatus=78` stops it from trying forever. 2 is a
+/// command-line error (clap) or `retrain --strict`; 1 anything else.
+const EX_CONFIG: i32 = 78;
+
+fn exit_code(e: &anyhow::Error) -> i32 {
+    use pipeline::Error as E;
+    match e.chain().find_map(|c| c.downcast_ref::<E>()) {
+        Some(
+            E::Config(_)
+            | E::ModelIo { .. }
+            | E::ModelFormat { .. }
+            | E::TensorShape { .. }
+            | E::TensorMissing { .. }
+            | E::UnknownPair(_),
+        ) => EX_CONFIG,
+        _ => 1,
     }
 }
 

@@ -382,3 +382,37 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+#[test]
+fn configuration_errors_exit_78_so_systemd_stops_restarting() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "no_such_key = 1\n[[route]]\npair = 'sin-cos'\n").unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    for args in [
+        vec!["serve", "--config", bad.to_str().unwrap()],
+        vec!["serve", "--config", "/nonexistent/pipeline.toml"],
+        vec!["translate", "--model", missing.to_str().unwrap()],
+        vec!["eval", "--pair", "no-such-pair"],
+    ] {
+        let out = pipeline().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Anything else is 1, a usage error 2.
+    let out = pipeline()
+        .args(["retrain", "--data", "/nonexistent.csv", "--out"])
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = pipeline()
+        .args(["serve", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
