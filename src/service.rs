@@ -81,6 +81,8 @@ struct Done {
     /// The model that computed this batch (a reload may swap the route's).
     model: Arc<LoadedModel>,
     outputs: Result<Vec<f32>>,
+    /// When the compute thread finished it (for the publish stage's time).
+    computed: Instant,
 }
 
 /// What every stage of one route shares.
@@ -861,6 +863,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             jobs,
             model,
             outputs,
+            computed: Instant::now(),
         });
     }
 }
@@ -879,6 +882,7 @@ async fn publisher(
             jobs,
             model,
             outputs,
+            computed,
         }) = slot.await
         else {
             tracing::error!("a compute thread died; its batch is lost");
@@ -909,6 +913,9 @@ async fn publisher(
                 }
             }
         }
+        stats
+            .publish_seconds
+            .observe(computed.elapsed().as_secs_f64());
     }
 }
 

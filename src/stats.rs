@@ -95,6 +95,9 @@ pub struct Stats {
     pub compute_seconds: Histogram,
     /// Sample published (its `ts`) → translation handed to the client.
     pub end_to_end_seconds: Histogram,
+    /// Core mode: a batch's results computed → every window handed to the
+    /// client (waits in batch order included).
+    pub publish_seconds: Histogram,
 }
 
 impl Default for Stats {
@@ -120,6 +123,7 @@ impl Default for Stats {
             queue_seconds: Histogram::new(SECONDS),
             compute_seconds: Histogram::new(SECONDS),
             end_to_end_seconds: Histogram::new(SECONDS),
+            publish_seconds: Histogram::new(SECONDS),
         }
     }
 }
@@ -332,6 +336,11 @@ impl Stats {
         self.end_to_end_seconds.render(
             "pipeline_end_to_end_seconds",
             "Sample publication (ts) to translation publication.",
+            &mut out,
+        );
+        self.publish_seconds.render(
+            "pipeline_publish_seconds",
+            "A batch's results computed to every window handed to the NATS client (core mode).",
             &mut out,
         );
         out

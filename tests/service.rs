@@ -1233,6 +1233,17 @@ async fn prometheus_metrics_and_health_checks() {
     ] {
         assert!(body.contains(line), "{line} missing from:\n{body}");
     }
+    // Every computed batch went through the publish stage, and is timed there.
+    let count = |name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .unwrap_or_else(|| panic!("{name}_count missing from:\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    let batches = count("pipeline_compute_seconds");
+    assert!(batches >= 1);
+    assert_eq!(count("pipeline_publish_seconds"), batches);
     let a = addr.clone();
     let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/readyz"))
         .await

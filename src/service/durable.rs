@@ -714,6 +714,7 @@ async fn publish_stored(
             jobs,
             model,
             outputs,
+            computed: _,
         }) = slot.await
         else {
             return fail("a compute thread died".into());
