@@ -265,7 +265,7 @@ fn check_matmul(z: &[f32], h: &[f32], r: &[f32], b: usize, k: usize, hid: usize,
 
 /// `z[B,npad] = h[B,H] · r[H,npad]` with the `gemm` crate (the fallback on
 /// CPUs without AVX2+FMA). Single-threaded: each compute thread runs whole
-/// batches (FACTS.md: candle's pools gained nothing at these sizes).
+/// batches (candle's thread pools gained nothing at these sizes when measured).
 fn matmul_gemm(z: &mut [f32], h: &[f32], r: &[f32], b: usize, k: usize, hid: usize, npad: usize) {
     check_matmul(z, h, r, b, k, hid, npad);
     // SAFETY: check_matmul bounds every access: dst is b×npad with row

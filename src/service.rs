@@ -4,7 +4,7 @@
 //! on the one before it instead of growing memory:
 //!
 //! ```text
-//! subscription ─▶ ingest (decode, per-stream windows) ─▶ batcher (max_batch / max_wait)
+//! subscription ─▶ ingest (decode, per-stream windows) ─▶ batcher (a batch per free compute thread)
 //!   ─▶ compute threads (model, off the async runtime) ─▶ publisher (in batch order) ─▶ NATS
 //! ```
 //!
