@@ -511,13 +511,18 @@ pub fn train_validated(
     let (mut loss_sum, mut seen) = (0f64, 0usize);
     let epochs = if budgeted { usize::MAX } else { recipe.epochs };
     'run: for epoch in 0..epochs {
-        let mut windows = if recipe.fixed_windows {
-            data.fixed.clone()
-        } else {
-            Windows::empty(w)
-        };
-        if let Some(pair) = data.pair {
-            windows.extend_random_phase(pair, recipe.random_windows_per_epoch, &mut rng);
+        // Fixed windows alone (a recording) are used as they are; only an
+        // epoch with fresh random-phase windows needs a set of its own.
+        let mut windows = std::borrow::Cow::Borrowed(&data.fixed);
+        if !recipe.fixed_windows {
+            windows = std::borrow::Cow::Owned(Windows::empty(w));
+        }
+        if let Some(pair) = data.pair
+            && recipe.random_windows_per_epoch > 0
+        {
+            windows
+                .to_mut()
+                .extend_random_phase(pair, recipe.random_windows_per_epoch, &mut rng);
         }
         let mut order: Vec<usize> = (0..windows.len()).collect();
         rng.shuffle(&mut order);
