@@ -32,6 +32,12 @@ pub struct Case {
     pub p99_us: f64,
     pub repeats: usize,
     pub kernel: &'static str,
+    /// Useful FP32 GFLOP/s (see [`crate::roofline::flops_per_window`]).
+    pub gflops: f64,
+    /// This process's one-thread FP32 peak (FMA probe), times `threads`.
+    pub peak_gflops: f64,
+    /// `gflops / peak_gflops`.
+    pub peak_fraction: f64,
 }
 
 /// What to measure.
@@ -43,6 +49,8 @@ pub struct ModelBench {
     /// Measuring time per repeat.
     pub seconds: f64,
     pub repeats: usize,
+    /// One thread's FP32 peak, measured in this process before the cases.
+    pub peak: crate::roofline::Peak,
 }
 
 fn run_batches(
@@ -87,6 +95,7 @@ pub fn model_only(
     mut report: impl FnMut(&Case),
 ) -> Result<Vec<Case>> {
     let w = model.model.window();
+    let flops = crate::roofline::flops_per_window(model.model.hidden(), w);
     let mut rng = Rng::new(7);
     let mut cases = Vec::new();
     for &threads in &cfg.threads {
@@ -137,11 +146,17 @@ pub fn model_only(
                 r.sort_by(|a, b| a.total_cmp(b));
                 let mut l = std::mem::take(&mut lats[k]);
                 l.sort_by(|a, b| a.total_cmp(b));
+                let rate = percentile(&r, 0.5);
+                let gflops = rate * flops / 1e9;
+                let peak_gflops = cfg.peak.gflops * threads as f64;
                 let case = Case {
                     path,
                     threads,
                     batch,
-                    windows_per_sec: percentile(&r, 0.5),
+                    windows_per_sec: rate,
+                    gflops,
+                    peak_gflops,
+                    peak_fraction: gflops / peak_gflops,
                     p50_us: percentile(&l, 0.5),
                     p99_us: percentile(&l, 0.99),
                     repeats: cfg.repeats,
@@ -230,6 +245,8 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         output: OUTPUT.into(),
         stride: 1,
         window: s.model_window,
+        shadow: Default::default(),
+        truth: None,
     }]);
     config.models_dir = s.models_dir.clone();
     config.compute_threads = s.threads;
@@ -322,6 +339,8 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
 /// The end-to-end figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct E2eReport {
+    /// `core` or `durable`.
+    pub mode: &'static str,
     pub path: &'static str,
     pub threads: usize,
     pub batch: usize,
@@ -529,6 +548,11 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .map(|p| p.1)
         .fold(rss_start.max(rss_end), f64::max);
     Ok(E2eReport {
+        mode: if cfg.durable_output.is_some() {
+            "durable"
+        } else {
+            "core"
+        },
         path: "e2e",
         threads: cfg.threads,
         batch: cfg.batch,

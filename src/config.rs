@@ -355,10 +355,45 @@ pub struct RouteConfig {
     /// Window length for a model file that does not record it.
     #[serde(default)]
     pub window: Option<usize>,
+    /// A candidate model computed beside the live one (`[route.shadow]`).
+    #[serde(default)]
+    pub shadow: ShadowConfig,
+    /// Subject of the true output signal (same wildcards, keys and `seq` as
+    /// `input`): the route then reports the live and shadow models' running
+    /// MSE against it.
+    #[serde(default)]
+    pub truth: Option<String>,
+}
+
+/// A route's shadow: a candidate model that sees the same windows as the
+/// live one and publishes its translations elsewhere, so it can be judged
+/// on live traffic before it is promoted.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Candidate model file, computed from start-up (a `pipeline.shadow`
+    /// request can also set or clear it at run time).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Output subject prefix of the shadow's translations.
+    #[serde(default = "defaults::shadow_output")]
+    pub output: String,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            output: defaults::shadow_output(),
+        }
+    }
 }
 
 pub mod defaults {
     use std::path::PathBuf;
+    pub fn shadow_output() -> String {
+        "shadow".into()
+    }
     pub fn errors() -> String {
         "pipeline.errors".into()
     }
@@ -538,6 +573,20 @@ impl ServeConfig {
                 .map_err(|e| Error::Config(format!("route {}: {e}", i + 1)))?;
             crate::window::validate_key(&r.output)
                 .map_err(|e| Error::Config(format!("route {}: output prefix: {e}", i + 1)))?;
+            crate::window::validate_key(&r.shadow.output).map_err(|e| {
+                Error::Config(format!("route {}: shadow output prefix: {e}", i + 1))
+            })?;
+            if r.shadow.output == r.output {
+                return bad(format!(
+                    "route {}: the shadow's output {:?} is the live output",
+                    i + 1,
+                    r.output
+                ));
+            }
+            if let Some(t) = &r.truth {
+                crate::window::SubjectPattern::parse(t)
+                    .map_err(|e| Error::Config(format!("route {}: truth: {e}", i + 1)))?;
+            }
             if self.routes[..i].iter().any(|o| o.input == r.input) {
                 return bad(format!(
                     "route {}: input {:?} is used twice",

@@ -30,10 +30,14 @@
 //! - [`wire`]: the NATS wire contract (MessagePack samples in, translations
 //!   and error events out), documented in `proto/`.
 //! - [`window`]: per-stream sliding windows; subject → stream key.
-//! - [`service`]: `pipeline serve`: ingest → batcher → compute threads →
-//!   publisher, graceful shutdown; `service/requests.rs` the `pipeline` NATS
-//!   service's endpoints (translate, reload, `$SRV`) and SIGHUP;
-//!   `service/durable.rs` durable (JetStream) mode.
+//! - [`service`]: `pipeline serve`, wiring and graceful shutdown; in
+//!   `service/`: `route.rs` (a route's live and shadow models, reload,
+//!   promote), `ingest.rs` (the hot path: subscription → stream windows),
+//!   `engine.rs` (batcher, compute threads, the one publisher over a core or
+//!   JetStream sink, shared by both modes), `observe.rs` (shadow outputs,
+//!   comparisons with live and truth), `events.rs` (error and connection
+//!   events), `requests.rs` (the `pipeline` NATS service's endpoints and
+//!   SIGHUP), `durable.rs` (durable mode's units and checkpoints).
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
 //! - [`nats`]: connecting (credentials, TLS), connection events, the
@@ -41,6 +45,8 @@
 //! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP.
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
+//! - [`roofline`]: useful FLOPs per window and an in-process FP32 peak
+//!   probe, so benchmarks state their fraction of the machine.
 //! - [`rng`]: the seeded generator that makes runs reproducible.
 //! - [`error`]: the library's error type.
 //!
@@ -64,6 +70,7 @@ pub mod plot;
 pub mod recording;
 pub mod report;
 pub mod rng;
+pub mod roofline;
 pub mod scaling;
 pub mod service;
 pub mod stats;

@@ -669,6 +669,8 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
                 output: a.output.clone().unwrap_or_else(defaults::output),
                 stride: a.stride.unwrap_or_else(defaults::stride),
                 window: a.window,
+                shadow: Default::default(),
+                truth: None,
             }]);
             c.models_dir = models_dir;
             c
@@ -1172,6 +1174,11 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
             paths: vec![bench::Path::Fast],
             seconds: 1.0,
             repeats: 1,
+            // Not reported here: the e2e line compares with model-only only.
+            peak: pipeline::roofline::Peak {
+                gflops: f64::NAN,
+                isa: "not measured",
+            },
         };
         let model_only = bench::model_only(&loaded, &reference, |_| {})?
             .first()
@@ -1191,11 +1198,19 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
             .collect(),
         seconds: a.seconds,
         repeats: a.repeats.max(1),
+        peak: pipeline::roofline::fp32_peak(std::time::Duration::from_millis(500)),
     };
     if !a.json {
         println!(
-            "{:<10} {:>7} {:>6} {:>14} {:>12} {:>12}",
-            "path", "threads", "batch", "windows/s", "p50 µs", "p99 µs"
+            "FP32 peak of one thread (FMA probe, {}): {:.1} GFLOP/s; useful work {:.2} MFLOP per window",
+            cfg.peak.isa,
+            cfg.peak.gflops,
+            pipeline::roofline::flops_per_window(loaded.model.hidden(), loaded.model.window())
+                / 1e6
+        );
+        println!(
+            "{:<10} {:>7} {:>6} {:>14} {:>12} {:>12} {:>9} {:>7}",
+            "path", "threads", "batch", "windows/s", "p50 µs", "p99 µs", "GFLOP/s", "% peak"
         );
     }
     bench::model_only(&loaded, &cfg, |c| {
@@ -1204,8 +1219,14 @@ fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
         } else {
             let path = format!("{:?}", c.path).to_lowercase();
             println!(
-                "{path:<10} {:>7} {:>6} {:>14.0} {:>12.1} {:>12.1}",
-                c.threads, c.batch, c.windows_per_sec, c.p50_us, c.p99_us
+                "{path:<10} {:>7} {:>6} {:>14.0} {:>12.1} {:>12.1} {:>9.1} {:>6.1}%",
+                c.threads,
+                c.batch,
+                c.windows_per_sec,
+                c.p50_us,
+                c.p99_us,
+                c.gflops,
+                100.0 * c.peak_fraction
             );
         }
     })?;

@@ -16,9 +16,9 @@ use crate::stats::Stats;
 #[derive(Clone)]
 pub struct MetricsState {
     pub stats: Arc<Stats>,
-    /// (pair, model id) per route, as served now.
+    /// Each route's models and comparisons, as they are now.
     #[allow(clippy::type_complexity)]
-    pub models: Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>,
+    pub routes: Arc<dyn Fn() -> Vec<crate::stats::RouteInfo> + Send + Sync>,
     pub client: Client,
 }
 
@@ -70,7 +70,7 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
         ("GET", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4",
-            state.stats.render_prometheus(&(state.models)()),
+            state.stats.render_prometheus(&(state.routes)()),
         ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => {

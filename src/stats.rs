@@ -216,10 +216,64 @@ impl Stats {
     }
 }
 
+/// A running mean of squared differences.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Running {
+    pub windows: u64,
+    pub values: u64,
+    pub sum_sq: f64,
+}
+
+impl Running {
+    pub fn add(&mut self, a: &[f32], b: &[f32]) {
+        self.windows += 1;
+        self.values += a.len() as u64;
+        self.sum_sq += a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>();
+    }
+
+    /// Mean squared error so far (None before the first window).
+    pub fn mse(&self) -> Option<f64> {
+        (self.values > 0).then(|| self.sum_sq / self.values as f64)
+    }
+}
+
+/// A route's comparisons. The running means cover the models serving now
+/// (they restart at every swap); the counters never restart.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CompareSnapshot {
+    /// Shadow against live, in the route's output units.
+    pub shadow_vs_live: Running,
+    /// Live against truth.
+    pub live_vs_truth: Running,
+    /// Shadow against truth.
+    pub shadow_vs_truth: Running,
+    /// Shadow translations published.
+    pub shadow_published: u64,
+    /// Batches the observer could not take in time (not compared).
+    pub dropped: u64,
+    /// Windows whose truth never arrived (or arrived too late to be kept).
+    pub unmatched: u64,
+}
+
+/// What `/metrics` and `$SRV.STATS` say about one route.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RouteInfo {
+    pub pair: String,
+    /// Id of the live model.
+    pub model: String,
+    /// Id of the shadow model, when there is one.
+    pub shadow: Option<String>,
+    pub compare: CompareSnapshot,
+}
+
 impl Stats {
-    /// The counters in Prometheus' text exposition format. `models` lists
-    /// (pair, model id) of the routes served.
-    pub fn render_prometheus(&self, models: &[(String, String)]) -> String {
+    /// The counters in Prometheus' text exposition format, with each
+    /// route's models and comparisons.
+    pub fn render_prometheus(&self, routes: &[RouteInfo]) -> String {
         use std::fmt::Write as _;
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
@@ -315,12 +369,21 @@ impl Stats {
             out,
             "# HELP pipeline_model_info The model each route serves.\n# TYPE pipeline_model_info gauge"
         );
-        for (pair, id) in models {
+        for r in routes {
             let _ = writeln!(
                 out,
-                "pipeline_model_info{{pair=\"{pair}\",model=\"{id}\"}} 1"
+                "pipeline_model_info{{pair=\"{}\",model=\"{}\",role=\"live\"}} 1",
+                r.pair, r.model
             );
+            if let Some(id) = &r.shadow {
+                let _ = writeln!(
+                    out,
+                    "pipeline_model_info{{pair=\"{}\",model=\"{id}\",role=\"shadow\"}} 1",
+                    r.pair
+                );
+            }
         }
+        render_comparisons(routes, &mut out);
         self.batch_size
             .render("pipeline_batch_size", "Windows per model call.", &mut out);
         self.queue_seconds.render(
@@ -344,6 +407,68 @@ impl Stats {
             &mut out,
         );
         out
+    }
+}
+
+/// Per-route comparisons: running MSE as gauges (they restart when a
+/// route's models change), counts as counters.
+fn render_comparisons(routes: &[RouteInfo], out: &mut String) {
+    use std::fmt::Write as _;
+    type Pick = fn(&CompareSnapshot) -> &Running;
+    let gauges: [(&str, &str, &str, Pick); 3] = [
+        (
+            "pipeline_shadow_mse",
+            "Running MSE of the shadow model against the live one (since the models last changed).",
+            "",
+            |c| &c.shadow_vs_live,
+        ),
+        (
+            "pipeline_truth_mse",
+            "Running MSE against the truth channel, by model role (since the models last changed).",
+            "live",
+            |c| &c.live_vs_truth,
+        ),
+        ("pipeline_truth_mse", "", "shadow", |c| &c.shadow_vs_truth),
+    ];
+    for (name, help, role, pick) in gauges {
+        if !help.is_empty() {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        }
+        for r in routes {
+            let Some(mse) = pick(&r.compare).mse() else {
+                continue;
+            };
+            let role = if role.is_empty() {
+                String::new()
+            } else {
+                format!(",role=\"{role}\"")
+            };
+            let _ = writeln!(out, "{name}{{pair=\"{}\"{role}}} {mse:e}", r.pair);
+        }
+    }
+    type Count = fn(&CompareSnapshot) -> u64;
+    let counters: [(&str, &str, Count); 3] = [
+        (
+            "pipeline_shadow_windows_total",
+            "Shadow translations published.",
+            |c| c.shadow_published,
+        ),
+        (
+            "pipeline_observer_dropped_total",
+            "Batches the observer could not take in time (not compared, never lost for the live output).",
+            |c| c.dropped,
+        ),
+        (
+            "pipeline_truth_unmatched_total",
+            "Windows whose truth did not arrive (or arrived too late) to be compared.",
+            |c| c.unmatched,
+        ),
+    ];
+    for (name, help, get) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for r in routes {
+            let _ = writeln!(out, "{name}{{pair=\"{}\"}} {}", r.pair, get(&r.compare));
+        }
     }
 }
 
@@ -372,9 +497,31 @@ mod tests {
     fn prometheus_text_has_every_error_kind() {
         let s = Stats::default();
         s.error(ErrorKind::Gap);
-        let text = s.render_prometheus(&[("sin-cos".into(), "abc".into())]);
+        let mut route = RouteInfo {
+            pair: "sin-cos".into(),
+            model: "abc".into(),
+            shadow: Some("def".into()),
+            ..Default::default()
+        };
+        route.compare.shadow_vs_live.add(&[1.0, 2.0], &[1.0, 0.0]);
+        route.compare.shadow_published = 7;
+        let text = s.render_prometheus(&[route]);
         assert!(text.contains("pipeline_errors_total{kind=\"gap\"} 1"));
         assert!(text.contains("pipeline_errors_total{kind=\"malformed\"} 0"));
-        assert!(text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"abc\"} 1"));
+        assert!(
+            text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"abc\",role=\"live\"} 1")
+        );
+        assert!(
+            text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"def\",role=\"shadow\"} 1")
+        );
+        assert!(
+            text.contains("pipeline_shadow_mse{pair=\"sin-cos\"} 2e0\n"),
+            "{text}"
+        );
+        assert!(text.contains("pipeline_shadow_windows_total{pair=\"sin-cos\"} 7\n"));
+        assert!(
+            !text.contains("pipeline_truth_mse{"),
+            "no truth compared yet"
+        );
     }
 }

@@ -87,15 +87,29 @@ fn is_map(payload: &[u8]) -> bool {
     matches!(payload.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 
-/// Decodes one sample message.
+/// Is this payload a JSON object? MessagePack never starts a map with `{`
+/// (0x7b is the integer 123), so the two cannot be confused.
+fn is_json_object(payload: &[u8]) -> bool {
+    payload
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .is_some_and(|b| *b == b'{')
+}
+
+/// Decodes one sample message: a MessagePack map, or the same map as a JSON
+/// object (what `nats pub samples.x '{"seq":0,"value":0.1}'` sends).
 pub fn decode_samples(payload: &[u8]) -> Result<Samples, DecodeError> {
-    if !is_map(payload) {
+    let raw: RawSamples = if is_json_object(payload) {
+        serde_json::from_slice(payload)
+            .map_err(|e| DecodeError::Malformed(format!("not a sample message (JSON): {e}")))?
+    } else if is_map(payload) {
+        rmp_serde::from_slice(payload)
+            .map_err(|e| DecodeError::Malformed(format!("not a sample message: {e}")))?
+    } else {
         return Err(DecodeError::Malformed(
-            "not a sample message: expected a MessagePack map".into(),
+            "not a sample message: expected a MessagePack map or a JSON object".into(),
         ));
-    }
-    let raw: RawSamples = rmp_serde::from_slice(payload)
-        .map_err(|e| DecodeError::Malformed(format!("not a sample message: {e}")))?;
+    };
     let nums = match (raw.value, raw.values) {
         (Some(v), None) => vec![v],
         (None, Some(vs)) => vs,
@@ -191,6 +205,29 @@ impl Translation {
 
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+/// A translation borrowed from the service's buffers, serialised exactly
+/// as [`Translation`] (the publisher's hot path owns no copy of it).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TranslationRef<'a> {
+    pub stream: &'a str,
+    pub seq: u64,
+    pub values: &'a [f32],
+    pub pair: &'a str,
+    pub model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+impl TranslationRef<'_> {
+    /// Encodes into `out`, replacing what it held (its capacity is reused).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        if rmp_serde::encode::write_named(out, self).is_err() {
+            out.clear();
+        }
     }
 }
 
@@ -305,6 +342,61 @@ mod tests {
         seq: S,
         value: V,
         ts: T,
+    }
+
+    /// JSON objects are sample messages too, with the same rules; anything
+    /// else that is not a MessagePack map is refused.
+    #[test]
+    fn json_samples_are_read_like_messagepack() {
+        let s = decode_samples(br#" {"seq": 7, "value": 0.5, "ts": 12}"#).unwrap();
+        assert_eq!((s.seq, s.values, s.ts), (7, vec![0.5], Some(12)));
+        let s = decode_samples(br#"{"seq":0,"values":[1,2.5,-3e2],"extra":"ignored"}"#).unwrap();
+        assert_eq!(s.values, vec![1.0, 2.5, -300.0]);
+        for bad in [
+            &br#"{"seq":-1,"value":1}"#[..],
+            br#"{"seq":1,"value":"x"}"#,
+            br#"{"seq":1}"#,
+            br#"{"seq":1,"value":1"#,
+            br#"[1,2]"#,
+            b"hello",
+        ] {
+            assert!(
+                matches!(decode_samples(bad), Err(DecodeError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            decode_samples(br#"{"seq":1,"value":1e300}"#),
+            Err(DecodeError::InvalidValue(_))
+        ));
+    }
+
+    /// The borrowed form is byte for byte the owned one, with and without `ts`.
+    #[test]
+    fn a_borrowed_translation_encodes_as_the_owned_one() {
+        for ts in [None, Some(-5)] {
+            let t = Translation {
+                stream: "pump.7".into(),
+                seq: 42,
+                values: vec![1.5, -0.25, 3e-8],
+                pair: "sin-cos".into(),
+                model: "0123abcd".into(),
+                ts,
+            };
+            let mut out = vec![9u8; 3];
+            TranslationRef {
+                stream: &t.stream,
+                seq: t.seq,
+                values: &t.values,
+                pair: &t.pair,
+                model: &t.model,
+                ts,
+            }
+            .encode_into(&mut out);
+            assert_eq!(out, t.encode());
+            assert_eq!(Translation::decode(&out).unwrap(), t);
+        }
     }
 
     #[test]

@@ -211,6 +211,8 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
             output: "translated".into(),
             stride: 1,
             window: None,
+            shadow: Default::default(),
+            truth: None,
         }]);
         cfg.partitions = Some(Partitions {
             count: PARTITIONS,

@@ -9,169 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
-use common::nats::{NatsServer, RawConnection, raw_pub};
+use common::nats::{NatsServer, raw_pub};
 use common::sample;
+use common::service::*;
 use futures::StreamExt;
-use pipeline::config::{RouteConfig, ServeConfig};
-use pipeline::pairs;
+use pipeline::config::RouteConfig;
 use pipeline::stats::Stats;
-use pipeline::wire::{ErrorEvent, ErrorKind, SamplesOut, Translation};
+use pipeline::wire::{ErrorKind, Translation};
 use tokio::sync::oneshot;
-
-const W: u64 = 24;
-
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn route(pair: &str) -> RouteConfig {
-    RouteConfig {
-        pair: pair.into(),
-        model: None,
-        input: "samples.>".into(),
-        output: "translated".into(),
-        stride: 1,
-        window: None,
-    }
-}
-
-fn config() -> ServeConfig {
-    let mut c = ServeConfig::with_routes(vec![route("sin-cos")]);
-    c.models_dir = manifest().join("models");
-    c
-}
-
-struct Svc {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<pipeline::Result<()>>,
-    stats: Arc<Stats>,
-}
-
-impl Svc {
-    async fn start(url: &str, cfg: ServeConfig) -> Svc {
-        let conn = pipeline::service::connect(url, false).await.unwrap();
-        let stats = Arc::new(Stats::default());
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(pipeline::service::run(conn, cfg, stats.clone(), async {
-            let _ = rx.await;
-        }));
-        let probe = async_nats::connect(url).await.unwrap();
-        wait_ready(&probe).await;
-        Svc {
-            stop: Some(stop),
-            task,
-            stats,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("service did not stop")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-/// Ready when `$SRV.PING.pipeline` answers: the service registers after
-/// every route's subscription, so input is being listened to.
-async fn wait_ready(client: &Client) {
-    for _ in 0..200 {
-        let r = tokio::time::timeout(
-            Duration::from_millis(200),
-            client.request("$SRV.PING.pipeline", "".into()),
-        )
-        .await;
-        if let Ok(Ok(_)) = r {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("service never became ready");
-}
-
-fn input_at(seq: u64) -> f32 {
-    let p = pairs::find("sin-cos").unwrap();
-    (p.input)(p.stream_x(seq)) as f32
-}
-
-fn truth_at(seq: u64) -> f32 {
-    let p = pairs::find("sin-cos").unwrap();
-    (p.output)(p.stream_x(seq)) as f32
-}
-
-async fn send(client: &Client, stream: &str, seq: u64, values: &[f32]) {
-    let msg = if values.len() == 1 {
-        SamplesOut {
-            seq,
-            value: Some(values[0]),
-            values: None,
-            ts: Some(1),
-        }
-    } else {
-        SamplesOut {
-            seq,
-            value: None,
-            values: Some(values),
-            ts: Some(1),
-        }
-    };
-    client
-        .publish(format!("samples.{stream}"), msg.encode().into())
-        .await
-        .unwrap();
-}
-
-/// Sends samples seq..seq+n of the sin curve, one per message.
-async fn send_curve(client: &Client, stream: &str, seqs: std::ops::Range<u64>) {
-    for s in seqs {
-        send(client, stream, s, &[input_at(s)]).await;
-    }
-}
-
-async fn collect<T>(
-    sub: &mut async_nats::Subscriber,
-    n: usize,
-    decode: impl Fn(&[u8]) -> T,
-) -> Vec<T> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
-            Ok(Some(m)) => out.push(decode(&m.payload)),
-            _ => panic!("timed out with {} of {n} messages", out.len()),
-        }
-    }
-    out
-}
-
-/// Nothing more arrives within `wait`.
-async fn assert_quiet(sub: &mut async_nats::Subscriber, wait: Duration) {
-    if let Ok(Some(m)) = tokio::time::timeout(wait, sub.next()).await {
-        panic!("unexpected message on {}: {:?}", m.subject, m.payload);
-    }
-}
-
-fn translation(b: &[u8]) -> Translation {
-    Translation::decode(b).unwrap()
-}
-
-fn event(b: &[u8]) -> ErrorEvent {
-    ErrorEvent::decode(b).unwrap()
-}
-
-/// Checks a NATS service error reply: its code, and that its text holds
-/// `needle` (and is not empty).
-fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &str) {
-    let h = reply.headers.as_ref().expect("error headers");
-    assert_eq!(
-        h.get("Nats-Service-Error-Code").unwrap().as_str(),
-        code,
-        "{h:?}"
-    );
-    let text = h.get("Nats-Service-Error").unwrap().as_str();
-    assert!(!text.is_empty() && text.contains(needle), "{h:?}");
-}
 
 /// `pipeline translate` (the real binary) on the given windows.
 fn cli_translate(windows: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -363,6 +208,44 @@ async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
     ] {
         assert_eq!(s.errors[k], n, "{k}");
     }
+    svc.shutdown().await;
+}
+
+/// JSON sample messages, as `nats pub samples.x '{"seq":0,"value":0.1}'`
+/// sends them, give the same translations as MessagePack ones; a JSON
+/// message that breaks the contract is a counted `malformed` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_samples_are_translated_like_messagepack() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut json_out = client.subscribe("translated.j").await.unwrap();
+    let mut pack_out = client.subscribe("translated.m").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    for seq in 0..W + 2 {
+        let v = input_at(seq);
+        let json = format!(r#"{{"seq":{seq},"value":{v}}}"#);
+        client.publish("samples.j", json.into()).await.unwrap();
+        send(&client, "m", seq, &[v]).await;
+    }
+    client
+        .publish("samples.j", r#"{"seq":"x","value":1}"#.into())
+        .await
+        .unwrap();
+    let (j, m) = (
+        collect(&mut json_out, 3, translation).await,
+        collect(&mut pack_out, 3, translation).await,
+    );
+    for (a, b) in j.iter().zip(&m) {
+        assert_eq!((a.seq, &a.values), (b.seq, &b.values));
+    }
+    let e = collect(&mut errors, 1, event).await;
+    assert_eq!(
+        (e[0].kind, e[0].stream.as_str()),
+        (ErrorKind::Malformed, "j")
+    );
+    assert!(e[0].detail.contains("JSON"), "{}", e[0].detail);
     svc.shutdown().await;
 }
 
@@ -969,221 +852,13 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["path"], "e2e");
+    assert_eq!(r["mode"], "core");
     assert_eq!(r["loss"], 0, "{r}");
     assert!(r["windows_received"].as_u64().unwrap() >= 20 * 50, "{r}");
     assert_eq!(r["windows_received"], r["windows_expected"]);
     for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
         assert!(r[key].is_number(), "{key} in {r}");
     }
-}
-
-/// Samples this process' resident set size every 10 ms, to report the
-/// peak over a stretch of a test.
-struct RssPeak {
-    base: u64,
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-fn rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
-}
-
-impl RssPeak {
-    fn start() -> Self {
-        use std::sync::atomic::Ordering::Relaxed;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let base = rss_mib();
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(base));
-        let (flag, max) = (stop.clone(), peak.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Relaxed) {
-                max.fetch_max(rss_mib(), Relaxed);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        });
-        RssPeak {
-            base,
-            peak,
-            stop,
-            thread,
-        }
-    }
-
-    /// Peak RSS so far, MiB.
-    fn peak(&self) -> u64 {
-        self.peak.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// (RSS at the start, peak RSS), MiB.
-    fn stop(self) -> (u64, u64) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let peak = self.peak.clone();
-        let _ = self.thread.join();
-        (self.base, peak.load(std::sync::atomic::Ordering::Relaxed))
-    }
-}
-
-/// Hostile input interleaved with good streams: every bad message is
-/// reported once, the good streams' translations are complete and exact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_flood_is_reported_and_good_streams_stay_exact() {
-    let server = NatsServer::start();
-    let svc = Svc::start(&server.url(), config()).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
-    let mut good = client.subscribe("translated.good.>").await.unwrap();
-    client.flush().await.unwrap();
-
-    // A map whose `value` is arrays nested far past any sane depth.
-    let mut deep = vec![0x81u8, 0xa5];
-    deep.extend_from_slice(b"value");
-    deep.extend(std::iter::repeat_n(0x91u8, 100_000));
-    deep.push(0x01);
-    let huge = SamplesOut {
-        seq: 0,
-        value: None,
-        values: Some(&vec![0.5f32; 70_000]),
-        ts: None,
-    }
-    .encode();
-    let hostile: [Vec<u8>; 6] = [
-        b"\xff\xfe garbage".to_vec(),
-        deep,
-        huge,
-        rmp_serde::to_vec_named(&serde_json::json!({"seq": u64::MAX, "values": [1.0, 2.0]}))
-            .unwrap(),
-        rmp_serde::to_vec_named(&serde_json::json!({"seq": "seven", "value": 1.0})).unwrap(),
-        rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": {"nested": true}})).unwrap(),
-    ];
-    let infinity = sample(1, f32::INFINITY);
-    let rotating: [Vec<u8>; 2] = [Vec::new(), infinity];
-    let (n_good, n_samples) = (5u64, 60u64);
-    let rounds = 12_500; // 8 hostile messages per round (6 + 1 + 1 raw): 100,000 in all
-    let bad_total = rounds * 8;
-    // Error events are read while the flood goes on (100,000 would overflow
-    // the subscription's buffer if read only at the end).
-    let events = tokio::spawn(async move {
-        let events = collect(&mut errors, bad_total, event).await;
-        assert_quiet(&mut errors, Duration::from_millis(300)).await;
-        events
-    });
-    // The eighth of each round is framing no official client sends, on a
-    // raw connection: a subject that is not UTF-8, or a header block with a
-    // lone CR in a value (around a good sample, which must not be trusted).
-    let good_sample = sample(0, 1.0);
-    let mut raw = RawConnection::open(server.port);
-    let rss = RssPeak::start();
-    let mut rng = pipeline::rng::Rng::new(99);
-    let mut early_peak = 0;
-    for round in 0..rounds {
-        if round == rounds / 2 {
-            early_peak = rss.peak();
-        }
-        let key = format!("samples.bad{}", rng.below(1000));
-        if round % 2 == 0 {
-            raw.send(&raw_pub(
-                &[key.as_bytes(), b"\xff"].concat(),
-                None,
-                &good_sample,
-            ));
-        } else {
-            let headers = b"NATS/1.0\r\nX: a\rb\r\n\r\n";
-            raw.send(&raw_pub(key.as_bytes(), Some(headers), &good_sample));
-        }
-        let p = &rotating[round % 2];
-        client
-            .publish(format!("samples.bad{}", rng.below(1000)), p.clone().into())
-            .await
-            .unwrap();
-        for p in &hostile {
-            client
-                .publish(format!("samples.bad{}", rng.below(1000)), p.clone().into())
-                .await
-                .unwrap();
-        }
-        if round < n_samples as usize {
-            for s in 0..n_good {
-                let seq = round as u64;
-                send(&client, &format!("good.{s}"), seq, &[input_at(seq + s)]).await;
-            }
-        }
-        if round % 100 == 99 {
-            // Waits for the server's PONG: off the runtime's two workers.
-            tokio::task::block_in_place(|| raw.flush());
-            // Core NATS has no back-pressure: a publisher faster than the
-            // service fills the client's buffer (or, bounded, drops). Flood
-            // at the pace the service takes it.
-            let sent = (round as u64 + 1) * 8 + (round as u64 + 1).min(n_samples) * n_good;
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while svc.stats.snapshot().messages_in + 500 < sent {
-                assert!(std::time::Instant::now() < deadline, "the service stalled");
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-    }
-    client.flush().await.unwrap();
-
-    let got = collect(
-        &mut good,
-        (n_good * (n_samples - W + 1)) as usize,
-        translation,
-    )
-    .await;
-    let events = events.await.unwrap();
-    // A subject that is not UTF-8 yields no stream key: its event names the
-    // subject as received (lossily).
-    assert!(
-        events.iter().all(|e| e.stream.starts_with("bad")
-            || (e.kind == ErrorKind::BadSubject && e.subject.ends_with('\u{FFFD}'))),
-        "only bad streams reported"
-    );
-    let s = svc.stats.snapshot();
-    assert_eq!(
-        s.errors.values().sum::<u64>(),
-        bad_total as u64,
-        "{:?}",
-        s.errors
-    );
-    assert_eq!(s.errors["slow_consumer"], 0);
-    assert_eq!(s.errors["bad_subject"], bad_total as u64 / 16);
-    assert_eq!(s.reconnects, 0);
-    // Memory stays bounded: the flood (about 5.6 GB of payload, most of it
-    // in 70,000-value arrays) passes through without accumulating.
-    let (base, peak) = rss.stop();
-    let payload_mb = rounds * hostile.iter().map(Vec::len).sum::<usize>() / 1_000_000;
-    eprintln!(
-        "flood of {bad_total} messages, over {payload_mb} MB of payload; RSS before it {base} MiB, \
-         peak in its first half {early_peak} MiB, overall {peak} MiB"
-    );
-    // It levels off: the second half adds (almost) nothing to the peak of
-    // the first, and the peak stays far below what went through.
-    assert!(
-        peak < early_peak + 64,
-        "RSS kept growing: {early_peak} → {peak} MiB"
-    );
-    assert!(peak - base < 256, "RSS grew from {base} to {peak} MiB");
-
-    let direct =
-        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
-    for t in &got {
-        let s: u64 = t.stream.trim_start_matches("good.").parse().unwrap();
-        let window: Vec<f32> = (t.seq..t.seq + W).map(|q| input_at(q + s)).collect();
-        assert_eq!(
-            t.values,
-            direct.fast.translate_rows(&window).unwrap(),
-            "{} {}",
-            t.stream,
-            t.seq
-        );
-    }
-    svc.shutdown().await;
 }
 
 fn http_get(addr: &str, path: &str) -> (String, String) {

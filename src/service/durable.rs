@@ -15,8 +15,9 @@
 //!    position and window state always move together.
 //! 3. **Process** messages in stream order through the shared batcher and
 //!    compute threads. Outputs are published to JetStream with
-//!    `Nats-Msg-Id = {stream}:{seq}:{model}`, so a replay after a crash is
-//!    discarded by the output stream's duplicate window.
+//!    `Nats-Msg-Id = {output subject}:{seq}`, so a replay after a crash is
+//!    discarded by the output stream's duplicate window, whichever model
+//!    computes it (a model may be reloaded or promoted in between).
 //! 4. **Checkpoint** every `checkpoint_ms`: wait until every window handed
 //!    to the batcher so far is stored (publish acknowledged), write the
 //!    checkpoint, then acknowledge the input up to the last processed
@@ -27,14 +28,25 @@
 //! and the unit starts again from step 1: the crash-recovery path is the
 //! only recovery path, so it is the one every test exercises.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
+use async_nats::Client;
 use async_nats::jetstream::{self, consumer, kv, stream};
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::*;
-use crate::config::DurableConfig;
+use super::engine::{self, BatchLimits, Compute, Progress, Sink};
+use super::events::Reporter;
+use super::ingest::{Ingest, IngestLimits};
+use super::route::Route;
+use crate::config::{DurableConfig, ServeConfig};
+use crate::error::{Error, Result};
+use crate::stats::Stats;
 use crate::window::SavedWindow;
 
 /// Checkpoint format version; a newer one is refused.
@@ -109,10 +121,7 @@ pub(super) struct Shared {
     pub reporter: Reporter,
     pub compute: Compute,
     pub limits: IngestLimits,
-    pub queue: usize,
-    pub slots: usize,
-    pub max_batch: usize,
-    pub max_wait: Duration,
+    pub batching: BatchLimits,
     /// Changes on every disconnect from NATS.
     pub epoch: watch::Receiver<u64>,
 }
@@ -407,13 +416,6 @@ async fn load_windows(shared: &Shared, unit: &Unit, head: &Checkpoint) -> Attemp
     Ok(windows)
 }
 
-/// How far the publisher has got: windows stored, or why it stopped.
-#[derive(Debug, Clone, Default)]
-struct Progress {
-    stored: u64,
-    failed: Option<String>,
-}
-
 /// One run of the protocol, from taking the checkpoint to an error or stop.
 async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>) -> Attempt<()> {
     let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
@@ -422,27 +424,20 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     let windows = load_windows(shared, unit, &saved).await?;
     let route = &unit.route;
 
-    // This attempt's own batcher and publisher, fed by its ingest; the
-    // compute threads are shared.
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(shared.queue);
-    let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(shared.slots);
-    let source = route.clone();
-    let batcher = tokio::spawn(batcher(
-        jobs_rx,
-        move || source.current(),
-        shared.compute.clone(),
-        slots_tx,
-        shared.max_batch,
-        shared.max_wait,
-    ));
+    // This attempt's own engine, fed by its ingest; the compute threads
+    // are shared.
     let (progress_tx, progress) = watch::channel(Progress::default());
-    let publisher = tokio::spawn(publish_stored(
-        slots_rx,
+    let sink = Sink::Stored {
+        js: shared.js.clone(),
+        progress: progress_tx,
+    };
+    let (jobs_tx, engine) = engine::spawn(
         route.clone(),
-        shared.js.clone(),
+        shared.compute.clone(),
+        sink,
         shared.stats.clone(),
-        progress_tx,
-    ));
+        &shared.batching,
+    );
     let mut ingest = Ingest::new(
         route.clone(),
         jobs_tx,
@@ -457,6 +452,7 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         checkpointed: saved.stream_seq,
         processed: saved.stream_seq,
         last: None,
+        sent: 0,
         unacked: 0,
         delivered: 0,
         written: Instant::now(),
@@ -473,8 +469,9 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         Err(e) => Err(e),
     };
     ingest.finish();
-    let _ = batcher.await;
-    let _ = publisher.await;
+    for task in engine {
+        let _ = task.await;
+    }
     result
 }
 
@@ -490,6 +487,9 @@ struct State {
     processed: u64,
     /// The last message delivered: acking it acks every earlier one.
     last: Option<jetstream::message::Acker>,
+    /// Windows handed to the engine so far: a checkpoint waits until the
+    /// publisher has stored this many.
+    sent: u64,
     unacked: i64,
     /// Consumer sequence of the last delivery.
     delivered: u64,
@@ -560,8 +560,9 @@ async fn consume(
                 // acked in time): its effect is in the windows already.
                 if seq > state.processed {
                     state.processed = seq;
-                    if !ingest.handle(msg).await {
-                        return Err(Failure::Retry("the batcher stopped".into()));
+                    match ingest.handle(msg).await {
+                        Some(n) => state.sent += n,
+                        None => return Err(Failure::Retry("the batcher stopped".into())),
                     }
                 }
                 if state.unacked >= cfg.max_ack_pending / 2 {
@@ -620,7 +621,7 @@ async fn checkpoint(
     if state.processed == state.checkpointed && !renew && !(force && state.last.is_some()) {
         return Ok(());
     }
-    let target = ingest.sent;
+    let target = state.sent;
     loop {
         let p = state.progress.borrow_and_update().clone();
         if let Some(e) = p.failed {
@@ -692,68 +693,6 @@ async fn checkpoint(
     }
     state.unacked = 0;
     Ok(())
-}
-
-/// The durable publisher: publishes each batch to JetStream with a
-/// `Nats-Msg-Id`, waits for every acknowledgement, then reports the count
-/// stored. The first failure stops it (the unit then resumes from its
-/// checkpoint and publishes again; the ids make that harmless).
-async fn publish_stored(
-    mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
-    route: Arc<Route>,
-    js: jetstream::Context,
-    stats: Arc<Stats>,
-    progress: watch::Sender<Progress>,
-) {
-    let w = route.window;
-    let fail = |e: String| {
-        progress.send_modify(|p| p.failed = Some(e));
-    };
-    while let Some(slot) = slots.recv().await {
-        let Ok(Done {
-            jobs,
-            model,
-            outputs,
-            computed: _,
-        }) = slot.await
-        else {
-            return fail("a compute thread died".into());
-        };
-        let outputs = match outputs {
-            Ok(o) => o,
-            Err(e) => return fail(format!("model failed on a batch: {e}")),
-        };
-        let mut acks = Vec::with_capacity(jobs.len());
-        let mut stamps = Vec::with_capacity(jobs.len());
-        for (job, values) in jobs.into_iter().zip(outputs.chunks_exact(w)) {
-            if let Some(reply) = job.reply {
-                let _ = reply.send((values.to_vec(), model.id.clone()));
-                continue;
-            }
-            let id = format!("{}:{}:{}", job.stream, job.seq, model.id);
-            let (subject, payload) = route.output(&job, values, &model.id);
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(payload.into())
-                .message_id(id);
-            match js.send_publish(subject, publish).await {
-                Ok(ack) => acks.push(ack.into_future()),
-                Err(e) => return fail(e.to_string()),
-            }
-            stamps.push(job.ts);
-        }
-        let stored = match futures::future::try_join_all(acks).await {
-            Ok(a) => a,
-            Err(e) => return fail(format!("publish not acknowledged: {e}")),
-        };
-        let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
-        let n = stored.len() as u64;
-        stats.windows_out.fetch_add(n - dupes, Relaxed);
-        stats.duplicates.fetch_add(dupes, Relaxed);
-        for ts in stamps {
-            stats.observe_end_to_end(ts);
-        }
-        progress.send_modify(|p| p.stored += n);
-    }
 }
 
 #[cfg(test)]

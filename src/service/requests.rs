@@ -10,24 +10,25 @@ use std::sync::Arc;
 use async_nats::Client;
 use async_nats::service::ServiceExt;
 use futures::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
+use tokio::sync::watch;
 
-use super::{Job, RELOAD_SUBJECT, Route, SERVICE_NAME, TRANSLATE_SUBJECT};
+use super::engine::Compute;
+use super::route::Route;
+use super::{PROMOTE_SUBJECT, RELOAD_SUBJECT, SERVICE_NAME, SHADOW_SUBJECT, TRANSLATE_SUBJECT};
 use crate::error::{Error, Result};
 use crate::nats::{ClientFlag, client_flag};
 use crate::stats::Stats;
-use crate::wire::{self, Translation};
+use crate::wire::{self, TranslationRef};
 
 /// Starts the `pipeline` NATS service and returns its request loop.
 pub(super) async fn serve_requests(
     client: Client,
     routes: Vec<Arc<Route>>,
-    senders: Vec<mpsc::Sender<Job>>,
+    compute: Compute,
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()>> {
-    let stats_for_handler = stats.clone();
+    let for_handler = (stats.clone(), routes.clone());
     let pairs: Vec<String> = routes.iter().map(|r| r.cfg.pair.clone()).collect();
     let mut metadata = HashMap::new();
     metadata.insert("pairs".to_string(), pairs.join(","));
@@ -44,62 +45,69 @@ pub(super) async fn serve_requests(
         .description("Translates numeric signal windows with a seq2seq LSTM")
         .metadata(metadata)
         .stats_handler(move |_endpoint, _| {
-            serde_json::to_value(stats_for_handler.snapshot()).unwrap_or_default()
+            let (stats, routes) = &for_handler;
+            let mut data = serde_json::to_value(stats.snapshot()).unwrap_or_default();
+            if let Some(map) = data.as_object_mut() {
+                let routes = serde_json::to_value(super::route::infos(routes)).unwrap_or_default();
+                map.insert("routes".into(), routes);
+            }
+            data
         })
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| Error::Nats(format!("cannot start the NATS service: {e}")))?;
-    let mut endpoint = service
-        .endpoint_builder()
-        .name("translate")
-        .add(TRANSLATE_SUBJECT)
-        .await
-        .map_err(|e| Error::Nats(format!("cannot add {TRANSLATE_SUBJECT}: {e}")))?;
-    let mut reload = service
-        .endpoint_builder()
-        .name("reload")
-        .add(RELOAD_SUBJECT)
-        .await
-        .map_err(|e| Error::Nats(format!("cannot add {RELOAD_SUBJECT}: {e}")))?;
+    let add = |name: &'static str, subject: &'static str| {
+        let builder = service.endpoint_builder().name(name);
+        async move {
+            builder
+                .add(subject)
+                .await
+                .map_err(|e| Error::Nats(format!("cannot add {subject}: {e}")))
+        }
+    };
+    let mut endpoint = add("translate", TRANSLATE_SUBJECT).await?;
+    let mut reload = add("reload", RELOAD_SUBJECT).await?;
+    let mut shadow = add("shadow", SHADOW_SUBJECT).await?;
+    let mut promote = add("promote", PROMOTE_SUBJECT).await?;
     Ok(async move {
         let mut inflight = tokio::task::JoinSet::new();
         loop {
-            let request = tokio::select! {
+            // Control requests are answered in turn (they are rare and each
+            // swaps models); translations run concurrently.
+            let (control, kind) = tokio::select! {
                 _ = stop.changed() => break,
-                r = reload.next() => {
-                    if let Some(r) = r.filter(|r| answerable(&r.message)) {
-                        let answer = match refuse_flagged(&r.message) {
-                            Err(e) => Err(e),
-                            Ok(()) => answer_reload(&r.message.payload, &routes).await,
-                        };
-                        let _ = r.respond(answer).await;
-                    }
-                    continue;
-                }
+                r = reload.next() => (r, Control::Reload),
+                r = shadow.next() => (r, Control::Shadow),
+                r = promote.next() => (r, Control::Promote),
                 r = endpoint.next() => match r {
-                    Some(r) if answerable(&r.message) => r,
+                    Some(r) if answerable(&r.message) => {
+                        stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let (routes, compute) = (routes.clone(), compute.clone());
+                        inflight.spawn(async move {
+                            let answer = match refuse_flagged(&r.message) {
+                                Err(e) => Err(e),
+                                Ok(()) => answer_request(&r.message.payload, &routes, &compute).await,
+                            };
+                            let _ = r.respond(answer).await;
+                        });
+                        while inflight.try_join_next().is_some() {}
+                        continue;
+                    }
                     Some(_) => continue,
                     None => break,
                 },
             };
-            stats
-                .requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let routes = routes.clone();
-            let senders = senders.clone();
-            inflight.spawn(async move {
-                let answer = match refuse_flagged(&request.message) {
+            if let Some(r) = control.filter(|r| answerable(&r.message)) {
+                let answer = match refuse_flagged(&r.message) {
                     Err(e) => Err(e),
-                    Ok(()) => answer_request(&request.message.payload, &routes, &senders).await,
+                    Ok(()) => answer_control(kind, &r.message.payload, &routes).await,
                 };
-                let _ = request.respond(answer).await;
-            });
-            while inflight.try_join_next().is_some() {}
+                let _ = r.respond(answer).await;
+            }
         }
-        // Answer what was already asked before the windows' senders go.
+        // Answer what was already asked before the compute threads go.
         while inflight.join_next().await.is_some() {}
-        drop(endpoint);
-        drop(reload);
+        drop((endpoint, reload, shadow, promote));
         let _ = service.stop().await;
     })
 }
@@ -136,18 +144,12 @@ fn service_error(code: usize, status: impl Into<String>) -> async_nats::service:
 async fn answer_request(
     payload: &[u8],
     routes: &[Arc<Route>],
-    senders: &[mpsc::Sender<Job>],
+    compute: &Compute,
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
     let (values, pair) =
         wire::decode_request(payload).map_err(|e| service_error(400, e.to_string()))?;
-    let idx = match &pair {
-        None => 0,
-        Some(p) => routes
-            .iter()
-            .position(|r| &r.cfg.pair == p)
-            .ok_or_else(|| service_error(404, format!("no route serves pair {p:?}")))?,
-    };
-    let route = &routes[idx];
+    let route =
+        find_route(routes, pair.as_deref()).map_err(|e| service_error(404, e.to_string()))?;
     let w = route.window;
     if values.len() != w {
         return Err(service_error(
@@ -155,46 +157,93 @@ async fn answer_request(
             format!("expected {w} values, got {}", values.len()),
         ));
     }
-    let (tx, rx) = oneshot::channel();
-    let job = Job {
-        stream: "".into(),
-        seq: 0,
-        input: values,
-        ts: None,
-        enqueued: Instant::now(),
-        reply: Some(tx),
-    };
-    senders[idx]
-        .send(job)
+    let model = route.current();
+    let values = compute
+        .one(model.clone(), values)
         .await
-        .map_err(|_| service_error(503, "shutting down"))?;
-    let (values, model) = rx
-        .await
-        .map_err(|_| service_error(500, "the model failed on this window"))?;
-    let t = Translation {
-        stream: String::new(),
+        .map_err(|e| service_error(500, format!("the model failed on this window: {e}")))?;
+    let t = TranslationRef {
+        stream: "",
         seq: 0,
-        values,
-        pair: route.cfg.pair.clone(),
-        model,
+        values: &values,
+        pair: &route.cfg.pair,
+        model: &model.id,
         ts: None,
     };
-    Ok(t.encode().into())
+    let mut out = Vec::new();
+    t.encode_into(&mut out);
+    Ok(out.into())
 }
 
-/// A `pipeline.reload` request: `{"pair": optional, "model": optional path}`.
+/// The route serving `pair`, or the first route when no pair is named.
+fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Arc<Route>> {
+    match pair {
+        None => routes
+            .first()
+            .ok_or_else(|| Error::Config("no routes".into())),
+        Some(p) => routes
+            .iter()
+            .find(|r| r.cfg.pair == p)
+            .ok_or_else(|| Error::Config(format!("no route serves pair {p:?}"))),
+    }
+}
+
+/// The control endpoints.
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    Reload,
+    Shadow,
+    Promote,
+}
+
+/// A control request: `{"pair": optional, "model": optional path}`, as
+/// MessagePack or JSON (so `nats req pipeline.promote '{"pair":"x"}'` works).
+/// An empty payload is `{}`.
 #[derive(Debug, Default, serde::Deserialize)]
-struct ReloadRequest {
+#[serde(deny_unknown_fields)]
+struct ControlRequest {
     #[serde(default)]
     pair: Option<String>,
     #[serde(default)]
     model: Option<std::path::PathBuf>,
+    /// The request was JSON (the answer is too).
+    #[serde(skip)]
+    json: bool,
+}
+
+impl ControlRequest {
+    fn decode(payload: &[u8]) -> std::result::Result<Self, String> {
+        match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => Ok(Self::default()),
+            Some(b'{') => serde_json::from_slice(payload)
+                .map(|r: Self| Self { json: true, ..r })
+                .map_err(|e| e.to_string()),
+            Some(_) => rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// An answer in the request's format: JSON for JSON, else MessagePack.
+fn answer<T: serde::Serialize>(v: &T, json: bool) -> Vec<u8> {
+    if json {
+        serde_json::to_vec(v).unwrap_or_default()
+    } else {
+        rmp_serde::to_vec_named(v).unwrap_or_default()
+    }
 }
 
 /// What a reload did: (pair, new model id) per route reloaded.
 #[derive(Debug, serde::Serialize)]
 struct Reloaded {
     reloaded: Vec<(String, String)>,
+}
+
+/// A route's models after a shadow or promote request.
+#[derive(Debug, serde::Serialize)]
+struct Models {
+    pair: String,
+    live: String,
+    shadow: Option<String>,
 }
 
 /// Reloads routes (all, or the one serving `pair`), each from its model
@@ -227,28 +276,49 @@ fn reload_routes(
         .collect()
 }
 
-async fn answer_reload(
+async fn answer_control(
+    kind: Control,
     payload: &[u8],
     routes: &[Arc<Route>],
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
-    let req: ReloadRequest = if payload.is_empty() {
-        ReloadRequest::default()
-    } else {
-        rmp_serde::from_slice(payload)
-            .map_err(|e| service_error(400, format!("not a reload request: {e}")))?
-    };
+    let req = ControlRequest::decode(payload)
+        .map_err(|e| service_error(400, format!("not a {kind:?} request: {e}").to_lowercase()))?;
+    let json = req.json;
     let routes = routes.to_vec();
+    // Loading a model reads and checks a file: off the async runtime.
     let done = tokio::task::spawn_blocking(move || {
-        reload_routes(&routes, req.pair.as_deref(), req.model.as_deref())
+        let models = |r: &Route, s: super::route::Serving| Models {
+            pair: r.cfg.pair.clone(),
+            live: s.live.id.clone(),
+            shadow: s.shadow.map(|m| m.id.clone()),
+        };
+        match kind {
+            Control::Reload => reload_routes(&routes, req.pair.as_deref(), req.model.as_deref())
+                .map(|reloaded| answer(&Reloaded { reloaded }, json)),
+            Control::Shadow => {
+                let r = find_route(&routes, req.pair.as_deref())?;
+                let s = r.set_shadow(req.model.as_deref())?;
+                Ok(answer(&models(r, s), json))
+            }
+            Control::Promote => {
+                if req.model.is_some() {
+                    return Err(Error::Config(
+                        "promote takes no model: set it as the shadow first (pipeline.shadow)"
+                            .into(),
+                    ));
+                }
+                let r = find_route(&routes, req.pair.as_deref())?;
+                let s = r.promote()?;
+                Ok(answer(&models(r, s), json))
+            }
+        }
     })
     .await
     .map_err(|e| service_error(500, e.to_string()))?;
     match done {
-        Ok(reloaded) => Ok(rmp_serde::to_vec_named(&Reloaded { reloaded })
-            .unwrap_or_default()
-            .into()),
+        Ok(answer) => Ok(answer.into()),
         Err(e) => {
-            tracing::warn!("reload refused, the old model keeps serving: {e}");
+            tracing::warn!("{kind:?} refused, the models serving are unchanged: {e}");
             Err(service_error(422, e.to_string()))
         }
     }

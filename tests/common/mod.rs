@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod service;
 
 use std::collections::HashMap;
 use std::path::Path;

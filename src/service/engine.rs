@@ -1,0 +1,616 @@
+//! The engine both modes share: windows → batcher → compute threads →
+//! publisher → a sink (core NATS, or JetStream with acknowledgements).
+//!
+//! A route (core mode) or a durable unit calls [`spawn`] once per run and
+//! feeds the returned sender; the compute threads ([`Compute`]) are shared
+//! by every route. The publisher takes each batch's result slot in the order
+//! batches were formed, so per-stream outputs stay in `seq` order even with
+//! several compute threads.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::Client;
+use async_nats::jetstream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::observe::{Compare, Observed};
+use super::route::Route;
+use crate::error::{Error, Result};
+use crate::format::LoadedModel;
+use crate::stats::Stats;
+use crate::wire::TranslationRef;
+
+/// One window on its way through the pipeline.
+pub(super) struct Job {
+    pub stream: Arc<str>,
+    pub seq: u64,
+    pub input: Vec<f32>,
+    pub ts: Option<i64>,
+    pub enqueued: Instant,
+}
+
+/// Where a batch's comparisons go: the route's shadow model (computed on
+/// the same input after the live results are handed on) and its observer.
+#[derive(Clone)]
+pub(super) struct Observer {
+    pub shadow: Option<Arc<LoadedModel>>,
+    pub tx: mpsc::Sender<Observed>,
+    pub compare: Arc<Compare>,
+}
+
+/// A batch for the compute threads.
+struct ComputeJob {
+    model: Arc<LoadedModel>,
+    observer: Option<Observer>,
+    jobs: Vec<Job>,
+    done: oneshot::Sender<Done>,
+    /// One of the compute threads' permits, given back when the batch (and
+    /// its shadow) is done.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A computed batch.
+pub(super) struct Done {
+    pub jobs: Vec<Job>,
+    /// The model that computed this batch (a swap may change the route's).
+    pub model: Arc<LoadedModel>,
+    pub outputs: Result<Vec<f32>>,
+    /// When the compute thread finished it (for the publish stage's time).
+    pub computed: Instant,
+}
+
+/// The shared compute threads: a queue of whole batches, and one permit per
+/// thread, so a batcher knows whether a thread is free right now.
+#[derive(Clone)]
+pub(super) struct Compute {
+    tx: mpsc::Sender<ComputeJob>,
+    free: Arc<Semaphore>,
+}
+
+impl Compute {
+    /// Starts `threads` compute threads (never on the async runtime). They
+    /// end when every `Compute` clone is dropped.
+    pub fn start(
+        threads: usize,
+        stats: Arc<Stats>,
+    ) -> Result<(Self, Vec<std::thread::JoinHandle<()>>)> {
+        let (tx, rx) = mpsc::channel::<ComputeJob>(threads * 2);
+        let rx = Arc::new(Mutex::new(rx));
+        let handles = (0..threads)
+            .map(|i| {
+                let (rx, stats) = (rx.clone(), stats.clone());
+                std::thread::Builder::new()
+                    .name(format!("compute-{i}"))
+                    .spawn(move || compute_loop(rx, stats))
+                    .map_err(Error::Io)
+            })
+            .collect::<Result<_>>()?;
+        let free = Arc::new(Semaphore::new(threads));
+        Ok((Self { tx, free }, handles))
+    }
+
+    /// One window outside any stream (a `pipeline.translate` request),
+    /// straight to the next free thread.
+    pub async fn one(&self, model: Arc<LoadedModel>, input: Vec<f32>) -> Result<Vec<f32>> {
+        let stopping = || Error::Nats("shutting down".into());
+        let permit = self
+            .free
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| stopping())?;
+        let (done, rx) = oneshot::channel();
+        let job = Job {
+            stream: "".into(),
+            seq: 0,
+            input,
+            ts: None,
+            enqueued: Instant::now(),
+        };
+        let batch = ComputeJob {
+            model,
+            observer: None,
+            jobs: vec![job],
+            done,
+            _permit: permit,
+        };
+        self.tx.send(batch).await.map_err(|_| stopping())?;
+        rx.await.map_err(|_| stopping())?.outputs
+    }
+}
+
+/// How far a stored sink has got: windows stored, or why it stopped.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Progress {
+    pub stored: u64,
+    pub failed: Option<String>,
+}
+
+/// Where a route's translations go.
+pub(super) enum Sink {
+    /// Core NATS, at most once: a failed publish is counted and logged, and
+    /// publishing goes on.
+    Core(Client),
+    /// JetStream, each translation with a `Nats-Msg-Id` of its output
+    /// subject and seq (the same whichever model computed it, so a replay
+    /// after a crash or a model swap is discarded, never stored twice). The
+    /// publisher waits for a batch's acknowledgements, then reports the
+    /// count stored; the first failure stops it (the durable unit resumes
+    /// from its checkpoint).
+    Stored {
+        js: jetstream::Context,
+        progress: watch::Sender<Progress>,
+    },
+}
+
+impl Sink {
+    /// Gives up on a batch. Returns true when publishing must stop.
+    fn fail(&self, stats: &Stats, windows: usize, why: String) -> bool {
+        match self {
+            Sink::Core(_) => {
+                tracing::error!(windows, "{why}");
+                stats.publish_failures.fetch_add(windows as u64, Relaxed);
+                false
+            }
+            Sink::Stored { progress, .. } => {
+                progress.send_modify(|p| p.failed = Some(why));
+                true
+            }
+        }
+    }
+}
+
+/// Starts a route's batcher and publisher (one run of a durable unit, or a
+/// core route for the service's life) and returns the sender windows go to.
+/// Both tasks end once that sender is dropped and every window is handed on.
+pub(super) fn spawn(
+    route: Arc<Route>,
+    compute: Compute,
+    sink: Sink,
+    stats: Arc<Stats>,
+    limits: &BatchLimits,
+) -> (mpsc::Sender<Job>, [JoinHandle<()>; 2]) {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(limits.queue);
+    let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(limits.slots);
+    let source = route.clone();
+    let batcher = tokio::spawn(batcher(
+        jobs_rx,
+        move || source.for_batch(),
+        compute,
+        slots_tx,
+        limits.max_batch,
+        limits.max_wait,
+    ));
+    let publisher = tokio::spawn(publisher(slots_rx, route, sink, stats));
+    (jobs_tx, [batcher, publisher])
+}
+
+/// Queue and batch sizes, the same for every route.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BatchLimits {
+    /// Windows waiting for the batcher.
+    pub queue: usize,
+    /// Batches formed and not yet published.
+    pub slots: usize,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+}
+
+/// Groups one route's windows into batches without waiting when idle: a
+/// batch goes as soon as a compute thread is free, with every window queued
+/// by then (up to `max_batch`); windows that arrive while every thread is
+/// busy gather into the next batch. So one window alone goes at once, and
+/// under load batches grow to what keeps the threads fed (Triton's dynamic
+/// batcher, Clipper's adaptive batching). `max_wait` > 0 additionally holds
+/// a batch up to that long for it to fill (fuller batches for a little
+/// latency). Each batch takes the route's models as they are when the batch
+/// goes, so a swap applies from the next batch on.
+async fn batcher(
+    mut jobs: mpsc::Receiver<Job>,
+    models: impl Fn() -> (Arc<LoadedModel>, Option<Observer>),
+    compute: Compute,
+    slots: mpsc::Sender<oneshot::Receiver<Done>>,
+    max_batch: usize,
+    max_wait: Duration,
+) {
+    let max_batch = max_batch.max(1);
+    while let Some(first) = jobs.recv().await {
+        let deadline = first.enqueued + max_wait;
+        let mut batch = Vec::with_capacity(max_batch);
+        batch.push(first);
+        let mut open = take_queued(&mut jobs, &mut batch, max_batch);
+        while open && !max_wait.is_zero() && batch.len() < max_batch {
+            match tokio::time::timeout_at(deadline, jobs.recv()).await {
+                Ok(Some(j)) => {
+                    batch.push(j);
+                    open = take_queued(&mut jobs, &mut batch, max_batch);
+                }
+                Ok(None) => open = false,
+                Err(_) => break,
+            }
+        }
+        // A free compute thread; until one is, keep gathering windows.
+        let acquire = compute.free.clone().acquire_owned();
+        tokio::pin!(acquire);
+        let permit = loop {
+            tokio::select! {
+                biased;
+                p = &mut acquire => break p,
+                j = jobs.recv(), if open && batch.len() < max_batch => match j {
+                    Some(j) => batch.push(j),
+                    None => open = false,
+                },
+            }
+        };
+        let Ok(permit) = permit else {
+            return; // the service is stopping: the semaphore is closed
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        // The slot goes to the publisher first, so results are published in
+        // the order batches were formed whichever thread finishes first.
+        if slots.send(done_rx).await.is_err() {
+            return;
+        }
+        let (model, observer) = models();
+        let job = ComputeJob {
+            model,
+            observer,
+            jobs: batch,
+            done: done_tx,
+            _permit: permit,
+        };
+        if compute.tx.send(job).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Moves every window already queued into `batch` (up to `max`) without
+/// waiting. Returns false when the queue is closed.
+fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) -> bool {
+    while batch.len() < max {
+        match jobs.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
+}
+
+/// A compute thread: takes whole batches and runs the model; then, for a
+/// route being observed, the shadow model on the same input (after the
+/// live results are on their way, so a shadow never delays them).
+fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
+    let mut input = Vec::new();
+    let mut scratch = crate::fast::Scratch::default();
+    loop {
+        let job = match rx.lock() {
+            Ok(mut rx) => rx.blocking_recv(),
+            Err(_) => return,
+        };
+        let Some(ComputeJob {
+            model,
+            observer,
+            jobs,
+            done,
+            _permit,
+        }) = job
+        else {
+            return;
+        };
+        let started = Instant::now();
+        let queued: Duration = jobs
+            .iter()
+            .map(|j| started.duration_since(j.enqueued))
+            .sum();
+        input.clear();
+        for j in &jobs {
+            input.extend_from_slice(&j.input);
+        }
+        let mut out = vec![0f32; input.len()];
+        let outputs = model
+            .fast
+            .translate_into(&input, &mut out, &mut scratch)
+            .map(|()| out);
+        stats.batch(jobs.len(), queued, started.elapsed());
+        let observed = match (&observer, &outputs) {
+            (Some(_), Ok(live)) => Some(Observed {
+                windows: jobs
+                    .iter()
+                    .map(|j| (j.stream.clone(), j.seq, j.ts))
+                    .collect(),
+                live: live.clone(),
+                shadow: None,
+            }),
+            _ => None,
+        };
+        let _ = done.send(Done {
+            jobs,
+            model,
+            outputs,
+            computed: Instant::now(),
+        });
+        let (Some(observer), Some(mut observed)) = (observer, observed) else {
+            continue;
+        };
+        if let Some(shadow) = observer.shadow {
+            let mut out = vec![0f32; input.len()];
+            match shadow.fast.translate_into(&input, &mut out, &mut scratch) {
+                Ok(()) => observed.shadow = Some((shadow, out)),
+                Err(e) => {
+                    tracing::warn!(id = %shadow.id, "the shadow model failed on a batch: {e}")
+                }
+            }
+        }
+        // An observer that cannot keep up loses comparisons, never windows.
+        if observer.tx.try_send(observed).is_err() {
+            observer.compare.dropped(1);
+        }
+    }
+}
+
+/// Publishes one route's results in batch order into `sink`.
+async fn publisher(
+    mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
+    route: Arc<Route>,
+    sink: Sink,
+    stats: Arc<Stats>,
+) {
+    let w = route.window;
+    // Reused for every message: the encoded payload and the message id.
+    let mut payload = Vec::new();
+    let mut id = String::new();
+    let mut acks = Vec::new();
+    let mut stamps = Vec::new();
+    while let Some(slot) = slots.recv().await {
+        let Ok(Done {
+            jobs,
+            model,
+            outputs,
+            computed,
+        }) = slot.await
+        else {
+            if sink.fail(&stats, 0, "a compute thread died; its batch is lost".into()) {
+                return;
+            }
+            continue;
+        };
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(e) => {
+                if sink.fail(&stats, jobs.len(), format!("model failed on a batch: {e}")) {
+                    return;
+                }
+                continue;
+            }
+        };
+        stamps.clear();
+        for (job, values) in jobs.iter().zip(outputs.chunks_exact(w)) {
+            TranslationRef {
+                stream: &job.stream,
+                seq: job.seq,
+                values,
+                pair: &route.cfg.pair,
+                model: &model.id,
+                ts: job.ts,
+            }
+            .encode_into(&mut payload);
+            let subject = format!("{}.{}", route.cfg.output, job.stream);
+            let bytes = bytes::Bytes::copy_from_slice(&payload);
+            match &sink {
+                Sink::Core(client) => match client.publish(subject, bytes).await {
+                    Ok(()) => {
+                        stats.windows_out.fetch_add(1, Relaxed);
+                        stats.observe_end_to_end(job.ts);
+                    }
+                    Err(e) => {
+                        stats.publish_failures.fetch_add(1, Relaxed);
+                        tracing::warn!("publish failed: {e}");
+                    }
+                },
+                Sink::Stored { js, .. } => {
+                    use std::fmt::Write as _;
+                    id.clear();
+                    let _ = write!(id, "{subject}:{}", job.seq);
+                    let publish = jetstream::message::PublishMessage::build()
+                        .payload(bytes)
+                        .message_id(id.as_str());
+                    match js.send_publish(subject, publish).await {
+                        Ok(ack) => acks.push(ack.into_future()),
+                        Err(e) => {
+                            sink.fail(&stats, 0, e.to_string());
+                            return;
+                        }
+                    }
+                    stamps.push(job.ts);
+                }
+            }
+        }
+        if let Sink::Stored { progress, .. } = &sink {
+            let stored = match futures::future::try_join_all(acks.drain(..)).await {
+                Ok(a) => a,
+                Err(e) => {
+                    sink.fail(&stats, 0, format!("publish not acknowledged: {e}"));
+                    return;
+                }
+            };
+            let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
+            let n = stored.len() as u64;
+            stats.windows_out.fetch_add(n - dupes, Relaxed);
+            stats.duplicates.fetch_add(dupes, Relaxed);
+            for ts in &stamps {
+                stats.observe_end_to_end(*ts);
+            }
+            progress.send_modify(|p| p.stored += n);
+        }
+        stats
+            .publish_seconds
+            .observe(computed.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format;
+
+    fn tiny_model() -> Arc<LoadedModel> {
+        let params = crate::train::init_params(3, 0);
+        let tensors = format::tensor_specs(3)
+            .into_iter()
+            .map(|(name, shape)| {
+                let t = candle_core::Tensor::from_vec(
+                    params[&name].clone(),
+                    shape,
+                    &candle_core::Device::Cpu,
+                );
+                (name, t.unwrap())
+            })
+            .collect();
+        let bytes = format::to_bytes(&tensors, 3, 4, &format::Metadata::default()).unwrap();
+        Arc::new(format::load_bytes(&bytes, std::path::Path::new("tiny"), None).unwrap())
+    }
+
+    fn job(seq: u64) -> Job {
+        Job {
+            stream: "s".into(),
+            seq,
+            input: vec![0.0; 4],
+            ts: None,
+            enqueued: Instant::now(),
+        }
+    }
+
+    /// A batcher over `threads` compute permits, its input, its output and
+    /// the slots it hands the publisher.
+    #[allow(clippy::type_complexity)]
+    fn start_batcher(
+        threads: usize,
+        max_batch: usize,
+        max_wait: Duration,
+    ) -> (
+        mpsc::Sender<Job>,
+        mpsc::Receiver<ComputeJob>,
+        mpsc::Receiver<oneshot::Receiver<Done>>,
+        Arc<tokio::sync::Semaphore>,
+    ) {
+        let (jobs_tx, jobs_rx) = mpsc::channel(64);
+        let (compute_tx, compute_rx) = mpsc::channel(8);
+        let (slots_tx, slots_rx) = mpsc::channel(8);
+        let free = Arc::new(tokio::sync::Semaphore::new(threads));
+        let compute = Compute {
+            tx: compute_tx,
+            free: free.clone(),
+        };
+        let model = tiny_model();
+        tokio::spawn(batcher(
+            jobs_rx,
+            move || (model.clone(), None),
+            compute,
+            slots_tx,
+            max_batch,
+            max_wait,
+        ));
+        (jobs_tx, compute_rx, slots_rx, free)
+    }
+
+    fn seqs(b: &ComputeJob) -> Vec<u64> {
+        b.jobs.iter().map(|j| j.seq).collect()
+    }
+
+    /// Idle, a window goes to compute at once (no time passes); while the
+    /// only compute thread is busy, windows gather, and go together the
+    /// moment it is free, up to `max_batch`.
+    #[tokio::test(start_paused = true)]
+    async fn batches_go_at_once_when_idle_and_gather_while_busy() {
+        let (jobs_tx, mut compute_rx, _slots, _free) = start_batcher(1, 4, Duration::ZERO);
+        let t0 = Instant::now();
+        jobs_tx.send(job(0)).await.unwrap();
+        let first = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&first), vec![0]);
+        assert_eq!(Instant::now(), t0, "no wait when a thread is free");
+
+        // The thread is busy with `first` (it holds the only permit).
+        for s in 1..=6 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(compute_rx.try_recv().is_err(), "nothing goes while busy");
+        drop(first); // done: the permit comes back
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![1, 2, 3, 4], "one batch of max_batch");
+        drop(b);
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![5, 6], "the rest at once");
+        drop(b);
+
+        // Closing the input ends the batcher.
+        drop(jobs_tx);
+        assert!(compute_rx.recv().await.is_none());
+    }
+
+    /// With two threads, a second window goes while the first is computed.
+    #[tokio::test(start_paused = true)]
+    async fn a_second_free_thread_takes_the_next_window_at_once() {
+        let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(2, 8, Duration::ZERO);
+        jobs_tx.send(job(0)).await.unwrap();
+        let a = compute_rx.recv().await.unwrap();
+        jobs_tx.send(job(1)).await.unwrap();
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!((seqs(&a), seqs(&b)), (vec![0], vec![1]));
+        assert_eq!(free.available_permits(), 0);
+        drop((a, b));
+        assert_eq!(
+            free.available_permits(),
+            2,
+            "permits come back with the batches"
+        );
+    }
+
+    /// With `max_wait` > 0 (an opt-in upper bound for fuller batches), on
+    /// paused time: a batch goes when full, or when its oldest window has
+    /// waited `max_wait`, not before.
+    #[tokio::test(start_paused = true)]
+    async fn batches_go_when_full_or_when_the_oldest_has_waited() {
+        let max_wait = Duration::from_millis(2);
+        let (jobs_tx, mut compute_rx, mut slots_rx, _free) = start_batcher(4, 4, max_wait);
+
+        // Full batch: goes at once, without any time passing.
+        for s in 0..4 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(
+            b.jobs.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert!(
+            slots_rx.try_recv().is_ok(),
+            "its result slot went to the publisher first"
+        );
+
+        // Two windows: nothing until 2 ms after the first one.
+        let t0 = Instant::now();
+        jobs_tx.send(job(10)).await.unwrap();
+        tokio::time::advance(Duration::from_millis(1)).await;
+        jobs_tx.send(job(11)).await.unwrap();
+        tokio::task::yield_now().await;
+        assert!(compute_rx.try_recv().is_err(), "sent before max_wait");
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(b.jobs.len(), 2);
+        let waited = Instant::now().duration_since(t0);
+        assert!(
+            waited >= max_wait && waited < max_wait + Duration::from_millis(1),
+            "{waited:?}"
+        );
+
+        // Closing the input flushes nothing more and ends the batcher.
+        drop(jobs_tx);
+        assert!(compute_rx.recv().await.is_none());
+    }
+}

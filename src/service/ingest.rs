@@ -1,0 +1,303 @@
+//! The hot path: one route's subscription → decoded samples → per-stream
+//! windows → the engine's batcher. The stream table is owned by one task,
+//! so per-sample work takes no lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Subscriber;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::engine::Job;
+use super::events::Reporter;
+use super::route::Route;
+use crate::error::{Error, Result};
+use crate::nats::{ClientFlag, barrier, client_flag};
+use crate::window::StreamWindow;
+use crate::wire::{self, DecodeError, ErrorKind};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IngestLimits {
+    pub max_streams: usize,
+    pub idle_timeout: Duration,
+}
+
+struct StreamEntry {
+    /// The key again, shared with every job of the stream (no per-window copy).
+    key: Arc<str>,
+    window: StreamWindow,
+    last_seen: Instant,
+}
+
+/// Reads one route's subscription until stopped, then takes what the server
+/// had already sent and returns.
+///
+/// Why not `Subscriber::drain`: async-nats forgets a draining subscription
+/// before the server's last messages for it have arrived, losing them (and
+/// its `flush` only flushes our socket, it is no round trip). Instead a
+/// [`barrier`] message goes through the server and back: when it arrives,
+/// every message the server routed to us before it is in the subscription's
+/// buffer. Those are processed, then the subscription is dropped.
+pub(super) async fn ingest(
+    mut sub: futures::stream::SelectAll<Subscriber>,
+    mut ingest: Ingest,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut sweep = tokio::time::interval(ingest.sweep_every());
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            msg = sub.next() => match msg {
+                Some(m) => {
+                    if ingest.handle(m).await.is_none() {
+                        return;
+                    }
+                }
+                None => break,
+            },
+            _ = sweep.tick() => ingest.evict_idle(),
+        }
+    }
+    if let Err(e) = barrier(&ingest.reporter.client).await {
+        tracing::warn!(
+            "stopping {}: {e}; messages in flight may be lost",
+            ingest.route.cfg.input
+        );
+    }
+    while let Some(Some(m)) = sub.next().now_or_never() {
+        if ingest.handle(m).await.is_none() {
+            return;
+        }
+    }
+    drop(sub);
+    ingest.finish();
+}
+
+/// One route's stream table and the hot path over it. Owned by one task,
+/// so per-sample work takes no lock.
+pub(super) struct Ingest {
+    pub route: Arc<Route>,
+    jobs: mpsc::Sender<Job>,
+    pub reporter: Reporter,
+    limits: IngestLimits,
+    streams: HashMap<Arc<str>, StreamEntry>,
+    /// Windows completed by the current message (reused).
+    completed: Vec<(u64, Vec<f32>)>,
+}
+
+impl Ingest {
+    pub fn new(
+        route: Arc<Route>,
+        jobs: mpsc::Sender<Job>,
+        reporter: Reporter,
+        limits: IngestLimits,
+    ) -> Self {
+        Self {
+            route,
+            jobs,
+            reporter,
+            limits,
+            streams: HashMap::new(),
+            completed: Vec::new(),
+        }
+    }
+
+    /// Every stream's window, for a checkpoint.
+    pub fn save(&self) -> Vec<(String, crate::window::SavedWindow)> {
+        self.streams
+            .iter()
+            .map(|(k, e)| (k.to_string(), e.window.save()))
+            .collect()
+    }
+
+    /// Restores the stream table from a checkpoint.
+    pub fn restore(&mut self, saved: &[(String, crate::window::SavedWindow)]) -> Result<()> {
+        let now = Instant::now();
+        for (key, w) in saved {
+            let window = StreamWindow::restore(self.route.window, w)
+                .map_err(|e| Error::Config(format!("checkpoint of stream {key:?}: {e}")))?;
+            let key: Arc<str> = key.as_str().into();
+            let entry = StreamEntry {
+                key: key.clone(),
+                window,
+                last_seen: now,
+            };
+            if self.streams.insert(key, entry).is_none() {
+                self.reporter
+                    .stats
+                    .streams_active
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn sweep_every(&self) -> Duration {
+        (self.limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
+    }
+
+    pub fn evict_idle(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = Instant::now();
+        let before = self.streams.len();
+        let idle = self.limits.idle_timeout;
+        self.streams
+            .retain(|_, e| now.duration_since(e.last_seen) < idle);
+        let evicted = (before - self.streams.len()) as u64;
+        if evicted > 0 {
+            let stats = &self.reporter.stats;
+            stats.streams_evicted.fetch_add(evicted, Relaxed);
+            stats.streams_active.fetch_sub(evicted, Relaxed);
+            tracing::debug!(evicted, "idle streams evicted");
+        }
+    }
+
+    pub fn finish(self) {
+        let n = self.streams.len() as u64;
+        self.reporter
+            .stats
+            .streams_active
+            .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Handles one message: the number of windows it completed and handed
+    /// on, or `None` when the pipeline behind is gone.
+    pub async fn handle(&mut self, msg: async_nats::Message) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reporter = &self.reporter;
+        let stats = &reporter.stats;
+        stats.messages_in.fetch_add(1, Relaxed);
+        let subject = msg.subject.as_str();
+        let flag = client_flag(&msg);
+        if flag == Some(ClientFlag::SubjectNotUtf8) {
+            let detail = format!("subject {subject:?} (as received, lossily): not valid UTF-8");
+            reporter
+                .report(ErrorKind::BadSubject, "", subject, detail)
+                .await;
+            return Some(0);
+        }
+        let key = match self.route.pattern.key(subject) {
+            Ok(k) => k,
+            Err(e) => {
+                reporter
+                    .report(
+                        ErrorKind::BadSubject,
+                        "",
+                        subject,
+                        format!("subject {subject:?}: {e}"),
+                    )
+                    .await;
+                return Some(0);
+            }
+        };
+        if let Some(flag) = flag {
+            // The framing was the publisher's too: do not trust the payload.
+            reporter
+                .report(
+                    ErrorKind::Malformed,
+                    &key,
+                    subject,
+                    flag.reason().to_string(),
+                )
+                .await;
+            return Some(0);
+        }
+        if let Some(status) = msg.status {
+            // The server sends status messages to inboxes, never on a
+            // subject we subscribe to: this line was written by a publisher.
+            let detail = format!("a NATS status line ({status}) in a sample message");
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, detail)
+                .await;
+            return Some(0);
+        }
+        let samples = match wire::decode_samples(&msg.payload) {
+            Ok(s) => s,
+            Err(DecodeError::Malformed(d)) => {
+                reporter
+                    .report(ErrorKind::Malformed, &key, subject, d)
+                    .await;
+                return Some(0);
+            }
+            Err(DecodeError::InvalidValue(d)) => {
+                reporter
+                    .report(ErrorKind::InvalidValue, &key, subject, d)
+                    .await;
+                return Some(0);
+            }
+        };
+        let now = Instant::now();
+        if !self.streams.contains_key(key.as_str()) {
+            if self.streams.len() >= self.limits.max_streams {
+                let detail = format!(
+                    "{} streams are live (max_streams); new stream refused",
+                    self.streams.len()
+                );
+                reporter
+                    .report(ErrorKind::TooManyStreams, &key, subject, detail)
+                    .await;
+                return Some(0);
+            }
+            stats.streams_active.fetch_add(1, Relaxed);
+            let k: Arc<str> = key.as_str().into();
+            let window = StreamWindow::new(self.route.window);
+            self.streams.insert(
+                k.clone(),
+                StreamEntry {
+                    key: k,
+                    window,
+                    last_seen: now,
+                },
+            );
+        }
+        let Some(entry) = self.streams.get_mut(key.as_str()) else {
+            return Some(0);
+        };
+        entry.last_seen = now;
+        let stream = entry.key.clone();
+        let completed = &mut self.completed;
+        completed.clear();
+        let outcome = entry.window.accept(
+            samples.seq,
+            &samples.values,
+            self.route.cfg.stride,
+            |first, win| completed.push((first, win.to_vec())),
+        );
+        let next = entry.window.next_seq().unwrap_or(0);
+        stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
+        if let Some((expected, got)) = outcome.gap {
+            let detail = format!("expected seq {expected}, got {got}: window restarted");
+            reporter.report(ErrorKind::Gap, &key, subject, detail).await;
+        }
+        if outcome.out_of_order > 0 {
+            let detail = format!(
+                "{} sample(s) from seq {} dropped: not after the last accepted (next expected {next})",
+                outcome.out_of_order, samples.seq
+            );
+            reporter
+                .report(ErrorKind::OutOfOrder, &key, subject, detail)
+                .await;
+        }
+        let mut sent = 0;
+        for (first, input) in self.completed.drain(..) {
+            let job = Job {
+                stream: stream.clone(),
+                seq: first,
+                input,
+                ts: samples.ts,
+                enqueued: Instant::now(),
+            };
+            // Back-pressure: waits while the batcher's queue is full.
+            if self.jobs.send(job).await.is_err() {
+                return None;
+            }
+            sent += 1;
+        }
+        Some(sent)
+    }
+}

@@ -1,0 +1,401 @@
+//! A route's observer: publishes its shadow model's translations and keeps
+//! the running comparisons an operator judges a candidate by: the shadow
+//! against the live model, and both against the true output when the route
+//! has a truth channel (`truth = "truth.*"`, samples in the input's format,
+//! where a window at `seq` s is compared with truth samples s … s+W-1).
+//!
+//! It sits beside the pipeline, never in it: the compute threads hand it
+//! batches with `try_send`, so a slow observer loses comparisons (counted),
+//! never windows, and never delays the live output.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_nats::{Client, Subscriber};
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::events::Reporter;
+use super::ingest::IngestLimits;
+use super::route::Route;
+use crate::format::LoadedModel;
+use crate::stats::{CompareSnapshot, Running};
+use crate::wire::{self, DecodeError, ErrorKind, TranslationRef};
+
+/// One computed batch, as the observer sees it.
+pub(super) struct Observed {
+    /// (stream, seq, ts) of each window, in batch order.
+    pub windows: Vec<(Arc<str>, u64, Option<i64>)>,
+    /// The live model's outputs, W per window.
+    pub live: Vec<f32>,
+    /// The shadow model and its outputs, when the route has one.
+    pub shadow: Option<(Arc<LoadedModel>, Vec<f32>)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Compare(Mutex<CompareSnapshot>);
+
+impl Compare {
+    pub fn snapshot(&self) -> CompareSnapshot {
+        match self.0.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut CompareSnapshot)) {
+        match self.0.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// The models changed: the running means start again.
+    pub(super) fn reset(&self) {
+        self.update(|s| {
+            s.shadow_vs_live = Running::default();
+            s.live_vs_truth = Running::default();
+            s.shadow_vs_truth = Running::default();
+        });
+    }
+
+    pub(super) fn dropped(&self, batches: u64) {
+        self.update(|s| s.dropped += batches);
+    }
+}
+
+/// Windows of one stream waiting for their truth, and the truth received.
+#[derive(Default)]
+struct StreamTruth {
+    /// Seq of `values[0]`.
+    base: u64,
+    values: VecDeque<f32>,
+    pending: VecDeque<Pending>,
+    last_seen: Option<Instant>,
+}
+
+struct Pending {
+    seq: u64,
+    live: Vec<f32>,
+    shadow: Option<Vec<f32>>,
+}
+
+/// Truth kept per stream, in windows: enough for outputs that arrive a
+/// little after their truth, bounded so a stream cannot pin memory.
+const TRUTH_WINDOWS: usize = 8;
+/// Windows per stream waiting for truth.
+const MAX_PENDING: usize = 64;
+
+/// Matches windows with their truth.
+struct Truths {
+    w: usize,
+    limits: IngestLimits,
+    streams: HashMap<Arc<str>, StreamTruth>,
+}
+
+impl Truths {
+    fn stream(&mut self, key: &str, now: Instant) -> Option<&mut StreamTruth> {
+        if !self.streams.contains_key(key) && self.streams.len() >= self.limits.max_streams {
+            return None;
+        }
+        let s = self.streams.entry(key.into()).or_default();
+        s.last_seen = Some(now);
+        Some(s)
+    }
+
+    /// Appends truth samples `seq…`. A gap or a step back starts again.
+    fn add_truth(&mut self, key: &str, seq: u64, values: &[f32], compare: &Compare) {
+        let cap = self.w * TRUTH_WINDOWS;
+        let w = self.w;
+        let Some(s) = self.stream(key, Instant::now()) else {
+            return;
+        };
+        let end = s.base + s.values.len() as u64;
+        let skip = if !s.values.is_empty() && seq <= end && seq >= s.base {
+            (end - seq) as usize // overlap with what is held: keep the first
+        } else {
+            s.values.clear();
+            s.base = seq;
+            0
+        };
+        s.values.extend(values.iter().skip(skip).copied());
+        while s.values.len() > cap {
+            s.values.pop_front();
+            s.base += 1;
+        }
+        score(s, w, compare);
+    }
+
+    fn add_window(&mut self, key: &str, p: Pending, compare: &Compare) {
+        let w = self.w;
+        let Some(s) = self.stream(key, Instant::now()) else {
+            compare.update(|c| c.unmatched += 1);
+            return;
+        };
+        if s.pending.len() >= MAX_PENDING {
+            s.pending.pop_front();
+            compare.update(|c| c.unmatched += 1);
+        }
+        s.pending.push_back(p);
+        score(s, w, compare);
+    }
+
+    fn evict_idle(&mut self, compare: &Compare) {
+        let idle = self.limits.idle_timeout;
+        let mut lost = 0;
+        self.streams.retain(|_, s| {
+            let keep = s.last_seen.is_some_and(|t| t.elapsed() < idle);
+            if !keep {
+                lost += s.pending.len() as u64;
+            }
+            keep
+        });
+        if lost > 0 {
+            compare.update(|c| c.unmatched += lost);
+        }
+    }
+}
+
+/// Scores every pending window whose truth is in hand; drops those whose
+/// truth is gone.
+fn score(s: &mut StreamTruth, w: usize, compare: &Compare) {
+    let end = s.base + s.values.len() as u64;
+    let (base, values) = (s.base, &s.values);
+    s.pending.retain(|p| {
+        if p.seq < base {
+            compare.update(|c| c.unmatched += 1);
+            return false;
+        }
+        if p.seq + w as u64 > end {
+            return true; // its truth has not all arrived yet
+        }
+        let from = (p.seq - base) as usize;
+        let truth: Vec<f32> = values.range(from..from + w).copied().collect();
+        compare.update(|c| {
+            c.live_vs_truth.add(&p.live, &truth);
+            if let Some(sh) = &p.shadow {
+                c.shadow_vs_truth.add(sh, &truth);
+            }
+        });
+        false
+    });
+}
+
+/// What an observer needs beside its route.
+pub(super) struct ObserverParts {
+    pub client: Client,
+    pub reporter: Reporter,
+    pub truth: Option<futures::stream::SelectAll<Subscriber>>,
+    pub limits: IngestLimits,
+}
+
+/// Runs a route's observer until `finish` (sent once the compute threads
+/// are done, so every shadow result computed is published).
+pub(super) async fn observe(
+    route: Arc<Route>,
+    mut rx: mpsc::Receiver<Observed>,
+    parts: ObserverParts,
+    mut finish: watch::Receiver<bool>,
+) {
+    let ObserverParts {
+        client,
+        reporter,
+        mut truth,
+        limits,
+    } = parts;
+    let mut truths = Truths {
+        w: route.window,
+        limits,
+        streams: HashMap::new(),
+    };
+    let mut payload = Vec::new();
+    let mut sweep = tokio::time::interval(
+        limits
+            .idle_timeout
+            .max(std::time::Duration::from_millis(40))
+            / 4,
+    );
+    loop {
+        tokio::select! {
+            _ = finish.changed() => break,
+            o = rx.recv() => match o {
+                Some(o) => observed(&route, &client, &mut truths, o, &mut payload).await,
+                None => break,
+            },
+            m = async { truth.as_mut()?.next().await }, if truth.is_some() => match m {
+                Some(m) => truth_message(&route, &reporter, &mut truths, m).await,
+                None => truth = None,
+            },
+            _ = sweep.tick() => truths.evict_idle(&route.compare),
+        }
+    }
+    while let Ok(o) = rx.try_recv() {
+        observed(&route, &client, &mut truths, o, &mut payload).await;
+    }
+}
+
+async fn observed(
+    route: &Route,
+    client: &Client,
+    truths: &mut Truths,
+    o: Observed,
+    payload: &mut Vec<u8>,
+) {
+    let w = route.window;
+    let compare = &route.compare;
+    let shadow = o.shadow.as_ref();
+    for (i, (stream, seq, ts)) in o.windows.iter().enumerate() {
+        let live = &o.live[i * w..(i + 1) * w];
+        let shadow_values = shadow.map(|(m, out)| (m, &out[i * w..(i + 1) * w]));
+        if let Some((model, values)) = shadow_values {
+            compare.update(|c| c.shadow_vs_live.add(values, live));
+            TranslationRef {
+                stream,
+                seq: *seq,
+                values,
+                pair: &route.cfg.pair,
+                model: &model.id,
+                ts: *ts,
+            }
+            .encode_into(payload);
+            let subject = format!("{}.{stream}", route.cfg.shadow.output);
+            match client
+                .publish(subject, bytes::Bytes::copy_from_slice(payload))
+                .await
+            {
+                Ok(()) => compare.update(|c| c.shadow_published += 1),
+                Err(e) => tracing::debug!("shadow publish failed: {e}"),
+            }
+        }
+        if route.cfg.truth.is_some() {
+            let p = Pending {
+                seq: *seq,
+                live: live.to_vec(),
+                shadow: shadow_values.map(|(_, v)| v.to_vec()),
+            };
+            truths.add_window(stream, p, compare);
+        }
+    }
+}
+
+async fn truth_message(
+    route: &Route,
+    reporter: &Reporter,
+    truths: &mut Truths,
+    msg: async_nats::Message,
+) {
+    let subject = msg.subject.as_str();
+    let Some(pattern) = route.truth_pattern.as_ref() else {
+        return;
+    };
+    let key = match pattern.key(subject) {
+        Ok(k) => k,
+        Err(e) => {
+            let detail = format!("truth subject {subject:?}: {e}");
+            return reporter
+                .report(ErrorKind::BadSubject, "", subject, detail)
+                .await;
+        }
+    };
+    match wire::decode_samples(&msg.payload) {
+        Ok(s) => truths.add_truth(&key, s.seq, &s.values, &route.compare),
+        Err(DecodeError::Malformed(d)) => {
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, format!("truth: {d}"))
+                .await
+        }
+        Err(DecodeError::InvalidValue(d)) => {
+            reporter
+                .report(
+                    ErrorKind::InvalidValue,
+                    &key,
+                    subject,
+                    format!("truth: {d}"),
+                )
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truths(w: usize) -> Truths {
+        Truths {
+            w,
+            limits: IngestLimits {
+                max_streams: 2,
+                idle_timeout: std::time::Duration::from_secs(60),
+            },
+            streams: HashMap::new(),
+        }
+    }
+
+    fn pending(seq: u64, live: &[f32]) -> Pending {
+        Pending {
+            seq,
+            live: live.to_vec(),
+            shadow: Some(vec![0.0; live.len()]),
+        }
+    }
+
+    /// A window is scored once all W of its truth samples are in, whichever
+    /// arrives first; the means are of squared differences per value.
+    #[test]
+    fn windows_meet_their_truth_in_either_order() {
+        let c = Compare::default();
+        let mut t = truths(2);
+        // Window first, truth after (in two messages).
+        t.add_window("a", pending(10, &[1.0, 2.0]), &c);
+        t.add_truth("a", 10, &[1.0], &c);
+        assert_eq!(c.snapshot().live_vs_truth.windows, 0, "half its truth");
+        t.add_truth("a", 11, &[4.0, 5.0], &c);
+        let s = c.snapshot();
+        assert_eq!(s.live_vs_truth.windows, 1);
+        assert_eq!(s.live_vs_truth.mse(), Some((0.0 + 4.0) / 2.0));
+        assert_eq!(s.shadow_vs_truth.mse(), Some((1.0 + 16.0) / 2.0));
+        // Truth first, window after.
+        t.add_window("a", pending(11, &[4.0, 5.0]), &c);
+        let s = c.snapshot();
+        assert_eq!(s.live_vs_truth.windows, 2);
+        assert_eq!(s.live_vs_truth.mse(), Some(4.0 / 4.0));
+        assert_eq!(s.unmatched, 0);
+    }
+
+    /// Truth that has gone (a gap restarted the buffer past the window)
+    /// makes the window unmatched, counted; a stream beyond `max_streams`
+    /// is not tracked, also counted.
+    #[test]
+    fn lost_truth_and_too_many_streams_are_counted() {
+        let c = Compare::default();
+        let mut t = truths(2);
+        t.add_window("a", pending(0, &[1.0, 1.0]), &c);
+        t.add_truth("a", 5, &[1.0, 1.0, 1.0], &c);
+        assert_eq!(c.snapshot().unmatched, 1);
+        t.add_window("b", pending(0, &[1.0, 1.0]), &c);
+        t.add_window("c", pending(0, &[1.0, 1.0]), &c);
+        assert_eq!(c.snapshot().unmatched, 2);
+        assert_eq!(t.streams.len(), 2);
+        // Overlapping truth keeps the first values and appends the rest.
+        t.add_truth("b", 0, &[1.0, 9.0], &c);
+        t.add_truth("b", 1, &[7.0, 1.0], &c);
+        assert_eq!(t.streams["b"].values, [1.0, 9.0, 1.0]);
+        assert_eq!(c.snapshot().live_vs_truth.mse(), Some(64.0 / 2.0));
+    }
+
+    #[test]
+    fn resets_restart_the_means_not_the_counters() {
+        let c = Compare::default();
+        c.update(|s| {
+            s.shadow_vs_live.add(&[1.0], &[0.0]);
+            s.shadow_published = 3;
+        });
+        c.dropped(2);
+        c.reset();
+        let s = c.snapshot();
+        assert_eq!(s.shadow_vs_live, Running::default());
+        assert_eq!((s.shadow_published, s.dropped), (3, 2));
+    }
+}

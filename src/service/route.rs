@@ -1,0 +1,198 @@
+//! A route: its configuration, the model it serves, the candidate it
+//! shadows, and the model swaps (reload, shadow, promote).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+
+use super::engine::Observer;
+use super::observe::{Compare, Observed};
+use crate::config::{RouteConfig, ServeConfig};
+use crate::error::{Error, Result};
+use crate::format::{self, LoadedModel};
+use crate::window::SubjectPattern;
+
+/// The models of a route at one instant.
+#[derive(Clone)]
+pub(super) struct Serving {
+    pub live: Arc<LoadedModel>,
+    pub shadow: Option<Arc<LoadedModel>>,
+}
+
+/// What every stage of one route shares.
+pub(super) struct Route {
+    pub cfg: RouteConfig,
+    /// The model file the route loads (and reloads) by default.
+    pub path: PathBuf,
+    /// The models serving now. Every swap replaces both under one lock, and
+    /// a batch takes one snapshot, so each window is computed by exactly one
+    /// live model: a swap applies from the next batch on, never mid-batch.
+    serving: RwLock<Serving>,
+    /// W: fixed for the route's life (stream windows are this long).
+    pub window: usize,
+    pub pattern: SubjectPattern,
+    /// The truth channel's pattern (keys as the input's).
+    pub truth_pattern: Option<SubjectPattern>,
+    /// Shadow outputs and comparisons go to the route's observer task.
+    observe: mpsc::Sender<Observed>,
+    /// Running comparisons (shadow against live, both against truth).
+    pub compare: Arc<Compare>,
+}
+
+impl Route {
+    pub fn current(&self) -> Arc<LoadedModel> {
+        self.serving().live
+    }
+
+    pub fn serving(&self) -> Serving {
+        match self.serving.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The models a batch takes: the live one, and the observer when the
+    /// route has a shadow or a truth channel (otherwise nothing is copied).
+    pub fn for_batch(&self) -> (Arc<LoadedModel>, Option<Observer>) {
+        let s = self.serving();
+        let observer = (s.shadow.is_some() || self.cfg.truth.is_some()).then(|| Observer {
+            shadow: s.shadow.clone(),
+            tx: self.observe.clone(),
+            compare: self.compare.clone(),
+        });
+        (s.live, observer)
+    }
+
+    fn swap(&self, f: impl FnOnce(&mut Serving)) -> Serving {
+        let mut guard = match self.serving.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard);
+        // The comparisons are of the models now serving.
+        self.compare.reset();
+        guard.clone()
+    }
+
+    /// Loads and checks a model file for this route.
+    fn load(&self, path: &Path) -> Result<Arc<LoadedModel>> {
+        let new = format::load(path, self.cfg.window)?;
+        if new.model.window() != self.window {
+            return Err(Error::Config(format!(
+                "{}: window {} does not match the route's {}",
+                path.display(),
+                new.model.window(),
+                self.window
+            )));
+        }
+        Ok(Arc::new(new))
+    }
+
+    /// Loads and checks `path` (default: the route's model file), then swaps
+    /// it in. On any error the old model keeps serving.
+    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<LoadedModel>> {
+        let path = path.unwrap_or(&self.path);
+        let new = self.load(path)?;
+        self.swap(|s| s.live = new.clone());
+        tracing::info!(pair = %self.cfg.pair, model = %path.display(), id = %new.id, "model reloaded");
+        Ok(new)
+    }
+
+    /// Starts shadowing the model at `path` (replacing any candidate), or
+    /// stops shadowing with `None`.
+    pub fn set_shadow(&self, path: Option<&Path>) -> Result<Serving> {
+        let new = path.map(|p| self.load(p)).transpose()?;
+        match &new {
+            Some(m) => {
+                tracing::info!(pair = %self.cfg.pair, model = %m.path.display(), id = %m.id, "shadowing")
+            }
+            None => tracing::info!(pair = %self.cfg.pair, "shadow stopped"),
+        }
+        Ok(self.swap(|s| s.shadow = new))
+    }
+
+    /// Makes the shadow the live model. The batch being formed when this
+    /// runs takes one of the two, whole: no window is lost or computed twice.
+    pub fn promote(&self) -> Result<Serving> {
+        let mut promoted = None;
+        let now = self.swap(|s| {
+            if let Some(candidate) = s.shadow.take() {
+                promoted = Some(std::mem::replace(&mut s.live, candidate));
+            }
+        });
+        match promoted {
+            Some(old) => {
+                tracing::info!(pair = %self.cfg.pair, id = %now.live.id, previous = %old.id, "shadow promoted");
+                Ok(now)
+            }
+            None => Err(Error::Config(format!(
+                "route {:?} has no shadow to promote",
+                self.cfg.pair
+            ))),
+        }
+    }
+}
+
+/// Loads every route's models and checks the routes. Fails before anything
+/// is subscribed, so a bad model file is a clear start-up error. Each route
+/// comes with the receiver its observer task reads.
+pub(super) fn load_routes(
+    config: &ServeConfig,
+) -> Result<Vec<(Arc<Route>, mpsc::Receiver<Observed>)>> {
+    config.validate()?;
+    config
+        .routes
+        .iter()
+        .map(|r| {
+            let path = config.model_path(r);
+            let model = format::load(&path, r.window)?;
+            let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
+            tracing::info!(
+                pair = %r.pair, model = %model.path.display(), id = %model.id,
+                input = %r.input, output = %r.output, window = model.model.window(),
+                "route"
+            );
+            let truth_pattern = r
+                .truth
+                .as_deref()
+                .map(SubjectPattern::parse)
+                .transpose()
+                .map_err(Error::Config)?;
+            let (tx, rx) = mpsc::channel(64);
+            let route = Arc::new(Route {
+                cfg: r.clone(),
+                path,
+                window: model.model.window(),
+                serving: RwLock::new(Serving {
+                    live: Arc::new(model),
+                    shadow: None,
+                }),
+                pattern,
+                truth_pattern,
+                observe: tx,
+                compare: Arc::default(),
+            });
+            if let Some(candidate) = &r.shadow.model {
+                route.set_shadow(Some(candidate))?;
+            }
+            Ok((route, rx))
+        })
+        .collect()
+}
+
+/// Each route's models and comparisons, for `/metrics` and `$SRV.STATS`.
+pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
+    routes
+        .iter()
+        .map(|r| {
+            let s = r.serving();
+            crate::stats::RouteInfo {
+                pair: r.cfg.pair.clone(),
+                model: s.live.id.clone(),
+                shadow: s.shadow.map(|m| m.id.clone()),
+                compare: r.compare.snapshot(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,171 @@
+//! Running `pipeline serve` in-process against a real nats-server, and the
+//! sin-cos fixtures the service tests share.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use futures::StreamExt;
+use pipeline::config::{RouteConfig, ServeConfig};
+use pipeline::pairs;
+use pipeline::stats::Stats;
+use pipeline::wire::{ErrorEvent, SamplesOut, Translation};
+use tokio::sync::oneshot;
+
+pub const W: u64 = 24;
+
+pub fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn route(pair: &str) -> RouteConfig {
+    RouteConfig {
+        pair: pair.into(),
+        model: None,
+        input: "samples.>".into(),
+        output: "translated".into(),
+        stride: 1,
+        window: None,
+        shadow: Default::default(),
+        truth: None,
+    }
+}
+
+pub fn config() -> ServeConfig {
+    let mut c = ServeConfig::with_routes(vec![route("sin-cos")]);
+    c.models_dir = manifest().join("models");
+    c
+}
+
+pub struct Svc {
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<pipeline::Result<()>>,
+    pub stats: Arc<Stats>,
+}
+
+impl Svc {
+    pub async fn start(url: &str, cfg: ServeConfig) -> Svc {
+        let conn = pipeline::service::connect(url, false).await.unwrap();
+        let stats = Arc::new(Stats::default());
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(pipeline::service::run(conn, cfg, stats.clone(), async {
+            let _ = rx.await;
+        }));
+        let probe = async_nats::connect(url).await.unwrap();
+        wait_ready(&probe).await;
+        Svc {
+            stop: Some(stop),
+            task,
+            stats,
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("service did not stop")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Ready when `$SRV.PING.pipeline` answers: the service registers after
+/// every route's subscription, so input is being listened to.
+pub async fn wait_ready(client: &Client) {
+    for _ in 0..200 {
+        let r = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.request("$SRV.PING.pipeline", "".into()),
+        )
+        .await;
+        if let Ok(Ok(_)) = r {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("service never became ready");
+}
+
+pub fn input_at(seq: u64) -> f32 {
+    let p = pairs::find("sin-cos").unwrap();
+    (p.input)(p.stream_x(seq)) as f32
+}
+
+pub fn truth_at(seq: u64) -> f32 {
+    let p = pairs::find("sin-cos").unwrap();
+    (p.output)(p.stream_x(seq)) as f32
+}
+
+pub async fn send(client: &Client, stream: &str, seq: u64, values: &[f32]) {
+    let msg = if values.len() == 1 {
+        SamplesOut {
+            seq,
+            value: Some(values[0]),
+            values: None,
+            ts: Some(1),
+        }
+    } else {
+        SamplesOut {
+            seq,
+            value: None,
+            values: Some(values),
+            ts: Some(1),
+        }
+    };
+    client
+        .publish(format!("samples.{stream}"), msg.encode().into())
+        .await
+        .unwrap();
+}
+
+/// Sends samples seq..seq+n of the sin curve, one per message.
+pub async fn send_curve(client: &Client, stream: &str, seqs: std::ops::Range<u64>) {
+    for s in seqs {
+        send(client, stream, s, &[input_at(s)]).await;
+    }
+}
+
+pub async fn collect<T>(
+    sub: &mut async_nats::Subscriber,
+    n: usize,
+    decode: impl Fn(&[u8]) -> T,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+            Ok(Some(m)) => out.push(decode(&m.payload)),
+            _ => panic!("timed out with {} of {n} messages", out.len()),
+        }
+    }
+    out
+}
+
+/// Nothing more arrives within `wait`.
+pub async fn assert_quiet(sub: &mut async_nats::Subscriber, wait: Duration) {
+    if let Ok(Some(m)) = tokio::time::timeout(wait, sub.next()).await {
+        panic!("unexpected message on {}: {:?}", m.subject, m.payload);
+    }
+}
+
+pub fn translation(b: &[u8]) -> Translation {
+    Translation::decode(b).unwrap()
+}
+
+pub fn event(b: &[u8]) -> ErrorEvent {
+    ErrorEvent::decode(b).unwrap()
+}
+
+/// Checks a NATS service error reply: its code, and that its text holds
+/// `needle` (and is not empty).
+pub fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &str) {
+    let h = reply.headers.as_ref().expect("error headers");
+    assert_eq!(
+        h.get("Nats-Service-Error-Code").unwrap().as_str(),
+        code,
+        "{h:?}"
+    );
+    let text = h.get("Nats-Service-Error").unwrap().as_str();
+    assert!(!text.is_empty() && text.contains(needle), "{h:?}");
+}
