@@ -205,6 +205,8 @@ pub struct E2eBench {
 #[derive(Debug, Clone)]
 pub struct E2eSetup {
     pub nats: String,
+    /// Credentials and TLS, for the bench's client and the in-process service.
+    pub auth: crate::config::NatsAuth,
     pub models_dir: std::path::PathBuf,
     pub pair: String,
     pub model: Option<std::path::PathBuf>,
@@ -270,7 +272,9 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         });
         if !s.external_service {
             // A fresh run: no samples, windows or checkpoints of an earlier one.
-            let client = crate::nats::connect(&s.nats, false).await?.client;
+            let client = crate::nats::connect_with(&s.nats, &s.auth, false)
+                .await?
+                .client;
             let js = async_nats::jetstream::new(client);
             for name in [INPUT_STREAM, OUTPUT_STREAM, &format!("KV_{BUCKET}")] {
                 let _ = js.delete_stream(name).await;
@@ -281,7 +285,7 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
     let service = if s.external_service {
         None
     } else {
-        let conn = crate::nats::connect(&s.nats, false).await?;
+        let conn = crate::nats::connect_with(&s.nats, &s.auth, false).await?;
         let stats = std::sync::Arc::new(crate::stats::Stats::default());
         Some(tokio::spawn(crate::service::run(
             conn,
@@ -294,7 +298,7 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
     };
     // Give the service a moment to subscribe.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let conn = crate::nats::connect(&s.nats, false).await?;
+    let conn = crate::nats::connect_with(&s.nats, &s.auth, false).await?;
     if s.durable {
         // Wait for the durable unit's consumer: samples published before it
         // exists are still read, but would count as queueing latency.

@@ -46,7 +46,8 @@ pub struct ServeConfig {
     #[serde(default = "defaults::models_dir")]
     pub models_dir: PathBuf,
     /// How to authenticate to NATS and whether to use TLS. Every field can
-    /// also come from the environment (`PIPELINE_NATS_*`, see [`NatsAuth`]).
+    /// also come from flags, `NATS_*` variables or a `nats` context (see
+    /// [`crate::connect`]).
     #[serde(default)]
     pub auth: NatsAuth,
     /// Serve Prometheus metrics and health checks on this address
@@ -207,28 +208,28 @@ impl DurableConfig {
 #[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NatsAuth {
-    /// User name (with `password`). Env: `PIPELINE_NATS_USER`.
+    /// User name (with `password`). Env: `NATS_USER` (see [`crate::connect`]; old: `PIPELINE_NATS_USER`).
     #[serde(default)]
     pub user: Option<String>,
-    /// Password. Env: `PIPELINE_NATS_PASSWORD`.
+    /// Password. Env: `NATS_PASSWORD` (see [`crate::connect`]; old: `PIPELINE_NATS_PASSWORD`).
     #[serde(default, serialize_with = "mask")]
     pub password: Option<String>,
-    /// Token. Env: `PIPELINE_NATS_TOKEN`.
+    /// Token. Env: `NATS_TOKEN` (see [`crate::connect`]; old: `PIPELINE_NATS_TOKEN`).
     #[serde(default, serialize_with = "mask")]
     pub token: Option<String>,
-    /// File holding an NKey seed (`SU…`). Env: `PIPELINE_NATS_NKEY_SEED_FILE`.
+    /// File holding an NKey seed (`SU…`). Env: `NATS_NKEY` (see [`crate::connect`]; old: `PIPELINE_NATS_NKEY_SEED_FILE`).
     #[serde(default)]
     pub nkey_seed_file: Option<PathBuf>,
-    /// A `.creds` file (JWT + seed). Env: `PIPELINE_NATS_CREDS`.
+    /// A `.creds` file (JWT + seed). Env: `NATS_CREDS` (see [`crate::connect`]; old: `PIPELINE_NATS_CREDS`).
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
-    /// CA certificate(s) to trust (PEM); implies TLS. Env: `PIPELINE_NATS_TLS_CA`.
+    /// CA certificate(s) to trust (PEM); implies TLS. Env: `NATS_CA` (see [`crate::connect`]; old: `PIPELINE_NATS_TLS_CA`).
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
-    /// Client certificate (PEM), with `tls_key_file`. Env: `PIPELINE_NATS_TLS_CERT`.
+    /// Client certificate (PEM), with `tls_key_file`. Env: `NATS_CERT` (see [`crate::connect`]; old: `PIPELINE_NATS_TLS_CERT`).
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
-    /// Client key (PEM). Env: `PIPELINE_NATS_TLS_KEY`.
+    /// Client key (PEM). Env: `NATS_KEY` (see [`crate::connect`]; old: `PIPELINE_NATS_TLS_KEY`).
     #[serde(default)]
     pub tls_key_file: Option<PathBuf>,
     /// Refuse to connect without TLS. Env: `PIPELINE_NATS_TLS_REQUIRED=1`.
@@ -283,7 +284,8 @@ impl std::fmt::Debug for NatsAuth {
 }
 
 impl NatsAuth {
-    /// Fills unset fields from `PIPELINE_NATS_*` environment variables.
+    /// Fills unset fields from the deprecated `PIPELINE_NATS_*` variables
+    /// (the `NATS_*` ones are read by [`crate::connect`]).
     pub fn with_env(mut self) -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         self.user = self.user.or_else(|| var("PIPELINE_NATS_USER"));

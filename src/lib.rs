@@ -38,6 +38,8 @@
 //!   comparisons with live and truth), `events.rs` (error and connection
 //!   events), `requests.rs` (the `pipeline` NATS service's endpoints and
 //!   SIGHUP), `durable.rs` (durable mode's units and checkpoints).
+//! - [`connect`]: where and how every subcommand connects: flags, `NATS_*`
+//!   variables, `nats` CLI contexts, the config file, in that order.
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
 //! - [`nats`]: connecting (credentials, TLS), connection events, the
@@ -56,6 +58,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod config;
+pub mod connect;
 pub mod data;
 pub mod error;
 pub mod eval;

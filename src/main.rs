@@ -107,10 +107,10 @@ struct BenchArgs {
     /// Time the model alone (otherwise: end to end through NATS).
     #[arg(long)]
     model_only: bool,
-    /// End to end: the NATS server (the service runs in this process unless
-    /// --external-service).
-    #[arg(long, env = "NATS_URL", default_value = pipeline::config::defaults::NATS_URL)]
-    nats: String,
+    /// End to end: the NATS server and credentials (the service runs in
+    /// this process unless --external-service).
+    #[command(flatten)]
+    conn: NatsArgs,
     /// End to end: a `pipeline serve` is already running; do not start one.
     #[arg(long)]
     external_service: bool,
@@ -168,9 +168,60 @@ enum BenchPath {
 
 #[derive(Args)]
 struct NatsArgs {
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = pipeline::config::defaults::NATS_URL)]
-    nats: String,
+    /// NATS server URL(s), comma-separated [default: the context's or config's, or
+    /// nats://127.0.0.1:4222].
+    #[arg(long = "nats", visible_alias = "server", env = "NATS_URL")]
+    url: Option<String>,
+    /// A `nats` CLI context (~/.config/nats/context/NAME.json) [default: the one
+    /// `nats context select` chose, if any].
+    #[arg(long, env = "NATS_CONTEXT")]
+    context: Option<String>,
+    /// User name (with --password).
+    #[arg(long, env = "NATS_USER")]
+    user: Option<String>,
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A credentials file (JWT and NKey seed).
+    #[arg(long, env = "NATS_CREDS")]
+    creds: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    #[arg(long, env = "NATS_NKEY")]
+    nkey: Option<PathBuf>,
+    /// Client certificate (PEM), with --tlskey.
+    #[arg(long, env = "NATS_CERT")]
+    tlscert: Option<PathBuf>,
+    #[arg(long, env = "NATS_KEY")]
+    tlskey: Option<PathBuf>,
+    /// CA certificate(s) to trust (PEM); implies TLS.
+    #[arg(long, env = "NATS_CA")]
+    tlsca: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    fn flags(&self) -> pipeline::connect::ConnectFlags {
+        pipeline::connect::ConnectFlags {
+            url: self.url.clone(),
+            context: self.context.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+            tls_cert: self.tlscert.clone(),
+            tls_key: self.tlskey.clone(),
+            tls_ca: self.tlsca.clone(),
+        }
+    }
+
+    /// Connects as every subcommand does (see `pipeline::connect`).
+    async fn connect(&self) -> Result<pipeline::service::Connection> {
+        let (url, auth, origin) =
+            pipeline::connect::resolve(&self.flags(), None, &Default::default())?;
+        tracing::debug!(nats = %pipeline::config::redact_url(&url), "{origin}");
+        Ok(pipeline::service::connect_with(&url, &auth, false).await?)
+    }
 }
 
 #[derive(Args)]
@@ -179,9 +230,8 @@ struct ServeArgs {
     /// excludes the single-route flags.
     #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window"])]
     config: Option<PathBuf>,
-    /// NATS server URL (default: the config's `nats`, `$NATS_URL`, or nats://127.0.0.1:4222).
-    #[arg(long)]
-    nats: Option<String>,
+    #[command(flatten)]
+    conn: NatsArgs,
     /// Pair to serve (its model is `<models-dir>/<pair>.safetensors`).
     #[arg(long)]
     pair: Option<String>,
@@ -715,15 +765,11 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
         }
     }
     config.validate()?;
-    let url = a
-        .nats
-        .clone()
-        .or_else(|| config.nats.clone())
-        .or_else(|| std::env::var("NATS_URL").ok())
-        .unwrap_or_else(|| defaults::NATS_URL.to_string());
-    config.auth = config.auth.clone().with_env();
+    let (url, auth, origin) =
+        pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;
+    config.auth = auth;
     config.validate()?;
-    tracing::info!(nats = %pipeline::config::redact_url(&url), "connecting");
+    tracing::info!(nats = %pipeline::config::redact_url(&url), "connecting ({origin})");
     let conn = pipeline::service::connect_with(&url, &config.auth, true).await?;
     // The client retries with back-off on its own; say so while it does.
     let watch = conn.client.clone();
@@ -768,7 +814,7 @@ async fn publish(a: PublishArgs) -> Result<()> {
         Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
         None => a.stream.clone(),
     };
-    let conn = pipeline::service::connect(&a.nats.nats, false).await?;
+    let conn = a.nats.connect().await?;
     let opts = pipeline::tools::PublishOptions {
         signal,
         streams,
@@ -800,7 +846,7 @@ async fn tail(a: TailArgs) -> Result<()> {
         Some(s) => format!("{}.{s}", a.output),
         None => format!("{}.>", a.output),
     };
-    let conn = pipeline::service::connect(&a.nats.nats, false).await?;
+    let conn = a.nats.connect().await?;
     let opts = pipeline::tools::TailOptions {
         subject,
         count: a.count,
@@ -1239,8 +1285,10 @@ async fn bench_e2e(
     window: usize,
     model_only: Option<f64>,
 ) -> Result<()> {
+    let (url, auth, _) = pipeline::connect::resolve(&a.conn.flags(), None, &Default::default())?;
     let setup = pipeline::bench::E2eSetup {
-        nats: a.nats.clone(),
+        nats: url,
+        auth,
         models_dir: models_dir.to_path_buf(),
         pair: a.model.pair.clone().unwrap_or_else(|| "sin-cos".into()),
         model: a.model.model.clone(),

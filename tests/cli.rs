@@ -307,6 +307,25 @@ fn bench_model_only_reports_every_case_as_json() {
             assert!(c.get(key).is_some(), "{key} missing in {c}");
         }
         assert!(c["windows_per_sec"].as_f64().unwrap() > 0.0);
+        // Useful work against the core's measured peak: H = 6, W = 24 (the
+        // default for a file that does not record it).
+        let flops = pipeline::roofline::flops_per_window(6, 24);
+        let (rate, gflops) = (
+            c["windows_per_sec"].as_f64().unwrap(),
+            c["gflops"].as_f64().unwrap(),
+        );
+        assert!(
+            (gflops - rate * flops / 1e9).abs() <= 1e-9 * gflops.max(1.0),
+            "{c}"
+        );
+        let (peak, fraction) = (
+            c["peak_gflops"].as_f64().unwrap(),
+            c["peak_fraction"].as_f64().unwrap(),
+        );
+        assert!(
+            peak > 1.0 && (fraction - gflops / peak).abs() < 1e-12,
+            "{c}"
+        );
     }
     assert_eq!(cases[0]["path"], "fast");
     assert_eq!(cases[1]["path"], "reference");
@@ -415,4 +434,97 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `publish`, `tail` and `bench` connect as `serve` does and as the `nats`
+/// CLI does: `NATS_*` variables, flags, or a `nats` context file; without
+/// credentials a secured server refuses them, and no secret is printed.
+#[test]
+fn every_subcommand_connects_the_way_the_nats_cli_does() {
+    let server = common::nats::NatsServer::start_with(&["--user", "svc", "--pass", "hunter2"]);
+    let url = server.url();
+    let publish = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = pipeline();
+        c.env_remove("NATS_URL");
+        c.args(["publish", "--count", "3", "--rate", "0", "--stream", "e"]);
+        c.args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // The variables the nats CLI reads.
+    let out = publish(
+        &[],
+        &[
+            ("NATS_URL", &url),
+            ("NATS_USER", "svc"),
+            ("NATS_PASSWORD", "hunter2"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Flags, with the nats CLI's names.
+    let out = publish(
+        &["--server", &url, "--user", "svc", "--password", "hunter2"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A context file, as `nats context save` writes it.
+    let home = tempfile::tempdir().unwrap();
+    let contexts = home.path().join("nats/context");
+    std::fs::create_dir_all(&contexts).unwrap();
+    let ctx = serde_json::json!({"description": "", "url": url, "user": "svc", "password": "hunter2",
+        "token": "", "creds": "", "nkey": "", "cert": "", "key": "", "ca": "", "nsc": ""});
+    std::fs::write(contexts.join("lab.json"), ctx.to_string()).unwrap();
+    let xdg = home.path().to_str().unwrap();
+    let out = publish(&["--context", "lab"], &[("XDG_CONFIG_HOME", xdg)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The selected context applies without --context.
+    std::fs::write(home.path().join("nats/context.txt"), "lab").unwrap();
+    let out = publish(&[], &[("XDG_CONFIG_HOME", xdg)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No credentials: refused, and said so; a wrong password is not shown.
+    let out = publish(&["--nats", &url], &[("XDG_CONFIG_HOME", "/nonexistent")]);
+    assert!(!out.status.success());
+    let out = publish(
+        &["--nats", &url, "--user", "svc"],
+        &[
+            ("NATS_PASSWORD", "wrong-secret"),
+            ("XDG_CONFIG_HOME", "/nonexistent"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect") && !err.contains("wrong-secret"),
+        "{err}"
+    );
+    // --help lists the variables but not their values.
+    let help = pipeline()
+        .args(["tail", "--help"])
+        .env("NATS_PASSWORD", "hunter2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("NATS_PASSWORD") && text.contains("--context"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_nats::Client;
 use async_nats::jetstream;
+use async_nats::jetstream::context::PublishAckFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -137,56 +138,116 @@ pub(super) enum Sink {
     Core(Client),
     /// JetStream, each translation with a `Nats-Msg-Id` of its output
     /// subject and seq (the same whichever model computed it, so a replay
-    /// after a crash or a model swap is discarded, never stored twice). The
-    /// publisher waits for a batch's acknowledgements, then reports the
-    /// count stored; the first failure stops it (the durable unit resumes
-    /// from its checkpoint).
+    /// after a crash or a model swap is discarded, never stored twice).
+    /// `progress` counts the windows stored (acknowledged), in order; the
+    /// first failure stops publishing (the durable unit then resumes from
+    /// its checkpoint).
     Stored {
         js: jetstream::Context,
         progress: watch::Sender<Progress>,
     },
 }
 
-impl Sink {
+/// The publisher's side of a sink.
+enum Out {
+    Core(Client),
+    /// Publishes go out at once; their acknowledgements are awaited by the
+    /// acker, in order, so the next batches are published meanwhile (up to
+    /// the channel's bound, plus the client's own in-flight limit).
+    Stored {
+        js: jetstream::Context,
+        settle: mpsc::Sender<Settle>,
+    },
+}
+
+/// What the acker settles, in publish order.
+enum Settle {
+    /// A batch's acknowledgements and its windows' `ts`.
+    Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
+    /// Publishing stopped: everything after the last settled batch is lost.
+    Failed(String),
+}
+
+impl Out {
     /// Gives up on a batch. Returns true when publishing must stop.
-    fn fail(&self, stats: &Stats, windows: usize, why: String) -> bool {
+    async fn fail(&self, stats: &Stats, windows: usize, why: String) -> bool {
         match self {
-            Sink::Core(_) => {
+            Out::Core(_) => {
                 tracing::error!(windows, "{why}");
                 stats.publish_failures.fetch_add(windows as u64, Relaxed);
                 false
             }
-            Sink::Stored { progress, .. } => {
-                progress.send_modify(|p| p.failed = Some(why));
+            Out::Stored { settle, .. } => {
+                let _ = settle.send(Settle::Failed(why)).await;
                 true
             }
         }
     }
 }
 
+/// Awaits a stored sink's acknowledgements batch by batch, in order, and
+/// reports the count stored; the first failure stops it.
+async fn acker(
+    mut rx: mpsc::Receiver<Settle>,
+    progress: watch::Sender<Progress>,
+    stats: Arc<Stats>,
+) {
+    while let Some(settle) = rx.recv().await {
+        let (acks, stamps) = match settle {
+            Settle::Batch(acks, stamps) => (acks, stamps),
+            Settle::Failed(why) => return progress.send_modify(|p| p.failed = Some(why)),
+        };
+        let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+        let stored = match futures::future::try_join_all(acks).await {
+            Ok(a) => a,
+            Err(e) => {
+                let why = format!("publish not acknowledged: {e}");
+                return progress.send_modify(|p| p.failed = Some(why));
+            }
+        };
+        let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
+        let n = stored.len() as u64;
+        stats.windows_out.fetch_add(n - dupes, Relaxed);
+        stats.duplicates.fetch_add(dupes, Relaxed);
+        for ts in stamps {
+            stats.observe_end_to_end(ts);
+        }
+        progress.send_modify(|p| p.stored += n);
+    }
+}
+
 /// Starts a route's batcher and publisher (one run of a durable unit, or a
 /// core route for the service's life) and returns the sender windows go to.
-/// Both tasks end once that sender is dropped and every window is handed on.
+/// The tasks end once that sender is dropped and every window is handed on
+/// (and, for a stored sink, acknowledged or failed).
 pub(super) fn spawn(
     route: Arc<Route>,
     compute: Compute,
     sink: Sink,
     stats: Arc<Stats>,
     limits: &BatchLimits,
-) -> (mpsc::Sender<Job>, [JoinHandle<()>; 2]) {
+) -> (mpsc::Sender<Job>, Vec<JoinHandle<()>>) {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(limits.queue);
     let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(limits.slots);
     let source = route.clone();
-    let batcher = tokio::spawn(batcher(
+    let mut tasks = vec![tokio::spawn(batcher(
         jobs_rx,
         move || source.for_batch(),
         compute,
         slots_tx,
         limits.max_batch,
         limits.max_wait,
-    ));
-    let publisher = tokio::spawn(publisher(slots_rx, route, sink, stats));
-    (jobs_tx, [batcher, publisher])
+    ))];
+    let out = match sink {
+        Sink::Core(client) => Out::Core(client),
+        Sink::Stored { js, progress } => {
+            let (settle, rx) = mpsc::channel(limits.slots * 4);
+            tasks.push(tokio::spawn(acker(rx, progress, stats.clone())));
+            Out::Stored { js, settle }
+        }
+    };
+    tasks.push(tokio::spawn(publisher(slots_rx, route, out, stats)));
+    (jobs_tx, tasks)
 }
 
 /// Queue and batch sizes, the same for every route.
@@ -358,15 +419,13 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
 async fn publisher(
     mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
     route: Arc<Route>,
-    sink: Sink,
+    sink: Out,
     stats: Arc<Stats>,
 ) {
     let w = route.window;
     // Reused for every message: the encoded payload and the message id.
     let mut payload = Vec::new();
     let mut id = String::new();
-    let mut acks = Vec::new();
-    let mut stamps = Vec::new();
     while let Some(slot) = slots.recv().await {
         let Ok(Done {
             jobs,
@@ -375,7 +434,10 @@ async fn publisher(
             computed,
         }) = slot.await
         else {
-            if sink.fail(&stats, 0, "a compute thread died; its batch is lost".into()) {
+            if sink
+                .fail(&stats, 0, "a compute thread died; its batch is lost".into())
+                .await
+            {
                 return;
             }
             continue;
@@ -383,13 +445,18 @@ async fn publisher(
         let outputs = match outputs {
             Ok(o) => o,
             Err(e) => {
-                if sink.fail(&stats, jobs.len(), format!("model failed on a batch: {e}")) {
+                if sink
+                    .fail(&stats, jobs.len(), format!("model failed on a batch: {e}"))
+                    .await
+                {
                     return;
                 }
                 continue;
             }
         };
-        stamps.clear();
+        let stored = matches!(sink, Out::Stored { .. });
+        let mut acks = Vec::with_capacity(if stored { jobs.len() } else { 0 });
+        let mut stamps = Vec::with_capacity(acks.capacity());
         for (job, values) in jobs.iter().zip(outputs.chunks_exact(w)) {
             TranslationRef {
                 stream: &job.stream,
@@ -403,7 +470,7 @@ async fn publisher(
             let subject = format!("{}.{}", route.cfg.output, job.stream);
             let bytes = bytes::Bytes::copy_from_slice(&payload);
             match &sink {
-                Sink::Core(client) => match client.publish(subject, bytes).await {
+                Out::Core(client) => match client.publish(subject, bytes).await {
                     Ok(()) => {
                         stats.windows_out.fetch_add(1, Relaxed);
                         stats.observe_end_to_end(job.ts);
@@ -413,7 +480,7 @@ async fn publisher(
                         tracing::warn!("publish failed: {e}");
                     }
                 },
-                Sink::Stored { js, .. } => {
+                Out::Stored { js, .. } => {
                     use std::fmt::Write as _;
                     id.clear();
                     let _ = write!(id, "{subject}:{}", job.seq);
@@ -421,9 +488,9 @@ async fn publisher(
                         .payload(bytes)
                         .message_id(id.as_str());
                     match js.send_publish(subject, publish).await {
-                        Ok(ack) => acks.push(ack.into_future()),
+                        Ok(ack) => acks.push(ack),
                         Err(e) => {
-                            sink.fail(&stats, 0, e.to_string());
+                            sink.fail(&stats, 0, e.to_string()).await;
                             return;
                         }
                     }
@@ -431,22 +498,10 @@ async fn publisher(
                 }
             }
         }
-        if let Sink::Stored { progress, .. } = &sink {
-            let stored = match futures::future::try_join_all(acks.drain(..)).await {
-                Ok(a) => a,
-                Err(e) => {
-                    sink.fail(&stats, 0, format!("publish not acknowledged: {e}"));
-                    return;
-                }
-            };
-            let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
-            let n = stored.len() as u64;
-            stats.windows_out.fetch_add(n - dupes, Relaxed);
-            stats.duplicates.fetch_add(dupes, Relaxed);
-            for ts in &stamps {
-                stats.observe_end_to_end(*ts);
-            }
-            progress.send_modify(|p| p.stored += n);
+        if let Out::Stored { settle, .. } = &sink
+            && settle.send(Settle::Batch(acks, stamps)).await.is_err()
+        {
+            return; // the acker stopped on a failure
         }
         stats
             .publish_seconds
