@@ -228,7 +228,7 @@ impl NatsArgs {
 struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth"])]
     config: Option<PathBuf>,
     #[command(flatten)]
     conn: NatsArgs,
@@ -253,6 +253,14 @@ struct ServeArgs {
     /// Window length for model files that do not record it.
     #[arg(long)]
     window: Option<usize>,
+    /// A candidate model to run beside the live one on the same windows
+    /// (its translations go to `shadow.<stream key>`).
+    #[arg(long, value_name = "FILE")]
+    shadow: Option<PathBuf>,
+    /// Subject of the true output signal (e.g. `truth.>`): the live and
+    /// shadow models are scored against it (`/metrics`, `$SRV.STATS`).
+    #[arg(long, value_name = "SUBJECT")]
+    truth: Option<String>,
     /// Most live streams.
     #[arg(long)]
     max_streams: Option<usize>,
@@ -719,8 +727,11 @@ async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
                 output: a.output.clone().unwrap_or_else(defaults::output),
                 stride: a.stride.unwrap_or_else(defaults::stride),
                 window: a.window,
-                shadow: Default::default(),
-                truth: None,
+                shadow: pipeline::config::ShadowConfig {
+                    model: a.shadow.clone(),
+                    ..Default::default()
+                },
+                truth: a.truth.clone(),
             }]);
             c.models_dir = models_dir;
             c
