@@ -20,6 +20,8 @@
 //!   autoregressive passes.
 //! - [`fast`]: the fast inference path (one GEMM + a fused, vectorised gate
 //!   kernel per step, decoder feedback folded into its weights).
+//! - [`fleet`]: `pipeline reload|shadow|promote|status`: every instance
+//!   found with `$SRV.PING`, one answer from each.
 //! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
 //!   loading with shape checks and dtype conversion, atomic saving.
 //! - [`train`]: seeded initialisation, recipes (epochs, or a step/time
@@ -64,6 +66,7 @@ pub mod error;
 pub mod eval;
 pub mod fast;
 pub mod fit;
+pub mod fleet;
 pub mod format;
 pub mod metrics;
 pub mod model;

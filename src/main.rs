@@ -61,6 +61,16 @@ enum Command {
     Tail(TailArgs),
     /// Measure speed: `--model-only` times the fast and reference model paths.
     Bench(BenchArgs),
+    /// Reload the models of every running instance from their files (or
+    /// --model) and show each instance's answer.
+    Reload(ControlArgs),
+    /// Set the shadow model of every running instance (--model), or stop
+    /// shadowing (no --model).
+    Shadow(ControlArgs),
+    /// Make the shadow the live model on every running instance.
+    Promote(ControlArgs),
+    /// Every running instance's routes, models and comparisons.
+    Status(StatusArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -68,6 +78,32 @@ enum Command {
     /// output scaling (normalised = (x − center) / scale) in its metadata,
     /// e.g. for a PyTorch export trained on standardised data.
     SetScaling(SetScalingArgs),
+}
+
+#[derive(Args)]
+struct ControlArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// The route (default: every route for reload, the first for shadow and
+    /// promote).
+    #[arg(long)]
+    pair: Option<String>,
+    /// Model file, as the instances see it (a path that exists here is sent
+    /// absolute).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// How long to wait for the answers.
+    #[arg(long, default_value = "5s", value_parser = pipeline::config::parse_duration)]
+    wait: std::time::Duration,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Print each instance's `$SRV.STATS` as JSON (one line each).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -619,6 +655,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
         Command::Bench(a) => bench(&cli.models_dir, a),
+        Command::Reload(a) => runtime()?.block_on(control(pipeline::service::RELOAD_SUBJECT, a)),
+        Command::Shadow(a) => runtime()?.block_on(control(pipeline::service::SHADOW_SUBJECT, a)),
+        Command::Promote(a) => runtime()?.block_on(control(pipeline::service::PROMOTE_SUBJECT, a)),
+        Command::Status(a) => runtime()?.block_on(status(a)),
         Command::SetScaling(a) => {
             use pipeline::scaling::{Affine, ScaleMethod, Scaling};
             let scaling = Scaling {
@@ -849,6 +889,60 @@ async fn publish(a: PublishArgs) -> Result<()> {
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "published"
     );
+    Ok(())
+}
+
+/// A control request to every instance; fails unless every one agreed.
+async fn control(subject: &str, a: ControlArgs) -> Result<()> {
+    let conn = a.nats.connect().await?;
+    let model = a
+        .model
+        .as_ref()
+        .map(|m| std::fs::canonicalize(m).unwrap_or_else(|_| m.clone()));
+    let mut request = serde_json::Map::new();
+    if let Some(p) = &a.pair {
+        request.insert("pair".into(), p.clone().into());
+    }
+    if let Some(m) = &model {
+        request.insert("model".into(), m.display().to_string().into());
+    }
+    let request = serde_json::Value::Object(request);
+    let (replies, found) =
+        pipeline::fleet::control_all(&conn.client, subject, &request, a.wait).await?;
+    let mut failed = found - replies.len();
+    for r in &replies {
+        match &r.body {
+            Ok(v) => println!("ok     {v}"),
+            Err(e) => {
+                failed += 1;
+                println!("error  {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {found} instance(s) did not do it ({} answered)",
+            replies.len()
+        );
+    }
+    Ok(())
+}
+
+async fn status(a: StatusArgs) -> Result<()> {
+    let conn = a.nats.connect().await?;
+    let all = pipeline::fleet::stats_all(&conn.client, std::time::Duration::from_secs(2)).await?;
+    if all.is_empty() {
+        bail!("no pipeline instance answered $SRV.PING");
+    }
+    for s in &all {
+        if a.json {
+            println!("{s}");
+        } else {
+            for line in pipeline::fleet::describe_stats(s) {
+                println!("{line}");
+            }
+        }
+    }
     Ok(())
 }
 

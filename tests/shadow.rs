@@ -375,3 +375,92 @@ async fn durable_mode_stays_exactly_once_across_a_promotion() {
     assert_eq!(info.state.messages, windows as u64, "nothing more stored");
     svc.shutdown().await;
 }
+
+/// `pipeline shadow|promote|reload|status` (the real binary) reach every
+/// instance: two services on one server each answer once and each swaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_commands_reach_every_instance() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (candidate_path, live, shadow) = models(dir.path());
+    let a = Svc::start(&server.url(), config()).await;
+    let b = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let cli = |args: Vec<String>| {
+        let url = server.url();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+                .args(&args)
+                .args(["--nats", &url])
+                .env("RUST_LOG", "warn")
+                .env("XDG_CONFIG_HOME", "/nonexistent")
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            (out.status.success(), stdout, stderr)
+        }
+    };
+    // The live and shadow ids of every instance, from `pipeline status`.
+    let status = || async {
+        let (ok, out, err) = cli(vec!["status".into(), "--json".into()]).await;
+        assert!(ok, "{err}");
+        let mut ids: Vec<(String, String)> = out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let r = &v["endpoints"][0]["data"]["routes"][0];
+                (r["model"].to_string(), r["shadow"].to_string())
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let q = |s: &str| format!("\"{s}\"");
+    let both = |l: &str, s: &str| vec![(l.to_string(), s.to_string()); 2];
+
+    let (ok, out, err) = cli(vec![
+        "shadow".into(),
+        "--model".into(),
+        candidate_path.display().to_string(),
+    ])
+    .await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok")).count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(status().await, both(&q(&live.id), &q(&shadow.id)));
+
+    let (ok, out, err) = cli(vec!["promote".into()]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(status().await, both(&q(&shadow.id), "null"));
+
+    // Promote again: nothing to promote anywhere, so it fails, saying why.
+    let (ok, out, err) = cli(vec!["promote".into()]).await;
+    assert!(!ok);
+    assert_eq!(out.matches("no shadow").count(), 2, "{out}");
+    assert!(err.contains("2 of 2"), "{err}");
+
+    let (ok, out, err) = cli(vec!["reload".into()]).await;
+    assert!(ok, "{out}{err}");
+    assert_eq!(status().await, both(&q(&live.id), "null"));
+
+    // Translations still go to one instance only.
+    let window: Vec<f64> = (0..W).map(|s| input_at(s) as f64).collect();
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let replies = pipeline::fleet::gather(
+        &client,
+        "pipeline.translate",
+        req,
+        usize::MAX,
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replies.len(), 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}

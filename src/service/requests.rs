@@ -31,15 +31,10 @@ pub(super) async fn serve_requests(
     let for_handler = (stats.clone(), routes.clone());
     let pairs: Vec<String> = routes.iter().map(|r| r.cfg.pair.clone()).collect();
     let mut metadata = HashMap::new();
+    // Metadata is fixed for the service's life (ADR-32): the routes' pairs.
+    // Model ids change with every reload or promotion, so they live in the
+    // `$SRV.STATS` data (`routes`).
     metadata.insert("pairs".to_string(), pairs.join(","));
-    metadata.insert(
-        "models".to_string(),
-        routes
-            .iter()
-            .map(|r| r.current().id.clone())
-            .collect::<Vec<_>>()
-            .join(","),
-    );
     let service = client
         .service_builder()
         .description("Translates numeric signal windows with a seq2seq LSTM")
@@ -56,8 +51,16 @@ pub(super) async fn serve_requests(
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| Error::Nats(format!("cannot start the NATS service: {e}")))?;
-    let add = |name: &'static str, subject: &'static str| {
-        let builder = service.endpoint_builder().name(name);
+    // Translations go to one instance (the default queue group); control
+    // requests to every instance: each is in a queue group of its own, so a
+    // reload or promotion reaches the whole fleet (`pipeline reload`
+    // collects one answer from each).
+    let id = service.info().await.id;
+    let add = |name: &'static str, subject: &'static str, fleet: bool| {
+        let mut builder = service.endpoint_builder().name(name);
+        if fleet {
+            builder = builder.queue_group(format!("pipeline-{id}"));
+        }
         async move {
             builder
                 .add(subject)
@@ -65,10 +68,10 @@ pub(super) async fn serve_requests(
                 .map_err(|e| Error::Nats(format!("cannot add {subject}: {e}")))
         }
     };
-    let mut endpoint = add("translate", TRANSLATE_SUBJECT).await?;
-    let mut reload = add("reload", RELOAD_SUBJECT).await?;
-    let mut shadow = add("shadow", SHADOW_SUBJECT).await?;
-    let mut promote = add("promote", PROMOTE_SUBJECT).await?;
+    let mut endpoint = add("translate", TRANSLATE_SUBJECT, false).await?;
+    let mut reload = add("reload", RELOAD_SUBJECT, true).await?;
+    let mut shadow = add("shadow", SHADOW_SUBJECT, true).await?;
+    let mut promote = add("promote", PROMOTE_SUBJECT, true).await?;
     Ok(async move {
         let mut inflight = tokio::task::JoinSet::new();
         loop {
@@ -100,7 +103,7 @@ pub(super) async fn serve_requests(
             if let Some(r) = control.filter(|r| answerable(&r.message)) {
                 let answer = match refuse_flagged(&r.message) {
                     Err(e) => Err(e),
-                    Ok(()) => answer_control(kind, &r.message.payload, &routes).await,
+                    Ok(()) => answer_control(kind, &r.message.payload, &routes, &id).await,
                 };
                 let _ = r.respond(answer).await;
             }
@@ -236,6 +239,8 @@ fn answer<T: serde::Serialize>(v: &T, json: bool) -> Vec<u8> {
 #[derive(Debug, serde::Serialize)]
 struct Reloaded {
     reloaded: Vec<(String, String)>,
+    /// The answering instance's service id (`$SRV.PING`).
+    instance: String,
 }
 
 /// A route's models after a shadow or promote request.
@@ -244,6 +249,7 @@ struct Models {
     pair: String,
     live: String,
     shadow: Option<String>,
+    instance: String,
 }
 
 /// Reloads routes (all, or the one serving `pair`), each from its model
@@ -280,21 +286,27 @@ async fn answer_control(
     kind: Control,
     payload: &[u8],
     routes: &[Arc<Route>],
+    instance: &str,
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
     let req = ControlRequest::decode(payload)
         .map_err(|e| service_error(400, format!("not a {kind:?} request: {e}").to_lowercase()))?;
     let json = req.json;
     let routes = routes.to_vec();
+    let instance = instance.to_string();
     // Loading a model reads and checks a file: off the async runtime.
     let done = tokio::task::spawn_blocking(move || {
         let models = |r: &Route, s: super::route::Serving| Models {
             pair: r.cfg.pair.clone(),
             live: s.live.id.clone(),
             shadow: s.shadow.map(|m| m.id.clone()),
+            instance: instance.clone(),
         };
         match kind {
             Control::Reload => reload_routes(&routes, req.pair.as_deref(), req.model.as_deref())
-                .map(|reloaded| answer(&Reloaded { reloaded }, json)),
+                .map(|reloaded| {
+                    let instance = instance.clone();
+                    answer(&Reloaded { reloaded, instance }, json)
+                }),
             Control::Shadow => {
                 let r = find_route(&routes, req.pair.as_deref())?;
                 let s = r.set_shadow(req.model.as_deref())?;

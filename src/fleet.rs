@@ -1,0 +1,145 @@
+//! Operating every instance at once, from the command line: find the
+//! `pipeline` instances (`$SRV.PING.pipeline`), send a control request to
+//! all of them (each instance answers control subjects in a queue group of
+//! its own), and collect one answer from each.
+
+use std::time::Duration;
+
+use async_nats::Client;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One instance's answer: its JSON, or the service error it sent.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub body: std::result::Result<Value, String>,
+}
+
+/// Sends `payload` to `subject` and collects answers until `expect` have
+/// come or `wait` has passed (for discovery, `expect` is `usize::MAX`: every
+/// answer within `wait`).
+pub async fn gather(
+    client: &Client,
+    subject: &str,
+    payload: Vec<u8>,
+    expect: usize,
+    wait: Duration,
+) -> Result<Vec<Reply>> {
+    let nats = |e: String| Error::Nats(format!("{subject}: {e}"));
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| nats(e.to_string()))?;
+    client
+        .publish_with_reply(subject.to_string(), inbox, payload.into())
+        .await
+        .map_err(|e| nats(e.to_string()))?;
+    client.flush().await.map_err(|e| nats(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut replies = Vec::new();
+    while replies.len() < expect {
+        let Ok(Some(m)) = tokio::time::timeout_at(deadline, sub.next()).await else {
+            break;
+        };
+        let error = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Service-Error"))
+            .map(|v| v.to_string());
+        let body = match error {
+            Some(e) => Err(e),
+            None => serde_json::from_slice(&m.payload)
+                .or_else(|_| rmp_serde::from_slice(&m.payload))
+                .map_err(|e| format!("unreadable answer: {e}")),
+        };
+        replies.push(Reply { body });
+    }
+    Ok(replies)
+}
+
+/// The instances answering `$SRV.PING.pipeline` within `wait`: each one's
+/// PING answer (`id`, `version`, `metadata`).
+pub async fn discover(client: &Client, wait: Duration) -> Result<Vec<Value>> {
+    let name = crate::service::SERVICE_NAME;
+    let replies = gather(
+        client,
+        &format!("$SRV.PING.{name}"),
+        Vec::new(),
+        usize::MAX,
+        wait,
+    )
+    .await?;
+    Ok(replies.into_iter().filter_map(|r| r.body.ok()).collect())
+}
+
+/// Sends a control request (JSON) to every instance found and returns one
+/// answer per instance (fewer if some did not answer within `wait`) and
+/// how many were found.
+pub async fn control_all(
+    client: &Client,
+    subject: &str,
+    request: &Value,
+    wait: Duration,
+) -> Result<(Vec<Reply>, usize)> {
+    let found = discover(client, Duration::from_millis(500)).await?.len();
+    if found == 0 {
+        return Err(Error::Nats(format!(
+            "no {} instance answered $SRV.PING",
+            crate::service::SERVICE_NAME
+        )));
+    }
+    let payload = serde_json::to_vec(request).unwrap_or_default();
+    let replies = gather(client, subject, payload, found, wait).await?;
+    Ok((replies, found))
+}
+
+/// Every instance's `$SRV.STATS` data.
+pub async fn stats_all(client: &Client, wait: Duration) -> Result<Vec<Value>> {
+    let found = discover(client, Duration::from_millis(500)).await?.len();
+    let name = crate::service::SERVICE_NAME;
+    let replies = gather(
+        client,
+        &format!("$SRV.STATS.{name}"),
+        Vec::new(),
+        found,
+        wait,
+    )
+    .await?;
+    Ok(replies.into_iter().filter_map(|r| r.body.ok()).collect())
+}
+
+/// One line per route of an instance's `$SRV.STATS`, for people.
+pub fn describe_stats(stats: &Value) -> Vec<String> {
+    let id = stats["id"].as_str().unwrap_or("?");
+    let data = &stats["endpoints"][0]["data"];
+    let mse = |r: &Value| match (r["sum_sq"].as_f64(), r["values"].as_f64()) {
+        (Some(s), Some(n)) if n > 0.0 => format!("{:.4e}", s / n),
+        _ => "-".into(),
+    };
+    let routes = data["routes"].as_array().cloned().unwrap_or_default();
+    let mut lines = vec![format!(
+        "{id}  windows_out {}  errors {}  streams {}",
+        data["windows_out"],
+        data["errors"]
+            .as_object()
+            .map(|e| e.values().filter_map(Value::as_u64).sum::<u64>())
+            .unwrap_or(0),
+        data["streams_active"],
+    )];
+    for r in routes {
+        let c = &r["compare"];
+        lines.push(format!(
+            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}",
+            r["pair"].as_str().unwrap_or("?"),
+            r["model"].as_str().unwrap_or("?"),
+            r["shadow"].as_str().unwrap_or("-"),
+            mse(&c["shadow_vs_live"]),
+            mse(&c["live_vs_truth"]),
+            mse(&c["shadow_vs_truth"]),
+        ));
+    }
+    lines
+}
