@@ -163,15 +163,17 @@ impl Stats {
         self.errors[kind.index()].load(Relaxed)
     }
 
-    /// Records one computed batch: its size, the summed queue wait of its
-    /// windows, and its compute time.
-    pub fn batch(&self, windows: usize, total_queue: Duration, compute: Duration) {
+    /// Records one computed batch: each window's wait in the queue (one
+    /// observation per window), its size and its compute time.
+    pub fn batch(&self, queue_waits: impl ExactSizeIterator<Item = Duration>, compute: Duration) {
+        let windows = queue_waits.len();
+        let mut total_queue = Duration::ZERO;
+        for q in queue_waits {
+            self.queue_seconds.observe(q.as_secs_f64());
+            total_queue += q;
+        }
         self.batch_size.observe(windows as f64);
         self.compute_seconds.observe(compute.as_secs_f64());
-        if windows > 0 {
-            self.queue_seconds
-                .observe(total_queue.as_secs_f64() / windows as f64);
-        }
         self.batches.fetch_add(1, Relaxed);
         self.batched_windows.fetch_add(windows as u64, Relaxed);
         self.queue_ns
@@ -367,6 +369,13 @@ impl Stats {
         );
         let _ = writeln!(
             out,
+            "# HELP pipeline_build_info The running build.\n# TYPE pipeline_build_info gauge\n\
+             pipeline_build_info{{version=\"{}\",kernel=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            crate::fast::kernel_name()
+        );
+        let _ = writeln!(
+            out,
             "# HELP pipeline_model_info The model each route serves.\n# TYPE pipeline_model_info gauge"
         );
         for r in routes {
@@ -388,7 +397,7 @@ impl Stats {
             .render("pipeline_batch_size", "Windows per model call.", &mut out);
         self.queue_seconds.render(
             "pipeline_queue_seconds",
-            "Wait of a window for its batch.",
+            "Wait of each window in the queue, from its last sample's arrival to its batch's compute start.",
             &mut out,
         );
         self.compute_seconds.render(
@@ -491,6 +500,23 @@ mod tests {
             out.contains("x_sum 105.5\n") && out.contains("x_count 4\n"),
             "{out}"
         );
+    }
+
+    /// The queue histogram counts windows (each its own wait), the compute
+    /// and batch-size histograms count batches.
+    #[test]
+    fn queue_waits_are_observed_per_window() {
+        let s = Stats::default();
+        let waits = [1e-4, 2e-4, 3e-3].map(Duration::from_secs_f64);
+        s.batch(waits.into_iter(), Duration::from_micros(50));
+        let text = s.render_prometheus(&[]);
+        assert!(text.contains("pipeline_queue_seconds_count 3\n"), "{text}");
+        assert!(
+            text.contains("pipeline_compute_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("pipeline_batch_size_count 1\n"), "{text}");
+        assert!((s.snapshot().mean_queue_us - 1100.0).abs() < 1e-6);
     }
 
     #[test]

@@ -160,3 +160,76 @@ fn the_example_durable_block_shows_the_defaults() {
     assert_eq!(d.instance.take().as_deref(), Some("pipeline-0"));
     assert_eq!(d, pipeline::config::DurableConfig::default());
 }
+
+/// Every `pipeline_*` name in `text` (histogram series named by their base).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("pipeline_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &text[start..end];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(base.to_string());
+        i = end;
+    }
+    names
+}
+
+/// The Grafana dashboard and the alert rules query only metrics the service
+/// exports (rendered here with a route that has a shadow and a truth channel).
+#[test]
+fn the_dashboard_and_alerts_name_only_exported_metrics() {
+    let stats = pipeline::stats::Stats::default();
+    let mut route = pipeline::stats::RouteInfo {
+        pair: "p".into(),
+        model: "m".into(),
+        shadow: Some("s".into()),
+        ..Default::default()
+    };
+    route.compare.shadow_vs_live.add(&[1.0], &[0.0]);
+    route.compare.live_vs_truth.add(&[1.0], &[0.0]);
+    route.compare.shadow_vs_truth.add(&[1.0], &[0.0]);
+    let exported = metric_names(&stats.render_prometheus(&[route]));
+    assert!(
+        exported.contains("pipeline_end_to_end_seconds"),
+        "{exported:?}"
+    );
+
+    let dashboard =
+        std::fs::read_to_string(deploy().join("grafana/pipeline-dashboard.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let panels = json["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8);
+    for p in panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            assert!(
+                t["expr"].as_str().is_some_and(|e| e.contains("pipeline_")),
+                "{t}"
+            );
+        }
+    }
+    let alerts = std::fs::read_to_string(deploy().join("prometheus/alerts.yml")).unwrap();
+    for (what, text) in [("dashboard", &dashboard), ("alerts", &alerts)] {
+        let used = metric_names(text);
+        assert!(used.len() >= 5, "{what}: {used:?}");
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{what} names metrics the service does not export: {unknown:?}"
+        );
+    }
+    assert_eq!(
+        alerts.matches("- alert:").count(),
+        alerts.matches("expr:").count()
+    );
+}

@@ -365,10 +365,6 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             return;
         };
         let started = Instant::now();
-        let queued: Duration = jobs
-            .iter()
-            .map(|j| started.duration_since(j.enqueued))
-            .sum();
         input.clear();
         for j in &jobs {
             input.extend_from_slice(&j.input);
@@ -378,7 +374,8 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             .fast
             .translate_into(&input, &mut out, &mut scratch)
             .map(|()| out);
-        stats.batch(jobs.len(), queued, started.elapsed());
+        let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
+        stats.batch(waits, started.elapsed());
         let observed = match (&observer, &outputs) {
             (Some(_), Ok(live)) => Some(Observed {
                 windows: jobs
