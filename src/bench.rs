@@ -11,6 +11,8 @@ use crate::fast::Scratch;
 use crate::format::LoadedModel;
 use crate::rng::Rng;
 
+pub mod latency;
+
 /// Which implementation a figure belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +199,9 @@ pub struct E2eBench {
     /// Whose memory to follow: this process (None) or another one, such as
     /// a `pipeline serve` started separately.
     pub rss_pid: Option<u32>,
+    /// Open-loop Poisson arrivals (this seed) at `streams × rate` samples/s
+    /// in all, instead of every stream's sample at each period (core mode).
+    pub poisson: Option<u64>,
 }
 
 /// Everything `pipeline bench` (end to end) sets up around [`e2e`]: the
@@ -226,6 +231,8 @@ pub struct E2eSetup {
     pub rss_pid: Option<u32>,
     /// The service's `max_wait` (`None`: its default).
     pub max_wait: Option<Duration>,
+    /// Poisson arrivals with this seed (see [`E2eBench::poisson`]).
+    pub poisson: Option<u64>,
 }
 
 /// Subjects, streams and bucket of the end-to-end bench.
@@ -330,6 +337,7 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         batch,
         durable_output: s.durable.then(|| OUTPUT_STREAM.to_string()),
         rss_pid: s.rss_pid,
+        poisson: s.poisson,
     };
     let report = e2e(&conn.client, &cfg).await;
     let _ = stop_tx.send(());
@@ -474,13 +482,21 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .collect();
     let started = Instant::now();
     let mut seq = 0u64;
+    let mut counts = None;
+    if let (Some(seed), None) = (cfg.poisson, &js) {
+        let total = cfg.rate * cfg.streams as f64;
+        counts = Some(
+            latency::poisson_publish(client, &subjects, total, cfg.duration, seed, cfg.window)
+                .await?,
+        );
+    }
     // Streams are spread over each sample period in groups, as independent
     // sources would be, rather than all published at the same instant.
     let groups = cfg.streams.clamp(1, 50);
     let per_group = cfg.streams.div_ceil(groups);
     let tick = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.rate / groups as f64));
     let mut next = tokio::time::Instant::now();
-    while started.elapsed() < cfg.duration {
+    while counts.is_none() && started.elapsed() < cfg.duration {
         let v = (pair.input)(pair.stream_x(seq)) as f32;
         for group in subjects.chunks(per_group) {
             if let Some(t) = tick {
@@ -539,8 +555,12 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
     lat.sort_by(|a, b| a.total_cmp(b));
-    let per_stream = (seq + 1).saturating_sub(cfg.window as u64);
-    let expected = per_stream * cfg.streams as u64;
+    let counts = counts.unwrap_or_else(|| vec![seq; cfg.streams]);
+    let expected: u64 = counts
+        .iter()
+        .map(|n| (n + 1).saturating_sub(cfg.window as u64))
+        .sum();
+    let sent: u64 = counts.iter().sum();
     let received = lat.len() as u64;
     let windows_stored = match (&js, &cfg.durable_output) {
         (Some(js), Some(name)) => Some(stored_messages(js, name, expected).await?),
@@ -562,7 +582,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         batch: cfg.batch,
         streams: cfg.streams,
         target_rate: cfg.rate,
-        samples_sent: seq * cfg.streams as u64,
+        samples_sent: sent,
         windows_expected: expected,
         windows_received: received,
         loss: expected.saturating_sub(windows_stored.unwrap_or(received)),

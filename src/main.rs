@@ -176,6 +176,21 @@ struct BenchArgs {
     /// End to end: publishing time (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
     duration: std::time::Duration,
+    /// Latency against load: open-loop Poisson arrivals at each of --loads
+    /// (fractions of the model-only capacity measured first), p50/p99/p99.9
+    /// and throughput per load.
+    #[arg(long, conflicts_with_all = ["model_only", "durable", "external_service"])]
+    latency: bool,
+    /// With --latency: the loads, as fractions of the measured capacity.
+    #[arg(long, value_delimiter = ',', default_value = "0.01,0.1,0.5,0.9")]
+    loads: Vec<f64>,
+    /// With --latency: also run every load through a batcher with this fixed
+    /// max_wait (alternating), to compare in one run.
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    compare_max_wait: Option<std::time::Duration>,
+    /// With --latency: draw p50 and p99 against throughput to this PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Batch sizes.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
     batch: Vec<usize>,
@@ -1413,7 +1428,12 @@ async fn bench_e2e(
         external_service: a.external_service,
         rss_pid: a.rss_pid,
         max_wait: a.max_wait,
+        poisson: None,
     };
+    if a.latency {
+        let capacity = model_only.unwrap_or(0.0);
+        return bench_latency(&setup, a, capacity).await;
+    }
     let mut report = pipeline::bench::e2e_with_service(&setup).await?;
     report.model_only_windows_per_sec = model_only;
     if let Some(path) = &a.latencies {
@@ -1482,6 +1502,100 @@ async fn bench_e2e(
                 "model only (fast path, 1 thread, batch 256, same run): {m:.0} windows/s; end to end is {:.0}% of it",
                 100.0 * report.windows_per_sec / m
             );
+        }
+    }
+    Ok(())
+}
+
+/// `bench --latency`: the latency-against-load curve.
+async fn bench_latency(
+    setup: &pipeline::bench::E2eSetup,
+    a: &BenchArgs,
+    capacity: f64,
+) -> Result<()> {
+    use pipeline::bench::latency::{LatencyPoint, latency_curve};
+    if capacity.is_nan() || capacity <= 0.0 {
+        bail!("could not measure the model's capacity");
+    }
+    let mut waits = vec![a.max_wait.unwrap_or_default()];
+    waits.extend(a.compare_max_wait);
+    if !a.json {
+        println!(
+            "capacity (model alone, batch 256, {} thread(s)): {capacity:.0} windows/s; {} streams, Poisson arrivals, {:?} per point",
+            setup.threads, setup.streams, setup.duration
+        );
+        println!(
+            "{:>10} {:>6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>6}",
+            "max_wait",
+            "load",
+            "offered/s",
+            "windows/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "loss"
+        );
+    }
+    let points = latency_curve(setup, capacity, &a.loads, &waits, |p: &LatencyPoint| {
+        if a.json {
+            println!("{}", serde_json::to_string(p).unwrap_or_default());
+        } else {
+            println!(
+                "{:>8.1}ms {:>6.2} {:>12.0} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6}",
+                p.max_wait_us / 1e3,
+                p.load,
+                p.offered_per_sec,
+                p.windows_per_sec,
+                p.p50_us / 1e3,
+                p.p99_us / 1e3,
+                p.p999_us / 1e3,
+                p.max_us / 1e3,
+                p.loss
+            );
+        }
+    })
+    .await?;
+    if let Some(path) = &a.plot {
+        use pipeline::plot::{Chart, Line};
+        let colours = [
+            plotters::style::RGBColor(31, 119, 180),
+            plotters::style::RGBColor(214, 39, 40),
+        ];
+        let mut lines = Vec::new();
+        for (k, wait) in waits.iter().enumerate() {
+            let name = if wait.is_zero() {
+                "no wait when idle".to_string()
+            } else {
+                format!("fixed max_wait {wait:?}")
+            };
+            for (q, pick) in [("p50", 0), ("p99", 1)] {
+                let pts: Vec<(f64, f64)> = points
+                    .iter()
+                    .filter(|p| p.max_wait_us == wait.as_secs_f64() * 1e6)
+                    .map(|p| {
+                        (
+                            p.windows_per_sec,
+                            if pick == 0 { p.p50_us } else { p.p99_us } / 1e3,
+                        )
+                    })
+                    .collect();
+                let line = Line::new(format!("{name}: {q}"), pts, colours[k % 2]);
+                lines.push(if pick == 0 { line } else { line.dashed() });
+            }
+        }
+        let chart = Chart {
+            title: &format!(
+                "pipeline bench --latency: {} streams, Poisson arrivals (p50 solid, p99 dashed)",
+                setup.streams
+            ),
+            x_label: "windows per second received",
+            y_label: "sample published -> translation received (ms)",
+            log_y: true,
+        };
+        pipeline::plot::line_chart(path, &chart, &lines)?;
+        if !a.json {
+            println!("figure     {}", path.display());
         }
     }
     Ok(())

@@ -827,6 +827,59 @@ fn serve_refuses_a_bad_model_file_at_start() {
     );
 }
 
+/// `bench --latency`: one JSON line per (load, batcher), Poisson arrivals
+/// after each stream's first window is filled, nothing lost, ordered
+/// percentiles, and the two batchers in the order asked.
+#[test]
+fn latency_bench_reports_each_load_through_each_batcher() {
+    let server = NatsServer::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["bench", "--latency", "--nats", &server.url()])
+        .args([
+            "--streams",
+            "4",
+            "--loads",
+            "0.01",
+            "--compare-max-wait",
+            "1ms",
+        ])
+        .args([
+            "--duration",
+            "1s",
+            "--json",
+            "--threads",
+            "1",
+            "--models-dir",
+        ])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let points: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert_eq!(points[0]["max_wait_us"], 0.0);
+    assert_eq!(points[1]["max_wait_us"], 1000.0);
+    for p in &points {
+        assert_eq!(p["loss"], 0, "{p}");
+        assert_eq!(p["load"], 0.01);
+        let q = |k: &str| p[k].as_f64().unwrap();
+        assert!(q("windows_per_sec") > 0.0, "{p}");
+        assert!(
+            q("p50_us") <= q("p99_us") && q("p99_us") <= q("p999_us"),
+            "{p}"
+        );
+        assert!(q("p999_us") <= q("max_us"), "{p}");
+    }
+}
+
 #[test]
 fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     let server = NatsServer::start();
