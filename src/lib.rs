@@ -54,8 +54,9 @@
 //! - [`rng`]: the seeded generator that makes runs reproducible.
 //! - [`error`]: the library's error type.
 //!
-//! The binary (`src/main.rs`) only parses flags, shows progress and calls
-//! into these modules.
+//! The binary (`src/main.rs`: the top-level parser and dispatch; `src/cli/`:
+//! each subcommand family's flags and handler) only parses flags, shows
+//! progress and calls into these modules.
 
 pub mod baseline;
 pub mod bench;

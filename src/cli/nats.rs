@@ -1,0 +1,329 @@
+//! `publish`, `tail`, and the fleet commands (`reload`, `shadow`, `promote`,
+//! `status`): the subcommands that talk to NATS, and how they connect.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use pipeline::pairs;
+
+use super::train::CsvArgs;
+use crate::shutdown_signal;
+
+#[derive(Args)]
+pub(crate) struct ControlArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    /// The route (default: every route for reload, the first for shadow and
+    /// promote).
+    #[arg(long)]
+    pub(crate) pair: Option<String>,
+    /// Model file, as the instances see it (a path that exists here is sent
+    /// absolute).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// How long to wait for the answers.
+    #[arg(long, default_value = "5s", value_parser = pipeline::config::parse_duration)]
+    pub(crate) wait: std::time::Duration,
+}
+
+#[derive(Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    /// Print each instance's `$SRV.STATS` as JSON (one line each).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct NatsArgs {
+    /// NATS server URL(s), comma-separated [default: the context's or config's, or
+    /// nats://127.0.0.1:4222].
+    #[arg(long = "nats", visible_alias = "server", env = "NATS_URL")]
+    pub(crate) url: Option<String>,
+    /// A `nats` CLI context (~/.config/nats/context/NAME.json) [default: the one
+    /// `nats context select` chose, if any].
+    #[arg(long, env = "NATS_CONTEXT")]
+    pub(crate) context: Option<String>,
+    /// User name (with --password).
+    #[arg(long, env = "NATS_USER")]
+    pub(crate) user: Option<String>,
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub(crate) password: Option<String>,
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// A credentials file (JWT and NKey seed).
+    #[arg(long, env = "NATS_CREDS")]
+    pub(crate) creds: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    #[arg(long, env = "NATS_NKEY")]
+    pub(crate) nkey: Option<PathBuf>,
+    /// Client certificate (PEM), with --tlskey.
+    #[arg(long, env = "NATS_CERT")]
+    pub(crate) tlscert: Option<PathBuf>,
+    #[arg(long, env = "NATS_KEY")]
+    pub(crate) tlskey: Option<PathBuf>,
+    /// CA certificate(s) to trust (PEM); implies TLS.
+    #[arg(long, env = "NATS_CA")]
+    pub(crate) tlsca: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    pub(crate) fn flags(&self) -> pipeline::connect::ConnectFlags {
+        pipeline::connect::ConnectFlags {
+            url: self.url.clone(),
+            context: self.context.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+            tls_cert: self.tlscert.clone(),
+            tls_key: self.tlskey.clone(),
+            tls_ca: self.tlsca.clone(),
+        }
+    }
+
+    /// Connects as every subcommand does (see `pipeline::connect`).
+    pub(crate) async fn connect(&self) -> Result<pipeline::service::Connection> {
+        let (url, auth, origin) =
+            pipeline::connect::resolve(&self.flags(), None, &Default::default())?;
+        tracing::debug!(nats = %pipeline::config::redact_url(&url), "{origin}");
+        Ok(pipeline::service::connect_with(&url, &auth, false).await?)
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct PublishArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    /// Pair whose input curve to publish.
+    #[arg(long, default_value = "sin-cos")]
+    pub(crate) pair: String,
+    /// Publish a recording's input column instead (row N is sample N; it
+    /// ends after the last row).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) csv: CsvArgs,
+    /// Stream key (repeat for several).
+    #[arg(long, default_value = "demo")]
+    pub(crate) stream: Vec<String>,
+    /// Publish N streams `<stream>-0 … <stream>-(N-1)` instead.
+    #[arg(long)]
+    pub(crate) streams: Option<usize>,
+    /// Subject prefix.
+    #[arg(long, default_value = "samples")]
+    pub(crate) prefix: String,
+    /// Samples per second per stream (0 = flat out).
+    #[arg(long, default_value_t = 200.0)]
+    pub(crate) rate: f64,
+    /// Samples per stream, then stop (default: until Ctrl-C).
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// Samples per message.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    /// Sequence number of the first sample.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) start_seq: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct TailArgs {
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+    /// Only this stream.
+    #[arg(long)]
+    pub(crate) stream: Option<String>,
+    /// Output subject prefix.
+    #[arg(long, default_value = "translated")]
+    pub(crate) output: String,
+    /// Stop after N translations.
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// Stop after this long (e.g. 5s).
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    pub(crate) duration: Option<std::time::Duration>,
+    /// Show the error against the true curve (streams from `pipeline publish`).
+    #[arg(long)]
+    pub(crate) truth: bool,
+    /// With --truth: the recording the streams were published from
+    /// (`publish --data`); its column --truth-column is the truth.
+    #[arg(long, value_name = "FILE", requires_all = ["truth", "truth_column"])]
+    pub(crate) data: Option<PathBuf>,
+    /// The recording's output column: a header name or a 0-based index.
+    #[arg(long, value_name = "COL")]
+    pub(crate) truth_column: Option<pipeline::recording::Column>,
+    /// The recording's field delimiter [default: sniffed].
+    #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
+    pub(crate) delimiter: Option<u8>,
+    /// Only print the summary.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Print only every N-th translation.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) every: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Write a PNG of input / translation / truth for the first stream seen.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+}
+
+/// A recording's two columns as a signal, for `publish --data` and `tail --data`.
+pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::tools::Signal> {
+    let r = pipeline::recording::Recording::read(path, &csv.options())?;
+    Ok(pipeline::tools::Signal::recorded(&r))
+}
+
+pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
+    let signal = match &a.data {
+        // Only the input column is published: without --output, read no other.
+        Some(path) => recorded_signal(
+            path,
+            &CsvArgs {
+                output: a.csv.output.clone().or_else(|| a.csv.input.clone()),
+                ..a.csv.clone()
+            },
+        )?,
+        None => pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
+    };
+    let streams = match a.streams {
+        Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
+        None => a.stream.clone(),
+    };
+    let conn = a.nats.connect().await?;
+    let opts = pipeline::tools::PublishOptions {
+        signal,
+        streams,
+        prefix: a.prefix,
+        rate: a.rate,
+        count: a.count,
+        batch: a.batch,
+        start_seq: a.start_seq,
+    };
+    let started = Instant::now();
+    let sent = tokio::select! {
+        r = pipeline::tools::publish(&conn.client, &opts) => r?,
+        _ = shutdown_signal() => {
+            conn.client.flush().await.ok();
+            0
+        }
+    };
+    tracing::info!(
+        samples_per_stream = sent,
+        streams = opts.streams.len(),
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "published"
+    );
+    Ok(())
+}
+
+/// A control request to every instance; fails unless every one agreed.
+pub(crate) async fn control(subject: &str, a: ControlArgs) -> Result<()> {
+    let conn = a.nats.connect().await?;
+    let model = a
+        .model
+        .as_ref()
+        .map(|m| std::fs::canonicalize(m).unwrap_or_else(|_| m.clone()));
+    let mut request = serde_json::Map::new();
+    if let Some(p) = &a.pair {
+        request.insert("pair".into(), p.clone().into());
+    }
+    if let Some(m) = &model {
+        request.insert("model".into(), m.display().to_string().into());
+    }
+    let request = serde_json::Value::Object(request);
+    let (replies, found) =
+        pipeline::fleet::control_all(&conn.client, subject, &request, a.wait).await?;
+    let mut failed = found - replies.len();
+    for r in &replies {
+        match &r.body {
+            Ok(v) => println!("ok     {v}"),
+            Err(e) => {
+                failed += 1;
+                println!("error  {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {found} instance(s) did not do it ({} answered)",
+            replies.len()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn status(a: StatusArgs) -> Result<()> {
+    let conn = a.nats.connect().await?;
+    let all = pipeline::fleet::stats_all(&conn.client, std::time::Duration::from_secs(2)).await?;
+    if all.is_empty() {
+        bail!("no pipeline instance answered $SRV.PING");
+    }
+    for s in &all {
+        if a.json {
+            println!("{s}");
+        } else {
+            for line in pipeline::fleet::describe_stats(s) {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn tail(a: TailArgs) -> Result<()> {
+    let subject = match &a.stream {
+        Some(s) => format!("{}.{s}", a.output),
+        None => format!("{}.>", a.output),
+    };
+    let conn = a.nats.connect().await?;
+    let opts = pipeline::tools::TailOptions {
+        subject,
+        count: a.count,
+        duration: a.duration,
+        truth: a.truth,
+        recording: match (&a.data, &a.truth_column) {
+            (Some(path), Some(col)) => Some(recorded_signal(
+                path,
+                &CsvArgs {
+                    input: Some(col.clone()),
+                    output: Some(col.clone()),
+                    delimiter: a.delimiter,
+                    skip_bad_rows: false,
+                },
+            )?),
+            _ => None,
+        },
+        print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
+        plot: a.plot.clone(),
+    };
+    let s = pipeline::tools::tail(&conn.client, &opts, shutdown_signal()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    println!(
+        "windows     {} from {} stream(s), {} out of order",
+        s.windows, s.streams, s.out_of_order
+    );
+    if let Some(mse) = s.mse {
+        println!("MSE         {mse:.3e} against the true curve");
+    }
+    println!(
+        "latency     p50 {}  p99 {}  max {} (sample published → translation received)",
+        ms(s.latency_ms_p50),
+        ms(s.latency_ms_p99),
+        ms(s.latency_ms_max)
+    );
+    if let Some(p) = &a.plot {
+        println!("figure      {}", p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,583 @@
+//! `retrain` and `eval`: recipes, recordings, progress bars and reports.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pipeline::data::Dataset;
+use pipeline::format::{self, Metadata};
+use pipeline::pairs;
+use pipeline::train::{self, Recipe, TrainData};
+use pipeline::{eval, report};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum RecipeName {
+    /// Pairs: random-phase windows, warm-up + cosine decay, gradient clipping.
+    Default,
+    /// The seed tutorial exactly: 76 grid windows, Adam 1e-3, batch 10, 35 epochs.
+    Seed,
+    /// Recordings (the default with --data): a step budget, early stopping
+    /// on the held-out part, the best weights kept.
+    Recording,
+}
+
+/// Reading users' recordings (`retrain`, `eval`, `publish`, `tail` with `--data`).
+#[derive(Args, Clone)]
+pub(crate) struct CsvArgs {
+    /// The column the model reads: a header name or a 0-based index [default: 0].
+    #[arg(long, value_name = "COL")]
+    pub(crate) input: Option<pipeline::recording::Column>,
+    /// The column the model writes: a header name or a 0-based index [default: 1].
+    #[arg(long, value_name = "COL")]
+    pub(crate) output: Option<pipeline::recording::Column>,
+    /// Field delimiter: one character, or `tab` [default: sniffed: tab, `;` or `,`].
+    #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
+    pub(crate) delimiter: Option<u8>,
+    /// Skip (and count) rows whose chosen cells are not numbers, instead of
+    /// stopping at the first; windows never span a skipped row.
+    #[arg(long)]
+    pub(crate) skip_bad_rows: bool,
+}
+
+/// Training or scoring on recordings (`retrain`, `eval`).
+#[derive(Args)]
+pub(crate) struct RecordingArgs {
+    /// A recording (CSV, one sample per row); repeat for several. Windows
+    /// never span two files.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) csv: CsvArgs,
+    /// Fraction of each file held out (its last rows): early stopping and
+    /// the comparison with the baselines use it; the rest fits the scaling
+    /// and the baselines.
+    #[arg(long, default_value_t = pipeline::fit::DEFAULT_VALIDATE)]
+    pub(crate) validate: f64,
+}
+
+impl CsvArgs {
+    pub(crate) fn options(&self) -> pipeline::recording::CsvOptions {
+        let d = pipeline::recording::CsvOptions::default();
+        pipeline::recording::CsvOptions {
+            input: self.input.clone().unwrap_or(d.input),
+            output: self.output.clone().unwrap_or(d.output),
+            delimiter: self.delimiter,
+            skip_bad_rows: self.skip_bad_rows,
+        }
+    }
+}
+
+/// Where the model comes from: a pair's shipped model, or a file.
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Pair whose model to use (`<models-dir>/<pair>.safetensors`).
+    #[arg(long)]
+    pub(crate) pair: Option<String>,
+    /// Model file (overrides the pair's default model).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Window length, for model files that do not record it (default 24).
+    #[arg(long)]
+    pub(crate) window: Option<usize>,
+}
+
+#[derive(Args)]
+pub(crate) struct RetrainArgs {
+    /// Built-in pair to train on.
+    #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+    pub(crate) pair: Option<String>,
+    #[command(flatten)]
+    pub(crate) rec: RecordingArgs,
+    /// Scaling fitted on the training part and stored with the model.
+    #[arg(long, default_value = "standard")]
+    pub(crate) scale: pipeline::scaling::ScaleMethod,
+    /// Output model file (default `<models-dir>/<pair>.safetensors`).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// [default: `default` for pairs, `recording` with --data]
+    #[arg(long, value_enum)]
+    pub(crate) recipe: Option<RecipeName>,
+    /// Train for this many epochs (instead of the recipe's budget).
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Budget in optimiser steps.
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// Budget in time (e.g. 2m): replaces the step budget unless --steps is
+    /// also given. Not bit-reproducible; the report gives the steps taken.
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    pub(crate) time_budget: Option<std::time::Duration>,
+    /// Stop after this many validation measurements without improvement.
+    #[arg(long)]
+    pub(crate) patience: Option<usize>,
+    /// Exit with status 2 when the model does not beat both baselines on
+    /// the held-out data (the model and report are still written).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub(crate) lr: Option<f64>,
+    #[arg(long)]
+    pub(crate) batch: Option<usize>,
+    #[arg(long)]
+    pub(crate) hidden: Option<usize>,
+    #[arg(long)]
+    pub(crate) window: Option<usize>,
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Random-phase windows drawn per epoch (pairs only).
+    #[arg(long)]
+    pub(crate) random_windows: Option<usize>,
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// With --data: the model and both baselines on the held-out part.
+    #[command(flatten)]
+    pub(crate) rec: RecordingArgs,
+    /// Print the metrics as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Where to write the figure (default `out/eval-<pair>.png`).
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+    /// Seed of the random-phase evaluation windows.
+    #[arg(long, default_value_t = eval::EVAL_SEED)]
+    pub(crate) seed: u64,
+}
+
+pub(crate) fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::LoadedModel> {
+    let path = match (&a.model, &a.pair) {
+        (Some(p), _) => p.clone(),
+        (None, Some(pair)) => {
+            pairs::find(pair)?;
+            models_dir.join(format!("{pair}.safetensors"))
+        }
+        (None, None) => bail!("say which model: --pair NAME or --model FILE"),
+    };
+    let loaded = format::load(&path, a.window)?;
+    if let (Some(want), Some(have)) = (&a.pair, &loaded.meta.pair)
+        && want != have
+    {
+        tracing::warn!(model = %path.display(), "model was trained on pair `{have}`, not `{want}`");
+    }
+    Ok(loaded)
+}
+
+pub(crate) fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] epoch {pos}/{len}  {msg}  ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The recipe named by --recipe (or `fallback`), with the flags applied.
+pub(crate) fn recipe_from_args(a: &RetrainArgs, fallback: RecipeName) -> Recipe {
+    let mut recipe = match a.recipe.unwrap_or(fallback) {
+        RecipeName::Default => Recipe::default_recipe(),
+        RecipeName::Seed => Recipe::seed(),
+        RecipeName::Recording => Recipe::recording(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { recipe.$f = v; } )* };
+    }
+    set!(lr, batch, hidden, window, seed);
+    if let Some(lr) = a.lr
+        && recipe.schedule == train::Schedule::Constant
+    {
+        recipe.lr_final = lr;
+    }
+    if let Some(n) = a.random_windows {
+        recipe.random_windows_per_epoch = n;
+    }
+    // One budget: epochs, or steps and/or time.
+    if let Some(e) = a.epochs {
+        recipe.epochs = e;
+        recipe.steps = None;
+        recipe.time_budget_s = None;
+    }
+    if let Some(t) = a.time_budget {
+        recipe.time_budget_s = Some(t.as_secs_f64());
+        recipe.steps = None;
+    }
+    if let Some(n) = a.steps {
+        recipe.steps = Some(n);
+    }
+    if let Some(p) = a.patience {
+        recipe.patience = Some(p);
+    }
+    recipe
+}
+
+pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
+    let recipe = recipe_from_args(&a, RecipeName::Default);
+    let data = match &a.pair {
+        Some(id) => Dataset::pair(id, recipe.window)?,
+        None => bail!("say what to train on: --pair NAME or --data FILE.csv"),
+    };
+    let data_name = data.name.clone();
+    let out = match (&a.out, &a.pair) {
+        (Some(o), _) => o.clone(),
+        (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
+        (None, None) => bail!("--out FILE is required"),
+    };
+
+    tracing::info!(
+        data = %data_name, recipe = %recipe.name, epochs = recipe.epochs, batch = recipe.batch,
+        hidden = recipe.hidden, window = recipe.window, seed = recipe.seed, "training"
+    );
+    let bar = progress_bar(recipe.epochs as u64);
+    bar.set_prefix(data_name.clone());
+    let quiet_log_every = (recipe.epochs / 10).max(1);
+    let started = Instant::now();
+    let trained = train::train(
+        &recipe,
+        &TrainData {
+            fixed: data.fixed.clone(),
+            pair: data.pair,
+        },
+        |s| {
+            bar.set_position(s.epoch as u64);
+            bar.set_message(format!("loss {:.3e}  lr {:.1e}", s.loss, s.lr));
+            // Without a terminal the bar is hidden: log a few lines instead.
+            if bar.is_hidden() && (s.epoch % quiet_log_every == 0 || s.epoch == s.epochs) {
+                tracing::info!(
+                    "epoch {}/{} loss {:.3e} lr {:.1e}",
+                    s.epoch,
+                    s.epochs,
+                    s.loss,
+                    s.lr
+                );
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let (metrics, translated) =
+        eval::evaluate(&trained.model, &data.fixed, data.pair, eval::EVAL_SEED)?;
+    let created = format::now_rfc3339();
+    let meta = Metadata {
+        pair: Some(data_name.clone()),
+        window: Some(recipe.window),
+        recipe: Some(serde_json::to_value(&recipe)?),
+        metrics: Some(serde_json::to_value(&metrics)?),
+        created: Some(created.clone()),
+        scaling: None,
+    };
+    let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
+    let (json_path, loss_png) = report::write_training_report(
+        &out,
+        &report::TrainingReport {
+            model: out.display().to_string(),
+            model_id: &id,
+            data: &data_name,
+            recipe: &recipe,
+            metrics: &metrics,
+            train_seconds,
+            created: &created,
+            history: &trained.history,
+        },
+    )?;
+    let fig = report::companion(&out, "translation.png");
+    report::translation_figure(&fig, &data, metrics.ar_mse_grid, &translated)?;
+    println!("model      {} (id {id})", out.display());
+    println!(
+        "trained    {} epochs in {train_seconds:.1} s",
+        recipe.epochs
+    );
+    print_metrics(&metrics);
+    println!("report     {}", json_path.display());
+    println!("figures    {}, {}", loss_png.display(), fig.display());
+    Ok(())
+}
+
+/// `retrain --data`: train on recordings, judged against the baselines on
+/// the held-out part of each file.
+pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
+    use pipeline::fit;
+    let recipe = recipe_from_args(&a, RecipeName::Recording);
+    if recipe.random_windows_per_epoch > 0 {
+        bail!("recordings have no curve to draw random-phase windows from: drop --random-windows");
+    }
+    let out = a
+        .out
+        .clone()
+        .context("--out FILE is required with --data")?;
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let prepared = fit::prepare(
+        &a.rec.data,
+        &a.rec.csv.options(),
+        a.rec.validate,
+        recipe.window,
+    )?;
+    for f in &prepared.recordings {
+        let r = &f.recording;
+        println!(
+            "data       {}: {} rows ({} train, {} held out{}), {:?} → {:?}",
+            r.path.display(),
+            r.rows,
+            f.train_rows,
+            f.validation_rows,
+            if r.skipped > 0 {
+                format!(", {} bad rows skipped", r.skipped)
+            } else {
+                String::new()
+            },
+            r.input_name,
+            r.output_name
+        );
+    }
+    let scaling = fit::fit_scaling(&prepared, a.scale)?;
+    if !scaling.is_identity() {
+        println!(
+            "scaling    {}: input (x − {:.6}) / {:.6}, output (y − {:.6}) / {:.6}",
+            format!("{:?}", scaling.method).to_lowercase(),
+            scaling.input.center,
+            scaling.input.scale,
+            scaling.output.center,
+            scaling.output.scale
+        );
+    }
+    tracing::info!(
+        train_windows = prepared.train.len(), validation_windows = prepared.valid.len(),
+        recipe = %recipe.name, steps = ?recipe.steps, time_budget_s = ?recipe.time_budget_s,
+        batch = recipe.batch, hidden = recipe.hidden, window = recipe.window, seed = recipe.seed,
+        threads, "training"
+    );
+    let bar = budget_bar();
+    bar.set_prefix("training");
+    let started = Instant::now();
+    let trained = fit::train(&prepared, &scaling, &recipe, threads, |s| {
+        bar.set_position((s.progress * 1000.0) as u64);
+        let val = s
+            .val_ar_mse
+            .map_or(String::new(), |v| format!("  val AR MSE {v:.3e}"));
+        bar.set_message(format!(
+            "step {}  loss {:.3e}{val}  lr {:.1e}",
+            s.step, s.loss, s.lr
+        ));
+        if bar.is_hidden() && s.step.is_multiple_of(recipe.eval_every * 5) {
+            tracing::info!("step {} loss {:.3e}{val}", s.step, s.loss);
+        }
+    })?;
+    bar.finish_and_clear();
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let fast = pipeline::fast::FastModel::new(
+        &train::params(&trained.tensors)?,
+        recipe.hidden,
+        recipe.window,
+    )?
+    .with_scaling(scaling);
+    let scored = fit::score(&prepared, &fast)?;
+    let c = &scored.comparison;
+    let created = format::now_rfc3339();
+    let first = &prepared.recordings[0].recording;
+    // The model's name (a route serving it is called by it): the file's stem.
+    let name = out
+        .file_stem()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let meta = Metadata {
+        pair: Some(name),
+        window: Some(recipe.window),
+        recipe: Some(serde_json::to_value(&recipe)?),
+        metrics: Some(serde_json::json!({
+            "validation": c,
+            "data": prepared
+                .recordings
+                .iter()
+                .map(|f| f.recording.path.display().to_string())
+                .collect::<Vec<_>>(),
+            "input": first.input_name,
+            "output": first.output_name,
+        })),
+        created: Some(created.clone()),
+        scaling: Some(scaling),
+    };
+    let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
+    let report = fit::FitReport {
+        model: out.display().to_string(),
+        model_id: &id,
+        data: &prepared.recordings,
+        validate: prepared.validate,
+        validation: c,
+        verdict: c.verdict(),
+        scaling: &scaling,
+        recipe: &recipe,
+        threads,
+        steps: trained.steps,
+        stop: trained.stop,
+        best_step: trained.best.map(|b| b.0),
+        train_seconds,
+        created: &created,
+        history: &trained.history,
+    };
+    let files = fit::write_report(&out, &report, &prepared, &scored)?;
+    println!(
+        "trained    {} steps in {train_seconds:.1} s on {threads} thread(s), {}{}",
+        trained.steps,
+        trained.stop,
+        trained.best.map_or(String::new(), |(s, _)| format!(
+            "; kept the weights of step {s}"
+        ))
+    );
+    print!("{}", c.table());
+    println!("verdict    {}", c.verdict());
+    println!("model      {} (id {id})", out.display());
+    println!("report     {}", files[0].display());
+    println!(
+        "figures    {}",
+        files[1..]
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if a.strict && !c.beats_baselines {
+        eprintln!("error: --strict: the model does not beat both baselines");
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// A bar over a budget's fraction (0–1000) for budgeted training.
+pub(crate) fn budget_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}  ({elapsed}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+pub(crate) fn print_metrics(m: &eval::Metrics) {
+    println!(
+        "AR MSE     {:.3e} on {} grid windows",
+        m.ar_mse_grid, m.grid_windows
+    );
+    if let Some(r) = m.ar_mse_random {
+        println!(
+            "AR MSE     {r:.3e} on {} random-phase windows",
+            m.random_windows
+        );
+    }
+    println!(
+        "TF MSE     {:.3e} (teacher-forced, grid windows)",
+        m.tf_mse_grid
+    );
+}
+
+/// `eval --data`: the model (with its own scaling) and both baselines on
+/// the held-out part of the recordings.
+pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
+    use pipeline::fit;
+    let prepared = fit::prepare(
+        &a.rec.data,
+        &a.rec.csv.options(),
+        a.rec.validate,
+        loaded.model.window(),
+    )?;
+    let scored = fit::score(&prepared, &loaded.fast)?;
+    let c = &scored.comparison;
+    let plot = a
+        .plot
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out/eval-validation.png"));
+    fit::validation_figure(&plot, &prepared, &scored)?;
+    if a.json {
+        let v = serde_json::json!({
+            "model": loaded.path.display().to_string(),
+            "model_id": loaded.id,
+            "data": prepared.recordings,
+            "validate": prepared.validate,
+            "validation": c,
+            "verdict": c.verdict(),
+            "plot": plot.display().to_string(),
+        });
+        println!("{v}");
+    } else {
+        println!("model      {} (id {})", loaded.path.display(), loaded.id);
+        for f in &prepared.recordings {
+            println!(
+                "data       {}: {} rows, {} held out",
+                f.recording.path.display(),
+                f.recording.rows,
+                f.validation_rows
+            );
+        }
+        print!("{}", c.table());
+        println!("verdict    {}", c.verdict());
+        println!("figure     {}", plot.display());
+    }
+    Ok(())
+}
+
+pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
+    let loaded = load_model(models_dir, &a.model)?;
+    let w = loaded.model.window();
+    if !a.rec.data.is_empty() {
+        return evaluate_recordings(&loaded, &a);
+    }
+    let id = a
+        .model
+        .pair
+        .clone()
+        .or_else(|| loaded.meta.pair.clone())
+        .context("which data? pass --pair NAME or --data FILE.csv")?;
+    if pairs::find(&id).is_err()
+        && let Some(m) = &loaded.meta.metrics
+        && m.get("validation").is_some()
+    {
+        bail!(
+            "`{id}` was trained on recordings ({}): pass --data FILE",
+            m["data"]
+        );
+    }
+    let data = Dataset::pair(&id, w)?;
+    let name = data.name.clone();
+    let (metrics, translated) = eval::evaluate(&loaded.model, &data.fixed, data.pair, a.seed)?;
+    let plot = a.plot.unwrap_or_else(|| {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("out/eval-{safe}.png"))
+    });
+    report::translation_figure(&plot, &data, metrics.ar_mse_grid, &translated)?;
+    if a.json {
+        let v = serde_json::json!({
+            "model": loaded.path.display().to_string(),
+            "model_id": loaded.id,
+            "data": name,
+            "metrics": metrics,
+            "plot": plot.display().to_string(),
+        });
+        println!("{v}");
+    } else {
+        println!("model      {} (id {})", loaded.path.display(), loaded.id);
+        println!("data       {name}");
+        print_metrics(&metrics);
+        println!("figure     {}", plot.display());
+    }
+    Ok(())
+}
