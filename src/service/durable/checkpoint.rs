@@ -1,0 +1,277 @@
+//! A unit's checkpoint in the KV bucket: the codec, taking ownership
+//! (compare-and-set, leases), reading the windows back, and writing a new
+//! generation before acknowledging the input.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::setup::{Unit, token};
+use super::{Attempt, Failure, Shared, State, retry};
+use crate::error::Error;
+use crate::service::ingest::Ingest;
+use crate::window::SavedWindow;
+
+/// Checkpoint format version; a newer one is refused.
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// What a unit's KV key holds: the head of a checkpoint. The windows
+/// themselves are in chunk keys it lists, since one KV value is limited by
+/// the server's `max_payload` (1 MB by default, ~7,000 streams).
+///
+/// Chunks of generation g are written under `<unit>.<owner>.<g % 2>.<i>`
+/// *before* the head moves to g (compare-and-set), so the chunks the head
+/// names are never being overwritten: a crash mid-write leaves the old head
+/// and its chunks intact. Another owner writes under its own name, so a
+/// fenced-off instance cannot overwrite the new owner's chunks either.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(super) struct Checkpoint {
+    pub(super) version: u32,
+    /// The instance that wrote it.
+    pub(super) owner: String,
+    /// The last input stream sequence reflected in the windows.
+    pub(super) stream_seq: u64,
+    /// Counts checkpoints; its parity picks the chunk set.
+    pub(super) generation: u64,
+    /// Keys of the chunks holding the windows, in order.
+    pub(super) chunks: Vec<String>,
+}
+
+/// Streams per chunk: 1,000 × at most ~400 bytes (a 256-byte key and its
+/// window) stays well under 1 MB.
+const STREAMS_PER_CHUNK: usize = 1_000;
+
+type Windows = Vec<(String, SavedWindow)>;
+
+impl Checkpoint {
+    fn encode(&self) -> Bytes {
+        rmp_serde::to_vec_named(self).unwrap_or_default().into()
+    }
+}
+
+/// Takes ownership of the unit's checkpoint (see the module doc). `None`
+/// when stopped while standing by.
+pub(super) async fn acquire(
+    shared: &Shared,
+    unit: &Unit,
+    stop: &mut watch::Receiver<bool>,
+) -> Attempt<Option<(u64, Checkpoint)>> {
+    let me = &shared.instance;
+    let lease = Duration::from_secs_f64(shared.cfg.lease_s);
+    // The revision seen and since when (our clock): a revision that does not
+    // move for a lease means its owner is gone. No clocks are compared.
+    let mut seen: Option<(u64, Instant)> = None;
+    loop {
+        let entry = shared
+            .kv
+            .entry(&unit.key)
+            .await
+            .map_err(|e| retry("reading the checkpoint")(e.to_string()))?;
+        let live = entry.filter(|e| e.operation == kv::Operation::Put);
+        let Some(entry) = live else {
+            let fresh = Checkpoint {
+                version: CHECKPOINT_VERSION,
+                owner: me.clone(),
+                stream_seq: 0,
+                generation: 0,
+                chunks: Vec::new(),
+            };
+            match shared.kv.create(&unit.key, fresh.encode()).await {
+                Ok(rev) => return Ok(Some((rev, fresh))),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(retry("creating the checkpoint")(e.to_string())),
+            }
+        };
+        let mut cp: Checkpoint = rmp_serde::from_slice(&entry.value).map_err(|e| {
+            Failure::Fatal(Error::Config(format!(
+                "checkpoint {}/{} is not readable ({e}); delete the key to start over",
+                shared.cfg.checkpoint_bucket, unit.key
+            )))
+        })?;
+        if cp.version > CHECKPOINT_VERSION {
+            return Err(Failure::Fatal(Error::Config(format!(
+                "checkpoint {} has format {} (this build reads up to {CHECKPOINT_VERSION})",
+                unit.key, cp.version
+            ))));
+        }
+        let stale =
+            matches!(seen, Some((rev, since)) if rev == entry.revision && since.elapsed() >= lease);
+        if cp.owner == *me || stale {
+            if cp.owner != *me {
+                tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
+            }
+            cp.owner = me.clone();
+            match shared
+                .kv
+                .update(&unit.key, cp.encode(), entry.revision)
+                .await
+            {
+                Ok(rev) => return Ok(Some((rev, cp))),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    seen = None;
+                    continue;
+                }
+                Err(e) => return Err(retry("taking the checkpoint")(e.to_string())),
+            }
+        }
+        if seen.map(|s| s.0) != Some(entry.revision) {
+            if seen.is_none() {
+                tracing::info!(unit = %unit.key, owner = %cp.owner, "standing by: another instance owns this unit");
+            }
+            seen = Some((entry.revision, Instant::now()));
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(None),
+            _ = tokio::time::sleep((lease / 4).min(Duration::from_secs(1))) => {}
+        }
+    }
+}
+
+/// Reads the windows a checkpoint head names. A missing or unreadable
+/// chunk is a corrupt checkpoint: the unit stops rather than lose windows.
+pub(super) async fn load_windows(
+    shared: &Shared,
+    unit: &Unit,
+    head: &Checkpoint,
+) -> Attempt<Windows> {
+    let mut windows = Windows::new();
+    for key in &head.chunks {
+        let corrupt = |why: String| {
+            Failure::Fatal(Error::Config(format!(
+                "checkpoint {}/{}: chunk {key} {why}; delete the key to start over",
+                shared.cfg.checkpoint_bucket, unit.key
+            )))
+        };
+        let bytes = shared
+            .kv
+            .get(key)
+            .await
+            .map_err(|e| retry("reading the checkpoint's windows")(e.to_string()))?
+            .ok_or_else(|| corrupt("is missing".into()))?;
+        let chunk: Windows =
+            rmp_serde::from_slice(&bytes).map_err(|e| corrupt(format!("is not readable ({e})")))?;
+        windows.extend(chunk);
+    }
+    Ok(windows)
+}
+
+/// Writes a checkpoint if there is news (or `force`, or the lease needs
+/// renewing), after every window handed on is stored; then acks the input.
+pub(super) async fn checkpoint(
+    shared: &Shared,
+    unit: &Unit,
+    ingest: &Ingest,
+    state: &mut State,
+    force: bool,
+) -> Attempt<()> {
+    let renew = state.written.elapsed().as_secs_f64() >= shared.cfg.lease_s / 3.0;
+    if state.processed == state.checkpointed && !renew && !(force && state.last.is_some()) {
+        return Ok(());
+    }
+    let target = state.sent;
+    loop {
+        let p = state.progress.borrow_and_update().clone();
+        if let Some(e) = p.failed {
+            return Err(Failure::Retry(format!("publishing: {e}")));
+        }
+        if p.stored >= target {
+            break;
+        }
+        if state.progress.changed().await.is_err() {
+            return Err(Failure::Retry("the publisher stopped".into()));
+        }
+    }
+    // The windows first, into the chunk set the head does not name.
+    let generation = state.generation + 1;
+    let prefix = format!(
+        "{}.{}.{}",
+        unit.key,
+        token(&shared.instance),
+        generation % 2
+    );
+    let windows = ingest.save();
+    let chunks: Vec<(String, Bytes)> = windows
+        .chunks(STREAMS_PER_CHUNK)
+        .enumerate()
+        .map(|(i, c)| {
+            let bytes = rmp_serde::to_vec_named(c).unwrap_or_default();
+            (format!("{prefix}.{i}"), bytes.into())
+        })
+        .collect();
+    futures::future::try_join_all(chunks.iter().map(|(k, b)| shared.kv.put(k, b.clone())))
+        .await
+        .map_err(|e| retry("writing the checkpoint's windows")(e.to_string()))?;
+    let head = Checkpoint {
+        version: CHECKPOINT_VERSION,
+        owner: shared.instance.clone(),
+        stream_seq: state.processed,
+        generation,
+        chunks: chunks.into_iter().map(|(k, _)| k).collect(),
+    };
+    match shared
+        .kv
+        .update(&unit.key, head.encode(), state.revision)
+        .await
+    {
+        Ok(rev) => state.revision = rev,
+        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+            return Err(Failure::Fatal(Error::Nats(format!(
+                "checkpoint {} was written by another instance: this one no longer owns it",
+                unit.key
+            ))));
+        }
+        Err(e) => return Err(retry("writing the checkpoint")(e.to_string())),
+    }
+    // Chunks of a previous owner (a takeover) are not reused: remove them.
+    let mine = format!("{}.{}.", unit.key, token(&shared.instance));
+    for old in state.chunks.iter().filter(|k| !k.starts_with(&mine)) {
+        let _ = shared.kv.purge(old).await;
+    }
+    state.generation = generation;
+    state.chunks = head.chunks;
+    shared.stats.checkpoints.fetch_add(1, Relaxed);
+    state.checkpointed = state.processed;
+    state.written = Instant::now();
+    if let Some(acker) = state.last.take() {
+        // A lost ack only means a redelivery, which is skipped.
+        if let Err(e) = acker.ack().await {
+            tracing::debug!(unit = %unit.key, "ack: {e}");
+        }
+    }
+    state.unacked = 0;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip() {
+        let cp = Checkpoint {
+            version: CHECKPOINT_VERSION,
+            owner: "host-1".into(),
+            stream_seq: 42,
+            generation: 7,
+            chunks: vec!["sin-cos.all.host-1.1.0".into()],
+        };
+        let back: Checkpoint = rmp_serde::from_slice(&cp.encode()).unwrap();
+        assert_eq!(back, cp);
+        let windows: Windows = vec![(
+            "pump.7".into(),
+            SavedWindow {
+                next_seq: Some(9),
+                run: 9,
+                tail: vec![1.5, -2.0],
+            },
+        )];
+        let back: Windows =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&windows).unwrap()).unwrap();
+        assert_eq!(back, windows);
+    }
+}

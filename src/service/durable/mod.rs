@@ -1,0 +1,301 @@
+//! Durable mode (`serve --durable`): samples from a JetStream stream,
+//! translations into a JetStream stream, window state in a KV bucket.
+//!
+//! One *unit* per route and owned partition. Each unit runs this protocol:
+//!
+//! 1. **Own the checkpoint.** The unit's KV key holds `{owner, stream_seq,
+//!    windows}`. The unit takes it over by compare-and-set on its revision;
+//!    a checkpoint owned by another instance is only taken once it has not
+//!    changed for `lease_s` (that instance is gone): until then the unit
+//!    stands by. Every later write is also compare-and-set, so an instance
+//!    that lost its checkpoint to another stops instead of clobbering it.
+//! 2. **Resume at the checkpoint.** The durable pull consumer is re-created
+//!    to deliver from `stream_seq + 1` and the windows are restored. The
+//!    checkpoint, not the consumer, is the source of truth: consumer
+//!    position and window state always move together.
+//! 3. **Process** messages in stream order through the shared batcher and
+//!    compute threads. Outputs are published to JetStream with
+//!    `Nats-Msg-Id = {output subject}:{seq}`, so a replay after a crash is
+//!    discarded by the output stream's duplicate window, whichever model
+//!    computes it (a model may be reloaded or promoted in between).
+//! 4. **Checkpoint** every `checkpoint_ms`: wait until every window handed
+//!    to the batcher so far is stored (publish acknowledged), write the
+//!    checkpoint, then acknowledge the input up to the last processed
+//!    message (`AckPolicy::All`). A sample is thus acked only after all its
+//!    windows are stored and the windows it is part of are in a checkpoint.
+//!
+//! Any error (server restart, lost publish, consumer gone) ends the attempt
+//! and the unit starts again from step 1: the crash-recovery path is the
+//! only recovery path, so it is the one every test exercises.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::engine::{self, BatchLimits, Compute, Progress, Sink};
+use super::events::Reporter;
+use super::ingest::{Ingest, IngestLimits};
+use crate::config::DurableConfig;
+use crate::error::{Error, Result};
+use crate::stats::Stats;
+
+mod checkpoint;
+mod setup;
+
+use checkpoint::{acquire, checkpoint, load_windows};
+pub use setup::consumer_name;
+pub(super) use setup::{Unit, setup_with_retry};
+
+/// Why an attempt ended.
+enum Failure {
+    /// Transient: start again from the last checkpoint.
+    Retry(String),
+    /// The unit cannot go on (corrupt checkpoint, lost ownership).
+    Fatal(Error),
+}
+
+type Attempt<T> = std::result::Result<T, Failure>;
+
+fn retry(what: &str) -> impl Fn(String) -> Failure + '_ {
+    move |e| Failure::Retry(format!("{what}: {e}"))
+}
+
+/// What every unit shares.
+pub(super) struct Shared {
+    pub js: jetstream::Context,
+    pub kv: kv::Store,
+    pub cfg: DurableConfig,
+    pub instance: String,
+    pub stats: Arc<Stats>,
+    pub reporter: Reporter,
+    pub compute: Compute,
+    pub limits: IngestLimits,
+    pub batching: BatchLimits,
+    /// Changes on every disconnect from NATS.
+    pub epoch: watch::Receiver<u64>,
+}
+
+/// Runs one unit until `stop`, resuming from its checkpoint after errors.
+/// Returns an error only when it cannot go on.
+pub(super) async fn run_unit(
+    shared: Arc<Shared>,
+    unit: Unit,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match attempt(&shared, &unit, &mut stop).await {
+            Ok(()) => return Ok(()),
+            Err(Failure::Fatal(e)) => {
+                tracing::error!(unit = %unit.key, "durable unit stopped: {e}");
+                return Err(e);
+            }
+            Err(Failure::Retry(e)) => {
+                shared.stats.durable_restarts.fetch_add(1, Relaxed);
+                tracing::warn!(unit = %unit.key, "{e}; resuming from the last checkpoint in {backoff:?}");
+                tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// One run of the protocol, from taking the checkpoint to an error or stop.
+async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>) -> Attempt<()> {
+    let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
+        return Ok(());
+    };
+    let windows = load_windows(shared, unit, &saved).await?;
+    let route = &unit.route;
+
+    // This attempt's own engine, fed by its ingest; the compute threads
+    // are shared.
+    let (progress_tx, progress) = watch::channel(Progress::default());
+    let sink = Sink::Stored {
+        js: shared.js.clone(),
+        progress: progress_tx,
+    };
+    let (jobs_tx, engine) = engine::spawn(
+        route.clone(),
+        shared.compute.clone(),
+        sink,
+        shared.stats.clone(),
+        &shared.batching,
+    );
+    let mut ingest = Ingest::new(
+        route.clone(),
+        jobs_tx,
+        shared.reporter.clone(),
+        shared.limits,
+    );
+    ingest.restore(&windows).map_err(Failure::Fatal)?;
+    let mut state = State {
+        revision,
+        generation: saved.generation,
+        chunks: saved.chunks.clone(),
+        checkpointed: saved.stream_seq,
+        processed: saved.stream_seq,
+        last: None,
+        sent: 0,
+        unacked: 0,
+        delivered: 0,
+        written: Instant::now(),
+        progress,
+    };
+    tracing::info!(
+        unit = %unit.key, from = saved.stream_seq + 1, streams = windows.len(),
+        "resuming from checkpoint"
+    );
+    let result = consume(shared, unit, &mut ingest, &mut state, stop).await;
+    let result = match result {
+        // Stopping: what was handed on is stored, then a last checkpoint.
+        Ok(()) => checkpoint(shared, unit, &ingest, &mut state, true).await,
+        Err(e) => Err(e),
+    };
+    ingest.finish();
+    for task in engine {
+        let _ = task.await;
+    }
+    result
+}
+
+/// A unit's position and what is pending acknowledgement.
+struct State {
+    revision: u64,
+    /// Generation and chunk keys of the checkpoint the head names now.
+    generation: u64,
+    chunks: Vec<String>,
+    /// Stream sequence in the last checkpoint written.
+    checkpointed: u64,
+    /// Stream sequence of the last message processed.
+    processed: u64,
+    /// The last message delivered: acking it acks every earlier one.
+    last: Option<jetstream::message::Acker>,
+    /// Windows handed to the engine so far: a checkpoint waits until the
+    /// publisher has stored this many.
+    sent: u64,
+    unacked: i64,
+    /// Consumer sequence of the last delivery.
+    delivered: u64,
+    written: Instant,
+    progress: watch::Receiver<Progress>,
+}
+
+async fn consume(
+    shared: &Shared,
+    unit: &Unit,
+    ingest: &mut Ingest,
+    state: &mut State,
+    stop: &mut watch::Receiver<bool>,
+) -> Attempt<()> {
+    let cfg = &shared.cfg;
+    let consumer = reset_consumer(shared, unit, state.checkpointed).await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| retry("pulling")(e.to_string()))?;
+    let mut tick = tokio::time::interval(Duration::from_millis(cfg.checkpoint_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(ingest.sweep_every());
+    let mut epoch = shared.epoch.clone();
+    epoch.borrow_and_update();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(()),
+            _ = epoch.changed() => {
+                return Err(Failure::Retry(
+                    "the connection to NATS dropped: deliveries in flight may be lost".into(),
+                ));
+            }
+            _ = tick.tick() => checkpoint(shared, unit, ingest, state, false).await?,
+            _ = sweep.tick() => ingest.evict_idle(),
+            m = messages.next() => {
+                let m = match m {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => return Err(Failure::Retry(format!("consumer {}: {e}", unit.consumer))),
+                    None => return Err(Failure::Retry("the consumer's message stream ended".into())),
+                };
+                let info = m.info().map_err(|e| retry("message info")(e.to_string()))?;
+                let seq = info.stream_sequence;
+                // Deliveries of a fresh consumer are numbered 1, 2, 3, …: a
+                // jump means some were lost with a dropped connection. Acking
+                // past them would lose them, so start again from the
+                // checkpoint instead.
+                if info.consumer_sequence != state.delivered + 1 {
+                    return Err(Failure::Retry(format!(
+                        "deliveries {}..{} were lost (a dropped connection): the first lost \
+                         is the unit's next message in {} after seq {}",
+                        state.delivered + 1,
+                        info.consumer_sequence - 1,
+                        shared.cfg.input_stream,
+                        state.processed,
+                    )));
+                }
+                state.delivered = info.consumer_sequence;
+                let (msg, acker) = m.split();
+                state.last = Some(acker);
+                state.unacked += 1;
+                // A redelivery of a message already processed (it was not
+                // acked in time): its effect is in the windows already.
+                if seq > state.processed {
+                    state.processed = seq;
+                    match ingest.handle(msg).await {
+                        Some(n) => state.sent += n,
+                        None => return Err(Failure::Retry("the batcher stopped".into())),
+                    }
+                }
+                if state.unacked >= cfg.max_ack_pending / 2 {
+                    checkpoint(shared, unit, ingest, state, true).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Re-creates the unit's durable consumer to deliver after `seq`.
+async fn reset_consumer(shared: &Shared, unit: &Unit, seq: u64) -> Attempt<consumer::PullConsumer> {
+    let input = shared
+        .js
+        .get_stream(&shared.cfg.input_stream)
+        .await
+        .map_err(|e| retry("input stream")(e.to_string()))?;
+    // Not found is fine; anything else is retried.
+    if let Err(e) = input.delete_consumer(&unit.consumer).await
+        && !e.to_string().contains("not found")
+    {
+        return Err(retry("deleting the old consumer")(e.to_string()));
+    }
+    let deliver_policy = if seq == 0 {
+        consumer::DeliverPolicy::All
+    } else {
+        consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        }
+    };
+    input
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(unit.consumer.clone()),
+            description: Some(format!("pipeline durable unit {}", unit.key)),
+            filter_subjects: unit.filter.clone(),
+            deliver_policy,
+            ack_policy: consumer::AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: shared.cfg.max_ack_pending,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| retry("creating the consumer")(e.to_string()))
+}
