@@ -1,0 +1,118 @@
+//! `[durable]`: durable mode's streams, bucket, checkpoints and leases.
+
+use serde::{Deserialize, Serialize};
+
+use super::defaults;
+use crate::error::{Error, Result};
+
+/// Durable mode settings. Every field has a default, so `[durable]` alone
+/// (or `serve --durable`) turns it on.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DurableConfig {
+    /// JetStream stream holding the samples; created over the routes' input
+    /// subjects if absent.
+    #[serde(default = "defaults::input_stream")]
+    pub input_stream: String,
+    /// JetStream stream capturing the translations; created over the
+    /// routes' output subjects if absent, with `duplicate_window_s`.
+    #[serde(default = "defaults::output_stream")]
+    pub output_stream: String,
+    /// KV bucket for window checkpoints (created if absent).
+    #[serde(default = "defaults::checkpoint_bucket")]
+    pub checkpoint_bucket: String,
+    /// This instance's name in checkpoints. A restarted instance with the
+    /// same name resumes its partitions at once; another name waits as a
+    /// standby until the owner has written no checkpoint for `lease_s`.
+    /// Default: `$PIPELINE_INSTANCE`, else `$HOSTNAME`, else the host name.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How often window state is checkpointed and input acknowledged.
+    #[serde(default = "defaults::checkpoint_ms")]
+    pub checkpoint_ms: u64,
+    /// A checkpoint unchanged this long means its owner is gone.
+    #[serde(default = "defaults::lease_s")]
+    pub lease_s: f64,
+    /// Duplicate window of a created output stream (at least 120 s).
+    #[serde(default = "defaults::duplicate_window_s")]
+    pub duplicate_window_s: f64,
+    /// Unacknowledged input messages per consumer before the server pauses
+    /// delivery; a checkpoint is taken early at half of it.
+    #[serde(default = "defaults::max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Replicas of the streams and bucket this instance creates (3 on a
+    /// 3-node cluster survives the loss of a node).
+    #[serde(default = "defaults::replicas")]
+    pub replicas: usize,
+}
+
+impl Default for DurableConfig {
+    fn default() -> Self {
+        Self {
+            input_stream: defaults::input_stream(),
+            output_stream: defaults::output_stream(),
+            checkpoint_bucket: defaults::checkpoint_bucket(),
+            instance: None,
+            checkpoint_ms: defaults::checkpoint_ms(),
+            lease_s: defaults::lease_s(),
+            duplicate_window_s: defaults::duplicate_window_s(),
+            max_ack_pending: defaults::max_ack_pending(),
+            replicas: defaults::replicas(),
+        }
+    }
+}
+
+impl DurableConfig {
+    /// The instance name: configured, else from the environment or host.
+    pub fn instance_name(&self) -> String {
+        self.instance
+            .clone()
+            .or_else(|| std::env::var("PIPELINE_INSTANCE").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "pipeline".into())
+    }
+
+    pub(super) fn validate(&self) -> Result<()> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        for (what, n) in [
+            ("input_stream", &self.input_stream),
+            ("output_stream", &self.output_stream),
+            ("checkpoint_bucket", &self.checkpoint_bucket),
+        ] {
+            if !name_ok(n) {
+                return Err(Error::Config(format!(
+                    "durable.{what} {n:?}: use letters, digits, - and _"
+                )));
+            }
+        }
+        if self.checkpoint_ms == 0 || self.max_ack_pending < 2 || !(1..=5).contains(&self.replicas)
+        {
+            return Err(Error::Config(
+                "durable.checkpoint_ms must be > 0, max_ack_pending ≥ 2, replicas 1 to 5".into(),
+            ));
+        }
+        if !(self.lease_s.is_finite() && self.lease_s * 1e3 > 2.0 * self.checkpoint_ms as f64) {
+            return Err(Error::Config(format!(
+                "durable.lease_s {} must exceed two checkpoint intervals",
+                self.lease_s
+            )));
+        }
+        if !(self.duplicate_window_s.is_finite() && self.duplicate_window_s >= 120.0) {
+            return Err(Error::Config(format!(
+                "durable.duplicate_window_s {} must be at least 120",
+                self.duplicate_window_s
+            )));
+        }
+        Ok(())
+    }
+}
