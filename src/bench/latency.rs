@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{E2eSetup, e2e_with_service, percentile};
+use super::e2e::{E2eSetup, e2e_with_service};
+use super::percentile;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 

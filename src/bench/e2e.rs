@@ -1,0 +1,480 @@
+//! End to end through NATS: a service (in this process, or already
+//! running), streams published at a rate or as Poisson arrivals, and what
+//! comes back: throughput, loss, latency, memory.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{latency, percentile};
+use crate::error::{Error, Result};
+
+/// What `pipeline bench` (end to end) does.
+#[derive(Debug, Clone)]
+pub struct E2eBench {
+    /// Streams published, `bench-0` … under `<prefix>.`.
+    pub streams: usize,
+    /// Samples per second per stream; 0 = as fast as the publisher can.
+    pub rate: f64,
+    /// How long to publish.
+    pub duration: Duration,
+    /// Subject prefix of the samples (the service's input without `.>`).
+    pub prefix: String,
+    /// Output prefix the service publishes to.
+    pub output: String,
+    /// Window length of the model (windows per stream = samples − W + 1).
+    pub window: usize,
+    /// Compute threads and batch size of the service (for the report only).
+    pub threads: usize,
+    pub batch: usize,
+    /// Durable mode: publish samples to JetStream (awaiting each ack) and
+    /// count what this output stream stored.
+    pub durable_output: Option<String>,
+    /// Whose memory to follow: this process (None) or another one, such as
+    /// a `pipeline serve` started separately.
+    pub rss_pid: Option<u32>,
+    /// Open-loop Poisson arrivals (this seed) at `streams × rate` samples/s
+    /// in all, instead of every stream's sample at each period (core mode).
+    pub poisson: Option<u64>,
+}
+
+/// Everything `pipeline bench` (end to end) sets up around [`e2e`]: the
+/// service in this process (unless external), its route, and in durable
+/// mode a fresh set of streams and the wait for its consumer.
+#[derive(Debug, Clone)]
+pub struct E2eSetup {
+    pub nats: String,
+    /// Credentials and TLS, for the bench's client and the in-process service.
+    pub auth: crate::config::NatsAuth,
+    pub models_dir: std::path::PathBuf,
+    pub pair: String,
+    pub model: Option<std::path::PathBuf>,
+    /// The model's window (windows per stream = samples − W + 1).
+    pub window: usize,
+    /// `--window` for a model file that does not record it.
+    pub model_window: Option<usize>,
+    pub threads: usize,
+    /// The service's max batch (`None`: its default).
+    pub batch: Option<usize>,
+    pub streams: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    pub durable: bool,
+    /// A `pipeline serve` is already running: do not start one.
+    pub external_service: bool,
+    pub rss_pid: Option<u32>,
+    /// The service's `max_wait` (`None`: its default).
+    pub max_wait: Option<Duration>,
+    /// Poisson arrivals with this seed (see [`E2eBench::poisson`]).
+    pub poisson: Option<u64>,
+}
+
+/// Subjects, streams and bucket of the end-to-end bench.
+const PREFIX: &str = "bench-samples";
+const OUTPUT: &str = "bench-translated";
+const INPUT_STREAM: &str = "BENCH_SAMPLES";
+const OUTPUT_STREAM: &str = "BENCH_TRANSLATED";
+const BUCKET: &str = "BENCH_CHECKPOINTS";
+
+/// Runs [`e2e`] against a service started here (in this process) or
+/// already running, and stops the one it started.
+pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
+    use crate::config::{DurableConfig, RouteConfig, ServeConfig};
+    let batch = s.batch.unwrap_or_else(crate::config::defaults::max_batch);
+    let mut config = ServeConfig::with_routes(vec![RouteConfig {
+        pair: s.pair.clone(),
+        model: s.model.clone(),
+        input: format!("{PREFIX}.>"),
+        output: OUTPUT.into(),
+        stride: 1,
+        window: s.model_window,
+        shadow: Default::default(),
+        truth: None,
+    }]);
+    config.models_dir = s.models_dir.clone();
+    config.compute_threads = s.threads;
+    config.max_batch = batch;
+    config.service = false;
+    config.max_streams = s.streams.max(1) * 2;
+    if let Some(w) = s.max_wait {
+        config.max_wait_ms = w.as_secs_f64() * 1e3;
+    }
+    let nats_err = |what: &str| {
+        let what = what.to_string();
+        move |e: String| Error::Nats(format!("{what}: {e}"))
+    };
+    if s.durable {
+        config.durable = Some(DurableConfig {
+            input_stream: INPUT_STREAM.into(),
+            output_stream: OUTPUT_STREAM.into(),
+            checkpoint_bucket: BUCKET.into(),
+            instance: Some("bench".into()),
+            ..Default::default()
+        });
+        if !s.external_service {
+            // A fresh run: no samples, windows or checkpoints of an earlier one.
+            let client = crate::nats::connect_with(&s.nats, &s.auth, false)
+                .await?
+                .client;
+            let js = async_nats::jetstream::new(client);
+            for name in [INPUT_STREAM, OUTPUT_STREAM, &format!("KV_{BUCKET}")] {
+                let _ = js.delete_stream(name).await;
+            }
+        }
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = if s.external_service {
+        None
+    } else {
+        let conn = crate::nats::connect_with(&s.nats, &s.auth, false).await?;
+        let stats = std::sync::Arc::new(crate::stats::Stats::default());
+        Some(tokio::spawn(crate::service::run(
+            conn,
+            config,
+            stats,
+            async {
+                let _ = stop_rx.await;
+            },
+        )))
+    };
+    // Give the service a moment to subscribe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let conn = crate::nats::connect_with(&s.nats, &s.auth, false).await?;
+    if s.durable {
+        // Wait for the durable unit's consumer: samples published before it
+        // exists are still read, but would count as queueing latency.
+        let js = async_nats::jetstream::new(conn.client.clone());
+        let consumer = crate::service::consumer_name(&s.pair, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(st) = js.get_stream(INPUT_STREAM).await
+                && st.consumer_info(consumer.clone()).await.is_ok()
+            {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(nats_err("bench")(
+                    "the durable service did not start".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let cfg = E2eBench {
+        streams: s.streams,
+        rate: s.rate,
+        duration: s.duration,
+        prefix: PREFIX.into(),
+        output: OUTPUT.into(),
+        window: s.window,
+        threads: s.threads,
+        batch,
+        durable_output: s.durable.then(|| OUTPUT_STREAM.to_string()),
+        rss_pid: s.rss_pid,
+        poisson: s.poisson,
+    };
+    let report = e2e(&conn.client, &cfg).await;
+    let _ = stop_tx.send(());
+    if let Some(task) = service {
+        task.await
+            .map_err(|e| nats_err("the service task")(e.to_string()))??;
+    }
+    report
+}
+
+/// The end-to-end figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct E2eReport {
+    /// `core` or `durable`.
+    pub mode: &'static str,
+    pub path: &'static str,
+    pub threads: usize,
+    pub batch: usize,
+    pub streams: usize,
+    pub target_rate: f64,
+    pub samples_sent: u64,
+    pub windows_expected: u64,
+    pub windows_received: u64,
+    pub loss: u64,
+    /// Windows received per second of publishing.
+    pub windows_per_sec: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// Durable mode: windows the output stream holds at the end (loss is
+    /// then counted from these, not from what the live subscriber saw).
+    pub windows_stored: Option<u64>,
+    /// Resident set size, MiB, of this process (service included when it
+    /// runs in-process; note that this process also keeps every latency,
+    /// 8 bytes per window) or of `--rss-pid`: at the start, the largest
+    /// seen, and at the end.
+    pub rss_start_mib: f64,
+    pub rss_peak_mib: f64,
+    pub rss_end_mib: f64,
+    /// The model alone on the fast path, 1 thread, batch 256, measured in
+    /// the same run just before (for the end-to-end / model-only ratio).
+    pub model_only_windows_per_sec: Option<f64>,
+    /// (seconds since the start, RSS MiB, windows received so far), every
+    /// second (not in the JSON line).
+    #[serde(skip)]
+    pub rss_series: Vec<(f64, f64, u64)>,
+    /// Every latency measured, µs, sorted (not in the JSON line).
+    #[serde(skip)]
+    pub latencies_us: Vec<f64>,
+}
+
+/// Publishes `cfg.streams` sin streams at `cfg.rate` for `cfg.duration`
+/// through a running service and measures what comes back on the output
+/// subjects: rate, loss, and latency from a sample's publication to the
+/// receipt of the window it completed.
+pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eReport> {
+    use futures::StreamExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut sub = client
+        .subscribe(format!("{}.>", cfg.output))
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    crate::nats::barrier(client)
+        .await
+        .map_err(crate::Error::Nats)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pid = cfg.rss_pid;
+    let rss_start = rss_mib(pid);
+    // RSS and progress once a second; a line in the log every tenth of the run.
+    let sampler = {
+        let (done, received) = (done.clone(), received.clone());
+        let every = (cfg.duration / 10).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut series = Vec::new();
+            let mut logged = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let point = (
+                    started.elapsed().as_secs_f64(),
+                    rss_mib(pid),
+                    received.load(Ordering::Relaxed),
+                );
+                if logged.elapsed() >= every {
+                    logged = Instant::now();
+                    tracing::info!(
+                        seconds = format!("{:.0}", point.0),
+                        rss_mib = format!("{:.1}", point.1),
+                        windows = point.2,
+                        "bench progress"
+                    );
+                }
+                series.push(point);
+            }
+            series
+        })
+    };
+    let collector = {
+        let done = done.clone();
+        let received = received.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut quiet_since: Option<Instant> = None;
+            loop {
+                match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                    Ok(Some(m)) => {
+                        quiet_since = None;
+                        received.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(t) = crate::wire::Translation::decode(&m.payload)
+                            && let Some(ts) = t.ts
+                        {
+                            lat.push((crate::wire::now_ns() - ts) as f64 / 1e3);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        // After publishing ends, stop once nothing came for 2 s.
+                        if done.load(Ordering::Relaxed) {
+                            let q = *quiet_since.get_or_insert_with(Instant::now);
+                            if q.elapsed() > Duration::from_secs(2) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            lat
+        })
+    };
+
+    let js = cfg
+        .durable_output
+        .as_ref()
+        .map(|_| async_nats::jetstream::new(client.clone()));
+    let pair = crate::pairs::find("sin-cos")?;
+    let subjects: Vec<String> = (0..cfg.streams)
+        .map(|i| format!("{}.bench-{i}", cfg.prefix))
+        .collect();
+    let started = Instant::now();
+    let mut seq = 0u64;
+    let mut counts = None;
+    if let (Some(seed), None) = (cfg.poisson, &js) {
+        let total = cfg.rate * cfg.streams as f64;
+        counts = Some(
+            latency::poisson_publish(client, &subjects, total, cfg.duration, seed, cfg.window)
+                .await?,
+        );
+    }
+    // Streams are spread over each sample period in groups, as independent
+    // sources would be, rather than all published at the same instant.
+    let groups = cfg.streams.clamp(1, 50);
+    let per_group = cfg.streams.div_ceil(groups);
+    let tick = (cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.rate / groups as f64));
+    let mut next = tokio::time::Instant::now();
+    while counts.is_none() && started.elapsed() < cfg.duration {
+        let v = (pair.input)(pair.stream_x(seq)) as f32;
+        for group in subjects.chunks(per_group) {
+            if let Some(t) = tick {
+                tokio::time::sleep_until(next).await;
+                next += t;
+            }
+            let payload: bytes::Bytes = crate::wire::SamplesOut {
+                seq,
+                value: Some(v),
+                values: None,
+                ts: Some(crate::wire::now_ns()),
+            }
+            .encode()
+            .into();
+            match &js {
+                None => {
+                    for s in group {
+                        client
+                            .publish(s.clone(), payload.clone())
+                            .await
+                            .map_err(|e| crate::Error::Nats(e.to_string()))?;
+                    }
+                }
+                // Durable: every sample stored before the next group goes.
+                Some(js) => {
+                    let mut acks = Vec::with_capacity(group.len());
+                    for s in group {
+                        let ack = js
+                            .publish(s.clone(), payload.clone())
+                            .await
+                            .map_err(|e| crate::Error::Nats(e.to_string()))?;
+                        acks.push(ack.into_future());
+                    }
+                    futures::future::try_join_all(acks)
+                        .await
+                        .map_err(|e| crate::Error::Nats(format!("sample not stored: {e}")))?;
+                }
+            }
+            if tick.is_none() {
+                // Flat out: let the client's writer keep up.
+                tokio::task::yield_now().await;
+            }
+        }
+        seq += 1;
+    }
+    client
+        .flush()
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    let publish_secs = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let mut lat = collector
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    let rss_series = sampler
+        .await
+        .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let counts = counts.unwrap_or_else(|| vec![seq; cfg.streams]);
+    let expected: u64 = counts
+        .iter()
+        .map(|n| (n + 1).saturating_sub(cfg.window as u64))
+        .sum();
+    let sent: u64 = counts.iter().sum();
+    let received = lat.len() as u64;
+    let windows_stored = match (&js, &cfg.durable_output) {
+        (Some(js), Some(name)) => Some(stored_messages(js, name, expected).await?),
+        _ => None,
+    };
+    let rss_end = rss_mib(pid);
+    let rss_peak = rss_series
+        .iter()
+        .map(|p| p.1)
+        .fold(rss_start.max(rss_end), f64::max);
+    Ok(E2eReport {
+        mode: if cfg.durable_output.is_some() {
+            "durable"
+        } else {
+            "core"
+        },
+        path: "e2e",
+        threads: cfg.threads,
+        batch: cfg.batch,
+        streams: cfg.streams,
+        target_rate: cfg.rate,
+        samples_sent: sent,
+        windows_expected: expected,
+        windows_received: received,
+        loss: expected.saturating_sub(windows_stored.unwrap_or(received)),
+        windows_stored,
+        rss_start_mib: rss_start,
+        rss_peak_mib: rss_peak,
+        rss_end_mib: rss_end,
+        rss_series,
+        windows_per_sec: received as f64 / publish_secs,
+        p50_us: percentile(&lat, 0.5),
+        p95_us: percentile(&lat, 0.95),
+        p99_us: percentile(&lat, 0.99),
+        max_us: lat.last().copied().unwrap_or(f64::NAN),
+        model_only_windows_per_sec: None,
+        latencies_us: lat,
+    })
+}
+
+/// Resident set size of this process or of `pid`, MiB (0 where /proc is
+/// missing).
+pub fn rss_mib(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Messages in a JetStream stream, once it stops growing (or reaches
+/// `expected`): the durable service may still be storing the last windows.
+async fn stored_messages(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    expected: u64,
+) -> Result<u64> {
+    let mut s = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| crate::Error::Nats(format!("stream {stream}: {e}")))?;
+    let mut last = (0, Instant::now());
+    loop {
+        let n = s
+            .info()
+            .await
+            .map_err(|e| crate::Error::Nats(format!("stream {stream}: {e}")))?
+            .state
+            .messages;
+        if n >= expected || (n == last.0 && last.1.elapsed() > Duration::from_secs(5)) {
+            return Ok(n);
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
