@@ -23,14 +23,11 @@ use cli::train::{
     about = "Translate live numeric signals with a seq2seq LSTM"
 )]
 struct Cli {
-    /// Folder where models are found by pair name (`<dir>/<pair>.safetensors`).
-    #[arg(
-        long,
-        global = true,
-        env = "PIPELINE_MODELS_DIR",
-        default_value = "models"
-    )]
-    models_dir: PathBuf,
+    /// Folder where models are found by pair name (`<dir>/<pair>.safetensors`)
+    /// [default: a config file's `models_dir`, or `models`]. Given (or set in
+    /// the environment), it overrides the config file's.
+    #[arg(long, global = true, env = "PIPELINE_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
 
     /// Compute threads for the tensor backend (candle's rayon pool) [default: 1].
     /// For `retrain --data`: threads sharing each mini-batch [default: all cores].
@@ -176,6 +173,11 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Flags and the environment over the config file over the default.
+    let given_models_dir = cli.models_dir.clone();
+    let models_dir = cli
+        .models_dir
+        .unwrap_or_else(pipeline::config::defaults::models_dir);
     match cli.command {
         Command::Pairs => {
             for p in &PAIRS {
@@ -184,19 +186,19 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Retrain(a) if !a.rec.data.is_empty() => retrain_recordings(a, cli.threads),
-        Command::Retrain(a) => retrain(&cli.models_dir, a),
-        Command::Eval(a) => evaluate(&cli.models_dir, a),
+        Command::Retrain(a) => retrain(&models_dir, a),
+        Command::Eval(a) => evaluate(&models_dir, a),
         Command::Translate(a) => {
-            let loaded = load_model(&cli.models_dir, &a.model)?;
+            let loaded = load_model(&models_dir, &a.model)?;
             let stdin = std::io::stdin().lock();
             let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             pipeline::translate::run(&loaded.fast, stdin, stdout)?;
             Ok(())
         }
-        Command::Serve(a) => runtime()?.block_on(serve(cli.models_dir, *a)),
+        Command::Serve(a) => runtime()?.block_on(serve(given_models_dir, *a)),
         Command::Publish(a) => runtime()?.block_on(publish(a)),
         Command::Tail(a) => runtime()?.block_on(tail(a)),
-        Command::Bench(a) => bench(&cli.models_dir, a),
+        Command::Bench(a) => bench(&models_dir, a),
         Command::Reload(a) => runtime()?.block_on(control(pipeline::service::RELOAD_SUBJECT, a)),
         Command::Shadow(a) => runtime()?.block_on(control(pipeline::service::SHADOW_SUBJECT, a)),
         Command::Promote(a) => runtime()?.block_on(control(pipeline::service::PROMOTE_SUBJECT, a)),
@@ -219,7 +221,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => {
-            let config = pipeline::config::ServeConfig::load(&file)?;
+            let mut config = pipeline::config::ServeConfig::load(&file)?;
+            if let Some(dir) = given_models_dir {
+                config.models_dir = dir;
+            }
             for r in &config.routes {
                 let path = config.model_path(r);
                 let m = format::load(&path, r.window)

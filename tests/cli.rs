@@ -349,6 +349,32 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
     assert_eq!(v["max_batch"], 256);
     assert_eq!(v["route"][0]["stride"], 1, "defaults filled in");
 
+    // PIPELINE_MODELS_DIR (or --models-dir) overrides the file's models_dir:
+    // from another folder the file's relative "models" is not found, the
+    // variable's absolute path is.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = root.join("deploy/pipeline.toml");
+    let run = |env: Option<&std::path::Path>| {
+        let mut c = pipeline();
+        c.current_dir(elsewhere.path())
+            .args(["config", "check"])
+            .arg(&config);
+        c.env_remove("PIPELINE_MODELS_DIR");
+        if let Some(dir) = env {
+            c.env("PIPELINE_MODELS_DIR", dir);
+        }
+        c.output().unwrap()
+    };
+    assert!(!run(None).status.success());
+    let out = run(Some(&root.join("models")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
+
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "max_bach = 3\n[[route]]\npair = \"sin-cos\"\n").unwrap();

@@ -102,10 +102,18 @@ pub(crate) struct ServeArgs {
     pub(crate) replicas: Option<usize>,
 }
 
-pub(crate) async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
+/// `models_dir`: given by flag or `PIPELINE_MODELS_DIR` (over the config
+/// file's).
+pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<()> {
     use pipeline::config::{RouteConfig, ServeConfig, defaults};
     let mut config = match &a.config {
-        Some(path) => ServeConfig::load(path)?,
+        Some(path) => {
+            let mut c = ServeConfig::load(path)?;
+            if let Some(dir) = &models_dir {
+                c.models_dir = dir.clone();
+            }
+            c
+        }
         None => {
             let pair = match (&a.pair, &a.model) {
                 (Some(p), _) => p.clone(),
@@ -136,7 +144,7 @@ pub(crate) async fn serve(models_dir: PathBuf, a: ServeArgs) -> Result<()> {
                 },
                 truth: a.truth.clone(),
             }]);
-            c.models_dir = models_dir;
+            c.models_dir = models_dir.unwrap_or_else(defaults::models_dir);
             c
         }
     };
