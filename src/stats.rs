@@ -95,9 +95,12 @@ pub struct Stats {
     pub compute_seconds: Histogram,
     /// Sample published (its `ts`) → translation handed to the client.
     pub end_to_end_seconds: Histogram,
-    /// Core mode: a batch's results computed → every window handed to the
-    /// client (waits in batch order included).
+    /// A batch's results computed → every window handed to the client
+    /// (waits in batch order included).
     pub publish_seconds: Histogram,
+    /// Sample published (its `ts`) → taken off the subscription by ingest:
+    /// the network, the server and the client's buffer.
+    pub receive_seconds: Histogram,
 }
 
 impl Default for Stats {
@@ -124,6 +127,7 @@ impl Default for Stats {
             compute_seconds: Histogram::new(SECONDS),
             end_to_end_seconds: Histogram::new(SECONDS),
             publish_seconds: Histogram::new(SECONDS),
+            receive_seconds: Histogram::new(SECONDS),
         }
     }
 }
@@ -180,6 +184,14 @@ impl Stats {
             .fetch_add(total_queue.as_nanos() as u64, Relaxed);
         self.compute_ns
             .fetch_add(compute.as_nanos() as u64, Relaxed);
+    }
+
+    /// Sample publication (`ts`) to ingest taking the message, when known.
+    pub fn observe_receive(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
+            self.receive_seconds.observe(secs);
+        }
     }
 
     /// Sample publication (`ts`, ns since the epoch) to now, when known.
@@ -412,7 +424,12 @@ impl Stats {
         );
         self.publish_seconds.render(
             "pipeline_publish_seconds",
-            "A batch's results computed to every window handed to the NATS client (core mode).",
+            "A batch's results computed to every window handed to the NATS client.",
+            &mut out,
+        );
+        self.receive_seconds.render(
+            "pipeline_receive_seconds",
+            "Sample publication (ts) to the message taken off the subscription (network, server, client buffer).",
             &mut out,
         );
         out

@@ -972,6 +972,10 @@ async fn prometheus_metrics_and_health_checks() {
     let batches = count("pipeline_compute_seconds");
     assert!(batches >= 1);
     assert_eq!(count("pipeline_publish_seconds"), batches);
+    // Every sample message with a `ts` is timed on arrival (not the junk);
+    // every window's wait in the queue is one observation.
+    assert_eq!(count("pipeline_receive_seconds"), 30);
+    assert_eq!(count("pipeline_queue_seconds"), 7);
     let a = addr.clone();
     let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/readyz"))
         .await

@@ -217,7 +217,10 @@ impl Ingest {
             return Some(0);
         }
         let samples = match wire::decode_samples(&msg.payload) {
-            Ok(s) => s,
+            Ok(s) => {
+                stats.observe_receive(s.ts);
+                s
+            }
             Err(DecodeError::Malformed(d)) => {
                 reporter
                     .report(ErrorKind::Malformed, &key, subject, d)
