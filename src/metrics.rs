@@ -22,6 +22,29 @@ pub struct MetricsState {
     pub client: Client,
 }
 
+/// Ready: connected to NATS, and in durable mode every unit owning its
+/// partition or standing by (not starting or retrying). The body lists the
+/// units' states either way, so a probe's log says which one is not.
+fn readiness(state: &MetricsState) -> (&'static str, &'static str, String) {
+    let units = state.stats.unit_states();
+    let mut body = String::new();
+    let connected = state.client.connection_state() == async_nats::connection::State::Connected;
+    if !connected {
+        body.push_str("not connected to NATS\n");
+    }
+    let mut ready = connected;
+    for (key, s) in &units {
+        ready &= s.ready();
+        let name = serde_json::to_value(s).unwrap_or_default();
+        body.push_str(&format!("unit {key}: {}\n", name.as_str().unwrap_or("?")));
+    }
+    if ready {
+        ("200 OK", "text/plain", format!("ready\n{body}"))
+    } else {
+        ("503 Service Unavailable", "text/plain", body)
+    }
+}
+
 /// Serves until `stop` turns true.
 pub async fn serve(listener: TcpListener, state: MetricsState, mut stop: watch::Receiver<bool>) {
     loop {
@@ -73,17 +96,7 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
             state.stats.render_prometheus(&(state.routes)()),
         ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/readyz") => {
-            if state.client.connection_state() == async_nats::connection::State::Connected {
-                ("200 OK", "text/plain", "ready\n".to_string())
-            } else {
-                (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "not connected to NATS\n".to_string(),
-                )
-            }
-        }
+        ("GET", "/readyz") => readiness(state),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
             "405 Method Not Allowed",

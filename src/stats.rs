@@ -101,6 +101,53 @@ pub struct Stats {
     /// Sample published (its `ts`) → taken off the subscription by ingest:
     /// the network, the server and the client's buffer.
     pub receive_seconds: Histogram,
+    /// Durable mode: what each unit (KV key) is doing now.
+    pub units: std::sync::Mutex<std::collections::BTreeMap<String, UnitState>>,
+}
+
+/// What a durable unit is doing (`/readyz`, `$SRV.STATS`, `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitState {
+    /// Taking its checkpoint over, or resuming from it.
+    Starting,
+    /// Owns its checkpoint and processes its partition.
+    Owning,
+    /// Another instance owns it; this one takes over if that one stops.
+    StandingBy,
+    /// An attempt failed; it resumes from its checkpoint after a pause.
+    Retrying,
+}
+
+impl UnitState {
+    /// Ready: the unit is doing its job (processing, or standing by).
+    pub fn ready(self) -> bool {
+        matches!(self, UnitState::Owning | UnitState::StandingBy)
+    }
+}
+
+impl Stats {
+    /// Records a durable unit's state (`None`: the unit stopped).
+    pub fn unit(&self, key: &str, state: Option<UnitState>) {
+        let Ok(mut units) = self.units.lock() else {
+            return;
+        };
+        match state {
+            Some(s) => {
+                units.insert(key.to_string(), s);
+            }
+            None => {
+                units.remove(key);
+            }
+        }
+    }
+
+    pub fn unit_states(&self) -> Vec<(String, UnitState)> {
+        match self.units.lock() {
+            Ok(u) => u.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 impl Default for Stats {
@@ -128,6 +175,7 @@ impl Default for Stats {
             end_to_end_seconds: Histogram::new(SECONDS),
             publish_seconds: Histogram::new(SECONDS),
             receive_seconds: Histogram::new(SECONDS),
+            units: Default::default(),
         }
     }
 }
@@ -152,6 +200,9 @@ pub struct Snapshot {
     #[serde(default)]
     pub duplicates: u64,
     pub errors: std::collections::BTreeMap<String, u64>,
+    /// Durable mode: each unit's state.
+    #[serde(default)]
+    pub units: std::collections::BTreeMap<String, UnitState>,
     /// Mean time a window waited for its batch to start computing, µs.
     pub mean_queue_us: f64,
     /// Mean compute time per batch, µs.
@@ -224,6 +275,7 @@ impl Stats {
                 .iter()
                 .map(|k| (k.as_str().to_string(), self.errors_of(*k)))
                 .collect(),
+            units: self.unit_states().into_iter().collect(),
             mean_queue_us: per(self.queue_ns.load(Relaxed), windows) / 1e3,
             mean_compute_us: per(self.compute_ns.load(Relaxed), batches) / 1e3,
         }
@@ -405,6 +457,28 @@ impl Stats {
             }
         }
         render_comparisons(routes, &mut out);
+        let units = self.unit_states();
+        if !units.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP pipeline_durable_unit Durable units by state (1 for the state each is in).\n# TYPE pipeline_durable_unit gauge"
+            );
+            for (key, state) in units {
+                for s in [
+                    UnitState::Starting,
+                    UnitState::Owning,
+                    UnitState::StandingBy,
+                    UnitState::Retrying,
+                ] {
+                    let name = serde_json::to_value(s).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "pipeline_durable_unit{{unit=\"{key}\",state={name}}} {}",
+                        u8::from(s == state)
+                    );
+                }
+            }
+        }
         self.batch_size
             .render("pipeline_batch_size", "Windows per model call.", &mut out);
         self.queue_seconds.render(

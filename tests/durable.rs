@@ -606,3 +606,47 @@ async fn requests_and_stats_in_durable_mode() {
     assert!(data["checkpoints"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(data["duplicates"], 0, "{stats}");
 }
+
+/// Durable units say what they do: the first instance owns the unit, a
+/// second one with another name stands by; both are ready (`/readyz`
+/// counts standing by as ready), and `/metrics` and `$SRV.STATS` say which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_units_report_owning_or_standing_by() {
+    use pipeline::stats::UnitState;
+    let server = NatsServer::start();
+    let durable = |name: &str| {
+        let mut cfg = common::service::config();
+        cfg.durable = Some(pipeline::config::DurableConfig {
+            instance: Some(name.into()),
+            ..Default::default()
+        });
+        cfg
+    };
+    let a = common::service::Svc::start(&server.url(), durable("a")).await;
+    let wait_for = |svc: &common::service::Svc, want: UnitState| {
+        let stats = svc.stats.clone();
+        async move {
+            for _ in 0..200 {
+                if stats.unit_states() == vec![("sin-cos.all".to_string(), want)] {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("never {want:?}: {:?}", stats.unit_states());
+        }
+    };
+    wait_for(&a, UnitState::Owning).await;
+    let b = common::service::Svc::start(&server.url(), durable("b")).await;
+    wait_for(&b, UnitState::StandingBy).await;
+    assert!(UnitState::Owning.ready() && UnitState::StandingBy.ready());
+    assert!(!UnitState::Retrying.ready() && !UnitState::Starting.ready());
+    let text = b.stats.render_prometheus(&[]);
+    assert!(
+        text.contains("pipeline_durable_unit{unit=\"sin-cos.all\",state=\"standing_by\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("pipeline_durable_unit{unit=\"sin-cos.all\",state=\"owning\"} 0"));
+    assert_eq!(a.stats.snapshot().units["sin-cos.all"], UnitState::Owning);
+    b.shutdown().await;
+    a.shutdown().await;
+}

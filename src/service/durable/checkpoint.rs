@@ -15,6 +15,7 @@ use super::setup::{Unit, token};
 use super::{Attempt, Failure, Shared, State, retry};
 use crate::error::Error;
 use crate::service::ingest::Ingest;
+use crate::stats::UnitState;
 use crate::window::SavedWindow;
 
 /// Checkpoint format version; a newer one is refused.
@@ -82,7 +83,10 @@ pub(super) async fn acquire(
                 chunks: Vec::new(),
             };
             match shared.kv.create(&unit.key, fresh.encode()).await {
-                Ok(rev) => return Ok(Some((rev, fresh))),
+                Ok(rev) => {
+                    shared.stats.unit(&unit.key, Some(UnitState::Owning));
+                    return Ok(Some((rev, fresh)));
+                }
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(retry("creating the checkpoint")(e.to_string())),
             }
@@ -111,7 +115,10 @@ pub(super) async fn acquire(
                 .update(&unit.key, cp.encode(), entry.revision)
                 .await
             {
-                Ok(rev) => return Ok(Some((rev, cp))),
+                Ok(rev) => {
+                    shared.stats.unit(&unit.key, Some(UnitState::Owning));
+                    return Ok(Some((rev, cp)));
+                }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                     seen = None;
                     continue;
@@ -122,6 +129,7 @@ pub(super) async fn acquire(
         if seen.map(|s| s.0) != Some(entry.revision) {
             if seen.is_none() {
                 tracing::info!(unit = %unit.key, owner = %cp.owner, "standing by: another instance owns this unit");
+                shared.stats.unit(&unit.key, Some(UnitState::StandingBy));
             }
             seen = Some((entry.revision, Instant::now()));
         }

@@ -42,7 +42,7 @@ use super::events::Reporter;
 use super::ingest::{Ingest, IngestLimits};
 use crate::config::DurableConfig;
 use crate::error::{Error, Result};
-use crate::stats::Stats;
+use crate::stats::{Stats, UnitState};
 
 mod checkpoint;
 mod setup;
@@ -88,18 +88,28 @@ pub(super) async fn run_unit(
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
+    let state = |s| shared.stats.unit(&unit.key, s);
     loop {
+        state(Some(UnitState::Starting));
         match attempt(&shared, &unit, &mut stop).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                state(None);
+                return Ok(());
+            }
             Err(Failure::Fatal(e)) => {
+                state(None);
                 tracing::error!(unit = %unit.key, "durable unit stopped: {e}");
                 return Err(e);
             }
             Err(Failure::Retry(e)) => {
+                state(Some(UnitState::Retrying));
                 shared.stats.durable_restarts.fetch_add(1, Relaxed);
                 tracing::warn!(unit = %unit.key, "{e}; resuming from the last checkpoint in {backoff:?}");
                 tokio::select! {
-                    _ = stop.changed() => return Ok(()),
+                    _ = stop.changed() => {
+                        state(None);
+                        return Ok(());
+                    }
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
