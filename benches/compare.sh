@@ -6,14 +6,15 @@
 #   benches/compare.sh > out/compare.jsonl      # then: python3 benches/summarise.py out/compare.jsonl
 #
 # Needs: a release build, and a Python with onnxruntime, onnx, numpy and
-# safetensors ($PEERS_PYTHON, default /tmp/peers/bin/python; see
-# ../shared/peers/README.md). One thread runs pinned to core 0; two threads
+# safetensors ($PEERS_PYTHON, default /tmp/peers/bin/python:
+# python3 -m venv /tmp/peers && /tmp/peers/bin/pip install numpy onnxruntime onnx safetensors).
+# The peers (benches/peers.py) run our model file. One thread runs pinned to core 0; two threads
 # to cores 0-1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/pipeline}
 PY=${PEERS_PYTHON:-/tmp/peers/bin/python}
-PEERS=${PEERS:-../shared/peers/ort_bench.py}
+PEERS=${PEERS:-benches/peers.py}
 MODEL=${MODEL:-models/sin-cos.safetensors}
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER=${SECONDS_PER:-1}
