@@ -211,6 +211,41 @@ async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
     svc.shutdown().await;
 }
 
+/// The shipped partition mapping (`deploy/nats/partitioned.conf`) serves
+/// keys of one token and of several: each lands in one partition, whole,
+/// and an instance owning every partition translates them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_mapping_serves_multi_token_keys() {
+    let shipped = std::fs::read_to_string(manifest().join("deploy/nats/partitioned.conf")).unwrap();
+    let mappings = &shipped[shipped.find("mappings").unwrap()..];
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mappings.conf");
+    std::fs::write(&conf, mappings).unwrap();
+    let server = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
+    let mut cfg = config();
+    cfg.routes[0].input = "part.{partition}.>".into();
+    cfg.partitions = Some(pipeline::config::Partitions {
+        count: 4,
+        owned: vec![0, 1, 2, 3],
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let keys = ["a", "plant1.pump3", "plant1.pump4", "plant2.x.y"];
+    for seq in 0..W {
+        for k in keys {
+            send(&client, k, seq, &[input_at(seq)]).await;
+        }
+    }
+    let got = collect(&mut out, keys.len(), |b| translation(b).stream);
+    let mut got = got.await;
+    got.sort();
+    assert_eq!(got, keys.map(String::from).to_vec());
+    assert_eq!(svc.stats.snapshot().errors.values().sum::<u64>(), 0);
+    svc.shutdown().await;
+}
+
 /// JSON sample messages, as `nats pub samples.x '{"seq":0,"value":0.1}'`
 /// sends them, give the same translations as MessagePack ones; a JSON
 /// message that breaks the contract is a counted `malformed` event.
