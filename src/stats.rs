@@ -325,10 +325,21 @@ pub struct CompareSnapshot {
     pub unmatched: u64,
 }
 
+/// One route's own counts (the process-wide ones sum every route).
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    pub samples_in: AtomicU64,
+    pub windows_out: AtomicU64,
+}
+
 /// What `/metrics` and `$SRV.STATS` say about one route.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct RouteInfo {
     pub pair: String,
+    /// Samples accepted into this route's windows.
+    pub samples_in: u64,
+    /// This route's translations published (stored, in durable mode).
+    pub windows_out: u64,
     /// Id of the live model.
     pub model: String,
     /// Id of the shadow model, when there is one.
@@ -546,28 +557,38 @@ fn render_comparisons(routes: &[RouteInfo], out: &mut String) {
             let _ = writeln!(out, "{name}{{pair=\"{}\"{role}}} {mse:e}", r.pair);
         }
     }
-    type Count = fn(&CompareSnapshot) -> u64;
-    let counters: [(&str, &str, Count); 3] = [
+    type Count = fn(&RouteInfo) -> u64;
+    let counters: [(&str, &str, Count); 5] = [
+        (
+            "pipeline_route_samples_in_total",
+            "Samples accepted into windows, by route.",
+            |r| r.samples_in,
+        ),
+        (
+            "pipeline_route_windows_out_total",
+            "Translations published, by route.",
+            |r| r.windows_out,
+        ),
         (
             "pipeline_shadow_windows_total",
             "Shadow translations published.",
-            |c| c.shadow_published,
+            |r| r.compare.shadow_published,
         ),
         (
             "pipeline_observer_dropped_total",
             "Batches the observer could not take in time (not compared, never lost for the live output).",
-            |c| c.dropped,
+            |r| r.compare.dropped,
         ),
         (
             "pipeline_truth_unmatched_total",
             "Windows whose truth did not arrive (or arrived too late) to be compared.",
-            |c| c.unmatched,
+            |r| r.compare.unmatched,
         ),
     ];
     for (name, help, get) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         for r in routes {
-            let _ = writeln!(out, "{name}{{pair=\"{}\"}} {}", r.pair, get(&r.compare));
+            let _ = writeln!(out, "{name}{{pair=\"{}\"}} {}", r.pair, get(r));
         }
     }
 }

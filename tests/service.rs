@@ -993,6 +993,8 @@ async fn prometheus_metrics_and_health_checks() {
         "pipeline_streams_active 1",
         "pipeline_end_to_end_seconds_count 7",
         "pipeline_model_info{pair=\"sin-cos\"",
+        "pipeline_route_samples_in_total{pair=\"sin-cos\"} 30",
+        "pipeline_route_windows_out_total{pair=\"sin-cos\"} 7",
     ] {
         assert!(body.contains(line), "{line} missing from:\n{body}");
     }

@@ -191,6 +191,7 @@ async fn acker(
     mut rx: mpsc::Receiver<Settle>,
     progress: watch::Sender<Progress>,
     stats: Arc<Stats>,
+    route: Arc<crate::stats::RouteCounters>,
 ) {
     while let Some(settle) = rx.recv().await {
         let (acks, stamps) = match settle {
@@ -208,6 +209,7 @@ async fn acker(
         let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
         let n = stored.len() as u64;
         stats.windows_out.fetch_add(n - dupes, Relaxed);
+        route.windows_out.fetch_add(n - dupes, Relaxed);
         stats.duplicates.fetch_add(dupes, Relaxed);
         for ts in stamps {
             stats.observe_end_to_end(ts);
@@ -242,7 +244,8 @@ pub(super) fn spawn(
         Sink::Core(client) => Out::Core(client),
         Sink::Stored { js, progress } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
-            tasks.push(tokio::spawn(acker(rx, progress, stats.clone())));
+            let counters = route.counters.clone();
+            tasks.push(tokio::spawn(acker(rx, progress, stats.clone(), counters)));
             Out::Stored { js, settle }
         }
     };
@@ -470,6 +473,7 @@ async fn publisher(
                 Out::Core(client) => match client.publish(subject, bytes).await {
                     Ok(()) => {
                         stats.windows_out.fetch_add(1, Relaxed);
+                        route.counters.windows_out.fetch_add(1, Relaxed);
                         stats.observe_end_to_end(job.ts);
                     }
                     Err(e) => {

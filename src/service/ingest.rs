@@ -273,6 +273,7 @@ impl Ingest {
         );
         let next = entry.window.next_seq().unwrap_or(0);
         stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
+        (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
         if let Some((expected, got)) = outcome.gap {
             let detail = format!("expected seq {expected}, got {got}: window restarted");
             reporter.report(ErrorKind::Gap, &key, subject, detail).await;

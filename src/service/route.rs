@@ -38,6 +38,8 @@ pub(super) struct Route {
     observe: mpsc::Sender<Observed>,
     /// Running comparisons (shadow against live, both against truth).
     pub compare: Arc<Compare>,
+    /// This route's own counts (`pair`-labelled in `/metrics`).
+    pub counters: Arc<crate::stats::RouteCounters>,
 }
 
 impl Route {
@@ -172,6 +174,7 @@ pub(super) fn load_routes(
                 truth_pattern,
                 observe: tx,
                 compare: Arc::default(),
+                counters: Arc::default(),
             });
             if let Some(candidate) = &r.shadow.model {
                 route.set_shadow(Some(candidate))?;
@@ -187,8 +190,11 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
         .iter()
         .map(|r| {
             let s = r.serving();
+            use std::sync::atomic::Ordering::Relaxed;
             crate::stats::RouteInfo {
                 pair: r.cfg.pair.clone(),
+                samples_in: r.counters.samples_in.load(Relaxed),
+                windows_out: r.counters.windows_out.load(Relaxed),
                 model: s.live.id.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 compare: r.compare.snapshot(),
