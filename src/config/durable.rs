@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::defaults;
+use super::{defaults, duration_key};
 use crate::error::{Error, Result};
 
 /// Durable mode settings. Every field has a default, so `[durable]` alone
@@ -28,13 +28,28 @@ pub struct DurableConfig {
     #[serde(default)]
     pub instance: Option<String>,
     /// How often window state is checkpointed and input acknowledged.
-    #[serde(default = "defaults::checkpoint_ms")]
+    /// Also `checkpoint_interval = "200ms"` (a number here is milliseconds).
+    #[serde(
+        default = "defaults::checkpoint_ms",
+        alias = "checkpoint_interval",
+        deserialize_with = "duration_key::ms_u64"
+    )]
     pub checkpoint_ms: u64,
     /// A checkpoint unchanged this long means its owner is gone.
-    #[serde(default = "defaults::lease_s")]
+    /// Also `lease = "10s"` (a number here is seconds).
+    #[serde(
+        default = "defaults::lease_s",
+        alias = "lease",
+        deserialize_with = "duration_key::secs"
+    )]
     pub lease_s: f64,
     /// Duplicate window of a created output stream (at least 120 s).
-    #[serde(default = "defaults::duplicate_window_s")]
+    /// Also `duplicate_window = "5m"` (a number here is seconds).
+    #[serde(
+        default = "defaults::duplicate_window_s",
+        alias = "duplicate_window",
+        deserialize_with = "duration_key::secs"
+    )]
     pub duplicate_window_s: f64,
     /// Unacknowledged input messages per consumer before the server pauses
     /// delivery; a checkpoint is taken early at half of it.

@@ -31,7 +31,12 @@ pub struct ServeConfig {
     /// Longest a window is held for its batch to fill, in milliseconds (0:
     /// never; a batch goes as soon as a compute thread is free, holding every
     /// window queued by then).
-    #[serde(default = "defaults::max_wait_ms")]
+    /// Also `max_wait = "2ms"` (a number here is milliseconds).
+    #[serde(
+        default = "defaults::max_wait_ms",
+        alias = "max_wait",
+        deserialize_with = "duration_key::ms"
+    )]
     pub max_wait_ms: f64,
     /// Model compute threads (each runs whole batches; none run on the async runtime).
     #[serde(default = "defaults::compute_threads")]
@@ -44,7 +49,12 @@ pub struct ServeConfig {
     #[serde(default = "defaults::max_streams")]
     pub max_streams: usize,
     /// A stream with no sample for this many seconds is forgotten.
-    #[serde(default = "defaults::idle_timeout_s")]
+    /// Also `idle_timeout = "10m"` (a number here is seconds).
+    #[serde(
+        default = "defaults::idle_timeout_s",
+        alias = "idle_timeout",
+        deserialize_with = "duration_key::secs"
+    )]
     pub idle_timeout_s: f64,
     /// Register the NATS service `pipeline` (`pipeline.translate`, `$SRV.*`).
     #[serde(default = "defaults::service")]
@@ -364,6 +374,53 @@ impl ServeConfig {
     }
 }
 
+/// Duration keys: a number in the key's own unit (`max_wait_ms = 2`, as
+/// before), or a string with a unit under either name (`max_wait = "2ms"`,
+/// `idle_timeout = "10m"`).
+pub(crate) mod duration_key {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(f64),
+        Text(String),
+    }
+
+    fn parse<'de, D: Deserializer<'de>>(d: D, unit_secs: f64) -> Result<f64, D::Error> {
+        let v = match NumOrText::deserialize(d)? {
+            NumOrText::Num(n) => n,
+            NumOrText::Text(t) => {
+                super::parse_duration(&t)
+                    .map_err(D::Error::custom)?
+                    .as_secs_f64()
+                    / unit_secs
+            }
+        };
+        if !v.is_finite() || v < 0.0 {
+            return Err(D::Error::custom(format!(
+                "duration {v} must be finite and ≥ 0"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Milliseconds.
+    pub fn ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(d, 1e-3)
+    }
+
+    /// Whole milliseconds.
+    pub fn ms_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        parse(d, 1e-3).map(|v| v.round() as u64)
+    }
+
+    /// Seconds.
+    pub fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(d, 1.0)
+    }
+}
+
 /// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
@@ -392,6 +449,42 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Durations as strings with units under the short names, numbers in
+    /// the suffixed keys' units as before; both names at once, a bad unit or
+    /// a negative value is refused.
+    #[test]
+    fn durations_are_strings_with_units_or_numbers() {
+        let route = "[[route]]\npair = 'x'\n";
+        let c = ServeConfig::from_toml(
+            &format!(
+                "max_wait = '2ms'\nidle_timeout = '10m'\n[durable]\nlease = '15s'\n\
+                 checkpoint_interval = '0.25s'\nduplicate_window = '5m'\n{route}"
+            ),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!((c.max_wait_ms, c.idle_timeout_s), (2.0, 600.0));
+        let d = c.durable.unwrap();
+        assert_eq!(
+            (d.lease_s, d.checkpoint_ms, d.duplicate_window_s),
+            (15.0, 250, 300.0)
+        );
+        let c = ServeConfig::from_toml(
+            &format!("max_wait_ms = 3\nidle_timeout_s = 4.5\n{route}"),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!((c.max_wait_ms, c.idle_timeout_s), (3.0, 4.5));
+        for bad in [
+            "max_wait = '2 parsecs'",
+            "max_wait = '-1s'",
+            "max_wait = 1\nmax_wait_ms = 1",
+        ] {
+            let e = ServeConfig::from_toml(&format!("{bad}\n{route}"), Path::new("x"));
+            assert!(e.is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_full_config_parses_and_unknown_keys_are_rejected() {
