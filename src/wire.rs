@@ -203,9 +203,24 @@ impl Translation {
         rmp_serde::to_vec_named(self).unwrap_or_default()
     }
 
+    /// Reads either output format (see [`Format`]).
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        if is_json_object(payload) {
+            return serde_json::from_slice(payload)
+                .map_err(|e| DecodeError::Malformed(e.to_string()));
+        }
         rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
     }
+}
+
+/// How a route writes its translations: MessagePack (the default, compact)
+/// or JSON (the same map, readable in `nats sub`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Msgpack,
+    Json,
 }
 
 /// A translation borrowed from the service's buffers, serialised exactly
@@ -222,10 +237,20 @@ pub struct TranslationRef<'a> {
 }
 
 impl TranslationRef<'_> {
-    /// Encodes into `out`, replacing what it held (its capacity is reused).
+    /// Encodes as MessagePack into `out`, replacing what it held (its
+    /// capacity is reused).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_as(Format::Msgpack, out);
+    }
+
+    /// Encodes in `format` into `out`, replacing what it held.
+    pub fn encode_as(&self, format: Format, out: &mut Vec<u8>) {
         out.clear();
-        if rmp_serde::encode::write_named(out, self).is_err() {
+        let ok = match format {
+            Format::Msgpack => rmp_serde::encode::write_named(out, self).is_ok(),
+            Format::Json => serde_json::to_writer(&mut *out, self).is_ok(),
+        };
+        if !ok {
             out.clear();
         }
     }
@@ -384,18 +409,23 @@ mod tests {
                 model: "0123abcd".into(),
                 ts,
             };
-            let mut out = vec![9u8; 3];
-            TranslationRef {
+            let borrowed = TranslationRef {
                 stream: &t.stream,
                 seq: t.seq,
                 values: &t.values,
                 pair: &t.pair,
                 model: &t.model,
                 ts,
-            }
-            .encode_into(&mut out);
+            };
+            let mut out = vec![9u8; 3];
+            borrowed.encode_into(&mut out);
             assert_eq!(out, t.encode());
             assert_eq!(Translation::decode(&out).unwrap(), t);
+            // The JSON form reads back the same (f32 values exactly).
+            let mut json = Vec::new();
+            borrowed.encode_as(Format::Json, &mut json);
+            assert_eq!(json[0], b'{');
+            assert_eq!(Translation::decode(&json).unwrap(), t);
         }
     }
 

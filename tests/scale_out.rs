@@ -213,6 +213,7 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
             window: None,
             shadow: Default::default(),
             truth: None,
+            output_format: Default::default(),
         }]);
         cfg.partitions = Some(Partitions {
             count: PARTITIONS,

@@ -246,6 +246,36 @@ async fn partitioned_mapping_serves_multi_token_keys() {
     svc.shutdown().await;
 }
 
+/// A route with `output_format = "json"` writes each translation as the
+/// same map in JSON, readable in `nats sub`, with the same values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_the_same_translation() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].output_format = pipeline::wire::Format::Json;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.j").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "j", 0..W).await;
+    let m = tokio::time::timeout(Duration::from_secs(10), out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+    assert_eq!(
+        (v["stream"].as_str(), v["seq"].as_u64()),
+        (Some("j"), Some(0))
+    );
+    let t = translation(&m.payload);
+    let model =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let input: Vec<f32> = (0..W).map(input_at).collect();
+    let want = model.fast.translate_rows(&input).unwrap();
+    assert_eq!(t.values, want, "the same f32 values, through JSON");
+    svc.shutdown().await;
+}
+
 /// JSON sample messages, as `nats pub samples.x '{"seq":0,"value":0.1}'`
 /// sends them, give the same translations as MessagePack ones; a JSON
 /// message that breaks the contract is a counted `malformed` event.

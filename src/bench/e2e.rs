@@ -90,6 +90,7 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         window: s.model_window,
         shadow: Default::default(),
         truth: None,
+        output_format: Default::default(),
     }]);
     config.models_dir = s.models_dir.clone();
     config.compute_threads = s.threads;

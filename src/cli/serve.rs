@@ -3,17 +3,23 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use pipeline::format;
 
 use super::nats::NatsArgs;
 use crate::shutdown_signal;
 
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Msgpack,
+    Json,
+}
+
 #[derive(Args)]
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -42,6 +48,10 @@ pub(crate) struct ServeArgs {
     /// (its translations go to `shadow.<stream key>`).
     #[arg(long, value_name = "FILE")]
     pub(crate) shadow: Option<PathBuf>,
+    /// How translations are written: msgpack (default) or json (readable
+    /// in `nats sub`).
+    #[arg(long, value_enum, default_value = "msgpack")]
+    pub(crate) output_format: OutputFormat,
     /// Subject of the true output signal (e.g. `truth.>`): the live and
     /// shadow models are scored against it (`/metrics`, `$SRV.STATS`).
     #[arg(long, value_name = "SUBJECT")]
@@ -143,6 +153,10 @@ pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<(
                     ..Default::default()
                 },
                 truth: a.truth.clone(),
+                output_format: match a.output_format {
+                    OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
+                    OutputFormat::Json => pipeline::wire::Format::Json,
+                },
             }]);
             c.models_dir = models_dir.unwrap_or_else(defaults::models_dir);
             c

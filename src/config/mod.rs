@@ -133,6 +133,10 @@ pub struct RouteConfig {
     /// A candidate model computed beside the live one (`[route.shadow]`).
     #[serde(default)]
     pub shadow: ShadowConfig,
+    /// How translations are written: `msgpack` (default) or `json` (readable
+    /// in `nats sub`; `pipeline tail` reads both).
+    #[serde(default)]
+    pub output_format: crate::wire::Format,
     /// Subject of the true output signal (same wildcards, keys and `seq` as
     /// `input`): the route then reports the live and shadow models' running
     /// MSE against it.

@@ -466,7 +466,7 @@ async fn publisher(
                 model: &model.id,
                 ts: job.ts,
             }
-            .encode_into(&mut payload);
+            .encode_as(route.cfg.output_format, &mut payload);
             let subject = format!("{}.{}", route.cfg.output, job.stream);
             let bytes = bytes::Bytes::copy_from_slice(&payload);
             match &sink {

@@ -258,7 +258,7 @@ async fn observed(
                 model: &model.id,
                 ts: *ts,
             }
-            .encode_into(payload);
+            .encode_as(route.cfg.output_format, payload);
             let subject = format!("{}.{stream}", route.cfg.shadow.output);
             match client
                 .publish(subject, bytes::Bytes::copy_from_slice(payload))

@@ -29,6 +29,7 @@ pub fn route(pair: &str) -> RouteConfig {
         window: None,
         shadow: Default::default(),
         truth: None,
+        output_format: Default::default(),
     }
 }
 
