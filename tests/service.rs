@@ -925,10 +925,7 @@ fn latency_bench_reports_each_load_through_each_batcher() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let points: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let points: Vec<serde_json::Value> = common::json_lines(&out.stdout);
     assert_eq!(points.len(), 2, "{points:?}");
     assert_eq!(points[0]["max_wait_us"], 0.0);
     assert_eq!(points[1]["max_wait_us"], 1000.0);

@@ -10,6 +10,14 @@ use std::path::Path;
 use pipeline::wire::SamplesOut;
 use safetensors::{Dtype, tensor::TensorView};
 
+/// A command's stdout of one JSON object per line.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// One sample, as a publisher encodes it (`{"seq", "value"}`).
 pub fn sample(seq: u64, value: f32) -> Vec<u8> {
     SamplesOut {
