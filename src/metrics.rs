@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::stats::Stats;
+use crate::stats::{MetricsFormat, Stats};
 
 /// What the endpoint reports on.
 #[derive(Clone)]
@@ -90,11 +90,14 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
     let mut parts = head.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, ctype, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4",
-            state.stats.render_prometheus(&(state.routes)()),
-        ),
+        ("GET", "/metrics") => {
+            let format = MetricsFormat::from_accept(&header(&head, "accept"));
+            (
+                "200 OK",
+                format.content_type(),
+                state.stats.render(&(state.routes)(), format),
+            )
+        }
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => readiness(state),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
@@ -110,4 +113,17 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
     );
     sock.write_all(response.as_bytes()).await?;
     sock.shutdown().await
+}
+
+/// The value of header `name` (lower case) in a request head, or "".
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .skip(1)
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default()
 }

@@ -977,13 +977,19 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
 }
 
 fn http_get(addr: &str, path: &str) -> (String, String) {
+    let (head, body) = http_get_with(addr, path, "");
+    (head.lines().next().unwrap().to_string(), body)
+}
+
+/// A GET with extra header lines; the whole response head and the body.
+fn http_get_with(addr: &str, path: &str, headers: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
+    (head.to_string(), body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1040,6 +1046,23 @@ async fn prometheus_metrics_and_health_checks() {
     // every window's wait in the queue is one observation.
     assert_eq!(count("pipeline_receive_seconds"), 30);
     assert_eq!(count("pipeline_queue_seconds"), 7);
+    assert!(body.contains("\nprocess_resident_memory_bytes "), "{body}");
+    // A scraper that asks for OpenMetrics gets it.
+    let a = addr.clone();
+    let (head, body) = tokio::task::spawn_blocking(move || {
+        http_get_with(
+            &a,
+            "/metrics",
+            "Accept: application/openmetrics-text; version=1.0.0\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(body.contains("pipeline_windows_out_total 7\n") && body.ends_with("# EOF\n"));
     let a = addr.clone();
     let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/readyz"))
         .await

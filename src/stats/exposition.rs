@@ -1,0 +1,573 @@
+//! `/metrics`: the counters in Prometheus' text format or OpenMetrics,
+//! encoded by `prometheus-client` (names, escaping, `_total` suffixes,
+//! histogram series). Each scrape reads the lock-free counters once into a
+//! [`Scrape`] and hands that to the encoder as a collector.
+
+use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::{CompareSnapshot, RouteInfo, Running, Stats, UnitState};
+use crate::wire::ErrorKind;
+
+/// The two exposition formats a scraper may ask for (`Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    /// `text/plain; version=0.0.4`, what Prometheus reads by default.
+    Prometheus,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl MetricsFormat {
+    /// The format an `Accept` header asks for (Prometheus' text unless
+    /// OpenMetrics is named).
+    pub fn from_accept(accept: &str) -> Self {
+        if accept.contains("application/openmetrics-text") {
+            MetricsFormat::OpenMetrics
+        } else {
+            MetricsFormat::Prometheus
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MetricsFormat::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            MetricsFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+        }
+    }
+}
+
+impl Stats {
+    /// The metrics in Prometheus' text format, with each route's models and
+    /// comparisons.
+    pub fn render_prometheus(&self, routes: &[RouteInfo]) -> String {
+        self.render(routes, MetricsFormat::Prometheus)
+    }
+
+    pub fn render(&self, routes: &[RouteInfo], format: MetricsFormat) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Scrape::read(self, routes)));
+        let mut out = String::with_capacity(8192);
+        let encoded = match format {
+            MetricsFormat::Prometheus => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            }
+            MetricsFormat::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &registry)
+            }
+        };
+        // Writing into a String cannot fail; the encoder only fails on
+        // names it cannot write, which are all fixed here.
+        if let Err(e) = encoded {
+            tracing::warn!("metrics encoding: {e}");
+        }
+        out
+    }
+}
+
+type Buckets = (f64, u64, Vec<(f64, u64)>);
+
+/// What one scrape reports, read once from [`Stats`].
+#[derive(Debug)]
+struct Scrape {
+    /// (name without `_total`, help, value).
+    counters: Vec<(&'static str, &'static str, u64)>,
+    errors: Vec<(&'static str, u64)>,
+    streams_active: u64,
+    units: Vec<(String, UnitState)>,
+    /// (name, unit, help, buckets).
+    histograms: Vec<(&'static str, Option<Unit>, &'static str, Buckets)>,
+    routes: Vec<RouteInfo>,
+    process: Option<Process>,
+}
+
+impl Scrape {
+    fn read(s: &Stats, routes: &[RouteInfo]) -> Self {
+        let c = |v: &std::sync::atomic::AtomicU64| v.load(Relaxed);
+        let counters = vec![
+            (
+                "pipeline_messages_in",
+                "Sample messages received.",
+                c(&s.messages_in),
+            ),
+            (
+                "pipeline_samples_in",
+                "Samples accepted into windows.",
+                c(&s.samples_in),
+            ),
+            (
+                "pipeline_windows_out",
+                "Translations published.",
+                c(&s.windows_out),
+            ),
+            ("pipeline_batches", "Model calls.", c(&s.batches)),
+            (
+                "pipeline_requests",
+                "pipeline.translate requests.",
+                c(&s.requests),
+            ),
+            (
+                "pipeline_publish_failures",
+                "Translations or events that could not be published.",
+                c(&s.publish_failures),
+            ),
+            (
+                "pipeline_reconnects",
+                "Reconnections to NATS.",
+                c(&s.reconnects),
+            ),
+            (
+                "pipeline_streams_evicted",
+                "Idle streams forgotten.",
+                c(&s.streams_evicted),
+            ),
+            (
+                "pipeline_checkpoints",
+                "Durable mode: window checkpoints written.",
+                c(&s.checkpoints),
+            ),
+            (
+                "pipeline_durable_restarts",
+                "Durable mode: resumptions from the last checkpoint after an error.",
+                c(&s.durable_restarts),
+            ),
+            (
+                "pipeline_duplicates",
+                "Durable mode: replayed outputs the output stream already held.",
+                c(&s.duplicates),
+            ),
+        ];
+        let seconds = Some(Unit::Seconds);
+        let histograms = vec![
+            (
+                "pipeline_batch_size",
+                None,
+                "Windows per model call.",
+                s.batch_size.read(),
+            ),
+            (
+                "pipeline_queue",
+                seconds.clone(),
+                "Wait of each window in the queue, from its last sample's arrival to its batch's compute start.",
+                s.queue_seconds.read(),
+            ),
+            (
+                "pipeline_compute",
+                seconds.clone(),
+                "Model time per batch.",
+                s.compute_seconds.read(),
+            ),
+            (
+                "pipeline_end_to_end",
+                seconds.clone(),
+                "Sample publication (ts) to translation publication.",
+                s.end_to_end_seconds.read(),
+            ),
+            (
+                "pipeline_publish",
+                seconds.clone(),
+                "A batch's results computed to every window handed to the NATS client.",
+                s.publish_seconds.read(),
+            ),
+            (
+                "pipeline_receive",
+                seconds,
+                "Sample publication (ts) to the message taken off the subscription (network, server, client buffer).",
+                s.receive_seconds.read(),
+            ),
+        ];
+        Scrape {
+            counters,
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| (k.as_str(), s.errors_of(*k)))
+                .collect(),
+            streams_active: c(&s.streams_active),
+            units: s.unit_states(),
+            histograms,
+            routes: routes.to_vec(),
+            process: Process::read(),
+        }
+    }
+}
+
+fn counter(m: &mut MetricEncoder, v: u64) -> fmt::Result {
+    m.encode_counter::<NoLabelSet, _, u64>(&v, None)
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        for (name, help, v) in &self.counters {
+            counter(
+                &mut enc.encode_descriptor(name, help, None, MetricType::Counter)?,
+                *v,
+            )?;
+        }
+        let mut m = enc.encode_descriptor(
+            "pipeline_errors",
+            "Error events by kind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, v) in &self.errors {
+            counter(&mut m.encode_family(&[("kind", *kind)])?, *v)?;
+        }
+        enc.encode_descriptor(
+            "pipeline_streams_active",
+            "Streams with a live window.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&self.streams_active)?;
+        let build = [
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("kernel", crate::fast::kernel_name()),
+        ];
+        enc.encode_descriptor(
+            "pipeline_build_info",
+            "The running build.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_family(&build)?
+        .encode_gauge(&1u64)?;
+        self.encode_routes(&mut enc)?;
+        if !self.units.is_empty() {
+            let mut m = enc.encode_descriptor(
+                "pipeline_durable_unit",
+                "Durable units by state (1 for the state each is in).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (key, state) in &self.units {
+                for s in UnitState::ALL {
+                    m.encode_family(&[("unit", key.as_str()), ("state", s.as_str())])?
+                        .encode_gauge(&u64::from(s == *state))?;
+                }
+            }
+        }
+        for (name, unit, help, (sum, count, buckets)) in &self.histograms {
+            enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Histogram)?
+                .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+        }
+        if let Some(p) = &self.process {
+            p.encode(&mut enc)?;
+        }
+        Ok(())
+    }
+}
+
+impl Scrape {
+    /// Per-route series: the models, the running MSEs (gauges: they restart
+    /// when a route's models change) and the route's counts.
+    fn encode_routes(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        let mut m = enc.encode_descriptor(
+            "pipeline_model_info",
+            "The model each route serves.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.routes {
+            let live = [
+                ("pair", r.pair.as_str()),
+                ("model", &r.model),
+                ("role", "live"),
+            ];
+            m.encode_family(&live)?.encode_gauge(&1u64)?;
+            if let Some(id) = &r.shadow {
+                let shadow = [("pair", r.pair.as_str()), ("model", id), ("role", "shadow")];
+                m.encode_family(&shadow)?.encode_gauge(&1u64)?;
+            }
+        }
+        type Pick = fn(&CompareSnapshot) -> &Running;
+        let mut m = enc.encode_descriptor(
+            "pipeline_shadow_mse",
+            "Running MSE of the shadow model against the live one (since the models last changed).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.routes {
+            if let Some(mse) = r.compare.shadow_vs_live.mse() {
+                m.encode_family(&[("pair", r.pair.as_str())])?
+                    .encode_gauge(&mse)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "pipeline_truth_mse",
+            "Running MSE against the truth channel, by model role (since the models last changed).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let roles: [(&str, Pick); 2] = [
+            ("live", |c| &c.live_vs_truth),
+            ("shadow", |c| &c.shadow_vs_truth),
+        ];
+        for (role, pick) in roles {
+            for r in &self.routes {
+                if let Some(mse) = pick(&r.compare).mse() {
+                    m.encode_family(&[("pair", r.pair.as_str()), ("role", role)])?
+                        .encode_gauge(&mse)?;
+                }
+            }
+        }
+        type Count = fn(&RouteInfo) -> u64;
+        let counters: [(&str, &str, Count); 5] = [
+            (
+                "pipeline_route_samples_in",
+                "Samples accepted into windows, by route.",
+                |r| r.samples_in,
+            ),
+            (
+                "pipeline_route_windows_out",
+                "Translations published, by route.",
+                |r| r.windows_out,
+            ),
+            (
+                "pipeline_shadow_windows",
+                "Shadow translations published.",
+                |r| r.compare.shadow_published,
+            ),
+            (
+                "pipeline_observer_dropped",
+                "Batches the observer could not take in time (not compared, never lost for the live output).",
+                |r| r.compare.dropped,
+            ),
+            (
+                "pipeline_truth_unmatched",
+                "Windows whose truth did not arrive (or arrived too late) to be compared.",
+                |r| r.compare.unmatched,
+            ),
+        ];
+        for (name, help, get) in counters {
+            let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for r in &self.routes {
+                counter(&mut m.encode_family(&[("pair", r.pair.as_str())])?, get(r))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The standard `process_*` metrics (the names every Prometheus client
+/// library exports), from `/proc/self` on Linux; absent elsewhere.
+#[derive(Debug)]
+struct Process {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    start_time_seconds: f64,
+    threads: u64,
+    open_fds: u64,
+}
+
+/// The kernel's `USER_HZ`: the unit of `/proc` CPU times, 100 on every
+/// Linux architecture's user ABI.
+const TICKS_PER_SEC: f64 = 100.0;
+const PAGE_BYTES: u64 = 4096;
+
+impl Process {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces), from
+        // field 3 (state) on: see proc(5).
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())?;
+        Some(Process {
+            cpu_seconds: (field(14)? + field(15)?) as f64 / TICKS_PER_SEC,
+            threads: field(20)?,
+            start_time_seconds: boot as f64 + field(22)? as f64 / TICKS_PER_SEC,
+            virtual_bytes: field(23)?,
+            resident_bytes: field(24)? * PAGE_BYTES,
+            open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count() as u64,
+        })
+    }
+
+    fn encode(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        enc.encode_descriptor(
+            "process_cpu",
+            "Total user and system CPU time spent.",
+            Some(&Unit::Seconds),
+            MetricType::Counter,
+        )?
+        .encode_counter::<NoLabelSet, _, f64>(&self.cpu_seconds, None)?;
+        enc.encode_descriptor(
+            "process_start_time",
+            "Start time of the process since the Unix epoch.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&self.start_time_seconds)?;
+        let gauges: [(&str, &str, Option<Unit>, u64); 4] = [
+            (
+                "process_resident_memory",
+                "Resident memory size.",
+                Some(Unit::Bytes),
+                self.resident_bytes,
+            ),
+            (
+                "process_virtual_memory",
+                "Virtual memory size.",
+                Some(Unit::Bytes),
+                self.virtual_bytes,
+            ),
+            ("process_threads", "OS threads.", None, self.threads),
+            (
+                "process_open_fds",
+                "Open file descriptors.",
+                None,
+                self.open_fds,
+            ),
+        ];
+        for (name, help, unit, v) in gauges {
+            enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?
+                .encode_gauge(&v)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_in_the_text_form() {
+        let s = Stats::default();
+        for v in [0.5, 2.0, 3.0, 100.0] {
+            s.batch_size.observe(v);
+        }
+        let out = s.render_prometheus(&[]);
+        assert!(
+            out.contains("pipeline_batch_size_bucket{le=\"1\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("pipeline_batch_size_bucket{le=\"4\"} 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("pipeline_batch_size_bucket{le=\"+Inf\"} 4\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("pipeline_batch_size_sum 105.5\n")
+                && out.contains("pipeline_batch_size_count 4\n"),
+            "{out}"
+        );
+    }
+
+    /// The queue histogram counts windows (each its own wait), the compute
+    /// and batch-size histograms count batches.
+    #[test]
+    fn queue_waits_are_observed_per_window() {
+        let s = Stats::default();
+        let waits = [1e-4, 2e-4, 3e-3].map(Duration::from_secs_f64);
+        s.batch(waits.into_iter(), Duration::from_micros(50));
+        let text = s.render_prometheus(&[]);
+        assert!(text.contains("pipeline_queue_seconds_count 3\n"), "{text}");
+        assert!(
+            text.contains("pipeline_compute_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("pipeline_batch_size_count 1\n"), "{text}");
+        assert!((s.snapshot().mean_queue_us - 1100.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn prometheus_text_has_every_error_kind() {
+        let s = Stats::default();
+        s.error(ErrorKind::Gap);
+        let mut route = RouteInfo {
+            pair: "sin-cos".into(),
+            model: "abc".into(),
+            shadow: Some("def".into()),
+            ..Default::default()
+        };
+        route.compare.shadow_vs_live.add(&[1.0, 2.0], &[1.0, 0.0]);
+        route.compare.shadow_published = 7;
+        let text = s.render_prometheus(&[route]);
+        assert!(
+            text.contains("# TYPE pipeline_errors_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pipeline_errors_total{kind=\"gap\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("pipeline_errors_total{kind=\"malformed\"} 0\n"));
+        assert!(
+            text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"abc\",role=\"live\"} 1")
+        );
+        assert!(
+            text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"def\",role=\"shadow\"} 1")
+        );
+        assert!(
+            text.contains("pipeline_shadow_mse{pair=\"sin-cos\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("pipeline_shadow_windows_total{pair=\"sin-cos\"} 7\n"));
+        assert!(
+            !text.contains("pipeline_truth_mse{"),
+            "no truth compared yet"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    /// OpenMetrics when asked: the same series, units declared, `# EOF` last.
+    #[test]
+    fn openmetrics_when_the_scraper_asks() {
+        let format = MetricsFormat::from_accept(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        );
+        assert_eq!(format, MetricsFormat::OpenMetrics);
+        let s = Stats::default();
+        s.windows_out.fetch_add(3, Relaxed);
+        let text = s.render(&[], format);
+        assert!(text.contains("pipeline_windows_out_total 3\n"), "{text}");
+        assert!(
+            text.contains("# UNIT pipeline_queue_seconds seconds\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(MetricsFormat::from_accept("*/*"), MetricsFormat::Prometheus);
+    }
+
+    /// The process metrics every client library exports, read from /proc.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_are_exported() {
+        let text = Stats::default().render_prometheus(&[]);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{name} missing in {text}"))
+        };
+        assert!(value("process_resident_memory_bytes") > 1e6);
+        assert!(value("process_open_fds") >= 3.0);
+        assert!(value("process_threads") >= 1.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        let started = value("process_start_time_seconds");
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} vs {now}"
+        );
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+}

@@ -1,0 +1,371 @@
+//! Service counters: lock-free, shared by the ingest, batcher, compute and
+//! publisher stages, read by `$SRV.STATS`, the logs and `/metrics`
+//! ([`exposition`]).
+
+mod exposition;
+
+pub use exposition::MetricsFormat;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::wire::ErrorKind;
+
+/// A Prometheus-style histogram with fixed buckets (seconds or counts),
+/// lock-free.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative); the last is +Inf.
+    counts: Vec<AtomicU64>,
+    /// Sum of observations × 1e9 (nanoseconds for time, or count × 1e9).
+    sum_e9: AtomicU64,
+}
+
+/// Latency buckets, seconds: 100 µs … 10 s.
+pub const SECONDS: &[f64] = &[
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Batch-size buckets.
+pub const SIZES: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_e9: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, v: f64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_e9.fetch_add((v.max(0.0) * 1e9) as u64, Relaxed);
+    }
+
+    /// Sum of the observations, their count, and each bucket's own count
+    /// with its upper bound (the last one +Inf), as a snapshot.
+    pub fn read(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let buckets: Vec<(f64, u64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    self.bounds.get(i).copied().unwrap_or(f64::INFINITY),
+                    c.load(Relaxed),
+                )
+            })
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        (self.sum_e9.load(Relaxed) as f64 / 1e9, count, buckets)
+    }
+}
+
+#[derive(Debug)]
+pub struct Stats {
+    pub messages_in: AtomicU64,
+    pub samples_in: AtomicU64,
+    pub windows_out: AtomicU64,
+    pub batches: AtomicU64,
+    pub batched_windows: AtomicU64,
+    pub requests: AtomicU64,
+    pub publish_failures: AtomicU64,
+    pub streams_active: AtomicU64,
+    pub streams_evicted: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// Durable mode: checkpoints written.
+    pub checkpoints: AtomicU64,
+    /// Durable mode: restarts from the last checkpoint after an error.
+    pub durable_restarts: AtomicU64,
+    /// Durable mode: outputs the output stream recognised as already stored
+    /// (`Nats-Msg-Id`), i.e. replays after a restart.
+    pub duplicates: AtomicU64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+    queue_ns: AtomicU64,
+    compute_ns: AtomicU64,
+    /// Windows per model call.
+    pub batch_size: Histogram,
+    /// Time a window waited for its batch to start computing.
+    pub queue_seconds: Histogram,
+    /// Model time per batch.
+    pub compute_seconds: Histogram,
+    /// Sample published (its `ts`) → translation handed to the client.
+    pub end_to_end_seconds: Histogram,
+    /// A batch's results computed → every window handed to the client
+    /// (waits in batch order included).
+    pub publish_seconds: Histogram,
+    /// Sample published (its `ts`) → taken off the subscription by ingest:
+    /// the network, the server and the client's buffer.
+    pub receive_seconds: Histogram,
+    /// Durable mode: what each unit (KV key) is doing now.
+    pub units: std::sync::Mutex<std::collections::BTreeMap<String, UnitState>>,
+}
+
+/// What a durable unit is doing (`/readyz`, `$SRV.STATS`, `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitState {
+    /// Taking its checkpoint over, or resuming from it.
+    Starting,
+    /// Owns its checkpoint and processes its partition.
+    Owning,
+    /// Another instance owns it; this one takes over if that one stops.
+    StandingBy,
+    /// An attempt failed; it resumes from its checkpoint after a pause.
+    Retrying,
+}
+
+impl UnitState {
+    pub const ALL: [UnitState; 4] = [
+        UnitState::Starting,
+        UnitState::Owning,
+        UnitState::StandingBy,
+        UnitState::Retrying,
+    ];
+
+    /// The name used on the wire and in metrics (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Starting => "starting",
+            UnitState::Owning => "owning",
+            UnitState::StandingBy => "standing_by",
+            UnitState::Retrying => "retrying",
+        }
+    }
+
+    /// Ready: the unit is doing its job (processing, or standing by).
+    pub fn ready(self) -> bool {
+        matches!(self, UnitState::Owning | UnitState::StandingBy)
+    }
+}
+
+impl Stats {
+    /// Records a durable unit's state (`None`: the unit stopped).
+    pub fn unit(&self, key: &str, state: Option<UnitState>) {
+        let Ok(mut units) = self.units.lock() else {
+            return;
+        };
+        match state {
+            Some(s) => {
+                units.insert(key.to_string(), s);
+            }
+            None => {
+                units.remove(key);
+            }
+        }
+    }
+
+    pub fn unit_states(&self) -> Vec<(String, UnitState)> {
+        match self.units.lock() {
+            Ok(u) => u.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            messages_in: AtomicU64::new(0),
+            samples_in: AtomicU64::new(0),
+            windows_out: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            batched_windows: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            publish_failures: AtomicU64::new(0),
+            streams_active: AtomicU64::new(0),
+            streams_evicted: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            durable_restarts: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            errors: Default::default(),
+            queue_ns: AtomicU64::new(0),
+            compute_ns: AtomicU64::new(0),
+            batch_size: Histogram::new(SIZES),
+            queue_seconds: Histogram::new(SECONDS),
+            compute_seconds: Histogram::new(SECONDS),
+            end_to_end_seconds: Histogram::new(SECONDS),
+            publish_seconds: Histogram::new(SECONDS),
+            receive_seconds: Histogram::new(SECONDS),
+            units: Default::default(),
+        }
+    }
+}
+
+/// A point-in-time copy of [`Stats`], as served in `$SRV.STATS` `data`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub messages_in: u64,
+    pub samples_in: u64,
+    pub windows_out: u64,
+    pub batches: u64,
+    pub mean_batch_size: f64,
+    pub requests: u64,
+    pub publish_failures: u64,
+    pub streams_active: u64,
+    pub streams_evicted: u64,
+    pub reconnects: u64,
+    #[serde(default)]
+    pub checkpoints: u64,
+    #[serde(default)]
+    pub durable_restarts: u64,
+    #[serde(default)]
+    pub duplicates: u64,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Durable mode: each unit's state.
+    #[serde(default)]
+    pub units: std::collections::BTreeMap<String, UnitState>,
+    /// Mean time a window waited for its batch to start computing, µs.
+    pub mean_queue_us: f64,
+    /// Mean compute time per batch, µs.
+    pub mean_compute_us: f64,
+}
+
+impl Stats {
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind.index()].fetch_add(1, Relaxed);
+    }
+
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()].load(Relaxed)
+    }
+
+    /// Records one computed batch: each window's wait in the queue (one
+    /// observation per window), its size and its compute time.
+    pub fn batch(&self, queue_waits: impl ExactSizeIterator<Item = Duration>, compute: Duration) {
+        let windows = queue_waits.len();
+        let mut total_queue = Duration::ZERO;
+        for q in queue_waits {
+            self.queue_seconds.observe(q.as_secs_f64());
+            total_queue += q;
+        }
+        self.batch_size.observe(windows as f64);
+        self.compute_seconds.observe(compute.as_secs_f64());
+        self.batches.fetch_add(1, Relaxed);
+        self.batched_windows.fetch_add(windows as u64, Relaxed);
+        self.queue_ns
+            .fetch_add(total_queue.as_nanos() as u64, Relaxed);
+        self.compute_ns
+            .fetch_add(compute.as_nanos() as u64, Relaxed);
+    }
+
+    /// Sample publication (`ts`) to ingest taking the message, when known.
+    pub fn observe_receive(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
+            self.receive_seconds.observe(secs);
+        }
+    }
+
+    /// Sample publication (`ts`, ns since the epoch) to now, when known.
+    pub fn observe_end_to_end(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
+            self.end_to_end_seconds.observe(secs);
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let batches = self.batches.load(Relaxed);
+        let windows = self.batched_windows.load(Relaxed);
+        let per = |total: u64, n: u64| if n == 0 { 0.0 } else { total as f64 / n as f64 };
+        Snapshot {
+            messages_in: self.messages_in.load(Relaxed),
+            samples_in: self.samples_in.load(Relaxed),
+            windows_out: self.windows_out.load(Relaxed),
+            batches,
+            mean_batch_size: per(windows, batches),
+            requests: self.requests.load(Relaxed),
+            publish_failures: self.publish_failures.load(Relaxed),
+            streams_active: self.streams_active.load(Relaxed),
+            streams_evicted: self.streams_evicted.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            checkpoints: self.checkpoints.load(Relaxed),
+            durable_restarts: self.durable_restarts.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_string(), self.errors_of(*k)))
+                .collect(),
+            units: self.unit_states().into_iter().collect(),
+            mean_queue_us: per(self.queue_ns.load(Relaxed), windows) / 1e3,
+            mean_compute_us: per(self.compute_ns.load(Relaxed), batches) / 1e3,
+        }
+    }
+}
+
+/// A running mean of squared differences.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Running {
+    pub windows: u64,
+    pub values: u64,
+    pub sum_sq: f64,
+}
+
+impl Running {
+    pub fn add(&mut self, a: &[f32], b: &[f32]) {
+        self.windows += 1;
+        self.values += a.len() as u64;
+        self.sum_sq += a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>();
+    }
+
+    /// Mean squared error so far (None before the first window).
+    pub fn mse(&self) -> Option<f64> {
+        (self.values > 0).then(|| self.sum_sq / self.values as f64)
+    }
+}
+
+/// A route's comparisons. The running means cover the models serving now
+/// (they restart at every swap); the counters never restart.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CompareSnapshot {
+    /// Shadow against live, in the route's output units.
+    pub shadow_vs_live: Running,
+    /// Live against truth.
+    pub live_vs_truth: Running,
+    /// Shadow against truth.
+    pub shadow_vs_truth: Running,
+    /// Shadow translations published.
+    pub shadow_published: u64,
+    /// Batches the observer could not take in time (not compared).
+    pub dropped: u64,
+    /// Windows whose truth never arrived (or arrived too late to be kept).
+    pub unmatched: u64,
+}
+
+/// One route's own counts (the process-wide ones sum every route).
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    pub samples_in: AtomicU64,
+    pub windows_out: AtomicU64,
+}
+
+/// What `/metrics` and `$SRV.STATS` say about one route.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RouteInfo {
+    pub pair: String,
+    /// Samples accepted into this route's windows.
+    pub samples_in: u64,
+    /// This route's translations published (stored, in durable mode).
+    pub windows_out: u64,
+    /// Id of the live model.
+    pub model: String,
+    /// Id of the shadow model, when there is one.
+    pub shadow: Option<String>,
+    pub compare: CompareSnapshot,
+}
