@@ -12,6 +12,11 @@ use tokio::sync::watch;
 
 use crate::stats::{MetricsFormat, Stats};
 
+/// A compute thread on one batch this long is stuck (`/healthz` fails, so
+/// a supervisor restarts the process). The largest batch takes well under a
+/// second on a slow core.
+const STALL: Duration = Duration::from_secs(10);
+
 /// What the endpoint reports on.
 #[derive(Clone)]
 pub struct MetricsState {
@@ -98,7 +103,10 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
                 state.stats.render(&(state.routes)(), format),
             )
         }
-        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", "/healthz") => match state.stats.health(STALL) {
+            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
+            Err(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
+        },
         ("GET", "/readyz") => readiness(state),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (

@@ -1072,6 +1072,11 @@ async fn prometheus_metrics_and_health_checks() {
         "{status} {body}"
     );
     let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/healthz"))
+        .await
+        .unwrap();
+    assert!(status.contains("200") && body == "ok\n", "{status} {body}");
+    let a = addr.clone();
     let (status, _) = tokio::task::spawn_blocking(move || http_get(&a, "/nope"))
         .await
         .unwrap();

@@ -350,6 +350,8 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize)
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
 fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
+    let beat = stats.compute_thread();
+    let _stopped = crate::stats::StopOnDrop(beat.clone());
     let mut input = Vec::new();
     let mut scratch = crate::fast::Scratch::default();
     loop {
@@ -368,6 +370,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             return;
         };
         let started = Instant::now();
+        beat.busy();
         input.clear();
         for j in &jobs {
             input.extend_from_slice(&j.input);
@@ -397,6 +400,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             computed: Instant::now(),
         });
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
+            beat.idle();
             continue;
         };
         if let Some(shadow) = observer.shadow {
@@ -408,6 +412,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
                 }
             }
         }
+        beat.idle();
         // An observer that cannot keep up loses comparisons, never windows.
         if observer.tx.try_send(observed).is_err() {
             observer.compare.dropped(1);

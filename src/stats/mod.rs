@@ -6,6 +6,7 @@ mod exposition;
 
 pub use exposition::MetricsFormat;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -109,6 +110,46 @@ pub struct Stats {
     pub receive_seconds: Histogram,
     /// Durable mode: what each unit (KV key) is doing now.
     pub units: std::sync::Mutex<std::collections::BTreeMap<String, UnitState>>,
+    /// One heartbeat per compute thread (`/healthz`).
+    compute: std::sync::Mutex<Vec<Arc<Heartbeat>>>,
+}
+
+/// A compute thread's heartbeat: since when it has been on its current
+/// batch (0: idle), and whether it has stopped (a panic included).
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    busy_since_us: AtomicU64,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+/// Microseconds on a monotonic clock that starts with the process (never
+/// 0, so 0 can mean idle).
+fn monotonic_us() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+        + 1
+}
+
+impl Heartbeat {
+    pub fn busy(&self) {
+        self.busy_since_us.store(monotonic_us(), Relaxed);
+    }
+
+    pub fn idle(&self) {
+        self.busy_since_us.store(0, Relaxed);
+    }
+}
+
+/// Marks its heartbeat stopped when the compute thread ends, however it
+/// ends (a panicking model unwinds through it).
+pub struct StopOnDrop(pub Arc<Heartbeat>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Relaxed);
+    }
 }
 
 /// What a durable unit is doing (`/readyz`, `$SRV.STATS`, `/metrics`).
@@ -150,6 +191,39 @@ impl UnitState {
 }
 
 impl Stats {
+    /// A new compute thread's heartbeat, watched by [`Stats::health`].
+    pub fn compute_thread(&self) -> Arc<Heartbeat> {
+        let beat = Arc::new(Heartbeat::default());
+        if let Ok(mut all) = self.compute.lock() {
+            all.push(beat.clone());
+        }
+        beat
+    }
+
+    /// `/healthz`: unhealthy when a compute thread has stopped, or has been
+    /// on one batch longer than `stall` (a batch takes milliseconds: a
+    /// thread that long on one is stuck, and the windows behind it wait).
+    pub fn health(&self, stall: Duration) -> std::result::Result<(), String> {
+        let Ok(all) = self.compute.lock() else {
+            return Err("compute heartbeats unreadable".into());
+        };
+        let now = monotonic_us();
+        for (i, beat) in all.iter().enumerate() {
+            if beat.stopped.load(Relaxed) {
+                return Err(format!("compute thread {i} has stopped"));
+            }
+            let since = beat.busy_since_us.load(Relaxed);
+            let busy = Duration::from_micros(now.saturating_sub(since));
+            if since != 0 && busy > stall {
+                return Err(format!(
+                    "compute thread {i} has been on one batch for {:.1} s",
+                    busy.as_secs_f64()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Records a durable unit's state (`None`: the unit stopped).
     pub fn unit(&self, key: &str, state: Option<UnitState>) {
         let Ok(mut units) = self.units.lock() else {
@@ -199,6 +273,7 @@ impl Default for Stats {
             publish_seconds: Histogram::new(SECONDS),
             receive_seconds: Histogram::new(SECONDS),
             units: Default::default(),
+            compute: Default::default(),
         }
     }
 }
@@ -368,4 +443,32 @@ pub struct RouteInfo {
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
     pub compare: CompareSnapshot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/healthz` fails while a compute thread is on one batch past the
+    /// limit, recovers when it finishes, and fails for good once a thread
+    /// has stopped.
+    #[test]
+    fn health_follows_the_compute_heartbeats() {
+        let s = Stats::default();
+        let (a, b) = (s.compute_thread(), s.compute_thread());
+        assert_eq!(s.health(Duration::ZERO), Ok(()), "idle threads");
+        a.busy();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(s.health(Duration::from_secs(10)), Ok(()), "busy, not stuck");
+        let err = s.health(Duration::from_millis(1)).unwrap_err();
+        assert!(
+            err.contains("compute thread 0 has been on one batch"),
+            "{err}"
+        );
+        a.idle();
+        assert_eq!(s.health(Duration::from_millis(1)), Ok(()));
+        drop(StopOnDrop(b));
+        let err = s.health(Duration::from_secs(10)).unwrap_err();
+        assert_eq!(err, "compute thread 1 has stopped");
+    }
 }
