@@ -250,17 +250,32 @@ pub async fn run(
 }
 
 /// One subscription over several subjects (a route's partitions).
-async fn subscribe_all(
-    client: &async_nats::Client,
-    subjects: &[String],
-) -> Result<futures::stream::SelectAll<async_nats::Subscriber>> {
-    let mut subs = Vec::new();
-    for subject in subjects {
+async fn subscribe_all(client: &async_nats::Client, subjects: &[String]) -> Result<Inputs> {
+    let mut subs = tokio_stream::StreamMap::with_capacity(subjects.len());
+    for (i, subject) in subjects.iter().enumerate() {
         let sub = client
             .subscribe(subject.clone())
             .await
             .map_err(|e| Error::Nats(format!("cannot subscribe to {subject}: {e}")))?;
-        subs.push(sub);
+        subs.insert(i, sub);
     }
-    Ok(futures::stream::select_all(subs))
+    Ok(Inputs(subs))
+}
+
+/// A route's subscriptions read as one stream of messages. (Unlike
+/// `futures`' `SelectAll`, which allocates a node per message taken,
+/// `StreamMap` polls its streams in place.)
+pub(crate) struct Inputs(tokio_stream::StreamMap<usize, async_nats::Subscriber>);
+
+impl futures::Stream for Inputs {
+    type Item = async_nats::Message;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|m| m.map(|(_, m)| m))
+    }
 }

@@ -203,37 +203,51 @@ impl SubjectPattern {
 
     /// The stream key of `subject`, or why it has none.
     pub fn key(&self, subject: &str) -> Result<String, String> {
-        let parts: Vec<&str> = subject.split('.').collect();
-        let mut key: Vec<&str> = Vec::new();
-        for (i, t) in self.tokens.iter().enumerate() {
-            match t.as_str() {
-                ">" => {
-                    if parts.len() <= i {
-                        return Err("nothing after the prefix".into());
-                    }
-                    key.extend_from_slice(&parts[i..]);
-                    break;
-                }
-                "*" => key.push(parts.get(i).ok_or("too few tokens")?),
-                PARTITION_TOKEN => {
-                    parts.get(i).ok_or("too few tokens")?;
-                }
-                lit => {
-                    if parts.get(i) != Some(&lit) {
-                        return Err(format!(
-                            "does not match the input pattern at token {}",
-                            i + 1
-                        ));
-                    }
-                }
+        let mut key = String::new();
+        self.key_into(subject, &mut key)?;
+        Ok(key)
+    }
+
+    /// [`SubjectPattern::key`] into a reused buffer (the hot path: no
+    /// allocation once `key` has grown to the longest key).
+    pub fn key_into(&self, subject: &str, key: &mut String) -> Result<(), String> {
+        key.clear();
+        let mut parts = subject.split('.');
+        // Byte offset of the next part (past the end when there is none).
+        let mut at = 0;
+        let push = |key: &mut String, part: &str| {
+            if !key.is_empty() {
+                key.push('.');
             }
-            if i == self.tokens.len() - 1 && parts.len() != self.tokens.len() {
+            key.push_str(part);
+        };
+        for (i, t) in self.tokens.iter().enumerate() {
+            if t == ">" {
+                if at > subject.len() {
+                    return Err("nothing after the prefix".into());
+                }
+                push(key, &subject[at..]);
+                break;
+            }
+            let part = parts.next();
+            at += part.map_or(0, |p| p.len() + 1);
+            match (t.as_str(), part) {
+                ("*", Some(part)) => push(key, part),
+                (PARTITION_TOKEN, Some(_)) => {}
+                ("*" | PARTITION_TOKEN, None) => return Err("too few tokens".into()),
+                (lit, part) if part != Some(lit) => {
+                    return Err(format!(
+                        "does not match the input pattern at token {}",
+                        i + 1
+                    ));
+                }
+                _ => {}
+            }
+            if i == self.tokens.len() - 1 && parts.next().is_some() {
                 return Err("token count does not match the input pattern".into());
             }
         }
-        let key = key.join(".");
-        validate_key(&key)?;
-        Ok(key)
+        validate_key(key)
     }
 }
 
@@ -438,5 +452,34 @@ mod tests {
             vec!["part.0.>", "part.3.>"]
         );
         assert_eq!(subscriptions("samples.>", &[0, 3]), vec!["samples.>"]);
+    }
+
+    /// The reused-buffer form gives what a fresh key would, whatever the
+    /// buffer held before, errors included.
+    #[test]
+    fn keys_into_a_reused_buffer() {
+        let cases = [
+            ("samples.>", "samples.a.b.c", Ok("a.b.c")),
+            ("samples.>", "samples.", Err(())),
+            ("samples.>", "samples", Err(())),
+            ("s.*.x.>", "s.k.x.y.z", Ok("k.y.z")),
+            ("s.*.x.>", "s.k.y.z", Err(())),
+            ("s.*.*", "s.a.b", Ok("a.b")),
+            ("s.*.*", "s.a", Err(())),
+            ("s.*.*", "s.a.b.c", Err(())),
+            ("part.{partition}.*.>", "part.1.a.b", Ok("a.b")),
+            ("plant.*.temp", "plant..temp", Err(())),
+        ];
+        let mut buf = String::from("left over from an earlier key");
+        for (pattern, subject, want) in cases {
+            let p = SubjectPattern::parse(pattern).unwrap();
+            let got = p.key_into(subject, &mut buf).map(|()| buf.as_str());
+            assert_eq!(got.map_err(|_| ()), want, "{pattern} {subject}");
+            assert_eq!(
+                p.key(subject).ok().as_deref(),
+                want.ok(),
+                "{pattern} {subject}"
+            );
+        }
     }
 }

@@ -298,10 +298,13 @@ async fn kill_9_three_times_every_window_exactly_once() {
     let mut svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
 
-    // Three moments within the ~5 s of publishing.
+    // Three moments within the ~5 s of publishing, at least 300 ms apart so
+    // every restarted process lives long enough to have resumed (a process
+    // killed while still loading cannot log that it did).
     let mut rng = pipeline::rng::Rng::new(seed());
-    let mut moments: Vec<u64> = (0..3).map(|_| 300 + rng.below(4000) as u64).collect();
-    moments.sort_unstable();
+    let moments: Vec<u64> = (0..3)
+        .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
+        .collect();
     let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     let started = Instant::now();
     let mut logs_of = Vec::new();

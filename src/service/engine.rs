@@ -34,6 +34,66 @@ pub(super) struct Job {
     pub enqueued: Instant,
 }
 
+/// Buffers recycled around the pipeline, so that in steady state a window
+/// costs no allocation: ingest fills a window buffer, the batcher a batch
+/// and the compute thread an output buffer, all taken from here; the
+/// publisher gives them back once the batch is published.
+#[derive(Default)]
+pub(super) struct Buffers {
+    windows: Pool<f32>,
+    outputs: Pool<f32>,
+    batches: Pool<Job>,
+}
+
+/// Empty vectors kept for reuse (at most [`Pool::KEEP`]; more are freed).
+struct Pool<T>(Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Pool<T> {
+    /// Enough for every window queued and in flight at the default limits.
+    const KEEP: usize = 16_384;
+
+    fn take(&self) -> Vec<T> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default()
+    }
+
+    fn give(&self, mut v: Vec<T>) {
+        v.clear();
+        if let Ok(mut pool) = self.0.lock()
+            && pool.len() < Self::KEEP
+        {
+            pool.push(v);
+        }
+    }
+}
+
+impl Buffers {
+    /// A window's samples, in a recycled buffer.
+    pub fn window(&self, samples: &[f32]) -> Vec<f32> {
+        let mut v = self.windows.take();
+        v.extend_from_slice(samples);
+        v
+    }
+
+    /// Gives back a published batch's buffers.
+    fn recycle(&self, mut jobs: Vec<Job>, outputs: Vec<f32>) {
+        for job in jobs.drain(..) {
+            self.windows.give(job.input);
+        }
+        self.batches.give(jobs);
+        self.outputs.give(outputs);
+    }
+}
+
 /// Where a batch's comparisons go: the route's shadow model (computed on
 /// the same input after the live results are handed on) and its observer.
 #[derive(Clone)]
@@ -48,6 +108,8 @@ struct ComputeJob {
     model: Arc<LoadedModel>,
     observer: Option<Observer>,
     jobs: Vec<Job>,
+    /// Where the outputs go (a recycled buffer).
+    out: Vec<f32>,
     done: oneshot::Sender<Done>,
     /// One of the compute threads' permits, given back when the batch (and
     /// its shadow) is done.
@@ -116,6 +178,7 @@ impl Compute {
             model,
             observer: None,
             jobs: vec![job],
+            out: Vec::new(),
             done,
             _permit: permit,
         };
@@ -235,6 +298,7 @@ pub(super) fn spawn(
     let mut tasks = vec![tokio::spawn(batcher(
         jobs_rx,
         move || source.for_batch(),
+        route.buffers.clone(),
         compute,
         slots_tx,
         limits.max_batch,
@@ -276,6 +340,7 @@ pub(super) struct BatchLimits {
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
     models: impl Fn() -> (Arc<LoadedModel>, Option<Observer>),
+    buffers: Arc<Buffers>,
     compute: Compute,
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
     max_batch: usize,
@@ -284,7 +349,7 @@ async fn batcher(
     let max_batch = max_batch.max(1);
     while let Some(first) = jobs.recv().await {
         let deadline = first.enqueued + max_wait;
-        let mut batch = Vec::with_capacity(max_batch);
+        let mut batch = buffers.batches.take();
         batch.push(first);
         let mut open = take_queued(&mut jobs, &mut batch, max_batch);
         while open && !max_wait.is_zero() && batch.len() < max_batch {
@@ -324,6 +389,7 @@ async fn batcher(
             model,
             observer,
             jobs: batch,
+            out: buffers.outputs.take(),
             done: done_tx,
             _permit: permit,
         };
@@ -363,6 +429,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             model,
             observer,
             jobs,
+            mut out,
             done,
             _permit,
         }) = job
@@ -375,7 +442,8 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
         for j in &jobs {
             input.extend_from_slice(&j.input);
         }
-        let mut out = vec![0f32; input.len()];
+        out.clear();
+        out.resize(input.len(), 0.0);
         let outputs = model
             .fast
             .translate_into(&input, &mut out, &mut scratch)
@@ -431,6 +499,10 @@ async fn publisher(
     // Reused for every message: the encoded payload and the message id.
     let mut payload = Vec::new();
     let mut id = String::new();
+    // Subjects and payloads handed to the client are slices of one shared
+    // block: a new block every few hundred messages (or the old one again,
+    // once the client has written all of it), not an allocation per message.
+    let mut arena = bytes::BytesMut::with_capacity(ARENA_BYTES);
     while let Some(slot) = slots.recv().await {
         let Ok(Done {
             jobs,
@@ -472,8 +544,7 @@ async fn publisher(
                 ts: job.ts,
             }
             .encode_as(route.cfg.output_format, &mut payload);
-            let subject = format!("{}.{}", route.cfg.output, job.stream);
-            let bytes = bytes::Bytes::copy_from_slice(&payload);
+            let (subject, bytes) = slices(&mut arena, &route.cfg.output, &job.stream, &payload);
             match &sink {
                 Out::Core(client) => match client.publish(subject, bytes).await {
                     Ok(()) => {
@@ -489,7 +560,7 @@ async fn publisher(
                 Out::Stored { js, .. } => {
                     use std::fmt::Write as _;
                     id.clear();
-                    let _ = write!(id, "{subject}:{}", job.seq);
+                    let _ = write!(id, "{}:{}", subject.as_str(), job.seq);
                     let publish = jetstream::message::PublishMessage::build()
                         .payload(bytes)
                         .message_id(id.as_str());
@@ -504,6 +575,7 @@ async fn publisher(
                 }
             }
         }
+        route.buffers.recycle(jobs, outputs);
         if let Out::Stored { settle, .. } = &sink
             && settle.send(Settle::Batch(acks, stamps)).await.is_err()
         {
@@ -513,6 +585,32 @@ async fn publisher(
             .publish_seconds
             .observe(computed.elapsed().as_secs_f64());
     }
+}
+
+/// The size of a block of the publisher's arena.
+const ARENA_BYTES: usize = 64 * 1024;
+
+/// `<output>.<stream>` and the payload, as slices of `arena`.
+fn slices(
+    arena: &mut bytes::BytesMut,
+    output: &str,
+    stream: &str,
+    payload: &[u8],
+) -> (async_nats::Subject, bytes::Bytes) {
+    let needed = output.len() + 1 + stream.len() + payload.len();
+    if arena.capacity() < needed {
+        arena.reserve(needed.max(ARENA_BYTES));
+    }
+    arena.extend_from_slice(output.as_bytes());
+    arena.extend_from_slice(b".");
+    arena.extend_from_slice(stream.as_bytes());
+    let subject = arena.split().freeze();
+    arena.extend_from_slice(payload);
+    let payload = arena.split().freeze();
+    // Made of two `str`s and a dot: always UTF-8, so the check cannot fail.
+    let subject = async_nats::Subject::from_utf8(subject)
+        .unwrap_or_else(|_| async_nats::Subject::from(format!("{output}.{stream}")));
+    (subject, payload)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::Subscriber;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -42,7 +41,7 @@ struct StreamEntry {
 /// every message the server routed to us before it is in the subscription's
 /// buffer. Those are processed, then the subscription is dropped.
 pub(super) async fn ingest(
-    mut sub: futures::stream::SelectAll<Subscriber>,
+    mut sub: super::Inputs,
     mut ingest: Ingest,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -88,6 +87,9 @@ pub(super) struct Ingest {
     streams: HashMap<Arc<str>, StreamEntry>,
     /// Windows completed by the current message (reused).
     completed: Vec<(u64, Vec<f32>)>,
+    /// The current message's stream key and samples (reused).
+    key: String,
+    values: Vec<f32>,
 }
 
 impl Ingest {
@@ -104,6 +106,8 @@ impl Ingest {
             limits,
             streams: HashMap::new(),
             completed: Vec::new(),
+            key: String::new(),
+            values: Vec::new(),
         }
     }
 
@@ -181,8 +185,8 @@ impl Ingest {
                 .await;
             return Some(0);
         }
-        let key = match self.route.pattern.key(subject) {
-            Ok(k) => k,
+        let key = match self.route.pattern.key_into(subject, &mut self.key) {
+            Ok(()) => self.key.as_str(),
             Err(e) => {
                 reporter
                     .report(
@@ -200,7 +204,7 @@ impl Ingest {
             reporter
                 .report(
                     ErrorKind::Malformed,
-                    &key,
+                    key,
                     subject,
                     flag.reason().to_string(),
                 )
@@ -212,42 +216,40 @@ impl Ingest {
             // subject we subscribe to: this line was written by a publisher.
             let detail = format!("a NATS status line ({status}) in a sample message");
             reporter
-                .report(ErrorKind::Malformed, &key, subject, detail)
+                .report(ErrorKind::Malformed, key, subject, detail)
                 .await;
             return Some(0);
         }
-        let samples = match wire::decode_samples(&msg.payload) {
+        let samples = match wire::decode_samples_into(&msg.payload, &mut self.values) {
             Ok(s) => {
                 stats.observe_receive(s.ts);
                 s
             }
             Err(DecodeError::Malformed(d)) => {
-                reporter
-                    .report(ErrorKind::Malformed, &key, subject, d)
-                    .await;
+                reporter.report(ErrorKind::Malformed, key, subject, d).await;
                 return Some(0);
             }
             Err(DecodeError::InvalidValue(d)) => {
                 reporter
-                    .report(ErrorKind::InvalidValue, &key, subject, d)
+                    .report(ErrorKind::InvalidValue, key, subject, d)
                     .await;
                 return Some(0);
             }
         };
         let now = Instant::now();
-        if !self.streams.contains_key(key.as_str()) {
+        if !self.streams.contains_key(key) {
             if self.streams.len() >= self.limits.max_streams {
                 let detail = format!(
                     "{} streams are live (max_streams); new stream refused",
                     self.streams.len()
                 );
                 reporter
-                    .report(ErrorKind::TooManyStreams, &key, subject, detail)
+                    .report(ErrorKind::TooManyStreams, key, subject, detail)
                     .await;
                 return Some(0);
             }
             stats.streams_active.fetch_add(1, Relaxed);
-            let k: Arc<str> = key.as_str().into();
+            let k: Arc<str> = key.into();
             let window = StreamWindow::new(self.route.window);
             self.streams.insert(
                 k.clone(),
@@ -258,25 +260,26 @@ impl Ingest {
                 },
             );
         }
-        let Some(entry) = self.streams.get_mut(key.as_str()) else {
+        let Some(entry) = self.streams.get_mut(key) else {
             return Some(0);
         };
         entry.last_seen = now;
         let stream = entry.key.clone();
         let completed = &mut self.completed;
+        let buffers = &self.route.buffers;
         completed.clear();
         let outcome = entry.window.accept(
             samples.seq,
-            &samples.values,
+            &self.values,
             self.route.cfg.stride,
-            |first, win| completed.push((first, win.to_vec())),
+            |first, win| completed.push((first, buffers.window(win))),
         );
         let next = entry.window.next_seq().unwrap_or(0);
         stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
         (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
         if let Some((expected, got)) = outcome.gap {
             let detail = format!("expected seq {expected}, got {got}: window restarted");
-            reporter.report(ErrorKind::Gap, &key, subject, detail).await;
+            reporter.report(ErrorKind::Gap, key, subject, detail).await;
         }
         if outcome.out_of_order > 0 {
             let detail = format!(
@@ -284,7 +287,7 @@ impl Ingest {
                 outcome.out_of_order, samples.seq
             );
             reporter
-                .report(ErrorKind::OutOfOrder, &key, subject, detail)
+                .report(ErrorKind::OutOfOrder, key, subject, detail)
                 .await;
         }
         let mut sent = 0;

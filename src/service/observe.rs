@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use async_nats::{Client, Subscriber};
+use async_nats::Client;
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -186,7 +186,7 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) {
 pub(super) struct ObserverParts {
     pub client: Client,
     pub reporter: Reporter,
-    pub truth: Option<futures::stream::SelectAll<Subscriber>>,
+    pub truth: Option<super::Inputs>,
     pub limits: IngestLimits,
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
 
-use super::engine::Observer;
+use super::engine::{Buffers, Observer};
 use super::observe::{Compare, Observed};
 use crate::config::{RouteConfig, ServeConfig};
 use crate::error::{Error, Result};
@@ -40,6 +40,8 @@ pub(super) struct Route {
     pub compare: Arc<Compare>,
     /// This route's own counts (`pair`-labelled in `/metrics`).
     pub counters: Arc<crate::stats::RouteCounters>,
+    /// Window, batch and output buffers, recycled (see [`Buffers`]).
+    pub buffers: Arc<Buffers>,
 }
 
 impl Route {
@@ -175,6 +177,7 @@ pub(super) fn load_routes(
                 observe: tx,
                 compare: Arc::default(),
                 counters: Arc::default(),
+                buffers: Arc::default(),
             });
             if let Some(candidate) = &r.shadow.model {
                 route.set_shadow(Some(candidate))?;

@@ -55,6 +55,7 @@ fn start_batcher(
     tokio::spawn(batcher(
         jobs_rx,
         move || (model.clone(), None),
+        Arc::default(),
         compute,
         slots_tx,
         max_batch,

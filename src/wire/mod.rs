@@ -1,0 +1,227 @@
+//! The wire contract (documented in `proto/`): MessagePack sample messages
+//! in, translation and error-event maps out.
+//!
+//! Decoding is strict about types and lenient about width: any MessagePack
+//! integer or float is a number; anything else is `malformed`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds since the Unix epoch (the wire's `ts`).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+mod samples;
+
+pub use samples::{
+    MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, decode_samples,
+    decode_samples_into,
+};
+
+/// Why a payload was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not MessagePack, not a map, wrong types, missing keys.
+    #[error("{0}")]
+    Malformed(String),
+    /// A NaN or infinite sample (or one too large for f32).
+    #[error("{0}")]
+    InvalidValue(String),
+}
+
+/// Is this MessagePack value a map (fixmap, map 16, map 32)? rmp-serde would
+/// also read a struct from an array, by position; the contract is a map.
+fn is_map(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+}
+
+/// Is this payload a JSON object? MessagePack never starts a map with `{`
+/// (0x7b is the integer 123), so the two cannot be confused.
+fn is_json_object(payload: &[u8]) -> bool {
+    payload
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .is_some_and(|b| *b == b'{')
+}
+
+/// One translated window, published on `<output>.<stream>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Translation {
+    /// The stream key (empty for request/reply).
+    pub stream: String,
+    /// Sequence number of the window's first input sample.
+    pub seq: u64,
+    /// The W translated samples.
+    pub values: Vec<f32>,
+    /// Pair id the model was trained on.
+    pub pair: String,
+    /// Content id of the model file that produced it.
+    pub model: String,
+    /// `ts` of the message that completed the window, if it had one
+    /// (lets a receiver measure end-to-end latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+impl Translation {
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+
+    /// Reads either output format (see [`Format`]).
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        if is_json_object(payload) {
+            return serde_json::from_slice(payload)
+                .map_err(|e| DecodeError::Malformed(e.to_string()));
+        }
+        rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+/// How a route writes its translations: MessagePack (the default, compact)
+/// or JSON (the same map, readable in `nats sub`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Msgpack,
+    Json,
+}
+
+/// A translation borrowed from the service's buffers, serialised exactly
+/// as [`Translation`] (the publisher's hot path owns no copy of it).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TranslationRef<'a> {
+    pub stream: &'a str,
+    pub seq: u64,
+    pub values: &'a [f32],
+    pub pair: &'a str,
+    pub model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+impl TranslationRef<'_> {
+    /// Encodes as MessagePack into `out`, replacing what it held (its
+    /// capacity is reused).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        self.encode_as(Format::Msgpack, out);
+    }
+
+    /// Encodes in `format` into `out`, replacing what it held.
+    pub fn encode_as(&self, format: Format, out: &mut Vec<u8>) {
+        out.clear();
+        let ok = match format {
+            Format::Msgpack => rmp_serde::encode::write_named(out, self).is_ok(),
+            Format::Json => serde_json::to_writer(&mut *out, self).is_ok(),
+        };
+        if !ok {
+            out.clear();
+        }
+    }
+}
+
+/// The kinds of error event; each is also counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Malformed,
+    InvalidValue,
+    Gap,
+    OutOfOrder,
+    TooManyStreams,
+    BadSubject,
+    SlowConsumer,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Malformed,
+        ErrorKind::InvalidValue,
+        ErrorKind::Gap,
+        ErrorKind::OutOfOrder,
+        ErrorKind::TooManyStreams,
+        ErrorKind::BadSubject,
+        ErrorKind::SlowConsumer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::InvalidValue => "invalid_value",
+            ErrorKind::Gap => "gap",
+            ErrorKind::OutOfOrder => "out_of_order",
+            ErrorKind::TooManyStreams => "too_many_streams",
+            ErrorKind::BadSubject => "bad_subject",
+            ErrorKind::SlowConsumer => "slow_consumer",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error event, published on the errors subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    pub stream: String,
+    pub subject: String,
+    pub kind: ErrorKind,
+    pub detail: String,
+}
+
+impl ErrorEvent {
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+/// A `pipeline.translate` request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TranslateRequest {
+    pub values: Vec<Num>,
+    #[serde(default)]
+    pub pair: Option<String>,
+}
+
+/// Decodes a request and checks its values (count is checked by the caller,
+/// which knows the model's window).
+pub fn decode_request(payload: &[u8]) -> Result<(Vec<f32>, Option<String>), DecodeError> {
+    if !is_map(payload) {
+        return Err(DecodeError::Malformed(
+            "not a translate request: expected a MessagePack map".into(),
+        ));
+    }
+    let r: TranslateRequest = rmp_serde::from_slice(payload)
+        .map_err(|e| DecodeError::Malformed(format!("not a translate request: {e}")))?;
+    let mut values = Vec::with_capacity(r.values.len());
+    for (i, Num(v)) in r.values.into_iter().enumerate() {
+        let f = v as f32;
+        if !f.is_finite() {
+            return Err(DecodeError::InvalidValue(format!(
+                "value {i} is {v}, not a finite f32"
+            )));
+        }
+        values.push(f);
+    }
+    Ok((values, r.pair))
+}
+
+#[cfg(test)]
+mod tests;

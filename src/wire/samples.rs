@@ -1,0 +1,296 @@
+//! Sample messages in: decoded straight into a reused buffer.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::{DecodeError, is_json_object, is_map};
+
+/// Most samples one message may carry (a NATS payload is ≤ 1 MiB by default;
+/// this keeps one hostile message from pinning memory).
+pub const MAX_VALUES_PER_MESSAGE: usize = 65_536;
+
+/// A number of any MessagePack width, widened to f64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Num(pub f64);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_f32<E: de::Error>(self, v: f32) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A decoded sample message: `values[i]` is sample number `seq + i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    pub seq: u64,
+    pub values: Vec<f32>,
+    /// Nanoseconds since the epoch of the first sample, if the sender said.
+    pub ts: Option<i64>,
+}
+
+/// A decoded sample message without its values (which went into the
+/// caller's buffer, see [`decode_samples_into`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleHeader {
+    pub seq: u64,
+    pub ts: Option<i64>,
+}
+
+/// Decodes one sample message: a MessagePack map, or the same map as a JSON
+/// object (what `nats pub samples.x '{"seq":0,"value":0.1}'` sends).
+pub fn decode_samples(payload: &[u8]) -> Result<Samples, DecodeError> {
+    let mut values = Vec::new();
+    let SampleHeader { seq, ts } = decode_samples_into(payload, &mut values)?;
+    Ok(Samples { seq, values, ts })
+}
+
+/// [`decode_samples`] with the values written into `values` (cleared
+/// first): the hot path reuses one buffer, so decoding allocates nothing
+/// once it has grown.
+pub fn decode_samples_into(
+    payload: &[u8],
+    values: &mut Vec<f32>,
+) -> Result<SampleHeader, DecodeError> {
+    values.clear();
+    let raw = if is_json_object(payload) {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        SamplesSeed(values)
+            .deserialize(&mut de)
+            .and_then(|raw| de.end().map(|()| raw))
+            .map_err(|e| DecodeError::Malformed(format!("not a sample message (JSON): {e}")))?
+    } else if is_map(payload) {
+        let mut de = rmp_serde::Deserializer::from_read_ref(payload);
+        SamplesSeed(values)
+            .deserialize(&mut de)
+            .map_err(|e| DecodeError::Malformed(format!("not a sample message: {e}")))?
+    } else {
+        return Err(DecodeError::Malformed(
+            "not a sample message: expected a MessagePack map or a JSON object".into(),
+        ));
+    };
+    let count = match (raw.value, raw.values) {
+        (Some(bad), None) => Count { n: 1, bad },
+        (None, Some(count)) => count,
+        (Some(_), Some(_)) => {
+            return Err(DecodeError::Malformed(
+                "has both `value` and `values`".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(DecodeError::Malformed(
+                "has neither `value` nor `values`".into(),
+            ));
+        }
+    };
+    if count.n == 0 {
+        return Err(DecodeError::Malformed("`values` is empty".into()));
+    }
+    if count.n > MAX_VALUES_PER_MESSAGE {
+        return Err(DecodeError::Malformed(format!(
+            "{} values in one message (at most {MAX_VALUES_PER_MESSAGE})",
+            count.n
+        )));
+    }
+    if raw.seq.checked_add(count.n as u64).is_none() {
+        return Err(DecodeError::Malformed(format!(
+            "seq {} + {} values overflows u64",
+            raw.seq, count.n
+        )));
+    }
+    if let Some((i, v)) = count.bad {
+        return Err(DecodeError::InvalidValue(format!(
+            "sample {i} (seq {}) is {}, not a finite f32",
+            raw.seq + i as u64,
+            Short(v)
+        )));
+    }
+    Ok(SampleHeader {
+        seq: raw.seq,
+        ts: raw.ts,
+    })
+}
+
+/// What the map held, the values aside.
+struct Raw {
+    seq: u64,
+    ts: Option<i64>,
+    /// `value` was present (and whether it is not a finite f32).
+    value: Option<Option<(usize, f64)>>,
+    values: Option<Count>,
+}
+
+/// How many values a message carried (only the first
+/// [`MAX_VALUES_PER_MESSAGE`] are kept), and the first that is not a finite
+/// f32, with its index.
+struct Count {
+    n: usize,
+    bad: Option<(usize, f64)>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Seq,
+    Value,
+    Values,
+    Ts,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads the sample map, pushing its values into the buffer as they come.
+struct SamplesSeed<'a>(&'a mut Vec<f32>);
+
+impl<'de> DeserializeSeed<'de> for SamplesSeed<'_> {
+    type Value = Raw;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SamplesSeed<'_> {
+    type Value = Raw;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sample map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+        let (mut seq, mut ts, mut value, mut values) = (None, None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Seq if seq.is_some() => return Err(de::Error::duplicate_field("seq")),
+                Field::Seq => seq = Some(map.next_value::<u64>()?),
+                Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
+                Field::Ts => ts = Some(map.next_value::<Option<i64>>()?),
+                Field::Value if value.is_some() => {
+                    return Err(de::Error::duplicate_field("value"));
+                }
+                Field::Value => {
+                    value = Some(map.next_value::<Option<Num>>()?.map(|Num(v)| {
+                        let f = v as f32;
+                        self.0.push(f);
+                        (!f.is_finite()).then_some((0, v))
+                    }));
+                }
+                Field::Values if values.is_some() => {
+                    return Err(de::Error::duplicate_field("values"));
+                }
+                Field::Values => values = Some(map.next_value_seed(ValuesSeed(&mut *self.0))?),
+                Field::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Raw {
+            seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,
+            ts: ts.flatten(),
+            value: value.flatten(),
+            values: values.flatten(),
+        })
+    }
+}
+
+/// `values`: null, or an array of numbers pushed into the buffer.
+struct ValuesSeed<'a>(&'a mut Vec<f32>);
+
+impl<'de> DeserializeSeed<'de> for ValuesSeed<'_> {
+    type Value = Option<Count>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Count>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValuesSeed<'_> {
+    type Value = Option<Count>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of numbers")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<Count>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Count>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Count>, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Count>, A::Error> {
+        let values = self.0;
+        values.reserve(seq.size_hint().unwrap_or(0).min(MAX_VALUES_PER_MESSAGE));
+        let mut count = Count { n: 0, bad: None };
+        while let Some(Num(v)) = seq.next_element()? {
+            // Past the limit, values are only counted (the message is refused).
+            if count.n < MAX_VALUES_PER_MESSAGE {
+                let f = v as f32;
+                if !f.is_finite() && count.bad.is_none() {
+                    count.bad = Some((count.n, v));
+                }
+                values.push(f);
+            }
+            count.n += 1;
+        }
+        Ok(Some(count))
+    }
+}
+
+/// A sample message as a sender writes it (used by `pipeline publish`, tests
+/// and benchmarks).
+#[derive(Debug, Clone, Serialize)]
+pub struct SamplesOut<'a> {
+    pub seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<&'a [f32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+impl SamplesOut<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain numbers and slices into a Vec cannot fail.
+        rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+}
+
+/// A number as an error message shows it: `1e300`, not 301 digits.
+struct Short(f64);
+
+impl fmt::Display for Short {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.0.is_finite() && self.0.abs() >= 1e16 {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}

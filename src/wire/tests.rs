@@ -1,0 +1,320 @@
+use super::*;
+use serde::Serialize;
+
+fn pack<T: Serialize>(v: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(v).unwrap()
+}
+
+#[derive(Serialize)]
+struct Any<S, V, T> {
+    seq: S,
+    value: V,
+    ts: T,
+}
+
+/// JSON objects are sample messages too, with the same rules; anything
+/// else that is not a MessagePack map is refused.
+#[test]
+fn json_samples_are_read_like_messagepack() {
+    let s = decode_samples(br#" {"seq": 7, "value": 0.5, "ts": 12}"#).unwrap();
+    assert_eq!((s.seq, s.values, s.ts), (7, vec![0.5], Some(12)));
+    let s = decode_samples(br#"{"seq":0,"values":[1,2.5,-3e2],"extra":"ignored"}"#).unwrap();
+    assert_eq!(s.values, vec![1.0, 2.5, -300.0]);
+    for bad in [
+        &br#"{"seq":-1,"value":1}"#[..],
+        br#"{"seq":1,"value":"x"}"#,
+        br#"{"seq":1}"#,
+        br#"{"seq":1,"value":1"#,
+        br#"[1,2]"#,
+        b"hello",
+    ] {
+        assert!(
+            matches!(decode_samples(bad), Err(DecodeError::Malformed(_))),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    assert!(matches!(
+        decode_samples(br#"{"seq":1,"value":1e300}"#),
+        Err(DecodeError::InvalidValue(_))
+    ));
+}
+
+/// The borrowed form is byte for byte the owned one, with and without `ts`.
+#[test]
+fn a_borrowed_translation_encodes_as_the_owned_one() {
+    for ts in [None, Some(-5)] {
+        let t = Translation {
+            stream: "pump.7".into(),
+            seq: 42,
+            values: vec![1.5, -0.25, 3e-8],
+            pair: "sin-cos".into(),
+            model: "0123abcd".into(),
+            ts,
+        };
+        let borrowed = TranslationRef {
+            stream: &t.stream,
+            seq: t.seq,
+            values: &t.values,
+            pair: &t.pair,
+            model: &t.model,
+            ts,
+        };
+        let mut out = vec![9u8; 3];
+        borrowed.encode_into(&mut out);
+        assert_eq!(out, t.encode());
+        assert_eq!(Translation::decode(&out).unwrap(), t);
+        // The JSON form reads back the same (f32 values exactly).
+        let mut json = Vec::new();
+        borrowed.encode_as(Format::Json, &mut json);
+        assert_eq!(json[0], b'{');
+        assert_eq!(Translation::decode(&json).unwrap(), t);
+    }
+}
+
+#[test]
+fn numbers_of_every_width_are_accepted() {
+    for payload in [
+        pack(&Any {
+            seq: 3u8,
+            value: 1.5f32,
+            ts: 1i64,
+        }),
+        pack(&Any {
+            seq: 3u64,
+            value: 1.5f64,
+            ts: 1i8,
+        }),
+    ] {
+        let s = decode_samples(&payload).unwrap();
+        assert_eq!(
+            (s.seq, s.values.as_slice(), s.ts),
+            (3, &[1.5f32][..], Some(1))
+        );
+    }
+    // `ts: nil` means no timestamp; a string is not one.
+    let s = decode_samples(&pack(&Any {
+        seq: 0u16,
+        value: -7i32,
+        ts: (),
+    }))
+    .unwrap();
+    assert_eq!(s.ts, None);
+    let e = decode_samples(&pack(&Any {
+        seq: 0u16,
+        value: -7i32,
+        ts: "now",
+    }))
+    .unwrap_err();
+    assert!(matches!(e, DecodeError::Malformed(_)));
+    let s = decode_samples(&pack(&Any {
+        seq: 0u16,
+        value: -7i16,
+        ts: 5u32,
+    }))
+    .unwrap();
+    assert_eq!(s.values, vec![-7.0]);
+}
+
+#[test]
+fn values_arrays_and_bad_shapes() {
+    #[derive(Serialize)]
+    struct Vs<'a> {
+        seq: u64,
+        values: &'a [f64],
+    }
+    let s = decode_samples(&pack(&Vs {
+        seq: 9,
+        values: &[1.0, 2.0],
+    }))
+    .unwrap();
+    assert_eq!((s.seq, s.values, s.ts), (9, vec![1.0, 2.0], None));
+    for (payload, needle) in [
+        (
+            pack(&Vs {
+                seq: 9,
+                values: &[],
+            }),
+            "empty",
+        ),
+        (
+            pack(&Vs {
+                seq: u64::MAX,
+                values: &[1.0],
+            }),
+            "overflows",
+        ),
+        (b"\xc1garbage".to_vec(), "not a sample message"),
+        (pack(&serde_json::json!({"seq": 1})), "neither"),
+        (
+            pack(&serde_json::json!({"seq": 1, "value": 1, "values": [1]})),
+            "both",
+        ),
+        (
+            pack(&serde_json::json!({"seq": -1, "value": 1})),
+            "not a sample",
+        ),
+        (
+            pack(&serde_json::json!({"seq": 1, "value": "x"})),
+            "not a sample",
+        ),
+        (
+            pack(&serde_json::json!([1, 2])),
+            "expected a MessagePack map",
+        ),
+        (Vec::new(), "expected a MessagePack map"),
+    ] {
+        let e = decode_samples(&payload).unwrap_err();
+        assert!(matches!(e, DecodeError::Malformed(_)), "{needle}: {e:?}");
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+}
+
+#[test]
+fn non_finite_values_are_invalid() {
+    #[derive(Serialize)]
+    struct One {
+        seq: u64,
+        value: f64,
+    }
+    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300] {
+        let e = decode_samples(&pack(&One { seq: 1, value: v })).unwrap_err();
+        assert!(matches!(e, DecodeError::InvalidValue(_)), "{v}: {e:?}");
+    }
+}
+
+#[test]
+fn outputs_are_named_maps_that_round_trip() {
+    let t = Translation {
+        stream: "a.b".into(),
+        seq: 5,
+        values: vec![0.5; 24],
+        pair: "sin-cos".into(),
+        model: "abc".into(),
+        ts: None,
+    };
+    let bytes = t.encode();
+    // fixmap with 5 entries (ts omitted), first key "stream".
+    assert_eq!(bytes[0], 0x85);
+    assert_eq!(&bytes[1..8], b"\xa6stream");
+    assert_eq!(Translation::decode(&bytes).unwrap(), t);
+    let e = ErrorEvent {
+        stream: "s".into(),
+        subject: "samples.s".into(),
+        kind: ErrorKind::OutOfOrder,
+        detail: "d".into(),
+    };
+    let bytes = e.encode();
+    assert!(bytes.windows(12).any(|w| w == b"out_of_order"));
+    assert_eq!(ErrorEvent::decode(&bytes).unwrap(), e);
+}
+
+/// Fuzz-style: random bytes and random mutations of valid messages never
+/// panic the decoder; every outcome is a value or a typed error.
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let mut rng = crate::rng::Rng::new(2024);
+    let valid = [
+        SamplesOut {
+            seq: 5,
+            value: Some(1.5),
+            values: None,
+            ts: Some(9),
+        }
+        .encode(),
+        SamplesOut {
+            seq: 7,
+            value: None,
+            values: Some(&[1.0, 2.0, 3.0]),
+            ts: None,
+        }
+        .encode(),
+    ];
+    let (mut ok, mut err) = (0, 0);
+    for i in 0..200_000 {
+        let bytes: Vec<u8> = if i % 2 == 0 {
+            let n = rng.below(64);
+            (0..n).map(|_| rng.below(256) as u8).collect()
+        } else {
+            let mut b = valid[i % 4 / 2].clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(b.len());
+                b[at] = rng.below(256) as u8;
+            }
+            b.truncate(b.len() - rng.below(3));
+            b
+        };
+        match decode_samples(&bytes) {
+            Ok(s) => {
+                assert!(!s.values.is_empty() && s.values.iter().all(|v| v.is_finite()));
+                ok += 1;
+            }
+            Err(_) => err += 1,
+        }
+        let _ = decode_request(&bytes);
+    }
+    assert!(
+        ok > 0 && err > 0,
+        "both outcomes exercised: {ok} ok, {err} errors"
+    );
+}
+
+#[test]
+fn sender_encoding_decodes() {
+    let p = SamplesOut {
+        seq: 4,
+        value: None,
+        values: Some(&[1.0, 2.0]),
+        ts: Some(7),
+    }
+    .encode();
+    let s = decode_samples(&p).unwrap();
+    assert_eq!((s.seq, s.values, s.ts), (4, vec![1.0, 2.0], Some(7)));
+}
+
+/// The hot path's form: a reused buffer is cleared, keys come in any order,
+/// unknown keys are skipped, a repeated key and an oversized message are
+/// refused (the latter counted, never all kept), a bad value is reported by
+/// its index and seq.
+#[test]
+fn decoding_into_a_reused_buffer() {
+    let mut buf = vec![9.0f32; 5];
+    let msg = pack(&serde_json::json!({"values": [1, 2.5], "note": {"a": [1]}, "ts": 7, "seq": 3}));
+    let h = decode_samples_into(&msg, &mut buf).unwrap();
+    assert_eq!((h.seq, h.ts, buf.as_slice()), (3, Some(7), &[1.0, 2.5][..]));
+    let h = decode_samples_into(br#"{"seq": 4, "value": -1, "ts": null}"#, &mut buf).unwrap();
+    assert_eq!((h.seq, h.ts, buf.as_slice()), (4, None, &[-1.0][..]));
+
+    let twice = decode_samples_into(br#"{"seq": 1, "seq": 2, "value": 1}"#, &mut buf);
+    assert!(
+        twice
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate field `seq`")
+    );
+    let huge: Vec<u32> = vec![1; MAX_VALUES_PER_MESSAGE + 3];
+    let e = decode_samples_into(
+        &pack(&serde_json::json!({"seq": 0, "values": huge})),
+        &mut buf,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("{} values", MAX_VALUES_PER_MESSAGE + 3)),
+        "{e}"
+    );
+    assert!(buf.len() <= MAX_VALUES_PER_MESSAGE);
+    let e = decode_samples_into(
+        &pack(&serde_json::json!({"seq": 10, "values": [1, 1e300, 2]})),
+        &mut buf,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        DecodeError::InvalidValue("sample 1 (seq 11) is 1e300, not a finite f32".into())
+    );
+    let e = decode_samples_into(br#"{"value": 1}"#, &mut buf).unwrap_err();
+    assert!(e.to_string().contains("missing field `seq`"), "{e}");
+    let e = decode_samples_into(br#"{"seq": 1, "value": 1} x"#, &mut buf).unwrap_err();
+    assert!(e.to_string().contains("trailing"), "{e}");
+}
