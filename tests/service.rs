@@ -305,12 +305,11 @@ async fn json_samples_are_translated_like_messagepack() {
     for (a, b) in j.iter().zip(&m) {
         assert_eq!((a.seq, &a.values), (b.seq, &b.values));
     }
-    let e = collect(&mut errors, 1, event).await;
-    assert_eq!(
-        (e[0].kind, e[0].stream.as_str()),
-        (ErrorKind::Malformed, "j")
-    );
-    assert!(e[0].detail.contains("JSON"), "{}", e[0].detail);
+    let e = collect(&mut errors, 1, |b| (b.first() == Some(&b'{'), event(b))).await;
+    let (json, e) = &e[0];
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::Malformed, "j"));
+    assert!(e.detail.contains("JSON"), "{}", e.detail);
+    assert!(json, "a JSON message's error event is JSON");
     svc.shutdown().await;
 }
 

@@ -32,6 +32,9 @@ pub(super) struct Job {
     pub input: Vec<f32>,
     pub ts: Option<i64>,
     pub enqueued: Instant,
+    /// The W3C `traceparent` of the message that completed the window,
+    /// carried to its translation.
+    pub trace: Option<Arc<str>>,
 }
 
 /// Buffers recycled around the pipeline, so that in steady state a window
@@ -173,6 +176,7 @@ impl Compute {
             input,
             ts: None,
             enqueued: Instant::now(),
+            trace: None,
         };
         let batch = ComputeJob {
             model,
@@ -546,24 +550,29 @@ async fn publisher(
             .encode_as(route.cfg.output_format, &mut payload);
             let (subject, bytes) = slices(&mut arena, &route.cfg.output, &job.stream, &payload);
             match &sink {
-                Out::Core(client) => match client.publish(subject, bytes).await {
-                    Ok(()) => {
-                        stats.windows_out.fetch_add(1, Relaxed);
-                        route.counters.windows_out.fetch_add(1, Relaxed);
-                        stats.observe_end_to_end(job.ts);
+                Out::Core(client) => {
+                    match publish(client, subject, bytes, job.trace.as_deref()).await {
+                        Ok(()) => {
+                            stats.windows_out.fetch_add(1, Relaxed);
+                            route.counters.windows_out.fetch_add(1, Relaxed);
+                            stats.observe_end_to_end(job.ts);
+                        }
+                        Err(e) => {
+                            stats.publish_failures.fetch_add(1, Relaxed);
+                            tracing::warn!("publish failed: {e}");
+                        }
                     }
-                    Err(e) => {
-                        stats.publish_failures.fetch_add(1, Relaxed);
-                        tracing::warn!("publish failed: {e}");
-                    }
-                },
+                }
                 Out::Stored { js, .. } => {
                     use std::fmt::Write as _;
                     id.clear();
                     let _ = write!(id, "{}:{}", subject.as_str(), job.seq);
-                    let publish = jetstream::message::PublishMessage::build()
+                    let mut publish = jetstream::message::PublishMessage::build()
                         .payload(bytes)
                         .message_id(id.as_str());
+                    if let Some(t) = job.trace.as_deref() {
+                        publish = publish.header("traceparent", t);
+                    }
                     match js.send_publish(subject, publish).await {
                         Ok(ack) => acks.push(ack),
                         Err(e) => {
@@ -584,6 +593,19 @@ async fn publisher(
         stats
             .publish_seconds
             .observe(computed.elapsed().as_secs_f64());
+    }
+}
+
+/// Publishes on core NATS, with the trace context when there is one.
+async fn publish(
+    client: &Client,
+    subject: async_nats::Subject,
+    payload: bytes::Bytes,
+    trace: Option<&str>,
+) -> std::result::Result<(), async_nats::PublishError> {
+    match super::events::trace_headers(trace) {
+        None => client.publish(subject, payload).await,
+        Some(h) => client.publish_with_headers(subject, h, payload).await,
     }
 }
 

@@ -6,11 +6,44 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::{Client, Event};
+use async_nats::{Client, Event, HeaderMap, Message};
 use tokio::sync::{mpsc, watch};
 
 use crate::stats::Stats;
-use crate::wire::{ErrorEvent, ErrorKind};
+use crate::wire::{ErrorEvent, ErrorKind, Format};
+
+/// What an error event inherits from the message that caused it: its
+/// format (a JSON sample gets a JSON event) and its W3C trace context.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Origin<'a> {
+    pub format: Format,
+    pub traceparent: Option<&'a str>,
+}
+
+impl<'a> Origin<'a> {
+    pub fn of(msg: &'a Message) -> Self {
+        let header = |name: &str| {
+            msg.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str())
+        };
+        let json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"))
+            || crate::wire::is_json_object(&msg.payload);
+        Origin {
+            format: if json { Format::Json } else { Format::Msgpack },
+            traceparent: header("traceparent").filter(|t| crate::wire::valid_traceparent(t)),
+        }
+    }
+}
+
+/// The headers a message carrying `traceparent` gets (none without one).
+pub(super) fn trace_headers(traceparent: Option<&str>) -> Option<HeaderMap> {
+    let t = traceparent?;
+    let mut h = HeaderMap::new();
+    h.insert("traceparent", t);
+    Some(h)
+}
 
 /// Publishes error events, counts them, and logs them at most once per
 /// second per kind (a flood of bad input must not become a flood of logs).
@@ -24,6 +57,20 @@ pub(super) struct Reporter {
 
 impl Reporter {
     pub async fn report(&self, kind: ErrorKind, stream: &str, subject: &str, detail: String) {
+        self.report_from(Origin::default(), kind, stream, subject, detail)
+            .await
+    }
+
+    /// An error caused by one message: the event follows its format and
+    /// carries its trace context.
+    pub async fn report_from(
+        &self,
+        origin: Origin<'_>,
+        kind: ErrorKind,
+        stream: &str,
+        subject: &str,
+        detail: String,
+    ) {
         self.stats.error(kind);
         self.log(kind, stream, &detail);
         let event = ErrorEvent {
@@ -32,12 +79,13 @@ impl Reporter {
             kind,
             detail,
         };
-        if self
-            .client
-            .publish(self.subject.to_string(), event.encode().into())
-            .await
-            .is_err()
-        {
+        let payload = event.encode_as(origin.format).into();
+        let subject = self.subject.to_string();
+        let sent = match trace_headers(origin.traceparent) {
+            None => self.client.publish(subject, payload).await,
+            Some(h) => self.client.publish_with_headers(subject, h, payload).await,
+        };
+        if sent.is_err() {
             self.stats
                 .publish_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::engine::Job;
-use super::events::Reporter;
+use super::events::{Origin, Reporter};
 use super::route::Route;
 use crate::error::{Error, Result};
 use crate::nats::{ClientFlag, barrier, client_flag};
@@ -177,11 +177,12 @@ impl Ingest {
         let stats = &reporter.stats;
         stats.messages_in.fetch_add(1, Relaxed);
         let subject = msg.subject.as_str();
+        let origin = Origin::of(&msg);
         let flag = client_flag(&msg);
         if flag == Some(ClientFlag::SubjectNotUtf8) {
             let detail = format!("subject {subject:?} (as received, lossily): not valid UTF-8");
             reporter
-                .report(ErrorKind::BadSubject, "", subject, detail)
+                .report_from(origin, ErrorKind::BadSubject, "", subject, detail)
                 .await;
             return Some(0);
         }
@@ -189,7 +190,8 @@ impl Ingest {
             Ok(()) => self.key.as_str(),
             Err(e) => {
                 reporter
-                    .report(
+                    .report_from(
+                        origin,
                         ErrorKind::BadSubject,
                         "",
                         subject,
@@ -202,7 +204,8 @@ impl Ingest {
         if let Some(flag) = flag {
             // The framing was the publisher's too: do not trust the payload.
             reporter
-                .report(
+                .report_from(
+                    origin,
                     ErrorKind::Malformed,
                     key,
                     subject,
@@ -216,7 +219,7 @@ impl Ingest {
             // subject we subscribe to: this line was written by a publisher.
             let detail = format!("a NATS status line ({status}) in a sample message");
             reporter
-                .report(ErrorKind::Malformed, key, subject, detail)
+                .report_from(origin, ErrorKind::Malformed, key, subject, detail)
                 .await;
             return Some(0);
         }
@@ -226,12 +229,14 @@ impl Ingest {
                 s
             }
             Err(DecodeError::Malformed(d)) => {
-                reporter.report(ErrorKind::Malformed, key, subject, d).await;
+                reporter
+                    .report_from(origin, ErrorKind::Malformed, key, subject, d)
+                    .await;
                 return Some(0);
             }
             Err(DecodeError::InvalidValue(d)) => {
                 reporter
-                    .report(ErrorKind::InvalidValue, key, subject, d)
+                    .report_from(origin, ErrorKind::InvalidValue, key, subject, d)
                     .await;
                 return Some(0);
             }
@@ -244,7 +249,7 @@ impl Ingest {
                     self.streams.len()
                 );
                 reporter
-                    .report(ErrorKind::TooManyStreams, key, subject, detail)
+                    .report_from(origin, ErrorKind::TooManyStreams, key, subject, detail)
                     .await;
                 return Some(0);
             }
@@ -279,7 +284,9 @@ impl Ingest {
         (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
         if let Some((expected, got)) = outcome.gap {
             let detail = format!("expected seq {expected}, got {got}: window restarted");
-            reporter.report(ErrorKind::Gap, key, subject, detail).await;
+            reporter
+                .report_from(origin, ErrorKind::Gap, key, subject, detail)
+                .await;
         }
         if outcome.out_of_order > 0 {
             let detail = format!(
@@ -287,10 +294,11 @@ impl Ingest {
                 outcome.out_of_order, samples.seq
             );
             reporter
-                .report(ErrorKind::OutOfOrder, key, subject, detail)
+                .report_from(origin, ErrorKind::OutOfOrder, key, subject, detail)
                 .await;
         }
         let mut sent = 0;
+        let trace: Option<Arc<str>> = origin.traceparent.map(Arc::from);
         for (first, input) in self.completed.drain(..) {
             let job = Job {
                 stream: stream.clone(),
@@ -298,6 +306,7 @@ impl Ingest {
                 input,
                 ts: samples.ts,
                 enqueued: Instant::now(),
+                trace: trace.clone(),
             };
             // Back-pressure: waits while the batcher's queue is full.
             if self.jobs.send(job).await.is_err() {

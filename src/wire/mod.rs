@@ -42,7 +42,7 @@ fn is_map(payload: &[u8]) -> bool {
 
 /// Is this payload a JSON object? MessagePack never starts a map with `{`
 /// (0x7b is the integer 123), so the two cannot be confused.
-fn is_json_object(payload: &[u8]) -> bool {
+pub(crate) fn is_json_object(payload: &[u8]) -> bool {
     payload
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
@@ -187,9 +187,51 @@ impl ErrorEvent {
         rmp_serde::to_vec_named(self).unwrap_or_default()
     }
 
+    /// Encodes in `format` (an event follows the format of the message
+    /// that caused it).
+    pub fn encode_as(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Msgpack => self.encode(),
+            Format::Json => serde_json::to_vec(self).unwrap_or_default(),
+        }
+    }
+
+    /// Reads either format.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        if is_json_object(payload) {
+            return serde_json::from_slice(payload)
+                .map_err(|e| DecodeError::Malformed(e.to_string()));
+        }
         rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
     }
+}
+
+/// A W3C trace context header (`traceparent`), checked for its shape:
+/// `version-traceid-parentid-flags` in lower-case hex, neither id all zeros,
+/// version `ff` refused; a later version may append fields after a `-`.
+/// One that fails is ignored, as the specification asks.
+pub fn valid_traceparent(v: &str) -> bool {
+    let b = v.as_bytes();
+    let hex = |r: std::ops::Range<usize>| {
+        b.get(r).is_some_and(|s| {
+            s.iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        })
+    };
+    let zeros = |r: std::ops::Range<usize>| b[r].iter().all(|c| *c == b'0');
+    let shape = b.len() >= 55
+        && hex(0..2)
+        && b[2] == b'-'
+        && hex(3..35)
+        && b[35] == b'-'
+        && hex(36..52)
+        && b[52] == b'-'
+        && hex(53..55);
+    shape
+        && &b[0..2] != b"ff"
+        && !zeros(3..35)
+        && !zeros(36..52)
+        && (b.len() == 55 || (&b[0..2] != b"00" && b[55] == b'-'))
 }
 
 /// A `pipeline.translate` request.

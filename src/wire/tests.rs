@@ -318,3 +318,27 @@ fn decoding_into_a_reused_buffer() {
     let e = decode_samples_into(br#"{"seq": 1, "value": 1} x"#, &mut buf).unwrap_err();
     assert!(e.to_string().contains("trailing"), "{e}");
 }
+
+/// The W3C trace context's shape, and the values it rules out.
+#[test]
+fn traceparent_shapes() {
+    let ok = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    assert!(valid_traceparent(ok));
+    // A later version may append fields.
+    assert!(valid_traceparent(
+        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"
+    ));
+    for bad in [
+        "",
+        &ok[..54],
+        &ok.to_uppercase(),
+        &format!("{ok}-extra"), // version 00 has exactly four fields
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+    ] {
+        assert!(!valid_traceparent(bad), "{bad}");
+    }
+}

@@ -27,6 +27,7 @@ fn job(seq: u64) -> Job {
         input: vec![0.0; 4],
         ts: None,
         enqueued: Instant::now(),
+        trace: None,
     }
 }
 
