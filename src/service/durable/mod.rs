@@ -282,9 +282,14 @@ async fn reset_consumer(shared: &Shared, unit: &Unit, seq: u64) -> Attempt<consu
         .get_stream(&shared.cfg.input_stream)
         .await
         .map_err(|e| retry("input stream")(e.to_string()))?;
-    // Not found is fine; anything else is retried.
+    // Not found is fine (the server's error code, not its text); anything
+    // else is retried.
     if let Err(e) = input.delete_consumer(&unit.consumer).await
-        && !e.to_string().contains("not found")
+        && !matches!(
+            e.kind(),
+            async_nats::jetstream::stream::ConsumerErrorKind::JetStream(j)
+                if j.error_code() == async_nats::jetstream::ErrorCode::CONSUMER_NOT_FOUND
+        )
     {
         return Err(retry("deleting the old consumer")(e.to_string()));
     }
