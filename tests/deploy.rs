@@ -158,6 +158,7 @@ fn the_example_durable_block_shows_the_defaults() {
     let c = ServeConfig::from_toml(&toml, Path::new("pipeline.toml")).unwrap();
     let mut d = c.durable.unwrap();
     assert_eq!(d.instance.take().as_deref(), Some("pipeline-0"));
+    assert_eq!(d.dead_letter_stream.take().as_deref(), Some("DEADLETTER"));
     assert_eq!(d, pipeline::config::DurableConfig::default());
 }
 

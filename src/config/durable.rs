@@ -59,6 +59,12 @@ pub struct DurableConfig {
     /// 3-node cluster survives the loss of a node).
     #[serde(default = "defaults::replicas")]
     pub replicas: usize,
+    /// Dead letters: a JetStream stream (created if absent, over
+    /// `pipeline.deadletter.>`) that keeps every input message refused
+    /// whole, with its error in headers, for inspection and replay. Off
+    /// when unset.
+    #[serde(default)]
+    pub dead_letter_stream: Option<String>,
 }
 
 impl Default for DurableConfig {
@@ -73,6 +79,7 @@ impl Default for DurableConfig {
             duplicate_window_s: defaults::duplicate_window_s(),
             max_ack_pending: defaults::max_ack_pending(),
             replicas: defaults::replicas(),
+            dead_letter_stream: None,
         }
     }
 }
@@ -99,11 +106,15 @@ impl DurableConfig {
                 && n.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
+        let dead = self.dead_letter_stream.as_ref();
         for (what, n) in [
             ("input_stream", &self.input_stream),
             ("output_stream", &self.output_stream),
             ("checkpoint_bucket", &self.checkpoint_bucket),
-        ] {
+        ]
+        .into_iter()
+        .chain(dead.map(|d| ("dead_letter_stream", d)))
+        {
             if !name_ok(n) {
                 return Err(Error::Config(format!(
                     "durable.{what} {n:?}: use letters, digits, - and _"

@@ -53,7 +53,7 @@ pub(super) async fn ingest(
             _ = stop.changed() => break,
             msg = sub.next() => match msg {
                 Some(m) => {
-                    if ingest.handle(m).await.is_none() {
+                    if let Handled::Stopped = ingest.handle(&m).await {
                         return;
                     }
                 }
@@ -69,7 +69,7 @@ pub(super) async fn ingest(
         );
     }
     while let Some(Some(m)) = sub.next().now_or_never() {
-        if ingest.handle(m).await.is_none() {
+        if let Handled::Stopped = ingest.handle(&m).await {
             return;
         }
     }
@@ -169,76 +169,73 @@ impl Ingest {
             .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Handles one message: the number of windows it completed and handed
-    /// on, or `None` when the pipeline behind is gone.
-    pub async fn handle(&mut self, msg: async_nats::Message) -> Option<u64> {
+    /// Handles one message: the windows it completed and handed on, or why
+    /// it was refused whole (reported already), or that the pipeline
+    /// behind is gone.
+    pub async fn handle(&mut self, msg: &async_nats::Message) -> Handled {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.reporter.stats.messages_in.fetch_add(1, Relaxed);
+        let origin = Origin::of(msg);
+        match self.admit(msg, origin).await {
+            Ok(Some(n)) => Handled::Windows(n),
+            Ok(None) => Handled::Stopped,
+            Err(r) => {
+                let subject = msg.subject.as_str();
+                (self.reporter)
+                    .report_from(origin, r.kind, &r.stream, subject, r.detail.clone())
+                    .await;
+                Handled::Refused(r)
+            }
+        }
+    }
+
+    /// Checks a message and feeds its samples to the stream's window:
+    /// `Ok(Some(windows))`, `Ok(None)` when the pipeline is gone, or why
+    /// the message is refused whole.
+    async fn admit(
+        &mut self,
+        msg: &async_nats::Message,
+        origin: Origin<'_>,
+    ) -> Result<Option<u64>, Rejection> {
         use std::sync::atomic::Ordering::Relaxed;
         let reporter = &self.reporter;
         let stats = &reporter.stats;
-        stats.messages_in.fetch_add(1, Relaxed);
         let subject = msg.subject.as_str();
-        let origin = Origin::of(&msg);
-        let flag = client_flag(&msg);
+        let refuse = |kind, stream: &str, detail| Rejection {
+            kind,
+            stream: stream.to_string(),
+            detail,
+        };
+        let flag = client_flag(msg);
         if flag == Some(ClientFlag::SubjectNotUtf8) {
             let detail = format!("subject {subject:?} (as received, lossily): not valid UTF-8");
-            reporter
-                .report_from(origin, ErrorKind::BadSubject, "", subject, detail)
-                .await;
-            return Some(0);
+            return Err(refuse(ErrorKind::BadSubject, "", detail));
         }
         let key = match self.route.pattern.key_into(subject, &mut self.key) {
             Ok(()) => self.key.as_str(),
             Err(e) => {
-                reporter
-                    .report_from(
-                        origin,
-                        ErrorKind::BadSubject,
-                        "",
-                        subject,
-                        format!("subject {subject:?}: {e}"),
-                    )
-                    .await;
-                return Some(0);
+                let detail = format!("subject {subject:?}: {e}");
+                return Err(refuse(ErrorKind::BadSubject, "", detail));
             }
         };
         if let Some(flag) = flag {
             // The framing was the publisher's too: do not trust the payload.
-            reporter
-                .report_from(
-                    origin,
-                    ErrorKind::Malformed,
-                    key,
-                    subject,
-                    flag.reason().to_string(),
-                )
-                .await;
-            return Some(0);
+            return Err(refuse(ErrorKind::Malformed, key, flag.reason().to_string()));
         }
         if let Some(status) = msg.status {
             // The server sends status messages to inboxes, never on a
             // subject we subscribe to: this line was written by a publisher.
             let detail = format!("a NATS status line ({status}) in a sample message");
-            reporter
-                .report_from(origin, ErrorKind::Malformed, key, subject, detail)
-                .await;
-            return Some(0);
+            return Err(refuse(ErrorKind::Malformed, key, detail));
         }
         let samples = match wire::decode_samples_into(&msg.payload, &mut self.values) {
             Ok(s) => {
                 stats.observe_receive(s.ts);
                 s
             }
-            Err(DecodeError::Malformed(d)) => {
-                reporter
-                    .report_from(origin, ErrorKind::Malformed, key, subject, d)
-                    .await;
-                return Some(0);
-            }
+            Err(DecodeError::Malformed(d)) => return Err(refuse(ErrorKind::Malformed, key, d)),
             Err(DecodeError::InvalidValue(d)) => {
-                reporter
-                    .report_from(origin, ErrorKind::InvalidValue, key, subject, d)
-                    .await;
-                return Some(0);
+                return Err(refuse(ErrorKind::InvalidValue, key, d));
             }
         };
         let now = Instant::now();
@@ -248,10 +245,7 @@ impl Ingest {
                     "{} streams are live (max_streams); new stream refused",
                     self.streams.len()
                 );
-                reporter
-                    .report_from(origin, ErrorKind::TooManyStreams, key, subject, detail)
-                    .await;
-                return Some(0);
+                return Err(refuse(ErrorKind::TooManyStreams, key, detail));
             }
             stats.streams_active.fetch_add(1, Relaxed);
             let k: Arc<str> = key.into();
@@ -266,7 +260,7 @@ impl Ingest {
             );
         }
         let Some(entry) = self.streams.get_mut(key) else {
-            return Some(0);
+            return Ok(Some(0));
         };
         entry.last_seen = now;
         let stream = entry.key.clone();
@@ -310,10 +304,30 @@ impl Ingest {
             };
             // Back-pressure: waits while the batcher's queue is full.
             if self.jobs.send(job).await.is_err() {
-                return None;
+                return Ok(None);
             }
             sent += 1;
         }
-        Some(sent)
+        Ok(Some(sent))
     }
+}
+
+/// What became of one message.
+pub(super) enum Handled {
+    /// Accepted (or partly: gaps and out-of-order samples are reported);
+    /// this many windows were handed on.
+    Windows(u64),
+    /// Refused whole, and reported.
+    Refused(Rejection),
+    /// The pipeline behind is gone (the service is stopping).
+    Stopped,
+}
+
+/// Why a message was refused whole.
+#[derive(Debug, Clone)]
+pub(super) struct Rejection {
+    pub kind: ErrorKind,
+    /// The stream key, when the subject yielded one.
+    pub stream: String,
+    pub detail: String,
 }

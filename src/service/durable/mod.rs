@@ -39,12 +39,13 @@ use tokio::time::Instant;
 
 use super::engine::{self, BatchLimits, Compute, Progress, Sink};
 use super::events::Reporter;
-use super::ingest::{Ingest, IngestLimits};
+use super::ingest::{Handled, Ingest, IngestLimits};
 use crate::config::DurableConfig;
 use crate::error::{Error, Result};
 use crate::stats::{Stats, UnitState};
 
 mod checkpoint;
+mod dead_letter;
 mod setup;
 
 use checkpoint::{acquire, checkpoint, load_windows};
@@ -262,9 +263,15 @@ async fn consume(
                 // acked in time): its effect is in the windows already.
                 if seq > state.processed {
                     state.processed = seq;
-                    match ingest.handle(msg).await {
-                        Some(n) => state.sent += n,
-                        None => return Err(Failure::Retry("the batcher stopped".into())),
+                    match ingest.handle(&msg).await {
+                        Handled::Windows(n) => state.sent += n,
+                        Handled::Refused(why) => {
+                            if shared.cfg.dead_letter_stream.is_some() {
+                                let input = &shared.cfg.input_stream;
+                                dead_letter::keep(&shared.js, input, seq, &msg, &why).await?;
+                            }
+                        }
+                        Handled::Stopped => return Err(Failure::Retry("the batcher stopped".into())),
                     }
                 }
                 if state.unacked >= cfg.max_ack_pending / 2 {

@@ -138,6 +138,18 @@ async fn setup(
             "the output stream's duplicate window is under 2 minutes: replays after a long outage may duplicate"
         );
     }
+    if let Some(name) = &cfg.dead_letter_stream {
+        js.get_or_create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![super::dead_letter::SUBJECTS.into()],
+            storage: stream::StorageType::File,
+            duplicate_window: want_dupes,
+            num_replicas: cfg.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(&format!("dead-letter stream {name}"))(e.to_string()))?;
+    }
     let kv = match js.get_key_value(&cfg.checkpoint_bucket).await {
         Ok(kv) => kv,
         Err(_) => js
