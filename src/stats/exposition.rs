@@ -82,6 +82,7 @@ struct Scrape {
     errors: Vec<(&'static str, u64)>,
     streams_active: u64,
     units: Vec<(String, UnitState)>,
+    pending: std::collections::BTreeMap<String, u64>,
     /// (name, unit, help, buckets).
     histograms: Vec<(&'static str, Option<Unit>, &'static str, Buckets)>,
     routes: Vec<RouteInfo>,
@@ -191,6 +192,7 @@ impl Scrape {
                 .collect(),
             streams_active: c(&s.streams_active),
             units: s.unit_states(),
+            pending: s.pending(),
             histograms,
             routes: routes.to_vec(),
             process: Process::read(),
@@ -252,6 +254,16 @@ impl Collector for Scrape {
                         .encode_gauge(&u64::from(s == *state))?;
                 }
             }
+        }
+        let mut m = enc.encode_descriptor(
+            "pipeline_durable_consumer_pending",
+            "Durable mode: messages of each unit's input not yet delivered to it (its lag), as of its last delivery.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (key, n) in &self.pending {
+            m.encode_family(&[("unit", key.as_str())])?
+                .encode_gauge(n)?;
         }
         for (name, unit, help, (sum, count, buckets)) in &self.histograms {
             enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Histogram)?
@@ -525,6 +537,22 @@ mod tests {
             "no truth compared yet"
         );
         assert!(!text.contains("# EOF"), "{text}");
+    }
+
+    /// A durable unit's lag is a gauge labelled by unit; it goes when the
+    /// unit stops.
+    #[test]
+    fn consumer_lag_per_unit() {
+        let s = Stats::default();
+        s.unit("sin-cos.p1", Some(UnitState::Owning));
+        s.unit_pending("sin-cos.p1").store(42, Relaxed);
+        let text = s.render_prometheus(&[]);
+        assert!(
+            text.contains("pipeline_durable_consumer_pending{unit=\"sin-cos.p1\"} 42\n"),
+            "{text}"
+        );
+        s.unit("sin-cos.p1", None);
+        assert!(!s.render_prometheus(&[]).contains("unit=\"sin-cos.p1\""));
     }
 
     /// OpenMetrics when asked: the same series, units declared, `# EOF` last.

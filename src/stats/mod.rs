@@ -110,6 +110,9 @@ pub struct Stats {
     pub receive_seconds: Histogram,
     /// Durable mode: what each unit (KV key) is doing now.
     pub units: std::sync::Mutex<std::collections::BTreeMap<String, UnitState>>,
+    /// Durable mode: each unit's consumer lag (messages of its input not
+    /// yet delivered to it, as of its last delivery).
+    pending: std::sync::Mutex<std::collections::BTreeMap<String, Arc<AtomicU64>>>,
     /// One heartbeat per compute thread (`/healthz`).
     compute: std::sync::Mutex<Vec<Arc<Heartbeat>>>,
 }
@@ -235,7 +238,30 @@ impl Stats {
             }
             None => {
                 units.remove(key);
+                if let Ok(mut pending) = self.pending.lock() {
+                    pending.remove(key);
+                }
             }
+        }
+    }
+
+    /// A durable unit's lag gauge, which it sets on every delivery (one
+    /// relaxed store: no lock on the hot path).
+    pub fn unit_pending(&self, key: &str) -> Arc<AtomicU64> {
+        match self.pending.lock() {
+            Ok(mut p) => p.entry(key.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Each durable unit's consumer lag.
+    pub fn pending(&self) -> std::collections::BTreeMap<String, u64> {
+        match self.pending.lock() {
+            Ok(p) => p
+                .iter()
+                .map(|(k, v)| (k.clone(), v.load(Relaxed)))
+                .collect(),
+            Err(_) => Default::default(),
         }
     }
 
@@ -273,6 +299,7 @@ impl Default for Stats {
             publish_seconds: Histogram::new(SECONDS),
             receive_seconds: Histogram::new(SECONDS),
             units: Default::default(),
+            pending: Default::default(),
             compute: Default::default(),
         }
     }
@@ -301,6 +328,9 @@ pub struct Snapshot {
     /// Durable mode: each unit's state.
     #[serde(default)]
     pub units: std::collections::BTreeMap<String, UnitState>,
+    /// Durable mode: each unit's consumer lag (messages not yet delivered).
+    #[serde(default)]
+    pub pending: std::collections::BTreeMap<String, u64>,
     /// Mean time a window waited for its batch to start computing, µs.
     pub mean_queue_us: f64,
     /// Mean compute time per batch, µs.
@@ -374,6 +404,7 @@ impl Stats {
                 .map(|k| (k.as_str().to_string(), self.errors_of(*k)))
                 .collect(),
             units: self.unit_states().into_iter().collect(),
+            pending: self.pending(),
             mean_queue_us: per(self.queue_ns.load(Relaxed), windows) / 1e3,
             mean_compute_us: per(self.compute_ns.load(Relaxed), batches) / 1e3,
         }

@@ -222,6 +222,7 @@ async fn consume(
     let mut sweep = tokio::time::interval(ingest.sweep_every());
     let mut epoch = shared.epoch.clone();
     epoch.borrow_and_update();
+    let lag = shared.stats.unit_pending(&unit.key);
     loop {
         tokio::select! {
             biased;
@@ -241,6 +242,7 @@ async fn consume(
                 };
                 let info = m.info().map_err(|e| retry("message info")(e.to_string()))?;
                 let seq = info.stream_sequence;
+                lag.store(info.pending, Relaxed);
                 // Deliveries of a fresh consumer are numbered 1, 2, 3, …: a
                 // jump means some were lost with a dropped connection. Acking
                 // past them would lose them, so start again from the
