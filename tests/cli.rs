@@ -265,32 +265,26 @@ fn retrain_on_a_csv_series() {
 fn bench_model_only_reports_every_case_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let model = random_model_file(dir.path());
-    let out = pipeline()
-        .args([
-            "bench",
-            "--model-only",
-            "--json",
-            "--model",
-            model.to_str().unwrap(),
-        ])
-        .args([
-            "--batch",
-            "1,4",
-            "--threads",
-            "1",
-            "--seconds",
-            "0.05",
-            "--repeats",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let cases = common::run_json_lines(
+        pipeline()
+            .args([
+                "bench",
+                "--model-only",
+                "--json",
+                "--model",
+                model.to_str().unwrap(),
+            ])
+            .args([
+                "--batch",
+                "1,4",
+                "--threads",
+                "1",
+                "--seconds",
+                "0.05",
+                "--repeats",
+                "1",
+            ]),
     );
-    let cases: Vec<serde_json::Value> = common::json_lines(&out.stdout);
     assert_eq!(cases.len(), 4, "2 batches × 2 paths");
     for c in &cases {
         for key in [

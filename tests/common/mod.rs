@@ -10,6 +10,18 @@ use std::path::Path;
 use pipeline::wire::SamplesOut;
 use safetensors::{Dtype, tensor::TensorView};
 
+/// Runs a command that must succeed (its stderr shown when it does not)
+/// and reads its stdout of one JSON object per line.
+pub fn run_json_lines(cmd: &mut std::process::Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout)
+}
+
 /// A command's stdout of one JSON object per line.
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)

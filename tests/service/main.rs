@@ -1,0 +1,27 @@
+//! `pipeline serve` against a real nats-server, one module per concern:
+//! sample streams, requests and reload, real processes and a Python
+//! client, metrics and health, authentication. One test binary (built
+//! once), its files split by concern.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod metrics;
+mod processes;
+mod requests;
+mod streams;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use common::nats::{NatsServer, raw_pub};
+use common::sample;
+use common::service::*;
+use futures::StreamExt;
+use pipeline::config::RouteConfig;
+use pipeline::stats::Stats;
+use pipeline::wire::{ErrorKind, Translation};
+use tokio::sync::oneshot;

@@ -1,0 +1,111 @@
+//! `/metrics`, `/healthz`, `/readyz` over HTTP.
+
+use super::*;
+
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    let (head, body) = http_get_with(addr, path, "");
+    (head.lines().next().unwrap().to_string(), body)
+}
+
+/// A GET with extra header lines; the whole response head and the body.
+fn http_get_with(addr: &str, path: &str, headers: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_and_health_checks() {
+    let server = NatsServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cfg = config();
+    cfg.metrics_addr = Some(addr.clone());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.m").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "m", 0..30).await;
+    client.publish("samples.m", "junk".into()).await.unwrap();
+    client.flush().await.unwrap();
+    collect(&mut sub, 7, translation).await;
+    // The publisher counts a window just after handing it to the client.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/metrics"))
+        .await
+        .unwrap();
+    assert!(status.contains("200"), "{status}");
+    for line in [
+        "pipeline_samples_in_total 30",
+        "pipeline_windows_out_total 7",
+        "pipeline_errors_total{kind=\"malformed\"} 1",
+        "pipeline_streams_active 1",
+        "pipeline_end_to_end_seconds_count 7",
+        "pipeline_model_info{pair=\"sin-cos\"",
+        "pipeline_route_samples_in_total{pair=\"sin-cos\"} 30",
+        "pipeline_route_windows_out_total{pair=\"sin-cos\"} 7",
+    ] {
+        assert!(body.contains(line), "{line} missing from:\n{body}");
+    }
+    // Every computed batch went through the publish stage, and is timed there.
+    let count = |name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .unwrap_or_else(|| panic!("{name}_count missing from:\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    let batches = count("pipeline_compute_seconds");
+    assert!(batches >= 1);
+    assert_eq!(count("pipeline_publish_seconds"), batches);
+    // Every sample message with a `ts` is timed on arrival (not the junk);
+    // every window's wait in the queue is one observation.
+    assert_eq!(count("pipeline_receive_seconds"), 30);
+    assert_eq!(count("pipeline_queue_seconds"), 7);
+    assert!(body.contains("\nprocess_resident_memory_bytes "), "{body}");
+    // A scraper that asks for OpenMetrics gets it.
+    let a = addr.clone();
+    let (head, body) = tokio::task::spawn_blocking(move || {
+        http_get_with(
+            &a,
+            "/metrics",
+            "Accept: application/openmetrics-text; version=1.0.0\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(body.contains("pipeline_windows_out_total 7\n") && body.ends_with("# EOF\n"));
+    let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/readyz"))
+        .await
+        .unwrap();
+    assert!(
+        status.contains("200") && body == "ready\n",
+        "{status} {body}"
+    );
+    let a = addr.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/healthz"))
+        .await
+        .unwrap();
+    assert!(status.contains("200") && body == "ok\n", "{status} {body}");
+    let a = addr.clone();
+    let (status, _) = tokio::task::spawn_blocking(move || http_get(&a, "/nope"))
+        .await
+        .unwrap();
+    assert!(status.contains("404"), "{status}");
+    svc.shutdown().await;
+}

@@ -1,0 +1,215 @@
+//! The service and the benches as real processes, and a Python client.
+
+use super::*;
+
+/// The Python interpreter with nats-py and msgpack (`make test` makes .venv).
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("PIPELINE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = manifest().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no .venv: run `make test`, which installs nats-py and msgpack"
+    );
+    venv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_interoperates() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let out = tokio::process::Command::new(python())
+        .arg(manifest().join("tests/interop/client.py"))
+        .arg(server.url())
+        .arg(manifest().join("proto/examples"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("python client timed out")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["translations"], 17);
+    assert_eq!(v["examples"], 6);
+    let s = svc.stats.snapshot();
+    assert_eq!(s.errors["malformed"], 1);
+    assert_eq!(s.samples_in, 41);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let server = NatsServer::start();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "serve",
+            "--pair",
+            "sin-cos",
+            "--nats",
+            &server.url(),
+            "--models-dir",
+        ])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    wait_for_line(&mut lines, "serving").await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.p").await.unwrap();
+    client.flush().await.unwrap();
+    wait_ready(&client).await;
+    send_curve(&client, "p", 0..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 7, translation).await;
+    assert_eq!(got[6].seq, 6);
+    let pid = child.id().unwrap().to_string();
+    let kill = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(status.unwrap().success());
+    };
+    // SIGHUP reloads the model from its file (and says so).
+    kill("-HUP");
+    wait_for_line(&mut lines, "SIGHUP: models reloaded").await;
+    // Drain the rest of stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    kill("-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn serve_refuses_a_bad_model_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a model").unwrap();
+    // No server needed: the model is checked before connecting is of any use.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "serve",
+            "--pair",
+            "sin-cos",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--model",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid model file") && err.contains("not a safetensors file"),
+        "{err}"
+    );
+}
+
+/// `bench --latency`: one JSON line per (load, batcher), Poisson arrivals
+/// after each stream's first window is filled, nothing lost, ordered
+/// percentiles, and the two batchers in the order asked.
+#[test]
+fn latency_bench_reports_each_load_through_each_batcher() {
+    let server = NatsServer::start();
+    let points = common::run_json_lines(
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["bench", "--latency", "--nats", &server.url()])
+            .args([
+                "--streams",
+                "4",
+                "--loads",
+                "0.01",
+                "--compare-max-wait",
+                "1ms",
+            ])
+            .args([
+                "--duration",
+                "1s",
+                "--json",
+                "--threads",
+                "1",
+                "--models-dir",
+            ])
+            .arg(manifest().join("models"))
+            .env("RUST_LOG", "warn"),
+    );
+    assert_eq!(points.len(), 2, "{points:?}");
+    assert_eq!(points[0]["max_wait_us"], 0.0);
+    assert_eq!(points[1]["max_wait_us"], 1000.0);
+    for p in &points {
+        assert_eq!(p["loss"], 0, "{p}");
+        assert_eq!(p["load"], 0.01);
+        let q = |k: &str| p[k].as_f64().unwrap();
+        assert!(q("windows_per_sec") > 0.0, "{p}");
+        assert!(
+            q("p50_us") <= q("p99_us") && q("p99_us") <= q("p999_us"),
+            "{p}"
+        );
+        assert!(q("p999_us") <= q("max_us"), "{p}");
+    }
+}
+
+#[test]
+fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
+    let server = NatsServer::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "bench",
+            "--nats",
+            &server.url(),
+            "--streams",
+            "20",
+            "--rate",
+            "100",
+        ])
+        .args(["--duration", "1s", "--json", "--models-dir"])
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["path"], "e2e");
+    assert_eq!(r["mode"], "core");
+    assert_eq!(r["loss"], 0, "{r}");
+    assert!(r["windows_received"].as_u64().unwrap() >= 20 * 50, "{r}");
+    assert_eq!(r["windows_received"], r["windows_expected"]);
+    for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
+        assert!(r[key].is_number(), "{key} in {r}");
+    }
+}
+
+/// Reads a child's log until a line holds `needle` (20 s at most).
+async fn wait_for_line<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    needle: &str,
+) {
+    let found = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains(needle) {
+                return;
+            }
+        }
+        panic!("the process exited before logging {needle:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), found)
+        .await
+        .unwrap_or_else(|_| panic!("no {needle:?} in the log within 20 s"));
+}

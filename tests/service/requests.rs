@@ -1,0 +1,187 @@
+//! The NATS service endpoints: `pipeline.translate`, `$SRV` discovery, and hot reload.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_and_service_discovery() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes.push(RouteConfig {
+        input: "damped.>".into(),
+        output: "translated-damped".into(),
+        ..route("damped")
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+
+    let window: Vec<f64> = (0..W).map(|s| input_at(s) as f64).collect();
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "no error headers on success");
+    let t = translation(&reply.payload);
+    assert_eq!(t.pair, "sin-cos", "default route");
+    let direct =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let want = direct
+        .fast
+        .translate_rows(&window.iter().map(|v| *v as f32).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(t.values, want);
+
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window, "pair": "damped" }))
+        .unwrap();
+    let t = translation(
+        &client
+            .request("pipeline.translate", req.into())
+            .await
+            .unwrap()
+            .payload,
+    );
+    assert_eq!(t.pair, "damped");
+
+    for (body, code) in [
+        (serde_json::json!({ "values": [1.0, 2.0] }), "400"),
+        (
+            serde_json::json!({ "values": window, "pair": "nope" }),
+            "404",
+        ),
+        (serde_json::json!({ "nothing": 1 }), "400"),
+    ] {
+        let req = rmp_serde::to_vec_named(&body).unwrap();
+        let reply = client
+            .request("pipeline.translate", req.into())
+            .await
+            .unwrap();
+        assert_service_error(&reply, code, "");
+    }
+
+    let info: serde_json::Value = serde_json::from_slice(
+        &client
+            .request("$SRV.INFO.pipeline", "".into())
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(info["name"], "pipeline");
+    // Endpoints come in no particular order.
+    let subjects: Vec<&str> = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert!(subjects.contains(&"pipeline.translate") && subjects.contains(&"pipeline.reload"));
+    assert_eq!(info["metadata"]["pairs"], "sin-cos,damped");
+
+    // Stats include our counters.
+    send_curve(&client, "st", 0..30).await;
+    client.flush().await.unwrap();
+    for _ in 0..100 {
+        if svc.stats.snapshot().windows_out == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats: serde_json::Value = serde_json::from_slice(
+        &client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    let translate = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == "pipeline.translate")
+        .unwrap()
+        .clone();
+    let data = &translate["data"];
+    assert_eq!(data["samples_in"], 30);
+    assert_eq!(data["windows_out"], 7);
+    assert!(data["batches"].as_u64().unwrap() >= 1);
+    assert!(data["mean_batch_size"].as_f64().unwrap() >= 1.0);
+    assert_eq!(data["errors"]["malformed"], 0);
+    assert!(translate["num_requests"].as_u64().unwrap() >= 5);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.hot").await.unwrap();
+    client.flush().await.unwrap();
+    let models = manifest().join("models");
+    let sin = pipeline::format::load(&models.join("sin-cos.safetensors"), None).unwrap();
+    let damped = pipeline::format::load(&models.join("damped.safetensors"), None).unwrap();
+
+    send_curve(&client, "hot", 0..24).await;
+    client.flush().await.unwrap();
+    let before = collect(&mut sub, 1, translation).await;
+    assert_eq!(before[0].model, sin.id);
+
+    // Swap in another model file (same window) for the sin-cos route.
+    let req = rmp_serde::to_vec_named(&serde_json::json!({
+        "pair": "sin-cos",
+        "model": models.join("damped.safetensors"),
+    }))
+    .unwrap();
+    let reply = client.request("pipeline.reload", req.into()).await.unwrap();
+    assert!(reply.headers.is_none(), "{:?}", reply.headers);
+    let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["reloaded"][0][1], damped.id.as_str());
+    send_curve(&client, "hot", 24..25).await;
+    client.flush().await.unwrap();
+    let after = collect(&mut sub, 1, translation).await;
+    assert_eq!(
+        (after[0].seq, after[0].model.as_str()),
+        (1, damped.id.as_str())
+    );
+    let window: Vec<f32> = (1..25).map(input_at).collect();
+    assert_eq!(
+        after[0].values,
+        damped.fast.translate_rows(&window).unwrap()
+    );
+
+    // A corrupt file and an incompatible one are refused; damped keeps serving.
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"garbage").unwrap();
+    let short = dir.path().join("short.safetensors");
+    let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
+    // The same weights declared with a 12-sample window.
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.insert("window".into(), "12".into());
+    std::fs::write(
+        &short,
+        safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
+    )
+    .unwrap();
+    for (path, needle) in [(&corrupt, "not a safetensors file"), (&short, "window 12")] {
+        let req = rmp_serde::to_vec_named(&serde_json::json!({"pair": "sin-cos", "model": path}))
+            .unwrap();
+        let reply = client.request("pipeline.reload", req.into()).await.unwrap();
+        assert_service_error(&reply, "422", needle);
+    }
+    send_curve(&client, "hot", 25..26).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 1, translation).await[0].model, damped.id);
+
+    // An empty request reloads every route from its configured file.
+    let reply = client.request("pipeline.reload", "".into()).await.unwrap();
+    let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
+    assert_eq!(v["reloaded"][0][1], sin.id.as_str());
+    send_curve(&client, "hot", 26..27).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 1, translation).await[0].model, sin.id);
+    svc.shutdown().await;
+}

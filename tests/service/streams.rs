@@ -1,0 +1,633 @@
+//! Windows out of sample streams: order and exact values, every error kind, partitioned and JSON
+//! input, stride and batches of values, physical units, eviction, shutdown, a server restart, and hostile
+//! framing from a raw connection.
+
+use super::*;
+
+/// `pipeline translate` (the real binary) on the given windows.
+fn cli_translate(windows: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["translate", "--model"])
+        .arg(manifest().join("models/sin-cos.safetensors"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text: String = windows
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
+        .collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_streams_give_every_window_in_order_and_exact() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    let streams = ["plant1.pump3", "b", "c"];
+    let n = 60u64;
+    // Interleaved: sample s of every stream, then s + 1 …; stream b starts later.
+    for s in 0..n {
+        for (i, st) in streams.iter().enumerate() {
+            let seq = s + 1000 * i as u64;
+            send(&client, st, seq, &[input_at(seq)]).await;
+        }
+    }
+    client.flush().await.unwrap();
+    let per_stream = (n - W + 1) as usize;
+    let got = collect(&mut sub, per_stream * 3, translation).await;
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+
+    let model_id = pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None)
+        .unwrap()
+        .id;
+    let mut windows = Vec::new();
+    let mut mse = 0f64;
+    for (i, st) in streams.iter().enumerate() {
+        let mine: Vec<&Translation> = got.iter().filter(|t| t.stream == *st).collect();
+        assert_eq!(mine.len(), per_stream, "stream {st}");
+        let base = 1000 * i as u64;
+        for (k, t) in mine.iter().enumerate() {
+            assert_eq!(t.seq, base + k as u64, "stream {st} in seq order");
+            assert_eq!(
+                (t.pair.as_str(), t.model.as_str()),
+                ("sin-cos", model_id.as_str())
+            );
+            assert_eq!(t.values.len(), W as usize);
+            windows.push((t.seq..t.seq + W).map(input_at).collect::<Vec<f32>>());
+            mse += t
+                .values
+                .iter()
+                .zip(t.seq..)
+                .map(|(v, s)| (*v as f64 - truth_at(s) as f64).powi(2))
+                .sum::<f64>();
+        }
+    }
+    mse /= (got.len() * W as usize) as f64;
+    assert!(mse < 3e-6, "live MSE against cos {mse:.3e}");
+    // Each window equals `pipeline translate` on the same window.
+    let ordered: Vec<&Translation> = streams
+        .iter()
+        .flat_map(|st| got.iter().filter(move |t| t.stream == *st))
+        .collect();
+    let cli = cli_translate(&windows);
+    for (t, c) in ordered.iter().zip(&cli) {
+        let d = t
+            .values
+            .iter()
+            .zip(c)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d <= 1e-6,
+            "stream {} seq {}: differs from translate by {d}",
+            t.stream,
+            t.seq
+        );
+    }
+    assert_eq!(svc.stats.snapshot().windows_out, got.len() as u64);
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.max_streams = 3;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut good = client.subscribe("translated.good").await.unwrap();
+    client.flush().await.unwrap();
+
+    // The good stream's first half, then the bad input, then the second half.
+    send_curve(&client, "good", 0..30).await;
+    client
+        .publish("samples.bad", "not msgpack".into())
+        .await
+        .unwrap();
+    let wrong_type = rmp_serde::to_vec_named(&serde_json::json!({"seq": 1, "value": "x"})).unwrap();
+    client
+        .publish("samples.bad", wrong_type.into())
+        .await
+        .unwrap();
+    // (serde_json cannot hold NaN: encode the sample message itself.)
+    let nan = sample(0, f32::NAN);
+    client.publish("samples.bad", nan.into()).await.unwrap();
+    send(&client, "gappy", 0, &[0.1, 0.2]).await;
+    send(&client, "gappy", 10, &[0.3]).await; // expected 2
+    send(&client, "gappy", 5, &[0.4]).await; // before 11: dropped
+    send(&client, "fourth", 0, &[0.0]).await; // good, gappy, fourth = 3 streams
+    send(&client, "fifth", 0, &[0.0]).await; // over max_streams
+    let long_key = "k".repeat(300);
+    send(&client, &long_key, 0, &[0.0]).await;
+    send_curve(&client, "good", 30..50).await;
+    client.flush().await.unwrap();
+
+    let events = collect(&mut errors, 7, event).await;
+    let kinds: Vec<ErrorKind> = events.iter().map(|e| e.kind).collect();
+    use ErrorKind::*;
+    assert_eq!(
+        kinds,
+        vec![
+            Malformed,
+            Malformed,
+            InvalidValue,
+            Gap,
+            OutOfOrder,
+            TooManyStreams,
+            BadSubject
+        ]
+    );
+    assert_eq!(events[0].stream, "bad");
+    assert_eq!(events[0].subject, "samples.bad");
+    assert!(
+        events[3].detail.contains("expected seq 2, got 10"),
+        "{}",
+        events[3].detail
+    );
+    assert_eq!(events[5].stream, "fifth");
+    assert!(
+        events[6].detail.contains("longer than"),
+        "{}",
+        events[6].detail
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+
+    // The good stream: all 27 windows, in order, accurate.
+    let got = collect(&mut good, 27, translation).await;
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        (0..27).collect::<Vec<_>>()
+    );
+    let s = svc.stats.snapshot();
+    for (k, n) in [
+        ("malformed", 2),
+        ("invalid_value", 1),
+        ("gap", 1),
+        ("out_of_order", 1),
+        ("too_many_streams", 1),
+        ("bad_subject", 1),
+    ] {
+        assert_eq!(s.errors[k], n, "{k}");
+    }
+    svc.shutdown().await;
+}
+
+/// The shipped partition mapping (`deploy/nats/partitioned.conf`) serves
+/// keys of one token and of several: each lands in one partition, whole,
+/// and an instance owning every partition translates them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_mapping_serves_multi_token_keys() {
+    let shipped = std::fs::read_to_string(manifest().join("deploy/nats/partitioned.conf")).unwrap();
+    let mappings = &shipped[shipped.find("mappings").unwrap()..];
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mappings.conf");
+    std::fs::write(&conf, mappings).unwrap();
+    let server = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
+    let mut cfg = config();
+    cfg.routes[0].input = "part.{partition}.>".into();
+    cfg.partitions = Some(pipeline::config::Partitions {
+        count: 4,
+        owned: vec![0, 1, 2, 3],
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let keys = ["a", "plant1.pump3", "plant1.pump4", "plant2.x.y"];
+    for seq in 0..W {
+        for k in keys {
+            send(&client, k, seq, &[input_at(seq)]).await;
+        }
+    }
+    let got = collect(&mut out, keys.len(), |b| translation(b).stream);
+    let mut got = got.await;
+    got.sort();
+    assert_eq!(got, keys.map(String::from).to_vec());
+    assert_eq!(svc.stats.snapshot().errors.values().sum::<u64>(), 0);
+    svc.shutdown().await;
+}
+
+/// A route with `output_format = "json"` writes each translation as the
+/// same map in JSON, readable in `nats sub`, with the same values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_the_same_translation() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].output_format = pipeline::wire::Format::Json;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.j").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "j", 0..W).await;
+    let m = tokio::time::timeout(Duration::from_secs(10), out.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+    assert_eq!(
+        (v["stream"].as_str(), v["seq"].as_u64()),
+        (Some("j"), Some(0))
+    );
+    let t = translation(&m.payload);
+    let model =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let input: Vec<f32> = (0..W).map(input_at).collect();
+    let want = model.fast.translate_rows(&input).unwrap();
+    assert_eq!(t.values, want, "the same f32 values, through JSON");
+    svc.shutdown().await;
+}
+
+/// JSON sample messages, as `nats pub samples.x '{"seq":0,"value":0.1}'`
+/// sends them, give the same translations as MessagePack ones; a JSON
+/// message that breaks the contract is a counted `malformed` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_samples_are_translated_like_messagepack() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut json_out = client.subscribe("translated.j").await.unwrap();
+    let mut pack_out = client.subscribe("translated.m").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    for seq in 0..W + 2 {
+        let v = input_at(seq);
+        let json = format!(r#"{{"seq":{seq},"value":{v}}}"#);
+        client.publish("samples.j", json.into()).await.unwrap();
+        send(&client, "m", seq, &[v]).await;
+    }
+    client
+        .publish("samples.j", r#"{"seq":"x","value":1}"#.into())
+        .await
+        .unwrap();
+    let (j, m) = (
+        collect(&mut json_out, 3, translation).await,
+        collect(&mut pack_out, 3, translation).await,
+    );
+    for (a, b) in j.iter().zip(&m) {
+        assert_eq!((a.seq, &a.values), (b.seq, &b.values));
+    }
+    let e = collect(&mut errors, 1, |b| (b.first() == Some(&b'{'), event(b))).await;
+    let (json, e) = &e[0];
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::Malformed, "j"));
+    assert!(e.detail.contains("JSON"), "{}", e.detail);
+    assert!(json, "a JSON message's error event is JSON");
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn value_batches_and_stride() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].stride = 5;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.s").await.unwrap();
+    client.flush().await.unwrap();
+    // 70 samples in messages of 7: windows start at 0, 5, …, 45.
+    for chunk in 0..10u64 {
+        let vals: Vec<f32> = (chunk * 7..chunk * 7 + 7).map(input_at).collect();
+        send(&client, "s", chunk * 7, &vals).await;
+    }
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 10, translation).await;
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        (0..10).map(|k| k * 5).collect::<Vec<_>>()
+    );
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+    let direct =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let want = direct
+        .fast
+        .translate_rows(&(45..69).map(input_at).collect::<Vec<_>>())
+        .unwrap();
+    let d = want
+        .iter()
+        .zip(&got[9].values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(d <= 1e-6, "{d}");
+    svc.shutdown().await;
+}
+
+/// A model whose file carries a scaling: samples go in and translations
+/// come out in physical units, on the stream path and the request path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_model_serves_physical_units() {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("scaled.safetensors");
+    let scaling = Scaling {
+        method: ScaleMethod::Standard,
+        input: Affine {
+            center: 1000.0,
+            scale: 50.0,
+        },
+        output: Affine {
+            center: -300.0,
+            scale: 120.0,
+        },
+    };
+    common::scaled_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        scaling,
+    );
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model.clone());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.phys").await.unwrap();
+    client.flush().await.unwrap();
+    let window: Vec<f32> = (0..W).map(|s| 1000.0 + 50.0 * input_at(s)).collect();
+    for (s, v) in window.iter().enumerate() {
+        send(&client, "phys", s as u64, &[*v]).await;
+    }
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 1, translation).await;
+    let direct = pipeline::format::load(&model, None).unwrap();
+    let want = direct.fast.translate_rows(&window).unwrap();
+    assert_eq!(got[0].values, want);
+    // The network translates sin to cos; in physical units that is
+    // −300 + 120·cos (the shipped model's error is ~1e-3 before scaling).
+    for (k, v) in got[0].values.iter().enumerate() {
+        let truth = -300.0 + 120.0 * truth_at(k as u64);
+        assert!((v - truth).abs() < 1.2, "sample {k}: {v} vs {truth}");
+    }
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    assert_eq!(translation(&reply.payload).values, want);
+
+    // A recording played back by `publish --data` and checked by `tail
+    // --truth --data`: 100 rows → 77 windows, compared with the recording's
+    // output column in physical units.
+    use pipeline::tools::{PublishOptions, Signal, TailOptions};
+    let rows = 100u64;
+    let signal = Signal::Recorded {
+        input: (0..rows).map(|s| 1000.0 + 50.0 * input_at(s)).collect(),
+        output: (0..rows).map(|s| -300.0 + 120.0 * truth_at(s)).collect(),
+    };
+    let tail_opts = TailOptions {
+        subject: "translated.rec".into(),
+        count: Some(rows - W + 1),
+        duration: Some(Duration::from_secs(20)),
+        truth: true,
+        recording: Some(signal.clone()),
+        print_every: 0,
+        plot: Some(dir.path().join("tail.png")),
+    };
+    let tail_client = client.clone();
+    let tail = tokio::spawn(async move {
+        pipeline::tools::tail(&tail_client, &tail_opts, std::future::pending()).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = pipeline::tools::publish(
+        &client,
+        &PublishOptions {
+            signal,
+            streams: vec!["rec".into()],
+            prefix: "samples".into(),
+            rate: 0.0,
+            count: None, // a recording ends after its last row
+            batch: 7,
+            start_seq: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent, rows);
+    let summary = tail.await.unwrap().unwrap();
+    assert_eq!(summary.windows, rows - W + 1);
+    let mse = summary.mse.unwrap();
+    assert!(
+        mse < 1.0,
+        "MSE against the recording's output column: {mse}"
+    );
+    assert!(dir.path().join("tail.png").exists());
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_are_evicted() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.idle_timeout_s = 0.2;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut sub = client.subscribe("translated.idle").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "idle", 0..20).await;
+    client.flush().await.unwrap();
+    // Poll the stats until the stream is gone (idle 0.2 s, swept every 50 ms).
+    let mut evicted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let s = svc.stats.snapshot();
+        if s.streams_evicted == 1 && s.streams_active == 0 {
+            evicted = true;
+            break;
+        }
+    }
+    assert!(evicted, "stream not evicted: {:?}", svc.stats.snapshot());
+    // The stream comes back later at seq 100: a fresh stream, not a gap.
+    send_curve(&client, "idle", 100..124).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 1, translation).await;
+    assert_eq!(got[0].seq, 100);
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_publishes_everything_in_flight() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.max_wait_ms = 50.0; // windows sit in the batcher when the stop comes
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let (streams, n) = (40u64, 100u64);
+    for st in 0..streams {
+        let vals: Vec<f32> = (0..n).map(input_at).collect();
+        send(&client, &format!("s{st}"), 0, &vals).await;
+    }
+    // A round trip: the server has routed every sample to the service.
+    wait_ready(&client).await;
+    // Stop at once: the samples are in the service's buffers or the server's.
+    svc.shutdown().await;
+    let expected = (streams * (n - W + 1)) as usize;
+    let got = collect(&mut sub, expected, translation).await;
+    assert_eq!(got.len(), expected);
+    assert_quiet(&mut sub, Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carries_on_after_the_server_restarts() {
+    let mut server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let url = server.url();
+    {
+        let client = async_nats::connect(&url).await.unwrap();
+        let mut sub = client.subscribe("translated.r").await.unwrap();
+        client.flush().await.unwrap();
+        send_curve(&client, "r", 0..30).await;
+        client.flush().await.unwrap();
+        collect(&mut sub, 7, translation).await;
+    }
+    server.restart();
+    // A new client after the restart; the service reconnects by itself.
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut sub = client.subscribe("translated.r").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    wait_ready(&client).await;
+    // Samples 30..40 were "lost in the outage": the stream continues at 40.
+    send_curve(&client, "r", 40..70).await;
+    client.flush().await.unwrap();
+    let gap = collect(&mut errors, 1, event).await;
+    assert_eq!(gap[0].kind, ErrorKind::Gap);
+    assert!(
+        gap[0].detail.contains("expected seq 30, got 40"),
+        "{}",
+        gap[0].detail
+    );
+    let got = collect(&mut sub, 7, translation).await;
+    assert_eq!(got[0].seq, 40);
+    assert_eq!(got[6].seq, 46);
+    assert!(svc.stats.snapshot().reconnects >= 1);
+    svc.shutdown().await;
+}
+
+/// Framing no official client would send, from a raw connection: a subject
+/// that is not UTF-8 and header blocks that do not parse (a lone CR in a
+/// value panicked the unpatched client's connection task and silently ended
+/// every subscription). Each is reported with its own event, the connection
+/// stays up, and the good stream's windows go on without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_framing_is_reported_without_dropping_the_connection() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut sub = client.subscribe("translated.u").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "u", 0..30).await;
+    client.flush().await.unwrap();
+    assert_eq!(collect(&mut sub, 7, translation).await[0].seq, 0);
+
+    let body = sample(0, 1.0);
+    let bad_headers: [&[u8]; 4] = [
+        b"NATS/1.0\r\nX: a\rb\r\n\r\n",
+        b"NATS/1.0\r\nno colon here\r\n\r\n",
+        b"NATS/1.0\r\nX: \xff\r\n\r\n",
+        b"NATS/1.0 abc\r\n\r\n",
+    ];
+    let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
+    for h in bad_headers {
+        ops.extend(raw_pub(b"samples.h", Some(h), &body));
+    }
+    ops.extend(raw_pub(b"samples.\xc3", Some(b"NATS/1.0\r\n\r\n"), &body));
+    // A status line is the server's to write, never a publisher's.
+    ops.extend(raw_pub(b"samples.st", Some(b"NATS/1.0 503\r\n\r\n"), &body));
+    // A reply subject that is not UTF-8.
+    ops.extend(raw_pub(b"samples.r in.\xff", None, &body));
+    server.send_raw(&ops);
+
+    let events = collect(&mut errors, 8, event).await;
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::BadSubject,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+            ErrorKind::BadSubject,
+            ErrorKind::Malformed,
+            ErrorKind::Malformed,
+        ],
+        "{events:?}"
+    );
+    assert!(events[0].subject.contains('\u{FFFD}'), "{events:?}");
+    assert!(events[0].detail.contains("not valid UTF-8"), "{events:?}");
+    assert_eq!(events[1].stream, "h");
+    assert!(
+        events[1].detail.contains("invalid header value"),
+        "{events:?}"
+    );
+
+    assert!(events[6].detail.contains("status line (503"), "{events:?}");
+    assert_eq!(events[7].stream, "r");
+    assert!(
+        events[7]
+            .detail
+            .contains("reply subject is not valid UTF-8"),
+        "{events:?}"
+    );
+
+    // A request with such headers is refused with a 400 saying why.
+    let mut replies = client.subscribe("_INBOX.hostile").await.unwrap();
+    client.flush().await.unwrap();
+    let request = rmp_serde::to_vec_named(&serde_json::json!({ "values": vec![0.5; 24] })).unwrap();
+    let headers: &[u8] = b"NATS/1.0\r\nX: a\rb\r\n\r\n";
+    let op = raw_pub(
+        b"pipeline.translate _INBOX.hostile",
+        Some(headers),
+        &request,
+    );
+    server.send_raw(&op);
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await
+        .expect("a reply")
+        .unwrap();
+    assert_service_error(&reply, "400", "invalid headers");
+    // One whose reply subject is not UTF-8 is not answered: the converted
+    // subject (U+FFFD) is somebody else's.
+    let mut stray = client.subscribe("_INBOX.\u{FFFD}").await.unwrap();
+    client.flush().await.unwrap();
+    server.send_raw(&raw_pub(b"pipeline.translate _INBOX.\xff", None, &request));
+    assert_quiet(&mut stray, Duration::from_millis(500)).await;
+
+    send_curve(&client, "u", 30..60).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, 30, translation).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (7..37).collect::<Vec<_>>(), "no window lost");
+    let snap = svc.stats.snapshot();
+    assert_eq!(snap.reconnects, 0, "the connection stayed up");
+    assert_eq!(snap.errors["bad_subject"], 2);
+    assert_eq!(snap.errors["malformed"], 6);
+    svc.shutdown().await;
+}
