@@ -197,7 +197,9 @@ pub struct E2eReport {
     pub windows_expected: u64,
     pub windows_received: u64,
     pub loss: u64,
-    /// Windows received per second of publishing.
+    /// Windows received per second, from the first publication to the last
+    /// translation received (the service may still be draining stored input
+    /// when publishing ends).
     pub windows_per_sec: f64,
     pub p50_us: f64,
     pub p95_us: f64,
@@ -279,11 +281,13 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         let received = received.clone();
         tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut last: Option<Instant> = None;
             let mut quiet_since: Option<Instant> = None;
             loop {
                 match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
                     Ok(Some(m)) => {
                         quiet_since = None;
+                        last = Some(Instant::now());
                         received.fetch_add(1, Ordering::Relaxed);
                         if let Ok(t) = crate::wire::Translation::decode(&m.payload)
                             && let Some(ts) = t.ts
@@ -303,7 +307,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                     }
                 }
             }
-            lat
+            (lat, last)
         })
     };
 
@@ -383,9 +387,13 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
     let publish_secs = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
-    let mut lat = collector
+    let (mut lat, last) = collector
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
+    // The run lasts until the last translation arrived: in durable mode the
+    // service is still draining the stored input after publishing ends.
+    let run_secs = last.map_or(0.0, |l| l.saturating_duration_since(started).as_secs_f64());
+    let run_secs = run_secs.max(publish_secs);
     let rss_series = sampler
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
@@ -426,7 +434,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         rss_peak_mib: rss_peak,
         rss_end_mib: rss_end,
         rss_series,
-        windows_per_sec: received as f64 / publish_secs,
+        windows_per_sec: received as f64 / run_secs,
         p50_us: percentile(&lat, 0.5),
         p95_us: percentile(&lat, 0.95),
         p99_us: percentile(&lat, 0.99),
