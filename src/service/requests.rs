@@ -173,8 +173,14 @@ async fn answer_request(
         model: &model.id,
         ts: None,
     };
+    // The answer comes in the request's format.
+    let format = if wire::is_json_object(payload) {
+        wire::Format::Json
+    } else {
+        wire::Format::Msgpack
+    };
     let mut out = Vec::new();
-    t.encode_into(&mut out);
+    t.encode_as(format, &mut out);
     Ok(out.into())
 }
 

@@ -245,13 +245,14 @@ pub struct TranslateRequest {
 /// Decodes a request and checks its values (count is checked by the caller,
 /// which knows the model's window).
 pub fn decode_request(payload: &[u8]) -> Result<(Vec<f32>, Option<String>), DecodeError> {
-    if !is_map(payload) {
-        return Err(DecodeError::Malformed(
-            "not a translate request: expected a MessagePack map".into(),
-        ));
-    }
-    let r: TranslateRequest = rmp_serde::from_slice(payload)
-        .map_err(|e| DecodeError::Malformed(format!("not a translate request: {e}")))?;
+    let bad = |e: String| DecodeError::Malformed(format!("not a translate request: {e}"));
+    let r: TranslateRequest = if is_json_object(payload) {
+        serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?
+    } else if is_map(payload) {
+        rmp_serde::from_slice(payload).map_err(|e| bad(e.to_string()))?
+    } else {
+        return Err(bad("expected a MessagePack map or a JSON object".into()));
+    };
     let mut values = Vec::with_capacity(r.values.len());
     for (i, Num(v)) in r.values.into_iter().enumerate() {
         let f = v as f32;

@@ -42,6 +42,15 @@ async fn request_reply_and_service_discovery() {
     );
     assert_eq!(t.pair, "damped");
 
+    // A JSON request (what `nats req` sends) gets the same translation, in JSON.
+    let req = serde_json::json!({ "values": window }).to_string();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    assert_eq!(reply.payload.first(), Some(&b'{'), "a JSON answer");
+    assert_eq!(translation(&reply.payload).values, want);
+
     for (body, code) in [
         (serde_json::json!({ "values": [1.0, 2.0] }), "400"),
         (
