@@ -36,17 +36,20 @@
 //!   `service/`: `route.rs` (a route's live and shadow models, reload,
 //!   promote), `ingest.rs` (the hot path: subscription → stream windows),
 //!   `engine.rs` (batcher, compute threads, the one publisher over a core or
-//!   JetStream sink, shared by both modes), `observe.rs` (shadow outputs,
-//!   comparisons with live and truth), `events.rs` (error and connection
-//!   events), `requests.rs` (the `pipeline` NATS service's endpoints and
-//!   SIGHUP), `durable.rs` (durable mode's units and checkpoints).
+//!   JetStream sink, shared by both modes; `engine/buffers.rs`, the buffers
+//!   it recycles), `observe.rs` (shadow outputs, comparisons with live and
+//!   truth), `events.rs` (error events, trace context, connection events),
+//!   `requests.rs` (the `pipeline` NATS service's endpoints and SIGHUP),
+//!   `durable/` (durable mode: the unit protocol, setup, checkpoints, dead
+//!   letters).
 //! - [`connect`]: where and how every subcommand connects: flags, `NATS_*`
 //!   variables, `nats` CLI contexts, the config file, in that order.
 //! - [`config`]: the service's typed configuration (TOML or flags).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
 //! - [`nats`]: connecting (credentials, TLS), connection events, the
 //!   round-trip barrier, the patched client's flags.
-//! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP.
+//! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP
+//!   (the exposition itself is `stats/exposition.rs`, by `prometheus-client`).
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
 //! - [`roofline`]: useful FLOPs per window and an in-process FP32 peak

@@ -37,66 +37,6 @@ pub(super) struct Job {
     pub trace: Option<Arc<str>>,
 }
 
-/// Buffers recycled around the pipeline, so that in steady state a window
-/// costs no allocation: ingest fills a window buffer, the batcher a batch
-/// and the compute thread an output buffer, all taken from here; the
-/// publisher gives them back once the batch is published.
-#[derive(Default)]
-pub(super) struct Buffers {
-    windows: Pool<f32>,
-    outputs: Pool<f32>,
-    batches: Pool<Job>,
-}
-
-/// Empty vectors kept for reuse (at most [`Pool::KEEP`]; more are freed).
-struct Pool<T>(Mutex<Vec<Vec<T>>>);
-
-impl<T> Default for Pool<T> {
-    fn default() -> Self {
-        Self(Mutex::new(Vec::new()))
-    }
-}
-
-impl<T> Pool<T> {
-    /// Enough for every window queued and in flight at the default limits.
-    const KEEP: usize = 16_384;
-
-    fn take(&self) -> Vec<T> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_default()
-    }
-
-    fn give(&self, mut v: Vec<T>) {
-        v.clear();
-        if let Ok(mut pool) = self.0.lock()
-            && pool.len() < Self::KEEP
-        {
-            pool.push(v);
-        }
-    }
-}
-
-impl Buffers {
-    /// A window's samples, in a recycled buffer.
-    pub fn window(&self, samples: &[f32]) -> Vec<f32> {
-        let mut v = self.windows.take();
-        v.extend_from_slice(samples);
-        v
-    }
-
-    /// Gives back a published batch's buffers.
-    fn recycle(&self, mut jobs: Vec<Job>, outputs: Vec<f32>) {
-        for job in jobs.drain(..) {
-            self.windows.give(job.input);
-        }
-        self.batches.give(jobs);
-        self.outputs.give(outputs);
-    }
-}
-
 /// Where a batch's comparisons go: the route's shadow model (computed on
 /// the same input after the live results are handed on) and its observer.
 #[derive(Clone)]
@@ -609,31 +549,10 @@ async fn publish(
     }
 }
 
-/// The size of a block of the publisher's arena.
-const ARENA_BYTES: usize = 64 * 1024;
+mod buffers;
 
-/// `<output>.<stream>` and the payload, as slices of `arena`.
-fn slices(
-    arena: &mut bytes::BytesMut,
-    output: &str,
-    stream: &str,
-    payload: &[u8],
-) -> (async_nats::Subject, bytes::Bytes) {
-    let needed = output.len() + 1 + stream.len() + payload.len();
-    if arena.capacity() < needed {
-        arena.reserve(needed.max(ARENA_BYTES));
-    }
-    arena.extend_from_slice(output.as_bytes());
-    arena.extend_from_slice(b".");
-    arena.extend_from_slice(stream.as_bytes());
-    let subject = arena.split().freeze();
-    arena.extend_from_slice(payload);
-    let payload = arena.split().freeze();
-    // Made of two `str`s and a dot: always UTF-8, so the check cannot fail.
-    let subject = async_nats::Subject::from_utf8(subject)
-        .unwrap_or_else(|_| async_nats::Subject::from(format!("{output}.{stream}")));
-    (subject, payload)
-}
+pub(super) use buffers::Buffers;
+use buffers::{ARENA_BYTES, slices};
 
 #[cfg(test)]
 mod tests;
