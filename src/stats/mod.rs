@@ -1,6 +1,6 @@
 //! Service counters: lock-free, shared by the ingest, batcher, compute and
 //! publisher stages, read by `$SRV.STATS`, the logs and `/metrics`
-//! ([`exposition`]).
+//! (`exposition.rs`).
 
 mod exposition;
 
