@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pipeline::format;
 use pipeline::pairs::PAIRS;
@@ -24,9 +24,9 @@ use cli::train::{
 )]
 struct Cli {
     /// Folder where models are found by pair name (`<dir>/<pair>.safetensors`)
-    /// [default: a config file's `models_dir`, or `models`]. Given (or set in
-    /// the environment), it overrides the config file's.
-    #[arg(long, global = true, env = "PIPELINE_MODELS_DIR")]
+    /// [env: PIPELINE_MODELS_DIR] [default: a config file's `models_dir`, or
+    /// `models`]. The flag beats the variable, which beats the config file.
+    #[arg(long, global = true)]
     models_dir: Option<PathBuf>,
 
     /// Compute threads for the tensor backend (candle's rayon pool) [default: 1].
@@ -101,11 +101,16 @@ struct SetScalingArgs {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Check a serve config (and load every route's model); print the
-    /// effective config, defaults filled in, as JSON.
+    /// Check a serve config (and load every route's model): print the
+    /// effective config, defaults filled in, as JSON, and on stderr where
+    /// each value came from (default, file, PIPELINE_* variable or flag).
+    /// Takes `serve`'s flags, so a command line can be checked as it is.
     Check {
-        /// The TOML file.
-        file: PathBuf,
+        /// The TOML file (or `--config FILE`).
+        #[arg(conflicts_with_all = ["config", "pair", "model", "input", "output", "stride", "window", "shadow", "truth"])]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
     },
 }
 
@@ -173,10 +178,12 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    // Flags and the environment over the config file over the default.
+    // The flag over the environment (over the config file, for `serve`)
+    // over the default.
     let given_models_dir = cli.models_dir.clone();
     let models_dir = cli
         .models_dir
+        .or_else(|| std::env::var_os("PIPELINE_MODELS_DIR").map(PathBuf::from))
         .unwrap_or_else(pipeline::config::defaults::models_dir);
     match cli.command {
         Command::Pairs => {
@@ -220,34 +227,9 @@ fn run(cli: Cli) -> Result<()> {
             println!("model      {} (id {id})", a.out.display());
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { file }) => {
-            let mut config = pipeline::config::ServeConfig::load(&file)?;
-            if let Some(dir) = given_models_dir {
-                config.models_dir = dir;
-            }
-            for r in &config.routes {
-                let path = config.model_path(r);
-                let m = format::load(&path, r.window)
-                    .with_context(|| format!("route for pair {:?}", r.pair))?;
-                let units = match m.meta.scaling {
-                    Some(s) => format!(
-                        ", scaling: input (x − {}) / {}, output (y − {}) / {}",
-                        s.input.center, s.input.scale, s.output.center, s.output.scale
-                    ),
-                    None => String::new(),
-                };
-                eprintln!(
-                    "route {:<12} {} → {}.<stream>  model {} (id {}, W={}{units})",
-                    r.pair,
-                    r.input,
-                    r.output,
-                    path.display(),
-                    m.id,
-                    m.model.window()
-                );
-            }
-            println!("{}", serde_json::to_string_pretty(&config)?);
-            Ok(())
+        Command::Config(ConfigCommand::Check { file, mut serve }) => {
+            serve.config = file.or(serve.config.take());
+            cli::serve::check(given_models_dir.as_deref(), &serve)
         }
     }
 }

@@ -366,6 +366,64 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
 
+    // Flags > PIPELINE_* environment > file > defaults, each value saying
+    // where it came from; the flag beats the variable for models_dir too.
+    let out = pipeline()
+        .current_dir(elsewhere.path())
+        .args(["config", "check"])
+        .arg(&config)
+        .args([
+            "--max-wait",
+            "3ms",
+            "--durable",
+            "--lease",
+            "4s",
+            "--models-dir",
+        ])
+        .arg(root.join("models"))
+        .env("PIPELINE_MAX_BATCH", "64")
+        .env("PIPELINE_MAX_WAIT", "1ms")
+        .env("PIPELINE_MODELS_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["max_batch"], 64);
+    assert_eq!(v["max_wait_ms"], 3.0);
+    assert_eq!(v["durable"]["lease_s"], 4.0);
+    assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
+    let origin = |key: &str| {
+        stderr
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key} in {stderr}"))
+            .to_string()
+    };
+    for (key, from) in [
+        ("max_batch", "env PIPELINE_MAX_BATCH"),
+        ("max_wait_ms", "flag --max-wait"),
+        ("durable.lease_s", "flag --lease"),
+        ("models_dir", "flag --models-dir"),
+        ("durable.input_stream", "default"),
+    ] {
+        assert!(origin(key).ends_with(from), "{key} from {from}: {stderr}");
+    }
+    assert!(origin("queue").contains("file "), "{stderr}");
+    // A bad value names its key and its source.
+    let out = pipeline()
+        .current_dir(root)
+        .args(["config", "check", "deploy/pipeline.toml"])
+        .env("PIPELINE_MAX_BATCH", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_batch") && stderr.contains("PIPELINE_MAX_BATCH"),
+        "{stderr}"
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "max_bach = 3\n[[route]]\npair = \"sin-cos\"\n").unwrap();

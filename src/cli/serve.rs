@@ -1,10 +1,11 @@
 //! `pipeline serve`: flags over the config file, then the service.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use pipeline::format;
+use pipeline::config::Layer;
+use pipeline::{Error, format};
 
 use super::nats::NatsArgs;
 use crate::shutdown_signal;
@@ -112,95 +113,116 @@ pub(crate) struct ServeArgs {
     pub(crate) replicas: Option<usize>,
 }
 
-/// `models_dir`: given by flag or `PIPELINE_MODELS_DIR` (over the config
-/// file's).
-pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<()> {
-    use pipeline::config::{RouteConfig, ServeConfig, defaults};
-    let mut config = match &a.config {
-        Some(path) => {
-            let mut c = ServeConfig::load(path)?;
-            if let Some(dir) = &models_dir {
-                c.models_dir = dir.clone();
+/// The layers of `serve`'s settings (see `pipeline::config::layers`): the
+/// config file, the `PIPELINE_*` environment, then the flags.
+/// `models_dir`: `--models-dir` as given on the command line.
+pub(crate) fn layers(models_dir: Option<&Path>, a: &ServeArgs) -> Result<Vec<Layer>> {
+    let mut layers = Vec::with_capacity(3);
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        layers.push(Layer::file(&text, path)?);
+    }
+    layers.push(Layer::env(std::env::vars())?);
+    layers.push(Layer::flags(flag_settings(models_dir, a)?)?);
+    Ok(layers)
+}
+
+/// The settings the flags give, keyed as in the config file.
+fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json::Value> {
+    use pipeline::config::{RouteConfig, ShadowConfig, defaults};
+    use serde_json::{Value, json};
+    let mut m = serde_json::Map::new();
+    if a.config.is_none() {
+        let pair = match (&a.pair, &a.model) {
+            (Some(p), _) => p.clone(),
+            (None, Some(model)) => format::load(model, a.window)?
+                .meta
+                .pair
+                .context("the model file does not name its pair: pass --pair")?,
+            (None, None) => bail!("say what to serve: --pair NAME, --model FILE or --config FILE"),
+        };
+        let input = a.input.clone().unwrap_or_else(|| {
+            if a.partitions.is_some() {
+                "part.{partition}.>".into()
+            } else {
+                defaults::input()
             }
-            c
-        }
-        None => {
-            let pair = match (&a.pair, &a.model) {
-                (Some(p), _) => p.clone(),
-                (None, Some(m)) => format::load(m, a.window)?
-                    .meta
-                    .pair
-                    .context("the model file does not name its pair: pass --pair")?,
-                (None, None) => {
-                    bail!("say what to serve: --pair NAME, --model FILE or --config FILE")
-                }
-            };
-            let mut c = ServeConfig::with_routes(vec![RouteConfig {
-                pair,
-                model: a.model.clone(),
-                input: a.input.clone().unwrap_or_else(|| {
-                    if a.partitions.is_some() {
-                        "part.{partition}.>".into()
-                    } else {
-                        defaults::input()
-                    }
-                }),
-                output: a.output.clone().unwrap_or_else(defaults::output),
-                stride: a.stride.unwrap_or_else(defaults::stride),
-                window: a.window,
-                shadow: pipeline::config::ShadowConfig {
-                    model: a.shadow.clone(),
-                    ..Default::default()
-                },
-                truth: a.truth.clone(),
-                output_format: match a.output_format {
-                    OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
-                    OutputFormat::Json => pipeline::wire::Format::Json,
-                },
-            }]);
-            c.models_dir = models_dir.unwrap_or_else(defaults::models_dir);
-            c
+        });
+        let route = RouteConfig {
+            pair,
+            model: a.model.clone(),
+            input,
+            output: a.output.clone().unwrap_or_else(defaults::output),
+            stride: a.stride.unwrap_or_else(defaults::stride),
+            window: a.window,
+            shadow: ShadowConfig {
+                model: a.shadow.clone(),
+                ..Default::default()
+            },
+            truth: a.truth.clone(),
+            output_format: match a.output_format {
+                OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
+                OutputFormat::Json => pipeline::wire::Format::Json,
+            },
+        };
+        m.insert("route".into(), json!([route]));
+    }
+    let mut put = |key: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(key.into(), v);
         }
     };
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { config.$f = v; } )* };
-    }
-    set!(errors, max_streams, max_batch, compute_threads);
-    if let Some(d) = a.idle_timeout {
-        config.idle_timeout_s = d.as_secs_f64();
-    }
-    if let Some(d) = a.max_wait {
-        config.max_wait_ms = d.as_secs_f64() * 1e3;
-    }
-    if a.no_service {
-        config.service = false;
-    }
-    if let Some(addr) = &a.metrics_addr {
-        config.metrics_addr = Some(addr.clone());
-    }
-    if let Some(count) = a.partitions {
-        config.partitions = Some(pipeline::config::Partitions {
-            count,
-            owned: a.partition.clone(),
-        });
-    }
+    put("models_dir", models_dir.map(|d| json!(d)));
+    put("errors", a.errors.as_ref().map(|v| json!(v)));
+    put("max_streams", a.max_streams.map(|v| json!(v)));
+    put("max_batch", a.max_batch.map(|v| json!(v)));
+    put("compute_threads", a.compute_threads.map(|v| json!(v)));
+    put(
+        "idle_timeout_s",
+        a.idle_timeout.map(|d| json!(d.as_secs_f64())),
+    );
+    put(
+        "max_wait_ms",
+        a.max_wait.map(|d| json!(d.as_secs_f64() * 1e3)),
+    );
+    put("service", a.no_service.then_some(json!(false)));
+    put("metrics_addr", a.metrics_addr.as_ref().map(|v| json!(v)));
+    put(
+        "partitions",
+        a.partitions
+            .map(|count| json!({"count": count, "owned": a.partition})),
+    );
     if a.durable {
-        let d = config.durable.get_or_insert_with(Default::default);
-        macro_rules! set_durable {
-            ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { d.$f = v; } )* };
-        }
-        set_durable!(input_stream, output_stream, checkpoint_bucket, replicas);
-        if let Some(i) = &a.instance {
-            d.instance = Some(i.clone());
-        }
-        if let Some(t) = a.lease {
-            d.lease_s = t.as_secs_f64();
-        }
-        if let Some(t) = a.checkpoint_interval {
-            d.checkpoint_ms = (t.as_millis() as u64).max(1);
-        }
+        let mut d = serde_json::Map::new();
+        let mut put = |key: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                d.insert(key.into(), v);
+            }
+        };
+        put("input_stream", a.input_stream.as_ref().map(|v| json!(v)));
+        put("output_stream", a.output_stream.as_ref().map(|v| json!(v)));
+        put(
+            "checkpoint_bucket",
+            a.checkpoint_bucket.as_ref().map(|v| json!(v)),
+        );
+        put("replicas", a.replicas.map(|v| json!(v)));
+        put("instance", a.instance.as_ref().map(|v| json!(v)));
+        put("lease_s", a.lease.map(|t| json!(t.as_secs_f64())));
+        put(
+            "checkpoint_ms",
+            a.checkpoint_interval
+                .map(|t| json!((t.as_millis() as u64).max(1))),
+        );
+        m.insert("durable".into(), Value::Object(d));
     }
-    config.validate()?;
+    Ok(Value::Object(m))
+}
+
+/// `models_dir`: `--models-dir` as given (the environment's
+/// `PIPELINE_MODELS_DIR` is a layer of its own).
+pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<()> {
+    let mut config = pipeline::config::layers::resolve(layers(models_dir.as_deref(), &a)?)?.config;
     let (url, auth, origin) =
         pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;
     config.auth = auth;
@@ -225,5 +247,56 @@ pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<(
     });
     let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
     pipeline::service::run(conn, config, stats, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `pipeline config check`: the effective config as JSON on stdout; every
+/// route's model loaded; on stderr, each setting with where it came from.
+pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
+    let resolved = pipeline::config::layers::resolve(layers(models_dir, a)?)?;
+    let config = &resolved.config;
+    for r in &config.routes {
+        let path = config.model_path(r);
+        let m = format::load(&path, r.window)
+            .with_context(|| format!("route for pair {:?}", r.pair))?;
+        let units = match m.meta.scaling {
+            Some(s) => format!(
+                ", scaling: input (x − {}) / {}, output (y − {}) / {}",
+                s.input.center, s.input.scale, s.output.center, s.output.scale
+            ),
+            None => String::new(),
+        };
+        eprintln!(
+            "route {:<12} {} → {}.<stream>  model {} (id {}, W={}{units})",
+            r.pair,
+            r.input,
+            r.output,
+            path.display(),
+            m.id,
+            m.model.window()
+        );
+    }
+    let (url, _, origin) =
+        pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;
+    eprintln!("\nsettings (flags > PIPELINE_* environment > config file > defaults):");
+    let rows = resolved.settings();
+    let width = rows.iter().map(|(k, ..)| k.len()).max().unwrap_or(0);
+    let vwidth = rows
+        .iter()
+        .map(|(_, v, _)| v.len().min(40))
+        .max()
+        .unwrap_or(0);
+    for (key, value, from) in rows
+        .iter()
+        .filter(|(k, ..)| k != "nats" && !k.starts_with("auth."))
+    {
+        eprintln!("  {key:<width$} = {value:<vwidth$}  {from}");
+    }
+    eprintln!(
+        "  {:<width$} = {:<vwidth$}  {origin}",
+        "nats",
+        pipeline::config::redact_url(&url)
+    );
+    println!("{}", serde_json::to_string_pretty(config)?);
     Ok(())
 }

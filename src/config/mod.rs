@@ -1,5 +1,7 @@
 //! Service configuration: one typed TOML file (unknown keys rejected), or
-//! the equivalent single-route command-line flags. Defaults live here only.
+//! the equivalent single-route command-line flags, with `PIPELINE_*`
+//! variables and flags over the file (one merge: [`layers`]). Defaults live
+//! in [`defaults`] only.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,11 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod auth;
+pub mod defaults;
 mod durable;
+mod duration;
+pub mod layers;
 
 use auth::mask_url;
 pub use auth::{NatsAuth, redact_url};
 pub use durable::DurableConfig;
+pub(crate) use duration::duration_key;
+pub use duration::parse_duration;
+pub use layers::{Layer, Resolved};
 
 /// Everything `pipeline serve` needs to run.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -168,75 +176,6 @@ impl Default for ShadowConfig {
     }
 }
 
-pub mod defaults {
-    use std::path::PathBuf;
-    pub fn shadow_output() -> String {
-        "shadow".into()
-    }
-    pub fn errors() -> String {
-        "pipeline.errors".into()
-    }
-    pub fn max_batch() -> usize {
-        256
-    }
-    /// No wait: a window goes as soon as a compute thread is free.
-    pub fn max_wait_ms() -> f64 {
-        0.0
-    }
-    pub fn compute_threads() -> usize {
-        1
-    }
-    pub fn queue() -> usize {
-        4096
-    }
-    pub fn max_streams() -> usize {
-        100_000
-    }
-    pub fn idle_timeout_s() -> f64 {
-        600.0
-    }
-    pub fn service() -> bool {
-        true
-    }
-    pub fn models_dir() -> PathBuf {
-        PathBuf::from("models")
-    }
-    pub fn input() -> String {
-        "samples.>".into()
-    }
-    pub fn output() -> String {
-        "translated".into()
-    }
-    pub fn stride() -> u64 {
-        1
-    }
-    pub fn input_stream() -> String {
-        "SAMPLES".into()
-    }
-    pub fn output_stream() -> String {
-        "TRANSLATED".into()
-    }
-    pub fn checkpoint_bucket() -> String {
-        "PIPELINE_CHECKPOINTS".into()
-    }
-    pub fn checkpoint_ms() -> u64 {
-        200
-    }
-    pub fn lease_s() -> f64 {
-        10.0
-    }
-    pub fn duplicate_window_s() -> f64 {
-        120.0
-    }
-    pub fn max_ack_pending() -> i64 {
-        100_000
-    }
-    pub fn replicas() -> usize {
-        1
-    }
-    pub const NATS_URL: &str = "nats://127.0.0.1:4222";
-}
-
 impl ServeConfig {
     /// A config with every default and the given routes.
     pub fn with_routes(routes: Vec<RouteConfig>) -> Self {
@@ -259,11 +198,10 @@ impl ServeConfig {
         }
     }
 
+    /// A config file's text over the defaults (the layers of
+    /// [`layers`], with only the file).
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let cfg: Self = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("{}: {e}", origin.display())))?;
-        cfg.validate()?;
-        Ok(cfg)
+        Ok(layers::resolve([Layer::file(text, origin)?])?.config)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -376,78 +314,6 @@ impl ServeConfig {
         }
         Ok(())
     }
-}
-
-/// Duration keys: a number in the key's own unit (`max_wait_ms = 2`, as
-/// before), or a string with a unit under either name (`max_wait = "2ms"`,
-/// `idle_timeout = "10m"`).
-pub(crate) mod duration_key {
-    use serde::{Deserialize, Deserializer, de::Error as _};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumOrText {
-        Num(f64),
-        Text(String),
-    }
-
-    fn parse<'de, D: Deserializer<'de>>(d: D, unit_secs: f64) -> Result<f64, D::Error> {
-        let v = match NumOrText::deserialize(d)? {
-            NumOrText::Num(n) => n,
-            NumOrText::Text(t) => {
-                super::parse_duration(&t)
-                    .map_err(D::Error::custom)?
-                    .as_secs_f64()
-                    / unit_secs
-            }
-        };
-        if !v.is_finite() || v < 0.0 {
-            return Err(D::Error::custom(format!(
-                "duration {v} must be finite and ≥ 0"
-            )));
-        }
-        Ok(v)
-    }
-
-    /// Milliseconds.
-    pub fn ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        parse(d, 1e-3)
-    }
-
-    /// Whole milliseconds.
-    pub fn ms_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        parse(d, 1e-3).map(|v| v.round() as u64)
-    }
-
-    /// Seconds.
-    pub fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        parse(d, 1.0)
-    }
-}
-
-/// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (try 10m, 2ms, 30s)"))?;
-    let secs = match unit {
-        "ms" => v / 1e3,
-        "us" | "µs" => v / 1e6,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s, m, h)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -613,15 +479,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 }
 

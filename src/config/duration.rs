@@ -1,0 +1,90 @@
+//! Durations in the config and on the command line: `"2ms"`, `"10m"`, or
+//! a number in the key's own unit.
+
+use std::time::Duration;
+
+/// Duration keys: a number in the key's own unit (`max_wait_ms = 2`, as
+/// before), or a string with a unit under either name (`max_wait = "2ms"`,
+/// `idle_timeout = "10m"`).
+pub(crate) mod duration_key {
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(f64),
+        Text(String),
+    }
+
+    fn parse<'de, D: Deserializer<'de>>(d: D, unit_secs: f64) -> Result<f64, D::Error> {
+        let v = match NumOrText::deserialize(d)? {
+            NumOrText::Num(n) => n,
+            NumOrText::Text(t) => {
+                super::parse_duration(&t)
+                    .map_err(D::Error::custom)?
+                    .as_secs_f64()
+                    / unit_secs
+            }
+        };
+        if !v.is_finite() || v < 0.0 {
+            return Err(D::Error::custom(format!(
+                "duration {v} must be finite and ≥ 0"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Milliseconds.
+    pub fn ms<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(d, 1e-3)
+    }
+
+    /// Whole milliseconds.
+    pub fn ms_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        parse(d, 1e-3).map(|v| v.round() as u64)
+    }
+
+    /// Seconds.
+    pub fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(d, 1.0)
+    }
+}
+
+/// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 10m, 2ms, 30s)"))?;
+    let secs = match unit {
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s, m, h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,404 @@
+//! Where each setting comes from. Four layers, later over earlier, merged
+//! by `figment` (the same merge for `serve` and `config check`):
+//!
+//! 1. defaults (the `serde` defaults of [`ServeConfig`]);
+//! 2. the config file (`--config FILE`);
+//! 3. the environment: `PIPELINE_<KEY>` for the top-level keys in [`ENV_KEYS`]
+//!    (`PIPELINE_MAX_BATCH=64`, `PIPELINE_MAX_WAIT=2ms`);
+//! 4. command-line flags.
+//!
+//! Tables merge key by key (`--lease 5s` keeps the file's other `[durable]`
+//! keys); a list (`[[route]]`) is replaced whole. Where the connection and
+//! its credentials come from is decided separately, by [`crate::connect`]:
+//! credentials must be taken whole from one source, never mixed.
+//!
+//! Each layer is put in canonical form before merging: a duration may be
+//! written under its short name (`max_wait = "2ms"`) or its unit-suffixed
+//! one (`max_wait_ms = 2`), and a later layer must replace the value
+//! whichever name each used.
+
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+
+use super::ServeConfig;
+use crate::error::{Error, Result};
+
+/// The top-level keys the environment may set, as `PIPELINE_<KEY>`
+/// (upper case). Routes, partitions and `[durable]` are structured; they
+/// come from the file or flags.
+pub const ENV_KEYS: [&str; 10] = [
+    "errors",
+    "max_batch",
+    "max_wait",
+    "compute_threads",
+    "queue",
+    "max_streams",
+    "idle_timeout",
+    "service",
+    "models_dir",
+    "metrics_addr",
+];
+
+/// Short duration names and the keys they stand for, per table.
+const ALIASES: [(&str, &str, &str); 5] = [
+    ("", "max_wait", "max_wait_ms"),
+    ("", "idle_timeout", "idle_timeout_s"),
+    ("durable", "checkpoint_interval", "checkpoint_ms"),
+    ("durable", "lease", "lease_s"),
+    ("durable", "duplicate_window", "duplicate_window_s"),
+];
+
+/// One layer's settings and how to name where a key came from.
+#[derive(Clone)]
+pub struct Layer {
+    kind: Kind,
+    data: Dict,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    File(PathBuf),
+    Env,
+    Flags,
+}
+
+impl Layer {
+    /// A TOML config file's text (`path` names it in messages).
+    pub fn file(text: &str, path: &Path) -> Result<Self> {
+        let data: Dict =
+            toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Self::new(Kind::File(path.to_path_buf()), data)
+    }
+
+    /// The `PIPELINE_*` variables among `vars` (the process's:
+    /// `std::env::vars()`). A value is read as a number or boolean when it
+    /// looks like one, else as text.
+    pub fn env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut data = Dict::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("PIPELINE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if ENV_KEYS.contains(&key.as_str()) {
+                data.insert(key, env_value(value.trim()));
+            }
+        }
+        Self::new(Kind::Env, data)
+    }
+
+    /// Settings given on the command line, as the config file would write
+    /// them (for example `{"max_batch": 64, "durable": {"lease": "5s"}}`).
+    pub fn flags(settings: serde_json::Value) -> Result<Self> {
+        let data: Dict = serde_json::from_value(settings)
+            .map_err(|e| Error::Config(format!("command-line settings: {e}")))?;
+        Self::new(Kind::Flags, data)
+    }
+
+    fn new(kind: Kind, mut data: Dict) -> Result<Self> {
+        for (table, short, long) in ALIASES {
+            let dict = if table.is_empty() {
+                Some(&mut data)
+            } else {
+                match data.get_mut(table) {
+                    Some(Value::Dict(_, d)) => Some(d),
+                    _ => None,
+                }
+            };
+            let Some(dict) = dict else { continue };
+            if let Some(v) = dict.remove(short) {
+                if dict.contains_key(long) {
+                    let at = if table.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in [{table}]")
+                    };
+                    return Err(Error::Config(format!(
+                        "{}: both `{short}` and `{long}`{at}: keep one",
+                        kind.name()
+                    )));
+                }
+                dict.insert(long.to_string(), v);
+            }
+        }
+        Ok(Self { kind, data })
+    }
+}
+
+/// A variable's value: a boolean or number when it reads as one (the
+/// field's type then decides), else text.
+fn env_value(s: &str) -> Value {
+    if let Ok(b) = s.parse::<bool>() {
+        Value::from(b)
+    } else if let Ok(n) = s.parse::<u64>() {
+        Value::from(n)
+    } else if let Ok(n) = s.parse::<i64>() {
+        Value::from(n)
+    } else if let Ok(x) = s.parse::<f64>().map_err(drop).and_then(|x| {
+        if s.bytes().any(|b| b.is_ascii_digit()) {
+            Ok(x)
+        } else {
+            Err(())
+        }
+    }) {
+        Value::from(x)
+    } else {
+        Value::from(s.to_string())
+    }
+}
+
+impl Kind {
+    fn name(&self) -> String {
+        match self {
+            Kind::File(p) => format!("config file {}", p.display()),
+            Kind::Env => "environment".into(),
+            Kind::Flags => "command line".into(),
+        }
+    }
+
+    /// Where the setting at `path` (`["durable", "lease_s"]`) was written.
+    fn place(&self, path: &[&str]) -> String {
+        match self {
+            Kind::File(p) => format!("file {}", p.display()),
+            Kind::Env => {
+                let short = ALIASES
+                    .iter()
+                    .find(|(t, _, long)| t.is_empty() && path == [*long])
+                    .map_or(path.join("_"), |(_, s, _)| s.to_string());
+                format!("env PIPELINE_{}", short.to_ascii_uppercase())
+            }
+            Kind::Flags => format!("flag --{}", flag_name(path)),
+        }
+    }
+}
+
+/// The flag that sets a key (`serve`'s names, which differ for durations
+/// and routes).
+fn flag_name(path: &[&str]) -> String {
+    match path {
+        ["max_wait_ms"] => "max-wait".into(),
+        ["idle_timeout_s"] => "idle-timeout".into(),
+        ["service"] => "no-service".into(),
+        ["partitions", ..] => "partitions/--partition".into(),
+        ["route", ..] => "pair/--model/--input/… (the route)".into(),
+        ["durable", "lease_s"] => "lease".into(),
+        ["durable", "checkpoint_ms"] => "checkpoint-interval".into(),
+        ["durable"] => "durable".into(),
+        ["durable", k, ..] => k.replace('_', "-"),
+        _ => path.join("-").replace('_', "-"),
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let kind = self.kind.clone();
+        Metadata::named(self.kind.name())
+            .interpolater(move |_: &Profile, path: &[&str]| kind.place(path))
+    }
+
+    fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.data.clone()))
+    }
+}
+
+/// The merged layers: the effective config, and where each value came from.
+pub struct Resolved {
+    pub config: ServeConfig,
+    figment: Figment,
+}
+
+/// Merges `layers` (earliest first) over the defaults and checks the result.
+pub fn resolve(layers: impl IntoIterator<Item = Layer>) -> Result<Resolved> {
+    let figment = layers
+        .into_iter()
+        .fold(Figment::new(), |f, layer| f.merge(layer));
+    let config: ServeConfig = figment.extract().map_err(|e| config_error(&e))?;
+    config.validate()?;
+    Ok(Resolved { config, figment })
+}
+
+/// figment's message, without its profile prefix (there are no profiles).
+fn config_error(e: &figment::Error) -> Error {
+    let mut msgs: Vec<String> = e
+        .clone()
+        .into_iter()
+        .map(|one| {
+            let mut m = one.kind.to_string();
+            if !one.path.is_empty() {
+                m = format!("{}: {m}", one.path.join("."));
+            }
+            match one.metadata.as_ref() {
+                Some(md) if !one.path.is_empty() => {
+                    let path: Vec<&str> = one.path.iter().map(String::as_str).collect();
+                    format!("{m} (from {})", md.interpolate(&Profile::Default, &path))
+                }
+                Some(md) => format!("{m} (from {})", md.name),
+                None => m,
+            }
+        })
+        .collect();
+    msgs.dedup();
+    Error::Config(msgs.join("; "))
+}
+
+impl Resolved {
+    /// Where the value at `key` (`"max_batch"`, `"durable.lease_s"`) came
+    /// from: `default`, `env PIPELINE_MAX_BATCH`, `flag --max-batch`, or the
+    /// file and key.
+    pub fn origin(&self, key: &str) -> String {
+        // A route's fields come with their list.
+        let key = if key.starts_with("route[") || key == "route" {
+            "route"
+        } else {
+            key
+        };
+        match self.figment.find_metadata(key) {
+            Some(md) => {
+                let path: Vec<&str> = key.split('.').collect();
+                md.interpolate(&Profile::Default, &path)
+            }
+            None => "default".into(),
+        }
+    }
+
+    /// Every effective setting (secrets masked; unset options left out) as
+    /// `(key, value, origin)`, by key; lists are indexed (`route[0].pair`).
+    pub fn settings(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        if let Ok(v) = serde_json::to_value(&self.config) {
+            flatten("", &v, &mut out);
+        }
+        out.into_iter()
+            .map(|(k, v)| {
+                let o = self.origin(&k);
+                (k, v, o)
+            })
+            .collect()
+    }
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    use serde_json::Value as J;
+    match v {
+        J::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        J::Array(items) if items.iter().any(|i| i.is_object()) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), item, out);
+            }
+        }
+        J::Null => {}
+        _ => out.push((prefix.to_string(), v.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+max_batch = 32
+max_wait = "3ms"
+[durable]
+lease = "20s"
+input_stream = "IN"
+[[route]]
+pair = "sin-cos"
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> Layer {
+        Layer::env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    fn file() -> Layer {
+        Layer::file(FILE, Path::new("p.toml")).unwrap()
+    }
+
+    /// flags > environment > file > defaults, key by key, whichever name a
+    /// duration was written under; tables merge, and each value says
+    /// where it came from.
+    #[test]
+    fn later_layers_win_key_by_key_and_say_so() {
+        let flags = Layer::flags(serde_json::json!({
+            "max_wait_ms": 1.0,
+            "durable": {"lease_s": 5.0},
+        }))
+        .unwrap();
+        let r = resolve([
+            file(),
+            env(&[
+                ("PIPELINE_MAX_BATCH", "64"),
+                ("PIPELINE_MAX_WAIT", "7ms"),
+                ("PIPELINE_IDLE_TIMEOUT", "30s"),
+                ("PIPELINE_NATS_TOKEN", "not a config key"),
+                ("HOME", "/root"),
+            ]),
+            flags,
+        ])
+        .unwrap();
+        let c = &r.config;
+        assert_eq!(c.max_batch, 64, "env over file");
+        assert_eq!(c.max_wait_ms, 1.0, "flag over env over file");
+        assert_eq!(c.idle_timeout_s, 30.0, "env over default");
+        let d = c.durable.as_ref().unwrap();
+        assert_eq!(d.lease_s, 5.0, "flag over file in a table");
+        assert_eq!(d.input_stream, "IN", "the file's other keys stay");
+        assert_eq!(c.queue, super::super::defaults::queue());
+
+        assert_eq!(r.origin("max_batch"), "env PIPELINE_MAX_BATCH");
+        assert_eq!(r.origin("idle_timeout_s"), "env PIPELINE_IDLE_TIMEOUT");
+        assert_eq!(r.origin("max_wait_ms"), "flag --max-wait");
+        assert_eq!(r.origin("durable.lease_s"), "flag --lease");
+        assert_eq!(r.origin("durable.input_stream"), "file p.toml");
+        assert_eq!(r.origin("route[0].pair"), "file p.toml");
+        assert_eq!(r.origin("queue"), "default");
+        let all = r.settings();
+        let row = |k: &str| all.iter().find(|(key, ..)| key == k).cloned().unwrap();
+        assert_eq!(row("max_batch").1, "64");
+        assert_eq!(row("route[0].pair").1, "\"sin-cos\"");
+        assert_eq!(row("durable.output_stream").2, "default");
+    }
+
+    /// Without the file's key the environment's applies; a layer that
+    /// writes both names of one duration is refused, as is a bad value,
+    /// with the key and its source named.
+    #[test]
+    fn conflicts_and_bad_values_are_named() {
+        let both = Layer::file("max_wait = 1\nmax_wait_ms = 2\n", Path::new("x.toml"));
+        let e = both.err().unwrap().to_string();
+        assert!(e.contains("max_wait") && e.contains("x.toml"), "{e}");
+
+        let e = resolve([file(), env(&[("PIPELINE_MAX_BATCH", "lots")])])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("max_batch") && e.contains("env PIPELINE_MAX_BATCH"),
+            "{e}"
+        );
+
+        let e = resolve([Layer::file(
+            "max_bach = 3\n[[route]]\npair = \"a\"\n",
+            Path::new("y.toml"),
+        )
+        .unwrap()])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("max_bach"), "{e}");
+
+        // Validation runs on the merged result: a flag can break a good file.
+        let zero = Layer::flags(serde_json::json!({"max_batch": 0})).unwrap();
+        assert!(resolve([file(), zero]).is_err());
+    }
+}
