@@ -22,7 +22,7 @@ use super::observe::{Compare, Observed};
 use super::route::Route;
 use crate::error::{Error, Result};
 use crate::format::LoadedModel;
-use crate::stats::Stats;
+use crate::stats::{RouteCounters, Stats};
 use crate::wire::TranslationRef;
 
 /// One window on its way through the pipeline.
@@ -49,6 +49,8 @@ pub(super) struct Observer {
 /// A batch for the compute threads.
 struct ComputeJob {
     model: Arc<LoadedModel>,
+    /// The route's counters (its histograms record the batch).
+    counters: Arc<RouteCounters>,
     observer: Option<Observer>,
     jobs: Vec<Job>,
     /// Where the outputs go (a recycled buffer).
@@ -101,7 +103,12 @@ impl Compute {
 
     /// One window outside any stream (a `pipeline.translate` request),
     /// straight to the next free thread.
-    pub async fn one(&self, model: Arc<LoadedModel>, input: Vec<f32>) -> Result<Vec<f32>> {
+    pub async fn one(
+        &self,
+        model: Arc<LoadedModel>,
+        counters: Arc<RouteCounters>,
+        input: Vec<f32>,
+    ) -> Result<Vec<f32>> {
         let stopping = || Error::Nats("shutting down".into());
         let permit = self
             .free
@@ -120,6 +127,7 @@ impl Compute {
         };
         let batch = ComputeJob {
             model,
+            counters,
             observer: None,
             jobs: vec![job],
             out: Vec::new(),
@@ -198,7 +206,7 @@ async fn acker(
     mut rx: mpsc::Receiver<Settle>,
     progress: watch::Sender<Progress>,
     stats: Arc<Stats>,
-    route: Arc<crate::stats::RouteCounters>,
+    route: Arc<RouteCounters>,
 ) {
     while let Some(settle) = rx.recv().await {
         let (acks, stamps) = match settle {
@@ -219,7 +227,7 @@ async fn acker(
         route.windows_out.fetch_add(n - dupes, Relaxed);
         stats.duplicates.fetch_add(dupes, Relaxed);
         for ts in stamps {
-            stats.observe_end_to_end(ts);
+            route.observe_end_to_end(ts);
         }
         progress.send_modify(|p| p.stored += n);
     }
@@ -241,7 +249,10 @@ pub(super) fn spawn(
     let source = route.clone();
     let mut tasks = vec![tokio::spawn(batcher(
         jobs_rx,
-        move || source.for_batch(),
+        move || {
+            let (live, observer) = source.for_batch();
+            (live, observer, source.counters.clone())
+        },
         route.buffers.clone(),
         compute,
         slots_tx,
@@ -272,6 +283,10 @@ pub(super) struct BatchLimits {
     pub max_wait: Duration,
 }
 
+/// What a batch goes with: the route's live model and observer as they are
+/// when it goes, and the route's counters.
+type BatchWith = (Arc<LoadedModel>, Option<Observer>, Arc<RouteCounters>);
+
 /// Groups one route's windows into batches without waiting when idle: a
 /// batch goes as soon as a compute thread is free, with every window queued
 /// by then (up to `max_batch`); windows that arrive while every thread is
@@ -283,7 +298,7 @@ pub(super) struct BatchLimits {
 /// goes, so a swap applies from the next batch on.
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
-    models: impl Fn() -> (Arc<LoadedModel>, Option<Observer>),
+    models: impl Fn() -> BatchWith,
     buffers: Arc<Buffers>,
     compute: Compute,
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
@@ -328,9 +343,10 @@ async fn batcher(
         if slots.send(done_rx).await.is_err() {
             return;
         }
-        let (model, observer) = models();
+        let (model, observer, counters) = models();
         let job = ComputeJob {
             model,
+            counters,
             observer,
             jobs: batch,
             out: buffers.outputs.take(),
@@ -371,6 +387,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
         };
         let Some(ComputeJob {
             model,
+            counters,
             observer,
             jobs,
             mut out,
@@ -393,7 +410,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             .translate_into(&input, &mut out, &mut scratch)
             .map(|()| out);
         let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
-        stats.batch(waits, started.elapsed());
+        stats.batch(&counters, waits, started.elapsed());
         let observed = match (&observer, &outputs) {
             (Some(_), Ok(live)) => Some(Observed {
                 windows: jobs
@@ -495,7 +512,7 @@ async fn publisher(
                         Ok(()) => {
                             stats.windows_out.fetch_add(1, Relaxed);
                             route.counters.windows_out.fetch_add(1, Relaxed);
-                            stats.observe_end_to_end(job.ts);
+                            route.counters.observe_end_to_end(job.ts);
                         }
                         Err(e) => {
                             stats.publish_failures.fetch_add(1, Relaxed);
@@ -530,9 +547,7 @@ async fn publisher(
         {
             return; // the acker stopped on a failure
         }
-        stats
-            .publish_seconds
-            .observe(computed.elapsed().as_secs_f64());
+        (route.counters.publish_seconds).observe(computed.elapsed().as_secs_f64());
     }
 }
 

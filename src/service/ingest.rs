@@ -230,7 +230,7 @@ impl Ingest {
         }
         let samples = match wire::decode_samples_into(&msg.payload, &mut self.values) {
             Ok(s) => {
-                stats.observe_receive(s.ts);
+                self.route.counters.observe_receive(s.ts);
                 s
             }
             Err(DecodeError::Malformed(d)) => return Err(refuse(ErrorKind::Malformed, key, d)),

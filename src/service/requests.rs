@@ -162,7 +162,7 @@ async fn answer_request(
     }
     let model = route.current();
     let values = compute
-        .one(model.clone(), values)
+        .one(model.clone(), route.counters.clone(), values)
         .await
         .map_err(|e| service_error(500, format!("the model failed on this window: {e}")))?;
     let t = TranslationRef {

@@ -201,6 +201,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 model: s.live.id.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 compare: r.compare.snapshot(),
+                histograms: r.counters.read_histograms(),
             }
         })
         .collect()

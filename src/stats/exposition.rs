@@ -11,7 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::{CompareSnapshot, RouteInfo, Running, Stats, UnitState};
+use super::{CompareSnapshot, ROUTE_HISTOGRAMS, RouteInfo, Running, Stats, UnitState};
 use crate::wire::ErrorKind;
 
 /// The two exposition formats a scraper may ask for (`Accept`).
@@ -72,8 +72,6 @@ impl Stats {
     }
 }
 
-type Buckets = (f64, u64, Vec<(f64, u64)>);
-
 /// What one scrape reports, read once from [`Stats`].
 #[derive(Debug)]
 struct Scrape {
@@ -83,8 +81,6 @@ struct Scrape {
     streams_active: u64,
     units: Vec<(String, UnitState)>,
     pending: std::collections::BTreeMap<String, u64>,
-    /// (name, unit, help, buckets).
-    histograms: Vec<(&'static str, Option<Unit>, &'static str, Buckets)>,
     routes: Vec<RouteInfo>,
     process: Option<Process>,
 }
@@ -145,45 +141,6 @@ impl Scrape {
                 c(&s.duplicates),
             ),
         ];
-        let seconds = Some(Unit::Seconds);
-        let histograms = vec![
-            (
-                "pipeline_batch_size",
-                None,
-                "Windows per model call.",
-                s.batch_size.read(),
-            ),
-            (
-                "pipeline_queue",
-                seconds.clone(),
-                "Wait of each window in the queue, from its last sample's arrival to its batch's compute start.",
-                s.queue_seconds.read(),
-            ),
-            (
-                "pipeline_compute",
-                seconds.clone(),
-                "Model time per batch.",
-                s.compute_seconds.read(),
-            ),
-            (
-                "pipeline_end_to_end",
-                seconds.clone(),
-                "Sample publication (ts) to translation publication.",
-                s.end_to_end_seconds.read(),
-            ),
-            (
-                "pipeline_publish",
-                seconds.clone(),
-                "A batch's results computed to every window handed to the NATS client.",
-                s.publish_seconds.read(),
-            ),
-            (
-                "pipeline_receive",
-                seconds,
-                "Sample publication (ts) to the message taken off the subscription (network, server, client buffer).",
-                s.receive_seconds.read(),
-            ),
-        ];
         Scrape {
             counters,
             errors: ErrorKind::ALL
@@ -193,7 +150,6 @@ impl Scrape {
             streams_active: c(&s.streams_active),
             units: s.unit_states(),
             pending: s.pending(),
-            histograms,
             routes: routes.to_vec(),
             process: Process::read(),
         }
@@ -265,9 +221,15 @@ impl Collector for Scrape {
             m.encode_family(&[("unit", key.as_str())])?
                 .encode_gauge(n)?;
         }
-        for (name, unit, help, (sum, count, buckets)) in &self.histograms {
-            enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Histogram)?
-                .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+        for (i, (name, seconds, help)) in ROUTE_HISTOGRAMS.iter().enumerate() {
+            let unit = seconds.then_some(Unit::Seconds);
+            let mut m = enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Histogram)?;
+            for r in &self.routes {
+                if let Some((sum, count, buckets)) = r.histograms.get(i) {
+                    m.encode_family(&[("pair", r.pair.as_str())])?
+                        .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+                }
+            }
         }
         if let Some(p) = &self.process {
             p.encode(&mut enc)?;
@@ -456,47 +418,57 @@ mod tests {
 
     use super::*;
 
+    /// A route's histograms, read as `/metrics` reads them.
+    fn route_of(pair: &str, c: &super::super::RouteCounters) -> RouteInfo {
+        RouteInfo {
+            pair: pair.into(),
+            histograms: c.read_histograms(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn histogram_buckets_are_cumulative_in_the_text_form() {
         let s = Stats::default();
+        let c = super::super::RouteCounters::default();
         for v in [0.5, 2.0, 3.0, 100.0] {
-            s.batch_size.observe(v);
+            c.batch_size.observe(v);
         }
-        let out = s.render_prometheus(&[]);
-        assert!(
-            out.contains("pipeline_batch_size_bucket{le=\"1\"} 1\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("pipeline_batch_size_bucket{le=\"4\"} 3\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("pipeline_batch_size_bucket{le=\"+Inf\"} 4\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("pipeline_batch_size_sum 105.5\n")
-                && out.contains("pipeline_batch_size_count 4\n"),
-            "{out}"
-        );
+        let out = s.render_prometheus(&[route_of("p", &c)]);
+        for line in [
+            "pipeline_batch_size_bucket{pair=\"p\",le=\"1\"} 1\n",
+            "pipeline_batch_size_bucket{pair=\"p\",le=\"4\"} 3\n",
+            "pipeline_batch_size_bucket{pair=\"p\",le=\"+Inf\"} 4\n",
+            "pipeline_batch_size_sum{pair=\"p\"} 105.5\n",
+            "pipeline_batch_size_count{pair=\"p\"} 4\n",
+        ] {
+            assert!(out.contains(line), "{line} missing from {out}");
+        }
     }
 
     /// The queue histogram counts windows (each its own wait), the compute
-    /// and batch-size histograms count batches.
+    /// and batch-size histograms count batches; each route's histograms
+    /// carry its pair and only its own batches.
     #[test]
-    fn queue_waits_are_observed_per_window() {
+    fn queue_waits_are_observed_per_window_and_per_route() {
         let s = Stats::default();
-        let waits = [1e-4, 2e-4, 3e-3].map(Duration::from_secs_f64);
-        s.batch(waits.into_iter(), Duration::from_micros(50));
-        let text = s.render_prometheus(&[]);
-        assert!(text.contains("pipeline_queue_seconds_count 3\n"), "{text}");
-        assert!(
-            text.contains("pipeline_compute_seconds_count 1\n"),
-            "{text}"
+        let (a, b) = (
+            super::super::RouteCounters::default(),
+            super::super::RouteCounters::default(),
         );
-        assert!(text.contains("pipeline_batch_size_count 1\n"), "{text}");
-        assert!((s.snapshot().mean_queue_us - 1100.0).abs() < 1e-6);
+        let waits = [1e-4, 2e-4, 3e-3].map(Duration::from_secs_f64);
+        s.batch(&a, waits.into_iter(), Duration::from_micros(50));
+        s.batch(&b, [Duration::ZERO].into_iter(), Duration::from_micros(50));
+        let text = s.render_prometheus(&[route_of("a", &a), route_of("b", &b)]);
+        for line in [
+            "pipeline_queue_seconds_count{pair=\"a\"} 3\n",
+            "pipeline_compute_seconds_count{pair=\"a\"} 1\n",
+            "pipeline_batch_size_count{pair=\"a\"} 1\n",
+            "pipeline_queue_seconds_count{pair=\"b\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from {text}");
+        }
+        assert!((s.snapshot().mean_queue_us - 3.3e3 / 4.0).abs() < 1e-6);
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Histogram {
 
     /// Sum of the observations, their count, and each bucket's own count
     /// with its upper bound (the last one +Inf), as a snapshot.
-    pub fn read(&self) -> (f64, u64, Vec<(f64, u64)>) {
+    pub fn read(&self) -> Buckets {
         let buckets: Vec<(f64, u64)> = self
             .counts
             .iter()
@@ -94,20 +94,6 @@ pub struct Stats {
     errors: [AtomicU64; ErrorKind::ALL.len()],
     queue_ns: AtomicU64,
     compute_ns: AtomicU64,
-    /// Windows per model call.
-    pub batch_size: Histogram,
-    /// Time a window waited for its batch to start computing.
-    pub queue_seconds: Histogram,
-    /// Model time per batch.
-    pub compute_seconds: Histogram,
-    /// Sample published (its `ts`) → translation handed to the client.
-    pub end_to_end_seconds: Histogram,
-    /// A batch's results computed → every window handed to the client
-    /// (waits in batch order included).
-    pub publish_seconds: Histogram,
-    /// Sample published (its `ts`) → taken off the subscription by ingest:
-    /// the network, the server and the client's buffer.
-    pub receive_seconds: Histogram,
     /// Durable mode: what each unit (KV key) is doing now.
     pub units: std::sync::Mutex<std::collections::BTreeMap<String, UnitState>>,
     /// Durable mode: each unit's consumer lag (messages of its input not
@@ -292,12 +278,6 @@ impl Default for Stats {
             errors: Default::default(),
             queue_ns: AtomicU64::new(0),
             compute_ns: AtomicU64::new(0),
-            batch_size: Histogram::new(SIZES),
-            queue_seconds: Histogram::new(SECONDS),
-            compute_seconds: Histogram::new(SECONDS),
-            end_to_end_seconds: Histogram::new(SECONDS),
-            publish_seconds: Histogram::new(SECONDS),
-            receive_seconds: Histogram::new(SECONDS),
             units: Default::default(),
             pending: Default::default(),
             compute: Default::default(),
@@ -346,39 +326,28 @@ impl Stats {
         self.errors[kind.index()].load(Relaxed)
     }
 
-    /// Records one computed batch: each window's wait in the queue (one
-    /// observation per window), its size and its compute time.
-    pub fn batch(&self, queue_waits: impl ExactSizeIterator<Item = Duration>, compute: Duration) {
+    /// Records one computed batch of `route`: each window's wait in the
+    /// queue (one observation per window), its size and its compute time.
+    pub fn batch(
+        &self,
+        route: &RouteCounters,
+        queue_waits: impl ExactSizeIterator<Item = Duration>,
+        compute: Duration,
+    ) {
         let windows = queue_waits.len();
         let mut total_queue = Duration::ZERO;
         for q in queue_waits {
-            self.queue_seconds.observe(q.as_secs_f64());
+            route.queue_seconds.observe(q.as_secs_f64());
             total_queue += q;
         }
-        self.batch_size.observe(windows as f64);
-        self.compute_seconds.observe(compute.as_secs_f64());
+        route.batch_size.observe(windows as f64);
+        route.compute_seconds.observe(compute.as_secs_f64());
         self.batches.fetch_add(1, Relaxed);
         self.batched_windows.fetch_add(windows as u64, Relaxed);
         self.queue_ns
             .fetch_add(total_queue.as_nanos() as u64, Relaxed);
         self.compute_ns
             .fetch_add(compute.as_nanos() as u64, Relaxed);
-    }
-
-    /// Sample publication (`ts`) to ingest taking the message, when known.
-    pub fn observe_receive(&self, ts: Option<i64>) {
-        if let Some(ts) = ts {
-            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
-            self.receive_seconds.observe(secs);
-        }
-    }
-
-    /// Sample publication (`ts`, ns since the epoch) to now, when known.
-    pub fn observe_end_to_end(&self, ts: Option<i64>) {
-        if let Some(ts) = ts {
-            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
-            self.end_to_end_seconds.observe(secs);
-        }
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -454,11 +423,106 @@ pub struct CompareSnapshot {
     pub unmatched: u64,
 }
 
-/// One route's own counts (the process-wide ones sum every route).
-#[derive(Debug, Default)]
+/// One route's own counts (the process-wide ones sum every route) and its
+/// latency histograms (`/metrics` labels them with the route's pair).
+#[derive(Debug)]
 pub struct RouteCounters {
     pub samples_in: AtomicU64,
     pub windows_out: AtomicU64,
+    /// Windows per model call.
+    pub batch_size: Histogram,
+    /// Time a window waited for its batch to start computing.
+    pub queue_seconds: Histogram,
+    /// Model time per batch.
+    pub compute_seconds: Histogram,
+    /// Sample published (its `ts`) → translation handed to the client.
+    pub end_to_end_seconds: Histogram,
+    /// A batch's results computed → every window handed to the client
+    /// (waits in batch order included).
+    pub publish_seconds: Histogram,
+    /// Sample published (its `ts`) → taken off the subscription by ingest:
+    /// the network, the server and the client's buffer.
+    pub receive_seconds: Histogram,
+}
+
+impl Default for RouteCounters {
+    fn default() -> Self {
+        Self {
+            samples_in: AtomicU64::new(0),
+            windows_out: AtomicU64::new(0),
+            batch_size: Histogram::new(SIZES),
+            queue_seconds: Histogram::new(SECONDS),
+            compute_seconds: Histogram::new(SECONDS),
+            end_to_end_seconds: Histogram::new(SECONDS),
+            publish_seconds: Histogram::new(SECONDS),
+            receive_seconds: Histogram::new(SECONDS),
+        }
+    }
+}
+
+/// A histogram's sum, count and per-bucket counts ([`Histogram::read`]).
+pub type Buckets = (f64, u64, Vec<(f64, u64)>);
+
+/// The per-route histograms in `/metrics`: name (without the unit),
+/// whether it is in seconds, help.
+pub const ROUTE_HISTOGRAMS: [(&str, bool, &str); 6] = [
+    ("pipeline_batch_size", false, "Windows per model call."),
+    (
+        "pipeline_queue",
+        true,
+        "Wait of each window in the queue, from its last sample's arrival to its batch's compute start.",
+    ),
+    ("pipeline_compute", true, "Model time per batch."),
+    (
+        "pipeline_end_to_end",
+        true,
+        "Sample publication (ts) to translation publication.",
+    ),
+    (
+        "pipeline_publish",
+        true,
+        "A batch's results computed to every window handed to the NATS client.",
+    ),
+    (
+        "pipeline_receive",
+        true,
+        "Sample publication (ts) to the message taken off the subscription (network, server, client buffer).",
+    ),
+];
+
+impl RouteCounters {
+    /// The histograms, in [`ROUTE_HISTOGRAMS`]' order.
+    pub fn histograms(&self) -> [&Histogram; 6] {
+        [
+            &self.batch_size,
+            &self.queue_seconds,
+            &self.compute_seconds,
+            &self.end_to_end_seconds,
+            &self.publish_seconds,
+            &self.receive_seconds,
+        ]
+    }
+
+    /// Sample publication (`ts`) to ingest taking the message, when known.
+    pub fn observe_receive(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
+            self.receive_seconds.observe(secs);
+        }
+    }
+
+    /// Sample publication (`ts`, ns since the epoch) to now, when known.
+    pub fn observe_end_to_end(&self, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
+            self.end_to_end_seconds.observe(secs);
+        }
+    }
+
+    /// Every histogram read once, in [`ROUTE_HISTOGRAMS`]' order.
+    pub fn read_histograms(&self) -> Vec<Buckets> {
+        self.histograms().iter().map(|h| h.read()).collect()
+    }
 }
 
 /// What `/metrics` and `$SRV.STATS` say about one route.
@@ -474,6 +538,10 @@ pub struct RouteInfo {
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
     pub compare: CompareSnapshot,
+    /// The route's histograms ([`RouteCounters::read_histograms`]); for
+    /// `/metrics` only.
+    #[serde(skip)]
+    pub histograms: Vec<Buckets>,
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ async fn prometheus_metrics_and_health_checks() {
         "pipeline_windows_out_total 7",
         "pipeline_errors_total{kind=\"malformed\"} 1",
         "pipeline_streams_active 1",
-        "pipeline_end_to_end_seconds_count 7",
+        "pipeline_end_to_end_seconds_count{pair=\"sin-cos\"} 7",
         "pipeline_model_info{pair=\"sin-cos\"",
         "pipeline_route_samples_in_total{pair=\"sin-cos\"} 30",
         "pipeline_route_windows_out_total{pair=\"sin-cos\"} 7",
@@ -60,7 +60,7 @@ async fn prometheus_metrics_and_health_checks() {
     // Every computed batch went through the publish stage, and is timed there.
     let count = |name: &str| -> u64 {
         body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .find_map(|l| l.strip_prefix(&format!("{name}_count{{pair=\"sin-cos\"}} ")))
             .unwrap_or_else(|| panic!("{name}_count missing from:\n{body}"))
             .parse()
             .unwrap()

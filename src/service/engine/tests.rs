@@ -55,7 +55,7 @@ fn start_batcher(
     let model = tiny_model();
     tokio::spawn(batcher(
         jobs_rx,
-        move || (model.clone(), None),
+        move || (model.clone(), None, Arc::default()),
         Arc::default(),
         compute,
         slots_tx,
