@@ -23,9 +23,13 @@ test: toolchain tools lint unit vendor-check
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --all-targets --locked --features otel -- -D warnings
 
+# Then the OpenTelemetry export (cargo feature `otel`, off by default) against
+# a local OTLP/HTTP receiver: the tests of trace context, built with it.
 unit:
 	$(CARGO) test --locked
+	$(CARGO) test --locked --features otel --test trace
 
 # The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
 vendor-check:

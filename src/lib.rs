@@ -44,12 +44,16 @@
 //!   letters).
 //! - [`connect`]: where and how every subcommand connects: flags, `NATS_*`
 //!   variables, `nats` CLI contexts, the config file, in that order.
-//! - [`config`]: the service's typed configuration (TOML or flags).
+//! - [`config`]: the service's typed configuration (TOML or flags), and
+//!   where each value came from (`config/layers.rs`: flags > environment >
+//!   file > defaults).
 //! - [`stats`]: the service's counters and histograms (`$SRV.STATS`, Prometheus).
 //! - [`nats`]: connecting (credentials, TLS), connection events, the
 //!   round-trip barrier, the patched client's flags.
 //! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP
 //!   (the exposition itself is `stats/exposition.rs`, by `prometheus-client`).
+//! - [`telemetry`]: a span per batch to an OpenTelemetry collector (cargo
+//!   feature `otel`, off by default).
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
 //! - [`roofline`]: useful FLOPs per window and an in-process FP32 peak
@@ -84,6 +88,7 @@ pub mod roofline;
 pub mod scaling;
 pub mod service;
 pub mod stats;
+pub mod telemetry;
 pub mod tools;
 pub mod train;
 pub mod translate;

@@ -79,6 +79,8 @@ pub async fn run(
     let (epoch_tx, epoch) = watch::channel(0u64);
     let events_task = tokio::spawn(events::watch_events(events, reporter.clone(), epoch_tx));
 
+    // Exports a span per batch while held (cargo feature `otel`).
+    let telemetry = crate::telemetry::start(config.otlp_endpoint.as_deref())?;
     let (compute, compute_threads) = Compute::start(config.compute_threads, stats.clone())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
@@ -229,6 +231,10 @@ pub async fn run(
     let _ = finish_tx.send(true);
     for o in observers {
         let _ = o.await;
+    }
+    // Every batch is recorded: flush the spans (off the async threads).
+    if let Some(t) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || t.stop()).await;
     }
     client
         .flush()

@@ -112,3 +112,167 @@ async fn traceparent_is_carried_in_core_mode() {
 async fn traceparent_is_carried_in_durable_mode() {
     carried_through(true).await;
 }
+
+/// Without the `otel` feature an OpenTelemetry endpoint is a configuration
+/// error, not a silent no-op.
+#[cfg(not(feature = "otel"))]
+#[test]
+fn an_otlp_endpoint_needs_the_otel_feature() {
+    let e = pipeline::telemetry::start(Some("http://127.0.0.1:4318")).err();
+    assert!(
+        matches!(&e, Some(pipeline::Error::Config(m)) if m.contains("otel")),
+        "{e:?}"
+    );
+    assert!(pipeline::telemetry::start(None).unwrap().is_none());
+}
+
+/// With the `otel` feature (`make test` runs this file with it too): each
+/// batch is a span exported over OTLP/HTTP to a collector; the batch of a
+/// lone traced window is a child of that window's trace and links to it.
+#[cfg(feature = "otel")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_exported_as_spans_in_the_windows_traces() {
+    let collector = collector::Collector::start();
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.otlp_endpoint = Some(collector.url());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.t").await.unwrap();
+    client.flush().await.unwrap();
+    for seq in 0..W {
+        let payload = sample(seq, input_at(seq)).into();
+        if seq == W - 1 {
+            let mut h = HeaderMap::new();
+            h.insert("traceparent", A);
+            client.publish_with_headers("samples.t", h, payload).await
+        } else {
+            client.publish("samples.t", payload).await
+        }
+        .unwrap();
+    }
+    client.flush().await.unwrap();
+    next(&mut out).await;
+    // Stopping flushes the exporter.
+    svc.shutdown().await;
+
+    let spans: Vec<serde_json::Value> = collector
+        .requests()
+        .iter()
+        .filter(|(path, _)| path == "/v1/traces")
+        .flat_map(|(_, body)| {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            let mut spans = Vec::new();
+            for rs in v["resourceSpans"].as_array().unwrap() {
+                for ss in rs["scopeSpans"].as_array().unwrap() {
+                    spans.extend(ss["spans"].as_array().unwrap().iter().cloned());
+                }
+            }
+            spans
+        })
+        .collect();
+    let trace_id = &A[3..35];
+    let span_id = &A[36..52];
+    let batch = spans
+        .iter()
+        .find(|s| s["name"] == "pipeline.batch" && s["traceId"] == trace_id)
+        .unwrap_or_else(|| panic!("no batch span in the window's trace among {spans:?}"));
+    assert_eq!(batch["parentSpanId"], span_id, "{batch}");
+    assert_eq!(batch["links"][0]["traceId"], trace_id, "{batch}");
+    let attr = |k: &str| {
+        batch["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"].clone())
+            .unwrap_or_else(|| panic!("no {k} in {batch}"))
+    };
+    assert_eq!(attr("pipeline.pair")["stringValue"], "sin-cos");
+    let windows = attr("pipeline.batch.windows")["intValue"].to_string();
+    assert!(windows.trim_matches('"') == "1", "{windows}");
+    let (start, end) = (&batch["startTimeUnixNano"], &batch["endTimeUnixNano"]);
+    let ns = |v: &serde_json::Value| -> u64 {
+        v.as_str()
+            .map(|s| s.parse().unwrap())
+            .or(v.as_u64())
+            .unwrap()
+    };
+    assert!(ns(start) <= ns(end), "{batch}");
+}
+
+/// A minimal OTLP/HTTP collector: answers every request with 200 and keeps
+/// each request's path and body.
+#[cfg(feature = "otel")]
+mod collector {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    pub struct Collector {
+        port: u16,
+        got: Requests,
+    }
+
+    impl Collector {
+        pub fn start() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let got = Requests::default();
+            let keep = got.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming().flatten() {
+                    let keep = keep.clone();
+                    std::thread::spawn(move || serve(conn, keep));
+                }
+            });
+            Collector { port, got }
+        }
+
+        pub fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+
+        pub fn requests(&self) -> Vec<(String, Vec<u8>)> {
+            self.got.lock().unwrap().clone()
+        }
+    }
+
+    fn serve(conn: std::net::TcpStream, keep: Requests) {
+        let mut writer = conn.try_clone().unwrap();
+        let mut reader = BufReader::new(conn);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            keep.lock().unwrap().push((path, body));
+            let reply =
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+            if writer.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+}

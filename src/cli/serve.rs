@@ -79,6 +79,11 @@ pub(crate) struct ServeArgs {
     /// Serve Prometheus metrics and /healthz, /readyz on this address (e.g. 127.0.0.1:9464).
     #[arg(long)]
     pub(crate) metrics_addr: Option<String>,
+    /// Export a span per batch to this OpenTelemetry collector (OTLP/HTTP
+    /// base URL, e.g. http://127.0.0.1:4318); needs a build with the `otel`
+    /// feature.
+    #[arg(long, value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
     /// Partitioned scale-out: the number of partitions of the server's mapping.
     #[arg(long, requires = "partition")]
     pub(crate) partitions: Option<u32>,
@@ -188,6 +193,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
     );
     put("service", a.no_service.then_some(json!(false)));
     put("metrics_addr", a.metrics_addr.as_ref().map(|v| json!(v)));
+    put("otlp_endpoint", a.otlp_endpoint.as_ref().map(|v| json!(v)));
     put(
         "partitions",
         a.partitions

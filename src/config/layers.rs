@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// The top-level keys the environment may set, as `PIPELINE_<KEY>`
 /// (upper case). Routes, partitions and `[durable]` are structured; they
 /// come from the file or flags.
-pub const ENV_KEYS: [&str; 10] = [
+pub const ENV_KEYS: [&str; 11] = [
     "errors",
     "max_batch",
     "max_wait",
@@ -39,6 +39,7 @@ pub const ENV_KEYS: [&str; 10] = [
     "service",
     "models_dir",
     "metrics_addr",
+    "otlp_endpoint",
 ];
 
 /// Short duration names and the keys they stand for, per table.

@@ -79,6 +79,12 @@ pub struct ServeConfig {
     /// (`host:port`; `/metrics`, `/healthz`, `/readyz`). Off when unset.
     #[serde(default)]
     pub metrics_addr: Option<String>,
+    /// OpenTelemetry collector (its OTLP/HTTP base URL, e.g.
+    /// `http://127.0.0.1:4318`) to export a span per batch to; needs a build
+    /// with the `otel` feature. Off when unset (unless the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names one).
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
     /// Partitioned scale-out: this instance's share of the streams. With a
     /// server mapping such as `"samples.*": "part.{{partition(4,1)}}.{{wildcard(1)}}"`,
     /// a route whose input is `part.{partition}.>` subscribes to `part.P.>` for
@@ -191,6 +197,7 @@ impl ServeConfig {
             service: defaults::service(),
             models_dir: defaults::models_dir(),
             metrics_addr: None,
+            otlp_endpoint: None,
             auth: NatsAuth::default(),
             partitions: None,
             durable: None,
@@ -234,6 +241,19 @@ impl ServeConfig {
         }
         if self.routes.is_empty() {
             return bad("no routes: add at least one [[route]]".into());
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            if !cfg!(feature = "otel") {
+                return bad("otlp_endpoint: this build has no OpenTelemetry export \
+                     (build with `cargo build --release --features otel`)"
+                    .into());
+            }
+            // No TLS client is built in: a collector (or agent) nearby.
+            if !url.starts_with("http://") {
+                return bad(format!(
+                    "otlp_endpoint {url:?}: an http:// URL (a nearby collector's OTLP/HTTP port, 4318)"
+                ));
+            }
         }
         if self.max_batch == 0
             || self.compute_threads == 0
@@ -424,6 +444,7 @@ mod tests {
             "[[route]]\npair='a'\n[[route]]\npair='b'",
             "max_wait_ms=-1\n[[route]]\npair='a'",
             "[[route]]\npair='a'\noutput='a b'",
+            "otlp_endpoint='collector:4318'\n[[route]]\npair='a'",
         ] {
             assert!(
                 ServeConfig::from_toml(text, Path::new("t")).is_err(),

@@ -67,6 +67,8 @@ pub(super) struct Done {
     /// The model that computed this batch (a swap may change the route's).
     pub model: Arc<LoadedModel>,
     pub outputs: Result<Vec<f32>>,
+    /// When the compute thread started it.
+    pub started: Instant,
     /// When the compute thread finished it (for the publish stage's time).
     pub computed: Instant,
 }
@@ -426,6 +428,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
             jobs,
             model,
             outputs,
+            started,
             computed: Instant::now(),
         });
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
@@ -469,6 +472,7 @@ async fn publisher(
             jobs,
             model,
             outputs,
+            started,
             computed,
         }) = slot.await
         else {
@@ -541,6 +545,9 @@ async fn publisher(
                 }
             }
         }
+        if crate::telemetry::enabled() {
+            trace_batch(&route, &model, &jobs, started, computed);
+        }
         route.buffers.recycle(jobs, outputs);
         if let Out::Stored { settle, .. } = &sink
             && settle.send(Settle::Batch(acks, stamps)).await.is_err()
@@ -549,6 +556,31 @@ async fn publisher(
         }
         (route.counters.publish_seconds).observe(computed.elapsed().as_secs_f64());
     }
+}
+
+/// The batch's span, once every window is handed on (see `telemetry`).
+fn trace_batch(
+    route: &Route,
+    model: &LoadedModel,
+    jobs: &[Job],
+    started: Instant,
+    computed: Instant,
+) {
+    crate::telemetry::record(crate::telemetry::BatchSpan {
+        pair: &route.cfg.pair,
+        model: &model.id,
+        windows: jobs.len(),
+        traces: jobs.iter().filter_map(|j| j.trace.as_deref()),
+        first_queued: jobs
+            .iter()
+            .map(|j| j.enqueued)
+            .min()
+            .unwrap_or(started)
+            .into_std(),
+        compute_start: started.into_std(),
+        computed: computed.into_std(),
+        published: Instant::now().into_std(),
+    });
 }
 
 /// Publishes on core NATS, with the trace context when there is one.
