@@ -114,7 +114,12 @@ pub async fn stats_all(client: &Client, wait: Duration) -> Result<Vec<Value>> {
 /// One line per route of an instance's `$SRV.STATS`, for people.
 pub fn describe_stats(stats: &Value) -> Vec<String> {
     let id = stats["id"].as_str().unwrap_or("?");
-    let data = &stats["endpoints"][0]["data"];
+    let translate = stats["endpoints"].as_array().and_then(|e| {
+        e.iter()
+            .find(|e| e["name"] == "translate")
+            .or_else(|| e.first())
+    });
+    let data = &translate.map_or(Value::Null, |e| e["data"].clone());
     let mse = |r: &Value| match (r["sum_sq"].as_f64(), r["values"].as_f64()) {
         (Some(s), Some(n)) if n > 0.0 => format!("{:.4e}", s / n),
         _ => "-".into(),

@@ -39,12 +39,23 @@ pub(super) async fn serve_requests(
         .service_builder()
         .description("Translates numeric signal windows with a seq2seq LSTM")
         .metadata(metadata)
-        .stats_handler(move |_endpoint, _| {
+        .stats_handler(move |endpoint, _| {
+            // Each endpoint reports what concerns it (the library adds its
+            // request, error and timing figures): `translate`, the
+            // service's counters and each route's models and figures; the
+            // control endpoints, the models they act on.
             let (stats, routes) = &for_handler;
+            let infos = super::route::infos(routes);
+            if endpoint != "translate" {
+                let models: Vec<_> = infos
+                    .iter()
+                    .map(|r| serde_json::json!({"pair": r.pair, "model": r.model, "shadow": r.shadow}))
+                    .collect();
+                return serde_json::json!({ "routes": models });
+            }
             let mut data = serde_json::to_value(stats.snapshot()).unwrap_or_default();
             if let Some(map) = data.as_object_mut() {
-                let routes = serde_json::to_value(super::route::infos(routes)).unwrap_or_default();
-                map.insert("routes".into(), routes);
+                map.insert("routes".into(), serde_json::to_value(infos).unwrap_or_default());
             }
             data
         })

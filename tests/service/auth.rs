@@ -379,10 +379,7 @@ async fn every_credential_kind_works_from_the_command_line() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["loss"], 0, "{report}");
-    assert!(
-        report["windows_received"].as_u64().unwrap() > 0,
-        "{report}"
-    );
+    assert!(report["windows_received"].as_u64().unwrap() > 0, "{report}");
     // serve, given a .creds file by its variable, answers $SRV.PING there.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args(["serve", "--pair", "sin-cos", "--models-dir"])
