@@ -6,6 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
+use async_nats::jetstream::context::{
+    AccountError, AccountErrorKind, CreateKeyValueError, CreateKeyValueErrorKind,
+    CreateStreamError, CreateStreamErrorKind,
+};
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, kv, stream};
 use tokio::time::Instant;
 
@@ -49,7 +54,8 @@ pub(super) fn token(s: &str) -> String {
 }
 
 /// [`setup`], retried with back-off while JetStream is not answering
-/// (servers starting, a cluster still electing its leader).
+/// (servers starting, a cluster still electing its leader): errors the
+/// client classifies as transient, by kind and JetStream error code.
 pub(in crate::service) async fn setup_with_retry(
     client: &Client,
     config: &ServeConfig,
@@ -60,17 +66,8 @@ pub(in crate::service) async fn setup_with_retry(
     let started = Instant::now();
     loop {
         match setup(client, config, cfg, routes).await {
-            Err(Error::Nats(e))
-                if [
-                    "timed out",
-                    "no responders",
-                    "unavailable",
-                    "not enabled",
-                    "leader",
-                ]
-                .iter()
-                .any(|t| e.contains(t)) =>
-            {
+            Ok(done) => return Ok(done),
+            Err(e) if e.retry == RetryHint::Transient => {
                 tracing::warn!(
                     waited = ?started.elapsed(),
                     "JetStream is not answering yet ({e}); retrying in {backoff:?}"
@@ -78,8 +75,99 @@ pub(in crate::service) async fn setup_with_retry(
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-            other => return other,
+            Err(e) => return Err(Error::Nats(e.to_string())),
         }
+    }
+}
+
+/// Whether trying the same thing again can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::service) enum RetryHint {
+    /// JetStream is not answering yet, or not with a leader: wait and retry.
+    Transient,
+    /// The request itself is wrong (a name, a conflicting stream, limits):
+    /// retrying cannot help.
+    Permanent,
+}
+
+/// A setup step that failed: what it was doing, the client's error, and
+/// whether to retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub(in crate::service) struct SetupError {
+    what: String,
+    detail: String,
+    retry: RetryHint,
+}
+
+impl SetupError {
+    fn new(what: String, e: &dyn std::error::Error, transient: bool) -> Self {
+        let retry = if transient {
+            RetryHint::Transient
+        } else {
+            RetryHint::Permanent
+        };
+        Self {
+            what,
+            detail: e.to_string(),
+            retry,
+        }
+    }
+
+    fn stream(what: String, e: &CreateStreamError) -> Self {
+        Self::new(what, e, stream_transient(&e.kind()))
+    }
+
+    fn bucket(what: String, e: &CreateKeyValueError) -> Self {
+        Self::new(what, e, bucket_transient(e))
+    }
+}
+
+/// JetStream's codes for "not now": a cluster without a leader or quorum
+/// yet, JetStream still starting.
+fn transient_code(code: ErrorCode) -> bool {
+    [
+        ErrorCode::CLUSTER_NOT_AVAILABLE,
+        ErrorCode::CLUSTER_NOT_LEADER,
+        ErrorCode::CLUSTER_NOT_ACTIVE,
+        ErrorCode::CLUSTER_INCOMPLETE,
+        ErrorCode::CLUSTER_NO_PEERS,
+        ErrorCode::CLUSTER_NOT_ASSIGNED,
+        ErrorCode::JETSTREAM_NOT_ENABLED,
+        ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT,
+    ]
+    .contains(&code)
+}
+
+fn stream_transient(kind: &CreateStreamErrorKind) -> bool {
+    match kind {
+        CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => true,
+        CreateStreamErrorKind::JetStream(e) => transient_code(e.error_code()),
+        _ => false,
+    }
+}
+
+/// A bucket's creation fails with the stream creation or account query
+/// under it as its source: classify that.
+fn bucket_transient(e: &CreateKeyValueError) -> bool {
+    use std::error::Error as _;
+    match e.kind() {
+        CreateKeyValueErrorKind::TimedOut => true,
+        CreateKeyValueErrorKind::JetStream | CreateKeyValueErrorKind::BucketCreate => {
+            let source = e.source();
+            if let Some(s) = source.and_then(|s| s.downcast_ref::<CreateStreamError>()) {
+                return stream_transient(&s.kind());
+            }
+            match source
+                .and_then(|s| s.downcast_ref::<AccountError>())
+                .map(|a| a.kind())
+            {
+                Some(AccountErrorKind::TimedOut | AccountErrorKind::JetStreamUnavailable) => true,
+                Some(AccountErrorKind::JetStream(e)) => transient_code(e.error_code()),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 
@@ -90,12 +178,8 @@ async fn setup(
     config: &ServeConfig,
     cfg: &DurableConfig,
     routes: &[Arc<Route>],
-) -> Result<(jetstream::Context, kv::Store, Vec<Unit>)> {
+) -> std::result::Result<(jetstream::Context, kv::Store, Vec<Unit>), SetupError> {
     let js = jetstream::new(client.clone());
-    let nats = |what: &str| {
-        let what = what.to_string();
-        move |e: String| Error::Nats(format!("{what}: {e}"))
-    };
     let mut inputs: Vec<String> = routes
         .iter()
         .map(|r| r.cfg.input.replace(crate::window::PARTITION_TOKEN, "*"))
@@ -114,7 +198,7 @@ async fn setup(
             ..Default::default()
         })
         .await
-        .map_err(|e| nats(&format!("input stream {}", cfg.input_stream))(e.to_string()))?;
+        .map_err(|e| SetupError::stream(format!("input stream {}", cfg.input_stream), &e))?;
     let want_dupes = Duration::from_secs_f64(cfg.duplicate_window_s);
     let mut output = js
         .get_or_create_stream(stream::Config {
@@ -126,7 +210,7 @@ async fn setup(
             ..Default::default()
         })
         .await
-        .map_err(|e| nats(&format!("output stream {}", cfg.output_stream))(e.to_string()))?;
+        .map_err(|e| SetupError::stream(format!("output stream {}", cfg.output_stream), &e))?;
     let dupes = output
         .info()
         .await
@@ -148,7 +232,7 @@ async fn setup(
             ..Default::default()
         })
         .await
-        .map_err(|e| nats(&format!("dead-letter stream {name}"))(e.to_string()))?;
+        .map_err(|e| SetupError::stream(format!("dead-letter stream {name}"), &e))?;
     }
     let kv = match js.get_key_value(&cfg.checkpoint_bucket).await {
         Ok(kv) => kv,
@@ -162,7 +246,7 @@ async fn setup(
             })
             .await
             .map_err(|e| {
-                nats(&format!("checkpoint bucket {}", cfg.checkpoint_bucket))(e.to_string())
+                SetupError::bucket(format!("checkpoint bucket {}", cfg.checkpoint_bucket), &e)
             })?,
     };
     tracing::info!(
@@ -199,6 +283,60 @@ async fn setup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Retries follow the client's error kinds and JetStream's codes, not
+    /// message text: not answering, timed out or leaderless is transient,
+    /// a wrong request is not, also under a bucket's creation.
+    #[test]
+    fn setup_errors_say_whether_to_retry() {
+        let js_error = |code: u64| -> jetstream::Error {
+            serde_json::from_value(serde_json::json!({
+                "code": 503, "err_code": code, "description": "from the server"
+            }))
+            .unwrap()
+        };
+        let stream = |kind| SetupError::stream("s".into(), &CreateStreamError::new(kind)).retry;
+        use CreateStreamErrorKind as K;
+        use RetryHint::{Permanent, Transient};
+        assert_eq!(stream(K::TimedOut), Transient);
+        assert_eq!(stream(K::JetStreamUnavailable), Transient);
+        assert_eq!(stream(K::JetStream(js_error(10008))), Transient);
+        assert_eq!(stream(K::JetStream(js_error(10009))), Transient);
+        assert_eq!(
+            stream(K::JetStream(js_error(10065))),
+            Permanent,
+            "subjects overlap"
+        );
+        assert_eq!(stream(K::InvalidStreamName), Permanent);
+        let bucket = |e: CreateKeyValueError| SetupError::bucket("b".into(), &e).retry;
+        use CreateKeyValueErrorKind as B;
+        let under = |k| CreateStreamError::new(k);
+        assert_eq!(bucket(CreateKeyValueError::new(B::TimedOut)), Transient);
+        assert_eq!(
+            bucket(CreateKeyValueError::with_source(
+                B::BucketCreate,
+                under(K::JetStreamUnavailable)
+            )),
+            Transient
+        );
+        assert_eq!(
+            bucket(CreateKeyValueError::with_source(
+                B::BucketCreate,
+                under(K::JetStream(js_error(10047)))
+            )),
+            Permanent,
+            "storage resources exceeded"
+        );
+        let account = AccountError::new(AccountErrorKind::JetStreamUnavailable);
+        assert_eq!(
+            bucket(CreateKeyValueError::with_source(B::JetStream, account)),
+            Transient
+        );
+        assert_eq!(
+            bucket(CreateKeyValueError::new(B::InvalidStoreName)),
+            Permanent
+        );
+    }
 
     #[test]
     fn names_are_made_safe() {
