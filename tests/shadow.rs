@@ -91,7 +91,14 @@ async fn route_stats(client: &Client) -> serde_json::Value {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    v["endpoints"][0]["data"]["routes"][0].clone()
+    // The translate endpoint's data (the endpoints come in no fixed order).
+    let translate = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "translate")
+        .unwrap();
+    translate["data"]["routes"][0].clone()
 }
 
 /// A control request in JSON, as `nats req` sends it; the answer is JSON.
@@ -410,6 +417,7 @@ async fn fleet_commands_reach_every_instance() {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                // Every endpoint's data names the models (in no fixed order).
                 let r = &v["endpoints"][0]["data"]["routes"][0];
                 (r["model"].to_string(), r["shadow"].to_string())
             })
