@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use async_nats::Client;
 use async_nats::jetstream;
-use async_nats::jetstream::context::PublishAckFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -177,14 +176,6 @@ enum Out {
     },
 }
 
-/// What the acker settles, in publish order.
-enum Settle {
-    /// A batch's acknowledgements and its windows' `ts`.
-    Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
-    /// Publishing stopped: everything after the last settled batch is lost.
-    Failed(String),
-}
-
 impl Out {
     /// Gives up on a batch. Returns true when publishing must stop.
     async fn fail(&self, stats: &Stats, windows: usize, why: String) -> bool {
@@ -199,39 +190,6 @@ impl Out {
                 true
             }
         }
-    }
-}
-
-/// Awaits a stored sink's acknowledgements batch by batch, in order, and
-/// reports the count stored; the first failure stops it.
-async fn acker(
-    mut rx: mpsc::Receiver<Settle>,
-    progress: watch::Sender<Progress>,
-    stats: Arc<Stats>,
-    route: Arc<RouteCounters>,
-) {
-    while let Some(settle) = rx.recv().await {
-        let (acks, stamps) = match settle {
-            Settle::Batch(acks, stamps) => (acks, stamps),
-            Settle::Failed(why) => return progress.send_modify(|p| p.failed = Some(why)),
-        };
-        let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
-        let stored = match futures::future::try_join_all(acks).await {
-            Ok(a) => a,
-            Err(e) => {
-                let why = format!("publish not acknowledged: {e}");
-                return progress.send_modify(|p| p.failed = Some(why));
-            }
-        };
-        let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
-        let n = stored.len() as u64;
-        stats.windows_out.fetch_add(n - dupes, Relaxed);
-        route.windows_out.fetch_add(n - dupes, Relaxed);
-        stats.duplicates.fetch_add(dupes, Relaxed);
-        for ts in stamps {
-            route.observe_end_to_end(ts);
-        }
-        progress.send_modify(|p| p.stored += n);
     }
 }
 
@@ -596,8 +554,10 @@ async fn publish(
     }
 }
 
+mod acker;
 mod buffers;
 
+use acker::{Settle, acker};
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, slices};
 

@@ -1,0 +1,53 @@
+//! A stored sink's acknowledgements: the publisher hands each batch's
+//! publish acks here and goes on publishing; the acker awaits them in
+//! order and reports how far the route's output is stored.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use async_nats::jetstream::context::PublishAckFuture;
+use tokio::sync::{mpsc, watch};
+
+use super::Progress;
+use crate::stats::{RouteCounters, Stats};
+
+/// What the acker settles, in publish order.
+pub(super) enum Settle {
+    /// A batch's acknowledgements and its windows' `ts`.
+    Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
+    /// Publishing stopped: everything after the last settled batch is lost.
+    Failed(String),
+}
+
+/// Awaits a stored sink's acknowledgements batch by batch, in order, and
+/// reports the count stored; the first failure stops it.
+pub(super) async fn acker(
+    mut rx: mpsc::Receiver<Settle>,
+    progress: watch::Sender<Progress>,
+    stats: Arc<Stats>,
+    route: Arc<RouteCounters>,
+) {
+    while let Some(settle) = rx.recv().await {
+        let (acks, stamps) = match settle {
+            Settle::Batch(acks, stamps) => (acks, stamps),
+            Settle::Failed(why) => return progress.send_modify(|p| p.failed = Some(why)),
+        };
+        let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+        let stored = match futures::future::try_join_all(acks).await {
+            Ok(a) => a,
+            Err(e) => {
+                let why = format!("publish not acknowledged: {e}");
+                return progress.send_modify(|p| p.failed = Some(why));
+            }
+        };
+        let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
+        let n = stored.len() as u64;
+        stats.windows_out.fetch_add(n - dupes, Relaxed);
+        route.windows_out.fetch_add(n - dupes, Relaxed);
+        stats.duplicates.fetch_add(dupes, Relaxed);
+        for ts in stamps {
+            route.observe_end_to_end(ts);
+        }
+        progress.send_modify(|p| p.stored += n);
+    }
+}
