@@ -2,16 +2,21 @@
 """Idle latency as an independent client sees it (the latency issue's yardstick).
 
 With nats-py: first the client's own loopback through nats-server (publish to a
-subject it subscribes to), then one stream at --rate samples/s through a running
+subject it subscribes to); then, with --relay, a bare relay in a second process
+(nats-py: each message republished as it arrives), the floor for any service on
+the bus, since a service's answer crosses the server twice where the loopback
+crosses it once; then one stream at --rate samples/s through a running
 `pipeline serve --pair sin-cos` (samples.<stream> in, translated.<stream> out),
 each window timed from the publication of the sample that completed it to the
-translation's arrival. Prints p50/p99 of both, in ms.
+translation's arrival. Prints p50/p99 of each, in ms.
 
     .venv/bin/python benches/idle_latency.py --nats nats://127.0.0.1:4222 --stream idle-1
 """
 import argparse
 import asyncio
 import math
+import subprocess
+import sys
 import time
 
 import msgpack
@@ -24,19 +29,53 @@ def q(v, p):
     return v[int(p * (len(v) - 1))] * 1e3
 
 
+async def relay(url):
+    """The relay process: republishes idle-latency.relay.in to .out."""
+    nc = await nats.connect(url)
+
+    async def forward(m):
+        await nc.publish("idle-latency.relay.out", m.data)
+
+    await nc.subscribe("idle-latency.relay.in", cb=forward)
+    await nc.flush()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+async def timed(nc, subject_in, subject_out, count, rate):
+    """Round trips of `count` messages at `rate`, in seconds, sorted."""
+    got = []
+
+    async def back(m):
+        got.append(time.perf_counter() - msgpack.unpackb(m.data)["t"])
+
+    sub = await nc.subscribe(subject_out, cb=back)
+    await nc.flush()
+    for _ in range(count):
+        await nc.publish(subject_in, msgpack.packb({"t": time.perf_counter()}))
+        await asyncio.sleep(1.0 / rate)
+    await asyncio.sleep(0.3)
+    await sub.unsubscribe()
+    return sorted(got)
+
+
 async def main(a):
     nc = await nats.connect(a.nats)
-    loop = []
-
-    async def looped(m):
-        loop.append(time.perf_counter() - msgpack.unpackb(m.data)["t"])
-
-    await nc.subscribe("idle-latency.loopback", cb=looped)
-    await nc.flush()
-    for _ in range(a.count):
-        await nc.publish("idle-latency.loopback", msgpack.packb({"t": time.perf_counter()}))
-        await asyncio.sleep(1.0 / a.rate)
-    await asyncio.sleep(0.3)
+    loop = await timed(nc, "idle-latency.loopback", "idle-latency.loopback", a.count, a.rate)
+    relayed = []
+    if a.relay:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--nats", a.nats, "--serve-relay"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            proc.stdout.readline()  # "ready"
+            relayed = await timed(
+                nc, "idle-latency.relay.in", "idle-latency.relay.out", a.count, a.rate
+            )
+        finally:
+            proc.kill()
 
     sent, served = {}, []
 
@@ -54,11 +93,12 @@ async def main(a):
         await asyncio.sleep(1.0 / a.rate)
     await asyncio.sleep(0.3)
     await nc.close()
-    loop.sort()
     served.sort()
     if not served:
         raise SystemExit("no translations: is `pipeline serve --pair sin-cos` running (and the stream new)?")
     print(f"loopback  n={len(loop)}  p50 {q(loop, .5):.3f} ms  p99 {q(loop, .99):.3f} ms")
+    if relayed:
+        print(f"relay     n={len(relayed)}  p50 {q(relayed, .5):.3f} ms  p99 {q(relayed, .99):.3f} ms")
     print(f"service   n={len(served)}  p50 {q(served, .5):.3f} ms  p99 {q(served, .99):.3f} ms")
 
 
@@ -68,4 +108,7 @@ if __name__ == "__main__":
     p.add_argument("--stream", default="idle", help="a stream key not used before (seq starts at 0)")
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--count", type=int, default=500)
-    asyncio.run(main(p.parse_args()))
+    p.add_argument("--relay", action="store_true", help="also time a bare relay process (the floor)")
+    p.add_argument("--serve-relay", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    asyncio.run(relay(args.nats) if args.serve_relay else main(args))
