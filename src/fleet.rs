@@ -111,15 +111,20 @@ pub async fn stats_all(client: &Client, wait: Duration) -> Result<Vec<Value>> {
     Ok(replies.into_iter().filter_map(|r| r.body.ok()).collect())
 }
 
+/// The data of one endpoint (`translate`, `reload`, …) in a `$SRV.STATS`
+/// reply; the endpoints come in no fixed order.
+pub fn endpoint_data<'a>(stats: &'a Value, name: &str) -> Option<&'a Value> {
+    stats["endpoints"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| &e["data"])
+}
+
 /// One line per route of an instance's `$SRV.STATS`, for people.
 pub fn describe_stats(stats: &Value) -> Vec<String> {
     let id = stats["id"].as_str().unwrap_or("?");
-    let translate = stats["endpoints"].as_array().and_then(|e| {
-        e.iter()
-            .find(|e| e["name"] == "translate")
-            .or_else(|| e.first())
-    });
-    let data = &translate.map_or(Value::Null, |e| e["data"].clone());
+    let data = endpoint_data(stats, "translate").unwrap_or(&Value::Null);
     let mse = |r: &Value| match (r["sum_sq"].as_f64(), r["values"].as_f64()) {
         (Some(s), Some(n)) if n > 0.0 => format!("{:.4e}", s / n),
         _ => "-".into(),

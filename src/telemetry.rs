@@ -51,11 +51,7 @@ mod imp {
 
     pub fn start(endpoint: Option<&str>) -> Result<Option<Telemetry>> {
         match endpoint {
-            Some(_) => Err(Error::Config(
-                "otlp_endpoint: this build has no OpenTelemetry export \
-                 (build with `cargo build --release --features otel`)"
-                    .into(),
-            )),
+            Some(_) => Err(Error::Config(super::NOT_BUILT_IN.into())),
             None => Ok(None),
         }
     }
@@ -271,3 +267,7 @@ mod imp {
 }
 
 pub use imp::{Telemetry, enabled, record, start};
+
+/// Why an endpoint is refused by a build without the `otel` feature.
+pub const NOT_BUILT_IN: &str = "otlp_endpoint: this build has no OpenTelemetry export \
+     (build with `cargo build --release --features otel`)";

@@ -639,13 +639,7 @@ async fn requests_and_stats_in_durable_mode() {
         .await
         .unwrap();
     let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
-    // The translate endpoint's data (the endpoints come in no fixed order).
-    let data = &stats["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "translate")
-        .unwrap()["data"];
+    let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
     assert_eq!(data["windows_out"], 7, "{stats}");
     assert!(data["checkpoints"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(data["duplicates"], 0, "{stats}");

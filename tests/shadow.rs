@@ -91,14 +91,7 @@ async fn route_stats(client: &Client) -> serde_json::Value {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    // The translate endpoint's data (the endpoints come in no fixed order).
-    let translate = v["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "translate")
-        .unwrap();
-    translate["data"]["routes"][0].clone()
+    pipeline::fleet::endpoint_data(&v, "translate").unwrap()["routes"][0].clone()
 }
 
 /// A control request in JSON, as `nats req` sends it; the answer is JSON.

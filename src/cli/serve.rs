@@ -173,11 +173,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
         };
         m.insert("route".into(), json!([route]));
     }
-    let mut put = |key: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(key.into(), v);
-        }
-    };
+    let mut put = |key: &str, v: Option<Value>| put_some(&mut m, key, v);
     put("models_dir", models_dir.map(|d| json!(d)));
     put("errors", a.errors.as_ref().map(|v| json!(v)));
     put("max_streams", a.max_streams.map(|v| json!(v)));
@@ -201,11 +197,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
     );
     if a.durable {
         let mut d = serde_json::Map::new();
-        let mut put = |key: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                d.insert(key.into(), v);
-            }
-        };
+        let mut put = |key: &str, v: Option<Value>| put_some(&mut d, key, v);
         put("input_stream", a.input_stream.as_ref().map(|v| json!(v)));
         put("output_stream", a.output_stream.as_ref().map(|v| json!(v)));
         put(
@@ -223,6 +215,17 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
         m.insert("durable".into(), Value::Object(d));
     }
     Ok(Value::Object(m))
+}
+
+/// Sets `key` when a flag gave a value.
+fn put_some(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    v: Option<serde_json::Value>,
+) {
+    if let Some(v) = v {
+        m.insert(key.into(), v);
+    }
 }
 
 /// `models_dir`: `--models-dir` as given (the environment's

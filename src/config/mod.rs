@@ -244,9 +244,7 @@ impl ServeConfig {
         }
         if let Some(url) = &self.otlp_endpoint {
             if !cfg!(feature = "otel") {
-                return bad("otlp_endpoint: this build has no OpenTelemetry export \
-                     (build with `cargo build --release --features otel`)"
-                    .into());
+                return bad(crate::telemetry::NOT_BUILT_IN.into());
             }
             // No TLS client is built in: a collector (or agent) nearby.
             if !url.starts_with("http://") {

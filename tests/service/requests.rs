@@ -118,15 +118,10 @@ async fn request_reply_and_service_discovery() {
     assert_eq!(data["errors"]["malformed"], 0);
     assert!(translate["num_requests"].as_u64().unwrap() >= 5);
     // A control endpoint reports the models it acts on, not the counters.
-    let reload = stats["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "reload")
-        .unwrap();
-    assert_eq!(reload["data"]["routes"][0]["pair"], "sin-cos", "{reload}");
-    assert!(reload["data"]["routes"][0]["model"].is_string(), "{reload}");
-    assert!(reload["data"].get("samples_in").is_none(), "{reload}");
+    let reload = pipeline::fleet::endpoint_data(&stats, "reload").unwrap();
+    assert_eq!(reload["routes"][0]["pair"], "sin-cos", "{reload}");
+    assert!(reload["routes"][0]["model"].is_string(), "{reload}");
+    assert!(reload.get("samples_in").is_none(), "{reload}");
     svc.shutdown().await;
 }
 
