@@ -52,6 +52,16 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A durable unit's checkpoint cannot be read back: damaged, missing a
+    /// chunk, or written by a newer build. The unit stops rather than lose
+    /// windows; restarting does not help, deleting the key starts over.
+    #[error("checkpoint {bucket}/{key}: {reason}; delete the key to start over")]
+    Checkpoint {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+
     /// The broker refused or dropped us.
     #[error("NATS: {0}")]
     Nats(String),

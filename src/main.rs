@@ -157,7 +157,7 @@ fn main() {
 
 /// Exit statuses (README, "Exit codes"): 78 (sysexits' EX_CONFIG) when what
 /// we were given cannot work: a bad configuration or model file, an unknown
-/// pair. Restarting does not help; the systemd unit's
+/// pair, a durable checkpoint it cannot read back. Restarting does not help; the systemd unit's
 /// `RestartPreventExitStatus=78` stops it from trying forever. 2 is a
 /// command-line error (clap) or `retrain --strict`; 1 anything else.
 const EX_CONFIG: i32 = 78;
@@ -167,6 +167,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     match e.chain().find_map(|c| c.downcast_ref::<E>()) {
         Some(
             E::Config(_)
+            | E::Checkpoint { .. }
             | E::ModelIo { .. }
             | E::ModelFormat { .. }
             | E::TensorShape { .. }

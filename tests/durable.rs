@@ -690,3 +690,70 @@ async fn durable_units_report_owning_or_standing_by() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// A checkpoint the service cannot read back (damaged, written by a newer
+/// build, or naming a chunk that is gone) stops the service with exit status
+/// 78 and a message naming the key, instead of starting over (which would
+/// translate stored samples a second time) or retrying forever. Once the
+/// key is deleted, the service starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    let kv = poll(&svc.log, async || {
+        let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
+        kv.get("sin-cos.all").await.unwrap().map(|_| kv)
+    })
+    .await;
+    svc.kill();
+    let head = |version: u32, chunks: &[&str]| {
+        let head = serde_json::json!({
+            "version": version, "owner": "test-instance", "stream_seq": 0,
+            "generation": 1, "chunks": chunks,
+        });
+        rmp_serde::to_vec_named(&head).unwrap()
+    };
+    let cases = [
+        (b"\xc1 not msgpack".to_vec(), "not readable"),
+        (head(2, &[]), "format 2 (this build reads up to 1)"),
+        (
+            head(1, &["sin-cos.all.gone.1.0"]),
+            "chunk sin-cos.all.gone.1.0 is missing",
+        ),
+    ];
+    for (n, (value, reason)) in cases.into_iter().enumerate() {
+        kv.put("sin-cos.all", value.into()).await.unwrap();
+        let mut svc = Service::start(&url, dir.path(), n + 1);
+        let log = svc.log.clone();
+        let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(78), "{text}");
+        let message = format!("error: checkpoint PIPELINE_CHECKPOINTS/sin-cos.all: {reason}");
+        assert!(text.contains(&message), "no {message:?} in\n{text}");
+        assert!(text.contains("delete the key to start over"), "{text}");
+    }
+    kv.delete("sin-cos.all").await.unwrap();
+    let mut svc = Service::start(&url, dir.path(), 9);
+    let fresh = poll(&svc.log, async || kv.get("sin-cos.all").await.unwrap()).await;
+    let fresh: serde_json::Value = rmp_serde::from_slice(&fresh).unwrap();
+    let (version, generation) = (fresh["version"].as_u64(), fresh["generation"].as_u64());
+    assert_eq!((version, generation), (Some(1), Some(0)), "{fresh}");
+    let running = svc.child.try_wait().unwrap().is_none();
+    assert!(running, "{}", logs(std::slice::from_ref(&svc.log)));
+}
+
+/// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with
+/// the service's log.
+async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{}", logs(&[log.to_path_buf()]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::engine::Job;
 use super::events::{Origin, Reporter};
 use super::route::Route;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nats::{ClientFlag, barrier, client_flag};
 use crate::window::StreamWindow;
 use crate::wire::{self, DecodeError, ErrorKind};
@@ -119,12 +119,16 @@ impl Ingest {
             .collect()
     }
 
-    /// Restores the stream table from a checkpoint.
-    pub fn restore(&mut self, saved: &[(String, crate::window::SavedWindow)]) -> Result<()> {
+    /// Restores the stream table from a checkpoint; the error says which
+    /// stream's saved window is inconsistent.
+    pub fn restore(
+        &mut self,
+        saved: &[(String, crate::window::SavedWindow)],
+    ) -> Result<(), String> {
         let now = Instant::now();
         for (key, w) in saved {
             let window = StreamWindow::restore(self.route.window, w)
-                .map_err(|e| Error::Config(format!("checkpoint of stream {key:?}: {e}")))?;
+                .map_err(|e| format!("stream {key:?}: {e}"))?;
             let key: Arc<str> = key.as_str().into();
             let entry = StreamEntry {
                 key: key.clone(),

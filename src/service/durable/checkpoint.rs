@@ -91,17 +91,17 @@ pub(super) async fn acquire(
                 Err(e) => return Err(retry("creating the checkpoint")(e.to_string())),
             }
         };
-        let mut cp: Checkpoint = rmp_serde::from_slice(&entry.value).map_err(|e| {
-            Failure::Fatal(Error::Config(format!(
-                "checkpoint {}/{} is not readable ({e}); delete the key to start over",
-                shared.cfg.checkpoint_bucket, unit.key
-            )))
-        })?;
+        let mut cp: Checkpoint = rmp_serde::from_slice(&entry.value)
+            .map_err(|e| corrupt(shared, unit, format!("not readable ({e})")))?;
         if cp.version > CHECKPOINT_VERSION {
-            return Err(Failure::Fatal(Error::Config(format!(
-                "checkpoint {} has format {} (this build reads up to {CHECKPOINT_VERSION})",
-                unit.key, cp.version
-            ))));
+            return Err(corrupt(
+                shared,
+                unit,
+                format!(
+                    "format {} (this build reads up to {CHECKPOINT_VERSION})",
+                    cp.version
+                ),
+            ));
         }
         let stale =
             matches!(seen, Some((rev, since)) if rev == entry.revision && since.elapsed() >= lease);
@@ -140,6 +140,16 @@ pub(super) async fn acquire(
     }
 }
 
+/// A checkpoint this build cannot read back: the unit stops (see
+/// `Error::Checkpoint`).
+pub(super) fn corrupt(shared: &Shared, unit: &Unit, reason: String) -> Failure {
+    Failure::Fatal(Error::Checkpoint {
+        bucket: shared.cfg.checkpoint_bucket.clone(),
+        key: unit.key.clone(),
+        reason,
+    })
+}
+
 /// Reads the windows a checkpoint head names. A missing or unreadable
 /// chunk is a corrupt checkpoint: the unit stops rather than lose windows.
 pub(super) async fn load_windows(
@@ -149,12 +159,7 @@ pub(super) async fn load_windows(
 ) -> Attempt<Windows> {
     let mut windows = Windows::new();
     for key in &head.chunks {
-        let corrupt = |why: String| {
-            Failure::Fatal(Error::Config(format!(
-                "checkpoint {}/{}: chunk {key} {why}; delete the key to start over",
-                shared.cfg.checkpoint_bucket, unit.key
-            )))
-        };
+        let corrupt = |why: String| corrupt(shared, unit, format!("chunk {key} {why}"));
         let bytes = shared
             .kv
             .get(key)

@@ -147,7 +147,9 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         shared.reporter.clone(),
         shared.limits,
     );
-    ingest.restore(&windows).map_err(Failure::Fatal)?;
+    ingest
+        .restore(&windows)
+        .map_err(|e| checkpoint::corrupt(shared, unit, e))?;
     let mut state = State {
         revision,
         generation: saved.generation,
