@@ -9,9 +9,13 @@
 //!   recurrent weights: with `x_{t+1} = w_d·h_t + b_d`,
 //!   `W_hh h + w_ih x + b = (W_hh + w_ih w_dᵀ) h + (b + w_ih b_d)`. Decoder
 //!   steps 1.. are then a plain recurrence; step 0 (input 0) uses `W_hh`.
-//! - The gate kernel (sigmoid, tanh, the cell update) is one pass over the
-//!   row with a vectorisable exp, compiled for AVX-512 and AVX2+FMA and picked
-//!   at run time; the GEMM is the `gemm` crate, candle's own CPU kernel.
+//! - On AVX2+FMA CPUs without AVX-512, one fused kernel ([`fused`]) does a
+//!   whole step: the product on weights packed once per model, and the gates
+//!   and cell update while the products are still in registers.
+//! - Elsewhere a step is a GEMM (the `gemm` crate, candle's own CPU kernel;
+//!   our own row kernel at batch 1) and then the gate kernel (sigmoid, tanh,
+//!   the cell update) in one pass over each row: AVX-512 intrinsics, or
+//!   portable code with a vectorisable exp. Picked at run time.
 //!
 //! Numerically it agrees with the reference to ~1e-6 (tests check 1e-5).
 
@@ -44,6 +48,9 @@ pub struct FastModel {
     dense_b: f32,
     gates: GateKernel,
     matmul: MatmulKernel,
+    /// The fused step's packed weights, where it is the kernel to use.
+    #[cfg(target_arch = "x86_64")]
+    fused: Option<Box<Fused>>,
     /// Physical units ↔ the network's: applied to the input before the
     /// encoder and to the output after the dense head (identity: skipped).
     scaling: Scaling,
@@ -61,7 +68,18 @@ pub struct Scratch {
     x: Vec<f32>,
     z: Vec<f32>,
     h: Vec<f32>,
+    /// The fused step's output `h` (it reads the previous one whole).
+    h2: Vec<f32>,
     c: Vec<f32>,
+}
+
+/// The encoder's and the decoder's steps packed for [`fused::step`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone)]
+struct Fused {
+    enc: fused::Packed,
+    dec0: fused::Packed,
+    dec1: fused::Packed,
 }
 
 type GateKernel = fn(&mut [f32], &[f32], Option<(&[f32], f32)>, &mut [f32], &mut [f32]);
@@ -134,9 +152,18 @@ impl FastModel {
                 dec_r1[k * npad + j] = v as f32;
             }
         }
-        let dec_bias1 = (0..npad)
+        let dec_bias1: Vec<f32> = (0..npad)
             .map(|j| (dec_bias0[j] as f64 + dec_wih[j] as f64 * dense_b as f64) as f32)
             .collect();
+        #[cfg(target_arch = "x86_64")]
+        let fused = use_fused().then(|| {
+            let pack = |r: &[f32], b: &[f32], wih| fused::Packed::new(r, b, wih, h0, h, npad);
+            Box::new(Fused {
+                enc: pack(&enc_r, &enc_bias, Some(&enc_wih)),
+                dec0: pack(&dec_r0, &dec_bias0, None),
+                dec1: pack(&dec_r1, &dec_bias1, None),
+            })
+        });
         Ok(Self {
             hidden: h0,
             units: h,
@@ -153,6 +180,8 @@ impl FastModel {
             dense_b,
             gates: select_gate_kernel(),
             matmul: select_matmul_kernel(),
+            #[cfg(target_arch = "x86_64")]
+            fused,
             scaling: Scaling::IDENTITY,
         })
     }
@@ -195,11 +224,18 @@ impl FastModel {
             self.scaling.input.normalise(&mut s.x);
             &s.x[..]
         };
-        s.z.resize(b * np, 0.0);
         s.h.clear();
         s.h.resize(b * h, 0.0);
         s.c.clear();
         s.c.resize(b * h, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fu) = &self.fused {
+            let bufs = (&mut s.h, &mut s.h2, &mut s.c[..]);
+            self.run_fused(fu, input, out, bufs, b);
+            self.scaling.output.denormalise(out);
+            return Ok(());
+        }
+        s.z.resize(b * np, 0.0);
 
         // Encoder. Step 0 starts from h = 0: no product needed.
         for t in 0..w {
@@ -242,6 +278,38 @@ impl FastModel {
         }
         self.scaling.output.denormalise(out);
         Ok(())
+    }
+
+    /// [`Self::translate_into`] with the fused step: `h` and `c` come zeroed
+    /// (`[b, units]`), the input normalised.
+    #[cfg(target_arch = "x86_64")]
+    fn run_fused(
+        &self,
+        fu: &Fused,
+        input: &[f32],
+        out: &mut [f32],
+        (hs, h2, c): (&mut Vec<f32>, &mut Vec<f32>, &mut [f32]),
+        b: usize,
+    ) {
+        let (h, w) = (self.units, self.window);
+        h2.clear();
+        h2.resize(b * h, 0.0);
+        for t in 0..w {
+            let x = fused::Input {
+                x: &input[t..],
+                stride: w,
+            };
+            fused::step(&fu.enc, hs, h2, c, Some(x), b, t == 0);
+            std::mem::swap(hs, h2);
+        }
+        for t in 0..w {
+            let p = if t == 0 { &fu.dec0 } else { &fu.dec1 };
+            fused::step(p, hs, h2, c, None, b, false);
+            std::mem::swap(hs, h2);
+            for (r, hr) in hs.chunks_exact(h).take(b).enumerate() {
+                out[r * w + t] = dot(hr, &self.dense_w) + self.dense_b;
+            }
+        }
     }
 
     /// Convenience: allocates the output and scratch.
@@ -448,22 +516,6 @@ mod x86 {
         super::mm_rows::<64>(z, h, r, b, k, hid, npad)
     }
 
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn mm_avx2(
-        z: &mut [f32],
-        h: &[f32],
-        r: &[f32],
-        b: usize,
-        k: usize,
-        hid: usize,
-        npad: usize,
-    ) {
-        // 32 columns: 4 ymm accumulators.
-        super::mm_rows::<32>(z, h, r, b, k, hid, npad)
-    }
-
     /// Ours for a single row (a streaming pass over R beats gemm's packing
     /// there: 0.8 vs 1.4 µs per step), `gemm` from two rows on (batch 2:
     /// 33k vs 22k windows/s; batch 4 and up: 2.2× faster per step).
@@ -483,42 +535,24 @@ mod x86 {
         unsafe { mm_avx512(z, h, r, b, k, hid, npad) }
     }
 
-    pub fn matmul_avx2(
-        z: &mut [f32],
-        h: &[f32],
-        r: &[f32],
-        b: usize,
-        k: usize,
-        hid: usize,
-        npad: usize,
-    ) {
-        if b > SMALL_BATCH {
-            return super::matmul_gemm(z, h, r, b, k, hid, npad);
-        }
-        // SAFETY: only selected after detecting avx2 and fma.
-        unsafe { mm_avx2(z, h, r, b, k, hid, npad) }
-    }
-
     const SMALL_BATCH: usize = 1;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA (checked by `select_gate_kernel`).
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gates_avx2(
-        z: &mut [f32],
-        bias: &[f32],
-        input: Option<(&[f32], f32)>,
-        c: &mut [f32],
-        h: &mut [f32],
-    ) {
-        super::gates_body(z, bias, input, c, h)
-    }
-
-    pub fn avx2(z: &mut [f32], b: &[f32], i: Option<(&[f32], f32)>, c: &mut [f32], h: &mut [f32]) {
-        // SAFETY: only selected after detecting avx2 and fma.
-        unsafe { gates_avx2(z, b, i, c, h) }
-    }
 }
+
+/// tanh(x) ≈ x·P(x²)/Q(x²) for |x| ≤ 7.905 (Eigen's minimax coefficients,
+/// highest power first): the SIMD kernels' tanh, and σ through it.
+const TANH_P: [f32; 7] = [
+    -2.760_768_5e-16,
+    2.000_188e-13,
+    -8.604_672e-11,
+    5.122_297e-8,
+    1.485_722_4e-5,
+    6.372_619e-4,
+    4.893_524_6e-3,
+];
+const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347e-4, 2.268_434_6e-3, 4.893_525e-3];
+
+#[cfg(target_arch = "x86_64")]
+mod fused;
 
 /// The gate kernel in AVX-512 intrinsics: bias (and input) added in the same
 /// pass; tanh as a rational function and σ(x) = ½ + ½·tanh(x/2), which
@@ -538,28 +572,21 @@ mod avx512 {
         _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0)))
     }
 
-    /// tanh as a 13/6 rational in x (Eigen's minimax coefficients), clamped
-    /// to ±7.905 where it reaches ±1 in f32: absolute error ≤ 3.5e-7.
+    /// tanh as a 13/6 rational in x ([`super::TANH_P`]), clamped to ±7.905
+    /// where it reaches ±1 in f32: absolute error ≤ 3.5e-7.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn tanh_r(x: __m512) -> __m512 {
         let lim = 7.905_311_f32;
         let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-lim)), _mm512_set1_ps(lim));
         let x2 = _mm512_mul_ps(x, x);
-        let mut p = _mm512_set1_ps(-2.760_768_5e-16);
-        for c in [
-            2.000_188e-13,
-            -8.604_672e-11,
-            5.122_297e-8,
-            1.485_722_4e-5,
-            6.372_619e-4,
-            4.893_524_6e-3,
-        ] {
+        let mut p = _mm512_set1_ps(super::TANH_P[0]);
+        for &c in &super::TANH_P[1..] {
             p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(c));
         }
         let p = _mm512_mul_ps(p, x);
-        let mut q = _mm512_set1_ps(1.198_258_4e-6);
-        for c in [1.185_347e-4, 2.268_434_6e-3, 4.893_525e-3] {
+        let mut q = _mm512_set1_ps(super::TANH_Q[0]);
+        for &c in &super::TANH_Q[1..] {
             q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(c));
         }
         _mm512_mul_ps(p, recip(q))
@@ -631,31 +658,35 @@ mod avx512 {
     }
 }
 
-/// The widest gate kernel this CPU runs.
+/// Whether this CPU takes the fused AVX2 step: AVX2 and FMA without
+/// AVX-512 (which keeps its own gate kernel and `gemm`).
+#[cfg(target_arch = "x86_64")]
+fn use_fused() -> bool {
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && !std::is_x86_feature_detected!("avx512f")
+}
+
+/// The widest gate kernel this CPU runs (AVX2 CPUs take the fused step
+/// instead).
 fn select_gate_kernel() -> GateKernel {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
             return avx512::gates;
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return x86::avx2;
-        }
     }
     gates_generic
 }
 
 /// The matmul kernel for this CPU (the `gemm` crate where ours has no
-/// SIMD version).
+/// SIMD version; AVX2 CPUs take the fused step instead).
 fn select_matmul_kernel() -> MatmulKernel {
     #[cfg(target_arch = "x86_64")]
     {
         let fma = std::is_x86_feature_detected!("fma");
         if std::is_x86_feature_detected!("avx512f") && fma {
             return x86::matmul_avx512;
-        }
-        if std::is_x86_feature_detected!("avx2") && fma {
-            return x86::matmul_avx2;
         }
     }
     matmul_gemm
@@ -668,8 +699,8 @@ pub fn kernel_name() -> &'static str {
         if std::is_x86_feature_detected!("avx512f") {
             return "avx512";
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return "avx2+fma";
+        if use_fused() {
+            return "avx2+fma-fused";
         }
     }
     "generic"
@@ -761,11 +792,7 @@ mod tests {
                         (0..75).map(|k| h[row * hid + k] * r[k * npad + j]).sum();
                 }
             }
-            let mut kernels: Vec<MatmulKernel> = vec![select_matmul_kernel(), matmul_gemm];
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                kernels.push(x86::matmul_avx2);
-            }
+            let kernels: Vec<MatmulKernel> = vec![select_matmul_kernel(), matmul_gemm];
             for kernel in kernels {
                 let mut got = vec![7f32; b * npad];
                 kernel(&mut got, &h, &r, b, 75, hid, npad);
@@ -789,11 +816,7 @@ mod tests {
             (c, h)
         };
         let want = run(gates_generic);
-        let mut kernels: Vec<GateKernel> = vec![select_gate_kernel()];
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            kernels.push(x86::avx2);
-        }
+        let kernels: Vec<GateKernel> = vec![select_gate_kernel()];
         for k in kernels {
             let got = run(k);
             for (a, b) in want.0.iter().chain(&want.1).zip(got.0.iter().chain(&got.1)) {
