@@ -18,8 +18,9 @@
 //!   stopping, scoring against the baselines, report and figures.
 //! - [`model`]: the encoder-decoder on candle; teacher-forced and
 //!   autoregressive passes.
-//! - [`fast`]: the fast inference path (one GEMM + a fused, vectorised gate
-//!   kernel per step, decoder feedback folded into its weights).
+//! - [`fast`]: the fast inference path (on AVX2 one fused kernel per step,
+//!   product and cell update in registers; elsewhere a GEMM and a vectorised
+//!   gate kernel; decoder feedback folded into its weights).
 //! - [`fleet`]: `pipeline reload|shadow|promote|status`: every instance
 //!   found with `$SRV.PING`, one answer from each.
 //! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
