@@ -34,7 +34,7 @@ unit:
 # The long tests CI skips: 50 random kill -9 cycles in durable mode, with a
 # verifier (no window missing or twice, values as in an uninterrupted run).
 test-long: toolchain tools
-	$(CARGO) test --locked --test durable -- --ignored --nocapture
+	$(CARGO) test --locked --test suite durable:: -- --ignored --nocapture
 
 # The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
 vendor-check:

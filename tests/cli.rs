@@ -1,6 +1,6 @@
 //! The `pipeline` binary as a user runs it: real processes, real files.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! refused whole is kept, payload as sent and error in headers, exactly
 //! once; good streams are unaffected.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

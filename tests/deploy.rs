@@ -2,7 +2,7 @@
 //! pass `nats-server -t`, the cluster configs form a cluster, and every
 //! pipeline config parses with the service's own loader.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! end the output stream must hold every expected window exactly once, with
 //! the values an uninterrupted run computes.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

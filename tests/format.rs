@@ -1,7 +1,7 @@
 //! The model file: round trips, tensors-only files, dtype conversion, and a
 //! clear error for each way a file can be wrong.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! numpy script (tests/golden/gen_golden.py, quoted below), a Keras-layout
 //! model converted to our layout, and a plain f64 LSTM written out here.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 //! exactly once, each stream by one instance; when a node dies, its
 //! instance reconnects to another node and carries on.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //! it swaps it in with no window lost or computed twice, in core and in
 //! durable (exactly-once) mode.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

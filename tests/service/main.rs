@@ -3,8 +3,7 @@
 //! client, metrics and health, authentication. One test binary (built
 //! once), its files split by concern.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 mod auth;
 mod metrics;
