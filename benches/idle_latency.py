@@ -5,7 +5,9 @@ With nats-py: first the client's own loopback through nats-server (publish to a
 subject it subscribes to); then, with --relay, a bare relay in a second process
 (nats-py: each message republished as it arrives), the floor for any service on
 the bus, since a service's answer crosses the server twice where the loopback
-crosses it once; then one stream at --rate samples/s through a running
+crosses it once; with --relay-cmd, the same with a relay program of choice
+(`benches/relay.rs`, the same Rust client the service uses, sets the real
+floor); then one stream at --rate samples/s through a running
 `pipeline serve --pair sin-cos` (samples.<stream> in, translated.<stream> out),
 each window timed from the publication of the sample that completed it to the
 translation's arrival. Prints p50/p99 of each, in ms.
@@ -15,6 +17,9 @@ translation's arrival. Prints p50/p99 of each, in ms.
 import argparse
 import asyncio
 import math
+import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -63,19 +68,24 @@ async def main(a):
     nc = await nats.connect(a.nats)
     loop = await timed(nc, "idle-latency.loopback", "idle-latency.loopback", a.count, a.rate)
     relayed = []
+    relays = []
     if a.relay:
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--nats", a.nats, "--serve-relay"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        relays.append(("relay (py)", [sys.executable, __file__, "--nats", a.nats, "--serve-relay"]))
+    if a.relay_cmd:
+        cmd = shlex.split(a.relay_cmd) + [a.nats, "idle-latency.relay.in", "idle-latency.relay.out"]
+        relays.append(("relay (rs)", cmd))
+    for name, cmd in relays:
+        # Its own process group: a command like `cargo bench …` runs the relay
+        # as a child, which must go too.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
         try:
             proc.stdout.readline()  # "ready"
-            relayed = await timed(
-                nc, "idle-latency.relay.in", "idle-latency.relay.out", a.count, a.rate
+            relayed.append(
+                (name, await timed(nc, "idle-latency.relay.in", "idle-latency.relay.out", a.count, a.rate))
             )
         finally:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     sent, served = {}, []
 
@@ -96,10 +106,10 @@ async def main(a):
     served.sort()
     if not served:
         raise SystemExit("no translations: is `pipeline serve --pair sin-cos` running (and the stream new)?")
-    print(f"loopback  n={len(loop)}  p50 {q(loop, .5):.3f} ms  p99 {q(loop, .99):.3f} ms")
-    if relayed:
-        print(f"relay     n={len(relayed)}  p50 {q(relayed, .5):.3f} ms  p99 {q(relayed, .99):.3f} ms")
-    print(f"service   n={len(served)}  p50 {q(served, .5):.3f} ms  p99 {q(served, .99):.3f} ms")
+    print(f"loopback   n={len(loop)}  p50 {q(loop, .5):.3f} ms  p99 {q(loop, .99):.3f} ms")
+    for name, times in relayed:
+        print(f"{name:<11}n={len(times)}  p50 {q(times, .5):.3f} ms  p99 {q(times, .99):.3f} ms")
+    print(f"service    n={len(served)}  p50 {q(served, .5):.3f} ms  p99 {q(served, .99):.3f} ms")
 
 
 if __name__ == "__main__":
@@ -109,6 +119,11 @@ if __name__ == "__main__":
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--count", type=int, default=500)
     p.add_argument("--relay", action="store_true", help="also time a bare relay process (the floor)")
+    p.add_argument(
+        "--relay-cmd",
+        help="also time this relay program, given URL IN OUT (e.g. the Rust one: "
+        "'cargo bench -q --bench relay --')",
+    )
     p.add_argument("--serve-relay", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     asyncio.run(relay(args.nats) if args.serve_relay else main(args))
