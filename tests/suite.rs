@@ -16,7 +16,7 @@ mod cli;
 mod dead_letter;
 #[path = "deploy.rs"]
 mod deploy;
-#[path = "durable.rs"]
+#[path = "durable/mod.rs"]
 mod durable;
 #[path = "format.rs"]
 mod format;

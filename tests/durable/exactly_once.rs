@@ -1,0 +1,100 @@
+//! Every window exactly once through `kill -9`s of the service (3, and 50
+//! in `make test-long`), a nats-server restart, and a checkpoint that spans
+//! several KV chunks.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_three_times_every_window_exactly_once() {
+    // Three moments within the ~5 s of publishing, at least 300 ms apart so
+    // every restarted process lives long enough to have resumed (a process
+    // killed while still loading cannot log that it did).
+    let mut rng = pipeline::rng::Rng::new(seed());
+    let moments: Vec<u64> = (0..3)
+        .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
+        .collect();
+    // Each restart resumed from a checkpoint taken by the killed process.
+    assert_eq!(kill_9_at(STANDARD, &moments).await, 3);
+}
+
+/// The long version (`make test-long`; CI skips it): 50 kills at random
+/// moments 250–850 ms apart while about a minute of input is published.
+/// Some restarted processes are killed before they have resumed; every
+/// window must still be stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long (about 2 minutes): make test-long"]
+async fn kill_9_fifty_times_every_window_exactly_once() {
+    const LONG: Load = Load {
+        streams: 20,
+        samples: 4000,
+    };
+    let mut rng = pipeline::rng::Rng::new(seed());
+    let mut at = 0;
+    let moments: Vec<u64> = (0..50)
+        .map(|_| {
+            at += 250 + rng.below(600) as u64;
+            at
+        })
+        .collect();
+    let resumed = kill_9_at(LONG, &moments).await;
+    eprintln!("{resumed} of 50 restarted processes resumed from a checkpoint before their kill");
+    assert!(resumed > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_restart_mid_run_every_window_exactly_once() {
+    let mut server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart();
+    publisher.await.unwrap();
+    let outputs = read_outputs(&js, STANDARD, std::slice::from_ref(&svc.log)).await;
+    check_exactly_once(&outputs, STANDARD);
+}
+
+/// 2,500 streams: the checkpoint's windows span three KV chunks (1,000
+/// streams each). A `kill -9` in the middle: the restarted service restores
+/// every chunk and every window is still stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_thousands_of_streams_span_chunks_and_survive_kill_9() {
+    let load = Load {
+        streams: 2_500,
+        samples: 40,
+    };
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+    let publisher = tokio::spawn(publish_all(js.clone(), load));
+    // Kill once windows are flowing (every stream has its first 24 samples).
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(&js, 5_001, Duration::from_secs(60), log).await;
+    let first = svc.kill();
+    let svc = Service::start(&url, dir.path(), 1);
+    publisher.await.unwrap();
+    let logs_of = [first, svc.log.clone()];
+    let outputs = read_outputs(&js, load, &logs_of).await;
+    check_exactly_once(&outputs, load);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    let resumed = text
+        .lines()
+        .find(|l| l.contains("resuming from checkpoint"));
+    eprintln!("{}", resumed.unwrap_or_default());
+    assert!(
+        resumed.is_some_and(|l| l.contains("streams=2500")),
+        "{}",
+        logs(&logs_of)
+    );
+    let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.unwrap();
+    let head: serde_json::Value =
+        rmp_serde::from_slice(&kv.get("sin-cos.all").await.unwrap().unwrap()).unwrap();
+    assert_eq!(head["chunks"].as_array().unwrap().len(), 3, "{head}");
+}

@@ -1,0 +1,333 @@
+//! Durable mode acceptance: 50 streams × 400 samples published to
+//! JetStream while the service (the real binary) is `kill -9`ed at three
+//! random moments and restarted, or while the nats-server restarts. At the
+//! end the output stream must hold every expected window exactly once, with
+//! the values an uninterrupted run computes (`exactly_once`); and how units
+//! take, hold, hand over and refuse their checkpoints (`units`). This file
+//! holds the helpers both use.
+
+use crate::common;
+
+mod exactly_once;
+mod units;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use common::nats::{NatsServer, raw_pub};
+use common::sample;
+use futures::StreamExt;
+use pipeline::wire::{ErrorEvent, ErrorKind, Translation};
+
+const W: u64 = 24;
+
+/// How many streams, and samples per stream, a test publishes.
+#[derive(Clone, Copy)]
+struct Load {
+    streams: usize,
+    samples: u64,
+}
+
+impl Load {
+    fn expected(self) -> usize {
+        self.streams * (self.samples - W + 1) as usize
+    }
+}
+
+/// The acceptance load of the durable-mode issue.
+const STANDARD: Load = Load {
+    streams: 50,
+    samples: 400,
+};
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn value(stream: usize, seq: u64) -> f32 {
+    (0.07 * seq as f32 + 0.37 * stream as f32).sin()
+}
+
+/// The service binary in durable mode, logging to a file; killed with
+/// SIGKILL on drop.
+struct Service {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(url: &str, dir: &std::path::Path, n: usize) -> Self {
+        Self::named(url, dir, n, "test-instance")
+    }
+
+    fn named(url: &str, dir: &std::path::Path, n: usize, instance: &str) -> Self {
+        let log = dir.join(format!("serve-{n}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["serve", "--pair", "sin-cos", "--durable"])
+            .args(["--instance", instance, "--checkpoint-interval", "50ms"])
+            .args(["--lease", "1s"])
+            .arg("--models-dir")
+            .arg(manifest().join("models"))
+            .args(["--nats", url])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Service { child, log }
+    }
+
+    /// `kill -9`.
+    fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.clone()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn logs(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("--- {}\n{}", p.display(), tail.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn jetstream_client(url: &str) -> jetstream::Context {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .unwrap();
+    jetstream::new(client)
+}
+
+/// Waits until the service has created the input stream.
+async fn wait_for_stream(js: &jetstream::Context, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream(name).await.is_err() {
+        assert!(Instant::now() < deadline, "stream {name} never appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Publishes every sample, one round of all streams per 10 ms, each with a
+/// `Nats-Msg-Id` so that a retried publish cannot store a sample twice.
+/// Failed rounds (server restarting) are retried until stored.
+async fn publish_all(js: jetstream::Context, load: Load) {
+    for seq in 0..load.samples {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut acks = Vec::new();
+            let mut failed = false;
+            for s in 0..load.streams {
+                let body = sample(seq, value(s, seq));
+                let msg = PublishMessage::build()
+                    .payload(body.into())
+                    .message_id(format!("s{s}:{seq}"));
+                match js.send_publish(format!("samples.s{s}"), msg).await {
+                    Ok(ack) => acks.push(ack.into_future()),
+                    Err(_) => failed = true,
+                }
+            }
+            let stored = futures::future::join_all(acks).await;
+            if !failed && stored.iter().all(Result::is_ok) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cannot publish seq {seq}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Messages in the output stream now.
+async fn stored(js: &jetstream::Context) -> u64 {
+    match js.get_stream("TRANSLATED").await {
+        Ok(mut out) => out.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the output stream holds at least `n` messages; on timeout,
+/// fails showing `logs_of`.
+async fn wait_for_stored(js: &jetstream::Context, n: u64, within: Duration, logs_of: &[PathBuf]) {
+    let deadline = Instant::now() + within;
+    loop {
+        let have = stored(js).await;
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "TRANSLATED holds {have} of {n} windows\n{}",
+            logs(logs_of)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for the output stream to hold `EXPECTED` messages (and no more
+/// after a pause), then reads them all.
+async fn read_outputs(
+    js: &jetstream::Context,
+    load: Load,
+    logs_of: &[PathBuf],
+) -> Vec<async_nats::Message> {
+    let expected = load.expected();
+    wait_for_stored(js, expected as u64, Duration::from_secs(90), logs_of).await;
+    let mut out = js.get_stream("TRANSLATED").await.unwrap();
+    // Late replays would show up now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = out.info().await.unwrap().state.messages;
+    assert_eq!(n, expected as u64, "{}", logs(logs_of));
+    let reader = out
+        .create_consumer(consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = reader.messages().await.unwrap();
+    let mut got = Vec::with_capacity(expected);
+    while got.len() < expected {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("reading TRANSLATED timed out")
+            .unwrap()
+            .unwrap();
+        got.push(m.message);
+    }
+    got
+}
+
+/// Every expected window exactly once, with the `Nats-Msg-Id` the service
+/// promises and the values of an uninterrupted run (the fast path on the
+/// same windows, in one batch).
+fn check_exactly_once(outputs: &[async_nats::Message], load: Load) {
+    let model =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let mut windows = Vec::new();
+    let mut keys = Vec::new();
+    for s in 0..load.streams {
+        for first in 0..=load.samples - W {
+            keys.push((format!("s{s}"), first));
+            windows.extend((first..first + W).map(|q| value(s, q)));
+        }
+    }
+    let mut want = vec![0f32; windows.len()];
+    let mut scratch = pipeline::fast::Scratch::default();
+    model
+        .fast
+        .translate_into(&windows, &mut want, &mut scratch)
+        .unwrap();
+    let want: HashMap<(String, u64), &[f32]> = keys
+        .into_iter()
+        .zip(want.chunks_exact(W as usize))
+        .collect();
+
+    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
+    let mut worst = 0f32;
+    for m in outputs {
+        let t = Translation::decode(&m.payload).unwrap();
+        assert_eq!(m.subject.as_str(), format!("translated.{}", t.stream));
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string());
+        // The output subject and seq: the same whichever model computed it.
+        assert_eq!(id, Some(format!("{}:{}", m.subject, t.seq)));
+        assert_eq!(t.model, model.id);
+        let key = (t.stream.clone(), t.seq);
+        let expected = want
+            .get(&key)
+            .unwrap_or_else(|| panic!("unexpected window {key:?}"));
+        for (a, b) in t.values.iter().zip(expected.iter()) {
+            worst = worst.max((a - b).abs());
+        }
+        *seen.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "windows published twice: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    assert_eq!(seen.len(), load.expected(), "windows missing");
+    // The same model on the same windows: only batch composition differs.
+    assert!(
+        worst <= 1e-6,
+        "values differ from an uninterrupted run by {worst}"
+    );
+    eprintln!(
+        "{} windows exactly once; largest difference from an uninterrupted run {worst:e}",
+        load.expected()
+    );
+}
+
+/// A random generator seeded from the clock (printed, and fixed with
+/// `DURABLE_TEST_SEED`), for the kill moments.
+fn seed() -> u64 {
+    let seed = std::env::var("DURABLE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("DURABLE_TEST_SEED={seed}");
+    seed
+}
+
+/// Publishes `load` while killing the service with SIGKILL at each of
+/// `moments` (ms from the start) and starting a new one at once; then
+/// checks every window stored exactly once with the values of an
+/// uninterrupted run. Returns how many restarted processes logged that
+/// they resumed from a checkpoint.
+async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let mut svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+    let publisher = tokio::spawn(publish_all(js.clone(), load));
+    let started = Instant::now();
+    let mut logs_of = Vec::new();
+    for (i, at) in moments.iter().enumerate() {
+        tokio::time::sleep_until((started + Duration::from_millis(*at)).into()).await;
+        logs_of.push(svc.kill());
+        svc = Service::start(&url, dir.path(), i + 1);
+    }
+    eprintln!("killed at {moments:?} ms");
+    assert!(
+        !publisher.is_finished(),
+        "the last kill came after publishing ended: lengthen the load"
+    );
+    publisher.await.unwrap();
+    logs_of.push(svc.log.clone());
+    let outputs = read_outputs(&js, load, &logs_of).await;
+    check_exactly_once(&outputs, load);
+    logs_of[1..]
+        .iter()
+        .filter(|log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            text.contains("resuming from checkpoint")
+        })
+        .count()
+}

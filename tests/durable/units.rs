@@ -1,0 +1,342 @@
+//! Durable units among themselves and towards operators: a standby takes
+//! over a frozen owner, which is fenced; hostile framing is acked without
+//! blocking; requests and stats; owning/standing-by states; a checkpoint that
+//! cannot be read back stops the service.
+
+use super::*;
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+async fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A standby (another instance name) waits while the owner checkpoints;
+/// when the owner freezes (SIGSTOP) for longer than the lease it takes over
+/// from the last checkpoint. When the old owner wakes up it cannot write
+/// its checkpoint any more: it stops serving (exits, or stands by).
+/// Every window is still stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let mut owner = Service::named(&url, dir.path(), 0, "owner");
+    wait_for_stream(&js, "SAMPLES").await;
+    assert!(
+        wait_for_line(
+            &owner.log,
+            "resuming from checkpoint",
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    let standby = Service::named(&url, dir.path(), 1, "standby");
+    assert!(
+        wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
+        "{}",
+        logs(std::slice::from_ref(&standby.log))
+    );
+
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    signal(&owner.child, "-STOP");
+    assert!(
+        wait_for_line(&standby.log, "taking over", Duration::from_secs(20)).await,
+        "{}",
+        logs(std::slice::from_ref(&standby.log))
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = std::fs::read_to_string(&owner.log).unwrap().len();
+    signal(&owner.child, "-CONT");
+    // The old owner finds it no longer owns the unit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&owner.log).unwrap();
+        let after = &text[before..];
+        if after.contains("no longer owns") || after.contains("standing by") {
+            let line = after
+                .lines()
+                .find(|l| l.contains("no longer owns") || l.contains("standing by"));
+            eprintln!("old owner: {}", line.unwrap_or_default());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old owner carried on:\n{after}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Ok(Some(status)) = owner.child.try_wait() {
+        assert!(!status.success(), "a fenced owner exits with an error");
+    }
+    publisher.await.unwrap();
+    let outputs = read_outputs(&js, STANDARD, &[owner.log.clone(), standby.log.clone()]).await;
+    check_exactly_once(&outputs, STANDARD);
+}
+
+/// Messages stored under a subject that is not UTF-8, or with a header
+/// block that does not parse (only a raw-protocol client can publish them):
+/// the unpatched client dropped its connection on each delivery, so the unit
+/// could never get past them. Now each is reported once, acked with the rest,
+/// and every window of the good streams is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+
+    let body = sample(0, 1.0);
+    let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
+    ops.extend(raw_pub(
+        b"samples.h",
+        Some(b"NATS/1.0\r\nX: a\rb\r\n\r\n"),
+        &body,
+    ));
+    // A status line is the server's to write. Were one stored, the client
+    // would take it for the server's (a 409 "Consumer Deleted" ends the
+    // consumer) on every delivery; nats-server 2.15 strips it when it stores
+    // the message, which is then sample 0 of stream "st": no event, no block.
+    ops.extend(raw_pub(
+        b"samples.st",
+        Some(b"NATS/1.0 409 Consumer Deleted\r\nX: y\r\n\r\n"),
+        &body,
+    ));
+    server.send_raw(&ops);
+    for seq in 0..30u64 {
+        for s in 0..2 {
+            let body = sample(seq, value(s, seq));
+            js.publish(format!("samples.s{s}"), body.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    }
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(&js, 2 * 7, Duration::from_secs(30), log).await;
+
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let e = tokio::time::timeout(Duration::from_secs(10), errors.next())
+            .await
+            .unwrap_or_else(|_| panic!("an error event: {}", logs(log)))
+            .unwrap();
+        kinds.push(ErrorEvent::decode(&e.payload).unwrap().kind);
+    }
+    assert_eq!(kinds, [ErrorKind::BadSubject, ErrorKind::Malformed]);
+    let third = tokio::time::timeout(Duration::from_millis(500), errors.next()).await;
+    assert!(third.is_err(), "each reported once: {third:?}");
+
+    // Everything is acked: the consumer's ack floor reaches the last message.
+    let input = js.get_stream("SAMPLES").await.unwrap();
+    let last = input.get_info().await.unwrap().state.last_sequence;
+    assert_eq!(last, 63, "the hostile messages were stored");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c: consumer::PullConsumer = input.get_consumer("pipeline_sin-cos").await.unwrap();
+        let floor = c.info().await.unwrap().ack_floor.stream_sequence;
+        if floor == last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ack floor {floor} of {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(
+        !text.contains("may be lost"),
+        "no dropped connection: {text}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stored(&js).await, 2 * 7);
+}
+
+/// In durable mode the `pipeline` NATS service still answers
+/// `pipeline.translate` (through the route's request path, not the units),
+/// and `$SRV.STATS` reports the durable counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_stats_in_durable_mode() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    wait_for_stream(&js, "SAMPLES").await;
+    for seq in 0..30u64 {
+        let body = sample(seq, value(0, seq));
+        js.publish("samples.s0", body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    wait_for_stored(
+        &js,
+        7,
+        Duration::from_secs(20),
+        std::slice::from_ref(&svc.log),
+    )
+    .await;
+    assert_eq!(stored(&js).await, 7);
+
+    let client = async_nats::connect(&url).await.unwrap();
+    let window: Vec<f64> = (0..W).map(|q| f64::from(value(3, q))).collect();
+    let req = rmp_serde::to_vec_named(&serde_json::json!({ "values": window })).unwrap();
+    let reply = client
+        .request("pipeline.translate", req.into())
+        .await
+        .unwrap();
+    let t = Translation::decode(&reply.payload).unwrap();
+    let model =
+        pipeline::format::load(&manifest().join("models/sin-cos.safetensors"), None).unwrap();
+    let input: Vec<f32> = (0..W).map(|q| value(3, q)).collect();
+    assert_eq!(t.values, model.fast.translate_rows(&input).unwrap());
+    assert_eq!(t.model, model.id);
+
+    let stats = client
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
+    assert_eq!(data["windows_out"], 7, "{stats}");
+    assert!(data["checkpoints"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(data["duplicates"], 0, "{stats}");
+    // Caught up: the unit's consumer has nothing left to deliver.
+    assert_eq!(data["pending"]["sin-cos.all"], 0, "{stats}");
+}
+
+/// Durable units say what they do: the first instance owns the unit, a
+/// second one with another name stands by; both are ready (`/readyz`
+/// counts standing by as ready), and `/metrics` and `$SRV.STATS` say which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_units_report_owning_or_standing_by() {
+    use pipeline::stats::UnitState;
+    let server = NatsServer::start();
+    let durable = |name: &str| {
+        let mut cfg = common::service::config();
+        cfg.durable = Some(pipeline::config::DurableConfig {
+            instance: Some(name.into()),
+            ..Default::default()
+        });
+        cfg
+    };
+    let a = common::service::Svc::start(&server.url(), durable("a")).await;
+    let wait_for = |svc: &common::service::Svc, want: UnitState| {
+        let stats = svc.stats.clone();
+        async move {
+            for _ in 0..200 {
+                if stats.unit_states() == vec![("sin-cos.all".to_string(), want)] {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("never {want:?}: {:?}", stats.unit_states());
+        }
+    };
+    wait_for(&a, UnitState::Owning).await;
+    let b = common::service::Svc::start(&server.url(), durable("b")).await;
+    wait_for(&b, UnitState::StandingBy).await;
+    assert!(UnitState::Owning.ready() && UnitState::StandingBy.ready());
+    assert!(!UnitState::Retrying.ready() && !UnitState::Starting.ready());
+    let text = b.stats.render_prometheus(&[]);
+    assert!(
+        text.contains("pipeline_durable_unit{unit=\"sin-cos.all\",state=\"standing_by\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("pipeline_durable_unit{unit=\"sin-cos.all\",state=\"owning\"} 0"));
+    assert_eq!(a.stats.snapshot().units["sin-cos.all"], UnitState::Owning);
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// A checkpoint the service cannot read back (damaged, written by a newer
+/// build, or naming a chunk that is gone) stops the service with exit status
+/// 78 and a message naming the key, instead of starting over (which would
+/// translate stored samples a second time) or retrying forever. Once the
+/// key is deleted, the service starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let js = jetstream_client(&url).await;
+    let svc = Service::start(&url, dir.path(), 0);
+    let kv = poll(&svc.log, async || {
+        let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
+        kv.get("sin-cos.all").await.unwrap().map(|_| kv)
+    })
+    .await;
+    svc.kill();
+    let head = |version: u32, chunks: &[&str]| {
+        let head = serde_json::json!({
+            "version": version, "owner": "test-instance", "stream_seq": 0,
+            "generation": 1, "chunks": chunks,
+        });
+        rmp_serde::to_vec_named(&head).unwrap()
+    };
+    let cases = [
+        (b"\xc1 not msgpack".to_vec(), "not readable"),
+        (head(2, &[]), "format 2 (this build reads up to 1)"),
+        (
+            head(1, &["sin-cos.all.gone.1.0"]),
+            "chunk sin-cos.all.gone.1.0 is missing",
+        ),
+    ];
+    for (n, (value, reason)) in cases.into_iter().enumerate() {
+        kv.put("sin-cos.all", value.into()).await.unwrap();
+        let mut svc = Service::start(&url, dir.path(), n + 1);
+        let log = svc.log.clone();
+        let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(status.code(), Some(78), "{text}");
+        let message = format!("error: checkpoint PIPELINE_CHECKPOINTS/sin-cos.all: {reason}");
+        assert!(text.contains(&message), "no {message:?} in\n{text}");
+        assert!(text.contains("delete the key to start over"), "{text}");
+    }
+    kv.delete("sin-cos.all").await.unwrap();
+    let mut svc = Service::start(&url, dir.path(), 9);
+    let fresh = poll(&svc.log, async || kv.get("sin-cos.all").await.unwrap()).await;
+    let fresh: serde_json::Value = rmp_serde::from_slice(&fresh).unwrap();
+    let (version, generation) = (fresh["version"].as_u64(), fresh["generation"].as_u64());
+    assert_eq!((version, generation), (Some(1), Some(0)), "{fresh}");
+    let running = svc.child.try_wait().unwrap().is_none();
+    assert!(running, "{}", logs(std::slice::from_ref(&svc.log)));
+}
+
+/// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with
+/// the service's log.
+async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{}", logs(&[log.to_path_buf()]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
