@@ -92,7 +92,6 @@ pub(super) struct Input<'a> {
 ///
 /// Panics if a buffer is shorter than `b` rows, or an input is given to
 /// weights packed without one (checked before any unsafe access).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn step(
     p: &Packed,
     h_in: &[f32],
