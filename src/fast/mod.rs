@@ -1,6 +1,6 @@
 //! The fast inference path: the same model as [`crate::model::Seq2Seq`]
-//! (which stays the reference), computed with one GEMM and one fused gate
-//! kernel per step on buffers that are reused across batches.
+//! (which stays the reference), computed step by step with SIMD kernels on
+//! buffers that are reused across batches.
 //!
 //! What makes it fast:
 //! - The input size is 1, so an LSTM step's input projection is a scaled
