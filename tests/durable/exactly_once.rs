@@ -67,21 +67,18 @@ async fn checkpoints_of_thousands_of_streams_span_chunks_and_survive_kill_9() {
         streams: 2_500,
         samples: 40,
     };
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
-    let svc = Service::start(&url, dir.path(), 0);
-    wait_for_stream(&js, "SAMPLES").await;
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let svc = bed.serve(0, "test-instance").await;
     let publisher = tokio::spawn(publish_all(js.clone(), load));
     // Kill once windows are flowing (every stream has its first 24 samples).
     let log = std::slice::from_ref(&svc.log);
-    wait_for_stored(&js, 5_001, Duration::from_secs(60), log).await;
+    wait_for_stored(js, 5_001, Duration::from_secs(60), log).await;
     let first = svc.kill();
-    let svc = Service::start(&url, dir.path(), 1);
+    let svc = Service::start(url, dir.path(), 1);
     publisher.await.unwrap();
     let logs_of = [first, svc.log.clone()];
-    let outputs = read_outputs(&js, load, &logs_of).await;
+    let outputs = read_outputs(js, load, &logs_of).await;
     check_exactly_once(&outputs, load);
     let text = std::fs::read_to_string(&svc.log).unwrap();
     let resumed = text

@@ -294,25 +294,54 @@ fn seed() -> u64 {
     seed
 }
 
+/// What each test starts from: a JetStream-enabled nats-server, a folder
+/// for the services' logs, and a JetStream client.
+struct Bed {
+    server: NatsServer,
+    dir: tempfile::TempDir,
+    url: String,
+    js: jetstream::Context,
+}
+
+impl Bed {
+    async fn new() -> Self {
+        let server = NatsServer::start();
+        let url = server.url();
+        let js = jetstream_client(&url).await;
+        let dir = tempfile::tempdir().unwrap();
+        Bed {
+            server,
+            dir,
+            url,
+            js,
+        }
+    }
+
+    /// The service as instance `name` (log `n`), once it has created the
+    /// input stream.
+    async fn serve(&self, n: usize, name: &str) -> Service {
+        let svc = Service::named(&self.url, self.dir.path(), n, name);
+        wait_for_stream(&self.js, "SAMPLES").await;
+        svc
+    }
+}
+
 /// Publishes `load` while killing the service with SIGKILL at each of
 /// `moments` (ms from the start) and starting a new one at once; then
 /// checks every window stored exactly once with the values of an
 /// uninterrupted run. Returns how many restarted processes logged that
 /// they resumed from a checkpoint.
 async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
-    let mut svc = Service::start(&url, dir.path(), 0);
-    wait_for_stream(&js, "SAMPLES").await;
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
+    let mut svc = bed.serve(0, "test-instance").await;
     let publisher = tokio::spawn(publish_all(js.clone(), load));
     let started = Instant::now();
     let mut logs_of = Vec::new();
     for (i, at) in moments.iter().enumerate() {
         tokio::time::sleep_until((started + Duration::from_millis(*at)).into()).await;
         logs_of.push(svc.kill());
-        svc = Service::start(&url, dir.path(), i + 1);
+        svc = Service::start(url, dir, i + 1);
     }
     eprintln!("killed at {moments:?} ms");
     assert!(
@@ -321,7 +350,7 @@ async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
     );
     publisher.await.unwrap();
     logs_of.push(svc.log.clone());
-    let outputs = read_outputs(&js, load, &logs_of).await;
+    let outputs = read_outputs(js, load, &logs_of).await;
     check_exactly_once(&outputs, load);
     logs_of[1..]
         .iter()

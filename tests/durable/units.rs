@@ -35,12 +35,9 @@ async fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) ->
 /// Every window is still stored exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
-    let mut owner = Service::named(&url, dir.path(), 0, "owner");
-    wait_for_stream(&js, "SAMPLES").await;
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let mut owner = bed.serve(0, "owner").await;
     assert!(
         wait_for_line(
             &owner.log,
@@ -49,7 +46,7 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
         )
         .await
     );
-    let standby = Service::named(&url, dir.path(), 1, "standby");
+    let standby = Service::named(url, dir.path(), 1, "standby");
     assert!(
         wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
         "{}",
@@ -89,7 +86,7 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
         assert!(!status.success(), "a fenced owner exits with an error");
     }
     publisher.await.unwrap();
-    let outputs = read_outputs(&js, STANDARD, &[owner.log.clone(), standby.log.clone()]).await;
+    let outputs = read_outputs(js, STANDARD, &[owner.log.clone(), standby.log.clone()]).await;
     check_exactly_once(&outputs, STANDARD);
 }
 
@@ -100,15 +97,12 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
 /// and every window of the good streams is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
+    let bed = Bed::new().await;
+    let (url, js) = (&bed.url, &bed.js);
     let client = async_nats::connect(&url).await.unwrap();
     let mut errors = client.subscribe("pipeline.errors").await.unwrap();
     client.flush().await.unwrap();
-    let svc = Service::start(&url, dir.path(), 0);
-    wait_for_stream(&js, "SAMPLES").await;
+    let svc = bed.serve(0, "test-instance").await;
 
     let body = sample(0, 1.0);
     let mut ops = raw_pub(b"samples.\xff\xfe", None, &body);
@@ -126,7 +120,7 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
         Some(b"NATS/1.0 409 Consumer Deleted\r\nX: y\r\n\r\n"),
         &body,
     ));
-    server.send_raw(&ops);
+    bed.server.send_raw(&ops);
     for seq in 0..30u64 {
         for s in 0..2 {
             let body = sample(seq, value(s, seq));
@@ -138,7 +132,7 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
         }
     }
     let log = std::slice::from_ref(&svc.log);
-    wait_for_stored(&js, 2 * 7, Duration::from_secs(30), log).await;
+    wait_for_stored(js, 2 * 7, Duration::from_secs(30), log).await;
 
     let mut kinds = Vec::new();
     for _ in 0..2 {
@@ -172,7 +166,7 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
         "no dropped connection: {text}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(stored(&js).await, 2 * 7);
+    assert_eq!(stored(js).await, 2 * 7);
 }
 
 /// In durable mode the `pipeline` NATS service still answers
@@ -180,12 +174,9 @@ async fn hostile_framing_is_reported_and_acked_without_blocking_the_unit() {
 /// and `$SRV.STATS` reports the durable counters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_stats_in_durable_mode() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
-    let svc = Service::start(&url, dir.path(), 0);
-    wait_for_stream(&js, "SAMPLES").await;
+    let bed = Bed::new().await;
+    let (url, js) = (&bed.url, &bed.js);
+    let svc = bed.serve(0, "test-instance").await;
     for seq in 0..30u64 {
         let body = sample(seq, value(0, seq));
         js.publish("samples.s0", body.into())
@@ -195,13 +186,13 @@ async fn requests_and_stats_in_durable_mode() {
             .unwrap();
     }
     wait_for_stored(
-        &js,
+        js,
         7,
         Duration::from_secs(20),
         std::slice::from_ref(&svc.log),
     )
     .await;
-    assert_eq!(stored(&js).await, 7);
+    assert_eq!(stored(js).await, 7);
 
     let client = async_nats::connect(&url).await.unwrap();
     let window: Vec<f64> = (0..W).map(|q| f64::from(value(3, q))).collect();
@@ -281,11 +272,9 @@ async fn durable_units_report_owning_or_standing_by() {
 /// key is deleted, the service starts over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url();
-    let js = jetstream_client(&url).await;
-    let svc = Service::start(&url, dir.path(), 0);
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let svc = Service::start(url, dir.path(), 0);
     let kv = poll(&svc.log, async || {
         let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
         kv.get("sin-cos.all").await.unwrap().map(|_| kv)
@@ -309,7 +298,7 @@ async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
     ];
     for (n, (value, reason)) in cases.into_iter().enumerate() {
         kv.put("sin-cos.all", value.into()).await.unwrap();
-        let mut svc = Service::start(&url, dir.path(), n + 1);
+        let mut svc = Service::start(url, dir.path(), n + 1);
         let log = svc.log.clone();
         let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
         let text = std::fs::read_to_string(&log).unwrap();
@@ -319,7 +308,7 @@ async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
         assert!(text.contains("delete the key to start over"), "{text}");
     }
     kv.delete("sin-cos.all").await.unwrap();
-    let mut svc = Service::start(&url, dir.path(), 9);
+    let mut svc = Service::start(url, dir.path(), 9);
     let fresh = poll(&svc.log, async || kv.get("sin-cos.all").await.unwrap()).await;
     let fresh: serde_json::Value = rmp_serde::from_slice(&fresh).unwrap();
     let (version, generation) = (fresh["version"].as_u64(), fresh["generation"].as_u64());
