@@ -2,39 +2,61 @@
 //! update in one pass, with no `[B, 4H]` pre-activations written to memory.
 //!
 //! The weights are packed once per model into the order the loop reads
-//! them: per block of 8 units, for each `k`, the four gates' 8 columns
-//! (`[block][k][gate][8]`, 128 contiguous bytes per `k`). A tile is 3 batch
-//! rows × one block: 12 accumulators (3 rows × i, f, g, o) start from the
-//! bias (plus `x·w_ih` in the encoder), take one broadcast of `h` per row and
-//! one load per gate for each `k`, and are turned into `c` and `h` while
-//! still in registers. Blocks are the outer loop, so a block's weights
-//! (`k × 128` bytes, ~10 KB for 75 units) stay in L1 while every row tile
-//! streams past them. `h` is read from one buffer and written to another,
-//! since every block reads the whole previous `h`.
+//! them: per block of units, for each `k`, the four gates' columns
+//! (`[block][k][gate][lanes]`, 128 contiguous bytes per `k` for a block of
+//! 8). A tile is 3 batch rows × one block: 12 accumulators (3 rows × i, f,
+//! g, o) start from the bias (plus `x·w_ih` in the encoder), take one
+//! broadcast of `h` per row and one load per gate for each `k`, and are
+//! turned into `c` and `h` while still in registers. Blocks are the outer
+//! loop, so a block's weights (`k × 128` bytes, ~10 KB for 75 units) stay in
+//! L1 while every row tile streams past them. `h` is read from one buffer
+//! and written to another, since every block reads the whole previous `h`.
+//!
+//! Blocks are 8 units (ymm), except a last block of 4 (xmm) where the live
+//! units end within 4 of a multiple of 8: 75 units are 9 × 8 + one block of
+//! 4 rather than 10 × 8, and a 128-bit operation costs half a 256-bit one on
+//! CPUs that split them (AMD Zen 1), so the padding's share falls from 6% to
+//! 1%. Units past the last block are never written: they stay zero.
 //!
 //! Registers: 12 accumulators, 3 broadcasts and one gate's weights fill the
-//! 16 ymm registers exactly; 3 rows is the widest tile without spills.
+//! 16 vector registers exactly; 3 rows is the widest tile without spills. A
+//! batch of one row takes two blocks per tile instead (8 accumulators), so
+//! its FMAs do not wait on each other's latency.
+//!
+//! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
+//! halving folded into the packed weights), evaluated four registers at a
+//! time; on AMD Zen 1 they are about a third of the step, the product the
+//! rest (`perf annotate`, batch 256).
 
 use std::arch::x86_64::*;
 
-/// Units per block: one ymm register of f32.
-pub(super) const LANES: usize = 8;
+/// Units per full block: one ymm register of f32.
+const LANES: usize = 8;
 /// Batch rows per tile.
 const ROWS: usize = 3;
+/// What each gate's weights and bias are packed multiplied by: the sigmoid
+/// gates (i, f, o) take `z/2` (σ(z) = ½ + ½·tanh(z/2)), so the halving is
+/// done once here rather than per step. Halving is exact in f32, so the
+/// sums are exactly half of the unscaled ones.
+const GATE_SCALE: [f32; 4] = [0.5, 0.5, 1.0, 0.5];
 
 /// One step's weights in the fused kernel's order.
 #[derive(Debug, Clone)]
 pub(super) struct Packed {
-    /// `[block][k][gate][LANES]`.
+    /// Per block (the full ones, then the tail): `[k][gate][lanes]`.
     r: Vec<f32>,
-    /// `[block][gate][LANES]`: both biases (and any folded feedback).
+    /// Per block: `[gate][lanes]`, both biases (and any folded feedback).
     bias: Vec<f32>,
-    /// `[block][gate][LANES]`, the input weights; empty without an input.
+    /// Per block: `[gate][lanes]`, the input weights; empty without an input.
     wih: Vec<f32>,
     /// Rows of `r` (the model's hidden size; padded units are zero in `h`).
     k: usize,
-    /// `units / LANES`.
+    /// Full blocks of [`LANES`] units.
     blocks: usize,
+    /// Whether a block of 4 units follows them.
+    tail: bool,
+    /// Row length of `h` and `c` (the fast path's padded units).
+    units: usize,
 }
 
 impl Packed {
@@ -49,25 +71,35 @@ impl Packed {
         units: usize,
         npad: usize,
     ) -> Self {
-        assert!(units.is_multiple_of(LANES) && k <= units && r.len() >= k * npad);
-        let blocks = units / LANES;
+        let (mut blocks, rem) = (k / LANES, k % LANES);
+        let tail = (1..=4).contains(&rem);
+        if rem > 4 {
+            blocks += 1;
+        }
+        // (first unit, width) of each block, in packing order.
+        let spans: Vec<(usize, usize)> = (0..blocks)
+            .map(|b| (b * LANES, LANES))
+            .chain(tail.then_some((blocks * LANES, 4)))
+            .collect();
+        let end = blocks * LANES + if tail { 4 } else { 0 };
+        assert!(end <= units && 4 * units <= npad && r.len() >= k * npad && bias.len() >= npad);
+        // Gate g's n columns from `row` on, as the loop reads them.
+        let cols = |out: &mut Vec<f32>, row: &[f32], col: usize, n: usize| {
+            for (g, scale) in GATE_SCALE.iter().enumerate() {
+                out.extend(row[g * units + col..][..n].iter().map(|v| v * scale));
+            }
+        };
         let gate_vec = |v: &[f32]| -> Vec<f32> {
-            let mut out = Vec::with_capacity(4 * units);
-            for blk in 0..blocks {
-                for g in 0..4 {
-                    let at = g * units + blk * LANES;
-                    out.extend_from_slice(&v[at..at + LANES]);
-                }
+            let mut out = Vec::with_capacity(4 * end);
+            for &(col, n) in &spans {
+                cols(&mut out, v, col, n);
             }
             out
         };
-        let mut packed = Vec::with_capacity(blocks * k * 4 * LANES);
-        for blk in 0..blocks {
+        let mut packed = Vec::with_capacity(4 * k * end);
+        for &(col, n) in &spans {
             for kk in 0..k {
-                for g in 0..4 {
-                    let at = kk * npad + g * units + blk * LANES;
-                    packed.extend_from_slice(&r[at..at + LANES]);
-                }
+                cols(&mut packed, &r[kk * npad..], col, n);
             }
         }
         Packed {
@@ -76,6 +108,8 @@ impl Packed {
             wih: wih.map(gate_vec).unwrap_or_default(),
             k,
             blocks,
+            tail,
+            units,
         }
     }
 }
@@ -101,7 +135,7 @@ pub(super) fn step(
     b: usize,
     first: bool,
 ) {
-    let units = p.blocks * LANES;
+    let units = p.units;
     assert!(
         h_in.len() >= b * units && h_out.len() >= b * units && c.len() >= b * units,
         "fused step: buffers shorter than {b} rows"
@@ -117,59 +151,93 @@ pub(super) fn step(
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
         "fused step needs AVX2 and FMA"
     );
-    // SAFETY: the features were just checked; every pointer below stays
-    // within the lengths asserted above (rows < b, columns < units, k rows
-    // of packed weights per block).
-    unsafe { step_avx2(p, h_in, h_out, c, input, b, first) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn step_avx2(
-    p: &Packed,
-    h_in: &[f32],
-    h_out: &mut [f32],
-    c: &mut [f32],
-    input: Option<Input>,
-    b: usize,
-    first: bool,
-) {
-    let units = p.blocks * LANES;
     let k = if first { 0 } else { p.k };
-    for blk in 0..p.blocks {
-        let w = Block {
-            r: unsafe { p.r.as_ptr().add(blk * p.k * 4 * LANES) },
-            bias: unsafe { p.bias.as_ptr().add(blk * 4 * LANES) },
-            wih: input.map(|_| unsafe { p.wih.as_ptr().add(blk * 4 * LANES) }),
-            k,
-        };
-        let col = blk * LANES;
-        let mut r0 = 0;
-        while r0 < b {
-            let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
-            let rows = Rows {
-                h_in: unsafe { h_in.as_ptr().add(r0 * units) },
-                h_out: unsafe { h_out.as_mut_ptr().add(r0 * units + col) },
-                c: unsafe { c.as_mut_ptr().add(r0 * units + col) },
-                stride: units,
-            };
-            unsafe {
-                match b - r0 {
-                    1 => tile::<1>(&w, &rows, [x(0)]),
-                    2 => tile::<2>(&w, &rows, [x(0), x(1)]),
-                    _ => tile::<ROWS>(&w, &rows, [x(0), x(1), x(2)]),
-                }
-            }
-            r0 += ROWS;
+    let bufs = Bufs {
+        h_in: h_in.as_ptr(),
+        h_out: h_out.as_mut_ptr(),
+        c: c.as_mut_ptr(),
+    };
+    // SAFETY: the features were just checked; every pointer the blocks
+    // form stays within the lengths asserted above and in `Packed::new`
+    // (rows < b, columns < units, k rows of packed weights per block).
+    unsafe {
+        blocks::<__m256>(p, 0, p.blocks, bufs, input, b, k);
+        if p.tail {
+            blocks::<__m128>(p, p.blocks * LANES, 1, bufs, input, b, k);
         }
     }
 }
 
-/// One block's packed weights.
+/// The step's `h` and `c` buffers, at row 0 and unit 0.
+#[derive(Clone, Copy)]
+struct Bufs {
+    h_in: *const f32,
+    h_out: *mut f32,
+    c: *mut f32,
+}
+
+/// `count` blocks of `V::N` units from unit `col0` on, every row tile of
+/// each. A lone row (the idle service's batch) gives each accumulator one
+/// dependent FMA per `k`, so it takes two blocks at once: eight chains keep
+/// the FMA pipes busy through their latency where four would not. A unit's
+/// arithmetic is the same in every tile shape, so a window's translation
+/// does not depend on the batch it came in.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocks<V: Lanes>(
+    p: &Packed,
+    col0: usize,
+    count: usize,
+    bufs: Bufs,
+    input: Option<Input>,
+    b: usize,
+    k: usize,
+) {
+    let units = p.units;
+    let mut i = 0;
+    while i < count {
+        let pair = b == 1 && i + 1 < count;
+        let col = col0 + i * V::N;
+        // Blocks before this one hold `p.k × 4` floats per unit of r, 4 of bias.
+        let w = unsafe {
+            Block {
+                r: p.r.as_ptr().add(col * p.k * 4),
+                bias: p.bias.as_ptr().add(col * 4),
+                wih: input.map(|_| p.wih.as_ptr().add(col * 4)),
+                k,
+                len: p.k * 4 * V::N,
+            }
+        };
+        let mut r0 = 0;
+        while r0 < b {
+            let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
+            unsafe {
+                let rows = Rows {
+                    h_in: bufs.h_in.add(r0 * units),
+                    h_out: bufs.h_out.add(r0 * units + col),
+                    c: bufs.c.add(r0 * units + col),
+                    stride: units,
+                };
+                match (b - r0, pair) {
+                    (1, true) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
+                    (1, false) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
+                    (2, _) => tile::<V, 2, 1>(&w, &rows, [x(0), x(1)]),
+                    _ => tile::<V, ROWS, 1>(&w, &rows, [x(0), x(1), x(2)]),
+                }
+            }
+            r0 += ROWS;
+        }
+        i += if pair { 2 } else { 1 };
+    }
+}
+
+/// A block's packed weights; the next block's start `len` floats of `r`
+/// (and `4 · N` of `bias` and `wih`) further on.
 struct Block {
     r: *const f32,
     bias: *const f32,
     wih: Option<*const f32>,
     k: usize,
+    len: usize,
 }
 
 /// A tile's rows: `h_in` at column 0, `h_out` and `c` at the block's column.
@@ -180,95 +248,220 @@ struct Rows {
     stride: usize,
 }
 
-/// `R` rows × one block: the product, the gates and the cell update.
+/// `R` rows × `NB` adjacent blocks: the product, the gates and the cell
+/// update. `acc[r][nb][g]` is gate `g` of row `r`'s units in block `nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize>(w: &Block, rows: &Rows, x: [f32; R]) {
+unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows, x: [f32; R]) {
     unsafe {
-        let mut acc = [[_mm256_setzero_ps(); 4]; R];
-        for g in 0..4 {
-            let bias = _mm256_loadu_ps(w.bias.add(g * LANES));
-            for (r, a) in acc.iter_mut().enumerate() {
-                a[g] = match w.wih {
-                    Some(wih) => _mm256_fmadd_ps(
-                        _mm256_set1_ps(x[r]),
-                        _mm256_loadu_ps(wih.add(g * LANES)),
-                        bias,
-                    ),
-                    None => bias,
-                };
+        let n = V::N;
+        let mut acc = [[[V::splat(0.0); 4]; NB]; R];
+        for nb in 0..NB {
+            for g in 0..4 {
+                let at = (nb * 4 + g) * n;
+                let bias = V::load(w.bias.add(at));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    a[nb][g] = match w.wih {
+                        Some(wih) => V::fmadd(V::splat(x[r]), V::load(wih.add(at)), bias),
+                        None => bias,
+                    };
+                }
             }
         }
         for kk in 0..w.k {
             madd(&mut acc, w, rows, kk);
         }
-        for (r, a) in acc.iter().enumerate() {
-            let i = sigmoid(a[0]);
-            let f = sigmoid(a[1]);
-            let g = tanh(a[2]);
-            let o = sigmoid(a[3]);
-            let cp = rows.c.add(r * rows.stride);
-            let cn = _mm256_fmadd_ps(f, _mm256_loadu_ps(cp), _mm256_mul_ps(i, g));
-            _mm256_storeu_ps(cp, cn);
-            _mm256_storeu_ps(rows.h_out.add(r * rows.stride), _mm256_mul_ps(o, tanh(cn)));
+        // The gates (i, f and o hold z/2: see GATE_SCALE), four evaluations
+        // side by side; then the new c, and tanh of every (row, block)'s c at
+        // once. Independent chains hide the FMA latency the rational's
+        // Horner steps would otherwise wait on.
+        const { assert!(R * NB <= 4, "a tile holds at most 4 (row, block) pairs") };
+        let half = V::splat(0.5);
+        let mut c_new = [V::splat(0.0); 4];
+        let mut o = [V::splat(0.0); 4];
+        for (r, row) in acc.iter().enumerate() {
+            for (nb, a) in row.iter().enumerate() {
+                let [ti, tf, tg, to] = tanh4(*a);
+                let (j, at) = (r * NB + nb, r * rows.stride + nb * n);
+                let i = V::fmadd(half, ti, half);
+                let f = V::fmadd(half, tf, half);
+                c_new[j] = V::fmadd(f, V::load(rows.c.add(at)), V::mul(i, tg));
+                V::store(rows.c.add(at), c_new[j]);
+                o[j] = V::fmadd(half, to, half);
+            }
         }
-    }
-}
-
-/// `acc[r][g] += h[r][kk] · w[kk][g]` for the tile's rows and four gates.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn madd<const R: usize>(acc: &mut [[__m256; 4]; R], w: &Block, rows: &Rows, kk: usize) {
-    unsafe {
-        let mut hv = [_mm256_setzero_ps(); R];
-        for (r, v) in hv.iter_mut().enumerate() {
-            *v = _mm256_broadcast_ss(&*rows.h_in.add(r * rows.stride + kk));
-        }
-        let wk = w.r.add(kk * 4 * LANES);
-        for g in 0..4 {
-            let wg = _mm256_loadu_ps(wk.add(g * LANES));
-            for (a, &h) in acc.iter_mut().zip(&hv) {
-                a[g] = _mm256_fmadd_ps(h, wg, a[g]);
+        let tc = tanh4(c_new);
+        for r in 0..R {
+            for nb in 0..NB {
+                let (j, at) = (r * NB + nb, r * rows.stride + nb * n);
+                V::store(rows.h_out.add(at), V::mul(o[j], tc[j]));
             }
         }
     }
 }
 
-/// 1/d: the 12-bit estimate refined by one Newton step (~23 bits).
+/// `acc[r][nb][g] += h[r][kk] · w[nb][kk][g]` for the tile's rows, blocks
+/// and four gates.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn recip(d: __m256) -> __m256 {
-    let r = _mm256_rcp_ps(d);
-    _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0)))
+unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
+    acc: &mut [[[V; 4]; NB]; R],
+    w: &Block,
+    rows: &Rows,
+    kk: usize,
+) {
+    unsafe {
+        let n = V::N;
+        let mut hv = [V::splat(0.0); R];
+        for (r, v) in hv.iter_mut().enumerate() {
+            *v = V::broadcast(rows.h_in.add(r * rows.stride + kk));
+        }
+        for nb in 0..NB {
+            let wk = w.r.add(nb * w.len + kk * 4 * n);
+            for g in 0..4 {
+                let wg = V::load(wk.add(g * n));
+                for (a, &h) in acc.iter_mut().zip(&hv) {
+                    a[nb][g] = V::fmadd(h, wg, a[nb][g]);
+                }
+            }
+        }
+    }
 }
 
-/// tanh as a 13/6 rational in x (Eigen's minimax coefficients, as in the
-/// AVX-512 gate kernel), clamped to ±7.905 where it reaches ±1 in f32.
+/// tanh of four registers, as a 13/6 rational in x (Eigen's minimax
+/// coefficients, as in the AVX-512 gate kernel), clamped to ±7.905 where it
+/// reaches ±1 in f32. The four numerators' and denominators' Horner steps
+/// are interleaved: eight independent chains. The quotient is a true
+/// division: the divider is a unit of its own, idle otherwise.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn tanh(x: __m256) -> __m256 {
-    let lim = 7.905_311_f32;
-    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-lim)), _mm256_set1_ps(lim));
-    let x2 = _mm256_mul_ps(x, x);
-    let mut p = _mm256_set1_ps(super::TANH_P[0]);
-    for &c in &super::TANH_P[1..] {
-        p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(c));
+unsafe fn tanh4<V: Lanes>(mut x: [V; 4]) -> [V; 4] {
+    use super::{TANH_P as P, TANH_Q as Q};
+    unsafe {
+        let lim = 7.905_311;
+        let mut x2 = [V::splat(0.0); 4];
+        for j in 0..4 {
+            x[j] = V::min(V::max(x[j], V::splat(-lim)), V::splat(lim));
+            x2[j] = V::mul(x[j], x[j]);
+        }
+        let mut p = [V::splat(P[0]); 4];
+        let mut q = [V::splat(Q[0]); 4];
+        for s in 1..P.len() {
+            for j in 0..4 {
+                p[j] = V::fmadd(p[j], x2[j], V::splat(P[s]));
+            }
+            if s < Q.len() {
+                for j in 0..4 {
+                    q[j] = V::fmadd(q[j], x2[j], V::splat(Q[s]));
+                }
+            }
+        }
+        for j in 0..4 {
+            x[j] = V::div(V::mul(p[j], x[j]), q[j]);
+        }
+        x
     }
-    let p = _mm256_mul_ps(p, x);
-    let mut q = _mm256_set1_ps(super::TANH_Q[0]);
-    for &c in &super::TANH_Q[1..] {
-        q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(c));
-    }
-    _mm256_mul_ps(p, recip(q))
 }
 
-/// σ(x) = ½ + ½·tanh(x/2).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn sigmoid(x: __m256) -> __m256 {
-    let half = _mm256_set1_ps(0.5);
-    _mm256_fmadd_ps(half, tanh(_mm256_mul_ps(half, x)), half)
+/// The operations a block needs, for a ymm (8 units) and an xmm (4 units)
+/// register of f32. Callers have checked AVX2 and FMA; pointers must be
+/// valid for `N` floats (one for `broadcast`).
+trait Lanes: Copy {
+    const N: usize;
+    unsafe fn splat(x: f32) -> Self;
+    unsafe fn broadcast(p: *const f32) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(p: *mut f32, v: Self);
+    /// `a·b + c`.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    unsafe fn mul(a: Self, b: Self) -> Self;
+    unsafe fn div(a: Self, b: Self) -> Self;
+    unsafe fn min(a: Self, b: Self) -> Self;
+    unsafe fn max(a: Self, b: Self) -> Self;
 }
+
+/// Both register widths' [`Lanes`], from their intrinsics' names.
+macro_rules! lanes {
+    ($t:ty, $n:expr, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident,
+     $mul:ident, $div:ident, $min:ident, $max:ident) => {
+        impl Lanes for $t {
+            const N: usize = $n;
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn splat(x: f32) -> Self {
+                $set1(x)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn broadcast(p: *const f32) -> Self {
+                unsafe { $bcast(&*p) }
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn load(p: *const f32) -> Self {
+                unsafe { $load(p) }
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn store(p: *mut f32, v: Self) {
+                unsafe { $store(p, v) }
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+                $fmadd(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn mul(a: Self, b: Self) -> Self {
+                $mul(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn div(a: Self, b: Self) -> Self {
+                $div(a, b)
+            }
+
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn min(a: Self, b: Self) -> Self {
+                $min(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn max(a: Self, b: Self) -> Self {
+                $max(a, b)
+            }
+        }
+    };
+}
+
+lanes!(
+    __m256,
+    8,
+    _mm256_set1_ps,
+    _mm256_broadcast_ss,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_mul_ps,
+    _mm256_div_ps,
+    _mm256_min_ps,
+    _mm256_max_ps
+);
+lanes!(
+    __m128,
+    4,
+    _mm_set1_ps,
+    _mm_broadcast_ss,
+    _mm_loadu_ps,
+    _mm_storeu_ps,
+    _mm_fmadd_ps,
+    _mm_mul_ps,
+    _mm_div_ps,
+    _mm_min_ps,
+    _mm_max_ps
+);
 
 #[cfg(test)]
 mod tests {
@@ -276,14 +469,16 @@ mod tests {
 
     /// The fused step against the cell computed in f64 from the unpacked
     /// weights: every tile shape (1, 2 and 3 rows), with and without the
-    /// input term, and the first step (no product).
+    /// input term, the first step (no product), and live units that end on
+    /// a block (72), within 4 of one (75: a block of 4) and past that (78:
+    /// a padded block of 8). Units past the last block stay untouched, and
+    /// row 0 comes out the same, bit for bit, in every batch size.
     #[test]
     fn fused_step_agrees_with_f64() {
         if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
             return;
         }
-        // 75 live units of 80, as in the shipped models.
-        let (k, units) = (75, 80);
+        let units = 80;
         let npad = 4 * units;
         let mut rng = crate::rng::Rng::new(11);
         let mut v =
@@ -291,45 +486,67 @@ mod tests {
         let (r, bias, wih) = (v(units * npad, 0.3), v(npad, 1.0), v(npad, 1.0));
         let (h_all, c_all, x_all) = (v(8 * units, 1.0), v(8 * units, 2.0), v(8 * 3, 1.5));
         let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-        for with_input in [false, true] {
-            let p = Packed::new(&r, &bias, with_input.then_some(&wih[..]), k, units, npad);
-            for (b, first) in [(1, false), (2, false), (3, false), (7, false), (8, true)] {
-                // Padded units: h is zero there, as in the model.
-                let mut h_in = h_all[..b * units].to_vec();
-                for row in h_in.chunks_mut(units) {
-                    row[k..].fill(0.0);
-                }
-                let mut c = c_all[..b * units].to_vec();
-                let mut h_out = vec![f32::NAN; b * units];
-                let input = with_input.then_some(Input {
-                    x: &x_all,
-                    stride: 3,
-                });
-                step(&p, &h_in, &mut h_out, &mut c, input, b, first);
-                for row in 0..b {
-                    for j in 0..units {
-                        let z = |g: usize| {
-                            let col = g * units + j;
-                            let mut z = bias[col] as f64;
-                            if with_input {
-                                z += x_all[row * 3] as f64 * wih[col] as f64;
+        for (k, end) in [(75, 76), (72, 72), (78, 80)] {
+            for with_input in [false, true] {
+                let p = Packed::new(&r, &bias, with_input.then_some(&wih[..]), k, units, npad);
+                // Row 0's h and c from the first batch size, to compare the others with.
+                let mut row0: Option<Vec<u32>> = None;
+                for (b, first) in [(1, false), (2, false), (3, false), (7, false), (8, true)] {
+                    // Units past k: h is zero there, as in the model.
+                    let mut h_in = h_all[..b * units].to_vec();
+                    for row in h_in.chunks_mut(units) {
+                        row[k..].fill(0.0);
+                    }
+                    let mut c = c_all[..b * units].to_vec();
+                    let mut h_out = vec![f32::NAN; b * units];
+                    let input = with_input.then_some(Input {
+                        x: &x_all,
+                        stride: 3,
+                    });
+                    step(&p, &h_in, &mut h_out, &mut c, input, b, first);
+                    // A window's result does not depend on its batch: bit for bit.
+                    let bits: Vec<u32> = h_out[..units]
+                        .iter()
+                        .chain(&c[..units])
+                        .map(|v| v.to_bits())
+                        .collect();
+                    if !first {
+                        let want = row0.get_or_insert_with(|| bits.clone());
+                        assert!(*want == bits, "k={k} b={b}: row 0 differs from b=1");
+                    }
+                    for row in 0..b {
+                        for j in 0..units {
+                            let at = row * units + j;
+                            let (gc, gh) = (c[at] as f64, h_out[at] as f64);
+                            let case = format!("k={k} b={b} first={first} input={with_input}");
+                            if j >= end {
+                                assert!(
+                                    gh.is_nan() && c[at] == c_all[at],
+                                    "{case} row {row} unit {j}: written past the last block"
+                                );
+                                continue;
                             }
-                            if !first {
-                                for kk in 0..k {
-                                    z += h_in[row * units + kk] as f64 * r[kk * npad + col] as f64;
+                            let z = |g: usize| {
+                                let col = g * units + j;
+                                let mut z = bias[col] as f64;
+                                if with_input {
+                                    z += x_all[row * 3] as f64 * wih[col] as f64;
                                 }
-                            }
-                            z
-                        };
-                        let c0 = c_all[row * units + j] as f64;
-                        let cn = sig(z(1)) * c0 + sig(z(0)) * z(2).tanh();
-                        let hn = sig(z(3)) * cn.tanh();
-                        let (gc, gh) = (c[row * units + j] as f64, h_out[row * units + j] as f64);
-                        assert!(
-                            (gc - cn).abs() < 1e-5 && (gh - hn).abs() < 1e-5,
-                            "b={b} first={first} input={with_input} row {row} unit {j}: \
-                             c {gc} vs {cn}, h {gh} vs {hn}"
-                        );
+                                if !first {
+                                    for kk in 0..k {
+                                        z += h_in[row * units + kk] as f64
+                                            * r[kk * npad + col] as f64;
+                                    }
+                                }
+                                z
+                            };
+                            let cn = sig(z(1)) * c_all[at] as f64 + sig(z(0)) * z(2).tanh();
+                            let hn = sig(z(3)) * cn.tanh();
+                            assert!(
+                                (gc - cn).abs() < 1e-5 && (gh - hn).abs() < 1e-5,
+                                "{case} row {row} unit {j}: c {gc} vs {cn}, h {gh} vs {hn}"
+                            );
+                        }
                     }
                 }
             }

@@ -1,11 +1,13 @@
 //! `pipeline serve` against a real nats-server, one module per concern:
-//! sample streams, requests and reload, real processes and a Python
-//! client, metrics and health, authentication. One test binary (built
+//! sample streams, the service's lifecycle (eviction, shutdown, restarts),
+//! requests and reload, real processes and a Python client, metrics and
+//! health, authentication. One test binary (built
 //! once), its files split by concern.
 
 use crate::common;
 
 mod auth;
+mod lifecycle;
 mod metrics;
 mod processes;
 mod requests;
