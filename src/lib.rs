@@ -18,9 +18,12 @@
 //!   stopping, scoring against the baselines, report and figures.
 //! - [`model`]: the encoder-decoder on candle; teacher-forced and
 //!   autoregressive passes.
-//! - [`fast`]: the fast inference path (on AVX2 one fused kernel per step,
-//!   product and cell update in registers; elsewhere a GEMM and a vectorised
-//!   gate kernel; decoder feedback folded into its weights).
+//! - [`fast`]: the fast inference path in physical units, over the numeric
+//!   kernel: the crate `pipeline-kernel` in `src/kernel/` (on AVX2 one fused
+//!   kernel per step, product and cell update in registers; elsewhere a GEMM
+//!   and a vectorised gate kernel; decoder feedback folded into its
+//!   weights; the roofline probe; the seeded generator). A crate of its own:
+//!   the unsafe SIMD code apart, optimised fully even in test builds.
 //! - [`fleet`]: `pipeline reload|shadow|promote|status`: every instance
 //!   found with `$SRV.PING`, one answer from each.
 //! - [`format`]: the model file (safetensors, PyTorch names, our metadata):
@@ -85,8 +88,6 @@ pub mod pairs;
 pub mod plot;
 pub mod recording;
 pub mod report;
-pub mod rng;
-pub mod roofline;
 pub mod scaling;
 pub mod service;
 pub mod stats;
@@ -100,3 +101,6 @@ pub mod wire;
 pub use error::{Error, Result};
 pub use format::LoadedModel;
 pub use model::Seq2Seq;
+/// The numeric kernel's FP32 roofline probe and seeded generator (a crate of
+/// their own: see `src/kernel/lib.rs`).
+pub use pipeline_kernel::{rng, roofline};

@@ -1,6 +1,14 @@
-//! The fast inference path: the same model as [`crate::model::Seq2Seq`]
-//! (which stays the reference), computed step by step with SIMD kernels on
-//! buffers that are reused across batches.
+//! The numeric kernel of `pipeline`: the fast inference path for its
+//! seq2seq LSTM (the same model as `pipeline::model::Seq2Seq`, which stays
+//! the reference), computed step by step with SIMD kernels on buffers that
+//! are reused across batches; the FP32 roofline probe its benchmarks report
+//! against; and the seeded generator that makes runs reproducible.
+//!
+//! It is a crate of its own so that its unsafe SIMD code stands apart and
+//! test builds can optimise it fully while compiling the service code
+//! lightly. It knows nothing of units,
+//! files or errors beyond a shape mismatch: `pipeline::fast` wraps
+//! [`FastModel`] with the model's physical-unit scaling.
 //!
 //! What makes it fast:
 //! - The input size is 1, so an LSTM step's input projection is a scaled
@@ -20,9 +28,24 @@
 //! Numerically it agrees with the reference to ~1e-6 (tests check 1e-5).
 
 use std::collections::HashMap;
+use std::fmt;
 
-use crate::error::{Error, Result};
-use crate::scaling::Scaling;
+pub mod rng;
+pub mod roofline;
+
+/// Weights or buffers that do not match the model's dimensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError(pub String);
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+pub type Result<T> = std::result::Result<T, ShapeError>;
 
 /// Weights rearranged for the fast path. Matrices are `[H, 4H]` row-major
 /// (the transpose of PyTorch's `[4H, H]`), so a step is `Z[B,4H] = H[B,H]·R`.
@@ -51,9 +74,6 @@ pub struct FastModel {
     /// The fused step's packed weights, where it is the kernel to use.
     #[cfg(target_arch = "x86_64")]
     fused: Option<Box<Fused>>,
-    /// Physical units ↔ the network's: applied to the input before the
-    /// encoder and to the output after the dense head (identity: skipped).
-    scaling: Scaling,
 }
 
 /// Units are padded to a multiple of this (one AVX-512 register of f32);
@@ -64,8 +84,6 @@ const COL_ALIGN: usize = 4 * UNIT_ALIGN;
 /// Per-thread working memory; grows to the largest batch seen, then is reused.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
-    /// Normalised inputs (only when the model has an input scaling).
-    x: Vec<f32>,
     z: Vec<f32>,
     h: Vec<f32>,
     /// The fused step's output `h` (it reads the previous one whole).
@@ -101,7 +119,7 @@ impl FastModel {
         let get = |name: &str, len: usize| -> Result<&Vec<f32>> {
             match params.get(name) {
                 Some(v) if v.len() == len => Ok(v),
-                _ => Err(Error::Shape(format!(
+                _ => Err(ShapeError(format!(
                     "fast path: tensor `{name}` missing or not {len} long"
                 ))),
             }
@@ -182,18 +200,7 @@ impl FastModel {
             matmul: select_matmul_kernel(),
             #[cfg(target_arch = "x86_64")]
             fused,
-            scaling: Scaling::IDENTITY,
         })
-    }
-
-    /// The same model reading and writing physical units through `scaling`.
-    pub fn with_scaling(mut self, scaling: Scaling) -> Self {
-        self.scaling = scaling;
-        self
-    }
-
-    pub fn scaling(&self) -> &Scaling {
-        &self.scaling
     }
 
     pub fn window(&self) -> usize {
@@ -208,7 +215,7 @@ impl FastModel {
     pub fn translate_into(&self, input: &[f32], out: &mut [f32], s: &mut Scratch) -> Result<()> {
         let (h, w) = (self.units, self.window);
         if !input.len().is_multiple_of(w) || out.len() != input.len() {
-            return Err(Error::Shape(format!(
+            return Err(ShapeError(format!(
                 "fast path: {} inputs and {} outputs for windows of {w}",
                 input.len(),
                 out.len()
@@ -216,14 +223,6 @@ impl FastModel {
         }
         let b = input.len() / w;
         let np = self.npad;
-        let input = if self.scaling.input.is_identity() {
-            input
-        } else {
-            s.x.clear();
-            s.x.extend_from_slice(input);
-            self.scaling.input.normalise(&mut s.x);
-            &s.x[..]
-        };
         s.h.clear();
         s.h.resize(b * h, 0.0);
         s.c.clear();
@@ -232,7 +231,6 @@ impl FastModel {
         if let Some(fu) = &self.fused {
             let bufs = (&mut s.h, &mut s.h2, &mut s.c[..]);
             self.run_fused(fu, input, out, bufs, b);
-            self.scaling.output.denormalise(out);
             return Ok(());
         }
         s.z.resize(b * np, 0.0);
@@ -276,12 +274,11 @@ impl FastModel {
                 out[r * w + t] = dot(hr, &self.dense_w) + self.dense_b;
             }
         }
-        self.scaling.output.denormalise(out);
         Ok(())
     }
 
     /// [`Self::translate_into`] with the fused step: `h` and `c` come zeroed
-    /// (`[b, units]`), the input normalised.
+    /// (`[b, units]`).
     #[cfg(target_arch = "x86_64")]
     fn run_fused(
         &self,
