@@ -6,7 +6,6 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use pipeline::config::ServeConfig;
 
@@ -42,73 +41,28 @@ fn nats_server_configs_are_valid() {
 
 #[test]
 fn the_cluster_configs_form_a_cluster() {
-    // Same configs, with free ports and temp stores so tests do not collide.
+    // Same configs, with free ports and temp stores so tests do not collide;
+    // `start` waits until every node routes to both others.
     let tmp = tempfile::tempdir().unwrap();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (client, route, http): (Vec<u16>, Vec<u16>, Vec<u16>) = (
-        (0..3).map(|_| free()).collect(),
-        (0..3).map(|_| free()).collect(),
-        (0..3).map(|_| free()).collect(),
-    );
-    let mut children = Vec::new();
-    for (i, node) in ["a", "b", "c"].iter().enumerate() {
+    let nodes = common::cluster::start(tmp.path(), |i, ports| {
+        let node = ["a", "b", "c"][i];
         let mut conf =
             std::fs::read_to_string(deploy().join(format!("nats/cluster-{node}.conf"))).unwrap();
-        for (old, new) in [(4222, client[i]), (8222, http[i])] {
+        for (old, new) in [(4222, ports.client), (8222, ports.http)] {
             conf = conf.replace(
                 &format!("127.0.0.1:{}", old + i as u16),
                 &format!("127.0.0.1:{new}"),
             );
         }
-        for (k, port) in route.iter().enumerate() {
+        for (k, port) in ports.routes.iter().enumerate() {
             conf = conf.replace(&format!(":{}", 6222 + k), &format!(":{port}"));
         }
-        conf = conf.replace(
+        conf.replace(
             &format!("/tmp/pipeline-nats-{node}"),
-            tmp.path().join(node).to_str().unwrap(),
-        );
-        let path = tmp.path().join(format!("{node}.conf"));
-        std::fs::write(&path, conf).unwrap();
-        children.push(
-            Command::new(common::nats::binary())
-                .arg("-c")
-                .arg(&path)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-    }
-    let routes = |port: u16| -> Option<u64> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        write!(s, "GET /routez HTTP/1.0\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        let body = text.split_once("\r\n\r\n")?.1;
-        serde_json::from_str::<serde_json::Value>(body).ok()?["num_routes"].as_u64()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let formed = loop {
-        if http.iter().all(|p| routes(*p).is_some_and(|n| n >= 2)) {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    for mut c in children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    assert!(formed, "the three nodes did not route to each other");
+            ports.store.to_str().unwrap(),
+        )
+    });
+    assert_eq!(nodes.len(), 3);
 }
 
 /// The TOML block of a Kubernetes ConfigMap (`pipeline.toml: |`).

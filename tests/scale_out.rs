@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cluster::{Node, monitor, routed_peers};
 use futures::StreamExt;
 use pipeline::config::{Partitions, RouteConfig, ServeConfig};
 use pipeline::stats::Stats;
@@ -22,51 +23,6 @@ const PARTITIONS: u32 = 3;
 /// The cluster tests run one at a time: two 3-node clusters and six
 /// instances at once overload a 2-core machine.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-struct Node {
-    child: Child,
-    client_port: u16,
-    http_port: u16,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `n` distinct free ports. The listeners are all held until every port is
-/// picked: one at a time, the system may hand out a port just released.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-fn monitor(http: u16, path: &str) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
-}
-
-/// Distinct peers this node has a route to (with route pooling a peer has
-/// several route connections, so `num_routes` alone overcounts).
-fn routez(http: u16) -> Option<u64> {
-    let v = monitor(http, "/routez")?;
-    let peers: HashSet<&str> = v["routes"]
-        .as_array()?
-        .iter()
-        .filter_map(|r| r["remote_id"].as_str())
-        .collect();
-    Some(peers.len() as u64)
-}
 
 /// Waits until node `http` sees interest in every partition (the instances'
 /// subscriptions have crossed the cluster's routes).
@@ -106,61 +62,28 @@ async fn wait_for_interest(http: u16, subject: &str) {
 
 /// Three clustered nodes with the partition mapping.
 fn cluster(dir: &std::path::Path) -> Vec<Node> {
-    let ports = free_ports(9);
-    let (client, rest) = ports.split_at(3);
-    let (route, http) = rest.split_at(3);
-    let routes: Vec<String> = route
-        .iter()
-        .map(|p| format!("nats-route://127.0.0.1:{p}"))
-        .collect();
     // One route connection per peer (`pool_size: -1`, no route pooling), so
     // a subscription's interest and the messages for it cross between two
     // nodes on the same connection: once a node shows the interest, what it
     // routes reaches the subscriber.
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| {
-            let conf = format!(
-                "listen: 127.0.0.1:{}\nserver_name: n{i}\nhttp: 127.0.0.1:{}\n\
-                 jetstream {{ store_dir: \"{}\" }}\n\
-                 cluster {{ name: pipeline, listen: 127.0.0.1:{}, routes: [{}], pool_size: -1 }}\n\
-                 mappings = {{ \"samples.*\": \"part.{{{{partition({PARTITIONS},1)}}}}.{{{{wildcard(1)}}}}\" }}\n",
-                client[i],
-                http[i],
-                dir.join(format!("js{i}")).display(),
-                route[i],
-                routes.join(", ")
-            );
-            let path = dir.join(format!("n{i}.conf"));
-            std::fs::write(&path, conf).unwrap();
-            let log = std::fs::File::create(dir.join(format!("n{i}.log"))).unwrap();
-            let child = Command::new(common::nats::binary())
-                .arg("-c")
-                .arg(&path)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            Node {
-                child,
-                client_port: client[i],
-                http_port: http[i],
-            }
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http.iter().all(|p| routez(*p).is_some_and(|n| n >= 2)) {
-        if Instant::now() >= deadline {
-            let logs: Vec<String> = (0..3)
-                .map(|i| {
-                    let log = std::fs::read_to_string(dir.join(format!("n{i}.log")));
-                    format!("--- n{i}:\n{}", log.unwrap_or_default())
-                })
-                .collect();
-            panic!("cluster did not form\n{}", logs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    nodes
+    common::cluster::start(dir, |i, ports| {
+        let routes: Vec<String> = ports
+            .routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        format!(
+            "listen: 127.0.0.1:{}\nserver_name: n{i}\nhttp: 127.0.0.1:{}\n\
+             jetstream {{ store_dir: \"{}\" }}\n\
+             cluster {{ name: pipeline, listen: 127.0.0.1:{}, routes: [{}], pool_size: -1 }}\n\
+             mappings = {{ \"samples.*\": \"part.{{{{partition({PARTITIONS},1)}}}}.{{{{wildcard(1)}}}}\" }}\n",
+            ports.client,
+            ports.http,
+            ports.store.display(),
+            ports.route,
+            routes.join(", ")
+        )
+    })
 }
 
 /// One copy of the shipped model per instance (other metadata, same
@@ -284,7 +207,7 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
                 nodes
                     .iter()
                     .map(|n| (
-                        routez(n.http_port),
+                        routed_peers(n.http_port),
                         monitor(n.http_port, "/subsz?test=translated.probe")
                             .and_then(|v| v["num_matches"].as_u64())
                     ))

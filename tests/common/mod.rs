@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: building model files in memory.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nats;
 pub mod service;
 
