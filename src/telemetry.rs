@@ -245,25 +245,6 @@ mod imp {
         span.add_event_with_timestamp("computed", wall(b.computed, now, wall_now), vec![]);
         span.end_with_timestamp(wall(b.published, now, wall_now));
     }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn trace_contexts_parse_and_invalid_ones_do_not() {
-            let sc = context_of("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
-            assert_eq!(
-                sc.trace_id(),
-                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap()
-            );
-            assert!(sc.is_sampled() && sc.is_remote());
-            assert!(
-                context_of("00-00000000000000000000000000000000-b7ad6b7169203331-01").is_none()
-            );
-            assert!(context_of("00-0af7651916cd43dd8448eb211c80319c").is_none());
-        }
-    }
 }
 
 pub use imp::{Telemetry, enabled, record, start};

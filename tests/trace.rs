@@ -128,7 +128,11 @@ fn an_otlp_endpoint_needs_the_otel_feature() {
 
 /// With the `otel` feature (`make test` runs this file with it too): each
 /// batch is a span exported over OTLP/HTTP to a collector; the batch of a
-/// lone traced window is a child of that window's trace and links to it.
+/// lone traced window is a child of that window's trace and links to it, and
+/// a window whose trace context is invalid (an all-zero trace id, too few
+/// fields) gives its batch neither a parent nor a link. The tracer is the
+/// process's, shared with this file's other tests: the contexts here are
+/// this test's own.
 #[cfg(feature = "otel")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_exported_as_spans_in_the_windows_traces() {
@@ -138,21 +142,30 @@ async fn batches_are_exported_as_spans_in_the_windows_traces() {
     cfg.otlp_endpoint = Some(collector.url());
     let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
-    let mut out = client.subscribe("translated.t").await.unwrap();
+    let mut out = client.subscribe("translated.*").await.unwrap();
     client.flush().await.unwrap();
-    for seq in 0..W {
-        let payload = sample(seq, input_at(seq)).into();
-        if seq == W - 1 {
-            let mut h = HeaderMap::new();
-            h.insert("traceparent", A);
-            client.publish_with_headers("samples.t", h, payload).await
-        } else {
-            client.publish("samples.t", payload).await
+    // One window per stream, each completed by a sample with its own
+    // trace context, and each a batch of its own: the next stream starts
+    // only once the previous one's translation is out.
+    const C: &str = "00-5a1c0c7e5b0a4f2d9e3b7c6d5e4f3a2b-1a2b3c4d5e6f7a8b-01";
+    const ZERO_C: &str = "00-00000000000000000000000000000000-2b3c4d5e6f7a8b9c-01";
+    const SHORT_C: &str = "00-6b2d1d8f6c1b5a3e0f4c8d7e6f5a4b3c";
+    for (stream, context) in [("t", C), ("u", ZERO_C), ("v", SHORT_C)] {
+        for seq in 0..W {
+            let subject = format!("samples.{stream}");
+            let payload = sample(seq, input_at(seq)).into();
+            if seq == W - 1 {
+                let mut h = HeaderMap::new();
+                h.insert("traceparent", context);
+                client.publish_with_headers(subject, h, payload).await
+            } else {
+                client.publish(subject, payload).await
+            }
+            .unwrap();
         }
-        .unwrap();
+        client.flush().await.unwrap();
+        next(&mut out).await;
     }
-    client.flush().await.unwrap();
-    next(&mut out).await;
     // Stopping flushes the exporter.
     svc.shutdown().await;
 
@@ -170,15 +183,25 @@ async fn batches_are_exported_as_spans_in_the_windows_traces() {
             }
             spans
         })
+        .filter(|s| s["name"] == "pipeline.batch")
         .collect();
-    let trace_id = &A[3..35];
-    let span_id = &A[36..52];
-    let batch = spans
-        .iter()
-        .find(|s| s["name"] == "pipeline.batch" && s["traceId"] == trace_id)
-        .unwrap_or_else(|| panic!("no batch span in the window's trace among {spans:?}"));
+    let trace_id = &C[3..35];
+    let span_id = &C[36..52];
+    let traced: Vec<_> = spans.iter().filter(|s| s["traceId"] == trace_id).collect();
+    let [batch] = traced[..] else {
+        panic!("not one batch span in the window's trace among {spans:?}");
+    };
     assert_eq!(batch["parentSpanId"], span_id, "{batch}");
     assert_eq!(batch["links"][0]["traceId"], trace_id, "{batch}");
+    // The invalid contexts are ignored: no span is in, under or linked to them.
+    let (zero_span, short_trace) = (&ZERO_C[36..52], &SHORT_C[3..35]);
+    for s in &spans {
+        let text = s.to_string();
+        assert!(
+            !text.contains(zero_span) && !text.contains(short_trace),
+            "{s}"
+        );
+    }
     let attr = |k: &str| {
         batch["attributes"]
             .as_array()
