@@ -4,13 +4,9 @@
 //! units. The figures the report states are recomputed here independently.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn pipeline() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pipeline"));
-    c.env("RUST_LOG", "warn");
-    c
-}
+use crate::common::pipeline;
 
 fn ok(out: &Output) {
     assert!(

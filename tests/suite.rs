@@ -24,6 +24,8 @@ mod format;
 mod fuzz_regressions;
 #[path = "numerics.rs"]
 mod numerics;
+#[path = "operate.rs"]
+mod operate;
 #[path = "proto.rs"]
 mod proto;
 #[path = "recordings.rs"]

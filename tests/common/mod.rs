@@ -11,6 +11,13 @@ use std::path::Path;
 use pipeline::wire::SamplesOut;
 use safetensors::{Dtype, tensor::TensorView};
 
+/// The `pipeline` binary, logging warnings and errors only.
+pub fn pipeline() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
 /// Runs a command that must succeed (its stderr shown when it does not)
 /// and reads its stdout of one JSON object per line.
 pub fn run_json_lines(cmd: &mut std::process::Command) -> Vec<serde_json::Value> {

@@ -1,0 +1,289 @@
+//! The `pipeline` binary as an operator meets it: `config check`, JSON
+//! logs, exit codes a service manager understands, and connecting the way
+//! the `nats` CLI does.
+
+use crate::common;
+
+use common::pipeline;
+
+#[test]
+fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = pipeline()
+        .current_dir(root)
+        .args(["config", "check", "deploy/pipeline.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["route"].as_array().unwrap().len(), 2);
+    assert_eq!(v["max_batch"], 256);
+    assert_eq!(v["route"][0]["stride"], 1, "defaults filled in");
+
+    // PIPELINE_MODELS_DIR (or --models-dir) overrides the file's models_dir:
+    // from another folder the file's relative "models" is not found, the
+    // variable's absolute path is.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = root.join("deploy/pipeline.toml");
+    let run = |env: Option<&std::path::Path>| {
+        let mut c = pipeline();
+        c.current_dir(elsewhere.path())
+            .args(["config", "check"])
+            .arg(&config);
+        c.env_remove("PIPELINE_MODELS_DIR");
+        if let Some(dir) = env {
+            c.env("PIPELINE_MODELS_DIR", dir);
+        }
+        c.output().unwrap()
+    };
+    assert!(!run(None).status.success());
+    let out = run(Some(&root.join("models")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
+
+    // Flags > PIPELINE_* environment > file > defaults, each value saying
+    // where it came from; the flag beats the variable for models_dir too.
+    let out = pipeline()
+        .current_dir(elsewhere.path())
+        .args(["config", "check"])
+        .arg(&config)
+        .args([
+            "--max-wait",
+            "3ms",
+            "--durable",
+            "--lease",
+            "4s",
+            "--models-dir",
+        ])
+        .arg(root.join("models"))
+        .env("PIPELINE_MAX_BATCH", "64")
+        .env("PIPELINE_MAX_WAIT", "1ms")
+        .env("PIPELINE_MODELS_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["max_batch"], 64);
+    assert_eq!(v["max_wait_ms"], 3.0);
+    assert_eq!(v["durable"]["lease_s"], 4.0);
+    assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
+    let origin = |key: &str| {
+        stderr
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key} in {stderr}"))
+            .to_string()
+    };
+    for (key, from) in [
+        ("max_batch", "env PIPELINE_MAX_BATCH"),
+        ("max_wait_ms", "flag --max-wait"),
+        ("durable.lease_s", "flag --lease"),
+        ("models_dir", "flag --models-dir"),
+        ("durable.input_stream", "default"),
+    ] {
+        assert!(origin(key).ends_with(from), "{key} from {from}: {stderr}");
+    }
+    assert!(origin("queue").contains("file "), "{stderr}");
+    // A bad value names its key and its source.
+    let out = pipeline()
+        .current_dir(root)
+        .args(["config", "check", "deploy/pipeline.toml"])
+        .env("PIPELINE_MAX_BATCH", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("max_batch") && stderr.contains("PIPELINE_MAX_BATCH"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_bach = 3\n[[route]]\npair = \"sin-cos\"\n").unwrap();
+    let out = pipeline()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_bach"));
+    // A route whose model file is missing is caught too.
+    std::fs::write(
+        &bad,
+        "[[route]]\npair = \"sin-cos\"\nmodel = \"/nonexistent.safetensors\"\n",
+    )
+    .unwrap();
+    let out = pipeline()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read model file"));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pipeline()
+        .env("RUST_LOG", "info")
+        .args([
+            "--log-format",
+            "json",
+            "retrain",
+            "--pair",
+            "damped",
+            "--epochs",
+            "1",
+        ])
+        .args(["--hidden", "4", "--random-windows", "8", "--out"])
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}
+
+#[test]
+fn configuration_errors_exit_78_so_systemd_stops_restarting() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "no_such_key = 1\n[[route]]\npair = 'sin-cos'\n").unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    for args in [
+        vec!["serve", "--config", bad.to_str().unwrap()],
+        vec!["serve", "--config", "/nonexistent/pipeline.toml"],
+        vec!["translate", "--model", missing.to_str().unwrap()],
+        vec!["eval", "--pair", "no-such-pair"],
+    ] {
+        let out = pipeline().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Anything else is 1, a usage error 2.
+    let out = pipeline()
+        .args(["retrain", "--data", "/nonexistent.csv", "--out"])
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = pipeline()
+        .args(["serve", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `publish`, `tail` and `bench` connect as `serve` does and as the `nats`
+/// CLI does: `NATS_*` variables, flags, or a `nats` context file; without
+/// credentials a secured server refuses them, and no secret is printed.
+#[test]
+fn every_subcommand_connects_the_way_the_nats_cli_does() {
+    let server = common::nats::NatsServer::start_with(&["--user", "svc", "--pass", "hunter2"]);
+    let url = server.url();
+    let publish = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = pipeline();
+        c.env_remove("NATS_URL");
+        c.args(["publish", "--count", "3", "--rate", "0", "--stream", "e"]);
+        c.args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // The variables the nats CLI reads.
+    let out = publish(
+        &[],
+        &[
+            ("NATS_URL", &url),
+            ("NATS_USER", "svc"),
+            ("NATS_PASSWORD", "hunter2"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Flags, with the nats CLI's names.
+    let out = publish(
+        &["--server", &url, "--user", "svc", "--password", "hunter2"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A context file, as `nats context save` writes it.
+    let home = tempfile::tempdir().unwrap();
+    let contexts = home.path().join("nats/context");
+    std::fs::create_dir_all(&contexts).unwrap();
+    let ctx = serde_json::json!({"description": "", "url": url, "user": "svc", "password": "hunter2",
+        "token": "", "creds": "", "nkey": "", "cert": "", "key": "", "ca": "", "nsc": ""});
+    std::fs::write(contexts.join("lab.json"), ctx.to_string()).unwrap();
+    let xdg = home.path().to_str().unwrap();
+    let out = publish(&["--context", "lab"], &[("XDG_CONFIG_HOME", xdg)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The selected context applies without --context.
+    std::fs::write(home.path().join("nats/context.txt"), "lab").unwrap();
+    let out = publish(&[], &[("XDG_CONFIG_HOME", xdg)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No credentials: refused, and said so; a wrong password is not shown.
+    let out = publish(&["--nats", &url], &[("XDG_CONFIG_HOME", "/nonexistent")]);
+    assert!(!out.status.success());
+    let out = publish(
+        &["--nats", &url, "--user", "svc"],
+        &[
+            ("NATS_PASSWORD", "wrong-secret"),
+            ("XDG_CONFIG_HOME", "/nonexistent"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect") && !err.contains("wrong-secret"),
+        "{err}"
+    );
+    // --help lists the variables but not their values.
+    let help = pipeline()
+        .args(["tail", "--help"])
+        .env("NATS_PASSWORD", "hunter2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("NATS_PASSWORD") && text.contains("--context"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
