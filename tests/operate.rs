@@ -108,29 +108,26 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
         "{stderr}"
     );
 
+    // A config file `config check` refuses, naming what is wrong.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "max_bach = 3\n[[route]]\npair = \"sin-cos\"\n").unwrap();
-    let out = pipeline()
-        .args(["config", "check"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("max_bach"));
+    let refused = |toml: &str, says: &str| {
+        std::fs::write(&bad, toml).unwrap();
+        let out = pipeline()
+            .args(["config", "check"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{toml}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{toml}: {stderr}");
+    };
+    refused("max_bach = 3\n[[route]]\npair = \"sin-cos\"\n", "max_bach");
     // A route whose model file is missing is caught too.
-    std::fs::write(
-        &bad,
+    refused(
         "[[route]]\npair = \"sin-cos\"\nmodel = \"/nonexistent.safetensors\"\n",
-    )
-    .unwrap();
-    let out = pipeline()
-        .args(["config", "check"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read model file"));
+        "cannot read model file",
+    );
 }
 
 #[test]
