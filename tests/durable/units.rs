@@ -208,11 +208,25 @@ async fn requests_and_stats_in_durable_mode() {
     assert_eq!(t.values, model.fast.translate_rows(&input).unwrap());
     assert_eq!(t.model, model.id);
 
-    let stats = client
-        .request("$SRV.STATS.pipeline", "".into())
-        .await
-        .unwrap();
-    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    // Checkpoints go every 200 ms: the windows can be stored before the
+    // first one is written, so ask until it has been (or 10 s have passed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let checkpoints = |stats: &serde_json::Value| {
+        pipeline::fleet::endpoint_data(stats, "translate").unwrap()["checkpoints"]
+            .as_u64()
+            .unwrap()
+    };
+    let stats = loop {
+        let reply = client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap();
+        let stats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        if checkpoints(&stats) > 0 || Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
     assert_eq!(data["windows_out"], 7, "{stats}");
     assert!(data["checkpoints"].as_u64().unwrap() > 0, "{stats}");
