@@ -49,7 +49,7 @@ CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HAC
 unit:
 	$(CLIPPY_BUILD) $(CARGO) test --locked --all-targets --no-run
 	$(CLIPPY_BUILD) $(CARGO) test --locked
-	$(CLIPPY_BUILD) $(CARGO) test --locked --features otel --test trace --config profile.dev.opt-level=0
+	$(CLIPPY_BUILD) $(CARGO) test --locked --features otel --test trace --config profile.dev.package.pipeline-lib.opt-level=0
 
 # The long tests CI skips: 50 random kill -9 cycles in durable mode, with a
 # verifier (no window missing or twice, values as in an uninterrupted run).

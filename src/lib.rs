@@ -68,7 +68,10 @@
 //!
 //! The binary (`src/main.rs`: the top-level parser and dispatch; `src/cli/`:
 //! each subcommand family's flags and handler) only parses flags, shows
-//! progress and calls into these modules.
+//! progress and calls into these modules. It is the root package, with the
+//! integration tests and benchmarks; this library is the package
+//! `pipeline-lib` (`src/Cargo.toml`), so that test builds optimise it and
+//! not the test code.
 
 pub mod baseline;
 pub mod bench;

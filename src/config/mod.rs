@@ -507,7 +507,7 @@ mod deploy_example {
 
     #[test]
     fn the_shipped_example_config_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pipeline.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/pipeline.toml");
         let c = ServeConfig::load(&path).unwrap();
         assert_eq!(c.routes.len(), 2);
         assert_eq!(
