@@ -84,11 +84,16 @@ pub async fn run(
     let (compute, compute_threads) = Compute::start(config.compute_threads, stats.clone())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    // Where /metrics is bound (port 0 picks a free one), for the log and the
+    // service's `$SRV.INFO` metadata.
+    let mut metrics_bound = None;
     if let Some(addr) = &config.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Config(format!("metrics_addr {addr}: {e}")))?;
-        tracing::info!(addr = %listener.local_addr().map_err(Error::Io)?, "metrics and health on http");
+        let bound = listener.local_addr().map_err(Error::Io)?;
+        tracing::info!(addr = %bound, "metrics and health on http");
+        metrics_bound = Some(bound);
         let for_metrics = routes.clone();
         let state = crate::metrics::MetricsState {
             stats: stats.clone(),
@@ -193,6 +198,7 @@ pub async fn run(
                 routes.clone(),
                 compute.clone(),
                 stats.clone(),
+                metrics_bound,
                 stop_rx.clone(),
             )
             .await?,

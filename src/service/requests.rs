@@ -26,6 +26,7 @@ pub(super) async fn serve_requests(
     routes: Vec<Arc<Route>>,
     compute: Compute,
     stats: Arc<Stats>,
+    metrics: Option<std::net::SocketAddr>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()>> {
     let for_handler = (stats.clone(), routes.clone());
@@ -35,6 +36,10 @@ pub(super) async fn serve_requests(
     // Model ids change with every reload or promotion, so they live in the
     // `$SRV.STATS` data (`routes`).
     metadata.insert("pairs".to_string(), pairs.join(","));
+    // Where to scrape this instance (`nats micro info pipeline` shows it).
+    if let Some(addr) = metrics {
+        metadata.insert("metrics_addr".to_string(), addr.to_string());
+    }
     let service = client
         .service_builder()
         .description("Translates numeric signal windows with a seq2seq LSTM")

@@ -21,16 +21,25 @@ fn http_get_with(addr: &str, path: &str, headers: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_metrics_and_health_checks() {
     let server = NatsServer::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    // Port 0: the service binds a free port and says which in its
+    // `$SRV.INFO` metadata (no port picked here and released for it).
     let mut cfg = config();
-    cfg.metrics_addr = Some(addr.clone());
+    cfg.metrics_addr = Some("127.0.0.1:0".into());
     let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
+    let info = client
+        .request("$SRV.INFO.pipeline", "".into())
+        .await
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
+    let addr = info["metadata"]["metrics_addr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics_addr in {info}"))
+        .to_string();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
     let mut sub = client.subscribe("translated.m").await.unwrap();
     client.flush().await.unwrap();
     send_curve(&client, "m", 0..30).await;
