@@ -5,9 +5,10 @@
 
 CARGO ?= cargo
 BIN   := target/release/pipeline
-# The demo runs the build the tests use (the dev profile: our code at
-# opt-level 1, candle and our kernel at 3), so `make test` after `make demo`
-# compiles only this workspace's crates again, not the ~300 dependencies.
+# The demo runs the build the tests use (the dev profile: candle and our
+# kernel fully optimised, as fast as in release; the library at opt-level 1),
+# so `make test` after `make demo` compiles only this workspace's crates
+# again, not the ~300 dependencies. `make build` is the release binary.
 DEMO_BIN := target/debug/pipeline
 PAIRS := sin-cos damped square-sqrt
 VENV  := .venv
@@ -44,7 +45,7 @@ CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HAC
 # Then the OpenTelemetry export (cargo feature `otel`, off by default) against
 # a local OTLP/HTTP receiver: the tests of trace context, built with it. That
 # build compiles our crate a second time (the feature changes it), so it does
-# so unoptimised: 75 s instead of 125 for three tests that take a quarter of a
+# so unoptimised: about 70 s instead of 125 for three tests that take a quarter of a
 # second. The dependencies keep their own settings, and so their builds.
 unit:
 	$(CLIPPY_BUILD) $(CARGO) test --locked --all-targets --no-run
