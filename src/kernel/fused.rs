@@ -25,8 +25,10 @@
 //!
 //! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
 //! halving folded into the packed weights), evaluated four registers at a
-//! time; on AMD Zen 1 they are about a third of the step, the product the
-//! rest (`perf annotate`, batch 256).
+//! time as fractions, which are combined before dividing: two divisions per
+//! unit instead of five. On AMD Zen 1 they are about 29% of the step, the
+//! product the rest, and their cost is their operation count (throughput,
+//! not latency: `benches/kernel_ab.sh`, BENCHMARKS.md).
 
 use std::arch::x86_64::*;
 
@@ -272,29 +274,40 @@ unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows
             madd(&mut acc, w, rows, kk);
         }
         // The gates (i, f and o hold z/2: see GATE_SCALE), four evaluations
-        // side by side; then the new c, and tanh of every (row, block)'s c at
-        // once. Independent chains hide the FMA latency the rational's
-        // Horner steps would otherwise wait on.
+        // side by side, each as a fraction tanh = n/q; then the new c, and
+        // tanh of every (row, block)'s c at once. Independent chains hide the
+        // FMA latency the rational's Horner steps would otherwise wait on.
+        //
+        // The fractions are combined before dividing: a 256-bit division
+        // costs about five FMA slots on Zen 1, so one per c (and one per h)
+        // instead of five per unit. With σ(2z) = ½ + ½·tanh(z) = (q + n)/2q:
+        //   c' = f·c + i·g = ((q_f + n_f)·c·q_i·q_g + (q_i + n_i)·n_g·q_f) / (2·q_f·q_i·q_g)
+        //   h  = o·tanh(c') = (q_o + n_o)·n_c / (2·q_o·q_c)
+        // Every q lies in [4.9e-3, 1.3] (the rational's denominator on the
+        // clamped range), so the products neither overflow nor underflow.
         const { assert!(R * NB <= 4, "a tile holds at most 4 (row, block) pairs") };
         let half = V::splat(0.5);
         let mut c_new = [V::splat(0.0); 4];
-        let mut o = [V::splat(0.0); 4];
+        let mut o = [(V::splat(0.0), V::splat(0.0)); 4];
         for (r, row) in acc.iter().enumerate() {
             for (nb, a) in row.iter().enumerate() {
-                let [ti, tf, tg, to] = tanh4(*a);
+                let ([ni, nf, ng, no], [qi, qf, qg, qo]) = tanh4_fractions(*a, 4);
                 let (j, at) = (r * NB + nb, r * rows.stride + nb * n);
-                let i = V::fmadd(half, ti, half);
-                let f = V::fmadd(half, tf, half);
-                c_new[j] = V::fmadd(f, V::load(rows.c.add(at)), V::mul(i, tg));
+                let qig = V::mul(qi, qg);
+                let fc = V::mul(V::add(qf, nf), V::load(rows.c.add(at)));
+                let ig = V::mul(V::mul(V::add(qi, ni), ng), qf);
+                let num = V::fmadd(fc, qig, ig);
+                c_new[j] = V::mul(half, V::div(num, V::mul(qf, qig)));
                 V::store(rows.c.add(at), c_new[j]);
-                o[j] = V::fmadd(half, to, half);
+                o[j] = (V::add(qo, no), qo);
             }
         }
-        let tc = tanh4(c_new);
+        let (nc, qc) = tanh4_fractions(c_new, R * NB);
         for r in 0..R {
             for nb in 0..NB {
                 let (j, at) = (r * NB + nb, r * rows.stride + nb * n);
-                V::store(rows.h_out.add(at), V::mul(o[j], tc[j]));
+                let h = V::div(V::mul(o[j].0, nc[j]), V::mul(o[j].1, qc[j]));
+                V::store(rows.h_out.add(at), V::mul(half, h));
             }
         }
     }
@@ -328,38 +341,38 @@ unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
     }
 }
 
-/// tanh of four registers, as a 13/6 rational in x (Eigen's minimax
-/// coefficients, as in the AVX-512 gate kernel), clamped to ±7.905 where it
-/// reaches ±1 in f32. The four numerators' and denominators' Horner steps
-/// are interleaved: eight independent chains. The quotient is a true
-/// division: the divider is a unit of its own, idle otherwise.
+/// tanh of the first `m` of four registers as fractions `n / q`, from a
+/// 13/6 rational in x (Eigen's minimax coefficients, as in the AVX-512 gate
+/// kernel), clamped to ±7.905 where it reaches ±1 in f32. The numerators'
+/// and denominators' Horner steps are interleaved: up to eight independent
+/// chains. The caller divides, combining fractions first (see `tile`).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tanh4<V: Lanes>(mut x: [V; 4]) -> [V; 4] {
+unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4]) {
     use super::{TANH_P as P, TANH_Q as Q};
     unsafe {
         let lim = 7.905_311;
         let mut x2 = [V::splat(0.0); 4];
-        for j in 0..4 {
+        for j in 0..m {
             x[j] = V::min(V::max(x[j], V::splat(-lim)), V::splat(lim));
             x2[j] = V::mul(x[j], x[j]);
         }
         let mut p = [V::splat(P[0]); 4];
         let mut q = [V::splat(Q[0]); 4];
         for s in 1..P.len() {
-            for j in 0..4 {
+            for j in 0..m {
                 p[j] = V::fmadd(p[j], x2[j], V::splat(P[s]));
             }
             if s < Q.len() {
-                for j in 0..4 {
+                for j in 0..m {
                     q[j] = V::fmadd(q[j], x2[j], V::splat(Q[s]));
                 }
             }
         }
-        for j in 0..4 {
-            x[j] = V::div(V::mul(p[j], x[j]), q[j]);
+        for j in 0..m {
+            p[j] = V::mul(p[j], x[j]);
         }
-        x
+        (p, q)
     }
 }
 
@@ -374,6 +387,7 @@ trait Lanes: Copy {
     unsafe fn store(p: *mut f32, v: Self);
     /// `a·b + c`.
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    unsafe fn add(a: Self, b: Self) -> Self;
     unsafe fn mul(a: Self, b: Self) -> Self;
     unsafe fn div(a: Self, b: Self) -> Self;
     unsafe fn min(a: Self, b: Self) -> Self;
@@ -383,7 +397,7 @@ trait Lanes: Copy {
 /// Both register widths' [`Lanes`], from their intrinsics' names.
 macro_rules! lanes {
     ($t:ty, $n:expr, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident,
-     $mul:ident, $div:ident, $min:ident, $max:ident) => {
+     $add:ident, $mul:ident, $div:ident, $min:ident, $max:ident) => {
         impl Lanes for $t {
             const N: usize = $n;
             #[inline]
@@ -410,6 +424,11 @@ macro_rules! lanes {
             #[target_feature(enable = "avx2,fma")]
             unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
                 $fmadd(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn add(a: Self, b: Self) -> Self {
+                $add(a, b)
             }
             #[inline]
             #[target_feature(enable = "avx2,fma")]
@@ -444,6 +463,7 @@ lanes!(
     _mm256_loadu_ps,
     _mm256_storeu_ps,
     _mm256_fmadd_ps,
+    _mm256_add_ps,
     _mm256_mul_ps,
     _mm256_div_ps,
     _mm256_min_ps,
@@ -457,6 +477,7 @@ lanes!(
     _mm_loadu_ps,
     _mm_storeu_ps,
     _mm_fmadd_ps,
+    _mm_add_ps,
     _mm_mul_ps,
     _mm_div_ps,
     _mm_min_ps,
