@@ -59,6 +59,10 @@ fn main() {
     let secs: f64 = std::env::var("SECONDS_PER").ok().and_then(|s| s.parse().ok()).unwrap_or(8.0);
     let batches: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a batch size")).collect();
     let (mut sa, mut sb) = (base::Scratch::default(), variant::Scratch::default());
+    // The core's FP32 peak in this process, and the useful work per window.
+    let peak = base::roofline::fp32_peak(std::time::Duration::from_millis(500)).gflops;
+    let flops = base::roofline::flops_per_window(h, w);
+    println!("FMA probe: {peak:.1} GFLOP/s; {:.2} MFLOP per window", flops / 1e6);
     for bs in if batches.is_empty() { vec![256, 16, 1] } else { batches } {
         let input: Vec<f32> = (0..bs * w).map(|i| (i as f32 * 0.37).sin()).collect();
         let (mut oa, mut ob) = (vec![0f32; bs * w], vec![0f32; bs * w]);
@@ -85,10 +89,12 @@ fn main() {
             }
         }
         let rate = |(s, n, _): (f64, usize, f64)| bs as f64 * n as f64 / s;
+        let pct = |r: f64| 100.0 * r * flops / 1e9 / peak;
         let best = |(_, _, b): (f64, usize, f64)| bs as f64 / b;
         println!(
-            "batch {bs:4}: base {:6.0} windows/s (best {:6.0})  variant {:6.0} (best {:6.0})  variant/base {:.3} (best {:.3})  max |diff| {diff:.1e}",
-            rate(t[0]), best(t[0]), rate(t[1]), best(t[1]), rate(t[1]) / rate(t[0]), best(t[1]) / best(t[0]),
+            "batch {bs:4}: base {:6.0} windows/s ({:.0}% of peak; best slice {:6.0})  variant {:6.0} ({:.0}%; {:6.0})  variant/base {:.3} (best {:.3})  max |diff| {diff:.1e}",
+            rate(t[0]), pct(rate(t[0])), best(t[0]), rate(t[1]), pct(rate(t[1])), best(t[1]),
+            rate(t[1]) / rate(t[0]), best(t[1]) / best(t[0]),
         );
     }
 }

@@ -279,11 +279,12 @@ unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows
         // FMA latency the rational's Horner steps would otherwise wait on.
         //
         // The fractions are combined before dividing: a 256-bit division
-        // costs about five FMA slots on Zen 1, so one per c (and one per h)
-        // instead of five per unit. With σ(2z) = ½ + ½·tanh(z) = (q + n)/2q:
+        // holds Zen 1's divider ~9 cycles (3-4 FMA slots of a tanh's ~20),
+        // so one per c and one per h instead of five per unit: 2.4% faster
+        // at batch 256 (BENCHMARKS.md). With σ(2z) = ½ + ½·tanh(z) = (q + n)/2q:
         //   c' = f·c + i·g = ((q_f + n_f)·c·q_i·q_g + (q_i + n_i)·n_g·q_f) / (2·q_f·q_i·q_g)
         //   h  = o·tanh(c') = (q_o + n_o)·n_c / (2·q_o·q_c)
-        // Every q lies in [4.9e-3, 1.3] (the rational's denominator on the
+        // Every q lies in [4.9e-3, 0.91] (the rational's denominator on the
         // clamped range), so the products neither overflow nor underflow.
         const { assert!(R * NB <= 4, "a tile holds at most 4 (row, block) pairs") };
         let half = V::splat(0.5);
