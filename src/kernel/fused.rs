@@ -26,7 +26,7 @@
 //! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
 //! halving folded into the packed weights), evaluated four registers at a
 //! time as fractions, which are combined before dividing: two divisions per
-//! unit instead of five. On AMD Zen 1 they are about 29% of the step, the
+//! unit instead of five. On AMD Zen 1 they are 26-29% of the step, the
 //! product the rest, and their cost is their operation count (throughput,
 //! not latency: `benches/kernel_ab.sh`, BENCHMARKS.md).
 
