@@ -7,10 +7,11 @@
 #
 # Why: on this shared VM two runs of the same binary differ by up to 8%, more
 # than most kernel changes; alternating slices in one process see the same
-# machine state, so the ratio is steady to about 1%. The patch is a `git diff`
-# of files under src/kernel/ (made from the repository root). Prints, per
-# batch, both variants' windows/s (mean over all slices, and the best slice),
-# the ratio, and the largest difference between the two outputs.
+# machine state, so the ratio usually repeats to about 1% (not always: run it
+# twice). The patch is a `git diff` of files under src/kernel/ (made from the
+# repository root). Prints the FMA probe's peak, then per batch both variants'
+# windows/s (mean over all slices, and the best slice) with their fraction of
+# that peak, the ratio, and the largest difference between the two outputs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 patch="$(realpath "${1:?usage: kernel_ab.sh PATCH [BATCH ...]}")"
