@@ -37,25 +37,23 @@ lint: fmt
 # make test lints while it builds: clippy's driver wraps rustc for this
 # workspace's crates, which is what `cargo clippy` does around `cargo check`,
 # so every dependency is compiled once instead of once to check and once to
-# test. The same lints, denied the same way, over the same targets: all of
-# them, then the library, binary and trace tests with `otel` (the only code
-# that feature adds).
+# test. The same lints, denied the same way, over the same targets.
 CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-# Then the OpenTelemetry export (cargo feature `otel`, off by default) against
-# a local OTLP/HTTP receiver: the tests of trace context, built with it. That
-# build compiles our crate a second time (the feature changes it), so it does
-# so unoptimised: about 70 s instead of 125 for three tests that take a quarter of a
-# second. The dependencies keep their own settings, and so their builds.
+# One build for everything, the command with its feature `otel`: the
+# OpenTelemetry exporter is a crate of its own (`pipeline-otel`) that the
+# trace tests link anyway, so the feature only adds the line in `main` that
+# installs it, and the library compiles once (it has no feature). Without the
+# feature, an endpoint is refused: the library's own tests check that.
+TEST := $(CLIPPY_BUILD) $(CARGO) test --locked --features otel
 unit:
-	$(CLIPPY_BUILD) $(CARGO) test --locked --all-targets --no-run
-	$(CLIPPY_BUILD) $(CARGO) test --locked
-	$(CLIPPY_BUILD) $(CARGO) test --locked --features otel --test trace --config profile.dev.package.pipeline-lib.opt-level=0
+	$(TEST) --all-targets --no-run
+	$(TEST)
 
 # The long tests CI skips: 50 random kill -9 cycles in durable mode, with a
 # verifier (no window missing or twice, values as in an uninterrupted run).
 test-long: toolchain tools
-	$(CLIPPY_BUILD) $(CARGO) test --locked --test suite durable:: -- --ignored --nocapture
+	$(TEST) --test suite durable:: -- --ignored --nocapture
 
 # The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
 vendor-check:

@@ -57,8 +57,9 @@
 //!   round-trip barrier, the patched client's flags.
 //! - [`metrics`]: `--metrics-addr`: `/metrics`, `/healthz`, `/readyz` over HTTP
 //!   (the exposition itself is `stats/exposition.rs`, by `prometheus-client`).
-//! - [`telemetry`]: a span per batch to an OpenTelemetry collector (cargo
-//!   feature `otel`, off by default).
+//! - [`telemetry`]: a span per batch, to the exporter the program installs
+//!   (OpenTelemetry over OTLP/HTTP: the `pipeline-otel` crate, `src/otel/`,
+//!   linked by the command's cargo feature `otel`, off by default).
 //! - [`tools`]: `pipeline publish` and `pipeline tail`, for demos and tests.
 //! - [`bench`]: `pipeline bench --model-only` (fast vs reference path).
 //! - [`roofline`]: useful FLOPs per window and an in-process FP32 peak

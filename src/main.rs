@@ -127,6 +127,9 @@ struct TranslateArgs {
 }
 
 fn main() {
+    // `--otlp-endpoint` / `otlp_endpoint` work in builds with the feature.
+    #[cfg(feature = "otel")]
+    pipeline_otel::install();
     let cli = Cli::parse();
     // candle reads RAYON_NUM_THREADS; unset, it re-reads /proc/cpuinfo on
     // every matmul (measured: 10x slower at batch 1).

@@ -113,29 +113,17 @@ async fn traceparent_is_carried_in_durable_mode() {
     carried_through(true).await;
 }
 
-/// Without the `otel` feature an OpenTelemetry endpoint is a configuration
-/// error, not a silent no-op.
-#[cfg(not(feature = "otel"))]
-#[test]
-fn an_otlp_endpoint_needs_the_otel_feature() {
-    let e = pipeline::telemetry::start(Some("http://127.0.0.1:4318")).err();
-    assert!(
-        matches!(&e, Some(pipeline::Error::Config(m)) if m.contains("otel")),
-        "{e:?}"
-    );
-    assert!(pipeline::telemetry::start(None).unwrap().is_none());
-}
-
-/// With the `otel` feature (`make test` runs this file with it too): each
-/// batch is a span exported over OTLP/HTTP to a collector; the batch of a
+/// With the OpenTelemetry exporter installed (`pipeline-otel`, what the
+/// command's `otel` feature links): each batch is a span exported over
+/// OTLP/HTTP to a collector; the batch of a
 /// lone traced window is a child of that window's trace and links to it, and
 /// a window whose trace context is invalid (an all-zero trace id, too few
 /// fields) gives its batch neither a parent nor a link. The tracer is the
 /// process's, shared with this file's other tests: the contexts here are
 /// this test's own.
-#[cfg(feature = "otel")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_exported_as_spans_in_the_windows_traces() {
+    pipeline_otel::install();
     let collector = collector::Collector::start();
     let server = NatsServer::start();
     let mut cfg = config();
@@ -226,7 +214,6 @@ async fn batches_are_exported_as_spans_in_the_windows_traces() {
 
 /// A minimal OTLP/HTTP collector: answers every request with 200 and keeps
 /// each request's path and body.
-#[cfg(feature = "otel")]
 mod collector {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;

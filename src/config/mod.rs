@@ -80,8 +80,8 @@ pub struct ServeConfig {
     #[serde(default)]
     pub metrics_addr: Option<String>,
     /// OpenTelemetry collector (its OTLP/HTTP base URL, e.g.
-    /// `http://127.0.0.1:4318`) to export a span per batch to; needs a build
-    /// with the `otel` feature. Off when unset (unless the standard
+    /// `http://127.0.0.1:4318`) to export a span per batch to; needs an
+    /// installed exporter (the command built with the `otel` feature). Off when unset (unless the standard
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` names one).
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
@@ -243,7 +243,7 @@ impl ServeConfig {
             return bad("no routes: add at least one [[route]]".into());
         }
         if let Some(url) = &self.otlp_endpoint {
-            if !cfg!(feature = "otel") {
+            if !crate::telemetry::installed() {
                 return bad(crate::telemetry::NOT_BUILT_IN.into());
             }
             // No TLS client is built in: a collector (or agent) nearby.

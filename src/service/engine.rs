@@ -528,7 +528,7 @@ fn trace_batch(
         pair: &route.cfg.pair,
         model: &model.id,
         windows: jobs.len(),
-        traces: jobs.iter().filter_map(|j| j.trace.as_deref()),
+        traces: &mut jobs.iter().filter_map(|j| j.trace.as_deref()),
         first_queued: jobs
             .iter()
             .map(|j| j.enqueued)
