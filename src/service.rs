@@ -57,6 +57,8 @@ pub const RELOAD_SUBJECT: &str = "pipeline.reload";
 pub const SHADOW_SUBJECT: &str = "pipeline.shadow";
 /// Control endpoint: make a route's shadow its live model.
 pub const PROMOTE_SUBJECT: &str = "pipeline.promote";
+/// How long stopping waits for the server to take the last writes.
+const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the service until `shutdown` resolves, then drains and returns.
 pub async fn run(
@@ -242,10 +244,18 @@ pub async fn run(
     if let Some(t) = telemetry {
         let _ = tokio::task::spawn_blocking(move || t.stop()).await;
     }
-    client
-        .flush()
-        .await
-        .map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?;
+    // Bounded: with the server gone a flush waits for a reconnection that
+    // may never come, and a service asked to stop must stop.
+    match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
+        Ok(flushed) => flushed.map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?,
+        Err(_) => {
+            events_task.abort();
+            return Err(Error::Nats(format!(
+                "flush on shutdown: no server within {} s; what was not yet written to it is lost",
+                SHUTDOWN_FLUSH.as_secs()
+            )));
+        }
+    }
     events_task.abort();
     let s = stats.snapshot();
     tracing::info!(

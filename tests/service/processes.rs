@@ -92,6 +92,49 @@ async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// The server goes away, then the service is asked to stop: it stops (its
+/// drain's round trip and its last flush are bounded, where a flush would
+/// wait for a reconnection forever), exits non-zero and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_on_sigterm_when_its_server_is_gone() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let server = NatsServer::start();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["serve", "--pair", "sin-cos", "--nats", &server.url()])
+        .arg("--models-dir")
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    wait_for_line(&mut lines, "serving").await;
+    drop(server);
+    let log = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status();
+    assert!(status.unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("still running 30 s after SIGTERM")
+        .unwrap();
+    let log = log.await.unwrap();
+    assert!(!status.success(), "exit status {status}\n{log}");
+    assert!(
+        log.contains("flush on shutdown: no server within 5 s"),
+        "{log}"
+    );
+}
+
 #[test]
 fn serve_refuses_a_bad_model_file_at_start() {
     let dir = tempfile::tempdir().unwrap();
