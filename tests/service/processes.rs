@@ -97,10 +97,22 @@ async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
 /// wait for a reconnection forever), exits non-zero and says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stops_on_sigterm_when_its_server_is_gone() {
+    stops_without_its_server(false).await;
+}
+
+/// The same in durable mode, where the unit is also retrying its
+/// checkpoint (a JetStream request: bounded by the client's timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_serve_stops_on_sigterm_when_its_server_is_gone() {
+    stops_without_its_server(true).await;
+}
+
+async fn stops_without_its_server(durable: bool) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let server = NatsServer::start();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args(["serve", "--pair", "sin-cos", "--nats", &server.url()])
+        .args(durable.then_some("--durable"))
         .arg("--models-dir")
         .arg(manifest().join("models"))
         .env("RUST_LOG", "info")
