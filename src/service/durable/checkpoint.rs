@@ -68,11 +68,13 @@ pub(super) async fn acquire(
     // move for a lease means its owner is gone. No clocks are compared.
     let mut seen: Option<(u64, Instant)> = None;
     loop {
-        let entry = shared
-            .kv
-            .entry(&unit.key)
-            .await
-            .map_err(|e| retry("reading the checkpoint")(e.to_string()))?;
+        // A read changes nothing: stopping need not wait for its answer
+        // (with the server gone, the client's 10 s timeout).
+        let entry = tokio::select! {
+            entry = shared.kv.entry(&unit.key) => entry,
+            _ = stop.changed() => return Ok(None),
+        }
+        .map_err(|e| retry("reading the checkpoint")(e.to_string()))?;
         let live = entry.filter(|e| e.operation == kv::Operation::Put);
         let Some(entry) = live else {
             let fresh = Checkpoint {
