@@ -169,14 +169,7 @@ async fn serve_waits_for_an_unreachable_broker_and_says_so() {
         .unwrap()
         .port();
     let url = format!("nats://127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["serve", "--pair", "sin-cos", "--nats", &url, "--models-dir"])
-        .arg(manifest().join("models"))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = super::processes::spawn_serve(&url, &[]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let said = async {
         while let Some(l) = lines.next_line().await.unwrap() {

@@ -48,20 +48,7 @@ async fn python_client_interoperates() {
 async fn serve_process_translates_and_exits_cleanly_on_sigterm() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let server = NatsServer::start();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args([
-            "serve",
-            "--pair",
-            "sin-cos",
-            "--nats",
-            &server.url(),
-            "--models-dir",
-        ])
-        .arg(manifest().join("models"))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(&server.url(), &[]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     wait_for_line(&mut lines, "serving").await;
     let client = async_nats::connect(server.url()).await.unwrap();
@@ -110,16 +97,8 @@ async fn durable_serve_stops_on_sigterm_when_its_server_is_gone() {
 async fn stops_without_its_server(durable: bool) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let server = NatsServer::start();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["serve", "--pair", "sin-cos", "--nats", &server.url()])
-        .args(durable.then_some("--durable"))
-        .arg("--models-dir")
-        .arg(manifest().join("models"))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let durable: &[&str] = if durable { &["--durable"] } else { &[] };
+    let mut child = spawn_serve(&server.url(), durable);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     wait_for_line(&mut lines, "serving").await;
     drop(server);
@@ -249,6 +228,21 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
         assert!(r[key].is_number(), "{key} in {r}");
     }
+}
+
+/// `pipeline serve --pair sin-cos` as a process of its own against `nats`,
+/// with the shipped models, its log on a pipe, killed if the test drops it.
+pub(super) fn spawn_serve(nats: &str, extra: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["serve", "--pair", "sin-cos", "--nats", nats])
+        .args(extra)
+        .arg("--models-dir")
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
 }
 
 /// Reads a child's log until a line holds `needle` (20 s at most).
