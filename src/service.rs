@@ -246,17 +246,15 @@ pub async fn run(
     }
     // Bounded: with the server gone a flush waits for a reconnection that
     // may never come, and a service asked to stop must stop.
-    match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
-        Ok(flushed) => flushed.map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?,
-        Err(_) => {
-            events_task.abort();
-            return Err(Error::Nats(format!(
-                "flush on shutdown: no server within {} s; what was not yet written to it is lost",
-                SHUTDOWN_FLUSH.as_secs()
-            )));
-        }
-    }
+    let flushed = match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
+        Ok(flushed) => flushed.map_err(|e| format!("{e}")),
+        Err(_) => Err(format!(
+            "no server within {} s; what was not yet written to it is lost",
+            SHUTDOWN_FLUSH.as_secs()
+        )),
+    };
     events_task.abort();
+    flushed.map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?;
     let s = stats.snapshot();
     tracing::info!(
         samples = s.samples_in,

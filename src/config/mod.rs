@@ -81,8 +81,9 @@ pub struct ServeConfig {
     pub metrics_addr: Option<String>,
     /// OpenTelemetry collector (its OTLP/HTTP base URL, e.g.
     /// `http://127.0.0.1:4318`) to export a span per batch to; needs an
-    /// installed exporter (the command built with the `otel` feature). Off when unset (unless the standard
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names one).
+    /// installed exporter (the command built with the `otel` feature). Off
+    /// when unset (unless the standard `OTEL_EXPORTER_OTLP_ENDPOINT` names
+    /// one).
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
     /// Partitioned scale-out: this instance's share of the streams. With a
