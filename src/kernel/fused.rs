@@ -1,27 +1,35 @@
-//! The fused LSTM step for AVX2+FMA: the recurrent product and the cell
-//! update in one pass, with no `[B, 4H]` pre-activations written to memory.
+//! The fused LSTM step for x86-64 with AVX2 and FMA, in ymm registers, or
+//! in zmm registers where the CPU has AVX-512: the recurrent product and the
+//! cell update in one pass, with no `[B, 4H]` pre-activations written to
+//! memory. One generic body (over [`Lanes`]) serves both widths.
 //!
 //! The weights are packed once per model into the order the loop reads
 //! them: per block of units, for each `k`, the four gates' columns
 //! (`[block][k][gate][lanes]`, 128 contiguous bytes per `k` for a block of
-//! 8). A tile is 3 batch rows × one block: 12 accumulators (3 rows × i, f,
+//! 8). A tile is R batch rows × one block: 4R accumulators (R rows × i, f,
 //! g, o) start from the bias (plus `x·w_ih` in the encoder), take one
 //! broadcast of `h` per row and one load per gate for each `k`, and are
 //! turned into `c` and `h` while still in registers. Blocks are the outer
-//! loop, so a block's weights (`k × 128` bytes, ~10 KB for 75 units) stay in
-//! L1 while every row tile streams past them. `h` is read from one buffer
-//! and written to another, since every block reads the whole previous `h`.
+//! loop, so a block's weights (`k × 128` bytes, ~10 KB for 75 units; twice
+//! that in zmm) stay in L1 while every row tile streams past them. `h` is
+//! read from one buffer and written to another, since every block reads the
+//! whole previous `h`.
 //!
-//! Blocks are 8 units (ymm), except a last block of 4 (xmm) where the live
-//! units end within 4 of a multiple of 8: 75 units are 9 × 8 + one block of
-//! 4 rather than 10 × 8, and a 128-bit operation costs half a 256-bit one on
-//! CPUs that split them (AMD Zen 1), so the padding's share falls from 6% to
-//! 1%. Units past the last block are never written: they stay zero.
+//! With AVX2, blocks are 8 units (ymm), except a last block of 4 (xmm) where
+//! the live units end within 4 of a multiple of 8: 75 units are 9 × 8 + one
+//! block of 4 rather than 10 × 8, and a 128-bit operation costs half a
+//! 256-bit one on CPUs that split them (AMD Zen 1), so the padding's share
+//! falls from 6% to 1%. With AVX-512 they are 16 units (75 → 5 × 16): a
+//! narrower tail would cost as much as a full block on the CPUs that have
+//! AVX-512. Units past the last block are never written: they stay zero.
 //!
-//! Registers: 12 accumulators, 3 broadcasts and one gate's weights fill the
-//! 16 vector registers exactly; 3 rows is the widest tile without spills. A
-//! batch of one row takes two blocks per tile instead (8 accumulators), so
-//! its FMAs do not wait on each other's latency.
+//! Registers: with AVX2, 12 accumulators, 3 broadcasts and one gate's
+//! weights fill the 16 vector registers exactly; 3 rows is the widest tile
+//! without spills. AVX-512 has 32: on AMD Zen 5 at batch 256, 4 rows (16
+//! accumulators) ran 6-7% faster than 3, while 5 and 6 rows ran at about
+//! 0.86× and 0.36× of 4 (spills; `benches/kernel_ab.sh` runs of each
+//! against the same base). A batch of one row takes two blocks per tile instead
+//! (8 accumulators), so its FMAs do not wait on each other's latency.
 //!
 //! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
 //! halving folded into the packed weights), evaluated four registers at a
@@ -32,19 +40,48 @@
 
 use std::arch::x86_64::*;
 
-/// Units per full block: one ymm register of f32.
+/// Units per full block: one ymm register of f32 (AVX2), or one zmm
+/// register (AVX-512).
 const LANES: usize = 8;
-/// Batch rows per tile.
-const ROWS: usize = 3;
+const LANES_512: usize = 16;
 /// What each gate's weights and bias are packed multiplied by: the sigmoid
 /// gates (i, f, o) take `z/2` (σ(z) = ½ + ½·tanh(z/2)), so the halving is
 /// done once here rather than per step. Halving is exact in f32, so the
 /// sums are exactly half of the unscaled ones.
 const GATE_SCALE: [f32; 4] = [0.5, 0.5, 1.0, 0.5];
 
+/// The registers a step computes in: what [`Packed`] is laid out for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Width {
+    /// ymm blocks of 8 units and a last xmm block of 4 (AVX2 and FMA).
+    Avx2,
+    /// zmm blocks of 16 units (AVX-512F). Units are padded to 16, so there
+    /// is no tail; a 512-bit operation costs what a 256-bit one does on the
+    /// CPUs that have it (Intel's server cores, AMD Zen 5).
+    Avx512,
+}
+
+impl Width {
+    /// The widest this CPU runs, if it runs either.
+    pub(super) fn detect() -> Option<Width> {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        match (avx2, std::is_x86_feature_detected!("avx512f")) {
+            (true, true) => Some(Width::Avx512),
+            (true, false) => Some(Width::Avx2),
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run a step packed for this width.
+    fn supported(self) -> bool {
+        Width::detect().is_some_and(|w| self == Width::Avx2 || w == Width::Avx512)
+    }
+}
+
 /// One step's weights in the fused kernel's order.
 #[derive(Debug, Clone)]
 pub(super) struct Packed {
+    width: Width,
     /// Per block (the full ones, then the tail): `[k][gate][lanes]`.
     r: Vec<f32>,
     /// Per block: `[gate][lanes]`, both biases (and any folded feedback).
@@ -53,7 +90,7 @@ pub(super) struct Packed {
     wih: Vec<f32>,
     /// Rows of `r` (the model's hidden size; padded units are zero in `h`).
     k: usize,
-    /// Full blocks of [`LANES`] units.
+    /// Full blocks of [`LANES`] (AVX2) or [`LANES_512`] units.
     blocks: usize,
     /// Whether a block of 4 units follows them.
     tail: bool,
@@ -66,6 +103,7 @@ impl Packed {
     /// gate `g` of unit `j` at column `g·units + j`; `bias` and `wih` are
     /// `[npad]` in the same column order.
     pub(super) fn new(
+        width: Width,
         r: &[f32],
         bias: &[f32],
         wih: Option<&[f32]>,
@@ -73,17 +111,19 @@ impl Packed {
         units: usize,
         npad: usize,
     ) -> Self {
-        let (mut blocks, rem) = (k / LANES, k % LANES);
-        let tail = (1..=4).contains(&rem);
-        if rem > 4 {
-            blocks += 1;
-        }
+        let (lanes, blocks, tail) = match width {
+            Width::Avx2 => {
+                let (blocks, rem) = (k / LANES, k % LANES);
+                (LANES, blocks + usize::from(rem > 4), (1..=4).contains(&rem))
+            }
+            Width::Avx512 => (LANES_512, k.div_ceil(LANES_512), false),
+        };
         // (first unit, width) of each block, in packing order.
         let spans: Vec<(usize, usize)> = (0..blocks)
-            .map(|b| (b * LANES, LANES))
-            .chain(tail.then_some((blocks * LANES, 4)))
+            .map(|b| (b * lanes, lanes))
+            .chain(tail.then_some((blocks * lanes, 4)))
             .collect();
-        let end = blocks * LANES + if tail { 4 } else { 0 };
+        let end = blocks * lanes + if tail { 4 } else { 0 };
         assert!(end <= units && 4 * units <= npad && r.len() >= k * npad && bias.len() >= npad);
         // Gate g's n columns from `row` on, as the loop reads them.
         let cols = |out: &mut Vec<f32>, row: &[f32], col: usize, n: usize| {
@@ -105,6 +145,7 @@ impl Packed {
             }
         }
         Packed {
+            width,
             r: packed,
             bias: gate_vec(bias),
             wih: wih.map(gate_vec).unwrap_or_default(),
@@ -150,8 +191,9 @@ pub(super) fn step(
         );
     }
     assert!(
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
-        "fused step needs AVX2 and FMA"
+        p.width.supported(),
+        "fused step: this CPU lacks {:?}",
+        p.width
     );
     let k = if first { 0 } else { p.k };
     let bufs = Bufs {
@@ -163,11 +205,29 @@ pub(super) fn step(
     // form stays within the lengths asserted above and in `Packed::new`
     // (rows < b, columns < units, k rows of packed weights per block).
     unsafe {
+        match p.width {
+            Width::Avx2 => step_avx2(p, bufs, input, b, k),
+            Width::Avx512 => step_avx512(p, bufs, input, b, k),
+        }
+    }
+}
+
+// The two entry points compile the same generic code (`blocks` and what it
+// calls are `inline(always)`) for their registers, each with its own target
+// features: code built for AVX-512 must never run on an AVX2-only CPU.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step_avx2(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+    unsafe {
         blocks::<__m256>(p, 0, p.blocks, bufs, input, b, k);
         if p.tail {
             blocks::<__m128>(p, p.blocks * LANES, 1, bufs, input, b, k);
         }
     }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn step_avx512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+    unsafe { blocks::<__m512>(p, 0, p.blocks, bufs, input, b, k) }
 }
 
 /// The step's `h` and `c` buffers, at row 0 and unit 0.
@@ -184,7 +244,7 @@ struct Bufs {
 /// the FMA pipes busy through their latency where four would not. A unit's
 /// arithmetic is the same in every tile shape, so a window's translation
 /// does not depend on the batch it came in.
-#[target_feature(enable = "avx2,fma")]
+#[inline(always)]
 unsafe fn blocks<V: Lanes>(
     p: &Packed,
     col0: usize,
@@ -211,6 +271,7 @@ unsafe fn blocks<V: Lanes>(
         };
         let mut r0 = 0;
         while r0 < b {
+            let left = (b - r0).min(V::ROWS);
             let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
             unsafe {
                 let rows = Rows {
@@ -219,14 +280,15 @@ unsafe fn blocks<V: Lanes>(
                     c: bufs.c.add(r0 * units + col),
                     stride: units,
                 };
-                match (b - r0, pair) {
+                match (left, pair) {
                     (1, true) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
                     (1, false) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
-                    (2, _) => tile::<V, 2, 1>(&w, &rows, [x(0), x(1)]),
-                    _ => tile::<V, ROWS, 1>(&w, &rows, [x(0), x(1), x(2)]),
+                    (2, _) => tile::<V, 2, 1>(&w, &rows, std::array::from_fn(x)),
+                    (3, _) => tile::<V, 3, 1>(&w, &rows, std::array::from_fn(x)),
+                    _ => tile::<V, 4, 1>(&w, &rows, std::array::from_fn(x)),
                 }
             }
-            r0 += ROWS;
+            r0 += left;
         }
         i += if pair { 2 } else { 1 };
     }
@@ -252,8 +314,7 @@ struct Rows {
 
 /// `R` rows × `NB` adjacent blocks: the product, the gates and the cell
 /// update. `acc[r][nb][g]` is gate `g` of row `r`'s units in block `nb`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
+#[inline(always)]
 unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows, x: [f32; R]) {
     unsafe {
         let n = V::N;
@@ -316,8 +377,7 @@ unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows
 
 /// `acc[r][nb][g] += h[r][kk] · w[nb][kk][g]` for the tile's rows, blocks
 /// and four gates.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
+#[inline(always)]
 unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
     acc: &mut [[[V; 4]; NB]; R],
     w: &Block,
@@ -343,12 +403,10 @@ unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
 }
 
 /// tanh of the first `m` of four registers as fractions `n / q`, from a
-/// 13/6 rational in x (Eigen's minimax coefficients, as in the AVX-512 gate
-/// kernel), clamped to ±7.905 where it reaches ±1 in f32. The numerators'
-/// and denominators' Horner steps are interleaved: up to eight independent
+/// 13/6 rational in x (Eigen's minimax coefficients), clamped to ±7.905
+/// where it reaches ±1 in f32. The numerators' and denominators' Horner steps are interleaved: up to eight independent
 /// chains. The caller divides, combining fractions first (see `tile`).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
+#[inline(always)]
 unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4]) {
     use super::{TANH_P as P, TANH_Q as Q};
     unsafe {
@@ -377,11 +435,15 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
     }
 }
 
-/// The operations a block needs, for a ymm (8 units) and an xmm (4 units)
-/// register of f32. Callers have checked AVX2 and FMA; pointers must be
-/// valid for `N` floats (one for `broadcast`).
+/// The operations a block needs, for a zmm (16 units), a ymm (8) and an
+/// xmm (4) register of f32. Callers have checked the features; pointers
+/// must be valid for `N` floats (one for `broadcast`).
 trait Lanes: Copy {
     const N: usize;
+    /// Batch rows per tile: 4 accumulators a row, one broadcast, and the
+    /// gate's weights must fit the registers (16 with AVX2, 32 with
+    /// AVX-512) without spills.
+    const ROWS: usize;
     unsafe fn splat(x: f32) -> Self;
     unsafe fn broadcast(p: *const f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
@@ -395,60 +457,61 @@ trait Lanes: Copy {
     unsafe fn max(a: Self, b: Self) -> Self;
 }
 
-/// Both register widths' [`Lanes`], from their intrinsics' names.
+/// Each register width's [`Lanes`], from its intrinsics' prefix.
 macro_rules! lanes {
-    ($t:ty, $n:expr, $set1:ident, $bcast:ident, $load:ident, $store:ident, $fmadd:ident,
+    ($t:ty, $n:expr, $rows:expr, $feat:literal, $set1:ident, $load:ident, $store:ident, $fmadd:ident,
      $add:ident, $mul:ident, $div:ident, $min:ident, $max:ident) => {
         impl Lanes for $t {
             const N: usize = $n;
+            const ROWS: usize = $rows;
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn splat(x: f32) -> Self {
                 $set1(x)
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn broadcast(p: *const f32) -> Self {
-                unsafe { $bcast(&*p) }
+                // One `vbroadcastss` from memory.
+                $set1(unsafe { *p })
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn load(p: *const f32) -> Self {
                 unsafe { $load(p) }
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn store(p: *mut f32, v: Self) {
                 unsafe { $store(p, v) }
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
                 $fmadd(a, b, c)
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn add(a: Self, b: Self) -> Self {
                 $add(a, b)
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn mul(a: Self, b: Self) -> Self {
                 $mul(a, b)
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn div(a: Self, b: Self) -> Self {
                 $div(a, b)
             }
-
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn min(a: Self, b: Self) -> Self {
                 $min(a, b)
             }
             #[inline]
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $feat)]
             unsafe fn max(a: Self, b: Self) -> Self {
                 $max(a, b)
             }
@@ -457,10 +520,26 @@ macro_rules! lanes {
 }
 
 lanes!(
+    __m512,
+    16,
+    4,
+    "avx512f",
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_mul_ps,
+    _mm512_div_ps,
+    _mm512_min_ps,
+    _mm512_max_ps
+);
+lanes!(
     __m256,
     8,
+    3,
+    "avx2,fma",
     _mm256_set1_ps,
-    _mm256_broadcast_ss,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
     _mm256_fmadd_ps,
@@ -473,8 +552,9 @@ lanes!(
 lanes!(
     __m128,
     4,
+    3,
+    "avx2,fma",
     _mm_set1_ps,
-    _mm_broadcast_ss,
     _mm_loadu_ps,
     _mm_storeu_ps,
     _mm_fmadd_ps,
@@ -506,14 +586,27 @@ mod tests {
         let mut v =
             |n: usize, s: f64| -> Vec<f32> { (0..n).map(|_| rng.uniform(-s, s) as f32).collect() };
         let (r, bias, wih) = (v(units * npad, 0.3), v(npad, 1.0), v(npad, 1.0));
-        let (h_all, c_all, x_all) = (v(8 * units, 1.0), v(8 * units, 2.0), v(8 * 3, 1.5));
+        let (h_all, c_all, x_all) = (v(9 * units, 1.0), v(9 * units, 2.0), v(9 * 3, 1.5));
         let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-        for (k, end) in [(75, 76), (72, 72), (78, 80)] {
+        let widths = [Width::Avx2, Width::Avx512]
+            .into_iter()
+            .filter(|w| w.supported());
+        for (width, (k, end)) in widths.flat_map(|w| {
+            [(75usize, 76), (72, 72), (78, 80)].map(|(k, end)| match w {
+                Width::Avx2 => (w, (k, end)),
+                Width::Avx512 => (w, (k, k.div_ceil(LANES_512) * LANES_512)),
+            })
+        }) {
             for with_input in [false, true] {
-                let p = Packed::new(&r, &bias, with_input.then_some(&wih[..]), k, units, npad);
+                let wih_in = with_input.then_some(&wih[..]);
+                let p = Packed::new(width, &r, &bias, wih_in, k, units, npad);
                 // Row 0's h and c from the first batch size, to compare the others with.
                 let mut row0: Option<Vec<u32>> = None;
-                for (b, first) in [(1, false), (2, false), (3, false), (7, false), (8, true)] {
+                for (b, first) in [1, 2, 3, 4, 5, 7, 8, 9]
+                    .map(|b| (b, false))
+                    .into_iter()
+                    .chain([(8, true)])
+                {
                     // Units past k: h is zero there, as in the model.
                     let mut h_in = h_all[..b * units].to_vec();
                     for row in h_in.chunks_mut(units) {
@@ -534,13 +627,17 @@ mod tests {
                         .collect();
                     if !first {
                         let want = row0.get_or_insert_with(|| bits.clone());
-                        assert!(*want == bits, "k={k} b={b}: row 0 differs from b=1");
+                        assert!(
+                            *want == bits,
+                            "{width:?} k={k} b={b}: row 0 differs from b=1"
+                        );
                     }
                     for row in 0..b {
                         for j in 0..units {
                             let at = row * units + j;
                             let (gc, gh) = (c[at] as f64, h_out[at] as f64);
-                            let case = format!("k={k} b={b} first={first} input={with_input}");
+                            let case =
+                                format!("{width:?} k={k} b={b} first={first} input={with_input}");
                             if j >= end {
                                 assert!(
                                     gh.is_nan() && c[at] == c_all[at],

@@ -17,13 +17,14 @@
 //!   recurrent weights: with `x_{t+1} = w_d·h_t + b_d`,
 //!   `W_hh h + w_ih x + b = (W_hh + w_ih w_dᵀ) h + (b + w_ih b_d)`. Decoder
 //!   steps 1.. are then a plain recurrence; step 0 (input 0) uses `W_hh`.
-//! - On AVX2+FMA CPUs without AVX-512, one fused kernel ([`fused`]) does a
-//!   whole step: the product on weights packed once per model, and the gates
-//!   and cell update while the products are still in registers.
-//! - Elsewhere a step is a GEMM (the `gemm` crate, candle's own CPU kernel;
-//!   our own row kernel at batch 1) and then the gate kernel (sigmoid, tanh,
-//!   the cell update) in one pass over each row: AVX-512 intrinsics, or
-//!   portable code with a vectorisable exp. Picked at run time.
+//! - On x86-64 with AVX2 and FMA, one fused kernel ([`fused`]) does a whole
+//!   step: the product on weights packed once per model, and the gates and
+//!   cell update while the products are still in registers; in zmm
+//!   registers (16 units) where the CPU has AVX-512, ymm (8) elsewhere.
+//! - Elsewhere (other CPUs, other architectures) a step is a GEMM (the
+//!   `gemm` crate, candle's own CPU kernel) and then the gate kernel
+//!   (sigmoid, tanh, the cell update) in portable code with a vectorisable
+//!   exp. Picked at run time.
 //!
 //! Numerically it agrees with the reference to ~1e-6 (tests check 1e-5).
 
@@ -69,8 +70,6 @@ pub struct FastModel {
     dec_r1: Vec<f32>,
     dense_w: Vec<f32>,
     dense_b: f32,
-    gates: GateKernel,
-    matmul: MatmulKernel,
     /// The fused step's packed weights, where it is the kernel to use.
     #[cfg(target_arch = "x86_64")]
     fused: Option<Box<Fused>>,
@@ -99,11 +98,6 @@ struct Fused {
     dec0: fused::Packed,
     dec1: fused::Packed,
 }
-
-type GateKernel = fn(&mut [f32], &[f32], Option<(&[f32], f32)>, &mut [f32], &mut [f32]);
-/// `(z, h, r, batch, k, hstride, npad)`: `z[B, npad] = h[B, :k] · r[:k, npad]`,
-/// `h` rows `hstride` apart (the padded units are zero and skipped: k = H).
-type MatmulKernel = fn(&mut [f32], &[f32], &[f32], usize, usize, usize, usize);
 
 impl FastModel {
     /// Builds from PyTorch-layout weights (names as in the model file).
@@ -174,8 +168,9 @@ impl FastModel {
             .map(|j| (dec_bias0[j] as f64 + dec_wih[j] as f64 * dense_b as f64) as f32)
             .collect();
         #[cfg(target_arch = "x86_64")]
-        let fused = use_fused().then(|| {
-            let pack = |r: &[f32], b: &[f32], wih| fused::Packed::new(r, b, wih, h0, h, npad);
+        let fused = fused::Width::detect().map(|width| {
+            let pack =
+                |r: &[f32], b: &[f32], wih| fused::Packed::new(width, r, b, wih, h0, h, npad);
             Box::new(Fused {
                 enc: pack(&enc_r, &enc_bias, Some(&enc_wih)),
                 dec0: pack(&dec_r0, &dec_bias0, None),
@@ -196,8 +191,6 @@ impl FastModel {
             dec_r1,
             dense_w,
             dense_b,
-            gates: select_gate_kernel(),
-            matmul: select_matmul_kernel(),
             #[cfg(target_arch = "x86_64")]
             fused,
         })
@@ -240,11 +233,11 @@ impl FastModel {
             if t == 0 {
                 s.z.fill(0.0);
             } else {
-                (self.matmul)(&mut s.z, &s.h, &self.enc_r, b, self.hidden, h, np);
+                matmul_gemm(&mut s.z, &s.h, &self.enc_r, b, self.hidden, h, np);
             }
             for r in 0..b {
                 let x = input[r * w + t];
-                (self.gates)(
+                gates_generic(
                     &mut s.z[r * np..r * np + 4 * h],
                     &self.enc_bias,
                     Some((&self.enc_wih, x)),
@@ -261,10 +254,10 @@ impl FastModel {
             } else {
                 (&self.dec_r1, &self.dec_bias1)
             };
-            (self.matmul)(&mut s.z, &s.h, r_mat, b, self.hidden, h, np);
+            matmul_gemm(&mut s.z, &s.h, r_mat, b, self.hidden, h, np);
             for r in 0..b {
                 let hr = &mut s.h[r * h..(r + 1) * h];
-                (self.gates)(
+                gates_generic(
                     &mut s.z[r * np..r * np + 4 * h],
                     bias,
                     None,
@@ -361,34 +354,6 @@ fn matmul_gemm(z: &mut [f32], h: &[f32], r: &[f32], b: usize, k: usize, hid: usi
     }
 }
 
-/// `z = h · r` one row at a time, for a batch of one: each column
-/// block of `COLS` accumulates in registers while `k` streams over the rows
-/// of `r`, so `r` is read once per output row with no packing.
-#[inline(always)]
-fn mm_rows<const COLS: usize>(
-    z: &mut [f32],
-    h: &[f32],
-    r: &[f32],
-    b: usize,
-    k: usize,
-    hid: usize,
-    npad: usize,
-) {
-    check_matmul(z, h, r, b, k, hid, npad);
-    for (zr, hr) in z.chunks_exact_mut(npad).zip(h.chunks_exact(hid)).take(b) {
-        for (zb, j0) in zr.chunks_exact_mut(COLS).zip((0..npad).step_by(COLS)) {
-            let mut acc = [0f32; COLS];
-            for (k, &hv) in hr[..k].iter().enumerate() {
-                let rr = &r[k * npad + j0..k * npad + j0 + COLS];
-                for (a, &rv) in acc.iter_mut().zip(rr) {
-                    *a = hv.mul_add(rv, *a);
-                }
-            }
-            zb.copy_from_slice(&acc);
-        }
-    }
-}
-
 /// Dot product with 16 independent partial sums: a plain `.sum()` is one
 /// serial chain of adds (float addition is not reassociated), which at batch
 /// 256 cost ~5 µs per step, 7% of the whole.
@@ -446,8 +411,8 @@ fn tanh(x: f32) -> f32 {
 
 /// One LSTM cell update for one row: `z` holds `h·R` for the four gates;
 /// adds `bias` (and `x·w_ih` when given), then c ← f·c + i·g, h ← o·tanh(c).
-#[inline(always)]
-fn gates_body(
+/// The portable path's cell (CPUs without AVX2 and FMA).
+fn gates_generic(
     z: &mut [f32],
     bias: &[f32],
     input: Option<(&[f32], f32)>,
@@ -485,58 +450,8 @@ fn gates_body(
     }
 }
 
-fn gates_generic(
-    z: &mut [f32],
-    bias: &[f32],
-    input: Option<(&[f32], f32)>,
-    c: &mut [f32],
-    h: &mut [f32],
-) {
-    gates_body(z, bias, input, c, h)
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    /// # Safety
-    /// The CPU must support AVX-512F and FMA.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn mm_avx512(
-        z: &mut [f32],
-        h: &[f32],
-        r: &[f32],
-        b: usize,
-        k: usize,
-        hid: usize,
-        npad: usize,
-    ) {
-        // 64 columns: 4 zmm accumulators.
-        super::mm_rows::<64>(z, h, r, b, k, hid, npad)
-    }
-
-    /// Ours for a single row (a streaming pass over R beats gemm's packing
-    /// there: 0.8 vs 1.4 µs per step), `gemm` from two rows on (batch 2:
-    /// 33k vs 22k windows/s; batch 4 and up: 2.2× faster per step).
-    pub fn matmul_avx512(
-        z: &mut [f32],
-        h: &[f32],
-        r: &[f32],
-        b: usize,
-        k: usize,
-        hid: usize,
-        npad: usize,
-    ) {
-        if b > SMALL_BATCH {
-            return super::matmul_gemm(z, h, r, b, k, hid, npad);
-        }
-        // SAFETY: only selected after detecting avx512f and fma.
-        unsafe { mm_avx512(z, h, r, b, k, hid, npad) }
-    }
-
-    const SMALL_BATCH: usize = 1;
-}
-
 /// tanh(x) ≈ x·P(x²)/Q(x²) for |x| ≤ 7.905 (Eigen's minimax coefficients,
-/// highest power first): the SIMD kernels' tanh, and σ through it.
+/// highest power first): the fused kernel's tanh, and σ through it.
 const TANH_P: [f32; 7] = [
     -2.760_768_5e-16,
     2.000_188e-13,
@@ -551,52 +466,14 @@ const TANH_Q: [f32; 4] = [1.198_258_4e-6, 1.185_347e-4, 2.268_434_6e-3, 4.893_52
 #[cfg(target_arch = "x86_64")]
 mod fused;
 
-#[cfg(target_arch = "x86_64")]
-mod avx512;
-
-/// Whether this CPU takes the fused AVX2 step: AVX2 and FMA without
-/// AVX-512 (which keeps its own gate kernel and `gemm`).
-#[cfg(target_arch = "x86_64")]
-fn use_fused() -> bool {
-    std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
-        && !std::is_x86_feature_detected!("avx512f")
-}
-
-/// The widest gate kernel this CPU runs (AVX2 CPUs take the fused step
-/// instead).
-fn select_gate_kernel() -> GateKernel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return avx512::gates;
-        }
-    }
-    gates_generic
-}
-
-/// The matmul kernel for this CPU (the `gemm` crate where ours has no
-/// SIMD version; AVX2 CPUs take the fused step instead).
-fn select_matmul_kernel() -> MatmulKernel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let fma = std::is_x86_feature_detected!("fma");
-        if std::is_x86_feature_detected!("avx512f") && fma {
-            return x86::matmul_avx512;
-        }
-    }
-    matmul_gemm
-}
-
-/// Which gate kernel [`FastModel`] uses here (for reports).
+/// Which kernel [`FastModel`] uses here (for reports).
 pub fn kernel_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            return "avx512";
-        }
-        if use_fused() {
-            return "avx2+fma-fused";
+        match fused::Width::detect() {
+            Some(fused::Width::Avx512) => return "avx512-fused",
+            Some(fused::Width::Avx2) => return "avx2+fma-fused",
+            None => {}
         }
     }
     "generic"
@@ -629,44 +506,6 @@ mod tests {
         assert_eq!(tanh(-1e9), -1.0);
     }
 
-    /// The AVX-512 kernel's rational tanh and the σ built on it, against
-    /// f64, through the kernel itself (one gate at a time).
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn avx512_activations_are_accurate() {
-        if !std::is_x86_feature_detected!("avx512f") {
-            return;
-        }
-        let n = 16;
-        let (mut worst_s, mut worst_t) = (0f64, 0f64);
-        for i in -4_000..=4_000 {
-            let x = i as f32 * 5e-3; // [-20, 20]
-            // z = [i, f, g, o] pre-activations; c = 0, so c' = σ(x)·tanh(x)
-            // and h = σ(x)·tanh(c').
-            let mut z = vec![x; 4 * n];
-            let (bias, mut c, mut h) = (vec![0f32; 4 * n], vec![0f32; n], vec![0f32; n]);
-            avx512::gates(&mut z, &bias, None, &mut c, &mut h);
-            let xd = x as f64;
-            let s = 1.0 / (1.0 + (-xd).exp());
-            let cw = s * xd.tanh();
-            worst_s = worst_s.max((c[0] as f64 - cw).abs());
-            worst_t = worst_t.max((h[0] as f64 - s * cw.tanh()).abs());
-        }
-        assert!(worst_s < 1e-6, "σ·tanh error {worst_s}");
-        assert!(worst_t < 1e-6, "σ·tanh(c) error {worst_t}");
-        // Saturation without NaN far out.
-        let mut z = vec![1e9f32; 64];
-        let (bias, mut c, mut h) = (vec![0f32; 64], vec![0f32; 16], vec![0f32; 16]);
-        avx512::gates(&mut z, &bias, None, &mut c, &mut h);
-        assert!(
-            (c[0] - 1.0).abs() < 1e-6 && (h[0] - 1.0f32.tanh()).abs() < 1e-6,
-            "{c:?} {h:?}"
-        );
-        let mut z = vec![-1e9f32; 64];
-        avx512::gates(&mut z, &bias, None, &mut c, &mut h);
-        assert!(c[0].abs() < 1e-6 && h[0].abs() < 1e-6, "{c:?} {h:?}");
-    }
-
     #[test]
     fn matmul_kernels_agree_with_a_plain_product() {
         let (hid, npad) = (80, 320);
@@ -674,7 +513,6 @@ mod tests {
         let r: Vec<f32> = (0..hid * npad)
             .map(|_| rng.uniform(-1.0, 1.0) as f32)
             .collect();
-        // One row runs our kernel, more run gemm.
         for b in [1, 2, 3, 16] {
             let h: Vec<f32> = (0..b * hid)
                 .map(|_| rng.uniform(-1.0, 1.0) as f32)
@@ -688,35 +526,56 @@ mod tests {
                         (0..75).map(|k| h[row * hid + k] * r[k * npad + j]).sum();
                 }
             }
-            let kernels: Vec<MatmulKernel> = vec![select_matmul_kernel(), matmul_gemm];
-            for kernel in kernels {
-                let mut got = vec![7f32; b * npad];
-                kernel(&mut got, &h, &r, b, 75, hid, npad);
-                for (i, (x, y)) in want.iter().zip(&got).enumerate() {
-                    assert!((x - y).abs() < 1e-4, "b={b} element {i}: {x} vs {y}");
-                }
+            let mut got = vec![7f32; b * npad];
+            matmul_gemm(&mut got, &h, &r, b, 75, hid, npad);
+            for (i, (x, y)) in want.iter().zip(&got).enumerate() {
+                assert!((x - y).abs() < 1e-4, "b={b} element {i}: {x} vs {y}");
             }
         }
     }
 
+    /// The fused step (this CPU's width) and the portable path translate
+    /// the same windows alike, through a whole model with random weights:
+    /// 75 units (padded to 80), in batches that cover every tile shape.
+    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn every_kernel_agrees_with_the_generic_one() {
-        let n = 80;
-        let mut rng = crate::rng::Rng::new(5);
-        let mut v =
-            |k: usize, s: f64| -> Vec<f32> { (0..k).map(|_| rng.uniform(-s, s) as f32).collect() };
-        let (z0, bias, wih, c0) = (v(4 * n, 4.0), v(4 * n, 1.0), v(4 * n, 1.0), v(n, 2.0));
-        let run = |k: GateKernel| {
-            let (mut z, mut c, mut h) = (z0.clone(), c0.clone(), vec![0f32; n]);
-            k(&mut z, &bias, Some((&wih, 0.7)), &mut c, &mut h);
-            (c, h)
-        };
-        let want = run(gates_generic);
-        let kernels: Vec<GateKernel> = vec![select_gate_kernel()];
-        for k in kernels {
-            let got = run(k);
-            for (a, b) in want.0.iter().chain(&want.1).zip(got.0.iter().chain(&got.1)) {
-                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    fn the_fused_path_agrees_with_the_portable_one() {
+        let (hidden, window) = (75, 24);
+        let mut rng = crate::rng::Rng::new(17);
+        let mut params = HashMap::new();
+        for (name, len, scale) in [
+            ("encoder.weight_ih_l0", 4 * hidden, 1.0),
+            ("encoder.weight_hh_l0", 4 * hidden * hidden, 0.2),
+            ("encoder.bias_ih_l0", 4 * hidden, 0.5),
+            ("encoder.bias_hh_l0", 4 * hidden, 0.5),
+            ("decoder.weight_ih_l0", 4 * hidden, 1.0),
+            ("decoder.weight_hh_l0", 4 * hidden * hidden, 0.2),
+            ("decoder.bias_ih_l0", 4 * hidden, 0.5),
+            ("decoder.bias_hh_l0", 4 * hidden, 0.5),
+            ("dense.weight", hidden, 0.3),
+            ("dense.bias", 1, 0.1),
+        ] {
+            let v: Vec<f32> = (0..len)
+                .map(|_| rng.uniform(-scale, scale) as f32)
+                .collect();
+            params.insert(name.to_string(), v);
+        }
+        let fused = FastModel::new(&params, hidden, window).unwrap();
+        if fused.fused.is_none() {
+            return; // no AVX2 here: both would be the portable path
+        }
+        let mut portable = fused.clone();
+        portable.fused = None;
+        for b in [1, 2, 3, 4, 5, 9, 16] {
+            let input: Vec<f32> = (0..b * window)
+                .map(|_| rng.uniform(-2.0, 2.0) as f32)
+                .collect();
+            let (want, got) = (
+                portable.translate_rows(&input).unwrap(),
+                fused.translate_rows(&input).unwrap(),
+            );
+            for (i, (x, y)) in want.iter().zip(&got).enumerate() {
+                assert!((x - y).abs() < 1e-5, "b={b} output {i}: {x} vs {y}");
             }
         }
     }
