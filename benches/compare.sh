@@ -18,6 +18,10 @@ PEERS=${PEERS:-benches/peers.py}
 MODEL=${MODEL:-models/sin-cos.safetensors}
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER=${SECONDS_PER:-1}
+# OpenBLAS core types numpy also runs with, besides its own detection (which
+# picks the wrong kernels on some VMs' CPUs), e.g. NUMPY_CORETYPES=SapphireRapids;
+# those lines say "impl":"numpy[TYPE]".
+NUMPY_CORETYPES=${NUMPY_CORETYPES:-}
 
 ours() { # cpus threads batches
   taskset -c "$1" "$BIN" bench --model-only --json --model "$MODEL" --threads "$2" --batch "$3" \
@@ -29,11 +33,19 @@ peer() { # cpus impl threads batch
     --batch "$4" --weights "$MODEL" --seconds "$SECONDS_PER" --warmup 0.3 | sed "s/^{/{\"round\":$round,/"
 }
 
+numpy_forced() { # cpus threads batch, with OPENBLAS_CORETYPE from the caller
+  env -u OPENBLAS_L2_SIZE taskset -c "$1" "$PY" "$PEERS" --impl numpy --threads "$2" \
+    --batch "$3" --weights "$MODEL" --seconds "$SECONDS_PER" --warmup 0.3 | sed "s/^{/{\"round\":$round,/"
+}
+
 for round in $(seq "$ROUNDS"); do
   ours 0 1 1,16,256
   for b in 1 16 256; do
     peer 0 ort-fused 1 "$b"
     peer 0 numpy 1 "$b"
+    for t in $NUMPY_CORETYPES; do
+      OPENBLAS_CORETYPE="$t" numpy_forced 0 1 "$b" | sed "s/\"impl\": *\"numpy\"/\"impl\":\"numpy[$t]\"/"
+    done
   done
   ours 0-1 2 256
   peer 0-1 ort-fused 2 256

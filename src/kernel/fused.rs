@@ -671,4 +671,34 @@ mod tests {
             }
         }
     }
+
+    /// Far outside the rational's range the gates saturate (σ → 0 or 1,
+    /// tanh → ±1) without NaN, in every width this CPU runs.
+    #[test]
+    fn fused_step_saturates_without_nan() {
+        let (units, k, b) = (16, 16, 2);
+        let npad = 4 * units;
+        let r = vec![0f32; units * npad];
+        for width in [Width::Avx2, Width::Avx512]
+            .into_iter()
+            .filter(|w| w.supported())
+        {
+            for (z, c_want, h_want) in [(1e9f32, 1.0f32, 1.0f32.tanh()), (-1e9, 0.0, 0.0)] {
+                let bias = vec![z; npad];
+                let p = Packed::new(width, &r, &bias, None, k, units, npad);
+                let (h_in, mut h_out, mut c) = (
+                    vec![0f32; b * units],
+                    vec![0f32; b * units],
+                    vec![0f32; b * units],
+                );
+                step(&p, &h_in, &mut h_out, &mut c, None, b, false);
+                for (cv, hv) in c.iter().zip(&h_out) {
+                    assert!(
+                        (cv - c_want).abs() < 1e-6 && (hv - h_want).abs() < 1e-6,
+                        "{width:?} z={z}: c {cv} (want {c_want}), h {hv} (want {h_want})"
+                    );
+                }
+            }
+        }
+    }
 }
