@@ -65,7 +65,9 @@ impl Width {
     /// The widest this CPU runs, if it runs either.
     pub(super) fn detect() -> Option<Width> {
         let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-        match (avx2, std::is_x86_feature_detected!("avx512f")) {
+        let avx512 =
+            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq");
+        match (avx2, avx512) {
             (true, true) => Some(Width::Avx512),
             (true, false) => Some(Width::Avx2),
             _ => None,
@@ -225,7 +227,7 @@ unsafe fn step_avx2(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: u
     }
 }
 
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn step_avx512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
     unsafe { blocks::<__m512>(p, 0, p.blocks, bufs, input, b, k) }
 }
@@ -413,7 +415,7 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
         let lim = 7.905_311;
         let mut x2 = [V::splat(0.0); 4];
         for j in 0..m {
-            x[j] = V::min(V::max(x[j], V::splat(-lim)), V::splat(lim));
+            x[j] = V::clamp(x[j], V::splat(lim));
             x2[j] = V::mul(x[j], x[j]);
         }
         let mut p = [V::splat(P[0]); 4];
@@ -453,14 +455,14 @@ trait Lanes: Copy {
     unsafe fn add(a: Self, b: Self) -> Self;
     unsafe fn mul(a: Self, b: Self) -> Self;
     unsafe fn div(a: Self, b: Self) -> Self;
-    unsafe fn min(a: Self, b: Self) -> Self;
-    unsafe fn max(a: Self, b: Self) -> Self;
+    /// `x` clamped to `[-lim, lim]` (`lim` > 0).
+    unsafe fn clamp(x: Self, lim: Self) -> Self;
 }
 
 /// Each register width's [`Lanes`], from its intrinsics' prefix.
 macro_rules! lanes {
     ($t:ty, $n:expr, $rows:expr, $feat:literal, $set1:ident, $load:ident, $store:ident, $fmadd:ident,
-     $add:ident, $mul:ident, $div:ident, $min:ident, $max:ident) => {
+     $add:ident, $mul:ident, $div:ident, clamp = |$x:ident, $lim:ident| $clamp:expr) => {
         impl Lanes for $t {
             const N: usize = $n;
             const ROWS: usize = $rows;
@@ -507,13 +509,8 @@ macro_rules! lanes {
             }
             #[inline]
             #[target_feature(enable = $feat)]
-            unsafe fn min(a: Self, b: Self) -> Self {
-                $min(a, b)
-            }
-            #[inline]
-            #[target_feature(enable = $feat)]
-            unsafe fn max(a: Self, b: Self) -> Self {
-                $max(a, b)
+            unsafe fn clamp($x: Self, $lim: Self) -> Self {
+                $clamp
             }
         }
     };
@@ -523,7 +520,7 @@ lanes!(
     __m512,
     16,
     4,
-    "avx512f",
+    "avx512f,avx512dq",
     _mm512_set1_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
@@ -531,8 +528,8 @@ lanes!(
     _mm512_add_ps,
     _mm512_mul_ps,
     _mm512_div_ps,
-    _mm512_min_ps,
-    _mm512_max_ps
+    // One `vrangeps`: the smaller magnitude of x and lim, with x's sign.
+    clamp = |x, lim| _mm512_range_ps::<0b0010>(x, lim)
 );
 lanes!(
     __m256,
@@ -546,8 +543,10 @@ lanes!(
     _mm256_add_ps,
     _mm256_mul_ps,
     _mm256_div_ps,
-    _mm256_min_ps,
-    _mm256_max_ps
+    clamp = |x, lim| _mm256_min_ps(
+        _mm256_max_ps(x, _mm256_sub_ps(_mm256_setzero_ps(), lim)),
+        lim
+    )
 );
 lanes!(
     __m128,
@@ -561,8 +560,7 @@ lanes!(
     _mm_add_ps,
     _mm_mul_ps,
     _mm_div_ps,
-    _mm_min_ps,
-    _mm_max_ps
+    clamp = |x, lim| _mm_min_ps(_mm_max_ps(x, _mm_sub_ps(_mm_setzero_ps(), lim)), lim)
 );
 
 #[cfg(test)]
