@@ -19,17 +19,21 @@
 //! the live units end within 4 of a multiple of 8: 75 units are 9 × 8 + one
 //! block of 4 rather than 10 × 8, and a 128-bit operation costs half a
 //! 256-bit one on CPUs that split them (AMD Zen 1), so the padding's share
-//! falls from 6% to 1%. With AVX-512 they are 16 units (75 → 5 × 16): a
-//! narrower tail would cost as much as a full block on the CPUs that have
-//! AVX-512. Units past the last block are never written: they stay zero.
+//! falls from 6% to 1%. With AVX-512 they are 16 units, and the last ≤ 12
+//! live units hold their four gates one after another in ⌈n/4⌉ registers
+//! (75 units: 4 blocks of 16, then 11 units in 3 registers per `k` instead
+//! of 4; see `tail_512`): a narrower register would cost as much as a full
+//! one on the CPUs that have AVX-512. Units past the last block are never
+//! written: they stay zero.
 //!
 //! Registers: with AVX2, 12 accumulators, 3 broadcasts and one gate's
 //! weights fill the 16 vector registers exactly; 3 rows is the widest tile
 //! without spills. AVX-512 has 32: on AMD Zen 5 at batch 256, 4 rows (16
 //! accumulators) ran 6-7% faster than 3, while 5 and 6 rows ran at about
 //! 0.86× and 0.36× of 4 (spills; `benches/kernel_ab.sh` runs of each
-//! against the same base). A batch of one row takes two blocks per tile instead
-//! (8 accumulators), so its FMAs do not wait on each other's latency.
+//! against the same base). A batch of one row takes two blocks per tile
+//! instead (8 accumulators), so its FMAs do not wait on each other's
+//! latency.
 //!
 //! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
 //! halving folded into the packed weights), evaluated four registers at a
@@ -58,9 +62,9 @@ const GATE_SCALE: [f32; 4] = [0.5, 0.5, 1.0, 0.5];
 pub(super) enum Width {
     /// ymm blocks of 8 units and a last xmm block of 4 (AVX2 and FMA).
     Avx2,
-    /// zmm blocks of 16 units (AVX-512F). Units are padded to 16, so there
-    /// is no tail; a 512-bit operation costs what a 256-bit one does on the
-    /// CPUs that have it (Intel's server cores, AMD Zen 5).
+    /// zmm blocks of 16 units and a packed tail (AVX-512F and DQ). A
+    /// 512-bit operation costs what a 256-bit one does on the CPUs that have
+    /// it (Intel's server cores, AMD Zen 5).
     Avx512,
 }
 
