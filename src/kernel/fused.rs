@@ -499,7 +499,7 @@ unsafe fn cell<V: Lanes, const R: usize, const NB: usize>(
         // at batch 256 (BENCHMARKS.md). With σ(2z) = ½ + ½·tanh(z) = (q + n)/2q:
         //   c' = f·c + i·g = ((q_f + n_f)·c·q_i·q_g + (q_i + n_i)·n_g·q_f) / (2·q_f·q_i·q_g)
         //   h  = o·tanh(c') = (q_o + n_o)·n_c / (2·q_o·q_c)
-        // Every q lies in [4.9e-3, 0.91] (the rational's denominator on the
+        // Every q lies in [4.9e-3, 0.95] (the rational's denominator on the
         // clamped range), so the products neither overflow nor underflow.
         const { assert!(R * NB <= 4, "a tile holds at most 4 (row, block) pairs") };
         let half = V::splat(0.5);
@@ -556,15 +556,16 @@ unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
     }
 }
 
-/// tanh of the first `m` of four registers as fractions `n / q`, from a
-/// 13/6 rational in x (Eigen's minimax coefficients), clamped to ±7.905
-/// where it reaches ±1 in f32. The numerators' and denominators' Horner steps are interleaved: up to eight independent
-/// chains. The caller divides, combining fractions first (see `tile`).
+/// tanh of the first `m` of four registers as fractions `n / q`, from an
+/// 11/6 rational in x (see `TANH_P`), clamped to ±8 where it is within
+/// 2.3e-7 of ±1. The numerators' and denominators' Horner steps are
+/// interleaved: up to eight independent chains. The caller divides,
+/// combining fractions first (see `cell`).
 #[inline(always)]
 unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4]) {
     use super::{TANH_P as P, TANH_Q as Q};
     unsafe {
-        let lim = 7.905_311;
+        let lim = 8.0;
         let mut x2 = [V::splat(0.0); 4];
         for j in 0..m {
             x[j] = V::clamp(x[j], V::splat(lim));
