@@ -230,6 +230,40 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     }
 }
 
+/// Durable mode through JetStream: every sample acknowledged (several
+/// thousand outstanding at a time), every window translated and stored once.
+#[test]
+fn durable_end_to_end_bench_stores_every_window() {
+    let server = NatsServer::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["bench", "--durable", "--nats", &server.url()])
+        .args([
+            "--streams",
+            "200",
+            "--rate",
+            "50",
+            "--duration",
+            "1s",
+            "--json",
+        ])
+        .arg("--models-dir")
+        .arg(manifest().join("models"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["mode"], "durable", "{r}");
+    assert_eq!(r["loss"], 0, "{r}");
+    assert!(r["windows_expected"].as_u64().unwrap() >= 200 * 25, "{r}");
+    assert_eq!(r["windows_received"], r["windows_expected"], "{r}");
+    assert_eq!(r["windows_stored"], r["windows_expected"], "{r}");
+}
+
 /// `pipeline serve --pair sin-cos` as a process of its own against `nats`,
 /// with the shipped models, its log on a pipe, killed if the test drops it.
 pub(super) fn spawn_serve(nats: &str, extra: &[&str]) -> tokio::process::Child {
