@@ -196,20 +196,13 @@ fn latency_bench_reports_each_load_through_each_batcher() {
     }
 }
 
-#[test]
-fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
-    let server = NatsServer::start();
+/// `pipeline bench ARGS --json` against `nats` with the shipped models: its
+/// JSON report, after checking that it succeeded.
+fn bench_json(nats: &str, args: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args([
-            "bench",
-            "--nats",
-            &server.url(),
-            "--streams",
-            "20",
-            "--rate",
-            "100",
-        ])
-        .args(["--duration", "1s", "--json", "--models-dir"])
+        .args(["bench", "--nats", nats, "--json"])
+        .args(args)
+        .arg("--models-dir")
         .arg(manifest().join("models"))
         .env("RUST_LOG", "warn")
         .output()
@@ -219,7 +212,14 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
+    let server = NatsServer::start();
+    let args = ["--streams", "20", "--rate", "100", "--duration", "1s"];
+    let r = bench_json(&server.url(), &args);
     assert_eq!(r["path"], "e2e");
     assert_eq!(r["mode"], "core");
     assert_eq!(r["loss"], 0, "{r}");
@@ -235,28 +235,16 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
 #[test]
 fn durable_end_to_end_bench_stores_every_window() {
     let server = NatsServer::start();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["bench", "--durable", "--nats", &server.url()])
-        .args([
-            "--streams",
-            "200",
-            "--rate",
-            "50",
-            "--duration",
-            "1s",
-            "--json",
-        ])
-        .arg("--models-dir")
-        .arg(manifest().join("models"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let args = [
+        "--durable",
+        "--streams",
+        "200",
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+    ];
+    let r = bench_json(&server.url(), &args);
     assert_eq!(r["mode"], "durable", "{r}");
     assert_eq!(r["loss"], 0, "{r}");
     assert!(r["windows_expected"].as_u64().unwrap() >= 200 * 25, "{r}");
