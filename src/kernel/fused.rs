@@ -291,12 +291,7 @@ unsafe fn tail_512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: us
         while r0 < b {
             let left = (b - r0).min(<__m512 as Lanes>::ROWS);
             let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
-            let rows = Rows {
-                h_in: bufs.h_in.add(r0 * units),
-                h_out: bufs.h_out.add(r0 * units + col),
-                c: bufs.c.add(r0 * units + col),
-                stride: units,
-            };
+            let rows = bufs.rows(r0, col, units);
             macro_rules! go {
                 ($r:literal) => {
                     match n.div_ceil(4) {
@@ -377,6 +372,25 @@ struct Bufs {
     c: *mut f32,
 }
 
+impl Bufs {
+    /// The tile whose first row is `r0` and first unit `col` (rows `units`
+    /// floats apart).
+    ///
+    /// # Safety
+    /// Row `r0` and unit `col` must lie within the buffers.
+    #[inline(always)]
+    unsafe fn rows(self, r0: usize, col: usize, units: usize) -> Rows {
+        unsafe {
+            Rows {
+                h_in: self.h_in.add(r0 * units),
+                h_out: self.h_out.add(r0 * units + col),
+                c: self.c.add(r0 * units + col),
+                stride: units,
+            }
+        }
+    }
+}
+
 /// `count` blocks of `V::N` units from unit `col0` on, every row tile of
 /// each. A lone row (the idle service's batch) gives each accumulator one
 /// dependent FMA per `k`, so it takes two blocks at once: eight chains keep
@@ -413,12 +427,7 @@ unsafe fn blocks<V: Lanes>(
             let left = (b - r0).min(V::ROWS);
             let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
             unsafe {
-                let rows = Rows {
-                    h_in: bufs.h_in.add(r0 * units),
-                    h_out: bufs.h_out.add(r0 * units + col),
-                    c: bufs.c.add(r0 * units + col),
-                    stride: units,
-                };
+                let rows = bufs.rows(r0, col, units);
                 match (left, pair) {
                     (1, true) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
                     (1, false) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
