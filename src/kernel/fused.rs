@@ -15,16 +15,12 @@
 //! read from one buffer and written to another, since every block reads the
 //! whole previous `h`.
 //!
-//! With AVX2, blocks are 8 units (ymm), except a last block of 4 (xmm) where
-//! the live units end within 4 of a multiple of 8: 75 units are 9 × 8 + one
-//! block of 4 rather than 10 × 8, and a 128-bit operation costs half a
-//! 256-bit one on CPUs that split them (AMD Zen 1), so the padding's share
-//! falls from 6% to 1%. With AVX-512 they are 16 units, and the last ≤ 12
-//! live units hold their four gates one after another in ⌈n/4⌉ registers
-//! (75 units: 4 blocks of 16, then 11 units in 3 registers per `k` instead
-//! of 4; see `tail_512`): a narrower register would cost as much as a full
-//! one on the CPUs that have AVX-512. Units past the last block are never
-//! written: they stay zero.
+//! Blocks are 8 units with AVX2 (ymm), 16 with AVX-512 (zmm). Where the
+//! live units end up to ¾ of a register past the last full block, that tail
+//! holds its four gates one after another, in ⌈4n/N⌉ registers per `k`
+//! instead of 4 (see [`tail`]): 75 units are 9 × 8 and a tail of 3 in 2 ymm
+//! registers (AVX2), or 4 × 16 and a tail of 11 in 3 zmm registers
+//! (AVX-512). Units past the live ones are never written: they stay zero.
 //!
 //! Registers: with AVX2, 12 accumulators, 3 broadcasts and one gate's
 //! weights fill the 16 vector registers exactly; 3 rows is the widest tile
@@ -48,9 +44,11 @@ use std::arch::x86_64::*;
 /// register (AVX-512).
 const LANES: usize = 8;
 const LANES_512: usize = 16;
-/// The most live units the AVX-512 tail packs (3 registers per `k`); past
-/// that a full block costs no more.
-const MAX_TAIL_512: usize = 12;
+/// The most live units a packed tail holds: ¾ of a register's lanes (3
+/// registers per `k`); past that a full block costs no more.
+const fn max_tail(lanes: usize) -> usize {
+    3 * lanes / 4
+}
 /// What each gate's weights and bias are packed multiplied by: the sigmoid
 /// gates (i, f, o) take `z/2` (σ(z) = ½ + ½·tanh(z/2)), so the halving is
 /// done once here rather than per step. Halving is exact in f32, so the
@@ -60,7 +58,7 @@ const GATE_SCALE: [f32; 4] = [0.5, 0.5, 1.0, 0.5];
 /// The registers a step computes in: what [`Packed`] is laid out for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Width {
-    /// ymm blocks of 8 units and a last xmm block of 4 (AVX2 and FMA).
+    /// ymm blocks of 8 units and a packed tail (AVX2 and FMA).
     Avx2,
     /// zmm blocks of 16 units and a packed tail (AVX-512F and DQ). A
     /// 512-bit operation costs what a 256-bit one does on the CPUs that have
@@ -69,6 +67,14 @@ pub(super) enum Width {
 }
 
 impl Width {
+    /// Units per full block.
+    fn lanes(self) -> usize {
+        match self {
+            Width::Avx2 => LANES,
+            Width::Avx512 => LANES_512,
+        }
+    }
+
     /// The widest this CPU runs, if it runs either.
     pub(super) fn detect() -> Option<Width> {
         let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
@@ -101,11 +107,9 @@ pub(super) struct Packed {
     k: usize,
     /// Full blocks of [`LANES`] (AVX2) or [`LANES_512`] units.
     blocks: usize,
-    /// Whether a block of 4 units follows them (AVX2).
-    tail: bool,
-    /// Live units in the AVX-512 tail (0: none): at most [`MAX_TAIL_512`],
-    /// packed `[k][i × n, f × n, g × n, o × n, zeros]` in ⌈n/4⌉ registers
-    /// per `k` rather than 4 (see [`tail_tile`]).
+    /// Live units in the tail (0: none): at most [`max_tail`] of the
+    /// width's lanes, packed `[k][i × n, f × n, g × n, o × n, zeros]` in
+    /// ⌈4n/N⌉ registers per `k` rather than 4 (see [`tail_tile`]).
     tail_units: usize,
     /// Row length of `h` and `c` (the fast path's padded units).
     units: usize,
@@ -124,34 +128,21 @@ impl Packed {
         units: usize,
         npad: usize,
     ) -> Self {
-        let (lanes, blocks, tail, tail_units) = match width {
-            Width::Avx2 => {
-                let (blocks, rem) = (k / LANES, k % LANES);
-                (
-                    LANES,
-                    blocks + usize::from(rem > 4),
-                    (1..=4).contains(&rem),
-                    0,
-                )
-            }
-            Width::Avx512 => {
-                let (blocks, rem) = (k / LANES_512, k % LANES_512);
-                let packed_tail = rem <= MAX_TAIL_512;
-                let full = blocks + usize::from(!packed_tail);
-                (LANES_512, full, false, if packed_tail { rem } else { 0 })
-            }
-        };
+        let lanes = width.lanes();
+        let (full, rem) = (k / lanes, k % lanes);
+        let packed_tail = rem <= max_tail(lanes);
+        let blocks = full + usize::from(!packed_tail);
+        let tail_units = if packed_tail { rem } else { 0 };
         // (first unit, live units, floats per k) of each block, in packing
-        // order. The AVX-512 tail holds its gates one after another.
+        // order. The tail holds its gates one after another.
         let spans: Vec<(usize, usize, usize)> = (0..blocks)
             .map(|b| (b * lanes, lanes, 4 * lanes))
-            .chain(tail.then_some((blocks * lanes, 4, 16)))
             .chain((tail_units > 0).then(|| {
-                let regs = tail_units.div_ceil(4);
-                (blocks * lanes, tail_units, regs * LANES_512)
+                let regs = (4 * tail_units).div_ceil(lanes);
+                (blocks * lanes, tail_units, regs * lanes)
             }))
             .collect();
-        let end = blocks * lanes + if tail { 4 } else { 0 } + tail_units;
+        let end = blocks * lanes + tail_units;
         assert!(end <= units && 4 * units <= npad && r.len() >= k * npad && bias.len() >= npad);
         // Gate g's n columns from `row` on, as the loop reads them, then
         // zeros up to `len` floats.
@@ -182,7 +173,6 @@ impl Packed {
             wih: wih.map(gate_vec).unwrap_or_default(),
             k,
             blocks,
-            tail,
             tail_units,
             units,
         }
@@ -251,8 +241,8 @@ pub(super) fn step(
 unsafe fn step_avx2(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
     unsafe {
         blocks::<__m256>(p, 0, p.blocks, bufs, input, b, k);
-        if p.tail {
-            blocks::<__m128>(p, p.blocks * LANES, 1, bufs, input, b, k);
+        if p.tail_units > 0 {
+            tail::<__m256>(p, bufs, input, b, k);
         }
     }
 }
@@ -262,21 +252,22 @@ unsafe fn step_avx512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k:
     unsafe {
         blocks::<__m512>(p, 0, p.blocks, bufs, input, b, k);
         if p.tail_units > 0 {
-            tail_512(p, bufs, input, b, k);
+            tail::<__m512>(p, bufs, input, b, k);
         }
     }
 }
 
-/// The AVX-512 tail: the last `n` ≤ 12 live units, every row tile. 75
-/// units are 4 blocks of 16 and a tail of 11, whose four gates take 3
-/// registers per `k` (44 of 48 lanes live) instead of 4 (44 of 64): 5% fewer
-/// FMAs per step. After the product, the gates are lined up unit by unit,
-/// as a full block's are, for the same cell code; only the live units are
-/// stored.
+/// The tail: the last `n` ≤ ¾·N live units, every row tile. 75 units are
+/// 9 blocks of 8 and a tail of 3, whose four gates take 2 ymm registers per
+/// `k` (12 of 16 lanes live) instead of 4 (AVX2); or 4 blocks of 16 and a
+/// tail of 11 in 3 zmm registers (44 of 48) instead of 4 (AVX-512): 5% fewer
+/// FMAs per step either way. After the product, the gates are lined up unit
+/// by unit, as a full block's are, for the same cell code; only the live
+/// units are stored.
 #[inline(always)]
-unsafe fn tail_512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+unsafe fn tail<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
     let (n, units) = (p.tail_units, p.units);
-    let col = p.blocks * LANES_512;
+    let col = p.blocks * V::N;
     // SAFETY (here and below): as in `step`; the tail's weights follow the
     // full blocks' (`p.k × 4` floats per unit each).
     unsafe {
@@ -287,17 +278,22 @@ unsafe fn tail_512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: us
             k,
             len: 0,
         };
+        // A tile of R rows holds R·NR accumulators: as many rows as the
+        // registers allow (R·NR + R broadcasts + one load), up to 4, so
+        // that at least 8 FMAs are independent where the batch allows.
+        let nr = (4 * n).div_ceil(V::N);
+        let tile_rows = (1..=4).rev().find(|r| r * nr + r < V::REGS).unwrap_or(1);
         let mut r0 = 0;
         while r0 < b {
-            let left = (b - r0).min(<__m512 as Lanes>::ROWS);
+            let left = (b - r0).min(tile_rows);
             let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
             let rows = bufs.rows(r0, col, units);
             macro_rules! go {
                 ($r:literal) => {
-                    match n.div_ceil(4) {
-                        1 => tail_tile::<$r, 1>(&w, &rows, std::array::from_fn(x), n),
-                        2 => tail_tile::<$r, 2>(&w, &rows, std::array::from_fn(x), n),
-                        _ => tail_tile::<$r, 3>(&w, &rows, std::array::from_fn(x), n),
+                    match nr {
+                        1 => tail_tile::<V, $r, 1>(&w, &rows, std::array::from_fn(x), n),
+                        2 => tail_tile::<V, $r, 2>(&w, &rows, std::array::from_fn(x), n),
+                        _ => tail_tile::<V, $r, 3>(&w, &rows, std::array::from_fn(x), n),
                     }
                 };
             }
@@ -312,36 +308,34 @@ unsafe fn tail_512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: us
     }
 }
 
-/// `R` rows of the AVX-512 tail, its gates in `NR` registers per `k`.
+/// `R` rows of the tail, its gates in `NR` registers per `k`.
 #[inline(always)]
-unsafe fn tail_tile<const R: usize, const NR: usize>(
+unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
     w: &Block,
     rows: &Rows,
     x: [f32; R],
     n: usize,
 ) {
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NR]; R];
+        let m = V::N;
+        let mut acc = [[V::splat(0.0); NR]; R];
         for j in 0..NR {
-            let bias = _mm512_loadu_ps(w.bias.add(j * LANES_512));
+            let bias = V::load(w.bias.add(j * m));
             for (r, a) in acc.iter_mut().enumerate() {
                 a[j] = match w.wih {
-                    Some(wih) => {
-                        let wj = _mm512_loadu_ps(wih.add(j * LANES_512));
-                        _mm512_fmadd_ps(_mm512_set1_ps(x[r]), wj, bias)
-                    }
+                    Some(wih) => V::fmadd(V::splat(x[r]), V::load(wih.add(j * m)), bias),
                     None => bias,
                 };
             }
         }
         for kk in 0..w.k {
-            let hv: [__m512; R] =
-                std::array::from_fn(|r| _mm512_set1_ps(*rows.h_in.add(r * rows.stride + kk)));
-            let wk = w.r.add(kk * NR * LANES_512);
+            let hv: [V; R] =
+                std::array::from_fn(|r| V::broadcast(rows.h_in.add(r * rows.stride + kk)));
+            let wk = w.r.add(kk * NR * m);
             for j in 0..NR {
-                let wj = _mm512_loadu_ps(wk.add(j * LANES_512));
+                let wj = V::load(wk.add(j * m));
                 for (a, &h) in acc.iter_mut().zip(&hv) {
-                    a[j] = _mm512_fmadd_ps(h, wj, a[j]);
+                    a[j] = V::fmadd(h, wj, a[j]);
                 }
             }
         }
@@ -351,16 +345,15 @@ unsafe fn tail_tile<const R: usize, const NR: usize>(
         // stored). Indexing `acc` by a run-time register number instead
         // would keep it in memory through the product.
         let mut line = [0f32; 4 * LANES_512];
-        let live = ((1u32 << n) - 1) as u16;
-        let gates: [[[__m512; 4]; 1]; R] = std::array::from_fn(|r| {
+        let gates: [[[V; 4]; 1]; R] = std::array::from_fn(|r| {
             for (j, &reg) in acc[r].iter().enumerate() {
-                _mm512_storeu_ps(line.as_mut_ptr().add(j * LANES_512), reg);
+                V::store_first(line.as_mut_ptr().add(j * m), reg, m);
             }
             [std::array::from_fn(|g| {
-                _mm512_maskz_loadu_ps(live, line.as_ptr().add(g * n))
+                V::load_first(line.as_ptr().add(g * n), n)
             })]
         });
-        cell::<__m512, R, 1>(&gates, rows, n);
+        cell::<V, R, 1>(&gates, rows, n);
     }
 }
 
@@ -599,8 +592,8 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
     }
 }
 
-/// The operations a block needs, for a zmm (16 units), a ymm (8) and an
-/// xmm (4) register of f32. Callers have checked the features; pointers
+/// The operations a block needs, for a zmm (16 units) and a ymm (8)
+/// register of f32. Callers have checked the features; pointers
 /// must be valid for `N` floats (one for `broadcast`).
 trait Lanes: Copy {
     const N: usize;
@@ -608,6 +601,8 @@ trait Lanes: Copy {
     /// gate's weights must fit the registers (16 with AVX2, 32 with
     /// AVX-512) without spills.
     const ROWS: usize;
+    /// Vector registers (16 with AVX2, 32 with AVX-512).
+    const REGS: usize;
     unsafe fn splat(x: f32) -> Self;
     unsafe fn broadcast(p: *const f32) -> Self;
     unsafe fn load(p: *const f32) -> Self;
@@ -618,19 +613,24 @@ trait Lanes: Copy {
     unsafe fn div(a: Self, b: Self) -> Self;
     /// `x` clamped to `[-lim, lim]` (`lim` > 0).
     unsafe fn clamp(x: Self, lim: Self) -> Self;
-    /// Stores the first `n` lanes of `v` (`n` ≤ `N`; only AVX-512's tail
-    /// stores fewer than `N`).
+    /// Stores the first `n` lanes of `v` (`n` ≤ `N`; only the tail stores
+    /// fewer than `N`).
     unsafe fn store_first(p: *mut f32, v: Self, n: usize);
+    /// Loads the first `n` lanes from `p` (`n` ≤ `N`), the others 0; memory
+    /// past them is not read.
+    unsafe fn load_first(p: *const f32, n: usize) -> Self;
 }
 
 /// Each register width's [`Lanes`], from its intrinsics' prefix.
 macro_rules! lanes {
-    ($t:ty, $n:expr, $rows:expr, $feat:literal, $set1:ident, $load:ident, $fmadd:ident,
+    ($t:ty, $n:expr, $rows:expr, $regs:expr, $feat:literal, $set1:ident, $load:ident, $fmadd:ident,
      $add:ident, $mul:ident, $div:ident, clamp = |$x:ident, $lim:ident| $clamp:expr,
-     store_first = |$sp:ident, $sv:ident, $sn:ident| $store_first:expr) => {
+     store_first = |$sp:ident, $sv:ident, $sn:ident| $store_first:expr,
+     load_first = |$lp:ident, $ln:ident| $load_first:expr) => {
         impl Lanes for $t {
             const N: usize = $n;
             const ROWS: usize = $rows;
+            const REGS: usize = $regs;
             #[inline]
             #[target_feature(enable = $feat)]
             unsafe fn splat(x: f32) -> Self {
@@ -677,6 +677,11 @@ macro_rules! lanes {
             unsafe fn store_first($sp: *mut f32, $sv: Self, $sn: usize) {
                 unsafe { $store_first }
             }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn load_first($lp: *const f32, $ln: usize) -> Self {
+                unsafe { $load_first }
+            }
         }
     };
 }
@@ -685,6 +690,7 @@ lanes!(
     __m512,
     16,
     4,
+    32,
     "avx512f,avx512dq",
     _mm512_set1_ps,
     _mm512_loadu_ps,
@@ -694,56 +700,68 @@ lanes!(
     _mm512_div_ps,
     // One `vrangeps`: the smaller magnitude of x and lim, with x's sign.
     clamp = |x, lim| _mm512_range_ps::<0b0010>(x, lim),
-    store_first = |p, v, n| _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, v)
+    store_first = |p, v, n| _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, v),
+    load_first = |p, n| _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p)
 );
 lanes!(
     __m256,
     8,
     3,
+    16,
     "avx2,fma",
     _mm256_set1_ps,
     _mm256_loadu_ps,
     _mm256_fmadd_ps,
     _mm256_add_ps,
     _mm256_mul_ps,
-    _mm256_div_ps,
+    div_256,
     clamp = |x, lim| _mm256_min_ps(
         _mm256_max_ps(x, _mm256_sub_ps(_mm256_setzero_ps(), lim)),
         lim
     ),
-    store_first = |p, v, n| {
-        debug_assert_eq!(n, 8);
+    store_first = |p, v, n| if n == 8 {
         _mm256_storeu_ps(p, v)
-    }
+    } else {
+        _mm256_maskstore_ps(p, first_256(n), v)
+    },
+    load_first = |p, n| _mm256_maskload_ps(p, first_256(n))
 );
-lanes!(
-    __m128,
-    4,
-    3,
-    "avx2,fma",
-    _mm_set1_ps,
-    _mm_loadu_ps,
-    _mm_fmadd_ps,
-    _mm_add_ps,
-    _mm_mul_ps,
-    _mm_div_ps,
-    clamp = |x, lim| _mm_min_ps(_mm_max_ps(x, _mm_sub_ps(_mm_setzero_ps(), lim)), lim),
-    store_first = |p, v, n| {
-        debug_assert_eq!(n, 4);
-        _mm_storeu_ps(p, v)
-    }
-);
+
+/// `a / b` from the 12-bit reciprocal and one Newton step (relative error
+/// ~1e-7, well inside the kernel's 1e-5): `vdivps` ymm waits ~3.5 cycles per
+/// division on AMD Zen 3, and the step ran 3.7% faster at batch 256 this
+/// way (`benches/kernel_ab.sh`, BENCHMARKS.md). `b` is a product of the
+/// rational's denominators, never 0 or subnormal (see `cell`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn div_256(a: __m256, b: __m256) -> __m256 {
+    let r = _mm256_rcp_ps(b);
+    let r = _mm256_mul_ps(r, _mm256_fnmadd_ps(b, r, _mm256_set1_ps(2.0)));
+    _mm256_mul_ps(a, r)
+}
+
+/// A lane mask of the first `n` of 8 lanes, for `maskload` and `maskstore`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn first_256(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The fused step against the cell computed in f64 from the unpacked
-    /// weights: every tile shape (1, 2 and 3 rows), with and without the
-    /// input term, the first step (no product), and live units that end on
-    /// a block (72), within 4 of one (75: a block of 4) and past that (78:
-    /// a padded block of 8). Units past the last block stay untouched, and
-    /// row 0 comes out the same, bit for bit, in every batch size.
+    /// weights: every tile shape (1 to 4 rows), with and without the input
+    /// term, the first step (no product), every width this CPU runs, and
+    /// live units that end on a block (72, 80) or past one by a tail of 1 to
+    /// 2, 3 to 4 or 5 to 6 units (1, 2 or 3 ymm registers: 65, 74, 75, 68,
+    /// 78; zmm: 65, 68, 72, 74, 75) or more (a padded full block: 78 in
+    /// zmm). Units past the live ones stay untouched, and row 0 comes out
+    /// the same, bit for bit, in every batch size.
     #[test]
     fn fused_step_agrees_with_f64() {
         if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
@@ -761,11 +779,10 @@ mod tests {
             .into_iter()
             .filter(|w| w.supported());
         for (width, (k, end)) in widths.flat_map(|w| {
-            [(75usize, 76), (72, 72), (78, 80), (68, 68), (80, 80)].map(|(k, end)| match w {
-                Width::Avx2 => (w, (k, end)),
-                // A tail of up to MAX_TAIL_512 units is stored exactly.
-                Width::Avx512 if k % LANES_512 <= MAX_TAIL_512 => (w, (k, k)),
-                Width::Avx512 => (w, (k, k.div_ceil(LANES_512) * LANES_512)),
+            [75usize, 72, 78, 68, 80, 74, 65].map(|k| match w {
+                // A packed tail is stored exactly; a last full block whole.
+                _ if k % w.lanes() <= max_tail(w.lanes()) => (w, (k, k)),
+                _ => (w, (k, k.div_ceil(w.lanes()) * w.lanes())),
             })
         }) {
             for with_input in [false, true] {
