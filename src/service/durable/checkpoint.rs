@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
+use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::setup::{Unit, token};
 use super::{Attempt, Failure, Shared, State, retry};
 use crate::error::Error;
+use crate::service::engine::Progress;
 use crate::service::ingest::Ingest;
 use crate::stats::UnitState;
 use crate::window::SavedWindow;
@@ -175,41 +176,93 @@ pub(super) async fn load_windows(
     Ok(windows)
 }
 
-/// Writes a checkpoint if there is news (or `force`, or the lease needs
-/// renewing), after every window handed on is stored; then acks the input.
-pub(super) async fn checkpoint(
+/// A checkpoint taken at one point of the input, to be written once every
+/// window handed on by then is stored. Taking it is synchronous and cheap
+/// (a copy of the windows); writing it waits for the publisher and the
+/// bucket, so the unit goes on consuming meanwhile (see [`write`]).
+pub(super) struct Snapshot {
+    /// Windows handed to the engine by then.
+    sent: u64,
+    /// The last input stream sequence the windows reflect.
+    seq: u64,
+    windows: Windows,
+    /// Acks every input message up to `seq`.
+    acker: Option<jetstream::message::Acker>,
+    /// The head it replaces.
+    revision: u64,
+    generation: u64,
+    chunks: Vec<String>,
+    progress: watch::Receiver<Progress>,
+}
+
+/// What a written checkpoint changes in the unit's state.
+pub(super) struct Written {
+    revision: u64,
+    generation: u64,
+    chunks: Vec<String>,
+    seq: u64,
+}
+
+/// Takes a checkpoint if there is news (or `force` with input to ack, or
+/// the lease needs renewing). Call it only when no other is being written:
+/// each names the head the one before it wrote.
+pub(super) fn snapshot(
     shared: &Shared,
-    unit: &Unit,
     ingest: &Ingest,
     state: &mut State,
     force: bool,
-) -> Attempt<()> {
+) -> Option<Snapshot> {
     let renew = state.written.elapsed().as_secs_f64() >= shared.cfg.lease_s / 3.0;
     if state.processed == state.checkpointed && !renew && !(force && state.last.is_some()) {
-        return Ok(());
+        return None;
     }
-    let target = state.sent;
+    // Its messages are acked once it is written: count from here.
+    state.unacked = 0;
+    Some(Snapshot {
+        sent: state.sent,
+        seq: state.processed,
+        windows: ingest.save(),
+        acker: state.last.take(),
+        revision: state.revision,
+        generation: state.generation,
+        chunks: state.chunks.clone(),
+        progress: state.progress.clone(),
+    })
+}
+
+/// Writes a snapshot: after every window handed on before it is stored,
+/// its windows into the chunk set the head does not name, then the head
+/// (compare-and-set), then the ack of its input.
+pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attempt<Written> {
+    let Snapshot {
+        sent,
+        seq,
+        windows,
+        acker,
+        revision,
+        generation,
+        chunks: old_chunks,
+        mut progress,
+    } = snap;
     loop {
-        let p = state.progress.borrow_and_update().clone();
+        let p = progress.borrow_and_update().clone();
         if let Some(e) = p.failed {
             return Err(Failure::Retry(format!("publishing: {e}")));
         }
-        if p.stored >= target {
+        if p.stored >= sent {
             break;
         }
-        if state.progress.changed().await.is_err() {
+        if progress.changed().await.is_err() {
             return Err(Failure::Retry("the publisher stopped".into()));
         }
     }
-    // The windows first, into the chunk set the head does not name.
-    let generation = state.generation + 1;
+    let generation = generation + 1;
     let prefix = format!(
         "{}.{}.{}",
         unit.key,
         token(&shared.instance),
         generation % 2
     );
-    let windows = ingest.save();
     let chunks: Vec<(String, Bytes)> = windows
         .chunks(STREAMS_PER_CHUNK)
         .enumerate()
@@ -224,16 +277,12 @@ pub(super) async fn checkpoint(
     let head = Checkpoint {
         version: CHECKPOINT_VERSION,
         owner: shared.instance.clone(),
-        stream_seq: state.processed,
+        stream_seq: seq,
         generation,
         chunks: chunks.into_iter().map(|(k, _)| k).collect(),
     };
-    match shared
-        .kv
-        .update(&unit.key, head.encode(), state.revision)
-        .await
-    {
-        Ok(rev) => state.revision = rev,
+    let revision = match shared.kv.update(&unit.key, head.encode(), revision).await {
+        Ok(rev) => rev,
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
             return Err(Failure::Fatal(Error::Nats(format!(
                 "checkpoint {} was written by another instance: this one no longer owns it",
@@ -241,24 +290,51 @@ pub(super) async fn checkpoint(
             ))));
         }
         Err(e) => return Err(retry("writing the checkpoint")(e.to_string())),
-    }
+    };
     // Chunks of a previous owner (a takeover) are not reused: remove them.
     let mine = format!("{}.{}.", unit.key, token(&shared.instance));
-    for old in state.chunks.iter().filter(|k| !k.starts_with(&mine)) {
+    for old in old_chunks.iter().filter(|k| !k.starts_with(&mine)) {
         let _ = shared.kv.purge(old).await;
     }
-    state.generation = generation;
-    state.chunks = head.chunks;
     shared.stats.checkpoints.fetch_add(1, Relaxed);
-    state.checkpointed = state.processed;
-    state.written = Instant::now();
-    if let Some(acker) = state.last.take() {
+    if let Some(acker) = acker {
         // A lost ack only means a redelivery, which is skipped.
         if let Err(e) = acker.ack().await {
             tracing::debug!(unit = %unit.key, "ack: {e}");
         }
     }
-    state.unacked = 0;
+    Ok(Written {
+        revision,
+        generation,
+        chunks: head.chunks,
+        seq,
+    })
+}
+
+impl State {
+    /// Records a written checkpoint as the unit's head.
+    pub(super) fn written(&mut self, w: Written) {
+        self.revision = w.revision;
+        self.generation = w.generation;
+        self.chunks = w.chunks;
+        self.checkpointed = w.seq;
+        self.written = Instant::now();
+    }
+}
+
+/// Takes and writes a checkpoint, waiting for it (when stopping, or when too
+/// much input is unacknowledged to go on).
+pub(super) async fn checkpoint(
+    shared: &Shared,
+    unit: &Unit,
+    ingest: &Ingest,
+    state: &mut State,
+    force: bool,
+) -> Attempt<()> {
+    if let Some(snap) = snapshot(shared, ingest, state, force) {
+        let w = write(shared, unit, snap).await?;
+        state.written(w);
+    }
     Ok(())
 }
 

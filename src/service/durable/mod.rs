@@ -18,16 +18,21 @@
 //!    `Nats-Msg-Id = {output subject}:{seq}`, so a replay after a crash is
 //!    discarded by the output stream's duplicate window, whichever model
 //!    computes it (a model may be reloaded or promoted in between).
-//! 4. **Checkpoint** every `checkpoint_ms`: wait until every window handed
-//!    to the batcher so far is stored (publish acknowledged), write the
-//!    checkpoint, then acknowledge the input up to the last processed
-//!    message (`AckPolicy::All`). A sample is thus acked only after all its
-//!    windows are stored and the windows it is part of are in a checkpoint.
+//! 4. **Checkpoint** every `checkpoint_ms`: snapshot the windows at the
+//!    last processed message; once every window handed to the batcher by
+//!    then is stored (publish acknowledged), write the snapshot, then
+//!    acknowledge the input up to that message (`AckPolicy::All`). A sample
+//!    is thus acked only after all its windows are stored and the windows
+//!    it is part of are in a checkpoint. Consuming goes on while a
+//!    checkpoint is written (one at a time), so the pipeline does not drain
+//!    five times a second.
 //!
 //! Any error (server restart, lost publish, consumer gone) ends the attempt
 //! and the unit starts again from step 1: the crash-recovery path is the
 //! only recovery path, so it is the one every test exercises.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -48,7 +53,7 @@ mod checkpoint;
 mod dead_letter;
 mod setup;
 
-use checkpoint::{acquire, checkpoint, load_windows};
+use checkpoint::{Written, acquire, checkpoint, load_windows, snapshot, write};
 pub use setup::consumer_name;
 pub(super) use setup::{Unit, setup_with_retry};
 
@@ -225,16 +230,40 @@ async fn consume(
     let mut epoch = shared.epoch.clone();
     epoch.borrow_and_update();
     let lag = shared.stats.unit_pending(&unit.key);
+    // The checkpoint being written, if any: consuming goes on meanwhile
+    // (its snapshot was taken at one point of the input), so the compute
+    // threads are not left idle while outputs drain and the bucket
+    // answers. One at a time: each names the head the one before wrote.
+    let mut writing: Option<Pin<Box<dyn Future<Output = Attempt<Written>> + Send + '_>>> = None;
     loop {
         tokio::select! {
             biased;
-            _ = stop.changed() => return Ok(()),
+            _ = stop.changed() => {
+                // Its head must be known before the last checkpoint.
+                if let Some(w) = writing.take() {
+                    state.written(w.await?);
+                }
+                return Ok(());
+            }
             _ = epoch.changed() => {
                 return Err(Failure::Retry(
                     "the connection to NATS dropped: deliveries in flight may be lost".into(),
                 ));
             }
-            _ = tick.tick() => checkpoint(shared, unit, ingest, state, false).await?,
+            w = async {
+                match writing.as_mut() {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            }, if writing.is_some() => {
+                writing = None;
+                state.written(w?);
+            }
+            _ = tick.tick(), if writing.is_none() => {
+                if let Some(snap) = snapshot(shared, ingest, state, false) {
+                    writing = Some(Box::pin(write(shared, unit, snap)));
+                }
+            }
             _ = sweep.tick() => ingest.evict_idle(),
             m = messages.next() => {
                 let m = match m {
@@ -279,6 +308,9 @@ async fn consume(
                     }
                 }
                 if state.unacked >= cfg.max_ack_pending / 2 {
+                    if let Some(w) = writing.take() {
+                        state.written(w.await?);
+                    }
                     checkpoint(shared, unit, ingest, state, true).await?;
                 }
             }
