@@ -201,6 +201,12 @@ pub struct E2eReport {
     /// translation received (the service may still be draining stored input
     /// when publishing ends).
     pub windows_per_sec: f64,
+    /// Windows received per second while translations flowed: from the
+    /// first one received to the last. Unlike `windows_per_sec` it leaves
+    /// out the start, when no stream has its first W samples yet (1.3 s at
+    /// 18 samples/s), so it does not depend on the run's length: the rate
+    /// to set against the model's.
+    pub steady_windows_per_sec: f64,
     pub p50_us: f64,
     pub p95_us: f64,
     pub p99_us: f64,
@@ -281,13 +287,16 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         let received = received.clone();
         tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut first: Option<Instant> = None;
             let mut last: Option<Instant> = None;
             let mut quiet_since: Option<Instant> = None;
             loop {
                 match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
                     Ok(Some(m)) => {
                         quiet_since = None;
-                        last = Some(Instant::now());
+                        let now = Instant::now();
+                        first.get_or_insert(now);
+                        last = Some(now);
                         received.fetch_add(1, Ordering::Relaxed);
                         if let Ok(t) = crate::wire::Translation::decode(&m.payload)
                             && let Some(ts) = t.ts
@@ -307,7 +316,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                     }
                 }
             }
-            (lat, last)
+            (lat, first, last)
         })
     };
 
@@ -393,7 +402,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
     let publish_secs = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
-    let (mut lat, last) = collector
+    let (mut lat, first, last) = collector
         .await
         .map_err(|e| crate::Error::Nats(e.to_string()))?;
     // The run lasts until the last translation arrived: in durable mode the
@@ -441,6 +450,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         rss_end_mib: rss_end,
         rss_series,
         windows_per_sec: received as f64 / run_secs,
+        steady_windows_per_sec: steady_rate(received, first, last),
         p50_us: percentile(&lat, 0.5),
         p95_us: percentile(&lat, 0.95),
         p99_us: percentile(&lat, 0.99),
@@ -448,6 +458,15 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         model_only_windows_per_sec: None,
         latencies_us: lat,
     })
+}
+
+/// `n` arrivals from `first` to `last` span `n − 1` intervals (0 when
+/// fewer than two arrived).
+fn steady_rate(n: u64, first: Option<Instant>, last: Option<Instant>) -> f64 {
+    match (first, last) {
+        (Some(f), Some(l)) if n >= 2 && l > f => (n - 1) as f64 / (l - f).as_secs_f64(),
+        _ => 0.0,
+    }
 }
 
 /// Resident set size of this process or of `pid`, MiB (0 where /proc is
@@ -506,5 +525,19 @@ async fn stored_messages(
             last = (n, Instant::now());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_rate_counts_intervals_between_arrivals() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(steady_rate(11, Some(t0), Some(t1)), 20.0);
+        assert_eq!(steady_rate(1, Some(t0), Some(t0)), 0.0);
+        assert_eq!(steady_rate(0, None, None), 0.0);
     }
 }

@@ -228,6 +228,13 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
         assert!(r[key].is_number(), "{key} in {r}");
     }
+    // No window exists before a stream's 24th sample (0.23 s here): the
+    // steady rate leaves that out, the whole-run rate does not.
+    let rate = |k: &str| r[k].as_f64().unwrap();
+    assert!(
+        rate("steady_windows_per_sec") > rate("windows_per_sec"),
+        "{r}"
+    );
 }
 
 /// Durable mode through JetStream: every sample acknowledged (several
