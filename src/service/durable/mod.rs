@@ -107,6 +107,15 @@ pub(super) async fn run_unit(
                 tracing::error!(unit = %unit.key, "durable unit stopped: {e}");
                 return Err(e);
             }
+            // Stopping already (the last checkpoint failed): starting again
+            // would wait for a stop that was already seen. The next start
+            // resumes from the checkpoint before; replayed outputs are
+            // discarded by their message ids.
+            Err(Failure::Retry(e)) if *stop.borrow() => {
+                state(None);
+                tracing::warn!(unit = %unit.key, "stopping without a last checkpoint: {e}");
+                return Ok(());
+            }
             Err(Failure::Retry(e)) => {
                 state(Some(UnitState::Retrying));
                 shared.stats.durable_restarts.fetch_add(1, Relaxed);
