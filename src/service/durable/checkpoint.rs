@@ -177,9 +177,9 @@ pub(super) async fn load_windows(
 }
 
 /// A checkpoint taken at one point of the input, to be written once every
-/// window handed on by then is stored. Taking it is synchronous and cheap
-/// (a copy of the windows); writing it waits for the publisher and the
-/// bucket, so the unit goes on consuming meanwhile (see [`write`]).
+/// window handed on by then is stored. Taking it is synchronous (a copy of
+/// the windows); writing it waits for the publisher and the bucket, so the
+/// unit goes on consuming meanwhile (see [`write`]).
 pub(super) struct Snapshot {
     /// Windows handed to the engine by then.
     sent: u64,

@@ -243,15 +243,13 @@ async fn consume(
     // (its snapshot was taken at one point of the input), so the compute
     // threads are not left idle while outputs drain and the bucket
     // answers. One at a time: each names the head the one before wrote.
-    let mut writing: Option<Pin<Box<dyn Future<Output = Attempt<Written>> + Send + '_>>> = None;
+    let mut writing: Writing = None;
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => {
                 // Its head must be known before the last checkpoint.
-                if let Some(w) = writing.take() {
-                    state.written(w.await?);
-                }
+                finish_writing(&mut writing, state).await?;
                 return Ok(());
             }
             _ = epoch.changed() => {
@@ -317,14 +315,24 @@ async fn consume(
                     }
                 }
                 if state.unacked >= cfg.max_ack_pending / 2 {
-                    if let Some(w) = writing.take() {
-                        state.written(w.await?);
-                    }
+                    finish_writing(&mut writing, state).await?;
                     checkpoint(shared, unit, ingest, state, true).await?;
                 }
             }
         }
     }
+}
+
+/// The checkpoint being written while the unit consumes, if any.
+type Writing<'a> = Option<Pin<Box<dyn Future<Output = Attempt<Written>> + Send + 'a>>>;
+
+/// Waits for the checkpoint being written, if any, and records its head:
+/// the next checkpoint names it.
+async fn finish_writing(writing: &mut Writing<'_>, state: &mut State) -> Attempt<()> {
+    if let Some(w) = writing.take() {
+        state.written(w.await?);
+    }
+    Ok(())
 }
 
 /// Re-creates the unit's durable consumer to deliver after `seq`.
