@@ -44,10 +44,6 @@ impl FastModel {
         self
     }
 
-    pub fn scaling(&self) -> &Scaling {
-        &self.scaling
-    }
-
     pub fn window(&self) -> usize {
         self.kernel.window()
     }

@@ -206,10 +206,7 @@ pub fn write_report(
     p: &Prepared,
     scored: &Scored,
 ) -> Result<Vec<PathBuf>> {
-    let json_path = crate::report::companion(model_path, "report.json");
-    let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| Error::Data(format!("cannot encode report: {e}")))?;
-    crate::format::write_atomic(&json_path, &json)?;
+    let json_path = crate::report::write_json(model_path, report)?;
 
     let curves = crate::report::companion(model_path, "loss.png");
     let xy = |f: fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {

@@ -59,10 +59,6 @@ impl Seq2Seq {
         self
     }
 
-    pub fn scaling(&self) -> &Scaling {
-        &self.scaling
-    }
-
     pub fn hidden(&self) -> usize {
         self.hidden
     }

@@ -491,50 +491,36 @@ mod tests {
 
     #[test]
     fn bad_cells_name_line_and_column() {
-        let e = read("a,b,c\n1,2,3\n4,x,6\n", &by_name("a", "b"))
-            .unwrap_err()
-            .to_string();
+        let err = |text: &str, opts: &CsvOptions| read(text, opts).unwrap_err().to_string();
+        let ab = by_name("a", "b");
+        let e = err("a,b,c\n1,2,3\n4,x,6\n", &ab);
         assert!(
             e.contains("rec.csv: line 3:") && e.contains("column \"b\" (index 1)"),
             "{e}"
         );
         assert!(e.contains("\"x\" is not a number"), "{e}");
-        let e = read("a,b\n1,2\n3,\n", &by_name("a", "b"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 3:") && e.contains("empty cell"), "{e}");
-        let e = read("a,b\n1,2\n3\n", &by_name("a", "b"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 3:") && e.contains("missing"), "{e}");
-        let e = read("a,b\n1,2\nnan,1\n", &by_name("a", "b"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("line 3:") && e.contains("not a finite number"),
-            "{e}"
-        );
-        let e = read("a,b\n1,2\n", &by_name("a", "zz"))
-            .unwrap_err()
-            .to_string();
+        // (text, what the error says after naming line 3)
+        for (text, says) in [
+            ("a,b\n1,2\n3,\n", "empty cell"),
+            ("a,b\n1,2\n3\n", "missing"),
+            ("a,b\n1,2\nnan,1\n", "not a finite number"),
+        ] {
+            let e = err(text, &ab);
+            assert!(e.contains("line 3:") && e.contains(says), "{e}");
+        }
+        let e = err("a,b\n1,2\n", &by_name("a", "zz"));
         assert!(
             e.contains("no column named \"zz\"") && e.contains("\"a\", \"b\""),
             "{e}"
         );
-        let e = read(
-            "1,2\n",
-            &CsvOptions {
-                output: Column::Index(5),
-                ..Default::default()
-            },
-        )
-        .unwrap_err()
-        .to_string();
+        let index5 = CsvOptions {
+            output: Column::Index(5),
+            ..Default::default()
+        };
+        let e = err("1,2\n", &index5);
         assert!(e.contains("no column 5"), "{e}");
         // A quoted field spanning lines: the error names the line the record starts on.
-        let e = read("a,b\n\"1\n\",2\nq,3\n", &by_name("a", "b"))
-            .unwrap_err()
-            .to_string();
+        let e = err("a,b\n\"1\n\",2\nq,3\n", &ab);
         assert!(e.contains("line 4:"), "{e}");
     }
 

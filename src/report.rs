@@ -34,16 +34,22 @@ pub struct TrainingReport<'a> {
     pub history: &'a [EpochStats],
 }
 
+/// Writes `report` as pretty JSON to the model's `report.json` companion
+/// (atomically: a reader sees the old report or the new one); returns its path.
+pub fn write_json(model_path: &Path, report: &impl Serialize) -> Result<PathBuf> {
+    let path = companion(model_path, "report.json");
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| crate::error::Error::Data(format!("cannot encode report: {e}")))?;
+    crate::format::write_atomic(&path, &json)?;
+    Ok(path)
+}
+
 /// Writes the report JSON and the loss curve PNG; returns their paths.
 pub fn write_training_report(
     model_path: &Path,
     report: &TrainingReport,
 ) -> Result<(PathBuf, PathBuf)> {
-    let json_path = companion(model_path, "report.json");
-    let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| crate::error::Error::Data(format!("cannot encode report: {e}")))?;
-    crate::format::write_atomic(&json_path, &json)?;
-
+    let json_path = write_json(model_path, report)?;
     let png_path = companion(model_path, "loss.png");
     let loss: Vec<(f64, f64)> = report
         .history

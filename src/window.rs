@@ -390,24 +390,18 @@ mod tests {
                 seq += vals.len() as u64;
             }
         }
-        let bad = SavedWindow {
-            next_seq: Some(9),
-            run: 2,
-            tail: vec![0.0; 3],
-        };
-        assert!(
-            StreamWindow::restore(4, &bad).is_err(),
-            "tail longer than the run"
-        );
-        let bad = SavedWindow {
-            next_seq: Some(3),
-            run: 5,
-            tail: vec![0.0; 3],
-        };
-        assert!(
-            StreamWindow::restore(4, &bad).is_err(),
-            "run longer than the stream"
-        );
+        // (next_seq, run, why it cannot be restored)
+        for (next, run, why) in [
+            (9, 2, "tail longer than the run"),
+            (3, 5, "run longer than the stream"),
+        ] {
+            let bad = SavedWindow {
+                next_seq: Some(next),
+                run,
+                tail: vec![0.0; 3],
+            };
+            assert!(StreamWindow::restore(4, &bad).is_err(), "{why}");
+        }
 
         // Written with W = 5 (tail of 4), restored with W = 3 and W = 8.
         let mut w5 = StreamWindow::new(5);

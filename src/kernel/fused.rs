@@ -239,20 +239,21 @@ pub(super) fn step(
 // features: code built for AVX-512 must never run on an AVX2-only CPU.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn step_avx2(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
-    unsafe {
-        blocks::<__m256>(p, 0, p.blocks, bufs, input, b, k);
-        if p.tail_units > 0 {
-            tail::<__m256>(p, bufs, input, b, k);
-        }
-    }
+    unsafe { step_in::<__m256>(p, bufs, input, b, k) }
 }
 
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn step_avx512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+    unsafe { step_in::<__m512>(p, bufs, input, b, k) }
+}
+
+/// One step in `V`'s registers: the full blocks, then the packed tail.
+#[inline(always)]
+unsafe fn step_in<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
     unsafe {
-        blocks::<__m512>(p, 0, p.blocks, bufs, input, b, k);
+        blocks::<V>(p, 0, p.blocks, bufs, input, b, k);
         if p.tail_units > 0 {
-            tail::<__m512>(p, bufs, input, b, k);
+            tail::<V>(p, bufs, input, b, k);
         }
     }
 }
@@ -595,7 +596,7 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
 /// The operations a block needs, for a zmm (16 units) and a ymm (8)
 /// register of f32. Callers have checked the features; pointers
 /// must be valid for `N` floats (one for `broadcast`).
-trait Lanes: Copy {
+pub(crate) trait Lanes: Copy {
     const N: usize;
     /// Batch rows per tile: 4 accumulators a row, one broadcast, and the
     /// gate's weights must fit the registers (16 with AVX2, 32 with

@@ -58,8 +58,10 @@ pub fn fp32_peak(time: Duration) -> Peak {
 fn probe(iters: u64) -> (usize, &'static str) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU has AVX-512F and DQ (checked just above).
             let s = unsafe { x86::avx512(iters) };
             std::hint::black_box(s);
             return (16, "avx512f");
@@ -91,41 +93,40 @@ mod x86 {
     use super::CHAINS;
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx512f")]
+    use crate::fused::Lanes;
+
+    #[target_feature(enable = "avx512f,avx512dq")]
     pub unsafe fn avx512(iters: u64) -> f32 {
-        let a = _mm512_set1_ps(std::hint::black_box(0.999_999));
-        let b = _mm512_set1_ps(std::hint::black_box(1e-7));
-        let mut acc = [_mm512_setzero_ps(); CHAINS];
-        for _ in 0..iters {
-            for x in &mut acc {
-                *x = _mm512_fmadd_ps(*x, a, b);
-            }
-        }
-        let mut sum = _mm512_setzero_ps();
-        for x in acc {
-            sum = _mm512_add_ps(sum, x);
-        }
-        _mm512_reduce_add_ps(sum)
+        unsafe { chains::<__m512>(iters) }
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn avx2(iters: u64) -> f32 {
-        let a = _mm256_set1_ps(std::hint::black_box(0.999_999));
-        let b = _mm256_set1_ps(std::hint::black_box(1e-7));
-        let mut acc = [_mm256_setzero_ps(); CHAINS];
-        for _ in 0..iters {
-            for x in &mut acc {
-                *x = _mm256_fmadd_ps(*x, a, b);
+        unsafe { chains::<__m256>(iters) }
+    }
+
+    /// `CHAINS` independent FMA chains in `V`'s registers, summed so the
+    /// work cannot be optimised away.
+    #[inline(always)]
+    unsafe fn chains<V: Lanes>(iters: u64) -> f32 {
+        unsafe {
+            let a = V::splat(std::hint::black_box(0.999_999));
+            let b = V::splat(std::hint::black_box(1e-7));
+            let mut acc = [V::splat(0.0); CHAINS];
+            for _ in 0..iters {
+                for x in &mut acc {
+                    *x = V::fmadd(*x, a, b);
+                }
             }
+            let mut sum = V::splat(0.0);
+            for x in acc {
+                sum = V::add(sum, x);
+            }
+            let mut lanes = [0f32; 16];
+            // `lanes` holds the at most 16 f32 one store writes.
+            V::store_first(lanes.as_mut_ptr(), sum, V::N);
+            lanes.iter().sum()
         }
-        let mut sum = _mm256_setzero_ps();
-        for x in acc {
-            sum = _mm256_add_ps(sum, x);
-        }
-        let mut lanes = [0f32; 8];
-        // SAFETY: `lanes` holds the 8 f32 one store writes.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
-        lanes.iter().sum()
     }
 }
 

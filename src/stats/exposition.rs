@@ -87,67 +87,32 @@ struct Scrape {
 
 impl Scrape {
     fn read(s: &Stats, routes: &[RouteInfo]) -> Self {
-        let c = |v: &std::sync::atomic::AtomicU64| v.load(Relaxed);
-        let counters = vec![
-            (
-                "pipeline_messages_in",
-                "Sample messages received.",
-                c(&s.messages_in),
-            ),
-            (
-                "pipeline_samples_in",
-                "Samples accepted into windows.",
-                c(&s.samples_in),
-            ),
-            (
-                "pipeline_windows_out",
-                "Translations published.",
-                c(&s.windows_out),
-            ),
-            ("pipeline_batches", "Model calls.", c(&s.batches)),
-            (
-                "pipeline_requests",
-                "pipeline.translate requests.",
-                c(&s.requests),
-            ),
-            (
-                "pipeline_publish_failures",
-                "Translations or events that could not be published.",
-                c(&s.publish_failures),
-            ),
-            (
-                "pipeline_reconnects",
-                "Reconnections to NATS.",
-                c(&s.reconnects),
-            ),
-            (
-                "pipeline_streams_evicted",
-                "Idle streams forgotten.",
-                c(&s.streams_evicted),
-            ),
-            (
-                "pipeline_checkpoints",
-                "Durable mode: window checkpoints written.",
-                c(&s.checkpoints),
-            ),
-            (
-                "pipeline_durable_restarts",
-                "Durable mode: resumptions from the last checkpoint after an error.",
-                c(&s.durable_restarts),
-            ),
-            (
-                "pipeline_duplicates",
-                "Durable mode: replayed outputs the output stream already held.",
-                c(&s.duplicates),
-            ),
-        ];
+        // Every counter is `pipeline_<field>`: one line each, name and help.
+        macro_rules! counters {
+            ($($field:ident: $help:literal,)*) => {
+                vec![$((concat!("pipeline_", stringify!($field)), $help, s.$field.load(Relaxed))),*]
+            };
+        }
+        let counters = counters! {
+            messages_in: "Sample messages received.",
+            samples_in: "Samples accepted into windows.",
+            windows_out: "Translations published.",
+            batches: "Model calls.",
+            requests: "pipeline.translate requests.",
+            publish_failures: "Translations or events that could not be published.",
+            reconnects: "Reconnections to NATS.",
+            streams_evicted: "Idle streams forgotten.",
+            checkpoints: "Durable mode: window checkpoints written.",
+            durable_restarts: "Durable mode: resumptions from the last checkpoint after an error.",
+            duplicates: "Durable mode: replayed outputs the output stream already held.",
+        };
         Scrape {
             counters,
             errors: ErrorKind::ALL
                 .iter()
                 .map(|k| (k.as_str(), s.errors_of(*k)))
                 .collect(),
-            streams_active: c(&s.streams_active),
+            streams_active: s.streams_active.load(Relaxed),
             units: s.unit_states(),
             pending: s.pending(),
             routes: routes.to_vec(),

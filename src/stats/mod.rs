@@ -72,7 +72,7 @@ impl Histogram {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Stats {
     pub messages_in: AtomicU64,
     pub samples_in: AtomicU64,
@@ -255,32 +255,6 @@ impl Stats {
         match self.units.lock() {
             Ok(u) => u.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             Err(_) => Vec::new(),
-        }
-    }
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self {
-            messages_in: AtomicU64::new(0),
-            samples_in: AtomicU64::new(0),
-            windows_out: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
-            batched_windows: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            publish_failures: AtomicU64::new(0),
-            streams_active: AtomicU64::new(0),
-            streams_evicted: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            checkpoints: AtomicU64::new(0),
-            durable_restarts: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            errors: Default::default(),
-            queue_ns: AtomicU64::new(0),
-            compute_ns: AtomicU64::new(0),
-            units: Default::default(),
-            pending: Default::default(),
-            compute: Default::default(),
         }
     }
 }
