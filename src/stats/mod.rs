@@ -450,7 +450,7 @@ pub const ROUTE_HISTOGRAMS: [(&str, bool, &str); 6] = [
     (
         "pipeline_end_to_end",
         true,
-        "Sample publication (ts) to translation publication.",
+        "Sample publication (ts) to translation published (core mode) or stored, its acknowledgement received (durable mode).",
     ),
     (
         "pipeline_publish",
