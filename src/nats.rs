@@ -147,3 +147,20 @@ pub async fn barrier(client: &Client) -> std::result::Result<(), String> {
         Err(_) => Err("no round trip within 5 s".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A WebSocket server URL may name an internationalised host: `url` maps
+    /// it to its ASCII form through the IDNA back end `Cargo.toml` picks
+    /// (`idna_adapter`); one without Unicode support would refuse it.
+    /// (`nats://` is not a scheme the URL standard knows, so its hosts are
+    /// kept as written, percent-encoded, whatever the back end.)
+    #[test]
+    fn international_host_names_parse_to_their_ascii_form() {
+        let addr: async_nats::ServerAddr = "ws://Bücher.example:4223"
+            .parse()
+            .expect("an internationalised host name is a valid server URL");
+        assert_eq!(addr.host(), "xn--bcher-kva.example");
+        assert_eq!(addr.port(), 4223);
+    }
+}
