@@ -59,7 +59,7 @@ TEST := $(CLIPPY_BUILD) $(CARGO) test --locked -p pipeline -p pipeline-lib -p pi
 # The integration tests mostly wait on the processes they start (nats-server,
 # the service, Python clients): with libtest's default of one thread per core
 # the suite kept this 2-core machine's CPUs ~24% busy (40 s of CPU in 84 s);
-# with 4 threads it took 36-45 s (AMD Zen 3, 5 runs, all passing).
+# with 4 threads it took 36-46 s (AMD Zen 3, 10 runs, all passing).
 # RUST_TEST_THREADS=N overrides.
 export RUST_TEST_THREADS ?= 4
 unit:

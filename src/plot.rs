@@ -70,10 +70,7 @@ pub struct Chart<'a> {
 
 /// Draws `lines` into a 1000×600 PNG at `path`.
 pub fn line_chart(path: &Path, chart: &Chart, lines: &[Line]) -> Result<()> {
-    draw(path, chart, lines).map_err(|reason| Error::Plot {
-        path: path.to_path_buf(),
-        reason,
-    })
+    render(path, (1000, 600), |root| draw_on(root, chart, lines))
 }
 
 fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
@@ -122,25 +119,30 @@ pub fn stacked_charts(
     top: (&Chart, &[Line]),
     bottom: (&Chart, &[Line]),
 ) -> Result<()> {
-    let run = || {
-        render(path, (1000, 900), |root| {
-            let root = root
-                .titled(title, ("sans-serif", 24))
-                .map_err(|e| e.to_string())?;
-            let (a, b) = root.split_vertically(300);
-            draw_on(&a, top.0, top.1)?;
-            draw_on(&b, bottom.0, bottom.1)
-        })
-    };
-    run().map_err(|reason| Error::Plot {
+    render(path, (1000, 900), |root| {
+        let root = root
+            .titled(title, ("sans-serif", 24))
+            .map_err(|e| e.to_string())?;
+        let (a, b) = root.split_vertically(300);
+        draw_on(&a, top.0, top.1)?;
+        draw_on(&b, bottom.0, bottom.1)
+    })
+}
+
+/// Paints a `size` picture with `paint` in memory, then writes it to `path`
+/// as a PNG (8-bit RGB); any failure is an [`Error::Plot`] naming `path`.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
+) -> Result<()> {
+    paint_png(path, size, paint).map_err(|reason| Error::Plot {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-/// Paints a `size` picture with `paint` in memory, then writes it to `path`
-/// as a PNG (8-bit RGB).
-fn render(
+fn paint_png(
     path: &Path,
     size: (u32, u32),
     paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
@@ -177,10 +179,6 @@ fn write_png(
     writer.write_image_data(rgb)?;
     writer.finish()?;
     Ok(())
-}
-
-fn draw(path: &Path, chart: &Chart, lines: &[Line]) -> std::result::Result<(), String> {
-    render(path, (1000, 600), |root| draw_on(root, chart, lines))
 }
 
 fn draw_on<DB: DrawingBackend>(
