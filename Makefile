@@ -53,7 +53,7 @@ CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HAC
 # Its doc tests need a server of their own and are not run: the second line
 # runs lib, bin and integration tests, which is all our crates have.
 NATS_FEATURES := service ring nkeys jetstream kv server_2_10
-TEST := $(CLIPPY_BUILD) $(CARGO) test --locked -p pipeline -p pipeline-lib -p pipeline-kernel \
+TEST := $(CLIPPY_BUILD) $(CARGO) test --locked -p pipeline -p pipeline-lib -p pipeline-kernel -p pipeline-otel \
 	-p async-nats --no-default-features \
 	--features "pipeline/otel $(addprefix async-nats/,$(NATS_FEATURES))"
 # The integration tests mostly wait on the processes they start (nats-server,
