@@ -9,9 +9,11 @@ rule, as the kernel does, over [-20, 20].
 
 The fit: linear least squares of x·P − tanh·Q = 0 on [0, LIM] with Q's
 constant fixed, reweighted by 1/Q a few times (so the error that counts,
-x·P/Q − tanh, is what is minimised), then scaled so Q's constant matches the
-old 13/6 rational's (Eigen's), which keeps every Q(x²) in [4.9e-3, 1): the
-kernel multiplies three of them together before dividing.
+x·P/Q − tanh, is what is minimised), then scaled so that Q is monic (its
+highest coefficient 1): the kernel's first step of Q is then an addition
+x² + Q₁ instead of an FMA. That puts every Q(x²) in the thousands to
+hundreds of thousands (printed): the kernel multiplies three of them
+together before dividing, far inside f32's range.
 """
 import argparse
 
@@ -31,7 +33,7 @@ for _ in range(30):
     sol, *_ = np.linalg.lstsq(np.stack(cols, 1) * w[:, None], y * w, rcond=None)
     p, q = sol[: a.p], np.concatenate([[1.0], sol[a.p :]])
     w = 1 / np.abs(sum(q[j] * t**j for j in range(a.q)))
-scale = 4.893525e-3 / q[0]
+scale = 1.0 / q[-1]
 p, q = (p * scale).astype(np.float32), (q * scale).astype(np.float32)
 
 

@@ -502,10 +502,12 @@ unsafe fn cell<V: Lanes, const R: usize, const NB: usize>(
         // at batch 256 (BENCHMARKS.md). With σ(2z) = ½ + ½·tanh(z) = (q + n)/2q:
         //   c' = f·c + i·g = ((q_f + n_f)·c·q_i·q_g + (q_i + n_i)·n_g·q_f) / (2·q_f·q_i·q_g)
         //   h  = o·tanh(c') = (q_o + n_o)·n_c / (2·q_o·q_c)
-        // Every q lies in [4.9e-3, 0.95] (the rational's denominator on the
-        // clamped range), so the products neither overflow nor underflow.
+        // The ½s are folded into the denominators as additions (exact, and
+        // on the add pipes: the cell is bound by the FMA pipes). Every q
+        // lies in [4.1e3, 8.0e5] (the rational's monic denominator on the
+        // clamped range, see `TANH_Q`), so the products stay below 2e18·|c|
+        // and far above f32's smallest normal number.
         const { assert!(R * NB <= 4, "a tile holds at most 4 (row, block) pairs") };
-        let half = V::splat(0.5);
         let mut c_new = [V::splat(0.0); 4];
         let mut o = [(V::splat(0.0), V::splat(0.0)); 4];
         for (r, row) in acc.iter().enumerate() {
@@ -516,9 +518,10 @@ unsafe fn cell<V: Lanes, const R: usize, const NB: usize>(
                 let fc = V::mul(V::add(qf, nf), V::load(rows.c.add(at)));
                 let ig = V::mul(V::mul(V::add(qi, ni), ng), qf);
                 let num = V::fmadd(fc, qig, ig);
-                c_new[j] = V::mul(half, V::div(num, V::mul(qf, qig)));
+                let den = V::mul(qf, qig);
+                c_new[j] = V::div(num, V::add(den, den));
                 V::store_first(rows.c.add(at), c_new[j], live);
-                o[j] = (V::add(qo, no), qo);
+                o[j] = (V::add(qo, no), V::add(qo, qo));
             }
         }
         let (nc, qc) = tanh4_fractions(c_new, R * NB);
@@ -526,7 +529,7 @@ unsafe fn cell<V: Lanes, const R: usize, const NB: usize>(
             for nb in 0..NB {
                 let (j, at) = (r * NB + nb, r * rows.stride + nb * n);
                 let h = V::div(V::mul(o[j].0, nc[j]), V::mul(o[j].1, qc[j]));
-                V::store_first(rows.h_out.add(at), V::mul(half, h), live);
+                V::store_first(rows.h_out.add(at), h, live);
             }
         }
     }
@@ -561,9 +564,10 @@ unsafe fn madd<V: Lanes, const R: usize, const NB: usize>(
 
 /// tanh of the first `m` of four registers as fractions `n / q`, from an
 /// 11/6 rational in x (see `TANH_P`), clamped to ±8 where it is within
-/// 2.3e-7 of ±1. The numerators' and denominators' Horner steps are
-/// interleaved: up to eight independent chains. The caller divides,
-/// combining fractions first (see `cell`).
+/// 2.3e-7 of ±1. Q is monic, so its first Horner step is an addition. The
+/// numerators' and denominators' Horner steps are interleaved: up to eight
+/// independent chains. The caller divides, combining fractions first (see
+/// `cell`).
 #[inline(always)]
 unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4]) {
     use super::{TANH_P as P, TANH_Q as Q};
@@ -574,13 +578,18 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
             x[j] = V::clamp(x[j], V::splat(lim));
             x2[j] = V::mul(x[j], x[j]);
         }
+        const { assert!(Q[0] == 1.0, "Q is monic: its first step is x² + Q[1]") };
         let mut p = [V::splat(P[0]); 4];
-        let mut q = [V::splat(Q[0]); 4];
+        let mut q = [V::splat(0.0); 4];
         for s in 1..P.len() {
             for j in 0..m {
                 p[j] = V::fmadd(p[j], x2[j], V::splat(P[s]));
             }
-            if s < Q.len() {
+            if s == 1 {
+                for j in 0..m {
+                    q[j] = V::add(x2[j], V::splat(Q[1]));
+                }
+            } else if s < Q.len() {
                 for j in 0..m {
                     q[j] = V::fmadd(q[j], x2[j], V::splat(Q[s]));
                 }
