@@ -585,6 +585,8 @@ unsafe fn tanh4_fractions<V: Lanes>(mut x: [V; 4], m: usize) -> ([V; 4], [V; 4])
             for j in 0..m {
                 p[j] = V::fmadd(p[j], x2[j], V::splat(P[s]));
             }
+            // Q's first step beside P's (hoisted before the loop it
+            // measured 0.98-1.00×).
             if s == 1 {
                 for j in 0..m {
                     q[j] = V::add(x2[j], V::splat(Q[1]));

@@ -457,7 +457,8 @@ fn gates_generic(
 /// with one FMA fewer per tanh, five per unit and step (+2-4% at batch 16-256
 /// on AMD Zen 5, `benches/kernel_ab.sh`). Scaled so that Q is monic (since
 /// 2026-12-03): its first step is an addition, which runs beside the FMAs
-/// (+2-3% on AMD Zen 3 with the cell's ½s folded the same way).
+/// (with the cell's ½s folded the same way, 1.04-1.05× at batch 16-256 on
+/// AMD Zen 3, `benches/kernel_ab.sh` both ways).
 #[rustfmt::skip]
 const TANH_P: [f32; 6] = [
     1.122_401_1e-7, -6.585_787e-5, 4.227_651_7e-2, 1.245_740_2e1, 5.357_852e2, 4.116_312_5e3,
