@@ -41,8 +41,10 @@
 //!   promote), `ingest.rs` (the hot path: subscription → stream windows),
 //!   `engine.rs` (batcher, compute threads, the one publisher over a core or
 //!   JetStream sink, shared by both modes; `engine/buffers.rs`, the buffers
-//!   it recycles; `engine/acker.rs`, a JetStream sink's acknowledgements in
-//!   order), `observe.rs` (shadow outputs, comparisons with live and
+//!   it recycles; `engine/stored.rs`, publishing into JetStream with message
+//!   ids; `engine/fast_ingest.rs`, JetStream fast-ingest batches, one
+//!   acknowledgement per batch; `engine/acker.rs`, a JetStream sink's
+//!   acknowledgements in order), `observe.rs` (shadow outputs, comparisons with live and
 //!   truth), `events.rs` (error events, trace context, connection events),
 //!   `requests.rs` (the `pipeline` NATS service's endpoints and SIGHUP),
 //!   `durable/` (durable mode: the unit protocol, setup, checkpoints, dead

@@ -168,10 +168,16 @@ pub async fn run(
     // its own engine per attempt; a unit that cannot go on stops the service.
     let (fatal_tx, mut fatal_rx) = mpsc::channel::<Error>(1);
     if let Some(cfg) = &config.durable {
-        let (js, kv, units) = durable::setup_with_retry(&client, &config, cfg, &routes).await?;
+        let durable::Setup {
+            js,
+            kv,
+            units,
+            batched,
+        } = durable::setup_with_retry(&client, &config, cfg, &routes).await?;
         let shared = Arc::new(durable::Shared {
             js,
             kv,
+            batched,
             cfg: cfg.clone(),
             instance: cfg.instance_name(),
             stats: stats.clone(),

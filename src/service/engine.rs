@@ -161,6 +161,9 @@ pub(super) enum Sink {
     Stored {
         js: jetstream::Context,
         progress: watch::Sender<Progress>,
+        /// Fast-ingest batches when the output stream allows them: one
+        /// acknowledgement per batch instead of one per translation.
+        fast: Option<Box<FastIngest>>,
     },
 }
 
@@ -170,10 +173,7 @@ enum Out {
     /// Publishes go out at once; their acknowledgements are awaited by the
     /// acker, in order, so the next batches are published meanwhile (up to
     /// the channel's bound, plus the client's own in-flight limit).
-    Stored {
-        js: jetstream::Context,
-        settle: mpsc::Sender<Settle>,
-    },
+    Stored(Box<StoredOut>),
 }
 
 impl Out {
@@ -185,8 +185,8 @@ impl Out {
                 stats.publish_failures.fetch_add(windows as u64, Relaxed);
                 false
             }
-            Out::Stored { settle, .. } => {
-                let _ = settle.send(Settle::Failed(why)).await;
+            Out::Stored(out) => {
+                out.fail(why).await;
                 true
             }
         }
@@ -221,11 +221,11 @@ pub(super) fn spawn(
     ))];
     let out = match sink {
         Sink::Core(client) => Out::Core(client),
-        Sink::Stored { js, progress } => {
+        Sink::Stored { js, progress, fast } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
             let counters = route.counters.clone();
             tasks.push(tokio::spawn(acker(rx, progress, stats.clone(), counters)));
-            Out::Stored { js, settle }
+            Out::Stored(Box::new(StoredOut::new(js, settle, fast)))
         }
     };
     tasks.push(tokio::spawn(publisher(slots_rx, route, out, stats)));
@@ -414,13 +414,12 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
 async fn publisher(
     mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
     route: Arc<Route>,
-    sink: Out,
+    mut sink: Out,
     stats: Arc<Stats>,
 ) {
     let w = route.window;
-    // Reused for every message: the encoded payload and the message id.
+    // Reused for every message: the encoded payload.
     let mut payload = Vec::new();
-    let mut id = String::new();
     // Subjects and payloads handed to the client are slices of one shared
     // block: a new block every few hundred messages (or the old one again,
     // once the client has written all of it), not an allocation per message.
@@ -454,9 +453,6 @@ async fn publisher(
                 continue;
             }
         };
-        let stored = matches!(sink, Out::Stored { .. });
-        let mut acks = Vec::with_capacity(if stored { jobs.len() } else { 0 });
-        let mut stamps = Vec::with_capacity(acks.capacity());
         for (job, values) in jobs.iter().zip(outputs.chunks_exact(w)) {
             TranslationRef {
                 stream: &job.stream,
@@ -468,7 +464,7 @@ async fn publisher(
             }
             .encode_as(route.cfg.output_format, &mut payload);
             let (subject, bytes) = slices(&mut arena, &route.cfg.output, &job.stream, &payload);
-            match &sink {
+            match &mut sink {
                 Out::Core(client) => {
                     match publish(client, subject, bytes, job.trace.as_deref()).await {
                         Ok(()) => {
@@ -482,36 +478,25 @@ async fn publisher(
                         }
                     }
                 }
-                Out::Stored { js, .. } => {
-                    use std::fmt::Write as _;
-                    id.clear();
-                    let _ = write!(id, "{}:{}", subject.as_str(), job.seq);
-                    let mut publish = jetstream::message::PublishMessage::build()
-                        .payload(bytes)
-                        .message_id(id.as_str());
-                    if let Some(t) = job.trace.as_deref() {
-                        publish = publish.header("traceparent", t);
+                Out::Stored(out) => {
+                    let trace = job.trace.as_deref();
+                    let sent = out.send(&mut arena, subject, bytes, job.seq, trace, job.ts);
+                    if let Err(why) = sent.await {
+                        out.fail(why).await;
+                        return;
                     }
-                    match js.send_publish(subject, publish).await {
-                        Ok(ack) => acks.push(ack),
-                        Err(e) => {
-                            sink.fail(&stats, 0, e.to_string()).await;
-                            return;
-                        }
-                    }
-                    stamps.push(job.ts);
                 }
             }
+        }
+        if let Out::Stored(out) = &mut sink
+            && !out.finish(&mut arena).await
+        {
+            return; // the acker reports why
         }
         if crate::telemetry::enabled() {
             trace_batch(&route, &model, &jobs, started, computed);
         }
         route.buffers.recycle(jobs, outputs);
-        if let Out::Stored { settle, .. } = &sink
-            && settle.send(Settle::Batch(acks, stamps)).await.is_err()
-        {
-            return; // the acker stopped on a failure
-        }
         (route.counters.publish_seconds).observe(computed.elapsed().as_secs_f64());
     }
 }
@@ -556,10 +541,14 @@ async fn publish(
 
 mod acker;
 mod buffers;
+mod fast_ingest;
+mod stored;
 
-use acker::{Settle, acker};
+use acker::acker;
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, slices};
+pub(super) use fast_ingest::FastIngest;
+use stored::StoredOut;
 
 #[cfg(test)]
 mod tests;

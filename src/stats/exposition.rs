@@ -104,7 +104,7 @@ impl Scrape {
             streams_evicted: "Idle streams forgotten.",
             checkpoints: "Durable mode: window checkpoints written.",
             durable_restarts: "Durable mode: resumptions from the last checkpoint after an error.",
-            duplicates: "Durable mode: replayed outputs the output stream already held.",
+            duplicates: "Durable mode: replayed outputs the output stream already held (with fast-ingest batches, whole batches only).",
         };
         Scrape {
             counters,

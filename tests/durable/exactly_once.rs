@@ -14,7 +14,42 @@ async fn kill_9_three_times_every_window_exactly_once() {
         .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
         .collect();
     // Each restart resumed from a checkpoint taken by the killed process.
-    assert_eq!(kill_9_at(STANDARD, &moments).await, 3);
+    let (resumed, logs) = kill_9_at(STANDARD, &moments).await;
+    assert_eq!(resumed, 3);
+    // The service created the output stream, so its translations went out
+    // as fast-ingest batches: the path just proven exactly once.
+    let all = logs.concat();
+    assert!(all.contains("batched=true"), "{all}");
+    assert!(!all.contains("batched=false"), "{all}");
+}
+
+/// An output stream an operator created without `allow_batched` (or one
+/// from an earlier version): every translation is acknowledged on its own,
+/// and a `kill -9` still loses and duplicates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_stream_without_batching_is_acknowledged_per_window_exactly_once() {
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
+    js.create_stream(jetstream::stream::Config {
+        name: "TRANSLATED".into(),
+        subjects: vec!["translated.>".into()],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let svc = bed.serve(0, "test-instance").await;
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(js, 2_000, Duration::from_secs(60), log).await;
+    let first = svc.kill();
+    let svc = Service::start(url, dir, 1);
+    publisher.await.unwrap();
+    let logs_of = [first, svc.log.clone()];
+    let outputs = read_outputs(js, STANDARD, &logs_of).await;
+    check_exactly_once(&outputs, STANDARD);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(text.contains("batched=false"), "{}", logs(&logs_of));
 }
 
 /// The long version (`make test-long`; CI skips it): 50 kills at random
@@ -36,7 +71,7 @@ async fn kill_9_fifty_times_every_window_exactly_once() {
             at
         })
         .collect();
-    let resumed = kill_9_at(LONG, &moments).await;
+    let (resumed, _) = kill_9_at(LONG, &moments).await;
     eprintln!("{resumed} of 50 restarted processes resumed from a checkpoint before their kill");
     assert!(resumed > 0);
 }

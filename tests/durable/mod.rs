@@ -330,8 +330,9 @@ impl Bed {
 /// `moments` (ms from the start) and starting a new one at once; then
 /// checks every window stored exactly once with the values of an
 /// uninterrupted run. Returns how many restarted processes logged that
-/// they resumed from a checkpoint.
-async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
+/// they resumed from a checkpoint, and every process's log (read before
+/// the folder holding them is removed).
+async fn kill_9_at(load: Load, moments: &[u64]) -> (usize, Vec<String>) {
     let bed = Bed::new().await;
     let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
     let mut svc = bed.serve(0, "test-instance").await;
@@ -352,11 +353,13 @@ async fn kill_9_at(load: Load, moments: &[u64]) -> usize {
     logs_of.push(svc.log.clone());
     let outputs = read_outputs(js, load, &logs_of).await;
     check_exactly_once(&outputs, load);
-    logs_of[1..]
+    let texts: Vec<String> = logs_of
         .iter()
-        .filter(|log| {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            text.contains("resuming from checkpoint")
-        })
-        .count()
+        .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+        .collect();
+    let resumed = texts[1..]
+        .iter()
+        .filter(|text| text.contains("resuming from checkpoint"))
+        .count();
+    (resumed, texts)
 }

@@ -55,7 +55,7 @@ mod setup;
 
 use checkpoint::{Written, acquire, checkpoint, load_windows, snapshot, write};
 pub use setup::consumer_name;
-pub(super) use setup::{Unit, setup_with_retry};
+pub(super) use setup::{Setup, Unit, setup_with_retry};
 
 /// Why an attempt ended.
 enum Failure {
@@ -82,6 +82,9 @@ pub(super) struct Shared {
     pub compute: Compute,
     pub limits: IngestLimits,
     pub batching: BatchLimits,
+    /// Whether outputs go out as fast-ingest batches (the output stream
+    /// allows them).
+    pub batched: bool,
     /// Changes on every disconnect from NATS.
     pub epoch: watch::Receiver<u64>,
 }
@@ -144,9 +147,20 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     // This attempt's own engine, fed by its ingest; the compute threads
     // are shared.
     let (progress_tx, progress) = watch::channel(Progress::default());
+    let fast = shared
+        .batched
+        .then(|| engine::FastIngest::new(&shared.js.client()))
+        .flatten();
+    if shared.batched && fast.is_none() {
+        tracing::info!(
+            unit = %unit.key,
+            "the client's inbox prefix is not one token: every translation is acknowledged on its own"
+        );
+    }
     let sink = Sink::Stored {
         js: shared.js.clone(),
         progress: progress_tx,
+        fast,
     };
     let (jobs_tx, engine) = engine::spawn(
         route.clone(),

@@ -18,6 +18,15 @@ use crate::config::{DurableConfig, ServeConfig};
 use crate::error::{Error, Result};
 use crate::service::route::Route;
 
+/// What durable mode runs on.
+pub(in crate::service) struct Setup {
+    pub js: jetstream::Context,
+    pub kv: kv::Store,
+    pub units: Vec<Unit>,
+    /// Whether the output stream takes fast-ingest batches.
+    pub batched: bool,
+}
+
 /// One route (and partition) in durable mode.
 pub(in crate::service) struct Unit {
     pub(in crate::service) route: Arc<Route>,
@@ -61,7 +70,7 @@ pub(in crate::service) async fn setup_with_retry(
     config: &ServeConfig,
     cfg: &DurableConfig,
     routes: &[Arc<Route>],
-) -> Result<(jetstream::Context, kv::Store, Vec<Unit>)> {
+) -> Result<Setup> {
     let mut backoff = Duration::from_millis(250);
     let started = Instant::now();
     loop {
@@ -178,7 +187,7 @@ async fn setup(
     config: &ServeConfig,
     cfg: &DurableConfig,
     routes: &[Arc<Route>],
-) -> std::result::Result<(jetstream::Context, kv::Store, Vec<Unit>), SetupError> {
+) -> std::result::Result<Setup, SetupError> {
     let js = jetstream::new(client.clone());
     let mut inputs: Vec<String> = routes
         .iter()
@@ -207,15 +216,25 @@ async fn setup(
             storage: stream::StorageType::File,
             duplicate_window: want_dupes,
             num_replicas: cfg.replicas,
+            // Fast-ingest batches (nats-server 2.14+): one acknowledgement
+            // per published batch (see `engine::fast_ingest`).
+            allow_batch_publish: true,
             ..Default::default()
         })
         .await
         .map_err(|e| SetupError::stream(format!("output stream {}", cfg.output_stream), &e))?;
-    let dupes = output
+    let (dupes, batched) = output
         .info()
         .await
-        .map(|i| i.config.duplicate_window)
-        .unwrap_or(want_dupes);
+        .map(|i| (i.config.duplicate_window, i.config.allow_batch_publish))
+        .unwrap_or((want_dupes, false));
+    if !batched {
+        tracing::info!(
+            stream = %cfg.output_stream,
+            "the output stream does not allow batched publishing (created without it, or a \
+             server before 2.14): every translation is acknowledged on its own, which is slower"
+        );
+    }
     if dupes < Duration::from_secs(120) {
         tracing::warn!(
             stream = %cfg.output_stream, ?dupes,
@@ -251,7 +270,7 @@ async fn setup(
     };
     tracing::info!(
         input = %input.cached_info().config.name, output = %cfg.output_stream,
-        bucket = %cfg.checkpoint_bucket, "durable mode"
+        bucket = %cfg.checkpoint_bucket, batched, "durable mode"
     );
     let owned: Vec<Option<u32>> = match &config.partitions {
         Some(p) => p.owned.iter().map(|o| Some(*o)).collect(),
@@ -277,7 +296,12 @@ async fn setup(
             });
         }
     }
-    Ok((js, kv, units))
+    Ok(Setup {
+        js,
+        kv,
+        units,
+        batched,
+    })
 }
 
 #[cfg(test)]

@@ -9,12 +9,16 @@ use async_nats::jetstream::context::PublishAckFuture;
 use tokio::sync::{mpsc, watch};
 
 use super::Progress;
+use super::fast_ingest;
 use crate::stats::{RouteCounters, Stats};
 
 /// What the acker settles, in publish order.
 pub(super) enum Settle {
     /// A batch's acknowledgements and its windows' `ts`.
     Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
+    /// A batch published as one fast-ingest batch: the subscription its
+    /// acknowledgement comes to, and its windows' `ts`.
+    Fast(async_nats::Subscriber, Vec<Option<i64>>),
     /// Publishing stopped: everything after the last settled batch is lost.
     Failed(String),
 }
@@ -28,20 +32,29 @@ pub(super) async fn acker(
     route: Arc<RouteCounters>,
 ) {
     while let Some(settle) = rx.recv().await {
-        let (acks, stamps) = match settle {
-            Settle::Batch(acks, stamps) => (acks, stamps),
+        let (n, dupes, stamps) = match settle {
+            Settle::Batch(acks, stamps) => {
+                let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+                match futures::future::try_join_all(acks).await {
+                    Ok(a) => {
+                        let dupes = a.iter().filter(|a| a.duplicate).count() as u64;
+                        (a.len() as u64, dupes, stamps)
+                    }
+                    Err(e) => {
+                        let why = format!("publish not acknowledged: {e}");
+                        return progress.send_modify(|p| p.failed = Some(why));
+                    }
+                }
+            }
+            Settle::Fast(mut sub, stamps) => {
+                let n = stamps.len() as u64;
+                match fast_ingest::stored(&mut sub, n).await {
+                    Ok(s) => (n, if s.all_duplicates { n } else { 0 }, stamps),
+                    Err(why) => return progress.send_modify(|p| p.failed = Some(why)),
+                }
+            }
             Settle::Failed(why) => return progress.send_modify(|p| p.failed = Some(why)),
         };
-        let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
-        let stored = match futures::future::try_join_all(acks).await {
-            Ok(a) => a,
-            Err(e) => {
-                let why = format!("publish not acknowledged: {e}");
-                return progress.send_modify(|p| p.failed = Some(why));
-            }
-        };
-        let dupes = stored.iter().filter(|a| a.duplicate).count() as u64;
-        let n = stored.len() as u64;
         stats.windows_out.fetch_add(n - dupes, Relaxed);
         route.windows_out.fetch_add(n - dupes, Relaxed);
         stats.duplicates.fetch_add(dupes, Relaxed);

@@ -1,0 +1,239 @@
+//! A stored sink over JetStream's fast-ingest batches (ADR-50, nats-server
+//! 2.14+, streams with `allow_batched`): one acknowledgement per published
+//! batch instead of one per translation.
+//!
+//! Each batch of translations goes out as one fast batch: the first message
+//! opens it, the rest append, and an end-of-batch commit (not stored) closes
+//! it; the server answers the commit with one publish ack carrying the
+//! batch's count. Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the
+//! batch id being a fresh two-token inbox per batch, subscribed before the
+//! batch's first message and dropped once its ack is read. (One id reused
+//! for consecutive batches works on a single server, but on a 3-node
+//! cluster the next batch's messages were sometimes counted into the one
+//! still committing: "stored a batch of 39 messages, 22 were sent".)
+//! `fail` makes a lost message fail the batch rather than leave a gap.
+//! Every message keeps its `Nats-Msg-Id`, and the stream's duplicate window
+//! still discards replays: measured with nats-server 2.15.1, within one
+//! batch and across batches (`benches/fast_ingest_probe.py`).
+//!
+//! What it costs: the server does not say which messages of a batch were
+//! duplicates, only when all of them were (the ack's `seq` is 0), so the
+//! `duplicates` count sees whole replayed batches only.
+
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap, Subject, Subscriber};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+use serde::Deserialize;
+
+/// The most messages between two flow acks that we ask for: a batch is at
+/// most `--max-batch` translations, so in practice one start ack and one
+/// publish ack per batch. The server may ack more often, never less.
+const FLOW: u16 = 10_000;
+
+/// Operations, the reply subject's second-to-last token.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Start = 0,
+    Append = 1,
+    CommitEob = 3,
+}
+
+/// How long a batch's acknowledgement may take once the acker waits for
+/// it: the server itself abandons a batch idle for 10 s.
+pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publishes batches: each message with its batch's reply subject.
+pub(in crate::service) struct FastIngest {
+    client: Client,
+    /// The open batch, if any.
+    open: Option<Open>,
+}
+
+/// A batch between its first message and its commit.
+struct Open {
+    /// `<inbox>.<FLOW>.fail.`: the reply's fixed head.
+    head: String,
+    /// The replies' subscription, handed to the acker at the commit.
+    sub: Subscriber,
+    /// Messages added so far.
+    seq: u64,
+    /// Where the batch's messages go (its commit goes there too).
+    subject: Subject,
+}
+
+impl FastIngest {
+    /// `None` when the client's inbox prefix has more than one token (the
+    /// server parses the reply from the right and wants `<prefix>.<id>`).
+    pub fn new(client: &Client) -> Option<Box<FastIngest>> {
+        let two_tokens = client.new_inbox().matches('.').count() == 1;
+        two_tokens.then(|| {
+            Box::new(FastIngest {
+                client: client.clone(),
+                open: None,
+            })
+        })
+    }
+
+    /// Adds one message to the open batch, opening one if needed.
+    pub async fn add(
+        &mut self,
+        arena: &mut BytesMut,
+        subject: Subject,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), String> {
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => {
+                let inbox = self.client.new_inbox();
+                let sub = (self.client.subscribe(format!("{inbox}.>")).await)
+                    .map_err(|e| format!("subscribing for a batch's acknowledgement: {e}"))?;
+                self.open.insert(Open {
+                    head: format!("{inbox}.{FLOW}.fail."),
+                    sub,
+                    seq: 0,
+                    subject: subject.clone(),
+                })
+            }
+        };
+        open.seq += 1;
+        let op = if open.seq == 1 { Op::Start } else { Op::Append };
+        let reply = reply(arena, &open.head, open.seq, op);
+        (self.client)
+            .publish_with_reply_and_headers(subject, reply, headers, payload)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Commits the open batch, if any: returns its acknowledgement's
+    /// subscription and how many messages it holds.
+    pub async fn commit(
+        &mut self,
+        arena: &mut BytesMut,
+    ) -> Result<Option<(Subscriber, u64)>, String> {
+        let Some(open) = self.open.take() else {
+            return Ok(None);
+        };
+        let reply = reply(arena, &open.head, open.seq + 1, Op::CommitEob);
+        (self.client)
+            .publish_with_reply(open.subject, reply, Bytes::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some((open.sub, open.seq)))
+    }
+}
+
+/// `<head><seq>.<op>.$FI`, written into the shared block.
+fn reply(arena: &mut BytesMut, head: &str, seq: u64, op: Op) -> Subject {
+    use std::io::Write as _;
+    let mut w = arena.writer();
+    let _ = write!(w, "{head}{seq}.{}.$FI", op as u8);
+    let bytes = w.into_inner().split().freeze();
+    // Made of a `str`, digits and ASCII: always UTF-8.
+    Subject::from_utf8(bytes)
+        .unwrap_or_else(|_| Subject::from(format!("{head}{seq}.{}.$FI", op as u8)))
+}
+
+/// What the server said about one committed batch.
+#[derive(Debug, PartialEq)]
+pub(super) struct Stored {
+    /// Messages in the batch, duplicates included.
+    pub count: u64,
+    /// True when the stream held every one of them already.
+    pub all_duplicates: bool,
+}
+
+/// Waits for a batch's publish ack on its subscription, skipping flow
+/// acks; checks that the server counted the `windows` sent.
+pub(super) async fn stored(sub: &mut Subscriber, windows: u64) -> Result<Stored, String> {
+    loop {
+        let msg = tokio::time::timeout(ACK_TIMEOUT, sub.next())
+            .await
+            .map_err(|_| format!("no acknowledgement for a batch within {ACK_TIMEOUT:?}"))?
+            .ok_or("the acknowledgement subscription ended")?;
+        match parse(&msg.payload)? {
+            Reply::Flow => continue,
+            Reply::Stored(s) if s.count == windows => return Ok(s),
+            Reply::Stored(s) => {
+                return Err(format!(
+                    "the server stored a batch of {} messages, {windows} were sent",
+                    s.count
+                ));
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Reply {
+    /// A flow ack (progress within an open batch): nothing to settle.
+    Flow,
+    Stored(Stored),
+}
+
+/// Reads one reply on the batch inbox.
+fn parse(payload: &[u8]) -> Result<Reply, String> {
+    #[derive(Deserialize)]
+    struct Wire {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        seq: Option<u64>,
+        count: Option<u64>,
+        error: Option<serde_json::Value>,
+    }
+    let w: Wire = serde_json::from_slice(payload)
+        .map_err(|e| format!("an unreadable batch acknowledgement ({e})"))?;
+    if let Some(e) = w.error {
+        return Err(format!("batch publish failed: {e}"));
+    }
+    match (w.kind.as_deref(), w.count) {
+        (Some("ack"), _) => Ok(Reply::Flow),
+        (Some(other), _) => Err(format!(
+            "batch publish failed ({other}): {}",
+            String::from_utf8_lossy(payload)
+        )),
+        (None, Some(count)) => Ok(Reply::Stored(Stored {
+            count,
+            all_duplicates: w.seq == Some(0),
+        })),
+        (None, None) => Err(format!(
+            "an unexpected batch acknowledgement: {}",
+            String::from_utf8_lossy(payload)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The replies nats-server 2.15.1 sent in the experiment the module
+    // comment describes.
+    #[test]
+    fn replies_parse_as_the_server_sends_them() {
+        assert_eq!(
+            parse(br#"{"type":"ack","seq":0,"msgs":100}"#),
+            Ok(Reply::Flow)
+        );
+        let stored = br#"{"stream":"S","seq":3,"batch":"b1","count":4}"#;
+        let want = Stored {
+            count: 4,
+            all_duplicates: false,
+        };
+        assert_eq!(parse(stored), Ok(Reply::Stored(want)));
+        let dup = br#"{"stream":"S","seq":0,"batch":"b1","count":10}"#;
+        let want = Stored {
+            count: 10,
+            all_duplicates: true,
+        };
+        assert_eq!(parse(dup), Ok(Reply::Stored(want)));
+        let unknown = br#"{"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"},"stream":"S","seq":0}"#;
+        assert!(parse(unknown).unwrap_err().contains("10208"));
+        let gap = br#"{"type":"gap","last_seq":4,"seq":6}"#;
+        assert!(parse(gap).unwrap_err().contains("gap"));
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"stream":"S"}"#).is_err());
+    }
+}
