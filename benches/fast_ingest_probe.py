@@ -10,9 +10,9 @@ repeat ids within a batch and across batches, and then lists what the stream
 stored. Expected (nats-server 2.15.1): four messages, one per id, the first
 payload of each; the batch whose messages were all held already is acked with
 `seq` 0. The three batches share one batch id, which a single server
-accepts; the service takes a fresh id per batch all the same, since on a
-3-node cluster a batch sometimes counted the next one's messages. Also shows
-the replies the service parses.
+accepts; the service never reuses an id before its batch is acknowledged,
+since on a 3-node cluster a batch still committing was sometimes counted
+together with the next. Also shows the replies the service parses.
 
     .venv/bin/nats-server -js -p 14555 -sd /tmp/probe-store &
     .venv/bin/python benches/fast_ingest_probe.py --nats nats://127.0.0.1:14555

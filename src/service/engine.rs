@@ -224,7 +224,15 @@ pub(super) fn spawn(
         Sink::Stored { js, progress, fast } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
             let counters = route.counters.clone();
-            tasks.push(tokio::spawn(acker(rx, progress, stats.clone(), counters)));
+            let mut fast = fast;
+            let give_back = fast.as_mut().and_then(|f| f.give_back());
+            tasks.push(tokio::spawn(acker(
+                rx,
+                give_back,
+                progress,
+                stats.clone(),
+                counters,
+            )));
             Out::Stored(Box::new(StoredOut::new(js, settle, fast)))
         }
     };

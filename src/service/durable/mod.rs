@@ -147,10 +147,10 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     // This attempt's own engine, fed by its ingest; the compute threads
     // are shared.
     let (progress_tx, progress) = watch::channel(Progress::default());
-    let fast = shared
-        .batched
-        .then(|| engine::FastIngest::new(&shared.js.client()))
-        .flatten();
+    let fast = match shared.batched {
+        true => (engine::FastIngest::open(&shared.js.client()).await).map_err(retry("batches"))?,
+        false => None,
+    };
     if shared.batched && fast.is_none() {
         tracing::info!(
             unit = %unit.key,

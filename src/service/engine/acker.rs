@@ -16,9 +16,9 @@ use crate::stats::{RouteCounters, Stats};
 pub(super) enum Settle {
     /// A batch's acknowledgements and its windows' `ts`.
     Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
-    /// A batch published as one fast-ingest batch: the subscription its
-    /// acknowledgement comes to, and its windows' `ts`.
-    Fast(async_nats::Subscriber, Vec<Option<i64>>),
+    /// A batch published as one fast-ingest batch: its id (where its
+    /// acknowledgement comes), and its windows' `ts`.
+    Fast(fast_ingest::Inbox, Vec<Option<i64>>),
     /// Publishing stopped: everything after the last settled batch is lost.
     Failed(String),
 }
@@ -27,6 +27,7 @@ pub(super) enum Settle {
 /// reports the count stored; the first failure stops it.
 pub(super) async fn acker(
     mut rx: mpsc::Receiver<Settle>,
+    give_back: Option<mpsc::Sender<fast_ingest::Inbox>>,
     progress: watch::Sender<Progress>,
     stats: Arc<Stats>,
     route: Arc<RouteCounters>,
@@ -46,10 +47,16 @@ pub(super) async fn acker(
                     }
                 }
             }
-            Settle::Fast(mut sub, stamps) => {
+            Settle::Fast(mut inbox, stamps) => {
                 let n = stamps.len() as u64;
-                match fast_ingest::stored(&mut sub, n).await {
-                    Ok(s) => (n, if s.all_duplicates { n } else { 0 }, stamps),
+                match fast_ingest::stored(&mut inbox, n).await {
+                    Ok(s) => {
+                        // Its batch is done: the id may carry another.
+                        if let Some(g) = &give_back {
+                            let _ = g.try_send(inbox);
+                        }
+                        (n, if s.all_duplicates { n } else { 0 }, stamps)
+                    }
                     Err(why) => return progress.send_modify(|p| p.failed = Some(why)),
                 }
             }

@@ -6,11 +6,13 @@
 //! opens it, the rest append, and an end-of-batch commit (not stored) closes
 //! it; the server answers the commit with one publish ack carrying the
 //! batch's count. Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the
-//! batch id being a fresh two-token inbox per batch, subscribed before the
-//! batch's first message and dropped once its ack is read. (One id reused
+//! batch id being a two-token inbox. Each engine run subscribes to a few
+//! such inboxes once; a batch takes a free one and the acker frees it once
+//! the batch's ack is read, so no two batches in flight share an id (one id
 //! for consecutive batches works on a single server, but on a 3-node
-//! cluster the next batch's messages were sometimes counted into the one
-//! still committing: "stored a batch of 39 messages, 22 were sent".)
+//! cluster a batch still committing was sometimes counted together with
+//! the next: "stored a batch of 39 messages, 22 were sent"). The pool also
+//! bounds the batches awaiting their ack.
 //! `fail` makes a lost message fail the batch rather than leave a gap.
 //! Every message keeps its `Nats-Msg-Id`, and the stream's duplicate window
 //! still discards replays: measured with nats-server 2.15.1, within one
@@ -26,6 +28,7 @@ use async_nats::{Client, HeaderMap, Subject, Subscriber};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
+use tokio::sync::mpsc;
 
 /// The most messages between two flow acks that we ask for: a batch is at
 /// most `--max-batch` translations, so in practice one start ack and one
@@ -44,19 +47,32 @@ enum Op {
 /// it: the server itself abandons a batch idle for 10 s.
 pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Batch ids per engine run: batches in flight at most.
+const IDS: usize = 8;
+
 /// Publishes batches: each message with its batch's reply subject.
 pub(in crate::service) struct FastIngest {
     client: Client,
+    /// Batch ids not in use; the acker gives each back once its batch is
+    /// acknowledged.
+    free: mpsc::Receiver<Inbox>,
+    /// The sending side of `free`, until the acker takes it (so that when
+    /// the acker stops, waiting for a free id ends too).
+    give_back: Option<mpsc::Sender<Inbox>>,
     /// The open batch, if any.
     open: Option<Open>,
 }
 
-/// A batch between its first message and its commit.
-struct Open {
+/// A batch id and the subscription its replies come to.
+pub(super) struct Inbox {
     /// `<inbox>.<FLOW>.fail.`: the reply's fixed head.
     head: String,
-    /// The replies' subscription, handed to the acker at the commit.
     sub: Subscriber,
+}
+
+/// A batch between its first message and its commit.
+struct Open {
+    inbox: Inbox,
     /// Messages added so far.
     seq: u64,
     /// Where the batch's messages go (its commit goes there too).
@@ -64,20 +80,36 @@ struct Open {
 }
 
 impl FastIngest {
-    /// `None` when the client's inbox prefix has more than one token (the
-    /// server parses the reply from the right and wants `<prefix>.<id>`).
-    pub fn new(client: &Client) -> Option<Box<FastIngest>> {
-        let two_tokens = client.new_inbox().matches('.').count() == 1;
-        two_tokens.then(|| {
-            Box::new(FastIngest {
-                client: client.clone(),
-                open: None,
-            })
-        })
+    /// Subscribes to the run's batch ids. `None` when the client's inbox
+    /// prefix has more than one token (the server parses the reply from
+    /// the right and wants `<prefix>.<id>`).
+    pub async fn open(client: &Client) -> Result<Option<Box<FastIngest>>, String> {
+        if client.new_inbox().matches('.').count() != 1 {
+            return Ok(None);
+        }
+        let (give_back, free) = mpsc::channel(IDS);
+        for _ in 0..IDS {
+            let inbox = client.new_inbox();
+            let sub = (client.subscribe(format!("{inbox}.>")).await)
+                .map_err(|e| format!("subscribing for batch acknowledgements: {e}"))?;
+            let head = format!("{inbox}.{FLOW}.fail.");
+            let _ = give_back.try_send(Inbox { head, sub });
+        }
+        Ok(Some(Box::new(FastIngest {
+            client: client.clone(),
+            free,
+            give_back: Some(give_back),
+            open: None,
+        })))
+    }
+
+    /// Where the acker gives batch ids back (once).
+    pub(super) fn give_back(&mut self) -> Option<mpsc::Sender<Inbox>> {
+        self.give_back.take()
     }
 
     /// Adds one message to the open batch, opening one if needed.
-    pub async fn add(
+    pub(super) async fn add(
         &mut self,
         arena: &mut BytesMut,
         subject: Subject,
@@ -87,12 +119,9 @@ impl FastIngest {
         let open = match &mut self.open {
             Some(open) => open,
             None => {
-                let inbox = self.client.new_inbox();
-                let sub = (self.client.subscribe(format!("{inbox}.>")).await)
-                    .map_err(|e| format!("subscribing for a batch's acknowledgement: {e}"))?;
+                let inbox = (self.free.recv().await).ok_or("the acker stopped")?;
                 self.open.insert(Open {
-                    head: format!("{inbox}.{FLOW}.fail."),
-                    sub,
+                    inbox,
                     seq: 0,
                     subject: subject.clone(),
                 })
@@ -100,28 +129,28 @@ impl FastIngest {
         };
         open.seq += 1;
         let op = if open.seq == 1 { Op::Start } else { Op::Append };
-        let reply = reply(arena, &open.head, open.seq, op);
+        let reply = reply(arena, &open.inbox.head, open.seq, op);
         (self.client)
             .publish_with_reply_and_headers(subject, reply, headers, payload)
             .await
             .map_err(|e| e.to_string())
     }
 
-    /// Commits the open batch, if any: returns its acknowledgement's
-    /// subscription and how many messages it holds.
-    pub async fn commit(
+    /// Commits the open batch, if any: returns its id (the acker reads the
+    /// acknowledgement there) and how many messages it holds.
+    pub(super) async fn commit(
         &mut self,
         arena: &mut BytesMut,
-    ) -> Result<Option<(Subscriber, u64)>, String> {
+    ) -> Result<Option<(Inbox, u64)>, String> {
         let Some(open) = self.open.take() else {
             return Ok(None);
         };
-        let reply = reply(arena, &open.head, open.seq + 1, Op::CommitEob);
+        let reply = reply(arena, &open.inbox.head, open.seq + 1, Op::CommitEob);
         (self.client)
             .publish_with_reply(open.subject, reply, Bytes::new())
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Some((open.sub, open.seq)))
+        Ok(Some((open.inbox, open.seq)))
     }
 }
 
@@ -145,11 +174,11 @@ pub(super) struct Stored {
     pub all_duplicates: bool,
 }
 
-/// Waits for a batch's publish ack on its subscription, skipping flow
+/// Waits for a batch's publish ack on its id's subscription, skipping flow
 /// acks; checks that the server counted the `windows` sent.
-pub(super) async fn stored(sub: &mut Subscriber, windows: u64) -> Result<Stored, String> {
+pub(super) async fn stored(inbox: &mut Inbox, windows: u64) -> Result<Stored, String> {
     loop {
-        let msg = tokio::time::timeout(ACK_TIMEOUT, sub.next())
+        let msg = tokio::time::timeout(ACK_TIMEOUT, inbox.sub.next())
             .await
             .map_err(|_| format!("no acknowledgement for a batch within {ACK_TIMEOUT:?}"))?
             .ok_or("the acknowledgement subscription ended")?;
