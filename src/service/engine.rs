@@ -221,10 +221,13 @@ pub(super) fn spawn(
     ))];
     let out = match sink {
         Sink::Core(client) => Out::Core(client),
-        Sink::Stored { js, progress, fast } => {
+        Sink::Stored {
+            js,
+            progress,
+            mut fast,
+        } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
             let counters = route.counters.clone();
-            let mut fast = fast;
             let give_back = fast.as_mut().and_then(|f| f.give_back());
             tasks.push(tokio::spawn(acker(
                 rx,

@@ -45,7 +45,7 @@ enum Op {
 
 /// How long a batch's acknowledgement may take once the acker waits for
 /// it: the server itself abandons a batch idle for 10 s.
-pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Batch ids per engine run: batches in flight at most.
 const IDS: usize = 8;
@@ -137,11 +137,8 @@ impl FastIngest {
     }
 
     /// Commits the open batch, if any: returns its id (the acker reads the
-    /// acknowledgement there) and how many messages it holds.
-    pub(super) async fn commit(
-        &mut self,
-        arena: &mut BytesMut,
-    ) -> Result<Option<(Inbox, u64)>, String> {
+    /// acknowledgement there).
+    pub(super) async fn commit(&mut self, arena: &mut BytesMut) -> Result<Option<Inbox>, String> {
         let Some(open) = self.open.take() else {
             return Ok(None);
         };
@@ -150,7 +147,7 @@ impl FastIngest {
             .publish_with_reply(open.subject, reply, Bytes::new())
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Some((open.inbox, open.seq)))
+        Ok(Some(open.inbox))
     }
 }
 

@@ -86,7 +86,7 @@ impl StoredOut {
         let settle = match &mut self.fast {
             None => Settle::Batch(std::mem::take(&mut self.acks), stamps),
             Some(fast) => match fast.commit(arena).await {
-                Ok(Some((inbox, _))) => Settle::Fast(inbox, stamps),
+                Ok(Some(inbox)) => Settle::Fast(inbox, stamps),
                 Ok(None) => return true,
                 Err(why) => Settle::Failed(why),
             },
