@@ -4,12 +4,12 @@
 Durable mode publishes its translations as fast-ingest batches and relies on
 the output stream's duplicate window to discard the outputs a restarted unit
 computes again. This probe checks that on a given nats-server (2.14+): it
-creates a stream with `allow_batched`, publishes two fast batches over the raw
+creates a stream with `allow_batched`, publishes four fast batches over the raw
 protocol (reply subjects `<inbox>.<flow>.fail.<seq>.<op>.$FI`) whose messages
 repeat ids within a batch and across batches, and then lists what the stream
-stored. Expected (nats-server 2.15.1): four messages, one per id, the first
-payload of each; the batch whose messages were all held already is acked with
-`seq` 0. The three batches share one batch id, which a single server
+stored. Expected (nats-server 2.15.1): five messages, one per id, the first
+payload of each (a one-message batch is its own commit); the batch whose messages were all held already is acked with
+`seq` 0. The batches share one batch id, which a single server
 accepts; the service never reuses an id before its batch is acknowledged,
 since on a 3-node cluster a batch still committing was sometimes counted
 together with the next. Also shows the replies the service parses.
@@ -49,20 +49,28 @@ async def main(url):
     inbox = "_INBOX.probe1"
     await nc.subscribe(f"{inbox}.>", cb=on_reply)
 
+    # What a plain subscriber of the stream's subjects sees: every message
+    # of a batch, and nothing else (the last message carries the commit,
+    # operation 2; an end-of-batch commit, operation 3, would reach it as an
+    # empty message).
+    plain = []
+
+    async def on_plain(m):
+        plain.append(m.data.decode())
+
+    await nc.subscribe("probe.>", cb=on_plain)
+
     async def batch(messages, flow=2):
-        seq = 0
-        for msg_id, payload in messages:
-            seq += 1
-            op = 0 if seq == 1 else 1
+        for seq, (msg_id, payload) in enumerate(messages, start=1):
+            op = 2 if seq == len(messages) else 0 if seq == 1 else 1
             reply = f"{inbox}.{flow}.fail.{seq}.{op}.$FI"
             await nc.publish("probe.x", payload.encode(), reply=reply, headers={"Nats-Msg-Id": msg_id})
-        # End of batch (operation 3): commits, is not stored itself.
-        await nc.publish("probe.x", b"", reply=f"{inbox}.{flow}.fail.{seq + 1}.3.$FI")
         await nc.flush()
 
     await batch([("m1", "a"), ("m2", "b"), ("m1", "a again"), ("m3", "c")])
     await batch([("m2", "b again"), ("m3", "c again")])
     await batch([("m4", "d"), ("m2", "b a third time")])
+    await batch([("m5", "e")])
     await asyncio.sleep(0.5)
     print("replies on the batch inbox:")
     for subject, data in replies:
@@ -76,7 +84,8 @@ async def main(url):
         m = json.loads(r.data).get("message", {})
         headers = base64.b64decode(m.get("hdrs", "") or "").decode().split("\r\n")[1]
         print(f"  {seq}: {base64.b64decode(m.get('data', '')).decode()!r}  {headers}")
-    ok = state["messages"] == 4
+    print(f"a plain subscriber saw {len(plain)} messages: {plain}")
+    ok = state["messages"] == 5 and len(plain) == 9 and "" not in plain
     print("de-duplication kept" if ok else "DE-DUPLICATION LOST")
     await nc.request(f"$JS.API.STREAM.DELETE.{name}", b"", timeout=2)
     await nc.close()

@@ -23,6 +23,42 @@ async fn kill_9_three_times_every_window_exactly_once() {
     assert!(!all.contains("batched=false"), "{all}");
 }
 
+/// What a plain NATS subscriber of the output subjects receives in durable
+/// mode: every translation once, and nothing else (a fast batch's commit
+/// must not reach it as a message of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_subscribers_of_the_output_see_every_translation_and_nothing_else() {
+    let bed = Bed::new().await;
+    let plain = async_nats::connect(&bed.url).await.unwrap();
+    let mut sub = plain.subscribe("translated.>").await.unwrap();
+    plain.flush().await.unwrap();
+    let svc = bed.serve(0, "test-instance").await;
+    let publisher = tokio::spawn(publish_all(bed.js.clone(), STANDARD));
+    let mut got = Vec::with_capacity(STANDARD.expected());
+    while got.len() < STANDARD.expected() {
+        let next = tokio::time::timeout(Duration::from_secs(30), sub.next()).await;
+        let m = next.unwrap_or_else(|_| {
+            panic!(
+                "{} received; {}",
+                got.len(),
+                logs(std::slice::from_ref(&svc.log))
+            )
+        });
+        got.push(m.unwrap());
+    }
+    publisher.await.unwrap();
+    // Anything more (an empty commit, a replay) would arrive now.
+    let more = tokio::time::timeout(Duration::from_secs(1), sub.next()).await;
+    assert!(
+        more.is_err(),
+        "one message too many: {:?}",
+        more.ok().flatten()
+    );
+    check_exactly_once(&got, STANDARD);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(text.contains("batched=true"), "{text}");
+}
+
 /// An output stream an operator created without `allow_batched` (or one
 /// from an earlier version): every translation is acknowledged on its own,
 /// and a `kill -9` still loses and duplicates nothing.

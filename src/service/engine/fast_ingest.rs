@@ -3,9 +3,13 @@
 //! batch instead of one per translation.
 //!
 //! Each batch of translations goes out as one fast batch: the first message
-//! opens it, the rest append, and an end-of-batch commit (not stored) closes
-//! it; the server answers the commit with one publish ack carrying the
-//! batch's count. Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the
+//! opens it, the rest append, and the last one commits it (stored like the
+//! others); the server answers the commit with one publish ack carrying the
+//! batch's count. Each message is held back until the next one arrives or
+//! the batch ends, so that the last can carry the commit: an end-of-batch
+//! commit without a message of its own (operation 3) reaches plain NATS
+//! subscribers of the output subject as an empty message, which is not a
+//! translation (a one-window batch is then one message and one ack). Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the
 //! batch id being a two-token inbox. Each engine run subscribes to a few
 //! such inboxes once; a batch takes a free one and the acker frees it once
 //! the batch's ack is read, so no two batches in flight share an id (one id
@@ -40,7 +44,8 @@ const FLOW: u16 = 10_000;
 enum Op {
     Start = 0,
     Append = 1,
-    CommitEob = 3,
+    /// Stores the message and commits the batch.
+    Commit = 2,
 }
 
 /// How long a batch's acknowledgement may take once the acker waits for
@@ -73,10 +78,17 @@ pub(super) struct Inbox {
 /// A batch between its first message and its commit.
 struct Open {
     inbox: Inbox,
-    /// Messages added so far.
+    /// Messages published so far.
     seq: u64,
-    /// Where the batch's messages go (its commit goes there too).
+    /// The latest message, not yet published: the next `add` publishes it
+    /// as a start or append, `commit` as the commit.
+    held: Held,
+}
+
+struct Held {
     subject: Subject,
+    headers: HeaderMap,
+    payload: Bytes,
 }
 
 impl FastIngest {
@@ -108,7 +120,8 @@ impl FastIngest {
         self.give_back.take()
     }
 
-    /// Adds one message to the open batch, opening one if needed.
+    /// Adds one message to the open batch, opening one if needed; the
+    /// message before it goes out now.
     pub(super) async fn add(
         &mut self,
         arena: &mut BytesMut,
@@ -116,39 +129,51 @@ impl FastIngest {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(), String> {
-        let open = match &mut self.open {
-            Some(open) => open,
-            None => {
-                let inbox = (self.free.recv().await).ok_or("the acker stopped")?;
-                self.open.insert(Open {
-                    inbox,
-                    seq: 0,
-                    subject: subject.clone(),
-                })
-            }
+        let held = Held {
+            subject,
+            headers,
+            payload,
         };
+        let Some(open) = &mut self.open else {
+            let inbox = (self.free.recv().await).ok_or("the acker stopped")?;
+            self.open = Some(Open {
+                inbox,
+                seq: 0,
+                held,
+            });
+            return Ok(());
+        };
+        let before = std::mem::replace(&mut open.held, held);
+        let op = if open.seq == 0 { Op::Start } else { Op::Append };
         open.seq += 1;
-        let op = if open.seq == 1 { Op::Start } else { Op::Append };
-        let reply = reply(arena, &open.inbox.head, open.seq, op);
-        (self.client)
-            .publish_with_reply_and_headers(subject, reply, headers, payload)
-            .await
-            .map_err(|e| e.to_string())
+        send(&self.client, arena, &open.inbox.head, open.seq, op, before).await
     }
 
-    /// Commits the open batch, if any: returns its id (the acker reads the
-    /// acknowledgement there).
+    /// Commits the open batch, if any, with its last message: returns its
+    /// id (the acker reads the acknowledgement there).
     pub(super) async fn commit(&mut self, arena: &mut BytesMut) -> Result<Option<Inbox>, String> {
         let Some(open) = self.open.take() else {
             return Ok(None);
         };
-        let reply = reply(arena, &open.inbox.head, open.seq + 1, Op::CommitEob);
-        (self.client)
-            .publish_with_reply(open.subject, reply, Bytes::new())
-            .await
-            .map_err(|e| e.to_string())?;
+        let (head, seq) = (&open.inbox.head, open.seq + 1);
+        send(&self.client, arena, head, seq, Op::Commit, open.held).await?;
         Ok(Some(open.inbox))
     }
+}
+
+/// Publishes one message of a batch: its `seq` and `op` in the reply.
+async fn send(
+    client: &Client,
+    arena: &mut BytesMut,
+    head: &str,
+    seq: u64,
+    op: Op,
+    m: Held,
+) -> Result<(), String> {
+    let reply = reply(arena, head, seq, op);
+    (client.publish_with_reply_and_headers(m.subject, reply, m.headers, m.payload))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// `<head><seq>.<op>.$FI`, written into the shared block.
