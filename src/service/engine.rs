@@ -170,7 +170,8 @@ pub(super) enum Sink {
 /// The publisher's side of a sink.
 enum Out {
     Core(Client),
-    /// Publishes go out at once; their acknowledgements are awaited by the
+    /// Publishes go out at once (in a fast batch, each once the next is
+    /// added or the batch ends); their acknowledgements are awaited by the
     /// acker, in order, so the next batches are published meanwhile (up to
     /// the channel's bound, plus the client's own in-flight limit).
     Stored(Box<StoredOut>),

@@ -59,6 +59,45 @@ async fn plain_subscribers_of_the_output_see_every_translation_and_nothing_else(
     assert!(text.contains("batched=true"), "{text}");
 }
 
+/// Plain subscribers see each translation's reply subject, and a client
+/// that answers every message writes into the service's batch inboxes:
+/// text, another batch's acknowledgement, an echo. None of it may fail a
+/// batch (no restart) or settle one (every window still stored once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_answering_translations_neither_fails_nor_settles_batches() {
+    let bed = Bed::new().await;
+    let plain = async_nats::connect(&bed.url).await.unwrap();
+    let mut sub = plain.subscribe("translated.>").await.unwrap();
+    plain.flush().await.unwrap();
+    let answerer = tokio::spawn(async move {
+        let forged = r#"{"stream":"TRANSLATED","seq":1,"batch":"not-yours","count":1}"#;
+        let mut answered = 0u64;
+        while let Some(m) = sub.next().await {
+            let Some(reply) = m.reply else { continue };
+            let body = match answered % 3 {
+                0 => "thanks".into(),
+                1 => forged.into(),
+                _ => m.payload,
+            };
+            plain.publish(reply, body).await.unwrap();
+            answered += 1;
+        }
+    });
+    let svc = bed.serve(0, "test-instance").await;
+    publish_all(bed.js.clone(), STANDARD).await;
+    let log = std::slice::from_ref(&svc.log);
+    let outputs = read_outputs(&bed.js, STANDARD, log).await;
+    check_exactly_once(&outputs, STANDARD);
+    answerer.abort();
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(text.contains("batched=true"), "{text}");
+    assert!(text.contains("skipped a reply"), "{text}");
+    assert!(
+        !text.contains("resuming from the last checkpoint in"),
+        "{text}"
+    );
+}
+
 /// An output stream an operator created without `allow_batched` (or one
 /// from an earlier version): every translation is acknowledged on its own,
 /// and a `kill -9` still loses and duplicates nothing.
@@ -86,6 +125,35 @@ async fn an_output_stream_without_batching_is_acknowledged_per_window_exactly_on
     check_exactly_once(&outputs, STANDARD);
     let text = std::fs::read_to_string(&svc.log).unwrap();
     assert!(text.contains("batched=false"), "{}", logs(&logs_of));
+}
+
+/// An operator turns `allow_batched` off on the output stream while the
+/// service runs: batches are refused, the attempt resumes from its
+/// checkpoint publishing per translation, and every window is still
+/// stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_turned_off_mid_run_every_window_exactly_once() {
+    let bed = Bed::new().await;
+    let js = &bed.js;
+    let svc = bed.serve(0, "test-instance").await;
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    let log = std::slice::from_ref(&svc.log);
+    wait_for_stored(js, 2_000, Duration::from_secs(60), log).await;
+    let mut config = js
+        .get_stream("TRANSLATED")
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    assert!(config.allow_batch_publish);
+    config.allow_batch_publish = false;
+    js.update_stream(config).await.unwrap();
+    publisher.await.unwrap();
+    let outputs = read_outputs(js, STANDARD, log).await;
+    check_exactly_once(&outputs, STANDARD);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(text.contains("batching changed"), "{text}");
 }
 
 /// The long version (`make test-long`; CI skips it): 50 kills at random

@@ -136,6 +136,23 @@ pub(super) async fn run_unit(
     }
 }
 
+/// Whether the output stream takes fast-ingest batches, read again for
+/// every attempt: after an operator turns `allow_batched` off, batches are
+/// refused and the attempt fails; the next publishes per translation
+/// (and after it is turned on, the next attempt batches). When the
+/// stream cannot be read, what setup found.
+async fn output_batched(shared: &Shared, unit: &Unit) -> bool {
+    let name = &shared.cfg.output_stream;
+    let Ok(stream) = shared.js.get_stream(name).await else {
+        return shared.batched;
+    };
+    let batched = stream.cached_info().config.allow_batch_publish;
+    if batched != shared.batched {
+        tracing::info!(unit = %unit.key, stream = %name, batched, "the output stream's batching changed");
+    }
+    batched
+}
+
 /// One run of the protocol, from taking the checkpoint to an error or stop.
 async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>) -> Attempt<()> {
     let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
@@ -147,11 +164,12 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     // This attempt's own engine, fed by its ingest; the compute threads
     // are shared.
     let (progress_tx, progress) = watch::channel(Progress::default());
-    let fast = match shared.batched {
+    let batched = output_batched(shared, unit).await;
+    let fast = match batched {
         true => (engine::FastIngest::open(&shared.js.client()).await).map_err(retry("batches"))?,
         false => None,
     };
-    if shared.batched && fast.is_none() {
+    if batched && fast.is_none() {
         tracing::info!(
             unit = %unit.key,
             "the client's inbox prefix is not one token: every translation is acknowledged on its own"
@@ -304,7 +322,7 @@ async fn consume(
                         "deliveries {}..{} were lost (a dropped connection): the first lost \
                          is the unit's next message in {} after seq {}",
                         state.delivered + 1,
-                        info.consumer_sequence - 1,
+                        info.consumer_sequence.saturating_sub(1),
                         shared.cfg.input_stream,
                         state.processed,
                     )));

@@ -9,14 +9,17 @@
 //! the batch ends, so that the last can carry the commit: an end-of-batch
 //! commit without a message of its own (operation 3) reaches plain NATS
 //! subscribers of the output subject as an empty message, which is not a
-//! translation (a one-window batch is then one message and one ack). Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the
-//! batch id being a two-token inbox. Each engine run subscribes to a few
+//! translation (a one-window batch is then one message and one ack).
+//!
+//! Replies come to `<inbox>.<flow>.fail.<seq>.<op>.$FI`, the batch id
+//! being the inbox's second token. Each engine run subscribes to a few
 //! such inboxes once; a batch takes a free one and the acker frees it once
 //! the batch's ack is read, so no two batches in flight share an id (one id
 //! for consecutive batches works on a single server, but on a 3-node
 //! cluster a batch still committing was sometimes counted together with
 //! the next: "stored a batch of 39 messages, 22 were sent"). The pool also
-//! bounds the batches awaiting their ack.
+//! bounds the batches awaiting their ack (nats-server 2.15.1 holds at
+//! most 1,000 fast batches in flight per stream).
 //! `fail` makes a lost message fail the batch rather than leave a gap.
 //! Every message keeps its `Nats-Msg-Id`, and the stream's duplicate window
 //! still discards replays: measured with nats-server 2.15.1, within one
@@ -25,6 +28,12 @@
 //! What it costs: the server does not say which messages of a batch were
 //! duplicates, only when all of them were (the ack's `seq` is 0), so the
 //! `duplicates` count sees whole replayed batches only.
+//!
+//! Plain subscribers of the output see each translation's reply subject,
+//! so anything they answer lands in our inboxes too. What does not read as
+//! the server's reply for this batch (not JSON of a known shape, or a
+//! publish ack naming another batch) is logged and skipped, so a client
+//! that answers every message can neither fail nor settle a batch.
 
 use std::time::Duration;
 
@@ -34,9 +43,10 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-/// The most messages between two flow acks that we ask for: a batch is at
-/// most `--max-batch` translations, so in practice one start ack and one
-/// publish ack per batch. The server may ack more often, never less.
+/// The most messages between two flow acks that we ask for: above any
+/// usual `--max-batch`, so a batch of several translations gets one start
+/// ack and one publish ack (a one-window batch only the latter). The server
+/// may ack more often, never less.
 const FLOW: u16 = 10_000;
 
 /// Operations, the reply subject's second-to-last token.
@@ -48,8 +58,8 @@ enum Op {
     Commit = 2,
 }
 
-/// How long a batch's acknowledgement may take once the acker waits for
-/// it: the server itself abandons a batch idle for 10 s.
+/// How long the acker waits for each reply of a batch (flow acks re-arm
+/// it): the server itself abandons a batch idle for 10 s.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Batch ids per engine run: batches in flight at most.
@@ -72,7 +82,12 @@ pub(in crate::service) struct FastIngest {
 pub(super) struct Inbox {
     /// `<inbox>.<FLOW>.fail.`: the reply's fixed head.
     head: String,
+    /// The batch id the server names in its publish ack (the inbox's
+    /// second token).
+    id: String,
     sub: Subscriber,
+    /// Replies skipped as not the server's (see the module's comment).
+    strays: u64,
 }
 
 /// A batch between its first message and its commit.
@@ -105,7 +120,14 @@ impl FastIngest {
             let sub = (client.subscribe(format!("{inbox}.>")).await)
                 .map_err(|e| format!("subscribing for batch acknowledgements: {e}"))?;
             let head = format!("{inbox}.{FLOW}.fail.");
-            let _ = give_back.try_send(Inbox { head, sub });
+            let id = inbox.rsplit('.').next().unwrap_or_default().to_string();
+            let strays = 0;
+            let _ = give_back.try_send(Inbox {
+                head,
+                id,
+                sub,
+                strays,
+            });
         }
         Ok(Some(Box::new(FastIngest {
             client: client.clone(),
@@ -194,26 +216,51 @@ pub(super) struct Stored {
     pub count: u64,
     /// True when the stream held every one of them already.
     pub all_duplicates: bool,
+    /// The batch id it names.
+    batch: String,
 }
 
 /// Waits for a batch's publish ack on its id's subscription, skipping flow
-/// acks; checks that the server counted the `windows` sent.
+/// acks and strays; checks that the server counted the `windows` sent.
 pub(super) async fn stored(inbox: &mut Inbox, windows: u64) -> Result<Stored, String> {
     loop {
         let msg = tokio::time::timeout(ACK_TIMEOUT, inbox.sub.next())
             .await
             .map_err(|_| format!("no acknowledgement for a batch within {ACK_TIMEOUT:?}"))?
             .ok_or("the acknowledgement subscription ended")?;
-        match parse(&msg.payload)? {
-            Reply::Flow => continue,
-            Reply::Stored(s) if s.count == windows => return Ok(s),
-            Reply::Stored(s) => {
-                return Err(format!(
-                    "the server stored a batch of {} messages, {windows} were sent",
-                    s.count
-                ));
-            }
+        match settles(&msg.payload, &inbox.id, windows)? {
+            Reply::Stored(s) => return Ok(s),
+            Reply::Flow => {}
+            Reply::Stray => stray(inbox, &msg.payload),
         }
+    }
+}
+
+/// What one reply says about batch `id` of `windows` messages: stored,
+/// nothing yet (a flow ack), a stray (another batch's ack counts as one),
+/// or failed.
+fn settles(payload: &[u8], id: &str, windows: u64) -> Result<Reply, String> {
+    match parse(payload)? {
+        Reply::Stored(s) if s.batch != id => Ok(Reply::Stray),
+        Reply::Stored(s) if s.count != windows => Err(format!(
+            "the server stored a batch of {} messages, {windows} were sent",
+            s.count
+        )),
+        reply => Ok(reply),
+    }
+}
+
+/// Skips a reply that is not the server's for this batch, and says so
+/// (the first, then every time the count doubles).
+fn stray(inbox: &mut Inbox, payload: &[u8]) {
+    inbox.strays += 1;
+    if inbox.strays.is_power_of_two() {
+        let head = String::from_utf8_lossy(&payload[..payload.len().min(64)]);
+        tracing::warn!(
+            strays = inbox.strays,
+            "skipped a reply to a translation that is not the server's acknowledgement \
+             (does a subscriber of the output answer messages?): {head:?}"
+        );
     }
 }
 
@@ -222,9 +269,12 @@ enum Reply {
     /// A flow ack (progress within an open batch): nothing to settle.
     Flow,
     Stored(Stored),
+    /// Not a reply of the server's.
+    Stray,
 }
 
-/// Reads one reply on the batch inbox.
+/// Reads one reply on the batch inbox: the server's flow ack, publish ack
+/// or error, or a stray (anything else).
 fn parse(payload: &[u8]) -> Result<Reply, String> {
     #[derive(Deserialize)]
     struct Wire {
@@ -232,27 +282,28 @@ fn parse(payload: &[u8]) -> Result<Reply, String> {
         kind: Option<String>,
         seq: Option<u64>,
         count: Option<u64>,
+        batch: Option<String>,
         error: Option<serde_json::Value>,
     }
-    let w: Wire = serde_json::from_slice(payload)
-        .map_err(|e| format!("an unreadable batch acknowledgement ({e})"))?;
+    let Ok(w) = serde_json::from_slice::<Wire>(payload) else {
+        return Ok(Reply::Stray);
+    };
     if let Some(e) = w.error {
         return Err(format!("batch publish failed: {e}"));
     }
-    match (w.kind.as_deref(), w.count) {
-        (Some("ack"), _) => Ok(Reply::Flow),
-        (Some(other), _) => Err(format!(
-            "batch publish failed ({other}): {}",
+    match (w.kind.as_deref(), w.count, w.batch) {
+        (Some("ack"), _, _) => Ok(Reply::Flow),
+        // A gap (a message of the batch lost on the way) or a flow error.
+        (Some(kind @ ("gap" | "err")), _, _) => Err(format!(
+            "batch publish failed ({kind}): {}",
             String::from_utf8_lossy(payload)
         )),
-        (None, Some(count)) => Ok(Reply::Stored(Stored {
+        (None, Some(count), Some(batch)) => Ok(Reply::Stored(Stored {
             count,
             all_duplicates: w.seq == Some(0),
+            batch,
         })),
-        (None, None) => Err(format!(
-            "an unexpected batch acknowledgement: {}",
-            String::from_utf8_lossy(payload)
-        )),
+        _ => Ok(Reply::Stray),
     }
 }
 
@@ -272,19 +323,54 @@ mod tests {
         let want = Stored {
             count: 4,
             all_duplicates: false,
+            batch: "b1".into(),
         };
         assert_eq!(parse(stored), Ok(Reply::Stored(want)));
         let dup = br#"{"stream":"S","seq":0,"batch":"b1","count":10}"#;
         let want = Stored {
             count: 10,
             all_duplicates: true,
+            batch: "b1".into(),
         };
         assert_eq!(parse(dup), Ok(Reply::Stored(want)));
         let unknown = br#"{"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"},"stream":"S","seq":0}"#;
         assert!(parse(unknown).unwrap_err().contains("10208"));
+        let inflight = br#"{"error":{"code":429,"err_code":10211,"description":"batch publish too many inflight"},"stream":"S","seq":0}"#;
+        assert!(parse(inflight).unwrap_err().contains("10211"));
         let gap = br#"{"type":"gap","last_seq":4,"seq":6}"#;
         assert!(parse(gap).unwrap_err().contains("gap"));
-        assert!(parse(b"not json").is_err());
-        assert!(parse(br#"{"stream":"S"}"#).is_err());
+    }
+
+    // What a plain subscriber answering translations might send: skipped,
+    // neither failing nor settling a batch.
+    #[test]
+    fn answers_from_other_clients_are_strays() {
+        for stray in [
+            &b"not json"[..],
+            b"",
+            b"\x93\x01\x02\x03",
+            br#"{"stream":"S"}"#,
+            br#"{"stream":"bench-1","seq":7,"values":[0.5]}"#,
+            br#"{"count":4}"#,
+            br#"{"type":"thanks"}"#,
+            b"[1,2]",
+        ] {
+            assert_eq!(parse(stray), Ok(Reply::Stray), "{stray:?}");
+            assert_eq!(settles(stray, "b1", 4), Ok(Reply::Stray), "{stray:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_batchs_own_ack_with_its_count_settles_it() {
+        let ack = br#"{"stream":"S","seq":3,"batch":"b1","count":4}"#;
+        assert!(matches!(settles(ack, "b1", 4), Ok(Reply::Stored(s)) if s.count == 4));
+        // Another batch's (a forged or misrouted ack): not this one's.
+        assert_eq!(settles(ack, "b2", 4), Ok(Reply::Stray));
+        // The right batch, the wrong count: the attempt fails.
+        assert!(settles(ack, "b1", 5).unwrap_err().contains("4 messages, 5"));
+        let flow = br#"{"type":"ack","seq":2,"msgs":2}"#;
+        assert_eq!(settles(flow, "b1", 4), Ok(Reply::Flow));
+        let gap = br#"{"type":"gap","last_seq":4,"seq":6}"#;
+        assert!(settles(gap, "b1", 4).is_err());
     }
 }

@@ -40,7 +40,8 @@ impl StoredOut {
     }
 
     /// Publishes one translation of the batch, with `Nats-Msg-Id` =
-    /// `{subject}:{seq}`.
+    /// `{subject}:{seq}` (in a fast batch: holds it back and publishes the
+    /// one before, see `fast_ingest`).
     pub async fn send(
         &mut self,
         arena: &mut BytesMut,
