@@ -29,9 +29,7 @@ async fn kill_9_three_times_every_window_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_subscribers_of_the_output_see_every_translation_and_nothing_else() {
     let bed = Bed::new().await;
-    let plain = async_nats::connect(&bed.url).await.unwrap();
-    let mut sub = plain.subscribe("translated.>").await.unwrap();
-    plain.flush().await.unwrap();
+    let (_plain, mut sub) = bed.plain_output().await;
     let svc = bed.serve(0, "test-instance").await;
     let publisher = tokio::spawn(publish_all(bed.js.clone(), STANDARD));
     let mut got = Vec::with_capacity(STANDARD.expected());
@@ -66,9 +64,7 @@ async fn plain_subscribers_of_the_output_see_every_translation_and_nothing_else(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_answering_translations_neither_fails_nor_settles_batches() {
     let bed = Bed::new().await;
-    let plain = async_nats::connect(&bed.url).await.unwrap();
-    let mut sub = plain.subscribe("translated.>").await.unwrap();
-    plain.flush().await.unwrap();
+    let (plain, mut sub) = bed.plain_output().await;
     let answerer = tokio::spawn(async move {
         let forged = r#"{"stream":"TRANSLATED","seq":1,"batch":"not-yours","count":1}"#;
         let mut answered = 0u64;

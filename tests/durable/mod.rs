@@ -317,6 +317,15 @@ impl Bed {
         }
     }
 
+    /// A plain NATS subscription on the output subjects, in place before
+    /// the service starts.
+    async fn plain_output(&self) -> (async_nats::Client, async_nats::Subscriber) {
+        let plain = async_nats::connect(&self.url).await.unwrap();
+        let sub = plain.subscribe("translated.>").await.unwrap();
+        plain.flush().await.unwrap();
+        (plain, sub)
+    }
+
     /// The service as instance `name` (log `n`), once it has created the
     /// input stream.
     async fn serve(&self, n: usize, name: &str) -> Service {
