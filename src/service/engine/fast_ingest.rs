@@ -319,20 +319,27 @@ mod tests {
             parse(br#"{"type":"ack","seq":0,"msgs":100}"#),
             Ok(Reply::Flow)
         );
-        let stored = br#"{"stream":"S","seq":3,"batch":"b1","count":4}"#;
-        let want = Stored {
-            count: 4,
-            all_duplicates: false,
-            batch: "b1".into(),
-        };
-        assert_eq!(parse(stored), Ok(Reply::Stored(want)));
-        let dup = br#"{"stream":"S","seq":0,"batch":"b1","count":10}"#;
-        let want = Stored {
-            count: 10,
-            all_duplicates: true,
-            batch: "b1".into(),
-        };
-        assert_eq!(parse(dup), Ok(Reply::Stored(want)));
+        // A batch stored, and one whose messages were all held already.
+        for (ack, count, all_duplicates) in [
+            (
+                &br#"{"stream":"S","seq":3,"batch":"b1","count":4}"#[..],
+                4,
+                false,
+            ),
+            (
+                br#"{"stream":"S","seq":0,"batch":"b1","count":10}"#,
+                10,
+                true,
+            ),
+        ] {
+            let batch = "b1".into();
+            let want = Stored {
+                count,
+                all_duplicates,
+                batch,
+            };
+            assert_eq!(parse(ack), Ok(Reply::Stored(want)));
+        }
         let unknown = br#"{"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"},"stream":"S","seq":0}"#;
         assert!(parse(unknown).unwrap_err().contains("10208"));
         let inflight = br#"{"error":{"code":429,"err_code":10211,"description":"batch publish too many inflight"},"stream":"S","seq":0}"#;
