@@ -68,6 +68,14 @@ impl Buffers {
 /// The size of a block of the publisher's arena.
 pub(super) const ARENA_BYTES: usize = 64 * 1024;
 
+/// Makes room for `needed` more bytes in `arena`: a new block when the
+/// current one is short (the slices already handed out keep the old one).
+pub(super) fn room(arena: &mut bytes::BytesMut, needed: usize) {
+    if arena.capacity() < needed {
+        arena.reserve(needed.max(ARENA_BYTES));
+    }
+}
+
 /// `<output>.<stream>` and the payload, as slices of `arena`.
 pub(super) fn slices(
     arena: &mut bytes::BytesMut,
@@ -75,10 +83,7 @@ pub(super) fn slices(
     stream: &str,
     payload: &[u8],
 ) -> (async_nats::Subject, bytes::Bytes) {
-    let needed = output.len() + 1 + stream.len() + payload.len();
-    if arena.capacity() < needed {
-        arena.reserve(needed.max(ARENA_BYTES));
-    }
+    room(arena, output.len() + 1 + stream.len() + payload.len());
     arena.extend_from_slice(output.as_bytes());
     arena.extend_from_slice(b".");
     arena.extend_from_slice(stream.as_bytes());

@@ -8,14 +8,14 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::acker::Settle;
-use super::fast_ingest::FastIngest;
+use super::fast_ingest::{self, FastIngest};
 
 pub(super) struct StoredOut {
     js: jetstream::Context,
     settle: mpsc::Sender<Settle>,
     /// Fast-ingest batches, when the output stream allows them.
     fast: Option<Box<FastIngest>>,
-    /// The message id, rewritten for every message.
+    /// The message id, rewritten for every message (without `fast`).
     id: String,
     /// The batch's acknowledgements (one per translation, without `fast`)
     /// and its windows' `ts`.
@@ -51,19 +51,15 @@ impl StoredOut {
         trace: Option<&str>,
         ts: Option<i64>,
     ) -> Result<(), String> {
-        use std::fmt::Write as _;
-        self.id.clear();
-        let _ = write!(self.id, "{}:{seq}", subject.as_str());
         match &mut self.fast {
             Some(fast) => {
-                let mut h = async_nats::HeaderMap::new();
-                h.insert(async_nats::header::NATS_MESSAGE_ID, self.id.as_str());
-                if let Some(t) = trace {
-                    h.insert("traceparent", t);
-                }
-                fast.add(arena, subject, h, payload).await?;
+                let headers = fast_ingest::headers(arena, subject.as_str(), seq, trace);
+                fast.add(arena, subject, headers, payload).await?;
             }
             None => {
+                use std::fmt::Write as _;
+                self.id.clear();
+                let _ = write!(self.id, "{}:{seq}", subject.as_str());
                 let mut publish = jetstream::message::PublishMessage::build()
                     .payload(payload)
                     .message_id(self.id.as_str());

@@ -498,6 +498,34 @@ impl Connection {
                 );
             }
 
+            // PATCH(pipeline): the header block goes out as it is, copied
+            // into the buffer of small writes or queued (refcounted) like a
+            // payload: no per-message encoding, no allocation.
+            ClientOp::PublishEncoded {
+                subject,
+                payload,
+                respond,
+                headers,
+            } => {
+                small_write!("HPUB {subject} ");
+                if let Some(respond) = respond {
+                    small_write!("{respond} ");
+                }
+                let headers_len = headers.len();
+                let total_len = headers_len + payload.len();
+                small_write!("{headers_len} {total_len}\r\n");
+                self.write(Bytes::clone(headers));
+                self.write(Bytes::clone(payload));
+                self.write("\r\n");
+                trace!(
+                    subject = %subject,
+                    reply = ?respond,
+                    headers_len = %headers_len,
+                    payload_len = %payload.len(),
+                    "write operation: HPUB (encoded headers)"
+                );
+            }
+
             ClientOp::Subscribe {
                 sid,
                 subject,
@@ -1539,6 +1567,39 @@ mod write_op {
         assert_eq!(
             buffer,
             "HPUB FOO.BAR INBOX.67 23 34\r\nNATS/1.0\r\nHeader: X\r\n\r\n"
+        );
+    }
+
+    // PATCH(pipeline): an encoded header block is written as the map's is.
+    #[tokio::test]
+    async fn publish_encoded_headers() {
+        let (stream, server) = io::duplex(128);
+        let mut connection = Connection::new(Box::new(stream), 0, Arc::new(Statistics::default()));
+
+        for respond in [Some("INBOX.67".into()), None] {
+            connection
+                .easy_write_and_flush(
+                    [ClientOp::PublishEncoded {
+                        subject: "FOO.BAR".into(),
+                        payload: "Hello World".into(),
+                        respond,
+                        headers: "NATS/1.0\r\nHeader: X\r\n\r\n".into(),
+                    }]
+                    .iter(),
+                )
+                .await
+                .unwrap();
+        }
+
+        let mut buffer = String::new();
+        let mut reader = BufReader::new(server);
+        for _ in 0..10 {
+            reader.read_line(&mut buffer).await.unwrap();
+        }
+        assert_eq!(
+            buffer,
+            "HPUB FOO.BAR INBOX.67 23 34\r\nNATS/1.0\r\nHeader: X\r\n\r\nHello World\r\n\
+             HPUB FOO.BAR 23 34\r\nNATS/1.0\r\nHeader: X\r\n\r\nHello World\r\n"
         );
     }
 

@@ -385,6 +385,13 @@ pub type PublishMessage = crate::message::OutboundMessage;
 #[derive(Debug)]
 pub(crate) enum Command {
     Publish(OutboundMessage),
+    // PATCH(pipeline): see `Client::publish_with_reply_and_header_block`.
+    PublishEncoded {
+        subject: Subject,
+        reply: Option<Subject>,
+        headers: Bytes,
+        payload: Bytes,
+    },
     Request {
         subject: Subject,
         payload: Bytes,
@@ -426,6 +433,13 @@ pub(crate) enum ClientOp {
         payload: Bytes,
         respond: Option<Subject>,
         headers: Option<HeaderMap>,
+    },
+    // PATCH(pipeline): a publish whose header block is already encoded.
+    PublishEncoded {
+        subject: Subject,
+        payload: Bytes,
+        respond: Option<Subject>,
+        headers: Bytes,
     },
     Subscribe {
         sid: u64,
@@ -957,6 +971,32 @@ impl ConnectionHandler {
                 );
 
                 self.connection.enqueue_write_op(&ClientOp::Publish {
+                    subject,
+                    payload,
+                    respond,
+                    headers,
+                });
+            }
+
+            // PATCH(pipeline): as `Command::Publish`, the block as it is.
+            Command::PublishEncoded {
+                subject,
+                reply: respond,
+                headers,
+                payload,
+            } => {
+                self.connector
+                    .connect_stats
+                    .out_messages
+                    .add(1, Ordering::Relaxed);
+                self.connector.connect_stats.out_bytes.add(
+                    (payload.len()
+                        + respond.as_ref().map_or_else(|| 0, |r| r.len())
+                        + subject.len()
+                        + headers.len()) as u64,
+                    Ordering::Relaxed,
+                );
+                self.connection.enqueue_write_op(&ClientOp::PublishEncoded {
                     subject,
                     payload,
                     respond,
