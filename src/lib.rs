@@ -43,7 +43,8 @@
 //!   JetStream sink, shared by both modes; `engine/buffers.rs`, the buffers
 //!   it recycles; `engine/stored.rs`, publishing into JetStream with message
 //!   ids; `engine/fast_ingest.rs`, JetStream fast-ingest batches, one
-//!   acknowledgement per batch; `engine/acker.rs`, a JetStream sink's
+//!   acknowledgement per batch; `engine/per_message.rs`, one per
+//!   translation, on an inbox of ours; `engine/acker.rs`, a JetStream sink's
 //!   acknowledgements in order), `observe.rs` (shadow outputs, comparisons with live and
 //!   truth), `events.rs` (error events, trace context, connection events),
 //!   `requests.rs` (the `pipeline` NATS service's endpoints and SIGHUP),

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
-use async_nats::jetstream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -159,11 +158,8 @@ pub(super) enum Sink {
     /// first failure stops publishing (the durable unit then resumes from
     /// its checkpoint).
     Stored {
-        js: jetstream::Context,
         progress: watch::Sender<Progress>,
-        /// Fast-ingest batches when the output stream allows them: one
-        /// acknowledgement per batch instead of one per translation.
-        fast: Option<Box<FastIngest>>,
+        acked: Acked,
     },
 }
 
@@ -223,21 +219,29 @@ pub(super) fn spawn(
     let out = match sink {
         Sink::Core(client) => Out::Core(client),
         Sink::Stored {
-            js,
             progress,
-            mut fast,
+            mut acked,
         } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
             let counters = route.counters.clone();
-            let give_back = fast.as_mut().and_then(|f| f.give_back());
+            let readers = match &mut acked {
+                Acked::Batches(fast) => Readers {
+                    each: None,
+                    give_back: fast.give_back(),
+                },
+                Acked::Each(each) => Readers {
+                    each: each.reader(),
+                    give_back: None,
+                },
+            };
             tasks.push(tokio::spawn(acker(
                 rx,
-                give_back,
+                readers,
                 progress,
                 stats.clone(),
                 counters,
             )));
-            Out::Stored(Box::new(StoredOut::new(js, settle, fast)))
+            Out::Stored(Box::new(StoredOut::new(settle, acked)))
         }
     };
     tasks.push(tokio::spawn(publisher(slots_rx, route, out, stats)));
@@ -554,12 +558,15 @@ async fn publish(
 mod acker;
 mod buffers;
 mod fast_ingest;
+mod per_message;
 mod stored;
 
-use acker::acker;
+use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, slices};
 pub(super) use fast_ingest::FastIngest;
+pub(super) use per_message::PerMessage;
+pub(super) use stored::Acked;
 use stored::StoredOut;
 
 #[cfg(test)]

@@ -58,12 +58,26 @@ async fn plain_subscribers_of_the_output_see_every_translation_and_nothing_else(
 }
 
 /// Plain subscribers see each translation's reply subject, and a client
-/// that answers every message writes into the service's batch inboxes:
+/// that answers every message writes into the service's reply inboxes:
 /// text, another batch's acknowledgement, an echo. None of it may fail a
 /// batch (no restart) or settle one (every window still stored once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_answering_translations_neither_fails_nor_settles_batches() {
+    answering_subscriber(true).await;
+}
+
+/// The same, on an output stream without batching, where each translation
+/// is acknowledged on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_answering_translations_neither_fails_nor_settles_acks() {
+    answering_subscriber(false).await;
+}
+
+async fn answering_subscriber(batched: bool) {
     let bed = Bed::new().await;
+    if !batched {
+        bed.output_without_batching().await;
+    }
     let (plain, mut sub) = bed.plain_output().await;
     let answerer = tokio::spawn(async move {
         let forged = r#"{"stream":"TRANSLATED","seq":1,"batch":"not-yours","count":1}"#;
@@ -86,7 +100,7 @@ async fn a_subscriber_answering_translations_neither_fails_nor_settles_batches()
     check_exactly_once(&outputs, STANDARD);
     answerer.abort();
     let text = std::fs::read_to_string(&svc.log).unwrap();
-    assert!(text.contains("batched=true"), "{text}");
+    assert!(text.contains(&format!("batched={batched}")), "{text}");
     assert!(text.contains("skipped a reply"), "{text}");
     assert!(
         !text.contains("resuming from the last checkpoint in"),
@@ -101,14 +115,7 @@ async fn a_subscriber_answering_translations_neither_fails_nor_settles_batches()
 async fn an_output_stream_without_batching_is_acknowledged_per_window_exactly_once() {
     let bed = Bed::new().await;
     let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
-    js.create_stream(jetstream::stream::Config {
-        name: "TRANSLATED".into(),
-        subjects: vec!["translated.>".into()],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    bed.output_without_batching().await;
     let svc = bed.serve(0, "test-instance").await;
     let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     let log = std::slice::from_ref(&svc.log);

@@ -326,6 +326,19 @@ impl Bed {
         (plain, sub)
     }
 
+    /// The output stream as an operator (or an earlier version) may have
+    /// created it: without `allow_batched`.
+    async fn output_without_batching(&self) {
+        (self.js.create_stream(jetstream::stream::Config {
+            name: "TRANSLATED".into(),
+            subjects: vec!["translated.>".into()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
+
     /// The service as instance `name` (log `n`), once it has created the
     /// input stream.
     async fn serve(&self, n: usize, name: &str) -> Service {

@@ -165,8 +165,9 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
     // are shared.
     let (progress_tx, progress) = watch::channel(Progress::default());
     let batched = output_batched(shared, unit).await;
+    let client = shared.js.client();
     let fast = match batched {
-        true => (engine::FastIngest::open(&shared.js.client()).await).map_err(retry("batches"))?,
+        true => (engine::FastIngest::open(&client).await).map_err(retry("batches"))?,
         false => None,
     };
     if batched && fast.is_none() {
@@ -175,10 +176,16 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
             "the client's inbox prefix is not one token: every translation is acknowledged on its own"
         );
     }
+    let acked = match fast {
+        Some(fast) => engine::Acked::Batches(fast),
+        None => engine::Acked::Each(
+            (engine::PerMessage::open(&client, &shared.cfg.output_stream).await)
+                .map_err(retry("acknowledgements"))?,
+        ),
+    };
     let sink = Sink::Stored {
-        js: shared.js.clone(),
         progress: progress_tx,
-        fast,
+        acked,
     };
     let (jobs_tx, engine) = engine::spawn(
         route.clone(),

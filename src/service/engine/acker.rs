@@ -5,17 +5,20 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use async_nats::jetstream::context::PublishAckFuture;
+use std::ops::Range;
+
 use tokio::sync::{mpsc, watch};
 
 use super::Progress;
 use super::fast_ingest;
+use super::per_message::AckReader;
 use crate::stats::{RouteCounters, Stats};
 
 /// What the acker settles, in publish order.
 pub(super) enum Settle {
-    /// A batch's acknowledgements and its windows' `ts`.
-    Batch(Vec<PublishAckFuture>, Vec<Option<i64>>),
+    /// A batch acknowledged translation by translation: their numbers
+    /// (see `per_message`) and its windows' `ts`.
+    Each(Range<u64>, Vec<Option<i64>>),
     /// A batch published as one fast-ingest batch: its id (where its
     /// acknowledgement comes), and its windows' `ts`.
     Fast(fast_ingest::Inbox, Vec<Option<i64>>),
@@ -23,24 +26,32 @@ pub(super) enum Settle {
     Failed(String),
 }
 
+/// Where the acker reads acknowledgements: the subscription of
+/// per-translation acks, or (fast batches) where each batch's id goes back
+/// once its ack is read.
+pub(super) struct Readers {
+    pub each: Option<AckReader>,
+    pub give_back: Option<mpsc::Sender<fast_ingest::Inbox>>,
+}
+
 /// Awaits a stored sink's acknowledgements batch by batch, in order, and
 /// reports the count stored; the first failure stops it.
 pub(super) async fn acker(
     mut rx: mpsc::Receiver<Settle>,
-    give_back: Option<mpsc::Sender<fast_ingest::Inbox>>,
+    mut readers: Readers,
     progress: watch::Sender<Progress>,
     stats: Arc<Stats>,
     route: Arc<RouteCounters>,
 ) {
     while let Some(settle) = rx.recv().await {
         let (n, dupes, stamps) = match settle {
-            Settle::Batch(acks, stamps) => {
-                let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
-                match futures::future::try_join_all(acks).await {
-                    Ok(a) => {
-                        let dupes = a.iter().filter(|a| a.duplicate).count() as u64;
-                        (a.len() as u64, dupes, stamps)
-                    }
+            Settle::Each(batch, stamps) => {
+                let settled = match &mut readers.each {
+                    Some(reader) => reader.settle(batch).await,
+                    None => Err("no subscription for acknowledgements".into()),
+                };
+                match settled {
+                    Ok(dupes) => (stamps.len() as u64, dupes, stamps),
                     Err(e) => {
                         let why = format!("publish not acknowledged: {e}");
                         return progress.send_modify(|p| p.failed = Some(why));
@@ -52,7 +63,7 @@ pub(super) async fn acker(
                 match fast_ingest::stored(&mut inbox, n).await {
                     Ok(s) => {
                         // Its batch is done: the id may carry another.
-                        if let Some(g) = &give_back {
+                        if let Some(g) = &readers.give_back {
                             let _ = g.try_send(inbox);
                         }
                         (n, if s.all_duplicates { n } else { 0 }, stamps)
@@ -69,5 +80,19 @@ pub(super) async fn acker(
             route.observe_end_to_end(ts);
         }
         progress.send_modify(|p| p.stored += n);
+    }
+}
+
+/// Says that a reply to a translation was skipped as not the server's
+/// acknowledgement: the first time, then every time the count (`strays`)
+/// doubles.
+pub(super) fn skipped(strays: u64, payload: &[u8]) {
+    if strays.is_power_of_two() {
+        let head = String::from_utf8_lossy(&payload[..payload.len().min(64)]);
+        tracing::warn!(
+            strays,
+            "skipped a reply to a translation that is not the server's acknowledgement \
+             (does a subscriber of the output answer messages?): {head:?}"
+        );
     }
 }

@@ -99,14 +99,15 @@ struct Open {
     seq: u64,
     /// The latest message, not yet published: the next `add` publishes it
     /// as a start or append, `commit` as the commit.
-    held: Held,
+    held: Outgoing,
 }
 
-struct Held {
-    subject: Subject,
+/// One translation to publish.
+pub(super) struct Outgoing {
+    pub subject: Subject,
     /// Its header block (see [`headers`]).
-    headers: Bytes,
-    payload: Bytes,
+    pub headers: Bytes,
+    pub payload: Bytes,
 }
 
 impl FastIngest {
@@ -147,18 +148,7 @@ impl FastIngest {
 
     /// Adds one message to the open batch, opening one if needed; the
     /// message before it goes out now.
-    pub(super) async fn add(
-        &mut self,
-        arena: &mut BytesMut,
-        subject: Subject,
-        headers: Bytes,
-        payload: Bytes,
-    ) -> Result<(), String> {
-        let held = Held {
-            subject,
-            headers,
-            payload,
-        };
+    pub(super) async fn add(&mut self, arena: &mut BytesMut, held: Outgoing) -> Result<(), String> {
         let Some(open) = &mut self.open else {
             let inbox = (self.free.recv().await).ok_or("the acker stopped")?;
             self.open = Some(Open {
@@ -193,7 +183,7 @@ async fn send(
     head: &str,
     seq: u64,
     op: Op,
-    m: Held,
+    m: Outgoing,
 ) -> Result<(), String> {
     let reply = reply(arena, head, seq, op);
     (client.publish_with_reply_and_header_block(m.subject, reply, m.headers, m.payload))
@@ -276,18 +266,10 @@ fn settles(payload: &[u8], id: &str, windows: u64) -> Result<Reply, String> {
     }
 }
 
-/// Skips a reply that is not the server's for this batch, and says so
-/// (the first, then every time the count doubles).
+/// Skips a reply that is not the server's for this batch.
 fn stray(inbox: &mut Inbox, payload: &[u8]) {
     inbox.strays += 1;
-    if inbox.strays.is_power_of_two() {
-        let head = String::from_utf8_lossy(&payload[..payload.len().min(64)]);
-        tracing::warn!(
-            strays = inbox.strays,
-            "skipped a reply to a translation that is not the server's acknowledgement \
-             (does a subscriber of the output answer messages?): {head:?}"
-        );
-    }
+    super::acker::skipped(inbox.strays, payload);
 }
 
 #[derive(Debug, PartialEq)]

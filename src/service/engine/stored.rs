@@ -3,38 +3,34 @@
 //! the acker, which awaits them in order while the next batches publish.
 
 use async_nats::Subject;
-use async_nats::jetstream::{self, context::PublishAckFuture};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::acker::Settle;
-use super::fast_ingest::{self, FastIngest};
+use super::fast_ingest::{self, FastIngest, Outgoing};
+use super::per_message::PerMessage;
+
+/// How a stored sink's translations are acknowledged.
+pub(in crate::service) enum Acked {
+    /// In fast-ingest batches, when the output stream allows them: one
+    /// acknowledgement per batch.
+    Batches(Box<FastIngest>),
+    /// Each on its own.
+    Each(Box<PerMessage>),
+}
 
 pub(super) struct StoredOut {
-    js: jetstream::Context,
     settle: mpsc::Sender<Settle>,
-    /// Fast-ingest batches, when the output stream allows them.
-    fast: Option<Box<FastIngest>>,
-    /// The message id, rewritten for every message (without `fast`).
-    id: String,
-    /// The batch's acknowledgements (one per translation, without `fast`)
-    /// and its windows' `ts`.
-    acks: Vec<PublishAckFuture>,
+    acked: Acked,
+    /// The batch's windows' `ts`.
     stamps: Vec<Option<i64>>,
 }
 
 impl StoredOut {
-    pub fn new(
-        js: jetstream::Context,
-        settle: mpsc::Sender<Settle>,
-        fast: Option<Box<FastIngest>>,
-    ) -> Self {
+    pub fn new(settle: mpsc::Sender<Settle>, acked: Acked) -> Self {
         StoredOut {
-            js,
             settle,
-            fast,
-            id: String::new(),
-            acks: Vec::new(),
+            acked,
             stamps: Vec::new(),
         }
     }
@@ -51,25 +47,15 @@ impl StoredOut {
         trace: Option<&str>,
         ts: Option<i64>,
     ) -> Result<(), String> {
-        match &mut self.fast {
-            Some(fast) => {
-                let headers = fast_ingest::headers(arena, subject.as_str(), seq, trace);
-                fast.add(arena, subject, headers, payload).await?;
-            }
-            None => {
-                use std::fmt::Write as _;
-                self.id.clear();
-                let _ = write!(self.id, "{}:{seq}", subject.as_str());
-                let mut publish = jetstream::message::PublishMessage::build()
-                    .payload(payload)
-                    .message_id(self.id.as_str());
-                if let Some(t) = trace {
-                    publish = publish.header("traceparent", t);
-                }
-                let ack =
-                    (self.js.send_publish(subject, publish).await).map_err(|e| e.to_string())?;
-                self.acks.push(ack);
-            }
+        let headers = fast_ingest::headers(arena, subject.as_str(), seq, trace);
+        let m = Outgoing {
+            subject,
+            headers,
+            payload,
+        };
+        match &mut self.acked {
+            Acked::Batches(fast) => fast.add(arena, m).await?,
+            Acked::Each(each) => each.send(arena, m).await?,
         }
         self.stamps.push(ts);
         Ok(())
@@ -80,9 +66,9 @@ impl StoredOut {
     /// reported to the acker, or the acker stopped on one).
     pub async fn finish(&mut self, arena: &mut BytesMut) -> bool {
         let stamps = std::mem::take(&mut self.stamps);
-        let settle = match &mut self.fast {
-            None => Settle::Batch(std::mem::take(&mut self.acks), stamps),
-            Some(fast) => match fast.commit(arena).await {
+        let settle = match &mut self.acked {
+            Acked::Each(each) => Settle::Each(each.finish(), stamps),
+            Acked::Batches(fast) => match fast.commit(arena).await {
                 Ok(Some(inbox)) => Settle::Fast(inbox, stamps),
                 Ok(None) => return true,
                 Err(why) => Settle::Failed(why),
