@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
@@ -53,14 +54,37 @@ fn header(m: &jetstream::Message, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_messages_are_kept_as_dead_letters() {
+    refused_messages_kept(false).await;
+}
+
+/// A plain subscriber of the dead-letter subjects that answers each
+/// message (a request-reply framework, an echo) writes into the service's
+/// acknowledgement inbox: that must neither fail the unit (it would refuse
+/// the same message again on every retry) nor store a letter twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_kept_once_though_a_subscriber_answers_them() {
+    refused_messages_kept(true).await;
+}
+
+async fn refused_messages_kept(answered: bool) {
     let server = NatsServer::start();
     let mut cfg = config();
     cfg.durable = Some(pipeline::config::DurableConfig {
         dead_letter_stream: Some("DEADLETTER".into()),
         ..Default::default()
     });
-    let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
+    let mut answers = client.subscribe("pipeline.deadletter.>").await.unwrap();
+    let answerer = client.clone();
+    let answering = tokio::spawn(async move {
+        while let Some(m) = answers.next().await {
+            if let (true, Some(reply)) = (answered, m.reply) {
+                answerer.publish(reply, "thanks".into()).await.unwrap();
+            }
+        }
+    });
+    client.flush().await.unwrap();
+    let svc = Svc::start(&server.url(), cfg).await;
     let js = jetstream::new(client.clone());
 
     let junk = b"\xc1 not a sample".to_vec();
@@ -99,7 +123,9 @@ async fn refused_messages_are_kept_as_dead_letters() {
         let original = input.get_raw_message(seq).await.unwrap();
         assert_eq!(&original.payload.to_vec(), payload);
     }
-    // Exactly these two: nothing else arrives.
+    // Exactly these two: nothing else arrives, and no attempt failed.
+    assert_eq!(svc.stats.durable_restarts.load(Relaxed), 0);
+    answering.abort();
     svc.shutdown().await;
     let mut dead = js.get_stream("DEADLETTER").await.unwrap();
     assert_eq!(dead.info().await.unwrap().state.messages, 2);

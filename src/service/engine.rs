@@ -565,7 +565,7 @@ use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, slices};
 pub(super) use fast_ingest::FastIngest;
-pub(super) use per_message::PerMessage;
+pub(super) use per_message::{PerMessage, publish_acked};
 pub(super) use stored::Acked;
 use stored::StoredOut;
 

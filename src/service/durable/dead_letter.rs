@@ -3,9 +3,10 @@
 //! stream, with its payload as it came and its error in headers, so that
 //! an operator can inspect it (`nats stream view`) and replay it.
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 
 use super::{Attempt, retry};
+use crate::service::engine;
 use crate::service::ingest::Rejection;
 
 /// The subjects of the dead-letter stream.
@@ -29,35 +30,42 @@ fn header_value(s: &str) -> String {
 }
 
 /// Stores `msg` (stream sequence `seq` of `input_stream`) as a dead letter
-/// and waits for the server to have it. Its id names the input message, so
-/// a replay after a crash stores it once.
+/// in `stream` and waits for the server to have it (answers from other
+/// clients to the letter's reply subject are skipped, see
+/// `engine::publish_acked`). Its id names the input message, so a replay
+/// after a crash stores it once.
 pub(super) async fn keep(
     js: &jetstream::Context,
+    stream: &str,
     input_stream: &str,
     seq: u64,
     msg: &async_nats::Message,
     why: &Rejection,
 ) -> Attempt<()> {
-    let mut publish = PublishMessage::build()
-        .payload(msg.payload.clone())
-        .message_id(format!("dead:{input_stream}:{seq}"))
-        .header("Pipeline-Error-Kind", why.kind.as_str())
-        .header("Pipeline-Error-Detail", header_value(&why.detail))
-        .header("Pipeline-Subject", header_value(msg.subject.as_str()))
-        .header("Pipeline-Stream", header_value(&why.stream))
-        .header("Pipeline-Input-Stream", input_stream)
-        .header("Pipeline-Input-Seq", seq.to_string());
+    let id = format!("dead:{input_stream}:{seq}");
+    let (detail, subject) = (
+        header_value(&why.detail),
+        header_value(msg.subject.as_str()),
+    );
+    let (key, seq) = (header_value(&why.stream), seq.to_string());
+    let mut headers = vec![
+        ("Nats-Msg-Id", id.as_str()),
+        ("Pipeline-Error-Kind", why.kind.as_str()),
+        ("Pipeline-Error-Detail", &detail),
+        ("Pipeline-Subject", &subject),
+        ("Pipeline-Stream", &key),
+        ("Pipeline-Input-Stream", input_stream),
+        ("Pipeline-Input-Seq", &seq),
+    ];
     let trace = msg.headers.as_ref().and_then(|h| h.get("traceparent"));
     if let Some(t) = trace.filter(|t| crate::wire::valid_traceparent(t.as_str())) {
-        publish = publish.header("traceparent", t.as_str());
+        headers.push(("traceparent", t.as_str()));
     }
-    let subject = format!("pipeline.deadletter.{}", why.kind.as_str());
-    js.send_publish(subject, publish)
+    let letter = format!("pipeline.deadletter.{}", why.kind.as_str());
+    let payload = msg.payload.clone();
+    (engine::publish_acked(&js.client(), stream, letter.into(), &headers, payload))
         .await
-        .map_err(|e| retry("dead letter")(e.to_string()))?
-        .await
-        .map_err(|e| retry("dead letter not stored")(e.to_string()))?;
-    Ok(())
+        .map_err(retry("dead letter not stored"))
 }
 
 #[cfg(test)]

@@ -345,9 +345,9 @@ async fn consume(
                     match ingest.handle(&msg).await {
                         Handled::Windows(n) => state.sent += n,
                         Handled::Refused(why) => {
-                            if shared.cfg.dead_letter_stream.is_some() {
+                            if let Some(dead) = &shared.cfg.dead_letter_stream {
                                 let input = &shared.cfg.input_stream;
-                                dead_letter::keep(&shared.js, input, seq, &msg, &why).await?;
+                                dead_letter::keep(&shared.js, dead, input, seq, &msg, &why).await?;
                             }
                         }
                         Handled::Stopped => return Err(Failure::Retry("the batcher stopped".into())),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use async_nats::{Client, StatusCode, Subject, Subscriber};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -104,6 +104,35 @@ impl PerMessage {
         self.first = self.next;
         batch
     }
+}
+
+/// Publishes one message with `headers` (name, value) and waits for
+/// `stream` to acknowledge it, as the sink does for each translation:
+/// answers that are not the stream's publish ack are skipped. For rare
+/// messages (dead letters): it subscribes to an inbox for this one.
+/// Values are one line each: a line break in one becomes a space.
+pub(in crate::service) async fn publish_acked(
+    client: &Client,
+    stream: &str,
+    subject: Subject,
+    headers: &[(&str, &str)],
+    payload: Bytes,
+) -> Result<(), String> {
+    let mut block = String::from("NATS/1.0\r\n");
+    for (name, value) in headers {
+        let value = value.replace(['\r', '\n'], " ");
+        block.push_str(&format!("{name}: {value}\r\n"));
+    }
+    block.push_str("\r\n");
+    let mut each = PerMessage::open(client, stream).await?;
+    let mut reader = each.reader().ok_or("no acknowledgement reader")?;
+    let m = Outgoing {
+        subject,
+        headers: block.into(),
+        payload,
+    };
+    each.send(&mut BytesMut::new(), m).await?;
+    reader.settle(each.finish()).await.map(drop)
 }
 
 /// `<head><n>`, written into the shared block.
