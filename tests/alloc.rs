@@ -57,6 +57,7 @@ async fn round(
     subjects: &[Subject],
     seqs: std::ops::Range<u64>,
     expect: usize,
+    headers: Option<&bytes::Bytes>,
 ) -> u64 {
     let burst = bursts(subjects, seqs);
     let before = ALLOCATIONS.load(Relaxed);
@@ -69,22 +70,22 @@ async fn round(
             }
         }
     };
-    tokio::join!(publish_all(client, &burst), receive);
+    tokio::join!(publish_all(client, &burst, headers), receive);
     ALLOCATIONS.load(Relaxed) - before
 }
 
 /// The NATS client's own allocations per message sent and received (it
 /// copies each received subject), measured the same way: the client sends
 /// the same burst to itself, no service involved.
-async fn client_floor(client: &async_nats::Client) -> f64 {
+async fn client_floor(client: &async_nats::Client, headers: Option<&bytes::Bytes>) -> f64 {
     let mut sub = client.subscribe("echo.>").await.unwrap();
     client.flush().await.unwrap();
     let subjects: Vec<Subject> = (0..STREAMS)
         .map(|i| Subject::from(format!("echo.s{i}")))
         .collect();
     let n = STREAMS * 100;
-    round(client, &mut sub, &subjects, 0..100, n).await;
-    round(client, &mut sub, &subjects, 100..200, n).await as f64 / n as f64
+    round(client, &mut sub, &subjects, 0..100, n, headers).await;
+    round(client, &mut sub, &subjects, 100..200, n, headers).await as f64 / n as f64
 }
 
 /// In steady state (every stream seen, every buffer grown), the pipeline
@@ -95,11 +96,26 @@ async fn client_floor(client: &async_nats::Client) -> f64 {
 /// translation out) at each end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_state_allocates_nothing_per_window_beyond_the_client() {
+    core_steady_state(None).await;
+}
+
+/// The same with trace context: every sample carries a `traceparent`, so
+/// every translation does too (its header block written, not built).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traced_windows_allocate_nothing_beyond_the_client() {
+    let block =
+        "NATS/1.0\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    core_steady_state(Some(&block.into())).await;
+}
+
+/// `headers`: the samples' header block (the test's client publishes it as
+/// it is, so that its sending allocates nothing either).
+async fn core_steady_state(headers: Option<&bytes::Bytes>) {
     let _one_at_a_time = SERIAL.lock().await;
     let server = NatsServer::start();
     let svc = Svc::start(&server.url(), config()).await;
     let client = async_nats::connect(server.url()).await.unwrap();
-    let floor = client_floor(&client).await;
+    let floor = client_floor(&client, headers).await;
     let mut sub = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
     let subjects: Vec<Subject> = (0..STREAMS)
@@ -107,21 +123,16 @@ async fn steady_state_allocates_nothing_per_window_beyond_the_client() {
         .collect();
     // Warm up: every stream's first windows (its table entry, the buffers).
     let warm = 2 * W;
-    round(
-        &client,
-        &mut sub,
-        &subjects,
-        0..warm,
-        STREAMS * (W as usize + 1),
-    )
-    .await;
+    let first = STREAMS * (W as usize + 1);
+    round(&client, &mut sub, &subjects, 0..warm, first, headers).await;
     // Then the same burst as the one measured, so every queue and pool has
     // reached its high-water mark (growth to it is not a per-window cost).
     let rounds = 100u64;
     let windows = STREAMS * rounds as usize;
-    round(&client, &mut sub, &subjects, warm..warm + rounds, windows).await;
-    let next = warm + rounds;
-    let allocations = round(&client, &mut sub, &subjects, next..next + rounds, windows).await;
+    let seqs = warm..warm + rounds;
+    round(&client, &mut sub, &subjects, seqs, windows, headers).await;
+    let seqs = warm + rounds..warm + 2 * rounds;
+    let allocations = round(&client, &mut sub, &subjects, seqs, windows, headers).await;
     let per_window = allocations as f64 / windows as f64;
     let own = per_window - 2.0 * floor;
     eprintln!(
@@ -152,13 +163,21 @@ fn bursts(subjects: &[Subject], seqs: std::ops::Range<u64>) -> Vec<(Subject, byt
     out
 }
 
-/// Publishes `msgs` (core NATS) and flushes.
-async fn publish_all(client: &async_nats::Client, msgs: &[(Subject, bytes::Bytes)]) {
+/// Publishes `msgs` (core NATS), each with `headers` if given, and
+/// flushes.
+async fn publish_all(
+    client: &async_nats::Client,
+    msgs: &[(Subject, bytes::Bytes)],
+    headers: Option<&bytes::Bytes>,
+) {
     for (subject, payload) in msgs {
-        client
-            .publish(subject.clone(), payload.clone())
-            .await
-            .unwrap();
+        let (subject, payload) = (subject.clone(), payload.clone());
+        match headers {
+            None => client.publish(subject, payload).await.unwrap(),
+            Some(h) => (client.publish_with_header_block(subject, h.clone(), payload))
+                .await
+                .unwrap(),
+        }
     }
     client.flush().await.unwrap();
 }
@@ -184,9 +203,9 @@ async fn durable_floor(client: &async_nats::Client) -> (f64, f64) {
     let n = STREAMS * 100;
     let warm = bursts(&subjects, 0..100);
     let measured = bursts(&subjects, 100..200);
-    publish_all(client, &warm).await;
+    publish_all(client, &warm, None).await;
     let before = ALLOCATIONS.load(Relaxed);
-    publish_all(client, &measured).await;
+    publish_all(client, &measured, None).await;
     let send = (ALLOCATIONS.load(Relaxed) - before) as f64 / n as f64;
     let consumer = stream
         .create_consumer(consumer::pull::Config {
@@ -257,15 +276,15 @@ async fn durable_steady_state_allocates_nothing_per_window_beyond_the_client() {
     let warm = 2 * W;
     let rounds = 100u64;
     let windows = (STREAMS as u64) * rounds;
-    publish_all(&client, &bursts(&subjects, 0..warm)).await;
+    publish_all(&client, &bursts(&subjects, 0..warm), None).await;
     let mut expect = STREAMS as u64 * (W + 1);
     until(expect).await;
-    publish_all(&client, &bursts(&subjects, warm..warm + rounds)).await;
+    publish_all(&client, &bursts(&subjects, warm..warm + rounds), None).await;
     expect += windows;
     until(expect).await;
     let burst = bursts(&subjects, warm + rounds..warm + 2 * rounds);
     let before = ALLOCATIONS.load(Relaxed);
-    publish_all(&client, &burst).await;
+    publish_all(&client, &burst, None).await;
     expect += windows;
     until(expect).await;
     let allocations = ALLOCATIONS.load(Relaxed) - before;

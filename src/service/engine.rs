@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::events::TraceParent;
 use super::observe::{Compare, Observed};
 use super::route::Route;
 use crate::error::{Error, Result};
@@ -32,7 +33,7 @@ pub(super) struct Job {
     pub enqueued: Instant,
     /// The W3C `traceparent` of the message that completed the window,
     /// carried to its translation.
-    pub trace: Option<Arc<str>>,
+    pub trace: Option<TraceParent>,
 }
 
 /// Where a batch's comparisons go: the route's shadow model (computed on
@@ -482,7 +483,8 @@ async fn publisher(
             let (subject, bytes) = slices(&mut arena, &route.cfg.output, &job.stream, &payload);
             match &mut sink {
                 Out::Core(client) => {
-                    match publish(client, subject, bytes, job.trace.as_deref()).await {
+                    let trace = job.trace.as_ref().map(TraceParent::as_str);
+                    match publish(client, &mut arena, subject, bytes, trace).await {
                         Ok(()) => {
                             stats.windows_out.fetch_add(1, Relaxed);
                             route.counters.windows_out.fetch_add(1, Relaxed);
@@ -495,7 +497,7 @@ async fn publisher(
                     }
                 }
                 Out::Stored(out) => {
-                    let trace = job.trace.as_deref();
+                    let trace = job.trace.as_ref().map(TraceParent::as_str);
                     let sent = out.send(&mut arena, subject, bytes, job.seq, trace, job.ts);
                     if let Err(why) = sent.await {
                         out.fail(why).await;
@@ -529,7 +531,9 @@ fn trace_batch(
         pair: &route.cfg.pair,
         model: &model.id,
         windows: jobs.len(),
-        traces: &mut jobs.iter().filter_map(|j| j.trace.as_deref()),
+        traces: &mut jobs
+            .iter()
+            .filter_map(|j| j.trace.as_ref().map(TraceParent::as_str)),
         first_queued: jobs
             .iter()
             .map(|j| j.enqueued)
@@ -542,16 +546,23 @@ fn trace_batch(
     });
 }
 
-/// Publishes on core NATS, with the trace context when there is one.
+/// Publishes on core NATS, with the trace context when there is one (its
+/// header block written into `arena`).
 async fn publish(
     client: &Client,
+    arena: &mut bytes::BytesMut,
     subject: async_nats::Subject,
     payload: bytes::Bytes,
     trace: Option<&str>,
 ) -> std::result::Result<(), async_nats::PublishError> {
-    match super::events::trace_headers(trace) {
+    match trace {
         None => client.publish(subject, payload).await,
-        Some(h) => client.publish_with_headers(subject, h, payload).await,
+        Some(t) => {
+            let headers = header_block(arena, None, Some(t));
+            client
+                .publish_with_header_block(subject, headers, payload)
+                .await
+        }
     }
 }
 
@@ -563,7 +574,7 @@ mod stored;
 
 use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
-use buffers::{ARENA_BYTES, slices};
+use buffers::{ARENA_BYTES, header_block, slices};
 pub(super) use fast_ingest::FastIngest;
 pub(super) use per_message::{PerMessage, publish_acked};
 pub(super) use stored::Acked;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::{Client, Event, HeaderMap, Message};
+use async_nats::{Client, Event, HeaderMap, HeaderName, Message};
 use tokio::sync::{mpsc, watch};
 
 use crate::stats::Stats;
@@ -20,19 +20,50 @@ pub(super) struct Origin<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+// Names looked up in every message's headers: as constants, since a
+// `&str` name is copied into a new `HeaderName` at every lookup.
+const CONTENT_TYPE: HeaderName = HeaderName::from_static("Content-Type");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 impl<'a> Origin<'a> {
     pub fn of(msg: &'a Message) -> Self {
-        let header = |name: &str| {
+        let header = |name: HeaderName| {
             msg.headers
                 .as_ref()
                 .and_then(|h| h.get(name))
                 .map(|v| v.as_str())
         };
-        let json = header("Content-Type").is_some_and(|t| t.starts_with("application/json"))
+        let json = header(CONTENT_TYPE).is_some_and(|t| t.starts_with("application/json"))
             || crate::wire::is_json_object(&msg.payload);
         Origin {
             format: if json { Format::Json } else { Format::Msgpack },
-            traceparent: header("traceparent").filter(|t| crate::wire::valid_traceparent(t)),
+            traceparent: header(TRACEPARENT).filter(|t| crate::wire::valid_traceparent(t)),
+        }
+    }
+}
+
+/// A window's W3C `traceparent`, carried to its translation: held inline
+/// when it has the usual 55 characters (no allocation per window), shared
+/// when a later version appends fields.
+#[derive(Debug, Clone)]
+pub(super) enum TraceParent {
+    Inline([u8; 55]),
+    Long(Arc<str>),
+}
+
+impl TraceParent {
+    pub fn new(t: &str) -> Self {
+        match <[u8; 55]>::try_from(t.as_bytes()) {
+            Ok(bytes) => TraceParent::Inline(bytes),
+            Err(_) => TraceParent::Long(t.into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `str`: always UTF-8.
+            TraceParent::Inline(b) => std::str::from_utf8(b).unwrap_or_default(),
+            TraceParent::Long(s) => s,
         }
     }
 }
@@ -147,5 +178,22 @@ pub(super) async fn watch_events(
             }
             other => tracing::warn!("NATS: {other}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TraceParent;
+
+    #[test]
+    fn trace_parents_come_back_as_they_went_in() {
+        let v00 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let later = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-comes";
+        let t = TraceParent::new(v00);
+        assert!(matches!(t, TraceParent::Inline(_)), "{t:?}");
+        assert_eq!(t.as_str(), v00);
+        let t = TraceParent::new(later);
+        assert!(matches!(t, TraceParent::Long(_)), "{t:?}");
+        assert_eq!(t.as_str(), later);
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::engine::Job;
-use super::events::{Origin, Reporter};
+use super::events::{Origin, Reporter, TraceParent};
 use super::route::Route;
 use crate::error::Result;
 use crate::nats::{ClientFlag, barrier, client_flag};
@@ -296,7 +296,7 @@ impl Ingest {
                 .await;
         }
         let mut sent = 0;
-        let trace: Option<Arc<str>> = origin.traceparent.map(Arc::from);
+        let trace = origin.traceparent.map(TraceParent::new);
         for (first, input) in self.completed.drain(..) {
             let job = Job {
                 stream: stream.clone(),

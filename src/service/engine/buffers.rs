@@ -76,6 +76,35 @@ pub(super) fn room(arena: &mut bytes::BytesMut, needed: usize) {
     }
 }
 
+/// A translation's header block, written into `arena`: its
+/// `Nats-Msg-Id` (`<subject>:<seq>`) when `id` is given, and its
+/// `traceparent` when its window has one. Written, not built as a
+/// `HeaderMap` (a hash map, a vector and a string per value, encoded again
+/// by the client): no allocation per message. A trace value with a line
+/// break would break the block; the client's parser never passes one, and
+/// one is left out.
+pub(super) fn header_block(
+    arena: &mut bytes::BytesMut,
+    id: Option<(&str, u64)>,
+    trace: Option<&str>,
+) -> bytes::Bytes {
+    use bytes::BufMut as _;
+    use std::io::Write as _;
+    let trace = trace.filter(|t| !t.contains(['\r', '\n']));
+    let id_len = id.map_or(0, |(subject, _)| 36 + subject.len());
+    room(arena, 16 + id_len + trace.map_or(0, |t| 16 + t.len()));
+    let mut w = arena.writer();
+    let _ = w.write_all(b"NATS/1.0\r\n");
+    if let Some((subject, seq)) = id {
+        let _ = write!(w, "Nats-Msg-Id: {subject}:{seq}\r\n");
+    }
+    if let Some(t) = trace {
+        let _ = write!(w, "traceparent: {t}\r\n");
+    }
+    let _ = w.write_all(b"\r\n");
+    w.into_inner().split().freeze()
+}
+
 /// `<output>.<stream>` and the payload, as slices of `arena`.
 pub(super) fn slices(
     arena: &mut bytes::BytesMut,
@@ -94,4 +123,41 @@ pub(super) fn slices(
     let subject = async_nats::Subject::from_utf8(subject)
         .unwrap_or_else(|_| async_nats::Subject::from(format!("{output}.{stream}")));
     (subject, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header blocks, as the NATS client parses them when they arrive
+    /// (an `HMSG` around each).
+    #[test]
+    fn header_blocks_parse_as_the_headers_they_stand_for() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut arena = bytes::BytesMut::new();
+        let id = Some(("translated.s1", 42));
+        for (id, trace, want_trace) in [
+            (id, None, None),
+            (id, Some(tp), Some(tp)),
+            (id, Some("a\r\nX: y"), None),
+            (None, Some(tp), Some(tp)),
+        ] {
+            let block = header_block(&mut arena, id, trace);
+            let mut frame = format!("HMSG translated.s1 1 {} {}\r\n", block.len(), block.len());
+            frame.push_str(std::str::from_utf8(&block).unwrap());
+            frame.push_str("\r\n");
+            let ops = async_nats::connection::parse_server_bytes(frame.as_bytes()).unwrap();
+            let [Some(msg)] = &ops[..] else {
+                panic!("{ops:?}")
+            };
+            assert_eq!(msg.description, None, "the client flagged {block:?}");
+            let h = msg.headers.as_ref().unwrap();
+            let got_id = h.get(async_nats::header::NATS_MESSAGE_ID);
+            let want_id = id.map(|_| "translated.s1:42");
+            assert_eq!(got_id.map(|v| v.as_str()), want_id);
+            assert_eq!(h.get("traceparent").map(|v| v.as_str()), want_trace);
+            let lines = usize::from(want_id.is_some()) + usize::from(want_trace.is_some());
+            assert_eq!(h.iter().count(), lines);
+        }
+    }
 }

@@ -191,28 +191,6 @@ async fn send(
         .map_err(|e| e.to_string())
 }
 
-/// A translation's header block, written into the shared block: its
-/// `Nats-Msg-Id` (`<subject>:<seq>`) and, when its window has one, its
-/// `traceparent`. Written, not built as a `HeaderMap` (a hash map, a
-/// vector and a string per value, encoded again by the client): no
-/// allocation per message. A trace value with a line break would break
-/// the block; the client's parser never passes one, and one is left out.
-pub(super) fn headers(arena: &mut BytesMut, subject: &str, seq: u64, trace: Option<&str>) -> Bytes {
-    use std::io::Write as _;
-    let trace = trace.filter(|t| !t.contains(['\r', '\n']));
-    room(
-        arena,
-        64 + subject.len() + trace.map_or(0, |t| 16 + t.len()),
-    );
-    let mut w = arena.writer();
-    let _ = write!(w, "NATS/1.0\r\nNats-Msg-Id: {subject}:{seq}\r\n");
-    if let Some(t) = trace {
-        let _ = write!(w, "traceparent: {t}\r\n");
-    }
-    let _ = w.write_all(b"\r\n");
-    w.into_inner().split().freeze()
-}
-
 /// `<head><seq>.<op>.$FI`, written into the shared block.
 fn reply(arena: &mut BytesMut, head: &str, seq: u64, op: Op) -> Subject {
     use std::io::Write as _;
@@ -318,36 +296,6 @@ fn parse(payload: &[u8]) -> Result<Reply, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The header blocks, as the NATS client parses them when they arrive
-    /// (an `HMSG` around each).
-    #[test]
-    fn header_blocks_parse_as_the_headers_they_stand_for() {
-        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let mut arena = BytesMut::new();
-        for (trace, want_trace) in [
-            (None, None),
-            (Some(tp), Some(tp)),
-            (Some("a\r\nX: y"), None),
-        ] {
-            let block = headers(&mut arena, "translated.s1", 42, trace);
-            let mut frame = format!("HMSG translated.s1 1 {} {}\r\n", block.len(), block.len());
-            frame.push_str(std::str::from_utf8(&block).unwrap());
-            frame.push_str("\r\n");
-            let ops = async_nats::connection::parse_server_bytes(frame.as_bytes()).unwrap();
-            let [Some(msg)] = &ops[..] else {
-                panic!("{ops:?}")
-            };
-            assert_eq!(msg.description, None, "the client flagged {block:?}");
-            let h = msg.headers.as_ref().unwrap();
-            let id = h
-                .get(async_nats::header::NATS_MESSAGE_ID)
-                .map(|v| v.as_str());
-            assert_eq!(id, Some("translated.s1:42"));
-            assert_eq!(h.get("traceparent").map(|v| v.as_str()), want_trace);
-            assert_eq!(h.iter().count(), 1 + usize::from(want_trace.is_some()));
-        }
-    }
 
     // The replies nats-server 2.15.1 sent in the experiment the module
     // comment describes.

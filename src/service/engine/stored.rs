@@ -7,7 +7,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::acker::Settle;
-use super::fast_ingest::{self, FastIngest, Outgoing};
+use super::buffers::header_block;
+use super::fast_ingest::{FastIngest, Outgoing};
 use super::per_message::PerMessage;
 
 /// How a stored sink's translations are acknowledged.
@@ -47,7 +48,7 @@ impl StoredOut {
         trace: Option<&str>,
         ts: Option<i64>,
     ) -> Result<(), String> {
-        let headers = fast_ingest::headers(arena, subject.as_str(), seq, trace);
+        let headers = header_block(arena, Some((subject.as_str(), seq)), trace);
         let m = Outgoing {
             subject,
             headers,

@@ -604,8 +604,8 @@ impl Client {
         Ok(())
     }
 
-    /// PATCH(pipeline): publishes as [`Client::publish_with_reply_and_headers`]
-    /// does, with `headers` already in wire form: `NATS/1.0\r\n`, one
+    /// PATCH(pipeline): publishes as [`Client::publish_with_headers`] does,
+    /// with `headers` already in wire form: `NATS/1.0\r\n`, one
     /// `Name: value\r\n` line per value, and an empty line. A caller that
     /// writes each message's headers into a reused buffer allocates nothing
     /// per message this way, where a [`HeaderMap`] takes a hash map, a vector
@@ -613,6 +613,17 @@ impl Client {
     /// of its own for every message. Only the block's frame is checked (its
     /// first line and its end); the lines between are the caller's to get
     /// right.
+    pub async fn publish_with_header_block<S: ToSubject>(
+        &self,
+        subject: S,
+        headers: Bytes,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        self.publish_encoded(subject, None, headers, payload).await
+    }
+
+    /// PATCH(pipeline): [`Client::publish_with_header_block`] with a reply
+    /// subject.
     pub async fn publish_with_reply_and_header_block<S: ToSubject, R: ToSubject>(
         &self,
         subject: S,
@@ -620,11 +631,23 @@ impl Client {
         headers: Bytes,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        let subject = self
-            .maybe_validate_publish_subject(subject)
-            .map_err(|e| PublishError::with_source(PublishErrorKind::InvalidSubject, e))?;
         let reply = self
             .maybe_validate_publish_subject(reply)
+            .map_err(|e| PublishError::with_source(PublishErrorKind::InvalidSubject, e))?;
+        self.publish_encoded(subject, Some(reply), headers, payload)
+            .await
+    }
+
+    // PATCH(pipeline): the two above.
+    async fn publish_encoded<S: ToSubject>(
+        &self,
+        subject: S,
+        reply: Option<crate::Subject>,
+        headers: Bytes,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let subject = self
+            .maybe_validate_publish_subject(subject)
             .map_err(|e| PublishError::with_source(PublishErrorKind::InvalidSubject, e))?;
         if !headers.starts_with(b"NATS/1.0") || !headers.ends_with(b"\r\n\r\n") {
             return Err(PublishError::new(PublishErrorKind::InvalidHeaders));
@@ -637,7 +660,7 @@ impl Client {
         self.sender
             .send(Command::PublishEncoded {
                 subject,
-                reply: Some(reply),
+                reply,
                 headers,
                 payload,
             })
