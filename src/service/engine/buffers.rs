@@ -76,6 +76,14 @@ pub(super) fn room(arena: &mut bytes::BytesMut, needed: usize) {
     }
 }
 
+/// One translation to publish: slices of the publisher's arena.
+pub(super) struct Outgoing {
+    pub subject: async_nats::Subject,
+    /// Its header block (see [`header_block`]).
+    pub headers: bytes::Bytes,
+    pub payload: bytes::Bytes,
+}
+
 /// A translation's header block, written into `arena`: its
 /// `Nats-Msg-Id` (`<subject>:<seq>`) when `id` is given, and its
 /// `traceparent` when its window has one. Written, not built as a

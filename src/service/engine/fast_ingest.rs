@@ -38,12 +38,12 @@
 use std::time::Duration;
 
 use async_nats::{Client, Subject, Subscriber};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::buffers::room;
+use super::buffers::{Outgoing, room};
 
 /// The most messages between two flow acks that we ask for: above any
 /// usual `--max-batch`, so a batch of several translations gets one start
@@ -100,14 +100,6 @@ struct Open {
     /// The latest message, not yet published: the next `add` publishes it
     /// as a start or append, `commit` as the commit.
     held: Outgoing,
-}
-
-/// One translation to publish.
-pub(super) struct Outgoing {
-    pub subject: Subject,
-    /// Its header block (see [`headers`]).
-    pub headers: Bytes,
-    pub payload: Bytes,
 }
 
 impl FastIngest {

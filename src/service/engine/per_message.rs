@@ -21,8 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::buffers::room;
-use super::fast_ingest::Outgoing;
+use super::buffers::{Outgoing, room};
 
 /// How long the acker waits for each acknowledgement (the client's own
 /// JetStream publish waits 5 s in all).

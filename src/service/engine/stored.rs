@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::acker::Settle;
-use super::buffers::header_block;
-use super::fast_ingest::{FastIngest, Outgoing};
+use super::buffers::{Outgoing, header_block};
+use super::fast_ingest::FastIngest;
 use super::per_message::PerMessage;
 
 /// How a stored sink's translations are acknowledged.
