@@ -50,11 +50,15 @@ impl Svc {
         let conn = pipeline::service::connect(url, false).await.unwrap();
         let stats = Arc::new(Stats::default());
         let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(pipeline::service::run(conn, cfg, stats.clone(), async {
+        let mut task = tokio::spawn(pipeline::service::run(conn, cfg, stats.clone(), async {
             let _ = rx.await;
         }));
         let probe = async_nats::connect(url).await.unwrap();
-        wait_ready(&probe).await;
+        // A service that stops at once (a configuration it refuses) says why.
+        tokio::select! {
+            () = wait_ready(&probe) => {}
+            ended = &mut task => panic!("the service stopped before it was ready: {ended:?}"),
+        }
         Svc {
             stop: Some(stop),
             task,
