@@ -83,16 +83,16 @@ pub(super) async fn acker(
     }
 }
 
-/// Says that a reply to a translation was skipped as not the server's
-/// acknowledgement: the first time, then every time the count (`strays`)
-/// doubles.
+/// Says that a reply to a published message (a translation, a dead
+/// letter) was skipped as not the server's acknowledgement: the first
+/// time, then every time the count (`strays`) doubles.
 pub(super) fn skipped(strays: u64, payload: &[u8]) {
     if strays.is_power_of_two() {
         let head = String::from_utf8_lossy(&payload[..payload.len().min(64)]);
         tracing::warn!(
             strays,
-            "skipped a reply to a translation that is not the server's acknowledgement \
-             (does a subscriber of the output answer messages?): {head:?}"
+            "skipped a reply to a published message that is not the server's \
+             acknowledgement (does a subscriber of the output answer messages?): {head:?}"
         );
     }
 }

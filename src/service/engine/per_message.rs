@@ -198,7 +198,8 @@ impl<'a> Settling<'a> {
             early,
             duplicates: 0,
         };
-        // Anything at or before the batch's end that arrived early is its.
+        // What arrived early for numbers below the batch's end is its
+        // (numbers below its start belong to settled batches: dropped).
         while let Some(entry) = s.early.first_entry() {
             if *entry.key() >= s.batch.end {
                 break;
