@@ -96,7 +96,7 @@ pub struct Client {
     info: tokio::sync::watch::Receiver<Option<ServerInfo>>,
     pub(crate) state: tokio::sync::watch::Receiver<State>,
     pub(crate) sender: mpsc::Sender<Command>,
-    poll_sender: PollSender<Command>,
+    poll_sender: LazySink,
     next_subscription_id: Arc<AtomicU64>,
     subscription_capacity: usize,
     inbox_prefix: Arc<str>,
@@ -210,27 +210,51 @@ impl traits::Subscriber for Client {
     }
 }
 
+/// PATCH(pipeline): the `Sink`'s sender, made on first use. A
+/// `PollSender`'s clone boxes a future, so every clone of a `Client` (one in
+/// the context of each JetStream message pulled) allocated for a sender
+/// almost never used. A clone starts without one, as a `PollSender`'s clone
+/// starts idle.
+#[derive(Debug, Default)]
+struct LazySink(Option<PollSender<Command>>);
+
+impl Clone for LazySink {
+    fn clone(&self) -> Self {
+        LazySink(None)
+    }
+}
+
+impl Client {
+    /// PATCH(pipeline): the `Sink`'s sender (see `LazySink`).
+    fn poll_sender(&mut self) -> &mut PollSender<Command> {
+        let sender = &self.sender;
+        self.poll_sender
+            .0
+            .get_or_insert_with(|| PollSender::new(sender.clone()))
+    }
+}
+
 impl Sink<OutboundMessage> for Client {
     type Error = PublishError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_sender.poll_ready_unpin(cx).map_err(Into::into)
+        self.poll_sender().poll_ready_unpin(cx).map_err(Into::into)
     }
 
     fn start_send(mut self: Pin<&mut Self>, msg: OutboundMessage) -> Result<(), Self::Error> {
         self.check_payload_size(msg.headers.as_ref(), msg.payload.len())
             .map_err(max_payload_error)?;
-        self.poll_sender
+        self.poll_sender()
             .start_send_unpin(Command::Publish(msg))
             .map_err(Into::into)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_sender.poll_flush_unpin(cx).map_err(Into::into)
+        self.poll_sender().poll_flush_unpin(cx).map_err(Into::into)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_sender.poll_close_unpin(cx).map_err(Into::into)
+        self.poll_sender().poll_close_unpin(cx).map_err(Into::into)
     }
 }
 
@@ -247,12 +271,11 @@ impl Client {
         statistics: Arc<Statistics>,
         skip_subject_validation: bool,
     ) -> Client {
-        let poll_sender = PollSender::new(sender.clone());
         Client {
             info,
             state,
             sender,
-            poll_sender,
+            poll_sender: LazySink::default(),
             next_subscription_id: Arc::new(AtomicU64::new(1)),
             subscription_capacity: capacity,
             inbox_prefix: inbox_prefix.into(),

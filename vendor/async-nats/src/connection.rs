@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fmt::{self, Display, Write as _};
 use std::future::{self, Future};
 use std::io::IoSlice;
+use std::ops::Range;
 use std::pin::Pin;
 use std::str::{self, FromStr};
 use std::sync::atomic::Ordering;
@@ -208,8 +209,14 @@ impl Connection {
                 }
             };
             // PATCH(pipeline): the iterator borrows `read_buf`, which is
-            // advanced below; dropped here, the borrow ends here.
+            // advanced below; dropped here, the borrow ends here. The
+            // subjects are kept as spans of the line, read from it below.
             drop(args);
+            let line_start = self.read_buf.as_ptr();
+            let subject_len = subject.len();
+            let reply_len = reply_to.map_or(0, <[u8]>::len);
+            let subject_span = span(line_start, subject);
+            let reply_span = reply_to.map(|reply| span(line_start, reply));
 
             let sid: u64 = number_arg(sid, "sid argument after MSG")?;
 
@@ -223,13 +230,13 @@ impl Connection {
                 return Ok(None);
             }
 
-            let length = payload_len + reply_to.map_or(0, <[u8]>::len) + subject.len();
+            let length = payload_len + reply_len + subject_len;
 
+            let line = self.read_buf.split_to(len + 2).freeze();
             let mut flag = None;
-            let subject = subject_arg(subject, NOT_UTF8_SUBJECT, &mut flag);
-            let reply = reply_to.map(|reply| subject_arg(reply, NOT_UTF8_REPLY, &mut flag));
+            let subject = subject_arg(&line, subject_span, NOT_UTF8_SUBJECT, &mut flag);
+            let reply = reply_span.map(|reply| subject_arg(&line, reply, NOT_UTF8_REPLY, &mut flag));
 
-            self.read_buf.advance(len + 2);
             let payload = self.read_buf.split_to(payload_len).freeze();
             self.read_buf.advance(2);
 
@@ -291,11 +298,10 @@ impl Connection {
             // PATCH(pipeline): the iterator borrows `read_buf`, which is
             // advanced below; dropped here, the borrow ends here.
             drop(args);
-
+            let line_start = self.read_buf.as_ptr();
             let subjects_len = subject.len() + reply_to.map_or(0, <[u8]>::len);
-            let mut flag = None;
-            let subject = subject_arg(subject, NOT_UTF8_SUBJECT, &mut flag);
-            let reply = reply_to.map(|reply| subject_arg(reply, NOT_UTF8_REPLY, &mut flag));
+            let subject_span = span(line_start, subject);
+            let reply_span = reply_to.map(|reply| span(line_start, reply));
 
             // Parse the subject ID.
             let sid: u64 = number_arg(sid, "sid argument after HMSG")?;
@@ -319,7 +325,10 @@ impl Connection {
                 return Ok(None);
             }
 
-            self.read_buf.advance(len + 2);
+            let line = self.read_buf.split_to(len + 2).freeze();
+            let mut flag = None;
+            let subject = subject_arg(&line, subject_span, NOT_UTF8_SUBJECT, &mut flag);
+            let reply = reply_span.map(|reply| subject_arg(&line, reply, NOT_UTF8_REPLY, &mut flag));
             let header = self.read_buf.split_to(header_len);
             let payload = self.read_buf.split_to(total_len - header_len).freeze();
             self.read_buf.advance(2);
@@ -895,11 +904,28 @@ fn split_args(line: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|arg| !arg.is_empty())
 }
 
-/// PATCH(pipeline): a subject argument. One that is not UTF-8 is converted
-/// lossily (U+FFFD) and `flag` gets `reason`, unless it holds one already.
-fn subject_arg(raw: &[u8], reason: &'static str, flag: &mut Option<&'static str>) -> Subject {
+/// PATCH(pipeline): where `arg` lies in the control line that starts at
+/// `line_start` (`arg` is a slice of that line).
+fn span(line_start: *const u8, arg: &[u8]) -> Range<usize> {
+    let start = arg.as_ptr() as usize - line_start as usize;
+    start..start + arg.len()
+}
+
+/// PATCH(pipeline): the subject argument at `span` of the control `line`.
+/// It shares the line's bytes (with the payload, the read buffer's), so a
+/// message costs no allocation for its subjects (each was copied into one
+/// of its own). One that is not UTF-8 is converted lossily (U+FFFD) and
+/// `flag` gets `reason`, unless it holds one already.
+fn subject_arg(
+    line: &Bytes,
+    span: Range<usize>,
+    reason: &'static str,
+    flag: &mut Option<&'static str>,
+) -> Subject {
+    let raw = &line[span.clone()];
     match str::from_utf8(raw) {
-        Ok(subject) => Subject::from(subject),
+        // SAFETY: the bytes were just checked to be UTF-8.
+        Ok(_) => unsafe { Subject::from_bytes_unchecked(line.slice(span)) },
         Err(_) => {
             flag.get_or_insert(reason);
             Subject::from(String::from_utf8_lossy(raw).into_owned())

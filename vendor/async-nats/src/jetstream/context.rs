@@ -124,7 +124,10 @@ const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Context {
     pub(crate) client: Client,
-    pub(crate) prefix: String,
+    /// PATCH(pipeline): shared, not a `String`: every JetStream message
+    /// pulled holds a clone of its context, and the `String` was copied into
+    /// each.
+    pub(crate) prefix: Arc<str>,
     /// The timeout set with `ContextBuilder::timeout` or `set_timeout`, if any.
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_ack_semaphore: Arc<tokio::sync::Semaphore>,
@@ -351,7 +354,7 @@ where
         spawn_acker(stream, self.ack_timeout, self.concurrency_limit);
         Context {
             client,
-            prefix: self.prefix,
+            prefix: self.prefix.into(),
             timeout: self.timeout,
             max_ack_semaphore: Arc::new(tokio::sync::Semaphore::new(self.semaphore_capacity)),
             ack_sender: tx,
@@ -1103,7 +1106,7 @@ impl Context {
             stream_name,
             stream: stream.clone(),
             put_prefix: None,
-            use_jetstream_prefix: self.prefix != "$JS.API",
+            use_jetstream_prefix: &*self.prefix != "$JS.API",
         };
         if let Some(ref mirror) = stream.info.config.mirror {
             let bucket = mirror.name.trim_start_matches("KV_");
@@ -1166,7 +1169,7 @@ impl Context {
             }
         })?;
 
-        Ok(map_to_kv(stream, self.prefix.clone(), bucket_name))
+        Ok(map_to_kv(stream, &self.prefix, bucket_name))
     }
 
     /// Updates an existing key-value bucket.
@@ -1222,7 +1225,7 @@ impl Context {
             name: stream_name,
         };
 
-        Ok(map_to_kv(stream, self.prefix.clone(), bucket_name))
+        Ok(map_to_kv(stream, &self.prefix, bucket_name))
     }
 
     /// Tries to update an existing Key-Value bucket. If it does not exist, creates it.
@@ -1275,7 +1278,7 @@ impl Context {
             name: stream_name,
         };
 
-        Ok(map_to_kv(stream, self.prefix.clone(), bucket_name))
+        Ok(map_to_kv(stream, &self.prefix, bucket_name))
     }
 
     /// Deletes given key-value bucket.
@@ -2526,7 +2529,7 @@ enum ConsumerAction {
 
 #[cfg(feature = "kv")]
 // Maps a Stream config to KV Store.
-fn map_to_kv(stream: super::stream::Stream, prefix: String, bucket: String) -> Store {
+fn map_to_kv(stream: super::stream::Stream, prefix: &str, bucket: String) -> Store {
     let mut store = Store {
         prefix: format!("$KV.{}.", bucket.as_str()),
         name: bucket,
