@@ -15,11 +15,32 @@ pub enum Schedule {
     Cosine,
 }
 
+/// `usize::MAX`, "no limit", as JSON's `null`: as a number it does not
+/// survive readers that hold numbers as doubles (JavaScript's, jq's). Reads
+/// either.
+mod unlimited {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &usize, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            usize::MAX => s.serialize_none(),
+            n => s.serialize_some(&n),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        Ok(Option::<usize>::deserialize(d)?.unwrap_or(usize::MAX))
+    }
+}
+
 /// Everything that determines a training run; stored in the model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     /// `default` or `seed`.
     pub name: String,
+    /// Passes over the windows; `usize::MAX` (`null` in JSON) when a step or
+    /// time budget ends the run instead.
+    #[serde(with = "unlimited")]
     pub epochs: usize,
     /// Peak learning rate (Adam, no weight decay).
     pub lr: f64,
@@ -215,3 +236,25 @@ impl Recipe {
 pub const RECORDING_BATCH: usize = 64;
 /// Step budget of the recording recipe (about two minutes here).
 pub const RECORDING_STEPS: usize = 2000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A budgeted recipe's "no epoch limit" is `null` in JSON (it was
+    /// 18446744073709551615), and both forms read back.
+    #[test]
+    fn an_unlimited_epoch_count_is_null_in_json() {
+        let r = Recipe::recording();
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v["epochs"].is_null(), "{v}");
+        assert_eq!(serde_json::from_value::<Recipe>(v.clone()).unwrap(), r);
+        let mut old = v;
+        old["epochs"] = serde_json::json!(usize::MAX);
+        assert_eq!(serde_json::from_value::<Recipe>(old).unwrap(), r);
+        let d = Recipe::default_recipe();
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["epochs"], 600);
+        assert_eq!(serde_json::from_value::<Recipe>(v).unwrap(), d);
+    }
+}
