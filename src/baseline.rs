@@ -176,6 +176,7 @@ mod tests {
             })
             .collect();
         let seg = crate::recording::Segment {
+            start: 0,
             input: x.clone(),
             output: y.clone(),
         };

@@ -46,6 +46,9 @@ pub struct FileSummary {
     pub recording: Recording,
     pub train_rows: usize,
     pub validation_rows: usize,
+    /// The file's data row (0-based, skipped rows counted) where the
+    /// held-out part starts: `publish --start-seq` to replay it.
+    pub validation_from_row: Option<usize>,
 }
 
 /// Reads `files` and splits each at `1 − validate` of its rows.
@@ -83,6 +86,7 @@ pub fn prepare(
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
+            validation_from_row: valid.first().map(|s| s.start),
             recording: rec,
         });
     }

@@ -160,7 +160,7 @@ fn main() {
 
 /// Exit statuses (README, "Exit codes"): 78 (sysexits' EX_CONFIG) when what
 /// we were given cannot work: a bad configuration or model file, an unknown
-/// pair, a durable checkpoint it cannot read back. Restarting does not help; the systemd unit's
+/// pair, a recording it cannot use, a durable checkpoint it cannot read back. Restarting does not help; the systemd unit's
 /// `RestartPreventExitStatus=78` stops it from trying forever. 2 is a
 /// command-line error (clap) or `retrain --strict`; 1 anything else.
 const EX_CONFIG: i32 = 78;
@@ -175,7 +175,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | E::ModelFormat { .. }
             | E::TensorShape { .. }
             | E::TensorMissing { .. }
-            | E::UnknownPair(_),
+            | E::UnknownPair(_)
+            | E::Data(_),
         ) => EX_CONFIG,
         _ => 1,
     }

@@ -78,6 +78,8 @@ impl Default for CsvOptions {
 /// Contiguous rows: no skipped row inside.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Segment {
+    /// The file's data row (0-based, skipped rows counted) of the first.
+    pub start: usize,
     pub input: Vec<f32>,
     pub output: Vec<f32>,
 }
@@ -119,8 +121,13 @@ const SNIFF_LINES: usize = 50;
 impl Recording {
     /// Reads `path` with `opts`.
     pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Data(format!("cannot open {}: {e}", path.display())))?;
+        // An I/O error (exit status 1: a retry may find the file), not bad data.
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot open {}: {e}", path.display()),
+            ))
+        })?;
         Self::from_bytes(&bytes, path, opts)
     }
 
@@ -236,10 +243,17 @@ impl Recording {
                 })?;
                 parse_cell(cell, delimiter).map_err(|why| format!("{label}: {why}"))
             };
+            // This row's place among the data rows, skipped ones counted:
+            // `publish --data` sends row N as sample N, so streams published
+            // from different columns of one file line up by `seq`.
+            let at_row = rec.rows + rec.skipped;
             match (cell(ci, &label_in), cell(co, &label_out)) {
                 (Ok(x), Ok(y)) => {
                     // The last segment always exists (a new one is pushed on a gap).
                     if let Some(seg) = rec.segments.last_mut() {
+                        if seg.is_empty() {
+                            seg.start = at_row;
+                        }
                         seg.input.push(x);
                         seg.output.push(y);
                     }
@@ -295,6 +309,22 @@ impl Recording {
         self.segments.iter().flat_map(|s| s.output.iter().copied())
     }
 
+    /// The data rows read, skipped ones counted.
+    pub fn data_rows(&self) -> usize {
+        self.rows + self.skipped
+    }
+
+    /// One channel by data row: `None` where the row was skipped.
+    pub fn by_row(&self, channel: fn(&Segment) -> &[f32]) -> Vec<Option<f32>> {
+        let mut rows = vec![None; self.data_rows()];
+        for s in &self.segments {
+            for (slot, v) in rows[s.start..].iter_mut().zip(channel(s)) {
+                *slot = Some(*v);
+            }
+        }
+        rows
+    }
+
     /// Chronological split: the last `fraction` of the rows is held out.
     /// Returns (training, validation) segments; a segment that crosses the
     /// cut is split there, so no window straddles it.
@@ -312,10 +342,12 @@ impl Recording {
             } else {
                 let k = cut - start;
                 train.push(Segment {
+                    start: s.start,
                     input: s.input[..k].to_vec(),
                     output: s.output[..k].to_vec(),
                 });
                 valid.push(Segment {
+                    start: s.start + k,
                     input: s.input[k..].to_vec(),
                     output: s.output[k..].to_vec(),
                 });
@@ -545,6 +577,33 @@ mod tests {
         let w = windows(&r.segments, 2);
         assert_eq!(w.len(), 2);
         assert_eq!(w.input_row(1), &[5.0, 6.0]);
+        // By data row (the comment is not one), skipped rows kept as holes:
+        // what `publish --data` numbers its samples by.
+        assert_eq!((r.segments[0].start, r.segments[1].start), (0, 4));
+        assert_eq!(r.data_rows(), 6);
+        let some = |v: &[f32]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        let mut want = some(&[1.0, 2.0, 0.0, 0.0, 5.0, 6.0]);
+        (want[2], want[3]) = (None, None);
+        assert_eq!(r.by_row(|s| &s.input), want);
+        // The held-out part starts at data row 5 (a quarter of the 4 rows
+        // kept is one: 6).
+        let (_, v) = r.split(0.25);
+        assert_eq!((v[0].start, v[0].input.as_slice()), (5, &[6.0][..]));
+    }
+
+    /// `publish --data` reads one column, `tail --truth --data` another:
+    /// each skips its own bad rows, and row N is still row N in both.
+    #[test]
+    fn columns_read_apart_keep_the_files_row_numbers() {
+        let text = "a,b\n0,10\nx,11\n2,12\n3,\n4,14\n";
+        let only = |c: &str| CsvOptions {
+            skip_bad_rows: true,
+            ..by_name(c, c)
+        };
+        let a = read(text, &only("a")).unwrap().by_row(|s| &s.input);
+        let b = read(text, &only("b")).unwrap().by_row(|s| &s.input);
+        assert_eq!(a, [Some(0.0), None, Some(2.0), Some(3.0), Some(4.0)]);
+        assert_eq!(b, [Some(10.0), Some(11.0), Some(12.0), None, Some(14.0)]);
     }
 
     #[test]

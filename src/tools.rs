@@ -22,36 +22,40 @@ pub use crate::wire::now_ns;
 #[derive(Debug, Clone)]
 pub enum Signal {
     Pair(&'static Pair),
+    /// A recording's two channels by data row (`None`: the row was skipped
+    /// for a bad cell).
     Recorded {
-        input: std::sync::Arc<[f32]>,
-        output: std::sync::Arc<[f32]>,
+        input: std::sync::Arc<[Option<f32>]>,
+        output: std::sync::Arc<[Option<f32>]>,
     },
 }
 
 impl Signal {
-    /// The recording's rows (all segments, in order).
+    /// The recording's rows: row N (0-based, skipped rows counted) is
+    /// sample N, so streams published from two columns of one file line up
+    /// by `seq` whichever rows each skipped.
     pub fn recorded(r: &crate::recording::Recording) -> Self {
         Self::Recorded {
-            input: r.input().collect(),
-            output: r.output().collect(),
+            input: r.by_row(|s| &s.input).into(),
+            output: r.by_row(|s| &s.output).into(),
         }
     }
 
     pub fn input_at(&self, seq: u64) -> Option<f32> {
         match self {
             Self::Pair(p) => Some((p.input)(p.stream_x(seq)) as f32),
-            Self::Recorded { input, .. } => input.get(seq as usize).copied(),
+            Self::Recorded { input, .. } => input.get(seq as usize).copied().flatten(),
         }
     }
 
     pub fn output_at(&self, seq: u64) -> Option<f32> {
         match self {
             Self::Pair(p) => Some((p.output)(p.stream_x(seq)) as f32),
-            Self::Recorded { output, .. } => output.get(seq as usize).copied(),
+            Self::Recorded { output, .. } => output.get(seq as usize).copied().flatten(),
         }
     }
 
-    /// Samples available (`None`: endless).
+    /// Rows available, skipped ones counted (`None`: endless).
     pub fn samples(&self) -> Option<u64> {
         match self {
             Self::Pair(_) => None,
@@ -79,10 +83,40 @@ pub struct PublishOptions {
     pub start_seq: u64,
 }
 
-/// Publishes the signal's input on every stream; returns samples sent per
-/// stream. Sample `seq` is the pair's input curve at [`Pair::stream_x`], or
-/// a recording's row `seq`.
-pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
+/// What [`publish`] sent on each stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub samples: u64,
+    /// Rows of a recording not sent: skipped for a bad cell in the input
+    /// column (their `seq`s are missing from the stream).
+    pub skipped: u64,
+}
+
+/// The next message from `seq` on, before `end`: its first `seq` and how many
+/// samples it carries (up to `batch`). Rows without an input (skipped in the
+/// recording) are not sent, and no message spans one, so the stream has a
+/// gap where the file has one, as training had.
+fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> Option<(u64, u64)> {
+    while signal.input_at(seq).is_none() {
+        if end.is_none_or(|e| seq >= e) {
+            return None;
+        }
+        seq += 1;
+    }
+    let room = end.map_or(batch, |e| batch.min(e.saturating_sub(seq)));
+    if room == 0 {
+        return None;
+    }
+    let n = 1
+        + (1..room)
+            .take_while(|k| signal.input_at(seq + k).is_some())
+            .count() as u64;
+    Some((seq, n))
+}
+
+/// Publishes the signal's input on every stream. Sample `seq` is the pair's
+/// input curve at [`Pair::stream_x`], or a recording's row `seq`.
+pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published> {
     let batch = opts.batch.max(1) as u64;
     let subjects: Vec<String> = opts
         .streams
@@ -94,7 +128,6 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         t
     });
-    let mut seq = opts.start_seq;
     let end = match (
         opts.count.map(|c| opts.start_seq + c),
         opts.signal.samples(),
@@ -103,12 +136,8 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
         (e, len) => e.or(len),
     };
     let mut values = Vec::with_capacity(batch as usize);
-    loop {
-        let n = match end {
-            Some(e) if seq >= e => break,
-            Some(e) => batch.min(e - seq),
-            None => batch,
-        };
+    let (mut next, mut sent) = (opts.start_seq, 0);
+    while let Some((seq, n)) = next_message(&opts.signal, next, end, batch) {
         if let Some(t) = ticker.as_mut() {
             t.tick().await;
         }
@@ -127,13 +156,19 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<u64> {
                 .await
                 .map_err(|e| Error::Nats(format!("publish: {e}")))?;
         }
-        seq += n;
+        sent += n;
+        next = seq + n;
     }
     client
         .flush()
         .await
         .map_err(|e| Error::Nats(format!("flush: {e}")))?;
-    Ok(seq - opts.start_seq)
+    // The loop ends at `end` (an endless signal never ends it).
+    let covered = end.map_or(next, |e| e.max(opts.start_seq)) - opts.start_seq;
+    Ok(Published {
+        samples: sent,
+        skipped: covered - sent,
+    })
 }
 
 /// What `pipeline tail` does.
@@ -163,6 +198,9 @@ pub struct TailSummary {
     pub streams: usize,
     /// Mean squared error against the true curve (with `truth`).
     pub mse: Option<f64>,
+    /// Windows the MSE is over: those whose every step has a truth (a
+    /// recording's skipped rows have none).
+    pub scored: u64,
     /// Sample publish → translation receipt, milliseconds (from `ts`).
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p99: Option<f64>,
@@ -280,6 +318,7 @@ pub async fn tail(
         if let Some(tr) = &truth {
             se += crate::eval::mse(&t.values, tr) * tr.len() as f64;
             n_err += tr.len();
+            summary.scored += 1;
         }
         if opts.print_every > 0 && (summary.windows - 1) % opts.print_every == 0 {
             println!("{}", describe(&t, truth.as_deref(), latency));
@@ -309,7 +348,10 @@ fn plot_stream(
     recording: Option<&Signal>,
 ) -> Result<()> {
     let Some(first) = windows.first() else {
-        return Err(Error::Data("no translations to plot".into()));
+        return Err(Error::Plot {
+            path: path.to_path_buf(),
+            reason: "no translation arrived".into(),
+        });
     };
     let signal = match signal_of(first, recording) {
         Some(s) => s,
@@ -367,4 +409,56 @@ fn plot_stream(
         },
         &lines,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages `publish` sends: (first seq, samples).
+    fn messages(signal: &Signal, start: u64, end: Option<u64>, batch: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut next = start;
+        while let Some((seq, n)) = next_message(signal, next, end, batch) {
+            out.push((seq, n));
+            next = seq + n;
+        }
+        out
+    }
+
+    #[test]
+    fn skipped_rows_leave_gaps_and_no_message_spans_one() {
+        // Rows 3, 10 and 11 were skipped (a bad cell), and the last row.
+        let input: Vec<Option<f32>> = (0..14)
+            .map(|i| (![3, 10, 11, 13].contains(&i)).then_some(i as f32))
+            .collect();
+        let signal = Signal::Recorded {
+            input: input.clone().into(),
+            output: input.into(),
+        };
+        let end = signal.samples();
+        assert_eq!(end, Some(14));
+        assert_eq!(
+            messages(&signal, 0, end, 4),
+            [(0, 3), (4, 4), (8, 2), (12, 1)]
+        );
+        assert_eq!(
+            messages(&signal, 0, end, 1).len(),
+            10,
+            "one message per row kept"
+        );
+        // Starting on a skipped row, or past the end.
+        assert_eq!(messages(&signal, 10, end, 8), [(12, 1)]);
+        assert_eq!(messages(&signal, 14, end, 8), []);
+        assert_eq!(messages(&signal, 99, end, 8), []);
+        // A count ends it early.
+        assert_eq!(messages(&signal, 0, Some(6), 4), [(0, 3), (4, 2)]);
+    }
+
+    #[test]
+    fn a_pair_is_endless_unless_counted() {
+        let signal = Signal::Pair(pairs::find("sin-cos").unwrap());
+        assert_eq!(messages(&signal, 5, Some(15), 4), [(5, 4), (9, 4), (13, 2)]);
+        assert_eq!(next_message(&signal, 1 << 40, None, 3), Some((1 << 40, 3)));
+    }
 }

@@ -160,6 +160,10 @@ pub(crate) struct TailArgs {
     /// The recording's field delimiter [default: sniffed].
     #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
     pub(crate) delimiter: Option<u8>,
+    /// Skip (and count) rows whose truth cell is not a number; windows that
+    /// cover one are not scored.
+    #[arg(long, requires = "data")]
+    pub(crate) skip_bad_rows: bool,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -207,19 +211,31 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         start_seq: a.start_seq,
     };
     let started = Instant::now();
+    let rows = opts.signal.samples();
     let sent = tokio::select! {
-        r = pipeline::tools::publish(&conn.client, &opts) => r?,
+        r = pipeline::tools::publish(&conn.client, &opts) => Some(r?),
         _ = shutdown_signal() => {
             conn.client.flush().await.ok();
-            0
+            None
         }
     };
-    tracing::info!(
-        samples_per_stream = sent,
-        streams = opts.streams.len(),
-        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
-        "published"
-    );
+    let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
+    match (sent, rows) {
+        (None, _) => tracing::info!(streams = opts.streams.len(), seconds, "stopped"),
+        (Some(p), Some(rows)) if p.samples == 0 => tracing::warn!(
+            rows,
+            start_seq = opts.start_seq,
+            skipped = p.skipped,
+            "nothing published: the recording has no row to send from --start-seq on"
+        ),
+        (Some(p), _) => tracing::info!(
+            samples_per_stream = p.samples,
+            skipped_rows = p.skipped,
+            streams = opts.streams.len(),
+            seconds,
+            "published"
+        ),
+    }
     Ok(())
 }
 
@@ -295,7 +311,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     input: Some(col.clone()),
                     output: Some(col.clone()),
                     delimiter: a.delimiter,
-                    skip_bad_rows: false,
+                    skip_bad_rows: a.skip_bad_rows,
                 },
             )?),
             _ => None,
@@ -314,7 +330,14 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         s.windows, s.streams, s.out_of_order
     );
     if let Some(mse) = s.mse {
-        println!("MSE         {mse:.3e} against the true curve");
+        let unscored = match s.windows - s.scored {
+            0 => String::new(),
+            n => format!("; {n} not scored: a skipped row has no truth"),
+        };
+        println!(
+            "MSE         {mse:.3e} against the true curve ({} windows{unscored})",
+            s.scored
+        );
     }
     println!(
         "latency     p50 {}  p99 {}  max {} (sample published → translation received)",

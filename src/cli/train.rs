@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
 use pipeline::pairs;
+use pipeline::recording::Column;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
@@ -119,12 +120,19 @@ pub(crate) struct RetrainArgs {
     /// Peak learning rate.
     #[arg(long)]
     pub(crate) lr: Option<f64>,
+    /// Windows per optimiser step [default: the recipe's].
     #[arg(long)]
     pub(crate) batch: Option<usize>,
+    /// LSTM units (the hidden state's size) [default: 75].
     #[arg(long)]
     pub(crate) hidden: Option<usize>,
+    /// Window length in samples: what the service collects per window and
+    /// the translation's length [default: 24].
     #[arg(long)]
     pub(crate) window: Option<usize>,
+    /// Seeds the weights' initialisation and the order of the windows: the
+    /// same seed, data and --threads give the same model, bit for bit
+    /// [default: 0].
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Random-phase windows drawn per epoch (pairs only).
@@ -325,11 +333,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     for f in &prepared.recordings {
         let r = &f.recording;
         println!(
-            "data       {}: {} rows ({} train, {} held out{}), {:?} → {:?}",
+            "data       {}: {} rows ({} train, {} held out{}{}), {:?} → {:?}",
             r.path.display(),
             r.rows,
             f.train_rows,
             f.validation_rows,
+            held_out_from(f),
             if r.skipped > 0 {
                 format!(", {} bad rows skipped", r.skipped)
             } else {
@@ -403,6 +412,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 .collect::<Vec<_>>(),
             "input": first.input_name,
             "output": first.output_name,
+            "header": first.header,
         })),
         created: Some(created.clone()),
         scaling: Some(scaling),
@@ -485,18 +495,22 @@ pub(crate) fn print_metrics(m: &eval::Metrics) {
 /// the held-out part of the recordings.
 pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
     use pipeline::fit;
-    let prepared = fit::prepare(
-        &a.rec.data,
-        &a.rec.csv.options(),
-        a.rec.validate,
-        loaded.model.window(),
-    )?;
+    // The columns default to those the model was trained on (then to 0 and 1).
+    let mut csv = a.rec.csv.options();
+    if let Some((input, output)) = trained_columns(&loaded.meta) {
+        csv.input = a.rec.csv.input.clone().unwrap_or(input);
+        csv.output = a.rec.csv.output.clone().unwrap_or(output);
+    }
+    let prepared = fit::prepare(&a.rec.data, &csv, a.rec.validate, loaded.model.window())?;
     let scored = fit::score(&prepared, &loaded.fast)?;
     let c = &scored.comparison;
-    let plot = a
-        .plot
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out/eval-validation.png"));
+    let plot = a.plot.clone().unwrap_or_else(|| {
+        let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
+        PathBuf::from(format!(
+            "out/eval-{}.png",
+            stem.as_deref().unwrap_or("validation")
+        ))
+    });
     fit::validation_figure(&plot, &prepared, &scored)?;
     if a.json {
         let v = serde_json::json!({
@@ -512,11 +526,19 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     } else {
         println!("model      {} (id {})", loaded.path.display(), loaded.id);
         for f in &prepared.recordings {
+            let r = &f.recording;
             println!(
-                "data       {}: {} rows, {} held out",
-                f.recording.path.display(),
-                f.recording.rows,
-                f.validation_rows
+                "data       {}: {} rows, {} held out{}{}, {:?} → {:?}",
+                r.path.display(),
+                r.rows,
+                f.validation_rows,
+                held_out_from(f),
+                match r.skipped {
+                    0 => String::new(),
+                    n => format!(", {n} bad rows skipped"),
+                },
+                r.input_name,
+                r.output_name
             );
         }
         print!("{}", c.table());
@@ -580,4 +602,28 @@ pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
         println!("figure     {}", plot.display());
     }
     Ok(())
+}
+
+/// Where a file's held-out part starts (its data row, skipped rows
+/// counted): `publish --start-seq N` replays it from row N.
+fn held_out_from(f: &pipeline::fit::FileSummary) -> String {
+    f.validation_from_row
+        .map_or_else(String::new, |row| format!(" from row {row}"))
+}
+
+/// The columns a model was trained on, from its metrics (`retrain --data`
+/// records their names): by name when the file had a header, else by index
+/// (named `column N`; models without `header` are read the same way).
+fn trained_columns(meta: &Metadata) -> Option<(Column, Column)> {
+    let m = meta.metrics.as_ref()?;
+    let header = m.get("header").and_then(|h| h.as_bool());
+    let column = |key: &str| -> Option<Column> {
+        let name = m.get(key)?.as_str()?;
+        let index = name.strip_prefix("column ").and_then(|i| i.parse().ok());
+        match (header, index) {
+            (Some(true), _) | (None, None) => Some(Column::Name(name.to_string())),
+            (_, index) => index.map(Column::Index),
+        }
+    };
+    Some((column("input")?, column("output")?))
 }

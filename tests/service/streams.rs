@@ -387,17 +387,25 @@ async fn a_scaled_model_serves_physical_units() {
     assert_eq!(translation(&reply.payload).values, want);
 
     // A recording played back by `publish --data` and checked by `tail
-    // --truth --data`: 100 rows → 77 windows, compared with the recording's
-    // output column in physical units.
+    // --truth --data`, compared with the recording's output column in
+    // physical units. Row 50's input and row 70's output were bad cells
+    // (skipped): 100 rows, the input in two runs (50 and 49 rows) → 27 + 26
+    // windows, the service restarting its window at the gap; the 20 windows
+    // that cover row 70 have no truth and are not scored.
     use pipeline::tools::{PublishOptions, Signal, TailOptions};
     let rows = 100u64;
     let signal = Signal::Recorded {
-        input: (0..rows).map(|s| 1000.0 + 50.0 * input_at(s)).collect(),
-        output: (0..rows).map(|s| -300.0 + 120.0 * truth_at(s)).collect(),
+        input: (0..rows)
+            .map(|s| (s != 50).then(|| 1000.0 + 50.0 * input_at(s)))
+            .collect(),
+        output: (0..rows)
+            .map(|s| (s != 70).then(|| -300.0 + 120.0 * truth_at(s)))
+            .collect(),
     };
+    let windows = (50 - W + 1) + (49 - W + 1);
     let tail_opts = TailOptions {
         subject: "translated.rec".into(),
-        count: Some(rows - W + 1),
+        count: Some(windows),
         duration: Some(Duration::from_secs(20)),
         truth: true,
         recording: Some(signal.clone()),
@@ -423,9 +431,9 @@ async fn a_scaled_model_serves_physical_units() {
     )
     .await
     .unwrap();
-    assert_eq!(sent, rows);
+    assert_eq!((sent.samples, sent.skipped), (rows - 1, 1));
     let summary = tail.await.unwrap().unwrap();
-    assert_eq!(summary.windows, rows - W + 1);
+    assert_eq!((summary.windows, summary.scored), (windows, windows - 20));
     let mse = summary.mse.unwrap();
     assert!(
         mse < 1.0,
