@@ -167,6 +167,33 @@ pub struct LoadedModel {
     pub path: PathBuf,
 }
 
+impl LoadedModel {
+    /// What to tell an operator about to serve a model that `retrain --data`
+    /// found no better than a baseline (the mean, or the least-squares
+    /// linear map) on its held-out windows; `None` when it was better or
+    /// was not scored that way.
+    pub fn baseline_warning(&self) -> Option<String> {
+        let v = self.meta.metrics.as_ref()?.get("validation")?;
+        if v.get("beats_baselines")?.as_bool()? {
+            return None;
+        }
+        let nmse = |k: &str| {
+            let n = v
+                .get(k)
+                .and_then(|s| s.get("nmse"))
+                .and_then(|n| n.as_f64());
+            n.map_or("?".into(), |n| format!("{n:.4}"))
+        };
+        Some(format!(
+            "retrain found this model no better than a baseline on its held-out windows \
+             (NMSE {}; the linear map {}, the mean {})",
+            nmse("model"),
+            nmse("linear_baseline"),
+            nmse("mean_baseline")
+        ))
+    }
+}
+
 /// FNV-1a, 64 bit: a stable content id, not a security measure.
 pub fn content_id(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

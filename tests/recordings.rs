@@ -261,6 +261,17 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     let report = read_json(&dir.path().join("m.report.json"));
     assert_eq!(report["validation"]["beats_baselines"], false);
     assert!(report["verdict"].as_str().unwrap().starts_with("WARNING"));
+    // Whoever is about to serve it is told too (`serve` logs the same).
+    let out = pipeline()
+        .args(["config", "check", "--model", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING: retrain found this model no better than a baseline"),
+        "{stderr}"
+    );
     // Scored on the training windows (--validate 0), the table says so.
     let out = retrain(&csv, &model, &["--steps", "2", "--validate", "0"]);
     ok(&out);

@@ -284,6 +284,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             m.id,
             m.model.window()
         );
+        if let Some(why) = m.baseline_warning() {
+            eprintln!("  WARNING: {why}");
+        }
     }
     let (url, _, origin) =
         pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;

@@ -90,6 +90,7 @@ impl Route {
                 self.window
             )));
         }
+        warn_if_no_better_than_a_baseline(&self.cfg.pair, &new);
         Ok(Arc::new(new))
     }
 
@@ -138,6 +139,13 @@ impl Route {
     }
 }
 
+/// Served all the same (the operator chose it), but said.
+fn warn_if_no_better_than_a_baseline(pair: &str, model: &LoadedModel) {
+    if let Some(why) = model.baseline_warning() {
+        tracing::warn!(pair, model = %model.path.display(), "{why}");
+    }
+}
+
 /// Loads every route's models and checks the routes. Fails before anything
 /// is subscribed, so a bad model file is a clear start-up error. Each route
 /// comes with the receiver its observer task reads.
@@ -151,6 +159,7 @@ pub(super) fn load_routes(
         .map(|r| {
             let path = config.model_path(r);
             let model = format::load(&path, r.window)?;
+            warn_if_no_better_than_a_baseline(&r.pair, &model);
             let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
             tracing::info!(
                 pair = %r.pair, model = %model.path.display(), id = %model.id,
