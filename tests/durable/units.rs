@@ -343,3 +343,56 @@ async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A route added to the configuration after the streams were made: the
+/// service adds its input and output subjects to them. They used to stay as
+/// they were, so its samples were never stored and its unit waited for them
+/// forever, with nothing said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_added_later_gets_its_subjects_into_the_streams() {
+    use common::service::{Svc, manifest, route};
+    let server = NatsServer::start();
+    let durable = |routes| {
+        let mut cfg = pipeline::config::ServeConfig::with_routes(routes);
+        cfg.models_dir = manifest().join("models");
+        cfg.durable = Some(pipeline::config::DurableConfig::default());
+        cfg
+    };
+    Svc::start(&server.url(), durable(vec![route("sin-cos")]))
+        .await
+        .shutdown()
+        .await;
+    let mut damped = route("damped");
+    damped.input = "damped.>".into();
+    damped.output = "damped_out".into();
+    let svc = Svc::start(&server.url(), durable(vec![route("sin-cos"), damped])).await;
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let subjects = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            let mut s = js.get_stream(name).await.unwrap();
+            s.info().await.unwrap().config.subjects.clone()
+        }
+    };
+    assert_eq!(subjects("SAMPLES").await, ["samples.>", "damped.>"]);
+    assert_eq!(
+        subjects("TRANSLATED").await,
+        ["translated.>", "damped_out.>"]
+    );
+    // A JetStream publish is acknowledged only by a stream that takes it.
+    for seq in 0..30u64 {
+        let body = sample(seq, seq as f32 * 0.01);
+        let ack = js.publish("damped.d0", body.into()).await.unwrap();
+        ack.await
+            .expect("the input stream stores the new route's samples");
+    }
+    wait_for_stored(&js, 7, Duration::from_secs(20), &[]).await;
+    let out = js.get_stream("TRANSLATED").await.unwrap();
+    let last = out.get_last_raw_message_by_subject("damped_out.d0").await;
+    assert_eq!(
+        last.unwrap().sequence,
+        7,
+        "7 translations, all of damped.d0"
+    );
+    svc.shutdown().await;
+}

@@ -180,6 +180,68 @@ fn bucket_transient(e: &CreateKeyValueError) -> bool {
     }
 }
 
+/// The input stream's subjects: every route's input (a partition token
+/// as `*`).
+fn inputs_wanted(routes: &[Arc<Route>]) -> Vec<String> {
+    let mut inputs: Vec<String> = routes
+        .iter()
+        .map(|r| r.cfg.input.replace(crate::window::PARTITION_TOKEN, "*"))
+        .collect();
+    inputs.dedup();
+    inputs
+}
+
+/// The output stream's subjects: every route's output prefix.
+fn outputs_wanted(routes: &[Arc<Route>]) -> Vec<String> {
+    let mut outputs: Vec<String> = routes
+        .iter()
+        .map(|r| format!("{}.>", r.cfg.output))
+        .collect();
+    outputs.dedup();
+    outputs
+}
+
+/// Adds to a stream found already the subjects it does not cover. A route
+/// added to the configuration after the stream was made would otherwise
+/// have its samples never stored (the unit waits on them forever, without a
+/// word) or its translations never acknowledged. Subjects are only added,
+/// never removed: another configuration may still use them.
+async fn cover(
+    js: &jetstream::Context,
+    stream: &jetstream::stream::Stream,
+    wanted: &[String],
+) -> std::result::Result<(), CreateStreamError> {
+    let mut config = stream.cached_info().config.clone();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|w| !config.subjects.iter().any(|have| covers(have, w)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        stream = %config.name, had = ?config.subjects, adding = ?missing,
+        "the stream does not take every route's subjects (a route added since it was made): adding them"
+    );
+    config.subjects.extend(missing.into_iter().cloned());
+    js.update_stream(&config).await.map(|_| ())
+}
+
+/// Whether every subject `subject` (a filter itself) matches is matched by
+/// `filter`: NATS wildcards, `*` one token, `>` one or more at the end.
+fn covers(filter: &str, subject: &str) -> bool {
+    let (mut f, mut s) = (filter.split('.'), subject.split('.'));
+    loop {
+        match (f.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(t)) if t != ">" => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// Creates (or finds) the input and output streams and the checkpoint
 /// bucket, and lists the units this instance runs.
 async fn setup(
@@ -189,30 +251,25 @@ async fn setup(
     routes: &[Arc<Route>],
 ) -> std::result::Result<Setup, SetupError> {
     let js = jetstream::new(client.clone());
-    let mut inputs: Vec<String> = routes
-        .iter()
-        .map(|r| r.cfg.input.replace(crate::window::PARTITION_TOKEN, "*"))
-        .collect();
-    inputs.dedup();
-    let outputs: Vec<String> = routes
-        .iter()
-        .map(|r| format!("{}.>", r.cfg.output))
-        .collect();
+    let outputs = outputs_wanted(routes);
     let input = js
         .get_or_create_stream(stream::Config {
             name: cfg.input_stream.clone(),
-            subjects: inputs,
+            subjects: inputs_wanted(routes),
             storage: stream::StorageType::File,
             num_replicas: cfg.replicas,
             ..Default::default()
         })
         .await
         .map_err(|e| SetupError::stream(format!("input stream {}", cfg.input_stream), &e))?;
+    cover(&js, &input, &inputs_wanted(routes))
+        .await
+        .map_err(|e| SetupError::stream(format!("input stream {}", cfg.input_stream), &e))?;
     let want_dupes = Duration::from_secs_f64(cfg.duplicate_window_s);
     let mut output = js
         .get_or_create_stream(stream::Config {
             name: cfg.output_stream.clone(),
-            subjects: outputs,
+            subjects: outputs.clone(),
             storage: stream::StorageType::File,
             duplicate_window: want_dupes,
             num_replicas: cfg.replicas,
@@ -221,6 +278,9 @@ async fn setup(
             allow_batch_publish: true,
             ..Default::default()
         })
+        .await
+        .map_err(|e| SetupError::stream(format!("output stream {}", cfg.output_stream), &e))?;
+    cover(&js, &output, &outputs)
         .await
         .map_err(|e| SetupError::stream(format!("output stream {}", cfg.output_stream), &e))?;
     let (dupes, batched) = output
@@ -360,6 +420,28 @@ mod tests {
             bucket(CreateKeyValueError::new(B::InvalidStoreName)),
             Permanent
         );
+    }
+
+    #[test]
+    fn subject_filters_cover_what_they_match() {
+        for (filter, subject, want) in [
+            ("samples.>", "samples.>", true),
+            ("samples.>", "samples.*", true),
+            ("samples.>", "samples.a.b", true),
+            ("samples.>", "samples", false),
+            ("samples.>", "damped.>", false),
+            ("samples.*", "samples.a", true),
+            ("samples.*", "samples.*", true),
+            ("samples.*", "samples.>", false),
+            ("samples.*", "samples.a.b", false),
+            ("a.*.c", "a.*.c", true),
+            ("a.b.c", "a.b.c", true),
+            ("a.b.c", "a.*.c", false),
+            ("a.b", "a.b.c", false),
+            (">", "anything.at.all", true),
+        ] {
+            assert_eq!(covers(filter, subject), want, "{filter} ⊇ {subject}");
+        }
     }
 
     #[test]
