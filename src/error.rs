@@ -4,14 +4,18 @@
 use std::path::PathBuf;
 
 /// Everything the library can fail with. The CLI wraps these in `anyhow`.
+///
+/// A cause is either in the message or the error's `source()`, never both:
+/// the CLI prints the chain (`{:#}`), so both said it twice ("No such file
+/// or directory (os error 2): No such file or directory (os error 2)").
+/// Messages hold it, as logs and request replies print only the message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The model file could not be read from disk.
-    #[error("cannot read model file {path}: {source}")]
+    #[error("cannot read model file {path}: {cause}")]
     ModelIo {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// The model file is not a valid safetensors file, or its tensors do not
@@ -47,6 +51,11 @@ pub enum Error {
     /// No such pair in the pair table.
     #[error("unknown pair `{0}` (see `pipeline pairs`)")]
     UnknownPair(String),
+
+    /// A request the service cannot serve as asked: no route serves the
+    /// pair it names, a model file for several routes, nothing to promote.
+    #[error("{0}")]
+    Request(String),
 
     /// The service configuration is invalid.
     #[error("invalid configuration: {0}")]
@@ -88,7 +97,13 @@ pub enum Error {
 
     /// The tensor backend failed: a bug on our side, not the caller's.
     #[error("tensor backend: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Self::Candle(e)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -217,9 +217,9 @@ fn candle_dtype(dtype: Dtype) -> Option<DType> {
 /// Loads and checks a model file. `window` overrides the file's window
 /// (needed for a tensors-only file whose W is not 24).
 pub fn load(path: &Path, window: Option<usize>) -> Result<LoadedModel> {
-    let bytes = std::fs::read(path).map_err(|source| Error::ModelIo {
+    let bytes = std::fs::read(path).map_err(|cause| Error::ModelIo {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     load_bytes(&bytes, path, window)
 }

@@ -90,9 +90,16 @@ pub async fn run(
     // service's `$SRV.INFO` metadata.
     let mut metrics_bound = None;
     if let Some(addr) = &config.metrics_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::Config(format!("metrics_addr {addr}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            let what = format!("metrics_addr {addr}: {e}");
+            // A port held by another process for now may be free on the next
+            // try (exit 1: systemd restarts); any other refusal (no such
+            // address, a privileged port) will not be (78: it stops).
+            match e.kind() {
+                std::io::ErrorKind::AddrInUse => Error::Io(std::io::Error::new(e.kind(), what)),
+                _ => Error::Config(what),
+            }
+        })?;
         let bound = listener.local_addr().map_err(Error::Io)?;
         tracing::info!(addr = %bound, "metrics and health on http");
         metrics_bound = Some(bound);

@@ -171,12 +171,11 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         vec!["eval", "--pair", "no-such-pair"],
     ] {
         let out = pipeline().args(&args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(78),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
+        // The cause once (it was printed twice: in the message and again
+        // as the error's source).
+        assert!(stderr.matches("os error").count() <= 1, "{stderr}");
     }
     // Anything else is 1, a usage error 2.
     let out = pipeline()
@@ -190,6 +189,24 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A metrics port another process holds is worth a retry (exit 1, so
+/// systemd restarts it), not a configuration that cannot work (78 stops it
+/// for good).
+#[test]
+fn a_busy_metrics_port_exits_1_for_a_restart() {
+    let server = common::nats::NatsServer::start();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = pipeline()
+        .args(["serve", "--pair", "sin-cos", "--nats", &server.url()])
+        .args(["--metrics-addr", &addr])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("metrics_addr {addr}")), "{stderr}");
 }
 
 /// `publish`, `tail` and `bench` connect as `serve` does and as the `nats`

@@ -205,11 +205,11 @@ fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Ar
     match pair {
         None => routes
             .first()
-            .ok_or_else(|| Error::Config("no routes".into())),
+            .ok_or_else(|| Error::Request("no routes".into())),
         Some(p) => routes
             .iter()
             .find(|r| r.cfg.pair == p)
-            .ok_or_else(|| Error::Config(format!("no route serves pair {p:?}"))),
+            .ok_or_else(|| Error::Request(format!("no route serves pair {p:?}"))),
     }
 }
 
@@ -288,11 +288,11 @@ fn reload_routes(
             let r = routes
                 .iter()
                 .find(|r| r.cfg.pair == p)
-                .ok_or_else(|| Error::Config(format!("no route serves pair {p:?}")))?;
+                .ok_or_else(|| Error::Request(format!("no route serves pair {p:?}")))?;
             vec![r]
         }
         None if path.is_some() && routes.len() > 1 => {
-            return Err(Error::Config(
+            return Err(Error::Request(
                 "a model file for several routes is ambiguous: name the pair".into(),
             ));
         }
@@ -336,7 +336,7 @@ async fn answer_control(
             }
             Control::Promote => {
                 if req.model.is_some() {
-                    return Err(Error::Config(
+                    return Err(Error::Request(
                         "promote takes no model: set it as the shadow first (pipeline.shadow)"
                             .into(),
                     ));

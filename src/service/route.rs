@@ -131,7 +131,7 @@ impl Route {
                 tracing::info!(pair = %self.cfg.pair, id = %now.live.id, previous = %old.id, "shadow promoted");
                 Ok(now)
             }
-            None => Err(Error::Config(format!(
+            None => Err(Error::Request(format!(
                 "route {:?} has no shadow to promote",
                 self.cfg.pair
             ))),

@@ -51,20 +51,27 @@ async fn request_reply_and_service_discovery() {
     assert_eq!(reply.payload.first(), Some(&b'{'), "a JSON answer");
     assert_eq!(translation(&reply.payload).values, want);
 
-    for (body, code) in [
-        (serde_json::json!({ "values": [1.0, 2.0] }), "400"),
+    for (body, code, says) in [
+        (serde_json::json!({ "values": [1.0, 2.0] }), "400", ""),
         (
             serde_json::json!({ "values": window, "pair": "nope" }),
             "404",
+            // Not "invalid configuration: …": the request is what is wrong.
+            "no route serves pair \"nope\"",
         ),
-        (serde_json::json!({ "nothing": 1 }), "400"),
+        (serde_json::json!({ "nothing": 1 }), "400", ""),
     ] {
         let req = rmp_serde::to_vec_named(&body).unwrap();
         let reply = client
             .request("pipeline.translate", req.into())
             .await
             .unwrap();
-        assert_service_error(&reply, code, "");
+        assert_service_error(&reply, code, says);
+        let text = reply.headers.as_ref().unwrap().get("Nats-Service-Error");
+        assert!(
+            !text.unwrap().as_str().contains("configuration"),
+            "{text:?}"
+        );
     }
 
     let info: serde_json::Value = serde_json::from_slice(
