@@ -41,7 +41,7 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
     assert!(
         wait_for_line(
             &owner.log,
-            "resuming from checkpoint",
+            "starting: no checkpoint yet",
             Duration::from_secs(20)
         )
         .await

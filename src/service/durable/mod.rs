@@ -216,10 +216,14 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
         written: Instant::now(),
         progress,
     };
-    tracing::info!(
-        unit = %unit.key, from = saved.stream_seq + 1, streams = windows.len(),
-        "resuming from checkpoint"
-    );
+    if saved.stream_seq == 0 {
+        tracing::info!(unit = %unit.key, "starting: no checkpoint yet, from the stream's first sample");
+    } else {
+        tracing::info!(
+            unit = %unit.key, from = saved.stream_seq + 1, streams = windows.len(),
+            "resuming from checkpoint"
+        );
+    }
     let result = consume(shared, unit, &mut ingest, &mut state, stop).await;
     let result = match result {
         // Stopping: what was handed on is stored, then a last checkpoint.
