@@ -352,7 +352,8 @@ async fn answer_control(
     match done {
         Ok(answer) => Ok(answer.into()),
         Err(e) => {
-            tracing::warn!("{kind:?} refused, the models serving are unchanged: {e}");
+            let kind = format!("{kind:?}").to_lowercase();
+            tracing::warn!("{kind} refused, the models serving are unchanged: {e}");
             Err(service_error(422, e.to_string()))
         }
     }

@@ -27,7 +27,7 @@ pub struct Histogram {
 
 /// Latency buckets, seconds: 100 µs … 10 s.
 pub const SECONDS: &[f64] = &[
-    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// Batch-size buckets.
 pub const SIZES: &[f64] = &[
