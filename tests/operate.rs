@@ -169,6 +169,7 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         vec!["serve", "--config", "/nonexistent/pipeline.toml"],
         vec!["translate", "--model", missing.to_str().unwrap()],
         vec!["eval", "--pair", "no-such-pair"],
+        vec!["serve", "--pair", "no-such-pair"],
     ] {
         let out = pipeline().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -176,6 +177,11 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         // The cause once (it was printed twice: in the message and again
         // as the error's source).
         assert!(stderr.matches("os error").count() <= 1, "{stderr}");
+        // A pair that is neither built in nor in the models directory says
+        // where the pairs are listed.
+        if args.contains(&"no-such-pair") {
+            assert!(stderr.contains("pipeline pairs"), "{args:?}: {stderr}");
+        }
     }
     // Anything else is 1, a usage error 2.
     let out = pipeline()

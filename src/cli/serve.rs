@@ -266,7 +266,8 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     let config = &resolved.config;
     for r in &config.routes {
         let path = config.model_path(r);
-        let m = format::load(&path, r.window)
+        let m = config
+            .load_model(r)
             .with_context(|| format!("route for pair {:?}", r.pair))?;
         let units = match m.meta.scaling {
             Some(s) => format!(

@@ -234,6 +234,26 @@ impl ServeConfig {
             .unwrap_or_else(|| self.models_dir.join(format!("{}.safetensors", route.pair)))
     }
 
+    /// Loads a route's model. A pair with no `model` and no file in the
+    /// models directory is most likely a typo: said so, with where to find
+    /// the pairs there are, not only as a missing file.
+    pub fn load_model(&self, route: &RouteConfig) -> Result<crate::LoadedModel> {
+        let path = self.model_path(route);
+        crate::format::load(&path, route.window).map_err(|e| match e {
+            Error::ModelIo { cause, .. }
+                if route.model.is_none() && cause.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Error::Config(format!(
+                    "no model for pair {:?}: {} does not exist (`pipeline pairs` lists the \
+                     built-in pairs; --model FILE serves any model file)",
+                    route.pair,
+                    path.display()
+                ))
+            }
+            e => e,
+        })
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         self.auth.validate()?;

@@ -158,7 +158,7 @@ pub(super) fn load_routes(
         .iter()
         .map(|r| {
             let path = config.model_path(r);
-            let model = format::load(&path, r.window)?;
+            let model = config.load_model(r)?;
             warn_if_no_better_than_a_baseline(&r.pair, &model);
             let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
             tracing::info!(
