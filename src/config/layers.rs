@@ -220,6 +220,26 @@ pub fn resolve(layers: impl IntoIterator<Item = Layer>) -> Result<Resolved> {
     Ok(Resolved { config, figment })
 }
 
+/// A key as a person may have written it: a duration by both its names
+/// (`max_wait (max_wait_ms)`), as either is accepted and the error carries
+/// only the second.
+fn key_name(path: &[String]) -> String {
+    let (table, key) = match path {
+        [key] => ("", key.as_str()),
+        [table, key] => (table.as_str(), key.as_str()),
+        _ => return path.join("."),
+    };
+    let dotted = path.join(".");
+    match ALIASES
+        .iter()
+        .find(|(t, _, long)| *t == table && *long == key)
+    {
+        Some(("", short, _)) => format!("{short} ({dotted})"),
+        Some((t, short, _)) => format!("{t}.{short} ({dotted})"),
+        None => dotted,
+    }
+}
+
 /// figment's message, without its profile prefix (there are no profiles).
 fn config_error(e: &figment::Error) -> Error {
     let mut msgs: Vec<String> = e
@@ -228,7 +248,7 @@ fn config_error(e: &figment::Error) -> Error {
         .map(|one| {
             let mut m = one.kind.to_string();
             if !one.path.is_empty() {
-                m = format!("{}: {m}", one.path.join("."));
+                m = format!("{}: {m}", key_name(&one.path));
             }
             match one.metadata.as_ref() {
                 Some(md) if !one.path.is_empty() => {
@@ -397,6 +417,23 @@ pair = "sin-cos"
         .unwrap()
         .to_string();
         assert!(e.contains("max_bach"), "{e}");
+
+        // A bad duration is named as it may have been written (the error
+        // itself carries only the unit-suffixed key).
+        for (text, name) in [
+            ("max_wait = \"2 parsecs\"\n", "max_wait (max_wait_ms)"),
+            (
+                "[durable]\nlease = \"forever\"\n",
+                "durable.lease (durable.lease_s)",
+            ),
+        ] {
+            let layer = Layer::file(
+                &format!("{text}[[route]]\npair = \"a\"\n"),
+                Path::new("z.toml"),
+            );
+            let e = resolve([layer.unwrap()]).err().unwrap().to_string();
+            assert!(e.contains(name), "{e}");
+        }
 
         // Validation runs on the merged result: a flag can break a good file.
         let zero = Layer::flags(serde_json::json!({"max_batch": 0})).unwrap();
