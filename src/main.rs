@@ -10,11 +10,10 @@ use pipeline::pairs::PAIRS;
 
 mod cli;
 use cli::bench::{BenchArgs, bench};
+use cli::eval::{EvalArgs, evaluate};
 use cli::nats::{ControlArgs, PublishArgs, StatusArgs, TailArgs, control, publish, status, tail};
 use cli::serve::{ServeArgs, serve};
-use cli::train::{
-    EvalArgs, ModelArgs, RetrainArgs, evaluate, load_model, retrain, retrain_recordings,
-};
+use cli::train::{ModelArgs, RetrainArgs, load_model, retrain, retrain_recordings};
 
 #[derive(Parser)]
 #[command(

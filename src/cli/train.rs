@@ -9,9 +9,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
 use pipeline::pairs;
-use pipeline::recording::Column;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
+
+use super::eval::print_metrics;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum RecipeName {
@@ -138,24 +139,6 @@ pub(crate) struct RetrainArgs {
     /// Random-phase windows drawn per epoch (pairs only).
     #[arg(long)]
     pub(crate) random_windows: Option<usize>,
-}
-
-#[derive(Args)]
-pub(crate) struct EvalArgs {
-    #[command(flatten)]
-    pub(crate) model: ModelArgs,
-    /// With --data: the model and both baselines on the held-out part.
-    #[command(flatten)]
-    pub(crate) rec: RecordingArgs,
-    /// Print the metrics as one JSON object.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// Where to write the figure (default `out/eval-<pair>.png`).
-    #[arg(long)]
-    pub(crate) plot: Option<PathBuf>,
-    /// Seed of the random-phase evaluation windows.
-    #[arg(long, default_value_t = eval::EVAL_SEED)]
-    pub(crate) seed: u64,
 }
 
 pub(crate) fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::LoadedModel> {
@@ -474,156 +457,9 @@ pub(crate) fn budget_bar() -> ProgressBar {
     bar
 }
 
-pub(crate) fn print_metrics(m: &eval::Metrics) {
-    println!(
-        "AR MSE     {:.3e} on {} grid windows",
-        m.ar_mse_grid, m.grid_windows
-    );
-    if let Some(r) = m.ar_mse_random {
-        println!(
-            "AR MSE     {r:.3e} on {} random-phase windows",
-            m.random_windows
-        );
-    }
-    println!(
-        "TF MSE     {:.3e} (teacher-forced, grid windows)",
-        m.tf_mse_grid
-    );
-}
-
-/// `eval --data`: the model (with its own scaling) and both baselines on
-/// the held-out part of the recordings.
-pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
-    use pipeline::fit;
-    // The columns default to those the model was trained on (then to 0 and 1).
-    let mut csv = a.rec.csv.options();
-    if let Some((input, output)) = trained_columns(&loaded.meta) {
-        csv.input = a.rec.csv.input.clone().unwrap_or(input);
-        csv.output = a.rec.csv.output.clone().unwrap_or(output);
-    }
-    let prepared = fit::prepare(&a.rec.data, &csv, a.rec.validate, loaded.model.window())?;
-    let scored = fit::score(&prepared, &loaded.fast)?;
-    let c = &scored.comparison;
-    let plot = a.plot.clone().unwrap_or_else(|| {
-        let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
-        PathBuf::from(format!(
-            "out/eval-{}.png",
-            stem.as_deref().unwrap_or("validation")
-        ))
-    });
-    fit::validation_figure(&plot, &prepared, &scored)?;
-    if a.json {
-        let v = serde_json::json!({
-            "model": loaded.path.display().to_string(),
-            "model_id": loaded.id,
-            "data": prepared.recordings,
-            "validate": prepared.validate,
-            "validation": c,
-            "verdict": c.verdict(),
-            "plot": plot.display().to_string(),
-        });
-        println!("{v}");
-    } else {
-        println!("model      {} (id {})", loaded.path.display(), loaded.id);
-        for f in &prepared.recordings {
-            let r = &f.recording;
-            println!(
-                "data       {}: {} rows, {} held out{}{}, {:?} → {:?}",
-                r.path.display(),
-                r.rows,
-                f.validation_rows,
-                held_out_from(f),
-                match r.skipped {
-                    0 => String::new(),
-                    n => format!(", {n} bad rows skipped"),
-                },
-                r.input_name,
-                r.output_name
-            );
-        }
-        print!("{}", c.table());
-        println!("verdict    {}", c.verdict());
-        println!("figure     {}", plot.display());
-    }
-    Ok(())
-}
-
-pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
-    let loaded = load_model(models_dir, &a.model)?;
-    let w = loaded.model.window();
-    if !a.rec.data.is_empty() {
-        return evaluate_recordings(&loaded, &a);
-    }
-    let id = a
-        .model
-        .pair
-        .clone()
-        .or_else(|| loaded.meta.pair.clone())
-        .context("which data? pass --pair NAME or --data FILE.csv")?;
-    if pairs::find(&id).is_err()
-        && let Some(m) = &loaded.meta.metrics
-        && m.get("validation").is_some()
-    {
-        bail!(
-            "`{id}` was trained on recordings ({}): pass --data FILE",
-            m["data"]
-        );
-    }
-    let data = Dataset::pair(&id, w)?;
-    let name = data.name.clone();
-    let (metrics, translated) = eval::evaluate(&loaded.model, &data.fixed, data.pair, a.seed)?;
-    let plot = a.plot.unwrap_or_else(|| {
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        PathBuf::from(format!("out/eval-{safe}.png"))
-    });
-    report::translation_figure(&plot, &data, metrics.ar_mse_grid, &translated)?;
-    if a.json {
-        let v = serde_json::json!({
-            "model": loaded.path.display().to_string(),
-            "model_id": loaded.id,
-            "data": name,
-            "metrics": metrics,
-            "plot": plot.display().to_string(),
-        });
-        println!("{v}");
-    } else {
-        println!("model      {} (id {})", loaded.path.display(), loaded.id);
-        println!("data       {name}");
-        print_metrics(&metrics);
-        println!("figure     {}", plot.display());
-    }
-    Ok(())
-}
-
 /// Where a file's held-out part starts (its data row, skipped rows
 /// counted): `publish --start-seq N` replays it from row N.
-fn held_out_from(f: &pipeline::fit::FileSummary) -> String {
+pub(crate) fn held_out_from(f: &pipeline::fit::FileSummary) -> String {
     f.validation_from_row
         .map_or_else(String::new, |row| format!(" from row {row}"))
-}
-
-/// The columns a model was trained on, from its metrics (`retrain --data`
-/// records their names): by name when the file had a header, else by index
-/// (named `column N`; models without `header` are read the same way).
-fn trained_columns(meta: &Metadata) -> Option<(Column, Column)> {
-    let m = meta.metrics.as_ref()?;
-    let header = m.get("header").and_then(|h| h.as_bool());
-    let column = |key: &str| -> Option<Column> {
-        let name = m.get(key)?.as_str()?;
-        let index = name.strip_prefix("column ").and_then(|i| i.parse().ok());
-        match (header, index) {
-            (Some(true), _) | (None, None) => Some(Column::Name(name.to_string())),
-            (_, index) => index.map(Column::Index),
-        }
-    };
-    Some((column("input")?, column("output")?))
 }

@@ -1,0 +1,172 @@
+//! The CSV reader: delimiters, quoting, names, bad cells, skipped rows,
+//! the chronological split and windows.
+
+use super::*;
+
+fn read(text: &str, opts: &CsvOptions) -> Result<Recording> {
+    Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), opts)
+}
+
+fn by_name(i: &str, o: &str) -> CsvOptions {
+    CsvOptions {
+        input: Column::Name(i.into()),
+        output: Column::Name(o.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn picks_columns_by_name_among_many() {
+    let text = "time,label,acc_x,acc_y,temp\n\
+                2024-01-01T00:00:00,a,1000.5,-3,21\n\
+                2024-01-01T00:00:01,\"b, quoted\",1001.5,-4,21\n";
+    let r = read(text, &by_name("acc_y", "ACC_X")).unwrap();
+    assert_eq!(r.segments[0].input, vec![-3.0, -4.0]);
+    assert_eq!(r.segments[0].output, vec![1000.5, 1001.5]);
+    assert_eq!(
+        (r.input_name.as_str(), r.output_name.as_str()),
+        ("acc_y", "acc_x")
+    );
+    assert!(r.header);
+    assert_eq!(r.delimiter, ',');
+}
+
+#[test]
+fn header_is_optional_with_indices() {
+    let r = read("1,2\n3,4\n", &CsvOptions::default()).unwrap();
+    assert!(!r.header);
+    assert_eq!(r.rows, 2);
+    let r = read("in,out\n1,2\n3,4\n", &CsvOptions::default()).unwrap();
+    assert!(r.header);
+    assert_eq!(r.segments[0].input, vec![1.0, 3.0]);
+}
+
+#[test]
+fn sniffs_semicolons_tabs_and_decimal_commas_and_strips_a_bom() {
+    let text = "\u{feff}t;in;out\n0;1,5;2,25\n1;3,5;4\n";
+    let r = read(text, &by_name("in", "out")).unwrap();
+    assert_eq!(r.delimiter, ';');
+    assert_eq!(r.segments[0].input, vec![1.5, 3.5]);
+    assert_eq!(r.segments[0].output, vec![2.25, 4.0]);
+    let r = read("a\tb\n1\t2\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.delimiter, '\t');
+    // Given explicitly, a comma with decimal points.
+    let opts = CsvOptions {
+        delimiter: Some(b','),
+        ..by_name("a", "b")
+    };
+    assert_eq!(
+        read("a,b\n1.5,2\n", &opts).unwrap().segments[0].input,
+        vec![1.5]
+    );
+}
+
+#[test]
+fn bad_cells_name_line_and_column() {
+    let err = |text: &str, opts: &CsvOptions| read(text, opts).unwrap_err().to_string();
+    let ab = by_name("a", "b");
+    let e = err("a,b,c\n1,2,3\n4,x,6\n", &ab);
+    assert!(
+        e.contains("rec.csv: line 3:") && e.contains("column \"b\" (index 1)"),
+        "{e}"
+    );
+    assert!(e.contains("\"x\" is not a number"), "{e}");
+    // (text, what the error says after naming line 3)
+    for (text, says) in [
+        ("a,b\n1,2\n3,\n", "empty cell"),
+        ("a,b\n1,2\n3\n", "missing"),
+        ("a,b\n1,2\nnan,1\n", "not a finite number"),
+    ] {
+        let e = err(text, &ab);
+        assert!(e.contains("line 3:") && e.contains(says), "{e}");
+    }
+    let e = err("a,b\n1,2\n", &by_name("a", "zz"));
+    assert!(
+        e.contains("no column named \"zz\"") && e.contains("\"a\", \"b\""),
+        "{e}"
+    );
+    let index5 = CsvOptions {
+        output: Column::Index(5),
+        ..Default::default()
+    };
+    let e = err("1,2\n", &index5);
+    assert!(e.contains("no column 5"), "{e}");
+    // A quoted field spanning lines: the error names the line the record starts on.
+    let e = err("a,b\n\"1\n\",2\nq,3\n", &ab);
+    assert!(e.contains("line 4:"), "{e}");
+}
+
+#[test]
+fn skipped_rows_are_counted_and_split_segments() {
+    let opts = CsvOptions {
+        skip_bad_rows: true,
+        ..by_name("a", "b")
+    };
+    let r = read("a,b\n1,1\n2,2\n3,oops\n,4\n5,5\n# a comment\n6,6\n", &opts).unwrap();
+    assert_eq!(r.skipped, 2);
+    assert_eq!(r.rows, 4);
+    assert_eq!(r.segments.len(), 2);
+    assert_eq!(r.segments[0].input, vec![1.0, 2.0]);
+    assert_eq!(r.segments[1].input, vec![5.0, 6.0]);
+    assert!(
+        r.skipped_examples[0].starts_with("line 4:"),
+        "{:?}",
+        r.skipped_examples
+    );
+    // Windows never join the two segments.
+    let w = windows(&r.segments, 2);
+    assert_eq!(w.len(), 2);
+    assert_eq!(w.input_row(1), &[5.0, 6.0]);
+    // By data row (the comment is not one), skipped rows kept as holes:
+    // what `publish --data` numbers its samples by.
+    assert_eq!((r.segments[0].start, r.segments[1].start), (0, 4));
+    assert_eq!(r.data_rows(), 6);
+    let some = |v: &[f32]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+    let mut want = some(&[1.0, 2.0, 0.0, 0.0, 5.0, 6.0]);
+    (want[2], want[3]) = (None, None);
+    assert_eq!(r.by_row(|s| &s.input), want);
+    // The held-out part starts at data row 5 (a quarter of the 4 rows
+    // kept is one: 6).
+    let (_, v) = r.split(0.25);
+    assert_eq!((v[0].start, v[0].input.as_slice()), (5, &[6.0][..]));
+}
+
+/// `publish --data` reads one column, `tail --truth --data` another:
+/// each skips its own bad rows, and row N is still row N in both.
+#[test]
+fn columns_read_apart_keep_the_files_row_numbers() {
+    let text = "a,b\n0,10\nx,11\n2,12\n3,\n4,14\n";
+    let only = |c: &str| CsvOptions {
+        skip_bad_rows: true,
+        ..by_name(c, c)
+    };
+    let a = read(text, &only("a")).unwrap().by_row(|s| &s.input);
+    let b = read(text, &only("b")).unwrap().by_row(|s| &s.input);
+    assert_eq!(a, [Some(0.0), None, Some(2.0), Some(3.0), Some(4.0)]);
+    assert_eq!(b, [Some(10.0), Some(11.0), Some(12.0), None, Some(14.0)]);
+}
+
+#[test]
+fn split_is_chronological_and_never_straddles() {
+    let text: String = (0..10).map(|i| format!("{i},{}\n", 10 * i)).collect();
+    let r = read(&text, &CsvOptions::default()).unwrap();
+    let (t, v) = r.split(0.2);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].input, (0..8).map(|i| i as f32).collect::<Vec<_>>());
+    assert_eq!(v[0].input, vec![8.0, 9.0]);
+    let wt = windows(&t, 3);
+    let wv = windows(&v, 2);
+    assert_eq!(wt.len(), 6);
+    // Every training window ends before the first validation sample.
+    assert!(wt.input.iter().all(|&x| x < 8.0));
+    assert_eq!(wv.len(), 1);
+    let (t, v) = r.split(0.0);
+    assert_eq!((t[0].len(), v.len()), (10, 0));
+}
+
+#[test]
+fn delimiter_flag_values() {
+    assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
+    assert_eq!(parse_delimiter(";"), Ok(b';'));
+    assert!(parse_delimiter("ab").is_err());
+}
