@@ -130,8 +130,11 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         _ => "-".into(),
     };
     let routes = data["routes"].as_array().cloned().unwrap_or_default();
+    let metrics = data["metrics_addr"]
+        .as_str()
+        .map_or(String::new(), |a| format!("  metrics http://{a}/metrics"));
     let mut lines = vec![format!(
-        "{id}  windows_out {}  errors {}  streams {}",
+        "{id}  windows_out {}  errors {}  streams {}{metrics}",
         data["windows_out"],
         data["errors"]
             .as_object()
@@ -152,4 +155,41 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pipeline status` names each instance's metrics address when it
+    /// serves one, and its routes' models.
+    #[test]
+    fn status_lines_say_where_to_scrape() {
+        let stats = serde_json::json!({
+            "id": "X1",
+            "endpoints": [{"name": "translate", "data": {
+                "windows_out": 7, "errors": {"gap": 1, "malformed": 2}, "streams_active": 3,
+                "metrics_addr": "127.0.0.1:9464",
+                "routes": [{"pair": "sin-cos", "model": "abc", "shadow": null, "compare": {}}]
+            }}]
+        });
+        let lines = describe_stats(&stats);
+        assert_eq!(
+            lines[0],
+            "X1  windows_out 7  errors 3  streams 3  metrics http://127.0.0.1:9464/metrics"
+        );
+        assert!(
+            lines[1].starts_with("  sin-cos  live abc  shadow -"),
+            "{lines:?}"
+        );
+        let mut without = stats.clone();
+        without["endpoints"][0]["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove("metrics_addr");
+        assert_eq!(
+            describe_stats(&without)[0],
+            "X1  windows_out 7  errors 3  streams 3"
+        );
+    }
 }

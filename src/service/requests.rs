@@ -29,7 +29,7 @@ pub(super) async fn serve_requests(
     metrics: Option<std::net::SocketAddr>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()>> {
-    let for_handler = (stats.clone(), routes.clone());
+    let for_handler = (stats.clone(), routes.clone(), metrics);
     let pairs: Vec<String> = routes.iter().map(|r| r.cfg.pair.clone()).collect();
     let mut metadata = HashMap::new();
     // Metadata is fixed for the service's life (ADR-32): the routes' pairs.
@@ -49,7 +49,7 @@ pub(super) async fn serve_requests(
             // request, error and timing figures): `translate`, the
             // service's counters and each route's models and figures; the
             // control endpoints, the models they act on.
-            let (stats, routes) = &for_handler;
+            let (stats, routes, metrics) = &for_handler;
             let infos = super::route::infos(routes);
             if endpoint != "translate" {
                 let models: Vec<_> = infos
@@ -61,6 +61,10 @@ pub(super) async fn serve_requests(
             let mut data = serde_json::to_value(stats.snapshot()).unwrap_or_default();
             if let Some(map) = data.as_object_mut() {
                 map.insert("routes".into(), serde_json::to_value(infos).unwrap_or_default());
+                // Where to scrape it, beside its figures (`pipeline status`).
+                if let Some(addr) = metrics {
+                    map.insert("metrics_addr".into(), addr.to_string().into());
+                }
             }
             data
         })

@@ -40,6 +40,17 @@ async fn prometheus_metrics_and_health_checks() {
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{addr}"
     );
+    // The same address in `$SRV.STATS`, where `pipeline status` reads it.
+    let stats = client
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
+    let line = &pipeline::fleet::describe_stats(&stats)[0];
+    assert!(
+        line.ends_with(&format!("metrics http://{addr}/metrics")),
+        "{line}"
+    );
     let mut sub = client.subscribe("translated.m").await.unwrap();
     client.flush().await.unwrap();
     send_curve(&client, "m", 0..30).await;
