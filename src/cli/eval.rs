@@ -10,7 +10,7 @@ use pipeline::format::Metadata;
 use pipeline::recording::Column;
 use pipeline::{eval, pairs, report};
 
-use super::train::{ModelArgs, RecordingArgs, held_out_from, load_model};
+use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -82,20 +82,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     } else {
         println!("model      {} (id {})", loaded.path.display(), loaded.id);
         for f in &prepared.recordings {
-            let r = &f.recording;
-            println!(
-                "data       {}: {} rows, {} held out{}{}, {:?} → {:?}",
-                r.path.display(),
-                r.rows,
-                f.validation_rows,
-                held_out_from(f),
-                match r.skipped {
-                    0 => String::new(),
-                    n => format!(", {n} bad rows skipped"),
-                },
-                r.input_name,
-                r.output_name
-            );
+            println!("{}", data_line(f, false));
         }
         print!("{}", c.table());
         println!("verdict    {}", c.verdict());

@@ -314,22 +314,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.window,
     )?;
     for f in &prepared.recordings {
-        let r = &f.recording;
-        println!(
-            "data       {}: {} rows ({} train, {} held out{}{}), {:?} → {:?}",
-            r.path.display(),
-            r.rows,
-            f.train_rows,
-            f.validation_rows,
-            held_out_from(f),
-            if r.skipped > 0 {
-                format!(", {} bad rows skipped", r.skipped)
-            } else {
-                String::new()
-            },
-            r.input_name,
-            r.output_name
-        );
+        println!("{}", data_line(f, true));
     }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {
@@ -457,9 +442,29 @@ pub(crate) fn budget_bar() -> ProgressBar {
     bar
 }
 
-/// Where a file's held-out part starts (its data row, skipped rows
-/// counted): `publish --start-seq N` replays it from row N.
-pub(crate) fn held_out_from(f: &pipeline::fit::FileSummary) -> String {
-    f.validation_from_row
-        .map_or_else(String::new, |row| format!(" from row {row}"))
+/// A file's `data` line: its rows (with `train`, the training part's
+/// too), the held-out part and the row it starts at (data rows, skipped ones
+/// counted: `publish --start-seq N` replays it from row N), rows skipped,
+/// and the two columns.
+pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
+    let r = &f.recording;
+    let from = f
+        .validation_from_row
+        .map_or_else(String::new, |row| format!(" from row {row}"));
+    let skipped = match r.skipped {
+        0 => String::new(),
+        n => format!(", {n} bad rows skipped"),
+    };
+    let held = format!("{} held out{from}{skipped}", f.validation_rows);
+    let rows = if train {
+        format!("{} rows ({} train, {held})", r.rows, f.train_rows)
+    } else {
+        format!("{} rows, {held}", r.rows)
+    };
+    format!(
+        "data       {}: {rows}, {:?} → {:?}",
+        r.path.display(),
+        r.input_name,
+        r.output_name
+    )
 }
