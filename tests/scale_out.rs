@@ -394,8 +394,25 @@ async fn durable_partitions_survive_an_instance_kill_and_a_node_loss() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    // kill -9 instance 1 and restart it: it resumes its partition.
+    // kill -9 instance 1 once it has a checkpoint with samples in it (a
+    // fixed wait let a slow start be killed before its first one, and the
+    // restart then started afresh), and restart it: it resumes its
+    // partition.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let head = match js.get_key_value("PIPELINE_CHECKPOINTS").await {
+            Ok(kv) => kv.get("sin-cos.p1").await.ok().flatten(),
+            Err(_) => None,
+        };
+        let seq = head
+            .and_then(|b| rmp_serde::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["stream_seq"].as_u64());
+        if seq.is_some_and(|s| s > 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "instance 1 wrote no checkpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let killed = std::mem::replace(
         &mut instances[1],
         Instance::start(&seeds(1), &copies[1].0, 1, &log(1, 1)),
