@@ -18,6 +18,9 @@ use serde::Serialize;
 
 use crate::data::Windows;
 use crate::error::{Error, Result};
+pub use encoding::Encoding;
+pub use numbers::Decimal;
+use numbers::{Evidence, parse_cell};
 
 /// A column chosen by header name or by 0-based position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +106,10 @@ pub struct Recording {
     pub output_name: String,
     pub delimiter: char,
     pub header: bool,
+    /// The text encoding the file was read as (`UTF-8`, `Windows-1252`, …).
+    pub encoding: &'static str,
+    /// The decimal separator its cells show (`None`: none shows one).
+    pub decimal: Option<Decimal>,
     /// Rows read into the channels.
     pub rows: usize,
     /// Rows skipped for a bad cell (`skip_bad_rows`).
@@ -133,31 +140,40 @@ impl Recording {
 
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let at = |line: u64, what: String| {
-            Error::Data(format!("{}: line {line}: {what}", path.display()))
+        let (text, encoding) = encoding::to_utf8(bytes);
+        let bytes: &[u8] = &text;
+        // Lines counted from the bytes: the CSV reader's own count is one
+        // short after a CRLF line end (every Excel export has them).
+        // A record's position may be the line end before it (CRLF, blank
+        // lines): its line is that of its first other byte.
+        let line_of = |byte: u64| {
+            let start = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .map_or(bytes.len(), |i| start + i);
+            1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+        };
+        let at = |byte: u64, what: String| {
+            Error::Data(format!(
+                "{}: line {}: {what}",
+                path.display(),
+                line_of(byte)
+            ))
         };
         let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(bytes));
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .comment(Some(b'#'))
-            .from_reader(bytes);
-        let mut records = reader.byte_records();
-        let mut next = || -> Result<Option<(u64, csv::ByteRecord)>> {
-            match records.next() {
-                None => Ok(None),
-                Some(Ok(r)) => Ok(Some((r.position().map_or(0, |p| p.line()), r))),
-                Some(Err(e)) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    Err(at(line, format!("not readable as CSV: {e}")))
-                }
-            }
-        };
-        let Some((first_line, first)) = next()? else {
+        let unreadable =
+            |(byte, e): (u64, csv::Error)| at(byte, format!("not readable as CSV: {e}"));
+        let mut all = records(bytes, delimiter);
+        let mut next = || all.next().transpose().map_err(unreadable);
+        let Some((first_at, first)) = next()? else {
             return Err(Error::Data(format!("{}: no rows", path.display())));
         };
+        // The second row's field count, for a hint when the first is a preamble.
+        let second_len = records(bytes, delimiter)
+            .nth(1)
+            .and_then(|r| r.ok())
+            .map_or(0, |(_, r)| r.len());
         let names: Vec<String> = first
             .iter()
             .map(|c| String::from_utf8_lossy(c).trim().to_string())
@@ -170,7 +186,7 @@ impl Recording {
             || [&opts.input, &opts.output].iter().any(|c| match c {
                 Column::Index(i) => first
                     .get(*i)
-                    .is_none_or(|cell| parse_cell(cell, delimiter).is_err()),
+                    .is_none_or(|cell| parse_cell(cell, delimiter, None).is_err()),
                 Column::Name(_) => true,
             });
         let resolve = |c: &Column| -> Result<(usize, String)> {
@@ -178,7 +194,7 @@ impl Recording {
                 Column::Index(i) => {
                     if *i >= first.len() {
                         return Err(at(
-                            first_line,
+                            first_at,
                             format!(
                                 "no column {i} (0-based): the first row has {} column(s){}",
                                 first.len(),
@@ -193,29 +209,65 @@ impl Recording {
                     };
                     Ok((*i, name))
                 }
-                Column::Name(n) => names
-                    .iter()
-                    .position(|h| h == n)
-                    .or_else(|| names.iter().position(|h| h.eq_ignore_ascii_case(n)))
-                    .map(|i| (i, names[i].clone()))
-                    .ok_or_else(|| {
-                        at(
-                            first_line,
+                Column::Name(n) => {
+                    let matching = |same: &dyn Fn(&str) -> bool| -> Vec<usize> {
+                        (0..names.len()).filter(|&i| same(&names[i])).collect()
+                    };
+                    let mut found = matching(&|h| h == n);
+                    if found.is_empty() {
+                        found = matching(&|h| h.eq_ignore_ascii_case(n));
+                    }
+                    match found[..] {
+                        [i] => Ok((i, names[i].clone())),
+                        [] => Err(at(
+                            first_at,
                             format!(
-                                "no column named {n:?}; the header has {}{}",
+                                "no column named {n:?}; the header has {}{}{}",
                                 names
                                     .iter()
                                     .map(|h| format!("{h:?}"))
                                     .collect::<Vec<_>>()
                                     .join(", "),
-                                delimiter_hint(delimiter, opts.delimiter.is_none())
+                                delimiter_hint(delimiter, opts.delimiter.is_none()),
+                                preamble_hint(first.len(), second_len)
                             ),
-                        )
-                    }),
+                        )),
+                        // Reading either would be a guess, and a wrong one
+                        // trains or scores a channel on another silently.
+                        _ => Err(at(
+                            first_at,
+                            format!(
+                                "{} columns are named {n:?} (0-based {}): choose one by its \
+                                 index (for example --input {})",
+                                found.len(),
+                                found
+                                    .iter()
+                                    .map(usize::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                found[0]
+                            ),
+                        )),
+                    }
+                }
             }
         };
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
+        // The decimal convention, from every data cell of the two channels
+        // (a first pass: a cell early in the file may be ambiguous).
+        let mut evidence = Evidence::default();
+        for r in records(bytes, delimiter).skip(usize::from(header)) {
+            let (byte, r) = r.map_err(unreadable)?;
+            for i in [ci, co] {
+                if let Some(cell) = r.get(i) {
+                    evidence.look(|| line_of(byte), cell);
+                }
+            }
+        }
+        let convention = evidence
+            .decide()
+            .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?;
 
         let mut rec = Recording {
             path: path.to_path_buf(),
@@ -223,6 +275,8 @@ impl Recording {
             output_name,
             delimiter: delimiter as char,
             header,
+            encoding: encoding.name(),
+            decimal: convention.as_ref().map(|c| c.decimal),
             rows: 0,
             skipped: 0,
             skipped_examples: Vec::new(),
@@ -236,12 +290,13 @@ impl Recording {
             }
         };
         let (label_in, label_out) = (label(ci, &rec.input_name), label(co, &rec.output_name));
-        let row = |line: u64, r: &csv::ByteRecord, rec: &mut Recording| -> Result<()> {
+        let row = |byte: u64, r: &csv::ByteRecord, rec: &mut Recording| -> Result<()> {
             let cell = |i: usize, label: &str| -> std::result::Result<f32, String> {
                 let cell = r.get(i).ok_or_else(|| {
                     format!("{label} is missing: the row has {} field(s)", r.len())
                 })?;
-                parse_cell(cell, delimiter).map_err(|why| format!("{label}: {why}"))
+                parse_cell(cell, delimiter, convention.as_ref())
+                    .map_err(|why| format!("{label}: {why}"))
             };
             // This row's place among the data rows, skipped ones counted:
             // `publish --data` sends row N as sample N, so streams published
@@ -262,14 +317,21 @@ impl Recording {
                 }
                 (Err(why), _) | (_, Err(why)) => {
                     if !opts.skip_bad_rows {
-                        return Err(at(
-                            line,
-                            format!("{why} (--skip-bad-rows skips such rows and counts them)"),
-                        ));
+                        // The first data row: more likely the wrong column
+                        // (the default is columns 0 and 1, often a time
+                        // stamp) than a bad cell.
+                        let hint = if at_row == 0 {
+                            "is it the right column? --input and --output choose the channels by \
+                             header name or 0-based index; --skip-bad-rows skips bad rows"
+                        } else {
+                            "--skip-bad-rows skips such rows and counts them"
+                        };
+                        return Err(at(byte, format!("{why} ({hint})")));
                     }
                     rec.skipped += 1;
                     if rec.skipped_examples.len() < SKIPPED_EXAMPLES {
-                        rec.skipped_examples.push(format!("line {line}: {why}"));
+                        rec.skipped_examples
+                            .push(format!("line {}: {why}", line_of(byte)));
                     }
                     if rec.segments.last().is_some_and(|s| !s.is_empty()) {
                         rec.segments.push(Segment::default());
@@ -279,10 +341,10 @@ impl Recording {
             }
         };
         if !header {
-            row(first_line, &first, &mut rec)?;
+            row(first_at, &first, &mut rec)?;
         }
-        while let Some((line, r)) = next()? {
-            row(line, &r, &mut rec)?;
+        while let Some((byte, r)) = next()? {
+            row(byte, &r, &mut rec)?;
         }
         rec.segments.retain(|s| !s.is_empty());
         if rec.rows == 0 {
@@ -290,7 +352,12 @@ impl Recording {
                 "{}: no data rows{}",
                 path.display(),
                 if rec.skipped > 0 {
-                    format!(" ({} skipped for bad cells)", rec.skipped)
+                    format!(
+                        " ({} skipped for bad cells, the first {}; are --input and --output the \
+                         right columns?)",
+                        rec.skipped,
+                        rec.skipped_examples.first().map_or("", String::as_str)
+                    )
                 } else {
                     String::new()
                 }
@@ -300,6 +367,20 @@ impl Recording {
     }
 
     /// Every sample of the input channel (all segments, in order).
+    /// How the file was read, for a report: `';'-separated, decimal comma,
+    /// Windows-1252` (the encoding only when not UTF-8).
+    pub fn read_as(&self) -> String {
+        let mut parts = vec![match self.delimiter {
+            '\t' => "tab-separated".to_string(),
+            d => format!("{d:?}-separated"),
+        }];
+        parts.extend(self.decimal.map(|d| d.to_string()));
+        if self.encoding != Encoding::Utf8.name() {
+            parts.push(self.encoding.to_string());
+        }
+        parts.join(", ")
+    }
+
     pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
         self.segments.iter().flat_map(|s| s.input.iter().copied())
     }
@@ -374,32 +455,28 @@ pub fn windows(segments: &[Segment], window: usize) -> Windows {
     w
 }
 
-/// A finite number; a decimal comma is accepted when it cannot be the delimiter.
-fn parse_cell(cell: &[u8], delimiter: u8) -> std::result::Result<f32, String> {
-    let text = std::str::from_utf8(cell).map_err(|_| "not UTF-8 text".to_string())?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty cell".into());
-    }
-    let v = match text.parse::<f32>() {
-        Ok(v) => v,
-        Err(_) if delimiter != b',' && text.matches(',').count() == 1 && !text.contains('.') => {
-            text.replace(',', ".")
-                .parse::<f32>()
-                .map_err(|_| format!("{text:?} is not a number"))?
-        }
-        Err(_) => return Err(format!("{text:?} is not a number")),
-    };
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("{text:?} is not a finite number"))
-    }
+/// The file's records, each with the byte offset it starts at.
+fn records(
+    bytes: &[u8],
+    delimiter: u8,
+) -> impl Iterator<Item = std::result::Result<(u64, csv::ByteRecord), (u64, csv::Error)>> + '_ {
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(bytes);
+    let byte = |p: Option<&csv::Position>| p.map_or(0, csv::Position::byte);
+    reader.into_byte_records().map(move |r| match r {
+        Ok(r) => Ok((byte(r.position()), r)),
+        Err(e) => Err((byte(e.position()), e)),
+    })
 }
 
 /// The delimiter that splits the first lines into the same number (> 1) of
-/// fields, preferring tab, then `;` (whose files often use decimal commas),
-/// then `,`. A file that none splits evenly is read with `,`.
+/// fields (but for fewer in lines above the header), preferring tab, then
+/// `;` (whose files often use decimal commas), then `,`. A file that none
+/// splits evenly is read with `,`.
 fn sniff_delimiter(bytes: &[u8]) -> u8 {
     // Only whole lines: the last one may be cut.
     let mut end = 0;
@@ -424,14 +501,26 @@ fn sniff_delimiter(bytes: &[u8]) -> u8 {
             .byte_records()
             .map_while(|r| r.ok().map(|r| r.len()))
             .collect();
-        if let Some(&n) = counts.first()
-            && n > 1
-            && counts.iter().all(|&c| c == n)
-        {
+        // Lines above the header (a logger's `Device;Logger 7`) have fewer
+        // fields: the rest must agree.
+        let Some(&n) = counts.last() else { continue };
+        let block = counts.iter().rev().take_while(|&&c| c == n).count();
+        if n > 1 && block > counts.len() / 2 && counts.iter().all(|&c| c <= n) {
             return d;
         }
     }
     b','
+}
+
+fn preamble_hint(first: usize, second: usize) -> String {
+    if first < second {
+        format!(
+            "; the first row has {first} field(s) and the next {second}: if lines above the \
+             header are not data, start each with '#' (comment lines are skipped)"
+        )
+    } else {
+        String::new()
+    }
 }
 
 fn delimiter_hint(delimiter: u8, sniffed: bool) -> String {
@@ -459,5 +548,7 @@ pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
     }
 }
 
+mod encoding;
+mod numbers;
 #[cfg(test)]
 mod tests;

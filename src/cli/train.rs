@@ -462,9 +462,10 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
         format!("{} rows, {held}", r.rows)
     };
     format!(
-        "data       {}: {rows}, {:?} → {:?}",
+        "data       {}: {rows}, {:?} → {:?} ({})",
         r.path.display(),
         r.input_name,
-        r.output_name
+        r.output_name,
+        r.read_as()
     )
 }

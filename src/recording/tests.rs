@@ -170,3 +170,128 @@ fn delimiter_flag_values() {
     assert_eq!(parse_delimiter(";"), Ok(b';'));
     assert!(parse_delimiter("ab").is_err());
 }
+
+#[test]
+fn a_name_two_columns_share_is_refused_not_guessed() {
+    let text = "time,temp,temp,p\n0,1,2,3\n1,4,5,6\n";
+    let e = read(text, &by_name("temp", "p")).unwrap_err().to_string();
+    assert!(
+        e.contains("2 columns are named \"temp\" (0-based 1, 2)") && e.contains("--input 1"),
+        "{e}"
+    );
+    // By index, either can be read.
+    let opts = CsvOptions {
+        input: Column::Index(2),
+        output: Column::Index(3),
+        ..Default::default()
+    };
+    let r = read(text, &opts).unwrap();
+    assert_eq!(r.segments[0].input, vec![2.0, 5.0]);
+}
+
+#[test]
+fn thousands_separators_follow_the_files_decimal_convention() {
+    // German Excel: decimal commas in one column, whole hectopascals
+    // grouped with a point in the other ("1.013" is 1013, not 1.013).
+    let text = "Zeit;Temp;Druck\n0;54,9;1.013\n1;55,25;998\n2;56;1.010,5\n";
+    let r = read(text, &by_name("Temp", "Druck")).unwrap();
+    assert_eq!(r.segments[0].output, vec![1013.0, 998.0, 1010.5]);
+    assert_eq!(r.decimal, Some(Decimal::Comma));
+    assert_eq!(r.read_as(), "';'-separated, decimal comma");
+    // English, quoted thousands in a comma-separated file.
+    let text = "t,in,out\n0,\"1,013.5\",2.25\n1,3,\"2,000\"\n";
+    let r = read(text, &by_name("in", "out")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1013.5, 3.0]);
+    assert_eq!(r.segments[0].output, vec![2.25, 2000.0]);
+    // A point that cannot group thousands in a decimal-comma file.
+    let e = read("a;b\n1,5;2\n1.5;3\n", &by_name("a", "b"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2:") && e.contains("line 3:") && e.contains("mix decimal points"),
+        "{e}"
+    );
+    let e = read("a;b\n1,5;2\n1.50;3\n", &by_name("a", "b"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mix"), "{e}");
+    let e = read("a;b\n1,5;2\n1234.567;3\n", &by_name("a", "b"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 3:") && e.contains("'.' may only group thousands"),
+        "{e}"
+    );
+    // Nothing unambiguous: read as before (a logger writing three decimals).
+    let r = read("a;b\n1.013;2,125\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1.013]);
+    assert_eq!(r.segments[0].output, vec![2.125]);
+    assert_eq!(r.decimal, None);
+}
+
+#[test]
+fn line_numbers_are_right_after_crlf_line_ends() {
+    for end in ["\n", "\r\n"] {
+        let text = ["a,b", "1,2", "3,4", "5,x", ""].join(end);
+        let e = read(&text, &by_name("a", "b")).unwrap_err().to_string();
+        assert!(e.contains("line 4:"), "{end:?}: {e}");
+    }
+}
+
+#[test]
+fn utf16_and_windows_1252_exports_are_read_by_their_names() {
+    let text = "Zeit\tRücklauf °C\tDruck\n0\t1,5\t2\n1\t2,5\t3\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    let cp1252: Vec<u8> = text
+        .chars()
+        .map(|c| match c {
+            'ü' => 0xFC,
+            '°' => 0xB0,
+            c => c as u8,
+        })
+        .collect();
+    for (bytes, encoding) in [(utf16, "UTF-16LE"), (cp1252, "Windows-1252")] {
+        let r = Recording::from_bytes(&bytes, Path::new("x.csv"), &by_name("Rücklauf °C", "Druck"))
+            .unwrap();
+        assert_eq!(r.segments[0].input, vec![1.5, 2.5]);
+        assert_eq!(r.encoding, encoding);
+        assert_eq!(r.input_name, "Rücklauf °C");
+        assert!(r.read_as().ends_with(encoding), "{}", r.read_as());
+    }
+}
+
+#[test]
+fn a_time_stamp_in_the_default_column_asks_for_the_right_columns() {
+    let text = "time,in,out\n2024-01-01T00:00:00,1,2\n2024-01-01T00:00:01,3,4\n";
+    let e = read(text, &CsvOptions::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("line 2:") && e.contains("--input and --output"),
+        "{e}"
+    );
+    let opts = CsvOptions {
+        skip_bad_rows: true,
+        ..Default::default()
+    };
+    let e = read(text, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("no data rows (2 skipped") && e.contains("right columns"),
+        "{e}"
+    );
+}
+
+#[test]
+fn lines_above_the_header_are_named_in_the_error() {
+    let text = "Gerät;Datenlogger 7\nZeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n";
+    let e = read(text, &by_name("Vorlauf", "Rücklauf"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("delimiter ';', sniffed") && e.contains("start each with '#'"),
+        "{e}"
+    );
+    let r = read(&format!("#{text}"), &by_name("Vorlauf", "Rücklauf")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1.5, 2.5]);
+}

@@ -1,0 +1,281 @@
+//! Numbers as spreadsheets and loggers write them: `12.5` or `12,5`, with
+//! or without thousands separators (`1,013.5`, `1.013,5`, `1.013`).
+//!
+//! One cell alone is often ambiguous: `1.013` is a little over one in an
+//! English export and a thousand and thirteen in a German one. So the
+//! convention is decided for the whole file from the cells that are not
+//! ambiguous ([`Evidence`]): a separator followed by other than three
+//! digits, or the last of two different ones, is the decimal separator.
+//! Under that convention the other separator may only group thousands
+//! (`1.013.250,5`); anything else is refused rather than read as some
+//! other number. A file whose cells show both conventions is refused.
+//! A file with no such cell is read as before: `.` decimal, and a lone
+//! `,` decimal when it cannot be the delimiter.
+
+use serde::Serialize;
+
+/// A file's decimal separator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decimal {
+    Point,
+    Comma,
+}
+
+impl Decimal {
+    fn sep(self) -> char {
+        match self {
+            Self::Point => '.',
+            Self::Comma => ',',
+        }
+    }
+
+    fn grouping(self) -> char {
+        match self {
+            Self::Point => ',',
+            Self::Comma => '.',
+        }
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Point => "decimal point",
+            Self::Comma => "decimal comma",
+        })
+    }
+}
+
+/// The first unambiguous cell of each convention, with its line.
+#[derive(Debug, Default)]
+pub(super) struct Evidence {
+    point: Option<(u64, String)>,
+    comma: Option<(u64, String)>,
+}
+
+/// The file's convention, and the cell that shows it (for errors).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Convention {
+    pub decimal: Decimal,
+    pub shown_by: String,
+}
+
+impl Evidence {
+    /// Notes what `cell`, on `line`, shows.
+    pub fn look(&mut self, line: impl FnOnce() -> u64, cell: &[u8]) {
+        let Ok(text) = std::str::from_utf8(cell) else {
+            return;
+        };
+        let slot = match shown_decimal(text.trim()) {
+            Some(Decimal::Point) => &mut self.point,
+            Some(Decimal::Comma) => &mut self.comma,
+            None => return,
+        };
+        if slot.is_none() {
+            *slot = Some((line(), text.trim().to_string()));
+        }
+    }
+
+    /// The convention the cells show: `Ok(None)` when none is shown, an
+    /// error naming one cell of each when both are.
+    pub fn decide(self) -> Result<Option<Convention>, String> {
+        let shown = |(line, text): (u64, String)| format!("line {line}: {text:?}");
+        match (self.point, self.comma) {
+            (Some(p), Some(c)) => Err(format!(
+                "its numbers mix decimal points ({}) and decimal commas ({}); export them one way",
+                shown(p),
+                shown(c)
+            )),
+            (Some(p), None) => Ok(Some(Convention {
+                decimal: Decimal::Point,
+                shown_by: shown(p),
+            })),
+            (None, Some(c)) => Ok(Some(Convention {
+                decimal: Decimal::Comma,
+                shown_by: shown(c),
+            })),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// The decimal separator a number's text shows unambiguously, if any.
+fn shown_decimal(text: &str) -> Option<Decimal> {
+    let mantissa = text
+        .trim_start_matches(['+', '-'])
+        .split(['e', 'E'])
+        .next()?;
+    if mantissa.is_empty()
+        || !mantissa
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+    {
+        return None;
+    }
+    let last = mantissa.rfind(['.', ','])?;
+    let sep = if mantissa.as_bytes()[last] == b'.' {
+        Decimal::Point
+    } else {
+        Decimal::Comma
+    };
+    let other = sep.grouping();
+    if mantissa.contains(other) {
+        // `1,013.5` or `1.013,5`: the last one is the decimal separator.
+        Some(sep)
+    } else if mantissa.matches(sep.sep()).count() > 1 {
+        // `1.013.250`: a repeated separator groups thousands.
+        Some(match sep {
+            Decimal::Point => Decimal::Comma,
+            Decimal::Comma => Decimal::Point,
+        })
+    } else if mantissa.len() - last - 1 != 3 {
+        Some(sep)
+    } else {
+        None
+    }
+}
+
+/// A finite number under the file's convention (`None`: not shown by any
+/// cell, see the module's comment).
+pub(super) fn parse_cell(
+    cell: &[u8],
+    delimiter: u8,
+    convention: Option<&Convention>,
+) -> Result<f32, String> {
+    let text = std::str::from_utf8(cell).map_err(|_| "not UTF-8 text".to_string())?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty cell".into());
+    }
+    let v = match convention {
+        Some(c) => with_convention(text, c)?,
+        None => match text.parse::<f32>() {
+            Ok(v) => v,
+            Err(_)
+                if delimiter != b',' && text.matches(',').count() == 1 && !text.contains('.') =>
+            {
+                text.replace(',', ".")
+                    .parse::<f32>()
+                    .map_err(|_| format!("{text:?} is not a number"))?
+            }
+            Err(_) => return Err(format!("{text:?} is not a number")),
+        },
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{text:?} is not a finite number"))
+    }
+}
+
+/// `text` with `c`'s decimal separator, the other one only grouping the
+/// integer part's digits in threes.
+fn with_convention(text: &str, c: &Convention) -> Result<f32, String> {
+    let (sep, group) = (c.decimal.sep(), c.decimal.grouping());
+    let not_a_number = || format!("{text:?} is not a number");
+    let (integer, rest) = match text.find(sep) {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], &text[i..]),
+            None => (text, ""),
+        },
+    };
+    if rest.contains([sep, group]) {
+        return Err(not_a_number());
+    }
+    let mut plain = String::with_capacity(text.len());
+    if integer.contains(group) {
+        let digits = integer.trim_start_matches(['+', '-']);
+        let mut groups = digits.split(group);
+        let grouped = groups
+            .next()
+            .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+            && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+        if !grouped {
+            return Err(format!(
+                "{text:?} is not a number with this file's {} ({}): {group:?} may only group \
+                 thousands",
+                c.decimal, c.shown_by
+            ));
+        }
+        plain.extend(integer.chars().filter(|&ch| ch != group));
+    } else {
+        plain.push_str(integer);
+    }
+    if text.contains(sep) {
+        plain.push('.');
+    }
+    plain.push_str(rest);
+    plain.parse::<f32>().map_err(|_| not_a_number())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convention(text: &str) -> Option<Decimal> {
+        shown_decimal(text)
+    }
+
+    #[test]
+    fn unambiguous_cells_show_their_decimal_separator() {
+        assert_eq!(convention("12,5"), Some(Decimal::Comma));
+        assert_eq!(convention("-54,90"), Some(Decimal::Comma));
+        assert_eq!(convention("1.010,9"), Some(Decimal::Comma));
+        assert_eq!(convention("1.013.250"), Some(Decimal::Comma));
+        assert_eq!(convention("1,5E-3"), Some(Decimal::Comma));
+        assert_eq!(convention("12.5"), Some(Decimal::Point));
+        assert_eq!(convention("1,013.5"), Some(Decimal::Point));
+        assert_eq!(convention("1,013,250"), Some(Decimal::Point));
+        // Three digits after one separator: either could be meant.
+        assert_eq!(convention("1.013"), None);
+        assert_eq!(convention("1,013"), None);
+        assert_eq!(convention("998"), None);
+        assert_eq!(convention("n/a"), None);
+        assert_eq!(convention("06:00:00,5"), None);
+    }
+
+    fn read(text: &str, decimal: Decimal) -> Result<f32, String> {
+        let c = Convention {
+            decimal,
+            shown_by: "line 2: \"x\"".into(),
+        };
+        parse_cell(text.as_bytes(), b';', Some(&c))
+    }
+
+    #[test]
+    fn the_other_separator_only_groups_thousands() {
+        assert_eq!(read("1.013", Decimal::Comma), Ok(1013.0));
+        assert_eq!(read("1.010,9", Decimal::Comma), Ok(1010.9));
+        assert_eq!(read("-1.013.250,5", Decimal::Comma), Ok(-1_013_250.5));
+        assert_eq!(read("12,5", Decimal::Comma), Ok(12.5));
+        assert_eq!(read("1,5e3", Decimal::Comma), Ok(1500.0));
+        assert_eq!(read("998", Decimal::Comma), Ok(998.0));
+        assert_eq!(read("1,013", Decimal::Point), Ok(1013.0));
+        assert_eq!(read("1,013.5", Decimal::Point), Ok(1013.5));
+        assert_eq!(read("1.013", Decimal::Point), Ok(1.013));
+        for bad in ["1.5", "12.34,5", "1,2,3", "1.0134", ".013"] {
+            let e = read(bad, Decimal::Comma).unwrap_err();
+            assert!(e.contains("is not a number"), "{bad}: {e}");
+        }
+        let e = read("1.5", Decimal::Comma).unwrap_err();
+        assert!(e.contains("decimal comma (line 2"), "{e}");
+    }
+
+    #[test]
+    fn both_conventions_in_one_file_are_refused() {
+        let mut e = Evidence::default();
+        e.look(|| 3, b"1.013");
+        assert_eq!(e.decide(), Ok(None));
+        let mut e = Evidence::default();
+        e.look(|| 3, b"12,5");
+        e.look(|| 4, b"13,5");
+        e.look(|| 9, b"12.5");
+        let why = e.decide().unwrap_err();
+        assert!(
+            why.contains("line 9: \"12.5\"") && why.contains("line 3: \"12,5\""),
+            "{why}"
+        );
+    }
+}
