@@ -172,6 +172,38 @@ impl LoadedModel {
     /// found no better than a baseline (the mean, or the least-squares
     /// linear map) on its held-out windows; `None` when it was better or
     /// was not scored that way.
+    /// What to tell an operator about to put this model where `serving` is,
+    /// when the two were trained on input channels of different names, or
+    /// in units far apart (their input centres more than a scale apart, or
+    /// scales 4× apart); `None` when they agree or either does not say.
+    pub fn other_channel_than(&self, serving: &LoadedModel) -> Option<String> {
+        let input = |m: &LoadedModel| {
+            m.meta
+                .metrics
+                .as_ref()
+                .and_then(|v| v.get("input")?.as_str().map(str::to_string))
+        };
+        if let (Some(a), Some(b)) = (input(serving), input(self))
+            && a != b
+        {
+            return Some(format!(
+                "this model was trained on input {b:?}, the one serving on {a:?}"
+            ));
+        }
+        let (a, b) = (serving.meta.scaling?.input, self.meta.scaling?.input);
+        let ratio = a.scale.abs().max(b.scale.abs()) / a.scale.abs().min(b.scale.abs());
+        ((a.center - b.center).abs() > a.scale.abs().max(b.scale.abs())
+            || ratio.is_nan()
+            || ratio > 4.0)
+            .then(|| {
+                format!(
+                    "this model expects input around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
+                     other units or another channel?",
+                    b.center, b.scale, a.center, a.scale
+                )
+            })
+    }
+
     pub fn baseline_warning(&self) -> Option<String> {
         let v = self.meta.metrics.as_ref()?.get("validation")?;
         if v.get("beats_baselines")?.as_bool()? {

@@ -465,3 +465,35 @@ async fn fleet_commands_reach_every_instance() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A candidate trained on input in other units (here: hPa where °C
+/// serves) is named when it is shadowed, reloaded or promoted; one in the
+/// same units is not.
+#[test]
+fn a_candidate_in_other_units_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let scaled = |name: &str, center: f64, scale: f64| {
+        let path = dir.path().join(name);
+        common::scaled_copy(
+            &manifest().join("models/sin-cos.safetensors"),
+            &path,
+            Scaling {
+                method: ScaleMethod::Standard,
+                input: Affine { center, scale },
+                output: Affine::IDENTITY,
+            },
+        );
+        load(&path)
+    };
+    let celsius = scaled("c.safetensors", 50.4, 13.0);
+    let also_celsius = scaled("c2.safetensors", 52.3, 10.3);
+    let hpa = scaled("p.safetensors", 1000.9, 32.6);
+    let counts = scaled("n.safetensors", 50.0, 200.0);
+    assert_eq!(also_celsius.other_channel_than(&celsius), None);
+    let why = hpa.other_channel_than(&celsius).unwrap();
+    assert!(
+        why.contains("around 1000.9000 ± 32.6000") && why.contains("50.4000"),
+        "{why}"
+    );
+    assert!(counts.other_channel_than(&celsius).is_some());
+}

@@ -97,8 +97,19 @@ impl Route {
     /// Loads and checks `path` (default: the route's model file), then swaps
     /// it in. On any error the old model keeps serving.
     pub fn reload(&self, path: Option<&Path>) -> Result<Arc<LoadedModel>> {
+        let before = self.current();
+        if path.is_none() && before.path != self.path {
+            // SIGHUP reads the configuration: a model swapped in by request
+            // lasts until then, and an operator should not find out by its MSE.
+            tracing::warn!(
+                pair = %self.cfg.pair, replaced = %before.path.display(), id = %before.id,
+                "reloading the configured model file: the model a reload or promote request put \
+                 in is replaced (name it in the configuration to keep it)"
+            );
+        }
         let path = path.unwrap_or(&self.path);
         let new = self.load(path)?;
+        warn_if_other_channel(&self.cfg.pair, &before, &new);
         self.swap(|s| s.live = new.clone());
         tracing::info!(pair = %self.cfg.pair, model = %path.display(), id = %new.id, "model reloaded");
         Ok(new)
@@ -110,6 +121,7 @@ impl Route {
         let new = path.map(|p| self.load(p)).transpose()?;
         match &new {
             Some(m) => {
+                warn_if_other_channel(&self.cfg.pair, &self.current(), m);
                 tracing::info!(pair = %self.cfg.pair, model = %m.path.display(), id = %m.id, "shadowing")
             }
             None => tracing::info!(pair = %self.cfg.pair, "shadow stopped"),
@@ -136,6 +148,15 @@ impl Route {
                 self.cfg.pair
             ))),
         }
+    }
+}
+
+/// Served all the same, but said: a model trained on another channel or in
+/// other units than the one serving (recorded by `retrain --data`) turns
+/// the route's input into nonsense.
+fn warn_if_other_channel(pair: &str, serving: &LoadedModel, new: &LoadedModel) {
+    if let Some(why) = new.other_channel_than(serving) {
+        tracing::warn!(pair = %pair, model = %new.path.display(), "{why}");
     }
 }
 
