@@ -43,7 +43,7 @@ pub use durable::consumer_name;
 
 use crate::config::ServeConfig;
 use crate::error::{Error, Result};
-use crate::stats::Stats;
+use crate::stats::{Stats, watched};
 use engine::{BatchLimits, Compute, Sink};
 use events::Reporter;
 use ingest::{Ingest, IngestLimits};
@@ -167,7 +167,9 @@ pub async fn run(
             );
             tasks.extend(engine);
             let state = Ingest::new(route.clone(), jobs, reporter.clone(), limits);
-            tasks.push(tokio::spawn(ingest::ingest(sub, state, stop_rx.clone())));
+            let name = format!("route {:?} ingest", route.cfg.pair);
+            let task = ingest::ingest(sub, state, stop_rx.clone());
+            tasks.push(tokio::spawn(watched(stats.clone(), name, task)));
         }
     }
 
@@ -197,11 +199,13 @@ pub async fn run(
         tracing::info!(instance = %shared.instance, units = units.len(), "durable units");
         for unit in units {
             let (shared, stop, fatal) = (shared.clone(), stop_rx.clone(), fatal_tx.clone());
-            tasks.push(tokio::spawn(async move {
+            let name = format!("durable unit {}", unit.key);
+            let stats = shared.stats.clone();
+            tasks.push(tokio::spawn(watched(stats, name, async move {
                 if let Err(e) = durable::run_unit(shared, unit, stop).await {
                     let _ = fatal.send(e).await;
                 }
-            }));
+            })));
         }
     }
     drop(fatal_tx);

@@ -306,7 +306,7 @@ pub async fn tail(
         {
             summary.out_of_order += 1;
         }
-        let latency = t.ts.map(|ts| (received - ts) as f64 / 1e6);
+        let latency = t.ts.map(|ts| received.saturating_sub(ts) as f64 / 1e6);
         if let Some(l) = latency {
             latencies.push(l);
         }

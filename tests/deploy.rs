@@ -139,10 +139,12 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 }
 
 /// The Grafana dashboard and the alert rules query only metrics the service
-/// exports (rendered here with a route that has a shadow and a truth channel).
+/// exports (rendered here with a route that has a shadow and a truth channel,
+/// and a durable unit).
 #[test]
 fn the_dashboard_and_alerts_name_only_exported_metrics() {
     let stats = pipeline::stats::Stats::default();
+    stats.unit("p.p0", Some(pipeline::stats::UnitState::Retrying));
     let mut route = pipeline::stats::RouteInfo {
         pair: "p".into(),
         model: "m".into(),

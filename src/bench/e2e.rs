@@ -301,7 +301,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
                         if let Ok(t) = crate::wire::Translation::decode(&m.payload)
                             && let Some(ts) = t.ts
                         {
-                            lat.push((crate::wire::now_ns() - ts) as f64 / 1e3);
+                            lat.push(crate::stats::seconds_since(ts) * 1e6);
                         }
                     }
                     Ok(None) => break,

@@ -21,7 +21,7 @@ use super::observe::{Compare, Observed};
 use super::route::Route;
 use crate::error::{Error, Result};
 use crate::format::LoadedModel;
-use crate::stats::{RouteCounters, Stats};
+use crate::stats::{RouteCounters, Stats, watched};
 use crate::wire::TranslationRef;
 
 /// One window on its way through the pipeline.
@@ -205,18 +205,22 @@ pub(super) fn spawn(
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(limits.queue);
     let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(limits.slots);
     let source = route.clone();
-    let mut tasks = vec![tokio::spawn(batcher(
-        jobs_rx,
-        move || {
-            let (live, observer) = source.for_batch();
-            (live, observer, source.counters.clone())
-        },
-        route.buffers.clone(),
-        compute,
-        slots_tx,
-        limits.max_batch,
-        limits.max_wait,
-    ))];
+    let watch = |stage: &str| (stats.clone(), format!("route {:?} {stage}", route.cfg.pair));
+    let mut tasks = vec![spawn_watched(
+        watch("batcher"),
+        batcher(
+            jobs_rx,
+            move || {
+                let (live, observer) = source.for_batch();
+                (live, observer, source.counters.clone())
+            },
+            route.buffers.clone(),
+            compute,
+            slots_tx,
+            limits.max_batch,
+            limits.max_wait,
+        ),
+    )];
     let out = match sink {
         Sink::Core(client) => Out::Core(client),
         Sink::Stored {
@@ -235,18 +239,24 @@ pub(super) fn spawn(
                     give_back: None,
                 },
             };
-            tasks.push(tokio::spawn(acker(
-                rx,
-                readers,
-                progress,
-                stats.clone(),
-                counters,
-            )));
+            tasks.push(spawn_watched(
+                watch("acker"),
+                acker(rx, readers, progress, stats.clone(), counters),
+            ));
             Out::Stored(Box::new(StoredOut::new(settle, acked)))
         }
     };
-    tasks.push(tokio::spawn(publisher(slots_rx, route, out, stats)));
+    let publisher = publisher(slots_rx, route.clone(), out, stats.clone());
+    tasks.push(spawn_watched(watch("publisher"), publisher));
     (jobs_tx, tasks)
+}
+
+/// Spawns `task` so that a panic in it fails `/healthz` (see [`watched`]).
+fn spawn_watched(
+    (stats, name): (Arc<Stats>, String),
+    task: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(watched(stats, name, task))
 }
 
 /// Queue and batch sizes, the same for every route.

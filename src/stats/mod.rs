@@ -6,8 +6,8 @@ mod exposition;
 
 pub use exposition::MetricsFormat;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -74,6 +74,9 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Tasks that panicked ([`watched`]): the service is unhealthy for good
+    /// (a dead ingest task leaves its route silent, every counter still).
+    panicked: Mutex<Vec<String>>,
     pub messages_in: AtomicU64,
     pub samples_in: AtomicU64,
     pub windows_out: AtomicU64,
@@ -193,6 +196,9 @@ impl Stats {
     /// on one batch longer than `stall` (a batch takes milliseconds: a
     /// thread that long on one is stuck, and the windows behind it wait).
     pub fn health(&self, stall: Duration) -> std::result::Result<(), String> {
+        if let Some(task) = self.panicked.lock().ok().and_then(|p| p.first().cloned()) {
+            return Err(format!("{task} panicked: restart the service"));
+        }
         let Ok(all) = self.compute.lock() else {
             return Err("compute heartbeats unreadable".into());
         };
@@ -480,16 +486,14 @@ impl RouteCounters {
     /// Sample publication (`ts`) to ingest taking the message, when known.
     pub fn observe_receive(&self, ts: Option<i64>) {
         if let Some(ts) = ts {
-            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
-            self.receive_seconds.observe(secs);
+            self.receive_seconds.observe(seconds_since(ts));
         }
     }
 
     /// Sample publication (`ts`, ns since the epoch) to now, when known.
     pub fn observe_end_to_end(&self, ts: Option<i64>) {
         if let Some(ts) = ts {
-            let secs = (crate::wire::now_ns() - ts) as f64 / 1e9;
-            self.end_to_end_seconds.observe(secs);
+            self.end_to_end_seconds.observe(seconds_since(ts));
         }
     }
 
@@ -518,9 +522,52 @@ pub struct RouteInfo {
     pub histograms: Vec<Buckets>,
 }
 
+/// Runs `task`; if it panics, records it (`/healthz` fails from then on)
+/// and logs it, instead of leaving the task's work undone without a trace.
+pub async fn watched(stats: Arc<Stats>, name: String, task: impl Future<Output = ()>) {
+    use futures::FutureExt;
+    if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        let what = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(task = %name, "task panicked ({what}): /healthz fails from now on");
+        if let Ok(mut p) = stats.panicked.lock() {
+            p.push(name);
+        }
+    }
+}
+
+/// Seconds from `ts` (ns since the epoch, as a publisher wrote it) to now.
+/// A publisher's clock or field may be anything: `i64::MIN` must not
+/// overflow (it panicked a route's task in a debug build), and a time
+/// stamp ahead of this host's clock counts as no time.
+pub fn seconds_since(ts: i64) -> f64 {
+    crate::wire::now_ns().saturating_sub(ts).max(0) as f64 / 1e9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task that panics fails `/healthz` for good (a dead ingest task
+    /// otherwise leaves its route silent with every check green), and a
+    /// publisher's `ts` of `i64::MIN` is no time, not an overflow.
+    #[tokio::test]
+    async fn a_panicked_task_fails_health() {
+        let stats = Arc::new(Stats::default());
+        watched(stats.clone(), "route \"a\" ingest".into(), async {}).await;
+        assert_eq!(stats.health(Duration::from_secs(1)), Ok(()));
+        let task = tokio::spawn(watched(stats.clone(), "route \"b\" ingest".into(), async {
+            panic!("bad sample");
+        }));
+        assert!(task.await.is_ok(), "the panic is caught");
+        assert_eq!(
+            stats.health(Duration::from_secs(1)),
+            Err("route \"b\" ingest panicked: restart the service".into())
+        );
+        assert!(seconds_since(i64::MIN) > 1e9, "{}", seconds_since(i64::MIN));
+        assert_eq!(seconds_since(i64::MAX), 0.0);
+    }
 
     /// `/healthz` fails while a compute thread is on one batch past the
     /// limit, recovers when it finishes, and fails for good once a thread

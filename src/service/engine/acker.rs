@@ -23,7 +23,8 @@ pub(super) enum Settle {
     /// acknowledgement comes), and its windows' `ts`.
     Fast(fast_ingest::Inbox, Vec<Option<i64>>),
     /// Publishing stopped: everything after the last settled batch is lost.
-    Failed(String),
+    /// Why, and how many translations it leaves unstored.
+    Failed(String, u64),
 }
 
 /// Where the acker reads acknowledgements: the subscription of
@@ -43,6 +44,12 @@ pub(super) async fn acker(
     stats: Arc<Stats>,
     route: Arc<RouteCounters>,
 ) {
+    // The attempt ends on the first failure (the unit resumes from its
+    // checkpoint); what it leaves unstored counts as failed publications.
+    let fail = |n: usize, why: String| {
+        stats.publish_failures.fetch_add(n as u64, Relaxed);
+        progress.send_modify(|p| p.failed = Some(why));
+    };
     while let Some(settle) = rx.recv().await {
         let (n, dupes, stamps) = match settle {
             Settle::Each(batch, stamps) => {
@@ -52,10 +59,7 @@ pub(super) async fn acker(
                 };
                 match settled {
                     Ok(dupes) => (stamps.len() as u64, dupes, stamps),
-                    Err(e) => {
-                        let why = format!("publish not acknowledged: {e}");
-                        return progress.send_modify(|p| p.failed = Some(why));
-                    }
+                    Err(e) => return fail(stamps.len(), format!("publish not acknowledged: {e}")),
                 }
             }
             Settle::Fast(mut inbox, stamps) => {
@@ -68,10 +72,10 @@ pub(super) async fn acker(
                         }
                         (n, if s.all_duplicates { n } else { 0 }, stamps)
                     }
-                    Err(why) => return progress.send_modify(|p| p.failed = Some(why)),
+                    Err(why) => return fail(stamps.len(), why),
                 }
             }
-            Settle::Failed(why) => return progress.send_modify(|p| p.failed = Some(why)),
+            Settle::Failed(why, n) => return fail(n as usize, why),
         };
         stats.windows_out.fetch_add(n - dupes, Relaxed);
         route.windows_out.fetch_add(n - dupes, Relaxed);

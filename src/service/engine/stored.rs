@@ -72,15 +72,16 @@ impl StoredOut {
             Acked::Batches(fast) => match fast.commit(arena).await {
                 Ok(Some(inbox)) => Settle::Fast(inbox, stamps),
                 Ok(None) => return true,
-                Err(why) => Settle::Failed(why),
+                Err(why) => Settle::Failed(why, stamps.len() as u64),
             },
         };
-        let failed = matches!(settle, Settle::Failed(_));
+        let failed = matches!(settle, Settle::Failed(..));
         self.settle.send(settle).await.is_ok() && !failed
     }
 
     /// Publishing stopped: the acker reports `why` and ends.
     pub async fn fail(&self, why: String) {
-        let _ = self.settle.send(Settle::Failed(why)).await;
+        let n = self.stamps.len().max(1) as u64;
+        let _ = self.settle.send(Settle::Failed(why, n)).await;
     }
 }
