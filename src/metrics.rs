@@ -10,12 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::stats::{MetricsFormat, Stats};
-
-/// A compute thread on one batch this long is stuck (`/healthz` fails, so
-/// a supervisor restarts the process). The largest batch takes well under a
-/// second on a slow core.
-const STALL: Duration = Duration::from_secs(10);
+use crate::stats::{MetricsFormat, STALL, Stats};
 
 /// What the endpoint reports on.
 #[derive(Clone)]
@@ -93,9 +88,13 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
     let head = String::from_utf8_lossy(&buf[..len]);
     let mut parts = head.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, ctype, body) = match (method, path) {
-        ("GET", "/metrics") => {
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // A scrape config's `params` come as a query string: not ours to refuse.
+    let path = target.split('?').next().unwrap_or("");
+    // HEAD: GET's status and headers without the body.
+    let get = matches!(method, "GET" | "HEAD");
+    let (status, ctype, body) = match (get, path) {
+        (true, "/metrics") => {
             let format = MetricsFormat::from_accept(&header(&head, "accept"));
             (
                 "200 OK",
@@ -103,21 +102,22 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
                 state.stats.render(&(state.routes)(), format),
             )
         }
-        ("GET", "/healthz") => match state.stats.health(STALL) {
+        (true, "/healthz") => match state.stats.health(STALL) {
             Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
             Err(why) => ("503 Service Unavailable", "text/plain", format!("{why}\n")),
         },
-        ("GET", "/readyz") => readiness(state),
-        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        (true, "/readyz") => readiness(state),
+        (true, _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
             "405 Method Not Allowed",
             "text/plain",
-            "GET only\n".to_string(),
+            "GET or HEAD only\n".to_string(),
         ),
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        if method == "HEAD" { "" } else { body.as_str() }
     );
     sock.write_all(response.as_bytes()).await?;
     sock.shutdown().await

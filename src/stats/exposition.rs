@@ -79,6 +79,8 @@ struct Scrape {
     counters: Vec<(&'static str, &'static str, u64)>,
     errors: Vec<(&'static str, u64)>,
     streams_active: u64,
+    /// What `/healthz` says now.
+    healthy: bool,
     units: Vec<(String, UnitState)>,
     pending: std::collections::BTreeMap<String, u64>,
     routes: Vec<RouteInfo>,
@@ -113,6 +115,7 @@ impl Scrape {
                 .map(|k| (k.as_str(), s.errors_of(*k)))
                 .collect(),
             streams_active: s.streams_active.load(Relaxed),
+            healthy: s.health(super::STALL).is_ok(),
             units: s.unit_states(),
             pending: s.pending(),
             routes: routes.to_vec(),
@@ -149,6 +152,15 @@ impl Collector for Scrape {
             MetricType::Gauge,
         )?
         .encode_gauge(&self.streams_active)?;
+        // For alerts: a stuck compute thread or a dead task stops the
+        // counters an alert would watch (ingest waits on a full queue).
+        enc.encode_descriptor(
+            "pipeline_healthy",
+            "1 while /healthz passes: no compute thread stuck on one batch, no task panicked.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&u64::from(self.healthy))?;
         let build = [
             ("version", env!("CARGO_PKG_VERSION")),
             ("kernel", crate::fast::kernel_name()),

@@ -522,6 +522,11 @@ pub struct RouteInfo {
     pub histograms: Vec<Buckets>,
 }
 
+/// A compute thread on one batch this long is stuck (`/healthz` fails, so
+/// a supervisor restarts the process). The largest batch takes well under a
+/// second on a slow core.
+pub const STALL: Duration = Duration::from_secs(10);
+
 /// Runs `task`; if it panics, records it (`/healthz` fails from then on)
 /// and logs it, instead of leaving the task's work undone without a trace.
 pub async fn watched(stats: Arc<Stats>, name: String, task: impl Future<Output = ()>) {

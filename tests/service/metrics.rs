@@ -9,9 +9,13 @@ fn http_get(addr: &str, path: &str) -> (String, String) {
 
 /// A GET with extra header lines; the whole response head and the body.
 fn http_get_with(addr: &str, path: &str, headers: &str) -> (String, String) {
+    http_request(addr, "GET", path, headers)
+}
+
+fn http_request(addr: &str, method: &str, path: &str, headers: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
@@ -127,5 +131,27 @@ async fn prometheus_metrics_and_health_checks() {
         .await
         .unwrap();
     assert!(status.contains("404"), "{status}");
+    // A scrape config's `params` (a query string), HEAD, and other methods.
+    let a = addr.clone();
+    let (status, body) =
+        tokio::task::spawn_blocking(move || http_get(&a, "/metrics?name[]=pipeline_healthy"))
+            .await
+            .unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("\npipeline_healthy 1\n"), "{body}");
+    let a = addr.clone();
+    let (head, body) =
+        tokio::task::spawn_blocking(move || http_request(&a, "HEAD", "/healthz", ""))
+            .await
+            .unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.contains("Content-Length: 3") && body.is_empty(),
+        "{head} {body:?}"
+    );
+    let a = addr.clone();
+    let (head, _) = tokio::task::spawn_blocking(move || http_request(&a, "POST", "/metrics", ""))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
     svc.shutdown().await;
 }
