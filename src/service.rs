@@ -102,7 +102,7 @@ pub async fn run(
         })?;
         let bound = listener.local_addr().map_err(Error::Io)?;
         tracing::info!(addr = %bound, "metrics and health on http");
-        metrics_bound = Some(bound);
+        metrics_bound = Some(advertised(bound, &client));
         let for_metrics = routes.clone();
         let state = crate::metrics::MetricsState {
             stats: stats.clone(),
@@ -314,5 +314,19 @@ impl futures::Stream for Inputs {
         std::pin::Pin::new(&mut self.0)
             .poll_next(cx)
             .map(|m| m.map(|(_, m)| m))
+    }
+}
+
+/// Where others can scrape `/metrics` bound at `bound`: bound to every
+/// interface (`0.0.0.0:9464`, as in a container), the address NATS sees
+/// this client at (a pod's IP), since `0.0.0.0` names no host to a reader
+/// of `$SRV.INFO` or `pipeline status`.
+fn advertised(bound: std::net::SocketAddr, client: &async_nats::Client) -> std::net::SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    match client.server_info().client_ip.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, bound.port()),
+        Err(_) => bound,
     }
 }

@@ -155,3 +155,30 @@ async fn prometheus_metrics_and_health_checks() {
     assert!(head.starts_with("HTTP/1.1 405"), "{head}");
     svc.shutdown().await;
 }
+
+/// Bound to every interface (`0.0.0.0`, as containers do), the service
+/// advertises the address NATS sees it at, which a scraper can reach, not
+/// `0.0.0.0`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_every_interface_advertise_a_reachable_address() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.metrics_addr = Some("0.0.0.0:0".into());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let info = client
+        .request("$SRV.INFO.pipeline", "".into())
+        .await
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
+    let addr = info["metadata"]["metrics_addr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no metrics_addr in {info}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, "/healthz"))
+        .await
+        .unwrap();
+    assert!(status.contains("200") && body == "ok\n", "{status} {body}");
+    svc.shutdown().await;
+}
