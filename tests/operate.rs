@@ -94,6 +94,46 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
         assert!(origin(key).ends_with(from), "{key} from {from}: {stderr}");
     }
     assert!(origin("queue").contains("file "), "{stderr}");
+    // A durable-mode flag adjusts the file's `[durable]` table without
+    // `--durable`; with no such table it is refused, naming the flag.
+    let with_durable = elsewhere.path().join("durable.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &with_durable,
+        format!("{text}\n[durable]\ninstance = \"a\"\n"),
+    )
+    .unwrap();
+    let check = |file: &std::path::Path| {
+        pipeline()
+            .current_dir(elsewhere.path())
+            .args(["config", "check"])
+            .arg(file)
+            .args(["--lease", "5s", "--models-dir"])
+            .arg(root.join("models"))
+            .output()
+            .unwrap()
+    };
+    let out = check(&with_durable);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["durable"]["lease_s"].clone(),
+            v["durable"]["instance"].clone()
+        ),
+        (5.0.into(), "a".into())
+    );
+    let out = check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("--lease is a durable-mode setting"),
+        "{stderr}"
+    );
     // A bad value names its key and its source.
     let out = pipeline()
         .current_dir(root)

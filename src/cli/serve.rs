@@ -95,26 +95,26 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) durable: bool,
     /// Durable mode: the JetStream stream holding the samples [default: SAMPLES].
-    #[arg(long, requires = "durable")]
+    #[arg(long)]
     pub(crate) input_stream: Option<String>,
     /// Durable mode: the JetStream stream capturing translations [default: TRANSLATED].
-    #[arg(long, requires = "durable")]
+    #[arg(long)]
     pub(crate) output_stream: Option<String>,
     /// Durable mode: KV bucket for checkpoints [default: PIPELINE_CHECKPOINTS].
-    #[arg(long, requires = "durable")]
+    #[arg(long)]
     pub(crate) checkpoint_bucket: Option<String>,
     /// Durable mode: this instance's name in checkpoints [default: $PIPELINE_INSTANCE, $HOSTNAME].
-    #[arg(long, requires = "durable")]
+    #[arg(long)]
     pub(crate) instance: Option<String>,
     /// Durable mode: checkpoint interval (e.g. 200ms).
-    #[arg(long, requires = "durable", value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
     pub(crate) checkpoint_interval: Option<std::time::Duration>,
     /// Durable mode: a standby takes a unit over after its checkpoint has not
     /// moved for this long (e.g. 10s).
-    #[arg(long, requires = "durable", value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
     pub(crate) lease: Option<std::time::Duration>,
     /// Durable mode: replicas of the streams and bucket it creates [default: 1].
-    #[arg(long, requires = "durable")]
+    #[arg(long)]
     pub(crate) replicas: Option<usize>,
 }
 
@@ -129,8 +129,39 @@ pub(crate) fn layers(models_dir: Option<&Path>, a: &ServeArgs) -> Result<Vec<Lay
         layers.push(Layer::file(&text, path)?);
     }
     layers.push(Layer::env(std::env::vars())?);
+    // A durable-mode flag adjusts the file's `[durable]` table (`--lease 5s`
+    // keeps its other keys); without one, or `--durable`, it is a mistake.
+    if let Some(flag) = a.durable_flag()
+        && !a.durable
+        && pipeline::config::layers::resolve(layers.clone())?
+            .config
+            .durable
+            .is_none()
+    {
+        return Err(Error::Config(format!(
+            "{flag} is a durable-mode setting: add --durable, or a [durable] table to the configuration"
+        ))
+        .into());
+    }
     layers.push(Layer::flags(flag_settings(models_dir, a)?)?);
     Ok(layers)
+}
+
+impl ServeArgs {
+    /// The first durable-mode flag given, if any.
+    fn durable_flag(&self) -> Option<&'static str> {
+        [
+            ("--input-stream", self.input_stream.is_some()),
+            ("--output-stream", self.output_stream.is_some()),
+            ("--checkpoint-bucket", self.checkpoint_bucket.is_some()),
+            ("--instance", self.instance.is_some()),
+            ("--checkpoint-interval", self.checkpoint_interval.is_some()),
+            ("--lease", self.lease.is_some()),
+            ("--replicas", self.replicas.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
 }
 
 /// The settings the flags give, keyed as in the config file.
@@ -195,7 +226,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
         a.partitions
             .map(|count| json!({"count": count, "owned": a.partition})),
     );
-    if a.durable {
+    if a.durable || a.durable_flag().is_some() {
         let mut d = serde_json::Map::new();
         let mut put = |key: &str, v: Option<Value>| put_some(&mut d, key, v);
         put("input_stream", a.input_stream.as_ref().map(|v| json!(v)));
