@@ -144,8 +144,19 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
     )];
     for r in routes {
         let c = &r["compare"];
+        // How many windows the truth MSEs are over, and how many found no
+        // truth: a mean of a few windows is not the model's figure.
+        let (scored, unmatched) = (
+            c["live_vs_truth"]["windows"].as_u64().unwrap_or(0),
+            c["unmatched"].as_u64().unwrap_or(0),
+        );
+        let over = match (scored, unmatched) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(" ({n} windows)"),
+            (n, u) => format!(" ({n} windows; {u} without truth)"),
+        };
         lines.push(format!(
-            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}",
+            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -181,6 +192,17 @@ mod tests {
         assert!(
             lines[1].starts_with("  sin-cos  live abc  shadow -"),
             "{lines:?}"
+        );
+        let mut scored = stats.clone();
+        scored["endpoints"][0]["data"]["routes"][0]["compare"] = serde_json::json!({
+            "live_vs_truth": {"windows": 64, "values": 1536, "sum_sq": 3072.0},
+            "unmatched": 913
+        });
+        assert!(
+            describe_stats(&scored)[1]
+                .ends_with("truth MSE live 2.0000e0 shadow - (64 windows; 913 without truth)"),
+            "{:?}",
+            describe_stats(&scored)
         );
         let mut without = stats.clone();
         without["endpoints"][0]["data"]

@@ -72,6 +72,9 @@ struct StreamTruth {
     base: u64,
     values: VecDeque<f32>,
     pending: VecDeque<Pending>,
+    /// The next window's first seq once one was scored: truth before it
+    /// is not needed again (a stream's windows come in order).
+    next: Option<u64>,
     last_seen: Option<Instant>,
 }
 
@@ -81,17 +84,24 @@ struct Pending {
     shadow: Option<Vec<f32>>,
 }
 
-/// Truth kept per stream, in windows: enough for outputs that arrive a
-/// little after their truth, bounded so a stream cannot pin memory.
-const TRUTH_WINDOWS: usize = 8;
-/// Windows per stream waiting for truth.
-const MAX_PENDING: usize = 64;
+/// Truth samples kept per stream ahead of the windows that need them (at
+/// least 8 windows' worth): a truth publisher started a few seconds before
+/// the input (by hand, as in the README) still meets its windows; bounded
+/// so a stream cannot pin memory (8 KiB). Truth a scored window has
+/// passed is dropped at once.
+const TRUTH_SAMPLES: usize = 2048;
+/// Windows per stream waiting for truth (an input started a second or two
+/// before its truth), and in all (~250 bytes each).
+const MAX_PENDING: usize = 1024;
+const MAX_PENDING_ALL: usize = 65_536;
 
 /// Matches windows with their truth.
 struct Truths {
     w: usize,
     limits: IngestLimits,
     streams: HashMap<Arc<str>, StreamTruth>,
+    /// Windows waiting in all streams.
+    pending: usize,
 }
 
 impl Truths {
@@ -106,7 +116,7 @@ impl Truths {
 
     /// Appends truth samples `seq…`. A gap or a step back starts again.
     fn add_truth(&mut self, key: &str, seq: u64, values: &[f32], compare: &Compare) {
-        let cap = self.w * TRUTH_WINDOWS;
+        let cap = TRUTH_SAMPLES.max(self.w * 8);
         let w = self.w;
         let Some(s) = self.stream(key, Instant::now()) else {
             return;
@@ -124,21 +134,31 @@ impl Truths {
             s.values.pop_front();
             s.base += 1;
         }
-        score(s, w, compare);
+        let scored = score(s, w, compare);
+        self.pending -= scored;
     }
 
     fn add_window(&mut self, key: &str, p: Pending, compare: &Compare) {
         let w = self.w;
+        let mut total = self.pending;
         let Some(s) = self.stream(key, Instant::now()) else {
             compare.update(|c| c.unmatched += 1);
             return;
         };
-        if s.pending.len() >= MAX_PENDING {
-            s.pending.pop_front();
+        if (s.pending.len() >= MAX_PENDING || total >= MAX_PENDING_ALL)
+            && s.pending.pop_front().is_some()
+        {
+            total -= 1;
             compare.update(|c| c.unmatched += 1);
         }
+        if total >= MAX_PENDING_ALL {
+            // Other streams hold every place: this window cannot wait.
+            compare.update(|c| c.unmatched += 1);
+            return;
+        }
         s.pending.push_back(p);
-        score(s, w, compare);
+        let scored = score(s, w, compare);
+        self.pending = total + 1 - scored;
     }
 
     fn evict_idle(&mut self, compare: &Compare) {
@@ -151,6 +171,7 @@ impl Truths {
             }
             keep
         });
+        self.pending -= lost as usize;
         if lost > 0 {
             compare.update(|c| c.unmatched += lost);
         }
@@ -158,10 +179,13 @@ impl Truths {
 }
 
 /// Scores every pending window whose truth is in hand; drops those whose
-/// truth is gone.
-fn score(s: &mut StreamTruth, w: usize, compare: &Compare) {
+/// truth is gone, and truth no later window needs. Returns how many
+/// windows left the queue.
+fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
     let end = s.base + s.values.len() as u64;
     let (base, values) = (s.base, &s.values);
+    let before = s.pending.len();
+    let mut next = s.next;
     s.pending.retain(|p| {
         if p.seq < base {
             compare.update(|c| c.unmatched += 1);
@@ -178,8 +202,20 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) {
                 c.shadow_vs_truth.add(sh, &truth);
             }
         });
+        next = next.max(Some(p.seq + 1));
         false
     });
+    s.next = next;
+    let keep_from = match (s.pending.front(), s.next) {
+        (Some(p), _) => Some(p.seq),
+        (None, next) => next,
+    };
+    if let Some(from) = keep_from {
+        while s.base < from && s.values.pop_front().is_some() {
+            s.base += 1;
+        }
+    }
+    before - s.pending.len()
 }
 
 /// What an observer needs beside its route.
@@ -208,6 +244,7 @@ pub(super) async fn observe(
         w: route.window,
         limits,
         streams: HashMap::new(),
+        pending: 0,
     };
     let mut payload = Vec::new();
     let mut sweep = tokio::time::interval(
@@ -330,6 +367,7 @@ mod tests {
                 idle_timeout: std::time::Duration::from_secs(60),
             },
             streams: HashMap::new(),
+            pending: 0,
         }
     }
 
@@ -378,11 +416,62 @@ mod tests {
         t.add_window("c", pending(0, &[1.0, 1.0]), &c);
         assert_eq!(c.snapshot().unmatched, 2);
         assert_eq!(t.streams.len(), 2);
-        // Overlapping truth keeps the first values and appends the rest.
+        // Overlapping truth keeps the first values and appends the rest;
+        // truth before the next window (seq 1, once window 0 is scored) goes.
         t.add_truth("b", 0, &[1.0, 9.0], &c);
         t.add_truth("b", 1, &[7.0, 1.0], &c);
-        assert_eq!(t.streams["b"].values, [1.0, 9.0, 1.0]);
+        assert_eq!(
+            (t.streams["b"].base, &t.streams["b"].values),
+            (1, &[9.0, 1.0].into())
+        );
         assert_eq!(c.snapshot().live_vs_truth.mse(), Some(64.0 / 2.0));
+    }
+
+    /// Truth published seconds before its input, or the input seconds
+    /// before its truth (two publishers started by hand at 500 samples/s),
+    /// still meets every window; what is scored is let go.
+    #[test]
+    fn seconds_between_input_and_truth_still_score_every_window() {
+        let w = 24;
+        for truth_first in [true, false] {
+            let c = Compare::default();
+            let mut t = truths(w);
+            let truth = |t: &mut Truths, seqs: std::ops::Range<u64>| {
+                for s in seqs {
+                    t.add_truth("a", s, &[s as f32], &c);
+                }
+            };
+            let windows = |t: &mut Truths, seqs: std::ops::Range<u64>| {
+                for s in seqs {
+                    let live: Vec<f32> = (s..s + w as u64).map(|v| v as f32 + 1.0).collect();
+                    t.add_window("a", pending(s, &live), &c);
+                }
+            };
+            // 1,000 samples (2 s) of one before the other, then both.
+            let (n, lead) = (3_000u64, 1_000u64);
+            if truth_first {
+                truth(&mut t, 0..lead + w as u64);
+                windows(&mut t, 0..lead);
+            } else {
+                windows(&mut t, 0..lead);
+                truth(&mut t, 0..lead + w as u64);
+            }
+            truth(&mut t, lead + w as u64..n + w as u64);
+            windows(&mut t, lead..n);
+            let s = c.snapshot();
+            assert_eq!(
+                (s.live_vs_truth.windows, s.unmatched),
+                (n, 0),
+                "truth first: {truth_first}"
+            );
+            assert_eq!(s.live_vs_truth.mse(), Some(1.0));
+            assert_eq!((t.pending, t.streams["a"].pending.len()), (0, 0));
+            assert!(
+                t.streams["a"].values.len() <= w,
+                "{}",
+                t.streams["a"].values.len()
+            );
+        }
     }
 
     #[test]
