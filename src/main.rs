@@ -166,6 +166,9 @@ const EX_CONFIG: i32 = 78;
 
 fn exit_code(e: &anyhow::Error) -> i32 {
     use pipeline::Error as E;
+    if e.chain().any(|c| c.is::<cli::Usage>()) {
+        return 2;
+    }
     match e.chain().find_map(|c| c.downcast_ref::<E>()) {
         Some(
             E::Config(_)

@@ -235,6 +235,14 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A flag another one makes necessary is a usage error too.
+    let out = pipeline()
+        .args(["retrain", "--data", "/nonexistent.csv"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out FILE is required"), "{stderr}");
 }
 
 /// A metrics port another process holds is worth a retry (exit 1, so

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::data::Dataset;
@@ -12,6 +12,7 @@ use pipeline::pairs;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
+use super::Usage;
 use super::eval::print_metrics;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -213,13 +214,15 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     let recipe = recipe_from_args(&a, RecipeName::Default);
     let data = match &a.pair {
         Some(id) => Dataset::pair(id, recipe.window)?,
-        None => bail!("say what to train on: --pair NAME or --data FILE.csv"),
+        None => {
+            return Err(Usage("say what to train on: --pair NAME or --data FILE.csv".into()).into());
+        }
     };
     let data_name = data.name.clone();
     let out = match (&a.out, &a.pair) {
         (Some(o), _) => o.clone(),
         (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
-        (None, None) => bail!("--out FILE is required"),
+        (None, None) => return Err(Usage("--out FILE is required".into()).into()),
     };
 
     tracing::info!(
@@ -298,12 +301,15 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     use pipeline::fit;
     let recipe = recipe_from_args(&a, RecipeName::Recording);
     if recipe.random_windows_per_epoch > 0 {
-        bail!("recordings have no curve to draw random-phase windows from: drop --random-windows");
+        return Err(Usage(
+            "recordings have no curve to draw random-phase windows from: drop --random-windows"
+                .into(),
+        )
+        .into());
     }
-    let out = a
-        .out
-        .clone()
-        .context("--out FILE is required with --data")?;
+    let Some(out) = a.out.clone() else {
+        return Err(Usage("--out FILE is required with --data".into()).into());
+    };
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
