@@ -215,7 +215,9 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     let data = match &a.pair {
         Some(id) => Dataset::pair(id, recipe.window)?,
         None => {
-            return Err(Usage("say what to train on: --pair NAME or --data FILE.csv".into()).into());
+            return Err(
+                Usage("say what to train on: --pair NAME or --data FILE.csv".into()).into(),
+            );
         }
     };
     let data_name = data.name.clone();

@@ -213,8 +213,17 @@ fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Ar
         Some(p) => routes
             .iter()
             .find(|r| r.cfg.pair == p)
-            .ok_or_else(|| Error::Request(format!("no route serves pair {p:?}"))),
+            .ok_or_else(|| no_route(routes, p)),
     }
+}
+
+/// A request for a pair no route serves: the error names the ones that are.
+fn no_route(routes: &[Arc<Route>], pair: &str) -> Error {
+    let served: Vec<String> = routes.iter().map(|r| format!("{:?}", r.cfg.pair)).collect();
+    Error::Request(format!(
+        "no route serves pair {pair:?} (this instance serves {})",
+        served.join(", ")
+    ))
 }
 
 /// The control endpoints.
@@ -289,11 +298,7 @@ fn reload_routes(
 ) -> Result<Vec<(String, String)>> {
     let chosen: Vec<&Arc<Route>> = match pair {
         Some(p) => {
-            let r = routes
-                .iter()
-                .find(|r| r.cfg.pair == p)
-                .ok_or_else(|| Error::Request(format!("no route serves pair {p:?}")))?;
-            vec![r]
+            vec![find_route(routes, Some(p))?]
         }
         None if path.is_some() && routes.len() > 1 => {
             return Err(Error::Request(

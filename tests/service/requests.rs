@@ -57,7 +57,7 @@ async fn request_reply_and_service_discovery() {
             serde_json::json!({ "values": window, "pair": "nope" }),
             "404",
             // Not "invalid configuration: …": the request is what is wrong.
-            "no route serves pair \"nope\"",
+            "no route serves pair \"nope\" (this instance serves \"sin-cos\", \"damped\")",
         ),
         (serde_json::json!({ "nothing": 1 }), "400", ""),
     ] {
