@@ -207,6 +207,10 @@ pub struct TailSummary {
     pub latency_ms_max: Option<f64>,
     /// Windows whose `seq` was not after the previous one of their stream.
     pub out_of_order: u64,
+    /// Windows absent between two of a stream by `seq`: a skipped row (a
+    /// window's worth each), or samples the service dropped (counted in its
+    /// `pipeline_errors_total`, a slow consumer say), so a loss shows here.
+    pub missing: u64,
 }
 
 /// The signal a translation is compared with and plotted against.
@@ -301,10 +305,10 @@ pub async fn tail(
             }
         };
         summary.windows += 1;
-        if let Some(prev) = last_seq.insert(t.stream.clone(), t.seq)
-            && t.seq <= prev
-        {
-            summary.out_of_order += 1;
+        match last_seq.insert(t.stream.clone(), t.seq) {
+            Some(prev) if t.seq <= prev => summary.out_of_order += 1,
+            Some(prev) => summary.missing += t.seq - prev - 1,
+            None => {}
         }
         let latency = t.ts.map(|ts| received.saturating_sub(ts) as f64 / 1e6);
         if let Some(l) = latency {

@@ -325,8 +325,15 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         return Ok(());
     }
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    let missing = match s.missing {
+        0 => String::new(),
+        n => format!(
+            ", {n} missing by seq (a recording's skipped rows, or samples the service dropped: \
+             see its pipeline_errors_total)"
+        ),
+    };
     println!(
-        "windows     {} from {} stream(s), {} out of order",
+        "windows     {} from {} stream(s), {} out of order{missing}",
         s.windows, s.streams, s.out_of_order
     );
     if let Some(mse) = s.mse {

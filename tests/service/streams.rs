@@ -434,6 +434,8 @@ async fn a_scaled_model_serves_physical_units() {
     assert_eq!((sent.samples, sent.skipped), (rows - 1, 1));
     let summary = tail.await.unwrap().unwrap();
     assert_eq!((summary.windows, summary.scored), (windows, windows - 20));
+    // The windows a skipped input row leaves out, seen by their seqs.
+    assert_eq!((summary.missing, summary.out_of_order), (W, 0));
     let mse = summary.mse.unwrap();
     assert!(
         mse < 1.0,
