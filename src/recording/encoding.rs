@@ -63,6 +63,36 @@ fn windows_1252(b: u8) -> char {
     }
 }
 
+/// `text` as each encoding an export may come in (for tests: `text` holds
+/// only ASCII, `ü` and `°`).
+#[cfg(test)]
+pub(super) fn exports(text: &str) -> Vec<(Vec<u8>, Encoding)> {
+    let utf8 = text.as_bytes();
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(utf8);
+    let mut le = vec![0xFF, 0xFE];
+    let mut be = vec![0xFE, 0xFF];
+    for u in text.encode_utf16() {
+        le.extend_from_slice(&u.to_le_bytes());
+        be.extend_from_slice(&u.to_be_bytes());
+    }
+    let cp1252: Vec<u8> = text
+        .chars()
+        .map(|c| match c {
+            'ü' => 0xFC,
+            '°' => 0xB0,
+            c => c as u8,
+        })
+        .collect();
+    vec![
+        (utf8.to_vec(), Encoding::Utf8),
+        (bom, Encoding::Utf8),
+        (le, Encoding::Utf16Le),
+        (be, Encoding::Utf16Be),
+        (cp1252, Encoding::Windows1252),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,30 +100,7 @@ mod tests {
     #[test]
     fn every_export_encoding_reads_as_the_same_text() {
         let text = "Zeit\tRücklauf °C\n1\t2,5\n";
-        let utf8 = text.as_bytes();
-        let mut bom = b"\xEF\xBB\xBF".to_vec();
-        bom.extend_from_slice(utf8);
-        let mut le = vec![0xFF, 0xFE];
-        let mut be = vec![0xFE, 0xFF];
-        for u in text.encode_utf16() {
-            le.extend_from_slice(&u.to_le_bytes());
-            be.extend_from_slice(&u.to_be_bytes());
-        }
-        let cp1252: Vec<u8> = text
-            .chars()
-            .map(|c| match c {
-                'ü' => 0xFC,
-                '°' => 0xB0,
-                c => c as u8,
-            })
-            .collect();
-        for (bytes, encoding) in [
-            (utf8.to_vec(), Encoding::Utf8),
-            (bom, Encoding::Utf8),
-            (le, Encoding::Utf16Le),
-            (be, Encoding::Utf16Be),
-            (cp1252, Encoding::Windows1252),
-        ] {
+        for (bytes, encoding) in exports(text) {
             let (read, as_) = to_utf8(&bytes);
             assert_eq!(as_, encoding);
             assert_eq!(std::str::from_utf8(&read), Ok(text), "{}", encoding.name());

@@ -22,13 +22,11 @@ fn http_request(addr: &str, method: &str, path: &str, headers: &str) -> (String,
     (head.to_string(), body.to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_metrics_and_health_checks() {
-    let server = NatsServer::start();
-    // Port 0: the service binds a free port and says which in its
-    // `$SRV.INFO` metadata (no port picked here and released for it).
+/// A service with `/metrics` at `bind`, a client, and the address its
+/// `$SRV.INFO` metadata gives for scraping it.
+async fn serve_metrics(server: &NatsServer, bind: &str) -> (Svc, async_nats::Client, String) {
     let mut cfg = config();
-    cfg.metrics_addr = Some("127.0.0.1:0".into());
+    cfg.metrics_addr = Some(bind.into());
     let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let info = client
@@ -40,6 +38,15 @@ async fn prometheus_metrics_and_health_checks() {
         .as_str()
         .unwrap_or_else(|| panic!("no metrics_addr in {info}"))
         .to_string();
+    (svc, client, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_and_health_checks() {
+    let server = NatsServer::start();
+    // Port 0: the service binds a free port and says which in its
+    // `$SRV.INFO` metadata (no port picked here and released for it).
+    let (svc, client, addr) = serve_metrics(&server, "127.0.0.1:0").await;
     assert!(
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{addr}"
@@ -162,19 +169,7 @@ async fn prometheus_metrics_and_health_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_on_every_interface_advertise_a_reachable_address() {
     let server = NatsServer::start();
-    let mut cfg = config();
-    cfg.metrics_addr = Some("0.0.0.0:0".into());
-    let svc = Svc::start(&server.url(), cfg).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let info = client
-        .request("$SRV.INFO.pipeline", "".into())
-        .await
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_slice(&info.payload).unwrap();
-    let addr = info["metadata"]["metrics_addr"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no metrics_addr in {info}"))
-        .to_string();
+    let (svc, _client, addr) = serve_metrics(&server, "0.0.0.0:0").await;
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     let (status, body) = tokio::task::spawn_blocking(move || http_get(&addr, "/healthz"))
         .await
