@@ -169,11 +169,14 @@ impl Recording {
         let Some((first_at, first)) = next()? else {
             return Err(Error::Data(format!("{}: no rows", path.display())));
         };
-        // The second row's field count, for a hint when the first is a preamble.
-        let second_len = records(bytes, delimiter)
-            .nth(1)
-            .and_then(|r| r.ok())
-            .map_or(0, |(_, r)| r.len());
+        // The most fields a row near the top has, for a hint when the first
+        // rows are a logger's preamble (`Device;Logger 7`) above the header.
+        let widest = records(bytes, delimiter)
+            .take(SNIFF_LINES)
+            .map_while(|r| r.ok())
+            .map(|(_, r)| r.len())
+            .max()
+            .unwrap_or(0);
         let names: Vec<String> = first
             .iter()
             .map(|c| String::from_utf8_lossy(c).trim().to_string())
@@ -229,7 +232,7 @@ impl Recording {
                                     .collect::<Vec<_>>()
                                     .join(", "),
                                 delimiter_hint(delimiter, opts.delimiter.is_none()),
-                                preamble_hint(first.len(), second_len)
+                                preamble_hint(first.len(), widest)
                             ),
                         )),
                         // Reading either would be a guess, and a wrong one
@@ -512,10 +515,10 @@ fn sniff_delimiter(bytes: &[u8]) -> u8 {
     b','
 }
 
-fn preamble_hint(first: usize, second: usize) -> String {
-    if first < second {
+fn preamble_hint(first: usize, widest: usize) -> String {
+    if first < widest {
         format!(
-            "; the first row has {first} field(s) and the next {second}: if lines above the \
+            "; the first row has {first} field(s), later rows {widest}: if lines above the \
              header are not data, start each with '#' (comment lines are skipped)"
         )
     } else {

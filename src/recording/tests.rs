@@ -278,7 +278,8 @@ fn a_time_stamp_in_the_default_column_asks_for_the_right_columns() {
 
 #[test]
 fn lines_above_the_header_are_named_in_the_error() {
-    let text = "Gerät;Datenlogger 7\nZeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n";
+    let text =
+        "Gerät;Datenlogger 7\nIntervall;10 s\nZeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n2;3;4\n";
     let e = read(text, &by_name("Vorlauf", "Rücklauf"))
         .unwrap_err()
         .to_string();
@@ -286,6 +287,7 @@ fn lines_above_the_header_are_named_in_the_error() {
         e.contains("delimiter ';', sniffed") && e.contains("start each with '#'"),
         "{e}"
     );
-    let r = read(&format!("#{text}"), &by_name("Vorlauf", "Rücklauf")).unwrap();
-    assert_eq!(r.segments[0].input, vec![1.5, 2.5]);
+    let commented = format!("#{}", text.replacen('\n', "\n#", 1));
+    let r = read(&commented, &by_name("Vorlauf", "Rücklauf")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1.5, 2.5, 3.0]);
 }
