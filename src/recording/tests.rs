@@ -291,3 +291,14 @@ fn lines_above_the_header_are_named_in_the_error() {
     let r = read(&commented, &by_name("Vorlauf", "Rücklauf")).unwrap();
     assert_eq!(r.segments[0].input, vec![1.5, 2.5, 3.0]);
 }
+
+#[test]
+fn a_trailing_delimiter_on_data_rows_still_sniffs() {
+    // Some exports end every data row with the delimiter (one more field
+    // than the header): the header's fewer fields are not a different
+    // delimiter.
+    let text = "Zeit;Vorlauf;Rücklauf\n0;54,90;56,74;\n1;55,97;55,70;\n";
+    let r = read(text, &by_name("Vorlauf", "Rücklauf")).unwrap();
+    assert_eq!(r.delimiter, ';');
+    assert_eq!(r.segments[0].output, vec![56.74, 55.70]);
+}
