@@ -189,6 +189,9 @@ pub struct TailOptions {
     pub print_every: u64,
     /// Write a PNG of input / translation / truth for the first stream.
     pub plot: Option<PathBuf>,
+    /// The plot's value axis (a recording's column, in its units);
+    /// `None`: "value".
+    pub y_label: Option<String>,
 }
 
 /// What `tail` saw.
@@ -339,7 +342,8 @@ pub async fn tail(
     summary.latency_ms_p99 = percentile(&latencies, 0.99);
     summary.latency_ms_max = latencies.last().copied();
     if let Some(path) = &opts.plot {
-        plot_stream(path, &kept, opts.recording.as_ref())?;
+        let y_label = opts.y_label.as_deref().unwrap_or("value");
+        plot_stream(path, &kept, opts.recording.as_ref(), y_label)?;
     }
     Ok(summary)
 }
@@ -350,6 +354,7 @@ fn plot_stream(
     path: &std::path::Path,
     windows: &[Translation],
     recording: Option<&Signal>,
+    y_label: &str,
 ) -> Result<()> {
     let Some(first) = windows.first() else {
         return Err(Error::Plot {
@@ -408,7 +413,7 @@ fn plot_stream(
         &Chart {
             title: &title,
             x_label: "sample (seq)",
-            y_label: "value",
+            y_label,
             log_y: false,
         },
         &lines,

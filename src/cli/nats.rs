@@ -318,6 +318,10 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         },
         print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
         plot: a.plot.clone(),
+        y_label: a.truth_column.as_ref().map(|c| match c {
+            pipeline::recording::Column::Name(n) => n.clone(),
+            pipeline::recording::Column::Index(i) => format!("column {i}"),
+        }),
     };
     let s = pipeline::tools::tail(&conn.client, &opts, shutdown_signal()).await?;
     if a.json {
@@ -342,7 +346,12 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             n => format!("; {n} not scored: a skipped row has no truth"),
         };
         println!(
-            "MSE         {mse:.3e} against the true curve ({} windows{unscored})",
+            "MSE         {mse:.3e} against the {} ({} windows{unscored})",
+            if a.data.is_some() {
+                "recording's column"
+            } else {
+                "true curve"
+            },
             s.scored
         );
     }

@@ -411,6 +411,7 @@ async fn a_scaled_model_serves_physical_units() {
         recording: Some(signal.clone()),
         print_every: 0,
         plot: Some(dir.path().join("tail.png")),
+        y_label: Some("power (kW)".into()),
     };
     let tail_client = client.clone();
     let tail = tokio::spawn(async move {
