@@ -249,14 +249,23 @@ struct ControlRequest {
     json: bool,
 }
 
+/// What a control request looks like, for its errors.
+const CONTROL_FORM: &str =
+    r#"send {"pair": "…", "model": "/path/m.safetensors"} (both optional), or nothing"#;
+
 impl ControlRequest {
     fn decode(payload: &[u8]) -> std::result::Result<Self, String> {
         match payload.iter().find(|b| !b.is_ascii_whitespace()) {
             None => Ok(Self::default()),
             Some(b'{') => serde_json::from_slice(payload)
                 .map(|r: Self| Self { json: true, ..r })
-                .map_err(|e| e.to_string()),
-            Some(_) => rmp_serde::from_slice(payload).map_err(|e| e.to_string()),
+                .map_err(|e| format!("{e}; {CONTROL_FORM}")),
+            // Not `{`: MessagePack, or text that is neither (`garbage` read
+            // as MessagePack is a small integer, and serde's message about
+            // that says nothing useful).
+            Some(_) => rmp_serde::from_slice(payload).map_err(|e| {
+                format!("neither a JSON object nor a MessagePack map ({e}); {CONTROL_FORM}")
+            }),
         }
     }
 }
@@ -319,8 +328,10 @@ async fn answer_control(
     routes: &[Arc<Route>],
     instance: &str,
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
-    let req = ControlRequest::decode(payload)
-        .map_err(|e| service_error(400, format!("not a {kind:?} request: {e}").to_lowercase()))?;
+    let req = ControlRequest::decode(payload).map_err(|e| {
+        let kind = format!("{kind:?}").to_lowercase();
+        service_error(400, format!("not a {kind} request: {e}"))
+    })?;
     let json = req.json;
     let routes = routes.to_vec();
     let instance = instance.to_string();

@@ -197,6 +197,17 @@ async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
     client.flush().await.unwrap();
     assert_eq!(collect(&mut sub, 1, translation).await[0].model, damped.id);
 
+    // Text that is neither JSON nor MessagePack says what a request is.
+    let reply = client
+        .request("pipeline.reload", "garbage".into())
+        .await
+        .unwrap();
+    assert_service_error(
+        &reply,
+        "400",
+        "not a reload request: neither a JSON object nor a MessagePack map",
+    );
+
     // An empty request reloads every route from its configured file.
     let reply = client.request("pipeline.reload", "".into()).await.unwrap();
     let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
