@@ -52,10 +52,16 @@ pub enum Error {
     #[error("unknown pair `{0}` (see `pipeline pairs`)")]
     UnknownPair(String),
 
-    /// A request the service cannot serve as asked: no route serves the
-    /// pair it names, a model file for several routes, nothing to promote.
+    /// A request the service cannot serve as asked: a model file for
+    /// several routes, nothing to promote.
     #[error("{0}")]
     Request(String),
+
+    /// A request names a pair no route of this instance serves (`served`:
+    /// the pairs it does, for the message). Not found (404) whichever
+    /// endpoint it came to.
+    #[error("no route serves pair {pair:?} (this instance serves {served})")]
+    NoRoute { pair: String, served: String },
 
     /// The service configuration is invalid.
     #[error("invalid configuration: {0}")]

@@ -220,10 +220,10 @@ fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Ar
 /// A request for a pair no route serves: the error names the ones that are.
 fn no_route(routes: &[Arc<Route>], pair: &str) -> Error {
     let served: Vec<String> = routes.iter().map(|r| format!("{:?}", r.cfg.pair)).collect();
-    Error::Request(format!(
-        "no route serves pair {pair:?} (this instance serves {})",
-        served.join(", ")
-    ))
+    Error::NoRoute {
+        pair: pair.to_string(),
+        served: served.join(", "),
+    }
 }
 
 /// The control endpoints.
@@ -374,7 +374,11 @@ async fn answer_control(
         Err(e) => {
             let kind = format!("{kind:?}").to_lowercase();
             tracing::warn!("{kind} refused, the models serving are unchanged: {e}");
-            Err(service_error(422, e.to_string()))
+            let code = match e {
+                Error::NoRoute { .. } => 404,
+                _ => 422,
+            };
+            Err(service_error(code, e.to_string()))
         }
     }
 }

@@ -208,6 +208,11 @@ async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
         "not a reload request: neither a JSON object nor a MessagePack map",
     );
 
+    // An unknown pair is not found on a control endpoint too, as on translate.
+    let req = serde_json::to_vec(&serde_json::json!({"pair": "nope"})).unwrap();
+    let reply = client.request("pipeline.reload", req.into()).await.unwrap();
+    assert_service_error(&reply, "404", "no route serves pair \"nope\"");
+
     // An empty request reloads every route from its configured file.
     let reply = client.request("pipeline.reload", "".into()).await.unwrap();
     let v: serde_json::Value = rmp_serde::from_slice(&reply.payload).unwrap();
