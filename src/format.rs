@@ -168,10 +168,6 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// What to tell an operator about to serve a model that `retrain --data`
-    /// found no better than a baseline (the mean, or the least-squares
-    /// linear map) on its held-out windows; `None` when it was better or
-    /// was not scored that way.
     /// What to tell an operator about to put this model where `serving` is,
     /// when the two were trained on input channels of different names, or
     /// in units far apart (their input centres more than a scale apart, or
@@ -191,19 +187,24 @@ impl LoadedModel {
             ));
         }
         let (a, b) = (serving.meta.scaling?.input, self.meta.scaling?.input);
-        let ratio = a.scale.abs().max(b.scale.abs()) / a.scale.abs().min(b.scale.abs());
-        ((a.center - b.center).abs() > a.scale.abs().max(b.scale.abs())
-            || ratio.is_nan()
-            || ratio > 4.0)
-            .then(|| {
-                format!(
-                    "this model expects input around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
+        let (wide, narrow) = (
+            a.scale.abs().max(b.scale.abs()),
+            a.scale.abs().min(b.scale.abs()),
+        );
+        let ratio = wide / narrow;
+        ((a.center - b.center).abs() > wide || ratio.is_nan() || ratio > 4.0).then(|| {
+            format!(
+                "this model expects input around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
                      other units or another channel?",
-                    b.center, b.scale, a.center, a.scale
-                )
-            })
+                b.center, b.scale, a.center, a.scale
+            )
+        })
     }
 
+    /// What to tell an operator about to serve a model that `retrain --data`
+    /// found no better than a baseline (the mean, or the least-squares
+    /// linear map) on its held-out windows; `None` when it was better or
+    /// was not scored that way.
     pub fn baseline_warning(&self) -> Option<String> {
         let v = self.meta.metrics.as_ref()?.get("validation")?;
         if v.get("beats_baselines")?.as_bool()? {

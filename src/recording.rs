@@ -143,8 +143,8 @@ impl Recording {
         let (text, encoding) = encoding::to_utf8(bytes);
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
-        // short after a CRLF line end (every Excel export has them).
-        // A record's position may be the line end before it (CRLF, blank
+        // short after a CRLF line end (every Excel export has them). A
+        // record's position may be the line end before it (CRLF, blank
         // lines): its line is that of its first other byte.
         let line_of = |byte: u64| {
             let start = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));

@@ -206,11 +206,7 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
         false
     });
     s.next = next;
-    let keep_from = match (s.pending.front(), s.next) {
-        (Some(p), _) => Some(p.seq),
-        (None, next) => next,
-    };
-    if let Some(from) = keep_from {
+    if let Some(from) = s.pending.front().map(|p| p.seq).or(s.next) {
         while s.base < from && s.values.pop_front().is_some() {
             s.base += 1;
         }
