@@ -146,7 +146,7 @@ impl Comparison {
         let on = if self.held_out {
             "on held-out windows"
         } else {
-            "IN-SAMPLE (--validate 0)"
+            "IN-SAMPLE (training rows)"
         };
         let mut t = format!("  {on:<22} {:>12} {:>10}\n", "MSE", "NMSE");
         t += &row("model", &self.model);
@@ -155,9 +155,24 @@ impl Comparison {
         t
     }
 
+    /// Below both baselines and below the held-out signal's own variance
+    /// (`--strict`'s test).
+    pub fn worth_serving(&self) -> bool {
+        self.beats_baselines && self.model.nmse < 1.0
+    }
+
     /// One line saying whether the model is worth serving.
     pub fn verdict(&self) -> String {
-        if self.beats_baselines {
+        if self.beats_baselines && self.model.nmse >= 1.0 {
+            // Both baselines fitted on too little (or unrepresentative)
+            // training data: beating them says nothing.
+            format!(
+                "WARNING: the model beats both baselines, but its error is larger than the \
+                 held-out signal's own variance (NMSE {:.2} on {} window(s)): the baselines are \
+                 poor here, not the model good; do not serve it as it is (more data may help)",
+                self.model.nmse, self.windows
+            )
+        } else if self.beats_baselines {
             format!(
                 "the model beats both baselines: NMSE {:.1}% below the linear map's",
                 100.0 * self.gain_over_linear
@@ -173,7 +188,7 @@ impl Comparison {
             .collect();
             format!(
                 "WARNING: the model is no better than {} on {} data; do not serve it as it is \
-                 (more data, a longer --time-budget, another --window or --hidden may help)",
+                 (more data, longer training, another --window or --hidden may help)",
                 worse.join(" or "),
                 if self.held_out {
                     "held-out"
@@ -182,5 +197,31 @@ impl Comparison {
                 }
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Beating baselines that are worse than the signal's own variance
+    /// (fitted on two windows, say) is no reason to serve a model.
+    #[test]
+    fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
+        let mut valid = Windows::empty(2);
+        valid.input = vec![0.0; 4];
+        valid.target = vec![1.0, -1.0, 1.0, -1.0]; // variance 1
+        let off = |d: f32| valid.target.iter().map(|t| t + d).collect::<Vec<_>>();
+        let c = Comparison::new(&valid, &off(2.0), &off(3.0), &off(4.0)).unwrap();
+        assert!(c.beats_baselines && !c.worth_serving());
+        assert!(c.verdict().starts_with("WARNING"), "{}", c.verdict());
+        assert!(c.verdict().contains("NMSE 4.00"), "{}", c.verdict());
+        let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
+        assert!(c.worth_serving());
+        assert!(
+            c.verdict().starts_with("the model beats"),
+            "{}",
+            c.verdict()
+        );
     }
 }

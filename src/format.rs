@@ -207,19 +207,16 @@ impl LoadedModel {
     /// was not scored that way.
     pub fn baseline_warning(&self) -> Option<String> {
         let v = self.meta.metrics.as_ref()?.get("validation")?;
-        if v.get("beats_baselines")?.as_bool()? {
+        let nmse_of = |k: &str| v.get(k)?.get("nmse")?.as_f64();
+        // NMSE ≥ 1: worse than the held-out signal's own variance, whatever
+        // the baselines (fitted on too little data) scored.
+        if v.get("beats_baselines")?.as_bool()? && nmse_of("model").is_some_and(|n| n < 1.0) {
             return None;
         }
-        let nmse = |k: &str| {
-            let n = v
-                .get(k)
-                .and_then(|s| s.get("nmse"))
-                .and_then(|n| n.as_f64());
-            n.map_or("?".into(), |n| format!("{n:.4}"))
-        };
+        let nmse = |k: &str| nmse_of(k).map_or("?".into(), |n| format!("{n:.4}"));
         Some(format!(
-            "retrain found this model no better than a baseline on its held-out windows \
-             (NMSE {}; the linear map {}, the mean {})",
+            "retrain found this model no better than a baseline (or than the signal's own \
+             variance) on its held-out windows (NMSE {}; the linear map {}, the mean {})",
             nmse("model"),
             nmse("linear_baseline"),
             nmse("mean_baseline")

@@ -293,7 +293,24 @@ impl Recording {
             }
         };
         let (label_in, label_out) = (label(ci, &rec.input_name), label(co, &rec.output_name));
+        // The first row's width: a data row with more (non-empty) fields
+        // has a delimiter inside a cell (an unquoted `1,234.5` in a
+        // `,`-separated file), and every cell after it is shifted.
+        let width = filled(&first);
         let row = |byte: u64, r: &csv::ByteRecord, rec: &mut Recording| -> Result<()> {
+            let shifted = || -> std::result::Result<(), String> {
+                let n = filled(r);
+                if n > width {
+                    return Err(format!(
+                        "the row has {n} fields, the {} {width}: a {} inside a cell \
+                         shifts the cells after it (quote such cells){}",
+                        if header { "header" } else { "first row" },
+                        delimiter_name(delimiter),
+                        preamble_hint(first.len(), widest)
+                    ));
+                }
+                Ok(())
+            };
             let cell = |i: usize, label: &str| -> std::result::Result<f32, String> {
                 let cell = r.get(i).ok_or_else(|| {
                     format!("{label} is missing: the row has {} field(s)", r.len())
@@ -305,8 +322,9 @@ impl Recording {
             // `publish --data` sends row N as sample N, so streams published
             // from different columns of one file line up by `seq`.
             let at_row = rec.rows + rec.skipped;
-            match (cell(ci, &label_in), cell(co, &label_out)) {
-                (Ok(x), Ok(y)) => {
+            let cells = shifted().and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?)));
+            match cells {
+                Ok((x, y)) => {
                     // The last segment always exists (a new one is pushed on a gap).
                     if let Some(seg) = rec.segments.last_mut() {
                         if seg.is_empty() {
@@ -318,7 +336,7 @@ impl Recording {
                     rec.rows += 1;
                     Ok(())
                 }
-                (Err(why), _) | (_, Err(why)) => {
+                Err(why) => {
                     if !opts.skip_bad_rows {
                         // The first data row: more likely the wrong column
                         // (the default is columns 0 and 1, often a time
@@ -526,11 +544,23 @@ fn preamble_hint(first: usize, widest: usize) -> String {
     }
 }
 
-fn delimiter_hint(delimiter: u8, sniffed: bool) -> String {
-    let name = match delimiter {
+/// A record's fields up to its last non-empty one (a trailing delimiter,
+/// or a writer padding short rows, adds empty fields that shift nothing).
+fn filled(r: &csv::ByteRecord) -> usize {
+    r.iter()
+        .rposition(|f| !f.iter().all(u8::is_ascii_whitespace))
+        .map_or(0, |i| i + 1)
+}
+
+fn delimiter_name(delimiter: u8) -> String {
+    match delimiter {
         b'\t' => "tab".to_string(),
         d => format!("{:?}", d as char),
-    };
+    }
+}
+
+fn delimiter_hint(delimiter: u8, sniffed: bool) -> String {
+    let name = delimiter_name(delimiter);
     if sniffed {
         format!(" (delimiter {name}, sniffed; set it with --delimiter)")
     } else {

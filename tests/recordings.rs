@@ -276,11 +276,43 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     let out = retrain(&csv, &model, &["--steps", "2", "--validate", "0"]);
     ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("IN-SAMPLE (--validate 0)"), "{stdout}");
+    assert!(stdout.contains("IN-SAMPLE (training rows)"), "{stdout}");
     assert_eq!(
         read_json(&dir.path().join("m.report.json"))["validation"]["held_out"],
         false
     );
+    // `eval` holds out what the model was trained without: by default the
+    // same fraction; a smaller one scores training rows, and says so.
+    let held = dir.path().join("held.safetensors");
+    ok(&retrain(
+        &csv,
+        &held,
+        &["--steps", "2", "--validate", "0.3"],
+    ));
+    let eval = |extra: &[&str]| {
+        let out = pipeline()
+            .args(["eval", "--model", held.to_str().unwrap(), "--json"])
+            .args(["--data", csv.to_str().unwrap()])
+            .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        ok(&out);
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (e, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (e, _) = eval(&[]);
+    assert_eq!(e["validate"], 0.3);
+    assert_eq!(e["validation"]["held_out"], true);
+    let (e, stderr) = eval(&["--validate", "0.1"]);
+    assert_eq!(e["validation"]["held_out"], false);
+    assert!(
+        stderr.contains("some scored rows were training rows"),
+        "{stderr}"
+    );
+    let (e, stderr) = eval(&["--validate", "0.5"]);
+    assert_eq!(e["validation"]["held_out"], true);
+    assert!(!stderr.contains("training rows"), "{stderr}");
     // --strict makes it an exit status a script can act on.
     let out = retrain(&csv, &model, &["--steps", "2", "--strict"]);
     assert_eq!(

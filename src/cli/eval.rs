@@ -57,8 +57,32 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         csv.input = a.rec.csv.input.clone().unwrap_or(input);
         csv.output = a.rec.csv.output.clone().unwrap_or(output);
     }
-    let prepared = fit::prepare(&a.rec.data, &csv, a.rec.validate, loaded.model.window())?;
-    let scored = fit::score(&prepared, &loaded.fast)?;
+    // The rows the model was not trained on: by default the fraction it
+    // was trained with; a smaller one scores some of its training rows.
+    let trained = trained_validate(&loaded.meta);
+    let validate = a
+        .rec
+        .validate
+        .or(trained.as_ref().map(|(v, _)| *v))
+        .unwrap_or(fit::DEFAULT_VALIDATE);
+    let prepared = fit::prepare(&a.rec.data, &csv, validate, loaded.model.window())?;
+    let mut scored = fit::score(&prepared, &loaded.fast)?;
+    let seen = trained.and_then(|(v, files)| {
+        let overlap = a
+            .rec
+            .data
+            .iter()
+            .any(|d| files.iter().any(|f| same_file(d, f)));
+        (validate < v && overlap).then_some(v)
+    });
+    if let Some(v) = seen {
+        scored.comparison.held_out = false;
+        eprintln!(
+            "WARNING: the model was trained with --validate {v} on this file: with --validate \
+             {validate} some scored rows were training rows, so the score is partly in-sample \
+             (leave --validate out to score the rows it never saw)"
+        );
+    }
     let c = &scored.comparison;
     let plot = a.plot.clone().unwrap_or_else(|| {
         let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
@@ -145,6 +169,33 @@ pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
         println!("figure     {}", plot.display());
     }
     Ok(())
+}
+
+/// The fraction a model trained on recordings held out, and the files it
+/// was trained on (models from before it was recorded: `None`).
+fn trained_validate(meta: &Metadata) -> Option<(f64, Vec<PathBuf>)> {
+    let m = meta.metrics.as_ref()?;
+    let v = m.get("validate")?.as_f64()?;
+    let files = m
+        .get("data")
+        .and_then(|d| d.as_array())
+        .map(|d| {
+            d.iter()
+                .filter_map(|f| f.as_str())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((v, files))
+}
+
+/// The same file, whether named alike or resolving to one path.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (a.canonicalize(), b.canonicalize()),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 /// The columns a model was trained on, from its metrics (`retrain --data`

@@ -55,9 +55,10 @@ pub(crate) struct RecordingArgs {
     pub(crate) csv: CsvArgs,
     /// Fraction of each file held out (its last rows): early stopping and
     /// the comparison with the baselines use it; the rest fits the scaling
-    /// and the baselines.
-    #[arg(long, default_value_t = pipeline::fit::DEFAULT_VALIDATE)]
-    pub(crate) validate: f64,
+    /// and the baselines. [default: 0.2; eval: the fraction the model was
+    /// trained with]
+    #[arg(long)]
+    pub(crate) validate: Option<f64>,
 }
 
 impl CsvArgs {
@@ -318,7 +319,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let prepared = fit::prepare(
         &a.rec.data,
         &a.rec.csv.options(),
-        a.rec.validate,
+        a.rec.validate.unwrap_or(fit::DEFAULT_VALIDATE),
         recipe.window,
     )?;
     for f in &prepared.recordings {
@@ -389,6 +390,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "input": first.input_name,
             "output": first.output_name,
             "header": first.header,
+            // What `eval` holds out by default: the same rows.
+            "validate": prepared.validate,
         })),
         created: Some(created.clone()),
         scaling: Some(scaling),
@@ -432,8 +435,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if a.strict && !c.beats_baselines {
-        eprintln!("error: --strict: the model does not beat both baselines");
+    if a.strict && !c.worth_serving() {
+        eprintln!("error: --strict: the model does not beat both baselines (or NMSE 1)");
         std::process::exit(2);
     }
     Ok(())

@@ -302,3 +302,33 @@ fn a_trailing_delimiter_on_data_rows_still_sniffs() {
     assert_eq!(r.delimiter, ';');
     assert_eq!(r.segments[0].output, vec![56.74, 55.70]);
 }
+
+/// An unquoted `1,234.5` in a `,`-separated file splits into two cells and
+/// shifts every cell after it: the row is refused (or skipped and counted),
+/// never read with its cells shifted. Empty trailing fields shift nothing.
+#[test]
+fn a_row_with_more_fields_than_the_header_is_refused() {
+    let text = "t,valve,flow\n0,0.001,50000\n1,1,234.5,97435.4\n2,0.002,60000\n";
+    let e = read(text, &by_name("valve", "flow"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 3: the row has 4 fields, the header 3: a ',' inside a cell"),
+        "{e}"
+    );
+    let skip = CsvOptions {
+        skip_bad_rows: true,
+        ..by_name("valve", "flow")
+    };
+    let r = read(text, &skip).unwrap();
+    assert_eq!((r.rows, r.skipped), (2, 1));
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![0.001, 0.002]);
+    // Without a header, the first row sets the width.
+    let e = read("1,2\n3,4,5\n", &CsvOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("the first row 2"), "{e}");
+    // Trailing delimiters, and a short row whose columns are there, read.
+    let r = read("t,a,b\n0,1,2,\n1,3,4,,\n2,5,6\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.output().collect::<Vec<_>>(), vec![2.0, 4.0, 6.0]);
+    let r = read("a,b,note\n1,2,x\n3,4\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.rows, 2);
+}
