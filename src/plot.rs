@@ -104,11 +104,38 @@ fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
     Some(((x0, x1), (y0, y1)))
 }
 
-/// A short axis label: at most 3 decimals, no trailing zeros.
-fn tidy(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
+/// Tick labels for an axis over `lo..hi`: as many decimals as a tenth of
+/// the span needs (a valve at 0.001 ± 0.0003 reads `0.00104`, not `0.001`
+/// on every tick), no trailing zeros; scientific below 1e-3, or where plain
+/// figures would take more than 10 digits.
+fn axis_labels(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let step = ((hi - lo) / 10.0).abs().max(f64::MIN_POSITIVE);
+    let big = lo.abs().max(hi.abs());
+    let decimals = (-step.log10().floor()).clamp(0.0, 12.0) as usize;
+    let whole = big.log10().floor().max(0.0) as usize + 1;
+    let scientific = big < 1e-3 || whole + decimals > 10;
+    let digits = if scientific {
+        // Significant digits past the first for steps of `step` at `big`.
+        (big / step).log10().ceil().clamp(1.0, 9.0) as usize
+    } else {
+        decimals
+    };
+    move |v: &f64| {
+        if scientific {
+            return if *v == 0.0 {
+                "0".into()
+            } else {
+                format!("{v:.digits$e}")
+            };
+        }
+        let s = format!("{v:.digits$}");
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &s
+        };
+        if s == "-0" { "0".into() } else { s.into() }
+    }
 }
 
 /// Draws two charts stacked in one 1000×900 PNG (e.g. a signal above what
@@ -199,9 +226,16 @@ fn draw_on<DB: DrawingBackend>(
         ($ctx:expr) => {{
             let mut ctx = $ctx;
             let log_y = chart.log_y;
-            let y_fmt = move |v: &f64| if log_y { format!("{v:.0e}") } else { tidy(*v) };
+            let y_ticks = axis_labels(y0, y1);
+            let y_fmt = move |v: &f64| {
+                if log_y {
+                    format!("{v:.0e}")
+                } else {
+                    y_ticks(v)
+                }
+            };
             ctx.configure_mesh()
-                .x_label_formatter(&|v: &f64| tidy(*v))
+                .x_label_formatter(&axis_labels(x0, x1))
                 .y_label_formatter(&y_fmt)
                 .x_desc(chart.x_label)
                 .y_desc(chart.y_label)
@@ -260,6 +294,32 @@ fn draw_on<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Neighbouring ticks never read alike, at any scale.
+    #[test]
+    fn tick_labels_tell_ticks_apart() {
+        for (lo, hi) in [
+            (0.00068, 0.00142),
+            (0.0, 0.0014),
+            (-0.5, 0.5),
+            (20.0, 80.0),
+            (24_000.0, 76_000.0),
+            (2.5e7, 2.5e7 + 3.0),
+            (0.0, 3.0e6),
+            (1e-7, 5e-7),
+        ] {
+            let f = axis_labels(lo, hi);
+            let labels: Vec<String> = (0..=10)
+                .map(|i| f(&(lo + (hi - lo) * i as f64 / 10.0)))
+                .collect();
+            for w in labels.windows(2) {
+                assert_ne!(w[0], w[1], "{lo}..{hi}: {labels:?}");
+            }
+            assert!(labels.iter().all(|l| l.len() <= 12), "{labels:?}");
+        }
+        assert_eq!(axis_labels(20.0, 80.0)(&50.0), "50");
+        assert_eq!(axis_labels(0.0, 1.0)(&0.5), "0.5");
+    }
 
     #[test]
     fn writes_a_png() {
