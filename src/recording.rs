@@ -128,12 +128,17 @@ const SNIFF_LINES: usize = 50;
 impl Recording {
     /// Reads `path` with `opts`.
     pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
-        // An I/O error (exit status 1: a retry may find the file), not bad data.
+        // A file that is not there (or not ours to read) is a recording the
+        // command cannot use (exit status 78, as a missing model file); any
+        // other read error is I/O (1: a retry may succeed).
         let bytes = std::fs::read(path).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("cannot open {}: {e}", path.display()),
-            ))
+            let why = format!("cannot open {}: {e}", path.display());
+            match e.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::IsADirectory => Error::Data(why),
+                kind => Error::Io(std::io::Error::new(kind, why)),
+            }
         })?;
         Self::from_bytes(&bytes, path, opts)
     }

@@ -204,8 +204,29 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "no_such_key = 1\n[[route]]\npair = 'sin-cos'\n").unwrap();
     let missing = dir.path().join("missing.safetensors");
+    let out = dir.path().join("m.safetensors");
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "t,a\n0,1.5\n1,2.5\n").unwrap();
     for args in [
         vec!["serve", "--config", bad.to_str().unwrap()],
+        // A recording that is not there, like a model file that is not.
+        vec![
+            "retrain",
+            "--data",
+            "/nonexistent.csv",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        // Replaying from a row the recording does not have.
+        vec![
+            "publish",
+            "--data",
+            short.to_str().unwrap(),
+            "--input",
+            "a",
+            "--start-seq",
+            "2",
+        ],
         vec!["serve", "--config", "/nonexistent/pipeline.toml"],
         vec!["translate", "--model", missing.to_str().unwrap()],
         vec!["eval", "--pair", "no-such-pair"],
@@ -223,18 +244,35 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
             assert!(stderr.contains("pipeline pairs"), "{args:?}: {stderr}");
         }
     }
-    // Anything else is 1, a usage error 2.
-    let out = pipeline()
-        .args(["retrain", "--data", "/nonexistent.csv", "--out"])
-        .arg(dir.path().join("m.safetensors"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let out = pipeline()
-        .args(["serve", "--no-such-flag"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // A usage error is 2 (anything else 1: `a_busy_metrics_port_exits_1…`),
+    // found before any file is read.
+    for args in [
+        vec!["serve", "--no-such-flag"],
+        vec!["serve"],
+        vec!["config", "check"],
+        vec![
+            "retrain",
+            "--data",
+            "/nonexistent.csv",
+            "--steps",
+            "0",
+            "--out",
+            "m",
+        ],
+        vec![
+            "retrain",
+            "--data",
+            "/nonexistent.csv",
+            "--validate",
+            "1",
+            "--out",
+            "m",
+        ],
+    ] {
+        let out = pipeline().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    }
     // A flag another one makes necessary is a usage error too.
     let out = pipeline()
         .args(["retrain", "--data", "/nonexistent.csv"])

@@ -200,6 +200,16 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
         None => a.stream.clone(),
     };
+    if let Some(rows) = signal.samples()
+        && a.start_seq >= rows
+    {
+        return Err(pipeline::Error::Data(format!(
+            "--start-seq {} is past the recording's end: it has {rows} data rows (0 to {})",
+            a.start_seq,
+            rows.saturating_sub(1)
+        ))
+        .into());
+    }
     let conn = a.nats.connect().await?;
     let opts = pipeline::tools::PublishOptions {
         signal,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pipeline::config::Layer;
 use pipeline::{Error, format};
@@ -176,7 +176,12 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
                 .meta
                 .pair
                 .context("the model file does not name its pair: pass --pair")?,
-            (None, None) => bail!("say what to serve: --pair NAME, --model FILE or --config FILE"),
+            (None, None) => {
+                return Err(super::Usage(
+                    "say what to serve: --pair NAME, --model FILE or --config FILE".into(),
+                )
+                .into());
+            }
         };
         let input = a.input.clone().unwrap_or_else(|| {
             if a.partitions.is_some() {

@@ -57,7 +57,7 @@ pub(crate) struct RecordingArgs {
     /// the comparison with the baselines use it; the rest fits the scaling
     /// and the baselines. [default: 0.2; eval: the fraction the model was
     /// trained with]
-    #[arg(long)]
+    #[arg(long, value_parser = fraction)]
     pub(crate) validate: Option<f64>,
 }
 
@@ -104,10 +104,10 @@ pub(crate) struct RetrainArgs {
     #[arg(long, value_enum)]
     pub(crate) recipe: Option<RecipeName>,
     /// Train for this many epochs (instead of the recipe's budget).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub(crate) epochs: Option<usize>,
     /// Budget in optimiser steps.
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub(crate) steps: Option<usize>,
     /// Budget in time (e.g. 2m): replaces the step budget unless --steps is
     /// also given. Not bit-reproducible; the report gives the steps taken.
@@ -124,14 +124,14 @@ pub(crate) struct RetrainArgs {
     #[arg(long)]
     pub(crate) lr: Option<f64>,
     /// Windows per optimiser step [default: the recipe's].
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub(crate) batch: Option<usize>,
     /// LSTM units (the hidden state's size) [default: 75].
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub(crate) hidden: Option<usize>,
     /// Window length in samples: what the service collects per window and
     /// the translation's length [default: 24].
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub(crate) window: Option<usize>,
     /// Seeds the weights' initialisation and the order of the windows: the
     /// same seed, data and --threads give the same model, bit for bit
@@ -479,4 +479,22 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
         r.output_name,
         r.read_as()
     )
+}
+
+/// A count that must be at least 1 (a usage error, before any file is read).
+fn positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A fraction in [0, 1).
+fn fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be in [0, 1), got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
