@@ -49,6 +49,41 @@ pub struct FileSummary {
     /// The file's data row (0-based, skipped rows counted) where the
     /// held-out part starts: `publish --start-seq` to replay it.
     pub validation_from_row: Option<usize>,
+    /// What the user should know before trusting a model trained on it.
+    pub warnings: Vec<String>,
+}
+
+/// Channels that f32 (how samples are read, published and served) holds
+/// too coarsely: a large offset with a small variation (a meter at 2.5e7 Pa
+/// varying by a few Pa) leaves the signal a few f32 steps, which no model
+/// can undo. Warned when the step at the channel's largest value exceeds 1%
+/// of its standard deviation.
+pub fn coarse_channels(rec: &Recording) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, values) in [
+        (&rec.input_name, rec.input().collect::<Vec<_>>()),
+        (&rec.output_name, rec.output().collect::<Vec<_>>()),
+    ] {
+        let n = values.len() as f64;
+        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (values
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        let big = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // The spacing of f32 values just below `big`.
+        let step = (big.next_up() - big) as f64;
+        if std > 0.0 && step > 0.01 * std {
+            warnings.push(format!(
+                "column {name:?}: values near {big:.6e} vary by {std:.3e} (standard deviation), \
+                 and f32, which samples are read and served in, holds them only to steps of \
+                 {step:.3e}: the signal is coarsened; subtract a constant offset when exporting"
+            ));
+        }
+    }
+    warnings
 }
 
 /// Reads `files` and splits each at `1 − validate` of its rows.
@@ -87,6 +122,7 @@ pub fn prepare(
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
+            warnings: coarse_channels(&rec),
             recording: rec,
         });
     }
@@ -335,4 +371,39 @@ pub const FIGURE_WINDOWS: usize = 8;
 /// Fits the scaling for `method` on the training part.
 pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
     Scaling::fit(method, &p.train_input, &p.train_output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::Column;
+
+    fn rec(text: &str) -> Recording {
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+    }
+
+    /// A meter at 2.5e7 varying by about 2 is a few f32 steps: warned; the
+    /// same variation near 0, or a pressure at 1e5 varying by 100, is not.
+    #[test]
+    fn channels_f32_holds_coarsely_are_warned_about() {
+        let rows = |f: &dyn Fn(f64) -> f64| {
+            let mut t = String::from("x,y\n");
+            for i in 0..200 {
+                let s = (i as f64 / 7.0).sin();
+                t += &format!("{},{}\n", f(s), s);
+            }
+            t
+        };
+        let w = coarse_channels(&rec(&rows(&|s| 25_000_000.0 + 3.0 * s)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("column \"x\": values near 2.5"), "{w:?}");
+        assert!(w[0].contains("steps of 2.000e0"), "{w:?}");
+        assert!(coarse_channels(&rec(&rows(&|s| s))).is_empty());
+        assert!(coarse_channels(&rec(&rows(&|s| 101_325.0 + 100.0 * s))).is_empty());
+    }
 }

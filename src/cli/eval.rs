@@ -92,6 +92,11 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         ))
     });
     fit::validation_figure(&plot, &prepared, &scored)?;
+    for f in &prepared.recordings {
+        for w in &f.warnings {
+            eprintln!("WARNING: {}: {w}", f.recording.path.display());
+        }
+    }
     if a.json {
         let v = serde_json::json!({
             "model": loaded.path.display().to_string(),

@@ -324,6 +324,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     )?;
     for f in &prepared.recordings {
         println!("{}", data_line(f, true));
+        for w in &f.warnings {
+            eprintln!("WARNING: {}: {w}", f.recording.path.display());
+        }
     }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {
