@@ -313,6 +313,13 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     let (e, stderr) = eval(&["--validate", "0.5"]);
     assert_eq!(e["validation"]["held_out"], true);
     assert!(!stderr.contains("training rows"), "{stderr}");
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+    // Scored on another channel than its own: said, as serving says it.
+    let (_, stderr) = eval(&["--input", "s2"]);
+    assert!(
+        stderr.contains("trained on input \"s3\", scored here on \"s2\""),
+        "{stderr}"
+    );
     // --strict makes it an exit status a script can act on.
     let out = retrain(&csv, &model, &["--steps", "2", "--strict"]);
     assert_eq!(

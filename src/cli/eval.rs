@@ -96,6 +96,20 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         for w in &f.warnings {
             eprintln!("WARNING: {}: {w}", f.recording.path.display());
         }
+        // Another channel than the model's own (serving warns the same way
+        // on a reload or a shadow): the scaling assumes other units.
+        let m = loaded.meta.metrics.as_ref();
+        let r = &f.recording;
+        for (what, theirs) in [("input", &r.input_name), ("output", &r.output_name)] {
+            if let Some(trained) = m.and_then(|m| m.get(what)).and_then(|v| v.as_str())
+                && !trained.eq_ignore_ascii_case(theirs)
+            {
+                eprintln!(
+                    "WARNING: this model was trained on {what} {trained:?}, scored here on \
+                     {theirs:?}: its scaling expects that channel's units"
+                );
+            }
+        }
     }
     if a.json {
         let v = serde_json::json!({
