@@ -263,12 +263,18 @@ pub async fn run(
     }
     // Bounded: with the server gone a flush waits for a reconnection that
     // may never come, and a service asked to stop must stop.
-    let flushed = match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
-        Ok(flushed) => flushed.map_err(|e| format!("{e}")),
-        Err(_) => Err(format!(
-            "no server within {} s; what was not yet written to it is lost",
-            SHUTDOWN_FLUSH.as_secs()
-        )),
+    // A service that never reached a server received nothing to answer.
+    let never_connected = client.server_info().server_id.is_empty();
+    let flushed = if never_connected {
+        Ok(())
+    } else {
+        match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
+            Ok(flushed) => flushed.map_err(|e| format!("{e}")),
+            Err(_) => Err(format!(
+                "no server within {} s; what was not yet written to it is lost",
+                SHUTDOWN_FLUSH.as_secs()
+            )),
+        }
     };
     events_task.abort();
     flushed.map_err(|e| Error::Nats(format!("flush on shutdown: {e}")))?;

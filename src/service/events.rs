@@ -145,6 +145,9 @@ pub(super) async fn watch_events(
     epoch: watch::Sender<u64>,
 ) {
     let mut was_disconnected = false;
+    // Client errors repeat at every reconnection attempt (the first ones
+    // come within milliseconds): one line per 10 s, with the count between.
+    let mut last_error: Option<(tokio::time::Instant, u64)> = None;
     while let Some(event) = events.recv().await {
         match event {
             Event::SlowConsumer(sid) => {
@@ -176,6 +179,16 @@ pub(super) async fn watch_events(
                 }
                 was_disconnected = false;
             }
+            Event::ClientError(e) => match &mut last_error {
+                Some((at, suppressed)) if at.elapsed() < Duration::from_secs(10) => {
+                    *suppressed += 1;
+                }
+                _ => {
+                    let suppressed = last_error.map_or(0, |(_, n)| n);
+                    last_error = Some((tokio::time::Instant::now(), 0));
+                    tracing::warn!(suppressed, "NATS: client error: {e}");
+                }
+            },
             other => tracing::warn!("NATS: {other}"),
         }
     }

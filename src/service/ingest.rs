@@ -62,7 +62,12 @@ pub(super) async fn ingest(
             _ = sweep.tick() => ingest.evict_idle(),
         }
     }
-    if let Err(e) = barrier(&ingest.reporter.client).await {
+    // Disconnected, the server holds nothing more for us (core NATS keeps
+    // no messages for a client that is gone), and a round trip would only
+    // wait for its time-out.
+    let connected =
+        ingest.reporter.client.connection_state() == async_nats::connection::State::Connected;
+    if connected && let Err(e) = barrier(&ingest.reporter.client).await {
         tracing::warn!(
             "stopping {}: {e}; messages in flight may be lost",
             ingest.route.cfg.input

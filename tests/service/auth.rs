@@ -169,6 +169,38 @@ async fn serve_waits_for_an_unreachable_broker_and_says_so() {
         .unwrap()
         .port();
     let url = format!("nats://127.0.0.1:{port}");
+    // Stopped before any server came, it has nothing to drain or flush:
+    // a clean stop (it waited 5 s for a round trip, then 5 s for a flush,
+    // and exited 1 with "flush on shutdown").
+    let mut child = super::processes::spawn_serve(&url, &[]);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        let waiting = l.contains("NATS unreachable; retrying");
+        said.push(l);
+        if waiting {
+            break;
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    while let Some(l) = lines.next_line().await.unwrap() {
+        said.push(l);
+    }
+    let status = child.wait().await.unwrap();
+    let said = said.join("\n");
+    assert!(status.success(), "{said}");
+    assert!(
+        !said.contains("flush on shutdown") && !said.contains("may be lost"),
+        "{said}"
+    );
+    // Once more, and this time a server comes.
     let mut child = super::processes::spawn_serve(&url, &[]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let said = async {
