@@ -64,6 +64,9 @@ pub struct CsvOptions {
     pub delimiter: Option<u8>,
     /// Count and skip rows with a bad cell instead of stopping at the first.
     pub skip_bad_rows: bool,
+    /// `None`: decided from the cells that show it (see `numbers`); given,
+    /// for a file whose cells are all ambiguous (`"1,000"`).
+    pub decimal: Option<Decimal>,
 }
 
 impl Default for CsvOptions {
@@ -74,6 +77,7 @@ impl Default for CsvOptions {
             output: Column::Index(1),
             delimiter: None,
             skip_bad_rows: false,
+            decimal: None,
         }
     }
 }
@@ -273,9 +277,15 @@ impl Recording {
                 }
             }
         }
-        let convention = evidence
-            .decide()
-            .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?;
+        let convention = match opts.decimal {
+            Some(decimal) => Some(numbers::Convention {
+                decimal,
+                shown_by: format!("--decimal {}", decimal.flag()),
+            }),
+            None => evidence
+                .decide()
+                .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?,
+        };
 
         let mut rec = Recording {
             path: path.to_path_buf(),

@@ -160,6 +160,10 @@ pub(crate) struct TailArgs {
     /// The recording's field delimiter [default: sniffed].
     #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
     pub(crate) delimiter: Option<u8>,
+    /// The recording's decimal separator, `point` or `comma` [default: from
+    /// the cells].
+    #[arg(long, requires = "data", value_parser = pipeline::recording::Decimal::parse)]
+    pub(crate) decimal: Option<pipeline::recording::Decimal>,
     /// Skip (and count) rows whose truth cell is not a number; windows that
     /// cover one are not scored.
     #[arg(long, requires = "data")]
@@ -322,6 +326,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     output: Some(col.clone()),
                     delimiter: a.delimiter,
                     skip_bad_rows: a.skip_bad_rows,
+                    decimal: a.decimal,
                 },
             )?),
             _ => None,

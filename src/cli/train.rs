@@ -42,6 +42,10 @@ pub(crate) struct CsvArgs {
     /// stopping at the first; windows never span a skipped row.
     #[arg(long)]
     pub(crate) skip_bad_rows: bool,
+    /// The decimal separator, `point` or `comma`, for a file none of whose
+    /// cells shows it (`"1,000"` only) [default: from the cells].
+    #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
+    pub(crate) decimal: Option<pipeline::recording::Decimal>,
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -69,6 +73,7 @@ impl CsvArgs {
             output: self.output.clone().unwrap_or(d.output),
             delimiter: self.delimiter,
             skip_bad_rows: self.skip_bad_rows,
+            decimal: self.decimal,
         }
     }
 }

@@ -23,6 +23,23 @@ pub enum Decimal {
 }
 
 impl Decimal {
+    /// The `--decimal` value that chooses it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Point => "point",
+            Self::Comma => "comma",
+        }
+    }
+
+    /// Parses `--decimal`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "point" | "." => Ok(Self::Point),
+            "comma" | "," => Ok(Self::Comma),
+            _ => Err(format!("expected point or comma, got {s:?}")),
+        }
+    }
+
     fn sep(self) -> char {
         match self {
             Self::Point => '.',
@@ -159,6 +176,12 @@ pub(super) fn parse_cell(
                     .parse::<f32>()
                     .map_err(|_| format!("{text:?} is not a number"))?
             }
+            Err(_) if ambiguous(text) => {
+                return Err(format!(
+                    "{text:?} is not a number as it stands: no cell of the file shows whether \
+                     ',' or '.' is its decimal separator; say which with --decimal point (or comma)"
+                ));
+            }
             Err(_) => return Err(format!("{text:?} is not a number")),
         },
     };
@@ -167,6 +190,20 @@ pub(super) fn parse_cell(
     } else {
         Err(format!("{text:?} is not a finite number"))
     }
+}
+
+/// Digits grouped in threes by one separator (`1,000`, `-12.345.678`):
+/// thousands under one convention, a decimal under the other.
+fn ambiguous(text: &str) -> bool {
+    let digits = text.trim_start_matches(['+', '-']);
+    [',', '.'].iter().any(|&sep| {
+        let mut groups = digits.split(sep);
+        groups
+            .next()
+            .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+            && digits.contains(sep)
+            && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 /// `text` with `c`'s decimal separator, the other one only grouping the

@@ -332,3 +332,30 @@ fn a_row_with_more_fields_than_the_header_is_refused() {
     let r = read("a,b,note\n1,2,x\n3,4\n", &by_name("a", "b")).unwrap();
     assert_eq!(r.rows, 2);
 }
+
+/// A file whose every cell is ambiguous (`"1,000"`: a thousand, or one)
+/// asks for `--decimal`, and reads either way when told.
+#[test]
+fn decimal_flag_settles_a_file_no_cell_settles() {
+    let text = "rpm,count\n\"1,000\",\"3,000\"\n\"2,000\",\"4,500\"\n";
+    let e = read(text, &by_name("rpm", "count"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("say which with --decimal point"), "{e}");
+    let told = |d| CsvOptions {
+        decimal: Some(d),
+        ..by_name("rpm", "count")
+    };
+    let r = read(text, &told(Decimal::Point)).unwrap();
+    assert_eq!(r.output().collect::<Vec<_>>(), vec![3000.0, 4500.0]);
+    assert_eq!(r.decimal, Some(Decimal::Point));
+    let r = read(text, &told(Decimal::Comma)).unwrap();
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1.0, 2.0]);
+    // Told wrong, a cell that shows the other convention is refused by name.
+    let opts = CsvOptions {
+        decimal: Some(Decimal::Point),
+        ..by_name("a", "b")
+    };
+    let e = read("a,b\n\"54,90\",1\n", &opts).unwrap_err().to_string();
+    assert!(e.contains("--decimal point"), "{e}");
+}
