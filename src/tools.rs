@@ -291,6 +291,7 @@ pub async fn tail(
     let (mut se, mut n_err) = (0f64, 0usize);
     let mut latencies = Vec::new();
     let mut last_seq: HashMap<String, u64> = HashMap::new();
+    let mut told_no_truth = false;
     let mut first_stream: Option<String> = None;
     let mut kept: Vec<Translation> = Vec::new();
     while opts.count.is_none_or(|c| summary.windows < c) {
@@ -322,6 +323,14 @@ pub async fn tail(
         } else {
             None
         };
+        if opts.truth && opts.recording.is_none() && truth.is_none() && !told_no_truth {
+            told_no_truth = true;
+            tracing::warn!(
+                "no truth for pair {:?}: it is not a built-in pair; for a model trained on a \
+                 recording, pass --data FILE --truth-column COL",
+                t.pair
+            );
+        }
         if let Some(tr) = &truth {
             se += crate::eval::mse(&t.values, tr) * tr.len() as f64;
             n_err += tr.len();
