@@ -231,6 +231,21 @@ impl Recording {
                     }
                     match found[..] {
                         [i] => Ok((i, names[i].clone())),
+                        // No header at all: the first row is data.
+                        [] if first
+                            .iter()
+                            .all(|cell| parse_cell(cell, delimiter, None).is_ok()) =>
+                        {
+                            Err(at(
+                                first_at,
+                                format!(
+                                    "no column named {n:?}: the file has no header row (its \
+                                     first row is numbers); choose columns by 0-based index, \
+                                     0 to {}",
+                                    first.len().saturating_sub(1)
+                                ),
+                            ))
+                        }
                         [] => Err(at(
                             first_at,
                             format!(

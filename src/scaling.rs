@@ -162,9 +162,15 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
             scale: spread,
         })
     } else {
+        let hint = match method {
+            ScaleMethod::Robust => {
+                " (with --scale robust, over half the samples may be equal: try --scale standard)"
+            }
+            _ => " (is it the right column?)",
+        };
         Err(Error::Data(format!(
             "the {what} channel is (nearly) constant on the training split (spread {spread:e}); \
-             nothing to learn from it (with --scale robust, over half the samples may be equal: try --scale standard)"
+             nothing to learn from it{hint}"
         )))
     }
 }

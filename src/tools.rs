@@ -233,18 +233,13 @@ fn truth_of(t: &Translation, recording: Option<&Signal>) -> Option<Vec<f32>> {
 
 /// Formats one translation for people.
 pub fn describe(t: &Translation, truth: Option<&[f32]>, latency_ms: Option<f64>) -> String {
-    let vals: Vec<String> = t
-        .values
-        .iter()
-        .take(4)
-        .map(|v| format!("{v:+.4}"))
-        .collect();
+    let vals: Vec<String> = t.values.iter().take(4).map(|&v| value(v)).collect();
     let mut line = format!(
-        "{} seq {} [{} … {:+.4}] ({} values, {})",
+        "{} seq {} [{} … {}] ({} values, {})",
         t.stream,
         t.seq,
         vals.join(" "),
-        t.values.last().copied().unwrap_or(f32::NAN),
+        value(t.values.last().copied().unwrap_or(f32::NAN)),
         t.values.len(),
         t.pair
     );
@@ -255,6 +250,16 @@ pub fn describe(t: &Translation, truth: Option<&[f32]>, latency_ms: Option<f64>)
         line.push_str(&format!("  latency {l:.2} ms"));
     }
     line
+}
+
+/// Five significant digits whatever the units: `+0.5000` for a
+/// normalised signal, `+1.0412e-3` for a valve, `+2.4614e4` for watts.
+fn value(v: f32) -> String {
+    if v == 0.0 || (0.01..1e4).contains(&v.abs()) {
+        format!("{v:+.4}")
+    } else {
+        format!("{v:+.4e}")
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {

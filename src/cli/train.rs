@@ -102,7 +102,8 @@ pub(crate) struct RetrainArgs {
     /// Scaling fitted on the training part and stored with the model.
     #[arg(long, default_value = "standard")]
     pub(crate) scale: pipeline::scaling::ScaleMethod,
-    /// Output model file (default `<models-dir>/<pair>.safetensors`).
+    /// Output model file (default `<models-dir>/<pair>.safetensors`; required
+    /// with --data).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
     /// [default: `default` for pairs, `recording` with --data]
@@ -424,8 +425,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     };
     let files = fit::write_report(&out, &report, &prepared, &scored)?;
     println!(
-        "trained    {} steps in {train_seconds:.1} s on {threads} thread(s), {}{}",
+        "trained    {} step{} in {train_seconds:.1} s on {threads} thread(s), {}{}",
         trained.steps,
+        if trained.steps == 1 { "" } else { "s" },
         trained.stop,
         trained.best.map_or(String::new(), |(s, _)| format!(
             "; kept the weights of step {s}"

@@ -359,3 +359,13 @@ fn decimal_flag_settles_a_file_no_cell_settles() {
     let e = read("a,b\n\"54,90\",1\n", &opts).unwrap_err().to_string();
     assert!(e.contains("--decimal point"), "{e}");
 }
+
+/// A name asked of a file without a header row says there is none.
+#[test]
+fn a_name_in_a_file_without_a_header_says_there_is_none() {
+    let e = read("1700000000,0,0.5\n1700000060,1,0.6\n", &by_name("a", "b"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the file has no header row"), "{e}");
+    assert!(e.contains("0 to 2"), "{e}");
+}
