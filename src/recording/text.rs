@@ -1,0 +1,109 @@
+//! The CSV text of a recording: its records with their byte offsets, the
+//! sniffed delimiter, and the hints errors give about them.
+
+use super::SNIFF_LINES;
+
+/// The file's records, each with the byte offset it starts at.
+pub(super) fn records(
+    bytes: &[u8],
+    delimiter: u8,
+) -> impl Iterator<Item = std::result::Result<(u64, csv::ByteRecord), (u64, csv::Error)>> + '_ {
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(bytes);
+    let byte = |p: Option<&csv::Position>| p.map_or(0, csv::Position::byte);
+    reader.into_byte_records().map(move |r| match r {
+        Ok(r) => Ok((byte(r.position()), r)),
+        Err(e) => Err((byte(e.position()), e)),
+    })
+}
+
+/// The delimiter that splits the first lines into the same number (> 1) of
+/// fields (but for fewer in lines above the header), preferring tab, then
+/// `;` (whose files often use decimal commas), then `,`. A file that none
+/// splits evenly is read with `,`.
+pub(super) fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    // Only whole lines: the last one may be cut.
+    let mut end = 0;
+    let mut lines = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            end = i + 1;
+            lines += 1;
+            if lines == SNIFF_LINES {
+                break;
+            }
+        }
+    }
+    let sample = if end == 0 { bytes } else { &bytes[..end] };
+    for d in [b'\t', b';', b','] {
+        let counts: Vec<usize> = csv::ReaderBuilder::new()
+            .delimiter(d)
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .from_reader(sample)
+            .byte_records()
+            .map_while(|r| r.ok().map(|r| r.len()))
+            .collect();
+        // Lines above the header (a logger's `Device;Logger 7`) have fewer
+        // fields: the rest must agree.
+        let Some(&n) = counts.last() else { continue };
+        let block = counts.iter().rev().take_while(|&&c| c == n).count();
+        if n > 1 && block > counts.len() / 2 && counts.iter().all(|&c| c <= n) {
+            return d;
+        }
+    }
+    b','
+}
+
+pub(super) fn preamble_hint(first: usize, widest: usize) -> String {
+    if first < widest {
+        format!(
+            "; the first row has {first} field(s), later rows {widest}: if lines above the \
+             header are not data, start each with '#' (comment lines are skipped)"
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// A record's fields up to its last non-empty one (a trailing delimiter,
+/// or a writer padding short rows, adds empty fields that shift nothing).
+pub(super) fn filled(r: &csv::ByteRecord) -> usize {
+    r.iter()
+        .rposition(|f| !f.iter().all(u8::is_ascii_whitespace))
+        .map_or(0, |i| i + 1)
+}
+
+pub(super) fn delimiter_name(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "tab".to_string(),
+        d => format!("{:?}", d as char),
+    }
+}
+
+pub(super) fn delimiter_hint(delimiter: u8, sniffed: bool) -> String {
+    let name = delimiter_name(delimiter);
+    if sniffed {
+        format!(" (delimiter {name}, sniffed; set it with --delimiter)")
+    } else {
+        format!(" (delimiter {name})")
+    }
+}
+
+/// Parses `--delimiter`: one ASCII character, or `tab` / `\t`.
+pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "delimiter must be one ASCII character or tab, got {s:?}"
+        )),
+    }
+}
