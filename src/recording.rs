@@ -69,6 +69,11 @@ pub struct CsvOptions {
     /// `None`: decided from the cells that show it (see `numbers`); given,
     /// for a file whose cells are all ambiguous (`"1,000"`).
     pub decimal: Option<Decimal>,
+    /// A time column: rows further apart in time than `max_gap` (seconds;
+    /// default three times the median step) or not after the row before
+    /// start a new segment.
+    pub time: Option<Column>,
+    pub max_gap: Option<f64>,
 }
 
 impl Default for CsvOptions {
@@ -80,6 +85,8 @@ impl Default for CsvOptions {
             delimiter: None,
             skip_bad_rows: false,
             decimal: None,
+            time: None,
+            max_gap: None,
         }
     }
 }
@@ -122,6 +129,11 @@ pub struct Recording {
     pub skipped: usize,
     /// The first few skipped rows' reasons, for the report.
     pub skipped_examples: Vec<String>,
+    /// The time column, when one was read (see [`CsvOptions::time`]).
+    pub time_name: Option<String>,
+    /// Gaps in time the rows were split at, and the first few of them.
+    pub time_gaps: usize,
+    pub time_gap_examples: Vec<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -283,6 +295,7 @@ impl Recording {
         };
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
+        let time = opts.time.as_ref().map(resolve).transpose()?;
         // The decimal convention, from every data cell of the two channels
         // (a first pass: a cell early in the file may be ambiguous).
         let mut evidence = Evidence::default();
@@ -315,6 +328,9 @@ impl Recording {
             rows: 0,
             skipped: 0,
             skipped_examples: Vec::new(),
+            time_name: time.as_ref().map(|(_, name)| name.clone()),
+            time_gaps: 0,
+            time_gap_examples: Vec::new(),
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -329,7 +345,14 @@ impl Recording {
         // has a delimiter inside a cell (an unquoted `1,234.5` in a
         // `,`-separated file), and every cell after it is shifted.
         let width = filled(&first);
-        let row = |byte: u64, r: &csv::ByteRecord, rec: &mut Recording| -> Result<()> {
+        let label_time = time.as_ref().map(|(i, name)| label(*i, name));
+        // Each row's time stamp, with a time column (rows read only).
+        let mut times = Vec::new();
+        let row = |byte: u64,
+                   r: &csv::ByteRecord,
+                   rec: &mut Recording,
+                   times: &mut Vec<f64>|
+         -> Result<()> {
             let shifted = || -> std::result::Result<(), String> {
                 let n = filled(r);
                 if n > width {
@@ -354,9 +377,20 @@ impl Recording {
             // `publish --data` sends row N as sample N, so streams published
             // from different columns of one file line up by `seq`.
             let at_row = rec.rows + rec.skipped;
-            let cells = shifted().and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?)));
+            let stamp = || -> std::result::Result<Option<f64>, String> {
+                let (Some((i, _)), Some(label)) = (&time, &label_time) else {
+                    return Ok(None);
+                };
+                let cell = r.get(*i).ok_or_else(|| format!("{label} is missing"))?;
+                time::seconds(cell)
+                    .map(Some)
+                    .map_err(|why| format!("{label}: {why}"))
+            };
+            let cells = shifted()
+                .and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?, stamp()?)));
             match cells {
-                Ok((x, y)) => {
+                Ok((x, y, t)) => {
+                    times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).
                     if let Some(seg) = rec.segments.last_mut() {
                         if seg.is_empty() {
@@ -394,12 +428,15 @@ impl Recording {
             }
         };
         if !header {
-            row(first_at, &first, &mut rec)?;
+            row(first_at, &first, &mut rec, &mut times)?;
         }
         while let Some((byte, r)) = next()? {
-            row(byte, &r, &mut rec)?;
+            row(byte, &r, &mut rec, &mut times)?;
         }
         rec.segments.retain(|s| !s.is_empty());
+        if time.is_some() {
+            rec.split_at_time_gaps(&times, opts.max_gap);
+        }
         if rec.rows == 0 {
             return Err(Error::Data(format!(
                 "{}: no data rows{}",
@@ -419,7 +456,53 @@ impl Recording {
         Ok(rec)
     }
 
-    /// Every sample of the input channel (all segments, in order).
+    /// Splits the segments where neighbouring rows' `times` (one per row
+    /// read, in order) are a gap apart (see `time::threshold`).
+    fn split_at_time_gaps(&mut self, times: &[f64], max_gap: Option<f64>) {
+        let mut steps = Vec::with_capacity(times.len());
+        let mut at = 0;
+        for s in &self.segments {
+            steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
+            at += s.len();
+        }
+        let Some(limit) = time::threshold(&steps, max_gap) else {
+            return;
+        };
+        let mut split = Vec::with_capacity(self.segments.len());
+        let mut at = 0;
+        for s in std::mem::take(&mut self.segments) {
+            let t = &times[at..at + s.len()];
+            at += s.len();
+            let mut from = 0;
+            for k in 1..s.len() {
+                let step = t[k] - t[k - 1];
+                if !time::is_gap(step, limit) {
+                    continue;
+                }
+                self.time_gaps += 1;
+                if self.time_gap_examples.len() < SKIPPED_EXAMPLES {
+                    self.time_gap_examples.push(format!(
+                        "data row {}: {} after the row before",
+                        s.start + k,
+                        time::span(step)
+                    ));
+                }
+                split.push(Segment {
+                    start: s.start + from,
+                    input: s.input[from..k].to_vec(),
+                    output: s.output[from..k].to_vec(),
+                });
+                from = k;
+            }
+            split.push(Segment {
+                start: s.start + from,
+                input: s.input[from..].to_vec(),
+                output: s.output[from..].to_vec(),
+            });
+        }
+        self.segments = split;
+    }
+
     /// How the file was read, for a report: `';'-separated, decimal comma,
     /// Windows-1252` (the encoding only when not UTF-8).
     pub fn read_as(&self) -> String {
@@ -434,6 +517,7 @@ impl Recording {
         parts.join(", ")
     }
 
+    /// Every sample of the input channel (all segments, in order).
     pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
         self.segments.iter().flat_map(|s| s.input.iter().copied())
     }
@@ -513,3 +597,4 @@ mod numbers;
 #[cfg(test)]
 mod tests;
 mod text;
+mod time;

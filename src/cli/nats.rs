@@ -327,6 +327,8 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     delimiter: a.delimiter,
                     skip_bad_rows: a.skip_bad_rows,
                     decimal: a.decimal,
+                    time_column: None,
+                    max_gap: None,
                 },
             )?),
             _ => None,

@@ -46,6 +46,14 @@ pub(crate) struct CsvArgs {
     /// cells shows it (`"1,000"` only) [default: from the cells].
     #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
     pub(crate) decimal: Option<pipeline::recording::Decimal>,
+    /// The time stamp column (seconds, or ISO 8601 date-times): windows are
+    /// not made across a gap in time (a logger stopped) or a clock set back.
+    #[arg(long, value_name = "COL")]
+    pub(crate) time_column: Option<pipeline::recording::Column>,
+    /// With --time-column, the longest step between rows that is not a gap
+    /// (e.g. 5m) [default: three times the median step].
+    #[arg(long, requires = "time_column", value_parser = pipeline::config::parse_duration)]
+    pub(crate) max_gap: Option<std::time::Duration>,
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -74,6 +82,8 @@ impl CsvArgs {
             delimiter: self.delimiter,
             skip_bad_rows: self.skip_bad_rows,
             decimal: self.decimal,
+            time: self.time_column.clone(),
+            max_gap: self.max_gap.map(|d| d.as_secs_f64()),
         }
     }
 }
@@ -476,7 +486,15 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
         0 => String::new(),
         n => format!(", {n} bad rows skipped"),
     };
-    let held = format!("{} held out{from}{skipped}", f.validation_rows);
+    let gaps = match (&r.time_name, r.time_gaps) {
+        (None, _) => String::new(),
+        (Some(t), 0) => format!(", no gap in {t:?}"),
+        (Some(t), n) => format!(
+            ", split at {n} gap(s) in {t:?} (the first: {})",
+            r.time_gap_examples.first().map_or("", String::as_str)
+        ),
+    };
+    let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
     let rows = if train {
         format!("{} rows ({} train, {held})", r.rows, f.train_rows)
     } else {

@@ -369,3 +369,49 @@ fn a_name_in_a_file_without_a_header_says_there_is_none() {
     assert!(e.contains("the file has no header row"), "{e}");
     assert!(e.contains("0 to 2"), "{e}");
 }
+
+/// With a time column, rows are split where time jumps (a logger stopped
+/// for 5 h) or goes back (a clock set back), and a late sample is no gap;
+/// rows stay numbered as in the file. A bad time cell is a bad row.
+#[test]
+fn a_time_column_splits_the_rows_at_gaps_in_time() {
+    let mut text = String::from("time,x,y\n");
+    let stamps = [
+        "00:00", "00:01", "00:02", "00:04", "05:04", "05:05", "05:06", "04:06", "04:07",
+    ];
+    for (i, hm) in stamps.iter().enumerate() {
+        text += &format!("2026-03-01T{hm}:00,{i},{i}\n");
+    }
+    let opts = CsvOptions {
+        time: Some(Column::Name("time".into())),
+        ..by_name("x", "y")
+    };
+    let r = read(&text, &opts).unwrap();
+    let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+    assert_eq!(segments, [(0, 4), (4, 3), (7, 2)]);
+    assert_eq!(r.time_gaps, 2);
+    assert_eq!(r.time_name.as_deref(), Some("time"));
+    assert_eq!(
+        r.time_gap_examples[0],
+        "data row 4: 5.0 h after the row before"
+    );
+    assert_eq!(
+        r.time_gap_examples[1],
+        "data row 7: -1.0 h after the row before"
+    );
+    // A larger --max-gap keeps the 5 h together; the clock set back still splits.
+    let wide = CsvOptions {
+        max_gap: Some(6.0 * 3600.0),
+        ..opts.clone()
+    };
+    assert_eq!(read(&text, &wide).unwrap().time_gaps, 1);
+    // Without the time column, one segment, as before.
+    assert_eq!(read(&text, &by_name("x", "y")).unwrap().segments.len(), 1);
+    // A time cell that is not a time is a bad row.
+    let bad = text.replacen("2026-03-01T00:02:00", "soon", 1);
+    let e = read(&bad, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("line 4: column \"time\" (index 0): \"soon\" is not a time"),
+        "{e}"
+    );
+}

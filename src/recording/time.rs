@@ -1,0 +1,176 @@
+//! A recording's time column, read only to find where the samples are not
+//! next to each other in time (a logger stopped for hours, a clock set
+//! back): windows are not made across such a gap, as across a skipped row.
+
+/// Seconds from a time cell: a number (epoch seconds, or any seconds), an
+/// ISO 8601 date-time (`2026-01-01T12:00:00`, a space for the `T`, seconds
+/// and their fraction optional, `Z` or an offset such as `+01:00`), or
+/// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it.
+pub(super) fn seconds(cell: &[u8]) -> Result<f64, String> {
+    let text = std::str::from_utf8(cell)
+        .map_err(|_| "not UTF-8 text".to_string())?
+        .trim()
+        .trim_matches('"');
+    if let Ok(v) = text.parse::<f64>() {
+        return if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("{text:?} is not a time"))
+        };
+    }
+    date_time(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, or \
+             DD.MM.YYYY hh:mm:ss)"
+        )
+    })
+}
+
+fn date_time(text: &str) -> Option<f64> {
+    // A date alone is its midnight.
+    let (date, rest) = match text.find(['T', ' ']) {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, "00:00"),
+    };
+    let (y, m, d) = if date.contains('-') {
+        let mut p = date.split('-');
+        let ymd = (p.next()?, p.next()?, p.next()?);
+        (
+            ymd.0.parse().ok()?,
+            ymd.1.parse().ok()?,
+            ymd.2.parse().ok()?,
+        )
+    } else {
+        let mut p = date.split('.');
+        let dmy = (p.next()?, p.next()?, p.next()?);
+        (
+            dmy.2.parse().ok()?,
+            dmy.1.parse().ok()?,
+            dmy.0.parse().ok()?,
+        )
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // The clock, then an offset from UTC (none: the recording's own zone).
+    let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(split);
+    let mut c = clock.split(':');
+    let hours: f64 = c.next()?.parse().ok()?;
+    let minutes: f64 = c.next()?.parse().ok()?;
+    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
+    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
+        return None;
+    }
+    let offset = match zone {
+        "" | "Z" => 0.0,
+        z => {
+            let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
+            let hm = z[1..].replace(':', "");
+            if hm.len() != 4 {
+                return None;
+            }
+            let (h, m): (f64, f64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
+            sign * (h * 3600.0 + m * 60.0)
+        }
+    };
+    let days = days_from_civil(y, m, d) as f64;
+    Some(days * 86_400.0 + hours * 3600.0 + minutes * 60.0 + secs - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The largest step between neighbouring time stamps that is not a gap:
+/// `max_gap` when given, else three times the median step (a recording
+/// sampled every minute, now and then a sample late or missing, is not
+/// split; an hour's outage is). `None`: fewer than two steps to go by.
+pub(super) fn threshold(steps: &[f64], max_gap: Option<f64>) -> Option<f64> {
+    if let Some(g) = max_gap {
+        return Some(g);
+    }
+    let mut forward: Vec<f64> = steps.iter().copied().filter(|&s| s > 0.0).collect();
+    if forward.len() < 2 {
+        return None;
+    }
+    let mid = forward.len() / 2;
+    let (_, median, _) = forward.select_nth_unstable_by(mid, f64::total_cmp);
+    Some(3.0 * *median)
+}
+
+/// A step between two rows is a gap when it is longer than `threshold`, or
+/// does not go forward (a clock set back, a repeated time stamp).
+pub(super) fn is_gap(step: f64, threshold: f64) -> bool {
+    step <= 0.0 || step > threshold
+}
+
+/// `5.0 h`, `12 min`, `90 s`: a gap's length for people.
+pub(super) fn span(seconds: f64) -> String {
+    let a = seconds.abs();
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    if a >= 86_400.0 {
+        format!("{sign}{:.1} days", a / 86_400.0)
+    } else if a >= 3600.0 {
+        format!("{sign}{:.1} h", a / 3600.0)
+    } else if a >= 60.0 {
+        format!("{sign}{:.1} min", a / 60.0)
+    } else {
+        format!("{sign}{a} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_cells_read_as_seconds() {
+        let s = |t: &str| seconds(t.as_bytes());
+        assert_eq!(s("1700000000").unwrap(), 1.7e9);
+        assert_eq!(s("2.5").unwrap(), 2.5);
+        // 2026-01-01 is 20,454 days after 1970-01-01.
+        let day = 20_454.0 * 86_400.0;
+        assert_eq!(s("2026-01-01T00:00:00").unwrap(), day);
+        assert_eq!(s("2026-01-01 12:30").unwrap(), day + 45_000.0);
+        assert_eq!(s("2026-01-01T00:00:01.5Z").unwrap(), day + 1.5);
+        assert_eq!(s("2026-01-01T01:00:00+01:00").unwrap(), day);
+        assert_eq!(s("2025-12-31T23:00:00-01:00").unwrap(), day);
+        assert_eq!(s("01.01.2026 00:01:00").unwrap(), day + 60.0);
+        assert_eq!(s("2026-01-02").unwrap(), day + 86_400.0);
+        // Leap years: 2024-02-29 exists and 2024-03-01 is the day after.
+        assert_eq!(
+            s("2024-03-01T00:00:00").unwrap() - s("2024-02-29T00:00:00").unwrap(),
+            86_400.0
+        );
+        for bad in [
+            "",
+            "noon",
+            "2026-13-01 00:00",
+            "2026-01-01T25:00",
+            "12/31/2025 10:00",
+        ] {
+            assert!(s(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gaps_are_three_median_steps_or_what_is_given() {
+        let steps = [60.0, 62.0, 58.0, 120.0, 18_000.0, 61.0];
+        let t = threshold(&steps, None).unwrap();
+        assert_eq!(t, 3.0 * 62.0); // the upper median of six
+        let gaps: Vec<bool> = steps.iter().map(|&s| is_gap(s, t)).collect();
+        assert_eq!(gaps, [false, false, false, false, true, false]);
+        assert!(is_gap(-3600.0, t) && is_gap(0.0, t));
+        assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
+        assert_eq!(threshold(&[60.0], None), None);
+        assert_eq!(span(18_000.0), "5.0 h");
+    }
+}
