@@ -247,12 +247,40 @@ fn candle_dtype(dtype: Dtype) -> Option<DType> {
 /// Loads and checks a model file. `window` overrides the file's window
 /// (needed for a tensors-only file whose W is not 24).
 pub fn load(path: &Path, window: Option<usize>) -> Result<LoadedModel> {
-    let bytes = std::fs::read(path).map_err(|cause| Error::ModelIo {
+    use std::io::Read;
+    let io = |cause| Error::ModelIo {
         path: path.to_path_buf(),
         cause,
-    })?;
+    };
+    // Checked before opening: opening a pipe waits for a writer (a reload
+    // request would hang the control endpoints), and reading a device such
+    // as /dev/zero never ends.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: "not a regular file (a directory, a device or a pipe)".into(),
+        });
+    }
+    if meta.len() > MAX_MODEL_BYTES {
+        return Err(Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} bytes: larger than any model this service loads ({MAX_MODEL_BYTES})",
+                meta.len()
+            ),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again, in case the file grows after the check.
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MODEL_BYTES).read_to_end(&mut bytes))
+        .map_err(io)?;
     load_bytes(&bytes, path, window)
 }
+
+/// The largest model file read (1 GiB; a model of 75 units is ~190 KB).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 
 /// [`load`] from bytes already in memory; `path` is only used in messages.
 pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<LoadedModel> {

@@ -307,3 +307,31 @@ fn scaling_round_trips_and_only_a_scaled_file_needs_version_2() {
         "{e}"
     );
 }
+
+/// What is not a regular file is refused before it is opened: a pipe would
+/// wait for a writer (a reload request hung the control endpoints), a
+/// device such as /dev/zero would be read until memory ran out.
+#[test]
+fn only_regular_files_are_read_as_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.safetensors");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [
+        fifo.as_path(),
+        dir.path(),
+        std::path::Path::new("/dev/zero"),
+    ] {
+        match format::load(path, None) {
+            Err(Error::ModelFormat { reason, .. }) => {
+                assert!(reason.contains("not a regular file"), "{reason}")
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+}
