@@ -114,7 +114,8 @@ pub fn decode_samples_into(
     }
     if raw.seq.checked_add(count.n as u64).is_none() {
         return Err(DecodeError::Malformed(format!(
-            "seq {} + {} values overflows u64",
+            "seq {} + {} values: the seq after the last sample overflows u64 (the last \
+             sample's seq may be at most 2^64 - 2)",
             raw.seq, count.n
         )));
     }
