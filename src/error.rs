@@ -70,10 +70,30 @@ pub enum Error {
     /// A durable unit's checkpoint cannot be read back: damaged, missing a
     /// chunk, or written by a newer build. The unit stops rather than lose
     /// windows; restarting does not help, deleting the key starts over.
-    #[error("checkpoint {bucket}/{key}: {reason}; delete the key to start over")]
+    #[error(
+        "checkpoint {bucket}/{key}: {reason}; to start over, delete the key and the unit's \
+         consumer (every window of the input stream is then stored again)"
+    )]
     Checkpoint {
         bucket: String,
         key: String,
+        reason: String,
+    },
+
+    /// A durable unit's checkpoint is gone though the unit had one (its
+    /// consumer resumes after a checkpointed position): starting from the
+    /// input's first sample would store every window again, so the unit
+    /// stops and says how to start over on purpose.
+    #[error(
+        "checkpoint {bucket}/{key} is lost: {reason}. Starting over would store every window of \
+         {stream} again; to do so anyway, delete the consumer too: nats consumer rm {stream} \
+         {consumer}"
+    )]
+    CheckpointLost {
+        bucket: String,
+        key: String,
+        stream: String,
+        consumer: String,
         reason: String,
     },
 

@@ -173,6 +173,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
         Some(
             E::Config(_)
             | E::Checkpoint { .. }
+            | E::CheckpointLost { .. }
             | E::ModelIo { .. }
             | E::ModelFormat { .. }
             | E::TensorShape { .. }

@@ -74,10 +74,30 @@ pub(super) async fn acquire(
         let entry = tokio::select! {
             entry = shared.kv.entry(&unit.key) => entry,
             _ = stop.changed() => return Ok(None),
-        }
-        .map_err(|e| retry("reading the checkpoint")(e.to_string()))?;
+        };
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if bucket_gone(shared).await => {
+                return Err(lost(
+                    shared,
+                    unit,
+                    format!("its bucket was deleted while the unit ran ({e})"),
+                ));
+            }
+            Err(e) => return Err(retry("reading the checkpoint")(e.to_string())),
+        };
         let live = entry.filter(|e| e.operation == kv::Operation::Put);
         let Some(entry) = live else {
+            if let Some(after) = resumed_after(shared, unit).await? {
+                return Err(lost(
+                    shared,
+                    unit,
+                    format!(
+                        "there is none, but the unit's consumer has acknowledged input up to \
+                         stream seq {after}, which only a checkpoint does"
+                    ),
+                ));
+            }
             let fresh = Checkpoint {
                 version: CHECKPOINT_VERSION,
                 owner: me.clone(),
@@ -141,6 +161,54 @@ pub(super) async fn acquire(
             _ = tokio::time::sleep((lease / 4).min(Duration::from_secs(1))) => {}
         }
     }
+}
+
+/// How far the unit's consumer had got, when a checkpoint must have
+/// existed there: input is acknowledged only once checkpointed, and a
+/// consumer resumes only from a checkpoint. `None`: no consumer, or one at
+/// the first sample with nothing acknowledged (a unit that never wrote a
+/// checkpoint past its fresh one starts over just as it would resume).
+async fn resumed_after(shared: &Shared, unit: &Unit) -> Attempt<Option<u64>> {
+    use async_nats::jetstream::{consumer::DeliverPolicy, context::ConsumerInfoErrorKind};
+    let stream = (shared.js.get_stream(&shared.cfg.input_stream).await)
+        .map_err(|e| retry("input stream")(e.to_string()))?;
+    match stream.consumer_info(&unit.consumer).await {
+        Ok(info) => {
+            let resumed = match info.config.deliver_policy {
+                DeliverPolicy::ByStartSequence { start_sequence } => {
+                    start_sequence.saturating_sub(1)
+                }
+                _ => 0,
+            };
+            let after = info.ack_floor.stream_sequence.max(resumed);
+            Ok((after > 0).then_some(after))
+        }
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Ok(None),
+        Err(e) => Err(retry("reading the consumer")(e.to_string())),
+    }
+}
+
+/// Whether the checkpoint bucket's stream no longer exists (the server's
+/// answer, not a guess from a failed read: a server restarting is retried).
+async fn bucket_gone(shared: &Shared) -> bool {
+    use async_nats::jetstream::{ErrorCode, context::GetStreamErrorKind};
+    let name = format!("KV_{}", shared.cfg.checkpoint_bucket);
+    matches!(
+        shared.js.get_stream(&name).await.map_err(|e| e.kind()),
+        Err(GetStreamErrorKind::JetStream(j)) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+/// A checkpoint that existed and is gone: the unit stops (see
+/// `Error::CheckpointLost`).
+fn lost(shared: &Shared, unit: &Unit, reason: String) -> Failure {
+    Failure::Fatal(Error::CheckpointLost {
+        bucket: shared.cfg.checkpoint_bucket.clone(),
+        key: unit.key.clone(),
+        stream: shared.cfg.input_stream.clone(),
+        consumer: unit.consumer.clone(),
+        reason,
+    })
 }
 
 /// A checkpoint this build cannot read back: the unit stops (see
