@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::Seq2Seq;
-use crate::scaling::Scaling;
+use crate::scaling::{Affine, Scaling};
 
 /// Value of the `format` metadata key that marks our files.
 pub const FORMAT_NAME: &str = "pipeline.seq2seq";
@@ -186,7 +186,11 @@ impl LoadedModel {
                 "this model was trained on input {b:?}, the one serving on {a:?}"
             ));
         }
-        let (a, b) = (serving.meta.scaling?.input, self.meta.scaling?.input);
+        // A model without scaling takes normalised values: centre 0, scale 1
+        // (so a model in physical units put where one in normalised units
+        // serves is told apart, as two scaled models in different units are).
+        let input_scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| s.input);
+        let (a, b) = (input_scaling(serving), input_scaling(self));
         let (wide, narrow) = (
             a.scale.abs().max(b.scale.abs()),
             a.scale.abs().min(b.scale.abs()),

@@ -496,4 +496,12 @@ fn a_candidate_in_other_units_is_named() {
         "{why}"
     );
     assert!(counts.other_channel_than(&celsius).is_some());
+    // A model without scaling takes normalised values: one in physical
+    // units put in its place is named too (it was not), two without are not.
+    let normalised = load(&manifest().join("models/sin-cos.safetensors"));
+    let why = hpa.other_channel_than(&normalised).unwrap();
+    assert!(why.contains("the one serving 0.0000 ± 1.0000"), "{why}");
+    assert!(normalised.other_channel_than(&hpa).is_some());
+    let damped = load(&manifest().join("models/damped.safetensors"));
+    assert_eq!(damped.other_channel_than(&normalised), None);
 }
