@@ -228,6 +228,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 pair: r.cfg.pair.clone(),
                 samples_in: r.counters.samples_in.load(Relaxed),
                 windows_out: r.counters.windows_out.load(Relaxed),
+                timestamps_ignored: r.counters.timestamps_ignored.load(Relaxed),
                 model: s.live.id.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 compare: r.compare.snapshot(),

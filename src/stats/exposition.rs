@@ -269,7 +269,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 5] = [
+        let counters: [(&str, &str, Count); 6] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -289,6 +289,11 @@ impl Scrape {
                 "pipeline_observer_dropped",
                 "Batches the observer could not take in time (not compared, never lost for the live output).",
                 |r| r.compare.dropped,
+            ),
+            (
+                "pipeline_timestamps_ignored",
+                "Messages whose ts was no plausible time (over a minute ahead of this host's clock, over 7 days behind: other units, or made up), kept out of the latency histograms.",
+                |r| r.timestamps_ignored,
             ),
             (
                 "pipeline_truth_unmatched",

@@ -27,6 +27,9 @@ pub struct RouteCounters {
     /// Sample published (its `ts`) → taken off the subscription by ingest:
     /// the network, the server and the client's buffer.
     pub receive_seconds: Histogram,
+    /// Messages whose `ts` is no plausible time (see [`latency`]): kept out
+    /// of the latency histograms.
+    pub timestamps_ignored: AtomicU64,
 }
 
 impl Default for RouteCounters {
@@ -40,6 +43,7 @@ impl Default for RouteCounters {
             end_to_end_seconds: Histogram::new(SECONDS),
             publish_seconds: Histogram::new(SECONDS),
             receive_seconds: Histogram::new(SECONDS),
+            timestamps_ignored: AtomicU64::new(0),
         }
     }
 }
@@ -89,15 +93,19 @@ impl RouteCounters {
 
     /// Sample publication (`ts`) to ingest taking the message, when known.
     pub fn observe_receive(&self, ts: Option<i64>) {
-        if let Some(ts) = ts {
-            self.receive_seconds.observe(seconds_since(ts));
+        match ts.map(latency) {
+            Some(Some(s)) => self.receive_seconds.observe(s),
+            Some(None) => {
+                (self.timestamps_ignored).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None => {}
         }
     }
 
     /// Sample publication (`ts`, ns since the epoch) to now, when known.
     pub fn observe_end_to_end(&self, ts: Option<i64>) {
-        if let Some(ts) = ts {
-            self.end_to_end_seconds.observe(seconds_since(ts));
+        if let Some(s) = ts.and_then(latency) {
+            self.end_to_end_seconds.observe(s);
         }
     }
 
@@ -115,6 +123,8 @@ pub struct RouteInfo {
     pub samples_in: u64,
     /// This route's translations published (stored, in durable mode).
     pub windows_out: u64,
+    /// Messages whose `ts` was kept out of the latency histograms.
+    pub timestamps_ignored: u64,
     /// Id of the live model.
     pub model: String,
     /// Id of the shadow model, when there is one.
@@ -132,4 +142,54 @@ pub struct RouteInfo {
 /// stamp ahead of this host's clock counts as no time.
 pub fn seconds_since(ts: i64) -> f64 {
     crate::wire::now_ns().saturating_sub(ts).max(0) as f64 / 1e9
+}
+
+/// Seconds from `ts` to now for the latency histograms, when `ts` is a
+/// plausible publication time: at most a minute ahead of this host's clock
+/// (skew) and at most 7 days behind (a backlog). Anything else is another
+/// unit (ms or s since the epoch), a negative or made-up value, and would
+/// turn the histograms' sums into centuries (a helper's walkthrough: one
+/// sample with `ts: -5` put 350 years into `pipeline_end_to_end_seconds_sum`).
+pub fn latency(ts: i64) -> Option<f64> {
+    let ns = i128::from(crate::wire::now_ns()) - i128::from(ts);
+    let s = ns as f64 / 1e9;
+    (-60.0..=7.0 * 86_400.0).contains(&s).then_some(s.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A `ts` in other units, negative, or far ahead is counted and kept
+    /// out of the histograms; a plausible one is observed.
+    #[test]
+    fn implausible_time_stamps_stay_out_of_the_histograms() {
+        let now = crate::wire::now_ns();
+        let c = RouteCounters::default();
+        let ms_since_epoch = now / 1_000_000;
+        for ts in [
+            -5,
+            i64::MIN,
+            i64::MAX,
+            ms_since_epoch,
+            now + 3_600_000_000_000,
+        ] {
+            c.observe_receive(Some(ts));
+            c.observe_end_to_end(Some(ts));
+        }
+        assert_eq!(c.timestamps_ignored.load(Relaxed), 5);
+        assert_eq!(c.receive_seconds.read().1, 0);
+        assert_eq!(c.end_to_end_seconds.read().1, 0);
+        c.observe_receive(Some(now - 2_000_000));
+        c.observe_end_to_end(Some(now + 1_000_000)); // a little skew: no time
+        let (sum, count, _) = c.receive_seconds.read();
+        assert_eq!(count, 1);
+        assert!((0.002..1.0).contains(&sum), "{sum}");
+        assert_eq!(
+            c.end_to_end_seconds.read(),
+            (0.0, 1, c.end_to_end_seconds.read().2)
+        );
+        assert_eq!(c.timestamps_ignored.load(Relaxed), 5);
+    }
 }
