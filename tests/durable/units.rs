@@ -414,6 +414,47 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
     );
 }
 
+/// An output stream that refuses more (full, `discard new`): the unit
+/// says why in its log (it said only "the batcher stopped") and retries;
+/// once the limit is lifted every window is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let full = jetstream::stream::Config {
+        name: "TRANSLATED".into(),
+        subjects: vec!["translated.>".into()],
+        duplicate_window: Duration::from_secs(120),
+        max_messages: 30,
+        discard: jetstream::stream::DiscardPolicy::New,
+        allow_batch_publish: true,
+        ..Default::default()
+    };
+    js.create_stream(full.clone()).await.unwrap();
+    let load = Load {
+        streams: 2,
+        samples: 300,
+    };
+    let svc = Service::start(url, dir.path(), 0);
+    wait_for_stream(js, "SAMPLES").await;
+    publish_all(js.clone(), load).await;
+    let said = "resuming from the last checkpoint";
+    assert!(wait_for_line(&svc.log, said, Duration::from_secs(30)).await);
+    let text = std::fs::read_to_string(&svc.log).unwrap();
+    assert!(text.contains("publishing: "), "{text}");
+    assert!(text.contains("maximum messages"), "{text}");
+    assert!(!text.contains("the batcher stopped"), "{text}");
+    assert_eq!(stored(js).await, 30);
+    js.update_stream(jetstream::stream::Config {
+        max_messages: -1,
+        ..full
+    })
+    .await
+    .unwrap();
+    let outputs = read_outputs(js, load, &[svc.log.clone()]).await;
+    check_exactly_once(&outputs, load);
+}
+
 /// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with
 /// the service's log.
 async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T>) -> T {

@@ -354,7 +354,19 @@ async fn consume(
                                 dead_letter::keep(&shared.js, dead, input, seq, &msg, &why).await?;
                             }
                         }
-                        Handled::Stopped => return Err(Failure::Retry("the batcher stopped".into())),
+                        Handled::Stopped => {
+                            // It stops on a failed publication: say which
+                            // (the acker may take a moment to record it).
+                            let failed = state.progress.wait_for(|p| p.failed.is_some());
+                            let why = match tokio::time::timeout(Duration::from_secs(1), failed).await {
+                                Ok(Ok(p)) => p.failed.clone(),
+                                _ => None,
+                            };
+                            return Err(Failure::Retry(match why {
+                                Some(e) => format!("publishing: {e}"),
+                                None => "the batcher stopped".into(),
+                            }));
+                        }
                     }
                 }
                 if state.unacked >= cfg.max_ack_pending / 2 {
