@@ -32,11 +32,21 @@ fn readiness(state: &MetricsState) -> (&'static str, &'static str, String) {
     if !connected {
         body.push_str("not connected to NATS\n");
     }
+    // Disconnected, a unit's state is only what it was last (a unit cannot
+    // own anything without the server).
+    let last = if connected {
+        ""
+    } else {
+        " (when last connected)"
+    };
     let mut ready = connected;
     for (key, s) in &units {
         ready &= s.ready();
         let name = serde_json::to_value(s).unwrap_or_default();
-        body.push_str(&format!("unit {key}: {}\n", name.as_str().unwrap_or("?")));
+        body.push_str(&format!(
+            "unit {key}: {}{last}\n",
+            name.as_str().unwrap_or("?")
+        ));
     }
     if ready {
         ("200 OK", "text/plain", format!("ready\n{body}"))

@@ -93,43 +93,61 @@ pub(super) async fn serve_requests(
     let mut shadow = add("shadow", SHADOW_SUBJECT, true).await?;
     let mut promote = add("promote", PROMOTE_SUBJECT, true).await?;
     Ok(async move {
-        let mut inflight = tokio::task::JoinSet::new();
-        loop {
-            // Control requests are answered in turn (they are rare and each
-            // swaps models); translations run concurrently.
-            let (control, kind) = tokio::select! {
-                _ = stop.changed() => break,
-                r = reload.next() => (r, Control::Reload),
-                r = shadow.next() => (r, Control::Shadow),
-                r = promote.next() => (r, Control::Promote),
-                r = endpoint.next() => match r {
-                    Some(r) if answerable(&r.message) => {
-                        stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let (routes, compute) = (routes.clone(), compute.clone());
-                        inflight.spawn(async move {
-                            let answer = match refuse_flagged(&r.message) {
-                                Err(e) => Err(e),
-                                Ok(()) => answer_request(&r.message.payload, &routes, &compute).await,
-                            };
-                            let _ = r.respond(answer).await;
-                        });
-                        while inflight.try_join_next().is_some() {}
-                        continue;
-                    }
-                    Some(_) => continue,
-                    None => break,
-                },
-            };
-            if let Some(r) = control.filter(|r| answerable(&r.message)) {
+        // Control requests are answered in turn (they are rare and each
+        // swaps models), in a loop of their own: a model file slow to read
+        // holds up neither translations nor stopping.
+        let mut control_stop = stop.clone();
+        let control = async {
+            loop {
+                let (control, kind) = tokio::select! {
+                    _ = control_stop.changed() => break,
+                    r = reload.next() => (r, Control::Reload),
+                    r = shadow.next() => (r, Control::Shadow),
+                    r = promote.next() => (r, Control::Promote),
+                };
+                let Some(r) = control else { break };
+                if !answerable(&r.message) {
+                    continue;
+                }
                 let answer = match refuse_flagged(&r.message) {
                     Err(e) => Err(e),
-                    Ok(()) => answer_control(kind, &r.message.payload, &routes, &id).await,
+                    Ok(()) => tokio::select! {
+                        _ = control_stop.changed() => break,
+                        a = answer_control(kind, &r.message.payload, &routes, &id) => a,
+                    },
                 };
                 let _ = r.respond(answer).await;
             }
-        }
-        // Answer what was already asked before the compute threads go.
-        while inflight.join_next().await.is_some() {}
+        };
+        // Translations run concurrently.
+        let translate = async {
+            let mut inflight = tokio::task::JoinSet::new();
+            loop {
+                let r = tokio::select! {
+                    _ = stop.changed() => break,
+                    r = endpoint.next() => r,
+                };
+                let Some(r) = r else { break };
+                if !answerable(&r.message) {
+                    continue;
+                }
+                stats
+                    .requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (routes, compute) = (routes.clone(), compute.clone());
+                inflight.spawn(async move {
+                    let answer = match refuse_flagged(&r.message) {
+                        Err(e) => Err(e),
+                        Ok(()) => answer_request(&r.message.payload, &routes, &compute).await,
+                    };
+                    let _ = r.respond(answer).await;
+                });
+                while inflight.try_join_next().is_some() {}
+            }
+            // Answer what was already asked before the compute threads go.
+            while inflight.join_next().await.is_some() {}
+        };
+        tokio::join!(control, translate);
         drop((endpoint, reload, shadow, promote));
         let _ = service.stop().await;
     })

@@ -91,6 +91,12 @@ pub(super) async fn acker(
 /// letter) was skipped as not the server's acknowledgement: the first
 /// time, then every time the count (`strays`) doubles.
 pub(super) fn skipped(strays: u64, payload: &[u8]) {
+    // An empty reply is a status of the server's (it sends one to pending
+    // requests when it shuts down), not a subscriber answering.
+    if payload.is_empty() {
+        tracing::debug!(strays, "skipped an empty reply to a published message");
+        return;
+    }
     if strays.is_power_of_two() {
         let head = String::from_utf8_lossy(&payload[..payload.len().min(64)]);
         tracing::warn!(
