@@ -101,7 +101,7 @@ impl Scrape {
             windows_out: "Translations published.",
             batches: "Model calls.",
             requests: "pipeline.translate requests.",
-            publish_failures: "Translations or events that could not be published.",
+            publish_failures: "Translations or events that could not be published (core mode: lost; durable mode: published again after the unit resumes from its checkpoint).",
             reconnects: "Reconnections to NATS.",
             streams_evicted: "Idle streams forgotten.",
             checkpoints: "Durable mode: window checkpoints written.",
