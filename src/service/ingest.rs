@@ -108,6 +108,10 @@ pub(super) struct Ingest {
     /// The current message's stream key and samples (reused).
     key: String,
     values: Vec<f32>,
+    /// Durable mode: the message is one an earlier attempt handled already
+    /// (replayed from the checkpoint): its messages and samples are not
+    /// counted in again.
+    pub replaying: bool,
 }
 
 impl Ingest {
@@ -126,6 +130,7 @@ impl Ingest {
             completed: Vec::new(),
             key: String::new(),
             values: Vec::new(),
+            replaying: false,
         }
     }
 
@@ -196,7 +201,9 @@ impl Ingest {
     /// behind is gone.
     pub async fn handle(&mut self, msg: &async_nats::Message) -> Handled {
         use std::sync::atomic::Ordering::Relaxed;
-        self.reporter.stats.messages_in.fetch_add(1, Relaxed);
+        if !self.replaying {
+            self.reporter.stats.messages_in.fetch_add(1, Relaxed);
+        }
         let origin = Origin::of(msg);
         match self.admit(msg, origin).await {
             Ok(Some(n)) => Handled::Windows(n),
@@ -296,8 +303,10 @@ impl Ingest {
             |first, win| completed.push((first, buffers.window(win))),
         );
         let next = entry.window.next_seq().unwrap_or(0);
-        stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
-        (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
+        if !self.replaying {
+            stats.samples_in.fetch_add(outcome.accepted as u64, Relaxed);
+            (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
+        }
         if let Some((expected, got)) = outcome.gap {
             let detail = format!("expected seq {expected}, got {got}: window restarted");
             reporter

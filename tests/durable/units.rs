@@ -453,6 +453,17 @@ async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
     .unwrap();
     let outputs = read_outputs(js, load, &[svc.log.clone()]).await;
     check_exactly_once(&outputs, load);
+    // The retries replayed input from the checkpoint: counted in once.
+    let reply = (async_nats::connect(url).await.unwrap())
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
+    let sent = load.streams as u64 * load.samples;
+    assert_eq!(data["samples_in"], sent, "{stats}");
+    assert_eq!(data["messages_in"], sent, "{stats}");
+    assert!(data["durable_restarts"].as_u64().unwrap() > 0, "{stats}");
 }
 
 /// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with

@@ -98,9 +98,12 @@ pub(super) async fn run_unit(
 ) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
     let state = |s| shared.stats.unit(&unit.key, s);
+    // The furthest input any attempt handled: what a later attempt replays
+    // from the checkpoint up to there is not counted as new input.
+    let mut handled = 0;
     loop {
         state(Some(UnitState::Starting));
-        match attempt(&shared, &unit, &mut stop).await {
+        match attempt(&shared, &unit, &mut stop, &mut handled).await {
             Ok(()) => {
                 state(None);
                 return Ok(());
@@ -154,7 +157,12 @@ async fn output_batched(shared: &Shared, unit: &Unit) -> bool {
 }
 
 /// One run of the protocol, from taking the checkpoint to an error or stop.
-async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>) -> Attempt<()> {
+async fn attempt(
+    shared: &Shared,
+    unit: &Unit,
+    stop: &mut watch::Receiver<bool>,
+    handled: &mut u64,
+) -> Attempt<()> {
     let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
         return Ok(());
     };
@@ -224,7 +232,7 @@ async fn attempt(shared: &Shared, unit: &Unit, stop: &mut watch::Receiver<bool>)
             "resuming from checkpoint"
         );
     }
-    let result = consume(shared, unit, &mut ingest, &mut state, stop).await;
+    let result = consume(shared, unit, &mut ingest, &mut state, stop, handled).await;
     let result = match result {
         // Stopping: what was handed on is stored, then a last checkpoint.
         Ok(()) => checkpoint(shared, unit, &ingest, &mut state, true).await,
@@ -265,6 +273,7 @@ async fn consume(
     ingest: &mut Ingest,
     state: &mut State,
     stop: &mut watch::Receiver<bool>,
+    handled: &mut u64,
 ) -> Attempt<()> {
     let cfg = &shared.cfg;
     let consumer = reset_consumer(shared, unit, state.checkpointed).await?;
@@ -346,6 +355,8 @@ async fn consume(
                 // acked in time): its effect is in the windows already.
                 if seq > state.processed {
                     state.processed = seq;
+                    ingest.replaying = seq <= *handled;
+                    *handled = (*handled).max(seq);
                     match ingest.handle(&msg).await {
                         Handled::Windows(n) => state.sent += n,
                         Handled::Refused(why) => {
