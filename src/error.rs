@@ -84,16 +84,11 @@ pub enum Error {
     /// consumer resumes after a checkpointed position): starting from the
     /// input's first sample would store every window again, so the unit
     /// stops and says how to start over on purpose.
-    #[error(
-        "checkpoint {bucket}/{key} is lost: {reason}. Starting over would store every window of \
-         {stream} again; to do so anyway, delete the consumer too: nats consumer rm {stream} \
-         {consumer}"
-    )]
+    #[error("checkpoint {bucket}/{key} is lost: {reason}")]
     CheckpointLost {
         bucket: String,
         key: String,
-        stream: String,
-        consumer: String,
+        /// Why it must have existed, and how to start over on purpose.
         reason: String,
     },
 

@@ -291,7 +291,18 @@ pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<(
         }
     });
     let stats = std::sync::Arc::new(pipeline::stats::Stats::default());
-    pipeline::service::run(conn, config, stats, shutdown_signal()).await?;
+    // A second signal while draining stops at once, as operators expect of
+    // a service that takes its time (durable mode resumes from its last
+    // checkpoint; core mode loses what it held, as on any crash).
+    let shutdown = async {
+        shutdown_signal().await;
+        tokio::spawn(async {
+            shutdown_signal().await;
+            tracing::warn!("second signal while stopping: exiting without draining");
+            std::process::exit(130);
+        });
+    };
+    pipeline::service::run(conn, config, stats, shutdown).await?;
     Ok(())
 }
 

@@ -202,12 +202,14 @@ async fn bucket_gone(shared: &Shared) -> bool {
 /// A checkpoint that existed and is gone: the unit stops (see
 /// `Error::CheckpointLost`).
 fn lost(shared: &Shared, unit: &Unit, reason: String) -> Failure {
+    let (stream, consumer) = (&shared.cfg.input_stream, &unit.consumer);
     Failure::Fatal(Error::CheckpointLost {
         bucket: shared.cfg.checkpoint_bucket.clone(),
         key: unit.key.clone(),
-        stream: shared.cfg.input_stream.clone(),
-        consumer: unit.consumer.clone(),
-        reason,
+        reason: format!(
+            "{reason}. Starting over would store every window of {stream} again; to do so \
+             anyway, delete the consumer too: nats consumer rm {stream} {consumer}"
+        ),
     })
 }
 
