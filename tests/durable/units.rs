@@ -451,7 +451,7 @@ async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
     })
     .await
     .unwrap();
-    let outputs = read_outputs(js, load, &[svc.log.clone()]).await;
+    let outputs = read_outputs(js, load, std::slice::from_ref(&svc.log)).await;
     check_exactly_once(&outputs, load);
     // The retries replayed input from the checkpoint: counted in once.
     let reply = (async_nats::connect(url).await.unwrap())
