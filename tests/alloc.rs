@@ -167,7 +167,7 @@ fn bursts(subjects: &[Subject], seqs: std::ops::Range<u64>) -> Vec<(Subject, byt
             seq,
             value: Some(input_at(seq)),
             values: None,
-            ts: Some(1),
+            ts: Some(pipeline::wire::now_ns()),
         };
         let bytes = bytes::Bytes::from(msg.encode());
         out.extend(subjects.iter().map(|s| (s.clone(), bytes.clone())));

@@ -109,14 +109,14 @@ pub async fn send(client: &Client, stream: &str, seq: u64, values: &[f32]) {
             seq,
             value: Some(values[0]),
             values: None,
-            ts: Some(1),
+            ts: Some(pipeline::wire::now_ns()),
         }
     } else {
         SamplesOut {
             seq,
             value: None,
             values: Some(values),
-            ts: Some(1),
+            ts: Some(pipeline::wire::now_ns()),
         }
     };
     client
