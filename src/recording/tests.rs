@@ -7,6 +7,11 @@ fn read(text: &str, opts: &CsvOptions) -> Result<Recording> {
     Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), opts)
 }
 
+/// Why reading `text` fails.
+fn refused(text: &str, opts: &CsvOptions) -> String {
+    read(text, opts).unwrap_err().to_string()
+}
+
 fn by_name(i: &str, o: &str) -> CsvOptions {
     CsvOptions {
         input: Column::Name(i.into()),
@@ -63,7 +68,7 @@ fn sniffs_semicolons_tabs_and_decimal_commas_and_strips_a_bom() {
 
 #[test]
 fn bad_cells_name_line_and_column() {
-    let err = |text: &str, opts: &CsvOptions| read(text, opts).unwrap_err().to_string();
+    let err = |text: &str, opts: &CsvOptions| refused(text, opts);
     let ab = by_name("a", "b");
     let e = err("a,b,c\n1,2,3\n4,x,6\n", &ab);
     assert!(
@@ -174,7 +179,7 @@ fn delimiter_flag_values() {
 #[test]
 fn a_name_two_columns_share_is_refused_not_guessed() {
     let text = "time,temp,temp,p\n0,1,2,3\n1,4,5,6\n";
-    let e = read(text, &by_name("temp", "p")).unwrap_err().to_string();
+    let e = refused(text, &by_name("temp", "p"));
     assert!(
         e.contains("2 columns are named \"temp\" (0-based 1, 2)") && e.contains("--input 1"),
         "{e}"
@@ -233,7 +238,7 @@ fn thousands_separators_follow_the_files_decimal_convention() {
 fn line_numbers_are_right_after_crlf_line_ends() {
     for end in ["\n", "\r\n"] {
         let text = ["a,b", "1,2", "3,4", "5,x", ""].join(end);
-        let e = read(&text, &by_name("a", "b")).unwrap_err().to_string();
+        let e = refused(&text, &by_name("a", "b"));
         assert!(e.contains("line 4:"), "{end:?}: {e}");
     }
 }
@@ -260,7 +265,7 @@ fn utf16_and_windows_1252_exports_are_read_by_their_names() {
 #[test]
 fn a_time_stamp_in_the_default_column_asks_for_the_right_columns() {
     let text = "time,in,out\n2024-01-01T00:00:00,1,2\n2024-01-01T00:00:01,3,4\n";
-    let e = read(text, &CsvOptions::default()).unwrap_err().to_string();
+    let e = refused(text, &CsvOptions::default());
     assert!(
         e.contains("line 2:") && e.contains("--input and --output"),
         "{e}"
@@ -269,7 +274,7 @@ fn a_time_stamp_in_the_default_column_asks_for_the_right_columns() {
         skip_bad_rows: true,
         ..Default::default()
     };
-    let e = read(text, &opts).unwrap_err().to_string();
+    let e = refused(text, &opts);
     assert!(
         e.contains("no data rows (2 skipped") && e.contains("right columns"),
         "{e}"
@@ -280,9 +285,7 @@ fn a_time_stamp_in_the_default_column_asks_for_the_right_columns() {
 fn lines_above_the_header_are_named_in_the_error() {
     let text =
         "Gerät;Datenlogger 7\nIntervall;10 s\nZeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n2;3;4\n";
-    let e = read(text, &by_name("Vorlauf", "Rücklauf"))
-        .unwrap_err()
-        .to_string();
+    let e = refused(text, &by_name("Vorlauf", "Rücklauf"));
     assert!(
         e.contains("delimiter ';', sniffed") && e.contains("start each with '#'"),
         "{e}"
@@ -309,9 +312,7 @@ fn a_trailing_delimiter_on_data_rows_still_sniffs() {
 #[test]
 fn a_row_with_more_fields_than_the_header_is_refused() {
     let text = "t,valve,flow\n0,0.001,50000\n1,1,234.5,97435.4\n2,0.002,60000\n";
-    let e = read(text, &by_name("valve", "flow"))
-        .unwrap_err()
-        .to_string();
+    let e = refused(text, &by_name("valve", "flow"));
     assert!(
         e.contains("line 3: the row has 4 fields, the header 3: a ',' inside a cell"),
         "{e}"
@@ -338,9 +339,7 @@ fn a_row_with_more_fields_than_the_header_is_refused() {
 #[test]
 fn decimal_flag_settles_a_file_no_cell_settles() {
     let text = "rpm,count\n\"1,000\",\"3,000\"\n\"2,000\",\"4,500\"\n";
-    let e = read(text, &by_name("rpm", "count"))
-        .unwrap_err()
-        .to_string();
+    let e = refused(text, &by_name("rpm", "count"));
     assert!(e.contains("say which with --decimal point"), "{e}");
     let told = |d| CsvOptions {
         decimal: Some(d),
@@ -356,16 +355,14 @@ fn decimal_flag_settles_a_file_no_cell_settles() {
         decimal: Some(Decimal::Point),
         ..by_name("a", "b")
     };
-    let e = read("a,b\n\"54,90\",1\n", &opts).unwrap_err().to_string();
+    let e = refused("a,b\n\"54,90\",1\n", &opts);
     assert!(e.contains("--decimal point"), "{e}");
 }
 
 /// A name asked of a file without a header row says there is none.
 #[test]
 fn a_name_in_a_file_without_a_header_says_there_is_none() {
-    let e = read("1700000000,0,0.5\n1700000060,1,0.6\n", &by_name("a", "b"))
-        .unwrap_err()
-        .to_string();
+    let e = refused("1700000000,0,0.5\n1700000060,1,0.6\n", &by_name("a", "b"));
     assert!(e.contains("the file has no header row"), "{e}");
     assert!(e.contains("0 to 2"), "{e}");
 }
@@ -409,7 +406,7 @@ fn a_time_column_splits_the_rows_at_gaps_in_time() {
     assert_eq!(read(&text, &by_name("x", "y")).unwrap().segments.len(), 1);
     // A time cell that is not a time is a bad row.
     let bad = text.replacen("2026-03-01T00:02:00", "soon", 1);
-    let e = read(&bad, &opts).unwrap_err().to_string();
+    let e = refused(&bad, &opts);
     assert!(
         e.contains("line 4: column \"time\" (index 0): \"soon\" is not a time"),
         "{e}"

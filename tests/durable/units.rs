@@ -313,10 +313,7 @@ async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
     for (n, (value, reason)) in cases.into_iter().enumerate() {
         kv.put("sin-cos.all", value.into()).await.unwrap();
         let mut svc = Service::start(url, dir.path(), n + 1);
-        let log = svc.log.clone();
-        let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(status.code(), Some(78), "{text}");
+        let text = exits_78(&mut svc).await;
         let message = format!("error: checkpoint PIPELINE_CHECKPOINTS/sin-cos.all: {reason}");
         assert!(text.contains(&message), "no {message:?} in\n{text}");
         assert!(
@@ -348,9 +345,7 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
         streams: 2,
         samples: 40,
     };
-    let svc = Service::start(url, dir.path(), 0);
-    wait_for_stream(js, "SAMPLES").await;
-    publish_all(js.clone(), load).await;
+    let svc = serve_and_publish(&bed, load).await;
     // Checkpointed past the samples (stream_seq > 0), then stopped.
     let kv = poll(&svc.log, async || {
         let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
@@ -362,10 +357,7 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
     svc.kill();
     let exits_lost = async |n: usize, why: &str| {
         let mut svc = Service::start(url, dir.path(), n);
-        let log = svc.log.clone();
-        let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(status.code(), Some(78), "{text}");
+        let text = exits_78(&mut svc).await;
         assert!(
             text.contains("checkpoint PIPELINE_CHECKPOINTS/sin-cos.all is lost: "),
             "{text}"
@@ -386,7 +378,7 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
     // On purpose: without the consumer, the unit starts over.
     let samples = js.get_stream("SAMPLES").await.unwrap();
     samples.delete_consumer("pipeline_sin-cos").await.unwrap();
-    let svc = Service::start(url, dir.path(), 2);
+    let mut svc = Service::start(url, dir.path(), 2);
     assert!(
         wait_for_line(
             &svc.log,
@@ -403,11 +395,7 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
     })
     .await;
     js.delete_key_value("PIPELINE_CHECKPOINTS").await.unwrap();
-    let mut svc = svc;
-    let log = svc.log.clone();
-    let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(status.code(), Some(78), "{text}");
+    let text = exits_78(&mut svc).await;
     assert!(
         text.contains("its bucket was deleted while the unit ran"),
         "{text}"
@@ -420,7 +408,7 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
     let bed = Bed::new().await;
-    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let (url, js) = (&bed.url, &bed.js);
     let full = jetstream::stream::Config {
         name: "TRANSLATED".into(),
         subjects: vec!["translated.>".into()],
@@ -435,9 +423,7 @@ async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
         streams: 2,
         samples: 300,
     };
-    let svc = Service::start(url, dir.path(), 0);
-    wait_for_stream(js, "SAMPLES").await;
-    publish_all(js.clone(), load).await;
+    let svc = serve_and_publish(&bed, load).await;
     let said = "resuming from the last checkpoint";
     assert!(wait_for_line(&svc.log, said, Duration::from_secs(30)).await);
     let text = std::fs::read_to_string(&svc.log).unwrap();
@@ -464,6 +450,24 @@ async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
     assert_eq!(data["samples_in"], sent, "{stats}");
     assert_eq!(data["messages_in"], sent, "{stats}");
     assert!(data["durable_restarts"].as_u64().unwrap() > 0, "{stats}");
+}
+
+/// Waits for the service to exit, checks that it exited with status 78,
+/// and returns its log.
+async fn exits_78(svc: &mut Service) -> String {
+    let log = svc.log.clone();
+    let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(78), "{text}");
+    text
+}
+
+/// A service started, and `load` published to its input stream.
+async fn serve_and_publish(bed: &Bed, load: Load) -> Service {
+    let svc = Service::start(&bed.url, bed.dir.path(), 0);
+    wait_for_stream(&bed.js, "SAMPLES").await;
+    publish_all(bed.js.clone(), load).await;
+    svc
 }
 
 /// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with
