@@ -435,7 +435,7 @@ impl Recording {
         }
         rec.segments.retain(|s| !s.is_empty());
         if time.is_some() {
-            rec.split_at_time_gaps(&times, opts.max_gap);
+            time::split_at_gaps(&mut rec, &times, opts.max_gap);
         }
         if rec.rows == 0 {
             return Err(Error::Data(format!(
@@ -454,53 +454,6 @@ impl Recording {
             )));
         }
         Ok(rec)
-    }
-
-    /// Splits the segments where neighbouring rows' `times` (one per row
-    /// read, in order) are a gap apart (see `time::threshold`).
-    fn split_at_time_gaps(&mut self, times: &[f64], max_gap: Option<f64>) {
-        let mut steps = Vec::with_capacity(times.len());
-        let mut at = 0;
-        for s in &self.segments {
-            steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
-            at += s.len();
-        }
-        let Some(limit) = time::threshold(&steps, max_gap) else {
-            return;
-        };
-        let mut split = Vec::with_capacity(self.segments.len());
-        let mut at = 0;
-        for s in std::mem::take(&mut self.segments) {
-            let t = &times[at..at + s.len()];
-            at += s.len();
-            let mut from = 0;
-            for k in 1..s.len() {
-                let step = t[k] - t[k - 1];
-                if !time::is_gap(step, limit) {
-                    continue;
-                }
-                self.time_gaps += 1;
-                if self.time_gap_examples.len() < SKIPPED_EXAMPLES {
-                    self.time_gap_examples.push(format!(
-                        "data row {}: {} after the row before",
-                        s.start + k,
-                        time::span(step)
-                    ));
-                }
-                split.push(Segment {
-                    start: s.start + from,
-                    input: s.input[from..k].to_vec(),
-                    output: s.output[from..k].to_vec(),
-                });
-                from = k;
-            }
-            split.push(Segment {
-                start: s.start + from,
-                input: s.input[from..].to_vec(),
-                output: s.output[from..].to_vec(),
-            });
-        }
-        self.segments = split;
     }
 
     /// How the file was read, for a report: `';'-separated, decimal comma,

@@ -2,6 +2,8 @@
 //! next to each other in time (a logger stopped for hours, a clock set
 //! back): windows are not made across such a gap, as across a skipped row.
 
+use super::{Recording, SKIPPED_EXAMPLES, Segment};
+
 /// Seconds from a time cell: a number (epoch seconds, or any seconds), an
 /// ISO 8601 date-time (`2026-01-01T12:00:00`, a space for the `T`, seconds
 /// and their fraction optional, `Z` or an offset such as `+01:00`), or
@@ -110,6 +112,53 @@ pub(super) fn threshold(steps: &[f64], max_gap: Option<f64>) -> Option<f64> {
 /// does not go forward (a clock set back, a repeated time stamp).
 pub(super) fn is_gap(step: f64, threshold: f64) -> bool {
     step <= 0.0 || step > threshold
+}
+
+/// Splits the segments where neighbouring rows' `times` (one per row
+/// read, in order) are a gap apart (see `threshold`).
+pub(super) fn split_at_gaps(rec: &mut Recording, times: &[f64], max_gap: Option<f64>) {
+    let mut steps = Vec::with_capacity(times.len());
+    let mut at = 0;
+    for s in &rec.segments {
+        steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
+        at += s.len();
+    }
+    let Some(limit) = threshold(&steps, max_gap) else {
+        return;
+    };
+    let mut split = Vec::with_capacity(rec.segments.len());
+    let mut at = 0;
+    for s in std::mem::take(&mut rec.segments) {
+        let t = &times[at..at + s.len()];
+        at += s.len();
+        let mut from = 0;
+        for k in 1..s.len() {
+            let step = t[k] - t[k - 1];
+            if !is_gap(step, limit) {
+                continue;
+            }
+            rec.time_gaps += 1;
+            if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
+                rec.time_gap_examples.push(format!(
+                    "data row {}: {} after the row before",
+                    s.start + k,
+                    span(step)
+                ));
+            }
+            split.push(Segment {
+                start: s.start + from,
+                input: s.input[from..k].to_vec(),
+                output: s.output[from..k].to_vec(),
+            });
+            from = k;
+        }
+        split.push(Segment {
+            start: s.start + from,
+            input: s.input[from..].to_vec(),
+            output: s.output[from..].to_vec(),
+        });
+    }
+    rec.segments = split;
 }
 
 /// `5.0 h`, `12 min`, `90 s`: a gap's length for people.
