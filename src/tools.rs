@@ -376,10 +376,9 @@ fn plot_stream(
             reason: "no translation arrived".into(),
         });
     };
-    let signal = match signal_of(first, recording) {
-        Some(s) => s,
-        None => Signal::Pair(pairs::find(&first.pair)?),
-    };
+    // A model trained on a recording has no curve of its own: without the
+    // recording, the translation alone.
+    let signal = signal_of(first, recording);
     let w = first.values.len() as u64;
     let start = first.seq;
     let mut translated = Vec::new();
@@ -397,9 +396,9 @@ fn plot_stream(
         }
     }
     let end = next.max(start + w);
-    let curve = |f: fn(&Signal, u64) -> Option<f32>| -> Vec<(f64, f64)> {
+    let curve = |signal: &Signal, f: fn(&Signal, u64) -> Option<f32>| -> Vec<(f64, f64)> {
         (start..end)
-            .filter_map(|s| f(&signal, s).map(|v| (s as f64, v as f64)))
+            .filter_map(|s| f(signal, s).map(|v| (s as f64, v as f64)))
             .collect()
     };
     let title = format!(
@@ -409,14 +408,17 @@ fn plot_stream(
     let mut lines = Vec::with_capacity(3);
     // A recording's input is in other units than its output: only a pair's
     // curves share an axis.
-    if matches!(signal, Signal::Pair(_)) {
+    if let Some(s @ Signal::Pair(_)) = &signal {
         lines.push(Line::new(
             "input (published)".to_string(),
-            curve(Signal::input_at),
+            curve(s, Signal::input_at),
             plot::BLUE,
         ));
     }
-    lines.push(Line::new("truth".to_string(), curve(Signal::output_at), plot::GREY).dashed());
+    if let Some(s) = &signal {
+        lines
+            .push(Line::new("truth".to_string(), curve(s, Signal::output_at), plot::GREY).dashed());
+    }
     lines.push(Line::new(
         "translation (non-overlapping windows)".to_string(),
         translated,
@@ -483,5 +485,39 @@ mod tests {
         let signal = Signal::Pair(pairs::find("sin-cos").unwrap());
         assert_eq!(messages(&signal, 5, Some(15), 4), [(5, 4), (9, 4), (13, 2)]);
         assert_eq!(next_message(&signal, 1 << 40, None, 3), Some((1 << 40, 3)));
+    }
+}
+
+#[cfg(test)]
+mod plot_tests {
+    use super::*;
+
+    /// A stream served by a model trained on a recording (its pair is no
+    /// built-in one) plots its translation without a truth to draw (it
+    /// failed with "unknown pair"); with a built-in pair, the curves too.
+    #[test]
+    fn a_stream_without_a_known_curve_still_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let windows: Vec<Translation> = (0..3)
+            .map(|k| Translation {
+                stream: "r".into(),
+                seq: 24 * k,
+                values: (0..24).map(|i| (i as f32 * 0.1).sin() * 1e3).collect(),
+                pair: "heating-plant".into(),
+                model: "m".into(),
+                ts: None,
+            })
+            .collect();
+        let path = dir.path().join("r.png");
+        plot_stream(&path, &windows, None, "heat flow [W]").unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+        let sin_cos: Vec<Translation> = windows
+            .into_iter()
+            .map(|t| Translation {
+                pair: "sin-cos".into(),
+                ..t
+            })
+            .collect();
+        plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
     }
 }

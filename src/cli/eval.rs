@@ -58,7 +58,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         csv.output = a.rec.csv.output.clone().unwrap_or(output);
     }
     // The rows the model was not trained on: by default the fraction it
-    // was trained with; a smaller one scores some of its training rows.
+    // was trained with; a larger one scores some of its training rows.
     let trained = trained_validate(&loaded.meta);
     let validate = a
         .rec
@@ -73,7 +73,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .data
             .iter()
             .any(|d| files.iter().any(|f| same_file(d, f)));
-        (validate < v && overlap).then_some(v)
+        (validate > v && overlap).then_some(v)
     });
     if let Some(v) = seen {
         scored.comparison.held_out = false;
