@@ -128,9 +128,17 @@ pub fn prepare(
     }
     let rows: usize = p.recordings.iter().map(|r| r.recording.rows).sum();
     if p.train.is_empty() {
+        let gaps: usize = p.recordings.iter().map(|r| r.recording.time_gaps).sum();
         return Err(Error::Data(format!(
-            "no training window of {window} samples: {rows} rows in all, {:.0}% held out",
-            validate * 100.0
+            "no training window of {window} samples: {rows} rows in all, {:.0}% held out{}",
+            validate * 100.0,
+            if gaps > 0 {
+                format!(
+                    ", split at {gaps} gap(s) in time (is --max-gap shorter than the time step?)"
+                )
+            } else {
+                String::new()
+            }
         )));
     }
     if validate > 0.0 && p.valid.is_empty() {

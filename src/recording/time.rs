@@ -4,7 +4,9 @@
 
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
 
-/// Seconds from a time cell: a number (epoch seconds, or any seconds), an
+/// Seconds from a time cell: a number (epoch seconds, or any seconds; a
+/// number past 1e11 is epoch milliseconds, past 1e14 microseconds, past
+/// 1e17 nanoseconds, since as seconds it would be thousands of years), an
 /// ISO 8601 date-time (`2026-01-01T12:00:00`, a space for the `T`, seconds
 /// and their fraction optional, `Z` or an offset such as `+01:00`), or
 /// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it.
@@ -14,11 +16,16 @@ pub(super) fn seconds(cell: &[u8]) -> Result<f64, String> {
         .trim()
         .trim_matches('"');
     if let Ok(v) = text.parse::<f64>() {
-        return if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(format!("{text:?} is not a time"))
+        if !v.is_finite() {
+            return Err(format!("{text:?} is not a time"));
+        }
+        let per_second = match v.abs() {
+            a if a >= 1e17 => 1e9,
+            a if a >= 1e14 => 1e6,
+            a if a >= 1e11 => 1e3,
+            _ => 1.0,
         };
+        return Ok(v / per_second);
     }
     date_time(text).ok_or_else(|| {
         format!(
@@ -139,11 +146,15 @@ pub(super) fn split_at_gaps(rec: &mut Recording, times: &[f64], max_gap: Option<
             }
             rec.time_gaps += 1;
             if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
-                rec.time_gap_examples.push(format!(
-                    "data row {}: {} after the row before",
-                    s.start + k,
-                    span(step)
-                ));
+                let row = s.start + k;
+                rec.time_gap_examples.push(if step > 0.0 {
+                    format!("data row {row}: {} after the row before", span(step))
+                } else {
+                    format!(
+                        "data row {row}: the time goes back {} (or repeats)",
+                        span(-step)
+                    )
+                });
             }
             split.push(Segment {
                 start: s.start + from,
@@ -185,6 +196,10 @@ mod tests {
         let s = |t: &str| seconds(t.as_bytes());
         assert_eq!(s("1700000000").unwrap(), 1.7e9);
         assert_eq!(s("2.5").unwrap(), 2.5);
+        // Epoch milliseconds, microseconds and nanoseconds read as seconds.
+        assert_eq!(s("1700000000000").unwrap(), 1.7e9);
+        assert_eq!(s("1700000000000000").unwrap(), 1.7e9);
+        assert_eq!(s("1700000000000000000").unwrap(), 1.7e9);
         // 2026-01-01 is 20,454 days after 1970-01-01.
         let day = 20_454.0 * 86_400.0;
         assert_eq!(s("2026-01-01T00:00:00").unwrap(), day);
