@@ -408,8 +408,9 @@ impl Recording {
                         // (the default is columns 0 and 1, often a time
                         // stamp) than a bad cell.
                         let hint = if at_row == 0 {
-                            "is it the right column? --input and --output choose the channels by \
-                             header name or 0-based index; --skip-bad-rows skips bad rows"
+                            "is it the right column? --input and --output (tail: --truth-column) \
+                             choose the channels by header name or 0-based index; --skip-bad-rows \
+                             skips bad rows"
                         } else {
                             "--skip-bad-rows skips such rows and counts them"
                         };
