@@ -317,6 +317,18 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     assert_eq!(e["validation"]["held_out"], true);
     assert!(!stderr.contains("training rows"), "{stderr}");
     assert!(!stderr.contains("WARNING"), "{stderr}");
+    // A file named as a built-in pair names the model so: said.
+    let out = retrain(
+        &csv,
+        &dir.path().join("sin-cos.safetensors"),
+        &["--steps", "2"],
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("named \"sin-cos\" after its file"),
+        "{stderr}"
+    );
     // Scored on another channel than its own: said, as serving says it.
     let (_, stderr) = eval(&["--input", "s2"]);
     assert!(

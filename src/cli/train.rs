@@ -395,6 +395,13 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         .file_stem()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
+    if pipeline::pairs::find(&name).is_ok() {
+        eprintln!(
+            "WARNING: the model is named {name:?} after its file, as a built-in pair is: `serve \
+             --pair {name}` loads it, and `tail --truth` without --data scores it against that \
+             pair's curve; a file name of its own avoids both"
+        );
+    }
     let meta = Metadata {
         pair: Some(name),
         window: Some(recipe.window),
