@@ -167,6 +167,17 @@ pub struct LoadedModel {
     pub path: PathBuf,
 }
 
+/// Whether two channels (centre ± scale) are in units far apart: centres
+/// more than the wider scale apart, or scales 4× apart.
+pub fn other_units(a: Affine, b: Affine) -> bool {
+    let (wide, narrow) = (
+        a.scale.abs().max(b.scale.abs()),
+        a.scale.abs().min(b.scale.abs()),
+    );
+    let ratio = wide / narrow;
+    (a.center - b.center).abs() > wide || ratio.is_nan() || ratio > 4.0
+}
+
 impl LoadedModel {
     /// What to tell an operator about to put this model where `serving` is,
     /// when the two were trained on input channels of different names, or
@@ -191,12 +202,7 @@ impl LoadedModel {
         // serves is told apart, as two scaled models in different units are).
         let input_scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| s.input);
         let (a, b) = (input_scaling(serving), input_scaling(self));
-        let (wide, narrow) = (
-            a.scale.abs().max(b.scale.abs()),
-            a.scale.abs().min(b.scale.abs()),
-        );
-        let ratio = wide / narrow;
-        ((a.center - b.center).abs() > wide || ratio.is_nan() || ratio > 4.0).then(|| {
+        other_units(a, b).then(|| {
             format!(
                 "this model expects input around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
                      other units or another channel?",
