@@ -336,7 +336,10 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
         "{stderr}"
     );
     // … and its values are far from what the model's scaling expects.
-    assert!(stderr.contains("the recording's input is around"), "{stderr}");
+    assert!(
+        stderr.contains("the recording's input is around"),
+        "{stderr}"
+    );
     // --strict makes it an exit status a script can act on.
     let out = retrain(&csv, &model, &["--steps", "2", "--strict"]);
     assert_eq!(
