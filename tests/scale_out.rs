@@ -88,6 +88,26 @@ fn cluster(dir: &std::path::Path) -> Vec<Node> {
 
 /// One copy of the shipped model per instance (other metadata, same
 /// weights), so a window's model id names the instance that made it.
+/// `request`'s answer, retried for a while: after a node loss the cluster
+/// is still settling, and a JetStream API request may time out (seen once
+/// in `make test`).
+async fn settled<T, E: std::fmt::Display, F: std::future::IntoFuture<Output = Result<T, E>>>(
+    what: &str,
+    mut request: impl FnMut() -> F,
+) -> T {
+    for _ in 0..10 {
+        match request().await {
+            Ok(v) => return v,
+            Err(e) => eprintln!("{what}: {e}; retrying"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    match request().await {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
 fn model_copies(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
@@ -448,21 +468,15 @@ async fn durable_partitions_survive_an_instance_kill_and_a_node_loss() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        js.get_stream("TRANSLATED").await.unwrap()
+        settled("reading the output stream", || js.get_stream("TRANSLATED")).await
     };
-    let mut out = out;
-    assert_eq!(
-        out.info().await.unwrap().state.messages,
-        expected,
-        "late duplicates"
-    );
-    let mut messages = out
-        .create_consumer(consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap()
-        .messages()
-        .await
-        .unwrap();
+    let info = settled("reading its state", || out.get_info()).await;
+    assert_eq!(info.state.messages, expected, "late duplicates");
+    let reader = settled("creating the reader", || {
+        out.create_consumer(consumer::pull::OrderedConfig::default())
+    })
+    .await;
+    let mut messages = reader.messages().await.unwrap();
     let ids: Vec<&String> = copies.iter().map(|c| &c.1).collect();
     let mut seen = HashSet::new();
     let mut owner: HashMap<String, String> = HashMap::new();
