@@ -19,7 +19,7 @@ use crate::eval::Comparison;
 use crate::fast::FastModel;
 use crate::plot::{self, Chart, Line};
 use crate::recording::{self, CsvOptions, Recording};
-use crate::scaling::{ScaleMethod, Scaling};
+use crate::scaling::{Affine, ScaleMethod, Scaling};
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
 
 /// Default held-out fraction (the last 20% of each file).
@@ -64,14 +64,7 @@ pub fn coarse_channels(rec: &Recording) -> Vec<String> {
         (&rec.input_name, rec.input().collect::<Vec<_>>()),
         (&rec.output_name, rec.output().collect::<Vec<_>>()),
     ] {
-        let n = values.len() as f64;
-        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let std = (values
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n)
-            .sqrt();
+        let std = Affine::standard(values.iter().copied()).scale;
         let big = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         // The spacing of f32 values just below `big`.
         let step = (big.next_up() - big) as f64;

@@ -30,6 +30,19 @@ impl Affine {
         *self == Self::IDENTITY
     }
 
+    /// Mean and standard deviation of `values` (f64 sums: a large offset
+    /// costs no precision). Empty: 0 ± 0.
+    pub fn standard(values: impl Iterator<Item = f32>) -> Self {
+        let v: Vec<f64> = values.map(f64::from).collect();
+        let n = v.len().max(1) as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        Affine {
+            center: mean,
+            scale: var.sqrt(),
+        }
+    }
+
     /// Physical → normalised, in place. f64 arithmetic so that a large
     /// offset (values near 1e5) costs no precision before rounding to f32.
     pub fn normalise(&self, v: &mut [f32]) {
@@ -141,10 +154,8 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
     let (center, spread) = match method {
         ScaleMethod::None => return Ok(Affine::IDENTITY),
         ScaleMethod::Standard => {
-            let n = v.len() as f64;
-            let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
-            let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
-            (mean, var.sqrt())
+            let a = Affine::standard(v.iter().copied());
+            (a.center, a.scale)
         }
         ScaleMethod::Robust => {
             let mut s: Vec<f64> = v.iter().map(|&x| x as f64).collect();

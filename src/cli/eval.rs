@@ -114,24 +114,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // The same channel in other units (a decimal convention misread, a
     // recording in mV for a model in V): the model's scaling says.
     if let Some(expects) = loaded.meta.scaling.map(|s| s.input) {
-        let x: Vec<f64> = prepared
-            .recordings
-            .iter()
-            .flat_map(|f| f.recording.input())
-            .map(f64::from)
-            .collect();
-        let n = x.len().max(1) as f64;
-        let mean = x.iter().sum::<f64>() / n;
-        let std = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        let seen = pipeline::scaling::Affine {
-            center: mean,
-            scale: std,
-        };
+        let inputs = prepared.recordings.iter().flat_map(|f| f.recording.input());
+        let seen = pipeline::scaling::Affine::standard(inputs);
         if pipeline::format::other_units(seen, expects) {
             eprintln!(
-                "WARNING: the recording's input is around {mean:.4} ± {std:.4}, the model expects \
+                "WARNING: the recording's input is around {:.4} ± {:.4}, the model expects \
                  {:.4} ± {:.4}: other units, or a misread decimal separator (--decimal)?",
-                expects.center, expects.scale
+                seen.center, seen.scale, expects.center, expects.scale
             );
         }
     }
