@@ -252,8 +252,9 @@ pub fn describe(t: &Translation, truth: Option<&[f32]>, latency_ms: Option<f64>)
     line
 }
 
-/// Five significant digits whatever the units: `+0.5000` for a
-/// normalised signal, `+1.0412e-3` for a valve, `+2.4614e4` for watts.
+/// Four decimals where they read at a glance (0.01 to 10,000: `+0.5000`
+/// for a normalised signal), else five significant digits in scientific
+/// form (`+1.0412e-3` for a valve, `+2.4614e4` for watts).
 fn value(v: f32) -> String {
     if v == 0.0 || (0.01..1e4).contains(&v.abs()) {
         format!("{v:+.4}")
