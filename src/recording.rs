@@ -296,25 +296,28 @@ impl Recording {
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
         let time = opts.time.as_ref().map(resolve).transpose()?;
-        // The decimal convention, from every data cell of the two channels
-        // (a first pass: a cell early in the file may be ambiguous).
-        let mut evidence = Evidence::default();
-        for r in records(bytes, delimiter).skip(usize::from(header)) {
-            let (byte, r) = r.map_err(unreadable)?;
-            for i in [ci, co] {
-                if let Some(cell) = r.get(i) {
-                    evidence.look(|| line_of(byte), cell);
-                }
-            }
-        }
+        // The decimal convention: as given, or from every data cell of the
+        // two channels (a first pass: a cell early in the file may be
+        // ambiguous).
         let convention = match opts.decimal {
             Some(decimal) => Some(numbers::Convention {
                 decimal,
                 shown_by: format!("--decimal {}", decimal.flag()),
             }),
-            None => evidence
-                .decide()
-                .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?,
+            None => {
+                let mut evidence = Evidence::default();
+                for r in records(bytes, delimiter).skip(usize::from(header)) {
+                    let (byte, r) = r.map_err(unreadable)?;
+                    for i in [ci, co] {
+                        if let Some(cell) = r.get(i) {
+                            evidence.look(|| line_of(byte), cell);
+                        }
+                    }
+                }
+                evidence
+                    .decide()
+                    .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?
+            }
         };
 
         let mut rec = Recording {
