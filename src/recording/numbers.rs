@@ -146,11 +146,21 @@ fn shown_decimal(text: &str) -> Option<Decimal> {
             Decimal::Point => Decimal::Comma,
             Decimal::Comma => Decimal::Point,
         })
-    } else if mantissa.len() - last - 1 != 3 {
+    } else if mantissa.len() - last - 1 != 3 || !groups_thousands(&mantissa[..last]) {
+        // `12.5`, or `0.125` and `1013.250`: digits before the separator
+        // that could not start a thousands group.
         Some(sep)
     } else {
         None
     }
+}
+
+/// Whether `digits` could be the first group of a number grouped in
+/// thousands: one to three digits, not starting with a zero.
+fn groups_thousands(digits: &str) -> bool {
+    (1..=3).contains(&digits.len())
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A finite number under the file's convention (`None`: not shown by any
@@ -165,8 +175,19 @@ pub(super) fn parse_cell(
     if text.is_empty() {
         return Err("empty cell".into());
     }
+    // A `,`-separated file writes decimal points: there only a quoted
+    // `"1,000"` is ambiguous. In a `;`- or tab-separated one (Excel's
+    // exports where decimal commas are the custom) `1.013` is as likely
+    // a thousand and thirteen as a little over one.
+    let undecided = || {
+        format!(
+            "{text:?} is not a number as it stands: no cell of the file shows whether ',' or \
+             '.' is its decimal separator; say which with --decimal point (or comma)"
+        )
+    };
     let v = match convention {
         Some(c) => with_convention(text, c)?,
+        None if delimiter != b',' && ambiguous(text) => return Err(undecided()),
         None => match text.parse::<f32>() {
             Ok(v) => v,
             Err(_)
@@ -176,12 +197,7 @@ pub(super) fn parse_cell(
                     .parse::<f32>()
                     .map_err(|_| format!("{text:?} is not a number"))?
             }
-            Err(_) if ambiguous(text) => {
-                return Err(format!(
-                    "{text:?} is not a number as it stands: no cell of the file shows whether \
-                     ',' or '.' is its decimal separator; say which with --decimal point (or comma)"
-                ));
-            }
+            Err(_) if ambiguous(text) => return Err(undecided()),
             Err(_) => return Err(format!("{text:?} is not a number")),
         },
     };
@@ -198,9 +214,7 @@ fn ambiguous(text: &str) -> bool {
     let digits = text.trim_start_matches(['+', '-']);
     [',', '.'].iter().any(|&sep| {
         let mut groups = digits.split(sep);
-        groups
-            .next()
-            .is_some_and(|g| (1..=3).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+        groups.next().is_some_and(groups_thousands)
             && digits.contains(sep)
             && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
     })
@@ -265,9 +279,15 @@ mod tests {
         assert_eq!(convention("12.5"), Some(Decimal::Point));
         assert_eq!(convention("1,013.5"), Some(Decimal::Point));
         assert_eq!(convention("1,013,250"), Some(Decimal::Point));
-        // Three digits after one separator: either could be meant.
+        // Three digits after one separator: either could be meant...
         assert_eq!(convention("1.013"), None);
         assert_eq!(convention("1,013"), None);
+        assert_eq!(convention("-999.125"), None);
+        // ...unless what comes before could not start a thousands group.
+        assert_eq!(convention("0.125"), Some(Decimal::Point));
+        assert_eq!(convention("-0,125"), Some(Decimal::Comma));
+        assert_eq!(convention("1013.250"), Some(Decimal::Point));
+        assert_eq!(convention(".125"), Some(Decimal::Point));
         assert_eq!(convention("998"), None);
         assert_eq!(convention("n/a"), None);
         assert_eq!(convention("06:00:00,5"), None);

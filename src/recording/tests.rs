@@ -220,17 +220,36 @@ fn thousands_separators_follow_the_files_decimal_convention() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("mix"), "{e}");
-    let e = read("a;b\n1,5;2\n1234.567;3\n", &by_name("a", "b"))
+    let e = read("a;b\n1,5;2\n1234.567,5;3\n", &by_name("a", "b"))
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("line 3:") && e.contains("'.' may only group thousands"),
         "{e}"
     );
-    // Nothing unambiguous: read as before (a logger writing three decimals).
-    let r = read("a;b\n1.013;2,125\n", &by_name("a", "b")).unwrap();
+    // Nothing unambiguous in a ';'-separated file, where decimal commas
+    // are the custom: "1.013" could be 1013 as well as 1.013, so ask.
+    let e = read("a;b\n1.013;2,125\n", &by_name("a", "b"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2:") && e.contains("\"1.013\"") && e.contains("--decimal point"),
+        "{e}"
+    );
+    let e = refused("a\tb\n12\t3\n1,013\t2\n", &by_name("a", "b"));
+    assert!(
+        e.contains("line 3:") && e.contains("--decimal point"),
+        "{e}"
+    );
+    // One cell that could not group thousands settles it ("0.125").
+    let r = read("a;b\n1.013;2\n0.125;3\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1.013, 0.125]);
+    assert_eq!(r.decimal, Some(Decimal::Point));
+    let r = read("a;b\n1.013;2\n1.010,5;3\n", &by_name("a", "b")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1013.0, 1010.5]);
+    // A ','-separated file writes decimal points: read as before.
+    let r = read("a,b\n1.013,2\n", &by_name("a", "b")).unwrap();
     assert_eq!(r.segments[0].input, vec![1.013]);
-    assert_eq!(r.segments[0].output, vec![2.125]);
     assert_eq!(r.decimal, None);
 }
 
