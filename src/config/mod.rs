@@ -293,9 +293,14 @@ impl ServeConfig {
             ));
         }
         if let Some(p) = &self.partitions {
-            if p.count == 0 || p.owned.is_empty() || p.owned.iter().any(|o| *o >= p.count) {
+            let repeated = (1..p.owned.len()).any(|i| p.owned[..i].contains(&p.owned[i]));
+            if p.count == 0
+                || p.owned.is_empty()
+                || p.owned.iter().any(|o| *o >= p.count)
+                || repeated
+            {
                 return bad(format!(
-                    "partitions: owned {:?} must be a non-empty subset of 0..{}",
+                    "partitions: owned {:?} must be a non-empty subset of 0..{}, each once",
                     p.owned, p.count
                 ));
             }
@@ -513,6 +518,7 @@ mod tests {
             "[partitions]\ncount = 4\nowned = [0]\n[[route]]\npair = 'a'".into(), // partitions, no token
             format!("[partitions]\ncount = 4\nowned = [4]\n{route}"),             // out of range
             format!("[partitions]\ncount = 4\nowned = []\n{route}"),
+            format!("[partitions]\ncount = 4\nowned = [0, 0]\n{route}"), // twice
         ] {
             assert!(
                 ServeConfig::from_toml(&bad, Path::new("t")).is_err(),

@@ -161,6 +161,9 @@ pub(super) enum Sink {
     Stored {
         progress: watch::Sender<Progress>,
         acked: Acked,
+        /// Checked before each translation: a unit taken over while this
+        /// instance was paused publishes nothing more.
+        lease: Arc<Lease>,
     },
 }
 
@@ -226,6 +229,7 @@ pub(super) fn spawn(
         Sink::Stored {
             progress,
             mut acked,
+            lease,
         } => {
             let (settle, rx) = mpsc::channel(limits.slots * 4);
             let counters = route.counters.clone();
@@ -243,7 +247,7 @@ pub(super) fn spawn(
                 watch("acker"),
                 acker(rx, readers, progress, stats.clone(), counters),
             ));
-            Out::Stored(Box::new(StoredOut::new(settle, acked)))
+            Out::Stored(Box::new(StoredOut::new(settle, acked, lease)))
         }
     };
     let publisher = publisher(slots_rx, route.clone(), out, stats.clone());
@@ -579,6 +583,7 @@ async fn publish(
 mod acker;
 mod buffers;
 mod fast_ingest;
+mod lease;
 mod per_message;
 mod stored;
 
@@ -586,6 +591,7 @@ use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, header_block, slices};
 pub(super) use fast_ingest::FastIngest;
+pub(super) use lease::{Lease, Verify};
 pub(super) use per_message::{PerMessage, publish_acked};
 pub(super) use stored::Acked;
 use stored::StoredOut;

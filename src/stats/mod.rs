@@ -227,6 +227,14 @@ impl Stats {
             return;
         };
         match state {
+            // A standby has no consumer: the lag it had as owner is stale
+            // (and would keep a lag alert firing for a caught-up unit).
+            Some(UnitState::StandingBy) => {
+                units.insert(key.to_string(), UnitState::StandingBy);
+                if let Ok(mut pending) = self.pending.lock() {
+                    pending.remove(key);
+                }
+            }
             Some(s) => {
                 units.insert(key.to_string(), s);
             }
@@ -428,6 +436,18 @@ pub async fn watched(stats: Arc<Stats>, name: String, task: impl Future<Output =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A unit that stands by shows no lag: it has no consumer, and the lag
+    /// it had as owner would keep `PipelineDurableLagging` firing.
+    #[test]
+    fn a_standby_reports_no_consumer_lag() {
+        let stats = Stats::default();
+        stats.unit("sin-cos.all", Some(UnitState::Owning));
+        stats.unit_pending("sin-cos.all").store(52_800, Relaxed);
+        assert_eq!(stats.pending().get("sin-cos.all"), Some(&52_800));
+        stats.unit("sin-cos.all", Some(UnitState::StandingBy));
+        assert_eq!(stats.pending().get("sin-cos.all"), None);
+    }
 
     /// A task that panics fails `/healthz` for good (a dead ingest task
     /// otherwise leaves its route silent with every check green), and a

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::setup::{Unit, token};
 use super::{Attempt, Failure, Shared, State, retry};
 use crate::error::Error;
-use crate::service::engine::Progress;
+use crate::service::engine::{Progress, Verify};
 use crate::service::ingest::Ingest;
 use crate::stats::UnitState;
 use crate::window::SavedWindow;
@@ -56,13 +56,14 @@ impl Checkpoint {
     }
 }
 
-/// Takes ownership of the unit's checkpoint (see the module doc). `None`
-/// when stopped while standing by.
+/// Takes ownership of the unit's checkpoint (see the module doc): its
+/// revision, the checkpoint, and when the write that took it was sent (the
+/// unit is held from then). `None` when stopped while standing by.
 pub(super) async fn acquire(
     shared: &Shared,
     unit: &Unit,
     stop: &mut watch::Receiver<bool>,
-) -> Attempt<Option<(u64, Checkpoint)>> {
+) -> Attempt<Option<(u64, Checkpoint, Instant)>> {
     let me = &shared.instance;
     let lease = Duration::from_secs_f64(shared.cfg.lease_s);
     // The revision seen and since when (our clock): a revision that does not
@@ -105,10 +106,11 @@ pub(super) async fn acquire(
                 generation: 0,
                 chunks: Vec::new(),
             };
+            let sent = Instant::now();
             match shared.kv.create(&unit.key, fresh.encode()).await {
                 Ok(rev) => {
                     shared.stats.unit(&unit.key, Some(UnitState::Owning));
-                    return Ok(Some((rev, fresh)));
+                    return Ok(Some((rev, fresh, sent)));
                 }
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(retry("creating the checkpoint")(e.to_string())),
@@ -133,6 +135,7 @@ pub(super) async fn acquire(
                 tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
             }
             cp.owner = me.clone();
+            let sent = Instant::now();
             match shared
                 .kv
                 .update(&unit.key, cp.encode(), entry.revision)
@@ -140,7 +143,7 @@ pub(super) async fn acquire(
             {
                 Ok(rev) => {
                     shared.stats.unit(&unit.key, Some(UnitState::Owning));
-                    return Ok(Some((rev, cp)));
+                    return Ok(Some((rev, cp, sent)));
                 }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                     seen = None;
@@ -267,6 +270,8 @@ pub(super) struct Snapshot {
 
 /// What a written checkpoint changes in the unit's state.
 pub(super) struct Written {
+    /// When its head was sent: the unit was held from then.
+    sent: Instant,
     revision: u64,
     generation: u64,
     chunks: Vec<String>,
@@ -351,6 +356,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         generation,
         chunks: chunks.into_iter().map(|(k, _)| k).collect(),
     };
+    let sent = Instant::now();
     let revision = match shared.kv.update(&unit.key, head.encode(), revision).await {
         Ok(rev) => rev,
         Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
@@ -374,6 +380,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         }
     }
     Ok(Written {
+        sent,
         revision,
         generation,
         chunks: head.chunks,
@@ -389,7 +396,34 @@ impl State {
         self.chunks = w.chunks;
         self.checkpointed = w.seq;
         self.written = Instant::now();
+        self.lease.confirm(w.sent);
     }
+}
+
+/// Who owns the unit's checkpoint now, for the publisher's lease (see
+/// `engine::lease`): an error unless this instance does.
+pub(super) fn owner_check(shared: &Shared, unit: &Unit) -> Verify {
+    let (kv, key, me) = (shared.kv.clone(), unit.key.clone(), shared.instance.clone());
+    Box::new(move || {
+        let (kv, key, me) = (kv.clone(), key.clone(), me.clone());
+        Box::pin(async move {
+            let value = (kv.get(key.as_str()).await)
+                .map_err(|e| format!("reading checkpoint {key} to see who owns it: {e}"))?
+                .ok_or_else(|| format!("checkpoint {key} is gone"))?;
+            let cp: Checkpoint = rmp_serde::from_slice(&value)
+                .map_err(|e| format!("checkpoint {key} is not readable: {e}"))?;
+            if cp.owner == me {
+                Ok(())
+            } else {
+                Err(format!(
+                    "checkpoint {key} belongs to instance {:?} now: this one went a lease \
+                     without a checkpoint (paused?) and was taken over, so what it computed \
+                     before is not published",
+                    cp.owner
+                ))
+            }
+        })
+    })
 }
 
 /// Takes and writes a checkpoint, waiting for it (when stopping, or when too

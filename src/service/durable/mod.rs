@@ -163,7 +163,7 @@ async fn attempt(
     stop: &mut watch::Receiver<bool>,
     handled: &mut u64,
 ) -> Attempt<()> {
-    let Some((revision, saved)) = acquire(shared, unit, stop).await? else {
+    let Some((revision, saved, taken)) = acquire(shared, unit, stop).await? else {
         return Ok(());
     };
     let windows = load_windows(shared, unit, &saved).await?;
@@ -191,9 +191,15 @@ async fn attempt(
                 .map_err(retry("acknowledgements"))?,
         ),
     };
+    let lease = Arc::new(engine::Lease::new(
+        Duration::from_secs_f64(shared.cfg.lease_s),
+        checkpoint::owner_check(shared, unit),
+    ));
+    lease.confirm(taken);
     let sink = Sink::Stored {
         progress: progress_tx,
         acked,
+        lease: lease.clone(),
     };
     let (jobs_tx, engine) = engine::spawn(
         route.clone(),
@@ -222,6 +228,7 @@ async fn attempt(
         unacked: 0,
         delivered: 0,
         written: Instant::now(),
+        lease,
         progress,
     };
     if saved.stream_seq == 0 {
@@ -264,6 +271,8 @@ struct State {
     /// Consumer sequence of the last delivery.
     delivered: u64,
     written: Instant,
+    /// The publisher's view of this unit's hold (confirmed by each write).
+    lease: Arc<engine::Lease>,
     progress: watch::Receiver<Progress>,
 }
 

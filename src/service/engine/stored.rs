@@ -2,6 +2,8 @@
 //! JetStream with its message id, and each batch's acknowledgements go to
 //! the acker, which awaits them in order while the next batches publish.
 
+use std::sync::Arc;
+
 use async_nats::Subject;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -9,6 +11,7 @@ use tokio::sync::mpsc;
 use super::acker::Settle;
 use super::buffers::{Outgoing, header_block};
 use super::fast_ingest::FastIngest;
+use super::lease::Lease;
 use super::per_message::PerMessage;
 
 /// How a stored sink's translations are acknowledged.
@@ -23,15 +26,17 @@ pub(in crate::service) enum Acked {
 pub(super) struct StoredOut {
     settle: mpsc::Sender<Settle>,
     acked: Acked,
+    lease: Arc<Lease>,
     /// The batch's windows' `ts`.
     stamps: Vec<Option<i64>>,
 }
 
 impl StoredOut {
-    pub fn new(settle: mpsc::Sender<Settle>, acked: Acked) -> Self {
+    pub fn new(settle: mpsc::Sender<Settle>, acked: Acked, lease: Arc<Lease>) -> Self {
         StoredOut {
             settle,
             acked,
+            lease,
             stamps: Vec::new(),
         }
     }
@@ -48,6 +53,9 @@ impl StoredOut {
         trace: Option<&str>,
         ts: Option<i64>,
     ) -> Result<(), String> {
+        // Still this instance's unit (see `lease`): checked for each
+        // translation, since a pause can fall in the middle of a batch.
+        self.lease.check().await?;
         let headers = header_block(arena, Some((subject.as_str(), seq)), trace);
         let m = Outgoing {
             subject,
