@@ -20,76 +20,10 @@ use crate::data::Windows;
 use crate::error::{Error, Result};
 pub use encoding::Encoding;
 pub use numbers::Decimal;
-use numbers::{Evidence, parse_cell};
+use numbers::{CellError, Evidence, parse_cell};
+pub use options::{Column, CsvOptions};
 pub use text::parse_delimiter;
 use text::{delimiter_hint, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
-
-/// A column chosen by header name or by 0-based position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Column {
-    Index(usize),
-    Name(String),
-}
-
-impl std::str::FromStr for Column {
-    type Err = String;
-    /// All digits: a position; anything else: a header name.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("empty column name".into());
-        }
-        Ok(match s.parse::<usize>() {
-            Ok(i) => Self::Index(i),
-            Err(_) => Self::Name(s.to_string()),
-        })
-    }
-}
-
-impl std::fmt::Display for Column {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Index(i) => write!(f, "{i}"),
-            Self::Name(n) => write!(f, "{n:?}"),
-        }
-    }
-}
-
-/// How to read a recording.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CsvOptions {
-    /// The channel the model reads.
-    pub input: Column,
-    /// The channel the model writes.
-    pub output: Column,
-    /// `None`: sniffed from the first lines (tab, then `;`, then `,`).
-    pub delimiter: Option<u8>,
-    /// Count and skip rows with a bad cell instead of stopping at the first.
-    pub skip_bad_rows: bool,
-    /// `None`: decided from the cells that show it (see `numbers`); given,
-    /// for a file whose cells are all ambiguous (`"1,000"`).
-    pub decimal: Option<Decimal>,
-    /// A time column: rows further apart in time than `max_gap` (seconds;
-    /// default three times the median step) or not after the row before
-    /// start a new segment.
-    pub time: Option<Column>,
-    pub max_gap: Option<f64>,
-}
-
-impl Default for CsvOptions {
-    /// The two-column file of earlier versions: input in column 0, output in 1.
-    fn default() -> Self {
-        Self {
-            input: Column::Index(0),
-            output: Column::Index(1),
-            delimiter: None,
-            skip_bad_rows: false,
-            decimal: None,
-            time: None,
-            max_gap: None,
-        }
-    }
-}
 
 /// Contiguous rows: no skipped row inside.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -117,6 +51,11 @@ pub struct Recording {
     /// Header names of the two channels (or `column N` without a header).
     pub input_name: String,
     pub output_name: String,
+    /// The channels' 0-based columns (the same one for `publish`).
+    #[serde(skip)]
+    pub input_index: usize,
+    #[serde(skip)]
+    pub output_index: usize,
     pub delimiter: char,
     pub header: bool,
     /// The text encoding the file was read as (`UTF-8`, `Windows-1252`, …).
@@ -136,6 +75,16 @@ pub struct Recording {
     pub time_gap_examples: Vec<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
+}
+
+/// Why a row is not read.
+enum Refusal {
+    /// A bad channel cell, or a shifted row: `skip_bad_rows` skips it.
+    Row(String),
+    /// A bad time cell: skipped as well, but the hint names --time-column.
+    Time(String),
+    /// A cell no convention is decided for: the file's fault, never skipped.
+    File(String),
 }
 
 /// How many skipped rows are quoted in the report.
@@ -212,7 +161,11 @@ impl Recording {
             || [&opts.input, &opts.output].iter().any(|c| match c {
                 Column::Index(i) => first
                     .get(*i)
-                    .is_none_or(|cell| parse_cell(cell, delimiter, None).is_err()),
+                    // A cell that is a number under either decimal
+                    // convention (`1.013`) is data, not a name.
+                    .is_none_or(|cell| {
+                        parse_cell(cell, delimiter, None).is_err_and(|e| !e.is_numeric())
+                    }),
                 Column::Name(_) => true,
             });
         let resolve = |c: &Column| -> Result<(usize, String)> {
@@ -246,9 +199,11 @@ impl Recording {
                     match found[..] {
                         [i] => Ok((i, names[i].clone())),
                         // No header at all: the first row is data.
-                        [] if first
-                            .iter()
-                            .all(|cell| parse_cell(cell, delimiter, None).is_ok()) =>
+                        [] if first.iter().all(|cell| {
+                            parse_cell(cell, delimiter, None)
+                                .err()
+                                .is_none_or(|e| e.is_numeric())
+                        }) =>
                         {
                             Err(at(
                                 first_at,
@@ -297,26 +252,42 @@ impl Recording {
         let (co, output_name) = resolve(&opts.output)?;
         let time = opts.time.as_ref().map(resolve).transpose()?;
         // The decimal convention: as given, or from every data cell of the
-        // two channels (a first pass: a cell early in the file may be
-        // ambiguous).
+        // chosen channels (a first pass: a cell early in the file may be
+        // ambiguous). When those show nothing, the file's other columns
+        // decide, so that `publish --input p` (one column of whole
+        // thousands, `1.013`) reads the file as `retrain --input p
+        // --output t` (where `t` shows `54,90`) does; but only when they
+        // agree: columns that mix both (a label, an id) tell nothing. The
+        // time column is a time, not a number of this convention.
         let convention = match opts.decimal {
             Some(decimal) => Some(numbers::Convention {
                 decimal,
                 shown_by: format!("--decimal {}", decimal.flag()),
             }),
             None => {
-                let mut evidence = Evidence::default();
+                let mut chosen = Evidence::default();
+                let mut others = Evidence::default();
+                let time_at = time.as_ref().map(|(i, _)| *i);
                 for r in records(bytes, delimiter).skip(usize::from(header)) {
                     let (byte, r) = r.map_err(unreadable)?;
-                    for i in [ci, co] {
-                        if let Some(cell) = r.get(i) {
-                            evidence.look(|| line_of(byte), cell);
+                    for (i, cell) in r.iter().enumerate() {
+                        if i == ci || i == co {
+                            chosen.look(|| line_of(byte), cell);
+                        } else if Some(i) != time_at {
+                            others.look(|| line_of(byte), cell);
                         }
                     }
                 }
-                evidence
+                match chosen
                     .decide()
                     .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?
+                {
+                    Some(c) => Some(c),
+                    None => others.decide().ok().flatten().map(|c| numbers::Convention {
+                        shown_by: format!("{}, in another column", c.shown_by),
+                        ..c
+                    }),
+                }
             }
         };
 
@@ -331,6 +302,8 @@ impl Recording {
             rows: 0,
             skipped: 0,
             skipped_examples: Vec::new(),
+            input_index: ci,
+            output_index: co,
             time_name: time.as_ref().map(|(_, name)| name.clone()),
             time_gaps: 0,
             time_gap_examples: Vec::new(),
@@ -354,40 +327,48 @@ impl Recording {
         let row = |byte: u64,
                    r: &csv::ByteRecord,
                    rec: &mut Recording,
-                   times: &mut Vec<f64>|
+                   times: &mut Vec<f64>,
+                   time_skips: &mut usize|
          -> Result<()> {
-            let shifted = || -> std::result::Result<(), String> {
+            let shifted = || -> std::result::Result<(), Refusal> {
                 let n = filled(r);
                 if n > width {
-                    return Err(format!(
+                    return Err(Refusal::Row(format!(
                         "the row has {n} fields, the {} {width}: a {} inside a cell \
                          shifts the cells after it (quote such cells){}",
                         if header { "header" } else { "first row" },
                         delimiter_name(delimiter),
                         preamble_hint(first.len(), widest)
-                    ));
+                    )));
                 }
                 Ok(())
             };
-            let cell = |i: usize, label: &str| -> std::result::Result<f32, String> {
+            let cell = |i: usize, label: &str| -> std::result::Result<f32, Refusal> {
                 let cell = r.get(i).ok_or_else(|| {
-                    format!("{label} is missing: the row has {} field(s)", r.len())
+                    Refusal::Row(format!(
+                        "{label} is missing: the row has {} field(s)",
+                        r.len()
+                    ))
                 })?;
-                parse_cell(cell, delimiter, convention.as_ref())
-                    .map_err(|why| format!("{label}: {why}"))
+                parse_cell(cell, delimiter, convention.as_ref()).map_err(|e| match e {
+                    CellError::Bad(why) => Refusal::Row(format!("{label}: {why}")),
+                    CellError::Undecided(why) => Refusal::File(format!("{label}: {why}")),
+                })
             };
             // This row's place among the data rows, skipped ones counted:
             // `publish --data` sends row N as sample N, so streams published
             // from different columns of one file line up by `seq`.
             let at_row = rec.rows + rec.skipped;
-            let stamp = || -> std::result::Result<Option<f64>, String> {
+            let stamp = || -> std::result::Result<Option<f64>, Refusal> {
                 let (Some((i, _)), Some(label)) = (&time, &label_time) else {
                     return Ok(None);
                 };
-                let cell = r.get(*i).ok_or_else(|| format!("{label} is missing"))?;
+                let cell = r
+                    .get(*i)
+                    .ok_or_else(|| Refusal::Time(format!("{label} is missing")))?;
                 time::seconds(cell)
                     .map(Some)
-                    .map_err(|why| format!("{label}: {why}"))
+                    .map_err(|why| Refusal::Time(format!("{label}: {why}")))
             };
             let cells = shifted()
                 .and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?, stamp()?)));
@@ -405,20 +386,39 @@ impl Recording {
                     rec.rows += 1;
                     Ok(())
                 }
-                Err(why) => {
+                Err(Refusal::File(why)) => {
+                    // Not skipped even with skip_bad_rows: every cell of
+                    // thousands (`1.013`) would be, silently.
+                    Err(at(
+                        byte,
+                        format!(
+                            "{why} (--skip-bad-rows does not skip such rows: all values grouped \
+                             in thousands would go)"
+                        ),
+                    ))
+                }
+                Err(refusal) => {
+                    let in_time = matches!(refusal, Refusal::Time(_));
+                    let (Refusal::Row(why) | Refusal::Time(why) | Refusal::File(why)) = refusal;
                     if !opts.skip_bad_rows {
                         // The first data row: more likely the wrong column
                         // (the default is columns 0 and 1, often a time
                         // stamp) than a bad cell.
-                        let hint = if at_row == 0 {
-                            "is it the right column? --input and --output (tail: --truth-column) \
-                             choose the channels by header name or 0-based index; --skip-bad-rows \
-                             skips bad rows"
-                        } else {
-                            "--skip-bad-rows skips such rows and counts them"
+                        let hint = match (at_row, in_time) {
+                            (0, false) => {
+                                "is it the right column? --input and --output (tail: \
+                                 --truth-column) choose the channels by header name or 0-based \
+                                 index; --skip-bad-rows skips bad rows"
+                            }
+                            (0, true) => {
+                                "is it the right column? --time-column chooses the time stamps by \
+                                 header name or 0-based index; --skip-bad-rows skips bad rows"
+                            }
+                            _ => "--skip-bad-rows skips such rows and counts them",
                         };
                         return Err(at(byte, format!("{why} ({hint})")));
                     }
+                    *time_skips += usize::from(in_time);
                     rec.skipped += 1;
                     if rec.skipped_examples.len() < SKIPPED_EXAMPLES {
                         rec.skipped_examples
@@ -431,15 +431,18 @@ impl Recording {
                 }
             }
         };
+        // Rows skipped for their time cell: when they are all the skipped
+        // rows, the time column is the one to check.
+        let mut time_skips = 0;
         if !header {
-            row(first_at, &first, &mut rec, &mut times)?;
+            row(first_at, &first, &mut rec, &mut times, &mut time_skips)?;
         }
         while let Some((byte, r)) = next()? {
-            row(byte, &r, &mut rec, &mut times)?;
+            row(byte, &r, &mut rec, &mut times, &mut time_skips)?;
         }
         rec.segments.retain(|s| !s.is_empty());
         if time.is_some() {
-            time::split_at_gaps(&mut rec, &times, opts.max_gap);
+            time::split_at_gaps(&mut rec, &times, opts.max_gap)?;
         }
         if rec.rows == 0 {
             return Err(Error::Data(format!(
@@ -447,10 +450,15 @@ impl Recording {
                 path.display(),
                 if rec.skipped > 0 {
                     format!(
-                        " ({} skipped for bad cells, the first {}; are --input and --output the \
-                         right columns?)",
+                        " ({} skipped for bad cells, the first {}; {} the right column{}?)",
                         rec.skipped,
-                        rec.skipped_examples.first().map_or("", String::as_str)
+                        rec.skipped_examples.first().map_or("", String::as_str),
+                        if time_skips == rec.skipped {
+                            "is --time-column"
+                        } else {
+                            "are --input and --output"
+                        },
+                        if time_skips == rec.skipped { "" } else { "s" }
                     )
                 } else {
                     String::new()
@@ -551,6 +559,7 @@ pub fn windows(segments: &[Segment], window: usize) -> Windows {
 
 mod encoding;
 mod numbers;
+mod options;
 #[cfg(test)]
 mod tests;
 mod text;

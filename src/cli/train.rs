@@ -46,8 +46,11 @@ pub(crate) struct CsvArgs {
     /// cells shows it (`"1,000"` only) [default: from the cells].
     #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
     pub(crate) decimal: Option<pipeline::recording::Decimal>,
-    /// The time stamp column (seconds, or ISO 8601 date-times): windows are
-    /// not made across a gap in time (a logger stopped) or a clock set back.
+    /// The time stamp column: windows are not made across a gap in time (a
+    /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
+    /// microseconds or nanoseconds told by their size; ISO 8601 such as
+    /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00); or
+    /// DD.MM.YYYY hh:mm:ss.
     #[arg(long, value_name = "COL")]
     pub(crate) time_column: Option<pipeline::recording::Column>,
     /// With --time-column, the longest step between rows that is not a gap
@@ -86,6 +89,33 @@ impl CsvArgs {
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
         }
     }
+
+    /// What `publish` reads: the input column as both channels, so that
+    /// `--skip-bad-rows` skips only rows whose input cell is bad (it sends
+    /// nothing else), whatever `--output` says.
+    pub(crate) fn input_only(&self) -> CsvArgs {
+        let input = self
+            .input
+            .clone()
+            .unwrap_or(pipeline::recording::CsvOptions::default().input);
+        CsvArgs {
+            input: Some(input.clone()),
+            output: Some(input),
+            ..self.clone()
+        }
+    }
+}
+
+/// A warning when the two channels are one column: the model would learn
+/// to copy its input, which says nothing about the recording.
+pub(crate) fn identity_warning(r: &pipeline::recording::Recording) -> Option<String> {
+    (r.input_index == r.output_index).then(|| {
+        format!(
+            "--input and --output are the same column ({:?}, index {}): the model would learn \
+             the identity",
+            r.input_name, r.input_index
+        )
+    })
 }
 
 /// Where the model comes from: a pair's shipped model, or a file.
@@ -340,7 +370,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     )?;
     for f in &prepared.recordings {
         println!("{}", data_line(f, true));
-        for w in &f.warnings {
+        for w in identity_warning(&f.recording).iter().chain(&f.warnings) {
             eprintln!("WARNING: {}: {w}", f.recording.path.display());
         }
     }
@@ -533,3 +563,6 @@ fn fraction(s: &str) -> std::result::Result<f64, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;

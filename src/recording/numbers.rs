@@ -84,10 +84,23 @@ impl Evidence {
         let Ok(text) = std::str::from_utf8(cell) else {
             return;
         };
-        let slot = match shown_decimal(text.trim()) {
-            Some(Decimal::Point) => &mut self.point,
-            Some(Decimal::Comma) => &mut self.comma,
-            None => return,
+        let text = text.trim();
+        let Some(shown) = shown_decimal(text) else {
+            return;
+        };
+        // Only a number under the convention it shows is evidence: a
+        // version or an address (`1.2.3`, `10.0.0.1`) in another column
+        // must not decide how the channels read.
+        let as_shown = Convention {
+            decimal: shown,
+            shown_by: String::new(),
+        };
+        if with_convention(text, &as_shown).is_err() {
+            return;
+        }
+        let slot = match shown {
+            Decimal::Point => &mut self.point,
+            Decimal::Comma => &mut self.comma,
         };
         if slot.is_none() {
             *slot = Some((line(), text.trim().to_string()));
@@ -169,24 +182,25 @@ pub(super) fn parse_cell(
     cell: &[u8],
     delimiter: u8,
     convention: Option<&Convention>,
-) -> Result<f32, String> {
-    let text = std::str::from_utf8(cell).map_err(|_| "not UTF-8 text".to_string())?;
+) -> Result<f32, CellError> {
+    let bad = CellError::Bad;
+    let text = std::str::from_utf8(cell).map_err(|_| bad("not UTF-8 text".to_string()))?;
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty cell".into());
+        return Err(bad("empty cell".into()));
     }
     // A `,`-separated file writes decimal points: there only a quoted
     // `"1,000"` is ambiguous. In a `;`- or tab-separated one (Excel's
     // exports where decimal commas are the custom) `1.013` is as likely
     // a thousand and thirteen as a little over one.
     let undecided = || {
-        format!(
+        CellError::Undecided(format!(
             "{text:?} is not a number as it stands: no cell of the file shows whether ',' or \
              '.' is its decimal separator; say which with --decimal point (or comma)"
-        )
+        ))
     };
     let v = match convention {
-        Some(c) => with_convention(text, c)?,
+        Some(c) => with_convention(text, c).map_err(bad)?,
         None if delimiter != b',' && ambiguous(text) => return Err(undecided()),
         None => match text.parse::<f32>() {
             Ok(v) => v,
@@ -195,16 +209,44 @@ pub(super) fn parse_cell(
             {
                 text.replace(',', ".")
                     .parse::<f32>()
-                    .map_err(|_| format!("{text:?} is not a number"))?
+                    .map_err(|_| bad(format!("{text:?} is not a number")))?
             }
             Err(_) if ambiguous(text) => return Err(undecided()),
-            Err(_) => return Err(format!("{text:?} is not a number")),
+            Err(_) => return Err(bad(format!("{text:?} is not a number"))),
         },
     };
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(format!("{text:?} is not a finite number"))
+        Err(bad(format!("{text:?} is not a finite number")))
+    }
+}
+
+/// Why a cell is not read as a number.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum CellError {
+    /// Not a number: this row's fault, which `skip_bad_rows` may skip.
+    Bad(String),
+    /// A number either way, but which one depends on the file's decimal
+    /// separator, which no cell shows: the file's fault, not the row's.
+    /// Skipping would drop every value grouped in thousands (all ≥ 1000)
+    /// without a word, so this always stops the read.
+    Undecided(String),
+}
+
+impl CellError {
+    /// Whether the cell is a number under some convention (a header cell
+    /// never is).
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, Self::Undecided(_))
+    }
+}
+
+impl std::fmt::Display for CellError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bad(why) | Self::Undecided(why) => f.write_str(why),
+        }
     }
 }
 
@@ -298,7 +340,7 @@ mod tests {
             decimal,
             shown_by: "line 2: \"x\"".into(),
         };
-        parse_cell(text.as_bytes(), b';', Some(&c))
+        parse_cell(text.as_bytes(), b';', Some(&c)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -321,9 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn an_undecided_separator_is_not_a_bad_cell() {
+        for text in ["1.013", "1,013", "-12.345.678"] {
+            let e = parse_cell(text.as_bytes(), b';', None).unwrap_err();
+            assert!(matches!(e, CellError::Undecided(_)), "{text}: {e:?}");
+            assert!(e.is_numeric());
+        }
+        let e = parse_cell(b"n/a", b';', None).unwrap_err();
+        assert!(matches!(e, CellError::Bad(_)) && !e.is_numeric(), "{e:?}");
+    }
+
+    #[test]
     fn both_conventions_in_one_file_are_refused() {
         let mut e = Evidence::default();
         e.look(|| 3, b"1.013");
+        assert_eq!(e.decide(), Ok(None));
+        // Not numbers: no evidence (a version, an address).
+        let mut e = Evidence::default();
+        e.look(|| 3, b"1.2.3");
+        e.look(|| 4, b"10.0.0.1");
         assert_eq!(e.decide(), Ok(None));
         let mut e = Evidence::default();
         e.look(|| 3, b"12,5");

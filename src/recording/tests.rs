@@ -431,3 +431,133 @@ fn a_time_column_splits_the_rows_at_gaps_in_time() {
         "{e}"
     );
 }
+
+/// A cell refused because no cell decides the decimal separator is not a
+/// bad row: `--skip-bad-rows` would drop every value ≥ 1000 silently.
+#[test]
+fn an_undecided_decimal_separator_stops_even_skipping_bad_rows() {
+    let text = "a;b\n1.013;1\n998;2\n1.020;3\n";
+    let skip = CsvOptions {
+        skip_bad_rows: true,
+        ..by_name("a", "b")
+    };
+    let e = refused(text, &skip);
+    assert!(
+        e.contains("line 2:")
+            && e.contains("column \"a\" (index 0)")
+            && e.contains("\"1.013\"")
+            && e.contains("--decimal point (or comma)"),
+        "{e}"
+    );
+    // A bad cell in the same file is still skipped once the flag decides.
+    let told = CsvOptions {
+        decimal: Some(Decimal::Comma),
+        ..skip
+    };
+    let r = read("a;b\n1.013;1\nx;2\n1.020;3\n", &told).unwrap();
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1013.0, 1020.0]);
+    assert_eq!(r.skipped, 1);
+}
+
+/// Without names, a first row whose cell is a number either way is data.
+#[test]
+fn an_undecided_first_row_is_not_a_header() {
+    let r = read("1.013;1\n2,5;2\n", &CsvOptions::default()).unwrap();
+    assert!(!r.header);
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1013.0, 2.5]);
+}
+
+/// `publish --input p` reads one column; it reads it as `retrain` does,
+/// from the rest of the file when the column itself shows nothing.
+#[test]
+fn the_rest_of_the_file_decides_when_the_chosen_columns_do_not() {
+    let text = "t;p;temp\n0;1.013;54,90\n1;998;55,10\n2;1.020;56,00\n";
+    let r = read(text, &by_name("p", "p")).unwrap();
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1013.0, 998.0, 1020.0]);
+    assert_eq!(r.decimal, Some(Decimal::Comma));
+    let both = read(text, &by_name("p", "temp")).unwrap();
+    assert_eq!(
+        both.input().collect::<Vec<_>>(),
+        vec![1013.0, 998.0, 1020.0]
+    );
+    // The chosen columns come first: here they show decimal points.
+    let r = read("p;q;temp\n1.013;0.5;54,90\n", &by_name("p", "q")).unwrap();
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1.013]);
+    // Other columns that mix both tell nothing.
+    let e = refused("p;a;b\n1.013;54,90;1.5\n998;1;2\n", &by_name("p", "p"));
+    assert!(e.contains("--decimal point"), "{e}");
+    // Nor do cells that are not numbers (an address, a version).
+    let r = read("host,p\n10.0.0.1,1.013\n", &by_name("p", "p")).unwrap();
+    assert_eq!(r.input().collect::<Vec<_>>(), vec![1.013]);
+    // Nor does the time column (epoch seconds with a fraction).
+    let text = "time;p\n1700000000.5;1.013\n1700000001.5;1.020\n";
+    let timed = CsvOptions {
+        time: Some(Column::Name("time".into())),
+        ..by_name("p", "p")
+    };
+    let e = refused(text, &timed);
+    assert!(e.contains("--decimal point"), "{e}");
+}
+
+/// A newest-first export goes back in time on every row: refused, not
+/// read as one gapless run (nor split at every row with --max-gap).
+#[test]
+fn a_newest_first_file_is_refused() {
+    let mut text = String::from("time,x\n");
+    for i in (0..6).rev() {
+        text += &format!("2026-03-01T00:0{i}:00,{i}\n");
+    }
+    for max_gap in [None, Some(120.0)] {
+        let opts = CsvOptions {
+            time: Some(Column::Name("time".into())),
+            max_gap,
+            ..by_name("x", "x")
+        };
+        let e = read(&text, &opts).unwrap_err();
+        assert!(matches!(e, Error::Data(_)), "{e:?}");
+        assert!(
+            e.to_string().contains(
+                "\"time\" goes back on 5 of 5 rows: the file looks newest first; sort it \
+                 oldest first"
+            ),
+            "{e}"
+        );
+    }
+}
+
+/// A bad time cell on the first row points at --time-column, not at the
+/// channels.
+#[test]
+fn a_bad_first_time_cell_names_the_time_column_flag() {
+    let text = "time,x,y\nsoon,1,2\n2026-03-01T00:01:00,3,4\n";
+    let opts = CsvOptions {
+        time: Some(Column::Name("x".into())),
+        ..by_name("y", "y")
+    };
+    // Column "x" holds 1, 3: seconds, so it reads; "time" does not.
+    assert!(read(text, &opts).is_ok());
+    let opts = CsvOptions {
+        time: Some(Column::Name("time".into())),
+        ..by_name("x", "y")
+    };
+    let e = refused(text, &opts);
+    assert!(
+        e.contains("line 2:") && e.contains("--time-column") && !e.contains("--input and"),
+        "{e}"
+    );
+    let skip = CsvOptions {
+        skip_bad_rows: true,
+        ..opts
+    };
+    let e = refused("time,x,y\nsoon,1,2\nlater,3,4\n", &skip);
+    assert!(
+        e.contains("no data rows (2 skipped") && e.contains("is --time-column the right column?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_channels_columns_are_recorded() {
+    let r = read("a,b,c\n1,2,3\n", &by_name("c", "a")).unwrap();
+    assert_eq!((r.input_index, r.output_index), (2, 0));
+}

@@ -3,6 +3,7 @@
 //! back): windows are not made across such a gap, as across a skipped row.
 
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
+use crate::error::{Error, Result};
 
 /// Seconds from a time cell: a number (epoch seconds, or any seconds; a
 /// number past 1e11 is epoch milliseconds, past 1e14 microseconds, past
@@ -122,16 +123,29 @@ pub(super) fn is_gap(step: f64, threshold: f64) -> bool {
 }
 
 /// Splits the segments where neighbouring rows' `times` (one per row
-/// read, in order) are a gap apart (see `threshold`).
-pub(super) fn split_at_gaps(rec: &mut Recording, times: &[f64], max_gap: Option<f64>) {
+/// read, in order) are a gap apart (see `threshold`). A file whose time
+/// goes back on most rows is refused: it is newest first, and every row
+/// would be a gap (or, with too few forward steps for a median, none).
+pub(super) fn split_at_gaps(
+    rec: &mut Recording,
+    times: &[f64],
+    max_gap: Option<f64>,
+) -> Result<()> {
     let mut steps = Vec::with_capacity(times.len());
     let mut at = 0;
     for s in &rec.segments {
         steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
         at += s.len();
     }
+    if let Some(why) = newest_first(&steps) {
+        return Err(Error::Data(format!(
+            "{}: {:?} {why}",
+            rec.path.display(),
+            rec.time_name.as_deref().unwrap_or("time")
+        )));
+    }
     let Some(limit) = threshold(&steps, max_gap) else {
-        return;
+        return Ok(());
     };
     let mut split = Vec::with_capacity(rec.segments.len());
     let mut at = 0;
@@ -170,6 +184,19 @@ pub(super) fn split_at_gaps(rec: &mut Recording, times: &[f64], max_gap: Option<
         });
     }
     rec.segments = split;
+    Ok(())
+}
+
+/// Why the steps look like a newest-first export: more than half of them
+/// go back in time (a clock set back now and then is a gap, not this).
+fn newest_first(steps: &[f64]) -> Option<String> {
+    let back = steps.iter().filter(|&&s| s < 0.0).count();
+    (2 * back > steps.len()).then(|| {
+        format!(
+            "goes back on {back} of {} rows: the file looks newest first; sort it oldest first",
+            steps.len()
+        )
+    })
 }
 
 /// `5.0 h`, `12 min`, `90 s`: a gap's length for people.
@@ -236,5 +263,17 @@ mod tests {
         assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
         assert_eq!(threshold(&[60.0], None), None);
         assert_eq!(span(18_000.0), "5.0 h");
+    }
+
+    #[test]
+    fn most_steps_back_in_time_is_newest_first() {
+        let why = newest_first(&[-60.0, -60.0, -61.0, 3600.0]).unwrap();
+        assert_eq!(
+            why,
+            "goes back on 3 of 4 rows: the file looks newest first; sort it oldest first"
+        );
+        assert_eq!(newest_first(&[60.0, -3600.0, 60.0]), None);
+        assert_eq!(newest_first(&[60.0, -60.0]), None);
+        assert_eq!(newest_first(&[]), None);
     }
 }

@@ -1,0 +1,77 @@
+//! `retrain`'s and `publish`'s reading of a recording's flags.
+
+use super::*;
+use pipeline::recording::{Column, CsvOptions, Recording};
+
+fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
+    let col = |c: &str| c.parse::<Column>().ok();
+    CsvArgs {
+        input: input.and_then(col),
+        output: output.and_then(col),
+        delimiter: None,
+        skip_bad_rows: true,
+        decimal: None,
+        time_column: None,
+        max_gap: None,
+    }
+}
+
+/// `publish` sends the input column only: a bad cell in another column
+/// (`--output`'s, or column 1 by default) skips no row.
+#[test]
+fn publish_reads_the_input_column_only() {
+    let text = b"a,b\n0,10\n1,x\n2,12\n";
+    for args in [csv(Some("a"), Some("b")), csv(None, None)] {
+        let opts = args.input_only().options();
+        assert_eq!(opts.output, opts.input);
+        let r = Recording::from_bytes(text, Path::new("r.csv"), &opts);
+        let r = r.map_err(|e| e.to_string());
+        assert_eq!(r.map(|r| r.skipped), Ok(0));
+    }
+    assert_eq!(
+        csv(None, None).input_only().options().input,
+        CsvOptions::default().input
+    );
+}
+
+#[test]
+fn one_column_as_both_channels_is_warned_about() {
+    let read = |args: CsvArgs| {
+        Recording::from_bytes(b"a,b\n1,2\n", Path::new("r.csv"), &args.options())
+            .map_err(|e| e.to_string())
+    };
+    let same = read(csv(Some("a"), Some("0"))).map(|r| identity_warning(&r));
+    assert!(
+        same.as_ref()
+            .is_ok_and(|w| w.as_deref().is_some_and(|w| w.contains("the identity"))),
+        "{same:?}"
+    );
+    let apart = read(csv(Some("a"), Some("b"))).map(|r| identity_warning(&r));
+    assert_eq!(apart, Ok(None));
+}
+
+/// The help lists every time format the reader takes.
+#[test]
+fn time_column_help_lists_the_formats() {
+    use clap::CommandFactory;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        csv: CsvArgs,
+    }
+    let cmd = Cli::command();
+    let help = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "time_column")
+        .and_then(|a| a.get_long_help().or(a.get_help()))
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    for format in [
+        "epoch milliseconds, microseconds or nanoseconds",
+        "ISO 8601",
+        "offset",
+        "DD.MM.YYYY hh:mm:ss",
+    ] {
+        assert!(help.contains(format), "{format}: {help}");
+    }
+}

@@ -1,0 +1,71 @@
+//! How to read a recording: which columns, which delimiter and decimal
+//! separator, what to do with bad rows and gaps in time.
+
+use super::Decimal;
+
+/// A column chosen by header name or by 0-based position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    Index(usize),
+    Name(String),
+}
+
+impl std::str::FromStr for Column {
+    type Err = String;
+    /// All digits: a position; anything else: a header name.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty column name".into());
+        }
+        Ok(match s.parse::<usize>() {
+            Ok(i) => Self::Index(i),
+            Err(_) => Self::Name(s.to_string()),
+        })
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Index(i) => write!(f, "{i}"),
+            Self::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+/// How to read a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvOptions {
+    /// The channel the model reads.
+    pub input: Column,
+    /// The channel the model writes.
+    pub output: Column,
+    /// `None`: sniffed from the first lines (tab, then `;`, then `,`).
+    pub delimiter: Option<u8>,
+    /// Count and skip rows with a bad cell instead of stopping at the first.
+    pub skip_bad_rows: bool,
+    /// `None`: decided from the cells that show it (see `numbers`); given,
+    /// for a file whose cells are all ambiguous (`"1,000"`).
+    pub decimal: Option<Decimal>,
+    /// A time column: rows further apart in time than `max_gap` (seconds;
+    /// default three times the median step) or not after the row before
+    /// start a new segment.
+    pub time: Option<Column>,
+    pub max_gap: Option<f64>,
+}
+
+impl Default for CsvOptions {
+    /// The two-column file of earlier versions: input in column 0, output in 1.
+    fn default() -> Self {
+        Self {
+            input: Column::Index(0),
+            output: Column::Index(1),
+            delimiter: None,
+            skip_bad_rows: false,
+            decimal: None,
+            time: None,
+            max_gap: None,
+        }
+    }
+}
