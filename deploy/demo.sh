@@ -59,7 +59,7 @@ tail_pid=$!
 wait_for "$work/tail.log" listening 10
 
 echo "publishing $SAMPLES samples of sin x on samples.demo at $RATE/s ..."
-"$BIN" publish --pair sin-cos --stream demo --rate "$RATE" --count "$SAMPLES" 2>/dev/null
+"$BIN" publish --pair sin-cos --stream demo --rate "$RATE" --count "$SAMPLES" ${DURABLE:+--jetstream} 2>/dev/null
 wait "$tail_pid"
 cat "$work/tail.txt"
 

@@ -15,6 +15,8 @@ use crate::pairs::{self, Pair};
 use crate::plot::{self, Chart, Line};
 use crate::wire::{SamplesOut, Translation};
 
+mod stored;
+
 pub use crate::wire::now_ns;
 
 /// A signal whose sample `seq` is known: a pair's curves, or a recording's
@@ -81,6 +83,11 @@ pub struct PublishOptions {
     pub batch: usize,
     /// Sequence number of the first sample.
     pub start_seq: u64,
+    /// Publish into JetStream (durable mode's input stream): each message
+    /// with `Nats-Msg-Id: <subject>:<seq>`, acknowledged before it counts,
+    /// retried with the same id when an acknowledgement does not come (a
+    /// server restart), so nothing is lost and nothing stored twice.
+    pub jetstream: bool,
 }
 
 /// What [`publish`] sent on each stream.
@@ -136,6 +143,7 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
         (e, len) => e.or(len),
     };
     let mut values = Vec::with_capacity(batch as usize);
+    let mut stored = opts.jetstream.then(|| stored::Stored::new(client));
     let (mut next, mut sent) = (opts.start_seq, 0);
     while let Some((seq, n)) = next_message(&opts.signal, next, end, batch) {
         if let Some(t) = ticker.as_mut() {
@@ -150,14 +158,21 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
             ts: Some(now_ns()),
         }
         .encode();
+        let msg = bytes::Bytes::from(msg);
         for subject in &subjects {
-            client
-                .publish(subject.clone(), msg.clone().into())
-                .await
-                .map_err(|e| Error::Nats(format!("publish: {e}")))?;
+            match stored.as_mut() {
+                Some(stored) => stored.publish(subject, seq, msg.clone()).await?,
+                None => client
+                    .publish(subject.clone(), msg.clone())
+                    .await
+                    .map_err(|e| Error::Nats(format!("publish: {e}")))?,
+            }
         }
         sent += n;
         next = seq + n;
+    }
+    if let Some(stored) = stored.as_mut() {
+        stored.settle(0).await?;
     }
     client
         .flush()

@@ -129,6 +129,11 @@ pub(crate) struct PublishArgs {
     /// Sequence number of the first sample.
     #[arg(long, default_value_t = 0)]
     pub(crate) start_seq: u64,
+    /// Publish into JetStream, for a service in durable mode: each message
+    /// with `Nats-Msg-Id: <subject>:<seq>`, acknowledged by the stream (sent
+    /// again when not, e.g. across a server restart), so none is lost.
+    #[arg(long)]
+    pub(crate) jetstream: bool,
 }
 
 #[derive(Args)]
@@ -190,14 +195,34 @@ pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::to
 
 pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     let signal = match &a.data {
-        // Only the input column is published: without --output, read no other.
-        Some(path) => recorded_signal(
-            path,
-            &CsvArgs {
-                output: a.csv.output.clone().or_else(|| a.csv.input.clone()),
-                ..a.csv.clone()
-            },
-        )?,
+        // Only the input column is published: read no other, so that
+        // --skip-bad-rows leaves out only rows whose input cell is bad.
+        Some(path) => {
+            if let Some(output) = &a.csv.output {
+                tracing::warn!(
+                    output = %output,
+                    "publish sends only --input: --output is not read"
+                );
+            }
+            let r = pipeline::recording::Recording::read(path, &a.csv.input_only().options())?;
+            // Rows are sent one after another whatever the time column
+            // says: the service's windows join the rows on either side of
+            // a gap, which `retrain` and `eval` leave out.
+            if let Some(time) = &r.time_name
+                && r.time_gaps > 0
+            {
+                tracing::warn!(
+                    time_column = %time,
+                    gaps = r.time_gaps,
+                    first = r.time_gap_examples.first().map_or("", String::as_str),
+                    "the service will translate windows across the {} gap(s) in time the time \
+                     column shows (rows are published one after another); retrain and eval \
+                     exclude them",
+                    r.time_gaps
+                );
+            }
+            pipeline::tools::Signal::recorded(&r)
+        }
         None => pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
     };
     let streams = match a.streams {
@@ -223,6 +248,7 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         count: a.count,
         batch: a.batch,
         start_seq: a.start_seq,
+        jetstream: a.jetstream,
     };
     let started = Instant::now();
     let rows = opts.signal.samples();

@@ -428,6 +428,7 @@ async fn a_scaled_model_serves_physical_units() {
             count: None, // a recording ends after its last row
             batch: 7,
             start_seq: 0,
+            jetstream: false,
         },
     )
     .await
