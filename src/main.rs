@@ -125,7 +125,25 @@ struct TranslateArgs {
     model: ModelArgs,
 }
 
+/// `pipeline tail | head -2`: once the reader has gone, printing fails.
+/// That ends the output, it is not a bug: exit as a process killed by
+/// SIGPIPE would (status 141, what shells show for `yes | head`) instead
+/// of printing a panic report. Every other panic is reported as before.
+fn quiet_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>();
+        if message.is_some_and(|m| {
+            m.starts_with("failed printing to stdout") && m.contains("Broken pipe")
+        }) {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 fn main() {
+    quiet_when_stdout_closes();
     // `--otlp-endpoint` / `otlp_endpoint` work in builds with the feature.
     #[cfg(feature = "otel")]
     pipeline_otel::install();

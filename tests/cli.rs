@@ -70,11 +70,7 @@ fn translate_prints_what_the_library_computes() {
         &["translate", "--model", model.to_str().unwrap()],
         &(lines.join("\n") + "\n"),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let rows = parse_rows(&out.stdout);
     assert_eq!(rows.len(), 3);
     let lib = pipeline::format::load(&model, None).unwrap();
@@ -154,11 +150,7 @@ fn retrain_then_eval_round_trip() {
         .args(["--random-windows", "32", "--out", model.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     for f in [
         "m.safetensors",
         "m.report.json",
@@ -183,11 +175,7 @@ fn retrain_then_eval_round_trip() {
         .args(["--plot", plot.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["data"], "damped", "pair taken from the model's metadata");
     assert_eq!(v["metrics"]["grid_windows"], 76);
@@ -222,11 +210,7 @@ fn retrain_on_a_csv_series() {
         .args(["--window", "8", "--out", model.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let loaded = pipeline::format::load(&model, None).unwrap();
     // A recording's model is named after its file (a route serves it by that name).
     assert_eq!(loaded.meta.pair.as_deref(), Some("csv"));
@@ -314,4 +298,23 @@ fn bench_model_only_reports_every_case_as_json() {
     }
     assert_eq!(cases[0]["path"], "fast");
     assert_eq!(cases[1]["path"], "reference");
+}
+
+/// `pipeline … | head`: the reader closes the pipe before the command has
+/// printed. That ends the output quietly (status 141, as for a process
+/// SIGPIPE stopped), not with a panic report.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let mut child = pipeline()
+        .args(["eval", "--pair", "sin-cos", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before eval has computed anything to print.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
 }

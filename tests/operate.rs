@@ -14,11 +14,7 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
         .args(["config", "check", "deploy/pipeline.toml"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["route"].as_array().unwrap().len(), 2);
     assert_eq!(v["max_batch"], 256);
@@ -42,11 +38,7 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
     };
     assert!(!run(None).status.success());
     let out = run(Some(&root.join("models")));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["models_dir"], root.join("models").to_str().unwrap());
 
@@ -114,11 +106,7 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
             .unwrap()
     };
     let out = check(&with_durable);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (
@@ -327,21 +315,13 @@ fn every_subcommand_connects_the_way_the_nats_cli_does() {
             ("NATS_PASSWORD", "hunter2"),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     // Flags, with the nats CLI's names.
     let out = publish(
         &["--server", &url, "--user", "svc", "--password", "hunter2"],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     // A context file, as `nats context save` writes it.
     let home = tempfile::tempdir().unwrap();
     let contexts = home.path().join("nats/context");
@@ -351,19 +331,11 @@ fn every_subcommand_connects_the_way_the_nats_cli_does() {
     std::fs::write(contexts.join("lab.json"), ctx.to_string()).unwrap();
     let xdg = home.path().to_str().unwrap();
     let out = publish(&["--context", "lab"], &[("XDG_CONFIG_HOME", xdg)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     // The selected context applies without --context.
     std::fs::write(home.path().join("nats/context.txt"), "lab").unwrap();
     let out = publish(&[], &[("XDG_CONFIG_HOME", xdg)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     // No credentials: refused, and said so; a wrong password is not shown.
     let out = publish(&["--nats", &url], &[("XDG_CONFIG_HOME", "/nonexistent")]);
     assert!(!out.status.success());

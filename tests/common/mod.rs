@@ -18,15 +18,20 @@ pub fn pipeline() -> std::process::Command {
     c
 }
 
-/// Runs a command that must succeed (its stderr shown when it does not)
-/// and reads its stdout of one JSON object per line.
-pub fn run_json_lines(cmd: &mut std::process::Command) -> Vec<serde_json::Value> {
-    let out = cmd.output().unwrap();
+/// Asserts that a command succeeded, showing its stderr when it did not.
+pub fn succeeded(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs a command that must succeed (its stderr shown when it does not)
+/// and reads its stdout of one JSON object per line.
+pub fn run_json_lines(cmd: &mut std::process::Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().unwrap();
+    succeeded(&out);
     json_lines(&out.stdout)
 }
 

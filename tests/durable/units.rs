@@ -35,8 +35,36 @@ async fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) ->
 /// Every window is still stored exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
+    frozen_owner(None).await;
+}
+
+/// The same, with the owner frozen for longer than the output stream's
+/// duplicate window: the server would store twice what the old owner
+/// computed before its pause, so it must publish none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_frozen_past_the_duplicate_window_publishes_nothing_twice() {
+    // Longer than the takeover (a 1 s lease, then resuming from the last
+    // checkpoint), or the new owner's own replay would be stored twice.
+    frozen_owner(Some(Duration::from_secs(4))).await;
+}
+
+/// Freezes the owner until the standby has taken over and then `after`
+/// longer than `dupes` (the output stream's duplicate window, when given;
+/// 1 s when not), then wakes it: every window stored exactly once.
+async fn frozen_owner(dupes: Option<Duration>) {
     let bed = Bed::new().await;
     let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    if let Some(window) = dupes {
+        (js.create_stream(jetstream::stream::Config {
+            name: "TRANSLATED".into(),
+            subjects: vec!["translated.>".into()],
+            duplicate_window: window,
+            allow_batch_publish: true,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    }
     let mut owner = bed.serve(0, "owner").await;
     assert!(
         wait_for_line(
@@ -61,7 +89,8 @@ async fn a_standby_takes_over_a_frozen_owner_and_the_owner_is_fenced() {
         "{}",
         logs(std::slice::from_ref(&standby.log))
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let frozen = dupes.map_or(Duration::from_secs(1), |d| d * 3);
+    tokio::time::sleep(frozen).await;
     let before = std::fs::read_to_string(&owner.log).unwrap().len();
     signal(&owner.child, "-CONT");
     // The old owner finds it no longer owns the unit.
@@ -534,4 +563,38 @@ async fn a_route_added_later_gets_its_subjects_into_the_streams() {
         "7 translations, all of damped.d0"
     );
     svc.shutdown().await;
+}
+
+/// `pipeline publish --jetstream` stores every sample in the input stream
+/// with its message id: publishing the same rows again stores nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_into_jetstream_stores_each_sample_once() {
+    let bed = Bed::new().await;
+    let js = &bed.js;
+    (js.create_stream(jetstream::stream::Config {
+        name: "SAMPLES".into(),
+        subjects: vec!["samples.>".into()],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let out = common::pipeline()
+            .args(["publish", "--jetstream", "--nats", &bed.url])
+            .args(["--streams", "3", "--stream", "j", "--rate", "0"])
+            .args(["--count", "40", "--batch", "4"])
+            .output()
+            .unwrap();
+        common::succeeded(&out);
+    }
+    let mut stream = js.get_stream("SAMPLES").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    assert_eq!(state.messages, 3 * 10, "each message stored once");
+    let first = stream.get_raw_message(1).await.unwrap();
+    let id = first
+        .headers
+        .get(async_nats::header::NATS_MESSAGE_ID)
+        .map(|v| v.to_string());
+    assert_eq!(id.as_deref(), Some("samples.j-0:0"));
 }

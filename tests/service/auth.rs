@@ -78,11 +78,7 @@ fn private_ca(dir: &std::path::Path) -> (String, String, String) {
             .args(args)
             .output()
             .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::succeeded(&out);
     };
     openssl(&[
         "req",

@@ -207,11 +207,7 @@ fn bench_json(nats: &str, args: &[&str]) -> serde_json::Value {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
