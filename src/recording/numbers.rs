@@ -88,6 +88,15 @@ impl Evidence {
         let Some(shown) = shown_decimal(text) else {
             return;
         };
+        let slot = match shown {
+            Decimal::Point => &mut self.point,
+            Decimal::Comma => &mut self.comma,
+        };
+        // The first cell of each convention is all that is kept: the rest
+        // of a file's cells (every cell of every column) cost no parse.
+        if slot.is_some() {
+            return;
+        }
         // Only a number under the convention it shows is evidence: a
         // version or an address (`1.2.3`, `10.0.0.1`) in another column
         // must not decide how the channels read.
@@ -95,15 +104,8 @@ impl Evidence {
             decimal: shown,
             shown_by: String::new(),
         };
-        if with_convention(text, &as_shown).is_err() {
-            return;
-        }
-        let slot = match shown {
-            Decimal::Point => &mut self.point,
-            Decimal::Comma => &mut self.comma,
-        };
-        if slot.is_none() {
-            *slot = Some((line(), text.trim().to_string()));
+        if with_convention(text, &as_shown).is_ok() {
+            *slot = Some((line(), text.to_string()));
         }
     }
 
