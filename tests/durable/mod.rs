@@ -3,12 +3,13 @@
 //! random moments and restarted, or while the nats-server restarts. At the
 //! end the output stream must hold every expected window exactly once, with
 //! the values an uninterrupted run computes (`exactly_once`); and how units
-//! take, hold, hand over and refuse their checkpoints (`units`). This file
+//! take, hold, hand over and refuse their checkpoints (`units`, `handover`). This file
 //! holds the helpers both use.
 
 use crate::common;
 
 mod exactly_once;
+mod handover;
 mod units;
 
 use std::collections::HashMap;
@@ -64,11 +65,15 @@ impl Service {
     }
 
     fn named(url: &str, dir: &std::path::Path, n: usize, instance: &str) -> Self {
+        Self::with_lease(url, dir, n, instance, "1s")
+    }
+
+    fn with_lease(url: &str, dir: &std::path::Path, n: usize, instance: &str, lease: &str) -> Self {
         let log = dir.join(format!("serve-{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
             .args(["serve", "--pair", "sin-cos", "--durable"])
             .args(["--instance", instance, "--checkpoint-interval", "50ms"])
-            .args(["--lease", "1s"])
+            .args(["--lease", lease])
             .arg("--models-dir")
             .arg(manifest().join("models"))
             .args(["--nats", url])
@@ -93,6 +98,31 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `kill <sig>` (`-STOP`, `-TERM`, …).
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Whether `needle` appears in the log within `within`.
+async fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 fn logs(paths: &[PathBuf]) -> String {

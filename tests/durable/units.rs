@@ -5,29 +5,6 @@
 
 use super::*;
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
-
-async fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .contains(needle)
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 /// A standby (another instance name) waits while the owner checkpoints;
 /// when the owner freezes (SIGSTOP) for longer than the lease it takes over
 /// from the last checkpoint. When the old owner wakes up it cannot write

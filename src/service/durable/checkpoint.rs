@@ -130,8 +130,11 @@ pub(super) async fn acquire(
         }
         let stale =
             matches!(seen, Some((rev, since)) if rev == entry.revision && since.elapsed() >= lease);
-        if cp.owner == *me || stale {
-            if cp.owner != *me {
+        let released = cp.owner == RELEASED;
+        if cp.owner == *me || stale || released {
+            if released {
+                tracing::info!(unit = %unit.key, "taking over: its owner stopped and released it");
+            } else if cp.owner != *me {
                 tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
             }
             cp.owner = me.clone();
@@ -397,6 +400,35 @@ impl State {
         self.checkpointed = w.seq;
         self.written = Instant::now();
         self.lease.confirm(w.sent);
+    }
+}
+
+/// The owner of a checkpoint whose owner stopped gracefully after its last
+/// checkpoint: any instance may take it without waiting for a lease. (No
+/// instance has this name: an empty one falls back to the host's.)
+const RELEASED: &str = "";
+
+/// Hands the unit over after its last checkpoint: the same head, owned by
+/// no one. Compare-and-set on the head this owner wrote, so a unit already
+/// taken over is left alone. When this fails (the server is gone), a
+/// standby takes the unit after a lease, as after a crash.
+pub(super) async fn release(shared: &Shared, unit: &Unit, state: &State) {
+    let head = Checkpoint {
+        version: CHECKPOINT_VERSION,
+        owner: RELEASED.to_string(),
+        stream_seq: state.checkpointed,
+        generation: state.generation,
+        chunks: state.chunks.clone(),
+    };
+    match shared
+        .kv
+        .update(&unit.key, head.encode(), state.revision)
+        .await
+    {
+        Ok(_) => tracing::info!(unit = %unit.key, "released: a standby may take the unit at once"),
+        Err(e) => {
+            tracing::info!(unit = %unit.key, "not released ({e}): a standby takes the unit after a lease")
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //!    changed for `lease_s` (that instance is gone): until then the unit
 //!    stands by. Every later write is also compare-and-set, so an instance
 //!    that lost its checkpoint to another stops instead of clobbering it.
+//!    An owner that stops gracefully writes its last checkpoint with no
+//!    owner, which a standby takes at once.
 //! 2. **Resume at the checkpoint.** The durable pull consumer is re-created
 //!    to deliver from `stream_seq + 1` and the windows are restored. The
 //!    checkpoint, not the consumer, is the source of truth: consumer
@@ -248,6 +250,11 @@ async fn attempt(
     ingest.finish();
     for task in engine {
         let _ = task.await;
+    }
+    if result.is_ok() {
+        // Every window is stored and checkpointed: a standby may take the
+        // unit now rather than after a lease (a rolling restart).
+        checkpoint::release(shared, unit, &state).await;
     }
     result
 }

@@ -1,0 +1,61 @@
+//! A rolling restart: an owner stopped with SIGTERM hands its unit to a
+//! standby at once, not after the lease a crashed owner costs.
+
+use super::*;
+
+/// The lease is a minute, so a standby that took over within seconds was
+/// handed the unit; every window is still stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_owner_hands_its_unit_to_a_standby_at_once() {
+    let bed = Bed::new().await;
+    let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
+    let lease = "60s";
+    let mut owner = Service::with_lease(url, dir, 0, "owner", lease);
+    wait_for_stream(js, "SAMPLES").await;
+    assert!(
+        wait_for_line(
+            &owner.log,
+            "starting: no checkpoint yet",
+            Duration::from_secs(20)
+        )
+        .await,
+        "{}",
+        logs(std::slice::from_ref(&owner.log))
+    );
+    let standby = Service::with_lease(url, dir, 1, "standby", lease);
+    assert!(
+        wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
+        "{}",
+        logs(std::slice::from_ref(&standby.log))
+    );
+
+    let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    signal(&owner.child, "-TERM");
+    let stopped = Instant::now();
+    let status = owner.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM: {status}");
+    let logs_of = [owner.log.clone(), standby.log.clone()];
+    assert!(
+        std::fs::read_to_string(&owner.log)
+            .unwrap()
+            .contains("released"),
+        "{}",
+        logs(&logs_of)
+    );
+    // A sixth of the lease: what a standby that waited for it cannot do.
+    assert!(
+        wait_for_line(
+            &standby.log,
+            "its owner stopped and released it",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the standby did not take the released unit:\n{}",
+        logs(&logs_of)
+    );
+    eprintln!("taken over {:?} after SIGTERM", stopped.elapsed());
+    publisher.await.unwrap();
+    let outputs = read_outputs(js, STANDARD, &logs_of).await;
+    check_exactly_once(&outputs, STANDARD);
+}
