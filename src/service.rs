@@ -230,6 +230,7 @@ pub async fn run(
     #[cfg(unix)]
     tasks.push(tokio::spawn(requests::reload_on_sighup(
         routes.clone(),
+        stats.clone(),
         stop_rx.clone(),
     )));
     tracing::info!(routes = routes.len(), "serving");

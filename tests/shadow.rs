@@ -378,6 +378,22 @@ async fn durable_mode_stays_exactly_once_across_a_promotion() {
 
 /// `pipeline shadow|promote|reload|status` (the real binary) reach every
 /// instance: two services on one server each answer once and each swaps.
+/// Runs `pipeline <args> --nats <url>`: whether it succeeded, its stdout
+/// and its stderr.
+async fn cli(url: &str, args: Vec<String>) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(&args)
+        .args(["--nats", url])
+        .env("RUST_LOG", "warn")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.success(), stdout, stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_commands_reach_every_instance() {
     let server = NatsServer::start();
@@ -386,22 +402,8 @@ async fn fleet_commands_reach_every_instance() {
     let a = Svc::start(&server.url(), config()).await;
     let b = Svc::start(&server.url(), config()).await;
     let client = async_nats::connect(server.url()).await.unwrap();
-    let cli = |args: Vec<String>| {
-        let url = server.url();
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-                .args(&args)
-                .args(["--nats", &url])
-                .env("RUST_LOG", "warn")
-                .env("XDG_CONFIG_HOME", "/nonexistent")
-                .output()
-                .await
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-            (out.status.success(), stdout, stderr)
-        }
-    };
+    let url = server.url();
+    let cli = |args: Vec<String>| cli(&url, args);
     // The live and shadow ids of every instance, from `pipeline status`.
     let status = || async {
         let (ok, out, err) = cli(vec!["status".into(), "--json".into()]).await;
@@ -504,4 +506,78 @@ fn a_candidate_in_other_units_is_named() {
     assert!(normalised.other_channel_than(&hpa).is_some());
     let damped = load(&manifest().join("models/damped.safetensors"));
     assert_eq!(damped.other_channel_than(&normalised), None);
+}
+
+/// A model trained on another channel or in other units than the live one
+/// is refused by shadow and reload (the CLI fails, saying why), counted in
+/// `model_changes_refused`, and the models serving stay; with `--force` it
+/// is served, with the warning in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_on_another_channel_is_refused_unless_forced() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hpa = dir.path().join("hpa.safetensors");
+    common::scaled_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &hpa,
+        Scaling {
+            method: ScaleMethod::Standard,
+            input: Affine {
+                center: 1000.9,
+                scale: 32.6,
+            },
+            output: Affine::IDENTITY,
+        },
+    );
+    let (live, hpa_id) = (
+        load(&manifest().join("models/sin-cos.safetensors")).id,
+        load(&hpa).id,
+    );
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let counts = || async {
+        let reply = client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        let data = pipeline::fleet::endpoint_data(&v, "translate")
+            .unwrap()
+            .clone();
+        let route = &data["routes"][0];
+        (
+            data["model_changes"].as_u64().unwrap(),
+            data["model_changes_refused"].as_u64().unwrap(),
+            route["model"].as_str().unwrap().to_string(),
+            route["shadow"].as_str().map(str::to_string),
+        )
+    };
+    let model = hpa.display().to_string();
+    for command in ["shadow", "reload"] {
+        let (ok, out, err) = cli(
+            &server.url(),
+            vec![command.into(), "--model".into(), model.clone()],
+        )
+        .await;
+        assert!(!ok, "{command}: {out}{err}");
+        assert!(
+            out.contains("around 1000.9000 ± 32.6000") && out.contains("--force"),
+            "{command}: {out}"
+        );
+    }
+    assert_eq!(counts().await, (0, 2, live.clone(), None));
+
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec!["shadow".into(), "--model".into(), model, "--force".into()],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warn") && l.contains("other units or another channel")),
+        "{out}"
+    );
+    assert_eq!(counts().await, (1, 2, live, Some(hpa_id)));
+    svc.shutdown().await;
 }

@@ -23,6 +23,11 @@ pub(crate) struct ControlArgs {
     /// absolute).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
+    /// Serve a model trained on another input channel or in other units
+    /// than the live one all the same (refused without it: the route's
+    /// input would be nonsense to it).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// How long to wait for the answers.
     #[arg(long, default_value = "5s", value_parser = pipeline::config::parse_duration)]
     pub(crate) wait: std::time::Duration,
@@ -293,13 +298,22 @@ pub(crate) async fn control(subject: &str, a: ControlArgs) -> Result<()> {
     if let Some(m) = &model {
         request.insert("model".into(), m.display().to_string().into());
     }
+    if a.force {
+        request.insert("force".into(), true.into());
+    }
     let request = serde_json::Value::Object(request);
     let (replies, found) =
         pipeline::fleet::control_all(&conn.client, subject, &request, a.wait).await?;
     let mut failed = found - replies.len();
     for r in &replies {
         match &r.body {
-            Ok(v) => println!("ok     {v}"),
+            Ok(v) => {
+                println!("ok     {v}");
+                let warnings = v["warnings"].as_array().into_iter().flatten();
+                for w in warnings.filter_map(|w| w.as_str()) {
+                    println!("warn   {w}");
+                }
+            }
             Err(e) => {
                 failed += 1;
                 println!("error  {e}");

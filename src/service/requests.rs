@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use async_nats::Client;
 use async_nats::service::ServiceExt;
@@ -113,7 +114,7 @@ pub(super) async fn serve_requests(
                     Err(e) => Err(e),
                     Ok(()) => tokio::select! {
                         _ = control_stop.changed() => break,
-                        a = answer_control(kind, &r.message.payload, &routes, &id) => a,
+                        a = answer_control(kind, &r.message.payload, &routes, &id, &stats) => a,
                     },
                 };
                 let _ = r.respond(answer).await;
@@ -252,7 +253,8 @@ enum Control {
     Promote,
 }
 
-/// A control request: `{"pair": optional, "model": optional path}`, as
+/// A control request: `{"pair": optional, "model": optional path,
+/// "force": optional bool}`, as
 /// MessagePack or JSON (so `nats req pipeline.promote '{"pair":"x"}'` works).
 /// An empty payload is `{}`.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -262,14 +264,17 @@ struct ControlRequest {
     pair: Option<String>,
     #[serde(default)]
     model: Option<std::path::PathBuf>,
+    /// Serve a model trained on another channel or in other units all the
+    /// same.
+    #[serde(default)]
+    force: bool,
     /// The request was JSON (the answer is too).
     #[serde(skip)]
     json: bool,
 }
 
 /// What a control request looks like, for its errors.
-const CONTROL_FORM: &str =
-    r#"send {"pair": "…", "model": "/path/m.safetensors"} (both optional), or nothing"#;
+const CONTROL_FORM: &str = r#"send {"pair": "…", "model": "/path/m.safetensors", "force": false} (all optional), or nothing"#;
 
 impl ControlRequest {
     fn decode(payload: &[u8]) -> std::result::Result<Self, String> {
@@ -303,6 +308,9 @@ struct Reloaded {
     reloaded: Vec<(String, String)>,
     /// The answering instance's service id (`$SRV.PING`).
     instance: String,
+    /// What the operator should know about the models put in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// A route's models after a shadow or promote request.
@@ -312,17 +320,22 @@ struct Models {
     live: String,
     shadow: Option<String>,
     instance: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// Reloads routes (all, or the one serving `pair`), each from its model
-/// file or from `path`. Routes are independent: the first failure stops the
-/// reload and is reported; routes before it keep their new model, the
-/// failing one and those after it keep their old one.
+/// file or from `path` (the answer's `instance` left empty).
+/// Routes are independent: the first failure stops the reload and is
+/// reported; routes before it keep their new model, the failing one and
+/// those after it keep their old one.
 fn reload_routes(
     routes: &[Arc<Route>],
     pair: Option<&str>,
     path: Option<&std::path::Path>,
-) -> Result<Vec<(String, String)>> {
+    force: bool,
+    stats: &Stats,
+) -> Result<Reloaded> {
     let chosen: Vec<&Arc<Route>> = match pair {
         Some(p) => {
             vec![find_route(routes, Some(p))?]
@@ -334,10 +347,19 @@ fn reload_routes(
         }
         None => routes.iter().collect(),
     };
-    chosen
-        .into_iter()
-        .map(|r| r.reload(path).map(|m| (r.cfg.pair.clone(), m.id.clone())))
-        .collect()
+    let mut reloaded = Vec::new();
+    let mut warnings = Vec::new();
+    for r in chosen {
+        let checked = r.reload(path, force)?;
+        stats.model_changes.fetch_add(1, Relaxed);
+        reloaded.push((r.cfg.pair.clone(), checked.model.id.clone()));
+        warnings.extend(checked.warnings);
+    }
+    Ok(Reloaded {
+        reloaded,
+        instance: String::new(),
+        warnings,
+    })
 }
 
 async fn answer_control(
@@ -345,32 +367,38 @@ async fn answer_control(
     payload: &[u8],
     routes: &[Arc<Route>],
     instance: &str,
+    stats: &Arc<Stats>,
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
     let req = ControlRequest::decode(payload).map_err(|e| {
+        stats.model_changes_refused.fetch_add(1, Relaxed);
         let kind = format!("{kind:?}").to_lowercase();
         service_error(400, format!("not a {kind} request: {e}"))
     })?;
     let json = req.json;
     let routes = routes.to_vec();
     let instance = instance.to_string();
+    let counts = stats.clone();
     // Loading a model reads and checks a file: off the async runtime.
     let done = tokio::task::spawn_blocking(move || {
-        let models = |r: &Route, s: super::route::Serving| Models {
+        let models = |r: &Route, s: super::route::Serving, warnings| Models {
             pair: r.cfg.pair.clone(),
             live: s.live.id.clone(),
             shadow: s.shadow.map(|m| m.id.clone()),
             instance: instance.clone(),
+            warnings,
         };
+        let (pair, path) = (req.pair.as_deref(), req.model.as_deref());
         match kind {
-            Control::Reload => reload_routes(&routes, req.pair.as_deref(), req.model.as_deref())
-                .map(|reloaded| {
-                    let instance = instance.clone();
-                    answer(&Reloaded { reloaded, instance }, json)
-                }),
+            Control::Reload => {
+                let done = reload_routes(&routes, pair, path, req.force, &counts)?;
+                let instance = instance.clone();
+                Ok(answer(&Reloaded { instance, ..done }, json))
+            }
             Control::Shadow => {
-                let r = find_route(&routes, req.pair.as_deref())?;
-                let s = r.set_shadow(req.model.as_deref())?;
-                Ok(answer(&models(r, s), json))
+                let r = find_route(&routes, pair)?;
+                let (s, warnings) = r.set_shadow(path, req.force)?;
+                counts.model_changes.fetch_add(1, Relaxed);
+                Ok(answer(&models(r, s, warnings), json))
             }
             Control::Promote => {
                 if req.model.is_some() {
@@ -379,9 +407,10 @@ async fn answer_control(
                             .into(),
                     ));
                 }
-                let r = find_route(&routes, req.pair.as_deref())?;
+                let r = find_route(&routes, pair)?;
                 let s = r.promote()?;
-                Ok(answer(&models(r, s), json))
+                counts.model_changes.fetch_add(1, Relaxed);
+                Ok(answer(&models(r, s, Vec::new()), json))
             }
         }
     })
@@ -390,6 +419,7 @@ async fn answer_control(
     match done {
         Ok(answer) => Ok(answer.into()),
         Err(e) => {
+            stats.model_changes_refused.fetch_add(1, Relaxed);
             let kind = format!("{kind:?}").to_lowercase();
             tracing::warn!("{kind} refused, the models serving are unchanged: {e}");
             let code = match e {
@@ -403,7 +433,11 @@ async fn answer_control(
 
 /// Reloads every route from its model file on SIGHUP.
 #[cfg(unix)]
-pub(super) async fn reload_on_sighup(routes: Vec<Arc<Route>>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn reload_on_sighup(
+    routes: Vec<Arc<Route>>,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; reload through pipeline.reload instead");
@@ -414,10 +448,12 @@ pub(super) async fn reload_on_sighup(routes: Vec<Arc<Route>>, mut stop: watch::R
             _ = stop.changed() => return,
             s = hup.recv() => if s.is_none() { return },
         }
-        let routes = routes.clone();
-        match tokio::task::spawn_blocking(move || reload_routes(&routes, None, None)).await {
-            Ok(Ok(done)) => tracing::info!(?done, "SIGHUP: models reloaded"),
+        let (routes, counts) = (routes.clone(), stats.clone());
+        let reload = move || reload_routes(&routes, None, None, false, &counts);
+        match tokio::task::spawn_blocking(reload).await {
+            Ok(Ok(done)) => tracing::info!(?done.reloaded, "SIGHUP: models reloaded"),
             Ok(Err(e)) => {
+                stats.model_changes_refused.fetch_add(1, Relaxed);
                 tracing::warn!("SIGHUP: reload refused, the old model keeps serving: {e}")
             }
             Err(e) => tracing::warn!("SIGHUP: reload failed: {e}"),

@@ -79,8 +79,11 @@ impl Route {
         guard.clone()
     }
 
-    /// Loads and checks a model file for this route.
-    fn load(&self, path: &Path) -> Result<Arc<LoadedModel>> {
+    /// Loads and checks a model file for this route, to serve in place of
+    /// or beside the live model. A model trained on another input channel
+    /// or in other units than the live one (recorded by `retrain --data`)
+    /// would turn the route's input into nonsense: refused unless `force`.
+    fn load(&self, path: &Path, force: bool) -> Result<Checked> {
         let new = format::load(path, self.cfg.window)?;
         if new.model.window() != self.window {
             return Err(Error::Config(format!(
@@ -90,13 +93,30 @@ impl Route {
                 self.window
             )));
         }
-        warn_if_no_better_than_a_baseline(&self.cfg.pair, &new);
-        Ok(Arc::new(new))
+        let mut warnings = Vec::new();
+        if let Some(why) = new.other_channel_than(&self.current()) {
+            if !force {
+                return Err(Error::Request(format!(
+                    "{}: {why} Refused; to serve it all the same, `--force` (\"force\": true)",
+                    path.display()
+                )));
+            }
+            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why} (forced)");
+            warnings.push(why);
+        }
+        if let Some(why) = new.baseline_warning() {
+            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
+            warnings.push(why);
+        }
+        Ok(Checked {
+            model: Arc::new(new),
+            warnings,
+        })
     }
 
     /// Loads and checks `path` (default: the route's model file), then swaps
     /// it in. On any error the old model keeps serving.
-    pub fn reload(&self, path: Option<&Path>) -> Result<Arc<LoadedModel>> {
+    pub fn reload(&self, path: Option<&Path>, force: bool) -> Result<Checked> {
         let before = self.current();
         if path.is_none() && before.path != self.path {
             // SIGHUP reads the configuration: a model swapped in by request
@@ -108,25 +128,29 @@ impl Route {
             );
         }
         let path = path.unwrap_or(&self.path);
-        let new = self.load(path)?;
-        warn_if_other_channel(&self.cfg.pair, &before, &new);
+        let checked = self.load(path, force)?;
+        let new = checked.model.clone();
         self.swap(|s| s.live = new.clone());
         tracing::info!(pair = %self.cfg.pair, model = %path.display(), id = %new.id, "model reloaded");
-        Ok(new)
+        Ok(checked)
     }
 
     /// Starts shadowing the model at `path` (replacing any candidate), or
-    /// stops shadowing with `None`.
-    pub fn set_shadow(&self, path: Option<&Path>) -> Result<Serving> {
-        let new = path.map(|p| self.load(p)).transpose()?;
-        match &new {
-            Some(m) => {
-                warn_if_other_channel(&self.cfg.pair, &self.current(), m);
-                tracing::info!(pair = %self.cfg.pair, model = %m.path.display(), id = %m.id, "shadowing")
+    /// stops shadowing with `None`; with what to tell the operator.
+    pub fn set_shadow(&self, path: Option<&Path>, force: bool) -> Result<(Serving, Vec<String>)> {
+        let checked = path.map(|p| self.load(p, force)).transpose()?;
+        let (new, warnings) = match checked {
+            Some(c) => {
+                let m = &c.model;
+                tracing::info!(pair = %self.cfg.pair, model = %m.path.display(), id = %m.id, "shadowing");
+                (Some(c.model), c.warnings)
             }
-            None => tracing::info!(pair = %self.cfg.pair, "shadow stopped"),
-        }
-        Ok(self.swap(|s| s.shadow = new))
+            None => {
+                tracing::info!(pair = %self.cfg.pair, "shadow stopped");
+                (None, Vec::new())
+            }
+        };
+        Ok((self.swap(|s| s.shadow = new), warnings))
     }
 
     /// Makes the shadow the live model. The batch being formed when this
@@ -151,13 +175,12 @@ impl Route {
     }
 }
 
-/// Served all the same, but said: a model trained on another channel or in
-/// other units than the one serving (recorded by `retrain --data`) turns
-/// the route's input into nonsense.
-fn warn_if_other_channel(pair: &str, serving: &LoadedModel, new: &LoadedModel) {
-    if let Some(why) = new.other_channel_than(serving) {
-        tracing::warn!(pair = %pair, model = %new.path.display(), "{why}");
-    }
+/// A model file checked for a route, and what to tell the operator about
+/// it (served all the same: no better than a baseline, or forced onto
+/// another channel).
+pub(super) struct Checked {
+    pub model: Arc<LoadedModel>,
+    pub warnings: Vec<String>,
 }
 
 /// Served all the same (the operator chose it), but said.
@@ -209,8 +232,10 @@ pub(super) fn load_routes(
                 counters: Arc::default(),
                 buffers: Arc::default(),
             });
+            // The configuration names it: another channel is said, not
+            // refused (a request needs `force` for it).
             if let Some(candidate) = &r.shadow.model {
-                route.set_shadow(Some(candidate))?;
+                route.set_shadow(Some(candidate), true)?;
             }
             Ok((route, rx))
         })

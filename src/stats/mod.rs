@@ -96,6 +96,11 @@ pub struct Stats {
     /// Durable mode: outputs the output stream recognised as already stored
     /// (`Nats-Msg-Id`), i.e. replays after a restart.
     pub duplicates: AtomicU64,
+    /// Models swapped in or out by reload, shadow and promote requests
+    /// and SIGHUP (one per route changed).
+    pub model_changes: AtomicU64,
+    /// Such requests refused: the models serving stayed as they were.
+    pub model_changes_refused: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     queue_ns: AtomicU64,
     compute_ns: AtomicU64,
@@ -294,6 +299,10 @@ pub struct Snapshot {
     pub durable_restarts: u64,
     #[serde(default)]
     pub duplicates: u64,
+    #[serde(default)]
+    pub model_changes: u64,
+    #[serde(default)]
+    pub model_changes_refused: u64,
     pub errors: std::collections::BTreeMap<String, u64>,
     /// Durable mode: each unit's state.
     #[serde(default)]
@@ -358,6 +367,8 @@ impl Stats {
             checkpoints: self.checkpoints.load(Relaxed),
             durable_restarts: self.durable_restarts.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
+            model_changes: self.model_changes.load(Relaxed),
+            model_changes_refused: self.model_changes_refused.load(Relaxed),
             errors: ErrorKind::ALL
                 .iter()
                 .map(|k| (k.as_str().to_string(), self.errors_of(*k)))
