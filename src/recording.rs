@@ -2,7 +2,8 @@
 //! with many columns, of which two are the channels to translate.
 //!
 //! What real exports look like, and what we accept: a header row or none;
-//! `,` `;` or tab as the delimiter (sniffed from the first lines, or given);
+//! `,` `;` or tab as the delimiter (sniffed from the first lines, named by
+//! Excel's `sep=;` line, or given);
 //! quoted fields; a UTF-8 byte-order mark; `#` comment lines; decimal commas
 //! when the delimiter is not a comma (`1,5;2,25`). Other columns (a time
 //! stamp, a label, more sensors) are ignored.
@@ -23,7 +24,10 @@ pub use numbers::Decimal;
 use numbers::{CellError, Evidence, parse_cell};
 pub use options::{Column, CsvOptions};
 pub use text::parse_delimiter;
-use text::{delimiter_hint, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
+use text::{
+    declared_delimiter, delimiter_hint, delimiter_name, filled, preamble_hint, records,
+    sniff_delimiter,
+};
 
 /// Contiguous rows: no skipped row inside.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -112,7 +116,13 @@ impl Recording {
 
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
-        let (text, encoding) = encoding::to_utf8(bytes);
+        let (mut text, encoding) = encoding::to_utf8(bytes);
+        // Excel's `sep=;` first line names the delimiter; read as a
+        // comment line, so line numbers stay those of the file.
+        let declared = declared_delimiter(&text);
+        if declared.is_some() {
+            text.to_mut()[0] = b'#';
+        }
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -133,7 +143,7 @@ impl Recording {
                 line_of(byte)
             ))
         };
-        let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(bytes));
+        let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(bytes));
         let unreadable =
             |(byte, e): (u64, csv::Error)| at(byte, format!("not readable as CSV: {e}"));
         let mut all = records(bytes, delimiter);

@@ -66,6 +66,22 @@ fn sniffs_semicolons_tabs_and_decimal_commas_and_strips_a_bom() {
     );
 }
 
+/// Excel's `sep=;` line names the delimiter (it was taken for a header
+/// of one field); line numbers in errors stay the file's.
+#[test]
+fn an_excel_sep_line_names_the_delimiter() {
+    let text = "sep=;\r\nt;in;out\r\n0;1,5;2,25\r\n1;3,5;4\r\n";
+    let r = read(text, &by_name("in", "out")).unwrap();
+    assert_eq!(r.delimiter, ';');
+    assert_eq!(r.segments[0].input, vec![1.5, 3.5]);
+    assert_eq!(r.segments[0].output, vec![2.25, 4.0]);
+    let e = refused("sep=;\nt;in;out\n0;1,5;2\n1;x;4\n", &by_name("in", "out"));
+    assert!(e.contains("line 4:") && e.contains("\"in\""), "{e}");
+    // It beats sniffing (which would split these lines at `;`).
+    let r = read("sep=,\na;b,c\nx;y,3\n", &by_name("c", "c")).unwrap();
+    assert_eq!((r.delimiter, r.segments[0].input.clone()), (',', vec![3.0]));
+}
+
 #[test]
 fn bad_cells_name_line_and_column() {
     let err = |text: &str, opts: &CsvOptions| refused(text, opts);

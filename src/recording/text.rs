@@ -21,6 +21,17 @@ pub(super) fn records(
     })
 }
 
+/// The delimiter a first line `sep=X` names (Excel writes it, and reads a
+/// file by it, when asked to export with a given separator).
+pub(super) fn declared_delimiter(bytes: &[u8]) -> Option<u8> {
+    let line = bytes.split(|&b| b == b'\n').next()?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line.strip_prefix(b"sep=") {
+        Some(&[d]) if d.is_ascii() && d != b'"' => Some(d),
+        _ => None,
+    }
+}
+
 /// The delimiter that splits the first lines into the same number (> 1) of
 /// fields (but for fewer in lines above the header), preferring tab, then
 /// `;` (whose files often use decimal commas), then `,`. A file that none
