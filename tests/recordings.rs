@@ -387,6 +387,23 @@ fn bad_rows_stop_with_line_and_column_or_are_skipped_and_counted() {
     assert_eq!(report["data"][0]["rows"], 298);
     let ex = report["data"][0]["skipped_examples"].as_array().unwrap();
     assert!(ex[1].as_str().unwrap().starts_with("line 101:"), "{ex:?}");
+
+    // `eval` reads the file as the model was trained (the bad rows
+    // skipped) without being told again, and says so.
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
+        .args(["--data", csv.to_str().unwrap()])
+        .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("as the model was trained: --skip-bad-rows"),
+        "{err}"
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["data"][0]["skipped"], 2, "{e}");
 }
 
 #[test]

@@ -51,11 +51,20 @@ pub(crate) fn print_metrics(m: &eval::Metrics) {
 /// the held-out part of the recordings.
 pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) -> Result<()> {
     use pipeline::fit;
-    // The columns default to those the model was trained on (then to 0 and 1).
-    let mut csv = a.rec.csv.options();
+    // The reading flags and columns default to those the model was trained
+    // with (then to sniffing, and to columns 0 and 1).
+    let (given, taken) =
+        super::train::reading::as_trained(&a.rec.csv, loaded.meta.metrics.as_ref());
+    if !taken.is_empty() {
+        eprintln!(
+            "reading the recording as the model was trained: {}",
+            taken.join(" ")
+        );
+    }
+    let mut csv = given.options();
     if let Some((input, output)) = trained_columns(&loaded.meta) {
-        csv.input = a.rec.csv.input.clone().unwrap_or(input);
-        csv.output = a.rec.csv.output.clone().unwrap_or(output);
+        csv.input = given.input.clone().unwrap_or(input);
+        csv.output = given.output.clone().unwrap_or(output);
     }
     // The rows the model was not trained on: by default the fraction it
     // was trained with; a larger one scores some of its training rows.

@@ -12,6 +12,8 @@ use pipeline::pairs;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
+pub(crate) mod reading;
+
 use super::Usage;
 use super::eval::print_metrics;
 
@@ -446,6 +448,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "input": first.input_name,
             "output": first.output_name,
             "header": first.header,
+            // What `eval` reads the recordings with by default.
+            "reading": reading::recorded(&a.rec.csv),
             // What `eval` holds out by default: the same rows.
             "validate": prepared.validate,
         })),

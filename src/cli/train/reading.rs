@@ -1,0 +1,137 @@
+//! How a model's recordings were read: `retrain --data` records the reading
+//! flags it was given, so that `eval` reads the same file, or a later one
+//! from the same logger, the same way without being told again.
+
+use pipeline::recording::{Column, Decimal, parse_delimiter};
+use serde_json::{Value, json};
+
+use super::CsvArgs;
+
+fn column(c: &Column) -> Value {
+    match c {
+        Column::Index(i) => json!(i),
+        Column::Name(n) => json!(n),
+    }
+}
+
+fn column_of(v: &Value) -> Option<Column> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|i| Column::Index(i as usize)),
+        Value::String(s) => Some(Column::Name(s.clone())),
+        _ => None,
+    }
+}
+
+/// The reading flags `retrain` was given (`null` where left out).
+pub(crate) fn recorded(a: &CsvArgs) -> Value {
+    json!({
+        "time_column": a.time_column.as_ref().map(column),
+        "max_gap_s": a.max_gap.map(|d| d.as_secs_f64()),
+        "skip_bad_rows": a.skip_bad_rows,
+        "delimiter": a.delimiter.map(|d| (d as char).to_string()),
+        "decimal": a.decimal.map(Decimal::flag),
+    })
+}
+
+/// `a` with the reading flags the model was trained with where `a` leaves
+/// them out, and those taken, as flags (to say so).
+pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<String>) {
+    let mut a = a.clone();
+    let mut taken = Vec::new();
+    let Some(r) = metrics.and_then(|m| m.get("reading")) else {
+        return (a, taken);
+    };
+    if a.time_column.is_none()
+        && let Some(c) = column_of(&r["time_column"])
+    {
+        taken.push(format!("--time-column {c}"));
+        a.time_column = Some(c);
+        // Only with the column it was measured on.
+        if a.max_gap.is_none()
+            && let Some(s) = r["max_gap_s"]
+                .as_f64()
+                .filter(|s| s.is_finite() && *s > 0.0)
+        {
+            taken.push(format!("--max-gap {s}s"));
+            a.max_gap = Some(std::time::Duration::from_secs_f64(s));
+        }
+    }
+    if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
+        taken.push("--skip-bad-rows".into());
+        a.skip_bad_rows = true;
+    }
+    if a.delimiter.is_none()
+        && let Some(d) = r["delimiter"]
+            .as_str()
+            .and_then(|d| parse_delimiter(d).ok())
+    {
+        let name = if d == b'\t' {
+            "tab".into()
+        } else {
+            format!("'{}'", d as char)
+        };
+        taken.push(format!("--delimiter {name}"));
+        a.delimiter = Some(d);
+    }
+    if a.decimal.is_none()
+        && let Some(d) = r["decimal"].as_str().and_then(|d| Decimal::parse(d).ok())
+    {
+        taken.push(format!("--decimal {}", d.flag()));
+        a.decimal = Some(d);
+    }
+    (a, taken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> CsvArgs {
+        CsvArgs {
+            input: None,
+            output: None,
+            delimiter: None,
+            skip_bad_rows: false,
+            decimal: None,
+            time_column: None,
+            max_gap: None,
+        }
+    }
+
+    #[test]
+    fn the_flags_a_model_was_trained_with_are_taken_where_left_out() {
+        let trained = CsvArgs {
+            delimiter: Some(b'\t'),
+            skip_bad_rows: true,
+            decimal: Some(Decimal::Comma),
+            time_column: Some(Column::Name("Zeit".into())),
+            max_gap: Some(std::time::Duration::from_secs(300)),
+            ..args()
+        };
+        let metrics = json!({ "reading": recorded(&trained) });
+        let (got, taken) = as_trained(&args(), Some(&metrics));
+        assert_eq!(got.options(), trained.options());
+        assert_eq!(
+            taken,
+            [
+                "--time-column \"Zeit\"",
+                "--max-gap 300s",
+                "--skip-bad-rows",
+                "--delimiter tab",
+                "--decimal comma"
+            ]
+        );
+        // Given flags win; a gap measured on another time column is not taken.
+        let given = CsvArgs {
+            time_column: Some(Column::Index(0)),
+            delimiter: Some(b';'),
+            ..args()
+        };
+        let (got, _) = as_trained(&given, Some(&metrics));
+        assert_eq!(got.time_column, Some(Column::Index(0)));
+        assert_eq!((got.max_gap, got.delimiter), (None, Some(b';')));
+        // A model from before this was recorded: nothing taken.
+        let (got, taken) = as_trained(&args(), Some(&json!({ "input": "a" })));
+        assert_eq!((got.options(), taken.len()), (args().options(), 0));
+    }
+}
