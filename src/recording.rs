@@ -376,7 +376,7 @@ impl Recording {
                 let cell = r
                     .get(*i)
                     .ok_or_else(|| Refusal::Time(format!("{label} is missing")))?;
-                time::seconds(cell)
+                time::seconds(cell, delimiter, convention.as_ref())
                     .map(Some)
                     .map_err(|why| Refusal::Time(format!("{label}: {why}")))
             };

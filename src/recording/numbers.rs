@@ -267,6 +267,25 @@ fn ambiguous(text: &str) -> bool {
 /// `text` with `c`'s decimal separator, the other one only grouping the
 /// integer part's digits in threes.
 fn with_convention(text: &str, c: &Convention) -> Result<f32, String> {
+    let plain = plain_number(text, c)?;
+    plain
+        .parse::<f32>()
+        .map_err(|_| format!("{text:?} is not a number"))
+}
+
+/// A number of the file's convention, in double precision (epoch seconds
+/// need more digits than `f32` has).
+pub(super) fn number_f64(text: &str, c: &Convention) -> Result<f64, String> {
+    let plain = plain_number(text, c)?;
+    plain
+        .parse::<f64>()
+        .map_err(|_| format!("{text:?} is not a number"))
+}
+
+/// `text` in Rust's own notation (point, no grouping), read by the
+/// convention: thousands groups checked and dropped, the decimal
+/// separator made a point.
+fn plain_number(text: &str, c: &Convention) -> Result<String, String> {
     let (sep, group) = (c.decimal.sep(), c.decimal.grouping());
     let not_a_number = || format!("{text:?} is not a number");
     let (integer, rest) = match text.find(sep) {
@@ -302,7 +321,7 @@ fn with_convention(text: &str, c: &Convention) -> Result<f32, String> {
         plain.push('.');
     }
     plain.push_str(rest);
-    plain.parse::<f32>().map_err(|_| not_a_number())
+    Ok(plain)
 }
 
 #[cfg(test)]

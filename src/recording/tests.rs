@@ -515,6 +515,20 @@ fn the_rest_of_the_file_decides_when_the_chosen_columns_do_not() {
     assert!(e.contains("--decimal point"), "{e}");
 }
 
+/// A time column in seconds with decimal commas, in a file whose values
+/// show them: read, and its gap found (it was refused as not a time).
+#[test]
+fn a_time_column_in_seconds_with_decimal_commas() {
+    let text = "t;x\n0,5;1,5\n1,0;2,5\n1,5;3,5\n90,0;4,5\n90,5;5,5\n";
+    let opts = CsvOptions {
+        time: Some(Column::Name("t".into())),
+        ..by_name("x", "x")
+    };
+    let r = read(text, &opts).unwrap();
+    let segments: Vec<usize> = r.segments.iter().map(|s| s.len()).collect();
+    assert_eq!((segments, r.time_gaps), (vec![3, 2], 1));
+}
+
 /// A newest-first export goes back in time on every row: refused, not
 /// read as one gapless run (nor split at every row with --max-gap).
 #[test]

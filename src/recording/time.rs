@@ -2,6 +2,7 @@
 //! next to each other in time (a logger stopped for hours, a clock set
 //! back): windows are not made across such a gap, as across a skipped row.
 
+use super::numbers::{Convention, number_f64};
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
 use crate::error::{Error, Result};
 
@@ -10,13 +11,30 @@ use crate::error::{Error, Result};
 /// 1e17 nanoseconds, since as seconds it would be thousands of years), an
 /// ISO 8601 date-time (`2026-01-01T12:00:00`, a space for the `T`, seconds
 /// and their fraction optional, `Z` or an offset such as `+01:00`), or
-/// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it.
-pub(super) fn seconds(cell: &[u8]) -> Result<f64, String> {
+/// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it. A number is
+/// read by the file's decimal convention (`60,5` and `1.234` in a file of
+/// decimal commas; without one, a lone comma in a file not separated by
+/// commas is a decimal comma, as in value cells), and a fraction of a
+/// second may follow a comma (`12:00:00,5`).
+pub(super) fn seconds(
+    cell: &[u8],
+    delimiter: u8,
+    convention: Option<&Convention>,
+) -> Result<f64, String> {
     let text = std::str::from_utf8(cell)
         .map_err(|_| "not UTF-8 text".to_string())?
         .trim()
         .trim_matches('"');
-    if let Ok(v) = text.parse::<f64>() {
+    let number = match convention {
+        Some(c) => number_f64(text, c).ok(),
+        None => text.parse::<f64>().ok().or_else(|| {
+            let lone_comma = text.matches(',').count() == 1 && !text.contains('.');
+            (delimiter != b',' && lone_comma)
+                .then(|| text.replace(',', ".").parse().ok())
+                .flatten()
+        }),
+    };
+    if let Some(v) = number {
         if !v.is_finite() {
             return Err(format!("{text:?} is not a time"));
         }
@@ -28,7 +46,7 @@ pub(super) fn seconds(cell: &[u8]) -> Result<f64, String> {
         };
         return Ok(v / per_second);
     }
-    date_time(text).ok_or_else(|| {
+    date_time(&text.replace(',', ".")).ok_or_else(|| {
         format!(
             "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, or \
              DD.MM.YYYY hh:mm:ss)"
@@ -220,7 +238,7 @@ mod tests {
 
     #[test]
     fn time_cells_read_as_seconds() {
-        let s = |t: &str| seconds(t.as_bytes());
+        let s = |t: &str| seconds(t.as_bytes(), b',', None);
         assert_eq!(s("1700000000").unwrap(), 1.7e9);
         assert_eq!(s("2.5").unwrap(), 2.5);
         // Epoch milliseconds, microseconds and nanoseconds read as seconds.
@@ -250,6 +268,39 @@ mod tests {
         ] {
             assert!(s(bad).is_err(), "{bad}");
         }
+    }
+
+    /// In a file of decimal commas a time in seconds is read as its values
+    /// are (it was refused, or `1.234` read as a second and a bit).
+    #[test]
+    fn time_cells_follow_the_decimal_convention() {
+        use super::super::Decimal;
+        let comma = Convention {
+            decimal: Decimal::Comma,
+            shown_by: "line 2".into(),
+        };
+        let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma));
+        assert_eq!(s("60,5").unwrap(), 60.5);
+        assert_eq!(s("1.234").unwrap(), 1234.0);
+        assert_eq!(s("1.764.806.400").unwrap(), 1_764_806_400.0);
+        assert_eq!(
+            s("01.01.2026 00:01:00,5").unwrap(),
+            20_454.0 * 86_400.0 + 60.5
+        );
+        assert!(s("1.23,4,5").is_err());
+        // No convention decided: a lone comma in a `;` file, as values.
+        let undecided = |t: &str| seconds(t.as_bytes(), b';', None);
+        assert_eq!(undecided("60,5").unwrap(), 60.5);
+        assert!(seconds(b"60,5", b',', None).is_err());
+        // The precision of epoch seconds survives the convention.
+        let point = Convention {
+            decimal: Decimal::Point,
+            shown_by: "line 2".into(),
+        };
+        assert_eq!(
+            seconds(b"1764806400.25", b',', Some(&point)).unwrap(),
+            1_764_806_400.25
+        );
     }
 
     #[test]
