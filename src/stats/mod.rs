@@ -96,6 +96,9 @@ pub struct Stats {
     /// Durable mode: outputs the output stream recognised as already stored
     /// (`Nats-Msg-Id`), i.e. replays after a restart.
     pub duplicates: AtomicU64,
+    /// Durable mode: units taken from another instance (one that stopped
+    /// and released them, or went a lease without a checkpoint).
+    pub durable_takeovers: AtomicU64,
     /// Models swapped in or out by reload, shadow and promote requests
     /// and SIGHUP (one per route changed).
     pub model_changes: AtomicU64,
@@ -300,6 +303,8 @@ pub struct Snapshot {
     #[serde(default)]
     pub duplicates: u64,
     #[serde(default)]
+    pub durable_takeovers: u64,
+    #[serde(default)]
     pub model_changes: u64,
     #[serde(default)]
     pub model_changes_refused: u64,
@@ -367,6 +372,7 @@ impl Stats {
             checkpoints: self.checkpoints.load(Relaxed),
             durable_restarts: self.durable_restarts.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
+            durable_takeovers: self.durable_takeovers.load(Relaxed),
             model_changes: self.model_changes.load(Relaxed),
             model_changes_refused: self.model_changes_refused.load(Relaxed),
             errors: ErrorKind::ALL

@@ -55,6 +55,13 @@ async fn a_stopped_owner_hands_its_unit_to_a_standby_at_once() {
         logs(&logs_of)
     );
     eprintln!("taken over {:?} after SIGTERM", stopped.elapsed());
+    // Counted, on the one instance left.
+    let reply = (js.client().request("$SRV.STATS.pipeline", "".into()))
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
+    assert_eq!(data["durable_takeovers"], 1, "{data}");
     publisher.await.unwrap();
     let outputs = read_outputs(js, STANDARD, &logs_of).await;
     check_exactly_once(&outputs, STANDARD);

@@ -137,6 +137,7 @@ pub(super) async fn acquire(
             } else if cp.owner != *me {
                 tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
             }
+            let taken_over = cp.owner != *me;
             cp.owner = me.clone();
             let sent = Instant::now();
             match shared
@@ -145,6 +146,9 @@ pub(super) async fn acquire(
                 .await
             {
                 Ok(rev) => {
+                    if taken_over {
+                        shared.stats.durable_takeovers.fetch_add(1, Relaxed);
+                    }
                     shared.stats.unit(&unit.key, Some(UnitState::Owning));
                     return Ok(Some((rev, cp, sent)));
                 }
