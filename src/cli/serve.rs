@@ -246,7 +246,8 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
         put(
             "checkpoint_ms",
             a.checkpoint_interval
-                .map(|t| json!((t.as_millis() as u64).max(1))),
+                // Under a millisecond is one; zero stays zero (refused).
+                .map(|t| json!((t.as_millis() as u64).max(u64::from(!t.is_zero())))),
         );
         m.insert("durable".into(), Value::Object(d));
     }

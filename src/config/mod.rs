@@ -17,6 +17,10 @@ mod duration;
 pub mod layers;
 
 use auth::mask_url;
+
+/// The longest `max_wait` (ms): a batch that waits longer for windows
+/// than this is a typo (`2s` for `2ms`), not a setting.
+const MAX_WAIT_LIMIT_MS: f64 = 1_000.0;
 pub use auth::{NatsAuth, redact_url};
 pub use durable::DurableConfig;
 pub(crate) use duration::duration_key;
@@ -283,8 +287,13 @@ impl ServeConfig {
                 "max_batch, compute_threads, queue and max_streams must be positive".into(),
             );
         }
-        if !self.max_wait_ms.is_finite() || self.max_wait_ms < 0.0 {
-            return bad(format!("max_wait_ms {} must be ≥ 0", self.max_wait_ms));
+        // Every translation of a lightly loaded route waits this long.
+        if !(0.0..=MAX_WAIT_LIMIT_MS).contains(&self.max_wait_ms) {
+            return bad(format!(
+                "max_wait_ms {} must be from 0 to {MAX_WAIT_LIMIT_MS} (a batch waits up to it \
+                 for more windows, so a lone window is late by it)",
+                self.max_wait_ms
+            ));
         }
         if !self.idle_timeout_s.is_finite() || self.idle_timeout_s <= 0.0 {
             return bad(format!(
@@ -467,6 +476,8 @@ mod tests {
             "[[route]]\npair='a'\ninput='samples'",
             "[[route]]\npair='a'\n[[route]]\npair='b'",
             "max_wait_ms=-1\n[[route]]\npair='a'",
+            "max_wait='2s'\n[[route]]\npair='a'",
+            "[durable]\ncheckpoint_interval='0ms'\n[[route]]\npair='a'",
             "[[route]]\npair='a'\noutput='a b'",
             "otlp_endpoint='collector:4318'\n[[route]]\npair='a'",
         ] {
