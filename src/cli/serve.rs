@@ -128,7 +128,11 @@ pub(crate) fn layers(models_dir: Option<&Path>, a: &ServeArgs) -> Result<Vec<Lay
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
         layers.push(Layer::file(&text, path)?);
     }
-    layers.push(Layer::env(std::env::vars())?);
+    let env = Layer::env(std::env::vars())?;
+    if let Some(why) = pipeline::config::layers::ignored_warning(env.ignored()) {
+        tracing::warn!("{why}");
+    }
+    layers.push(env);
     // A durable-mode flag adjusts the file's `[durable]` table (`--lease 5s`
     // keeps its other keys); without one, or `--durable`, it is a mistake.
     if let Some(flag) = a.durable_flag()

@@ -4,7 +4,9 @@
 //! 1. defaults (the `serde` defaults of [`ServeConfig`]);
 //! 2. the config file (`--config FILE`);
 //! 3. the environment: `PIPELINE_<KEY>` for the top-level keys in [`ENV_KEYS`]
-//!    (`PIPELINE_MAX_BATCH=64`, `PIPELINE_MAX_WAIT=2ms`);
+//!    (`PIPELINE_MAX_BATCH=64`, `PIPELINE_MAX_WAIT=2ms` or `_MS=2`); other
+//!    `PIPELINE_*` names are listed by [`Layer::ignored`] (a typo would
+//!    otherwise change nothing, silently);
 //! 4. command-line flags.
 //!
 //! Tables merge key by key (`--lease 5s` keeps the file's other `[durable]`
@@ -56,6 +58,8 @@ const ALIASES: [(&str, &str, &str); 5] = [
 pub struct Layer {
     kind: Kind,
     data: Dict,
+    /// `PIPELINE_*` variables that are no setting (environment only).
+    ignored: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -78,16 +82,30 @@ impl Layer {
     /// looks like one, else as text.
     pub fn env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut data = Dict::new();
+        let mut ignored = Vec::new();
         for (name, value) in vars {
             let Some(key) = name.strip_prefix("PIPELINE_") else {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            if ENV_KEYS.contains(&key.as_str()) {
+            // A duration under its unit-suffixed name, as in the file.
+            let long = ALIASES.iter().any(|(t, _, l)| t.is_empty() && *l == key);
+            if ENV_KEYS.contains(&key.as_str()) || long {
                 data.insert(key, env_value(value.trim()));
+            } else if !read_elsewhere(&key) {
+                ignored.push(name);
             }
         }
-        Self::new(Kind::Env, data)
+        ignored.sort();
+        let mut layer = Self::new(Kind::Env, data)?;
+        layer.ignored = ignored;
+        Ok(layer)
+    }
+
+    /// The `PIPELINE_*` variables [`Layer::env`] found that set nothing,
+    /// for a warning.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignored
     }
 
     /// Settings given on the command line, as the config file would write
@@ -124,8 +142,39 @@ impl Layer {
                 dict.insert(long.to_string(), v);
             }
         }
-        Ok(Self { kind, data })
+        Ok(Self {
+            kind,
+            data,
+            ignored: Vec::new(),
+        })
     }
+}
+
+/// `PIPELINE_*` names read elsewhere (`PIPELINE_INSTANCE`, the deprecated
+/// `PIPELINE_NATS_*` credentials), or that Kubernetes sets for a Service
+/// named `pipeline` (`PIPELINE_SERVICE_HOST`, `PIPELINE_PORT_9090_TCP`, …).
+fn read_elsewhere(key: &str) -> bool {
+    key == "instance"
+        || key.starts_with("nats_")
+        || key.starts_with("service_")
+        || key == "port"
+        || key.starts_with("port_")
+}
+
+/// What to tell an operator about `ignored` variables.
+pub fn ignored_warning(ignored: &[String]) -> Option<String> {
+    (!ignored.is_empty()).then(|| {
+        let keys: Vec<String> = ENV_KEYS
+            .iter()
+            .map(|k| format!("PIPELINE_{}", k.to_ascii_uppercase()))
+            .collect();
+        format!(
+            "{} set no setting and are ignored: the environment sets {}, and PIPELINE_INSTANCE \
+             (the server's URL and credentials: NATS_URL, NATS_USER, …)",
+            ignored.join(", "),
+            keys.join(", ")
+        )
+    })
 }
 
 /// A variable's value: a boolean or number when it reads as one (the
@@ -164,10 +213,13 @@ impl Kind {
         match self {
             Kind::File(p) => format!("file {}", p.display()),
             Kind::Env => {
+                // Either name of a duration may have set it.
                 let short = ALIASES
                     .iter()
                     .find(|(t, _, long)| t.is_empty() && path == [*long])
-                    .map_or(path.join("_"), |(_, s, _)| s.to_string());
+                    .map_or(path.join("_"), |(_, s, l)| {
+                        format!("{s}[{}]", &l[s.len()..])
+                    });
                 format!("env PIPELINE_{}", short.to_ascii_uppercase())
             }
             Kind::Flags => format!("flag --{}", flag_name(path)),
@@ -341,6 +393,33 @@ pair = "sin-cos"
         Layer::env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
     }
 
+    /// The unit-suffixed names of durations are read too; other
+    /// `PIPELINE_*` names are listed as ignored, but for those read
+    /// elsewhere or set by Kubernetes.
+    #[test]
+    fn the_environment_reads_both_duration_names_and_lists_what_it_ignores() {
+        let layer = env(&[
+            ("PIPELINE_MAX_WAIT_MS", "4"),
+            ("PIPELINE_IDLE_TIMEOUT_S", "60"),
+            ("PIPELINE_MAX_BATCHES", "64"),
+            ("PIPELINE_NATS", "nats://elsewhere:4222"),
+            ("PIPELINE_INSTANCE", "a"),
+            ("PIPELINE_NATS_TOKEN", "t"),
+            ("PIPELINE_SERVICE_HOST", "10.0.0.1"),
+            ("PIPELINE_PORT_9090_TCP", "tcp://10.0.0.1:9090"),
+        ]);
+        assert_eq!(layer.ignored(), ["PIPELINE_MAX_BATCHES", "PIPELINE_NATS"]);
+        let why = ignored_warning(layer.ignored()).unwrap();
+        assert!(
+            why.contains("PIPELINE_MAX_BATCH,") && why.contains("NATS_URL"),
+            "{why}"
+        );
+        let r = resolve([file(), layer]).unwrap();
+        assert_eq!((r.config.max_wait_ms, r.config.idle_timeout_s), (4.0, 60.0));
+        assert_eq!(r.origin("max_wait_ms"), "env PIPELINE_MAX_WAIT[_MS]");
+        assert_eq!(ignored_warning(&[]), None);
+    }
+
     fn file() -> Layer {
         Layer::file(FILE, Path::new("p.toml")).unwrap()
     }
@@ -377,7 +456,7 @@ pair = "sin-cos"
         assert_eq!(c.queue, super::super::defaults::queue());
 
         assert_eq!(r.origin("max_batch"), "env PIPELINE_MAX_BATCH");
-        assert_eq!(r.origin("idle_timeout_s"), "env PIPELINE_IDLE_TIMEOUT");
+        assert_eq!(r.origin("idle_timeout_s"), "env PIPELINE_IDLE_TIMEOUT[_S]");
         assert_eq!(r.origin("max_wait_ms"), "flag --max-wait");
         assert_eq!(r.origin("durable.lease_s"), "flag --lease");
         assert_eq!(r.origin("durable.input_stream"), "file p.toml");
