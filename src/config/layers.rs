@@ -169,8 +169,8 @@ pub fn ignored_warning(ignored: &[String]) -> Option<String> {
             .map(|k| format!("PIPELINE_{}", k.to_ascii_uppercase()))
             .collect();
         format!(
-            "{} set no setting and are ignored: the environment sets {}, and PIPELINE_INSTANCE \
-             (the server's URL and credentials: NATS_URL, NATS_USER, …)",
+            "ignored, as no such setting exists: {}; the environment sets {}, and \
+             PIPELINE_INSTANCE (the server's URL and credentials: NATS_URL, NATS_USER, …)",
             ignored.join(", "),
             keys.join(", ")
         )
