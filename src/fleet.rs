@@ -125,6 +125,11 @@ pub fn endpoint_data<'a>(stats: &'a Value, name: &str) -> Option<&'a Value> {
 pub fn describe_stats(stats: &Value) -> Vec<String> {
     let id = stats["id"].as_str().unwrap_or("?");
     let data = endpoint_data(stats, "translate").unwrap_or(&Value::Null);
+    // Its name, then its service id (older instances give only the id).
+    let id = match data["instance"].as_str() {
+        Some(name) => format!("{name} {id}"),
+        None => id.to_string(),
+    };
     let mse = |r: &Value| match (r["sum_sq"].as_f64(), r["values"].as_f64()) {
         (Some(s), Some(n)) if n > 0.0 => format!("{:.4e}", s / n),
         _ => "-".into(),

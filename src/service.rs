@@ -214,6 +214,9 @@ pub async fn run(
         Some(tokio::spawn(
             requests::serve_requests(
                 client.clone(),
+                crate::config::instance_name(
+                    config.durable.as_ref().and_then(|d| d.instance.clone()),
+                ),
                 routes.clone(),
                 compute.clone(),
                 stats.clone(),

@@ -84,20 +84,26 @@ impl Default for DurableConfig {
     }
 }
 
+/// An instance's name (in checkpoints, `pipeline status` and control
+/// answers): `configured`, else `$PIPELINE_INSTANCE`, `$HOSTNAME`, the host
+/// name, or `pipeline`.
+pub fn instance_name(configured: Option<String>) -> String {
+    configured
+        .or_else(|| std::env::var("PIPELINE_INSTANCE").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "pipeline".into())
+}
+
 impl DurableConfig {
     /// The instance name: configured, else from the environment or host.
     pub fn instance_name(&self) -> String {
-        self.instance
-            .clone()
-            .or_else(|| std::env::var("PIPELINE_INSTANCE").ok())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_string())
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "pipeline".into())
+        instance_name(self.instance.clone())
     }
 
     pub(super) fn validate(&self) -> Result<()> {

@@ -22,7 +22,7 @@ use auth::mask_url;
 /// than this is a typo (`2s` for `2ms`), not a setting.
 const MAX_WAIT_LIMIT_MS: f64 = 1_000.0;
 pub use auth::{NatsAuth, redact_url};
-pub use durable::DurableConfig;
+pub use durable::{DurableConfig, instance_name};
 pub(crate) use duration::duration_key;
 pub use duration::parse_duration;
 pub use layers::{Layer, Resolved};

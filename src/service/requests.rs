@@ -24,19 +24,21 @@ use crate::wire::{self, TranslationRef};
 /// Starts the `pipeline` NATS service and returns its request loop.
 pub(super) async fn serve_requests(
     client: Client,
+    name: String,
     routes: Vec<Arc<Route>>,
     compute: Compute,
     stats: Arc<Stats>,
     metrics: Option<std::net::SocketAddr>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()>> {
-    let for_handler = (stats.clone(), routes.clone(), metrics);
+    let for_handler = (stats.clone(), routes.clone(), metrics, name.clone());
     let pairs: Vec<String> = routes.iter().map(|r| r.cfg.pair.clone()).collect();
     let mut metadata = HashMap::new();
     // Metadata is fixed for the service's life (ADR-32): the routes' pairs.
     // Model ids change with every reload or promotion, so they live in the
     // `$SRV.STATS` data (`routes`).
     metadata.insert("pairs".to_string(), pairs.join(","));
+    metadata.insert("instance".to_string(), name.clone());
     // Where to scrape this instance (`nats micro info pipeline` shows it).
     if let Some(addr) = metrics {
         metadata.insert("metrics_addr".to_string(), addr.to_string());
@@ -50,7 +52,7 @@ pub(super) async fn serve_requests(
             // request, error and timing figures): `translate`, the
             // service's counters and each route's models and figures; the
             // control endpoints, the models they act on.
-            let (stats, routes, metrics) = &for_handler;
+            let (stats, routes, metrics, name) = &for_handler;
             let infos = super::route::infos(routes);
             if endpoint != "translate" {
                 let models: Vec<_> = infos
@@ -62,6 +64,9 @@ pub(super) async fn serve_requests(
             let mut data = serde_json::to_value(stats.snapshot()).unwrap_or_default();
             if let Some(map) = data.as_object_mut() {
                 map.insert("routes".into(), serde_json::to_value(infos).unwrap_or_default());
+                // Its name (`--instance`, else the host's): ids change
+                // with every restart.
+                map.insert("instance".into(), name.clone().into());
                 // Where to scrape it, beside its figures (`pipeline status`).
                 if let Some(addr) = metrics {
                     map.insert("metrics_addr".into(), addr.to_string().into());
@@ -77,6 +82,8 @@ pub(super) async fn serve_requests(
     // reload or promotion reaches the whole fleet (`pipeline reload`
     // collects one answer from each).
     let id = service.info().await.id;
+    // Control answers name the instance and its service id.
+    let who = format!("{name} {id}");
     let add = |name: &'static str, subject: &'static str, fleet: bool| {
         let mut builder = service.endpoint_builder().name(name);
         if fleet {
@@ -114,7 +121,7 @@ pub(super) async fn serve_requests(
                     Err(e) => Err(e),
                     Ok(()) => tokio::select! {
                         _ = control_stop.changed() => break,
-                        a = answer_control(kind, &r.message.payload, &routes, &id, &stats) => a,
+                        a = answer_control(kind, &r.message.payload, &routes, &who, &stats) => a,
                     },
                 };
                 let _ = r.respond(answer).await;
@@ -306,7 +313,7 @@ fn answer<T: serde::Serialize>(v: &T, json: bool) -> Vec<u8> {
 #[derive(Debug, serde::Serialize)]
 struct Reloaded {
     reloaded: Vec<(String, String)>,
-    /// The answering instance's service id (`$SRV.PING`).
+    /// The answering instance: its name and service id (`$SRV.PING`).
     instance: String,
     /// What the operator should know about the models put in.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -62,6 +62,9 @@ async fn a_stopped_owner_hands_its_unit_to_a_standby_at_once() {
     let stats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     let data = pipeline::fleet::endpoint_data(&stats, "translate").unwrap();
     assert_eq!(data["durable_takeovers"], 1, "{data}");
+    // Named as `--instance` named it (`pipeline status` prints it).
+    assert_eq!(data["instance"], "standby", "{data}");
+    assert!(pipeline::fleet::describe_stats(&stats)[0].starts_with("standby "));
     publisher.await.unwrap();
     let outputs = read_outputs(js, STANDARD, &logs_of).await;
     check_exactly_once(&outputs, STANDARD);
