@@ -153,7 +153,11 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         // truth: a mean of a few windows is not the model's figure.
         let (scored, unmatched) = (
             c["live_vs_truth"]["windows"].as_u64().unwrap_or(0),
-            c["unmatched"].as_u64().unwrap_or(0),
+            // Since the models changed, as the means (older instances:
+            // since start).
+            (c["unmatched_now"].as_u64())
+                .or(c["unmatched"].as_u64())
+                .unwrap_or(0),
         );
         let over = match (scored, unmatched) {
             (0, 0) => String::new(),
@@ -201,7 +205,8 @@ mod tests {
         let mut scored = stats.clone();
         scored["endpoints"][0]["data"]["routes"][0]["compare"] = serde_json::json!({
             "live_vs_truth": {"windows": 64, "values": 1536, "sum_sq": 3072.0},
-            "unmatched": 913
+            "unmatched": 2000,
+            "unmatched_now": 913
         });
         assert!(
             describe_stats(&scored)[1]

@@ -90,11 +90,15 @@ struct SetScalingArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     input_center: f64,
     /// The input channel's scale (the training standard deviation).
-    #[arg(long, default_value_t = 1.0)]
+    // (Negative numbers are read, so that one is refused with a reason
+    // rather than taken for a flag.)
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     input_scale: f64,
+    /// The output channel's center.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     output_center: f64,
-    #[arg(long, default_value_t = 1.0)]
+    /// The output channel's scale.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     output_scale: f64,
 }
 
@@ -177,7 +181,8 @@ fn main() {
 
 /// Exit statuses (README, "Exit codes"): 78 (sysexits' EX_CONFIG) when what
 /// we were given cannot work: a bad configuration or model file, an unknown
-/// pair, a recording it cannot use, a durable checkpoint it cannot read back. Restarting does not help; the systemd unit's
+/// pair, a recording it cannot use, a durable checkpoint it cannot read back,
+/// a control request every instance refused. Restarting does not help; the systemd unit's
 /// `RestartPreventExitStatus=78` stops it from trying forever. 2 is a
 /// command-line error (clap) or `retrain --strict`; 1 anything else.
 const EX_CONFIG: i32 = 78;
@@ -197,7 +202,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             | E::TensorShape { .. }
             | E::TensorMissing { .. }
             | E::UnknownPair(_)
-            | E::Data(_),
+            | E::Data(_)
+            | E::Request(_),
         ) => EX_CONFIG,
         _ => 1,
     }

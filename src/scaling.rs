@@ -68,7 +68,9 @@ impl Affine {
     fn check(&self, what: &str) -> Result<()> {
         if !(self.center.is_finite() && self.scale.is_finite() && self.scale > 0.0) {
             return Err(Error::Data(format!(
-                "{what} scaling needs a finite center and a positive finite scale, got {self:?}"
+                "{what} scaling needs a finite center and a positive finite scale, got center {} \
+                 and scale {}",
+                self.center, self.scale
             )));
         }
         Ok(())

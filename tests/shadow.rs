@@ -380,7 +380,7 @@ async fn durable_mode_stays_exactly_once_across_a_promotion() {
 /// instance: two services on one server each answer once and each swaps.
 /// Runs `pipeline <args> --nats <url>`: whether it succeeded, its stdout
 /// and its stderr.
-async fn cli(url: &str, args: Vec<String>) -> (bool, String, String) {
+async fn cli(url: &str, args: Vec<String>) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args(&args)
         .args(["--nats", url])
@@ -391,7 +391,7 @@ async fn cli(url: &str, args: Vec<String>) -> (bool, String, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    (out.status.success(), stdout, stderr)
+    (out.status.code(), stdout, stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +407,7 @@ async fn fleet_commands_reach_every_instance() {
     // The live and shadow ids of every instance, from `pipeline status`.
     let status = || async {
         let (ok, out, err) = cli(vec!["status".into(), "--json".into()]).await;
-        assert!(ok, "{err}");
+        assert_eq!(ok, Some(0), "{err}");
         let mut ids: Vec<(String, String)> = out
             .lines()
             .map(|l| {
@@ -429,7 +429,7 @@ async fn fleet_commands_reach_every_instance() {
         candidate_path.display().to_string(),
     ])
     .await;
-    assert!(ok, "{out}{err}");
+    assert_eq!(ok, Some(0), "{out}{err}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok")).count(),
         2,
@@ -438,17 +438,17 @@ async fn fleet_commands_reach_every_instance() {
     assert_eq!(status().await, both(&q(&live.id), &q(&shadow.id)));
 
     let (ok, out, err) = cli(vec!["promote".into()]).await;
-    assert!(ok, "{out}{err}");
+    assert_eq!(ok, Some(0), "{out}{err}");
     assert_eq!(status().await, both(&q(&shadow.id), "null"));
 
     // Promote again: nothing to promote anywhere, so it fails, saying why.
     let (ok, out, err) = cli(vec!["promote".into()]).await;
-    assert!(!ok);
+    assert_eq!(ok, Some(78), "every instance refused");
     assert_eq!(out.matches("no shadow").count(), 2, "{out}");
     assert!(err.contains("2 of 2"), "{err}");
 
     let (ok, out, err) = cli(vec!["reload".into()]).await;
-    assert!(ok, "{out}{err}");
+    assert_eq!(ok, Some(0), "{out}{err}");
     assert_eq!(status().await, both(&q(&live.id), "null"));
 
     // Translations still go to one instance only.
@@ -559,7 +559,7 @@ async fn a_model_on_another_channel_is_refused_unless_forced() {
             vec![command.into(), "--model".into(), model.clone()],
         )
         .await;
-        assert!(!ok, "{command}: {out}{err}");
+        assert_eq!(ok, Some(78), "{command}: {out}{err}");
         assert!(
             out.contains("around 1000.9000 ± 32.6000") && out.contains("--force"),
             "{command}: {out}"
@@ -569,15 +569,42 @@ async fn a_model_on_another_channel_is_refused_unless_forced() {
 
     let (ok, out, err) = cli(
         &server.url(),
-        vec!["shadow".into(), "--model".into(), model, "--force".into()],
+        vec![
+            "shadow".into(),
+            "--model".into(),
+            model.clone(),
+            "--force".into(),
+        ],
     )
     .await;
-    assert!(ok, "{out}{err}");
+    assert_eq!(ok, Some(0), "{out}{err}");
     assert!(
         out.lines()
             .any(|l| l.starts_with("warn") && l.contains("other units or another channel")),
         "{out}"
     );
-    assert_eq!(counts().await, (1, 2, live, Some(hpa_id)));
+    assert_eq!(counts().await, (1, 2, live.clone(), Some(hpa_id.clone())));
+
+    // A forced mistake is undone without force: the route's own model
+    // (the one it started with) passes, by file or as configured.
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec!["reload".into(), "--model".into(), model, "--force".into()],
+    )
+    .await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert_eq!(counts().await.2, hpa_id);
+    let original = manifest().join("models/sin-cos.safetensors");
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec![
+            "reload".into(),
+            "--model".into(),
+            original.display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert_eq!(counts().await.2, live);
     svc.shutdown().await;
 }

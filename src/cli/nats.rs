@@ -321,10 +321,16 @@ pub(crate) async fn control(subject: &str, a: ControlArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        bail!(
+        let why = format!(
             "{failed} of {found} instance(s) did not do it ({} answered)",
             replies.len()
         );
+        // Every instance answered, refusing: asking again will not help
+        // (exit 78, as for a bad model file at start).
+        if replies.len() == found {
+            return Err(pipeline::Error::Request(why).into());
+        }
+        bail!(why);
     }
     Ok(())
 }

@@ -57,6 +57,15 @@ impl Compare {
             s.shadow_vs_live = Running::default();
             s.live_vs_truth = Running::default();
             s.shadow_vs_truth = Running::default();
+            s.unmatched_now = 0;
+        });
+    }
+
+    /// Windows that will never find their truth.
+    fn unmatched(&self, windows: u64) {
+        self.update(|s| {
+            s.unmatched += windows;
+            s.unmatched_now += windows;
         });
     }
 
@@ -142,18 +151,18 @@ impl Truths {
         let w = self.w;
         let mut total = self.pending;
         let Some(s) = self.stream(key, Instant::now()) else {
-            compare.update(|c| c.unmatched += 1);
+            compare.unmatched(1);
             return;
         };
         if (s.pending.len() >= MAX_PENDING || total >= MAX_PENDING_ALL)
             && s.pending.pop_front().is_some()
         {
             total -= 1;
-            compare.update(|c| c.unmatched += 1);
+            compare.unmatched(1);
         }
         if total >= MAX_PENDING_ALL {
             // Other streams hold every place: this window cannot wait.
-            compare.update(|c| c.unmatched += 1);
+            compare.unmatched(1);
             return;
         }
         s.pending.push_back(p);
@@ -173,7 +182,7 @@ impl Truths {
         });
         self.pending -= lost as usize;
         if lost > 0 {
-            compare.update(|c| c.unmatched += lost);
+            compare.unmatched(lost);
         }
     }
 }
@@ -188,7 +197,7 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
     let mut next = s.next;
     s.pending.retain(|p| {
         if p.seq < base {
-            compare.update(|c| c.unmatched += 1);
+            compare.unmatched(1);
             return false;
         }
         if p.seq + w as u64 > end {
@@ -478,9 +487,14 @@ mod tests {
             s.shadow_published = 3;
         });
         c.dropped(2);
+        c.unmatched(4);
         c.reset();
         let s = c.snapshot();
         assert_eq!(s.shadow_vs_live, Running::default());
         assert_eq!((s.shadow_published, s.dropped), (3, 2));
+        // The counter goes on; the count beside the means starts again.
+        assert_eq!((s.unmatched, s.unmatched_now), (4, 0));
+        c.unmatched(1);
+        assert_eq!((c.snapshot().unmatched, c.snapshot().unmatched_now), (5, 1));
     }
 }

@@ -377,7 +377,6 @@ async fn answer_control(
     stats: &Arc<Stats>,
 ) -> std::result::Result<bytes::Bytes, async_nats::service::error::Error> {
     let req = ControlRequest::decode(payload).map_err(|e| {
-        stats.model_changes_refused.fetch_add(1, Relaxed);
         let kind = format!("{kind:?}").to_lowercase();
         service_error(400, format!("not a {kind} request: {e}"))
     })?;
@@ -403,7 +402,11 @@ async fn answer_control(
             }
             Control::Shadow => {
                 let r = find_route(&routes, pair)?;
-                let (s, warnings) = r.set_shadow(path, req.force)?;
+                let force = match req.force {
+                    true => super::route::Force::Yes,
+                    false => super::route::Force::No,
+                };
+                let (s, warnings) = r.set_shadow(path, force)?;
                 counts.model_changes.fetch_add(1, Relaxed);
                 Ok(answer(&models(r, s, warnings), json))
             }

@@ -42,6 +42,8 @@ pub(super) struct Route {
     pub counters: Arc<crate::stats::RouteCounters>,
     /// Window, batch and output buffers, recycled (see [`Buffers`]).
     pub buffers: Arc<Buffers>,
+    /// The model the route started with: its channel is the route's.
+    started: Arc<LoadedModel>,
 }
 
 impl Route {
@@ -81,12 +83,14 @@ impl Route {
 
     /// Loads and checks a model file for this route, to serve in place of
     /// or beside the live model. A model trained on another input channel
-    /// or in other units than the live one (recorded by `retrain --data`)
-    /// would turn the route's input into nonsense: refused unless `force`.
-    fn load(&self, path: &Path, force: bool) -> Result<Checked> {
+    /// or in other units (recorded by `retrain --data`) than both the live
+    /// model and the one the route started with would turn the route's
+    /// input into nonsense: refused unless `force`. (Against the live model
+    /// alone, one forced mistake would make the right model refused.)
+    fn load(&self, path: &Path, force: Force) -> Result<Checked> {
         let new = format::load(path, self.cfg.window)?;
         if new.model.window() != self.window {
-            return Err(Error::Config(format!(
+            return Err(Error::Request(format!(
                 "{}: window {} does not match the route's {}",
                 path.display(),
                 new.model.window(),
@@ -94,15 +98,22 @@ impl Route {
             )));
         }
         let mut warnings = Vec::new();
-        if let Some(why) = new.other_channel_than(&self.current()) {
-            if !force {
-                return Err(Error::Request(format!(
-                    "{}: {why} Refused; to serve it all the same, `--force` (\"force\": true)",
-                    path.display()
-                )));
-            }
-            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why} (forced)");
-            warnings.push(why);
+        let live = self.current();
+        let other = (new.other_channel_than(&live))
+            .filter(|_| new.other_channel_than(&self.started).is_some());
+        if let Some(why) = other {
+            let said = match force {
+                Force::No => {
+                    return Err(Error::Request(format!(
+                        "{}: {why}: refused; to serve it all the same, `--force` (\"force\": true)",
+                        path.display()
+                    )));
+                }
+                Force::Yes => "forced",
+                Force::Configured => "as configured",
+            };
+            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why} ({said})");
+            warnings.push(format!("{why} ({said})"));
         }
         if let Some(why) = new.baseline_warning() {
             tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
@@ -114,9 +125,15 @@ impl Route {
         })
     }
 
-    /// Loads and checks `path` (default: the route's model file), then swaps
-    /// it in. On any error the old model keeps serving.
+    /// Loads and checks `path` (default: the route's model file, which the
+    /// configuration names, so another channel is only said), then swaps it
+    /// in. On any error the old model keeps serving.
     pub fn reload(&self, path: Option<&Path>, force: bool) -> Result<Checked> {
+        let force = match (path, force) {
+            (None, _) => Force::Configured,
+            (Some(_), true) => Force::Yes,
+            (Some(_), false) => Force::No,
+        };
         let before = self.current();
         if path.is_none() && before.path != self.path {
             // SIGHUP reads the configuration: a model swapped in by request
@@ -137,7 +154,7 @@ impl Route {
 
     /// Starts shadowing the model at `path` (replacing any candidate), or
     /// stops shadowing with `None`; with what to tell the operator.
-    pub fn set_shadow(&self, path: Option<&Path>, force: bool) -> Result<(Serving, Vec<String>)> {
+    pub fn set_shadow(&self, path: Option<&Path>, force: Force) -> Result<(Serving, Vec<String>)> {
         let checked = path.map(|p| self.load(p, force)).transpose()?;
         let (new, warnings) = match checked {
             Some(c) => {
@@ -173,6 +190,16 @@ impl Route {
             ))),
         }
     }
+}
+
+/// Whether a model of another channel than the route's may serve.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Force {
+    No,
+    /// The request said so.
+    Yes,
+    /// The configuration names it.
+    Configured,
 }
 
 /// A model file checked for a route, and what to tell the operator about
@@ -217,12 +244,14 @@ pub(super) fn load_routes(
                 .transpose()
                 .map_err(Error::Config)?;
             let (tx, rx) = mpsc::channel(64);
+            let model = Arc::new(model);
             let route = Arc::new(Route {
                 cfg: r.clone(),
                 path,
                 window: model.model.window(),
+                started: model.clone(),
                 serving: RwLock::new(Serving {
-                    live: Arc::new(model),
+                    live: model,
                     shadow: None,
                 }),
                 pattern,
@@ -235,7 +264,7 @@ pub(super) fn load_routes(
             // The configuration names it: another channel is said, not
             // refused (a request needs `force` for it).
             if let Some(candidate) = &r.shadow.model {
-                route.set_shadow(Some(candidate), true)?;
+                route.set_shadow(Some(candidate), Force::Configured)?;
             }
             Ok((route, rx))
         })

@@ -428,6 +428,9 @@ pub struct CompareSnapshot {
     pub dropped: u64,
     /// Windows whose truth never arrived (or arrived too late to be kept).
     pub unmatched: u64,
+    /// The same, since the models serving now began (beside the means).
+    #[serde(default)]
+    pub unmatched_now: u64,
 }
 
 /// A compute thread on one batch this long is stuck (`/healthz` fails, so
