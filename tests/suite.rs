@@ -10,6 +10,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "channels.rs"]
+mod channels;
 #[path = "cli.rs"]
 mod cli;
 #[path = "dead_letter.rs"]

@@ -366,6 +366,41 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize)
 /// A compute thread: takes whole batches and runs the model; then, for a
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
+/// Counts the batch's windows far outside the model's training range, and
+/// warns once per model (translated all the same: a state the model never
+/// saw may be real, but other units make every translation nonsense).
+fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
+    use crate::stats::OUT_OF_RANGE_SCALES;
+    let expects = model
+        .meta
+        .scaling
+        .map_or(crate::scaling::Affine::IDENTITY, |s| s.input);
+    let far = |j: &&Job| {
+        let mean = j.input.iter().map(|&x| f64::from(x)).sum::<f64>() / j.input.len().max(1) as f64;
+        (mean - expects.center).abs() > OUT_OF_RANGE_SCALES * expects.scale.abs()
+    };
+    let Some(first) = jobs.iter().find(far) else {
+        return;
+    };
+    let n = jobs.iter().filter(far).count() as u64;
+    counters.input_out_of_range.fetch_add(n, Relaxed);
+    let mut warned = match counters.out_of_range_warned.lock() {
+        Ok(w) => w,
+        Err(p) => p.into_inner(),
+    };
+    if *warned != model.id {
+        warned.clone_from(&model.id);
+        let mean = first.input.iter().sum::<f32>() / first.input.len().max(1) as f32;
+        tracing::warn!(
+            model = %model.id, stream = %first.stream, seq = first.seq,
+            "a window's mean {mean:.4} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
+             trained on ({:.4} ± {:.4}): other units, another channel, or a state it never saw? \
+             (counted in pipeline_input_out_of_range_total; said once per model)",
+            expects.center, expects.scale
+        );
+    }
+}
+
 fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
     let beat = stats.compute_thread();
     let _stopped = crate::stats::StopOnDrop(beat.clone());
@@ -394,6 +429,7 @@ fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
         for j in &jobs {
             input.extend_from_slice(&j.input);
         }
+        check_range(&model, &counters, &jobs);
         out.clear();
         out.resize(input.len(), 0.0);
         let outputs = model

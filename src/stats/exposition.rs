@@ -272,7 +272,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 6] = [
+        let counters: [(&str, &str, Count); 7] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -297,6 +297,11 @@ impl Scrape {
                 "pipeline_timestamps_ignored",
                 "Messages whose ts was no plausible time (over a minute ahead of this host's clock, over 7 days behind: other units, or made up), kept out of the latency histograms.",
                 |r| r.timestamps_ignored,
+            ),
+            (
+                "pipeline_input_out_of_range",
+                "Windows whose mean lies over 5 input scales (the training standard deviation) from the live model's input center: other units, another channel, or a state the model never saw. Translated all the same.",
+                |r| r.input_out_of_range,
             ),
             (
                 "pipeline_truth_unmatched",

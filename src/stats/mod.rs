@@ -6,7 +6,9 @@ mod exposition;
 mod route;
 
 pub use exposition::MetricsFormat;
-pub use route::{Buckets, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, seconds_since};
+pub use route::{
+    Buckets, OUT_OF_RANGE_SCALES, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, seconds_since,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -30,7 +30,20 @@ pub struct RouteCounters {
     /// Messages whose `ts` is no plausible time (see [`latency`]): kept out
     /// of the latency histograms.
     pub timestamps_ignored: AtomicU64,
+    /// Windows whose mean lies far outside the live model's training
+    /// range (see [`OUT_OF_RANGE_SCALES`]).
+    pub input_out_of_range: AtomicU64,
+    /// The live model last warned about (one warning per model).
+    pub out_of_range_warned: std::sync::Mutex<String>,
 }
+
+/// How many of the model's input scales (its training standard deviation)
+/// a window's mean may lie from its input center before the window counts
+/// as out of range. A window's mean varies less than a sample does, so a
+/// signal like the training data is hardly ever this far out; another
+/// unit (°F for °C, mV for V), another channel, or a state the model
+/// never saw is.
+pub const OUT_OF_RANGE_SCALES: f64 = 5.0;
 
 impl Default for RouteCounters {
     fn default() -> Self {
@@ -44,6 +57,8 @@ impl Default for RouteCounters {
             publish_seconds: Histogram::new(SECONDS),
             receive_seconds: Histogram::new(SECONDS),
             timestamps_ignored: AtomicU64::new(0),
+            input_out_of_range: AtomicU64::new(0),
+            out_of_range_warned: std::sync::Mutex::default(),
         }
     }
 }
@@ -125,6 +140,9 @@ pub struct RouteInfo {
     pub windows_out: u64,
     /// Messages whose `ts` was kept out of the latency histograms.
     pub timestamps_ignored: u64,
+    /// Windows far outside the live model's training range.
+    #[serde(default)]
+    pub input_out_of_range: u64,
     /// Id of the live model.
     pub model: String,
     /// Id of the shadow model, when there is one.

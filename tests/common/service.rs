@@ -174,3 +174,19 @@ pub fn assert_service_error(reply: &async_nats::Message, code: &str, needle: &st
     let text = h.get("Nats-Service-Error").unwrap().as_str();
     assert!(!text.is_empty() && text.contains(needle), "{h:?}");
 }
+
+/// Runs `pipeline <args> --nats <url>`: its exit status, its stdout
+/// and its stderr.
+pub async fn cli(url: &str, args: Vec<String>) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(&args)
+        .args(["--nats", url])
+        .env("RUST_LOG", "warn")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out.status.code(), stdout, stderr)
+}

@@ -1,0 +1,198 @@
+//! Models of another channel or in other units than a route's: named
+//! when loaded, refused by requests unless forced, and counted when live
+//! windows lie far outside the range the model was trained on.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use common::nats::NatsServer;
+use common::service::*;
+use pipeline::format::LoadedModel;
+use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+
+fn load(path: &Path) -> LoadedModel {
+    pipeline::format::load(path, None).unwrap()
+}
+
+/// A copy of sin-cos that expects its input in hPa (around 1000.9 ± 32.6).
+fn hpa_model(dir: &Path) -> PathBuf {
+    let hpa = dir.join("hpa.safetensors");
+    common::scaled_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &hpa,
+        Scaling {
+            method: ScaleMethod::Standard,
+            input: Affine {
+                center: 1000.9,
+                scale: 32.6,
+            },
+            output: Affine::IDENTITY,
+        },
+    );
+    hpa
+}
+
+/// A candidate trained on input in other units (here: hPa where °C
+/// serves) is named when it is shadowed, reloaded or promoted; one in the
+/// same units is not.
+#[test]
+fn a_candidate_in_other_units_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let scaled = |name: &str, center: f64, scale: f64| {
+        let path = dir.path().join(name);
+        common::scaled_copy(
+            &manifest().join("models/sin-cos.safetensors"),
+            &path,
+            Scaling {
+                method: ScaleMethod::Standard,
+                input: Affine { center, scale },
+                output: Affine::IDENTITY,
+            },
+        );
+        load(&path)
+    };
+    let celsius = scaled("c.safetensors", 50.4, 13.0);
+    let also_celsius = scaled("c2.safetensors", 52.3, 10.3);
+    let hpa = scaled("p.safetensors", 1000.9, 32.6);
+    let counts = scaled("n.safetensors", 50.0, 200.0);
+    assert_eq!(also_celsius.other_channel_than(&celsius), None);
+    let why = hpa.other_channel_than(&celsius).unwrap();
+    assert!(
+        why.contains("around 1000.9000 ± 32.6000") && why.contains("50.4000"),
+        "{why}"
+    );
+    assert!(counts.other_channel_than(&celsius).is_some());
+    // A model without scaling takes normalised values: one in physical
+    // units put in its place is named too (it was not), two without are not.
+    let normalised = load(&manifest().join("models/sin-cos.safetensors"));
+    let why = hpa.other_channel_than(&normalised).unwrap();
+    assert!(why.contains("the one serving 0.0000 ± 1.0000"), "{why}");
+    assert!(normalised.other_channel_than(&hpa).is_some());
+    let damped = load(&manifest().join("models/damped.safetensors"));
+    assert_eq!(damped.other_channel_than(&normalised), None);
+}
+
+/// A model trained on another channel or in other units than the live one
+/// is refused by shadow and reload (the CLI fails, saying why), counted in
+/// `model_changes_refused`, and the models serving stay; with `--force` it
+/// is served, with the warning in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_on_another_channel_is_refused_unless_forced() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hpa = hpa_model(dir.path());
+    let (live, hpa_id) = (
+        load(&manifest().join("models/sin-cos.safetensors")).id,
+        load(&hpa).id,
+    );
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let counts = || async {
+        let reply = client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        let data = pipeline::fleet::endpoint_data(&v, "translate")
+            .unwrap()
+            .clone();
+        let route = &data["routes"][0];
+        (
+            data["model_changes"].as_u64().unwrap(),
+            data["model_changes_refused"].as_u64().unwrap(),
+            route["model"].as_str().unwrap().to_string(),
+            route["shadow"].as_str().map(str::to_string),
+        )
+    };
+    let model = hpa.display().to_string();
+    for command in ["shadow", "reload"] {
+        let (ok, out, err) = cli(
+            &server.url(),
+            vec![command.into(), "--model".into(), model.clone()],
+        )
+        .await;
+        assert_eq!(ok, Some(78), "{command}: {out}{err}");
+        assert!(
+            out.contains("around 1000.9000 ± 32.6000") && out.contains("--force"),
+            "{command}: {out}"
+        );
+    }
+    assert_eq!(counts().await, (0, 2, live.clone(), None));
+
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec![
+            "shadow".into(),
+            "--model".into(),
+            model.clone(),
+            "--force".into(),
+        ],
+    )
+    .await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warn") && l.contains("other units or another channel")),
+        "{out}"
+    );
+    assert_eq!(counts().await, (1, 2, live.clone(), Some(hpa_id.clone())));
+
+    // A forced mistake is undone without force: the route's own model
+    // (the one it started with) passes, by file or as configured.
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec!["reload".into(), "--model".into(), model, "--force".into()],
+    )
+    .await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert_eq!(counts().await.2, hpa_id);
+    let original = manifest().join("models/sin-cos.safetensors");
+    let (ok, out, err) = cli(
+        &server.url(),
+        vec![
+            "reload".into(),
+            "--model".into(),
+            original.display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert_eq!(counts().await.2, live);
+    svc.shutdown().await;
+}
+
+/// Windows far outside the live model's training range (a model in hPa
+/// fed values around 0) are counted, per route, and translated all the
+/// same; windows like its training data are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_far_from_the_models_range_are_counted() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let out_of_range = || async {
+        let reply = client
+            .request("$SRV.STATS.pipeline", "".into())
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        let r = &pipeline::fleet::endpoint_data(&v, "translate").unwrap()["routes"][0];
+        (
+            r["input_out_of_range"].as_u64().unwrap(),
+            r["windows_out"].as_u64().unwrap(),
+        )
+    };
+    for (model, far) in [(None, false), (Some(hpa_model(dir.path())), true)] {
+        let mut cfg = config();
+        cfg.routes[0].model = model;
+        let svc = Svc::start(&server.url(), cfg).await;
+        let mut sub = client.subscribe("translated.>").await.unwrap();
+        send_curve(&client, "p1", 0..W + 9).await;
+        let got = collect(&mut sub, 10, translation).await;
+        assert_eq!(got.len(), 10);
+        let (counted, out) = out_of_range().await;
+        assert_eq!(out, 10);
+        assert_eq!(counted, if far { 10 } else { 0 }, "far: {far}");
+        svc.shutdown().await;
+    }
+}
