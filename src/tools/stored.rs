@@ -1,8 +1,13 @@
 //! `pipeline publish --jetstream`: samples published into JetStream with
 //! a message id each, their acknowledgements awaited in order, a message
 //! that is not acknowledged sent again under the same id.
+//!
+//! A stream's next sample is sent only once its last one is acknowledged:
+//! a sample lost with a server restart, sent again after the ones behind
+//! it were stored, would be stored out of order (the service then drops it
+//! and restarts the stream's window). Many streams keep many in flight.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use async_nats::Client;
@@ -15,6 +20,8 @@ use crate::error::{Error, Result};
 pub(super) struct Stored {
     js: async_nats::jetstream::Context,
     pending: VecDeque<(String, u64, Bytes, PublishAckFuture)>,
+    /// The subjects in `pending`.
+    unacked: HashSet<String>,
 }
 
 impl Stored {
@@ -27,6 +34,7 @@ impl Stored {
         Stored {
             js: async_nats::jetstream::new(client.clone()),
             pending: VecDeque::new(),
+            unacked: HashSet::new(),
         }
     }
 
@@ -43,7 +51,11 @@ impl Stored {
     }
 
     pub(super) async fn publish(&mut self, subject: &str, seq: u64, payload: Bytes) -> Result<()> {
+        while self.unacked.contains(subject) {
+            self.settle(self.pending.len().saturating_sub(1)).await?;
+        }
         let ack = self.send(subject, seq, payload.clone()).await?;
+        self.unacked.insert(subject.to_string());
         self.pending
             .push_back((subject.to_string(), seq, payload, ack));
         self.settle(Self::IN_FLIGHT).await
@@ -73,6 +85,7 @@ impl Stored {
                     Err(e) => Err(e.to_string()),
                 };
             }
+            self.unacked.remove(&subject);
         }
         Ok(())
     }
