@@ -10,6 +10,7 @@ use crate::common;
 
 mod exactly_once;
 mod handover;
+mod publish;
 mod units;
 
 use std::collections::HashMap;

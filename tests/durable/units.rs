@@ -541,37 +541,3 @@ async fn a_route_added_later_gets_its_subjects_into_the_streams() {
     );
     svc.shutdown().await;
 }
-
-/// `pipeline publish --jetstream` stores every sample in the input stream
-/// with its message id: publishing the same rows again stores nothing new.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_into_jetstream_stores_each_sample_once() {
-    let bed = Bed::new().await;
-    let js = &bed.js;
-    (js.create_stream(jetstream::stream::Config {
-        name: "SAMPLES".into(),
-        subjects: vec!["samples.>".into()],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    }))
-    .await
-    .unwrap();
-    for _ in 0..2 {
-        let out = common::pipeline()
-            .args(["publish", "--jetstream", "--nats", &bed.url])
-            .args(["--streams", "3", "--stream", "j", "--rate", "0"])
-            .args(["--count", "40", "--batch", "4"])
-            .output()
-            .unwrap();
-        common::succeeded(&out);
-    }
-    let mut stream = js.get_stream("SAMPLES").await.unwrap();
-    let state = stream.info().await.unwrap().state.clone();
-    assert_eq!(state.messages, 3 * 10, "each message stored once");
-    let first = stream.get_raw_message(1).await.unwrap();
-    let id = first
-        .headers
-        .get(async_nats::header::NATS_MESSAGE_ID)
-        .map(|v| v.to_string());
-    assert_eq!(id.as_deref(), Some("samples.j-0:0"));
-}
