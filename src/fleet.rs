@@ -138,8 +138,20 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
     let metrics = data["metrics_addr"]
         .as_str()
         .map_or(String::new(), |a| format!("  metrics http://{a}/metrics"));
+    // Durable mode: which units it owns and which it stands by for (a
+    // standby otherwise looks like an idle owner).
+    let units = (data["units"].as_object()).filter(|u| !u.is_empty());
+    let units = units.map_or(String::new(), |u| {
+        let each: Vec<String> = u
+            .iter()
+            .map(|(unit, state)| {
+                format!("{unit} {}", state.as_str().unwrap_or("?").replace('_', " "))
+            })
+            .collect();
+        format!("  units: {}", each.join(", "))
+    });
     let mut lines = vec![format!(
-        "{id}  windows_out {}  errors {}  streams {}{metrics}",
+        "{id}  windows_out {}  errors {}  streams {}{metrics}{units}",
         data["windows_out"],
         data["errors"]
             .as_object()

@@ -86,17 +86,22 @@ impl Default for DurableConfig {
 
 /// An instance's name (in checkpoints, `pipeline status` and control
 /// answers): `configured`, else `$PIPELINE_INSTANCE`, `$HOSTNAME`, the host
-/// name, or `pipeline`.
+/// name, or `pipeline`; an empty one is passed over (a configured empty
+/// name is refused by [`DurableConfig`]'s checks).
 pub fn instance_name(configured: Option<String>) -> String {
+    let given = |s: String| {
+        let s = s.trim().to_string();
+        (!s.is_empty()).then_some(s)
+    };
     configured
-        .or_else(|| std::env::var("PIPELINE_INSTANCE").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .and_then(given)
+        .or_else(|| std::env::var("PIPELINE_INSTANCE").ok().and_then(given))
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(given))
         .or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .ok()
-                .map(|h| h.trim().to_string())
+                .and_then(given)
         })
-        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "pipeline".into())
 }
 
@@ -126,6 +131,18 @@ impl DurableConfig {
                     "durable.{what} {n:?}: use letters, digits, - and _"
                 )));
             }
+        }
+        // Two instances that both fell back to one name would take each
+        // other's units as their own.
+        if self
+            .instance
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(Error::Config(
+                "durable.instance is empty: name the instance, or leave it out for the host's name"
+                    .into(),
+            ));
         }
         if self.checkpoint_ms == 0 || self.max_ack_pending < 2 || !(1..=5).contains(&self.replicas)
         {

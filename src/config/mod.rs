@@ -468,6 +468,15 @@ mod tests {
         }
     }
 
+    /// An empty name anywhere is passed over, not taken.
+    #[test]
+    fn empty_instance_names_fall_back() {
+        assert_eq!(instance_name(Some("a".into())), "a");
+        let fallback = instance_name(None);
+        assert!(!fallback.is_empty());
+        assert_eq!(instance_name(Some("  ".into())), fallback);
+    }
+
     #[test]
     fn invalid_values_are_refused() {
         for text in [
@@ -478,6 +487,7 @@ mod tests {
             "max_wait_ms=-1\n[[route]]\npair='a'",
             "max_wait='2s'\n[[route]]\npair='a'",
             "[durable]\ncheckpoint_interval='0ms'\n[[route]]\npair='a'",
+            "[durable]\ninstance=' '\n[[route]]\npair='a'",
             "[[route]]\npair='a'\noutput='a b'",
             "otlp_endpoint='collector:4318'\n[[route]]\npair='a'",
         ] {

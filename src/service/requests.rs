@@ -461,7 +461,12 @@ pub(super) async fn reload_on_sighup(
         let (routes, counts) = (routes.clone(), stats.clone());
         let reload = move || reload_routes(&routes, None, None, false, &counts);
         match tokio::task::spawn_blocking(reload).await {
-            Ok(Ok(done)) => tracing::info!(?done.reloaded, "SIGHUP: models reloaded"),
+            Ok(Ok(done)) => {
+                let models: Vec<String> = (done.reloaded.iter())
+                    .map(|(pair, id)| format!("{pair}={id}"))
+                    .collect();
+                tracing::info!(models = %models.join(","), "SIGHUP: models reloaded")
+            }
             Ok(Err(e)) => {
                 stats.model_changes_refused.fetch_add(1, Relaxed);
                 tracing::warn!("SIGHUP: reload refused, the old model keeps serving: {e}")

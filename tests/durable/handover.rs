@@ -64,7 +64,11 @@ async fn a_stopped_owner_hands_its_unit_to_a_standby_at_once() {
     assert_eq!(data["durable_takeovers"], 1, "{data}");
     // Named as `--instance` named it (`pipeline status` prints it).
     assert_eq!(data["instance"], "standby", "{data}");
-    assert!(pipeline::fleet::describe_stats(&stats)[0].starts_with("standby "));
+    let line = &pipeline::fleet::describe_stats(&stats)[0];
+    assert!(
+        line.starts_with("standby ") && line.ends_with("units: sin-cos.all owning"),
+        "{line}"
+    );
     publisher.await.unwrap();
     let outputs = read_outputs(js, STANDARD, &logs_of).await;
     check_exactly_once(&outputs, STANDARD);
