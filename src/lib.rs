@@ -77,6 +77,18 @@
 //! `pipeline-lib` (`src/Cargo.toml`), so that test builds optimise it and
 //! not the test code.
 
+/// The commit this build is from (`git rev-parse --short=12 HEAD`, or
+/// "unknown" outside a checkout).
+pub const REVISION: &str = env!("PIPELINE_REVISION");
+
+/// `pipeline --version`: the version and the commit.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PIPELINE_REVISION"),
+    ")"
+);
+
 pub mod baseline;
 pub mod bench;
 pub mod config;

@@ -18,7 +18,7 @@ use cli::train::{ModelArgs, RetrainArgs, load_model, retrain, retrain_recordings
 #[derive(Parser)]
 #[command(
     name = "pipeline",
-    version,
+    version = pipeline::VERSION,
     about = "Translate live numeric signals with a seq2seq LSTM"
 )]
 struct Cli {

@@ -39,6 +39,7 @@ pub(super) async fn serve_requests(
     // `$SRV.STATS` data (`routes`).
     metadata.insert("pairs".to_string(), pairs.join(","));
     metadata.insert("instance".to_string(), name.clone());
+    metadata.insert("revision".to_string(), crate::REVISION.to_string());
     // Where to scrape this instance (`nats micro info pipeline` shows it).
     if let Some(addr) = metrics {
         metadata.insert("metrics_addr".to_string(), addr.to_string());

@@ -166,6 +166,7 @@ impl Collector for Scrape {
         .encode_gauge(&u64::from(self.healthy))?;
         let build = [
             ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", crate::REVISION),
             ("kernel", crate::fast::kernel_name()),
         ];
         enc.encode_descriptor(
@@ -528,6 +529,12 @@ mod tests {
         s.windows_out.fetch_add(3, Relaxed);
         let text = s.render(&[], format);
         assert!(text.contains("pipeline_windows_out_total 3\n"), "{text}");
+        // Two builds of one version are told apart by their commit.
+        let revision = format!("revision=\"{}\"", crate::REVISION);
+        assert!(
+            text.contains(&revision) && !crate::REVISION.is_empty(),
+            "{text}"
+        );
         assert!(
             text.contains("# UNIT pipeline_queue_seconds seconds\n"),
             "{text}"
