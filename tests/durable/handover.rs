@@ -8,26 +8,8 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_owner_hands_its_unit_to_a_standby_at_once() {
     let bed = Bed::new().await;
-    let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
-    let lease = "60s";
-    let mut owner = Service::with_lease(url, dir, 0, "owner", lease);
-    wait_for_stream(js, "SAMPLES").await;
-    assert!(
-        wait_for_line(
-            &owner.log,
-            "starting: no checkpoint yet",
-            Duration::from_secs(20)
-        )
-        .await,
-        "{}",
-        logs(std::slice::from_ref(&owner.log))
-    );
-    let standby = Service::with_lease(url, dir, 1, "standby", lease);
-    assert!(
-        wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
-        "{}",
-        logs(std::slice::from_ref(&standby.log))
-    );
+    let js = &bed.js;
+    let (mut owner, standby) = bed.owner_and_standby("60s").await;
 
     let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     tokio::time::sleep(Duration::from_millis(1000)).await;

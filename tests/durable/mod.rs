@@ -370,6 +370,27 @@ impl Bed {
         .unwrap();
     }
 
+    /// Instance "owner" (log 0) once it has started its unit, and instance
+    /// "standby" (log 1) once it stands by, both with `lease`.
+    async fn owner_and_standby(&self, lease: &str) -> (Service, Service) {
+        let (url, dir) = (&self.url, self.dir.path());
+        let owner = Service::with_lease(url, dir, 0, "owner", lease);
+        wait_for_stream(&self.js, "SAMPLES").await;
+        let started = "starting: no checkpoint yet";
+        assert!(
+            wait_for_line(&owner.log, started, Duration::from_secs(20)).await,
+            "{}",
+            logs(std::slice::from_ref(&owner.log))
+        );
+        let standby = Service::with_lease(url, dir, 1, "standby", lease);
+        assert!(
+            wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
+            "{}",
+            logs(std::slice::from_ref(&standby.log))
+        );
+        (owner, standby)
+    }
+
     /// The service as instance `name` (log `n`), once it has created the
     /// input stream.
     async fn serve(&self, n: usize, name: &str) -> Service {

@@ -30,7 +30,7 @@ async fn an_owner_frozen_past_the_duplicate_window_publishes_nothing_twice() {
 /// 1 s when not), then wakes it: every window stored exactly once.
 async fn frozen_owner(dupes: Option<Duration>) {
     let bed = Bed::new().await;
-    let (url, dir, js) = (&bed.url, &bed.dir, &bed.js);
+    let js = &bed.js;
     if let Some(window) = dupes {
         (js.create_stream(jetstream::stream::Config {
             name: "TRANSLATED".into(),
@@ -42,21 +42,7 @@ async fn frozen_owner(dupes: Option<Duration>) {
         .await
         .unwrap();
     }
-    let mut owner = bed.serve(0, "owner").await;
-    assert!(
-        wait_for_line(
-            &owner.log,
-            "starting: no checkpoint yet",
-            Duration::from_secs(20)
-        )
-        .await
-    );
-    let standby = Service::named(url, dir.path(), 1, "standby");
-    assert!(
-        wait_for_line(&standby.log, "standing by", Duration::from_secs(20)).await,
-        "{}",
-        logs(std::slice::from_ref(&standby.log))
-    );
+    let (mut owner, standby) = bed.owner_and_standby("1s").await;
 
     let publisher = tokio::spawn(publish_all(js.clone(), STANDARD));
     tokio::time::sleep(Duration::from_millis(1000)).await;
