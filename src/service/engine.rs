@@ -7,19 +7,18 @@
 //! batches were formed, so per-stream outputs stay in `seq` order even with
 //! several compute threads.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::events::TraceParent;
 use super::observe::{Compare, Observed};
 use super::route::Route;
-use crate::error::{Error, Result};
 use crate::format::LoadedModel;
 use crate::stats::{RouteCounters, Stats, watched};
 use crate::wire::TranslationRef;
@@ -43,101 +42,6 @@ pub(super) struct Observer {
     pub shadow: Option<Arc<LoadedModel>>,
     pub tx: mpsc::Sender<Observed>,
     pub compare: Arc<Compare>,
-}
-
-/// A batch for the compute threads.
-struct ComputeJob {
-    model: Arc<LoadedModel>,
-    /// The route's counters (its histograms record the batch).
-    counters: Arc<RouteCounters>,
-    observer: Option<Observer>,
-    jobs: Vec<Job>,
-    /// Where the outputs go (a recycled buffer).
-    out: Vec<f32>,
-    done: oneshot::Sender<Done>,
-    /// One of the compute threads' permits, given back when the batch (and
-    /// its shadow) is done.
-    _permit: OwnedSemaphorePermit,
-}
-
-/// A computed batch.
-pub(super) struct Done {
-    pub jobs: Vec<Job>,
-    /// The model that computed this batch (a swap may change the route's).
-    pub model: Arc<LoadedModel>,
-    pub outputs: Result<Vec<f32>>,
-    /// When the compute thread started it.
-    pub started: Instant,
-    /// When the compute thread finished it (for the publish stage's time).
-    pub computed: Instant,
-}
-
-/// The shared compute threads: a queue of whole batches, and one permit per
-/// thread, so a batcher knows whether a thread is free right now.
-#[derive(Clone)]
-pub(super) struct Compute {
-    tx: mpsc::Sender<ComputeJob>,
-    free: Arc<Semaphore>,
-}
-
-impl Compute {
-    /// Starts `threads` compute threads (never on the async runtime). They
-    /// end when every `Compute` clone is dropped.
-    pub fn start(
-        threads: usize,
-        stats: Arc<Stats>,
-    ) -> Result<(Self, Vec<std::thread::JoinHandle<()>>)> {
-        let (tx, rx) = mpsc::channel::<ComputeJob>(threads * 2);
-        let rx = Arc::new(Mutex::new(rx));
-        let handles = (0..threads)
-            .map(|i| {
-                let (rx, stats) = (rx.clone(), stats.clone());
-                std::thread::Builder::new()
-                    .name(format!("compute-{i}"))
-                    .spawn(move || compute_loop(rx, stats))
-                    .map_err(Error::Io)
-            })
-            .collect::<Result<_>>()?;
-        let free = Arc::new(Semaphore::new(threads));
-        Ok((Self { tx, free }, handles))
-    }
-
-    /// One window outside any stream (a `pipeline.translate` request),
-    /// straight to the next free thread.
-    pub async fn one(
-        &self,
-        model: Arc<LoadedModel>,
-        counters: Arc<RouteCounters>,
-        input: Vec<f32>,
-    ) -> Result<Vec<f32>> {
-        let stopping = || Error::Nats("shutting down".into());
-        let permit = self
-            .free
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| stopping())?;
-        let (done, rx) = oneshot::channel();
-        let job = Job {
-            stream: "".into(),
-            seq: 0,
-            input,
-            ts: None,
-            enqueued: Instant::now(),
-            trace: None,
-        };
-        let batch = ComputeJob {
-            model,
-            counters,
-            observer: None,
-            jobs: vec![job],
-            out: Vec::new(),
-            done,
-            _permit: permit,
-        };
-        self.tx.send(batch).await.map_err(|_| stopping())?;
-        rx.await.map_err(|_| stopping())?.outputs
-    }
 }
 
 /// How far a stored sink has got: windows stored, or why it stopped.
@@ -363,120 +267,6 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize)
     true
 }
 
-/// A compute thread: takes whole batches and runs the model; then, for a
-/// route being observed, the shadow model on the same input (after the
-/// live results are on their way, so a shadow never delays them).
-/// Counts the batch's windows far outside the model's training range, and
-/// warns once per model (translated all the same: a state the model never
-/// saw may be real, but other units make every translation nonsense).
-fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
-    use crate::stats::OUT_OF_RANGE_SCALES;
-    let expects = model
-        .meta
-        .scaling
-        .map_or(crate::scaling::Affine::IDENTITY, |s| s.input);
-    let far = |j: &&Job| {
-        let mean = j.input.iter().map(|&x| f64::from(x)).sum::<f64>() / j.input.len().max(1) as f64;
-        (mean - expects.center).abs() > OUT_OF_RANGE_SCALES * expects.scale.abs()
-    };
-    let Some(first) = jobs.iter().find(far) else {
-        return;
-    };
-    let n = jobs.iter().filter(far).count() as u64;
-    counters.input_out_of_range.fetch_add(n, Relaxed);
-    let mut warned = match counters.out_of_range_warned.lock() {
-        Ok(w) => w,
-        Err(p) => p.into_inner(),
-    };
-    if *warned != model.id {
-        warned.clone_from(&model.id);
-        let mean = first.input.iter().sum::<f32>() / first.input.len().max(1) as f32;
-        tracing::warn!(
-            model = %model.id, stream = %first.stream, seq = first.seq,
-            "a window's mean {mean:.4} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
-             trained on ({:.4} ± {:.4}): other units, another channel, or a state it never saw? \
-             (counted in pipeline_input_out_of_range_total; said once per model)",
-            expects.center, expects.scale
-        );
-    }
-}
-
-fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
-    let beat = stats.compute_thread();
-    let _stopped = crate::stats::StopOnDrop(beat.clone());
-    let mut input = Vec::new();
-    let mut scratch = crate::fast::Scratch::default();
-    loop {
-        let job = match rx.lock() {
-            Ok(mut rx) => rx.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(ComputeJob {
-            model,
-            counters,
-            observer,
-            jobs,
-            mut out,
-            done,
-            _permit,
-        }) = job
-        else {
-            return;
-        };
-        let started = Instant::now();
-        beat.busy();
-        input.clear();
-        for j in &jobs {
-            input.extend_from_slice(&j.input);
-        }
-        check_range(&model, &counters, &jobs);
-        out.clear();
-        out.resize(input.len(), 0.0);
-        let outputs = model
-            .fast
-            .translate_into(&input, &mut out, &mut scratch)
-            .map(|()| out);
-        let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
-        stats.batch(&counters, waits, started.elapsed());
-        let observed = match (&observer, &outputs) {
-            (Some(_), Ok(live)) => Some(Observed {
-                windows: jobs
-                    .iter()
-                    .map(|j| (j.stream.clone(), j.seq, j.ts))
-                    .collect(),
-                live: live.clone(),
-                shadow: None,
-            }),
-            _ => None,
-        };
-        let _ = done.send(Done {
-            jobs,
-            model,
-            outputs,
-            started,
-            computed: Instant::now(),
-        });
-        let (Some(observer), Some(mut observed)) = (observer, observed) else {
-            beat.idle();
-            continue;
-        };
-        if let Some(shadow) = observer.shadow {
-            let mut out = vec![0f32; input.len()];
-            match shadow.fast.translate_into(&input, &mut out, &mut scratch) {
-                Ok(()) => observed.shadow = Some((shadow, out)),
-                Err(e) => {
-                    tracing::warn!(id = %shadow.id, "the shadow model failed on a batch: {e}")
-                }
-            }
-        }
-        beat.idle();
-        // An observer that cannot keep up loses comparisons, never windows.
-        if observer.tx.try_send(observed).is_err() {
-            observer.compare.dropped(1);
-        }
-    }
-}
-
 /// Publishes one route's results in batch order into `sink`.
 async fn publisher(
     mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
@@ -618,6 +408,7 @@ async fn publish(
 
 mod acker;
 mod buffers;
+mod compute;
 mod fast_ingest;
 mod lease;
 mod per_message;
@@ -626,6 +417,8 @@ mod stored;
 use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
 use buffers::{ARENA_BYTES, header_block, slices};
+use compute::ComputeJob;
+pub(super) use compute::{Compute, Done};
 pub(super) use fast_ingest::FastIngest;
 pub(super) use lease::{Lease, Verify};
 pub(super) use per_message::{PerMessage, publish_acked};
