@@ -143,6 +143,7 @@ impl Recording {
                 line_of(byte)
             ))
         };
+        let sniffed = opts.delimiter.is_none() && declared.is_none();
         let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(bytes));
         let unreadable =
             |(byte, e): (u64, csv::Error)| at(byte, format!("not readable as CSV: {e}"));
@@ -187,7 +188,7 @@ impl Recording {
                             format!(
                                 "no column {i} (0-based): the first row has {} column(s){}",
                                 first.len(),
-                                delimiter_hint(delimiter, opts.delimiter.is_none())
+                                delimiter_hint(delimiter, sniffed)
                             ),
                         ));
                     }
@@ -234,7 +235,7 @@ impl Recording {
                                     .map(|h| format!("{h:?}"))
                                     .collect::<Vec<_>>()
                                     .join(", "),
-                                delimiter_hint(delimiter, opts.delimiter.is_none()),
+                                delimiter_hint(delimiter, sniffed),
                                 preamble_hint(first.len(), widest)
                             ),
                         )),

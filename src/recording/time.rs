@@ -26,7 +26,9 @@ pub(super) fn seconds(
         .trim()
         .trim_matches('"');
     let number = match convention {
-        Some(c) => number_f64(text, c).ok(),
+        // A time written otherwise than the values (`60.5` beside `1,5`)
+        // is read as it stands rather than refused.
+        Some(c) => number_f64(text, c).ok().or_else(|| text.parse().ok()),
         None => text.parse::<f64>().ok().or_else(|| {
             let lone_comma = text.matches(',').count() == 1 && !text.contains('.');
             (delimiter != b',' && lone_comma)
@@ -288,6 +290,8 @@ mod tests {
             20_454.0 * 86_400.0 + 60.5
         );
         assert!(s("1.23,4,5").is_err());
+        // Not of the convention, but a number as it stands.
+        assert_eq!(s("60.5").unwrap(), 60.5);
         // No convention decided: a lone comma in a `;` file, as values.
         let undecided = |t: &str| seconds(t.as_bytes(), b';', None);
         assert_eq!(undecided("60,5").unwrap(), 60.5);

@@ -42,13 +42,21 @@ pub(super) struct Route {
     pub counters: Arc<crate::stats::RouteCounters>,
     /// Window, batch and output buffers, recycled (see [`Buffers`]).
     pub buffers: Arc<Buffers>,
-    /// The model the route started with: its channel is the route's.
-    started: Arc<LoadedModel>,
+    /// The configured model, as last loaded from the configuration (at
+    /// start, SIGHUP): its channel is the route's.
+    configured: RwLock<Arc<LoadedModel>>,
 }
 
 impl Route {
     pub fn current(&self) -> Arc<LoadedModel> {
         self.serving().live
+    }
+
+    fn configured(&self) -> Arc<LoadedModel> {
+        self.configured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn serving(&self) -> Serving {
@@ -84,7 +92,7 @@ impl Route {
     /// Loads and checks a model file for this route, to serve in place of
     /// or beside the live model. A model trained on another input channel
     /// or in other units (recorded by `retrain --data`) than both the live
-    /// model and the one the route started with would turn the route's
+    /// model and the route's configured one would turn the route's
     /// input into nonsense: refused unless `force`. (Against the live model
     /// alone, one forced mistake would make the right model refused.)
     fn load(&self, path: &Path, force: Force) -> Result<Checked> {
@@ -100,7 +108,7 @@ impl Route {
         let mut warnings = Vec::new();
         let live = self.current();
         let other = (new.other_channel_than(&live))
-            .filter(|_| new.other_channel_than(&self.started).is_some());
+            .filter(|_| new.other_channel_than(&self.configured()).is_some());
         if let Some(why) = other {
             let said = match force {
                 Force::No => {
@@ -144,10 +152,15 @@ impl Route {
                  in is replaced (name it in the configuration to keep it)"
             );
         }
+        let configured = path.is_none();
         let path = path.unwrap_or(&self.path);
         let checked = self.load(path, force)?;
         let new = checked.model.clone();
         self.swap(|s| s.live = new.clone());
+        if configured {
+            // The configuration may have moved the route to another channel.
+            *self.configured.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+        }
         tracing::info!(pair = %self.cfg.pair, model = %path.display(), id = %new.id, "model reloaded");
         Ok(checked)
     }
@@ -249,7 +262,7 @@ pub(super) fn load_routes(
                 cfg: r.clone(),
                 path,
                 window: model.model.window(),
-                started: model.clone(),
+                configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
                     live: model,
                     shadow: None,

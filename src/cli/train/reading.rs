@@ -60,10 +60,14 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
     }
-    if a.delimiter.is_none()
-        && let Some(d) = r["delimiter"]
-            .as_str()
-            .and_then(|d| parse_delimiter(d).ok())
+    // The delimiter and decimal separator go together (`;` with commas):
+    // either given, neither is taken.
+    if a.delimiter.is_some() || a.decimal.is_some() {
+        return (a, taken);
+    }
+    if let Some(d) = r["delimiter"]
+        .as_str()
+        .and_then(|d| parse_delimiter(d).ok())
     {
         let name = if d == b'\t' {
             "tab".into()
@@ -73,9 +77,7 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push(format!("--delimiter {name}"));
         a.delimiter = Some(d);
     }
-    if a.decimal.is_none()
-        && let Some(d) = r["decimal"].as_str().and_then(|d| Decimal::parse(d).ok())
-    {
+    if let Some(d) = r["decimal"].as_str().and_then(|d| Decimal::parse(d).ok()) {
         taken.push(format!("--decimal {}", d.flag()));
         a.decimal = Some(d);
     }
@@ -130,6 +132,8 @@ mod tests {
         let (got, _) = as_trained(&given, Some(&metrics));
         assert_eq!(got.time_column, Some(Column::Index(0)));
         assert_eq!((got.max_gap, got.delimiter), (None, Some(b';')));
+        // A delimiter given takes no decimal separator from training.
+        assert_eq!(got.decimal, None);
         // A model from before this was recorded: nothing taken.
         let (got, taken) = as_trained(&args(), Some(&json!({ "input": "a" })));
         assert_eq!((got.options(), taken.len()), (args().options(), 0));

@@ -42,6 +42,11 @@ pub(super) struct Checkpoint {
     pub(super) generation: u64,
     /// Keys of the chunks holding the windows, in order.
     pub(super) chunks: Vec<String>,
+    /// Its owner stopped after writing it and handed the unit over: any
+    /// instance may take it at once. (Absent in older checkpoints; an older
+    /// build ignores it and waits a lease.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) released: bool,
 }
 
 /// Streams per chunk: 1,000 × at most ~400 bytes (a 256-byte key and its
@@ -105,6 +110,7 @@ pub(super) async fn acquire(
                 stream_seq: 0,
                 generation: 0,
                 chunks: Vec::new(),
+                released: false,
             };
             let sent = Instant::now();
             match shared.kv.create(&unit.key, fresh.encode()).await {
@@ -130,15 +136,15 @@ pub(super) async fn acquire(
         }
         let stale =
             matches!(seen, Some((rev, since)) if rev == entry.revision && since.elapsed() >= lease);
-        let released = cp.owner == RELEASED;
-        if cp.owner == *me || stale || released {
-            if released {
-                tracing::info!(unit = %unit.key, "taking over: its owner stopped and released it");
-            } else if cp.owner != *me {
+        if cp.owner == *me || stale || cp.released {
+            let taken_over = cp.owner != *me;
+            if taken_over && cp.released {
+                tracing::info!(unit = %unit.key, from = %cp.owner, "taking over: its owner stopped and released it");
+            } else if taken_over {
                 tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
             }
-            let taken_over = cp.owner != *me;
             cp.owner = me.clone();
+            cp.released = false;
             let sent = Instant::now();
             match shared
                 .kv
@@ -362,6 +368,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         stream_seq: seq,
         generation,
         chunks: chunks.into_iter().map(|(k, _)| k).collect(),
+        released: false,
     };
     let sent = Instant::now();
     let revision = match shared.kv.update(&unit.key, head.encode(), revision).await {
@@ -407,22 +414,18 @@ impl State {
     }
 }
 
-/// The owner of a checkpoint whose owner stopped gracefully after its last
-/// checkpoint: any instance may take it without waiting for a lease. (No
-/// instance has this name: an empty one falls back to the host's.)
-const RELEASED: &str = "";
-
-/// Hands the unit over after its last checkpoint: the same head, owned by
-/// no one. Compare-and-set on the head this owner wrote, so a unit already
+/// Hands the unit over after its last checkpoint: the same head, marked
+/// released. Compare-and-set on the head this owner wrote, so a unit already
 /// taken over is left alone. When this fails (the server is gone), a
 /// standby takes the unit after a lease, as after a crash.
 pub(super) async fn release(shared: &Shared, unit: &Unit, state: &State) {
     let head = Checkpoint {
         version: CHECKPOINT_VERSION,
-        owner: RELEASED.to_string(),
+        owner: shared.instance.clone(),
         stream_seq: state.checkpointed,
         generation: state.generation,
         chunks: state.chunks.clone(),
+        released: true,
     };
     match shared
         .kv
@@ -490,6 +493,7 @@ mod tests {
             stream_seq: 42,
             generation: 7,
             chunks: vec!["sin-cos.all.host-1.1.0".into()],
+            released: true,
         };
         let back: Checkpoint = rmp_serde::from_slice(&cp.encode()).unwrap();
         assert_eq!(back, cp);
