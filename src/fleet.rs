@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub body: std::result::Result<Value, String>,
+    /// An error answer's `Nats-Service-Error-Code` (404: no such route).
+    pub code: Option<u16>,
 }
 
 /// Sends `payload` to `subject` and collects answers until `expect` have
@@ -44,18 +46,19 @@ pub async fn gather(
         let Ok(Some(m)) = tokio::time::timeout_at(deadline, sub.next()).await else {
             break;
         };
-        let error = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Service-Error"))
-            .map(|v| v.to_string());
+        let header = |name: &str| {
+            let h = m.headers.as_ref()?;
+            h.get(name).map(|v| v.to_string())
+        };
+        let error = header("Nats-Service-Error");
+        let code = header("Nats-Service-Error-Code").and_then(|c| c.parse().ok());
         let body = match error {
             Some(e) => Err(e),
             None => serde_json::from_slice(&m.payload)
                 .or_else(|_| rmp_serde::from_slice(&m.payload))
                 .map_err(|e| format!("unreadable answer: {e}")),
         };
-        replies.push(Reply { body });
+        replies.push(Reply { body, code });
     }
     Ok(replies)
 }

@@ -196,3 +196,37 @@ async fn windows_far_from_the_models_range_are_counted() {
         svc.shutdown().await;
     }
 }
+
+/// In a fleet split by pair, a reload naming one pair succeeds where an
+/// instance serving it did it (the others' "no route" is a skip), and
+/// fails with 78 when no instance serves it; each refusal names its
+/// instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_commands_in_a_fleet_split_by_pair() {
+    let server = NatsServer::start();
+    let mut damped = config();
+    damped.routes[0] = route("damped");
+    let a = Svc::start(&server.url(), config()).await;
+    let b = Svc::start(&server.url(), damped).await;
+    let url = server.url();
+    let reload = |pair: &str| cli(&url, vec!["reload".into(), "--pair".into(), pair.into()]);
+    let (code, out, err) = reload("sin-cos").await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let kinds: Vec<&str> = out.lines().map(|l| &l[..6]).collect();
+    assert_eq!(kinds.len(), 2, "{out}");
+    assert!(
+        kinds.contains(&"ok    ") && kinds.contains(&"skip   "[..6].as_ref()),
+        "{out}"
+    );
+    let (code, out, _) = reload("nosuch").await;
+    assert_eq!(code, Some(78), "{out}");
+    let name = pipeline::config::instance_name(None);
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 2, "{out}");
+    assert!(
+        errors.iter().all(|l| l.contains(&format!("{name} "))),
+        "{out}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

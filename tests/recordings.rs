@@ -481,3 +481,40 @@ fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
         "the last point is the last step"
     );
 }
+
+/// A model trained with a time column, scored on a recording without one:
+/// `eval` takes the column from training, finds it missing, says so and
+/// reads the file without it (it stopped with 78, and `--time-column`
+/// cannot be given empty).
+#[test]
+fn eval_reads_a_file_without_the_trained_time_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timed.csv");
+    write_recording(&csv, 200);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(
+        &csv,
+        &model,
+        &["--steps", "2", "--time-column", "time"],
+    ));
+    // The same rows without their first (time) column.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let untimed: String = text
+        .lines()
+        .map(|l| format!("{}\n", l.split_once(',').unwrap().1))
+        .collect();
+    let bare = dir.path().join("bare.csv");
+    std::fs::write(&bare, untimed).unwrap();
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
+        .args(["--data", bare.to_str().unwrap()])
+        .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--time-column \"time\"") && err.contains("read without the time column"),
+        "{err}"
+    );
+}

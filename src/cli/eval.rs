@@ -74,7 +74,24 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         .validate
         .or(trained.as_ref().map(|(v, _)| *v))
         .unwrap_or(fit::DEFAULT_VALIDATE);
-    let prepared = fit::prepare(&a.rec.data, &csv, validate, loaded.model.window())?;
+    let w = loaded.model.window();
+    let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
+        // A time column taken from training that this recording lacks (or
+        // cannot read): read it without one, and say so.
+        Err(e) if csv.time.is_some() && a.rec.csv.time_column.is_none() => {
+            let without = pipeline::recording::CsvOptions {
+                time: None,
+                max_gap: None,
+                ..csv.clone()
+            };
+            let Ok(read) = fit::prepare(&a.rec.data, &without, validate, w) else {
+                return Err(e.into());
+            };
+            eprintln!("WARNING: {e}: read without the time column the model was trained with");
+            read
+        }
+        r => r?,
+    };
     let mut scored = fit::score(&prepared, &loaded.fast)?;
     let seen = trained.and_then(|(v, files)| {
         let overlap = a

@@ -304,10 +304,17 @@ pub(crate) async fn control(subject: &str, a: ControlArgs) -> Result<()> {
     let request = serde_json::Value::Object(request);
     let (replies, found) =
         pipeline::fleet::control_all(&conn.client, subject, &request, a.wait).await?;
-    let mut failed = found - replies.len();
-    for r in &replies {
+    let unanswered = found - replies.len();
+    let (mut done, mut refused) = (0, 0);
+    // In a fleet split by pair, instances without the named route answer
+    // 404: not a failure once an instance that has it did it.
+    let (elsewhere, answers): (Vec<_>, Vec<_>) = replies
+        .iter()
+        .partition(|r| a.pair.is_some() && r.code == Some(404));
+    for r in &answers {
         match &r.body {
             Ok(v) => {
+                done += 1;
                 println!("ok     {v}");
                 let warnings = v["warnings"].as_array().into_iter().flatten();
                 for w in warnings.filter_map(|w| w.as_str()) {
@@ -315,19 +322,29 @@ pub(crate) async fn control(subject: &str, a: ControlArgs) -> Result<()> {
                 }
             }
             Err(e) => {
-                failed += 1;
+                refused += 1;
                 println!("error  {e}");
             }
         }
     }
-    if failed > 0 {
+    for r in &elsewhere {
+        match (done, &r.body) {
+            (0, Err(e)) => println!("error  {e}"),
+            (_, Err(e)) => println!("skip   {e}"),
+            (_, Ok(_)) => {}
+        }
+    }
+    let refused = refused + if done == 0 { elsewhere.len() } else { 0 };
+    if refused + unanswered > 0 {
         let why = format!(
-            "{failed} of {found} instance(s) did not do it ({} answered)",
+            "{} of {found} instance(s) did not do it ({} answered)",
+            refused + unanswered,
             replies.len()
         );
         // Every instance answered, refusing: asking again will not help
-        // (exit 78, as for a bad model file at start).
-        if replies.len() == found {
+        // (exit 78, as for a bad model file at start). Some did it and
+        // some refused: the fleet now differs (1).
+        if unanswered == 0 && done == 0 {
             return Err(pipeline::Error::Request(why).into());
         }
         bail!(why);

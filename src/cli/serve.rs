@@ -135,12 +135,16 @@ pub(crate) fn layers(models_dir: Option<&Path>, a: &ServeArgs) -> Result<Vec<Lay
     layers.push(env);
     // A durable-mode flag adjusts the file's `[durable]` table (`--lease 5s`
     // keeps its other keys); without one, or `--durable`, it is a mistake.
+    // (Only a file can have the table; a file whose routes come from the
+    // flags does not resolve alone, and is not judged here.)
+    let lacks_durable = || {
+        a.config.is_none()
+            || pipeline::config::layers::resolve(layers.clone())
+                .is_ok_and(|r| r.config.durable.is_none())
+    };
     if let Some(flag) = a.durable_flag()
         && !a.durable
-        && pipeline::config::layers::resolve(layers.clone())?
-            .config
-            .durable
-            .is_none()
+        && lacks_durable()
     {
         return Err(Error::Config(format!(
             "{flag} is a durable-mode setting: add --durable, or a [durable] table to the configuration"

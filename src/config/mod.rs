@@ -290,7 +290,7 @@ impl ServeConfig {
         // Every translation of a lightly loaded route waits this long.
         if !(0.0..=MAX_WAIT_LIMIT_MS).contains(&self.max_wait_ms) {
             return bad(format!(
-                "max_wait_ms {} must be from 0 to {MAX_WAIT_LIMIT_MS} (a batch waits up to it \
+                "max_wait_ms {:.3} must be from 0 to {MAX_WAIT_LIMIT_MS} (a batch waits up to it \
                  for more windows, so a lone window is late by it)",
                 self.max_wait_ms
             ));

@@ -383,7 +383,8 @@ async fn answer_control(
     })?;
     let json = req.json;
     let routes = routes.to_vec();
-    let instance = instance.to_string();
+    let who = instance.to_string();
+    let instance = who.clone();
     let counts = stats.clone();
     // Loading a model reads and checks a file: off the async runtime.
     let done = tokio::task::spawn_blocking(move || {
@@ -437,7 +438,8 @@ async fn answer_control(
                 Error::NoRoute { .. } => 404,
                 _ => 422,
             };
-            Err(service_error(code, e.to_string()))
+            // Which instance (an error answer has no body to say it in).
+            Err(service_error(code, format!("{who}: {e}")))
         }
     }
 }
