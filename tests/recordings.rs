@@ -61,6 +61,22 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// `pipeline eval --json --model <model> --data <csv> <extra>` (its figure
+/// beside the model), which must succeed: its JSON and its stderr.
+fn eval(model: &Path, csv: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let plot = model.with_extension("eval.png");
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
+        .args(["--data", csv.to_str().unwrap()])
+        .args(["--plot", plot.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    ok(&out);
+    let e = serde_json::from_slice(&out.stdout).unwrap();
+    (e, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 fn retrain(csv: &Path, model: &Path, extra: &[&str]) -> Output {
     pipeline()
         .args(["retrain", "--data", csv.to_str().unwrap()])
@@ -233,14 +249,7 @@ fn trains_by_column_name_and_serves_physical_units() {
     assert!(dir.path().join("eval.png").exists());
     // Without --input and --output it reads the columns the model was
     // trained on (not columns 0 and 1: the time stamp and the label).
-    let out = pipeline()
-        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
-        .args(["--data", csv.to_str().unwrap()])
-        .args(["--plot", dir.path().join("eval2.png").to_str().unwrap()])
-        .output()
-        .unwrap();
-    ok(&out);
-    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (e, _) = eval(&model, &csv, &[]);
     assert_eq!(e["validation"], report["validation"]);
 }
 
@@ -289,18 +298,7 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
         &held,
         &["--steps", "2", "--validate", "0.3"],
     ));
-    let eval = |extra: &[&str]| {
-        let out = pipeline()
-            .args(["eval", "--model", held.to_str().unwrap(), "--json"])
-            .args(["--data", csv.to_str().unwrap()])
-            .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
-            .args(extra)
-            .output()
-            .unwrap();
-        ok(&out);
-        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (e, String::from_utf8_lossy(&out.stderr).into_owned())
-    };
+    let eval = |extra: &[&str]| eval(&held, &csv, extra);
     let (e, _) = eval(&[]);
     assert_eq!(e["validate"], 0.3);
     assert_eq!(e["validation"]["held_out"], true);
@@ -390,19 +388,11 @@ fn bad_rows_stop_with_line_and_column_or_are_skipped_and_counted() {
 
     // `eval` reads the file as the model was trained (the bad rows
     // skipped) without being told again, and says so.
-    let out = pipeline()
-        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
-        .args(["--data", csv.to_str().unwrap()])
-        .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
-        .output()
-        .unwrap();
-    ok(&out);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (e, err) = eval(&model, &csv, &[]);
     assert!(
         err.contains("as the model was trained: --skip-bad-rows"),
         "{err}"
     );
-    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["data"][0]["skipped"], 2, "{e}");
 }
 
@@ -505,14 +495,7 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         .collect();
     let bare = dir.path().join("bare.csv");
     std::fs::write(&bare, untimed).unwrap();
-    let out = pipeline()
-        .args(["eval", "--model", model.to_str().unwrap(), "--json"])
-        .args(["--data", bare.to_str().unwrap()])
-        .args(["--plot", dir.path().join("e.png").to_str().unwrap()])
-        .output()
-        .unwrap();
-    ok(&out);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, err) = eval(&model, &bare, &[]);
     assert!(
         err.contains("--time-column \"time\"") && err.contains("read without the time column"),
         "{err}"
