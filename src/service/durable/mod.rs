@@ -9,8 +9,8 @@
 //!    changed for `lease_s` (that instance is gone): until then the unit
 //!    stands by. Every later write is also compare-and-set, so an instance
 //!    that lost its checkpoint to another stops instead of clobbering it.
-//!    An owner that stops gracefully writes its last checkpoint with no
-//!    owner, which a standby takes at once.
+//!    An owner that stops gracefully writes its last checkpoint again
+//!    marked released, which a standby takes at once.
 //! 2. **Resume at the checkpoint.** The durable pull consumer is re-created
 //!    to deliver from `stream_seq + 1` and the windows are restored. The
 //!    checkpoint, not the consumer, is the source of truth: consumer
