@@ -118,14 +118,22 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
         .meta
         .scaling
         .map_or(crate::scaling::Affine::IDENTITY, |s| s.input);
-    let far = |j: &&Job| {
-        let mean = j.input.iter().map(|&x| f64::from(x)).sum::<f64>() / j.input.len().max(1) as f64;
-        (mean - expects.center).abs() > OUT_OF_RANGE_SCALES * expects.scale.abs()
-    };
-    let Some(first) = jobs.iter().find(far) else {
+    let mean =
+        |j: &Job| j.input.iter().map(|&x| f64::from(x)).sum::<f64>() / j.input.len().max(1) as f64;
+    let limit = OUT_OF_RANGE_SCALES * expects.scale.abs();
+    // One pass: how many are far, and the first (to name it).
+    let mut first = None;
+    let mut n = 0u64;
+    for j in jobs {
+        let m = mean(j);
+        if (m - expects.center).abs() > limit {
+            n += 1;
+            first.get_or_insert((j, m));
+        }
+    }
+    let Some((first, mean)) = first else {
         return;
     };
-    let n = jobs.iter().filter(far).count() as u64;
     counters.input_out_of_range.fetch_add(n, Relaxed);
     let mut warned = match counters.out_of_range_warned.lock() {
         Ok(w) => w,
@@ -133,7 +141,6 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
     };
     if *warned != model.id {
         warned.clone_from(&model.id);
-        let mean = first.input.iter().sum::<f32>() / first.input.len().max(1) as f32;
         tracing::warn!(
             model = %model.id, stream = %first.stream, seq = first.seq,
             "a window's mean {mean:.4} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
