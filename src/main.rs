@@ -49,7 +49,8 @@ enum Command {
     Retrain(RetrainArgs),
     /// Measure a model's accuracy and draw the translation figure.
     Eval(EvalArgs),
-    /// Translate windows from stdin (one per line, comma-separated) to stdout.
+    /// Translate windows from stdin (one per line: `1.5,2.25`, `1,5;2,25`, tab- or
+    /// space-separated) to stdout, each written as its window was.
     Translate(TranslateArgs),
     /// Serve translations over NATS until SIGINT/SIGTERM.
     Serve(Box<ServeArgs>),

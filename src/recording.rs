@@ -261,7 +261,15 @@ impl Recording {
         };
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
-        let time = opts.time.as_ref().map(resolve).transpose()?;
+        if opts.time.len() > 2 {
+            return Err(Error::Data(format!(
+                "{}: {} time columns given; a time stamp is one column, or two: a date column \
+                 then a time-of-day column",
+                path.display(),
+                opts.time.len()
+            )));
+        }
+        let time = opts.time.iter().map(resolve).collect::<Result<Vec<_>>>()?;
         // The decimal convention: as given, or from every data cell of the
         // chosen channels (a first pass: a cell early in the file may be
         // ambiguous). When those show nothing, the file's other columns
@@ -278,13 +286,12 @@ impl Recording {
             None => {
                 let mut chosen = Evidence::default();
                 let mut others = Evidence::default();
-                let time_at = time.as_ref().map(|(i, _)| *i);
                 for r in records(bytes, delimiter).skip(usize::from(header)) {
                     let (byte, r) = r.map_err(unreadable)?;
                     for (i, cell) in r.iter().enumerate() {
                         if i == ci || i == co {
                             chosen.look(|| line_of(byte), cell);
-                        } else if Some(i) != time_at {
+                        } else if !time.iter().any(|(t, _)| *t == i) {
                             others.look(|| line_of(byte), cell);
                         }
                     }
@@ -315,7 +322,10 @@ impl Recording {
             skipped_examples: Vec::new(),
             input_index: ci,
             output_index: co,
-            time_name: time.as_ref().map(|(_, name)| name.clone()),
+            time_name: time
+                .iter()
+                .map(|(_, name)| name.clone())
+                .reduce(|date, clock| format!("{date} + {clock}")),
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             segments: vec![Segment::default()],
@@ -332,7 +342,10 @@ impl Recording {
         // has a delimiter inside a cell (an unquoted `1,234.5` in a
         // `,`-separated file), and every cell after it is shifted.
         let width = filled(&first);
-        let label_time = time.as_ref().map(|(i, name)| label(*i, name));
+        let label_time = time
+            .iter()
+            .map(|(i, name)| label(*i, name))
+            .reduce(|date, clock| format!("{date} + {clock}"));
         // Each row's time stamp, with a time column (rows read only).
         let mut times = Vec::new();
         let row = |byte: u64,
@@ -371,13 +384,22 @@ impl Recording {
             // from different columns of one file line up by `seq`.
             let at_row = rec.rows + rec.skipped;
             let stamp = || -> std::result::Result<Option<f64>, Refusal> {
-                let (Some((i, _)), Some(label)) = (&time, &label_time) else {
+                let Some(label) = &label_time else {
                     return Ok(None);
                 };
-                let cell = r
-                    .get(*i)
-                    .ok_or_else(|| Refusal::Time(format!("{label} is missing")))?;
-                time::seconds(cell, delimiter, convention.as_ref())
+                // A date and a time of day in two columns are one stamp,
+                // as if written in one cell with a space between.
+                let mut cells = time.iter().map(|(i, _)| {
+                    r.get(*i)
+                        .map(<[u8]>::trim_ascii)
+                        .ok_or_else(|| Refusal::Time(format!("{label} is missing")))
+                });
+                let mut stamp = cells.next().transpose()?.unwrap_or_default().to_vec();
+                for clock in cells {
+                    stamp.push(b' ');
+                    stamp.extend_from_slice(clock?);
+                }
+                time::seconds(&stamp, delimiter, convention.as_ref())
                     .map(Some)
                     .map_err(|why| Refusal::Time(format!("{label}: {why}")))
             };
@@ -452,8 +474,8 @@ impl Recording {
             row(byte, &r, &mut rec, &mut times, &mut time_skips)?;
         }
         rec.segments.retain(|s| !s.is_empty());
-        if time.is_some() {
-            time::split_at_gaps(&mut rec, &times, opts.max_gap)?;
+        if !time.is_empty() {
+            time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
         }
         if rec.rows == 0 {
             return Err(Error::Data(format!(

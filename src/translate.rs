@@ -1,6 +1,12 @@
-//! The `translate` filter: windows as comma-separated text lines in,
-//! translations out, one line per window, batched through the model and
-//! streamed (memory stays at one batch however long the input).
+//! The `translate` filter: windows as text lines in, translations out, one
+//! line per window, batched through the model and streamed (memory stays at
+//! one batch however long the input).
+//!
+//! A line is what a spreadsheet or a script pastes: numbers separated by
+//! `,` (`1.5,2.25`), or by `;` or a tab with decimal points or commas
+//! (`1,5;2,25`, as German Excel copies a row), or by spaces (numpy's
+//! `savetxt`). Each translation is written as its window was, so it pastes
+//! back where the window came from.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
@@ -9,9 +15,48 @@ use crate::error::{Error, Result};
 use crate::fast::{FastModel, Scratch};
 use crate::model::MAX_BATCH;
 
-/// Parses one line of `window` comma-separated finite numbers into `out`
-/// (appended). `line_no` is 1-based, for the error message.
-pub fn parse_line(line: &str, window: usize, line_no: u64, out: &mut Vec<f32>) -> Result<()> {
+/// How a line writes its numbers: the separator between them and the
+/// decimal separator inside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFormat {
+    pub delimiter: char,
+    pub decimal_comma: bool,
+}
+
+impl Default for LineFormat {
+    /// `1.5,2.25`.
+    fn default() -> Self {
+        Self {
+            delimiter: ',',
+            decimal_comma: false,
+        }
+    }
+}
+
+impl LineFormat {
+    /// The format `line` shows: `;` or a tab if it has one (a comma is then
+    /// a decimal comma), else a comma, else spaces.
+    fn of(line: &str) -> Self {
+        let delimiter = [';', '\t', ',']
+            .into_iter()
+            .find(|d| line.contains(*d))
+            .unwrap_or(' ');
+        Self {
+            delimiter,
+            decimal_comma: delimiter != ',' && line.contains(','),
+        }
+    }
+}
+
+/// Parses one line of `window` finite numbers into `out` (appended) and
+/// returns how the line writes them. `line_no` is 1-based, for the error
+/// message.
+pub fn parse_line(
+    line: &str,
+    window: usize,
+    line_no: u64,
+    out: &mut Vec<f32>,
+) -> Result<LineFormat> {
     let start = out.len();
     parse_fields(line, window, out).map_err(|reason| {
         // A rejected line leaves nothing behind in the batch.
@@ -23,15 +68,27 @@ pub fn parse_line(line: &str, window: usize, line_no: u64, out: &mut Vec<f32>) -
     })
 }
 
-fn parse_fields(line: &str, window: usize, out: &mut Vec<f32>) -> std::result::Result<(), String> {
+fn parse_fields(
+    line: &str,
+    window: usize,
+    out: &mut Vec<f32>,
+) -> std::result::Result<LineFormat, String> {
     let start = out.len();
     let line = line.trim();
+    let format = LineFormat::of(line);
     if !line.is_empty() {
-        for (i, field) in line.split(',').enumerate() {
+        let fields: Box<dyn Iterator<Item = &str>> = match format.delimiter {
+            ' ' => Box::new(line.split_whitespace()),
+            d => Box::new(line.split(d)),
+        };
+        for (i, field) in fields.enumerate() {
             let field = field.trim();
-            let v: f32 = field
-                .parse()
-                .map_err(|_| format!("value {} ({field:?}) is not a number", i + 1))?;
+            let parsed = if format.decimal_comma {
+                field.replace(',', ".").parse::<f32>()
+            } else {
+                field.parse()
+            };
+            let v = parsed.map_err(|_| format!("value {} ({field:?}) is not a number", i + 1))?;
             if !v.is_finite() {
                 return Err(format!("value {} ({field}) is not finite", i + 1));
             }
@@ -39,20 +96,26 @@ fn parse_fields(line: &str, window: usize, out: &mut Vec<f32>) -> std::result::R
         }
     }
     match out.len() - start {
-        n if n == window => Ok(()),
+        n if n == window => Ok(format),
         n => Err(format!("expected {window} numbers, found {n}")),
     }
 }
 
-/// Formats one row as comma-separated numbers that parse back to the same
+/// Formats one row in `format` with numbers that parse back to the same
 /// f32 (Rust's float `Display` prints the shortest round-tripping form).
-pub fn format_row(row: &[f32], buf: &mut String) {
+pub fn format_row(row: &[f32], format: LineFormat, buf: &mut String) {
     for (i, v) in row.iter().enumerate() {
         if i > 0 {
-            buf.push(',');
+            buf.push(format.delimiter);
         }
+        let at = buf.len();
         // Writing to a String cannot fail.
         let _ = write!(buf, "{v}");
+        if format.decimal_comma
+            && let Some(point) = buf[at..].find('.')
+        {
+            buf.replace_range(at + point..=at + point, ",");
+        }
     }
     buf.push('\n');
 }
@@ -68,22 +131,28 @@ pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Re
     let mut done = 0u64;
     let mut scratch = Scratch::default();
     let mut translated = Vec::with_capacity(MAX_BATCH * w);
-    let mut flush =
-        |pending: &mut Vec<f32>, text: &mut String, out: &mut dyn Write| -> Result<u64> {
-            if pending.is_empty() {
-                return Ok(0);
-            }
-            translated.resize(pending.len(), 0.0);
-            model.translate_into(pending, &mut translated, &mut scratch)?;
-            text.clear();
-            for row in translated.chunks_exact(w) {
-                format_row(row, text);
-            }
-            out.write_all(text.as_bytes())?;
-            let n = (pending.len() / w) as u64;
-            pending.clear();
-            Ok(n)
-        };
+    // Each pending window's line format, to answer in it.
+    let mut formats: Vec<LineFormat> = Vec::with_capacity(MAX_BATCH);
+    let mut flush = |pending: &mut Vec<f32>,
+                     formats: &mut Vec<LineFormat>,
+                     text: &mut String,
+                     out: &mut dyn Write|
+     -> Result<u64> {
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        translated.resize(pending.len(), 0.0);
+        model.translate_into(pending, &mut translated, &mut scratch)?;
+        text.clear();
+        for (row, format) in translated.chunks_exact(w).zip(formats.iter()) {
+            format_row(row, *format, text);
+        }
+        out.write_all(text.as_bytes())?;
+        let n = (pending.len() / w) as u64;
+        pending.clear();
+        formats.clear();
+        Ok(n)
+    };
     let mut line = String::new();
     let mut input = input;
     let mut line_no = 0u64;
@@ -93,16 +162,19 @@ pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Re
             break;
         }
         line_no += 1;
-        if let Err(e) = parse_line(&line, w, line_no, &mut pending) {
-            flush(&mut pending, &mut text, &mut output)?;
-            output.flush()?;
-            return Err(e);
+        match parse_line(&line, w, line_no, &mut pending) {
+            Ok(format) => formats.push(format),
+            Err(e) => {
+                flush(&mut pending, &mut formats, &mut text, &mut output)?;
+                output.flush()?;
+                return Err(e);
+            }
         }
         if pending.len() == MAX_BATCH * w {
-            done += flush(&mut pending, &mut text, &mut output)?;
+            done += flush(&mut pending, &mut formats, &mut text, &mut output)?;
         }
     }
-    done += flush(&mut pending, &mut text, &mut output)?;
+    done += flush(&mut pending, &mut formats, &mut text, &mut output)?;
     output.flush()?;
     Ok(done)
 }
@@ -137,10 +209,43 @@ mod tests {
     #[test]
     fn formatted_values_round_trip() {
         let row = [0.1f32, -1.0e-7, 123456.79, f32::MIN_POSITIVE, 1.0 / 3.0];
+        for delimiter in [',', ';', '\t', ' '] {
+            for decimal_comma in [false, delimiter == ';' || delimiter == '\t'] {
+                let format = LineFormat {
+                    delimiter,
+                    decimal_comma,
+                };
+                let mut s = String::new();
+                format_row(&row, format, &mut s);
+                let mut back = Vec::new();
+                let read = parse_line(&s, row.len(), 1, &mut back).unwrap();
+                assert_eq!((back.as_slice(), read), (&row[..], format), "{s:?}");
+            }
+        }
+    }
+
+    /// A row copied from German Excel (`;` or tab, decimal commas), one from
+    /// numpy (spaces), and the answer written the same way.
+    #[test]
+    fn spreadsheet_rows_are_read_and_answered_in_their_form() {
+        let mut v = Vec::new();
+        let semi = parse_line("8,39; 8,5 ;-1,25\r\n", 3, 1, &mut v).unwrap();
+        let tab = parse_line("8,39\t8\t-1,25", 3, 2, &mut v).unwrap();
+        let spaces = parse_line("  8.39  8 -1.25e0 ", 3, 3, &mut v).unwrap();
+        let points = parse_line("8.39;8;-1.25", 3, 4, &mut v).unwrap();
+        assert_eq!(
+            v,
+            [
+                8.39, 8.5, -1.25, 8.39, 8.0, -1.25, 8.39, 8.0, -1.25, 8.39, 8.0, -1.25
+            ]
+        );
         let mut s = String::new();
-        format_row(&row, &mut s);
-        let mut back = Vec::new();
-        parse_line(&s, row.len(), 1, &mut back).unwrap();
-        assert_eq!(back, row);
+        for format in [semi, tab, spaces, points] {
+            format_row(&[1.5, -2.0], format, &mut s);
+        }
+        assert_eq!(s, "1,5;-2\n1,5\t-2\n1.5 -2\n1.5;-2\n");
+        // A comma in a `,` line is a separator, not a decimal comma.
+        let e = parse_line("8,39,1", 2, 5, &mut v).unwrap_err().to_string();
+        assert!(e.contains("expected 2 numbers, found 3"), "{e}");
     }
 }

@@ -78,9 +78,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
         // A time column taken from training that this recording lacks (or
         // cannot read): read it without one, and say so.
-        Err(e) if csv.time.is_some() && a.rec.csv.time_column.is_none() => {
+        Err(e) if !csv.time.is_empty() && a.rec.csv.time_column.is_empty() => {
             let without = pipeline::recording::CsvOptions {
-                time: None,
+                time: Vec::new(),
                 max_gap: None,
                 ..csv.clone()
             };

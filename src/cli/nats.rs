@@ -390,7 +390,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     delimiter: a.delimiter,
                     skip_bad_rows: a.skip_bad_rows,
                     decimal: a.decimal,
-                    time_column: None,
+                    time_column: Vec::new(),
                     max_gap: None,
                 },
             )?),

@@ -52,9 +52,10 @@ pub(crate) struct CsvArgs {
     /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
     /// microseconds or nanoseconds told by their size; ISO 8601 such as
     /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00); or
-    /// DD.MM.YYYY hh:mm:ss.
+    /// DD.MM.YYYY hh:mm:ss. Give it twice when the date and the time of day
+    /// are separate columns (`--time-column Datum --time-column Uhrzeit`).
     #[arg(long, value_name = "COL")]
-    pub(crate) time_column: Option<pipeline::recording::Column>,
+    pub(crate) time_column: Vec<pipeline::recording::Column>,
     /// With --time-column, the longest step between rows that is not a gap
     /// (e.g. 5m) [default: three times the median step].
     #[arg(long, requires = "time_column", value_parser = pipeline::config::parse_duration)]

@@ -48,10 +48,11 @@ pub struct CsvOptions {
     /// `None`: decided from the cells that show it (see `numbers`); given,
     /// for a file whose cells are all ambiguous (`"1,000"`).
     pub decimal: Option<Decimal>,
-    /// A time column: rows further apart in time than `max_gap` (seconds;
-    /// default three times the median step) or not after the row before
-    /// start a new segment.
-    pub time: Option<Column>,
+    /// The time column: rows further apart in time than `max_gap`
+    /// (seconds; default three times the median step) or not after the row
+    /// before start a new segment. Two columns are a date and a time of day
+    /// (`Datum;Uhrzeit`), read as one stamp; none: no time column.
+    pub time: Vec<Column>,
     pub max_gap: Option<f64>,
 }
 
@@ -64,7 +65,7 @@ impl Default for CsvOptions {
             delimiter: None,
             skip_bad_rows: false,
             decimal: None,
-            time: None,
+            time: Vec::new(),
             max_gap: None,
         }
     }

@@ -415,7 +415,7 @@ fn a_time_column_splits_the_rows_at_gaps_in_time() {
         text += &format!("2026-03-01T{hm}:00,{i},{i}\n");
     }
     let opts = CsvOptions {
-        time: Some(Column::Name("time".into())),
+        time: vec![Column::Name("time".into())],
         ..by_name("x", "y")
     };
     let r = read(&text, &opts).unwrap();
@@ -508,7 +508,7 @@ fn the_rest_of_the_file_decides_when_the_chosen_columns_do_not() {
     // Nor does the time column (epoch seconds with a fraction).
     let text = "time;p\n1700000000.5;1.013\n1700000001.5;1.020\n";
     let timed = CsvOptions {
-        time: Some(Column::Name("time".into())),
+        time: vec![Column::Name("time".into())],
         ..by_name("p", "p")
     };
     let e = refused(text, &timed);
@@ -521,7 +521,7 @@ fn the_rest_of_the_file_decides_when_the_chosen_columns_do_not() {
 fn a_time_column_in_seconds_with_decimal_commas() {
     let text = "t;x\n0,5;1,5\n1,0;2,5\n1,5;3,5\n90,0;4,5\n90,5;5,5\n";
     let opts = CsvOptions {
-        time: Some(Column::Name("t".into())),
+        time: vec![Column::Name("t".into())],
         ..by_name("x", "x")
     };
     let r = read(text, &opts).unwrap();
@@ -539,7 +539,7 @@ fn a_newest_first_file_is_refused() {
     }
     for max_gap in [None, Some(120.0)] {
         let opts = CsvOptions {
-            time: Some(Column::Name("time".into())),
+            time: vec![Column::Name("time".into())],
             max_gap,
             ..by_name("x", "x")
         };
@@ -561,13 +561,13 @@ fn a_newest_first_file_is_refused() {
 fn a_bad_first_time_cell_names_the_time_column_flag() {
     let text = "time,x,y\nsoon,1,2\n2026-03-01T00:01:00,3,4\n";
     let opts = CsvOptions {
-        time: Some(Column::Name("x".into())),
+        time: vec![Column::Name("x".into())],
         ..by_name("y", "y")
     };
     // Column "x" holds 1, 3: seconds, so it reads; "time" does not.
     assert!(read(text, &opts).is_ok());
     let opts = CsvOptions {
-        time: Some(Column::Name("time".into())),
+        time: vec![Column::Name("time".into())],
         ..by_name("x", "y")
     };
     let e = refused(text, &opts);

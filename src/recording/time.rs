@@ -48,7 +48,14 @@ pub(super) fn seconds(
         };
         return Ok(v / per_second);
     }
-    date_time(&text.replace(',', ".")).ok_or_else(|| {
+    let dotted = text.replace(',', ".");
+    date_time(&dotted).ok_or_else(|| {
+        if clock(&dotted).is_some() {
+            return format!(
+                "{text:?} is a time of day without a date: name the date's column first \
+                 (--time-column DATE --time-column TIME)"
+            );
+        }
         format!(
             "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, or \
              DD.MM.YYYY hh:mm:ss)"
@@ -84,14 +91,8 @@ fn date_time(text: &str) -> Option<f64> {
     }
     // The clock, then an offset from UTC (none: the recording's own zone).
     let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
-    let (clock, zone) = rest.split_at(split);
-    let mut c = clock.split(':');
-    let hours: f64 = c.next()?.parse().ok()?;
-    let minutes: f64 = c.next()?.parse().ok()?;
-    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
-    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
-        return None;
-    }
+    let (time_of_day, zone) = rest.split_at(split);
+    let since_midnight = clock(time_of_day)?;
     let offset = match zone {
         "" | "Z" => 0.0,
         z => {
@@ -105,7 +106,19 @@ fn date_time(text: &str) -> Option<f64> {
         }
     };
     let days = days_from_civil(y, m, d) as f64;
-    Some(days * 86_400.0 + hours * 3600.0 + minutes * 60.0 + secs - offset)
+    Some(days * 86_400.0 + since_midnight - offset)
+}
+
+/// Seconds since midnight of `hh:mm[:ss[.fff]]`.
+fn clock(text: &str) -> Option<f64> {
+    let mut c = text.split(':');
+    let hours: f64 = c.next()?.parse().ok()?;
+    let minutes: f64 = c.next()?.parse().ok()?;
+    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
+    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
+        return None;
+    }
+    Some(hours * 3600.0 + minutes * 60.0 + secs)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -150,6 +163,7 @@ pub(super) fn split_at_gaps(
     rec: &mut Recording,
     times: &[f64],
     max_gap: Option<f64>,
+    columns: usize,
 ) -> Result<()> {
     let mut steps = Vec::with_capacity(times.len());
     let mut at = 0;
@@ -157,7 +171,7 @@ pub(super) fn split_at_gaps(
         steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
         at += s.len();
     }
-    if let Some(why) = newest_first(&steps) {
+    if let Some(why) = newest_first(&steps).or_else(|| repeating(&steps, columns)) {
         return Err(Error::Data(format!(
             "{}: {:?} {why}",
             rec.path.display(),
@@ -214,6 +228,26 @@ fn newest_first(steps: &[f64]) -> Option<String> {
     (2 * back > steps.len()).then(|| {
         format!(
             "goes back on {back} of {} rows: the file looks newest first; sort it oldest first",
+            steps.len()
+        )
+    })
+}
+
+/// Why the steps look like stamps coarser than the rows: more than half of
+/// them repeat the row before (every such row would be a gap, and no window
+/// left). Most often dates whose time of day is in another column.
+fn repeating(steps: &[f64], columns: usize) -> Option<String> {
+    let same = steps.iter().filter(|&&s| s == 0.0).count();
+    (2 * same > steps.len()).then(|| {
+        let clock = if columns == 1 {
+            "a date without its time of day (name the time-of-day column as a second \
+             --time-column: --time-column DATE --time-column TIME), or "
+        } else {
+            ""
+        };
+        format!(
+            "repeats on {same} of {} rows: {clock}stamps coarser than the rows (leave out \
+             --time-column)",
             steps.len()
         )
     })
@@ -318,6 +352,78 @@ mod tests {
         assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
         assert_eq!(threshold(&[60.0], None), None);
         assert_eq!(span(18_000.0), "5.0 h");
+    }
+
+    fn read(text: &str, time: &[&str]) -> Result<Recording> {
+        use super::super::{Column, CsvOptions};
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: time.iter().map(|c| Column::Name(c.to_string())).collect(),
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("rec.csv"), &opts)
+    }
+
+    /// A German spreadsheet's `Datum;Uhrzeit`: the date and the time of day
+    /// in two columns are one stamp, so a day's outage is a gap and the
+    /// hour repeated when the clocks go back is a gap, not a day of them.
+    #[test]
+    fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
+        let mut text = String::from("Datum;Uhrzeit;x;y\r\n");
+        let rows = [
+            ("24.10.2026", "23:30:00"),
+            ("24.10.2026", "23:45:00"),
+            ("25.10.2026", "00:00:00"),
+            ("25.10.2026", "00:15:00"),
+            ("25.10.2026", "02:45:00"),
+            ("25.10.2026", "02:00:00"), // the clocks go back an hour
+            ("25.10.2026", "02:15:00"),
+            ("27.10.2026", "02:30:00"), // a day and more of outage
+            ("27.10.2026", "02:45:00"),
+        ];
+        for (i, (date, clock)) in rows.iter().enumerate() {
+            text += &format!("{date};{clock};{i},5;1,{i}\r\n");
+        }
+        let r = read(&text, &["Datum", "Uhrzeit"]).unwrap();
+        let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+        assert_eq!(segments, [(0, 4), (4, 1), (5, 2), (7, 2)]);
+        assert_eq!(r.time_name.as_deref(), Some("Datum + Uhrzeit"));
+        assert_eq!(r.segments[0].input, [0.5, 1.5, 2.5, 3.5]);
+        assert_eq!(
+            r.time_gap_examples[2],
+            "data row 7: 2.0 days after the row before"
+        );
+        // The date alone repeats on most rows: refused with the way out.
+        let e = read(&text, &["Datum"]).unwrap_err().to_string();
+        assert!(
+            e.contains("\"Datum\" repeats on 6 of 8 rows: a date without its time of day")
+                && e.contains("--time-column DATE --time-column TIME"),
+            "{e}"
+        );
+        // The time of day alone says what is missing.
+        let e = read(&text, &["Uhrzeit"]).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "line 2: column \"Uhrzeit\" (index 1): \"23:30:00\" is a time of day without a date"
+            ),
+            "{e}"
+        );
+        // Three columns are not a stamp.
+        let e = read(&text, &["Datum", "Uhrzeit", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("3 time columns given"), "{e}");
+        // A bad cell names both columns.
+        let bad = text.replacen("00:15:00", "00:75:00", 1);
+        let e = read(&bad, &["Datum", "Uhrzeit"]).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "line 5: column \"Datum\" (index 0) + column \"Uhrzeit\" (index 1): \
+                 \"25.10.2026 00:75:00\" is not a time"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,10 +22,31 @@ fn column_of(v: &Value) -> Option<Column> {
     }
 }
 
+/// The time column: one (as a column, as models before two could be
+/// recorded), or a date's and a time of day's (as a list).
+fn time_columns(c: &[Column]) -> Value {
+    match c {
+        [] => Value::Null,
+        [one] => column(one),
+        more => more.iter().map(column).collect(),
+    }
+}
+
+fn time_columns_of(v: &Value) -> Vec<Column> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .map(column_of)
+            .collect::<Option<_>>()
+            .unwrap_or_default(),
+        one => column_of(one).into_iter().collect(),
+    }
+}
+
 /// The reading flags `retrain` was given (`null` where left out).
 pub(crate) fn recorded(a: &CsvArgs) -> Value {
     json!({
-        "time_column": a.time_column.as_ref().map(column),
+        "time_column": time_columns(&a.time_column),
         "max_gap_s": a.max_gap.map(|d| d.as_secs_f64()),
         "skip_bad_rows": a.skip_bad_rows,
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
@@ -41,11 +62,10 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
     let Some(r) = metrics.and_then(|m| m.get("reading")) else {
         return (a, taken);
     };
-    if a.time_column.is_none()
-        && let Some(c) = column_of(&r["time_column"])
-    {
-        taken.push(format!("--time-column {c}"));
-        a.time_column = Some(c);
+    let trained = time_columns_of(&r["time_column"]);
+    if a.time_column.is_empty() && !trained.is_empty() {
+        taken.extend(trained.iter().map(|c| format!("--time-column {c}")));
+        a.time_column = trained;
         // Only with the column it was measured on.
         if a.max_gap.is_none()
             && let Some(s) = r["max_gap_s"]
@@ -95,7 +115,7 @@ mod tests {
             delimiter: None,
             skip_bad_rows: false,
             decimal: None,
-            time_column: None,
+            time_column: Vec::new(),
             max_gap: None,
         }
     }
@@ -106,7 +126,7 @@ mod tests {
             delimiter: Some(b'\t'),
             skip_bad_rows: true,
             decimal: Some(Decimal::Comma),
-            time_column: Some(Column::Name("Zeit".into())),
+            time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
             ..args()
         };
@@ -125,15 +145,25 @@ mod tests {
         );
         // Given flags win; a gap measured on another time column is not taken.
         let given = CsvArgs {
-            time_column: Some(Column::Index(0)),
+            time_column: vec![Column::Index(0)],
             delimiter: Some(b';'),
             ..args()
         };
         let (got, _) = as_trained(&given, Some(&metrics));
-        assert_eq!(got.time_column, Some(Column::Index(0)));
+        assert_eq!(got.time_column, [Column::Index(0)]);
         assert_eq!((got.max_gap, got.delimiter), (None, Some(b';')));
         // A delimiter given takes no decimal separator from training.
         assert_eq!(got.decimal, None);
+        // A date's and a time of day's columns are taken together.
+        let split = CsvArgs {
+            time_column: vec![Column::Name("Datum".into()), Column::Index(1)],
+            ..args()
+        };
+        let metrics = json!({ "reading": recorded(&split) });
+        assert_eq!(metrics["reading"]["time_column"], json!(["Datum", 1]));
+        let (got, taken) = as_trained(&args(), Some(&metrics));
+        assert_eq!(got.time_column, split.time_column);
+        assert_eq!(taken, ["--time-column \"Datum\"", "--time-column 1"]);
         // A model from before this was recorded: nothing taken.
         let (got, taken) = as_trained(&args(), Some(&json!({ "input": "a" })));
         assert_eq!((got.options(), taken.len()), (args().options(), 0));

@@ -11,7 +11,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         delimiter: None,
         skip_bad_rows: true,
         decimal: None,
-        time_column: None,
+        time_column: Vec::new(),
         max_gap: None,
     }
 }
@@ -74,4 +74,38 @@ fn time_column_help_lists_the_formats() {
     ] {
         assert!(help.contains(format), "{format}: {help}");
     }
+}
+
+/// `--time-column` twice names a date's column and a time of day's, in that
+/// order; `--max-gap` goes with either.
+#[test]
+fn the_time_column_flag_takes_a_date_and_a_time_of_day() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        csv: CsvArgs,
+    }
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("retrain").chain(args.iter().copied()))
+            .map(|c| c.csv.options())
+    };
+    let two = parse(&[
+        "--time-column",
+        "Datum",
+        "--time-column",
+        "2",
+        "--max-gap",
+        "1h",
+    ]);
+    let two = two.map_err(|e| e.to_string());
+    assert_eq!(
+        two.as_ref().map(|o| (o.time.clone(), o.max_gap)),
+        Ok((
+            vec![Column::Name("Datum".into()), Column::Index(2)],
+            Some(3600.0)
+        ))
+    );
+    assert!(parse(&["--max-gap", "1h"]).is_err());
+    assert!(parse(&[]).is_ok_and(|o| o.time.is_empty()));
 }
