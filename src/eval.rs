@@ -69,6 +69,35 @@ pub fn evaluate(
     ))
 }
 
+/// `x` with four significant digits, in plain notation where that is
+/// short (`0.4661`, `12.35`, `1234`), else scientific (`3.162e-4`).
+fn significant(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() || a == 0.0 {
+        return format!("{x}");
+    }
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{x:.3e}");
+    }
+    let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+/// The unit a column's name ends with, in brackets or parentheses as
+/// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
+pub fn unit_of(name: &str) -> Option<&str> {
+    let name = name.trim_end();
+    let close = name.chars().last()?;
+    let open = match close {
+        ']' => '[',
+        ')' => '(',
+        _ => return None,
+    };
+    let start = name.rfind(open)?;
+    let unit = name[start + 1..name.len() - 1].trim();
+    (!unit.is_empty() && unit.len() <= 16).then_some(unit)
+}
+
 /// One predictor's error on the validation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -139,16 +168,32 @@ impl Comparison {
         })
     }
 
-    /// The printed table (the same figures as the JSON report).
-    pub fn table(&self) -> String {
-        let row =
-            |name: &str, s: &Score| format!("  {name:<22} {:>12.4e} {:>10.4}\n", s.mse, s.nmse);
+    /// The printed table (the same figures as the JSON report, and the
+    /// root of each MSE: an error in the channel's own `unit`, when its
+    /// column name says it, as `Vorlauf [°C]` does).
+    pub fn table(&self, unit: Option<&str>) -> String {
+        let row = |name: &str, s: &Score| {
+            format!(
+                "  {name:<22} {:>12} {:>12.4e} {:>10.4}\n",
+                significant(s.mse.sqrt()),
+                s.mse,
+                s.nmse
+            )
+        };
         let on = if self.held_out {
             "on held-out windows"
         } else {
             "IN-SAMPLE (training rows)"
         };
-        let mut t = format!("  {on:<22} {:>12} {:>10}\n", "MSE", "NMSE");
+        let rmse = unit.map_or("RMSE".to_string(), |u| format!("RMSE {u}"));
+        let mse = unit.map_or("MSE".to_string(), |u| {
+            if u.chars().all(char::is_alphanumeric) || u == "°C" || u == "°F" {
+                format!("MSE {u}²")
+            } else {
+                format!("MSE ({u})²")
+            }
+        });
+        let mut t = format!("  {on:<22} {rmse:>12} {mse:>12} {:>10}\n", "NMSE");
         t += &row("model", &self.model);
         t += &row("linear map (baseline)", &self.linear_baseline);
         t += &row("mean (baseline)", &self.mean_baseline);
@@ -203,6 +248,43 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_gives_the_error_in_the_channels_unit() {
+        assert_eq!(unit_of("Vorlauftemperatur [°C]"), Some("°C"));
+        assert_eq!(unit_of("flow (m³/h) "), Some("m³/h"));
+        assert_eq!(unit_of("power_kW"), None);
+        assert_eq!(unit_of("[]"), None);
+        assert_eq!(unit_of(")"), None);
+        let w = Windows {
+            input: vec![0.0; 4],
+            target: vec![0.0, 2.0, 0.0, 2.0],
+            window: 2,
+        };
+        let c =
+            Comparison::new(&w, &[0.0, 1.5, 0.0, 1.5], &[1.0; 4], &[0.5, 1.5, 0.5, 1.5]).unwrap();
+        let t = c.table(Some("m³/h"));
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[0].contains("RMSE m³/h") && lines[0].contains("MSE (m³/h)²"),
+            "{t}"
+        );
+        // The model's MSE is 0.125 (0.25 on half the samples): RMSE 0.3536.
+        assert!(
+            lines[1].contains("0.3536") && lines[1].contains("1.2500e-1"),
+            "{t}"
+        );
+        assert!(c.table(Some("°C")).contains("MSE °C²"));
+        assert!(
+            c.table(None)
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains(" RMSE "))
+        );
+        assert_eq!(significant(3.1623e-4), "3.162e-4");
+        assert_eq!(significant(12.3456), "12.35");
+        assert_eq!(significant(1234.4), "1234");
+    }
 
     /// Beating baselines that are worse than the signal's own variance
     /// (fitted on two windows, say) is no reason to serve a model.

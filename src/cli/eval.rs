@@ -166,7 +166,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         for f in &prepared.recordings {
             println!("{}", data_line(f, false));
         }
-        print!("{}", c.table());
+        print!("{}", c.table(super::train::unit(&prepared)));
         println!("verdict    {}", c.verdict());
         println!("figure     {}", plot.display());
     }

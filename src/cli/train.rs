@@ -485,7 +485,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "; kept the weights of step {s}"
         ))
     );
-    print!("{}", c.table());
+    print!("{}", c.table(unit(&prepared)));
     println!("verdict    {}", c.verdict());
     println!("model      {} (id {id})", out.display());
     println!("report     {}", files[0].display());
@@ -571,3 +571,10 @@ fn fraction(s: &str) -> std::result::Result<f64, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// The output channel's unit, when its column name says it (the first
+/// file's: files of one logger name it alike).
+pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
+    let first = prepared.recordings.first()?;
+    pipeline::eval::unit_of(&first.recording.output_name)
+}
