@@ -75,6 +75,7 @@ pub async fn run(
         subject: config.errors.as_str().into(),
         stats: stats.clone(),
         last_log: Arc::default(),
+        route: None,
     };
     // Bumped on every disconnect: durable units start again from their
     // checkpoints, since deliveries in flight may have been lost with it.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::{Client, Event, HeaderMap, HeaderName, Message};
 use tokio::sync::{mpsc, watch};
 
-use crate::stats::Stats;
+use crate::stats::{RouteCounters, Stats};
 use crate::wire::{ErrorEvent, ErrorKind, Format};
 
 /// What an error event inherits from the message that caused it: its
@@ -84,9 +84,20 @@ pub(super) struct Reporter {
     pub subject: Arc<str>,
     pub stats: Arc<Stats>,
     pub last_log: Arc<Mutex<HashMap<ErrorKind, (std::time::Instant, u64)>>>,
+    /// The route whose messages this reporter's events are about (none for
+    /// the connection's), counted per route too.
+    pub route: Option<Arc<RouteCounters>>,
 }
 
 impl Reporter {
+    /// This reporter for one route's messages.
+    pub fn for_route(&self, counters: &Arc<RouteCounters>) -> Self {
+        Self {
+            route: Some(counters.clone()),
+            ..self.clone()
+        }
+    }
+
     pub async fn report(&self, kind: ErrorKind, stream: &str, subject: &str, detail: String) {
         self.report_from(Origin::default(), kind, stream, subject, detail)
             .await
@@ -103,6 +114,9 @@ impl Reporter {
         detail: String,
     ) {
         self.stats.error(kind);
+        if let Some(route) = &self.route {
+            route.error(kind);
+        }
         self.log(kind, stream, &detail);
         let event = ErrorEvent {
             stream: stream.to_string(),

@@ -122,9 +122,9 @@ impl Ingest {
         limits: IngestLimits,
     ) -> Self {
         Self {
+            reporter: reporter.for_route(&route.counters),
             route,
             jobs,
-            reporter,
             limits,
             streams: HashMap::new(),
             completed: Vec::new(),

@@ -245,6 +245,7 @@ pub(super) async fn observe(
         mut truth,
         limits,
     } = parts;
+    let reporter = reporter.for_route(&route.counters);
     let mut truths = Truths {
         w: route.window,
         limits,

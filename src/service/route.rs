@@ -297,6 +297,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 windows_out: r.counters.windows_out.load(Relaxed),
                 timestamps_ignored: r.counters.timestamps_ignored.load(Relaxed),
                 input_out_of_range: r.counters.input_out_of_range.load(Relaxed),
+                errors: r.counters.read_errors(),
                 model: s.live.id.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 compare: r.compare.snapshot(),

@@ -316,6 +316,20 @@ impl Scrape {
                 counter(&mut m.encode_family(&[("pair", r.pair.as_str())])?, get(r))?;
             }
         }
+        let mut m = enc.encode_descriptor(
+            "pipeline_route_errors",
+            "Error events of each route's messages, by kind (pipeline_errors_total also counts those of no route: a slow consumer).",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.routes {
+            for (kind, v) in &r.errors {
+                counter(
+                    &mut m.encode_family(&[("pair", r.pair.as_str()), ("kind", kind)])?,
+                    *v,
+                )?;
+            }
+        }
         Ok(())
     }
 }
@@ -470,6 +484,7 @@ mod tests {
             pair: "sin-cos".into(),
             model: "abc".into(),
             shadow: Some("def".into()),
+            errors: super::super::RouteCounters::default().read_errors(),
             ..Default::default()
         };
         route.compare.shadow_vs_live.add(&[1.0, 2.0], &[1.0, 0.0]);
@@ -484,6 +499,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pipeline_errors_total{kind=\"malformed\"} 0\n"));
+        // Per route, every kind (the route here counted none).
+        assert!(
+            text.contains("pipeline_route_errors_total{pair=\"sin-cos\",kind=\"gap\"} 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("pipeline_model_info{pair=\"sin-cos\",model=\"abc\",role=\"live\"} 1")
         );

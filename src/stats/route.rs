@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Serialize;
 
 use super::{CompareSnapshot, Histogram, SECONDS, SIZES};
+use crate::wire::ErrorKind;
 
 /// One route's own counts (the process-wide ones sum every route) and its
 /// latency histograms (`/metrics` labels them with the route's pair).
@@ -35,6 +36,8 @@ pub struct RouteCounters {
     pub input_out_of_range: AtomicU64,
     /// The live model last warned about (one warning per model).
     pub out_of_range_warned: std::sync::Mutex<String>,
+    /// Error events of this route's messages, by [`ErrorKind::index`].
+    pub errors: [AtomicU64; ErrorKind::ALL.len()],
 }
 
 /// How many of the model's input scales (its training standard deviation)
@@ -59,6 +62,7 @@ impl Default for RouteCounters {
             timestamps_ignored: AtomicU64::new(0),
             input_out_of_range: AtomicU64::new(0),
             out_of_range_warned: std::sync::Mutex::default(),
+            errors: Default::default(),
         }
     }
 }
@@ -124,6 +128,23 @@ impl RouteCounters {
         }
     }
 
+    /// An error event caused by one of this route's messages (counted in
+    /// the process-wide [`super::Stats::error`] too).
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Error events by kind name, every kind listed.
+    pub fn read_errors(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| {
+                let n = self.errors[k.index()].load(std::sync::atomic::Ordering::Relaxed);
+                (k.as_str(), n)
+            })
+            .collect()
+    }
+
     /// Every histogram read once, in [`ROUTE_HISTOGRAMS`]' order.
     pub fn read_histograms(&self) -> Vec<Buckets> {
         self.histograms().iter().map(|h| h.read()).collect()
@@ -143,6 +164,9 @@ pub struct RouteInfo {
     /// Windows far outside the live model's training range.
     #[serde(default)]
     pub input_out_of_range: u64,
+    /// Error events of this route's messages, by kind.
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<&'static str, u64>,
     /// Id of the live model.
     pub model: String,
     /// Id of the shadow model, when there is one.

@@ -80,6 +80,8 @@ async fn prometheus_metrics_and_health_checks() {
         "pipeline_samples_in_total 30",
         "pipeline_windows_out_total 7",
         "pipeline_errors_total{kind=\"malformed\"} 1",
+        "pipeline_route_errors_total{pair=\"sin-cos\",kind=\"malformed\"} 1",
+        "pipeline_route_errors_total{pair=\"sin-cos\",kind=\"gap\"} 0",
         "pipeline_streams_active 1",
         "pipeline_end_to_end_seconds_count{pair=\"sin-cos\"} 7",
         "pipeline_model_info{pair=\"sin-cos\"",
