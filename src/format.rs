@@ -180,35 +180,44 @@ pub fn other_units(a: Affine, b: Affine) -> bool {
 
 impl LoadedModel {
     /// What to tell an operator about to put this model where `serving` is,
-    /// when the two were trained on input channels of different names, or
-    /// in units far apart (their input centres more than a scale apart, or
-    /// scales 4× apart); `None` when they agree or either does not say.
+    /// when the two were trained on channels of different names, in or out,
+    /// or in units far apart (their centres more than a scale apart, or
+    /// scales 4× apart); `None` when they agree or either does not say. The
+    /// output counts as much as the input: a model that writes kW where one
+    /// wrote °C hands every subscriber numbers in the wrong unit.
     pub fn other_channel_than(&self, serving: &LoadedModel) -> Option<String> {
-        let input = |m: &LoadedModel| {
-            m.meta
-                .metrics
-                .as_ref()
-                .and_then(|v| v.get("input")?.as_str().map(str::to_string))
-        };
-        if let (Some(a), Some(b)) = (input(serving), input(self))
-            && a != b
-        {
-            return Some(format!(
-                "this model was trained on input {b:?}, the one serving on {a:?}"
-            ));
-        }
-        // A model without scaling takes normalised values: centre 0, scale 1
-        // (so a model in physical units put where one in normalised units
-        // serves is told apart, as two scaled models in different units are).
-        let input_scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| s.input);
-        let (a, b) = (input_scaling(serving), input_scaling(self));
-        other_units(a, b).then(|| {
-            format!(
-                "this model expects input around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
+        type Pick = fn(&Scaling) -> Affine;
+        let sides: [(&str, Pick); 2] = [("input", |s| s.input), ("output", |s| s.output)];
+        for (side, pick) in sides {
+            let name = |m: &LoadedModel| {
+                m.meta
+                    .metrics
+                    .as_ref()
+                    .and_then(|v| v.get(side)?.as_str().map(str::to_string))
+            };
+            if let (Some(a), Some(b)) = (name(serving), name(self))
+                && a != b
+            {
+                return Some(format!(
+                    "this model was trained on {side} {b:?}, the one serving on {a:?}"
+                ));
+            }
+            // A model without scaling takes and gives normalised values:
+            // centre 0, scale 1 (so a model in physical units put where one
+            // in normalised units serves is told apart, as two scaled models
+            // in different units are).
+            let scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| pick(&s));
+            let (a, b) = (scaling(serving), scaling(self));
+            if other_units(a, b) {
+                let verb = if side == "input" { "expects input" } else { "writes output" };
+                return Some(format!(
+                    "this model {verb} around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
                      other units or another channel?",
-                b.center, b.scale, a.center, a.scale
-            )
-        })
+                    b.center, b.scale, a.center, a.scale
+                ));
+            }
+        }
+        None
     }
 
     /// What to tell an operator about to serve a model that `retrain --data`

@@ -71,6 +71,29 @@ fn a_candidate_in_other_units_is_named() {
     assert!(normalised.other_channel_than(&hpa).is_some());
     let damped = load(&manifest().join("models/damped.safetensors"));
     assert_eq!(damped.other_channel_than(&normalised), None);
+    // The same input, but output in other units (kW where °C was written):
+    // named too (only the input was compared).
+    let kw = dir.path().join("kw.safetensors");
+    common::scaled_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &kw,
+        Scaling {
+            method: ScaleMethod::Standard,
+            input: Affine {
+                center: 50.4,
+                scale: 13.0,
+            },
+            output: Affine {
+                center: 1294.0,
+                scale: 310.0,
+            },
+        },
+    );
+    let why = load(&kw).other_channel_than(&celsius).unwrap();
+    assert!(
+        why.contains("writes output around 1294.0000 ± 310.0000, the one serving 0.0000 ± 1.0000"),
+        "{why}"
+    );
 }
 
 /// A model trained on another channel or in other units than the live one
