@@ -172,6 +172,14 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     let (live_mse, shadow_mse) = (mse(&c["live_vs_truth"]), mse(&c["shadow_vs_truth"]));
     assert!(live_mse < 1e-3, "{live_mse}");
     assert!(shadow_mse > 100.0 * live_mse, "{shadow_mse} vs {live_mse}");
+    // Promoting the worse model is done, and the answer says it was worse.
+    let answer = control(&client, "pipeline.promote", serde_json::json!({})).await;
+    let warnings = answer["warnings"].to_string();
+    assert!(
+        warnings.contains("the shadow scored worse than the live model against the truth")
+            && warnings.contains(&format!("on {windows} window(s)")),
+        "{answer}"
+    );
     svc.shutdown().await;
 }
 

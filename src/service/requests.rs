@@ -420,9 +420,11 @@ async fn answer_control(
                     ));
                 }
                 let r = find_route(&routes, pair)?;
+                // The comparison restarts with the swap: read it before.
+                let worse = worse_against_truth(&r.compare.snapshot());
                 let s = r.promote()?;
                 counts.model_changes.fetch_add(1, Relaxed);
-                Ok(answer(&models(r, s, Vec::new()), json))
+                Ok(answer(&models(r, s, worse.into_iter().collect()), json))
             }
         }
     })
@@ -477,4 +479,18 @@ pub(super) async fn reload_on_sighup(
             Err(e) => tracing::warn!("SIGHUP: reload failed: {e}"),
         }
     }
+}
+
+/// What to tell an operator promoting a shadow that scored worse than the
+/// live model against the truth channel (promoted all the same: the
+/// operator may know better, a later stretch of signal, say).
+fn worse_against_truth(c: &crate::stats::CompareSnapshot) -> Option<String> {
+    let (live, shadow) = (c.live_vs_truth.mse()?, c.shadow_vs_truth.mse()?);
+    (shadow > live).then(|| {
+        format!(
+            "the shadow scored worse than the live model against the truth: MSE {shadow:.4e} \
+             against {live:.4e} on {} window(s); promoted all the same",
+            c.shadow_vs_truth.windows
+        )
+    })
 }
