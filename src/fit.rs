@@ -213,6 +213,84 @@ pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
     })
 }
 
+/// The values a model was trained on, per channel, as `[min, max]`
+/// (recorded in its metrics as `"ranges"`, so that `eval` on a later
+/// recording compares with what the model saw, not with that file's start).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Ranges {
+    pub input: [f32; 2],
+    pub output: [f32; 2],
+}
+
+/// Share of a held-out channel's values outside the training range above
+/// which it is said (noise at the extremes of a covered range is not).
+const BEYOND_SHARE: f64 = 0.01;
+
+fn span(values: &[f32]) -> Option<[f32; 2]> {
+    let first = *values.first()?;
+    Some(
+        values
+            .iter()
+            .fold([first, first], |[lo, hi], &v| [lo.min(v), hi.max(v)]),
+    )
+}
+
+impl Ranges {
+    /// The training part's ranges.
+    pub fn of_training(p: &Prepared) -> Option<Self> {
+        Some(Self {
+            input: span(&p.train_input)?,
+            output: span(&p.train_output)?,
+        })
+    }
+
+    /// The ranges a model's metrics recorded (`None` for models from
+    /// before they were).
+    pub fn recorded(metrics: Option<&serde_json::Value>) -> Option<Self> {
+        serde_json::from_value(metrics?.get("ranges")?.clone()).ok()
+    }
+
+    /// What to tell the user when over 1% of the held-out windows' inputs
+    /// or targets lie outside these ranges: a model extrapolates there
+    /// (none of retrain's knobs helps; data that covers the range does).
+    pub fn beyond(&self, on: &Windows) -> Option<String> {
+        let side = |name: &str, [lo, hi]: [f32; 2], values: &[f32]| {
+            let outside = values.iter().filter(|&&v| v < lo || v > hi).count();
+            if (outside as f64) <= BEYOND_SHARE * values.len() as f64 {
+                return None;
+            }
+            let [min, max] = span(values)?;
+            let n = |v: f32| crate::eval::significant(f64::from(v));
+            let reach = match (min < lo, max > hi) {
+                (true, true) => format!("{} to {}", n(min), n(max)),
+                (true, false) => format!("down to {}", n(min)),
+                _ => format!("up to {}", n(max)),
+            };
+            Some(format!(
+                "{name} {reach} ({:.0}% of its values outside the {} to {} training saw)",
+                100.0 * outside as f64 / values.len() as f64,
+                n(lo),
+                n(hi)
+            ))
+        };
+        let parts: Vec<String> = [
+            side("input", self.input, &on.input),
+            side("output", self.output, &on.target),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "the held-out part goes beyond the training range: {}; a model extrapolates \
+                 there, seldom well (longer training or another --hidden will not fix it): \
+                 train on a recording that covers the range the service will see",
+                parts.join("; ")
+            )
+        })
+    }
+}
+
 /// The report written beside a model trained on recordings.
 #[derive(Debug, Serialize)]
 pub struct FitReport<'a> {
@@ -225,6 +303,10 @@ pub struct FitReport<'a> {
     pub validation: &'a Comparison,
     /// One line: does the model beat both baselines.
     pub verdict: String,
+    /// Where the held-out part goes beyond the training range
+    /// ([`Ranges::beyond`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond_training: Option<String>,
     pub scaling: &'a Scaling,
     pub recipe: &'a Recipe,
     /// Threads that computed each mini-batch's gradient (with the seed, what
@@ -406,5 +488,37 @@ mod tests {
         assert!(w[0].contains("steps of 2.000e0"), "{w:?}");
         assert!(coarse_channels(&rec(&rows(&|s| s))).is_empty());
         assert!(coarse_channels(&rec(&rows(&|s| 101_325.0 + 100.0 * s))).is_empty());
+    }
+
+    /// Held-out values beyond the training range are said (over 1% of
+    /// them), with how far they go; a stray extreme value is not.
+    #[test]
+    fn a_held_out_part_beyond_the_training_range_is_said() {
+        let ranges = Ranges {
+            input: [0.0, 10.0],
+            output: [20.0, 50.0],
+        };
+        let held = |input: Vec<f32>, target: Vec<f32>| Windows {
+            window: 2,
+            input,
+            target,
+        };
+        let inside = held(vec![1.0, 9.0, 0.0, 10.0], vec![20.0, 50.0, 30.0, 40.0]);
+        assert_eq!(ranges.beyond(&inside), None);
+        let colder = held(vec![-5.0, -4.0, 1.0, 2.0], vec![55.0, 62.5, 30.0, 40.0]);
+        let why = ranges.beyond(&colder).unwrap();
+        assert!(
+            why.contains("input down to -5.000 (50% of its values outside the 0 to 10.00")
+                && why.contains("output up to 62.50 (50% of its values outside the 20.00 to 50.00"),
+            "{why}"
+        );
+        // One value in 200 just outside: noise at the edge, not said.
+        let mut input = vec![5.0; 200];
+        input[7] = 10.5;
+        assert_eq!(ranges.beyond(&held(input, vec![30.0; 200])), None);
+        // Recorded in the model's metrics and read back.
+        let metrics = serde_json::json!({ "ranges": ranges });
+        assert_eq!(Ranges::recorded(Some(&metrics)), Some(ranges));
+        assert_eq!(Ranges::recorded(Some(&serde_json::json!({}))), None);
     }
 }

@@ -93,6 +93,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         r => r?,
     };
     let mut scored = fit::score(&prepared, &loaded.fast)?;
+    // The range the model was trained on (a model from before it was
+    // recorded: this file's training part's).
+    let beyond = fit::Ranges::recorded(loaded.meta.metrics.as_ref())
+        .or_else(|| fit::Ranges::of_training(&prepared))
+        .filter(|_| scored.comparison.held_out)
+        .and_then(|r| r.beyond(prepared.scored()));
     let seen = trained.and_then(|(v, files)| {
         let overlap = a
             .rec
@@ -158,6 +164,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "validate": prepared.validate,
             "validation": c,
             "verdict": c.verdict(),
+            "beyond_training": beyond,
             "plot": plot.display().to_string(),
         });
         println!("{v}");
@@ -168,6 +175,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         print!("{}", c.table(super::train::unit(&prepared)));
         println!("verdict    {}", c.verdict());
+        if let Some(why) = &beyond {
+            println!("WARNING    {why}");
+        }
         println!("figure     {}", plot.display());
     }
     Ok(())

@@ -421,6 +421,10 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     .with_scaling(scaling);
     let scored = fit::score(&prepared, &fast)?;
     let c = &scored.comparison;
+    let ranges = fit::Ranges::of_training(&prepared);
+    let beyond = ranges
+        .filter(|_| c.held_out)
+        .and_then(|r| r.beyond(prepared.scored()));
     let created = format::now_rfc3339();
     let first = &prepared.recordings[0].recording;
     // The model's name (a route serving it is called by it): the file's stem.
@@ -453,6 +457,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "reading": reading::recorded(&a.rec.csv),
             // What `eval` holds out by default: the same rows.
             "validate": prepared.validate,
+            // What `eval` on a later recording compares its held-out part with.
+            "ranges": ranges,
         })),
         created: Some(created.clone()),
         scaling: Some(scaling),
@@ -465,6 +471,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         validate: prepared.validate,
         validation: c,
         verdict: c.verdict(),
+        beyond_training: beyond.clone(),
         scaling: &scaling,
         recipe: &recipe,
         threads,
@@ -487,6 +494,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     );
     print!("{}", c.table(unit(&prepared)));
     println!("verdict    {}", c.verdict());
+    if let Some(why) = &beyond {
+        println!("WARNING    {why}");
+    }
     println!("model      {} (id {id})", out.display());
     println!("report     {}", files[0].display());
     println!(
