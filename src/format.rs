@@ -209,7 +209,11 @@ impl LoadedModel {
             let scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| pick(&s));
             let (a, b) = (scaling(serving), scaling(self));
             if other_units(a, b) {
-                let verb = if side == "input" { "expects input" } else { "writes output" };
+                let verb = if side == "input" {
+                    "expects input"
+                } else {
+                    "writes output"
+                };
                 return Some(format!(
                     "this model {verb} around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
                      other units or another channel?",

@@ -42,6 +42,8 @@ pub(super) struct Observer {
     pub shadow: Option<Arc<LoadedModel>>,
     pub tx: mpsc::Sender<Observed>,
     pub compare: Arc<Compare>,
+    /// The models' generation ([`super::route::Serving::generation`]).
+    pub generation: u64,
 }
 
 /// How far a stored sink has got: windows stored, or why it stopped.

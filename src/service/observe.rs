@@ -31,6 +31,9 @@ pub(super) struct Observed {
     pub live: Vec<f32>,
     /// The shadow model and its outputs, when the route has one.
     pub shadow: Option<(Arc<LoadedModel>, Vec<f32>)>,
+    /// The models' generation that computed it: a batch in flight when the
+    /// models changed is not compared as theirs successors'.
+    pub generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -51,9 +54,11 @@ impl Compare {
         }
     }
 
-    /// The models changed: the running means start again.
-    pub(super) fn reset(&self) {
+    /// The models changed (to `generation`): the running means start again,
+    /// and take only batches those models computed.
+    pub(super) fn reset(&self, generation: u64) {
         self.update(|s| {
+            s.generation = generation;
             s.shadow_vs_live = Running::default();
             s.live_vs_truth = Running::default();
             s.shadow_vs_truth = Running::default();
@@ -91,6 +96,7 @@ struct Pending {
     seq: u64,
     live: Vec<f32>,
     shadow: Option<Vec<f32>>,
+    generation: u64,
 }
 
 /// Truth samples kept per stream ahead of the windows that need them (at
@@ -206,6 +212,9 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
         let from = (p.seq - base) as usize;
         let truth: Vec<f32> = values.range(from..from + w).copied().collect();
         compare.update(|c| {
+            if c.generation != p.generation {
+                return; // computed by the models before the last change
+            }
             c.live_vs_truth.add(&p.live, &truth);
             if let Some(sh) = &p.shadow {
                 c.shadow_vs_truth.add(sh, &truth);
@@ -292,7 +301,11 @@ async fn observed(
         let live = &o.live[i * w..(i + 1) * w];
         let shadow_values = shadow.map(|(m, out)| (m, &out[i * w..(i + 1) * w]));
         if let Some((model, values)) = shadow_values {
-            compare.update(|c| c.shadow_vs_live.add(values, live));
+            compare.update(|c| {
+                if c.generation == o.generation {
+                    c.shadow_vs_live.add(values, live);
+                }
+            });
             TranslationRef {
                 stream,
                 seq: *seq,
@@ -316,6 +329,7 @@ async fn observed(
                 seq: *seq,
                 live: live.to_vec(),
                 shadow: shadow_values.map(|(_, v)| v.to_vec()),
+                generation: o.generation,
             };
             truths.add_window(stream, p, compare);
         }
@@ -382,6 +396,7 @@ mod tests {
             seq,
             live: live.to_vec(),
             shadow: Some(vec![0.0; live.len()]),
+            generation: 0,
         }
     }
 
@@ -489,7 +504,7 @@ mod tests {
         });
         c.dropped(2);
         c.unmatched(4);
-        c.reset();
+        c.reset(1);
         let s = c.snapshot();
         assert_eq!(s.shadow_vs_live, Running::default());
         assert_eq!((s.shadow_published, s.dropped), (3, 2));
@@ -497,5 +512,16 @@ mod tests {
         assert_eq!((s.unmatched, s.unmatched_now), (4, 0));
         c.unmatched(1);
         assert_eq!((c.snapshot().unmatched, c.snapshot().unmatched_now), (5, 1));
+        // A window the models before the reset computed, scored after it
+        // (its truth came late): not in the new models' means.
+        let mut t = truths(2);
+        t.add_window("a", pending(0, &[1.0, 1.0]), &c);
+        t.add_truth("a", 0, &[3.0, 3.0], &c);
+        assert_eq!(c.snapshot().live_vs_truth.windows, 0);
+        let mut now = pending(1, &[1.0, 1.0]);
+        now.generation = 1;
+        t.add_window("a", now, &c);
+        t.add_truth("a", 2, &[3.0], &c);
+        assert_eq!(c.snapshot().live_vs_truth.windows, 1);
     }
 }

@@ -18,6 +18,9 @@ use crate::window::SubjectPattern;
 pub(super) struct Serving {
     pub live: Arc<LoadedModel>,
     pub shadow: Option<Arc<LoadedModel>>,
+    /// Bumped at every swap: a batch computed by the models before it is
+    /// kept out of the comparisons of the models after it.
+    pub generation: u64,
 }
 
 /// What every stage of one route shares.
@@ -74,6 +77,7 @@ impl Route {
             shadow: s.shadow.clone(),
             tx: self.observe.clone(),
             compare: self.compare.clone(),
+            generation: s.generation,
         });
         (s.live, observer)
     }
@@ -85,7 +89,8 @@ impl Route {
         };
         f(&mut guard);
         // The comparisons are of the models now serving.
-        self.compare.reset();
+        guard.generation += 1;
+        self.compare.reset(guard.generation);
         guard.clone()
     }
 
@@ -266,6 +271,7 @@ pub(super) fn load_routes(
                 serving: RwLock::new(Serving {
                     live: model,
                     shadow: None,
+                    generation: 0,
                 }),
                 pattern,
                 truth_pattern,

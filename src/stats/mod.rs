@@ -433,6 +433,9 @@ pub struct CompareSnapshot {
     /// The same, since the models serving now began (beside the means).
     #[serde(default)]
     pub unmatched_now: u64,
+    /// The models' generation the means are of (see `service::route`).
+    #[serde(skip)]
+    pub generation: u64,
 }
 
 /// A compute thread on one batch this long is stuck (`/healthz` fails, so

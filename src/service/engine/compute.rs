@@ -192,13 +192,14 @@ pub(super) fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Ar
         let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
         stats.batch(&counters, waits, started.elapsed());
         let observed = match (&observer, &outputs) {
-            (Some(_), Ok(live)) => Some(Observed {
+            (Some(o), Ok(live)) => Some(Observed {
                 windows: jobs
                     .iter()
                     .map(|j| (j.stream.clone(), j.seq, j.ts))
                     .collect(),
                 live: live.clone(),
                 shadow: None,
+                generation: o.generation,
             }),
             _ => None,
         };
