@@ -162,7 +162,8 @@ pub struct LoadedModel {
     /// The fast path over the same weights (what `translate` and `serve` run).
     pub fast: crate::fast::FastModel,
     pub meta: Metadata,
-    /// Content hash of the file (16 hex digits): identifies the exact weights.
+    /// Hash of the weights, the window and the scaling (16 hex digits):
+    /// identifies what the model computes, not the file's bytes.
     pub id: String,
     pub path: PathBuf,
 }
@@ -247,14 +248,52 @@ impl LoadedModel {
     }
 }
 
-/// FNV-1a, 64 bit: a stable content id, not a security measure.
-pub fn content_id(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// FNV-1a, 64 bit, fed in parts: a stable content id, not a security
+/// measure.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
     }
-    format!("{h:016x}")
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// A model's id: a hash of what decides its outputs (every weight, as f32,
+/// the window and the scaling), not of the file's bytes. Two runs that
+/// train the same weights give the same id, whenever they ran and whatever
+/// the file is called; a change of weights or units gives another.
+fn model_id(
+    specs: &[(String, Vec<usize>)],
+    params: &HashMap<String, Vec<f32>>,
+    window: usize,
+    scaling: Scaling,
+) -> String {
+    let mut h = Fnv::default();
+    for (name, _) in specs {
+        h.write(name.as_bytes());
+        for v in params.get(name).map_or(&[][..], Vec::as_slice) {
+            h.write(&v.to_le_bytes());
+        }
+    }
+    h.write(&(window as u64).to_le_bytes());
+    for a in [scaling.input, scaling.output] {
+        h.write(&a.center.to_le_bytes());
+        h.write(&a.scale.to_le_bytes());
+    }
+    h.hex()
 }
 
 fn candle_dtype(dtype: Dtype) -> Option<DType> {
@@ -405,6 +444,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         (None, None) => DEFAULT_WINDOW,
     };
     let scaling = meta.scaling.unwrap_or(Scaling::IDENTITY);
+    let id = model_id(&specs, &params, window, scaling);
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
     let fast = crate::fast::FastModel::new(&params, hidden, window)?.with_scaling(scaling);
@@ -412,7 +452,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         model,
         fast,
         meta,
-        id: content_id(bytes),
+        id,
         path: path.to_path_buf(),
     })
 }
@@ -450,7 +490,7 @@ pub fn to_bytes(
 }
 
 /// Writes a model file atomically (temp file + rename), creating the parent
-/// folder. Returns the content id.
+/// folder. Returns the model's id (as [`load`] will say it).
 pub fn save(
     path: &Path,
     tensors: &HashMap<String, Tensor>,
@@ -459,16 +499,18 @@ pub fn save(
     meta: &Metadata,
 ) -> Result<String> {
     let bytes = to_bytes(tensors, hidden, window, meta)?;
+    // Read back as a loader will: the id, and a check of what is written.
+    let id = load_bytes(&bytes, path, Some(window))?.id;
     write_atomic(path, &bytes).map_err(|e| Error::ModelWrite {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    Ok(content_id(&bytes))
+    Ok(id)
 }
 
 /// Writes a copy of model file `src` to `dst` with `scaling` in its
 /// metadata (how a tensors-only export gets its units); the weights are
-/// unchanged (converted to F32). Returns the new file's content id.
+/// unchanged (converted to F32). Returns the new model's id.
 pub fn set_scaling(src: &Path, dst: &Path, scaling: Scaling) -> Result<String> {
     scaling.check()?;
     let loaded = load(src, None)?;

@@ -56,8 +56,32 @@ fn round_trip_keeps_weights_and_metadata() {
         loaded.model.translate_rows(&x).unwrap(),
         other.model.translate_rows(&x).unwrap()
     );
-    // Different bytes, different id.
-    assert_ne!(other.id, loaded.id);
+    // The id is of what the model computes, not of the file: the same
+    // weights, window and scaling in other bytes (no metadata here) keep it;
+    // so does a later save (another `created`), and other weights do not.
+    assert_eq!(other.id, loaded.id);
+    let later = Metadata {
+        created: Some("2030-01-01T00:00:00Z".into()),
+        pair: Some("renamed".into()),
+        ..meta.clone()
+    };
+    let again = format::save(
+        &dir.path().join("again.safetensors"),
+        &tensors(&params),
+        5,
+        12,
+        &later,
+    );
+    assert_eq!(again.unwrap(), id);
+    let nudged = random_params(5, 2, 0.5);
+    let moved = format::save(
+        &dir.path().join("m2.safetensors"),
+        &tensors(&nudged),
+        5,
+        12,
+        &meta,
+    );
+    assert_ne!(moved.unwrap(), id);
     assert!(!dir.path().join("sub/dir/m.safetensors.tmp").exists());
 }
 
