@@ -108,22 +108,26 @@ async fn settled<T, E: std::fmt::Display, F: std::future::IntoFuture<Output = Re
     }
 }
 
+/// Three copies of sin-cos whose ids tell them apart: a model's id is of
+/// what it computes, so each has its output shifted by a negligible
+/// `i`·1e-6 (no test here compares values).
 fn model_copies(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    let bytes = std::fs::read(models.join("sin-cos.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     (0..3)
         .map(|i| {
-            let mut meta = header.metadata().clone().unwrap();
-            meta.insert("created".into(), format!("instance-{i}"));
             let path = dir.join(format!("m{i}.safetensors"));
-            std::fs::write(
-                &path,
-                safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
-            )
-            .unwrap();
-            let id = pipeline::format::load(&path, None).unwrap().id;
+            let scaling = Scaling {
+                method: ScaleMethod::Standard,
+                input: Affine::IDENTITY,
+                output: Affine {
+                    center: f64::from(i) * 1e-6,
+                    scale: 1.0,
+                },
+            };
+            let id =
+                pipeline::format::set_scaling(&models.join("sin-cos.safetensors"), &path, scaling)
+                    .unwrap();
             (path, id)
         })
         .collect()
@@ -142,7 +146,7 @@ async fn three_instances_on_a_cluster_serve_each_stream_exactly_once() {
     let url = |i: usize| format!("nats://127.0.0.1:{}", nodes[i].client_port);
 
     // One instance per node and partition. Each gets its own copy of the
-    // model (other metadata, same weights), so its id names the instance.
+    // model (see `model_copies`), so its id names the instance.
     let mut instances = Vec::new();
     let copies = model_copies(dir.path());
     let ids: Vec<String> = copies.iter().map(|c| c.1.clone()).collect();
