@@ -12,7 +12,7 @@ use crate::data::Windows;
 use crate::error::{Error, Result};
 
 /// Predicts the training mean everywhere.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeanPredictor {
     pub mean: f64,
 }
@@ -35,7 +35,7 @@ impl MeanPredictor {
 }
 
 /// `y = Bᵀ (x − x̄) + ȳ`, fitted by least squares.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinearMap {
     window: usize,
     x_mean: Vec<f64>,
@@ -105,6 +105,11 @@ impl LinearMap {
             y_mean,
             b,
         })
+    }
+
+    /// The window it maps.
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Predictions for row-major windows `[n, W]`.

@@ -192,24 +192,61 @@ pub struct Scored {
     pub comparison: Comparison,
     pub model: Vec<f32>,
     pub linear: Vec<f32>,
+    /// The baselines compared with, as fitted (stored with the model, so
+    /// that `eval` on a recording it never saw compares with them).
+    pub baselines: Baselines,
 }
 
-/// Scores `model` (which applies its own scaling) and both baselines on the
-/// held-out windows, in physical units.
+/// The two baselines, fitted on a model's training windows.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Baselines {
+    pub mean: MeanPredictor,
+    pub linear: LinearMap,
+}
+
+impl Baselines {
+    /// Fitted on `p`'s training part.
+    pub fn fit(p: &Prepared) -> Result<Self> {
+        Ok(Self {
+            mean: MeanPredictor::fit(&p.train_output)?,
+            linear: LinearMap::fit(&p.train)?,
+        })
+    }
+
+    /// The baselines a model's metrics recorded (`None` for models from
+    /// before they were, or of another window).
+    pub fn recorded(metrics: Option<&serde_json::Value>, window: usize) -> Option<Self> {
+        let b: Self = serde_json::from_value(metrics?.get("baselines")?.clone()).ok()?;
+        (b.linear.window() == window).then_some(b)
+    }
+}
+
+/// Scores `model` (which applies its own scaling) and both baselines,
+/// fitted on `p`'s training part, on the held-out windows, in physical
+/// units.
 pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
-    let on = p.scored();
-    let pred = model.translate_rows(&on.input)?;
-    let mean = MeanPredictor::fit(&p.train_output)?.predict(&on.input);
-    let linear = LinearMap::fit(&p.train)?.predict(&on.input);
-    let mut comparison = Comparison::new(on, &pred, &mean, &linear)?;
-    comparison.held_out = !p.valid.is_empty();
-    if !comparison.held_out {
+    let baselines = Baselines::fit(p)?;
+    let mut scored = score_with(p, model, baselines)?;
+    scored.comparison.held_out = !p.valid.is_empty();
+    if !scored.comparison.held_out {
         tracing::warn!("--validate 0: the comparison is on the training windows (in-sample)");
     }
+    Ok(scored)
+}
+
+/// Scores `model` and the given `baselines` on `p`'s scored windows (the
+/// held-out ones, or all of them when none are held out).
+pub fn score_with(p: &Prepared, model: &FastModel, baselines: Baselines) -> Result<Scored> {
+    let on = p.scored();
+    let pred = model.translate_rows(&on.input)?;
+    let mean = baselines.mean.predict(&on.input);
+    let linear = baselines.linear.predict(&on.input);
+    let comparison = Comparison::new(on, &pred, &mean, &linear)?;
     Ok(Scored {
         comparison,
         model: pred,
         linear,
+        baselines,
     })
 }
 

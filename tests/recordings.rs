@@ -501,3 +501,62 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         "{err}"
     );
 }
+
+/// A recording the model never saw is scored whole, against the baselines
+/// fitted on the model's training data (stored with it), not against
+/// baselines fitted on that recording's first rows; `--validate` and the
+/// training file itself keep the held-out split.
+#[test]
+fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("day1.csv"), dir.path().join("day2.csv"));
+    write_recording(&a, 300);
+    write_recording(&b, 200);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(&a, &model, &["--steps", "2"]));
+
+    let (e, err) = eval(&model, &b, &[]);
+    assert_eq!(e["never_trained_on"], true, "{e}");
+    assert_eq!(e["validation"]["windows"], 200 - 23, "{e}");
+    assert!(err.contains("scoring every window"), "{err}");
+    // The linear map fitted on day 1's training part (its first 80%), as
+    // retrain fitted it, predicting every window of day 2.
+    let opts = pipeline::recording::CsvOptions {
+        input: "s3".parse().unwrap(),
+        output: "s7".parse().unwrap(),
+        ..Default::default()
+    };
+    let trained = pipeline::fit::prepare(&[a.clone()], &opts, 0.2, 24).unwrap();
+    let linear = pipeline::baseline::LinearMap::fit(&trained.train).unwrap();
+    let day2 = pipeline::fit::prepare(&[b.clone()], &opts, 0.0, 24).unwrap();
+    let pred = linear.predict(&day2.train.input);
+    let want = pred
+        .iter()
+        .zip(&day2.train.target)
+        .map(|(p, t)| (f64::from(*p) - f64::from(*t)).powi(2))
+        .sum::<f64>()
+        / pred.len() as f64;
+    let got = e["validation"]["linear_baseline"]["mse"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() <= 1e-9 * want.max(1e-12),
+        "{got} vs {want}"
+    );
+
+    // Asked for a held-out split, or on the training file: as before.
+    let (e, _) = eval(&model, &b, &["--validate", "0.2"]);
+    assert_eq!(
+        (
+            e["never_trained_on"].as_bool(),
+            e["validation"]["windows"].as_u64()
+        ),
+        (Some(false), Some(40 - 23))
+    );
+    let (e, _) = eval(&model, &a, &[]);
+    assert_eq!(
+        (
+            e["never_trained_on"].as_bool(),
+            e["validation"]["windows"].as_u64()
+        ),
+        (Some(false), Some(60 - 23))
+    );
+}

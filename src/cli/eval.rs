@@ -69,12 +69,28 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // The rows the model was not trained on: by default the fraction it
     // was trained with; a larger one scores some of its training rows.
     let trained = trained_validate(&loaded.meta);
-    let validate = a
-        .rec
-        .validate
-        .or(trained.as_ref().map(|(v, _)| *v))
-        .unwrap_or(fit::DEFAULT_VALIDATE);
     let w = loaded.model.window();
+    // Recordings the model never saw are scored whole, against the
+    // baselines fitted on its training data (stored with it): the honest
+    // question for a new recording is how the model and those baselines do
+    // on all of it, not how a baseline fitted on its first rows does.
+    let unseen = match (&trained, a.rec.validate) {
+        (Some((_, files)), None) if !files.is_empty() => {
+            let seen = |d: &PathBuf| files.iter().any(|f| same_file(d, f));
+            (!a.rec.data.iter().any(seen))
+                .then(|| fit::Baselines::recorded(loaded.meta.metrics.as_ref(), w))
+                .flatten()
+        }
+        _ => None,
+    };
+    let validate = match unseen {
+        Some(_) => 0.0,
+        None => a
+            .rec
+            .validate
+            .or(trained.as_ref().map(|(v, _)| *v))
+            .unwrap_or(fit::DEFAULT_VALIDATE),
+    };
     let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
         // A time column taken from training that this recording lacks (or
         // cannot read): read it without one, and say so.
@@ -92,7 +108,18 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         r => r?,
     };
-    let mut scored = fit::score(&prepared, &loaded.fast)?;
+    let whole = unseen.is_some();
+    let mut scored = match unseen {
+        Some(baselines) => {
+            eprintln!(
+                "scoring every window: the model never saw these recordings; the baselines are \
+                 those fitted on its training data (--validate F scores only their last part, \
+                 with baselines fitted on the rest)"
+            );
+            fit::score_with(&prepared, &loaded.fast, baselines)?
+        }
+        None => fit::score(&prepared, &loaded.fast)?,
+    };
     // The range the model was trained on (a model from before it was
     // recorded: this file's training part's).
     let beyond = fit::Ranges::recorded(loaded.meta.metrics.as_ref())
@@ -165,13 +192,19 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "validation": c,
             "verdict": c.verdict(),
             "beyond_training": beyond,
+            "never_trained_on": whole,
             "plot": plot.display().to_string(),
         });
         println!("{v}");
     } else {
         println!("model      {} (id {})", loaded.path.display(), loaded.id);
         for f in &prepared.recordings {
-            println!("{}", data_line(f, false));
+            let part = if whole {
+                super::train::Scored::Whole
+            } else {
+                super::train::Scored::HeldOut
+            };
+            println!("{}", data_line(f, part));
         }
         print!("{}", c.table(super::train::unit(&prepared)));
         println!("verdict    {}", c.verdict());

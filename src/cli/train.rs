@@ -372,7 +372,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.window,
     )?;
     for f in &prepared.recordings {
-        println!("{}", data_line(f, true));
+        println!("{}", data_line(f, Scored::Training));
         for w in identity_warning(&f.recording).iter().chain(&f.warnings) {
             eprintln!("WARNING: {}: {w}", f.recording.path.display());
         }
@@ -459,6 +459,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "validate": prepared.validate,
             // What `eval` on a later recording compares its held-out part with.
             "ranges": ranges,
+            // And the baselines it compares the model with there.
+            "baselines": scored.baselines,
         })),
         created: Some(created.clone()),
         scaling: Some(scaling),
@@ -529,7 +531,18 @@ pub(crate) fn budget_bar() -> ProgressBar {
 /// too), the held-out part and the row it starts at (data rows, skipped ones
 /// counted: `publish --start-seq N` replays it from row N), rows skipped,
 /// and the two columns.
-pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
+/// Which rows of a file a command scores, for its data line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scored {
+    /// `retrain`: its training rows and the held-out rest.
+    Training,
+    /// `eval`: the held-out rows.
+    HeldOut,
+    /// `eval` on a recording the model never saw: every row.
+    Whole,
+}
+
+pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String {
     let r = &f.recording;
     let from = f
         .validation_from_row
@@ -547,10 +560,13 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, train: bool) -> String {
         ),
     };
     let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
-    let rows = if train {
-        format!("{} rows ({} train, {held})", r.rows, f.train_rows)
-    } else {
-        format!("{} rows, {held}", r.rows)
+    let rows = match part {
+        Scored::Training => format!("{} rows ({} train, {held})", r.rows, f.train_rows),
+        Scored::HeldOut => format!("{} rows, {held}", r.rows),
+        Scored::Whole => format!(
+            "{} rows, all scored (never trained on){skipped}{gaps}",
+            r.rows
+        ),
     };
     format!(
         "data       {}: {rows}, {:?} → {:?} ({})",
