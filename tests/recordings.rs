@@ -526,9 +526,9 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
         output: "s7".parse().unwrap(),
         ..Default::default()
     };
-    let trained = pipeline::fit::prepare(&[a.clone()], &opts, 0.2, 24).unwrap();
+    let trained = pipeline::fit::prepare(std::slice::from_ref(&a), &opts, 0.2, 24).unwrap();
     let linear = pipeline::baseline::LinearMap::fit(&trained.train).unwrap();
-    let day2 = pipeline::fit::prepare(&[b.clone()], &opts, 0.0, 24).unwrap();
+    let day2 = pipeline::fit::prepare(std::slice::from_ref(&b), &opts, 0.0, 24).unwrap();
     let pred = linear.predict(&day2.train.input);
     let want = pred
         .iter()
