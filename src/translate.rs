@@ -121,7 +121,7 @@ pub fn format_row(row: &[f32], format: LineFormat, buf: &mut String) {
 }
 
 /// Reads windows from `input` until EOF and writes their translations to
-/// `output`. On a bad line, every window before it is still translated and
+/// `output` (blank lines and `#` comments are passed over). On a bad line, every window before it is still translated and
 /// written, then the error (naming the line) is returned. Returns the number
 /// of windows translated.
 pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Result<u64> {
@@ -162,6 +162,11 @@ pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Re
             break;
         }
         line_no += 1;
+        // A blank line (a file's last) or a `#` comment is no window.
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
         match parse_line(&line, w, line_no, &mut pending) {
             Ok(format) => formats.push(format),
             Err(e) => {

@@ -82,6 +82,34 @@ fn translate_prints_what_the_library_computes() {
     }
 }
 
+/// A `#` comment and blank lines (a file's trailing one) are passed over;
+/// a row copied from German Excel (`;`, decimal commas) is answered in its
+/// own form, with the values a `,` row gets.
+#[test]
+fn translate_reads_spreadsheet_rows_and_passes_over_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model_file(dir.path());
+    let (line, window) = window_line(4);
+    let german = line.replace(',', ";").replace('.', ",");
+    let input = format!("# windows\n{line}\n\n{german}\n\n");
+    let out = run_with_stdin(&["translate", "--model", model.to_str().unwrap()], &input);
+    common::succeeded(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let want = pipeline::format::load(&model, None)
+        .unwrap()
+        .fast
+        .translate_rows(&window)
+        .unwrap();
+    let back: Vec<f32> = lines[1]
+        .split(';')
+        .map(|v| v.replace(',', ".").parse().unwrap())
+        .collect();
+    assert_eq!(back, want);
+    assert_eq!(lines[0].replace(',', ";").replace('.', ","), lines[1]);
+}
+
 #[test]
 fn translate_streams_more_than_one_batch() {
     let dir = tempfile::tempdir().unwrap();

@@ -214,7 +214,7 @@ pub(crate) fn progress_bar(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix} [{bar:30}] epoch {pos}/{len}  {msg}  ({elapsed}, eta {eta})",
+            "{prefix} [{bar:30}] epoch {pos}/{len}  {msg}  ({elapsed_precise}, eta {eta})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -520,7 +520,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
 pub(crate) fn budget_bar() -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}  ({elapsed}, eta {eta})")
+        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}  ({elapsed_precise}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );

@@ -263,8 +263,12 @@ pub(super) fn span(seconds: f64) -> String {
         format!("{sign}{:.1} h", a / 3600.0)
     } else if a >= 60.0 {
         format!("{sign}{:.1} min", a / 60.0)
+    } else if a >= 1.0 {
+        format!("{sign}{} s", (a * 1e3).round() / 1e3)
+    } else if a >= 1e-3 {
+        format!("{sign}{} ms", (a * 1e6).round() / 1e3)
     } else {
-        format!("{sign}{a} s")
+        format!("{sign}{} µs", (a * 1e9).round() / 1e3)
     }
 }
 
@@ -352,6 +356,9 @@ mod tests {
         assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
         assert_eq!(threshold(&[60.0], None), None);
         assert_eq!(span(18_000.0), "5.0 h");
+        assert_eq!(span(0.018999814987182617), "19 ms");
+        assert_eq!(span(2.5), "2.5 s");
+        assert_eq!(span(0.0000125), "12.5 µs");
     }
 
     fn read(text: &str, time: &[&str]) -> Result<Recording> {
