@@ -74,6 +74,11 @@ pub struct Recording {
     pub skipped_examples: Vec<String>,
     /// The time column, when one was read (see [`CsvOptions::time`]).
     pub time_name: Option<String>,
+    /// The time column's median step (the sampling interval), seconds.
+    pub time_step: Option<f64>,
+    /// Steps 1.5 intervals or longer that are not gaps: late or missing
+    /// samples that windows span.
+    pub late_steps: usize,
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
@@ -261,6 +266,11 @@ impl Recording {
         };
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
+        if opts.max_gap.is_some() && opts.time.is_empty() {
+            return Err(Error::Data(
+                "--max-gap needs a time column to measure gaps in (--time-column)".into(),
+            ));
+        }
         if opts.time.len() > 2 {
             return Err(Error::Data(format!(
                 "{}: {} time columns given; a time stamp is one column, or two: a date column \
@@ -326,6 +336,8 @@ impl Recording {
                 .iter()
                 .map(|(_, name)| name.clone())
                 .reduce(|date, clock| format!("{date} + {clock}")),
+            time_step: None,
+            late_steps: 0,
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             segments: vec![Segment::default()],
@@ -513,6 +525,19 @@ impl Recording {
             parts.push(self.encoding.to_string());
         }
         parts.join(", ")
+    }
+
+    /// The time column's sampling interval and late samples, for a data
+    /// line: `a row every 10 ms; 173 late or missing samples kept`.
+    pub fn cadence(&self) -> Option<String> {
+        let step = time::span(self.time_step?);
+        Some(match self.late_steps {
+            0 => format!("a row every {step}"),
+            n => format!(
+                "a row every {step}; {n} step(s) of 1.5 rows or more kept (late or missing \
+                 samples: windows span them; --max-gap splits there)"
+            ),
+        })
     }
 
     /// Every sample of the input channel (all segments, in order).

@@ -58,7 +58,9 @@ pub(crate) struct CsvArgs {
     pub(crate) time_column: Vec<pipeline::recording::Column>,
     /// With --time-column, the longest step between rows that is not a gap
     /// (e.g. 5m) [default: three times the median step].
-    #[arg(long, requires = "time_column", value_parser = pipeline::config::parse_duration)]
+    // Not `requires = "time_column"`: `eval` takes the time column from
+    // training; the reader refuses a gap without a time column.
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
     pub(crate) max_gap: Option<std::time::Duration>,
 }
 
@@ -551,11 +553,12 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
         0 => String::new(),
         n => format!(", {n} bad rows skipped"),
     };
+    let cadence = r.cadence().map_or(String::new(), |c| format!(", {c}"));
     let gaps = match (&r.time_name, r.time_gaps) {
         (None, _) => String::new(),
-        (Some(t), 0) => format!(", no gap in {t:?}"),
+        (Some(t), 0) => format!(", no gap in {t:?}{cadence}"),
         (Some(t), n) => format!(
-            ", split at {n} gap(s) in {t:?} (the first: {})",
+            ", split at {n} gap(s) in {t:?} (the first: {}){cadence}",
             r.time_gap_examples.first().map_or("", String::as_str)
         ),
     };

@@ -423,6 +423,12 @@ fn a_time_column_splits_the_rows_at_gaps_in_time() {
     assert_eq!(segments, [(0, 4), (4, 3), (7, 2)]);
     assert_eq!(r.time_gaps, 2);
     assert_eq!(r.time_name.as_deref(), Some("time"));
+    // A row a minute; the 2-minute step (a sample missing) is kept, and said.
+    assert_eq!((r.time_step, r.late_steps), (Some(60.0), 1));
+    assert!(
+        r.cadence()
+            .is_some_and(|c| c.starts_with("a row every 1.0 min; 1 step(s)"))
+    );
     assert_eq!(
         r.time_gap_examples[0],
         "data row 4: 5.0 h after the row before"

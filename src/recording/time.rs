@@ -137,17 +137,24 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// sampled every minute, now and then a sample late or missing, is not
 /// split; an hour's outage is). `None`: fewer than two steps to go by.
 pub(super) fn threshold(steps: &[f64], max_gap: Option<f64>) -> Option<f64> {
-    if let Some(g) = max_gap {
-        return Some(g);
-    }
+    max_gap.or_else(|| median_step(steps).map(|m| 3.0 * m))
+}
+
+/// The median of the steps forward in time (the sampling interval);
+/// `None` with fewer than two.
+fn median_step(steps: &[f64]) -> Option<f64> {
     let mut forward: Vec<f64> = steps.iter().copied().filter(|&s| s > 0.0).collect();
     if forward.len() < 2 {
         return None;
     }
     let mid = forward.len() / 2;
     let (_, median, _) = forward.select_nth_unstable_by(mid, f64::total_cmp);
-    Some(3.0 * *median)
+    Some(*median)
 }
+
+/// A step this many sampling intervals long is a late or missing sample
+/// (said, not split at, unless `--max-gap` says so).
+const LATE: f64 = 1.5;
 
 /// A step between two rows is a gap when it is longer than `threshold`, or
 /// does not go forward (a clock set back, a repeated time stamp).
@@ -178,9 +185,16 @@ pub(super) fn split_at_gaps(
             rec.time_name.as_deref().unwrap_or("time")
         )));
     }
+    rec.time_step = median_step(&steps);
     let Some(limit) = threshold(&steps, max_gap) else {
         return Ok(());
     };
+    if let Some(m) = rec.time_step {
+        rec.late_steps = steps
+            .iter()
+            .filter(|&&s| s >= LATE * m && !is_gap(s, limit))
+            .count();
+    }
     let mut split = Vec::with_capacity(rec.segments.len());
     let mut at = 0;
     for s in std::mem::take(&mut rec.segments) {

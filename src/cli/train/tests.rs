@@ -106,6 +106,12 @@ fn the_time_column_flag_takes_a_date_and_a_time_of_day() {
             Some(3600.0)
         ))
     );
-    assert!(parse(&["--max-gap", "1h"]).is_err());
+    // A gap without a time column (none given, none trained with): refused
+    // by the reader, which `eval` reaches after taking training's column.
+    let gap_only = parse(&["--max-gap", "1h"]).map_err(|e| e.to_string());
+    let read = gap_only.and_then(|o| {
+        Recording::from_bytes(b"a,b\n1,2\n", Path::new("r.csv"), &o).map_err(|e| e.to_string())
+    });
+    assert!(read.is_err_and(|e| e.contains("--max-gap needs a time column")));
     assert!(parse(&[]).is_ok_and(|o| o.time.is_empty()));
 }
