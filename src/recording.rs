@@ -133,13 +133,25 @@ impl Recording {
         // short after a CRLF line end (every Excel export has them). A
         // record's position may be the line end before it (CRLF, blank
         // lines): its line is that of its first other byte.
+        // The reader's position of a record after `#` comment lines (a
+        // `sep=;` line, a logger's preamble) can be the comment's: a record
+        // never starts with `#`, so those lines are passed over too.
         let line_of = |byte: u64| {
-            let start = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| b != b'\r' && b != b'\n')
-                .map_or(bytes.len(), |i| start + i);
-            1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+            let mut at = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));
+            loop {
+                at = bytes[at..]
+                    .iter()
+                    .position(|&b| b != b'\r' && b != b'\n')
+                    .map_or(bytes.len(), |i| at + i);
+                if bytes.get(at) != Some(&b'#') {
+                    break;
+                }
+                at = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |i| at + i);
+            }
+            1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
         };
         let at = |byte: u64, what: String| {
             Error::Data(format!(
@@ -490,20 +502,30 @@ impl Recording {
             time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
         }
         if rec.rows == 0 {
+            // Most rows refused for their time cell (some may have had a bad
+            // value too, which is found first): the time column is the one
+            // to check, and an example of it the one to quote.
+            let time_fault = 2 * time_skips > rec.skipped;
+            let example = rec
+                .skipped_examples
+                .iter()
+                .find(|e| !time_fault || label_time.as_ref().is_some_and(|l| e.contains(l)))
+                .or(rec.skipped_examples.first())
+                .map_or("", String::as_str);
             return Err(Error::Data(format!(
                 "{}: no data rows{}",
                 path.display(),
                 if rec.skipped > 0 {
                     format!(
-                        " ({} skipped for bad cells, the first {}; {} the right column{}?)",
+                        " ({} skipped for bad cells, such as {example}; {} the right \
+                         column{}?)",
                         rec.skipped,
-                        rec.skipped_examples.first().map_or("", String::as_str),
-                        if time_skips == rec.skipped {
+                        if time_fault {
                             "is --time-column"
                         } else {
                             "are --input and --output"
                         },
-                        if time_skips == rec.skipped { "" } else { "s" }
+                        if time_fault { "" } else { "s" }
                     )
                 } else {
                     String::new()

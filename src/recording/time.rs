@@ -430,6 +430,24 @@ mod tests {
             ),
             "{e}"
         );
+        // With --skip-bad-rows every row goes; a bad value on the first
+        // one does not make the channels the suspects.
+        let dashed = text.replacen(";0,5;", ";---;", 1);
+        let opts = super::super::CsvOptions {
+            input: super::super::Column::Name("x".into()),
+            output: super::super::Column::Name("y".into()),
+            time: vec![super::super::Column::Name("Uhrzeit".into())],
+            skip_bad_rows: true,
+            ..Default::default()
+        };
+        let e = Recording::from_bytes(dashed.as_bytes(), std::path::Path::new("r.csv"), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("such as line 3: column \"Uhrzeit\"")
+                && e.contains("is --time-column the right column?"),
+            "{e}"
+        );
         // Three columns are not a stamp.
         let e = read(&text, &["Datum", "Uhrzeit", "x"])
             .unwrap_err()
@@ -445,6 +463,24 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// The data line gives the sampling interval, and the late or missing
+    /// samples that are no gap (windows span them).
+    #[test]
+    fn the_sampling_interval_and_late_samples_are_said() {
+        let mut text = String::from("t,x,y\n");
+        for (i, t) in [0, 10, 20, 40, 50, 60, 1000, 1010].iter().enumerate() {
+            text += &format!("{},{i},{i}\n", f64::from(*t) / 1000.0);
+        }
+        let r = read(&text, &["t"]).unwrap();
+        assert_eq!((r.time_gaps, r.late_steps), (1, 1));
+        let cadence = r.cadence().unwrap();
+        assert!(
+            cadence.starts_with("a row every 10 ms; 1 step(s)"),
+            "{cadence}"
+        );
+        assert_eq!(read("t,x,y\n0,1,1\n", &["t"]).unwrap().cadence(), None);
     }
 
     #[test]
