@@ -82,6 +82,9 @@ pub struct Recording {
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
+    /// The data row after each gap.
+    #[serde(skip)]
+    pub time_gap_rows: Vec<usize>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -352,6 +355,7 @@ impl Recording {
             late_steps: 0,
             time_gaps: 0,
             time_gap_examples: Vec::new(),
+            time_gap_rows: Vec::new(),
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {

@@ -213,17 +213,20 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
             // Rows are sent one after another whatever the time column
             // says: the service's windows join the rows on either side of
             // a gap, which `retrain` and `eval` leave out.
-            if let Some(time) = &r.time_name
-                && r.time_gaps > 0
-            {
+            // Only the gaps between rows this run sends.
+            let end = a.count.map_or(u64::MAX, |c| a.start_seq.saturating_add(c));
+            let sent: Vec<usize> = (r.time_gap_rows.iter().copied())
+                .filter(|&row| row as u64 > a.start_seq && (row as u64) < end)
+                .collect();
+            if let (Some(time), Some(first)) = (&r.time_name, sent.first()) {
                 tracing::warn!(
                     time_column = %time,
-                    gaps = r.time_gaps,
-                    first = r.time_gap_examples.first().map_or("", String::as_str),
+                    gaps = sent.len(),
+                    first_row = first,
                     "the service will translate windows across the {} gap(s) in time the time \
-                     column shows (rows are published one after another); retrain and eval \
-                     exclude them",
-                    r.time_gaps
+                     column shows among the rows sent (rows are published one after another); \
+                     retrain and eval exclude them",
+                    sent.len()
                 );
             }
             pipeline::tools::Signal::recorded(&r)

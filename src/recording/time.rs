@@ -207,6 +207,7 @@ pub(super) fn split_at_gaps(
                 continue;
             }
             rec.time_gaps += 1;
+            rec.time_gap_rows.push(s.start + k);
             if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
                 let row = s.start + k;
                 rec.time_gap_examples.push(if step > 0.0 {
@@ -409,6 +410,7 @@ mod tests {
         let r = read(&text, &["Datum", "Uhrzeit"]).unwrap();
         let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
         assert_eq!(segments, [(0, 4), (4, 1), (5, 2), (7, 2)]);
+        assert_eq!(r.time_gap_rows, [4, 5, 7]);
         assert_eq!(r.time_name.as_deref(), Some("Datum + Uhrzeit"));
         assert_eq!(r.segments[0].input, [0.5, 1.5, 2.5, 3.5]);
         assert_eq!(
