@@ -85,6 +85,10 @@ pub struct Recording {
     /// The data row after each gap.
     #[serde(skip)]
     pub time_gap_rows: Vec<usize>,
+    /// Without a time column named: the flags naming the column(s) of the
+    /// first data row that look like time stamps (`--time-column Zeit`).
+    #[serde(skip)]
+    pub time_hint: Option<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -249,7 +253,9 @@ impl Recording {
                         [] => Err(at(
                             first_at,
                             format!(
-                                "no column named {n:?}; the header has {}{}{}",
+                                "no column named {n:?}{}; the header has {}{}{}",
+                                text::did_you_mean(n, &names)
+                                    .map_or(String::new(), |h| format!(" (did you mean {h:?}?)")),
                                 names
                                     .iter()
                                     .map(|h| format!("{h:?}"))
@@ -356,6 +362,7 @@ impl Recording {
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),
+            time_hint: None,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -495,6 +502,19 @@ impl Recording {
         // Rows skipped for their time cell: when they are all the skipped
         // rows, the time column is the one to check.
         let mut time_skips = 0;
+        if time.is_empty() {
+            let first_data = if header {
+                records(bytes, delimiter)
+                    .nth(1)
+                    .and_then(|r| r.ok())
+                    .map(|(_, r)| r)
+            } else {
+                Some(first.clone())
+            };
+            rec.time_hint = first_data.and_then(|r| {
+                time::time_columns_hint(&r, if header { &names } else { &[] }, &[ci, co])
+            });
+        }
         if !header {
             row(first_at, &first, &mut rec, &mut times, &mut time_skips)?;
         }

@@ -379,6 +379,17 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             eprintln!("WARNING: {}: {w}", f.recording.path.display());
         }
     }
+    // No time column named, but one looks like it: windows span any gap.
+    if let Some(flags) = prepared
+        .recordings
+        .iter()
+        .find_map(|f| f.recording.time_hint.as_ref())
+    {
+        println!(
+            "hint       rows are read as if one followed another without a break: {flags} \
+             would split them where the time stamps jump (a logger stopped, a clock change)"
+        );
+    }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {
         println!(

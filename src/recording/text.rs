@@ -118,3 +118,74 @@ pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
         )),
     }
 }
+
+/// The one header name `given` most likely meant: equal once case, spaces,
+/// punctuation and a unit in brackets are set aside (`Aussentemperatur`
+/// for `Außentemperatur [°C]` is too far; `vorlauftemperatur` for
+/// `Vorlauftemperatur [°C]`, `flow_m3h` for `Flow (m3/h)` are not), or the
+/// only name that begins with it.
+pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a str> {
+    let bare = |s: &str| -> String {
+        let s = s.trim();
+        let s = match s.rfind(['[', '(']) {
+            Some(i) if i > 0 && s.ends_with([']', ')']) => &s[..i],
+            _ => s,
+        };
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let one = |found: Vec<&'a String>| match found[..] {
+        [only] => Some(only.as_str()),
+        _ => None,
+    };
+    let want = bare(given);
+    if want.is_empty() {
+        return None;
+    }
+    let full = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    one(names
+        .iter()
+        .filter(|h| bare(h) == want || full(h) == full(given))
+        .collect())
+    .or_else(|| {
+        one(names
+            .iter()
+            .filter(|h| full(h).starts_with(&full(given)))
+            .collect())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn a_near_miss_of_a_column_name_is_suggested() {
+        let names: Vec<String> = [
+            "Zeit",
+            "Vorlauftemperatur [°C]",
+            "Rücklauftemperatur [°C]",
+            "Flow (m3/h)",
+            "Pressure A",
+            "Pressure B",
+        ]
+        .map(String::from)
+        .to_vec();
+        let guess = |g: &str| did_you_mean(g, &names);
+        assert_eq!(guess("Vorlauftemperatur"), Some("Vorlauftemperatur [°C]"));
+        assert_eq!(guess("vorlauf_temperatur"), Some("Vorlauftemperatur [°C]"));
+        assert_eq!(guess("flow_m3h"), Some("Flow (m3/h)"));
+        assert_eq!(guess("Rück"), Some("Rücklauftemperatur [°C]"));
+        // Two names begin with it, or none is near: no guess.
+        assert_eq!(guess("Pressure"), None);
+        assert_eq!(guess("Außentemperatur"), None);
+        assert_eq!(guess("[]"), None);
+    }
+}

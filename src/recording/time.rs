@@ -63,6 +63,47 @@ pub(super) fn seconds(
     })
 }
 
+/// The time-stamp flags a file whose time column was not named seems to
+/// want, from its first data row: the first cell that is a date and time
+/// (not a bare number: every value column is one), or a date followed by
+/// a time of day in the next cell (`Datum;Uhrzeit`). `names` are the
+/// columns' names, `skip` the channels' columns.
+pub(super) fn time_columns_hint(
+    row: &csv::ByteRecord,
+    names: &[String],
+    skip: &[usize],
+) -> Option<String> {
+    let text = |i: usize| -> Option<String> {
+        let cell = std::str::from_utf8(row.get(i)?)
+            .ok()?
+            .trim()
+            .trim_matches('"');
+        Some(cell.replace(',', "."))
+    };
+    let flag = |i: usize| {
+        let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            format!("--time-column {name:?}")
+        } else {
+            format!("--time-column {name}")
+        }
+    };
+    for i in (0..row.len()).filter(|i| !skip.contains(i)) {
+        let Some(cell) = text(i) else { continue };
+        if cell.parse::<f64>().is_ok() || date_time(&cell).is_none() {
+            continue;
+        }
+        let date_only = !cell.contains([' ', 'T']);
+        let next_is_clock = text(i + 1).is_some_and(|c| clock(&c).is_some());
+        return Some(if date_only && next_is_clock {
+            format!("{} {}", flag(i), flag(i + 1))
+        } else {
+            flag(i)
+        });
+    }
+    None
+}
+
 fn date_time(text: &str) -> Option<f64> {
     // A date alone is its midnight.
     let (date, rest) = match text.find(['T', ' ']) {
@@ -450,6 +491,20 @@ mod tests {
                 && e.contains("is --time-column the right column?"),
             "{e}"
         );
+        // Named nowhere, the two columns are pointed at; a file of numbers
+        // (epoch seconds would be a guess) and a named column are not.
+        let unnamed = read(&text, &[]).unwrap();
+        assert_eq!(
+            unnamed.time_hint.as_deref(),
+            Some("--time-column Datum --time-column Uhrzeit")
+        );
+        let iso = read("t,x,y\n2026-01-01T00:00:00Z,1,2\n", &[]).unwrap();
+        assert_eq!(iso.time_hint.as_deref(), Some("--time-column t"));
+        assert_eq!(
+            read("t,x,y\n1700000000,1,2\n", &[]).unwrap().time_hint,
+            None
+        );
+        assert_eq!(read(&text, &["Datum", "Uhrzeit"]).unwrap().time_hint, None);
         // Three columns are not a stamp.
         let e = read(&text, &["Datum", "Uhrzeit", "x"])
             .unwrap_err()
