@@ -409,89 +409,18 @@ pub fn write_report(
 
     let fig = crate::report::companion(model_path, "validation.png");
     validation_figure(&fig, p, scored)?;
-    Ok(vec![json_path, curves, fig])
+    let overview = crate::report::companion(model_path, "heldout.png");
+    overview_figure(&overview, p, scored)?;
+    Ok(vec![json_path, curves, fig, overview])
 }
-
-/// [`FIGURE_WINDOWS`] held-out windows spread evenly over the held-out
-/// part, laid end to end: the input above; truth, model and linear map below.
-pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()> {
-    let on = p.scored();
-    let w = on.window;
-    let names = p
-        .recordings
-        .first()
-        .map(|r| {
-            (
-                r.recording.input_name.clone(),
-                r.recording.output_name.clone(),
-            )
-        })
-        .unwrap_or_default();
-    let (mut input, mut truth, mut model, mut linear) = (vec![], vec![], vec![], vec![]);
-    // Spread over the held-out part: its first windows may all be one calm spell.
-    let count = FIGURE_WINDOWS.min(on.len());
-    let picks = (0..count).map(|k| k * (on.len() - 1) / (count - 1).max(1));
-    for (k, i) in picks.enumerate() {
-        for j in 0..w {
-            let x = (k * w + j) as f64;
-            input.push((x, on.input_row(i)[j] as f64));
-            truth.push((x, on.target_row(i)[j] as f64));
-            model.push((x, scored.model[i * w + j] as f64));
-            linear.push((x, scored.linear[i * w + j] as f64));
-        }
-    }
-    // One line per window, so the plot does not join a window's last
-    // prediction to the next one's first.
-    let split = |pts: &[(f64, f64)], label: &str, color, dashed: bool| -> Vec<Line> {
-        pts.chunks(w)
-            .enumerate()
-            .map(|(k, c)| {
-                let l = Line::new((k == 0).then(|| label.to_string()), c.to_vec(), color);
-                if dashed { l.dashed() } else { l }
-            })
-            .collect()
-    };
-    let c = &scored.comparison;
-    let title = format!(
-        "held-out windows: model NMSE {:.3}, linear map {:.3}, mean {:.3}",
-        c.model.nmse, c.linear_baseline.nmse, c.mean_baseline.nmse
-    );
-    let top_label = format!("input: {}", names.0);
-    let bottom_label = format!("output: {}", names.1);
-    let mut bottom = split(&truth, "truth", plot::GREY, false);
-    bottom.extend(split(&linear, "linear map", plot::GREEN, true));
-    bottom.extend(split(&model, "model", plot::RED, false));
-    plot::stacked_charts(
-        path,
-        &title,
-        (
-            &Chart {
-                title: &top_label,
-                x_label: "",
-                y_label: "input",
-                log_y: false,
-            },
-            &split(&input, "input", plot::BLUE, false),
-        ),
-        (
-            &Chart {
-                title: &bottom_label,
-                x_label: "sample (held-out windows spread over the held-out part, each translated on its own)",
-                y_label: "output",
-                log_y: false,
-            },
-            &bottom,
-        ),
-    )
-}
-
-/// Held-out windows drawn in the validation figure.
-pub const FIGURE_WINDOWS: usize = 8;
 
 /// Fits the scaling for `method` on the training part.
 pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
     Scaling::fit(method, &p.train_input, &p.train_output)
 }
+
+mod figures;
+pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure};
 
 #[cfg(test)]
 mod tests {

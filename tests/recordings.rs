@@ -120,7 +120,12 @@ fn trains_by_column_name_and_serves_physical_units() {
             "{needle:?} missing from:\n{stdout}"
         );
     }
-    for f in ["m.report.json", "m.loss.png", "m.validation.png"] {
+    for f in [
+        "m.report.json",
+        "m.loss.png",
+        "m.validation.png",
+        "m.heldout.png",
+    ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
     let report = read_json(&dir.path().join("m.report.json"));
@@ -247,6 +252,11 @@ fn trains_by_column_name_and_serves_physical_units() {
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["validation"], report["validation"]);
     assert!(dir.path().join("eval.png").exists());
+    assert!(dir.path().join("eval.heldout.png").exists());
+    assert_eq!(
+        e["overview_plot"],
+        dir.path().join("eval.heldout.png").to_str().unwrap()
+    );
     // Without --input and --output it reads the columns the model was
     // trained on (not columns 0 and 1: the time stamp and the label).
     let (e, _) = eval(&model, &csv, &[]);

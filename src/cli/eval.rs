@@ -151,6 +151,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         ))
     });
     fit::validation_figure(&plot, &prepared, &scored)?;
+    // Beside it: every scored window at a glance (`eval-x.png` → `eval-x.heldout.png`).
+    let overview = plot.with_extension("heldout.png");
+    fit::overview_figure(&overview, &prepared, &scored)?;
     for f in &prepared.recordings {
         for w in &f.warnings {
             eprintln!("WARNING: {}: {w}", f.recording.path.display());
@@ -194,6 +197,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "beyond_training": beyond,
             "never_trained_on": whole,
             "plot": plot.display().to_string(),
+            "overview_plot": overview.display().to_string(),
         });
         println!("{v}");
     } else {
@@ -211,7 +215,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         if let Some(why) = &beyond {
             println!("WARNING    {why}");
         }
-        println!("figure     {}", plot.display());
+        println!("figures    {}, {}", plot.display(), overview.display());
     }
     Ok(())
 }
