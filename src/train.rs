@@ -70,6 +70,17 @@ pub enum Stop {
     Time,
     /// `patience` measurements in a row without a better validation MSE.
     EarlyStop,
+    /// Asked to stop ([`STOP`], set by `retrain` on Ctrl-C).
+    Interrupted,
+}
+
+/// Set (by a signal handler: `retrain` on Ctrl-C) to end a training run
+/// early as a spent budget does: measured once more, the best weights
+/// kept, and the model written, rather than the work lost.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Display for Stop {
@@ -79,6 +90,7 @@ impl std::fmt::Display for Stop {
             Self::Steps => "step budget spent",
             Self::Time => "time budget spent",
             Self::EarlyStop => "early stop (no better validation MSE for `patience` measurements)",
+            Self::Interrupted => "interrupted (Ctrl-C)",
         })
     }
 }
@@ -284,7 +296,8 @@ pub fn train_validated(
                 continue;
             }
             let spent = recipe.steps.is_some_and(|n| step >= n)
-                || time_budget.is_some_and(|t| started.elapsed().as_secs_f64() >= t);
+                || time_budget.is_some_and(|t| started.elapsed().as_secs_f64() >= t)
+                || stop_requested();
             if step.is_multiple_of(recipe.eval_every) || spent {
                 let val = keeper.measure(valid.as_ref(), &tensors, &vars, step)?;
                 let stats = EpochStats {
@@ -304,6 +317,8 @@ pub fn train_validated(
                 if spent {
                     stop = if recipe.steps.is_some_and(|n| step >= n) {
                         Stop::Steps
+                    } else if stop_requested() {
+                        Stop::Interrupted
                     } else {
                         Stop::Time
                     };
@@ -333,6 +348,10 @@ pub fn train_validated(
             history.push(stats);
             if recipe.patience.is_some_and(|p| keeper.since_best >= p) {
                 stop = Stop::EarlyStop;
+                break 'run;
+            }
+            if stop_requested() {
+                stop = Stop::Interrupted;
                 break 'run;
             }
         }

@@ -570,3 +570,35 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
         (Some(false), Some(60 - 23))
     );
 }
+
+/// Ctrl-C (SIGINT) ends training as a spent budget does: the best weights so
+/// far are written with the report and figures, and the run says why.
+#[test]
+fn ctrl_c_ends_training_and_keeps_the_best_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 300);
+    let model = dir.path().join("m.safetensors");
+    let child = pipeline()
+        .args(["retrain", "--data", csv.to_str().unwrap()])
+        .args(["--input", "s3", "--output", "s7", "--hidden", "8"])
+        .args(["--steps", "100000000", "--patience", "100000000"])
+        .args(["--out", model.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted (Ctrl-C)"), "{stdout}");
+    let report = read_json(&dir.path().join("m.report.json"));
+    assert_eq!(report["stop"], "interrupted", "{report}");
+    assert!(pipeline::format::load(&model, None).is_ok());
+}

@@ -1,0 +1,168 @@
+//! Reading users' recordings on the command line: the flags, and the
+//! lines `retrain` and `eval` print about what they read.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Reading users' recordings (`retrain`, `eval`, `publish`, `tail` with `--data`).
+#[derive(Args, Clone)]
+pub(crate) struct CsvArgs {
+    /// The column the model reads: a header name or a 0-based index [default: 0].
+    #[arg(long, value_name = "COL")]
+    pub(crate) input: Option<pipeline::recording::Column>,
+    /// The column the model writes: a header name or a 0-based index [default: 1].
+    #[arg(long, value_name = "COL")]
+    pub(crate) output: Option<pipeline::recording::Column>,
+    /// Field delimiter: one character, or `tab` [default: sniffed: tab, `;` or `,`].
+    #[arg(long, value_parser = pipeline::recording::parse_delimiter)]
+    pub(crate) delimiter: Option<u8>,
+    /// Skip (and count) rows whose chosen cells are not numbers, instead of
+    /// stopping at the first; windows never span a skipped row.
+    #[arg(long)]
+    pub(crate) skip_bad_rows: bool,
+    /// The decimal separator, `point` or `comma`, for a file none of whose
+    /// cells shows it (`"1,000"` only) [default: from the cells].
+    #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
+    pub(crate) decimal: Option<pipeline::recording::Decimal>,
+    /// The time stamp column: windows are not made across a gap in time (a
+    /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
+    /// microseconds or nanoseconds told by their size; ISO 8601 such as
+    /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00); or
+    /// DD.MM.YYYY hh:mm:ss. Give it twice when the date and the time of day
+    /// are separate columns (`--time-column Datum --time-column Uhrzeit`).
+    #[arg(long, value_name = "COL")]
+    pub(crate) time_column: Vec<pipeline::recording::Column>,
+    /// With --time-column, the longest step between rows that is not a gap
+    /// (e.g. 5m) [default: three times the median step].
+    // Not `requires = "time_column"`: `eval` takes the time column from
+    // training; the reader refuses a gap without a time column.
+    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    pub(crate) max_gap: Option<std::time::Duration>,
+}
+
+/// Training or scoring on recordings (`retrain`, `eval`).
+#[derive(Args)]
+pub(crate) struct RecordingArgs {
+    /// A recording (CSV, one sample per row); repeat for several. Windows
+    /// never span two files.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) csv: CsvArgs,
+    /// Fraction of each file held out (its last rows): early stopping and
+    /// the comparison with the baselines use it; the rest fits the scaling
+    /// and the baselines. [default: 0.2; eval: the fraction the model was
+    /// trained with]
+    #[arg(long, value_parser = fraction)]
+    pub(crate) validate: Option<f64>,
+}
+
+impl CsvArgs {
+    pub(crate) fn options(&self) -> pipeline::recording::CsvOptions {
+        let d = pipeline::recording::CsvOptions::default();
+        pipeline::recording::CsvOptions {
+            input: self.input.clone().unwrap_or(d.input),
+            output: self.output.clone().unwrap_or(d.output),
+            delimiter: self.delimiter,
+            skip_bad_rows: self.skip_bad_rows,
+            decimal: self.decimal,
+            time: self.time_column.clone(),
+            max_gap: self.max_gap.map(|d| d.as_secs_f64()),
+        }
+    }
+
+    /// What `publish` reads: the input column as both channels, so that
+    /// `--skip-bad-rows` skips only rows whose input cell is bad (it sends
+    /// nothing else), whatever `--output` says.
+    pub(crate) fn input_only(&self) -> CsvArgs {
+        let input = self
+            .input
+            .clone()
+            .unwrap_or(pipeline::recording::CsvOptions::default().input);
+        CsvArgs {
+            input: Some(input.clone()),
+            output: Some(input),
+            ..self.clone()
+        }
+    }
+}
+
+/// A warning when the two channels are one column: the model would learn
+/// to copy its input, which says nothing about the recording.
+pub(crate) fn identity_warning(r: &pipeline::recording::Recording) -> Option<String> {
+    (r.input_index == r.output_index).then(|| {
+        format!(
+            "--input and --output are the same column ({:?}, index {}): the model would learn \
+             the identity",
+            r.input_name, r.input_index
+        )
+    })
+}
+
+/// Which rows of a file a command scores, for its data line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scored {
+    /// `retrain`: its training rows and the held-out rest.
+    Training,
+    /// `eval`: the held-out rows.
+    HeldOut,
+    /// `eval` on a recording the model never saw: every row.
+    Whole,
+}
+
+/// A file's `data` line: its rows (with `Training`, the training part's
+/// too), the held-out part and the row it starts at (data rows, skipped ones
+/// counted: `publish --start-seq N` replays it from row N), rows skipped,
+/// the time column's gaps and cadence, and the two columns.
+pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String {
+    let r = &f.recording;
+    let from = f
+        .validation_from_row
+        .map_or_else(String::new, |row| format!(" from row {row}"));
+    let skipped = match r.skipped {
+        0 => String::new(),
+        n => format!(", {n} bad rows skipped"),
+    };
+    let cadence = r.cadence().map_or(String::new(), |c| format!(", {c}"));
+    let gaps = match (&r.time_name, r.time_gaps) {
+        (None, _) => String::new(),
+        (Some(t), 0) => format!(", no gap in {t:?}{cadence}"),
+        (Some(t), n) => format!(
+            ", split at {n} gap(s) in {t:?} (the first: {}){cadence}",
+            r.time_gap_examples.first().map_or("", String::as_str)
+        ),
+    };
+    let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
+    let rows = match part {
+        Scored::Training => format!("{} rows ({} train, {held})", r.rows, f.train_rows),
+        Scored::HeldOut => format!("{} rows, {held}", r.rows),
+        Scored::Whole => format!(
+            "{} rows, all scored (never trained on){skipped}{gaps}",
+            r.rows
+        ),
+    };
+    format!(
+        "data       {}: {rows}, {:?} → {:?} ({})",
+        r.path.display(),
+        r.input_name,
+        r.output_name,
+        r.read_as()
+    )
+}
+
+/// A fraction in [0, 1).
+fn fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be in [0, 1), got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The output channel's unit, when its column name says it (the first
+/// file's: files of one logger name it alike).
+pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
+    let first = prepared.recordings.first()?;
+    pipeline::eval::unit_of(&first.recording.output_name)
+}
