@@ -78,7 +78,12 @@ pub fn decode_samples_into(
         SamplesSeed(values)
             .deserialize(&mut de)
             .and_then(|raw| de.end().map(|()| raw))
-            .map_err(|e| DecodeError::Malformed(format!("not a sample message (JSON): {e}")))?
+            .map_err(|e| {
+                DecodeError::Malformed(format!(
+                    "not a sample message (JSON): {e}{}",
+                    decimal_comma_hint(payload)
+                ))
+            })?
     } else if is_map(payload) {
         let mut de = rmp_serde::Deserializer::from_read_ref(payload);
         SamplesSeed(values)
@@ -293,5 +298,38 @@ impl fmt::Display for Short {
         } else {
             write!(f, "{}", self.0)
         }
+    }
+}
+
+/// A hint for a JSON message that writes a number with a decimal comma
+/// (`"value":21,5` or `"value":"21,5"`, as a spreadsheet in Germany would):
+/// a key's value that starts with digits, a comma and a digit.
+fn decimal_comma_hint(payload: &[u8]) -> &'static str {
+    let found = payload.iter().enumerate().any(|(i, &b)| {
+        if b != b':' {
+            return false;
+        }
+        let mut rest = payload[i + 1..]
+            .iter()
+            .copied()
+            .skip_while(u8::is_ascii_whitespace);
+        let mut c = rest.next();
+        if c == Some(b'"') {
+            c = rest.next();
+        }
+        if c == Some(b'-') {
+            c = rest.next();
+        }
+        let mut digits = 0;
+        while c.is_some_and(|d| d.is_ascii_digit()) {
+            digits += 1;
+            c = rest.next();
+        }
+        digits > 0 && c == Some(b',') && rest.next().is_some_and(|d| d.is_ascii_digit())
+    });
+    if found {
+        " (a decimal comma? JSON numbers take a point: 21.5)"
+    } else {
+        ""
     }
 }

@@ -38,6 +38,23 @@ fn json_samples_are_read_like_messagepack() {
         decode_samples(br#"{"seq":1,"value":1e300}"#),
         Err(DecodeError::InvalidValue(_))
     ));
+    // A decimal comma is named as the likely cause; other faults are not.
+    let why = |p: &[u8]| match decode_samples(p) {
+        Err(DecodeError::Malformed(d)) => d,
+        other => panic!("{other:?}"),
+    };
+    for comma in [
+        &br#"{"seq":1,"value":21,5}"#[..],
+        br#"{"seq":1,"value": "-21,5"}"#,
+    ] {
+        assert!(why(comma).contains("a decimal comma?"), "{}", why(comma));
+    }
+    for other in [
+        &br#"{"seq":1,"value":"x"}"#[..],
+        br#"{"seq":1,"values":[1,2,"a"]}"#,
+    ] {
+        assert!(!why(other).contains("decimal comma"), "{}", why(other));
+    }
 }
 
 /// The borrowed form is byte for byte the owned one, with and without `ts`.
