@@ -112,6 +112,18 @@ impl LinearMap {
         self.window
     }
 
+    /// Whether its parts fit its window and are finite (one read from a
+    /// model file may not: `predict` indexes them by the window).
+    pub fn is_sound(&self) -> bool {
+        let w = self.window;
+        self.x_mean.len() == w
+            && self.y_mean.len() == w
+            && self.b.len() == w * w
+            && [&self.x_mean, &self.y_mean, &self.b]
+                .iter()
+                .all(|v| v.iter().all(|x| x.is_finite()))
+    }
+
     /// Predictions for row-major windows `[n, W]`.
     pub fn predict(&self, input: &[f32]) -> Vec<f32> {
         let w = self.window;

@@ -129,6 +129,15 @@ pub struct Comparison {
     /// Scored on held-out windows (false with `--validate 0`: in-sample,
     /// which flatters every predictor).
     pub held_out: bool,
+    /// Every window of recordings the model was never trained on (`eval`
+    /// on a new recording), not a held-out part.
+    #[serde(default)]
+    pub never_seen: bool,
+    /// The scored windows go beyond the range the model was trained on
+    /// (see `fit::Ranges::beyond`): the verdict says so instead of advising
+    /// more training.
+    #[serde(default)]
+    pub beyond_training: bool,
 }
 
 impl Comparison {
@@ -162,6 +171,8 @@ impl Comparison {
             gain_over_linear: 1.0 - model.mse / linear_baseline.mse,
             beats_baselines: model.mse < mean_baseline.mse && model.mse < linear_baseline.mse,
             held_out: true,
+            never_seen: false,
+            beyond_training: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -174,16 +185,16 @@ impl Comparison {
     pub fn table(&self, unit: Option<&str>) -> String {
         let row = |name: &str, s: &Score| {
             format!(
-                "  {name:<22} {:>12} {:>12.4e} {:>10.4}\n",
+                "  {name:<26} {:>12} {:>12.4e} {:>10.4}\n",
                 significant(s.mse.sqrt()),
                 s.mse,
                 s.nmse
             )
         };
-        let on = if self.held_out {
-            "on held-out windows"
-        } else {
-            "IN-SAMPLE (training rows)"
+        let on = match (self.held_out, self.never_seen) {
+            (true, false) => format!("on {} held-out windows", self.windows),
+            (true, true) => format!("on {} unseen windows", self.windows),
+            (false, _) => "IN-SAMPLE (training rows)".to_string(),
         };
         let rmse = unit.map_or("RMSE".to_string(), |u| format!("RMSE {u}"));
         let mse = unit.map_or("MSE".to_string(), |u| {
@@ -193,7 +204,7 @@ impl Comparison {
                 format!("MSE ({u})²")
             }
         });
-        let mut t = format!("  {on:<22} {rmse:>12} {mse:>12} {:>10}\n", "NMSE");
+        let mut t = format!("  {on:<26} {rmse:>12} {mse:>12} {:>10}\n", "NMSE");
         t += &row("model", &self.model);
         t += &row("linear map (baseline)", &self.linear_baseline);
         t += &row("mean (baseline)", &self.mean_baseline);
@@ -231,14 +242,19 @@ impl Comparison {
             .filter(|(w, _)| *w)
             .map(|(_, n)| *n)
             .collect();
+            let advice = if self.beyond_training {
+                "the data scored goes beyond the range it was trained on: see the warning"
+            } else {
+                "more data, longer training, another --window or --hidden may help"
+            };
             format!(
                 "WARNING: the model is no better than {} on {} data; do not serve it as it is \
-                 (more data, longer training, another --window or --hidden may help)",
+                 ({advice})",
                 worse.join(" or "),
-                if self.held_out {
-                    "held-out"
-                } else {
-                    "training"
+                match (self.held_out, self.never_seen) {
+                    (true, false) => "held-out",
+                    (true, true) => "unseen",
+                    (false, _) => "training",
                 }
             )
         }

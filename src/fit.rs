@@ -214,10 +214,10 @@ impl Baselines {
     }
 
     /// The baselines a model's metrics recorded (`None` for models from
-    /// before they were, or of another window).
+    /// before they were, of another window, or damaged).
     pub fn recorded(metrics: Option<&serde_json::Value>, window: usize) -> Option<Self> {
         let b: Self = serde_json::from_value(metrics?.get("baselines")?.clone()).ok()?;
-        (b.linear.window() == window).then_some(b)
+        (b.linear.window() == window && b.linear.is_sound() && b.mean.mean.is_finite()).then_some(b)
     }
 }
 
@@ -262,6 +262,10 @@ pub struct Ranges {
 /// Share of a held-out channel's values outside the training range above
 /// which it is said (noise at the extremes of a covered range is not).
 const BEYOND_SHARE: f64 = 0.01;
+/// How far past the training range, as a share of its span, a value must
+/// lie to count: a periodic or clipped signal's held-out part reaches the
+/// same extremes a hair further, which is no extrapolation.
+const BEYOND_MARGIN: f32 = 0.02;
 
 fn span(values: &[f32]) -> Option<[f32; 2]> {
     let first = *values.first()?;
@@ -287,12 +291,14 @@ impl Ranges {
         serde_json::from_value(metrics?.get("ranges")?.clone()).ok()
     }
 
-    /// What to tell the user when over 1% of the held-out windows' inputs
-    /// or targets lie outside these ranges: a model extrapolates there
-    /// (none of retrain's knobs helps; data that covers the range does).
-    pub fn beyond(&self, on: &Windows) -> Option<String> {
+    /// What to tell the user when over 1% of the scored windows' inputs or
+    /// targets (`what`: "the held-out part", "the recording") lie outside
+    /// these ranges: a model extrapolates there (none of retrain's knobs
+    /// helps; data that covers the range does).
+    pub fn beyond(&self, on: &Windows, what: &str) -> Option<String> {
         let side = |name: &str, [lo, hi]: [f32; 2], values: &[f32]| {
-            let outside = values.iter().filter(|&&v| v < lo || v > hi).count();
+            let m = BEYOND_MARGIN * (hi - lo);
+            let outside = values.iter().filter(|&&v| v < lo - m || v > hi + m).count();
             if (outside as f64) <= BEYOND_SHARE * values.len() as f64 {
                 return None;
             }
@@ -319,7 +325,7 @@ impl Ranges {
         .collect();
         (!parts.is_empty()).then(|| {
             format!(
-                "the held-out part goes beyond the training range: {}; a model extrapolates \
+                "{what} goes beyond the training range: {}; a model extrapolates \
                  there, seldom well (longer training or another --hidden will not fix it): \
                  train on a recording that covers the range the service will see",
                 parts.join("; ")
@@ -470,21 +476,58 @@ mod tests {
             target,
         };
         let inside = held(vec![1.0, 9.0, 0.0, 10.0], vec![20.0, 50.0, 30.0, 40.0]);
-        assert_eq!(ranges.beyond(&inside), None);
+        assert_eq!(ranges.beyond(&inside, "the held-out part"), None);
         let colder = held(vec![-5.0, -4.0, 1.0, 2.0], vec![55.0, 62.5, 30.0, 40.0]);
-        let why = ranges.beyond(&colder).unwrap();
+        let why = ranges.beyond(&colder, "the held-out part").unwrap();
         assert!(
             why.contains("input down to -5.000 (50% of its values outside the 0 to 10.00")
                 && why.contains("output up to 62.50 (50% of its values outside the 20.00 to 50.00"),
             "{why}"
         );
+        // Reaching the same extremes a hair further (a periodic signal's
+        // held-out part): no extrapolation.
+        let edge = held(vec![-0.1, 10.1, 5.0, 5.0], vec![19.5, 50.5, 30.0, 40.0]);
+        assert_eq!(ranges.beyond(&edge, "the held-out part"), None);
         // One value in 200 just outside: noise at the edge, not said.
         let mut input = vec![5.0; 200];
         input[7] = 10.5;
-        assert_eq!(ranges.beyond(&held(input, vec![30.0; 200])), None);
+        assert_eq!(
+            ranges.beyond(&held(input, vec![30.0; 200]), "the held-out part"),
+            None
+        );
         // Recorded in the model's metrics and read back.
         let metrics = serde_json::json!({ "ranges": ranges });
         assert_eq!(Ranges::recorded(Some(&metrics)), Some(ranges));
         assert_eq!(Ranges::recorded(Some(&serde_json::json!({}))), None);
+    }
+
+    /// Baselines stored in a model file come back as fitted; a damaged
+    /// entry (a cut matrix, a non-finite value, another window) is passed
+    /// over, never indexed out of bounds.
+    #[test]
+    fn stored_baselines_are_checked_when_read_back() {
+        let mut text = String::from("x,y\n");
+        for i in 0..80 {
+            text += &format!("{},{}\n", (i as f64 * 0.3).sin(), (i as f64 * 0.3).cos());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, text).unwrap();
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            ..Default::default()
+        };
+        let p = prepare(&[path], &opts, 0.2, 4).unwrap();
+        let fitted = Baselines::fit(&p).unwrap();
+        let stored = serde_json::json!({ "baselines": fitted });
+        assert_eq!(Baselines::recorded(Some(&stored), 4), Some(fitted));
+        assert_eq!(Baselines::recorded(Some(&stored), 5), None);
+        let mut cut = stored.clone();
+        cut["baselines"]["linear"]["b"] = serde_json::json!([1.0, 2.0]);
+        assert_eq!(Baselines::recorded(Some(&cut), 4), None);
+        let mut nan = stored;
+        nan["baselines"]["linear"]["x_mean"][0] = serde_json::json!(null);
+        assert_eq!(Baselines::recorded(Some(&nan), 4), None);
     }
 }

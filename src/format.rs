@@ -248,8 +248,16 @@ impl LoadedModel {
     }
 }
 
-/// FNV-1a, 64 bit, fed in parts: a stable content id, not a security
-/// measure.
+/// A stable id of `bytes` (16 hex digits): FNV-1a, 64 bit, not a security
+/// measure. `retrain` records its recordings' ids, so that `eval` knows a
+/// file it was trained on under any name.
+pub fn content_id(bytes: &[u8]) -> String {
+    let mut h = Fnv::default();
+    h.write(bytes);
+    h.hex()
+}
+
+/// FNV-1a, 64 bit, fed in parts.
 struct Fnv(u64);
 
 impl Default for Fnv {

@@ -561,6 +561,12 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
         ),
         (Some(false), Some(40 - 23))
     );
+    // The training file under another name (a copy, or a path relative to
+    // another directory) is still known by its content.
+    let copy = dir.path().join("copy-of-day1.csv");
+    std::fs::copy(&a, &copy).unwrap();
+    let (e, _) = eval(&model, &copy, &[]);
+    assert_eq!(e["never_trained_on"], false, "{e}");
     let (e, _) = eval(&model, &a, &[]);
     assert_eq!(
         (

@@ -180,6 +180,30 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
             && warnings.contains(&format!("on {windows} window(s)")),
         "{answer}"
     );
+    // The promoted model's own comparison with the truth, on a new stream;
+    // a promote refused (no shadow left) leaves it as it is.
+    send_curve(&client, "s1", 0..n).await;
+    send_truth(&client, "s1", 0..n).await;
+    let compared = || async {
+        let stats = route_stats(&client).await;
+        stats["compare"]["live_vs_truth"]["windows"].as_u64()
+    };
+    for _ in 0..100 {
+        if compared().await == Some(windows as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(compared().await, Some(windows as u64));
+    let refused = client
+        .request("pipeline.promote", "{}".into())
+        .await
+        .unwrap();
+    assert!(
+        refused.headers.is_some(),
+        "a promote with no shadow is refused"
+    );
+    assert_eq!(compared().await, Some(windows as u64), "kept");
     svc.shutdown().await;
 }
 

@@ -76,8 +76,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // on all of it, not how a baseline fitted on its first rows does.
     let unseen = match (&trained, a.rec.validate) {
         (Some((_, files)), None) if !files.is_empty() => {
-            let seen = |d: &PathBuf| files.iter().any(|f| same_file(d, f));
-            (!a.rec.data.iter().any(seen))
+            (!a.rec.data.iter().any(|d| files.includes(d)))
                 .then(|| fit::Baselines::recorded(loaded.meta.metrics.as_ref(), w))
                 .flatten()
         }
@@ -116,7 +115,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
                  those fitted on its training data (--validate F scores only their last part, \
                  with baselines fitted on the rest)"
             );
-            fit::score_with(&prepared, &loaded.fast, baselines)?
+            let mut s = fit::score_with(&prepared, &loaded.fast, baselines)?;
+            s.comparison.never_seen = true;
+            s
         }
         None => fit::score(&prepared, &loaded.fast)?,
     };
@@ -125,13 +126,17 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     let beyond = fit::Ranges::recorded(loaded.meta.metrics.as_ref())
         .or_else(|| fit::Ranges::of_training(&prepared))
         .filter(|_| scored.comparison.held_out)
-        .and_then(|r| r.beyond(prepared.scored()));
+        .and_then(|r| {
+            let what = if whole {
+                "the recording"
+            } else {
+                "the held-out part"
+            };
+            r.beyond(prepared.scored(), what)
+        });
+    scored.comparison.beyond_training = beyond.is_some();
     let seen = trained.and_then(|(v, files)| {
-        let overlap = a
-            .rec
-            .data
-            .iter()
-            .any(|d| files.iter().any(|f| same_file(d, f)));
+        let overlap = a.rec.data.iter().any(|d| files.includes(d));
         (validate > v && overlap).then_some(v)
     });
     if let Some(v) = seen {
@@ -278,20 +283,48 @@ pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
 
 /// The fraction a model trained on recordings held out, and the files it
 /// was trained on (models from before it was recorded: `None`).
-fn trained_validate(meta: &Metadata) -> Option<(f64, Vec<PathBuf>)> {
+fn trained_validate(meta: &Metadata) -> Option<(f64, Trained)> {
     let m = meta.metrics.as_ref()?;
     let v = m.get("validate")?.as_f64()?;
-    let files = m
-        .get("data")
-        .and_then(|d| d.as_array())
-        .map(|d| {
-            d.iter()
-                .filter_map(|f| f.as_str())
-                .map(PathBuf::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    Some((v, files))
+    let strings = |key: &str| -> Vec<String> {
+        m.get(key)
+            .and_then(|d| d.as_array())
+            .map(|d| {
+                d.iter()
+                    .filter_map(|f| f.as_str())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let files = strings("data").into_iter().map(PathBuf::from).collect();
+    Some((
+        v,
+        Trained {
+            files,
+            ids: strings("data_ids"),
+        },
+    ))
+}
+
+/// The recordings a model was trained on: their paths as given then, and
+/// their contents' ids (models from before ids were recorded have none).
+struct Trained {
+    files: Vec<PathBuf>,
+    ids: Vec<String>,
+}
+
+impl Trained {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.ids.is_empty()
+    }
+
+    /// Whether `path` is one of them: the same content (whatever its name or
+    /// the directory `eval` runs in), or the same file.
+    fn includes(&self, path: &Path) -> bool {
+        self.files.iter().any(|f| same_file(path, f))
+            || super::train::csv_file_id(path).is_some_and(|id| self.ids.contains(&id))
+    }
 }
 
 /// The same file, whether named alike or resolving to one path.

@@ -15,7 +15,9 @@ use pipeline::{eval, report};
 mod csv;
 pub(crate) mod reading;
 
-pub(crate) use csv::{CsvArgs, RecordingArgs, Scored, data_line, identity_warning, unit};
+pub(crate) use csv::{
+    CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning, unit,
+};
 
 use super::Usage;
 use super::eval::print_metrics;
@@ -368,12 +370,13 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.window,
     )?
     .with_scaling(scaling);
-    let scored = fit::score(&prepared, &fast)?;
-    let c = &scored.comparison;
+    let mut scored = fit::score(&prepared, &fast)?;
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
-        .filter(|_| c.held_out)
-        .and_then(|r| r.beyond(prepared.scored()));
+        .filter(|_| scored.comparison.held_out)
+        .and_then(|r| r.beyond(prepared.scored(), "the held-out part"));
+    scored.comparison.beyond_training = beyond.is_some();
+    let c = &scored.comparison;
     let created = format::now_rfc3339();
     let first = &prepared.recordings[0].recording;
     // The model's name (a route serving it is called by it): the file's stem.
@@ -399,6 +402,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 .iter()
                 .map(|f| f.recording.path.display().to_string())
                 .collect::<Vec<_>>(),
+            // The files' contents, so that `eval` knows them under any path.
+            "data_ids": a.rec.data.iter().filter_map(|d| csv::file_id(d)).collect::<Vec<_>>(),
             "input": first.input_name,
             "output": first.output_name,
             "header": first.header,

@@ -82,15 +82,19 @@ impl Route {
         (s.live, observer)
     }
 
-    fn swap(&self, f: impl FnOnce(&mut Serving)) -> Serving {
+    /// Changes the models serving with `f`, which says whether it changed
+    /// anything (a promote with no shadow does not): only then do the
+    /// comparisons start again.
+    fn swap(&self, f: impl FnOnce(&mut Serving) -> bool) -> Serving {
         let mut guard = match self.serving.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(&mut guard);
-        // The comparisons are of the models now serving.
-        guard.generation += 1;
-        self.compare.reset(guard.generation);
+        if f(&mut guard) {
+            // The comparisons are of the models now serving.
+            guard.generation += 1;
+            self.compare.reset(guard.generation);
+        }
         guard.clone()
     }
 
@@ -161,7 +165,10 @@ impl Route {
         let path = path.unwrap_or(&self.path);
         let checked = self.load(path, force)?;
         let new = checked.model.clone();
-        self.swap(|s| s.live = new.clone());
+        self.swap(|s| {
+            s.live = new.clone();
+            true
+        });
         if configured {
             // The configuration may have moved the route to another channel.
             *self.configured.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
@@ -185,7 +192,13 @@ impl Route {
                 (None, Vec::new())
             }
         };
-        Ok((self.swap(|s| s.shadow = new), warnings))
+        Ok((
+            self.swap(|s| {
+                s.shadow = new;
+                true
+            }),
+            warnings,
+        ))
     }
 
     /// Makes the shadow the live model. The batch being formed when this
@@ -196,6 +209,7 @@ impl Route {
             if let Some(candidate) = s.shadow.take() {
                 promoted = Some(std::mem::replace(&mut s.live, candidate));
             }
+            promoted.is_some()
         });
         match promoted {
             Some(old) => {

@@ -166,3 +166,11 @@ pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
     let first = prepared.recordings.first()?;
     pipeline::eval::unit_of(&first.recording.output_name)
 }
+
+/// A recording's content id ([`pipeline::format::content_id`]); `None`
+/// when it cannot be read (reading it for training says why).
+pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| pipeline::format::content_id(&b))
+}
