@@ -35,17 +35,62 @@ impl Default for LineFormat {
 
 impl LineFormat {
     /// The format `line` shows: `;` or a tab if it has one (a comma is then
-    /// a decimal comma), else a comma, else spaces.
-    fn of(line: &str) -> Self {
+    /// a decimal comma), else a comma, else spaces. A `;` or tab line of
+    /// whole numbers shows no decimal separator: it takes `before`'s (the
+    /// line before, when written alike), else a comma after `;` (why else
+    /// `;`?) and a point after a tab.
+    fn of(line: &str, before: Option<LineFormat>) -> Self {
         let delimiter = [';', '\t', ',']
             .into_iter()
             .find(|d| line.contains(*d))
             .unwrap_or(' ');
+        let decimal_comma = match delimiter {
+            ',' | ' ' => false,
+            _ if line.contains(',') => true,
+            _ if line.contains('.') => false,
+            d => before
+                .filter(|b| b.delimiter == d)
+                .map_or(d == ';', |b| b.decimal_comma),
+        };
         Self {
             delimiter,
-            decimal_comma: delimiter != ',' && line.contains(','),
+            decimal_comma,
         }
     }
+}
+
+/// One field of a line in `format`: quotes (a spreadsheet's) set aside; with
+/// decimal commas, `.` groups thousands (`1.205,5`), and a field with `.`
+/// alone grouped in threes (`3.833`: three thousand, or three?) is refused
+/// rather than guessed.
+fn number(field: &str, format: LineFormat) -> std::result::Result<f32, String> {
+    let field = field.trim().trim_matches('"').trim();
+    let bad = || format!("{field:?} is not a number");
+    if !format.decimal_comma {
+        return field.parse().map_err(|_| bad());
+    }
+    if field.contains(',') {
+        return field
+            .replace('.', "")
+            .replace(',', ".")
+            .parse()
+            .map_err(|_| bad());
+    }
+    let digits = field.trim_start_matches(['-', '+']);
+    let grouped = digits.split('.').count() > 1
+        && digits
+            .split('.')
+            .skip(1)
+            .all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+    if grouped {
+        return Err(format!(
+            "{field:?} is ambiguous in a row of decimal commas: a thousands group or a decimal \
+             point? (write {} or {})",
+            digits.replace('.', ""),
+            field.replacen('.', ",", 1)
+        ));
+    }
+    field.parse().map_err(|_| bad())
 }
 
 /// Parses one line of `window` finite numbers into `out` (appended) and
@@ -57,8 +102,19 @@ pub fn parse_line(
     line_no: u64,
     out: &mut Vec<f32>,
 ) -> Result<LineFormat> {
+    parse_line_after(line, window, line_no, out, None)
+}
+
+/// [`parse_line`], the line before having been written in `before`.
+fn parse_line_after(
+    line: &str,
+    window: usize,
+    line_no: u64,
+    out: &mut Vec<f32>,
+    before: Option<LineFormat>,
+) -> Result<LineFormat> {
     let start = out.len();
-    parse_fields(line, window, out).map_err(|reason| {
+    parse_fields(line, window, out, before).map_err(|reason| {
         // A rejected line leaves nothing behind in the batch.
         out.truncate(start);
         Error::BadLine {
@@ -72,25 +128,25 @@ fn parse_fields(
     line: &str,
     window: usize,
     out: &mut Vec<f32>,
+    before: Option<LineFormat>,
 ) -> std::result::Result<LineFormat, String> {
     let start = out.len();
     let line = line.trim();
-    let format = LineFormat::of(line);
+    let format = LineFormat::of(line, before);
+    // A row copied with the cell after it (`1;2;3;`) ends in a delimiter.
+    let line = match format.delimiter {
+        ' ' => line,
+        d => line.strip_suffix(d).unwrap_or(line),
+    };
     if !line.is_empty() {
         let fields: Box<dyn Iterator<Item = &str>> = match format.delimiter {
             ' ' => Box::new(line.split_whitespace()),
             d => Box::new(line.split(d)),
         };
         for (i, field) in fields.enumerate() {
-            let field = field.trim();
-            let parsed = if format.decimal_comma {
-                field.replace(',', ".").parse::<f32>()
-            } else {
-                field.parse()
-            };
-            let v = parsed.map_err(|_| format!("value {} ({field:?}) is not a number", i + 1))?;
+            let v = number(field, format).map_err(|why| format!("value {}: {why}", i + 1))?;
             if !v.is_finite() {
-                return Err(format!("value {} ({field}) is not finite", i + 1));
+                return Err(format!("value {} ({}) is not finite", i + 1, field.trim()));
             }
             out.push(v);
         }
@@ -121,9 +177,11 @@ pub fn format_row(row: &[f32], format: LineFormat, buf: &mut String) {
 }
 
 /// Reads windows from `input` until EOF and writes their translations to
-/// `output` (blank lines and `#` comments are passed over). On a bad line, every window before it is still translated and
-/// written, then the error (naming the line) is returned. Returns the number
-/// of windows translated.
+/// `output`, one line for each line read: blank lines and `#` comments are
+/// written back as they came, so the answers line up with the rows pasted.
+/// On a bad line, every window before it is still translated and written,
+/// then the error (naming the line) is returned. Returns the number of
+/// windows translated.
 pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Result<u64> {
     let w = model.window();
     let mut pending: Vec<f32> = Vec::with_capacity(MAX_BATCH * w);
@@ -156,19 +214,28 @@ pub fn run(model: &FastModel, input: impl BufRead, mut output: impl Write) -> Re
     let mut line = String::new();
     let mut input = input;
     let mut line_no = 0u64;
+    // The last window line's format, for a next one that shows none.
+    let mut last: Option<LineFormat> = None;
     loop {
         line.clear();
         if input.read_line(&mut line)? == 0 {
             break;
         }
         line_no += 1;
-        // A blank line (a file's last) or a `#` comment is no window.
+        // A blank line (a file's last) or a `#` comment is no window: it is
+        // written back in its place.
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
+            done += flush(&mut pending, &mut formats, &mut text, &mut output)?;
+            output.write_all(trimmed.as_bytes())?;
+            output.write_all(b"\n")?;
             continue;
         }
-        match parse_line(&line, w, line_no, &mut pending) {
-            Ok(format) => formats.push(format),
+        match parse_line_after(&line, w, line_no, &mut pending, last) {
+            Ok(format) => {
+                last = Some(format);
+                formats.push(format);
+            }
             Err(e) => {
                 flush(&mut pending, &mut formats, &mut text, &mut output)?;
                 output.flush()?;
@@ -252,5 +319,36 @@ mod tests {
         // A comma in a `,` line is a separator, not a decimal comma.
         let e = parse_line("8,39,1", 2, 5, &mut v).unwrap_err().to_string();
         assert!(e.contains("expected 2 numbers, found 3"), "{e}");
+    }
+
+    /// What else a spreadsheet pastes: a delimiter after the last cell,
+    /// quoted cells, thousands groups; whole numbers after `;` (a German
+    /// row) answered with commas; a grouped `3.833` refused, not guessed.
+    #[test]
+    fn pasted_rows_are_read_as_a_spreadsheet_means_them() {
+        let mut v = Vec::new();
+        let f = parse_line("1;\"2,5\";1.205,5;", 3, 1, &mut v).unwrap();
+        assert_eq!(
+            (v.as_slice(), f.decimal_comma),
+            (&[1.0, 2.5, 1205.5][..], true)
+        );
+        v.clear();
+        assert!(parse_line("0;1;-1", 3, 1, &mut v).unwrap().decimal_comma);
+        assert!(!parse_line("0\t1\t-1", 3, 1, &mut v).unwrap().decimal_comma);
+        // After a tab row of decimal commas, a tab row of whole numbers too.
+        let comma = parse_line("0,5\t1\t2", 3, 1, &mut v).unwrap();
+        assert!(
+            parse_line_after("0\t1\t2", 3, 2, &mut v, Some(comma))
+                .unwrap()
+                .decimal_comma
+        );
+        assert_eq!(parse_line("1,2,3,", 3, 1, &mut v).unwrap().delimiter, ',');
+        let e = parse_line("3.833;1,5;2", 3, 9, &mut v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 9: value 1: \"3.833\" is ambiguous") && e.contains("3833 or 3,833"),
+            "{e}"
+        );
     }
 }

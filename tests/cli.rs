@@ -82,8 +82,8 @@ fn translate_prints_what_the_library_computes() {
     }
 }
 
-/// A `#` comment and blank lines (a file's trailing one) are passed over;
-/// a row copied from German Excel (`;`, decimal commas) is answered in its
+/// A `#` comment and blank lines (a file's trailing one) are written back
+/// in place; a row copied from German Excel (`;`, decimal commas) is answered in its
 /// own form, with the values a `,` row gets.
 #[test]
 fn translate_reads_spreadsheet_rows_and_passes_over_blank_lines() {
@@ -95,8 +95,14 @@ fn translate_reads_spreadsheet_rows_and_passes_over_blank_lines() {
     let out = run_with_stdin(&["translate", "--model", model.to_str().unwrap()], &input);
     common::succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    // One line out for each line in: the comment and blank lines in place.
+    let all: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        (all.len(), all[0], all[2], all[4]),
+        (5, "# windows", "", ""),
+        "{text}"
+    );
+    let lines = [all[1], all[3]];
     let want = pipeline::format::load(&model, None)
         .unwrap()
         .fast
