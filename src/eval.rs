@@ -95,7 +95,8 @@ pub fn unit_of(name: &str) -> Option<&str> {
     };
     let start = name.rfind(open)?;
     let unit = name[start + 1..name.len() - 1].trim();
-    (!unit.is_empty() && unit.len() <= 16).then_some(unit)
+    // `Temperatur (Sensor 2)` names a sensor, not a unit.
+    (!unit.is_empty() && unit.len() <= 16 && !unit.contains(char::is_whitespace)).then_some(unit)
 }
 
 /// One predictor's error on the validation windows.
@@ -272,6 +273,7 @@ mod tests {
         assert_eq!(unit_of("power_kW"), None);
         assert_eq!(unit_of("[]"), None);
         assert_eq!(unit_of(")"), None);
+        assert_eq!(unit_of("Temperatur (Sensor 2)"), None);
         let w = Windows {
             input: vec![0.0; 4],
             target: vec![0.0, 2.0, 0.0, 2.0],

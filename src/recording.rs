@@ -429,14 +429,30 @@ impl Recording {
                         .map(<[u8]>::trim_ascii)
                         .ok_or_else(|| Refusal::Time(format!("{label} is missing")))
                 });
-                let mut stamp = cells.next().transpose()?.unwrap_or_default().to_vec();
+                let first = cells.next().transpose()?.unwrap_or_default();
+                let mut stamp = first.to_vec();
+                let mut swapped = Vec::new();
                 for clock in cells {
+                    let clock = clock?;
                     stamp.push(b' ');
-                    stamp.extend_from_slice(clock?);
+                    stamp.extend_from_slice(clock);
+                    swapped = [clock, b" ", first].concat();
                 }
                 time::seconds(&stamp, delimiter, convention.as_ref())
                     .map(Some)
-                    .map_err(|why| Refusal::Time(format!("{label}: {why}")))
+                    .map_err(|why| {
+                        // The two columns named the other way round.
+                        let reversed = !swapped.is_empty()
+                            && time::seconds(&swapped, delimiter, convention.as_ref()).is_ok();
+                        Refusal::Time(if reversed {
+                            format!(
+                                "{label}: the time of day is named before the date: name the \
+                                 date's column first (--time-column DATE --time-column TIME)"
+                            )
+                        } else {
+                            format!("{label}: {why}")
+                        })
+                    })
             };
             let cells = shifted()
                 .and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?, stamp()?)));

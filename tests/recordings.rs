@@ -608,3 +608,22 @@ fn ctrl_c_ends_training_and_keeps_the_best_weights() {
     assert_eq!(report["stop"], "interrupted", "{report}");
     assert!(pipeline::format::load(&model, None).is_ok());
 }
+
+/// A file named twice, or `--max-gap` with no time column to measure gaps
+/// in, is a command line that cannot run as given: exit 2, saying why.
+#[test]
+fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 100);
+    let model = dir.path().join("m.safetensors");
+    let again = dir.path().join(".").join("export.csv");
+    let twice = retrain(&csv, &model, &["--data", again.to_str().unwrap()]);
+    let gap = retrain(&csv, &model, &["--max-gap", "1h"]);
+    for (out, why) in [(twice, "names"), (gap, "--max-gap needs --time-column")] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    assert!(!model.exists());
+}

@@ -53,8 +53,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     use pipeline::fit;
     // The reading flags and columns default to those the model was trained
     // with (then to sniffing, and to columns 0 and 1).
+    // The reading flags are checked once training's are taken: a gap
+    // without a time column may be for the one training used.
+    a.rec.check_files()?;
     let (given, taken) =
         super::train::reading::as_trained(&a.rec.csv, loaded.meta.metrics.as_ref());
+    given.check()?;
     if !taken.is_empty() {
         eprintln!(
             "reading the recording as the model was trained: {}",
@@ -121,6 +125,18 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         None => fit::score(&prepared, &loaded.fast)?,
     };
+    let seen = trained.and_then(|(v, files)| {
+        let overlap = a.rec.data.iter().any(|d| files.includes(d));
+        (validate > v && overlap).then_some(v)
+    });
+    if let Some(v) = seen {
+        scored.comparison.held_out = false;
+        eprintln!(
+            "WARNING: the model was trained with --validate {v} on this file: with --validate \
+             {validate} some scored rows were training rows, so the score is partly in-sample \
+             (leave --validate out to score the rows it never saw)"
+        );
+    }
     // The range the model was trained on (a model from before it was
     // recorded: this file's training part's).
     let beyond = fit::Ranges::recorded(loaded.meta.metrics.as_ref())
@@ -135,18 +151,6 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             r.beyond(prepared.scored(), what)
         });
     scored.comparison.beyond_training = beyond.is_some();
-    let seen = trained.and_then(|(v, files)| {
-        let overlap = a.rec.data.iter().any(|d| files.includes(d));
-        (validate > v && overlap).then_some(v)
-    });
-    if let Some(v) = seen {
-        scored.comparison.held_out = false;
-        eprintln!(
-            "WARNING: the model was trained with --validate {v} on this file: with --validate \
-             {validate} some scored rows were training rows, so the score is partly in-sample \
-             (leave --validate out to score the rows it never saw)"
-        );
-    }
     let c = &scored.comparison;
     let plot = a.plot.clone().unwrap_or_else(|| {
         let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());

@@ -199,6 +199,7 @@ pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::to
 }
 
 pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
+    a.csv.check()?;
     let signal = match &a.data {
         // Only the input column is published: read no other, so that
         // --skip-bad-rows leaves out only rows whose input cell is bad.

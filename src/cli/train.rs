@@ -290,6 +290,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
 /// the held-out part of each file.
 pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Result<()> {
     use pipeline::fit;
+    a.rec.check()?;
     stop_on_ctrl_c();
     let recipe = recipe_from_args(&a, RecipeName::Recording);
     if recipe.random_windows_per_epoch > 0 {

@@ -505,6 +505,12 @@ mod tests {
             None
         );
         assert_eq!(read(&text, &["Datum", "Uhrzeit"]).unwrap().time_hint, None);
+        // Named the other way round: said so.
+        let e = read(&text, &["Uhrzeit", "Datum"]).unwrap_err().to_string();
+        assert!(
+            e.contains("the time of day is named before the date"),
+            "{e}"
+        );
         // Three columns are not a stamp.
         let e = read(&text, &["Datum", "Uhrzeit", "x"])
             .unwrap_err()

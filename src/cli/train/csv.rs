@@ -58,7 +58,43 @@ pub(crate) struct RecordingArgs {
     pub(crate) validate: Option<f64>,
 }
 
+impl RecordingArgs {
+    /// What clap cannot check: a file named twice, and the reading flags
+    /// ([`CsvArgs::check`]).
+    pub(crate) fn check(&self) -> Result<(), super::Usage> {
+        self.check_files()?;
+        self.csv.check()
+    }
+
+    /// A file named twice would have its windows counted twice.
+    pub(crate) fn check_files(&self) -> Result<(), super::Usage> {
+        for (i, d) in self.data.iter().enumerate() {
+            let same = |e: &PathBuf| {
+                e == d || matches!((e.canonicalize(), d.canonicalize()), (Ok(x), Ok(y)) if x == y)
+            };
+            if self.data[..i].iter().any(same) {
+                return Err(super::Usage(format!(
+                    "--data names {} twice: its windows would count twice",
+                    d.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl CsvArgs {
+    /// `--max-gap` measures gaps in a time column: without one it means
+    /// nothing (`eval` checks after taking the column from training).
+    pub(crate) fn check(&self) -> Result<(), super::Usage> {
+        if self.max_gap.is_some() && self.time_column.is_empty() {
+            return Err(super::Usage(
+                "--max-gap needs --time-column: the column whose gaps it measures".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn options(&self) -> pipeline::recording::CsvOptions {
         let d = pipeline::recording::CsvOptions::default();
         pipeline::recording::CsvOptions {
