@@ -161,7 +161,12 @@ async fn wait_for_stream(js: &jetstream::Context, name: &str) {
 /// `Nats-Msg-Id` so that a retried publish cannot store a sample twice.
 /// Failed rounds (server restarting) are retried until stored.
 async fn publish_all(js: jetstream::Context, load: Load) {
-    for seq in 0..load.samples {
+    publish_seqs(js, load, 0..load.samples).await;
+}
+
+/// [`publish_all`] for the samples `seqs` of every stream.
+async fn publish_seqs(js: jetstream::Context, load: Load, seqs: std::ops::Range<u64>) {
+    for seq in seqs {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut acks = Vec::new();

@@ -77,10 +77,16 @@ impl StoredOut {
         let stamps = std::mem::take(&mut self.stamps);
         let settle = match &mut self.acked {
             Acked::Each(each) => Settle::Each(each.finish(), stamps),
-            Acked::Batches(fast) => match fast.commit(arena).await {
-                Ok(Some(inbox)) => Settle::Fast(inbox, stamps),
-                Ok(None) => return true,
+            // The commit publishes the batch's last translation, held back
+            // since its `send`: asked again (see `lease`), since a pause can
+            // fall between that check and this publish.
+            Acked::Batches(fast) => match self.lease.check().await {
                 Err(why) => Settle::Failed(why, stamps.len() as u64),
+                Ok(()) => match fast.commit(arena).await {
+                    Ok(Some(inbox)) => Settle::Fast(inbox, stamps),
+                    Ok(None) => return true,
+                    Err(why) => Settle::Failed(why, stamps.len() as u64),
+                },
             },
         };
         let failed = matches!(settle, Settle::Failed(..));
