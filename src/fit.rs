@@ -295,7 +295,10 @@ impl Ranges {
     /// targets (`what`: "the held-out part", "the recording") lie outside
     /// these ranges: a model extrapolates there (none of retrain's knobs
     /// helps; data that covers the range does).
-    pub fn beyond(&self, on: &Windows, what: &str) -> Option<String> {
+    ///
+    /// `from` says where the ranges come from: "training saw", or, for a
+    /// model that recorded none, the recording's own first part.
+    pub fn beyond(&self, on: &Windows, what: &str, from: &str) -> Option<String> {
         let side = |name: &str, [lo, hi]: [f32; 2], values: &[f32]| {
             let m = BEYOND_MARGIN * (hi - lo);
             let outside = values.iter().filter(|&&v| v < lo - m || v > hi + m).count();
@@ -310,7 +313,7 @@ impl Ranges {
                 _ => format!("up to {}", n(max)),
             };
             Some(format!(
-                "{name} {reach} ({:.0}% of its values outside the {} to {} training saw)",
+                "{name} {reach} ({:.0}% of its values outside the {} to {} {from})",
                 100.0 * outside as f64 / values.len() as f64,
                 n(lo),
                 n(hi)
@@ -476,9 +479,14 @@ mod tests {
             target,
         };
         let inside = held(vec![1.0, 9.0, 0.0, 10.0], vec![20.0, 50.0, 30.0, 40.0]);
-        assert_eq!(ranges.beyond(&inside, "the held-out part"), None);
+        assert_eq!(
+            ranges.beyond(&inside, "the held-out part", "training saw"),
+            None
+        );
         let colder = held(vec![-5.0, -4.0, 1.0, 2.0], vec![55.0, 62.5, 30.0, 40.0]);
-        let why = ranges.beyond(&colder, "the held-out part").unwrap();
+        let why = ranges
+            .beyond(&colder, "the held-out part", "training saw")
+            .unwrap();
         assert!(
             why.contains("input down to -5.000 (50% of its values outside the 0 to 10.00")
                 && why.contains("output up to 62.50 (50% of its values outside the 20.00 to 50.00"),
@@ -487,12 +495,19 @@ mod tests {
         // Reaching the same extremes a hair further (a periodic signal's
         // held-out part): no extrapolation.
         let edge = held(vec![-0.1, 10.1, 5.0, 5.0], vec![19.5, 50.5, 30.0, 40.0]);
-        assert_eq!(ranges.beyond(&edge, "the held-out part"), None);
+        assert_eq!(
+            ranges.beyond(&edge, "the held-out part", "training saw"),
+            None
+        );
         // One value in 200 just outside: noise at the edge, not said.
         let mut input = vec![5.0; 200];
         input[7] = 10.5;
         assert_eq!(
-            ranges.beyond(&held(input, vec![30.0; 200]), "the held-out part"),
+            ranges.beyond(
+                &held(input, vec![30.0; 200]),
+                "the held-out part",
+                "training saw"
+            ),
             None
         );
         // Recorded in the model's metrics and read back.

@@ -139,7 +139,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     }
     // The range the model was trained on (a model from before it was
     // recorded: this file's training part's).
-    let beyond = fit::Ranges::recorded(loaded.meta.metrics.as_ref())
+    let recorded = fit::Ranges::recorded(loaded.meta.metrics.as_ref());
+    let from = if recorded.is_some() {
+        "training saw"
+    } else {
+        "of the recording's first part (the model records no training ranges)"
+    };
+    let beyond = recorded
         .or_else(|| fit::Ranges::of_training(&prepared))
         .filter(|_| scored.comparison.held_out)
         .and_then(|r| {
@@ -148,7 +154,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             } else {
                 "the held-out part"
             };
-            r.beyond(prepared.scored(), what)
+            r.beyond(prepared.scored(), what, from)
         });
     scored.comparison.beyond_training = beyond.is_some();
     let c = &scored.comparison;

@@ -375,7 +375,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)
-        .and_then(|r| r.beyond(prepared.scored(), "the held-out part"));
+        .and_then(|r| r.beyond(prepared.scored(), "the held-out part", "training saw"));
     scored.comparison.beyond_training = beyond.is_some();
     let c = &scored.comparison;
     let created = format::now_rfc3339();
