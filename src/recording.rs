@@ -20,14 +20,12 @@ use serde::Serialize;
 use crate::data::Windows;
 use crate::error::{Error, Result};
 pub use encoding::Encoding;
+use header::Header;
 pub use numbers::Decimal;
 use numbers::{CellError, Evidence, parse_cell};
 pub use options::{Column, CsvOptions};
 pub use text::parse_delimiter;
-use text::{
-    declared_delimiter, delimiter_hint, delimiter_name, filled, preamble_hint, records,
-    sniff_delimiter,
-};
+use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
 
 /// Contiguous rows: no skipped row inside.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -184,107 +182,9 @@ impl Recording {
             .map(|(_, r)| r.len())
             .max()
             .unwrap_or(0);
-        let names: Vec<String> = first
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).trim().to_string())
-            .collect();
-        let by_name =
-            matches!(opts.input, Column::Name(_)) || matches!(opts.output, Column::Name(_));
-        // Without names to look up, the first row is a header when its
-        // chosen cells are not numbers.
-        let header = by_name
-            || [&opts.input, &opts.output].iter().any(|c| match c {
-                Column::Index(i) => first
-                    .get(*i)
-                    // A cell that is a number under either decimal
-                    // convention (`1.013`) is data, not a name.
-                    .is_none_or(|cell| {
-                        parse_cell(cell, delimiter, None).is_err_and(|e| !e.is_numeric())
-                    }),
-                Column::Name(_) => true,
-            });
-        let resolve = |c: &Column| -> Result<(usize, String)> {
-            match c {
-                Column::Index(i) => {
-                    if *i >= first.len() {
-                        return Err(at(
-                            first_at,
-                            format!(
-                                "no column {i} (0-based): the first row has {} column(s){}",
-                                first.len(),
-                                delimiter_hint(delimiter, sniffed)
-                            ),
-                        ));
-                    }
-                    let name = if header {
-                        names[*i].clone()
-                    } else {
-                        format!("column {i}")
-                    };
-                    Ok((*i, name))
-                }
-                Column::Name(n) => {
-                    let matching = |same: &dyn Fn(&str) -> bool| -> Vec<usize> {
-                        (0..names.len()).filter(|&i| same(&names[i])).collect()
-                    };
-                    let mut found = matching(&|h| h == n);
-                    if found.is_empty() {
-                        found = matching(&|h| h.eq_ignore_ascii_case(n));
-                    }
-                    match found[..] {
-                        [i] => Ok((i, names[i].clone())),
-                        // No header at all: the first row is data.
-                        [] if first.iter().all(|cell| {
-                            parse_cell(cell, delimiter, None)
-                                .err()
-                                .is_none_or(|e| e.is_numeric())
-                        }) =>
-                        {
-                            Err(at(
-                                first_at,
-                                format!(
-                                    "no column named {n:?}: the file has no header row (its \
-                                     first row is numbers); choose columns by 0-based index, \
-                                     0 to {}",
-                                    first.len().saturating_sub(1)
-                                ),
-                            ))
-                        }
-                        [] => Err(at(
-                            first_at,
-                            format!(
-                                "no column named {n:?}{}; the header has {}{}{}",
-                                text::did_you_mean(n, &names)
-                                    .map_or(String::new(), |h| format!(" (did you mean {h:?}?)")),
-                                names
-                                    .iter()
-                                    .map(|h| format!("{h:?}"))
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                delimiter_hint(delimiter, sniffed),
-                                preamble_hint(first.len(), widest)
-                            ),
-                        )),
-                        // Reading either would be a guess, and a wrong one
-                        // trains or scores a channel on another silently.
-                        _ => Err(at(
-                            first_at,
-                            format!(
-                                "{} columns are named {n:?} (0-based {}): choose one by its \
-                                 index (for example --input {})",
-                                found.len(),
-                                found
-                                    .iter()
-                                    .map(usize::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                found[0]
-                            ),
-                        )),
-                    }
-                }
-            }
-        };
+        let head = Header::new(&first, opts, delimiter, sniffed, widest);
+        let (header, names) = (head.is_header, &head.names);
+        let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
         if opts.max_gap.is_some() && opts.time.is_empty() {
@@ -429,30 +329,26 @@ impl Recording {
                         .map(<[u8]>::trim_ascii)
                         .ok_or_else(|| Refusal::Time(format!("{label} is missing")))
                 });
-                let first = cells.next().transpose()?.unwrap_or_default();
-                let mut stamp = first.to_vec();
-                let mut swapped = Vec::new();
-                for clock in cells {
-                    let clock = clock?;
-                    stamp.push(b' ');
-                    stamp.extend_from_slice(clock);
-                    swapped = [clock, b" ", first].concat();
-                }
-                time::seconds(&stamp, delimiter, convention.as_ref())
-                    .map(Some)
-                    .map_err(|why| {
-                        // The two columns named the other way round.
-                        let reversed = !swapped.is_empty()
-                            && time::seconds(&swapped, delimiter, convention.as_ref()).is_ok();
-                        Refusal::Time(if reversed {
-                            format!(
-                                "{label}: the time of day is named before the date: name the \
-                                 date's column first (--time-column DATE --time-column TIME)"
-                            )
-                        } else {
-                            format!("{label}: {why}")
-                        })
+                let date = cells.next().transpose()?.unwrap_or_default();
+                let clock = cells.next().transpose()?;
+                let join = |a: &[u8], b: &[u8]| [a, b" ", b].concat();
+                let seconds = |t: &[u8]| time::seconds(t, delimiter, convention.as_ref());
+                let read = match clock {
+                    None => seconds(date),
+                    Some(clock) => seconds(&join(date, clock)),
+                };
+                read.map(Some).map_err(|why| {
+                    // The two columns named the other way round.
+                    let reversed = clock.is_some_and(|c| seconds(&join(c, date)).is_ok());
+                    Refusal::Time(if reversed {
+                        format!(
+                            "{label}: the time of day is named before the date: name the \
+                             date's column first (--time-column DATE --time-column TIME)"
+                        )
+                    } else {
+                        format!("{label}: {why}")
                     })
+                })
             };
             let cells = shifted()
                 .and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?, stamp()?)));
@@ -528,7 +424,7 @@ impl Recording {
                 Some(first.clone())
             };
             rec.time_hint = first_data.and_then(|r| {
-                time::time_columns_hint(&r, if header { &names } else { &[] }, &[ci, co])
+                time::time_columns_hint(&r, if header { names } else { &[] }, &[ci, co])
             });
         }
         if !header {
@@ -678,6 +574,7 @@ pub fn windows(segments: &[Segment], window: usize) -> Windows {
 }
 
 mod encoding;
+mod header;
 mod numbers;
 mod options;
 #[cfg(test)]
