@@ -74,16 +74,22 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // was trained with; a larger one scores some of its training rows.
     let trained = trained_validate(&loaded.meta);
     let w = loaded.model.window();
+    // Whether any file given is one the model was trained on (each file's
+    // content id read once).
+    let overlap = trained.as_ref().is_some_and(|(_, files)| {
+        a.rec
+            .data
+            .iter()
+            .any(|d| files.includes(d, super::train::csv_file_id(d).as_deref()))
+    });
     // Recordings the model never saw are scored whole, against the
     // baselines fitted on its training data (stored with it): the honest
     // question for a new recording is how the model and those baselines do
     // on all of it, not how a baseline fitted on its first rows does.
     let unseen = match (&trained, a.rec.validate) {
-        (Some((_, files)), None) if !files.is_empty() => {
-            (!a.rec.data.iter().any(|d| files.includes(d)))
-                .then(|| fit::Baselines::recorded(loaded.meta.metrics.as_ref(), w))
-                .flatten()
-        }
+        (Some((_, files)), None) if !files.is_empty() => (!overlap)
+            .then(|| fit::Baselines::recorded(loaded.meta.metrics.as_ref(), w))
+            .flatten(),
         _ => None,
     };
     let validate = match unseen {
@@ -125,10 +131,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         None => fit::score(&prepared, &loaded.fast)?,
     };
-    let seen = trained.and_then(|(v, files)| {
-        let overlap = a.rec.data.iter().any(|d| files.includes(d));
-        (validate > v && overlap).then_some(v)
-    });
+    let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
     if let Some(v) = seen {
         scored.comparison.held_out = false;
         eprintln!(
@@ -329,11 +332,11 @@ impl Trained {
         self.files.is_empty() && self.ids.is_empty()
     }
 
-    /// Whether `path` is one of them: the same content (whatever its name or
+    /// Whether `path` (its content id `id`) is one of them: the same content (whatever its name or
     /// the directory `eval` runs in), or the same file.
-    fn includes(&self, path: &Path) -> bool {
+    fn includes(&self, path: &Path, id: Option<&str>) -> bool {
         self.files.iter().any(|f| same_file(path, f))
-            || super::train::csv_file_id(path).is_some_and(|id| self.ids.contains(&id))
+            || id.is_some_and(|id| self.ids.iter().any(|i| i == id))
     }
 }
 
