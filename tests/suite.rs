@@ -30,7 +30,7 @@ mod numerics;
 mod operate;
 #[path = "proto.rs"]
 mod proto;
-#[path = "recordings.rs"]
+#[path = "recordings/mod.rs"]
 mod recordings;
 #[path = "scale_out.rs"]
 mod scale_out;

@@ -1,0 +1,151 @@
+//! `eval` on recordings other than the training part (without its time
+//! column, never seen, a copy), and how a run ends or is refused (Ctrl-C,
+//! a file named twice, a gap without a time column).
+
+use super::*;
+
+/// A model trained with a time column, scored on a recording without one:
+/// `eval` takes the column from training, finds it missing, says so and
+/// reads the file without it (it stopped with 78, and `--time-column`
+/// cannot be given empty).
+#[test]
+fn eval_reads_a_file_without_the_trained_time_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timed.csv");
+    write_recording(&csv, 200);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(
+        &csv,
+        &model,
+        &["--steps", "2", "--time-column", "time"],
+    ));
+    // The same rows without their first (time) column.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let untimed: String = text
+        .lines()
+        .map(|l| format!("{}\n", l.split_once(',').unwrap().1))
+        .collect();
+    let bare = dir.path().join("bare.csv");
+    std::fs::write(&bare, untimed).unwrap();
+    let (_, err) = eval(&model, &bare, &[]);
+    assert!(
+        err.contains("--time-column \"time\"") && err.contains("read without the time column"),
+        "{err}"
+    );
+}
+
+/// A recording the model never saw is scored whole, against the baselines
+/// fitted on the model's training data (stored with it), not against
+/// baselines fitted on that recording's first rows; `--validate` and the
+/// training file itself keep the held-out split.
+#[test]
+fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("day1.csv"), dir.path().join("day2.csv"));
+    write_recording(&a, 300);
+    write_recording(&b, 200);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(&a, &model, &["--steps", "2"]));
+
+    let (e, err) = eval(&model, &b, &[]);
+    assert_eq!(e["never_trained_on"], true, "{e}");
+    assert_eq!(e["validation"]["windows"], 200 - 23, "{e}");
+    assert!(err.contains("scoring every window"), "{err}");
+    // The linear map fitted on day 1's training part (its first 80%), as
+    // retrain fitted it, predicting every window of day 2.
+    let opts = pipeline::recording::CsvOptions {
+        input: "s3".parse().unwrap(),
+        output: "s7".parse().unwrap(),
+        ..Default::default()
+    };
+    let trained = pipeline::fit::prepare(std::slice::from_ref(&a), &opts, 0.2, 24).unwrap();
+    let linear = pipeline::baseline::LinearMap::fit(&trained.train).unwrap();
+    let day2 = pipeline::fit::prepare(std::slice::from_ref(&b), &opts, 0.0, 24).unwrap();
+    let pred = linear.predict(&day2.train.input);
+    let want = pred
+        .iter()
+        .zip(&day2.train.target)
+        .map(|(p, t)| (f64::from(*p) - f64::from(*t)).powi(2))
+        .sum::<f64>()
+        / pred.len() as f64;
+    let got = e["validation"]["linear_baseline"]["mse"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() <= 1e-9 * want.max(1e-12),
+        "{got} vs {want}"
+    );
+
+    // Asked for a held-out split, or on the training file: as before.
+    let (e, _) = eval(&model, &b, &["--validate", "0.2"]);
+    assert_eq!(
+        (
+            e["never_trained_on"].as_bool(),
+            e["validation"]["windows"].as_u64()
+        ),
+        (Some(false), Some(40 - 23))
+    );
+    // The training file under another name (a copy, or a path relative to
+    // another directory) is still known by its content.
+    let copy = dir.path().join("copy-of-day1.csv");
+    std::fs::copy(&a, &copy).unwrap();
+    let (e, _) = eval(&model, &copy, &[]);
+    assert_eq!(e["never_trained_on"], false, "{e}");
+    let (e, _) = eval(&model, &a, &[]);
+    assert_eq!(
+        (
+            e["never_trained_on"].as_bool(),
+            e["validation"]["windows"].as_u64()
+        ),
+        (Some(false), Some(60 - 23))
+    );
+}
+
+/// Ctrl-C (SIGINT) ends training as a spent budget does: the best weights so
+/// far are written with the report and figures, and the run says why.
+#[test]
+fn ctrl_c_ends_training_and_keeps_the_best_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 300);
+    let model = dir.path().join("m.safetensors");
+    let child = pipeline()
+        .args(["retrain", "--data", csv.to_str().unwrap()])
+        .args(["--input", "s3", "--output", "s7", "--hidden", "8"])
+        .args(["--steps", "100000000", "--patience", "100000000"])
+        .args(["--out", model.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted (Ctrl-C)"), "{stdout}");
+    let report = read_json(&dir.path().join("m.report.json"));
+    assert_eq!(report["stop"], "interrupted", "{report}");
+    assert!(pipeline::format::load(&model, None).is_ok());
+}
+
+/// A file named twice, or `--max-gap` with no time column to measure gaps
+/// in, is a command line that cannot run as given: exit 2, saying why.
+#[test]
+fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 100);
+    let model = dir.path().join("m.safetensors");
+    let again = dir.path().join(".").join("export.csv");
+    let twice = retrain(&csv, &model, &["--data", again.to_str().unwrap()]);
+    let gap = retrain(&csv, &model, &["--max-gap", "1h"]);
+    for (out, why) in [(twice, "names"), (gap, "--max-gap needs --time-column")] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+    assert!(!model.exists());
+}
