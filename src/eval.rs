@@ -87,6 +87,10 @@ pub(crate) fn significant(x: f64) -> String {
 /// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
 pub fn unit_of(name: &str) -> Option<&str> {
     let name = name.trim_end();
+    // `Valve %`, `Load%`.
+    if name.ends_with('%') && name.len() > 1 {
+        return Some("%");
+    }
     let close = name.chars().last()?;
     let open = match close {
         ']' => '[',
@@ -139,6 +143,11 @@ pub struct Comparison {
     /// more training.
     #[serde(default)]
     pub beyond_training: bool,
+    /// With `beyond_training`: whether the model beats the linear map on
+    /// the windows within the training range (`None`: none is), which
+    /// tells extrapolation from a model that fails everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beats_linear_within_range: Option<bool>,
 }
 
 impl Comparison {
@@ -174,6 +183,7 @@ impl Comparison {
             held_out: true,
             never_seen: false,
             beyond_training: false,
+            beats_linear_within_range: None,
             model,
             mean_baseline,
             linear_baseline,
@@ -184,14 +194,6 @@ impl Comparison {
     /// root of each MSE: an error in the channel's own `unit`, when its
     /// column name says it, as `Vorlauf [°C]` does).
     pub fn table(&self, unit: Option<&str>) -> String {
-        let row = |name: &str, s: &Score| {
-            format!(
-                "  {name:<26} {:>12} {:>12.4e} {:>10.4}\n",
-                significant(s.mse.sqrt()),
-                s.mse,
-                s.nmse
-            )
-        };
         let on = match (self.held_out, self.never_seen) {
             (true, false) => format!("on {} held-out windows", self.windows),
             (true, true) => format!("on {} unseen windows", self.windows),
@@ -205,7 +207,18 @@ impl Comparison {
                 format!("MSE ({u})²")
             }
         });
-        let mut t = format!("  {on:<26} {rmse:>12} {mse:>12} {:>10}\n", "NMSE");
+        // A long unit (a logger's `Deg C`) widens its columns.
+        let width = |h: &str| (h.chars().count() + 2).max(12);
+        let (wr, wm) = (width(&rmse), width(&mse));
+        let row = |name: &str, s: &Score| {
+            format!(
+                "  {name:<26} {:>wr$} {:>wm$.4e} {:>10.4}\n",
+                significant(s.mse.sqrt()),
+                s.mse,
+                s.nmse
+            )
+        };
+        let mut t = format!("  {on:<26} {rmse:>wr$} {mse:>wm$} {:>10}\n", "NMSE");
         t += &row("model", &self.model);
         t += &row("linear map (baseline)", &self.linear_baseline);
         t += &row("mean (baseline)", &self.mean_baseline);
@@ -243,10 +256,16 @@ impl Comparison {
             .filter(|(w, _)| *w)
             .map(|(_, n)| *n)
             .collect();
-            let advice = if self.beyond_training {
-                "the data scored goes beyond the range it was trained on: see the warning"
-            } else {
-                "more data, longer training, another --window or --hidden may help"
+            let more = "more data, longer training, another --window or --hidden may help";
+            let advice = match (self.beyond_training, self.beats_linear_within_range) {
+                (true, Some(true)) => "it beats the linear map on the windows within the range \
+                     it was trained on, not beyond it: see the warning"
+                    .to_string(),
+                (true, _) => format!(
+                    "{more}; the data scored also goes beyond the range it was trained on: see \
+                     the warning"
+                ),
+                (false, _) => more.to_string(),
             };
             format!(
                 "WARNING: the model is no better than {} on {} data; do not serve it as it is \
@@ -271,6 +290,7 @@ mod tests {
         assert_eq!(unit_of("Vorlauftemperatur [°C]"), Some("°C"));
         assert_eq!(unit_of("flow (m³/h) "), Some("m³/h"));
         assert_eq!(unit_of("power_kW"), None);
+        assert_eq!(unit_of("Valve %"), Some("%"));
         assert_eq!(unit_of("[]"), None);
         assert_eq!(unit_of(")"), None);
         assert_eq!(unit_of("Temperatur (Sensor 2)"), None);

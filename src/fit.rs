@@ -21,6 +21,7 @@ use crate::plot::{self, Chart, Line};
 use crate::recording::{self, CsvOptions, Recording};
 use crate::scaling::{Affine, ScaleMethod, Scaling};
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
+pub use ranges::Ranges;
 
 /// Default held-out fraction (the last 20% of each file).
 pub const DEFAULT_VALIDATE: f64 = 0.2;
@@ -51,6 +52,10 @@ pub struct FileSummary {
     pub validation_from_row: Option<usize>,
     /// What the user should know before trusting a model trained on it.
     pub warnings: Vec<String>,
+    /// `eval` on a file not known by its bytes: its rows found to be a
+    /// model's training rows ([`seen::find`]), not scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_rows_found: Option<usize>,
 }
 
 /// Channels that f32 (how samples are read, published and served) holds
@@ -116,6 +121,7 @@ pub fn prepare(
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
             warnings: coarse_channels(&rec),
+            training_rows_found: None,
             recording: rec,
         });
     }
@@ -197,6 +203,27 @@ pub struct Scored {
     pub baselines: Baselines,
 }
 
+impl Scored {
+    /// Compares the scored windows `on` with the training `ranges`: the
+    /// warning to print when they go beyond them ([`Ranges::beyond`]), and
+    /// the comparison's note of it for the verdict.
+    pub fn against(
+        &mut self,
+        ranges: &Ranges,
+        on: &Windows,
+        what: &str,
+        from: &str,
+    ) -> Option<String> {
+        let beyond = ranges.beyond(on, what, from);
+        let c = &mut self.comparison;
+        c.beyond_training = beyond.is_some();
+        c.beats_linear_within_range = beyond
+            .as_ref()
+            .and_then(|_| ranges.beats_linear_within(on, &self.model, &self.linear));
+        beyond
+    }
+}
+
 /// The two baselines, fitted on a model's training windows.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Baselines {
@@ -248,93 +275,6 @@ pub fn score_with(p: &Prepared, model: &FastModel, baselines: Baselines) -> Resu
         linear,
         baselines,
     })
-}
-
-/// The values a model was trained on, per channel, as `[min, max]`
-/// (recorded in its metrics as `"ranges"`, so that `eval` on a later
-/// recording compares with what the model saw, not with that file's start).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
-pub struct Ranges {
-    pub input: [f32; 2],
-    pub output: [f32; 2],
-}
-
-/// Share of a held-out channel's values outside the training range above
-/// which it is said (noise at the extremes of a covered range is not).
-const BEYOND_SHARE: f64 = 0.01;
-/// How far past the training range, as a share of its span, a value must
-/// lie to count: a periodic or clipped signal's held-out part reaches the
-/// same extremes a hair further, which is no extrapolation.
-const BEYOND_MARGIN: f32 = 0.02;
-
-fn span(values: &[f32]) -> Option<[f32; 2]> {
-    let first = *values.first()?;
-    Some(
-        values
-            .iter()
-            .fold([first, first], |[lo, hi], &v| [lo.min(v), hi.max(v)]),
-    )
-}
-
-impl Ranges {
-    /// The training part's ranges.
-    pub fn of_training(p: &Prepared) -> Option<Self> {
-        Some(Self {
-            input: span(&p.train_input)?,
-            output: span(&p.train_output)?,
-        })
-    }
-
-    /// The ranges a model's metrics recorded (`None` for models from
-    /// before they were).
-    pub fn recorded(metrics: Option<&serde_json::Value>) -> Option<Self> {
-        serde_json::from_value(metrics?.get("ranges")?.clone()).ok()
-    }
-
-    /// What to tell the user when over 1% of the scored windows' inputs or
-    /// targets (`what`: "the held-out part", "the recording") lie outside
-    /// these ranges: a model extrapolates there (none of retrain's knobs
-    /// helps; data that covers the range does).
-    ///
-    /// `from` says where the ranges come from: "training saw", or, for a
-    /// model that recorded none, the recording's own first part.
-    pub fn beyond(&self, on: &Windows, what: &str, from: &str) -> Option<String> {
-        let side = |name: &str, [lo, hi]: [f32; 2], values: &[f32]| {
-            let m = BEYOND_MARGIN * (hi - lo);
-            let outside = values.iter().filter(|&&v| v < lo - m || v > hi + m).count();
-            if (outside as f64) <= BEYOND_SHARE * values.len() as f64 {
-                return None;
-            }
-            let [min, max] = span(values)?;
-            let n = |v: f32| crate::eval::significant(f64::from(v));
-            let reach = match (min < lo, max > hi) {
-                (true, true) => format!("{} to {}", n(min), n(max)),
-                (true, false) => format!("down to {}", n(min)),
-                _ => format!("up to {}", n(max)),
-            };
-            Some(format!(
-                "{name} {reach} ({:.0}% of its values outside the {} to {} {from})",
-                100.0 * outside as f64 / values.len() as f64,
-                n(lo),
-                n(hi)
-            ))
-        };
-        let parts: Vec<String> = [
-            side("input", self.input, &on.input),
-            side("output", self.output, &on.target),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        (!parts.is_empty()).then(|| {
-            format!(
-                "{what} goes beyond the training range: {}; a model extrapolates \
-                 there, seldom well (longer training or another --hidden will not fix it): \
-                 train on a recording that covers the range the service will see",
-                parts.join("; ")
-            )
-        })
-    }
 }
 
 /// The report written beside a model trained on recordings.
@@ -429,6 +369,8 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
 }
 
 mod figures;
+mod ranges;
+pub mod seen;
 pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure};
 
 #[cfg(test)]
@@ -463,57 +405,6 @@ mod tests {
         assert!(w[0].contains("steps of 2.000e0"), "{w:?}");
         assert!(coarse_channels(&rec(&rows(&|s| s))).is_empty());
         assert!(coarse_channels(&rec(&rows(&|s| 101_325.0 + 100.0 * s))).is_empty());
-    }
-
-    /// Held-out values beyond the training range are said (over 1% of
-    /// them), with how far they go; a stray extreme value is not.
-    #[test]
-    fn a_held_out_part_beyond_the_training_range_is_said() {
-        let ranges = Ranges {
-            input: [0.0, 10.0],
-            output: [20.0, 50.0],
-        };
-        let held = |input: Vec<f32>, target: Vec<f32>| Windows {
-            window: 2,
-            input,
-            target,
-        };
-        let inside = held(vec![1.0, 9.0, 0.0, 10.0], vec![20.0, 50.0, 30.0, 40.0]);
-        assert_eq!(
-            ranges.beyond(&inside, "the held-out part", "training saw"),
-            None
-        );
-        let colder = held(vec![-5.0, -4.0, 1.0, 2.0], vec![55.0, 62.5, 30.0, 40.0]);
-        let why = ranges
-            .beyond(&colder, "the held-out part", "training saw")
-            .unwrap();
-        assert!(
-            why.contains("input down to -5.000 (50% of its values outside the 0 to 10.00")
-                && why.contains("output up to 62.50 (50% of its values outside the 20.00 to 50.00"),
-            "{why}"
-        );
-        // Reaching the same extremes a hair further (a periodic signal's
-        // held-out part): no extrapolation.
-        let edge = held(vec![-0.1, 10.1, 5.0, 5.0], vec![19.5, 50.5, 30.0, 40.0]);
-        assert_eq!(
-            ranges.beyond(&edge, "the held-out part", "training saw"),
-            None
-        );
-        // One value in 200 just outside: noise at the edge, not said.
-        let mut input = vec![5.0; 200];
-        input[7] = 10.5;
-        assert_eq!(
-            ranges.beyond(
-                &held(input, vec![30.0; 200]),
-                "the held-out part",
-                "training saw"
-            ),
-            None
-        );
-        // Recorded in the model's metrics and read back.
-        let metrics = serde_json::json!({ "ranges": ranges });
-        assert_eq!(Ranges::recorded(Some(&metrics)), Some(ranges));
-        assert_eq!(Ranges::recorded(Some(&serde_json::json!({}))), None);
     }
 
     /// Baselines stored in a model file come back as fitted; a damaged

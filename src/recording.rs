@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::data::Windows;
 use crate::error::{Error, Result};
+pub use dates::DateOrder;
 pub use encoding::Encoding;
 use header::Header;
 pub use numbers::Decimal;
@@ -53,6 +54,12 @@ pub struct Recording {
     /// Header names of the two channels (or `column N` without a header).
     pub input_name: String,
     pub output_name: String,
+    /// Their units, where the file gives them in a row of their own (a
+    /// TOA5 logger file); see [`Recording::output_unit`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_unit: Option<String>,
     /// The channels' 0-based columns (the same one for `publish`).
     #[serde(skip)]
     pub input_index: usize,
@@ -72,6 +79,9 @@ pub struct Recording {
     pub skipped_examples: Vec<String>,
     /// The time column, when one was read (see [`CsvOptions::time`]).
     pub time_name: Option<String>,
+    /// How slashed dates in it were read (given, or what they showed).
+    #[serde(skip)]
+    pub date_order: Option<DateOrder>,
     /// The time column's median step (the sampling interval), seconds.
     pub time_step: Option<f64>,
     /// Steps 1.5 intervals or longer that are not gaps: late or missing
@@ -133,6 +143,7 @@ impl Recording {
         if declared.is_some() {
             text.to_mut()[0] = b'#';
         }
+        let units = text::toa5(&mut text);
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -201,6 +212,22 @@ impl Recording {
             )));
         }
         let time = opts.time.iter().map(resolve).collect::<Result<Vec<_>>>()?;
+        // Slashed dates (`3/1/2026`): day or month first, as given or as
+        // the date column shows it (a first pass, as for the decimals).
+        let date_order = match (opts.date_order, time.first()) {
+            (None, Some(&(t, _))) => {
+                let mut evidence = dates::OrderEvidence::default();
+                for r in records(bytes, delimiter).skip(usize::from(header)) {
+                    let (byte, r) = r.map_err(unreadable)?;
+                    evidence.look(|| line_of(byte), r.get(t).unwrap_or_default());
+                }
+                let label = &time[0].1;
+                evidence
+                    .decide()
+                    .map_err(|why| Error::Data(format!("{}: {label}: {why}", path.display())))?
+            }
+            (given, _) => given,
+        };
         // The decimal convention: as given, or from every data cell of the
         // chosen channels (a first pass: a cell early in the file may be
         // ambiguous). When those show nothing, the file's other columns
@@ -240,10 +267,16 @@ impl Recording {
             }
         };
 
+        let unit_of = |i: usize| {
+            let unit = units.as_ref()?.get(i)?;
+            (!unit.is_empty()).then(|| unit.clone())
+        };
         let mut rec = Recording {
             path: path.to_path_buf(),
             input_name,
             output_name,
+            input_unit: unit_of(ci),
+            output_unit: unit_of(co),
             delimiter: delimiter as char,
             header,
             encoding: encoding.name(),
@@ -257,6 +290,7 @@ impl Recording {
                 .iter()
                 .map(|(_, name)| name.clone())
                 .reduce(|date, clock| format!("{date} + {clock}")),
+            date_order,
             time_step: None,
             late_steps: 0,
             time_gaps: 0,
@@ -332,7 +366,8 @@ impl Recording {
                 let date = cells.next().transpose()?.unwrap_or_default();
                 let clock = cells.next().transpose()?;
                 let join = |a: &[u8], b: &[u8]| [a, b" ", b].concat();
-                let seconds = |t: &[u8]| time::seconds(t, delimiter, convention.as_ref());
+                let seconds =
+                    |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), date_order);
                 let read = match clock {
                     None => seconds(date),
                     Some(clock) => seconds(&join(date, clock)),
@@ -471,33 +506,6 @@ impl Recording {
         Ok(rec)
     }
 
-    /// How the file was read, for a report: `';'-separated, decimal comma,
-    /// Windows-1252` (the encoding only when not UTF-8).
-    pub fn read_as(&self) -> String {
-        let mut parts = vec![match self.delimiter {
-            '\t' => "tab-separated".to_string(),
-            d => format!("{d:?}-separated"),
-        }];
-        parts.extend(self.decimal.map(|d| d.to_string()));
-        if self.encoding != Encoding::Utf8.name() {
-            parts.push(self.encoding.to_string());
-        }
-        parts.join(", ")
-    }
-
-    /// The time column's sampling interval and late samples, for a data
-    /// line: `a row every 10 ms; 173 late or missing samples kept`.
-    pub fn cadence(&self) -> Option<String> {
-        let step = time::span(self.time_step?);
-        Some(match self.late_steps {
-            0 => format!("a row every {step}"),
-            n => format!(
-                "a row every {step}; {n} step(s) of 1.5 rows or more kept (late or missing \
-                 samples: windows span them; --max-gap splits there)"
-            ),
-        })
-    }
-
     /// Every sample of the input channel (all segments, in order).
     pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
         self.segments.iter().flat_map(|s| s.input.iter().copied())
@@ -573,6 +581,8 @@ pub fn windows(segments: &[Segment], window: usize) -> Windows {
     w
 }
 
+mod dates;
+mod describe;
 mod encoding;
 mod header;
 mod numbers;

@@ -118,12 +118,18 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         r => r?,
     };
     let whole = unseen.is_some();
+    let mut prepared = prepared;
+    let found = whole && leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
     let mut scored = match unseen {
         Some(baselines) => {
             eprintln!(
-                "scoring every window: the model never saw these recordings; the baselines are \
-                 those fitted on its training data (--validate F scores only their last part, \
-                 with baselines fitted on the rest)"
+                "scoring every window{}; the baselines are those fitted on its training data \
+                 (--validate F scores only their last part, with baselines fitted on the rest)",
+                if found {
+                    " the model was not trained on"
+                } else {
+                    ": the model never saw these recordings"
+                }
             );
             let mut s = fit::score_with(&prepared, &loaded.fast, baselines)?;
             s.comparison.never_seen = true;
@@ -148,18 +154,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     } else {
         "of the recording's first part (the model records no training ranges)"
     };
+    let what = if whole {
+        "the recording"
+    } else {
+        "the held-out part"
+    };
     let beyond = recorded
         .or_else(|| fit::Ranges::of_training(&prepared))
         .filter(|_| scored.comparison.held_out)
-        .and_then(|r| {
-            let what = if whole {
-                "the recording"
-            } else {
-                "the held-out part"
-            };
-            r.beyond(prepared.scored(), what, from)
-        });
-    scored.comparison.beyond_training = beyond.is_some();
+        .and_then(|r| scored.against(&r, prepared.scored(), what, from));
     let c = &scored.comparison;
     let plot = a.plot.clone().unwrap_or_else(|| {
         let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
@@ -236,6 +239,76 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         println!("figures    {}, {}", plot.display(), overview.display());
     }
     Ok(())
+}
+
+/// Leaves out of `prepared`'s windows (all scored: files the model does not
+/// know by their bytes) those holding rows found to be the model's training
+/// rows (a copy of a training file with other line ends, the logger's file
+/// grown since, an export of an overlapping period). Whether any were.
+fn leave_out_training_rows(
+    prepared: &mut pipeline::fit::Prepared,
+    loaded: &pipeline::LoadedModel,
+    files: &[PathBuf],
+) -> Result<bool> {
+    use pipeline::fit::seen;
+    let Some(stored) = seen::TrainingRows::recorded(loaded.meta.metrics.as_ref()) else {
+        return Ok(false);
+    };
+    let w = loaded.model.window();
+    let mut kept = pipeline::data::Windows::empty(w);
+    let mut any = false;
+    for f in &mut prepared.recordings {
+        let r = &f.recording;
+        let found = seen::find(r, &stored, w);
+        if !found.rows.is_empty() {
+            let rows: usize = found.rows.iter().map(|s| s.len()).sum();
+            let at: Vec<String> = found
+                .rows
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}–{}",
+                        seen::data_row(r, s.start),
+                        seen::data_row(r, s.end - 1)
+                    )
+                })
+                .collect();
+            eprintln!(
+                "NOTE: {}: {rows} of its {} rows (data rows {}) are rows the model was trained \
+                 on ({} of the windows stored with it are there): not scored",
+                r.path.display(),
+                r.rows,
+                at.join(", "),
+                found.windows
+            );
+            f.training_rows_found = Some(rows);
+            any = true;
+        }
+        kept.extend(&seen::unseen_windows(r, &found.rows, w));
+    }
+    if any && kept.is_empty() {
+        bail!(
+            "no window of {} is one the model was not trained on: to score its held-out part, \
+             give the file it was trained on ({})",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            trained_validate(&loaded.meta)
+                .map(|(_, t)| t
+                    .files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>())
+                .unwrap_or_default()
+                .join(", ")
+        );
+    }
+    if any {
+        prepared.train = kept;
+    }
+    Ok(any)
 }
 
 pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {

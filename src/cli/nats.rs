@@ -396,6 +396,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     decimal: a.decimal,
                     time_column: Vec::new(),
                     max_gap: None,
+                    date_order: None,
                 },
             )?),
             _ => None,

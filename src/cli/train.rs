@@ -375,8 +375,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)
-        .and_then(|r| r.beyond(prepared.scored(), "the held-out part", "training saw"));
-    scored.comparison.beyond_training = beyond.is_some();
+        .and_then(|r| scored.against(&r, prepared.scored(), "the held-out part", "training saw"));
     let c = &scored.comparison;
     let created = format::now_rfc3339();
     let first = &prepared.recordings[0].recording;
@@ -409,9 +408,22 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "output": first.output_name,
             "header": first.header,
             // What `eval` reads the recordings with by default.
-            "reading": reading::recorded(&a.rec.csv),
+            "reading": reading::recorded(&csv::CsvArgs {
+                // The order the dates showed, for a later file that may not.
+                date_order: a.rec.csv.date_order.or(first.date_order),
+                ..a.rec.csv.clone()
+            }),
             // What `eval` holds out by default: the same rows.
             "validate": prepared.validate,
+            // Where `eval` finds these training rows in another file.
+            "training_rows": prepared
+                .recordings
+                .iter()
+                .map(|f| {
+                    let (train, _) = f.recording.split(prepared.validate);
+                    fit::seen::TrainingRows::of(&train, recipe.window)
+                })
+                .collect::<Vec<_>>(),
             // What `eval` on a later recording compares its held-out part with.
             "ranges": ranges,
             // And the baselines it compares the model with there.
@@ -465,7 +477,10 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             .join(", ")
     );
     if a.strict && !c.worth_serving() {
-        eprintln!("error: --strict: the model does not beat both baselines (or NMSE 1)");
+        eprintln!(
+            "error: --strict: the model is not worth serving: it must beat both baselines, with \
+             an error below the held-out signal's own variance (NMSE < 1); see the verdict"
+        );
         std::process::exit(2);
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{Prepared, Scored};
 use crate::error::Result;
 use crate::plot::{self, Chart, Line};
+use crate::recording::Recording;
 
 /// [`FIGURE_WINDOWS`] held-out windows spread evenly over the held-out
 /// part, laid end to end: the input above; truth, model and linear map below.
@@ -16,9 +17,10 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         .recordings
         .first()
         .map(|r| {
+            let r = &r.recording;
             (
-                r.recording.input_name.clone(),
-                r.recording.output_name.clone(),
+                Recording::label(&r.input_name, r.input_unit.as_ref()),
+                Recording::label(&r.output_name, r.output_unit.as_ref()),
             )
         })
         .unwrap_or_default();
@@ -103,14 +105,16 @@ pub fn overview_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()>
             .map(|i| (i as f64, f64::from(values[i * w + w - 1])))
             .collect()
     };
-    let output = p
-        .recordings
-        .first()
-        .map_or_else(String::new, |r| r.recording.output_name.clone());
+    let output = p.recordings.first().map_or_else(String::new, |r| {
+        Recording::label(&r.recording.output_name, r.recording.output_unit.as_ref())
+    });
     let c = &scored.comparison;
     let title = format!(
-        "{} held-out windows, each one's last step: model NMSE {:.3}, linear map {:.3} (all steps)",
-        n, c.model.nmse, c.linear_baseline.nmse
+        "{} {} windows, each one's last step: model NMSE {:.3}, linear map {:.3} (all steps)",
+        n,
+        if c.never_seen { "unseen" } else { "held-out" },
+        c.model.nmse,
+        c.linear_baseline.nmse
     );
     let x_label = if every > 1 {
         format!("held-out window, in file order (every {every}th drawn)")

@@ -1,7 +1,7 @@
 //! How to read a recording: which columns, which delimiter and decimal
 //! separator, what to do with bad rows and gaps in time.
 
-use super::Decimal;
+use super::{DateOrder, Decimal};
 
 /// A column chosen by header name or by 0-based position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,9 @@ pub struct CsvOptions {
     /// (`Datum;Uhrzeit`), read as one stamp; none: no time column.
     pub time: Vec<Column>,
     pub max_gap: Option<f64>,
+    /// The order of day and month in slashed dates (`3/1/2026`); `None`:
+    /// what the dates show (a day past the 12th), else refused.
+    pub date_order: Option<DateOrder>,
 }
 
 impl Default for CsvOptions {
@@ -67,6 +70,7 @@ impl Default for CsvOptions {
             decimal: None,
             time: Vec::new(),
             max_gap: None,
+            date_order: None,
         }
     }
 }

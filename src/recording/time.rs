@@ -2,6 +2,7 @@
 //! next to each other in time (a logger stopped for hours, a clock set
 //! back): windows are not made across such a gap, as across a skipped row.
 
+use super::dates::{DateOrder, clock, date_time};
 use super::numbers::{Convention, number_f64};
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
 use crate::error::{Error, Result};
@@ -11,7 +12,8 @@ use crate::error::{Error, Result};
 /// 1e17 nanoseconds, since as seconds it would be thousands of years), an
 /// ISO 8601 date-time (`2026-01-01T12:00:00`, a space for the `T`, seconds
 /// and their fraction optional, `Z` or an offset such as `+01:00`), or
-/// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it. A number is
+/// `DD.MM.YYYY hh:mm[:ss]` as German spreadsheets write it, or a slashed
+/// date in `order` (`3/1/2026 12:10 AM`; see [`super::dates`]). A number is
 /// read by the file's decimal convention (`60,5` and `1.234` in a file of
 /// decimal commas; without one, a lone comma in a file not separated by
 /// commas is a decimal comma, as in value cells), and a fraction of a
@@ -20,6 +22,7 @@ pub(super) fn seconds(
     cell: &[u8],
     delimiter: u8,
     convention: Option<&Convention>,
+    order: Option<DateOrder>,
 ) -> Result<f64, String> {
     let text = std::str::from_utf8(cell)
         .map_err(|_| "not UTF-8 text".to_string())?
@@ -49,7 +52,7 @@ pub(super) fn seconds(
         return Ok(v / per_second);
     }
     let dotted = text.replace(',', ".");
-    date_time(&dotted).ok_or_else(|| {
+    date_time(&dotted, order).ok_or_else(|| {
         if clock(&dotted).is_some() {
             return format!(
                 "{text:?} is a time of day without a date: name the date's column first \
@@ -57,8 +60,8 @@ pub(super) fn seconds(
             );
         }
         format!(
-            "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, or \
-             DD.MM.YYYY hh:mm:ss)"
+            "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, \
+             DD.MM.YYYY hh:mm:ss, or 3/1/2026 12:10 AM)"
         )
     })
 }
@@ -90,7 +93,10 @@ pub(super) fn time_columns_hint(
     };
     for i in (0..row.len()).filter(|i| !skip.contains(i)) {
         let Some(cell) = text(i) else { continue };
-        if cell.parse::<f64>().is_ok() || date_time(&cell).is_none() {
+        let either = [DateOrder::DayFirst, DateOrder::MonthFirst];
+        if cell.parse::<f64>().is_ok()
+            || either.iter().all(|o| date_time(&cell, Some(*o)).is_none())
+        {
             continue;
         }
         let date_only = !cell.contains([' ', 'T']);
@@ -102,75 +108,6 @@ pub(super) fn time_columns_hint(
         });
     }
     None
-}
-
-fn date_time(text: &str) -> Option<f64> {
-    // A date alone is its midnight.
-    let (date, rest) = match text.find(['T', ' ']) {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => (text, "00:00"),
-    };
-    let (y, m, d) = if date.contains('-') {
-        let mut p = date.split('-');
-        let ymd = (p.next()?, p.next()?, p.next()?);
-        (
-            ymd.0.parse().ok()?,
-            ymd.1.parse().ok()?,
-            ymd.2.parse().ok()?,
-        )
-    } else {
-        let mut p = date.split('.');
-        let dmy = (p.next()?, p.next()?, p.next()?);
-        (
-            dmy.2.parse().ok()?,
-            dmy.1.parse().ok()?,
-            dmy.0.parse().ok()?,
-        )
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // The clock, then an offset from UTC (none: the recording's own zone).
-    let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
-    let (time_of_day, zone) = rest.split_at(split);
-    let since_midnight = clock(time_of_day)?;
-    let offset = match zone {
-        "" | "Z" => 0.0,
-        z => {
-            let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
-            let hm = z[1..].replace(':', "");
-            if hm.len() != 4 {
-                return None;
-            }
-            let (h, m): (f64, f64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
-            sign * (h * 3600.0 + m * 60.0)
-        }
-    };
-    let days = days_from_civil(y, m, d) as f64;
-    Some(days * 86_400.0 + since_midnight - offset)
-}
-
-/// Seconds since midnight of `hh:mm[:ss[.fff]]`.
-fn clock(text: &str) -> Option<f64> {
-    let mut c = text.split(':');
-    let hours: f64 = c.next()?.parse().ok()?;
-    let minutes: f64 = c.next()?.parse().ok()?;
-    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
-    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
-        return None;
-    }
-    Some(hours * 3600.0 + minutes * 60.0 + secs)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The largest step between neighbouring time stamps that is not a gap:
@@ -334,7 +271,7 @@ mod tests {
 
     #[test]
     fn time_cells_read_as_seconds() {
-        let s = |t: &str| seconds(t.as_bytes(), b',', None);
+        let s = |t: &str| seconds(t.as_bytes(), b',', None, None);
         assert_eq!(s("1700000000").unwrap(), 1.7e9);
         assert_eq!(s("2.5").unwrap(), 2.5);
         // Epoch milliseconds, microseconds and nanoseconds read as seconds.
@@ -375,7 +312,7 @@ mod tests {
             decimal: Decimal::Comma,
             shown_by: "line 2".into(),
         };
-        let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma));
+        let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma), None);
         assert_eq!(s("60,5").unwrap(), 60.5);
         assert_eq!(s("1.234").unwrap(), 1234.0);
         assert_eq!(s("1.764.806.400").unwrap(), 1_764_806_400.0);
@@ -387,16 +324,16 @@ mod tests {
         // Not of the convention, but a number as it stands.
         assert_eq!(s("60.5").unwrap(), 60.5);
         // No convention decided: a lone comma in a `;` file, as values.
-        let undecided = |t: &str| seconds(t.as_bytes(), b';', None);
+        let undecided = |t: &str| seconds(t.as_bytes(), b';', None, None);
         assert_eq!(undecided("60,5").unwrap(), 60.5);
-        assert!(seconds(b"60,5", b',', None).is_err());
+        assert!(seconds(b"60,5", b',', None, None).is_err());
         // The precision of epoch seconds survives the convention.
         let point = Convention {
             decimal: Decimal::Point,
             shown_by: "line 2".into(),
         };
         assert_eq!(
-            seconds(b"1764806400.25", b',', Some(&point)).unwrap(),
+            seconds(b"1764806400.25", b',', Some(&point), None).unwrap(),
             1_764_806_400.25
         );
     }
@@ -526,6 +463,42 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// A US spreadsheet's `3/12/2026 11:50 PM`: month first, as a day past
+    /// the 12th shows; a file whose dates cannot tell is refused with the
+    /// flag that says, and read with it.
+    #[test]
+    fn slashed_dates_are_read_in_the_order_the_file_shows() {
+        let rows = [
+            "3/12/2026 11:40 PM",
+            "3/12/2026 11:50 PM",
+            "3/13/2026 12:00 AM",
+        ];
+        let mut text = String::from("t,x,y\n");
+        for (i, t) in rows.iter().enumerate() {
+            text += &format!("{t},{i},{i}\n");
+        }
+        let r = read(&text, &["t"]).unwrap();
+        assert_eq!(r.date_order, Some(DateOrder::MonthFirst));
+        assert_eq!((r.time_step, r.time_gaps), (Some(600.0), 0));
+        assert!(r.read_as().contains("month/day/year"), "{}", r.read_as());
+        let short = "t,x,y\n3/1/2026 0:10,1,1\n3/1/2026 0:20,2,2\n";
+        let e = read(short, &["t"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--date-order dmy") && e.contains("line 2"),
+            "{e}"
+        );
+        use super::super::{Column, CsvOptions};
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            date_order: Some(DateOrder::DayFirst),
+            ..Default::default()
+        };
+        let r = Recording::from_bytes(short.as_bytes(), std::path::Path::new("r.csv"), &opts);
+        assert_eq!(r.unwrap().time_step, None); // one step: no median
     }
 
     /// The data line gives the sampling interval, and the late or missing

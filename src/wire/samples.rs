@@ -35,6 +35,11 @@ impl<'de> Deserialize<'de> for Num {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
                 Ok(Num(v))
             }
+            // `null` (JSON) or nil: a missing sample, as pandas writes NaN;
+            // refused as NaN is (an invalid value, not a malformed message).
+            fn visit_unit<E: de::Error>(self) -> Result<Num, E> {
+                Ok(Num(f64::NAN))
+            }
         }
         d.deserialize_any(V)
     }
@@ -128,7 +133,11 @@ pub fn decode_samples_into(
         return Err(DecodeError::InvalidValue(format!(
             "sample {i} (seq {}) is {}, not a finite f32",
             raw.seq + i as u64,
-            Short(v)
+            if v.is_nan() {
+                "NaN or null".to_string()
+            } else {
+                Short(v).to_string()
+            }
         )));
     }
     Ok(SampleHeader {
@@ -195,11 +204,10 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                     return Err(de::Error::duplicate_field("value"));
                 }
                 Field::Value => {
-                    value = Some(map.next_value::<Option<Num>>()?.map(|Num(v)| {
-                        let f = v as f32;
-                        self.0.push(f);
-                        (!f.is_finite()).then_some((0, v))
-                    }));
+                    let Num(v) = map.next_value::<Num>()?;
+                    let f = v as f32;
+                    self.0.push(f);
+                    value = Some((!f.is_finite()).then_some((0, v)));
                 }
                 Field::Values if values.is_some() => {
                     return Err(de::Error::duplicate_field("values"));
@@ -213,7 +221,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
         Ok(Raw {
             seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,
             ts: ts.flatten(),
-            value: value.flatten(),
+            value,
             values: values.flatten(),
         })
     }

@@ -198,6 +198,17 @@ fn non_finite_values_are_invalid() {
         let e = decode_samples(&pack(&One { seq: 1, value: v })).unwrap_err();
         assert!(matches!(e, DecodeError::InvalidValue(_)), "{v}: {e:?}");
     }
+    // A null (pandas' NaN in JSON, or MessagePack nil) is a missing sample,
+    // refused as NaN is, in `value` and in `values`.
+    for m in [
+        br#"{"seq": 3, "value": null}"#.to_vec(),
+        br#"{"seq": 2, "values": [1.5, null]}"#.to_vec(),
+        pack(&serde_json::json!({"seq": 3, "value": null})),
+    ] {
+        let e = decode_samples(&m).unwrap_err();
+        assert!(matches!(e, DecodeError::InvalidValue(_)), "{e:?}");
+        assert!(e.to_string().contains("(seq 3) is NaN or null"), "{e}");
+    }
 }
 
 #[test]

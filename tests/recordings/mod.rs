@@ -33,12 +33,17 @@ fn output_at(t: usize) -> f64 {
 
 /// An 11-column export: a time stamp, a quoted label, nine sensors; a BOM.
 fn write_recording(path: &Path, rows: usize) {
+    write_recording_from(path, 0..rows);
+}
+
+/// The recording's rows `rows` (another period of the same signal).
+fn write_recording_from(path: &Path, rows: std::ops::Range<usize>) {
     let mut text = String::from("\u{feff}time,label");
     for k in 0..9 {
         text.push_str(&format!(",s{k}"));
     }
     text.push('\n');
-    for t in 0..rows {
+    for t in rows {
         text.push_str(&format!(
             "2026-01-01T00:{:02}:{:02},\"run, A\"",
             t / 60 % 60,

@@ -43,7 +43,8 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("day1.csv"), dir.path().join("day2.csv"));
     write_recording(&a, 300);
-    write_recording(&b, 200);
+    // Another period: rows of day 1's would be found to be training rows.
+    write_recording_from(&b, 1000..1200);
     let model = dir.path().join("m.safetensors");
     ok(&retrain(&a, &model, &["--steps", "2"]));
 
@@ -96,6 +97,35 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
             e["validation"]["windows"].as_u64()
         ),
         (Some(false), Some(60 - 23))
+    );
+    // The logger's file grown since (100 more rows: not the same bytes):
+    // its first 240 rows, the training part, are found by their values and
+    // left out; every window of the 160 rows after them is scored.
+    let grown = dir.path().join("day1-grown.csv");
+    write_recording(&grown, 400);
+    let (e, err) = eval(&model, &grown, &[]);
+    assert_eq!(e["never_trained_on"], true, "{e}");
+    assert_eq!(e["validation"]["windows"], 160 - 23, "{e}");
+    assert_eq!(e["data"][0]["training_rows_found"], 240, "{e}");
+    assert!(
+        err.contains("240 of its 400 rows (data rows 0–239)"),
+        "{err}"
+    );
+    // An export of rows 200 to 259 only: all training rows but 20, no
+    // window left to score: said, not scored as unseen.
+    let part = dir.path().join("day1-part.csv");
+    write_recording_from(&part, 200..260);
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap()])
+        .args(["--data", part.to_str().unwrap()])
+        .args(["--plot", dir.path().join("part.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not trained on: to score its held-out part"),
+        "{err}"
     );
 }
 

@@ -39,6 +39,10 @@ pub(crate) struct CsvArgs {
     // training; the reader refuses a gap without a time column.
     #[arg(long, value_parser = pipeline::config::parse_duration)]
     pub(crate) max_gap: Option<std::time::Duration>,
+    /// In slashed dates, `dmy` (31/12/2026) or `mdy` (12/31/2026) [default:
+    /// what the dates show: a day past the 12th]
+    #[arg(long, value_parser = pipeline::recording::DateOrder::parse)]
+    pub(crate) date_order: Option<pipeline::recording::DateOrder>,
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -92,6 +96,11 @@ impl CsvArgs {
                 "--max-gap needs --time-column: the column whose gaps it measures".into(),
             ));
         }
+        if self.date_order.is_some() && self.time_column.is_empty() {
+            return Err(super::Usage(
+                "--date-order needs --time-column: the column whose dates it reads".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -105,6 +114,7 @@ impl CsvArgs {
             decimal: self.decimal,
             time: self.time_column.clone(),
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
+            date_order: self.date_order,
         }
     }
 
@@ -173,10 +183,17 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
     let rows = match part {
         Scored::Training => format!("{} rows ({} train, {held})", r.rows, f.train_rows),
         Scored::HeldOut => format!("{} rows, {held}", r.rows),
-        Scored::Whole => format!(
-            "{} rows, all scored (never trained on){skipped}{gaps}",
-            r.rows
-        ),
+        Scored::Whole => match f.training_rows_found {
+            None => format!(
+                "{} rows, all scored (never trained on){skipped}{gaps}",
+                r.rows
+            ),
+            Some(n) => format!(
+                "{} rows, {n} of them the model's training rows (found by their values: not \
+                 scored), the rest scored{skipped}{gaps}",
+                r.rows
+            ),
+        },
     };
     format!(
         "data       {}: {rows}, {:?} → {:?} ({})",
@@ -200,7 +217,7 @@ fn fraction(s: &str) -> std::result::Result<f64, String> {
 /// file's: files of one logger name it alike).
 pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
     let first = prepared.recordings.first()?;
-    pipeline::eval::unit_of(&first.recording.output_name)
+    first.recording.output_unit()
 }
 
 /// A recording's content id ([`pipeline::format::content_id`]); `None`

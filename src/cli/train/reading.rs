@@ -2,7 +2,7 @@
 //! flags it was given, so that `eval` reads the same file, or a later one
 //! from the same logger, the same way without being told again.
 
-use pipeline::recording::{Column, Decimal, parse_delimiter};
+use pipeline::recording::{Column, DateOrder, Decimal, parse_delimiter};
 use serde_json::{Value, json};
 
 use super::CsvArgs;
@@ -51,6 +51,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "skip_bad_rows": a.skip_bad_rows,
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
         "decimal": a.decimal.map(Decimal::flag),
+        "date_order": a.date_order.map(DateOrder::flag),
     })
 }
 
@@ -65,7 +66,7 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
     let trained = time_columns_of(&r["time_column"]);
     if a.time_column.is_empty() && !trained.is_empty() {
         taken.extend(trained.iter().map(|c| format!("--time-column {c}")));
-        a.time_column = trained;
+        a.time_column = trained.clone();
         // Only with the column it was measured on.
         if a.max_gap.is_none()
             && let Some(s) = r["max_gap_s"]
@@ -75,6 +76,18 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
             taken.push(format!("--max-gap {s}s"));
             a.max_gap = Some(std::time::Duration::from_secs_f64(s));
         }
+    }
+    // The order of day and month goes with the date column it was read in.
+    let order = r["date_order"]
+        .as_str()
+        .and_then(|o| DateOrder::parse(o).ok());
+    if let Some(o) = order
+        && a.date_order.is_none()
+        && !trained.is_empty()
+        && a.time_column == trained
+    {
+        taken.push(format!("--date-order {}", o.flag()));
+        a.date_order = Some(o);
     }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
@@ -117,6 +130,7 @@ mod tests {
             decimal: None,
             time_column: Vec::new(),
             max_gap: None,
+            date_order: None,
         }
     }
 
@@ -128,6 +142,7 @@ mod tests {
             decimal: Some(Decimal::Comma),
             time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
+            date_order: Some(DateOrder::MonthFirst),
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
@@ -138,6 +153,7 @@ mod tests {
             [
                 "--time-column \"Zeit\"",
                 "--max-gap 300s",
+                "--date-order mdy",
                 "--skip-bad-rows",
                 "--delimiter tab",
                 "--decimal comma"
@@ -152,6 +168,8 @@ mod tests {
         let (got, _) = as_trained(&given, Some(&metrics));
         assert_eq!(got.time_column, [Column::Index(0)]);
         assert_eq!((got.max_gap, got.delimiter), (None, Some(b';')));
+        // Nor an order of day and month read in another column.
+        assert_eq!(got.date_order, None);
         // A delimiter given takes no decimal separator from training.
         assert_eq!(got.decimal, None);
         // A date's and a time of day's columns are taken together.

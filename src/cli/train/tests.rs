@@ -13,6 +13,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         decimal: None,
         time_column: Vec::new(),
         max_gap: None,
+        date_order: None,
     }
 }
 

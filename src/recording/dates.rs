@@ -1,0 +1,257 @@
+//! Dates and clocks as exports write them: ISO 8601 (`2026-03-01T00:10:00`,
+//! an offset or `Z`), German spreadsheets' `01.03.2026 00:10`, and the
+//! slashed dates of US and British spreadsheets (`3/1/2026 12:10 AM`,
+//! `01/03/2026 00:10`), whose order of day and month the file decides.
+
+/// The order of day and month in a slashed date (`3/1/2026`): US
+/// spreadsheets write the month first, British and most others the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    DayFirst,
+    MonthFirst,
+}
+
+impl DateOrder {
+    /// `dmy` or `mdy`, as `--date-order` takes it.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "dmy" | "day-first" | "dd/mm/yyyy" => Ok(Self::DayFirst),
+            "mdy" | "month-first" | "mm/dd/yyyy" => Ok(Self::MonthFirst),
+            other => Err(format!(
+                "{other:?}: `dmy` (31/12/2026, day first) or `mdy` (12/31/2026, month first)"
+            )),
+        }
+    }
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::DayFirst => "dmy",
+            Self::MonthFirst => "mdy",
+        }
+    }
+}
+
+/// The parts of a slashed date `a/b/c`, when the cell starts with one
+/// whose year is last (a year first, `2026/03/01`, has one order only).
+fn slashed(cell: &str) -> Option<(u32, u32)> {
+    let date = cell.split([' ', 'T']).next()?;
+    let mut p = date.split('/');
+    let (a, b, c) = (p.next()?, p.next()?, p.next()?);
+    if p.next().is_some() || a.len() > 2 || b.len() > 2 {
+        return None;
+    }
+    c.parse::<u32>().ok()?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The order of day and month the slashed dates of a column show: a first
+/// number past 12 is a day (`13/03/2026`), a second past 12 too
+/// (`3/13/2026`). Cells are looked at one by one, then [`Self::decide`].
+#[derive(Default)]
+pub(super) struct OrderEvidence {
+    /// The first cell (line, text) showing each order, and the first
+    /// slashed date.
+    day_first: Option<(u64, String)>,
+    month_first: Option<(u64, String)>,
+    any: Option<(u64, String)>,
+}
+
+impl OrderEvidence {
+    /// `line` is called only for a cell kept as an example.
+    pub fn look(&mut self, line: impl Fn() -> u64, cell: &[u8]) {
+        let Some(cell) = std::str::from_utf8(cell).ok().map(str::trim) else {
+            return;
+        };
+        let Some((a, b)) = slashed(cell) else {
+            return;
+        };
+        let example = || Some((line(), cell.to_string()));
+        if self.any.is_none() {
+            self.any = example();
+        }
+        if a > 12 && self.day_first.is_none() {
+            self.day_first = example();
+        }
+        if b > 12 && self.month_first.is_none() {
+            self.month_first = example();
+        }
+    }
+
+    /// `Ok(None)`: no slashed dates; an error when they show both orders
+    /// or neither (a recording within the first twelve days of its months).
+    pub fn decide(self) -> Result<Option<DateOrder>, String> {
+        match (self.day_first, self.month_first, self.any) {
+            (Some((dl, d)), Some((ml, m)), _) => Err(format!(
+                "the dates are written day first (line {dl}: {d:?}) and month first (line \
+                 {ml}: {m:?}): is it one time column?"
+            )),
+            (Some(_), None, _) => Ok(Some(DateOrder::DayFirst)),
+            (None, Some(_), _) => Ok(Some(DateOrder::MonthFirst)),
+            (None, None, Some((line, cell))) => Err(format!(
+                "the dates (line {line}: {cell:?}) may be day/month or month/day: no day past \
+                 the 12th tells which; say it with --date-order dmy (day first) or --date-order \
+                 mdy (month first)"
+            )),
+            (None, None, None) => Ok(None),
+        }
+    }
+}
+
+/// Seconds since 1970-01-01 of a date and time (`None`: not one). A date
+/// alone is its midnight; an offset from UTC is applied (none: the
+/// recording's own zone). `order` reads slashed dates (`None`: refused).
+pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
+    let (date, rest) = match text.find(['T', ' ']) {
+        Some(i) => (&text[..i], text[i + 1..].trim_start()),
+        None => (text, "00:00"),
+    };
+    let part = |s: &str| s.parse::<i64>().ok();
+    let (y, m, d) = if date.contains('-') {
+        let mut p = date.split('-');
+        let ymd = (p.next()?, p.next()?, p.next()?);
+        (part(ymd.0)?, part(ymd.1)?, part(ymd.2)?)
+    } else if date.contains('/') {
+        let mut p = date.split('/');
+        let (a, b, c) = (p.next()?, p.next()?, p.next()?);
+        if a.len() == 4 {
+            (part(a)?, part(b)?, part(c)?)
+        } else {
+            let year = match (c.len(), part(c)?) {
+                (4, y) => y,
+                // Two digits, as strptime's %y reads them.
+                (2, y) if y < 69 => 2000 + y,
+                (2, y) => 1900 + y,
+                _ => return None,
+            };
+            match order? {
+                DateOrder::DayFirst => (year, part(b)?, part(a)?),
+                DateOrder::MonthFirst => (year, part(a)?, part(b)?),
+            }
+        }
+    } else {
+        let mut p = date.split('.');
+        let dmy = (p.next()?, p.next()?, p.next()?);
+        (part(dmy.2)?, part(dmy.1)?, part(dmy.0)?)
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // The clock, then an offset from UTC.
+    let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (time_of_day, zone) = rest.split_at(split);
+    let since_midnight = clock(time_of_day)?;
+    let offset = match zone {
+        "" | "Z" => 0.0,
+        z => {
+            let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
+            let hm = z[1..].replace(':', "");
+            if hm.len() != 4 {
+                return None;
+            }
+            let (h, m): (f64, f64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
+            sign * (h * 3600.0 + m * 60.0)
+        }
+    };
+    let days = days_from_civil(y, m, d) as f64;
+    Some(days * 86_400.0 + since_midnight - offset)
+}
+
+/// Seconds since midnight of `hh:mm[:ss[.fff]]`, or of a 12-hour clock
+/// (`12:10 AM`, `1:05:30 pm`, `3:00 p.m.`).
+pub(super) fn clock(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let meridiem = [("am", false), ("a.m.", false), ("pm", true), ("p.m.", true)]
+        .into_iter()
+        .find(|(suffix, _)| lower.ends_with(suffix));
+    let (text, afternoon) = match meridiem {
+        Some((suffix, pm)) => (text[..text.len() - suffix.len()].trim_end(), Some(pm)),
+        None => (text, None),
+    };
+    let mut c = text.split(':');
+    let hours: f64 = c.next()?.parse().ok()?;
+    let minutes: f64 = c.next()?.parse().ok()?;
+    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
+    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
+        return None;
+    }
+    let hours = match afternoon {
+        None => hours,
+        // 12 AM is midnight, 12 PM noon.
+        Some(_) if !(1.0..=12.0).contains(&hours) || hours.fract() != 0.0 => return None,
+        Some(pm) => hours % 12.0 + if pm { 12.0 } else { 0.0 },
+    };
+    Some(hours * 3600.0 + minutes * 60.0 + secs)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-03-01 is 20,513 days after 1970-01-01.
+    const MARCH_1: f64 = 20_513.0 * 86_400.0;
+
+    #[test]
+    fn slashed_dates_and_12_hour_clocks() {
+        let us = |t: &str| date_time(t, Some(DateOrder::MonthFirst));
+        let uk = |t: &str| date_time(t, Some(DateOrder::DayFirst));
+        assert_eq!(us("3/1/2026 12:10 AM"), Some(MARCH_1 + 600.0));
+        assert_eq!(
+            us("3/1/2026 12:10 PM"),
+            Some(MARCH_1 + 12.0 * 3600.0 + 600.0)
+        );
+        assert_eq!(
+            us("03/01/2026 1:05:30 pm"),
+            Some(MARCH_1 + 13.0 * 3600.0 + 330.0)
+        );
+        assert_eq!(us("3/1/26 0:10"), Some(MARCH_1 + 600.0));
+        assert_eq!(uk("01/03/2026 00:10"), Some(MARCH_1 + 600.0));
+        assert_eq!(uk("1/3/2026 11:59 p.m."), Some(MARCH_1 + 86_340.0));
+        // A year first has one order; neither is needed.
+        assert_eq!(date_time("2026/03/01 00:10", None), Some(MARCH_1 + 600.0));
+        // Without an order a slashed date is not read.
+        assert_eq!(date_time("3/1/2026 00:10", None), None);
+        for bad in [
+            "13/1/2026 00:10",
+            "3/1/2026 13:10 PM",
+            "3/1/2026 0:10 AM",
+            "3/1/202 00:10",
+        ] {
+            assert_eq!(us(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_order_of_day_and_month_is_what_the_dates_show() {
+        let order = |cells: &[&str]| {
+            let mut e = OrderEvidence::default();
+            for (i, c) in cells.iter().enumerate() {
+                e.look(|| i as u64 + 2, c.as_bytes());
+            }
+            e.decide()
+        };
+        let us = order(&["3/12/2026 11:50 PM", "3/13/2026 12:00 AM"]);
+        assert_eq!(us, Ok(Some(DateOrder::MonthFirst)));
+        let uk = order(&["12/03/2026 23:50", "13/03/2026 00:00"]);
+        assert_eq!(uk, Ok(Some(DateOrder::DayFirst)));
+        assert_eq!(order(&["2026-03-01", "2026/03/13", "12.5"]), Ok(None));
+        let short = order(&["3/1/2026", "3/2/2026"]).unwrap_err();
+        assert!(
+            short.contains("--date-order") && short.contains("line 2"),
+            "{short}"
+        );
+        let both = order(&["13/3/2026", "3/13/2026"]).unwrap_err();
+        assert!(both.contains("line 2") && both.contains("line 3"), "{both}");
+    }
+}

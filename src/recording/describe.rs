@@ -1,0 +1,58 @@
+//! How a recording is described to its user: how it was read, its
+//! sampling interval, its channels' units.
+
+use super::{DateOrder, Encoding, Recording, time};
+
+impl Recording {
+    /// How the file was read, for a report: `';'-separated, decimal comma,
+    /// Windows-1252` (the encoding only when not UTF-8).
+    pub fn read_as(&self) -> String {
+        let mut parts = vec![match self.delimiter {
+            '\t' => "tab-separated".to_string(),
+            d => format!("{d:?}-separated"),
+        }];
+        parts.extend(self.decimal.map(|d| d.to_string()));
+        parts.extend(self.date_order.map(|o| {
+            match o {
+                DateOrder::DayFirst => "dates day/month/year",
+                DateOrder::MonthFirst => "dates month/day/year",
+            }
+            .to_string()
+        }));
+        if self.input_unit.is_some() || self.output_unit.is_some() {
+            parts.push("TOA5, units from line 3".into());
+        }
+        if self.encoding != Encoding::Utf8.name() {
+            parts.push(self.encoding.to_string());
+        }
+        parts.join(", ")
+    }
+
+    /// The output channel's unit: the file's units row's, else what its
+    /// name ends with (`Flow [m³/h]`).
+    pub fn output_unit(&self) -> Option<&str> {
+        (self.output_unit.as_deref()).or_else(|| crate::eval::unit_of(&self.output_name))
+    }
+
+    /// A channel's name for a figure's axis, with its unit when the file
+    /// gives it in a row of its own.
+    pub fn label(name: &str, unit: Option<&String>) -> String {
+        match unit {
+            Some(u) => format!("{name} ({u})"),
+            None => name.to_string(),
+        }
+    }
+
+    /// The time column's sampling interval and late samples, for a data
+    /// line: `a row every 10 ms; 173 late or missing samples kept`.
+    pub fn cadence(&self) -> Option<String> {
+        let step = time::span(self.time_step?);
+        Some(match self.late_steps {
+            0 => format!("a row every {step}"),
+            n => format!(
+                "a row every {step}; {n} step(s) of 1.5 rows or more kept (late or missing \
+                 samples: windows span them; --max-gap splits there)"
+            ),
+        })
+    }
+}
