@@ -113,6 +113,10 @@ pub struct Score {
     pub nmse: f64,
 }
 
+/// A linear map's NMSE below which it is close to exact (the verdict says
+/// a linear relationship, not a weak model, is why the model loses).
+const NEAR_EXACT: f64 = 0.01;
+
 /// A model against the two baselines on the same held-out windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -258,6 +262,14 @@ impl Comparison {
             .collect();
             let more = "more data, longer training, another --window or --hidden may help";
             let advice = match (self.beyond_training, self.beats_linear_within_range) {
+                // A relationship the linear map all but captures (a shift,
+                // a gain, a linear filter): a model gains little over it.
+                (false, _) if self.linear_baseline.nmse < NEAR_EXACT => format!(
+                    "the linear map is close to exact here (NMSE {:.4}): the output is nearly a \
+                     linear function of the input window, which a linear filter computes as well; \
+                     longer training may still match it",
+                    self.linear_baseline.nmse
+                ),
                 (true, Some(true)) => "it beats the linear map on the windows within the range \
                      it was trained on, not beyond it: see the warning"
                     .to_string(),
@@ -343,5 +355,15 @@ mod tests {
             "{}",
             c.verdict()
         );
+        // Losing to a linear map that is all but exact (an output that is a
+        // shift or gain of the input): the verdict says so, not "train more".
+        let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.01)).unwrap();
+        let v = c.verdict();
+        assert!(
+            v.contains("the linear map is close to exact here (NMSE 0.0001)"),
+            "{v}"
+        );
+        let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
+        assert!(c.verdict().contains("longer training"), "{}", c.verdict());
     }
 }

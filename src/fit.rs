@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::eval::Comparison;
 use crate::fast::FastModel;
 use crate::plot::{self, Chart, Line};
-use crate::recording::{self, CsvOptions, Recording};
+use crate::recording::{self, CsvOptions, Recording, Segment};
 use crate::scaling::{Affine, ScaleMethod, Scaling};
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
 pub use ranges::Ranges;
@@ -128,8 +128,26 @@ pub fn prepare(
     let rows: usize = p.recordings.iter().map(|r| r.recording.rows).sum();
     if p.train.is_empty() {
         let gaps: usize = p.recordings.iter().map(|r| r.recording.time_gaps).sum();
+        let skipped: usize = p.recordings.iter().map(|r| r.recording.skipped).sum();
+        // Rows enough, but never `window` of them in a row: skipped rows
+        // and gaps cut them shorter than a window.
+        let longest = p
+            .recordings
+            .iter()
+            .flat_map(|r| r.recording.segments.iter().map(Segment::len))
+            .max()
+            .unwrap_or(0);
+        let runs = if (skipped > 0 || gaps > 0) && rows >= 2 * window {
+            format!(
+                "; the longest run of rows with no skipped row or gap inside is {longest}, \
+                 and a window needs {window} in a row ({skipped} row(s) skipped, {gaps} gap(s)): \
+                 fill the missing cells, or train a smaller --window"
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::Data(format!(
-            "no training window of {window} samples: {rows} rows in all, {:.0}% held out{}",
+            "no training window of {window} samples: {rows} rows in all, {:.0}% held out{}{runs}",
             validate * 100.0,
             if gaps > 0 {
                 format!(
@@ -141,9 +159,25 @@ pub fn prepare(
         )));
     }
     if validate > 0.0 && p.valid.is_empty() {
+        // Below two windows' rows, no --validate leaves both parts one.
+        let most = p
+            .recordings
+            .iter()
+            .map(|r| r.recording.rows)
+            .max()
+            .unwrap_or(0);
+        let advice = if most < 2 * window {
+            format!(
+                "a training and a held-out window need {} rows in one file, the longest has \
+                 {most}: use more data (or a smaller --window)",
+                2 * window
+            )
+        } else {
+            "use more data or a larger --validate".into()
+        };
         return Err(Error::Data(format!(
             "the held-out part ({:.0}% of each file) holds no window of {window} samples; \
-             use more data or a larger --validate",
+             {advice}",
             validate * 100.0
         )));
     }
@@ -385,6 +419,37 @@ mod tests {
             ..Default::default()
         };
         Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+    }
+
+    /// Rows enough, but cut by skipped rows into runs shorter than a
+    /// window: the refusal names the longest run and what to do.
+    #[test]
+    fn runs_shorter_than_a_window_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holes.csv");
+        let mut text = String::from("x,y\n");
+        for i in 0..200 {
+            let cell = if i % 10 == 9 {
+                String::new()
+            } else {
+                i.to_string()
+            };
+            text += &format!("{cell},{i}\n");
+        }
+        std::fs::write(&path, text).unwrap();
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            skip_bad_rows: true,
+            ..Default::default()
+        };
+        let e = prepare(&[path], &opts, 0.2, 24).unwrap_err().to_string();
+        assert!(
+            e.contains("the longest run of rows with no skipped row or gap inside is 9")
+                && e.contains("20 row(s) skipped")
+                && e.contains("smaller --window"),
+            "{e}"
+        );
     }
 
     /// A meter at 2.5e7 varying by about 2 is a few f32 steps: warned; the

@@ -135,7 +135,11 @@ pub(crate) fn progress_bar(len: u64) -> ProgressBar {
 }
 
 /// The recipe named by --recipe (or `fallback`), with the flags applied.
-pub(crate) fn recipe_from_args(a: &RetrainArgs, fallback: RecipeName) -> Recipe {
+/// Flags that make no recipe (`--window 1`, `--lr 0`) are usage errors.
+pub(crate) fn recipe_from_args(
+    a: &RetrainArgs,
+    fallback: RecipeName,
+) -> std::result::Result<Recipe, Usage> {
     let mut recipe = match a.recipe.unwrap_or(fallback) {
         RecipeName::Default => Recipe::default_recipe(),
         RecipeName::Seed => Recipe::seed(),
@@ -169,7 +173,11 @@ pub(crate) fn recipe_from_args(a: &RetrainArgs, fallback: RecipeName) -> Recipe 
     if let Some(p) = a.patience {
         recipe.patience = Some(p);
     }
-    recipe
+    match recipe.validate() {
+        Ok(()) => Ok(recipe),
+        Err(pipeline::Error::Data(why)) => Err(Usage(why)),
+        Err(e) => Err(Usage(e.to_string())),
+    }
 }
 
 /// The first Ctrl-C ends training at its next step as a spent budget does
@@ -200,7 +208,7 @@ fn stop_on_ctrl_c() {
 
 pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     stop_on_ctrl_c();
-    let recipe = recipe_from_args(&a, RecipeName::Default);
+    let recipe = recipe_from_args(&a, RecipeName::Default)?;
     let data = match &a.pair {
         Some(id) => Dataset::pair(id, recipe.window)?,
         None => {
@@ -292,7 +300,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     use pipeline::fit;
     a.rec.check()?;
     stop_on_ctrl_c();
-    let recipe = recipe_from_args(&a, RecipeName::Recording);
+    let recipe = recipe_from_args(&a, RecipeName::Recording)?;
     if recipe.random_windows_per_epoch > 0 {
         return Err(Usage(
             "recordings have no curve to draw random-phase windows from: drop --random-windows"
@@ -331,13 +339,22 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {
+        // Seven significant digits whatever the size (`0.000058` was all
+        // a channel in the 1e-5 range kept).
+        let n = |x: f64| {
+            if x != 0.0 && !(0.01..1e7).contains(&x.abs()) {
+                format!("{x:.6e}")
+            } else {
+                format!("{x:.6}")
+            }
+        };
         println!(
-            "scaling    {}: input (x − {:.6}) / {:.6}, output (y − {:.6}) / {:.6}",
+            "scaling    {}: input (x − {}) / {}, output (y − {}) / {}",
             format!("{:?}", scaling.method).to_lowercase(),
-            scaling.input.center,
-            scaling.input.scale,
-            scaling.output.center,
-            scaling.output.scale
+            n(scaling.input.center),
+            n(scaling.input.scale),
+            n(scaling.output.center),
+            n(scaling.output.scale)
         );
     }
     tracing::info!(

@@ -107,7 +107,28 @@ pub(super) fn time_columns_hint(
             flag(i)
         });
     }
-    None
+    // A number of seconds is a value like any other; its column's name
+    // says it is time (`Time [s]`, `timestamp`, `Zeit`).
+    (0..row.len())
+        .filter(|i| !skip.contains(i))
+        .find(|&i| {
+            let name = names.get(i).map(|n| n.to_lowercase()).unwrap_or_default();
+            let word = name
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("");
+            let timely = [
+                "time",
+                "timestamp",
+                "datetime",
+                "zeit",
+                "zeitstempel",
+                "epoch",
+            ];
+            // Not `t` alone: a temperature as often as a time.
+            timely.contains(&word) && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
+        })
+        .map(flag)
 }
 
 /// The largest step between neighbouring time stamps that is not a gap:
@@ -156,7 +177,10 @@ pub(super) fn split_at_gaps(
         steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
         at += s.len();
     }
-    if let Some(why) = newest_first(&steps).or_else(|| repeating(&steps, columns)) {
+    let why = newest_first(&steps)
+        .or_else(|| unsorted(&steps))
+        .or_else(|| repeating(&steps, columns));
+    if let Some(why) = why {
         return Err(Error::Data(format!(
             "{}: {:?} {why}",
             rec.path.display(),
@@ -221,6 +245,23 @@ fn newest_first(steps: &[f64]) -> Option<String> {
     (2 * back > steps.len()).then(|| {
         format!(
             "goes back on {back} of {} rows: the file looks newest first; sort it oldest first",
+            steps.len()
+        )
+    })
+}
+
+/// Share of steps back in time above which the rows are out of order (a
+/// clock set back once or twice is a gap; this many is an unsorted file).
+const UNSORTED: f64 = 0.05;
+
+/// Why the steps look like rows out of time order (shuffled, or merged
+/// from several exports unsorted).
+fn unsorted(steps: &[f64]) -> Option<String> {
+    let back = steps.iter().filter(|&&s| s < 0.0).count();
+    (back >= 3 && back as f64 > UNSORTED * steps.len() as f64).then(|| {
+        format!(
+            "goes back on {back} of {} rows: the rows are not in time order (a clock set back \
+             now and then is a gap, this many is not); sort the file by time",
             steps.len()
         )
     })
@@ -499,6 +540,48 @@ mod tests {
         };
         let r = Recording::from_bytes(short.as_bytes(), std::path::Path::new("r.csv"), &opts);
         assert_eq!(r.unwrap().time_step, None); // one step: no median
+    }
+
+    /// Rows out of time order (shuffled) are refused with a fix, not split
+    /// into thousands of gaps; a column of seconds is hinted at by its name.
+    #[test]
+    fn rows_out_of_time_order_are_refused_and_a_seconds_column_is_hinted() {
+        let order = [
+            0, 1, 2, 5, 3, 4, 6, 9, 7, 8, 10, 11, 14, 12, 13, 15, 16, 17, 18, 19,
+        ];
+        let mut text = String::from("Time [s],T_out,y\n");
+        for t in order {
+            text += &format!("{t},{t},{t}\n");
+        }
+        let opts = |time: &[&str]| super::super::CsvOptions {
+            input: super::super::Column::Name("T_out".into()),
+            output: super::super::Column::Name("y".into()),
+            time: time
+                .iter()
+                .map(|c| super::super::Column::Name(c.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let read = |time: &[&str]| {
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts(time))
+        };
+        let e = read(&["Time [s]"]).unwrap_err().to_string();
+        assert!(
+            e.contains("goes back on 3 of 19 rows: the rows are not in time order"),
+            "{e}"
+        );
+        assert_eq!(
+            read(&[]).unwrap().time_hint.as_deref(),
+            Some("--time-column \"Time [s]\"")
+        );
+        // A temperature named `T_out` is not taken for time.
+        let renamed = text.replacen("Time [s]", "count", 1);
+        let r = Recording::from_bytes(
+            renamed.as_bytes(),
+            std::path::Path::new("r.csv"),
+            &opts(&[]),
+        );
+        assert_eq!(r.unwrap().time_hint, None);
     }
 
     /// The data line gives the sampling interval, and the late or missing

@@ -202,7 +202,8 @@ impl Recipe {
         }
     }
 
-    pub(super) fn validate(&self) -> Result<()> {
+    /// Whether the recipe can train (training checks it too).
+    pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Data(format!("invalid recipe: {m}")));
         if self.epochs == 0 || self.steps == Some(0) {
             return bad("epochs and steps must be positive");

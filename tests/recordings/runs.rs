@@ -161,8 +161,9 @@ fn ctrl_c_ends_training_and_keeps_the_best_weights() {
     assert!(pipeline::format::load(&model, None).is_ok());
 }
 
-/// A file named twice, or `--max-gap` with no time column to measure gaps
-/// in, is a command line that cannot run as given: exit 2, saying why.
+/// A file named twice, `--max-gap` or `--date-order` with no time column,
+/// or a recipe that cannot train, is a command line that cannot run as
+/// given: exit 2, saying why.
 #[test]
 fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +173,17 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     let again = dir.path().join(".").join("export.csv");
     let twice = retrain(&csv, &model, &["--data", again.to_str().unwrap()]);
     let gap = retrain(&csv, &model, &["--max-gap", "1h"]);
-    for (out, why) in [(twice, "names"), (gap, "--max-gap needs --time-column")] {
+    let order = retrain(&csv, &model, &["--date-order", "mdy"]);
+    // Flags that make no recipe.
+    let window = retrain(&csv, &model, &["--window", "1"]);
+    let lr = retrain(&csv, &model, &["--lr", "0"]);
+    for (out, why) in [
+        (twice, "names"),
+        (gap, "--max-gap needs --time-column"),
+        (order, "--date-order needs --time-column"),
+        (window, "window at least 2"),
+        (lr, "learning rates must be positive"),
+    ] {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(why), "{err}");
