@@ -483,6 +483,20 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     if let Some(why) = &beyond {
         println!("WARNING    {why}");
     }
+    // The held-out part chose the weights kept: the best of several
+    // measurements on it leans optimistic, which a later recording does not.
+    let measured = trained
+        .history
+        .iter()
+        .filter(|h| h.val_ar_mse.is_some())
+        .count();
+    if trained.best.is_some() && measured > 1 && c.held_out {
+        println!(
+            "note       the weights kept did best on the held-out part among {measured} \
+             measurements, so its scores lean optimistic; `pipeline eval --data` on a later \
+             recording scores the model on rows that chose nothing"
+        );
+    }
     println!("model      {} (id {id})", out.display());
     println!("report     {}", files[0].display());
     println!(
