@@ -113,6 +113,10 @@ pub struct Score {
     pub nmse: f64,
 }
 
+/// The advice for a run that was still improving when its budget ran out.
+const STILL_IMPROVING: &str = "it was still improving when its budget ran out: train longer \
+     (--steps, --time-budget)";
+
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
 const NEAR_EXACT: f64 = 0.01;
@@ -147,11 +151,18 @@ pub struct Comparison {
     /// more training.
     #[serde(default)]
     pub beyond_training: bool,
-    /// With `beyond_training`: whether the model beats the linear map on
-    /// the windows within the training range (`None`: none is), which
-    /// tells extrapolation from a model that fails everywhere.
+    /// With `beyond_training`: whether, on the windows within the training
+    /// range, the model beats the baselines it loses to overall (`None`:
+    /// no window is within), which tells extrapolation from a model that
+    /// fails everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub beats_linear_within_range: Option<bool>,
+    pub wins_within_range: Option<bool>,
+    /// The run ended on its budget with its last measurement its best
+    /// (`retrain`): more training would likely help. A fact of training,
+    /// said in the verdict, not part of the scores (`eval` reproduces
+    /// those).
+    #[serde(skip)]
+    pub still_improving: bool,
 }
 
 impl Comparison {
@@ -187,7 +198,8 @@ impl Comparison {
             held_out: true,
             never_seen: false,
             beyond_training: false,
-            beats_linear_within_range: None,
+            wins_within_range: None,
+            still_improving: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -243,8 +255,14 @@ impl Comparison {
             format!(
                 "WARNING: the model beats both baselines, but its error is larger than the \
                  held-out signal's own variance (NMSE {:.2} on {} window(s)): the baselines are \
-                 poor here, not the model good; do not serve it as it is (more data may help)",
-                self.model.nmse, self.windows
+                 poor here, not the model good; do not serve it as it is ({})",
+                self.model.nmse,
+                self.windows,
+                if self.still_improving {
+                    STILL_IMPROVING
+                } else {
+                    "more data may help"
+                }
             )
         } else if self.beats_baselines {
             format!(
@@ -260,8 +278,12 @@ impl Comparison {
             .filter(|(w, _)| *w)
             .map(|(_, n)| *n)
             .collect();
-            let more = "more data, longer training, another --window or --hidden may help";
-            let advice = match (self.beyond_training, self.beats_linear_within_range) {
+            let more = if self.still_improving {
+                STILL_IMPROVING
+            } else {
+                "more data, longer training, another --window or --hidden may help"
+            };
+            let advice = match (self.beyond_training, self.wins_within_range) {
                 // A relationship the linear map all but captures (a shift,
                 // a gain, a linear filter): a model gains little over it.
                 (false, _) if self.linear_baseline.nmse < NEAR_EXACT => format!(
@@ -270,9 +292,11 @@ impl Comparison {
                      longer training may still match it",
                     self.linear_baseline.nmse
                 ),
-                (true, Some(true)) => "it beats the linear map on the windows within the range \
-                     it was trained on, not beyond it: see the warning"
-                    .to_string(),
+                (true, Some(true)) if !self.still_improving => format!(
+                    "it beats {} on the windows within the range it was trained on, not beyond \
+                     it: see the warning",
+                    worse.join(" and ")
+                ),
                 (true, _) => format!(
                     "{more}; the data scored also goes beyond the range it was trained on: see \
                      the warning"
@@ -363,7 +387,23 @@ mod tests {
             v.contains("the linear map is close to exact here (NMSE 0.0001)"),
             "{v}"
         );
-        let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
+        let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
         assert!(c.verdict().contains("longer training"), "{}", c.verdict());
+        // Beyond the training range: extrapolation is named when the model
+        // wins within it, more training when it was still improving.
+        c.beyond_training = true;
+        c.wins_within_range = Some(true);
+        let v = c.verdict();
+        assert!(
+            v.contains("it beats the linear map on the windows within the range"),
+            "{v}"
+        );
+        c.still_improving = true;
+        let v = c.verdict();
+        assert!(
+            v.contains("still improving when its budget ran out: train longer"),
+            "{v}"
+        );
+        assert!(v.contains("also goes beyond the range"), "{v}");
     }
 }

@@ -107,8 +107,12 @@ pub fn prepare(
         train_output: Vec::new(),
         validate,
     };
+    // The order of day and month one file's dates showed reads the next
+    // files (a later one may lie within the first twelve days of a month).
+    let mut csv = csv.clone();
     for path in files {
-        let rec = Recording::read(path, csv)?;
+        let rec = Recording::read(path, &csv)?;
+        csv.date_order = csv.date_order.or(rec.date_order);
         let (train, valid) = rec.split(validate);
         for s in &train {
             p.train_input.extend_from_slice(&s.input);
@@ -249,11 +253,18 @@ impl Scored {
         from: &str,
     ) -> Option<String> {
         let beyond = ranges.beyond(on, what, from);
+        let mean = self.baselines.mean.predict(&on.input);
         let c = &mut self.comparison;
         c.beyond_training = beyond.is_some();
-        c.beats_linear_within_range = beyond
+        // Within the range, does it beat what it loses to overall?
+        c.wins_within_range = beyond
             .as_ref()
-            .and_then(|_| ranges.beats_linear_within(on, &self.model, &self.linear));
+            .and_then(|_| ranges.errors_within(on, [&self.model, &self.linear, &mean]))
+            .map(|[model, linear, mean]| {
+                let lost_to = |b: &crate::eval::Score| c.model.mse >= b.mse;
+                (!lost_to(&c.linear_baseline) || model < linear)
+                    && (!lost_to(&c.mean_baseline) || model < mean)
+            });
         beyond
     }
 }

@@ -214,19 +214,26 @@ impl Recording {
         let time = opts.time.iter().map(resolve).collect::<Result<Vec<_>>>()?;
         // Slashed dates (`3/1/2026`): day or month first, as given or as
         // the date column shows it (a first pass, as for the decimals).
-        let date_order = match (opts.date_order, time.first()) {
-            (None, Some(&(t, _))) => {
+        // A given order (or one a model recorded) the dates contradict is
+        // refused: every day would be read as a month.
+        let date_order = match time.first() {
+            Some(&(t, ref label)) => {
                 let mut evidence = dates::OrderEvidence::default();
                 for r in records(bytes, delimiter).skip(usize::from(header)) {
                     let (byte, r) = r.map_err(unreadable)?;
                     evidence.look(|| line_of(byte), r.get(t).unwrap_or_default());
                 }
-                let label = &time[0].1;
-                evidence
-                    .decide()
-                    .map_err(|why| Error::Data(format!("{}: {label}: {why}", path.display())))?
+                let refuse =
+                    |why: String| Error::Data(format!("{}: {label}: {why}", path.display()));
+                match opts.date_order {
+                    Some(given) => match evidence.contradicts(given) {
+                        Some(why) => return Err(refuse(why)),
+                        None => Some(given),
+                    },
+                    None => evidence.decide().map_err(refuse)?,
+                }
             }
-            (given, _) => given,
+            None => opts.date_order,
         };
         // The decimal convention: as given, or from every data cell of the
         // chosen channels (a first pass: a cell early in the file may be

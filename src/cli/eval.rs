@@ -216,7 +216,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "validation": c,
             "verdict": c.verdict(),
             "beyond_training": beyond,
-            "never_trained_on": whole,
+            // Scored whole: no file given is, or holds, training rows.
+            "never_trained_on": whole && !found,
             "plot": plot.display().to_string(),
             "overview_plot": overview.display().to_string(),
         });
@@ -265,19 +266,13 @@ fn leave_out_training_rows(
             let at: Vec<String> = found
                 .rows
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{}–{}",
-                        seen::data_row(r, s.start),
-                        seen::data_row(r, s.end - 1)
-                    )
-                })
+                .map(|s| format!("{}–{}", s.start, s.end - 1))
                 .collect();
             eprintln!(
-                "NOTE: {}: {rows} of its {} rows (data rows {}) are rows the model was trained \
-                 on ({} of the windows stored with it are there): not scored",
+                "NOTE: {}: {rows} of its {} rows (data rows {}) are, or may be, rows the model \
+                 was trained on ({} of the windows stored with it are there): not scored",
                 r.path.display(),
-                r.rows,
+                r.data_rows(),
                 at.join(", "),
                 found.windows
             );

@@ -389,6 +389,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     )?
     .with_scaling(scaling);
     let mut scored = fit::score(&prepared, &fast)?;
+    // Its budget spent with the last measurement the best: more would help.
+    scored.comparison.still_improving =
+        matches!(
+            trained.stop,
+            train::Stop::Steps | train::Stop::Time | train::Stop::Epochs
+        ) && trained.best.is_some_and(|(step, _)| step == trained.steps);
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)
@@ -427,7 +433,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             // What `eval` reads the recordings with by default.
             "reading": reading::recorded(&csv::CsvArgs {
                 // The order the dates showed, for a later file that may not.
-                date_order: a.rec.csv.date_order.or(first.date_order),
+                date_order: a.rec.csv.date_order.or_else(|| {
+                    prepared.recordings.iter().find_map(|f| f.recording.date_order)
+                }),
                 ..a.rec.csv.clone()
             }),
             // What `eval` holds out by default: the same rows.

@@ -15,6 +15,7 @@ pub mod defaults;
 mod durable;
 mod duration;
 pub mod layers;
+mod routes;
 
 use auth::mask_url;
 
@@ -335,37 +336,7 @@ impl ServeConfig {
                 r.pair, r.input
             ));
         }
-        for (i, r) in self.routes.iter().enumerate() {
-            if r.stride == 0 {
-                return bad(format!("route {}: stride must be ≥ 1", i + 1));
-            }
-            crate::window::SubjectPattern::parse(&r.input)
-                .map_err(|e| Error::Config(format!("route {}: {e}", i + 1)))?;
-            crate::window::validate_key(&r.output)
-                .map_err(|e| Error::Config(format!("route {}: output prefix: {e}", i + 1)))?;
-            crate::window::validate_key(&r.shadow.output).map_err(|e| {
-                Error::Config(format!("route {}: shadow output prefix: {e}", i + 1))
-            })?;
-            if r.shadow.output == r.output {
-                return bad(format!(
-                    "route {}: the shadow's output {:?} is the live output",
-                    i + 1,
-                    r.output
-                ));
-            }
-            if let Some(t) = &r.truth {
-                crate::window::SubjectPattern::parse(t)
-                    .map_err(|e| Error::Config(format!("route {}: truth: {e}", i + 1)))?;
-            }
-            if self.routes[..i].iter().any(|o| o.input == r.input) {
-                return bad(format!(
-                    "route {}: input {:?} is used twice",
-                    i + 1,
-                    r.input
-                ));
-            }
-        }
-        Ok(())
+        routes::validate(&self.routes)
     }
 }
 

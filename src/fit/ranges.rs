@@ -55,29 +55,36 @@ impl Ranges {
         serde_json::from_value(metrics?.get("ranges")?.clone()).ok()
     }
 
-    /// Whether the model beats the linear map on the scored windows that
-    /// stay within these ranges (`None`: no such window), to tell a model
-    /// that fails by extrapolating from one that fails everywhere (an
-    /// under-trained one, whose advice is more training).
-    pub fn beats_linear_within(&self, on: &Windows, model: &[f32], linear: &[f32]) -> Option<bool> {
+    /// The summed squared errors of each of `predictions` (row-major, as
+    /// `on.target`) on the scored windows that stay within these ranges
+    /// (`None`: no such window), to tell a model that fails by
+    /// extrapolating from one that fails everywhere.
+    pub fn errors_within<const N: usize>(
+        &self,
+        on: &Windows,
+        predictions: [&[f32]; N],
+    ) -> Option<[f64; N]> {
         let inside = |[lo, hi]: [f32; 2], v: &[f32]| {
             let m = BEYOND_MARGIN * (hi - lo);
             v.iter().all(|&v| v >= lo - m && v <= hi + m)
         };
         let w = on.window.max(1);
-        let (mut model_se, mut linear_se, mut windows) = (0.0, 0.0, 0);
+        let (mut errors, mut windows) = ([0.0; N], 0);
         for (k, (x, y)) in on.input.chunks(w).zip(on.target.chunks(w)).enumerate() {
             if !(inside(self.input, x) && inside(self.output, y)) {
                 continue;
             }
-            let se = |p: &[f32]| -> f64 {
+            for (e, p) in errors.iter_mut().zip(predictions) {
                 let p = p.get(k * w..(k + 1) * w).unwrap_or_default();
-                p.iter().zip(y).map(|(p, t)| f64::from(p - t).powi(2)).sum()
-            };
-            (model_se, linear_se, windows) =
-                (model_se + se(model), linear_se + se(linear), windows + 1);
+                *e += p
+                    .iter()
+                    .zip(y)
+                    .map(|(p, t)| f64::from(p - t).powi(2))
+                    .sum::<f64>();
+            }
+            windows += 1;
         }
-        (windows > 0).then_some(model_se < linear_se)
+        (windows > 0).then_some(errors)
     }
 
     /// What to tell the user when over 1% of the scored windows' inputs or
@@ -165,19 +172,10 @@ mod tests {
         // that fails by extrapolating from one that fails everywhere.
         let (good_within, bad_within) = ([0.0, 0.0, 30.0, 40.0], [55.0, 62.5, 35.0, 45.0]);
         let linear = [55.0, 62.5, 31.0, 41.0];
-        assert_eq!(
-            ranges.beats_linear_within(&colder, &good_within, &linear),
-            Some(true)
-        );
-        assert_eq!(
-            ranges.beats_linear_within(&colder, &bad_within, &linear),
-            Some(false)
-        );
+        let within = ranges.errors_within(&colder, [&good_within, &bad_within, &linear]);
+        assert_eq!(within, Some([0.0, 50.0, 2.0]));
         let all_out = held(vec![-5.0; 4], vec![60.0; 4]);
-        assert_eq!(
-            ranges.beats_linear_within(&all_out, &bad_within, &linear),
-            None
-        );
+        assert_eq!(ranges.errors_within(&all_out, [&bad_within]), None);
         // The share said is that outside the range itself, as it reads.
         let few = held(
             (0..200).map(|i| if i < 3 { -1.0 } else { 5.0 }).collect(),

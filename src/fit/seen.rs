@@ -24,55 +24,64 @@ const AGREEING: usize = 2;
 /// One training file's stored windows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingRows {
-    /// Rows in its training part (rows read; skipped ones not counted).
-    pub rows: usize,
-    /// Each stored window: its first row (among the rows read) and the
-    /// hash of its values, in hex.
+    /// The data row (skipped rows counted) after its training part: the
+    /// training rows are the file's data rows before it.
+    pub end_row: usize,
+    /// Each stored window: its first data row and the hash of its values,
+    /// in hex, in the order of the rows.
     pub anchors: Vec<(usize, String)>,
 }
 
-/// A hash of a window's values, as read (f32 bits), input then output.
+/// A hash of a window's values, as read (f32 bits, -0 as 0), input then
+/// output.
 fn hash(input: &[f32], output: &[f32]) -> u64 {
     let mut h = Fnv::default();
     for v in input.iter().chain(output) {
-        h.write(&v.to_bits().to_le_bytes());
+        h.write(&(v + 0.0).to_bits().to_le_bytes());
     }
     h.finish()
 }
 
-/// Each window of `window` rows inside `segments`, with its first row's
-/// index among the rows read.
+/// Each window of `window` rows inside `segments`, with its first data row
+/// (skipped rows counted: a row skipped in one export and not in another
+/// does not shift the rows after it).
 fn windows_at(
     segments: &[Segment],
     window: usize,
 ) -> impl Iterator<Item = (usize, &[f32], &[f32])> + '_ {
-    let firsts = segments.iter().scan(0, |row, s| {
-        let first = *row;
-        *row += s.len();
-        Some(first)
-    });
-    segments.iter().zip(firsts).flat_map(move |(s, first)| {
+    segments.iter().flat_map(move |s| {
         let n = (s.len() + 1).saturating_sub(window.max(1));
-        (0..n).map(move |i| (first + i, &s.input[i..i + window], &s.output[i..i + window]))
+        (0..n).map(move |i| {
+            (
+                s.start + i,
+                &s.input[i..i + window],
+                &s.output[i..i + window],
+            )
+        })
     })
 }
 
 impl TrainingRows {
-    /// Up to [`ANCHORS`] windows spread over a file's training segments.
-    /// A flat window (a sensor stuck, a pump off) would be found anywhere,
-    /// and is not stored.
+    /// Up to [`ANCHORS`] windows spread over a file's training segments,
+    /// each one whose values occur once there: a window that recurs (a
+    /// periodic signal, a sensor stuck) would be found in rows never
+    /// trained on.
     pub fn of(train: &[Segment], window: usize) -> Self {
-        let flat = |v: &[f32]| v.iter().all(|&x| x == v[0]);
-        let candidates: Vec<_> = windows_at(train, window)
-            .filter(|(_, x, y)| !(flat(x) && flat(y)))
+        let all: Vec<(usize, u64)> = windows_at(train, window)
+            .map(|(row, x, y)| (row, hash(x, y)))
             .collect();
-        let every = candidates.len().div_ceil(ANCHORS).max(1);
+        let mut count: HashMap<u64, usize> = HashMap::new();
+        for (_, h) in &all {
+            *count.entry(*h).or_default() += 1;
+        }
+        let unique: Vec<_> = all.iter().filter(|(_, h)| count[h] == 1).collect();
+        let every = unique.len().div_ceil(ANCHORS).max(1);
         Self {
-            rows: train.iter().map(Segment::len).sum(),
-            anchors: candidates
+            end_row: train.last().map_or(0, |s| s.start + s.len()),
+            anchors: unique
                 .iter()
                 .step_by(every)
-                .map(|&(row, x, y)| (row, format!("{:016x}", hash(x, y))))
+                .map(|(row, h)| (*row, format!("{h:016x}")))
                 .collect(),
         }
     }
@@ -84,44 +93,61 @@ impl TrainingRows {
     }
 }
 
-/// Where a recording holds a model's training rows: ranges of its rows read
-/// (merged, in order), and how many stored windows were found.
+/// Where a recording holds a model's training rows: ranges of its data
+/// rows (merged, in order), and how many stored windows were found.
 #[derive(Debug, Default, PartialEq)]
 pub struct Found {
     pub rows: Vec<Range<usize>>,
     pub windows: usize,
 }
 
-/// Finds the training files' rows in `rec`: every window of `rec` whose
+/// Finds the training files' rows in `rec`. Every window of `rec` whose
 /// values hash like a stored window places that file's training rows at an
-/// offset; an offset [`AGREEING`] stored windows agree on is taken.
+/// offset; an offset is taken when at least [`AGREEING`] stored windows,
+/// and a quarter of those that would lie inside `rec` there, are found at
+/// it (a few windows alike in other rows are not enough), and then all of
+/// that file's training rows at it are: a row edited or skipped in one
+/// export leaves its neighbours training rows, and rows that may be
+/// training rows are left out rather than scored as unseen.
 pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
     let mut wanted: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
     for (f, t) in stored.iter().enumerate() {
-        for (row, h) in &t.anchors {
+        for (k, (_, h)) in t.anchors.iter().enumerate() {
             if let Ok(h) = u64::from_str_radix(h, 16) {
-                wanted.entry(h).or_default().push((f, *row));
+                wanted.entry(h).or_default().push((f, k));
             }
         }
     }
-    // (file, offset of its row 0 in `rec`) → stored windows found there.
-    let mut offsets: HashMap<(usize, isize), usize> = HashMap::new();
+    // (file, offset of its data row 0 in `rec`) → its stored windows found there.
+    let mut offsets: HashMap<(usize, isize), Vec<usize>> = HashMap::new();
     for (row, x, y) in windows_at(&rec.segments, window) {
-        for &(f, at) in wanted.get(&hash(x, y)).into_iter().flatten() {
-            *offsets.entry((f, row as isize - at as isize)).or_default() += 1;
+        for &(f, k) in wanted.get(&hash(x, y)).into_iter().flatten() {
+            let at = row as isize - stored[f].anchors[k].0 as isize;
+            offsets.entry((f, at)).or_default().push(k);
         }
     }
+    let rows = rec.data_rows() as isize;
     let mut found = Found::default();
-    for ((f, offset), n) in offsets {
-        let need = AGREEING.min(stored[f].anchors.len());
-        if n < need {
+    for ((f, offset), mut ks) in offsets {
+        let t = &stored[f];
+        ks.sort_unstable();
+        ks.dedup();
+        let inside = t
+            .anchors
+            .iter()
+            .filter(|(r, _)| {
+                let first = offset + *r as isize;
+                first >= 0 && first + window as isize <= rows
+            })
+            .count();
+        if ks.len() < AGREEING.min(t.anchors.len()) || 4 * ks.len() < inside {
             continue;
         }
-        found.windows += n;
-        let start = offset.max(0) as usize;
-        let end = (offset + stored[f].rows as isize).clamp(0, rec.rows as isize) as usize;
+        found.windows += ks.len();
+        let start = offset.clamp(0, rows);
+        let end = (offset + t.end_row as isize).clamp(0, rows);
         if start < end {
-            found.rows.push(start..end);
+            found.rows.push(start as usize..end as usize);
         }
     }
     found.rows.sort_by_key(|r| r.start);
@@ -136,7 +162,7 @@ pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
 }
 
 /// The windows of `rec` none of whose rows is in `seen` (sorted ranges of
-/// rows read).
+/// data rows).
 pub fn unseen_windows(rec: &Recording, seen: &[Range<usize>], window: usize) -> Windows {
     let mut w = Windows::empty(window);
     for (row, x, y) in windows_at(&rec.segments, window) {
@@ -152,34 +178,25 @@ pub fn unseen_windows(rec: &Recording, seen: &[Range<usize>], window: usize) -> 
     w
 }
 
-/// The file's data row (0-based, skipped rows counted) of a row read.
-pub fn data_row(rec: &Recording, row: usize) -> usize {
-    let mut first = 0;
-    for s in &rec.segments {
-        if row < first + s.len() {
-            return s.start + (row - first);
-        }
-        first += s.len();
-    }
-    rec.data_rows()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recording::CsvOptions;
 
+    /// A recording of `rows`; a NaN input is a bad cell, skipped.
     fn rec(rows: impl Iterator<Item = (f32, f32)>) -> Recording {
         let mut text = String::from("x,y\n");
         for (x, y) in rows {
-            text += &format!("{x},{y}\n");
+            match x.is_nan() {
+                true => text += &format!(",{y}\n"),
+                false => text += &format!("{x},{y}\n"),
+            }
         }
-        Recording::from_bytes(
-            text.as_bytes(),
-            std::path::Path::new("r.csv"),
-            &CsvOptions::default(),
-        )
-        .unwrap()
+        let opts = CsvOptions {
+            skip_bad_rows: true,
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
     }
 
     fn signal(i: usize) -> (f32, f32) {
@@ -195,7 +212,7 @@ mod tests {
         let training = rec((0..1000).map(signal));
         let (train, _) = training.split(0.2);
         let stored = [TrainingRows::of(&train, w)];
-        assert_eq!(stored[0].rows, 800);
+        assert_eq!(stored[0].end_row, 800);
         let anchors = stored[0].anchors.len();
         assert!((32..=64).contains(&anchors), "{anchors}");
 
@@ -212,13 +229,50 @@ mod tests {
         let later = rec((600..1400).map(signal));
         let found = find(&later, &stored, w);
         assert_eq!(found.rows, vec![Range { start: 0, end: 200 }]);
-        assert_eq!(data_row(&later, 200), 200);
         assert_eq!(unseen_windows(&later, &found.rows, w).len(), 600 - w + 1);
 
         // Other rows: nothing found, every window scored.
         let other = rec((5000..6000).map(signal));
         assert_eq!(find(&other, &stored, w), Found::default());
         assert_eq!(unseen_windows(&other, &[], w).len(), 1000 - w + 1);
+
+        // A row skipped in this export, not in training's: the rows after
+        // it are not shifted (rows are data rows, skipped ones counted).
+        let holed = rec((0..1500).map(|i| match i {
+            100 => (f32::NAN, 0.0),
+            i => signal(i),
+        }));
+        assert_eq!(
+            find(&holed, &stored, w).rows,
+            vec![Range { start: 0, end: 800 }]
+        );
+        // An edited row inside: the training rows are still all taken.
+        let edited = rec((0..1500).map(|i| match i {
+            400 => (9.0, 9.0),
+            i => signal(i),
+        }));
+        assert_eq!(
+            find(&edited, &stored, w).rows,
+            vec![Range { start: 0, end: 800 }]
+        );
+
+        // A signal that repeats: no window of it is stored (each recurs),
+        // so rows of it elsewhere are never taken for training rows.
+        let periodic = rec((0..1000).map(|i| signal(i % 50)));
+        let (train, _) = periodic.split(0.2);
+        let repeats = [TrainingRows::of(&train, w)];
+        assert!(repeats[0].anchors.is_empty());
+        let elsewhere = rec((0..200)
+            .map(|i| signal(i % 50))
+            .chain((5000..6000).map(signal)));
+        assert_eq!(find(&elsewhere, &repeats, w), Found::default());
+        // A stretch of training values inside other rows: a few stored
+        // windows, not a quarter of those that would lie there, so no.
+        let stretch = rec((5000..5500)
+            .map(signal)
+            .chain((0..60).map(signal))
+            .chain((6000..7000).map(signal)));
+        assert_eq!(find(&stretch, &stored, w), Found::default());
 
         // Read back from a model's metrics.
         let metrics = serde_json::json!({ "training_rows": stored });

@@ -77,6 +77,21 @@ impl OrderEvidence {
         }
     }
 
+    /// Why the dates contradict `given` (a day past the 12th where it
+    /// reads a month), if they do.
+    pub fn contradicts(&self, given: DateOrder) -> Option<String> {
+        let (shown, read) = match given {
+            DateOrder::DayFirst => (self.month_first.as_ref()?, "month first"),
+            DateOrder::MonthFirst => (self.day_first.as_ref()?, "day first"),
+        };
+        Some(format!(
+            "the dates are written {read} (line {}: {:?}), but read with --date-order {}",
+            shown.0,
+            shown.1,
+            given.flag()
+        ))
+    }
+
     /// `Ok(None)`: no slashed dates; an error when they show both orders
     /// or neither (a recording within the first twelve days of its months).
     pub fn decide(self) -> Result<Option<DateOrder>, String> {
@@ -145,7 +160,7 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
         z => {
             let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
             let hm = z[1..].replace(':', "");
-            if hm.len() != 4 {
+            if hm.len() != 4 || !hm.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
             let (h, m): (f64, f64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
@@ -222,6 +237,8 @@ mod tests {
         assert_eq!(date_time("2026/03/01 00:10", None), Some(MARCH_1 + 600.0));
         // Without an order a slashed date is not read.
         assert_eq!(date_time("3/1/2026 00:10", None), None);
+        // Not an offset (and no panic on a character of two bytes).
+        assert_eq!(date_time("2026-03-01 00:10+1é2", None), None);
         for bad in [
             "13/1/2026 00:10",
             "3/1/2026 13:10 PM",
@@ -251,6 +268,14 @@ mod tests {
             short.contains("--date-order") && short.contains("line 2"),
             "{short}"
         );
+        let mut e = OrderEvidence::default();
+        e.look(|| 7, b"3/13/2026");
+        let why = e.contradicts(DateOrder::DayFirst).unwrap();
+        assert!(
+            why.contains("month first (line 7") && why.contains("--date-order dmy"),
+            "{why}"
+        );
+        assert_eq!(e.contradicts(DateOrder::MonthFirst), None);
         let both = order(&["13/3/2026", "3/13/2026"]).unwrap_err();
         assert!(both.contains("line 2") && both.contains("line 3"), "{both}");
     }

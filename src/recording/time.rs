@@ -260,8 +260,9 @@ fn unsorted(steps: &[f64]) -> Option<String> {
     let back = steps.iter().filter(|&&s| s < 0.0).count();
     (back >= 3 && back as f64 > UNSORTED * steps.len() as f64).then(|| {
         format!(
-            "goes back on {back} of {} rows: the rows are not in time order (a clock set back \
-             now and then is a gap, this many is not); sort the file by time",
+            "goes back {back} times in {} steps from one row to the next: the rows are not in \
+             time order (a clock set back now and then is a gap, this many is not); sort the \
+             file by time",
             steps.len()
         )
     })
@@ -566,10 +567,7 @@ mod tests {
             Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts(time))
         };
         let e = read(&["Time [s]"]).unwrap_err().to_string();
-        assert!(
-            e.contains("goes back on 3 of 19 rows: the rows are not in time order"),
-            "{e}"
-        );
+        assert!(e.contains("goes back 3 times in 19 steps"), "{e}");
         assert_eq!(
             read(&[]).unwrap().time_hint.as_deref(),
             Some("--time-column \"Time [s]\"")

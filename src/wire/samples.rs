@@ -194,21 +194,26 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let (mut seq, mut ts, mut value, mut values) = (None, None, None, None);
+        // `"value": null`: absent beside `values` (a sender that always
+        // writes both keys), else a missing sample.
+        let mut null_value = false;
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Seq if seq.is_some() => return Err(de::Error::duplicate_field("seq")),
                 Field::Seq => seq = Some(map.next_value::<u64>()?),
                 Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
                 Field::Ts => ts = Some(map.next_value::<Option<i64>>()?),
-                Field::Value if value.is_some() => {
+                Field::Value if value.is_some() || null_value => {
                     return Err(de::Error::duplicate_field("value"));
                 }
-                Field::Value => {
-                    let Num(v) = map.next_value::<Num>()?;
-                    let f = v as f32;
-                    self.0.push(f);
-                    value = Some((!f.is_finite()).then_some((0, v)));
-                }
+                Field::Value => match map.next_value::<Option<Num>>()? {
+                    Some(Num(v)) => {
+                        let f = v as f32;
+                        self.0.push(f);
+                        value = Some((!f.is_finite()).then_some((0, v)));
+                    }
+                    None => null_value = true,
+                },
                 Field::Values if values.is_some() => {
                     return Err(de::Error::duplicate_field("values"));
                 }
@@ -217,6 +222,10 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
+        }
+        if null_value && values.is_none() {
+            self.0.push(f32::NAN);
+            value = Some(Some((0, f64::NAN)));
         }
         Ok(Raw {
             seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,

@@ -1,0 +1,163 @@
+//! The routes' own checks, and those between routes: a sample subject two
+//! routes' inputs both match, or an output subject two routes both write,
+//! is refused before anything starts.
+
+use super::RouteConfig;
+use crate::error::{Error, Result};
+
+/// Whether some subject matches both NATS patterns (`*` one token, `>` one
+/// or more at the end; a partition token is one token).
+fn overlap(a: &str, b: &str) -> bool {
+    let token = |t: &'_ str| -> String {
+        if t.contains(crate::window::PARTITION_TOKEN) {
+            "*".into()
+        } else {
+            t.into()
+        }
+    };
+    let (mut x, mut y) = (a.split('.').map(token), b.split('.').map(token));
+    loop {
+        match (x.next(), y.next()) {
+            (Some(p), Some(q)) if p == ">" || q == ">" => return true,
+            (Some(p), Some(q)) if p == q || p == "*" || q == "*" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// An output prefix writes `<prefix>.<stream key>`, the key one token or
+/// more: two prefixes overlap when one is the other or starts it.
+fn outputs_overlap(a: &str, b: &str) -> bool {
+    overlap(&format!("{a}.>"), &format!("{b}.>"))
+}
+
+pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
+    let bad = |m: String| Err(Error::Config(m));
+    for (i, r) in routes.iter().enumerate() {
+        let n = i + 1;
+        if r.stride == 0 {
+            return bad(format!("route {n}: stride must be ≥ 1"));
+        }
+        crate::window::SubjectPattern::parse(&r.input)
+            .map_err(|e| Error::Config(format!("route {n}: {e}")))?;
+        crate::window::validate_key(&r.output)
+            .map_err(|e| Error::Config(format!("route {n}: output prefix: {e}")))?;
+        crate::window::validate_key(&r.shadow.output)
+            .map_err(|e| Error::Config(format!("route {n}: shadow output prefix: {e}")))?;
+        if r.shadow.output == r.output {
+            return bad(format!(
+                "route {n}: the shadow's output {:?} is the live output",
+                r.output
+            ));
+        }
+        if let Some(t) = &r.truth {
+            crate::window::SubjectPattern::parse(t)
+                .map_err(|e| Error::Config(format!("route {n}: truth: {e}")))?;
+        }
+        for (j, o) in routes[..i].iter().enumerate() {
+            // A sample both match would be translated twice, or (durable
+            // mode) the input stream refuses the overlap at start.
+            if overlap(&o.input, &r.input) {
+                return bad(format!(
+                    "route {n} ({:?}): input {:?} overlaps route {} ({:?})'s input {:?}: a \
+                     sample on a subject both match would go to both",
+                    r.pair,
+                    r.input,
+                    j + 1,
+                    o.pair,
+                    o.input
+                ));
+            }
+            // Two routes' translations of one stream key on one subject
+            // cannot be told apart by subject, and in durable mode share a
+            // message id, so one of each pair is dropped as a duplicate.
+            let written = [(&o.output, "output"), (&o.shadow.output, "shadow output")];
+            for (theirs, what) in written {
+                if outputs_overlap(theirs, &r.output) {
+                    return bad(format!(
+                        "route {n} ({:?}): output {:?} overlaps route {} ({:?})'s {what} \
+                         {theirs:?}: translations of one stream key from both would share a \
+                         subject; give each route an output of its own",
+                        r.pair,
+                        r.output,
+                        j + 1,
+                        o.pair
+                    ));
+                }
+            }
+            if outputs_overlap(&o.output, &r.shadow.output) {
+                return bad(format!(
+                    "route {n} ({:?}): shadow output {:?} overlaps route {} ({:?})'s output {:?}",
+                    r.pair,
+                    r.shadow.output,
+                    j + 1,
+                    o.pair,
+                    o.output
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_overlap_as_nats_matches_them() {
+        assert!(overlap("samples.>", "samples.d.>"));
+        assert!(overlap("samples.*", "samples.x"));
+        assert!(overlap("a.*.c", "a.b.*"));
+        assert!(overlap("samples.{partition}.>", "samples.3.x"));
+        assert!(!overlap("samples.>", "damped.>"));
+        assert!(!overlap("samples.*", "samples.x.y"));
+        assert!(!overlap("samples", "samples.>"));
+        assert!(outputs_overlap("translated", "translated"));
+        assert!(outputs_overlap("translated", "translated.b"));
+        assert!(!outputs_overlap("translated", "translated-damped"));
+    }
+
+    /// Overlapping inputs, or outputs two routes share, are refused naming
+    /// both routes; routes apart pass.
+    #[test]
+    fn routes_that_share_subjects_are_refused() {
+        let route = |pair: &str, input: &str, output: &str| RouteConfig {
+            pair: pair.into(),
+            model: None,
+            input: input.into(),
+            output: output.into(),
+            stride: 1,
+            window: None,
+            shadow: Default::default(),
+            output_format: Default::default(),
+            truth: None,
+        };
+        let apart = [
+            route("sin-cos", "samples.>", "translated"),
+            route("damped", "damped.>", "translated-damped"),
+        ];
+        assert!(validate(&apart).is_ok());
+        let inputs = [
+            route("sin-cos", "samples.>", "translated"),
+            route("damped", "samples.d.>", "translated-damped"),
+        ];
+        let e = validate(&inputs).unwrap_err().to_string();
+        assert!(
+            e.contains("overlaps route 1 (\"sin-cos\")'s input \"samples.>\""),
+            "{e}"
+        );
+        let outputs = [
+            route("sin-cos", "samples.>", "translated"),
+            route("damped", "damped.>", "translated.d"),
+        ];
+        let e = validate(&outputs).unwrap_err().to_string();
+        assert!(e.contains("output \"translated.d\" overlaps"), "{e}");
+        let mut shadowed = apart.clone();
+        shadowed[1].output = "shadow".into();
+        shadowed[1].shadow.output = "shadow-damped".into();
+        let e = validate(&shadowed).unwrap_err().to_string();
+        assert!(e.contains("shadow output \"shadow\""), "{e}");
+    }
+}
