@@ -225,6 +225,24 @@ impl LoadedModel {
         None
     }
 
+    /// What to tell an operator about to put this model where `serving`
+    /// is when neither records its channels (built-in pairs' models) and
+    /// they translate different pairs; `None` otherwise.
+    pub fn other_pair_than(&self, serving: &LoadedModel) -> Option<String> {
+        let channels = |m: &LoadedModel| {
+            m.meta
+                .metrics
+                .as_ref()
+                .is_some_and(|v| v.get("input").is_some())
+        };
+        match (&self.meta.pair, &serving.meta.pair) {
+            (Some(new), Some(old)) if new != old && !channels(self) && !channels(serving) => Some(
+                format!("this model translates the pair {new:?}, the one serving {old:?}"),
+            ),
+            _ => None,
+        }
+    }
+
     /// What to tell an operator about to serve a model that `retrain --data`
     /// found no better than a baseline (the mean, or the least-squares
     /// linear map) on its held-out windows; `None` when it was better or

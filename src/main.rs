@@ -162,8 +162,14 @@ fn main() {
             cli.threads.unwrap_or(1).max(1).to_string(),
         )
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    // `RUST_LOG=` (set, but empty) is as if unset: an empty filter would
+    // silence every line, warnings included.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let json = matches!(cli.log_format, LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -175,7 +181,12 @@ fn main() {
         LogFormat::Json => builder.json().init(),
     }
     if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
+        if json {
+            // One JSON line like every other a log collector reads.
+            tracing::error!(exit_code = exit_code(&e), "{e:#}");
+        } else {
+            eprintln!("error: {e:#}");
+        }
         std::process::exit(exit_code(&e));
     }
 }

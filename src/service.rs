@@ -276,8 +276,16 @@ pub async fn run(
         match tokio::time::timeout(SHUTDOWN_FLUSH, client.flush()).await {
             Ok(flushed) => flushed.map_err(|e| format!("{e}")),
             Err(_) => Err(format!(
-                "no server within {} s; what was not yet written to it is lost",
-                SHUTDOWN_FLUSH.as_secs()
+                "no server within {} s; {}",
+                SHUTDOWN_FLUSH.as_secs(),
+                if config.durable.is_some() {
+                    // Acked only once stored: the samples stay in the input
+                    // stream, and the next owner translates them again.
+                    "translations not yet stored are computed again from the checkpoint by the \
+                     instance that takes the units over: none is lost"
+                } else {
+                    "what was not yet written to it is lost"
+                }
             )),
         }
     };

@@ -71,6 +71,14 @@ fn a_candidate_in_other_units_is_named() {
     assert!(normalised.other_channel_than(&hpa).is_some());
     let damped = load(&manifest().join("models/damped.safetensors"));
     assert_eq!(damped.other_channel_than(&normalised), None);
+    // Of another built-in pair: said (a warning), not refused.
+    let said = damped.other_pair_than(&normalised).unwrap();
+    assert!(
+        said.contains("the pair \"damped\", the one serving \"sin-cos\""),
+        "{said}"
+    );
+    assert_eq!(normalised.other_pair_than(&normalised), None);
+    assert_eq!(hpa.other_pair_than(&celsius), None);
     // The same input, but output in other units (kW where °C was written):
     // named too (only the input was compared).
     let kw = dir.path().join("kw.safetensors");

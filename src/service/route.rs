@@ -132,6 +132,12 @@ impl Route {
             tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why} ({said})");
             warnings.push(format!("{why} ({said})"));
         }
+        // Models of built-in pairs record no channels, only their pair: one
+        // of another pair is said (swapping one in on purpose is allowed).
+        if let Some(why) = new.other_pair_than(&live) {
+            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
+            warnings.push(why);
+        }
         if let Some(why) = new.baseline_warning() {
             tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
             warnings.push(why);

@@ -81,6 +81,7 @@ struct Scrape {
     streams_active: u64,
     /// What `/healthz` says now.
     healthy: bool,
+    nats_connected: bool,
     units: Vec<(String, UnitState)>,
     pending: std::collections::BTreeMap<String, u64>,
     routes: Vec<RouteInfo>,
@@ -119,6 +120,7 @@ impl Scrape {
                 .collect(),
             streams_active: s.streams_active.load(Relaxed),
             healthy: s.health(super::STALL).is_ok(),
+            nats_connected: !s.nats_disconnected.load(Relaxed),
             units: s.unit_states(),
             pending: s.pending(),
             routes: routes.to_vec(),
@@ -164,6 +166,14 @@ impl Collector for Scrape {
             MetricType::Gauge,
         )?
         .encode_gauge(&u64::from(self.healthy))?;
+        // An outage stops the counters the other alerts watch.
+        enc.encode_descriptor(
+            "pipeline_nats_connected",
+            "1 while the client is connected to a NATS server (0: lost, reconnecting).",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&u64::from(self.nats_connected))?;
         let build = [
             ("version", env!("CARGO_PKG_VERSION")),
             ("revision", crate::REVISION),
@@ -520,6 +530,11 @@ mod tests {
             "no truth compared yet"
         );
         assert!(!text.contains("# EOF"), "{text}");
+        // The connection to NATS, as the client's events last said.
+        assert!(text.contains("\npipeline_nats_connected 1\n"), "{text}");
+        s.nats_disconnected.store(true, Relaxed);
+        let text = s.render_prometheus(&[]);
+        assert!(text.contains("\npipeline_nats_connected 0\n"), "{text}");
     }
 
     /// A durable unit's lag is a gauge labelled by unit; it goes when the

@@ -258,7 +258,8 @@ pub fn decode_request(payload: &[u8]) -> Result<(Vec<f32>, Option<String>), Deco
         let f = v as f32;
         if !f.is_finite() {
             return Err(DecodeError::InvalidValue(format!(
-                "value {i} is {v}, not a finite f32"
+                "value {i} is {}, not a finite f32",
+                samples::Short(v)
             )));
         }
         values.push(f);

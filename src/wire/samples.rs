@@ -306,7 +306,7 @@ impl SamplesOut<'_> {
 }
 
 /// A number as an error message shows it: `1e300`, not 301 digits.
-struct Short(f64);
+pub(super) struct Short(pub(super) f64);
 
 impl fmt::Display for Short {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -344,8 +344,12 @@ fn decimal_comma_hint(payload: &[u8]) -> &'static str {
         }
         digits > 0 && c == Some(b',') && rest.next().is_some_and(|d| d.is_ascii_digit())
     });
+    let word = |w: &[u8]| payload.windows(w.len()).any(|x| x == w);
     if found {
         " (a decimal comma? JSON numbers take a point: 21.5)"
+    } else if word(b"NaN") || word(b"Infinity") {
+        // Python's json.dumps writes them; JSON has neither.
+        " (JSON has no NaN or Infinity: send null for a missing sample)"
     } else {
         ""
     }

@@ -209,6 +209,12 @@ fn non_finite_values_are_invalid() {
         assert!(matches!(e, DecodeError::InvalidValue(_)), "{e:?}");
         assert!(e.to_string().contains("(seq 3) is NaN or null"), "{e}");
     }
+    // Python's json.dumps writes NaN, which JSON has not: the error says so.
+    let e = decode_samples(br#"{"seq": 1, "value": NaN}"#).unwrap_err();
+    assert!(
+        e.to_string().contains("send null for a missing sample"),
+        "{e}"
+    );
     // Beside `values`, a null `value` is absent (a sender writing both keys).
     let both = decode_samples(br#"{"seq": 5, "value": null, "values": [1.5, 2]}"#).unwrap();
     assert_eq!((both.seq, both.values), (5, vec![1.5, 2.0]));

@@ -148,6 +148,7 @@ async fn prometheus_metrics_and_health_checks() {
             .unwrap();
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("\npipeline_healthy 1\n"), "{body}");
+    assert!(body.contains("\npipeline_nats_connected 1\n"), "{body}");
     let a = addr.clone();
     let (head, body) =
         tokio::task::spawn_blocking(move || http_request(&a, "HEAD", "/healthz", ""))

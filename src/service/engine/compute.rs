@@ -143,10 +143,12 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
         warned.clone_from(&model.id);
         tracing::warn!(
             model = %model.id, stream = %first.stream, seq = first.seq,
-            "a window's mean {mean:.4} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
+            "a window's mean {} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
              trained on ({:.4} ± {:.4}): other units, another channel, or a state it never saw? \
              (counted in pipeline_input_out_of_range_total; said once per model)",
-            expects.center, expects.scale
+            crate::eval::significant(mean),
+            expects.center,
+            expects.scale
         );
     }
 }
