@@ -213,6 +213,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::{Column, CsvOptions, Recording};
 
     /// 2026-03-01 is 20,513 days after 1970-01-01.
     const MARCH_1: f64 = 20_513.0 * 86_400.0;
@@ -278,5 +279,50 @@ mod tests {
         assert_eq!(e.contradicts(DateOrder::MonthFirst), None);
         let both = order(&["13/3/2026", "3/13/2026"]).unwrap_err();
         assert!(both.contains("line 2") && both.contains("line 3"), "{both}");
+    }
+
+    fn read(text: &str) -> crate::error::Result<Recording> {
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts)
+    }
+
+    /// A US spreadsheet's `3/12/2026 11:50 PM`: month first, as a day past
+    /// the 12th shows; a file whose dates cannot tell is refused with the
+    /// flag that says, and read with it.
+    #[test]
+    fn slashed_dates_are_read_in_the_order_the_file_shows() {
+        let rows = [
+            "3/12/2026 11:40 PM",
+            "3/12/2026 11:50 PM",
+            "3/13/2026 12:00 AM",
+        ];
+        let mut text = String::from("t,x,y\n");
+        for (i, t) in rows.iter().enumerate() {
+            text += &format!("{t},{i},{i}\n");
+        }
+        let r = read(&text).unwrap();
+        assert_eq!(r.date_order, Some(DateOrder::MonthFirst));
+        assert_eq!((r.time_step, r.time_gaps), (Some(600.0), 0));
+        assert!(r.read_as().contains("month/day/year"), "{}", r.read_as());
+        let short = "t,x,y\n3/1/2026 0:10,1,1\n3/1/2026 0:20,2,2\n";
+        let e = read(short).unwrap_err().to_string();
+        assert!(
+            e.contains("--date-order dmy") && e.contains("line 2"),
+            "{e}"
+        );
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            date_order: Some(DateOrder::DayFirst),
+            ..Default::default()
+        };
+        let r = Recording::from_bytes(short.as_bytes(), std::path::Path::new("r.csv"), &opts);
+        assert_eq!(r.unwrap().time_step, None); // one step: no median
     }
 }

@@ -3,6 +3,7 @@
 //! (`exposition.rs`).
 
 mod exposition;
+mod process;
 mod route;
 
 pub use exposition::MetricsFormat;
