@@ -182,8 +182,14 @@ fn main() {
     }
     if let Err(e) = run(cli) {
         if json {
-            // One JSON line like every other a log collector reads.
-            tracing::error!(exit_code = exit_code(&e), "{e:#}");
+            // One JSON line, as the log lines are, written past the log
+            // filter (`RUST_LOG=off` must not hide why it exited).
+            let line = serde_json::json!({
+                "timestamp": pipeline::format::now_rfc3339(),
+                "level": "ERROR",
+                "fields": { "message": format!("{e:#}"), "exit_code": exit_code(&e) },
+            });
+            eprintln!("{line}");
         } else {
             eprintln!("error: {e:#}");
         }

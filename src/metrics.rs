@@ -106,6 +106,11 @@ async fn handle(mut sock: TcpStream, state: &MetricsState) -> std::io::Result<()
     let (status, ctype, body) = match (get, path) {
         (true, "/metrics") => {
             let format = MetricsFormat::from_accept(&header(&head, "accept"));
+            // As `/readyz` sees it: the client's events say nothing until a
+            // first connection (a wrong URL, a server down at start).
+            let connected =
+                state.client.connection_state() == async_nats::connection::State::Connected;
+            (state.stats.nats_disconnected).store(!connected, std::sync::atomic::Ordering::Relaxed);
             (
                 "200 OK",
                 format.content_type(),

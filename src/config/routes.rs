@@ -26,10 +26,29 @@ fn overlap(a: &str, b: &str) -> bool {
     }
 }
 
-/// An output prefix writes `<prefix>.<stream key>`, the key one token or
-/// more: two prefixes overlap when one is the other or starts it.
-fn outputs_overlap(a: &str, b: &str) -> bool {
-    overlap(&format!("{a}.>"), &format!("{b}.>"))
+/// The subjects a route writes under `prefix`: `<prefix>.<stream key>`,
+/// the key the input's wildcards' match (one token per `*`, one or more
+/// for `>`). With a partition token, any key (its place in it is not
+/// assumed).
+fn written(prefix: &str, input: &str) -> String {
+    if input.contains(crate::window::PARTITION_TOKEN) {
+        return format!("{prefix}.>");
+    }
+    let mut pattern = prefix.to_string();
+    for token in input.split('.') {
+        match token {
+            "*" => pattern.push_str(".*"),
+            ">" => pattern.push_str(".>"),
+            _ => {}
+        }
+    }
+    pattern
+}
+
+/// Whether two routes' outputs (prefixes, with their inputs) could write
+/// one subject.
+fn outputs_overlap((a, a_in): (&str, &str), (b, b_in): (&str, &str)) -> bool {
+    overlap(&written(a, a_in), &written(b, b_in))
 }
 
 pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
@@ -72,29 +91,32 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
             // Two routes' translations of one stream key on one subject
             // cannot be told apart by subject, and in durable mode share a
             // message id, so one of each pair is dropped as a duplicate.
-            let written = [(&o.output, "output"), (&o.shadow.output, "shadow output")];
-            for (theirs, what) in written {
-                if outputs_overlap(theirs, &r.output) {
+            // Shadow outputs count when both routes configure a shadow (the
+            // default `shadow` is every route's).
+            let both_shadowed = o.shadow.model.is_some() && r.shadow.model.is_some();
+            let pairs = [
+                (&o.output, "output", &r.output, "output"),
+                (&o.shadow.output, "shadow output", &r.output, "output"),
+                (&o.output, "output", &r.shadow.output, "shadow output"),
+            ]
+            .into_iter()
+            .chain(both_shadowed.then_some((
+                &o.shadow.output,
+                "shadow output",
+                &r.shadow.output,
+                "shadow output",
+            )));
+            for (theirs, their_kind, ours, our_kind) in pairs {
+                if outputs_overlap((theirs, &o.input), (ours, &r.input)) {
                     return bad(format!(
-                        "route {n} ({:?}): output {:?} overlaps route {} ({:?})'s {what} \
-                         {theirs:?}: translations of one stream key from both would share a \
-                         subject; give each route an output of its own",
+                        "route {n} ({:?}): {our_kind} {ours:?} overlaps route {} ({:?})'s \
+                         {their_kind} {theirs:?}: translations of one stream key from both would \
+                         share a subject; give each route an output of its own",
                         r.pair,
-                        r.output,
                         j + 1,
                         o.pair
                     ));
                 }
-            }
-            if outputs_overlap(&o.output, &r.shadow.output) {
-                return bad(format!(
-                    "route {n} ({:?}): shadow output {:?} overlaps route {} ({:?})'s output {:?}",
-                    r.pair,
-                    r.shadow.output,
-                    j + 1,
-                    o.pair,
-                    o.output
-                ));
             }
         }
     }
@@ -114,9 +136,23 @@ mod tests {
         assert!(!overlap("samples.>", "damped.>"));
         assert!(!overlap("samples.*", "samples.x.y"));
         assert!(!overlap("samples", "samples.>"));
-        assert!(outputs_overlap("translated", "translated"));
-        assert!(outputs_overlap("translated", "translated.b"));
-        assert!(!outputs_overlap("translated", "translated-damped"));
+        let any = |p| (p, "samples.>");
+        assert!(outputs_overlap(any("translated"), any("translated")));
+        assert!(outputs_overlap(any("translated"), any("translated.b")));
+        assert!(!outputs_overlap(
+            any("translated"),
+            any("translated-damped")
+        ));
+        // Keys of one token each: `translated.X` never meets `translated.d.K`.
+        assert!(!outputs_overlap(
+            ("translated", "plant.*"),
+            ("translated.d", "damped.*")
+        ));
+        assert!(outputs_overlap(
+            ("translated", "plant.*"),
+            ("translated", "damped.*")
+        ));
+        assert!(outputs_overlap(("t", "a.{partition}.*"), ("t.x", "b.*")));
     }
 
     /// Overlapping inputs, or outputs two routes share, are refused naming
@@ -159,5 +195,16 @@ mod tests {
         shadowed[1].shadow.output = "shadow-damped".into();
         let e = validate(&shadowed).unwrap_err().to_string();
         assert!(e.contains("shadow output \"shadow\""), "{e}");
+        // Both routes shadowed under the default prefix: their shadows'
+        // translations would share subjects; one shadowed is fine.
+        let mut shadows = apart.clone();
+        shadows[0].shadow.model = Some("a.safetensors".into());
+        assert!(validate(&shadows).is_ok());
+        shadows[1].shadow.model = Some("b.safetensors".into());
+        let e = validate(&shadows).unwrap_err().to_string();
+        assert!(
+            e.contains("shadow output \"shadow\" overlaps route 1"),
+            "{e}"
+        );
     }
 }

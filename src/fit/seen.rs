@@ -127,8 +127,23 @@ pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
         }
     }
     let rows = rec.data_rows() as isize;
+    // Offsets a window apart or less are one placement: rows deleted from
+    // (or added to) one export shift the stored windows after them a row
+    // each, spreading them over neighbouring offsets.
+    let mut placements: Vec<((usize, isize), Vec<usize>)> = offsets.into_iter().collect();
+    placements.sort_unstable_by_key(|(key, _)| *key);
+    let mut clusters: Vec<(usize, isize, isize, Vec<usize>)> = Vec::new();
+    for ((f, offset), ks) in placements {
+        match clusters.last_mut() {
+            Some((g, _, last, all)) if *g == f && offset - *last <= window as isize => {
+                *last = offset;
+                all.extend(ks);
+            }
+            _ => clusters.push((f, offset, offset, ks)),
+        }
+    }
     let mut found = Found::default();
-    for ((f, offset), mut ks) in offsets {
+    for (f, first, last, mut ks) in clusters {
         let t = &stored[f];
         ks.sort_unstable();
         ks.dedup();
@@ -136,16 +151,16 @@ pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
             .anchors
             .iter()
             .filter(|(r, _)| {
-                let first = offset + *r as isize;
-                first >= 0 && first + window as isize <= rows
+                let at = first + *r as isize;
+                at >= 0 && at + window as isize <= rows
             })
             .count();
         if ks.len() < AGREEING.min(t.anchors.len()) || 4 * ks.len() < inside {
             continue;
         }
         found.windows += ks.len();
-        let start = offset.clamp(0, rows);
-        let end = (offset + t.end_row as isize).clamp(0, rows);
+        let start = first.clamp(0, rows);
+        let end = (last + t.end_row as isize).clamp(0, rows);
         if start < end {
             found.rows.push(start as usize..end as usize);
         }
@@ -246,6 +261,13 @@ mod tests {
             find(&holed, &stored, w).rows,
             vec![Range { start: 0, end: 800 }]
         );
+        // Ten rows deleted from the training part (a cleaned export): the
+        // stored windows spread over ten offsets, still one placement.
+        // Its 789 training rows are left out, and the 10 after them too
+        // (the placement runs from the first offset to the last's end).
+        let cleaned = rec((0..1500).filter(|i| i % 75 != 10).map(signal));
+        let found = find(&cleaned, &stored, w);
+        assert_eq!(found.rows, vec![Range { start: 0, end: 799 }]);
         // An edited row inside: the training rows are still all taken.
         let edited = rec((0..1500).map(|i| match i {
             400 => (9.0, 9.0),

@@ -85,9 +85,14 @@ impl OrderEvidence {
             DateOrder::MonthFirst => (self.day_first.as_ref()?, "day first"),
         };
         Some(format!(
-            "the dates are written {read} (line {}: {:?}), but read with --date-order {}",
+            "the dates are written {read} (line {}: {:?}), but read {} (--date-order {}: given, \
+             recorded with the model, or shown by another file)",
             shown.0,
             shown.1,
+            match given {
+                DateOrder::DayFirst => "day first",
+                DateOrder::MonthFirst => "month first",
+            },
             given.flag()
         ))
     }

@@ -223,7 +223,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                 }
             }
         }
-        if null_value && values.is_none() {
+        if null_value && values.as_ref().is_none_or(Option::is_none) {
             self.0.push(f32::NAN);
             value = Some(Some((0, f64::NAN)));
         }

@@ -215,6 +215,9 @@ fn non_finite_values_are_invalid() {
         e.to_string().contains("send null for a missing sample"),
         "{e}"
     );
+    // Both null: the one sample missing.
+    let e = decode_samples(br#"{"seq": 3, "values": null, "value": null}"#).unwrap_err();
+    assert!(e.to_string().contains("(seq 3) is NaN or null"), "{e}");
     // Beside `values`, a null `value` is absent (a sender writing both keys).
     let both = decode_samples(br#"{"seq": 5, "value": null, "values": [1.5, 2]}"#).unwrap();
     assert_eq!((both.seq, both.values), (5, vec![1.5, 2.0]));

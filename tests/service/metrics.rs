@@ -43,7 +43,7 @@ async fn serve_metrics(server: &NatsServer, bind: &str) -> (Svc, async_nats::Cli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_metrics_and_health_checks() {
-    let server = NatsServer::start();
+    let mut server = NatsServer::start();
     // Port 0: the service binds a free port and says which in its
     // `$SRV.INFO` metadata (no port picked here and released for it).
     let (svc, client, addr) = serve_metrics(&server, "127.0.0.1:0").await;
@@ -163,6 +163,28 @@ async fn prometheus_metrics_and_health_checks() {
         .await
         .unwrap();
     assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    // The server gone: the gauge says so (the rate alerts go quiet), and
+    // again when it is back.
+    server.stop();
+    let scrape = |want: &'static str| {
+        let a = addr.clone();
+        async move {
+            for _ in 0..100 {
+                let a = a.clone();
+                let (_, body) = tokio::task::spawn_blocking(move || http_get(&a, "/metrics"))
+                    .await
+                    .unwrap();
+                if body.contains(want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no {want:?} in /metrics within 10 s");
+        }
+    };
+    scrape("\npipeline_nats_connected 0\n").await;
+    server.restart();
+    scrape("\npipeline_nats_connected 1\n").await;
     svc.shutdown().await;
 }
 
