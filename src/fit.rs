@@ -107,12 +107,27 @@ pub fn prepare(
         train_output: Vec::new(),
         validate,
     };
-    // The order of day and month one file's dates showed reads the next
-    // files (a later one may lie within the first twelve days of a month).
+    // The order of day and month one file's dates show reads the others (a
+    // file may lie within the first twelve days of its months): a file
+    // refused before an order was known is read again with it.
     let mut csv = csv.clone();
+    let mut read: Vec<Result<Recording>> = Vec::with_capacity(files.len());
     for path in files {
-        let rec = Recording::read(path, &csv)?;
-        csv.date_order = csv.date_order.or(rec.date_order);
+        let rec = Recording::read(path, &csv);
+        if let Ok(r) = &rec {
+            csv.date_order = csv.date_order.or(r.date_order);
+        }
+        read.push(rec);
+    }
+    if csv.date_order.is_some() {
+        for (rec, path) in read.iter_mut().zip(files) {
+            if rec.is_err() {
+                *rec = Recording::read(path, &csv);
+            }
+        }
+    }
+    for rec in read {
+        let rec = rec?;
         let (train, valid) = rec.split(validate);
         for s in &train {
             p.train_input.extend_from_slice(&s.input);
@@ -430,6 +445,40 @@ mod tests {
             ..Default::default()
         };
         Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+    }
+
+    /// Files of US dates, the first within days 1 to 12 of its month: the
+    /// second's `3/13/2026` tells the order, which reads the first too.
+    #[test]
+    fn one_files_dates_tell_the_order_for_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, day: u32| {
+            let path = dir.path().join(name);
+            let mut text = String::from("t,x,y\n");
+            for i in 0..150 {
+                text += &format!("3/{day}/2026 {}:{:02} PM,{i},{i}\n", 1 + i / 60, i % 60);
+            }
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let (early, late) = (file("early.csv", 2), file("late.csv", 13));
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            ..Default::default()
+        };
+        let p = prepare(&[early.clone(), late], &opts, 0.2, 24).unwrap();
+        let orders: Vec<_> = p
+            .recordings
+            .iter()
+            .map(|f| f.recording.date_order)
+            .collect();
+        assert_eq!(orders, [Some(recording::DateOrder::MonthFirst); 2]);
+        assert_eq!(p.recordings[0].recording.path, early);
+        // Alone, the early file cannot tell.
+        let e = prepare(&[early], &opts, 0.2, 24).unwrap_err().to_string();
+        assert!(e.contains("--date-order"), "{e}");
     }
 
     /// Rows enough, but cut by skipped rows into runs shorter than a
