@@ -23,6 +23,12 @@ const BEYOND_SHARE: f64 = 0.01;
 /// same extremes a hair further, which is no extrapolation.
 const BEYOND_MARGIN: f32 = 0.02;
 
+/// More than [`BEYOND_MARGIN`] of the range's span past it.
+fn clearly_outside([lo, hi]: [f32; 2], v: f32) -> bool {
+    let m = BEYOND_MARGIN * (hi - lo);
+    v < lo - m || v > hi + m
+}
+
 /// `1.8%`, `34%`: two significant digits below 10%.
 fn percent(share: f64) -> String {
     match 100.0 * share {
@@ -64,10 +70,7 @@ impl Ranges {
         on: &Windows,
         predictions: [&[f32]; N],
     ) -> Option<[f64; N]> {
-        let inside = |[lo, hi]: [f32; 2], v: &[f32]| {
-            let m = BEYOND_MARGIN * (hi - lo);
-            v.iter().all(|&v| v >= lo - m && v <= hi + m)
-        };
+        let inside = |range, v: &[f32]| !v.iter().any(|&v| clearly_outside(range, v));
         let w = on.window.max(1);
         let (mut errors, mut windows) = ([0.0; N], 0);
         for (k, (x, y)) in on.input.chunks(w).zip(on.target.chunks(w)).enumerate() {
@@ -96,8 +99,10 @@ impl Ranges {
     /// model that recorded none, the recording's own first part.
     pub fn beyond(&self, on: &Windows, what: &str, from: &str) -> Option<String> {
         let side = |name: &str, [lo, hi]: [f32; 2], values: &[f32]| {
-            let m = BEYOND_MARGIN * (hi - lo);
-            let outside = values.iter().filter(|&&v| v < lo - m || v > hi + m).count();
+            let outside = values
+                .iter()
+                .filter(|&&v| clearly_outside([lo, hi], v))
+                .count();
             if (outside as f64) <= BEYOND_SHARE * values.len() as f64 {
                 return None;
             }

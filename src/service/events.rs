@@ -180,18 +180,10 @@ pub(super) async fn watch_events(
             }
             Event::Disconnected => {
                 was_disconnected = true;
-                reporter
-                    .stats
-                    .nats_disconnected
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 epoch.send_modify(|e| *e += 1);
                 tracing::warn!("disconnected from NATS; reconnecting");
             }
             Event::Connected => {
-                reporter
-                    .stats
-                    .nats_disconnected
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 if was_disconnected {
                     reporter
                         .stats

@@ -92,8 +92,9 @@ pub struct Stats {
     pub streams_active: AtomicU64,
     pub streams_evicted: AtomicU64,
     pub reconnects: AtomicU64,
-    /// The client lost its server and has not reconnected yet (an outage
-    /// stops every counter an alert watches; this says why).
+    /// The client lost its server and has not reconnected yet, as `/metrics`
+    /// last read the client's state (an outage stops every counter an alert
+    /// watches; this says why).
     pub nats_disconnected: std::sync::atomic::AtomicBool,
     /// Durable mode: checkpoints written.
     pub checkpoints: AtomicU64,
