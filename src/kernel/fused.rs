@@ -61,8 +61,10 @@ pub(super) enum Width {
     /// ymm blocks of 8 units and a packed tail (AVX2 and FMA).
     Avx2,
     /// zmm blocks of 16 units and a packed tail (AVX-512F and DQ). A
-    /// 512-bit operation costs what a 256-bit one does on the CPUs that have
-    /// it (Intel's server cores, AMD Zen 5).
+    /// 512-bit operation costs what a 256-bit one does on Intel's server
+    /// cores and AMD Zen 5; Zen 4 splits it in two, yet this width is still
+    /// 1.3x the ymm one there (32 registers, half the instructions, a
+    /// one-operation clamp: BENCHMARKS.md, Zen 4).
     Avx512,
 }
 
