@@ -128,14 +128,25 @@ impl Layer {
             };
             let Some(dict) = dict else { continue };
             if let Some(v) = dict.remove(short) {
+                let at = if table.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in [{table}]")
+                };
                 if dict.contains_key(long) {
-                    let at = if table.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" in [{table}]")
-                    };
                     return Err(Error::Config(format!(
                         "{}: both `{short}` and `{long}`{at}: keep one",
+                        kind.name()
+                    )));
+                }
+                if let Some(bare) = without_unit(&v) {
+                    // `max_wait = 5` read as 5 ms but `idle_timeout = 5` as
+                    // 5 s, and `"5"` as 5 s under either: refused rather
+                    // than guessed.
+                    let unit = &long[long.rfind('_').map_or(0, |i| i + 1)..];
+                    return Err(Error::Config(format!(
+                        "{}: `{short} = {bare}`{at} has no unit: write `{short} = \"{bare}{unit}\"` \
+                         (or \"{bare}s\", \"{bare}m\", …), or `{long} = {bare}`, a number in {unit}",
                         kind.name()
                     )));
                 }
@@ -147,6 +158,26 @@ impl Layer {
             data,
             ignored: Vec::new(),
         })
+    }
+}
+
+/// A duration under its short name given as a number, or as text with no
+/// unit, other than zero (which needs none): the number as written.
+fn without_unit(v: &Value) -> Option<String> {
+    let text = match v {
+        Value::Num(_, n) => match (n.to_u128(), n.to_i128()) {
+            (Some(u), _) => u.to_string(),
+            (_, Some(i)) => i.to_string(),
+            _ => n.to_f64()?.to_string(),
+        },
+        Value::String(_, s) if !s.chars().any(|c| c.is_alphabetic()) => s.trim().to_string(),
+        _ => return None,
+    };
+    // Text that is not a number either is left to the duration parser's
+    // own error.
+    match text.parse::<f64>() {
+        Ok(x) if x != 0.0 => Some(text),
+        _ => None,
     }
 }
 
@@ -512,6 +543,40 @@ pair = "sin-cos"
             );
             let e = resolve([layer.unwrap()]).err().unwrap().to_string();
             assert!(e.contains(name), "{e}");
+        }
+
+        // A duration under its short name needs a unit (but 0): `max_wait = 5`
+        // was 5 ms where `idle_timeout = 5` was 5 s and `"5"` 5 s under either.
+        for (layer, hint) in [
+            (
+                Layer::file("max_wait = 5\n", Path::new("u.toml")),
+                "`max_wait = 5` has no unit: write `max_wait = \"5ms\"`",
+            ),
+            (
+                Layer::file("[durable]\nlease = \"2.5\"\n", Path::new("u.toml")),
+                "`lease = 2.5` in [durable] has no unit: write `lease = \"2.5s\"`",
+            ),
+            (
+                Layer::env([("PIPELINE_IDLE_TIMEOUT".to_string(), "30".to_string())]),
+                "`idle_timeout = 30` has no unit",
+            ),
+        ] {
+            let Err(e) = layer else {
+                panic!("accepted: {hint}")
+            };
+            assert!(e.to_string().contains(hint), "{e}");
+        }
+        for text in [
+            "max_wait = 0\n",
+            "max_wait = \"0\"\n",
+            "max_wait_ms = 5\nidle_timeout_s = 30\n",
+            "max_wait = \"5ms\"\nidle_timeout = \"30 s\"\n",
+        ] {
+            let layer = Layer::file(
+                &format!("{text}[[route]]\npair = \"a\"\n"),
+                Path::new("v.toml"),
+            );
+            assert!(resolve([layer.unwrap()]).is_ok(), "{text}");
         }
 
         // Validation runs on the merged result: a flag can break a good file.
