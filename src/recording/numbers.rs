@@ -11,6 +11,12 @@
 //! other number. A file whose cells show both conventions is refused.
 //! A file with no such cell is read as before: `.` decimal, and a lone
 //! `,` decimal when it cannot be the delimiter.
+//!
+//! Spaces and apostrophes are never a decimal separator: between
+//! thousands (`1 209,8` in French and Austrian exports, often a no-break
+//! space; `1'209.8` in Swiss ones) they are dropped before anything else.
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -64,6 +70,31 @@ impl std::fmt::Display for Decimal {
     }
 }
 
+/// Marks that group thousands under either convention: a space (plain,
+/// no-break, narrow no-break, thin) or an apostrophe.
+const SPACE_GROUPS: [char; 6] = [' ', '\u{a0}', '\u{202f}', '\u{2009}', '\'', '\u{2019}'];
+
+/// `text` without the mark of [`SPACE_GROUPS`] that groups its integer
+/// part in threes (`1 234 567,5` → `1234567,5`); any other text as it is
+/// (`12 34` stays, and is then not a number).
+fn ungroup(text: &str) -> Cow<'_, str> {
+    let Some(mark) = text.chars().find(|c| SPACE_GROUPS.contains(c)) else {
+        return Cow::Borrowed(text);
+    };
+    let body = text.trim_start_matches(['+', '-']);
+    let end = body.find(['.', ',', 'e', 'E']).unwrap_or(body.len());
+    let (integer, rest) = body.split_at(end);
+    let mut groups = integer.split(mark);
+    let grouped = !rest.contains(mark)
+        && groups.next().is_some_and(groups_thousands)
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+    if grouped {
+        Cow::Owned(text.chars().filter(|&c| c != mark).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// The first unambiguous cell of each convention, with its line.
 #[derive(Debug, Default)]
 pub(super) struct Evidence {
@@ -84,7 +115,8 @@ impl Evidence {
         let Ok(text) = std::str::from_utf8(cell) else {
             return;
         };
-        let text = text.trim();
+        let text = ungroup(text.trim());
+        let text = &*text;
         let Some(shown) = shown_decimal(text) else {
             return;
         };
@@ -187,7 +219,8 @@ pub(super) fn parse_cell(
 ) -> Result<f32, CellError> {
     let bad = CellError::Bad;
     let text = std::str::from_utf8(cell).map_err(|_| bad("not UTF-8 text".to_string()))?;
-    let text = text.trim();
+    let text = ungroup(text.trim());
+    let text = &*text;
     if text.is_empty() {
         return Err(bad("empty cell".into()));
     }
@@ -276,7 +309,7 @@ fn with_convention(text: &str, c: &Convention) -> Result<f32, String> {
 /// A number of the file's convention, in double precision (epoch seconds
 /// need more digits than `f32` has).
 pub(super) fn number_f64(text: &str, c: &Convention) -> Result<f64, String> {
-    let plain = plain_number(text, c)?;
+    let plain = plain_number(&ungroup(text), c)?;
     plain
         .parse::<f64>()
         .map_err(|_| format!("{text:?} is not a number"))
@@ -381,6 +414,48 @@ mod tests {
         }
         let e = read("1.5", Decimal::Comma).unwrap_err();
         assert!(e.contains("decimal comma (line 2"), "{e}");
+    }
+
+    /// French, Austrian and Swiss exports group thousands with a space
+    /// (often a no-break one) or an apostrophe: read, not skipped as bad
+    /// cells (which dropped every value ≥ 1000 under --skip-bad-rows).
+    #[test]
+    fn spaces_and_apostrophes_group_thousands() {
+        let comma = Convention {
+            decimal: Decimal::Comma,
+            shown_by: String::new(),
+        };
+        for (text, want) in [
+            ("1 209,8", 1209.8),
+            ("1\u{a0}209,8", 1209.8),
+            ("-1\u{202f}234\u{202f}567", -1_234_567.0),
+            ("12 345", 12_345.0),
+        ] {
+            assert_eq!(
+                parse_cell(text.as_bytes(), b';', Some(&comma)),
+                Ok(want),
+                "{text}"
+            );
+            assert_eq!(parse_cell(text.as_bytes(), b';', None), Ok(want), "{text}");
+        }
+        assert_eq!(parse_cell("1'209.8".as_bytes(), b',', None), Ok(1209.8));
+        assert_eq!(
+            parse_cell("1\u{2019}209.8".as_bytes(), b',', None),
+            Ok(1209.8)
+        );
+        assert_eq!(number_f64("1 209,5", &comma), Ok(1209.5));
+        // Not thousands: refused as before.
+        for text in ["12 34", "1 2345", "1,5 0", "0 123", "1 209,8 5"] {
+            let e = parse_cell(text.as_bytes(), b';', Some(&comma));
+            assert!(matches!(e, Err(CellError::Bad(_))), "{text}: {e:?}");
+        }
+        // And such a cell shows the file's decimal separator.
+        let mut e = Evidence::default();
+        e.look(|| 2, "1\u{a0}209,8".as_bytes());
+        assert_eq!(
+            e.decide().map(|c| c.map(|c| c.decimal)),
+            Ok(Some(Decimal::Comma))
+        );
     }
 
     #[test]

@@ -151,6 +151,26 @@ fn median_step(steps: &[f64]) -> Option<f64> {
     Some(*median)
 }
 
+/// The step from `a` to `b`, seconds, to the precision the two stamps
+/// carry: dates as seconds since 1970 resolve ~0.24 µs in `f64`, so a
+/// millisecond step read 999.928 µs (and `--max-gap 1ms` split a 1 kHz
+/// recording at every other row). Rounded to the power of ten at or just
+/// above the larger stamp's unit in the last place (1 µs at today's dates:
+/// each stamp is within half of it, so a step within one); small
+/// (relative) times are as exact as `f64` is.
+pub(super) fn step(a: f64, b: f64) -> f64 {
+    let d = b - a;
+    // At least the unit in the last place (up to twice it).
+    let ulp = f64::EPSILON * a.abs().max(b.abs());
+    if !(ulp > 1e-12) || !d.is_finite() {
+        return d;
+    }
+    // A whole number (1e6 for µs) so that the division rounds once, to
+    // the same `f64` as a duration such as "3ms" parses to.
+    let per = 10f64.powi(-ulp.log10().ceil() as i32);
+    (d * per).round() / per
+}
+
 /// A step this many sampling intervals long is a late or missing sample
 /// (said, not split at, unless `--max-gap` says so).
 const LATE: f64 = 1.5;
@@ -174,7 +194,7 @@ pub(super) fn split_at_gaps(
     let mut steps = Vec::with_capacity(times.len());
     let mut at = 0;
     for s in &rec.segments {
-        steps.extend(times[at..at + s.len()].windows(2).map(|w| w[1] - w[0]));
+        steps.extend(times[at..at + s.len()].windows(2).map(|w| step(w[0], w[1])));
         at += s.len();
     }
     let why = newest_first(&steps)
@@ -204,7 +224,7 @@ pub(super) fn split_at_gaps(
         at += s.len();
         let mut from = 0;
         for k in 1..s.len() {
-            let step = t[k] - t[k - 1];
+            let step = step(t[k - 1], t[k]);
             if !is_gap(step, limit) {
                 continue;
             }
@@ -562,6 +582,40 @@ mod tests {
             "{cadence}"
         );
         assert_eq!(read("t,x,y\n0,1,1\n", &["t"]).unwrap().cadence(), None);
+    }
+
+    /// Millisecond stamps at today's dates are 1 ms apart, not 999.9 µs
+    /// (the `f64` of seconds since 1970 resolves ~0.24 µs): a 1 kHz
+    /// recording is not split by `--max-gap 1ms`, and a 3 ms step is no gap
+    /// under `--max-gap 3ms`.
+    #[test]
+    fn steps_between_dates_are_as_exact_as_the_stamps() {
+        let mut text = String::from("time,x,y\n");
+        for i in 0..2000u32 {
+            let ms = i + if i >= 1000 { 2 } else { 0 };
+            text += &format!(
+                "2026-11-30 14:03:{:02}.{:03},{i},{i}\n",
+                22 + ms / 1000,
+                ms % 1000
+            );
+        }
+        let gaps = |max_gap: Option<f64>| {
+            let o = super::super::CsvOptions {
+                input: super::super::Column::Name("x".into()),
+                output: super::super::Column::Name("y".into()),
+                time: vec![super::super::Column::Name("time".into())],
+                max_gap,
+                ..Default::default()
+            };
+            let r =
+                Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &o).unwrap();
+            (r.time_step, r.time_gaps)
+        };
+        assert_eq!(gaps(None), (Some(0.001), 0));
+        assert_eq!(gaps(Some(0.001)), (Some(0.001), 1));
+        assert_eq!(gaps(Some(0.003)), (Some(0.001), 0));
+        assert_eq!(step(1_764_511_402.123, 1_764_511_402.124), 0.001);
+        assert_eq!(step(0.1, 0.3), 0.3 - 0.1);
     }
 
     #[test]
