@@ -58,32 +58,6 @@ pub struct FileSummary {
     pub training_rows_found: Option<usize>,
 }
 
-/// Channels that f32 (how samples are read, published and served) holds
-/// too coarsely: a large offset with a small variation (a meter at 2.5e7 Pa
-/// varying by a few Pa) leaves the signal a few f32 steps, which no model
-/// can undo. Warned when the step at the channel's largest value exceeds 1%
-/// of its standard deviation.
-pub fn coarse_channels(rec: &Recording) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for (name, values) in [
-        (&rec.input_name, rec.input().collect::<Vec<_>>()),
-        (&rec.output_name, rec.output().collect::<Vec<_>>()),
-    ] {
-        let std = Affine::standard(values.iter().copied()).scale;
-        let big = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        // The spacing of f32 values just below `big`.
-        let step = (big.next_up() - big) as f64;
-        if std > 0.0 && step > 0.01 * std {
-            warnings.push(format!(
-                "column {name:?}: values near {big:.6e} vary by {std:.3e} (standard deviation), \
-                 and f32, which samples are read and served in, holds them only to steps of \
-                 {step:.3e}: the signal is coarsened; subtract a constant offset when exporting"
-            ));
-        }
-    }
-    warnings
-}
-
 /// Reads `files` and splits each at `1 − validate` of its rows.
 pub fn prepare(
     files: &[PathBuf],
@@ -139,7 +113,7 @@ pub fn prepare(
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
-            warnings: coarse_channels(&rec),
+            warnings: channels::warnings(&rec),
             training_rows_found: None,
             recording: rec,
         });
@@ -428,6 +402,7 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
     Scaling::fit(method, &p.train_input, &p.train_output)
 }
 
+mod channels;
 mod figures;
 mod ranges;
 pub mod seen;
@@ -510,26 +485,6 @@ mod tests {
                 && e.contains("smaller --window"),
             "{e}"
         );
-    }
-
-    /// A meter at 2.5e7 varying by about 2 is a few f32 steps: warned; the
-    /// same variation near 0, or a pressure at 1e5 varying by 100, is not.
-    #[test]
-    fn channels_f32_holds_coarsely_are_warned_about() {
-        let rows = |f: &dyn Fn(f64) -> f64| {
-            let mut t = String::from("x,y\n");
-            for i in 0..200 {
-                let s = (i as f64 / 7.0).sin();
-                t += &format!("{},{}\n", f(s), s);
-            }
-            t
-        };
-        let w = coarse_channels(&rec(&rows(&|s| 25_000_000.0 + 3.0 * s)));
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].starts_with("column \"x\": values near 2.5"), "{w:?}");
-        assert!(w[0].contains("steps of 2.000e0"), "{w:?}");
-        assert!(coarse_channels(&rec(&rows(&|s| s))).is_empty());
-        assert!(coarse_channels(&rec(&rows(&|s| 101_325.0 + 100.0 * s))).is_empty());
     }
 
     /// Baselines stored in a model file come back as fitted; a damaged

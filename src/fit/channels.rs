@@ -1,0 +1,152 @@
+//! What a user should know about a channel before trusting a model
+//! trained on it: values f32 holds too coarsely, and a few far values that
+//! set the default scaling. Warned in the report, on stderr and in `eval`.
+
+use crate::eval::significant;
+use crate::recording::Recording;
+use crate::scaling::{Affine, Spikes};
+
+/// Every warning about `rec`'s two channels.
+pub(super) fn warnings(rec: &Recording) -> Vec<String> {
+    [coarse_channels(rec), spiky_channels(rec)].concat()
+}
+
+/// Channels that f32 (how samples are read, published and served) holds
+/// too coarsely: a large offset with a small variation (a meter at 2.5e7 Pa
+/// varying by a few Pa) leaves the signal a few f32 steps, which no model
+/// can undo. Warned when the step at the channel's largest value exceeds 1%
+/// of its standard deviation.
+fn coarse_channels(rec: &Recording) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, values) in [
+        (&rec.input_name, rec.input().collect::<Vec<_>>()),
+        (&rec.output_name, rec.output().collect::<Vec<_>>()),
+    ] {
+        let std = Affine::standard(values.iter().copied()).scale;
+        let big = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // The spacing of f32 values just below `big`.
+        let step = (big.next_up() - big) as f64;
+        if std > 0.0 && step > 0.01 * std {
+            warnings.push(format!(
+                "column {name:?}: values near {big:.6e} vary by {std:.3e} (standard deviation), \
+                 and f32, which samples are read and served in, holds them only to steps of \
+                 {step:.3e}: the signal is coarsened; subtract a constant offset when exporting"
+            ));
+        }
+    }
+    warnings
+}
+
+/// Channels whose standard deviation a few far values set ([`Spikes`]):
+/// the default scaling squeezes every other value, and nothing else would
+/// point at them.
+fn spiky_channels(rec: &Recording) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (name, values) in [
+        (&rec.input_name, rec.input().collect::<Vec<_>>()),
+        (&rec.output_name, rec.output().collect::<Vec<_>>()),
+    ] {
+        let Some(s) = Spikes::find(&values) else {
+            continue;
+        };
+        // The first's data row: its index among the segments' samples.
+        let mut before = 0;
+        let row = rec.segments.iter().find_map(|seg| {
+            let at = (s.first - before < seg.len()).then(|| seg.start + s.first - before);
+            before += seg.len();
+            at
+        });
+        warnings.push(format!(
+            "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the first \
+             at data row {}: {}), and make its standard deviation {} {:.1}× its robust spread {}: \
+             with --scale standard (the default) they set the model's scale and squeeze every \
+             other value. Spikes, a glitch, a rare state? Remove them, or train with --scale robust",
+            s.count,
+            significant(s.median),
+            row.map_or("?".into(), |r| r.to_string()),
+            values[s.first],
+            significant(s.std),
+            s.std / s.robust,
+            significant(s.robust),
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Column, CsvOptions};
+
+    fn rec(text: &str) -> Recording {
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+    }
+
+    /// A meter at 2.5e7 varying by about 2 is a few f32 steps: warned; the
+    /// same variation near 0, or a pressure at 1e5 varying by 100, is not.
+    #[test]
+    fn channels_f32_holds_coarsely_are_warned_about() {
+        let rows = |f: &dyn Fn(f64) -> f64| {
+            let mut t = String::from("x,y\n");
+            for i in 0..200 {
+                let s = (i as f64 / 7.0).sin();
+                t += &format!("{},{}\n", f(s), s);
+            }
+            t
+        };
+        let w = coarse_channels(&rec(&rows(&|s| 25_000_000.0 + 3.0 * s)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("column \"x\": values near 2.5"), "{w:?}");
+        assert!(w[0].contains("steps of 2.000e0"), "{w:?}");
+        assert!(coarse_channels(&rec(&rows(&|s| s))).is_empty());
+        assert!(coarse_channels(&rec(&rows(&|s| 101_325.0 + 100.0 * s))).is_empty());
+    }
+
+    /// Ten spikes among 2,000 samples are named with the first one's data
+    /// row (skipped rows counted) and the way out; the same channel without
+    /// them is not warned about.
+    #[test]
+    fn a_few_far_values_that_set_the_scale_are_warned_about() {
+        let rows = |spikes: bool| {
+            let mut t = String::from("x,y\n");
+            for i in 0..2000 {
+                let s = (i as f64 / 7.0).sin() * 0.5 + (i as f64 * 0.37).cos() * 0.2;
+                let y = if spikes && (1500..1510).contains(&i) {
+                    40.0
+                } else {
+                    s
+                };
+                let x = if i == 3 {
+                    "bad".to_string()
+                } else {
+                    s.to_string()
+                };
+                t += &format!("{x},{y}\n");
+            }
+            t
+        };
+        let read = |text: &str| {
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                skip_bad_rows: true,
+                ..Default::default()
+            };
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+        };
+        let w = warnings(&read(&rows(true)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("column \"y\": 10 value(s) lie beyond 8 robust spreads")
+                && w[0].contains("the first at data row 1500: 40)")
+                && w[0].contains("--scale robust"),
+            "{w:?}"
+        );
+        assert!(warnings(&read(&rows(false))).is_empty());
+    }
+}
