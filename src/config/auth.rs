@@ -87,31 +87,35 @@ impl std::fmt::Debug for NatsAuth {
     }
 }
 
+/// The deprecated `PIPELINE_NATS_*` variables [`NatsAuth::with_env`] reads
+/// (no URL among them); any other `PIPELINE_NATS_*` name sets nothing.
+pub const LEGACY_ENV: [&str; 9] = [
+    "PIPELINE_NATS_USER",
+    "PIPELINE_NATS_PASSWORD",
+    "PIPELINE_NATS_TOKEN",
+    "PIPELINE_NATS_NKEY_SEED_FILE",
+    "PIPELINE_NATS_CREDS",
+    "PIPELINE_NATS_TLS_CA",
+    "PIPELINE_NATS_TLS_CERT",
+    "PIPELINE_NATS_TLS_KEY",
+    "PIPELINE_NATS_TLS_REQUIRED",
+];
+
 impl NatsAuth {
     /// Fills unset fields from the deprecated `PIPELINE_NATS_*` variables
     /// (the `NATS_*` ones are read by [`crate::connect`]).
     pub fn with_env(mut self) -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        self.user = self.user.or_else(|| var("PIPELINE_NATS_USER"));
-        self.password = self.password.or_else(|| var("PIPELINE_NATS_PASSWORD"));
-        self.token = self.token.or_else(|| var("PIPELINE_NATS_TOKEN"));
-        self.nkey_seed_file = self
-            .nkey_seed_file
-            .or_else(|| var("PIPELINE_NATS_NKEY_SEED_FILE").map(Into::into));
-        self.credentials_file = self
-            .credentials_file
-            .or_else(|| var("PIPELINE_NATS_CREDS").map(Into::into));
-        self.tls_ca_file = self
-            .tls_ca_file
-            .or_else(|| var("PIPELINE_NATS_TLS_CA").map(Into::into));
-        self.tls_cert_file = self
-            .tls_cert_file
-            .or_else(|| var("PIPELINE_NATS_TLS_CERT").map(Into::into));
-        self.tls_key_file = self
-            .tls_key_file
-            .or_else(|| var("PIPELINE_NATS_TLS_KEY").map(Into::into));
-        self.tls_required |=
-            var("PIPELINE_NATS_TLS_REQUIRED").is_some_and(|v| v == "1" || v == "true");
+        let [user, password, token, nkey, creds, ca, cert, key, required] = LEGACY_ENV.map(var);
+        self.user = self.user.or(user);
+        self.password = self.password.or(password);
+        self.token = self.token.or(token);
+        self.nkey_seed_file = self.nkey_seed_file.or(nkey.map(Into::into));
+        self.credentials_file = self.credentials_file.or(creds.map(Into::into));
+        self.tls_ca_file = self.tls_ca_file.or(ca.map(Into::into));
+        self.tls_cert_file = self.tls_cert_file.or(cert.map(Into::into));
+        self.tls_key_file = self.tls_key_file.or(key.map(Into::into));
+        self.tls_required |= required.is_some_and(|v| v == "1" || v == "true");
         self
     }
 

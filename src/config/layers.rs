@@ -182,11 +182,14 @@ fn without_unit(v: &Value) -> Option<String> {
 }
 
 /// `PIPELINE_*` names read elsewhere (`PIPELINE_INSTANCE`, the deprecated
-/// `PIPELINE_NATS_*` credentials), or that Kubernetes sets for a Service
-/// named `pipeline` (`PIPELINE_SERVICE_HOST`, `PIPELINE_PORT_9090_TCP`, …).
+/// `PIPELINE_NATS_*` credentials, but no `PIPELINE_NATS_URL`), or that
+/// Kubernetes sets for a Service named `pipeline` (`PIPELINE_SERVICE_HOST`,
+/// `PIPELINE_PORT_9090_TCP`, …).
 fn read_elsewhere(key: &str) -> bool {
     key == "instance"
-        || key.starts_with("nats_")
+        || super::auth::LEGACY_ENV
+            .iter()
+            .any(|name| name["PIPELINE_".len()..].eq_ignore_ascii_case(key))
         || key.starts_with("service_")
         || key == "port"
         || key.starts_with("port_")
@@ -436,10 +439,14 @@ pair = "sin-cos"
             ("PIPELINE_NATS", "nats://elsewhere:4222"),
             ("PIPELINE_INSTANCE", "a"),
             ("PIPELINE_NATS_TOKEN", "t"),
+            ("PIPELINE_NATS_URL", "nats://never-read:4222"),
             ("PIPELINE_SERVICE_HOST", "10.0.0.1"),
             ("PIPELINE_PORT_9090_TCP", "tcp://10.0.0.1:9090"),
         ]);
-        assert_eq!(layer.ignored(), ["PIPELINE_MAX_BATCHES", "PIPELINE_NATS"]);
+        assert_eq!(
+            layer.ignored(),
+            ["PIPELINE_MAX_BATCHES", "PIPELINE_NATS", "PIPELINE_NATS_URL"]
+        );
         let why = ignored_warning(layer.ignored()).unwrap();
         assert!(
             why.contains("PIPELINE_MAX_BATCH,") && why.contains("NATS_URL"),
