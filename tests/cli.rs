@@ -185,6 +185,24 @@ fn retrain_then_eval_round_trip() {
         .output()
         .unwrap();
     common::succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains(", 3 epoch(s) in "), "{said}");
+    // A step budget ends it early: what ran is said, not the recipe's plan.
+    let early = dir.path().join("early.safetensors");
+    let out = pipeline()
+        .args([
+            "retrain", "--pair", "damped", "--epochs", "3", "--hidden", "6",
+        ])
+        .args(["--random-windows", "32", "--steps", "2"])
+        .args(["--out", early.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("trained    2 optimiser step(s), 1 epoch(s) of the recipe's 3 in "),
+        "{said}"
+    );
     for f in [
         "m.safetensors",
         "m.report.json",

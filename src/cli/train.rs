@@ -284,9 +284,16 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     let fig = report::companion(&out, "translation.png");
     report::translation_figure(&fig, &data, metrics.ar_mse_grid, &translated)?;
     println!("model      {} (id {id})", out.display());
+    // What ran, not what the recipe planned: a step or time budget, or
+    // Ctrl-C, may end it in an earlier epoch.
+    let epochs = trained.history.last().map_or(0, |h| h.epoch);
     println!(
-        "trained    {} epochs in {train_seconds:.1} s",
-        recipe.epochs
+        "trained    {} optimiser step(s), {epochs} epoch(s){} in {train_seconds:.1} s",
+        trained.steps,
+        match trained.stop {
+            train::Stop::Epochs => String::new(),
+            _ => format!(" of the recipe's {}", recipe.epochs),
+        }
     );
     print_metrics(&metrics);
     println!("report     {}", json_path.display());
