@@ -45,6 +45,46 @@ impl<'de> Deserialize<'de> for Num {
     }
 }
 
+/// `ts`, an optional latency stamp in ns since the epoch: an integer as it
+/// is; a float truncated (`Date.now() * 1e6`) rather than refused with the
+/// samples beside it (`time.time()`'s seconds are then no plausible time,
+/// which ingest counts in `pipeline_timestamps_ignored_total` and keeps out
+/// of the histograms). `null`: absent. Anything else is malformed.
+struct Ts(Option<i64>);
+
+impl<'de> Deserialize<'de> for Ts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a time stamp")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ts, E> {
+                Ok(Ts(Some(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Ts, E> {
+                // Past i64: centuries ahead, no plausible time either.
+                Ok(Ts(Some(i64::try_from(v).unwrap_or(i64::MAX))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Ts, E> {
+                // Saturating; NaN is 0 (1970), no plausible time either.
+                Ok(Ts(Some(v as i64)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Ts, E> {
+                Ok(Ts(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Ts, E> {
+                Ok(Ts(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Ts, D::Error> {
+                d.deserialize_any(V)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A decoded sample message: `values[i]` is sample number `seq + i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
@@ -202,7 +242,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                 Field::Seq if seq.is_some() => return Err(de::Error::duplicate_field("seq")),
                 Field::Seq => seq = Some(map.next_value::<u64>()?),
                 Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
-                Field::Ts => ts = Some(map.next_value::<Option<i64>>()?),
+                Field::Ts => ts = Some(map.next_value::<Ts>()?.0),
                 Field::Value if value.is_some() || null_value => {
                     return Err(de::Error::duplicate_field("value"));
                 }

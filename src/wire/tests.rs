@@ -133,6 +133,31 @@ fn numbers_of_every_width_are_accepted() {
     assert_eq!(s.values, vec![-7.0]);
 }
 
+/// A float `ts` costs no samples: truncated to whole ns (Python's
+/// `time.time()`, seconds, is then no plausible time and counted as such);
+/// an integer keeps every digit.
+#[test]
+fn a_float_time_stamp_is_truncated_not_refused() {
+    let s = decode_samples(&pack(&Any {
+        seq: 0u8,
+        value: 1.5f32,
+        ts: 1_764_320_000.75f64,
+    }))
+    .unwrap();
+    assert_eq!((s.values, s.ts), (vec![1.5], Some(1_764_320_000)));
+    let s = decode_samples(br#"{"seq":1,"values":[1,2],"ts":1.7643200001e18}"#).unwrap();
+    assert_eq!(
+        (s.values, s.ts),
+        (vec![1.0, 2.0], Some(1_764_320_000_100_000_000))
+    );
+    let s = decode_samples(br#"{"seq":1,"value":1,"ts":1764320000123456789}"#).unwrap();
+    assert_eq!(s.ts, Some(1_764_320_000_123_456_789));
+    let s = decode_samples(br#"{"seq":1,"value":1,"ts":18446744073709551615}"#).unwrap();
+    assert_eq!(s.ts, Some(i64::MAX));
+    let s = decode_samples(br#"{"seq":1,"value":1,"ts":null}"#).unwrap();
+    assert_eq!(s.ts, None);
+}
+
 #[test]
 fn values_arrays_and_bad_shapes() {
     #[derive(Serialize)]
