@@ -119,6 +119,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     };
     let whole = unseen.is_some();
     let mut prepared = prepared;
+    if whole {
+        // Read with nothing held out, but every row is scored: none was a
+        // training row, unless found below.
+        for f in &mut prepared.recordings {
+            (f.train_rows, f.validation_rows) = (0, f.recording.rows);
+        }
+    }
     let found = whole && leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
     let mut scored = match unseen {
         Some(baselines) => {
@@ -277,6 +284,20 @@ fn leave_out_training_rows(
                 found.windows
             );
             f.training_rows_found = Some(rows);
+            // The rows read among them (skipped rows are data rows too).
+            let read: usize = r
+                .segments
+                .iter()
+                .map(|s| {
+                    let seg = s.start..s.start + s.len();
+                    found
+                        .rows
+                        .iter()
+                        .map(|t| seg.end.min(t.end).saturating_sub(seg.start.max(t.start)))
+                        .sum::<usize>()
+                })
+                .sum();
+            (f.train_rows, f.validation_rows) = (read, r.rows - read.min(r.rows));
             any = true;
         }
         kept.extend(&seen::unseen_windows(r, &found.rows, w));

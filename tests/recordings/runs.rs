@@ -51,6 +51,14 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     let (e, err) = eval(&model, &b, &[]);
     assert_eq!(e["never_trained_on"], true, "{e}");
     assert_eq!(e["validation"]["windows"], 200 - 23, "{e}");
+    assert_eq!(
+        (
+            &e["data"][0]["train_rows"],
+            &e["data"][0]["validation_rows"]
+        ),
+        (&0.into(), &200.into()),
+        "no row trained on, every row scored: {e}"
+    );
     assert!(err.contains("scoring every window"), "{err}");
     // The linear map fitted on day 1's training part (its first 80%), as
     // retrain fitted it, predicting every window of day 2.
@@ -108,6 +116,14 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     assert_eq!(e["validation"]["never_seen"], true, "{e}");
     assert_eq!(e["validation"]["windows"], 160 - 23, "{e}");
     assert_eq!(e["data"][0]["training_rows_found"], 240, "{e}");
+    assert_eq!(
+        (
+            &e["data"][0]["train_rows"],
+            &e["data"][0]["validation_rows"]
+        ),
+        (&240.into(), &160.into()),
+        "the rows trained on and the rows scored: {e}"
+    );
     assert!(
         err.contains("240 of its 400 rows (data rows 0–239)"),
         "{err}"

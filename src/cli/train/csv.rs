@@ -189,10 +189,10 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
                 "{} rows, all scored (never trained on){skipped}{gaps}",
                 r.rows
             ),
-            Some(n) => format!(
-                "{} rows, {n} of them the model's training rows (found by their values: not \
-                 scored), the rest scored{skipped}{gaps}",
-                r.rows
+            Some(_) => format!(
+                "{} rows, {} of them the model's training rows (found by their values: not \
+                 scored), {} scored{skipped}{gaps}",
+                r.rows, f.train_rows, f.validation_rows
             ),
         },
     };
