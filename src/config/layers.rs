@@ -355,7 +355,25 @@ impl Resolved {
     /// from: `default`, `env PIPELINE_MAX_BATCH`, `flag --max-batch`, or the
     /// file and key.
     pub fn origin(&self, key: &str) -> String {
-        // A route's fields come with their list.
+        // A route's fields come with their list, those it does not write
+        // from their defaults.
+        if let Some((index, field)) = key
+            .strip_prefix("route[")
+            .and_then(|rest| rest.split_once("]."))
+        {
+            let written = self.figment.find_value("route").ok().and_then(|list| {
+                let Value::Array(_, routes) = list else {
+                    return None;
+                };
+                routes
+                    .get(index.parse::<usize>().ok()?)?
+                    .find_ref(field)
+                    .map(drop)
+            });
+            if written.is_none() {
+                return "default".into();
+            }
+        }
         let key = if key.starts_with("route[") || key == "route" {
             "route"
         } else {
@@ -505,6 +523,9 @@ pair = "sin-cos"
         assert_eq!(row("max_batch").1, "64");
         assert_eq!(row("route[0].pair").1, "\"sin-cos\"");
         assert_eq!(row("durable.output_stream").2, "default");
+        // A route's fields its list does not write are defaults.
+        assert_eq!(row("route[0].stride").2, "default");
+        assert_eq!(row("route[0].output_format").2, "default");
     }
 
     /// Without the file's key the environment's applies; a layer that
