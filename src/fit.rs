@@ -19,7 +19,7 @@ use crate::eval::Comparison;
 use crate::fast::FastModel;
 use crate::plot::{self, Chart, Line};
 use crate::recording::{self, CsvOptions, Recording, Segment};
-use crate::scaling::{Affine, ScaleMethod, Scaling};
+use crate::scaling::{ScaleMethod, Scaling};
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
 pub use ranges::Ranges;
 
@@ -412,15 +412,6 @@ pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure};
 mod tests {
     use super::*;
     use crate::recording::Column;
-
-    fn rec(text: &str) -> Recording {
-        let opts = CsvOptions {
-            input: Column::Name("x".into()),
-            output: Column::Name("y".into()),
-            ..Default::default()
-        };
-        Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
-    }
 
     /// Files of US dates, the first within days 1 to 12 of its month: the
     /// second's `3/13/2026` tells the order, which reads the first too.

@@ -223,7 +223,7 @@ impl Spikes {
         s.sort_by(f64::total_cmp);
         let median = quantile_sorted(&s, 0.5);
         let robust = (quantile_sorted(&s, 0.75) - quantile_sorted(&s, 0.25)) / 1.349;
-        if !(robust > 0.0) || std < SPIKE_RATIO * robust {
+        if robust.is_nan() || robust <= 0.0 || std < SPIKE_RATIO * robust {
             return None;
         }
         let far = |x: &f32| (f64::from(*x) - median).abs() > SPIKE_SPREADS * robust;

@@ -162,13 +162,26 @@ pub(super) fn step(a: f64, b: f64) -> f64 {
     let d = b - a;
     // At least the unit in the last place (up to twice it).
     let ulp = f64::EPSILON * a.abs().max(b.abs());
-    if !(ulp > 1e-12) || !d.is_finite() {
+    if ulp.is_nan() || ulp <= 1e-12 || !d.is_finite() {
         return d;
     }
     // A whole number (1e6 for µs) so that the division rounds once, to
     // the same `f64` as a duration such as "3ms" parses to.
     let per = 10f64.powi(-ulp.log10().ceil() as i32);
     (d * per).round() / per
+}
+
+/// Said of a gap that is a clock change.
+const DST_HINT: &str = " — an hour skipped or repeated: a change to or from daylight saving \
+     time? Local stamps without an offset from UTC skip an hour in spring and repeat one in \
+     autumn; export them in UTC, or with their offset (+01:00), to keep the windows across it";
+
+/// Whether `step` is one sampling interval `m` plus or minus an hour (the
+/// clocks going forward or back between two rows).
+fn clock_change(step: f64, m: f64) -> bool {
+    [3600.0, -3600.0]
+        .iter()
+        .any(|shift| (step - shift - m).abs() < 0.25 * m)
 }
 
 /// A step this many sampling intervals long is a late or missing sample
@@ -232,6 +245,7 @@ pub(super) fn split_at_gaps(
             rec.time_gap_rows.push(s.start + k);
             if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
                 let row = s.start + k;
+                let shifted = rec.time_step.is_some_and(|m| clock_change(step, m));
                 rec.time_gap_examples.push(if step > 0.0 {
                     format!("data row {row}: {} after the row before", span(step))
                 } else {
@@ -240,6 +254,9 @@ pub(super) fn split_at_gaps(
                         span(-step)
                     )
                 });
+                if shifted && let Some(last) = rec.time_gap_examples.last_mut() {
+                    last.push_str(DST_HINT);
+                }
             }
             split.push(Segment {
                 start: s.start + from,
@@ -457,6 +474,14 @@ mod tests {
             r.time_gap_examples[2],
             "data row 7: 2.0 days after the row before"
         );
+        // The clocks going back is said to be one; the outages are not.
+        assert_eq!(
+            r.time_gap_examples[1],
+            format!("data row 5: the time goes back 45.0 min (or repeats){DST_HINT}")
+        );
+        assert!(!r.time_gap_examples[0].contains("daylight"));
+        assert!(clock_change(7200.0, 3600.0) && clock_change(0.0, 3600.0));
+        assert!(clock_change(4500.0, 900.0) && !clock_change(3600.0, 900.0));
         // The date alone repeats on most rows: refused with the way out.
         let e = read(&text, &["Datum"]).unwrap_err().to_string();
         assert!(
