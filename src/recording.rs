@@ -97,6 +97,9 @@ pub struct Recording {
     /// first data row that look like time stamps (`--time-column Zeit`).
     #[serde(skip)]
     pub time_hint: Option<String>,
+    /// Why the time column's numbers may not be seconds (a warning).
+    #[serde(skip)]
+    pub time_doubt: Option<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -304,6 +307,7 @@ impl Recording {
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),
             time_hint: None,
+            time_doubt: None,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -511,21 +515,6 @@ impl Recording {
             )));
         }
         Ok(rec)
-    }
-
-    /// Every sample of the input channel (all segments, in order).
-    pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
-        self.segments.iter().flat_map(|s| s.input.iter().copied())
-    }
-
-    /// Every sample of the output channel.
-    pub fn output(&self) -> impl Iterator<Item = f32> + '_ {
-        self.segments.iter().flat_map(|s| s.output.iter().copied())
-    }
-
-    /// The data rows read, skipped ones counted.
-    pub fn data_rows(&self) -> usize {
-        self.rows + self.skipped
     }
 
     /// One channel by data row: `None` where the row was skipped.

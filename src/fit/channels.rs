@@ -8,7 +8,13 @@ use crate::scaling::{Affine, Spikes};
 
 /// Every warning about `rec`'s two channels.
 pub(super) fn warnings(rec: &Recording) -> Vec<String> {
-    [coarse_channels(rec), spiky_channels(rec)].concat()
+    let time = rec.time_doubt.iter().map(|why| {
+        format!(
+            "column {:?}: {why}",
+            rec.time_name.as_deref().unwrap_or("time")
+        )
+    });
+    [coarse_channels(rec), spiky_channels(rec), time.collect()].concat()
 }
 
 /// Channels that f32 (how samples are read, published and served) holds

@@ -1,9 +1,24 @@
-//! How a recording is described to its user: how it was read, its
-//! sampling interval, its channels' units.
+//! How a recording is described to its user (how it was read, its
+//! sampling interval, its channels' units), and its channels' samples.
 
 use super::{DateOrder, Encoding, Recording, time};
 
 impl Recording {
+    /// Every sample of the input channel (all segments, in order).
+    pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
+        self.segments.iter().flat_map(|s| s.input.iter().copied())
+    }
+
+    /// Every sample of the output channel.
+    pub fn output(&self) -> impl Iterator<Item = f32> + '_ {
+        self.segments.iter().flat_map(|s| s.output.iter().copied())
+    }
+
+    /// The data rows read, skipped ones counted.
+    pub fn data_rows(&self) -> usize {
+        self.rows + self.skipped
+    }
+
     /// How the file was read, for a report: `';'-separated, decimal comma,
     /// Windows-1252` (the encoding only when not UTF-8).
     pub fn read_as(&self) -> String {

@@ -171,6 +171,32 @@ pub(super) fn step(a: f64, b: f64) -> f64 {
     (d * per).round() / per
 }
 
+/// Spreadsheet serial dates from 1970 to 2100 (days since 30 December
+/// 1899), which a time column may hold as plain numbers.
+const SERIAL_DATES: std::ops::RangeInclusive<f64> = 25_569.0..=73_051.0;
+
+/// Numbers that look like spreadsheet serial dates (`46083,010417`): read
+/// as seconds, a 15-minute step is 0.9 s and `--max-gap 30m` covers a
+/// two-day outage. Said, not guessed at: seconds since a start are numbers
+/// like these too.
+fn serial_dates(times: &[f64], step: Option<f64>) -> Option<String> {
+    let m = step.filter(|&m| m < 1.0)?;
+    let (lo, hi) = times
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
+            (lo.min(t), hi.max(t))
+        });
+    let fractions = times.iter().any(|t| t.fract() != 0.0);
+    (SERIAL_DATES.contains(&lo) && SERIAL_DATES.contains(&hi) && fractions).then(|| {
+        format!(
+            "its numbers run from {lo:.4} to {hi:.4} in steps of {m:.6}: spreadsheet serial dates \
+             (days since 30 December 1899)? They are read as seconds (a row every {}, and \
+             --max-gap in seconds): export the column formatted as dates and times",
+            span(m)
+        )
+    })
+}
+
 /// Said of a gap that is a clock change.
 const DST_HINT: &str = " — an hour skipped or repeated: a change to or from daylight saving \
      time? Local stamps without an offset from UTC skip an hour in spring and repeat one in \
@@ -221,6 +247,7 @@ pub(super) fn split_at_gaps(
         )));
     }
     rec.time_step = median_step(&steps);
+    rec.time_doubt = serial_dates(times, rec.time_step);
     let Some(limit) = threshold(&steps, max_gap) else {
         return Ok(());
     };
@@ -345,313 +372,4 @@ pub(super) fn span(seconds: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_cells_read_as_seconds() {
-        let s = |t: &str| seconds(t.as_bytes(), b',', None, None);
-        assert_eq!(s("1700000000").unwrap(), 1.7e9);
-        assert_eq!(s("2.5").unwrap(), 2.5);
-        // Epoch milliseconds, microseconds and nanoseconds read as seconds.
-        assert_eq!(s("1700000000000").unwrap(), 1.7e9);
-        assert_eq!(s("1700000000000000").unwrap(), 1.7e9);
-        assert_eq!(s("1700000000000000000").unwrap(), 1.7e9);
-        // 2026-01-01 is 20,454 days after 1970-01-01.
-        let day = 20_454.0 * 86_400.0;
-        assert_eq!(s("2026-01-01T00:00:00").unwrap(), day);
-        assert_eq!(s("2026-01-01 12:30").unwrap(), day + 45_000.0);
-        assert_eq!(s("2026-01-01T00:00:01.5Z").unwrap(), day + 1.5);
-        assert_eq!(s("2026-01-01T01:00:00+01:00").unwrap(), day);
-        assert_eq!(s("2025-12-31T23:00:00-01:00").unwrap(), day);
-        assert_eq!(s("01.01.2026 00:01:00").unwrap(), day + 60.0);
-        assert_eq!(s("2026-01-02").unwrap(), day + 86_400.0);
-        // Leap years: 2024-02-29 exists and 2024-03-01 is the day after.
-        assert_eq!(
-            s("2024-03-01T00:00:00").unwrap() - s("2024-02-29T00:00:00").unwrap(),
-            86_400.0
-        );
-        for bad in [
-            "",
-            "noon",
-            "2026-13-01 00:00",
-            "2026-01-01T25:00",
-            "12/31/2025 10:00",
-        ] {
-            assert!(s(bad).is_err(), "{bad}");
-        }
-    }
-
-    /// In a file of decimal commas a time in seconds is read as its values
-    /// are (it was refused, or `1.234` read as a second and a bit).
-    #[test]
-    fn time_cells_follow_the_decimal_convention() {
-        use super::super::Decimal;
-        let comma = Convention {
-            decimal: Decimal::Comma,
-            shown_by: "line 2".into(),
-        };
-        let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma), None);
-        assert_eq!(s("60,5").unwrap(), 60.5);
-        assert_eq!(s("1.234").unwrap(), 1234.0);
-        assert_eq!(s("1.764.806.400").unwrap(), 1_764_806_400.0);
-        assert_eq!(
-            s("01.01.2026 00:01:00,5").unwrap(),
-            20_454.0 * 86_400.0 + 60.5
-        );
-        assert!(s("1.23,4,5").is_err());
-        // Not of the convention, but a number as it stands.
-        assert_eq!(s("60.5").unwrap(), 60.5);
-        // No convention decided: a lone comma in a `;` file, as values.
-        let undecided = |t: &str| seconds(t.as_bytes(), b';', None, None);
-        assert_eq!(undecided("60,5").unwrap(), 60.5);
-        assert!(seconds(b"60,5", b',', None, None).is_err());
-        // The precision of epoch seconds survives the convention.
-        let point = Convention {
-            decimal: Decimal::Point,
-            shown_by: "line 2".into(),
-        };
-        assert_eq!(
-            seconds(b"1764806400.25", b',', Some(&point), None).unwrap(),
-            1_764_806_400.25
-        );
-    }
-
-    #[test]
-    fn gaps_are_three_median_steps_or_what_is_given() {
-        let steps = [60.0, 62.0, 58.0, 120.0, 18_000.0, 61.0];
-        let t = threshold(&steps, None).unwrap();
-        assert_eq!(t, 3.0 * 62.0); // the upper median of six
-        let gaps: Vec<bool> = steps.iter().map(|&s| is_gap(s, t)).collect();
-        assert_eq!(gaps, [false, false, false, false, true, false]);
-        assert!(is_gap(-3600.0, t) && is_gap(0.0, t));
-        assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
-        assert_eq!(threshold(&[60.0], None), None);
-        assert_eq!(span(18_000.0), "5.0 h");
-        assert_eq!(span(0.018999814987182617), "19 ms");
-        assert_eq!(span(2.5), "2.5 s");
-        assert_eq!(span(0.0000125), "12.5 µs");
-    }
-
-    fn read(text: &str, time: &[&str]) -> Result<Recording> {
-        use super::super::{Column, CsvOptions};
-        let opts = CsvOptions {
-            input: Column::Name("x".into()),
-            output: Column::Name("y".into()),
-            time: time.iter().map(|c| Column::Name(c.to_string())).collect(),
-            ..Default::default()
-        };
-        Recording::from_bytes(text.as_bytes(), std::path::Path::new("rec.csv"), &opts)
-    }
-
-    /// A German spreadsheet's `Datum;Uhrzeit`: the date and the time of day
-    /// in two columns are one stamp, so a day's outage is a gap and the
-    /// hour repeated when the clocks go back is a gap, not a day of them.
-    #[test]
-    fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
-        let mut text = String::from("Datum;Uhrzeit;x;y\r\n");
-        let rows = [
-            ("24.10.2026", "23:30:00"),
-            ("24.10.2026", "23:45:00"),
-            ("25.10.2026", "00:00:00"),
-            ("25.10.2026", "00:15:00"),
-            ("25.10.2026", "02:45:00"),
-            ("25.10.2026", "02:00:00"), // the clocks go back an hour
-            ("25.10.2026", "02:15:00"),
-            ("27.10.2026", "02:30:00"), // a day and more of outage
-            ("27.10.2026", "02:45:00"),
-        ];
-        for (i, (date, clock)) in rows.iter().enumerate() {
-            text += &format!("{date};{clock};{i},5;1,{i}\r\n");
-        }
-        let r = read(&text, &["Datum", "Uhrzeit"]).unwrap();
-        let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
-        assert_eq!(segments, [(0, 4), (4, 1), (5, 2), (7, 2)]);
-        assert_eq!(r.time_gap_rows, [4, 5, 7]);
-        assert_eq!(r.time_name.as_deref(), Some("Datum + Uhrzeit"));
-        assert_eq!(r.segments[0].input, [0.5, 1.5, 2.5, 3.5]);
-        assert_eq!(
-            r.time_gap_examples[2],
-            "data row 7: 2.0 days after the row before"
-        );
-        // The clocks going back is said to be one; the outages are not.
-        assert_eq!(
-            r.time_gap_examples[1],
-            format!("data row 5: the time goes back 45.0 min (or repeats){DST_HINT}")
-        );
-        assert!(!r.time_gap_examples[0].contains("daylight"));
-        assert!(clock_change(7200.0, 3600.0) && clock_change(0.0, 3600.0));
-        assert!(clock_change(4500.0, 900.0) && !clock_change(3600.0, 900.0));
-        // The date alone repeats on most rows: refused with the way out.
-        let e = read(&text, &["Datum"]).unwrap_err().to_string();
-        assert!(
-            e.contains("\"Datum\" repeats on 6 of 8 rows: a date without its time of day")
-                && e.contains("--time-column DATE --time-column TIME"),
-            "{e}"
-        );
-        // The time of day alone says what is missing.
-        let e = read(&text, &["Uhrzeit"]).unwrap_err().to_string();
-        assert!(
-            e.contains(
-                "line 2: column \"Uhrzeit\" (index 1): \"23:30:00\" is a time of day without a date"
-            ),
-            "{e}"
-        );
-        // With --skip-bad-rows every row goes; a bad value on the first
-        // one does not make the channels the suspects.
-        let dashed = text.replacen(";0,5;", ";---;", 1);
-        let opts = super::super::CsvOptions {
-            input: super::super::Column::Name("x".into()),
-            output: super::super::Column::Name("y".into()),
-            time: vec![super::super::Column::Name("Uhrzeit".into())],
-            skip_bad_rows: true,
-            ..Default::default()
-        };
-        let e = Recording::from_bytes(dashed.as_bytes(), std::path::Path::new("r.csv"), &opts)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("such as line 3: column \"Uhrzeit\"")
-                && e.contains("is --time-column the right column?"),
-            "{e}"
-        );
-        // Named nowhere, the two columns are pointed at; a file of numbers
-        // (epoch seconds would be a guess) and a named column are not.
-        let unnamed = read(&text, &[]).unwrap();
-        assert_eq!(
-            unnamed.time_hint.as_deref(),
-            Some("--time-column Datum --time-column Uhrzeit")
-        );
-        let iso = read("t,x,y\n2026-01-01T00:00:00Z,1,2\n", &[]).unwrap();
-        assert_eq!(iso.time_hint.as_deref(), Some("--time-column t"));
-        assert_eq!(
-            read("t,x,y\n1700000000,1,2\n", &[]).unwrap().time_hint,
-            None
-        );
-        assert_eq!(read(&text, &["Datum", "Uhrzeit"]).unwrap().time_hint, None);
-        // Named the other way round: said so.
-        let e = read(&text, &["Uhrzeit", "Datum"]).unwrap_err().to_string();
-        assert!(
-            e.contains("the time of day is named before the date"),
-            "{e}"
-        );
-        // Three columns are not a stamp.
-        let e = read(&text, &["Datum", "Uhrzeit", "x"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("3 time columns given"), "{e}");
-        // A bad cell names both columns.
-        let bad = text.replacen("00:15:00", "00:75:00", 1);
-        let e = read(&bad, &["Datum", "Uhrzeit"]).unwrap_err().to_string();
-        assert!(
-            e.contains(
-                "line 5: column \"Datum\" (index 0) + column \"Uhrzeit\" (index 1): \
-                 \"25.10.2026 00:75:00\" is not a time"
-            ),
-            "{e}"
-        );
-    }
-
-    /// Rows out of time order (shuffled) are refused with a fix, not split
-    /// into thousands of gaps; a column of seconds is hinted at by its name.
-    #[test]
-    fn rows_out_of_time_order_are_refused_and_a_seconds_column_is_hinted() {
-        let order = [
-            0, 1, 2, 5, 3, 4, 6, 9, 7, 8, 10, 11, 14, 12, 13, 15, 16, 17, 18, 19,
-        ];
-        let mut text = String::from("Time [s],T_out,y\n");
-        for t in order {
-            text += &format!("{t},{t},{t}\n");
-        }
-        let opts = |time: &[&str]| super::super::CsvOptions {
-            input: super::super::Column::Name("T_out".into()),
-            output: super::super::Column::Name("y".into()),
-            time: time
-                .iter()
-                .map(|c| super::super::Column::Name(c.to_string()))
-                .collect(),
-            ..Default::default()
-        };
-        let read = |time: &[&str]| {
-            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts(time))
-        };
-        let e = read(&["Time [s]"]).unwrap_err().to_string();
-        assert!(e.contains("goes back 3 times in 19 steps"), "{e}");
-        assert_eq!(
-            read(&[]).unwrap().time_hint.as_deref(),
-            Some("--time-column \"Time [s]\"")
-        );
-        // A temperature named `T_out` is not taken for time.
-        let renamed = text.replacen("Time [s]", "count", 1);
-        let r = Recording::from_bytes(
-            renamed.as_bytes(),
-            std::path::Path::new("r.csv"),
-            &opts(&[]),
-        );
-        assert_eq!(r.unwrap().time_hint, None);
-    }
-
-    /// The data line gives the sampling interval, and the late or missing
-    /// samples that are no gap (windows span them).
-    #[test]
-    fn the_sampling_interval_and_late_samples_are_said() {
-        let mut text = String::from("t,x,y\n");
-        for (i, t) in [0, 10, 20, 40, 50, 60, 1000, 1010].iter().enumerate() {
-            text += &format!("{},{i},{i}\n", f64::from(*t) / 1000.0);
-        }
-        let r = read(&text, &["t"]).unwrap();
-        assert_eq!((r.time_gaps, r.late_steps), (1, 1));
-        let cadence = r.cadence().unwrap();
-        assert!(
-            cadence.starts_with("a row every 10 ms; 1 step(s)"),
-            "{cadence}"
-        );
-        assert_eq!(read("t,x,y\n0,1,1\n", &["t"]).unwrap().cadence(), None);
-    }
-
-    /// Millisecond stamps at today's dates are 1 ms apart, not 999.9 µs
-    /// (the `f64` of seconds since 1970 resolves ~0.24 µs): a 1 kHz
-    /// recording is not split by `--max-gap 1ms`, and a 3 ms step is no gap
-    /// under `--max-gap 3ms`.
-    #[test]
-    fn steps_between_dates_are_as_exact_as_the_stamps() {
-        let mut text = String::from("time,x,y\n");
-        for i in 0..2000u32 {
-            let ms = i + if i >= 1000 { 2 } else { 0 };
-            text += &format!(
-                "2026-11-30 14:03:{:02}.{:03},{i},{i}\n",
-                22 + ms / 1000,
-                ms % 1000
-            );
-        }
-        let gaps = |max_gap: Option<f64>| {
-            let o = super::super::CsvOptions {
-                input: super::super::Column::Name("x".into()),
-                output: super::super::Column::Name("y".into()),
-                time: vec![super::super::Column::Name("time".into())],
-                max_gap,
-                ..Default::default()
-            };
-            let r =
-                Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &o).unwrap();
-            (r.time_step, r.time_gaps)
-        };
-        assert_eq!(gaps(None), (Some(0.001), 0));
-        assert_eq!(gaps(Some(0.001)), (Some(0.001), 1));
-        assert_eq!(gaps(Some(0.003)), (Some(0.001), 0));
-        assert_eq!(step(1_764_511_402.123, 1_764_511_402.124), 0.001);
-        assert_eq!(step(0.1, 0.3), 0.3 - 0.1);
-    }
-
-    #[test]
-    fn most_steps_back_in_time_is_newest_first() {
-        let why = newest_first(&[-60.0, -60.0, -61.0, 3600.0]).unwrap();
-        assert_eq!(
-            why,
-            "goes back on 3 of 4 rows: the file looks newest first; sort it oldest first"
-        );
-        assert_eq!(newest_first(&[60.0, -3600.0, 60.0]), None);
-        assert_eq!(newest_first(&[60.0, -60.0]), None);
-        assert_eq!(newest_first(&[]), None);
-    }
-}
+mod tests;
