@@ -200,7 +200,7 @@ fn retrain_then_eval_round_trip() {
     common::succeeded(&out);
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        said.contains("trained    2 optimiser step(s), 1 epoch(s) of the recipe's 3 in "),
+        said.contains("trained    2 optimiser step(s), stopped in epoch 1 of the recipe's 3 in "),
         "{said}"
     );
     for f in [

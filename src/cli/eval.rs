@@ -100,6 +100,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .or(trained.as_ref().map(|(v, _)| *v))
             .unwrap_or(fit::DEFAULT_VALIDATE),
     };
+    // Said on stderr as they come, and in --json's `warnings`.
+    let mut warned: Vec<String> = Vec::new();
     let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
         // A time column taken from training that this recording lacks (or
         // cannot read): read it without one, and say so.
@@ -112,7 +114,10 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             let Ok(read) = fit::prepare(&a.rec.data, &without, validate, w) else {
                 return Err(e.into());
             };
-            eprintln!("WARNING: {e}: read without the time column the model was trained with");
+            warn(
+                &mut warned,
+                format!("{e}: read without the time column the model was trained with"),
+            );
             read
         }
         r => r?,
@@ -147,10 +152,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
     if let Some(v) = seen {
         scored.comparison.held_out = false;
-        eprintln!(
-            "WARNING: the model was trained with --validate {v} on this file: with --validate \
-             {validate} some scored rows were training rows, so the score is partly in-sample \
-             (leave --validate out to score the rows it never saw)"
+        warn(
+            &mut warned,
+            format!(
+                "the model was trained with --validate {v} on this file: with --validate \
+                 {validate} some scored rows were training rows, so the score is partly \
+                 in-sample (leave --validate out to score the rows it never saw)"
+            ),
         );
     }
     // The range the model was trained on (a model from before it was
@@ -194,9 +202,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             if let Some(trained) = m.and_then(|m| m.get(what)).and_then(|v| v.as_str())
                 && !trained.eq_ignore_ascii_case(theirs)
             {
-                eprintln!(
-                    "WARNING: this model was trained on {what} {trained:?}, scored here on \
-                     {theirs:?}: its scaling expects that channel's units"
+                warn(
+                    &mut warned,
+                    format!(
+                        "this model was trained on {what} {trained:?}, scored here on \
+                         {theirs:?}: its scaling expects that channel's units"
+                    ),
                 );
             }
         }
@@ -207,10 +218,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         let inputs = prepared.recordings.iter().flat_map(|f| f.recording.input());
         let seen = pipeline::scaling::Affine::standard(inputs);
         if pipeline::format::other_units(seen, expects) {
-            eprintln!(
-                "WARNING: the recording's input is around {:.4} ± {:.4}, the model expects \
-                 {:.4} ± {:.4}: other units, or a misread decimal separator (--decimal)?",
-                seen.center, seen.scale, expects.center, expects.scale
+            warn(
+                &mut warned,
+                format!(
+                    "the recording's input is around {:.4} ± {:.4}, the model expects \
+                     {:.4} ± {:.4}: other units, or a misread decimal separator (--decimal)?",
+                    seen.center, seen.scale, expects.center, expects.scale
+                ),
             );
         }
     }
@@ -223,6 +237,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "validation": c,
             "verdict": c.verdict(),
             "beyond_training": beyond,
+            // What stderr's WARNING lines said (each file's own are in `data`).
+            "warnings": warned,
             // Scored whole: no file given is, or holds, training rows.
             "never_trained_on": whole && !found,
             "plot": plot.display().to_string(),
@@ -247,6 +263,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         println!("figures    {}, {}", plot.display(), overview.display());
     }
     Ok(())
+}
+
+/// Says `why` on stderr now, and keeps it for `--json`.
+fn warn(list: &mut Vec<String>, why: String) {
+    eprintln!("WARNING: {why}");
+    list.push(why);
 }
 
 /// Leaves out of `prepared`'s windows (all scored: files the model does not

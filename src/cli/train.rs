@@ -288,11 +288,14 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     // Ctrl-C, may end it in an earlier epoch.
     let epochs = trained.history.last().map_or(0, |h| h.epoch);
     println!(
-        "trained    {} optimiser step(s), {epochs} epoch(s){} in {train_seconds:.1} s",
+        "trained    {} optimiser step(s), {} in {train_seconds:.1} s",
         trained.steps,
         match trained.stop {
-            train::Stop::Epochs => String::new(),
-            _ => format!(" of the recipe's {}", recipe.epochs),
+            train::Stop::Epochs => format!("{epochs} epoch(s)"),
+            _ => format!(
+                "stopped in epoch {epochs} of the recipe's {}",
+                recipe.epochs
+            ),
         }
     );
     print_metrics(&metrics);

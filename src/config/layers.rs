@@ -146,8 +146,9 @@ impl Layer {
                     let unit = &long[long.rfind('_').map_or(0, |i| i + 1)..];
                     return Err(Error::Config(format!(
                         "{}: `{short} = {bare}`{at} has no unit: write `{short} = \"{bare}{unit}\"` \
-                         (or \"{bare}s\", \"{bare}m\", …), or `{long} = {bare}`, a number in {unit}",
-                        kind.name()
+                         (or another unit: \"{bare}{other}\", …), or `{long} = {bare}`, a number in {unit}",
+                        kind.name(),
+                        other = if unit == "ms" { "s" } else { "ms" },
                     )));
                 }
                 dict.insert(long.to_string(), v);

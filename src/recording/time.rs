@@ -198,16 +198,24 @@ fn serial_dates(times: &[f64], step: Option<f64>) -> Option<String> {
 }
 
 /// Said of a gap that is a clock change.
-const DST_HINT: &str = " — an hour skipped or repeated: a change to or from daylight saving \
-     time? Local stamps without an offset from UTC skip an hour in spring and repeat one in \
-     autumn; export them in UTC, or with their offset (+01:00), to keep the windows across it";
+const DST_HINT: &str = " — an hour skipped or repeated on a Sunday night: a change to or from \
+     daylight saving time? Local stamps without an offset from UTC skip an hour in spring and \
+     repeat one in autumn; export them in UTC, or with their offset from UTC, to keep the \
+     windows across it";
 
-/// Whether `step` is one sampling interval `m` plus or minus an hour (the
-/// clocks going forward or back between two rows).
-fn clock_change(step: f64, m: f64) -> bool {
-    [3600.0, -3600.0]
+/// Whether a step of `step` from a row stamped `from` is one sampling
+/// interval `m` plus or minus an hour, in the small hours of a Sunday (when
+/// clocks change in Europe and North America). Stamps with an offset are
+/// read as UTC, and then rarely meet that.
+fn clock_change(from: f64, step: f64, m: f64) -> bool {
+    let day = (from / 86_400.0).floor();
+    // Day 0, 1970-01-01, was a Thursday: Sundays are the days ≡ 3 (mod 7).
+    let sunday = (day as i64).rem_euclid(7) == 3;
+    let hour = (from - day * 86_400.0) / 3600.0;
+    let shifted = [3600.0, -3600.0]
         .iter()
-        .any(|shift| (step - shift - m).abs() < 0.25 * m)
+        .any(|shift| (step - shift - m).abs() < 0.25 * m);
+    shifted && sunday && hour < 4.0
 }
 
 /// A step this many sampling intervals long is a late or missing sample
@@ -272,9 +280,13 @@ pub(super) fn split_at_gaps(
             rec.time_gap_rows.push(s.start + k);
             if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
                 let row = s.start + k;
-                let shifted = rec.time_step.is_some_and(|m| clock_change(step, m));
+                let shifted = rec
+                    .time_step
+                    .is_some_and(|m| clock_change(t[k - 1], step, m));
                 rec.time_gap_examples.push(if step > 0.0 {
                     format!("data row {row}: {} after the row before", span(step))
+                } else if step == 0.0 {
+                    format!("data row {row}: the time repeats")
                 } else {
                     format!(
                         "data row {row}: the time goes back {} (or repeats)",

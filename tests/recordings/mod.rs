@@ -343,10 +343,23 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
         "{stderr}"
     );
     // Scored on another channel than its own: said, as serving says it.
-    let (_, stderr) = eval(&["--input", "s2"]);
+    let (e, stderr) = eval(&["--input", "s2"]);
     assert!(
         stderr.contains("trained on input \"s3\", scored here on \"s2\""),
         "{stderr}"
+    );
+    // --json carries what stderr warned.
+    let warned: Vec<&str> = e["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        warned.len() == 2
+            && warned[0].contains("scored here on \"s2\"")
+            && warned[1].contains("the recording's input is around"),
+        "{e}"
     );
     // … and its values are far from what the model's scaling expects.
     assert!(

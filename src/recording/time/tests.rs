@@ -134,8 +134,18 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
         format!("data row 5: the time goes back 45.0 min (or repeats){DST_HINT}")
     );
     assert!(!r.time_gap_examples[0].contains("daylight"));
-    assert!(clock_change(7200.0, 3600.0) && clock_change(0.0, 3600.0));
-    assert!(clock_change(4500.0, 900.0) && !clock_change(3600.0, 900.0));
+    // Sunday 4 January 1970, 01:00 and 02:45; the Thursday before.
+    let (sunday, late, thursday) = (3.0 * 86_400.0 + 3600.0, 3.0 * 86_400.0 + 9900.0, 3600.0);
+    assert!(clock_change(sunday, 7200.0, 3600.0) && clock_change(sunday, 0.0, 3600.0));
+    assert!(clock_change(late, 4500.0, 900.0) && !clock_change(late, 3600.0, 900.0));
+    assert!(
+        !clock_change(thursday, 7200.0, 3600.0),
+        "an outage on a Thursday"
+    );
+    assert!(
+        !clock_change(sunday + 6.0 * 3600.0, 7200.0, 3600.0),
+        "at 07:00"
+    );
     // The date alone repeats on most rows: refused with the way out.
     let e = read(&text, &["Datum"]).unwrap_err().to_string();
     assert!(
