@@ -91,6 +91,14 @@ pub fn unit_of(name: &str) -> Option<&str> {
     if name.ends_with('%') && name.len() > 1 {
         return Some("%");
     }
+    // `Vorlauf °C`: a degree sign names its unit unbracketed (a suffix
+    // such as `_ms` may not: wind speed in m/s, not milliseconds).
+    if let Some((_, last)) = name.rsplit_once([' ', '_'])
+        && last.starts_with('°')
+        && (2..=4).contains(&last.chars().count())
+    {
+        return Some(last);
+    }
     let close = name.chars().last()?;
     let open = match close {
         ']' => '[',
@@ -326,6 +334,10 @@ mod tests {
         assert_eq!(unit_of("Vorlauftemperatur [°C]"), Some("°C"));
         assert_eq!(unit_of("flow (m³/h) "), Some("m³/h"));
         assert_eq!(unit_of("power_kW"), None);
+        assert_eq!(unit_of("wind_speed_ms"), None);
+        assert_eq!(unit_of("Vorlauf °C"), Some("°C"));
+        assert_eq!(unit_of("T_°F"), Some("°F"));
+        assert_eq!(unit_of("angle °"), None);
         assert_eq!(unit_of("Valve %"), Some("%"));
         assert_eq!(unit_of("[]"), None);
         assert_eq!(unit_of(")"), None);

@@ -117,7 +117,7 @@ pub fn overview_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()>
         c.linear_baseline.nmse
     );
     let x_label = if every > 1 {
-        format!("held-out window, in file order (every {every}th drawn)")
+        format!("held-out window, in file order (one in {every} drawn)")
     } else {
         "held-out window, in file order".to_string()
     };
