@@ -56,6 +56,10 @@ pub struct FileSummary {
     /// model's training rows ([`seen::find`]), not scored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub training_rows_found: Option<usize>,
+    /// And its windows scored that have rows of a training file's held-out
+    /// part (which chose the weights).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out_windows_found: Option<usize>,
 }
 
 /// Reads `files` and splits each at `1 − validate` of its rows.
@@ -113,8 +117,9 @@ pub fn prepare(
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
-            warnings: channels::warnings(&rec),
+            warnings: channels::warnings(&rec, &train),
             training_rows_found: None,
+            held_out_windows_found: None,
             recording: rec,
         });
     }

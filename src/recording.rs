@@ -100,6 +100,10 @@ pub struct Recording {
     /// Why the time column's numbers may not be seconds (a warning).
     #[serde(skip)]
     pub time_doubt: Option<String>,
+    /// Its stamps are dates in local time (no offset from UTC), which a
+    /// clock change shifts by an hour.
+    #[serde(skip)]
+    pub time_local: bool,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -308,6 +312,7 @@ impl Recording {
             time_gap_rows: Vec::new(),
             time_hint: None,
             time_doubt: None,
+            time_local: false,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -400,6 +405,12 @@ impl Recording {
                 .and_then(|()| Ok((cell(ci, &label_in)?, cell(co, &label_out)?, stamp()?)));
             match cells {
                 Ok((x, y, t)) => {
+                    if times.is_empty() && t.is_some() {
+                        // The first stamp tells local dates from numbers
+                        // and stamps with an offset from UTC.
+                        rec.time_local = (time.first().and_then(|(i, _)| r.get(*i)))
+                            .is_some_and(time::local_text);
+                    }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).
                     if let Some(seg) = rec.segments.last_mut() {

@@ -173,6 +173,29 @@ fn translate_without_a_model_explains_itself() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown pair"));
 }
 
+/// `serve`'s durations say their unit, as the config's short names must:
+/// `--max-wait 1` was a second.
+#[test]
+fn serve_duration_flags_need_a_unit() {
+    for flag in [
+        "--max-wait",
+        "--idle-timeout",
+        "--lease",
+        "--checkpoint-interval",
+    ] {
+        let out = pipeline()
+            .args(["serve", "--pair", "sin-cos", flag, "1"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("\"1\" has no unit: write 1ms or 1s"),
+            "{flag}: {err}"
+        );
+    }
+}
+
 #[test]
 fn retrain_then_eval_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,7 +223,7 @@ fn retrain_then_eval_round_trip() {
     common::succeeded(&out);
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        said.contains("trained    2 optimiser step(s), stopped in epoch 1 of the recipe's 3 in "),
+        said.contains("trained    2 optimiser step(s), into epoch 1: the step budget spent in "),
         "{said}"
     );
     for f in [

@@ -44,7 +44,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) rss_pid: Option<u32>,
     /// End to end: the service's --max-wait (default: the service's, 0).
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_wait: Option<std::time::Duration>,
     /// End to end: publishing time (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = pipeline::config::parse_duration)]
@@ -59,7 +59,7 @@ pub(crate) struct BenchArgs {
     pub(crate) loads: Vec<f64>,
     /// With --latency: also run every load through a batcher with this fixed
     /// max_wait (alternating), to compare in one run.
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) compare_max_wait: Option<std::time::Duration>,
     /// With --latency: draw p50 and p99 against throughput to this PNG.
     #[arg(long)]

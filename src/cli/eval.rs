@@ -144,7 +144,11 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
                 }
             );
             let mut s = fit::score_with(&prepared, &loaded.fast, baselines)?;
-            s.comparison.never_seen = true;
+            // "unseen" unless some windows chose the weights.
+            s.comparison.never_seen = prepared
+                .recordings
+                .iter()
+                .all(|f| f.held_out_windows_found.is_none());
             s
         }
         None => fit::score(&prepared, &loaded.fast)?,
@@ -321,6 +325,24 @@ fn leave_out_training_rows(
                 .sum();
             (f.train_rows, f.validation_rows) = (read, r.rows - read.min(r.rows));
             any = true;
+            // After them, that file's held-out part: never trained on, but
+            // it chose the weights, so its score is retrain's own.
+            let chose = seen::windows_in(r, &found.rows, &found.held_out, w);
+            if chose > 0 {
+                let at: Vec<String> = found
+                    .held_out
+                    .iter()
+                    .map(|s| format!("{}–{}", s.start, s.end - 1))
+                    .collect();
+                eprintln!(
+                    "NOTE: {}: {chose} of the windows scored have rows of the training file's \
+                     held-out part (data rows {}), which chose the weights (early stopping, the \
+                     best step kept): scored, but not as rows the model never saw",
+                    r.path.display(),
+                    at.join(", ")
+                );
+                f.held_out_windows_found = Some(chose);
+            }
         }
         kept.extend(&seen::unseen_windows(r, &found.rows, w));
     }

@@ -61,14 +61,14 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) max_streams: Option<usize>,
     /// Forget a stream after this long without samples (e.g. 10m, 30s).
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) idle_timeout: Option<std::time::Duration>,
     /// Largest batch of windows per model call.
     #[arg(long)]
     pub(crate) max_batch: Option<usize>,
     /// Hold a batch up to this long to fill it (e.g. 2ms) [default: 0: a
     /// batch goes as soon as a compute thread is free].
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_wait: Option<std::time::Duration>,
     /// Model compute threads.
     #[arg(long)]
@@ -107,11 +107,11 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) instance: Option<String>,
     /// Durable mode: checkpoint interval (e.g. 200ms).
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) checkpoint_interval: Option<std::time::Duration>,
     /// Durable mode: a standby takes a unit over after its checkpoint has not
     /// moved for this long (e.g. 10s).
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) lease: Option<std::time::Duration>,
     /// Durable mode: replicas of the streams and bucket it creates [default: 1].
     #[arg(long)]

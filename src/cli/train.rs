@@ -292,6 +292,12 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         trained.steps,
         match trained.stop {
             train::Stop::Epochs => format!("{epochs} epoch(s)"),
+            // A budget replaces the recipe's epochs.
+            train::Stop::Steps => format!("into epoch {epochs}: the step budget spent"),
+            train::Stop::Time => format!("into epoch {epochs}: the time budget spent"),
+            _ if recipe.steps.is_some() || recipe.time_budget_s.is_some() => {
+                format!("stopped in epoch {epochs}")
+            }
             _ => format!(
                 "stopped in epoch {epochs} of the recipe's {}",
                 recipe.epochs
@@ -456,7 +462,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 .iter()
                 .map(|f| {
                     let (train, _) = f.recording.split(prepared.validate);
-                    fit::seen::TrainingRows::of(&train, recipe.window)
+                    fit::seen::TrainingRows::of(&train, f.recording.data_rows(), recipe.window)
                 })
                 .collect::<Vec<_>>(),
             // What `eval` on a later recording compares its held-out part with.

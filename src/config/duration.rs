@@ -50,10 +50,22 @@ pub(crate) mod duration_key {
     }
 }
 
+/// A duration that must say its unit, but 0 (`serve`'s flags, as the
+/// config's short names: `--max-wait 1` was 1 s where the config's
+/// `max_wait_ms = 1` is 1 ms).
+pub fn parse_duration_with_unit(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    if !t.contains(char::is_alphabetic) && t.parse::<f64>().is_ok_and(|v| v != 0.0) {
+        return Err(format!("{t:?} has no unit: write {t}ms or {t}s (or m, h)"));
+    }
+    parse_duration(t)
+}
+
 /// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+    // `µs`: µ is alphabetic, not ASCII.
+    let (num, unit) = match s.find(|c: char| c.is_alphabetic()) {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
@@ -88,5 +100,14 @@ mod tests {
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("5µs").unwrap(), Duration::from_micros(5));
+        // serve's flags: a unit, but for 0.
+        assert_eq!(
+            parse_duration_with_unit("2ms").unwrap(),
+            Duration::from_millis(2)
+        );
+        assert_eq!(parse_duration_with_unit("0").unwrap(), Duration::ZERO);
+        let e = parse_duration_with_unit("1").unwrap_err();
+        assert!(e.contains("\"1\" has no unit: write 1ms or 1s"), "{e}");
     }
 }

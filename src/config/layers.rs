@@ -144,12 +144,24 @@ impl Layer {
                     // 5 s, and `"5"` as 5 s under either: refused rather
                     // than guessed.
                     let unit = &long[long.rfind('_').map_or(0, |i| i + 1)..];
-                    return Err(Error::Config(format!(
-                        "{}: `{short} = {bare}`{at} has no unit: write `{short} = \"{bare}{unit}\"` \
-                         (or another unit: \"{bare}{other}\", …), or `{long} = {bare}`, a number in {unit}",
-                        kind.name(),
-                        other = if unit == "ms" { "s" } else { "ms" },
-                    )));
+                    let other = if unit == "ms" { "s" } else { "ms" };
+                    let why = match kind {
+                        // As the variable is written.
+                        Kind::Env => {
+                            let (s, l) = (short.to_uppercase(), long.to_uppercase());
+                            format!(
+                                "`PIPELINE_{s}={bare}` has no unit: write `PIPELINE_{s}={bare}{unit}` \
+                                 (or another unit: {bare}{other}, …), or `PIPELINE_{l}={bare}`, a \
+                                 number in {unit}"
+                            )
+                        }
+                        _ => format!(
+                            "`{short} = {bare}`{at} has no unit: write `{short} = \"{bare}{unit}\"` \
+                             (or another unit: \"{bare}{other}\", …), or `{long} = {bare}`, a number \
+                             in {unit}"
+                        ),
+                    };
+                    return Err(Error::Config(format!("{}: {why}", kind.name())));
                 }
                 dict.insert(long.to_string(), v);
             }
@@ -174,10 +186,10 @@ fn without_unit(v: &Value) -> Option<String> {
         Value::String(_, s) if !s.chars().any(|c| c.is_alphabetic()) => s.trim().to_string(),
         _ => return None,
     };
-    // Text that is not a number either is left to the duration parser's
-    // own error.
+    // 0 needs no unit; text that is no number, a negative or a non-finite
+    // number is left to the duration parser's own error.
     match text.parse::<f64>() {
-        Ok(x) if x != 0.0 => Some(text),
+        Ok(x) if x.is_finite() && x > 0.0 => Some(text),
         _ => None,
     }
 }
@@ -187,7 +199,9 @@ fn without_unit(v: &Value) -> Option<String> {
 /// Kubernetes sets for a Service named `pipeline` (`PIPELINE_SERVICE_HOST`,
 /// `PIPELINE_PORT_9090_TCP`, …).
 fn read_elsewhere(key: &str) -> bool {
+    // `PIPELINE_NATS_SERVER`: the test suite's nats-server binary.
     key == "instance"
+        || key == "nats_server"
         || super::auth::LEGACY_ENV
             .iter()
             .any(|name| name["PIPELINE_".len()..].eq_ignore_ascii_case(key))

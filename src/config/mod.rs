@@ -25,7 +25,7 @@ const MAX_WAIT_LIMIT_MS: f64 = 1_000.0;
 pub use auth::{NatsAuth, redact_url};
 pub use durable::{DurableConfig, instance_name};
 pub(crate) use duration::duration_key;
-pub use duration::parse_duration;
+pub use duration::{parse_duration, parse_duration_with_unit};
 pub use layers::{Layer, Resolved};
 
 /// Everything `pipeline serve` needs to run.

@@ -3,18 +3,24 @@
 //! set the default scaling. Warned in the report, on stderr and in `eval`.
 
 use crate::eval::significant;
-use crate::recording::Recording;
+use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Spikes};
 
-/// Every warning about `rec`'s two channels.
-pub(super) fn warnings(rec: &Recording) -> Vec<String> {
+/// Every warning about `rec`'s two channels (`train`: its training part,
+/// which the scaling is fitted on).
+pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> Vec<String> {
     let time = rec.time_doubt.iter().map(|why| {
         format!(
             "column {:?}: {why}",
             rec.time_name.as_deref().unwrap_or("time")
         )
     });
-    [coarse_channels(rec), spiky_channels(rec), time.collect()].concat()
+    [
+        coarse_channels(rec),
+        spiky_channels(rec, train),
+        time.collect(),
+    ]
+    .concat()
 }
 
 /// Channels that f32 (how samples are read, published and served) holds
@@ -46,27 +52,32 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
 /// Channels whose standard deviation a few far values set ([`Spikes`]):
 /// the default scaling squeezes every other value, and nothing else would
 /// point at them.
-fn spiky_channels(rec: &Recording) -> Vec<String> {
+fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
     let mut warnings = Vec::new();
-    for (name, values) in [
-        (&rec.input_name, rec.input().collect::<Vec<_>>()),
-        (&rec.output_name, rec.output().collect::<Vec<_>>()),
+    for (name, channel) in [
+        (&rec.input_name, (|s| &s.input) as fn(&Segment) -> &Vec<f32>),
+        (&rec.output_name, |s| &s.output),
     ] {
+        let values: Vec<f32> = train
+            .iter()
+            .flat_map(|s| channel(s).iter().copied())
+            .collect();
         let Some(s) = Spikes::find(&values) else {
             continue;
         };
         // The first's data row: its index among the segments' samples.
         let mut before = 0;
-        let row = rec.segments.iter().find_map(|seg| {
+        let row = train.iter().find_map(|seg| {
             let at = (s.first - before < seg.len()).then(|| seg.start + s.first - before);
             before += seg.len();
             at
         });
         warnings.push(format!(
-            "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the first \
-             at data row {}: {}), and make its standard deviation {} {:.1}× its robust spread {}: \
-             with --scale standard (the default) they set the model's scale and squeeze every \
-             other value. Spikes, a glitch, a rare state? Remove them, or train with --scale robust",
+            "column {name:?}: {} value(s) of the training rows lie beyond 8 robust spreads of \
+             its median {} (the first at data row {}: {}), and make its standard deviation {} \
+             {:.1}× its robust spread {}: a standard scaling (the default, --scale standard) \
+             takes its spread from them and squeezes every other value. Spikes, a glitch? \
+             Remove them, or train with --scale robust",
             s.count,
             significant(s.median),
             row.map_or("?".into(), |r| r.to_string()),
@@ -83,6 +94,11 @@ fn spiky_channels(rec: &Recording) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::recording::{Column, CsvOptions};
+
+    /// The warnings, the whole file taken as training rows.
+    fn all(rec: &Recording) -> Vec<String> {
+        warnings(rec, &rec.segments)
+    }
 
     fn rec(text: &str) -> Recording {
         let opts = CsvOptions {
@@ -145,14 +161,18 @@ mod tests {
             };
             Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
         };
-        let w = warnings(&read(&rows(true)));
+        let w = all(&read(&rows(true)));
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("column \"y\": 10 value(s) lie beyond 8 robust spreads")
+            w[0].starts_with("column \"y\": 10 value(s) of the training rows lie beyond 8 robust")
                 && w[0].contains("the first at data row 1500: 40)")
                 && w[0].contains("--scale robust"),
             "{w:?}"
         );
-        assert!(warnings(&read(&rows(false))).is_empty());
+        assert!(all(&read(&rows(false))).is_empty());
+        // Spikes in the held-out part only: the scaling never sees them.
+        let r = read(&rows(true));
+        let (train, _) = r.split(0.3);
+        assert!(warnings(&r, &train).is_empty());
     }
 }

@@ -30,6 +30,11 @@ pub struct TrainingRows {
     /// Each stored window: its first data row and the hash of its values,
     /// in hex, in the order of the rows.
     pub anchors: Vec<(usize, String)>,
+    /// The file's data rows after its training part: the held-out part,
+    /// which chose the weights (early stopping, the best step kept). 0 in
+    /// models from before it was stored.
+    #[serde(default)]
+    pub held_out_rows: usize,
 }
 
 /// A hash of a window's values, as read (f32 bits, -0 as 0), input then
@@ -66,7 +71,7 @@ impl TrainingRows {
     /// each one whose values occur once there: a window that recurs (a
     /// periodic signal, a sensor stuck) would be found in rows never
     /// trained on.
-    pub fn of(train: &[Segment], window: usize) -> Self {
+    pub fn of(train: &[Segment], data_rows: usize, window: usize) -> Self {
         let all: Vec<(usize, u64)> = windows_at(train, window)
             .map(|(row, x, y)| (row, hash(x, y)))
             .collect();
@@ -76,8 +81,10 @@ impl TrainingRows {
         }
         let unique: Vec<_> = all.iter().filter(|(_, h)| count[h] == 1).collect();
         let every = unique.len().div_ceil(ANCHORS).max(1);
+        let end_row = train.last().map_or(0, |s| s.start + s.len());
         Self {
-            end_row: train.last().map_or(0, |s| s.start + s.len()),
+            end_row,
+            held_out_rows: data_rows.saturating_sub(end_row),
             anchors: unique
                 .iter()
                 .step_by(every)
@@ -99,6 +106,9 @@ impl TrainingRows {
 pub struct Found {
     pub rows: Vec<Range<usize>>,
     pub windows: usize,
+    /// Where the training files' held-out parts lie, after their training
+    /// rows (not trained on, but they chose the weights).
+    pub held_out: Vec<Range<usize>>,
 }
 
 /// Finds the training files' rows in `rec`. Every window of `rec` whose
@@ -164,16 +174,42 @@ pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
         if start < end {
             found.rows.push(start as usize..end as usize);
         }
+        let after = (last + (t.end_row + t.held_out_rows) as isize).clamp(0, rows);
+        if end < after {
+            found.held_out.push(end as usize..after as usize);
+        }
     }
-    found.rows.sort_by_key(|r| r.start);
-    found.rows = found.rows.into_iter().fold(Vec::new(), |mut merged, r| {
+    found.rows = merged(found.rows);
+    found.held_out = merged(found.held_out);
+    found
+}
+
+/// `ranges` sorted, overlapping ones made one.
+fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| r.start);
+    ranges.into_iter().fold(Vec::new(), |mut merged, r| {
         match merged.last_mut() {
             Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
             _ => merged.push(r),
         }
         merged
-    });
-    found
+    })
+}
+
+/// How many of `rec`'s windows clear of `seen` have a row in `ranges`.
+pub fn windows_in(
+    rec: &Recording,
+    seen: &[Range<usize>],
+    ranges: &[Range<usize>],
+    window: usize,
+) -> usize {
+    let apart = |a: &Range<usize>, b: &Range<usize>| a.end <= b.start || b.end <= a.start;
+    windows_at(&rec.segments, window)
+        .filter(|(row, ..)| {
+            let rows = *row..row + window;
+            seen.iter().all(|s| apart(s, &rows)) && ranges.iter().any(|r| !apart(r, &rows))
+        })
+        .count()
 }
 
 /// The windows of `rec` none of whose rows is in `seen` (sorted ranges of
@@ -226,8 +262,8 @@ mod tests {
         let w = 24;
         let training = rec((0..1000).map(signal));
         let (train, _) = training.split(0.2);
-        let stored = [TrainingRows::of(&train, w)];
-        assert_eq!(stored[0].end_row, 800);
+        let stored = [TrainingRows::of(&train, training.data_rows(), w)];
+        assert_eq!((stored[0].end_row, stored[0].held_out_rows), (800, 200));
         let anchors = stored[0].anchors.len();
         assert!((32..=64).contains(&anchors), "{anchors}");
 
@@ -239,11 +275,28 @@ mod tests {
         let left = unseen_windows(&grown, &found.rows, w);
         assert_eq!(left.len(), 700 - w + 1);
         assert_eq!(left.input[0], signal(800).0);
+        // Its next 200 rows were the held-out part that chose the weights:
+        // the windows clear of the training rows with a row in them.
+        assert_eq!(
+            found.held_out,
+            vec![Range {
+                start: 800,
+                end: 1000
+            }]
+        );
+        assert_eq!(windows_in(&grown, &found.rows, &found.held_out, w), 200);
 
         // An export from row 600 on: its first 200 rows are training rows.
         let later = rec((600..1400).map(signal));
         let found = find(&later, &stored, w);
         assert_eq!(found.rows, vec![Range { start: 0, end: 200 }]);
+        assert_eq!(
+            found.held_out,
+            vec![Range {
+                start: 200,
+                end: 400
+            }]
+        );
         assert_eq!(unseen_windows(&later, &found.rows, w).len(), 600 - w + 1);
 
         // Other rows: nothing found, every window scored.
@@ -282,7 +335,7 @@ mod tests {
         // so rows of it elsewhere are never taken for training rows.
         let periodic = rec((0..1000).map(|i| signal(i % 50)));
         let (train, _) = periodic.split(0.2);
-        let repeats = [TrainingRows::of(&train, w)];
+        let repeats = [TrainingRows::of(&train, periodic.data_rows(), w)];
         assert!(repeats[0].anchors.is_empty());
         let elsewhere = rec((0..200)
             .map(|i| signal(i % 50))

@@ -217,10 +217,30 @@ pub(super) fn parse_cell(
     delimiter: u8,
     convention: Option<&Convention>,
 ) -> Result<f32, CellError> {
+    let text = std::str::from_utf8(cell)
+        .map_err(|_| CellError::Bad("not UTF-8 text".to_string()))?
+        .trim();
+    let plain = ungroup(text);
+    // An error quotes the cell as the file has it, not as ungrouped.
+    parse_text(&plain, delimiter, convention).map_err(|e| match plain {
+        std::borrow::Cow::Borrowed(_) => e,
+        std::borrow::Cow::Owned(ref p) => {
+            let (from, to) = (format!("{p:?}"), format!("{text:?}"));
+            match e {
+                CellError::Bad(why) => CellError::Bad(why.replace(&from, &to)),
+                CellError::Undecided(why) => CellError::Undecided(why.replace(&from, &to)),
+            }
+        }
+    })
+}
+
+/// [`parse_cell`] of its trimmed text, grouping spaces dropped.
+fn parse_text(
+    text: &str,
+    delimiter: u8,
+    convention: Option<&Convention>,
+) -> Result<f32, CellError> {
     let bad = CellError::Bad;
-    let text = std::str::from_utf8(cell).map_err(|_| bad("not UTF-8 text".to_string()))?;
-    let text = ungroup(text.trim());
-    let text = &*text;
     if text.is_empty() {
         return Err(bad("empty cell".into()));
     }
@@ -449,6 +469,16 @@ mod tests {
             let e = parse_cell(text.as_bytes(), b';', Some(&comma));
             assert!(matches!(e, Err(CellError::Bad(_))), "{text}: {e:?}");
         }
+        // An error quotes the cell as written.
+        let point = Convention {
+            decimal: Decimal::Point,
+            shown_by: String::new(),
+        };
+        let e = parse_cell("1 000,5".as_bytes(), b';', Some(&point)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("\"1 000,5\" is not a number"),
+            "{e}"
+        );
         // And such a cell shows the file's decimal separator.
         let mut e = Evidence::default();
         e.look(|| 2, "1\u{a0}209,8".as_bytes());

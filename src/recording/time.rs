@@ -156,18 +156,24 @@ fn median_step(steps: &[f64]) -> Option<f64> {
 /// millisecond step read 999.928 µs (and `--max-gap 1ms` split a 1 kHz
 /// recording at every other row). Rounded to the power of ten at or just
 /// above the larger stamp's unit in the last place (1 µs at today's dates:
-/// each stamp is within half of it, so a step within one); small
-/// (relative) times are as exact as `f64` is.
+/// each stamp is within half of it, so a step within one), and to 1 ns at
+/// most (seconds counted from 0: `0.001 + 0.002` is not `0.003` in f64).
 pub(super) fn step(a: f64, b: f64) -> f64 {
     let d = b - a;
     // At least the unit in the last place (up to twice it).
     let ulp = f64::EPSILON * a.abs().max(b.abs());
-    if ulp.is_nan() || ulp <= 1e-12 || !d.is_finite() {
+    if !d.is_finite() || !ulp.is_finite() {
         return d;
     }
     // A whole number (1e6 for µs) so that the division rounds once, to
-    // the same `f64` as a duration such as "3ms" parses to.
-    let per = 10f64.powi(-ulp.log10().ceil() as i32);
+    // the same `f64` as a duration such as "3ms" parses to; never finer
+    // than a nanosecond (seconds from 0 summed in f64 are off by less).
+    let digits = if ulp > 0.0 {
+        (-ulp.log10().ceil()).min(9.0)
+    } else {
+        9.0
+    };
+    let per = 10f64.powi(digits as i32);
     (d * per).round() / per
 }
 
@@ -202,6 +208,18 @@ const DST_HINT: &str = " — an hour skipped or repeated on a Sunday night: a ch
      daylight saving time? Local stamps without an offset from UTC skip an hour in spring and \
      repeat one in autumn; export them in UTC, or with their offset from UTC, to keep the \
      windows across it";
+
+/// Whether a time cell is a date in local time: not a number (seconds,
+/// epoch: UTC or a count), and no `Z` or offset from UTC (`+01:00`).
+pub(super) fn local_text(cell: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(cell);
+    let text = text.trim().trim_matches('"');
+    let number = text.replace(',', ".").parse::<f64>().is_ok();
+    // After the date (`2026-10-25`, whose dashes are no offset).
+    let clock = text.get(10..).unwrap_or("");
+    let zoned = text.ends_with(['Z', 'z']) || clock.contains(['+', '-']);
+    !number && !zoned
+}
 
 /// Whether a step of `step` from a row stamped `from` is one sampling
 /// interval `m` plus or minus an hour, in the small hours of a Sunday (when
@@ -280,9 +298,10 @@ pub(super) fn split_at_gaps(
             rec.time_gap_rows.push(s.start + k);
             if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
                 let row = s.start + k;
-                let shifted = rec
-                    .time_step
-                    .is_some_and(|m| clock_change(t[k - 1], step, m));
+                let shifted = rec.time_local
+                    && rec
+                        .time_step
+                        .is_some_and(|m| clock_change(t[k - 1], step, m));
                 rec.time_gap_examples.push(if step > 0.0 {
                     format!("data row {row}: {} after the row before", span(step))
                 } else if step == 0.0 {

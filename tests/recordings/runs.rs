@@ -113,8 +113,15 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     write_recording(&grown, 400);
     let (e, err) = eval(&model, &grown, &[]);
     assert_eq!(e["never_trained_on"], false, "{e}");
-    assert_eq!(e["validation"]["never_seen"], true, "{e}");
     assert_eq!(e["validation"]["windows"], 160 - 23, "{e}");
+    // Of those, the 60 starting in day 1's held-out part (rows 240-299)
+    // chose the weights: said, and the windows are not called unseen.
+    assert_eq!(e["data"][0]["held_out_windows_found"], 60, "{e}");
+    assert_eq!(e["validation"]["never_seen"], false, "{e}");
+    assert!(
+        err.contains("60 of the windows scored have rows of the training file's held-out part (data rows 240–299)"),
+        "{err}"
+    );
     assert_eq!(e["data"][0]["training_rows_found"], 240, "{e}");
     assert_eq!(
         (

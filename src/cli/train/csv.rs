@@ -191,8 +191,8 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
             ),
             Some(_) => format!(
                 "{} rows, {} of them the model's training rows (found by their values: not \
-                 scored), {} scored{skipped}{gaps}",
-                r.rows, f.train_rows, f.validation_rows
+                 scored), the windows clear of them scored{skipped}{gaps}",
+                r.rows, f.train_rows
             ),
         },
     };

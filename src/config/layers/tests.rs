@@ -29,6 +29,7 @@ fn the_environment_reads_both_duration_names_and_lists_what_it_ignores() {
         ("PIPELINE_INSTANCE", "a"),
         ("PIPELINE_NATS_TOKEN", "t"),
         ("PIPELINE_NATS_URL", "nats://never-read:4222"),
+        ("PIPELINE_NATS_SERVER", "/the/test/suite's/nats-server"),
         ("PIPELINE_SERVICE_HOST", "10.0.0.1"),
         ("PIPELINE_PORT_9090_TCP", "tcp://10.0.0.1:9090"),
     ]);
@@ -157,7 +158,8 @@ fn conflicts_and_bad_values_are_named() {
         ),
         (
             Layer::env([("PIPELINE_IDLE_TIMEOUT".to_string(), "30".to_string())]),
-            "`idle_timeout = 30` has no unit",
+            "environment: `PIPELINE_IDLE_TIMEOUT=30` has no unit: write `PIPELINE_IDLE_TIMEOUT=30s` \
+             (or another unit: 30ms, …), or `PIPELINE_IDLE_TIMEOUT_S=30`",
         ),
     ] {
         let Err(e) = layer else {

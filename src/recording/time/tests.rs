@@ -146,6 +146,17 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
         !clock_change(sunday + 6.0 * 3600.0, 7200.0, 3600.0),
         "at 07:00"
     );
+    // Only dates in local time shift with the clocks.
+    assert!(local_text(b"25.10.2026 02:45") && local_text(b"2026-10-25T02:45:00"));
+    assert!(local_text(b"3/29/2026 1:45 AM") && local_text(b"\"2026-03-29 01:45\""));
+    for zoned in [
+        "2026-10-25T02:45:00Z",
+        "2026-10-25T02:45:00+02:00",
+        "2026-10-25 02:45-05:00",
+    ] {
+        assert!(!local_text(zoned.as_bytes()), "{zoned}");
+    }
+    assert!(!local_text(b"1764320000") && !local_text(b"3600,5"));
     // The date alone repeats on most rows: refused with the way out.
     let e = read(&text, &["Datum"]).unwrap_err().to_string();
     assert!(
@@ -303,7 +314,21 @@ fn steps_between_dates_are_as_exact_as_the_stamps() {
     assert_eq!(gaps(Some(0.001)), (Some(0.001), 1));
     assert_eq!(gaps(Some(0.003)), (Some(0.001), 0));
     assert_eq!(step(1_764_511_402.123, 1_764_511_402.124), 0.001);
-    assert_eq!(step(0.1, 0.3), 0.3 - 0.1);
+    assert_eq!(step(0.1, 0.3), 0.2);
+    // Seconds from 0, at 1 kHz: no gap under --max-gap 1ms.
+    let mut text = String::from("t,x,y\n");
+    for i in 0..2000 {
+        text += &format!("{:.3},{i},{i}\n", f64::from(i) / 1000.0);
+    }
+    let o = super::super::CsvOptions {
+        input: super::super::Column::Name("x".into()),
+        output: super::super::Column::Name("y".into()),
+        time: vec![super::super::Column::Name("t".into())],
+        max_gap: Some(0.001),
+        ..Default::default()
+    };
+    let r = Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &o).unwrap();
+    assert_eq!((r.time_step, r.time_gaps), (Some(0.001), 0));
 }
 
 /// Excel's serial dates in a time column are pointed at; seconds since
