@@ -95,8 +95,8 @@ pub(crate) struct RetrainArgs {
     #[arg(long, value_parser = positive)]
     pub(crate) window: Option<usize>,
     /// Seeds the weights' initialisation and the order of the windows: the
-    /// same seed, data and --threads give the same model, bit for bit
-    /// [default: 0].
+    /// same seed, data and --threads give the same model, bit for bit, on
+    /// the same CPU type [default: 0].
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Random-phase windows drawn per epoch (pairs only).
