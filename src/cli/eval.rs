@@ -269,6 +269,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     Ok(())
 }
 
+/// Data row ranges as a person reads them: `0–239, 400–459`.
+fn spans(ranges: &[std::ops::Range<usize>]) -> String {
+    let spans: Vec<String> = ranges
+        .iter()
+        .map(|s| format!("{}–{}", s.start, s.end - 1))
+        .collect();
+    spans.join(", ")
+}
+
 /// Says `why` on stderr now, and keeps it for `--json`.
 fn warn(list: &mut Vec<String>, why: String) {
     eprintln!("WARNING: {why}");
@@ -296,17 +305,12 @@ fn leave_out_training_rows(
         let found = seen::find(r, &stored, w);
         if !found.rows.is_empty() {
             let rows: usize = found.rows.iter().map(|s| s.len()).sum();
-            let at: Vec<String> = found
-                .rows
-                .iter()
-                .map(|s| format!("{}–{}", s.start, s.end - 1))
-                .collect();
             eprintln!(
                 "NOTE: {}: {rows} of its {} rows (data rows {}) are, or may be, rows the model \
                  was trained on ({} of the windows stored with it are there): not scored",
                 r.path.display(),
                 r.data_rows(),
-                at.join(", "),
+                spans(&found.rows),
                 found.windows
             );
             f.training_rows_found = Some(rows);
@@ -329,17 +333,12 @@ fn leave_out_training_rows(
             // it chose the weights, so its score is retrain's own.
             let chose = seen::windows_in(r, &found.rows, &found.held_out, w);
             if chose > 0 {
-                let at: Vec<String> = found
-                    .held_out
-                    .iter()
-                    .map(|s| format!("{}–{}", s.start, s.end - 1))
-                    .collect();
                 eprintln!(
                     "NOTE: {}: {chose} of the windows scored have rows of the training file's \
                      held-out part (data rows {}), which chose the weights (early stopping, the \
                      best step kept): scored, but not as rows the model never saw",
                     r.path.display(),
-                    at.join(", ")
+                    spans(&found.held_out)
                 );
                 f.held_out_windows_found = Some(chose);
             }
