@@ -60,11 +60,14 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
         .env("PIPELINE_MAX_BATCH", "64")
         .env("PIPELINE_MAX_WAIT", "1ms")
         .env("PIPELINE_MODELS_DIR", "/nonexistent")
+        .env("NATS_URL", "nats://bob:secret@127.0.0.1:4999")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The connection as it will be made, the secret masked.
+    assert_eq!(v["nats"], "nats://***@127.0.0.1:4999", "{v}");
     assert_eq!(v["max_batch"], 64);
     assert_eq!(v["max_wait_ms"], 3.0);
     assert_eq!(v["durable"]["lease_s"], 4.0);

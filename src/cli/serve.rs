@@ -345,7 +345,7 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             eprintln!("  WARNING: {why}");
         }
     }
-    let (url, _, origin) =
+    let (url, auth, origin) =
         pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;
     eprintln!("\nsettings (flags > PIPELINE_* environment > config file > defaults):");
     let rows = resolved.settings();
@@ -366,6 +366,13 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         "nats",
         pipeline::config::redact_url(&url)
     );
-    println!("{}", serde_json::to_string_pretty(config)?);
+    // The connection as it will be made (a flag's, a context's, the
+    // default), secrets masked as the config's are.
+    let shown = pipeline::config::ServeConfig {
+        nats: Some(url),
+        auth,
+        ..config.clone()
+    };
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
