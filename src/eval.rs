@@ -94,7 +94,7 @@ pub fn unit_of(name: &str) -> Option<&str> {
     // `Vorlauf °C`: a degree sign names its unit unbracketed (a suffix
     // such as `_ms` may not: wind speed in m/s, not milliseconds).
     if let Some((_, last)) = name.rsplit_once([' ', '_'])
-        && last.starts_with('°')
+        && last.starts_with(['°', 'º'])
         && (2..=4).contains(&last.chars().count())
     {
         return Some(last);
@@ -337,6 +337,7 @@ mod tests {
         assert_eq!(unit_of("wind_speed_ms"), None);
         assert_eq!(unit_of("Vorlauf °C"), Some("°C"));
         assert_eq!(unit_of("T_°F"), Some("°F"));
+        assert_eq!(unit_of("Luft ºC"), Some("ºC"));
         assert_eq!(unit_of("angle °"), None);
         assert_eq!(unit_of("Valve %"), Some("%"));
         assert_eq!(unit_of("[]"), None);

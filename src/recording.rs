@@ -408,8 +408,9 @@ impl Recording {
                     if times.is_empty() && t.is_some() {
                         // The first stamp tells local dates from numbers
                         // and stamps with an offset from UTC.
-                        rec.time_local = (time.first().and_then(|(i, _)| r.get(*i)))
-                            .is_some_and(time::local_text);
+                        let cell = |k: usize| time.get(k).and_then(|(i, _)| r.get(*i));
+                        rec.time_local = cell(0).is_some_and(time::local_text)
+                            && !cell(1).is_some_and(|c| c.iter().any(|b| b"+-Zz".contains(b)));
                     }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).

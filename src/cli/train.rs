@@ -461,8 +461,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 .recordings
                 .iter()
                 .map(|f| {
-                    let (train, _) = f.recording.split(prepared.validate);
-                    fit::seen::TrainingRows::of(&train, f.recording.data_rows(), recipe.window)
+                    let (train, valid) = f.recording.split(prepared.validate);
+                    fit::seen::TrainingRows::of(&train, &valid, recipe.window)
                 })
                 .collect::<Vec<_>>(),
             // What `eval` on a later recording compares its held-out part with.

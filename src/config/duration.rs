@@ -55,7 +55,7 @@ pub(crate) mod duration_key {
 /// `max_wait_ms = 1` is 1 ms).
 pub fn parse_duration_with_unit(s: &str) -> std::result::Result<Duration, String> {
     let t = s.trim();
-    if !t.contains(char::is_alphabetic) && t.parse::<f64>().is_ok_and(|v| v != 0.0) {
+    if !t.contains(char::is_alphabetic) && t.parse::<f64>().is_ok_and(|v| v > 0.0) {
         return Err(format!("{t:?} has no unit: write {t}ms or {t}s (or m, h)"));
     }
     parse_duration(t)
@@ -75,17 +75,22 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .map_err(|_| format!("invalid duration {s:?} (try 10m, 2ms, 30s)"))?;
     let secs = match unit {
         "ms" => v / 1e3,
-        "us" | "µs" => v / 1e6,
+        // The micro sign, or the Greek mu a keyboard gives.
+        "us" | "µs" | "μs" => v / 1e6,
         "s" => v,
         "m" | "min" => v * 60.0,
         "h" => v * 3600.0,
         "d" => v * 86_400.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (ms, s, m, h, d)")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (us, ms, s, m, h, d)"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 #[cfg(test)]
@@ -101,6 +106,8 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
         assert_eq!(parse_duration("5µs").unwrap(), Duration::from_micros(5));
+        assert_eq!(parse_duration("5μs").unwrap(), Duration::from_micros(5));
+        assert!(parse_duration("100000000000000000000s").is_err());
         // serve's flags: a unit, but for 0.
         assert_eq!(
             parse_duration_with_unit("2ms").unwrap(),

@@ -199,9 +199,7 @@ fn without_unit(v: &Value) -> Option<String> {
 /// Kubernetes sets for a Service named `pipeline` (`PIPELINE_SERVICE_HOST`,
 /// `PIPELINE_PORT_9090_TCP`, …).
 fn read_elsewhere(key: &str) -> bool {
-    // `PIPELINE_NATS_SERVER`: the test suite's nats-server binary.
     key == "instance"
-        || key == "nats_server"
         || super::auth::LEGACY_ENV
             .iter()
             .any(|name| name["PIPELINE_".len()..].eq_ignore_ascii_case(key))

@@ -73,9 +73,9 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             at
         });
         warnings.push(format!(
-            "column {name:?}: {} value(s) of the training rows lie beyond 8 robust spreads of \
-             its median {} (the first at data row {}: {}), and make its standard deviation {} \
-             {:.1}× its robust spread {}: a standard scaling (the default, --scale standard) \
+            "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the \
+             first at data row {}: {}), and make its standard deviation {} {:.1}× its robust \
+             spread {}: a standard scaling fitted on these rows (the default, --scale standard) \
              takes its spread from them and squeezes every other value. Spikes, a glitch? \
              Remove them, or train with --scale robust",
             s.count,
@@ -164,7 +164,7 @@ mod tests {
         let w = all(&read(&rows(true)));
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("column \"y\": 10 value(s) of the training rows lie beyond 8 robust")
+            w[0].starts_with("column \"y\": 10 value(s) lie beyond 8 robust spreads")
                 && w[0].contains("the first at data row 1500: 40)")
                 && w[0].contains("--scale robust"),
             "{w:?}"

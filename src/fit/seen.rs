@@ -71,7 +71,7 @@ impl TrainingRows {
     /// each one whose values occur once there: a window that recurs (a
     /// periodic signal, a sensor stuck) would be found in rows never
     /// trained on.
-    pub fn of(train: &[Segment], data_rows: usize, window: usize) -> Self {
+    pub fn of(train: &[Segment], valid: &[Segment], window: usize) -> Self {
         let all: Vec<(usize, u64)> = windows_at(train, window)
             .map(|(row, x, y)| (row, hash(x, y)))
             .collect();
@@ -82,9 +82,17 @@ impl TrainingRows {
         let unique: Vec<_> = all.iter().filter(|(_, h)| count[h] == 1).collect();
         let every = unique.len().div_ceil(ANCHORS).max(1);
         let end_row = train.last().map_or(0, |s| s.start + s.len());
+        // Rows that chose the weights: the held-out part, when it holds a
+        // window (skipped rows at the end of a file are none of it).
+        let scored = valid.iter().any(|s| s.len() >= window);
+        let held_end = valid.last().map_or(end_row, |s| s.start + s.len());
         Self {
             end_row,
-            held_out_rows: data_rows.saturating_sub(end_row),
+            held_out_rows: if scored {
+                held_end.saturating_sub(end_row)
+            } else {
+                0
+            },
             anchors: unique
                 .iter()
                 .step_by(every)
@@ -180,8 +188,31 @@ pub fn find(rec: &Recording, stored: &[TrainingRows], window: usize) -> Found {
         }
     }
     found.rows = merged(found.rows);
-    found.held_out = merged(found.held_out);
+    // Less what is another file's training rows (left out, not scored).
+    found.held_out = merged(found.held_out)
+        .into_iter()
+        .flat_map(|h| without(h, &found.rows))
+        .collect();
     found
+}
+
+/// `range` less the sorted, disjoint `cut`.
+fn without(range: Range<usize>, cut: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut left = Vec::new();
+    let mut from = range.start;
+    for c in cut
+        .iter()
+        .filter(|c| c.end > range.start && c.start < range.end)
+    {
+        if c.start > from {
+            left.push(from..c.start);
+        }
+        from = from.max(c.end);
+    }
+    if from < range.end {
+        left.push(from..range.end);
+    }
+    left
 }
 
 /// `ranges` sorted, overlapping ones made one.
@@ -261,9 +292,15 @@ mod tests {
     fn training_rows_are_found_by_content_in_other_files() {
         let w = 24;
         let training = rec((0..1000).map(signal));
-        let (train, _) = training.split(0.2);
-        let stored = [TrainingRows::of(&train, training.data_rows(), w)];
+        let (train, valid) = training.split(0.2);
+        let stored = [TrainingRows::of(&train, &valid, w)];
         assert_eq!((stored[0].end_row, stored[0].held_out_rows), (800, 200));
+        // Nothing held out (or too little for a window): nothing chose.
+        let (all, none) = training.split(0.0);
+        assert_eq!(TrainingRows::of(&all, &none, w).held_out_rows, 0);
+        assert_eq!(without(0..10, &[2..4, 6..8]), vec![0..2, 4..6, 8..10]);
+        let everything = [Range { start: 0, end: 10 }];
+        assert_eq!(without(3..5, &everything), Vec::<Range<usize>>::new());
         let anchors = stored[0].anchors.len();
         assert!((32..=64).contains(&anchors), "{anchors}");
 
@@ -334,8 +371,8 @@ mod tests {
         // A signal that repeats: no window of it is stored (each recurs),
         // so rows of it elsewhere are never taken for training rows.
         let periodic = rec((0..1000).map(|i| signal(i % 50)));
-        let (train, _) = periodic.split(0.2);
-        let repeats = [TrainingRows::of(&train, periodic.data_rows(), w)];
+        let (train, valid) = periodic.split(0.2);
+        let repeats = [TrainingRows::of(&train, &valid, w)];
         assert!(repeats[0].anchors.is_empty());
         let elsewhere = rec((0..200)
             .map(|i| signal(i % 50))

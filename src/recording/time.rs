@@ -156,23 +156,20 @@ fn median_step(steps: &[f64]) -> Option<f64> {
 /// millisecond step read 999.928 µs (and `--max-gap 1ms` split a 1 kHz
 /// recording at every other row). Rounded to the power of ten at or just
 /// above the larger stamp's unit in the last place (1 µs at today's dates:
-/// each stamp is within half of it, so a step within one), and to 1 ns at
-/// most (seconds counted from 0: `0.001 + 0.002` is not `0.003` in f64).
+/// each stamp is within half of it, so a step within one), as finely as
+/// the stamps go (seconds from 0: `0.001 + 0.002` is not `0.003` in f64;
+/// an oscilloscope's 0.4 ns steps stay 0.4 ns).
 pub(super) fn step(a: f64, b: f64) -> f64 {
     let d = b - a;
     // At least the unit in the last place (up to twice it).
     let ulp = f64::EPSILON * a.abs().max(b.abs());
-    if !d.is_finite() || !ulp.is_finite() {
+    if !(d.is_finite() && ulp > 0.0 && ulp.is_finite()) {
         return d;
     }
     // A whole number (1e6 for µs) so that the division rounds once, to
-    // the same `f64` as a duration such as "3ms" parses to; never finer
-    // than a nanosecond (seconds from 0 summed in f64 are off by less).
-    let digits = if ulp > 0.0 {
-        (-ulp.log10().ceil()).min(9.0)
-    } else {
-        9.0
-    };
+    // the same `f64` as a duration such as "3ms" parses to (capped: 1e300
+    // is as fine as f64 goes).
+    let digits = (-ulp.log10().ceil()).min(300.0);
     let per = 10f64.powi(digits as i32);
     (d * per).round() / per
 }
@@ -204,7 +201,7 @@ fn serial_dates(times: &[f64], step: Option<f64>) -> Option<String> {
 }
 
 /// Said of a gap that is a clock change.
-const DST_HINT: &str = " — an hour skipped or repeated on a Sunday night: a change to or from \
+const DST_HINT: &str = " — an hour skipped or repeated in the small hours of a Sunday: a change to or from \
      daylight saving time? Local stamps without an offset from UTC skip an hour in spring and \
      repeat one in autumn; export them in UTC, or with their offset from UTC, to keep the \
      windows across it";
@@ -214,7 +211,21 @@ const DST_HINT: &str = " — an hour skipped or repeated on a Sunday night: a ch
 pub(super) fn local_text(cell: &[u8]) -> bool {
     let text = String::from_utf8_lossy(cell);
     let text = text.trim().trim_matches('"');
-    let number = text.replace(',', ".").parse::<f64>().is_ok();
+    // A number, its thousands grouped too (`1.764.806.400,5`), unlike a
+    // dotted date (`25.10.2026`).
+    let integer = text
+        .trim_start_matches(['+', '-'])
+        .split(',')
+        .next()
+        .unwrap_or("");
+    let grouped = |sep: char| {
+        let mut groups = integer.split(sep);
+        integer.contains(sep)
+            && groups.next().is_some_and(|g| (1..=3).contains(&g.len()))
+            && groups.all(|g| g.len() == 3)
+            && integer.chars().all(|c| c.is_ascii_digit() || c == sep)
+    };
+    let number = text.replace(',', ".").parse::<f64>().is_ok() || grouped('.') || grouped(' ');
     // After the date (`2026-10-25`, whose dashes are no offset).
     let clock = text.get(10..).unwrap_or("");
     let zoned = text.ends_with(['Z', 'z']) || clock.contains(['+', '-']);

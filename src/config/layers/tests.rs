@@ -29,7 +29,6 @@ fn the_environment_reads_both_duration_names_and_lists_what_it_ignores() {
         ("PIPELINE_INSTANCE", "a"),
         ("PIPELINE_NATS_TOKEN", "t"),
         ("PIPELINE_NATS_URL", "nats://never-read:4222"),
-        ("PIPELINE_NATS_SERVER", "/the/test/suite's/nats-server"),
         ("PIPELINE_SERVICE_HOST", "10.0.0.1"),
         ("PIPELINE_PORT_9090_TCP", "tcp://10.0.0.1:9090"),
     ]);

@@ -156,7 +156,7 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
     ] {
         assert!(!local_text(zoned.as_bytes()), "{zoned}");
     }
-    assert!(!local_text(b"1764320000") && !local_text(b"3600,5"));
+    assert!(!local_text(b"1764320000") && !local_text(b"3600,5") && !local_text(b"1.764.806.400"));
     // The date alone repeats on most rows: refused with the way out.
     let e = read(&text, &["Datum"]).unwrap_err().to_string();
     assert!(
@@ -315,6 +315,9 @@ fn steps_between_dates_are_as_exact_as_the_stamps() {
     assert_eq!(gaps(Some(0.003)), (Some(0.001), 0));
     assert_eq!(step(1_764_511_402.123, 1_764_511_402.124), 0.001);
     assert_eq!(step(0.1, 0.3), 0.2);
+    // An oscilloscope's 0.4 ns steps from -2 µs stay 0.4 ns.
+    let (t0, t1) = (-2e-6 + 4e-10 * 7.0, -2e-6 + 4e-10 * 8.0);
+    assert!((step(t0, t1) - 4e-10).abs() < 1e-20, "{}", step(t0, t1));
     // Seconds from 0, at 1 kHz: no gap under --max-gap 1ms.
     let mut text = String::from("t,x,y\n");
     for i in 0..2000 {
