@@ -406,8 +406,7 @@ impl Recording {
             match cells {
                 Ok((x, y, t)) => {
                     if times.is_empty() && t.is_some() {
-                        // The first stamp tells local dates from numbers
-                        // and stamps with an offset from UTC.
+                        // Local dates, or numbers or stamps with an offset?
                         let cell = |k: usize| time.get(k).and_then(|(i, _)| r.get(*i));
                         rec.time_local = cell(0).is_some_and(time::local_text)
                             && !cell(1).is_some_and(|c| c.iter().any(|b| b"+-Zz".contains(b)));
