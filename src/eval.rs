@@ -83,6 +83,15 @@ pub(crate) fn significant(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
+/// A unit squared, as an MSE's: `kW²`, `°C²`, `(m/s)²`.
+pub fn squared(unit: &str) -> String {
+    if unit.chars().all(char::is_alphanumeric) || unit == "°C" || unit == "°F" {
+        format!("{unit}²")
+    } else {
+        format!("({unit})²")
+    }
+}
+
 /// The unit a column's name ends with, in brackets or parentheses as
 /// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
 pub fn unit_of(name: &str) -> Option<&str> {
@@ -224,13 +233,7 @@ impl Comparison {
             (false, _) => "IN-SAMPLE (training rows)".to_string(),
         };
         let rmse = unit.map_or("RMSE".to_string(), |u| format!("RMSE {u}"));
-        let mse = unit.map_or("MSE".to_string(), |u| {
-            if u.chars().all(char::is_alphanumeric) || u == "°C" || u == "°F" {
-                format!("MSE {u}²")
-            } else {
-                format!("MSE ({u})²")
-            }
-        });
+        let mse = unit.map_or("MSE".to_string(), |u| format!("MSE {}", squared(u)));
         // A long unit (a logger's `Deg C`) widens its columns.
         let width = |h: &str| (h.chars().count() + 2).max(12);
         let (wr, wm) = (width(&rmse), width(&mse));
@@ -338,6 +341,10 @@ mod tests {
         assert_eq!(unit_of("Vorlauf °C"), Some("°C"));
         assert_eq!(unit_of("T_°F"), Some("°F"));
         assert_eq!(unit_of("Luft ºC"), Some("ºC"));
+        assert_eq!(
+            (squared("kW"), squared("°C"), squared("m/s")),
+            ("kW²".into(), "°C²".into(), "(m/s)²".into())
+        );
         assert_eq!(unit_of("angle °"), None);
         assert_eq!(unit_of("Valve %"), Some("%"));
         assert_eq!(unit_of("[]"), None);

@@ -55,8 +55,12 @@ pub(crate) struct NatsArgs {
     /// User name (with --password).
     #[arg(long, env = "NATS_USER")]
     pub(crate) user: Option<String>,
+    /// Password (with --user); never logged or printed. Prefer the
+    /// variable: a flag shows in the process list.
     #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
     pub(crate) password: Option<String>,
+    /// An authentication token; never logged or printed. Prefer the
+    /// variable: a flag shows in the process list.
     #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// A credentials file (JWT and NKey seed).
@@ -68,6 +72,7 @@ pub(crate) struct NatsArgs {
     /// Client certificate (PEM), with --tlskey.
     #[arg(long, env = "NATS_CERT")]
     pub(crate) tlscert: Option<PathBuf>,
+    /// The client certificate's private key (PEM), with --tlscert.
     #[arg(long, env = "NATS_KEY")]
     pub(crate) tlskey: Option<PathBuf>,
     /// CA certificate(s) to trust (PEM); implies TLS.
@@ -430,8 +435,16 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             0 => String::new(),
             n => format!("; {n} not scored: a skipped row has no truth"),
         };
+        // In the column's unit squared, when its name says it (`[kW]`).
+        let unit = match &a.truth_column {
+            Some(pipeline::recording::Column::Name(n)) => pipeline::eval::unit_of(n),
+            _ => None,
+        };
+        let squared = unit.map_or(String::new(), |u| {
+            format!(" {}", pipeline::eval::squared(u))
+        });
         println!(
-            "MSE         {mse:.3e} against the {} ({} windows{unscored})",
+            "MSE         {mse:.3e}{squared} against the {} ({} windows{unscored})",
             if a.data.is_some() {
                 "recording's column"
             } else {
