@@ -408,8 +408,7 @@ impl Recording {
                     if times.is_empty() && t.is_some() {
                         // Local dates, or numbers or stamps with an offset?
                         let cell = |k: usize| time.get(k).and_then(|(i, _)| r.get(*i));
-                        rec.time_local = cell(0).is_some_and(time::local_text)
-                            && !cell(1).is_some_and(|c| c.iter().any(|b| b"+-Zz".contains(b)));
+                        rec.time_local = cell(0).is_some_and(|d| time::local_text(d, cell(1)));
                     }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).

@@ -315,18 +315,7 @@ fn leave_out_training_rows(
             );
             f.training_rows_found = Some(rows);
             // The rows read among them (skipped rows are data rows too).
-            let read: usize = r
-                .segments
-                .iter()
-                .map(|s| {
-                    let seg = s.start..s.start + s.len();
-                    found
-                        .rows
-                        .iter()
-                        .map(|t| seg.end.min(t.end).saturating_sub(seg.start.max(t.start)))
-                        .sum::<usize>()
-                })
-                .sum();
+            let read = seen::rows_read(r, &found.rows);
             (f.train_rows, f.validation_rows) = (read, r.rows - read.min(r.rows));
             any = true;
             // After them, that file's held-out part: never trained on, but

@@ -227,6 +227,21 @@ fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     })
 }
 
+/// How many of the rows `rec` read (not skipped) lie in `ranges` (sorted,
+/// disjoint data rows).
+pub fn rows_read(rec: &Recording, ranges: &[Range<usize>]) -> usize {
+    rec.segments
+        .iter()
+        .map(|s| {
+            let seg = s.start..s.start + s.len();
+            ranges
+                .iter()
+                .map(|t| seg.end.min(t.end).saturating_sub(seg.start.max(t.start)))
+                .sum::<usize>()
+        })
+        .sum()
+}
+
 /// How many of `rec`'s windows clear of `seen` have a row in `ranges`.
 pub fn windows_in(
     rec: &Recording,
@@ -322,6 +337,7 @@ mod tests {
             }]
         );
         assert_eq!(windows_in(&grown, &found.rows, &found.held_out, w), 200);
+        assert_eq!(rows_read(&grown, &found.rows), 800);
 
         // An export from row 600 on: its first 200 rows are training rows.
         let later = rec((600..1400).map(signal));
@@ -347,10 +363,9 @@ mod tests {
             100 => (f32::NAN, 0.0),
             i => signal(i),
         }));
-        assert_eq!(
-            find(&holed, &stored, w).rows,
-            vec![Range { start: 0, end: 800 }]
-        );
+        let found_holed = find(&holed, &stored, w);
+        assert_eq!(found_holed.rows, vec![Range { start: 0, end: 800 }]);
+        assert_eq!(rows_read(&holed, &found_holed.rows), 799);
         // Ten rows deleted from the training part (a cleaned export): the
         // stored windows spread over ten offsets, still one placement.
         // Its 789 training rows are left out, and the 10 after them too

@@ -305,6 +305,14 @@ impl std::fmt::Display for CellError {
     }
 }
 
+/// Whether `text` is a number as some export writes it: either decimal
+/// separator, its thousands grouped (`1.764.806.400`, `1 209,8`), unlike a
+/// dotted date (`25.10.2026`).
+pub(super) fn is_number(text: &str) -> bool {
+    let plain = ungroup(text);
+    plain.replace(',', ".").parse::<f64>().is_ok() || plain.split(',').next().is_some_and(ambiguous)
+}
+
 /// Digits grouped in threes by one separator (`1,000`, `-12.345.678`):
 /// thousands under one convention, a decimal under the other.
 fn ambiguous(text: &str) -> bool {

@@ -3,7 +3,7 @@
 //! back): windows are not made across such a gap, as across a skipped row.
 
 use super::dates::{DateOrder, clock, date_time};
-use super::numbers::{Convention, number_f64};
+use super::numbers::{Convention, is_number, number_f64};
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
 use crate::error::{Error, Result};
 
@@ -206,30 +206,19 @@ const DST_HINT: &str = " — an hour skipped or repeated in the small hours of a
      repeat one in autumn; export them in UTC, or with their offset from UTC, to keep the \
      windows across it";
 
-/// Whether a time cell is a date in local time: not a number (seconds,
-/// epoch: UTC or a count), and no `Z` or offset from UTC (`+01:00`).
-pub(super) fn local_text(cell: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(cell);
+/// Whether a row's time cells (a date, and a time of day in a second
+/// column) are a date in local time: not a number (seconds, epoch: UTC or
+/// a count, its thousands grouped too), and no `Z` or offset from UTC
+/// (`+01:00`) in either.
+pub(super) fn local_text(date: &[u8], clock: Option<&[u8]>) -> bool {
+    let text = String::from_utf8_lossy(date);
     let text = text.trim().trim_matches('"');
-    // A number, its thousands grouped too (`1.764.806.400,5`), unlike a
-    // dotted date (`25.10.2026`).
-    let integer = text
-        .trim_start_matches(['+', '-'])
-        .split(',')
-        .next()
-        .unwrap_or("");
-    let grouped = |sep: char| {
-        let mut groups = integer.split(sep);
-        integer.contains(sep)
-            && groups.next().is_some_and(|g| (1..=3).contains(&g.len()))
-            && groups.all(|g| g.len() == 3)
-            && integer.chars().all(|c| c.is_ascii_digit() || c == sep)
-    };
-    let number = text.replace(',', ".").parse::<f64>().is_ok() || grouped('.') || grouped(' ');
     // After the date (`2026-10-25`, whose dashes are no offset).
-    let clock = text.get(10..).unwrap_or("");
-    let zoned = text.ends_with(['Z', 'z']) || clock.contains(['+', '-']);
-    !number && !zoned
+    let after = text.get(10..).unwrap_or("");
+    let zoned = text.ends_with(['Z', 'z'])
+        || after.contains(['+', '-'])
+        || clock.is_some_and(|c| c.iter().any(|b| b"+-Zz".contains(b)));
+    !is_number(text) && !zoned
 }
 
 /// Whether a step of `step` from a row stamped `from` is one sampling
