@@ -13,7 +13,9 @@
 //! loop, so a block's weights (`k × 128` bytes, ~10 KB for 75 units; twice
 //! that in zmm) stay in L1 while every row tile streams past them. `h` is
 //! read from one buffer and written to another, since every block reads the
-//! whole previous `h`.
+//! whole previous `h`. Every other step reads the weights in the reverse
+//! order (see [`Product`]), so that one row starts where the last step's
+//! reads, still in L1, ended.
 //!
 //! Blocks are 8 units with AVX2 (ymm), 16 with AVX-512 (zmm). Where the
 //! live units end up to ¾ of a register past the last full block, that tail
@@ -188,8 +190,41 @@ pub(super) struct Input<'a> {
     pub stride: usize,
 }
 
+/// The order in which a step reads its packed weights for the recurrent
+/// product, or none.
+///
+/// Why two orders: one row (the idle service's batch) reads a layer's
+/// packed weights once per step, 91 KB for 75 units, more than L1 holds
+/// (32 KB on AMD Zen 3-5), so a step streams them from L2 and is bound by
+/// that (BENCHMARKS.md). L1 still holds the last ~25 KB a step read: the
+/// next step, reading in the opposite order, starts with them. Every tile
+/// shape takes the same order in a given step, so a window's result still
+/// does not depend on its batch; the order of the sum over `k` changes
+/// from step to step, within the same bound against f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Product {
+    /// None: the first step of the encoder (`h_in` = 0).
+    Skip,
+    /// `k` ascending, the blocks in packing order, the tail last.
+    Up,
+    /// `k` descending, the tail first, the blocks in reverse order.
+    Down,
+}
+
+impl Product {
+    /// Step `t` of a layer that runs `t` = 0, 1, … (`skip_first`: its
+    /// first step has no product): the order alternates.
+    pub(super) fn at(t: usize, skip_first: bool) -> Product {
+        match t {
+            0 if skip_first => Product::Skip,
+            _ if t % 2 == 1 => Product::Down,
+            _ => Product::Up,
+        }
+    }
+}
+
 /// One LSTM step for `b` rows: `h_out, c ← cell(h_in, c)`. Rows of `h` and
-/// `c` are `units` floats apart. `first` skips the product (`h_in` = 0).
+/// `c` are `units` floats apart.
 ///
 /// Panics if a buffer is shorter than `b` rows, or an input is given to
 /// weights packed without one (checked before any unsafe access).
@@ -200,7 +235,7 @@ pub(super) fn step(
     c: &mut [f32],
     input: Option<Input>,
     b: usize,
-    first: bool,
+    product: Product,
 ) {
     let units = p.units;
     assert!(
@@ -219,19 +254,31 @@ pub(super) fn step(
         "fused step: this CPU lacks {:?}",
         p.width
     );
-    let k = if first { 0 } else { p.k };
+    let (k, rev) = match product {
+        Product::Skip => (0, false),
+        Product::Up => (p.k, false),
+        Product::Down => (p.k, true),
+    };
     let bufs = Bufs {
         h_in: h_in.as_ptr(),
         h_out: h_out.as_mut_ptr(),
         c: c.as_mut_ptr(),
+    };
+    let a = Args {
+        p,
+        bufs,
+        input,
+        b,
+        k,
+        rev,
     };
     // SAFETY: the features were just checked; every pointer the blocks
     // form stays within the lengths asserted above and in `Packed::new`
     // (rows < b, columns < units, k rows of packed weights per block).
     unsafe {
         match p.width {
-            Width::Avx2 => step_avx2(p, bufs, input, b, k),
-            Width::Avx512 => step_avx512(p, bufs, input, b, k),
+            Width::Avx2 => step_avx2(a),
+            Width::Avx512 => step_avx512(a),
         }
     }
 }
@@ -240,22 +287,62 @@ pub(super) fn step(
 // calls are `inline(always)`) for their registers, each with its own target
 // features: code built for AVX-512 must never run on an AVX2-only CPU.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn step_avx2(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
-    unsafe { step_in::<__m256>(p, bufs, input, b, k) }
+unsafe fn step_avx2(a: Args) {
+    unsafe { step_in::<__m256>(a) }
 }
 
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn step_avx512(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
-    unsafe { step_in::<__m512>(p, bufs, input, b, k) }
+unsafe fn step_avx512(a: Args) {
+    unsafe { step_in::<__m512>(a) }
 }
 
 /// One step in `V`'s registers: the full blocks, then the packed tail.
 #[inline(always)]
-unsafe fn step_in<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+unsafe fn step_in<V: Lanes>(a: Args) {
+    let has_tail = a.p.tail_units > 0;
     unsafe {
-        blocks::<V>(p, 0, p.blocks, bufs, input, b, k);
-        if p.tail_units > 0 {
-            tail::<V>(p, bufs, input, b, k);
+        if a.rev && has_tail {
+            tail::<V>(a);
+        }
+        blocks::<V>(a);
+        if !a.rev && has_tail {
+            tail::<V>(a);
+        }
+    }
+}
+
+/// One step's arguments, as [`step`] checked them.
+#[derive(Clone, Copy)]
+struct Args<'a> {
+    p: &'a Packed,
+    bufs: Bufs,
+    input: Option<Input<'a>>,
+    b: usize,
+    /// Rows of the product: 0 or `p.k`.
+    k: usize,
+    /// Whether the product reads the weights in reverse (see [`Product`]).
+    rev: bool,
+}
+
+impl Args<'_> {
+    /// The packed weights of the block (or the tail) from unit `col` on;
+    /// the next block's start `len` floats of `r` further on.
+    ///
+    /// # Safety
+    /// `col` must be the first unit of a packed block or of the tail.
+    #[inline(always)]
+    unsafe fn block(&self, col: usize, len: usize) -> Block {
+        let p = self.p;
+        // Blocks before this one hold `p.k × 4` floats per unit of r, 4 of bias.
+        unsafe {
+            Block {
+                r: p.r.as_ptr().add(col * p.k * 4),
+                bias: p.bias.as_ptr().add(col * 4),
+                wih: self.input.map(|_| p.wih.as_ptr().add(col * 4)),
+                k: self.k,
+                len,
+                rev: self.rev,
+            }
         }
     }
 }
@@ -268,19 +355,14 @@ unsafe fn step_in<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usi
 /// by unit, as a full block's are, for the same cell code; only the live
 /// units are stored.
 #[inline(always)]
-unsafe fn tail<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize, k: usize) {
+unsafe fn tail<V: Lanes>(a: Args) {
+    let (p, bufs, input, b) = (a.p, a.bufs, a.input, a.b);
     let (n, units) = (p.tail_units, p.units);
     let col = p.blocks * V::N;
     // SAFETY (here and below): as in `step`; the tail's weights follow the
     // full blocks' (`p.k × 4` floats per unit each).
     unsafe {
-        let w = Block {
-            r: p.r.as_ptr().add(col * p.k * 4),
-            bias: p.bias.as_ptr().add(col * 4),
-            wih: input.map(|_| p.wih.as_ptr().add(col * 4)),
-            k,
-            len: 0,
-        };
+        let w = a.block(col, 0);
         // A tile of R rows holds R·NR accumulators: as many rows as the
         // registers allow (R·NR + R broadcasts + one load), up to 4, so
         // that at least 8 FMAs are independent where the batch allows.
@@ -311,6 +393,23 @@ unsafe fn tail<V: Lanes>(p: &Packed, bufs: Bufs, input: Option<Input>, b: usize,
     }
 }
 
+/// `$body` for every `k` of a block's product, ascending, or descending in
+/// a step that reads its weights in reverse (see [`Product`]). A macro, not
+/// a closure: the body must be compiled with the caller's target features.
+macro_rules! each_k {
+    ($w:expr, $kk:ident => $body:expr) => {
+        if $w.rev {
+            for $kk in (0..$w.k).rev() {
+                $body;
+            }
+        } else {
+            for $kk in 0..$w.k {
+                $body;
+            }
+        }
+    };
+}
+
 /// `R` rows of the tail, its gates in `NR` registers per `k`.
 #[inline(always)]
 unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
@@ -331,17 +430,7 @@ unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
                 };
             }
         }
-        for kk in 0..w.k {
-            let hv: [V; R] =
-                std::array::from_fn(|r| V::broadcast(rows.h_in.add(r * rows.stride + kk)));
-            let wk = w.r.add(kk * NR * m);
-            for j in 0..NR {
-                let wj = V::load(wk.add(j * m));
-                for (a, &h) in acc.iter_mut().zip(&hv) {
-                    a[j] = V::fmadd(h, wj, a[j]);
-                }
-            }
-        }
+        each_k!(w, kk => tail_madd(&mut acc, w, rows, kk));
         // Lined up through memory, once per tile: the gates' registers
         // stored side by side, then each gate's `n` lanes loaded from where
         // they start (masked: lanes past `n` read as 0 and are never
@@ -357,6 +446,26 @@ unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
             })]
         });
         cell::<V, R, 1>(&gates, rows, n);
+    }
+}
+
+#[inline(always)]
+unsafe fn tail_madd<V: Lanes, const R: usize, const NR: usize>(
+    acc: &mut [[V; NR]; R],
+    w: &Block,
+    rows: &Rows,
+    kk: usize,
+) {
+    unsafe {
+        let m = V::N;
+        let hv: [V; R] = std::array::from_fn(|r| V::broadcast(rows.h_in.add(r * rows.stride + kk)));
+        let wk = w.r.add(kk * NR * m);
+        for j in 0..NR {
+            let wj = V::load(wk.add(j * m));
+            for (a, &h) in acc.iter_mut().zip(&hv) {
+                a[j] = V::fmadd(h, wj, a[j]);
+            }
+        }
     }
 }
 
@@ -387,37 +496,23 @@ impl Bufs {
     }
 }
 
-/// `count` blocks of `V::N` units from unit `col0` on, every row tile of
-/// each. A lone row (the idle service's batch) gives each accumulator one
+/// The full blocks of `V::N` units, every row tile of each, in packing
+/// order or (`rev`) the reverse. A lone row (the idle service's batch) gives each accumulator one
 /// dependent FMA per `k`, so it takes two blocks at once: eight chains keep
 /// the FMA pipes busy through their latency where four would not. A unit's
 /// arithmetic is the same in every tile shape, so a window's translation
 /// does not depend on the batch it came in.
 #[inline(always)]
-unsafe fn blocks<V: Lanes>(
-    p: &Packed,
-    col0: usize,
-    count: usize,
-    bufs: Bufs,
-    input: Option<Input>,
-    b: usize,
-    k: usize,
-) {
+unsafe fn blocks<V: Lanes>(a: Args) {
+    let (p, bufs, input, b) = (a.p, a.bufs, a.input, a.b);
     let units = p.units;
-    let mut i = 0;
-    while i < count {
+    let (count, group) = (p.blocks, if b == 1 { 2 } else { 1 });
+    let groups = count.div_ceil(group);
+    for j in 0..groups {
+        let i = group * if a.rev { groups - 1 - j } else { j };
         let pair = b == 1 && i + 1 < count;
-        let col = col0 + i * V::N;
-        // Blocks before this one hold `p.k × 4` floats per unit of r, 4 of bias.
-        let w = unsafe {
-            Block {
-                r: p.r.as_ptr().add(col * p.k * 4),
-                bias: p.bias.as_ptr().add(col * 4),
-                wih: input.map(|_| p.wih.as_ptr().add(col * 4)),
-                k,
-                len: p.k * 4 * V::N,
-            }
-        };
+        let col = i * V::N;
+        let w = unsafe { a.block(col, p.k * 4 * V::N) };
         let mut r0 = 0;
         while r0 < b {
             let left = (b - r0).min(V::ROWS);
@@ -434,7 +529,6 @@ unsafe fn blocks<V: Lanes>(
             }
             r0 += left;
         }
-        i += if pair { 2 } else { 1 };
     }
 }
 
@@ -446,6 +540,7 @@ struct Block {
     wih: Option<*const f32>,
     k: usize,
     len: usize,
+    rev: bool,
 }
 
 /// A tile's rows: `h_in` at column 0, `h_out` and `c` at the block's column.
@@ -475,9 +570,7 @@ unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows
                 }
             }
         }
-        for kk in 0..w.k {
-            madd(&mut acc, w, rows, kk);
-        }
+        each_k!(w, kk => madd(&mut acc, w, rows, kk));
         cell::<V, R, NB>(&acc, rows, n);
     }
 }
@@ -799,7 +892,12 @@ mod tests {
                 _ => (w, (k, k.div_ceil(w.lanes()) * w.lanes())),
             })
         }) {
-            for with_input in [false, true] {
+            // Both orders of the product: each must agree with f64, and
+            // row 0 be the same in every batch size for the order it took.
+            for (with_input, order) in [false, true]
+                .into_iter()
+                .flat_map(|i| [(i, Product::Up), (i, Product::Down)])
+            {
                 let wih_in = with_input.then_some(&wih[..]);
                 let p = Packed::new(width, &r, &bias, wih_in, k, units, npad);
                 // Row 0's h and c from the first batch size, to compare the others with.
@@ -820,7 +918,8 @@ mod tests {
                         x: &x_all,
                         stride: 3,
                     });
-                    step(&p, &h_in, &mut h_out, &mut c, input, b, first);
+                    let product = if first { Product::Skip } else { order };
+                    step(&p, &h_in, &mut h_out, &mut c, input, b, product);
                     // A window's result does not depend on its batch: bit for bit.
                     let bits: Vec<u32> = h_out[..units]
                         .iter()
@@ -831,15 +930,16 @@ mod tests {
                         let want = row0.get_or_insert_with(|| bits.clone());
                         assert!(
                             *want == bits,
-                            "{width:?} k={k} b={b}: row 0 differs from b=1"
+                            "{width:?} k={k} b={b} {order:?}: row 0 differs from b=1"
                         );
                     }
                     for row in 0..b {
                         for j in 0..units {
                             let at = row * units + j;
                             let (gc, gh) = (c[at] as f64, h_out[at] as f64);
-                            let case =
-                                format!("{width:?} k={k} b={b} first={first} input={with_input}");
+                            let case = format!(
+                                "{width:?} k={k} b={b} first={first} input={with_input} {order:?}"
+                            );
                             if j >= end {
                                 assert!(
                                     gh.is_nan() && c[at] == c_all[at],
@@ -893,7 +993,7 @@ mod tests {
                     vec![0f32; b * units],
                     vec![0f32; b * units],
                 );
-                step(&p, &h_in, &mut h_out, &mut c, None, b, false);
+                step(&p, &h_in, &mut h_out, &mut c, None, b, Product::Up);
                 for (cv, hv) in c.iter().zip(&h_out) {
                     assert!(
                         (cv - c_want).abs() < 1e-6 && (hv - h_want).abs() < 1e-6,

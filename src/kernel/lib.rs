@@ -289,12 +289,13 @@ impl FastModel {
                 x: &input[t..],
                 stride: w,
             };
-            fused::step(&fu.enc, hs, h2, c, Some(x), b, t == 0);
+            let order = fused::Product::at(t, true);
+            fused::step(&fu.enc, hs, h2, c, Some(x), b, order);
             std::mem::swap(hs, h2);
         }
         for t in 0..w {
             let p = if t == 0 { &fu.dec0 } else { &fu.dec1 };
-            fused::step(p, hs, h2, c, None, b, false);
+            fused::step(p, hs, h2, c, None, b, fused::Product::at(t, false));
             std::mem::swap(hs, h2);
             for (r, hr) in hs.chunks_exact(h).take(b).enumerate() {
                 out[r * w + t] = dot(hr, &self.dense_w) + self.dense_b;
