@@ -332,7 +332,7 @@ impl Recording {
             .map(|(i, name)| label(*i, name))
             .reduce(|date, clock| format!("{date} + {clock}"));
         // Each row's time stamp, with a time column (rows read only).
-        let mut times = Vec::new();
+        let (mut times, time_unit) = (Vec::new(), time::named_unit(&time));
         let row = |byte: u64,
                    r: &csv::ByteRecord,
                    rec: &mut Recording,
@@ -382,8 +382,9 @@ impl Recording {
                 let date = cells.next().transpose()?.unwrap_or_default();
                 let clock = cells.next().transpose()?;
                 let join = |a: &[u8], b: &[u8]| [a, b" ", b].concat();
+                let (order, unit) = (date_order, time_unit);
                 let seconds =
-                    |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), date_order);
+                    |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), order, unit);
                 let read = match clock {
                     None => seconds(date),
                     Some(clock) => seconds(&join(date, clock)),

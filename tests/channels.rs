@@ -193,6 +193,49 @@ async fn a_model_on_another_channel_is_refused_unless_forced() {
     svc.shutdown().await;
 }
 
+/// A model of another window length cannot be swapped in (the streams'
+/// windows are kept across a swap): reload and shadow refuse it, saying
+/// how to serve it, and the model serving stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_of_another_window_is_refused_with_a_way_forward() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let src = manifest().join("models/sin-cos.safetensors");
+    let long = dir.path().join("w48.safetensors");
+    let loaded = load(&src);
+    let tensors = candle_core::safetensors::load(&src, &candle_core::Device::Cpu).unwrap();
+    pipeline::format::save(&long, &tensors, loaded.model.hidden(), 48, &loaded.meta).unwrap();
+    let svc = Svc::start(&server.url(), config()).await;
+    for command in ["reload", "shadow"] {
+        let (ok, out, err) = cli(
+            &server.url(),
+            vec![command.into(), "--model".into(), long.display().to_string()],
+        )
+        .await;
+        assert_ne!(ok, Some(0), "{command}: {out}{err}");
+        let said = format!("{out}{err}");
+        assert!(
+            said.contains("window 48 does not match the route's 24")
+                && said.contains("set the route's `model` to it and restart"),
+            "{command}: {said}"
+        );
+    }
+    // Still translating with the model it started with.
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let reply = client
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let data = pipeline::fleet::endpoint_data(&v, "translate").unwrap();
+    assert_eq!(
+        data["routes"][0]["model"].as_str(),
+        Some(loaded.id.as_str())
+    );
+    assert!(data["routes"][0]["shadow"].is_null());
+    svc.shutdown().await;
+}
+
 /// Windows far outside the live model's training range (a model in hPa
 /// fed values around 0) are counted, per route, and translated all the
 /// same; windows like its training data are not.

@@ -17,12 +17,15 @@ use crate::error::{Error, Result};
 /// read by the file's decimal convention (`60,5` and `1.234` in a file of
 /// decimal commas; without one, a lone comma in a file not separated by
 /// commas is a decimal comma, as in value cells), and a fraction of a
-/// second may follow a comma (`12:00:00,5`).
+/// second may follow a comma (`12:00:00,5`). `unit`: seconds per unit of a
+/// number, where the column's name says it ([`named_unit`]); its size is
+/// then not guessed at.
 pub(super) fn seconds(
     cell: &[u8],
     delimiter: u8,
     convention: Option<&Convention>,
     order: Option<DateOrder>,
+    unit: Option<f64>,
 ) -> Result<f64, String> {
     let text = std::str::from_utf8(cell)
         .map_err(|_| "not UTF-8 text".to_string())?
@@ -42,6 +45,9 @@ pub(super) fn seconds(
     if let Some(v) = number {
         if !v.is_finite() {
             return Err(format!("{text:?} is not a time"));
+        }
+        if let Some(unit) = unit {
+            return Ok(v * unit);
         }
         let per_second = match v.abs() {
             a if a >= 1e17 => 1e9,
@@ -63,6 +69,26 @@ pub(super) fn seconds(
             "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, \
              DD.MM.YYYY hh:mm:ss, or 3/1/2026 12:10 AM)"
         )
+    })
+}
+
+/// Seconds per unit of a time column whose name says its unit: `t_ms`,
+/// `Time [ms]`, `time (s)`, `elapsed_us`, `Zeit [min]`. Its numbers are
+/// read in that unit: milliseconds counted from 0 look like seconds by
+/// their size, and would make a 1 kHz recording one sample per second.
+/// `None` for a date and a time of day in two columns.
+pub(super) fn named_unit(columns: &[(usize, String)]) -> Option<f64> {
+    let [(_, name)] = columns else { return None };
+    let unit = crate::eval::unit_of(name)
+        .or_else(|| name.trim_end().rsplit_once(['_', ' ']).map(|(_, u)| u))?;
+    Some(match unit.to_lowercase().as_str() {
+        "s" | "sec" | "secs" => 1.0,
+        "ms" | "msec" => 1e-3,
+        "us" | "µs" | "μs" | "usec" => 1e-6,
+        "ns" => 1e-9,
+        "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
     })
 }
 
@@ -125,8 +151,10 @@ pub(super) fn time_columns_hint(
                 "zeitstempel",
                 "epoch",
             ];
-            // Not `t` alone: a temperature as often as a time.
-            timely.contains(&word) && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
+            // Not `t` alone: a temperature as often as a time; `t_ms` is one.
+            let t_with_unit = || word == "t" && named_unit(&[(i, name.clone())]).is_some();
+            (timely.contains(&word) || t_with_unit())
+                && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
         })
         .map(flag)
 }

@@ -108,9 +108,12 @@ impl Route {
         let new = format::load(path, self.cfg.window)?;
         if new.model.window() != self.window {
             return Err(Error::Request(format!(
-                "{}: window {} does not match the route's {}",
+                "{}: window {} does not match the route's {} (its streams' windows hold {} \
+                 samples, kept across a swap): to serve it, set the route's `model` to it and \
+                 restart (every stream's window starts over), or serve it on a route of its own",
                 path.display(),
                 new.model.window(),
+                self.window,
                 self.window
             )));
         }

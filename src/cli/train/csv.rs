@@ -27,7 +27,8 @@ pub(crate) struct CsvArgs {
     pub(crate) decimal: Option<pipeline::recording::Decimal>,
     /// The time stamp column: windows are not made across a gap in time (a
     /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
-    /// microseconds or nanoseconds told by their size; ISO 8601 such as
+    /// microseconds or nanoseconds told by their size (numbers in the unit
+    /// the column's name gives: t_ms, Time [ms], elapsed_us); ISO 8601 such as
     /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00);
     /// DD.MM.YYYY hh:mm:ss; or slashed dates, 3/1/2026 12:10 AM or
     /// 01/03/2026 00:10 (see --date-order). Give it twice when the date and the time of day

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn time_cells_read_as_seconds() {
-    let s = |t: &str| seconds(t.as_bytes(), b',', None, None);
+    let s = |t: &str| seconds(t.as_bytes(), b',', None, None, None);
     assert_eq!(s("1700000000").unwrap(), 1.7e9);
     assert_eq!(s("2.5").unwrap(), 2.5);
     // Epoch milliseconds, microseconds and nanoseconds read as seconds.
@@ -45,7 +45,7 @@ fn time_cells_follow_the_decimal_convention() {
         decimal: Decimal::Comma,
         shown_by: "line 2".into(),
     };
-    let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma), None);
+    let s = |t: &str| seconds(t.as_bytes(), b';', Some(&comma), None, None);
     assert_eq!(s("60,5").unwrap(), 60.5);
     assert_eq!(s("1.234").unwrap(), 1234.0);
     assert_eq!(s("1.764.806.400").unwrap(), 1_764_806_400.0);
@@ -57,16 +57,16 @@ fn time_cells_follow_the_decimal_convention() {
     // Not of the convention, but a number as it stands.
     assert_eq!(s("60.5").unwrap(), 60.5);
     // No convention decided: a lone comma in a `;` file, as values.
-    let undecided = |t: &str| seconds(t.as_bytes(), b';', None, None);
+    let undecided = |t: &str| seconds(t.as_bytes(), b';', None, None, None);
     assert_eq!(undecided("60,5").unwrap(), 60.5);
-    assert!(seconds(b"60,5", b',', None, None).is_err());
+    assert!(seconds(b"60,5", b',', None, None, None).is_err());
     // The precision of epoch seconds survives the convention.
     let point = Convention {
         decimal: Decimal::Point,
         shown_by: "line 2".into(),
     };
     assert_eq!(
-        seconds(b"1764806400.25", b',', Some(&point), None).unwrap(),
+        seconds(b"1764806400.25", b',', Some(&point), None, None).unwrap(),
         1_764_806_400.25
     );
 }
@@ -373,4 +373,59 @@ fn most_steps_back_in_time_is_newest_first() {
     assert_eq!(newest_first(&[60.0, -3600.0, 60.0]), None);
     assert_eq!(newest_first(&[60.0, -60.0]), None);
     assert_eq!(newest_first(&[]), None);
+}
+
+/// A time column whose name says its unit is read in it: milliseconds
+/// counted from 0 (`t_ms`) are 1 ms apart, not 1 s, so `--max-gap 3ms`
+/// finds the one outage and nothing else; epoch milliseconds under such a
+/// name are not divided twice; a date and a clock column have no unit.
+#[test]
+fn a_time_columns_named_unit_is_the_unit_of_its_numbers() {
+    let named = |n: &str| named_unit(&[(0, n.to_string())]);
+    for (name, unit) in [
+        ("t_ms", Some(1e-3)),
+        ("Time [ms]", Some(1e-3)),
+        ("time (s)", Some(1.0)),
+        ("elapsed_us", Some(1e-6)),
+        ("Zeit [min]", Some(60.0)),
+        ("stamp ns", Some(1e-9)),
+        ("time", None),
+        ("Zeit [UTC]", None),
+        ("wind_m", None),
+    ] {
+        assert_eq!(named(name), unit, "{name}");
+    }
+    assert_eq!(named_unit(&[(0, "date".into()), (1, "t_ms".into())]), None);
+
+    let mut text = String::from("t_ms,x,y\n");
+    for i in 0..200u32 {
+        let ms = i + if i >= 100 { 50 } else { 0 };
+        text += &format!("{ms},{i},{i}\n");
+    }
+    let r = read(&text, &["t_ms"]).unwrap();
+    assert_eq!(r.time_step, Some(0.001));
+    assert_eq!(r.time_gaps, 1);
+    assert!(r.cadence().unwrap().starts_with("a row every 1 ms"));
+    // Without the unit in its name, the same numbers are seconds.
+    let plain = read(&text.replacen("t_ms", "t", 1), &["t"]).unwrap();
+    assert_eq!(plain.time_step, Some(1.0));
+    // Epoch milliseconds, named so: seconds since 1970, once.
+    let epoch: String = (0..5)
+        .map(|i| format!("{},{i},{i}\n", 1_764_806_400_000u64 + 10 * i))
+        .collect();
+    let epoch = format!("t_ms,x,y\n{epoch}");
+    let r = read(&epoch, &["t_ms"]).unwrap();
+    assert_eq!(r.time_step, Some(0.01));
+    // Not named: the column is hinted, `t` with a unit being time.
+    let hint = |t: &str| {
+        let opts = super::super::CsvOptions {
+            input: super::super::Column::Name("x".into()),
+            output: super::super::Column::Name("y".into()),
+            ..Default::default()
+        };
+        Recording::from_bytes(t.as_bytes(), std::path::Path::new("r.csv"), &opts)
+            .unwrap()
+            .time_hint
+    };
+    assert_eq!(hint(&text).as_deref(), Some("--time-column t_ms"));
 }
