@@ -116,9 +116,20 @@ pub fn unit_of(name: &str) -> Option<&str> {
     };
     let start = name.rfind(open)?;
     let unit = name[start + 1..name.len() - 1].trim();
+    // `Temp °C (avg)`, `power [kW] (mean)`: a statistic after the unit.
+    if STATISTICS.contains(&unit.to_lowercase().as_str()) {
+        return unit_of(&name[..start]);
+    }
     // `Temperatur (Sensor 2)` names a sensor, not a unit.
     (!unit.is_empty() && unit.len() <= 16 && !unit.contains(char::is_whitespace)).then_some(unit)
 }
+
+/// Words that loggers put in brackets after a channel's unit to say which
+/// statistic of an interval a value is (not a unit).
+const STATISTICS: [&str; 12] = [
+    "avg", "average", "mean", "min", "max", "median", "rms", "std", "sum", "total", "last",
+    "mittel",
+];
 
 /// One predictor's error on the validation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -347,6 +358,9 @@ mod tests {
         );
         assert_eq!(unit_of("angle °"), None);
         assert_eq!(unit_of("Valve %"), Some("%"));
+        assert_eq!(unit_of("Temp °C (avg)"), Some("°C"));
+        assert_eq!(unit_of("power [kW] (Mean)"), Some("kW"));
+        assert_eq!(unit_of("wind (max)"), None);
         assert_eq!(unit_of("[]"), None);
         assert_eq!(unit_of(")"), None);
         assert_eq!(unit_of("Temperatur (Sensor 2)"), None);
