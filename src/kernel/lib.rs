@@ -21,6 +21,8 @@
 //!   step: the product on weights packed once per model, and the gates and
 //!   cell update while the products are still in registers; in zmm
 //!   registers (16 units) where the CPU has AVX-512, ymm (8) elsewhere.
+//!   Every other step reads the weights in reverse, so that a lone window
+//!   (bound by streaming them from L2) starts with what is still in L1.
 //! - Elsewhere (other CPUs, other architectures) a step is a GEMM (the
 //!   `gemm` crate, candle's own CPU kernel) and then the gate kernel
 //!   (sigmoid, tanh, the cell update) in portable code with a vectorisable
