@@ -23,7 +23,7 @@ pub use dates::DateOrder;
 pub use encoding::Encoding;
 use header::Header;
 pub use numbers::Decimal;
-use numbers::{CellError, Evidence, parse_cell};
+use numbers::{Evidence, channel_cell};
 pub use options::{Column, CsvOptions};
 pub use text::parse_delimiter;
 use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
@@ -359,10 +359,8 @@ impl Recording {
                         r.len()
                     ))
                 })?;
-                parse_cell(cell, delimiter, convention.as_ref()).map_err(|e| match e {
-                    CellError::Bad(why) => Refusal::Row(format!("{label}: {why}")),
-                    CellError::Undecided(why) => Refusal::File(format!("{label}: {why}")),
-                })
+                channel_cell(cell, delimiter, convention.as_ref(), &opts.missing)
+                    .map_err(|e| e.refusal(label))
             };
             // This row's place among the data rows, skipped ones counted:
             // `publish --data` sends row N as sample N, so streams published

@@ -241,6 +241,78 @@ impl Spikes {
     }
 }
 
+/// A missing-value code trained on as data: a channel's least or greatest
+/// value, far outside the rest of it, that repeats (`-9999` for each hour a
+/// gauge was offline) or is written as one (`-9999`, `-999.9`, `32767`).
+/// Found whatever its share of the rows, unlike [`Spikes`] (a gauge
+/// offline for days), and where most values are one (rain: 0 most hours,
+/// whose quartiles leave no spread to measure spikes by).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sentinel {
+    pub value: f32,
+    pub count: usize,
+    /// Index of the first, in `values`.
+    pub first: usize,
+    /// The other values' range.
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Sentinel {
+    /// `None` when `values` have none such (or are too few to tell).
+    pub fn find(values: &[f32]) -> Option<Self> {
+        if values.len() < 100 {
+            return None;
+        }
+        let (min, max) = (values.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+        [min, max].into_iter().find_map(|value| {
+            let mut rest: Vec<f64> = (values.iter())
+                .filter(|&&v| v != value)
+                .map(|&v| f64::from(v))
+                .collect();
+            let count = values.len() - rest.len();
+            if rest.is_empty() {
+                return None;
+            }
+            rest.sort_by(f64::total_cmp);
+            // The rest's spread, robust to a few spikes of its own.
+            let spread = quantile_sorted(&rest, 0.99) - quantile_sorted(&rest, 0.01);
+            let (lo, hi) = (rest[0], rest[rest.len() - 1]);
+            let v = f64::from(value);
+            let away = if v < lo { lo - v } else { v - hi };
+            let far = away > SENTINEL_SPREADS * spread;
+            let code = looks_like_code(value);
+            // Where the rest has no spread, only a code's form tells a code
+            // from a second state (a valve shut but twice open).
+            let sentinel = far && (code || (count >= 2 && spread > 0.0));
+            sentinel.then(|| Sentinel {
+                value,
+                count,
+                first: values.iter().position(|&x| x == value).unwrap_or(0),
+                lo: lo as f32,
+                hi: hi as f32,
+            })
+        })
+    }
+}
+
+/// How far outside the rest of a channel a value lies (in its central
+/// 98%'s widths) before a repeat of it is taken for a code, not data.
+const SENTINEL_SPREADS: f64 = 10.0;
+
+/// Written as missing-value codes are: nines (`-9999`, `999999`,
+/// `-999.9`) or a 16-bit integer's limit (`32767`, `-32768`, `65535`).
+fn looks_like_code(v: f32) -> bool {
+    let a = f64::from(v.abs());
+    let nines = (2..=9).any(|d| {
+        let n = 10f64.powi(d) - 1.0;
+        a == n || (a * 10.0).round() == n && (a * 10.0 - n).abs() < 1e-3
+    });
+    nines || [32767.0, 32768.0, 65535.0].contains(&a)
+}
+
 /// Linear-interpolated quantile of sorted data (numpy's default method).
 fn quantile_sorted(s: &[f64], p: f64) -> f64 {
     let pos = p * (s.len() - 1) as f64;
@@ -311,6 +383,38 @@ mod tests {
             *v += 40.0;
         }
         assert_eq!(Spikes::find(&two_states), None);
+    }
+
+    /// A code is a repeated far extreme or written as one; a second state
+    /// of a mostly constant channel (a valve twice open) is not one, nor is
+    /// a plain signal.
+    #[test]
+    fn missing_value_codes_are_told_from_states() {
+        let valve: Vec<f32> = (0..1000)
+            .map(|i| if i == 10 || i == 500 { 100.0 } else { 0.0 })
+            .collect();
+        assert_eq!(Sentinel::find(&valve), None);
+        let mut coded = valve.clone();
+        coded[20] = -9999.0;
+        let s = Sentinel::find(&coded).map(|s| (s.value, s.count, s.first, s.lo, s.hi));
+        assert_eq!(s, Some((-9999.0, 1, 20, 0.0, 100.0)));
+        let sine: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.1).sin()).collect();
+        assert_eq!(Sentinel::find(&sine), None);
+        let mut repeated = sine.clone();
+        repeated[300] = 55.0;
+        assert_eq!(
+            Sentinel::find(&repeated),
+            None,
+            "once, and not a code's form"
+        );
+        repeated[400] = 55.0;
+        assert_eq!(Sentinel::find(&repeated).map(|s| s.count), Some(2));
+        for code in [-9999.0, 999999.0, -999.9, -99.9, 32767.0, -32768.0, 65535.0] {
+            assert!(looks_like_code(code), "{code}");
+        }
+        for data in [-1000.0, 9.0, 998.0, 9999.5, 0.0] {
+            assert!(!looks_like_code(data), "{data}");
+        }
     }
 
     #[test]

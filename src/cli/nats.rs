@@ -398,6 +398,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     output: Some(col.clone()),
                     delimiter: a.delimiter,
                     skip_bad_rows: a.skip_bad_rows,
+                    missing: Vec::new(),
                     decimal: a.decimal,
                     time_column: Vec::new(),
                     max_gap: None,

@@ -4,7 +4,7 @@
 
 use crate::eval::significant;
 use crate::recording::{Recording, Segment};
-use crate::scaling::{Affine, Spikes};
+use crate::scaling::{Affine, Sentinel, Spikes};
 
 /// Every warning about `rec`'s two channels (`train`: its training part,
 /// which the scaling is fitted on).
@@ -49,9 +49,10 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
     warnings
 }
 
-/// Channels whose standard deviation a few far values set ([`Spikes`]):
-/// the default scaling squeezes every other value, and nothing else would
-/// point at them.
+/// Channels with a missing-value code among their values ([`Sentinel`]),
+/// or whose standard deviation a few far values set ([`Spikes`]): the
+/// default scaling squeezes every other value, and nothing else would point
+/// at them.
 fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
     let mut warnings = Vec::new();
     for (name, channel) in [
@@ -62,16 +63,33 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             .iter()
             .flat_map(|s| channel(s).iter().copied())
             .collect();
+        // The data row of the value at `i`: its index among the segments' samples.
+        let row = |i: usize| {
+            let mut before = 0;
+            train.iter().find_map(|seg| {
+                let at = (i - before < seg.len()).then(|| seg.start + i - before);
+                before += seg.len();
+                at
+            })
+        };
+        if let Some(s) = Sentinel::find(&values) {
+            warnings.push(format!(
+                "column {name:?}: {} value(s) are {} (the first at data row {}), far outside its \
+                 other values ({} to {}): a missing-value code? They are trained on as data, and \
+                 set its scaling. --missing {} with --skip-bad-rows skips the rows that hold it",
+                s.count,
+                s.value,
+                row(s.first).map_or("?".into(), |r| r.to_string()),
+                s.lo,
+                s.hi,
+                s.value,
+            ));
+            continue;
+        }
         let Some(s) = Spikes::find(&values) else {
             continue;
         };
-        // The first's data row: its index among the segments' samples.
-        let mut before = 0;
-        let row = train.iter().find_map(|seg| {
-            let at = (s.first - before < seg.len()).then(|| seg.start + s.first - before);
-            before += seg.len();
-            at
-        });
+        let row = row(s.first);
         warnings.push(format!(
             "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the \
              first at data row {}: {}), and make its standard deviation {} {:.1}× its robust \
@@ -131,7 +149,8 @@ mod tests {
 
     /// Ten spikes among 2,000 samples are named with the first one's data
     /// row (skipped rows counted) and the way out; the same channel without
-    /// them is not warned about.
+    /// them is not warned about. (Ten of one value would be a code: see
+    /// `a_missing_value_code_is_warned_about`.)
     #[test]
     fn a_few_far_values_that_set_the_scale_are_warned_about() {
         let rows = |spikes: bool| {
@@ -139,7 +158,7 @@ mod tests {
             for i in 0..2000 {
                 let s = (i as f64 / 7.0).sin() * 0.5 + (i as f64 * 0.37).cos() * 0.2;
                 let y = if spikes && (1500..1510).contains(&i) {
-                    40.0
+                    40.0 + f64::from(i - 1500)
                 } else {
                     s
                 };
@@ -174,5 +193,71 @@ mod tests {
         let r = read(&rows(true));
         let (train, _) = r.split(0.3);
         assert!(warnings(&r, &train).is_empty());
+    }
+
+    /// A gauge offline for 150 of 3,000 hours, written -9999 each hour, is
+    /// named as a likely missing-value code (more than Spikes' 1%), with
+    /// the way out; so is one -9999 among rain values that are mostly 0
+    /// (no quartile spread to measure spikes by). `--missing -9999` with
+    /// `--skip-bad-rows` then reads the file without them: no warning, and
+    /// the rows counted as skipped.
+    #[test]
+    fn a_missing_value_code_is_warned_about() {
+        let rows = |level_code: usize, rain_code: bool| {
+            let mut t = String::from("x,y\n");
+            for i in 0..3000 {
+                let rain = if i % 40 < 3 {
+                    (i % 7) as f64 * 0.8
+                } else {
+                    0.0
+                };
+                let x = if rain_code && i == 700 { -9999.0 } else { rain };
+                let level = 134.0 + 14.0 * (i as f64 / 50.0).sin();
+                let y = if (1000..1000 + level_code).contains(&i) {
+                    -9999.0
+                } else {
+                    level
+                };
+                t += &format!("{x},{y}\n");
+            }
+            t
+        };
+        let w = all(&rec(&rows(150, false)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("column \"y\": 150 value(s) are -9999 (the first at data row 1000)")
+                && w[0].contains("missing-value code")
+                && w[0].contains("--missing -9999"),
+            "{w:?}"
+        );
+        let w = all(&rec(&rows(0, true)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("column \"x\": 1 value(s) are -9999 (the first at data row 700)"));
+        assert!(all(&rec(&rows(0, false))).is_empty());
+
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            skip_bad_rows: true,
+            missing: vec![-9999.0],
+            ..Default::default()
+        };
+        let text = rows(150, true);
+        let r =
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap();
+        assert_eq!((r.rows, r.skipped), (2849, 151));
+        assert!(all(&r).is_empty(), "{:?}", all(&r));
+        // Without --skip-bad-rows, the first such row is refused, saying why.
+        let strict = CsvOptions {
+            skip_bad_rows: false,
+            ..opts
+        };
+        let e = Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &strict)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("-9999 is a missing-value code (--missing)"),
+            "{e}"
+        );
     }
 }

@@ -234,6 +234,23 @@ pub(super) fn parse_cell(
     })
 }
 
+/// A channel's cell: [`parse_cell`], and a number the user named as a
+/// missing-value code (`--missing -9999`) is a bad cell, as an empty one.
+pub(super) fn channel_cell(
+    cell: &[u8],
+    delimiter: u8,
+    convention: Option<&Convention>,
+    missing: &[f32],
+) -> Result<f32, CellError> {
+    let v = parse_cell(cell, delimiter, convention)?;
+    if missing.contains(&v) {
+        return Err(CellError::Bad(format!(
+            "{v} is a missing-value code (--missing)"
+        )));
+    }
+    Ok(v)
+}
+
 /// [`parse_cell`] of its trimmed text, grouping spaces dropped.
 fn parse_text(
     text: &str,
@@ -290,6 +307,15 @@ pub(super) enum CellError {
 }
 
 impl CellError {
+    /// What reading a row makes of it: a bad cell is the row's fault (a
+    /// bad row), an undecided one the file's.
+    pub(super) fn refusal(self, label: &str) -> super::Refusal {
+        match self {
+            CellError::Bad(why) => super::Refusal::Row(format!("{label}: {why}")),
+            CellError::Undecided(why) => super::Refusal::File(format!("{label}: {why}")),
+        }
+    }
+
     /// Whether the cell is a number under some convention (a header cell
     /// never is).
     pub fn is_numeric(&self) -> bool {

@@ -45,6 +45,9 @@ pub struct CsvOptions {
     pub delimiter: Option<u8>,
     /// Count and skip rows with a bad cell instead of stopping at the first.
     pub skip_bad_rows: bool,
+    /// Numbers that stand for a missing value (`-9999`): a channel cell
+    /// holding one is a bad cell, as an empty one.
+    pub missing: Vec<f32>,
     /// `None`: decided from the cells that show it (see `numbers`); given,
     /// for a file whose cells are all ambiguous (`"1,000"`).
     pub decimal: Option<Decimal>,
@@ -67,6 +70,7 @@ impl Default for CsvOptions {
             output: Column::Index(1),
             delimiter: None,
             skip_bad_rows: false,
+            missing: Vec::new(),
             decimal: None,
             time: Vec::new(),
             max_gap: None,

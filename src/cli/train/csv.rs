@@ -21,6 +21,12 @@ pub(crate) struct CsvArgs {
     /// stopping at the first; windows never span a skipped row.
     #[arg(long)]
     pub(crate) skip_bad_rows: bool,
+    /// A number that stands for a missing value in the chosen columns, as
+    /// data portals and loggers write one (-9999, -999.9): a cell holding it
+    /// is a bad cell, as an empty one (see --skip-bad-rows). Repeat for
+    /// several.
+    #[arg(long, value_name = "NUMBER", allow_hyphen_values = true, value_parser = missing_code)]
+    pub(crate) missing: Vec<f32>,
     /// The decimal separator, `point` or `comma`, for a file none of whose
     /// cells shows it (`"1,000"` only) [default: from the cells].
     #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
@@ -113,6 +119,7 @@ impl CsvArgs {
             output: self.output.clone().unwrap_or(d.output),
             delimiter: self.delimiter,
             skip_bad_rows: self.skip_bad_rows,
+            missing: self.missing.clone(),
             decimal: self.decimal,
             time: self.time_column.clone(),
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
@@ -228,4 +235,12 @@ pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
     std::fs::read(path)
         .ok()
         .map(|b| pipeline::format::content_id(&b))
+}
+
+/// `--missing`: a finite number, as a channel's cells would hold it (f32).
+fn missing_code(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a number (e.g. -9999)")),
+    }
 }

@@ -49,6 +49,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "time_column": time_columns(&a.time_column),
         "max_gap_s": a.max_gap.map(|d| d.as_secs_f64()),
         "skip_bad_rows": a.skip_bad_rows,
+        "missing": a.missing,
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
@@ -89,6 +90,16 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push(format!("--date-order {}", o.flag()));
         a.date_order = Some(o);
     }
+    // Missing-value codes are the logger's: taken unless others are given.
+    let codes = r["missing"].as_array().map(|m| {
+        m.iter()
+            .filter_map(|v| v.as_f64().map(|v| v as f32))
+            .collect::<Vec<_>>()
+    });
+    if let Some(codes) = codes.filter(|c| !c.is_empty() && a.missing.is_empty()) {
+        taken.extend(codes.iter().map(|c| format!("--missing {c}")));
+        a.missing = codes;
+    }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
@@ -127,6 +138,7 @@ mod tests {
             output: None,
             delimiter: None,
             skip_bad_rows: false,
+            missing: Vec::new(),
             decimal: None,
             time_column: Vec::new(),
             max_gap: None,
@@ -139,6 +151,7 @@ mod tests {
         let trained = CsvArgs {
             delimiter: Some(b'\t'),
             skip_bad_rows: true,
+            missing: vec![-9999.0, -999.9],
             decimal: Some(Decimal::Comma),
             time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
@@ -154,6 +167,8 @@ mod tests {
                 "--time-column \"Zeit\"",
                 "--max-gap 300s",
                 "--date-order mdy",
+                "--missing -9999",
+                "--missing -999.9",
                 "--skip-bad-rows",
                 "--delimiter tab",
                 "--decimal comma"

@@ -10,6 +10,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         output: output.and_then(col),
         delimiter: None,
         skip_bad_rows: true,
+        missing: Vec::new(),
         decimal: None,
         time_column: Vec::new(),
         max_gap: None,
