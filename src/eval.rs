@@ -116,9 +116,11 @@ pub fn unit_of(name: &str) -> Option<&str> {
     };
     let start = name.rfind(open)?;
     let unit = name[start + 1..name.len() - 1].trim();
-    // `Temp °C (avg)`, `power [kW] (mean)`: a statistic after the unit.
-    if STATISTICS.contains(&unit.to_lowercase().as_str()) {
-        return unit_of(&name[..start]);
+    // `Temp °C (avg)`, `power [kW] (mean)`: a statistic after the unit;
+    // `Dauer [min]` alone is minutes.
+    let word = unit.to_lowercase();
+    if STATISTICS.contains(&word.as_str()) {
+        return unit_of(&name[..start]).or_else(|| (word == "min").then_some(unit));
     }
     // `Temperatur (Sensor 2)` names a sensor, not a unit.
     (!unit.is_empty() && unit.len() <= 16 && !unit.contains(char::is_whitespace)).then_some(unit)
@@ -361,6 +363,8 @@ mod tests {
         assert_eq!(unit_of("Temp °C (avg)"), Some("°C"));
         assert_eq!(unit_of("power [kW] (Mean)"), Some("kW"));
         assert_eq!(unit_of("wind (max)"), None);
+        assert_eq!(unit_of("Temp [°C] (min)"), Some("°C"));
+        assert_eq!(unit_of("Dauer [min]"), Some("min"));
         assert_eq!(unit_of("[]"), None);
         assert_eq!(unit_of(")"), None);
         assert_eq!(unit_of("Temperatur (Sensor 2)"), None);

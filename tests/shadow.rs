@@ -204,6 +204,16 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
         "a promote with no shadow is refused"
     );
     assert_eq!(compared().await, Some(windows as u64), "kept");
+    // Reloading the model that is live (SIGHUP with nothing changed) keeps
+    // the running means too: nothing they compare has changed.
+    let path = candidate_path.display().to_string();
+    control(
+        &client,
+        "pipeline.reload",
+        serde_json::json!({ "model": path }),
+    )
+    .await;
+    assert_eq!(compared().await, Some(windows as u64), "same model");
     svc.shutdown().await;
 }
 

@@ -129,7 +129,10 @@ impl Truths {
         Some(s)
     }
 
-    /// Appends truth samples `seq…`. A gap or a step back starts again.
+    /// Appends truth samples `seq…`. A gap of up to the buffer's length is
+    /// held as NaN (truth samples are finite), so windows on either side of
+    /// it still meet their truth, and one across it is unmatched; a longer
+    /// gap or a step back starts again.
     fn add_truth(&mut self, key: &str, seq: u64, values: &[f32], compare: &Compare) {
         let cap = TRUTH_SAMPLES.max(self.w * 8);
         let w = self.w;
@@ -139,6 +142,10 @@ impl Truths {
         let end = s.base + s.values.len() as u64;
         let skip = if !s.values.is_empty() && seq <= end && seq >= s.base {
             (end - seq) as usize // overlap with what is held: keep the first
+        } else if !s.values.is_empty() && seq > end && seq - end <= cap as u64 {
+            s.values
+                .extend(std::iter::repeat_n(f32::NAN, (seq - end) as usize));
+            0
         } else {
             s.values.clear();
             s.base = seq;
@@ -211,6 +218,11 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
         }
         let from = (p.seq - base) as usize;
         let truth: Vec<f32> = values.range(from..from + w).copied().collect();
+        next = next.max(Some(p.seq + 1));
+        if truth.iter().any(|v| v.is_nan()) {
+            compare.unmatched(1); // across a gap in the truth
+            return false;
+        }
         compare.update(|c| {
             if c.generation != p.generation {
                 return; // computed by the models before the last change
@@ -220,7 +232,6 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
                 c.shadow_vs_truth.add(sh, &truth);
             }
         });
-        next = next.max(Some(p.seq + 1));
         false
     });
     s.next = next;
@@ -493,6 +504,39 @@ mod tests {
                 t.streams["a"].values.len()
             );
         }
+    }
+
+    /// Truth with holes (a historian's bad cells: every 100th sample
+    /// missing) published ahead of its input: every window whose truth is
+    /// whole is scored, on either side of each hole, and only those across
+    /// one are unmatched. (Each hole used to drop the truth held before it,
+    /// and with it every window not yet in: 76 of 380 scored.)
+    #[test]
+    fn truth_with_holes_ahead_of_the_input_scores_every_whole_window() {
+        let (w, n) = (24usize, 500u64);
+        let c = Compare::default();
+        let mut t = truths(w);
+        for s in (0..n).filter(|s| s % 100 != 99) {
+            t.add_truth("a", s, &[s as f32], &c);
+        }
+        for s in 0..=n - w as u64 {
+            let live: Vec<f32> = (s..s + w as u64).map(|v| v as f32 + 2.0).collect();
+            t.add_window("a", pending(s, &live), &c);
+        }
+        let whole = (0..=n - w as u64)
+            .filter(|s| !(*s..s + w as u64).any(|v| v % 100 == 99))
+            .count() as u64;
+        // The last window waits for truth 499, a hole not known as one yet.
+        let s = c.snapshot();
+        assert_eq!(
+            (s.live_vs_truth.windows, s.unmatched, t.pending),
+            (whole, n - w as u64 - whole, 1)
+        );
+        assert_eq!(whole, 380);
+        assert_eq!(s.live_vs_truth.mse(), Some(4.0));
+        // A hole longer than the buffer still starts again.
+        t.add_truth("a", 10 * n, &[1.0], &c);
+        assert_eq!(t.streams["a"].base, 10 * n);
     }
 
     #[test]

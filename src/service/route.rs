@@ -174,9 +174,13 @@ impl Route {
         let path = path.unwrap_or(&self.path);
         let checked = self.load(path, force)?;
         let new = checked.model.clone();
+        // The same model again (its id is a hash of its weights, window and
+        // scaling: a SIGHUP with the configuration unchanged) keeps the
+        // comparisons' running means.
         self.swap(|s| {
+            let changed = s.live.id != new.id;
             s.live = new.clone();
-            true
+            changed
         });
         if configured {
             // The configuration may have moved the route to another channel.
