@@ -174,9 +174,10 @@ pub fn prepare(
             "use more data or a larger --validate".into()
         };
         return Err(Error::Data(format!(
-            "the held-out part ({:.0}% of each file) holds no window of {window} samples; \
+            "the held-out part ({}% of each file) holds no window of {window} samples; \
              {advice}",
-            validate * 100.0
+            // 0.5%, not "0%".
+            (validate * 1e5).round() / 1e3
         )));
     }
     Ok(p)

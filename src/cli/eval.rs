@@ -122,6 +122,19 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         r => r?,
     };
+    // Another sampling rate than training's: windows of another length in time.
+    let trained_step = loaded.meta.metrics.as_ref().map(|m| &m["time_step_s"]);
+    for f in &prepared.recordings {
+        let other = trained_step
+            .and_then(serde_json::Value::as_f64)
+            .and_then(|t| f.recording.other_rate(t, w));
+        if let Some(why) = other {
+            warn(
+                &mut warned,
+                format!("{}: {why}", f.recording.path.display()),
+            );
+        }
+    }
     let whole = unseen.is_some();
     let mut prepared = prepared;
     if whole {

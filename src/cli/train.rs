@@ -456,6 +456,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             }),
             // What `eval` holds out by default: the same rows.
             "validate": prepared.validate,
+            // And the sampling interval it expects (the first file's).
+            "time_step_s": prepared.recordings.iter().find_map(|f| f.recording.time_step),
             // Where `eval` finds these training rows in another file.
             "training_rows": prepared
                 .recordings

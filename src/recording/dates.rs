@@ -1,7 +1,10 @@
 //! Dates and clocks as exports write them: ISO 8601 (`2026-03-01T00:10:00`,
 //! an offset or `Z`), German spreadsheets' `01.03.2026 00:10`, and the
 //! slashed dates of US and British spreadsheets (`3/1/2026 12:10 AM`,
-//! `01/03/2026 00:10`), whose order of day and month the file decides.
+//! `01/03/2026 00:10`), whose order of day and month the file decides,
+//! plant historians' `04-Dec-2024 13:05:17.123`, ISO 8601's basic form
+//! (`20260301T001000Z`), `24:00` for the end of a day, and a zone written
+//! `+01` or ` UTC`.
 
 /// The order of day and month in a slashed date (`3/1/2026`): US
 /// spreadsheets write the month first, British and most others the day.
@@ -121,28 +124,32 @@ impl OrderEvidence {
 /// alone is its midnight; an offset from UTC is applied (none: the
 /// recording's own zone). `order` reads slashed dates (`None`: refused).
 pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
-    let (date, rest) = match text.find(['T', ' ']) {
+    // The date ends at a space or at a `T` after a digit (not `OCT`'s).
+    let b = text.as_bytes();
+    let end = (1..b.len()).find(|&i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
+    let (date, rest) = match end {
         Some(i) => (&text[..i], text[i + 1..].trim_start()),
         None => (text, "00:00"),
     };
     let part = |s: &str| s.parse::<i64>().ok();
-    let (y, m, d) = if date.contains('-') {
+    let basic = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
+    let (y, m, d) = if basic {
+        (part(&date[..4])?, part(&date[4..6])?, part(&date[6..])?)
+    } else if date.contains('-') {
         let mut p = date.split('-');
         let ymd = (p.next()?, p.next()?, p.next()?);
-        (part(ymd.0)?, part(ymd.1)?, part(ymd.2)?)
+        match month(ymd.1) {
+            // `04-Dec-2024`, `04-Dec-24`.
+            Some(m) => (year(ymd.2)?, m, part(ymd.0)?),
+            None => (part(ymd.0)?, part(ymd.1)?, part(ymd.2)?),
+        }
     } else if date.contains('/') {
         let mut p = date.split('/');
         let (a, b, c) = (p.next()?, p.next()?, p.next()?);
         if a.len() == 4 {
             (part(a)?, part(b)?, part(c)?)
         } else {
-            let year = match (c.len(), part(c)?) {
-                (4, y) => y,
-                // Two digits, as strptime's %y reads them.
-                (2, y) if y < 69 => 2000 + y,
-                (2, y) => 1900 + y,
-                _ => return None,
-            };
+            let year = year(c)?;
             match order? {
                 DateOrder::DayFirst => (year, part(b)?, part(a)?),
                 DateOrder::MonthFirst => (year, part(a)?, part(b)?),
@@ -156,19 +163,46 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    // The clock, then an offset from UTC.
+    // The clock, then an offset from UTC (`Z`, `+01:00`, `+0100`, `+01`,
+    // or the zone's name for UTC).
+    let rest = ["UTC", "GMT"]
+        .iter()
+        .find_map(|z| rest.strip_suffix(z))
+        .map_or(rest, |r| r.trim_end());
     let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let (time_of_day, zone) = rest.split_at(split);
+    // The basic form's clock: `001000`, `0010`.
+    let colons;
+    let time_of_day = match time_of_day.len() {
+        4 | 6 if basic && time_of_day.bytes().all(|b| b.is_ascii_digit()) => {
+            let t = time_of_day;
+            colons = format!(
+                "{}:{}:{}",
+                &t[..2],
+                &t[2..4],
+                t.get(4..).filter(|s| !s.is_empty()).unwrap_or("00")
+            );
+            colons.as_str()
+        }
+        _ => time_of_day,
+    };
     let since_midnight = clock(time_of_day)?;
     let offset = match zone {
         "" | "Z" => 0.0,
         z => {
             let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
             let hm = z[1..].replace(':', "");
-            if hm.len() != 4 || !hm.bytes().all(|b| b.is_ascii_digit()) {
+            if !matches!(hm.len(), 2 | 4) || !hm.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            let (h, m): (f64, f64) = (hm[..2].parse().ok()?, hm[2..].parse().ok()?);
+            let (h, m): (f64, f64) = (
+                hm[..2].parse().ok()?,
+                hm.get(2..)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("0")
+                    .parse()
+                    .ok()?,
+            );
             sign * (h * 3600.0 + m * 60.0)
         }
     };
@@ -176,8 +210,35 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     Some(days * 86_400.0 + since_midnight - offset)
 }
 
-/// Seconds since midnight of `hh:mm[:ss[.fff]]`, or of a 12-hour clock
-/// (`12:10 AM`, `1:05:30 pm`, `3:00 p.m.`).
+/// A year of four digits, or two as strptime's `%y` reads them.
+fn year(text: &str) -> Option<i64> {
+    match (text.len(), text.parse::<i64>().ok()?) {
+        (4, y) => Some(y),
+        (2, y) if y < 69 => Some(2000 + y),
+        (2, y) => Some(1900 + y),
+        _ => None,
+    }
+}
+
+/// A month's number from its name's first three letters, in English (and
+/// German where it differs): `Dec`, `DEC`, `Dez`, `März`.
+fn month(name: &str) -> Option<i64> {
+    let lower = name.to_lowercase();
+    let three: String = lower.chars().take(3).collect();
+    let months = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let german = [("mär", 3), ("mai", 5), ("okt", 10), ("dez", 12)];
+    (months
+        .iter()
+        .position(|m| *m == three)
+        .map(|i| i as i64 + 1))
+    .or_else(|| german.iter().find(|(m, _)| *m == three).map(|(_, n)| *n))
+    .filter(|_| name.chars().all(char::is_alphabetic))
+}
+
+/// Seconds since midnight of `hh:mm[:ss[.fff]]` (`24:00` the end of the
+/// day), or of a 12-hour clock (`12:10 AM`, `1:05:30 pm`, `3:00 p.m.`).
 pub(super) fn clock(text: &str) -> Option<f64> {
     let text = text.trim();
     let lower = text.to_ascii_lowercase();
@@ -192,7 +253,12 @@ pub(super) fn clock(text: &str) -> Option<f64> {
     let hours: f64 = c.next()?.parse().ok()?;
     let minutes: f64 = c.next()?.parse().ok()?;
     let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
-    if c.next().is_some() || hours >= 24.0 || minutes >= 60.0 || !(0.0..61.0).contains(&secs) {
+    let end_of_day = hours == 24.0 && minutes == 0.0 && secs == 0.0 && afternoon.is_none();
+    if c.next().is_some()
+        || (hours >= 24.0 && !end_of_day)
+        || minutes >= 60.0
+        || !(0.0..61.0).contains(&secs)
+    {
         return None;
     }
     let hours = match afternoon {
@@ -239,6 +305,31 @@ mod tests {
         assert_eq!(us("3/1/26 0:10"), Some(MARCH_1 + 600.0));
         assert_eq!(uk("01/03/2026 00:10"), Some(MARCH_1 + 600.0));
         assert_eq!(uk("1/3/2026 11:59 p.m."), Some(MARCH_1 + 86_340.0));
+        // What plant historians, PostgreSQL and ISO's basic form write.
+        let at = |h: f64, m: f64, s: f64| Some(MARCH_1 + h * 3600.0 + m * 60.0 + s);
+        assert_eq!(
+            date_time("01-Mar-2026 13:05:17.5", None),
+            at(13.0, 5.0, 17.5)
+        );
+        assert_eq!(date_time("01-MAR-26 00:10", None), at(0.0, 10.0, 0.0));
+        assert_eq!(date_time("01-Mär-2026", None), at(0.0, 0.0, 0.0));
+        assert!(date_time("01-OCT-2026", None).is_some());
+        assert_eq!(date_time("2026-03-01 01:00:00+01", None), at(0.0, 0.0, 0.0));
+        assert_eq!(
+            date_time("2026-03-01 00:10:00 UTC", None),
+            at(0.0, 10.0, 0.0)
+        );
+        assert_eq!(date_time("20260301T001000Z", None), at(0.0, 10.0, 0.0));
+        assert_eq!(date_time("20260301T0010", None), at(0.0, 10.0, 0.0));
+        assert_eq!(date_time("2026-02-28 24:00", None), at(0.0, 0.0, 0.0));
+        for bad in [
+            "2026-03-01 24:01",
+            "01-Mxr-2026",
+            "2026-03-01 00:10+1",
+            "12:00 PM 24:00",
+        ] {
+            assert_eq!(date_time(bad, None), None, "{bad}");
+        }
         // A year first has one order; neither is needed.
         assert_eq!(date_time("2026/03/01 00:10", None), Some(MARCH_1 + 600.0));
         // Without an order a slashed date is not read.

@@ -70,4 +70,25 @@ impl Recording {
             ),
         })
     }
+
+    /// Said where this recording's rows are further apart (or closer) in
+    /// time than the training rows were (`trained`: seconds per row): a
+    /// window of `window` rows then spans another length of time than the
+    /// model learnt from, and its translations mean little.
+    pub fn other_rate(&self, trained: f64, window: usize) -> Option<String> {
+        let step = self.time_step?;
+        if trained.is_nan() || trained <= 0.0 || (step / trained - 1.0).abs() <= 0.01 {
+            return None;
+        }
+        let w = window as f64;
+        Some(format!(
+            "a row every {} where the model was trained on a row every {}: a window of {window} \
+             rows spans {} here against {} in training; resample the recording to the \
+             training rate",
+            time::span(step),
+            time::span(trained),
+            time::span(step * w),
+            time::span(trained * w)
+        ))
+    }
 }

@@ -67,7 +67,7 @@ pub(super) fn seconds(
         }
         format!(
             "{text:?} is not a time (seconds, ISO 8601 such as 2026-01-01T12:00:00, \
-             DD.MM.YYYY hh:mm:ss, or 3/1/2026 12:10 AM)"
+             DD.MM.YYYY hh:mm:ss, 01-Jan-2026 12:00:00, or 3/1/2026 12:10 AM)"
         )
     })
 }

@@ -36,7 +36,7 @@ pub(crate) struct CsvArgs {
     /// microseconds or nanoseconds told by their size (numbers in the unit
     /// the column's name gives: t_ms, Time [ms], elapsed_us); ISO 8601 such as
     /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00);
-    /// DD.MM.YYYY hh:mm:ss; or slashed dates, 3/1/2026 12:10 AM or
+    /// DD.MM.YYYY hh:mm:ss; 04-Dec-2024 13:05:17 (plant historians); or slashed dates, 3/1/2026 12:10 AM or
     /// 01/03/2026 00:10 (see --date-order). Give it twice when the date and the time of day
     /// are separate columns (`--time-column Datum --time-column Uhrzeit`).
     #[arg(long, value_name = "COL")]
@@ -45,7 +45,7 @@ pub(crate) struct CsvArgs {
     /// (e.g. 5m) [default: three times the median step].
     // Not `requires = "time_column"`: `eval` takes the time column from
     // training; the reader refuses a gap without a time column.
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_gap: Option<std::time::Duration>,
     /// In slashed dates, `dmy` (31/12/2026) or `mdy` (12/31/2026) [default:
     /// what the dates show: a day past the 12th]

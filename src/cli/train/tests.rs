@@ -116,4 +116,11 @@ fn the_time_column_flag_takes_a_date_and_a_time_of_day() {
     });
     assert!(read.is_err_and(|e| e.contains("--max-gap needs a time column")));
     assert!(parse(&[]).is_ok_and(|o| o.time.is_empty()));
+    // A gap without its unit (5 hours? 5 rows?) is refused, not taken as seconds.
+    let bare = parse(&["--time-column", "t", "--max-gap", "5"]).map_err(|e| e.to_string());
+    assert!(bare.is_err_and(|e| e.contains("has no unit")));
+    // Missing-value codes, negative as they mostly are.
+    let codes = parse(&["--missing", "-9999", "--missing", "-999.9"]).map(|o| o.missing);
+    assert_eq!(codes.map_err(|e| e.to_string()), Ok(vec![-9999.0, -999.9]));
+    assert!(parse(&["--missing", "NaN"]).is_err());
 }

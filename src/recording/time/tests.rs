@@ -429,3 +429,25 @@ fn a_time_columns_named_unit_is_the_unit_of_its_numbers() {
     };
     assert_eq!(hint(&text).as_deref(), Some("--time-column t_ms"));
 }
+
+/// A recording sampled at another rate than the model's training rows is
+/// said, with what a window spans in each; within 1% it is the same rate.
+#[test]
+fn another_sampling_rate_than_trainings_is_said() {
+    let mut text = String::from("t,x,y\n");
+    for i in 0..50 {
+        text += &format!("{},{i},{i}\n", i * 3600);
+    }
+    let r = read(&text, &["t"]).unwrap();
+    let said = r.other_rate(900.0, 24).unwrap();
+    assert!(
+        said.starts_with("a row every 1.0 h where the model was trained on a row every 15.0 min")
+            && said.contains("spans 1.0 days here against 6.0 h in training"),
+        "{said}"
+    );
+    assert_eq!(r.other_rate(3600.0 * 1.005, 24), None);
+    assert_eq!(
+        read("x,y\n1,1\n2,2\n", &[]).unwrap().other_rate(900.0, 24),
+        None
+    );
+}
