@@ -240,7 +240,14 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Seq if seq.is_some() => return Err(de::Error::duplicate_field("seq")),
-                Field::Seq => seq = Some(map.next_value::<u64>()?),
+                Field::Seq => {
+                    // MessagePack's own word for a string here is "wrong
+                    // msgpack marker FixStr(1)": say what `seq` must be.
+                    let v = map.next_value::<u64>().map_err(|e| {
+                        de::Error::custom(format!("`seq` must be an unsigned integer: {e}"))
+                    });
+                    seq = Some(v?);
+                }
                 Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
                 Field::Ts => ts = Some(map.next_value::<Ts>()?.0),
                 Field::Value if value.is_some() || null_value => {

@@ -201,6 +201,14 @@ fn values_arrays_and_bad_shapes() {
             "not a sample",
         ),
         (
+            pack(&serde_json::json!({"seq": "3", "value": 1})),
+            "`seq` must be an unsigned integer",
+        ),
+        (
+            br#"{"seq": "3", "value": 1}"#.to_vec(),
+            "`seq` must be an unsigned integer",
+        ),
+        (
             pack(&serde_json::json!([1, 2])),
             "expected a MessagePack map",
         ),
