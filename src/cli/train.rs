@@ -343,15 +343,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         }
     }
     // No time column named, but one looks like it: windows span any gap.
-    if let Some(flags) = prepared
+    if let Some(f) = prepared
         .recordings
         .iter()
-        .find_map(|f| f.recording.time_hint.as_ref())
+        .find(|f| f.recording.time_hint.is_some())
     {
-        println!(
-            "hint       rows are read as if one followed another without a break: {flags} \
-             would split them where the time stamps jump (a logger stopped, a clock change)"
-        );
+        println!("hint       {}", csv::time_hint(f, &a.rec.csv.options()));
     }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {

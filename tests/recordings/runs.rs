@@ -34,6 +34,49 @@ fn eval_reads_a_file_without_the_trained_time_column() {
     );
 }
 
+/// Trained without naming the time column it has, `retrain` says whether
+/// that column's stamps show a gap the windows now span, and where.
+#[test]
+fn the_time_column_hint_says_whether_its_stamps_show_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timed.csv");
+    write_recording(&csv, 200);
+    let model = dir.path().join("m.safetensors");
+    let hint = |out: &Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        stdout
+            .lines()
+            .find(|l| l.starts_with("hint"))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no hint in {stdout}"))
+    };
+    let run = || {
+        let out = retrain(&csv, &model, &["--steps", "1"]);
+        ok(&out);
+        hint(&out)
+    };
+    let even = run();
+    assert!(
+        even.contains("--time-column time looks like time stamps and shows no gap"),
+        "{even}"
+    );
+    // An hour missing after row 150.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let gapped: String = (text.lines().enumerate())
+        .map(|(i, l)| match i {
+            0..=150 => format!("{l}\n"),
+            _ => format!("{}\n", l.replacen("T00:", "T01:", 1)),
+        })
+        .collect();
+    std::fs::write(&csv, gapped).unwrap();
+    let gap = run();
+    assert!(
+        gap.contains("the time stamps in \"time\" show 1 gap(s) in time (data row 150: 1.0 h")
+            && gap.contains("--time-column time splits them there"),
+        "{gap}"
+    );
+}
+
 /// A recording the model never saw is scored whole, against the baselines
 /// fitted on the model's training data (stored with it), not against
 /// baselines fitted on that recording's first rows; `--validate` and the

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use pipeline::recording::{Column, CsvOptions, Recording};
 
 /// Reading users' recordings (`retrain`, `eval`, `publish`, `tail` with `--data`).
 #[derive(Args, Clone)]
@@ -242,5 +243,43 @@ fn missing_code(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(format!("{s:?} is not a number (e.g. -9999)")),
+    }
+}
+
+/// What `retrain` says of a file read without a time column when one
+/// looks like time stamps: read with it, whether its stamps show a gap
+/// that the windows now span (or that they show none).
+pub(crate) fn time_hint(f: &pipeline::fit::FileSummary, opts: &CsvOptions) -> String {
+    let r = &f.recording;
+    let flags = r.time_hint.clone().unwrap_or_default();
+    let generic = format!(
+        "rows are read as if one followed another without a break: {flags} would split them \
+         where the time stamps jump (a logger stopped, a clock change)"
+    );
+    // The flags name the columns as `--time-column NAME` (quoted if need be).
+    let columns: Option<Vec<Column>> = (flags.split("--time-column "))
+        .map(|c| c.trim().trim_matches('"'))
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse().ok())
+        .collect();
+    let with_time = CsvOptions {
+        time: columns.unwrap_or_default(),
+        max_gap: None,
+        ..opts.clone()
+    };
+    let probe = Recording::read(&r.path, &with_time);
+    match probe {
+        Ok(p) if p.time_gaps > 0 => format!(
+            "the time stamps in {:?} show {} gap(s) in time ({}), which the windows span: \
+             rows are read as if one followed another; {flags} splits them there",
+            p.time_name.as_deref().unwrap_or("the time column"),
+            p.time_gaps,
+            p.time_gap_examples.first().map_or("", String::as_str),
+        ),
+        Ok(_) => format!(
+            "{flags} looks like time stamps and shows no gap in time here: naming it checks \
+             this file and later ones (eval) for gaps"
+        ),
+        Err(_) => generic,
     }
 }
