@@ -93,7 +93,9 @@ pub enum ScaleMethod {
     #[default]
     Standard,
     /// Median and interquartile range / 1.349 (equals the standard deviation
-    /// for Gaussian data; spikes and dropouts barely move it).
+    /// for Gaussian data; spikes and dropouts barely move it); where over
+    /// half the samples are equal, the central 90% (or 98%) range, scaled
+    /// the same way.
     Robust,
 }
 
@@ -163,7 +165,15 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
             let mut s: Vec<f64> = v.iter().map(|&x| x as f64).collect();
             s.sort_by(f64::total_cmp);
             let q = |p: f64| quantile_sorted(&s, p);
-            (q(0.5), (q(0.75) - q(0.25)) / 1.349)
+            // Where over half the samples are one value (rain: 0 most
+            // hours), the quartiles leave no spread: the central 90% or
+            // 98%, scaled to a normal distribution's standard deviation.
+            let spread = [(0.25, 1.349), (0.05, 3.290), (0.01, 4.653)]
+                .iter()
+                .map(|&(p, normal)| (q(1.0 - p) - q(p)) / normal)
+                .find(|&d| d > 0.0)
+                .unwrap_or(0.0);
+            (q(0.5), spread)
         }
     };
     // A constant channel carries no information; dividing by ~0 would blow
@@ -177,7 +187,7 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
     } else {
         let hint = match method {
             ScaleMethod::Robust => {
-                " (with --scale robust, over half the samples may be equal: try --scale standard)"
+                " (with --scale robust, almost all samples may be equal: try --scale standard)"
             }
             _ => " (is it the right column?)",
         };
@@ -415,6 +425,26 @@ mod tests {
         for data in [-1000.0, 9.0, 998.0, 9999.5, 0.0] {
             assert!(!looks_like_code(data), "{data}");
         }
+    }
+
+    /// A channel at one value most of the time (rain: 0 in 9 of 10 hours)
+    /// has no interquartile range: its robust spread is the central 90%'s.
+    #[test]
+    fn robust_fit_of_a_channel_mostly_at_one_value() {
+        let rain: Vec<f32> = (0..1000)
+            .map(|i| if i % 10 == 0 { (i % 7) as f32 } else { 0.0 })
+            .collect();
+        let ramp: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let s = Scaling::fit(ScaleMethod::Robust, &rain, &ramp).unwrap();
+        let mut sorted: Vec<f64> = rain.iter().map(|&v| f64::from(v)).collect();
+        sorted.sort_by(f64::total_cmp);
+        let want = (quantile_sorted(&sorted, 0.95) - quantile_sorted(&sorted, 0.05)) / 3.290;
+        assert!(want > 0.0);
+        assert_eq!((s.input.center, s.input.scale), (0.0, want));
+        // A channel constant but for under 1% of its samples is still refused.
+        let mut flat = vec![0.0f32; 1000];
+        flat[3] = 1.0;
+        assert!(Scaling::fit(ScaleMethod::Robust, &flat, &ramp).is_err());
     }
 
     #[test]
