@@ -295,8 +295,10 @@ impl Sentinel {
             let far = away > SENTINEL_SPREADS * spread;
             let code = looks_like_code(value);
             // Where the rest has no spread, only a code's form tells a code
-            // from a second state (a valve shut but twice open).
-            let sentinel = far && (code || (count >= 2 && spread > 0.0));
+            // from a second state (a valve shut but twice open); nor is a
+            // common value one (a pump off for hours: 0 rpm), or 0.
+            let rare = count >= 2 && (count as f64) < SENTINEL_SHARE * values.len() as f64;
+            let sentinel = far && (code || (rare && spread > 0.0 && value != 0.0));
             sentinel.then(|| Sentinel {
                 value,
                 count,
@@ -309,8 +311,11 @@ impl Sentinel {
 }
 
 /// How far outside the rest of a channel a value lies (in its central
-/// 98%'s widths) before a repeat of it is taken for a code, not data.
+/// 98%'s widths) before a repeat of it is taken for a code, not data...
 const SENTINEL_SPREADS: f64 = 10.0;
+/// ...and the share of the rows under which a value not written as a code
+/// is (more: a state of the channel, such as off).
+const SENTINEL_SHARE: f64 = 0.05;
 
 /// Written as missing-value codes are: nines (`-9999`, `999999`,
 /// `-999.9`) or a 16-bit integer's limit (`32767`, `-32768`, `65535`).
@@ -419,6 +424,27 @@ mod tests {
         );
         repeated[400] = 55.0;
         assert_eq!(Sentinel::find(&repeated).map(|s| s.count), Some(2));
+        // A pump off for hours (0 rpm) or a heater at 0 or ~2 kW: states.
+        let pump: Vec<f32> = (0..1000)
+            .map(|i| {
+                if i < 700 {
+                    0.0
+                } else {
+                    1450.0 + (i % 20) as f32
+                }
+            })
+            .collect();
+        assert_eq!(Sentinel::find(&pump), None);
+        let heater: Vec<f32> = (0..999)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    2.0 + (i % 10) as f32 * 0.01
+                }
+            })
+            .collect();
+        assert_eq!(Sentinel::find(&heater), None);
         for code in [-9999.0, 999999.0, -999.9, -99.9, 32767.0, -32768.0, 65535.0] {
             assert!(looks_like_code(code), "{code}");
         }

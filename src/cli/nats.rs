@@ -183,6 +183,11 @@ pub(crate) struct TailArgs {
     /// cover one are not scored.
     #[arg(long, requires = "data")]
     pub(crate) skip_bad_rows: bool,
+    /// A number that stands for a missing truth value (-9999): such a cell
+    /// is a bad cell, as an empty one (see --skip-bad-rows). Repeat for several.
+    #[arg(long, requires = "data", value_name = "NUMBER", allow_hyphen_values = true,
+          value_parser = super::train::missing_code)]
+    pub(crate) missing: Vec<f32>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -398,7 +403,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     output: Some(col.clone()),
                     delimiter: a.delimiter,
                     skip_bad_rows: a.skip_bad_rows,
-                    missing: Vec::new(),
+                    missing: a.missing.clone(),
                     decimal: a.decimal,
                     time_column: Vec::new(),
                     max_gap: None,

@@ -16,7 +16,8 @@ mod csv;
 pub(crate) mod reading;
 
 pub(crate) use csv::{
-    CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning, unit,
+    CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning,
+    missing_code, unit,
 };
 
 use super::Usage;

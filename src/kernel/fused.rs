@@ -974,6 +974,39 @@ mod tests {
         }
     }
 
+    /// `Down` really takes the other order: the sums over `k` round
+    /// differently somewhere (both within the f64 bound checked above).
+    #[test]
+    fn the_two_orders_sum_in_different_orders() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let (units, k) = (80, 75);
+        let npad = 4 * units;
+        let mut rng = crate::rng::Rng::new(5);
+        let mut v =
+            |n: usize, s: f64| -> Vec<f32> { (0..n).map(|_| rng.uniform(-s, s) as f32).collect() };
+        let (r, bias, mut h_in, c0) = (
+            v(units * npad, 0.3),
+            v(npad, 1.0),
+            v(units, 1.0),
+            v(units, 2.0),
+        );
+        h_in[k..].fill(0.0);
+        for width in [Width::Avx2, Width::Avx512]
+            .into_iter()
+            .filter(|w| w.supported())
+        {
+            let p = Packed::new(width, &r, &bias, None, k, units, npad);
+            let run = |order| {
+                let (mut c, mut h_out) = (c0.clone(), vec![0f32; units]);
+                step(&p, &h_in, &mut h_out, &mut c, None, 1, order);
+                h_out.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            assert_ne!(run(Product::Up), run(Product::Down), "{width:?}");
+        }
+    }
+
     /// Far outside the rational's range the gates saturate (σ → 0 or 1,
     /// tanh → ±1) without NaN, in every width this CPU runs.
     #[test]

@@ -47,7 +47,9 @@ pub(super) fn seconds(
             return Err(format!("{text:?} is not a time"));
         }
         if let Some(unit) = unit {
-            return Ok(v * unit);
+            return Some(v * unit)
+                .filter(|s| s.is_finite())
+                .ok_or_else(|| format!("{text:?} is not a time"));
         }
         let per_second = match v.abs() {
             a if a >= 1e17 => 1e9,
@@ -125,7 +127,10 @@ pub(super) fn time_columns_hint(
         {
             continue;
         }
-        let date_only = !cell.contains([' ', 'T']);
+        // (A `T` ends a date only after a digit: not `04-OCT-2024`'s.)
+        let b = cell.as_bytes();
+        let date_only =
+            !(1..b.len()).any(|i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
         let next_is_clock = text(i + 1).is_some_and(|c| clock(&c).is_some());
         return Some(if date_only && next_is_clock {
             format!("{} {}", flag(i), flag(i + 1))
@@ -151,8 +156,10 @@ pub(super) fn time_columns_hint(
                 "zeitstempel",
                 "epoch",
             ];
-            // Not `t` alone: a temperature as often as a time; `t_ms` is one.
-            let t_with_unit = || word == "t" && named_unit(&[(i, name.clone())]).is_some();
+            // Not `t` alone: a temperature as often as a time; `t_ms` is one
+            // (`T_min`, `T_h`: a daily minimum, an hour's mean temperature).
+            let t_with_unit =
+                || word == "t" && named_unit(&[(i, name.clone())]).is_some_and(|u| u < 60.0);
             (timely.contains(&word) || t_with_unit())
                 && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
         })

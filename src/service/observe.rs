@@ -141,7 +141,15 @@ impl Truths {
         };
         let end = s.base + s.values.len() as u64;
         let skip = if !s.values.is_empty() && seq <= end && seq >= s.base {
-            (end - seq) as usize // overlap with what is held: keep the first
+            // Overlap with what is held: keep the first, but fill a gap's
+            // holes with truth that came late.
+            let held = s.values.range_mut((seq - s.base) as usize..);
+            for (h, v) in held.zip(values) {
+                if h.is_nan() {
+                    *h = *v;
+                }
+            }
+            (end - seq) as usize
         } else if !s.values.is_empty() && seq > end && seq - end <= cap as u64 {
             s.values
                 .extend(std::iter::repeat_n(f32::NAN, (seq - end) as usize));
@@ -534,6 +542,14 @@ mod tests {
         );
         assert_eq!(whole, 380);
         assert_eq!(s.live_vs_truth.mse(), Some(4.0));
+        // Truth that comes late fills its hole: a window waiting across it
+        // is scored.
+        t.add_window("a", pending(n, &[2.0; 24]), &c);
+        t.add_truth("a", n + 1, &[0.0; 10], &c);
+        t.add_truth("a", n, &[0.0], &c);
+        let before = c.snapshot().live_vs_truth.windows;
+        t.add_truth("a", n + 11, &[0.0; 13], &c);
+        assert_eq!(c.snapshot().live_vs_truth.windows, before + 1);
         // A hole longer than the buffer still starts again.
         t.add_truth("a", 10 * n, &[1.0], &c);
         assert_eq!(t.streams["a"].base, 10 * n);

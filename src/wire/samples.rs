@@ -244,7 +244,12 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                     // MessagePack's own word for a string here is "wrong
                     // msgpack marker FixStr(1)": say what `seq` must be.
                     let v = map.next_value::<u64>().map_err(|e| {
-                        de::Error::custom(format!("`seq` must be an unsigned integer: {e}"))
+                        let why = e.to_string();
+                        if why.contains("invalid type") || why.contains("marker") {
+                            de::Error::custom(format!("`seq` must be an unsigned integer: {why}"))
+                        } else {
+                            e
+                        }
                     });
                     seq = Some(v?);
                 }

@@ -239,7 +239,7 @@ pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
 }
 
 /// `--missing`: a finite number, as a channel's cells would hold it (f32).
-fn missing_code(s: &str) -> Result<f32, String> {
+pub(crate) fn missing_code(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(format!("{s:?} is not a number (e.g. -9999)")),
