@@ -94,8 +94,8 @@ pub enum ScaleMethod {
     Standard,
     /// Median and interquartile range / 1.349 (equals the standard deviation
     /// for Gaussian data; spikes and dropouts barely move it); where over
-    /// half the samples are equal, the central 90% (or 98%) range, scaled
-    /// the same way.
+    /// half the samples are equal, the central 98% range, scaled the same
+    /// way.
     Robust,
 }
 
@@ -166,9 +166,11 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
             s.sort_by(f64::total_cmp);
             let q = |p: f64| quantile_sorted(&s, p);
             // Where over half the samples are one value (rain: 0 most
-            // hours), the quartiles leave no spread: the central 90% or
-            // 98%, scaled to a normal distribution's standard deviation.
-            let spread = [(0.25, 1.349), (0.05, 3.290), (0.01, 4.653)]
+            // hours), the quartiles leave no spread: the central 98%,
+            // scaled to a normal distribution's standard deviation (the
+            // central 90% of rain that falls one hour in twelve would make
+            // a downpour ~90 spreads).
+            let spread = [(0.25, 1.349), (0.01, 4.653)]
                 .iter()
                 .map(|&(p, normal)| (q(1.0 - p) - q(p)) / normal)
                 .find(|&d| d > 0.0)
@@ -454,7 +456,7 @@ mod tests {
     }
 
     /// A channel at one value most of the time (rain: 0 in 9 of 10 hours)
-    /// has no interquartile range: its robust spread is the central 90%'s.
+    /// has no interquartile range: its robust spread is the central 98%'s.
     #[test]
     fn robust_fit_of_a_channel_mostly_at_one_value() {
         let rain: Vec<f32> = (0..1000)
@@ -464,7 +466,7 @@ mod tests {
         let s = Scaling::fit(ScaleMethod::Robust, &rain, &ramp).unwrap();
         let mut sorted: Vec<f64> = rain.iter().map(|&v| f64::from(v)).collect();
         sorted.sort_by(f64::total_cmp);
-        let want = (quantile_sorted(&sorted, 0.95) - quantile_sorted(&sorted, 0.05)) / 3.290;
+        let want = (quantile_sorted(&sorted, 0.99) - quantile_sorted(&sorted, 0.01)) / 4.653;
         assert!(want > 0.0);
         assert_eq!((s.input.center, s.input.scale), (0.0, want));
         // A channel constant but for under 1% of its samples is still refused.
