@@ -162,8 +162,7 @@ fn fit_channel(method: ScaleMethod, v: &[f32], what: &str) -> Result<Affine> {
             (a.center, a.scale)
         }
         ScaleMethod::Robust => {
-            let mut s: Vec<f64> = v.iter().map(|&x| x as f64).collect();
-            s.sort_by(f64::total_cmp);
+            let s = sorted(v.iter().copied());
             let q = |p: f64| quantile_sorted(&s, p);
             // Where over half the samples are one value (rain: 0 most
             // hours), the quartiles leave no spread: the central 98%,
@@ -231,8 +230,7 @@ impl Spikes {
             return None;
         }
         let std = Affine::standard(values.iter().copied()).scale;
-        let mut s: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
-        s.sort_by(f64::total_cmp);
+        let s = sorted(values.iter().copied());
         let median = quantile_sorted(&s, 0.5);
         let robust = (quantile_sorted(&s, 0.75) - quantile_sorted(&s, 0.25)) / 1.349;
         if robust.is_nan() || robust <= 0.0 || std < SPIKE_RATIO * robust {
@@ -280,15 +278,11 @@ impl Sentinel {
             (a.min(v), b.max(v))
         });
         [min, max].into_iter().find_map(|value| {
-            let mut rest: Vec<f64> = (values.iter())
-                .filter(|&&v| v != value)
-                .map(|&v| f64::from(v))
-                .collect();
+            let rest = sorted(values.iter().copied().filter(|&v| v != value));
             let count = values.len() - rest.len();
             if rest.is_empty() {
                 return None;
             }
-            rest.sort_by(f64::total_cmp);
             // The rest's spread, robust to a few spikes of its own.
             let spread = quantile_sorted(&rest, 0.99) - quantile_sorted(&rest, 0.01);
             let (lo, hi) = (rest[0], rest[rest.len() - 1]);
@@ -328,6 +322,13 @@ fn looks_like_code(v: f32) -> bool {
         a == n || (a * 10.0).round() == n && (a * 10.0 - n).abs() < 1e-3
     });
     nines || [32767.0, 32768.0, 65535.0].contains(&a)
+}
+
+/// `values` in f64, sorted, for [`quantile_sorted`].
+fn sorted(values: impl Iterator<Item = f32>) -> Vec<f64> {
+    let mut s: Vec<f64> = values.map(f64::from).collect();
+    s.sort_by(f64::total_cmp);
+    s
 }
 
 /// Linear-interpolated quantile of sorted data (numpy's default method).
@@ -464,9 +465,8 @@ mod tests {
             .collect();
         let ramp: Vec<f32> = (0..1000).map(|i| i as f32).collect();
         let s = Scaling::fit(ScaleMethod::Robust, &rain, &ramp).unwrap();
-        let mut sorted: Vec<f64> = rain.iter().map(|&v| f64::from(v)).collect();
-        sorted.sort_by(f64::total_cmp);
-        let want = (quantile_sorted(&sorted, 0.99) - quantile_sorted(&sorted, 0.01)) / 4.653;
+        let q = sorted(rain.iter().copied());
+        let want = (quantile_sorted(&q, 0.99) - quantile_sorted(&q, 0.01)) / 4.653;
         assert!(want > 0.0);
         assert_eq!((s.input.center, s.input.scale), (0.0, want));
         // A channel constant but for under 1% of its samples is still refused.
