@@ -158,7 +158,11 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     } else {
         let mut p = date.split('.');
         let dmy = (p.next()?, p.next()?, p.next()?);
-        (part(dmy.2)?, part(dmy.1)?, part(dmy.0)?)
+        (
+            part(dmy.2)?,
+            month(dmy.1).or_else(|| part(dmy.1))?,
+            part(dmy.0)?,
+        )
     };
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
@@ -173,15 +177,22 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     let (time_of_day, zone) = rest.split_at(split);
     // The basic form's clock: `001000`, `0010`.
     let colons;
-    let time_of_day = match time_of_day.len() {
-        4 | 6 if basic && time_of_day.bytes().all(|b| b.is_ascii_digit()) => {
-            let t = time_of_day;
+    // A fraction of a second follows a `.` or, as ISO 8601 prefers, a `,`.
+    let (whole, fraction) = time_of_day
+        .find(['.', ','])
+        .map_or((time_of_day, ""), |i| time_of_day.split_at(i));
+    let time_of_day = match whole.len() {
+        4 | 6 if basic && whole.bytes().all(|b| b.is_ascii_digit()) => {
+            let seconds = whole.get(4..).filter(|s| !s.is_empty()).unwrap_or("00");
             colons = format!(
-                "{}:{}:{}",
-                &t[..2],
-                &t[2..4],
-                t.get(4..).filter(|s| !s.is_empty()).unwrap_or("00")
+                "{}:{}:{seconds}.{}",
+                &whole[..2],
+                &whole[2..4],
+                fraction.get(1..).filter(|f| !f.is_empty()).unwrap_or("0")
             );
+            if whole.len() == 4 && !fraction.is_empty() {
+                return None; // a fraction of a minute: not a clock's
+            }
             colons.as_str()
         }
         _ => time_of_day,
@@ -220,21 +231,40 @@ fn year(text: &str) -> Option<i64> {
     }
 }
 
-/// A month's number from its name's first three letters, in English (and
-/// German where it differs): `Dec`, `DEC`, `Dez`, `März`.
+/// A month's number from its name as exports abbreviate or write it out
+/// (`Dec`, `DEC`, `December`, a trailing `.`), in English and as German,
+/// French, Spanish, Italian and Dutch exports write the months that differ
+/// (`Dez`, `Mrz`, `Jän`, `févr.`, `juil.`, `ene`, `ago`, `gen`, `mrt`):
+/// its first three letters name it, four for French `juin`/`juil`.
 fn month(name: &str) -> Option<i64> {
-    let lower = name.to_lowercase();
+    let lower = name.strip_suffix('.').unwrap_or(name).to_lowercase();
+    if lower.is_empty() || !lower.chars().all(char::is_alphabetic) {
+        return None;
+    }
+    match lower.chars().take(4).collect::<String>().as_str() {
+        "juin" => return Some(6),
+        "juil" => return Some(7),
+        _ => {}
+    }
     let three: String = lower.chars().take(3).collect();
-    let months = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    const MONTHS: [&[&str]; 12] = [
+        &["jan", "jän", "ene", "gen"],
+        &["feb", "fév", "fev"],
+        &["mar", "mär", "mrz", "mrt"],
+        &["apr", "avr", "abr"],
+        &["may", "mai", "mag", "mei"],
+        &["jun", "giu"],
+        &["jul", "lug"],
+        &["aug", "aoû", "aou", "ago"],
+        &["sep", "set"],
+        &["oct", "okt", "ott"],
+        &["nov"],
+        &["dec", "dez", "déc", "dic"],
     ];
-    let german = [("mär", 3), ("mai", 5), ("okt", 10), ("dez", 12)];
-    (months
+    MONTHS
         .iter()
-        .position(|m| *m == three)
-        .map(|i| i as i64 + 1))
-    .or_else(|| german.iter().find(|(m, _)| *m == three).map(|(_, n)| *n))
-    .filter(|_| name.chars().all(char::is_alphabetic))
+        .position(|names| names.contains(&three.as_str()))
+        .map(|i| i as i64 + 1)
 }
 
 /// Seconds since midnight of `hh:mm[:ss[.fff]]` (`24:00` the end of the
@@ -252,7 +282,11 @@ pub(super) fn clock(text: &str) -> Option<f64> {
     let mut c = text.split(':');
     let hours: f64 = c.next()?.parse().ok()?;
     let minutes: f64 = c.next()?.parse().ok()?;
-    let secs: f64 = c.next().map_or(Some(0.0), |s| s.parse().ok())?;
+    // Seconds with a decimal comma, as ISO 8601 prefers and German
+    // exports write them (`13:05:17,123`).
+    let secs: f64 = c
+        .next()
+        .map_or(Some(0.0), |s| s.replacen(',', ".", 1).parse().ok())?;
     let end_of_day = hours == 24.0 && minutes == 0.0 && secs == 0.0 && afternoon.is_none();
     if c.next().is_some()
         || (hours >= 24.0 && !end_of_day)
@@ -321,10 +355,42 @@ mod tests {
         );
         assert_eq!(date_time("20260301T001000Z", None), at(0.0, 10.0, 0.0));
         assert_eq!(date_time("20260301T0010", None), at(0.0, 10.0, 0.0));
+        assert_eq!(date_time("20260301T001000.5Z", None), at(0.0, 10.0, 0.5));
+        assert_eq!(date_time("20260301T001000,25", None), at(0.0, 10.0, 0.25));
+        // Months as German, French, Spanish, Italian and Dutch exports
+        // abbreviate them, or written out.
+        for (name, month) in [
+            ("Jän", 1),
+            ("janv.", 1),
+            ("févr.", 2),
+            ("Mrz", 3),
+            ("mrt", 3),
+            ("abr", 4),
+            ("Mai", 5),
+            ("mag", 5),
+            ("juin", 6),
+            ("juil.", 7),
+            ("août", 8),
+            ("ago", 8),
+            ("set", 9),
+            ("ott", 10),
+            ("December", 12),
+            ("déc.", 12),
+            ("dic", 12),
+        ] {
+            let day = date_time(&format!("01-{name}-2026"), None);
+            let want = days_from_civil(2026, month, 1) as f64 * 86_400.0;
+            assert_eq!(day, Some(want), "{name}");
+        }
+        assert_eq!(date_time("01.Mär.2026 00:10", None), at(0.0, 10.0, 0.0));
         assert_eq!(date_time("2026-02-28 24:00", None), at(0.0, 0.0, 0.0));
+        assert_eq!(date_time("2026-03-01T00:10:00,5", None), at(0.0, 10.0, 0.5));
         for bad in [
             "2026-03-01 24:01",
             "01-Mxr-2026",
+            "01-jui-2026",
+            "01-.-2026",
+            "20260301T0010.5",
             "2026-03-01 00:10+1",
             "12:00 PM 24:00",
         ] {
