@@ -27,6 +27,10 @@ pub const FORMAT_NAME: &str = "pipeline.seq2seq";
 pub const FORMAT_VERSION: u32 = 2;
 /// The seed's window length, used when a file does not say.
 pub const DEFAULT_WINDOW: usize = 24;
+/// The longest window a model may have: ten seconds of a 1 kHz signal. Every
+/// stream holds its window and every batch row one, so a file's (or a flag's)
+/// absurd window must be refused, not allocated.
+pub const MAX_WINDOW: usize = 10_000;
 /// The seed's hidden size, the default for training.
 pub const DEFAULT_HIDDEN: usize = 75;
 
@@ -103,9 +107,15 @@ impl Metadata {
         if let Some(f) = map.get("format")
             && f != FORMAT_NAME
         {
-            return Err(bad(format!(
-                "metadata `format` is {f:?}, expected {FORMAT_NAME:?}"
-            )));
+            // Another tool's mark (`save_file(…, metadata={"format": "pt"})`,
+            // transformers' `save_pretrained`): the file is read by its
+            // tensors alone, as one without metadata.
+            tracing::warn!(
+                model = %path.display(),
+                "metadata `format` is {f:?}, another tool's: its metadata is ignored and the \
+                 file read by its tensors alone (`pipeline set-scaling` writes this tool's)"
+            );
+            return Ok(Self::default());
         }
         if let Some(v) = map.get("format_version") {
             let v: u32 = v
@@ -119,10 +129,10 @@ impl Metadata {
         }
         let window = match map.get("window") {
             Some(w) => match w.parse::<usize>() {
-                Ok(w) if w > 0 => Some(w),
+                Ok(w) if (1..=MAX_WINDOW).contains(&w) => Some(w),
                 _ => {
                     return Err(bad(format!(
-                        "metadata `window` {w:?} is not a positive integer"
+                        "metadata `window` {w:?} is not a whole number from 1 to {MAX_WINDOW}"
                     )));
                 }
             },
@@ -143,9 +153,17 @@ impl Metadata {
             }
             None => None,
         };
+        let pair = map.get("pair").cloned();
+        if let Some(p) = &pair
+            && (p.trim().is_empty() || p.chars().any(char::is_control))
+        {
+            return Err(bad(format!(
+                "metadata `pair` {p:?} is not a name (empty, or with control characters)"
+            )));
+        }
         Ok(Self {
             scaling,
-            pair: map.get("pair").cloned(),
+            pair,
             window,
             recipe: json("recipe")?,
             metrics: json("metrics")?,
@@ -389,29 +407,19 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         None => Metadata::default(),
     };
 
-    // H from the recurrent weight's shape, [4H, H].
-    let probe = "encoder.weight_hh_l0";
-    let hidden = match st.tensor(probe) {
-        Ok(t) => t.shape().get(1).copied().unwrap_or(0),
-        Err(_) => {
-            return Err(Error::TensorMissing {
-                path: path.to_path_buf(),
-                tensor: probe.into(),
-                expected: vec![4 * DEFAULT_HIDDEN, DEFAULT_HIDDEN],
-            });
-        }
-    };
-    if hidden == 0 {
-        let found = st
-            .tensor(probe)
-            .map(|t| t.shape().to_vec())
-            .unwrap_or_default();
-        return Err(Error::TensorShape {
-            path: path.to_path_buf(),
-            tensor: probe.into(),
-            expected: vec![4 * DEFAULT_HIDDEN, DEFAULT_HIDDEN],
-            found,
-        });
+    let hidden = hidden_size(&st, path)?;
+    // Our metadata's `hidden` (another tool's is ignored) must be the
+    // tensors': a file whose two disagree was written wrong somewhere.
+    let ours = header
+        .metadata()
+        .as_ref()
+        .filter(|m| m.get("format").is_none_or(|f| f == FORMAT_NAME));
+    if let Some(said) = ours.and_then(|m| m.get("hidden"))
+        && said.parse::<usize>().ok() != Some(hidden)
+    {
+        return Err(bad(format!(
+            "metadata `hidden` {said:?} disagrees with the tensors' hidden size {hidden}"
+        )));
     }
 
     let specs = tensor_specs(hidden);
@@ -442,7 +450,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         let values = t.flatten_all()?.to_vec1::<f32>()?;
         if values.iter().any(|v| !v.is_finite()) {
             return Err(bad(format!(
-                "tensor `{name}` contains NaN or infinite values"
+                "tensor `{name}` contains NaN or infinite values (or ones beyond f32's range)"
             )));
         }
         tensors.insert(name.clone(), t);
@@ -473,7 +481,39 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         (None, Some(m)) => m,
         (None, None) => DEFAULT_WINDOW,
     };
+    if window > MAX_WINDOW {
+        return Err(bad(format!(
+            "a window of {window} samples is longer than the {MAX_WINDOW} this build serves"
+        )));
+    }
     let scaling = meta.scaling.unwrap_or(Scaling::IDENTITY);
+    // The dense head reads h = o·tanh(c), each |h| < 1: its outputs are
+    // bounded by Σ|w| + |b|, in physical units times the scale plus the
+    // centre. Weights and scaling whose bound passes f32's range would
+    // translate into ±inf (`null` in JSON), so the file is refused here.
+    let head = |name: &str| {
+        params
+            .get(name)
+            .map_or(0.0, |v| v.iter().map(|x| x.abs() as f64).sum::<f64>())
+    };
+    let reach = (head("dense.weight") + head("dense.bias")) * scaling.output.scale.abs()
+        + scaling.output.center.abs();
+    let input = scaling.input;
+    if !(f64::from(f32::MIN_POSITIVE)..f64::from(f32::MAX)).contains(&input.scale)
+        || input.center.abs() >= f64::from(f32::MAX)
+    {
+        return Err(bad(format!(
+            "its input scaling (x − {}) / {} is outside f32's range, in which samples are scaled",
+            input.center, input.scale
+        )));
+    }
+    if reach >= f64::from(f32::MAX) {
+        return Err(bad(format!(
+            "its translations can reach ±{reach:.3e} (the dense head's Σ|w| + |b| times the output \
+             scale, plus its centre), beyond f32's ±3.4e38: the weights or the output scaling are \
+             wrong"
+        )));
+    }
     let id = model_id(&specs, &params, window, scaling);
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
@@ -485,6 +525,42 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         id,
         path: path.to_path_buf(),
     })
+}
+
+/// H from the recurrent weight's shape, `[4H, H]`; a file whose weights
+/// have another layout is told which tensor and how, rather than a later
+/// tensor being blamed for an H read from a transposed one.
+fn hidden_size(st: &SafeTensors, path: &Path) -> Result<usize> {
+    let probe = "encoder.weight_hh_l0";
+    let Ok(t) = st.tensor(probe) else {
+        // A prefix some exports add (`model.encoder.weight_hh_l0`).
+        let prefixed = st.names().into_iter().find(|n| n.ends_with(probe));
+        if let Some(name) = prefixed {
+            return Err(Error::ModelFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "no tensor `{probe}`, but a `{name}`: name the tensors without the \
+                     prefix (`{}`)",
+                    name.trim_end_matches(probe)
+                ),
+            });
+        }
+        return Err(Error::TensorMissing {
+            path: path.to_path_buf(),
+            tensor: probe.into(),
+            expected: vec![4 * DEFAULT_HIDDEN, DEFAULT_HIDDEN],
+        });
+    };
+    match *t.shape() {
+        [rows, h] if h > 0 && rows == 4 * h => Ok(h),
+        ref found => Err(Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "tensor `{probe}` has shape {found:?}, not [4H, H] for any H (PyTorch's \
+                 layout; a [H, 4H] one is transposed, as Keras stores its recurrent kernel)"
+            ),
+        }),
+    }
 }
 
 /// Serialises named F32 tensors with our metadata. Returns the file bytes.
@@ -545,10 +621,25 @@ pub fn set_scaling(src: &Path, dst: &Path, scaling: Scaling) -> Result<String> {
     scaling.check()?;
     let loaded = load(src, None)?;
     let tensors = candle_core::safetensors::load(src, &Device::Cpu)?;
-    let meta = Metadata {
+    let mut meta = Metadata {
         scaling: Some(scaling),
         ..loaded.meta
     };
+    // Replacing a scaling the model was trained with changes its units: its
+    // recorded scores and baselines (in the old units) no longer hold.
+    if let Some(old) = loaded
+        .meta
+        .scaling
+        .filter(|o| !o.is_identity() && *o != scaling)
+    {
+        tracing::warn!(
+            model = %src.display(),
+            "replacing the model's scaling (input (x − {}) / {}, output (y − {}) / {}); its recorded \
+             scores and baselines, in those units, are left out of the copy",
+            old.input.center, old.input.scale, old.output.center, old.output.scale
+        );
+        meta.metrics = None;
+    }
     save(
         dst,
         &tensors,

@@ -180,7 +180,26 @@ fn misshaped_tensor_names_expected_and_found() {
     p[1].2 = vec![0.0; 95];
     let (_, msg) = load_err(&p, Dtype::F32);
     assert!(
-        msg.contains("`encoder.weight_hh_l0` has shape [19, 5], expected [20, 5]"),
+        msg.contains("`encoder.weight_hh_l0` has shape [19, 5], not [4H, H]"),
+        "{msg}"
+    );
+    // Transposed as Keras stores its recurrent kernel, [H, 4H]: the tensor
+    // at fault is named, not a later one measured against a wrong H.
+    let mut p = random_params(5, 1, 0.5);
+    p[1].1 = vec![5, 20];
+    let (_, msg) = load_err(&p, Dtype::F32);
+    assert!(
+        msg.contains("`encoder.weight_hh_l0` has shape [5, 20]") && msg.contains("transposed"),
+        "{msg}"
+    );
+    // A prefix an export added: said, with what to strip.
+    let mut p = random_params(5, 1, 0.5);
+    for (n, _, _) in p.iter_mut() {
+        *n = format!("model.{n}");
+    }
+    let (_, msg) = load_err(&p, Dtype::F32);
+    assert!(
+        msg.contains("`model.encoder.weight_hh_l0`") && msg.contains("prefix (`model.`)"),
         "{msg}"
     );
 }
@@ -232,8 +251,12 @@ fn metadata_is_checked() {
     for (key, value, needle) in [
         ("format_version", newer.as_str(), "newer than this build"),
         ("window", "zero", "`window`"),
-        ("format", "something-else", "expected \"pipeline.seq2seq\""),
+        // A window no stream could hold (it was allocated, and aborted).
+        ("window", "1000000000000", "from 1 to 10000"),
         ("metrics", "{not json", "`metrics`"),
+        ("hidden", "4", "disagrees with the tensors' hidden size 3"),
+        ("pair", "", "`pair`"),
+        ("pair", "a\nb", "control characters"),
     ] {
         let mut meta = base.clone();
         meta.insert(key.into(), value.into());
@@ -243,6 +266,47 @@ fn metadata_is_checked() {
             .to_string();
         assert!(msg.contains(needle), "{key}={value}: {msg}");
     }
+    // A window given by flag is held to the same bound.
+    let msg = format::load_bytes(&good, &path, Some(1 << 40))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("longer than the 10000"), "{msg}");
+    // Another tool's metadata (`{"format": "pt"}`, as PyTorch exports write
+    // it) is ignored: the file is read by its tensors, as one without any.
+    let mut foreign = HashMap::new();
+    foreign.insert("format".to_string(), "pt".to_string());
+    foreign.insert("window".to_string(), "whatever".to_string());
+    let bytes = safetensors::serialize(st.tensors(), Some(foreign)).unwrap();
+    let loaded = format::load_bytes(&bytes, &path, None).unwrap();
+    assert_eq!(loaded.meta, Metadata::default());
+    assert_eq!(loaded.model.window(), format::DEFAULT_WINDOW);
+}
+
+/// Weights and an output scaling whose translations could pass f32's range
+/// (they went out as `inf`, `null` in JSON) are refused at load.
+#[test]
+fn a_model_whose_outputs_could_overflow_is_refused() {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+    let params = random_params(3, 1, 0.5);
+    let scaled = |scale: f64| Metadata {
+        scaling: Some(Scaling {
+            method: ScaleMethod::Standard,
+            input: Affine::IDENTITY,
+            output: Affine { center: 0.0, scale },
+        }),
+        ..Default::default()
+    };
+    let path = std::path::Path::new("m.safetensors");
+    let load = |scale| {
+        let bytes = format::to_bytes(&tensors(&params), 3, 24, &scaled(scale)).unwrap();
+        format::load_bytes(&bytes, path, None)
+    };
+    assert!(load(1e30).is_ok());
+    let msg = load(1e39).unwrap_err().to_string();
+    assert!(
+        msg.contains("beyond f32") && msg.contains("output"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -357,5 +421,34 @@ fn only_regular_files_are_read_as_models() {
             }
             other => panic!("{}: {other:?}", path.display()),
         }
+    }
+}
+
+/// `set-scaling` over a scaling the model was trained with changes its
+/// units: the scores and baselines it recorded in the old ones are dropped
+/// (eval scored a kW baseline against normalised outputs); the same scaling
+/// again keeps them.
+#[test]
+fn replacing_a_scaling_drops_the_scores_in_the_old_units() {
+    use pipeline::scaling::{Affine, ScaleMethod, Scaling};
+    let dir = tempfile::tempdir().unwrap();
+    let scaling = |center| Scaling {
+        method: ScaleMethod::Standard,
+        input: Affine::IDENTITY,
+        output: Affine { center, scale: 2.0 },
+    };
+    let src = dir.path().join("m.safetensors");
+    let meta = Metadata {
+        scaling: Some(scaling(5.0)),
+        metrics: Some(serde_json::json!({"baselines": {"linear": {"mse": 1.0}}})),
+        ..Default::default()
+    };
+    format::save(&src, &tensors(&random_params(3, 1, 0.5)), 3, 24, &meta).unwrap();
+    let copy = dir.path().join("copy.safetensors");
+    for (center, kept) in [(5.0, true), (7.0, false)] {
+        format::set_scaling(&src, &copy, scaling(center)).unwrap();
+        let loaded = format::load(&copy, None).unwrap();
+        assert_eq!(loaded.meta.scaling, Some(scaling(center)));
+        assert_eq!(loaded.meta.metrics.is_some(), kept, "center {center}");
     }
 }
