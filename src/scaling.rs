@@ -306,6 +306,67 @@ impl Sentinel {
     }
 }
 
+/// A run of one value standing in for data while a logger was out (a
+/// building controller writes `0,0` for the hours its meter was offline):
+/// at least [`FILL_RUN`] rows in a row of a value well outside the central
+/// 98% of the channel's other values, and rarer than one of its states
+/// (rain's 0, a pump's off). Not far enough out for a [`Sentinel`], nor
+/// written as a code, but as wrong to train on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fill {
+    pub value: f32,
+    /// The longest run's length, and its first index in `values`.
+    pub run: usize,
+    pub first: usize,
+    /// Rows holding the value, in runs or not.
+    pub count: usize,
+    /// The other values' central 98%.
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Fill {
+    pub fn find(values: &[f32]) -> Option<Self> {
+        if values.len() < 100 {
+            return None;
+        }
+        // The longest run of one value.
+        let (mut first, mut run, mut at) = (0, 0, 0);
+        for (i, v) in values.iter().enumerate() {
+            if *v != values[at] {
+                at = i;
+            }
+            if i + 1 - at > run {
+                (first, run) = (at, i + 1 - at);
+            }
+        }
+        let value = values[first];
+        let rest = sorted(values.iter().copied().filter(|&v| v != value));
+        let count = values.len() - rest.len();
+        if run < FILL_RUN || rest.is_empty() || count as f64 >= SENTINEL_SHARE * values.len() as f64
+        {
+            return None;
+        }
+        let (lo, hi) = (quantile_sorted(&rest, 0.01), quantile_sorted(&rest, 0.99));
+        let v = f64::from(value);
+        // Well outside, not at the edge: a channel that saturates (a
+        // turbine at its rated power) runs at its greatest value.
+        let away = if v < lo { lo - v } else { v - hi };
+        (hi > lo && away > 0.5 * (hi - lo)).then_some(Fill {
+            value,
+            run,
+            first,
+            count,
+            lo: lo as f32,
+            hi: hi as f32,
+        })
+    }
+}
+
+/// Rows in a row of one value outside the rest before it is taken for a
+/// logger's fill.
+const FILL_RUN: usize = 12;
+
 /// How far outside the rest of a channel a value lies (in its central
 /// 98%'s widths) before a repeat of it is taken for a code, not data...
 const SENTINEL_SPREADS: f64 = 10.0;
@@ -454,6 +515,58 @@ mod tests {
         for data in [-1000.0, 9.0, 998.0, 9999.5, 0.0] {
             assert!(!looks_like_code(data), "{data}");
         }
+    }
+
+    /// A logger's outage filled with 0 in a channel that is never near 0
+    /// (a supply temperature of 55–80 °C) is found, not the states of one
+    /// that often is (rain, a pump off), nor a channel that saturates.
+    #[test]
+    fn a_run_of_fill_values_is_told_from_states_and_saturation() {
+        let supply = |i: usize| 67.0 + 12.0 * (i as f32 * 0.05).sin();
+        let mut filled: Vec<f32> = (0..2000).map(supply).collect();
+        filled[1000..1072].fill(0.0);
+        let f = Fill::find(&filled).map(|f| (f.value, f.run, f.first, f.count));
+        assert_eq!(f, Some((0.0, 72, 1000, 72)));
+        assert_eq!(Sentinel::find(&filled), None, "not far enough for a code");
+        // Eleven rows are not a run; nor is the fill where the channel goes.
+        let mut short: Vec<f32> = (0..2000).map(supply).collect();
+        short[1000..1011].fill(0.0);
+        assert_eq!(Fill::find(&short), None);
+        let mut inside: Vec<f32> = (0..2000).map(supply).collect();
+        inside[1000..1072].fill(67.0);
+        assert_eq!(Fill::find(&inside), None);
+        // A turbine at its rated power for hours: at the edge, not outside.
+        let rated: Vec<f32> = (0..2000)
+            .map(|i| {
+                if (500..560).contains(&i) {
+                    2050.0
+                } else {
+                    1000.0 + (i % 1000) as f32
+                }
+            })
+            .collect();
+        assert_eq!(Fill::find(&rated), None);
+        // Rain, 0 most hours; a pump off a third of the time: states.
+        let rain: Vec<f32> = (0..2000)
+            .map(|i| {
+                if i % 100 < 10 {
+                    (i % 7) as f32 + 1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(Fill::find(&rain), None);
+        let pump: Vec<f32> = (0..2000)
+            .map(|i| {
+                if i % 300 < 100 {
+                    0.0
+                } else {
+                    1450.0 + (i % 20) as f32
+                }
+            })
+            .collect();
+        assert_eq!(Fill::find(&pump), None);
     }
 
     /// A channel at one value most of the time (rain: 0 in 9 of 10 hours)

@@ -4,7 +4,7 @@
 
 use crate::eval::significant;
 use crate::recording::{Recording, Segment};
-use crate::scaling::{Affine, Sentinel, Spikes};
+use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
 /// Every warning about `rec`'s two channels (`train`: its training part,
 /// which the scaling is fitted on).
@@ -83,6 +83,22 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
                 s.lo,
                 s.hi,
                 s.value,
+            ));
+            continue;
+        }
+        if let Some(f) = Fill::find(&values) {
+            warnings.push(format!(
+                "column {name:?}: {} rows in a row hold {} (from data row {}; {} rows in all), \
+                 well outside its other values (their central 98%: {} to {}): a logger's fill \
+                 while it was out? They are trained on as data, and set its scaling. --missing \
+                 {} with --skip-bad-rows skips the rows that hold it (in every chosen column)",
+                f.run,
+                f.value,
+                row(f.first).map_or("?".into(), |r| r.to_string()),
+                f.count,
+                significant(f64::from(f.lo)),
+                significant(f64::from(f.hi)),
+                f.value,
             ));
             continue;
         }
