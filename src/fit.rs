@@ -104,6 +104,8 @@ pub fn prepare(
             }
         }
     }
+    // Each file's training windows (for the overlap below) and held-out ones.
+    let mut parts: Vec<(Windows, Windows)> = Vec::with_capacity(read.len());
     for rec in read {
         let rec = rec?;
         let (train, valid) = rec.split(validate);
@@ -111,8 +113,9 @@ pub fn prepare(
             p.train_input.extend_from_slice(&s.input);
             p.train_output.extend_from_slice(&s.output);
         }
-        p.train.extend(&recording::windows(&train, window));
-        p.valid.extend(&recording::windows(&valid, window));
+        let train_windows = recording::windows(&train, window);
+        p.train.extend(&train_windows);
+        parts.push((train_windows, recording::windows(&valid, window)));
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
@@ -122,6 +125,10 @@ pub fn prepare(
             held_out_windows_found: None,
             recording: rec,
         });
+    }
+    for (f, (valid, note)) in overlap::held_out(&parts).into_iter().enumerate() {
+        p.valid.extend(&valid);
+        p.recordings[f].warnings.extend(note);
     }
     let rows: usize = p.recordings.iter().map(|r| r.recording.rows).sum();
     if p.train.is_empty() {
@@ -410,6 +417,7 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
 
 mod channels;
 mod figures;
+mod overlap;
 mod ranges;
 pub mod seen;
 pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure};

@@ -39,7 +39,7 @@ pub struct TrainingRows {
 
 /// A hash of a window's values, as read (f32 bits, -0 as 0), input then
 /// output.
-fn hash(input: &[f32], output: &[f32]) -> u64 {
+pub(super) fn hash(input: &[f32], output: &[f32]) -> u64 {
     let mut h = Fnv::default();
     for v in input.iter().chain(output) {
         h.write(&(v + 0.0).to_bits().to_le_bytes());

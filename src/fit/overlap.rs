@@ -1,0 +1,109 @@
+//! Held-out windows that are another file's training windows. Exports of
+//! overlapping periods (20 January to February beside January) hold the
+//! same rows: one file's held-out part would then score the model, and fit
+//! nothing of the baselines, on rows another file trained both on.
+
+use std::collections::HashSet;
+
+use super::seen::hash;
+use crate::data::Windows;
+
+/// Each file's held-out windows less those whose values (input and output)
+/// are a training window of another file, with a note on what was left out.
+/// Where that would leave no held-out window at all (a periodic signal in
+/// every file, sampled alike), every one is kept and the note says so.
+pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<String>)> {
+    let keys = |w: &Windows| -> Vec<u64> {
+        (0..w.len())
+            .map(|i| hash(w.input_row(i), w.target_row(i)))
+            .collect()
+    };
+    let trained: Vec<HashSet<u64>> = parts
+        .iter()
+        .map(|(t, _)| keys(t).into_iter().collect())
+        .collect();
+    let kept: Vec<Vec<usize>> = parts
+        .iter()
+        .enumerate()
+        .map(|(f, (_, valid))| {
+            let others =
+                |k: &u64| (trained.iter().enumerate()).any(|(g, t)| g != f && t.contains(k));
+            let keys = keys(valid);
+            (0..valid.len()).filter(|&i| !others(&keys[i])).collect()
+        })
+        .collect();
+    let all_gone = kept.iter().all(Vec::is_empty);
+    parts
+        .iter()
+        .zip(kept)
+        .map(|((_, valid), kept)| {
+            let left = valid.len() - kept.len();
+            if left == 0 {
+                return (valid.clone(), None);
+            }
+            if all_gone {
+                let note = format!(
+                    "all {} of its held-out windows repeat training windows of another file \
+                     given (a periodic signal sampled alike?): scored as they are, in-sample",
+                    valid.len()
+                );
+                return (valid.clone(), Some(note));
+            }
+            let note = format!(
+                "{left} of its {} held-out windows are training windows of another file given \
+                 (exports of overlapping periods): left out of the held-out part, which would \
+                 have scored the model on rows it was trained on",
+                valid.len()
+            );
+            (valid.gather(&kept), Some(note))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(rows: std::ops::Range<usize>) -> Windows {
+        let mut w = Windows::empty(3);
+        for r in rows {
+            let x = r as f32;
+            w.input.extend([x, x + 0.5, x + 0.25]);
+            w.target.extend([-x, 2.0 * x, x * x]);
+        }
+        w
+    }
+
+    #[test]
+    fn held_out_windows_another_file_trained_on_are_left_out() {
+        // File a: rows 0..80 train, 80..100 held out; file b, an export of
+        // rows 90..190: its training part (90..170) holds a's rows 90..100.
+        let a = (windows(0..80), windows(80..100));
+        let b = (windows(90..170), windows(170..190));
+        let out = held_out(&[a, b.clone()]);
+        assert_eq!(out[0].0.len(), 10, "a's rows 80..90 are kept");
+        assert_eq!(out[0].0.input_row(0), windows(80..81).input_row(0));
+        let note = out[0].1.as_deref().unwrap_or_default();
+        assert!(note.starts_with("10 of its 20 held-out windows"), "{note}");
+        assert_eq!(out[1].0, b.1);
+        assert_eq!(out[1].1, None);
+        // The same rows as input but another output: not the same window.
+        let mut other = windows(90..170);
+        other.target.iter_mut().for_each(|v| *v += 1.0);
+        let out = held_out(&[(windows(0..80), windows(80..100)), (other, windows(0..1))]);
+        assert_eq!((out[0].0.len(), &out[0].1), (20, &None));
+        // Nothing left anywhere: kept, and said.
+        let out = held_out(&[
+            (windows(0..10), windows(20..30)),
+            (windows(20..30), windows(0..10)),
+        ]);
+        assert_eq!(out[0].0.len(), 10);
+        assert!(
+            out[0]
+                .1
+                .as_deref()
+                .unwrap_or_default()
+                .contains("in-sample")
+        );
+    }
+}
