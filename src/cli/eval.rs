@@ -10,6 +10,7 @@ use pipeline::format::Metadata;
 use pipeline::recording::Column;
 use pipeline::{eval, pairs, report};
 
+use super::Usage;
 use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
 #[derive(Args)]
@@ -76,12 +77,32 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     let w = loaded.model.window();
     // Whether any file given is one the model was trained on (each file's
     // content id read once).
-    let overlap = trained.as_ref().is_some_and(|(_, files)| {
-        a.rec
-            .data
-            .iter()
-            .any(|d| files.includes(d, super::train::csv_file_id(d).as_deref()))
-    });
+    let is_training: Vec<bool> = (a.rec.data.iter())
+        .map(|d| {
+            trained.as_ref().is_some_and(|(_, files)| {
+                files.includes(d, super::train::csv_file_id(d).as_deref())
+            })
+        })
+        .collect();
+    let overlap = is_training.contains(&true);
+    // A training file's held-out part and a new recording are scored two
+    // ways (against baselines fitted on the file's first part; whole,
+    // against the training baselines): mixed, the new one would be scored
+    // only on its last part, by baselines fitted partly on its own rows.
+    if overlap && is_training.contains(&false) && a.rec.validate.is_none() {
+        let name = |t: bool| {
+            let i = is_training.iter().position(|&x| x == t).unwrap_or(0);
+            a.rec.data[i].display().to_string()
+        };
+        return Err(Usage(format!(
+            "{} is a file the model was trained on and {} is not: eval them in two runs (the \
+             new recording alone is scored whole, the honest test; a training file on its \
+             held-out part), or give --validate F to score the last part of each",
+            name(true),
+            name(false)
+        ))
+        .into());
+    }
     // Recordings the model never saw are scored whole, against the
     // baselines fitted on its training data (stored with it): the honest
     // question for a new recording is how the model and those baselines do

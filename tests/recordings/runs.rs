@@ -194,6 +194,22 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
         err.contains("not trained on: to score its held-out part"),
         "{err}"
     );
+    // The training file beside a new one: scored two ways, so refused
+    // (the new one was scored only on its last part, by baselines fitted
+    // partly on its own rows), with the two runs to make instead.
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap()])
+        .args(["--data", a.to_str().unwrap(), "--data", b.to_str().unwrap()])
+        .args(["--plot", dir.path().join("mixed.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("day1.csv is a file the model was trained on and")
+            && err.contains("day2.csv is not: eval them in two runs"),
+        "{err}"
+    );
 }
 
 /// Ctrl-C (SIGINT) ends training as a spent budget does: the best weights so
