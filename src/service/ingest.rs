@@ -308,6 +308,10 @@ impl Ingest {
             (self.route.counters.samples_in).fetch_add(outcome.accepted as u64, Relaxed);
         }
         if let Some((expected, got)) = outcome.gap {
+            if !self.replaying {
+                let skipped = got.saturating_sub(expected);
+                stats.samples_skipped.fetch_add(skipped, Relaxed);
+            }
             let detail = format!("expected seq {expected}, got {got}: window restarted");
             reporter
                 .report_from(origin, ErrorKind::Gap, key, subject, detail)

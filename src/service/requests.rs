@@ -244,6 +244,21 @@ fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Ar
     }
 }
 
+/// The route a shadow or promote request changes: the one named, or the
+/// only one. On an instance of several routes a request naming none is
+/// refused (it changed the first route, whichever model it named).
+fn control_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Arc<Route>> {
+    if pair.is_none() && routes.len() > 1 {
+        let served: Vec<String> = routes.iter().map(|r| format!("{:?}", r.cfg.pair)).collect();
+        return Err(Error::Request(format!(
+            "this instance serves {} routes ({}): name one with \"pair\"",
+            routes.len(),
+            served.join(", ")
+        )));
+    }
+    find_route(routes, pair)
+}
+
 /// A request for a pair no route serves: the error names the ones that are.
 fn no_route(routes: &[Arc<Route>], pair: &str) -> Error {
     let served: Vec<String> = routes.iter().map(|r| format!("{:?}", r.cfg.pair)).collect();
@@ -403,7 +418,7 @@ async fn answer_control(
                 Ok(answer(&Reloaded { instance, ..done }, json))
             }
             Control::Shadow => {
-                let r = find_route(&routes, pair)?;
+                let r = control_route(&routes, pair)?;
                 let force = match req.force {
                     true => super::route::Force::Yes,
                     false => super::route::Force::No,
@@ -419,7 +434,7 @@ async fn answer_control(
                             .into(),
                     ));
                 }
-                let r = find_route(&routes, pair)?;
+                let r = control_route(&routes, pair)?;
                 // The comparison restarts with the swap: read it before.
                 let worse = worse_against_truth(&r.compare.snapshot());
                 let s = r.promote()?;

@@ -84,6 +84,8 @@ pub struct Stats {
     panicked: Mutex<Vec<String>>,
     pub messages_in: AtomicU64,
     pub samples_in: AtomicU64,
+    /// Seq numbers a gap skipped (got − expected), summed.
+    pub samples_skipped: AtomicU64,
     pub windows_out: AtomicU64,
     pub batches: AtomicU64,
     pub batched_windows: AtomicU64,
@@ -295,6 +297,9 @@ impl Stats {
 pub struct Snapshot {
     pub messages_in: u64,
     pub samples_in: u64,
+    /// Seq numbers gaps skipped ([`Stats::samples_skipped`]).
+    #[serde(default)]
+    pub samples_skipped: u64,
     pub windows_out: u64,
     pub batches: u64,
     pub mean_batch_size: f64,
@@ -368,6 +373,7 @@ impl Stats {
         Snapshot {
             messages_in: self.messages_in.load(Relaxed),
             samples_in: self.samples_in.load(Relaxed),
+            samples_skipped: self.samples_skipped.load(Relaxed),
             windows_out: self.windows_out.load(Relaxed),
             batches,
             mean_batch_size: per(windows, batches),

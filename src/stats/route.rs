@@ -134,10 +134,12 @@ impl RouteCounters {
         self.errors[kind.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Error events by kind name, every kind listed.
+    /// Error events by kind name, every kind a route's message can cause
+    /// listed (a slow consumer is the connection's, of no route).
     pub fn read_errors(&self) -> std::collections::BTreeMap<&'static str, u64> {
         ErrorKind::ALL
             .iter()
+            .filter(|k| **k != ErrorKind::SlowConsumer)
             .map(|k| {
                 let n = self.errors[k.index()].load(std::sync::atomic::Ordering::Relaxed);
                 (k.as_str(), n)

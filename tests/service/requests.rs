@@ -129,6 +129,32 @@ async fn request_reply_and_service_discovery() {
     assert_eq!(reload["routes"][0]["pair"], "sin-cos", "{reload}");
     assert!(reload["routes"][0]["model"].is_string(), "{reload}");
     assert!(reload.get("samples_in").is_none(), "{reload}");
+    // On two routes, shadow and promote name their pair: without one they
+    // are refused (they changed the first route, whatever model was named).
+    let damped = manifest().join("models/damped.safetensors");
+    for (subject, body) in [
+        ("pipeline.shadow", serde_json::json!({ "model": damped })),
+        ("pipeline.shadow", serde_json::json!({})),
+        ("pipeline.promote", serde_json::json!({})),
+    ] {
+        let reply = client
+            .request(subject, body.to_string().into())
+            .await
+            .unwrap();
+        assert_service_error(
+            &reply,
+            "422",
+            "serves 2 routes (\"sin-cos\", \"damped\"): name one",
+        );
+    }
+    let body = serde_json::json!({ "model": damped, "pair": "damped" });
+    let reply = client
+        .request("pipeline.shadow", body.to_string().into())
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "{:?}", reply.headers);
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(answer["pair"], "damped", "{answer}");
     svc.shutdown().await;
 }
 

@@ -193,6 +193,9 @@ async fn every_error_kind_is_reported_and_good_streams_are_unaffected() {
     ] {
         assert_eq!(s.errors[k], n, "{k}");
     }
+    // The samples the gap skipped (seq 2 to 9), what a slow consumer's
+    // drops would show as.
+    assert_eq!(s.samples_skipped, 8);
     svc.shutdown().await;
 }
 
