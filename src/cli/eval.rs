@@ -256,11 +256,25 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         let inputs = prepared.recordings.iter().flat_map(|f| f.recording.input());
         let seen = pipeline::scaling::Affine::standard(inputs);
         if pipeline::format::other_units(seen, expects) {
+            // Centres a few spreads apart with spreads alike are another
+            // period of the same channel (April after a winter); units and
+            // decimal separators are off by factors, or far more.
+            let apart = (seen.center - expects.center).abs() / expects.scale.abs();
+            let ratio = (seen.scale / expects.scale).abs();
+            let why = if apart <= 3.0 && (0.25..=4.0).contains(&ratio) {
+                format!(
+                    "{apart:.1} training spreads apart: a period unlike training's (another \
+                     season, another load)? The model extrapolates where the input leaves what \
+                     it was trained on; the baselines below face the same"
+                )
+            } else {
+                "other units, or a misread decimal separator (--decimal)?".into()
+            };
             warn(
                 &mut warned,
                 format!(
                     "the recording's input is around {:.4} ± {:.4}, the model expects \
-                     {:.4} ± {:.4}: other units, or a misread decimal separator (--decimal)?",
+                     {:.4} ± {:.4}: {why}",
                     seen.center, seen.scale, expects.center, expects.scale
                 ),
             );

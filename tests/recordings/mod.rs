@@ -38,6 +38,11 @@ fn write_recording(path: &Path, rows: usize) {
 
 /// The recording's rows `rows` (another period of the same signal).
 fn write_recording_from(path: &Path, rows: std::ops::Range<usize>) {
+    write_recording_with(path, rows, input_at);
+}
+
+/// Rows `rows` with another input channel (another period, other units).
+fn write_recording_with(path: &Path, rows: std::ops::Range<usize>, input: impl Fn(usize) -> f64) {
     let mut text = String::from("\u{feff}time,label");
     for k in 0..9 {
         text.push_str(&format!(",s{k}"));
@@ -51,7 +56,7 @@ fn write_recording_from(path: &Path, rows: std::ops::Range<usize>) {
         ));
         for k in 0..9 {
             let v = match k {
-                3 => input_at(t),
+                3 => input(t),
                 7 => output_at(t),
                 _ => (t * (k + 1)) as f64 * 0.5,
             };

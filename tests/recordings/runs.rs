@@ -212,6 +212,33 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     );
 }
 
+/// An input a spread or two from training's (another season) is said to
+/// be one the model extrapolates on; one in other units (×1000) is said to
+/// be in other units.
+#[test]
+fn eval_tells_another_period_from_other_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let day1 = dir.path().join("day1.csv");
+    write_recording(&day1, 300);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(&day1, &model, &["--steps", "2"]));
+    let warmer = dir.path().join("warmer.csv");
+    write_recording_with(&warmer, 1000..1300, |t| input_at(t) + 70.0);
+    let (_, err) = eval(&model, &warmer, &[]);
+    assert!(
+        err.contains("training spreads apart: a period unlike training's")
+            && !err.contains("--decimal"),
+        "{err}"
+    );
+    let millis = dir.path().join("millis.csv");
+    write_recording_with(&millis, 1000..1300, |t| input_at(t) * 1000.0);
+    let (_, err) = eval(&model, &millis, &[]);
+    assert!(
+        err.contains("other units, or a misread decimal separator"),
+        "{err}"
+    );
+}
+
 /// Ctrl-C (SIGINT) ends training as a spent budget does: the best weights so
 /// far are written with the report and figures, and the run says why.
 #[test]
