@@ -194,12 +194,14 @@ impl Recording {
         };
         // The most fields a row near the top has, for a hint when the first
         // rows are a logger's preamble (`Device;Logger 7`) above the header.
-        let widest = records(bytes, delimiter)
+        let widths: Vec<usize> = records(bytes, delimiter)
             .take(SNIFF_LINES)
             .map_while(|r| r.ok())
             .map(|(_, r)| r.len())
-            .max()
-            .unwrap_or(0);
+            .collect();
+        let widest = widths.iter().copied().max().unwrap_or(0);
+        // Wider rows than the first are a preamble's sign where most are.
+        let preamble = 2 * widths.iter().filter(|&&n| n > first.len()).count() > widths.len();
         let head = Header::new(&first, opts, delimiter, sniffed, widest);
         let (header, names) = (head.is_header, &head.names);
         let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));
@@ -347,7 +349,7 @@ impl Recording {
                          shifts the cells after it (quote such cells){}",
                         if header { "header" } else { "first row" },
                         delimiter_name(delimiter),
-                        preamble_hint(first.len(), widest)
+                        preamble_hint(first.len(), if preamble { widest } else { 0 })
                     )));
                 }
                 Ok(())

@@ -19,8 +19,28 @@ pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> Vec<String> {
         coarse_channels(rec),
         spiky_channels(rec, train),
         time.collect(),
+        many_skipped(rec).into_iter().collect(),
     ]
     .concat()
+}
+
+/// Rows skipped (`--skip-bad-rows`) beyond 1% of a file: rows skipped for
+/// one cause take a part of the signal with them (every value over 1,000
+/// written with an unquoted thousands separator: the high-load hours), so
+/// the cause is said where the count alone was.
+fn many_skipped(rec: &Recording) -> Option<String> {
+    let total = rec.rows + rec.skipped;
+    if rec.skipped < 10 || (rec.skipped as f64) < 0.01 * total as f64 {
+        return None;
+    }
+    let example = rec.skipped_examples.first()?;
+    Some(format!(
+        "{} of its {total} rows ({:.1}%) were skipped for bad cells, such as {example}. Rows \
+         skipped for one cause may be one part of the signal (its highest values, one state): \
+         the model and the scaling never see it; fix the cause where you can",
+        rec.skipped,
+        100.0 * rec.skipped as f64 / total as f64
+    ))
 }
 
 /// Channels that f32 (how samples are read, published and served) holds
@@ -141,6 +161,43 @@ mod tests {
             ..Default::default()
         };
         Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+    }
+
+    /// The high-load rows of a `,`-separated export with unquoted thousands
+    /// (`1,020.5`) are all skipped: the count and the cause are said, and
+    /// not the preamble hint (most rows have the header's width).
+    #[test]
+    fn many_rows_skipped_say_their_cause() {
+        let text = |every: usize| {
+            let mut t = String::from("x,y\n");
+            for i in 0..500 {
+                let y = 900.0 + (i % 20) as f64 * 10.0;
+                if i % every == 0 && y >= 1000.0 {
+                    t += &format!("{i},{},{:05.1}\n", (y / 1000.0) as u32, y % 1000.0);
+                } else {
+                    t += &format!("{i},{y}\n");
+                }
+            }
+            t
+        };
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            skip_bad_rows: true,
+            ..Default::default()
+        };
+        let read = |t: String| {
+            Recording::from_bytes(t.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+        };
+        let w = many_skipped(&read(text(1))).unwrap_or_default();
+        assert!(
+            w.starts_with("250 of its 500 rows (50.0%) were skipped for bad cells, such as line ")
+                && w.contains("the row has 3 fields, the header 2")
+                && !w.contains("start each with '#'"),
+            "{w}"
+        );
+        // Five rows in 500 (under ten) are not worth a warning.
+        assert_eq!(many_skipped(&read(text(50))), None);
     }
 
     /// A meter at 2.5e7 varying by about 2 is a few f32 steps: warned; the
