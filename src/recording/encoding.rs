@@ -1,6 +1,6 @@
 //! A recording's text as UTF-8, whichever of the encodings spreadsheets
 //! export it was saved in: UTF-8 (with or without a byte-order mark),
-//! UTF-16 with its byte-order mark (Excel's "Unicode Text"), or, when the
+//! UTF-16 with its byte-order mark (Excel's "Unicode Text") or without, or, when the
 //! bytes are not UTF-8, Windows-1252 (Excel's plain "CSV" on a Western
 //! European Windows, where `°C` and `ü` are single bytes).
 
@@ -33,6 +33,25 @@ pub(super) fn to_utf8(bytes: &[u8]) -> (Cow<'_, [u8]>, Encoding) {
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
         return (utf16(rest, u16::from_be_bytes), Encoding::Utf16Be);
+    }
+    // UTF-16 without its mark (some loggers and scripts write it): text of
+    // ASCII digits and separators has a zero byte in every other place,
+    // which no UTF-8 or Windows-1252 text has.
+    let head = &bytes[..bytes.len().min(4096) & !1];
+    let zeros = |odd: usize| {
+        head.iter()
+            .skip(odd)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let half = head.len() / 2;
+    if half >= 2 {
+        match (zeros(0), zeros(1)) {
+            (0, z) if 2 * z > half => return (utf16(bytes, u16::from_le_bytes), Encoding::Utf16Le),
+            (z, 0) if 2 * z > half => return (utf16(bytes, u16::from_be_bytes), Encoding::Utf16Be),
+            _ => {}
+        }
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if std::str::from_utf8(bytes).is_ok() {
@@ -104,7 +123,15 @@ mod tests {
             let (read, as_) = to_utf8(&bytes);
             assert_eq!(as_, encoding);
             assert_eq!(std::str::from_utf8(&read), Ok(text), "{}", encoding.name());
+            // UTF-16 without its byte-order mark: told by its zero bytes.
+            if matches!(encoding, Encoding::Utf16Le | Encoding::Utf16Be) {
+                let (read, as_) = to_utf8(&bytes[2..]);
+                assert_eq!(as_, encoding);
+                assert_eq!(std::str::from_utf8(&read), Ok(text), "{}", encoding.name());
+            }
         }
+        // A lone NUL in UTF-8 text is not UTF-16.
+        assert_eq!(to_utf8(b"a,b\n1,\x002\n").1, Encoding::Utf8);
         assert_eq!(windows_1252(0x80), '€');
         assert_eq!(windows_1252(0x96), '–');
     }
