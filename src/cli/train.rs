@@ -344,12 +344,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         }
     }
     // No time column named, but one looks like it: windows span any gap.
-    if let Some(f) = prepared
-        .recordings
-        .iter()
-        .find(|f| f.recording.time_hint.is_some())
-    {
-        println!("hint       {}", csv::time_hint(f, &a.rec.csv.options()));
+    if let Some(hint) = csv::time_hint(&prepared.recordings, &a.rec.csv.options()) {
+        println!("hint       {hint}");
     }
     let scaling = fit::fit_scaling(&prepared, a.scale)?;
     if !scaling.is_identity() {

@@ -75,6 +75,21 @@ fn the_time_column_hint_says_whether_its_stamps_show_a_gap() {
             && gap.contains("--time-column time splits them there"),
         "{gap}"
     );
+    // Beside an even file, the gapped one is named, and the count is of all.
+    let even_file = dir.path().join("even.csv");
+    write_recording(&even_file, 200);
+    let out = retrain(
+        &even_file,
+        &model,
+        &["--steps", "1", "--data", csv.to_str().unwrap()],
+    );
+    ok(&out);
+    let both = hint(&out);
+    assert!(
+        both.contains("show 1 gap(s) in time in 1 of the 2 files (the first: ")
+            && both.contains("timed.csv: data row 150: 1.0 h"),
+        "{both}"
+    );
 }
 
 /// A recording the model never saw is scored whole, against the baselines

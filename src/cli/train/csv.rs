@@ -249,9 +249,12 @@ pub(crate) fn missing_code(s: &str) -> Result<f32, String> {
 /// What `retrain` says of a file read without a time column when one
 /// looks like time stamps: read with it, whether its stamps show a gap
 /// that the windows now span (or that they show none).
-pub(crate) fn time_hint(f: &pipeline::fit::FileSummary, opts: &CsvOptions) -> String {
-    let r = &f.recording;
-    let flags = r.time_hint.clone().unwrap_or_default();
+pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions) -> Option<String> {
+    let hinted: Vec<&Recording> = (files.iter())
+        .map(|f| &f.recording)
+        .filter(|r| r.time_hint.is_some())
+        .collect();
+    let flags = hinted.first()?.time_hint.clone().unwrap_or_default();
     let generic = format!(
         "rows are read as if one followed another without a break: {flags} would split them \
          where the time stamps jump (a logger stopped, a clock change)"
@@ -267,19 +270,39 @@ pub(crate) fn time_hint(f: &pipeline::fit::FileSummary, opts: &CsvOptions) -> St
         max_gap: None,
         ..opts.clone()
     };
-    let probe = Recording::read(&r.path, &with_time);
-    match probe {
-        Ok(p) if p.time_gaps > 0 => format!(
-            "the time stamps in {:?} show {} gap(s) in time ({}), which the windows span: \
-             rows are read as if one followed another; {flags} splits them there",
-            p.time_name.as_deref().unwrap_or("the time column"),
-            p.time_gaps,
-            p.time_gap_examples.first().map_or("", String::as_str),
-        ),
-        Ok(_) => format!(
+    // Every file the hint applies to, read with the column: the gaps of all.
+    let probes: Option<Vec<Recording>> = (hinted.iter())
+        .filter(|r| r.time_hint.as_deref() == Some(flags.as_str()))
+        .map(|r| Recording::read(&r.path, &with_time).ok())
+        .collect();
+    let Some(probes) = probes else {
+        return Some(generic);
+    };
+    let gaps: usize = probes.iter().map(|p| p.time_gaps).sum();
+    let first = probes.iter().find(|p| p.time_gaps > 0);
+    Some(match first {
+        Some(p) => {
+            let example = p.time_gap_examples.first().map_or("", String::as_str);
+            // With several files, which of them, and the first one's name.
+            let (files, example) = match probes.len() {
+                1 => (String::new(), example.to_string()),
+                n => (
+                    format!(
+                        " in {} of the {n} files",
+                        probes.iter().filter(|p| p.time_gaps > 0).count()
+                    ),
+                    format!("the first: {}: {example}", p.path.display()),
+                ),
+            };
+            format!(
+                "the time stamps in {:?} show {gaps} gap(s) in time{files} ({example}), which the \
+                 windows span: rows are read as if one followed another; {flags} splits them there",
+                p.time_name.as_deref().unwrap_or("the time column"),
+            )
+        }
+        None => format!(
             "{flags} looks like time stamps and shows no gap in time here: naming it checks \
              this file and later ones (eval) for gaps"
         ),
-        Err(_) => generic,
-    }
+    })
 }
