@@ -135,9 +135,18 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             let Ok(read) = fit::prepare(&a.rec.data, &without, validate, w) else {
                 return Err(e.into());
             };
+            // A column of this file that looks like time stamps: the way
+            // to keep windows off its gaps.
+            let hint = (read.recordings.iter())
+                .find_map(|f| f.recording.time_hint.clone())
+                .map_or(String::new(), |flags| {
+                    format!(
+                        "; {flags} looks like this file's time stamps: name it to split at its gaps"
+                    )
+                });
             warn(
                 &mut warned,
-                format!("{e}: read without the time column the model was trained with"),
+                format!("{e}: read without the time column the model was trained with{hint}"),
             );
             read
         }

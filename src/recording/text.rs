@@ -156,10 +156,11 @@ pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
 }
 
 /// The one header name `given` most likely meant: equal once case, spaces,
-/// punctuation and a unit in brackets are set aside (`Aussentemperatur`
-/// for `Außentemperatur [°C]` is too far; `vorlauftemperatur` for
-/// `Vorlauftemperatur [°C]`, `flow_m3h` for `Flow (m3/h)` are not), or the
-/// only name that begins with it.
+/// punctuation, a unit in brackets and the spelling of umlauts are set
+/// aside (`vorlauftemperatur` for `Vorlauftemperatur [°C]`, `flow_m3h` for
+/// `Flow (m3/h)`, `Aussentemperatur` for `Außentemperatur [°C]`, a name
+/// typed with a combining diaeresis, or a header UTF-8 decoded twice,
+/// `AuÃŸentemperatur`), or the only name that begins with it.
 pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a str> {
     let bare = |s: &str| -> String {
         let s = s.trim();
@@ -167,10 +168,7 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
             Some(i) if i > 0 && s.ends_with([']', ')']) => &s[..i],
             _ => s,
         };
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
+        fold(s)
     };
     let one = |found: Vec<&'a String>| match found[..] {
         [only] => Some(only.as_str()),
@@ -180,12 +178,7 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
     if want.is_empty() {
         return None;
     }
-    let full = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let full = |s: &str| -> String { fold(s) };
     one(names
         .iter()
         .filter(|h| bare(h) == want || full(h) == full(given))
@@ -196,6 +189,54 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
             .filter(|h| full(h).starts_with(&full(given)))
             .collect())
     })
+}
+
+/// `s` lowercase, letters and digits only, with umlauts and `ß` spelled
+/// out as German writes them without (`ä` and `a` + U+0308 as `ae`, `ß` as
+/// `ss`), other accents dropped, and first undone if it is UTF-8 that was
+/// decoded as Windows-1252 (`Ã¼` for `ü`).
+fn fold(s: &str) -> String {
+    let undone = undo_double_encoding(s);
+    let s = undone.as_deref().unwrap_or(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ä' | 'ö' | 'ü' => out.extend([
+                match c {
+                    'ä' => 'a',
+                    'ö' => 'o',
+                    _ => 'u',
+                },
+                'e',
+            ]),
+            'ß' => out.push_str("ss"),
+            '\u{308}' => out.push('e'),
+            'à' | 'á' | 'â' | 'ã' | 'å' => out.push('a'),
+            'è' | 'é' | 'ê' | 'ë' => out.push('e'),
+            'ì' | 'í' | 'î' | 'ï' => out.push('i'),
+            'ò' | 'ó' | 'ô' | 'õ' | 'ø' => out.push('o'),
+            'ù' | 'ú' | 'û' => out.push('u'),
+            'ç' => out.push('c'),
+            'ñ' => out.push('n'),
+            c if c.is_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `s` as it was, if it is UTF-8 text that was decoded as Windows-1252
+/// (every char one byte of it, and those bytes UTF-8 with a char above
+/// ASCII); `None` otherwise.
+fn undo_double_encoding(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = s
+        .chars()
+        .map(|c| (0..=255u8).find(|&b| super::encoding::windows_1252(b) == c))
+        .collect();
+    String::from_utf8(bytes?).ok().filter(|t| !t.is_ascii())
 }
 
 #[cfg(test)]
@@ -219,6 +260,25 @@ mod tests {
         assert_eq!(guess("vorlauf_temperatur"), Some("Vorlauftemperatur [°C]"));
         assert_eq!(guess("flow_m3h"), Some("Flow (m3/h)"));
         assert_eq!(guess("Rück"), Some("Rücklauftemperatur [°C]"));
+        // Umlauts spelled out, typed decomposed, or a header decoded twice.
+        let german: Vec<String> = ["Außentemperatur [°C]", "Rücklauftemperatur [°C]"]
+            .map(String::from)
+            .to_vec();
+        let guess_de = |g: &str| did_you_mean(g, &german);
+        assert_eq!(guess_de("Aussentemperatur"), Some("Außentemperatur [°C]"));
+        assert_eq!(
+            guess_de("Ru\u{308}cklauftemperatur [°C]"),
+            Some("Rücklauftemperatur [°C]")
+        );
+        assert_eq!(
+            guess_de("Ruecklauftemperatur"),
+            Some("Rücklauftemperatur [°C]")
+        );
+        let twice = vec!["AuÃŸentemperatur [Â°C]".to_string()];
+        assert_eq!(
+            did_you_mean("Außentemperatur [°C]", &twice),
+            Some(twice[0].as_str())
+        );
         // Two names begin with it, or none is near: no guess.
         assert_eq!(guess("Pressure"), None);
         assert_eq!(guess("Außentemperatur"), None);

@@ -32,6 +32,16 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         err.contains("--time-column \"time\"") && err.contains("read without the time column"),
         "{err}"
     );
+    assert!(!err.contains("looks like this file's time stamps"), "{err}");
+    // The time column under another name: the way to name it is said.
+    let renamed = text.replacen("time,", "stamp,", 1);
+    let other = dir.path().join("renamed.csv");
+    std::fs::write(&other, renamed).unwrap();
+    let (_, err) = eval(&model, &other, &[]);
+    assert!(
+        err.contains("--time-column stamp looks like this file's time stamps"),
+        "{err}"
+    );
 }
 
 /// Trained without naming the time column it has, `retrain` says whether

@@ -215,8 +215,9 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
 }
 
 /// A fraction in [0, 1).
-fn fraction(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
+pub(super) fn fraction(s: &str) -> std::result::Result<f64, String> {
+    // `0,1` as a decimal comma writes it: a fraction has no thousands.
+    match s.replacen(',', ".", 1).parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
         Ok(v) => Err(format!("must be in [0, 1), got {v}")),
         Err(e) => Err(e.to_string()),

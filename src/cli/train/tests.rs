@@ -124,3 +124,13 @@ fn the_time_column_flag_takes_a_date_and_a_time_of_day() {
     assert_eq!(codes.map_err(|e| e.to_string()), Ok(vec![-9999.0, -999.9]));
     assert!(parse(&["--missing", "NaN"]).is_err());
 }
+
+/// `--validate 0,1` as a decimal comma writes it (it was "invalid float
+/// literal"); out of range, said so.
+#[test]
+fn a_fraction_reads_a_decimal_comma() {
+    assert_eq!(super::csv::fraction("0,1"), Ok(0.1));
+    assert_eq!(super::csv::fraction("0.25"), Ok(0.25));
+    assert!(super::csv::fraction("1,5").unwrap_err().contains("[0, 1)"));
+    assert!(super::csv::fraction("0,1,2").is_err());
+}
