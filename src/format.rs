@@ -552,7 +552,7 @@ fn hidden_size(st: &SafeTensors, path: &Path) -> Result<usize> {
         });
     };
     match *t.shape() {
-        [rows, h] if h > 0 && rows == 4 * h => Ok(h),
+        [rows, h] if h > 0 && h.checked_mul(4) == Some(rows) => Ok(h),
         ref found => Err(Error::ModelFormat {
             path: path.to_path_buf(),
             reason: format!(
@@ -625,20 +625,22 @@ pub fn set_scaling(src: &Path, dst: &Path, scaling: Scaling) -> Result<String> {
         scaling: Some(scaling),
         ..loaded.meta
     };
-    // Replacing a scaling the model was trained with changes its units: its
-    // recorded scores and baselines (in the old units) no longer hold.
-    if let Some(old) = loaded
-        .meta
-        .scaling
-        .filter(|o| !o.is_identity() && *o != scaling)
-    {
+    // Replacing the scaling a model was trained with changes what it
+    // outputs: its recorded scores (`validation`) no longer hold. What it
+    // records of its data (columns, reading, baselines, training rows) does.
+    let old = loaded.meta.scaling.unwrap_or(Scaling::IDENTITY);
+    let scored = (meta.metrics.as_ref()).is_some_and(|m| m.get("validation").is_some());
+    if old != scaling && scored {
         tracing::warn!(
             model = %src.display(),
-            "replacing the model's scaling (input (x − {}) / {}, output (y − {}) / {}); its recorded \
-             scores and baselines, in those units, are left out of the copy",
+            "replacing the scaling the model was trained with (input (x − {}) / {}, output \
+             (y − {}) / {}); its recorded scores no longer hold and are left out of the copy \
+             (`pipeline eval` scores it again)",
             old.input.center, old.input.scale, old.output.center, old.output.scale
         );
-        meta.metrics = None;
+        if let Some(Value::Object(m)) = meta.metrics.as_mut() {
+            m.remove("validation");
+        }
     }
     save(
         dst,

@@ -424,10 +424,9 @@ fn only_regular_files_are_read_as_models() {
     }
 }
 
-/// `set-scaling` over a scaling the model was trained with changes its
-/// units: the scores and baselines it recorded in the old ones are dropped
-/// (eval scored a kW baseline against normalised outputs); the same scaling
-/// again keeps them.
+/// `set-scaling` over a scaling the model was trained with changes what it
+/// outputs: the scores it recorded are dropped, what it recorded of its
+/// data is kept; the same scaling again keeps both.
 #[test]
 fn replacing_a_scaling_drops_the_scores_in_the_old_units() {
     use pipeline::scaling::{Affine, ScaleMethod, Scaling};
@@ -440,7 +439,11 @@ fn replacing_a_scaling_drops_the_scores_in_the_old_units() {
     let src = dir.path().join("m.safetensors");
     let meta = Metadata {
         scaling: Some(scaling(5.0)),
-        metrics: Some(serde_json::json!({"baselines": {"linear": {"mse": 1.0}}})),
+        metrics: Some(serde_json::json!({
+            "baselines": {"linear": {"mse": 1.0}},
+            "validation": {"model": {"mse": 2.0}},
+            "input": "x",
+        })),
         ..Default::default()
     };
     format::save(&src, &tensors(&random_params(3, 1, 0.5)), 3, 24, &meta).unwrap();
@@ -449,6 +452,9 @@ fn replacing_a_scaling_drops_the_scores_in_the_old_units() {
         format::set_scaling(&src, &copy, scaling(center)).unwrap();
         let loaded = format::load(&copy, None).unwrap();
         assert_eq!(loaded.meta.scaling, Some(scaling(center)));
-        assert_eq!(loaded.meta.metrics.is_some(), kept, "center {center}");
+        let m = loaded.meta.metrics.unwrap();
+        assert_eq!(m.get("validation").is_some(), kept, "center {center}");
+        let data = (&m["input"], &m["baselines"]["linear"]["mse"]);
+        assert_eq!(data, (&"x".into(), &1.0.into()));
     }
 }

@@ -89,15 +89,17 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // ways (against baselines fitted on the file's first part; whole,
     // against the training baselines): mixed, the new one would be scored
     // only on its last part, by baselines fitted partly on its own rows.
-    if overlap && is_training.contains(&false) && a.rec.validate.is_none() {
+    let recorded = fit::Baselines::recorded(loaded.meta.metrics.as_ref(), w).is_some();
+    if overlap && is_training.contains(&false) && a.rec.validate.is_none() && recorded {
         let name = |t: bool| {
             let i = is_training.iter().position(|&x| x == t).unwrap_or(0);
             a.rec.data[i].display().to_string()
         };
         return Err(Usage(format!(
-            "{} is a file the model was trained on and {} is not: eval them in two runs (the \
-             new recording alone is scored whole, the honest test; a training file on its \
-             held-out part), or give --validate F to score the last part of each",
+            "{} is a file the model was trained on and {} is not one by its bytes: eval them in \
+             two runs (a new recording alone is scored whole, the honest test, with the rows it \
+             shares with training found and left out; a training file on its held-out part), or \
+             give --validate F to score the last part of each",
             name(true),
             name(false)
         ))

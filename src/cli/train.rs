@@ -92,8 +92,8 @@ pub(crate) struct RetrainArgs {
     #[arg(long, value_parser = positive)]
     pub(crate) hidden: Option<usize>,
     /// Window length in samples: what the service collects per window and
-    /// the translation's length [default: 24].
-    #[arg(long, value_parser = positive)]
+    /// the translation's length [default: 24; at most 10000].
+    #[arg(long, value_parser = window_len)]
     pub(crate) window: Option<usize>,
     /// Seeds the weights' initialisation and the order of the windows: the
     /// same seed, data and --threads give the same model, bit for bit, on
@@ -549,6 +549,14 @@ pub(crate) fn budget_bar() -> ProgressBar {
 }
 
 /// A count that must be at least 1 (a usage error, before any file is read).
+/// A window length a model file may have (refused after training, else).
+fn window_len(s: &str) -> std::result::Result<usize, String> {
+    match positive(s)? {
+        w if w > format::MAX_WINDOW => Err(format!("at most {}", format::MAX_WINDOW)),
+        w => Ok(w),
+    }
+}
+
 fn positive(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

@@ -35,7 +35,7 @@ fn many_skipped(rec: &Recording) -> Option<String> {
     }
     let example = rec.skipped_examples.first()?;
     Some(format!(
-        "{} of its {total} rows ({:.1}%) were skipped for bad cells, such as {example}. Rows \
+        "{} of its {total} rows ({:.1}%) were skipped as bad rows, such as {example}. Rows \
          skipped for one cause may be one part of the signal (its highest values, one state): \
          the model and the scaling never see it; fix the cause where you can",
         rec.skipped,
@@ -110,8 +110,9 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             warnings.push(format!(
                 "column {name:?}: {} rows in a row hold {} (from data row {}; {} rows in all), \
                  well outside its other values (their central 98%: {} to {}): a logger's fill \
-                 while it was out? They are trained on as data, and set its scaling. --missing \
-                 {} with --skip-bad-rows skips the rows that hold it (in every chosen column)",
+                 while it was out, or a state of the channel (off, shut)? As a fill they are \
+                 trained on as data, and set its scaling: --missing {} with --skip-bad-rows \
+                 skips the rows that hold it (in every chosen column)",
                 f.run,
                 f.value,
                 row(f.first).map_or("?".into(), |r| r.to_string()),
@@ -191,7 +192,7 @@ mod tests {
         };
         let w = many_skipped(&read(text(1))).unwrap_or_default();
         assert!(
-            w.starts_with("250 of its 500 rows (50.0%) were skipped for bad cells, such as line ")
+            w.starts_with("250 of its 500 rows (50.0%) were skipped as bad rows, such as line ")
                 && w.contains("the row has 3 fields, the header 2")
                 && !w.contains("start each with '#'"),
             "{w}"

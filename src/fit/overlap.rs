@@ -3,15 +3,18 @@
 //! same rows: one file's held-out part would then score the model, and fit
 //! nothing of the baselines, on rows another file trained both on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::seen::hash;
 use crate::data::Windows;
 
 /// Each file's held-out windows less those whose values (input and output)
 /// are a training window of another file, with a note on what was left out.
-/// Where that would leave no held-out window at all (a periodic signal in
-/// every file, sampled alike), every one is kept and the note says so.
+/// Only windows that occur once among their file's training windows and
+/// are not constant count: a night of a PV plant (0 in, 0 out) or a stuck
+/// sensor repeats in any recording, and is no sign of an overlap. Where
+/// that would leave no held-out window at all (a periodic signal in every
+/// file, sampled alike), every one is kept and the note says so.
 pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<String>)> {
     let keys = |w: &Windows| -> Vec<u64> {
         (0..w.len())
@@ -20,7 +23,18 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
     };
     let trained: Vec<HashSet<u64>> = parts
         .iter()
-        .map(|(t, _)| keys(t).into_iter().collect())
+        .map(|(t, _)| {
+            let mut seen = HashMap::new();
+            for (i, k) in keys(t).into_iter().enumerate() {
+                if !constant(t, i) {
+                    *seen.entry(k).or_insert(0usize) += 1;
+                }
+            }
+            seen.into_iter()
+                .filter(|&(_, n)| n == 1)
+                .map(|(k, _)| k)
+                .collect()
+        })
         .collect();
     let kept: Vec<Vec<usize>> = parts
         .iter()
@@ -29,7 +43,9 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
             let others =
                 |k: &u64| (trained.iter().enumerate()).any(|(g, t)| g != f && t.contains(k));
             let keys = keys(valid);
-            (0..valid.len()).filter(|&i| !others(&keys[i])).collect()
+            (0..valid.len())
+                .filter(|&i| constant(valid, i) || !others(&keys[i]))
+                .collect()
         })
         .collect();
     let all_gone = kept.iter().all(Vec::is_empty);
@@ -58,6 +74,12 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
             (valid.gather(&kept), Some(note))
         })
         .collect()
+}
+
+/// Whether window `i` holds one value in, and one out.
+fn constant(w: &Windows, i: usize) -> bool {
+    let one = |row: &[f32]| row.iter().all(|v| *v == row[0]);
+    one(w.input_row(i)) && one(w.target_row(i))
 }
 
 #[cfg(test)]
@@ -92,6 +114,19 @@ mod tests {
         other.target.iter_mut().for_each(|v| *v += 1.0);
         let out = held_out(&[(windows(0..80), windows(80..100)), (other, windows(0..1))]);
         assert_eq!((out[0].0.len(), &out[0].1), (20, &None));
+        // Windows that repeat within a file (a stuck sensor, a night of
+        // zeros) or hold one value are no sign of an overlap: kept.
+        let mut stuck = windows(0..80);
+        stuck.extend(&windows(30..31));
+        let mut night = Windows::empty(3);
+        night.input.extend([0.0; 3]);
+        night.target.extend([0.0; 3]);
+        let mut held = windows(30..31);
+        held.extend(&night);
+        let mut trained = stuck.clone();
+        trained.extend(&night);
+        let out = held_out(&[(trained, windows(200..201)), (windows(300..380), held)]);
+        assert_eq!((out[1].0.len(), &out[1].1), (2, &None));
         // Nothing left anywhere: kept, and said.
         let out = held_out(&[
             (windows(0..10), windows(20..30)),

@@ -199,7 +199,11 @@ fn fold(s: &str) -> String {
     let undone = undo_double_encoding(s);
     let s = undone.as_deref().unwrap_or(s);
     let mut out = String::with_capacity(s.len());
+    let mut after_umlaut_vowel = false;
     for c in s.chars().flat_map(char::to_lowercase) {
+        // A combining diaeresis spells an umlaut out after a, o or u only.
+        let diaeresis_e = after_umlaut_vowel;
+        after_umlaut_vowel = matches!(c, 'a' | 'o' | 'u');
         match c {
             'ä' | 'ö' | 'ü' => out.extend([
                 match c {
@@ -210,7 +214,7 @@ fn fold(s: &str) -> String {
                 'e',
             ]),
             'ß' => out.push_str("ss"),
-            '\u{308}' => out.push('e'),
+            '\u{308}' if diaeresis_e => out.push('e'),
             'à' | 'á' | 'â' | 'ã' | 'å' => out.push('a'),
             'è' | 'é' | 'ê' | 'ë' => out.push('e'),
             'ì' | 'í' | 'î' | 'ï' => out.push('i'),
@@ -274,6 +278,9 @@ mod tests {
             guess_de("Ruecklauftemperatur"),
             Some("Rücklauftemperatur [°C]")
         );
+        // After another letter a combining diaeresis is only an accent.
+        let accented = vec!["Citroën".to_string()];
+        assert_eq!(did_you_mean("citroe\u{308}n", &accented), Some("Citroën"));
         let twice = vec!["AuÃŸentemperatur [Â°C]".to_string()];
         assert_eq!(
             did_you_mean("Außentemperatur [°C]", &twice),

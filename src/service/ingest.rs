@@ -18,6 +18,9 @@ use crate::nats::{ClientFlag, barrier, client_flag};
 use crate::window::StreamWindow;
 use crate::wire::{self, DecodeError, ErrorKind};
 
+/// The most one gap in `seq` adds to `pipeline_samples_skipped_total`.
+const MAX_SKIPPED: u64 = 1 << 20;
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct IngestLimits {
     pub max_streams: usize,
@@ -309,7 +312,9 @@ impl Ingest {
         }
         if let Some((expected, got)) = outcome.gap {
             if !self.replaying {
-                let skipped = got.saturating_sub(expected);
+                // A jump past what any loss could be (a sender restarted
+                // at a clock's seq) counts as that much, not as its size.
+                let skipped = got.saturating_sub(expected).min(MAX_SKIPPED);
                 stats.samples_skipped.fetch_add(skipped, Relaxed);
             }
             let detail = format!("expected seq {expected}, got {got}: window restarted");

@@ -100,7 +100,7 @@ impl Scrape {
         let counters = counters! {
             messages_in: "Sample messages received.",
             samples_in: "Samples accepted into windows.",
-            samples_skipped: "Samples never received: the seq numbers gaps skipped (a gap from 5 to 9 counts 4). What a slow consumer dropped shows here (its events count drops, not samples), as do rows a publisher left out and a sender that restarted at a later seq.",
+            samples_skipped: "Samples never received: the seq numbers gaps skipped (a gap from 5 to 9 counts 4). What a slow consumer dropped shows here (its events count drops, not samples), as do rows a publisher left out and a sender that restarted at a later seq (one gap counts at most 1,048,576).",
             windows_out: "Translations published.",
             batches: "Model calls.",
             requests: "pipeline.translate requests.",

@@ -232,7 +232,7 @@ fn a_recording_the_model_never_saw_is_scored_whole_against_its_training_baseline
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("day1.csv is a file the model was trained on and")
-            && err.contains("day2.csv is not: eval them in two runs"),
+            && err.contains("day2.csv is not one by its bytes: eval them in two runs"),
         "{err}"
     );
 }

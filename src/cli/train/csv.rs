@@ -303,7 +303,12 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
         }
         None => format!(
             "{flags} looks like time stamps and shows no gap in time here: naming it checks \
-             this file and later ones (eval) for gaps"
+             {} and later ones (eval) for gaps",
+            if probes.len() == 1 {
+                "this file"
+            } else {
+                "these files"
+            }
         ),
     })
 }

@@ -134,3 +134,16 @@ fn a_fraction_reads_a_decimal_comma() {
     assert!(super::csv::fraction("1,5").unwrap_err().contains("[0, 1)"));
     assert!(super::csv::fraction("0,1,2").is_err());
 }
+
+/// A window no model file may have is refused before training (it was
+/// refused when the trained model was saved).
+#[test]
+fn a_window_over_the_limit_is_refused_at_once() {
+    assert_eq!(super::window_len("24"), Ok(24));
+    assert!(
+        super::window_len("20000")
+            .unwrap_err()
+            .contains("at most 10000")
+    );
+    assert!(super::window_len("0").is_err());
+}
