@@ -33,7 +33,10 @@ fn many_skipped(rec: &Recording) -> Option<String> {
     if rec.skipped < 10 || (rec.skipped as f64) < 0.01 * total as f64 {
         return None;
     }
-    let example = rec.skipped_examples.first()?;
+    // Rows the user asked to skip (`--missing`) are no news: the first
+    // example of another cause, if the examples show one.
+    let example = (rec.skipped_examples.iter())
+        .find(|e| !e.ends_with("is a missing-value code (--missing)"))?;
     Some(format!(
         "{} of its {total} rows ({:.1}%) were skipped as bad rows, such as {example}. Rows \
          skipped for one cause may be one part of the signal (its highest values, one state): \
