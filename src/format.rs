@@ -415,7 +415,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         .as_ref()
         .filter(|m| m.get("format").is_none_or(|f| f == FORMAT_NAME));
     if let Some(said) = ours.and_then(|m| m.get("hidden"))
-        && said.parse::<usize>().ok() != Some(hidden)
+        && said.trim().parse::<usize>().ok() != Some(hidden)
     {
         return Err(bad(format!(
             "metadata `hidden` {said:?} disagrees with the tensors' hidden size {hidden}"
@@ -481,9 +481,9 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         (None, Some(m)) => m,
         (None, None) => DEFAULT_WINDOW,
     };
-    if window > MAX_WINDOW {
+    if !(1..=MAX_WINDOW).contains(&window) {
         return Err(bad(format!(
-            "a window of {window} samples is longer than the {MAX_WINDOW} this build serves"
+            "a window of {window} samples: this build serves windows of 1 to {MAX_WINDOW}"
         )));
     }
     let scaling = meta.scaling.unwrap_or(Scaling::IDENTITY);

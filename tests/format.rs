@@ -270,7 +270,11 @@ fn metadata_is_checked() {
     let msg = format::load_bytes(&good, &path, Some(1 << 40))
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("longer than the 10000"), "{msg}");
+    assert!(msg.contains("windows of 1 to 10000"), "{msg}");
+    let msg = format::load_bytes(&good, &path, Some(0))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("a window of 0 samples"), "{msg}");
     // Another tool's metadata (`{"format": "pt"}`, as PyTorch exports write
     // it) is ignored: the file is read by its tensors, as one without any.
     let mut foreign = HashMap::new();

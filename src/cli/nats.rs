@@ -15,8 +15,8 @@ use crate::shutdown_signal;
 pub(crate) struct ControlArgs {
     #[command(flatten)]
     pub(crate) nats: NatsArgs,
-    /// The route (default: every route for reload, the first for shadow and
-    /// promote).
+    /// The route (default: every route for reload; for shadow and promote
+    /// the only one, an instance of several refusing without it).
     #[arg(long)]
     pub(crate) pair: Option<String>,
     /// Model file, as the instances see it (a path that exists here is sent
