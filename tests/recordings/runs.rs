@@ -296,7 +296,7 @@ fn ctrl_c_ends_training_and_keeps_the_best_weights() {
     assert!(pipeline::format::load(&model, None).is_ok());
 }
 
-/// A file named twice, `--max-gap` or `--date-order` with no time column,
+/// A file named twice (or its copy), `--max-gap` or `--date-order` with no time column,
 /// or a recipe that cannot train, is a command line that cannot run as
 /// given: exit 2, saying why.
 #[test]
@@ -307,6 +307,10 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     let model = dir.path().join("m.safetensors");
     let again = dir.path().join(".").join("export.csv");
     let twice = retrain(&csv, &model, &["--data", again.to_str().unwrap()]);
+    // A copy under another name: the same rows twice as surely.
+    let copy = dir.path().join("copy.csv");
+    std::fs::copy(&csv, &copy).unwrap();
+    let copied = retrain(&csv, &model, &["--data", copy.to_str().unwrap()]);
     let gap = retrain(&csv, &model, &["--max-gap", "1h"]);
     let order = retrain(&csv, &model, &["--date-order", "mdy"]);
     // Flags that make no recipe.
@@ -314,6 +318,7 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     let lr = retrain(&csv, &model, &["--lr", "0"]);
     for (out, why) in [
         (twice, "names"),
+        (copied, "hold the same bytes"),
         (gap, "--max-gap needs --time-column"),
         (order, "--date-order needs --time-column"),
         (window, "window at least 2"),

@@ -92,6 +92,18 @@ impl RecordingArgs {
                 )));
             }
         }
+        // A copy under another name, byte for byte, is the same file twice.
+        let ids: Vec<Option<String>> = self.data.iter().map(|d| file_id(d)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let Some(id) = id else { continue };
+            if let Some(j) = ids[..i].iter().position(|e| e.as_ref() == Some(id)) {
+                return Err(super::Usage(format!(
+                    "{} and {} hold the same bytes: their windows would count twice (give one)",
+                    self.data[j].display(),
+                    self.data[i].display()
+                )));
+            }
+        }
         Ok(())
     }
 }
