@@ -29,6 +29,10 @@ pub enum Signal {
     Recorded {
         input: std::sync::Arc<[Option<f32>]>,
         output: std::sync::Arc<[Option<f32>]>,
+        /// Rows that follow a gap in the recording's time column (none
+        /// without one): a window holding one and the row before it spans
+        /// the gap, which training left out, so it is not scored.
+        gaps: std::sync::Arc<[u64]>,
     },
 }
 
@@ -40,6 +44,15 @@ impl Signal {
         Self::Recorded {
             input: r.by_row(|s| &s.input).into(),
             output: r.by_row(|s| &s.output).into(),
+            gaps: r.time_gap_rows.iter().map(|&g| g as u64).collect(),
+        }
+    }
+
+    /// Whether rows `first .. first + len` span a gap in time.
+    pub fn spans_gap(&self, first: u64, len: u64) -> bool {
+        match self {
+            Self::Pair(_) => false,
+            Self::Recorded { gaps, .. } => gaps.iter().any(|&g| first < g && g < first + len),
         }
     }
 
@@ -241,6 +254,9 @@ fn signal_of(t: &Translation, recording: Option<&Signal>) -> Option<Signal> {
 
 fn truth_of(t: &Translation, recording: Option<&Signal>) -> Option<Vec<f32>> {
     let signal = signal_of(t, recording)?;
+    if signal.spans_gap(t.seq, t.values.len() as u64) {
+        return None;
+    }
     (0..t.values.len() as u64)
         .map(|k| signal.output_at(t.seq + k))
         .collect()
@@ -467,6 +483,34 @@ mod tests {
         out
     }
 
+    /// A window over a gap in the recording's time (rows 9 and 10 apart
+    /// in time) is not scored; one that starts or ends at the gap is.
+    #[test]
+    fn a_window_across_a_gap_in_time_has_no_truth() {
+        let rows: Vec<Option<f32>> = (0..30).map(|i| Some(i as f32)).collect();
+        let signal = Signal::Recorded {
+            input: rows.clone().into(),
+            output: rows.into(),
+            gaps: [10].into(),
+        };
+        let at = |seq| Translation {
+            stream: "s".into(),
+            seq,
+            values: vec![0.0; 4],
+            pair: "p".into(),
+            model: "m".into(),
+            ts: None,
+        };
+        for (seq, scored) in [(0, true), (6, true), (7, false), (9, false), (10, true)] {
+            let truth = truth_of(&at(seq), Some(&signal));
+            assert_eq!(truth.is_some(), scored, "seq {seq}");
+        }
+        assert_eq!(
+            truth_of(&at(10), Some(&signal)),
+            Some(vec![10.0, 11.0, 12.0, 13.0])
+        );
+    }
+
     #[test]
     fn skipped_rows_leave_gaps_and_no_message_spans_one() {
         // Rows 3, 10 and 11 were skipped (a bad cell), and the last row.
@@ -476,6 +520,7 @@ mod tests {
         let signal = Signal::Recorded {
             input: input.clone().into(),
             output: input.into(),
+            gaps: [].into(),
         };
         let end = signal.samples();
         assert_eq!(end, Some(14));

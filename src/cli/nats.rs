@@ -188,6 +188,15 @@ pub(crate) struct TailArgs {
     #[arg(long, requires = "data", value_name = "NUMBER", allow_hyphen_values = true,
           value_parser = super::train::missing_code)]
     pub(crate) missing: Vec<f32>,
+    /// The recording's time column, as `retrain --time-column` read it:
+    /// windows that span a gap in time (which training left out) are not
+    /// scored. Twice for a date and a time of day in two columns.
+    #[arg(long, requires = "data", value_name = "COL")]
+    pub(crate) time_column: Vec<pipeline::recording::Column>,
+    /// With --time-column, the longest step that is not a gap (e.g. 5m)
+    /// [default: three times the median step].
+    #[arg(long, requires = "time_column", value_parser = pipeline::config::parse_duration_with_unit)]
+    pub(crate) max_gap: Option<std::time::Duration>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -236,7 +245,8 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                     first_row = first,
                     "the service will translate windows across the {} gap(s) in time the time \
                      column shows among the rows sent (rows are published one after another); \
-                     retrain and eval exclude them",
+                     retrain and eval exclude them, as tail --truth --time-column does from \
+                     its score",
                     sent.len()
                 );
             }
@@ -405,8 +415,8 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     skip_bad_rows: a.skip_bad_rows,
                     missing: a.missing.clone(),
                     decimal: a.decimal,
-                    time_column: Vec::new(),
-                    max_gap: None,
+                    time_column: a.time_column.clone(),
+                    max_gap: a.max_gap,
                     date_order: None,
                 },
             )?),
@@ -439,7 +449,12 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
     if let Some(mse) = s.mse {
         let unscored = match s.windows - s.scored {
             0 => String::new(),
-            n => format!("; {n} not scored: a skipped row has no truth"),
+            n if a.time_column.is_empty() => {
+                format!("; {n} not scored: a skipped row has no truth")
+            }
+            n => format!(
+                "; {n} not scored: a skipped row has no truth, or a gap in time lies inside"
+            ),
         };
         // In the column's unit squared, when its name says it (`[kW]`).
         let unit = match &a.truth_column {
