@@ -404,6 +404,7 @@ async fn a_scaled_model_serves_physical_units() {
         output: (0..rows)
             .map(|s| (s != 70).then(|| -300.0 + 120.0 * truth_at(s)))
             .collect(),
+        gaps: [].into(),
     };
     let windows = (50 - W + 1) + (49 - W + 1);
     let tail_opts = TailOptions {
