@@ -597,4 +597,4 @@ mod options;
 #[cfg(test)]
 mod tests;
 mod text;
-mod time;
+pub(crate) mod time;

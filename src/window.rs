@@ -2,7 +2,9 @@
 //!
 //! A window never spans a gap: when `seq` jumps forward the window restarts
 //! from the new sample. Samples at or before the last accepted `seq` are
-//! dropped (out of order / duplicate).
+//! dropped (out of order / duplicate). With a [`TimeGaps`] rule, a jump in
+//! the messages' time stamps restarts it too, as training split the
+//! recording where its time column jumped.
 
 /// The last W samples of one stream, contiguous in memory.
 ///
@@ -17,6 +19,31 @@ pub struct StreamWindow {
     run: u64,
     /// The next seq expected; `None` before the first sample.
     next_seq: Option<u64>,
+    /// The last time-stamped message: (seq of its first sample, `ts`).
+    last_ts: Option<(u64, i64)>,
+}
+
+/// When two samples are too far apart in time to share a window: the
+/// route's model was trained on a recording split where its time column
+/// jumped by more than `max_gap_ns` or went back, so the service splits a
+/// stream the same way, by the messages' `ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeGaps {
+    /// The longest step between two samples that one window may hold (ns).
+    pub max_gap_ns: i64,
+    /// The recording's step between samples (ns; 0: unknown). A message's
+    /// `ts` is its first sample's: the samples between two stamped
+    /// messages are taken to be this far apart.
+    pub step_ns: i64,
+}
+
+/// A jump in time between two messages of a stream (see [`TimeGaps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeGap {
+    /// The first seq of the earlier time-stamped message.
+    pub after_seq: u64,
+    /// `ts` of this message less `ts` of that one (negative: time went back).
+    pub elapsed_ns: i64,
 }
 
 /// A stream's window as a checkpoint stores it (see [`StreamWindow::save`]).
@@ -25,6 +52,9 @@ pub struct SavedWindow {
     pub next_seq: Option<u64>,
     pub run: u64,
     pub tail: Vec<f32>,
+    /// The last time-stamped message (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ts: Option<(u64, i64)>,
 }
 
 /// What one message did to a stream.
@@ -36,6 +66,8 @@ pub struct Outcome {
     pub out_of_order: usize,
     /// First forward jump seen: (expected seq, received seq).
     pub gap: Option<(u64, u64)>,
+    /// A jump in time before the message (no jump in `seq`).
+    pub time_gap: Option<TimeGap>,
     /// Windows completed.
     pub windows: usize,
 }
@@ -47,6 +79,7 @@ impl StreamWindow {
             window,
             run: 0,
             next_seq: None,
+            last_ts: None,
         }
     }
 
@@ -64,6 +97,7 @@ impl StreamWindow {
             next_seq: self.next_seq,
             run: self.run,
             tail: self.buf[self.buf.len() - keep..].to_vec(),
+            last_ts: self.last_ts,
         }
     }
 
@@ -91,6 +125,7 @@ impl StreamWindow {
             saved.run
         };
         w.next_seq = saved.next_seq;
+        w.last_ts = saved.last_ts;
         Ok(w)
     }
 
@@ -109,6 +144,35 @@ impl StreamWindow {
         self.run = 0;
     }
 
+    /// Records a message's stamp; restarts the window when it lies too far
+    /// from the last one. Only a message whose first sample is new is
+    /// judged (a seq gap restarts the window anyway, and is what is said).
+    fn stamp(&mut self, seq: u64, ts: i64, gaps: TimeGaps) -> Option<TimeGap> {
+        let fresh = self.next_seq.is_none_or(|next| seq >= next);
+        let contiguous = self.next_seq == Some(seq);
+        let mut gap = None;
+        match self.last_ts {
+            Some((s0, t0)) if fresh && seq > s0 => {
+                let elapsed = i128::from(ts) - i128::from(t0);
+                // The samples in between, at the recording's step; what is
+                // left is the step before this message's first sample.
+                let between = i128::from(seq - s0 - 1) * i128::from(gaps.step_ns);
+                let last_step = elapsed - between;
+                if contiguous && (elapsed < 0 || last_step > i128::from(gaps.max_gap_ns)) {
+                    gap = Some(TimeGap {
+                        after_seq: s0,
+                        elapsed_ns: elapsed.clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                    });
+                    self.reset();
+                }
+                self.last_ts = Some((seq, ts));
+            }
+            Some((s0, _)) if seq <= s0 => {}
+            _ => self.last_ts = Some((seq, ts)),
+        }
+        gap
+    }
+
     /// Accepts samples `values[i]` = sample `seq + i`. For every window
     /// completed (every `stride`-th sample once W are in hand), calls
     /// `emit(first_seq, window)`. The caller has checked that `seq +
@@ -118,9 +182,30 @@ impl StreamWindow {
         seq: u64,
         values: &[f32],
         stride: u64,
+        emit: impl FnMut(u64, &[f32]),
+    ) -> Outcome {
+        self.accept_at(seq, values, None, stride, emit)
+    }
+
+    /// [`accept`](Self::accept) for a message stamped `ts` (its first
+    /// sample's time), under a route's [`TimeGaps`] rule: a message whose
+    /// first sample comes later than the rule allows after the last stamped
+    /// one, or earlier than it, restarts the window (`Outcome::time_gap`).
+    pub fn accept_at(
+        &mut self,
+        seq: u64,
+        values: &[f32],
+        time: Option<(i64, TimeGaps)>,
+        stride: u64,
         mut emit: impl FnMut(u64, &[f32]),
     ) -> Outcome {
         let mut out = Outcome::default();
+        if let Some((ts, gaps)) = time {
+            out.time_gap = self.stamp(seq, ts, gaps);
+        } else {
+            // An unstamped message: what came before it in time is unknown.
+            self.last_ts = None;
+        }
         let w = self.window as u64;
         for (i, &v) in values.iter().enumerate() {
             let s = seq + i as u64;
@@ -399,6 +484,7 @@ mod tests {
                 next_seq: Some(next),
                 run,
                 tail: vec![0.0; 3],
+                last_ts: None,
             };
             assert!(StreamWindow::restore(4, &bad).is_err(), "{why}");
         }
@@ -420,6 +506,115 @@ mod tests {
         assert!(got.is_empty(), "larger W: not enough samples yet");
         let (_, got) = run(&mut w8, 13, &[13.0], 1);
         assert_eq!(got, vec![(6, (6..14).map(|v| v as f32).collect())]);
+    }
+
+    /// Feeds one stamped message under `gaps`; what it did and emitted.
+    fn at(
+        w: &mut StreamWindow,
+        seq: u64,
+        vals: &[f32],
+        ts: Option<i64>,
+        gaps: TimeGaps,
+    ) -> (Outcome, Vec<u64>) {
+        let mut got = Vec::new();
+        let time = ts.map(|t| (t, gaps));
+        let o = w.accept_at(seq, vals, time, 1, |s, _| got.push(s));
+        (o, got)
+    }
+
+    /// A jump in `ts` past the rule's gap restarts the window, as a jump in
+    /// `seq` does; so does time going back. The samples of a message of
+    /// several are taken one step apart; a seq gap is said as that alone.
+    #[test]
+    fn a_jump_in_time_restarts_the_window() {
+        let gaps = TimeGaps {
+            max_gap_ns: 30,
+            step_ns: 10,
+        };
+        let mut w = StreamWindow::new(3);
+        for i in 0..3 {
+            at(&mut w, i, &[0.0], Some(10 * i as i64), gaps);
+        }
+        // 30 after the last: within the gap, a window.
+        let (o, got) = at(&mut w, 3, &[0.0], Some(50), gaps);
+        assert_eq!((o.time_gap, got), (None, vec![1]));
+        // 31 after it: the window restarts, nothing is emitted until W
+        // samples after the jump are in hand.
+        let (o, got) = at(&mut w, 4, &[0.0], Some(81), gaps);
+        let jump = TimeGap {
+            after_seq: 3,
+            elapsed_ns: 31,
+        };
+        assert_eq!((o.time_gap, got, o.accepted), (Some(jump), vec![], 1));
+        let (_, got) = at(&mut w, 5, &[0.0, 0.0], Some(91), gaps);
+        assert_eq!(got, vec![4]);
+
+        // Five samples stamped 200 (seq 7..=11), the next message at seq 12:
+        // its first sample is 4 steps after 200 + 30 at most.
+        at(&mut w, 7, &[0.0; 5], Some(200), gaps);
+        let (o, got) = at(&mut w, 12, &[0.0], Some(270), gaps);
+        assert_eq!((o.time_gap, got), (None, vec![10]));
+        let (o, _) = at(&mut w, 13, &[0.0], Some(301), gaps);
+        assert_eq!(o.time_gap.map(|g| g.elapsed_ns), Some(31));
+
+        // Time going back restarts the window too, as training splits there.
+        at(&mut w, 14, &[0.0; 3], Some(311), gaps);
+        let (o, got) = at(&mut w, 17, &[0.0], Some(300), gaps);
+        assert_eq!(o.time_gap.map(|g| g.elapsed_ns), Some(-11));
+        assert!(got.is_empty());
+
+        // A jump in both: the seq gap is what is said.
+        let (o, _) = at(&mut w, 30, &[0.0], Some(10_000), gaps);
+        assert_eq!((o.gap, o.time_gap), (Some((18, 30)), None));
+
+        // A duplicate with an old stamp changes nothing.
+        at(&mut w, 31, &[0.0], Some(10_010), gaps);
+        let (o, _) = at(&mut w, 30, &[0.0], Some(0), gaps);
+        assert_eq!((o.out_of_order, o.time_gap), (1, None));
+        let (o, got) = at(&mut w, 32, &[0.0], Some(10_020), gaps);
+        assert_eq!((o.time_gap, got), (None, vec![30]));
+
+        // An unstamped message: the next stamp has nothing to be judged
+        // against, so it starts the reckoning again.
+        at(&mut w, 33, &[0.0], None, gaps);
+        let (o, got) = at(&mut w, 34, &[0.0], Some(99_999), gaps);
+        assert_eq!((o.time_gap, got), (None, vec![32]));
+        let (o, _) = at(&mut w, 35, &[0.0], Some(99_999 + 31), gaps);
+        assert!(o.time_gap.is_some());
+    }
+
+    /// The last stamp is part of a checkpoint: a restored stream judges
+    /// the next message as the original does; a checkpoint written before
+    /// stamps were kept restores without one.
+    #[test]
+    fn the_last_stamp_survives_a_checkpoint() {
+        let gaps = TimeGaps {
+            max_gap_ns: 5,
+            step_ns: 1,
+        };
+        let mut w = StreamWindow::new(2);
+        at(&mut w, 0, &[0.0, 0.0], Some(100), gaps);
+        let saved = w.save();
+        assert_eq!(saved.last_ts, Some((0, 100)));
+        let mut back = StreamWindow::restore(2, &saved).unwrap();
+        for w in [&mut w, &mut back] {
+            let (o, got) = at(w, 2, &[0.0], Some(107), gaps);
+            assert_eq!((o.time_gap.map(|g| g.after_seq), got), (Some(0), vec![]));
+        }
+        #[derive(serde::Serialize)]
+        struct Old {
+            next_seq: Option<u64>,
+            run: u64,
+            tail: Vec<f32>,
+        }
+        let old = Old {
+            next_seq: Some(3),
+            run: 3,
+            tail: vec![1.0],
+        };
+        let read: SavedWindow =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
+        assert_eq!((read.last_ts, read.run), (None, 3));
     }
 
     #[test]

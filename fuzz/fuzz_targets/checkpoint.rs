@@ -38,6 +38,7 @@ fuzz_target!(|input: Input| {
         next_seq: input.next_seq,
         run: input.run,
         tail: input.tail,
+        last_ts: None,
     };
     let messages: Vec<(u64, Vec<f32>, u64)> = input
         .messages

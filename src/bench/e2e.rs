@@ -91,6 +91,7 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         shadow: Default::default(),
         truth: None,
         output_format: Default::default(),
+        max_gap: None,
     }]);
     config.models_dir = s.models_dir.clone();
     config.compute_threads = s.threads;

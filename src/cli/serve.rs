@@ -20,7 +20,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -57,6 +57,11 @@ pub(crate) struct ServeArgs {
     /// shadow models are scored against it (`/metrics`, `$SRV.STATS`).
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) truth: Option<String>,
+    /// Restart a stream's window where its samples' `ts` jump by more than
+    /// this (e.g. 30m; 0: never) [default: the gap the model's training
+    /// recording was split at, when it had a time column].
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
+    pub(crate) max_gap: Option<std::time::Duration>,
     /// Most live streams.
     #[arg(long)]
     pub(crate) max_streams: Option<usize>,
@@ -210,6 +215,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
                 ..Default::default()
             },
             truth: a.truth.clone(),
+            max_gap: a.max_gap.map(|d| d.as_secs_f64()),
             output_format: match a.output_format {
                 OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
                 OutputFormat::Json => pipeline::wire::Format::Json,

@@ -48,6 +48,29 @@ pub(crate) mod duration_key {
     pub fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         parse(d, 1.0)
     }
+
+    /// Seconds, for a key that may be absent (`#[serde(default)]`) and is
+    /// written with its unit (`"30m"`; a bare number only as 0, as serve's
+    /// flags).
+    pub fn opt_secs_with_unit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match NumOrText::deserialize(d)? {
+            NumOrText::Num(0.0) => Ok(Some(0.0)),
+            NumOrText::Num(n) => Err(D::Error::custom(format!(
+                "{n} has no unit: write \"{n}s\" (or ms, m, h)"
+            ))),
+            NumOrText::Text(t) => super::parse_duration(&t)
+                .map(|d| Some(d.as_secs_f64()))
+                .map_err(D::Error::custom),
+        }
+    }
+
+    /// Writes what [`opt_secs_with_unit`] reads: seconds with their unit.
+    pub fn secs_text<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(secs) => s.serialize_str(&format!("{secs}s")),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// A duration that must say its unit, but 0 (`serve`'s flags, as the

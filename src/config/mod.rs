@@ -162,6 +162,16 @@ pub struct RouteConfig {
     /// MSE against it.
     #[serde(default)]
     pub truth: Option<String>,
+    /// The longest step in time (`ts`) between two samples of one window,
+    /// in seconds (`max_gap = "30m"`); 0 never splits. Absent: the gap the
+    /// model's training recording was split at, when it had a time column.
+    #[serde(
+        default,
+        deserialize_with = "duration_key::opt_secs_with_unit",
+        serialize_with = "duration_key::secs_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_gap: Option<f64>,
 }
 
 /// A route's shadow: a candidate model that sees the same windows as the
@@ -378,6 +388,29 @@ mod tests {
             let e = ServeConfig::from_toml(&format!("{bad}\n{route}"), Path::new("x"));
             assert!(e.is_err(), "{bad}");
         }
+    }
+
+    /// A route's `max_gap` takes a duration with its unit, or 0 (off); a
+    /// bare number is refused as the top-level short names are; it comes
+    /// back from its serialised form (flags over the file go through it).
+    #[test]
+    fn a_routes_max_gap_says_its_unit() {
+        let route = |v: &str| {
+            ServeConfig::from_toml(&format!("[[route]]\npair = 'x'\n{v}"), Path::new("x"))
+                .map(|c| c.routes[0].max_gap)
+        };
+        assert_eq!(route("max_gap = '30m'").unwrap(), Some(1800.0));
+        assert_eq!(route("max_gap = 0").unwrap(), Some(0.0));
+        assert_eq!(route("").unwrap(), None);
+        let e = route("max_gap = 30").unwrap_err().to_string();
+        assert!(e.contains("no unit"), "{e}");
+        assert!(route("max_gap = '-1s'").is_err());
+        let mut c = ServeConfig::with_routes(vec![
+            serde_json::from_value(serde_json::json!({ "pair": "x", "max_gap": "1.5s" })).unwrap(),
+        ]);
+        c.models_dir = PathBuf::from("m");
+        let back: ServeConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back.routes[0].max_gap, Some(1.5));
     }
 
     #[test]

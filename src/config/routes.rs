@@ -169,6 +169,7 @@ mod tests {
             shadow: Default::default(),
             output_format: Default::default(),
             truth: None,
+            max_gap: None,
         };
         let apart = [
             route("sin-cos", "samples.>", "translated"),

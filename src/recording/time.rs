@@ -419,7 +419,7 @@ fn repeating(steps: &[f64], columns: usize) -> Option<String> {
 }
 
 /// `5.0 h`, `12 min`, `90 s`: a gap's length for people.
-pub(super) fn span(seconds: f64) -> String {
+pub(crate) fn span(seconds: f64) -> String {
     let a = seconds.abs();
     let sign = if seconds < 0.0 { "-" } else { "" };
     if a >= 86_400.0 {

@@ -15,7 +15,7 @@ use super::events::{Origin, Reporter, TraceParent};
 use super::route::Route;
 use crate::error::Result;
 use crate::nats::{ClientFlag, barrier, client_flag};
-use crate::window::StreamWindow;
+use crate::window::{StreamWindow, TimeGap, TimeGaps};
 use crate::wire::{self, DecodeError, ErrorKind};
 
 /// The most one gap in `seq` adds to `pipeline_samples_skipped_total`.
@@ -299,9 +299,11 @@ impl Ingest {
         let completed = &mut self.completed;
         let buffers = &self.route.buffers;
         completed.clear();
-        let outcome = entry.window.accept(
+        let time = samples.ts.zip(self.route.time_gaps);
+        let outcome = entry.window.accept_at(
             samples.seq,
             &self.values,
+            time,
             self.route.cfg.stride,
             |first, win| completed.push((first, buffers.window(win))),
         );
@@ -320,6 +322,12 @@ impl Ingest {
             let detail = format!("expected seq {expected}, got {got}: window restarted");
             reporter
                 .report_from(origin, ErrorKind::Gap, key, subject, detail)
+                .await;
+        }
+        if let Some(jump) = outcome.time_gap {
+            let detail = time_gap_detail(jump, samples.seq, self.route.time_gaps);
+            reporter
+                .report_from(origin, ErrorKind::TimeGap, key, subject, detail)
                 .await;
         }
         if outcome.out_of_order > 0 {
@@ -350,6 +358,24 @@ impl Ingest {
         }
         Ok(Some(sent))
     }
+}
+
+/// What a `time_gap` event says: how far the message's `ts` lies from the
+/// last stamped one's, against the route's gap.
+fn time_gap_detail(jump: TimeGap, seq: u64, gaps: Option<TimeGaps>) -> String {
+    let span = |ns: i64| crate::recording::time::span(ns.unsigned_abs() as f64 / 1e9);
+    let limit = gaps.map_or_else(String::new, |g| {
+        format!(" (max_gap {})", span(g.max_gap_ns))
+    });
+    let how = if jump.elapsed_ns < 0 {
+        format!("{} before", span(jump.elapsed_ns))
+    } else {
+        format!("{} after", span(jump.elapsed_ns))
+    };
+    format!(
+        "ts of seq {seq} is {how} that of seq {}{limit}: window restarted",
+        jump.after_seq
+    )
 }
 
 /// What became of one message.

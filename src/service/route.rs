@@ -11,7 +11,7 @@ use super::observe::{Compare, Observed};
 use crate::config::{RouteConfig, ServeConfig};
 use crate::error::{Error, Result};
 use crate::format::{self, LoadedModel};
-use crate::window::SubjectPattern;
+use crate::window::{SubjectPattern, TimeGaps};
 
 /// The models of a route at one instant.
 #[derive(Clone)]
@@ -34,6 +34,9 @@ pub(super) struct Route {
     serving: RwLock<Serving>,
     /// W: fixed for the route's life (stream windows are this long).
     pub window: usize,
+    /// Where a stream's window restarts in time (fixed for the route's
+    /// life, as W: from the configured model at start).
+    pub time_gaps: Option<TimeGaps>,
     pub pattern: SubjectPattern,
     /// The truth channel's pattern (keys as the input's).
     pub truth_pattern: Option<SubjectPattern>,
@@ -289,11 +292,21 @@ pub(super) fn load_routes(
                 .transpose()
                 .map_err(Error::Config)?;
             let (tx, rx) = mpsc::channel(64);
+            let time_gaps = time_gaps(r, &model);
+            if let Some(g) = time_gaps {
+                tracing::info!(
+                    pair = %r.pair,
+                    max_gap_s = g.max_gap_ns as f64 / 1e9,
+                    step_s = g.step_ns as f64 / 1e9,
+                    "windows restart where a stream's `ts` jumps by more than max_gap"
+                );
+            }
             let model = Arc::new(model);
             let route = Arc::new(Route {
                 cfg: r.clone(),
                 path,
                 window: model.model.window(),
+                time_gaps,
                 configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
                     live: model,
@@ -317,6 +330,30 @@ pub(super) fn load_routes(
         .collect()
 }
 
+/// A route's rule for gaps in time: its `max_gap` (0: none), else the gap
+/// its model's training recording was split at (`retrain --max-gap`, or
+/// three times the recording's median step, as `retrain` splits by
+/// default), when that was read with a time column.
+pub(super) fn time_gaps(cfg: &RouteConfig, model: &LoadedModel) -> Option<TimeGaps> {
+    let metrics = model.meta.metrics.as_ref();
+    let positive = |v: &serde_json::Value| v.as_f64().filter(|s| s.is_finite() && *s > 0.0);
+    let step = metrics.and_then(|m| positive(&m["time_step_s"]));
+    let trained = || {
+        let recorded = metrics.and_then(|m| positive(&m["reading"]["max_gap_s"]));
+        recorded.or(step.map(|s| 3.0 * s))
+    };
+    let max_gap = match cfg.max_gap {
+        Some(g) => g,
+        None => trained()?,
+    };
+    // Seconds to ns; `as` saturates (a gap of centuries is no gap).
+    let ns = |s: f64| (s * 1e9) as i64;
+    (max_gap > 0.0).then(|| TimeGaps {
+        max_gap_ns: ns(max_gap),
+        step_ns: step.map_or(0, ns),
+    })
+}
+
 /// Each route's models and comparisons, for `/metrics` and `$SRV.STATS`.
 pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
     routes
@@ -338,4 +375,65 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route's `max_gap` wins (0: none); else the model's recorded
+    /// `--max-gap`, else three times its recording's step; a model whose
+    /// recording had no time column splits nothing.
+    #[test]
+    fn the_gap_in_time_comes_from_the_route_or_the_training_recording() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sin-cos.safetensors");
+        let mut model = format::load(&path, None).unwrap();
+        let route = |max_gap| RouteConfig {
+            max_gap,
+            ..serde_json::from_value(serde_json::json!({ "pair": "sin-cos" })).unwrap()
+        };
+        let s = 1_000_000_000;
+        let gaps = |max_gap_ns, step_ns| {
+            Some(TimeGaps {
+                max_gap_ns,
+                step_ns,
+            })
+        };
+        // (metrics, route's max_gap, rule)
+        let cases = [
+            (None, None, None),
+            (None, Some(90.0), gaps(90 * s, 0)),
+            (
+                Some(serde_json::json!({ "time_step_s": 600.0 })),
+                None,
+                gaps(1_800 * s, 600 * s),
+            ),
+            (
+                Some(
+                    serde_json::json!({ "time_step_s": 600.0, "reading": { "max_gap_s": 3_600.0 } }),
+                ),
+                None,
+                gaps(3_600 * s, 600 * s),
+            ),
+            (
+                Some(serde_json::json!({ "time_step_s": 600.0 })),
+                Some(60.0),
+                gaps(60 * s, 600 * s),
+            ),
+            (
+                Some(serde_json::json!({ "time_step_s": 600.0 })),
+                Some(0.0),
+                None,
+            ),
+            (Some(serde_json::json!({ "time_step_s": null })), None, None),
+        ];
+        for (metrics, max_gap, want) in cases {
+            model.meta.metrics = metrics.clone();
+            assert_eq!(
+                time_gaps(&route(max_gap), &model),
+                want,
+                "{metrics:?} {max_gap:?}"
+            );
+        }
+    }
 }

@@ -133,6 +133,7 @@ pub enum ErrorKind {
     Malformed,
     InvalidValue,
     Gap,
+    TimeGap,
     OutOfOrder,
     TooManyStreams,
     BadSubject,
@@ -140,10 +141,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Malformed,
         ErrorKind::InvalidValue,
         ErrorKind::Gap,
+        ErrorKind::TimeGap,
         ErrorKind::OutOfOrder,
         ErrorKind::TooManyStreams,
         ErrorKind::BadSubject,
@@ -155,6 +157,7 @@ impl ErrorKind {
             ErrorKind::Malformed => "malformed",
             ErrorKind::InvalidValue => "invalid_value",
             ErrorKind::Gap => "gap",
+            ErrorKind::TimeGap => "time_gap",
             ErrorKind::OutOfOrder => "out_of_order",
             ErrorKind::TooManyStreams => "too_many_streams",
             ErrorKind::BadSubject => "bad_subject",

@@ -30,6 +30,7 @@ pub fn route(pair: &str) -> RouteConfig {
         shadow: Default::default(),
         truth: None,
         output_format: Default::default(),
+        max_gap: None,
     }
 }
 

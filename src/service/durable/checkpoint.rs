@@ -503,6 +503,7 @@ mod tests {
                 next_seq: Some(9),
                 run: 9,
                 tail: vec![1.5, -2.0],
+                last_ts: Some((8, 1_764_320_000_000_000_000)),
             },
         )];
         let back: Windows =
