@@ -27,6 +27,23 @@ pub(super) struct IngestLimits {
     pub idle_timeout: Duration,
 }
 
+impl IngestLimits {
+    /// The limits for one route: a route that restarts windows at gaps in
+    /// time keeps a quiet stream as long as such a gap (a window spans a
+    /// shorter pause, as in training), however short `idle_timeout` is; a
+    /// meter read every 15 minutes would otherwise be forgotten between
+    /// two readings under the default 10 minutes, and no window complete.
+    pub fn for_route(self, route: &Route) -> Self {
+        let gap = route.time_gaps.map_or(Duration::ZERO, |g| {
+            Duration::from_nanos(g.max_gap_ns.unsigned_abs())
+        });
+        Self {
+            idle_timeout: self.idle_timeout.max(gap),
+            ..self
+        }
+    }
+}
+
 struct StreamEntry {
     /// The key again, shared with every job of the stream (no per-window copy).
     key: Arc<str>,
@@ -126,9 +143,9 @@ impl Ingest {
     ) -> Self {
         Self {
             reporter: reporter.for_route(&route.counters),
+            limits: limits.for_route(&route),
             route,
             jobs,
-            limits,
             streams: HashMap::new(),
             completed: Vec::new(),
             key: String::new(),

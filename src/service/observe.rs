@@ -273,6 +273,7 @@ pub(super) async fn observe(
         mut truth,
         limits,
     } = parts;
+    let limits = limits.for_route(&route);
     let reporter = reporter.for_route(&route.counters);
     let mut truths = Truths {
         w: route.window,

@@ -540,3 +540,31 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     svc.shutdown().await;
 }
+
+/// A route with a `max_gap` keeps a quiet stream that long, however short
+/// `idle_timeout` is: a window spans a pause shorter than the gap, as in
+/// training (with a 0.5 s idle timeout alone, the stream was forgotten in
+/// the pause and its window started over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_within_the_gap_keeps_the_stream_and_its_window() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.idle_timeout_s = 0.5;
+    cfg.routes[0].max_gap = Some(60.0);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "quiet", 0..20).await;
+    client.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send_curve(&client, "quiet", 20..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut out, (30 - W + 1) as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(200)).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (0..30 - W + 1).collect::<Vec<_>>());
+    let evicted = svc.stats.snapshot().streams_evicted;
+    assert_eq!(evicted, 0);
+    svc.shutdown().await;
+}
