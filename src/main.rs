@@ -111,7 +111,7 @@ enum ConfigCommand {
     /// Takes `serve`'s flags, so a command line can be checked as it is.
     Check {
         /// The TOML file (or `--config FILE`).
-        #[arg(conflicts_with_all = ["config", "pair", "model", "input", "output", "stride", "window", "shadow", "truth"])]
+        #[arg(conflicts_with_all = ["config", "pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap"])]
         file: Option<PathBuf>,
         #[command(flatten)]
         serve: Box<ServeArgs>,

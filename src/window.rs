@@ -37,9 +37,25 @@ pub struct TimeGaps {
     pub step_ns: i64,
 }
 
+/// A message's `ts` in ns: one in seconds, milliseconds or microseconds
+/// since the epoch (`time.time()`, `Date.now()`), told by its size as a
+/// recording's time column is, is taken as such (dates from 2001 on; ns
+/// in an i64 end in 2262, past which a stamp stays as it is).
+pub fn stamp_ns(ts: i64) -> i64 {
+    let per_unit = match ts {
+        1_000_000_000..10_000_000_000 => 1_000_000_000,
+        1_000_000_000_000..10_000_000_000_000 => 1_000_000,
+        1_000_000_000_000_000..10_000_000_000_000_000 => 1_000,
+        _ => 1,
+    };
+    ts.checked_mul(per_unit).unwrap_or(ts)
+}
+
 /// A jump in time between two messages of a stream (see [`TimeGaps`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeGap {
+    /// The first new sample, after the jump.
+    pub seq: u64,
     /// The first seq of the earlier time-stamped message.
     pub after_seq: u64,
     /// `ts` of this message less `ts` of that one (negative: time went back).
@@ -144,33 +160,44 @@ impl StreamWindow {
         self.run = 0;
     }
 
-    /// Records a message's stamp; restarts the window when it lies too far
-    /// from the last one. Only a message whose first sample is new is
-    /// judged (a seq gap restarts the window anyway, and is what is said).
-    fn stamp(&mut self, seq: u64, ts: i64, gaps: TimeGaps) -> Option<TimeGap> {
-        let fresh = self.next_seq.is_none_or(|next| seq >= next);
-        let contiguous = self.next_seq == Some(seq);
-        let mut gap = None;
-        match self.last_ts {
-            Some((s0, t0)) if fresh && seq > s0 => {
-                let elapsed = i128::from(ts) - i128::from(t0);
-                // The samples in between, at the recording's step; what is
-                // left is the step before this message's first sample.
-                let between = i128::from(seq - s0 - 1) * i128::from(gaps.step_ns);
-                let last_step = elapsed - between;
-                if contiguous && (elapsed < 0 || last_step > i128::from(gaps.max_gap_ns)) {
-                    gap = Some(TimeGap {
-                        after_seq: s0,
-                        elapsed_ns: elapsed.clamp(i64::MIN.into(), i64::MAX.into()) as i64,
-                    });
-                    self.reset();
-                }
-                self.last_ts = Some((seq, ts));
-            }
-            Some((s0, _)) if seq <= s0 => {}
-            _ => self.last_ts = Some((seq, ts)),
+    /// Records a message's stamp; restarts the window when its first new
+    /// sample lies too far in time from the last stamped one (a message
+    /// that overlaps what came before is judged where its new part starts).
+    /// A seq gap restarts the window anyway, and is what is said.
+    fn stamp(&mut self, seq: u64, len: usize, ts: i64, gaps: TimeGaps) -> Option<TimeGap> {
+        let end = seq.saturating_add(len as u64);
+        let first = self.next_seq.map_or(seq, |next| next.max(seq));
+        if first >= end {
+            return None; // nothing new in it
         }
-        gap
+        let step = i128::from(gaps.step_ns);
+        let at = i128::from(ts) + i128::from(first - seq) * step;
+        let at = at.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        let last = self.last_ts.replace((first, at));
+        let (s0, t0) = last.filter(|&(s0, _)| s0 < first)?;
+        if self.next_seq != Some(first) {
+            return None; // a seq gap
+        }
+        let elapsed = i128::from(at) - i128::from(t0);
+        let (n, max) = (i128::from(first - s0), i128::from(gaps.max_gap_ns));
+        let jumped = if step > 0 {
+            // The samples in between at the recording's step: what is left
+            // is the step before the first new sample.
+            elapsed - (n - 1) * step > max
+        } else {
+            // No step known (a model trained without a time column, given
+            // a `max_gap`): the samples are taken as evenly spread.
+            elapsed > n * max
+        };
+        if elapsed >= 0 && !jumped {
+            return None;
+        }
+        self.reset();
+        Some(TimeGap {
+            seq: first,
+            after_seq: s0,
+            elapsed_ns: elapsed.clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+        })
     }
 
     /// Accepts samples `values[i]` = sample `seq + i`. For every window
@@ -201,7 +228,7 @@ impl StreamWindow {
     ) -> Outcome {
         let mut out = Outcome::default();
         if let Some((ts, gaps)) = time {
-            out.time_gap = self.stamp(seq, ts, gaps);
+            out.time_gap = self.stamp(seq, values.len(), stamp_ns(ts), gaps);
         } else {
             // An unstamped message: what came before it in time is unknown.
             self.last_ts = None;
@@ -542,6 +569,7 @@ mod tests {
         // samples after the jump are in hand.
         let (o, got) = at(&mut w, 4, &[0.0], Some(81), gaps);
         let jump = TimeGap {
+            seq: 4,
             after_seq: 3,
             elapsed_ns: 31,
         };
@@ -581,6 +609,58 @@ mod tests {
         assert_eq!((o.time_gap, got), (None, vec![32]));
         let (o, _) = at(&mut w, 35, &[0.0], Some(99_999 + 31), gaps);
         assert!(o.time_gap.is_some());
+    }
+
+    /// A message that overlaps what came before is judged where its new
+    /// part starts; with no step known, a message's samples are taken as
+    /// spread evenly up to the next one; stamps in seconds, milliseconds or
+    /// microseconds since the epoch are taken as such.
+    #[test]
+    fn overlaps_unknown_steps_and_other_units_are_judged_too() {
+        let gaps = TimeGaps {
+            max_gap_ns: 30,
+            step_ns: 10,
+        };
+        let mut w = StreamWindow::new(3);
+        at(&mut w, 0, &[0.0; 30], Some(0), gaps);
+        // Seq 25..55 stamped 250 + 1000: its new part (30..) is 1000 late.
+        let (o, got) = at(&mut w, 25, &[0.0; 30], Some(1_250), gaps);
+        let jump = o.time_gap.unwrap();
+        assert_eq!((jump.seq, jump.after_seq, o.out_of_order), (30, 0, 5));
+        assert_eq!(got.first(), Some(&30));
+        // Contiguous in time: no restart.
+        let (o, _) = at(&mut w, 55, &[0.0; 5], Some(1_550), gaps);
+        assert_eq!(o.time_gap, None);
+
+        // No step known: 24 samples a message, 600 apart, a gap of 2,700.
+        let unknown = TimeGaps {
+            max_gap_ns: 2_700,
+            step_ns: 0,
+        };
+        let mut w = StreamWindow::new(3);
+        for k in 0..4u64 {
+            let (o, _) = at(
+                &mut w,
+                24 * k,
+                &[0.0; 24],
+                Some(24 * 600 * k as i64),
+                unknown,
+            );
+            assert_eq!(o.time_gap, None, "message {k}");
+        }
+        let (o, _) = at(&mut w, 96, &[0.0], Some(24 * 600 * 4 + 24 * 2_700), unknown);
+        assert!(o.time_gap.is_some());
+
+        // Seconds, milliseconds, microseconds since the epoch; nanoseconds
+        // and anything else as they are.
+        let s = 1_764_320_000i64;
+        assert_eq!(stamp_ns(s), s * 1_000_000_000);
+        assert_eq!(stamp_ns(s * 1_000), s * 1_000_000_000);
+        assert_eq!(stamp_ns(s * 1_000_000), s * 1_000_000_000);
+        assert_eq!(stamp_ns(s * 1_000_000_000), s * 1_000_000_000);
+        for other in [0, 12, -5, 99_999_999_999, 9_999_999_999, i64::MAX] {
+            assert_eq!(stamp_ns(other), other);
+        }
     }
 
     /// The last stamp is part of a checkpoint: a restored stream judges

@@ -19,6 +19,17 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
     assert_eq!(v["route"].as_array().unwrap().len(), 2);
     assert_eq!(v["max_batch"], 256);
     assert_eq!(v["route"][0]["stride"], 1, "defaults filled in");
+    // A route's flags with a file are refused, as `serve` refuses them
+    // (`--max-gap` was taken and dropped).
+    for flag in [["--max-gap", "20m"], ["--output-format", "json"]] {
+        let out = pipeline()
+            .current_dir(root)
+            .args(["config", "check", "deploy/pipeline.toml"])
+            .args(flag)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag:?}");
+    }
 
     // PIPELINE_MODELS_DIR (or --models-dir) overrides the file's models_dir:
     // from another folder the file's relative "models" is not found, the

@@ -58,7 +58,7 @@ pub(crate) mod duration_key {
             NumOrText::Num(n) => Err(D::Error::custom(format!(
                 "{n} has no unit: write \"{n}s\" (or ms, m, h)"
             ))),
-            NumOrText::Text(t) => super::parse_duration(&t)
+            NumOrText::Text(t) => super::parse_duration_with_unit(&t)
                 .map(|d| Some(d.as_secs_f64()))
                 .map_err(D::Error::custom),
         }

@@ -61,7 +61,8 @@ pub struct ServeConfig {
     /// refused with `too_many_streams`.
     #[serde(default = "defaults::max_streams")]
     pub max_streams: usize,
-    /// A stream with no sample for this many seconds is forgotten.
+    /// A stream with no sample for this many seconds is forgotten (on a
+    /// route with a `max_gap`, after at least twice that).
     /// Also `idle_timeout = "10m"` (a number here is seconds).
     #[serde(
         default = "defaults::idle_timeout_s",
@@ -405,6 +406,7 @@ mod tests {
         let e = route("max_gap = 30").unwrap_err().to_string();
         assert!(e.contains("no unit"), "{e}");
         assert!(route("max_gap = '-1s'").is_err());
+        assert!(route("max_gap = '30'").is_err());
         let mut c = ServeConfig::with_routes(vec![
             serde_json::from_value(serde_json::json!({ "pair": "x", "max_gap": "1.5s" })).unwrap(),
         ]);

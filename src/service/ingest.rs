@@ -29,13 +29,15 @@ pub(super) struct IngestLimits {
 
 impl IngestLimits {
     /// The limits for one route: a route that restarts windows at gaps in
-    /// time keeps a quiet stream as long as such a gap (a window spans a
-    /// shorter pause, as in training), however short `idle_timeout` is; a
-    /// meter read every 15 minutes would otherwise be forgotten between
-    /// two readings under the default 10 minutes, and no window complete.
+    /// time keeps a quiet stream twice as long as such a gap (a window
+    /// spans a shorter pause in `ts`, as in training, and messages may
+    /// arrive later than their stamps say: a logger uploading its readings
+    /// in bunches), however short `idle_timeout` is; a meter read every 15
+    /// minutes would otherwise be forgotten between two readings under the
+    /// default 10 minutes, and no window complete.
     pub fn for_route(self, route: &Route) -> Self {
         let gap = route.time_gaps.map_or(Duration::ZERO, |g| {
-            Duration::from_nanos(g.max_gap_ns.unsigned_abs())
+            Duration::from_nanos(g.max_gap_ns.unsigned_abs()).saturating_mul(2)
         });
         Self {
             idle_timeout: self.idle_timeout.max(gap),
@@ -342,7 +344,7 @@ impl Ingest {
                 .await;
         }
         if let Some(jump) = outcome.time_gap {
-            let detail = time_gap_detail(jump, samples.seq, self.route.time_gaps);
+            let detail = time_gap_detail(jump, self.route.time_gaps);
             reporter
                 .report_from(origin, ErrorKind::TimeGap, key, subject, detail)
                 .await;
@@ -377,21 +379,29 @@ impl Ingest {
     }
 }
 
-/// What a `time_gap` event says: how far the message's `ts` lies from the
-/// last stamped one's, against the route's gap.
-fn time_gap_detail(jump: TimeGap, seq: u64, gaps: Option<TimeGaps>) -> String {
+/// What a `time_gap` event says: how far the first new sample's `ts` lies
+/// from the last stamped one's, against the route's gap (to the ns where
+/// the rounded figures would read alike).
+fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
     let span = |ns: i64| crate::recording::time::span(ns.unsigned_abs() as f64 / 1e9);
-    let limit = gaps.map_or_else(String::new, |g| {
-        format!(" (max_gap {})", span(g.max_gap_ns))
-    });
-    let how = if jump.elapsed_ns < 0 {
-        format!("{} before", span(jump.elapsed_ns))
-    } else {
-        format!("{} after", span(jump.elapsed_ns))
+    let (elapsed, side) = match jump.elapsed_ns {
+        e if e < 0 => (span(e), "before"),
+        e => (span(e), "after"),
     };
+    let limit = gaps.map_or_else(String::new, |g| {
+        let limit = span(g.max_gap_ns);
+        if limit == elapsed {
+            format!(
+                " (max_gap {limit}: {} ns against {} ns)",
+                jump.elapsed_ns, g.max_gap_ns
+            )
+        } else {
+            format!(" (max_gap {limit})")
+        }
+    });
     format!(
-        "ts of seq {seq} is {how} that of seq {}{limit}: window restarted",
-        jump.after_seq
+        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted",
+        jump.seq, jump.after_seq
     )
 }
 

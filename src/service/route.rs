@@ -299,7 +299,7 @@ pub(super) fn load_routes(
                     max_gap_s = g.max_gap_ns as f64 / 1e9,
                     step_s = g.step_ns as f64 / 1e9,
                     "windows restart where a stream's `ts` jumps by more than max_gap; a quiet \
-                     stream is kept at least as long (idle_timeout)"
+                     stream is kept at least twice as long (idle_timeout)"
                 );
             }
             let model = Arc::new(model);

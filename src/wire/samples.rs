@@ -45,7 +45,8 @@ impl<'de> Deserialize<'de> for Num {
     }
 }
 
-/// `ts`, an optional latency stamp in ns since the epoch: an integer as it
+/// `ts`, the first sample's time in ns since the epoch (latency, and a
+/// route's gaps in time; see `window::stamp_ns`): an integer as it
 /// is; a float truncated (`Date.now() * 1e6`) rather than refused with the
 /// samples beside it (`time.time()`'s seconds are then no plausible time,
 /// which ingest counts in `pipeline_timestamps_ignored_total` and keeps out

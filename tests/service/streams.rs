@@ -538,10 +538,11 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
         events[0].detail
     );
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    assert_eq!(svc.stats.snapshot().errors["time_gap"], 1);
     svc.shutdown().await;
 }
 
-/// A route with a `max_gap` keeps a quiet stream that long, however short
+/// A route with a `max_gap` keeps a quiet stream (twice) that long, however short
 /// `idle_timeout` is: a window spans a pause shorter than the gap, as in
 /// training (with a 0.5 s idle timeout alone, the stream was forgotten in
 /// the pause and its window started over).
