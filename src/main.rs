@@ -49,6 +49,9 @@ enum Command {
     Retrain(RetrainArgs),
     /// Measure a model's accuracy and draw the translation figure.
     Eval(EvalArgs),
+    /// What a model file says about itself (pair, window, scaling, how it
+    /// was trained and scored) and how `serve` takes it, as JSON.
+    Info(ModelArgs),
     /// Translate windows from stdin (one per line: `1.5,2.25`, `1,5;2,25`, tab- or
     /// space-separated) to stdout, each written as its window was.
     Translate(TranslateArgs),
@@ -245,6 +248,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Retrain(a) if !a.rec.data.is_empty() => retrain_recordings(a, cli.threads),
         Command::Retrain(a) => retrain(&models_dir, a),
         Command::Eval(a) => evaluate(&models_dir, a),
+        Command::Info(a) => cli::info::info(&models_dir, &a),
         Command::Translate(a) => {
             let loaded = load_model(&models_dir, &a.model)?;
             let stdin = std::io::stdin().lock();

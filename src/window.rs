@@ -51,6 +51,32 @@ pub fn stamp_ns(ts: i64) -> i64 {
     ts.checked_mul(per_unit).unwrap_or(ts)
 }
 
+impl TimeGaps {
+    /// The rule a route serving a model takes: its `max_gap` (seconds; 0:
+    /// none), else the gap the model's training recording was split at
+    /// (`retrain --max-gap`, or three times the recording's median step,
+    /// as `retrain` splits by default), when it was read with a time column
+    /// (the model's metrics record `time_step_s`).
+    pub fn of(max_gap: Option<f64>, metrics: Option<&serde_json::Value>) -> Option<Self> {
+        let positive = |v: &serde_json::Value| v.as_f64().filter(|s| s.is_finite() && *s > 0.0);
+        let step = metrics.and_then(|m| positive(&m["time_step_s"]));
+        let trained = || {
+            let recorded = metrics.and_then(|m| positive(&m["reading"]["max_gap_s"]));
+            recorded.or(step.map(|s| 3.0 * s))
+        };
+        let max_gap = match max_gap {
+            Some(g) => g,
+            None => trained()?,
+        };
+        // Seconds to ns; `as` saturates (a gap of centuries is no gap).
+        let ns = |s: f64| (s * 1e9) as i64;
+        (max_gap > 0.0).then(|| Self {
+            max_gap_ns: ns(max_gap),
+            step_ns: step.map_or(0, ns),
+        })
+    }
+}
+
 /// A jump in time between two messages of a stream (see [`TimeGaps`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeGap {

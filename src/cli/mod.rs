@@ -3,6 +3,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod eval;
+pub(crate) mod info;
 pub(crate) mod nats;
 pub(crate) mod serve;
 pub(crate) mod train;

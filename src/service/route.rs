@@ -331,28 +331,9 @@ pub(super) fn load_routes(
         .collect()
 }
 
-/// A route's rule for gaps in time: its `max_gap` (0: none), else the gap
-/// its model's training recording was split at (`retrain --max-gap`, or
-/// three times the recording's median step, as `retrain` splits by
-/// default), when that was read with a time column.
+/// A route's rule for gaps in time (see [`TimeGaps::of`]).
 pub(super) fn time_gaps(cfg: &RouteConfig, model: &LoadedModel) -> Option<TimeGaps> {
-    let metrics = model.meta.metrics.as_ref();
-    let positive = |v: &serde_json::Value| v.as_f64().filter(|s| s.is_finite() && *s > 0.0);
-    let step = metrics.and_then(|m| positive(&m["time_step_s"]));
-    let trained = || {
-        let recorded = metrics.and_then(|m| positive(&m["reading"]["max_gap_s"]));
-        recorded.or(step.map(|s| 3.0 * s))
-    };
-    let max_gap = match cfg.max_gap {
-        Some(g) => g,
-        None => trained()?,
-    };
-    // Seconds to ns; `as` saturates (a gap of centuries is no gap).
-    let ns = |s: f64| (s * 1e9) as i64;
-    (max_gap > 0.0).then(|| TimeGaps {
-        max_gap_ns: ns(max_gap),
-        step_ns: step.map_or(0, ns),
-    })
+    TimeGaps::of(cfg.max_gap, model.meta.metrics.as_ref())
 }
 
 /// Each route's models and comparisons, for `/metrics` and `$SRV.STATS`.

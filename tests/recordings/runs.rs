@@ -19,6 +19,35 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         &model,
         &["--steps", "2", "--time-column", "time"],
     ));
+    // `info` says what `serve` takes from it: windows restart at gaps in
+    // `ts` over three of the recording's 1 s steps; not for a model
+    // trained without a time column.
+    let info = |args: &[&std::ffi::OsStr]| -> serde_json::Value {
+        let out = pipeline().arg("info").args(args).output().unwrap();
+        ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = info(&["--model".as_ref(), model.as_os_str()]);
+    let serve = (
+        v["serve"]["max_gap_s"].as_f64(),
+        v["serve"]["time_step_s"].as_f64(),
+    );
+    assert_eq!(serve, (Some(3.0), Some(1.0)), "{v}");
+    assert_eq!(
+        (v["window"].as_u64(), v["metrics"]["time_step_s"].as_f64()),
+        (Some(24), Some(1.0))
+    );
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let v = info(&[
+        "--pair".as_ref(),
+        "sin-cos".as_ref(),
+        "--models-dir".as_ref(),
+        shipped.as_os_str(),
+    ]);
+    assert!(
+        v["serve"]["max_gap_s"].is_null() && v["pair"] == "sin-cos",
+        "{v}"
+    );
     // The same rows without their first (time) column.
     let text = std::fs::read_to_string(&csv).unwrap();
     let untimed: String = text
