@@ -29,9 +29,9 @@
 //! without spills. AVX-512 has 32: on AMD Zen 5 at batch 256, 4 rows (16
 //! accumulators) ran 6-7% faster than 3, while 5 and 6 rows ran at about
 //! 0.86× and 0.36× of 4 (spills; `benches/kernel_ab.sh` runs of each
-//! against the same base). A batch of one row takes two blocks per tile
-//! instead (8 accumulators), so its FMAs do not wait on each other's
-//! latency.
+//! against the same base). A batch of one row takes several blocks per
+//! tile instead (2 in ymm, 4 in zmm: 8 or 16 accumulators), and the tail in
+//! the same loop, so its FMAs do not wait on each other's latency.
 //!
 //! The activations are one tanh for all five (σ(z) = ½ + ½·tanh(z/2), the
 //! halving folded into the packed weights), evaluated four registers at a
@@ -299,13 +299,15 @@ unsafe fn step_avx512(a: Args) {
 /// One step in `V`'s registers: the full blocks, then the packed tail.
 #[inline(always)]
 unsafe fn step_in<V: Lanes>(a: Args) {
-    let has_tail = a.p.tail_units > 0;
+    // A lone row reads the tail in the same loop as its last group of
+    // blocks (see [`blocks`]), when there is one.
+    let own_tail = a.p.tail_units > 0 && (a.b != 1 || a.p.blocks == 0);
     unsafe {
-        if a.rev && has_tail {
+        if a.rev && own_tail {
             tail::<V>(a);
         }
         blocks::<V>(a);
-        if !a.rev && has_tail {
+        if !a.rev && own_tail {
             tail::<V>(a);
         }
     }
@@ -419,6 +421,19 @@ unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
     n: usize,
 ) {
     unsafe {
+        let mut acc = tail_start::<V, R, NR>(w, x);
+        each_k!(w, kk => tail_madd(&mut acc, w, rows, kk));
+        tail_cell(&acc, rows, n);
+    }
+}
+
+/// The tail's accumulators before the product: the bias, plus `x·w_ih`.
+#[inline(always)]
+unsafe fn tail_start<V: Lanes, const R: usize, const NR: usize>(
+    w: &Block,
+    x: [f32; R],
+) -> [[V; NR]; R] {
+    unsafe {
         let m = V::N;
         let mut acc = [[V::splat(0.0); NR]; R];
         for j in 0..NR {
@@ -430,7 +445,20 @@ unsafe fn tail_tile<V: Lanes, const R: usize, const NR: usize>(
                 };
             }
         }
-        each_k!(w, kk => tail_madd(&mut acc, w, rows, kk));
+        acc
+    }
+}
+
+/// The tail's gates and cell update, from its accumulators after the
+/// product.
+#[inline(always)]
+unsafe fn tail_cell<V: Lanes, const R: usize, const NR: usize>(
+    acc: &[[V; NR]; R],
+    rows: &Rows,
+    n: usize,
+) {
+    unsafe {
+        let m = V::N;
         // Lined up through memory, once per tile: the gates' registers
         // stored side by side, then each gate's `n` lanes loaded from where
         // they start (masked: lanes past `n` read as 0 and are never
@@ -497,37 +525,80 @@ impl Bufs {
 }
 
 /// The full blocks of `V::N` units, every row tile of each, in packing
-/// order or (`rev`) the reverse. A lone row (the idle service's batch) gives each accumulator one
-/// dependent FMA per `k`, so it takes two blocks at once: eight chains keep
-/// the FMA pipes busy through their latency where four would not. A unit's
+/// order or (`rev`) the reverse. A lone row (the idle service's batch)
+/// gives each accumulator one dependent FMA per `k`, so it takes several
+/// blocks at once: 8 chains (ymm) or 16 (zmm) keep the FMA pipes busy
+/// through their latency where 4 would not (on an Intel Xeon, 8 zmm chains
+/// still left the pipes waiting: BENCHMARKS.md). A unit's
 /// arithmetic is the same in every tile shape, so a window's translation
 /// does not depend on the batch it came in.
 #[inline(always)]
 unsafe fn blocks<V: Lanes>(a: Args) {
     let (p, bufs, input, b) = (a.p, a.bufs, a.input, a.b);
     let units = p.units;
-    let (count, group) = (p.blocks, if b == 1 { 2 } else { 1 });
+    // A lone row: a quarter of the registers' worth of blocks per tile (4
+    // blocks of zmm, 2 of ymm: 16 or 8 independent chains), the tail in
+    // the same loop as the last of them.
+    let (count, group) = (p.blocks, if b == 1 { V::REGS / 8 } else { 1 });
     let groups = count.div_ceil(group);
     for j in 0..groups {
         let i = group * if a.rev { groups - 1 - j } else { j };
-        let pair = b == 1 && i + 1 < count;
+        let nb = (count - i).min(group);
         let col = i * V::N;
         let w = unsafe { a.block(col, p.k * 4 * V::N) };
+        if b == 1 && i + nb == count && p.tail_units > 0 {
+            // SAFETY: as in `step`; the tail follows the last block.
+            unsafe { lone_with_tail::<V>(a, &w, col, nb) };
+            continue;
+        }
         let mut r0 = 0;
         while r0 < b {
             let left = (b - r0).min(V::ROWS);
             let x = |i: usize| input.map_or(0.0, |inp| inp.x[(r0 + i).min(b - 1) * inp.stride]);
             unsafe {
                 let rows = bufs.rows(r0, col, units);
-                match (left, pair) {
-                    (1, true) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
-                    (1, false) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
+                match (left, nb) {
+                    (1, 1) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
+                    (1, 2) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
+                    (1, 3) => tile::<V, 1, 3>(&w, &rows, [x(0)]),
+                    (1, _) => tile::<V, 1, 4>(&w, &rows, [x(0)]),
                     (2, _) => tile::<V, 2, 1>(&w, &rows, std::array::from_fn(x)),
                     (3, _) => tile::<V, 3, 1>(&w, &rows, std::array::from_fn(x)),
                     _ => tile::<V, 4, 1>(&w, &rows, std::array::from_fn(x)),
                 }
             }
             r0 += left;
+        }
+    }
+}
+
+/// A lone row's last `nb` blocks (from unit `col`) and the tail, in one
+/// [`lone_tile`].
+///
+/// # Safety
+/// As [`blocks`]; `a.b` is 1 and the weights hold a tail.
+#[inline(always)]
+unsafe fn lone_with_tail<V: Lanes>(a: Args, w: &Block, col: usize, nb: usize) {
+    let (p, n) = (a.p, a.p.tail_units);
+    let t_col = p.blocks * V::N;
+    let x = a.input.map_or(0.0, |inp| inp.x[0]);
+    unsafe {
+        let t = a.block(t_col, 0);
+        let (rows, t_rows) = (a.bufs.rows(0, col, p.units), a.bufs.rows(0, t_col, p.units));
+        macro_rules! go {
+            ($nb:literal) => {
+                match (4 * n).div_ceil(V::N) {
+                    1 => lone_tile::<V, $nb, 1>(w, &rows, &t, &t_rows, x, n),
+                    2 => lone_tile::<V, $nb, 2>(w, &rows, &t, &t_rows, x, n),
+                    _ => lone_tile::<V, $nb, 3>(w, &rows, &t, &t_rows, x, n),
+                }
+            };
+        }
+        match nb {
+            1 => go!(1),
+            2 => go!(2),
+            3 => go!(3),
+            _ => go!(4),
         }
     }
 }
@@ -556,6 +627,45 @@ struct Rows {
 #[inline(always)]
 unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows, x: [f32; R]) {
     unsafe {
+        let mut acc = tile_start::<V, R, NB>(w, x);
+        each_k!(w, kk => madd(&mut acc, w, rows, kk));
+        cell::<V, R, NB>(&acc, rows, V::N);
+    }
+}
+
+/// A lone row's last `NB` blocks and the tail (`NR` registers per `k`) in
+/// one loop over `k`: the tail's few accumulators would otherwise wait on
+/// their own FMAs' latency, one `k` at a time (on an Intel Xeon, 14% of a
+/// lone row's step). Each accumulator sees the same operations in the same
+/// order as in [`tile`] and [`tail_tile`].
+#[inline(always)]
+unsafe fn lone_tile<V: Lanes, const NB: usize, const NR: usize>(
+    w: &Block,
+    rows: &Rows,
+    t: &Block,
+    t_rows: &Rows,
+    x: f32,
+    n: usize,
+) {
+    unsafe {
+        let mut acc = tile_start::<V, 1, NB>(w, [x]);
+        let mut t_acc = tail_start::<V, 1, NR>(t, [x]);
+        each_k!(w, kk => {
+            madd(&mut acc, w, rows, kk);
+            tail_madd(&mut t_acc, t, t_rows, kk);
+        });
+        cell::<V, 1, NB>(&acc, rows, V::N);
+        tail_cell(&t_acc, t_rows, n);
+    }
+}
+
+/// A tile's accumulators before the product: the bias, plus `x·w_ih`.
+#[inline(always)]
+unsafe fn tile_start<V: Lanes, const R: usize, const NB: usize>(
+    w: &Block,
+    x: [f32; R],
+) -> [[[V; 4]; NB]; R] {
+    unsafe {
         let n = V::N;
         let mut acc = [[[V::splat(0.0); 4]; NB]; R];
         for nb in 0..NB {
@@ -570,8 +680,7 @@ unsafe fn tile<V: Lanes, const R: usize, const NB: usize>(w: &Block, rows: &Rows
                 }
             }
         }
-        each_k!(w, kk => madd(&mut acc, w, rows, kk));
-        cell::<V, R, NB>(&acc, rows, n);
+        acc
     }
 }
 

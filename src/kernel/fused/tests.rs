@@ -27,7 +27,7 @@ fn fused_step_agrees_with_f64() {
         .into_iter()
         .filter(|w| w.supported());
     for (width, (k, end)) in widths.flat_map(|w| {
-        [75usize, 72, 78, 68, 80, 74, 65].map(|k| match w {
+        [75usize, 72, 78, 68, 80, 74, 65, 11, 5].map(|k| match w {
             // A packed tail is stored exactly; a last full block whole.
             _ if k % w.lanes() <= max_tail(w.lanes()) => (w, (k, k)),
             _ => (w, (k, k.div_ceil(w.lanes()) * w.lanes())),
