@@ -24,9 +24,7 @@ SECONDS_PER=${SECONDS_PER:-1}
 NUMPY_CORETYPES=${NUMPY_CORETYPES:-}
 
 ours() { # cpus threads batches
-  # Each path in its own process, as each peer runs in its own: in one
-  # process, the reference path's candle/gemm run before the fast one cost
-  # the fast path's lone window ~20% on an Intel Xeon (55 against 44 µs).
+  # Each path in its own process, as each peer runs in its own.
   for path in fast reference; do
     taskset -c "$1" "$BIN" bench --model-only --json --model "$MODEL" --path "$path" --threads "$2" \
       --batch "$3" --seconds "$SECONDS_PER" --repeats 1 | sed "s/^{/{\"round\":$round,/"
