@@ -84,34 +84,55 @@ pub fn parse_duration_with_unit(s: &str) -> std::result::Result<Duration, String
     parse_duration(t)
 }
 
-/// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, or plain seconds.
+/// Parses a duration such as `10m`, `2ms`, `1.5s`, `1h`, plain seconds, or
+/// terms one after another as Go, Prometheus and the `nats` CLI write them
+/// (`1h30m`, `1m30s`, `1h 30m`).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
-    // `µs`: µ is alphabetic, not ASCII.
-    let (num, unit) = match s.find(|c: char| c.is_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (try 10m, 2ms, 30s)"))?;
-    let secs = match unit {
-        "ms" => v / 1e3,
-        // The micro sign, or the Greek mu a keyboard gives.
-        "us" | "µs" | "μs" => v / 1e6,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        "d" => v * 86_400.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {s:?} (us, ms, s, m, h, d)"
-            ));
+    let invalid = || format!("invalid duration {s:?} (try 10m, 2ms, 30s, 1h30m)");
+    let number = |t: &str| -> std::result::Result<f64, String> {
+        let v: f64 = t.trim().parse().map_err(|_| invalid())?;
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(invalid())
         }
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
+    let mut secs = 0.0;
+    if !s.contains(char::is_alphabetic) {
+        secs = number(s)?;
+    }
+    // `µs`: µ is alphabetic, not ASCII.
+    let mut rest = s;
+    while let Some(i) = rest.find(char::is_alphabetic) {
+        let (num, tail) = rest.split_at(i);
+        let j = tail
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(j);
+        let per = match unit {
+            "ms" => 1e-3,
+            // The micro sign, or the Greek mu a keyboard gives.
+            "us" | "µs" | "μs" => 1e-6,
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            _ => {
+                return Err(format!(
+                    "unknown unit {unit:?} in {s:?} (us, ms, s, m, h, d)"
+                ));
+            }
+        };
+        secs += number(num)? * per;
+        rest = next.trim_start();
+        // A number after the last unit (`1m30`) says nothing of its unit.
+        if !rest.is_empty() && !rest.contains(char::is_alphabetic) {
+            return Err(invalid());
+        }
+    }
+    if !secs.is_finite() {
+        return Err(invalid());
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too long"))
 }
@@ -131,6 +152,16 @@ mod tests {
         assert_eq!(parse_duration("5µs").unwrap(), Duration::from_micros(5));
         assert_eq!(parse_duration("5μs").unwrap(), Duration::from_micros(5));
         assert!(parse_duration("100000000000000000000s").is_err());
+        // Terms one after another, as Go, Prometheus and the nats CLI write them.
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("1s500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        for bad in ["1m30", "1h-30m", "h", "1hh", "30m1x", "", "1..5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
         // serve's flags: a unit, but for 0.
         assert_eq!(
             parse_duration_with_unit("2ms").unwrap(),
