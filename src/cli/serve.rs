@@ -347,6 +347,22 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             m.id,
             m.model.window()
         );
+        // The rule for gaps in time, as the route will take it (from the
+        // model's training recording unless the route sets `max_gap`).
+        let gaps = pipeline::window::TimeGaps::of(r.max_gap, m.meta.metrics.as_ref());
+        match (gaps, r.max_gap) {
+            (Some(g), given) => eprintln!(
+                "  windows restart where samples' ts jump over {}s ({})",
+                g.max_gap_ns as f64 / 1e9,
+                match given {
+                    Some(_) => "its max_gap",
+                    None =>
+                        "the gap its model's training recording was split at; max_gap = 0: never",
+                }
+            ),
+            (None, Some(_)) => eprintln!("  windows never restart at gaps in time (max_gap = 0)"),
+            (None, None) => {}
+        }
         if let Some(why) = m.baseline_warning() {
             eprintln!("  WARNING: {why}");
         }

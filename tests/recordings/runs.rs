@@ -48,6 +48,25 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         v["serve"]["max_gap_s"].is_null() && v["pair"] == "sin-cos",
         "{v}"
     );
+    // `config check` says the rule a route serving it takes, and a route's
+    // own max_gap over it.
+    let check = |extra: &[&str]| -> String {
+        let out = pipeline()
+            .args(["config", "check", "--model"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        ok(&out);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = check(&[]);
+    assert!(
+        said.contains("ts jump over 3s (the gap its model's training recording was split at"),
+        "{said}"
+    );
+    assert!(check(&["--max-gap", "1m30s"]).contains("ts jump over 90s (its max_gap)"));
+    assert!(check(&["--max-gap", "0"]).contains("never restart at gaps in time"));
     // The same rows without their first (time) column.
     let text = std::fs::read_to_string(&csv).unwrap();
     let untimed: String = text
