@@ -19,6 +19,13 @@ pub(crate) mod duration_key {
     fn parse<'de, D: Deserializer<'de>>(d: D, unit_secs: f64) -> Result<f64, D::Error> {
         let v = match NumOrText::deserialize(d)? {
             NumOrText::Num(n) => n,
+            // A number in quotes is still in the key's own unit
+            // (`max_wait_ms = "5"` is 5 ms, not 5 s).
+            NumOrText::Text(t) if !t.contains(char::is_alphabetic) => {
+                t.trim().parse().map_err(|_| {
+                    D::Error::custom(format!("invalid duration {t:?} (try 10m, 2ms, 30s, 1h30m)"))
+                })?
+            }
             NumOrText::Text(t) => {
                 super::parse_duration(&t)
                     .map_err(D::Error::custom)?
@@ -128,7 +135,9 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         rest = next.trim_start();
         // A number after the last unit (`1m30`) says nothing of its unit.
         if !rest.is_empty() && !rest.contains(char::is_alphabetic) {
-            return Err(invalid());
+            return Err(format!(
+                "invalid duration {s:?}: {rest:?} at its end has no unit (as in 1m30s)"
+            ));
         }
     }
     if !secs.is_finite() {

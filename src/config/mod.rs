@@ -381,10 +381,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.max_wait_ms, c.idle_timeout_s), (3.0, 4.5));
+        // A number in quotes under a key with its unit in its name is in
+        // that unit (it was read as seconds: checkpoint_ms = "200" was 200 s).
+        let c = ServeConfig::from_toml(
+            &format!(
+                "max_wait_ms = '3'\nidle_timeout_s = ' 4.5 '\n[durable]\ncheckpoint_ms = '200'\n{route}"
+            ),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!((c.max_wait_ms, c.idle_timeout_s), (3.0, 4.5));
+        assert_eq!(c.durable.unwrap().checkpoint_ms, 200);
         for bad in [
             "max_wait = '2 parsecs'",
             "max_wait = '-1s'",
             "max_wait = 1\nmax_wait_ms = 1",
+            "max_wait_ms = 'x5'",
+            "max_wait_ms = '5 5'",
         ] {
             let e = ServeConfig::from_toml(&format!("{bad}\n{route}"), Path::new("x"));
             assert!(e.is_err(), "{bad}");
