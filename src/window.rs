@@ -56,7 +56,8 @@ impl TimeGaps {
     /// none), else the gap the model's training recording was split at
     /// (`retrain --max-gap`, or three times the recording's median step,
     /// as `retrain` splits by default), when it was read with a time column
-    /// (the model's metrics record `time_step_s`).
+    /// (the model's metrics record `reading.max_gap_s` or `time_step_s`).
+    /// A gap under 1 ns is none.
     pub fn of(max_gap: Option<f64>, metrics: Option<&serde_json::Value>) -> Option<Self> {
         let positive = |v: &serde_json::Value| v.as_f64().filter(|s| s.is_finite() && *s > 0.0);
         let step = metrics.and_then(|m| positive(&m["time_step_s"]));
@@ -70,8 +71,9 @@ impl TimeGaps {
         };
         // Seconds to ns; `as` saturates (a gap of centuries is no gap).
         let ns = |s: f64| (s * 1e9) as i64;
-        (max_gap > 0.0).then(|| Self {
-            max_gap_ns: ns(max_gap),
+        let max_gap_ns = ns(max_gap);
+        (max_gap_ns > 0).then(|| Self {
+            max_gap_ns,
             step_ns: step.map_or(0, ns),
         })
     }

@@ -364,3 +364,23 @@ fn keys_into_a_reused_buffer() {
         );
     }
 }
+
+/// The rule a route takes: its own max_gap over the model's record, the
+/// recorded split over three steps, none without either, and none for a
+/// gap of 0 or under 1 ns.
+#[test]
+fn time_gaps_of_a_route_and_its_model() {
+    use serde_json::json;
+    let of = |g: Option<f64>, m: serde_json::Value| {
+        TimeGaps::of(g, (!m.is_null()).then_some(&m)).map(|t| (t.max_gap_ns, t.step_ns))
+    };
+    let s = 1_000_000_000;
+    assert_eq!(of(None, json!(null)), None);
+    assert_eq!(of(None, json!({"time_step_s": 1.0})), Some((3 * s, s)));
+    let split = json!({"time_step_s": 1.0, "reading": {"max_gap_s": 5.0}});
+    assert_eq!(of(None, split.clone()), Some((5 * s, s)));
+    assert_eq!(of(Some(90.0), split), Some((90 * s, s)));
+    assert_eq!(of(Some(90.0), json!(null)), Some((90 * s, 0)));
+    assert_eq!(of(Some(0.0), json!({"time_step_s": 1.0})), None);
+    assert_eq!(of(None, json!({"reading": {"max_gap_s": 1e-10}})), None);
+}
