@@ -296,7 +296,9 @@ unsafe fn step_avx512(a: Args) {
     unsafe { step_in::<__m512>(a) }
 }
 
-/// One step in `V`'s registers: the full blocks, then the packed tail.
+/// One step in `V`'s registers: the full blocks, then the packed tail (the
+/// tail first when reading in reverse; for a lone row, with the last group
+/// of blocks, see [`blocks`]).
 #[inline(always)]
 unsafe fn step_in<V: Lanes>(a: Args) {
     // A lone row reads the tail in the same loop as its last group of
@@ -536,9 +538,9 @@ impl Bufs {
 unsafe fn blocks<V: Lanes>(a: Args) {
     let (p, bufs, input, b) = (a.p, a.bufs, a.input, a.b);
     let units = p.units;
-    // A lone row: a quarter of the registers' worth of blocks per tile (4
-    // blocks of zmm, 2 of ymm: 16 or 8 independent chains), the tail in
-    // the same loop as the last of them.
+    // A lone row: REGS / 8 blocks per tile (4 of zmm, 2 of ymm: 16 or 8
+    // independent chains, half the registers), the tail in the same loop
+    // as the last of them.
     let (count, group) = (p.blocks, if b == 1 { V::REGS / 8 } else { 1 });
     let groups = count.div_ceil(group);
     for j in 0..groups {
@@ -560,6 +562,10 @@ unsafe fn blocks<V: Lanes>(a: Args) {
                 match (left, nb) {
                     (1, 1) => tile::<V, 1, 1>(&w, &rows, [x(0)]),
                     (1, 2) => tile::<V, 1, 2>(&w, &rows, [x(0)]),
+                    // More than 2 blocks come only in 32 registers (see
+                    // `group`); in 16 their accumulators would spill, so
+                    // that code is not built for them.
+                    (1, _) if V::REGS < 32 => unreachable!("a ymm group holds at most 2 blocks"),
                     (1, 3) => tile::<V, 1, 3>(&w, &rows, [x(0)]),
                     (1, _) => tile::<V, 1, 4>(&w, &rows, [x(0)]),
                     (2, _) => tile::<V, 2, 1>(&w, &rows, std::array::from_fn(x)),
@@ -597,6 +603,8 @@ unsafe fn lone_with_tail<V: Lanes>(a: Args, w: &Block, col: usize, nb: usize) {
         match nb {
             1 => go!(1),
             2 => go!(2),
+            // As in `blocks`: more than 2 only in 32 registers.
+            _ if V::REGS < 32 => unreachable!("a ymm group holds at most 2 blocks"),
             3 => go!(3),
             _ => go!(4),
         }

@@ -5,17 +5,18 @@ use super::*;
 /// The fused step against the cell computed in f64 from the unpacked
 /// weights: every tile shape (1 to 4 rows), with and without the input
 /// term, the first step (no product), every width this CPU runs, and
-/// live units that end on a block (72, 80) or past one by a tail of 1 to
-/// 2, 3 to 4 or 5 to 6 units (1, 2 or 3 ymm registers: 65, 74, 75, 68,
-/// 78; zmm: 65, 68, 72, 74, 75) or more (a padded full block: 78 in
-/// zmm). Units past the live ones stay untouched, and row 0 comes out
-/// the same, bit for bit, in every batch size.
+/// every number of live units from 1 to 112: ending on a block, or past
+/// one (or none) by a packed tail in 1, 2 or 3 registers, or by more (a
+/// padded full block), and so every group a lone row takes (1 to 4 zmm
+/// blocks, 1 or 2 ymm blocks, with and without a tail). Units past the
+/// live ones stay untouched, and row 0 comes out the same, bit for bit,
+/// in every batch size.
 #[test]
 fn fused_step_agrees_with_f64() {
     if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
         return;
     }
-    let units = 80;
+    let units = 112;
     let npad = 4 * units;
     let mut rng = crate::rng::Rng::new(11);
     let mut v =
@@ -27,7 +28,7 @@ fn fused_step_agrees_with_f64() {
         .into_iter()
         .filter(|w| w.supported());
     for (width, (k, end)) in widths.flat_map(|w| {
-        [75usize, 72, 78, 68, 80, 74, 65, 11, 5].map(|k| match w {
+        (1..=units).map(move |k| match w {
             // A packed tail is stored exactly; a last full block whole.
             _ if k % w.lanes() <= max_tail(w.lanes()) => (w, (k, k)),
             _ => (w, (k, k.div_ceil(w.lanes()) * w.lanes())),
