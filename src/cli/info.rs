@@ -14,7 +14,7 @@ pub(crate) fn info(models_dir: &Path, a: &ModelArgs) -> Result<()> {
     let gaps = pipeline::window::TimeGaps::of(None, meta.metrics.as_ref());
     let secs = |ns: i64| ns as f64 / 1e9;
     let v = json!({
-        "model": m.path,
+        "model": m.path.display().to_string(),
         "id": m.id,
         "pair": meta.pair,
         "window": m.model.window(),
