@@ -292,7 +292,7 @@ pub(super) fn load_routes(
                 .transpose()
                 .map_err(Error::Config)?;
             let (tx, rx) = mpsc::channel(64);
-            let time_gaps = time_gaps(r, &model);
+            let time_gaps = TimeGaps::of(r.max_gap, model.meta.metrics.as_ref());
             if let Some(g) = time_gaps {
                 tracing::info!(
                     pair = %r.pair,
@@ -331,11 +331,6 @@ pub(super) fn load_routes(
         .collect()
 }
 
-/// A route's rule for gaps in time (see [`TimeGaps::of`]).
-pub(super) fn time_gaps(cfg: &RouteConfig, model: &LoadedModel) -> Option<TimeGaps> {
-    TimeGaps::of(cfg.max_gap, model.meta.metrics.as_ref())
-}
-
 /// Each route's models and comparisons, for `/metrics` and `$SRV.STATS`.
 pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
     routes
@@ -357,65 +352,4 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The route's `max_gap` wins (0: none); else the model's recorded
-    /// `--max-gap`, else three times its recording's step; a model whose
-    /// recording had no time column splits nothing.
-    #[test]
-    fn the_gap_in_time_comes_from_the_route_or_the_training_recording() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sin-cos.safetensors");
-        let mut model = format::load(&path, None).unwrap();
-        let route = |max_gap| RouteConfig {
-            max_gap,
-            ..serde_json::from_value(serde_json::json!({ "pair": "sin-cos" })).unwrap()
-        };
-        let s = 1_000_000_000;
-        let gaps = |max_gap_ns, step_ns| {
-            Some(TimeGaps {
-                max_gap_ns,
-                step_ns,
-            })
-        };
-        // (metrics, route's max_gap, rule)
-        let cases = [
-            (None, None, None),
-            (None, Some(90.0), gaps(90 * s, 0)),
-            (
-                Some(serde_json::json!({ "time_step_s": 600.0 })),
-                None,
-                gaps(1_800 * s, 600 * s),
-            ),
-            (
-                Some(
-                    serde_json::json!({ "time_step_s": 600.0, "reading": { "max_gap_s": 3_600.0 } }),
-                ),
-                None,
-                gaps(3_600 * s, 600 * s),
-            ),
-            (
-                Some(serde_json::json!({ "time_step_s": 600.0 })),
-                Some(60.0),
-                gaps(60 * s, 600 * s),
-            ),
-            (
-                Some(serde_json::json!({ "time_step_s": 600.0 })),
-                Some(0.0),
-                None,
-            ),
-            (Some(serde_json::json!({ "time_step_s": null })), None, None),
-        ];
-        for (metrics, max_gap, want) in cases {
-            model.meta.metrics = metrics.clone();
-            assert_eq!(
-                time_gaps(&route(max_gap), &model),
-                want,
-                "{metrics:?} {max_gap:?}"
-            );
-        }
-    }
 }

@@ -365,9 +365,9 @@ fn keys_into_a_reused_buffer() {
     }
 }
 
-/// The rule a route takes: its own max_gap over the model's record, the
-/// recorded split over three steps, none without either, and none for a
-/// gap of 0 or under 1 ns.
+/// The rule a route takes: its own max_gap over the model's record (0:
+/// none), the recorded split (`retrain --max-gap`) over three steps, none
+/// for a model whose recording had no time column, nor for a gap under 1 ns.
 #[test]
 fn time_gaps_of_a_route_and_its_model() {
     use serde_json::json;
@@ -381,6 +381,11 @@ fn time_gaps_of_a_route_and_its_model() {
     assert_eq!(of(None, split.clone()), Some((5 * s, s)));
     assert_eq!(of(Some(90.0), split), Some((90 * s, s)));
     assert_eq!(of(Some(90.0), json!(null)), Some((90 * s, 0)));
+    assert_eq!(
+        of(Some(60.0), json!({"time_step_s": 600.0})),
+        Some((60 * s, 600 * s))
+    );
     assert_eq!(of(Some(0.0), json!({"time_step_s": 1.0})), None);
+    assert_eq!(of(None, json!({"time_step_s": null})), None);
     assert_eq!(of(None, json!({"reading": {"max_gap_s": 1e-10}})), None);
 }
