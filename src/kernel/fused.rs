@@ -3,8 +3,8 @@
 //! cell update in one pass, with no `[B, 4H]` pre-activations written to
 //! memory. One generic body (over [`Lanes`]) serves both widths.
 //!
-//! The weights are packed once per model into the order the loop reads
-//! them: per block of units, for each `k`, the four gates' columns
+//! The weights are packed once per model, from the start of a cache line
+//! ([`Lines`]), into the order the loop reads them: per block of units, for each `k`, the four gates' columns
 //! (`[block][k][gate][lanes]`, 128 contiguous bytes per `k` for a block of
 //! 8). A tile is R batch rows × one block: 4R accumulators (R rows × i, f,
 //! g, o) start from the bias (plus `x·w_ih` in the encoder), take one
@@ -41,6 +41,8 @@
 //! not latency: `benches/kernel_ab.sh`, BENCHMARKS.md).
 
 use std::arch::x86_64::*;
+
+use crate::lines::Lines;
 
 /// Units per full block: one ymm register of f32 (AVX2), or one zmm
 /// register (AVX-512).
@@ -102,11 +104,11 @@ impl Width {
 pub(super) struct Packed {
     width: Width,
     /// Per block (the full ones, then the tail): `[k][gate][lanes]`.
-    r: Vec<f32>,
+    r: Lines,
     /// Per block: `[gate][lanes]`, both biases (and any folded feedback).
-    bias: Vec<f32>,
+    bias: Lines,
     /// Per block: `[gate][lanes]`, the input weights; empty without an input.
-    wih: Vec<f32>,
+    wih: Lines,
     /// Rows of `r` (the model's hidden size; padded units are zero in `h`).
     k: usize,
     /// Full blocks of [`LANES`] (AVX2) or [`LANES_512`] units.
@@ -172,9 +174,9 @@ impl Packed {
         }
         Packed {
             width,
-            r: packed,
-            bias: gate_vec(bias),
-            wih: wih.map(gate_vec).unwrap_or_default(),
+            r: Lines::new(&packed),
+            bias: Lines::new(&gate_vec(bias)),
+            wih: Lines::new(&wih.map(gate_vec).unwrap_or_default()),
             k,
             blocks,
             tail_units,

@@ -23,6 +23,8 @@
 //!   registers (16 units) where the CPU has AVX-512, ymm (8) elsewhere.
 //!   Every other step reads the weights in reverse, so that a lone window
 //!   (bound by streaming them from L2) starts with what is still in L1.
+//!   The packed weights and the `h` and `c` buffers start on a cache line
+//!   ([`lines`]), so no register's load spans two lines.
 //! - Elsewhere (other CPUs, other architectures) a step is a GEMM (the
 //!   `gemm` crate, candle's own CPU kernel) and then the gate kernel
 //!   (sigmoid, tanh, the cell update) in portable code with a vectorisable
@@ -33,6 +35,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use lines::Lines;
+
+mod lines;
 pub mod rng;
 pub mod roofline;
 
@@ -86,10 +91,10 @@ const COL_ALIGN: usize = 4 * UNIT_ALIGN;
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     z: Vec<f32>,
-    h: Vec<f32>,
+    h: Lines,
     /// The fused step's output `h` (it reads the previous one whole).
-    h2: Vec<f32>,
-    c: Vec<f32>,
+    h2: Lines,
+    c: Lines,
 }
 
 /// The encoder's and the decoder's steps packed for [`fused::step`].
@@ -218,10 +223,8 @@ impl FastModel {
         }
         let b = input.len() / w;
         let np = self.npad;
-        s.h.clear();
-        s.h.resize(b * h, 0.0);
-        s.c.clear();
-        s.c.resize(b * h, 0.0);
+        s.h.zeroed(b * h);
+        s.c.zeroed(b * h);
         #[cfg(target_arch = "x86_64")]
         if let Some(fu) = &self.fused {
             let bufs = (&mut s.h, &mut s.h2, &mut s.c[..]);
@@ -280,12 +283,11 @@ impl FastModel {
         fu: &Fused,
         input: &[f32],
         out: &mut [f32],
-        (hs, h2, c): (&mut Vec<f32>, &mut Vec<f32>, &mut [f32]),
+        (hs, h2, c): (&mut Lines, &mut Lines, &mut [f32]),
         b: usize,
     ) {
         let (h, w) = (self.units, self.window);
-        h2.clear();
-        h2.resize(b * h, 0.0);
+        h2.zeroed(b * h);
         for t in 0..w {
             let x = fused::Input {
                 x: &input[t..],
