@@ -1,5 +1,7 @@
 //! The engine both modes share: windows → batcher → compute threads →
-//! publisher → a sink (core NATS, or JetStream with acknowledgements).
+//! publisher → a sink (core NATS, or JetStream with acknowledgements). A
+//! lone window of an idle route skips the threads: the batcher computes it
+//! itself ([`lone`]), saving a thread's wake-up.
 //!
 //! A route (core mode) or a durable unit calls [`spawn`] once per run and
 //! feeds the returned sender; the compute threads ([`Compute`]) are shared
@@ -128,6 +130,7 @@ pub(super) fn spawn(
             slots_tx,
             limits.max_batch,
             limits.max_wait,
+            Some(Lone::new(stats.clone())),
         ),
     )];
     let out = match sink {
@@ -192,7 +195,9 @@ type BatchWith = (Arc<LoadedModel>, Option<Observer>, Arc<RouteCounters>);
 /// batcher, Clipper's adaptive batching). `max_wait` > 0 additionally holds
 /// a batch up to that long for it to fill (fuller batches for a little
 /// latency). Each batch takes the route's models as they are when the batch
-/// goes, so a swap applies from the next batch on.
+/// goes, so a swap applies from the next batch on. With `lone`, a lone
+/// window of an idle route is computed on this task (see [`lone`]).
+#[allow(clippy::too_many_arguments)]
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
     models: impl Fn() -> BatchWith,
@@ -201,6 +206,7 @@ async fn batcher(
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
     max_batch: usize,
     max_wait: Duration,
+    mut lone: Option<Lone>,
 ) {
     let max_batch = max_batch.max(1);
     while let Some(first) = jobs.recv().await {
@@ -219,6 +225,7 @@ async fn batcher(
             }
         }
         // A free compute thread; until one is, keep gathering windows.
+        let free_at_once = compute.free.available_permits() > 0;
         let acquire = compute.free.clone().acquire_owned();
         tokio::pin!(acquire);
         let permit = loop {
@@ -241,6 +248,14 @@ async fn batcher(
             return;
         }
         let (model, observer, counters) = models();
+        if let Some(lone) = lone.as_mut()
+            && lone.takes(&batch, free_at_once, observer.is_some(), &model)
+        {
+            let done = lone.run(model, &counters, batch, buffers.outputs.take());
+            drop(permit);
+            let _ = done_tx.send(done);
+            continue;
+        }
         let job = ComputeJob {
             model,
             counters,
@@ -413,6 +428,7 @@ mod buffers;
 mod compute;
 mod fast_ingest;
 mod lease;
+mod lone;
 mod per_message;
 mod stored;
 
@@ -423,6 +439,7 @@ use compute::ComputeJob;
 pub(super) use compute::{Compute, Done};
 pub(super) use fast_ingest::FastIngest;
 pub(super) use lease::{Lease, Verify};
+use lone::Lone;
 pub(super) use per_message::{PerMessage, publish_acked};
 pub(super) use stored::Acked;
 use stored::StoredOut;

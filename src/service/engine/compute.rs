@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{Job, Observer};
 use crate::error::{Error, Result};
+use crate::fast::Scratch;
 use crate::format::LoadedModel;
 use crate::service::observe::Observed;
 use crate::stats::{RouteCounters, Stats};
@@ -153,6 +154,41 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
     }
 }
 
+/// Runs `model` on a batch: the windows side by side in `input`, the
+/// outputs into `out`; the batch counted in the route's histograms (its
+/// windows' queue waits, the call's time).
+pub(super) fn run(
+    model: Arc<LoadedModel>,
+    counters: &RouteCounters,
+    jobs: Vec<Job>,
+    mut out: Vec<f32>,
+    input: &mut Vec<f32>,
+    scratch: &mut Scratch,
+    stats: &Stats,
+) -> Done {
+    let started = Instant::now();
+    input.clear();
+    for j in &jobs {
+        input.extend_from_slice(&j.input);
+    }
+    check_range(&model, counters, &jobs);
+    out.clear();
+    out.resize(input.len(), 0.0);
+    let outputs = model
+        .fast
+        .translate_into(input, &mut out, scratch)
+        .map(|()| out);
+    let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
+    stats.batch(counters, waits, started.elapsed());
+    Done {
+        jobs,
+        model,
+        outputs,
+        started,
+        computed: Instant::now(),
+    }
+}
+
 /// A compute thread: takes whole batches and runs the model; then, for a
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
@@ -160,7 +196,7 @@ pub(super) fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Ar
     let beat = stats.compute_thread();
     let _stopped = crate::stats::StopOnDrop(beat.clone());
     let mut input = Vec::new();
-    let mut scratch = crate::fast::Scratch::default();
+    let mut scratch = Scratch::default();
     loop {
         let job = match rx.lock() {
             Ok(mut rx) => rx.blocking_recv(),
@@ -171,31 +207,27 @@ pub(super) fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Ar
             counters,
             observer,
             jobs,
-            mut out,
+            out,
             done,
             _permit,
         }) = job
         else {
             return;
         };
-        let started = Instant::now();
         beat.busy();
-        input.clear();
-        for j in &jobs {
-            input.extend_from_slice(&j.input);
-        }
-        check_range(&model, &counters, &jobs);
-        out.clear();
-        out.resize(input.len(), 0.0);
-        let outputs = model
-            .fast
-            .translate_into(&input, &mut out, &mut scratch)
-            .map(|()| out);
-        let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
-        stats.batch(&counters, waits, started.elapsed());
-        let observed = match (&observer, &outputs) {
+        let result = run(
+            model,
+            &counters,
+            jobs,
+            out,
+            &mut input,
+            &mut scratch,
+            &stats,
+        );
+        let observed = match (&observer, &result.outputs) {
             (Some(o), Ok(live)) => Some(Observed {
-                windows: jobs
+                windows: result
+                    .jobs
                     .iter()
                     .map(|j| (j.stream.clone(), j.seq, j.ts))
                     .collect(),
@@ -205,13 +237,7 @@ pub(super) fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Ar
             }),
             _ => None,
         };
-        let _ = done.send(Done {
-            jobs,
-            model,
-            outputs,
-            started,
-            computed: Instant::now(),
-        });
+        let _ = done.send(result);
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
             beat.idle();
             continue;

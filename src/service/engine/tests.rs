@@ -32,12 +32,14 @@ fn job(seq: u64) -> Job {
 }
 
 /// A batcher over `threads` compute permits, its input, its output and
-/// the slots it hands the publisher.
+/// the slots it hands the publisher; with `lone`, computing a lone window
+/// of an idle route itself.
 #[allow(clippy::type_complexity)]
 fn start_batcher(
     threads: usize,
     max_batch: usize,
     max_wait: Duration,
+    lone: bool,
 ) -> (
     mpsc::Sender<Job>,
     mpsc::Receiver<ComputeJob>,
@@ -61,6 +63,7 @@ fn start_batcher(
         slots_tx,
         max_batch,
         max_wait,
+        lone.then(|| Lone::new(Arc::default())),
     ));
     (jobs_tx, compute_rx, slots_rx, free)
 }
@@ -74,7 +77,7 @@ fn seqs(b: &ComputeJob) -> Vec<u64> {
 /// moment it is free, up to `max_batch`.
 #[tokio::test(start_paused = true)]
 async fn batches_go_at_once_when_idle_and_gather_while_busy() {
-    let (jobs_tx, mut compute_rx, _slots, _free) = start_batcher(1, 4, Duration::ZERO);
+    let (jobs_tx, mut compute_rx, _slots, _free) = start_batcher(1, 4, Duration::ZERO, false);
     let t0 = Instant::now();
     jobs_tx.send(job(0)).await.unwrap();
     let first = compute_rx.recv().await.unwrap();
@@ -103,7 +106,7 @@ async fn batches_go_at_once_when_idle_and_gather_while_busy() {
 /// With two threads, a second window goes while the first is computed.
 #[tokio::test(start_paused = true)]
 async fn a_second_free_thread_takes_the_next_window_at_once() {
-    let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(2, 8, Duration::ZERO);
+    let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(2, 8, Duration::ZERO, false);
     jobs_tx.send(job(0)).await.unwrap();
     let a = compute_rx.recv().await.unwrap();
     jobs_tx.send(job(1)).await.unwrap();
@@ -124,7 +127,7 @@ async fn a_second_free_thread_takes_the_next_window_at_once() {
 #[tokio::test(start_paused = true)]
 async fn batches_go_when_full_or_when_the_oldest_has_waited() {
     let max_wait = Duration::from_millis(2);
-    let (jobs_tx, mut compute_rx, mut slots_rx, _free) = start_batcher(4, 4, max_wait);
+    let (jobs_tx, mut compute_rx, mut slots_rx, _free) = start_batcher(4, 4, max_wait, false);
 
     // Full batch: goes at once, without any time passing.
     for s in 0..4 {
@@ -158,4 +161,75 @@ async fn batches_go_when_full_or_when_the_oldest_has_waited() {
     // Closing the input flushes nothing more and ends the batcher.
     drop(jobs_tx);
     assert!(compute_rx.recv().await.is_none());
+}
+
+/// A lone window of an idle route is computed by the batcher itself (its
+/// result in the slot, nothing sent to the threads, no time passing), with
+/// the model's own output; a window right behind another, or one that had
+/// to wait for a thread, goes to the threads as before.
+#[tokio::test(start_paused = true)]
+async fn a_lone_window_of_an_idle_route_is_computed_on_the_batcher() {
+    // Paused time moves on when every task waits: a window that never
+    // arrives fails the test instead of hanging it.
+    let test = async {
+        let (jobs_tx, mut compute_rx, mut slots_rx, free) =
+            start_batcher(1, 4, Duration::ZERO, true);
+        let model = tiny_model();
+        let lone = |seq: u64| Job {
+            input: vec![0.1, -0.2, 0.3, seq as f32 / 10.0],
+            ..job(seq)
+        };
+        // The result, or None if it was not computed here (within a second).
+        let computed_here = async |slots: &mut mpsc::Receiver<oneshot::Receiver<Done>>| {
+            let slot = slots.recv().await.unwrap();
+            tokio::time::timeout(Duration::from_secs(1), slot)
+                .await
+                .ok()
+                .map(Result::unwrap)
+        };
+        let t0 = Instant::now();
+        jobs_tx.send(lone(0)).await.unwrap();
+        let done = computed_here(&mut slots_rx)
+            .await
+            .expect("computed on the batcher");
+        assert_eq!(Instant::now(), t0, "no wait");
+        assert_eq!(done.jobs.iter().map(|j| j.seq).collect::<Vec<_>>(), vec![0]);
+        let want = model.fast.translate_rows(&lone(0).input).unwrap();
+        assert_eq!(done.outputs.unwrap(), want, "the model's own output");
+        assert!(
+            compute_rx.try_recv().is_err(),
+            "nothing went to the threads"
+        );
+        assert_eq!(free.available_permits(), 1, "the permit is back");
+
+        // Right behind it (the route is not idle): to the threads.
+        jobs_tx.send(lone(1)).await.unwrap();
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![1]);
+        slots_rx.recv().await.unwrap(); // its slot
+        drop(b);
+
+        // Idle again, but every thread busy: it waits, then goes to them.
+        tokio::time::advance(lone::IDLE_GAP * 2).await;
+        let busy = free.clone().acquire_owned().await.unwrap();
+        jobs_tx.send(lone(2)).await.unwrap();
+        tokio::task::yield_now().await;
+        drop(busy);
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![2]);
+        slots_rx.recv().await.unwrap(); // its slot
+        drop(b);
+
+        // Idle with a free thread: on the batcher again.
+        tokio::time::advance(lone::IDLE_GAP * 2).await;
+        jobs_tx.send(lone(3)).await.unwrap();
+        let done = computed_here(&mut slots_rx)
+            .await
+            .expect("computed on the batcher");
+        assert_eq!(done.jobs[0].seq, 3);
+        assert!(compute_rx.try_recv().is_err());
+    };
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("a window went nowhere");
 }
