@@ -288,7 +288,8 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Two async workers: I/O only. Model compute has its own threads.
+/// Two async workers: I/O, and at most one model call at a time for a lone
+/// window of a quiet route (the rest computes on its own threads).
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -130,7 +130,7 @@ pub(super) fn spawn(
             slots_tx,
             limits.max_batch,
             limits.max_wait,
-            Some(Lone::new(stats.clone())),
+            true,
         ),
     )];
     let out = match sink {
@@ -195,8 +195,8 @@ type BatchWith = (Arc<LoadedModel>, Option<Observer>, Arc<RouteCounters>);
 /// batcher, Clipper's adaptive batching). `max_wait` > 0 additionally holds
 /// a batch up to that long for it to fill (fuller batches for a little
 /// latency). Each batch takes the route's models as they are when the batch
-/// goes, so a swap applies from the next batch on. With `lone`, a lone
-/// window of an idle route is computed on this task (see [`lone`]).
+/// goes, so a swap applies from the next batch on. With `on_task`, a lone
+/// window of a quiet route may be computed on this task (see [`lone`]).
 #[allow(clippy::too_many_arguments)]
 async fn batcher(
     mut jobs: mpsc::Receiver<Job>,
@@ -206,9 +206,10 @@ async fn batcher(
     slots: mpsc::Sender<oneshot::Receiver<Done>>,
     max_batch: usize,
     max_wait: Duration,
-    mut lone: Option<Lone>,
+    on_task: bool,
 ) {
     let max_batch = max_batch.max(1);
+    let mut quiet = Quiet::default();
     while let Some(first) = jobs.recv().await {
         let deadline = first.enqueued + max_wait;
         let mut batch = buffers.batches.take();
@@ -248,10 +249,12 @@ async fn batcher(
             return;
         }
         let (model, observer, counters) = models();
-        if let Some(lone) = lone.as_mut()
-            && lone.takes(&batch, free_at_once, observer.is_some(), &model)
+        let lone = quiet.lone(&batch) && free_at_once && observer.is_none();
+        if on_task
+            && lone
+            && let Some(slot) = compute.on_task.slot(&model)
         {
-            let done = lone.run(model, &counters, batch, buffers.outputs.take());
+            let done = slot.run(model, &counters, batch, buffers.outputs.take());
             drop(permit);
             let _ = done_tx.send(done);
             continue;
@@ -439,7 +442,7 @@ use compute::ComputeJob;
 pub(super) use compute::{Compute, Done};
 pub(super) use fast_ingest::FastIngest;
 pub(super) use lease::{Lease, Verify};
-use lone::Lone;
+use lone::Quiet;
 pub(super) use per_message::{PerMessage, publish_acked};
 pub(super) use stored::Acked;
 use stored::StoredOut;

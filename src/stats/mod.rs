@@ -129,6 +129,8 @@ pub struct Stats {
 /// batch (0: idle), and whether it has stopped (a panic included).
 #[derive(Debug, Default)]
 pub struct Heartbeat {
+    /// What `/healthz` calls it ("compute thread 0").
+    name: String,
     busy_since_us: AtomicU64,
     stopped: std::sync::atomic::AtomicBool,
 }
@@ -203,8 +205,17 @@ impl UnitState {
 
 impl Stats {
     /// A new compute thread's heartbeat, watched by [`Stats::health`].
-    pub fn compute_thread(&self) -> Arc<Heartbeat> {
-        let beat = Arc::new(Heartbeat::default());
+    pub fn compute_thread(&self, i: usize) -> Arc<Heartbeat> {
+        self.heartbeat(format!("compute thread {i}"))
+    }
+
+    /// A heartbeat for whatever else runs the model, watched as the
+    /// compute threads' are; `name` says what it is in `/healthz`.
+    pub fn heartbeat(&self, name: String) -> Arc<Heartbeat> {
+        let beat = Arc::new(Heartbeat {
+            name,
+            ..Heartbeat::default()
+        });
         if let Ok(mut all) = self.compute.lock() {
             all.push(beat.clone());
         }
@@ -222,15 +233,16 @@ impl Stats {
             return Err("compute heartbeats unreadable".into());
         };
         let now = monotonic_us();
-        for (i, beat) in all.iter().enumerate() {
+        for beat in all.iter() {
+            let name = &beat.name;
             if beat.stopped.load(Relaxed) {
-                return Err(format!("compute thread {i} has stopped"));
+                return Err(format!("{name} has stopped"));
             }
             let since = beat.busy_since_us.load(Relaxed);
             let busy = Duration::from_micros(now.saturating_sub(since));
             if since != 0 && busy > stall {
                 return Err(format!(
-                    "compute thread {i} has been on one batch for {:.1} s",
+                    "{name} has been on one batch for {:.1} s",
                     busy.as_secs_f64()
                 ));
             }
@@ -511,7 +523,7 @@ mod tests {
     #[test]
     fn health_follows_the_compute_heartbeats() {
         let s = Stats::default();
-        let (a, b) = (s.compute_thread(), s.compute_thread());
+        let (a, b) = (s.compute_thread(0), s.compute_thread(1));
         assert_eq!(s.health(Duration::ZERO), Ok(()), "idle threads");
         a.busy();
         std::thread::sleep(Duration::from_millis(5));

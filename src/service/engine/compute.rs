@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::lone::OnTask;
 use super::{Job, Observer};
 use crate::error::{Error, Result};
 use crate::fast::Scratch;
@@ -36,9 +37,9 @@ pub(in crate::service) struct Done {
     /// The model that computed this batch (a swap may change the route's).
     pub model: Arc<LoadedModel>,
     pub outputs: Result<Vec<f32>>,
-    /// When the compute thread started it.
+    /// When the model started on it (on a compute thread or a task).
     pub started: Instant,
-    /// When the compute thread finished it (for the publish stage's time).
+    /// When the model finished it (for the publish stage's time).
     pub computed: Instant,
 }
 
@@ -48,6 +49,8 @@ pub(in crate::service) struct Done {
 pub(in crate::service) struct Compute {
     pub(super) tx: mpsc::Sender<ComputeJob>,
     pub(super) free: Arc<Semaphore>,
+    /// The one call at a time that may run on an async task instead.
+    pub(super) on_task: Arc<OnTask>,
 }
 
 impl Compute {
@@ -64,12 +67,13 @@ impl Compute {
                 let (rx, stats) = (rx.clone(), stats.clone());
                 std::thread::Builder::new()
                     .name(format!("compute-{i}"))
-                    .spawn(move || compute_loop(rx, stats))
+                    .spawn(move || compute_loop(rx, stats, i))
                     .map_err(Error::Io)
             })
             .collect::<Result<_>>()?;
         let free = Arc::new(Semaphore::new(threads));
-        Ok((Self { tx, free }, handles))
+        let on_task = Arc::new(OnTask::new(stats));
+        Ok((Self { tx, free, on_task }, handles))
     }
 
     /// One window outside any stream (a `pipeline.translate` request),
@@ -192,8 +196,12 @@ pub(super) fn run(
 /// A compute thread: takes whole batches and runs the model; then, for a
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
-pub(super) fn compute_loop(rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>, stats: Arc<Stats>) {
-    let beat = stats.compute_thread();
+pub(super) fn compute_loop(
+    rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>,
+    stats: Arc<Stats>,
+    i: usize,
+) {
+    let beat = stats.compute_thread(i);
     let _stopped = crate::stats::StopOnDrop(beat.clone());
     let mut input = Vec::new();
     let mut scratch = Scratch::default();

@@ -53,6 +53,7 @@ fn start_batcher(
     let compute = Compute {
         tx: compute_tx,
         free: free.clone(),
+        on_task: Arc::new(lone::OnTask::new(Arc::default())),
     };
     let model = tiny_model();
     tokio::spawn(batcher(
@@ -63,7 +64,7 @@ fn start_batcher(
         slots_tx,
         max_batch,
         max_wait,
-        lone.then(|| Lone::new(Arc::default())),
+        lone,
     ));
     (jobs_tx, compute_rx, slots_rx, free)
 }
@@ -232,4 +233,58 @@ async fn a_lone_window_of_an_idle_route_is_computed_on_the_batcher() {
     tokio::time::timeout(Duration::from_secs(60), test)
         .await
         .expect("a window went nowhere");
+}
+
+/// A window computed on the batcher while an earlier batch is still on a
+/// thread takes its place behind that batch: the publisher reads result
+/// slots in the order batches were formed.
+#[tokio::test(start_paused = true)]
+async fn a_window_computed_on_the_batcher_waits_its_turn_behind_a_thread() {
+    let test = async {
+        let (jobs_tx, mut compute_rx, mut slots_rx, _free) =
+            start_batcher(2, 4, Duration::ZERO, true);
+        jobs_tx.send(job(0)).await.unwrap(); // quiet route: on the batcher
+        let first = slots_rx.recv().await.unwrap().await.unwrap();
+        assert_eq!(first.jobs[0].seq, 0);
+        jobs_tx.send(job(1)).await.unwrap(); // right behind: to a thread
+        let on_thread = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&on_thread), vec![1]);
+        tokio::time::advance(lone::IDLE_GAP * 2).await;
+        jobs_tx.send(job(2)).await.unwrap(); // quiet, a thread free: here
+        let mut second = slots_rx.recv().await.unwrap();
+        let mut third = slots_rx.recv().await.unwrap();
+        let done = (&mut third).await.unwrap();
+        assert_eq!(done.jobs[0].seq, 2, "computed while 1 is on its thread");
+        assert!(second.try_recv().is_err(), "1 is not done yet");
+        assert!(compute_rx.try_recv().is_err());
+        // The thread finishes 1: its slot, ahead of 2's, completes.
+        let ComputeJob {
+            jobs, model, done, ..
+        } = on_thread;
+        let now = Instant::now();
+        let _ = done.send(Done {
+            jobs,
+            model,
+            outputs: Ok(Vec::new()),
+            started: now,
+            computed: now,
+        });
+        assert_eq!(second.await.unwrap().jobs[0].seq, 1);
+    };
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("a window went nowhere");
+}
+
+/// One model call on an async task at a time, in the whole service: a
+/// second route's lone window goes to the threads meanwhile.
+#[test]
+fn one_call_on_a_task_at_a_time() {
+    let on_task = lone::OnTask::new(Arc::default());
+    let model = tiny_model();
+    let first = on_task.slot(&model);
+    assert!(first.is_some());
+    assert!(on_task.slot(&model).is_none(), "taken");
+    drop(first);
+    assert!(on_task.slot(&model).is_some(), "free again");
 }
