@@ -179,8 +179,11 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             (n, 0) => format!(" ({n} windows)"),
             (n, u) => format!(" ({n} windows; {u} without truth)"),
         };
+        // The route's rule for gaps in time, when it has one.
+        // (In seconds, as `config check` says it.)
+        let gaps = (r["max_gap_s"].as_f64()).map_or(String::new(), |s| format!("  max_gap {s}s"));
         lines.push(format!(
-            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}",
+            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -229,6 +232,14 @@ mod tests {
             "{:?}",
             describe_stats(&scored)
         );
+        let mut gaps = stats.clone();
+        gaps["endpoints"][0]["data"]["routes"][0]["max_gap_s"] = serde_json::json!(2700.0);
+        assert!(
+            describe_stats(&gaps)[1].ends_with("  max_gap 2700s"),
+            "{:?}",
+            describe_stats(&gaps)
+        );
+        assert!(!lines[1].contains("max_gap"), "{lines:?}");
         let mut without = stats.clone();
         without["endpoints"][0]["data"]
             .as_object_mut()

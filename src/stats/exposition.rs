@@ -253,6 +253,18 @@ impl Scrape {
                 m.encode_family(&shadow)?.encode_gauge(&1u64)?;
             }
         }
+        let mut m = enc.encode_descriptor(
+            "pipeline_route_max_gap_seconds",
+            "Where a stream's ts jumps by more than this, its window restarts (a time_gap error event), by route; no series: the route never splits.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.routes {
+            if let Some(gap) = r.max_gap_s {
+                m.encode_family(&[("pair", r.pair.as_str())])?
+                    .encode_gauge(&gap)?;
+            }
+        }
         type Pick = fn(&CompareSnapshot) -> &Running;
         let mut m = enc.encode_descriptor(
             "pipeline_shadow_mse",
@@ -447,6 +459,20 @@ mod tests {
         assert!(
             !text.contains("pipeline_truth_mse{"),
             "no truth compared yet"
+        );
+        assert!(
+            !text.contains("pipeline_route_max_gap_seconds{"),
+            "a route that never splits has no series"
+        );
+        let gaps = RouteInfo {
+            pair: "meter".into(),
+            max_gap_s: Some(2700.0),
+            ..Default::default()
+        };
+        assert!(
+            s.render_prometheus(&[gaps])
+                .contains("pipeline_route_max_gap_seconds{pair=\"meter\"} 2700"),
+            "{text}"
         );
         assert!(!text.contains("# EOF"), "{text}");
         // The connection to NATS, as the client's events last said.

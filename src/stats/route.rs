@@ -173,6 +173,10 @@ pub struct RouteInfo {
     pub model: String,
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
+    /// Where a stream's `ts` jumps by more than this (seconds), its window
+    /// restarts (a `time_gap` event); none: the route never splits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gap_s: Option<f64>,
     pub compare: CompareSnapshot,
     /// The route's histograms ([`RouteCounters::read_histograms`]); for
     /// `/metrics` only.
