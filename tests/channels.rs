@@ -120,14 +120,7 @@ async fn a_model_on_another_channel_is_refused_unless_forced() {
     let svc = Svc::start(&server.url(), config()).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let counts = || async {
-        let reply = client
-            .request("$SRV.STATS.pipeline", "".into())
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-        let data = pipeline::fleet::endpoint_data(&v, "translate")
-            .unwrap()
-            .clone();
+        let data = stats_data(&client).await;
         let route = &data["routes"][0];
         (
             data["model_changes"].as_u64().unwrap(),
@@ -222,12 +215,7 @@ async fn a_model_of_another_window_is_refused_with_a_way_forward() {
     }
     // Still translating with the model it started with.
     let client = async_nats::connect(server.url()).await.unwrap();
-    let reply = client
-        .request("$SRV.STATS.pipeline", "".into())
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    let data = pipeline::fleet::endpoint_data(&v, "translate").unwrap();
+    let data = stats_data(&client).await;
     assert_eq!(
         data["routes"][0]["model"].as_str(),
         Some(loaded.id.as_str())
@@ -245,12 +233,8 @@ async fn windows_far_from_the_models_range_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let client = async_nats::connect(server.url()).await.unwrap();
     let out_of_range = || async {
-        let reply = client
-            .request("$SRV.STATS.pipeline", "".into())
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-        let r = &pipeline::fleet::endpoint_data(&v, "translate").unwrap()["routes"][0];
+        let data = stats_data(&client).await;
+        let r = &data["routes"][0];
         (
             r["input_out_of_range"].as_u64().unwrap(),
             r["windows_out"].as_u64().unwrap(),

@@ -94,6 +94,19 @@ pub async fn wait_ready(client: &Client) {
     panic!("service never became ready");
 }
 
+/// The `translate` endpoint's data in an instance's `$SRV.STATS` (the
+/// service's counters and each route's, as `pipeline status` reads them).
+pub async fn stats_data(client: &Client) -> serde_json::Value {
+    let reply = client
+        .request("$SRV.STATS.pipeline", "".into())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    pipeline::fleet::endpoint_data(&v, "translate")
+        .unwrap()
+        .clone()
+}
+
 pub fn input_at(seq: u64) -> f32 {
     let p = pairs::find("sin-cos").unwrap();
     (p.input)(p.stream_x(seq)) as f32

@@ -540,12 +540,7 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     assert_eq!(svc.stats.snapshot().errors["time_gap"], 1);
     // The route's rule, as `$SRV.STATS` (and `pipeline status`) give it.
-    let reply = client
-        .request("$SRV.STATS.pipeline", "".into())
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    let data = pipeline::fleet::endpoint_data(&v, "translate").unwrap();
+    let data = stats_data(&client).await;
     assert_eq!(data["routes"][0]["max_gap_s"].as_f64(), Some(60.0));
     svc.shutdown().await;
 }
