@@ -16,7 +16,10 @@
 //! - The dense head is linear, so the decoder's feedback folds into its
 //!   recurrent weights: with `x_{t+1} = w_d·h_t + b_d`,
 //!   `W_hh h + w_ih x + b = (W_hh + w_ih w_dᵀ) h + (b + w_ih b_d)`. Decoder
-//!   steps 1.. are then a plain recurrence; step 0 (input 0) uses `W_hh`.
+//!   steps 1.. are then a plain recurrence; step 0 (input 0) uses `W_hh`
+//!   (the fused step: the folded weights with `x = −(w_d·h + b_d)` as its
+//!   input, which takes the fold back out, so one layer's packed weights
+//!   serve every decoder step).
 //! - On x86-64 with AVX2 and FMA, one fused kernel ([`fused`]) does a whole
 //!   step: the product on weights packed once per model, and the gates and
 //!   cell update while the products are still in registers; in zmm
@@ -102,8 +105,11 @@ pub struct Scratch {
 #[derive(Debug, Clone)]
 struct Fused {
     enc: fused::Packed,
-    dec0: fused::Packed,
-    dec1: fused::Packed,
+    /// The decoder with its feedback folded in (`dec_r1`, `dec_bias1`) and
+    /// its input weights: step 0, whose input is 0, takes the fold back
+    /// out as an input (see `run_fused`), so one layer's weights serve all
+    /// 24 steps.
+    dec: fused::Packed,
 }
 
 impl FastModel {
@@ -180,8 +186,7 @@ impl FastModel {
                 |r: &[f32], b: &[f32], wih| fused::Packed::new(width, r, b, wih, h0, h, npad);
             Box::new(Fused {
                 enc: pack(&enc_r, &enc_bias, Some(&enc_wih)),
-                dec0: pack(&dec_r0, &dec_bias0, None),
-                dec1: pack(&dec_r1, &dec_bias1, None),
+                dec: pack(&dec_r1, &dec_bias1, Some(&dec_wih)),
             })
         });
         Ok(Self {
@@ -227,7 +232,8 @@ impl FastModel {
         s.c.zeroed(b * h);
         #[cfg(target_arch = "x86_64")]
         if let Some(fu) = &self.fused {
-            let bufs = (&mut s.h, &mut s.h2, &mut s.c[..]);
+            // (`z`, the unfused path's, holds decoder step 0's input.)
+            let bufs = (&mut s.h, &mut s.h2, &mut s.c[..], &mut s.z);
             self.run_fused(fu, input, out, bufs, b);
             return Ok(());
         }
@@ -283,7 +289,7 @@ impl FastModel {
         fu: &Fused,
         input: &[f32],
         out: &mut [f32],
-        (hs, h2, c): (&mut Lines, &mut Lines, &mut [f32]),
+        (hs, h2, c, unfold): (&mut Lines, &mut Lines, &mut [f32], &mut Vec<f32>),
         b: usize,
     ) {
         let (h, w) = (self.units, self.window);
@@ -297,9 +303,23 @@ impl FastModel {
             fused::step(&fu.enc, hs, h2, c, Some(x), b, order);
             std::mem::swap(hs, h2);
         }
+        // Decoder step 0 reads input 0, not the fed-back output the folded
+        // weights add: W_hh·h = (W_hh + w_ih·w_dᵀ)·h − w_ih·(w_d·h), so it
+        // takes x = −(w_d·h + b_d) as its input (b_d for the folded bias).
+        // Its own copy of W_hh would be 91 KB more for a lone window to
+        // fetch once per window, from memory when idle.
+        unfold.clear();
+        unfold.extend(
+            hs.chunks_exact(h)
+                .take(b)
+                .map(|hr| -(dot(hr, &self.dense_w) + self.dense_b)),
+        );
         for t in 0..w {
-            let p = if t == 0 { &fu.dec0 } else { &fu.dec1 };
-            fused::step(p, hs, h2, c, None, b, fused::Product::at(t, false));
+            let input = (t == 0).then_some(fused::Input {
+                x: unfold,
+                stride: 1,
+            });
+            fused::step(&fu.dec, hs, h2, c, input, b, fused::Product::at(t, false));
             std::mem::swap(hs, h2);
             for (r, hr) in hs.chunks_exact(h).take(b).enumerate() {
                 out[r * w + t] = dot(hr, &self.dense_w) + self.dense_b;
