@@ -179,8 +179,8 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             (n, 0) => format!(" ({n} windows)"),
             (n, u) => format!(" ({n} windows; {u} without truth)"),
         };
-        // The route's rule for gaps in time, when it has one.
-        // (In seconds, as `config check` says it.)
+        // The route's rule for gaps in time, when it has one, in seconds
+        // as `config check` says it.
         let gaps = (r["max_gap_s"].as_f64()).map_or(String::new(), |s| format!("  max_gap {s}s"));
         lines.push(format!(
             "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}",

@@ -4,9 +4,9 @@
 //! memory. One generic body (over [`Lanes`]) serves both widths.
 //!
 //! The weights are packed once per model, from the start of a cache line
-//! ([`Lines`]), into the order the loop reads them: per block of units, for each `k`, the four gates' columns
-//! (`[block][k][gate][lanes]`, 128 contiguous bytes per `k` for a block of
-//! 8). A tile is R batch rows × one block: 4R accumulators (R rows × i, f,
+//! ([`Lines`]), into the order the loop reads them: per block of units,
+//! for each `k`, the four gates' columns (`[block][k][gate][lanes]`, 128
+//! contiguous bytes per `k` for a block of 8). A tile is R batch rows × one block: 4R accumulators (R rows × i, f,
 //! g, o) start from the bias (plus `x·w_ih` in the encoder), take one
 //! broadcast of `h` per row and one load per gate for each `k`, and are
 //! turned into `c` and `h` while still in registers. Blocks are the outer
