@@ -153,8 +153,12 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             .collect();
         format!("  units: {}", each.join(", "))
     });
+    // Core mode under overload: windows the model could not keep up with.
+    let shed = (data["windows_shed"].as_u64())
+        .filter(|n| *n > 0)
+        .map_or(String::new(), |n| format!("  shed {n}"));
     let mut lines = vec![format!(
-        "{id}  windows_out {}  errors {}  streams {}{metrics}{units}",
+        "{id}  windows_out {}{shed}  errors {}  streams {}{metrics}{units}",
         data["windows_out"],
         data["errors"]
             .as_object()
@@ -240,6 +244,14 @@ mod tests {
             describe_stats(&gaps)
         );
         assert!(!lines[1].contains("max_gap"), "{lines:?}");
+        let mut shed = stats.clone();
+        shed["endpoints"][0]["data"]["windows_shed"] = serde_json::json!(41);
+        assert!(
+            describe_stats(&shed)[0].starts_with("X1  windows_out 7  shed 41  errors 3"),
+            "{:?}",
+            describe_stats(&shed)
+        );
+        assert!(!lines[0].contains("shed"), "{lines:?}");
         let mut without = stats.clone();
         without["endpoints"][0]["data"]
             .as_object_mut()

@@ -323,6 +323,18 @@ async fn subscribe_all(client: &async_nats::Client, subjects: &[String]) -> Resu
 /// `StreamMap` polls its streams in place.)
 pub(crate) struct Inputs(tokio_stream::StreamMap<usize, async_nats::Subscriber>);
 
+impl Inputs {
+    /// Whether any of the subscriptions holds more than half of what the
+    /// client buffers for it: past that, a route that cannot keep up sheds
+    /// windows rather than let the client drop samples (see
+    /// [`ingest::WhenFull`]).
+    pub(crate) fn over_half_full(&self) -> bool {
+        self.0
+            .values()
+            .any(|s| s.buffered() > s.buffer_capacity() / 2)
+    }
+}
+
 impl futures::Stream for Inputs {
     type Item = async_nats::Message;
 

@@ -82,16 +82,11 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
     use crate::config::{DurableConfig, RouteConfig, ServeConfig};
     let batch = s.batch.unwrap_or_else(crate::config::defaults::max_batch);
     let mut config = ServeConfig::with_routes(vec![RouteConfig {
-        pair: s.pair.clone(),
         model: s.model.clone(),
         input: format!("{PREFIX}.>"),
         output: OUTPUT.into(),
-        stride: 1,
         window: s.model_window,
-        shadow: Default::default(),
-        truth: None,
-        output_format: Default::default(),
-        max_gap: None,
+        ..RouteConfig::new(&s.pair)
     }]);
     config.models_dir = s.models_dir.clone();
     config.compute_threads = s.threads;
@@ -125,15 +120,15 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
         }
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stats = std::sync::Arc::new(crate::stats::Stats::default());
     let service = if s.external_service {
         None
     } else {
         let conn = crate::nats::connect_with(&s.nats, &s.auth, false).await?;
-        let stats = std::sync::Arc::new(crate::stats::Stats::default());
         Some(tokio::spawn(crate::service::run(
             conn,
             config,
-            stats,
+            stats.clone(),
             async {
                 let _ = stop_rx.await;
             },
@@ -177,11 +172,21 @@ pub async fn e2e_with_service(s: &E2eSetup) -> Result<E2eReport> {
     };
     let report = e2e(&conn.client, &cfg).await;
     let _ = stop_tx.send(());
+    let in_process = service.is_some();
     if let Some(task) = service {
         task.await
             .map_err(|e| nats_err("the service task")(e.to_string()))??;
     }
-    report
+    report.map(|mut r| {
+        if in_process && !s.durable {
+            r.windows_shed = Some(
+                stats
+                    .windows_shed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
+        r
+    })
 }
 
 /// The end-to-end figures.
@@ -215,6 +220,10 @@ pub struct E2eReport {
     /// Durable mode: windows the output stream holds at the end (loss is
     /// then counted from these, not from what the live subscriber saw).
     pub windows_stored: Option<u64>,
+    /// Core mode with the service in-process: windows it shed because the
+    /// model could not keep up (part of `loss`; the rest of a loss is
+    /// samples the client dropped, which cost a window's length each).
+    pub windows_shed: Option<u64>,
     /// Resident set size, MiB, of this process (service included when it
     /// runs in-process; note that this process also keeps every latency,
     /// 8 bytes per window) or of `--rss-pid`: at the start, the largest
@@ -444,6 +453,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         windows_received: received,
         loss: expected.saturating_sub(windows_stored.unwrap_or(received)),
         windows_stored,
+        windows_shed: None,
         rss_start_mib: rss_start,
         rss_peak_mib: rss_peak,
         rss_end_mib: rss_end,

@@ -257,6 +257,9 @@ pub(crate) async fn bench_e2e(
         if let Some(n) = report.windows_stored {
             println!("durable: {n} windows stored in the output stream");
         }
+        if let Some(n) = report.windows_shed.filter(|n| *n > 0) {
+            println!("shed: {n} windows (the model could not keep up; counted in the loss)");
+        }
         println!(
             "RSS: {:.1} MiB at the start, {:.1} MiB peak, {:.1} MiB at the end",
             report.rss_start_mib, report.rss_peak_mib, report.rss_end_mib

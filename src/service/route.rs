@@ -342,6 +342,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 pair: r.cfg.pair.clone(),
                 samples_in: r.counters.samples_in.load(Relaxed),
                 windows_out: r.counters.windows_out.load(Relaxed),
+                windows_shed: r.counters.windows_shed.load(Relaxed),
                 timestamps_ignored: r.counters.timestamps_ignored.load(Relaxed),
                 input_out_of_range: r.counters.input_out_of_range.load(Relaxed),
                 errors: r.counters.read_errors(),

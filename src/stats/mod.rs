@@ -87,6 +87,10 @@ pub struct Stats {
     /// Seq numbers a gap skipped (got − expected), summed.
     pub samples_skipped: AtomicU64,
     pub windows_out: AtomicU64,
+    /// Core mode: windows dropped because their route's queue was full
+    /// while its subscription's buffer was more than half full (see
+    /// `service::ingest`): the model could not keep up.
+    pub windows_shed: AtomicU64,
     pub batches: AtomicU64,
     pub batched_windows: AtomicU64,
     pub requests: AtomicU64,
@@ -313,6 +317,9 @@ pub struct Snapshot {
     #[serde(default)]
     pub samples_skipped: u64,
     pub windows_out: u64,
+    /// Core mode: windows shed under overload ([`Stats::windows_shed`]).
+    #[serde(default)]
+    pub windows_shed: u64,
     pub batches: u64,
     pub mean_batch_size: f64,
     pub requests: u64,
@@ -387,6 +394,7 @@ impl Stats {
             samples_in: self.samples_in.load(Relaxed),
             samples_skipped: self.samples_skipped.load(Relaxed),
             windows_out: self.windows_out.load(Relaxed),
+            windows_shed: self.windows_shed.load(Relaxed),
             batches,
             mean_batch_size: per(windows, batches),
             requests: self.requests.load(Relaxed),

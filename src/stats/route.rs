@@ -14,6 +14,8 @@ use crate::wire::ErrorKind;
 pub struct RouteCounters {
     pub samples_in: AtomicU64,
     pub windows_out: AtomicU64,
+    /// Core mode: windows shed under overload ([`super::Stats::windows_shed`]).
+    pub windows_shed: AtomicU64,
     /// Windows per model call.
     pub batch_size: Histogram,
     /// Time a window waited for its batch to start computing.
@@ -53,6 +55,7 @@ impl Default for RouteCounters {
         Self {
             samples_in: AtomicU64::new(0),
             windows_out: AtomicU64::new(0),
+            windows_shed: AtomicU64::new(0),
             batch_size: Histogram::new(SIZES),
             queue_seconds: Histogram::new(SECONDS),
             compute_seconds: Histogram::new(SECONDS),
@@ -161,6 +164,9 @@ pub struct RouteInfo {
     pub samples_in: u64,
     /// This route's translations published (stored, in durable mode).
     pub windows_out: u64,
+    /// Core mode: this route's windows shed under overload.
+    #[serde(default)]
+    pub windows_shed: u64,
     /// Messages whose `ts` was kept out of the latency histograms.
     pub timestamps_ignored: u64,
     /// Windows far outside the live model's training range.

@@ -20,18 +20,7 @@ pub fn manifest() -> PathBuf {
 }
 
 pub fn route(pair: &str) -> RouteConfig {
-    RouteConfig {
-        pair: pair.into(),
-        model: None,
-        input: "samples.>".into(),
-        output: "translated".into(),
-        stride: 1,
-        window: None,
-        shadow: Default::default(),
-        truth: None,
-        output_format: Default::default(),
-        max_gap: None,
-    }
+    RouteConfig::new(pair)
 }
 
 pub fn config() -> ServeConfig {

@@ -9,6 +9,7 @@ use crate::common;
 mod auth;
 mod lifecycle;
 mod metrics;
+mod overload;
 mod processes;
 mod requests;
 mod streams;

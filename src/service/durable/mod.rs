@@ -46,7 +46,7 @@ use tokio::time::Instant;
 
 use super::engine::{self, BatchLimits, Compute, Progress, Sink};
 use super::events::Reporter;
-use super::ingest::{Handled, Ingest, IngestLimits};
+use super::ingest::{Handled, Ingest, IngestLimits, WhenFull};
 use crate::config::DurableConfig;
 use crate::error::{Error, Result};
 use crate::stats::{Stats, UnitState};
@@ -373,7 +373,7 @@ async fn consume(
                     state.processed = seq;
                     ingest.replaying = seq <= *handled;
                     *handled = (*handled).max(seq);
-                    match ingest.handle(&msg).await {
+                    match ingest.handle(&msg, WhenFull::Wait).await {
                         Handled::Windows(n) => state.sent += n,
                         Handled::Refused(why) => {
                             if let Some(dead) = &shared.cfg.dead_letter_stream {

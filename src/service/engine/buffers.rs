@@ -55,6 +55,11 @@ impl Buffers {
         v
     }
 
+    /// Gives back a window's buffer that was never queued (shed).
+    pub fn give_window(&self, input: Vec<f32>) {
+        self.windows.give(input);
+    }
+
     /// Gives back a published batch's buffers.
     pub(super) fn recycle(&self, mut jobs: Vec<Job>, outputs: Vec<f32>) {
         for job in jobs.drain(..) {

@@ -1352,6 +1352,21 @@ impl Subscriber {
         }
     }
 
+    // PATCH(pipeline): how full this subscription's buffer is, so a reader
+    // that cannot keep up can shed its own work before the client drops
+    // messages (reported as a slow consumer).
+    /// Messages received and not yet taken from this subscription.
+    pub fn buffered(&self) -> usize {
+        self.receiver.len()
+    }
+
+    /// The most messages this subscription buffers
+    /// ([`ConnectOptions::subscription_capacity`]); past it the client drops
+    /// them and reports [`Event::SlowConsumer`].
+    pub fn buffer_capacity(&self) -> usize {
+        self.receiver.max_capacity()
+    }
+
     /// Unsubscribes from subscription, draining all remaining messages.
     ///
     /// # Examples

@@ -1,0 +1,74 @@
+//! Core mode over capacity: the model cannot keep up with what arrives.
+
+use super::*;
+use common::{random_params, write_tensors_only};
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Over capacity, core mode sheds whole windows instead of letting the NATS
+/// client drop samples (each of which would restart its stream's window):
+/// every window is either published or counted as shed, every sample is
+/// taken, and no stream restarts. A model of hidden size 160, one window
+/// per call, computes a few thousand windows a second; 100,000 samples
+/// arrive at up to 50,000 a second, so the subscription's buffer (65,536
+/// messages) would overflow without shedding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_capacity_windows_are_shed_whole_and_counted() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.safetensors");
+    write_tensors_only(&path, &random_params(160, 3, 0.1), safetensors::Dtype::F32);
+    let mut cfg = config();
+    cfg.routes[0].model = Some(path);
+    cfg.routes[0].window = Some(W as usize);
+    cfg.max_batch = 1;
+    cfg.queue = 16;
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let received = tokio::spawn(async move {
+        let mut n = 0u64;
+        while tokio::time::timeout(Duration::from_secs(3), sub.next())
+            .await
+            .is_ok_and(|m| m.is_some())
+        {
+            n += 1;
+        }
+        n
+    });
+    let (streams, samples) = (200u64, 500u64);
+    for seq in 0..samples {
+        for st in 0..streams {
+            let subject = format!("samples.s{st}");
+            client
+                .publish(subject, sample(seq, input_at(seq)).into())
+                .await
+                .unwrap();
+        }
+        if seq % 5 == 4 {
+            client.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    client.flush().await.unwrap();
+    let expected = streams * (samples - W + 1);
+    let accounted = || svc.stats.windows_out.load(Relaxed) + svc.stats.windows_shed.load(Relaxed);
+    for _ in 0..600 {
+        if accounted() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = svc.stats.snapshot();
+    assert_eq!(accounted(), expected, "{s:?}");
+    assert!(s.windows_shed > 0, "never over capacity: {s:?}");
+    assert_eq!(s.samples_in, streams * samples, "{s:?}");
+    assert_eq!(s.samples_skipped, 0, "{s:?}");
+    assert_eq!(s.errors["gap"], 0, "{s:?}");
+    assert_eq!(s.errors["slow_consumer"], 0, "{s:?}");
+    let data = stats_data(&client).await;
+    assert_eq!(data["windows_shed"], s.windows_shed, "{data}");
+    assert_eq!(data["routes"][0]["windows_shed"], s.windows_shed, "{data}");
+    assert_eq!(received.await.unwrap(), s.windows_out);
+    svc.shutdown().await;
+}
