@@ -324,14 +324,18 @@ async fn subscribe_all(client: &async_nats::Client, subjects: &[String]) -> Resu
 pub(crate) struct Inputs(tokio_stream::StreamMap<usize, async_nats::Subscriber>);
 
 impl Inputs {
-    /// Whether any of the subscriptions holds more than half of what the
-    /// client buffers for it: past that, a route that cannot keep up sheds
-    /// windows rather than let the client drop samples (see
-    /// [`ingest::WhenFull`]).
-    pub(crate) fn over_half_full(&self) -> bool {
-        self.0
-            .values()
-            .any(|s| s.buffered() > s.buffer_capacity() / 2)
+    /// Whether any of the subscriptions holds more than 7/8 of what the
+    /// client buffers for it (57,344 of 65,536 messages): past that, a
+    /// route that cannot keep up sheds windows rather than let the client
+    /// drop samples (see [`ingest::WhenFull`]). Up to it, a burst is
+    /// waited for and loses nothing; the last eighth is the room ingest
+    /// needs to notice (it checks at every message, and waits at most one
+    /// batch for the queue).
+    pub(crate) fn nearly_full(&self) -> bool {
+        self.0.values().any(|s| {
+            let capacity = s.buffer_capacity();
+            s.buffered() > capacity - capacity / 8
+        })
     }
 }
 

@@ -63,8 +63,8 @@ pub(super) enum WhenFull {
     /// loses nothing.
     Wait,
     /// Drop the window, counted (`pipeline_windows_shed_total`) and logged
-    /// once a second. Core mode, once a subscription's buffer is over half
-    /// full: waiting on would fill it, and the client then drops samples,
+    /// once a second. Core mode, once a subscription's buffer is nearly
+    /// full (7/8): waiting on would fill it, and the client then drops samples,
     /// each of which restarts its stream's window, costing that stream up
     /// to a window's length of translations (a 2,000-stream run over the
     /// model's capacity delivered 35,600 windows/s of its 56,100 that way,
@@ -95,7 +95,7 @@ pub(super) async fn ingest(
             _ = stop.changed() => break,
             msg = sub.next() => match msg {
                 Some(m) => {
-                    let when_full = if sub.over_half_full() {
+                    let when_full = if sub.nearly_full() {
                         WhenFull::Shed
                     } else {
                         WhenFull::Wait
@@ -438,7 +438,7 @@ impl Ingest {
             tracing::warn!(
                 route = %self.route.cfg.pair,
                 windows = *since,
-                "windows shed: the model cannot keep up (queue full, subscription over half full)"
+                "windows shed: the model cannot keep up (queue full, subscription nearly full)"
             );
             *since = 0;
             *last = Some(now);
