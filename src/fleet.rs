@@ -153,7 +153,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             .collect();
         format!("  units: {}", each.join(", "))
     });
-    // Core mode under overload: windows the model could not keep up with.
+    // Core mode under overload: windows the route could not keep up with.
     let shed = (data["windows_shed"].as_u64())
         .filter(|n| *n > 0)
         .map_or(String::new(), |n| format!("  shed {n}"));

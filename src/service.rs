@@ -327,14 +327,15 @@ impl Inputs {
     /// Whether any of the subscriptions holds more than 7/8 of what the
     /// client buffers for it (57,344 of 65,536 messages): past that, a
     /// route that cannot keep up sheds windows rather than let the client
-    /// drop samples (see [`ingest::WhenFull`]). Up to it, a burst is
-    /// waited for and loses nothing; the last eighth is the room ingest
-    /// needs to notice (it checks at every message, and waits at most one
-    /// batch for the queue).
+    /// drop samples (see [`ingest::WhenFull`]). Up to it, ingest waits
+    /// and a burst loses nothing; the last eighth is the room it needs to
+    /// notice (asked for every window that finds the queue full, a wait
+    /// lasts until the batcher takes its next batch). Any subscription:
+    /// one ingest task reads all of a route's.
     pub(crate) fn nearly_full(&self) -> bool {
         self.0.values().any(|s| {
             let capacity = s.buffer_capacity();
-            s.buffered() > capacity - capacity / 8
+            s.buffered() > capacity - capacity.div_ceil(8)
         })
     }
 }

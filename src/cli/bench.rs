@@ -258,7 +258,7 @@ pub(crate) async fn bench_e2e(
             println!("durable: {n} windows stored in the output stream");
         }
         if let Some(n) = report.windows_shed.filter(|n| *n > 0) {
-            println!("shed: {n} windows (the model could not keep up; counted in the loss)");
+            println!("shed: {n} windows (the service could not keep up; counted in the loss)");
         }
         println!(
             "RSS: {:.1} MiB at the start, {:.1} MiB peak, {:.1} MiB at the end",

@@ -55,22 +55,22 @@ struct StreamEntry {
 
 /// What a completed window does when its route's queue to the batcher is
 /// full: the model is behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum WhenFull {
+#[derive(Clone, Copy)]
+pub(super) enum WhenFull<'a> {
     /// Wait for room (back-pressure). Durable mode always waits: the
-    /// backlog stays in the input stream. Core mode waits while its
-    /// subscription has room to buffer what arrives meanwhile, so a burst
-    /// loses nothing.
+    /// backlog stays in the input stream. So does the shutdown drain.
     Wait,
-    /// Drop the window, counted (`pipeline_windows_shed_total`) and logged
-    /// once a second. Core mode, once a subscription's buffer is nearly
-    /// full (7/8): waiting on would fill it, and the client then drops samples,
-    /// each of which restarts its stream's window, costing that stream up
-    /// to a window's length of translations (a 2,000-stream run over the
+    /// Core mode: drop the window when this says the subscription is
+    /// nearly full (asked for each window that finds the queue full),
+    /// counted (`pipeline_windows_shed_total`) and logged once a second;
+    /// wait otherwise, so a burst the buffer holds loses nothing. Waiting
+    /// on would fill the buffer, and the client then drops samples, each
+    /// of which restarts its stream's window, costing that stream up to a
+    /// window's length of translations (a 2,000-stream run over the
     /// model's capacity delivered 35,600 windows/s of its 56,100 that way,
     /// 40% of the windows lost). Shedding whole windows keeps taking every
     /// sample, so the model stays busy and every window after is whole.
-    Shed,
+    ShedIf(&'a (dyn Fn() -> bool + Sync)),
 }
 
 /// Reads one route's subscription until stopped, then takes what the server
@@ -95,11 +95,8 @@ pub(super) async fn ingest(
             _ = stop.changed() => break,
             msg = sub.next() => match msg {
                 Some(m) => {
-                    let when_full = if sub.nearly_full() {
-                        WhenFull::Shed
-                    } else {
-                        WhenFull::Wait
-                    };
+                    let nearly_full = || sub.nearly_full();
+                    let when_full = WhenFull::ShedIf(&nearly_full);
                     if let Handled::Stopped = ingest.handle(&m, when_full).await {
                         return;
                     }
@@ -249,7 +246,7 @@ impl Ingest {
     /// Handles one message: the windows it completed and handed on, or why
     /// it was refused whole (reported already), or that the pipeline
     /// behind is gone.
-    pub async fn handle(&mut self, msg: &async_nats::Message, when_full: WhenFull) -> Handled {
+    pub async fn handle(&mut self, msg: &async_nats::Message, when_full: WhenFull<'_>) -> Handled {
         use std::sync::atomic::Ordering::Relaxed;
         if !self.replaying {
             self.reporter.stats.messages_in.fetch_add(1, Relaxed);
@@ -275,7 +272,7 @@ impl Ingest {
         &mut self,
         msg: &async_nats::Message,
         origin: Origin<'_>,
-        when_full: WhenFull,
+        when_full: WhenFull<'_>,
     ) -> Result<Option<u64>, Rejection> {
         use std::sync::atomic::Ordering::Relaxed;
         let reporter = &self.reporter;
@@ -403,25 +400,28 @@ impl Ingest {
                     sent += 1;
                     continue;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(None),
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
                 Err(mpsc::error::TrySendError::Full(job)) => job,
             };
             match when_full {
-                WhenFull::Shed => {
+                WhenFull::ShedIf(nearly_full) if nearly_full() => {
                     self.route.buffers.give_window(job.input);
                     shed += 1;
                 }
-                WhenFull::Wait => {
-                    // Back-pressure: waits while the batcher's queue is full.
-                    if self.jobs.send(job).await.is_err() {
-                        return Ok(None);
-                    }
-                    sent += 1;
-                }
+                // Back-pressure: waits while the batcher's queue is full.
+                _ => match self.jobs.send(job).await {
+                    Ok(()) => sent += 1,
+                    Err(_) => break,
+                },
             }
         }
         if shed > 0 {
             self.count_shed(shed);
+        }
+        // The batcher is gone (the service is stopping): say so, once the
+        // windows shed before are counted.
+        if self.jobs.is_closed() {
+            return Ok(None);
         }
         Ok(Some(sent))
     }
@@ -438,7 +438,8 @@ impl Ingest {
             tracing::warn!(
                 route = %self.route.cfg.pair,
                 windows = *since,
-                "windows shed: the model cannot keep up (queue full, subscription nearly full)"
+                "windows shed since the last report: the route cannot keep up (queue full, \
+                 subscription nearly full)"
             );
             *since = 0;
             *last = Some(now);
@@ -567,8 +568,10 @@ mod tests {
         // and nothing waits.
         for seq in 0..w + 5 {
             let msg = sample(seq);
-            let handled =
-                tokio::time::timeout(Duration::from_secs(5), ingest.handle(&msg, WhenFull::Shed));
+            let handled = tokio::time::timeout(
+                Duration::from_secs(5),
+                ingest.handle(&msg, WhenFull::ShedIf(&|| true)),
+            );
             assert!(!matches!(handled.await.unwrap(), Handled::Stopped));
         }
         assert_eq!(stats.windows_shed.load(Relaxed), 4);
@@ -579,7 +582,9 @@ mod tests {
             .collect();
         assert_eq!(first, [0, 1]);
         // With room again, the next sample's window is the whole last W.
-        let handled = ingest.handle(&sample(w + 5), WhenFull::Shed).await;
+        let handled = ingest
+            .handle(&sample(w + 5), WhenFull::ShedIf(&|| true))
+            .await;
         assert!(matches!(handled, Handled::Windows(1)), "no window");
         let job = rx.recv().await.unwrap();
         assert_eq!(job.seq, 6);
@@ -590,23 +595,58 @@ mod tests {
         assert_eq!(stats.samples_in.load(Relaxed), w + 6);
     }
 
-    /// Without the subscription near full (and always in durable mode), a
-    /// full queue is waited on: back-pressure, nothing dropped.
+    /// Without the subscription nearly full (and always in durable mode
+    /// and the shutdown drain), a full queue is waited on: back-pressure,
+    /// nothing dropped.
     #[tokio::test]
     async fn a_full_queue_is_waited_on_otherwise() {
+        let not_full = || false;
+        for when_full in [WhenFull::Wait, WhenFull::ShedIf(&not_full)] {
+            let (mut ingest, mut rx, stats) = sin_cos_ingest(1).await;
+            let w = ingest.route.window as u64;
+            for seq in 0..w {
+                ingest.handle(&sample(seq), when_full).await;
+            }
+            let last = sample(w);
+            let mut next = Box::pin(ingest.handle(&last, when_full));
+            let waited = tokio::time::timeout(Duration::from_millis(50), next.as_mut()).await;
+            assert!(waited.is_err(), "did not wait for room");
+            assert_eq!(rx.recv().await.unwrap().seq, 0);
+            assert!(matches!(next.await, Handled::Windows(1)));
+            assert_eq!(rx.recv().await.unwrap().seq, 1);
+            assert_eq!(stats.windows_shed.load(Relaxed), 0);
+        }
+    }
+
+    /// The subscription's fill is asked for each window that finds the
+    /// queue full, not once per message: a message of many samples
+    /// completes many windows.
+    #[tokio::test]
+    async fn the_fill_is_asked_per_window_that_finds_the_queue_full() {
         let (mut ingest, mut rx, stats) = sin_cos_ingest(1).await;
         let w = ingest.route.window as u64;
-        for seq in 0..w {
-            ingest.handle(&sample(seq), WhenFull::Wait).await;
+        let asked = std::sync::atomic::AtomicU64::new(0);
+        let full = || {
+            asked.fetch_add(1, Relaxed);
+            true
+        };
+        // One message of w + 3 samples: 4 windows, the first queued, the
+        // other 3 find the queue full and are shed.
+        let values: Vec<f32> = (0..w + 3).map(|s| s as f32).collect();
+        let mut msg = sample(0);
+        msg.payload = SamplesOut {
+            seq: 0,
+            value: None,
+            values: Some(&values),
+            ts: None,
         }
-        let last = sample(w);
-        let mut next = Box::pin(ingest.handle(&last, WhenFull::Wait));
-        let waited = tokio::time::timeout(Duration::from_millis(50), next.as_mut()).await;
-        assert!(waited.is_err(), "did not wait for room");
+        .encode()
+        .into();
+        let handled = ingest.handle(&msg, WhenFull::ShedIf(&full)).await;
+        assert!(matches!(handled, Handled::Windows(1)));
+        assert_eq!(asked.load(Relaxed), 3);
+        assert_eq!(stats.windows_shed.load(Relaxed), 3);
         assert_eq!(rx.recv().await.unwrap().seq, 0);
-        assert!(matches!(next.await, Handled::Windows(1)));
-        assert_eq!(rx.recv().await.unwrap().seq, 1);
-        assert_eq!(stats.windows_shed.load(Relaxed), 0);
     }
 
     /// Every buffered item is taken in one go, however much of the task's

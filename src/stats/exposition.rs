@@ -102,7 +102,7 @@ impl Scrape {
             samples_in: "Samples accepted into windows.",
             samples_skipped: "Samples never received: the seq numbers gaps skipped (a gap from 5 to 9 counts 4). What a slow consumer dropped shows here (its events count drops, not samples), as do rows a publisher left out and a sender that restarted at a later seq (one gap counts at most 1,048,576).",
             windows_out: "Translations published.",
-            windows_shed: "Core mode: windows not translated because the model could not keep up (the route's queue full and its subscription's buffer 7/8 full). Shedding whole windows keeps every stream's samples, so the windows after are complete; the client dropping samples instead would cost each stream a window's length of outputs.",
+            windows_shed: "Core mode: windows not translated because the route could not keep up (its queue to the model full and its subscription's buffer 7/8 full). Shedding whole windows keeps every stream's samples, so the windows after are complete; the client dropping samples instead would cost each stream a window's length of outputs.",
             batches: "Model calls.",
             requests: "pipeline.translate requests.",
             publish_failures: "Translations or events that could not be published (core mode: lost; durable mode: published again after the unit resumes from its checkpoint).",
@@ -311,7 +311,7 @@ impl Scrape {
             ),
             (
                 "pipeline_route_windows_shed",
-                "Core mode: windows not translated because the model could not keep up, by route.",
+                "Core mode: windows not translated because the route could not keep up (queue full, subscription 7/8 full), by route.",
                 |r| r.windows_shed,
             ),
             (

@@ -89,7 +89,7 @@ pub struct Stats {
     pub windows_out: AtomicU64,
     /// Core mode: windows dropped because their route's queue was full
     /// while its subscription's buffer was more than 7/8 full (see
-    /// `service::ingest`): the model could not keep up.
+    /// `service::ingest`): the route could not keep up.
     pub windows_shed: AtomicU64,
     pub batches: AtomicU64,
     pub batched_windows: AtomicU64,

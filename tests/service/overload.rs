@@ -7,10 +7,12 @@ use std::sync::atomic::Ordering::Relaxed;
 /// Over capacity, core mode sheds whole windows instead of letting the NATS
 /// client drop samples (each of which would restart its stream's window):
 /// every window is either published or counted as shed, every sample is
-/// taken, and no stream restarts. A model of hidden size 96, one window per
-/// call, computes some ten thousand windows a second here; samples arrive
-/// at up to 40,000 a second until the service has shed for a while, so the
-/// subscription's buffer (65,536 messages) would overflow without shedding.
+/// taken, and no stream restarts; a burst the subscription's buffer holds
+/// is waited for and loses nothing. A model of hidden size 96 at one window
+/// per call computes a few thousand windows a second in this build;
+/// samples arrive at up to 20,000 a second until the service has shed for
+/// a while, so the buffer (65,536 messages) would overflow without
+/// shedding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_capacity_windows_are_shed_whole_and_counted() {
     let server = NatsServer::start();
@@ -26,56 +28,81 @@ async fn over_capacity_windows_are_shed_whole_and_counted() {
     let client = async_nats::connect(server.url()).await.unwrap();
     let mut sub = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
-    let received = tokio::spawn(async move {
-        let mut n = 0u64;
-        while tokio::time::timeout(Duration::from_secs(3), sub.next())
-            .await
-            .is_ok_and(|m| m.is_some())
-        {
-            n += 1;
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while sub.next().await.is_some() {
+                received.fetch_add(1, Relaxed);
+            }
+        })
+    };
+    let accounted = || svc.stats.windows_out.load(Relaxed) + svc.stats.windows_shed.load(Relaxed);
+    let settled = |expected: u64| async move {
+        for _ in 0..900 {
+            if accounted() >= expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        n
-    });
-    // One sample of every stream per round, 1,000 samples per 25 ms; on
-    // for 100 rounds more once windows are shed (at most 3,000 rounds).
+    };
+    // One sample of each of 200 streams per round, 1,000 samples per 50 ms.
     let streams = 200u64;
+    let round = |prefix: &'static str, seq: u64| {
+        let client = client.clone();
+        async move {
+            for st in 0..streams {
+                let subject = format!("{prefix}.s{st}");
+                client
+                    .publish(subject, sample(seq, input_at(seq)).into())
+                    .await
+                    .unwrap();
+            }
+            if seq % 5 == 4 {
+                client.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // A burst of 12,000 samples, well within the buffer: waited for.
+    for seq in 0..60 {
+        round("samples.burst", seq).await;
+    }
+    client.flush().await.unwrap();
+    let burst = streams * (60 - W + 1);
+    settled(burst).await;
+    let s = svc.stats.snapshot();
+    assert_eq!((s.windows_out, s.windows_shed), (burst, 0), "{s:?}");
+    // Then on until windows are shed, and 100 rounds more (at most 3,000).
     let (mut samples, mut shedding_since) = (0u64, None);
     while samples < 3_000 && shedding_since.is_none_or(|s| samples < s + 100) {
-        for st in 0..streams {
-            let subject = format!("samples.s{st}");
-            client
-                .publish(subject, sample(samples, input_at(samples)).into())
-                .await
-                .unwrap();
-        }
+        round("samples.over", samples).await;
         samples += 1;
-        if samples % 5 == 0 {
-            client.flush().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            if shedding_since.is_none() && svc.stats.windows_shed.load(Relaxed) > 0 {
-                shedding_since = Some(samples);
-            }
+        if shedding_since.is_none() && svc.stats.windows_shed.load(Relaxed) > 0 {
+            shedding_since = Some(samples);
         }
     }
     client.flush().await.unwrap();
-    let expected = streams * (samples - W + 1);
-    let accounted = || svc.stats.windows_out.load(Relaxed) + svc.stats.windows_shed.load(Relaxed);
-    for _ in 0..600 {
-        if accounted() >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let expected = burst + streams * (samples - W + 1);
+    settled(expected).await;
     let s = svc.stats.snapshot();
     assert!(s.windows_shed > 0, "never over capacity: {s:?}");
     assert_eq!(accounted(), expected, "{s:?}");
-    assert_eq!(s.samples_in, streams * samples, "{s:?}");
+    assert_eq!(s.samples_in, streams * (60 + samples), "{s:?}");
     assert_eq!(s.samples_skipped, 0, "{s:?}");
     assert_eq!(s.errors["gap"], 0, "{s:?}");
     assert_eq!(s.errors["slow_consumer"], 0, "{s:?}");
     let data = stats_data(&client).await;
     assert_eq!(data["windows_shed"], s.windows_shed, "{data}");
     assert_eq!(data["routes"][0]["windows_shed"], s.windows_shed, "{data}");
-    assert_eq!(received.await.unwrap(), s.windows_out);
+    // Everything published reached a subscriber.
+    for _ in 0..300 {
+        if received.load(Relaxed) >= s.windows_out {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(received.load(Relaxed), s.windows_out);
+    counter.abort();
     svc.shutdown().await;
 }
