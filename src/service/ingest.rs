@@ -63,7 +63,8 @@ pub(super) enum WhenFull<'a> {
     /// Core mode: drop the window when this says the subscription is
     /// nearly full (asked for each window that finds the queue full),
     /// counted (`pipeline_windows_shed_total`) and logged once a second;
-    /// wait otherwise, so a burst the buffer holds loses nothing. Waiting
+    /// wait otherwise, so a burst that leaves the buffer under that loses
+    /// nothing. Waiting
     /// on would fill the buffer, and the client then drops samples, each
     /// of which restarts its stream's window, costing that stream up to a
     /// window's length of translations (a 2,000-stream run over the
