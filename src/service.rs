@@ -324,6 +324,22 @@ async fn subscribe_all(client: &async_nats::Client, subjects: &[String]) -> Resu
 pub(crate) struct Inputs(tokio_stream::StreamMap<usize, async_nats::Subscriber>);
 
 impl Inputs {
+    /// The messages each subscription holds now, taken without waiting,
+    /// for the shutdown drain: what arrives after the call is left, so the
+    /// drain ends however fast a publisher goes on sending.
+    pub(crate) fn take_buffered(&mut self) -> Vec<async_nats::Message> {
+        let mut taken = Vec::new();
+        for sub in self.0.values_mut() {
+            for _ in 0..sub.buffered() {
+                match ingest::ready(sub) {
+                    Some(m) => taken.push(m),
+                    None => break,
+                }
+            }
+        }
+        taken
+    }
+
     /// Whether any of the subscriptions holds more than 7/8 of what the
     /// client buffers for it (57,344 of 65,536 messages): past that, a
     /// route that cannot keep up sheds windows rather than let the client

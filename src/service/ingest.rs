@@ -118,7 +118,9 @@ pub(super) async fn ingest(
             ingest.route.cfg.input
         );
     }
-    while let Some(m) = ready(&mut sub) {
+    // What the subscriptions hold now, and no more: a publisher that goes
+    // on sending would otherwise keep the drain from ending.
+    for m in sub.take_buffered() {
         if let Handled::Stopped = ingest.handle(&m, WhenFull::Wait).await {
             return;
         }
@@ -134,7 +136,7 @@ pub(super) async fn ingest(
 /// buffered items or not; a plain `now_or_never` then reads as "nothing
 /// left" and the shutdown drain dropped what the server had sent (seen in
 /// CI: 9 of 40 messages after a run of windows had spent the budget).
-fn ready<S: futures::Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+pub(super) fn ready<S: futures::Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
     tokio::task::unconstrained(stream.next())
         .now_or_never()
         .flatten()

@@ -4,6 +4,20 @@ use super::*;
 use common::{random_params, write_tensors_only};
 use std::sync::atomic::Ordering::Relaxed;
 
+/// A route that computes a few thousand windows a second in this build:
+/// a model of hidden size 96 (written into `dir`), one window per call, a
+/// queue of 16.
+fn slow_config(dir: &std::path::Path) -> pipeline::config::ServeConfig {
+    let path = dir.join("slow.safetensors");
+    write_tensors_only(&path, &random_params(96, 3, 0.1), safetensors::Dtype::F32);
+    let mut cfg = config();
+    cfg.routes[0].model = Some(path);
+    cfg.routes[0].window = Some(W as usize);
+    cfg.max_batch = 1;
+    cfg.queue = 16;
+    cfg
+}
+
 /// Over capacity, core mode sheds whole windows instead of letting the NATS
 /// client drop samples (each of which would restart its stream's window):
 /// every window is either published or counted as shed, every sample is
@@ -17,14 +31,7 @@ use std::sync::atomic::Ordering::Relaxed;
 async fn over_capacity_windows_are_shed_whole_and_counted() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("slow.safetensors");
-    write_tensors_only(&path, &random_params(96, 3, 0.1), safetensors::Dtype::F32);
-    let mut cfg = config();
-    cfg.routes[0].model = Some(path);
-    cfg.routes[0].window = Some(W as usize);
-    cfg.max_batch = 1;
-    cfg.queue = 16;
-    let svc = Svc::start(&server.url(), cfg).await;
+    let svc = Svc::start(&server.url(), slow_config(dir.path())).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let mut sub = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
@@ -105,4 +112,48 @@ async fn over_capacity_windows_are_shed_whole_and_counted() {
     assert_eq!(received.load(Relaxed), s.windows_out);
     counter.abort();
     svc.shutdown().await;
+}
+
+/// Stopping ends while a publisher goes on sending faster than the route
+/// computes: the drain takes what the subscription held when the stop came
+/// (every window of it published), not what keeps arriving. It used to
+/// read until the subscription was empty, which such a publisher never
+/// lets happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_ends_while_a_publisher_goes_on() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Svc::start(&server.url(), slow_config(dir.path())).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // 200 streams, up to 20,000 samples a second, until told to stop.
+    let publisher = {
+        let (client, sending) = (client.clone(), sending.clone());
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            while sending.load(Relaxed) {
+                for st in 0..200 {
+                    let subject = format!("samples.s{st}");
+                    let payload = sample(seq, input_at(seq)).into();
+                    if client.publish(subject, payload).await.is_err() {
+                        return seq;
+                    }
+                }
+                seq += 1;
+                client.flush().await.ok();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seq
+        })
+    };
+    // A backlog builds (the publisher sends some 14,000 samples a second
+    // more than the route takes), then the stop comes. `shutdown` fails
+    // the test if the service has not stopped within 20 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = svc.stats.clone();
+    svc.shutdown().await;
+    sending.store(false, Relaxed);
+    let seqs = publisher.await.unwrap();
+    let s = stats.snapshot();
+    assert!(s.windows_out > 0 && s.samples_in < 200 * seqs, "{s:?}");
 }
