@@ -4,18 +4,23 @@ use super::*;
 use common::{random_params, write_tensors_only};
 use std::sync::atomic::Ordering::Relaxed;
 
-/// A route that computes a few thousand windows a second in this build:
-/// a model of hidden size 96 (written into `dir`), one window per call, a
-/// queue of 16.
-fn slow_config(dir: &std::path::Path) -> pipeline::config::ServeConfig {
-    let path = dir.join("slow.safetensors");
+/// A nats-server, and a service whose route computes a few thousand
+/// windows a second in this build (a model of hidden size 96, written into
+/// the temporary directory, one window per call, a queue of 16), with a
+/// client of that server.
+async fn slow_service() -> (NatsServer, tempfile::TempDir, Svc, Client) {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.safetensors");
     write_tensors_only(&path, &random_params(96, 3, 0.1), safetensors::Dtype::F32);
     let mut cfg = config();
     cfg.routes[0].model = Some(path);
     cfg.routes[0].window = Some(W as usize);
     cfg.max_batch = 1;
     cfg.queue = 16;
-    cfg
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    (server, dir, svc, client)
 }
 
 /// Over capacity, core mode sheds whole windows instead of letting the NATS
@@ -29,10 +34,7 @@ fn slow_config(dir: &std::path::Path) -> pipeline::config::ServeConfig {
 /// shedding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_capacity_windows_are_shed_whole_and_counted() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let svc = Svc::start(&server.url(), slow_config(dir.path())).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
+    let (_server, _dir, svc, client) = slow_service().await;
     let mut sub = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
     let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -121,10 +123,7 @@ async fn over_capacity_windows_are_shed_whole_and_counted() {
 /// lets happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_ends_while_a_publisher_goes_on() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let svc = Svc::start(&server.url(), slow_config(dir.path())).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
+    let (_server, _dir, svc, client) = slow_service().await;
     let sending = Arc::new(std::sync::atomic::AtomicBool::new(true));
     // 200 streams, up to 20,000 samples a second, until told to stop.
     let publisher = {
