@@ -175,25 +175,6 @@ pub struct RouteConfig {
     pub max_gap: Option<f64>,
 }
 
-impl RouteConfig {
-    /// A route for `pair` with every default, as a config file's
-    /// `[[route]]` with only `pair` gives: `samples.>` in, `translated` out.
-    pub fn new(pair: &str) -> Self {
-        Self {
-            pair: pair.into(),
-            model: None,
-            input: defaults::input(),
-            output: defaults::output(),
-            stride: defaults::stride(),
-            window: None,
-            shadow: ShadowConfig::default(),
-            output_format: Default::default(),
-            truth: None,
-            max_gap: None,
-        }
-    }
-}
-
 /// A route's shadow: a candidate model that sees the same windows as the
 /// live one and publishes its translations elsewhere, so it can be judged
 /// on live traffic before it is promoted.

@@ -1,9 +1,28 @@
-//! The routes' own checks, and those between routes: a sample subject two
-//! routes' inputs both match, or an output subject two routes both write,
-//! is refused before anything starts.
+//! A route with every default, the routes' own checks, and those between
+//! routes: a sample subject two routes' inputs both match, or an output
+//! subject two routes both write, is refused before anything starts.
 
-use super::RouteConfig;
+use super::{RouteConfig, ShadowConfig, defaults};
 use crate::error::{Error, Result};
+
+impl RouteConfig {
+    /// A route for `pair` with every default, as a config file's
+    /// `[[route]]` with only `pair` gives: `samples.>` in, `translated` out.
+    pub fn new(pair: &str) -> Self {
+        Self {
+            pair: pair.into(),
+            model: None,
+            input: defaults::input(),
+            output: defaults::output(),
+            stride: defaults::stride(),
+            window: None,
+            shadow: ShadowConfig::default(),
+            output_format: Default::default(),
+            truth: None,
+            max_gap: None,
+        }
+    }
+}
 
 /// Whether some subject matches both NATS patterns (`*` one token, `>` one
 /// or more at the end; a partition token is one token).

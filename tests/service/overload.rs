@@ -117,8 +117,8 @@ async fn over_capacity_windows_are_shed_whole_and_counted() {
 }
 
 /// Stopping ends while a publisher goes on sending faster than the route
-/// computes: the drain takes what the subscription held when the stop came
-/// (every window of it published), not what keeps arriving. It used to
+/// computes: the drain takes what the subscription held when the stop came,
+/// not what keeps arriving (fewer samples taken than were sent). It used to
 /// read until the subscription was empty, which such a publisher never
 /// lets happen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,173 @@
+//! The hot path's own tests: shedding and waiting on a full queue, the
+//! shutdown drain's read of what is buffered.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{Handled, Ingest, IngestLimits, WhenFull, ready};
+use crate::config::{RouteConfig, ServeConfig};
+use crate::service::engine::Job;
+use crate::service::events::Reporter;
+use crate::stats::Stats;
+use crate::wire::{ErrorKind, SamplesOut};
+
+/// The shipped sin-cos route's ingest, its queue to the batcher `queue`
+/// windows deep, and that queue's other end; the client never connects
+/// (nothing here publishes: a window shed is no error event).
+async fn sin_cos_ingest(queue: usize) -> (Ingest, mpsc::Receiver<Job>, Arc<Stats>) {
+    let mut config = ServeConfig::with_routes(vec![RouteConfig::new("sin-cos")]);
+    config.models_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let (route, _observed) = crate::service::route::load_routes(&config)
+        .unwrap()
+        .remove(0);
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect("nats://127.0.0.1:1")
+        .await
+        .unwrap();
+    let stats = Arc::new(Stats::default());
+    let reporter = Reporter {
+        client,
+        subject: "pipeline.errors".into(),
+        stats: stats.clone(),
+        last_log: Arc::default(),
+        route: None,
+    };
+    let (jobs, rx) = mpsc::channel(queue);
+    let limits = IngestLimits {
+        max_streams: 10,
+        idle_timeout: Duration::from_secs(60),
+    };
+    (Ingest::new(route, jobs, reporter, limits), rx, stats)
+}
+
+fn sample(seq: u64) -> async_nats::Message {
+    let payload = SamplesOut {
+        seq,
+        value: Some(seq as f32),
+        values: None,
+        ts: None,
+    }
+    .encode();
+    async_nats::Message {
+        subject: "samples.a".into(),
+        reply: None,
+        payload: payload.into(),
+        headers: None,
+        status: None,
+        description: None,
+        length: 0,
+    }
+}
+
+/// Over capacity, core mode drops whole windows, counted, and takes
+/// every sample all the same: the stream's next window is complete
+/// (no gap), where a dropped sample would have restarted it.
+#[tokio::test]
+async fn a_full_queue_sheds_windows_and_keeps_every_sample() {
+    let (mut ingest, mut rx, stats) = sin_cos_ingest(2).await;
+    let w = ingest.route.window as u64;
+    // Seqs 0..w+5 complete 6 windows: 2 fit the queue, 4 are shed,
+    // and nothing waits.
+    for seq in 0..w + 5 {
+        let msg = sample(seq);
+        let handled = tokio::time::timeout(
+            Duration::from_secs(5),
+            ingest.handle(&msg, WhenFull::ShedIf(&|| true)),
+        );
+        assert!(!matches!(handled.await.unwrap(), Handled::Stopped));
+    }
+    assert_eq!(stats.windows_shed.load(Relaxed), 4);
+    assert_eq!(ingest.route.counters.windows_shed.load(Relaxed), 4);
+    let first: Vec<u64> = [rx.recv().await.unwrap(), rx.recv().await.unwrap()]
+        .iter()
+        .map(|j| j.seq)
+        .collect();
+    assert_eq!(first, [0, 1]);
+    // With room again, the next sample's window is the whole last W.
+    let handled = ingest
+        .handle(&sample(w + 5), WhenFull::ShedIf(&|| true))
+        .await;
+    assert!(matches!(handled, Handled::Windows(1)), "no window");
+    let job = rx.recv().await.unwrap();
+    assert_eq!(job.seq, 6);
+    let want: Vec<f32> = (6..=w + 5).map(|s| s as f32).collect();
+    assert_eq!(job.input, want);
+    assert_eq!(stats.samples_skipped.load(Relaxed), 0);
+    assert_eq!(stats.errors_of(ErrorKind::Gap), 0);
+    assert_eq!(stats.samples_in.load(Relaxed), w + 6);
+}
+
+/// Without the subscription nearly full (and always in durable mode
+/// and the shutdown drain), a full queue is waited on: back-pressure,
+/// nothing dropped.
+#[tokio::test]
+async fn a_full_queue_is_waited_on_otherwise() {
+    let not_full = || false;
+    for when_full in [WhenFull::Wait, WhenFull::ShedIf(&not_full)] {
+        let (mut ingest, mut rx, stats) = sin_cos_ingest(1).await;
+        let w = ingest.route.window as u64;
+        for seq in 0..w {
+            ingest.handle(&sample(seq), when_full).await;
+        }
+        let last = sample(w);
+        let mut next = Box::pin(ingest.handle(&last, when_full));
+        let waited = tokio::time::timeout(Duration::from_millis(50), next.as_mut()).await;
+        assert!(waited.is_err(), "did not wait for room");
+        assert_eq!(rx.recv().await.unwrap().seq, 0);
+        assert!(matches!(next.await, Handled::Windows(1)));
+        assert_eq!(rx.recv().await.unwrap().seq, 1);
+        assert_eq!(stats.windows_shed.load(Relaxed), 0);
+    }
+}
+
+/// The subscription's fill is asked for each window that finds the
+/// queue full, not once per message: a message of many samples
+/// completes many windows.
+#[tokio::test]
+async fn the_fill_is_asked_per_window_that_finds_the_queue_full() {
+    let (mut ingest, mut rx, stats) = sin_cos_ingest(1).await;
+    let w = ingest.route.window as u64;
+    let asked = std::sync::atomic::AtomicU64::new(0);
+    let full = || {
+        asked.fetch_add(1, Relaxed);
+        true
+    };
+    // One message of w + 3 samples: 4 windows, the first queued, the
+    // other 3 find the queue full and are shed.
+    let values: Vec<f32> = (0..w + 3).map(|s| s as f32).collect();
+    let mut msg = sample(0);
+    msg.payload = SamplesOut {
+        seq: 0,
+        value: None,
+        values: Some(&values),
+        ts: None,
+    }
+    .encode()
+    .into();
+    let handled = ingest.handle(&msg, WhenFull::ShedIf(&full)).await;
+    assert!(matches!(handled, Handled::Windows(1)));
+    assert_eq!(asked.load(Relaxed), 3);
+    assert_eq!(stats.windows_shed.load(Relaxed), 3);
+    assert_eq!(rx.recv().await.unwrap().seq, 0);
+}
+
+/// Every buffered item is taken in one go, however much of the task's
+/// cooperative budget is spent (the old drain stopped after 128).
+#[tokio::test]
+async fn the_drain_takes_every_buffered_message() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1000);
+    for i in 0..1000 {
+        tx.try_send(i).unwrap();
+    }
+    let mut stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut taken = 0;
+    while let Some(i) = ready(&mut stream) {
+        assert_eq!(i, taken);
+        taken += 1;
+    }
+    assert_eq!(taken, 1000);
+}
