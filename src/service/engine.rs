@@ -192,7 +192,9 @@ type BatchWith = (Arc<LoadedModel>, Option<Observer>, Arc<RouteCounters>);
 /// by then (up to `max_batch`); windows that arrive while every thread is
 /// busy gather into the next batch. So one window alone goes at once, and
 /// under load batches grow to what keeps the threads fed (Triton's dynamic
-/// batcher, Clipper's adaptive batching). `max_wait` > 0 additionally holds
+/// batcher, Clipper's adaptive batching); a batch that reaches `max_batch`
+/// while every thread is busy waits in line (one per thread, see
+/// [`Compute::ahead`]) so that no thread waits for this task between two. `max_wait` > 0 additionally holds
 /// a batch up to that long for it to fill (fuller batches for a little
 /// latency). Each batch takes the route's models as they are when the batch
 /// goes, so a swap applies from the next batch on. With `on_task`, a lone
@@ -225,14 +227,17 @@ async fn batcher(
                 Err(_) => break,
             }
         }
-        // A free compute thread; until one is, keep gathering windows.
+        // A free compute thread; until one is, keep gathering windows. A
+        // full batch need not wait for one: it takes a place in line.
         let free_at_once = compute.free.available_permits() > 0;
         let acquire = compute.free.clone().acquire_owned();
-        tokio::pin!(acquire);
+        let in_line = compute.ahead.clone().acquire_owned();
+        tokio::pin!(acquire, in_line);
         let permit = loop {
             tokio::select! {
                 biased;
                 p = &mut acquire => break p,
+                p = &mut in_line, if batch.len() >= max_batch => break p,
                 j = jobs.recv(), if open && batch.len() < max_batch => match j {
                     Some(j) => batch.push(j),
                     None => open = false,
@@ -266,7 +271,7 @@ async fn batcher(
             jobs: batch,
             out: buffers.outputs.take(),
             done: done_tx,
-            _permit: permit,
+            permit,
         };
         if compute.tx.send(job).await.is_err() {
             return;

@@ -26,9 +26,10 @@ pub(super) struct ComputeJob {
     /// Where the outputs go (a recycled buffer).
     pub out: Vec<f32>,
     pub done: oneshot::Sender<Done>,
-    /// One of the compute threads' permits, given back when the batch (and
-    /// its shadow) is done.
-    pub _permit: OwnedSemaphorePermit,
+    /// A compute thread's permit (`free`), or, for a full batch sent while
+    /// every thread was busy, a place in line (`ahead`); given back when the
+    /// batch (and its shadow) is done, or handed to the batch after it.
+    pub permit: OwnedSemaphorePermit,
 }
 
 /// A computed batch.
@@ -49,6 +50,12 @@ pub(in crate::service) struct Done {
 pub(in crate::service) struct Compute {
     pub(super) tx: mpsc::Sender<ComputeJob>,
     pub(super) free: Arc<Semaphore>,
+    /// Places in line for full batches, one per thread: a full batch goes
+    /// while every thread is busy and waits in the queue, so a thread that
+    /// finishes starts on it at once. Left to the batcher, that hand-over
+    /// waits until the async runtime schedules it: on a runtime busy with
+    /// ingest, 0.36 ms per batch, 7% of a flat-out run's compute time.
+    pub(super) ahead: Arc<Semaphore>,
     /// The one call at a time that may run on an async task instead.
     pub(super) on_task: Arc<OnTask>,
 }
@@ -62,18 +69,27 @@ impl Compute {
     ) -> Result<(Self, Vec<std::thread::JoinHandle<()>>)> {
         let (tx, rx) = mpsc::channel::<ComputeJob>(threads * 2);
         let rx = Arc::new(Mutex::new(rx));
+        let free = Arc::new(Semaphore::new(threads));
         let handles = (0..threads)
             .map(|i| {
-                let (rx, stats) = (rx.clone(), stats.clone());
+                let (rx, free, stats) = (rx.clone(), free.clone(), stats.clone());
                 std::thread::Builder::new()
                     .name(format!("compute-{i}"))
-                    .spawn(move || compute_loop(rx, stats, i))
+                    .spawn(move || compute_loop(rx, free, stats, i))
                     .map_err(Error::Io)
             })
             .collect::<Result<_>>()?;
-        let free = Arc::new(Semaphore::new(threads));
+        let ahead = Arc::new(Semaphore::new(threads));
         let on_task = Arc::new(OnTask::new(stats));
-        Ok((Self { tx, free, on_task }, handles))
+        Ok((
+            Self {
+                tx,
+                free,
+                ahead,
+                on_task,
+            },
+            handles,
+        ))
     }
 
     /// One window outside any stream (a `pipeline.translate` request),
@@ -107,7 +123,7 @@ impl Compute {
             jobs: vec![job],
             out: Vec::new(),
             done,
-            _permit: permit,
+            permit,
         };
         self.tx.send(batch).await.map_err(|_| stopping())?;
         rx.await.map_err(|_| stopping())?.outputs
@@ -196,8 +212,14 @@ pub(super) fn run(
 /// A compute thread: takes whole batches and runs the model; then, for a
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
+///
+/// The thread's `free` permit goes with it rather than with a batch: a
+/// batch already waiting when one is done goes on under the same permit
+/// (its own given back), so a batcher never sees the thread free between
+/// two batches and sends it a partial batch it is too busy to take.
 pub(super) fn compute_loop(
     rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>,
+    free: Arc<Semaphore>,
     stats: Arc<Stats>,
     i: usize,
 ) {
@@ -205,23 +227,31 @@ pub(super) fn compute_loop(
     let _stopped = crate::stats::StopOnDrop(beat.clone());
     let mut input = Vec::new();
     let mut scratch = Scratch::default();
+    let mut next: Option<ComputeJob> = None;
     loop {
-        let job = match rx.lock() {
-            Ok(mut rx) => rx.blocking_recv(),
-            Err(_) => return,
+        let job = match next.take() {
+            Some(job) => job,
+            None => {
+                let job = match rx.lock() {
+                    Ok(mut rx) => rx.blocking_recv(),
+                    Err(_) => return,
+                };
+                let Some(mut job) = job else {
+                    return;
+                };
+                hold_thread_permit(&mut job, &free);
+                job
+            }
         };
-        let Some(ComputeJob {
+        let ComputeJob {
             model,
             counters,
             observer,
             jobs,
             out,
             done,
-            _permit,
-        }) = job
-        else {
-            return;
-        };
+            mut permit,
+        } = job;
         beat.busy();
         let result = run(
             model,
@@ -248,6 +278,7 @@ pub(super) fn compute_loop(
         let _ = done.send(result);
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
             beat.idle();
+            next = take_next(&rx, &mut permit);
             continue;
         };
         if let Some(shadow) = observer.shadow {
@@ -264,5 +295,28 @@ pub(super) fn compute_loop(
         if observer.tx.try_send(observed).is_err() {
             observer.compare.dropped(1);
         }
+        next = take_next(&rx, &mut permit);
     }
+}
+
+/// A batch that waited in line, taken by an idle thread: the thread is
+/// busy now, so the batch holds a thread's permit if one is there, and its
+/// place in line goes back.
+pub(super) fn hold_thread_permit(job: &mut ComputeJob, free: &Arc<Semaphore>) {
+    if !Arc::ptr_eq(job.permit.semaphore(), free)
+        && let Ok(p) = free.clone().try_acquire_owned()
+    {
+        job.permit = p;
+    }
+}
+
+/// The batch waiting next, if one is, with `permit` handed to it (and its
+/// own given back in `permit`'s place, to be dropped by the caller).
+pub(super) fn take_next(
+    rx: &Mutex<mpsc::Receiver<ComputeJob>>,
+    permit: &mut OwnedSemaphorePermit,
+) -> Option<ComputeJob> {
+    let mut job = rx.lock().ok()?.try_recv().ok()?;
+    std::mem::swap(&mut job.permit, permit);
+    Some(job)
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::format;
+use tokio::sync::OwnedSemaphorePermit;
 
 fn tiny_model() -> Arc<LoadedModel> {
     let params = crate::train::init_params(3, 0);
@@ -53,6 +54,7 @@ fn start_batcher(
     let compute = Compute {
         tx: compute_tx,
         free: free.clone(),
+        ahead: Arc::new(tokio::sync::Semaphore::new(threads)),
         on_task: Arc::new(lone::OnTask::new(Arc::default())),
     };
     let model = tiny_model();
@@ -86,22 +88,153 @@ async fn batches_go_at_once_when_idle_and_gather_while_busy() {
     assert_eq!(Instant::now(), t0, "no wait when a thread is free");
 
     // The thread is busy with `first` (it holds the only permit).
-    for s in 1..=6 {
+    for s in 1..=3 {
         jobs_tx.send(job(s)).await.unwrap();
     }
     tokio::time::advance(Duration::from_millis(50)).await;
     assert!(compute_rx.try_recv().is_err(), "nothing goes while busy");
     drop(first); // done: the permit comes back
     let b = compute_rx.recv().await.unwrap();
-    assert_eq!(seqs(&b), vec![1, 2, 3, 4], "one batch of max_batch");
+    assert_eq!(seqs(&b), vec![1, 2, 3], "together");
+    drop(b);
+    for s in 4..=9 {
+        jobs_tx.send(job(s)).await.unwrap();
+    }
+    let b = compute_rx.recv().await.unwrap();
+    assert_eq!(seqs(&b), vec![4, 5, 6, 7], "one batch of max_batch");
     drop(b);
     let b = compute_rx.recv().await.unwrap();
-    assert_eq!(seqs(&b), vec![5, 6], "the rest at once");
+    assert_eq!(seqs(&b), vec![8, 9], "the rest at once");
     drop(b);
 
     // Closing the input ends the batcher.
     drop(jobs_tx);
     assert!(compute_rx.recv().await.is_none());
+}
+
+/// While every thread is busy, a batch that reaches `max_batch` goes at
+/// once to wait in line (one place per thread), so that the thread starts
+/// on it as soon as it is done, without waiting for the batcher; a partial
+/// batch, or a full one with the line taken, waits for a free thread.
+#[tokio::test(start_paused = true)]
+async fn a_full_batch_waits_in_line_while_every_thread_is_busy() {
+    // Paused time moves on when every task waits: a batch that never
+    // goes fails the test instead of hanging it.
+    let test = async {
+        let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(1, 4, Duration::ZERO, false);
+        let is_threads = |b: &ComputeJob| Arc::ptr_eq(b.permit.semaphore(), &free);
+        jobs_tx.send(job(0)).await.unwrap();
+        let first = compute_rx.recv().await.unwrap();
+        assert!(is_threads(&first), "a thread's permit");
+
+        let t0 = Instant::now();
+        for s in 1..=4 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        let in_line = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&in_line), vec![1, 2, 3, 4]);
+        assert_eq!(Instant::now(), t0, "no wait for the thread");
+        assert!(!is_threads(&in_line), "a place in line");
+
+        // The line is taken: the next full batch waits, and so does a partial one.
+        for s in 5..=9 {
+            jobs_tx.send(job(s)).await.unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(compute_rx.try_recv().is_err(), "nothing more while busy");
+        drop(in_line); // its place comes back; the thread is still busy
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![5, 6, 7, 8], "the next full batch takes it");
+        assert!(!is_threads(&b));
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(compute_rx.try_recv().is_err(), "a partial batch waits");
+        drop(first);
+        let b = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&b), vec![9], "for a free thread");
+        assert!(is_threads(&b));
+    };
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("a batch never went");
+}
+
+/// A batch as the compute threads get it, and where its result goes.
+fn compute_job(seq: u64, permit: OwnedSemaphorePermit) -> (ComputeJob, oneshot::Receiver<Done>) {
+    let (done, rx) = oneshot::channel();
+    let batch = ComputeJob {
+        model: tiny_model(),
+        counters: Arc::default(),
+        observer: None,
+        jobs: vec![job(seq)],
+        out: Vec::new(),
+        done,
+        permit,
+    };
+    (batch, rx)
+}
+
+/// A compute thread's permit goes with the thread: the batch waiting next
+/// goes on under it and that batch's place in line goes back; a batch from
+/// the line taken by an idle thread holds a thread's permit if one is free.
+#[test]
+fn a_threads_permit_goes_with_the_thread() {
+    use tokio::sync::Semaphore;
+    let free = Arc::new(Semaphore::new(1));
+    let ahead = Arc::new(Semaphore::new(1));
+    let (tx, rx) = mpsc::channel(2);
+    let rx = std::sync::Mutex::new(rx);
+    let mut permit = free.clone().try_acquire_owned().unwrap();
+    assert!(compute::take_next(&rx, &mut permit).is_none(), "none waits");
+    assert!(Arc::ptr_eq(permit.semaphore(), &free), "kept");
+
+    let (waiting, _) = compute_job(1, ahead.clone().try_acquire_owned().unwrap());
+    assert!(tx.try_send(waiting).is_ok());
+    let next = compute::take_next(&rx, &mut permit).unwrap();
+    assert!(Arc::ptr_eq(next.permit.semaphore(), &free), "the thread's");
+    drop(permit); // the place in line, now
+    assert_eq!(
+        (free.available_permits(), ahead.available_permits()),
+        (0, 1)
+    );
+
+    // An idle thread takes a batch from the line.
+    drop(next);
+    let (mut batch, _) = compute_job(2, ahead.clone().try_acquire_owned().unwrap());
+    compute::hold_thread_permit(&mut batch, &free);
+    assert!(Arc::ptr_eq(batch.permit.semaphore(), &free));
+    assert_eq!(
+        (free.available_permits(), ahead.available_permits()),
+        (0, 1)
+    );
+    // With no thread's permit free, it keeps its place in line.
+    let (mut other, _) = compute_job(3, ahead.clone().try_acquire_owned().unwrap());
+    compute::hold_thread_permit(&mut other, &free);
+    assert!(Arc::ptr_eq(other.permit.semaphore(), &ahead));
+}
+
+/// A compute thread given a batch and one waiting in line computes both
+/// in order and, idle again, has given back every permit.
+#[test]
+fn a_compute_thread_gives_back_every_permit() {
+    use tokio::sync::Semaphore;
+    let free = Arc::new(Semaphore::new(1));
+    let ahead = Arc::new(Semaphore::new(1));
+    let (tx, rx) = mpsc::channel(2);
+    let (a, a_done) = compute_job(0, free.clone().try_acquire_owned().unwrap());
+    let (b, b_done) = compute_job(1, ahead.clone().try_acquire_owned().unwrap());
+    assert!(tx.try_send(a).is_ok() && tx.try_send(b).is_ok());
+    let thread = std::thread::spawn({
+        let (rx, free) = (Arc::new(std::sync::Mutex::new(rx)), free.clone());
+        move || compute::compute_loop(rx, free, Arc::default(), 0)
+    });
+    assert_eq!(a_done.blocking_recv().unwrap().jobs[0].seq, 0);
+    assert_eq!(b_done.blocking_recv().unwrap().jobs[0].seq, 1);
+    drop(tx);
+    thread.join().unwrap();
+    assert_eq!(
+        (free.available_permits(), ahead.available_permits()),
+        (1, 1)
+    );
 }
 
 /// With two threads, a second window goes while the first is computed.
