@@ -192,9 +192,10 @@ type BatchWith = (Arc<LoadedModel>, Option<Observer>, Arc<RouteCounters>);
 /// by then (up to `max_batch`); windows that arrive while every thread is
 /// busy gather into the next batch. So one window alone goes at once, and
 /// under load batches grow to what keeps the threads fed (Triton's dynamic
-/// batcher, Clipper's adaptive batching); a batch that reaches `max_batch`
-/// while every thread is busy waits in line (one per thread, see
-/// [`Compute::ahead`]) so that no thread waits for this task between two. `max_wait` > 0 additionally holds
+/// batcher, Clipper's adaptive batching); a batch that reaches
+/// `max_batch` while every thread is busy goes to wait in line (one per
+/// thread, see [`Compute::ahead`]), so that a thread that finishes starts
+/// on it without waiting for this task to be scheduled. `max_wait` > 0 additionally holds
 /// a batch up to that long for it to fill (fuller batches for a little
 /// latency). Each batch takes the route's models as they are when the batch
 /// goes, so a swap applies from the next batch on. With `on_task`, a lone

@@ -28,7 +28,7 @@ pub(super) struct ComputeJob {
     pub done: oneshot::Sender<Done>,
     /// A compute thread's permit (`free`), or, for a full batch sent while
     /// every thread was busy, a place in line (`ahead`); given back when the
-    /// batch (and its shadow) is done, or handed to the batch after it.
+    /// batch (and its shadow) is done.
     pub permit: OwnedSemaphorePermit,
 }
 
@@ -67,18 +67,20 @@ impl Compute {
         threads: usize,
         stats: Arc<Stats>,
     ) -> Result<(Self, Vec<std::thread::JoinHandle<()>>)> {
+        // Room for every batch that can hold a permit: one per thread
+        // computed or about to be, one per place in line.
         let (tx, rx) = mpsc::channel::<ComputeJob>(threads * 2);
         let rx = Arc::new(Mutex::new(rx));
-        let free = Arc::new(Semaphore::new(threads));
         let handles = (0..threads)
             .map(|i| {
-                let (rx, free, stats) = (rx.clone(), free.clone(), stats.clone());
+                let (rx, stats) = (rx.clone(), stats.clone());
                 std::thread::Builder::new()
                     .name(format!("compute-{i}"))
-                    .spawn(move || compute_loop(rx, free, stats, i))
+                    .spawn(move || compute_loop(rx, stats, i))
                     .map_err(Error::Io)
             })
             .collect::<Result<_>>()?;
+        let free = Arc::new(Semaphore::new(threads));
         let ahead = Arc::new(Semaphore::new(threads));
         let on_task = Arc::new(OnTask::new(stats));
         Ok((
@@ -92,8 +94,9 @@ impl Compute {
         ))
     }
 
-    /// One window outside any stream (a `pipeline.translate` request),
-    /// straight to the next free thread.
+    /// One window outside any stream (a `pipeline.translate` request), to
+    /// the threads as soon as one is free (behind at most the batches
+    /// waiting in line, one per thread).
     pub async fn one(
         &self,
         model: Arc<LoadedModel>,
@@ -212,14 +215,8 @@ pub(super) fn run(
 /// A compute thread: takes whole batches and runs the model; then, for a
 /// route being observed, the shadow model on the same input (after the
 /// live results are on their way, so a shadow never delays them).
-///
-/// The thread's `free` permit goes with it rather than with a batch: a
-/// batch already waiting when one is done goes on under the same permit
-/// (its own given back), so a batcher never sees the thread free between
-/// two batches and sends it a partial batch it is too busy to take.
 pub(super) fn compute_loop(
     rx: Arc<Mutex<mpsc::Receiver<ComputeJob>>>,
-    free: Arc<Semaphore>,
     stats: Arc<Stats>,
     i: usize,
 ) {
@@ -227,31 +224,23 @@ pub(super) fn compute_loop(
     let _stopped = crate::stats::StopOnDrop(beat.clone());
     let mut input = Vec::new();
     let mut scratch = Scratch::default();
-    let mut next: Option<ComputeJob> = None;
     loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => {
-                let job = match rx.lock() {
-                    Ok(mut rx) => rx.blocking_recv(),
-                    Err(_) => return,
-                };
-                let Some(mut job) = job else {
-                    return;
-                };
-                hold_thread_permit(&mut job, &free);
-                job
-            }
+        let job = match rx.lock() {
+            Ok(mut rx) => rx.blocking_recv(),
+            Err(_) => return,
         };
-        let ComputeJob {
+        let Some(ComputeJob {
             model,
             counters,
             observer,
             jobs,
             out,
             done,
-            mut permit,
-        } = job;
+            permit: _permit,
+        }) = job
+        else {
+            return;
+        };
         beat.busy();
         let result = run(
             model,
@@ -278,7 +267,6 @@ pub(super) fn compute_loop(
         let _ = done.send(result);
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
             beat.idle();
-            next = take_next(&rx, &mut permit);
             continue;
         };
         if let Some(shadow) = observer.shadow {
@@ -295,28 +283,5 @@ pub(super) fn compute_loop(
         if observer.tx.try_send(observed).is_err() {
             observer.compare.dropped(1);
         }
-        next = take_next(&rx, &mut permit);
     }
-}
-
-/// A batch that waited in line, taken by an idle thread: the thread is
-/// busy now, so the batch holds a thread's permit if one is there, and its
-/// place in line goes back.
-pub(super) fn hold_thread_permit(job: &mut ComputeJob, free: &Arc<Semaphore>) {
-    if !Arc::ptr_eq(job.permit.semaphore(), free)
-        && let Ok(p) = free.clone().try_acquire_owned()
-    {
-        job.permit = p;
-    }
-}
-
-/// The batch waiting next, if one is, with `permit` handed to it (and its
-/// own given back in `permit`'s place, to be dropped by the caller).
-pub(super) fn take_next(
-    rx: &Mutex<mpsc::Receiver<ComputeJob>>,
-    permit: &mut OwnedSemaphorePermit,
-) -> Option<ComputeJob> {
-    let mut job = rx.lock().ok()?.try_recv().ok()?;
-    std::mem::swap(&mut job.permit, permit);
-    Some(job)
 }

@@ -47,9 +47,7 @@ fn start_batcher(
     mpsc::Receiver<oneshot::Receiver<Done>>,
     Arc<tokio::sync::Semaphore>,
 ) {
-    let (jobs_tx, jobs_rx) = mpsc::channel(64);
     let (compute_tx, compute_rx) = mpsc::channel(8);
-    let (slots_tx, slots_rx) = mpsc::channel(8);
     let free = Arc::new(tokio::sync::Semaphore::new(threads));
     let compute = Compute {
         tx: compute_tx,
@@ -57,18 +55,31 @@ fn start_batcher(
         ahead: Arc::new(tokio::sync::Semaphore::new(threads)),
         on_task: Arc::new(lone::OnTask::new(Arc::default())),
     };
+    let (jobs_tx, slots_rx) = spawn_batcher(&compute, max_batch, max_wait, lone);
+    (jobs_tx, compute_rx, slots_rx, free)
+}
+
+/// Another route's batcher on the same compute threads.
+fn spawn_batcher(
+    compute: &Compute,
+    max_batch: usize,
+    max_wait: Duration,
+    lone: bool,
+) -> (mpsc::Sender<Job>, mpsc::Receiver<oneshot::Receiver<Done>>) {
+    let (jobs_tx, jobs_rx) = mpsc::channel(64);
+    let (slots_tx, slots_rx) = mpsc::channel(8);
     let model = tiny_model();
     tokio::spawn(batcher(
         jobs_rx,
         move || (model.clone(), None, Arc::default()),
         Arc::default(),
-        compute,
+        compute.clone(),
         slots_tx,
         max_batch,
         max_wait,
         lone,
     ));
-    (jobs_tx, compute_rx, slots_rx, free)
+    (jobs_tx, slots_rx)
 }
 
 fn seqs(b: &ComputeJob) -> Vec<u64> {
@@ -158,6 +169,56 @@ async fn a_full_batch_waits_in_line_while_every_thread_is_busy() {
         .expect("a batch never went");
 }
 
+/// Routes share the compute threads fairly: a route that keeps filling
+/// full batches takes the places in line, but a quiet route's partial
+/// batch, waiting for a free thread since before, gets the next one.
+#[tokio::test(start_paused = true)]
+async fn a_busy_routes_full_batches_do_not_starve_another_route() {
+    let test = async {
+        let (compute_tx, mut compute_rx) = mpsc::channel(8);
+        let compute = Compute {
+            tx: compute_tx,
+            free: Arc::new(tokio::sync::Semaphore::new(1)),
+            ahead: Arc::new(tokio::sync::Semaphore::new(1)),
+            on_task: Arc::new(lone::OnTask::new(Arc::default())),
+        };
+        let (busy, _busy_slots) = spawn_batcher(&compute, 2, Duration::ZERO, false);
+        let (quiet, _quiet_slots) = spawn_batcher(&compute, 2, Duration::ZERO, false);
+        let settle = || tokio::time::advance(Duration::from_millis(1));
+        busy.send(job(0)).await.unwrap();
+        let computing = compute_rx.recv().await.unwrap();
+        for s in 1..=4 {
+            busy.send(job(s)).await.unwrap();
+        }
+        let mut in_line = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&in_line), vec![1, 2]);
+        settle().await; // the busy route's [3, 4] waits for a thread or a place
+        quiet.send(job(100)).await.unwrap();
+        settle().await; // the quiet route's window waits for a thread
+        assert!(compute_rx.try_recv().is_err());
+
+        // The thread goes on to the batch in line; the busy route keeps
+        // filling batches and taking the places in line as they come back.
+        for round in 0..3u64 {
+            drop(in_line);
+            in_line = compute_rx.recv().await.unwrap();
+            assert_eq!(in_line.jobs.len(), 2, "a full batch");
+            busy.send(job(10 + 2 * round)).await.unwrap();
+            busy.send(job(11 + 2 * round)).await.unwrap();
+            settle().await;
+            assert!(compute_rx.try_recv().is_err(), "nothing else goes");
+        }
+        // The first batch is done: its thread's permit goes to the quiet
+        // route, which asked for one first.
+        drop(computing);
+        let next = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&next), vec![100]);
+    };
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect("a batch never went");
+}
+
 /// A batch as the compute threads get it, and where its result goes.
 fn compute_job(seq: u64, permit: OwnedSemaphorePermit) -> (ComputeJob, oneshot::Receiver<Done>) {
     let (done, rx) = oneshot::channel();
@@ -173,47 +234,8 @@ fn compute_job(seq: u64, permit: OwnedSemaphorePermit) -> (ComputeJob, oneshot::
     (batch, rx)
 }
 
-/// A compute thread's permit goes with the thread: the batch waiting next
-/// goes on under it and that batch's place in line goes back; a batch from
-/// the line taken by an idle thread holds a thread's permit if one is free.
-#[test]
-fn a_threads_permit_goes_with_the_thread() {
-    use tokio::sync::Semaphore;
-    let free = Arc::new(Semaphore::new(1));
-    let ahead = Arc::new(Semaphore::new(1));
-    let (tx, rx) = mpsc::channel(2);
-    let rx = std::sync::Mutex::new(rx);
-    let mut permit = free.clone().try_acquire_owned().unwrap();
-    assert!(compute::take_next(&rx, &mut permit).is_none(), "none waits");
-    assert!(Arc::ptr_eq(permit.semaphore(), &free), "kept");
-
-    let (waiting, _) = compute_job(1, ahead.clone().try_acquire_owned().unwrap());
-    assert!(tx.try_send(waiting).is_ok());
-    let next = compute::take_next(&rx, &mut permit).unwrap();
-    assert!(Arc::ptr_eq(next.permit.semaphore(), &free), "the thread's");
-    drop(permit); // the place in line, now
-    assert_eq!(
-        (free.available_permits(), ahead.available_permits()),
-        (0, 1)
-    );
-
-    // An idle thread takes a batch from the line.
-    drop(next);
-    let (mut batch, _) = compute_job(2, ahead.clone().try_acquire_owned().unwrap());
-    compute::hold_thread_permit(&mut batch, &free);
-    assert!(Arc::ptr_eq(batch.permit.semaphore(), &free));
-    assert_eq!(
-        (free.available_permits(), ahead.available_permits()),
-        (0, 1)
-    );
-    // With no thread's permit free, it keeps its place in line.
-    let (mut other, _) = compute_job(3, ahead.clone().try_acquire_owned().unwrap());
-    compute::hold_thread_permit(&mut other, &free);
-    assert!(Arc::ptr_eq(other.permit.semaphore(), &ahead));
-}
-
 /// A compute thread given a batch and one waiting in line computes both
-/// in order and, idle again, has given back every permit.
+/// in order and, idle again, has given back both permits.
 #[test]
 fn a_compute_thread_gives_back_every_permit() {
     use tokio::sync::Semaphore;
@@ -224,8 +246,8 @@ fn a_compute_thread_gives_back_every_permit() {
     let (b, b_done) = compute_job(1, ahead.clone().try_acquire_owned().unwrap());
     assert!(tx.try_send(a).is_ok() && tx.try_send(b).is_ok());
     let thread = std::thread::spawn({
-        let (rx, free) = (Arc::new(std::sync::Mutex::new(rx)), free.clone());
-        move || compute::compute_loop(rx, free, Arc::default(), 0)
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        move || compute::compute_loop(rx, Arc::default(), 0)
     });
     assert_eq!(a_done.blocking_recv().unwrap().jobs[0].seq, 0);
     assert_eq!(b_done.blocking_recv().unwrap().jobs[0].seq, 1);
