@@ -234,6 +234,9 @@ pub struct E2eReport {
     /// The model alone on the fast path, 1 thread, batch 256, measured in
     /// the same run just before (for the end-to-end / model-only ratio).
     pub model_only_windows_per_sec: Option<f64>,
+    /// The same, measured again just after the run: how far the machine's
+    /// speed moved meanwhile (not used for the ratio).
+    pub model_only_after_windows_per_sec: Option<f64>,
     /// (seconds since the start, RSS MiB, windows received so far), every
     /// second (not in the JSON line).
     #[serde(skip)]
@@ -465,6 +468,7 @@ pub async fn e2e(client: &async_nats::Client, cfg: &E2eBench) -> Result<E2eRepor
         p99_us: percentile(&lat, 0.99),
         max_us: lat.last().copied().unwrap_or(f64::NAN),
         model_only_windows_per_sec: None,
+        model_only_after_windows_per_sec: None,
         latencies_us: lat,
     })
 }

@@ -97,23 +97,35 @@ pub(crate) fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
     }
     let loaded = load_model(models_dir, &a.model)?;
     if !a.model_only {
-        // The model-only figure of the same run, for the ratio.
-        let reference = ModelBench {
-            batches: vec![256],
-            threads: vec![1],
-            paths: vec![bench::Path::Fast],
-            seconds: 1.0,
-            repeats: 1,
-            // Not reported here: the e2e line compares with model-only only.
-            peak: pipeline::roofline::Peak {
-                gflops: f64::NAN,
-                isa: "not measured",
-            },
+        // The model-only figure of the same run, for the ratio; measured
+        // again after the run, so that a reader sees how far the machine
+        // drifted meanwhile (on a shared VM, several per cent a minute).
+        let reference = || -> Result<Option<f64>> {
+            let cfg = ModelBench {
+                batches: vec![256],
+                threads: vec![1],
+                paths: vec![bench::Path::Fast],
+                seconds: 1.0,
+                repeats: 1,
+                // Not reported here: the e2e line compares with model-only only.
+                peak: pipeline::roofline::Peak {
+                    gflops: f64::NAN,
+                    isa: "not measured",
+                },
+            };
+            Ok(bench::model_only(&loaded, &cfg, |_| {})?
+                .first()
+                .map(|c| c.windows_per_sec))
         };
-        let model_only = bench::model_only(&loaded, &reference, |_| {})?
-            .first()
-            .map(|c| c.windows_per_sec);
-        return runtime()?.block_on(bench_e2e(models_dir, &a, loaded.model.window(), model_only));
+        let before = reference()?;
+        let window = loaded.model.window();
+        let rt = runtime()?;
+        let Some(mut report) = rt.block_on(bench_e2e(models_dir, &a, window, before))? else {
+            return Ok(()); // --latency reports as it goes
+        };
+        report.model_only_after_windows_per_sec = reference()?;
+        print_e2e(&a, &report)?;
+        return Ok(());
     }
     let cfg = ModelBench {
         batches: a.batch.clone(),
@@ -163,12 +175,14 @@ pub(crate) fn bench(models_dir: &Path, mut a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The end-to-end run (its report, to print once the model-only figure
+/// after it is in), or `--latency`'s curve (printed as it goes: `None`).
 pub(crate) async fn bench_e2e(
     models_dir: &Path,
     a: &BenchArgs,
     window: usize,
     model_only: Option<f64>,
-) -> Result<()> {
+) -> Result<Option<pipeline::bench::E2eReport>> {
     let (url, auth, _) = pipeline::connect::resolve(&a.conn.flags(), None, &Default::default())?;
     let setup = pipeline::bench::E2eSetup {
         nats: url,
@@ -196,7 +210,8 @@ pub(crate) async fn bench_e2e(
     };
     if a.latency {
         let capacity = model_only.unwrap_or(0.0);
-        return bench_latency(&setup, a, capacity).await;
+        bench_latency(&setup, a, capacity).await?;
+        return Ok(None);
     }
     let mut report = pipeline::bench::e2e_with_service(&setup).await?;
     report.model_only_windows_per_sec = model_only;
@@ -234,8 +249,13 @@ pub(crate) async fn bench_e2e(
             )],
         )?;
     }
+    Ok(Some(report))
+}
+
+/// Prints an end-to-end report: one JSON line with `--json`, else text.
+fn print_e2e(a: &BenchArgs, report: &pipeline::bench::E2eReport) -> Result<()> {
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(report)?);
     } else {
         println!(
             "e2e: {} streams at {} samples/s each for {:.0?}: {:.0} windows/s, loss {} of {}, latency p50 {:.0} µs p95 {:.0} µs p99 {:.0} µs max {:.0} µs",
@@ -273,6 +293,9 @@ pub(crate) async fn bench_e2e(
                 "model only (fast path, 1 thread, batch 256, same run): {m:.0} windows/s; end to end (steady) is {:.0}% of it",
                 100.0 * report.steady_windows_per_sec / m
             );
+        }
+        if let Some(m) = report.model_only_after_windows_per_sec {
+            println!("model only again after the run: {m:.0} windows/s (the machine's drift)");
         }
     }
     Ok(())

@@ -236,6 +236,14 @@ fn end_to_end_bench_loses_nothing_at_a_modest_rate() {
     for key in ["windows_per_sec", "p50_us", "p99_us", "threads", "batch"] {
         assert!(r[key].is_number(), "{key} in {r}");
     }
+    // The model alone, measured before the run (the ratio's base) and after
+    // it (the machine's drift): both real rates.
+    for key in [
+        "model_only_windows_per_sec",
+        "model_only_after_windows_per_sec",
+    ] {
+        assert!(r[key].as_f64().is_some_and(|m| m > 100.0), "{key} in {r}");
+    }
     // No window exists before a stream's 24th sample (0.23 s here): the
     // steady rate leaves that out, the whole-run rate does not.
     let rate = |k: &str| r[k].as_f64().unwrap();
