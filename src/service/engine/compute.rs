@@ -54,7 +54,7 @@ pub(in crate::service) struct Compute {
     /// while every thread is busy and waits in the queue, so a thread that
     /// finishes starts on it at once. Left to the batcher, that hand-over
     /// waits until the async runtime schedules it: on a runtime busy with
-    /// ingest, 0.36 ms per batch, 7% of a flat-out run's compute time.
+    /// ingest, 0.36 ms per batch, 7% of a flat-out run.
     pub(super) ahead: Arc<Semaphore>,
     /// The one call at a time that may run on an async task instead.
     pub(super) on_task: Arc<OnTask>,

@@ -47,16 +47,30 @@ fn start_batcher(
     mpsc::Receiver<oneshot::Receiver<Done>>,
     Arc<tokio::sync::Semaphore>,
 ) {
-    let (compute_tx, compute_rx) = mpsc::channel(8);
-    let free = Arc::new(tokio::sync::Semaphore::new(threads));
+    let (compute, compute_rx) = test_compute(threads);
+    let (jobs_tx, slots_rx) = spawn_batcher(&compute, max_batch, max_wait, lone);
+    (jobs_tx, compute_rx, slots_rx, compute.free)
+}
+
+/// `threads` compute permits and places in line, and the queue a compute
+/// thread would read (no thread: the test takes the batches).
+fn test_compute(threads: usize) -> (Compute, mpsc::Receiver<ComputeJob>) {
+    let (tx, rx) = mpsc::channel(8);
     let compute = Compute {
-        tx: compute_tx,
-        free: free.clone(),
+        tx,
+        free: Arc::new(tokio::sync::Semaphore::new(threads)),
         ahead: Arc::new(tokio::sync::Semaphore::new(threads)),
         on_task: Arc::new(lone::OnTask::new(Arc::default())),
     };
-    let (jobs_tx, slots_rx) = spawn_batcher(&compute, max_batch, max_wait, lone);
-    (jobs_tx, compute_rx, slots_rx, free)
+    (compute, rx)
+}
+
+/// Runs `test`. Paused time moves on when every task waits, so a batch or
+/// window that never goes fails the test (saying `what`) instead of hanging it.
+async fn within_a_minute(test: impl Future<Output = ()>, what: &str) {
+    tokio::time::timeout(Duration::from_secs(60), test)
+        .await
+        .expect(what);
 }
 
 /// Another route's batcher on the same compute threads.
@@ -129,8 +143,6 @@ async fn batches_go_at_once_when_idle_and_gather_while_busy() {
 /// batch, or a full one with the line taken, waits for a free thread.
 #[tokio::test(start_paused = true)]
 async fn a_full_batch_waits_in_line_while_every_thread_is_busy() {
-    // Paused time moves on when every task waits: a batch that never
-    // goes fails the test instead of hanging it.
     let test = async {
         let (jobs_tx, mut compute_rx, _slots, free) = start_batcher(1, 4, Duration::ZERO, false);
         let is_threads = |b: &ComputeJob| Arc::ptr_eq(b.permit.semaphore(), &free);
@@ -164,9 +176,7 @@ async fn a_full_batch_waits_in_line_while_every_thread_is_busy() {
         assert_eq!(seqs(&b), vec![9], "for a free thread");
         assert!(is_threads(&b));
     };
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("a batch never went");
+    within_a_minute(test, "a batch never went").await;
 }
 
 /// Routes share the compute threads fairly: a route that keeps filling
@@ -175,13 +185,7 @@ async fn a_full_batch_waits_in_line_while_every_thread_is_busy() {
 #[tokio::test(start_paused = true)]
 async fn a_busy_routes_full_batches_do_not_starve_another_route() {
     let test = async {
-        let (compute_tx, mut compute_rx) = mpsc::channel(8);
-        let compute = Compute {
-            tx: compute_tx,
-            free: Arc::new(tokio::sync::Semaphore::new(1)),
-            ahead: Arc::new(tokio::sync::Semaphore::new(1)),
-            on_task: Arc::new(lone::OnTask::new(Arc::default())),
-        };
+        let (compute, mut compute_rx) = test_compute(1);
         let (busy, _busy_slots) = spawn_batcher(&compute, 2, Duration::ZERO, false);
         let (quiet, _quiet_slots) = spawn_batcher(&compute, 2, Duration::ZERO, false);
         let settle = || tokio::time::advance(Duration::from_millis(1));
@@ -214,9 +218,7 @@ async fn a_busy_routes_full_batches_do_not_starve_another_route() {
         let next = compute_rx.recv().await.unwrap();
         assert_eq!(seqs(&next), vec![100]);
     };
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("a batch never went");
+    within_a_minute(test, "a batch never went").await;
 }
 
 /// A batch as the compute threads get it, and where its result goes.
@@ -325,8 +327,6 @@ async fn batches_go_when_full_or_when_the_oldest_has_waited() {
 /// to wait for a thread, goes to the threads as before.
 #[tokio::test(start_paused = true)]
 async fn a_lone_window_of_an_idle_route_is_computed_on_the_batcher() {
-    // Paused time moves on when every task waits: a window that never
-    // arrives fails the test instead of hanging it.
     let test = async {
         let (jobs_tx, mut compute_rx, mut slots_rx, free) =
             start_batcher(1, 4, Duration::ZERO, true);
@@ -385,9 +385,7 @@ async fn a_lone_window_of_an_idle_route_is_computed_on_the_batcher() {
         assert_eq!(done.jobs[0].seq, 3);
         assert!(compute_rx.try_recv().is_err());
     };
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("a window went nowhere");
+    within_a_minute(test, "a window went nowhere").await;
 }
 
 /// A window computed on the batcher while an earlier batch is still on a
@@ -426,9 +424,7 @@ async fn a_window_computed_on_the_batcher_waits_its_turn_behind_a_thread() {
         });
         assert_eq!(second.await.unwrap().jobs[0].seq, 1);
     };
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("a window went nowhere");
+    within_a_minute(test, "a window went nowhere").await;
 }
 
 /// One model call on an async task at a time, in the whole service: a
