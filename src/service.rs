@@ -37,6 +37,8 @@ mod ingest;
 mod observe;
 mod requests;
 mod route;
+#[cfg(test)]
+mod testing;
 
 pub use crate::nats::{Connection, barrier, connect, connect_with};
 pub use durable::consumer_name;

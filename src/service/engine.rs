@@ -10,7 +10,6 @@
 //! several compute threads.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use async_nats::Client;
@@ -23,7 +22,6 @@ use super::observe::{Compare, Observed};
 use super::route::Route;
 use crate::format::LoadedModel;
 use crate::stats::{RouteCounters, Stats, watched};
-use crate::wire::TranslationRef;
 
 /// One window on its way through the pipeline.
 pub(super) struct Job {
@@ -75,33 +73,6 @@ pub(super) enum Sink {
     },
 }
 
-/// The publisher's side of a sink.
-enum Out {
-    Core(Client),
-    /// Publishes go out at once (in a fast batch, each once the next is
-    /// added or the batch ends); their acknowledgements are awaited by the
-    /// acker, in order, so the next batches are published meanwhile (up to
-    /// the channel's bound, plus the client's own in-flight limit).
-    Stored(Box<StoredOut>),
-}
-
-impl Out {
-    /// Gives up on a batch. Returns true when publishing must stop.
-    async fn fail(&self, stats: &Stats, windows: usize, why: String) -> bool {
-        match self {
-            Out::Core(_) => {
-                tracing::error!(windows, "{why}");
-                stats.publish_failures.fetch_add(windows as u64, Relaxed);
-                false
-            }
-            Out::Stored(out) => {
-                out.fail(why).await;
-                true
-            }
-        }
-    }
-}
-
 /// Starts a route's batcher and publisher (one run of a durable unit, or a
 /// core route for the service's life) and returns the sender windows go to.
 /// The tasks end once that sender is dropped and every window is handed on
@@ -117,7 +88,10 @@ pub(super) fn spawn(
     let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(limits.slots);
     let source = route.clone();
     let watch = |stage: &str| (stats.clone(), format!("route {:?} {stage}", route.cfg.pair));
-    let mut tasks = vec![spawn_watched(
+    let mut tasks = Vec::new();
+    let out = sink_out(sink, &route, &stats, limits, &mut tasks);
+    let shared = Shared::new(Publisher::new(route.clone(), out, stats.clone()));
+    tasks.push(spawn_watched(
         watch("batcher"),
         batcher(
             jobs_rx,
@@ -127,13 +101,32 @@ pub(super) fn spawn(
             },
             route.buffers.clone(),
             compute,
-            slots_tx,
+            Outlet {
+                slots: slots_tx,
+                publisher: Some(shared.clone()),
+            },
             limits.max_batch,
             limits.max_wait,
             true,
         ),
-    )];
-    let out = match sink {
+    ));
+    tasks.push(spawn_watched(
+        watch("publisher"),
+        publisher(slots_rx, shared),
+    ));
+    (jobs_tx, tasks)
+}
+
+/// The publisher's side of a sink, with the acker a stored sink needs.
+fn sink_out(
+    sink: Sink,
+    route: &Arc<Route>,
+    stats: &Arc<Stats>,
+    limits: &BatchLimits,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Out {
+    let watch = |stage: &str| (stats.clone(), format!("route {:?} {stage}", route.cfg.pair));
+    match sink {
         Sink::Core(client) => Out::Core(client),
         Sink::Stored {
             progress,
@@ -158,10 +151,7 @@ pub(super) fn spawn(
             ));
             Out::Stored(Box::new(StoredOut::new(settle, acked, lease)))
         }
-    };
-    let publisher = publisher(slots_rx, route.clone(), out, stats.clone());
-    tasks.push(spawn_watched(watch("publisher"), publisher));
-    (jobs_tx, tasks)
+    }
 }
 
 /// Spawns `task` so that a panic in it fails `/healthz` (see [`watched`]).
@@ -206,7 +196,7 @@ async fn batcher(
     models: impl Fn() -> BatchWith,
     buffers: Arc<Buffers>,
     compute: Compute,
-    slots: mpsc::Sender<oneshot::Receiver<Done>>,
+    out: Outlet,
     max_batch: usize,
     max_wait: Duration,
     on_task: bool,
@@ -248,22 +238,29 @@ async fn batcher(
         let Ok(permit) = permit else {
             return; // the service is stopping: the semaphore is closed
         };
-        let (done_tx, done_rx) = oneshot::channel();
-        // The slot goes to the publisher first, so results are published in
-        // the order batches were formed whichever thread finishes first.
-        if slots.send(done_rx).await.is_err() {
-            return;
-        }
         let (model, observer, counters) = models();
         let lone = quiet.lone(&batch) && free_at_once && observer.is_none();
-        if on_task
-            && lone
-            && let Some(slot) = compute.on_task.slot(&model)
-        {
-            let done = slot.run(model, &counters, batch, buffers.outputs.take());
-            drop(permit);
-            let _ = done_tx.send(done);
-            continue;
+        // Computed here, or not: the slot (a lock) ends with this statement,
+        // before any await.
+        let here = match (on_task && lone).then(|| compute.on_task.slot(&model)) {
+            Some(Some(slot)) => Ok(slot.run(model, &counters, batch, buffers.outputs.take())),
+            _ => Err((model, batch)),
+        };
+        let (model, batch) = match here {
+            Ok(done) => {
+                drop(permit);
+                if !out.hand(done).await {
+                    return;
+                }
+                continue;
+            }
+            Err(not_here) => not_here,
+        };
+        // The slot goes to the publisher first, so results are published in
+        // the order batches were formed whichever thread finishes first.
+        let (done_tx, done_rx) = oneshot::channel();
+        if !out.queue(done_rx).await {
+            return;
         }
         let job = ComputeJob {
             model,
@@ -280,6 +277,38 @@ async fn batcher(
     }
 }
 
+/// Where the batcher hands results: the publisher task's queue of result
+/// slots, and the publisher itself for a batch computed on the batcher
+/// (see [`publisher`]).
+struct Outlet {
+    slots: mpsc::Sender<oneshot::Receiver<Done>>,
+    /// `None` where nothing publishes (the batcher's tests read the slots).
+    publisher: Option<Arc<Shared>>,
+}
+
+impl Outlet {
+    /// Queues a batch's result slot for the publisher task. False when
+    /// that task is gone.
+    async fn queue(&self, slot: oneshot::Receiver<Done>) -> bool {
+        if let Some(p) = &self.publisher {
+            p.queued();
+        }
+        self.slots.send(slot).await.is_ok()
+    }
+
+    /// A batch computed here: published at once when no batch waits to be
+    /// published ahead of it (core NATS), queued otherwise. False when
+    /// publishing has stopped.
+    async fn hand(&self, done: Done) -> bool {
+        if let Some(mut publisher) = self.publisher.as_ref().and_then(|p| p.idle()) {
+            return publisher.publish(Some(done)).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(done);
+        self.queue(rx).await
+    }
+}
+
 /// Moves every window already queued into `batch` (up to `max`) without
 /// waiting. Returns false when the queue is closed.
 fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) -> bool {
@@ -293,145 +322,6 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize)
     true
 }
 
-/// Publishes one route's results in batch order into `sink`.
-async fn publisher(
-    mut slots: mpsc::Receiver<oneshot::Receiver<Done>>,
-    route: Arc<Route>,
-    mut sink: Out,
-    stats: Arc<Stats>,
-) {
-    let w = route.window;
-    // Reused for every message: the encoded payload.
-    let mut payload = Vec::new();
-    // Subjects and payloads handed to the client are slices of one shared
-    // block: a new block every few hundred messages (or the old one again,
-    // once the client has written all of it), not an allocation per message.
-    let mut arena = bytes::BytesMut::with_capacity(ARENA_BYTES);
-    while let Some(slot) = slots.recv().await {
-        let Ok(Done {
-            jobs,
-            model,
-            outputs,
-            started,
-            computed,
-        }) = slot.await
-        else {
-            if sink
-                .fail(&stats, 0, "a compute thread died; its batch is lost".into())
-                .await
-            {
-                return;
-            }
-            continue;
-        };
-        let outputs = match outputs {
-            Ok(o) => o,
-            Err(e) => {
-                if sink
-                    .fail(&stats, jobs.len(), format!("model failed on a batch: {e}"))
-                    .await
-                {
-                    return;
-                }
-                continue;
-            }
-        };
-        for (job, values) in jobs.iter().zip(outputs.chunks_exact(w)) {
-            TranslationRef {
-                stream: &job.stream,
-                seq: job.seq,
-                values,
-                pair: &route.cfg.pair,
-                model: &model.id,
-                ts: job.ts,
-            }
-            .encode_as(route.cfg.output_format, &mut payload);
-            let (subject, bytes) = slices(&mut arena, &route.cfg.output, &job.stream, &payload);
-            match &mut sink {
-                Out::Core(client) => {
-                    let trace = job.trace.as_ref().map(TraceParent::as_str);
-                    match publish(client, &mut arena, subject, bytes, trace).await {
-                        Ok(()) => {
-                            stats.windows_out.fetch_add(1, Relaxed);
-                            route.counters.windows_out.fetch_add(1, Relaxed);
-                            route.counters.observe_end_to_end(job.ts);
-                        }
-                        Err(e) => {
-                            stats.publish_failures.fetch_add(1, Relaxed);
-                            tracing::warn!("publish failed: {e}");
-                        }
-                    }
-                }
-                Out::Stored(out) => {
-                    let trace = job.trace.as_ref().map(TraceParent::as_str);
-                    let sent = out.send(&mut arena, subject, bytes, job.seq, trace, job.ts);
-                    if let Err(why) = sent.await {
-                        out.fail(why).await;
-                        return;
-                    }
-                }
-            }
-        }
-        if let Out::Stored(out) = &mut sink
-            && !out.finish(&mut arena).await
-        {
-            return; // the acker reports why
-        }
-        if crate::telemetry::enabled() {
-            trace_batch(&route, &model, &jobs, started, computed);
-        }
-        route.buffers.recycle(jobs, outputs);
-        (route.counters.publish_seconds).observe(computed.elapsed().as_secs_f64());
-    }
-}
-
-/// The batch's span, once every window is handed on (see `telemetry`).
-fn trace_batch(
-    route: &Route,
-    model: &LoadedModel,
-    jobs: &[Job],
-    started: Instant,
-    computed: Instant,
-) {
-    crate::telemetry::record(crate::telemetry::BatchSpan {
-        pair: &route.cfg.pair,
-        model: &model.id,
-        windows: jobs.len(),
-        traces: &mut jobs
-            .iter()
-            .filter_map(|j| j.trace.as_ref().map(TraceParent::as_str)),
-        first_queued: jobs
-            .iter()
-            .map(|j| j.enqueued)
-            .min()
-            .unwrap_or(started)
-            .into_std(),
-        compute_start: started.into_std(),
-        computed: computed.into_std(),
-        published: Instant::now().into_std(),
-    });
-}
-
-/// Publishes on core NATS, with the trace context when there is one (its
-/// header block written into `arena`).
-async fn publish(
-    client: &Client,
-    arena: &mut bytes::BytesMut,
-    subject: async_nats::Subject,
-    payload: bytes::Bytes,
-    trace: Option<&str>,
-) -> std::result::Result<(), async_nats::PublishError> {
-    match trace {
-        None => client.publish(subject, payload).await,
-        Some(t) => {
-            let headers = header_block(arena, None, Some(t));
-            client
-                .publish_with_header_block(subject, headers, payload)
-                .await
-        }
-    }
-}
-
 mod acker;
 mod buffers;
 mod compute;
@@ -439,17 +329,18 @@ mod fast_ingest;
 mod lease;
 mod lone;
 mod per_message;
+mod publisher;
 mod stored;
 
 use acker::{Readers, acker};
 pub(super) use buffers::Buffers;
-use buffers::{ARENA_BYTES, header_block, slices};
 use compute::ComputeJob;
 pub(super) use compute::{Compute, Done};
 pub(super) use fast_ingest::FastIngest;
 pub(super) use lease::{Lease, Verify};
 use lone::Quiet;
 pub(super) use per_message::{PerMessage, publish_acked};
+use publisher::{Out, Publisher, Shared, publisher};
 pub(super) use stored::Acked;
 use stored::StoredOut;
 

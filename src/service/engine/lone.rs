@@ -13,7 +13,9 @@
 //! only a model fast enough does, and only for a window that would
 //! otherwise wake a thread: one window, at least [`IDLE_GAP`] after its
 //! route's previous one, with a compute thread free at once and no shadow
-//! model. Every other batch goes to the compute threads as before.
+//! model. Every other batch goes to the compute threads as before. On core
+//! NATS the batcher then publishes the translation itself too, when no
+//! batch waits to be published ahead of it ([`super::publisher`]).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::format;
+use std::sync::atomic::Ordering::Relaxed;
+
 use tokio::sync::OwnedSemaphorePermit;
 
 fn tiny_model() -> Arc<LoadedModel> {
@@ -88,7 +90,10 @@ fn spawn_batcher(
         move || (model.clone(), None, Arc::default()),
         Arc::default(),
         compute.clone(),
-        slots_tx,
+        Outlet {
+            slots: slots_tx,
+            publisher: None,
+        },
         max_batch,
         max_wait,
         lone,
@@ -438,4 +443,111 @@ fn one_call_on_a_task_at_a_time() {
     assert!(on_task.slot(&model).is_none(), "taken");
     drop(first);
     assert!(on_task.slot(&model).is_some(), "free again");
+}
+
+/// A lone window the batcher computed goes to the client from the batcher
+/// itself when no batch waits to be published (no result slot); while an
+/// earlier batch is still on a thread, it takes its slot behind that batch
+/// instead, and the publisher task publishes both, in order.
+#[tokio::test(start_paused = true)]
+async fn a_lone_window_is_published_by_the_batcher_unless_a_batch_waits_ahead() {
+    let test = async {
+        let route = crate::service::testing::sin_cos_route();
+        // The client never connects, so it refuses every publish, which the
+        // publisher counts as a failure: what this test looks at is who
+        // handed each translation to the client, and when.
+        let client = crate::service::testing::unconnected_client().await;
+        let stats = Arc::new(Stats::default());
+        let shared = Shared::new(Publisher::new(
+            route.clone(),
+            Out::Core(client),
+            stats.clone(),
+        ));
+        let (compute, mut compute_rx) = test_compute(2);
+        let (jobs_tx, jobs_rx) = mpsc::channel(64);
+        let (slots_tx, mut slots_rx) = mpsc::channel(8);
+        let source = route.clone();
+        tokio::spawn(batcher(
+            jobs_rx,
+            move || (source.current(), None, source.counters.clone()),
+            Arc::default(),
+            compute.clone(),
+            Outlet {
+                slots: slots_tx,
+                publisher: Some(shared.clone()),
+            },
+            16,
+            Duration::ZERO,
+            true,
+        ));
+        let window = |seq: u64| Job {
+            input: (0..24).map(|i| ((seq + i) as f32 * 0.3).sin()).collect(),
+            ..job(seq)
+        };
+        let published = || stats.windows_out.load(Relaxed) + stats.publish_failures.load(Relaxed);
+
+        // Quiet route, a thread free, nothing waiting: published here.
+        jobs_tx.send(window(0)).await.unwrap();
+        // (Yielding, not sleeping: time must not pass, or the next window
+        // would find the route quiet again.)
+        for _ in 0..1000 {
+            if published() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            slots_rx.try_recv().is_err(),
+            "no slot: the batcher published it"
+        );
+        assert_eq!(published(), 1, "handed to the client");
+        assert!(
+            compute_rx.try_recv().is_err(),
+            "nothing went to the threads"
+        );
+
+        // Right behind it: to a thread, its result slot to the publisher.
+        jobs_tx.send(window(1)).await.unwrap();
+        let on_thread = compute_rx.recv().await.unwrap();
+        assert_eq!(seqs(&on_thread), vec![1]);
+        let first = slots_rx.recv().await.unwrap();
+
+        // Quiet again, a thread free, but 1 waits to be published: 2 is
+        // computed here and queued behind it, not published.
+        tokio::time::advance(lone::IDLE_GAP * 2).await;
+        jobs_tx.send(window(2)).await.unwrap();
+        let second = slots_rx.recv().await.unwrap();
+        assert_eq!(published(), 1, "2 did not overtake 1");
+
+        // The publisher task takes both slots, in order, once 1 is done.
+        let (fwd_tx, fwd_rx) = mpsc::channel(8);
+        fwd_tx.send(first).await.unwrap();
+        fwd_tx.send(second).await.unwrap();
+        drop(fwd_tx);
+        let publishing = tokio::spawn(publisher(fwd_rx, shared.clone()));
+        tokio::task::yield_now().await;
+        assert_eq!(published(), 1, "nothing before 1 is done");
+        let ComputeJob {
+            model,
+            counters,
+            jobs,
+            out,
+            done,
+            ..
+        } = on_thread;
+        let (mut input, mut scratch) = (Vec::new(), crate::fast::Scratch::default());
+        let result = compute::run(
+            model,
+            &counters,
+            jobs,
+            out,
+            &mut input,
+            &mut scratch,
+            &stats,
+        );
+        let _ = done.send(result);
+        publishing.await.unwrap();
+        assert_eq!(published(), 3);
+    };
+    within_a_minute(test, "a window was never published").await;
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Handled, Ingest, IngestLimits, WhenFull, ready};
-use crate::config::{RouteConfig, ServeConfig};
 use crate::service::engine::Job;
 use crate::service::events::Reporter;
 use crate::stats::Stats;
@@ -18,16 +17,8 @@ use crate::wire::{ErrorKind, SamplesOut};
 /// windows deep, and that queue's other end; the client never connects
 /// (nothing here publishes: a window shed is no error event).
 async fn sin_cos_ingest(queue: usize) -> (Ingest, mpsc::Receiver<Job>, Arc<Stats>) {
-    let mut config = ServeConfig::with_routes(vec![RouteConfig::new("sin-cos")]);
-    config.models_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let (route, _observed) = crate::service::route::load_routes(&config)
-        .unwrap()
-        .remove(0);
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect("nats://127.0.0.1:1")
-        .await
-        .unwrap();
+    let route = crate::service::testing::sin_cos_route();
+    let client = crate::service::testing::unconnected_client().await;
     let stats = Arc::new(Stats::default());
     let reporter = Reporter {
         client,
