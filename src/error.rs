@@ -119,6 +119,11 @@ pub enum Error {
     /// The tensor backend failed: a bug on our side, not the caller's.
     #[error("tensor backend: {0}")]
     Candle(candle_core::Error),
+
+    /// The model call panicked: a bug on our side. The service fails that
+    /// batch and goes on.
+    #[error("model {model} panicked: {reason} (a bug: please report it)")]
+    ModelPanicked { model: String, reason: String },
 }
 
 impl From<candle_core::Error> for Error {

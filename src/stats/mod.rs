@@ -479,14 +479,19 @@ pub const STALL: Duration = Duration::from_secs(10);
 pub async fn watched(stats: Arc<Stats>, name: String, task: impl Future<Output = ()>) {
     use futures::FutureExt;
     if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
-        let what = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = panic_text(&*panic);
         tracing::error!(task = %name, "task panicked ({what}): /healthz fails from now on");
         if let Ok(mut p) = stats.panicked.lock() {
             p.push(name);
         }
     }
+}
+
+/// What a panic said (its message, when it is text).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

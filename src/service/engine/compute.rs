@@ -197,10 +197,13 @@ pub(super) fn run(
     check_range(&model, counters, &jobs);
     out.clear();
     out.resize(input.len(), 0.0);
-    let outputs = model
-        .fast
-        .translate_into(input, &mut out, scratch)
-        .map(|()| out);
+    #[cfg(test)]
+    let input: &[f32] = if jobs.iter().any(|j| &*j.stream == PANIC_STREAM) {
+        &[] // the kernel's shape check panics on it (see `translate`)
+    } else {
+        input
+    };
+    let outputs = translate(&model, input, &mut out, scratch).map(|()| out);
     let waits = jobs.iter().map(|j| started.duration_since(j.enqueued));
     stats.batch(counters, waits, started.elapsed());
     Done {
@@ -210,6 +213,38 @@ pub(super) fn run(
         started,
         computed: Instant::now(),
     }
+}
+
+/// A window of this stream makes the model call panic (tests only).
+#[cfg(test)]
+pub(super) const PANIC_STREAM: &str = "test: the model panics";
+
+/// The model call, with a panic in it turned into an error for its batch:
+/// a bug in the model's code fails the batch it met, which the publisher
+/// counts and logs as it does any model error, instead of ending the
+/// compute thread (with one thread, nothing would be computed again) or,
+/// for a lone window computed on the batcher, the route's batcher.
+fn translate(
+    model: &LoadedModel,
+    input: &[f32],
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let call = std::panic::AssertUnwindSafe(|| {
+        #[cfg(test)]
+        assert!(!input.is_empty(), "a model call on no windows");
+        model.fast.translate_into(input, out, scratch)
+    });
+    std::panic::catch_unwind(call).unwrap_or_else(|panic| {
+        // Whatever state the call left its buffers in is not reused.
+        *scratch = Scratch::default();
+        let reason = crate::stats::panic_text(&*panic);
+        tracing::error!(model = %model.id, "the model call panicked ({reason}): its batch fails");
+        Err(Error::ModelPanicked {
+            model: model.id.clone(),
+            reason,
+        })
+    })
 }
 
 /// A compute thread: takes whole batches and runs the model; then, for a
@@ -271,7 +306,7 @@ pub(super) fn compute_loop(
         };
         if let Some(shadow) = observer.shadow {
             let mut out = vec![0f32; input.len()];
-            match shadow.fast.translate_into(&input, &mut out, &mut scratch) {
+            match translate(&shadow, &input, &mut out, &mut scratch) {
                 Ok(()) => observed.shadow = Some((shadow, out)),
                 Err(e) => {
                     tracing::warn!(id = %shadow.id, "the shadow model failed on a batch: {e}")

@@ -228,12 +228,16 @@ async fn a_busy_routes_full_batches_do_not_starve_another_route() {
 
 /// A batch as the compute threads get it, and where its result goes.
 fn compute_job(seq: u64, permit: OwnedSemaphorePermit) -> (ComputeJob, oneshot::Receiver<Done>) {
+    compute_job_of(job(seq), permit)
+}
+
+fn compute_job_of(job: Job, permit: OwnedSemaphorePermit) -> (ComputeJob, oneshot::Receiver<Done>) {
     let (done, rx) = oneshot::channel();
     let batch = ComputeJob {
         model: tiny_model(),
         counters: Arc::default(),
         observer: None,
-        jobs: vec![job(seq)],
+        jobs: vec![job],
         out: Vec::new(),
         done,
         permit,
@@ -443,6 +447,70 @@ fn one_call_on_a_task_at_a_time() {
     assert!(on_task.slot(&model).is_none(), "taken");
     drop(first);
     assert!(on_task.slot(&model).is_some(), "free again");
+}
+
+/// A panic in the model call fails that batch (its result an error naming
+/// the panic, which the publisher counts) and the compute thread goes on:
+/// the next batch is computed, and both permits are back. Before, the
+/// thread ended, and with one thread nothing was computed again.
+#[test]
+fn a_panic_in_the_model_fails_its_batch_and_the_thread_goes_on() {
+    use tokio::sync::Semaphore;
+    let free = Arc::new(Semaphore::new(2));
+    let (tx, rx) = mpsc::channel(2);
+    let poison = Job {
+        stream: compute::PANIC_STREAM.into(),
+        ..job(0)
+    };
+    let (a, a_done) = compute_job_of(poison, free.clone().try_acquire_owned().unwrap());
+    let (b, b_done) = compute_job(1, free.clone().try_acquire_owned().unwrap());
+    assert!(tx.try_send(a).is_ok() && tx.try_send(b).is_ok());
+    let thread = std::thread::spawn({
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        move || compute::compute_loop(rx, Arc::default(), 0)
+    });
+    let failed = a_done.blocking_recv().expect("a result, not a dead thread");
+    match failed.outputs {
+        Err(crate::Error::ModelPanicked { reason, .. }) => {
+            assert!(reason.contains("no windows"), "{reason}")
+        }
+        other => panic!("the panic as the batch's error, got {other:?}"),
+    }
+    let next = b_done.blocking_recv().expect("the thread goes on");
+    assert_eq!(next.jobs[0].seq, 1);
+    let want = next.model.fast.translate_rows(&job(1).input).unwrap();
+    assert_eq!(next.outputs.unwrap(), want);
+    drop(tx);
+    thread
+        .join()
+        .expect("the thread ends when its queue closes");
+    assert_eq!(free.available_permits(), 2);
+}
+
+/// The same on the batcher's own task: a lone window whose model call
+/// panics gets an error result, and the call on a task is free again (its
+/// lock not poisoned) for the route's next lone window.
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_a_model_call_on_the_batcher_fails_only_its_window() {
+    let test = async {
+        let (jobs_tx, _compute_rx, mut slots_rx, _free) = start_batcher(1, 4, Duration::ZERO, true);
+        let poison = Job {
+            stream: compute::PANIC_STREAM.into(),
+            ..job(0)
+        };
+        jobs_tx.send(poison).await.unwrap();
+        let failed = slots_rx.recv().await.unwrap().await.unwrap();
+        assert!(matches!(
+            failed.outputs,
+            Err(crate::Error::ModelPanicked { .. })
+        ));
+        tokio::time::advance(lone::IDLE_GAP * 2).await;
+        jobs_tx.send(job(1)).await.unwrap();
+        let done = slots_rx.recv().await.unwrap().await.unwrap();
+        assert_eq!(done.jobs[0].seq, 1);
+        assert!(done.outputs.is_ok(), "computed on the batcher again");
+    };
+    within_a_minute(test, "the batcher stopped").await;
 }
 
 /// A lone window the batcher computed goes to the client from the batcher
