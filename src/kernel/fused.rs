@@ -923,7 +923,7 @@ lanes!(
     _mm512_fmadd_ps,
     _mm512_add_ps,
     _mm512_mul_ps,
-    _mm512_div_ps,
+    div_512,
     // One `vrangeps`: the smaller magnitude of x and lim, with x's sign.
     clamp = |x, lim| _mm512_range_ps::<0b0010>(x, lim),
     store_first = |p, v, n| _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, v),
@@ -964,6 +964,20 @@ fn div_256(a: __m256, b: __m256) -> __m256 {
     let r = _mm256_rcp_ps(b);
     let r = _mm256_mul_ps(r, _mm256_fnmadd_ps(b, r, _mm256_set1_ps(2.0)));
     _mm256_mul_ps(a, r)
+}
+
+/// `a / b` from the 14-bit reciprocal and one Newton step, as [`div_256`]
+/// (relative error ~1e-7; `b` as there): a zmm `vdivps` holds the divider
+/// ~10 cycles on Intel's server cores, and the cell's divisions come in a
+/// burst at the end of each tile. `SECONDS_PER=4 benches/kernel_ab.sh` on an
+/// Intel Xeon (Emerald Rapids), three runs: batch 256 1.006, 1.016, 1.022;
+/// batch 16 1.022, 1.018, 1.018; batch 1 1.015, 1.018, 1.015 (BENCHMARKS.md).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn div_512(a: __m512, b: __m512) -> __m512 {
+    let r = _mm512_rcp14_ps(b);
+    let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(b, r, _mm512_set1_ps(2.0)));
+    _mm512_mul_ps(a, r)
 }
 
 /// A lane mask of the first `n` of 8 lanes, for `maskload` and `maskstore`.
