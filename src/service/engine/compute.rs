@@ -197,9 +197,11 @@ pub(super) fn run(
     check_range(&model, counters, &jobs);
     out.clear();
     out.resize(input.len(), 0.0);
+    // Tests make the call panic: no windows, which `translate` asserts
+    // against in test builds.
     #[cfg(test)]
     let input: &[f32] = if jobs.iter().any(|j| &*j.stream == PANIC_STREAM) {
-        &[] // the kernel's shape check panics on it (see `translate`)
+        &[]
     } else {
         input
     };
@@ -238,11 +240,10 @@ fn translate(
     std::panic::catch_unwind(call).unwrap_or_else(|panic| {
         // Whatever state the call left its buffers in is not reused.
         *scratch = Scratch::default();
-        let reason = crate::stats::panic_text(&*panic);
-        tracing::error!(model = %model.id, "the model call panicked ({reason}): its batch fails");
+        // Logged where the error lands: the publisher, or the shadow's report.
         Err(Error::ModelPanicked {
             model: model.id.clone(),
-            reason,
+            reason: crate::stats::panic_text(&*panic),
         })
     })
 }

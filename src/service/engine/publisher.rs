@@ -9,8 +9,8 @@
 //! sample (its LIFO slot takes three in a row). Through the publisher task
 //! it was four, and the fourth wake, past that limit, went to the run queue
 //! with a futex wake of the other worker: `strace` showed one per window,
-//! and the publish stage read 28–36 µs against 7–11 µs with one worker
-//! only (BENCHMARKS.md, idle latency).
+//! and the publish stage read 28–40 µs against 7–11 µs with one worker
+//! only, 5–6 µs now (BENCHMARKS.md, idle latency).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
