@@ -17,7 +17,7 @@
 //! NATS the batcher then publishes the translation itself too, when no
 //! batch waits to be published ahead of it ([`super::publisher`]).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,13 +35,21 @@ pub(super) const IDLE_GAP: Duration = Duration::from_millis(1);
 
 /// The longest a model call should hold an async worker: a model whose
 /// lone windows take longer [`SLOW_IN_A_ROW`] times in a row, or once 4×
-/// longer, computes on the threads from then on. The shipped models take
-/// 30–150 µs idle, by CPU.
+/// longer, computes on the threads for [`SLOW_FOR`]. The shipped models
+/// take 30–150 µs idle, by CPU. A call is timed by its thread's CPU time
+/// where the OS tells it ([`thread_cpu_time`]), so that a worker preempted
+/// mid-call (another process busy for a moment) does not make the model
+/// look slow: before, one call preempted for 5 ms sent every lone window
+/// through the threads until the service restarted.
 const MAX_ON_TASK: Duration = Duration::from_micros(250);
-/// A slow model is slow every time; a fast one is, now and then, when the
-/// worker is preempted (on a 2-core VM, one call in a few dozen went over
-/// the limit).
+/// A slow model is slow every time; a fast one may be, now and then (where
+/// only the wall clock times a call, when the worker is preempted: on a
+/// 2-core VM, one call in a few dozen went over the limit).
 const SLOW_IN_A_ROW: u32 = 3;
+/// How long a model found slow computes on the threads before its lone
+/// windows are tried on a task again: a model slow by nature costs a few
+/// slow calls a minute; one that was only unlucky is back within a minute.
+const SLOW_FOR: Duration = Duration::from_secs(60);
 
 /// When a route's windows came: tells a lone window of a quiet route.
 #[derive(Default)]
@@ -83,8 +91,8 @@ struct State {
     /// took over [`MAX_ON_TASK`].
     latest: String,
     over: u32,
-    /// Models found too slow for a task (their ids).
-    slow: HashSet<String>,
+    /// Models found too slow for a task (their ids), and when.
+    slow: HashMap<String, Instant>,
 }
 
 /// The right to run one batch on this task (see [`OnTask::slot`]).
@@ -103,11 +111,13 @@ impl OnTask {
         }
     }
 
-    /// The slot, unless another call is on a task now or `model` is too
-    /// slow for one.
+    /// The slot, unless another call is on a task now or `model` was found
+    /// too slow for one in the last [`SLOW_FOR`].
     pub fn slot(&self, model: &LoadedModel) -> Option<Slot<'_>> {
-        let state = self.state.try_lock().ok()?;
-        (!state.slow.contains(&model.id)).then_some(Slot { state, on: self })
+        let mut state = self.state.try_lock().ok()?;
+        state
+            .fast(&model.id, Instant::now())
+            .then_some(Slot { state, on: self })
     }
 }
 
@@ -122,6 +132,7 @@ impl Slot<'_> {
     ) -> Done {
         let s = &mut *self.state;
         self.on.beat.busy();
+        let cpu = thread_cpu_time();
         let done = run(
             model,
             counters,
@@ -132,14 +143,35 @@ impl Slot<'_> {
             &self.on.stats,
         );
         self.on.beat.idle();
-        s.timed(done.computed.duration_since(done.started), &done.model.id);
+        let took = match (cpu, thread_cpu_time()) {
+            (Some(before), Some(after)) => after.saturating_sub(before),
+            _ => done.computed.duration_since(done.started),
+        };
+        s.timed(took, &done.model.id, done.computed);
         done
     }
 }
 
 impl State {
-    /// Notes that a lone window of model `id` took `took` on a task.
-    fn timed(&mut self, took: Duration, id: &str) {
+    /// Whether model `id` may compute on a task at `now`: not found slow,
+    /// or found slow [`SLOW_FOR`] ago or longer (then it starts afresh).
+    fn fast(&mut self, id: &str, now: Instant) -> bool {
+        match self.slow.get(id) {
+            None => true,
+            Some(&since) if now.saturating_duration_since(since) < SLOW_FOR => false,
+            Some(_) => {
+                self.slow.remove(id);
+                if self.latest == id {
+                    self.over = 0;
+                }
+                true
+            }
+        }
+    }
+
+    /// Notes that a lone window of model `id` took `took` on a task,
+    /// ending at `now`.
+    fn timed(&mut self, took: Duration, id: &str, now: Instant) {
         if self.latest != id {
             id.clone_into(&mut self.latest);
             self.over = 0;
@@ -150,9 +182,33 @@ impl State {
                 model = %id, ?took,
                 "lone windows take longer than {MAX_ON_TASK:?}: this model's go to the compute threads"
             );
-            self.slow.insert(id.to_string());
+            self.slow.insert(id.to_string(), now);
         }
     }
+}
+
+/// The CPU time the calling thread has used, where the OS tells it
+/// (Linux: `CLOCK_THREAD_CPUTIME_ID`, a system call of well under a µs);
+/// `None` elsewhere, or if the call fails.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec for the call's duration;
+    // the clock id is a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    let (secs, nanos) = (
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    );
+    (rc == 0).then(|| Duration::new(secs, nanos))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 #[cfg(test)]
@@ -160,24 +216,73 @@ mod tests {
     use super::*;
 
     /// A model slow in a row, or very slow once, goes back to the threads:
-    /// a fast one preempted now and then stays; slow calls of another
-    /// model do not count against it.
+    /// a fast one slow now and then stays; slow calls of another model do
+    /// not count against it.
     #[test]
     fn a_model_is_slow_after_three_slow_windows_in_a_row_or_one_very_slow() {
         let mut s = State::default();
+        let now = Instant::now();
         let (slow, fast) = (MAX_ON_TASK * 2, MAX_ON_TASK / 4);
         for took in [slow, slow, fast, slow, slow, fast] {
-            s.timed(took, "a");
+            s.timed(took, "a", now);
         }
-        s.timed(slow, "a");
-        s.timed(slow, "a");
-        s.timed(slow, "b");
+        s.timed(slow, "a", now);
+        s.timed(slow, "a", now);
+        s.timed(slow, "b", now);
         assert!(s.slow.is_empty(), "never three in a row: {:?}", s.slow);
-        s.timed(slow, "b");
-        s.timed(slow, "b");
-        assert_eq!(s.slow, HashSet::from(["b".to_string()]));
-        s.timed(MAX_ON_TASK * 5, "c");
-        assert!(s.slow.contains("c"), "one call 4x over the limit");
-        assert!(!s.slow.contains("a"));
+        s.timed(slow, "b", now);
+        s.timed(slow, "b", now);
+        assert_eq!(s.slow.keys().collect::<Vec<_>>(), ["b"]);
+        assert!(!s.fast("b", now) && s.fast("a", now));
+        s.timed(MAX_ON_TASK * 5, "c", now);
+        assert!(!s.fast("c", now), "one call 4x over the limit");
+    }
+
+    /// A slow model is tried on a task again [`SLOW_FOR`] after it was
+    /// found slow, afresh: one slow call then is not a third in a row.
+    #[test]
+    fn a_slow_model_is_tried_again_after_a_while() {
+        let mut s = State::default();
+        let found = Instant::now();
+        let slow = MAX_ON_TASK * 2;
+        for _ in 0..SLOW_IN_A_ROW {
+            s.timed(slow, "a", found);
+        }
+        assert!(!s.fast("a", found + SLOW_FOR / 2), "still slow");
+        let later = found + SLOW_FOR;
+        assert!(s.fast("a", later), "tried again");
+        s.timed(slow, "a", later);
+        assert!(
+            s.fast("a", later),
+            "one slow call after the retry is not three in a row"
+        );
+        s.timed(slow, "a", later);
+        s.timed(slow, "a", later);
+        assert!(!s.fast("a", later), "slow again, three in a row");
+    }
+
+    /// The thread's CPU clock runs while it computes and stands still
+    /// while it sleeps: a worker preempted mid-call, which is asleep as
+    /// far as its CPU time goes, does not make a model look slow.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_thread_cpu_clock_counts_work_not_sleep() {
+        let start = thread_cpu_time().expect("a thread CPU clock on Linux");
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time().expect("clock").saturating_sub(start);
+        assert!(
+            slept < Duration::from_millis(10),
+            "asleep 50 ms, CPU {slept:?}"
+        );
+        // Busy until the clock has moved 5 ms (bounded, on a loaded host).
+        let (wall, before) = (std::time::Instant::now(), thread_cpu_time().expect("clock"));
+        let mut x = 0u64;
+        while thread_cpu_time().expect("clock").saturating_sub(before) < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            assert!(
+                wall.elapsed() < Duration::from_secs(30),
+                "the CPU clock stood still"
+            );
+        }
     }
 }
