@@ -7,7 +7,8 @@ subject it subscribes to); then, with --relay, a bare relay in a second process
 the bus, since a service's answer crosses the server twice where the loopback
 crosses it once; with --relay-cmd, the same with a relay program of choice
 (`benches/relay.rs`, the same Rust client the service uses, sets the real
-floor); then one stream at --rate samples/s through a running
+floor; `benches/bare_relay.rs`, no client library at all, the floor under
+it); then one stream at --rate samples/s through a running
 `pipeline serve --pair sin-cos` (samples.<stream> in, translated.<stream> out),
 each window timed from the publication of the sample that completed it to the
 translation's arrival. Prints p50/p99 of each, in ms.
@@ -71,9 +72,9 @@ async def main(a):
     relays = []
     if a.relay:
         relays.append(("relay (py)", [sys.executable, __file__, "--nats", a.nats, "--serve-relay"]))
-    if a.relay_cmd:
-        cmd = shlex.split(a.relay_cmd) + [a.nats, "idle-latency.relay.in", "idle-latency.relay.out"]
-        relays.append(("relay (rs)", cmd))
+    for i, rc in enumerate(a.relay_cmd or [], 1):
+        cmd = shlex.split(rc) + [a.nats, "idle-latency.relay.in", "idle-latency.relay.out"]
+        relays.append((f"relay {i}" if len(a.relay_cmd) > 1 else "relay (rs)", cmd))
     for name, cmd in relays:
         # Its own process group: a command like `cargo bench …` runs the relay
         # as a child, which must go too.
@@ -121,8 +122,10 @@ if __name__ == "__main__":
     p.add_argument("--relay", action="store_true", help="also time a bare relay process (the floor)")
     p.add_argument(
         "--relay-cmd",
+        action="append",
         help="also time this relay program, given URL IN OUT (e.g. the Rust one: "
-        "'cargo bench -q --bench relay --')",
+        "'cargo bench -q --bench relay --'; the bare one: 'cargo bench -q --bench bare_relay --'); "
+        "may be given more than once (relay 1, relay 2, ... in that order)",
     )
     p.add_argument("--serve-relay", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
