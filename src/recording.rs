@@ -93,6 +93,10 @@ pub struct Recording {
     /// The data row after each gap.
     #[serde(skip)]
     pub time_gap_rows: Vec<usize>,
+    /// Each data row's time in seconds as the time column reads (`None`
+    /// for a skipped row; empty without a time column): `publish` stamps.
+    #[serde(skip)]
+    pub row_times: Vec<Option<f64>>,
     /// Without a time column named: the flags naming the column(s) of the
     /// first data row that look like time stamps (`--time-column Zeit`).
     #[serde(skip)]
@@ -312,6 +316,7 @@ impl Recording {
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),
+            row_times: Vec::new(),
             time_hint: None,
             time_doubt: None,
             time_local: false,
@@ -526,17 +531,6 @@ impl Recording {
             )));
         }
         Ok(rec)
-    }
-
-    /// One channel by data row: `None` where the row was skipped.
-    pub fn by_row(&self, channel: fn(&Segment) -> &[f32]) -> Vec<Option<f32>> {
-        let mut rows = vec![None; self.data_rows()];
-        for s in &self.segments {
-            for (slot, v) in rows[s.start..].iter_mut().zip(channel(s)) {
-                *slot = Some(*v);
-            }
-        }
-        rows
     }
 
     /// Chronological split: the last `fraction` of the rows is held out.

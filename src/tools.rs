@@ -33,6 +33,9 @@ pub enum Signal {
         /// without one): a window holding one and the row before it spans
         /// the gap, which training left out, so it is not scored.
         gaps: std::sync::Arc<[u64]>,
+        /// Each row's time in seconds, as the time column reads (empty
+        /// without one): what [`publish`] stamps a message with.
+        times: std::sync::Arc<[Option<f64>]>,
     },
 }
 
@@ -45,6 +48,7 @@ impl Signal {
             input: r.by_row(|s| &s.input).into(),
             output: r.by_row(|s| &s.output).into(),
             gaps: r.time_gap_rows.iter().map(|&g| g as u64).collect(),
+            times: r.row_times.clone().into(),
         }
     }
 
@@ -67,6 +71,14 @@ impl Signal {
         match self {
             Self::Pair(p) => Some((p.output)(p.stream_x(seq)) as f32),
             Self::Recorded { output, .. } => output.get(seq as usize).copied().flatten(),
+        }
+    }
+
+    /// Row `seq`'s recorded time in seconds (`None`: none recorded).
+    fn time_at(&self, seq: u64) -> Option<f64> {
+        match self {
+            Self::Pair(_) => None,
+            Self::Recorded { times, .. } => times.get(seq as usize).copied().flatten(),
         }
     }
 
@@ -115,7 +127,9 @@ pub struct Published {
 /// The next message from `seq` on, before `end`: its first `seq` and how many
 /// samples it carries (up to `batch`). Rows without an input (skipped in the
 /// recording) are not sent, and no message spans one, so the stream has a
-/// gap where the file has one, as training had.
+/// gap where the file has one, as training had; nor does a message span a
+/// gap in the recording's time, so that its first row's `ts` (see
+/// [`Stamps`]) tells the service of each.
 fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> Option<(u64, u64)> {
     while signal.input_at(seq).is_none() {
         if end.is_none_or(|e| seq >= e) {
@@ -129,9 +143,50 @@ fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> 
     }
     let n = 1
         + (1..room)
-            .take_while(|k| signal.input_at(seq + k).is_some())
+            .take_while(|&k| signal.input_at(seq + k).is_some() && !signal.spans_gap(seq, k + 1))
             .count() as u64;
     Some((seq, n))
+}
+
+/// A message's `ts`: now, or, for a recording read with a time column,
+/// its first row's recorded time, so that a route with a `max_gap` (a model
+/// trained with `--time-column` has one) restarts its window at the
+/// recording's gaps, as `retrain` and `eval` split it. A date (a time from
+/// 2001 on, as the service's `ts` rule reads one) is sent as it is; any other
+/// time (seconds from the start of a run) counts from now on, from the
+/// first row sent.
+struct Stamps {
+    /// ns to add to a recorded time in ns; `None`: stamp with now.
+    offset: Option<i64>,
+}
+
+impl Stamps {
+    /// The first date `ts` takes as seconds since the epoch (2001-09-09).
+    const DATES_FROM: f64 = 1e9;
+
+    fn new(signal: &Signal, first: Option<u64>) -> Self {
+        let t0 = first.and_then(|seq| signal.time_at(seq));
+        let offset = t0.map(|t0| {
+            if t0 >= Self::DATES_FROM {
+                0
+            } else {
+                now_ns().saturating_sub(ns(t0))
+            }
+        });
+        Stamps { offset }
+    }
+
+    fn ts(&self, signal: &Signal, seq: u64) -> i64 {
+        match (self.offset, signal.time_at(seq)) {
+            (Some(offset), Some(t)) => ns(t).saturating_add(offset),
+            _ => now_ns(),
+        }
+    }
+}
+
+/// Seconds to ns; `as` saturates (a stamp past 2262 is i64::MAX, no panic).
+fn ns(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
 }
 
 /// Publishes the signal's input on every stream. Sample `seq` is the pair's
@@ -156,6 +211,8 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
         (e, len) => e.or(len),
     };
     let mut values = Vec::with_capacity(batch as usize);
+    let first = next_message(&opts.signal, opts.start_seq, end, batch).map(|(seq, _)| seq);
+    let stamps = Stamps::new(&opts.signal, first);
     let mut stored = opts.jetstream.then(|| stored::Stored::new(client));
     let (mut next, mut sent) = (opts.start_seq, 0);
     while let Some((seq, n)) = next_message(&opts.signal, next, end, batch) {
@@ -168,7 +225,7 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
             seq,
             value: (n == 1).then(|| values[0]),
             values: (n > 1).then_some(values.as_slice()),
-            ts: Some(now_ns()),
+            ts: Some(stamps.ts(&opts.signal, seq)),
         }
         .encode();
         let msg = bytes::Bytes::from(msg);
@@ -351,7 +408,10 @@ pub async fn tail(
             Some(prev) => summary.missing += t.seq - prev - 1,
             None => {}
         }
-        let latency = t.ts.map(|ts| received.saturating_sub(ts) as f64 / 1e6);
+        // A recording's own stamps (`publish --data --time-column`) are
+        // no publication time: no latency from them.
+        let latency = t.ts.and_then(|ts| crate::stats::latency_at(ts, received));
+        let latency = latency.map(|s| s * 1e3);
         if let Some(l) = latency {
             latencies.push(l);
         }
@@ -469,116 +529,4 @@ fn plot_stream(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The messages `publish` sends: (first seq, samples).
-    fn messages(signal: &Signal, start: u64, end: Option<u64>, batch: u64) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut next = start;
-        while let Some((seq, n)) = next_message(signal, next, end, batch) {
-            out.push((seq, n));
-            next = seq + n;
-        }
-        out
-    }
-
-    /// A window over a gap in the recording's time (rows 9 and 10 apart
-    /// in time) is not scored; one that starts or ends at the gap is.
-    #[test]
-    fn a_window_across_a_gap_in_time_has_no_truth() {
-        let rows: Vec<Option<f32>> = (0..30).map(|i| Some(i as f32)).collect();
-        let signal = Signal::Recorded {
-            input: rows.clone().into(),
-            output: rows.into(),
-            gaps: [10].into(),
-        };
-        let at = |seq| Translation {
-            stream: "s".into(),
-            seq,
-            values: vec![0.0; 4],
-            pair: "p".into(),
-            model: "m".into(),
-            ts: None,
-        };
-        for (seq, scored) in [(0, true), (6, true), (7, false), (9, false), (10, true)] {
-            let truth = truth_of(&at(seq), Some(&signal));
-            assert_eq!(truth.is_some(), scored, "seq {seq}");
-        }
-        assert_eq!(
-            truth_of(&at(10), Some(&signal)),
-            Some(vec![10.0, 11.0, 12.0, 13.0])
-        );
-    }
-
-    #[test]
-    fn skipped_rows_leave_gaps_and_no_message_spans_one() {
-        // Rows 3, 10 and 11 were skipped (a bad cell), and the last row.
-        let input: Vec<Option<f32>> = (0..14)
-            .map(|i| (![3, 10, 11, 13].contains(&i)).then_some(i as f32))
-            .collect();
-        let signal = Signal::Recorded {
-            input: input.clone().into(),
-            output: input.into(),
-            gaps: [].into(),
-        };
-        let end = signal.samples();
-        assert_eq!(end, Some(14));
-        assert_eq!(
-            messages(&signal, 0, end, 4),
-            [(0, 3), (4, 4), (8, 2), (12, 1)]
-        );
-        assert_eq!(
-            messages(&signal, 0, end, 1).len(),
-            10,
-            "one message per row kept"
-        );
-        // Starting on a skipped row, or past the end.
-        assert_eq!(messages(&signal, 10, end, 8), [(12, 1)]);
-        assert_eq!(messages(&signal, 14, end, 8), []);
-        assert_eq!(messages(&signal, 99, end, 8), []);
-        // A count ends it early.
-        assert_eq!(messages(&signal, 0, Some(6), 4), [(0, 3), (4, 2)]);
-    }
-
-    #[test]
-    fn a_pair_is_endless_unless_counted() {
-        let signal = Signal::Pair(pairs::find("sin-cos").unwrap());
-        assert_eq!(messages(&signal, 5, Some(15), 4), [(5, 4), (9, 4), (13, 2)]);
-        assert_eq!(next_message(&signal, 1 << 40, None, 3), Some((1 << 40, 3)));
-    }
-}
-
-#[cfg(test)]
-mod plot_tests {
-    use super::*;
-
-    /// A stream served by a model trained on a recording (its pair is no
-    /// built-in one) plots its translation without a truth to draw (it
-    /// failed with "unknown pair"); with a built-in pair, the curves too.
-    #[test]
-    fn a_stream_without_a_known_curve_still_plots() {
-        let dir = tempfile::tempdir().unwrap();
-        let windows: Vec<Translation> = (0..3)
-            .map(|k| Translation {
-                stream: "r".into(),
-                seq: 24 * k,
-                values: (0..24).map(|i| (i as f32 * 0.1).sin() * 1e3).collect(),
-                pair: "heating-plant".into(),
-                model: "m".into(),
-                ts: None,
-            })
-            .collect();
-        let path = dir.path().join("r.png");
-        plot_stream(&path, &windows, None, "heat flow [W]").unwrap();
-        assert!(std::fs::metadata(&path).unwrap().len() > 1000);
-        let sin_cos: Vec<Translation> = windows
-            .into_iter()
-            .map(|t| Translation {
-                pair: "sin-cos".into(),
-                ..t
-            })
-            .collect();
-        plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
-    }
-}
+mod tests;

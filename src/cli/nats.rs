@@ -113,7 +113,11 @@ pub(crate) struct PublishArgs {
     #[arg(long, default_value = "sin-cos")]
     pub(crate) pair: String,
     /// Publish a recording's input column instead (row N is sample N; it
-    /// ends after the last row).
+    /// ends after the last row). With --time-column, each message carries
+    /// its first row's recorded time as `ts` (a date as it is; seconds from
+    /// a run's start counted from now) and none spans a gap in time, so a
+    /// route with a max_gap restarts its windows where training split the
+    /// recording; the service's latency histograms take no past date.
     #[arg(long, value_name = "FILE")]
     pub(crate) data: Option<PathBuf>,
     #[command(flatten)]
@@ -230,23 +234,22 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                 );
             }
             let r = pipeline::recording::Recording::read(path, &a.csv.input_only().options())?;
-            // Rows are sent one after another whatever the time column
-            // says: the service's windows join the rows on either side of
-            // a gap, which `retrain` and `eval` leave out.
+            // Each message carries its first row's recorded time (`ts`),
+            // and none spans a gap: a route with a `max_gap` restarts its
+            // windows where `retrain` and `eval` split the recording.
             // Only the gaps between rows this run sends.
             let end = a.count.map_or(u64::MAX, |c| a.start_seq.saturating_add(c));
             let sent: Vec<usize> = (r.time_gap_rows.iter().copied())
                 .filter(|&row| row as u64 > a.start_seq && (row as u64) < end)
                 .collect();
             if let (Some(time), Some(first)) = (&r.time_name, sent.first()) {
-                tracing::warn!(
+                tracing::info!(
                     time_column = %time,
                     gaps = sent.len(),
                     first_row = first,
-                    "the service will translate windows across the {} gap(s) in time the time \
-                     column shows among the rows sent (rows are published one after another); \
-                     retrain and eval exclude them, as tail --truth --time-column does from \
-                     its score",
+                    "messages carry their rows' recorded time (ts): a route with a max_gap (a \
+                     model trained with --time-column has one) restarts its windows at the {} \
+                     gap(s) in time among the rows sent, with a time_gap event each",
                     sent.len()
                 );
             }

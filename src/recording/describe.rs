@@ -1,7 +1,7 @@
 //! How a recording is described to its user (how it was read, its
 //! sampling interval, its channels' units), and its channels' samples.
 
-use super::{DateOrder, Encoding, Recording, time};
+use super::{DateOrder, Encoding, Recording, Segment, time};
 
 impl Recording {
     /// Every sample of the input channel (all segments, in order).
@@ -17,6 +17,17 @@ impl Recording {
     /// The data rows read, skipped ones counted.
     pub fn data_rows(&self) -> usize {
         self.rows + self.skipped
+    }
+
+    /// One channel by data row: `None` where the row was skipped.
+    pub fn by_row(&self, channel: fn(&Segment) -> &[f32]) -> Vec<Option<f32>> {
+        let mut rows = vec![None; self.data_rows()];
+        for s in &self.segments {
+            for (slot, v) in rows[s.start..].iter_mut().zip(channel(s)) {
+                *slot = Some(*v);
+            }
+        }
+        rows
     }
 
     /// How the file was read, for a report: `';'-separated, decimal comma,

@@ -292,11 +292,17 @@ pub(super) fn split_at_gaps(
     columns: usize,
 ) -> Result<()> {
     let mut steps = Vec::with_capacity(times.len());
+    let mut row_times = vec![None; rec.data_rows()];
     let mut at = 0;
     for s in &rec.segments {
-        steps.extend(times[at..at + s.len()].windows(2).map(|w| step(w[0], w[1])));
+        let t = &times[at..at + s.len()];
+        steps.extend(t.windows(2).map(|w| step(w[0], w[1])));
+        for (slot, &t) in row_times[s.start..].iter_mut().zip(t) {
+            *slot = Some(t);
+        }
         at += s.len();
     }
+    rec.row_times = row_times;
     let why = newest_first(&steps)
         .or_else(|| unsorted(&steps))
         .or_else(|| repeating(&steps, columns));

@@ -8,7 +8,8 @@ mod route;
 
 pub use exposition::MetricsFormat;
 pub use route::{
-    Buckets, OUT_OF_RANGE_SCALES, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, seconds_since,
+    Buckets, OUT_OF_RANGE_SCALES, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, latency_at,
+    seconds_since,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

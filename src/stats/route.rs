@@ -205,8 +205,14 @@ pub fn seconds_since(ts: i64) -> f64 {
 /// turn the histograms' sums into centuries (a helper's walkthrough: one
 /// sample with `ts: -5` put 350 years into `pipeline_end_to_end_seconds_sum`).
 pub fn latency(ts: i64) -> Option<f64> {
-    let ns = i128::from(crate::wire::now_ns()) - i128::from(ts);
-    let s = ns as f64 / 1e9;
+    latency_at(ts, crate::wire::now_ns())
+}
+
+/// [`latency`] as of `now` (ns since the epoch): `pipeline tail`'s, from
+/// when a translation came, and a recording's stamps (`publish --data
+/// --time-column`) count as no latency.
+pub fn latency_at(ts: i64, now: i64) -> Option<f64> {
+    let s = (i128::from(now) - i128::from(ts)) as f64 / 1e9;
     (-60.0..=7.0 * 86_400.0).contains(&s).then_some(s.max(0.0))
 }
 

@@ -1,7 +1,7 @@
 //! `pipeline serve` against a real nats-server, one module per concern:
 //! sample streams, the service's lifecycle (eviction, shutdown, restarts),
 //! requests and reload, real processes and a Python client, metrics and
-//! health, authentication. One test binary (built
+//! health, authentication, time stamps. One test binary (built
 //! once), its files split by concern.
 
 use crate::common;
@@ -13,6 +13,7 @@ mod overload;
 mod processes;
 mod requests;
 mod streams;
+mod time;
 
 use std::path::PathBuf;
 use std::sync::Arc;

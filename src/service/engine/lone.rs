@@ -147,7 +147,11 @@ impl Slot<'_> {
             (Some(before), Some(after)) => after.saturating_sub(before),
             _ => done.computed.duration_since(done.started),
         };
-        s.timed(took, &done.model.id, done.computed);
+        // A failed call (a panic, caught, and its backtrace) tells nothing
+        // of the model's speed.
+        if done.outputs.is_ok() {
+            s.timed(took, &done.model.id, done.computed);
+        }
         done
     }
 }

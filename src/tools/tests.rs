@@ -1,0 +1,198 @@
+//! `publish`'s messages and stamps, `tail`'s scoring and plot.
+
+use super::*;
+
+/// The messages `publish` sends: (first seq, samples).
+fn messages(signal: &Signal, start: u64, end: Option<u64>, batch: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut next = start;
+    while let Some((seq, n)) = next_message(signal, next, end, batch) {
+        out.push((seq, n));
+        next = seq + n;
+    }
+    out
+}
+
+/// A window over a gap in the recording's time (rows 9 and 10 apart
+/// in time) is not scored; one that starts or ends at the gap is.
+#[test]
+fn a_window_across_a_gap_in_time_has_no_truth() {
+    let rows: Vec<Option<f32>> = (0..30).map(|i| Some(i as f32)).collect();
+    let signal = Signal::Recorded {
+        input: rows.clone().into(),
+        output: rows.into(),
+        gaps: [10].into(),
+        times: [].into(),
+    };
+    let at = |seq| Translation {
+        stream: "s".into(),
+        seq,
+        values: vec![0.0; 4],
+        pair: "p".into(),
+        model: "m".into(),
+        ts: None,
+    };
+    for (seq, scored) in [(0, true), (6, true), (7, false), (9, false), (10, true)] {
+        let truth = truth_of(&at(seq), Some(&signal));
+        assert_eq!(truth.is_some(), scored, "seq {seq}");
+    }
+    assert_eq!(
+        truth_of(&at(10), Some(&signal)),
+        Some(vec![10.0, 11.0, 12.0, 13.0])
+    );
+}
+
+#[test]
+fn skipped_rows_leave_gaps_and_no_message_spans_one() {
+    // Rows 3, 10 and 11 were skipped (a bad cell), and the last row.
+    let input: Vec<Option<f32>> = (0..14)
+        .map(|i| (![3, 10, 11, 13].contains(&i)).then_some(i as f32))
+        .collect();
+    let signal = Signal::Recorded {
+        input: input.clone().into(),
+        output: input.into(),
+        gaps: [].into(),
+        times: [].into(),
+    };
+    let end = signal.samples();
+    assert_eq!(end, Some(14));
+    assert_eq!(
+        messages(&signal, 0, end, 4),
+        [(0, 3), (4, 4), (8, 2), (12, 1)]
+    );
+    assert_eq!(
+        messages(&signal, 0, end, 1).len(),
+        10,
+        "one message per row kept"
+    );
+    // Starting on a skipped row, or past the end.
+    assert_eq!(messages(&signal, 10, end, 8), [(12, 1)]);
+    assert_eq!(messages(&signal, 14, end, 8), []);
+    assert_eq!(messages(&signal, 99, end, 8), []);
+    // A count ends it early.
+    assert_eq!(messages(&signal, 0, Some(6), 4), [(0, 3), (4, 2)]);
+}
+
+/// A recording read with a time column, from a file: a row skipped for a
+/// bad cell (row 2), a two-hour gap before row 5, dates `at` gives.
+fn recorded(dir: &std::path::Path, at: impl Fn(usize) -> String) -> Signal {
+    let mut csv = String::from("time,x\n");
+    for row in 0..8usize {
+        let x = if row == 2 {
+            "n/a".to_string()
+        } else {
+            row.to_string()
+        };
+        csv.push_str(&format!("{},{x}\n", at(row)));
+    }
+    let path = dir.join("r.csv");
+    std::fs::write(&path, csv).unwrap();
+    let opts = crate::recording::CsvOptions {
+        input: "x".parse().unwrap(),
+        output: "x".parse().unwrap(),
+        time: vec!["time".parse().unwrap()],
+        skip_bad_rows: true,
+        ..Default::default()
+    };
+    Signal::recorded(&crate::recording::Recording::read(&path, &opts).unwrap())
+}
+
+/// Minutes from the start, with two hours more from row 5 on.
+fn minutes(row: usize) -> f64 {
+    60.0 * row as f64 + if row >= 5 { 7_200.0 } else { 0.0 }
+}
+
+/// A recording's dates are sent as they are, each message stamped with
+/// its first row's time; no message spans the gap in time (nor the
+/// skipped row), so the service sees the jump between two messages.
+#[test]
+fn a_recordings_dates_stamp_its_messages_and_no_message_spans_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2026-01-01T00:00:00Z is 1,767,225,600 s after the epoch.
+    let signal = recorded(dir.path(), |row| {
+        let m = minutes(row) as u64;
+        format!("2026-01-01T{:02}:{:02}:00Z", m / 3600, m / 60 % 60)
+    });
+    assert_eq!(
+        messages(&signal, 0, signal.samples(), 4),
+        [(0, 2), (3, 2), (5, 3)]
+    );
+    let stamps = Stamps::new(&signal, Some(0));
+    for row in [0u64, 3, 5, 7] {
+        let want = (1_767_225_600.0 + minutes(row as usize)) as i64 * 1_000_000_000;
+        assert_eq!(stamps.ts(&signal, row), want, "row {row}");
+    }
+}
+
+/// A time that is no date (seconds from a run's start) counts from now
+/// on from the first row sent, its steps kept: the service's latency
+/// rule and its gap rule both read it right.
+#[test]
+fn a_recordings_run_time_counts_from_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let signal = recorded(dir.path(), |row| format!("{}", minutes(row)));
+    let before = now_ns();
+    let stamps = Stamps::new(&signal, Some(3));
+    let after = now_ns();
+    let at = |row| stamps.ts(&signal, row);
+    assert!((before..=after).contains(&at(3)), "row 3 is now");
+    assert!(crate::stats::latency_at(at(3), after).is_some());
+    let step = |a, b| (at(b) - at(a)) as f64 / 1e9;
+    assert!((step(3, 4) - 60.0).abs() < 1e-3, "{}", step(3, 4));
+    assert!((step(4, 5) - 7_260.0).abs() < 1e-3, "{}", step(4, 5));
+}
+
+/// Without a time column, or for a pair's curve, a message is stamped
+/// with the time it is sent.
+#[test]
+fn without_recorded_times_a_message_is_stamped_now() {
+    let rows: Vec<Option<f32>> = (0..4).map(|i| Some(i as f32)).collect();
+    let plain = Signal::Recorded {
+        input: rows.clone().into(),
+        output: rows.into(),
+        gaps: [].into(),
+        times: [].into(),
+    };
+    let pair = Signal::Pair(pairs::find("sin-cos").unwrap());
+    for signal in [plain, pair] {
+        let before = now_ns();
+        let ts = Stamps::new(&signal, Some(0)).ts(&signal, 2);
+        assert!((before..=now_ns()).contains(&ts));
+    }
+}
+
+#[test]
+fn a_pair_is_endless_unless_counted() {
+    let signal = Signal::Pair(pairs::find("sin-cos").unwrap());
+    assert_eq!(messages(&signal, 5, Some(15), 4), [(5, 4), (9, 4), (13, 2)]);
+    assert_eq!(next_message(&signal, 1 << 40, None, 3), Some((1 << 40, 3)));
+}
+
+/// A stream served by a model trained on a recording (its pair is no
+/// built-in one) plots its translation without a truth to draw (it
+/// failed with "unknown pair"); with a built-in pair, the curves too.
+#[test]
+fn a_stream_without_a_known_curve_still_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let windows: Vec<Translation> = (0..3)
+        .map(|k| Translation {
+            stream: "r".into(),
+            seq: 24 * k,
+            values: (0..24).map(|i| (i as f32 * 0.1).sin() * 1e3).collect(),
+            pair: "heating-plant".into(),
+            model: "m".into(),
+            ts: None,
+        })
+        .collect();
+    let path = dir.path().join("r.png");
+    plot_stream(&path, &windows, None, "heat flow [W]").unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+    let sin_cos: Vec<Translation> = windows
+        .into_iter()
+        .map(|t| Translation {
+            pair: "sin-cos".into(),
+            ..t
+        })
+        .collect();
+    plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
+}

@@ -1,0 +1,204 @@
+//! Time stamps: a jump in time restarts a window as training split the
+//! recording (a sender's own `ts`, and a recording played with its time
+//! column), and a pause within the gap keeps it.
+
+use super::*;
+
+/// A service whose route restarts windows at a jump of over a minute in
+/// `ts`, a client, and its subscriptions to error events and translations.
+async fn with_a_minute_gap() -> (
+    NatsServer,
+    Svc,
+    Client,
+    async_nats::Subscriber,
+    async_nats::Subscriber,
+) {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].max_gap = Some(60.0);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let errors = client.subscribe("pipeline.errors").await.unwrap();
+    let out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    (server, svc, client, errors, out)
+}
+
+/// A route with a `max_gap` restarts a stream's window where its samples'
+/// `ts` jump by more than it, with a `time_gap` event, as `retrain
+/// --time-column` split the recording; a stream without a jump, and one
+/// whose samples come in messages of several (one step apart by `ts`), keep
+/// every window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
+    use pipeline::wire::SamplesOut;
+    // The server lives as long as `_server`: to the end of the test.
+    let (_server, svc, client, mut errors, mut out) = with_a_minute_gap().await;
+
+    // One sample a second from an hour ago; stream "outage" is silent for
+    // an hour after seq 29, its seq counting on.
+    let second = 1_000_000_000i64;
+    let start = pipeline::wire::now_ns() - 7_200 * second;
+    let stamped = |seq: u64, values: &[f32], ts: i64| {
+        let (value, values) = match values {
+            [v] => (Some(*v), None),
+            _ => (None, Some(values)),
+        };
+        SamplesOut {
+            seq,
+            value,
+            values,
+            ts: Some(ts),
+        }
+        .encode()
+    };
+    for seq in 0..60u64 {
+        let late = if seq >= 30 { 3_600 * second } else { 0 };
+        let at = start + seq as i64 * second;
+        for (stream, ts) in [("outage", at + late), ("steady", at)] {
+            let msg = stamped(seq, &[input_at(seq)], ts);
+            client
+                .publish(format!("samples.{stream}"), msg.into())
+                .await
+                .unwrap();
+        }
+    }
+    // Ten samples a message, stamped with the first one's time.
+    for first in (0..60u64).step_by(10) {
+        let values: Vec<f32> = (first..first + 10).map(input_at).collect();
+        let msg = stamped(first, &values, start + first as i64 * second);
+        client.publish("samples.batched", msg.into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+
+    let per_run = |n: u64| n - W + 1;
+    let want = 2 * per_run(30) + 2 * per_run(60);
+    let got = collect(&mut out, want as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let seqs = |stream: &str| -> Vec<u64> {
+        got.iter()
+            .filter(|t| t.stream == stream)
+            .map(|t| t.seq)
+            .collect()
+    };
+    let outage: Vec<u64> = (0..per_run(30)).chain(30..30 + per_run(30)).collect();
+    assert_eq!(seqs("outage"), outage, "no window spans the hour");
+    let whole: Vec<u64> = (0..per_run(60)).collect();
+    assert_eq!(seqs("steady"), whole);
+    assert_eq!(seqs("batched"), whole);
+    // The window after the jump holds only samples after it: the same
+    // samples as the steady stream's window there, the same translation.
+    let at = |stream: &str| got.iter().find(|t| t.stream == stream && t.seq == 30);
+    let (after, steady) = (at("outage").unwrap(), at("steady").unwrap());
+    assert_eq!(after.values, steady.values);
+
+    let events = collect(&mut errors, 1, event).await;
+    assert_eq!(
+        (events[0].kind, events[0].stream.as_str()),
+        (ErrorKind::TimeGap, "outage")
+    );
+    assert!(
+        events[0]
+            .detail
+            .contains("seq 30 is 1.0 h after that of seq 29"),
+        "{}",
+        events[0].detail
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    assert_eq!(svc.stats.snapshot().errors["time_gap"], 1);
+    // The route's rule, as `$SRV.STATS` (and `pipeline status`) give it.
+    let data = stats_data(&client).await;
+    assert_eq!(data["routes"][0]["max_gap_s"].as_f64(), Some(60.0));
+    svc.shutdown().await;
+}
+
+/// A route with a `max_gap` keeps a quiet stream (twice) that long, however short
+/// `idle_timeout` is: a window spans a pause shorter than the gap, as in
+/// training (with a 0.5 s idle timeout alone, the stream was forgotten in
+/// the pause and its window started over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_within_the_gap_keeps_the_stream_and_its_window() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.idle_timeout_s = 0.5;
+    cfg.routes[0].max_gap = Some(60.0);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    send_curve(&client, "quiet", 0..20).await;
+    client.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send_curve(&client, "quiet", 20..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut out, (30 - W + 1) as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(200)).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (0..30 - W + 1).collect::<Vec<_>>());
+    let evicted = svc.stats.snapshot().streams_evicted;
+    assert_eq!(evicted, 0);
+    svc.shutdown().await;
+}
+
+/// A recording played by `publish --data --time-column` (its rows' dates as
+/// `ts`, no message across a gap) into a route with a `max_gap`: the
+/// service restarts the window at the recording's gap, with a `time_gap`
+/// event, and the windows on either side are the ones training made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
+    use pipeline::tools::{PublishOptions, Signal};
+    // The server lives as long as `_server`: to the end of the test.
+    let (_server, svc, client, mut errors, mut out) = with_a_minute_gap().await;
+
+    // One row a second, a day ago; an hour missing before row 30.
+    let day_ago = (pipeline::wire::now_ns() / 1_000_000_000 - 86_400) as f64;
+    let rows = 60u64;
+    let times: Vec<Option<f64>> = (0..rows)
+        .map(|r| Some(day_ago + r as f64 + if r >= 30 { 3_600.0 } else { 0.0 }))
+        .collect();
+    let input: Vec<Option<f32>> = (0..rows).map(|r| Some(input_at(r))).collect();
+    let signal = Signal::Recorded {
+        input: input.clone().into(),
+        output: input.into(),
+        gaps: [30].into(),
+        times: times.into(),
+    };
+    let opts = |stream: &str, batch| PublishOptions {
+        signal: signal.clone(),
+        streams: vec![stream.into()],
+        prefix: "samples".into(),
+        rate: 0.0,
+        count: None,
+        batch,
+        start_seq: 0,
+        jetstream: false,
+    };
+    // Messages of 7 rows, and of one.
+    for (stream, batch) in [("rec", 7), ("rec-1", 1)] {
+        let sent = pipeline::tools::publish(&client, &opts(stream, batch))
+            .await
+            .unwrap();
+        assert_eq!((sent.samples, sent.skipped), (rows, 0));
+    }
+
+    let per_run = |n: u64| n - W + 1;
+    let got = collect(&mut out, 4 * per_run(30) as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let runs: Vec<u64> = (0..per_run(30)).chain(30..30 + per_run(30)).collect();
+    for stream in ["rec", "rec-1"] {
+        let seqs: Vec<u64> = got
+            .iter()
+            .filter(|t| t.stream == stream)
+            .map(|t| t.seq)
+            .collect();
+        assert_eq!(seqs, runs, "{stream}: no window spans the hour");
+    }
+    let mut events = collect(&mut errors, 2, event).await;
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    events.sort_by(|a, b| a.stream.cmp(&b.stream));
+    for (e, stream) in events.iter().zip(["rec", "rec-1"]) {
+        assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, stream));
+        assert!(e.detail.contains("seq 30 is 1.0 h after"), "{}", e.detail);
+    }
+    svc.shutdown().await;
+}
