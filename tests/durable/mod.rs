@@ -11,6 +11,7 @@ use crate::common;
 mod exactly_once;
 mod handover;
 mod publish;
+mod time_gaps;
 mod units;
 
 use std::collections::HashMap;
@@ -70,11 +71,28 @@ impl Service {
     }
 
     fn with_lease(url: &str, dir: &std::path::Path, n: usize, instance: &str, lease: &str) -> Self {
+        Self::with_args(url, dir, n, &["--instance", instance, "--lease", lease])
+    }
+
+    /// The service with `args` besides the usual ones (`--instance` and
+    /// `--lease` default to `test-instance` and `1s`).
+    fn with_args(url: &str, dir: &std::path::Path, n: usize, args: &[&str]) -> Self {
         let log = dir.join(format!("serve-{n}.log"));
+        let given = |flag: &str| args.contains(&flag);
         let child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
             .args(["serve", "--pair", "sin-cos", "--durable"])
-            .args(["--instance", instance, "--checkpoint-interval", "50ms"])
-            .args(["--lease", lease])
+            .args(["--checkpoint-interval", "50ms"])
+            .args(if given("--instance") {
+                &[][..]
+            } else {
+                &["--instance", "test-instance"]
+            })
+            .args(if given("--lease") {
+                &[][..]
+            } else {
+                &["--lease", "1s"]
+            })
+            .args(args)
             .arg("--models-dir")
             .arg(manifest().join("models"))
             .args(["--nats", url])
