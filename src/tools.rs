@@ -151,42 +151,54 @@ fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> 
 /// A message's `ts`: now, or, for a recording read with a time column,
 /// its first row's recorded time, so that a route with a `max_gap` (a model
 /// trained with `--time-column` has one) restarts its window at the
-/// recording's gaps, as `retrain` and `eval` split it. A date (a time from
-/// 2001 on, as the service's `ts` rule reads one) is sent as it is; any other
-/// time (seconds from the start of a run) counts from now on, from the
-/// first row sent.
+/// recording's gaps in time. A date from 2001 on (as the service's `ts`
+/// rule reads one) is sent as it is; any other time (seconds from the start
+/// of a run) counts from 2001-09-09T01:46:40Z, the first such date: no time
+/// of publication, so neither the service nor `tail` takes a latency from
+/// it, and the same rows get the same stamps in every run. Stamps are sent
+/// to the µs (an f64 date holds no finer).
 struct Stamps {
-    /// ns to add to a recorded time in ns; `None`: stamp with now.
-    offset: Option<i64>,
+    /// Seconds to add to a recorded time; `None`: stamp with now.
+    base: Option<f64>,
 }
 
 impl Stamps {
-    /// The first date `ts` takes as seconds since the epoch (2001-09-09).
+    /// The first date `ts` takes as seconds since the epoch.
     const DATES_FROM: f64 = 1e9;
 
     fn new(signal: &Signal, first: Option<u64>) -> Self {
         let t0 = first.and_then(|seq| signal.time_at(seq));
-        let offset = t0.map(|t0| {
+        let base = t0.map(|t0| {
             if t0 >= Self::DATES_FROM {
-                0
+                0.0
             } else {
-                now_ns().saturating_sub(ns(t0))
+                Self::DATES_FROM
             }
         });
-        Stamps { offset }
+        if let Some(t0) = t0.filter(|&t| t >= Self::DATES_FROM)
+            && crate::stats::latency_at(ns(t0), now_ns()).is_some()
+        {
+            tracing::warn!(
+                "the recording's times are from the last 7 days: the service and `tail` take \
+                 them for times of publication, in their latency figures"
+            );
+        }
+        Stamps { base }
     }
 
     fn ts(&self, signal: &Signal, seq: u64) -> i64 {
-        match (self.offset, signal.time_at(seq)) {
-            (Some(offset), Some(t)) => ns(t).saturating_add(offset),
+        match (self.base, signal.time_at(seq)) {
+            (Some(base), Some(t)) => ns(base + t),
             _ => now_ns(),
         }
     }
 }
 
-/// Seconds to ns; `as` saturates (a stamp past 2262 is i64::MAX, no panic).
+/// Seconds to ns, to the µs (exact in an f64 for dates to year 2255);
+/// `as` and the multiplication saturate, so a stamp past 2262 is
+/// `i64::MAX`, no panic.
 fn ns(seconds: f64) -> i64 {
-    (seconds * 1e9).round() as i64
+    ((seconds * 1e6).round() as i64).saturating_mul(1_000)
 }
 
 /// Publishes the signal's input on every stream. Sample `seq` is the pair's
@@ -408,8 +420,8 @@ pub async fn tail(
             Some(prev) => summary.missing += t.seq - prev - 1,
             None => {}
         }
-        // A recording's own stamps (`publish --data --time-column`) are
-        // no publication time: no latency from them.
+        // A stamp that is no time of publication (a recording's own, from
+        // `publish --data --time-column`) gives no latency.
         let latency = t.ts.and_then(|ts| crate::stats::latency_at(ts, received));
         let latency = latency.map(|s| s * 1e3);
         if let Some(l) = latency {

@@ -114,10 +114,13 @@ pub(crate) struct PublishArgs {
     pub(crate) pair: String,
     /// Publish a recording's input column instead (row N is sample N; it
     /// ends after the last row). With --time-column, each message carries
-    /// its first row's recorded time as `ts` (a date as it is; seconds from
-    /// a run's start counted from now) and none spans a gap in time, so a
-    /// route with a max_gap restarts its windows where training split the
-    /// recording; the service's latency histograms take no past date.
+    /// its first row's recorded time as `ts` (a date from 2001 on as it is;
+    /// seconds from a run's start counted from 2001-09-09T01:46:40Z) and
+    /// none spans a gap in time, so a route with a max_gap restarts its
+    /// windows at the recording's gaps (with --batch N and a model trained
+    /// without --time-column, which knows no time step, the service takes a
+    /// message's samples as evenly spread since the one before and misses a
+    /// gap under N × max_gap); latency figures take no stamp over 7 days old.
     #[arg(long, value_name = "FILE")]
     pub(crate) data: Option<PathBuf>,
     #[command(flatten)]

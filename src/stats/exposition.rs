@@ -326,7 +326,7 @@ impl Scrape {
             ),
             (
                 "pipeline_timestamps_ignored",
-                "Messages whose ts was no plausible time (over a minute ahead of this host's clock, over 7 days behind: other units, or made up), kept out of the latency histograms.",
+                "Messages whose ts was no plausible time of publication (over a minute ahead of this host's clock, over 7 days behind: other units, made up, or a recording's own times), kept out of the latency histograms.",
                 |r| r.timestamps_ignored,
             ),
             (

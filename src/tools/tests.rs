@@ -124,22 +124,41 @@ fn a_recordings_dates_stamp_its_messages_and_no_message_spans_a_gap() {
     }
 }
 
-/// A time that is no date (seconds from a run's start) counts from now
-/// on from the first row sent, its steps kept: the service's latency
-/// rule and its gap rule both read it right.
+/// A time that is no date (seconds from a run's start) counts from the
+/// first date `ts` reads (2001-09-09T01:46:40Z), its steps kept: the same
+/// stamps every run, none taken for a time of publication.
 #[test]
-fn a_recordings_run_time_counts_from_now() {
+fn a_recordings_run_time_counts_from_2001() {
     let dir = tempfile::tempdir().unwrap();
     let signal = recorded(dir.path(), |row| format!("{}", minutes(row)));
-    let before = now_ns();
     let stamps = Stamps::new(&signal, Some(3));
-    let after = now_ns();
     let at = |row| stamps.ts(&signal, row);
-    assert!((before..=after).contains(&at(3)), "row 3 is now");
-    assert!(crate::stats::latency_at(at(3), after).is_some());
-    let step = |a, b| (at(b) - at(a)) as f64 / 1e9;
-    assert!((step(3, 4) - 60.0).abs() < 1e-3, "{}", step(3, 4));
-    assert!((step(4, 5) - 7_260.0).abs() < 1e-3, "{}", step(4, 5));
+    let from_2001 = |row: usize| (1e9 + minutes(row)) as i64 * 1_000_000_000;
+    for row in [0, 3, 4, 5, 7] {
+        assert_eq!(at(row as u64), from_2001(row), "row {row}");
+    }
+    assert_eq!(crate::stats::latency_at(at(3), now_ns()), None);
+    assert_eq!(
+        crate::window::stamp_ns(at(3)),
+        at(3),
+        "read as ns by the service"
+    );
+}
+
+/// A date with milliseconds is sent to the µs, its steps exact: an f64 of
+/// ns would be off by up to a few hundred ns, and a route whose `max_gap`
+/// is the step would restart at a quarter of the rows.
+#[test]
+fn a_date_with_milliseconds_keeps_its_steps_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let signal = recorded(dir.path(), |row| {
+        format!("2026-01-01T00:00:{:06.3}Z", 0.001 * row as f64 + 1.0)
+    });
+    let stamps = Stamps::new(&signal, Some(0));
+    for row in [0u64, 3, 4, 5, 6] {
+        let step = stamps.ts(&signal, row + 1) - stamps.ts(&signal, row);
+        assert_eq!(step, 1_000_000, "row {row} to the next");
+    }
 }
 
 /// Without a time column, or for a pair's curve, a message is stamped

@@ -203,11 +203,13 @@ fn thread_cpu_time() -> Option<Duration> {
     // SAFETY: `t` is a valid, writable timespec for the call's duration;
     // the clock id is a constant the kernel knows.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    let (secs, nanos) = (
+    if rc != 0 {
+        return None;
+    }
+    Some(Duration::new(
         u64::try_from(t.tv_sec).ok()?,
         u32::try_from(t.tv_nsec).ok()?,
-    );
-    (rc == 0).then(|| Duration::new(secs, nanos))
+    ))
 }
 
 #[cfg(not(target_os = "linux"))]
