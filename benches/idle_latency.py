@@ -96,12 +96,25 @@ async def main(a):
             served.append(time.perf_counter() - sent[last])
 
     await nc.subscribe(f"translated.{a.stream}", cb=translated)
+    # With --interleave, a loopback message halfway between two samples:
+    # the loopback under the same conditions as the service, paired.
+    beside = []
+
+    async def looped(m):
+        beside.append(time.perf_counter() - msgpack.unpackb(m.data)["t"])
+
+    await nc.subscribe("idle-latency.beside", cb=looped)
     await nc.flush()
     for seq in range(a.count + W - 1):
         sent[seq] = time.perf_counter()
         value = math.sin(seq * 4 * math.pi / 99)
         await nc.publish(f"samples.{a.stream}", msgpack.packb({"seq": seq, "value": value}))
-        await asyncio.sleep(1.0 / a.rate)
+        if a.interleave:
+            await asyncio.sleep(0.5 / a.rate)
+            await nc.publish("idle-latency.beside", msgpack.packb({"t": time.perf_counter()}))
+            await asyncio.sleep(0.5 / a.rate)
+        else:
+            await asyncio.sleep(1.0 / a.rate)
     await asyncio.sleep(0.3)
     await nc.close()
     served.sort()
@@ -111,6 +124,12 @@ async def main(a):
     for name, times in relayed:
         print(f"{name:<11}n={len(times)}  p50 {q(times, .5):.3f} ms  p99 {q(times, .99):.3f} ms")
     print(f"service    n={len(served)}  p50 {q(served, .5):.3f} ms  p99 {q(served, .99):.3f} ms")
+    if beside:
+        beside.sort()
+        print(f"loopback*  n={len(beside)}  p50 {q(beside, .5):.3f} ms  p99 {q(beside, .99):.3f} ms"
+              "  (interleaved with the service's samples)")
+        print(f"service - loopback* p50 {q(served, .5) - q(beside, .5):+.3f} ms"
+              f"  p99 {q(served, .99) - q(beside, .99):+.3f} ms")
 
 
 if __name__ == "__main__":
@@ -126,6 +145,12 @@ if __name__ == "__main__":
         help="also time this relay program, given URL IN OUT (e.g. the Rust one: "
         "'cargo bench -q --bench relay --'; the bare one: 'cargo bench -q --bench bare_relay --'); "
         "may be given more than once (relay 1, relay 2, ... in that order)",
+    )
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="also time the loopback during the service phase, a message halfway between two "
+        "samples (loopback*): the pair measured under the same conditions",
     )
     p.add_argument("--serve-relay", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
