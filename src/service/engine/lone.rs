@@ -192,7 +192,8 @@ impl State {
 }
 
 /// The CPU time the calling thread has used, where the OS tells it
-/// (Linux: `CLOCK_THREAD_CPUTIME_ID`, a system call of well under a µs);
+/// (Linux: `CLOCK_THREAD_CPUTIME_ID`, a system call: 0.24 µs on the Intel
+/// Xeon VM these notes measure on, two per lone window);
 /// `None` elsewhere, or if the call fails.
 #[cfg(target_os = "linux")]
 fn thread_cpu_time() -> Option<Duration> {
