@@ -102,6 +102,11 @@ pub struct PublishOptions {
     pub prefix: String,
     /// Samples per second per stream (0: as fast as possible).
     pub rate: f64,
+    /// For a recording read with a time column: send each message when its
+    /// first row's time since the first row sent, divided by `speed`, has
+    /// passed (`rate` is then not used): the recording at its own pace, its
+    /// gaps included, `speed` times faster.
+    pub speed: Option<f64>,
     /// Samples per stream, then stop (`None`: until cancelled).
     pub count: Option<u64>,
     /// Samples per message (`value` when 1, `values` otherwise).
@@ -194,6 +199,60 @@ impl Stamps {
     }
 }
 
+/// When [`publish`] sends each message: as fast as it can, at a rate, or
+/// at the recording's own pace (see [`PublishOptions::speed`]).
+enum Pace {
+    Free,
+    Rate(tokio::time::Interval),
+    Recorded {
+        start: tokio::time::Instant,
+        /// The first row's time, seconds.
+        t0: f64,
+        speed: f64,
+    },
+}
+
+impl Pace {
+    /// The longest wait for one message: a recording's times are finite,
+    /// not bounded, and a deadline past the clock's range would panic.
+    const LONGEST_S: f64 = 1e9;
+
+    fn new(opts: &PublishOptions, first: Option<u64>) -> Self {
+        let t0 = first.and_then(|seq| opts.signal.time_at(seq));
+        match (opts.speed, t0) {
+            (Some(speed), Some(t0)) if speed > 0.0 && speed.is_finite() => Pace::Recorded {
+                start: tokio::time::Instant::now(),
+                t0,
+                speed,
+            },
+            _ if opts.rate > 0.0 => {
+                let every = opts.batch.max(1) as f64 / opts.rate;
+                let mut t = tokio::time::interval(Duration::from_secs_f64(every));
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                Pace::Rate(t)
+            }
+            _ => Pace::Free,
+        }
+    }
+
+    /// Waits until message `seq` is due (at once when its row's time lies
+    /// before the first's: a recording's clock set back).
+    async fn wait(&mut self, signal: &Signal, seq: u64) {
+        match self {
+            Pace::Free => {}
+            Pace::Rate(t) => {
+                t.tick().await;
+            }
+            Pace::Recorded { start, t0, speed } => {
+                if let Some(t) = signal.time_at(seq) {
+                    let after = ((t - *t0) / *speed).clamp(0.0, Self::LONGEST_S);
+                    tokio::time::sleep_until(*start + Duration::from_secs_f64(after)).await;
+                }
+            }
+        }
+    }
+}
+
 /// Seconds to ns, to the µs (exact in an f64 for dates to year 2255);
 /// `as` and the multiplication saturate, so a stamp past 2262 is
 /// `i64::MAX`, no panic.
@@ -210,11 +269,6 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
         .iter()
         .map(|s| format!("{}.{s}", opts.prefix))
         .collect();
-    let mut ticker = (opts.rate > 0.0).then(|| {
-        let mut t = tokio::time::interval(Duration::from_secs_f64(batch as f64 / opts.rate));
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        t
-    });
     let end = match (
         opts.count.map(|c| opts.start_seq + c),
         opts.signal.samples(),
@@ -225,12 +279,11 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
     let mut values = Vec::with_capacity(batch as usize);
     let first = next_message(&opts.signal, opts.start_seq, end, batch).map(|(seq, _)| seq);
     let stamps = Stamps::new(&opts.signal, first);
+    let mut pace = Pace::new(opts, first);
     let mut stored = opts.jetstream.then(|| stored::Stored::new(client));
     let (mut next, mut sent) = (opts.start_seq, 0);
     while let Some((seq, n)) = next_message(&opts.signal, next, end, batch) {
-        if let Some(t) = ticker.as_mut() {
-            t.tick().await;
-        }
+        pace.wait(&opts.signal, seq).await;
         values.clear();
         values.extend((seq..seq + n).filter_map(|s| opts.signal.input_at(s)));
         let msg = SamplesOut {

@@ -137,6 +137,12 @@ pub(crate) struct PublishArgs {
     /// Samples per second per stream (0 = flat out).
     #[arg(long, default_value_t = 200.0)]
     pub(crate) rate: f64,
+    /// With --data and --time-column: play the recording at its own pace,
+    /// this many times faster (600: ten-minute rows one a second; 1: as it
+    /// was recorded), its gaps in time waited out at the same speed, instead
+    /// of at --rate.
+    #[arg(long, requires_all = ["data", "time_column"], conflicts_with = "rate", value_parser = speed)]
+    pub(crate) speed: Option<f64>,
     /// Samples per stream, then stop (default: until Ctrl-C).
     #[arg(long)]
     pub(crate) count: Option<u64>,
@@ -218,6 +224,16 @@ pub(crate) struct TailArgs {
     pub(crate) plot: Option<PathBuf>,
 }
 
+/// `--speed`: a finite number above 0.
+fn speed(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!(
+            "{s:?}: a speed is a number above 0 (600: ten-minute rows one a second)"
+        )),
+    }
+}
+
 /// A recording's two columns as a signal, for `publish --data` and `tail --data`.
 pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::tools::Signal> {
     let r = pipeline::recording::Recording::read(path, &csv.options())?;
@@ -280,6 +296,7 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         streams,
         prefix: a.prefix,
         rate: a.rate,
+        speed: a.speed,
         count: a.count,
         batch: a.batch,
         start_seq: a.start_seq,

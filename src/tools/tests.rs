@@ -161,6 +161,42 @@ fn a_date_with_milliseconds_keeps_its_steps_exact() {
     }
 }
 
+/// `--speed`: each message waits until its row's time since the first
+/// row sent, over the speed, has passed (the two-hour gap too); without
+/// recorded times, the rate paces it.
+#[tokio::test(start_paused = true)]
+async fn a_recording_plays_at_its_own_pace_times_the_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let signal = recorded(dir.path(), |row| format!("{}", minutes(row)));
+    let opts = PublishOptions {
+        signal: signal.clone(),
+        streams: vec!["s".into()],
+        prefix: "samples".into(),
+        rate: 200.0,
+        speed: Some(60.0),
+        count: None,
+        batch: 1,
+        start_seq: 0,
+        jetstream: false,
+    };
+    let start = tokio::time::Instant::now();
+    let mut pace = Pace::new(&opts, Some(0));
+    for row in [0u64, 1, 3, 4, 5, 7] {
+        pace.wait(&signal, row).await;
+        let waited = start.elapsed().as_secs_f64();
+        let due = minutes(row as usize) / 60.0;
+        assert!(
+            (waited - due).abs() < 1e-3,
+            "row {row}: {waited} s, due {due} s"
+        );
+    }
+    let pair = PublishOptions {
+        signal: Signal::Pair(pairs::find("sin-cos").unwrap()),
+        ..opts
+    };
+    assert!(matches!(Pace::new(&pair, Some(0)), Pace::Rate(_)));
+}
+
 /// Without a time column, or for a pair's curve, a message is stamped
 /// with the time it is sent.
 #[test]

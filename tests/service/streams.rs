@@ -430,6 +430,7 @@ async fn a_scaled_model_serves_physical_units() {
             streams: vec!["rec".into()],
             prefix: "samples".into(),
             rate: 0.0,
+            speed: None,
             count: None, // a recording ends after its last row
             batch: 7,
             start_seq: 0,

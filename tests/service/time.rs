@@ -168,6 +168,7 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         streams: vec![stream.into()],
         prefix: "samples".into(),
         rate: 0.0,
+        speed: None,
         count: None,
         batch,
         start_seq: 0,
