@@ -39,7 +39,7 @@ fn wire_and_window(c: &mut Criterion) {
         seq: 12345,
         values: vec![0.5; 24],
         pair: "sin-cos".into(),
-        model: "110c57fd4c2ff107".into(),
+        model: "847ae98c01ba9fdc".into(),
         ts: Some(1_764_320_000_000_000_000),
     };
     g.bench_function("encode_translation", |b| b.iter(|| black_box(&t).encode()));

@@ -26,7 +26,7 @@ examples = {
         "seq": 100,
         "values": [math.cos((100 + k) * STEP) for k in range(24)],
         "pair": "sin-cos",
-        "model": "110c57fd4c2ff107",
+        "model": "847ae98c01ba9fdc",  # the shipped sin-cos model (models/sin-cos.safetensors)
         "ts": 1764320000000000000,
     },
     # What the service publishes on pipeline.errors.
