@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// A recording whose two channels are both `rows`, with gaps in time before
+/// rows `gaps` and no recorded times.
+fn rows_of(rows: Vec<Option<f32>>, gaps: &[u64]) -> Signal {
+    Signal::Recorded {
+        input: rows.clone().into(),
+        output: rows.into(),
+        gaps: gaps.into(),
+        times: [].into(),
+    }
+}
+
 /// The messages `publish` sends: (first seq, samples).
 fn messages(signal: &Signal, start: u64, end: Option<u64>, batch: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
@@ -18,12 +29,7 @@ fn messages(signal: &Signal, start: u64, end: Option<u64>, batch: u64) -> Vec<(u
 #[test]
 fn a_window_across_a_gap_in_time_has_no_truth() {
     let rows: Vec<Option<f32>> = (0..30).map(|i| Some(i as f32)).collect();
-    let signal = Signal::Recorded {
-        input: rows.clone().into(),
-        output: rows.into(),
-        gaps: [10].into(),
-        times: [].into(),
-    };
+    let signal = rows_of(rows, &[10]);
     let at = |seq| Translation {
         stream: "s".into(),
         seq,
@@ -48,12 +54,7 @@ fn skipped_rows_leave_gaps_and_no_message_spans_one() {
     let input: Vec<Option<f32>> = (0..14)
         .map(|i| (![3, 10, 11, 13].contains(&i)).then_some(i as f32))
         .collect();
-    let signal = Signal::Recorded {
-        input: input.clone().into(),
-        output: input.into(),
-        gaps: [].into(),
-        times: [].into(),
-    };
+    let signal = rows_of(input, &[]);
     let end = signal.samples();
     assert_eq!(end, Some(14));
     assert_eq!(
@@ -202,12 +203,7 @@ async fn a_recording_plays_at_its_own_pace_times_the_speed() {
 #[test]
 fn without_recorded_times_a_message_is_stamped_now() {
     let rows: Vec<Option<f32>> = (0..4).map(|i| Some(i as f32)).collect();
-    let plain = Signal::Recorded {
-        input: rows.clone().into(),
-        output: rows.into(),
-        gaps: [].into(),
-        times: [].into(),
-    };
+    let plain = rows_of(rows, &[]);
     let pair = Signal::Pair(pairs::find("sin-cos").unwrap());
     for signal in [plain, pair] {
         let before = now_ns();
