@@ -35,3 +35,47 @@ fn shipped_models_meet_their_targets() {
         assert!(r <= random_target, "{id}: random-phase AR MSE {r:.3e}");
     }
 }
+
+/// The shipped model of a real recording scores, through `pipeline eval`
+/// on the shipped recording, what its report (and the README's walkthrough)
+/// says: the held-out part, against both baselines, which it beats. The
+/// last digits may differ on another CPU type (its kernels round
+/// differently), hence the relative tolerance.
+#[test]
+fn the_wind_power_model_scores_what_its_report_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = root.join("models");
+    let plot = tempfile::tempdir().unwrap();
+    let out = crate::common::pipeline()
+        .current_dir(root)
+        .args(["eval", "--model", "models/wind-power.safetensors", "--json"])
+        .args(["--data", "models/data/la-haute-borne-R80711.csv"])
+        .arg("--plot")
+        .arg(plot.path().join("eval.png"))
+        .output()
+        .unwrap();
+    crate::common::succeeded(&out);
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join("wind-power.report.json")).unwrap())
+            .unwrap();
+    assert_eq!(eval["model_id"], report["model_id"]);
+    let (now, then) = (&eval["validation"], &report["validation"]);
+    assert_eq!(now["windows"], then["windows"]);
+    assert_eq!(now["held_out"], true, "the held-out part, as in training");
+    assert_eq!(now["beats_baselines"], true);
+    for who in ["model", "linear_baseline", "mean_baseline"] {
+        let (a, b) = (now[who]["mse"].as_f64(), then[who]["mse"].as_f64());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(
+            (a - b).abs() <= 1e-4 * b,
+            "{who}: MSE {a} now, {b} in the report"
+        );
+    }
+    // The README quotes the same model and score.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let id = report["model_id"].as_str().unwrap();
+    let mse = format!("{:.4e}", then["model"]["mse"].as_f64().unwrap());
+    assert!(readme.contains(id), "README does not name model {id}");
+    assert!(readme.contains(&mse), "README does not quote MSE {mse}");
+}
