@@ -162,6 +162,25 @@ async fn a_model_on_another_channel_is_refused_unless_forced() {
     );
     assert_eq!(counts().await, (1, 2, live.clone(), Some(hpa_id.clone())));
 
+    // Shadowing it was forced; making it live is refused all the same
+    // (its outputs would reach every subscriber), unless forced again, and
+    // the forced promote's answer carries the warning.
+    let (ok, out, err) = cli(&server.url(), vec!["promote".into()]).await;
+    assert_eq!(ok, Some(78), "promote: {out}{err}");
+    assert!(
+        out.contains("around 1000.9000 ± 32.6000") && out.contains("--force"),
+        "promote: {out}"
+    );
+    assert_eq!(counts().await, (1, 3, live.clone(), Some(hpa_id.clone())));
+    let (ok, out, err) = cli(&server.url(), vec!["promote".into(), "--force".into()]).await;
+    assert_eq!(ok, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warn") && l.contains("other units or another channel")),
+        "{out}"
+    );
+    assert_eq!(counts().await, (2, 3, hpa_id.clone(), None));
+
     // A forced mistake is undone without force: the route's own model
     // (the one it started with) passes, by file or as configured.
     let (ok, out, err) = cli(

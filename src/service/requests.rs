@@ -411,6 +411,10 @@ async fn answer_control(
             warnings,
         };
         let (pair, path) = (req.pair.as_deref(), req.model.as_deref());
+        let force = match req.force {
+            true => super::route::Force::Yes,
+            false => super::route::Force::No,
+        };
         match kind {
             Control::Reload => {
                 let done = reload_routes(&routes, pair, path, req.force, &counts)?;
@@ -419,10 +423,6 @@ async fn answer_control(
             }
             Control::Shadow => {
                 let r = control_route(&routes, pair)?;
-                let force = match req.force {
-                    true => super::route::Force::Yes,
-                    false => super::route::Force::No,
-                };
                 let (s, warnings) = r.set_shadow(path, force)?;
                 counts.model_changes.fetch_add(1, Relaxed);
                 Ok(answer(&models(r, s, warnings), json))
@@ -437,9 +437,10 @@ async fn answer_control(
                 let r = control_route(&routes, pair)?;
                 // The comparison restarts with the swap: read it before.
                 let worse = worse_against_truth(&r.compare.snapshot());
-                let s = r.promote()?;
+                let (s, mut warnings) = r.promote(force)?;
+                warnings.extend(worse);
                 counts.model_changes.fetch_add(1, Relaxed);
-                Ok(answer(&models(r, s, worse.into_iter().collect()), json))
+                Ok(answer(&models(r, s, warnings), json))
             }
         }
     })

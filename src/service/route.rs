@@ -120,38 +120,46 @@ impl Route {
                 self.window
             )));
         }
+        let warnings = self.check(&new, &self.current(), force)?;
+        Ok(Checked {
+            model: Arc::new(new),
+            warnings,
+        })
+    }
+
+    /// What to tell the operator of `new` put in place of or beside `live`
+    /// (see [`Self::load`]); an error when it is refused: a model trained
+    /// on another input channel or in other units than both `live` and
+    /// the route's configured model, unless `force`.
+    fn check(&self, new: &LoadedModel, live: &LoadedModel, force: Force) -> Result<Vec<String>> {
+        let path = new.path.display();
         let mut warnings = Vec::new();
-        let live = self.current();
-        let other = (new.other_channel_than(&live))
+        let other = (new.other_channel_than(live))
             .filter(|_| new.other_channel_than(&self.configured()).is_some());
         if let Some(why) = other {
             let said = match force {
                 Force::No => {
                     return Err(Error::Request(format!(
-                        "{}: {why}: refused; to serve it all the same, `--force` (\"force\": true)",
-                        path.display()
+                        "{path}: {why}: refused; to serve it all the same, `--force` (\"force\": true)"
                     )));
                 }
                 Force::Yes => "forced",
                 Force::Configured => "as configured",
             };
-            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why} ({said})");
+            tracing::warn!(pair = %self.cfg.pair, model = %path, "{why} ({said})");
             warnings.push(format!("{why} ({said})"));
         }
         // Models of built-in pairs record no channels, only their pair: one
         // of another pair is said (swapping one in on purpose is allowed).
-        if let Some(why) = new.other_pair_than(&live) {
-            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
+        if let Some(why) = new.other_pair_than(live) {
+            tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
             warnings.push(why);
         }
         if let Some(why) = new.baseline_warning() {
-            tracing::warn!(pair = %self.cfg.pair, model = %path.display(), "{why}");
+            tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
             warnings.push(why);
         }
-        Ok(Checked {
-            model: Arc::new(new),
-            warnings,
-        })
+        Ok(warnings)
     }
 
     /// Loads and checks `path` (default: the route's model file, which the
@@ -217,21 +225,30 @@ impl Route {
         ))
     }
 
-    /// Makes the shadow the live model. The batch being formed when this
-    /// runs takes one of the two, whole: no window is lost or computed twice.
-    pub fn promote(&self) -> Result<Serving> {
-        let mut promoted = None;
+    /// Makes the shadow the live model, checked as a model put in by
+    /// request is ([`Self::check`]: a shadow of another channel, which the
+    /// configuration or a forced request put beside the live model, is not
+    /// made live without `force`); with what to tell the operator. The
+    /// batch being formed when this runs takes one of the two, whole: no
+    /// window is lost or computed twice.
+    pub fn promote(&self, force: Force) -> Result<(Serving, Vec<String>)> {
+        let mut outcome = None;
         let now = self.swap(|s| {
-            if let Some(candidate) = s.shadow.take() {
-                promoted = Some(std::mem::replace(&mut s.live, candidate));
+            let Some(candidate) = s.shadow.clone() else {
+                return false;
+            };
+            let checked = self.check(&candidate, &s.live, force);
+            let promoted = checked.is_ok();
+            if promoted {
+                s.shadow = None;
+                let old = std::mem::replace(&mut s.live, candidate);
+                tracing::info!(pair = %self.cfg.pair, id = %s.live.id, previous = %old.id, "shadow promoted");
             }
-            promoted.is_some()
+            outcome = Some(checked);
+            promoted
         });
-        match promoted {
-            Some(old) => {
-                tracing::info!(pair = %self.cfg.pair, id = %now.live.id, previous = %old.id, "shadow promoted");
-                Ok(now)
-            }
+        match outcome {
+            Some(checked) => Ok((now, checked?)),
             None => Err(Error::Request(format!(
                 "route {:?} has no shadow to promote",
                 self.cfg.pair
