@@ -326,37 +326,32 @@ pub(super) fn split_at_gaps(
     }
     let mut split = Vec::with_capacity(rec.segments.len());
     let mut at = 0;
+    // The previous segment's end (a data row) and last time.
+    let mut before: Option<(usize, f64)> = None;
     for s in std::mem::take(&mut rec.segments) {
         let t = &times[at..at + s.len()];
         at += s.len();
+        // Across skipped rows (the segments are split there already): a
+        // gap when the time moves on by more than the rows between
+        // explain, so that a logger's outage is said even where the row
+        // before it was skipped (its last reading a fill value, say).
+        if let (Some((end, last)), Some(&first)) = (before, t.first()) {
+            let between = s.start.saturating_sub(end) as f64;
+            let step = step(last, first);
+            if is_gap(step, limit + between * rec.time_step.unwrap_or(limit)) {
+                let rows = if between == 1.0 { "row" } else { "rows" };
+                let after = format!("data row {}, {between} skipped {rows} between", end - 1);
+                note_gap(rec, s.start, last, step, Some(&after));
+            }
+        }
+        before = t.last().map(|&last| (s.start + s.len(), last));
         let mut from = 0;
         for k in 1..s.len() {
             let step = step(t[k - 1], t[k]);
             if !is_gap(step, limit) {
                 continue;
             }
-            rec.time_gaps += 1;
-            rec.time_gap_rows.push(s.start + k);
-            if rec.time_gap_examples.len() < SKIPPED_EXAMPLES {
-                let row = s.start + k;
-                let shifted = rec.time_local
-                    && rec
-                        .time_step
-                        .is_some_and(|m| clock_change(t[k - 1], step, m));
-                rec.time_gap_examples.push(if step > 0.0 {
-                    format!("data row {row}: {} after the row before", span(step))
-                } else if step == 0.0 {
-                    format!("data row {row}: the time repeats")
-                } else {
-                    format!(
-                        "data row {row}: the time goes back {} (or repeats)",
-                        span(-step)
-                    )
-                });
-                if shifted && let Some(last) = rec.time_gap_examples.last_mut() {
-                    last.push_str(DST_HINT);
-                }
-            }
+            note_gap(rec, s.start + k, t[k - 1], step, None);
             split.push(Segment {
                 start: s.start + from,
                 input: s.input[from..k].to_vec(),
@@ -372,6 +367,39 @@ pub(super) fn split_at_gaps(
     }
     rec.segments = split;
     Ok(())
+}
+
+/// Counts a gap in time at data `row`, `step` after the time `from` of
+/// the row before, or of the row `after` names (across skipped rows), and
+/// says the first few.
+fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, after: Option<&str>) {
+    rec.time_gaps += 1;
+    rec.time_gap_rows.push(row);
+    if rec.time_gap_examples.len() >= SKIPPED_EXAMPLES {
+        return;
+    }
+    let shifted = rec.time_local && rec.time_step.is_some_and(|m| clock_change(from, step, m));
+    let mut said = if step > 0.0 {
+        format!(
+            "data row {row}: {} after {}",
+            span(step),
+            after.unwrap_or("the row before")
+        )
+    } else if step == 0.0 {
+        format!("data row {row}: the time repeats")
+    } else {
+        format!(
+            "data row {row}: the time goes back {} (or repeats)",
+            span(-step)
+        )
+    };
+    if let (Some(after), false) = (after, step > 0.0) {
+        said.push_str(&format!(" from {after}"));
+    }
+    if shifted {
+        said.push_str(DST_HINT);
+    }
+    rec.time_gap_examples.push(said);
 }
 
 /// Why the steps look like a newest-first export: more than half of them

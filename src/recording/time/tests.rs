@@ -451,3 +451,37 @@ fn another_sampling_rate_than_trainings_is_said() {
         None
     );
 }
+
+/// An outage whose last reading before it was a bad cell (a logger's fill
+/// value, skipped) is still said and counted as a gap in time: the rows
+/// were split there by the skip, and the data line said "no gap". A skipped
+/// row in the regular cadence is no gap.
+#[test]
+fn a_gap_after_a_skipped_row_is_said() {
+    use super::super::{Column, CsvOptions};
+    let mut text = String::from("t,x,y\n");
+    for i in 0..20 {
+        let t = if i < 10 { i * 60 } else { i * 60 + 3 * 3600 };
+        let x = if i == 9 || i == 4 {
+            "n/a".to_string()
+        } else {
+            i.to_string()
+        };
+        text += &format!("{t},{x},{i}\n");
+    }
+    let opts = CsvOptions {
+        input: Column::Name("x".into()),
+        output: Column::Name("y".into()),
+        time: vec![Column::Name("t".into())],
+        skip_bad_rows: true,
+        ..Default::default()
+    };
+    let r = Recording::from_bytes(text.as_bytes(), std::path::Path::new("rec.csv"), &opts).unwrap();
+    let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+    assert_eq!(segments, [(0, 4), (5, 4), (10, 10)]);
+    assert_eq!((r.time_gaps, &r.time_gap_rows[..]), (1, &[10][..]));
+    assert_eq!(
+        r.time_gap_examples,
+        ["data row 10: 3.0 h after data row 8, 1 skipped row between"]
+    );
+}
