@@ -364,6 +364,9 @@ pub struct TailSummary {
     /// window's worth each), or samples the service dropped (counted in its
     /// `pipeline_errors_total`, a slow consumer say), so a loss shows here.
     pub missing: u64,
+    /// Windows whose `ts` is no time of publication (a recording's own
+    /// time, as `publish --time-column` sends): no latency from them.
+    pub recorded_times: u64,
 }
 
 /// The signal a translation is compared with and plotted against.
@@ -477,8 +480,10 @@ pub async fn tail(
         // `publish --data --time-column`) gives no latency.
         let latency = t.ts.and_then(|ts| crate::stats::latency_at(ts, received));
         let latency = latency.map(|s| s * 1e3);
-        if let Some(l) = latency {
-            latencies.push(l);
+        match latency {
+            Some(l) => latencies.push(l),
+            None if t.ts.is_some() => summary.recorded_times += 1,
+            None => {}
         }
         let truth = if opts.truth {
             truth_of(&t, opts.recording.as_ref())

@@ -272,6 +272,15 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                     sent.len()
                 );
             }
+            if let (None, Some(hint)) = (&r.time_name, &r.time_hint) {
+                tracing::info!(
+                    "the recording seems to have a time column ({hint}): with it, messages carry \
+                     their rows' recorded time and the service restarts windows at the \
+                     recording's gaps; without it, they are stamped when sent, and a model trained \
+                     with --time-column restarts every window where messages come further apart \
+                     than its max_gap (a slow --rate)"
+                );
+            }
             pipeline::tools::Signal::recorded(&r)
         }
         None => pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
@@ -461,8 +470,9 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
     let missing = match s.missing {
         0 => String::new(),
         n => format!(
-            ", {n} missing by seq (a recording's skipped rows, or samples the service dropped: \
-             see its pipeline_errors_total)"
+            ", {n} missing by seq (a recording's skipped rows, windows the service restarted at a \
+             gap in time, or samples it dropped: see its pipeline_errors_total, and its error \
+             events on pipeline.errors)"
         ),
     };
     println!(
@@ -497,12 +507,28 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             s.scored
         );
     }
-    println!(
-        "latency     p50 {}  p99 {}  max {} (sample published → translation received)",
-        ms(s.latency_ms_p50),
-        ms(s.latency_ms_p99),
-        ms(s.latency_ms_max)
-    );
+    match (s.latency_ms_p50, s.recorded_times) {
+        (None, 0) if s.windows > 0 => {
+            println!("latency     - (the samples carried no `ts`)")
+        }
+        (None, n) if n > 0 => println!(
+            "latency     - (the samples' `ts` are a recording's own times, as `publish \
+             --time-column` sends, not times of publication)"
+        ),
+        _ => println!(
+            "latency     p50 {}  p99 {}  max {} (sample published → translation received)",
+            ms(s.latency_ms_p50),
+            ms(s.latency_ms_p99),
+            ms(s.latency_ms_max)
+        ),
+    }
+    if s.windows == 0 {
+        println!(
+            "none came   is a service serving this input, and do the samples reach it? Its \
+             error events (`nats sub pipeline.errors`) say what it refused or restarted: a \
+             `time_gap` for each message when they come further apart than its model's max_gap"
+        );
+    }
     if let Some(p) = &a.plot {
         println!("figure      {}", p.display());
     }

@@ -444,6 +444,9 @@ async fn a_scaled_model_serves_physical_units() {
     assert_eq!((summary.windows, summary.scored), (windows, windows - 20));
     // The windows a skipped input row leaves out, seen by their seqs.
     assert_eq!((summary.missing, summary.out_of_order), (W, 0));
+    // Stamped when sent: a latency from every window.
+    assert_eq!(summary.recorded_times, 0);
+    assert!(summary.latency_ms_p50.is_some());
     let mse = summary.mse.unwrap();
     assert!(
         mse < 1.0,

@@ -150,11 +150,12 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
     // The server lives as long as `_server`: to the end of the test.
     let (_server, svc, client, mut errors, mut out) = with_a_minute_gap().await;
 
-    // One row a second, a day ago; an hour missing before row 30.
-    let day_ago = (pipeline::wire::now_ns() / 1_000_000_000 - 86_400) as f64;
+    // One row a second, 30 days ago (no time of publication: `tail` takes
+    // no latency from it); an hour missing before row 30.
+    let month_ago = (pipeline::wire::now_ns() / 1_000_000_000 - 30 * 86_400) as f64;
     let rows = 60u64;
     let times: Vec<Option<f64>> = (0..rows)
-        .map(|r| Some(day_ago + r as f64 + if r >= 30 { 3_600.0 } else { 0.0 }))
+        .map(|r| Some(month_ago + r as f64 + if r >= 30 { 3_600.0 } else { 0.0 }))
         .collect();
     let input: Vec<Option<f32>> = (0..rows).map(|r| Some(input_at(r))).collect();
     let signal = Signal::Recorded {
@@ -174,6 +175,24 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         start_seq: 0,
         jetstream: false,
     };
+    // `tail` of one stream: no latency from a recording's own times, and
+    // the windows the restart leaves out, missing by seq.
+    let per_run = |n: u64| n - W + 1;
+    let tail_opts = pipeline::tools::TailOptions {
+        subject: "translated.rec".into(),
+        count: Some(2 * per_run(30)),
+        duration: Some(Duration::from_secs(20)),
+        truth: false,
+        recording: None,
+        print_every: 0,
+        plot: None,
+        y_label: None,
+    };
+    let tail_client = client.clone();
+    let tail = tokio::spawn(async move {
+        pipeline::tools::tail(&tail_client, &tail_opts, std::future::pending()).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
     // Messages of 7 rows, and of one.
     for (stream, batch) in [("rec", 7), ("rec-1", 1)] {
         let sent = pipeline::tools::publish(&client, &opts(stream, batch))
@@ -182,7 +201,6 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         assert_eq!((sent.samples, sent.skipped), (rows, 0));
     }
 
-    let per_run = |n: u64| n - W + 1;
     let got = collect(&mut out, 4 * per_run(30) as usize, translation).await;
     assert_quiet(&mut out, Duration::from_millis(300)).await;
     let runs: Vec<u64> = (0..per_run(30)).chain(30..30 + per_run(30)).collect();
@@ -201,5 +219,12 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, stream));
         assert!(e.detail.contains("seq 30 is 1.0 h after"), "{}", e.detail);
     }
+    let summary = tail.await.unwrap().unwrap();
+    assert_eq!(summary.windows, 2 * per_run(30));
+    assert_eq!(
+        (summary.recorded_times, summary.latency_ms_p50),
+        (summary.windows, None)
+    );
+    assert_eq!(summary.missing, 30 - per_run(30));
     svc.shutdown().await;
 }
