@@ -147,6 +147,11 @@ pub struct Score {
 const STILL_IMPROVING: &str = "it was still improving when its budget ran out: train longer \
      (--steps, --time-budget)";
 
+/// The advice for a model that loses on data holding a missing-value code
+/// or a fill: values that are no measurement set the scaling and the error.
+const FILL_FIRST: &str = "the data holds what looks like a missing-value code or a logger's fill \
+     (see the warning above): name it with --missing and --skip-bad-rows, then train again";
+
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
 const NEAR_EXACT: f64 = 0.01;
@@ -193,6 +198,11 @@ pub struct Comparison {
     /// those).
     #[serde(skip)]
     pub still_improving: bool,
+    /// The data holds what looks like a missing-value code or a logger's
+    /// fill (warned): a model that loses is pointed at it first, where
+    /// more training would not help.
+    #[serde(skip)]
+    pub fill_suspected: bool,
 }
 
 impl Comparison {
@@ -230,6 +240,7 @@ impl Comparison {
             beyond_training: false,
             wins_within_range: None,
             still_improving: false,
+            fill_suspected: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -282,7 +293,9 @@ impl Comparison {
                  poor here, not the model good; do not serve it as it is ({})",
                 self.model.nmse,
                 self.windows,
-                if self.still_improving {
+                if self.fill_suspected {
+                    FILL_FIRST
+                } else if self.still_improving {
                     STILL_IMPROVING
                 } else {
                     "more data may help"
@@ -302,7 +315,9 @@ impl Comparison {
             .filter(|(w, _)| *w)
             .map(|(_, n)| *n)
             .collect();
-            let more = if self.still_improving {
+            let more = if self.fill_suspected {
+                FILL_FIRST
+            } else if self.still_improving {
                 STILL_IMPROVING
             } else {
                 "more data, longer training, another --window or --hidden may help"
@@ -443,5 +458,15 @@ mod tests {
             "{v}"
         );
         assert!(v.contains("also goes beyond the range"), "{v}");
+        // Data holding a missing-value code or a fill: that first, not
+        // "train longer", which would not help.
+        c.fill_suspected = true;
+        let v = c.verdict();
+        assert!(
+            v.contains("looks like a missing-value code or a logger's fill")
+                && v.contains("--missing")
+                && !v.contains("train longer"),
+            "{v}"
+        );
     }
 }

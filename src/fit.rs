@@ -52,6 +52,10 @@ pub struct FileSummary {
     pub validation_from_row: Option<usize>,
     /// What the user should know before trusting a model trained on it.
     pub warnings: Vec<String>,
+    /// One of them is of a missing-value code or a logger's fill in a
+    /// channel (see [`crate::eval::Comparison::fill_suspected`]).
+    #[serde(skip)]
+    pub fill_suspected: bool,
     /// `eval` on a file not known by its bytes: its rows found to be a
     /// model's training rows ([`seen::find`]), not scored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,11 +120,13 @@ pub fn prepare(
         let train_windows = recording::windows(&train, window);
         p.train.extend(&train_windows);
         parts.push((train_windows, recording::windows(&valid, window)));
+        let (warnings, fill_suspected) = channels::warnings(&rec, &train);
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
-            warnings: channels::warnings(&rec, &train),
+            warnings,
+            fill_suspected,
             training_rows_found: None,
             held_out_windows_found: None,
             recording: rec,

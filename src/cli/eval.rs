@@ -198,6 +198,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         None => fit::score(&prepared, &loaded.fast)?,
     };
+    scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
     if let Some(v) = seen {
         scored.comparison.held_out = false;

@@ -405,6 +405,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             trained.stop,
             train::Stop::Steps | train::Stop::Time | train::Stop::Epochs
         ) && trained.best.is_some_and(|(step, _)| step == trained.steps);
+    scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)

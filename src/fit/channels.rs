@@ -7,21 +7,24 @@ use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
 /// Every warning about `rec`'s two channels (`train`: its training part,
-/// which the scaling is fitted on).
-pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> Vec<String> {
+/// which the scaling is fitted on), and whether one is of a missing-value
+/// code or a logger's fill (the verdict then points at it first).
+pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
     let time = rec.time_doubt.iter().map(|why| {
         format!(
             "column {:?}: {why}",
             rec.time_name.as_deref().unwrap_or("time")
         )
     });
-    [
+    let (spiky, filled) = spiky_channels(rec, train);
+    let all = [
         coarse_channels(rec),
-        spiky_channels(rec, train),
+        spiky,
         time.collect(),
         many_skipped(rec).into_iter().collect(),
     ]
-    .concat()
+    .concat();
+    (all, filled)
 }
 
 /// Rows skipped (`--skip-bad-rows`) beyond 1% of a file: rows skipped for
@@ -75,9 +78,10 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
 /// Channels with a missing-value code among their values ([`Sentinel`]),
 /// or whose standard deviation a few far values set ([`Spikes`]): the
 /// default scaling squeezes every other value, and nothing else would point
-/// at them.
-fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
+/// at them. True beside them when one is of a code or a fill.
+fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
     let mut warnings = Vec::new();
+    let mut filled = false;
     for (name, channel) in [
         (&rec.input_name, (|s| &s.input) as fn(&Segment) -> &Vec<f32>),
         (&rec.output_name, |s| &s.output),
@@ -96,6 +100,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             })
         };
         if let Some(s) = Sentinel::find(&values) {
+            filled = true;
             warnings.push(format!(
                 "column {name:?}: {} value(s) are {} (the first at data row {}), far outside its \
                  other values ({} to {}): a missing-value code? They are trained on as data, and \
@@ -110,6 +115,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             continue;
         }
         if let Some(f) = Fill::find(&values) {
+            filled = true;
             warnings.push(format!(
                 "column {name:?}: {} rows in a row hold {} (from data row {}; {} rows in all), \
                  well outside its other values (their central 98%: {} to {}): a logger's fill \
@@ -145,7 +151,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> Vec<String> {
             significant(s.robust),
         ));
     }
-    warnings
+    (warnings, filled)
 }
 
 #[cfg(test)]
@@ -155,7 +161,7 @@ mod tests {
 
     /// The warnings, the whole file taken as training rows.
     fn all(rec: &Recording) -> Vec<String> {
-        warnings(rec, &rec.segments)
+        warnings(rec, &rec.segments).0
     }
 
     fn rec(text: &str) -> Recording {
@@ -269,7 +275,7 @@ mod tests {
         // Spikes in the held-out part only: the scaling never sees them.
         let r = read(&rows(true));
         let (train, _) = r.split(0.3);
-        assert!(warnings(&r, &train).is_empty());
+        assert!(warnings(&r, &train).0.is_empty());
     }
 
     /// A gauge offline for 150 of 3,000 hours, written -9999 each hour, is
@@ -311,6 +317,13 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].starts_with("column \"x\": 1 value(s) are -9999 (the first at data row 700)"));
         assert!(all(&rec(&rows(0, false))).is_empty());
+        // Said to the verdict too (a model that loses is pointed at it).
+        let filled = |text: &str| {
+            let r = rec(text);
+            warnings(&r, &r.segments).1
+        };
+        assert!(filled(&rows(150, false)) && filled(&rows(0, true)));
+        assert!(!filled(&rows(0, false)));
 
         let opts = CsvOptions {
             input: Column::Name("x".into()),
