@@ -104,6 +104,27 @@ fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
     Some(((x0, x1), (y0, y1)))
 }
 
+/// A line's points in runs drawn apart: a point whose y is not finite (a
+/// value missing, as a recording's skipped row) ends a run, so that no
+/// segment is drawn across the hole; on a log axis, y ≤ 0 is left out.
+fn runs(points: &[(f64, f64)], log_y: bool) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut run = Vec::new();
+    for &(x, y) in points {
+        if !y.is_finite() {
+            if !run.is_empty() {
+                out.push(std::mem::take(&mut run));
+            }
+        } else if !log_y || y > 0.0 {
+            run.push((x, y));
+        }
+    }
+    if !run.is_empty() {
+        out.push(run);
+    }
+    out
+}
+
 /// Tick labels for an axis over `lo..hi`: as many decimals as a tenth of
 /// the span needs (a valve at 0.001 ± 0.0003 reads `0.00104`, not `0.001`
 /// on every tick), no trailing zeros; scientific below 1e-3, or where plain
@@ -245,16 +266,25 @@ fn draw_on<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
             for line in lines {
                 let style = ShapeStyle::from(&line.color).stroke_width(line.width);
-                let pts = line
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|(_, y)| !chart.log_y || *y > 0.0);
+                let mut runs = runs(&line.points, chart.log_y);
+                let rest = runs.split_off(1.min(runs.len()));
+                let first = runs.pop().unwrap_or_default();
+                for pts in rest {
+                    if line.dashed {
+                        ctx.draw_series(DashedLineSeries::new(pts, 8, 6, style))
+                            .map_err(|e| e.to_string())?;
+                    } else {
+                        ctx.draw_series(LineSeries::new(pts, style))
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                // The first run (empty for a line without points) carries
+                // the legend entry.
                 let anno = if line.dashed {
-                    ctx.draw_series(DashedLineSeries::new(pts, 8, 6, style))
+                    ctx.draw_series(DashedLineSeries::new(first, 8, 6, style))
                         .map_err(|e| e.to_string())?
                 } else {
-                    ctx.draw_series(LineSeries::new(pts, style))
+                    ctx.draw_series(LineSeries::new(first, style))
                         .map_err(|e| e.to_string())?
                 };
                 if let Some(label) = &line.label {
@@ -294,6 +324,24 @@ fn draw_on<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A missing value (NaN) splits a line: no segment across the hole.
+    #[test]
+    fn a_line_breaks_where_a_value_is_missing() {
+        let pts = [
+            (0.0, 1.0),
+            (1.0, 2.0),
+            (2.0, f64::NAN),
+            (3.0, 4.0),
+            (4.0, f64::NAN),
+        ];
+        assert_eq!(
+            runs(&pts, false),
+            [vec![(0.0, 1.0), (1.0, 2.0)], vec![(3.0, 4.0)]]
+        );
+        assert!(runs(&[(0.0, f64::NAN)], false).is_empty());
+        assert_eq!(runs(&[(0.0, -1.0), (1.0, 3.0)], true), [vec![(1.0, 3.0)]]);
+    }
 
     /// Neighbouring ticks never read alike, at any scale.
     #[test]

@@ -12,9 +12,10 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::pairs::{self, Pair};
-use crate::plot::{self, Chart, Line};
+
 use crate::wire::{SamplesOut, Translation};
 
+mod figure;
 mod stored;
 
 pub use crate::wire::now_ns;
@@ -519,83 +520,9 @@ pub async fn tail(
     summary.latency_ms_max = latencies.last().copied();
     if let Some(path) = &opts.plot {
         let y_label = opts.y_label.as_deref().unwrap_or("value");
-        plot_stream(path, &kept, opts.recording.as_ref(), y_label)?;
+        figure::plot_stream(path, &kept, opts.recording.as_ref(), y_label)?;
     }
     Ok(summary)
-}
-
-/// Input, translation and truth of one stream: the translations of the
-/// first few windows that do not overlap (every W-th), laid end to end.
-fn plot_stream(
-    path: &std::path::Path,
-    windows: &[Translation],
-    recording: Option<&Signal>,
-    y_label: &str,
-) -> Result<()> {
-    let Some(first) = windows.first() else {
-        return Err(Error::Plot {
-            path: path.to_path_buf(),
-            reason: "no translation arrived".into(),
-        });
-    };
-    // A model trained on a recording has no curve of its own: without the
-    // recording, the translation alone.
-    let signal = signal_of(first, recording);
-    let w = first.values.len() as u64;
-    let start = first.seq;
-    let mut translated = Vec::new();
-    let mut next = start;
-    // Eight windows (192 samples for W = 24): a few periods stay readable.
-    for t in windows {
-        if next >= start + 8 * w {
-            break;
-        }
-        if t.seq == next {
-            for (k, v) in t.values.iter().enumerate() {
-                translated.push(((t.seq + k as u64) as f64, *v as f64));
-            }
-            next += w;
-        }
-    }
-    let end = next.max(start + w);
-    let curve = |signal: &Signal, f: fn(&Signal, u64) -> Option<f32>| -> Vec<(f64, f64)> {
-        (start..end)
-            .filter_map(|s| f(signal, s).map(|v| (s as f64, v as f64)))
-            .collect()
-    };
-    let title = format!(
-        "{}: stream {}, seq {start}..{end}, translated live through NATS",
-        first.pair, first.stream
-    );
-    let mut lines = Vec::with_capacity(3);
-    // A recording's input is in other units than its output: only a pair's
-    // curves share an axis.
-    if let Some(s @ Signal::Pair(_)) = &signal {
-        lines.push(Line::new(
-            "input (published)".to_string(),
-            curve(s, Signal::input_at),
-            plot::BLUE,
-        ));
-    }
-    if let Some(s) = &signal {
-        lines
-            .push(Line::new("truth".to_string(), curve(s, Signal::output_at), plot::GREY).dashed());
-    }
-    lines.push(Line::new(
-        "translation (non-overlapping windows)".to_string(),
-        translated,
-        plot::RED,
-    ));
-    plot::line_chart(
-        path,
-        &Chart {
-            title: &title,
-            x_label: "sample (seq)",
-            y_label,
-            log_y: false,
-        },
-        &lines,
-    )
 }
 
 #[cfg(test)]

@@ -236,7 +236,7 @@ fn a_stream_without_a_known_curve_still_plots() {
         })
         .collect();
     let path = dir.path().join("r.png");
-    plot_stream(&path, &windows, None, "heat flow [W]").unwrap();
+    figure::plot_stream(&path, &windows, None, "heat flow [W]").unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 1000);
     let sin_cos: Vec<Translation> = windows
         .into_iter()
@@ -245,5 +245,5 @@ fn a_stream_without_a_known_curve_still_plots() {
             ..t
         })
         .collect();
-    plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
+    figure::plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
 }
