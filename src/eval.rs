@@ -150,7 +150,7 @@ const STILL_IMPROVING: &str = "it was still improving when its budget ran out: t
 /// The advice for a model that loses on data holding a missing-value code
 /// or a fill: values that are no measurement set the scaling and the error.
 const FILL_FIRST: &str = "the data holds what looks like a missing-value code or a logger's fill \
-     (see the warning above): name it with --missing and --skip-bad-rows, then train again";
+     (see the warning above): name it with --missing and --skip-bad-rows, to train and to score";
 
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
@@ -325,13 +325,15 @@ impl Comparison {
             let advice = match (self.beyond_training, self.wins_within_range) {
                 // A relationship the linear map all but captures (a shift,
                 // a gain, a linear filter): a model gains little over it.
-                (false, _) if self.linear_baseline.nmse < NEAR_EXACT => format!(
-                    "the linear map is close to exact here (NMSE {:.4}): the output is nearly a \
+                (false, _) if self.linear_baseline.nmse < NEAR_EXACT && !self.fill_suspected => {
+                    format!(
+                        "the linear map is close to exact here (NMSE {:.4}): the output is nearly a \
                      linear function of the input window, which a linear filter computes as well; \
                      longer training may still match it",
-                    self.linear_baseline.nmse
-                ),
-                (true, Some(true)) if !self.still_improving => format!(
+                        self.linear_baseline.nmse
+                    )
+                }
+                (true, Some(true)) if !self.still_improving && !self.fill_suspected => format!(
                     "it beats {} on the windows within the range it was trained on, not beyond \
                      it: see the warning",
                     worse.join(" and ")

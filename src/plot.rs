@@ -270,7 +270,13 @@ fn draw_on<DB: DrawingBackend>(
                 let rest = runs.split_off(1.min(runs.len()));
                 let first = runs.pop().unwrap_or_default();
                 for pts in rest {
-                    if line.dashed {
+                    if let [point] = pts[..] {
+                        // A value alone between two holes: a dot, where a
+                        // line of one point would draw nothing.
+                        let dot = Circle::new(point, line.width + 1, style.filled());
+                        ctx.draw_series(std::iter::once(dot))
+                            .map_err(|e| e.to_string())?;
+                    } else if line.dashed {
                         ctx.draw_series(DashedLineSeries::new(pts, 8, 6, style))
                             .map_err(|e| e.to_string())?;
                     } else {

@@ -90,9 +90,12 @@ pub struct Recording {
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
-    /// The data row after each gap.
+    /// The data row after each gap, but for those right after skipped
+    /// rows (split there already), which are counted apart.
     #[serde(skip)]
     pub time_gap_rows: Vec<usize>,
+    #[serde(skip)]
+    pub time_gaps_at_skips: usize,
     /// Each data row's time in seconds as the time column reads (`None`
     /// for a skipped row; empty without a time column): `publish` stamps.
     #[serde(skip)]
@@ -316,6 +319,7 @@ impl Recording {
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),
+            time_gaps_at_skips: 0,
             row_times: Vec::new(),
             time_hint: None,
             time_doubt: None,

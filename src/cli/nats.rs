@@ -512,8 +512,8 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             println!("latency     - (the samples carried no `ts`)")
         }
         (None, n) if n > 0 => println!(
-            "latency     - (the samples' `ts` are a recording's own times, as `publish \
-             --time-column` sends, not times of publication)"
+            "latency     - (the samples' `ts` are no plausible times of publication: a \
+             recording's own, as `publish --time-column` sends, or clocks out of step)"
         ),
         _ => println!(
             "latency     p50 {}  p99 {}  max {} (sample published → translation received)",

@@ -341,7 +341,7 @@ pub(super) fn split_at_gaps(
             if is_gap(step, limit + between * rec.time_step.unwrap_or(limit)) {
                 let rows = if between == 1.0 { "row" } else { "rows" };
                 let after = format!("data row {}, {between} skipped {rows} between", end - 1);
-                note_gap(rec, s.start, last, step, Some(&after));
+                note_gap(rec, s.start, last, step, Some((&after, between)));
             }
         }
         before = t.last().map(|&last| (s.start + s.len(), last));
@@ -370,15 +370,25 @@ pub(super) fn split_at_gaps(
 }
 
 /// Counts a gap in time at data `row`, `step` after the time `from` of
-/// the row before, or of the row `after` names (across skipped rows), and
-/// says the first few.
-fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, after: Option<&str>) {
+/// the row before, or of the row `across` names with the number of skipped
+/// rows between, and says the first few. A gap across skipped rows is not
+/// among `time_gap_rows`: the rows are split there by the skip, and the
+/// service restarts there at the gap in `seq` (a `gap` event).
+fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Option<(&str, f64)>) {
     rec.time_gaps += 1;
-    rec.time_gap_rows.push(row);
+    match across {
+        None => rec.time_gap_rows.push(row),
+        Some(_) => rec.time_gaps_at_skips += 1,
+    }
     if rec.time_gap_examples.len() >= SKIPPED_EXAMPLES {
         return;
     }
-    let shifted = rec.time_local && rec.time_step.is_some_and(|m| clock_change(from, step, m));
+    let (after, between) = across.unzip();
+    // The step past the skipped rows' own (a clock change beside them).
+    let shifted = rec.time_local
+        && rec
+            .time_step
+            .is_some_and(|m| clock_change(from, step - between.unwrap_or(0.0) * m, m));
     let mut said = if step > 0.0 {
         format!(
             "data row {row}: {} after {}",

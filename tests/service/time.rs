@@ -192,7 +192,8 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
     let tail = tokio::spawn(async move {
         pipeline::tools::tail(&tail_client, &tail_opts, std::future::pending()).await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // (Time for it to subscribe.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Messages of 7 rows, and of one.
     for (stream, batch) in [("rec", 7), ("rec-1", 1)] {
         let sent = pipeline::tools::publish(&client, &opts(stream, batch))

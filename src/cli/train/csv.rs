@@ -291,8 +291,10 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
     let Some(probes) = probes else {
         return Some(generic);
     };
-    let gaps: usize = probes.iter().map(|p| p.time_gaps).sum();
-    let first = probes.iter().find(|p| p.time_gaps > 0);
+    // Those the windows span: not a gap right after a skipped row.
+    let spanned = |p: &Recording| p.time_gaps - p.time_gaps_at_skips;
+    let gaps: usize = probes.iter().map(spanned).sum();
+    let first = probes.iter().find(|p| spanned(p) > 0);
     Some(match first {
         Some(p) => {
             let example = p.time_gap_examples.first().map_or("", String::as_str);
@@ -302,7 +304,7 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
                 n => (
                     format!(
                         " in {} of the {n} files",
-                        probes.iter().filter(|p| p.time_gaps > 0).count()
+                        probes.iter().filter(|p| spanned(p) > 0).count()
                     ),
                     format!("the first: {}: {example}", p.path.display()),
                 ),
