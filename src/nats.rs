@@ -17,6 +17,39 @@ pub struct Connection {
     pub(crate) events: mpsc::Receiver<Event>,
 }
 
+impl Connection {
+    /// For a client tool (`publish`, `tail`): its connection's events
+    /// logged as the service logs its own (a disconnect warned, with what
+    /// core NATS loses meanwhile, `lost`; the reconnection said; a slow
+    /// consumer's drops warned), and the client to use.
+    pub fn logging_events(self, lost: &'static str) -> Client {
+        let Connection { client, mut events } = self;
+        tokio::spawn(async move {
+            let mut down = false;
+            while let Some(event) = events.recv().await {
+                match event {
+                    Event::Disconnected => {
+                        down = true;
+                        tracing::warn!("disconnected from NATS; reconnecting: {lost}");
+                    }
+                    Event::Connected if down => {
+                        down = false;
+                        tracing::info!("reconnected to NATS");
+                    }
+                    Event::SlowConsumer(sid) => tracing::warn!(
+                        "subscription {sid} is a slow consumer: the client dropped messages"
+                    ),
+                    // (Each failed reconnection attempt is one.)
+                    Event::ClientError(e) if down => tracing::debug!("NATS client error: {e}"),
+                    Event::ClientError(e) => tracing::warn!("NATS client error: {e}"),
+                    _ => {}
+                }
+            }
+        });
+        client
+    }
+}
+
 /// Connects to NATS. Connection events (disconnects, slow-consumer drops)
 /// are passed to the service, which counts, logs and reports them. With
 /// `retry`, an unreachable server is retried (with back-off) instead of

@@ -299,7 +299,9 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         ))
         .into());
     }
-    let conn = a.nats.connect().await?;
+    let client = (a.nats.connect().await?).logging_events(
+        "samples published until it is back are lost (core NATS; --jetstream keeps them)",
+    );
     let opts = pipeline::tools::PublishOptions {
         signal,
         streams,
@@ -314,9 +316,9 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     let started = Instant::now();
     let rows = opts.signal.samples();
     let sent = tokio::select! {
-        r = pipeline::tools::publish(&conn.client, &opts) => Some(r?),
+        r = pipeline::tools::publish(&client, &opts) => Some(r?),
         _ = shutdown_signal() => {
-            conn.client.flush().await.ok();
+            client.flush().await.ok();
             None
         }
     };
@@ -431,7 +433,8 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         Some(s) => format!("{}.{s}", a.output),
         None => format!("{}.>", a.output),
     };
-    let conn = a.nats.connect().await?;
+    let client = (a.nats.connect().await?)
+        .logging_events("translations published until it is back are not received (core NATS)");
     let opts = pipeline::tools::TailOptions {
         subject,
         count: a.count,
@@ -461,7 +464,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             pipeline::recording::Column::Index(i) => format!("column {i}"),
         }),
     };
-    let s = pipeline::tools::tail(&conn.client, &opts, shutdown_signal()).await?;
+    let s = pipeline::tools::tail(&client, &opts, shutdown_signal()).await?;
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
         return Ok(());

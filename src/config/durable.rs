@@ -144,23 +144,30 @@ impl DurableConfig {
                     .into(),
             ));
         }
-        if self.checkpoint_ms == 0 || self.max_ack_pending < 2 || !(1..=5).contains(&self.replicas)
-        {
-            return Err(Error::Config(
-                "durable.checkpoint_ms must be > 0, max_ack_pending ≥ 2, replicas 1 to 5".into(),
+        let bad = |m: String| Err(Error::Config(format!("durable.{m}")));
+        if self.checkpoint_ms == 0 {
+            return bad("checkpoint_interval must be more than 0".into());
+        }
+        if self.max_ack_pending < 2 {
+            return bad(format!(
+                "max_ack_pending {} must be at least 2",
+                self.max_ack_pending
             ));
         }
+        if !(1..=5).contains(&self.replicas) {
+            return bad(format!("replicas {} must be from 1 to 5", self.replicas));
+        }
         if !(self.lease_s.is_finite() && self.lease_s * 1e3 > 2.0 * self.checkpoint_ms as f64) {
-            return Err(Error::Config(format!(
-                "durable.lease_s {} must exceed two checkpoint intervals",
-                self.lease_s
-            )));
+            return bad(format!(
+                "lease {} s must be longer than two checkpoint intervals ({} ms each)",
+                self.lease_s, self.checkpoint_ms
+            ));
         }
         if !(self.duplicate_window_s.is_finite() && self.duplicate_window_s >= 120.0) {
-            return Err(Error::Config(format!(
-                "durable.duplicate_window_s {} must be at least 120",
+            return bad(format!(
+                "duplicate_window {} s must be at least 2 min",
                 self.duplicate_window_s
-            )));
+            ));
         }
         Ok(())
     }

@@ -323,6 +323,17 @@ pub fn resolve(layers: impl IntoIterator<Item = Layer>) -> Result<Resolved> {
 /// (`max_wait (max_wait_ms)`), as either is accepted and the error carries
 /// only the second.
 fn key_name(path: &[String]) -> String {
+    // A route by its number, as the other messages name it (`route 1`).
+    if let [first, index, rest @ ..] = path
+        && first == "route"
+        && let Ok(i) = index.parse::<usize>()
+    {
+        let route = format!("route {}", i + 1);
+        return match rest {
+            [] => route,
+            _ => format!("{route}: {}", rest.join(".")),
+        };
+    }
     let (table, key) = match path {
         [key] => ("", key.as_str()),
         [table, key] => (table.as_str(), key.as_str()),
@@ -345,7 +356,17 @@ fn config_error(e: &figment::Error) -> Error {
         .clone()
         .into_iter()
         .map(|one| {
-            let mut m = one.kind.to_string();
+            let mut m = match &one.kind {
+                // figment's own quotes the list of keys, itself quoted.
+                figment::error::Kind::UnknownField(found, keys) => format!(
+                    "unknown key `{found}`; the keys here are {}",
+                    keys.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                kind => kind.to_string(),
+            };
             if !one.path.is_empty() {
                 m = format!("{}: {m}", key_name(&one.path));
             }

@@ -290,26 +290,29 @@ impl ServeConfig {
                 ));
             }
         }
-        if self.max_batch == 0
-            || self.compute_threads == 0
-            || self.queue == 0
-            || self.max_streams == 0
-        {
-            return bad(
-                "max_batch, compute_threads, queue and max_streams must be positive".into(),
-            );
+        let zero: Vec<&str> = [
+            ("max_batch", self.max_batch),
+            ("compute_threads", self.compute_threads),
+            ("queue", self.queue),
+            ("max_streams", self.max_streams),
+        ]
+        .into_iter()
+        .filter_map(|(key, v)| (v == 0).then_some(key))
+        .collect();
+        if !zero.is_empty() {
+            return bad(format!("{} must be at least 1", zero.join(" and ")));
         }
         // Every translation of a lightly loaded route waits this long.
         if !(0.0..=MAX_WAIT_LIMIT_MS).contains(&self.max_wait_ms) {
             return bad(format!(
-                "max_wait_ms {:.3} must be from 0 to {MAX_WAIT_LIMIT_MS} (a batch waits up to it \
+                "max_wait {} ms must be from 0 to {MAX_WAIT_LIMIT_MS} ms (a batch waits up to it \
                  for more windows, so a lone window is late by it)",
                 self.max_wait_ms
             ));
         }
         if !self.idle_timeout_s.is_finite() || self.idle_timeout_s <= 0.0 {
             return bad(format!(
-                "idle_timeout_s {} must be > 0",
+                "idle_timeout {} s must be more than 0",
                 self.idle_timeout_s
             ));
         }
@@ -455,6 +458,42 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("max_bach"));
         let e = ServeConfig::from_toml("[[route]]\npair='x'\ncolor=1", Path::new("x.toml"));
         assert!(e.unwrap_err().to_string().contains("color"));
+    }
+
+    /// Errors name keys as a person writes them: which key is zero, a
+    /// duration by its short name, a route by its number, and the keys a
+    /// table takes without figment's doubled quotes.
+    #[test]
+    fn errors_name_the_keys_as_written() {
+        let e = |text: &str| {
+            ServeConfig::from_toml(text, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let route = "[[route]]\npair = 'sin-cos'\n";
+        let m = e(&format!("queue = 0\n{route}"));
+        assert!(
+            m.contains("queue must be at least 1") && !m.contains("max_batch"),
+            "{m}"
+        );
+        let m = e(&format!("max_wait = '1h'\n{route}"));
+        assert!(
+            m.contains("max_wait 3600000 ms must be from 0 to 1000 ms"),
+            "{m}"
+        );
+        let m = e(&format!("[durable]\nlease = '0s'\n{route}"));
+        assert!(
+            m.contains("durable.lease 0 s must be longer than two checkpoint"),
+            "{m}"
+        );
+        let m = e(&format!("[durable]\nleese = '1s'\n{route}"));
+        assert!(
+            m.contains("unknown key `leese`; the keys here are `input_stream`, `output_stream`")
+                && !m.contains("``"),
+            "{m}"
+        );
+        let m = e("[[route]]\ninput = 'x.>'\n");
+        assert!(m.contains("route 1: missing field `pair`"), "{m}");
     }
 
     #[test]

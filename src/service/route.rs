@@ -294,7 +294,9 @@ pub(super) fn load_routes(
         .iter()
         .map(|r| {
             let path = config.model_path(r);
-            let model = config.load_model(r)?;
+            // Named by its route, as `config check` says it.
+            let model = (config.load_model(r))
+                .map_err(|e| Error::Config(format!("route for pair {:?}: {e}", r.pair)))?;
             warn_if_no_better_than_a_baseline(&r.pair, &model);
             let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
             tracing::info!(

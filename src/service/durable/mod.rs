@@ -322,7 +322,7 @@ async fn consume(
             }
             _ = epoch.changed() => {
                 return Err(Failure::Retry(
-                    "the connection to NATS dropped: deliveries in flight may be lost".into(),
+                    "the connection to NATS dropped: deliveries in flight are not acknowledged, and come again".into(),
                 ));
             }
             w = async {
