@@ -245,8 +245,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Retrain(a) if !a.rec.data.is_empty() => retrain_recordings(a, cli.threads),
-        Command::Retrain(a) => retrain(&models_dir, a),
+        Command::Retrain(a) if !a.rec.data.is_empty() => {
+            on_training_stack(move || retrain_recordings(a, cli.threads))
+        }
+        Command::Retrain(a) => on_training_stack(move || retrain(&models_dir, a)),
         Command::Eval(a) => evaluate(&models_dir, a),
         Command::Info(a) => cli::info::info(&models_dir, &a),
         Command::Translate(a) => {
@@ -295,6 +297,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
+}
+
+/// Runs a training on a thread of its own with a deep stack: candle's
+/// backward pass walks the graph recursively, a frame per operation, so a
+/// long window overflowed the main thread's 8 MiB (`--window 7000`,
+/// ~37,000 frames: "stack overflow, aborting"). 512 MiB is address space,
+/// not memory: only the pages a deep walk touches are.
+fn on_training_stack(f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    std::thread::scope(|s| {
+        let thread = std::thread::Builder::new()
+            .name("train".into())
+            .stack_size(512 << 20)
+            .spawn_scoped(s, f)?;
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -21,6 +21,7 @@ use crate::data::Windows;
 use crate::error::{Error, Result};
 pub use dates::DateOrder;
 pub use encoding::Encoding;
+pub use file::file_bytes;
 use header::Header;
 pub use numbers::Decimal;
 use numbers::{Evidence, channel_cell};
@@ -136,7 +137,7 @@ impl Recording {
         // A file that is not there (or not ours to read) is a recording the
         // command cannot use (exit status 78, as a missing model file); any
         // other read error is I/O (1: a retry may succeed).
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = file_bytes(path).map_err(|e| {
             let why = format!("cannot open {}: {e}", path.display());
             match e.kind() {
                 std::io::ErrorKind::NotFound
@@ -589,6 +590,7 @@ pub fn windows(segments: &[Segment], window: usize) -> Windows {
 mod dates;
 mod describe;
 mod encoding;
+mod file;
 mod header;
 mod numbers;
 mod options;

@@ -246,7 +246,7 @@ pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
 /// A recording's content id ([`pipeline::format::content_id`]); `None`
 /// when it cannot be read (reading it for training says why).
 pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
-    std::fs::read(path)
+    pipeline::recording::file_bytes(path)
         .ok()
         .map(|b| pipeline::format::content_id(&b))
 }
