@@ -132,23 +132,6 @@ const SKIPPED_EXAMPLES: usize = 5;
 const SNIFF_LINES: usize = 50;
 
 impl Recording {
-    /// Reads `path` with `opts`.
-    pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
-        // A file that is not there (or not ours to read) is a recording the
-        // command cannot use (exit status 78, as a missing model file); any
-        // other read error is I/O (1: a retry may succeed).
-        let bytes = file_bytes(path).map_err(|e| {
-            let why = format!("cannot open {}: {e}", path.display());
-            match e.kind() {
-                std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::PermissionDenied
-                | std::io::ErrorKind::IsADirectory => Error::Data(why),
-                kind => Error::Io(std::io::Error::new(kind, why)),
-            }
-        })?;
-        Self::from_bytes(&bytes, path, opts)
-    }
-
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
         let (mut text, encoding) = encoding::to_utf8(bytes);
@@ -338,7 +321,10 @@ impl Recording {
         // The first row's width: a data row with more (non-empty) fields
         // has a delimiter inside a cell (an unquoted `1,234.5` in a
         // `,`-separated file), and every cell after it is shifted.
-        let width = filled(&first);
+        // (A header of empty names only, `,,`, is as wide as its fields.)
+        let width = Some(filled(&first))
+            .filter(|&n| n > 0)
+            .unwrap_or(first.len());
         let label_time = time
             .iter()
             .map(|(i, name)| label(*i, name))

@@ -164,7 +164,10 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
             part(dmy.0)?,
         )
     };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    // A date that is none (`2026-02-30`, `31-Feb-2024`) is no time: it
+    // was read as the days after the month's end.
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d)
+    {
         return None;
     }
     // The clock, then an offset from UTC (`Z`, `+01:00`, `+0100`, `+01`,
@@ -214,6 +217,10 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
                     .parse()
                     .ok()?,
             );
+            // UTC's offsets run from −12:00 to +14:00.
+            if h > 14.0 || m >= 60.0 {
+                return None;
+            }
             sign * (h * 3600.0 + m * 60.0)
         }
     };
@@ -304,6 +311,16 @@ pub(super) fn clock(text: &str) -> Option<f64> {
     Some(hours * 3600.0 + minutes * 60.0 + secs)
 }
 
+/// The days of month `m` of year `y` (Gregorian).
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// `days_from_civil`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -355,6 +372,26 @@ mod tests {
         );
         assert_eq!(date_time("20260301T001000Z", None), at(0.0, 10.0, 0.0));
         assert_eq!(date_time("20260301T0010", None), at(0.0, 10.0, 0.0));
+        // Dates that are none, and offsets no zone has: no time (they were
+        // read as days after the month's end, or hours away).
+        for none in [
+            "2026-02-30 00:00",
+            "2025-02-29",
+            "31-Feb-2024",
+            "2026-04-31T00:00:00",
+            "31.06.2026 10:00",
+            "+275760-01-01",
+            "2026-03-01T00:00:00+99:99",
+            "2026-03-01T00:00:00+15:00",
+        ] {
+            assert_eq!(date_time(none, None), None, "{none}");
+        }
+        assert!(date_time("2024-02-29", None).is_some() && date_time("2000-02-29", None).is_some());
+        assert_eq!(date_time("1900-02-29", None), None);
+        assert_eq!(
+            date_time("2026-03-01T14:00:00+14:00", None),
+            at(0.0, 0.0, 0.0)
+        );
         assert_eq!(date_time("20260301T001000.5Z", None), at(0.0, 10.0, 0.5));
         assert_eq!(date_time("20260301T001000,25", None), at(0.0, 10.0, 0.25));
         // Months as German, French, Spanish, Italian and Dutch exports

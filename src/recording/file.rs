@@ -3,6 +3,28 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::{CsvOptions, Recording};
+use crate::error::{Error, Result};
+
+impl Recording {
+    /// Reads `path` with `opts`.
+    pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
+        // A file that is not there (or not ours to read) is a recording the
+        // command cannot use (exit status 78, as a missing model file); any
+        // other read error is I/O (1: a retry may succeed).
+        let bytes = file_bytes(path).map_err(|e| {
+            let why = format!("cannot open {}: {e}", path.display());
+            match e.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::IsADirectory => Error::Data(why),
+                kind => Error::Io(std::io::Error::new(kind, why)),
+            }
+        })?;
+        Self::from_bytes(&bytes, path, opts)
+    }
+}
+
 /// A file's bytes. A pipe or a device (`--data /dev/stdin`, a shell's
 /// `<(…)`) can be read once only, and a run reads a recording more than
 /// once (its content id, then its rows): what one held is kept for the rest

@@ -122,6 +122,14 @@ impl CsvArgs {
                 "--date-order needs --time-column: the column whose dates it reads".into(),
             ));
         }
+        if let [date, clock] = &self.time_column[..]
+            && date == clock
+        {
+            return Err(super::Usage(format!(
+                "--time-column names {date} twice: give it once, or a date's column then its \
+                 time of day's"
+            )));
+        }
         Ok(())
     }
 

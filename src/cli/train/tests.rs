@@ -123,6 +123,10 @@ fn the_time_column_flag_takes_a_date_and_a_time_of_day() {
     let codes = parse(&["--missing", "-9999", "--missing", "-999.9"]).map(|o| o.missing);
     assert_eq!(codes.map_err(|e| e.to_string()), Ok(vec![-9999.0, -999.9]));
     assert!(parse(&["--missing", "NaN"]).is_err());
+    // One column named twice: said so (it read "… + …: is not a time").
+    let twice = Cli::try_parse_from(["retrain", "--time-column", "t", "--time-column", "t"]);
+    let said = twice.unwrap().csv.check().unwrap_err().0;
+    assert!(said.contains("--time-column names \"t\" twice"), "{said}");
 }
 
 /// `--validate 0,1` as a decimal comma writes it (it was "invalid float
