@@ -62,8 +62,9 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
     ] {
         let std = Affine::standard(values.iter().copied()).scale;
         let big = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        // The spacing of f32 values just below `big`.
-        let step = (big.next_up() - big) as f64;
+        // The spacing of f32 values just below `big` (above f32's largest
+        // value there is only infinity).
+        let step = (big - big.next_down()) as f64;
         if std > 0.0 && step > 0.01 * std {
             warnings.push(format!(
                 "column {name:?}: values near {big:.6e} vary by {std:.3e} (standard deviation), \

@@ -456,7 +456,8 @@ fn repeating(steps: &[f64], columns: usize) -> Option<String> {
         };
         format!(
             "repeats on {same} of {} rows: {clock}stamps coarser than the rows (leave out \
-             --time-column)",
+             --time-column), or steps finer than the column is read to (about a microsecond \
+             for a date)",
             steps.len()
         )
     })
