@@ -196,6 +196,25 @@ fn serve_duration_flags_need_a_unit() {
     }
 }
 
+/// `--out` naming a folder is refused before any training (it failed
+/// once the weights were to be written), for a pair and for a recording.
+#[test]
+fn retrain_out_must_name_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "x,y\n1,2\n").unwrap();
+    let folder = dir.path().to_str().unwrap().to_string();
+    for args in [
+        vec!["retrain", "--pair", "sin-cos", "--out", &folder],
+        vec!["retrain", "--data", csv.to_str().unwrap(), "--out", &folder],
+    ] {
+        let out = pipeline().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("a folder; name the model file"), "{err}");
+    }
+}
+
 #[test]
 fn retrain_then_eval_round_trip() {
     let dir = tempfile::tempdir().unwrap();

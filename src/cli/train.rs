@@ -207,6 +207,26 @@ fn stop_on_ctrl_c() {
     });
 }
 
+/// `--out` names a file: said before training, not when its minutes are
+/// spent (a folder read "Not a directory" once the weights were to be
+/// written).
+fn writable_model_path(out: &Path) -> Result<()> {
+    if out.is_dir()
+        || out
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::MAIN_SEPARATOR)
+    {
+        return Err(Usage(format!(
+            "--out {}: a folder; name the model file (e.g. {})",
+            out.display(),
+            out.join("model.safetensors").display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     stop_on_ctrl_c();
     let recipe = recipe_from_args(&a, RecipeName::Default)?;
@@ -224,6 +244,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         (None, Some(id)) => models_dir.join(format!("{id}.safetensors")),
         (None, None) => return Err(Usage("--out FILE is required".into()).into()),
     };
+    writable_model_path(&out)?;
 
     tracing::info!(
         data = %data_name, recipe = %recipe.name, epochs = recipe.epochs, batch = recipe.batch,
@@ -328,6 +349,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let Some(out) = a.out.clone() else {
         return Err(Usage("--out FILE is required with --data".into()).into());
     };
+    writable_model_path(&out)?;
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
