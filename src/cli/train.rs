@@ -575,6 +575,8 @@ pub(crate) fn budget_bar() -> ProgressBar {
 /// A window length a model file may have (refused after training, else).
 fn window_len(s: &str) -> std::result::Result<usize, String> {
     match positive(s)? {
+        // The recipe's own bound, said here before any file is read.
+        1 => Err("must be at least 2".into()),
         w if w > format::MAX_WINDOW => Err(format!("at most {}", format::MAX_WINDOW)),
         w => Ok(w),
     }

@@ -224,7 +224,7 @@ impl Recipe {
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !(positive(self.lr) && positive(self.lr_final)) {
-            return bad("learning rates must be positive");
+            return bad("learning rates must be positive and finite");
         }
         if !self.fixed_windows && self.random_windows_per_epoch == 0 {
             return bad("no training windows (fixed windows off and no random windows)");

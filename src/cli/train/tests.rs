@@ -150,4 +150,7 @@ fn a_window_over_the_limit_is_refused_at_once() {
             .contains("at most 10000")
     );
     assert!(super::window_len("0").is_err());
+    // One sample has nothing to learn from: the recipe's bound, at once.
+    assert_eq!(super::window_len("1"), Err("must be at least 2".into()));
+    assert_eq!(super::window_len("2"), Ok(2));
 }
