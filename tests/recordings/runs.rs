@@ -369,7 +369,7 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
         (copied, "hold the same bytes"),
         (gap, "--max-gap needs --time-column"),
         (order, "--date-order needs --time-column"),
-        (window, "window at least 2"),
+        (window, "must be at least 2"),
         (lr, "learning rates must be positive"),
     ] {
         let err = String::from_utf8_lossy(&out.stderr);
