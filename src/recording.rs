@@ -92,11 +92,9 @@ pub struct Recording {
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
     /// The data row after each gap, but for those right after skipped
-    /// rows (split there already), which are counted apart.
+    /// rows (split there already: `time_gaps` counts them too).
     #[serde(skip)]
     pub time_gap_rows: Vec<usize>,
-    #[serde(skip)]
-    pub time_gaps_at_skips: usize,
     /// Each data row's time in seconds as the time column reads (`None`
     /// for a skipped row; empty without a time column): `publish` stamps.
     #[serde(skip)]
@@ -303,7 +301,6 @@ impl Recording {
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),
-            time_gaps_at_skips: 0,
             row_times: Vec::new(),
             time_hint: None,
             time_doubt: None,

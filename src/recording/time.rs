@@ -376,9 +376,8 @@ pub(super) fn split_at_gaps(
 /// service restarts there at the gap in `seq` (a `gap` event).
 fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Option<(&str, f64)>) {
     rec.time_gaps += 1;
-    match across {
-        None => rec.time_gap_rows.push(row),
-        Some(_) => rec.time_gaps_at_skips += 1,
+    if across.is_none() {
+        rec.time_gap_rows.push(row);
     }
     if rec.time_gap_examples.len() >= SKIPPED_EXAMPLES {
         return;

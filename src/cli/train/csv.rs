@@ -300,7 +300,7 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
         return Some(generic);
     };
     // Those the windows span: not a gap right after a skipped row.
-    let spanned = |p: &Recording| p.time_gaps - p.time_gaps_at_skips;
+    let spanned = |p: &Recording| p.time_gap_rows.len();
     let gaps: usize = probes.iter().map(spanned).sum();
     let first = probes.iter().find(|p| spanned(p) > 0);
     Some(match first {
