@@ -299,16 +299,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Runs a training on a thread of its own with a deep stack: candle's
-/// backward pass walks the graph recursively, a frame per operation, so a
-/// long window overflowed the main thread's 8 MiB (`--window 7000`,
-/// ~37,000 frames: "stack overflow, aborting"). 512 MiB is address space,
-/// not memory: only the pages a deep walk touches are.
+/// Runs a training on a thread of its own with a deep stack (see
+/// [`pipeline::train::TRAINING_STACK`]): a long window's backward pass overflowed the main
+/// thread's 8 MiB.
 fn on_training_stack(f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
     std::thread::scope(|s| {
         let thread = std::thread::Builder::new()
             .name("train".into())
-            .stack_size(512 << 20)
+            .stack_size(pipeline::train::TRAINING_STACK)
             .spawn_scoped(s, f)?;
         thread
             .join()

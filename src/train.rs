@@ -22,6 +22,13 @@ mod recipe;
 pub use init::init_params;
 pub use recipe::{RECORDING_BATCH, RECORDING_STEPS, Recipe, Schedule};
 
+/// Stack for every thread that runs a backward pass: candle walks the graph
+/// recursively, a frame per operation, and a long window's graph is deep
+/// (`--window 7000`: ~37,000 frames, far past a thread's default 2 MiB or the
+/// main thread's 8 MiB: "stack overflow, aborting"). 512 MiB is address
+/// space, not memory: only the pages a deep walk touches are.
+pub const TRAINING_STACK: usize = 512 << 20;
+
 /// Where the training windows come from.
 #[derive(Debug, Clone)]
 pub struct TrainData<'a> {
@@ -444,12 +451,22 @@ fn gradients(
         .map(|s| batch.gather(&(s..(s + per).min(n)).collect::<Vec<_>>()))
         .collect();
     let results: Vec<Result<(f64, candle_core::backprop::GradStore)>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = shards.iter().map(|sh| sc.spawn(move || one(sh))).collect();
+        let handles: Vec<_> = shards
+            .iter()
+            .map(|sh| {
+                std::thread::Builder::new()
+                    .name("train-shard".into())
+                    .stack_size(TRAINING_STACK)
+                    .spawn_scoped(sc, move || one(sh))
+            })
+            .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Data("a training thread panicked".into())))
+            .map(|h| match h {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Data("a training thread panicked".into()))),
+                Err(e) => Err(e.into()),
             })
             .collect()
     });
@@ -517,6 +534,35 @@ fn validation_mse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each shard's backward pass runs on a thread of its own: with a
+    /// thread's default 2 MiB stack, `retrain --window 2000` on two threads
+    /// aborted with a stack overflow (the graph is a frame per operation).
+    #[test]
+    fn a_long_window_trains_on_two_threads() -> Result<()> {
+        let (hidden, window) = (2, 2000);
+        let init = init_params(hidden, 0);
+        let (mut vars, mut tensors) = (Vec::new(), HashMap::new());
+        for (name, shape) in tensor_specs(hidden) {
+            let var = Var::from_vec(init[&name].clone(), shape, &Device::Cpu)?;
+            tensors.insert(name, var.as_tensor().clone());
+            vars.push(var);
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        let model = Seq2Seq::new(vb, hidden, window)?;
+        let t: Vec<f32> = (0..window + 16).map(|i| i as f32 * 0.01).collect();
+        let (x, y): (Vec<f32>, Vec<f32>) = t.iter().map(|t| (t.sin(), t.cos())).unzip();
+        let batch = Windows::sliding(&x, &y, window)?;
+        let (loss, grads) = gradients(&model, &vars, &batch, 2)?;
+        assert!(loss.is_finite() && loss > 0.0, "loss {loss}");
+        for v in &vars {
+            assert!(
+                grads.get(v.as_tensor()).is_some(),
+                "a variable without gradient"
+            );
+        }
+        Ok(())
+    }
 
     #[test]
     fn cosine_schedule_warms_up_then_decays() {
