@@ -5,11 +5,20 @@
 //! training windows).
 //!
 //! The linear fit is the normal equations on centred data, solved by
-//! Cholesky in f64: W is small (24), so the W × W system is microseconds,
-//! and a linear-algebra crate would cost more build time than it saves.
+//! Cholesky in f64. W is 24 by default, where all of it takes microseconds;
+//! windows run to thousands of samples, and there the W × W sums and the
+//! solves are blocked, their products on the `gemm` crate's kernels
+//! (`pipeline_kernel::dense`): at W = 2000 plain loops took ~45 s.
+
+use pipeline_kernel::dense::{Mat, product};
 
 use crate::data::Windows;
 use crate::error::{Error, Result};
+
+/// Windows per product when summing the normal equations or predicting.
+const ROWS: usize = 256;
+/// Rows and columns per block of the factorisation and the solves.
+const BLOCK: usize = 64;
 
 /// Predicts the training mean everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -65,21 +74,18 @@ impl LinearMap {
             s
         };
         let (x_mean, y_mean) = (col_means(&train.input), col_means(&train.target));
-        // A = XcᵀXc [W, W], C = XcᵀYc [W, W].
+        // A = XcᵀXc [W, W], C = XcᵀYc [W, W], a block of windows at a time.
         let mut a = vec![0f64; w * w];
         let mut c = vec![0f64; w * w];
-        let (mut xc, mut yc) = (vec![0f64; w], vec![0f64; w]);
-        for r in 0..n {
-            for k in 0..w {
-                xc[k] = train.input[r * w + k] as f64 - x_mean[k];
-                yc[k] = train.target[r * w + k] as f64 - y_mean[k];
-            }
-            for i in 0..w {
-                for j in 0..w {
-                    a[i * w + j] += xc[i] * xc[j];
-                    c[i * w + j] += xc[i] * yc[j];
-                }
-            }
+        let (mut xc, mut yc) = (vec![0f64; ROWS.min(n) * w], vec![0f64; ROWS.min(n) * w]);
+        for start in (0..n).step_by(ROWS) {
+            let m = ROWS.min(n - start);
+            let rows = start * w..(start + m) * w;
+            centre(&train.input[rows.clone()], &x_mean, &mut xc);
+            centre(&train.target[rows], &y_mean, &mut yc);
+            let x = Mat::rows(&xc, m, w, w);
+            product(&mut a, w, x.t(), x, 1.0, 1.0);
+            product(&mut c, w, x.t(), Mat::rows(&yc, m, w, w), 1.0, 1.0);
         }
         let trace: f64 = (0..w).map(|i| a[i * w + i]).sum();
         // An absolute floor too: an all-constant input has a zero trace.
@@ -87,18 +93,9 @@ impl LinearMap {
         (0..w).for_each(|i| a[i * w + i] += ridge);
         let l = cholesky(&a, w)
             .ok_or_else(|| Error::Data("the linear baseline's system is singular".into()))?;
-        // Solve A B = C column by column: L z = c, Lᵀ b = z.
-        let mut b = vec![0f64; w * w];
-        let mut col = vec![0f64; w];
-        for j in 0..w {
-            for i in 0..w {
-                col[i] = c[i * w + j];
-            }
-            solve_cholesky(&l, w, &mut col);
-            for i in 0..w {
-                b[i * w + j] = col[i];
-            }
-        }
+        // A B = C: L Z = C, then Lᵀ B = Z, in place.
+        let mut b = c;
+        solve_cholesky(&l, w, &mut b);
         Ok(Self {
             window: w,
             x_mean,
@@ -127,51 +124,153 @@ impl LinearMap {
     /// Predictions for row-major windows `[n, W]`.
     pub fn predict(&self, input: &[f32]) -> Vec<f32> {
         let w = self.window;
-        let mut out = Vec::with_capacity(input.len());
-        let mut xc = vec![0f64; w];
-        for row in input.chunks_exact(w) {
-            for k in 0..w {
-                xc[k] = row[k] as f64 - self.x_mean[k];
-            }
-            for j in 0..w {
-                let y: f64 = (0..w).map(|i| xc[i] * self.b[i * w + j]).sum();
-                out.push((y + self.y_mean[j]) as f32);
+        if w == 0 {
+            return Vec::new();
+        }
+        let n = input.len() / w;
+        let mut out = Vec::with_capacity(n * w);
+        let (mut xc, mut y) = (vec![0f64; ROWS.min(n) * w], vec![0f64; ROWS.min(n) * w]);
+        for start in (0..n).step_by(ROWS) {
+            let m = ROWS.min(n - start);
+            centre(&input[start * w..(start + m) * w], &self.x_mean, &mut xc);
+            let b = Mat::rows(&self.b, w, w, w);
+            product(&mut y, w, Mat::rows(&xc, m, w, w), b, 0.0, 1.0);
+            for row in y[..m * w].chunks_exact(w) {
+                out.extend(row.iter().zip(&self.y_mean).map(|(v, m)| (v + m) as f32));
             }
         }
         out
     }
 }
 
-/// Lower-triangular `L` with `L Lᵀ = a` (`n × n`, row-major); `None` if `a`
-/// is not positive definite.
+/// `out`'s first rows ← `rows` (row-major, W = `mean.len()` per row) less
+/// `mean`, in f64.
+fn centre(rows: &[f32], mean: &[f64], out: &mut [f64]) {
+    for (o, r) in out
+        .chunks_exact_mut(mean.len())
+        .zip(rows.chunks_exact(mean.len()))
+    {
+        for ((o, &v), m) in o.iter_mut().zip(r).zip(mean) {
+            *o = v as f64 - m;
+        }
+    }
+}
+
+/// Lower-triangular `L` with `L Lᵀ = a` (`n × n`, row-major; only the
+/// lower triangle of `a` is read); `None` if `a` is not positive definite.
+/// Left-looking by blocks of columns: a panel's update by the columns
+/// before it is one product.
 fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0f64; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
-            if i == j {
-                let d = a[i * n + i] - s;
-                if d.is_nan() || d <= 0.0 {
-                    return None;
-                }
-                l[i * n + i] = d.sqrt();
-            } else {
-                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+    let mut p = Vec::new();
+    for j0 in (0..n).step_by(BLOCK) {
+        let (nb, h) = (BLOCK.min(n - j0), n - j0);
+        // The panel: rows j0.., columns j0..j0 + nb, less what the columns
+        // before it contribute.
+        p.clear();
+        for i in j0..n {
+            p.extend_from_slice(&a[i * n + j0..i * n + j0 + nb]);
+        }
+        if j0 > 0 {
+            let left = Mat::rows(&l[j0 * n..], h, j0, n);
+            let top = Mat::rows(&l[j0 * n..], nb, j0, n);
+            product(&mut p, nb, left, top.t(), 1.0, -1.0);
+        }
+        for j in 0..nb {
+            let d = p[j * nb + j] - dot(&p[j * nb..j * nb + j], &p[j * nb..j * nb + j]);
+            if d.is_nan() || d <= 0.0 {
+                return None;
             }
+            let d = d.sqrt();
+            p[j * nb + j] = d;
+            for i in j + 1..h {
+                let s = dot(&p[i * nb..i * nb + j], &p[j * nb..j * nb + j]);
+                p[i * nb + j] = (p[i * nb + j] - s) / d;
+            }
+        }
+        for i in 0..h {
+            let row = (j0 + i) * n + j0;
+            let cols = nb.min(i + 1);
+            l[row..row + cols].copy_from_slice(&p[i * nb..i * nb + cols]);
         }
     }
     Some(l)
 }
 
-/// Solves `L Lᵀ x = v` in place.
+/// Solves `L Lᵀ X = V` in place for `V`'s `n` columns (`n × n`,
+/// row-major), by blocks of rows: a block's update by the rows solved
+/// before it is one product.
 fn solve_cholesky(l: &[f64], n: usize, v: &mut [f64]) {
-    for i in 0..n {
-        let s: f64 = (0..i).map(|k| l[i * n + k] * v[k]).sum();
-        v[i] = (v[i] - s) / l[i * n + i];
+    // L Z = V, top down.
+    for i0 in (0..n).step_by(BLOCK) {
+        let nb = BLOCK.min(n - i0);
+        let (done, rest) = v.split_at_mut(i0 * n);
+        let block = &mut rest[..nb * n];
+        if i0 > 0 {
+            let left = Mat::rows(&l[i0 * n..], nb, i0, n);
+            product(block, n, left, Mat::rows(done, i0, n, n), 1.0, -1.0);
+        }
+        for i in 0..nb {
+            let (above, row) = block.split_at_mut(i * n);
+            let row = &mut row[..n];
+            for (k, prev) in above.chunks_exact(n).enumerate() {
+                axpy(-l[(i0 + i) * n + i0 + k], prev, row);
+            }
+            let d = l[(i0 + i) * n + i0 + i];
+            row.iter_mut().for_each(|x| *x /= d);
+        }
     }
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|k| l[k * n + i] * v[k]).sum();
-        v[i] = (v[i] - s) / l[i * n + i];
+    // Lᵀ X = Z, bottom up.
+    for i0 in (0..n).step_by(BLOCK).rev() {
+        let (nb, i1) = (BLOCK.min(n - i0), (i0 + BLOCK).min(n));
+        let (head, solved) = v.split_at_mut(i1 * n);
+        let block = &mut head[i0 * n..];
+        if i1 < n {
+            let below = Mat::rows(&l[i1 * n + i0..], n - i1, nb, n);
+            product(
+                block,
+                n,
+                below.t(),
+                Mat::rows(solved, n - i1, n, n),
+                1.0,
+                -1.0,
+            );
+        }
+        for i in (0..nb).rev() {
+            let (row, after) = block.split_at_mut((i + 1) * n);
+            let row = &mut row[i * n..];
+            for (k, next) in after.chunks_exact(n).enumerate() {
+                axpy(-l[(i0 + i + 1 + k) * n + i0 + i], next, row);
+            }
+            let d = l[(i0 + i) * n + i0 + i];
+            row.iter_mut().for_each(|x| *x /= d);
+        }
+    }
+}
+
+/// `Σ a[k] b[k]` in four partial sums (one serial chain of adds is the
+/// factorisation's bottleneck at long windows).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            s[k] += x[k] * y[k];
+        }
+    }
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// `y += alpha · x`.
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
     }
 }
 
@@ -213,6 +312,73 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Windows longer than a block, more windows than a product takes:
+    /// every blocked path (three blocks of columns, the last short; three
+    /// products of windows) must still find an exactly linear map.
+    #[test]
+    fn a_long_window_map_is_found_across_blocks() {
+        let (w, n) = (150, 600);
+        let mut rng = Rng::new(7);
+        let truth: Vec<f64> = (0..w * w).map(|_| rng.normal() / w as f64).collect();
+        let windows = |rng: &mut Rng| {
+            let input: Vec<f32> = (0..n * w).map(|_| rng.normal() as f32).collect();
+            let target = input
+                .chunks_exact(w)
+                .flat_map(|x| {
+                    (0..w).map(|j| {
+                        let y: f64 = (0..w).map(|i| x[i] as f64 * truth[i * w + j]).sum();
+                        (y + 3.0) as f32
+                    })
+                })
+                .collect();
+            Windows {
+                window: w,
+                input,
+                target,
+            }
+        };
+        let m = LinearMap::fit(&windows(&mut rng)).unwrap();
+        let fresh = windows(&mut rng);
+        let p = m.predict(&fresh.input);
+        assert_eq!(p.len(), fresh.target.len());
+        let worst = p
+            .iter()
+            .zip(&fresh.target)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "largest error {worst}");
+    }
+
+    #[test]
+    fn the_blocked_factor_multiplies_back() {
+        let n = 130;
+        let mut rng = Rng::new(11);
+        let g: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+        // A = G Gᵀ + n I: positive definite.
+        let mut a = vec![0f64; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = (0..n).map(|k| g[i * n + k] * g[j * n + k]).sum::<f64>()
+                    + if i == j { n as f64 } else { 0.0 };
+            }
+        }
+        let l = cholesky(&a, n).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let llt: f64 = (0..n).map(|k| l[i * n + k] * l[j * n + k]).sum();
+                assert!(
+                    (llt - a[i * n + j]).abs() < 1e-8 * a[i * n + i],
+                    "({i}, {j})"
+                );
+                if j > i {
+                    assert_eq!(l[i * n + j], 0.0, "above the diagonal at ({i}, {j})");
+                }
+            }
+        }
+        a[5 * n + 5] = -1.0;
+        assert!(cholesky(&a, n).is_none(), "not positive definite");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use std::fmt;
 
 use lines::Lines;
 
+pub mod dense;
 mod lines;
 pub mod rng;
 pub mod roofline;
