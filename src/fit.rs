@@ -277,6 +277,11 @@ impl Scored {
     }
 }
 
+/// The longest window whose baselines a model file stores: the linear
+/// map's W × W coefficients are JSON in the file's header, ~5 MB at 512,
+/// and safetensors readers refuse a header over 100 MB (W ≈ 2,150).
+pub const MAX_RECORDED_WINDOW: usize = 512;
+
 /// The two baselines, fitted on a model's training windows.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Baselines {
@@ -291,6 +296,13 @@ impl Baselines {
             mean: MeanPredictor::fit(&p.train_output)?,
             linear: LinearMap::fit(&p.train)?,
         })
+    }
+
+    /// What a model file stores of them: all, up to windows of
+    /// [`MAX_RECORDED_WINDOW`]; beyond it none (`eval` of a new recording
+    /// then fits them on the recording's first part, as for older models).
+    pub fn to_record(&self) -> Option<&Self> {
+        (self.linear.window() <= MAX_RECORDED_WINDOW).then_some(self)
     }
 
     /// The baselines a model's metrics recorded (`None` for models from
@@ -526,5 +538,39 @@ mod tests {
         let mut nan = stored;
         nan["baselines"]["linear"]["x_mean"][0] = serde_json::json!(null);
         assert_eq!(Baselines::recorded(Some(&nan), 4), None);
+    }
+
+    /// A long window's linear map is not stored: at 2,500 samples its JSON
+    /// passed the 100 MB that safetensors allows a header, and `retrain`
+    /// failed after training ("header too large").
+    #[test]
+    fn a_long_window_s_baselines_are_not_stored() {
+        let fitted = |w: usize| {
+            let t: Vec<f32> = (0..3 * w).map(|i| (i as f32 * 0.1).sin()).collect();
+            let train = Windows::sliding(&t, &t, w).unwrap();
+            Baselines {
+                mean: MeanPredictor::fit(&train.target).unwrap(),
+                linear: LinearMap::fit(&train).unwrap(),
+            }
+        };
+        let at_limit = fitted(MAX_RECORDED_WINDOW);
+        assert_eq!(at_limit.to_record(), Some(&at_limit));
+        let stored = serde_json::json!({ "baselines": at_limit.to_record() });
+        assert!(
+            stored.to_string().len() < 10 << 20,
+            "{} bytes",
+            stored.to_string().len()
+        );
+        assert_eq!(
+            Baselines::recorded(Some(&stored), MAX_RECORDED_WINDOW),
+            Some(at_limit)
+        );
+        let over = fitted(MAX_RECORDED_WINDOW + 1);
+        assert_eq!(over.to_record(), None);
+        let stored = serde_json::json!({ "baselines": over.to_record() });
+        assert_eq!(
+            Baselines::recorded(Some(&stored), MAX_RECORDED_WINDOW + 1),
+            None
+        );
     }
 }

@@ -115,6 +115,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .flatten(),
         _ => None,
     };
+    let new_recording = matches!(&trained, Some((_, files)) if !files.is_empty()) && !overlap;
+    if new_recording && unseen.is_none() && a.rec.validate.is_none() && w > fit::MAX_RECORDED_WINDOW
+    {
+        eprintln!(
+            "the model file holds no baselines (not stored for windows over {} samples): each \
+             recording is scored on its last part, against baselines fitted on the rest",
+            fit::MAX_RECORDED_WINDOW
+        );
+    }
     let validate = match unseen {
         Some(_) => 0.0,
         None => a

@@ -487,7 +487,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             // What `eval` on a later recording compares its held-out part with.
             "ranges": ranges,
             // And the baselines it compares the model with there.
-            "baselines": scored.baselines,
+            "baselines": scored.baselines.to_record(),
         })),
         created: Some(created.clone()),
         scaling: Some(scaling),
@@ -538,6 +538,14 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "note       the weights kept did best on the held-out part among {measured} \
              measurements, so its scores lean optimistic; `pipeline eval --data` on a later \
              recording scores the model on rows that chose nothing"
+        );
+    }
+    if scored.baselines.to_record().is_none() {
+        println!(
+            "note       the baselines of a {}-sample window are not stored in the model file \
+             (the linear map alone is {}² coefficients): `pipeline eval` of a new recording \
+             fits them on that recording's first part",
+            recipe.window, recipe.window
         );
     }
     println!("model      {} (id {id})", out.display());
