@@ -68,6 +68,10 @@ pub struct Chart<'a> {
     pub log_y: bool,
 }
 
+/// Points in a line above which it is drawn a pixel wide (about half the
+/// chart's width in pixels).
+const DENSE_POINTS: usize = 400;
+
 /// Draws `lines` into a 1000×600 PNG at `path`.
 pub fn line_chart(path: &Path, chart: &Chart, lines: &[Line]) -> Result<()> {
     render(path, (1000, 600), |root| draw_on(root, chart, lines))
@@ -265,8 +269,15 @@ fn draw_on<DB: DrawingBackend>(
                 .draw()
                 .map_err(|e| e.to_string())?;
             for line in lines {
-                let style = ShapeStyle::from(&line.color).stroke_width(line.width);
                 let mut runs = runs(&line.points, chart.log_y);
+                // plotters fills a line wider than a pixel as one polygon
+                // around the whole path, and a dense zigzag (thousands of
+                // windows' noise) makes that polygon spike far outside the
+                // chart, across title and labels; a pixel-wide line is drawn
+                // segment by segment. Dense, the two look alike.
+                let dense = runs.iter().map(Vec::len).sum::<usize>() > DENSE_POINTS;
+                let style =
+                    ShapeStyle::from(&line.color).stroke_width(if dense { 1 } else { line.width });
                 let rest = runs.split_off(1.min(runs.len()));
                 let first = runs.pop().unwrap_or_default();
                 for pts in rest {
@@ -373,6 +384,45 @@ mod tests {
         }
         assert_eq!(axis_labels(20.0, 80.0)(&50.0), "50");
         assert_eq!(axis_labels(0.0, 1.0)(&0.5), "0.5");
+    }
+
+    /// A dense noisy line stays inside the chart: drawn two pixels wide it
+    /// was one polygon whose spikes crossed the title and the axis labels
+    /// (a 3-million-row recording's overview).
+    #[test]
+    fn a_dense_zigzag_stays_inside_its_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.png");
+        let mut rng = crate::rng::Rng::new(5);
+        let pts: Vec<(f64, f64)> = (0..4000)
+            .map(|i| (i as f64 * 150.0, rng.normal()))
+            .collect();
+        let chart = Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            log_y: false,
+        };
+        line_chart(&path, &chart, &[Line::new(None, pts, RED)]).unwrap();
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut rgb).unwrap();
+        let (w, h) = (info.width as usize, info.height as usize);
+        let red = |x: usize, y: usize| rgb[(y * w + x) * 3..(y * w + x) * 3 + 3] == [214, 39, 40];
+        // Above the plot (title, margin) and below it (the x labels' rows).
+        let outside = (0..w).flat_map(|x| (0..30).chain(h - 30..h).map(move |y| (x, y)));
+        assert_eq!(
+            outside.filter(|&(x, y)| red(x, y)).count(),
+            0,
+            "red outside the chart"
+        );
+        let inside = (0..w).flat_map(|x| (100..h - 100).map(move |y| (x, y)));
+        assert!(
+            inside.filter(|&(x, y)| red(x, y)).count() > 10_000,
+            "the line is drawn"
+        );
     }
 
     #[test]

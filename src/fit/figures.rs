@@ -110,7 +110,7 @@ pub fn overview_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()>
     });
     let c = &scored.comparison;
     let title = format!(
-        "{} {} windows, each one's last step: model NMSE {:.3}, linear map {:.3} (all steps)",
+        "{} {} windows' last steps; NMSE (all steps): model {:.3}, linear map {:.3}",
         n,
         if c.never_seen { "unseen" } else { "held-out" },
         c.model.nmse,
