@@ -299,7 +299,7 @@ mod tests {
         // Windows from t = 2 on, where the filter sees only window samples
         // except at each window's first two outputs (which see earlier ones):
         // the map is then not exact there, so compare the tail columns.
-        let w = crate::recording::windows(std::slice::from_ref(&seg), 8);
+        let w = crate::recording::windows(std::slice::from_ref(&seg), 8).unwrap();
         let m = LinearMap::fit(&w).unwrap();
         let p = m.predict(&w.input);
         for (r, (pr, tr)) in p.chunks(8).zip(w.target.chunks(8)).enumerate().skip(2) {

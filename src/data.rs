@@ -95,6 +95,17 @@ impl Windows {
         self.target.extend_from_slice(&other.target);
     }
 
+    /// [`extend`](Self::extend) with windows no longer needed apart: taken
+    /// as they are when there are none yet.
+    pub fn append(&mut self, other: Windows) {
+        debug_assert_eq!(self.window, other.window);
+        if self.is_empty() {
+            (self.input, self.target) = (other.input, other.target);
+        } else {
+            self.extend(&other);
+        }
+    }
+
     pub fn input_row(&self, i: usize) -> &[f32] {
         &self.input[i * self.window..(i + 1) * self.window]
     }

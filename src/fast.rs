@@ -4,6 +4,7 @@
 //! the encoder and to the output after the dense head (identity: skipped).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use pipeline_kernel::kernel_name;
 
@@ -76,4 +77,49 @@ impl FastModel {
         self.translate_into(input, &mut out, &mut Scratch::default())?;
         Ok(out)
     }
+
+    /// [`translate_rows`](Self::translate_rows) for many windows (a
+    /// recording's held-out part: hundreds of thousands), on `threads`
+    /// threads, [`CHUNK_WINDOWS`] per call, `progress(done)` after each.
+    /// One call over all of them held a scaled copy of every window and the
+    /// kernel's state for all at once, and said nothing for half a minute.
+    pub fn translate_windows(
+        &self,
+        input: &[f32],
+        threads: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<f32>> {
+        let w = self.window().max(1);
+        let mut out = vec![0f32; input.len()];
+        let chunk = CHUNK_WINDOWS * w;
+        let mut jobs: Vec<(&[f32], &mut [f32])> =
+            input.chunks(chunk).zip(out.chunks_mut(chunk)).collect();
+        let per = jobs.len().div_ceil(threads.max(1)).max(1);
+        let done = AtomicUsize::new(0);
+        let run = |share: Vec<(&[f32], &mut [f32])>| -> Result<()> {
+            let mut scratch = Scratch::default();
+            for (x, y) in share {
+                self.translate_into(x, y, &mut scratch)?;
+                progress(done.fetch_add(x.len() / w, Ordering::Relaxed) + x.len() / w);
+            }
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            let mut handles = Vec::new();
+            while jobs.len() > per {
+                let share = jobs.split_off(jobs.len() - per);
+                handles.push(s.spawn(|| run(share)));
+            }
+            let mine = run(std::mem::take(&mut jobs));
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Data("a scoring thread panicked".into())))
+            })?;
+            mine
+        })?;
+        Ok(out)
+    }
 }
+
+/// Windows per kernel call in [`FastModel::translate_windows`].
+pub const CHUNK_WINDOWS: usize = 2048;

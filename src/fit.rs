@@ -117,9 +117,10 @@ pub fn prepare(
             p.train_input.extend_from_slice(&s.input);
             p.train_output.extend_from_slice(&s.output);
         }
-        let train_windows = recording::windows(&train, window);
-        p.train.extend(&train_windows);
-        parts.push((train_windows, recording::windows(&valid, window)));
+        parts.push((
+            recording::windows(&train, window)?,
+            recording::windows(&valid, window)?,
+        ));
         let (warnings, fill_suspected) = channels::warnings(&rec, &train);
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
@@ -132,8 +133,12 @@ pub fn prepare(
             recording: rec,
         });
     }
-    for (f, (valid, note)) in overlap::held_out(&parts).into_iter().enumerate() {
-        p.valid.extend(&valid);
+    // Moved, not copied: a long recording's windows are most of the memory
+    // a run takes (rows × window × 8 bytes).
+    let notes = overlap::held_out(&mut parts);
+    for (f, ((train, valid), note)) in parts.into_iter().zip(notes).enumerate() {
+        p.train.append(train);
+        p.valid.append(valid);
         p.recordings[f].warnings.extend(note);
     }
     let rows: usize = p.recordings.iter().map(|r| r.recording.rows).sum();
@@ -197,14 +202,6 @@ pub fn prepare(
 }
 
 impl Prepared {
-    /// Copies of `w` in the network's units.
-    pub fn normalised(w: &Windows, s: &Scaling) -> Windows {
-        let mut n = w.clone();
-        s.input.normalise(&mut n.input);
-        s.output.normalise(&mut n.target);
-        n
-    }
-
     /// The windows the comparison is made on: the held-out ones, or (with
     /// `--validate 0`) the training ones, which flatters every predictor.
     pub fn scored(&self) -> &Windows {
@@ -216,27 +213,32 @@ impl Prepared {
     }
 }
 
-/// Trains on `p` (scaled by `scaling`) with `recipe`, stopping early on the
-/// held-out windows.
+/// Trains on `p` (scaled by `scaling`, batch by batch) with `recipe`,
+/// stopping early on the held-out windows. The training windows are lent
+/// to the run and given back: a copy of a long recording's (rows × window ×
+/// 8 bytes) would double the memory it takes.
 pub fn train(
-    p: &Prepared,
+    p: &mut Prepared,
     scaling: &Scaling,
     recipe: &Recipe,
     threads: usize,
     progress: impl FnMut(&EpochStats),
 ) -> Result<Trained> {
-    let train = Prepared::normalised(&p.train, scaling);
-    let valid = Prepared::normalised(&p.valid, scaling);
-    crate::train::train_validated(
+    let window = p.train.window;
+    let data = TrainData {
+        fixed: std::mem::replace(&mut p.train, Windows::empty(window)),
+        pair: None,
+        scaling: *scaling,
+    };
+    let trained = crate::train::train_validated(
         recipe,
-        &TrainData {
-            fixed: train,
-            pair: None,
-        },
-        (!valid.is_empty()).then_some(&valid),
+        &data,
+        (!p.valid.is_empty()).then_some(&p.valid),
         threads,
         progress,
-    )
+    );
+    p.train = data.fixed;
+    trained
 }
 
 /// Predictions on the scored windows, for the comparison and the figure.
@@ -313,12 +315,20 @@ impl Baselines {
     }
 }
 
+/// How the model's translations of the scored windows are computed.
+pub struct Scoring<'a> {
+    /// Threads sharing the windows.
+    pub threads: usize,
+    /// Called with the windows translated so far.
+    pub progress: &'a (dyn Fn(usize) + Sync),
+}
+
 /// Scores `model` (which applies its own scaling) and both baselines,
 /// fitted on `p`'s training part, on the held-out windows, in physical
 /// units.
-pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
+pub fn score(p: &Prepared, model: &FastModel, run: &Scoring) -> Result<Scored> {
     let baselines = Baselines::fit(p)?;
-    let mut scored = score_with(p, model, baselines)?;
+    let mut scored = score_with(p, model, baselines, run)?;
     scored.comparison.held_out = !p.valid.is_empty();
     if !scored.comparison.held_out {
         tracing::warn!("--validate 0: the comparison is on the training windows (in-sample)");
@@ -328,9 +338,14 @@ pub fn score(p: &Prepared, model: &FastModel) -> Result<Scored> {
 
 /// Scores `model` and the given `baselines` on `p`'s scored windows (the
 /// held-out ones, or all of them when none are held out).
-pub fn score_with(p: &Prepared, model: &FastModel, baselines: Baselines) -> Result<Scored> {
+pub fn score_with(
+    p: &Prepared,
+    model: &FastModel,
+    baselines: Baselines,
+    run: &Scoring,
+) -> Result<Scored> {
     let on = p.scored();
-    let pred = model.translate_rows(&on.input)?;
+    let pred = model.translate_windows(&on.input, run.threads, run.progress)?;
     let mean = baselines.mean.predict(&on.input);
     let linear = baselines.linear.predict(&on.input);
     let comparison = Comparison::new(on, &pred, &mean, &linear)?;

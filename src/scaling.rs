@@ -135,6 +135,12 @@ impl Scaling {
         self.input.is_identity() && self.output.is_identity()
     }
 
+    /// `w`'s inputs and targets in the network's units, in place.
+    pub fn to_network(&self, w: &mut crate::data::Windows) {
+        self.input.normalise(&mut w.input);
+        self.output.normalise(&mut w.target);
+    }
+
     /// Fits both channels on the given samples (the training split).
     pub fn fit(method: ScaleMethod, input: &[f32], output: &[f32]) -> Result<Self> {
         Ok(Self {

@@ -15,6 +15,7 @@ use crate::format::tensor_specs;
 use crate::model::Seq2Seq;
 use crate::pairs::Pair;
 use crate::rng::Rng;
+use crate::scaling::Scaling;
 
 mod init;
 mod recipe;
@@ -36,6 +37,9 @@ pub struct TrainData<'a> {
     pub fixed: Windows,
     /// The pair to draw random-phase windows from, if any.
     pub pair: Option<&'a Pair>,
+    /// From the windows' units (and the validation windows') to the
+    /// network's, applied to each batch as it is drawn.
+    pub scaling: Scaling,
 }
 
 /// Figures of one point of the run (an epoch, or a validation measurement
@@ -213,7 +217,11 @@ pub fn train_validated(
                 v.window, recipe.window
             )));
         }
-        Some(v) if !v.is_empty() => Some(strided_subset(v, MAX_VALIDATION_WINDOWS)),
+        Some(v) if !v.is_empty() => {
+            let mut v = strided_subset(v, MAX_VALIDATION_WINDOWS);
+            data.scaling.to_network(&mut v);
+            Some(v)
+        }
         _ => None,
     };
 
@@ -285,7 +293,9 @@ pub fn train_validated(
             } else {
                 recipe.lr_at(epoch, b as f64 / batches as f64)
             });
-            let (l, mut grads) = gradients(&model, &vars, &windows.gather(idx), threads)?;
+            let mut batch = windows.gather(idx);
+            data.scaling.to_network(&mut batch);
+            let (l, mut grads) = gradients(&model, &vars, &batch, threads)?;
             if let Some(max) = recipe.clip_norm {
                 scale_grads(&mut grads, &vars, max)?;
             }

@@ -3,6 +3,7 @@
 
 use pipeline::data::Windows;
 use pipeline::pairs;
+use pipeline::scaling::Scaling;
 use pipeline::train::{Recipe, TrainData, train};
 
 fn small_recipe() -> Recipe {
@@ -27,6 +28,7 @@ fn short_run_lowers_loss_and_improves_translation() {
         &TrainData {
             fixed: fixed.clone(),
             pair: Some(pair),
+            scaling: Scaling::IDENTITY,
         },
         |s| {
             calls += 1;
@@ -67,6 +69,7 @@ fn same_seed_same_weights_other_seed_other_weights() {
     let data = TrainData {
         fixed,
         pair: Some(pair),
+        scaling: Scaling::IDENTITY,
     };
     let weights = |r: &Recipe| -> Vec<f32> {
         let t = train(r, &data, |_| {}).unwrap();
@@ -101,6 +104,7 @@ fn bad_recipes_are_refused() {
     let data = TrainData {
         fixed: fixed.clone(),
         pair: Some(pair),
+        scaling: Scaling::IDENTITY,
     };
     for r in [
         Recipe {
@@ -123,6 +127,10 @@ fn bad_recipes_are_refused() {
         assert!(train(&r, &data, |_| {}).is_err());
     }
     // Random-phase windows without a pair (CSV data).
-    let csv = TrainData { fixed, pair: None };
+    let csv = TrainData {
+        fixed,
+        pair: None,
+        scaling: Scaling::IDENTITY,
+    };
     assert!(train(&small_recipe(), &csv, |_| {}).is_err());
 }

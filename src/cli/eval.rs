@@ -186,6 +186,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
     }
     let found = whole && leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
+    let bar = super::train::scoring_bar(prepared.scored().len());
+    let progress = |done: usize| bar.set_position(done as u64);
+    let run = fit::Scoring {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        progress: &progress,
+    };
     let mut scored = match unseen {
         Some(baselines) => {
             eprintln!(
@@ -197,7 +203,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
                     ": the model never saw these recordings"
                 }
             );
-            let mut s = fit::score_with(&prepared, &loaded.fast, baselines)?;
+            let mut s = fit::score_with(&prepared, &loaded.fast, baselines, &run)?;
             // "unseen" unless some windows chose the weights.
             s.comparison.never_seen = prepared
                 .recordings
@@ -205,8 +211,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
                 .all(|f| f.held_out_windows_found.is_none());
             s
         }
-        None => fit::score(&prepared, &loaded.fast)?,
+        None => fit::score(&prepared, &loaded.fast, &run)?,
     };
+    bar.finish_and_clear();
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
     if let Some(v) = seen {

@@ -181,6 +181,9 @@ pub(crate) fn recipe_from_args(
     }
 }
 
+/// Set once training is over, for what a Ctrl-C then says.
+static TRAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The first Ctrl-C ends training at its next step as a spent budget does
 /// (the best weights so far written, with the report and figures); a
 /// second one quits at once (exit 130), as before.
@@ -196,10 +199,17 @@ fn stop_on_ctrl_c() {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
-            eprintln!(
-                "\nstopping at the next step: the best weights so far will be written (Ctrl-C \
-                 again to quit without them)"
-            );
+            if TRAINED.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!(
+                    "\ntraining is over: scoring the model and writing it (Ctrl-C again to quit \
+                     without writing it)"
+                );
+            } else {
+                eprintln!(
+                    "\nstopping at the next step: the best weights so far will be written \
+                     (Ctrl-C again to quit without them)"
+                );
+            }
             train::STOP.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = tokio::signal::ctrl_c().await;
             std::process::exit(130);
@@ -259,6 +269,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         &TrainData {
             fixed: data.fixed.clone(),
             pair: data.pair,
+            scaling: pipeline::scaling::Scaling::IDENTITY,
         },
         |s| {
             bar.set_position(s.epoch as u64);
@@ -276,6 +287,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
+    TRAINED.store(true, std::sync::atomic::Ordering::Relaxed);
     let train_seconds = started.elapsed().as_secs_f64();
 
     let (metrics, translated) =
@@ -353,7 +365,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let prepared = fit::prepare(
+    let mut prepared = fit::prepare(
         &a.rec.data,
         &a.rec.csv.options(),
         a.rec.validate.unwrap_or(fit::DEFAULT_VALIDATE),
@@ -398,7 +410,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let bar = budget_bar();
     bar.set_prefix("training");
     let started = Instant::now();
-    let trained = fit::train(&prepared, &scaling, &recipe, threads, |s| {
+    let trained = fit::train(&mut prepared, &scaling, &recipe, threads, |s| {
         bar.set_position((s.progress * 1000.0) as u64);
         let val = s
             .val_ar_mse
@@ -412,6 +424,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         }
     })?;
     bar.finish_and_clear();
+    TRAINED.store(true, std::sync::atomic::Ordering::Relaxed);
     let train_seconds = started.elapsed().as_secs_f64();
 
     let fast = pipeline::fast::FastModel::new(
@@ -420,7 +433,14 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.window,
     )?
     .with_scaling(scaling);
-    let mut scored = fit::score(&prepared, &fast)?;
+    let bar = scoring_bar(prepared.scored().len());
+    let progress = |done: usize| bar.set_position(done as u64);
+    let run = fit::Scoring {
+        threads,
+        progress: &progress,
+    };
+    let mut scored = fit::score(&prepared, &fast, &run)?;
+    bar.finish_and_clear();
     // Its budget spent with the last measurement the best: more would help.
     scored.comparison.still_improving =
         matches!(
@@ -566,6 +586,20 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         std::process::exit(2);
     }
     Ok(())
+}
+
+/// A bar over the windows a model translates to be scored (hundreds of
+/// thousands in a long recording's held-out part: tens of seconds).
+pub(crate) fn scoring_bar(windows: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(windows as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "scoring  [{bar:30}] {pos}/{len} windows  ({elapsed_precise}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
 }
 
 /// A bar over a budget's fraction (0–1000) for budgeted training.

@@ -15,7 +15,11 @@ use crate::data::Windows;
 /// sensor repeats in any recording, and is no sign of an overlap. Where
 /// that would leave no held-out window at all (a periodic signal in every
 /// file, sampled alike), every one is kept and the note says so.
-pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<String>)> {
+/// Each file's held-out windows (the second of its pair) are cut in place.
+pub(super) fn held_out(parts: &mut [(Windows, Windows)]) -> Vec<Option<String>> {
+    if parts.len() < 2 {
+        return vec![None; parts.len()];
+    }
     let keys = |w: &Windows| -> Vec<u64> {
         (0..w.len())
             .map(|i| hash(w.input_row(i), w.target_row(i)))
@@ -50,12 +54,12 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
         .collect();
     let all_gone = kept.iter().all(Vec::is_empty);
     parts
-        .iter()
+        .iter_mut()
         .zip(kept)
         .map(|((_, valid), kept)| {
             let left = valid.len() - kept.len();
             if left == 0 {
-                return (valid.clone(), None);
+                return None;
             }
             if all_gone {
                 let note = format!(
@@ -63,7 +67,7 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
                      given (a periodic signal sampled alike?): scored as they are, in-sample",
                     valid.len()
                 );
-                return (valid.clone(), Some(note));
+                return Some(note);
             }
             let note = format!(
                 "{left} of its {} held-out windows are training windows of another file given \
@@ -71,7 +75,8 @@ pub(super) fn held_out(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<Str
                  have scored the model on rows it was trained on",
                 valid.len()
             );
-            (valid.gather(&kept), Some(note))
+            *valid = valid.gather(&kept);
+            Some(note)
         })
         .collect()
 }
@@ -96,13 +101,24 @@ mod tests {
         w
     }
 
+    /// Each file's held-out windows after [`held_out`], with its note.
+    fn held_out_of(parts: &[(Windows, Windows)]) -> Vec<(Windows, Option<String>)> {
+        let mut parts = parts.to_vec();
+        let notes = held_out(&mut parts);
+        parts
+            .into_iter()
+            .zip(notes)
+            .map(|((_, v), n)| (v, n))
+            .collect()
+    }
+
     #[test]
     fn held_out_windows_another_file_trained_on_are_left_out() {
         // File a: rows 0..80 train, 80..100 held out; file b, an export of
         // rows 90..190: its training part (90..170) holds a's rows 90..100.
         let a = (windows(0..80), windows(80..100));
         let b = (windows(90..170), windows(170..190));
-        let out = held_out(&[a, b.clone()]);
+        let out = held_out_of(&[a, b.clone()]);
         assert_eq!(out[0].0.len(), 10, "a's rows 80..90 are kept");
         assert_eq!(out[0].0.input_row(0), windows(80..81).input_row(0));
         let note = out[0].1.as_deref().unwrap_or_default();
@@ -112,7 +128,7 @@ mod tests {
         // The same rows as input but another output: not the same window.
         let mut other = windows(90..170);
         other.target.iter_mut().for_each(|v| *v += 1.0);
-        let out = held_out(&[(windows(0..80), windows(80..100)), (other, windows(0..1))]);
+        let out = held_out_of(&[(windows(0..80), windows(80..100)), (other, windows(0..1))]);
         assert_eq!((out[0].0.len(), &out[0].1), (20, &None));
         // Windows that repeat within a file (a stuck sensor, a night of
         // zeros) or hold one value are no sign of an overlap: kept.
@@ -125,10 +141,10 @@ mod tests {
         held.extend(&night);
         let mut trained = stuck.clone();
         trained.extend(&night);
-        let out = held_out(&[(trained, windows(200..201)), (windows(300..380), held)]);
+        let out = held_out_of(&[(trained, windows(200..201)), (windows(300..380), held)]);
         assert_eq!((out[1].0.len(), &out[1].1), (2, &None));
         // Nothing left anywhere: kept, and said.
-        let out = held_out(&[
+        let out = held_out_of(&[
             (windows(0..10), windows(20..30)),
             (windows(20..30), windows(0..10)),
         ]);

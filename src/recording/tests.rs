@@ -140,7 +140,7 @@ fn skipped_rows_are_counted_and_split_segments() {
         r.skipped_examples
     );
     // Windows never join the two segments.
-    let w = windows(&r.segments, 2);
+    let w = windows(&r.segments, 2).unwrap();
     assert_eq!(w.len(), 2);
     assert_eq!(w.input_row(1), &[5.0, 6.0]);
     // By data row (the comment is not one), skipped rows kept as holes:
@@ -180,8 +180,8 @@ fn split_is_chronological_and_never_straddles() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].input, (0..8).map(|i| i as f32).collect::<Vec<_>>());
     assert_eq!(v[0].input, vec![8.0, 9.0]);
-    let wt = windows(&t, 3);
-    let wv = windows(&v, 2);
+    let wt = windows(&t, 3).unwrap();
+    let wv = windows(&v, 2).unwrap();
     assert_eq!(wt.len(), 6);
     // Every training window ends before the first validation sample.
     assert!(wt.input.iter().all(|&x| x < 8.0));

@@ -442,7 +442,7 @@ fn several_files_and_the_same_seed_give_the_same_weights() {
         ..Default::default()
     };
     let files: Vec<PathBuf> = vec![a, b];
-    let p = pipeline::fit::prepare(&files, &opts, 0.2, 24).unwrap();
+    let mut p = pipeline::fit::prepare(&files, &opts, 0.2, 24).unwrap();
     // Per file: 160 + 120 training rows, 40 + 30 held out; windows never
     // cross a file or the cut: (160−23) + (120−23) and (40−23) + (30−23).
     assert_eq!(p.train.len(), 137 + 97);
@@ -455,8 +455,9 @@ fn several_files_and_the_same_seed_give_the_same_weights() {
         batch: 32,
         ..pipeline::train::Recipe::recording()
     };
-    let weights = |threads: usize| {
-        let t = pipeline::fit::train(&p, &scaling, &recipe, threads, |_| {}).unwrap();
+    let before = p.train.clone();
+    let mut weights = |threads: usize| {
+        let t = pipeline::fit::train(&mut p, &scaling, &recipe, threads, |_| {}).unwrap();
         assert_eq!(t.steps, 6);
         assert_eq!(t.history.len(), 3, "a measurement every 2 steps");
         let params = pipeline::train::params(&t.tensors).unwrap();
@@ -470,6 +471,10 @@ fn several_files_and_the_same_seed_give_the_same_weights() {
     let two = weights(2);
     assert_eq!(two, weights(2), "same seed and thread count: same weights");
     assert!(two.iter().all(|v| v.is_finite()));
+    assert_eq!(
+        p.train, before,
+        "the training windows lent to the run come back"
+    );
 }
 
 #[test]
