@@ -66,6 +66,14 @@ impl Windows {
 
     /// The seed's 76 windows over a pair's 100-point grid (for W = 24).
     pub fn grid(pair: &Pair, window: usize) -> Result<Self> {
+        let most = crate::pairs::GRID_POINTS - 1;
+        if window > most {
+            return Err(Error::Data(format!(
+                "a built-in pair is trained on its grid of {} samples: a window of {window} \
+                 does not fit (at most {most}; a recording's windows may be longer)",
+                crate::pairs::GRID_POINTS
+            )));
+        }
         let (input, output) = pair.sample(pair.x_start, crate::pairs::GRID_POINTS);
         Self::sliding(&input, &output, window)
     }
@@ -218,6 +226,19 @@ mod tests {
         assert_eq!(
             Windows::sliding(&[0.0; 25], &[0.0; 25], 24).unwrap().len(),
             1
+        );
+    }
+
+    /// A pair's grid holds 100 samples: a window of 100 was refused as
+    /// "need more than 100 samples … got 100", with no data given.
+    #[test]
+    fn a_pair_s_grid_bounds_its_window() {
+        let p = find("sin-cos").unwrap();
+        assert_eq!(Windows::grid(p, 99).unwrap().len(), 1);
+        let e = Windows::grid(p, 100).unwrap_err().to_string();
+        assert!(
+            e.contains("grid of 100 samples") && e.contains("at most 99"),
+            "{e}"
         );
     }
 

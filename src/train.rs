@@ -23,6 +23,10 @@ mod recipe;
 pub use init::init_params;
 pub use recipe::{RECORDING_BATCH, RECORDING_STEPS, Recipe, Schedule};
 
+/// The largest hidden size trained: 4096 units are 268 MB of weights per
+/// LSTM, already far past what a CPU trains in a day.
+pub const MAX_HIDDEN: usize = 4096;
+
 /// Stack for every thread that runs a backward pass: candle walks the graph
 /// recursively, a frame per operation, and a long window's graph is deep
 /// (`--window 7000`: ~37,000 frames, far past a thread's default 2 MiB or the

@@ -6,7 +6,7 @@ use crate::common;
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
-use common::{random_params, write_tensors_only};
+use common::{pipeline, random_params, write_tensors_only};
 use pipeline::Error;
 use pipeline::format::{self, Metadata};
 use safetensors::Dtype;
@@ -95,6 +95,17 @@ fn tensors_only_file_infers_hidden_and_defaults_window() {
     assert_eq!(m.model.window(), 24);
     assert_eq!(m.meta, Metadata::default());
     assert_eq!(format::load(&path, Some(10)).unwrap().model.window(), 10);
+    // Served without --pair, it cannot say which subjects: the command
+    // line's fault (exit 2, as the README has it), said before any
+    // connection is tried.
+    let out = pipeline()
+        .args(["serve", "--model", path.to_str().unwrap()])
+        .args(["--nats", "nats://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not name its pair: pass --pair"), "{err}");
 }
 
 #[test]

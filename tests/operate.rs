@@ -270,6 +270,16 @@ fn configuration_errors_exit_78_so_systemd_stops_restarting() {
             "--out",
             "m",
         ],
+        // A hidden size past what trains (memory without end, once).
+        vec![
+            "retrain",
+            "--data",
+            "/nonexistent.csv",
+            "--hidden",
+            "100000",
+            "--out",
+            "m",
+        ],
     ] {
         let out = pipeline().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

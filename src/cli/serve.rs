@@ -185,10 +185,9 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
     if a.config.is_none() {
         let pair = match (&a.pair, &a.model) {
             (Some(p), _) => p.clone(),
-            (None, Some(model)) => format::load(model, a.window)?
-                .meta
-                .pair
-                .context("the model file does not name its pair: pass --pair")?,
+            (None, Some(model)) => format::load(model, a.window)?.meta.pair.ok_or_else(|| {
+                super::Usage("the model file does not name its pair: pass --pair".into())
+            })?,
             (None, None) => {
                 return Err(super::Usage(
                     "say what to serve: --pair NAME, --model FILE or --config FILE".into(),

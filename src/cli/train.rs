@@ -88,8 +88,8 @@ pub(crate) struct RetrainArgs {
     /// Windows per optimiser step [default: the recipe's].
     #[arg(long, value_parser = positive)]
     pub(crate) batch: Option<usize>,
-    /// LSTM units (the hidden state's size) [default: 75].
-    #[arg(long, value_parser = positive)]
+    /// LSTM units (the hidden state's size) [default: 75; at most 4096].
+    #[arg(long, value_parser = hidden_size)]
     pub(crate) hidden: Option<usize>,
     /// Window length in samples: what the service collects per window and
     /// the translation's length [default: 24; at most 10000].
@@ -621,6 +621,15 @@ fn window_len(s: &str) -> std::result::Result<usize, String> {
         1 => Err("must be at least 2".into()),
         w if w > format::MAX_WINDOW => Err(format!("at most {}", format::MAX_WINDOW)),
         w => Ok(w),
+    }
+}
+
+/// A hidden size to train: a hundred thousand units took memory without
+/// end (a weight matrix alone is 4 × 10¹⁰ values).
+fn hidden_size(s: &str) -> std::result::Result<usize, String> {
+    match positive(s)? {
+        h if h > train::MAX_HIDDEN => Err(format!("at most {}", train::MAX_HIDDEN)),
+        h => Ok(h),
     }
 }
 

@@ -222,6 +222,9 @@ impl Recipe {
         if self.hidden == 0 || self.window < 2 {
             return bad("hidden must be positive and window at least 2");
         }
+        if self.hidden > super::MAX_HIDDEN {
+            return bad(&format!("hidden must be at most {}", super::MAX_HIDDEN));
+        }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !(positive(self.lr) && positive(self.lr_final)) {
             return bad("learning rates must be positive and finite");
