@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::Client;
@@ -264,6 +265,36 @@ fn ns(seconds: f64) -> i64 {
 /// Publishes the signal's input on every stream. Sample `seq` is the pair's
 /// input curve at [`Pair::stream_x`], or a recording's row `seq`.
 pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published> {
+    publish_with(client, opts, &Progress::default()).await
+}
+
+/// How far a [`publish_with`] has come, readable while it runs: what a
+/// replay stopped half way reports, so that `--start-seq` can go on from it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    next_seq: AtomicU64,
+    samples: AtomicU64,
+}
+
+impl Progress {
+    /// The `seq` of the next sample to send.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+
+    /// Samples sent on each stream so far.
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+}
+
+/// [`publish`], keeping `progress` up to date message by message.
+pub async fn publish_with(
+    client: &Client,
+    opts: &PublishOptions,
+    progress: &Progress,
+) -> Result<Published> {
+    progress.next_seq.store(opts.start_seq, Ordering::Relaxed);
     let batch = opts.batch.max(1) as u64;
     let subjects: Vec<String> = opts
         .streams
@@ -306,6 +337,8 @@ pub async fn publish(client: &Client, opts: &PublishOptions) -> Result<Published
         }
         sent += n;
         next = seq + n;
+        progress.samples.store(sent, Ordering::Relaxed);
+        progress.next_seq.store(next, Ordering::Relaxed);
     }
     if let Some(stored) = stored.as_mut() {
         stored.settle(0).await?;

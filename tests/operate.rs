@@ -389,3 +389,56 @@ fn every_subcommand_connects_the_way_the_nats_cli_does() {
     );
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// A replay stopped half way (Ctrl-C, SIGTERM) says how far it came and the
+/// `--start-seq` that goes on from there; it said only "stopped".
+#[test]
+fn a_stopped_publish_says_where_to_go_on() {
+    let server = common::nats::NatsServer::start();
+    let child = pipeline()
+        .args([
+            "publish",
+            "--nats",
+            &server.url(),
+            "--stream",
+            "s",
+            "--rate",
+            "50",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    common::succeeded(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("stopped"))
+        .unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        let at = line
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("{name} in {line}"));
+        let digits = &line[at + name.len() + 1..];
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().unwrap()
+    };
+    let (samples, next) = (field("samples_per_stream"), field("next_seq"));
+    // A pair's curve from seq 0, 50 a second for 1.5 s (the start-up aside).
+    assert!((10..=80).contains(&samples), "{line}");
+    assert_eq!(next, samples, "{line}");
+    assert!(
+        line.contains(&format!("--start-seq {next} goes on")),
+        "{line}"
+    );
+}

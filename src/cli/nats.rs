@@ -315,8 +315,9 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     };
     let started = Instant::now();
     let rows = opts.signal.samples();
+    let progress = pipeline::tools::Progress::default();
     let sent = tokio::select! {
-        r = pipeline::tools::publish(&client, &opts) => Some(r?),
+        r = pipeline::tools::publish_with(&client, &opts, &progress) => Some(r?),
         _ = shutdown_signal() => {
             client.flush().await.ok();
             None
@@ -324,7 +325,14 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     };
     let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
     match (sent, rows) {
-        (None, _) => tracing::info!(streams = opts.streams.len(), seconds, "stopped"),
+        (None, _) => tracing::info!(
+            samples_per_stream = progress.samples(),
+            next_seq = progress.next_seq(),
+            streams = opts.streams.len(),
+            seconds,
+            "stopped; --start-seq {} goes on from there",
+            progress.next_seq()
+        ),
         (Some(p), Some(rows)) if p.samples == 0 => tracing::warn!(
             rows,
             start_seq = opts.start_seq,
