@@ -134,6 +134,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     };
     // Said on stderr as they come, and in --json's `warnings`.
     let mut warned: Vec<String> = Vec::new();
+    a.rec.say_large_files();
     let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
         // A time column taken from training that this recording lacks (or
         // cannot read): read it without one, and say so.

@@ -365,6 +365,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    a.rec.say_large_files();
     let mut prepared = fit::prepare(
         &a.rec.data,
         &a.rec.csv.options(),

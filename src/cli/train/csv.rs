@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use pipeline::recording::{Column, CsvOptions, Recording};
 
+/// Files from this size on are said as they are read (~1 s of reading).
+const LARGE_FILE: u64 = 32 << 20;
+
 /// Reading users' recordings (`retrain`, `eval`, `publish`, `tail` with `--data`).
 #[derive(Args, Clone)]
 pub(crate) struct CsvArgs {
@@ -105,6 +108,18 @@ impl RecordingArgs {
             }
         }
         Ok(())
+    }
+
+    /// Says a large file is being read: a few hundred megabytes take
+    /// seconds before the first line of output (reading, checking each
+    /// cell, windowing), which looked like a hang.
+    pub(crate) fn say_large_files(&self) {
+        for d in &self.data {
+            let bytes = std::fs::metadata(d).map_or(0, |m| m.len());
+            if bytes >= LARGE_FILE {
+                eprintln!("reading {} ({:.0} MB) …", d.display(), bytes as f64 / 1e6);
+            }
+        }
     }
 }
 
