@@ -123,3 +123,48 @@ impl FastModel {
 
 /// Windows per kernel call in [`FastModel::translate_windows`].
 pub const CHUNK_WINDOWS: usize = 2048;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::Affine;
+
+    /// Chunked over threads, the translations are one call's, bit for bit,
+    /// and the progress reaches every window.
+    #[test]
+    fn many_windows_on_threads_translate_as_one_call() {
+        let (hidden, window, n) = (8, 24, 2 * CHUNK_WINDOWS + 77);
+        let scaling = Scaling {
+            input: Affine {
+                center: 3.0,
+                scale: 2.0,
+            },
+            ..Scaling::IDENTITY
+        };
+        let model = FastModel::new(&crate::train::init_params(hidden, 1), hidden, window)
+            .unwrap()
+            .with_scaling(scaling);
+        let mut rng = crate::rng::Rng::new(9);
+        let input: Vec<f32> = (0..n * window).map(|_| rng.normal() as f32).collect();
+        let most = AtomicUsize::new(0);
+        let progress = |done: usize| {
+            most.fetch_max(done, Ordering::Relaxed);
+        };
+        for threads in [1, 2, 3] {
+            most.store(0, Ordering::Relaxed);
+            let many = model.translate_windows(&input, threads, &progress).unwrap();
+            assert_eq!(
+                many,
+                model.translate_rows(&input).unwrap(),
+                "{threads} threads"
+            );
+            assert_eq!(most.load(Ordering::Relaxed), n);
+        }
+        assert!(
+            model
+                .translate_windows(&[], 2, &progress)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
