@@ -98,7 +98,12 @@ fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
         x1 = x0 + 1.0;
     }
     if log_y {
-        y0 /= 1.5;
+        // Down to a power of ten: plotters labels a log axis from its first
+        // power of ten up, so a loss levelling off at 3e-3 on an axis from
+        // 2e-3 had no label below 1e-2.
+        // (A hair below it: `powi` may land a hair above, and then the
+        // label went to the next power up.)
+        y0 = 10f64.powi((y0 / 1.5).log10().floor() as i32) * (1.0 - 1e-9);
         y1 *= 1.5;
     } else {
         let pad = ((y1 - y0) * 0.08).max(1e-6);
@@ -423,6 +428,17 @@ mod tests {
             inside.filter(|&(x, y)| red(x, y)).count() > 10_000,
             "the line is drawn"
         );
+    }
+
+    /// A log axis starts at a power of ten, where plotters' labels start.
+    #[test]
+    fn a_log_axis_reaches_down_to_a_labelled_power_of_ten() {
+        let loss = Line::new(None, vec![(0.0, 6e-2), (1.0, 3e-3)], RED);
+        let (_, (y0, y1)) = bounds(std::slice::from_ref(&loss), true).unwrap();
+        assert!(y0 <= 1e-3 && y0 > 0.999e-3, "{y0}");
+        assert!(y1 > 6e-2);
+        let (_, (y0, _)) = bounds(&[Line::new(None, vec![(0.0, 5.0)], RED)], true).unwrap();
+        assert!(y0 <= 1.0 && y0 > 0.999, "{y0}");
     }
 
     #[test]
