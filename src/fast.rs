@@ -4,6 +4,7 @@
 //! the encoder and to the output after the dense head (identity: skipped).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use pipeline_kernel::kernel_name;
@@ -96,11 +97,20 @@ impl FastModel {
             input.chunks(chunk).zip(out.chunks_mut(chunk)).collect();
         let per = jobs.len().div_ceil(threads.max(1)).max(1);
         let done = AtomicUsize::new(0);
+        // Reported under a lock, and only upwards: two threads' counts may
+        // reach the lock in either order.
+        let shown = Mutex::new(0usize);
         let run = |share: Vec<(&[f32], &mut [f32])>| -> Result<()> {
             let mut scratch = Scratch::default();
             for (x, y) in share {
                 self.translate_into(x, y, &mut scratch)?;
-                progress(done.fetch_add(x.len() / w, Ordering::Relaxed) + x.len() / w);
+                let now = done.fetch_add(x.len() / w, Ordering::Relaxed) + x.len() / w;
+                if let Ok(mut shown) = shown.lock()
+                    && now > *shown
+                {
+                    *shown = now;
+                    progress(now);
+                }
             }
             Ok(())
         };

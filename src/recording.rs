@@ -570,7 +570,8 @@ pub fn windows(segments: &[Segment], window: usize) -> Result<Windows> {
     let values = count.saturating_mul(window);
     let too_large = |_| {
         Error::Data(format!(
-            "{count} windows of {window} samples need {:.1} GB of memory, more than there is:              a smaller --window, or fewer rows (--data of a shorter export)",
+            "{count} windows of {window} samples need {:.1} GB of memory, more than there is: \
+             a smaller --window, or fewer rows (--data of a shorter export)",
             values as f64 * 8.0 / 1e9
         ))
     };

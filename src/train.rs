@@ -34,6 +34,17 @@ pub const MAX_HIDDEN: usize = 4096;
 /// space, not memory: only the pages a deep walk touches are.
 pub const TRAINING_STACK: usize = 512 << 20;
 
+/// The stack of a shard thread for windows of `window` steps: ~1 KB a step
+/// was measured (a release build overflowed 8 MiB at 7,000), so 16 KiB a
+/// step, at least 8 MiB and at most [`TRAINING_STACK`]. Sized, not always
+/// the most: each step spawns these threads, and under `ulimit -v` their
+/// address space counts.
+fn shard_stack(window: usize) -> usize {
+    window
+        .saturating_mul(16 << 10)
+        .clamp(8 << 20, TRAINING_STACK)
+}
+
 /// Where the training windows come from.
 #[derive(Debug, Clone)]
 pub struct TrainData<'a> {
@@ -186,8 +197,8 @@ pub fn train(
 /// subset bounds its cost on long recordings (the final report uses all).
 pub const MAX_VALIDATION_WINDOWS: usize = 4096;
 
-/// Trains with optional early stopping on `valid` (windows in the network's
-/// units), computing each mini-batch's gradient on `threads` threads (the
+/// Trains with optional early stopping on `valid` (windows in the units of
+/// `data.fixed`, scaled by `data.scaling` as they are), computing each mini-batch's gradient on `threads` threads (the
 /// batch split in contiguous shards; the shard gradients are averaged in a
 /// fixed order, so the same seed and thread count give the same weights,
 /// bit for bit). `progress` is called after each epoch, or in a budgeted
@@ -470,7 +481,7 @@ fn gradients(
             .map(|sh| {
                 std::thread::Builder::new()
                     .name("train-shard".into())
-                    .stack_size(TRAINING_STACK)
+                    .stack_size(shard_stack(batch.window))
                     .spawn_scoped(sc, move || one(sh))
             })
             .collect();

@@ -410,7 +410,9 @@ fn a_stopped_publish_says_where_to_go_on() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Long enough for a start on a loaded machine; the count is checked
+    // loosely, the line exactly.
+    std::thread::sleep(std::time::Duration::from_secs(3));
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -434,8 +436,8 @@ fn a_stopped_publish_says_where_to_go_on() {
         digits[..end].parse().unwrap()
     };
     let (samples, next) = (field("samples_per_stream"), field("next_seq"));
-    // A pair's curve from seq 0, 50 a second for 1.5 s (the start-up aside).
-    assert!((10..=80).contains(&samples), "{line}");
+    // A pair's curve from seq 0, 50 a second for 3 s (the start-up aside).
+    assert!((1..=160).contains(&samples), "{line}");
     assert_eq!(next, samples, "{line}");
     assert!(
         line.contains(&format!("--start-seq {next} goes on")),

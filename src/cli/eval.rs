@@ -115,9 +115,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .flatten(),
         _ => None,
     };
+    // A new recording without stored baselines is split to fit them: on its
+    // first part, not (as a model trained with --validate 0 would have it)
+    // on every window they are scored on.
     let new_recording = matches!(&trained, Some((_, files)) if !files.is_empty()) && !overlap;
-    if new_recording && unseen.is_none() && a.rec.validate.is_none() && w > fit::MAX_RECORDED_WINDOW
-    {
+    let split_new = new_recording && unseen.is_none() && a.rec.validate.is_none();
+    if split_new && w > fit::MAX_RECORDED_WINDOW {
         eprintln!(
             "the model file holds no baselines (not stored for windows over {} samples): each \
              recording is scored on its last part, against baselines fitted on the rest",
@@ -130,6 +133,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .rec
             .validate
             .or(trained.as_ref().map(|(v, _)| *v))
+            .filter(|&v| v > 0.0 || !split_new)
             .unwrap_or(fit::DEFAULT_VALIDATE),
     };
     // Said on stderr as they come, and in --json's `warnings`.

@@ -330,8 +330,14 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
             next_seq = progress.next_seq(),
             streams = opts.streams.len(),
             seconds,
-            "stopped; --start-seq {} goes on from there",
-            progress.next_seq()
+            "stopped; --start-seq {} goes on from there{}",
+            progress.next_seq(),
+            if opts.jetstream {
+                " (or a little before it: the last messages may not be acknowledged, and the \
+                 stream drops a seq it holds, within its duplicate window)"
+            } else {
+                ""
+            }
         ),
         (Some(p), Some(rows)) if p.samples == 0 => tracing::warn!(
             rows,

@@ -39,11 +39,16 @@ impl<'a> Mat<'a> {
         }
     }
 
-    /// Whether every element lies inside `data`.
+    /// Whether every element lies inside `data` (arithmetic checked: a
+    /// wrapped product would pass), with strides `isize` holds.
     fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        let last = (self.rows.saturating_sub(1))
+            .checked_mul(self.rs)
+            .zip((self.cols.saturating_sub(1)).checked_mul(self.cs))
+            .and_then(|(r, c)| r.checked_add(c));
+        self.rs <= isize::MAX as usize
+            && self.cs <= isize::MAX as usize
+            && (self.rows == 0 || self.cols == 0 || last.is_some_and(|l| l < self.data.len()))
     }
 }
 
@@ -60,7 +65,13 @@ pub fn product(dst: &mut [f64], dst_stride: usize, a: Mat, b: Mat, keep: f64, sc
         b.rows == k
             && a.in_bounds()
             && b.in_bounds()
-            && (m == 0 || n == 0 || (m - 1) * dst_stride + n <= dst.len())
+            && dst_stride <= isize::MAX as usize
+            && (m == 0
+                || n == 0
+                || (m - 1)
+                    .checked_mul(dst_stride)
+                    .and_then(|r| r.checked_add(n))
+                    .is_some_and(|end| end <= dst.len()))
             && (m <= 1 || dst_stride >= n),
         "product operands do not match their dimensions"
     );
@@ -134,6 +145,15 @@ mod tests {
             product(&mut dst, n + 2, x, y, 0.0, 1.0);
             assert!((dst[0] - want[0]).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "do not match")]
+    fn a_stride_that_wraps_is_refused() {
+        let data = vec![0.0; 10];
+        let mut dst = vec![0.0; 16];
+        let wraps = Mat::rows(&data, 3, 1, 1 << 63);
+        product(&mut dst, 1, wraps, Mat::rows(&data, 1, 1, 1), 0.0, 1.0);
     }
 
     #[test]
