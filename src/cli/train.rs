@@ -595,7 +595,7 @@ pub(crate) fn scoring_bar(windows: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(windows as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "scoring  [{bar:30}] {pos}/{len} windows  ({elapsed_precise}, eta {eta})",
+            "scoring  [{bar:24}] {pos}/{len} windows  ({elapsed_precise}, eta {eta})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
