@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
 use pipeline::pairs;
@@ -13,6 +12,7 @@ use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
 mod csv;
+mod progress;
 pub(crate) mod reading;
 
 pub(crate) use csv::{
@@ -22,6 +22,8 @@ pub(crate) use csv::{
 
 use super::Usage;
 use super::eval::print_metrics;
+pub(crate) use progress::scoring_bar;
+use progress::{TRAINED, budget_bar, progress_bar, stop_on_ctrl_c};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum RecipeName {
@@ -123,18 +125,6 @@ pub(crate) fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::L
     Ok(loaded)
 }
 
-pub(crate) fn progress_bar(len: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] epoch {pos}/{len}  {msg}  ({elapsed_precise}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
-}
-
 /// The recipe named by --recipe (or `fallback`), with the flags applied.
 /// Flags that make no recipe (`--window 1`, `--lr 0`) are usage errors.
 pub(crate) fn recipe_from_args(
@@ -179,42 +169,6 @@ pub(crate) fn recipe_from_args(
         Err(pipeline::Error::Data(why)) => Err(Usage(why)),
         Err(e) => Err(Usage(e.to_string())),
     }
-}
-
-/// Set once training is over, for what a Ctrl-C then says.
-static TRAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The first Ctrl-C ends training at its next step as a spent budget does
-/// (the best weights so far written, with the report and figures); a
-/// second one quits at once (exit 130), as before.
-fn stop_on_ctrl_c() {
-    std::thread::spawn(|| {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            if TRAINED.load(std::sync::atomic::Ordering::Relaxed) {
-                eprintln!(
-                    "\ntraining is over: scoring the model and writing it (Ctrl-C again to quit \
-                     without writing it)"
-                );
-            } else {
-                eprintln!(
-                    "\nstopping at the next step: the best weights so far will be written \
-                     (Ctrl-C again to quit without them)"
-                );
-            }
-            train::STOP.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        });
-    });
 }
 
 /// `--out` names a file: said before training, not when its minutes are
@@ -587,31 +541,6 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         std::process::exit(2);
     }
     Ok(())
-}
-
-/// A bar over the windows a model translates to be scored (hundreds of
-/// thousands in a long recording's held-out part: tens of seconds).
-pub(crate) fn scoring_bar(windows: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(windows as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "scoring  [{bar:24}] {pos}/{len} windows  ({elapsed_precise}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// A bar over a budget's fraction (0–1000) for budgeted training.
-pub(crate) fn budget_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}  ({elapsed_precise}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 /// A count that must be at least 1 (a usage error, before any file is read).
