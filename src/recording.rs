@@ -228,27 +228,35 @@ impl Recording {
                 shown_by: format!("--decimal {}", decimal.flag()),
             }),
             None => {
-                let mut chosen = Evidence::default();
-                let mut others = Evidence::default();
-                for r in records(bytes, delimiter).skip(usize::from(header)) {
-                    let (byte, r) = r.map_err(unreadable)?;
-                    for (i, cell) in r.iter().enumerate() {
-                        if i == ci || i == co {
-                            chosen.look(|| line_of(byte), cell);
-                        } else if !time.iter().any(|(t, _)| *t == i) {
-                            others.look(|| line_of(byte), cell);
+                // The other columns are read only when the chosen ones
+                // show nothing: a wide export's 30 columns were most of the
+                // time a run took before its first line.
+                let evidence = |pick: &dyn Fn(usize) -> bool| -> Result<Evidence> {
+                    let mut seen = Evidence::default();
+                    for r in records(bytes, delimiter).skip(usize::from(header)) {
+                        let (byte, r) = r.map_err(unreadable)?;
+                        for (i, cell) in r.iter().enumerate() {
+                            if pick(i) {
+                                seen.look(|| line_of(byte), cell);
+                            }
                         }
                     }
-                }
-                match chosen
+                    Ok(seen)
+                };
+                match evidence(&|i| i == ci || i == co)?
                     .decide()
                     .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?
                 {
                     Some(c) => Some(c),
-                    None => others.decide().ok().flatten().map(|c| numbers::Convention {
-                        shown_by: format!("{}, in another column", c.shown_by),
-                        ..c
-                    }),
+                    None => {
+                        let other =
+                            |i: usize| i != ci && i != co && !time.iter().any(|(t, _)| *t == i);
+                        let others = evidence(&other)?;
+                        others.decide().ok().flatten().map(|c| numbers::Convention {
+                            shown_by: format!("{}, in another column", c.shown_by),
+                            ..c
+                        })
+                    }
                 }
             }
         };

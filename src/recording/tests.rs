@@ -215,6 +215,24 @@ fn a_name_two_columns_share_is_refused_not_guessed() {
     assert_eq!(r.segments[0].input, vec![2.0, 5.0]);
 }
 
+/// A column that shows no convention of its own (whole thousands, as
+/// `publish --input p` reads alone) takes the one the other columns agree
+/// on, read only then; columns that mix both tell nothing.
+#[test]
+fn other_columns_decide_only_when_the_chosen_ones_cannot() {
+    let text = "p;t\n1.013;54,90\n1.020;55,10\n";
+    let r = read(text, &by_name("p", "p")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1013.0, 1020.0]);
+    assert_eq!(r.decimal, Some(Decimal::Comma));
+    // The chosen columns decide when they can, whatever the others show.
+    let r = read("p;t\n1,5;54.90\n2,25;55.10\n", &by_name("p", "p")).unwrap();
+    assert_eq!(r.segments[0].input, vec![1.5, 2.25]);
+    // Others that disagree among themselves: no convention from them.
+    let text = "p;t;u\n1.013;54,90;3.25\n1.020;55,10;4.5\n";
+    let e = refused(text, &by_name("p", "p"));
+    assert!(e.contains("1.013"), "{e}");
+}
+
 #[test]
 fn thousands_separators_follow_the_files_decimal_convention() {
     // German Excel: decimal commas in one column, whole hectopascals
