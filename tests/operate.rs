@@ -412,13 +412,7 @@ fn a_stopped_publish_says_where_to_go_on() {
         .unwrap();
     // Long enough for a start on a loaded machine; the count is checked
     // loosely, the line exactly.
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = common::interrupt_after(child, std::time::Duration::from_secs(3));
     common::succeeded(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err

@@ -18,6 +18,21 @@ pub fn pipeline() -> std::process::Command {
     c
 }
 
+/// Sends `child` a SIGINT (a user's Ctrl-C) after `after`, and waits for
+/// what it printed.
+pub fn interrupt_after(
+    child: std::process::Child,
+    after: std::time::Duration,
+) -> std::process::Output {
+    std::thread::sleep(after);
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait_with_output().unwrap()
+}
+
 /// Asserts that a command succeeded, showing its stderr when it did not.
 pub fn succeeded(out: &std::process::Output) {
     assert!(

@@ -329,13 +329,7 @@ fn ctrl_c_ends_training_and_keeps_the_best_weights() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::interrupt_after(child, std::time::Duration::from_secs(2));
     ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("interrupted (Ctrl-C)"), "{stdout}");
