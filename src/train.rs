@@ -18,6 +18,7 @@ use crate::rng::Rng;
 use crate::scaling::Scaling;
 
 mod init;
+pub mod memory;
 mod recipe;
 
 pub use init::init_params;

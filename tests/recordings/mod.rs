@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use crate::common::pipeline;
+use crate::common::{pipeline, succeeded};
 
 fn ok(out: &Output) {
     assert!(

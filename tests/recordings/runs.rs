@@ -372,3 +372,42 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     }
     assert!(!model.exists());
 }
+
+/// A training step larger than the memory the process may take (here its
+/// address space, `ulimit -v`) is refused before training, exit 2, with the
+/// batch that fits; and that batch trains under the same limit. Before, the
+/// step's allocation failed mid-run: an abort (exit 134), nothing written.
+#[test]
+fn a_step_too_large_for_the_memory_there_is_is_refused_with_the_batch_that_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    write_recording(&csv, 1500);
+    let model = dir.path().join("m.safetensors");
+    // 64 windows of 200 samples through 512 units: about 1.8 GB a step.
+    let limited = |batch: &[&str]| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -v 1600000 && exec \"$0\" \"$@\""])
+            .arg(pipeline().get_program())
+            .args(["retrain", "--data", csv.to_str().unwrap()])
+            .args(["--input", "s3", "--output", "S7", "--window", "200"])
+            .args(["--hidden", "512", "--steps", "1", "--threads", "2"])
+            .args(["--out", model.to_str().unwrap()])
+            .args(batch);
+        cmd.output().unwrap()
+    };
+    let refused = limited(&[]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("a training step of 64 windows"), "{err}");
+    assert!(!model.exists());
+    let fits: usize = err
+        .split("--batch ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no batch named: {err}"));
+    assert!((1..64).contains(&fits), "{err}");
+    let trained = limited(&["--batch", &fits.to_string()]);
+    succeeded(&trained);
+    assert!(model.exists());
+}
