@@ -54,6 +54,13 @@ pub struct LinearMap {
 }
 
 impl LinearMap {
+    /// About the most memory [`LinearMap::fit`] holds for windows of
+    /// `window` samples: three `W × W` matrices of f64 (the normal
+    /// equations' two sides and the factor), 2.4 GB at W = 10,000.
+    pub fn fit_bytes(window: usize) -> u64 {
+        24u64.saturating_mul((window as u64).saturating_mul(window as u64))
+    }
+
     /// Least squares over `train`'s windows, with a ridge of 1e-9 of the
     /// mean input variance so that a rank-deficient input (a constant
     /// stretch, a duplicated channel) still has the minimum-norm-like answer

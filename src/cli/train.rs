@@ -562,6 +562,19 @@ fn step_fits(recipe: &Recipe, windows: usize) -> Result<()> {
     // scoring's buffers, the allocator's slack, and under `ulimit -v` the
     // shard threads' stacks and malloc arenas (the windows are already held).
     let budget = (have - have / 10).saturating_sub(256 << 20);
+    // The linear baseline is fitted after training: found short of memory
+    // there, the training would be lost.
+    let baseline = pipeline::baseline::LinearMap::fit_bytes(recipe.window);
+    if baseline > budget {
+        return Err(Usage(format!(
+            "the linear baseline of windows of {} samples needs about {:.1} GB (three W × W \
+             matrices), and {:.1} GB is available: a smaller --window",
+            recipe.window,
+            gb(baseline),
+            gb(have)
+        ))
+        .into());
+    }
     if need <= budget {
         if need >= 1 << 30 {
             println!(

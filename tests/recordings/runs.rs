@@ -384,18 +384,27 @@ fn a_step_too_large_for_the_memory_there_is_is_refused_with_the_batch_that_fits(
     write_recording(&csv, 1500);
     let model = dir.path().join("m.safetensors");
     // 64 windows of 200 samples through 512 units: about 1.8 GB a step.
-    let limited = |batch: &[&str]| {
+    let limited = |shape: &[&str]| {
         let mut cmd = std::process::Command::new("sh");
         cmd.args(["-c", "ulimit -v 1600000 && exec \"$0\" \"$@\""])
             .arg(pipeline().get_program())
             .args(["retrain", "--data", csv.to_str().unwrap()])
-            .args(["--input", "s3", "--output", "S7", "--window", "200"])
-            .args(["--hidden", "512", "--steps", "1", "--threads", "2"])
+            .args([
+                "--input",
+                "s3",
+                "--output",
+                "S7",
+                "--steps",
+                "1",
+                "--threads",
+                "2",
+            ])
             .args(["--out", model.to_str().unwrap()])
-            .args(batch);
+            .args(shape);
         cmd.output().unwrap()
     };
-    let refused = limited(&[]);
+    let wide = ["--window", "200", "--hidden", "512"];
+    let refused = limited(&wide);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(err.contains("a training step of 64 windows"), "{err}");
@@ -407,7 +416,30 @@ fn a_step_too_large_for_the_memory_there_is_is_refused_with_the_batch_that_fits(
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no batch named: {err}"));
     assert!((1..64).contains(&fits), "{err}");
-    let trained = limited(&["--batch", &fits.to_string()]);
+    let fits = fits.to_string();
+    let trained = limited(&[&wide[..], &["--batch", &fits]].concat());
     succeeded(&trained);
     assert!(model.exists());
+    std::fs::remove_file(&model).unwrap();
+    // A step that fits, but a linear baseline (fitted after training) that
+    // does not: three 9,000 × 9,000 matrices of f64, 1.9 GB.
+    write_recording(&csv, 19_000);
+    let long = [
+        "--window",
+        "9000",
+        "--validate",
+        "0.5",
+        "--batch",
+        "1",
+        "--hidden",
+        "1",
+    ];
+    let refused = limited(&long);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the linear baseline of windows of 9000"),
+        "{err}"
+    );
+    assert!(!model.exists());
 }
