@@ -31,6 +31,9 @@ pub struct Metrics {
 
 pub use crate::data::mse;
 
+mod difference;
+pub use difference::Difference;
+
 /// Autoregressive translations of `w` and their MSE against its targets.
 pub fn ar_mse(model: &Seq2Seq, w: &Windows) -> Result<(f64, Vec<f32>)> {
     let pred = model.translate_rows(&w.input)?;
@@ -152,6 +155,25 @@ const STILL_IMPROVING: &str = "it was still improving when its budget ran out: t
 const FILL_FIRST: &str = "the data holds what looks like a missing-value code or a logger's fill \
      (see the warning above): name it with --missing and --skip-bad-rows, to train and to score";
 
+/// A model NMSE from which, not beating the mean, it has learnt next to
+/// nothing of the output from the input.
+const EXPLAINS_NOTHING: f64 = 0.9;
+
+/// The advice then: the channels, before the training.
+const NOTHING_LEARNT: &str = "it explains next to none of the output's variance, so the output may \
+     not depend on the input window at all: a noise channel, another process, or the wrong column; \
+     check the columns before training longer";
+
+/// A t statistic as said: one decimal, or `< -1e9` where the difference
+/// was the same in every stretch.
+fn t_figure(t: f64) -> String {
+    if t.abs() >= 1e9 {
+        format!("{}1e9", if t < 0.0 { "< -" } else { "> " })
+    } else {
+        format!("{t:.1}")
+    }
+}
+
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
 const NEAR_EXACT: f64 = 0.01;
@@ -172,8 +194,19 @@ pub struct Comparison {
     /// `1 − model NMSE / linear NMSE`: how much of the linear map's error the
     /// model removes (0.15 = 15% lower NMSE; negative = worse).
     pub gain_over_linear: f64,
-    /// The model's NMSE is below both baselines'.
+    /// The model's error is below both baselines', by more than chance
+    /// where the windows allow the test ([`Difference`]).
     pub beats_baselines: bool,
+    /// It beats both baselines and its NMSE is below 1 (`--strict`'s test,
+    /// and what a script deciding whether to deploy it reads).
+    #[serde(default)]
+    pub worth_serving: bool,
+    /// The model's error against the linear map's: how sure the difference.
+    #[serde(default)]
+    pub vs_linear: Difference,
+    /// And against the mean's.
+    #[serde(default)]
+    pub vs_mean: Difference,
     /// Scored on held-out windows (false with `--validate 0`: in-sample,
     /// which flatters every predictor).
     pub held_out: bool,
@@ -229,12 +262,24 @@ impl Comparison {
                 nmse: if var > 0.0 { m / var } else { f64::NAN },
             }
         };
+        let w = valid.window;
+        let errors = |p: &[f32]| difference::per_window(p, &valid.target, w);
+        let (em, emean, elin) = (errors(model), errors(mean), errors(linear));
+        let (vs_linear, vs_mean) = (
+            Difference::of(&em, &elin, w),
+            Difference::of(&em, &emean, w),
+        );
         let (model, mean_baseline, linear_baseline) = (score(model), score(mean), score(linear));
+        let beats_baselines = vs_linear.model_wins(model.mse, linear_baseline.mse)
+            && vs_mean.model_wins(model.mse, mean_baseline.mse);
         Ok(Self {
             windows: valid.len(),
             target_variance: var,
             gain_over_linear: 1.0 - model.mse / linear_baseline.mse,
-            beats_baselines: model.mse < mean_baseline.mse && model.mse < linear_baseline.mse,
+            beats_baselines,
+            worth_serving: beats_baselines && model.nmse < 1.0,
+            vs_linear,
+            vs_mean,
             held_out: true,
             never_seen: false,
             beyond_training: false,
@@ -279,7 +324,7 @@ impl Comparison {
     /// Below both baselines and below the held-out signal's own variance
     /// (`--strict`'s test).
     pub fn worth_serving(&self) -> bool {
-        self.beats_baselines && self.model.nmse < 1.0
+        self.worth_serving
     }
 
     /// One line saying whether the model is worth serving.
@@ -302,21 +347,61 @@ impl Comparison {
                 }
             )
         } else if self.beats_baselines {
+            let sure = self.vs_linear.t.map_or(String::new(), |t| {
+                format!(
+                    ", beyond chance (t = {}, {} independent stretches of windows)",
+                    t_figure(t),
+                    self.vs_linear.stretches
+                )
+            });
             format!(
-                "the model beats both baselines: NMSE {:.1}% below the linear map's",
+                "the model beats both baselines: NMSE {:.1}% below the linear map's{sure}",
                 100.0 * self.gain_over_linear
             )
         } else {
-            let worse: Vec<&str> = [
-                (self.model.mse >= self.linear_baseline.mse, "the linear map"),
-                (self.model.mse >= self.mean_baseline.mse, "the mean"),
-            ]
-            .iter()
-            .filter(|(w, _)| *w)
-            .map(|(_, n)| *n)
-            .collect();
+            let baselines = [
+                ("the linear map", &self.linear_baseline, &self.vs_linear),
+                ("the mean", &self.mean_baseline, &self.vs_mean),
+            ];
+            let worse: Vec<&str> = baselines
+                .iter()
+                .filter(|(_, b, d)| !d.model_wins(self.model.mse, b.mse))
+                .map(|(n, _, _)| *n)
+                .collect();
+            // Lower than a baseline, but by no more than chance: said, with
+            // the figures, so that a lower NMSE is not read as a win.
+            let chance: Vec<(String, &Difference)> = baselines
+                .iter()
+                .filter(|(_, b, d)| d.lower_by_chance(self.model.mse, b.mse))
+                .map(|(n, b, d)| (format!("{n}'s {:.5}", b.nmse), *d))
+                .collect();
+            let chance = match chance.as_slice() {
+                [] => String::new(),
+                some => format!(
+                    ": its NMSE {:.5} is below {} by no more than chance (t = {} over {} \
+                     independent stretches of windows)",
+                    self.model.nmse,
+                    some.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    some.iter()
+                        .map(|(_, d)| d.t.map_or("?".into(), t_figure))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    some[0].1.stretches
+                ),
+            };
+            // As good as the mean, or nearly: nothing of the output is
+            // learnt from the input; more training is not the cure.
+            let nothing = self.model.nmse >= EXPLAINS_NOTHING
+                && !self
+                    .vs_mean
+                    .model_wins(self.model.mse, self.mean_baseline.mse);
             let more = if self.fill_suspected {
                 FILL_FIRST
+            } else if nothing {
+                NOTHING_LEARNT
             } else if self.still_improving {
                 STILL_IMPROVING
             } else {
@@ -345,8 +430,8 @@ impl Comparison {
                 (false, _) => more.to_string(),
             };
             format!(
-                "WARNING: the model is no better than {} on {} data; do not serve it as it is \
-                 ({advice})",
+                "WARNING: the model is no better than {} on {} data{chance}; do not serve it as \
+                 it is ({advice})",
                 worse.join(" or "),
                 match (self.held_out, self.never_seen) {
                     (true, false) => "held-out",
@@ -470,5 +555,62 @@ mod tests {
                 && !v.contains("train longer"),
             "{v}"
         );
+    }
+
+    /// A model of a noise channel, a hair below the mean's error by chance,
+    /// is not called a winner (it was, one run in two); a real win is, and
+    /// says how sure; the report carries `worth_serving`.
+    #[test]
+    fn a_win_by_chance_is_no_win() {
+        let w = 4;
+        let mut rng = crate::rng::Rng::new(3);
+        let mut valid = Windows::empty(w);
+        for _ in 0..400 * w {
+            valid.input.push(0.0);
+            valid.target.push(rng.normal() as f32);
+        }
+        let near = |s: f32, rng: &mut crate::rng::Rng| -> Vec<f32> {
+            (valid.target.iter())
+                .map(|_| s * rng.normal() as f32 * 0.05)
+                .collect()
+        };
+        let (model, mean) = (near(1.0, &mut rng), near(1.0, &mut rng));
+        let linear = near(10.0, &mut rng);
+        let c = Comparison::new(&valid, &model, &mean, &linear).unwrap();
+        let m = c.model.mse;
+        assert!(
+            c.vs_mean.t.is_some_and(|t| t.abs() < 2.0),
+            "{:?}",
+            c.vs_mean
+        );
+        assert_eq!(c.vs_mean.stretches, 100);
+        assert!(!c.beats_baselines && !c.worth_serving());
+        let v = c.verdict();
+        assert!(
+            v.starts_with("WARNING") && v.contains("explains next to none"),
+            "{v}"
+        );
+        if m < c.mean_baseline.mse {
+            assert!(v.contains("by no more than chance"), "{v}");
+        }
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["worth_serving"], false);
+        assert!(json["vs_mean"]["t"].is_number());
+        // Half the error, window after window: a win, and how sure.
+        let good: Vec<f32> = valid.target.iter().map(|t| t * 0.3).collect();
+        let c = Comparison::new(&valid, &good, &mean, &linear).unwrap();
+        assert!(c.beats_baselines && c.worth_serving(), "{c:?}");
+        assert!(
+            c.verdict().contains("beyond chance (t = -"),
+            "{}",
+            c.verdict()
+        );
+        // A report from before the test reads back, untested.
+        let mut old = serde_json::to_value(&c).unwrap();
+        for k in ["worth_serving", "vs_linear", "vs_mean"] {
+            old.as_object_mut().unwrap().remove(k);
+        }
+        let back: Comparison = serde_json::from_value(old).unwrap();
+        assert_eq!(back.vs_mean, Difference::default());
     }
 }

@@ -345,6 +345,17 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         if let Some(why) = &beyond {
             println!("WARNING    {why}");
         }
+        // A training file's held-out part chose the weights kept (the
+        // recording recipe keeps the step that did best on it), as retrain's
+        // note says: the same caveat here.
+        let recipe = loaded.meta.recipe.as_ref().and_then(|r| r.get("name"));
+        if overlap && c.held_out && recipe.is_some_and(|n| n == "recording") {
+            println!(
+                "note       the held-out part of a training file chose the weights kept (the step \
+                 that did best on it), so its scores lean optimistic; a later recording scores \
+                 the model on rows that chose nothing"
+            );
+        }
         println!("figures    {}, {}", plot.display(), overview.display());
     }
     Ok(())
