@@ -106,7 +106,17 @@ fn bounds(lines: &[Line], log_y: bool) -> Option<((f64, f64), (f64, f64))> {
         y0 = 10f64.powi((y0 / 1.5).log10().floor() as i32) * (1.0 - 1e-9);
         y1 *= 1.5;
     } else {
-        let pad = ((y1 - y0) * 0.08).max(1e-6);
+        // A margin by the span, whatever the unit: a fixed floor of 1e-6
+        // flattened a current of 2e-6 ± 5e-8 A into one line. A flat line
+        // (or one flat to f64) gets a margin by its size.
+        let (span, size) = (y1 - y0, y0.abs().max(y1.abs()));
+        let pad = if span > size * 1e-9 {
+            span * 0.08
+        } else if size > 0.0 {
+            size * 0.05
+        } else {
+            1.0
+        };
         y0 -= pad;
         y1 += pad;
     }
@@ -152,7 +162,9 @@ fn axis_labels(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
     };
     move |v: &f64| {
         if scientific {
-            return if *v == 0.0 {
+            // Zero as the ticks' arithmetic leaves it (`-8.5e-22` on an
+            // axis in steps of 1e-7) reads 0.
+            return if v.abs() < step * 1e-6 {
                 "0".into()
             } else {
                 format!("{v:.digits$e}")
@@ -428,6 +440,23 @@ mod tests {
             inside.filter(|&(x, y)| red(x, y)).count() > 10_000,
             "the line is drawn"
         );
+    }
+
+    /// An axis fits its data at any scale: a channel of 2e-6 ± 5e-8 fills
+    /// its chart; a flat one, and a flat zero, still get a margin; zero
+    /// reads 0 whatever rounding left of it.
+    #[test]
+    fn a_small_signal_fills_its_axis() {
+        let tiny = Line::new(None, vec![(0.0, 1.95e-6), (1.0, 2.05e-6)], RED);
+        let (_, (y0, y1)) = bounds(std::slice::from_ref(&tiny), false).unwrap();
+        assert!(y0 > 1.9e-6 && y1 < 2.1e-6, "{y0}..{y1}");
+        for flat in [2e-6, 2.5e7, 0.0] {
+            let line = Line::new(None, vec![(0.0, flat), (1.0, flat)], RED);
+            let (_, (y0, y1)) = bounds(std::slice::from_ref(&line), false).unwrap();
+            assert!(y0 < flat && flat < y1, "{flat}: {y0}..{y1}");
+        }
+        assert_eq!(axis_labels(-5e-7, 5e-7)(&-8.5e-22), "0");
+        assert_eq!(axis_labels(-5e-7, 5e-7)(&1e-7), "1.0e-7");
     }
 
     /// A log axis starts at a power of ten, where plotters' labels start.

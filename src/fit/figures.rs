@@ -49,9 +49,18 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
             .collect()
     };
     let c = &scored.comparison;
+    let kind = scored_kind(c);
     let title = format!(
-        "held-out windows: model NMSE {:.3}, linear map {:.3}, mean {:.3}",
+        "{kind} windows: model NMSE {:.3}, linear map {:.3}, mean {:.3}",
         c.model.nmse, c.linear_baseline.nmse, c.mean_baseline.nmse
+    );
+    let x_label = format!(
+        "sample ({kind} windows spread over the {} recording, each translated on its own)",
+        if c.held_out && !c.never_seen {
+            "held-out part of the"
+        } else {
+            "scored part of the"
+        }
     );
     let top_label = format!("input: {}", names.0);
     let bottom_label = format!("output: {}", names.1);
@@ -73,7 +82,7 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         (
             &Chart {
                 title: &bottom_label,
-                x_label: "sample (held-out windows spread over the held-out part, each translated on its own)",
+                x_label: &x_label,
                 y_label: "output",
                 log_y: false,
             },
@@ -98,28 +107,42 @@ pub fn overview_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()>
     if n == 0 || w == 0 {
         return Ok(());
     }
-    let every = n.div_ceil(OVERVIEW_POINTS).max(1);
+    // Beyond OVERVIEW_POINTS, each run of `every` windows is drawn by its
+    // lowest and highest last step, in their order: one in `every` drawn
+    // hid most spikes.
+    let every = (2 * n).div_ceil(OVERVIEW_POINTS).max(1);
     let last = |values: &[f32]| -> Vec<(f64, f64)> {
+        let at = |i: usize| (i as f64, f64::from(values[i * w + w - 1]));
+        if every == 1 {
+            return (0..n).map(at).collect();
+        }
         (0..n)
             .step_by(every)
-            .map(|i| (i as f64, f64::from(values[i * w + w - 1])))
+            .flat_map(|start| {
+                let run = start..(start + every).min(n);
+                let by = |a: &usize, b: &usize| at(*a).1.total_cmp(&at(*b).1);
+                let (lo, hi) = (run.clone().min_by(by), run.max_by(by));
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) if lo != hi => vec![at(lo.min(hi)), at(lo.max(hi))],
+                    (Some(i), _) => vec![at(i)],
+                    _ => vec![],
+                }
+            })
             .collect()
     };
     let output = p.recordings.first().map_or_else(String::new, |r| {
         Recording::label(&r.recording.output_name, r.recording.output_unit.as_ref())
     });
     let c = &scored.comparison;
+    let kind = scored_kind(c);
     let title = format!(
-        "{} {} windows' last steps; NMSE (all steps): model {:.3}, linear map {:.3}",
-        n,
-        if c.never_seen { "unseen" } else { "held-out" },
-        c.model.nmse,
-        c.linear_baseline.nmse
+        "{n} {kind} windows' last steps; NMSE: model {:.3}, linear {:.3}, mean {:.3}",
+        c.model.nmse, c.linear_baseline.nmse, c.mean_baseline.nmse
     );
     let x_label = if every > 1 {
-        format!("held-out window, in file order (one in {every} drawn)")
+        format!("{kind} window, in file order (of each {every}, the lowest and highest drawn)")
     } else {
-        "held-out window, in file order".to_string()
+        format!("{kind} window, in file order")
     };
     plot::line_chart(
         path,
@@ -135,4 +158,15 @@ pub fn overview_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()>
             Line::new("model".to_string(), last(&scored.model), plot::RED),
         ],
     )
+}
+
+/// What the scored windows are to the model: held out of its training,
+/// never seen by it, or (`--validate 0`, a larger `--validate` on a
+/// training file) training windows.
+fn scored_kind(c: &crate::eval::Comparison) -> &'static str {
+    match (c.held_out, c.never_seen) {
+        (true, false) => "held-out",
+        (true, true) => "unseen",
+        (false, _) => "training",
+    }
 }
