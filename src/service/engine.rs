@@ -271,7 +271,7 @@ async fn batcher(
             done: done_tx,
             permit,
         };
-        if compute.tx.send(job).await.is_err() {
+        if compute.send(job).await.is_err() {
             return;
         }
     }

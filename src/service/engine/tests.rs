@@ -63,6 +63,7 @@ fn test_compute(threads: usize) -> (Compute, mpsc::Receiver<ComputeJob>) {
         free: Arc::new(tokio::sync::Semaphore::new(threads)),
         ahead: Arc::new(tokio::sync::Semaphore::new(threads)),
         on_task: Arc::new(lone::OnTask::new(Arc::default())),
+        queued: Arc::default(),
     };
     (compute, rx)
 }
@@ -258,7 +259,7 @@ fn a_compute_thread_gives_back_every_permit() {
     assert!(tx.try_send(a).is_ok() && tx.try_send(b).is_ok());
     let thread = std::thread::spawn({
         let rx = Arc::new(std::sync::Mutex::new(rx));
-        move || compute::compute_loop(rx, Arc::default(), 0)
+        move || compute::compute_loop(rx, Arc::default(), Arc::default(), 0)
     });
     assert_eq!(a_done.blocking_recv().unwrap().jobs[0].seq, 0);
     assert_eq!(b_done.blocking_recv().unwrap().jobs[0].seq, 1);
@@ -268,6 +269,57 @@ fn a_compute_thread_gives_back_every_permit() {
         (free.available_permits(), ahead.available_permits()),
         (1, 1)
     );
+}
+
+/// A shadow model runs on spare compute only: with nothing waiting, a
+/// batch's shadow is computed; with a batcher waiting for the only thread,
+/// the permit goes to it at once and the comparison is dropped and counted
+/// (before, the shadow ran first, and under load live windows were shed).
+#[test]
+fn a_shadow_yields_to_live_work() {
+    use tokio::sync::Semaphore;
+    let free = Arc::new(Semaphore::new(1));
+    let (tx, rx) = mpsc::channel(2);
+    let (observed_tx, mut observed) = mpsc::channel(4);
+    let compare = Arc::new(crate::service::observe::Compare::default());
+    let observed_job = |seq| {
+        let (mut batch, done) = compute_job(seq, free.clone().try_acquire_owned().unwrap());
+        batch.observer = Some(Observer {
+            shadow: Some(tiny_model()),
+            tx: observed_tx.clone(),
+            compare: compare.clone(),
+            generation: 0,
+        });
+        (batch, done)
+    };
+    let thread = std::thread::spawn({
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        move || compute::compute_loop(rx, Arc::default(), Arc::default(), 0)
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Idle: live, then the shadow on the same windows.
+        let (a, a_done) = observed_job(0);
+        tx.send(a).await.unwrap();
+        assert_eq!(a_done.await.unwrap().jobs[0].seq, 0);
+        let first = observed.recv().await.unwrap();
+        assert!(first.shadow.is_some(), "the shadow ran on spare compute");
+        // Busy: a batcher waits for the thread while it computes.
+        let (b, b_done) = observed_job(1);
+        let waiting = free.clone().acquire_owned();
+        tokio::pin!(waiting);
+        assert!(futures::poll!(&mut waiting).is_pending());
+        tx.send(b).await.unwrap();
+        assert_eq!(b_done.await.unwrap().jobs[0].seq, 1);
+        // The permit went to the waiting batcher, not to the shadow.
+        let _taken = waiting.await.unwrap();
+    });
+    drop(tx);
+    thread.join().unwrap();
+    assert!(observed.try_recv().is_err(), "no comparison of batch 1");
+    assert_eq!(compare.snapshot().dropped, 1);
 }
 
 /// With two threads, a second window goes while the first is computed.

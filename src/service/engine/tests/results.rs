@@ -21,7 +21,7 @@ fn a_panic_in_the_model_fails_its_batch_and_the_thread_goes_on() {
     assert!(tx.try_send(a).is_ok() && tx.try_send(b).is_ok());
     let thread = std::thread::spawn({
         let rx = Arc::new(std::sync::Mutex::new(rx));
-        move || compute::compute_loop(rx, Arc::default(), 0)
+        move || compute::compute_loop(rx, Arc::default(), Arc::default(), 0)
     });
     let failed = a_done.blocking_recv().expect("a result, not a dead thread");
     match failed.outputs {
