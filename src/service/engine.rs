@@ -44,6 +44,9 @@ pub(super) struct Observer {
     pub compare: Arc<Compare>,
     /// The models' generation ([`super::route::Serving::generation`]).
     pub generation: u64,
+    /// The route's queue of windows, to tell how far live work is behind
+    /// (a shadow yields to it: see [`compute`]'s `spare`).
+    pub backlog: Option<mpsc::WeakSender<Job>>,
 }
 
 /// How far a stored sink has got: windows stored, or why it stopped.
@@ -87,6 +90,7 @@ pub(super) fn spawn(
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(limits.queue);
     let (slots_tx, slots_rx) = mpsc::channel::<oneshot::Receiver<Done>>(limits.slots);
     let source = route.clone();
+    let backlog = jobs_tx.downgrade();
     let watch = |stage: &str| (stats.clone(), format!("route {:?} {stage}", route.cfg.pair));
     let mut tasks = Vec::new();
     let out = sink_out(sink, &route, &stats, limits, &mut tasks);
@@ -97,6 +101,10 @@ pub(super) fn spawn(
             jobs_rx,
             move || {
                 let (live, observer) = source.for_batch();
+                let observer = observer.map(|o| Observer {
+                    backlog: Some(backlog.clone()),
+                    ..o
+                });
                 (live, observer, source.counters.clone())
             },
             route.buffers.clone(),

@@ -81,6 +81,7 @@ impl Route {
             tx: self.observe.clone(),
             compare: self.compare.clone(),
             generation: s.generation,
+            backlog: None,
         });
         (s.live, observer)
     }

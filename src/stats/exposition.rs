@@ -321,7 +321,7 @@ impl Scrape {
             ),
             (
                 "pipeline_observer_dropped",
-                "Batches not compared: not shadowed while live work waited for the compute thread, or not taken by the observer in time (never lost for the live output).",
+                "Batches not compared: not shadowed while live work was behind, or not taken by the observer in time (never lost for the live output).",
                 |r| r.compare.dropped,
             ),
             (

@@ -327,7 +327,7 @@ pub(super) fn compute_loop(
         if let Some(shadow) = observer.shadow {
             // Held while the shadow runs, as the live batch's was: the
             // thread is busy.
-            let Some(_busy) = spare(permit, &queued) else {
+            let Some(_busy) = spare(permit, &queued, observer.backlog.as_ref()) else {
                 // Both models are scored on the same windows, or neither.
                 observer.compare.dropped(1);
                 beat.idle();
@@ -349,18 +349,23 @@ pub(super) fn compute_loop(
     }
 }
 
-/// This thread's permit back, if no live work waits for the thread: no
-/// batch queued, and no batcher waiting for a free thread (tokio's semaphore
-/// hands a permit given back to the oldest waiter at once, so one that
-/// cannot be taken back again went to live work). A shadow model runs on
-/// spare compute only: before, it ran on every observed batch and halved
-/// the live capacity (10-31% of the live windows shed at 1,000 streams ×
-/// 30-40/s, where without a shadow none were).
-fn spare(permit: OwnedSemaphorePermit, queued: &AtomicUsize) -> Option<OwnedSemaphorePermit> {
-    if queued.load(Relaxed) > 0 {
-        return None;
-    }
-    let semaphore = permit.semaphore().clone();
-    drop(permit);
-    semaphore.try_acquire_owned().ok()
+/// This thread's permit, to run a shadow with, unless live work is behind:
+/// a full batch waiting in line for a thread, or the route's queue of
+/// windows an eighth full (512 windows by default; the ingest sheds
+/// windows only when it is full). A shadow model runs on spare compute:
+/// before, it ran on every observed batch and halved the live capacity
+/// (10-31% of the live windows shed at 1,000 streams × 30-40/s, where
+/// without a shadow none were). Yielding whenever any window waited was
+/// too eager: a burst of one stream's samples went unshadowed.
+fn spare(
+    permit: OwnedSemaphorePermit,
+    queued: &AtomicUsize,
+    backlog: Option<&mpsc::WeakSender<Job>>,
+) -> Option<OwnedSemaphorePermit> {
+    let behind = |tx: mpsc::Sender<Job>| {
+        let waiting = tx.max_capacity() - tx.capacity();
+        waiting > 0 && waiting >= tx.max_capacity() / 8
+    };
+    let queue_behind = backlog.and_then(|b| b.upgrade()).is_some_and(behind);
+    (queued.load(Relaxed) == 0 && !queue_behind).then_some(permit)
 }

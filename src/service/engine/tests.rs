@@ -272,9 +272,10 @@ fn a_compute_thread_gives_back_every_permit() {
 }
 
 /// A shadow model runs on spare compute only: with nothing waiting, a
-/// batch's shadow is computed; with a batcher waiting for the only thread,
-/// the permit goes to it at once and the comparison is dropped and counted
-/// (before, the shadow ran first, and under load live windows were shed).
+/// batch's shadow is computed; with its route's queue an eighth full, or a
+/// batch waiting in line for a thread, the comparison is dropped and
+/// counted (before, the shadow always ran first, and under load live
+/// windows were shed).
 #[test]
 fn a_shadow_yields_to_live_work() {
     use tokio::sync::Semaphore;
@@ -282,6 +283,9 @@ fn a_shadow_yields_to_live_work() {
     let (tx, rx) = mpsc::channel(2);
     let (observed_tx, mut observed) = mpsc::channel(4);
     let compare = Arc::new(crate::service::observe::Compare::default());
+    // The route's queue: 8 places, so one window waiting is an eighth.
+    let (route_tx, _route_rx) = mpsc::channel::<Job>(8);
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let observed_job = |seq| {
         let (mut batch, done) = compute_job(seq, free.clone().try_acquire_owned().unwrap());
         batch.observer = Some(Observer {
@@ -289,37 +293,40 @@ fn a_shadow_yields_to_live_work() {
             tx: observed_tx.clone(),
             compare: compare.clone(),
             generation: 0,
+            backlog: Some(route_tx.downgrade()),
         });
         (batch, done)
     };
     let thread = std::thread::spawn({
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        move || compute::compute_loop(rx, Arc::default(), Arc::default(), 0)
+        let (rx, queued) = (Arc::new(std::sync::Mutex::new(rx)), queued.clone());
+        move || compute::compute_loop(rx, queued, Arc::default(), 0)
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        // Idle: live, then the shadow on the same windows.
-        let (a, a_done) = observed_job(0);
-        tx.send(a).await.unwrap();
-        assert_eq!(a_done.await.unwrap().jobs[0].seq, 0);
-        let first = observed.recv().await.unwrap();
-        assert!(first.shadow.is_some(), "the shadow ran on spare compute");
-        // Busy: a batcher waits for the thread while it computes.
-        let (b, b_done) = observed_job(1);
-        let waiting = free.clone().acquire_owned();
-        tokio::pin!(waiting);
-        assert!(futures::poll!(&mut waiting).is_pending());
-        tx.send(b).await.unwrap();
-        assert_eq!(b_done.await.unwrap().jobs[0].seq, 1);
-        // The permit went to the waiting batcher, not to the shadow.
-        let _taken = waiting.await.unwrap();
-    });
+    let mut shadowed = |seq| {
+        let (batch, done) = observed_job(seq);
+        tx.blocking_send(batch).unwrap();
+        assert_eq!(done.blocking_recv().unwrap().jobs[0].seq, seq);
+        observed.blocking_recv().unwrap().shadow.is_some()
+    };
+    assert!(shadowed(0), "nothing waits: the shadow runs");
+    // A window waits in the route's queue.
+    route_tx.try_send(job(9)).unwrap();
+    let (b, b_done) = observed_job(1);
+    tx.blocking_send(b).unwrap();
+    assert_eq!(b_done.blocking_recv().unwrap().jobs[0].seq, 1);
+    // The route's queue empty, but a batch in line behind this one (both
+    // counted as `Compute::send` counts them; the thread takes this one).
+    queued.fetch_add(2, Relaxed);
+    drop(_route_rx);
+    let (c, c_done) = observed_job(2);
+    tx.blocking_send(c).unwrap();
+    assert_eq!(c_done.blocking_recv().unwrap().jobs[0].seq, 2);
     drop(tx);
     thread.join().unwrap();
-    assert!(observed.try_recv().is_err(), "no comparison of batch 1");
-    assert_eq!(compare.snapshot().dropped, 1);
+    assert!(
+        observed.try_recv().is_err(),
+        "no comparison of batches 1 and 2"
+    );
+    assert_eq!(compare.snapshot().dropped, 2);
 }
 
 /// With two threads, a second window goes while the first is computed.
