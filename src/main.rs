@@ -156,6 +156,11 @@ fn main() {
     #[cfg(feature = "otel")]
     pipeline_otel::install();
     let cli = Cli::parse();
+    // A SIGHUP while `serve` starts would end it (see `ignore_sighup`).
+    #[cfg(unix)]
+    if matches!(cli.command, Command::Serve(_)) {
+        pipeline::service::ignore_sighup();
+    }
     // candle reads RAYON_NUM_THREADS; unset, it re-reads /proc/cpuinfo on
     // every matmul (measured: 10x slower at batch 1).
     // SAFETY: no other thread exists yet.

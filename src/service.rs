@@ -42,6 +42,8 @@ mod testing;
 
 pub use crate::nats::{Connection, barrier, connect, connect_with};
 pub use durable::consumer_name;
+#[cfg(unix)]
+pub use requests::{ignore_sighup, listen_for_sighup};
 
 use crate::config::ServeConfig;
 use crate::error::{Error, Result};

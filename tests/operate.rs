@@ -438,3 +438,33 @@ fn a_stopped_publish_says_where_to_go_on() {
         "{line}"
     );
 }
+
+/// A SIGHUP while `serve` starts (here: still waiting for its server, as
+/// after systemd's `start` with a `reload` right behind) does not end it:
+/// it died with "Hangup" (exit 129, a clean stop to systemd) until the
+/// reload task listened, once connected and loaded.
+#[test]
+fn a_sighup_while_starting_does_not_end_the_service() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = pipeline()
+        .args(["serve", "--pair", "sin-cos"])
+        .args(["--nats", &format!("nats://127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let still = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(still, None, "serve ended on a SIGHUP while starting");
+}

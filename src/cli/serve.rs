@@ -281,6 +281,9 @@ fn put_some(
 /// `models_dir`: `--models-dir` as given (the environment's
 /// `PIPELINE_MODELS_DIR` is a layer of its own).
 pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<()> {
+    // First: a SIGHUP while the service starts would end it.
+    #[cfg(unix)]
+    pipeline::service::listen_for_sighup();
     let mut config = pipeline::config::layers::resolve(layers(models_dir.as_deref(), &a)?)?.config;
     let (url, auth, origin) =
         pipeline::connect::resolve(&a.conn.flags(), config.nats.as_deref(), &config.auth)?;

@@ -462,6 +462,39 @@ async fn answer_control(
     }
 }
 
+/// SIGHUP, listened for from the start of `serve` ([`listen_for_sighup`]).
+#[cfg(unix)]
+static EARLY_HUP: std::sync::Mutex<Option<tokio::signal::unix::Signal>> =
+    std::sync::Mutex::new(None);
+
+/// Takes SIGHUP from now on (call inside the runtime, first thing in
+/// `serve`). Its default action ends the process, and the reload task
+/// listens only once the models are loaded and the service connected: a
+/// SIGHUP before (systemd's `reload` right after `start`, the unit's
+/// `ExecReload`) killed the service, exit 129, which systemd takes for a
+/// clean stop. One that comes meanwhile reloads once the service is up.
+#[cfg(unix)]
+pub fn listen_for_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hup) => *EARLY_HUP.lock().unwrap_or_else(|p| p.into_inner()) = Some(hup),
+        Err(e) => tracing::warn!("cannot listen for SIGHUP: {e}"),
+    }
+}
+
+/// Ignores SIGHUP until [`listen_for_sighup`] takes it: called first thing
+/// in `main` for `serve`, before the async runtime exists, so that only the
+/// program's loading is left unguarded. A SIGHUP ignored meanwhile is
+/// lost, which costs nothing: the models are read after it.
+#[cfg(unix)]
+pub fn ignore_sighup() {
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
+    // code; nothing else in the process has set SIGHUP's yet.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// Reloads every route from its model file on SIGHUP.
 #[cfg(unix)]
 pub(super) async fn reload_on_sighup(
@@ -470,7 +503,8 @@ pub(super) async fn reload_on_sighup(
     mut stop: watch::Receiver<bool>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+    let early = EARLY_HUP.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(mut hup) = early.or_else(|| signal(SignalKind::hangup()).ok()) else {
         tracing::warn!("cannot listen for SIGHUP; reload through pipeline.reload instead");
         return;
     };
