@@ -86,6 +86,26 @@ pub(crate) fn significant(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
+/// `center ± spread`, the center to as many digits as the spread needs to
+/// be told apart (`101325 ± 48.21`, `2.0012e-6 ± 1.930e-8`): four decimals
+/// made a current in amperes `0.0000 ± 0.0000`.
+pub fn around(center: f64, spread: f64) -> String {
+    let s = significant(spread);
+    if !(center.is_finite() && spread.is_finite()) || spread <= 0.0 || center == 0.0 {
+        return format!("{} ± {s}", significant(center));
+    }
+    // Two digits of the spread.
+    let step = 10f64.powf(spread.log10().floor() - 1.0);
+    let a = center.abs();
+    if (1e-3..1e7).contains(&a) && step >= 1e-9 {
+        let decimals = (-step.log10().round()).max(0.0) as usize;
+        format!("{center:.decimals$} ± {s}")
+    } else {
+        let digits = (a / step).log10().ceil().clamp(1.0, 9.0) as usize;
+        format!("{center:.digits$e} ± {s}")
+    }
+}
+
 /// A unit squared, as an MSE's: `kW²`, `°C²`, `(m/s)²`.
 pub fn squared(unit: &str) -> String {
     if unit.chars().all(char::is_alphanumeric) || unit == "°C" || unit == "°F" {
@@ -498,6 +518,12 @@ mod tests {
         assert_eq!(significant(3.1623e-4), "3.162e-4");
         assert_eq!(significant(12.3456), "12.35");
         assert_eq!(significant(1234.4), "1234");
+        assert_eq!(around(101_325.3, 48.21), "101325 ± 48.21");
+        assert_eq!(around(2.0012e-6, 1.93e-8), "2.0012e-6 ± 1.930e-8");
+        assert_eq!(around(236.45, 267.37), "236 ± 267.4");
+        assert_eq!(around(0.5, 0.25), "0.50 ± 0.2500");
+        assert_eq!(around(0.0, 0.5), "0 ± 0.5000");
+        assert_eq!(around(3.0, 0.0), "3.000 ± 0");
     }
 
     /// Beating baselines that are worse than the signal's own variance

@@ -113,9 +113,10 @@ impl LoadedModel {
                     "writes output"
                 };
                 return Some(format!(
-                    "this model {verb} around {:.4} ± {:.4}, the one serving {:.4} ± {:.4}: \
-                     other units or another channel?",
-                    b.center, b.scale, a.center, a.scale
+                    "this model {verb} around {}, the one serving {}: other units or another \
+                     channel?",
+                    crate::eval::around(b.center, b.scale),
+                    crate::eval::around(a.center, a.scale)
                 ));
             }
         }

@@ -306,9 +306,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             warn(
                 &mut warned,
                 format!(
-                    "the recording's input is around {:.4} ± {:.4}, the model expects \
-                     {:.4} ± {:.4}: {why}",
-                    seen.center, seen.scale, expects.center, expects.scale
+                    "the recording's input is around {}, the model expects {}: {why}",
+                    pipeline::eval::around(seen.center, seen.scale),
+                    pipeline::eval::around(expects.center, expects.scale)
                 ),
             );
         }

@@ -183,11 +183,10 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
         tracing::warn!(
             model = %model.id, stream = %first.stream, seq = first.seq,
             "a window's mean {} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
-             trained on ({:.4} ± {:.4}): other units, another channel, or a state it never saw? \
+             trained on ({}): other units, another channel, or a state it never saw? \
              (counted in pipeline_input_out_of_range_total; said once per model)",
             crate::eval::significant(mean),
-            expects.center,
-            expects.scale
+            crate::eval::around(expects.center, expects.scale)
         );
     }
 }
