@@ -84,6 +84,11 @@ pub struct Recording {
     /// first data row that look like time stamps (`--time-column Zeit`).
     #[serde(skip)]
     pub time_hint: Option<String>,
+    /// Without a time column named: the input column itself looks like
+    /// time stamps (by its cells, or a number under a time-like name): a
+    /// default column 0 that is the export's time.
+    #[serde(skip)]
+    pub input_looks_like_time: bool,
     /// Why the time column's numbers may not be seconds (a warning).
     #[serde(skip)]
     pub time_doubt: Option<String>,
@@ -292,6 +297,7 @@ impl Recording {
             time_gap_rows: Vec::new(),
             row_times: Vec::new(),
             time_hint: None,
+            input_looks_like_time: false,
             time_doubt: None,
             time_local: false,
             segments: vec![Segment::default()],
@@ -462,9 +468,12 @@ impl Recording {
             } else {
                 Some(first.clone())
             };
-            rec.time_hint = first_data.and_then(|r| {
-                time::time_columns_hint(&r, if header { names } else { &[] }, &[ci, co])
-            });
+            let names: &[String] = if header { names } else { &[] };
+            if let Some(r) = first_data {
+                rec.time_hint = time::time_columns_hint(&r, names, &[ci, co]);
+                let others: Vec<usize> = (0..r.len()).filter(|&i| i != ci).collect();
+                rec.input_looks_like_time = time::time_columns_hint(&r, names, &others).is_some();
+            }
         }
         if !header {
             row(first_at, &first, &mut rec, &mut times, &mut time_skips)?;

@@ -253,6 +253,7 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                 );
             }
             let r = pipeline::recording::Recording::read(path, &a.csv.input_only().options())?;
+            super::train::input_not_time(&a.csv, &r)?;
             // Each message carries its first row's recorded time (`ts`),
             // and none spans a gap: a route with a `max_gap` restarts its
             // windows where `retrain` and `eval` split the recording.

@@ -17,7 +17,7 @@ pub(crate) mod reading;
 
 pub(crate) use csv::{
     CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning,
-    missing_code, unit,
+    input_not_time, missing_code, unit,
 };
 
 use super::Usage;
@@ -326,6 +326,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         a.rec.validate.unwrap_or(fit::DEFAULT_VALIDATE),
         recipe.window,
     )?;
+    for f in &prepared.recordings {
+        input_not_time(&a.rec.csv, &f.recording)?;
+    }
     for f in &prepared.recordings {
         println!("{}", data_line(f, Scored::Training));
         for w in identity_warning(&f.recording).iter().chain(&f.warnings) {

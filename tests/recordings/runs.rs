@@ -443,3 +443,57 @@ fn a_step_too_large_for_the_memory_there_is_is_refused_with_the_batch_that_fits(
     );
     assert!(!model.exists());
 }
+
+/// An export whose first column is its time (epoch milliseconds under a
+/// time-like name): with no --input, `publish` sent the clock as samples
+/// and `retrain` trained on it; both refuse now, naming --input (exit 2).
+#[test]
+fn a_default_input_that_is_the_time_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("log.csv");
+    let mut text = String::from("time_ms,flow,level\n");
+    for i in 0..400u64 {
+        let x = (i as f64 / 9.0).sin();
+        text.push_str(&format!(
+            "{},{x:.4},{:.4}\n",
+            1_767_225_600_000 + 2000 * i,
+            0.5 * x
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let retrain = pipeline()
+        .args(["retrain", "--data", csv.to_str().unwrap(), "--steps", "1"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let publish = pipeline()
+        .args(["publish", "--data", csv.to_str().unwrap(), "--count", "5"])
+        .args(["--nats", "nats://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    for out in [retrain, publish] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("column 0 (\"time_ms\"), looks like time stamps")
+                && err.contains("--input"),
+            "{err}"
+        );
+    }
+    assert!(!model.exists());
+    // Named, the same file trains.
+    let named = pipeline()
+        .args([
+            "retrain",
+            "--data",
+            csv.to_str().unwrap(),
+            "--input",
+            "flow",
+        ])
+        .args(["--output", "level", "--steps", "1", "--hidden", "4"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    succeeded(&named);
+}

@@ -349,3 +349,22 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
         ),
     })
 }
+
+/// A recording whose default input column (0, no `--input` given) looks
+/// like its time stamps: refused, naming the flag, instead of publishing or
+/// training on the clock (an export's first column is often its time).
+pub(crate) fn input_not_time(
+    csv: &CsvArgs,
+    r: &pipeline::recording::Recording,
+) -> Result<(), super::Usage> {
+    if csv.input.is_some() || !r.input_looks_like_time {
+        return Ok(());
+    }
+    Err(super::Usage(format!(
+        "{}: the default input, column 0 ({:?}), looks like time stamps, not a signal: name the \
+         column to read with --input (and the time with --time-column {:?})",
+        r.path.display(),
+        r.input_name,
+        r.input_name
+    )))
+}
