@@ -369,11 +369,16 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     let bar = budget_bar();
     bar.set_prefix("training");
     let started = Instant::now();
+    let scaled = !scaling.is_identity();
     let trained = fit::train(&mut prepared, &scaling, &recipe, threads, |s| {
         bar.set_position((s.progress * 1000.0) as u64);
-        let val = s
-            .val_ar_mse
-            .map_or(String::new(), |v| format!("  val AR MSE {v:.3e}"));
+        // In the network's units (the table after is in the channel's).
+        let val = s.val_ar_mse.map_or(String::new(), |v| {
+            format!(
+                "  val AR MSE {v:.3e}{}",
+                if scaled { " (scaled)" } else { "" }
+            )
+        });
         bar.set_message(format!(
             "step {}  loss {:.3e}{val}  lr {:.1e}",
             s.step, s.loss, s.lr
