@@ -83,9 +83,13 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
 fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
     let mut warnings = Vec::new();
     let mut filled = false;
-    for (name, channel) in [
-        (&rec.input_name, (|s| &s.input) as fn(&Segment) -> &Vec<f32>),
-        (&rec.output_name, |s| &s.output),
+    for (name, channel, output) in [
+        (
+            &rec.input_name,
+            (|s| &s.input) as fn(&Segment) -> &Vec<f32>,
+            false,
+        ),
+        (&rec.output_name, |s| &s.output, true),
     ] {
         let values: Vec<f32> = train
             .iter()
@@ -141,8 +145,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
             "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the \
              first at data row {}: {}), and make its standard deviation {} {:.1}× its robust \
              spread {}: a standard scaling fitted on these rows (the default, --scale standard) \
-             takes its spread from them and squeezes every other value. Spikes, a glitch? \
-             Remove them, or train with --scale robust",
+             takes its spread from them and squeezes every other value. Spikes, a glitch? {}",
             s.count,
             significant(s.median),
             row.map_or("?".into(), |r| r.to_string()),
@@ -150,6 +153,15 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
             significant(s.std),
             s.std / s.robust,
             significant(s.robust),
+            if output {
+                // No scaling helps here: every predictor misses a spike.
+                "In the output they also weigh in every score, the model's and the baselines' \
+                 alike (a few can take every NMSE to about 1): remove them, or name their value \
+                 with --missing and --skip-bad-rows, before judging the model; --scale robust \
+                 keeps them out of the scaling, not out of the scores"
+            } else {
+                "Remove them, or train with --scale robust"
+            },
         ));
     }
     (warnings, filled)
@@ -269,7 +281,8 @@ mod tests {
         assert!(
             w[0].starts_with("column \"y\": 10 value(s) lie beyond 8 robust spreads")
                 && w[0].contains("the first at data row 1500: 40)")
-                && w[0].contains("--scale robust"),
+                && w[0].contains("weigh in every score")
+                && w[0].contains("not out of the scores"),
             "{w:?}"
         );
         assert!(all(&read(&rows(false))).is_empty());
