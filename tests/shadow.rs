@@ -207,6 +207,12 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     // Reloading the model that is live (SIGHUP with nothing changed) keeps
     // the running means too: nothing they compare has changed.
     let path = candidate_path.display().to_string();
+    let changes = || {
+        svc.stats
+            .model_changes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = changes();
     control(
         &client,
         "pipeline.reload",
@@ -214,6 +220,29 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     )
     .await;
     assert_eq!(compared().await, Some(windows as u64), "same model");
+    assert_eq!(changes(), before, "the same model again is no change");
+    // The same shadow twice: one change, and the second keeps the
+    // comparison gathered since the first (it was reset).
+    let other = live.path.display().to_string();
+    let shadow_of = |m: &str| serde_json::json!({ "model": m });
+    control(&client, "pipeline.shadow", shadow_of(&other)).await;
+    assert_eq!(changes(), before + 1);
+    send_curve(&client, "s2", 0..n).await;
+    send_truth(&client, "s2", 0..n).await;
+    let shadowed = || async {
+        let stats = route_stats(&client).await;
+        stats["compare"]["shadow_vs_truth"]["windows"].as_u64()
+    };
+    for _ in 0..100 {
+        if shadowed().await == Some(windows as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shadowed().await, Some(windows as u64));
+    control(&client, "pipeline.shadow", shadow_of(&other)).await;
+    assert_eq!(shadowed().await, Some(windows as u64), "same shadow: kept");
+    assert_eq!(changes(), before + 1, "the same shadow again is no change");
     svc.shutdown().await;
 }
 

@@ -373,8 +373,12 @@ fn reload_routes(
     let mut reloaded = Vec::new();
     let mut warnings = Vec::new();
     for r in chosen {
+        let before = r.serving().generation;
         let checked = r.reload(path, force)?;
-        stats.model_changes.fetch_add(1, Relaxed);
+        // The model already live, again, is no change.
+        if r.serving().generation != before {
+            stats.model_changes.fetch_add(1, Relaxed);
+        }
         reloaded.push((r.cfg.pair.clone(), checked.model.id.clone()));
         warnings.extend(checked.warnings);
     }
@@ -423,8 +427,11 @@ async fn answer_control(
             }
             Control::Shadow => {
                 let r = control_route(&routes, pair)?;
+                let before = r.serving().generation;
                 let (s, warnings) = r.set_shadow(path, force)?;
-                counts.model_changes.fetch_add(1, Relaxed);
+                if s.generation != before {
+                    counts.model_changes.fetch_add(1, Relaxed);
+                }
                 Ok(answer(&models(r, s, warnings), json))
             }
             Control::Promote => {

@@ -218,9 +218,11 @@ impl Route {
             }
         };
         Ok((
+            // The same shadow again keeps the comparisons' running means.
             self.swap(|s| {
+                let changed = s.shadow.as_ref().map(|m| &m.id) != new.as_ref().map(|m| &m.id);
                 s.shadow = new;
-                true
+                changed
             }),
             warnings,
         ))
