@@ -94,6 +94,26 @@ async fn route_stats(client: &Client) -> serde_json::Value {
     pipeline::fleet::endpoint_data(&v, "translate").unwrap()["routes"][0].clone()
 }
 
+/// The windows a route's comparison (`live_vs_truth`, `shadow_vs_truth`)
+/// is over now.
+async fn compared_windows(client: &Client, which: &str) -> Option<u64> {
+    route_stats(client).await["compare"][which]["windows"].as_u64()
+}
+
+/// What `read` says once it says `want` windows, or after two seconds.
+async fn settled<F: Future<Output = Option<u64>>>(
+    read: impl Fn() -> F,
+    want: usize,
+) -> Option<u64> {
+    for _ in 0..100 {
+        if read().await == Some(want as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    read().await
+}
+
 /// A control request in JSON, as `nats req` sends it; the answer is JSON.
 async fn control(client: &Client, subject: &str, body: serde_json::Value) -> serde_json::Value {
     let reply = client
@@ -184,17 +204,8 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     // a promote refused (no shadow left) leaves it as it is.
     send_curve(&client, "s1", 0..n).await;
     send_truth(&client, "s1", 0..n).await;
-    let compared = || async {
-        let stats = route_stats(&client).await;
-        stats["compare"]["live_vs_truth"]["windows"].as_u64()
-    };
-    for _ in 0..100 {
-        if compared().await == Some(windows as u64) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(compared().await, Some(windows as u64));
+    let compared = || compared_windows(&client, "live_vs_truth");
+    assert_eq!(settled(compared, windows).await, Some(windows as u64));
     let refused = client
         .request("pipeline.promote", "{}".into())
         .await
@@ -229,17 +240,8 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     assert_eq!(changes(), before + 1);
     send_curve(&client, "s2", 0..n).await;
     send_truth(&client, "s2", 0..n).await;
-    let shadowed = || async {
-        let stats = route_stats(&client).await;
-        stats["compare"]["shadow_vs_truth"]["windows"].as_u64()
-    };
-    for _ in 0..100 {
-        if shadowed().await == Some(windows as u64) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(shadowed().await, Some(windows as u64));
+    let shadowed = || compared_windows(&client, "shadow_vs_truth");
+    assert_eq!(settled(shadowed, windows).await, Some(windows as u64));
     control(&client, "pipeline.shadow", shadow_of(&other)).await;
     assert_eq!(shadowed().await, Some(windows as u64), "same shadow: kept");
     assert_eq!(changes(), before + 1, "the same shadow again is no change");
