@@ -1,0 +1,175 @@
+//! The comparison's table and verdict.
+
+use super::*;
+
+#[test]
+fn the_table_gives_the_error_in_the_channels_unit() {
+    assert_eq!(unit_of("Vorlauftemperatur [°C]"), Some("°C"));
+    assert_eq!(unit_of("flow (m³/h) "), Some("m³/h"));
+    assert_eq!(unit_of("power_kW"), None);
+    assert_eq!(unit_of("wind_speed_ms"), None);
+    assert_eq!(unit_of("Vorlauf °C"), Some("°C"));
+    assert_eq!(unit_of("T_°F"), Some("°F"));
+    assert_eq!(unit_of("Luft ºC"), Some("ºC"));
+    assert_eq!(
+        (squared("kW"), squared("°C"), squared("m/s")),
+        ("kW²".into(), "°C²".into(), "(m/s)²".into())
+    );
+    assert_eq!(unit_of("angle °"), None);
+    assert_eq!(unit_of("Valve %"), Some("%"));
+    assert_eq!(unit_of("Temp °C (avg)"), Some("°C"));
+    assert_eq!(unit_of("power [kW] (Mean)"), Some("kW"));
+    assert_eq!(unit_of("wind (max)"), None);
+    assert_eq!(unit_of("Temp [°C] (min)"), Some("°C"));
+    assert_eq!(unit_of("Dauer [min]"), Some("min"));
+    assert_eq!(unit_of("[]"), None);
+    assert_eq!(unit_of(")"), None);
+    assert_eq!(unit_of("Temperatur (Sensor 2)"), None);
+    let w = Windows {
+        input: vec![0.0; 4],
+        target: vec![0.0, 2.0, 0.0, 2.0],
+        window: 2,
+    };
+    let c = Comparison::new(&w, &[0.0, 1.5, 0.0, 1.5], &[1.0; 4], &[0.5, 1.5, 0.5, 1.5]).unwrap();
+    let t = c.table(Some("m³/h"));
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(
+        lines[0].contains("RMSE m³/h") && lines[0].contains("MSE (m³/h)²"),
+        "{t}"
+    );
+    // The model's MSE is 0.125 (0.25 on half the samples): RMSE 0.3536.
+    assert!(
+        lines[1].contains("0.3536") && lines[1].contains("1.2500e-1"),
+        "{t}"
+    );
+    assert!(c.table(Some("°C")).contains("MSE °C²"));
+    assert!(
+        c.table(None)
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" RMSE "))
+    );
+    assert_eq!(significant(3.1623e-4), "3.162e-4");
+    assert_eq!(significant(12.3456), "12.35");
+    assert_eq!(significant(1234.4), "1234");
+    assert_eq!(around(101_325.3, 48.21), "101325 ± 48.21");
+    assert_eq!(around(2.0012e-6, 1.93e-8), "2.0012e-6 ± 1.930e-8");
+    assert_eq!(around(236.45, 267.37), "236 ± 267.4");
+    assert_eq!(around(0.5, 0.25), "0.50 ± 0.2500");
+    assert_eq!(around(0.0, 0.5), "0 ± 0.5000");
+    assert_eq!(around(3.0, 0.0), "3.000 ± 0");
+}
+
+/// Beating baselines that are worse than the signal's own variance
+/// (fitted on two windows, say) is no reason to serve a model.
+#[test]
+fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
+    let mut valid = Windows::empty(2);
+    valid.input = vec![0.0; 4];
+    valid.target = vec![1.0, -1.0, 1.0, -1.0]; // variance 1
+    let off = |d: f32| valid.target.iter().map(|t| t + d).collect::<Vec<_>>();
+    let c = Comparison::new(&valid, &off(2.0), &off(3.0), &off(4.0)).unwrap();
+    assert!(c.beats_baselines && !c.worth_serving());
+    assert!(c.verdict().starts_with("WARNING"), "{}", c.verdict());
+    assert!(c.verdict().contains("NMSE 4.00"), "{}", c.verdict());
+    let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
+    assert!(c.worth_serving());
+    assert!(
+        c.verdict().starts_with("the model beats"),
+        "{}",
+        c.verdict()
+    );
+    // Losing to a linear map that is all but exact (an output that is a
+    // shift or gain of the input): the verdict says so, not "train more".
+    let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.01)).unwrap();
+    let v = c.verdict();
+    assert!(
+        v.contains("the linear map is close to exact here (NMSE 0.0001)"),
+        "{v}"
+    );
+    let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
+    assert!(c.verdict().contains("longer training"), "{}", c.verdict());
+    // Beyond the training range: extrapolation is named when the model
+    // wins within it, more training when it was still improving.
+    c.beyond_training = true;
+    c.wins_within_range = Some(true);
+    let v = c.verdict();
+    assert!(
+        v.contains("it beats the linear map on the windows within the range"),
+        "{v}"
+    );
+    c.still_improving = true;
+    let v = c.verdict();
+    assert!(
+        v.contains("still improving when its budget ran out: train longer"),
+        "{v}"
+    );
+    assert!(v.contains("also goes beyond the range"), "{v}");
+    // Data holding a missing-value code or a fill: that first, not
+    // "train longer", which would not help.
+    c.fill_suspected = true;
+    let v = c.verdict();
+    assert!(
+        v.contains("looks like a missing-value code or a logger's fill")
+            && v.contains("--missing")
+            && !v.contains("train longer"),
+        "{v}"
+    );
+}
+
+/// A model of a noise channel, a hair below the mean's error by chance,
+/// is not called a winner (it was, one run in two); a real win is, and
+/// says how sure; the report carries `worth_serving`.
+#[test]
+fn a_win_by_chance_is_no_win() {
+    let w = 4;
+    let mut rng = crate::rng::Rng::new(3);
+    let mut valid = Windows::empty(w);
+    for _ in 0..400 * w {
+        valid.input.push(0.0);
+        valid.target.push(rng.normal() as f32);
+    }
+    let near = |s: f32, rng: &mut crate::rng::Rng| -> Vec<f32> {
+        (valid.target.iter())
+            .map(|_| s * rng.normal() as f32 * 0.05)
+            .collect()
+    };
+    let (model, mean) = (near(1.0, &mut rng), near(1.0, &mut rng));
+    let linear = near(10.0, &mut rng);
+    let c = Comparison::new(&valid, &model, &mean, &linear).unwrap();
+    let m = c.model.mse;
+    assert!(
+        c.vs_mean.t.is_some_and(|t| t.abs() < 2.0),
+        "{:?}",
+        c.vs_mean
+    );
+    assert_eq!(c.vs_mean.stretches, 100);
+    assert!(!c.beats_baselines && !c.worth_serving());
+    let v = c.verdict();
+    assert!(
+        v.starts_with("WARNING") && v.contains("explains next to none"),
+        "{v}"
+    );
+    if m < c.mean_baseline.mse {
+        assert!(v.contains("by no more than chance"), "{v}");
+    }
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["worth_serving"], false);
+    assert!(json["vs_mean"]["t"].is_number());
+    // Half the error, window after window: a win, and how sure.
+    let good: Vec<f32> = valid.target.iter().map(|t| t * 0.3).collect();
+    let c = Comparison::new(&valid, &good, &mean, &linear).unwrap();
+    assert!(c.beats_baselines && c.worth_serving(), "{c:?}");
+    assert!(
+        c.verdict().contains("beyond chance (t = -"),
+        "{}",
+        c.verdict()
+    );
+    // A report from before the test reads back, untested.
+    let mut old = serde_json::to_value(&c).unwrap();
+    for k in ["worth_serving", "vs_linear", "vs_mean"] {
+        old.as_object_mut().unwrap().remove(k);
+    }
+    let back: Comparison = serde_json::from_value(old).unwrap();
+    assert_eq!(back.vs_mean, Difference::default());
+}
