@@ -170,10 +170,13 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     };
     // Another sampling rate than training's: windows of another length in time.
     let trained_step = loaded.meta.metrics.as_ref().map(|m| &m["time_step_s"]);
+    // The gap `serve` restarts windows at for this model, by default.
+    let served_gap = pipeline::window::TimeGaps::of(None, loaded.meta.metrics.as_ref())
+        .map(|g| g.max_gap_ns as f64 / 1e9);
     for f in &prepared.recordings {
         let other = trained_step
             .and_then(serde_json::Value::as_f64)
-            .and_then(|t| f.recording.other_rate(t, w));
+            .and_then(|t| f.recording.other_rate(t, w, served_gap));
         if let Some(why) = other {
             warn(
                 &mut warned,

@@ -86,16 +86,29 @@ impl Recording {
     /// time than the training rows were (`trained`: seconds per row): a
     /// window of `window` rows then spans another length of time than the
     /// model learnt from, and its translations mean little.
-    pub fn other_rate(&self, trained: f64, window: usize) -> Option<String> {
+    /// With `max_gap` (seconds), the gap at which `serve` restarts a
+    /// stream's windows for this model by default: a recording whose rows
+    /// come further apart would give no window at all when served, though
+    /// `eval` scores it.
+    pub fn other_rate(&self, trained: f64, window: usize, max_gap: Option<f64>) -> Option<String> {
         let step = self.time_step?;
         if trained.is_nan() || trained <= 0.0 || (step / trained - 1.0).abs() <= 0.01 {
             return None;
         }
         let w = window as f64;
+        let served = max_gap.filter(|&g| step > g).map_or(String::new(), |g| {
+            format!(
+                "; served, it would give no translation at all: `serve` restarts a stream's \
+                 window where its samples' ts jump by more than {} (the gap this model's \
+                 training recording was split at), and every row here is further apart (a \
+                 route's max_gap in the configuration sets another)",
+                time::span(g)
+            )
+        });
         Some(format!(
             "a row every {} where the model was trained on a row every {}: a window of {window} \
              rows spans {} here against {} in training; resample the recording to the \
-             training rate",
+             training rate{served}",
             time::span(step),
             time::span(trained),
             time::span(step * w),

@@ -439,15 +439,30 @@ fn another_sampling_rate_than_trainings_is_said() {
         text += &format!("{},{i},{i}\n", i * 3600);
     }
     let r = read(&text, &["t"]).unwrap();
-    let said = r.other_rate(900.0, 24).unwrap();
+    let said = r.other_rate(900.0, 24, None).unwrap();
     assert!(
         said.starts_with("a row every 1.0 h where the model was trained on a row every 15.0 min")
-            && said.contains("spans 1.0 days here against 6.0 h in training"),
+            && said.contains("spans 1.0 days here against 6.0 h in training")
+            && !said.contains("no translation"),
         "{said}"
     );
-    assert_eq!(r.other_rate(3600.0 * 1.005, 24), None);
+    // Rows further apart than the gap `serve` restarts windows at.
+    let said = r.other_rate(900.0, 24, Some(2700.0)).unwrap();
+    assert!(
+        said.contains("served, it would give no translation at all")
+            && said.contains("by more than 45.0 min"),
+        "{said}"
+    );
+    assert!(
+        !r.other_rate(900.0, 24, Some(7200.0))
+            .unwrap()
+            .contains("no translation")
+    );
+    assert_eq!(r.other_rate(3600.0 * 1.005, 24, Some(1.0)), None);
     assert_eq!(
-        read("x,y\n1,1\n2,2\n", &[]).unwrap().other_rate(900.0, 24),
+        read("x,y\n1,1\n2,2\n", &[])
+            .unwrap()
+            .other_rate(900.0, 24, None),
         None
     );
 }
