@@ -275,21 +275,23 @@ impl Comparison {
             .map(|&v| (v as f64 - mu).powi(2))
             .sum::<f64>()
             / n;
-        let score = |p: &[f32]| {
-            let m = mse(p, &valid.target);
+        let w = valid.window;
+        // Each window's MSE, once: the test reads them, and their mean is
+        // the whole MSE (every window holds W samples).
+        let errors = |p: &[f32]| difference::per_window(p, &valid.target, w);
+        let (em, emean, elin) = (errors(model), errors(mean), errors(linear));
+        let score = |e: &[f64]| {
+            let m = e.iter().sum::<f64>() / e.len() as f64;
             Score {
                 mse: m,
                 nmse: if var > 0.0 { m / var } else { f64::NAN },
             }
         };
-        let w = valid.window;
-        let errors = |p: &[f32]| difference::per_window(p, &valid.target, w);
-        let (em, emean, elin) = (errors(model), errors(mean), errors(linear));
         let (vs_linear, vs_mean) = (
             Difference::of(&em, &elin, w),
             Difference::of(&em, &emean, w),
         );
-        let (model, mean_baseline, linear_baseline) = (score(model), score(mean), score(linear));
+        let (model, mean_baseline, linear_baseline) = (score(&em), score(&emean), score(&elin));
         let beats_baselines = vs_linear.model_wins(model.mse, linear_baseline.mse)
             && vs_mean.model_wins(model.mse, mean_baseline.mse);
         Ok(Self {
@@ -339,12 +341,6 @@ impl Comparison {
         t += &row("linear map (baseline)", &self.linear_baseline);
         t += &row("mean (baseline)", &self.mean_baseline);
         t
-    }
-
-    /// Below both baselines and below the held-out signal's own variance
-    /// (`--strict`'s test).
-    pub fn worth_serving(&self) -> bool {
-        self.worth_serving
     }
 
     /// One line saying whether the model is worth serving.

@@ -543,7 +543,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if a.strict && !c.worth_serving() {
+    if a.strict && !c.worth_serving {
         eprintln!(
             "error: --strict: the model is not worth serving: it must beat both baselines, with \
              an error below the held-out signal's own variance (NMSE < 1); see the verdict"

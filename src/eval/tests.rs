@@ -69,11 +69,11 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
     valid.target = vec![1.0, -1.0, 1.0, -1.0]; // variance 1
     let off = |d: f32| valid.target.iter().map(|t| t + d).collect::<Vec<_>>();
     let c = Comparison::new(&valid, &off(2.0), &off(3.0), &off(4.0)).unwrap();
-    assert!(c.beats_baselines && !c.worth_serving());
+    assert!(c.beats_baselines && !c.worth_serving);
     assert!(c.verdict().starts_with("WARNING"), "{}", c.verdict());
     assert!(c.verdict().contains("NMSE 4.00"), "{}", c.verdict());
     let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
-    assert!(c.worth_serving());
+    assert!(c.worth_serving);
     assert!(
         c.verdict().starts_with("the model beats"),
         "{}",
@@ -144,7 +144,7 @@ fn a_win_by_chance_is_no_win() {
         c.vs_mean
     );
     assert_eq!(c.vs_mean.stretches, 100);
-    assert!(!c.beats_baselines && !c.worth_serving());
+    assert!(!c.beats_baselines && !c.worth_serving);
     let v = c.verdict();
     assert!(
         v.starts_with("WARNING") && v.contains("explains next to none"),
@@ -159,7 +159,7 @@ fn a_win_by_chance_is_no_win() {
     // Half the error, window after window: a win, and how sure.
     let good: Vec<f32> = valid.target.iter().map(|t| t * 0.3).collect();
     let c = Comparison::new(&valid, &good, &mean, &linear).unwrap();
-    assert!(c.beats_baselines && c.worth_serving(), "{c:?}");
+    assert!(c.beats_baselines && c.worth_serving, "{c:?}");
     assert!(
         c.verdict().contains("beyond chance (t = -"),
         "{}",
