@@ -387,12 +387,17 @@ async fn a_lost_checkpoint_stops_the_unit_instead_of_storing_everything_again() 
         samples: 40,
     };
     let svc = serve_and_publish(&bed, load).await;
-    // Checkpointed past the samples (stream_seq > 0), then stopped.
+    // Checkpointed past the samples and those acknowledged (the acks follow
+    // the checkpoint's write: killed between the two, the consumer's floor
+    // is below 80, which a run in CI once caught), then stopped.
     let kv = poll(&svc.log, async || {
         let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
         let head = kv.get("sin-cos.all").await.unwrap()?;
         let head: serde_json::Value = rmp_serde::from_slice(&head).unwrap();
-        (head["stream_seq"].as_u64() == Some(80)).then_some(kv)
+        let input = js.get_stream("SAMPLES").await.ok()?;
+        let acked = input.consumer_info("pipeline_sin-cos").await.ok()?;
+        let acked = acked.ack_floor.stream_sequence;
+        (head["stream_seq"].as_u64() == Some(80) && acked == 80).then_some(kv)
     })
     .await;
     svc.kill();
