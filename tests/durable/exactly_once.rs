@@ -14,7 +14,7 @@ async fn kill_9_three_times_every_window_exactly_once() {
         .map(|i| 300 + 1300 * i + rng.below(1000) as u64)
         .collect();
     // Each restart resumed from a checkpoint taken by the killed process.
-    let (resumed, logs) = kill_9_at(STANDARD, &moments).await;
+    let (resumed, logs) = kill_9_at(STANDARD, &moments, true).await;
     assert_eq!(resumed, 3);
     // The service created the output stream, so its translations went out
     // as fast-ingest batches: the path just proven exactly once.
@@ -178,7 +178,7 @@ async fn kill_9_fifty_times_every_window_exactly_once() {
             at
         })
         .collect();
-    let (resumed, _) = kill_9_at(LONG, &moments).await;
+    let (resumed, _) = kill_9_at(LONG, &moments, false).await;
     eprintln!("{resumed} of 50 restarted processes resumed from a checkpoint before their kill");
     assert!(resumed > 0);
 }

@@ -423,29 +423,61 @@ impl Bed {
     }
 }
 
+/// Waits until the `i`-th process of a run can be succeeded by one that
+/// resumes: the first has checkpointed input (stream_seq > 0), a later one
+/// has resumed itself (30 s at most; then the caller's checks say what).
+async fn resumable(js: &jetstream::Context, log: &std::path::Path, i: usize) {
+    if i > 0 {
+        wait_for_line(log, "resuming from checkpoint", Duration::from_secs(30)).await;
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let head = async {
+            let kv = js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()?;
+            let head = kv.get("sin-cos.all").await.ok()??;
+            let head: serde_json::Value = rmp_serde::from_slice(&head).ok()?;
+            head["stream_seq"].as_u64()
+        };
+        if head.await.is_some_and(|seq| seq > 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Publishes `load` while killing the service with SIGKILL at each of
-/// `moments` (ms from the start) and starting a new one at once; then
+/// `moments` (ms from the start; with `after_resume`, or once the process
+/// can be resumed from, if later) and starting a new one at once; then
 /// checks every window stored exactly once with the values of an
 /// uninterrupted run. Returns how many restarted processes logged that
 /// they resumed from a checkpoint, and every process's log (read before
 /// the folder holding them is removed).
-async fn kill_9_at(load: Load, moments: &[u64]) -> (usize, Vec<String>) {
+async fn kill_9_at(load: Load, moments: &[u64], after_resume: bool) -> (usize, Vec<String>) {
     let bed = Bed::new().await;
     let (url, dir, js) = (&bed.url, bed.dir.path(), &bed.js);
     let mut svc = bed.serve(0, "test-instance").await;
     let publisher = tokio::spawn(publish_all(js.clone(), load));
     let started = Instant::now();
     let mut logs_of = Vec::new();
+    let mut killed_at = Vec::new();
     for (i, at) in moments.iter().enumerate() {
         tokio::time::sleep_until((started + Duration::from_millis(*at)).into()).await;
+        // With `after_resume`, not before the process has what its
+        // successor resumes from (a slow start on a loaded machine pushed
+        // a kill before it); without, a kill may come while it loads.
+        if after_resume {
+            resumable(js, &svc.log, i).await;
+        }
+        assert!(
+            !publisher.is_finished(),
+            "kill {i} came after publishing ended: lengthen the load"
+        );
+        killed_at.push(started.elapsed().as_millis());
         logs_of.push(svc.kill());
         svc = Service::start(url, dir, i + 1);
     }
-    eprintln!("killed at {moments:?} ms");
-    assert!(
-        !publisher.is_finished(),
-        "the last kill came after publishing ended: lengthen the load"
-    );
+    eprintln!("killed at {killed_at:?} ms (planned {moments:?})");
     publisher.await.unwrap();
     logs_of.push(svc.log.clone());
     let outputs = read_outputs(js, load, &logs_of).await;

@@ -250,12 +250,14 @@ async fn requests_and_stats_in_durable_mode() {
     assert_eq!(t.model, model.id);
 
     // Checkpoints go every 200 ms: the windows can be stored before the
-    // first one is written, so ask until it has been (or 10 s have passed).
+    // first one is written; and the service counts a window once it reads
+    // the store's ack, after the stream holds it. So ask until both are
+    // counted (or 10 s have passed).
     let deadline = Instant::now() + Duration::from_secs(10);
     let checkpoints = |stats: &serde_json::Value| {
-        pipeline::fleet::endpoint_data(stats, "translate").unwrap()["checkpoints"]
-            .as_u64()
-            .unwrap()
+        let data = pipeline::fleet::endpoint_data(stats, "translate").unwrap();
+        let windows_out = data["windows_out"].as_u64().unwrap();
+        data["checkpoints"].as_u64().unwrap() * u64::from(windows_out == 7)
     };
     let stats = loop {
         let reply = client
@@ -367,7 +369,10 @@ async fn an_unreadable_checkpoint_stops_the_service_with_status_78() {
     let fresh = poll(&svc.log, async || kv.get("sin-cos.all").await.unwrap()).await;
     let fresh: serde_json::Value = rmp_serde::from_slice(&fresh).unwrap();
     let (version, generation) = (fresh["version"].as_u64(), fresh["generation"].as_u64());
-    assert_eq!((version, generation), (Some(1), Some(0)), "{fresh}");
+    // (An idle unit renews its lease every third of it: a slow poll may
+    // read the first renewal, generation 1.)
+    assert_eq!(version, Some(1), "{fresh}");
+    assert!(generation.is_some_and(|g| g <= 1), "{fresh}");
     let running = svc.child.try_wait().unwrap().is_none();
     assert!(running, "{}", logs(std::slice::from_ref(&svc.log)));
 }

@@ -68,13 +68,27 @@ async fn prometheus_metrics_and_health_checks() {
     client.publish("samples.m", "junk".into()).await.unwrap();
     client.flush().await.unwrap();
     collect(&mut sub, 7, translation).await;
-    // The publisher counts a window just after handing it to the client.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    let a = addr.clone();
-    let (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/metrics"))
-        .await
-        .unwrap();
+    // The publisher counts a window just after handing it to the client,
+    // and times a batch once all its windows are handed: scraped until
+    // both are done (10 s at most; then the checks below say what is not).
+    let count_in = |body: &str, name: &str| -> Option<u64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count{{pair=\"sin-cos\"}} ")))
+            .and_then(|n| n.parse().ok())
+    };
+    let (mut status, mut body) = (String::new(), String::new());
+    for _ in 0..100 {
+        let a = addr.clone();
+        (status, body) = tokio::task::spawn_blocking(move || http_get(&a, "/metrics"))
+            .await
+            .unwrap();
+        let published = count_in(&body, "pipeline_publish_seconds");
+        let computed = count_in(&body, "pipeline_compute_seconds");
+        if body.contains("pipeline_windows_out_total 7\n") && published == computed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(status.contains("200"), "{status}");
     for line in [
         "pipeline_samples_in_total 30",
@@ -92,11 +106,7 @@ async fn prometheus_metrics_and_health_checks() {
     }
     // Every computed batch went through the publish stage, and is timed there.
     let count = |name: &str| -> u64 {
-        body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}_count{{pair=\"sin-cos\"}} ")))
-            .unwrap_or_else(|| panic!("{name}_count missing from:\n{body}"))
-            .parse()
-            .unwrap()
+        count_in(&body, name).unwrap_or_else(|| panic!("{name}_count missing from:\n{body}"))
     };
     let batches = count("pipeline_compute_seconds");
     assert!(batches >= 1);

@@ -137,13 +137,8 @@ pub(super) async fn acquire(
         let stale =
             matches!(seen, Some((rev, since)) if rev == entry.revision && since.elapsed() >= lease);
         if cp.owner == *me || stale || cp.released {
-            let taken_over = cp.owner != *me;
-            if taken_over && cp.released {
-                tracing::info!(unit = %unit.key, from = %cp.owner, "taking over: its owner stopped and released it");
-            } else if taken_over {
-                tracing::warn!(unit = %unit.key, from = %cp.owner, "taking over: its owner wrote no checkpoint for {lease:?}");
-            }
-            cp.owner = me.clone();
+            let (from, released) = (std::mem::replace(&mut cp.owner, me.clone()), cp.released);
+            let taken_over = from != *me;
             cp.released = false;
             let sent = Instant::now();
             match shared
@@ -152,10 +147,18 @@ pub(super) async fn acquire(
                 .await
             {
                 Ok(rev) => {
+                    // Counted and said once taken (another standby may win
+                    // the write, and then nothing was taken over); said
+                    // last, so a reader of the log finds the counts done.
                     if taken_over {
                         shared.stats.durable_takeovers.fetch_add(1, Relaxed);
                     }
                     shared.stats.unit(&unit.key, Some(UnitState::Owning));
+                    if taken_over && released {
+                        tracing::info!(unit = %unit.key, %from, "taking over: its owner stopped and released it");
+                    } else if taken_over {
+                        tracing::warn!(unit = %unit.key, %from, "taking over: its owner wrote no checkpoint for {lease:?}");
+                    }
                     return Ok(Some((rev, cp, sent)));
                 }
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
