@@ -186,8 +186,19 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         // The route's rule for gaps in time, when it has one, in seconds
         // as `config check` says it.
         let gaps = (r["max_gap_s"].as_f64()).map_or(String::new(), |s| format!("  max_gap {s}s"));
+        // Windows the model was never made for, when there are any.
+        let odd = [
+            ("out of range", "input_out_of_range"),
+            ("off rate", "input_off_rate"),
+        ]
+        .iter()
+        .filter_map(|(says, key)| {
+            let n = r[key].as_u64().filter(|n| *n > 0)?;
+            Some(format!("  {says} {n}"))
+        })
+        .collect::<String>();
         lines.push(format!(
-            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}",
+            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -244,6 +255,11 @@ mod tests {
             describe_stats(&gaps)
         );
         assert!(!lines[1].contains("max_gap"), "{lines:?}");
+        assert!(!lines[1].contains("range"), "{lines:?}");
+        let mut odd = stats.clone();
+        odd["endpoints"][0]["data"]["routes"][0]["input_off_rate"] = serde_json::json!(37);
+        let said = describe_stats(&odd);
+        assert!(said[1].ends_with("  off rate 37"), "{said:?}");
         let mut shed = stats.clone();
         shed["endpoints"][0]["data"]["windows_shed"] = serde_json::json!(41);
         assert!(

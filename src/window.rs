@@ -21,7 +21,19 @@ pub struct StreamWindow {
     next_seq: Option<u64>,
     /// The last time-stamped message: (seq of its first sample, `ts`).
     last_ts: Option<(u64, i64)>,
+    /// Where the stream's sampling step is next judged from: (seq, time in
+    /// ns) of a stamped sample of this run (see [`Self::judge_rate`]).
+    rate_from: Option<(u64, i64)>,
+    /// The stream's step over its last judged span against the model's
+    /// (`TimeGaps::step_ns`), when outside [`RATE_BAND`].
+    off_rate: Option<f64>,
 }
+
+/// How far a stream's sampling step may lie from the training recording's
+/// (as a ratio) before its windows count as sampled at another rate: a
+/// model fitted to a 1 s step reads a 0.5 s or 2 s window as a signal twice
+/// as fast or slow, which its translations do not say.
+pub const RATE_BAND: std::ops::RangeInclusive<f64> = (2.0 / 3.0)..=1.5;
 
 /// When two samples are too far apart in time to share a window: the
 /// route's model was trained on a recording split where its time column
@@ -114,6 +126,10 @@ pub struct Outcome {
     pub time_gap: Option<TimeGap>,
     /// Windows completed.
     pub windows: usize,
+    /// The windows completed come from a stream sampled at another rate
+    /// than the model's training recording: its step over the model's
+    /// (see [`RATE_BAND`]).
+    pub off_rate: Option<f64>,
 }
 
 impl StreamWindow {
@@ -124,6 +140,8 @@ impl StreamWindow {
             run: 0,
             next_seq: None,
             last_ts: None,
+            rate_from: None,
+            off_rate: None,
         }
     }
 
@@ -186,6 +204,27 @@ impl StreamWindow {
     fn reset(&mut self) {
         self.buf.clear();
         self.run = 0;
+        self.rate_from = None;
+        self.off_rate = None;
+    }
+
+    /// Judges the stream's sampling step against the model's (`step_ns`;
+    /// 0: unknown) from the stamped sample `first` at `at` (ns): over spans
+    /// of at least W samples of one run, so a live clock's jitter evens out
+    /// and one span's step covers a window's worth.
+    fn judge_rate(&mut self, first: u64, at: i64, step_ns: i64) {
+        let Some((s0, t0)) = self.rate_from else {
+            self.rate_from = Some((first, at));
+            return;
+        };
+        let n = first.saturating_sub(s0);
+        if step_ns <= 0 || n < self.window as u64 {
+            return;
+        }
+        let step = (i128::from(at) - i128::from(t0)) as f64 / n as f64;
+        let ratio = step / step_ns as f64;
+        self.off_rate = (!RATE_BAND.contains(&ratio)).then_some(ratio);
+        self.rate_from = Some((first, at));
     }
 
     /// Records a message's stamp; restarts the window when its first new
@@ -202,9 +241,12 @@ impl StreamWindow {
         let at = i128::from(ts) + i128::from(first - seq) * step;
         let at = at.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
         let last = self.last_ts.replace((first, at));
-        let (s0, t0) = last.filter(|&(s0, _)| s0 < first)?;
+        let Some((s0, t0)) = last.filter(|&(s0, _)| s0 < first) else {
+            self.judge_rate(first, at, gaps.step_ns);
+            return None;
+        };
         if self.next_seq != Some(first) {
-            return None; // a seq gap
+            return None; // a seq gap: the window restarts, judged anew
         }
         let elapsed = i128::from(at) - i128::from(t0);
         let (n, max) = (i128::from(first - s0), i128::from(gaps.max_gap_ns));
@@ -218,9 +260,11 @@ impl StreamWindow {
             elapsed > n * max
         };
         if elapsed >= 0 && !jumped {
+            self.judge_rate(first, at, gaps.step_ns);
             return None;
         }
         self.reset();
+        self.rate_from = Some((first, at));
         Some(TimeGap {
             seq: first,
             after_seq: s0,
@@ -260,6 +304,8 @@ impl StreamWindow {
         } else {
             // An unstamped message: what came before it in time is unknown.
             self.last_ts = None;
+            self.rate_from = None;
+            self.off_rate = None;
         }
         let w = self.window as u64;
         for (i, &v) in values.iter().enumerate() {
@@ -285,6 +331,7 @@ impl StreamWindow {
                 out.windows += 1;
             }
         }
+        out.off_rate = self.off_rate.filter(|_| out.windows > 0);
         out
     }
 }

@@ -378,6 +378,9 @@ impl Ingest {
                 .report_from(origin, ErrorKind::TimeGap, key, subject, detail)
                 .await;
         }
+        if let Some(ratio) = outcome.off_rate.filter(|_| !self.replaying) {
+            off_rate(&self.route, &stream, samples.seq, ratio, outcome.windows);
+        }
         if outcome.out_of_order > 0 {
             let detail = format!(
                 "{} sample(s) from seq {} dropped: not after the last accepted (next expected {next})",
@@ -448,6 +451,40 @@ impl Ingest {
             *last = Some(now);
         }
     }
+}
+
+/// Counts a stream's windows sampled at another step than the model's
+/// (`ratio`: its step over the model's), and says so once per route:
+/// translated all the same, as a window out of range is (a rate may be
+/// changed on purpose), but a model reads such a window as a faster or
+/// slower signal, which its translations do not say.
+fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, windows: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = &route.counters;
+    counters.input_off_rate.fetch_add(windows as u64, Relaxed);
+    if counters.off_rate_warned.swap(true, Relaxed) {
+        return;
+    }
+    let step_s = route.time_gaps.map_or(0.0, |g| g.step_ns as f64 / 1e9);
+    let span = crate::recording::time::span;
+    tracing::warn!(
+        pair = %route.cfg.pair, stream, seq,
+        "a stream's ts says its samples come {} apart, {}× the step of the recording the model \
+         was trained on ({}): the model reads its windows as a signal {} times as {}. Resample \
+         it to the model's step, or train on its own (counted in \
+         pipeline_input_off_rate_total; said once)",
+        span(step_s * ratio),
+        two_digits(ratio),
+        span(step_s),
+        two_digits(if ratio > 1.0 { ratio } else { 1.0 / ratio }),
+        if ratio > 1.0 { "fast" } else { "slow" },
+    );
+}
+
+/// `2`, `2.5`, `0.67`: a ratio to two decimals, no trailing zeros.
+fn two_digits(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// What a `time_gap` event says: how far the first new sample's `ts` lies

@@ -367,6 +367,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 windows_shed: r.counters.windows_shed.load(Relaxed),
                 timestamps_ignored: r.counters.timestamps_ignored.load(Relaxed),
                 input_out_of_range: r.counters.input_out_of_range.load(Relaxed),
+                input_off_rate: r.counters.input_off_rate.load(Relaxed),
                 errors: r.counters.read_errors(),
                 model: s.live.id.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),

@@ -298,7 +298,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 8] = [
+        let counters: [(&str, &str, Count); 9] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -333,6 +333,11 @@ impl Scrape {
                 "pipeline_input_out_of_range",
                 "Windows whose mean lies over 5 input scales (the training standard deviation) from the live model's input center: other units, another channel, or a state the model never saw. Translated all the same.",
                 |r| r.input_out_of_range,
+            ),
+            (
+                "pipeline_input_off_rate",
+                "Windows of streams whose ts says they are sampled at another step than the model's training recording (over 1.5 times it, or under two thirds of it, over a window's span): a model reads them as a faster or slower signal. Translated all the same.",
+                |r| r.input_off_rate,
             ),
             (
                 "pipeline_truth_unmatched",
@@ -436,7 +441,9 @@ mod tests {
         };
         route.compare.shadow_vs_live.add(&[1.0, 2.0], &[1.0, 0.0]);
         route.compare.shadow_published = 7;
+        route.input_off_rate = 5;
         let text = s.render_prometheus(&[route]);
+        assert!(text.contains("pipeline_input_off_rate_total{pair=\"sin-cos\"} 5\n"));
         assert!(
             text.contains("# TYPE pipeline_errors_total counter\n"),
             "{text}"

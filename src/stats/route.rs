@@ -38,6 +38,11 @@ pub struct RouteCounters {
     pub input_out_of_range: AtomicU64,
     /// The live model last warned about (one warning per model).
     pub out_of_range_warned: std::sync::Mutex<String>,
+    /// Windows of streams stamped at another step than the model's
+    /// training recording (see [`crate::window::RATE_BAND`]).
+    pub input_off_rate: AtomicU64,
+    /// Whether that was said (once per route).
+    pub off_rate_warned: std::sync::atomic::AtomicBool,
     /// Error events of this route's messages, by [`ErrorKind::index`].
     pub errors: [AtomicU64; ErrorKind::ALL.len()],
 }
@@ -65,6 +70,8 @@ impl Default for RouteCounters {
             timestamps_ignored: AtomicU64::new(0),
             input_out_of_range: AtomicU64::new(0),
             out_of_range_warned: std::sync::Mutex::default(),
+            input_off_rate: AtomicU64::new(0),
+            off_rate_warned: std::sync::atomic::AtomicBool::new(false),
             errors: Default::default(),
         }
     }
@@ -172,6 +179,9 @@ pub struct RouteInfo {
     /// Windows far outside the live model's training range.
     #[serde(default)]
     pub input_out_of_range: u64,
+    /// Windows of streams sampled at another rate than the model's.
+    #[serde(default)]
+    pub input_off_rate: u64,
     /// Error events of this route's messages, by kind.
     #[serde(default)]
     pub errors: std::collections::BTreeMap<&'static str, u64>,

@@ -225,6 +225,57 @@ fn a_jump_in_time_restarts_the_window() {
     assert!(o.time_gap.is_some());
 }
 
+/// A stream stamped at another step than the model's: judged over spans
+/// of W samples of a run (a live clock's jitter evens out), its windows
+/// say so from the first span on; a run at the model's step, or within
+/// the band, does not; a restart judges anew.
+#[test]
+fn a_stream_sampled_at_another_rate_is_told() {
+    let gaps = TimeGaps {
+        max_gap_ns: 3_000,
+        step_ns: 1_000,
+    };
+    let off = |w: &mut StreamWindow, from: u64, n: u64, step: i64, jitter: bool| {
+        let mut seen = Vec::new();
+        for s in from..from + n {
+            let wobble = if jitter && s % 3 == 0 { step / 4 } else { 0 };
+            let ts = s as i64 * step + wobble;
+            let (o, _) = at(w, s, &[0.0], Some(ts), gaps);
+            seen.push(o.off_rate);
+        }
+        seen
+    };
+    // At the model's step (a quarter step late every third sample): never
+    // off.
+    let mut w = StreamWindow::new(4);
+    assert!(off(&mut w, 0, 20, 1_000, true).iter().all(Option::is_none));
+    // At twice it: windows are told once a span of W samples is judged
+    // (the first sample starts the span, the fifth closes it), with the ratio.
+    let mut w = StreamWindow::new(4);
+    let seen = off(&mut w, 0, 12, 2_000, false);
+    assert_eq!(seen[..4], [None; 4], "{seen:?}");
+    assert!(seen[4..].iter().all(|r| *r == Some(2.0)), "{seen:?}");
+    // Faster: a 0.4 step (one fifth of the max gap, so no restart).
+    let mut w = StreamWindow::new(4);
+    let seen = off(&mut w, 0, 8, 400, false);
+    assert_eq!(seen[7], Some(0.4), "{seen:?}");
+    // Within the band (1.4): not told.
+    let mut w = StreamWindow::new(4);
+    assert!(off(&mut w, 0, 12, 1_400, false).iter().all(Option::is_none));
+    // A seq gap restarts the run and its judging: told again only once a
+    // new span is judged, and not at all if the rate is now right.
+    let mut w = StreamWindow::new(4);
+    off(&mut w, 0, 8, 2_000, false);
+    let seen = off(&mut w, 100, 8, 1_000, false);
+    assert!(seen.iter().all(Option::is_none), "{seen:?}");
+    // Unstamped messages say nothing of the rate.
+    let mut w = StreamWindow::new(4);
+    off(&mut w, 0, 8, 2_000, false);
+    let mut got = Vec::new();
+    let o = w.accept_at(8, &[0.0], None, 1, |s, _| got.push(s));
+    assert_eq!((o.off_rate, got), (None, vec![5]));
+}
+
 /// A message that overlaps what came before is judged where its new
 /// part starts; with no step known, a message's samples are taken as
 /// spread evenly up to the next one; stamps in seconds, milliseconds or

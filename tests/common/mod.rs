@@ -143,3 +143,16 @@ pub fn as_map(params: &[(String, Vec<usize>, Vec<f64>)]) -> HashMap<String, Vec<
 pub fn scaled_copy(src: &Path, dst: &Path, scaling: pipeline::scaling::Scaling) {
     pipeline::format::set_scaling(src, dst, scaling).unwrap();
 }
+
+/// A copy of model file `src` at `dst` whose metrics say its training
+/// recording was sampled every `step_s` seconds (as `retrain
+/// --time-column` records it).
+pub fn stepped_copy(src: &Path, dst: &Path, step_s: f64) {
+    let loaded = pipeline::format::load(src, None).unwrap();
+    let tensors = candle_core::safetensors::load(src, &candle_core::Device::Cpu).unwrap();
+    let mut meta = loaded.meta;
+    let metrics = meta.metrics.get_or_insert_with(|| serde_json::json!({}));
+    metrics["time_step_s"] = serde_json::json!(step_s);
+    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
+    pipeline::format::save(dst, &tensors, hidden, window, &meta).unwrap();
+}

@@ -1,6 +1,7 @@
 //! Time stamps: a jump in time restarts a window as training split the
 //! recording (a sender's own `ts`, and a recording played with its time
-//! column), and a pause within the gap keeps it.
+//! column), a pause within the gap keeps it, and a stream stamped at
+//! another step than the model's training recording is counted.
 
 use super::*;
 
@@ -227,5 +228,61 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         (summary.windows, None)
     );
     assert_eq!(summary.missing, 30 - per_run(30));
+    svc.shutdown().await;
+}
+
+/// A stream whose `ts` says it is sampled every 2 s, into a model trained on
+/// a recording of one sample a second (within its 3 s gap: no restart), is
+/// translated all the same and its windows counted in `input_off_rate`
+/// (`pipeline_input_off_rate_total`); a stream at the model's step, and one
+/// slower by less than the band, are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_sampled_at_another_rate_is_counted() {
+    use pipeline::wire::SamplesOut;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("stepped.safetensors");
+    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let second = 1_000_000_000i64;
+    let start = pipeline::wire::now_ns() - 3_600 * second;
+    let mut play = async |stream: &str, step_ns: i64| {
+        for seq in 0..60u64 {
+            let msg = SamplesOut {
+                seq,
+                value: Some(input_at(seq)),
+                values: None,
+                ts: Some(start + seq as i64 * step_ns),
+            };
+            let subject = format!("samples.{stream}");
+            client.publish(subject, msg.encode().into()).await.unwrap();
+        }
+        client.flush().await.unwrap();
+        collect(&mut out, (60 - W + 1) as usize, translation).await
+    };
+    let off_rate = async || stats_data(&client).await["routes"][0]["input_off_rate"].as_u64();
+    let right = play("right", second).await;
+    assert!(right.iter().all(|t| t.stream == "right"));
+    let near = play("near", second * 13 / 10).await;
+    assert!(near.iter().all(|t| t.stream == "near"));
+    assert_eq!(off_rate().await, Some(0));
+    let slow = play("slow", 2 * second).await;
+    assert_eq!(slow.len() as u64, 60 - W + 1, "translated all the same");
+    // Its first span is judged at seq W (W samples after seq 0): the windows
+    // ending there and after are counted, the one ending at seq W - 1 is not.
+    let mut counted = off_rate().await;
+    for _ in 0..50 {
+        if counted == Some(60 - W) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counted = off_rate().await;
+    }
+    assert_eq!(counted, Some(60 - W));
     svc.shutdown().await;
 }
