@@ -74,7 +74,7 @@ pub fn evaluate(
 
 /// `x` with four significant digits, in plain notation where that is
 /// short (`0.4661`, `12.35`, `1234`), else scientific (`3.162e-4`).
-pub(crate) fn significant(x: f64) -> String {
+pub fn significant(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() || a == 0.0 {
         return format!("{x}");

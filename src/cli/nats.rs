@@ -515,8 +515,15 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         let squared = unit.map_or(String::new(), |u| {
             format!(" {}", pipeline::eval::squared(u))
         });
+        // Its root, in the column's own unit: what a reader compares with
+        // the signal's size.
+        let root = format!(
+            "RMSE {}{}",
+            pipeline::eval::significant(mse.sqrt()),
+            unit.map_or(String::new(), |u| format!(" {u}"))
+        );
         println!(
-            "MSE         {mse:.3e}{squared} against the {} ({} windows{unscored})",
+            "MSE         {mse:.3e}{squared}, {root}, against the {} ({} windows{unscored})",
             if a.data.is_some() {
                 "recording's column"
             } else {
