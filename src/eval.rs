@@ -175,6 +175,13 @@ const STILL_IMPROVING: &str = "it was still improving when its budget ran out: t
 const FILL_FIRST: &str = "the data holds what looks like a missing-value code or a logger's fill \
      (see the warning above): name it with --missing and --skip-bad-rows, to train and to score";
 
+/// The advice where the output holds spikes: they, not the model, may set
+/// every score (22 spikes in 6,000 rows took every NMSE to about 1, as if
+/// nothing were learnt).
+const SPIKES_FIRST: &str = "the output column holds spikes (see the warning above), which weigh in \
+     every score, the baselines' too, and can make a good model score as the mean does: remove them, \
+     or name their value with --missing and --skip-bad-rows, and judge it again";
+
 /// A model NMSE from which, not beating the mean, it has learnt next to
 /// nothing of the output from the input.
 const EXPLAINS_NOTHING: f64 = 0.9;
@@ -256,6 +263,10 @@ pub struct Comparison {
     /// more training would not help.
     #[serde(skip)]
     pub fill_suspected: bool,
+    /// The output holds spikes (warned): a model that loses is pointed at
+    /// them before the channels or more training.
+    #[serde(skip)]
+    pub output_spikes: bool,
 }
 
 impl Comparison {
@@ -308,6 +319,7 @@ impl Comparison {
             wins_within_range: None,
             still_improving: false,
             fill_suspected: false,
+            output_spikes: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -356,6 +368,8 @@ impl Comparison {
                 self.windows,
                 if self.fill_suspected {
                     FILL_FIRST
+                } else if self.output_spikes {
+                    SPIKES_FIRST
                 } else if self.still_improving {
                     STILL_IMPROVING
                 } else {
@@ -416,6 +430,8 @@ impl Comparison {
                     .model_wins(self.model.mse, self.mean_baseline.mse);
             let more = if self.fill_suspected {
                 FILL_FIRST
+            } else if self.output_spikes {
+                SPIKES_FIRST
             } else if nothing {
                 NOTHING_LEARNT
             } else if self.still_improving {

@@ -56,6 +56,10 @@ pub struct FileSummary {
     /// channel (see [`crate::eval::Comparison::fill_suspected`]).
     #[serde(skip)]
     pub fill_suspected: bool,
+    /// One of them is of spikes in the output (see
+    /// [`crate::eval::Comparison::output_spikes`]).
+    #[serde(skip)]
+    pub output_spikes: bool,
     /// `eval` on a file not known by its bytes: its rows found to be a
     /// model's training rows ([`seen::find`]), not scored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,13 +125,14 @@ pub fn prepare(
             recording::windows(&train, window)?,
             recording::windows(&valid, window)?,
         ));
-        let (warnings, fill_suspected) = channels::warnings(&rec, &train);
+        let (warnings, doubts) = channels::warnings(&rec, &train);
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),
             validation_from_row: valid.first().map(|s| s.start),
             warnings,
-            fill_suspected,
+            fill_suspected: doubts.filled,
+            output_spikes: doubts.output_spikes,
             training_rows_found: None,
             held_out_windows_found: None,
             recording: rec,

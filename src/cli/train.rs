@@ -413,6 +413,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             train::Stop::Steps | train::Stop::Time | train::Stop::Epochs
         ) && trained.best.is_some_and(|(step, _)| step == trained.steps);
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
+    scored.comparison.output_spikes = prepared.recordings.iter().any(|f| f.output_spikes);
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)

@@ -153,6 +153,17 @@ fn a_win_by_chance_is_no_win() {
     if m < c.mean_baseline.mse {
         assert!(v.contains("by no more than chance"), "{v}");
     }
+    // Where the output holds spikes, they are what it points at (they
+    // took a good model's NMSE to the mean's), not the columns.
+    let mut spiky = c.clone();
+    spiky.output_spikes = true;
+    let v = spiky.verdict();
+    assert!(
+        v.starts_with("WARNING")
+            && v.contains("the output column holds spikes")
+            && !v.contains("explains next to none"),
+        "{v}"
+    );
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(json["worth_serving"], false);
     assert!(json["vs_mean"]["t"].is_number());

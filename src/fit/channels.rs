@@ -6,17 +6,26 @@ use crate::eval::significant;
 use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
+/// What the verdict points at before the model (see [`warnings`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Doubts {
+    /// A channel holds a missing-value code or a logger's fill.
+    pub filled: bool,
+    /// The output holds spikes, which weigh in every score.
+    pub output_spikes: bool,
+}
+
 /// Every warning about `rec`'s two channels (`train`: its training part,
-/// which the scaling is fitted on), and whether one is of a missing-value
-/// code or a logger's fill (the verdict then points at it first).
-pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
+/// which the scaling is fitted on), and the doubts among them the verdict
+/// points at first.
+pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
     let time = rec.time_doubt.iter().map(|why| {
         format!(
             "column {:?}: {why}",
             rec.time_name.as_deref().unwrap_or("time")
         )
     });
-    let (spiky, filled) = spiky_channels(rec, train);
+    let (spiky, doubts) = spiky_channels(rec, train);
     let all = [
         coarse_channels(rec),
         spiky,
@@ -24,7 +33,7 @@ pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool
         many_skipped(rec).into_iter().collect(),
     ]
     .concat();
-    (all, filled)
+    (all, doubts)
 }
 
 /// Rows skipped (`--skip-bad-rows`) beyond 1% of a file: rows skipped for
@@ -79,10 +88,11 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
 /// Channels with a missing-value code among their values ([`Sentinel`]),
 /// or whose standard deviation a few far values set ([`Spikes`]): the
 /// default scaling squeezes every other value, and nothing else would point
-/// at them. True beside them when one is of a code or a fill.
-fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
+/// at them. Beside them, whether one is of a code or a fill, and whether
+/// the output's are spikes.
+fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
     let mut warnings = Vec::new();
-    let mut filled = false;
+    let mut doubts = Doubts::default();
     for (name, channel, output) in [
         (
             &rec.input_name,
@@ -105,7 +115,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
             })
         };
         if let Some(s) = Sentinel::find(&values) {
-            filled = true;
+            doubts.filled = true;
             warnings.push(format!(
                 "column {name:?}: {} value(s) are {} (the first at data row {}), far outside its \
                  other values ({} to {}): a missing-value code? They are trained on as data, and \
@@ -120,7 +130,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
             continue;
         }
         if let Some(f) = Fill::find(&values) {
-            filled = true;
+            doubts.filled = true;
             warnings.push(format!(
                 "column {name:?}: {} rows in a row hold {} (from data row {}; {} rows in all), \
                  well outside its other values (their central 98%: {} to {}): a logger's fill \
@@ -140,6 +150,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
         let Some(s) = Spikes::find(&values) else {
             continue;
         };
+        doubts.output_spikes |= output;
         let row = row(s.first);
         warnings.push(format!(
             "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the \
@@ -164,7 +175,7 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, bool) {
             },
         ));
     }
-    (warnings, filled)
+    (warnings, doubts)
 }
 
 #[cfg(test)]
@@ -286,6 +297,29 @@ mod tests {
             "{w:?}"
         );
         assert!(all(&read(&rows(false))).is_empty());
+        // Said to the verdict too (spikes in the output weigh in every
+        // score), and not as a fill; none in the input is.
+        let doubts = |text: &str| {
+            let r = read(text);
+            warnings(&r, &r.segments).1
+        };
+        let spiky = Doubts {
+            filled: false,
+            output_spikes: true,
+        };
+        assert_eq!(doubts(&rows(true)), spiky);
+        assert_eq!(doubts(&rows(false)), Doubts::default());
+        let swapped = |text: String| {
+            let lines = text.lines().map(|l| {
+                let (x, y) = l.split_once(',').unwrap_or((l, ""));
+                format!("{y},{x}\n")
+            });
+            lines.collect::<String>().replacen("y,x", "x,y", 1)
+        };
+        let input_spikes = read(&swapped(rows(true)));
+        let (w, d) = warnings(&input_spikes, &input_spikes.segments);
+        assert!(w[0].starts_with("column \"x\": 10 value(s)"), "{w:?}");
+        assert_eq!(d, Doubts::default());
         // Spikes in the held-out part only: the scaling never sees them.
         let r = read(&rows(true));
         let (train, _) = r.split(0.3);
@@ -334,7 +368,7 @@ mod tests {
         // Said to the verdict too (a model that loses is pointed at it).
         let filled = |text: &str| {
             let r = rec(text);
-            warnings(&r, &r.segments).1
+            warnings(&r, &r.segments).1.filled
         };
         assert!(filled(&rows(150, false)) && filled(&rows(0, true)));
         assert!(!filled(&rows(0, false)));
