@@ -32,7 +32,7 @@ pub struct Metrics {
 pub use crate::data::mse;
 
 mod difference;
-pub use difference::Difference;
+pub use difference::{Difference, SURE_T, per_window};
 
 /// Autoregressive translations of `w` and their MSE against its targets.
 pub fn ar_mse(model: &Seq2Seq, w: &Windows) -> Result<(f64, Vec<f32>)> {
@@ -193,7 +193,7 @@ const NOTHING_LEARNT: &str = "it explains next to none of the output's variance,
 
 /// A t statistic as said: one decimal, or `< -1e9` where the difference
 /// was the same in every stretch.
-fn t_figure(t: f64) -> String {
+pub fn t_figure(t: f64) -> String {
     if t.abs() >= 1e9 {
         format!("{}1e9", if t < 0.0 { "< -" } else { "> " })
     } else {

@@ -13,6 +13,8 @@ use pipeline::{eval, pairs, report};
 use super::Usage;
 use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
+mod against;
+
 #[derive(Args)]
 pub(crate) struct EvalArgs {
     #[command(flatten)]
@@ -29,6 +31,11 @@ pub(crate) struct EvalArgs {
     /// Seed of the random-phase evaluation windows.
     #[arg(long, default_value_t = eval::EVAL_SEED)]
     pub(crate) seed: u64,
+    /// With --data: score this model file too, on the same windows, and
+    /// say whether its error is lower than the model's beyond chance (a
+    /// candidate against the model serving, before a reload or a promote).
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub(crate) against: Option<PathBuf>,
 }
 
 pub(crate) fn print_metrics(m: &eval::Metrics) {
@@ -57,6 +64,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // The reading flags are checked once training's are taken: a gap
     // without a time column may be for the one training used.
     a.rec.check_files()?;
+    let challenger = (a.against.as_deref())
+        .map(|p| against::load(p, loaded))
+        .transpose()?;
     let (given, taken) =
         super::train::reading::as_trained(&a.rec.csv, loaded.meta.metrics.as_ref());
     given.check()?;
@@ -253,6 +263,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         .or_else(|| fit::Ranges::of_training(&prepared))
         .filter(|_| scored.comparison.held_out)
         .and_then(|r| scored.against(&r, prepared.scored(), what, from));
+    let against = (challenger.as_ref())
+        .map(|ch| against::score(ch, &prepared, &scored, &a.rec.data, (whole, validate)))
+        .transpose()?;
+    for why in against.iter().flat_map(|x| &x.warnings) {
+        warn(&mut warned, why.clone());
+    }
     let c = &scored.comparison;
     let plot = a.plot.clone().unwrap_or_else(|| {
         let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
@@ -332,6 +348,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "never_trained_on": whole && !found,
             "plot": plot.display().to_string(),
             "overview_plot": overview.display().to_string(),
+            "against": against.as_ref().map(against::Against::json),
         });
         println!("{v}");
     } else {
@@ -346,6 +363,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         print!("{}", c.table(super::train::unit(&prepared)));
         println!("verdict    {}", c.verdict());
+        if let Some(x) = &against {
+            println!("against    {}", x.line(&c.model));
+        }
         if let Some(why) = &beyond {
             println!("WARNING    {why}");
         }
