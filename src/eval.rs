@@ -178,9 +178,10 @@ const FILL_FIRST: &str = "the data holds what looks like a missing-value code or
 /// The advice where the output holds spikes: they, not the model, may set
 /// every score (22 spikes in 6,000 rows took every NMSE to about 1, as if
 /// nothing were learnt).
-const SPIKES_FIRST: &str = "the output column holds spikes (see the warning above), which weigh in \
-     every score, the baselines' too, and can make a good model score as the mean does: remove them, \
-     or name their value with --missing and --skip-bad-rows, and judge it again";
+const SPIKES_FIRST: &str = "the output column holds spikes in the rows scored (values beyond 8 \
+     robust spreads of its median), which weigh in every score, the baselines' too, and can make a good \
+     model score as the mean does: remove them, or name their value with --missing and \
+     --skip-bad-rows, and judge it again";
 
 /// A model NMSE from which, not beating the mean, it has learnt next to
 /// nothing of the output from the input.
@@ -442,7 +443,11 @@ impl Comparison {
             let advice = match (self.beyond_training, self.wins_within_range) {
                 // A relationship the linear map all but captures (a shift,
                 // a gain, a linear filter): a model gains little over it.
-                (false, _) if self.linear_baseline.nmse < NEAR_EXACT && !self.fill_suspected => {
+                (false, _)
+                    if self.linear_baseline.nmse < NEAR_EXACT
+                        && !self.fill_suspected
+                        && !self.output_spikes =>
+                {
                     format!(
                         "the linear map is close to exact here (NMSE {:.4}): the output is nearly a \
                      linear function of the input window, which a linear filter computes as well; \
@@ -450,11 +455,15 @@ impl Comparison {
                         self.linear_baseline.nmse
                     )
                 }
-                (true, Some(true)) if !self.still_improving && !self.fill_suspected => format!(
-                    "it beats {} on the windows within the range it was trained on, not beyond \
-                     it: see the warning",
-                    worse.join(" and ")
-                ),
+                (true, Some(true))
+                    if !self.still_improving && !self.fill_suspected && !self.output_spikes =>
+                {
+                    format!(
+                        "it beats {} on the windows within the range it was trained on, not \
+                         beyond it: see the warning",
+                        worse.join(" and ")
+                    )
+                }
                 (true, _) => format!(
                     "{more}; the data scored also goes beyond the range it was trained on: see \
                      the warning"

@@ -125,7 +125,9 @@ pub fn prepare(
             recording::windows(&train, window)?,
             recording::windows(&valid, window)?,
         ));
-        let (warnings, doubts) = channels::warnings(&rec, &train);
+        // Scored: the held-out part, or every row where none is held out.
+        let scored = if valid.is_empty() { &train } else { &valid };
+        let (warnings, doubts) = channels::warnings(&rec, &train, scored);
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),

@@ -31,8 +31,8 @@ pub struct StreamWindow {
 
 /// How far a stream's sampling step may lie from the training recording's
 /// (as a ratio) before its windows count as sampled at another rate: a
-/// model fitted to a 1 s step reads a 0.5 s or 2 s window as a signal twice
-/// as fast or slow, which its translations do not say.
+/// model fitted to a 1 s step reads a window of samples 2 s or 0.5 s apart
+/// as a signal twice as fast or slow, which its translations do not say.
 pub const RATE_BAND: std::ops::RangeInclusive<f64> = (2.0 / 3.0)..=1.5;
 
 /// When two samples are too far apart in time to share a window: the

@@ -11,21 +11,30 @@ use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 pub(super) struct Doubts {
     /// A channel holds a missing-value code or a logger's fill.
     pub filled: bool,
-    /// The output holds spikes, which weigh in every score.
+    /// The output's scored rows hold spikes, which weigh in every score
+    /// (whether or not the training rows, which the warnings are of, do).
     pub output_spikes: bool,
 }
 
 /// Every warning about `rec`'s two channels (`train`: its training part,
-/// which the scaling is fitted on), and the doubts among them the verdict
-/// points at first.
-pub(super) fn warnings(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
+/// which the scaling is fitted on), and the doubts the verdict points at
+/// first (`scored`: the rows the scores are of).
+pub(super) fn warnings(
+    rec: &Recording,
+    train: &[Segment],
+    scored: &[Segment],
+) -> (Vec<String>, Doubts) {
     let time = rec.time_doubt.iter().map(|why| {
         format!(
             "column {:?}: {why}",
             rec.time_name.as_deref().unwrap_or("time")
         )
     });
-    let (spiky, doubts) = spiky_channels(rec, train);
+    let (spiky, mut doubts) = spiky_channels(rec, train);
+    let output: Vec<f32> = (scored.iter())
+        .flat_map(|s| s.output.iter().copied())
+        .collect();
+    doubts.output_spikes = Spikes::find(&output).is_some();
     let all = [
         coarse_channels(rec),
         spiky,
@@ -88,8 +97,7 @@ fn coarse_channels(rec: &Recording) -> Vec<String> {
 /// Channels with a missing-value code among their values ([`Sentinel`]),
 /// or whose standard deviation a few far values set ([`Spikes`]): the
 /// default scaling squeezes every other value, and nothing else would point
-/// at them. Beside them, whether one is of a code or a fill, and whether
-/// the output's are spikes.
+/// at them. Beside them, whether one is of a code or a fill.
 fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
     let mut warnings = Vec::new();
     let mut doubts = Doubts::default();
@@ -150,7 +158,6 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
         let Some(s) = Spikes::find(&values) else {
             continue;
         };
-        doubts.output_spikes |= output;
         let row = row(s.first);
         warnings.push(format!(
             "column {name:?}: {} value(s) lie beyond 8 robust spreads of its median {} (the \
@@ -185,7 +192,7 @@ mod tests {
 
     /// The warnings, the whole file taken as training rows.
     fn all(rec: &Recording) -> Vec<String> {
-        warnings(rec, &rec.segments).0
+        warnings(rec, &rec.segments, &rec.segments).0
     }
 
     fn rec(text: &str) -> Recording {
@@ -301,7 +308,7 @@ mod tests {
         // score), and not as a fill; none in the input is.
         let doubts = |text: &str| {
             let r = read(text);
-            warnings(&r, &r.segments).1
+            warnings(&r, &r.segments, &r.segments).1
         };
         let spiky = Doubts {
             filled: false,
@@ -317,13 +324,25 @@ mod tests {
             lines.collect::<String>().replacen("y,x", "x,y", 1)
         };
         let input_spikes = read(&swapped(rows(true)));
-        let (w, d) = warnings(&input_spikes, &input_spikes.segments);
+        let all = &input_spikes.segments;
+        let (w, d) = warnings(&input_spikes, all, all);
         assert!(w[0].starts_with("column \"x\": 10 value(s)"), "{w:?}");
         assert_eq!(d, Doubts::default());
         // Spikes in the held-out part only: the scaling never sees them.
         let r = read(&rows(true));
-        let (train, _) = r.split(0.3);
-        assert!(warnings(&r, &train).0.is_empty());
+        let (train, scored) = r.split(0.3);
+        let (w, _) = warnings(&r, &train, &scored);
+        assert!(w.is_empty(), "{w:?}");
+        // But they weigh in the scores (of 1,800 rows, where they are
+        // rare enough to be spikes): the verdict is told.
+        let (train, scored) = r.split(0.9);
+        let (w, d) = warnings(&r, &train, &scored);
+        assert!(w.is_empty() && d.output_spikes, "{w:?}");
+        // Spikes in the training rows only: warned, and the scores (the
+        // last 400 rows) hold none.
+        let (train, scored) = r.split(0.2);
+        let (w, d) = warnings(&r, &train, &scored);
+        assert!(!w.is_empty() && !d.output_spikes, "{w:?}");
     }
 
     /// A gauge offline for 150 of 3,000 hours, written -9999 each hour, is
@@ -368,7 +387,7 @@ mod tests {
         // Said to the verdict too (a model that loses is pointed at it).
         let filled = |text: &str| {
             let r = rec(text);
-            warnings(&r, &r.segments).1.filled
+            warnings(&r, &r.segments, &r.segments).1.filled
         };
         assert!(filled(&rows(150, false)) && filled(&rows(0, true)));
         assert!(!filled(&rows(0, false)));

@@ -467,22 +467,41 @@ fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, windows: usize) {
     }
     let step_s = route.time_gaps.map_or(0.0, |g| g.step_ns as f64 / 1e9);
     let span = crate::recording::time::span;
+    let (part, pace) = if ratio >= 1.0 {
+        (
+            format!("{}×", times(ratio)),
+            format!("{} times as fast", times(ratio)),
+        )
+    } else {
+        let k = times(1.0 / ratio);
+        (format!("1/{k} of"), format!("{k} times as slow"))
+    };
+    // Far faster than any sensor the model could be meant for: stamps of
+    // when a replay sent the samples, most likely.
+    let replay = if ratio < 0.01 {
+        " If these are the times a replay sent them (publish --data without --time-column), \
+         stamp the recording's own times instead (--time-column): the windows' time gaps need \
+         them too."
+    } else {
+        ""
+    };
     tracing::warn!(
         pair = %route.cfg.pair, stream, seq,
-        "a stream's ts says its samples come {} apart, {}× the step of the recording the model \
-         was trained on ({}): the model reads its windows as a signal {} times as {}. Resample \
-         it to the model's step, or train on its own (counted in \
-         pipeline_input_off_rate_total; said once)",
+        "a stream's ts says its samples come {} apart, {part} the step of the recording the \
+         route's model was trained on ({}): the model reads its windows as a signal {pace}. \
+         Resample it to the model's step, or train on its own.{replay} (Counted in \
+         pipeline_input_off_rate_total; said once.)",
         span(step_s * ratio),
-        two_digits(ratio),
         span(step_s),
-        two_digits(if ratio > 1.0 { ratio } else { 1.0 / ratio }),
-        if ratio > 1.0 { "fast" } else { "slow" },
     );
 }
 
-/// `2`, `2.5`, `0.67`: a ratio to two decimals, no trailing zeros.
-fn two_digits(x: f64) -> String {
+/// `2`, `2.5`, `0.67`, `300000`: a ratio to two decimals (whole above
+/// 100), no trailing zeros.
+fn times(x: f64) -> String {
+    if x >= 100.0 {
+        return format!("{x:.0}");
+    }
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

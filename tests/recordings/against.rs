@@ -7,7 +7,8 @@ use super::*;
 /// (its MSE is what `eval` of B alone gives there) and the paired test says
 /// which is better beyond chance, whichever way round; a model against
 /// itself differs by nothing; a challenger of another window is a usage
-/// error; one trained on some of the rows scored is said to be.
+/// error; one trained on some of the rows scored (of the same file, or of
+/// a longer export holding them) is said to be.
 #[test]
 fn a_candidate_is_judged_against_the_model_on_the_same_windows() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,6 +98,22 @@ fn a_candidate_is_judged_against_the_model_on_the_same_windows() {
     assert!(
         said.contains("was trained on some of the rows scored"),
         "{e}"
+    );
+
+    // Trained on a longer export that holds day 2's rows: found, and said.
+    let longer = dir.path().join("days.csv");
+    write_recording_from(&longer, 900..1500);
+    let other = dir.path().join("other.safetensors");
+    ok(&retrain(&longer, &other, &["--steps", "2"]));
+    let (e, _) = eval(&good, &day2, &["--against", &arg(&other)]);
+    let said = e["against"]["warnings"].to_string();
+    assert!(
+        said.contains("are, or may be, rows") && said.contains("other.safetensors"),
+        "{e}"
+    );
+    assert_eq!(
+        e["never_trained_on"], true,
+        "the model's own scoring is unchanged: {e}"
     );
 
     // Another window: not the same windows, refused before any scoring.

@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use pipeline::LoadedModel;
 use pipeline::eval::{Difference, Score, per_window};
-use pipeline::{LoadedModel, fit};
+use pipeline::fit::{self, seen};
 
 use super::{Usage, trained_validate};
 
@@ -76,15 +77,31 @@ pub(super) fn score(
     let worse = ours < theirs.mse && vs_model.t.is_none_or(|t| t >= pipeline::eval::SURE_T);
     let mut warnings = Vec::new();
     // Its own training rows among those scored: its score leans optimistic.
-    if let Some((v, files)) = trained_validate(&challenger.meta) {
-        let on_its_own = (data.iter())
-            .any(|d| files.includes(d, super::super::train::csv_file_id(d).as_deref()));
-        if on_its_own && (whole || v < validate) {
+    // A file it was trained on, by its bytes; else its rows found among
+    // another file's (a longer export holding them), as for the model.
+    let own = trained_validate(&challenger.meta).filter(|(_, files)| {
+        (data.iter()).any(|d| files.includes(d, super::super::train::csv_file_id(d).as_deref()))
+    });
+    if let Some((v, _)) = own {
+        if whole || v < validate {
             warnings.push(format!(
                 "{} was trained on some of the rows scored (it held out the last {v} of a file \
                  scored here): its score is partly in-sample",
                 challenger.path.display()
             ));
+        }
+    } else if let Some(stored) = seen::TrainingRows::recorded(challenger.meta.metrics.as_ref()) {
+        for f in &p.recordings {
+            let found = seen::find(&f.recording, &stored, w);
+            if !found.rows.is_empty() {
+                warnings.push(format!(
+                    "{}: data rows {} are, or may be, rows {} was trained on: where they are \
+                     scored, its score is in-sample",
+                    f.recording.path.display(),
+                    super::spans(&found.rows),
+                    challenger.path.display()
+                ));
+            }
         }
     }
     // Another channel than the recording's: its scaling expects other units.
@@ -150,12 +167,19 @@ impl Against {
                 self.vs_model.stretches
             ),
         };
-        let judged = if self.better {
-            "better than the model on these windows, beyond chance"
-        } else if self.worse {
-            "worse than the model on these windows, beyond chance"
+        // Beyond chance only where tested (too few stretches: the lower
+        // error decides, as for the baselines, and says so).
+        let sure = if self.vs_model.t.is_some() {
+            ", beyond chance"
         } else {
-            "no different from the model on these windows but by chance"
+            " (untested)"
+        };
+        let judged = if self.better {
+            format!("better than the model on these windows{sure}")
+        } else if self.worse {
+            format!("worse than the model on these windows{sure}")
+        } else {
+            "no different from the model on these windows but by chance".to_string()
         };
         format!(
             "{} (id {}): NMSE {:.4} against the model's {:.4}, its MSE {how} ({test}): {judged}",

@@ -162,3 +162,17 @@ async fn the_drain_takes_every_buffered_message() {
     }
     assert_eq!(taken, 1000);
 }
+
+/// How an off-rate warning writes a stream's step against the model's.
+#[test]
+fn ratios_are_written_as_people_read_them() {
+    let t = super::times;
+    assert_eq!(
+        [t(2.0), t(2.5), t(1.0 / 0.4), t(1.5 / 1.0)],
+        ["2", "2.5", "2.5", "1.5"]
+    );
+    assert_eq!(
+        [t(2.0 / 3.0), t(300_000.0), t(123.4)],
+        ["0.67", "300000", "123"]
+    );
+}
