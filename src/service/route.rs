@@ -160,7 +160,33 @@ impl Route {
             tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
             warnings.push(why);
         }
+        if let Some(why) = self.other_step(new) {
+            tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
+            warnings.push(why);
+        }
         Ok(warnings)
+    }
+
+    /// A model trained at another sampling step than the route's streams
+    /// are windowed and judged at (its first model's, fixed for its life,
+    /// as W is): said, as a swap keeps the route's rule.
+    fn other_step(&self, new: &LoadedModel) -> Option<String> {
+        let step = |g: Option<TimeGaps>| g.map_or(0, |g| g.step_ns);
+        let (theirs, ours) = (
+            step(TimeGaps::of(self.cfg.max_gap, new.meta.metrics.as_ref())),
+            step(self.time_gaps),
+        );
+        let differ = theirs > 0 && ours > 0 && (theirs as f64 / ours as f64 - 1.0).abs() > 0.01;
+        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+        differ.then(|| {
+            format!(
+                "it was trained on a recording sampled every {}, the route's streams every {} (its \
+                 first model's step, which its time gaps and rate check keep for the service's \
+                 life): restart the service with it configured to serve it at its own step",
+                span(theirs),
+                span(ours)
+            )
+        })
     }
 
     /// Loads and checks `path` (default: the route's model file, which the

@@ -284,5 +284,26 @@ async fn a_stream_sampled_at_another_rate_is_counted() {
         counted = off_rate().await;
     }
     assert_eq!(counted, Some(60 - W));
+    // A model trained at 2 s put in by a reload serves, with the warning
+    // that the route keeps judging its streams at 1 s.
+    let two = dir.path().join("two.safetensors");
+    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &two, 2.0);
+    let req = serde_json::json!({"pair": "sin-cos", "model": two});
+    let reply = (client.request("pipeline.reload", req.to_string().into()))
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let said = v["warnings"].to_string();
+    assert!(
+        said.contains("sampled every 2 s, the route's streams every 1 s"),
+        "{v}"
+    );
+    // One trained at the route's own step is not warned about.
+    let reply = client
+        .request("pipeline.reload", r#"{"pair": "sin-cos"}"#.into())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(!v["warnings"].to_string().contains("sampled every"), "{v}");
     svc.shutdown().await;
 }
