@@ -141,6 +141,28 @@ impl LoadedModel {
         }
     }
 
+    /// The model was trained as the pair of another of `pairs` (the routes
+    /// of one configuration) and not as `route`'s: a model file named on
+    /// the wrong route, most likely (its output reaches subscribers in
+    /// another channel's units). Says what it translates.
+    pub fn other_route_than(&self, route: &str, pairs: &[&str]) -> Option<String> {
+        let trained = self.meta.pair.as_deref()?;
+        if trained == route || !pairs.contains(&trained) {
+            return None;
+        }
+        let m = self.meta.metrics.as_ref();
+        let channel = |k: &str| m.and_then(|m| m.get(k)).and_then(|v| v.as_str());
+        let channels = match (channel("input"), channel("output")) {
+            (Some(i), Some(o)) => format!(" ({i} → {o})"),
+            _ => String::new(),
+        };
+        Some(format!(
+            "route {route:?} serves {}, a model trained as pair {trained:?}{channels}, which is \
+             another route's name here: is it this route's model?",
+            self.path.display()
+        ))
+    }
+
     /// What to tell an operator about to serve a model that `retrain --data`
     /// found no better than a baseline (the mean, or the least-squares
     /// linear map) on its held-out windows; `None` when it was better or

@@ -473,3 +473,26 @@ fn replacing_a_scaling_drops_the_scores_in_the_old_units() {
         assert_eq!(data, (&"x".into(), &1.0.into()));
     }
 }
+
+/// A model trained as another route's pair, named on a route of one
+/// configuration, is said with what it translates (a mix-up of model files
+/// between two routes reaches subscribers in the other channel's units);
+/// on its own route, or named after no route, it is not.
+#[test]
+fn a_model_of_another_route_is_said() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let wind = pipeline::format::load(&dir.join("wind-power.safetensors"), None).unwrap();
+    let why = wind
+        .other_route_than("sin-cos", &["sin-cos", "wind-power"])
+        .unwrap_or_default();
+    assert!(
+        why.contains("trained as pair \"wind-power\" (wind_speed_ms → power_kw)")
+            && why.contains("another route's name here"),
+        "{why}"
+    );
+    assert_eq!(
+        wind.other_route_than("wind-power", &["sin-cos", "wind-power"]),
+        None
+    );
+    assert_eq!(wind.other_route_than("turbine-7", &["turbine-7"]), None);
+}

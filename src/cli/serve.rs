@@ -328,6 +328,7 @@ pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<(
 pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     let resolved = pipeline::config::layers::resolve(layers(models_dir, a)?)?;
     let config = &resolved.config;
+    let pairs: Vec<&str> = config.routes.iter().map(|r| r.pair.as_str()).collect();
     for r in &config.routes {
         let path = config.model_path(r);
         let m = config
@@ -349,6 +350,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             m.id,
             m.model.window()
         );
+        if let Some(why) = m.other_route_than(&r.pair, &pairs) {
+            eprintln!("  WARNING: {why}");
+        }
         // The rule for gaps in time, as the route will take it (from the
         // model's training recording unless the route sets `max_gap`).
         let gaps = pipeline::window::TimeGaps::of(r.max_gap, m.meta.metrics.as_ref());

@@ -526,8 +526,24 @@ fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
             format!(" (max_gap {limit})")
         }
     });
+    // Consecutive samples a few gaps apart: a stream sampled at another
+    // rate (every 5 s into a model of 1 s) restarts at every sample, and
+    // says so only here (no window is ever translated, none counted).
+    let rate = gaps
+        .filter(|g| {
+            let e = jump.elapsed_ns;
+            jump.seq == jump.after_seq + 1 && g.step_ns > 0 && e > 0 && e / 4 <= g.max_gap_ns
+        })
+        .map_or(String::new(), |g| {
+            format!(
+                "; if the stream's samples come that far apart, it is sampled at another rate \
+                 than the model's step ({}) and every sample restarts its window: resample it to \
+                 the model's step, or train on its own",
+                span(g.step_ns)
+            )
+        });
     format!(
-        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted",
+        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted{rate}",
         jump.seq, jump.after_seq
     )
 }

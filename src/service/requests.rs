@@ -381,6 +381,7 @@ fn reload_routes(
         }
         reloaded.push((r.cfg.pair.clone(), checked.model.id.clone()));
         warnings.extend(checked.warnings);
+        warnings.extend(r.until_sighup(&checked.model));
     }
     Ok(Reloaded {
         reloaded,
@@ -446,6 +447,7 @@ async fn answer_control(
                 let worse = worse_against_truth(&r.compare.snapshot());
                 let (s, mut warnings) = r.promote(force)?;
                 warnings.extend(worse);
+                warnings.extend(r.until_sighup(&s.live));
                 counts.model_changes.fetch_add(1, Relaxed);
                 Ok(answer(&models(r, s, warnings), json))
             }

@@ -260,6 +260,24 @@ impl Route {
     /// made live without `force`); with what to tell the operator. The
     /// batch being formed when this runs takes one of the two, whole: no
     /// window is lost or computed twice.
+    /// What to tell the operator who put `model` in by a request: a
+    /// SIGHUP or a restart loads the configured file again (said at the
+    /// swap, not first at the SIGHUP that undoes it).
+    pub fn until_sighup(&self, model: &LoadedModel) -> Option<String> {
+        let same = |a: &Path, b: &Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        (!same(&model.path, &self.path)).then(|| {
+            format!(
+                "{} serves route {:?} until the next SIGHUP or restart, which load the \
+                 configured {} again: to keep it, name it in the configuration",
+                model.path.display(),
+                self.cfg.pair,
+                self.path.display()
+            )
+        })
+    }
+
     pub fn promote(&self, force: Force) -> Result<(Serving, Vec<String>)> {
         let mut outcome = None;
         let now = self.swap(|s| {
@@ -318,6 +336,7 @@ pub(super) fn load_routes(
     config: &ServeConfig,
 ) -> Result<Vec<(Arc<Route>, mpsc::Receiver<Observed>)>> {
     config.validate()?;
+    let pairs: Vec<&str> = config.routes.iter().map(|r| r.pair.as_str()).collect();
     config
         .routes
         .iter()
@@ -327,6 +346,9 @@ pub(super) fn load_routes(
             let model = (config.load_model(r))
                 .map_err(|e| Error::Config(format!("route for pair {:?}: {e}", r.pair)))?;
             warn_if_no_better_than_a_baseline(&r.pair, &model);
+            if let Some(why) = model.other_route_than(&r.pair, &pairs) {
+                tracing::warn!(pair = %r.pair, "{why}");
+            }
             let pattern = SubjectPattern::parse(&r.input).map_err(Error::Config)?;
             tracing::info!(
                 pair = %r.pair, model = %model.path.display(), id = %model.id,

@@ -176,3 +176,29 @@ fn ratios_are_written_as_people_read_them() {
         ["0.67", "300000", "123"]
     );
 }
+
+/// A `time_gap` between consecutive samples a few gaps apart says the
+/// stream may be sampled at another rate (each of its samples restarts
+/// the window); an outage, a jump over several samples, or a model of no
+/// known step does not.
+#[test]
+fn a_time_gap_at_every_sample_hints_at_another_rate() {
+    use crate::window::{TimeGap, TimeGaps};
+    let s = 1_000_000_000i64;
+    let gaps = TimeGaps {
+        max_gap_ns: 3 * s,
+        step_ns: s,
+    };
+    let jump = |after_seq: u64, seq: u64, elapsed_ns: i64| TimeGap {
+        seq,
+        after_seq,
+        elapsed_ns,
+    };
+    let said = |j: TimeGap, g: TimeGaps| super::time_gap_detail(j, Some(g));
+    let hint = "sampled at another rate than the model's step (1 s)";
+    assert!(said(jump(4, 5, 4 * s), gaps).contains(hint));
+    assert!(!said(jump(4, 5, 3_600 * s), gaps).contains("another rate"));
+    assert!(!said(jump(4, 10, 8 * s), gaps).contains("another rate"));
+    let unknown = TimeGaps { step_ns: 0, ..gaps };
+    assert!(!said(jump(4, 5, 4 * s), unknown).contains("another rate"));
+}
