@@ -15,7 +15,7 @@ pub mod defaults;
 mod durable;
 mod duration;
 pub mod layers;
-mod routes;
+pub(crate) mod routes;
 
 use auth::mask_url;
 

@@ -66,7 +66,7 @@ fn written(prefix: &str, input: &str) -> String {
 
 /// Whether two routes' outputs (prefixes, with their inputs) could write
 /// one subject.
-fn outputs_overlap((a, a_in): (&str, &str), (b, b_in): (&str, &str)) -> bool {
+pub(crate) fn outputs_overlap((a, a_in): (&str, &str), (b, b_in): (&str, &str)) -> bool {
     overlap(&written(a, a_in), &written(b, b_in))
 }
 

@@ -231,6 +231,30 @@ async fn answer_request(
     Ok(out.into())
 }
 
+/// Refuses a shadow on `route` where another route's shadow, set now,
+/// writes subjects `route`'s would (the default `shadow` prefix is every
+/// route's): their translations of one stream key would share a subject,
+/// as the configuration refuses for shadows it sets.
+fn shadow_output_free(routes: &[Arc<Route>], route: &Route) -> Result<()> {
+    use crate::config::routes::outputs_overlap;
+    let ours = (route.cfg.shadow.output.as_str(), route.cfg.input.as_str());
+    let taken = routes.iter().find(|o| {
+        let theirs = (o.cfg.shadow.output.as_str(), o.cfg.input.as_str());
+        o.cfg.pair != route.cfg.pair
+            && o.serving().shadow.is_some()
+            && outputs_overlap(theirs, ours)
+    });
+    match taken {
+        Some(o) => Err(Error::Request(format!(
+            "route {:?} shadows now, and its shadow output {:?} overlaps route {:?}'s {:?}: \
+             translations of one stream key from both would share a subject; stop its shadow \
+             first, or give each route a shadow output of its own ([route.shadow] output)",
+            o.cfg.pair, o.cfg.shadow.output, route.cfg.pair, route.cfg.shadow.output
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The route serving `pair`, or the first route when no pair is named.
 fn find_route<'a>(routes: &'a [Arc<Route>], pair: Option<&str>) -> Result<&'a Arc<Route>> {
     match pair {
@@ -428,6 +452,9 @@ async fn answer_control(
             }
             Control::Shadow => {
                 let r = control_route(&routes, pair)?;
+                if path.is_some() {
+                    shadow_output_free(&routes, r)?;
+                }
                 let before = r.serving().generation;
                 let (s, warnings) = r.set_shadow(path, force)?;
                 if s.generation != before {

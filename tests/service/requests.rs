@@ -248,3 +248,58 @@ async fn hot_reload_swaps_the_model_and_a_bad_file_keeps_the_old_one() {
     assert_eq!(collect(&mut sub, 1, translation).await[0].model, sin.id);
     svc.shutdown().await;
 }
+
+/// Shadows set by requests on two routes whose shadow outputs would share
+/// subjects (the default `shadow` prefix, inputs ending in `>`): the second
+/// is refused, as the configuration refuses it, and serves once the first
+/// stops or where the route has a shadow output of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_shadows_on_one_subject_are_refused() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    let damped = RouteConfig {
+        input: "damped.>".into(),
+        output: "translated-damped".into(),
+        ..route("damped")
+    };
+    cfg.routes.push(damped.clone());
+    let mut own = RouteConfig {
+        input: "own.>".into(),
+        output: "translated-own".into(),
+        ..route("damped")
+    };
+    own.pair = "own".into();
+    own.model = Some(manifest().join("models/damped.safetensors"));
+    own.shadow.output = "shadow-own".into();
+    cfg.routes.push(own);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let model = manifest().join("models/sin-cos.safetensors");
+    let shadow = async |pair: &str, with: bool| {
+        let req = match with {
+            true => serde_json::json!({"pair": pair, "model": model}),
+            false => serde_json::json!({"pair": pair}),
+        };
+        let reply = (client.request("pipeline.shadow", req.to_string().into()))
+            .await
+            .unwrap();
+        let error = reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Service-Error").map(|v| v.as_str().to_string()));
+        error.unwrap_or_default()
+    };
+    assert_eq!(shadow("sin-cos", true).await, "");
+    let refused = shadow("damped", true).await;
+    assert!(
+        refused.contains("route \"sin-cos\" shadows now")
+            && refused.contains("[route.shadow] output"),
+        "{refused}"
+    );
+    // Its own shadow output: no overlap.
+    assert_eq!(shadow("own", true).await, "");
+    // The first one's shadow stopped: the second may shadow.
+    assert_eq!(shadow("sin-cos", false).await, "");
+    assert_eq!(shadow("damped", true).await, "");
+    svc.shutdown().await;
+}
