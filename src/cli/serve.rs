@@ -329,6 +329,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     let resolved = pipeline::config::layers::resolve(layers(models_dir, a)?)?;
     let config = &resolved.config;
     let pairs: Vec<&str> = config.routes.iter().map(|r| r.pair.as_str()).collect();
+    for why in pipeline::config::routes::shared_truths(&config.routes) {
+        eprintln!("WARNING: {why}");
+    }
     for r in &config.routes {
         let path = config.model_path(r);
         let m = config

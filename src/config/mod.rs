@@ -15,7 +15,7 @@ pub mod defaults;
 mod durable;
 mod duration;
 pub mod layers;
-pub(crate) mod routes;
+pub mod routes;
 
 use auth::mask_url;
 

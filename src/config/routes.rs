@@ -26,7 +26,7 @@ impl RouteConfig {
 
 /// Whether some subject matches both NATS patterns (`*` one token, `>` one
 /// or more at the end; a partition token is one token).
-fn overlap(a: &str, b: &str) -> bool {
+pub(crate) fn overlap(a: &str, b: &str) -> bool {
     let token = |t: &'_ str| -> String {
         if t.contains(crate::window::PARTITION_TOKEN) {
             "*".into()
@@ -68,6 +68,28 @@ fn written(prefix: &str, input: &str) -> String {
 /// one subject.
 pub(crate) fn outputs_overlap((a, a_in): (&str, &str), (b, b_in): (&str, &str)) -> bool {
     overlap(&written(a, a_in), &written(b, b_in))
+}
+
+/// Routes whose truth subjects overlap: each is scored against samples
+/// sent for both (right only where both translate into one channel; the
+/// truth carries no channel, only its stream key). What to say of each.
+pub fn shared_truths(routes: &[RouteConfig]) -> Vec<String> {
+    let mut said = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        for o in &routes[..i] {
+            if let (Some(a), Some(b)) = (&o.truth, &r.truth)
+                && overlap(a, b)
+            {
+                said.push(format!(
+                    "routes {:?} and {:?} take truth from overlapping subjects ({a:?}, {b:?}): a \
+                     truth sample for one is scored against the other's translations too, right \
+                     only where both translate into one channel; give each its own",
+                    o.pair, r.pair
+                ));
+            }
+        }
+    }
+    said
 }
 
 pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
@@ -145,6 +167,24 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two routes scored against one truth subject tree are said; their
+    /// own truths, or one without, are not.
+    #[test]
+    fn shared_truth_subjects_are_said() {
+        let with = |pair: &str, truth: Option<&str>| RouteConfig {
+            truth: truth.map(str::to_string),
+            ..RouteConfig::new(pair)
+        };
+        let said = shared_truths(&[with("a", Some("truth.>")), with("b", Some("truth.x.>"))]);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("routes \"a\" and \"b\" take truth"),
+            "{said:?}"
+        );
+        assert!(shared_truths(&[with("a", Some("ta.>")), with("b", Some("tb.>"))]).is_empty());
+        assert!(shared_truths(&[with("a", Some("truth.>")), with("b", None)]).is_empty());
+    }
 
     #[test]
     fn subjects_overlap_as_nats_matches_them() {

@@ -337,6 +337,9 @@ pub(super) fn load_routes(
 ) -> Result<Vec<(Arc<Route>, mpsc::Receiver<Observed>)>> {
     config.validate()?;
     let pairs: Vec<&str> = config.routes.iter().map(|r| r.pair.as_str()).collect();
+    for why in crate::config::routes::shared_truths(&config.routes) {
+        tracing::warn!("{why}");
+    }
     config
         .routes
         .iter()
