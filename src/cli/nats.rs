@@ -549,9 +549,12 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
     }
     if s.windows == 0 {
         println!(
-            "none came   is a service serving this input, and do the samples reach it? Its \
+            "none came   on {}.{} (a route writing under another prefix is read with --output, \
+             its `output`): is a service serving this input, and do the samples reach it? Its \
              error events (`nats sub pipeline.errors`) say what it refused or restarted: a \
-             `time_gap` for each message when they come further apart than its model's max_gap"
+             `time_gap` for each message when they come further apart than its model's max_gap",
+            a.output,
+            a.stream.as_deref().unwrap_or(">")
         );
     }
     if let Some(p) = &a.plot {
