@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use pipeline::data::Dataset;
-use pipeline::format::Metadata;
-use pipeline::recording::Column;
 use pipeline::{eval, pairs, report};
 
 use super::Usage;
 use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
 mod against;
+mod trained;
+
+use trained::{trained_columns, trained_validate};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -529,76 +530,4 @@ pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {
         println!("figure     {}", plot.display());
     }
     Ok(())
-}
-
-/// The fraction a model trained on recordings held out, and the files it
-/// was trained on (models from before it was recorded: `None`).
-fn trained_validate(meta: &Metadata) -> Option<(f64, Trained)> {
-    let m = meta.metrics.as_ref()?;
-    let v = m.get("validate")?.as_f64()?;
-    let strings = |key: &str| -> Vec<String> {
-        m.get(key)
-            .and_then(|d| d.as_array())
-            .map(|d| {
-                d.iter()
-                    .filter_map(|f| f.as_str())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let files = strings("data").into_iter().map(PathBuf::from).collect();
-    Some((
-        v,
-        Trained {
-            files,
-            ids: strings("data_ids"),
-        },
-    ))
-}
-
-/// The recordings a model was trained on: their paths as given then, and
-/// their contents' ids (models from before ids were recorded have none).
-struct Trained {
-    files: Vec<PathBuf>,
-    ids: Vec<String>,
-}
-
-impl Trained {
-    fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.ids.is_empty()
-    }
-
-    /// Whether `path` (its content id `id`) is one of them: the same content (whatever its name or
-    /// the directory `eval` runs in), or the same file.
-    fn includes(&self, path: &Path, id: Option<&str>) -> bool {
-        self.files.iter().any(|f| same_file(path, f))
-            || id.is_some_and(|id| self.ids.iter().any(|i| i == id))
-    }
-}
-
-/// The same file, whether named alike or resolving to one path.
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!(
-            (a.canonicalize(), b.canonicalize()),
-            (Ok(x), Ok(y)) if x == y
-        )
-}
-
-/// The columns a model was trained on, from its metrics (`retrain --data`
-/// records their names): by name when the file had a header, else by index
-/// (named `column N`; models without `header` are read the same way).
-fn trained_columns(meta: &Metadata) -> Option<(Column, Column)> {
-    let m = meta.metrics.as_ref()?;
-    let header = m.get("header").and_then(|h| h.as_bool());
-    let column = |key: &str| -> Option<Column> {
-        let name = m.get(key)?.as_str()?;
-        let index = name.strip_prefix("column ").and_then(|i| i.parse().ok());
-        match (header, index) {
-            (Some(true), _) | (None, None) => Some(Column::Name(name.to_string())),
-            (_, index) => index.map(Column::Index),
-        }
-    };
-    Some((column("input")?, column("output")?))
 }
