@@ -401,6 +401,18 @@ pub struct TailSummary {
     /// Windows whose `ts` is no time of publication (a recording's own
     /// time, as `publish --time-column` sends): no latency from them.
     pub recorded_times: u64,
+    /// The models that translated them, in the order they first came (a
+    /// reload or promote shows as the next one, from its first window).
+    pub models: Vec<ModelSeen>,
+}
+
+/// One model's windows among those `tail` saw.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ModelSeen {
+    pub model: String,
+    pub windows: u64,
+    /// Its first window: stream and seq.
+    pub first: (String, u64),
 }
 
 /// The signal a translation is compared with and plotted against.
@@ -505,6 +517,14 @@ pub async fn tail(
             }
         };
         summary.windows += 1;
+        match summary.models.iter_mut().find(|m| m.model == t.model) {
+            Some(m) => m.windows += 1,
+            None => summary.models.push(ModelSeen {
+                model: t.model.clone(),
+                windows: 1,
+                first: (t.stream.clone(), t.seq),
+            }),
+        }
         match last_seq.insert(t.stream.clone(), t.seq) {
             Some(prev) if t.seq <= prev => summary.out_of_order += 1,
             Some(prev) => summary.missing += t.seq - prev - 1,

@@ -497,6 +497,16 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         "windows     {} from {} stream(s), {} out of order{missing}",
         s.windows, s.streams, s.out_of_order
     );
+    // Which model translated them; after a swap, from which window on.
+    if s.models.len() > 1 {
+        let runs: Vec<String> = (s.models.iter())
+            .map(|m| {
+                let (stream, seq) = &m.first;
+                format!("{} {} windows from {stream} seq {seq}", m.model, m.windows)
+            })
+            .collect();
+        println!("models      {}", runs.join(", then "));
+    }
     if let Some(mse) = s.mse {
         let unscored = match s.windows - s.scored {
             0 => String::new(),

@@ -303,3 +303,59 @@ async fn two_routes_shadows_on_one_subject_are_refused() {
     assert_eq!(shadow("damped", true).await, "");
     svc.shutdown().await;
 }
+
+/// `tail` says which models translated what it saw: after a reload, the
+/// new model from its first window on (an operator's check that the swap
+/// took, and where).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_says_from_which_window_a_reloaded_model_serves() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut sub = client.subscribe("translated.swap").await.unwrap();
+    client.flush().await.unwrap();
+    let opts = pipeline::tools::TailOptions {
+        subject: "translated.swap".into(),
+        count: Some(7 + 30),
+        duration: Some(Duration::from_secs(20)),
+        truth: false,
+        recording: None,
+        print_every: 0,
+        plot: None,
+        y_label: None,
+    };
+    let tail_client = client.clone();
+    let tail = tokio::spawn(async move {
+        pipeline::tools::tail(&tail_client, &opts, std::future::pending()).await
+    });
+    // (Time for it to subscribe.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_curve(&client, "swap", 0..30).await;
+    client.flush().await.unwrap();
+    collect(&mut sub, 7, translation).await;
+    let damped = manifest().join("models/damped.safetensors");
+    let req = serde_json::json!({"pair": "sin-cos", "model": damped});
+    let reply = (client.request("pipeline.reload", req.to_string().into()))
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "{:?}", reply.headers);
+    send_curve(&client, "swap", 30..60).await;
+    client.flush().await.unwrap();
+    let seen = tail.await.unwrap().unwrap();
+    let load = |f: &str| {
+        pipeline::format::load(&manifest().join(f), None)
+            .unwrap()
+            .id
+    };
+    let models: Vec<(String, u64, (String, u64))> = (seen.models.iter())
+        .map(|m| (m.model.clone(), m.windows, m.first.clone()))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            (load("models/sin-cos.safetensors"), 7, ("swap".into(), 0)),
+            (load("models/damped.safetensors"), 30, ("swap".into(), 7)),
+        ]
+    );
+    svc.shutdown().await;
+}
