@@ -14,7 +14,7 @@ use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 mod against;
 mod trained;
 
-use trained::{trained_columns, trained_validate};
+use trained::{other_columns, trained_columns, trained_validate};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -288,20 +288,14 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         // Another channel than the model's own (serving warns the same way
         // on a reload or a shadow): the scaling assumes other units.
-        let m = loaded.meta.metrics.as_ref();
-        let r = &f.recording;
-        for (what, theirs) in [("input", &r.input_name), ("output", &r.output_name)] {
-            if let Some(trained) = m.and_then(|m| m.get(what)).and_then(|v| v.as_str())
-                && !trained.eq_ignore_ascii_case(theirs)
-            {
-                warn(
-                    &mut warned,
-                    format!(
-                        "this model was trained on {what} {trained:?}, scored here on \
-                         {theirs:?}: its scaling expects that channel's units"
-                    ),
-                );
-            }
+        for (what, trained, theirs) in other_columns(&loaded.meta, &f.recording) {
+            warn(
+                &mut warned,
+                format!(
+                    "this model was trained on {what} {trained:?}, scored here on {theirs:?}: its \
+                     scaling expects that channel's units"
+                ),
+            );
         }
     }
     // The same channel in other units (a decimal convention misread, a

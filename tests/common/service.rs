@@ -193,3 +193,30 @@ pub async fn cli(url: &str, args: Vec<String>) -> (Option<i32>, String, String) 
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     (out.status.code(), stdout, stderr)
 }
+
+/// `tail` of `subject` until `count` translations (20 s at most), running
+/// beside the test, subscribed by the time this returns.
+pub async fn tail_in_background(
+    client: &Client,
+    subject: &str,
+    count: u64,
+) -> tokio::task::JoinHandle<pipeline::Result<pipeline::tools::TailSummary>> {
+    let opts = pipeline::tools::TailOptions {
+        subject: subject.into(),
+        count: Some(count),
+        duration: Some(std::time::Duration::from_secs(20)),
+        truth: false,
+        recording: None,
+        print_every: 0,
+        plot: None,
+        y_label: None,
+    };
+    let client = client.clone();
+    let tail =
+        tokio::spawn(
+            async move { pipeline::tools::tail(&client, &opts, std::future::pending()).await },
+        );
+    // (Time for it to subscribe.)
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tail
+}

@@ -314,22 +314,7 @@ async fn tail_says_from_which_window_a_reloaded_model_serves() {
     let client = async_nats::connect(server.url()).await.unwrap();
     let mut sub = client.subscribe("translated.swap").await.unwrap();
     client.flush().await.unwrap();
-    let opts = pipeline::tools::TailOptions {
-        subject: "translated.swap".into(),
-        count: Some(7 + 30),
-        duration: Some(Duration::from_secs(20)),
-        truth: false,
-        recording: None,
-        print_every: 0,
-        plot: None,
-        y_label: None,
-    };
-    let tail_client = client.clone();
-    let tail = tokio::spawn(async move {
-        pipeline::tools::tail(&tail_client, &opts, std::future::pending()).await
-    });
-    // (Time for it to subscribe.)
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tail = tail_in_background(&client, "translated.swap", 7 + 30).await;
     send_curve(&client, "swap", 0..30).await;
     client.flush().await.unwrap();
     collect(&mut sub, 7, translation).await;

@@ -179,22 +179,7 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
     // `tail` of one stream: no latency from a recording's own times, and
     // the windows the restart leaves out, missing by seq.
     let per_run = |n: u64| n - W + 1;
-    let tail_opts = pipeline::tools::TailOptions {
-        subject: "translated.rec".into(),
-        count: Some(2 * per_run(30)),
-        duration: Some(Duration::from_secs(20)),
-        truth: false,
-        recording: None,
-        print_every: 0,
-        plot: None,
-        y_label: None,
-    };
-    let tail_client = client.clone();
-    let tail = tokio::spawn(async move {
-        pipeline::tools::tail(&tail_client, &tail_opts, std::future::pending()).await
-    });
-    // (Time for it to subscribe.)
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tail = tail_in_background(&client, "translated.rec", 2 * per_run(30)).await;
     // Messages of 7 rows, and of one.
     for (stream, batch) in [("rec", 7), ("rec-1", 1)] {
         let sent = pipeline::tools::publish(&client, &opts(stream, batch))

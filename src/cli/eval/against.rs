@@ -105,18 +105,12 @@ pub(super) fn score(
         }
     }
     // Another channel than the recording's: its scaling expects other units.
-    let m = challenger.meta.metrics.as_ref();
     for f in &p.recordings {
-        let r = &f.recording;
-        for (what, theirs) in [("input", &r.input_name), ("output", &r.output_name)] {
-            if let Some(trained) = m.and_then(|m| m.get(what)).and_then(|v| v.as_str())
-                && !trained.eq_ignore_ascii_case(theirs)
-            {
-                warnings.push(format!(
-                    "{} was trained on {what} {trained:?}, scored here on {theirs:?}",
-                    challenger.path.display()
-                ));
-            }
+        for (what, trained, theirs) in super::other_columns(&challenger.meta, &f.recording) {
+            warnings.push(format!(
+                "{} was trained on {what} {trained:?}, scored here on {theirs:?}",
+                challenger.path.display()
+            ));
         }
     }
     warnings.dedup();

@@ -77,3 +77,19 @@ pub(super) fn trained_columns(meta: &Metadata) -> Option<(Column, Column)> {
     };
     Some((column("input")?, column("output")?))
 }
+
+/// The channels of `rec` that are not the ones the model (`meta`) was
+/// trained on, by name: (`input` or `output`, trained, here).
+pub(super) fn other_columns<'a>(
+    meta: &'a Metadata,
+    rec: &'a pipeline::recording::Recording,
+) -> Vec<(&'static str, &'a str, &'a str)> {
+    let m = meta.metrics.as_ref();
+    [("input", &rec.input_name), ("output", &rec.output_name)]
+        .into_iter()
+        .filter_map(|(what, theirs)| {
+            let trained = m?.get(what)?.as_str()?;
+            (!trained.eq_ignore_ascii_case(theirs)).then_some((what, trained, theirs.as_str()))
+        })
+        .collect()
+}
