@@ -432,10 +432,32 @@ impl Resolved {
         out.into_iter()
             .map(|(k, v)| {
                 let o = self.origin(&k);
+                let (k, v) = documented(k, v);
                 (k, v, o)
             })
             .collect()
     }
+}
+
+/// A duration setting under the name the README and `deploy/pipeline.toml`
+/// use, its value with its unit (`durable.lease = "10s"` where the config
+/// holds `durable.lease_s = 10.0`): what an operator reads is what they
+/// would write. Other settings as they are.
+fn documented(key: String, value: String) -> (String, String) {
+    let (table, name) = key.rsplit_once('.').unwrap_or(("", &key));
+    let Some((_, short, long)) = ALIASES.iter().find(|(t, _, l)| *t == table && *l == name) else {
+        return (key, value);
+    };
+    let unit = long.rsplit_once('_').map_or("", |(_, unit)| unit);
+    let number = value
+        .parse::<f64>()
+        .map_or(value.clone(), |n| n.to_string());
+    let key = if table.is_empty() {
+        short.to_string()
+    } else {
+        format!("{table}.{short}")
+    };
+    (key, format!("\"{number}{unit}\""))
 }
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {

@@ -92,6 +92,18 @@ fn later_layers_win_key_by_key_and_say_so() {
     let all = r.settings();
     let row = |k: &str| all.iter().find(|(key, ..)| key == k).cloned().unwrap();
     assert_eq!(row("max_batch").1, "64");
+    // Durations under the names the README documents, with their units.
+    assert_eq!(row("durable.lease").1, "\"5s\"");
+    assert_eq!(row("durable.lease").2, "flag --lease");
+    assert_eq!(row("max_wait").1, "\"1ms\"");
+    assert_eq!(row("idle_timeout").2, "env PIPELINE_IDLE_TIMEOUT[_S]");
+    assert_eq!(row("durable.checkpoint_interval").2, "default");
+    assert_eq!(row("durable.duplicate_window").2, "default");
+    assert!(
+        all.iter()
+            .all(|(k, ..)| !k.ends_with("_ms") && !k.ends_with("_s")),
+        "{all:?}"
+    );
     assert_eq!(row("route[0].pair").1, "\"sin-cos\"");
     assert_eq!(row("durable.output_stream").2, "default");
     // A route's fields its list does not write are defaults.
