@@ -92,12 +92,17 @@ fn config_check_prints_the_effective_config_or_says_what_is_wrong() {
     };
     for (key, from) in [
         ("max_batch", "env PIPELINE_MAX_BATCH"),
-        ("max_wait_ms", "flag --max-wait"),
-        ("durable.lease_s", "flag --lease"),
+        ("max_wait", "flag --max-wait"),
+        ("durable.lease", "flag --lease"),
         ("models_dir", "flag --models-dir"),
         ("durable.input_stream", "default"),
     ] {
         assert!(origin(key).ends_with(from), "{key} from {from}: {stderr}");
+    }
+    // Durations as the README and deploy/pipeline.toml write them.
+    for (key, value) in [("max_wait", "\"3ms\""), ("durable.lease", "\"4s\"")] {
+        let line = origin(key);
+        assert_eq!(line.split_whitespace().nth(2), Some(value), "{line}");
     }
     assert!(origin("queue").contains("file "), "{stderr}");
     // A durable-mode flag adjusts the file's `[durable]` table without
