@@ -385,6 +385,10 @@ pub struct TailSummary {
     pub streams: usize,
     /// Mean squared error against the true curve (with `truth`).
     pub mse: Option<f64>,
+    /// The MSE over the variance of the truth it was scored against (the
+    /// same values): 1 is what the truth's own mean would score, so over 1
+    /// the translations are further from it than a flat line.
+    pub nmse: Option<f64>,
     /// Windows the MSE is over: those whose every step has a truth (a
     /// recording's skipped rows have none).
     pub scored: u64,
@@ -496,7 +500,7 @@ pub async fn tail(
     tokio::pin!(sleep);
     tokio::pin!(stop);
     let mut summary = TailSummary::default();
-    let (mut se, mut n_err) = (0f64, 0usize);
+    let mut scores = Scores::default();
     let mut latencies = Vec::new();
     let mut last_seq: HashMap<String, u64> = HashMap::new();
     let mut told_no_truth = false;
@@ -553,8 +557,7 @@ pub async fn tail(
             );
         }
         if let Some(tr) = &truth {
-            se += crate::eval::mse(&t.values, tr) * tr.len() as f64;
-            n_err += tr.len();
+            scores.add(&t.values, tr);
             summary.scored += 1;
         }
         if opts.print_every > 0 && (summary.windows - 1) % opts.print_every == 0 {
@@ -566,7 +569,7 @@ pub async fn tail(
         }
     }
     summary.streams = last_seq.len();
-    summary.mse = (n_err > 0).then(|| se / n_err as f64);
+    (summary.mse, summary.nmse) = (scores.mse(), scores.nmse());
     latencies.sort_by(|a, b| a.total_cmp(b));
     summary.latency_ms_p50 = percentile(&latencies, 0.5);
     summary.latency_ms_p99 = percentile(&latencies, 0.99);
@@ -578,5 +581,7 @@ pub async fn tail(
     Ok(summary)
 }
 
+mod scores;
+use scores::Scores;
 #[cfg(test)]
 mod tests;

@@ -541,6 +541,16 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             },
             s.scored
         );
+        if let Some(nmse) = s.nmse {
+            println!(
+                "NMSE        {} (the MSE over the truth's variance in these windows: 0 exact, 1 \
+                 what its own mean would score)",
+                pipeline::eval::significant(nmse)
+            );
+        }
+        if let Some(why) = s.further_than_the_mean(a.data.is_some()) {
+            eprintln!("WARNING: {why}");
+        }
     }
     match (s.latency_ms_p50, s.recorded_times) {
         (None, 0) if s.windows > 0 => {

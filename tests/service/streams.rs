@@ -452,6 +452,10 @@ async fn a_scaled_model_serves_physical_units() {
         mse < 1.0,
         "MSE against the recording's output column: {mse}"
     );
+    // Against the column's own spread (120·cos: a variance in the thousands).
+    let nmse = summary.nmse.unwrap();
+    assert!(nmse > 0.0 && nmse < mse / 100.0, "NMSE {nmse}, MSE {mse}");
+    assert_eq!(summary.further_than_the_mean(true), None);
     assert!(dir.path().join("tail.png").exists());
     svc.shutdown().await;
 }
