@@ -69,6 +69,10 @@ pub struct Recording {
     /// Steps 1.5 intervals or longer that are not gaps: late or missing
     /// samples that windows span.
     pub late_steps: usize,
+    /// Rows whose time is the row before's (kept as samples, not a gap:
+    /// `serve` does not restart at a repeated ts), and the first of them.
+    pub repeated_times: usize,
+    pub first_repeat: Option<usize>,
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
@@ -292,6 +296,8 @@ impl Recording {
             date_order,
             time_step: None,
             late_steps: 0,
+            repeated_times: 0,
+            first_repeat: None,
             time_gaps: 0,
             time_gap_examples: Vec::new(),
             time_gap_rows: Vec::new(),

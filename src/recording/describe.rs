@@ -73,13 +73,21 @@ impl Recording {
     /// line: `a row every 10 ms; 173 late or missing samples kept`.
     pub fn cadence(&self) -> Option<String> {
         let step = time::span(self.time_step?);
-        Some(match self.late_steps {
+        let mut said = match self.late_steps {
             0 => format!("a row every {step}"),
             n => format!(
                 "a row every {step}; {n} step(s) of 1.5 rows or more kept (late or missing \
                  samples: windows span them; --max-gap splits there)"
             ),
-        })
+        };
+        if let (n, Some(first)) = (self.repeated_times, self.first_repeat) {
+            said.push_str(&format!(
+                "; {n} row(s) at the time of the row before (the first: data row {first}), kept \
+                 as samples, as `serve` takes a repeated ts: if the export wrote rows twice, \
+                 drop the copies"
+            ));
+        }
+        Some(said)
     }
 
     /// Said where this recording's rows are further apart (or closer) in

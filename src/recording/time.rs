@@ -278,7 +278,7 @@ const LATE: f64 = 1.5;
 /// A step between two rows is a gap when it is longer than `threshold`, or
 /// does not go forward (a clock set back, a repeated time stamp).
 pub(super) fn is_gap(step: f64, threshold: f64) -> bool {
-    step <= 0.0 || step > threshold
+    step < 0.0 || step > threshold
 }
 
 /// Splits the segments where neighbouring rows' `times` (one per row
@@ -348,6 +348,14 @@ pub(super) fn split_at_gaps(
         let mut from = 0;
         for k in 1..s.len() {
             let step = step(t[k - 1], t[k]);
+            if step == 0.0 {
+                // A historian's row written twice, most often: kept as a
+                // sample, as `serve` takes a message whose ts repeats
+                // (training split here once, and publish promised the
+                // service would restart there: it never did).
+                rec.repeated_times += 1;
+                rec.first_repeat.get_or_insert(s.start + k);
+            }
             if !is_gap(step, limit) {
                 continue;
             }
@@ -394,8 +402,6 @@ fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Optio
             span(step),
             after.unwrap_or("the row before")
         )
-    } else if step == 0.0 {
-        format!("data row {row}: the time repeats")
     } else {
         format!(
             "data row {row}: the time goes back {} (or repeats)",

@@ -78,7 +78,9 @@ fn gaps_are_three_median_steps_or_what_is_given() {
     assert_eq!(t, 3.0 * 62.0); // the upper median of six
     let gaps: Vec<bool> = steps.iter().map(|&s| is_gap(s, t)).collect();
     assert_eq!(gaps, [false, false, false, false, true, false]);
-    assert!(is_gap(-3600.0, t) && is_gap(0.0, t));
+    // Back in time is a gap; the same time again is not (`serve` does
+    // not restart at a repeated ts).
+    assert!(is_gap(-3600.0, t) && !is_gap(0.0, t));
     assert_eq!(threshold(&steps, Some(100.0)), Some(100.0));
     assert_eq!(threshold(&[60.0], None), None);
     assert_eq!(span(18_000.0), "5.0 h");
@@ -285,6 +287,47 @@ fn the_sampling_interval_and_late_samples_are_said() {
         "{cadence}"
     );
     assert_eq!(read("t,x,y\n0,1,1\n", &["t"]).unwrap().cadence(), None);
+}
+
+/// A row at the same time as the row before (a historian's row written
+/// twice, most often) is no gap: kept as a sample, as `serve` takes a
+/// repeated ts, so training windows span it as live ones do; said in the
+/// data line. A time going back is still a gap.
+#[test]
+fn a_repeated_time_is_kept_as_a_sample_and_said() {
+    let mut text = String::from("t,x,y\n");
+    let rows = [
+        (0, 0),
+        (10, 1),
+        (10, 1),
+        (20, 2),
+        (30, 3),
+        (30, 9),
+        (40, 4),
+        (35, 5),
+        (45, 6),
+    ];
+    for (t, v) in rows {
+        text += &format!("{},{v},{v}\n", f64::from(t) / 1000.0);
+    }
+    let r = read(&text, &["t"]).unwrap();
+    let segments: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+    assert_eq!(
+        segments,
+        [(0, 7), (7, 2)],
+        "split only where the time goes back"
+    );
+    assert_eq!(r.segments[0].input, [0.0, 1.0, 1.0, 2.0, 3.0, 9.0, 4.0]);
+    assert_eq!((r.time_gaps, r.time_gap_rows.clone()), (1, vec![7]));
+    assert_eq!((r.repeated_times, r.first_repeat), (2, Some(2)));
+    let cadence = r.cadence().unwrap();
+    assert!(
+        cadence.contains("2 row(s) at the time of the row before (the first: data row 2)"),
+        "{cadence}"
+    );
+    // Without repeats, nothing of the kind is said.
+    let plain = read("t,x,y\n0,1,1\n0.01,2,2\n0.02,3,3\n", &["t"]).unwrap();
+    assert!(!plain.cadence().unwrap().contains("time of the row before"));
 }
 
 /// Millisecond stamps at today's dates are 1 ms apart, not 999.9 µs
