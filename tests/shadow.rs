@@ -322,6 +322,21 @@ async fn promotion_swaps_the_shadow_in_without_losing_or_doubling_a_window() {
         .await
         .unwrap();
     assert_service_error(&reply, "422", "no shadow");
+    // The live model as its own shadow, and its promotion: done, and said.
+    let itself = serde_json::json!({ "pair": "sin-cos", "model": live.path });
+    let answer = control(&client, "pipeline.shadow", itself).await;
+    assert_eq!(answer["shadow"], live.id.as_str());
+    let said = answer["warnings"].to_string();
+    assert!(
+        said.contains("serves live") && said.contains("compared with itself"),
+        "{answer}"
+    );
+    let answer = control(&client, "pipeline.promote", serde_json::json!({})).await;
+    assert_eq!(answer["live"], live.id.as_str());
+    assert!(
+        answer["warnings"].to_string().contains("nothing changes"),
+        "{answer}"
+    );
     // Shadow it (MessagePack request, as the Rust and Python clients send).
     let req = rmp_serde::to_vec_named(&serde_json::json!({
         "pair": "sin-cos", "model": candidate_path,

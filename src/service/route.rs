@@ -167,6 +167,22 @@ impl Route {
         Ok(warnings)
     }
 
+    /// A model put in beside or over `live` that is the same model (its
+    /// id names its weights, window and scaling): said, with what follows
+    /// from it (`then`). (`live` is given: a promote asks under the lock.)
+    fn same_as_live(&self, new: &LoadedModel, live: &LoadedModel, then: &str) -> Option<String> {
+        (new.id == live.id).then(|| {
+            let why = format!(
+                "{} is the model route {:?} serves live (id {}): {then}",
+                new.path.display(),
+                self.cfg.pair,
+                live.id
+            );
+            tracing::warn!(pair = %self.cfg.pair, "{why}");
+            why
+        })
+    }
+
     /// A model trained at another sampling step than the route's streams
     /// are windowed and judged at (its first model's, fixed for its life,
     /// as W is): said, as a swap keeps the route's rule.
@@ -233,9 +249,12 @@ impl Route {
     pub fn set_shadow(&self, path: Option<&Path>, force: Force) -> Result<(Serving, Vec<String>)> {
         let checked = path.map(|p| self.load(p, force)).transpose()?;
         let (new, warnings) = match checked {
-            Some(c) => {
+            Some(mut c) => {
                 let m = &c.model;
                 tracing::info!(pair = %self.cfg.pair, model = %m.path.display(), id = %m.id, "shadowing");
+                let live = self.current();
+                let same = self.same_as_live(m, &live, "shadowed, it is compared with itself");
+                c.warnings.extend(same);
                 (Some(c.model), c.warnings)
             }
             None => {
@@ -270,10 +289,12 @@ impl Route {
         (!same(&model.path, &self.path)).then(|| {
             format!(
                 "{} serves route {:?} until the next SIGHUP or restart, which load the \
-                 configured {} again: to keep it, name it in the configuration",
+                 configured {} again: to keep it, name it where the service was given that one \
+                 (the route's `model` in its configuration file, or `serve --model {}`)",
                 model.path.display(),
                 self.cfg.pair,
-                self.path.display()
+                self.path.display(),
+                model.path.display()
             )
         })
     }
@@ -284,7 +305,10 @@ impl Route {
             let Some(candidate) = s.shadow.clone() else {
                 return false;
             };
-            let checked = self.check(&candidate, &s.live, force);
+            let checked = self.check(&candidate, &s.live, force).map(|mut w| {
+                w.extend(self.same_as_live(&candidate, &s.live, "promoted, nothing changes"));
+                w
+            });
             let promoted = checked.is_ok();
             if promoted {
                 s.shadow = None;
