@@ -36,6 +36,9 @@ pub struct Recording {
     /// Header names of the two channels (or `column N` without a header).
     pub input_name: String,
     pub output_name: String,
+    /// Where the units came from (`read_as` says it).
+    #[serde(skip)]
+    pub units_from: Option<&'static str>,
     /// Their units, where the file gives them in a row of their own (a
     /// TOA5 logger file); see [`Recording::output_unit`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,7 +132,15 @@ impl Recording {
         if declared.is_some() {
             text.to_mut()[0] = b'#';
         }
-        let units = text::toa5(&mut text);
+        let toa5 = text::toa5(&mut text);
+        let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(&text));
+        let (units, units_from) = match toa5 {
+            Some(units) => (Some(units), Some("TOA5, units from line 3")),
+            None => match text::units_row(&mut text, delimiter) {
+                Some(units) => (Some(units), Some("units from the row under the header")),
+                None => (None, None),
+            },
+        };
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -163,7 +174,6 @@ impl Recording {
             ))
         };
         let sniffed = opts.delimiter.is_none() && declared.is_none();
-        let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(bytes));
         let unreadable =
             |(byte, e): (u64, csv::Error)| at(byte, format!("not readable as CSV: {e}"));
         let mut all = records(bytes, delimiter);
@@ -280,6 +290,7 @@ impl Recording {
             output_name,
             input_unit: unit_of(ci),
             output_unit: unit_of(co),
+            units_from,
             delimiter: delimiter as char,
             header,
             encoding: encoding.name(),

@@ -46,7 +46,7 @@ impl Recording {
             .to_string()
         }));
         if self.input_unit.is_some() || self.output_unit.is_some() {
-            parts.push("TOA5, units from line 3".into());
+            parts.extend(self.units_from.map(str::to_string));
         }
         if self.encoding != Encoding::Utf8.name() {
             parts.push(self.encoding.to_string());

@@ -57,6 +57,71 @@ pub(super) fn toa5(text: &mut std::borrow::Cow<'_, [u8]>) -> Option<Vec<String>>
     Some(units)
 }
 
+/// A row of units under the header, as historians and spreadsheets export
+/// them (`timestamp;pump_speed;motor_power` then `;rpm;kW`): the row right
+/// after a header of names holds no number and a short label in at least
+/// one cell, and the row after it holds numbers. It becomes a comment line
+/// (line numbers stay the file's; data rows are counted without it), and
+/// the units are returned, one per column (empty where none). Before,
+/// the reader stopped at its first cell with "\"rpm\" is not a number",
+/// and `--skip-bad-rows` skipped it as a bad row, its units lost.
+pub(super) fn units_row(
+    text: &mut std::borrow::Cow<'_, [u8]>,
+    delimiter: u8,
+) -> Option<Vec<String>> {
+    let cells = |r: &csv::ByteRecord| -> Vec<String> {
+        r.iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_string())
+            .collect()
+    };
+    let (names, (at, units), data) = {
+        let mut rows = records(text, delimiter).take(3);
+        let mut next = || rows.next()?.ok();
+        let (names, units, data) = (next()?, next()?, next()?);
+        (cells(&names.1), (units.0, cells(&units.1)), cells(&data.1))
+    };
+    let is_unit = |u: &str| {
+        u.len() <= 16
+            && u.chars().any(|c| c.is_alphabetic() || "%°/".contains(c))
+            && !MISSING_WORDS.contains(&u.to_ascii_lowercase().as_str())
+    };
+    let header = names.iter().all(|n| !numeric(n)) && names.iter().any(|n| !n.is_empty());
+    let labelled =
+        units.iter().all(|u| u.is_empty() || is_unit(u)) && units.iter().any(|u| is_unit(u));
+    let then_data = data.iter().any(|d| numeric(d));
+    if !(header && labelled && then_data && units.len() <= names.len()) {
+        return None;
+    }
+    // The record's position may be the line end before it: its first
+    // other byte starts the line.
+    let mut start = usize::try_from(at).ok()?;
+    while matches!(text.get(start), Some(b'\r' | b'\n')) {
+        start += 1;
+    }
+    if start >= text.len() {
+        return None;
+    }
+    text.to_mut()[start] = b'#';
+    Some(units)
+}
+
+/// Cells that say a value is missing, never a unit.
+const MISSING_WORDS: [&str; 9] = ["na", "n/a", "#n/a", "nan", "null", "none", "-", "--", "?"];
+
+/// Whether a cell reads as a number in either convention (`1.059,0`,
+/// `-3.5e2`, `12,5`): digits, signs, separators and an exponent only.
+fn numeric(cell: &str) -> bool {
+    let core: String = cell
+        .chars()
+        .filter(|c| !matches!(c, '.' | ',' | ' ' | '\''))
+        .collect();
+    !core.is_empty()
+        && core.chars().any(|c| c.is_ascii_digit())
+        && core
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | 'e' | 'E'))
+}
+
 /// The delimiter a first line `sep=X` names (Excel writes it, and reads a
 /// file by it, when asked to export with a given separator).
 pub(super) fn declared_delimiter(bytes: &[u8]) -> Option<u8> {
@@ -245,7 +310,7 @@ fn undo_double_encoding(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, units_row};
 
     #[test]
     fn a_near_miss_of_a_column_name_is_suggested() {
@@ -329,5 +394,64 @@ mod tests {
         let plain = text.split_once('\n').unwrap().1;
         let e = Recording::from_bytes(plain.as_bytes(), path, &opts).map(|r| r.skipped);
         assert_eq!(e.ok(), Some(3));
+    }
+
+    /// A historian's units row under the header is read as the columns'
+    /// units, not as a bad data row: rows counted from the one after it,
+    /// line numbers the file's. A row of missing-value words, or a header
+    /// of numbers (no header), is no units row.
+    #[test]
+    fn a_units_row_under_the_header_gives_the_units() {
+        use crate::recording::{Column, CsvOptions, Recording};
+        let text = "timestamp,pump_speed,motor_power,status\r\n\
+                    ,rpm,kW,\r\n\
+                    2026-03-28T12:00:00+01:00,1089.4,6.62,AUTO\r\n\
+                    2026-03-28T12:00:10+01:00,,6.70,AUTO\r\n\
+                    2026-03-28T12:00:20+01:00,1091.0,6.75,AUTO\r\n";
+        let mut opts = CsvOptions {
+            input: Column::Name("pump_speed".into()),
+            output: Column::Name("motor_power".into()),
+            ..Default::default()
+        };
+        let path = std::path::Path::new("export.csv");
+        let e = Recording::from_bytes(text.as_bytes(), path, &opts).unwrap_err();
+        assert!(
+            e.to_string().contains("line 4: column \"pump_speed\""),
+            "{e}"
+        );
+        opts.skip_bad_rows = true;
+        let r = Recording::from_bytes(text.as_bytes(), path, &opts).unwrap();
+        assert_eq!((r.rows, r.skipped), (2, 1));
+        assert_eq!(r.input().collect::<Vec<_>>(), [1089.4, 1091.0]);
+        assert_eq!(
+            (r.input_unit.as_deref(), r.output_unit()),
+            (Some("rpm"), Some("kW"))
+        );
+        assert!(
+            r.read_as().contains("units from the row under the header"),
+            "{}",
+            r.read_as()
+        );
+        assert_eq!(
+            r.segments.iter().map(|s| s.start).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        // Missing-value words under the header are a bad row, as before.
+        let words = text.replacen(",rpm,kW,", ",n/a,#N/A,", 1);
+        let r = Recording::from_bytes(words.as_bytes(), path, &opts).unwrap();
+        assert_eq!((r.rows, r.skipped, r.output_unit()), (2, 2, None));
+        // Without a header of names there is no units row to look for.
+        let mut no_header = units_cells("1,2\r\nrpm,kW\r\n3,4\r\n");
+        assert_eq!(units_row(&mut no_header, b','), None);
+        let mut named = units_cells("a,b\r\nrpm,kW\r\n3,4\r\n");
+        assert_eq!(
+            units_row(&mut named, b','),
+            Some(vec!["rpm".into(), "kW".into()])
+        );
+        assert!(named.starts_with(b"a,b\r\n#pm,kW"));
+    }
+
+    fn units_cells(text: &str) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(text.as_bytes())
     }
 }
