@@ -254,6 +254,13 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
             .filter(|h| full(h).starts_with(&full(given)))
             .collect())
     })
+    .or_else(|| {
+        // The name without a plant's or a tag's prefix (`Drehzahl` for
+        // `P1_Drehzahl`), three letters at least.
+        (want.len() >= 3)
+            .then(|| one(names.iter().filter(|h| bare(h).contains(&want)).collect()))
+            .flatten()
+    })
 }
 
 /// `s` lowercase, letters and digits only, with umlauts and `ß` spelled
@@ -351,6 +358,13 @@ mod tests {
             did_you_mean("Außentemperatur [°C]", &twice),
             Some(twice[0].as_str())
         );
+        // A name with a prefix before it (a plant's, a tag's), if one only.
+        let tags: Vec<String> = ["Zeitstempel", "P1_Drehzahl", "P1_Leistung", "P2_Leistung"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(did_you_mean("Drehzahl", &tags), Some("P1_Drehzahl"));
+        assert_eq!(did_you_mean("Leistung", &tags), None, "two hold it");
+        assert_eq!(did_you_mean("ei", &tags), None, "too short to tell");
         // Two names begin with it, or none is near: no guess.
         assert_eq!(guess("Pressure"), None);
         assert_eq!(guess("Außentemperatur"), None);
