@@ -197,8 +197,10 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             Some(format!("  {says} {n}"))
         })
         .collect::<String>();
+        // What the live model translates, where its training named it.
+        let channels = (r["channels"].as_str()).map_or(String::new(), |c| format!(" ({c})"));
         lines.push(format!(
-            "  {}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
+            "  {}{channels}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -256,6 +258,16 @@ mod tests {
         );
         assert!(!lines[1].contains("max_gap"), "{lines:?}");
         assert!(!lines[1].contains("range"), "{lines:?}");
+        // The channels a recording's model translates, beside its pair.
+        let mut named = stats.clone();
+        named["endpoints"][0]["data"]["routes"][0]["channels"] =
+            serde_json::json!("P1_Drehzahl → P1_Leistung");
+        assert!(
+            describe_stats(&named)[1]
+                .starts_with("  sin-cos (P1_Drehzahl → P1_Leistung)  live abc"),
+            "{:?}",
+            describe_stats(&named)
+        );
         let mut odd = stats.clone();
         odd["endpoints"][0]["data"]["routes"][0]["input_off_rate"] = serde_json::json!(37);
         let said = describe_stats(&odd);

@@ -141,6 +141,15 @@ impl LoadedModel {
         }
     }
 
+    /// The channels a model trained on a recording translates, as its
+    /// training named them (`P1_Drehzahl → P1_Leistung`); `None` for a
+    /// built-in pair's or an imported model.
+    pub fn channels(&self) -> Option<String> {
+        let m = self.meta.metrics.as_ref()?;
+        let channel = |k: &str| m.get(k).and_then(|v| v.as_str());
+        Some(format!("{} → {}", channel("input")?, channel("output")?))
+    }
+
     /// The model was trained as the pair of another of `pairs` (the routes
     /// of one configuration) and not as `route`'s: a model file named on
     /// the wrong route, most likely (its output reaches subscribers in
@@ -150,12 +159,7 @@ impl LoadedModel {
         if trained == route || !pairs.contains(&trained) {
             return None;
         }
-        let m = self.meta.metrics.as_ref();
-        let channel = |k: &str| m.and_then(|m| m.get(k)).and_then(|v| v.as_str());
-        let channels = match (channel("input"), channel("output")) {
-            (Some(i), Some(o)) => format!(" ({i} → {o})"),
-            _ => String::new(),
-        };
+        let channels = self.channels().map_or(String::new(), |c| format!(" ({c})"));
         Some(format!(
             "route {route:?} serves {}, a model trained as pair {trained:?}{channels}, which is \
              another route's name here: is it this route's model?",

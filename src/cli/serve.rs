@@ -345,13 +345,15 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             None => String::new(),
         };
         eprintln!(
-            "route {:<12} {} → {}.<stream>  model {} (id {}, W={}{units})",
+            "route {:<12} {} → {}.<stream>  model {} (id {}, W={}{units}{})",
             r.pair,
             r.input,
             r.output,
             path.display(),
             m.id,
-            m.model.window()
+            m.model.window(),
+            m.channels()
+                .map_or(String::new(), |c| format!(", trained on {c}")),
         );
         if let Some(why) = m.other_route_than(&r.pair, &pairs) {
             eprintln!("  WARNING: {why}");

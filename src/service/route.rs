@@ -380,6 +380,7 @@ pub(super) fn load_routes(
             tracing::info!(
                 pair = %r.pair, model = %model.path.display(), id = %model.id,
                 input = %r.input, output = %r.output, window = model.model.window(),
+                channels = model.channels().as_deref().unwrap_or("-"),
                 "route"
             );
             let truth_pattern = r
@@ -445,6 +446,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 input_off_rate: r.counters.input_off_rate.load(Relaxed),
                 errors: r.counters.read_errors(),
                 model: s.live.id.clone(),
+                channels: s.live.channels(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 max_gap_s: r.time_gaps.map(|g| g.max_gap_ns as f64 / 1e9),
                 compare: r.compare.snapshot(),

@@ -187,6 +187,10 @@ pub struct RouteInfo {
     pub errors: std::collections::BTreeMap<&'static str, u64>,
     /// Id of the live model.
     pub model: String,
+    /// The channels the live model translates, as its training recording
+    /// named them (`P1_Drehzahl → P1_Leistung`), where it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<String>,
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
     /// Where a stream's `ts` jumps by more than this (seconds), its window
