@@ -190,6 +190,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         let odd = [
             ("out of range", "input_out_of_range"),
             ("off rate", "input_off_rate"),
+            ("unstamped", "input_unstamped"),
         ]
         .iter()
         .filter_map(|(says, key)| {

@@ -381,6 +381,9 @@ impl Ingest {
         if let Some(ratio) = outcome.off_rate.filter(|_| !self.replaying) {
             off_rate(&self.route, &stream, samples.seq, ratio, outcome.windows);
         }
+        if samples.ts.is_none() && outcome.windows > 0 && !self.replaying {
+            unstamped(&self.route, &stream, outcome.windows);
+        }
         if outcome.out_of_order > 0 {
             let detail = format!(
                 "{} sample(s) from seq {} dropped: not after the last accepted (next expected {next})",
@@ -493,6 +496,28 @@ fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, windows: usize) {
          pipeline_input_off_rate_total; said once.)",
         span(step_s * ratio),
         span(step_s),
+    );
+}
+
+/// A window of a stream whose messages carry no `ts`, on a route with a
+/// time rule: said once per route, as its gaps in time and its rate go
+/// unchecked (a gateway that drops the stamp, say), which nothing else says.
+fn unstamped(route: &Route, stream: &str, windows: usize) {
+    let Some(gaps) = route.time_gaps else {
+        return;
+    };
+    let (counters, relaxed) = (&route.counters, std::sync::atomic::Ordering::Relaxed);
+    counters.input_unstamped.fetch_add(windows as u64, relaxed);
+    if counters.unstamped_warned.swap(true, relaxed) {
+        return;
+    }
+    tracing::warn!(
+        pair = %route.cfg.pair, stream,
+        "a stream's messages carry no `ts`: its windows are translated, but not restarted where \
+         its samples jump in time (over {}) nor judged for their rate against the model's step; \
+         stamp each message with its first sample's time (counted in \
+         pipeline_input_unstamped_total; said once per route)",
+        crate::recording::time::span(gaps.max_gap_ns as f64 / 1e9),
     );
 }
 

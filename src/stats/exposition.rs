@@ -298,7 +298,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 9] = [
+        let counters: [(&str, &str, Count); 10] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -338,6 +338,11 @@ impl Scrape {
                 "pipeline_input_off_rate",
                 "Windows of streams whose ts says they are sampled at another step than the model's training recording (over 1.5 times it, or under two thirds of it, over a window's span): a model reads them as a faster or slower signal. Translated all the same.",
                 |r| r.input_off_rate,
+            ),
+            (
+                "pipeline_input_unstamped",
+                "Windows of streams whose messages carry no ts, on a route whose model was trained with a time column: they are not restarted at gaps in time nor judged for their rate. Translated all the same.",
+                |r| r.input_unstamped,
             ),
             (
                 "pipeline_truth_unmatched",
@@ -442,8 +447,13 @@ mod tests {
         route.compare.shadow_vs_live.add(&[1.0, 2.0], &[1.0, 0.0]);
         route.compare.shadow_published = 7;
         route.input_off_rate = 5;
+        route.input_unstamped = 3;
         let text = s.render_prometheus(&[route]);
         assert!(text.contains("pipeline_input_off_rate_total{pair=\"sin-cos\"} 5\n"));
+        assert!(
+            text.contains("pipeline_input_unstamped_total{pair=\"sin-cos\"} 3\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE pipeline_errors_total counter\n"),
             "{text}"

@@ -43,6 +43,11 @@ pub struct RouteCounters {
     pub input_off_rate: AtomicU64,
     /// Whether that was said (once per route).
     pub off_rate_warned: std::sync::atomic::AtomicBool,
+    /// Windows of streams without `ts` on a route with a time rule: their
+    /// gaps in time and rate go unchecked.
+    pub input_unstamped: AtomicU64,
+    /// Whether that was said (once per route).
+    pub unstamped_warned: std::sync::atomic::AtomicBool,
     /// Error events of this route's messages, by [`ErrorKind::index`].
     pub errors: [AtomicU64; ErrorKind::ALL.len()],
 }
@@ -72,6 +77,8 @@ impl Default for RouteCounters {
             out_of_range_warned: std::sync::Mutex::default(),
             input_off_rate: AtomicU64::new(0),
             off_rate_warned: std::sync::atomic::AtomicBool::new(false),
+            input_unstamped: AtomicU64::new(0),
+            unstamped_warned: std::sync::atomic::AtomicBool::new(false),
             errors: Default::default(),
         }
     }
@@ -182,6 +189,9 @@ pub struct RouteInfo {
     /// Windows of streams sampled at another rate than the model's.
     #[serde(default)]
     pub input_off_rate: u64,
+    /// Windows of streams without `ts` on a route with a time rule.
+    #[serde(default)]
+    pub input_unstamped: u64,
     /// Error events of this route's messages, by kind.
     #[serde(default)]
     pub errors: std::collections::BTreeMap<&'static str, u64>,

@@ -269,6 +269,34 @@ async fn a_stream_sampled_at_another_rate_is_counted() {
         counted = off_rate().await;
     }
     assert_eq!(counted, Some(60 - W));
+    // A stream without `ts`: translated, and its windows counted as
+    // unchecked for gaps and rate (none of the stamped streams' were).
+    let unstamped = async || stats_data(&client).await["routes"][0]["input_unstamped"].as_u64();
+    assert_eq!(unstamped().await, Some(0));
+    for seq in 0..60u64 {
+        let msg = SamplesOut {
+            seq,
+            value: Some(input_at(seq)),
+            values: None,
+            ts: None,
+        };
+        client
+            .publish("samples.plain", msg.encode().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let plain = collect(&mut out, (60 - W + 1) as usize, translation).await;
+    assert!(plain.iter().all(|t| t.stream == "plain"));
+    let mut counted = unstamped().await;
+    for _ in 0..50 {
+        if counted == Some(60 - W + 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counted = unstamped().await;
+    }
+    assert_eq!(counted, Some(60 - W + 1));
     // A model trained at 2 s put in by a reload serves, with the warning
     // that the route keeps judging its streams at 1 s.
     let two = dir.path().join("two.safetensors");
