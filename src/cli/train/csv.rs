@@ -278,7 +278,13 @@ pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
 pub(crate) fn missing_code(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(format!("{s:?} is not a number (e.g. -9999)")),
+        Ok(_) => Err(format!("{s:?} is not a finite number (e.g. -9999)")),
+        // A text (`#N/A`, `n/a`) in a number column is a bad cell already.
+        Err(_) => Err(format!(
+            "{s:?} is not a number (e.g. -9999): --missing names numbers that stand for a \
+             missing value; a cell holding text such as {s:?} is a bad cell already, which \
+             --skip-bad-rows skips"
+        )),
     }
 }
 

@@ -154,3 +154,17 @@ fn a_window_over_the_limit_is_refused_at_once() {
     assert_eq!(super::window_len("1"), Err("must be at least 2".into()));
     assert_eq!(super::window_len("2"), Ok(2));
 }
+
+/// `--missing` takes a finite number; a text is said to be a bad cell
+/// already (`--skip-bad-rows`), not only refused.
+#[test]
+fn a_missing_code_is_a_number_and_a_text_is_a_bad_cell_already() {
+    assert_eq!(missing_code(" -9999 "), Ok(-9999.0));
+    let text = missing_code("#N/A").unwrap_err();
+    assert!(
+        text.contains("a bad cell already") && text.contains("--skip-bad-rows"),
+        "{text}"
+    );
+    let nan = missing_code("NaN").unwrap_err();
+    assert!(nan.contains("not a finite number"), "{nan}");
+}
