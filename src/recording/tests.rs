@@ -452,7 +452,7 @@ fn a_time_column_splits_the_rows_at_gaps_in_time() {
     );
     assert_eq!(
         r.time_gap_examples[1],
-        "data row 7: the time goes back 1.0 h (or repeats)"
+        "data row 7: the time goes back 1.0 h"
     );
     // A larger --max-gap keeps the 5 h together; the clock set back still splits.
     let wide = CsvOptions {

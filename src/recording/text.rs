@@ -80,14 +80,29 @@ pub(super) fn units_row(
         let (names, units, data) = (next()?, next()?, next()?);
         (cells(&names.1), (units.0, cells(&units.1)), cells(&data.1))
     };
+    // A unit is a short label: a letter or `%°/`, two digits at most
+    // (`m3/h`, `mm2`; a time of day or a date has more), one word, and no
+    // error code (`#NV`, `#N/A`) or missing-value word. `-`, `[-]` and
+    // `1` (dimensionless) may stand beside units.
     let is_unit = |u: &str| {
-        u.len() <= 16
+        u.chars().count() <= 12
             && u.chars().any(|c| c.is_alphabetic() || "%°/".contains(c))
-            && !MISSING_WORDS.contains(&u.to_ascii_lowercase().as_str())
+            && u.chars().filter(char::is_ascii_digit).count() <= 2
+            && !u.contains(char::is_whitespace)
+            && !u.starts_with('#')
+            && !MISSING_WORDS.contains(&u.to_lowercase().as_str())
     };
+    let dimensionless = |u: &str| ["-", "[-]", "1", "[1]"].contains(&u);
     let header = names.iter().all(|n| !numeric(n)) && names.iter().any(|n| !n.is_empty());
-    let labelled =
-        units.iter().all(|u| u.is_empty() || is_unit(u)) && units.iter().any(|u| is_unit(u));
+    // Two labels or more, and not all one: a row of one error text or one
+    // stamp (sensors blank at the start of an export) is a data row.
+    let mut labels: Vec<&String> = units.iter().filter(|u| is_unit(u)).collect();
+    labels.sort();
+    labels.dedup();
+    let labelled = labels.len() >= 2
+        && units
+            .iter()
+            .all(|u| u.is_empty() || is_unit(u) || dimensionless(u));
     let then_data = data.iter().any(|d| numeric(d));
     if !(header && labelled && then_data && units.len() <= names.len()) {
         return None;
@@ -105,8 +120,11 @@ pub(super) fn units_row(
     Some(units)
 }
 
-/// Cells that say a value is missing, never a unit.
-const MISSING_WORDS: [&str; 9] = ["na", "n/a", "#n/a", "nan", "null", "none", "-", "--", "?"];
+/// Cells that say a value is missing or a reading failed, never a unit.
+const MISSING_WORDS: [&str; 19] = [
+    "na", "n/a", "nan", "null", "none", "-", "--", "?", "nv", "k.a.", "n.a.", "bad", "error",
+    "err", "off", "on", "invalid", "timeout", "nodata",
+];
 
 /// Whether a cell reads as a number in either convention (`1.059,0`,
 /// `-3.5e2`, `12,5`): digits, signs, separators and an exponent only.
@@ -115,7 +133,13 @@ fn numeric(cell: &str) -> bool {
         .chars()
         .filter(|c| !matches!(c, '.' | ',' | ' ' | '\''))
         .collect();
-    !core.is_empty()
+    // A name such as `E1` is no number: one starts with a digit, a sign or
+    // a separator.
+    let starts = cell
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit() || "+-.,".contains(c));
+    starts
+        && !core.is_empty()
         && core.chars().any(|c| c.is_ascii_digit())
         && core
             .chars()
@@ -454,6 +478,28 @@ mod tests {
         let words = text.replacen(",rpm,kW,", ",n/a,#N/A,", 1);
         let r = Recording::from_bytes(words.as_bytes(), path, &opts).unwrap();
         assert_eq!((r.rows, r.skipped, r.output_unit()), (2, 2, None));
+        // A first data row of error codes, or of a stamp with its sensors
+        // blank, is no units row: a bad row, counted, as before.
+        for first in [
+            "2026-03-28T11:59:50+01:00,#NV,#NV,AUTO",
+            "2026-03-28T12:00,,,",
+            "2026-03-28T11:59:50+01:00,Bad,Bad,AUTO",
+        ] {
+            let data = text.replacen(",rpm,kW,", first, 1);
+            let r = Recording::from_bytes(data.as_bytes(), path, &opts).unwrap();
+            assert_eq!(
+                (r.rows, r.skipped, r.output_unit()),
+                (2, 2, None),
+                "{first}"
+            );
+        }
+        // Dimensionless columns beside units, and a name such as `E1`.
+        let mut dimensionless = units_cells("t,E1,x,y\r\n,-,rpm,kW\r\n0,1,2,3\r\n");
+        let units = units_row(&mut dimensionless, b',');
+        assert_eq!(
+            units,
+            Some(vec!["".into(), "-".into(), "rpm".into(), "kW".into()])
+        );
         // Without a header of names there is no units row to look for.
         let mut no_header = units_cells("1,2\r\nrpm,kW\r\n3,4\r\n");
         assert_eq!(units_row(&mut no_header, b','), None);

@@ -276,7 +276,8 @@ fn clock_change(from: f64, step: f64, m: f64) -> bool {
 const LATE: f64 = 1.5;
 
 /// A step between two rows is a gap when it is longer than `threshold`, or
-/// does not go forward (a clock set back, a repeated time stamp).
+/// goes back (a clock set back). The same time again is no gap: a row
+/// written twice, kept as a sample as `serve` keeps a repeated `ts`.
 pub(super) fn is_gap(step: f64, threshold: f64) -> bool {
     step < 0.0 || step > threshold
 }
@@ -348,11 +349,16 @@ pub(super) fn split_at_gaps(
         let mut from = 0;
         for k in 1..s.len() {
             let step = step(t[k - 1], t[k]);
-            if step == 0.0 {
-                // A historian's row written twice, most often: kept as a
-                // sample, as `serve` takes a message whose ts repeats
-                // (training split here once, and publish promised the
-                // service would restart there: it never did).
+            // A historian's row written twice, most often: kept as a
+            // sample, as `serve` takes a message whose ts repeats (training
+            // split here once, and publish promised the service would
+            // restart there: it never did). Hourly local stamps repeat an
+            // hour when the clocks go back: a real row, not a copy.
+            let clocks_back = rec.time_local
+                && rec
+                    .time_step
+                    .is_some_and(|m| clock_change(t[k - 1], step, m));
+            if step == 0.0 && !clocks_back {
                 rec.repeated_times += 1;
                 rec.first_repeat.get_or_insert(s.start + k);
             }
@@ -403,10 +409,7 @@ fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Optio
             after.unwrap_or("the row before")
         )
     } else {
-        format!(
-            "data row {row}: the time goes back {} (or repeats)",
-            span(-step)
-        )
+        format!("data row {row}: the time goes back {}", span(-step))
     };
     if let (Some(after), false) = (after, step > 0.0) {
         said.push_str(&format!(" from {after}"));
@@ -448,8 +451,9 @@ fn unsorted(steps: &[f64]) -> Option<String> {
 }
 
 /// Why the steps look like stamps coarser than the rows: more than half of
-/// them repeat the row before (every such row would be a gap, and no window
-/// left). Most often dates whose time of day is in another column.
+/// them repeat the row before (a window would then span stamps that say
+/// nothing of its time). Most often dates whose time of day is in another
+/// column.
 fn repeating(steps: &[f64], columns: usize) -> Option<String> {
     let same = steps.iter().filter(|&&s| s == 0.0).count();
     (2 * same > steps.len()).then(|| {

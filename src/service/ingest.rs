@@ -499,9 +499,8 @@ fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, windows: usize) {
     );
 }
 
-/// A window of a stream whose messages carry no `ts`, on a route with a
-/// time rule: said once per route, as its gaps in time and its rate go
-/// unchecked (a gateway that drops the stamp, say), which nothing else says.
+/// Windows of a stream without `ts` on a route with a time rule: counted,
+/// and said once per route (its gaps and rate go unchecked otherwise unsaid).
 fn unstamped(route: &Route, stream: &str, windows: usize) {
     let Some(gaps) = route.time_gaps else {
         return;
@@ -511,12 +510,15 @@ fn unstamped(route: &Route, stream: &str, windows: usize) {
     if counters.unstamped_warned.swap(true, relaxed) {
         return;
     }
+    let rate = match gaps.step_ns {
+        1.. => " nor judged for their rate against the model's step",
+        _ => "",
+    };
     tracing::warn!(
         pair = %route.cfg.pair, stream,
         "a stream's messages carry no `ts`: its windows are translated, but not restarted where \
-         its samples jump in time (over {}) nor judged for their rate against the model's step; \
-         stamp each message with its first sample's time (counted in \
-         pipeline_input_unstamped_total; said once per route)",
+         its samples jump in time (over {}){rate}; stamp each message with its first sample's \
+         time (counted in pipeline_input_unstamped_total; said once per route)",
         crate::recording::time::span(gaps.max_gap_ns as f64 / 1e9),
     );
 }

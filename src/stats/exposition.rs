@@ -341,7 +341,7 @@ impl Scrape {
             ),
             (
                 "pipeline_input_unstamped",
-                "Windows of streams whose messages carry no ts, on a route whose model was trained with a time column: they are not restarted at gaps in time nor judged for their rate. Translated all the same.",
+                "Windows of streams whose messages carry no ts, on a route with a rule for gaps in time (its model trained with a time column, or a max_gap): they are not restarted at gaps in time, nor judged for their rate where the model knows its step. Translated all the same.",
                 |r| r.input_unstamped,
             ),
             (

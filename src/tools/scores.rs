@@ -9,6 +9,10 @@ use super::TailSummary;
 pub(super) struct Scores {
     squared_errors: f64,
     n: usize,
+    /// The truth's sums are taken about its first value: a signal with a
+    /// large offset (a pressure near 1e5 varying by 1) keeps its variance's
+    /// digits.
+    origin: Option<f64>,
     truth_sum: f64,
     truth_squares: f64,
 }
@@ -18,8 +22,9 @@ impl Scores {
         for (&v, &t) in values.iter().zip(truth) {
             let (v, t) = (f64::from(v), f64::from(t));
             self.squared_errors += (v - t) * (v - t);
-            self.truth_sum += t;
-            self.truth_squares += t * t;
+            let d = t - *self.origin.get_or_insert(t);
+            self.truth_sum += d;
+            self.truth_squares += d * d;
             self.n += 1;
         }
     }
@@ -33,9 +38,9 @@ impl Scores {
         let n = self.n as f64;
         let mean = self.truth_sum / n;
         let variance = self.truth_squares / n - mean * mean;
-        // Below rounding of the sums: a flat truth.
-        let flat = variance <= 1e-12 * (self.truth_squares / n).max(f64::MIN_POSITIVE);
-        (self.n > 1 && !flat).then(|| self.squared_errors / n / variance)
+        // Below rounding of the sums (or none at all): a flat truth.
+        let flat = variance <= 1e-12 * (self.truth_squares / n);
+        (self.n > 1 && !flat && variance > 0.0).then(|| self.squared_errors / n / variance)
     }
 }
 
@@ -96,6 +101,15 @@ mod tests {
         let mut other = Scores::default();
         other.add(&truth.iter().map(|t| t * 10.0).collect::<Vec<_>>(), &truth);
         assert!(other.nmse().unwrap() > 100.0);
+        // A large offset keeps the variance's digits.
+        let far: Vec<f32> = (0..48).map(|i| 1e5 + (i % 2) as f32).collect();
+        let mut offset = Scores::default();
+        offset.add(&far.iter().map(|t| t + 0.5).collect::<Vec<_>>(), &far);
+        assert!(
+            (offset.nmse().unwrap() - 1.0).abs() < 1e-9,
+            "{:?}",
+            offset.nmse()
+        );
         // A flat truth: an MSE, no NMSE; nothing scored: neither.
         let mut flat = Scores::default();
         flat.add(&near[..4], &[5.0; 4]);

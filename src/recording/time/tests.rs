@@ -133,7 +133,7 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
     // The clocks going back is said to be one; the outages are not.
     assert_eq!(
         r.time_gap_examples[1],
-        format!("data row 5: the time goes back 45.0 min (or repeats){DST_HINT}")
+        format!("data row 5: the time goes back 45.0 min{DST_HINT}")
     );
     assert!(!r.time_gap_examples[0].contains("daylight"));
     // Sunday 4 January 1970, 01:00 and 02:45; the Thursday before.
@@ -325,6 +325,14 @@ fn a_repeated_time_is_kept_as_a_sample_and_said() {
         cadence.contains("2 row(s) at the time of the row before (the first: data row 2)"),
         "{cadence}"
     );
+    // Hourly local stamps when the clocks go back repeat an hour: a real
+    // row, kept, and not counted as a copy.
+    let mut hourly = String::from("t,x,y\n");
+    for (i, clock) in ["00", "01", "02", "02", "03", "04"].iter().enumerate() {
+        hourly += &format!("2026-10-25 {clock}:00:00,{i},{i}\n");
+    }
+    let r = read(&hourly, &["t"]).unwrap();
+    assert_eq!((r.segments.len(), r.repeated_times), (1, 0));
     // Without repeats, nothing of the kind is said.
     let plain = read("t,x,y\n0,1,1\n0.01,2,2\n0.02,3,3\n", &["t"]).unwrap();
     assert!(!plain.cadence().unwrap().contains("time of the row before"));
