@@ -200,8 +200,11 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         .collect::<String>();
         // What the live model translates, where its training named it.
         let channels = (r["channels"].as_str()).map_or(String::new(), |c| format!(" ({c})"));
+        // What `pipeline rollback` would put back, once there is one.
+        let previous =
+            (r["previous"].as_str()).map_or(String::new(), |p| format!("  previous {p}"));
         lines.push(format!(
-            "  {}{channels}  live {}  shadow {}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
+            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -249,6 +252,15 @@ mod tests {
                 .ends_with("truth MSE live 2.0000e0 shadow - (64 windows; 913 without truth)"),
             "{:?}",
             describe_stats(&scored)
+        );
+        // After a promotion, what a rollback would put back.
+        let mut promoted = stats.clone();
+        promoted["endpoints"][0]["data"]["routes"][0]["previous"] = serde_json::json!("old");
+        assert!(
+            describe_stats(&promoted)[1]
+                .starts_with("  sin-cos  live abc  shadow -  previous old  "),
+            "{:?}",
+            describe_stats(&promoted)
         );
         let mut gaps = stats.clone();
         gaps["endpoints"][0]["data"]["routes"][0]["max_gap_s"] = serde_json::json!(2700.0);

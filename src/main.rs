@@ -71,6 +71,10 @@ enum Command {
     Shadow(ControlArgs),
     /// Make the shadow the live model on every running instance.
     Promote(ControlArgs),
+    /// Put back the model that served live before the last promote, reload
+    /// or rollback, on every running instance (a second rollback undoes
+    /// the first).
+    Rollback(ControlArgs),
     /// Every running instance's routes, models and comparisons.
     Status(StatusArgs),
     /// Configuration tools.
@@ -270,6 +274,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reload(a) => runtime()?.block_on(control(pipeline::service::RELOAD_SUBJECT, a)),
         Command::Shadow(a) => runtime()?.block_on(control(pipeline::service::SHADOW_SUBJECT, a)),
         Command::Promote(a) => runtime()?.block_on(control(pipeline::service::PROMOTE_SUBJECT, a)),
+        Command::Rollback(a) => {
+            runtime()?.block_on(control(pipeline::service::ROLLBACK_SUBJECT, a))
+        }
         Command::Status(a) => runtime()?.block_on(status(a)),
         Command::SetScaling(a) => {
             use pipeline::scaling::{Affine, ScaleMethod, Scaling};

@@ -37,13 +37,15 @@ mod ingest;
 mod observe;
 mod requests;
 mod route;
+#[cfg(unix)]
+mod sighup;
 #[cfg(test)]
 mod testing;
 
 pub use crate::nats::{Connection, barrier, connect, connect_with};
 pub use durable::consumer_name;
 #[cfg(unix)]
-pub use requests::{ignore_sighup, listen_for_sighup};
+pub use sighup::{ignore_sighup, listen_for_sighup};
 
 use crate::config::ServeConfig;
 use crate::error::{Error, Result};
@@ -55,12 +57,14 @@ use ingest::{Ingest, IngestLimits};
 /// Name and version of the NATS service (`$SRV.*`).
 pub const SERVICE_NAME: &str = "pipeline";
 pub const TRANSLATE_SUBJECT: &str = "pipeline.translate";
-/// Control endpoint: reload a route's model (see `requests::answer_reload`).
+/// Control endpoint: reload a route's model (see `requests::reload_routes`).
 pub const RELOAD_SUBJECT: &str = "pipeline.reload";
 /// Control endpoint: set or clear a route's shadow model.
 pub const SHADOW_SUBJECT: &str = "pipeline.shadow";
 /// Control endpoint: make a route's shadow its live model.
 pub const PROMOTE_SUBJECT: &str = "pipeline.promote";
+/// Control endpoint: put a route's previous live model back.
+pub const ROLLBACK_SUBJECT: &str = "pipeline.rollback";
 /// How long stopping waits for the server to take the last writes.
 const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -236,7 +240,7 @@ pub async fn run(
     // From here the compute threads end once every engine and request is done.
     drop(compute);
     #[cfg(unix)]
-    tasks.push(tokio::spawn(requests::reload_on_sighup(
+    tasks.push(tokio::spawn(sighup::reload_on_sighup(
         routes.clone(),
         stats.clone(),
         stop_rx.clone(),

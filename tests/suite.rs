@@ -36,7 +36,7 @@ mod recordings;
 mod scale_out;
 #[path = "service/main.rs"]
 mod service;
-#[path = "shadow.rs"]
+#[path = "shadow/mod.rs"]
 mod shadow;
 #[path = "shipped_models.rs"]
 mod shipped_models;

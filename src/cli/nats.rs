@@ -15,12 +15,12 @@ use crate::shutdown_signal;
 pub(crate) struct ControlArgs {
     #[command(flatten)]
     pub(crate) nats: NatsArgs,
-    /// The route (default: every route for reload; for shadow and promote
-    /// the only one, an instance of several refusing without it).
+    /// The route (default: every route for reload; for shadow, promote and
+    /// rollback the only one, an instance of several refusing without it).
     #[arg(long)]
     pub(crate) pair: Option<String>,
     /// Model file, as the instances see it (a path that exists here is sent
-    /// absolute).
+    /// absolute); not for promote or rollback.
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
     /// Serve a model trained on another input channel or in other units

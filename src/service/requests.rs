@@ -15,7 +15,10 @@ use tokio::sync::watch;
 
 use super::engine::Compute;
 use super::route::Route;
-use super::{PROMOTE_SUBJECT, RELOAD_SUBJECT, SERVICE_NAME, SHADOW_SUBJECT, TRANSLATE_SUBJECT};
+use super::{
+    PROMOTE_SUBJECT, RELOAD_SUBJECT, ROLLBACK_SUBJECT, SERVICE_NAME, SHADOW_SUBJECT,
+    TRANSLATE_SUBJECT,
+};
 use crate::error::{Error, Result};
 use crate::nats::{ClientFlag, client_flag};
 use crate::stats::Stats;
@@ -101,6 +104,7 @@ pub(super) async fn serve_requests(
     let mut reload = add("reload", RELOAD_SUBJECT, true).await?;
     let mut shadow = add("shadow", SHADOW_SUBJECT, true).await?;
     let mut promote = add("promote", PROMOTE_SUBJECT, true).await?;
+    let mut rollback = add("rollback", ROLLBACK_SUBJECT, true).await?;
     Ok(async move {
         // Control requests are answered in turn (they are rare and each
         // swaps models), in a loop of their own: a model file slow to read
@@ -113,6 +117,7 @@ pub(super) async fn serve_requests(
                     r = reload.next() => (r, Control::Reload),
                     r = shadow.next() => (r, Control::Shadow),
                     r = promote.next() => (r, Control::Promote),
+                    r = rollback.next() => (r, Control::Rollback),
                 };
                 let Some(r) = control else { break };
                 if !answerable(&r.message) {
@@ -157,7 +162,7 @@ pub(super) async fn serve_requests(
             while inflight.join_next().await.is_some() {}
         };
         tokio::join!(control, translate);
-        drop((endpoint, reload, shadow, promote));
+        drop((endpoint, reload, shadow, promote, rollback));
         let _ = service.stop().await;
     })
 }
@@ -298,6 +303,7 @@ enum Control {
     Reload,
     Shadow,
     Promote,
+    Rollback,
 }
 
 /// A control request: `{"pair": optional, "model": optional path,
@@ -351,8 +357,8 @@ fn answer<T: serde::Serialize>(v: &T, json: bool) -> Vec<u8> {
 
 /// What a reload did: (pair, new model id) per route reloaded.
 #[derive(Debug, serde::Serialize)]
-struct Reloaded {
-    reloaded: Vec<(String, String)>,
+pub(super) struct Reloaded {
+    pub reloaded: Vec<(String, String)>,
     /// The answering instance: its name and service id (`$SRV.PING`).
     instance: String,
     /// What the operator should know about the models put in.
@@ -360,12 +366,15 @@ struct Reloaded {
     warnings: Vec<String>,
 }
 
-/// A route's models after a shadow or promote request.
+/// A route's models after a shadow, promote or rollback request.
 #[derive(Debug, serde::Serialize)]
 struct Models {
     pair: String,
     live: String,
     shadow: Option<String>,
+    /// What a rollback would put back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
     instance: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
@@ -376,7 +385,7 @@ struct Models {
 /// Routes are independent: the first failure stops the reload and is
 /// reported; routes before it keep their new model, the failing one and
 /// those after it keep their old one.
-fn reload_routes(
+pub(super) fn reload_routes(
     routes: &[Arc<Route>],
     pair: Option<&str>,
     path: Option<&std::path::Path>,
@@ -436,6 +445,7 @@ async fn answer_control(
             pair: r.cfg.pair.clone(),
             live: s.live.id.clone(),
             shadow: s.shadow.map(|m| m.id.clone()),
+            previous: s.previous.map(|m| m.id.clone()),
             instance: instance.clone(),
             warnings,
         };
@@ -460,6 +470,20 @@ async fn answer_control(
                 if s.generation != before {
                     counts.model_changes.fetch_add(1, Relaxed);
                 }
+                Ok(answer(&models(r, s, warnings), json))
+            }
+            Control::Rollback => {
+                if req.model.is_some() {
+                    return Err(Error::Request(
+                        "rollback takes no model: it puts back the one the last change of the \
+                         live model replaced (to serve a file, reload it: pipeline.reload)"
+                            .into(),
+                    ));
+                }
+                let r = control_route(&routes, pair)?;
+                let (s, mut warnings) = r.rollback(force)?;
+                warnings.extend(r.until_sighup(&s.live));
+                counts.model_changes.fetch_add(1, Relaxed);
                 Ok(answer(&models(r, s, warnings), json))
             }
             Control::Promote => {
@@ -494,75 +518,6 @@ async fn answer_control(
             };
             // Which instance (an error answer has no body to say it in).
             Err(service_error(code, format!("{who}: {e}")))
-        }
-    }
-}
-
-/// SIGHUP, listened for from the start of `serve` ([`listen_for_sighup`]).
-#[cfg(unix)]
-static EARLY_HUP: std::sync::Mutex<Option<tokio::signal::unix::Signal>> =
-    std::sync::Mutex::new(None);
-
-/// Takes SIGHUP from now on (call inside the runtime, first thing in
-/// `serve`). Its default action ends the process, and the reload task
-/// listens only once the models are loaded and the service connected: a
-/// SIGHUP before (systemd's `reload` right after `start`, the unit's
-/// `ExecReload`) killed the service, exit 129, which systemd takes for a
-/// clean stop. One that comes meanwhile reloads once the service is up.
-#[cfg(unix)]
-pub fn listen_for_sighup() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::hangup()) {
-        Ok(hup) => *EARLY_HUP.lock().unwrap_or_else(|p| p.into_inner()) = Some(hup),
-        Err(e) => tracing::warn!("cannot listen for SIGHUP: {e}"),
-    }
-}
-
-/// Ignores SIGHUP until [`listen_for_sighup`] takes it: called first thing
-/// in `main` for `serve`, before the async runtime exists, so that only the
-/// program's loading is left unguarded. A SIGHUP ignored meanwhile is
-/// lost, which costs nothing: the models are read after it.
-#[cfg(unix)]
-pub fn ignore_sighup() {
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
-    // code; nothing else in the process has set SIGHUP's yet.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
-}
-
-/// Reloads every route from its model file on SIGHUP.
-#[cfg(unix)]
-pub(super) async fn reload_on_sighup(
-    routes: Vec<Arc<Route>>,
-    stats: Arc<Stats>,
-    mut stop: watch::Receiver<bool>,
-) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let early = EARLY_HUP.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let Some(mut hup) = early.or_else(|| signal(SignalKind::hangup()).ok()) else {
-        tracing::warn!("cannot listen for SIGHUP; reload through pipeline.reload instead");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            s = hup.recv() => if s.is_none() { return },
-        }
-        let (routes, counts) = (routes.clone(), stats.clone());
-        let reload = move || reload_routes(&routes, None, None, false, &counts);
-        match tokio::task::spawn_blocking(reload).await {
-            Ok(Ok(done)) => {
-                let models: Vec<String> = (done.reloaded.iter())
-                    .map(|(pair, id)| format!("{pair}={id}"))
-                    .collect();
-                tracing::info!(models = %models.join(","), "SIGHUP: models reloaded")
-            }
-            Ok(Err(e)) => {
-                stats.model_changes_refused.fetch_add(1, Relaxed);
-                tracing::warn!("SIGHUP: reload refused, the old model keeps serving: {e}")
-            }
-            Err(e) => tracing::warn!("SIGHUP: reload failed: {e}"),
         }
     }
 }

@@ -18,6 +18,10 @@ use crate::window::{SubjectPattern, TimeGaps};
 pub(super) struct Serving {
     pub live: Arc<LoadedModel>,
     pub shadow: Option<Arc<LoadedModel>>,
+    /// The model live before the last change of the live one (a reload,
+    /// promote or rollback that put another model in): what a rollback
+    /// puts back.
+    pub previous: Option<Arc<LoadedModel>>,
     /// Bumped at every swap: a batch computed by the models before it is
     /// kept out of the comparisons of the models after it.
     pub generation: u64,
@@ -233,7 +237,9 @@ impl Route {
         // comparisons' running means.
         self.swap(|s| {
             let changed = s.live.id != new.id;
-            s.live = new.clone();
+            if changed {
+                s.previous = Some(std::mem::replace(&mut s.live, new.clone()));
+            }
             changed
         });
         if configured {
@@ -314,6 +320,10 @@ impl Route {
                 s.shadow = None;
                 let old = std::mem::replace(&mut s.live, candidate);
                 tracing::info!(pair = %self.cfg.pair, id = %s.live.id, previous = %old.id, "shadow promoted");
+                // (The live model promoted over itself leaves the previous.)
+                if old.id != s.live.id {
+                    s.previous = Some(old);
+                }
             }
             outcome = Some(checked);
             promoted
@@ -323,6 +333,40 @@ impl Route {
             None => Err(Error::Request(format!(
                 "route {:?} has no shadow to promote",
                 self.cfg.pair
+            ))),
+        }
+    }
+}
+
+impl Route {
+    /// Puts the previous live model back (the one a reload, promote or
+    /// rollback replaced; checked as a promotion is), the live one becoming
+    /// the previous: a second rollback undoes the first. The shadow stays.
+    /// As with a promotion, the batch being formed takes one of the two,
+    /// whole.
+    pub fn rollback(&self, force: Force) -> Result<(Serving, Vec<String>)> {
+        let mut outcome = None;
+        let now = self.swap(|s| {
+            let Some(previous) = s.previous.clone() else {
+                return false;
+            };
+            let checked = self.check(&previous, &s.live, force);
+            let done = checked.is_ok();
+            if done {
+                let old = std::mem::replace(&mut s.live, previous);
+                tracing::info!(pair = %self.cfg.pair, id = %s.live.id, previous = %old.id, "rolled back");
+                s.previous = Some(old);
+            }
+            outcome = Some(checked);
+            done
+        });
+        match outcome {
+            Some(checked) => Ok((now, checked?)),
+            None => Err(Error::Request(format!(
+                "route {:?} has no previous model to roll back to: model {} has served it since \
+                 the service started (a reload, promote or rollback that changes the live model \
+                 keeps the one it replaces)",
+                self.cfg.pair, now.live.id
             ))),
         }
     }
@@ -410,6 +454,7 @@ pub(super) fn load_routes(
                 serving: RwLock::new(Serving {
                     live: model,
                     shadow: None,
+                    previous: None,
                     generation: 0,
                 }),
                 pattern,
@@ -449,6 +494,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 model: s.live.id.clone(),
                 channels: s.live.channels(),
                 shadow: s.shadow.map(|m| m.id.clone()),
+                previous: s.previous.map(|m| m.id.clone()),
                 max_gap_s: r.time_gaps.map(|g| g.max_gap_ns as f64 / 1e9),
                 compare: r.compare.snapshot(),
                 histograms: r.counters.read_histograms(),

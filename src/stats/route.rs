@@ -203,6 +203,9 @@ pub struct RouteInfo {
     pub channels: Option<String>,
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
+    /// Id of the model a rollback would put back, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
     /// Where a stream's `ts` jumps by more than this (seconds), its window
     /// restarts (a `time_gap` event); none: the route never splits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
