@@ -210,6 +210,11 @@ impl Recording {
             )));
         }
         let time = opts.time.iter().map(resolve).collect::<Result<Vec<_>>>()?;
+        // A channel that is the time column (`publish --time-column t`
+        // without `--input` read column 0, the stamps, and sent them).
+        let stamps: Vec<usize> = time.iter().map(|(t, _)| *t).collect();
+        head.neither_is_time([ci, co], &stamps)
+            .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?;
         // Slashed dates (`3/1/2026`): day or month first, as given or as
         // the date column shows it (a first pass, as for the decimals).
         // A given order (or one a model recorded) the dates contradict is

@@ -55,6 +55,36 @@ impl<'a> Header<'a> {
         }
     }
 
+    /// Why the channels chosen (input, output: 0-based) cannot be read when
+    /// one is a time column (`stamps`).
+    pub fn neither_is_time(&self, chosen: [usize; 2], stamps: &[usize]) -> Result<(), String> {
+        let flags = [("--input", 0), ("--output", 1)];
+        let Some((i, (flag, default))) =
+            (chosen.into_iter().zip(flags)).find(|(i, _)| stamps.contains(i))
+        else {
+            return Ok(());
+        };
+        let (name, columns) = match self.is_header {
+            true => (
+                format!("{:?}", self.names[i]),
+                (self.names.iter().map(|n| format!("{n:?}")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            false => (
+                format!("column {i}"),
+                format!(
+                    "0 to {}, by 0-based index",
+                    self.first.len().saturating_sub(1)
+                ),
+            ),
+        };
+        Err(format!(
+            "the channel {flag} reads (column {default} when not given) is {name}, the time \
+             column (--time-column): name the channel with {flag} (the columns: {columns})"
+        ))
+    }
+
     /// The 0-based column `c` chooses and its name (`column N` without a
     /// header), or why there is none (the caller names the line).
     pub fn resolve(&self, c: &Column) -> Result<(usize, String), String> {
@@ -126,5 +156,55 @@ impl<'a> Header<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::recording::{Column, CsvOptions, Recording};
+
+    fn refused(text: &str, opts: &CsvOptions) -> String {
+        match Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), opts) {
+            Ok(_) => panic!("read: {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// `publish --time-column "Time (ms)"` without `--input` read column 0,
+    /// the stamps, and sent them as samples: refused, naming the columns.
+    #[test]
+    fn a_channel_that_is_the_time_column_is_refused() {
+        let text = "Time (ms)\tCurrent (A)\tVoltage (V)\n\
+                    1762070400000\t1.5\t3.71\n1762070401000\t2.5\t3.70\n1762070402000\t0\t3.72\n";
+        let time = |input: usize, output: usize| CsvOptions {
+            input: Column::Index(input),
+            output: Column::Index(output),
+            time: vec![Column::Name("Time (ms)".into())],
+            ..Default::default()
+        };
+        let e = refused(text, &time(0, 1));
+        assert!(
+            e.contains("the channel --input reads (column 0 when not given) is \"Time (ms)\"")
+                && e.contains("\"Time (ms)\", \"Current (A)\", \"Voltage (V)\""),
+            "{e}"
+        );
+        let e = refused(text, &time(1, 0));
+        assert!(e.contains("the channel --output reads"), "{e}");
+        // Without a header, by index.
+        let bare = "1762070400000,1.5,3.71\n1762070401000,2.5,3.70\n1762070402000,0,3.72\n";
+        let opts = CsvOptions {
+            time: vec![Column::Index(0)],
+            ..Default::default()
+        };
+        let e = refused(bare, &opts);
+        assert!(
+            e.contains("is column 0") && e.contains("0 to 2, by 0-based index"),
+            "{e}"
+        );
+        // The channels beside the time column read.
+        let ok = Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), &time(1, 2));
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 }
