@@ -30,6 +30,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+mod captured;
 mod durable;
 mod engine;
 mod events;
@@ -43,6 +44,7 @@ mod sighup;
 mod testing;
 
 pub use crate::nats::{Connection, barrier, connect, connect_with};
+pub use captured::captured;
 pub use durable::consumer_name;
 #[cfg(unix)]
 pub use sighup::{ignore_sighup, listen_for_sighup};
@@ -180,6 +182,13 @@ pub async fn run(
             let task = ingest::ingest(sub, state, stop_rx.clone());
             tasks.push(tokio::spawn(watched(stats.clone(), name, task)));
         }
+        // Streams a durable run left on this service's subjects.
+        let (client, config) = (client.clone(), config.clone());
+        tokio::spawn(async move {
+            for why in captured::captured(&client, &config).await {
+                tracing::warn!("{why}");
+            }
+        });
     }
 
     // Durable mode: one unit per route and owned partition, each starting

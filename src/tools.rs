@@ -396,8 +396,13 @@ pub struct TailSummary {
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p99: Option<f64>,
     pub latency_ms_max: Option<f64>,
-    /// Windows whose `seq` was not after the previous one of their stream.
+    /// Windows that came after a later one of their stream, and not twice.
     pub out_of_order: u64,
+    /// Windows that came again (a stream and `seq` already received): what
+    /// a service restarted after a crash publishes again from its last
+    /// checkpoint, which a core subscriber receives twice (a durable output
+    /// stream keeps each once).
+    pub repeated: u64,
     /// Windows absent between two of a stream by `seq`: a skipped row (a
     /// window's worth each), or samples the service dropped (counted in its
     /// `pipeline_errors_total`, a slow consumer say), so a loss shows here.
@@ -405,12 +410,13 @@ pub struct TailSummary {
     /// Windows whose `ts` is no time of publication (a recording's own
     /// time, as `publish --time-column` sends): no latency from them.
     pub recorded_times: u64,
-    /// The models that translated them, in the order they first came (a
-    /// reload or promote shows as the next one, from its first window).
+    /// The models that translated them, run by run as they came: a
+    /// reload, promote or rollback starts the next run from its first
+    /// window (A, then B, then A again after a rollback or restart).
     pub models: Vec<ModelSeen>,
 }
 
-/// One model's windows among those `tail` saw.
+/// A run of windows one model translated, among those `tail` saw.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ModelSeen {
     pub model: String,
@@ -502,7 +508,7 @@ pub async fn tail(
     let mut summary = TailSummary::default();
     let mut scores = Scores::default();
     let mut latencies = Vec::new();
-    let mut last_seq: HashMap<String, u64> = HashMap::new();
+    let mut seqs: HashMap<String, SeqsSeen> = HashMap::new();
     let mut told_no_truth = false;
     let mut first_stream: Option<String> = None;
     let mut kept: Vec<Translation> = Vec::new();
@@ -521,18 +527,19 @@ pub async fn tail(
             }
         };
         summary.windows += 1;
-        match summary.models.iter_mut().find(|m| m.model == t.model) {
-            Some(m) => m.windows += 1,
-            None => summary.models.push(ModelSeen {
+        match summary.models.last_mut() {
+            Some(m) if m.model == t.model => m.windows += 1,
+            _ => summary.models.push(ModelSeen {
                 model: t.model.clone(),
                 windows: 1,
                 first: (t.stream.clone(), t.seq),
             }),
         }
-        match last_seq.insert(t.stream.clone(), t.seq) {
-            Some(prev) if t.seq <= prev => summary.out_of_order += 1,
-            Some(prev) => summary.missing += t.seq - prev - 1,
-            None => {}
+        match seqs.get_mut(&t.stream) {
+            Some(seen) => seen.add(t.seq, &mut summary),
+            None => {
+                seqs.insert(t.stream.clone(), SeqsSeen::new(t.seq));
+            }
         }
         // A stamp that is no time of publication (a recording's own, from
         // `publish --data --time-column`) gives no latency.
@@ -568,7 +575,7 @@ pub async fn tail(
             kept.push(t);
         }
     }
-    summary.streams = last_seq.len();
+    summary.streams = seqs.len();
     (summary.mse, summary.nmse) = (scores.mse(), scores.nmse());
     latencies.sort_by(|a, b| a.total_cmp(b));
     summary.latency_ms_p50 = percentile(&latencies, 0.5);
@@ -581,6 +588,8 @@ pub async fn tail(
     Ok(summary)
 }
 
+mod seqs;
+use seqs::SeqsSeen;
 mod scores;
 use scores::Scores;
 #[cfg(test)]

@@ -493,18 +493,30 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
              events on pipeline.errors)"
         ),
     };
+    let repeated = match s.repeated {
+        0 => String::new(),
+        n => format!(
+            ", {n} received again (a stream and seq already received: a service restarted after \
+             a crash publishes again what came since its last checkpoint; a durable output \
+             stream keeps each once)"
+        ),
+    };
     println!(
-        "windows     {} from {} stream(s), {} out of order{missing}",
+        "windows     {} from {} stream(s), {} out of order{repeated}{missing}",
         s.windows, s.streams, s.out_of_order
     );
     // Which model translated them; after a swap, from which window on.
     if s.models.len() > 1 {
-        let runs: Vec<String> = (s.models.iter())
+        const SAID: usize = 12;
+        let mut runs: Vec<String> = (s.models.iter().take(SAID))
             .map(|m| {
                 let (stream, seq) = &m.first;
                 format!("{} {} windows from {stream} seq {seq}", m.model, m.windows)
             })
             .collect();
+        if s.models.len() > SAID {
+            runs.push(format!("… {} more switches", s.models.len() - SAID));
+        }
         println!("models      {}", runs.join(", then "));
     }
     if let Some(mse) = s.mse {

@@ -10,6 +10,7 @@ use crate::common;
 
 mod exactly_once;
 mod handover;
+mod left_behind;
 mod publish;
 mod time_gaps;
 mod units;

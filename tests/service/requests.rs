@@ -306,7 +306,8 @@ async fn two_routes_shadows_on_one_subject_are_refused() {
 
 /// `tail` says which models translated what it saw: after a reload, the
 /// new model from its first window on (an operator's check that the swap
-/// took, and where).
+/// took, and where); after a rollback, the first one again, as a run of
+/// its own (it was merged into the first run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_says_from_which_window_a_reloaded_model_serves() {
     let server = NatsServer::start();
@@ -314,7 +315,7 @@ async fn tail_says_from_which_window_a_reloaded_model_serves() {
     let client = async_nats::connect(server.url()).await.unwrap();
     let mut sub = client.subscribe("translated.swap").await.unwrap();
     client.flush().await.unwrap();
-    let tail = tail_in_background(&client, "translated.swap", 7 + 30).await;
+    let tail = tail_in_background(&client, "translated.swap", 7 + 30 + 20).await;
     send_curve(&client, "swap", 0..30).await;
     client.flush().await.unwrap();
     collect(&mut sub, 7, translation).await;
@@ -325,6 +326,13 @@ async fn tail_says_from_which_window_a_reloaded_model_serves() {
         .unwrap();
     assert!(reply.headers.is_none(), "{:?}", reply.headers);
     send_curve(&client, "swap", 30..60).await;
+    client.flush().await.unwrap();
+    collect(&mut sub, 30, translation).await;
+    let reply = (client.request("pipeline.rollback", "{}".into()))
+        .await
+        .unwrap();
+    assert!(reply.headers.is_none(), "{:?}", reply.headers);
+    send_curve(&client, "swap", 60..80).await;
     client.flush().await.unwrap();
     let seen = tail.await.unwrap().unwrap();
     let load = |f: &str| {
@@ -340,7 +348,9 @@ async fn tail_says_from_which_window_a_reloaded_model_serves() {
         [
             (load("models/sin-cos.safetensors"), 7, ("swap".into(), 0)),
             (load("models/damped.safetensors"), 30, ("swap".into(), 7)),
+            (load("models/sin-cos.safetensors"), 20, ("swap".into(), 37)),
         ]
     );
+    assert_eq!((seen.repeated, seen.out_of_order, seen.missing), (0, 0, 0));
     svc.shutdown().await;
 }

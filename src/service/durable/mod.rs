@@ -293,6 +293,22 @@ async fn consume(
 ) -> Attempt<()> {
     let cfg = &shared.cfg;
     let consumer = reset_consumer(shared, unit, state.checkpointed).await?;
+    // A backlog: samples stored while no unit consumed them (published in
+    // core mode too, which the input stream stores all the same).
+    let waiting = consumer.cached_info().num_pending;
+    match (waiting, state.checkpointed) {
+        (0, _) => {}
+        (_, 0) => tracing::info!(
+            unit = %unit.key, waiting, stream = %cfg.input_stream,
+            "samples stored before this unit's first checkpoint wait: translated first, as a \
+             backlog (to begin from the present instead, stop, `nats stream purge` the stream, \
+             start again)"
+        ),
+        _ => tracing::info!(
+            unit = %unit.key, waiting, stream = %cfg.input_stream,
+            "samples wait past the checkpoint: catching up"
+        ),
+    }
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(1000)
