@@ -26,18 +26,17 @@ async fn a_core_service_names_the_streams_a_durable_run_left_on_its_subjects() {
     }
     client.flush().await.unwrap();
     let js = jetstream::new(client.clone());
+    let samples = || async {
+        js.get_stream("SAMPLES")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone()
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while js
-        .get_stream("SAMPLES")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages
-        < 5
-    {
+    while samples().await.state.messages < 5 {
         assert!(
             Instant::now() < deadline,
             "SAMPLES never stored the core samples"
@@ -60,15 +59,7 @@ async fn a_core_service_names_the_streams_a_durable_run_left_on_its_subjects() {
         "{said:#?}"
     );
     // Bounded, it says how.
-    let mut cfg = js
-        .get_stream("SAMPLES")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .config
-        .clone();
+    let mut cfg = samples().await.config;
     cfg.max_age = Duration::from_secs(7 * 86_400);
     js.update_stream(cfg).await.unwrap();
     let said = pipeline::service::captured(&client, &core).await;
