@@ -126,6 +126,11 @@ impl Recording {
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
         let (mut text, encoding) = encoding::to_utf8(bytes);
+        // A logger's preamble the user names (`--skip-lines N`): read as
+        // comment lines, so line numbers stay those of the file.
+        if opts.skip_lines > 0 {
+            text::skip_lines(text.to_mut(), opts.skip_lines);
+        }
         // Excel's `sep=;` first line names the delimiter; read as a
         // comment line, so line numbers stay those of the file.
         let declared = declared_delimiter(&text);
@@ -183,15 +188,17 @@ impl Recording {
         };
         // The most fields a row near the top has, for a hint when the first
         // rows are a logger's preamble (`Device;Logger 7`) above the header.
-        let widths: Vec<usize> = records(bytes, delimiter)
+        let widths: Vec<(u64, usize)> = records(bytes, delimiter)
             .take(SNIFF_LINES)
             .map_while(|r| r.ok())
-            .map(|(_, r)| r.len())
+            .map(|(byte, r)| (byte, r.len()))
             .collect();
-        let widest = widths.iter().copied().max().unwrap_or(0);
+        let widest = widths.iter().map(|w| w.1).max().unwrap_or(0);
+        let widest_at = (widths.iter().find(|w| w.1 == widest)).map(|&(byte, _)| line_of(byte));
+        let widths: Vec<usize> = widths.iter().map(|w| w.1).collect();
         // Wider rows than the first are a preamble's sign where most are.
         let preamble = 2 * widths.iter().filter(|&&n| n > first.len()).count() > widths.len();
-        let head = Header::new(&first, opts, delimiter, sniffed, widest);
+        let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
         let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));
         let (ci, input_name) = resolve(&opts.input)?;
@@ -359,7 +366,7 @@ impl Recording {
                          shifts the cells after it (quote such cells){}",
                         if header { "header" } else { "first row" },
                         delimiter_name(delimiter),
-                        preamble_hint(first.len(), if preamble { widest } else { 0 })
+                        preamble_hint(first.len(), if preamble { widest } else { 0 }, widest_at)
                     )));
                 }
                 Ok(())

@@ -210,6 +210,16 @@ pub(crate) struct TailArgs {
     /// [default: three times the median step].
     #[arg(long, requires = "time_column", value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_gap: Option<std::time::Duration>,
+    /// Lines at the top of the recording that are no part of the table (a
+    /// logger's preamble above the header).
+    #[arg(
+        long,
+        requires = "data",
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub(crate) skip_lines: usize,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -468,6 +478,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                     time_column: a.time_column.clone(),
                     max_gap: a.max_gap,
                     date_order: None,
+                    skip_lines: a.skip_lines,
                 },
             )?),
             _ => None,

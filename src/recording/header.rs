@@ -14,8 +14,9 @@ pub(super) struct Header<'a> {
     delimiter: u8,
     /// The delimiter was sniffed, not given (the hint says how to set it).
     sniffed: bool,
-    /// The most fields a row near the top has (a preamble's hint).
-    widest: usize,
+    /// The most fields a row near the top has (a preamble's hint), and the
+    /// line of the first row that has them.
+    widest: (usize, Option<u64>),
 }
 
 impl<'a> Header<'a> {
@@ -24,7 +25,7 @@ impl<'a> Header<'a> {
         opts: &CsvOptions,
         delimiter: u8,
         sniffed: bool,
-        widest: usize,
+        widest: (usize, Option<u64>),
     ) -> Self {
         let names = first
             .iter()
@@ -138,7 +139,7 @@ impl<'a> Header<'a> {
                             .collect::<Vec<_>>()
                             .join(", "),
                         delimiter_hint(self.delimiter, self.sniffed),
-                        preamble_hint(first.len(), self.widest)
+                        preamble_hint(first.len(), self.widest.0, self.widest.1)
                     )),
                     // Reading either would be a guess, and a wrong one
                     // trains or scores a channel on another silently.

@@ -60,6 +60,9 @@ pub struct CsvOptions {
     /// The order of day and month in slashed dates (`3/1/2026`); `None`:
     /// what the dates show (a day past the 12th), else refused.
     pub date_order: Option<DateOrder>,
+    /// Lines at the top that are no part of the table (a logger's preamble
+    /// above the header), read as comment lines.
+    pub skip_lines: usize,
 }
 
 impl Default for CsvOptions {
@@ -75,6 +78,7 @@ impl Default for CsvOptions {
             time: Vec::new(),
             max_gap: None,
             date_order: None,
+            skip_lines: 0,
         }
     }
 }

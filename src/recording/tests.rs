@@ -345,12 +345,26 @@ fn lines_above_the_header_are_named_in_the_error() {
         "Gerät;Datenlogger 7\nIntervall;10 s\nZeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n2;3;4\n";
     let e = refused(text, &by_name("Vorlauf", "Rücklauf"));
     assert!(
-        e.contains("delimiter ';', sniffed") && e.contains("start each with '#'"),
+        e.contains("delimiter ';', sniffed")
+            && e.contains("from line 3: if the 2 line(s) above it are not data")
+            && e.contains("--skip-lines 2 (or start each with '#'"),
         "{e}"
     );
     let commented = format!("#{}", text.replacen('\n', "\n#", 1));
     let r = read(&commented, &by_name("Vorlauf", "Rücklauf")).unwrap();
     assert_eq!(r.segments[0].input, vec![1.5, 2.5, 3.0]);
+    // Skipped as told, a blank line under the preamble too; a bad row is
+    // named by the file's own line.
+    let opts = CsvOptions {
+        skip_lines: 3,
+        ..by_name("Vorlauf", "Rücklauf")
+    };
+    let blank = text.replacen("s\nZeit", "s\n\nZeit", 1);
+    assert_eq!(
+        read(&blank, &opts).unwrap().segments[0].input,
+        vec![1.5, 2.5, 3.0]
+    );
+    assert!(refused(&format!("{blank}3;x;5\n"), &opts).contains("line 8:"));
 }
 
 #[test]

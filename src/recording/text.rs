@@ -196,14 +196,41 @@ pub(super) fn sniff_delimiter(bytes: &[u8]) -> u8 {
     b','
 }
 
-pub(super) fn preamble_hint(first: usize, widest: usize) -> String {
-    if first < widest {
-        format!(
+/// `widest_at`: the line of the first row with `widest` fields (the
+/// header, below a preamble).
+pub(super) fn preamble_hint(first: usize, widest: usize, widest_at: Option<u64>) -> String {
+    match widest_at {
+        _ if first >= widest => String::new(),
+        Some(line) if line > 1 => format!(
+            "; the first row has {first} field(s), later rows {widest}, from line {line}: if \
+             the {} line(s) above it are not data (a logger's preamble), skip them with \
+             --skip-lines {} (or start each with '#': comment lines are skipped)",
+            line - 1,
+            line - 1
+        ),
+        _ => format!(
             "; the first row has {first} field(s), later rows {widest}: if lines above the \
-             header are not data, start each with '#' (comment lines are skipped)"
-        )
-    } else {
-        String::new()
+             header are not data, skip them with --skip-lines N, or start each with '#' \
+             (comment lines are skipped)"
+        ),
+    }
+}
+
+/// `text` with its first `n` lines made comment lines (`#` for their first
+/// byte; blank ones stay blank), so that line numbers stay the file's.
+pub(super) fn skip_lines(text: &mut [u8], n: usize) {
+    let mut at = 0;
+    for _ in 0..n {
+        if at >= text.len() {
+            return;
+        }
+        if text[at] != b'\n' && text[at] != b'\r' {
+            text[at] = b'#';
+        }
+        at = text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |i| at + i + 1);
     }
 }
 

@@ -53,6 +53,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
+        "skip_lines": a.skip_lines,
     })
 }
 
@@ -100,6 +101,14 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.extend(codes.iter().map(|c| format!("--missing {c}")));
         a.missing = codes;
     }
+    // The logger's preamble: the same lines in a later export.
+    if let Some(n) = r["skip_lines"]
+        .as_u64()
+        .filter(|&n| n > 0 && a.skip_lines == 0)
+    {
+        taken.push(format!("--skip-lines {n}"));
+        a.skip_lines = n as usize;
+    }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
@@ -143,6 +152,7 @@ mod tests {
             time_column: Vec::new(),
             max_gap: None,
             date_order: None,
+            skip_lines: 0,
         }
     }
 
@@ -156,6 +166,7 @@ mod tests {
             time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
             date_order: Some(DateOrder::MonthFirst),
+            skip_lines: 4,
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
@@ -169,6 +180,7 @@ mod tests {
                 "--date-order mdy",
                 "--missing -9999",
                 "--missing -999.9",
+                "--skip-lines 4",
                 "--skip-bad-rows",
                 "--delimiter tab",
                 "--decimal comma"
