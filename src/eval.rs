@@ -32,7 +32,9 @@ pub struct Metrics {
 pub use crate::data::mse;
 
 mod difference;
+mod slow;
 pub use difference::{Difference, SURE_T, per_window};
+pub use slow::ErrorParts;
 
 /// Autoregressive translations of `w` and their MSE against its targets.
 pub fn ar_mse(model: &Seq2Seq, w: &Windows) -> Result<(f64, Vec<f32>)> {
@@ -202,6 +204,10 @@ pub fn t_figure(t: f64) -> String {
     }
 }
 
+/// The advice for a model whose error is mostly slow (the warning says
+/// what it is made of).
+const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";
+
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
 const NEAR_EXACT: f64 = 0.01;
@@ -268,12 +274,17 @@ pub struct Comparison {
     /// them before the channels or more training.
     #[serde(skip)]
     pub output_spikes: bool,
+    /// How the model's error splits over time (a bias, offsets that hold
+    /// through windows, the rest).
+    #[serde(default)]
+    pub error_parts: ErrorParts,
 }
 
 impl Comparison {
     /// Scores `model`, `mean` and `linear` predictions (row-major, like
     /// `valid.target`) against `valid`'s targets.
     pub fn new(valid: &Windows, model: &[f32], mean: &[f32], linear: &[f32]) -> Result<Self> {
+        let model_pred = model;
         if valid.is_empty() {
             return Err(crate::error::Error::Data(
                 "no validation windows to score".into(),
@@ -321,6 +332,7 @@ impl Comparison {
             still_improving: false,
             fill_suspected: false,
             output_spikes: false,
+            error_parts: ErrorParts::of(model_pred, &valid.target, w),
             model,
             mean_baseline,
             linear_baseline,
@@ -371,6 +383,8 @@ impl Comparison {
                     FILL_FIRST
                 } else if self.output_spikes {
                     SPIKES_FIRST
+                } else if self.error_parts.mostly_slow(self.model.nmse) {
+                    SLOW_FIRST
                 } else if self.still_improving {
                     STILL_IMPROVING
                 } else {
@@ -435,6 +449,8 @@ impl Comparison {
                 SPIKES_FIRST
             } else if nothing {
                 NOTHING_LEARNT
+            } else if self.error_parts.mostly_slow(self.model.nmse) {
+                SLOW_FIRST
             } else if self.still_improving {
                 STILL_IMPROVING
             } else {

@@ -271,6 +271,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         warn(&mut warned, why.clone());
     }
     let c = &scored.comparison;
+    let slow = super::train::slow_error(c, loaded.model.window(), &prepared);
     let plot = a.plot.clone().unwrap_or_else(|| {
         let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
         PathBuf::from(format!(
@@ -337,6 +338,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "validation": c,
             "verdict": c.verdict(),
             "beyond_training": beyond,
+            // Most of the error slower than a window: what it is made of.
+            "slow_error": slow,
             // What stderr's WARNING lines said (each file's own are in `data`).
             "warnings": warned,
             // Scored whole: no file given is, or holds, training rows.
@@ -362,6 +365,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             println!("against    {}", x.line(&c.model));
         }
         if let Some(why) = &beyond {
+            println!("WARNING    {why}");
+        }
+        if let Some(why) = &slow {
             println!("WARNING    {why}");
         }
         // A training file's held-out part chose the weights kept (the

@@ -18,7 +18,7 @@ pub(crate) mod reading;
 
 pub(crate) use csv::{
     CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning,
-    input_not_time, missing_code, unit,
+    input_not_time, missing_code, slow_error, unit,
 };
 
 use super::Usage;
@@ -510,6 +510,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     print!("{}", c.table(unit(&prepared)));
     println!("verdict    {}", c.verdict());
     if let Some(why) = &beyond {
+        println!("WARNING    {why}");
+    }
+    if let Some(why) = slow_error(c, recipe.window, &prepared) {
         println!("WARNING    {why}");
     }
     // The held-out part chose the weights kept: the best of several

@@ -88,6 +88,14 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
         "{v}"
     );
     let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
+    // Its error is one bias, slower than any window: said first.
+    assert!(
+        c.verdict().contains("changes more slowly than a window"),
+        "{}",
+        c.verdict()
+    );
+    // An error within windows instead: more training.
+    c.error_parts = crate::eval::ErrorParts::default();
     assert!(c.verdict().contains("longer training"), "{}", c.verdict());
     // Beyond the training range: extrapolation is named when the model
     // wins within it, more training when it was still improving.

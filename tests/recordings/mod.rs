@@ -38,11 +38,17 @@ fn write_recording(path: &Path, rows: usize) {
 
 /// The recording's rows `rows` (another period of the same signal).
 fn write_recording_from(path: &Path, rows: std::ops::Range<usize>) {
-    write_recording_with(path, rows, input_at);
+    write_recording_with(path, rows, input_at, output_at);
 }
 
-/// Rows `rows` with another input channel (another period, other units).
-fn write_recording_with(path: &Path, rows: std::ops::Range<usize>, input: impl Fn(usize) -> f64) {
+/// Rows `rows` with other channels (another period, other units, a slow
+/// state the input does not show).
+fn write_recording_with(
+    path: &Path,
+    rows: std::ops::Range<usize>,
+    input: impl Fn(usize) -> f64,
+    output: impl Fn(usize) -> f64,
+) {
     let mut text = String::from("\u{feff}time,label");
     for k in 0..9 {
         text.push_str(&format!(",s{k}"));
@@ -57,7 +63,7 @@ fn write_recording_with(path: &Path, rows: std::ops::Range<usize>, input: impl F
         for k in 0..9 {
             let v = match k {
                 3 => input(t),
-                7 => output_at(t),
+                7 => output(t),
                 _ => (t * (k + 1)) as f64 * 0.5,
             };
             text.push_str(&format!(",{v:.4}"));

@@ -296,7 +296,7 @@ fn eval_tells_another_period_from_other_units() {
     let model = dir.path().join("m.safetensors");
     ok(&retrain(&day1, &model, &["--steps", "2"]));
     let warmer = dir.path().join("warmer.csv");
-    write_recording_with(&warmer, 1000..1300, |t| input_at(t) + 70.0);
+    write_recording_with(&warmer, 1000..1300, |t| input_at(t) + 70.0, output_at);
     let (_, err) = eval(&model, &warmer, &[]);
     assert!(
         err.contains("training spreads apart: a period unlike training's")
@@ -304,11 +304,37 @@ fn eval_tells_another_period_from_other_units() {
         "{err}"
     );
     let millis = dir.path().join("millis.csv");
-    write_recording_with(&millis, 1000..1300, |t| input_at(t) * 1000.0);
-    let (_, err) = eval(&model, &millis, &[]);
+    write_recording_with(&millis, 1000..1300, |t| input_at(t) * 1000.0, output_at);
+    let (e, err) = eval(&model, &millis, &[]);
     assert!(
         err.contains("other units, or a misread decimal separator"),
         "{err}"
+    );
+    assert_eq!(e["slow_error"], serde_json::Value::Null, "{e}");
+    // An output that follows a state the input does not show (a slow
+    // swing of 400 rows): most of the error holds through each window.
+    let drifting = dir.path().join("drifting.csv");
+    let swing = |t: usize| output_at(t) + 300.0 * (t as f64 * std::f64::consts::TAU / 400.0).sin();
+    write_recording_with(&drifting, 1000..1300, input_at, swing);
+    // (A model that follows the signal within windows: one that follows
+    // nothing has the signal's own slow part for its error, not said.)
+    let (e, _) = eval(&model, &drifting, &[]);
+    assert_eq!(e["slow_error"], serde_json::Value::Null, "{e}");
+    let trained = dir.path().join("trained.safetensors");
+    ok(&retrain(&day1, &trained, &["--steps", "300"]));
+    let (e, _) = eval(&trained, &drifting, &[]);
+    let said = e["slow_error"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("an offset that holds through each window")
+            && said.contains("slower than the 24 rows a window sees"),
+        "{e}"
+    );
+    assert!(
+        e["validation"]["error_parts"]["offset_share"]
+            .as_f64()
+            .unwrap()
+            > 0.6,
+        "{e}"
     );
 }
 

@@ -272,6 +272,21 @@ pub(crate) fn unit(prepared: &pipeline::fit::Prepared) -> Option<&str> {
     first.recording.output_unit()
 }
 
+/// Where most of a model's error changes more slowly than its window (an
+/// offset through each window, a bias): what it misses, in the output's
+/// unit and the recording's time.
+pub(crate) fn slow_error(
+    c: &pipeline::eval::Comparison,
+    window: usize,
+    prepared: &pipeline::fit::Prepared,
+) -> Option<String> {
+    let step = prepared
+        .recordings
+        .iter()
+        .find_map(|f| f.recording.time_step);
+    (c.error_parts).warning(c.model.nmse, window, step, unit(prepared))
+}
+
 /// A recording's content id ([`pipeline::format::content_id`]); `None`
 /// when it cannot be read (reading it for training says why).
 pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {

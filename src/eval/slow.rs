@@ -1,0 +1,183 @@
+//! How a model's error splits over time: one bias over every window, an
+//! offset that holds through each window and changes between them, and the
+//! rest, within windows. A model whose error is mostly the first two
+//! misses something slower than its window (a battery's state of charge, a
+//! temperature, a setpoint, a drift): more training does not fix that.
+
+use serde::{Deserialize, Serialize};
+
+/// The parts of a model's mean squared error on the scored windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorParts {
+    /// The mean error (translation − truth) over every value, in the
+    /// output's units.
+    pub bias: f64,
+    /// The share of the MSE that is `bias²`.
+    pub bias_share: f64,
+    /// The share that is each window's own mean error, about the bias:
+    /// an offset the window holds throughout.
+    pub offset_share: f64,
+    /// How much of the truth's variation within windows (about each
+    /// window's own mean) the model follows: 1 all, 0 none. A model that
+    /// follows none has an error as slow as the signal itself, which
+    /// tells nothing.
+    #[serde(default)]
+    pub within_followed: f64,
+}
+
+/// A model's NMSE from which a slow error is worth a warning (below it,
+/// the model is good whatever its error is made of).
+const POOR: f64 = 0.25;
+/// The share of its MSE the slow parts must make.
+const MOSTLY: f64 = 0.6;
+/// The share of the variation within windows the model must follow.
+const FOLLOWS: f64 = 0.3;
+
+impl ErrorParts {
+    /// Splits `pred − target` (row-major windows of `window` values).
+    pub fn of(pred: &[f32], target: &[f32], window: usize) -> Self {
+        let w = window.max(1);
+        let means: Vec<f64> = (pred.chunks_exact(w).zip(target.chunks_exact(w)))
+            .map(|(p, t)| {
+                p.iter()
+                    .zip(t)
+                    .map(|(&p, &t)| p as f64 - t as f64)
+                    .sum::<f64>()
+                    / w as f64
+            })
+            .collect();
+        let n = means.len().max(1) as f64;
+        let mse = (pred.iter().zip(target))
+            .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
+            .sum::<f64>()
+            / (means.len() * w).max(1) as f64;
+        let bias = means.iter().sum::<f64>() / n;
+        let spread = means.iter().map(|m| (m - bias).powi(2)).sum::<f64>() / n;
+        let share = |x: f64| if mse > 0.0 { x / mse } else { 0.0 };
+        // The truth's variation within its windows, and the model's error
+        // there (what is left of its MSE without the slow parts).
+        let within = target
+            .chunks_exact(w)
+            .map(|t| {
+                let m = t.iter().map(|&v| v as f64).sum::<f64>() / w as f64;
+                t.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / w as f64
+            })
+            .sum::<f64>()
+            / n;
+        let fast = (mse - bias * bias - spread).max(0.0);
+        Self {
+            bias,
+            bias_share: share(bias * bias),
+            offset_share: share(spread),
+            within_followed: if within > 0.0 {
+                1.0 - fast / within
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// What to tell the user of a model with NMSE `nmse` whose error is
+    /// mostly slow; `window` rows of `step_s` seconds each, the output in
+    /// `unit`.
+    pub fn warning(
+        &self,
+        nmse: f64,
+        window: usize,
+        step_s: Option<f64>,
+        unit: Option<&str>,
+    ) -> Option<String> {
+        if !self.mostly_slow(nmse) {
+            return None;
+        }
+        let slow = self.bias_share + self.offset_share;
+        let pct = |x: f64| format!("{:.0}%", 100.0 * x);
+        let unit = unit.map_or(String::new(), |u| format!(" {u}"));
+        if self.bias_share >= self.offset_share {
+            return Some(format!(
+                "{} of the model's error is one bias: its translations lie {}{unit} {} the truth \
+                 on average over these windows; the output's level moved away from the training \
+                 rows' (a drift, a recalibration, another operating point), which no window of \
+                 the input shows: train on a recording that spans such levels",
+                pct(self.bias_share),
+                crate::eval::significant(self.bias.abs()),
+                if self.bias > 0.0 { "above" } else { "below" }
+            ));
+        }
+        let span = step_s.map_or(String::new(), |s| {
+            format!(" = {}", crate::recording::time::span(s * window as f64))
+        });
+        Some(format!(
+            "{} of the model's error is an offset that holds through each window and changes \
+             between windows ({} one bias over all): the output follows something slower than \
+             the {window} rows{span} a window sees, which the input does not show (a state such \
+             as a battery's charge or a temperature, a setpoint, a drift); a longer --window may \
+             catch part of it, more training on this input alone will not",
+            pct(slow),
+            pct(self.bias_share)
+        ))
+    }
+
+    /// Whether the verdict should point at [`Self::warning`].
+    pub fn mostly_slow(&self, nmse: f64) -> bool {
+        nmse >= POOR
+            && self.bias_share + self.offset_share >= MOSTLY
+            && self.within_followed >= FOLLOWS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Windows of a signal the model follows within each window, off by an
+    /// offset that changes from window to window (a slow state it cannot
+    /// see), against one off by noise within windows.
+    #[test]
+    fn an_error_that_holds_through_windows_is_said() {
+        let w = 24;
+        let target: Vec<f32> = (0..100 * w).map(|i| (i as f32 * 0.3).sin()).collect();
+        let offsets: Vec<f32> = target
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| t + 0.8 * ((i / w) as f32 * 0.7).sin())
+            .collect();
+        let parts = ErrorParts::of(&offsets, &target, w);
+        assert!(parts.offset_share > 0.95, "{parts:?}");
+        let said = parts.warning(1.1, w, Some(1.0), Some("V")).unwrap();
+        assert!(
+            said.contains("an offset that holds through each window")
+                && said.contains("the 24 rows = 24 s a window sees"),
+            "{said}"
+        );
+        // A good model's error, whatever it is made of, is not warned of.
+        assert!(parts.warning(0.05, w, None, None).is_none());
+        // One bias: said as such, with its size and sign.
+        let high: Vec<f32> = target.iter().map(|t| t + 0.3).collect();
+        let parts = ErrorParts::of(&high, &target, w);
+        assert!(
+            (parts.bias - 0.3).abs() < 1e-6 && parts.bias_share > 0.99,
+            "{parts:?}"
+        );
+        let said = parts.warning(0.6, w, None, Some("V")).unwrap();
+        assert!(
+            said.contains("one bias: its translations lie 0.3000 V above"),
+            "{said}"
+        );
+        // A model that follows nothing within windows (a flat line) has
+        // the signal's own slow part for its error: not said.
+        let flat = vec![0f32; target.len()];
+        let parts = ErrorParts::of(&flat, &target, w);
+        assert!(parts.within_followed.abs() < 1e-6, "{parts:?}");
+        assert!(parts.warning(1.0, w, None, None).is_none());
+        // Noise within windows: not slow.
+        let noisy: Vec<f32> = target
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| t + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
+        let parts = ErrorParts::of(&noisy, &target, w);
+        assert!(parts.bias_share + parts.offset_share < 0.01, "{parts:?}");
+        assert!(parts.warning(1.0, w, None, None).is_none());
+    }
+}
