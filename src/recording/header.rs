@@ -2,7 +2,7 @@
 //! first data row), and the columns the options choose found in it.
 
 use super::numbers::parse_cell;
-use super::text::{delimiter_hint, did_you_mean, preamble_hint};
+use super::text::{delimiter_hint, did_you_mean, other_delimiter, preamble_hint};
 use super::{Column, CsvOptions};
 
 pub(super) struct Header<'a> {
@@ -130,7 +130,7 @@ impl<'a> Header<'a> {
                         ))
                     }
                     [] => Err(format!(
-                        "no column named {n:?}{}; the header has {}{}{}",
+                        "no column named {n:?}{}; the header has {}{}",
                         did_you_mean(n, names)
                             .map_or(String::new(), |h| format!(" (did you mean {h:?}?)")),
                         names
@@ -138,8 +138,11 @@ impl<'a> Header<'a> {
                             .map(|h| format!("{h:?}"))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        delimiter_hint(self.delimiter, self.sniffed),
-                        preamble_hint(first.len(), self.widest.0, self.widest.1)
+                        other_delimiter(names, self.delimiter).unwrap_or_else(|| format!(
+                            "{}{}",
+                            delimiter_hint(self.delimiter, self.sniffed),
+                            preamble_hint(first.len(), self.widest.0, self.widest.1)
+                        ))
                     )),
                     // Reading either would be a guess, and a wrong one
                     // trains or scores a channel on another silently.
@@ -207,5 +210,26 @@ mod tests {
         // The channels beside the time column read.
         let ok = Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), &time(1, 2));
         assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    /// `--delimiter ,` on a tab-separated file: the header is one field; no
+    /// "did you mean" the whole header line, but the delimiter it holds.
+    #[test]
+    fn a_header_read_with_another_delimiter_names_the_one_it_holds() {
+        let text = "Time (ms)\tCurrent (A)\tVoltage (V)\n1\t1.5\t3.7\n2\t2.5\t3.6\n";
+        let opts = CsvOptions {
+            input: Column::Name("Current (A)".into()),
+            output: Column::Name("Voltage (V)".into()),
+            delimiter: Some(b','),
+            ..Default::default()
+        };
+        let e = refused(text, &opts);
+        assert!(
+            !e.contains("did you mean")
+                && e.contains(
+                    "one field holding 2 tab(s): is the file tab-separated (--delimiter tab"
+                ),
+            "{e}"
+        );
     }
 }

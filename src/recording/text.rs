@@ -258,6 +258,29 @@ pub(super) fn delimiter_hint(delimiter: u8, sniffed: bool) -> String {
     }
 }
 
+/// Where the first row is one field holding another delimiter (`--delimiter
+/// ,` on a tab-separated file): the one it likely is.
+pub(super) fn other_delimiter(first: &[String], delimiter: u8) -> Option<String> {
+    let [only] = first else { return None };
+    let (d, n) = [b'\t', b';', b',']
+        .into_iter()
+        .filter(|&d| d != delimiter)
+        .map(|d| (d, only.bytes().filter(|&b| b == d).count()))
+        .max_by_key(|&(_, n)| n)?;
+    (n > 0).then(|| {
+        let name = delimiter_name(d);
+        let flag = if d == b'\t' {
+            "tab".to_string()
+        } else {
+            format!("'{}'", d as char)
+        };
+        format!(
+            "; the first row is one field holding {n} {name}(s): is the file {name}-separated \
+             (--delimiter {flag}, or no --delimiter: it is sniffed)?"
+        )
+    })
+}
+
 /// Parses `--delimiter`: one ASCII character, or `tab` / `\t`.
 pub fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
     match s {
@@ -294,14 +317,18 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
     if want.is_empty() {
         return None;
     }
+    // A "name" holding a tab is a whole row read with another delimiter.
+    let names: Vec<&'a String> = names.iter().filter(|h| !h.contains('\t')).collect();
     let full = |s: &str| -> String { fold(s) };
     one(names
         .iter()
+        .copied()
         .filter(|h| bare(h) == want || full(h) == full(given))
         .collect())
     .or_else(|| {
         one(names
             .iter()
+            .copied()
             .filter(|h| full(h).starts_with(&full(given)))
             .collect())
     })
@@ -309,7 +336,13 @@ pub(super) fn did_you_mean<'a>(given: &str, names: &'a [String]) -> Option<&'a s
         // The name without a plant's or a tag's prefix (`Drehzahl` for
         // `P1_Drehzahl`), three letters at least.
         (want.len() >= 3)
-            .then(|| one(names.iter().filter(|h| bare(h).contains(&want)).collect()))
+            .then(|| {
+                one(names
+                    .iter()
+                    .copied()
+                    .filter(|h| bare(h).contains(&want))
+                    .collect())
+            })
             .flatten()
     })
 }
