@@ -51,7 +51,7 @@ enum Command {
     Eval(EvalArgs),
     /// What a model file says about itself (pair, window, scaling, how it
     /// was trained and scored) and how `serve` takes it, as JSON.
-    Info(ModelArgs),
+    Info(cli::info::InfoArgs),
     /// Translate windows from stdin (one per line: `1.5,2.25`, `1,5;2,25`, tab- or
     /// space-separated) to stdout, each written as its window was.
     Translate(TranslateArgs),

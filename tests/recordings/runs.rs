@@ -37,6 +37,18 @@ fn eval_reads_a_file_without_the_trained_time_column() {
         (v["window"].as_u64(), v["metrics"]["time_step_s"].as_f64()),
         (Some(24), Some(1.0))
     );
+    // The channels first; the linear baseline's 576 coefficients counted,
+    // printed with --full.
+    assert_eq!(v["channels"], "s3 → s7", "{v}");
+    let b = &v["metrics"]["baselines"]["linear"]["b"];
+    assert_eq!(b, "576 numbers (--full prints them)", "{v}");
+    let full = info(&["--model".as_ref(), model.as_os_str(), "--full".as_ref()]);
+    assert_eq!(
+        full["metrics"]["baselines"]["linear"]["b"]
+            .as_array()
+            .map(Vec::len),
+        Some(576)
+    );
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     let v = info(&[
         "--pair".as_ref(),
