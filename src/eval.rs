@@ -383,10 +383,10 @@ impl Comparison {
                     FILL_FIRST
                 } else if self.output_spikes {
                     SPIKES_FIRST
-                } else if self.error_parts.mostly_slow(self.model.nmse) {
-                    SLOW_FIRST
                 } else if self.still_improving {
                     STILL_IMPROVING
+                } else if self.error_parts.mostly_slow(self.model.nmse) {
+                    SLOW_FIRST
                 } else {
                     "more data may help"
                 }
@@ -449,10 +449,10 @@ impl Comparison {
                 SPIKES_FIRST
             } else if nothing {
                 NOTHING_LEARNT
-            } else if self.error_parts.mostly_slow(self.model.nmse) {
-                SLOW_FIRST
             } else if self.still_improving {
                 STILL_IMPROVING
+            } else if self.error_parts.mostly_slow(self.model.nmse) {
+                SLOW_FIRST
             } else {
                 "more data, longer training, another --window or --hidden may help"
             };

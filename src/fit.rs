@@ -380,6 +380,10 @@ pub struct FitReport<'a> {
     /// ([`Ranges::beyond`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beyond_training: Option<String>,
+    /// Where most of the model's error changes more slowly than its window
+    /// (`eval::ErrorParts::warning`): what the verdict points at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_error: Option<String>,
     pub scaling: &'a Scaling,
     pub recipe: &'a Recipe,
     /// Threads that computed each mini-batch's gradient (with the seed, what

@@ -11,8 +11,9 @@ use pipeline::pairs::PAIRS;
 mod cli;
 use cli::bench::{BenchArgs, bench};
 use cli::eval::{EvalArgs, evaluate};
-use cli::nats::{ControlArgs, PublishArgs, StatusArgs, TailArgs, control, publish, status, tail};
+use cli::nats::{ControlArgs, PublishArgs, StatusArgs, TailArgs, control, publish, status};
 use cli::serve::{ServeArgs, serve};
+use cli::tail::tail;
 use cli::train::{ModelArgs, RetrainArgs, load_model, retrain, retrain_recordings};
 
 #[derive(Parser)]

@@ -414,6 +414,16 @@ pub struct TailSummary {
     /// reload, promote or rollback starts the next run from its first
     /// window (A, then B, then A again after a rollback or restart).
     pub models: Vec<ModelSeen>,
+    /// Switches between models past the first [`RUNS`] runs, not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_switches: u64,
+    /// The model of the last window (where the next run starts).
+    #[serde(skip)]
+    pub(super) last_model: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A run of windows one model translated, among those `tail` saw.
@@ -527,14 +537,7 @@ pub async fn tail(
             }
         };
         summary.windows += 1;
-        match summary.models.last_mut() {
-            Some(m) if m.model == t.model => m.windows += 1,
-            _ => summary.models.push(ModelSeen {
-                model: t.model.clone(),
-                windows: 1,
-                first: (t.stream.clone(), t.seq),
-            }),
-        }
+        add_run(&mut summary, &t);
         match seqs.get_mut(&t.stream) {
             Some(seen) => seen.add(t.seq, &mut summary),
             None => {
@@ -589,7 +592,7 @@ pub async fn tail(
 }
 
 mod seqs;
-use seqs::SeqsSeen;
+use seqs::{SeqsSeen, add_run};
 mod scores;
 use scores::Scores;
 #[cfg(test)]

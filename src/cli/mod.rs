@@ -6,6 +6,7 @@ pub(crate) mod eval;
 pub(crate) mod info;
 pub(crate) mod nats;
 pub(crate) mod serve;
+pub(crate) mod tail;
 pub(crate) mod train;
 
 /// A command line that cannot run as given, though clap accepted it (a

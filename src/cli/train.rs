@@ -487,6 +487,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         validation: c,
         verdict: c.verdict(),
         beyond_training: beyond.clone(),
+        slow_error: slow_error(c, recipe.window, &prepared),
         scaling: &scaling,
         recipe: &recipe,
         threads,
@@ -512,7 +513,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     if let Some(why) = &beyond {
         println!("WARNING    {why}");
     }
-    if let Some(why) = slow_error(c, recipe.window, &prepared) {
+    if let Some(why) = &report.slow_error {
         println!("WARNING    {why}");
     }
     // The held-out part chose the weights kept: the best of several

@@ -37,38 +37,61 @@ impl ErrorParts {
     /// Splits `pred − target` (row-major windows of `window` values).
     pub fn of(pred: &[f32], target: &[f32], window: usize) -> Self {
         let w = window.max(1);
-        let means: Vec<f64> = (pred.chunks_exact(w).zip(target.chunks_exact(w)))
-            .map(|(p, t)| {
-                p.iter()
-                    .zip(t)
-                    .map(|(&p, &t)| p as f64 - t as f64)
-                    .sum::<f64>()
-                    / w as f64
-            })
+        let len = pred.len().min(target.len()) / w * w;
+        let (pred, target) = (&pred[..len], &target[..len]);
+        let mean = |v: &mut dyn Iterator<Item = f64>| {
+            let (sum, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            sum / n.max(1) as f64
+        };
+        let e: Vec<f64> = (pred.iter().zip(target))
+            .map(|(&p, &t)| p as f64 - t as f64)
             .collect();
-        let n = means.len().max(1) as f64;
-        let mse = (pred.iter().zip(target))
-            .map(|(&p, &t)| (p as f64 - t as f64).powi(2))
-            .sum::<f64>()
-            / (means.len() * w).max(1) as f64;
-        let bias = means.iter().sum::<f64>() / n;
-        let spread = means.iter().map(|m| (m - bias).powi(2)).sum::<f64>() / n;
-        let share = |x: f64| if mse > 0.0 { x / mse } else { 0.0 };
+        let mse = mean(&mut e.iter().map(|e| e * e));
+        // Nothing to split (no window, an exact model, a NaN).
+        if !(mse.is_finite() && mse > 0.0) {
+            return Self::default();
+        }
+        let bias = mean(&mut e.iter().copied());
+        let window_means = |v: &[f64]| -> Vec<f64> {
+            v.chunks_exact(w)
+                .map(|c| c.iter().sum::<f64>() / w as f64)
+                .collect()
+        };
+        let about = |m: &[f64], c: f64| mean(&mut m.iter().map(|x| (x - c).powi(2)));
+        // The windows' mean errors that follow their mean translations (a
+        // gain an undertrained model has, e = −½·truth for half the signal:
+        // as slow as the signal, yet what more training mends, or an offset
+        // the model makes of its own input) are taken out by least squares
+        // (e ≈ bias + b·(translation − its mean), window by window); the
+        // offsets are those of what is left: what the translation does not
+        // show at all.
+        let (em, pm) = (
+            window_means(&e),
+            window_means(&pred.iter().map(|&p| p as f64).collect::<Vec<_>>()),
+        );
+        let pmean = mean(&mut pm.iter().copied());
+        let vp = about(&pm, pmean);
+        let b = match vp > 0.0 {
+            true => mean(&mut pm.iter().zip(&em).map(|(p, e)| (p - pmean) * (e - bias))) / vp,
+            false => 0.0,
+        };
+        let left: Vec<f64> = (em.iter().zip(&pm))
+            .map(|(e, p)| e - bias - b * (p - pmean))
+            .collect();
+        let offsets = about(&left, 0.0);
         // The truth's variation within its windows, and the model's error
-        // there (what is left of its MSE without the slow parts).
-        let within = target
-            .chunks_exact(w)
-            .map(|t| {
-                let m = t.iter().map(|&v| v as f64).sum::<f64>() / w as f64;
-                t.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / w as f64
-            })
-            .sum::<f64>()
-            / n;
-        let fast = (mse - bias * bias - spread).max(0.0);
+        // there (its MSE without the windows' mean errors).
+        let t: Vec<f64> = target.iter().map(|&t| t as f64).collect();
+        let within = mean(
+            &mut t
+                .chunks_exact(w)
+                .map(|c| about(c, c.iter().sum::<f64>() / w as f64)),
+        );
+        let fast = (mse - bias * bias - about(&em, bias)).max(0.0);
         Self {
             bias,
-            bias_share: share(bias * bias),
-            offset_share: share(spread),
+            bias_share: bias * bias / mse,
+            offset_share: offsets / mse,
             within_followed: if within > 0.0 {
                 1.0 - fast / within
             } else {
@@ -136,13 +159,12 @@ mod tests {
     #[test]
     fn an_error_that_holds_through_windows_is_said() {
         let w = 24;
-        let target: Vec<f32> = (0..100 * w).map(|i| (i as f32 * 0.3).sin()).collect();
-        let offsets: Vec<f32> = target
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| t + 0.8 * ((i / w) as f32 * 0.7).sin())
+        let fast: Vec<f32> = (0..100 * w).map(|i| (i as f32 * 0.3).sin()).collect();
+        // The truth: what the input shows, and a state it does not.
+        let target: Vec<f32> = (fast.iter().enumerate())
+            .map(|(i, &f)| f + 0.8 * ((i / w) as f32 * 0.7).sin())
             .collect();
-        let parts = ErrorParts::of(&offsets, &target, w);
+        let parts = ErrorParts::of(&fast, &target, w);
         assert!(parts.offset_share > 0.95, "{parts:?}");
         let said = parts.warning(1.1, w, Some(1.0), Some("V")).unwrap();
         assert!(
@@ -170,6 +192,16 @@ mod tests {
         let parts = ErrorParts::of(&flat, &target, w);
         assert!(parts.within_followed.abs() < 1e-6, "{parts:?}");
         assert!(parts.warning(1.0, w, None, None).is_none());
+        // Half the signal, of a signal slower than the window: a gain an
+        // undertrained model has, not a state it misses.
+        let slow_truth: Vec<f32> = (0..100 * w).map(|i| (i as f32 * 0.006).sin()).collect();
+        let half: Vec<f32> = slow_truth.iter().map(|t| 0.5 * t).collect();
+        let parts = ErrorParts::of(&half, &slow_truth, w);
+        assert!(parts.offset_share < 0.01, "{parts:?}");
+        assert!(parts.warning(0.26, w, None, None).is_none());
+        // NaN translations: nothing to say.
+        let nan = vec![f32::NAN; target.len()];
+        assert_eq!(ErrorParts::of(&nan, &target, w), ErrorParts::default());
         // Noise within windows: not slow.
         let noisy: Vec<f32> = target
             .iter()

@@ -1,0 +1,165 @@
+//! `pipeline tail`: translations as they arrive, scored against the truth,
+//! with what went missing, came twice or came late, and which models
+//! translated them.
+
+use anyhow::Result;
+
+use super::nats::{TailArgs, recorded_signal};
+use super::train::CsvArgs;
+use crate::shutdown_signal;
+
+pub(crate) async fn tail(a: TailArgs) -> Result<()> {
+    let subject = match &a.stream {
+        Some(s) => format!("{}.{s}", a.output),
+        None => format!("{}.>", a.output),
+    };
+    let client = (a.nats.connect().await?)
+        .logging_events("translations published until it is back are not received (core NATS)");
+    let opts = pipeline::tools::TailOptions {
+        subject,
+        count: a.count,
+        duration: a.duration,
+        truth: a.truth,
+        recording: match (&a.data, &a.truth_column) {
+            (Some(path), Some(col)) => Some(recorded_signal(
+                path,
+                &CsvArgs {
+                    input: Some(col.clone()),
+                    output: Some(col.clone()),
+                    delimiter: a.delimiter,
+                    skip_bad_rows: a.skip_bad_rows,
+                    missing: a.missing.clone(),
+                    decimal: a.decimal,
+                    time_column: a.time_column.clone(),
+                    max_gap: a.max_gap,
+                    date_order: None,
+                    skip_lines: a.skip_lines,
+                },
+            )?),
+            _ => None,
+        },
+        print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
+        plot: a.plot.clone(),
+        y_label: a.truth_column.as_ref().map(|c| match c {
+            pipeline::recording::Column::Name(n) => n.clone(),
+            pipeline::recording::Column::Index(i) => format!("column {i}"),
+        }),
+    };
+    let s = pipeline::tools::tail(&client, &opts, shutdown_signal()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    let missing = match s.missing {
+        0 => String::new(),
+        n => format!(
+            ", {n} missing by seq (a recording's skipped rows, windows the service restarted at a \
+             gap in time, or samples it dropped: see its pipeline_errors_total, and its error \
+             events on pipeline.errors)"
+        ),
+    };
+    let repeated = match s.repeated {
+        0 => String::new(),
+        n => format!(
+            ", {n} received again (a stream and seq already received: a service restarted after \
+             a crash publishes again what came since its last checkpoint; a durable output \
+             stream keeps each once)"
+        ),
+    };
+    println!(
+        "windows     {} from {} stream(s), {} out of order{repeated}{missing}",
+        s.windows, s.streams, s.out_of_order
+    );
+    // Which model translated them; after a swap, from which window on.
+    if s.models.len() > 1 {
+        const SAID: usize = 12;
+        let mut runs: Vec<String> = (s.models.iter().take(SAID))
+            .map(|m| {
+                let (stream, seq) = &m.first;
+                format!("{} {} windows from {stream} seq {seq}", m.model, m.windows)
+            })
+            .collect();
+        let more = (s.models.len().saturating_sub(SAID)) as u64 + s.more_switches;
+        if more > 0 {
+            runs.push(format!(
+                "… {more} more switches (models interleaved: instances serving different ones?)"
+            ));
+        }
+        println!("models      {}", runs.join(", then "));
+    }
+    if let Some(mse) = s.mse {
+        let unscored = match s.windows - s.scored {
+            0 => String::new(),
+            n if a.time_column.is_empty() => {
+                format!("; {n} not scored: a skipped row has no truth")
+            }
+            n => format!(
+                "; {n} not scored: a skipped row has no truth, or a gap in time lies inside"
+            ),
+        };
+        // In the column's unit squared, when its name says it (`[kW]`).
+        let unit = match &a.truth_column {
+            Some(pipeline::recording::Column::Name(n)) => pipeline::eval::unit_of(n),
+            _ => None,
+        };
+        let squared = unit.map_or(String::new(), |u| {
+            format!(" {}", pipeline::eval::squared(u))
+        });
+        // Its root, in the column's own unit: what a reader compares with
+        // the signal's size.
+        let root = format!(
+            "RMSE {}{}",
+            pipeline::eval::significant(mse.sqrt()),
+            unit.map_or(String::new(), |u| format!(" {u}"))
+        );
+        println!(
+            "MSE         {mse:.3e}{squared}, {root}, against the {} ({} windows{unscored})",
+            if a.data.is_some() {
+                "recording's column"
+            } else {
+                "true curve"
+            },
+            s.scored
+        );
+        if let Some(nmse) = s.nmse {
+            println!(
+                "NMSE        {} (the MSE over the truth's variance in these windows: 0 exact, 1 \
+                 what its own mean would score)",
+                pipeline::eval::significant(nmse)
+            );
+        }
+        if let Some(why) = s.further_than_the_mean(a.data.is_some()) {
+            eprintln!("WARNING: {why}");
+        }
+    }
+    match (s.latency_ms_p50, s.recorded_times) {
+        (None, 0) if s.windows > 0 => {
+            println!("latency     - (the samples carried no `ts`)")
+        }
+        (None, n) if n > 0 => println!(
+            "latency     - (the samples' `ts` are no plausible times of publication: a \
+             recording's own, as `publish --time-column` sends, or clocks out of step)"
+        ),
+        _ => println!(
+            "latency     p50 {}  p99 {}  max {} (sample published → translation received)",
+            ms(s.latency_ms_p50),
+            ms(s.latency_ms_p99),
+            ms(s.latency_ms_max)
+        ),
+    }
+    if s.windows == 0 {
+        println!(
+            "none came   on {}.{} (a route writing under another prefix is read with --output, \
+             its `output`): is a service serving this input, and do the samples reach it? Its \
+             error events (`nats sub pipeline.errors`) say what it refused or restarted: a \
+             `time_gap` for each message when they come further apart than its model's max_gap",
+            a.output,
+            a.stream.as_deref().unwrap_or(">")
+        );
+    }
+    if let Some(p) = &a.plot {
+        println!("figure      {}", p.display());
+    }
+    Ok(())
+}
