@@ -126,11 +126,6 @@ impl Recording {
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
         let (mut text, encoding) = encoding::to_utf8(bytes);
-        // A logger's preamble the user names (`--skip-lines N`): read as
-        // comment lines, so line numbers stay those of the file.
-        if opts.skip_lines > 0 {
-            text::skip_lines(text.to_mut(), opts.skip_lines);
-        }
         // Excel's `sep=;` first line names the delimiter; read as a
         // comment line, so line numbers stay those of the file.
         let declared = declared_delimiter(&text);
@@ -138,6 +133,12 @@ impl Recording {
             text.to_mut()[0] = b'#';
         }
         let toa5 = text::toa5(&mut text);
+        // A logger's preamble the user names (`--skip-lines N`): read as
+        // comment lines, so line numbers stay those of the file (after the
+        // `sep=` line and a TOA5 file's own lines are recognised).
+        if opts.skip_lines > 0 {
+            text::skip_lines(text.to_mut(), opts.skip_lines);
+        }
         let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(&text));
         let (units, units_from) = match toa5 {
             Some(units) => (Some(units), Some("TOA5, units from line 3")),
@@ -184,7 +185,11 @@ impl Recording {
         let mut all = records(bytes, delimiter);
         let mut next = || all.next().transpose().map_err(unreadable);
         let Some((first_at, first)) = next()? else {
-            return Err(Error::Data(format!("{}: no rows", path.display())));
+            let skipped = match opts.skip_lines {
+                0 => String::new(),
+                n => format!(" after the {n} line(s) --skip-lines skips"),
+            };
+            return Err(Error::Data(format!("{}: no rows{skipped}", path.display())));
         };
         // The most fields a row near the top has, for a hint when the first
         // rows are a logger's preamble (`Device;Logger 7`) above the header.
@@ -198,6 +203,9 @@ impl Recording {
         let widths: Vec<usize> = widths.iter().map(|w| w.1).collect();
         // Wider rows than the first are a preamble's sign where most are.
         let preamble = 2 * widths.iter().filter(|&&n| n > first.len()).count() > widths.len();
+        // The header's line below a preamble: only where most rows near
+        // the top are wider than the first (one wider data row is no sign).
+        let widest_at = widest_at.filter(|_| preamble);
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
         let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));

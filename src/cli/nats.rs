@@ -212,14 +212,8 @@ pub(crate) struct TailArgs {
     pub(crate) max_gap: Option<std::time::Duration>,
     /// Lines at the top of the recording that are no part of the table (a
     /// logger's preamble above the header).
-    #[arg(
-        long,
-        requires = "data",
-        value_name = "N",
-        default_value_t = 0,
-        hide_default_value = true
-    )]
-    pub(crate) skip_lines: usize,
+    #[arg(long, requires = "data", value_name = "N")]
+    pub(crate) skip_lines: Option<usize>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,

@@ -232,4 +232,30 @@ mod tests {
             "{e}"
         );
     }
+
+    /// One wider data row (a trailing delimiter) is no preamble: no
+    /// `--skip-lines N` that would skip the header; an Excel `sep=;` line
+    /// above a preamble still names the delimiter when the lines are
+    /// skipped.
+    #[test]
+    fn skip_lines_is_offered_for_a_preamble_only_and_keeps_sep() {
+        let text = "Zeit;Vorlauf;Rücklauf\n0;1,5;2\n1;2,5;3\n2;3;4;\n3;3,5;5\n";
+        let opts = |input: &str, skip: usize| CsvOptions {
+            input: Column::Name(input.into()),
+            output: Column::Name("Rücklauf".into()),
+            skip_lines: skip,
+            ..Default::default()
+        };
+        let e = refused(text, &opts("Vorlaf", 0));
+        assert!(!e.contains("--skip-lines"), "{e}");
+        let excel = format!("sep=;\nGerät;Logger 7\n{text}");
+        let r = Recording::from_bytes(excel.as_bytes(), Path::new("rec.csv"), &opts("Vorlauf", 2));
+        let r = r.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.segments[0].input, vec![1.5, 2.5, 3.0, 3.5]);
+        let e = refused("# only\n", &opts("Vorlauf", 1));
+        assert!(
+            e.contains("no rows after the 1 line(s) --skip-lines skips"),
+            "{e}"
+        );
+    }
 }

@@ -57,9 +57,10 @@ pub(crate) struct CsvArgs {
     pub(crate) date_order: Option<pipeline::recording::DateOrder>,
     /// Lines at the top of the file that are no part of the table, such as
     /// a logger's preamble above the header (`Test name: cell_07`) [default:
-    /// 0; lines starting with `#` are skipped anyway].
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    pub(crate) skip_lines: usize,
+    /// 0, or for `eval` what training was given; lines starting with `#` are
+    /// skipped anyway].
+    #[arg(long, value_name = "N")]
+    pub(crate) skip_lines: Option<usize>,
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -165,7 +166,7 @@ impl CsvArgs {
             time: self.time_column.clone(),
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
             date_order: self.date_order,
-            skip_lines: self.skip_lines,
+            skip_lines: self.skip_lines.unwrap_or(0),
         }
     }
 

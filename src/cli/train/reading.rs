@@ -53,7 +53,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
-        "skip_lines": a.skip_lines,
+        "skip_lines": a.skip_lines.unwrap_or(0),
     })
 }
 
@@ -102,12 +102,11 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         a.missing = codes;
     }
     // The logger's preamble: the same lines in a later export.
-    if let Some(n) = r["skip_lines"]
-        .as_u64()
-        .filter(|&n| n > 0 && a.skip_lines == 0)
+    if let Some(n) = r["skip_lines"].as_u64().filter(|&n| n > 0)
+        && a.skip_lines.is_none()
     {
         taken.push(format!("--skip-lines {n}"));
-        a.skip_lines = n as usize;
+        a.skip_lines = Some(n as usize);
     }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
@@ -152,7 +151,7 @@ mod tests {
             time_column: Vec::new(),
             max_gap: None,
             date_order: None,
-            skip_lines: 0,
+            skip_lines: None,
         }
     }
 
@@ -166,7 +165,7 @@ mod tests {
             time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
             date_order: Some(DateOrder::MonthFirst),
-            skip_lines: 4,
+            skip_lines: Some(4),
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
@@ -186,6 +185,14 @@ mod tests {
                 "--decimal comma"
             ]
         );
+        // `--skip-lines 0` says the file has no preamble: not taken.
+        let bare = CsvArgs {
+            skip_lines: Some(0),
+            ..args()
+        };
+        let (got, taken) = as_trained(&bare, Some(&metrics));
+        assert_eq!(got.skip_lines, Some(0));
+        assert!(!taken.iter().any(|t| t.contains("skip-lines")), "{taken:?}");
         // Given flags win; a gap measured on another time column is not taken.
         let given = CsvArgs {
             time_column: vec![Column::Index(0)],

@@ -15,7 +15,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         time_column: Vec::new(),
         max_gap: None,
         date_order: None,
-        skip_lines: 0,
+        skip_lines: None,
     }
 }
 
