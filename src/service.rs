@@ -10,8 +10,8 @@
 //! ```
 //!
 //! The modules, one job each:
-//! - `route`: a route's config and models (live, shadow) and the swaps
-//!   (reload, shadow, promote);
+//! - `route`: a route's config and models (live, shadow, previous) and the
+//!   swaps (reload, shadow, promote, rollback);
 //! - `ingest`: the hot path, subscription → stream windows → batcher;
 //! - `engine`: batcher, compute threads and the one publisher, over a sink
 //!   that is core NATS or JetStream; both modes start it the same way;

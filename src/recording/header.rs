@@ -81,8 +81,9 @@ impl<'a> Header<'a> {
             ),
         };
         Err(format!(
-            "the channel {flag} reads (column {default} when not given) is {name}, the time \
-             column (--time-column): name the channel with {flag} (the columns: {columns})"
+            "the channel {flag} reads (column {default} when not given; tail's --truth-column) \
+             is {name}, the time column (--time-column): name the channel with {flag} (the \
+             columns: {columns})"
         ))
     }
 
@@ -190,7 +191,7 @@ mod tests {
         };
         let e = refused(text, &time(0, 1));
         assert!(
-            e.contains("the channel --input reads (column 0 when not given) is \"Time (ms)\"")
+            e.contains("the channel --input reads (column 0 when not given; tail's --truth-column) is \"Time (ms)\"")
                 && e.contains("\"Time (ms)\", \"Current (A)\", \"Voltage (V)\""),
             "{e}"
         );

@@ -20,7 +20,10 @@ const ASK_FOR: Duration = Duration::from_secs(2);
 /// that store its routes' input or output subjects.
 pub async fn captured(client: &async_nats::Client, config: &ServeConfig) -> Vec<String> {
     let js = jetstream::new(client.clone());
+    // Where a durable unit's checkpoints would be (core mode names none).
+    let bucket = crate::config::DurableConfig::default().checkpoint_bucket;
     let mut said = Vec::new();
+    let mut named = std::collections::HashSet::new();
     for r in &config.routes {
         let inputs = config.subscriptions(r).into_iter().map(|s| (s, true));
         let output = std::iter::once((format!("{}.>", r.output), false));
@@ -31,20 +34,26 @@ pub async fn captured(client: &async_nats::Client, config: &ServeConfig) -> Vec<
             let stream::Info {
                 config: c, state, ..
             } = &info;
+            // Once per stream (partitions subscribe to several subjects).
+            if !named.insert((c.name.clone(), input)) {
+                continue;
+            }
             let kept = limits(c);
             let (name, pair) = (&c.name, &r.pair);
             let held = format!(
-                "{} message(s), {:.1} MB, {kept}",
+                "{} message(s), {}, {kept}",
                 state.messages,
-                state.bytes as f64 / 1e6
+                size(state.bytes)
             );
             said.push(if input {
                 format!(
                     "JetStream stream {name} stores route {pair:?}'s input ({subject}: {held}): \
                      every sample published to it is kept, and a durable unit started later \
-                     translates those first, as a backlog. If nothing else reads it (a durable \
-                     run left it), remove it (`nats stream rm {name}`), or bound it (`nats \
-                     stream edit {name} --max-age 7d`)"
+                     translates those first, as a backlog. If no durable unit runs here again \
+                     (a durable run left it), remove it with the units' checkpoints (`nats \
+                     stream rm {name}`, `nats kv rm {bucket}`: a unit's checkpoint past a stream \
+                     made anew stops the unit), or bound it (`nats stream edit {name} --max-age \
+                     7d`)"
                 )
             } else {
                 format!(
@@ -88,5 +97,15 @@ fn limits(c: &stream::Config) -> String {
     match l.is_empty() {
         true => "kept without limit".into(),
         false => format!("kept up to {}", l.join(", ")),
+    }
+}
+
+/// `812 B`, `5.2 kB`, `3.4 MB`, `1.2 GB`.
+fn size(bytes: u64) -> String {
+    match bytes as f64 {
+        b if b < 1e3 => format!("{bytes} B"),
+        b if b < 1e6 => format!("{:.1} kB", b / 1e3),
+        b if b < 1e9 => format!("{:.1} MB", b / 1e6),
+        b => format!("{:.1} GB", b / 1e9),
     }
 }

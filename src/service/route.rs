@@ -1,5 +1,6 @@
 //! A route: its configuration, the model it serves, the candidate it
-//! shadows, and the model swaps (reload, shadow, promote).
+//! shadows, the model it served before, and the model swaps (reload,
+//! shadow, promote, rollback).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

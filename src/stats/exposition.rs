@@ -112,8 +112,8 @@ impl Scrape {
             durable_restarts: "Durable mode: resumptions from the last checkpoint after an error.",
             duplicates: "Durable mode: replayed outputs the output stream already held (with fast-ingest batches, whole batches only).",
             durable_takeovers: "Durable mode: units taken over from another instance (released by a graceful stop, or after a lease without its checkpoints).",
-            model_changes: "Models swapped in or out by reload, shadow and promote requests and SIGHUP, per route changed.",
-            model_changes_refused: "Reload, shadow and promote requests and SIGHUPs refused (a bad model file, another channel, no shadow): the models serving are unchanged.",
+            model_changes: "Models swapped in or out by reload, shadow, promote and rollback requests and SIGHUP, per route changed.",
+            model_changes_refused: "Reload, shadow, promote and rollback requests and SIGHUPs refused (a bad model file, another channel, no shadow, nothing to roll back to): the models serving are unchanged.",
         };
         Scrape {
             counters,

@@ -113,8 +113,8 @@ pub struct Stats {
     /// Durable mode: units taken from another instance (one that stopped
     /// and released them, or went a lease without a checkpoint).
     pub durable_takeovers: AtomicU64,
-    /// Models swapped in or out by reload, shadow and promote requests
-    /// and SIGHUP (one per route changed).
+    /// Models swapped in or out by reload, shadow, promote and rollback
+    /// requests and SIGHUP (one per route changed).
     pub model_changes: AtomicU64,
     /// Such requests refused: the models serving stayed as they were.
     pub model_changes_refused: AtomicU64,

@@ -66,3 +66,38 @@ async fn a_core_service_names_the_streams_a_durable_run_left_on_its_subjects() {
     assert!(said[0].contains("kept up to max age"), "{said:#?}");
     svc.shutdown().await;
 }
+
+/// The input stream removed and made again under a unit's checkpoint (what
+/// a core service's advice, `nats stream rm SAMPLES`, could lead to): the
+/// unit stops (78) instead of skipping the new stream's first samples up to
+/// the checkpoint's seq without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_past_a_recreated_input_stream_stops_the_unit() {
+    use super::units::{exits_78, poll, serve_and_publish};
+    let bed = Bed::new().await;
+    let load = Load {
+        streams: 2,
+        samples: 40,
+    };
+    let svc = serve_and_publish(&bed, load).await;
+    let js = &bed.js;
+    let kv = poll(&svc.log, async || {
+        js.get_key_value("PIPELINE_CHECKPOINTS").await.ok()
+    })
+    .await;
+    poll(&svc.log, async || {
+        let head = kv.get("sin-cos.all").await.unwrap()?;
+        let head: serde_json::Value = rmp_serde::from_slice(&head).unwrap();
+        (head["stream_seq"].as_u64() == Some(80)).then_some(())
+    })
+    .await;
+    svc.kill();
+    bed.js.delete_stream("SAMPLES").await.unwrap();
+    let mut svc = Service::start(&bed.url, bed.dir.path(), 1);
+    let text = exits_78(&mut svc).await;
+    assert!(
+        text.contains("it is at SAMPLES seq 80, past the stream's last message (0)")
+            && text.contains("removed and made again"),
+        "{text}"
+    );
+}

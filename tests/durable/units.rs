@@ -505,7 +505,7 @@ async fn a_full_output_stream_is_named_and_resumed_from_when_lifted() {
 
 /// Waits for the service to exit, checks that it exited with status 78,
 /// and returns its log.
-async fn exits_78(svc: &mut Service) -> String {
+pub(super) async fn exits_78(svc: &mut Service) -> String {
     let log = svc.log.clone();
     let status = poll(&log, async || svc.child.try_wait().unwrap()).await;
     let text = std::fs::read_to_string(&log).unwrap();
@@ -514,7 +514,7 @@ async fn exits_78(svc: &mut Service) -> String {
 }
 
 /// A service started, and `load` published to its input stream.
-async fn serve_and_publish(bed: &Bed, load: Load) -> Service {
+pub(super) async fn serve_and_publish(bed: &Bed, load: Load) -> Service {
     let svc = Service::start(&bed.url, bed.dir.path(), 0);
     wait_for_stream(&bed.js, "SAMPLES").await;
     publish_all(bed.js.clone(), load).await;
@@ -523,7 +523,7 @@ async fn serve_and_publish(bed: &Bed, load: Load) -> Service {
 
 /// Polls `probe` every 50 ms until it gives a value; after 30 s, fails with
 /// the service's log.
-async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+pub(super) async fn poll<T>(log: &std::path::Path, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(value) = probe().await {

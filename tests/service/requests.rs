@@ -129,13 +129,15 @@ async fn request_reply_and_service_discovery() {
     assert_eq!(reload["routes"][0]["pair"], "sin-cos", "{reload}");
     assert!(reload["routes"][0]["model"].is_string(), "{reload}");
     assert!(reload.get("samples_in").is_none(), "{reload}");
-    // On two routes, shadow and promote name their pair: without one they
-    // are refused (they changed the first route, whatever model was named).
+    // On two routes, shadow, promote and rollback name their pair: without
+    // one they are refused (they changed the first route, whatever model
+    // was named).
     let damped = manifest().join("models/damped.safetensors");
     for (subject, body) in [
         ("pipeline.shadow", serde_json::json!({ "model": damped })),
         ("pipeline.shadow", serde_json::json!({})),
         ("pipeline.promote", serde_json::json!({})),
+        ("pipeline.rollback", serde_json::json!({})),
     ] {
         let reply = client
             .request(subject, body.to_string().into())

@@ -242,6 +242,41 @@ pub(super) fn corrupt(shared: &Shared, unit: &Unit, reason: String) -> Failure {
     })
 }
 
+/// A checkpoint past the end of its input stream: the stream was removed
+/// and made again since (`nats stream rm`, then a publish or a unit's start
+/// created it anew), and its sequence numbers started over; resuming would
+/// skip the new stream's samples up to the checkpoint's without a word. The
+/// unit stops, as for a checkpoint it cannot read.
+pub(super) async fn behind_its_stream(
+    shared: &Shared,
+    unit: &Unit,
+    cp: &Checkpoint,
+) -> Attempt<()> {
+    if cp.stream_seq == 0 {
+        return Ok(());
+    }
+    let name = &shared.cfg.input_stream;
+    let mut stream =
+        (shared.js.get_stream(name).await).map_err(|e| retry("input stream")(e.to_string()))?;
+    let last = (stream.info().await)
+        .map_err(|e| retry("input stream")(e.to_string()))?
+        .state
+        .last_sequence;
+    if cp.stream_seq <= last {
+        return Ok(());
+    }
+    Err(corrupt(
+        shared,
+        unit,
+        format!(
+            "it is at {name} seq {}, past the stream's last message ({last}): the stream was \
+             removed and made again since (its sequence numbers started over), and resuming \
+             would skip its samples up to seq {} without a word",
+            cp.stream_seq, cp.stream_seq
+        ),
+    ))
+}
+
 /// Reads the windows a checkpoint head names. A missing or unreadable
 /// chunk is a corrupt checkpoint: the unit stops rather than lose windows.
 pub(super) async fn load_windows(

@@ -168,6 +168,7 @@ async fn attempt(
     let Some((revision, saved, taken)) = acquire(shared, unit, stop).await? else {
         return Ok(());
     };
+    checkpoint::behind_its_stream(shared, unit, &saved).await?;
     let windows = load_windows(shared, unit, &saved).await?;
     let route = &unit.route;
 
@@ -300,9 +301,11 @@ async fn consume(
         (0, _) => {}
         (_, 0) => tracing::info!(
             unit = %unit.key, waiting, stream = %cfg.input_stream,
+            subjects = %unit.filter.join(","),
             "samples stored before this unit's first checkpoint wait: translated first, as a \
-             backlog (to begin from the present instead, stop, `nats stream purge` the stream, \
-             start again)"
+             backlog (to begin from the present instead: stop, `nats stream purge {} --subject \
+             S` for each of the unit's subjects, start again)",
+            cfg.input_stream
         ),
         _ => tracing::info!(
             unit = %unit.key, waiting, stream = %cfg.input_stream,
