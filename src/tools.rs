@@ -77,7 +77,7 @@ impl Signal {
     }
 
     /// Row `seq`'s recorded time in seconds (`None`: none recorded).
-    fn time_at(&self, seq: u64) -> Option<f64> {
+    pub(crate) fn time_at(&self, seq: u64) -> Option<f64> {
         match self {
             Self::Pair(_) => None,
             Self::Recorded { times, .. } => times.get(seq as usize).copied().flatten(),
@@ -153,52 +153,6 @@ fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> 
             .take_while(|&k| signal.input_at(seq + k).is_some() && !signal.spans_gap(seq, k + 1))
             .count() as u64;
     Some((seq, n))
-}
-
-/// A message's `ts`: now, or, for a recording read with a time column,
-/// its first row's recorded time, so that a route with a `max_gap` (a model
-/// trained with `--time-column` has one) restarts its window at the
-/// recording's gaps in time. A date from 2001 on (as the service's `ts`
-/// rule reads one) is sent as it is; any other time (seconds from the start
-/// of a run) counts from 2001-09-09T01:46:40Z, the first such date: no time
-/// of publication, so neither the service nor `tail` takes a latency from
-/// it, and the same rows get the same stamps in every run. Stamps are sent
-/// to the µs (an f64 date holds no finer).
-struct Stamps {
-    /// Seconds to add to a recorded time; `None`: stamp with now.
-    base: Option<f64>,
-}
-
-impl Stamps {
-    /// The first date `ts` takes as seconds since the epoch.
-    const DATES_FROM: f64 = 1e9;
-
-    fn new(signal: &Signal, first: Option<u64>) -> Self {
-        let t0 = first.and_then(|seq| signal.time_at(seq));
-        let base = t0.map(|t0| {
-            if t0 >= Self::DATES_FROM {
-                0.0
-            } else {
-                Self::DATES_FROM
-            }
-        });
-        if let Some(t0) = t0.filter(|&t| t >= Self::DATES_FROM)
-            && crate::stats::latency_at(ns(t0), now_ns()).is_some()
-        {
-            tracing::warn!(
-                "the recording's times are from the last 7 days: the service and `tail` take \
-                 them for times of publication, in their latency figures"
-            );
-        }
-        Stamps { base }
-    }
-
-    fn ts(&self, signal: &Signal, seq: u64) -> i64 {
-        match (self.base, signal.time_at(seq)) {
-            (Some(base), Some(t)) => ns(base + t),
-            _ => now_ns(),
-        }
-    }
 }
 
 /// When [`publish`] sends each message: as fast as it can, at a rate, or
@@ -310,7 +264,7 @@ pub async fn publish_with(
     };
     let mut values = Vec::with_capacity(batch as usize);
     let first = next_message(&opts.signal, opts.start_seq, end, batch).map(|(seq, _)| seq);
-    let stamps = Stamps::new(&opts.signal, first);
+    let stamps = Stamps::new(&opts.signal, first, end);
     let mut pace = Pace::new(opts, first);
     let mut stored = opts.jetstream.then(|| stored::Stored::new(client));
     let (mut next, mut sent) = (opts.start_seq, 0);
@@ -593,6 +547,8 @@ pub async fn tail(
 
 mod seqs;
 use seqs::{SeqsSeen, add_run};
+mod stamps;
+use stamps::Stamps;
 mod scores;
 use scores::Scores;
 #[cfg(test)]

@@ -118,11 +118,35 @@ fn a_recordings_dates_stamp_its_messages_and_no_message_spans_a_gap() {
         messages(&signal, 0, signal.samples(), 4),
         [(0, 2), (3, 2), (5, 3)]
     );
-    let stamps = Stamps::new(&signal, Some(0));
+    let stamps = Stamps::new(&signal, Some(0), signal.samples());
     for row in [0u64, 3, 5, 7] {
         let want = (1_767_225_600.0 + minutes(row as usize)) as i64 * 1_000_000_000;
         assert_eq!(stamps.ts(&signal, row), want, "row {row}");
     }
+}
+
+/// A replay of an export that runs up to today: its first rows are old,
+/// its last ones from the last 7 days, which the service and `tail` take
+/// for times of publication: found (and warned of), not only the first row.
+#[test]
+fn a_recording_that_runs_into_the_last_week_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let signal = recorded(dir.path(), |row| {
+        let m = minutes(row) as u64;
+        format!("2026-01-01T{:02}:{:02}:00Z", m / 3600, m / 60 % 60)
+    });
+    let at = |s: f64| (s * 1e9) as i64;
+    // A day after row 7, every row is recent; 7 days and 30 s after row
+    // 4, rows 0–4 are older, row 5 (two hours on) is not; 8 days after
+    // row 7, none is.
+    let row7 = 1_767_225_600.0 + minutes(7);
+    let recent = |now: f64| Stamps::first_recent(&signal, Some(0), signal.samples(), at(now));
+    assert_eq!(recent(row7 + 86_400.0), Some(0));
+    assert_eq!(
+        recent(1_767_225_600.0 + minutes(4) + 7.0 * 86_400.0 + 30.0),
+        Some(5)
+    );
+    assert_eq!(recent(row7 + 8.0 * 86_400.0), None);
 }
 
 /// A time that is no date (seconds from a run's start) counts from the
@@ -132,7 +156,7 @@ fn a_recordings_dates_stamp_its_messages_and_no_message_spans_a_gap() {
 fn a_recordings_run_time_counts_from_2001() {
     let dir = tempfile::tempdir().unwrap();
     let signal = recorded(dir.path(), |row| format!("{}", minutes(row)));
-    let stamps = Stamps::new(&signal, Some(3));
+    let stamps = Stamps::new(&signal, Some(3), signal.samples());
     let at = |row| stamps.ts(&signal, row);
     let from_2001 = |row: usize| (1e9 + minutes(row)) as i64 * 1_000_000_000;
     for row in [0, 3, 4, 5, 7] {
@@ -155,7 +179,7 @@ fn a_date_with_milliseconds_keeps_its_steps_exact() {
     let signal = recorded(dir.path(), |row| {
         format!("2026-01-01T00:00:{:06.3}Z", 0.001 * row as f64 + 1.0)
     });
-    let stamps = Stamps::new(&signal, Some(0));
+    let stamps = Stamps::new(&signal, Some(0), signal.samples());
     for row in [0u64, 3, 4, 5, 6] {
         let step = stamps.ts(&signal, row + 1) - stamps.ts(&signal, row);
         assert_eq!(step, 1_000_000, "row {row} to the next");
@@ -207,7 +231,7 @@ fn without_recorded_times_a_message_is_stamped_now() {
     let pair = Signal::Pair(pairs::find("sin-cos").unwrap());
     for signal in [plain, pair] {
         let before = now_ns();
-        let ts = Stamps::new(&signal, Some(0)).ts(&signal, 2);
+        let ts = Stamps::new(&signal, Some(0), signal.samples()).ts(&signal, 2);
         assert!((before..=now_ns()).contains(&ts));
     }
 }
