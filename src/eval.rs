@@ -119,6 +119,13 @@ pub fn squared(unit: &str) -> String {
 
 /// The unit a column's name ends with, in brackets or parentheses as
 /// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
+/// Unit symbols read as a column name's last word without brackets.
+const BARE_UNITS: [&str; 38] = [
+    "kW", "MW", "kWh", "MWh", "mV", "kV", "mA", "kA", "VA", "kVA", "kvar", "Hz", "kHz", "Pa",
+    "kPa", "hPa", "MPa", "bar", "mbar", "psi", "rpm", "m/s", "km/h", "m3/h", "m³/h", "l/s",
+    "l/min", "l/h", "kg/h", "t/h", "Nm", "kN", "Ah", "ppm", "lux", "dB", "degC", "degF",
+];
+
 pub fn unit_of(name: &str) -> Option<&str> {
     let name = name.trim_end();
     // `Valve %`, `Load%`.
@@ -130,6 +137,13 @@ pub fn unit_of(name: &str) -> Option<&str> {
     if let Some((_, last)) = name.rsplit_once([' ', '_'])
         && last.starts_with(['°', 'º'])
         && (2..=4).contains(&last.chars().count())
+    {
+        return Some(last);
+    }
+    // `Chiller 1 kW`, `Druck bar`: a unit symbol of two characters or more
+    // as the last word (one letter may be a name: `Pump A`).
+    if let Some((_, last)) = name.rsplit_once(' ')
+        && BARE_UNITS.contains(&last)
     {
         return Some(last);
     }

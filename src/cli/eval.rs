@@ -26,7 +26,8 @@ pub(crate) struct EvalArgs {
     /// Print the metrics as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Where to write the figure (default `out/eval-<pair>.png`).
+    /// Where to write the figure (default `out/eval-<pair>.png`; for a
+    /// recording, `out/eval-<model>-<recording>.png`).
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
     /// Seed of the random-phase evaluation windows.
@@ -272,12 +273,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     }
     let c = &scored.comparison;
     let slow = super::train::slow_error(c, loaded.model.window(), &prepared);
+    // Named by the model and the (first) recording: an evaluation on
+    // another file does not overwrite this one's.
     let plot = a.plot.clone().unwrap_or_else(|| {
-        let stem = loaded.path.file_stem().map(|s| s.to_string_lossy());
-        PathBuf::from(format!(
-            "out/eval-{}.png",
-            stem.as_deref().unwrap_or("validation")
-        ))
+        let stem = |p: &std::path::Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let model = stem(&loaded.path).unwrap_or_else(|| "validation".into());
+        match a.rec.data.first().and_then(|d| stem(d)) {
+            Some(data) => PathBuf::from(format!("out/eval-{model}-{data}.png")),
+            None => PathBuf::from(format!("out/eval-{model}.png")),
+        }
     });
     fit::validation_figure(&plot, &prepared, &scored)?;
     // Beside it: every scored window at a glance (`eval-x.png` → `eval-x.heldout.png`).

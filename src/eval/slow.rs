@@ -31,7 +31,7 @@ const POOR: f64 = 0.25;
 /// The share of its MSE the slow parts must make.
 const MOSTLY: f64 = 0.6;
 /// The share of the variation within windows the model must follow.
-const FOLLOWS: f64 = 0.3;
+const FOLLOWS: f64 = 0.2;
 
 impl ErrorParts {
     /// Splits `pred − target` (row-major windows of `window` values).

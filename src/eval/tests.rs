@@ -25,6 +25,11 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert_eq!(unit_of("[]"), None);
     assert_eq!(unit_of(")"), None);
     assert_eq!(unit_of("Temperatur (Sensor 2)"), None);
+    // A BMS's bare unit as the last word; not one letter (a name's).
+    assert_eq!(unit_of("Chiller 1 kW"), Some("kW"));
+    assert_eq!(unit_of("AHU-1 Fan Speed rpm"), Some("rpm"));
+    assert_eq!(unit_of("Pump A"), None);
+    assert_eq!(unit_of("Sensor kWh meter"), None);
     let w = Windows {
         input: vec![0.0; 4],
         target: vec![0.0, 2.0, 0.0, 2.0],

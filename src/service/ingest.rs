@@ -544,7 +544,12 @@ fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
     };
     let limit = gaps.map_or_else(String::new, |g| {
         let limit = span(g.max_gap_ns);
-        if limit == elapsed {
+        if jump.elapsed_ns < 0 {
+            // Any step back restarts the window, whatever max_gap says.
+            " (the time went back: a clock set back, or local times repeating an hour as \
+             daylight saving time ends?)"
+                .to_string()
+        } else if limit == elapsed {
             format!(
                 " (max_gap {limit}: {} ns against {} ns)",
                 jump.elapsed_ns, g.max_gap_ns

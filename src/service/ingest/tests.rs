@@ -201,4 +201,15 @@ fn a_time_gap_at_every_sample_hints_at_another_rate() {
     assert!(!said(jump(4, 10, 8 * s), gaps).contains("another rate"));
     let unknown = TimeGaps { step_ns: 0, ..gaps };
     assert!(!said(jump(4, 5, 4 * s), unknown).contains("another rate"));
+    // Back by as much as max_gap (the hour repeated at the end of daylight
+    // saving, 45 min gap): said as time going back, no ns figures.
+    let back = TimeGaps {
+        max_gap_ns: 2_700 * s,
+        ..gaps
+    };
+    let said_back = said(jump(4, 5, -2_700 * s), back);
+    assert!(
+        said_back.contains("the time went back") && !said_back.contains(" ns"),
+        "{said_back}"
+    );
 }
