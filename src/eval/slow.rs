@@ -134,7 +134,7 @@ impl ErrorParts {
             "{} of the model's error is an offset that holds through each window and changes \
              between windows ({} one bias over all): the output follows something slower than \
              the {window} rows{span} a window sees, which the input does not show (a state such \
-             as a battery's charge or a temperature, a setpoint, a drift); a longer --window may \
+             as a battery's charge or a temperature, a schedule or setpoint, a drift); a longer --window may \
              catch part of it, more training on this input alone will not",
             pct(slow),
             pct(self.bias_share)
