@@ -218,6 +218,10 @@ pub fn t_figure(t: f64) -> String {
     }
 }
 
+/// The advice for a model scored on input unlike its training input.
+const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (another channel, other \
+     units or another period: see the warning above), which more data or training does not mend";
+
 /// The advice for a model whose error is mostly slow (the warning says
 /// what it is made of).
 const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";
@@ -292,6 +296,11 @@ pub struct Comparison {
     /// through windows, the rest).
     #[serde(default)]
     pub error_parts: ErrorParts,
+    /// The input scored is unlike the model's training input (another
+    /// channel, other units, another period: `eval` warned): a model that
+    /// loses is pointed at that first.
+    #[serde(skip)]
+    pub input_unlike_training: bool,
 }
 
 impl Comparison {
@@ -347,6 +356,7 @@ impl Comparison {
             fill_suspected: false,
             output_spikes: false,
             error_parts: ErrorParts::of(model_pred, &valid.target, w),
+            input_unlike_training: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -393,7 +403,9 @@ impl Comparison {
                  poor here, not the model good; do not serve it as it is ({})",
                 self.model.nmse,
                 self.windows,
-                if self.fill_suspected {
+                if self.input_unlike_training {
+                    UNLIKE_FIRST
+                } else if self.fill_suspected {
                     FILL_FIRST
                 } else if self.output_spikes {
                     SPIKES_FIRST
@@ -457,7 +469,9 @@ impl Comparison {
                 && !self
                     .vs_mean
                     .model_wins(self.model.mse, self.mean_baseline.mse);
-            let more = if self.fill_suspected {
+            let more = if self.input_unlike_training {
+                UNLIKE_FIRST
+            } else if self.fill_suspected {
                 FILL_FIRST
             } else if self.output_spikes {
                 SPIKES_FIRST

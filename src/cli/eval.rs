@@ -271,8 +271,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     for why in against.iter().flat_map(|x| &x.warnings) {
         warn(&mut warned, why.clone());
     }
-    let c = &scored.comparison;
-    let slow = super::train::slow_error(c, loaded.model.window(), &prepared);
+    let slow = super::train::slow_error(&scored.comparison, loaded.model.window(), &prepared);
+    // Set where a warning below says the input is unlike training's.
+    let mut unlike = false;
     // Named by the model and the (first) recording: an evaluation on
     // another file does not overwrite this one's.
     let plot = a.plot.clone().unwrap_or_else(|| {
@@ -294,6 +295,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         // Another channel than the model's own (serving warns the same way
         // on a reload or a shadow): the scaling assumes other units.
         for (what, trained, theirs) in other_columns(&loaded.meta, &f.recording) {
+            unlike = true;
             warn(
                 &mut warned,
                 format!(
@@ -312,6 +314,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             // Centres a few spreads apart with spreads alike are another
             // period of the same channel (April after a winter); units and
             // decimal separators are off by factors, or far more.
+            unlike = true;
             let apart = (seen.center - expects.center).abs() / expects.scale.abs();
             let ratio = (seen.scale / expects.scale).abs();
             let why = if apart <= 3.0 && (0.25..=4.0).contains(&ratio) {
@@ -333,6 +336,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             );
         }
     }
+    scored.comparison.input_unlike_training = unlike;
+    let c = &scored.comparison;
     if a.json {
         let v = serde_json::json!({
             "model": loaded.path.display().to_string(),

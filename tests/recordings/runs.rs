@@ -323,6 +323,12 @@ fn eval_tells_another_period_from_other_units() {
         "{err}"
     );
     assert_eq!(e["slow_error"], serde_json::Value::Null, "{e}");
+    // The verdict points at the input, not at more data.
+    let verdict = e["verdict"].as_str().unwrap_or_default();
+    assert!(
+        verdict.contains("the input scored is unlike what it was trained on"),
+        "{e}"
+    );
     // An output that follows a state the input does not show (a slow
     // swing of 400 rows): most of the error holds through each window.
     let drifting = dir.path().join("drifting.csv");
