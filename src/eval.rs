@@ -119,6 +119,20 @@ pub fn squared(unit: &str) -> String {
 
 /// The unit a column's name ends with, in brackets or parentheses as
 /// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
+/// Whether two units are written alike: `°F`, `ºF`, `degF` and `deg F`
+/// are one; otherwise exactly (`mW` is not `MW`).
+pub fn same_unit(a: &str, b: &str) -> bool {
+    let norm = |u: &str| -> String {
+        let u: String = u.split_whitespace().collect();
+        let u = u.replace('º', "°");
+        match u.strip_prefix("deg") {
+            Some(rest) if !rest.is_empty() => format!("°{rest}"),
+            _ => u,
+        }
+    };
+    norm(a) == norm(b)
+}
+
 /// Unit symbols read as a column name's last word without brackets.
 const BARE_UNITS: [&str; 38] = [
     "kW", "MW", "kWh", "MWh", "mV", "kV", "mA", "kA", "VA", "kVA", "kvar", "Hz", "kHz", "Pa",

@@ -144,6 +144,14 @@ impl LoadedModel {
     /// The channels a model trained on a recording translates, as its
     /// training named them (`P1_Drehzahl → P1_Leistung`); `None` for a
     /// built-in pair's or an imported model.
+    /// The unit of the channel the model reads, where its training
+    /// recording said it (a units row, or the column's name: `Temp [°F]`).
+    pub fn input_unit(&self) -> Option<&str> {
+        let m = self.meta.metrics.as_ref()?;
+        (m.get("input_unit").and_then(|u| u.as_str()))
+            .or_else(|| crate::eval::unit_of(m.get("input")?.as_str()?))
+    }
+
     pub fn channels(&self) -> Option<String> {
         let m = self.meta.metrics.as_ref()?;
         let channel = |k: &str| m.get(k).and_then(|v| v.as_str());

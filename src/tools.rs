@@ -120,6 +120,10 @@ pub struct PublishOptions {
     /// retried with the same id when an acknowledgement does not come (a
     /// server restart), so nothing is lost and nothing stored twice.
     pub jetstream: bool,
+    /// The unit the samples are in (`"°F"`), sent in every message where
+    /// known (the recording's column names it): a service whose model reads
+    /// another refuses them instead of translating nonsense.
+    pub unit: Option<String>,
 }
 
 /// What [`publish`] sent on each stream.
@@ -272,13 +276,16 @@ pub async fn publish_with(
         pace.wait(&opts.signal, seq).await;
         values.clear();
         values.extend((seq..seq + n).filter_map(|s| opts.signal.input_at(s)));
-        let msg = SamplesOut {
+        let samples = SamplesOut {
             seq,
             value: (n == 1).then(|| values[0]),
             values: (n > 1).then_some(values.as_slice()),
             ts: Some(stamps.ts(&opts.signal, seq)),
-        }
-        .encode();
+        };
+        let msg = match &opts.unit {
+            Some(unit) => samples.encode_with_unit(unit),
+            None => samples.encode(),
+        };
         let msg = bytes::Bytes::from(msg);
         for subject in &subjects {
             match stored.as_mut() {

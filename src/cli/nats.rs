@@ -246,7 +246,7 @@ pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::to
 
 pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     a.csv.check()?;
-    let signal = match &a.data {
+    let (signal, unit) = match &a.data {
         // Only the input column is published: read no other, so that
         // --skip-bad-rows leaves out only rows whose input cell is bad.
         Some(path) => {
@@ -286,9 +286,12 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                      than its max_gap (a slow --rate)"
                 );
             }
-            pipeline::tools::Signal::recorded(&r)
+            // The column's unit, where the file names it: each message
+            // says it, and a service whose model reads another refuses it.
+            let unit = r.input_unit().map(str::to_string);
+            (pipeline::tools::Signal::recorded(&r), unit)
         }
-        None => pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
+        None => (pipeline::tools::Signal::Pair(pairs::find(&a.pair)?), None),
     };
     let streams = match a.streams {
         Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
@@ -317,6 +320,7 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
         batch: a.batch,
         start_seq: a.start_seq,
         jetstream: a.jetstream,
+        unit,
     };
     let started = Instant::now();
     let rows = opts.signal.samples();

@@ -448,6 +448,10 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "data_ids": a.rec.data.iter().filter_map(|d| csv::file_id(d)).collect::<Vec<_>>(),
             "input": first.input_name,
             "output": first.output_name,
+            // Their units, where the file says them (`serve` refuses
+            // samples that say another).
+            "input_unit": first.input_unit(),
+            "output_unit": first.output_unit(),
             "header": first.header,
             // What `eval` reads the recordings with by default.
             "reading": reading::recorded(&csv::CsvArgs {

@@ -25,6 +25,9 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert_eq!(unit_of("[]"), None);
     assert_eq!(unit_of(")"), None);
     assert_eq!(unit_of("Temperatur (Sensor 2)"), None);
+    // Units written alike are one (a sample's `unit` against the model's).
+    assert!(same_unit("°F", "degF") && same_unit("ºC", "°C") && same_unit("deg C", "°C"));
+    assert!(!same_unit("mW", "MW") && !same_unit("°C", "°F") && !same_unit("kW", "kWh"));
     // A BMS's bare unit as the last word; not one letter (a name's).
     assert_eq!(unit_of("Chiller 1 kW"), Some("kW"));
     assert_eq!(unit_of("AHU-1 Fan Speed rpm"), Some("rpm"));

@@ -54,6 +54,11 @@ impl Recording {
         parts.join(", ")
     }
 
+    /// The input channel's unit, as [`Self::output_unit`] finds it.
+    pub fn input_unit(&self) -> Option<&str> {
+        (self.input_unit.as_deref()).or_else(|| crate::eval::unit_of(&self.input_name))
+    }
+
     /// The output channel's unit: the file's units row's, else what its
     /// name ends with (`Flow [m³/h]`).
     pub fn output_unit(&self) -> Option<&str> {

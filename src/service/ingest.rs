@@ -15,7 +15,7 @@ use super::events::{Origin, Reporter, TraceParent};
 use super::route::Route;
 use crate::error::Result;
 use crate::nats::{ClientFlag, barrier, client_flag};
-use crate::window::{StreamWindow, TimeGap, TimeGaps};
+use crate::window::StreamWindow;
 use crate::wire::{self, DecodeError, ErrorKind};
 
 /// The most one gap in `seq` adds to `pipeline_samples_skipped_total`.
@@ -311,6 +311,9 @@ impl Ingest {
         let samples = match wire::decode_samples_into(&msg.payload, &mut self.values) {
             Ok(s) => {
                 self.route.counters.observe_receive(s.ts);
+                if let Some(why) = s.unit.and_then(|u| other_unit(&self.route, u.as_str())) {
+                    return Err(refuse(ErrorKind::InvalidValue, key, why));
+                }
                 s
             }
             Err(DecodeError::Malformed(d)) => return Err(refuse(ErrorKind::Malformed, key, d)),
@@ -456,130 +459,6 @@ impl Ingest {
     }
 }
 
-/// Counts a stream's windows sampled at another step than the model's
-/// (`ratio`: its step over the model's), and says so once per route:
-/// translated all the same, as a window out of range is (a rate may be
-/// changed on purpose), but a model reads such a window as a faster or
-/// slower signal, which its translations do not say.
-fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, windows: usize) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let counters = &route.counters;
-    counters.input_off_rate.fetch_add(windows as u64, Relaxed);
-    if counters.off_rate_warned.swap(true, Relaxed) {
-        return;
-    }
-    let step_s = route.time_gaps.map_or(0.0, |g| g.step_ns as f64 / 1e9);
-    let span = crate::recording::time::span;
-    let (part, pace) = if ratio >= 1.0 {
-        (
-            format!("{}×", times(ratio)),
-            format!("{} times as fast", times(ratio)),
-        )
-    } else {
-        let k = times(1.0 / ratio);
-        (format!("1/{k} of"), format!("{k} times as slow"))
-    };
-    // Far faster than any sensor the model could be meant for: stamps of
-    // when a replay sent the samples, most likely.
-    let replay = if ratio < 0.01 {
-        " If these are the times a replay sent them (publish --data without --time-column), \
-         stamp the recording's own times instead (--time-column): the windows' time gaps need \
-         them too."
-    } else {
-        ""
-    };
-    tracing::warn!(
-        pair = %route.cfg.pair, stream, seq,
-        "a stream's ts says its samples come {} apart, {part} the step of the recording the \
-         route's model was trained on ({}): the model reads its windows as a signal {pace}. \
-         Resample it to the model's step, or train on its own.{replay} (Counted in \
-         pipeline_input_off_rate_total; said once.)",
-        span(step_s * ratio),
-        span(step_s),
-    );
-}
-
-/// Windows of a stream without `ts` on a route with a time rule: counted,
-/// and said once per route (its gaps and rate go unchecked otherwise unsaid).
-fn unstamped(route: &Route, stream: &str, windows: usize) {
-    let Some(gaps) = route.time_gaps else {
-        return;
-    };
-    let (counters, relaxed) = (&route.counters, std::sync::atomic::Ordering::Relaxed);
-    counters.input_unstamped.fetch_add(windows as u64, relaxed);
-    if counters.unstamped_warned.swap(true, relaxed) {
-        return;
-    }
-    let rate = match gaps.step_ns {
-        1.. => " nor judged for their rate against the model's step",
-        _ => "",
-    };
-    tracing::warn!(
-        pair = %route.cfg.pair, stream,
-        "a stream's messages carry no `ts`: its windows are translated, but not restarted where \
-         its samples jump in time (over {}){rate}; stamp each message with its first sample's \
-         time (counted in pipeline_input_unstamped_total; said once per route)",
-        crate::recording::time::span(gaps.max_gap_ns as f64 / 1e9),
-    );
-}
-
-/// `2`, `2.5`, `0.67`, `300000`: a ratio to two decimals (whole above
-/// 100), no trailing zeros.
-fn times(x: f64) -> String {
-    if x >= 100.0 {
-        return format!("{x:.0}");
-    }
-    let s = format!("{x:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// What a `time_gap` event says: how far the first new sample's `ts` lies
-/// from the last stamped one's, against the route's gap (to the ns where
-/// the rounded figures would read alike).
-fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
-    let span = |ns: i64| crate::recording::time::span(ns.unsigned_abs() as f64 / 1e9);
-    let (elapsed, side) = match jump.elapsed_ns {
-        e if e < 0 => (span(e), "before"),
-        e => (span(e), "after"),
-    };
-    let limit = gaps.map_or_else(String::new, |g| {
-        let limit = span(g.max_gap_ns);
-        if jump.elapsed_ns < 0 {
-            // Any step back restarts the window, whatever max_gap says.
-            " (the time went back: a clock set back, or local times repeating an hour as \
-             daylight saving time ends?)"
-                .to_string()
-        } else if limit == elapsed {
-            format!(
-                " (max_gap {limit}: {} ns against {} ns)",
-                jump.elapsed_ns, g.max_gap_ns
-            )
-        } else {
-            format!(" (max_gap {limit})")
-        }
-    });
-    // Consecutive samples a few gaps apart: a stream sampled at another
-    // rate (every 5 s into a model of 1 s) restarts at every sample, and
-    // says so only here (no window is ever translated, none counted).
-    let rate = gaps
-        .filter(|g| {
-            let e = jump.elapsed_ns;
-            jump.seq == jump.after_seq + 1 && g.step_ns > 0 && e > 0 && e / 4 <= g.max_gap_ns
-        })
-        .map_or(String::new(), |g| {
-            format!(
-                "; if the stream's samples come that far apart, it is sampled at another rate \
-                 than the model's step ({}) and every sample restarts its window: resample it to \
-                 the model's step, or train on its own",
-                span(g.step_ns)
-            )
-        });
-    format!(
-        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted{rate}",
-        jump.seq, jump.after_seq
-    )
-}
-
 /// What became of one message.
 pub(super) enum Handled {
     /// Accepted (or partly: gaps and out-of-order samples are reported);
@@ -599,6 +478,9 @@ pub(super) struct Rejection {
     pub stream: String,
     pub detail: String,
 }
+
+mod said;
+use said::{off_rate, other_unit, time_gap_detail, unstamped};
 
 #[cfg(test)]
 mod tests;

@@ -203,6 +203,7 @@ async fn a_recording_plays_at_its_own_pace_times_the_speed() {
         batch: 1,
         start_seq: 0,
         jetstream: false,
+        unit: None,
     };
     let start = tokio::time::Instant::now();
     let mut pace = Pace::new(&opts, Some(0));

@@ -19,7 +19,7 @@ pub fn now_ns() -> i64 {
 mod samples;
 
 pub use samples::{
-    MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, decode_samples,
+    MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, Unit, decode_samples,
     decode_samples_into,
 };
 

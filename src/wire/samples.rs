@@ -101,13 +101,80 @@ pub struct Samples {
 pub struct SampleHeader {
     pub seq: u64,
     pub ts: Option<i64>,
+    /// The unit the sender says the values are in (`"°F"`), if it says.
+    pub unit: Option<Unit>,
+}
+
+/// A sample message's `unit`: a short text kept inline (decoding
+/// allocates nothing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Unit {
+    bytes: [u8; Unit::MAX],
+    len: u8,
+}
+
+impl Unit {
+    /// The longest `unit` taken (`m3/h`, `°C`, `kWh`: a few bytes).
+    pub const MAX: usize = 16;
+
+    fn new(s: &str) -> Option<Self> {
+        let s = s.trim();
+        (s.len() <= Self::MAX).then(|| {
+            let mut bytes = [0; Self::MAX];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Unit {
+                bytes,
+                len: s.len() as u8,
+            }
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Copied from a `str` whole: its bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// `unit`: a short string, or null (absent).
+struct UnitField(Option<Unit>);
+
+impl<'de> Deserialize<'de> for UnitField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UnitField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a unit of at most {} bytes (\"°C\", \"kW\")", Unit::MAX)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<UnitField, E> {
+                match Unit::new(v) {
+                    Some(u) if !u.as_str().is_empty() => Ok(UnitField(Some(u))),
+                    Some(_) => Ok(UnitField(None)),
+                    None => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<UnitField, E> {
+                Ok(UnitField(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<UnitField, E> {
+                Ok(UnitField(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Decodes one sample message: a MessagePack map, or the same map as a JSON
 /// object (what `nats pub samples.x '{"seq":0,"value":0.1}'` sends).
 pub fn decode_samples(payload: &[u8]) -> Result<Samples, DecodeError> {
     let mut values = Vec::new();
-    let SampleHeader { seq, ts } = decode_samples_into(payload, &mut values)?;
+    let SampleHeader { seq, ts, .. } = decode_samples_into(payload, &mut values)?;
     Ok(Samples { seq, values, ts })
 }
 
@@ -184,6 +251,7 @@ pub fn decode_samples_into(
     Ok(SampleHeader {
         seq: raw.seq,
         ts: raw.ts,
+        unit: raw.unit,
     })
 }
 
@@ -191,6 +259,7 @@ pub fn decode_samples_into(
 struct Raw {
     seq: u64,
     ts: Option<i64>,
+    unit: Option<Unit>,
     /// `value` was present (and whether it is not a finite f32).
     value: Option<Option<(usize, f64)>>,
     values: Option<Count>,
@@ -211,6 +280,7 @@ enum Field {
     Value,
     Values,
     Ts,
+    Unit,
     #[serde(other)]
     Other,
 }
@@ -235,6 +305,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let (mut seq, mut ts, mut value, mut values) = (None, None, None, None);
+        let mut unit = None;
         // `"value": null`: absent beside `values` (a sender that always
         // writes both keys), else a missing sample.
         let mut null_value = false;
@@ -256,6 +327,8 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                 }
                 Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
                 Field::Ts => ts = Some(map.next_value::<Ts>()?.0),
+                Field::Unit if unit.is_some() => return Err(de::Error::duplicate_field("unit")),
+                Field::Unit => unit = Some(map.next_value::<UnitField>()?.0),
                 Field::Value if value.is_some() || null_value => {
                     return Err(de::Error::duplicate_field("value"));
                 }
@@ -283,6 +356,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
         Ok(Raw {
             seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,
             ts: ts.flatten(),
+            unit: unit.flatten(),
             value,
             values: values.flatten(),
         })
@@ -355,6 +429,21 @@ impl SamplesOut<'_> {
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain numbers and slices into a Vec cannot fail.
         rmp_serde::to_vec_named(self).unwrap_or_default()
+    }
+
+    /// The message with its `unit` (`"°F"`).
+    pub fn encode_with_unit(&self, unit: &str) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct WithUnit<'a> {
+            #[serde(flatten)]
+            samples: &'a SamplesOut<'a>,
+            unit: &'a str,
+        }
+        rmp_serde::to_vec_named(&WithUnit {
+            samples: self,
+            unit,
+        })
+        .unwrap_or_default()
     }
 }
 

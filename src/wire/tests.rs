@@ -415,3 +415,41 @@ fn traceparent_shapes() {
         assert!(!valid_traceparent(bad), "{bad}");
     }
 }
+
+/// A sample message may say the unit its values are in (`publish --data`
+/// sends the column's): read without allocating, in both encodings; one
+/// longer than [`Unit::MAX`] bytes or not a string is malformed; `null` or
+/// empty is none.
+#[test]
+fn a_samples_unit_is_read() {
+    let mut values = Vec::new();
+    let mut unit = |payload: &[u8]| decode_samples_into(payload, &mut values).map(|h| h.unit);
+    let said = |u: Option<Unit>| u.map(|u| u.as_str().to_string());
+    let json = br#"{"seq": 3, "value": 61.5, "unit": "\u00b0F"}"#;
+    assert_eq!(said(unit(json).unwrap()).as_deref(), Some("°F"));
+    let packed = SamplesOut {
+        seq: 3,
+        value: Some(61.5),
+        values: None,
+        ts: None,
+    }
+    .encode_with_unit("kW");
+    assert_eq!(said(unit(&packed).unwrap()).as_deref(), Some("kW"));
+    for none in [
+        &br#"{"seq": 3, "value": 1, "unit": null}"#[..],
+        br#"{"seq": 3, "value": 1, "unit": " "}"#,
+    ] {
+        assert_eq!(unit(none).unwrap(), None);
+    }
+    for bad in [
+        &br#"{"seq": 3, "value": 1, "unit": 42}"#[..],
+        br#"{"seq": 3, "value": 1, "unit": "a unit far too long to be one"}"#,
+        br#"{"seq": 3, "value": 1, "unit": "V", "unit": "V"}"#,
+    ] {
+        assert!(
+            matches!(unit(bad), Err(DecodeError::Malformed(_))),
+            "{:?}",
+            unit(bad)
+        );
+    }
+}

@@ -144,6 +144,20 @@ pub fn scaled_copy(src: &Path, dst: &Path, scaling: pipeline::scaling::Scaling) 
     pipeline::format::set_scaling(src, dst, scaling).unwrap();
 }
 
+/// A copy of model file `src` at `dst` whose metrics say it was trained
+/// on the recording's columns `input` → `output` (their names, and the
+/// units those name).
+pub fn channel_copy(src: &Path, dst: &Path, input: &str, output: &str) {
+    let loaded = pipeline::format::load(src, None).unwrap();
+    let tensors = candle_core::safetensors::load(src, &candle_core::Device::Cpu).unwrap();
+    let mut meta = loaded.meta;
+    let metrics = meta.metrics.get_or_insert_with(|| serde_json::json!({}));
+    metrics["input"] = serde_json::json!(input);
+    metrics["output"] = serde_json::json!(output);
+    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
+    pipeline::format::save(dst, &tensors, hidden, window, &meta).unwrap();
+}
+
 /// A copy of model file `src` at `dst` whose metrics say its training
 /// recording was sampled every `step_s` seconds (as `retrain
 /// --time-column` records it).

@@ -435,6 +435,7 @@ async fn a_scaled_model_serves_physical_units() {
             batch: 7,
             start_seq: 0,
             jetstream: false,
+            unit: None,
         },
     )
     .await
@@ -457,5 +458,66 @@ async fn a_scaled_model_serves_physical_units() {
     assert!(nmse > 0.0 && nmse < mse / 100.0, "NMSE {nmse}, MSE {mse}");
     assert_eq!(summary.further_than_the_mean(true), None);
     assert!(dir.path().join("tail.png").exists());
+    svc.shutdown().await;
+}
+
+/// A sample message that says its unit is refused where the model reads
+/// another (°C samples into a model trained in °F: every translation would
+/// be nonsense), with an error event; samples in the model's unit (spelt
+/// another way) or saying none are translated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_in_another_unit_than_the_models_are_refused() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("chiller.safetensors");
+    let sin_cos = manifest().join("models/sin-cos.safetensors");
+    common::channel_copy(&sin_cos, &model, "Outdoor Air Temp (°F)", "Chiller 1 kW");
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let in_unit = |seq: u64, unit: &str| {
+        let msg = pipeline::wire::SamplesOut {
+            seq,
+            value: Some(input_at(seq)),
+            values: None,
+            ts: None,
+        };
+        bytes::Bytes::from(msg.encode_with_unit(unit))
+    };
+    for seq in 0..W {
+        client
+            .publish("samples.f", in_unit(seq, "degF"))
+            .await
+            .unwrap();
+        client
+            .publish("samples.c", in_unit(seq, "°C"))
+            .await
+            .unwrap();
+    }
+    send_curve(&client, "n", 0..W).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut out, 2, translation).await;
+    let mut streams: Vec<&str> = got.iter().map(|t| t.stream.as_str()).collect();
+    streams.sort();
+    assert_eq!(streams, ["f", "n"]);
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let events = collect(&mut errors, W as usize, event).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e.kind == ErrorKind::InvalidValue && e.stream == "c"),
+        "{events:?}"
+    );
+    assert!(
+        events[0].detail.contains(
+            "its samples are in \"°C\", the model reads \"°F\" (its training column \"Outdoor Air Temp (°F)\")"
+        ),
+        "{:?}",
+        events[0]
+    );
     svc.shutdown().await;
 }

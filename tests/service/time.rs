@@ -175,6 +175,7 @@ async fn a_recording_played_with_its_time_column_restarts_at_its_gaps() {
         batch,
         start_seq: 0,
         jetstream: false,
+        unit: None,
     };
     // `tail` of one stream: no latency from a recording's own times, and
     // the windows the restart leaves out, missing by seq.

@@ -166,7 +166,7 @@ async fn the_drain_takes_every_buffered_message() {
 /// How an off-rate warning writes a stream's step against the model's.
 #[test]
 fn ratios_are_written_as_people_read_them() {
-    let t = super::times;
+    let t = super::said::times;
     assert_eq!(
         [t(2.0), t(2.5), t(1.0 / 0.4), t(1.5 / 1.0)],
         ["2", "2.5", "2.5", "1.5"]
@@ -194,7 +194,7 @@ fn a_time_gap_at_every_sample_hints_at_another_rate() {
         after_seq,
         elapsed_ns,
     };
-    let said = |j: TimeGap, g: TimeGaps| super::time_gap_detail(j, Some(g));
+    let said = |j: TimeGap, g: TimeGaps| super::said::time_gap_detail(j, Some(g));
     let hint = "sampled at another rate than the model's step (1 s)";
     assert!(said(jump(4, 5, 4 * s), gaps).contains(hint));
     assert!(!said(jump(4, 5, 3_600 * s), gaps).contains("another rate"));
