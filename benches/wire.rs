@@ -41,6 +41,7 @@ fn wire_and_window(c: &mut Criterion) {
         pair: "sin-cos".into(),
         model: "847ae98c01ba9fdc".into(),
         ts: Some(1_764_320_000_000_000_000),
+        unit: None,
     };
     g.bench_function("encode_translation", |b| b.iter(|| black_box(&t).encode()));
     let bytes = t.encode();

@@ -63,6 +63,9 @@ pub struct LoadedModel {
     /// identifies what the model computes, not the file's bytes.
     pub id: String,
     pub path: PathBuf,
+    /// The unit of the channel it writes, where its training recording
+    /// said it (each translation carries it).
+    pub output_unit: Option<String>,
 }
 
 /// Whether two channels (centre ± scale) are in units far apart: centres
@@ -432,12 +435,18 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
     let fast = crate::fast::FastModel::new(&params, hidden, window)?.with_scaling(scaling);
+    let output_unit = meta.metrics.as_ref().and_then(|m| {
+        (m.get("output_unit").and_then(|u| u.as_str()))
+            .or_else(|| crate::eval::unit_of(m.get("output")?.as_str()?))
+            .map(str::to_string)
+    });
     Ok(LoadedModel {
         model,
         fast,
         meta,
         id,
         path: path.to_path_buf(),
+        output_unit,
     })
 }
 

@@ -375,6 +375,9 @@ pub struct TailSummary {
     /// reload, promote or rollback starts the next run from its first
     /// window (A, then B, then A again after a rollback or restart).
     pub models: Vec<ModelSeen>,
+    /// The unit the translations say they are in (the first that says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Switches between models past the first [`RUNS`] runs, not listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_switches: u64,
@@ -499,6 +502,9 @@ pub async fn tail(
         };
         summary.windows += 1;
         add_run(&mut summary, &t);
+        if summary.unit.is_none() {
+            summary.unit.clone_from(&t.unit);
+        }
         match seqs.get_mut(&t.stream) {
             Some(seen) => seen.add(t.seq, &mut summary),
             None => {

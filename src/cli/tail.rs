@@ -98,11 +98,21 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 "; {n} not scored: a skipped row has no truth, or a gap in time lies inside"
             ),
         };
-        // In the column's unit squared, when its name says it (`[kW]`).
-        let unit = match &a.truth_column {
+        // In the translations' unit (their model's training column named
+        // it), else the truth column's, when its name says it (`[kW]`).
+        let column_unit = match &a.truth_column {
             Some(pipeline::recording::Column::Name(n)) => pipeline::eval::unit_of(n),
             _ => None,
         };
+        if let (Some(theirs), Some(truth)) = (s.unit.as_deref(), column_unit)
+            && !pipeline::eval::same_unit(theirs, truth)
+        {
+            eprintln!(
+                "WARNING: the translations are in {theirs:?}, --truth-column's name says \
+                 {truth:?}: is it the route's output column, in the model's units?"
+            );
+        }
+        let unit = s.unit.as_deref().or(column_unit);
         let squared = unit.map_or(String::new(), |u| {
             format!(" {}", pipeline::eval::squared(u))
         });

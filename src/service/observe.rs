@@ -333,6 +333,7 @@ async fn observed(
                 pair: &route.cfg.pair,
                 model: &model.id,
                 ts: *ts,
+                unit: model.output_unit.as_deref(),
             }
             .encode_as(route.cfg.output_format, payload);
             let subject = format!("{}.{stream}", route.cfg.shadow.output);

@@ -224,6 +224,7 @@ async fn answer_request(
         pair: &route.cfg.pair,
         model: &model.id,
         ts: None,
+        unit: model.output_unit.as_deref(),
     };
     // The answer comes in the request's format.
     let format = if wire::is_json_object(payload) {

@@ -121,6 +121,7 @@ mod tests {
                 values: Vec::new(),
                 pair: "p".into(),
                 ts: None,
+                unit: None,
             };
             add_run(summary, &t);
         };

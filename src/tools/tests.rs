@@ -37,6 +37,7 @@ fn a_window_across_a_gap_in_time_has_no_truth() {
         pair: "p".into(),
         model: "m".into(),
         ts: None,
+        unit: None,
     };
     for (seq, scored) in [(0, true), (6, true), (7, false), (9, false), (10, true)] {
         let truth = truth_of(&at(seq), Some(&signal));
@@ -258,6 +259,7 @@ fn a_stream_without_a_known_curve_still_plots() {
             pair: "heating-plant".into(),
             model: "m".into(),
             ts: None,
+            unit: None,
         })
         .collect();
     let path = dir.path().join("r.png");

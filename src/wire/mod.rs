@@ -66,6 +66,10 @@ pub struct Translation {
     /// (lets a receiver measure end-to-end latency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
+    /// The unit of the values, where the model's training recording named
+    /// it (`"kW"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 impl Translation {
@@ -104,6 +108,8 @@ pub struct TranslationRef<'a> {
     pub model: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'a str>,
 }
 
 impl TranslationRef<'_> {

@@ -57,10 +57,11 @@ fn json_samples_are_read_like_messagepack() {
     }
 }
 
-/// The borrowed form is byte for byte the owned one, with and without `ts`.
+/// The borrowed form is byte for byte the owned one, with and without `ts`
+/// and `unit`.
 #[test]
 fn a_borrowed_translation_encodes_as_the_owned_one() {
-    for ts in [None, Some(-5)] {
+    for (ts, unit) in [(None, None), (Some(-5), Some("kW"))] {
         let t = Translation {
             stream: "pump.7".into(),
             seq: 42,
@@ -68,6 +69,7 @@ fn a_borrowed_translation_encodes_as_the_owned_one() {
             pair: "sin-cos".into(),
             model: "0123abcd".into(),
             ts,
+            unit: unit.map(str::to_string),
         };
         let borrowed = TranslationRef {
             stream: &t.stream,
@@ -76,6 +78,7 @@ fn a_borrowed_translation_encodes_as_the_owned_one() {
             pair: &t.pair,
             model: &t.model,
             ts,
+            unit,
         };
         let mut out = vec![9u8; 3];
         borrowed.encode_into(&mut out);
@@ -265,6 +268,7 @@ fn outputs_are_named_maps_that_round_trip() {
         pair: "sin-cos".into(),
         model: "abc".into(),
         ts: None,
+        unit: None,
     };
     let bytes = t.encode();
     // fixmap with 5 entries (ts omitted), first key "stream".

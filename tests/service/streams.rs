@@ -464,7 +464,8 @@ async fn a_scaled_model_serves_physical_units() {
 /// A sample message that says its unit is refused where the model reads
 /// another (°C samples into a model trained in °F: every translation would
 /// be nonsense), with an error event; samples in the model's unit (spelt
-/// another way) or saying none are translated.
+/// another way) or saying none are translated, in the unit of the model's
+/// output, which each translation says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_in_another_unit_than_the_models_are_refused() {
     let server = NatsServer::start();
@@ -479,6 +480,7 @@ async fn samples_in_another_unit_than_the_models_are_refused() {
     let mut errors = client.subscribe("pipeline.errors").await.unwrap();
     let mut out = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
+    let tail = tail_in_background(&client, "translated.f", 1).await;
     let in_unit = |seq: u64, unit: &str| {
         let msg = pipeline::wire::SamplesOut {
             seq,
@@ -504,6 +506,13 @@ async fn samples_in_another_unit_than_the_models_are_refused() {
     let mut streams: Vec<&str> = got.iter().map(|t| t.stream.as_str()).collect();
     streams.sort();
     assert_eq!(streams, ["f", "n"]);
+    // Translations say their unit (the model's output column named it),
+    // and `tail` reads it.
+    assert!(
+        got.iter().all(|t| t.unit.as_deref() == Some("kW")),
+        "{got:?}"
+    );
+    assert_eq!(tail.await.unwrap().unwrap().unit.as_deref(), Some("kW"));
     assert_quiet(&mut out, Duration::from_millis(300)).await;
     let events = collect(&mut errors, W as usize, event).await;
     assert!(

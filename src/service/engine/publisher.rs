@@ -171,6 +171,7 @@ impl Publisher {
                 pair: &route.cfg.pair,
                 model: &model.id,
                 ts: job.ts,
+                unit: model.output_unit.as_deref(),
             }
             .encode_as(route.cfg.output_format, payload);
             let (subject, bytes) = slices(arena, &route.cfg.output, &job.stream, payload);
