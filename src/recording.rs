@@ -191,21 +191,12 @@ impl Recording {
             };
             return Err(Error::Data(format!("{}: no rows{skipped}", path.display())));
         };
-        // The most fields a row near the top has, for a hint when the first
-        // rows are a logger's preamble (`Device;Logger 7`) above the header.
-        let widths: Vec<(u64, usize)> = records(bytes, delimiter)
-            .take(SNIFF_LINES)
-            .map_while(|r| r.ok())
-            .map(|(byte, r)| (byte, r.len()))
-            .collect();
-        let widest = widths.iter().map(|w| w.1).max().unwrap_or(0);
-        let widest_at = (widths.iter().find(|w| w.1 == widest)).map(|&(byte, _)| line_of(byte));
-        let widths: Vec<usize> = widths.iter().map(|w| w.1).collect();
-        // Wider rows than the first are a preamble's sign where most are.
-        let preamble = 2 * widths.iter().filter(|&&n| n > first.len()).count() > widths.len();
-        // The header's line below a preamble: only where most rows near
-        // the top are wider than the first (one wider data row is no sign).
-        let widest_at = widest_at.filter(|_| preamble);
+        // A logger's preamble above the header (`Device;Logger 7`), for the
+        // hints: the most fields a row near the top has, and the header's
+        // line below a preamble.
+        let (widest, header_at) = text::preamble(bytes, delimiter, first.len());
+        let widest_at = header_at.map(line_of);
+        let preamble = widest_at.is_some();
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
         let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));

@@ -196,6 +196,24 @@ pub(super) fn sniff_delimiter(bytes: &[u8]) -> u8 {
     b','
 }
 
+/// The most fields one of the first [`SNIFF_LINES`] rows has, and where the first
+/// such row starts (its byte) when most of them are wider than the first
+/// row (`first` fields): a preamble above the header, not one wider data
+/// row.
+pub(super) fn preamble(bytes: &[u8], delimiter: u8, first: usize) -> (usize, Option<u64>) {
+    let widths: Vec<(u64, usize)> = records(bytes, delimiter)
+        .take(SNIFF_LINES)
+        .map_while(|r| r.ok())
+        .map(|(byte, r)| (byte, r.len()))
+        .collect();
+    let widest = widths.iter().map(|w| w.1).max().unwrap_or(0);
+    let wider = widths.iter().filter(|w| w.1 > first).count();
+    let header = (2 * wider > widths.len())
+        .then(|| widths.iter().find(|w| w.1 == widest).map(|w| w.0))
+        .flatten();
+    (widest, header)
+}
+
 /// `widest_at`: the line of the first row with `widest` fields (the
 /// header, below a preamble).
 pub(super) fn preamble_hint(first: usize, widest: usize, widest_at: Option<u64>) -> String {
