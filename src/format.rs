@@ -63,8 +63,11 @@ pub struct LoadedModel {
     /// identifies what the model computes, not the file's bytes.
     pub id: String,
     pub path: PathBuf,
-    /// The unit of the channel it writes, where its training recording
-    /// said it (each translation carries it).
+    /// The units of the channels it reads and writes, where its training
+    /// recording said them (a units row, or the column's name: `Temp
+    /// [°F]`): a sample saying another unit is refused, each translation
+    /// says its own.
+    pub input_unit: Option<String>,
     pub output_unit: Option<String>,
 }
 
@@ -147,14 +150,6 @@ impl LoadedModel {
     /// The channels a model trained on a recording translates, as its
     /// training named them (`P1_Drehzahl → P1_Leistung`); `None` for a
     /// built-in pair's or an imported model.
-    /// The unit of the channel the model reads, where its training
-    /// recording said it (a units row, or the column's name: `Temp [°F]`).
-    pub fn input_unit(&self) -> Option<&str> {
-        let m = self.meta.metrics.as_ref()?;
-        (m.get("input_unit").and_then(|u| u.as_str()))
-            .or_else(|| crate::eval::unit_of(m.get("input")?.as_str()?))
-    }
-
     pub fn channels(&self) -> Option<String> {
         let m = self.meta.metrics.as_ref()?;
         let channel = |k: &str| m.get(k).and_then(|v| v.as_str());
@@ -435,17 +430,22 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
     let fast = crate::fast::FastModel::new(&params, hidden, window)?.with_scaling(scaling);
-    let output_unit = meta.metrics.as_ref().and_then(|m| {
-        (m.get("output_unit").and_then(|u| u.as_str()))
-            .or_else(|| crate::eval::unit_of(m.get("output")?.as_str()?))
-            .map(str::to_string)
-    });
+    // Recorded by `retrain`; for older models, what the column names.
+    let unit = |side: &str| {
+        let m = meta.metrics.as_ref()?;
+        (m.get(format!("{side}_unit").as_str())
+            .and_then(|u| u.as_str()))
+        .or_else(|| crate::eval::unit_of(m.get(side)?.as_str()?))
+        .map(str::to_string)
+    };
+    let (input_unit, output_unit) = (unit("input"), unit("output"));
     Ok(LoadedModel {
         model,
         fast,
         meta,
         id,
         path: path.to_path_buf(),
+        input_unit,
         output_unit,
     })
 }

@@ -10,7 +10,7 @@ use crate::window::{TimeGap, TimeGaps};
 /// the model does not know its unit.
 pub(super) fn other_unit(route: &Route, unit: &str) -> Option<String> {
     let model = route.current();
-    let reads = model.input_unit()?;
+    let reads = model.input_unit.as_deref()?;
     (!crate::eval::same_unit(unit, reads)).then(|| {
         let column = (model.meta.metrics.as_ref())
             .and_then(|m| m.get("input")?.as_str().map(str::to_string))
