@@ -97,21 +97,29 @@ pub fn prepare(
     // file may lie within the first twelve days of its months): a file
     // refused before an order was known is read again with it.
     let mut csv = csv.clone();
-    let mut read: Vec<Result<Recording>> = Vec::with_capacity(files.len());
+    // A file of several devices' rows (a stream column) is one recording
+    // per device, each split and held out as a file is.
+    let mut read: Vec<Result<Vec<Recording>>> = Vec::with_capacity(files.len());
     for path in files {
-        let rec = Recording::read(path, &csv);
+        let rec = Recording::read_streams(path, &csv);
         if let Ok(r) = &rec {
-            csv.date_order = csv.date_order.or(r.date_order);
+            csv.date_order = csv.date_order.or(r.iter().find_map(|r| r.date_order));
         }
         read.push(rec);
     }
     if csv.date_order.is_some() {
         for (rec, path) in read.iter_mut().zip(files) {
             if rec.is_err() {
-                *rec = Recording::read(path, &csv);
+                *rec = Recording::read_streams(path, &csv);
             }
         }
     }
+    let read: Vec<Result<Recording>> = (read.into_iter())
+        .flat_map(|r| match r {
+            Ok(all) => all.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        })
+        .collect();
     // Each file's training windows (for the overlap below) and held-out ones.
     let mut parts: Vec<(Windows, Windows)> = Vec::with_capacity(read.len());
     for rec in read {

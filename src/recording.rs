@@ -26,6 +26,7 @@ pub use numbers::Decimal;
 use numbers::{Evidence, channel_cell};
 pub use options::{Column, CsvOptions};
 pub use segment::{Segment, windows};
+pub use streams::{MAX_STREAMS, listed};
 pub use text::parse_delimiter;
 use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
 
@@ -103,6 +104,19 @@ pub struct Recording {
     /// clock change shifts by an hour.
     #[serde(skip)]
     pub time_local: bool,
+    /// With a stream column (see [`CsvOptions::stream`]): its name, the
+    /// stream these rows are of, and every stream the file names, in the
+    /// order of their first rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip)]
+    pub streams: Vec<String>,
+    /// Without one: a column that looks like one (see
+    /// [`streams::interleaved`]), said in a warning.
+    #[serde(skip)]
+    pub stream_hint: Option<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }
@@ -221,6 +235,25 @@ impl Recording {
         let stamps: Vec<usize> = time.iter().map(|(t, _)| *t).collect();
         head.neither_is_time([ci, co], &stamps)
             .map_err(|why| Error::Data(format!("{}: {why}", path.display())))?;
+        // Each row's stream (`--stream-column turbine`): a column of its
+        // own, neither a channel nor the time.
+        let stream = opts.stream.as_ref().map(resolve).transpose()?;
+        let mut picker = match &stream {
+            Some((s, name)) if *s == ci || *s == co || stamps.contains(s) => {
+                return Err(Error::Data(format!(
+                    "{}: the stream column {name:?} is also {}: it names each row's device, a \
+                     column of its own",
+                    path.display(),
+                    if stamps.contains(s) {
+                        "the time column"
+                    } else {
+                        "a channel (--input or --output)"
+                    }
+                )));
+            }
+            Some((s, name)) => Some(streams::Picker::new(*s, name, opts.only_stream.as_deref())),
+            None => None,
+        };
         // Slashed dates (`3/1/2026`): day or month first, as given or as
         // the date column shows it (a first pass, as for the decimals).
         // A given order (or one a model recorded) the dates contradict is
@@ -328,6 +361,10 @@ impl Recording {
             input_looks_like_time: false,
             time_doubt: None,
             time_local: false,
+            stream_column: None,
+            stream: None,
+            streams: Vec::new(),
+            stream_hint: None,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -503,11 +540,29 @@ impl Recording {
                 rec.input_looks_like_time = time::time_columns_hint(&r, names, &others).is_some();
             }
         }
-        if !header {
+        if picker.is_none() {
+            let data = records(bytes, delimiter).skip(usize::from(header));
+            let names: &[String] = if header { names } else { &[] };
+            let chosen = [[ci, co].as_slice(), &stamps].concat();
+            let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
+            rec.stream_hint = streams::interleaved(rows, names, &chosen);
+        }
+        // Another stream's row is no row of this recording: passed over as
+        // a comment line is (its rows and `seq`s count from its own first).
+        let mut ours = |byte: u64, r: &csv::ByteRecord| match picker.as_mut() {
+            None => Ok(true),
+            Some(p) => p.take(r).map_err(|why| at(byte, why)),
+        };
+        if !header && ours(first_at, &first)? {
             row(first_at, &first, &mut rec, &mut times, &mut time_skips)?;
         }
         while let Some((byte, r)) = next()? {
-            row(byte, &r, &mut rec, &mut times, &mut time_skips)?;
+            if ours(byte, &r)? {
+                row(byte, &r, &mut rec, &mut times, &mut time_skips)?;
+            }
+        }
+        if let Some(p) = picker {
+            (rec.stream_column, rec.stream, rec.streams) = p.found(path)?;
         }
         rec.segments.retain(|s| !s.is_empty());
         if !time.is_empty() {
@@ -588,6 +643,7 @@ mod header;
 mod numbers;
 mod options;
 mod segment;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod text;

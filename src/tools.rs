@@ -316,6 +316,18 @@ pub async fn publish_with(
     })
 }
 
+/// [`publish_with`] for several signals at once, each on its own streams
+/// (a file of several devices' rows: each device's under its key), with
+/// one [`Progress`] each; the first error ends them all.
+pub async fn publish_all(
+    client: &Client,
+    runs: &[PublishOptions],
+    progress: &[Progress],
+) -> Result<Vec<Published>> {
+    let all = (runs.iter().zip(progress)).map(|(opts, p)| publish_with(client, opts, p));
+    futures::future::try_join_all(all).await
+}
+
 /// What `pipeline tail` does.
 #[derive(Debug, Clone)]
 pub struct TailOptions {
@@ -330,6 +342,9 @@ pub struct TailOptions {
     pub truth: bool,
     /// The recording the streams were published from (`publish --data`).
     pub recording: Option<Signal>,
+    /// Or, from a file of several devices' rows (`--stream-column`), each
+    /// stream's by its key: a stream not among them has no truth.
+    pub by_stream: HashMap<String, Signal>,
     /// Print every n-th translation (0: none, only the summary).
     pub print_every: u64,
     /// Write a PNG of input / translation / truth for the first stream.
@@ -400,15 +415,18 @@ pub struct ModelSeen {
 }
 
 /// The signal a translation is compared with and plotted against.
-fn signal_of(t: &Translation, recording: Option<&Signal>) -> Option<Signal> {
-    match recording {
+fn signal_of(t: &Translation, opts: &TailOptions) -> Option<Signal> {
+    if !opts.by_stream.is_empty() {
+        return opts.by_stream.get(&t.stream).cloned();
+    }
+    match &opts.recording {
         Some(s) => Some(s.clone()),
         None => pairs::find(&t.pair).ok().map(Signal::Pair),
     }
 }
 
-fn truth_of(t: &Translation, recording: Option<&Signal>) -> Option<Vec<f32>> {
-    let signal = signal_of(t, recording)?;
+fn truth_of(t: &Translation, opts: &TailOptions) -> Option<Vec<f32>> {
+    let signal = signal_of(t, opts)?;
     if signal.spans_gap(t.seq, t.values.len() as u64) {
         return None;
     }
@@ -520,12 +538,9 @@ pub async fn tail(
             None if t.ts.is_some() => summary.recorded_times += 1,
             None => {}
         }
-        let truth = if opts.truth {
-            truth_of(&t, opts.recording.as_ref())
-        } else {
-            None
-        };
-        if opts.truth && opts.recording.is_none() && truth.is_none() && !told_no_truth {
+        let truth = if opts.truth { truth_of(&t, opts) } else { None };
+        let recorded = opts.recording.is_some() || !opts.by_stream.is_empty();
+        if opts.truth && !recorded && truth.is_none() && !told_no_truth {
             told_no_truth = true;
             tracing::warn!(
                 "no truth for pair {:?}: it is not a built-in pair; for a model trained on a \
@@ -553,7 +568,8 @@ pub async fn tail(
     summary.latency_ms_max = latencies.last().copied();
     if let Some(path) = &opts.plot {
         let y_label = opts.y_label.as_deref().unwrap_or("value");
-        figure::plot_stream(path, &kept, opts.recording.as_ref(), y_label)?;
+        let signal = kept.first().and_then(|t| signal_of(t, opts));
+        figure::plot_stream(path, &kept, signal.as_ref(), y_label)?;
     }
     Ok(summary)
 }

@@ -190,10 +190,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             .and_then(serde_json::Value::as_f64)
             .and_then(|t| f.recording.other_rate(t, w, served_gap));
         if let Some(why) = other {
-            warn(
-                &mut warned,
-                format!("{}: {why}", f.recording.path.display()),
-            );
+            warn(&mut warned, format!("{}: {why}", f.recording.source()));
         }
     }
     let whole = unseen.is_some();
@@ -290,7 +287,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     fit::overview_figure(&overview, &prepared, &scored)?;
     for f in &prepared.recordings {
         for w in &f.warnings {
-            eprintln!("WARNING: {}: {w}", f.recording.path.display());
+            eprintln!("WARNING: {}: {w}", f.recording.source());
         }
         // Another channel than the model's own (serving warns the same way
         // on a reload or a shadow): the scaling assumes other units.
@@ -434,7 +431,7 @@ fn leave_out_training_rows(
             eprintln!(
                 "NOTE: {}: {rows} of its {} rows (data rows {}) are, or may be, rows the model \
                  was trained on ({} of the windows stored with it are there): not scored",
-                r.path.display(),
+                r.source(),
                 r.data_rows(),
                 spans(&found.rows),
                 found.windows
@@ -452,7 +449,7 @@ fn leave_out_training_rows(
                     "NOTE: {}: {chose} of the windows scored have rows of the training file's \
                      held-out part (data rows {}), which chose the weights (early stopping, the \
                      best step kept): scored, but not as rows the model never saw",
-                    r.path.display(),
+                    r.source(),
                     spans(&found.held_out)
                 );
                 f.held_out_windows_found = Some(chose);

@@ -125,7 +125,8 @@ pub(crate) struct PublishArgs {
     pub(crate) data: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) csv: CsvArgs,
-    /// Stream key (repeat for several).
+    /// Stream key (repeat for several). With --stream-column, each device
+    /// of the file goes under its own name instead.
     #[arg(long, default_value = "demo")]
     pub(crate) stream: Vec<String>,
     /// Publish N streams `<stream>-0 … <stream>-(N-1)` instead.
@@ -214,6 +215,11 @@ pub(crate) struct TailArgs {
     /// logger's preamble above the header).
     #[arg(long, requires = "data", value_name = "N")]
     pub(crate) skip_lines: Option<usize>,
+    /// The recording's column naming each row's device (a file of several,
+    /// as `publish --stream-column` sent it): each stream is scored against
+    /// its own rows, by the key publish sent it under.
+    #[arg(long, requires = "data", value_name = "COL")]
+    pub(crate) stream_column: Option<pipeline::recording::Column>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -238,15 +244,95 @@ fn speed(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// A recording's two columns as a signal, for `publish --data` and `tail --data`.
-pub(crate) fn recorded_signal(path: &Path, csv: &CsvArgs) -> Result<pipeline::tools::Signal> {
-    let r = pipeline::recording::Recording::read(path, &csv.options())?;
-    Ok(pipeline::tools::Signal::recorded(&r))
+/// A recording's two columns as a signal, for `publish --data` and `tail
+/// --data`: one, or with `--stream-column` one per stream, by its key.
+pub(crate) fn recorded_signals(
+    path: &Path,
+    csv: &CsvArgs,
+) -> Result<Vec<(Option<String>, pipeline::tools::Signal)>> {
+    let all = pipeline::recording::Recording::read_streams(path, &csv.options())?;
+    (all.iter())
+        .map(|r| Ok((stream_key(r)?, pipeline::tools::Signal::recorded(r))))
+        .collect()
+}
+
+/// The key a stream of a file of several is published under: its name in
+/// the file, with what a NATS subject token cannot hold (spaces, `.`, `*`,
+/// `>`) written `_` (`Turbine 1` → `Turbine_1`), as `publish` and `tail`
+/// both write it.
+fn stream_key(r: &pipeline::recording::Recording) -> Result<Option<String>> {
+    let Some(name) = &r.stream else {
+        return Ok(None);
+    };
+    let key: String = (name.chars())
+        .map(|c| match c {
+            '.' | '*' | '>' => '_',
+            c if c.is_whitespace() || c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    pipeline::window::validate_key(&key).map_err(|why| {
+        pipeline::Error::Data(format!("{}: {why}: cannot be a stream key", r.source()))
+    })?;
+    Ok(Some(key))
+}
+
+/// What `publish --data` sends of one recording (a file, or one stream of
+/// a file of several), and what it says of it (`say`: the first only).
+fn recorded_input(
+    r: &pipeline::recording::Recording,
+    a: &PublishArgs,
+    say: bool,
+) -> (pipeline::tools::Signal, Option<String>) {
+    // Each message carries its first row's recorded time (`ts`), and none
+    // spans a gap: a route with a `max_gap` restarts its windows where
+    // `retrain` and `eval` split the recording. Only the gaps between rows
+    // this run sends.
+    let end = a.count.map_or(u64::MAX, |c| a.start_seq.saturating_add(c));
+    let sent: Vec<usize> = (r.time_gap_rows.iter().copied())
+        .filter(|&row| row as u64 > a.start_seq && (row as u64) < end)
+        .collect();
+    if let (Some(time), Some(first), true) = (&r.time_name, sent.first(), say) {
+        tracing::info!(
+            time_column = %time,
+            gaps = sent.len(),
+            first_row = first,
+            "messages carry their rows' recorded time (ts): a route with a max_gap (a model \
+             trained with --time-column has one) restarts its windows at the {} gap(s) in time \
+             among the rows sent{}, with a time_gap event each",
+            sent.len(),
+            r.stream.as_ref().map_or(String::new(), |s| format!(" of stream {s:?}"))
+        );
+    }
+    if let (None, Some(hint), true) = (&r.time_name, &r.time_hint, say) {
+        tracing::info!(
+            "the recording seems to have a time column ({hint}): with it, messages carry their \
+             rows' recorded time and the service restarts windows at the recording's gaps; \
+             without it, they are stamped when sent, and a model trained with --time-column \
+             restarts every window where messages come further apart than its max_gap (a slow \
+             --rate)"
+        );
+    }
+    if let (Some(devices), true) = (&r.stream_hint, say) {
+        tracing::warn!("{devices}");
+    }
+    // The column's unit, where the file names it: each message says it,
+    // and a service whose model reads another refuses it.
+    let unit = r.input_unit().map(str::to_string);
+    (pipeline::tools::Signal::recorded(r), unit)
 }
 
 pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     a.csv.check()?;
-    let (signal, unit) = match &a.data {
+    // What each run of the publisher sends, and under which keys: the
+    // pair's curve or the recording's input on every stream named, or with
+    // --stream-column each of the file's streams under its own key.
+    let mut sends: Vec<(pipeline::tools::Signal, Option<String>, Vec<String>)> = Vec::new();
+    let named = match a.streams {
+        Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
+        None => a.stream.clone(),
+    };
+    match &a.data {
         // Only the input column is published: read no other, so that
         // --skip-bad-rows leaves out only rows whose input cell is bad.
         Some(path) => {
@@ -256,48 +342,36 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                     "publish sends only --input: --output is not read"
                 );
             }
-            let r = pipeline::recording::Recording::read(path, &a.csv.input_only().options())?;
-            super::train::input_not_time(&a.csv, &r)?;
-            // Each message carries its first row's recorded time (`ts`),
-            // and none spans a gap: a route with a `max_gap` restarts its
-            // windows where `retrain` and `eval` split the recording.
-            // Only the gaps between rows this run sends.
-            let end = a.count.map_or(u64::MAX, |c| a.start_seq.saturating_add(c));
-            let sent: Vec<usize> = (r.time_gap_rows.iter().copied())
-                .filter(|&row| row as u64 > a.start_seq && (row as u64) < end)
-                .collect();
-            if let (Some(time), Some(first)) = (&r.time_name, sent.first()) {
+            let opts = a.csv.input_only().options();
+            let all = pipeline::recording::Recording::read_streams(path, &opts)?;
+            for (i, r) in all.iter().enumerate() {
+                super::train::input_not_time(&a.csv, r)?;
+                let (signal, unit) = recorded_input(r, &a, i == 0);
+                let keys = match stream_key(r)? {
+                    Some(key) => vec![key],
+                    None => named.clone(),
+                };
+                sends.push((signal, unit, keys));
+            }
+            if let (Some(first), true) = (all.first(), all.len() > 1) {
                 tracing::info!(
-                    time_column = %time,
-                    gaps = sent.len(),
-                    first_row = first,
-                    "messages carry their rows' recorded time (ts): a route with a max_gap (a \
-                     model trained with --time-column has one) restarts its windows at the {} \
-                     gap(s) in time among the rows sent, with a time_gap event each",
-                    sent.len()
+                    streams = all.len(),
+                    "the file's streams, each under its own key (its name in {:?}): {}",
+                    first.stream_column.as_deref().unwrap_or_default(),
+                    pipeline::recording::listed(&first.streams)
                 );
             }
-            if let (None, Some(hint)) = (&r.time_name, &r.time_hint) {
-                tracing::info!(
-                    "the recording seems to have a time column ({hint}): with it, messages carry \
-                     their rows' recorded time and the service restarts windows at the \
-                     recording's gaps; without it, they are stamped when sent, and a model trained \
-                     with --time-column restarts every window where messages come further apart \
-                     than its max_gap (a slow --rate)"
-                );
-            }
-            // The column's unit, where the file names it: each message
-            // says it, and a service whose model reads another refuses it.
-            let unit = r.input_unit().map(str::to_string);
-            (pipeline::tools::Signal::recorded(&r), unit)
         }
-        None => (pipeline::tools::Signal::Pair(pairs::find(&a.pair)?), None),
-    };
-    let streams = match a.streams {
-        Some(n) => (0..n).map(|i| format!("{}-{i}", a.stream[0])).collect(),
-        None => a.stream.clone(),
-    };
-    if let Some(rows) = signal.samples()
+        None => sends.push((
+            pipeline::tools::Signal::Pair(pairs::find(&a.pair)?),
+            None,
+            named,
+        )),
+    }
+    let rows = (sends.iter())
+        .map(|(signal, ..)| signal.samples())
+        .try_fold(0, |most: u64, rows| rows.map(|r| most.max(r)));
+    if let Some(rows) = rows
         && a.start_seq >= rows
     {
         return Err(pipeline::Error::Data(format!(
@@ -310,54 +384,64 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
     let client = (a.nats.connect().await?).logging_events(
         "samples published until it is back are lost (core NATS; --jetstream keeps them)",
     );
-    let opts = pipeline::tools::PublishOptions {
-        signal,
-        streams,
-        prefix: a.prefix,
-        rate: a.rate,
-        speed: a.speed,
-        count: a.count,
-        batch: a.batch,
-        start_seq: a.start_seq,
-        jetstream: a.jetstream,
-        unit,
-    };
+    let runs: Vec<pipeline::tools::PublishOptions> = (sends.into_iter())
+        .map(|(signal, unit, streams)| pipeline::tools::PublishOptions {
+            signal,
+            streams,
+            prefix: a.prefix.clone(),
+            rate: a.rate,
+            speed: a.speed,
+            count: a.count,
+            batch: a.batch,
+            start_seq: a.start_seq,
+            jetstream: a.jetstream,
+            unit,
+        })
+        .collect();
     let started = Instant::now();
-    let rows = opts.signal.samples();
-    let progress = pipeline::tools::Progress::default();
+    let streams: usize = runs.iter().map(|r| r.streams.len()).sum();
+    let progress: Vec<pipeline::tools::Progress> =
+        runs.iter().map(|_| Default::default()).collect();
     let sent = tokio::select! {
-        r = pipeline::tools::publish_with(&client, &opts, &progress) => Some(r?),
+        r = pipeline::tools::publish_all(&client, &runs, &progress) => Some(r?),
         _ = shutdown_signal() => {
             client.flush().await.ok();
             None
         }
     };
     let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
-    match (sent, rows) {
-        (None, _) => tracing::info!(
-            samples_per_stream = progress.samples(),
-            next_seq = progress.next_seq(),
-            streams = opts.streams.len(),
+    // Streams of a file of several are at different rows when stopped:
+    // going on from the least sends a few again, which the service drops.
+    let next_seq = progress
+        .iter()
+        .map(|p| p.next_seq())
+        .min()
+        .unwrap_or(a.start_seq);
+    match sent {
+        None => tracing::info!(
+            samples_per_stream = progress.iter().map(|p| p.samples()).max().unwrap_or(0),
+            next_seq,
+            streams,
             seconds,
-            "stopped; --start-seq {} goes on from there{}",
-            progress.next_seq(),
-            if opts.jetstream {
+            "stopped; --start-seq {next_seq} goes on from there{}",
+            if a.jetstream {
                 " (or a little before it: the last messages may not be acknowledged, and the \
                  stream drops a seq it holds, within its duplicate window)"
             } else {
                 ""
             }
         ),
-        (Some(p), Some(rows)) if p.samples == 0 => tracing::warn!(
+        Some(p) if rows.is_some() && p.iter().all(|p| p.samples == 0) => tracing::warn!(
             rows,
-            start_seq = opts.start_seq,
-            skipped = p.skipped,
+            start_seq = a.start_seq,
+            skipped = p.iter().map(|p| p.skipped).sum::<u64>(),
             "nothing published: the recording has no row to send from --start-seq on"
         ),
-        (Some(p), _) => tracing::info!(
-            samples_per_stream = p.samples,
-            skipped_rows = p.skipped,
-            streams = opts.streams.len(),
+        Some(p) => tracing::info!(
+            samples_per_stream = p.iter().map(|p| p.samples).max().unwrap_or(0),
+            samples = p.iter().map(|p| p.samples).sum::<u64>(),
+            skipped_rows = p.iter().map(|p| p.skipped).sum::<u64>(),
+            streams,
             seconds,
             "published"
         ),

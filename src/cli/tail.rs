@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::nats::{TailArgs, recorded_signal};
+use super::nats::{TailArgs, recorded_signals};
 use super::train::CsvArgs;
 use crate::shutdown_signal;
 
@@ -15,29 +15,39 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
     };
     let client = (a.nats.connect().await?)
         .logging_events("translations published until it is back are not received (core NATS)");
+    // The truth: the recording's column, or each stream's of a file of
+    // several (`--stream-column`), by the key `publish` sent it under.
+    let recorded = match (&a.data, &a.truth_column) {
+        (Some(path), Some(col)) => recorded_signals(
+            path,
+            &CsvArgs {
+                input: Some(col.clone()),
+                output: Some(col.clone()),
+                delimiter: a.delimiter,
+                skip_bad_rows: a.skip_bad_rows,
+                missing: a.missing.clone(),
+                decimal: a.decimal,
+                time_column: a.time_column.clone(),
+                max_gap: a.max_gap,
+                date_order: None,
+                skip_lines: a.skip_lines,
+                stream_column: a.stream_column.clone(),
+            },
+        )?,
+        _ => Vec::new(),
+    };
     let opts = pipeline::tools::TailOptions {
         subject,
         count: a.count,
         duration: a.duration,
         truth: a.truth,
-        recording: match (&a.data, &a.truth_column) {
-            (Some(path), Some(col)) => Some(recorded_signal(
-                path,
-                &CsvArgs {
-                    input: Some(col.clone()),
-                    output: Some(col.clone()),
-                    delimiter: a.delimiter,
-                    skip_bad_rows: a.skip_bad_rows,
-                    missing: a.missing.clone(),
-                    decimal: a.decimal,
-                    time_column: a.time_column.clone(),
-                    max_gap: a.max_gap,
-                    date_order: None,
-                    skip_lines: a.skip_lines,
-                },
-            )?),
-            _ => None,
-        },
+        recording: recorded
+            .iter()
+            .find(|(key, _)| key.is_none())
+            .map(|(_, s)| s.clone()),
+        by_stream: (recorded.into_iter())
+            .filter_map(|(key, s)| Some((key?, s)))
+            .collect(),
         print_every: if a.quiet || a.json { 0 } else { a.every.max(1) },
         plot: a.plot.clone(),
         y_label: a.truth_column.as_ref().map(|c| match c {

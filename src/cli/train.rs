@@ -333,7 +333,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     for f in &prepared.recordings {
         println!("{}", data_line(f, Scored::Training));
         for w in identity_warning(&f.recording).iter().chain(&f.warnings) {
-            eprintln!("WARNING: {}: {w}", f.recording.path.display());
+            eprintln!("WARNING: {}: {w}", f.recording.source());
         }
     }
     // No time column named, but one looks like it: windows span any gap.
@@ -439,11 +439,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe: Some(serde_json::to_value(&recipe)?),
         metrics: Some(serde_json::json!({
             "validation": c,
-            "data": prepared
-                .recordings
-                .iter()
-                .map(|f| f.recording.path.display().to_string())
-                .collect::<Vec<_>>(),
+            // Each file once (a file of several streams is one recording
+            // per stream).
+            "data": a.rec.data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
             // The files' contents, so that `eval` knows them under any path.
             "data_ids": a.rec.data.iter().filter_map(|d| csv::file_id(d)).collect::<Vec<_>>(),
             "input": first.input_name,

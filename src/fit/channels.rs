@@ -43,6 +43,7 @@ pub(super) fn warnings(
         stuck::stuck_channels(rec),
         time.collect(),
         many_skipped(rec).into_iter().collect(),
+        rec.stream_hint.iter().cloned().collect(),
     ]
     .concat();
     (all, doubts)

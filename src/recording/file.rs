@@ -9,20 +9,23 @@ use crate::error::{Error, Result};
 impl Recording {
     /// Reads `path` with `opts`.
     pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
-        // A file that is not there (or not ours to read) is a recording the
-        // command cannot use (exit status 78, as a missing model file); any
-        // other read error is I/O (1: a retry may succeed).
-        let bytes = file_bytes(path).map_err(|e| {
-            let why = format!("cannot open {}: {e}", path.display());
-            match e.kind() {
-                std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::PermissionDenied
-                | std::io::ErrorKind::IsADirectory => Error::Data(why),
-                kind => Error::Io(std::io::Error::new(kind, why)),
-            }
-        })?;
-        Self::from_bytes(&bytes, path, opts)
+        Self::from_bytes(&bytes_of(path)?, path, opts)
     }
+}
+
+/// A recording's bytes. A file that is not there (or not ours to read) is
+/// a recording the command cannot use (exit status 78, as a missing model
+/// file); any other read error is I/O (1: a retry may succeed).
+pub(super) fn bytes_of(path: &Path) -> Result<Arc<[u8]>> {
+    file_bytes(path).map_err(|e| {
+        let why = format!("cannot open {}: {e}", path.display());
+        match e.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::IsADirectory => Error::Data(why),
+            kind => Error::Io(std::io::Error::new(kind, why)),
+        }
+    })
 }
 
 /// A file's bytes. A pipe or a device (`--data /dev/stdin`, a shell's

@@ -63,6 +63,13 @@ pub struct CsvOptions {
     /// Lines at the top that are no part of the table (a logger's preamble
     /// above the header), read as comment lines.
     pub skip_lines: usize,
+    /// The column naming each row's stream (a device, a turbine, a
+    /// patient): an export of several in one file, one row per device and
+    /// time (`time,turbine,wind,power`). Each stream's rows are a recording
+    /// of their own, as a file is (see [`super::Recording::read_streams`]).
+    pub stream: Option<Column>,
+    /// Which stream's rows to read (`None`: the first the file names).
+    pub only_stream: Option<String>,
 }
 
 impl Default for CsvOptions {
@@ -79,6 +86,8 @@ impl Default for CsvOptions {
             max_gap: None,
             date_order: None,
             skip_lines: 0,
+            stream: None,
+            only_stream: None,
         }
     }
 }

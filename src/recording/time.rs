@@ -308,11 +308,14 @@ pub(super) fn split_at_gaps(
         .or_else(|| unsorted(&steps))
         .or_else(|| repeating(&steps, columns));
     if let Some(why) = why {
-        return Err(Error::Data(format!(
-            "{}: {:?} {why}",
-            rec.path.display(),
-            rec.time_name.as_deref().unwrap_or("time")
-        )));
+        let time = rec.time_name.as_deref().unwrap_or("time");
+        // Several devices' rows in turn repeat each time stamp, once each:
+        // the likelier cause, said first.
+        let why = match &rec.stream_hint {
+            Some(devices) => format!("{devices} (read as one, {time:?} {why})"),
+            None => format!("{time:?} {why}"),
+        };
+        return Err(Error::Data(format!("{}: {why}", rec.path.display())));
     }
     rec.time_step = median_step(&steps);
     rec.time_doubt = serial_dates(times, rec.time_step);

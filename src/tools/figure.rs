@@ -1,6 +1,6 @@
 //! `tail --plot`: one stream's translations against its input and truth.
 
-use super::{Signal, signal_of};
+use super::Signal;
 use crate::error::{Error, Result};
 use crate::plot::{self, Chart, Line};
 use crate::wire::Translation;
@@ -10,7 +10,7 @@ use crate::wire::Translation;
 pub(super) fn plot_stream(
     path: &std::path::Path,
     windows: &[Translation],
-    recording: Option<&Signal>,
+    signal: Option<&Signal>,
     y_label: &str,
 ) -> Result<()> {
     let Some(first) = windows.first() else {
@@ -20,8 +20,8 @@ pub(super) fn plot_stream(
         });
     };
     // A model trained on a recording has no curve of its own: without the
-    // recording, the translation alone.
-    let signal = signal_of(first, recording);
+    // recording (`signal`: its or the pair's), the translation alone.
+    let signal = signal.cloned();
     let w = first.values.len() as u64;
     let start = first.seq;
     let mut translated = Vec::new();

@@ -39,14 +39,42 @@ fn a_window_across_a_gap_in_time_has_no_truth() {
         ts: None,
         unit: None,
     };
+    let opts = |recording: Option<Signal>, by_stream: HashMap<String, Signal>| TailOptions {
+        subject: "translated.>".into(),
+        count: None,
+        duration: None,
+        truth: true,
+        recording,
+        by_stream,
+        print_every: 0,
+        plot: None,
+        y_label: None,
+    };
+    let one = opts(Some(signal.clone()), HashMap::new());
     for (seq, scored) in [(0, true), (6, true), (7, false), (9, false), (10, true)] {
-        let truth = truth_of(&at(seq), Some(&signal));
+        let truth = truth_of(&at(seq), &one);
         assert_eq!(truth.is_some(), scored, "seq {seq}");
     }
+    assert_eq!(truth_of(&at(10), &one), Some(vec![10.0, 11.0, 12.0, 13.0]));
+    // A file of several devices: each stream against its own rows, by key;
+    // a stream the file does not name has no truth.
+    let other = rows_of((0..30).map(|i| Some(-(i as f32))).collect(), &[]);
+    let by_stream = HashMap::from([("s".to_string(), other), ("t".to_string(), signal)]);
+    let fleet = opts(None, by_stream);
     assert_eq!(
-        truth_of(&at(10), Some(&signal)),
-        Some(vec![10.0, 11.0, 12.0, 13.0])
+        truth_of(&at(10), &fleet),
+        Some(vec![-10.0, -11.0, -12.0, -13.0])
     );
+    let t = Translation {
+        stream: "t".into(),
+        ..at(7)
+    };
+    assert_eq!(truth_of(&t, &fleet), None, "across t's gap");
+    let u = Translation {
+        stream: "u".into(),
+        ..at(0)
+    };
+    assert_eq!(truth_of(&u, &fleet), None);
 }
 
 #[test]

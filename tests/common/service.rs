@@ -207,6 +207,7 @@ pub async fn tail_in_background(
         duration: Some(std::time::Duration::from_secs(20)),
         truth: false,
         recording: None,
+        by_stream: Default::default(),
         print_every: 0,
         plot: None,
         y_label: None,

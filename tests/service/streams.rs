@@ -414,6 +414,7 @@ async fn a_scaled_model_serves_physical_units() {
         duration: Some(Duration::from_secs(20)),
         truth: true,
         recording: Some(signal.clone()),
+        by_stream: Default::default(),
         print_every: 0,
         plot: Some(dir.path().join("tail.png")),
         y_label: Some("power (kW)".into()),

@@ -97,7 +97,7 @@ pub(super) fn score(
                 warnings.push(format!(
                     "{}: data rows {} are, or may be, rows {} was trained on: where they are \
                      scored, its score is in-sample",
-                    f.recording.path.display(),
+                    f.recording.source(),
                     super::spans(&found.rows),
                     challenger.path.display()
                 ));

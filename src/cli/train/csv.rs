@@ -61,6 +61,12 @@ pub(crate) struct CsvArgs {
     /// skipped anyway].
     #[arg(long, value_name = "N")]
     pub(crate) skip_lines: Option<usize>,
+    /// The column naming each row's device, for an export of several in one
+    /// file (`time,turbine,wind,power`: a row per turbine and time): each
+    /// stream's rows are read as a recording of their own, as a file's are
+    /// (`publish` sends each under its own key) [eval: what training was given].
+    #[arg(long, value_name = "COL")]
+    pub(crate) stream_column: Option<pipeline::recording::Column>,
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -167,6 +173,8 @@ impl CsvArgs {
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
             date_order: self.date_order,
             skip_lines: self.skip_lines.unwrap_or(0),
+            stream: self.stream_column.clone(),
+            only_stream: None,
         }
     }
 
@@ -249,7 +257,7 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
     };
     format!(
         "data       {}: {rows}, {:?} → {:?} ({})",
-        r.path.display(),
+        r.source(),
         r.input_name,
         r.output_name,
         r.read_as()
@@ -337,7 +345,13 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
     // Every file the hint applies to, read with the column: the gaps of all.
     let probes: Option<Vec<Recording>> = (hinted.iter())
         .filter(|r| r.time_hint.as_deref() == Some(flags.as_str()))
-        .map(|r| Recording::read(&r.path, &with_time).ok())
+        .map(|r| {
+            let only = CsvOptions {
+                only_stream: r.stream.clone(),
+                ..with_time.clone()
+            };
+            Recording::read(&r.path, &only).ok()
+        })
         .collect();
     let Some(probes) = probes else {
         return Some(generic);

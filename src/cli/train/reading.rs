@@ -54,6 +54,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
         "skip_lines": a.skip_lines.unwrap_or(0),
+        "stream_column": a.stream_column.as_ref().map(column),
     })
 }
 
@@ -108,6 +109,13 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push(format!("--skip-lines {n}"));
         a.skip_lines = Some(n as usize);
     }
+    // Several devices in one export: the same column names them later.
+    if a.stream_column.is_none()
+        && let Some(c) = column_of(&r["stream_column"])
+    {
+        taken.push(format!("--stream-column {c}"));
+        a.stream_column = Some(c);
+    }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
@@ -152,6 +160,7 @@ mod tests {
             max_gap: None,
             date_order: None,
             skip_lines: None,
+            stream_column: None,
         }
     }
 
@@ -166,6 +175,7 @@ mod tests {
             max_gap: Some(std::time::Duration::from_secs(300)),
             date_order: Some(DateOrder::MonthFirst),
             skip_lines: Some(4),
+            stream_column: Some(Column::Name("turbine".into())),
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
@@ -180,6 +190,7 @@ mod tests {
                 "--missing -9999",
                 "--missing -999.9",
                 "--skip-lines 4",
+                "--stream-column \"turbine\"",
                 "--skip-bad-rows",
                 "--delimiter tab",
                 "--decimal comma"

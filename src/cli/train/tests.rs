@@ -16,6 +16,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         max_gap: None,
         date_order: None,
         skip_lines: None,
+        stream_column: None,
     }
 }
 

@@ -1,0 +1,353 @@
+//! Several devices in one file: an export with a column naming each row's
+//! stream (`time,turbine,wind_speed,power`, a row per turbine and time, as
+//! historians, SCADA systems and time-series databases write them). Each
+//! stream's rows are read as a recording of their own, as a file's are: its
+//! windows never take another's rows, its time gaps are its own, its last
+//! part is held out, and `publish` sends it under its own key.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::{CsvOptions, Recording, file::bytes_of};
+use crate::error::{Error, Result};
+
+/// More streams than this in one file are refused: each is read in a pass
+/// over the whole file, and so many are more likely a column of values
+/// (a time, a counter) than of devices.
+pub const MAX_STREAMS: usize = 256;
+
+/// Picks one stream's rows while a file is read, and notes every stream.
+pub(super) struct Picker {
+    column: usize,
+    name: String,
+    /// The stream read (`None` until the first row names one).
+    wanted: Option<Vec<u8>>,
+    seen: HashSet<Vec<u8>>,
+    /// In the order of their first rows.
+    order: Vec<String>,
+}
+
+impl Picker {
+    pub fn new(column: usize, name: &str, wanted: Option<&str>) -> Self {
+        Self {
+            column,
+            name: name.to_string(),
+            wanted: wanted.map(|w| w.as_bytes().to_vec()),
+            seen: HashSet::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// Whether row `r` is of the stream read. A row that names none is
+    /// refused: it belongs to no device's recording.
+    pub fn take(&mut self, r: &csv::ByteRecord) -> std::result::Result<bool, String> {
+        let cell = r
+            .get(self.column)
+            .map(<[u8]>::trim_ascii)
+            .unwrap_or_default();
+        if cell.is_empty() {
+            return Err(format!(
+                "the stream column {:?} is empty: every row names the device it is of",
+                self.name
+            ));
+        }
+        if !self.seen.contains(cell) {
+            if self.seen.len() == MAX_STREAMS {
+                return Err(format!(
+                    "the stream column {:?} names more than {MAX_STREAMS} streams: is it the \
+                     column naming each row's device (not a time or a value)? Split a larger \
+                     fleet's export into files",
+                    self.name
+                ));
+            }
+            self.seen.insert(cell.to_vec());
+            self.order.push(String::from_utf8_lossy(cell).into_owned());
+        }
+        Ok(match &self.wanted {
+            Some(w) => w == cell,
+            None => {
+                self.wanted = Some(cell.to_vec());
+                true
+            }
+        })
+    }
+
+    /// The column's name, the stream read and every stream named; a stream
+    /// asked for that the file does not name is refused.
+    pub fn found(self, path: &Path) -> Result<(Option<String>, Option<String>, Vec<String>)> {
+        let wanted = self
+            .wanted
+            .map(|w| String::from_utf8_lossy(&w).into_owned());
+        if let Some(w) = &wanted
+            && !self.order.contains(w)
+        {
+            return Err(Error::Data(format!(
+                "{}: the stream column {:?} never names {w:?} (it names {})",
+                path.display(),
+                self.name,
+                listed(&self.order)
+            )));
+        }
+        Ok((Some(self.name), wanted, self.order))
+    }
+}
+
+/// Rows looked at for a column that names devices in turn.
+const LOOKED_AT: usize = 2_000;
+
+/// Without a stream column: a column (not a channel or the time, the
+/// `chosen` ones) whose value changes on most rows while it holds only a
+/// few values (`T01`, `T02`, `T03`, `T01`, …): an export of several
+/// devices, a row per device and time, which read as one recording would
+/// make windows of the devices' rows in turn. The flag naming it, and what
+/// it shows, for a warning.
+pub(super) fn interleaved(
+    rows: impl Iterator<Item = csv::ByteRecord>,
+    names: &[String],
+    chosen: &[usize],
+) -> Option<String> {
+    let rows: Vec<csv::ByteRecord> = rows.take(LOOKED_AT).collect();
+    let width = rows.first()?.len();
+    (0..width).filter(|c| !chosen.contains(c)).find_map(|c| {
+        fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
+            r.get(c).map(<[u8]>::trim_ascii).unwrap_or_default()
+        }
+        let mut order: Vec<&[u8]> = Vec::new();
+        for r in &rows {
+            let v = cell(r, c);
+            if !order.contains(&v) {
+                if order.len() == MAX_STREAMS {
+                    return None;
+                }
+                order.push(v);
+            }
+        }
+        let changes = rows
+            .windows(2)
+            .filter(|w| cell(&w[0], c) != cell(&w[1], c))
+            .count();
+        // A few values, in turn: most rows another than the row before,
+        // and each value on several rows.
+        let few = order.len() >= 2 && 4 * order.len() <= rows.len();
+        let empty = order.iter().any(|v| v.is_empty());
+        (few && !empty && 2 * changes > rows.len()).then(|| {
+            let name = names
+                .get(c)
+                .map_or_else(|| c.to_string(), |n| format!("{n:?}"));
+            let values: Vec<String> = (order.iter())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            let rows = match rows.len() {
+                LOOKED_AT => format!("the first {LOOKED_AT}"),
+                n => n.to_string(),
+            };
+            format!(
+                "column {name} changes on {changes} of {rows} rows among {} values ({}): \
+                 rows of several devices in turn? Read as one recording, windows take their rows \
+                 one after another; --stream-column {name} reads each device's rows as a \
+                 recording of its own",
+                values.len(),
+                listed(&values)
+            )
+        })
+    })
+}
+
+/// `"T01", "T02" and 3 more`.
+pub fn listed(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let quoted: Vec<String> = names.iter().take(SHOWN).map(|n| format!("{n:?}")).collect();
+    match names.len() {
+        0 => "none".into(),
+        n if n <= SHOWN => quoted.join(", "),
+        n => format!("{} and {} more", quoted.join(", "), n - SHOWN),
+    }
+}
+
+impl Recording {
+    /// Reads `path` with `opts`: one recording, or with a stream column
+    /// one per stream it names, in the order of their first rows.
+    pub fn read_streams(path: &Path, opts: &CsvOptions) -> Result<Vec<Self>> {
+        let bytes = bytes_of(path)?;
+        let first = Self::from_bytes(&bytes, path, opts)?;
+        if opts.stream.is_none() || opts.only_stream.is_some() {
+            return Ok(vec![first]);
+        }
+        let mut all = Vec::with_capacity(first.streams.len());
+        let others = first.streams[1..].to_vec();
+        all.push(first);
+        for s in others {
+            let only = CsvOptions {
+                only_stream: Some(s),
+                ..opts.clone()
+            };
+            all.push(Self::from_bytes(&bytes, path, &only)?);
+        }
+        Ok(all)
+    }
+
+    /// Where the rows come from, for people: the file, and the stream
+    /// within it (`fleet.csv, stream "T02"`).
+    pub fn source(&self) -> String {
+        match &self.stream {
+            Some(s) => format!("{}, stream {s:?}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Column;
+    use super::*;
+
+    fn opts(stream: Option<&str>) -> CsvOptions {
+        CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            stream: stream.map(|s| Column::Name(s.into())),
+            skip_bad_rows: true,
+            ..Default::default()
+        }
+    }
+
+    /// Reads `text` as a file, as `retrain` does.
+    fn read(text: &str, opts: &CsvOptions) -> Result<Vec<Recording>> {
+        let dir = tempfile::tempdir().map_err(Error::Io)?;
+        let path = dir.path().join("fleet.csv");
+        std::fs::write(&path, text).map_err(Error::Io)?;
+        Recording::read_streams(&path, opts)
+    }
+
+    /// Three devices' rows in turn, `rows` times; device B's row 5 has a
+    /// bad input and its time jumps after row 7 (a gap of its own).
+    fn fleet(rows: usize) -> String {
+        let mut text = String::from("t,dev,x,y\n");
+        for i in 0..rows {
+            for (k, d) in ["A", "B", "C"].iter().enumerate() {
+                let t = if *d == "B" && i > 7 { i + 100 } else { i };
+                let x = if *d == "B" && i == 5 {
+                    "n/a".to_string()
+                } else {
+                    format!("{}", 10 * k + i)
+                };
+                text.push_str(&format!("{t},{d},{x},{}\n", 100 * k + i));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn each_device_is_a_recording_of_its_own() {
+        let all = read(&fleet(20), &opts(Some("dev"))).unwrap();
+        let names: Vec<_> = all.iter().map(|r| r.stream.as_deref().unwrap()).collect();
+        assert_eq!(names, ["A", "B", "C"]);
+        for (k, r) in all.iter().enumerate() {
+            assert_eq!(r.streams, ["A", "B", "C"]);
+            assert_eq!(r.stream_column.as_deref(), Some("dev"));
+            // Its own rows only, counted from its first (`publish`'s seq).
+            let ys: Vec<f32> = r.output().collect();
+            let own = |i: usize| (100 * k + i) as f32;
+            assert_eq!(r.data_rows(), 20, "{:?}", r.stream);
+            assert_eq!(r.time_step, Some(1.0));
+            if k == 1 {
+                // The bad cell and the gap are B's alone.
+                assert_eq!(
+                    (r.skipped, r.time_gaps, r.time_gap_rows.clone()),
+                    (1, 1, vec![8])
+                );
+                let starts: Vec<usize> = r.segments.iter().map(|s| s.start).collect();
+                assert_eq!(starts, [0, 6, 8]);
+                assert!(ys.iter().all(|&y| (100.0..120.0).contains(&y)));
+            } else {
+                assert_eq!((r.skipped, r.time_gaps, r.segments.len()), (0, 0, 1));
+                assert_eq!(ys, (0..20).map(own).collect::<Vec<_>>());
+            }
+            assert_eq!(
+                r.source(),
+                format!("{}, stream {:?}", r.path.display(), names[k])
+            );
+            assert_eq!(r.stream_hint, None);
+        }
+        // One stream asked for; one the file never names.
+        let b = CsvOptions {
+            only_stream: Some("B".into()),
+            ..opts(Some("dev"))
+        };
+        assert_eq!(read(&fleet(20), &b).unwrap().len(), 1);
+        let z = CsvOptions {
+            only_stream: Some("Z".into()),
+            ..opts(Some("dev"))
+        };
+        let e = read(&fleet(20), &z).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"never names "Z" (it names "A", "B", "C")"#),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stream_column_that_cannot_be_one_is_refused() {
+        // A row naming no device: its line.
+        let text = fleet(3).replace("2,C,", "2,,");
+        let e = read(&text, &opts(Some("dev"))).unwrap_err().to_string();
+        assert!(
+            e.contains("line 10: the stream column \"dev\" is empty"),
+            "{e}"
+        );
+        // The time column, or a channel.
+        let e = read(&fleet(3), &opts(Some("t"))).unwrap_err().to_string();
+        assert!(e.contains("is also the time column"), "{e}");
+        let e = read(&fleet(3), &opts(Some("x"))).unwrap_err().to_string();
+        assert!(e.contains("is also a channel"), "{e}");
+        // A column of values, not of devices.
+        let mut text = String::from("t,x,y\n");
+        for i in 0..300 {
+            text.push_str(&format!("{i},{i},{}\n", 2 * i));
+        }
+        let o = CsvOptions {
+            stream: Some(Column::Name("y".into())),
+            output: Column::Name("x".into()),
+            ..opts(None)
+        };
+        let e = read(&text, &o).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("more than {MAX_STREAMS} streams")),
+            "{e}"
+        );
+    }
+
+    /// Without a stream column, one that alternates is found and named; a
+    /// label that changes now and then, or a sensor's values, are not.
+    #[test]
+    fn devices_in_turn_are_noticed() {
+        let plain = CsvOptions {
+            time: Vec::new(),
+            ..opts(None)
+        };
+        let r = &read(&fleet(20), &plain).unwrap()[0];
+        let hint = r.stream_hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains(
+                r#"column "dev" changes on 59 of 60 rows among 3 values ("A", "B", "C")"#
+            ) && hint.contains(r#"--stream-column "dev""#),
+            "{hint}"
+        );
+        // With the time column, whose stamps repeat (or here, B's being
+        // later, go back) from row to row, the error names it first.
+        let e = read(&fleet(20), &opts(None)).unwrap_err().to_string();
+        let first = e.find(r#"--stream-column "dev""#);
+        assert!(
+            first.is_some() && first < e.find("(read as one, \"t\" goes back"),
+            "{e}"
+        );
+        let mut text = String::from("t,state,noise,x,y\n");
+        for i in 0..400 {
+            let state = if i % 50 < 45 { "OK" } else { "WARN" };
+            text.push_str(&format!("{i},{state},{},{i},{i}\n", (i * 7919) % 1000));
+        }
+        let r = &read(&text, &opts(None)).unwrap()[0];
+        assert_eq!(r.stream_hint, None);
+    }
+}

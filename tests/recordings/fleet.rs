@@ -1,0 +1,183 @@
+//! One export of several devices (`time,unit,…`: a row per device and time,
+//! the devices in turn): without `--stream-column` the tool says so; with it
+//! each device's rows are a recording of their own through `retrain`,
+//! `eval`, `publish` and `tail`, and the live score is `retrain`'s.
+
+use std::io::BufRead;
+
+use super::*;
+
+const DEVICES: [&str; 3] = ["A", "B 2", "C"];
+
+/// Device `k`'s input: the recording's tones, in another phase.
+fn device_input(t: usize, k: usize) -> f64 {
+    let (t, k) = (t as f64, k as f64);
+    1000.0 + 50.0 * (0.07 * t + k).sin() + 20.0 * (0.31 * t + 1.0 + 2.0 * k).sin()
+}
+
+/// Its output: the saturating response two samples later, as the model's.
+fn device_output(t: usize, k: usize) -> f64 {
+    -300.0 + 120.0 * ((device_input(t.saturating_sub(2), k) - 1000.0) / 30.0).tanh()
+}
+
+/// `rows` time steps of three devices, each its own phase of the signal.
+fn write_fleet(path: &Path, rows: usize) {
+    let mut text = String::from("time,unit,s3,s7\n");
+    for t in 0..rows {
+        for (k, d) in DEVICES.iter().enumerate() {
+            text.push_str(&format!(
+                "2026-01-01T{:02}:{:02}:{:02},{d},{:.4},{:.4}\n",
+                t / 3600,
+                t / 60 % 60,
+                t % 60,
+                device_input(t, k),
+                device_output(t, k)
+            ));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// `pipeline status` answers once the service is up.
+fn wait_for_service(url: &str) {
+    for _ in 0..200 {
+        let out = pipeline().args(["status", "--nats", url]).output().unwrap();
+        if out.status.success() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the service did not answer");
+}
+
+#[test]
+fn a_file_of_several_devices_is_one_recording_per_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    write_fleet(&csv, 300);
+    let model = dir.path().join("m.safetensors");
+
+    // Read as one recording: warned (windows would take A, B, C in turn);
+    // with the time column, whose stamps repeat once per device, refused
+    // with the flag that reads it.
+    let out = retrain(&csv, &model, &["--steps", "2"]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARNING") && err.contains("--stream-column \"unit\""),
+        "{err}"
+    );
+    let out = retrain(&csv, &model, &["--steps", "2", "--time-column", "time"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("--stream-column \"unit\"") && err.contains("repeats on"),
+        "{err}"
+    );
+
+    // Per device: 300 rows each, the last 60 held out, no window across two.
+    let out = retrain(
+        &csv,
+        &model,
+        &[
+            "--steps",
+            "30",
+            "--time-column",
+            "time",
+            "--stream-column",
+            "unit",
+        ],
+    );
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for d in DEVICES {
+        let line =
+            format!("fleet.csv, stream {d:?}: 300 rows (240 train, 60 held out from row 240");
+        assert!(stdout.contains(&line), "{line:?} in\n{stdout}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("WARNING: fleet.csv: column"));
+    let report = read_json(&dir.path().join("m.report.json"));
+    // Three devices × (60 − 24 + 1) held-out windows.
+    assert_eq!(report["validation"]["windows"], 3 * 37, "{report}");
+    let trained_mse = report["validation"]["model"]["mse"].as_f64().unwrap();
+
+    // `eval` reads the file as training did and scores the same windows.
+    let (e, err) = eval(&model, &csv, &[]);
+    assert!(err.contains("--stream-column \"unit\""), "{err}");
+    assert_eq!(e["validation"]["windows"], 3 * 37, "{e}");
+    let eval_mse = e["validation"]["model"]["mse"].as_f64().unwrap();
+    assert!(
+        (eval_mse / trained_mse - 1.0).abs() < 1e-6,
+        "{eval_mse} vs {trained_mse}"
+    );
+
+    // Served: each device published under its own key (`B 2` as `B_2`),
+    // from its first held-out row, and scored against its own rows.
+    let server = crate::common::nats::NatsServer::start();
+    let url = server.url();
+    let mut serve = pipeline()
+        .args(["serve", "--model", model.to_str().unwrap(), "--nats", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_service(&url);
+    let mut tail = pipeline()
+        .args(["tail", "--nats", &url, "--truth", "--json", "--quiet"])
+        .args(["--data", csv.to_str().unwrap(), "--truth-column", "s7"])
+        .args(["--time-column", "time", "--stream-column", "unit"])
+        .args(["--count", "111", "--duration", "60s"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(tail.stderr.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("listening"))),
+        "tail did not start"
+    );
+    let out = pipeline()
+        .args(["publish", "--nats", &url, "--data", csv.to_str().unwrap()])
+        .args([
+            "--input",
+            "s3",
+            "--stream-column",
+            "unit",
+            "--start-seq",
+            "240",
+        ])
+        .args(["--rate", "1000"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("samples=180") && err.contains("streams=3"),
+        "{err}"
+    );
+    let summary = tail.wait_with_output().unwrap();
+    serve.kill().ok();
+    serve.wait().ok();
+    ok(&summary);
+    let s: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(
+        (s["windows"].as_u64(), s["streams"].as_u64()),
+        (Some(111), Some(3)),
+        "{s}"
+    );
+    assert_eq!(
+        (s["scored"].as_u64(), s["missing"].as_u64()),
+        (Some(111), Some(0)),
+        "{s}"
+    );
+    let first = s["models"][0]["first"][0].as_str().unwrap_or_default();
+    assert!(["A", "B_2", "C"].contains(&first), "{s}");
+    // The service's translations in f32 against eval's: the same windows.
+    let live = s["mse"].as_f64().unwrap();
+    assert!(
+        (live / eval_mse - 1.0).abs() < 1e-3,
+        "live {live} vs eval {eval_mse}"
+    );
+}
