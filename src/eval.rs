@@ -477,9 +477,12 @@ impl Comparison {
                     some[0].1.stretches
                 ),
             };
-            // As good as the mean, or nearly: nothing of the output is
-            // learnt from the input; more training is not the cure.
+            // As good as the mean, or nearly, and so is the linear map:
+            // nothing of the output is learnt from the input; more training
+            // is not the cure. (Where the linear map explains more, the
+            // input does tell of the output: the model has not learnt it.)
             let nothing = self.model.nmse >= EXPLAINS_NOTHING
+                && self.linear_baseline.nmse >= EXPLAINS_NOTHING
                 && !self
                     .vs_mean
                     .model_wins(self.model.mse, self.mean_baseline.mse);

@@ -104,6 +104,10 @@ pub struct Recording {
     /// clock change shifts by an hour.
     #[serde(skip)]
     pub time_local: bool,
+    /// Its stamps are times without a date (`13:05:17`, `0:00.008`): of a
+    /// day, or since the recording's start.
+    #[serde(skip)]
+    pub time_clock: bool,
     /// With a stream column (see [`CsvOptions::stream`]): its name, the
     /// stream these rows are of, and every stream the file names, in the
     /// order of their first rows.
@@ -154,6 +158,9 @@ impl Recording {
             text::skip_lines(text.to_mut(), opts.skip_lines);
         }
         let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(&text));
+        if quotes::single_quoted(&text, delimiter) {
+            quotes::as_double_quotes(text.to_mut(), delimiter);
+        }
         let (units, units_from) = match toa5 {
             Some(units) => (Some(units), Some("TOA5, units from line 3")),
             None => match text::units_row(&mut text, delimiter) {
@@ -361,6 +368,7 @@ impl Recording {
             input_looks_like_time: false,
             time_doubt: None,
             time_local: false,
+            time_clock: false,
             stream_column: None,
             stream: None,
             streams: Vec::new(),
@@ -463,6 +471,9 @@ impl Recording {
                         // Local dates, or numbers or stamps with an offset?
                         let cell = |k: usize| time.get(k).and_then(|(i, _)| r.get(*i));
                         rec.time_local = cell(0).is_some_and(|d| time::local_text(d, cell(1)));
+                        // Or a time of day or since the start, no date.
+                        rec.time_clock = cell(1).is_none() && cell(0).is_some_and(time::dateless);
+                        rec.time_local &= !rec.time_clock;
                     }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).
@@ -642,6 +653,7 @@ mod file;
 mod header;
 mod numbers;
 mod options;
+mod quotes;
 mod segment;
 mod streams;
 #[cfg(test)]

@@ -117,7 +117,21 @@ pub(crate) fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::L
         }
         (None, None) => bail!("say which model: --pair NAME or --model FILE"),
     };
-    let loaded = format::load(&path, a.window)?;
+    // A window the file records is the one it was trained on: another
+    // would score or serve a model it is not (and under another id).
+    let mut loaded = format::load(&path, None)?;
+    match (a.window, loaded.meta.window) {
+        (Some(w), Some(trained)) if w != trained => {
+            return Err(super::Usage(format!(
+                "{} was trained on windows of {trained} samples, which it records: --window is \
+                 for model files that record none (train another model for windows of {w})",
+                path.display()
+            ))
+            .into());
+        }
+        (Some(w), None) => loaded = format::load(&path, Some(w))?,
+        _ => {}
+    }
     if let (Some(want), Some(have)) = (&a.pair, &loaded.meta.pair)
         && want != have
     {

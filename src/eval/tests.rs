@@ -180,6 +180,17 @@ fn a_win_by_chance_is_no_win() {
             && !v.contains("explains next to none"),
         "{v}"
     );
+    // Where the linear map explains a part of the output from the same
+    // windows, the input does tell of it: the model is not the channels'
+    // fault.
+    let half: Vec<f32> = valid.target.iter().map(|t| t * 0.5).collect();
+    let linear_sees = Comparison::new(&valid, &model, &mean, &half).unwrap();
+    assert!(linear_sees.linear_baseline.nmse < 0.5, "{linear_sees:?}");
+    let v = linear_sees.verdict();
+    assert!(
+        v.starts_with("WARNING") && !v.contains("explains next to none") && v.contains("may help"),
+        "{v}"
+    );
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(json["worth_serving"], false);
     assert!(json["vs_mean"]["t"].is_number());

@@ -311,6 +311,41 @@ pub(super) fn clock(text: &str) -> Option<f64> {
     Some(hours * 3600.0 + minutes * 60.0 + secs)
 }
 
+/// An elapsed time since a recording's start, as bedside monitors, test
+/// rigs and waveform tools write it: `m:ss.fff` (`0:00.008`, seconds with a
+/// fraction: no time of day is written so), or `h:mm:ss[.fff]` with hours
+/// past a day allowed (`25:00:00.000`), either in brackets as some write it
+/// (`[00:00:00.008]`). Seconds since its start; `None` for anything else
+/// (`12:10`, `1:05 PM`: times of day, which need their date).
+pub(super) fn elapsed(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let text = match text.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?.trim(),
+        None => text,
+    };
+    let whole = |s: &str| -> Option<f64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let seconds = |s: &str| -> Option<f64> {
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let ok = int.len() == 2 && frac.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| s.parse::<f64>().ok())
+            .flatten()
+            .filter(|v| *v < 60.0)
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts[..] {
+        [m, s] if s.contains('.') => Some(whole(m)? * 60.0 + seconds(s)?),
+        [h, m, s] if m.len() == 2 => {
+            let m = whole(m).filter(|m| *m < 60.0)?;
+            Some(whole(h)? * 3600.0 + m * 60.0 + seconds(s)?)
+        }
+        _ => None,
+    }
+}
+
 /// The days of month `m` of year `y` (Gregorian).
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {

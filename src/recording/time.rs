@@ -2,7 +2,7 @@
 //! next to each other in time (a logger stopped for hours, a clock set
 //! back): windows are not made across such a gap, as across a skipped row.
 
-use super::dates::{DateOrder, clock, date_time};
+use super::dates::{self, DateOrder, clock, date_time};
 use super::numbers::{Convention, is_number, number_f64};
 use super::{Recording, SKIPPED_EXAMPLES, Segment};
 use crate::error::{Error, Result};
@@ -60,7 +60,11 @@ pub(super) fn seconds(
         return Ok(v / per_second);
     }
     let dotted = text.replace(',', ".");
-    date_time(&dotted, order).ok_or_else(|| {
+    // A time of day alone (`13:05:17`) reads as the seconds since its
+    // midnight, which a recording of one day keeps in order; one that goes
+    // on past midnight is refused there (see `split_at_gaps`).
+    let reading = date_time(&dotted, order).or_else(|| dates::elapsed(&dotted));
+    reading.ok_or_else(|| {
         if clock(&dotted).is_some() {
             return format!(
                 "{text:?} is a time of day without a date: name the date's column first \
@@ -122,9 +126,14 @@ pub(super) fn time_columns_hint(
     for i in (0..row.len()).filter(|i| !skip.contains(i)) {
         let Some(cell) = text(i) else { continue };
         let either = [DateOrder::DayFirst, DateOrder::MonthFirst];
-        if cell.parse::<f64>().is_ok()
-            || either.iter().all(|o| date_time(&cell, Some(*o)).is_none())
-        {
+        if cell.parse::<f64>().is_ok() {
+            continue;
+        }
+        if either.iter().all(|o| date_time(&cell, Some(*o)).is_none()) {
+            // A time since the start (`0:00.008`, `[00:00:00.008]`).
+            if dates::elapsed(&cell).is_some() {
+                return Some(flag(i));
+            }
             continue;
         }
         // (A `T` ends a date only after a digit: not `04-OCT-2024`'s.)
@@ -155,6 +164,9 @@ pub(super) fn time_columns_hint(
                 "zeit",
                 "zeitstempel",
                 "epoch",
+                "elapsed",
+                "relative",
+                "runtime",
             ];
             // Not `t` alone: a temperature as often as a time; `t_ms` is one
             // (`T_min`, `T_h`: a daily minimum, an hour's mean temperature).
@@ -256,6 +268,39 @@ pub(super) fn local_text(date: &[u8], clock: Option<&[u8]>) -> bool {
     !is_number(text) && !zoned
 }
 
+/// Whether a time cell is a time without a date (see [`dates::elapsed`]).
+pub(super) fn dateless(cell: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(cell);
+    let text = text.trim().trim_matches('"').replace(',', ".");
+    date_time(&text, None).is_none() && dates::elapsed(&text).is_some()
+}
+
+/// Times of day without their date go back at midnight: the first row
+/// where they do (from 20:00 or later to before 04:00), and the two times.
+fn past_midnight(rec: &Recording, times: &[f64]) -> Option<String> {
+    const HOUR: f64 = 3600.0;
+    if !rec.time_clock {
+        return None;
+    }
+    let at = times
+        .windows(2)
+        .position(|w| w[0] >= 20.0 * HOUR && w[0] < 24.0 * HOUR && w[1] < 4.0 * HOUR)?;
+    let clock = |t: f64| {
+        let s = t.round() as u64;
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    // The data row (skipped rows counted) of the time after midnight.
+    let row = (rec.row_times.iter().enumerate())
+        .filter_map(|(i, t)| t.map(|_| i))
+        .nth(at + 1)?;
+    Some(format!(
+        "holds times of day without their date: they go from {} back to {} at data row {row} \
+         (midnight); name the date's column first (--time-column DATE --time-column TIME)",
+        clock(times[at]),
+        clock(times[at + 1]),
+    ))
+}
+
 /// Whether a step of `step` from a row stamped `from` is one sampling
 /// interval `m` plus or minus an hour, in the small hours of a Sunday (when
 /// clocks change in Europe and North America). Stamps with an offset are
@@ -304,7 +349,8 @@ pub(super) fn split_at_gaps(
         at += s.len();
     }
     rec.row_times = row_times;
-    let why = newest_first(&steps)
+    let why = past_midnight(rec, times)
+        .or_else(|| newest_first(&steps))
         .or_else(|| unsorted(&steps))
         .or_else(|| repeating(&steps, columns));
     if let Some(why) = why {

@@ -415,6 +415,21 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
         assert!(err.contains(why), "{err}");
     }
     assert!(!model.exists());
+    // A window other than the one a model records: refused, not scored as
+    // another model (`--window` is for files that record none).
+    write_recording(&csv, 200);
+    ok(&retrain(&csv, &model, &["--steps", "1"]));
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap(), "--window", "48"])
+        .args(["--data", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("was trained on windows of 24 samples"),
+        "{err}"
+    );
 }
 
 /// A training step larger than the memory the process may take (here its

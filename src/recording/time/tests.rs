@@ -169,17 +169,24 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
             && e.contains("--time-column DATE --time-column TIME"),
         "{e}"
     );
-    // The time of day alone says what is missing.
+    // The time of day alone, past midnight, says what is missing (within
+    // one day it is read as the seconds since its midnight).
     let e = read(&text, &["Uhrzeit"]).unwrap_err().to_string();
     assert!(
         e.contains(
-            "line 2: column \"Uhrzeit\" (index 1): \"23:30:00\" is a time of day without a date"
+            "\"Uhrzeit\" holds times of day without their date: they go from 23:45:00 back to \
+             00:00:00 at data row 2 (midnight); name the date's column first"
         ),
         "{e}"
     );
-    // With --skip-bad-rows every row goes; a bad value on the first
-    // one does not make the channels the suspects.
-    let dashed = text.replacen(";0,5;", ";---;", 1);
+    let day = "Datum;Uhrzeit;x;y\n24.10.2026;08:00:00;1;2\n24.10.2026;08:15:00;1;2\n\
+               24.10.2026;08:30:00;1;2\n";
+    let r = read(day, &["Uhrzeit"]).unwrap();
+    assert_eq!((r.time_step, r.time_local), (Some(900.0), false));
+    // With --skip-bad-rows every row goes for a time cell that is none
+    // (`23h30`); a bad value on the first one does not make the channels
+    // the suspects.
+    let dashed = text.replacen(";0,5;", ";---;", 1).replace(':', "h");
     let opts = super::super::CsvOptions {
         input: super::super::Column::Name("x".into()),
         output: super::super::Column::Name("y".into()),
@@ -552,5 +559,70 @@ fn a_gap_after_a_skipped_row_is_said() {
     assert_eq!(
         r.time_gap_examples,
         ["data row 10: 3.0 h after data row 8, 1 skipped row between"]
+    );
+}
+
+/// Elapsed times as bedside monitors and waveform tools export them
+/// (PhysioNet: every cell in `'`, a units row, `m:ss.mmm` going on to
+/// `h:mm:ss.mmm`; or `[hh:mm:ss.mmm]`): read as seconds since the start.
+#[test]
+fn elapsed_times_are_read_as_seconds_from_the_start() {
+    use super::super::dates::elapsed;
+    let cases = [
+        ("0:00.008", Some(0.008)),
+        ("12:59.992", Some(779.992)),
+        ("1:00:00.000", Some(3600.0)),
+        ("25:00:00.5", Some(90_000.5)),
+        ("[00:01:00.250]", Some(60.25)),
+        ("13:05:17", Some(47_117.0)),
+        // Times of day without seconds, or with AM/PM: not elapsed.
+        ("12:10", None),
+        ("1:05 PM", None),
+        ("1:60.0", None),
+        ("0:5.0", None),
+        ("1:00:60.0", None),
+        ("[0:00.008", None),
+        ("-0:01.000", None),
+    ];
+    for (text, want) in cases {
+        let got = elapsed(text);
+        match (got, want) {
+            (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{text}: {g}"),
+            _ => assert_eq!(got, want, "{text}"),
+        }
+    }
+    let mut text = String::from("'Elapsed time','ABP','PLETH'\r\n'hh:mm:ss.mmm','mmHg','NU'\r\n");
+    for i in 0..500 {
+        let t = 59.0 * 60.0 + 59.0 + i as f64 * 0.008 - 2.0;
+        let (h, m, s) = ((t / 3600.0) as u64, (t / 60.0) as u64 % 60, t % 60.0);
+        let stamp = match h {
+            0 => format!("{m}:{s:06.3}"),
+            h => format!("{h}:{m:02}:{s:06.3}"),
+        };
+        text += &format!("'{stamp}',{},{}\r\n", 90 + i % 7, i % 5);
+    }
+    let opts = super::super::CsvOptions {
+        input: super::super::Column::Name("PLETH".into()),
+        output: super::super::Column::Name("ABP".into()),
+        time: vec![super::super::Column::Name("Elapsed time".into())],
+        ..Default::default()
+    };
+    let r = Recording::from_bytes(text.as_bytes(), std::path::Path::new("p.csv"), &opts).unwrap();
+    assert_eq!((r.rows, r.time_gaps, r.time_step), (500, 0, Some(0.008)));
+    assert_eq!(
+        (r.output_name.as_str(), r.output_unit()),
+        ("ABP", Some("mmHg"))
+    );
+    assert!(!r.time_local && r.time_clock);
+    // Named nowhere, the column is pointed at.
+    let unnamed = super::super::CsvOptions {
+        time: Vec::new(),
+        ..opts
+    };
+    let r =
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("p.csv"), &unnamed).unwrap();
+    assert_eq!(
+        r.time_hint.as_deref(),
+        Some("--time-column \"Elapsed time\"")
     );
 }
