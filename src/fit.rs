@@ -135,7 +135,7 @@ pub fn prepare(
         ));
         // Scored: the held-out part, or every row where none is held out.
         let scored = if valid.is_empty() { &train } else { &valid };
-        let (warnings, doubts) = channels::warnings(&rec, &train, scored);
+        let (warnings, doubts) = channels::warnings(&rec, &train, scored, window);
         p.recordings.push(FileSummary {
             train_rows: train.iter().map(|s| s.len()).sum(),
             validation_rows: valid.iter().map(|s| s.len()).sum(),

@@ -6,6 +6,7 @@ use crate::eval::significant;
 use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
+mod lag;
 mod stuck;
 
 /// What the verdict points at before the model (see [`warnings`]).
@@ -25,6 +26,7 @@ pub(super) fn warnings(
     rec: &Recording,
     train: &[Segment],
     scored: &[Segment],
+    window: usize,
 ) -> (Vec<String>, Doubts) {
     let time = rec.time_doubt.iter().map(|why| {
         format!(
@@ -44,6 +46,9 @@ pub(super) fn warnings(
         time.collect(),
         many_skipped(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
+        lag::warning(train, window, rec.time_step)
+            .into_iter()
+            .collect(),
     ]
     .concat();
     (all, doubts)
@@ -196,7 +201,7 @@ mod tests {
 
     /// The warnings, the whole file taken as training rows.
     fn all(rec: &Recording) -> Vec<String> {
-        warnings(rec, &rec.segments, &rec.segments).0
+        warnings(rec, &rec.segments, &rec.segments, 24).0
     }
 
     fn rec(text: &str) -> Recording {
@@ -312,7 +317,7 @@ mod tests {
         // score), and not as a fill; none in the input is.
         let doubts = |text: &str| {
             let r = read(text);
-            warnings(&r, &r.segments, &r.segments).1
+            warnings(&r, &r.segments, &r.segments, 24).1
         };
         let spiky = Doubts {
             filled: false,
@@ -329,23 +334,23 @@ mod tests {
         };
         let input_spikes = read(&swapped(rows(true)));
         let all = &input_spikes.segments;
-        let (w, d) = warnings(&input_spikes, all, all);
+        let (w, d) = warnings(&input_spikes, all, all, 24);
         assert!(w[0].starts_with("column \"x\": 10 value(s)"), "{w:?}");
         assert_eq!(d, Doubts::default());
         // Spikes in the held-out part only: the scaling never sees them.
         let r = read(&rows(true));
         let (train, scored) = r.split(0.3);
-        let (w, _) = warnings(&r, &train, &scored);
+        let (w, _) = warnings(&r, &train, &scored, 24);
         assert!(w.is_empty(), "{w:?}");
         // But they weigh in the scores (of 1,800 rows, where they are
         // rare enough to be spikes): the verdict is told.
         let (train, scored) = r.split(0.9);
-        let (w, d) = warnings(&r, &train, &scored);
+        let (w, d) = warnings(&r, &train, &scored, 24);
         assert!(w.is_empty() && d.output_spikes, "{w:?}");
         // Spikes in the training rows only: warned, and the scores (the
         // last 400 rows) hold none.
         let (train, scored) = r.split(0.2);
-        let (w, d) = warnings(&r, &train, &scored);
+        let (w, d) = warnings(&r, &train, &scored, 24);
         assert!(!w.is_empty() && !d.output_spikes, "{w:?}");
     }
 
@@ -391,7 +396,7 @@ mod tests {
         // Said to the verdict too (a model that loses is pointed at it).
         let filled = |text: &str| {
             let r = rec(text);
-            warnings(&r, &r.segments, &r.segments).1.filled
+            warnings(&r, &r.segments, &r.segments, 24).1.filled
         };
         assert!(filled(&rows(150, false)) && filled(&rows(0, true)));
         assert!(!filled(&rows(0, false)));

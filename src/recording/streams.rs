@@ -127,10 +127,21 @@ pub(super) fn interleaved(
             .filter(|w| cell(&w[0], c) != cell(&w[1], c))
             .count();
         // A few values, in turn: most rows another than the row before,
-        // and each value on several rows.
-        let few = order.len() >= 2 && 4 * order.len() <= rows.len();
+        // each value on several rows, and most the one of the row a round
+        // of them before (A, B, C, A, B, C); names or whole numbers, not a
+        // sensor's readings to a few steps (`60.6`, `61.0`).
+        let k = order.len();
+        let few = k >= 2 && 4 * k <= rows.len();
         let empty = order.iter().any(|v| v.is_empty());
-        (few && !empty && 2 * changes > rows.len()).then(|| {
+        let reading = |v: &[u8]| {
+            v.contains(&b'.') && std::str::from_utf8(v).is_ok_and(|t| t.parse::<f64>().is_ok())
+        };
+        let named = !order.iter().any(|v| reading(v));
+        let rounds = || {
+            let again = (k..rows.len()).filter(|&t| cell(&rows[t], c) == cell(&rows[t - k], c));
+            2 * again.count() > rows.len() - k
+        };
+        (few && !empty && named && 2 * changes > rows.len() && rounds()).then(|| {
             let name = names
                 .get(c)
                 .map_or_else(|| c.to_string(), |n| format!("{n:?}"));
@@ -342,10 +353,17 @@ mod tests {
             first.is_some() && first < e.find("(read as one, \"t\" goes back"),
             "{e}"
         );
-        let mut text = String::from("t,state,noise,x,y\n");
+        // A state now and then, a sensor's noise, its readings to a few
+        // steps (cycling, even), a count of a few values.
+        let mut text = String::from("t,state,noise,reading,count,x,y\n");
         for i in 0..400 {
             let state = if i % 50 < 45 { "OK" } else { "WARN" };
-            text.push_str(&format!("{i},{state},{},{i},{i}\n", (i * 7919) % 1000));
+            let reading = 60.0 + (i % 9) as f64 * 0.4;
+            let count = (i * 7919) % 13 % 5;
+            text.push_str(&format!(
+                "{i},{state},{},{reading:.1},{count},{i},{i}\n",
+                (i * 7919) % 1000
+            ));
         }
         let r = &read(&text, &opts(None)).unwrap()[0];
         assert_eq!(r.stream_hint, None);

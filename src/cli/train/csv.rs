@@ -40,7 +40,8 @@ pub(crate) struct CsvArgs {
     /// microseconds or nanoseconds told by their size (numbers in the unit
     /// the column's name gives: t_ms, Time [ms], elapsed_us); ISO 8601 such as
     /// 2026-01-01T12:00:00, with or without an offset (Z, +01:00);
-    /// DD.MM.YYYY hh:mm:ss; 04-Dec-2024 13:05:17 (plant historians; month names in English, German, French, Spanish, Italian or Dutch); or slashed dates, 3/1/2026 12:10 AM or
+    /// DD.MM.YYYY hh:mm:ss; 04-Dec-2024 13:05:17 (plant historians; month names in English, German, French, Spanish, Italian or Dutch);
+    /// a time since the start, 0:00.008 or [00:00:00.008]; or slashed dates, 3/1/2026 12:10 AM or
     /// 01/03/2026 00:10 (see --date-order). Give it twice when the date and the time of day
     /// are separate columns (`--time-column Datum --time-column Uhrzeit`).
     #[arg(long, value_name = "COL")]

@@ -205,7 +205,7 @@ mod tests {
         );
         // Among every warning of the recording.
         let r = read(rows(true, false, false));
-        let every = super::super::warnings(&r, &r.segments, &r.segments).0;
+        let every = super::super::warnings(&r, &r.segments, &r.segments, 24).0;
         assert!(
             every.iter().any(|w| w.contains("stuck sensor")),
             "{every:?}"
