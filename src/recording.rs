@@ -13,9 +13,7 @@
 //! either side become separate [`Segment`]s, so no training window joins
 //! samples that were not next to each other in time.
 
-use std::path::{Path, PathBuf};
-
-use serde::Serialize;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 pub use dates::DateOrder;
@@ -25,105 +23,11 @@ use header::Header;
 pub use numbers::Decimal;
 use numbers::{Evidence, channel_cell};
 pub use options::{Column, CsvOptions};
+pub use record::Recording;
 pub use segment::{Segment, windows};
 pub use streams::{MAX_STREAMS, listed};
 pub use text::parse_delimiter;
 use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
-
-/// One file's two channels, and what reading it found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recording {
-    pub path: PathBuf,
-    /// Header names of the two channels (or `column N` without a header).
-    pub input_name: String,
-    pub output_name: String,
-    /// Where the units came from (`read_as` says it).
-    #[serde(skip)]
-    pub units_from: Option<&'static str>,
-    /// Their units, where the file gives them in a row of their own (a
-    /// TOA5 logger file); see [`Recording::output_unit`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input_unit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_unit: Option<String>,
-    /// The channels' 0-based columns (the same one for `publish`).
-    #[serde(skip)]
-    pub input_index: usize,
-    #[serde(skip)]
-    pub output_index: usize,
-    pub delimiter: char,
-    pub header: bool,
-    /// The text encoding the file was read as (`UTF-8`, `Windows-1252`, …).
-    pub encoding: &'static str,
-    /// The decimal separator its cells show (`None`: none shows one).
-    pub decimal: Option<Decimal>,
-    /// Rows read into the channels.
-    pub rows: usize,
-    /// Rows skipped for a bad cell (`skip_bad_rows`).
-    pub skipped: usize,
-    /// The first few skipped rows' reasons, for the report.
-    pub skipped_examples: Vec<String>,
-    /// The time column, when one was read (see [`CsvOptions::time`]).
-    pub time_name: Option<String>,
-    /// How slashed dates in it were read (given, or what they showed).
-    #[serde(skip)]
-    pub date_order: Option<DateOrder>,
-    /// The time column's median step (the sampling interval), seconds.
-    pub time_step: Option<f64>,
-    /// Steps 1.5 intervals or longer that are not gaps: late or missing
-    /// samples that windows span.
-    pub late_steps: usize,
-    /// Rows whose time is the row before's (kept as samples, not a gap:
-    /// `serve` does not restart at a repeated ts), and the first of them.
-    pub repeated_times: usize,
-    pub first_repeat: Option<usize>,
-    /// Gaps in time the rows were split at, and the first few of them.
-    pub time_gaps: usize,
-    pub time_gap_examples: Vec<String>,
-    /// The data row after each gap, but for those right after skipped
-    /// rows (split there already: `time_gaps` counts them too).
-    #[serde(skip)]
-    pub time_gap_rows: Vec<usize>,
-    /// Each data row's time in seconds as the time column reads (`None`
-    /// for a skipped row; empty without a time column): `publish` stamps.
-    #[serde(skip)]
-    pub row_times: Vec<Option<f64>>,
-    /// Without a time column named: the flags naming the column(s) of the
-    /// first data row that look like time stamps (`--time-column Zeit`).
-    #[serde(skip)]
-    pub time_hint: Option<String>,
-    /// Without a time column named: the input column itself looks like
-    /// time stamps (by its cells, or a number under a time-like name): a
-    /// default column 0 that is the export's time.
-    #[serde(skip)]
-    pub input_looks_like_time: bool,
-    /// Why the time column's numbers may not be seconds (a warning).
-    #[serde(skip)]
-    pub time_doubt: Option<String>,
-    /// Its stamps are dates in local time (no offset from UTC), which a
-    /// clock change shifts by an hour.
-    #[serde(skip)]
-    pub time_local: bool,
-    /// Its stamps are times without a date (`13:05:17`, `0:00.008`): of a
-    /// day, or since the recording's start.
-    #[serde(skip)]
-    pub time_clock: bool,
-    /// With a stream column (see [`CsvOptions::stream`]): its name, the
-    /// stream these rows are of, and every stream the file names, in the
-    /// order of their first rows.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream_column: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream: Option<String>,
-    #[serde(skip)]
-    pub streams: Vec<String>,
-    /// Without one: a column that looks like one (see
-    /// [`streams::interleaved`]), said in a warning.
-    #[serde(skip)]
-    pub stream_hint: Option<String>,
-    #[serde(skip)]
-    pub segments: Vec<Segment>,
-}
 
 /// Why a row is not read.
 enum Refusal {
@@ -654,6 +558,7 @@ mod header;
 mod numbers;
 mod options;
 mod quotes;
+mod record;
 mod segment;
 mod streams;
 #[cfg(test)]
