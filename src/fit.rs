@@ -425,14 +425,14 @@ pub fn write_report(
             .collect()
     };
     let mut lines = vec![Line::new(
-        "training loss (teacher-forced, scaled units)".to_string(),
+        "training loss: each step from the true one before (teacher-forced)".to_string(),
         xy(|s| Some(s.loss)),
         plot::BLUE,
     )];
     let val = xy(|s| s.val_ar_mse);
     if !val.is_empty() {
         lines.push(Line::new(
-            "validation AR MSE (scaled units)".to_string(),
+            "held-out MSE: whole windows from the model's own steps, as served".to_string(),
             val,
             plot::RED,
         ));
@@ -449,7 +449,7 @@ pub fn write_report(
         &Chart {
             title: &title,
             x_label: "optimiser step",
-            y_label: "MSE (log scale)",
+            y_label: "MSE in scaled units (log scale)",
             log_y: true,
         },
         &lines,
