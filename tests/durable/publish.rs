@@ -91,10 +91,13 @@ async fn publish_into_jetstream_keeps_each_streams_order_across_a_server_restart
     let mut next: HashMap<String, u64> = HashMap::new();
     let total = streams * count as usize;
     let mut messages = consumer.messages().await.unwrap();
-    for _ in 0..total {
+    for read in 0..total {
         let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
             .await
-            .expect("fewer samples stored than published")
+            .unwrap_or_else(|_| {
+                let state = stream.cached_info().state.clone();
+                panic!("fewer samples stored than published: {read} of {total} read, {state:?}")
+            })
             .unwrap()
             .unwrap();
         let seq = pipeline::wire::decode_samples(&m.payload).unwrap().seq;
