@@ -125,6 +125,9 @@ impl Recording {
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
         let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));
+        if let Some(why) = head.one_row_per_field() {
+            return Err(at(first_at, why));
+        }
         let (ci, input_name) = resolve(&opts.input)?;
         let (co, output_name) = resolve(&opts.output)?;
         if opts.max_gap.is_some() && opts.time.is_empty() {
@@ -149,6 +152,7 @@ impl Recording {
         // Each row's stream (`--stream-column turbine`): a column of its
         // own, neither a channel nor the time.
         let stream = opts.stream.as_ref().map(resolve).transpose()?;
+        let picker_given = stream.as_ref().map(|(s, _)| *s);
         let mut picker = match &stream {
             Some((s, name)) if *s == ci || *s == co || stamps.contains(s) => {
                 return Err(Error::Data(format!(
@@ -455,7 +459,7 @@ impl Recording {
                 rec.input_looks_like_time = time::time_columns_hint(&r, names, &others).is_some();
             }
         }
-        if picker.is_none() {
+        if picker.is_none() && !opts.one_stream {
             let data = records(bytes, delimiter).skip(usize::from(header));
             let names: &[String] = if header { names } else { &[] };
             let chosen = [[ci, co].as_slice(), &stamps].concat();
@@ -482,6 +486,18 @@ impl Recording {
         rec.segments.retain(|s| !s.is_empty());
         if !time.is_empty() {
             time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
+        }
+        // Several devices' rows one block after another: the time goes
+        // back where the device changes.
+        if rec.stream_hint.is_none() && picker_given.is_none() && !opts.one_stream {
+            let back = streams::back_rows(&rec.row_times);
+            if !back.is_empty() {
+                let data = records(bytes, delimiter).skip(usize::from(header));
+                let names: &[String] = if header { names } else { &[] };
+                let chosen = [[ci, co].as_slice(), &stamps].concat();
+                let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
+                rec.stream_hint = streams::blocks(rows, names, &chosen, &back);
+            }
         }
         if rec.rows == 0 {
             // Most rows refused for their time cell (some may have had a bad

@@ -393,6 +393,12 @@ pub struct TailSummary {
     /// The unit the translations say they are in (the first that says).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// With a file of several devices' truth: windows of streams it names
+    /// no device of (their keys, the first few), not scored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams_without_truth: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub windows_without_truth: u64,
     /// Switches between models past the first [`RUNS`] runs, not listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_switches: u64,
@@ -547,6 +553,13 @@ pub async fn tail(
                  recording, pass --data FILE --truth-column COL",
                 t.pair
             );
+        }
+        if opts.truth && !opts.by_stream.is_empty() && !opts.by_stream.contains_key(&t.stream) {
+            summary.windows_without_truth += 1;
+            let listed = &mut summary.streams_without_truth;
+            if listed.len() < 16 && !listed.contains(&t.stream) {
+                listed.push(t.stream.clone());
+            }
         }
         if let Some(tr) = &truth {
             scores.add(&t.values, tr);

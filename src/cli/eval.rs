@@ -151,7 +151,28 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // Said on stderr as they come, and in --json's `warnings`.
     let mut warned: Vec<String> = Vec::new();
     a.rec.say_large_files();
-    let prepared = match fit::prepare(&a.rec.data, &csv, validate, w) {
+    // A stream column taken from training that this recording lacks (one
+    // device's export scored by a model of several): read as one device's
+    // (with the time column's fallback below too, where that fails).
+    let taken_stream = a.rec.csv.stream_column.is_none() && csv.stream.is_some();
+    let mut prepared = fit::prepare(&a.rec.data, &csv, validate, w);
+    if let (Err(e), true) = (&prepared, taken_stream)
+        && e.to_string().contains("no column")
+    {
+        let column = csv.stream.take().map(|c| c.to_string()).unwrap_or_default();
+        csv.one_stream = true;
+        warn(
+            &mut warned,
+            format!(
+                "the model was trained on several devices' rows (--stream-column {column}), \
+                 which this recording has no column for: read as one device's"
+            ),
+        );
+        if let Ok(read) = fit::prepare(&a.rec.data, &csv, validate, w) {
+            prepared = Ok(read);
+        }
+    }
+    let prepared = match prepared {
         // A time column taken from training that this recording lacks (or
         // cannot read): read it without one, and say so.
         Err(e) if !csv.time.is_empty() && a.rec.csv.time_column.is_empty() => {
@@ -180,6 +201,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         r => r?,
     };
+    super::train::csv::devices_in_turn(&given, &prepared.recordings)?;
     // Another sampling rate than training's: windows of another length in time.
     let trained_step = loaded.meta.metrics.as_ref().map(|m| &m["time_step_s"]);
     // The gap `serve` restarts windows at for this model, by default.

@@ -127,10 +127,10 @@ pub(crate) struct PublishArgs {
     pub(crate) csv: CsvArgs,
     /// Stream key (repeat for several). With --stream-column, each device
     /// of the file goes under its own name instead.
-    #[arg(long, default_value = "demo")]
+    #[arg(long, default_value = "demo", conflicts_with = "stream_column")]
     pub(crate) stream: Vec<String>,
     /// Publish N streams `<stream>-0 … <stream>-(N-1)` instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stream_column")]
     pub(crate) streams: Option<usize>,
     /// Subject prefix.
     #[arg(long, default_value = "samples")]
@@ -251,6 +251,11 @@ pub(crate) fn recorded_signals(
     csv: &CsvArgs,
 ) -> Result<Vec<(Option<String>, pipeline::tools::Signal)>> {
     let all = pipeline::recording::Recording::read_streams(path, &csv.options())?;
+    // Several devices' rows read as one: every stream would be scored
+    // against their rows taken in turn.
+    if let Some(devices) = all.iter().find_map(|r| r.stream_hint.as_ref()) {
+        tracing::warn!("{}: {devices}", path.display());
+    }
     (all.iter())
         .map(|r| Ok((stream_key(r)?, pipeline::tools::Signal::recorded(r))))
         .collect()
@@ -264,17 +269,22 @@ fn stream_key(r: &pipeline::recording::Recording) -> Result<Option<String>> {
     let Some(name) = &r.stream else {
         return Ok(None);
     };
-    let key: String = (name.chars())
+    let key = key_of(name);
+    pipeline::window::validate_key(&key).map_err(|why| {
+        pipeline::Error::Data(format!("{}: {why}: cannot be a stream key", r.source()))
+    })?;
+    Ok(Some(key))
+}
+
+/// A device's name as a stream key (see [`stream_key`]).
+fn key_of(name: &str) -> String {
+    (name.chars())
         .map(|c| match c {
             '.' | '*' | '>' => '_',
             c if c.is_whitespace() || c.is_control() => '_',
             c => c,
         })
-        .collect();
-    pipeline::window::validate_key(&key).map_err(|why| {
-        pipeline::Error::Data(format!("{}: {why}: cannot be a stream key", r.source()))
-    })?;
-    Ok(Some(key))
+        .collect()
 }
 
 /// What `publish --data` sends of one recording (a file, or one stream of
@@ -344,21 +354,41 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
             }
             let opts = a.csv.input_only().options();
             let all = pipeline::recording::Recording::read_streams(path, &opts)?;
+            // Each device's key: two names written alike (`WTG 03` and
+            // `WTG_03`) would be one stream, their samples mixed.
+            let mut keyed: Vec<(String, &str)> = Vec::new();
             for (i, r) in all.iter().enumerate() {
                 super::train::input_not_time(&a.csv, r)?;
                 let (signal, unit) = recorded_input(r, &a, i == 0);
-                let keys = match stream_key(r)? {
-                    Some(key) => vec![key],
-                    None => named.clone(),
+                let keys = match (stream_key(r)?, r.stream.as_deref()) {
+                    (Some(key), Some(name)) => {
+                        if let Some((_, other)) = keyed.iter().find(|(k, _)| *k == key) {
+                            bail!(
+                                "{}: devices {other:?} and {name:?} would both be published as \
+                                 stream {key:?} (a space, `.`, `*` or `>` is written `_`): rename \
+                                 one in the file",
+                                path.display()
+                            );
+                        }
+                        keyed.push((key.clone(), name));
+                        vec![key]
+                    }
+                    _ => named.clone(),
                 };
                 sends.push((signal, unit, keys));
             }
-            if let (Some(first), true) = (all.first(), all.len() > 1) {
+            if let (Some(first), false) = (all.first(), keyed.is_empty()) {
+                let keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
+                let renamed = keyed.iter().filter(|(k, name)| k != name).count();
                 tracing::info!(
-                    streams = all.len(),
-                    "the file's streams, each under its own key (its name in {:?}): {}",
+                    streams = keyed.len(),
+                    "the file's devices (by {:?}), each published under its own key: {}{}",
                     first.stream_column.as_deref().unwrap_or_default(),
-                    pipeline::recording::listed(&first.streams)
+                    pipeline::recording::listed(&keys),
+                    match renamed {
+                        0 => String::new(),
+                        n => format!(" ({n} with `_` for a space, `.`, `*` or `>` in the name)"),
+                    }
                 );
             }
         }
@@ -436,6 +466,13 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
             start_seq = a.start_seq,
             skipped = p.iter().map(|p| p.skipped).sum::<u64>(),
             "nothing published: the recording has no row to send from --start-seq on"
+        ),
+        Some(p) if p.len() > 1 => tracing::info!(
+            samples = p.iter().map(|p| p.samples).sum::<u64>(),
+            skipped_rows = p.iter().map(|p| p.skipped).sum::<u64>(),
+            streams,
+            seconds,
+            "published"
         ),
         Some(p) => tracing::info!(
             samples_per_stream = p.iter().map(|p| p.samples).max().unwrap_or(0),

@@ -6,11 +6,15 @@ use anyhow::Result;
 
 use super::nats::{TailArgs, recorded_signals};
 use super::train::CsvArgs;
+use super::train::csv::StreamColumn;
 use crate::shutdown_signal;
 
 pub(crate) async fn tail(a: TailArgs) -> Result<()> {
     let subject = match &a.stream {
-        Some(s) => format!("{}.{s}", a.output),
+        // A device's name with a space, as `publish --stream-column` keys
+        // it (`WTG 03` is published as `WTG_03`); a `.`, `*` or `>` stays,
+        // as in a key or pattern of one (`plant.*`).
+        Some(s) => format!("{}.{}", a.output, s.replace(char::is_whitespace, "_")),
         None => format!("{}.>", a.output),
     };
     let client = (a.nats.connect().await?)
@@ -31,7 +35,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 max_gap: a.max_gap,
                 date_order: None,
                 skip_lines: a.skip_lines,
-                stream_column: a.stream_column.clone(),
+                stream_column: a.stream_column.clone().map(StreamColumn::Column),
             },
         )?,
         _ => Vec::new(),
@@ -98,8 +102,16 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         }
         println!("models      {}", runs.join(", then "));
     }
+    if s.windows_without_truth > 0 {
+        eprintln!(
+            "WARNING: {} window(s) of stream(s) {} not scored: the truth file names no such device \
+             (by its --stream-column, as publish keys them)",
+            s.windows_without_truth,
+            pipeline::recording::listed(&s.streams_without_truth)
+        );
+    }
     if let Some(mse) = s.mse {
-        let unscored = match s.windows - s.scored {
+        let unscored = match s.windows - s.scored - s.windows_without_truth {
             0 => String::new(),
             n if a.time_column.is_empty() => {
                 format!("; {n} not scored: a skipped row has no truth")

@@ -11,7 +11,7 @@ use pipeline::pairs;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
-mod csv;
+pub(crate) mod csv;
 mod memory;
 mod progress;
 pub(crate) mod reading;
@@ -341,6 +341,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         a.rec.validate.unwrap_or(fit::DEFAULT_VALIDATE),
         recipe.window,
     )?;
+    csv::devices_in_turn(&a.rec.csv, &prepared.recordings)?;
     for f in &prepared.recordings {
         input_not_time(&a.rec.csv, &f.recording)?;
     }

@@ -56,6 +56,22 @@ impl<'a> Header<'a> {
         }
     }
 
+    /// Why a file of one row per field and time cannot be read as it is:
+    /// an InfluxDB export (`_time`, `_value`, `_field`: wind speed and power
+    /// in rows of their own), which the query can pivot into a column per
+    /// field before it is exported.
+    pub fn one_row_per_field(&self) -> Option<String> {
+        let has = |n: &str| self.names.iter().any(|h| h == n);
+        (self.is_header && has("_field") && has("_value")).then(|| {
+            "one row per field and time, as InfluxDB exports a query's result (\"_field\" names \
+             the field, \"_value\" holds it): the two channels are rows here, not columns. Pivot \
+             them into columns in the query before exporting, `|> pivot(rowKey: [\"_time\"], \
+             columnKey: [\"_field\"], valueColumn: \"_value\")` (keep a device's tag, as \
+             `turbine`, for --stream-column), then name the fields with --input and --output"
+                .to_string()
+        })
+    }
+
     /// Why the channels chosen (input, output: 0-based) cannot be read when
     /// one is a time column (`stamps`).
     pub fn neither_is_time(&self, chosen: [usize; 2], stamps: &[usize]) -> Result<(), String> {

@@ -70,6 +70,9 @@ pub struct CsvOptions {
     pub stream: Option<Column>,
     /// Which stream's rows to read (`None`: the first the file names).
     pub only_stream: Option<String>,
+    /// The rows are one device's, whatever a column looks like (no column
+    /// naming devices in turn is looked for).
+    pub one_stream: bool,
 }
 
 impl Default for CsvOptions {
@@ -88,6 +91,7 @@ impl Default for CsvOptions {
             skip_lines: 0,
             stream: None,
             only_stream: None,
+            one_stream: false,
         }
     }
 }

@@ -75,21 +75,34 @@ impl Picker {
     /// The column's name, the stream read and every stream named; a stream
     /// asked for that the file does not name is refused.
     pub fn found(self, path: &Path) -> Result<(Option<String>, Option<String>, Vec<String>)> {
-        let wanted = self
-            .wanted
-            .map(|w| String::from_utf8_lossy(&w).into_owned());
+        // By name, not by which came first: the same rows make the same
+        // recordings, and so the same model, in whatever order an export
+        // writes a time's rows.
+        let mut order = self.order;
+        order.sort();
+        let wanted = (self.wanted).map(|w| String::from_utf8_lossy(&w).into_owned());
         if let Some(w) = &wanted
-            && !self.order.contains(w)
+            && !order.contains(w)
         {
             return Err(Error::Data(format!(
                 "{}: the stream column {:?} never names {w:?} (it names {})",
                 path.display(),
                 self.name,
-                listed(&self.order)
+                listed(&order)
             )));
         }
-        Ok((Some(self.name), wanted, self.order))
+        Ok((Some(self.name), wanted, order))
     }
+}
+
+/// Row `r`'s cell in column `c`, trimmed (empty where it has none).
+fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
+    r.get(c).map(<[u8]>::trim_ascii).unwrap_or_default()
+}
+
+/// A sensor's reading (`60.6`), not a device's name or number.
+fn reading(v: &[u8]) -> bool {
+    v.contains(&b'.') && std::str::from_utf8(v).is_ok_and(|t| t.parse::<f64>().is_ok())
 }
 
 /// Rows looked at for a column that names devices in turn.
@@ -109,9 +122,6 @@ pub(super) fn interleaved(
     let rows: Vec<csv::ByteRecord> = rows.take(LOOKED_AT).collect();
     let width = rows.first()?.len();
     (0..width).filter(|c| !chosen.contains(c)).find_map(|c| {
-        fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
-            r.get(c).map(<[u8]>::trim_ascii).unwrap_or_default()
-        }
         let mut order: Vec<&[u8]> = Vec::new();
         for r in &rows {
             let v = cell(r, c);
@@ -133,9 +143,6 @@ pub(super) fn interleaved(
         let k = order.len();
         let few = k >= 2 && 4 * k <= rows.len();
         let empty = order.iter().any(|v| v.is_empty());
-        let reading = |v: &[u8]| {
-            v.contains(&b'.') && std::str::from_utf8(v).is_ok_and(|t| t.parse::<f64>().is_ok())
-        };
         let named = !order.iter().any(|v| reading(v));
         let rounds = || {
             let again = (k..rows.len()).filter(|&t| cell(&rows[t], c) == cell(&rows[t - k], c));
@@ -164,6 +171,103 @@ pub(super) fn interleaved(
     })
 }
 
+/// The data rows whose time goes back from the row before's (rows with
+/// no time, skipped, passed over), but by about an hour: local times as
+/// daylight saving time ends (a column of the zone's name, `MESZ` then
+/// `MEZ`, changes there too).
+pub(super) fn back_rows(times: &[Option<f64>]) -> Vec<usize> {
+    let mut last = None;
+    let mut back = Vec::new();
+    for (row, t) in times.iter().enumerate() {
+        let Some(t) = *t else { continue };
+        if let Some(l) = last
+            && t < l
+            && !(3240.0..=3960.0).contains(&(l - t))
+        {
+            back.push(row);
+        }
+        last = Some(t);
+    }
+    back
+}
+
+/// Without a stream column: a column (names or whole numbers) that changes
+/// only at data rows where the time goes back (`back`), each of its values
+/// in one block: an export of several devices, one after another.
+pub(super) fn blocks(
+    mut rows: impl Iterator<Item = csv::ByteRecord>,
+    names: &[String],
+    chosen: &[usize],
+    back: &[usize],
+) -> Option<String> {
+    /// One column's blocks so far (`None` once it is none).
+    struct Blocks {
+        last: Vec<u8>,
+        order: Vec<Vec<u8>>,
+        changes: Vec<usize>,
+    }
+    let back: HashSet<usize> = back.iter().copied().collect();
+    let first = rows.next()?;
+    let mut columns: Vec<(usize, Option<Blocks>)> = (0..first.len())
+        .filter(|c| !chosen.contains(c))
+        .map(|c| {
+            let v = cell(&first, c).to_vec();
+            let ok = !v.is_empty() && !reading(&v);
+            let b = Blocks {
+                last: v.clone(),
+                order: vec![v],
+                changes: Vec::new(),
+            };
+            (c, ok.then_some(b))
+        })
+        .collect();
+    // One pass, every candidate column at once: a long export is not held.
+    for (i, r) in rows.enumerate().map(|(i, r)| (i + 1, r)) {
+        for (c, state) in &mut columns {
+            let Some(b) = state else { continue };
+            let v = cell(&r, *c);
+            if v == b.last.as_slice() {
+                continue;
+            }
+            // A change where the time does not go back, to a value left
+            // before, or to one that is no device's: no blocks.
+            let left_before = b.order.iter().any(|o| o.as_slice() == v);
+            if !back.contains(&i)
+                || left_before
+                || v.is_empty()
+                || reading(v)
+                || b.order.len() == MAX_STREAMS
+            {
+                *state = None;
+                continue;
+            }
+            b.changes.push(i);
+            b.order.push(v.to_vec());
+            b.last = v.to_vec();
+        }
+    }
+    let (c, b) = columns
+        .into_iter()
+        .find_map(|(c, b)| b.filter(|b| !b.changes.is_empty()).map(|b| (c, b)))?;
+    let name = names
+        .get(c)
+        .map_or_else(|| c.to_string(), |n| format!("{n:?}"));
+    let order: Vec<String> = (b.order.iter())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    Some(format!(
+        "column {name} changes only where the time goes back ({} times, the first at data row \
+         {}), each of its {} values ({}) in one block: one device's rows after another's? Read \
+         as one recording, the held-out part is the last devices' rows and publish sends them \
+         as one stream; --stream-column {name} reads each device's rows as a recording of its \
+         own",
+        b.changes.len(),
+        b.changes[0],
+        order.len(),
+        listed(&order)
+    ))
+}
+
 /// `"T01", "T02" and 3 more`.
 pub fn listed(names: &[String]) -> String {
     const SHOWN: usize = 5;
@@ -185,7 +289,10 @@ impl Recording {
             return Ok(vec![first]);
         }
         let mut all = Vec::with_capacity(first.streams.len());
-        let others = first.streams[1..].to_vec();
+        let others: Vec<String> = (first.streams.iter())
+            .filter(|s| Some(*s) != first.stream.as_ref())
+            .cloned()
+            .collect();
         all.push(first);
         for s in others {
             let only = CsvOptions {
@@ -194,6 +301,7 @@ impl Recording {
             };
             all.push(Self::from_bytes(&bytes, path, &only)?);
         }
+        all.sort_by(|a, b| a.stream.cmp(&b.stream));
         Ok(all)
     }
 
@@ -231,14 +339,15 @@ mod tests {
         Recording::read_streams(&path, opts)
     }
 
-    /// Three devices' rows in turn, `rows` times; device B's row 5 has a
-    /// bad input and its time jumps after row 7 (a gap of its own).
+    /// Three devices' rows in turn, `rows` times (C's first, then A's and
+    /// B's); device B's row 5 has a bad input and its time jumps after row
+    /// 7 (a gap of its own).
     fn fleet(rows: usize) -> String {
         let mut text = String::from("t,dev,x,y\n");
         for i in 0..rows {
-            for (k, d) in ["A", "B", "C"].iter().enumerate() {
-                let t = if *d == "B" && i > 7 { i + 100 } else { i };
-                let x = if *d == "B" && i == 5 {
+            for (k, d) in [(2, "C"), (0, "A"), (1, "B")] {
+                let t = if d == "B" && i > 7 { i + 100 } else { i };
+                let x = if d == "B" && i == 5 {
                     "n/a".to_string()
                 } else {
                     format!("{}", 10 * k + i)
@@ -304,7 +413,7 @@ mod tests {
         let text = fleet(3).replace("2,C,", "2,,");
         let e = read(&text, &opts(Some("dev"))).unwrap_err().to_string();
         assert!(
-            e.contains("line 10: the stream column \"dev\" is empty"),
+            e.contains("line 8: the stream column \"dev\" is empty"),
             "{e}"
         );
         // The time column, or a channel.
@@ -327,6 +436,43 @@ mod tests {
             e.contains(&format!("more than {MAX_STREAMS} streams")),
             "{e}"
         );
+        // A column that names no device (a state): the time repeats within
+        // one of its streams, which the error says.
+        let text = fleet(20)
+            .replace(",A,", ",A,RUN,")
+            .replace(",B,", ",B,RUN,");
+        let text = text
+            .replace(",C,", ",C,RUN,")
+            .replace("t,dev,", "t,dev,state,");
+        let e = read(&text, &opts(Some("state"))).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"in the rows of stream "RUN" alone: is "state" the column naming"#),
+            "{e}"
+        );
+    }
+
+    /// InfluxDB's export of a query, one row per field and time: the
+    /// channels are rows, which the query can pivot into columns.
+    #[test]
+    fn one_row_per_field_asks_for_a_pivot() {
+        let text = "#group,false,false,true,true,false,false,true,true,true\n\
+                    #datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,\
+                    dateTime:RFC3339,double,string,string,string\n\
+                    #default,_result,,,,,,,,\n\
+                    ,result,table,_start,_stop,_time,_value,_field,_measurement,turbine\n\
+                    ,,0,2024-03-01T00:00:00Z,2024-04-01T00:00:00Z,2024-03-01T00:00:00Z,\
+                    1070.2,Power_kW,scada,WTG 03\n";
+        let o = CsvOptions {
+            input: Column::Name("WindSpeed_ms".into()),
+            output: Column::Name("Power_kW".into()),
+            ..Default::default()
+        };
+        let e = read(text, &o).unwrap_err().to_string();
+        let pivot = r#"|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")"#;
+        assert!(
+            e.contains("line 4: one row per field and time") && e.contains(pivot),
+            "{e}"
+        );
     }
 
     /// Without a stream column, one that alternates is found and named; a
@@ -341,7 +487,7 @@ mod tests {
         let hint = r.stream_hint.as_deref().unwrap_or_default();
         assert!(
             hint.contains(
-                r#"column "dev" changes on 59 of 60 rows among 3 values ("A", "B", "C")"#
+                r#"column "dev" changes on 59 of 60 rows among 3 values ("C", "A", "B")"#
             ) && hint.contains(r#"--stream-column "dev""#),
             "{hint}"
         );
@@ -367,5 +513,35 @@ mod tests {
         }
         let r = &read(&text, &opts(None)).unwrap()[0];
         assert_eq!(r.stream_hint, None);
+        // One device's rows after another's: the time goes back where the
+        // device changes. A zone's name changing as the clocks go back an
+        // hour is no device.
+        let mut text = String::from("t,zone,dev,x,y\n");
+        for (k, d) in ["B", "A", "C"].iter().enumerate() {
+            for i in 0..100 {
+                let zone = if k == 2 && i >= 50 { "MEZ" } else { "MESZ" };
+                let t = if k == 2 && i >= 50 {
+                    i * 60
+                } else {
+                    i * 60 + 3600
+                };
+                text.push_str(&format!("{t},{zone},{d},{i},{}\n", i + 100 * k));
+            }
+        }
+        let r = &read(&text, &opts(None)).unwrap()[0];
+        let hint = r.stream_hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.starts_with(r#"column "dev" changes only where the time goes back (2 times, the first at data row 100), each of its 3 values ("B", "A", "C")"#)
+                && hint.contains(r#"--stream-column "dev""#),
+            "{hint}"
+        );
+        let one = CsvOptions {
+            one_stream: true,
+            ..opts(None)
+        };
+        assert_eq!(read(&text, &one).unwrap()[0].stream_hint, None);
+        // Read by device, nothing to say.
+        let all = read(&text, &opts(Some("dev"))).unwrap();
+        assert!(all.iter().all(|r| r.stream_hint.is_none()));
     }
 }

@@ -357,9 +357,15 @@ pub(super) fn split_at_gaps(
         let time = rec.time_name.as_deref().unwrap_or("time");
         // Several devices' rows in turn repeat each time stamp, once each:
         // the likelier cause, said first.
-        let why = match &rec.stream_hint {
-            Some(devices) => format!("{devices} (read as one, {time:?} {why})"),
-            None => format!("{time:?} {why}"),
+        let why = match (&rec.stream_hint, &rec.stream, &rec.stream_column) {
+            (Some(devices), ..) => format!("{devices} (read as one, {time:?} {why})"),
+            // Within one stream's rows: the column named does not name
+            // the devices (a status, a site).
+            (None, Some(stream), Some(column)) => format!(
+                "{time:?} {why}; in the rows of stream {stream:?} alone: is {column:?} the \
+                 column naming each row's device?"
+            ),
+            _ => format!("{time:?} {why}"),
         };
         return Err(Error::Data(format!("{}: {why}", rec.path.display())));
     }

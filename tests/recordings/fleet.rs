@@ -50,6 +50,27 @@ fn wait_for_service(url: &str) {
     panic!("the service did not answer");
 }
 
+/// `pipeline tail --truth` of `truth`'s devices (the JSON summary after 111
+/// windows), listening when this returns.
+fn tail_by_device(url: &str, truth: &Path) -> std::process::Child {
+    let mut tail = pipeline()
+        .args(["tail", "--nats", url, "--truth", "--json", "--quiet"])
+        .args(["--data", truth.to_str().unwrap(), "--truth-column", "s7"])
+        .args(["--time-column", "time", "--stream-column", "unit"])
+        .args(["--count", "111", "--duration", "60s"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(tail.stderr.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("listening"))),
+        "tail did not start"
+    );
+    tail
+}
+
 #[test]
 fn a_file_of_several_devices_is_one_recording_per_device() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,16 +78,21 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
     write_fleet(&csv, 300);
     let model = dir.path().join("m.safetensors");
 
-    // Read as one recording: warned (windows would take A, B, C in turn);
-    // with the time column, whose stamps repeat once per device, refused
-    // with the flag that reads it.
+    // Read as one recording (windows would take A, B, C in turn, and
+    // score better than a model of each device does): refused, naming the
+    // flag, and `none` where the rows are one device's after all; with the
+    // time column, whose stamps repeat once per device, refused too.
     let out = retrain(&csv, &model, &["--steps", "2"]);
-    ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("WARNING") && err.contains("--stream-column \"unit\""),
+        err.contains("--stream-column \"unit\" reads each device's rows")
+            && err.contains("--stream-column none"),
         "{err}"
     );
+    let out = retrain(&csv, &model, &["--steps", "2", "--stream-column", "none"]);
+    ok(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("several devices"));
     let out = retrain(&csv, &model, &["--steps", "2", "--time-column", "time"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{err}");
@@ -122,20 +148,30 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
         .spawn()
         .unwrap();
     wait_for_service(&url);
-    let mut tail = pipeline()
-        .args(["tail", "--nats", &url, "--truth", "--json", "--quiet"])
-        .args(["--data", csv.to_str().unwrap(), "--truth-column", "s7"])
-        .args(["--time-column", "time", "--stream-column", "unit"])
-        .args(["--count", "111", "--duration", "60s"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let tail = tail_by_device(&url, &csv);
+    // A truth file that lacks device C: its windows are not scored, and
+    // said so.
+    let partial = dir.path().join("partial.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let kept: String = (text.lines())
+        .filter(|l| !l.contains(",C,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&partial, kept).unwrap();
+    let tail_partial = tail_by_device(&url, &partial);
+    // Two devices whose names are one key: refused before anything is sent.
+    let clash = dir.path().join("clash.csv");
+    std::fs::write(&clash, text.replace(",C,", ",B_2,")).unwrap();
+    let out = pipeline()
+        .args(["publish", "--nats", &url, "--data", clash.to_str().unwrap()])
+        .args(["--input", "s3", "--stream-column", "unit"])
+        .output()
         .unwrap();
-    let mut lines = std::io::BufReader::new(tail.stderr.take().unwrap()).lines();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
     assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("listening"))),
-        "tail did not start"
+        err.contains(r#"devices "B 2" and "B_2" would both be published as stream "B_2""#),
+        "{err}"
     );
     let out = pipeline()
         .args(["publish", "--nats", &url, "--data", csv.to_str().unwrap()])
@@ -180,4 +216,10 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
         (live / eval_mse - 1.0).abs() < 1e-3,
         "live {live} vs eval {eval_mse}"
     );
+    let partial = tail_partial.wait_with_output().unwrap();
+    ok(&partial);
+    let p: serde_json::Value = serde_json::from_slice(&partial.stdout).unwrap();
+    assert_eq!(p["windows_without_truth"], 37, "{p}");
+    assert_eq!(p["streams_without_truth"], serde_json::json!(["C"]), "{p}");
+    assert_eq!(p["scored"], 74, "{p}");
 }

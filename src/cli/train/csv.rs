@@ -65,9 +65,35 @@ pub(crate) struct CsvArgs {
     /// The column naming each row's device, for an export of several in one
     /// file (`time,turbine,wind,power`: a row per turbine and time): each
     /// stream's rows are read as a recording of their own, as a file's are
-    /// (`publish` sends each under its own key) [eval: what training was given].
-    #[arg(long, value_name = "COL")]
-    pub(crate) stream_column: Option<pipeline::recording::Column>,
+    /// (`publish` sends each under its own key); `none`: the rows are one
+    /// device's [eval: what training was given].
+    #[arg(long, value_name = "COL", value_parser = stream_column)]
+    pub(crate) stream_column: Option<StreamColumn>,
+}
+
+/// `--stream-column`: a column, or `none`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StreamColumn {
+    /// The rows are one device's (a model trained on several, scored on
+    /// one device's export; or a column taken for one that is not).
+    None,
+    Column(Column),
+}
+
+fn stream_column(s: &str) -> Result<StreamColumn, String> {
+    match s.trim() {
+        none if none.eq_ignore_ascii_case("none") => Ok(StreamColumn::None),
+        c => c.parse().map(StreamColumn::Column),
+    }
+}
+
+impl StreamColumn {
+    pub(crate) fn column(&self) -> Option<&Column> {
+        match self {
+            Self::None => None,
+            Self::Column(c) => Some(c),
+        }
+    }
 }
 
 /// Training or scoring on recordings (`retrain`, `eval`).
@@ -174,8 +200,13 @@ impl CsvArgs {
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
             date_order: self.date_order,
             skip_lines: self.skip_lines.unwrap_or(0),
-            stream: self.stream_column.clone(),
+            stream: self
+                .stream_column
+                .as_ref()
+                .and_then(StreamColumn::column)
+                .cloned(),
             only_stream: None,
+            one_stream: self.stream_column == Some(StreamColumn::None),
         }
     }
 
@@ -391,6 +422,27 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
             }
         ),
     })
+}
+
+/// A file whose rows look like several devices' in turn, read as one
+/// recording (no `--stream-column`): refused, naming the flag, and `none`
+/// for rows that are one device's after all. Its windows would take the
+/// devices' rows one after another, and score better than a model of each
+/// device does: a model chosen on that is the wrong one.
+pub(crate) fn devices_in_turn(
+    csv: &CsvArgs,
+    files: &[pipeline::fit::FileSummary],
+) -> Result<(), super::Usage> {
+    let hinted = files.iter().find_map(|f| {
+        let hint = f.recording.stream_hint.as_ref()?;
+        Some(format!("{}: {hint}", f.recording.source()))
+    });
+    match (&csv.stream_column, hinted) {
+        (None, Some(why)) => Err(super::Usage(format!(
+            "{why} (or, if the rows are one device's, --stream-column none)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A recording whose default input column (0, no `--input` given) looks

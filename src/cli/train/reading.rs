@@ -6,6 +6,7 @@ use pipeline::recording::{Column, DateOrder, Decimal, parse_delimiter};
 use serde_json::{Value, json};
 
 use super::CsvArgs;
+use super::csv::StreamColumn;
 
 fn column(c: &Column) -> Value {
     match c {
@@ -54,7 +55,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
         "skip_lines": a.skip_lines.unwrap_or(0),
-        "stream_column": a.stream_column.as_ref().map(column),
+        "stream_column": a.stream_column.as_ref().and_then(StreamColumn::column).map(column),
     })
 }
 
@@ -114,7 +115,7 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         && let Some(c) = column_of(&r["stream_column"])
     {
         taken.push(format!("--stream-column {c}"));
-        a.stream_column = Some(c);
+        a.stream_column = Some(StreamColumn::Column(c));
     }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
@@ -175,7 +176,7 @@ mod tests {
             max_gap: Some(std::time::Duration::from_secs(300)),
             date_order: Some(DateOrder::MonthFirst),
             skip_lines: Some(4),
-            stream_column: Some(Column::Name("turbine".into())),
+            stream_column: Some(StreamColumn::Column(Column::Name("turbine".into()))),
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
