@@ -8,7 +8,7 @@
 //! [`write`]; `pipeline eval --data` is [`prepare`] → [`score`] with the
 //! model file's own scaling.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -17,7 +17,6 @@ use crate::data::Windows;
 use crate::error::{Error, Result};
 use crate::eval::Comparison;
 use crate::fast::FastModel;
-use crate::plot::{self, Chart, Line};
 use crate::recording::{self, CsvOptions, Recording, Segment};
 use crate::scaling::{ScaleMethod, Scaling};
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
@@ -68,6 +67,13 @@ pub struct FileSummary {
     /// part (which chose the weights).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_out_windows_found: Option<usize>,
+    /// Its windows among the training and the held-out ones (in that
+    /// order, as they lie in [`Prepared`]'s).
+    #[serde(skip)]
+    pub windows: [usize; 2],
+    /// Its share of the score (see [`parts::by_recording`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scored: Option<parts::PartScore>,
 }
 
 /// Reads `files` and splits each at `1 − validate` of its rows.
@@ -145,6 +151,8 @@ pub fn prepare(
             output_spikes: doubts.output_spikes,
             training_rows_found: None,
             held_out_windows_found: None,
+            windows: [0; 2],
+            scored: None,
             recording: rec,
         });
     }
@@ -152,6 +160,7 @@ pub fn prepare(
     // a run takes (rows × window × 8 bytes).
     let notes = overlap::held_out(&mut parts);
     for (f, ((train, valid), note)) in parts.into_iter().zip(notes).enumerate() {
+        p.recordings[f].windows = [train.len(), valid.len()];
         p.train.append(train);
         p.valid.append(valid);
         p.recordings[f].warnings.extend(note);
@@ -406,62 +415,6 @@ pub struct FitReport<'a> {
     pub history: &'a [EpochStats],
 }
 
-/// Writes the report JSON, the learning curves and the validation figure
-/// beside `model_path`; returns their paths.
-pub fn write_report(
-    model_path: &Path,
-    report: &FitReport,
-    p: &Prepared,
-    scored: &Scored,
-) -> Result<Vec<PathBuf>> {
-    let json_path = crate::report::write_json(model_path, report)?;
-
-    let curves = crate::report::companion(model_path, "loss.png");
-    let xy = |f: fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {
-        report
-            .history
-            .iter()
-            .filter_map(|s| f(s).map(|y| (s.step as f64, y)))
-            .collect()
-    };
-    let mut lines = vec![Line::new(
-        "training loss: each step from the true one before (teacher-forced)".to_string(),
-        xy(|s| Some(s.loss)),
-        plot::BLUE,
-    )];
-    let val = xy(|s| s.val_ar_mse);
-    if !val.is_empty() {
-        lines.push(Line::new(
-            "held-out MSE: whole windows from the model's own steps, as served".to_string(),
-            val,
-            plot::RED,
-        ));
-    }
-    let title = format!(
-        "training on {} rows: kept step {}",
-        report.data.iter().map(|f| f.train_rows).sum::<usize>(),
-        report
-            .best_step
-            .map_or_else(|| "last".to_string(), |s| s.to_string())
-    );
-    plot::line_chart(
-        &curves,
-        &Chart {
-            title: &title,
-            x_label: "optimiser step",
-            y_label: "MSE in scaled units (log scale)",
-            log_y: true,
-        },
-        &lines,
-    )?;
-
-    let fig = crate::report::companion(model_path, "validation.png");
-    validation_figure(&fig, p, scored)?;
-    let overview = crate::report::companion(model_path, "heldout.png");
-    overview_figure(&overview, p, scored)?;
-    Ok(vec![json_path, curves, fig, overview])
-}
-
 /// Fits the scaling for `method` on the training part.
 pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
     Scaling::fit(method, &p.train_input, &p.train_output)
@@ -470,9 +423,10 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
 mod channels;
 mod figures;
 mod overlap;
+pub mod parts;
 mod ranges;
 pub mod seen;
-pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure};
+pub use figures::{FIGURE_WINDOWS, overview_figure, validation_figure, write_report};
 
 #[cfg(test)]
 mod tests {

@@ -253,6 +253,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         None => fit::score(&prepared, &loaded.fast, &run)?,
     };
     bar.finish_and_clear();
+    fit::parts::by_recording(&mut prepared, &scored);
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     scored.comparison.output_spikes = prepared.recordings.iter().any(|f| f.output_spikes);
     let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
@@ -388,6 +389,9 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             println!("{}", data_line(f, part));
         }
         print!("{}", c.table(super::train::unit(&prepared)));
+        for line in fit::parts::lines(&prepared) {
+            println!("{line}");
+        }
         println!("verdict    {}", c.verdict());
         if let Some(x) = &against {
             println!("against    {}", x.line(&c.model));
@@ -477,7 +481,9 @@ fn leave_out_training_rows(
                 f.held_out_windows_found = Some(chose);
             }
         }
-        kept.extend(&seen::unseen_windows(r, &found.rows, w));
+        let unseen = seen::unseen_windows(r, &found.rows, w);
+        f.windows[0] = unseen.len();
+        kept.extend(&unseen);
     }
     if any && kept.is_empty() {
         bail!(

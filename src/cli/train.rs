@@ -3,16 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
-use pipeline::pairs;
 use pipeline::train::{self, Recipe, TrainData};
 use pipeline::{eval, report};
 
 pub(crate) mod csv;
 mod memory;
+mod model;
 mod progress;
 pub(crate) mod reading;
 
@@ -23,6 +23,7 @@ pub(crate) use csv::{
 
 use super::Usage;
 use super::eval::print_metrics;
+pub(crate) use model::{ModelArgs, load_model};
 pub(crate) use progress::scoring_bar;
 use progress::{TRAINED, budget_bar, progress_bar, stop_on_ctrl_c};
 
@@ -35,20 +36,6 @@ pub(crate) enum RecipeName {
     /// Recordings (the default with --data): a step budget, early stopping
     /// on the held-out part, the best weights kept.
     Recording,
-}
-
-/// Where the model comes from: a pair's shipped model, or a file.
-#[derive(Args)]
-pub(crate) struct ModelArgs {
-    /// Pair whose model to use (`<models-dir>/<pair>.safetensors`).
-    #[arg(long)]
-    pub(crate) pair: Option<String>,
-    /// Model file (overrides the pair's default model).
-    #[arg(long)]
-    pub(crate) model: Option<PathBuf>,
-    /// Window length, for model files that do not record it (default 24).
-    #[arg(long)]
-    pub(crate) window: Option<usize>,
 }
 
 #[derive(Args)]
@@ -106,38 +93,6 @@ pub(crate) struct RetrainArgs {
     /// Random-phase windows drawn per epoch (pairs only).
     #[arg(long)]
     pub(crate) random_windows: Option<usize>,
-}
-
-pub(crate) fn load_model(models_dir: &Path, a: &ModelArgs) -> Result<pipeline::LoadedModel> {
-    let path = match (&a.model, &a.pair) {
-        (Some(p), _) => p.clone(),
-        (None, Some(pair)) => {
-            pairs::find(pair)?;
-            models_dir.join(format!("{pair}.safetensors"))
-        }
-        (None, None) => bail!("say which model: --pair NAME or --model FILE"),
-    };
-    // A window the file records is the one it was trained on: another
-    // would score or serve a model it is not (and under another id).
-    let mut loaded = format::load(&path, None)?;
-    match (a.window, loaded.meta.window) {
-        (Some(w), Some(trained)) if w != trained => {
-            return Err(super::Usage(format!(
-                "{} was trained on windows of {trained} samples, which it records: --window is \
-                 for model files that record none (train another model for windows of {w})",
-                path.display()
-            ))
-            .into());
-        }
-        (Some(w), None) => loaded = format::load(&path, Some(w))?,
-        _ => {}
-    }
-    if let (Some(want), Some(have)) = (&a.pair, &loaded.meta.pair)
-        && want != have
-    {
-        tracing::warn!(model = %path.display(), "model was trained on pair `{have}`, not `{want}`");
-    }
-    Ok(loaded)
 }
 
 /// The recipe named by --recipe (or `fallback`), with the flags applied.
@@ -421,6 +376,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     };
     let mut scored = fit::score(&prepared, &fast, &run)?;
     bar.finish_and_clear();
+    fit::parts::by_recording(&mut prepared, &scored);
     // Its budget spent with the last measurement the best: more would help.
     scored.comparison.still_improving =
         matches!(
@@ -526,6 +482,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         ))
     );
     print!("{}", c.table(unit(&prepared)));
+    for line in fit::parts::lines(&prepared) {
+        println!("{line}");
+    }
     println!("verdict    {}", c.verdict());
     if let Some(why) = &beyond {
         println!("WARNING    {why}");

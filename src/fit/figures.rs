@@ -1,12 +1,13 @@
 //! The figures `retrain --data` and `eval --data` draw: held-out windows
 //! close up, and the whole held-out part at a glance.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Prepared, Scored};
+use super::{FitReport, Prepared, Scored};
 use crate::error::Result;
 use crate::plot::{self, Chart, Line};
 use crate::recording::Recording;
+use crate::train::EpochStats;
 
 /// [`FIGURE_WINDOWS`] held-out windows spread evenly over the held-out
 /// part, laid end to end: the input above; truth, model and linear map below.
@@ -169,4 +170,60 @@ fn scored_kind(c: &crate::eval::Comparison) -> &'static str {
         (true, true) => "unseen",
         (false, _) => "training",
     }
+}
+
+/// Writes the report JSON, the learning curves and the validation figure
+/// beside `model_path`; returns their paths.
+pub fn write_report(
+    model_path: &Path,
+    report: &FitReport,
+    p: &Prepared,
+    scored: &Scored,
+) -> Result<Vec<PathBuf>> {
+    let json_path = crate::report::write_json(model_path, report)?;
+
+    let curves = crate::report::companion(model_path, "loss.png");
+    let xy = |f: fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {
+        report
+            .history
+            .iter()
+            .filter_map(|s| f(s).map(|y| (s.step as f64, y)))
+            .collect()
+    };
+    let mut lines = vec![Line::new(
+        "training loss: each step from the true one before (teacher-forced)".to_string(),
+        xy(|s| Some(s.loss)),
+        plot::BLUE,
+    )];
+    let val = xy(|s| s.val_ar_mse);
+    if !val.is_empty() {
+        lines.push(Line::new(
+            "held-out MSE: whole windows from the model's own steps, as served".to_string(),
+            val,
+            plot::RED,
+        ));
+    }
+    let title = format!(
+        "training on {} rows: kept step {}",
+        report.data.iter().map(|f| f.train_rows).sum::<usize>(),
+        report
+            .best_step
+            .map_or_else(|| "last".to_string(), |s| s.to_string())
+    );
+    plot::line_chart(
+        &curves,
+        &Chart {
+            title: &title,
+            x_label: "optimiser step",
+            y_label: "MSE in scaled units (log scale)",
+            log_y: true,
+        },
+        &lines,
+    )?;
+
+    let fig = crate::report::companion(model_path, "validation.png");
+    validation_figure(&fig, p, scored)?;
+    let overview = crate::report::companion(model_path, "heldout.png");
+    overview_figure(&overview, p, scored)?;
+    Ok(vec![json_path, curves, fig, overview])
 }

@@ -132,6 +132,22 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
     assert!(err.contains("--stream-column \"unit\""), "{err}");
     assert_eq!(e["validation"]["windows"], 3 * 37, "{e}");
     let eval_mse = e["validation"]["model"]["mse"].as_f64().unwrap();
+    // Each device's share: its 37 windows, whose MSEs make the whole one.
+    let parts = e["data"].as_array().unwrap();
+    let share = |p: &serde_json::Value| p["scored"]["windows"].as_f64().unwrap_or(0.0);
+    let weighted: f64 = (parts.iter())
+        .map(|p| share(p) * p["scored"]["model_mse"].as_f64().unwrap_or(f64::NAN))
+        .sum();
+    assert_eq!(
+        parts.iter().map(share).collect::<Vec<_>>(),
+        [37.0; 3],
+        "{e}"
+    );
+    assert!((weighted / 111.0 / eval_mse - 1.0).abs() < 1e-9, "{e}");
+    assert!(
+        stdout.contains("by stream") && stdout.contains("\"B 2\""),
+        "{stdout}"
+    );
     assert!(
         (eval_mse / trained_mse - 1.0).abs() < 1e-6,
         "{eval_mse} vs {trained_mse}"

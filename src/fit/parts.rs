@@ -1,0 +1,108 @@
+//! Each recording's share of the score: every device of a fleet export
+//! (`--stream-column`), every file. The table scores all windows at once;
+//! a performance engineer needs to know which turbine it is that the model
+//! serves poorly.
+
+use serde::Serialize;
+
+use super::{Prepared, Scored};
+
+/// One recording's windows among those scored, and how the model and the
+/// linear map did on them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartScore {
+    pub windows: usize,
+    pub model_mse: f64,
+    pub model_nmse: f64,
+    pub linear_nmse: f64,
+}
+
+/// Sets each recording's [`PartScore`] from the scored windows, which
+/// hold each recording's windows in turn (none where the counts do not add
+/// up to them: nothing rather than a wrong share).
+pub fn by_recording(p: &mut Prepared, scored: &Scored) {
+    let on = p.scored();
+    let w = on.window;
+    let held_out = !p.valid.is_empty();
+    let counts: Vec<usize> = (p.recordings.iter())
+        .map(|f| f.windows[usize::from(held_out)])
+        .collect();
+    let fits = counts.iter().sum::<usize>() == on.len()
+        && scored.model.len() == on.target.len()
+        && scored.linear.len() == on.target.len();
+    let mut parts = Vec::with_capacity(counts.len());
+    let mut at = 0;
+    for &n in &counts {
+        let rows = at * w..(at + n) * w;
+        at += n;
+        if !fits || n == 0 {
+            parts.push(None);
+            continue;
+        }
+        let truth = &on.target[rows.clone()];
+        let mean = truth.iter().map(|&v| f64::from(v)).sum::<f64>() / truth.len() as f64;
+        let variance = truth
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / truth.len() as f64;
+        let model_mse = crate::data::mse(&scored.model[rows.clone()], truth);
+        let linear_mse = crate::data::mse(&scored.linear[rows], truth);
+        let nmse = |mse: f64| {
+            if variance > 0.0 {
+                mse / variance
+            } else {
+                f64::NAN
+            }
+        };
+        parts.push(Some(PartScore {
+            windows: n,
+            model_mse,
+            model_nmse: nmse(model_mse),
+            linear_nmse: nmse(linear_mse),
+        }));
+    }
+    for (f, part) in p.recordings.iter_mut().zip(parts) {
+        f.scored = part;
+    }
+}
+
+/// The lines `retrain` and `eval` print under the table where more than
+/// one recording was scored: each one's windows and NMSE, the model's
+/// against the linear map's.
+pub fn lines(p: &Prepared) -> Vec<String> {
+    let parts: Vec<(String, &PartScore)> = (p.recordings.iter())
+        .filter_map(|f| {
+            let name = match &f.recording.stream {
+                Some(s) => format!("{s:?}"),
+                None => f.recording.path.display().to_string(),
+            };
+            Some((name, f.scored.as_ref()?))
+        })
+        .collect();
+    if parts.len() < 2 {
+        return Vec::new();
+    }
+    let width = parts
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let by = if p.recordings.iter().any(|f| f.recording.stream.is_some()) {
+        "stream"
+    } else {
+        "file"
+    };
+    let mut out = vec![format!(
+        "  by {by:<width$}   windows  model NMSE  linear map's",
+        width = width - 3
+    )];
+    out.extend(parts.iter().map(|(name, s)| {
+        format!(
+            "  {name:<width$} {:>9} {:>11.4} {:>13.4}",
+            s.windows, s.model_nmse, s.linear_nmse
+        )
+    }));
+    out
+}
