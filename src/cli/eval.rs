@@ -427,8 +427,12 @@ fn spans(ranges: &[std::ops::Range<usize>]) -> String {
     spans.join(", ")
 }
 
-/// Says `why` on stderr now, and keeps it for `--json`.
+/// Says `why` on stderr now, and keeps it for `--json`; once (a file of
+/// several devices would say the same of each).
 fn warn(list: &mut Vec<String>, why: String) {
+    if list.contains(&why) {
+        return;
+    }
     eprintln!("WARNING: {why}");
     list.push(why);
 }

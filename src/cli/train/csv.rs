@@ -287,8 +287,14 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
             ),
         },
     };
+    // Rows, but not a window's worth in a row (a device that reported
+    // for a few minutes): nothing of it is trained on or scored.
+    let none = match f.windows {
+        [0, 0] => ", too few rows in a row for one window: none of them trained on or scored",
+        _ => "",
+    };
     format!(
-        "data       {}: {rows}, {:?} → {:?} ({})",
+        "data       {}: {rows}{none}, {:?} → {:?} ({})",
         r.source(),
         r.input_name,
         r.output_name,
