@@ -281,6 +281,7 @@ impl Recording {
             stream: None,
             streams: Vec::new(),
             stream_hint: None,
+            stream_blocks: false,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -486,17 +487,20 @@ impl Recording {
         rec.segments.retain(|s| !s.is_empty());
         if !time.is_empty() {
             time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
-        }
-        // Several devices' rows one block after another: the time goes
-        // back where the device changes.
-        if rec.stream_hint.is_none() && picker_given.is_none() && !opts.one_stream {
-            let back = streams::back_rows(&rec.row_times);
-            if !back.is_empty() {
+            // Its stamps do not repeat round by round (they would have been
+            // refused, naming the column): a column that comes round in
+            // turn is an hour's or a weekday's, no device's.
+            rec.stream_hint = None;
+            // Several devices' rows one block after another: the time goes
+            // back where the device changes.
+            let back = streams::back_rows(&rec.row_times, rec.time_step);
+            if picker_given.is_none() && !opts.one_stream && !back.is_empty() {
                 let data = records(bytes, delimiter).skip(usize::from(header));
                 let names: &[String] = if header { names } else { &[] };
                 let chosen = [[ci, co].as_slice(), &stamps].concat();
                 let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
                 rec.stream_hint = streams::blocks(rows, names, &chosen, &back);
+                rec.stream_blocks = rec.stream_hint.is_some();
             }
         }
         if rec.rows == 0 {

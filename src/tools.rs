@@ -394,7 +394,7 @@ pub struct TailSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// With a file of several devices' truth: windows of streams it names
-    /// no device of (their keys, the first few), not scored.
+    /// no device of (their keys, up to 256), not scored.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub streams_without_truth: Vec<String>,
     #[serde(skip_serializing_if = "is_zero")]
@@ -557,7 +557,7 @@ pub async fn tail(
         if opts.truth && !opts.by_stream.is_empty() && !opts.by_stream.contains_key(&t.stream) {
             summary.windows_without_truth += 1;
             let listed = &mut summary.streams_without_truth;
-            if listed.len() < 16 && !listed.contains(&t.stream) {
+            if listed.len() < crate::recording::MAX_STREAMS && !listed.contains(&t.stream) {
                 listed.push(t.stream.clone());
             }
         }

@@ -156,8 +156,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // (with the time column's fallback below too, where that fails).
     let taken_stream = a.rec.csv.stream_column.is_none() && csv.stream.is_some();
     let mut prepared = fit::prepare(&a.rec.data, &csv, validate, w);
+    // The stream column itself missing (not the time column, which the
+    // fallback below reads without).
+    let missing = match &csv.stream {
+        Some(pipeline::recording::Column::Name(n)) => format!("no column named {n:?}"),
+        Some(pipeline::recording::Column::Index(i)) => format!("no column {i} (0-based)"),
+        None => String::new(),
+    };
     if let (Err(e), true) = (&prepared, taken_stream)
-        && e.to_string().contains("no column")
+        && e.to_string().contains(&missing)
     {
         let column = csv.stream.take().map(|c| c.to_string()).unwrap_or_default();
         csv.one_stream = true;

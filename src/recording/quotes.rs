@@ -9,12 +9,12 @@
 pub(super) fn single_quoted(text: &[u8], delimiter: u8) -> bool {
     let Some(header) = text
         .split(|&b| b == b'\n')
-        .map(|l| l.trim_ascii())
-        .find(|l| !l.is_empty() && !l.starts_with(b"#"))
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !l.trim_ascii().is_empty() && !l.starts_with(b"#"))
     else {
         return false;
     };
-    let mut cells = header.split(|&b| b == delimiter).map(<[u8]>::trim_ascii);
+    let mut cells = header.split(|&b| b == delimiter);
     let quoted = |c: &[u8]| c.len() >= 2 && c.starts_with(b"'") && c.ends_with(b"'");
     header.contains(&delimiter) && cells.all(quoted)
 }
@@ -61,6 +61,9 @@ mod tests {
         for other in ["'a',b\n", "'a'\n1\n", "time,it's\n", "# 'a','b'\n"] {
             assert!(!single_quoted(other.as_bytes(), b','), "{other}");
         }
-        assert!(single_quoted(b"# a logger\n\n 'a' ; 'b' \n", b';'));
+        assert!(single_quoted(b"# a logger\n\n'a';'b'\r\n", b';'));
+        // With spaces beside the delimiters, as a quote in `"` would not
+        // be read either: left as it is.
+        assert!(!single_quoted(b"'a', 'b'\n", b','));
     }
 }

@@ -88,7 +88,7 @@ pub struct Recording {
     pub time_clock: bool,
     /// With a stream column (see [`CsvOptions::stream`]): its name, the
     /// stream these rows are of, and every stream the file names, in the
-    /// order of their first rows.
+    /// order of their names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_column: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +99,12 @@ pub struct Recording {
     /// [`streams::interleaved`]), said in a warning.
     #[serde(skip)]
     pub stream_hint: Option<String>,
+    /// The hint is of devices one block after another, where the time goes
+    /// back (`retrain` and `eval` refuse such a file read as one); else of
+    /// a column that comes round in turn, without a time column to tell a
+    /// device from an hour (a warning).
+    #[serde(skip)]
+    pub stream_blocks: bool,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }

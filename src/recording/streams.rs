@@ -100,9 +100,17 @@ fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
     r.get(c).map(<[u8]>::trim_ascii).unwrap_or_default()
 }
 
-/// A sensor's reading (`60.6`), not a device's name or number.
+/// A sensor's reading (`60.6`, `60,6`), or a date (`2024-03-01`): no
+/// device's name or number.
 fn reading(v: &[u8]) -> bool {
-    v.contains(&b'.') && std::str::from_utf8(v).is_ok_and(|t| t.parse::<f64>().is_ok())
+    let Ok(t) = std::str::from_utf8(v) else {
+        return false;
+    };
+    let decimal = t.contains(['.', ',']) && t.replacen(',', ".", 1).parse::<f64>().is_ok();
+    let date = [super::DateOrder::DayFirst, super::DateOrder::MonthFirst]
+        .iter()
+        .any(|o| super::dates::date_time(t, Some(*o)).is_some());
+    decimal || date
 }
 
 /// Rows looked at for a column that names devices in turn.
@@ -122,10 +130,10 @@ pub(super) fn interleaved(
     let rows: Vec<csv::ByteRecord> = rows.take(LOOKED_AT).collect();
     let width = rows.first()?.len();
     (0..width).filter(|c| !chosen.contains(c)).find_map(|c| {
-        let mut order: Vec<&[u8]> = Vec::new();
+        let (mut order, mut seen): (Vec<&[u8]>, HashSet<&[u8]>) = Default::default();
         for r in &rows {
             let v = cell(r, c);
-            if !order.contains(&v) {
+            if seen.insert(v) {
                 if order.len() == MAX_STREAMS {
                     return None;
                 }
@@ -172,17 +180,19 @@ pub(super) fn interleaved(
 }
 
 /// The data rows whose time goes back from the row before's (rows with
-/// no time, skipped, passed over), but by about an hour: local times as
-/// daylight saving time ends (a column of the zone's name, `MESZ` then
-/// `MEZ`, changes there too).
-pub(super) fn back_rows(times: &[Option<f64>]) -> Vec<usize> {
+/// no time, skipped, passed over), but for an hour less a step (`step`, the
+/// sampling interval): local times as daylight saving time ends (a column
+/// of the zone's name, `MESZ` then `MEZ`, changes there too).
+pub(super) fn back_rows(times: &[Option<f64>], step: Option<f64>) -> Vec<usize> {
+    let step = step.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(0.0);
+    let clocks_back = |d: f64| (d - (3600.0 - step)).abs() <= 0.5 * step + 60.0;
     let mut last = None;
     let mut back = Vec::new();
     for (row, t) in times.iter().enumerate() {
         let Some(t) = *t else { continue };
         if let Some(l) = last
             && t < l
-            && !(3240.0..=3960.0).contains(&(l - t))
+            && !clocks_back(l - t)
         {
             back.push(row);
         }
@@ -281,7 +291,7 @@ pub fn listed(names: &[String]) -> String {
 
 impl Recording {
     /// Reads `path` with `opts`: one recording, or with a stream column
-    /// one per stream it names, in the order of their first rows.
+    /// one per stream it names, in the order of their names.
     pub fn read_streams(path: &Path, opts: &CsvOptions) -> Result<Vec<Self>> {
         let bytes = bytes_of(path)?;
         let first = Self::from_bytes(&bytes, path, opts)?;
@@ -543,5 +553,32 @@ mod tests {
         // Read by device, nothing to say.
         let all = read(&text, &opts(Some("dev"))).unwrap();
         assert!(all.iter().all(|r| r.stream_hint.is_none()));
+        assert!(r.stream_blocks);
+        // An hour's column comes round in turn as devices do: with time
+        // stamps that do not repeat, it is none (without them, a warning).
+        let mut text = String::from("t,hour,x,y\n");
+        for i in 0..500 {
+            text.push_str(&format!("{},{},{i},{i}\n", i * 3600, i % 24));
+        }
+        assert_eq!(read(&text, &opts(None)).unwrap()[0].stream_hint, None);
+        let plain = CsvOptions {
+            time: Vec::new(),
+            ..opts(None)
+        };
+        let r = &read(&text, &plain).unwrap()[0];
+        assert!(r.stream_hint.is_some() && !r.stream_blocks);
+        // Every 10 minutes in local time, the zone's name changing as the
+        // clocks go back (50 min back, not 60): no device.
+        let mut text = String::from("t,zone,x,y\n");
+        for i in 0..100 {
+            let (zone, t) = if i < 50 {
+                ("MESZ", i * 600 + 3600)
+            } else {
+                ("MEZ", i * 600)
+            };
+            text.push_str(&format!("{t},{zone},{i},{i}\n"));
+        }
+        let r = &read(&text, &opts(None)).unwrap()[0];
+        assert_eq!((r.stream_hint.as_deref(), r.time_gaps), (None, 1));
     }
 }

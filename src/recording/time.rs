@@ -275,16 +275,16 @@ pub(super) fn dateless(cell: &[u8]) -> bool {
     date_time(&text, None).is_none() && dates::elapsed(&text).is_some()
 }
 
-/// Times of day without their date go back at midnight: the first row
-/// where they do (from 20:00 or later to before 04:00), and the two times.
+/// Times of day without their date go back where a day ends (at midnight,
+/// or overnight where a log stops in the evening): the first row where they
+/// go back by more than two hours (a clock changed for daylight saving
+/// time goes back by one), and the two times.
 fn past_midnight(rec: &Recording, times: &[f64]) -> Option<String> {
     const HOUR: f64 = 3600.0;
     if !rec.time_clock {
         return None;
     }
-    let at = times
-        .windows(2)
-        .position(|w| w[0] >= 20.0 * HOUR && w[0] < 24.0 * HOUR && w[1] < 4.0 * HOUR)?;
+    let at = times.windows(2).position(|w| w[0] - w[1] > 2.0 * HOUR)?;
     let clock = |t: f64| {
         let s = t.round() as u64;
         format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -295,7 +295,7 @@ fn past_midnight(rec: &Recording, times: &[f64]) -> Option<String> {
         .nth(at + 1)?;
     Some(format!(
         "holds times of day without their date: they go from {} back to {} at data row {row} \
-         (midnight); name the date's column first (--time-column DATE --time-column TIME)",
+         (a new day); name the date's column first (--time-column DATE --time-column TIME)",
         clock(times[at]),
         clock(times[at + 1]),
     ))

@@ -289,8 +289,10 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
     };
     // Rows, but not a window's worth in a row (a device that reported
     // for a few minutes): nothing of it is trained on or scored.
-    let none = match f.windows {
-        [0, 0] => ", too few rows in a row for one window: none of them trained on or scored",
+    let none = match (f.windows, f.training_rows_found) {
+        ([0, 0], None) => {
+            ", too few rows in a row for one window: none of them trained on or scored"
+        }
         _ => "",
     };
     format!(
@@ -430,17 +432,19 @@ pub(crate) fn time_hint(files: &[pipeline::fit::FileSummary], opts: &CsvOptions)
     })
 }
 
-/// A file whose rows look like several devices' in turn, read as one
-/// recording (no `--stream-column`): refused, naming the flag, and `none`
-/// for rows that are one device's after all. Its windows would take the
-/// devices' rows one after another, and score better than a model of each
-/// device does: a model chosen on that is the wrong one.
+/// A file whose rows are several devices' one block after another (the
+/// time goes back where a column of names changes), read as one recording
+/// (no `--stream-column`): refused, naming the flag, and `none` for rows
+/// that are one device's after all. Its held-out part would be the last
+/// devices' rows. (Devices in turn, a time's rows one per device, are
+/// refused for their repeated stamps; without a time column, nothing tells
+/// a device's column from an hour's, and they are warned of.)
 pub(crate) fn devices_in_turn(
     csv: &CsvArgs,
     files: &[pipeline::fit::FileSummary],
 ) -> Result<(), super::Usage> {
     let hinted = files.iter().find_map(|f| {
-        let hint = f.recording.stream_hint.as_ref()?;
+        let hint = (f.recording.stream_hint.as_ref()).filter(|_| f.recording.stream_blocks)?;
         Some(format!("{}: {hint}", f.recording.source()))
     });
     match (&csv.stream_column, hinted) {

@@ -56,6 +56,9 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "date_order": a.date_order.map(DateOrder::flag),
         "skip_lines": a.skip_lines.unwrap_or(0),
         "stream_column": a.stream_column.as_ref().and_then(StreamColumn::column).map(column),
+        // `--stream-column none`: a file whose rows looked like several
+        // devices' is one device's, as eval reads it again.
+        "one_stream": a.stream_column == Some(StreamColumn::None),
     })
 }
 
@@ -116,6 +119,10 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
     {
         taken.push(format!("--stream-column {c}"));
         a.stream_column = Some(StreamColumn::Column(c));
+    }
+    if a.stream_column.is_none() && r["one_stream"].as_bool() == Some(true) {
+        taken.push("--stream-column none".into());
+        a.stream_column = Some(StreamColumn::None);
     }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
@@ -228,6 +235,15 @@ mod tests {
         let (got, taken) = as_trained(&args(), Some(&metrics));
         assert_eq!(got.time_column, split.time_column);
         assert_eq!(taken, ["--time-column \"Datum\"", "--time-column 1"]);
+        // `none` is taken as given.
+        let one = CsvArgs {
+            stream_column: Some(StreamColumn::None),
+            ..args()
+        };
+        let metrics = json!({ "reading": recorded(&one) });
+        let (got, taken) = as_trained(&args(), Some(&metrics));
+        assert_eq!(got.stream_column, Some(StreamColumn::None));
+        assert_eq!(taken, ["--stream-column none"]);
         // A model from before this was recorded: nothing taken.
         let (got, taken) = as_trained(&args(), Some(&json!({ "input": "a" })));
         assert_eq!((got.options(), taken.len()), (args().options(), 0));

@@ -175,7 +175,7 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
     assert!(
         e.contains(
             "\"Uhrzeit\" holds times of day without their date: they go from 23:45:00 back to \
-             00:00:00 at data row 2 (midnight); name the date's column first"
+             00:00:00 at data row 2 (a new day); name the date's column first"
         ),
         "{e}"
     );
