@@ -46,7 +46,16 @@ const SNIFF_LINES: usize = 50;
 
 impl Recording {
     /// [`Recording::read`] from bytes in memory; `path` names them in errors.
+    /// With a stream column: the first stream by name (or `only_stream`).
     pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
+        let mut all = Self::from_bytes_all(bytes, path, opts)?;
+        // Never empty: a file without rows is refused.
+        Ok(all.swap_remove(0))
+    }
+
+    /// [`Recording::read_streams`] from bytes in memory: every stream of a
+    /// file of several read in one pass, in the order of their names.
+    pub fn from_bytes_all(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Vec<Self>> {
         let (mut text, encoding) = encoding::to_utf8(bytes);
         // Excel's `sep=;` first line names the delimiter; read as a
         // comment line, so line numbers stay those of the file.
@@ -152,7 +161,6 @@ impl Recording {
         // Each row's stream (`--stream-column turbine`): a column of its
         // own, neither a channel nor the time.
         let stream = opts.stream.as_ref().map(resolve).transpose()?;
-        let picker_given = stream.as_ref().map(|(s, _)| *s);
         let mut picker = match &stream {
             Some((s, name)) if *s == ci || *s == co || stamps.contains(s) => {
                 return Err(Error::Data(format!(
@@ -304,7 +312,7 @@ impl Recording {
             .map(|(i, name)| label(*i, name))
             .reduce(|date, clock| format!("{date} + {clock}"));
         // Each row's time stamp, with a time column (rows read only).
-        let (mut times, time_unit) = (Vec::new(), time::named_unit(&time));
+        let time_unit = time::named_unit(&time);
         let row = |byte: u64,
                    r: &csv::ByteRecord,
                    rec: &mut Recording,
@@ -441,9 +449,6 @@ impl Recording {
                 }
             }
         };
-        // Rows skipped for their time cell: when they are all the skipped
-        // rows, the time column is the one to check.
-        let mut time_skips = 0;
         if time.is_empty() {
             let first_data = if header {
                 records(bytes, delimiter)
@@ -467,74 +472,105 @@ impl Recording {
             let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
             rec.stream_hint = streams::interleaved(rows, names, &chosen);
         }
-        // Another stream's row is no row of this recording: passed over as
-        // a comment line is (its rows and `seq`s count from its own first).
-        let mut ours = |byte: u64, r: &csv::ByteRecord| match picker.as_mut() {
-            None => Ok(true),
-            Some(p) => p.take(r).map_err(|why| at(byte, why)),
+        // Each stream's rows go to a recording of its own, as another
+        // file's would (their rows and `seq`s count from its own first);
+        // a stream not read passes its rows over as comment lines.
+        // (`times` and `time_skips` go with each.)
+        let template = rec;
+        let mut parts: Vec<(Recording, Vec<f64>, usize)> = Vec::new();
+        let mut to = |byte: u64, r: &csv::ByteRecord| -> Result<()> {
+            let place = match picker.as_mut() {
+                None => Some(0),
+                Some(p) => p.take(r).map_err(|why| at(byte, why))?,
+            };
+            let Some(place) = place else { return Ok(()) };
+            while parts.len() <= place {
+                parts.push((template.clone(), Vec::new(), 0));
+            }
+            let (rec, times, skips) = &mut parts[place];
+            row(byte, r, rec, times, skips)
         };
-        if !header && ours(first_at, &first)? {
-            row(first_at, &first, &mut rec, &mut times, &mut time_skips)?;
+        if !header {
+            to(first_at, &first)?;
         }
         while let Some((byte, r)) = next()? {
-            if ours(byte, &r)? {
-                row(byte, &r, &mut rec, &mut times, &mut time_skips)?;
-            }
+            to(byte, &r)?;
         }
-        if let Some(p) = picker {
-            (rec.stream_column, rec.stream, rec.streams) = p.found(path)?;
+        if parts.is_empty() {
+            parts.push((template, Vec::new(), 0));
         }
-        rec.segments.retain(|s| !s.is_empty());
-        if !time.is_empty() {
-            time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
-            // Its stamps do not repeat round by round (they would have been
-            // refused, naming the column): a column that comes round in
-            // turn is an hour's or a weekday's, no device's.
-            rec.stream_hint = None;
-            // Several devices' rows one block after another: the time goes
-            // back where the device changes.
-            let back = streams::back_rows(&rec.row_times, rec.time_step);
-            if picker_given.is_none() && !opts.one_stream && !back.is_empty() {
-                let data = records(bytes, delimiter).skip(usize::from(header));
-                let names: &[String] = if header { names } else { &[] };
-                let chosen = [[ci, co].as_slice(), &stamps].concat();
-                let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
-                rec.stream_hint = streams::blocks(rows, names, &chosen, &back);
-                rec.stream_blocks = rec.stream_hint.is_some();
-            }
-        }
-        if rec.rows == 0 {
-            // Most rows refused for their time cell (some may have had a bad
-            // value too, which is found first): the time column is the one
-            // to check, and an example of it the one to quote.
-            let time_fault = 2 * time_skips > rec.skipped;
-            let example = rec
-                .skipped_examples
-                .iter()
-                .find(|e| !time_fault || label_time.as_ref().is_some_and(|l| e.contains(l)))
-                .or(rec.skipped_examples.first())
-                .map_or("", String::as_str);
-            return Err(Error::Data(format!(
-                "{}: no data rows{}",
-                path.display(),
-                if rec.skipped > 0 {
-                    format!(
-                        " ({} skipped for bad cells, such as {example}; {} the right \
-                         column{}?)",
-                        rec.skipped,
-                        if time_fault {
-                            "is --time-column"
-                        } else {
-                            "are --input and --output"
-                        },
-                        if time_fault { "" } else { "s" }
-                    )
-                } else {
-                    String::new()
+        let named = match &picker {
+            Some(p) => {
+                let (column, all) = p.found(path)?;
+                let read = p.read();
+                for ((rec, ..), name) in parts.iter_mut().zip(read) {
+                    (rec.stream_column, rec.stream) = (Some(column.clone()), Some(name));
+                    rec.streams.clone_from(&all);
                 }
-            )));
+                true
+            }
+            None => false,
+        };
+        let mut done = Vec::with_capacity(parts.len());
+        // (Rows skipped for their time cell: when they are all the skipped
+        // rows, the time column is the one to check.)
+        for (mut rec, times, time_skips) in parts {
+            rec.segments.retain(|s| !s.is_empty());
+            if !time.is_empty() {
+                time::split_at_gaps(&mut rec, &times, opts.max_gap, time.len())?;
+                // Its stamps do not repeat round by round (they would have been
+                // refused, naming the column): a column that comes round in
+                // turn is an hour's or a weekday's, no device's.
+                rec.stream_hint = None;
+                // Several devices' rows one block after another: the time goes
+                // back where the device changes.
+                let back = streams::back_rows(&rec.row_times, rec.time_step);
+                if !named && !opts.one_stream && !back.is_empty() {
+                    let data = records(bytes, delimiter).skip(usize::from(header));
+                    let names: &[String] = if header { names } else { &[] };
+                    let chosen = [[ci, co].as_slice(), &stamps].concat();
+                    let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
+                    rec.stream_hint = streams::blocks(rows, names, &chosen, &back);
+                    rec.stream_blocks = rec.stream_hint.is_some();
+                }
+            }
+            if rec.rows == 0 {
+                // Most rows refused for their time cell (some may have had a bad
+                // value too, which is found first): the time column is the one
+                // to check, and an example of it the one to quote.
+                let time_fault = 2 * time_skips > rec.skipped;
+                let example = rec
+                    .skipped_examples
+                    .iter()
+                    .find(|e| !time_fault || label_time.as_ref().is_some_and(|l| e.contains(l)))
+                    .or(rec.skipped_examples.first())
+                    .map_or("", String::as_str);
+                return Err(Error::Data(format!(
+                    "{}: no data rows{}",
+                    rec.source(),
+                    if rec.skipped > 0 {
+                        format!(
+                            " ({} skipped for bad cells, such as {example}; {} the right \
+                         column{}?)",
+                            rec.skipped,
+                            if time_fault {
+                                "is --time-column"
+                            } else {
+                                "are --input and --output"
+                            },
+                            if time_fault { "" } else { "s" }
+                        )
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+            done.push(rec);
         }
-        Ok(rec)
+        if named {
+            done.sort_by(|a, b| a.stream.cmp(&b.stream));
+        }
+        Ok(done)
     }
 
     /// Chronological split: the last `fraction` of the rows is held out.

@@ -5,25 +5,25 @@
 //! windows never take another's rows, its time gaps are its own, its last
 //! part is held out, and `publish` sends it under its own key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{CsvOptions, Recording, file::bytes_of};
 use crate::error::{Error, Result};
 
-/// More streams than this in one file are refused: each is read in a pass
-/// over the whole file, and so many are more likely a column of values
-/// (a time, a counter) than of devices.
+/// More streams than this in one file are refused: so many are more
+/// likely a column of values (a time, a counter) than of devices.
 pub const MAX_STREAMS: usize = 256;
 
 /// Picks one stream's rows while a file is read, and notes every stream.
 pub(super) struct Picker {
     column: usize,
     name: String,
-    /// The stream read (`None` until the first row names one).
+    /// The one stream read (`None`: every stream).
     wanted: Option<Vec<u8>>,
-    seen: HashSet<Vec<u8>>,
-    /// In the order of their first rows.
+    /// Each stream's place among those read, by its name's bytes.
+    index: HashMap<Vec<u8>, usize>,
+    /// The streams named, in the order of their first rows.
     order: Vec<String>,
 }
 
@@ -33,65 +33,76 @@ impl Picker {
             column,
             name: name.to_string(),
             wanted: wanted.map(|w| w.as_bytes().to_vec()),
-            seen: HashSet::new(),
+            index: HashMap::new(),
             order: Vec::new(),
         }
     }
 
-    /// Whether row `r` is of the stream read. A row that names none is
-    /// refused: it belongs to no device's recording.
-    pub fn take(&mut self, r: &csv::ByteRecord) -> std::result::Result<bool, String> {
-        let cell = r
-            .get(self.column)
-            .map(<[u8]>::trim_ascii)
-            .unwrap_or_default();
+    /// The place of row `r`'s stream among the streams read (in the order
+    /// of their first rows), or `None` where it is not read. A row that
+    /// names none is refused: it belongs to no device's recording.
+    pub fn take(&mut self, r: &csv::ByteRecord) -> std::result::Result<Option<usize>, String> {
+        let cell = cell(r, self.column);
         if cell.is_empty() {
             return Err(format!(
                 "the stream column {:?} is empty: every row names the device it is of",
                 self.name
             ));
         }
-        if !self.seen.contains(cell) {
-            if self.seen.len() == MAX_STREAMS {
-                return Err(format!(
-                    "the stream column {:?} names more than {MAX_STREAMS} streams: is it the \
-                     column naming each row's device (not a time or a value)? Split a larger \
-                     fleet's export into files",
-                    self.name
-                ));
-            }
-            self.seen.insert(cell.to_vec());
-            self.order.push(String::from_utf8_lossy(cell).into_owned());
+        if let Some(&i) = self.index.get(cell) {
+            return Ok(Some(i).filter(|_| self.wanted.as_deref().is_none_or(|w| w == cell)));
         }
-        Ok(match &self.wanted {
-            Some(w) => w == cell,
-            None => {
-                self.wanted = Some(cell.to_vec());
-                true
-            }
-        })
+        if self.index.len() == MAX_STREAMS {
+            return Err(format!(
+                "the stream column {:?} names more than {MAX_STREAMS} streams: is it the column \
+                 naming each row's device (not a time or a value)? Split a larger fleet's export \
+                 into files",
+                self.name
+            ));
+        }
+        // Places count the streams read only (one, with `wanted`).
+        let read = self.wanted.as_deref().is_none_or(|w| w == cell);
+        let place = if read {
+            self.index.values().filter(|&&i| i != usize::MAX).count()
+        } else {
+            usize::MAX
+        };
+        self.index.insert(cell.to_vec(), place);
+        self.order.push(String::from_utf8_lossy(cell).into_owned());
+        Ok(Some(place).filter(|_| read))
     }
 
-    /// The column's name, the stream read and every stream named; a stream
-    /// asked for that the file does not name is refused.
-    pub fn found(self, path: &Path) -> Result<(Option<String>, Option<String>, Vec<String>)> {
-        // By name, not by which came first: the same rows make the same
-        // recordings, and so the same model, in whatever order an export
-        // writes a time's rows.
-        let mut order = self.order;
+    /// The column's name and every stream named (by name: the same rows
+    /// make the same recordings, and so the same model, in whatever order
+    /// an export writes a time's rows); a stream asked for that the file
+    /// does not name is refused.
+    pub fn found(&self, path: &Path) -> Result<(String, Vec<String>)> {
+        let mut order = self.order.clone();
         order.sort();
-        let wanted = (self.wanted).map(|w| String::from_utf8_lossy(&w).into_owned());
-        if let Some(w) = &wanted
-            && !order.contains(w)
+        if let Some(w) = &self.wanted
+            && !self.index.contains_key(w)
         {
             return Err(Error::Data(format!(
-                "{}: the stream column {:?} never names {w:?} (it names {})",
+                "{}: the stream column {:?} never names {:?} (it names {})",
                 path.display(),
                 self.name,
+                String::from_utf8_lossy(w),
                 listed(&order)
             )));
         }
-        Ok((Some(self.name), wanted, order))
+        Ok((self.name.clone(), order))
+    }
+
+    /// The names of the streams read, by their places.
+    pub fn read(&self) -> Vec<String> {
+        let mut names =
+            vec![String::new(); self.index.values().filter(|&&i| i != usize::MAX).count()];
+        for (name, &i) in &self.index {
+            if let Some(slot) = names.get_mut(i) {
+                *slot = String::from_utf8_lossy(name).into_owned();
+            }
+        }
+        names
     }
 }
 
@@ -293,26 +304,7 @@ impl Recording {
     /// Reads `path` with `opts`: one recording, or with a stream column
     /// one per stream it names, in the order of their names.
     pub fn read_streams(path: &Path, opts: &CsvOptions) -> Result<Vec<Self>> {
-        let bytes = bytes_of(path)?;
-        let first = Self::from_bytes(&bytes, path, opts)?;
-        if opts.stream.is_none() || opts.only_stream.is_some() {
-            return Ok(vec![first]);
-        }
-        let mut all = Vec::with_capacity(first.streams.len());
-        let others: Vec<String> = (first.streams.iter())
-            .filter(|s| Some(*s) != first.stream.as_ref())
-            .cloned()
-            .collect();
-        all.push(first);
-        for s in others {
-            let only = CsvOptions {
-                only_stream: Some(s),
-                ..opts.clone()
-            };
-            all.push(Self::from_bytes(&bytes, path, &only)?);
-        }
-        all.sort_by(|a, b| a.stream.cmp(&b.stream));
-        Ok(all)
+        Self::from_bytes_all(&bytes_of(path)?, path, opts)
     }
 
     /// Where the rows come from, for people: the file, and the stream

@@ -9,7 +9,7 @@
 use crate::recording::Segment;
 
 /// Rows looked at, at most (the first of the training part).
-const ROWS: usize = 200_000;
+const ROWS: usize = 50_000;
 /// A correlation weaker than this says too little to go by.
 const STRONG: f64 = 0.3;
 /// By how much it must be stronger at the shift found than at none.
