@@ -246,19 +246,22 @@ fn speed(s: &str) -> std::result::Result<f64, String> {
 
 /// A recording's two columns as a signal, for `publish --data` and `tail
 /// --data`: one, or with `--stream-column` one per stream, by its key.
-pub(crate) fn recorded_signals(
-    path: &Path,
-    csv: &CsvArgs,
-) -> Result<Vec<(Option<String>, pipeline::tools::Signal)>> {
+/// Each stream's key (none for a file of one) and its signal.
+type Keyed = Vec<(Option<String>, pipeline::tools::Signal)>;
+
+/// And whether its rows look like several devices' read as one (warned).
+pub(crate) fn recorded_signals(path: &Path, csv: &CsvArgs) -> Result<(Keyed, bool)> {
     let all = pipeline::recording::Recording::read_streams(path, &csv.options())?;
     // Several devices' rows read as one: every stream would be scored
     // against their rows taken in turn.
-    if let Some(devices) = all.iter().find_map(|r| r.stream_hint.as_ref()) {
+    let devices = all.iter().find_map(|r| r.stream_hint.as_ref());
+    if let Some(devices) = devices {
         tracing::warn!("{}: {devices}", path.display());
     }
-    (all.iter())
+    let signals = (all.iter())
         .map(|r| Ok((stream_key(r)?, pipeline::tools::Signal::recorded(r))))
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((signals, devices.is_some()))
 }
 
 /// The key a stream of a file of several is published under: its name in
@@ -363,12 +366,13 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                 let keys = match (stream_key(r)?, r.stream.as_deref()) {
                     (Some(key), Some(name)) => {
                         if let Some((_, other)) = keyed.iter().find(|(k, _)| *k == key) {
-                            bail!(
+                            return Err(pipeline::Error::Data(format!(
                                 "{}: devices {other:?} and {name:?} would both be published as \
                                  stream {key:?} (a space, `.`, `*` or `>` is written `_`): rename \
                                  one in the file",
                                 path.display()
-                            );
+                            ))
+                            .into());
                         }
                         keyed.push((key.clone(), name));
                         vec![key]

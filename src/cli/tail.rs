@@ -21,7 +21,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
         .logging_events("translations published until it is back are not received (core NATS)");
     // The truth: the recording's column, or each stream's of a file of
     // several (`--stream-column`), by the key `publish` sent it under.
-    let recorded = match (&a.data, &a.truth_column) {
+    let (recorded, devices) = match (&a.data, &a.truth_column) {
         (Some(path), Some(col)) => recorded_signals(
             path,
             &CsvArgs {
@@ -38,7 +38,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 stream_column: a.stream_column.clone().map(StreamColumn::Column),
             },
         )?,
-        _ => Vec::new(),
+        _ => (Vec::new(), false),
     };
     let opts = pipeline::tools::TailOptions {
         subject,
@@ -161,8 +161,16 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 pipeline::eval::significant(nmse)
             );
         }
-        if let Some(why) = s.further_than_the_mean(a.data.is_some()) {
-            eprintln!("WARNING: {why}");
+        match s.further_than_the_mean(a.data.is_some()) {
+            // The likelier cause, warned of as the file was read.
+            Some(_) if devices => eprintln!(
+                "WARNING: the translations are further from the truth than its own mean (NMSE \
+                 {}): the truth file's rows look like several devices' read as one (see above); \
+                 give tail the --stream-column publish was given",
+                pipeline::eval::significant(s.nmse.unwrap_or(f64::NAN))
+            ),
+            Some(why) => eprintln!("WARNING: {why}"),
+            None => {}
         }
     }
     match (s.latency_ms_p50, s.recorded_times) {

@@ -98,10 +98,17 @@ pub fn lines(p: &Prepared) -> Vec<String> {
         "  by {by:<width$}   windows  model NMSE  linear map's",
         width = width - 3
     )];
+    // No NMSE where the truth does not vary (a turbine stopped all along).
+    let nmse = |v: f64| match v.is_finite() {
+        true => format!("{v:.4}"),
+        false => "- (flat)".to_string(),
+    };
     out.extend(parts.iter().map(|(name, s)| {
         format!(
-            "  {name:<width$} {:>9} {:>11.4} {:>13.4}",
-            s.windows, s.model_nmse, s.linear_nmse
+            "  {name:<width$} {:>9} {:>11} {:>13}",
+            s.windows,
+            nmse(s.model_nmse),
+            nmse(s.linear_nmse)
         )
     }));
     out

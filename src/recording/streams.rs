@@ -124,6 +124,54 @@ fn reading(v: &[u8]) -> bool {
     decimal || date
 }
 
+/// A column of the calendar (an hour, a weekday, a month: `Hour`,
+/// `Wochentag`, values `Mon`, `Tue`), which comes round in turn as devices
+/// do in a fleet's export, but is none.
+fn calendar(name: &str, values: &[&[u8]]) -> bool {
+    const UNITS: [&str; 24] = [
+        "hour",
+        "hours",
+        "hr",
+        "minute",
+        "minutes",
+        "min",
+        "second",
+        "seconds",
+        "sec",
+        "weekday",
+        "dow",
+        "day",
+        "days",
+        "week",
+        "month",
+        "quarter",
+        "year",
+        "stunde",
+        "sekunde",
+        "wochentag",
+        "tag",
+        "woche",
+        "monat",
+        "jahr",
+    ];
+    let lower = name.to_lowercase();
+    let word = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty());
+    let named = word.is_some_and(|w| UNITS.contains(&w));
+    // Weekdays' and months' names, as their first three letters.
+    const NAMES: [&str; 19] = [
+        "mon", "tue", "wed", "thu", "fri", "sat", "sun", "jan", "feb", "mar", "apr", "may", "jun",
+        "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let dated = !values.is_empty()
+        && values.iter().all(|v| {
+            let v = String::from_utf8_lossy(v).to_lowercase();
+            v.get(..3).is_some_and(|p| NAMES.contains(&p)) && v.chars().all(char::is_alphabetic)
+        });
+    named || dated
+}
+
 /// Rows looked at for a column that names devices in turn.
 const LOOKED_AT: usize = 2_000;
 
@@ -162,7 +210,8 @@ pub(super) fn interleaved(
         let k = order.len();
         let few = k >= 2 && 4 * k <= rows.len();
         let empty = order.iter().any(|v| v.is_empty());
-        let named = !order.iter().any(|v| reading(v));
+        let header = names.get(c).map_or("", String::as_str);
+        let named = !order.iter().any(|v| reading(v)) && !calendar(header, &order);
         let rounds = || {
             let again = (k..rows.len()).filter(|&t| cell(&rows[t], c) == cell(&rows[t - k], c));
             2 * again.count() > rows.len() - k
@@ -229,8 +278,9 @@ pub(super) fn blocks(
     }
     let back: HashSet<usize> = back.iter().copied().collect();
     let first = rows.next()?;
+    let calendar_column = |c: usize| names.get(c).is_some_and(|n| calendar(n, &[]));
     let mut columns: Vec<(usize, Option<Blocks>)> = (0..first.len())
-        .filter(|c| !chosen.contains(c))
+        .filter(|&c| !chosen.contains(&c) && !calendar_column(c))
         .map(|c| {
             let v = cell(&first, c).to_vec();
             let ok = !v.is_empty() && !reading(&v);
@@ -557,8 +607,18 @@ mod tests {
             time: Vec::new(),
             ..opts(None)
         };
+        assert_eq!(read(&text, &plain).unwrap()[0].stream_hint, None);
+        // Without its name, only the stamps could tell (a warning).
+        let text = text.replace("t,hour,", "t,h24,");
         let r = &read(&text, &plain).unwrap()[0];
         assert!(r.stream_hint.is_some() && !r.stream_blocks);
+        // Weekdays by name, under any header.
+        let mut text = String::from("d,wt,x,y\n");
+        for i in 0..200 {
+            let day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][i % 7];
+            text.push_str(&format!("{i},{day},{i},{i}\n"));
+        }
+        assert_eq!(read(&text, &plain).unwrap()[0].stream_hint, None);
         // Every 10 minutes in local time, the zone's name changing as the
         // clocks go back (50 min back, not 60): no device.
         let mut text = String::from("t,zone,x,y\n");

@@ -1,8 +1,8 @@
 //! Whether the output goes with input a window does not hold: where the
 //! output follows the input by more rows than half a window (a pressure
 //! wave reaching a finger 25 samples later, a tank's outlet a minute after
-//! its inlet) or leads it, a window of the two holds, for most of its
-//! outputs, not the input they go with. The cross-correlation of the two
+//! its inlet) or leads it, a window of the two holds the input of few of
+//! its outputs, or none. The cross-correlation of the two
 //! channels over the training rows says by how much; the user can choose a
 //! longer `--window`.
 
@@ -101,16 +101,16 @@ pub(super) fn warning(train: &[Segment], window: usize, step: Option<f64>) -> Op
     let suggest = (4 * rows)
         .next_multiple_of(8)
         .min(crate::format::MAX_WINDOW);
+    // The outputs whose input lies within their window.
+    let held = match window.saturating_sub(rows) {
+        0 => "none".to_string(),
+        n => format!("only {n}"),
+    };
     Some(format!(
         "the output {how} the input by about {rows} rows{time}: their correlation is {best:.2} \
-         at that shift against {at_none:.2} at none, and a window of {window} rows holds, for \
-         {} of its outputs, not the input they go with; a longer window lets the model see it \
-         (--window {suggest})",
-        if rows >= window {
-            "none".to_string()
-        } else {
-            format!("{rows} of {window}")
-        }
+         at that shift against {at_none:.2} at none, so a window of {window} rows holds the input \
+         of {held} of its {window} outputs; a model trained with a longer window sees it \
+         (retrain with --window {suggest})"
     ))
 }
 
@@ -148,13 +148,13 @@ mod tests {
         let w = warning(&[delayed(25, 20_000)], 24, Some(0.008)).unwrap_or_default();
         assert!(
             w.contains("follows the input by about 25 rows (200 ms)")
-                && w.contains("holds, for none of its outputs")
-                && w.contains("--window 104"),
+                && w.contains("holds the input of none of its 24 outputs")
+                && w.contains("retrain with --window 104"),
             "{w}"
         );
         let w = warning(&[delayed(-20, 20_000)], 24, None).unwrap_or_default();
         assert!(
-            w.contains("leads the input by about 20 rows:") && w.contains("20 of 24"),
+            w.contains("leads the input by about 20 rows:") && w.contains("of only 4 of its 24"),
             "{w}"
         );
         // Within half a window, or a window long enough: nothing to say.
