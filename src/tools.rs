@@ -159,60 +159,6 @@ fn next_message(signal: &Signal, mut seq: u64, end: Option<u64>, batch: u64) -> 
     Some((seq, n))
 }
 
-/// When [`publish`] sends each message: as fast as it can, at a rate, or
-/// at the recording's own pace (see [`PublishOptions::speed`]).
-enum Pace {
-    Free,
-    Rate(tokio::time::Interval),
-    Recorded {
-        start: tokio::time::Instant,
-        /// The first row's time, seconds.
-        t0: f64,
-        speed: f64,
-    },
-}
-
-impl Pace {
-    /// The longest wait for one message: a recording's times are finite,
-    /// not bounded, and a deadline past the clock's range would panic.
-    const LONGEST_S: f64 = 1e9;
-
-    fn new(opts: &PublishOptions, first: Option<u64>) -> Self {
-        let t0 = first.and_then(|seq| opts.signal.time_at(seq));
-        match (opts.speed, t0) {
-            (Some(speed), Some(t0)) if speed > 0.0 && speed.is_finite() => Pace::Recorded {
-                start: tokio::time::Instant::now(),
-                t0,
-                speed,
-            },
-            _ if opts.rate > 0.0 => {
-                let every = opts.batch.max(1) as f64 / opts.rate;
-                let mut t = tokio::time::interval(Duration::from_secs_f64(every));
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                Pace::Rate(t)
-            }
-            _ => Pace::Free,
-        }
-    }
-
-    /// Waits until message `seq` is due (at once when its row's time lies
-    /// before the first's: a recording's clock set back).
-    async fn wait(&mut self, signal: &Signal, seq: u64) {
-        match self {
-            Pace::Free => {}
-            Pace::Rate(t) => {
-                t.tick().await;
-            }
-            Pace::Recorded { start, t0, speed } => {
-                if let Some(t) = signal.time_at(seq) {
-                    let after = ((t - *t0) / *speed).clamp(0.0, Self::LONGEST_S);
-                    tokio::time::sleep_until(*start + Duration::from_secs_f64(after)).await;
-                }
-            }
-        }
-    }
-}
-
 /// Seconds to ns, to the µs (exact in an f64 for dates to year 2255);
 /// `as` and the multiplication saturate, so a stamp past 2262 is
 /// `i64::MAX`, no panic.
@@ -399,6 +345,10 @@ pub struct TailSummary {
     pub streams_without_truth: Vec<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub windows_without_truth: u64,
+    /// With a file of several devices' truth: each stream's scores, by
+    /// name (up to 256 streams).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_stream: Vec<StreamScore>,
     /// Switches between models past the first [`RUNS`] runs, not listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_switches: u64,
@@ -504,7 +454,7 @@ pub async fn tail(
     tokio::pin!(sleep);
     tokio::pin!(stop);
     let mut summary = TailSummary::default();
-    let mut scores = Scores::default();
+    let (mut scores, mut streams) = (Scores::default(), ByStream::default());
     let mut latencies = Vec::new();
     let mut seqs: HashMap<String, SeqsSeen> = HashMap::new();
     let mut told_no_truth = false;
@@ -563,6 +513,9 @@ pub async fn tail(
         }
         if let Some(tr) = &truth {
             scores.add(&t.values, tr);
+            if !opts.by_stream.is_empty() {
+                streams.add(&t.stream, &t.values, tr);
+            }
             summary.scored += 1;
         }
         if opts.print_every > 0 && (summary.windows - 1) % opts.print_every == 0 {
@@ -575,6 +528,7 @@ pub async fn tail(
     }
     summary.streams = seqs.len();
     (summary.mse, summary.nmse) = (scores.mse(), scores.nmse());
+    summary.by_stream = streams.scores();
     latencies.sort_by(|a, b| a.total_cmp(b));
     summary.latency_ms_p50 = percentile(&latencies, 0.5);
     summary.latency_ms_p99 = percentile(&latencies, 0.99);
@@ -589,9 +543,12 @@ pub async fn tail(
 
 mod seqs;
 use seqs::{SeqsSeen, add_run};
+mod pace;
+use pace::Pace;
 mod stamps;
 use stamps::Stamps;
 mod scores;
-use scores::Scores;
+pub use scores::StreamScore;
+use scores::{ByStream, Scores};
 #[cfg(test)]
 mod tests;

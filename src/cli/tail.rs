@@ -161,6 +161,27 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 pipeline::eval::significant(nmse)
             );
         }
+        // Each device's, from a file of several.
+        if !s.by_stream.is_empty() {
+            let width = (s.by_stream.iter())
+                .map(|b| b.stream.chars().count())
+                .max()
+                .unwrap_or(0);
+            println!(
+                "by stream   {:<width$} {:>8} {:>11} {:>8}",
+                "", "windows", "MSE", "NMSE"
+            );
+            let fig = |v: Option<f64>| v.map_or("-".to_string(), pipeline::eval::significant);
+            for b in &s.by_stream {
+                println!(
+                    "            {:<width$} {:>8} {:>11} {:>8}",
+                    b.stream,
+                    b.windows,
+                    b.mse.map_or("-".to_string(), |m| format!("{m:.3e}")),
+                    fig(b.nmse)
+                );
+            }
+        }
         match s.further_than_the_mean(a.data.is_some()) {
             // The likelier cause, warned of as the file was read.
             Some(_) if devices => eprintln!(

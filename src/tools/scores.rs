@@ -44,6 +44,48 @@ impl Scores {
     }
 }
 
+/// One stream's windows scored and their scores (`tail` of a file of
+/// several devices' truth: which device the model serves poorly).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StreamScore {
+    pub stream: String,
+    pub windows: u64,
+    pub mse: Option<f64>,
+    pub nmse: Option<f64>,
+}
+
+/// [`Scores`] by stream, for at most [`crate::recording::MAX_STREAMS`].
+#[derive(Debug, Default)]
+pub(super) struct ByStream(std::collections::BTreeMap<String, (u64, Scores)>);
+
+impl ByStream {
+    pub fn add(&mut self, stream: &str, values: &[f32], truth: &[f32]) {
+        let full = self.0.len() >= crate::recording::MAX_STREAMS;
+        let entry = match self.0.get_mut(stream) {
+            Some(e) => e,
+            None if full => return,
+            None => self.0.entry(stream.to_string()).or_default(),
+        };
+        entry.0 += 1;
+        entry.1.add(values, truth);
+    }
+
+    /// By name; none for one stream (the summary's figures are its).
+    pub fn scores(&self) -> Vec<StreamScore> {
+        if self.0.len() < 2 {
+            return Vec::new();
+        }
+        (self.0.iter())
+            .map(|(stream, (windows, s))| StreamScore {
+                stream: stream.clone(),
+                windows: *windows,
+                mse: s.mse(),
+                nmse: s.nmse(),
+            })
+            .collect()
+    }
+}
+
 impl TailSummary {
     /// Translations further from the truth than its own mean (NMSE over 1)
     /// are compared with the wrong thing, or come from the wrong model: said,

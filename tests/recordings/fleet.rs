@@ -254,10 +254,19 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
         (live / eval_mse - 1.0).abs() < 1e-3,
         "live {live} vs eval {eval_mse}"
     );
+    // Each device's live score, by name; together the whole one.
+    let by = s["by_stream"].as_array().unwrap();
+    let names: Vec<&str> = by.iter().filter_map(|b| b["stream"].as_str()).collect();
+    assert_eq!(names, ["A", "B_2", "C"], "{s}");
+    let together: f64 = (by.iter())
+        .map(|b| b["windows"].as_f64().unwrap_or(0.0) * b["mse"].as_f64().unwrap_or(f64::NAN))
+        .sum();
+    assert!((together / 111.0 / live - 1.0).abs() < 1e-9, "{s}");
     let partial = tail_partial.wait_with_output().unwrap();
     ok(&partial);
     let p: serde_json::Value = serde_json::from_slice(&partial.stdout).unwrap();
     assert_eq!(p["windows_without_truth"], 37, "{p}");
     assert_eq!(p["streams_without_truth"], serde_json::json!(["C"]), "{p}");
     assert_eq!(p["scored"], 74, "{p}");
+    assert_eq!(p["by_stream"].as_array().map(Vec::len), Some(2), "{p}");
 }
