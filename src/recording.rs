@@ -499,17 +499,33 @@ impl Recording {
         if parts.is_empty() {
             parts.push((template, Vec::new(), 0));
         }
-        let named = match &picker {
-            Some(p) => {
+        let named = match (&picker, &stream) {
+            (Some(p), Some((s, _))) => {
                 let (column, all) = p.found(path)?;
                 let read = p.read();
+                // Without a time column to refuse repeated stamps: devices
+                // in turn within the first stream's rows say the column
+                // names something else (a state, a site), said of it.
+                if let (Some(first), true) = (read.first(), time.is_empty() && !opts.one_stream) {
+                    let data = records(bytes, delimiter).skip(usize::from(header));
+                    let names: &[String] = if header { names } else { &[] };
+                    let rows = (data.filter_map(|r| r.ok()).map(|(_, r)| r))
+                        .filter(|r| streams::cell(r, *s) == first.as_bytes());
+                    let within = streams::interleaved(rows, names, &[ci, co, *s]);
+                    if let (Some(h), Some((rec, ..))) = (within, parts.first_mut()) {
+                        rec.stream_hint = Some(format!(
+                            "in the rows of stream {first:?} alone, {h} (is {column:?} the \
+                             column naming each row's device?)"
+                        ));
+                    }
+                }
                 for ((rec, ..), name) in parts.iter_mut().zip(read) {
                     (rec.stream_column, rec.stream) = (Some(column.clone()), Some(name));
                     rec.streams.clone_from(&all);
                 }
                 true
             }
-            None => false,
+            _ => false,
         };
         let mut done = Vec::with_capacity(parts.len());
         // (Rows skipped for their time cell: when they are all the skipped

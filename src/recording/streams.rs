@@ -107,7 +107,7 @@ impl Picker {
 }
 
 /// Row `r`'s cell in column `c`, trimmed (empty where it has none).
-fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
+pub(super) fn cell(r: &csv::ByteRecord, c: usize) -> &[u8] {
     r.get(c).map(<[u8]>::trim_ascii).unwrap_or_default()
 }
 
@@ -500,6 +500,29 @@ mod tests {
         assert!(
             e.contains(r#"in the rows of stream "RUN" alone: is "state" the column naming"#),
             "{e}"
+        );
+        // Without the time column, read, and the devices within it said.
+        let untimed = CsvOptions {
+            time: Vec::new(),
+            ..opts(Some("state"))
+        };
+        let all = read(&text, &untimed).unwrap();
+        let hint = all[0].stream_hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.starts_with(r#"in the rows of stream "RUN" alone, column "dev" changes"#)
+                && hint.ends_with(r#"(is "state" the column naming each row's device?)"#),
+            "{hint}"
+        );
+        // Devices read by their own column: nothing to say.
+        let by_dev = CsvOptions {
+            time: Vec::new(),
+            ..opts(Some("dev"))
+        };
+        assert!(
+            read(&text, &by_dev)
+                .unwrap()
+                .iter()
+                .all(|r| r.stream_hint.is_none())
         );
     }
 
