@@ -45,14 +45,6 @@ const SKIPPED_EXAMPLES: usize = 5;
 const SNIFF_LINES: usize = 50;
 
 impl Recording {
-    /// [`Recording::read`] from bytes in memory; `path` names them in errors.
-    /// With a stream column: the first stream by name (or `only_stream`).
-    pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
-        let mut all = Self::from_bytes_all(bytes, path, opts)?;
-        // Never empty: a file without rows is refused.
-        Ok(all.swap_remove(0))
-    }
-
     /// [`Recording::read_streams`] from bytes in memory: every stream of a
     /// file of several read in one pass, in the order of their names.
     pub fn from_bytes_all(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Vec<Self>> {
@@ -465,12 +457,16 @@ impl Recording {
                 rec.input_looks_like_time = time::time_columns_hint(&r, names, &others).is_some();
             }
         }
-        if picker.is_none() && !opts.one_stream {
+        // The data rows again, and the columns' names, for the hints of
+        // several devices' rows.
+        let data_rows = || {
             let data = records(bytes, delimiter).skip(usize::from(header));
-            let names: &[String] = if header { names } else { &[] };
-            let chosen = [[ci, co].as_slice(), &stamps].concat();
-            let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
-            rec.stream_hint = streams::interleaved(rows, names, &chosen);
+            data.filter_map(|r| r.ok()).map(|(_, r)| r)
+        };
+        let header_names: &[String] = if header { names } else { &[] };
+        let chosen = [[ci, co].as_slice(), &stamps].concat();
+        if picker.is_none() && !opts.one_stream {
+            rec.stream_hint = streams::interleaved(data_rows(), header_names, &chosen);
         }
         // Each stream's rows go to a recording of its own, as another
         // file's would (their rows and `seq`s count from its own first);
@@ -507,11 +503,8 @@ impl Recording {
                 // in turn within the first stream's rows say the column
                 // names something else (a state, a site), said of it.
                 if let (Some(first), true) = (read.first(), time.is_empty() && !opts.one_stream) {
-                    let data = records(bytes, delimiter).skip(usize::from(header));
-                    let names: &[String] = if header { names } else { &[] };
-                    let rows = (data.filter_map(|r| r.ok()).map(|(_, r)| r))
-                        .filter(|r| streams::cell(r, *s) == first.as_bytes());
-                    let within = streams::interleaved(rows, names, &[ci, co, *s]);
+                    let rows = data_rows().filter(|r| streams::cell(r, *s) == first.as_bytes());
+                    let within = streams::interleaved(rows, header_names, &[ci, co, *s]);
                     if let (Some(h), Some((rec, ..))) = (within, parts.first_mut()) {
                         rec.stream_hint = Some(format!(
                             "in the rows of stream {first:?} alone, {h} (is {column:?} the \
@@ -542,11 +535,7 @@ impl Recording {
                 // back where the device changes.
                 let back = streams::back_rows(&rec.row_times, rec.time_step);
                 if !named && !opts.one_stream && !back.is_empty() {
-                    let data = records(bytes, delimiter).skip(usize::from(header));
-                    let names: &[String] = if header { names } else { &[] };
-                    let chosen = [[ci, co].as_slice(), &stamps].concat();
-                    let rows = data.filter_map(|r| r.ok()).map(|(_, r)| r);
-                    rec.stream_hint = streams::blocks(rows, names, &chosen, &back);
+                    rec.stream_hint = streams::blocks(data_rows(), header_names, &chosen, &back);
                     rec.stream_blocks = rec.stream_hint.is_some();
                 }
             }
@@ -587,38 +576,6 @@ impl Recording {
             done.sort_by(|a, b| a.stream.cmp(&b.stream));
         }
         Ok(done)
-    }
-
-    /// Chronological split: the last `fraction` of the rows is held out.
-    /// Returns (training, validation) segments; a segment that crosses the
-    /// cut is split there, so no window straddles it.
-    pub fn split(&self, fraction: f64) -> (Vec<Segment>, Vec<Segment>) {
-        let held = ((self.rows as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
-        let cut = self.rows - held.min(self.rows);
-        let (mut train, mut valid) = (Vec::new(), Vec::new());
-        let mut start = 0;
-        for s in &self.segments {
-            let end = start + s.len();
-            if end <= cut {
-                train.push(s.clone());
-            } else if start >= cut {
-                valid.push(s.clone());
-            } else {
-                let k = cut - start;
-                train.push(Segment {
-                    start: s.start,
-                    input: s.input[..k].to_vec(),
-                    output: s.output[..k].to_vec(),
-                });
-                valid.push(Segment {
-                    start: s.start + k,
-                    input: s.input[k..].to_vec(),
-                    output: s.output[k..].to_vec(),
-                });
-            }
-            start = end;
-        }
-        (train, valid)
     }
 }
 

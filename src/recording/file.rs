@@ -11,6 +11,14 @@ impl Recording {
     pub fn read(path: &Path, opts: &CsvOptions) -> Result<Self> {
         Self::from_bytes(&bytes_of(path)?, path, opts)
     }
+
+    /// [`Recording::read`] from bytes in memory; `path` names them in errors.
+    /// With a stream column: the first stream by name (or `only_stream`).
+    pub fn from_bytes(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Self> {
+        let mut all = Self::from_bytes_all(bytes, path, opts)?;
+        // Never empty: a file without rows is refused.
+        Ok(all.swap_remove(0))
+    }
 }
 
 /// A recording's bytes. A file that is not there (or not ours to read) is

@@ -57,3 +57,37 @@ pub fn windows(segments: &[Segment], window: usize) -> Result<Windows> {
     }
     Ok(w)
 }
+
+impl super::Recording {
+    /// Chronological split: the last `fraction` of the rows is held out.
+    /// Returns (training, validation) segments; a segment that crosses the
+    /// cut is split there, so no window straddles it.
+    pub fn split(&self, fraction: f64) -> (Vec<Segment>, Vec<Segment>) {
+        let held = ((self.rows as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let cut = self.rows - held.min(self.rows);
+        let (mut train, mut valid) = (Vec::new(), Vec::new());
+        let mut start = 0;
+        for s in &self.segments {
+            let end = start + s.len();
+            if end <= cut {
+                train.push(s.clone());
+            } else if start >= cut {
+                valid.push(s.clone());
+            } else {
+                let k = cut - start;
+                train.push(Segment {
+                    start: s.start,
+                    input: s.input[..k].to_vec(),
+                    output: s.output[..k].to_vec(),
+                });
+                valid.push(Segment {
+                    start: s.start + k,
+                    input: s.input[k..].to_vec(),
+                    output: s.output[k..].to_vec(),
+                });
+            }
+            start = end;
+        }
+        (train, valid)
+    }
+}
