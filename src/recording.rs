@@ -282,6 +282,8 @@ impl Recording {
             streams: Vec::new(),
             stream_hint: None,
             stream_blocks: false,
+            unnamed_rows: 0,
+            first_unnamed_line: None,
             segments: vec![Segment::default()],
         };
         let label = |i: usize, name: &str| {
@@ -474,9 +476,17 @@ impl Recording {
         // (`times` and `time_skips` go with each.)
         let template = rec;
         let mut parts: Vec<(Recording, Vec<f64>, usize)> = Vec::new();
+        // Rows naming no device, skipped (`--skip-bad-rows`): the count and
+        // the first one's line.
+        let mut unnamed = (0, None);
         let mut to = |byte: u64, r: &csv::ByteRecord| -> Result<()> {
             let place = match picker.as_mut() {
                 None => Some(0),
+                Some(p) if opts.skip_bad_rows && p.unnamed(r) => {
+                    unnamed.0 += 1;
+                    unnamed.1.get_or_insert(line_of(byte));
+                    None
+                }
                 Some(p) => p.take(r).map_err(|why| at(byte, why))?,
             };
             let Some(place) = place else { return Ok(()) };
@@ -494,6 +504,9 @@ impl Recording {
         }
         if parts.is_empty() {
             parts.push((template, Vec::new(), 0));
+        }
+        if let Some((rec, ..)) = parts.first_mut() {
+            (rec.unnamed_rows, rec.first_unnamed_line) = unnamed;
         }
         let named = match (&picker, &stream) {
             (Some(p), Some((s, _))) => {

@@ -251,7 +251,7 @@ type Keyed = Vec<(Option<String>, pipeline::tools::Signal)>;
 
 /// And whether its rows look like several devices' read as one (warned).
 pub(crate) fn recorded_signals(path: &Path, csv: &CsvArgs) -> Result<(Keyed, bool)> {
-    let all = pipeline::recording::Recording::read_streams(path, &csv.options())?;
+    let all = read_streams(path, &csv.options())?;
     // Several devices' rows read as one: every stream would be scored
     // against their rows taken in turn.
     let devices = all.iter().find_map(|r| r.stream_hint.as_ref());
@@ -262,6 +262,19 @@ pub(crate) fn recorded_signals(path: &Path, csv: &CsvArgs) -> Result<(Keyed, boo
         .map(|r| Ok((stream_key(r)?, pipeline::tools::Signal::recorded(r))))
         .collect::<Result<_>>()?;
     Ok((signals, devices.is_some()))
+}
+
+/// A file's recordings, one per stream, saying of rows that name no
+/// stream (skipped with `--skip-bad-rows`).
+fn read_streams(
+    path: &Path,
+    opts: &pipeline::recording::CsvOptions,
+) -> Result<Vec<pipeline::recording::Recording>> {
+    let all = pipeline::recording::Recording::read_streams(path, opts)?;
+    if let Some(note) = all.iter().find_map(|r| r.unnamed_note()) {
+        tracing::warn!("{}: {note}", path.display());
+    }
+    Ok(all)
 }
 
 /// The key a stream of a file of several is published under: its name in
@@ -356,7 +369,7 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                 );
             }
             let opts = a.csv.input_only().options();
-            let all = pipeline::recording::Recording::read_streams(path, &opts)?;
+            let all = read_streams(path, &opts)?;
             // Each device's key: two names written alike (`WTG 03` and
             // `WTG_03`) would be one stream, their samples mixed.
             let mut keyed: Vec<(String, &str)> = Vec::new();

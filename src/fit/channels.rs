@@ -45,6 +45,7 @@ pub(super) fn warnings(
         stuck::stuck_channels(rec),
         time.collect(),
         many_skipped(rec).into_iter().collect(),
+        rec.unnamed_note().into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
         lag::warning(train, window, rec.time_step)
             .into_iter()

@@ -54,6 +54,28 @@ impl Recording {
         parts.join(", ")
     }
 
+    /// Rows of a several devices' file that name no device, skipped
+    /// (`--skip-bad-rows`): no stream's recording has them; only a time column
+    /// shows which device lost a row.
+    pub fn unnamed_note(&self) -> Option<String> {
+        let n = self.unnamed_rows;
+        let column = self.stream_column.as_deref()?;
+        (n > 0).then(|| {
+            format!(
+                "{n} row(s) name no device in column {column:?} (the first on line {}): skipped, \
+                 as no device's rows; {}",
+                self.first_unnamed_line.unwrap_or_default(),
+                if self.time_name.is_some() {
+                    "a device's row lost so is a step in its time column, as any missing row \
+                     (a step over --max-gap splits its windows)"
+                } else {
+                    "without a time column nothing shows which device lost a row, and its \
+                     windows may span it (--time-column shows it)"
+                }
+            )
+        })
+    }
+
     /// The input channel's unit, as [`Self::output_unit`] finds it.
     pub fn input_unit(&self) -> Option<&str> {
         (self.input_unit.as_deref()).or_else(|| crate::eval::unit_of(&self.input_name))

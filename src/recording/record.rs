@@ -105,6 +105,17 @@ pub struct Recording {
     /// device from an hour (a warning).
     #[serde(skip)]
     pub stream_blocks: bool,
+    /// Rows whose stream cell is empty, skipped (`--skip-bad-rows`): they
+    /// are no device's; counted on the file's first stream, with the line
+    /// of the first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unnamed_rows: usize,
+    #[serde(skip)]
+    pub first_unnamed_line: Option<u64>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

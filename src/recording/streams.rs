@@ -45,7 +45,8 @@ impl Picker {
         let cell = cell(r, self.column);
         if cell.is_empty() {
             return Err(format!(
-                "the stream column {:?} is empty: every row names the device it is of",
+                "the stream column {:?} is empty: every row names the device it is of \
+                 (--skip-bad-rows skips such rows and counts them)",
                 self.name
             ));
         }
@@ -91,6 +92,11 @@ impl Picker {
             )));
         }
         Ok((self.name.clone(), order))
+    }
+
+    /// Whether row `r` names no device (an empty stream cell).
+    pub fn unnamed(&self, r: &csv::ByteRecord) -> bool {
+        cell(r, self.column).is_empty()
     }
 
     /// The names of the streams read, by their places.

@@ -92,12 +92,42 @@ fn each_device_is_a_recording_of_its_own() {
 }
 
 #[test]
-fn a_stream_column_that_cannot_be_one_is_refused() {
-    // A row naming no device: its line.
-    let text = fleet(3).replace("2,C,", "2,,");
-    let e = read(&text, &opts(Some("dev"))).unwrap_err().to_string();
+fn rows_naming_no_device_are_skipped_and_said_with_skip_bad_rows() {
+    // C's rows 2 and 4 name no device: C has 18 of its 20 rows, the others
+    // all of theirs; the first stream says so (line 8 is C's row 2).
+    let text = fleet(20)
+        .replace("\n2,C,", "\n2,,")
+        .replace("\n4,C,", "\n4,,");
+    let all = read(&text, &opts(Some("dev"))).unwrap();
+    let rows: Vec<(&str, usize)> = (all.iter())
+        .map(|r| (r.stream.as_deref().unwrap_or(""), r.rows + r.skipped))
+        .collect();
+    assert_eq!(rows, [("A", 20), ("B", 20), ("C", 18)]);
+    let notes: Vec<String> = all.iter().filter_map(|r| r.unnamed_note()).collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
-        e.contains("line 8: the stream column \"dev\" is empty"),
+        notes[0].starts_with("2 row(s) name no device in column \"dev\" (the first on line 8)")
+            && notes[0].contains("a step in its time column"),
+        "{notes:?}"
+    );
+    // C's time steps over its lost rows: two late steps (1 → 3, 3 → 5),
+    // under --max-gap (three times the median step), so no gap.
+    let c = &all[2];
+    assert_eq!((c.time_gaps, c.late_steps), (0, 2));
+}
+
+#[test]
+fn a_stream_column_that_cannot_be_one_is_refused() {
+    // A row naming no device: its line, and how to go on.
+    let text = fleet(3).replace("2,C,", "2,,");
+    let strict = CsvOptions {
+        skip_bad_rows: false,
+        ..opts(Some("dev"))
+    };
+    let e = read(&text, &strict).unwrap_err().to_string();
+    assert!(
+        e.contains("line 8: the stream column \"dev\" is empty")
+            && e.contains("--skip-bad-rows skips such rows"),
         "{e}"
     );
     // The time column, or a channel.
