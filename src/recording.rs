@@ -166,7 +166,7 @@ impl Recording {
                     }
                 )));
             }
-            Some((s, name)) => Some(streams::Picker::new(*s, name, opts.only_stream.as_deref())),
+            Some((s, name)) => Some(streams::Picker::new(*s, name, opts)),
             None => None,
         };
         // Slashed dates (`3/1/2026`): day or month first, as given or as
@@ -443,29 +443,19 @@ impl Recording {
                 }
             }
         };
-        if time.is_empty() {
-            let first_data = if header {
-                records(bytes, delimiter)
-                    .nth(1)
-                    .and_then(|r| r.ok())
-                    .map(|(_, r)| r)
-            } else {
-                Some(first.clone())
-            };
-            let names: &[String] = if header { names } else { &[] };
-            if let Some(r) = first_data {
-                rec.time_hint = time::time_columns_hint(&r, names, &[ci, co]);
-                let others: Vec<usize> = (0..r.len()).filter(|&i| i != ci).collect();
-                rec.input_looks_like_time = time::time_columns_hint(&r, names, &others).is_some();
-            }
-        }
-        // The data rows again, and the columns' names, for the hints of
-        // several devices' rows.
+        // The data rows again, and the columns' names, for the hints of a
+        // time column and of several devices' rows.
         let data_rows = || {
             let data = records(bytes, delimiter).skip(usize::from(header));
             data.filter_map(|r| r.ok()).map(|(_, r)| r)
         };
         let header_names: &[String] = if header { names } else { &[] };
+        if let (true, Some(r)) = (time.is_empty(), data_rows().next()) {
+            rec.time_hint = time::time_columns_hint(&r, header_names, &[ci, co]);
+            let others: Vec<usize> = (0..r.len()).filter(|&i| i != ci).collect();
+            rec.input_looks_like_time =
+                time::time_columns_hint(&r, header_names, &others).is_some();
+        }
         let chosen = [[ci, co].as_slice(), &stamps].concat();
         if picker.is_none() && !opts.one_stream {
             rec.stream_hint = streams::interleaved(data_rows(), header_names, &chosen);
@@ -476,18 +466,10 @@ impl Recording {
         // (`times` and `time_skips` go with each.)
         let template = rec;
         let mut parts: Vec<(Recording, Vec<f64>, usize)> = Vec::new();
-        // Rows naming no device, skipped (`--skip-bad-rows`): the count and
-        // the first one's line.
-        let mut unnamed = (0, None);
         let mut to = |byte: u64, r: &csv::ByteRecord| -> Result<()> {
             let place = match picker.as_mut() {
                 None => Some(0),
-                Some(p) if opts.skip_bad_rows && p.unnamed(r) => {
-                    unnamed.0 += 1;
-                    unnamed.1.get_or_insert(line_of(byte));
-                    None
-                }
-                Some(p) => p.take(r).map_err(|why| at(byte, why))?,
+                Some(p) => p.take(byte, r).map_err(|why| at(byte, why))?,
             };
             let Some(place) = place else { return Ok(()) };
             while parts.len() <= place {
@@ -505,9 +487,6 @@ impl Recording {
         if parts.is_empty() {
             parts.push((template, Vec::new(), 0));
         }
-        if let Some((rec, ..)) = parts.first_mut() {
-            (rec.unnamed_rows, rec.first_unnamed_line) = unnamed;
-        }
         let named = match (&picker, &stream) {
             (Some(p), Some((s, _))) => {
                 let (column, all) = p.found(path)?;
@@ -524,6 +503,10 @@ impl Recording {
                              column naming each row's device?)"
                         ));
                     }
+                }
+                if let Some((rec, ..)) = parts.first_mut() {
+                    (rec.unnamed_rows, rec.first_unnamed_line) =
+                        (p.unnamed.0, p.unnamed.1.map(line_of));
                 }
                 for ((rec, ..), name) in parts.iter_mut().zip(read) {
                     (rec.stream_column, rec.stream) = (Some(column.clone()), Some(name));

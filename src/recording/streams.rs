@@ -25,24 +25,40 @@ pub(super) struct Picker {
     index: HashMap<Vec<u8>, usize>,
     /// The streams named, in the order of their first rows.
     order: Vec<String>,
+    /// Rows naming no stream are skipped (`--skip-bad-rows`), not refused.
+    skip_unnamed: bool,
+    /// Rows skipped so, and the first one's byte.
+    pub unnamed: (usize, Option<u64>),
 }
 
 impl Picker {
-    pub fn new(column: usize, name: &str, wanted: Option<&str>) -> Self {
+    pub fn new(column: usize, name: &str, opts: &CsvOptions) -> Self {
         Self {
             column,
             name: name.to_string(),
-            wanted: wanted.map(|w| w.as_bytes().to_vec()),
+            wanted: (opts.only_stream.as_ref()).map(|w| w.as_bytes().to_vec()),
             index: HashMap::new(),
             order: Vec::new(),
+            skip_unnamed: opts.skip_bad_rows,
+            unnamed: (0, None),
         }
     }
 
     /// The place of row `r`'s stream among the streams read (in the order
-    /// of their first rows), or `None` where it is not read. A row that
-    /// names none is refused: it belongs to no device's recording.
-    pub fn take(&mut self, r: &csv::ByteRecord) -> std::result::Result<Option<usize>, String> {
+    /// of their first rows), or `None` where it is not read. A row at
+    /// `byte` that names none is refused (it belongs to no device's
+    /// recording), or skipped and counted with `--skip-bad-rows`.
+    pub fn take(
+        &mut self,
+        byte: u64,
+        r: &csv::ByteRecord,
+    ) -> std::result::Result<Option<usize>, String> {
         let cell = cell(r, self.column);
+        if cell.is_empty() && self.skip_unnamed {
+            self.unnamed.0 += 1;
+            self.unnamed.1.get_or_insert(byte);
+            return Ok(None);
+        }
         if cell.is_empty() {
             return Err(format!(
                 "the stream column {:?} is empty: every row names the device it is of \
@@ -92,11 +108,6 @@ impl Picker {
             )));
         }
         Ok((self.name.clone(), order))
-    }
-
-    /// Whether row `r` names no device (an empty stream cell).
-    pub fn unnamed(&self, r: &csv::ByteRecord) -> bool {
-        cell(r, self.column).is_empty()
     }
 
     /// The names of the streams read, by their places.
