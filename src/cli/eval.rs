@@ -332,6 +332,11 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             );
         }
     }
+    // Devices trained on that the files have none of, or new to the model.
+    let trained = trained::trained_streams(&loaded.meta);
+    for why in fit::parts::unlike_trained(&trained, &fit::parts::streams(&prepared)) {
+        warn(&mut warned, why);
+    }
     // The same channel in other units (a decimal convention misread, a
     // recording in mV for a model in V): the model's scaling says.
     if let Some(expects) = loaded.meta.scaling.map(|s| s.input) {

@@ -415,6 +415,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "data": a.rec.data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
             // The files' contents, so that `eval` knows them under any path.
             "data_ids": a.rec.data.iter().filter_map(|d| csv::file_id(d)).collect::<Vec<_>>(),
+            // The devices of files of several (`--stream-column`): `eval`
+            // says which it scores that training never saw, and which not.
+            "streams": fit::parts::streams(&prepared),
             "input": first.input_name,
             "output": first.output_name,
             // Their units, where the file says them (`serve` refuses

@@ -113,3 +113,85 @@ pub fn lines(p: &Prepared) -> Vec<String> {
     }));
     out
 }
+
+/// The devices of the files of several read (`--stream-column`), in the
+/// order of their names: what `retrain` records of a model's training.
+pub fn streams(p: &Prepared) -> Vec<String> {
+    let mut all: Vec<String> = (p.recordings.iter())
+        .filter_map(|f| f.recording.stream.clone())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What `eval` says of the devices it scores (`scored`) against those the
+/// model was trained on: which of those the files have no rows of, and
+/// which it scores on that training never saw (a model of a fleet on a
+/// turbine new to it). Nothing where either side names none.
+pub fn unlike_trained(trained: &[String], scored: &[String]) -> Vec<String> {
+    use crate::recording::listed;
+    if trained.is_empty() || scored.is_empty() {
+        return Vec::new();
+    }
+    let not_in = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|s| !b.contains(s)).cloned().collect()
+    };
+    let (missing, new) = (not_in(trained, scored), not_in(scored, trained));
+    let mut out = Vec::new();
+    if !missing.is_empty() {
+        out.push(format!(
+            "the model was trained on {} device(s) ({}); the file(s) scored here have no rows \
+             of {}",
+            trained.len(),
+            listed(trained),
+            listed(&missing)
+        ));
+    }
+    if !new.is_empty() {
+        let (one, some) = (new.len() == 1, listed(&new));
+        out.push(format!(
+            "{}, scored here, {} none the model was trained on ({}): {} (by stream, under the \
+             table) {} how it carries to {} it never saw",
+            if one {
+                format!("device {some}")
+            } else {
+                format!("devices {some}")
+            },
+            if one { "is" } else { "are" },
+            listed(trained),
+            if one { "its score" } else { "their scores" },
+            if one { "says" } else { "say" },
+            if one { "a device" } else { "devices" },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unlike_trained;
+
+    #[test]
+    fn devices_missing_or_new_to_the_model_are_said() {
+        let names = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let trained = names(&["A", "B", "C"]);
+        assert!(unlike_trained(&trained, &trained).is_empty());
+        // Files of one device, or a model of none: nothing to compare.
+        assert!(unlike_trained(&trained, &[]).is_empty());
+        assert!(unlike_trained(&[], &trained).is_empty());
+        let said = unlike_trained(&trained, &names(&["A", "B", "D"]));
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].ends_with("have no rows of \"C\""), "{said:?}");
+        assert!(
+            said[1].starts_with("device \"D\", scored here, is none"),
+            "{said:?}"
+        );
+        let said = unlike_trained(&trained, &names(&["A", "B", "C", "D", "E"]));
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("devices \"D\", \"E\", scored here, are"),
+            "{said:?}"
+        );
+    }
+}

@@ -197,6 +197,12 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
         .collect();
     std::fs::write(&partial, kept).unwrap();
     let tail_partial = tail_by_device(&url, &partial);
+    // `eval` on it says which trained device it has no rows of.
+    let (_, err) = eval(&model, &partial, &[]);
+    assert!(
+        err.contains(r#"trained on 3 device(s) ("A", "B 2", "C"); the file(s) scored here have no rows of "C""#),
+        "{err}"
+    );
     // Two devices whose names are one key: refused before anything is sent.
     let clash = dir.path().join("clash.csv");
     std::fs::write(&clash, text.replace(",C,", ",B_2,")).unwrap();

@@ -11,25 +11,22 @@ use pipeline::recording::Column;
 pub(super) fn trained_validate(meta: &Metadata) -> Option<(f64, Trained)> {
     let m = meta.metrics.as_ref()?;
     let v = m.get("validate")?.as_f64()?;
-    let strings = |key: &str| -> Vec<String> {
-        m.get(key)
-            .and_then(|d| d.as_array())
-            .map(|d| {
-                d.iter()
-                    .filter_map(|f| f.as_str())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let files = strings("data").into_iter().map(PathBuf::from).collect();
+    let files = strings(m, "data").into_iter().map(PathBuf::from).collect();
     Some((
         v,
         Trained {
             files,
-            ids: strings("data_ids"),
+            ids: strings(m, "data_ids"),
         },
     ))
+}
+
+/// A list of strings in a model's metrics (none where it has none).
+fn strings(metrics: &serde_json::Value, key: &str) -> Vec<String> {
+    let list = metrics.get(key).and_then(|d| d.as_array());
+    (list.into_iter().flatten())
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect()
 }
 
 /// The recordings a model was trained on: their paths as given then, and
@@ -59,6 +56,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
             (a.canonicalize(), b.canonicalize()),
             (Ok(x), Ok(y)) if x == y
         )
+}
+
+/// The devices a model was trained on, of files of several devices
+/// (`--stream-column`), in the order of their names (none recorded before).
+pub(super) fn trained_streams(meta: &Metadata) -> Vec<String> {
+    (meta.metrics.as_ref()).map_or_else(Vec::new, |m| strings(m, "streams"))
 }
 
 /// The columns a model was trained on, from its metrics (`retrain --data`
