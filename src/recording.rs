@@ -357,9 +357,11 @@ impl Recording {
                 let (order, unit) = (date_order, time_unit);
                 let seconds =
                     |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), order, unit);
-                let read = match clock {
-                    None => seconds(date),
-                    Some(clock) => seconds(&join(date, clock)),
+                let read = match (clock, clock.and_then(time::hour_number)) {
+                    (None, _) => seconds(date),
+                    // `Date,Hour` (hourly exports): the date's midnight and the hours.
+                    (Some(_), Some(hours)) => seconds(date).map(|s| s + 3600.0 * hours),
+                    (Some(clock), None) => seconds(&join(date, clock)),
                 };
                 read.map(Some).map_err(|why| {
                     // The two columns named the other way round.

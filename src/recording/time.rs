@@ -505,6 +505,20 @@ fn unsorted(steps: &[f64]) -> Option<String> {
     })
 }
 
+/// A time of day given as an hour's number alone (`7`, `13`, `24`), as
+/// hourly exports write it beside the date (`Date,Hour`; an "hour ending"
+/// column counts 1 to 24, and 25 on the day the clocks go back).
+pub(super) fn hour_number(cell: &[u8]) -> Option<f64> {
+    let c = cell.trim_ascii();
+    let digits = (1..=2).contains(&c.len()) && c.iter().all(u8::is_ascii_digit);
+    let hour = std::str::from_utf8(c)
+        .ok()
+        .filter(|_| digits)?
+        .parse::<u8>()
+        .ok()?;
+    (hour <= 25).then_some(f64::from(hour))
+}
+
 /// Why the steps look like stamps coarser than the rows: more than half of
 /// them repeat the row before (a window would then span stamps that say
 /// nothing of its time). Most often dates whose time of day is in another
@@ -513,8 +527,8 @@ fn repeating(steps: &[f64], columns: usize) -> Option<String> {
     let same = steps.iter().filter(|&&s| s == 0.0).count();
     (2 * same > steps.len()).then(|| {
         let clock = if columns == 1 {
-            "a date without its time of day (name the time-of-day column as a second \
-             --time-column: --time-column DATE --time-column TIME), or "
+            "a date without its time of day (name the time-of-day column, or an hour's \
+             number, as a second --time-column: --time-column DATE --time-column TIME), or "
         } else {
             ""
         };
