@@ -169,6 +169,16 @@ impl Recording {
             Some((s, name)) => Some(streams::Picker::new(*s, name, opts)),
             None => None,
         };
+        // Several topics' rows (`--rows-of`): that column's rows, with
+        // the chosen columns' latest values.
+        let mut rows_of = match &opts.rows_of {
+            Some(c) => {
+                let (c, name) = resolve(c)?;
+                let filled = [[ci, co].as_slice(), &stamps].concat();
+                Some((topics::RowsOf::new(c, &filled), name))
+            }
+            None => None,
+        };
         // Slashed dates (`3/1/2026`): day or month first, as given or as
         // the date column shows it (a first pass, as for the decimals).
         // A given order (or one a model recorded) the dates contradict is
@@ -254,9 +264,6 @@ impl Recording {
             header,
             encoding: encoding.name(),
             decimal: convention.as_ref().map(|c| c.decimal),
-            rows: 0,
-            skipped: 0,
-            skipped_examples: Vec::new(),
             input_index: ci,
             output_index: co,
             time_name: time
@@ -264,27 +271,8 @@ impl Recording {
                 .map(|(_, name)| name.clone())
                 .reduce(|date, clock| format!("{date} + {clock}")),
             date_order,
-            time_step: None,
-            late_steps: 0,
-            repeated_times: 0,
-            first_repeat: None,
-            time_gaps: 0,
-            time_gap_examples: Vec::new(),
-            time_gap_rows: Vec::new(),
-            row_times: Vec::new(),
-            time_hint: None,
-            input_looks_like_time: false,
-            time_doubt: None,
-            time_local: false,
-            time_clock: false,
-            stream_column: None,
-            stream: None,
-            streams: Vec::new(),
-            stream_hint: None,
-            stream_blocks: false,
-            unnamed_rows: 0,
-            first_unnamed_line: None,
             segments: vec![Segment::default()],
+            ..Default::default()
         };
         let label = |i: usize, name: &str| {
             if header {
@@ -469,6 +457,12 @@ impl Recording {
         let template = rec;
         let mut parts: Vec<(Recording, Vec<f64>, usize)> = Vec::new();
         let mut to = |byte: u64, r: &csv::ByteRecord| -> Result<()> {
+            let mut kept = None;
+            let r = match rows_of.as_mut().map(|(o, _)| o.take(r)) {
+                Some(Some(row)) => &*kept.insert(row),
+                Some(None) => return Ok(()),
+                None => r,
+            };
             let place = match picker.as_mut() {
                 None => Some(0),
                 Some(p) => p.take(byte, r).map_err(|why| at(byte, why))?,
@@ -488,6 +482,20 @@ impl Recording {
         }
         if parts.is_empty() {
             parts.push((template, Vec::new(), 0));
+        }
+        // Rows of several topics: what `--rows-of` read, or where it would do.
+        if let Some((rec, ..)) = parts.first_mut() {
+            rec.topics_note = match &rows_of {
+                Some((o, _)) => o.held_note(header_names),
+                None if rec.skipped > 0 => {
+                    let channels = [(ci, &*rec.input_name), (co, &*rec.output_name)];
+                    topics::merged(data_rows(), &channels[..if ci == co { 1 } else { 2 }])
+                }
+                None => None,
+            };
+        }
+        for (rec, ..) in &mut parts {
+            rec.rows_of = rows_of.as_ref().map(|(o, name)| (name.clone(), o.rows.0));
         }
         let named = match (&picker, &stream) {
             (Some(p), Some((s, _))) => {
@@ -551,7 +559,9 @@ impl Recording {
                 return Err(Error::Data(format!(
                     "{}: no data rows{}",
                     rec.source(),
-                    if rec.skipped > 0 {
+                    if let Some(note) = &rec.topics_note {
+                        format!(" ({} skipped for empty or bad cells): {note}", rec.skipped)
+                    } else if rec.skipped > 0 {
                         format!(
                             " ({} skipped for bad cells, such as {example}; {} the right \
                          column{}?)",
@@ -592,3 +602,4 @@ mod streams;
 mod tests;
 mod text;
 pub(crate) mod time;
+mod topics;

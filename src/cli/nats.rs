@@ -220,6 +220,11 @@ pub(crate) struct TailArgs {
     /// its own rows, by the key publish sent it under.
     #[arg(long, requires = "data", value_name = "COL")]
     pub(crate) stream_column: Option<pipeline::recording::Column>,
+    /// For rows of several topics in one file, the column whose rows were
+    /// published (`publish --rows-of`): the truth is each such row's latest
+    /// truth value, and rows count as publish counted them.
+    #[arg(long, requires = "data", value_name = "COL")]
+    pub(crate) rows_of: Option<pipeline::recording::Column>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -273,6 +278,19 @@ fn read_streams(
     let all = pipeline::recording::Recording::read_streams(path, opts)?;
     if let Some(note) = all.iter().find_map(|r| r.unnamed_note()) {
         tracing::warn!("{}: {note}", path.display());
+    }
+    // Several topics' rows: every skipped row is a gap in `seq`, where the
+    // service starts the stream's window again (none may be made).
+    if let Some(r) = all.iter().find(|r| r.topics_note.is_some()) {
+        let gaps = match r.rows_of {
+            None => {
+                " (each row skipped is a gap in seq, where the service starts the stream's \
+                     window again)"
+            }
+            Some(_) => "",
+        };
+        let note = r.topics_note.as_deref().unwrap_or_default();
+        tracing::warn!("{}: {note}{gaps}", path.display());
     }
     Ok(all)
 }

@@ -36,6 +36,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 date_order: None,
                 skip_lines: a.skip_lines,
                 stream_column: a.stream_column.clone().map(StreamColumn::Column),
+                rows_of: a.rows_of.clone(),
             },
         )?,
         _ => (Vec::new(), false),

@@ -46,6 +46,7 @@ pub(super) fn warnings(
         time.collect(),
         many_skipped(rec).into_iter().collect(),
         rec.unnamed_note().into_iter().collect(),
+        rec.topics_note.iter().cloned().collect(),
         rec.stream_hint.iter().cloned().collect(),
         lag::warning(train, window, rec.time_step)
             .into_iter()

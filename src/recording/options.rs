@@ -73,6 +73,10 @@ pub struct CsvOptions {
     /// The rows are one device's, whatever a column looks like (no column
     /// naming devices in turn is looked for).
     pub one_stream: bool,
+    /// Several topics' rows merged (a ROS bag, a CAN log): only the rows
+    /// where this column has a value are read, the other chosen columns'
+    /// empty cells taking their latest value (see `topics`).
+    pub rows_of: Option<Column>,
 }
 
 impl Default for CsvOptions {
@@ -92,6 +96,7 @@ impl Default for CsvOptions {
             stream: None,
             only_stream: None,
             one_stream: false,
+            rows_of: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{DateOrder, Decimal, Segment};
 
 /// One file's two channels, and what reading it found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Recording {
     pub path: PathBuf,
     /// Header names of the two channels (or `column N` without a header).
@@ -112,6 +112,15 @@ pub struct Recording {
     pub unnamed_rows: usize,
     #[serde(skip)]
     pub first_unnamed_line: Option<u64>,
+    /// `--rows-of`: the column whose rows were read, and how many of the
+    /// file's (the others' rows remembered for their latest values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_of: Option<(String, usize)>,
+    /// Where a chosen column is empty on rows another has values on (rows
+    /// of several topics merged), or with `--rows-of` held a stale value
+    /// long: said in a warning.
+    #[serde(skip)]
+    pub topics_note: Option<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }

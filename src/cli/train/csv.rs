@@ -69,6 +69,13 @@ pub(crate) struct CsvArgs {
     /// device's [eval: what training was given].
     #[arg(long, value_name = "COL", value_parser = stream_column)]
     pub(crate) stream_column: Option<StreamColumn>,
+    /// For rows of several topics at different rates in one file (a ROS bag
+    /// merged by PlotJuggler, a CAN log: a column is empty on the rows of
+    /// the others' messages): read only the rows where COL has a value (its
+    /// topic's clock), each other chosen column taking its latest value, as
+    /// a subscriber to both topics sees them [eval: what training was given].
+    #[arg(long, value_name = "COL")]
+    pub(crate) rows_of: Option<Column>,
 }
 
 /// `--stream-column`: a column, or `none`.
@@ -207,6 +214,7 @@ impl CsvArgs {
                 .cloned(),
             only_stream: None,
             one_stream: self.stream_column == Some(StreamColumn::None),
+            rows_of: self.rows_of.clone(),
         }
     }
 
@@ -272,16 +280,20 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
         ),
     };
     let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
+    // `--rows-of`: one topic's rows among several topics'.
+    let of = r.rows_of.as_ref().map_or(String::new(), |(name, all)| {
+        format!(" of {name:?} (among the file's {all}; the other columns at their latest values)")
+    });
     let rows = match part {
-        Scored::Training => format!("{} rows ({} train, {held})", r.rows, f.train_rows),
-        Scored::HeldOut => format!("{} rows, {held}", r.rows),
+        Scored::Training => format!("{} rows{of} ({} train, {held})", r.rows, f.train_rows),
+        Scored::HeldOut => format!("{} rows{of}, {held}", r.rows),
         Scored::Whole => match f.training_rows_found {
             None => format!(
-                "{} rows, all scored (never trained on){skipped}{gaps}",
+                "{} rows{of}, all scored (never trained on){skipped}{gaps}",
                 r.rows
             ),
             Some(_) => format!(
-                "{} rows, {} of them the model's training rows (found by their values: not \
+                "{} rows{of}, {} of them the model's training rows (found by their values: not \
                  scored), the windows clear of them scored{skipped}{gaps}",
                 r.rows, f.train_rows
             ),

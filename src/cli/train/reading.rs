@@ -59,6 +59,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         // `--stream-column none`: a file whose rows looked like several
         // devices' is one device's, as eval reads it again.
         "one_stream": a.stream_column == Some(StreamColumn::None),
+        "rows_of": a.rows_of.as_ref().map(column),
     })
 }
 
@@ -124,6 +125,13 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push("--stream-column none".into());
         a.stream_column = Some(StreamColumn::None);
     }
+    // Several topics' rows: the same topic's clock.
+    if a.rows_of.is_none()
+        && let Some(c) = column_of(&r["rows_of"])
+    {
+        taken.push(format!("--rows-of {c}"));
+        a.rows_of = Some(c);
+    }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
@@ -169,6 +177,7 @@ mod tests {
             date_order: None,
             skip_lines: None,
             stream_column: None,
+            rows_of: None,
         }
     }
 
@@ -184,6 +193,7 @@ mod tests {
             date_order: Some(DateOrder::MonthFirst),
             skip_lines: Some(4),
             stream_column: Some(StreamColumn::Column(Column::Name("turbine".into()))),
+            rows_of: Some(Column::Name("/motor3/pwm_cmd".into())),
             ..args()
         };
         let metrics = json!({ "reading": recorded(&trained) });
@@ -199,6 +209,7 @@ mod tests {
                 "--missing -999.9",
                 "--skip-lines 4",
                 "--stream-column \"turbine\"",
+                "--rows-of \"/motor3/pwm_cmd\"",
                 "--skip-bad-rows",
                 "--delimiter tab",
                 "--decimal comma"

@@ -17,6 +17,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         date_order: None,
         skip_lines: None,
         stream_column: None,
+        rows_of: None,
     }
 }
 
