@@ -51,8 +51,9 @@ pub(crate) fn info(models_dir: &Path, a: &InfoArgs) -> Result<()> {
 }
 
 /// The linear baseline's coefficient arrays, each replaced by what it
-/// holds (`"576 numbers (--full prints them)"`): thousands of numbers
-/// buried the channels and scores a reader looks for.
+/// holds (`"576 numbers (--full prints them)"`), and the training files'
+/// stored windows: thousands of numbers and hashes buried the channels and
+/// scores a reader looks for.
 fn elide_coefficients(metrics: &mut Option<serde_json::Value>) {
     let linear = metrics
         .as_mut()
@@ -62,6 +63,21 @@ fn elide_coefficients(metrics: &mut Option<serde_json::Value>) {
         let n = count_numbers(v);
         if n > 8 {
             *v = json!(format!("{n} numbers (--full prints them)"));
+        }
+    }
+    // And each training file's stored windows (where `eval` finds its rows
+    // in another file): 64 hashes a file, a screen of them each.
+    let files = metrics
+        .as_mut()
+        .and_then(|m| m.get_mut("training_rows"))
+        .and_then(|t| t.as_array_mut());
+    for anchors in files
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.get_mut("anchors"))
+    {
+        if let Some(n) = anchors.as_array().map(Vec::len) {
+            *anchors = json!(format!("{n} stored windows (--full prints them)"));
         }
     }
 }

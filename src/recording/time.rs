@@ -153,13 +153,16 @@ pub(super) fn time_columns_hint(
         .filter(|i| !skip.contains(i))
         .find(|&i| {
             let name = names.get(i).map(|n| n.to_lowercase()).unwrap_or_default();
+            // The first word (`__time`, `%time`: PlotJuggler's and rostopic's).
             let word = name
                 .split(|c: char| !c.is_alphanumeric())
-                .next()
+                .find(|w| !w.is_empty())
                 .unwrap_or("");
             let timely = [
                 "time",
                 "timestamp",
+                "timestamps",
+                "stamp",
                 "datetime",
                 "zeit",
                 "zeitstempel",

@@ -49,6 +49,15 @@ fn eval_reads_a_file_without_the_trained_time_column() {
             .map(Vec::len),
         Some(576)
     );
+    // The training file's stored windows likewise.
+    let stored = |v: &serde_json::Value| v["metrics"]["training_rows"][0]["anchors"].clone();
+    let n = stored(&full).as_array().map_or(0, Vec::len);
+    assert!(n > 8, "{full}");
+    assert_eq!(
+        stored(&v),
+        format!("{n} stored windows (--full prints them)"),
+        "{v}"
+    );
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     let v = info(&[
         "--pair".as_ref(),

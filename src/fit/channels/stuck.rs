@@ -122,7 +122,7 @@ fn held_reading<'a>(
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), (_, &v)| {
             (lo.min(v), hi.max(v))
         });
-    let value = this(seg)[from];
+    let value = this(seg)[from] + 0.0; // -0 read from `-0.0000` said as 0
     if !(value > lo && value < hi) {
         return None;
     }

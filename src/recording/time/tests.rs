@@ -296,6 +296,16 @@ fn rows_out_of_time_order_are_refused_and_a_seconds_column_is_hinted() {
         read(&[]).unwrap().time_hint.as_deref(),
         Some("--time-column \"Time [s]\"")
     );
+    // PlotJuggler's, rostopic's and asammdf's names for it.
+    for name in ["__time", "%time", "timestamps"] {
+        let renamed = text.replacen("Time [s]", name, 1);
+        let r = Recording::from_bytes(
+            renamed.as_bytes(),
+            std::path::Path::new("r.csv"),
+            &opts(&[]),
+        );
+        assert_eq!(r.unwrap().time_hint, Some(format!("--time-column {name}")));
+    }
     // A temperature named `T_out` is not taken for time.
     let renamed = text.replacen("Time [s]", "count", 1);
     let r = Recording::from_bytes(
