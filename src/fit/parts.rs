@@ -83,17 +83,22 @@ pub fn lines(p: &Prepared) -> Vec<String> {
     if parts.len() < 2 {
         return Vec::new();
     }
+    let by = if p.recordings.iter().any(|f| f.recording.stream.is_some()) {
+        "stream"
+    } else {
+        "file"
+    };
+    table(&parts, by)
+}
+
+/// The table of [`lines`]: each part's name and score, by `by`.
+fn table(parts: &[(String, &PartScore)], by: &str) -> Vec<String> {
     let width = parts
         .iter()
         .map(|(n, _)| n.chars().count())
         .max()
         .unwrap_or(0)
         .max(8);
-    let by = if p.recordings.iter().any(|f| f.recording.stream.is_some()) {
-        "stream"
-    } else {
-        "file"
-    };
     let mut out = vec![format!(
         "  by {by:<width$}   windows  model NMSE  linear map's",
         width = width - 3
@@ -103,14 +108,46 @@ pub fn lines(p: &Prepared) -> Vec<String> {
         true => format!("{v:.4}"),
         false => "- (flat)".to_string(),
     };
+    // Where the model does worse than the linear map, or than the truth's
+    // own mean there: a pooled NMSE can hide both (files whose levels
+    // differ, a highway drive and a city one, make a pooled variance the
+    // model "explains" by telling the files apart).
+    let flag = |s: &PartScore| {
+        if s.model_nmse >= 1.0 {
+            "  worse than its mean"
+        } else if s.model_nmse > s.linear_nmse {
+            "  linear map better"
+        } else {
+            ""
+        }
+    };
     out.extend(parts.iter().map(|(name, s)| {
         format!(
-            "  {name:<width$} {:>9} {:>11} {:>13}",
+            "  {name:<width$} {:>9} {:>11} {:>13}{}",
             s.windows,
             nmse(s.model_nmse),
-            nmse(s.linear_nmse)
+            nmse(s.linear_nmse),
+            flag(s)
         )
     }));
+    let over = parts.iter().filter(|(_, s)| s.model_nmse >= 1.0).count();
+    let behind = (parts.iter())
+        .filter(|(_, s)| s.model_nmse > s.linear_nmse && s.model_nmse < 1.0)
+        .count();
+    if over > 0 {
+        out.push(format!(
+            "  on {over} of {} {by}s the model's NMSE is 1 or more: within each, its truth's own \
+             mean does as well; a pooled NMSE below 1 then says the {by}s' levels differ, which \
+             the model tells apart, not that it follows the signal within one",
+            parts.len()
+        ));
+    }
+    if behind > 0 {
+        out.push(format!(
+            "  on {behind} of {} {by}s the linear map does better than the model",
+            parts.len()
+        ));
+    }
     out
 }
 
@@ -170,7 +207,39 @@ pub fn unlike_trained(trained: &[String], scored: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::unlike_trained;
+    use super::{PartScore, table, unlike_trained};
+
+    #[test]
+    fn parts_the_model_does_worse_on_are_marked() {
+        let score = |model_nmse: f64, linear_nmse: f64| PartScore {
+            windows: 100,
+            model_mse: 1.0,
+            model_nmse,
+            linear_nmse,
+        };
+        let (a, b, c) = (score(0.1, 0.2), score(0.3, 0.2), score(2.5, 0.9));
+        let parts = [
+            ("a.csv".to_string(), &a),
+            ("b.csv".into(), &b),
+            ("c.csv".into(), &c),
+        ];
+        let lines = table(&parts, "file");
+        assert_eq!(lines.len(), 6, "{lines:#?}");
+        assert!(lines[1].ends_with("0.2000"), "{lines:#?}");
+        assert!(
+            lines[2].ends_with("0.2000  linear map better"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[3].ends_with("0.9000  worse than its mean"),
+            "{lines:#?}"
+        );
+        assert!(lines[4].starts_with("  on 1 of 3 files the model's NMSE is 1 or more"));
+        assert_eq!(
+            lines[5],
+            "  on 1 of 3 files the linear map does better than the model"
+        );
+    }
 
     #[test]
     fn devices_missing_or_new_to_the_model_are_said() {
