@@ -27,6 +27,9 @@ pub struct StreamWindow {
     /// The stream's step over its last judged span against the model's
     /// (`TimeGaps::step_ns`), when outside [`RATE_BAND`].
     off_rate: Option<f64>,
+    /// The latest `ts` (ns) of a message taken, whatever the route's time
+    /// rule: a publisher whose count starts again at 0 shows by its time.
+    newest_ts: Option<i64>,
 }
 
 /// How far a stream's sampling step may lie from the training recording's
@@ -142,7 +145,30 @@ impl StreamWindow {
             last_ts: None,
             rate_from: None,
             off_rate: None,
+            newest_ts: None,
         }
+    }
+
+    /// Starts the stream over where its publisher restarted its count: a
+    /// message of seq 0 after later seqs, stamped later than any before (a
+    /// gateway or logger restarted; a replay of old messages is stamped as
+    /// before, and stays out of order). Returns the seq expected until
+    /// then. Without it every sample would be dropped as out of order until
+    /// the stream went idle.
+    pub fn recount(&mut self, seq: u64, ts: Option<i64>) -> Option<u64> {
+        let ts = ts.map(stamp_ns);
+        let back = seq == 0 && self.next_seq.is_some_and(|n| n > 0);
+        let later = matches!((ts, self.newest_ts), (Some(t), Some(t0)) if t > t0);
+        if ts > self.newest_ts && (!back || later) {
+            self.newest_ts = ts;
+        }
+        if !(back && later) {
+            return None;
+        }
+        let expected = self.next_seq.take();
+        self.reset();
+        self.last_ts = None;
+        expected
     }
 
     /// The seq the stream expects next.

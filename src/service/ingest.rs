@@ -36,7 +36,7 @@ impl IngestLimits {
     /// minutes would otherwise be forgotten between two readings under the
     /// default 10 minutes, and no window complete.
     pub fn for_route(self, route: &Route) -> Self {
-        let gap = route.time_gaps.map_or(Duration::ZERO, |g| {
+        let gap = route.time_gaps().map_or(Duration::ZERO, |g| {
             Duration::from_nanos(g.max_gap_ns.unsigned_abs()).saturating_mul(2)
         });
         Self {
@@ -350,7 +350,17 @@ impl Ingest {
         let completed = &mut self.completed;
         let buffers = &self.route.buffers;
         completed.clear();
-        let time = samples.ts.zip(self.route.time_gaps);
+        // A publisher that restarted its count (seq 0 again, later `ts`).
+        if let Some(expected) = entry.window.recount(samples.seq, samples.ts) {
+            let detail = format!(
+                "seq went back from {expected} to 0 with later time stamps: the publisher \
+                 restarted its count; window restarted"
+            );
+            reporter
+                .report_from(origin, ErrorKind::Gap, key, subject, detail)
+                .await;
+        }
+        let time = samples.ts.zip(self.route.time_gaps());
         let outcome = entry.window.accept_at(
             samples.seq,
             &self.values,
@@ -376,7 +386,7 @@ impl Ingest {
                 .await;
         }
         if let Some(jump) = outcome.time_gap {
-            let detail = time_gap_detail(jump, self.route.time_gaps);
+            let detail = time_gap_detail(jump, self.route.time_gaps());
             reporter
                 .report_from(origin, ErrorKind::TimeGap, key, subject, detail)
                 .await;

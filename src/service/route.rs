@@ -39,9 +39,11 @@ pub(super) struct Route {
     serving: RwLock<Serving>,
     /// W: fixed for the route's life (stream windows are this long).
     pub window: usize,
-    /// Where a stream's window restarts in time (fixed for the route's
-    /// life, as W: from the configured model at start).
-    pub time_gaps: Option<TimeGaps>,
+    /// Where a stream's window restarts in time, and the step its rate is
+    /// judged against: the live model's (its recording's step; the
+    /// configured `max_gap` beats it), so a model trained at another rate
+    /// or with a time column swapped in is served at its own.
+    time_gaps: RwLock<Option<TimeGaps>>,
     pub pattern: SubjectPattern,
     /// The truth channel's pattern (keys as the input's).
     pub truth_pattern: Option<SubjectPattern>,
@@ -104,7 +106,15 @@ impl Route {
             guard.generation += 1;
             self.compare.reset(guard.generation);
         }
+        // (The same weights may come with another time step recorded.)
+        let gaps = TimeGaps::of(self.cfg.max_gap, guard.live.meta.metrics.as_ref());
+        *self.time_gaps.write().unwrap_or_else(|p| p.into_inner()) = gaps;
         guard.clone()
+    }
+
+    /// The live model's time rule (see the field).
+    pub fn time_gaps(&self) -> Option<TimeGaps> {
+        *self.time_gaps.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Loads and checks a model file for this route, to serve in place of
@@ -188,26 +198,42 @@ impl Route {
         })
     }
 
-    /// A model trained at another sampling step than the route's streams
-    /// are windowed and judged at (its first model's, fixed for its life,
-    /// as W is): said, as a swap keeps the route's rule.
+    /// A model whose recording's step is not the one the route's streams
+    /// are windowed and judged at now: said, since serving live it moves
+    /// the route to its own (where a stream's window restarts in time, and
+    /// the rate it is judged at), from the next sample on.
     fn other_step(&self, new: &LoadedModel) -> Option<String> {
+        let theirs = TimeGaps::of(self.cfg.max_gap, new.meta.metrics.as_ref());
+        let ours = self.time_gaps();
         let step = |g: Option<TimeGaps>| g.map_or(0, |g| g.step_ns);
-        let (theirs, ours) = (
-            step(TimeGaps::of(self.cfg.max_gap, new.meta.metrics.as_ref())),
-            step(self.time_gaps),
-        );
-        let differ = theirs > 0 && ours > 0 && (theirs as f64 / ours as f64 - 1.0).abs() > 0.01;
         let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
-        differ.then(|| {
-            format!(
-                "it was trained on a recording sampled every {}, the route's streams every {} (its \
-                 first model's step, which its time gaps and rate check keep for the service's \
-                 life): restart the service with it configured to serve it at its own step",
-                span(theirs),
-                span(ours)
-            )
-        })
+        let live = "serving live, it moves the route to its own from the next sample on";
+        match (theirs, ours) {
+            (Some(t), Some(o)) if step(theirs) > 0 && step(ours) > 0 => {
+                let differ = (t.step_ns as f64 / o.step_ns as f64 - 1.0).abs() > 0.01;
+                differ.then(|| {
+                    format!(
+                        "it was trained on a recording sampled every {}, the route's streams are \
+                         windowed at {} (a window restarts after {}): {live} (after {})",
+                        span(t.step_ns),
+                        span(o.step_ns),
+                        span(o.max_gap_ns),
+                        span(t.max_gap_ns)
+                    )
+                })
+            }
+            (Some(t), None) => Some(format!(
+                "it records its recording's time step ({}), the route's model none: {live} (a \
+                 stream's window restarts where its ts jumps by more than {})",
+                span(t.step_ns),
+                span(t.max_gap_ns)
+            )),
+            (None, Some(_)) => Some(format!(
+                "it records no time step, the route's model one: {live} (no window restarts at a \
+                 gap in time)"
+            )),
+            _ => None,
+        }
     }
 
     /// Loads and checks `path` (default: the route's model file, which the
@@ -238,8 +264,10 @@ impl Route {
         // comparisons' running means.
         self.swap(|s| {
             let changed = s.live.id != new.id;
+            // The file's metadata either way (a time step recorded since).
+            let old = std::mem::replace(&mut s.live, new.clone());
             if changed {
-                s.previous = Some(std::mem::replace(&mut s.live, new.clone()));
+                s.previous = Some(old);
             }
             changed
         });
@@ -450,7 +478,7 @@ pub(super) fn load_routes(
                 cfg: r.clone(),
                 path,
                 window: model.model.window(),
-                time_gaps,
+                time_gaps: RwLock::new(time_gaps),
                 configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
                     live: model,
@@ -496,7 +524,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 channels: s.live.channels(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 previous: s.previous.map(|m| m.id.clone()),
-                max_gap_s: r.time_gaps.map(|g| g.max_gap_ns as f64 / 1e9),
+                max_gap_s: r.time_gaps().map(|g| g.max_gap_ns as f64 / 1e9),
                 compare: r.compare.snapshot(),
                 histograms: r.counters.read_histograms(),
             }

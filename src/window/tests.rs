@@ -54,6 +54,33 @@ fn duplicates_and_old_samples_are_dropped() {
     assert_eq!(got, vec![(6, vec![6.0, 7.0])]);
 }
 
+/// A publisher that starts its count again (seq 0, stamped later than any
+/// message before) starts the stream over; seq 0 again with an old stamp
+/// (a replay, a redelivery) or none is out of order, as before.
+#[test]
+fn a_publisher_restarting_its_count_starts_the_stream_over() {
+    let sec = 1_000_000_000i64;
+    let t0 = 1_800_000_000 * sec;
+    let mut w = StreamWindow::new(2);
+    for seq in 0..10u64 {
+        assert_eq!(w.recount(seq, Some(t0 + seq as i64 * sec)), None);
+        run(&mut w, seq, &[seq as f32], 1);
+    }
+    // Replayed with its old stamps, or without any: dropped.
+    assert_eq!(w.recount(0, Some(t0)), None);
+    assert_eq!(w.recount(0, None), None);
+    let (o, _) = run(&mut w, 0, &[0.0], 1);
+    assert_eq!((o.out_of_order, o.accepted), (1, 0));
+    // Restarted 2 s later (stamps in seconds, as time.time() gives them).
+    assert_eq!(w.recount(0, Some(t0 / sec + 11)), Some(10));
+    let (o, got) = run(&mut w, 0, &[0.5], 1);
+    assert_eq!((o.accepted, o.gap, got.len()), (1, None, 0));
+    let (_, got) = run(&mut w, 1, &[1.5], 1);
+    assert_eq!(got, vec![(0, vec![0.5, 1.5])]);
+    // Later messages of the new count go on as any.
+    assert_eq!(w.recount(2, Some(t0 + 13 * sec)), None);
+}
+
 #[test]
 fn windows_match_a_naive_reference_for_any_chunking() {
     // Property-style: random chunking, random gaps, compare with a naive model.

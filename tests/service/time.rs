@@ -298,8 +298,8 @@ async fn a_stream_sampled_at_another_rate_is_counted() {
         counted = unstamped().await;
     }
     assert_eq!(counted, Some(60 - W + 1));
-    // A model trained at 2 s put in by a reload serves, with the warning
-    // that the route keeps judging its streams at 1 s.
+    // A model trained at 2 s put in by a reload serves, and moves the
+    // route to its step (said): its window restarts after 6 s, not 3 s.
     let two = dir.path().join("two.safetensors");
     common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &two, 2.0);
     let req = serde_json::json!({"pair": "sin-cos", "model": two});
@@ -309,12 +309,30 @@ async fn a_stream_sampled_at_another_rate_is_counted() {
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     let said = v["warnings"].to_string();
     assert!(
-        said.contains("sampled every 2 s, the route's streams every 1 s"),
+        said.contains("sampled every 2 s, the route's streams are windowed at 1 s")
+            && said.contains("moves the route to its own"),
         "{v}"
     );
     // Put in by a request: said to last until a SIGHUP or restart.
     assert!(said.contains("until the next SIGHUP or restart"), "{v}");
-    // One trained at the route's own step is not warned about.
+    let max_gap = async || stats_data(&client).await["routes"][0]["max_gap_s"].as_f64();
+    assert_eq!(max_gap().await, Some(6.0));
+    // A stream stamped every 4 s: over the 1 s model's 3 s, every sample
+    // would restart its window; under the 2 s model's 6 s, it is windowed.
+    for seq in 0..60u64 {
+        let msg = SamplesOut {
+            seq,
+            value: Some(input_at(seq)),
+            values: None,
+            ts: Some(start + 4 * seq as i64 * second),
+        };
+        let subject = "samples.four";
+        client.publish(subject, msg.encode().into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let four = collect(&mut out, (60 - W + 1) as usize, translation).await;
+    assert!(four.iter().all(|t| t.stream == "four"));
+    // The configured one back: the route back at its step, said.
     let reply = client
         .request("pipeline.reload", r#"{"pair": "sin-cos"}"#.into())
         .await
@@ -322,8 +340,68 @@ async fn a_stream_sampled_at_another_rate_is_counted() {
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     let said = v["warnings"].to_string();
     assert!(
-        !said.contains("sampled every") && !said.contains("SIGHUP"),
+        said.contains("sampled every 1 s, the route's streams are windowed at 2 s")
+            && !said.contains("SIGHUP"),
         "{v}"
     );
+    assert_eq!(max_gap().await, Some(3.0), "back at the 1 s model's");
+    // Again: at its own step, nothing to say.
+    let reply = client
+        .request("pipeline.reload", r#"{"pair": "sin-cos"}"#.into())
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(!v["warnings"].to_string().contains("sampled every"), "{v}");
     svc.shutdown().await;
+}
+
+/// A publisher that restarts its count (a CAN gateway restarted: seq 0
+/// again, stamped later) is translated from there on, with a `gap` event
+/// that says so; before, each of its samples was dropped as out of order
+/// until the stream went idle (10 minutes). The same seqs with their old
+/// stamps (a replay) are still dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_restarting_its_count_is_translated_again() {
+    use pipeline::wire::SamplesOut;
+    let (_server, svc, client, mut errors, mut out) = with_a_minute_gap().await;
+    let ms = 1_000_000i64;
+    let start = pipeline::wire::now_ns() - 60_000 * ms;
+    let send = async |from_ms: i64| {
+        for seq in 0..40u64 {
+            let msg = SamplesOut {
+                seq,
+                value: Some(input_at(seq)),
+                values: None,
+                ts: Some(start + (from_ms + 10 * seq as i64) * ms),
+            };
+            client
+                .publish("samples.gw", msg.encode().into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+    };
+    send(0).await;
+    let first = collect(&mut out, (40 - W + 1) as usize, translation).await;
+    // The same messages again: out of order, nothing translated.
+    send(0).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    // Restarted 2 s later: every window again, from seq 0.
+    send(2_400).await;
+    let again = collect(&mut out, (40 - W + 1) as usize, translation).await;
+    assert_eq!(again[0].seq, first[0].seq);
+    assert_eq!(again[0].values, first[0].values);
+    // (The replay's samples are said as out of order first.)
+    let mut said = collect(&mut errors, 1, event).await;
+    while said.last().is_some_and(|e| e.kind == ErrorKind::OutOfOrder) && said.len() < 50 {
+        said.extend(collect(&mut errors, 1, event).await);
+    }
+    let restart = said.last().unwrap();
+    assert_eq!(restart.kind, ErrorKind::Gap, "{said:?}");
+    assert!(
+        (restart.detail).contains("seq went back from 40 to 0 with later time stamps"),
+        "{}",
+        restart.detail
+    );
+    assert_eq!(svc.stats.snapshot().errors["out_of_order"], 40);
 }

@@ -34,7 +34,7 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
     if counters.off_rate_warned.swap(true, Relaxed) {
         return;
     }
-    let step_s = route.time_gaps.map_or(0.0, |g| g.step_ns as f64 / 1e9);
+    let step_s = route.time_gaps().map_or(0.0, |g| g.step_ns as f64 / 1e9);
     let span = crate::recording::time::span;
     let (part, pace) = if ratio >= 1.0 {
         (
@@ -68,7 +68,7 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
 /// Windows of a stream without `ts` on a route with a time rule: counted,
 /// and said once per route (its gaps and rate go unchecked otherwise unsaid).
 pub(super) fn unstamped(route: &Route, stream: &str, windows: usize) {
-    let Some(gaps) = route.time_gaps else {
+    let Some(gaps) = route.time_gaps() else {
         return;
     };
     let (counters, relaxed) = (&route.counters, std::sync::atomic::Ordering::Relaxed);
