@@ -117,16 +117,23 @@ pub fn squared(unit: &str) -> String {
     }
 }
 
-/// The unit a column's name ends with, in brackets or parentheses as
-/// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
 /// Whether two units are written alike: `°F`, `ºF`, `degF` and `deg F`
-/// are one; otherwise exactly (`mW` is not `MW`).
+/// are one, as are `%`, `percent` and `pct`, `rpm`, `1/min` and `U/min`
+/// (German DBC files), `km/h` and `kph`; otherwise exactly (`mW` is not
+/// `MW`).
 pub fn same_unit(a: &str, b: &str) -> bool {
     let norm = |u: &str| -> String {
         let u: String = u.split_whitespace().collect();
         let u = u.replace('º', "°");
-        match u.strip_prefix("deg") {
-            Some(rest) if !rest.is_empty() => format!("°{rest}"),
+        let alias = match u.to_lowercase().as_str() {
+            "percent" | "pct" => Some("%"),
+            "1/min" | "u/min" | "r/min" | "min-1" | "min⁻¹" | "rpm" => Some("rpm"),
+            "kph" | "kmh" | "km/h" => Some("km/h"),
+            _ => None,
+        };
+        match (alias, u.strip_prefix("deg")) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(rest)) if !rest.is_empty() => format!("°{rest}"),
             _ => u,
         }
     };
@@ -140,6 +147,37 @@ const BARE_UNITS: [&str; 38] = [
     "l/min", "l/h", "kg/h", "t/h", "Nm", "kN", "Ah", "ppm", "lux", "dB", "degC", "degF",
 ];
 
+/// A column's name without the unit in brackets it ends with (`EngSpeed
+/// [rpm]` → `EngSpeed`): the same channel, exported with units and without.
+pub fn base_name(name: &str) -> &str {
+    let name = name.trim_end();
+    let open = match name.chars().last() {
+        Some(']') => '[',
+        Some(')') => '(',
+        _ => return name,
+    };
+    match name.rfind(open).map(|i| name[..i].trim_end()) {
+        Some(base) if !base.is_empty() => base,
+        _ => name,
+    }
+}
+
+/// Whether two columns' names are one channel's: alike but for case, or
+/// for a unit in brackets one of them adds (units both give must agree:
+/// `Druck [bar]` is not `Druck [Pa]`).
+pub fn same_channel(a: &str, b: &str) -> bool {
+    if a.trim().eq_ignore_ascii_case(b.trim()) {
+        return true;
+    }
+    let units = match (unit_of(a), unit_of(b)) {
+        (Some(x), Some(y)) => same_unit(x, y),
+        _ => true,
+    };
+    units && base_name(a).eq_ignore_ascii_case(base_name(b))
+}
+
+/// The unit a column's name ends with, in brackets or parentheses as
+/// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
 pub fn unit_of(name: &str) -> Option<&str> {
     let name = name.trim_end();
     // `Valve %`, `Load%`.

@@ -100,7 +100,7 @@ impl LoadedModel {
                     .and_then(|v| v.get(side)?.as_str().map(str::to_string))
             };
             if let (Some(a), Some(b)) = (name(serving), name(self))
-                && a != b
+                && !crate::eval::same_channel(&a, &b)
             {
                 return Some(format!(
                     "this model was trained on {side} {b:?}, the one serving on {a:?}"

@@ -300,9 +300,13 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     for f in &prepared.recordings {
         input_not_time(&a.rec.csv, &f.recording)?;
     }
+    let first = prepared.recordings.first().map(|f| &f.recording);
     for f in &prepared.recordings {
         println!("{}", data_line(f, Scored::Training));
-        for w in identity_warning(&f.recording).iter().chain(&f.warnings) {
+        let unlike = first
+            .as_ref()
+            .and_then(|a| csv::unlike_first(a, &f.recording));
+        for w in (identity_warning(&f.recording).iter().chain(&unlike)).chain(&f.warnings) {
             eprintln!("WARNING: {}: {w}", f.recording.source());
         }
     }
@@ -420,10 +424,10 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "streams": fit::parts::streams(&prepared),
             "input": first.input_name,
             "output": first.output_name,
-            // Their units, where the file says them (`serve` refuses
+            // Their units, where a file says them (`serve` refuses
             // samples that say another).
-            "input_unit": first.input_unit(),
-            "output_unit": first.output_unit(),
+            "input_unit": prepared.recordings.iter().find_map(|f| f.recording.input_unit()),
+            "output_unit": prepared.recordings.iter().find_map(|f| f.recording.output_unit()),
             "header": first.header,
             // What `eval` reads the recordings with by default.
             "reading": reading::recorded(&csv::CsvArgs {

@@ -28,6 +28,20 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     // Units written alike are one (a sample's `unit` against the model's).
     assert!(same_unit("°F", "degF") && same_unit("ºC", "°C") && same_unit("deg C", "°C"));
     assert!(!same_unit("mW", "MW") && !same_unit("°C", "°F") && !same_unit("kW", "kWh"));
+    // A CAN database's and a logger's names for the same unit.
+    assert!(same_unit("percent", "%") && same_unit("pct", "%") && same_unit("1/min", "rpm"));
+    assert!(same_unit("U/min", "RPM") && same_unit("kph", "km/h"));
+    assert!(!same_unit("1/s", "rpm") && !same_unit("%", "‰"));
+    // One channel exported with its unit and without.
+    assert!(
+        same_channel("AccPedalPos [%]", "accpedalpos")
+            && same_channel("EngSpeed", "EngSpeed (1/min)")
+    );
+    assert!(same_channel("EngSpeed [1/min]", "EngSpeed [rpm]"));
+    assert!(
+        !same_channel("Druck [bar]", "Druck [Pa]") && !same_channel("VehSpd [km/h]", "AccPedalPos")
+    );
+    assert_eq!(base_name("[kW]"), "[kW]");
     // A BMS's bare unit as the last word; not one letter (a name's).
     assert_eq!(unit_of("Chiller 1 kW"), Some("kW"));
     assert_eq!(unit_of("AHU-1 Fan Speed rpm"), Some("rpm"));

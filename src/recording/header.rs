@@ -131,6 +131,12 @@ impl<'a> Header<'a> {
                 if found.is_empty() {
                     found = matching(&|h| h.eq_ignore_ascii_case(n));
                 }
+                // The same channel exported with its unit or without
+                // (`AccPedalPos` and `AccPedalPos [%]`): one such only.
+                if found.is_empty() {
+                    found = matching(&|h| crate::eval::same_channel(h, n));
+                    found.truncate(usize::from(found.len() == 1));
+                }
                 match found[..] {
                     [i] => Ok((i, names[i].clone())),
                     // No header at all: the first row is data.
@@ -191,6 +197,33 @@ mod tests {
             Ok(_) => panic!("read: {text:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// A channel named without its unit finds the column that adds one
+    /// (an export with units in the header), and the other way round; two
+    /// such columns are refused, as a guess would be.
+    #[test]
+    fn a_name_finds_its_column_with_or_without_a_unit() {
+        let named = |i: &str, o: &str| CsvOptions {
+            input: Column::Name(i.into()),
+            output: Column::Name(o.into()),
+            ..Default::default()
+        };
+        let read = |text: &str, opts: &CsvOptions| {
+            Recording::from_bytes(text.as_bytes(), Path::new("rec.csv"), opts).map(|r| {
+                let unit = r.output_unit().map(String::from);
+                (r.input_index, r.output_index, r.input_name, unit)
+            })
+        };
+        let units = "t,AccPedalPos [%],EngTorq_Act [Nm]\n0,1,2\n1,2,3\n";
+        let got = read(units, &named("AccPedalPos", "engtorq_act")).unwrap();
+        assert_eq!(got, (1, 2, "AccPedalPos [%]".into(), Some("Nm".into())));
+        let plain = "t,AccPedalPos,EngTorq_Act\n0,1,2\n1,2,3\n";
+        let got = read(plain, &named("AccPedalPos [%]", "EngTorq_Act (Nm)")).unwrap();
+        assert_eq!(got, (1, 2, "AccPedalPos".into(), None));
+        let two = "t,Druck [bar],Druck [mbar],y\n0,1,2,3\n";
+        let e = refused(two, &named("Druck", "y"));
+        assert!(e.contains("no column named \"Druck\""), "{e}");
     }
 
     /// `publish --time-column "Time (ms)"` without `--input` read column 0,

@@ -104,6 +104,18 @@ pub(super) fn score(
             }
         }
     }
+    // Another sampling rate than the recording's: its windows span
+    // another length of time than it learnt from.
+    let step = (challenger.meta.metrics.as_ref()).and_then(|m| m["time_step_s"].as_f64());
+    for f in &p.recordings {
+        if let Some(why) = step.and_then(|t| f.recording.other_rate(t, w, None)) {
+            warnings.push(format!(
+                "{} was trained on another rate: {}: {why}",
+                challenger.path.display(),
+                f.recording.source()
+            ));
+        }
+    }
     // Another channel than the recording's: its scaling expects other units.
     for f in &p.recordings {
         for (what, trained, theirs) in super::other_columns(&challenger.meta, &f.recording) {

@@ -92,7 +92,8 @@ pub(super) fn other_columns<'a>(
         .into_iter()
         .filter_map(|(what, theirs)| {
             let trained = m?.get(what)?.as_str()?;
-            (!trained.eq_ignore_ascii_case(theirs)).then_some((what, trained, theirs.as_str()))
+            let same = pipeline::eval::same_channel(trained, theirs);
+            (!same).then_some((what, trained, theirs.as_str()))
         })
         .collect()
 }

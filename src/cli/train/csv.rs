@@ -234,6 +234,28 @@ impl CsvArgs {
     }
 }
 
+/// A warning when a file's channels are named otherwise than the first
+/// file's (columns chosen by index in files whose columns are in another
+/// order: one model input would mix a pedal in % and a speed in km/h).
+pub(crate) fn unlike_first(
+    first: &pipeline::recording::Recording,
+    r: &pipeline::recording::Recording,
+) -> Option<String> {
+    let differ = |a: &str, b: &str| !pipeline::eval::same_channel(a, b);
+    let sides = [
+        ("input", &r.input_name, &first.input_name),
+        ("output", &r.output_name, &first.output_name),
+    ];
+    let (side, here, there) = sides
+        .into_iter()
+        .find(|(_, a, b)| r.header && first.header && differ(a, b))?;
+    Some(format!(
+        "its {side} column is {here:?}, the first file's {there:?}: one channel of the model \
+         would hold both; choose the columns by name (--{side} NAME) where the files' columns \
+         are in another order"
+    ))
+}
+
 /// A warning when the two channels are one column: the model would learn
 /// to copy its input, which says nothing about the recording.
 pub(crate) fn identity_warning(r: &pipeline::recording::Recording) -> Option<String> {
