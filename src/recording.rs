@@ -402,7 +402,8 @@ impl Recording {
                 Err(refusal) => {
                     let in_time = matches!(refusal, Refusal::Time(_));
                     let (Refusal::Row(why) | Refusal::Time(why) | Refusal::File(why)) = refusal;
-                    if !opts.skip_bad_rows {
+                    let used = opts.used_rows.as_ref().is_none_or(|r| r.contains(&at_row));
+                    if !opts.skip_bad_rows && used {
                         // The first data row: more likely the wrong column
                         // (the default is columns 0 and 1, often a time
                         // stamp) than a bad cell.

@@ -144,7 +144,9 @@ pub(crate) struct PublishArgs {
     /// of at --rate.
     #[arg(long, requires_all = ["data", "time_column"], conflicts_with = "rate", value_parser = speed)]
     pub(crate) speed: Option<f64>,
-    /// Samples per stream, then stop (default: until Ctrl-C).
+    /// Samples per stream, then stop (default: until Ctrl-C). With --data,
+    /// rows from --start-seq: a row skipped (--skip-bad-rows) counts, as
+    /// the seq it would have had.
     #[arg(long)]
     pub(crate) count: Option<u64>,
     /// Samples per message.
@@ -386,7 +388,15 @@ pub(crate) async fn publish(a: PublishArgs) -> Result<()> {
                     "publish sends only --input: --output is not read"
                 );
             }
-            let opts = a.csv.input_only().options();
+            // A bad cell in a row it will not send stops nothing.
+            let end = a.count.map_or(usize::MAX, |c| {
+                usize::try_from(a.start_seq.saturating_add(c)).unwrap_or(usize::MAX)
+            });
+            let start = usize::try_from(a.start_seq).unwrap_or(usize::MAX);
+            let opts = pipeline::recording::CsvOptions {
+                used_rows: Some(start..end),
+                ..a.csv.input_only().options()
+            };
             let all = read_streams(path, &opts)?;
             // Each device's key: two names written alike (`WTG 03` and
             // `WTG_03`) would be one stream, their samples mixed.

@@ -110,6 +110,12 @@ impl<'a> Header<'a> {
         match c {
             Column::Index(i) => {
                 if *i >= first.len() {
+                    // A logger's preamble above the header is the likelier
+                    // cause where a row below is wider.
+                    let preamble = preamble_hint(first.len(), self.widest.0, self.widest.1);
+                    if !preamble.is_empty() {
+                        return Err(format!("no column {i} (0-based){preamble}"));
+                    }
                     return Err(format!(
                         "no column {i} (0-based): the first row has {} column(s){}",
                         first.len(),
@@ -224,6 +230,24 @@ mod tests {
         let two = "t,Druck [bar],Druck [mbar],y\n0,1,2,3\n";
         let e = refused(two, &named("Druck", "y"));
         assert!(e.contains("no column named \"Druck\""), "{e}");
+    }
+
+    /// A column by index past a logger's preamble's one field: the preamble
+    /// is said, with --skip-lines.
+    #[test]
+    fn an_index_past_a_preamble_points_at_it() {
+        let text = "Exported by a logger\nDate: today\n\nt;x;y\n0;1;2\n1;2;3\n";
+        let opts = CsvOptions {
+            input: Column::Index(1),
+            output: Column::Index(2),
+            ..Default::default()
+        };
+        let e = refused(text, &opts);
+        assert!(
+            e.contains("no column 1 (0-based); the first row has 1 field(s), later rows 3")
+                && e.contains("--skip-lines 3"),
+            "{e}"
+        );
     }
 
     /// `publish --time-column "Time (ms)"` without `--input` read column 0,

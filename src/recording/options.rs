@@ -77,6 +77,9 @@ pub struct CsvOptions {
     /// where this column has a value are read, the other chosen columns'
     /// empty cells taking their latest value (see `topics`).
     pub rows_of: Option<Column>,
+    /// The data rows that will be used (`publish --start-seq --count`): a
+    /// bad cell outside them is skipped, not refused (`None`: every row).
+    pub used_rows: Option<std::ops::Range<usize>>,
 }
 
 impl Default for CsvOptions {
@@ -97,6 +100,7 @@ impl Default for CsvOptions {
             only_stream: None,
             one_stream: false,
             rows_of: None,
+            used_rows: None,
         }
     }
 }

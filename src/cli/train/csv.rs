@@ -215,6 +215,7 @@ impl CsvArgs {
             only_stream: None,
             one_stream: self.stream_column == Some(StreamColumn::None),
             rows_of: self.rows_of.clone(),
+            used_rows: None,
         }
     }
 

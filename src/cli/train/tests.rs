@@ -39,6 +39,25 @@ fn publish_reads_the_input_column_only() {
     );
 }
 
+/// `publish --start-seq 0 --count 2` reads the rows it sends: a bad cell
+/// after them is skipped (no --skip-bad-rows needed), one among them is
+/// refused as ever.
+#[test]
+fn a_bad_cell_in_a_row_publish_will_not_send_stops_nothing() {
+    let text = b"a\n0\n1\nx\n3\n";
+    let read = |rows: std::ops::Range<usize>| {
+        let opts = CsvOptions {
+            used_rows: Some(rows),
+            skip_bad_rows: false,
+            ..csv(Some("a"), None).input_only().options()
+        };
+        Recording::from_bytes(text, Path::new("r.csv"), &opts).map_err(|e| e.to_string())
+    };
+    assert_eq!(read(0..2).map(|r| (r.rows, r.skipped)), Ok((3, 1)));
+    let e = read(0..3).unwrap_err();
+    assert!(e.contains("line 4") && e.contains("--skip-bad-rows"), "{e}");
+}
+
 #[test]
 fn one_column_as_both_channels_is_warned_about() {
     let read = |args: CsvArgs| {
