@@ -203,8 +203,21 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         // What `pipeline rollback` would put back, once there is one.
         let previous =
             (r["previous"].as_str()).map_or(String::new(), |p| format!("  previous {p}"));
+        // Whether the shadow's difference from live is beyond chance.
+        let p = &c["shadow_minus_live"];
+        let t = (p["windows"].as_u64()).and_then(|n| {
+            crate::stats::Paired::t(n, p["sum"].as_f64()?, p["sum_sq"].as_f64()?).map(|t| (n, t))
+        });
+        let chance = t.map_or(String::new(), |(n, t)| {
+            let verdict = match t {
+                t if t <= -crate::eval::SURE_T => "shadow better, beyond chance",
+                t if t >= crate::eval::SURE_T => "shadow worse, beyond chance",
+                _ => "no difference beyond chance",
+            };
+            format!("  (t = {t:.1} over {n} windows apart: {verdict})")
+        });
         lines.push(format!(
-            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{over}{gaps}{odd}",
+            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{chance}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -252,6 +265,24 @@ mod tests {
                 .ends_with("truth MSE live 2.0000e0 shadow - (64 windows; 913 without truth)"),
             "{:?}",
             describe_stats(&scored)
+        );
+        // Shadowing, the paired test of the two against the truth.
+        let mut shadowed = scored.clone();
+        shadowed["endpoints"][0]["data"]["routes"][0]["compare"]["shadow_minus_live"] =
+            serde_json::json!({"windows": 10, "sum": -10.0, "sum_sq": 19.0});
+        assert!(
+            describe_stats(&shadowed)[1].contains(
+                "shadow -  (t = -3.2 over 10 windows apart: shadow better, beyond chance) (64"
+            ),
+            "{:?}",
+            describe_stats(&shadowed)
+        );
+        shadowed["endpoints"][0]["data"]["routes"][0]["compare"]["shadow_minus_live"] =
+            serde_json::json!({"windows": 10, "sum": -1.0, "sum_sq": 19.0});
+        assert!(
+            describe_stats(&shadowed)[1].contains("no difference beyond chance"),
+            "{:?}",
+            describe_stats(&shadowed)
         );
         // After a promotion, what a rollback would put back.
         let mut promoted = stats.clone();

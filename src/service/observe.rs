@@ -20,7 +20,7 @@ use super::events::Reporter;
 use super::ingest::IngestLimits;
 use super::route::Route;
 use crate::format::LoadedModel;
-use crate::stats::{CompareSnapshot, Running};
+use crate::stats::{CompareSnapshot, Paired, Running};
 use crate::wire::{self, DecodeError, ErrorKind, TranslationRef};
 
 /// One computed batch, as the observer sees it.
@@ -62,6 +62,7 @@ impl Compare {
             s.shadow_vs_live = Running::default();
             s.live_vs_truth = Running::default();
             s.shadow_vs_truth = Running::default();
+            s.shadow_minus_live = Paired::default();
             s.unmatched_now = 0;
         });
     }
@@ -238,6 +239,9 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
             c.live_vs_truth.add(&p.live, &truth);
             if let Some(sh) = &p.shadow {
                 c.shadow_vs_truth.add(sh, &truth);
+                if p.seq.is_multiple_of(w as u64) {
+                    c.shadow_minus_live.add(sh, &p.live, &truth);
+                }
             }
         });
         false

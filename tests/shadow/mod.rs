@@ -192,6 +192,23 @@ async fn a_shadow_is_published_and_compared_with_live_and_truth() {
     let (live_mse, shadow_mse) = (mse(&c["live_vs_truth"]), mse(&c["shadow_vs_truth"]));
     assert!(live_mse < 1e-3, "{live_mse}");
     assert!(shadow_mse > 100.0 * live_mse, "{shadow_mse} vs {live_mse}");
+    // Paired on windows that share no sample (every W-th), the shadow's
+    // excess error is beyond chance.
+    let p = &c["shadow_minus_live"];
+    assert_eq!(
+        p["windows"],
+        ((windows - 1) / W as usize + 1) as u64,
+        "{stats}"
+    );
+    let t = pipeline::stats::Paired::t(
+        p["windows"].as_u64().unwrap(),
+        p["sum"].as_f64().unwrap(),
+        p["sum_sq"].as_f64().unwrap(),
+    );
+    assert!(
+        t.is_some_and(|t| t > pipeline::eval::SURE_T),
+        "{t:?} {stats}"
+    );
     // Promoting the worse model is done, and the answer says it was worse.
     let answer = control(&client, "pipeline.promote", serde_json::json!({})).await;
     let warnings = answer["warnings"].to_string();
