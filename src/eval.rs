@@ -149,17 +149,19 @@ const BARE_UNITS: [&str; 38] = [
 
 /// A column's name without the unit in brackets it ends with (`EngSpeed
 /// [rpm]` → `EngSpeed`): the same channel, exported with units and without.
+/// Only a unit goes: `Temp (Sensor 2)` and `Power [kW] (max)` stay whole.
 pub fn base_name(name: &str) -> &str {
     let name = name.trim_end();
-    let open = match name.chars().last() {
-        Some(']') => '[',
-        Some(')') => '(',
-        _ => return name,
+    let Some(unit) = unit_of(name) else {
+        return name;
     };
-    match name.rfind(open).map(|i| name[..i].trim_end()) {
-        Some(base) if !base.is_empty() => base,
-        _ => name,
-    }
+    let stripped = [('[', ']'), ('(', ')')]
+        .into_iter()
+        .find_map(|(open, close)| {
+            let inner = name.strip_suffix(close)?.rsplit_once(open)?;
+            (inner.1.trim() == unit).then(|| inner.0.trim_end())
+        });
+    stripped.filter(|b| !b.is_empty()).unwrap_or(name)
 }
 
 /// Whether two columns' names are one channel's: alike but for case, or

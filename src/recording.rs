@@ -171,14 +171,14 @@ impl Recording {
         };
         // Several topics' rows (`--rows-of`): that column's rows, with
         // the chosen columns' latest values.
-        let mut rows_of = match &opts.rows_of {
-            Some(c) => {
-                let (c, name) = resolve(c)?;
-                let filled = [[ci, co].as_slice(), &stamps].concat();
-                Some((topics::RowsOf::new(c, &filled), name))
-            }
-            None => None,
-        };
+        let of = opts.rows_of.as_ref().map(resolve).transpose()?;
+        let chosen = [[ci, co].as_slice(), &stamps].concat();
+        let mut rows_of = topics::RowsOf::of(of, stream.is_some(), &chosen)?;
+        // `Date,Hour`: a second time column of hours' numbers.
+        let hours = time.get(1).is_some_and(|&(c, _)| {
+            let data = records(bytes, delimiter).skip(usize::from(header));
+            time::hours_column(data.filter_map(|r| r.ok()).map(|(_, r)| r), c)
+        });
         // Slashed dates (`3/1/2026`): day or month first, as given or as
         // the date column shows it (a first pass, as for the decimals).
         // A given order (or one a model recorded) the dates contradict is
@@ -345,7 +345,7 @@ impl Recording {
                 let (order, unit) = (date_order, time_unit);
                 let seconds =
                     |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), order, unit);
-                let read = match (clock, clock.and_then(time::hour_number)) {
+                let read = match (clock, clock.filter(|_| hours).and_then(time::hour_number)) {
                     (None, _) => seconds(date),
                     // `Date,Hour` (hourly exports): the date's midnight and the hours.
                     (Some(_), Some(hours)) => seconds(date).map(|s| s + 3600.0 * hours),
@@ -403,22 +403,21 @@ impl Recording {
                     let in_time = matches!(refusal, Refusal::Time(_));
                     let (Refusal::Row(why) | Refusal::Time(why) | Refusal::File(why)) = refusal;
                     let used = opts.used_rows.as_ref().is_none_or(|r| r.contains(&at_row));
-                    if !opts.skip_bad_rows && used {
-                        // The first data row: more likely the wrong column
-                        // (the default is columns 0 and 1, often a time
-                        // stamp) than a bad cell.
-                        let hint = match (at_row, in_time) {
-                            (0, false) => {
-                                "is it the right column? --input and --output (tail: \
-                                 --truth-column) choose the channels by header name or 0-based \
-                                 index; --skip-bad-rows skips bad rows"
-                            }
-                            (0, true) => {
-                                "is it the right column? --time-column chooses the time stamps by \
-                                 header name or 0-based index; --skip-bad-rows skips bad rows"
-                            }
-                            _ => "--skip-bad-rows skips such rows and counts them",
-                        };
+                    // With --rows-of, rows before every chosen column has had
+                    // a value have none to take yet: skipped (counted rows).
+                    let leading = opts.rows_of.is_some() && rec.rows == 0;
+                    if !opts.skip_bad_rows && used && !leading {
+                        // Several topics' rows merged: said instead.
+                        let rows = || records(bytes, delimiter).skip(usize::from(header));
+                        let topics = (opts.rows_of.is_none() && !in_time)
+                            .then(|| {
+                                topics::merged_in(
+                                    rows().filter_map(|r| r.ok()).map(|(_, r)| r),
+                                    rec,
+                                )
+                            })
+                            .flatten();
+                        let hint = topics.unwrap_or_else(|| header::bad_row_hint(at_row, in_time));
                         return Err(at(byte, format!("{why} ({hint})")));
                     }
                     *time_skips += usize::from(in_time);
@@ -447,7 +446,6 @@ impl Recording {
             rec.input_looks_like_time =
                 time::time_columns_hint(&r, header_names, &others).is_some();
         }
-        let chosen = [[ci, co].as_slice(), &stamps].concat();
         if picker.is_none() && !opts.one_stream {
             rec.stream_hint = streams::interleaved(data_rows(), header_names, &chosen);
         }
@@ -486,14 +484,7 @@ impl Recording {
         }
         // Rows of several topics: what `--rows-of` read, or where it would do.
         if let Some((rec, ..)) = parts.first_mut() {
-            rec.topics_note = match &rows_of {
-                Some((o, _)) => o.held_note(header_names),
-                None if rec.skipped > 0 => {
-                    let channels = [(ci, &*rec.input_name), (co, &*rec.output_name)];
-                    topics::merged(data_rows(), &channels[..if ci == co { 1 } else { 2 }])
-                }
-                None => None,
-            };
+            rec.topics_note = topics::note(rows_of.as_ref(), rec, data_rows(), header_names);
         }
         for (rec, ..) in &mut parts {
             rec.rows_of = rows_of.as_ref().map(|(o, name)| (name.clone(), o.rows.0));

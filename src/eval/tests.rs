@@ -42,6 +42,10 @@ fn the_table_gives_the_error_in_the_channels_unit() {
         !same_channel("Druck [bar]", "Druck [Pa]") && !same_channel("VehSpd [km/h]", "AccPedalPos")
     );
     assert_eq!(base_name("[kW]"), "[kW]");
+    // What is no unit in the brackets names another channel.
+    assert!(!same_channel("Temp (Sensor 1)", "Temp (Sensor 2)"));
+    assert!(!same_channel("Power [kW] (avg)", "Power [kW] (max)"));
+    assert!(!same_channel("Temp (Sensor 1)", "Temp"));
     // A BMS's bare unit as the last word; not one letter (a name's).
     assert_eq!(unit_of("Chiller 1 kW"), Some("kW"));
     assert_eq!(unit_of("AHU-1 Fan Speed rpm"), Some("rpm"));

@@ -6,6 +6,7 @@ use crate::eval::significant;
 use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
+mod cadence;
 mod lag;
 mod stuck;
 
@@ -47,6 +48,7 @@ pub(super) fn warnings(
         many_skipped(rec).into_iter().collect(),
         rec.unnamed_note().into_iter().collect(),
         rec.topics_note.iter().cloned().collect(),
+        cadence::irregular(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
         lag::warning(train, window, rec.time_step)
             .into_iter()

@@ -81,21 +81,29 @@ pub(super) fn held_out(parts: &mut [(Windows, Windows)]) -> Vec<Option<String>> 
         .collect()
 }
 
-/// Whether window `i` says too little to be known again: one value in and
-/// one out, or either channel at most two values in a longer window (a car cruising, its pedal dithering by
-/// one CAN step and its speed steady; a pump off). Two independent
-/// recordings of quantised signals share such windows by chance (two
-/// drives at 130 km/h); overlapping exports share every window, the
-/// telling ones too.
+/// Whether window `i` says too little to be known again: one input value
+/// (a car coasting, pedal released, its speed falling as physics has it),
+/// or in a longer window at most three pairs of values (cruising, its
+/// pedal dithering by one CAN step, its speed steady; a pump off). Two
+/// independent recordings of quantised signals share such windows by
+/// chance; overlapping exports share every window, the telling ones too
+/// (an on/off input that switches, with a moving output, tells).
 fn constant(w: &Windows, i: usize) -> bool {
-    let one = |row: &[f32]| row.iter().all(|v| *v == row[0]);
-    // (Two values in a window of a few say something.)
-    let two = |row: &[f32]| {
-        let other = row.iter().find(|v| **v != row[0]);
-        row.len() > 4 && row.iter().all(|v| *v == row[0] || Some(v) == other)
-    };
     let (x, y) = (w.input_row(i), w.target_row(i));
-    (one(x) && one(y)) || two(x) || two(y)
+    if x.iter().all(|v| *v == x[0]) {
+        return true;
+    }
+    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(4);
+    for (a, b) in x.iter().zip(y) {
+        let p = (a.to_bits(), b.to_bits());
+        if !pairs.contains(&p) {
+            pairs.push(p);
+            if pairs.len() > 3 {
+                return false;
+            }
+        }
+    }
+    pairs.len() == 1 || x.len() > 4
 }
 
 #[cfg(test)]
@@ -157,10 +165,10 @@ mod tests {
         // Nor are windows where a channel takes two values (a speed held,
         // a pedal dithering by one step), shared by chance.
         let mut cruise = Windows::empty(6);
-        cruise.input.extend([31.2, 30.8, 31.2, 31.2, 30.8, 30.8]);
+        cruise.input.extend([31.2, 31.2, 30.8, 30.8, 30.8, 30.8]);
         cruise
             .target
-            .extend([130.15, 130.15, 130.2, 130.2, 130.25, 130.2]);
+            .extend([130.15, 130.15, 130.15, 130.2, 130.2, 130.2]);
         let (mut trained, mut other) = (Windows::empty(6), Windows::empty(6));
         let (x, y) = (
             [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
@@ -179,6 +187,12 @@ mod tests {
             "the telling window left out, the cruise kept"
         );
         assert_eq!(out[1].0.input_row(0), cruise.input_row(0));
+        // An on/off input with a moving output tells: left out.
+        let mut heater = Windows::empty(6);
+        heater.input.extend([0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+        heater.target.extend([20.0, 19.9, 20.1, 20.4, 20.6, 20.5]);
+        let out = held_out_of(&[(heater.clone(), windows(200..202)), (windows(0..9), heater)]);
+        assert_eq!(out[1].0.len(), 0, "{:?}", out[1].1);
         // Nothing left anywhere: kept, and said.
         let out = held_out_of(&[
             (windows(1..11), windows(20..30)),

@@ -67,6 +67,9 @@ pub fn by_recording(p: &mut Prepared, scored: &Scored) {
     }
 }
 
+/// Windows a part needs for its NMSE to be marked against the baselines.
+const MARKED: usize = 30;
+
 /// The lines `retrain` and `eval` print under the table where more than
 /// one recording was scored: each one's windows and NMSE, the model's
 /// against the linear map's.
@@ -112,10 +115,15 @@ fn table(parts: &[(String, &PartScore)], by: &str) -> Vec<String> {
     // own mean there: a pooled NMSE can hide both (files whose levels
     // differ, a highway drive and a city one, make a pooled variance the
     // model "explains" by telling the files apart).
+    // (Not on a few windows, nor on a difference of a few percent.)
+    let over = |s: &PartScore| s.windows >= MARKED && s.model_nmse >= 1.0;
+    let behind = |s: &PartScore| {
+        s.windows >= MARKED && s.model_nmse < 1.0 && s.model_nmse > 1.02 * s.linear_nmse + 1e-4
+    };
     let flag = |s: &PartScore| {
-        if s.model_nmse >= 1.0 {
+        if over(s) {
             "  worse than its mean"
-        } else if s.model_nmse > s.linear_nmse {
+        } else if behind(s) {
             "  linear map better"
         } else {
             ""
@@ -130,15 +138,15 @@ fn table(parts: &[(String, &PartScore)], by: &str) -> Vec<String> {
             flag(s)
         )
     }));
-    let over = parts.iter().filter(|(_, s)| s.model_nmse >= 1.0).count();
-    let behind = (parts.iter())
-        .filter(|(_, s)| s.model_nmse > s.linear_nmse && s.model_nmse < 1.0)
-        .count();
+    let (over, behind) = (
+        parts.iter().filter(|(_, s)| over(s)).count(),
+        parts.iter().filter(|(_, s)| behind(s)).count(),
+    );
     if over > 0 {
         out.push(format!(
             "  on {over} of {} {by}s the model's NMSE is 1 or more: within each, its truth's own \
-             mean does as well; a pooled NMSE below 1 then says the {by}s' levels differ, which \
-             the model tells apart, not that it follows the signal within one",
+             mean does as well (a pooled NMSE well below 1 beside it says the {by}s' levels \
+             differ, which the model tells apart, not that it follows the signal within one)",
             parts.len()
         ));
     }

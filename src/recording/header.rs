@@ -141,7 +141,6 @@ impl<'a> Header<'a> {
                 // (`AccPedalPos` and `AccPedalPos [%]`): one such only.
                 if found.is_empty() {
                     found = matching(&|h| crate::eval::same_channel(h, n));
-                    found.truncate(usize::from(found.len() == 1));
                 }
                 match found[..] {
                     [i] => Ok((i, names[i].clone())),
@@ -192,6 +191,24 @@ impl<'a> Header<'a> {
     }
 }
 
+/// What to say of a row refused for a bad cell: on the first data row,
+/// more likely the wrong column (the default is columns 0 and 1, often a
+/// time stamp) than a bad cell.
+pub(super) fn bad_row_hint(at_row: usize, in_time: bool) -> String {
+    match (at_row, in_time) {
+        (0, false) => {
+            "is it the right column? --input and --output (tail: --truth-column) choose the \
+             channels by header name or 0-based index; --skip-bad-rows skips bad rows"
+        }
+        (0, true) => {
+            "is it the right column? --time-column chooses the time stamps by header name or \
+             0-based index; --skip-bad-rows skips bad rows"
+        }
+        _ => "--skip-bad-rows skips such rows and counts them",
+    }
+    .into()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -229,7 +246,10 @@ mod tests {
         assert_eq!(got, (1, 2, "AccPedalPos".into(), None));
         let two = "t,Druck [bar],Druck [mbar],y\n0,1,2,3\n";
         let e = refused(two, &named("Druck", "y"));
-        assert!(e.contains("no column named \"Druck\""), "{e}");
+        assert!(
+            e.contains("2 columns are named \"Druck\" (0-based 1, 2)"),
+            "{e}"
+        );
     }
 
     /// A column by index past a logger's preamble's one field: the preamble

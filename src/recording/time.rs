@@ -162,7 +162,6 @@ pub(super) fn time_columns_hint(
                 "time",
                 "timestamp",
                 "timestamps",
-                "stamp",
                 "datetime",
                 "zeit",
                 "zeitstempel",
@@ -505,6 +504,15 @@ fn unsorted(steps: &[f64]) -> Option<String> {
              file by time",
             steps.len()
         )
+    })
+}
+
+/// Whether column `c` holds hours' numbers in every row that fills it
+/// (a half-hour's settlement period, 1 to 48, or `HHMM` is not such).
+pub(super) fn hours_column(mut rows: impl Iterator<Item = csv::ByteRecord>, c: usize) -> bool {
+    rows.all(|r| {
+        let cell = r.get(c).unwrap_or_default();
+        cell.trim_ascii().is_empty() || hour_number(cell).is_some()
     })
 }
 

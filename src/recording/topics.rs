@@ -7,7 +7,9 @@
 //! topic's clock), each other chosen column taking its latest value, as a
 //! subscriber to both topics would see them (an as-of join).
 
+use super::Recording;
 use super::streams::cell;
+use crate::error::{Error, Result};
 
 /// Keeps the rows of one column's topic and fills the other chosen
 /// columns' empty cells with their latest value.
@@ -33,6 +35,25 @@ struct Held {
 }
 
 impl RowsOf {
+    /// The rows of `column` (resolved, with its name), the chosen columns
+    /// `filled`; refused beside a stream column, where each device's latest
+    /// values would be another's.
+    pub fn of(
+        column: Option<(usize, String)>,
+        streams: bool,
+        filled: &[usize],
+    ) -> Result<Option<(Self, String)>> {
+        match column {
+            Some(_) if streams => Err(Error::Data(
+                "--rows-of and --stream-column together are not supported: split the file by \
+                 device first"
+                    .into(),
+            )),
+            Some((c, name)) => Ok(Some((Self::new(c, filled), name))),
+            None => Ok(None),
+        }
+    }
+
     pub fn new(column: usize, filled: &[usize]) -> Self {
         let filled: Vec<usize> = filled.iter().copied().filter(|&c| c != column).collect();
         Self {
@@ -99,12 +120,38 @@ impl RowsOf {
         (h.longest > 20 * usual && h.longest >= 50).then(|| {
             format!(
                 "column {name:?} has no value of its own for {} kept rows in a row (one in {usual} \
-                 as a rule): those rows hold its last value (a topic that stopped?), which the \
-                 model learns as the signal; cut that stretch out of the export",
+                 as a rule): those rows hold its last value (a topic that stopped, or a tag \
+                 logged on change that did not change?); if it stopped, the model learns the \
+                 held value as the signal: cut that stretch out of the export",
                 h.longest
             )
         })
     }
+}
+
+/// What is said of a file's topics: with `--rows-of`, a column that held a
+/// stale value long; without, where skipped rows are another topic's.
+pub(super) fn note(
+    rows_of: Option<&(RowsOf, String)>,
+    rec: &Recording,
+    rows: impl Iterator<Item = csv::ByteRecord>,
+    names: &[String],
+) -> Option<String> {
+    match rows_of {
+        Some((o, _)) => o.held_note(names),
+        None if rec.skipped > 0 => merged_in(rows, rec),
+        None => None,
+    }
+}
+
+/// [`merged`] of a recording's two channels over the file's data rows.
+pub(super) fn merged_in(
+    rows: impl Iterator<Item = csv::ByteRecord>,
+    rec: &Recording,
+) -> Option<String> {
+    let (ci, co) = (rec.input_index, rec.output_index);
+    let channels = [(ci, &*rec.input_name), (co, &*rec.output_name)];
+    merged(rows, &channels[..if ci == co { 1 } else { 2 }])
 }
 
 /// Why rows were skipped for empty cells, where the chosen columns have
@@ -201,6 +248,34 @@ mod tests {
         let first = rows.take(&record(&["0.0", "1"])).unwrap();
         assert_eq!(first.len(), 3);
         assert_eq!(first.get(2), Some(&b""[..]));
+    }
+
+    /// Read: the first row of `x` has no `y` yet (skipped, counted, so
+    /// rows keep their numbers), the others take `y`'s latest; beside a
+    /// stream column, refused.
+    #[test]
+    fn a_merged_file_is_read_by_its_topics_rows() {
+        use crate::recording::{Column, CsvOptions};
+        let text = "t,x,y,dev\n0,1,,a\n1,,5,a\n2,2,,a\n3,,6,a\n4,3,,a\n";
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            rows_of: Some(Column::Name("x".into())),
+            ..Default::default()
+        };
+        let read = |o: &CsvOptions| Recording::from_bytes(text.as_bytes(), "m.csv".as_ref(), o);
+        let r = read(&opts).unwrap();
+        assert_eq!(
+            (r.rows, r.skipped, r.rows_of.clone()),
+            (2, 1, Some(("x".into(), 5)))
+        );
+        assert_eq!(r.output().collect::<Vec<_>>(), [5.0, 6.0]);
+        let fleet = CsvOptions {
+            stream: Some(Column::Name("dev".into())),
+            ..opts
+        };
+        let e = read(&fleet).unwrap_err().to_string();
+        assert!(e.contains("--rows-of and --stream-column together"), "{e}");
     }
 
     #[test]

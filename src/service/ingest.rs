@@ -159,6 +159,9 @@ pub(super) struct Ingest {
     /// (replayed from the checkpoint): its messages and samples are not
     /// counted in again.
     pub replaying: bool,
+    /// A stream whose publisher starts its count again at 0 (stamped later)
+    /// starts over (core NATS; see [`StreamWindow::recount`]).
+    pub recount: bool,
     /// Windows shed since the last log line about it, and when that was.
     shed: (u64, Option<Instant>),
 }
@@ -180,6 +183,7 @@ impl Ingest {
             key: String::new(),
             values: Vec::new(),
             replaying: false,
+            recount: true,
             shed: (0, None),
         }
     }
@@ -351,7 +355,10 @@ impl Ingest {
         let buffers = &self.route.buffers;
         completed.clear();
         // A publisher that restarted its count (seq 0 again, later `ts`).
-        if let Some(expected) = entry.window.recount(samples.seq, samples.ts) {
+        let recounted = self
+            .recount
+            .then(|| entry.window.recount(samples.seq, samples.ts));
+        if let Some(expected) = recounted.flatten() {
             let detail = format!(
                 "seq went back from {expected} to 0 with later time stamps: the publisher \
                  restarted its count; window restarted"

@@ -126,6 +126,16 @@ fn an_hours_number_beside_the_date_is_its_time_of_day() {
     assert_eq!(super::hour_number(b"7.5"), None);
     let text = "Date,Count,x,y\n2026-01-01,140,1,2\n2026-01-01,141,1,2\n";
     assert!(read(text, &["Date", "Count"]).is_err());
+    // Half-hour settlement periods (1 to 48) are no hours, from the first.
+    let mut text = String::from("Date,Period,x,y\n");
+    for p in 1..=48 {
+        text.push_str(&format!("2026-01-01,{p},1,2\n"));
+    }
+    let e = read(&text, &["Date", "Period"]).unwrap_err().to_string();
+    assert!(
+        e.contains("line 2") && e.contains("\"2026-01-01 1\""),
+        "{e}"
+    );
 }
 
 /// A German spreadsheet's `Datum;Uhrzeit`: the date and the time of day

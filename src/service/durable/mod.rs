@@ -217,6 +217,10 @@ async fn attempt(
         shared.reporter.clone(),
         shared.limits,
     );
+    // A publisher's count started again stays out of order here: its
+    // translations' ids (`subject:seq`) would be the old count's, which the
+    // output stream's duplicate window drops as stored.
+    ingest.recount = false;
     ingest
         .restore(&windows)
         .map_err(|e| checkpoint::corrupt(shared, unit, e))?;
