@@ -8,14 +8,18 @@ use std::collections::{HashMap, HashSet};
 use super::seen::hash;
 use crate::data::Windows;
 
-/// Each file's held-out windows less those whose values (input and output)
-/// are a training window of another file, with a note on what was left out.
-/// Only windows that occur once among their file's training windows and
-/// are not constant count: a night of a PV plant (0 in, 0 out) or a stuck
-/// sensor repeats in any recording, and is no sign of an overlap. Where
-/// that would leave no held-out window at all (a periodic signal in every
-/// file, sampled alike), every one is kept and the note says so.
-/// Each file's held-out windows (the second of its pair) are cut in place.
+/// Each file's held-out windows less those in a stretch of another file's
+/// training windows, with a note on what was left out. Exports of
+/// overlapping periods share every window of the period, one after another;
+/// independent recordings of quantised signals share a few by chance (two
+/// drives coasting to a stop alike, a pump off at night), never a stretch
+/// of [`STRETCH`] windows. So a held-out window goes where it lies in such
+/// a stretch of matches: windows that say nothing of where they are (one
+/// value in and out, or a window a training part holds twice) neither make
+/// nor break one. Where that would leave no held-out window at all (a
+/// periodic signal in every file, sampled alike), every one is kept and the
+/// note says so. Each file's held-out windows (the second of its pair) are
+/// cut in place.
 pub(super) fn held_out(parts: &mut [(Windows, Windows)]) -> Vec<Option<String>> {
     if parts.len() < 2 {
         return vec![None; parts.len()];
@@ -25,31 +29,38 @@ pub(super) fn held_out(parts: &mut [(Windows, Windows)]) -> Vec<Option<String>> 
             .map(|i| hash(w.input_row(i), w.target_row(i)))
             .collect()
     };
-    let trained: Vec<HashSet<u64>> = parts
+    // Each training part's windows: those it holds once, and those twice or more.
+    let trained: Vec<(HashSet<u64>, HashSet<u64>)> = parts
         .iter()
         .map(|(t, _)| {
             let mut seen = HashMap::new();
-            for (i, k) in keys(t).into_iter().enumerate() {
-                if !constant(t, i) {
-                    *seen.entry(k).or_insert(0usize) += 1;
-                }
+            for k in keys(t) {
+                *seen.entry(k).or_insert(0usize) += 1;
             }
-            seen.into_iter()
-                .filter(|&(_, n)| n == 1)
-                .map(|(k, _)| k)
-                .collect()
+            let (once, more): (Vec<_>, Vec<_>) = seen.into_iter().partition(|&(_, n)| n == 1);
+            (
+                once.into_iter().map(|(k, _)| k).collect(),
+                more.into_iter().map(|(k, _)| k).collect(),
+            )
         })
         .collect();
     let kept: Vec<Vec<usize>> = parts
         .iter()
         .enumerate()
         .map(|(f, (_, valid))| {
-            let others =
-                |k: &u64| (trained.iter().enumerate()).any(|(g, t)| g != f && t.contains(k));
+            let others = || (trained.iter().enumerate()).filter(move |(g, _)| *g != f);
             let keys = keys(valid);
-            (0..valid.len())
-                .filter(|&i| constant(valid, i) || !others(&keys[i]))
-                .collect()
+            // Some(true): another file's training window; None: says nothing.
+            let state: Vec<Option<bool>> = (0..valid.len())
+                .map(|i| {
+                    let k = &keys[i];
+                    let vague =
+                        constant(valid, i) || others().any(|(_, (_, more))| more.contains(k));
+                    (!vague).then(|| others().any(|(_, (once, _))| once.contains(k)))
+                })
+                .collect();
+            let gone = stretches(&state, STRETCH * valid.window.max(1) / 24);
+            (0..valid.len()).filter(|&i| !gone[i]).collect()
         })
         .collect();
     let all_gone = kept.iter().all(Vec::is_empty);
@@ -81,29 +92,49 @@ pub(super) fn held_out(parts: &mut [(Windows, Windows)]) -> Vec<Option<String>> 
         .collect()
 }
 
-/// Whether window `i` says too little to be known again: one input value
-/// (a car coasting, pedal released, its speed falling as physics has it),
-/// or in a longer window at most three pairs of values (cruising, its
-/// pedal dithering by one CAN step, its speed steady; a pump off). Two
-/// independent recordings of quantised signals share such windows by
-/// chance; overlapping exports share every window, the telling ones too
-/// (an on/off input that switches, with a moving output, tells).
-fn constant(w: &Windows, i: usize) -> bool {
-    let (x, y) = (w.input_row(i), w.target_row(i));
-    if x.iter().all(|v| *v == x[0]) {
-        return true;
-    }
-    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(4);
-    for (a, b) in x.iter().zip(y) {
-        let p = (a.to_bits(), b.to_bits());
-        if !pairs.contains(&p) {
-            pairs.push(p);
-            if pairs.len() > 3 {
-                return false;
+/// Matches in a row that make an overlap, for a window of 24 (scaled with
+/// the window): chance matches between independent drives came in runs of
+/// 42 at most; an overlap of a day of minutes, of 1,400.
+const STRETCH: usize = 48;
+
+/// Which windows lie in a stretch of matches (`Some(true)`) that holds
+/// `min` in a row: windows that say nothing (`None`) between matches join
+/// the stretch (a standstill inside an overlapping period) but do not make
+/// one; a non-match (`Some(false)`) ends it.
+fn stretches(state: &[Option<bool>], min: usize) -> Vec<bool> {
+    let mut gone = vec![false; state.len()];
+    let mut i = 0;
+    while i < state.len() {
+        if state[i] != Some(true) {
+            i += 1;
+            continue;
+        }
+        // From this match to the last before a non-match.
+        let (start, mut last, mut streak, mut best) = (i, i, 0, 0);
+        while i < state.len() && state[i] != Some(false) {
+            streak = if state[i] == Some(true) {
+                streak + 1
+            } else {
+                0
+            };
+            if state[i] == Some(true) {
+                last = i;
             }
+            best = best.max(streak);
+            i += 1;
+        }
+        if best >= min.max(1) {
+            gone[start..=last].iter_mut().for_each(|g| *g = true);
         }
     }
-    pairs.len() == 1 || x.len() > 4
+    gone
+}
+
+/// Whether window `i` holds one value in and one out: a night of a PV
+/// plant (0 in, 0 out) or a stuck sensor, which any recording repeats.
+fn constant(w: &Windows, i: usize) -> bool {
+    let one = |row: &[f32]| row.iter().all(|v| *v == row[0]);
+    one(w.input_row(i)) && one(w.target_row(i))
 }
 
 #[cfg(test)]
@@ -162,37 +193,22 @@ mod tests {
         trained.extend(&night);
         let out = held_out_of(&[(trained, windows(200..201)), (windows(300..380), held)]);
         assert_eq!((out[1].0.len(), &out[1].1), (2, &None));
-        // Nor are windows where a channel takes two values (a speed held,
-        // a pedal dithering by one step), shared by chance.
-        let mut cruise = Windows::empty(6);
-        cruise.input.extend([31.2, 31.2, 30.8, 30.8, 30.8, 30.8]);
-        cruise
-            .target
-            .extend([130.15, 130.15, 130.15, 130.2, 130.2, 130.2]);
-        let (mut trained, mut other) = (Windows::empty(6), Windows::empty(6));
-        let (x, y) = (
-            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
-            [6.0, 5.0, 4.0, 3.0, 2.0, 1.0],
-        );
-        for w in [&mut trained, &mut other] {
-            w.input.extend(x);
-            w.target.extend(y);
-        }
-        trained.extend(&cruise);
-        other.extend(&cruise);
-        let out = held_out_of(&[(trained.clone(), windows(200..202)), (trained, other)]);
-        assert_eq!(
-            out[1].0.len(),
-            1,
-            "the telling window left out, the cruise kept"
-        );
-        assert_eq!(out[1].0.input_row(0), cruise.input_row(0));
-        // An on/off input with a moving output tells: left out.
-        let mut heater = Windows::empty(6);
-        heater.input.extend([0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
-        heater.target.extend([20.0, 19.9, 20.1, 20.4, 20.6, 20.5]);
-        let out = held_out_of(&[(heater.clone(), windows(200..202)), (windows(0..9), heater)]);
-        assert_eq!(out[1].0.len(), 0, "{:?}", out[1].1);
+        // A few windows two files share by chance (a car coasting alike in
+        // two drives): fewer than a stretch (6 matches for a window of 3),
+        // kept; the same between other windows of an overlap: left out.
+        let chance = windows(500..505);
+        let mut a = windows(0..80);
+        a.extend(&chance);
+        let mut held = windows(700..720);
+        held.extend(&chance);
+        held.extend(&windows(720..740));
+        let out = held_out_of(&[(a.clone(), windows(200..201)), (windows(300..380), held)]);
+        assert_eq!((out[1].0.len(), &out[1].1), (45, &None));
+        let mut held = windows(40..60);
+        held.extend(&windows(300..301)); // a window the training parts never held
+        held.extend(&windows(60..70));
+        let out = held_out_of(&[(a, windows(200..201)), (windows(300..380), held)]);
+        assert_eq!(out[1].0.len(), 1, "{:?}", out[1].1);
         // Nothing left anywhere: kept, and said.
         let out = held_out_of(&[
             (windows(1..11), windows(20..30)),

@@ -360,8 +360,9 @@ impl Ingest {
             .then(|| entry.window.recount(samples.seq, samples.ts));
         if let Some(expected) = recounted.flatten() {
             let detail = format!(
-                "seq went back from {expected} to 0 with later time stamps: the publisher \
-                 restarted its count; window restarted"
+                "seq went back to 0 after {} with later time stamps: the publisher restarted \
+                 its count; window restarted",
+                expected.saturating_sub(1)
             );
             reporter
                 .report_from(origin, ErrorKind::Gap, key, subject, detail)

@@ -399,7 +399,7 @@ async fn a_publisher_restarting_its_count_is_translated_again() {
     let restart = said.last().unwrap();
     assert_eq!(restart.kind, ErrorKind::Gap, "{said:?}");
     assert!(
-        (restart.detail).contains("seq went back from 40 to 0 with later time stamps"),
+        (restart.detail).contains("seq went back to 0 after 39 with later time stamps"),
         "{}",
         restart.detail
     );
