@@ -141,6 +141,7 @@ impl Truths {
             return;
         };
         let end = s.base + s.values.len() as u64;
+        let mut lost = 0;
         let skip = if !s.values.is_empty() && seq <= end && seq >= s.base {
             // Overlap with what is held: keep the first, but fill a gap's
             // holes with truth that came late.
@@ -156,6 +157,15 @@ impl Truths {
                 .extend(std::iter::repeat_n(f32::NAN, (seq - end) as usize));
             0
         } else {
+            // A step back (a publisher that started its count again): the
+            // windows waiting on the old count's truth never meet it, and
+            // the new count's are not behind the old one's.
+            if seq < s.base {
+                s.next = None;
+                lost = s.pending.len();
+                s.pending.clear();
+                compare.unmatched(lost as u64);
+            }
             s.values.clear();
             s.base = seq;
             0
@@ -166,7 +176,7 @@ impl Truths {
             s.base += 1;
         }
         let scored = score(s, w, compare);
-        self.pending -= scored;
+        self.pending -= scored + lost;
     }
 
     fn add_window(&mut self, key: &str, p: Pending, compare: &Compare) {
@@ -525,6 +535,26 @@ mod tests {
     /// whole is scored, on either side of each hole, and only those across
     /// one are unmatched. (Each hole used to drop the truth held before it,
     /// and with it every window not yet in: 76 of 380 scored.)
+    #[test]
+    fn a_truth_count_started_again_is_scored_from_there() {
+        let c = Compare::default();
+        let mut t = truths(2);
+        for seq in 0..50u64 {
+            t.add_truth("a", seq, &[1.0], &c);
+            t.add_window("a", pending(seq, &[1.0, 1.0]), &c);
+        }
+        // Windows 49 and 50, whose truth the old count never completes,
+        // then both counts start again at 0.
+        t.add_window("a", pending(50, &[1.0, 1.0]), &c);
+        let before = c.snapshot();
+        t.add_truth("a", 0, &[3.0, 3.0], &c);
+        t.add_window("a", pending(0, &[1.0, 1.0]), &c);
+        let s = c.snapshot();
+        assert_eq!(s.live_vs_truth.windows, before.live_vs_truth.windows + 1);
+        assert_eq!((s.unmatched - before.unmatched, t.pending), (2, 0));
+        assert_eq!(s.live_vs_truth.sum_sq, before.live_vs_truth.sum_sq + 8.0);
+    }
+
     #[test]
     fn truth_with_holes_ahead_of_the_input_scores_every_whole_window() {
         let (w, n) = (24usize, 500u64);
