@@ -352,16 +352,8 @@ impl Recording {
                     (Some(clock), None) => seconds(&join(date, clock)),
                 };
                 read.map(Some).map_err(|why| {
-                    // The two columns named the other way round.
                     let reversed = clock.is_some_and(|c| seconds(&join(c, date)).is_ok());
-                    Refusal::Time(if reversed {
-                        format!(
-                            "{label}: the time of day is named before the date: name the \
-                             date's column first (--time-column DATE --time-column TIME)"
-                        )
-                    } else {
-                        format!("{label}: {why}")
-                    })
+                    Refusal::Time(time::stamp_refusal(label, why, clock, reversed))
                 })
             };
             let cells = shifted()

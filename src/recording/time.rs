@@ -507,29 +507,6 @@ fn unsorted(steps: &[f64]) -> Option<String> {
     })
 }
 
-/// Whether column `c` holds hours' numbers in every row that fills it
-/// (a half-hour's settlement period, 1 to 48, or `HHMM` is not such).
-pub(super) fn hours_column(mut rows: impl Iterator<Item = csv::ByteRecord>, c: usize) -> bool {
-    rows.all(|r| {
-        let cell = r.get(c).unwrap_or_default();
-        cell.trim_ascii().is_empty() || hour_number(cell).is_some()
-    })
-}
-
-/// A time of day given as an hour's number alone (`7`, `13`, `24`), as
-/// hourly exports write it beside the date (`Date,Hour`; an "hour ending"
-/// column counts 1 to 24, and 25 on the day the clocks go back).
-pub(super) fn hour_number(cell: &[u8]) -> Option<f64> {
-    let c = cell.trim_ascii();
-    let digits = (1..=2).contains(&c.len()) && c.iter().all(u8::is_ascii_digit);
-    let hour = std::str::from_utf8(c)
-        .ok()
-        .filter(|_| digits)?
-        .parse::<u8>()
-        .ok()?;
-    (hour <= 25).then_some(f64::from(hour))
-}
-
 /// Why the steps look like stamps coarser than the rows: more than half of
 /// them repeat the row before (a window would then span stamps that say
 /// nothing of its time). Most often dates whose time of day is in another
@@ -570,6 +547,9 @@ pub(crate) fn span(seconds: f64) -> String {
         format!("{sign}{} µs", (a * 1e9).round() / 1e3)
     }
 }
+
+mod clock;
+pub(super) use clock::{hour_number, hours_column, stamp_refusal};
 
 #[cfg(test)]
 mod tests;

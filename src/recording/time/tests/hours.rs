@@ -35,7 +35,7 @@ fn an_hours_number_beside_the_date_is_its_time_of_day() {
     }
     let e = read(&text, &["Date", "Period"]).unwrap_err().to_string();
     assert!(
-        e.contains("line 2") && e.contains("\"2026-01-01 1\""),
+        e.contains("line 2") && e.contains("not all from 0 to 24 as hours' numbers are"),
         "{e}"
     );
 }
