@@ -30,7 +30,10 @@ pub(in crate::recording) fn stamp_refusal(
 
 /// Whether column `c` holds hours' numbers in every row that fills it
 /// (a half-hour's settlement period, 1 to 48, or `HHMM` is not such).
-pub(in crate::recording) fn hours_column(mut rows: impl Iterator<Item = csv::ByteRecord>, c: usize) -> bool {
+pub(in crate::recording) fn hours_column(
+    mut rows: impl Iterator<Item = csv::ByteRecord>,
+    c: usize,
+) -> bool {
     rows.all(|r| {
         let cell = r.get(c).unwrap_or_default();
         cell.trim_ascii().is_empty() || hour_number(cell).is_some()
