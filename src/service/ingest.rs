@@ -175,7 +175,7 @@ impl Ingest {
     ) -> Self {
         Self {
             reporter: reporter.for_route(&route.counters),
-            limits: limits.for_route(&route),
+            limits,
             route,
             jobs,
             streams: HashMap::new(),
@@ -222,15 +222,21 @@ impl Ingest {
         Ok(())
     }
 
+    /// The limits as the route's live model has them now (its time rule
+    /// follows the model: a quiet stream is kept twice its gap).
+    fn limits(&self) -> IngestLimits {
+        self.limits.for_route(&self.route)
+    }
+
     pub fn sweep_every(&self) -> Duration {
-        (self.limits.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
+        (self.limits().idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
     }
 
     pub fn evict_idle(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
         let now = Instant::now();
         let before = self.streams.len();
-        let idle = self.limits.idle_timeout;
+        let idle = self.limits().idle_timeout;
         self.streams
             .retain(|_, e| now.duration_since(e.last_seen) < idle);
         let evicted = (before - self.streams.len()) as u64;

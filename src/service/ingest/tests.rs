@@ -213,3 +213,25 @@ fn a_time_gap_at_every_sample_hints_at_another_rate() {
         "{said_back}"
     );
 }
+
+/// A quiet stream is kept twice the live model's gap: a model trained on
+/// hourly rows put in later keeps its streams between two readings.
+#[tokio::test]
+async fn the_quiet_stream_time_follows_the_live_model() {
+    let (ingest, _rx, _stats) = sin_cos_ingest(4).await;
+    assert_eq!(ingest.limits().idle_timeout, Duration::from_secs(60));
+    // The shipped model, its recording said to be sampled every hour.
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sin-cos.safetensors");
+    let loaded = crate::format::load(&shipped, None).unwrap();
+    let tensors = candle_core::safetensors::load(&shipped, &candle_core::Device::Cpu).unwrap();
+    let mut meta = loaded.meta;
+    meta.metrics = Some(serde_json::json!({"time_step_s": 3600.0}));
+    let dir = tempfile::tempdir().unwrap();
+    let hourly = dir.path().join("hourly.safetensors");
+    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
+    crate::format::save(&hourly, &tensors, hidden, window, &meta).unwrap();
+    ingest.route.reload(Some(&hourly), true).unwrap();
+    // Its gap: three steps (3 h); kept twice that.
+    assert_eq!(ingest.limits().idle_timeout, Duration::from_secs(6 * 3600));
+}
