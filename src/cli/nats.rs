@@ -1,7 +1,7 @@
 //! `publish`, `tail`, and the fleet commands (`reload`, `shadow`, `promote`,
 //! `status`): the subcommands that talk to NATS, and how they connect.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -10,6 +10,8 @@ use pipeline::pairs;
 
 use super::train::CsvArgs;
 use crate::shutdown_signal;
+pub(crate) use recorded::recorded_signals;
+use recorded::{read_streams, stream_key};
 
 #[derive(Args)]
 pub(crate) struct ControlArgs {
@@ -249,78 +251,6 @@ fn speed(s: &str) -> std::result::Result<f64, String> {
             "{s:?}: a speed is a number above 0 (600: ten-minute rows one a second)"
         )),
     }
-}
-
-/// A recording's two columns as a signal, for `publish --data` and `tail
-/// --data`: one, or with `--stream-column` one per stream, by its key.
-/// Each stream's key (none for a file of one) and its signal.
-type Keyed = Vec<(Option<String>, pipeline::tools::Signal)>;
-
-/// And whether its rows look like several devices' read as one (warned).
-pub(crate) fn recorded_signals(path: &Path, csv: &CsvArgs) -> Result<(Keyed, bool)> {
-    let all = read_streams(path, &csv.options())?;
-    // Several devices' rows read as one: every stream would be scored
-    // against their rows taken in turn.
-    let devices = all.iter().find_map(|r| r.stream_hint.as_ref());
-    if let Some(devices) = devices {
-        tracing::warn!("{}: {devices}", path.display());
-    }
-    let signals = (all.iter())
-        .map(|r| Ok((stream_key(r)?, pipeline::tools::Signal::recorded(r))))
-        .collect::<Result<_>>()?;
-    Ok((signals, devices.is_some()))
-}
-
-/// A file's recordings, one per stream, saying of rows that name no
-/// stream (skipped with `--skip-bad-rows`).
-fn read_streams(
-    path: &Path,
-    opts: &pipeline::recording::CsvOptions,
-) -> Result<Vec<pipeline::recording::Recording>> {
-    let all = pipeline::recording::Recording::read_streams(path, opts)?;
-    if let Some(note) = all.iter().find_map(|r| r.unnamed_note()) {
-        tracing::warn!("{}: {note}", path.display());
-    }
-    // Several topics' rows: every skipped row is a gap in `seq`, where the
-    // service starts the stream's window again (none may be made).
-    if let Some(r) = all.iter().find(|r| r.topics_note.is_some()) {
-        let gaps = match r.rows_of {
-            None => {
-                " (each row skipped is a gap in seq, where the service starts the stream's \
-                     window again)"
-            }
-            Some(_) => "",
-        };
-        let note = r.topics_note.as_deref().unwrap_or_default();
-        tracing::warn!("{}: {note}{gaps}", path.display());
-    }
-    Ok(all)
-}
-
-/// The key a stream of a file of several is published under: its name in
-/// the file, with what a NATS subject token cannot hold (spaces, `.`, `*`,
-/// `>`) written `_` (`Turbine 1` → `Turbine_1`), as `publish` and `tail`
-/// both write it.
-fn stream_key(r: &pipeline::recording::Recording) -> Result<Option<String>> {
-    let Some(name) = &r.stream else {
-        return Ok(None);
-    };
-    let key = key_of(name);
-    pipeline::window::validate_key(&key).map_err(|why| {
-        pipeline::Error::Data(format!("{}: {why}: cannot be a stream key", r.source()))
-    })?;
-    Ok(Some(key))
-}
-
-/// A device's name as a stream key (see [`stream_key`]).
-fn key_of(name: &str) -> String {
-    (name.chars())
-        .map(|c| match c {
-            '.' | '*' | '>' => '_',
-            c if c.is_whitespace() || c.is_control() => '_',
-            c => c,
-        })
-        .collect()
 }
 
 /// What `publish --data` sends of one recording (a file, or one stream of
@@ -616,3 +546,5 @@ pub(crate) async fn status(a: StatusArgs) -> Result<()> {
     }
     Ok(())
 }
+
+mod recorded;
