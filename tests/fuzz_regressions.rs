@@ -110,7 +110,7 @@ fn the_patched_parser_delivers_hostile_frames_flagged() {
 #[should_panic(expected = "non-finite")]
 fn checks_catch_a_non_finite_sample() {
     checks::check_samples(&pipeline::wire::Samples {
-        seq: 0,
+        seq: Some(0),
         values: vec![1.0, f32::NAN],
         ts: None,
     });
@@ -120,7 +120,7 @@ fn checks_catch_a_non_finite_sample() {
 #[should_panic(expected = "overflows")]
 fn checks_catch_a_seq_overflow() {
     checks::check_samples(&pipeline::wire::Samples {
-        seq: u64::MAX,
+        seq: Some(u64::MAX),
         values: vec![1.0],
         ts: None,
     });

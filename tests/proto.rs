@@ -30,17 +30,20 @@ fn floats(v: &Value) -> Vec<f32> {
 fn sample_examples_decode() {
     let (b, j) = example("samples-value");
     let s = wire::decode_samples(&b).unwrap();
-    assert_eq!((s.seq, s.values, s.ts), (0, vec![0.0], j["ts"].as_i64()));
+    assert_eq!(
+        (s.seq, s.values, s.ts),
+        (Some(0), vec![0.0], j["ts"].as_i64())
+    );
 
     let (b, j) = example("samples-values");
     let s = wire::decode_samples(&b).unwrap();
-    assert_eq!(s.seq, 24);
+    assert_eq!(s.seq, Some(24));
     assert_eq!(s.values, floats(&j["values"]));
     assert_eq!(s.ts, None);
 
     let (b, _) = example("samples-int");
     let s = wire::decode_samples(&b).unwrap();
-    assert_eq!((s.seq, s.values), (7, vec![3.0]));
+    assert_eq!((s.seq, s.values), (Some(7), vec![3.0]));
 }
 
 #[test]

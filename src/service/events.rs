@@ -34,7 +34,8 @@ impl<'a> Origin<'a> {
                 .map(|v| v.as_str())
         };
         let json = header(CONTENT_TYPE).is_some_and(|t| t.starts_with("application/json"))
-            || crate::wire::is_json_object(&msg.payload);
+            || crate::wire::is_json_object(&msg.payload)
+            || crate::wire::is_bare_text(&msg.payload);
         Origin {
             format: if json { Format::Json } else { Format::Msgpack },
             traceparent: header(TRACEPARENT).filter(|t| crate::wire::valid_traceparent(t)),

@@ -162,6 +162,10 @@ pub(super) struct Ingest {
     /// A stream whose publisher starts its count again at 0 (stamped later)
     /// starts over (core NATS; see [`StreamWindow::recount`]).
     pub recount: bool,
+    /// Durable mode: when JetStream stored the message (ns since the
+    /// epoch), the time of a sample its sender neither numbered nor
+    /// stamped; core NATS: `None` (the time it is read).
+    pub stored_at: Option<i64>,
     /// Windows shed since the last log line about it, and when that was.
     shed: (u64, Option<Instant>),
 }
@@ -184,6 +188,7 @@ impl Ingest {
             values: Vec::new(),
             replaying: false,
             recount: true,
+            stored_at: None,
             shed: (0, None),
         }
     }
@@ -361,9 +366,10 @@ impl Ingest {
         let buffers = &self.route.buffers;
         completed.clear();
         // A publisher that restarted its count (seq 0 again, later `ts`).
-        let recounted = self
-            .recount
-            .then(|| entry.window.recount(samples.seq, samples.ts));
+        let recounted = samples
+            .seq
+            .filter(|_| self.recount)
+            .map(|seq| entry.window.recount(seq, samples.ts));
         if let Some(expected) = recounted.flatten() {
             let detail = format!(
                 "seq went back to 0 after {} with later time stamps: the publisher restarted \
@@ -374,9 +380,17 @@ impl Ingest {
                 .report_from(origin, ErrorKind::Gap, key, subject, detail)
                 .await;
         }
-        let time = samples.ts.zip(self.route.time_gaps());
+        // A sender that numbers nothing (an MQTT sensor's bare `21.5`) is
+        // counted here: its samples follow the stream's last. Nor does it
+        // stamp them: their time is the message's arrival (in durable mode
+        // the time JetStream stored it, the same on every replay), so a
+        // pause still restarts a window on a route that splits by time.
+        let seq = (samples.seq).unwrap_or_else(|| entry.window.next_seq().unwrap_or(0));
+        let arrival = || self.stored_at.unwrap_or_else(crate::wire::now_ns);
+        let ts = samples.ts.or_else(|| samples.seq.is_none().then(arrival));
+        let time = ts.zip(self.route.time_gaps());
         let outcome = entry.window.accept_at(
-            samples.seq,
+            seq,
             &self.values,
             time,
             self.route.cfg.stride,
@@ -406,15 +420,15 @@ impl Ingest {
                 .await;
         }
         if let Some(ratio) = outcome.off_rate.filter(|_| !self.replaying) {
-            off_rate(&self.route, &stream, samples.seq, ratio, outcome.windows);
+            off_rate(&self.route, &stream, seq, ratio, outcome.windows);
         }
-        if samples.ts.is_none() && outcome.windows > 0 && !self.replaying {
+        if ts.is_none() && outcome.windows > 0 && !self.replaying {
             unstamped(&self.route, &stream, outcome.windows);
         }
         if outcome.out_of_order > 0 {
             let detail = format!(
                 "{} sample(s) from seq {} dropped: not after the last accepted (next expected {next})",
-                outcome.out_of_order, samples.seq
+                outcome.out_of_order, seq
             );
             reporter
                 .report_from(origin, ErrorKind::OutOfOrder, key, subject, detail)

@@ -391,7 +391,21 @@ async fn truth_message(
         }
     };
     match wire::decode_samples(&msg.payload) {
-        Ok(s) => truths.add_truth(&key, s.seq, &s.values, &route.compare),
+        Ok(wire::Samples {
+            seq: Some(seq),
+            values,
+            ..
+        }) => truths.add_truth(&key, seq, &values, &route.compare),
+        // Truth is matched to windows by seq: one the sender does not
+        // number has nothing to be matched by.
+        Ok(_) => {
+            let detail = "truth: a truth message must carry `seq` (the seq of the sample it is \
+                          the truth of): it is matched to windows by it"
+                .to_string();
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, detail)
+                .await
+        }
         Err(DecodeError::Malformed(d)) => {
             reporter
                 .report(ErrorKind::Malformed, &key, subject, format!("truth: {d}"))

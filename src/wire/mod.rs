@@ -40,6 +40,12 @@ fn is_map(payload: &[u8]) -> bool {
     matches!(payload.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 
+/// Is this payload a bare sample in text (`21.5`, `[1, 2]`)? Such a sender
+/// reads JSON better than MessagePack (its error events are JSON).
+pub(crate) fn is_bare_text(payload: &[u8]) -> bool {
+    samples::bare_text(payload).is_some()
+}
+
 /// Is this payload a JSON object? MessagePack never starts a map with `{`
 /// (0x7b is the integer 123), so the two cannot be confused.
 pub(crate) fn is_json_object(payload: &[u8]) -> bool {

@@ -89,7 +89,9 @@ impl<'de> Deserialize<'de> for Ts {
 /// A decoded sample message: `values[i]` is sample number `seq + i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
-    pub seq: u64,
+    /// `None`: the sender numbers nothing (a bare `21.5`, a map without
+    /// `seq`); the service counts its samples for it.
+    pub seq: Option<u64>,
     pub values: Vec<f32>,
     /// Nanoseconds since the epoch of the first sample, if the sender said.
     pub ts: Option<i64>,
@@ -99,7 +101,8 @@ pub struct Samples {
 /// caller's buffer, see [`decode_samples_into`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleHeader {
-    pub seq: u64,
+    /// `None`: the sender numbers nothing (see [`Samples::seq`]).
+    pub seq: Option<u64>,
     pub ts: Option<i64>,
     /// The unit the sender says the values are in (`"°F"`), if it says.
     pub unit: Option<Unit>,
@@ -171,7 +174,9 @@ impl<'de> Deserialize<'de> for UnitField {
 }
 
 /// Decodes one sample message: a MessagePack map, or the same map as a JSON
-/// object (what `nats pub samples.x '{"seq":0,"value":0.1}'` sends).
+/// object (what `nats pub samples.x '{"seq":0,"value":0.1}'` sends), or a
+/// bare number in text (`21.5`: what an MQTT sensor publishes, or `nats pub
+/// samples.x 21.5`), or a JSON array of numbers.
 pub fn decode_samples(payload: &[u8]) -> Result<Samples, DecodeError> {
     let mut values = Vec::new();
     let SampleHeader { seq, ts, .. } = decode_samples_into(payload, &mut values)?;
@@ -202,9 +207,11 @@ pub fn decode_samples_into(
         SamplesSeed(values)
             .deserialize(&mut de)
             .map_err(|e| DecodeError::Malformed(format!("not a sample message: {e}")))?
+    } else if let Some(text) = bare_text(payload) {
+        bare(text, values)?
     } else {
         return Err(DecodeError::Malformed(
-            "not a sample message: expected a MessagePack map or a JSON object".into(),
+            "not a sample message: expected a MessagePack map, a JSON object or a number".into(),
         ));
     };
     let count = match (raw.value, raw.values) {
@@ -230,17 +237,18 @@ pub fn decode_samples_into(
             count.n
         )));
     }
-    if raw.seq.checked_add(count.n as u64).is_none() {
+    if let Some(seq) = raw.seq.filter(|s| s.checked_add(count.n as u64).is_none()) {
         return Err(DecodeError::Malformed(format!(
-            "seq {} + {} values: the seq after the last sample overflows u64 (the last \
+            "seq {seq} + {} values: the seq after the last sample overflows u64 (the last \
              sample's seq may be at most 2^64 - 2)",
-            raw.seq, count.n
+            count.n
         )));
     }
     if let Some((i, v)) = count.bad {
+        let seq = raw.seq.map(|s| format!(" (seq {})", s + i as u64));
         return Err(DecodeError::InvalidValue(format!(
-            "sample {i} (seq {}) is {}, not a finite f32",
-            raw.seq + i as u64,
+            "sample {i}{} is {}, not a finite f32",
+            seq.unwrap_or_default(),
             if v.is_nan() {
                 "NaN or null".to_string()
             } else {
@@ -257,7 +265,7 @@ pub fn decode_samples_into(
 
 /// What the map held, the values aside.
 struct Raw {
-    seq: u64,
+    seq: Option<u64>,
     ts: Option<i64>,
     unit: Option<Unit>,
     /// `value` was present (and whether it is not a finite f32).
@@ -354,13 +362,80 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
             value = Some(Some((0, f64::NAN)));
         }
         Ok(Raw {
-            seq: seq.ok_or_else(|| de::Error::missing_field("seq"))?,
+            seq,
             ts: ts.flatten(),
             unit: unit.flatten(),
             value,
             values: values.flatten(),
         })
     }
+}
+
+/// A payload that is text and starts as a number does (or as a JSON array,
+/// or spells a non-number: `nan`, `null`), trimmed: a bare sample.
+/// MessagePack never starts a map with these bytes (they are small
+/// integers), so no map is taken for one.
+pub(super) fn bare_text(payload: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(payload).ok()?.trim();
+    let first = text.bytes().next()?;
+    let word = ["nan", "inf", "infinity", "null", "-inf", "+inf"]
+        .iter()
+        .any(|w| text.eq_ignore_ascii_case(w));
+    (matches!(first, b'0'..=b'9' | b'-' | b'+' | b'.' | b'[') || word).then_some(text)
+}
+
+/// A bare number (one sample) or a JSON array of numbers (consecutive
+/// samples), with neither `seq` nor `ts`.
+fn bare(text: &str, values: &mut Vec<f32>) -> Result<Raw, DecodeError> {
+    let mut raw = Raw {
+        seq: None,
+        ts: None,
+        unit: None,
+        value: None,
+        values: None,
+    };
+    if text.starts_with('[') {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let count = ValuesSeed(values)
+            .deserialize(&mut de)
+            .and_then(|c| de.end().map(|()| c))
+            .map_err(|e| {
+                DecodeError::Malformed(format!("not a sample message (JSON array): {e}"))
+            })?;
+        raw.values = Some(count.unwrap_or(Count { n: 0, bad: None }));
+        return Ok(raw);
+    }
+    let shown = || {
+        let mut cut = text.len().min(40);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!(
+            "{:?}{}",
+            &text[..cut],
+            if cut < text.len() { "…" } else { "" }
+        )
+    };
+    let v = match text.parse::<f64>() {
+        Ok(v) => v,
+        Err(_) if text.eq_ignore_ascii_case("null") => f64::NAN,
+        Err(_) => {
+            let comma = text.replacen(',', ".", 1).parse::<f64>().is_ok();
+            return Err(DecodeError::Malformed(format!(
+                "not a sample message: {} is not a number{}",
+                shown(),
+                if comma {
+                    " (a decimal comma? a sample is written with a point: 21.5)"
+                } else {
+                    ""
+                }
+            )));
+        }
+    };
+    let f = v as f32;
+    values.push(f);
+    raw.value = Some((!f.is_finite()).then_some((0, v)));
+    Ok(raw)
 }
 
 /// `values`: null, or an array of numbers pushed into the buffer.

@@ -17,7 +17,7 @@ struct Any<S, V, T> {
 #[test]
 fn json_samples_are_read_like_messagepack() {
     let s = decode_samples(br#" {"seq": 7, "value": 0.5, "ts": 12}"#).unwrap();
-    assert_eq!((s.seq, s.values, s.ts), (7, vec![0.5], Some(12)));
+    assert_eq!((s.seq, s.values, s.ts), (Some(7), vec![0.5], Some(12)));
     let s = decode_samples(br#"{"seq":0,"values":[1,2.5,-3e2],"extra":"ignored"}"#).unwrap();
     assert_eq!(s.values, vec![1.0, 2.5, -300.0]);
     for bad in [
@@ -25,7 +25,7 @@ fn json_samples_are_read_like_messagepack() {
         br#"{"seq":1,"value":"x"}"#,
         br#"{"seq":1}"#,
         br#"{"seq":1,"value":1"#,
-        br#"[1,2]"#,
+        br#"[1,"a"]"#,
         b"hello",
     ] {
         assert!(
@@ -109,7 +109,7 @@ fn numbers_of_every_width_are_accepted() {
         let s = decode_samples(&payload).unwrap();
         assert_eq!(
             (s.seq, s.values.as_slice(), s.ts),
-            (3, &[1.5f32][..], Some(1))
+            (Some(3), &[1.5f32][..], Some(1))
         );
     }
     // `ts: nil` means no timestamp; a string is not one.
@@ -173,7 +173,7 @@ fn values_arrays_and_bad_shapes() {
         values: &[1.0, 2.0],
     }))
     .unwrap();
-    assert_eq!((s.seq, s.values, s.ts), (9, vec![1.0, 2.0], None));
+    assert_eq!((s.seq, s.values, s.ts), (Some(9), vec![1.0, 2.0], None));
     for (payload, needle) in [
         (
             pack(&Vs {
@@ -256,7 +256,7 @@ fn non_finite_values_are_invalid() {
     assert!(e.to_string().contains("(seq 3) is NaN or null"), "{e}");
     // Beside `values`, a null `value` is absent (a sender writing both keys).
     let both = decode_samples(br#"{"seq": 5, "value": null, "values": [1.5, 2]}"#).unwrap();
-    assert_eq!((both.seq, both.values), (5, vec![1.5, 2.0]));
+    assert_eq!((both.seq, both.values), (Some(5), vec![1.5, 2.0]));
 }
 
 #[test]
@@ -346,7 +346,7 @@ fn sender_encoding_decodes() {
     }
     .encode();
     let s = decode_samples(&p).unwrap();
-    assert_eq!((s.seq, s.values, s.ts), (4, vec![1.0, 2.0], Some(7)));
+    assert_eq!((s.seq, s.values, s.ts), (Some(4), vec![1.0, 2.0], Some(7)));
 }
 
 /// The hot path's form: a reused buffer is cleared, keys come in any order,
@@ -358,9 +358,12 @@ fn decoding_into_a_reused_buffer() {
     let mut buf = vec![9.0f32; 5];
     let msg = pack(&serde_json::json!({"values": [1, 2.5], "note": {"a": [1]}, "ts": 7, "seq": 3}));
     let h = decode_samples_into(&msg, &mut buf).unwrap();
-    assert_eq!((h.seq, h.ts, buf.as_slice()), (3, Some(7), &[1.0, 2.5][..]));
+    assert_eq!(
+        (h.seq, h.ts, buf.as_slice()),
+        (Some(3), Some(7), &[1.0, 2.5][..])
+    );
     let h = decode_samples_into(br#"{"seq": 4, "value": -1, "ts": null}"#, &mut buf).unwrap();
-    assert_eq!((h.seq, h.ts, buf.as_slice()), (4, None, &[-1.0][..]));
+    assert_eq!((h.seq, h.ts, buf.as_slice()), (Some(4), None, &[-1.0][..]));
 
     let twice = decode_samples_into(br#"{"seq": 1, "seq": 2, "value": 1}"#, &mut buf);
     assert!(
@@ -390,8 +393,8 @@ fn decoding_into_a_reused_buffer() {
         e,
         DecodeError::InvalidValue("sample 1 (seq 11) is 1e300, not a finite f32".into())
     );
-    let e = decode_samples_into(br#"{"value": 1}"#, &mut buf).unwrap_err();
-    assert!(e.to_string().contains("missing field `seq`"), "{e}");
+    let h = decode_samples_into(br#"{"value": 1}"#, &mut buf).unwrap();
+    assert_eq!((h.seq, buf.as_slice()), (None, &[1.0][..]));
     let e = decode_samples_into(br#"{"seq": 1, "value": 1} x"#, &mut buf).unwrap_err();
     assert!(e.to_string().contains("trailing"), "{e}");
 }
@@ -456,4 +459,62 @@ fn a_samples_unit_is_read() {
             unit(bad)
         );
     }
+}
+
+/// A sender that numbers nothing: a bare number in text (an MQTT sensor's
+/// payload, `nats pub samples.x 21.5`), a JSON array, a map without `seq`.
+#[test]
+fn samples_without_seq_are_decoded_unnumbered() {
+    let ok = |p: &[u8]| {
+        decode_samples(p).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(p)))
+    };
+    for (payload, values) in [
+        (&b"21.5"[..], vec![21.5f32]),
+        (b" -3e2\n", vec![-300.0]),
+        (b"+.5", vec![0.5]),
+        (b"7", vec![7.0]),
+        (b"[1, 2.5, -3]", vec![1.0, 2.5, -3.0]),
+    ] {
+        let s = ok(payload);
+        assert_eq!((s.seq, s.values, s.ts), (None, values, None));
+    }
+    let s = ok(br#"{"value": 4, "ts": 1764320000000000000}"#);
+    assert_eq!(
+        (s.seq, s.values, s.ts),
+        (None, vec![4.0], Some(1764320000000000000))
+    );
+    let s = ok(&pack(&serde_json::json!({"values": [1, 2]})));
+    assert_eq!((s.seq, s.values), (None, vec![1.0, 2.0]));
+    // Not a number: malformed, a decimal comma named; not finite: invalid.
+    let err = |p: &[u8]| decode_samples(p).unwrap_err();
+    assert!(matches!(err(b"21,5"), DecodeError::Malformed(d) if d.contains("decimal comma")));
+    assert!(
+        matches!(err(b"21.5 C"), DecodeError::Malformed(d) if d.contains("\"21.5 C\" is not a number") && !d.contains("comma"))
+    );
+    assert!(matches!(err(b"[]"), DecodeError::Malformed(d) if d.contains("empty")));
+    for bad in [
+        &b"nan"[..],
+        b"NaN",
+        b"inf",
+        b"-Infinity",
+        b"null",
+        b"1e39",
+        b"[1, null]",
+    ] {
+        assert!(
+            matches!(err(bad), DecodeError::InvalidValue(ref d) if d.starts_with("sample ") && !d.contains("seq")),
+            "{}: {:?}",
+            String::from_utf8_lossy(bad),
+            err(bad)
+        );
+    }
+    // A long text is shown cut, not whole.
+    let long = format!("1{}", "x".repeat(5000));
+    assert!(matches!(err(long.as_bytes()), DecodeError::Malformed(d) if d.len() < 200));
+    // MessagePack's small integers are those bytes too, but a lone integer
+    // was never a sample message: only text is read so.
+    assert!(matches!(
+        err(&[0x92, 0x01, 0x02]),
+        DecodeError::Malformed(_)
+    ));
 }

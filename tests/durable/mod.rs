@@ -375,8 +375,13 @@ impl Bed {
     /// A plain NATS subscription on the output subjects, in place before
     /// the service starts.
     async fn plain_output(&self) -> (async_nats::Client, async_nats::Subscriber) {
+        self.subscribed("translated.>").await
+    }
+
+    /// A client subscribed to `subject`, in place before the service starts.
+    async fn subscribed(&self, subject: &str) -> (async_nats::Client, async_nats::Subscriber) {
         let plain = async_nats::connect(&self.url).await.unwrap();
-        let sub = plain.subscribe("translated.>").await.unwrap();
+        let sub = plain.subscribe(subject.to_string()).await.unwrap();
         plain.flush().await.unwrap();
         (plain, sub)
     }

@@ -102,7 +102,7 @@ async fn publish_into_jetstream_keeps_each_streams_order_across_a_server_restart
             .unwrap();
         let seq = pipeline::wire::decode_samples(&m.payload).unwrap().seq;
         let expected = next.entry(m.subject.to_string()).or_insert(0);
-        assert_eq!(seq, *expected, "{} stored out of order", m.subject);
+        assert_eq!(seq, Some(*expected), "{} stored out of order", m.subject);
         *expected += 1;
     }
     assert_eq!(next.len(), streams);

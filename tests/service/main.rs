@@ -14,6 +14,7 @@ mod processes;
 mod requests;
 mod streams;
 mod time;
+mod unnumbered;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The Python interpreter with nats-py and msgpack (`make test` makes .venv).
-fn python() -> PathBuf {
+pub(super) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("PIPELINE_TEST_PYTHON") {
         return PathBuf::from(p);
     }

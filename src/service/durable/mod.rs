@@ -371,6 +371,7 @@ async fn consume(
                 };
                 let info = m.info().map_err(|e| retry("message info")(e.to_string()))?;
                 let seq = info.stream_sequence;
+                let stored_at = i64::try_from(info.published.unix_timestamp_nanos()).ok();
                 lag.store(info.pending, Relaxed);
                 // Deliveries of a fresh consumer are numbered 1, 2, 3, …: a
                 // jump means some were lost with a dropped connection. Acking
@@ -395,6 +396,7 @@ async fn consume(
                 if seq > state.processed {
                     state.processed = seq;
                     ingest.replaying = seq <= *handled;
+                    ingest.stored_at = stored_at;
                     *handled = (*handled).max(seq);
                     match ingest.handle(&msg, WhenFull::Wait).await {
                         Handled::Windows(n) => state.sent += n,
