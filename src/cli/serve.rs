@@ -20,7 +20,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap", "value_key"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -62,6 +62,11 @@ pub(crate) struct ServeArgs {
     /// recording was split at, when it had a time column].
     #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_gap: Option<std::time::Duration>,
+    /// The key of a sample map that holds the sample, where senders name it
+    /// after its quantity (`{"temperature": 21.5, "humidity": 40}`, as
+    /// Zigbee2MQTT, Tasmota and Shelly publish) [default: value].
+    #[arg(long, value_name = "KEY")]
+    pub(crate) value_key: Option<String>,
     /// Most live streams.
     #[arg(long)]
     pub(crate) max_streams: Option<usize>,
@@ -215,6 +220,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
             },
             truth: a.truth.clone(),
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),
+            value_key: a.value_key.clone(),
             output_format: match a.output_format {
                 OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
                 OutputFormat::Json => pipeline::wire::Format::Json,
@@ -373,6 +379,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             ),
             (None, Some(_)) => eprintln!("  windows never restart at gaps in time (max_gap = 0)"),
             (None, None) => {}
+        }
+        if let Some(key) = &r.value_key {
+            eprintln!("  a sample map's sample is read from its key {key:?} (value_key)");
         }
         if let Some(why) = m.baseline_warning() {
             eprintln!("  WARNING: {why}");

@@ -173,6 +173,12 @@ pub struct RouteConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_gap: Option<f64>,
+    /// The key of a sample map that holds its one sample, where a sender
+    /// names it after its quantity (`{"temperature": 21.5, "humidity": 40}`,
+    /// as Zigbee2MQTT, Tasmota and Shelly devices publish): read instead of
+    /// `value`. Absent: `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_key: Option<String>,
 }
 
 /// A route's shadow: a candidate model that sees the same windows as the

@@ -20,6 +20,7 @@ impl RouteConfig {
             output_format: Default::default(),
             truth: None,
             max_gap: None,
+            value_key: None,
         }
     }
 }
@@ -96,6 +97,14 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
     let bad = |m: String| Err(Error::Config(m));
     for (i, r) in routes.iter().enumerate() {
         let n = i + 1;
+        if let Some(k) = &r.value_key
+            && (k.trim().is_empty() || ["seq", "values", "ts", "unit"].contains(&k.as_str()))
+        {
+            return bad(format!(
+                "route {n}: value_key {k:?} cannot name the sample: it is empty or another \
+                 key of the sample map (seq, values, ts, unit)"
+            ));
+        }
         if r.stride == 0 {
             return bad(format!("route {n}: stride must be ≥ 1"));
         }
@@ -229,6 +238,7 @@ mod tests {
             output_format: Default::default(),
             truth: None,
             max_gap: None,
+            value_key: None,
         };
         let apart = [
             route("sin-cos", "samples.>", "translated"),

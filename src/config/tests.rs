@@ -249,3 +249,24 @@ fn partitions_and_inputs_must_agree() {
         );
     }
 }
+
+/// A route's `value_key` names the key its senders' sample is under; a key
+/// the sample map uses for something else cannot be it.
+#[test]
+fn a_routes_value_key_is_another_key_than_the_maps_own() {
+    let route = |v: &str| {
+        let c = ServeConfig::from_toml(&format!("[[route]]\npair = 'x'\n{v}"), Path::new("x"))?;
+        c.validate().map(|()| c.routes[0].value_key.clone())
+    };
+    assert_eq!(
+        route("value_key = 'temperature'").unwrap().as_deref(),
+        Some("temperature")
+    );
+    assert_eq!(route("").unwrap(), None);
+    for bad in ["seq", "ts", "values", "unit", " "] {
+        let e = route(&format!("value_key = '{bad}'"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot name the sample"), "{bad}: {e}");
+    }
+}

@@ -323,7 +323,8 @@ impl Ingest {
             let detail = format!("a NATS status line ({status}) in a sample message");
             return Err(refuse(ErrorKind::Malformed, key, detail));
         }
-        let samples = match wire::decode_samples_into(&msg.payload, &mut self.values) {
+        let value_key = self.route.cfg.value_key.as_deref();
+        let samples = match wire::decode_samples_keyed(&msg.payload, &mut self.values, value_key) {
             Ok(s) => {
                 self.route.counters.observe_receive(s.ts);
                 if let Some(why) = s.unit.and_then(|u| other_unit(&self.route, u.as_str())) {

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{DecodeError, is_json_object, is_map};
 
+mod text;
+
+pub(super) use text::bare_text;
+use text::{bare, decimal_comma_hint, numbers_under};
+
 /// Most samples one message may carry (a NATS payload is ≤ 1 MiB by default;
 /// this keeps one hostile message from pinning memory).
 pub const MAX_VALUES_PER_MESSAGE: usize = 65_536;
@@ -190,10 +195,23 @@ pub fn decode_samples_into(
     payload: &[u8],
     values: &mut Vec<f32>,
 ) -> Result<SampleHeader, DecodeError> {
+    decode_samples_keyed(payload, values, None)
+}
+
+/// [`decode_samples_into`] with the one sample of a map under `value_key`
+/// instead of `value`, where the sender names it after its quantity
+/// (`{"temperature": 21.5, "humidity": 40}`, as Zigbee2MQTT, Tasmota and
+/// Shelly devices publish). `None`: `value`.
+pub fn decode_samples_keyed(
+    payload: &[u8],
+    values: &mut Vec<f32>,
+    value_key: Option<&str>,
+) -> Result<SampleHeader, DecodeError> {
     values.clear();
+    let seed = |values| SamplesSeed { values, value_key };
     let raw = if is_json_object(payload) {
         let mut de = serde_json::Deserializer::from_slice(payload);
-        SamplesSeed(values)
+        seed(values)
             .deserialize(&mut de)
             .and_then(|raw| de.end().map(|()| raw))
             .map_err(|e| {
@@ -204,7 +222,7 @@ pub fn decode_samples_into(
             })?
     } else if is_map(payload) {
         let mut de = rmp_serde::Deserializer::from_read_ref(payload);
-        SamplesSeed(values)
+        seed(values)
             .deserialize(&mut de)
             .map_err(|e| DecodeError::Malformed(format!("not a sample message: {e}")))?
     } else if let Some(text) = bare_text(payload) {
@@ -223,9 +241,11 @@ pub fn decode_samples_into(
             ));
         }
         (None, None) => {
-            return Err(DecodeError::Malformed(
-                "has neither `value` nor `values`".into(),
-            ));
+            let key = value_key.unwrap_or("value");
+            return Err(DecodeError::Malformed(format!(
+                "has neither `{key}` nor `values`{}",
+                numbers_under(payload, value_key)
+            )));
         }
     };
     if count.n == 0 {
@@ -281,22 +301,64 @@ struct Count {
     bad: Option<(usize, f64)>,
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "lowercase")]
 enum Field {
     Seq,
     Value,
     Values,
     Ts,
     Unit,
-    #[serde(other)]
     Other,
 }
 
-/// Reads the sample map, pushing its values into the buffer as they come.
-struct SamplesSeed<'a>(&'a mut Vec<f32>);
+/// A map key as a [`Field`]: the route's `value_key` (if any) is `value`,
+/// and `value` itself then another key. Compared in place: reading a key
+/// allocates nothing.
+struct FieldSeed<'k>(Option<&'k str>);
 
-impl<'de> DeserializeSeed<'de> for SamplesSeed<'_> {
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldSeed<'_> {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(match (key, self.0) {
+            (k, Some(value_key)) if k == value_key => Field::Value,
+            ("value", Some(_)) => Field::Other,
+            ("seq", _) => Field::Seq,
+            ("value", None) => Field::Value,
+            ("values", _) => Field::Values,
+            ("ts", _) => Field::Ts,
+            ("unit", _) => Field::Unit,
+            _ => Field::Other,
+        })
+    }
+
+    fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<Field, E> {
+        std::str::from_utf8(key).map_or(Ok(Field::Other), |k| self.visit_str(k))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+}
+
+/// Reads the sample map, pushing its values into the buffer as they come.
+struct SamplesSeed<'a, 'k> {
+    values: &'a mut Vec<f32>,
+    value_key: Option<&'k str>,
+}
+
+impl<'de> DeserializeSeed<'de> for SamplesSeed<'_, '_> {
     type Value = Raw;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
@@ -304,7 +366,7 @@ impl<'de> DeserializeSeed<'de> for SamplesSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for SamplesSeed<'_> {
+impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
     type Value = Raw;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -317,7 +379,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
         // `"value": null`: absent beside `values` (a sender that always
         // writes both keys), else a missing sample.
         let mut null_value = false;
-        while let Some(field) = map.next_key::<Field>()? {
+        while let Some(field) = map.next_key_seed(FieldSeed(self.value_key))? {
             match field {
                 Field::Seq if seq.is_some() => return Err(de::Error::duplicate_field("seq")),
                 Field::Seq => {
@@ -343,7 +405,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                 Field::Value => match map.next_value::<Option<Num>>()? {
                     Some(Num(v)) => {
                         let f = v as f32;
-                        self.0.push(f);
+                        self.values.push(f);
                         value = Some((!f.is_finite()).then_some((0, v)));
                     }
                     None => null_value = true,
@@ -351,14 +413,14 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
                 Field::Values if values.is_some() => {
                     return Err(de::Error::duplicate_field("values"));
                 }
-                Field::Values => values = Some(map.next_value_seed(ValuesSeed(&mut *self.0))?),
+                Field::Values => values = Some(map.next_value_seed(ValuesSeed(&mut *self.values))?),
                 Field::Other => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
         }
         if null_value && values.as_ref().is_none_or(Option::is_none) {
-            self.0.push(f32::NAN);
+            self.values.push(f32::NAN);
             value = Some(Some((0, f64::NAN)));
         }
         Ok(Raw {
@@ -369,73 +431,6 @@ impl<'de> Visitor<'de> for SamplesSeed<'_> {
             values: values.flatten(),
         })
     }
-}
-
-/// A payload that is text and starts as a number does (or as a JSON array,
-/// or spells a non-number: `nan`, `null`), trimmed: a bare sample.
-/// MessagePack never starts a map with these bytes (they are small
-/// integers), so no map is taken for one.
-pub(super) fn bare_text(payload: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(payload).ok()?.trim();
-    let first = text.bytes().next()?;
-    let word = ["nan", "inf", "infinity", "null", "-inf", "+inf"]
-        .iter()
-        .any(|w| text.eq_ignore_ascii_case(w));
-    (matches!(first, b'0'..=b'9' | b'-' | b'+' | b'.' | b'[') || word).then_some(text)
-}
-
-/// A bare number (one sample) or a JSON array of numbers (consecutive
-/// samples), with neither `seq` nor `ts`.
-fn bare(text: &str, values: &mut Vec<f32>) -> Result<Raw, DecodeError> {
-    let mut raw = Raw {
-        seq: None,
-        ts: None,
-        unit: None,
-        value: None,
-        values: None,
-    };
-    if text.starts_with('[') {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let count = ValuesSeed(values)
-            .deserialize(&mut de)
-            .and_then(|c| de.end().map(|()| c))
-            .map_err(|e| {
-                DecodeError::Malformed(format!("not a sample message (JSON array): {e}"))
-            })?;
-        raw.values = Some(count.unwrap_or(Count { n: 0, bad: None }));
-        return Ok(raw);
-    }
-    let shown = || {
-        let mut cut = text.len().min(40);
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        format!(
-            "{:?}{}",
-            &text[..cut],
-            if cut < text.len() { "…" } else { "" }
-        )
-    };
-    let v = match text.parse::<f64>() {
-        Ok(v) => v,
-        Err(_) if text.eq_ignore_ascii_case("null") => f64::NAN,
-        Err(_) => {
-            let comma = text.replacen(',', ".", 1).parse::<f64>().is_ok();
-            return Err(DecodeError::Malformed(format!(
-                "not a sample message: {} is not a number{}",
-                shown(),
-                if comma {
-                    " (a decimal comma? a sample is written with a point: 21.5)"
-                } else {
-                    ""
-                }
-            )));
-        }
-    };
-    let f = v as f32;
-    values.push(f);
-    raw.value = Some((!f.is_finite()).then_some((0, v)));
-    Ok(raw)
 }
 
 /// `values`: null, or an array of numbers pushed into the buffer.
@@ -532,42 +527,5 @@ impl fmt::Display for Short {
         } else {
             write!(f, "{}", self.0)
         }
-    }
-}
-
-/// A hint for a JSON message that writes a number with a decimal comma
-/// (`"value":21,5` or `"value":"21,5"`, as a spreadsheet in Germany would):
-/// a key's value that starts with digits, a comma and a digit.
-fn decimal_comma_hint(payload: &[u8]) -> &'static str {
-    let found = payload.iter().enumerate().any(|(i, &b)| {
-        if b != b':' {
-            return false;
-        }
-        let mut rest = payload[i + 1..]
-            .iter()
-            .copied()
-            .skip_while(u8::is_ascii_whitespace);
-        let mut c = rest.next();
-        if c == Some(b'"') {
-            c = rest.next();
-        }
-        if c == Some(b'-') {
-            c = rest.next();
-        }
-        let mut digits = 0;
-        while c.is_some_and(|d| d.is_ascii_digit()) {
-            digits += 1;
-            c = rest.next();
-        }
-        digits > 0 && c == Some(b',') && rest.next().is_some_and(|d| d.is_ascii_digit())
-    });
-    let word = |w: &[u8]| payload.windows(w.len()).any(|x| x == w);
-    if found {
-        " (a decimal comma? JSON numbers take a point: 21.5)"
-    } else if word(b"NaN") || word(b"Infinity") {
-        // Python's json.dumps writes them; JSON has neither.
-        " (JSON has no NaN or Infinity: send null for a missing sample)"
-    } else {
-        ""
     }
 }

@@ -518,3 +518,52 @@ fn samples_without_seq_are_decoded_unnumbered() {
         DecodeError::Malformed(_)
     ));
 }
+
+/// A sender that names its sample after its quantity (Zigbee2MQTT's
+/// `{"temperature": 21.5, "humidity": 40, …}`): read under the route's
+/// `value_key`; without one, the refusal names the keys that hold numbers.
+#[test]
+fn a_sample_is_read_under_the_routes_value_key() {
+    use super::decode_samples_keyed;
+    let zigbee =
+        br#"{"battery":97,"humidity":40.1,"linkquality":120,"temperature":21.5,"voltage":2995}"#;
+    let mut buf = Vec::new();
+    let h = decode_samples_keyed(zigbee, &mut buf, Some("temperature")).unwrap();
+    assert_eq!((h.seq, h.ts, buf.as_slice()), (None, None, &[21.5f32][..]));
+    // MessagePack alike; `value` is then another key, `seq` and `ts` still theirs.
+    let packed = pack(&serde_json::json!({"value": 3, "t": 4, "seq": 9, "ts": 5}));
+    let h = decode_samples_keyed(&packed, &mut buf, Some("t")).unwrap();
+    assert_eq!(
+        (h.seq, h.ts, buf.as_slice()),
+        (Some(9), Some(5), &[4.0f32][..])
+    );
+    let h = decode_samples_keyed(&packed, &mut buf, None).unwrap();
+    assert_eq!(buf.as_slice(), &[3.0f32][..], "{h:?}");
+    // No key: the numbers and where they are, and the flag that reads one.
+    let why = decode_samples_keyed(zigbee, &mut buf, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains("has neither `value` nor `values`")
+            && why.contains(
+                r#"under "battery", "humidity", "linkquality", "temperature", "voltage""#
+            )
+            && why.contains("`serve --value-key battery`"),
+        "{why}"
+    );
+    let why = decode_samples_keyed(zigbee, &mut buf, Some("temp"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains("has neither `temp` nor `values`") && why.contains("another `value_key`"),
+        "{why}"
+    );
+    // A map with no numbers at all is refused as before, without a list.
+    let why = decode_samples_keyed(br#"{"state":"ON"}"#, &mut buf, None)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(why, "has neither `value` nor `values`");
+    // The sample under the key is checked as `value` is.
+    let bad = decode_samples_keyed(br#"{"temperature": null}"#, &mut buf, Some("temperature"));
+    assert!(matches!(bad, Err(DecodeError::InvalidValue(_))), "{bad:?}");
+}

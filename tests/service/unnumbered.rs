@@ -180,3 +180,69 @@ async fn an_mqtt_sensor_publishing_bare_numbers_is_translated() {
     }
     svc.shutdown().await;
 }
+
+/// Zigbee2MQTT's way: each device's state as one JSON object on
+/// `zigbee2mqtt/<device>`, the reading under its quantity's name. A route
+/// with `value_key = "temperature"` on `zigbee2mqtt.*` translates it as a
+/// numbered stream of the same values; the bridge's own messages
+/// (`zigbee2mqtt/bridge/state`) are not on the route's subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devices_reading_is_taken_under_the_routes_value_key() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.routes[0].value_key = Some("temperature".into());
+    let mut numbered = route("sin-cos");
+    (numbered.input, numbered.output) = ("numbered.*".into(), "translated-numbered".into());
+    cfg.routes[0].input = "zigbee2mqtt.*".into();
+    cfg.routes.push(numbered);
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut out = client.subscribe("translated.>").await.unwrap();
+    let mut reference = client.subscribe("translated-numbered.>").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    client
+        .publish("zigbee2mqtt.bridge.state", r#"{"state":"online"}"#.into())
+        .await
+        .unwrap();
+    for seq in 0..40 {
+        let state = serde_json::json!({
+            "battery": 97, "humidity": 40.5, "linkquality": 120,
+            "temperature": input_at(seq), "voltage": 2995,
+        });
+        let subject = "zigbee2mqtt.greenhouse_t1";
+        client
+            .publish(subject, state.to_string().into())
+            .await
+            .unwrap();
+        let msg = sample(seq, input_at(seq));
+        client.publish("numbered.t1", msg.into()).await.unwrap();
+    }
+    // A device whose state has no temperature: refused, its numbers named.
+    let door = r#"{"contact":true,"battery":100}"#;
+    client
+        .publish("zigbee2mqtt.door", door.into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let per_stream = (40 - W + 1) as usize;
+    let got = collect(&mut out, per_stream, translation).await;
+    let want = collect(&mut reference, per_stream, translation).await;
+    for (t, n) in got.iter().zip(&want) {
+        assert_eq!(
+            (t.stream.as_str(), t.seq, &t.values),
+            ("greenhouse_t1", n.seq, &n.values)
+        );
+    }
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::Malformed, "door"));
+    assert!(
+        e.detail
+            .contains(r#"has neither `temperature` nor `values` (its numbers are under "battery""#),
+        "{}",
+        e.detail
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}
