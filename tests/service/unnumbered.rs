@@ -116,7 +116,8 @@ async fn a_pause_restarts_the_window_of_samples_without_seq_or_ts() {
 /// An MQTT sensor (Python's paho-mqtt) publishing bare numbers at QoS 1 to
 /// nats-server's MQTT listener: `samples/greenhouse/t1` is the NATS subject
 /// `samples.greenhouse.t1`, translated as a numbered stream of the same
-/// values is.
+/// values is; an MQTT client subscribed to `translated/greenhouse/t1`
+/// reads each translation as JSON (a route with `output_format = "json"`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mqtt_sensor_publishing_bare_numbers_is_translated() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,17 +146,25 @@ async fn an_mqtt_sensor_publishing_bare_numbers_is_translated() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let svc = Svc::start(&server.url(), config()).await;
+    let mut cfg = config();
+    cfg.routes[0].output_format = pipeline::wire::Format::Json;
+    let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let mut out = client.subscribe("translated.>").await.unwrap();
     client.flush().await.unwrap();
     send_curve(&client, "numbered", 0..40).await;
     client.flush().await.unwrap();
 
+    let per_stream = (40 - W + 1) as usize;
     let values: Vec<String> = (0..40).map(|s| input_at(s).to_string()).collect();
     let run = tokio::process::Command::new(processes::python())
         .arg(manifest().join("tests/interop/mqtt.py"))
-        .args([mqtt_port.as_str(), "samples/greenhouse/t1"])
+        .args([
+            &mqtt_port,
+            "samples/greenhouse/t1",
+            "translated/greenhouse/t1",
+        ])
+        .arg(per_stream.to_string())
         .args(&values)
         .output();
     let run = tokio::time::timeout(Duration::from_secs(60), run)
@@ -169,7 +178,6 @@ async fn an_mqtt_sensor_publishing_bare_numbers_is_translated() {
         String::from_utf8_lossy(&run.stderr)
     );
 
-    let per_stream = (40 - W + 1) as usize;
     let got = collect(&mut out, 2 * per_stream, translation).await;
     let of =
         |stream: &str| -> Vec<&Translation> { got.iter().filter(|t| t.stream == stream).collect() };
@@ -178,6 +186,16 @@ async fn an_mqtt_sensor_publishing_bare_numbers_is_translated() {
     for (t, n) in sensor.iter().zip(&numbered) {
         assert_eq!((t.seq, &t.values), (n.seq, &n.values));
     }
+    // The MQTT side read every translation of its topic, as JSON.
+    let said: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let seqs: Vec<u64> = (0..per_stream as u64).collect();
+    assert_eq!(
+        (&said["published"], &said["seqs"]),
+        (&40.into(), &seqs.into()),
+        "{said}"
+    );
+    let first: Translation = serde_json::from_value(said["first"].clone()).unwrap();
+    assert_eq!(first.values, sensor[0].values);
     svc.shutdown().await;
 }
 
