@@ -69,6 +69,10 @@ pub struct LoadedModel {
     /// says its own.
     pub input_unit: Option<String>,
     pub output_unit: Option<String>,
+    /// The values its training recording wrote for a missing sample
+    /// (`retrain --missing -9999`): a live sample equal to one is refused,
+    /// as a NaN is, rather than translated as a reading.
+    pub missing: Vec<f32>,
 }
 
 /// Whether two channels (centre ± scale) are in units far apart: centres
@@ -439,6 +443,15 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         .map(str::to_string)
     };
     let (input_unit, output_unit) = (unit("input"), unit("output"));
+    let missing = (meta.metrics.as_ref())
+        .and_then(|m| m["reading"]["missing"].as_array())
+        .map(|codes| {
+            codes
+                .iter()
+                .filter_map(|c| Some(c.as_f64()? as f32))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(LoadedModel {
         model,
         fast,
@@ -447,6 +460,7 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         path: path.to_path_buf(),
         input_unit,
         output_unit,
+        missing,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct StreamWindow {
     /// The latest `ts` (ns) of a message taken, whatever the route's time
     /// rule: a publisher whose count starts again at 0 shows by its time.
     newest_ts: Option<i64>,
+    /// Its last message carried no `seq` (the service counted it): a
+    /// refused one (an `unavailable`, a NaN) is a hole the count cannot
+    /// show, so it restarts the window (see [`Self::refused`]).
+    unnumbered: bool,
 }
 
 /// How far a stream's sampling step may lie from the training recording's
@@ -114,6 +118,9 @@ pub struct SavedWindow {
     /// The last time-stamped message (absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_ts: Option<(u64, i64)>,
+    /// Its sender numbers nothing (absent: it does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unnumbered: bool,
 }
 
 /// What one message did to a stream.
@@ -146,6 +153,22 @@ impl StreamWindow {
             rate_from: None,
             off_rate: None,
             newest_ts: None,
+            unnumbered: false,
+        }
+    }
+
+    /// Notes whether the message taken now carried its own `seq`.
+    pub fn numbered(&mut self, numbered: bool) {
+        self.unnumbered = !numbered;
+    }
+
+    /// A message of the stream was refused: a stream whose sender numbers
+    /// nothing starts its window over (the count goes on), since the next
+    /// sample does not follow the last as the count would say; a numbered
+    /// stream shows the hole by its next seq.
+    pub fn refused(&mut self) {
+        if self.unnumbered {
+            self.reset();
         }
     }
 
@@ -186,6 +209,7 @@ impl StreamWindow {
             run: self.run,
             tail: self.buf[self.buf.len() - keep..].to_vec(),
             last_ts: self.last_ts,
+            unnumbered: self.unnumbered,
         }
     }
 
@@ -214,6 +238,7 @@ impl StreamWindow {
         };
         w.next_seq = saved.next_seq;
         w.last_ts = saved.last_ts;
+        w.unnumbered = saved.unnumbered;
         Ok(w)
     }
 

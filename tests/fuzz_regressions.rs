@@ -158,6 +158,7 @@ fn restore_with_a_short_tail_does_not_panic() {
         run: 2_005_511_432_340_612,
         tail: vec![],
         last_ts: None,
+        unnumbered: false,
     };
     checks::check_restored_window(5, &saved, &[(25_523_285_556_985_978, vec![0.0], 0)]);
 }
@@ -185,6 +186,7 @@ fn restore_with_an_impossible_run_does_not_panic() {
         run: u64::MAX,
         tail: vec![],
         last_ts: None,
+        unnumbered: false,
     };
     checks::check_restored_window(
         1,

@@ -39,6 +39,7 @@ fuzz_target!(|input: Input| {
         run: input.run,
         tail: input.tail,
         last_ts: None,
+        unnumbered: false,
     };
     let messages: Vec<(u64, Vec<f32>, u64)> = input
         .messages

@@ -274,6 +274,9 @@ impl Ingest {
             Ok(Some(n)) => Handled::Windows(n),
             Ok(None) => Handled::Stopped,
             Err(r) => {
+                if let Some(e) = self.streams.get_mut(r.stream.as_str()) {
+                    e.window.refused();
+                }
                 let subject = msg.subject.as_str();
                 (self.reporter)
                     .report_from(origin, r.kind, &r.stream, subject, r.detail.clone())
@@ -330,6 +333,16 @@ impl Ingest {
                 if let Some(why) = s.unit.and_then(|u| other_unit(&self.route, u.as_str())) {
                     return Err(refuse(ErrorKind::InvalidValue, key, why));
                 }
+                if let Some((i, code)) = self.route.missing_code(&self.values) {
+                    let seq = s.seq.map(|s| format!(" (seq {})", s + i as u64));
+                    let why = format!(
+                        "sample {i}{} is {code}, what the model's training recording wrote for a \
+                         missing sample (retrain --missing {code}): refused as a NaN is, not \
+                         translated as a reading",
+                        seq.unwrap_or_default()
+                    );
+                    return Err(refuse(ErrorKind::InvalidValue, key, why));
+                }
                 s
             }
             Err(DecodeError::Malformed(d)) => return Err(refuse(ErrorKind::Malformed, key, d)),
@@ -362,6 +375,7 @@ impl Ingest {
             return Ok(Some(0));
         };
         entry.last_seen = now;
+        entry.window.numbered(samples.seq.is_some());
         let stream = entry.key.clone();
         let completed = &mut self.completed;
         let buffers = &self.route.buffers;

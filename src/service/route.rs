@@ -112,6 +112,22 @@ impl Route {
         guard.clone()
     }
 
+    /// The first of `values` that the live model's training recording
+    /// wrote for a missing sample (see [`LoadedModel::missing`]), with its
+    /// index.
+    pub fn missing_code(&self, values: &[f32]) -> Option<(usize, f32)> {
+        let serving = self.serving.read().unwrap_or_else(|p| p.into_inner());
+        let codes = &serving.live.missing;
+        if codes.is_empty() {
+            return None;
+        }
+        values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| codes.contains(v))
+            .map(|(i, v)| (i, *v))
+    }
+
     /// The live model's time rule (see the field).
     pub fn time_gaps(&self) -> Option<TimeGaps> {
         *self.time_gaps.read().unwrap_or_else(|p| p.into_inner())

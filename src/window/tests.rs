@@ -153,6 +153,7 @@ fn saved_and_restored_windows_continue_exactly() {
             run,
             tail: vec![0.0; 3],
             last_ts: None,
+            unnumbered: false,
         };
         assert!(StreamWindow::restore(4, &bad).is_err(), "{why}");
     }
@@ -466,4 +467,35 @@ fn time_gaps_of_a_route_and_its_model() {
     assert_eq!(of(Some(0.0), json!({"time_step_s": 1.0})), None);
     assert_eq!(of(None, json!({"time_step_s": null})), None);
     assert_eq!(of(None, json!({"reading": {"max_gap_s": 1e-10}})), None);
+}
+
+/// A refused message restarts the window of a stream whose sender numbers
+/// nothing (the count goes on), not a numbered one's (its next seq shows
+/// the hole); a checkpoint keeps which it is.
+#[test]
+fn a_refusal_restarts_only_an_unnumbered_streams_window() {
+    // Windows completed by samples `from..from + n`.
+    let feed = |w: &mut StreamWindow, from: u64, n: u64| {
+        let values: Vec<f32> = (from..from + n).map(|s| s as f32).collect();
+        w.accept(from, &values, 1, |_, _| {}).windows
+    };
+    let mut unnumbered = StreamWindow::new(4);
+    unnumbered.numbered(false);
+    feed(&mut unnumbered, 0, 3);
+    let saved = unnumbered.save();
+    assert!(saved.unnumbered);
+    let mut restored = StreamWindow::restore(4, &saved).unwrap();
+    restored.refused();
+    assert_eq!(feed(&mut restored, 3, 3), 0, "restarted at 3");
+    assert_eq!(restored.next_seq(), Some(6));
+    let mut numbered = StreamWindow::new(4);
+    numbered.numbered(true);
+    feed(&mut numbered, 0, 3);
+    numbered.refused();
+    assert_eq!(
+        feed(&mut numbered, 3, 1),
+        1,
+        "a numbered stream's window goes on"
+    );
+    assert!(!numbered.save().unnumbered);
 }

@@ -144,29 +144,30 @@ pub fn scaled_copy(src: &Path, dst: &Path, scaling: pipeline::scaling::Scaling) 
     pipeline::format::set_scaling(src, dst, scaling).unwrap();
 }
 
+/// A copy of model file `src` at `dst` whose metrics are changed by `edit`
+/// (what `retrain --data` would have recorded).
+pub fn metrics_copy(src: &Path, dst: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let loaded = pipeline::format::load(src, None).unwrap();
+    let tensors = candle_core::safetensors::load(src, &candle_core::Device::Cpu).unwrap();
+    let mut meta = loaded.meta;
+    edit(meta.metrics.get_or_insert_with(|| serde_json::json!({})));
+    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
+    pipeline::format::save(dst, &tensors, hidden, window, &meta).unwrap();
+}
+
 /// A copy of model file `src` at `dst` whose metrics say it was trained
 /// on the recording's columns `input` → `output` (their names, and the
 /// units those name).
 pub fn channel_copy(src: &Path, dst: &Path, input: &str, output: &str) {
-    let loaded = pipeline::format::load(src, None).unwrap();
-    let tensors = candle_core::safetensors::load(src, &candle_core::Device::Cpu).unwrap();
-    let mut meta = loaded.meta;
-    let metrics = meta.metrics.get_or_insert_with(|| serde_json::json!({}));
-    metrics["input"] = serde_json::json!(input);
-    metrics["output"] = serde_json::json!(output);
-    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
-    pipeline::format::save(dst, &tensors, hidden, window, &meta).unwrap();
+    metrics_copy(src, dst, |m| {
+        m["input"] = serde_json::json!(input);
+        m["output"] = serde_json::json!(output);
+    });
 }
 
 /// A copy of model file `src` at `dst` whose metrics say its training
 /// recording was sampled every `step_s` seconds (as `retrain
 /// --time-column` records it).
 pub fn stepped_copy(src: &Path, dst: &Path, step_s: f64) {
-    let loaded = pipeline::format::load(src, None).unwrap();
-    let tensors = candle_core::safetensors::load(src, &candle_core::Device::Cpu).unwrap();
-    let mut meta = loaded.meta;
-    let metrics = meta.metrics.get_or_insert_with(|| serde_json::json!({}));
-    metrics["time_step_s"] = serde_json::json!(step_s);
-    let (hidden, window) = (loaded.model.hidden(), loaded.model.window());
-    pipeline::format::save(dst, &tensors, hidden, window, &meta).unwrap();
+    metrics_copy(src, dst, |m| m["time_step_s"] = serde_json::json!(step_s));
 }

@@ -9,6 +9,7 @@ use crate::common;
 mod auth;
 mod lifecycle;
 mod metrics;
+mod missing;
 mod overload;
 mod processes;
 mod requests;
@@ -29,3 +30,23 @@ use pipeline::config::RouteConfig;
 use pipeline::stats::Stats;
 use pipeline::wire::{ErrorKind, Translation};
 use tokio::sync::oneshot;
+
+/// A server, the service with `cfg`, a client, and its subscriptions to
+/// error events and translations, in place before anything is sent.
+async fn started(
+    cfg: pipeline::config::ServeConfig,
+) -> (
+    NatsServer,
+    Svc,
+    Client,
+    async_nats::Subscriber,
+    async_nats::Subscriber,
+) {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let errors = client.subscribe("pipeline.errors").await.unwrap();
+    let out = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    (server, svc, client, errors, out)
+}

@@ -14,15 +14,9 @@ async fn with_a_minute_gap() -> (
     async_nats::Subscriber,
     async_nats::Subscriber,
 ) {
-    let server = NatsServer::start();
     let mut cfg = config();
     cfg.routes[0].max_gap = Some(60.0);
-    let svc = Svc::start(&server.url(), cfg).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let errors = client.subscribe("pipeline.errors").await.unwrap();
-    let out = client.subscribe("translated.>").await.unwrap();
-    client.flush().await.unwrap();
-    (server, svc, client, errors, out)
+    started(cfg).await
 }
 
 /// A route with a `max_gap` restarts a stream's window where its samples'

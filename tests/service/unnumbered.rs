@@ -10,12 +10,7 @@ use super::*;
 /// refused (a JSON event, the sender wrote text) without touching the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_their_sender_does_not_number_are_counted_in_arrival_order() {
-    let server = NatsServer::start();
-    let svc = Svc::start(&server.url(), config()).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let mut out = client.subscribe("translated.>").await.unwrap();
-    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
-    client.flush().await.unwrap();
+    let (_server, svc, client, mut errors, mut out) = started(config()).await;
     let text = |v: f32| bytes::Bytes::from(v.to_string());
     send_curve(&client, "numbered", 0..40).await;
     for seq in 0..40 {
@@ -84,14 +79,9 @@ async fn samples_their_sender_does_not_number_are_counted_in_arrival_order() {
 /// (with a `time_gap` event), as a numbered and stamped stream's would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_restarts_the_window_of_samples_without_seq_or_ts() {
-    let server = NatsServer::start();
     let mut cfg = config();
     cfg.routes[0].max_gap = Some(0.25);
-    let svc = Svc::start(&server.url(), cfg).await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let mut out = client.subscribe("translated.>").await.unwrap();
-    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
-    client.flush().await.unwrap();
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
     let burst = async |seqs: std::ops::Range<u64>| {
         for seq in seqs {
             let v = bytes::Bytes::from(input_at(seq).to_string());

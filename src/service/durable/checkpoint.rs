@@ -542,6 +542,7 @@ mod tests {
                 run: 9,
                 tail: vec![1.5, -2.0],
                 last_ts: Some((8, 1_764_320_000_000_000_000)),
+                unnumbered: true,
             },
         )];
         let back: Windows =
