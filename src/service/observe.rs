@@ -395,7 +395,21 @@ async fn truth_message(
             seq: Some(seq),
             values,
             ..
-        }) => truths.add_truth(&key, seq, &values, &route.compare),
+        }) => match route.missing_code(&values) {
+            // Scored against, a lost frame written as 0 would count as a
+            // reading the model missed.
+            Some((i, code)) => {
+                let detail = format!(
+                    "truth: sample {i} (seq {}) is {code}, what the model's training recording \
+                     wrote for a missing sample: not scored against",
+                    seq + i as u64
+                );
+                reporter
+                    .report(ErrorKind::InvalidValue, &key, subject, detail)
+                    .await
+            }
+            None => truths.add_truth(&key, seq, &values, &route.compare),
+        },
         // Truth is matched to windows by seq: one the sender does not
         // number has nothing to be matched by.
         Ok(_) => {

@@ -11,6 +11,7 @@ use super::*;
 /// 60 samples, seq 30 written as -9999 and seq 45 as 0. Each is refused
 /// with an `invalid_value` event that says why, and the window restarts
 /// after it (a `gap` at the next seq); a clean stream gets every window.
+/// A truth sample so written is not scored against.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_the_training_recording_wrote_for_missing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,6 +25,7 @@ async fn a_value_the_training_recording_wrote_for_missing_is_refused() {
     );
     let mut cfg = config();
     cfg.routes[0].model = Some(model);
+    cfg.routes[0].truth = Some("truth.>".into());
     let (_server, svc, client, mut errors, mut out) = started(cfg).await;
     // The curve at seq 0 is 0 exactly: start both streams past it.
     let at = |seq: u64| input_at(seq + 1);
@@ -67,7 +69,21 @@ async fn a_value_the_training_recording_wrote_for_missing_is_refused() {
         said[0].1
     );
     assert!(said[2].1.contains("(seq 45) is 0,"), "{}", said[2].1);
-    assert_eq!(svc.stats.snapshot().errors["invalid_value"], 2);
+    // A truth sample written so is not scored against either.
+    let truth = sample(7, -9999.0);
+    client.publish("truth.lossy", truth.into()).await.unwrap();
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!(
+        (e.kind, e.stream.as_str()),
+        (ErrorKind::InvalidValue, "lossy")
+    );
+    assert!(
+        e.detail
+            .starts_with("truth: sample 0 (seq 7) is -9999, what the model's training"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(svc.stats.snapshot().errors["invalid_value"], 3);
     svc.shutdown().await;
 }
 
