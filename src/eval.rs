@@ -119,8 +119,8 @@ pub fn squared(unit: &str) -> String {
 
 /// Whether two units are written alike: `°F`, `ºF`, `degF` and `deg F`
 /// are one, as are `%`, `percent` and `pct`, `rpm`, `1/min` and `U/min`
-/// (German DBC files), `km/h` and `kph`; otherwise exactly (`mW` is not
-/// `MW`).
+/// (German DBC files), `km/h` and `kph`, and an angle's `°`, `deg` and
+/// `degrees`; otherwise exactly (`mW` is not `MW`).
 pub fn same_unit(a: &str, b: &str) -> bool {
     let norm = |u: &str| -> String {
         let u: String = u.split_whitespace().collect();
@@ -129,6 +129,8 @@ pub fn same_unit(a: &str, b: &str) -> bool {
             "percent" | "pct" => Some("%"),
             "1/min" | "u/min" | "r/min" | "min-1" | "min⁻¹" | "rpm" => Some("rpm"),
             "kph" | "kmh" | "km/h" => Some("km/h"),
+            // An angle: PMU exports write `[deg]` or `[°]`.
+            "°" | "deg" | "degree" | "degrees" => Some("°"),
             _ => None,
         };
         match (alias, u.strip_prefix("deg")) {

@@ -32,12 +32,16 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert!(same_unit("percent", "%") && same_unit("pct", "%") && same_unit("1/min", "rpm"));
     assert!(same_unit("U/min", "RPM") && same_unit("kph", "km/h"));
     assert!(!same_unit("1/s", "rpm") && !same_unit("%", "‰"));
+    assert!(same_unit("°", "deg") && same_unit("º", "degrees") && !same_unit("°", "°C"));
     // One channel exported with its unit and without.
     assert!(
         same_channel("AccPedalPos [%]", "accpedalpos")
             && same_channel("EngSpeed", "EngSpeed (1/min)")
     );
-    assert!(same_channel("EngSpeed [1/min]", "EngSpeed [rpm]"));
+    assert!(
+        same_channel("EngSpeed [1/min]", "EngSpeed [rpm]")
+            && same_channel("L12_DA [deg]", "L12_DA [°]")
+    );
     assert!(
         !same_channel("Druck [bar]", "Druck [Pa]") && !same_channel("VehSpd [km/h]", "AccPedalPos")
     );
