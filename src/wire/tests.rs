@@ -215,7 +215,11 @@ fn values_arrays_and_bad_shapes() {
             pack(&serde_json::json!([1, 2])),
             "expected a MessagePack map",
         ),
-        (Vec::new(), "expected a MessagePack map"),
+        (Vec::new(), "an empty message, no sample"),
+        (b"unavailable".to_vec(), r#""unavailable" is not a number"#),
+        (b"ON".to_vec(), r#""ON" is not a number"#),
+        // Text with control characters is no text a sensor sends.
+        (b"a\x01b".to_vec(), "expected a MessagePack map"),
     ] {
         let e = decode_samples(&payload).unwrap_err();
         assert!(matches!(e, DecodeError::Malformed(_)), "{needle}: {e:?}");

@@ -117,12 +117,19 @@ async fn a_refused_reading_restarts_the_window_of_a_sender_that_numbers_nothing(
     let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
     let want: Vec<u64> = (0..7).chain(30..37).chain(60..67).collect();
     assert_eq!(seqs, want);
-    let kinds: Vec<ErrorKind> = collect(&mut errors, 2, event)
-        .await
-        .iter()
-        .map(|e| e.kind)
-        .collect();
+    // Events a text sender (an MQTT dashboard) reads: JSON, saying what came.
+    let said = collect(&mut errors, 2, |b| {
+        assert_eq!(b.first(), Some(&b'{'), "{}", String::from_utf8_lossy(b));
+        event(b)
+    })
+    .await;
+    let kinds: Vec<ErrorKind> = said.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [ErrorKind::Malformed, ErrorKind::InvalidValue]);
+    assert!(
+        said[0].detail.contains(r#""unavailable" is not a number"#),
+        "{}",
+        said[0].detail
+    );
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     svc.shutdown().await;
 }

@@ -6,17 +6,17 @@ use serde::de::DeserializeSeed;
 use super::{Count, Raw, ValuesSeed};
 use crate::wire::{DecodeError, is_json_object};
 
-/// A payload that is text and starts as a number does (or as a JSON array,
-/// or spells a non-number: `nan`, `null`), trimmed: a bare sample.
-/// MessagePack never starts a map with these bytes (they are small
-/// integers), so no map is taken for one.
+/// A payload that is text, trimmed: a bare sample (`21.5`, `[1, 2]`) or
+/// a word a sensor says instead of one (`unavailable`, `ON`), or nothing
+/// (an MQTT client clearing a retained message). MessagePack never starts
+/// a map with a byte that begins UTF-8 text, so no map is taken for one;
+/// text with control characters is not taken for text.
 pub(crate) fn bare_text(payload: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(payload).ok()?.trim();
-    let first = text.bytes().next()?;
-    let word = ["nan", "inf", "infinity", "null", "-inf", "+inf"]
-        .iter()
-        .any(|w| text.eq_ignore_ascii_case(w));
-    (matches!(first, b'0'..=b'9' | b'-' | b'+' | b'.' | b'[') || word).then_some(text)
+    let text = std::str::from_utf8(payload).ok()?;
+    let plain = !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'));
+    plain.then_some(text.trim())
 }
 
 /// A bare number (one sample) or a JSON array of numbers (consecutive
@@ -54,6 +54,11 @@ pub(super) fn bare(text: &str, values: &mut Vec<f32>) -> Result<Raw, DecodeError
     let v = match text.parse::<f64>() {
         Ok(v) => v,
         Err(_) if text.eq_ignore_ascii_case("null") => f64::NAN,
+        Err(_) if text.is_empty() => {
+            return Err(DecodeError::Malformed(
+                "an empty message, no sample (an MQTT client clears a retained message so)".into(),
+            ));
+        }
         Err(_) => {
             let comma = text.replacen(',', ".", 1).parse::<f64>().is_ok();
             return Err(DecodeError::Malformed(format!(
