@@ -64,7 +64,9 @@ pub(crate) struct ServeArgs {
     pub(crate) max_gap: Option<std::time::Duration>,
     /// The key of a sample map that holds the sample, where senders name it
     /// after its quantity (`{"temperature": 21.5, "humidity": 40}`, as
-    /// Zigbee2MQTT, Tasmota and Shelly publish) [default: value].
+    /// Zigbee2MQTT and Shelly publish); a dotted key reads inside an object
+    /// (`AM2301.Temperature` for Tasmota, `fields.temperature` for
+    /// Telegraf's JSON) [default: value].
     #[arg(long, value_name = "KEY")]
     pub(crate) value_key: Option<String>,
     /// Most live streams.

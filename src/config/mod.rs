@@ -175,8 +175,9 @@ pub struct RouteConfig {
     pub max_gap: Option<f64>,
     /// The key of a sample map that holds its one sample, where a sender
     /// names it after its quantity (`{"temperature": 21.5, "humidity": 40}`,
-    /// as Zigbee2MQTT, Tasmota and Shelly devices publish): read instead of
-    /// `value`. Absent: `value`.
+    /// as Zigbee2MQTT and Shelly devices publish): read instead of `value`;
+    /// a dotted key reads inside an object (`AM2301.Temperature`, as
+    /// Tasmota nests it). Absent: `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_key: Option<String>,
 }

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{DecodeError, is_json_object, is_map};
 
+mod keys;
 mod text;
+
+use keys::{Field, FieldSeed, InnerSeed};
 
 pub(super) use text::bare_text;
 use text::{bare, decimal_comma_hint, numbers_under};
@@ -200,8 +203,9 @@ pub fn decode_samples_into(
 
 /// [`decode_samples_into`] with the one sample of a map under `value_key`
 /// instead of `value`, where the sender names it after its quantity
-/// (`{"temperature": 21.5, "humidity": 40}`, as Zigbee2MQTT, Tasmota and
-/// Shelly devices publish). `None`: `value`.
+/// (`{"temperature": 21.5, "humidity": 40}`, as Zigbee2MQTT and Shelly
+/// devices publish; a dotted key reads inside an object, see `keys`).
+/// `None`: `value`.
 pub fn decode_samples_keyed(
     payload: &[u8],
     values: &mut Vec<f32>,
@@ -301,57 +305,6 @@ struct Count {
     bad: Option<(usize, f64)>,
 }
 
-enum Field {
-    Seq,
-    Value,
-    Values,
-    Ts,
-    Unit,
-    Other,
-}
-
-/// A map key as a [`Field`]: the route's `value_key` (if any) is `value`,
-/// and `value` itself then another key. Compared in place: reading a key
-/// allocates nothing.
-struct FieldSeed<'k>(Option<&'k str>);
-
-impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
-    type Value = Field;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl Visitor<'_> for FieldSeed<'_> {
-    type Value = Field;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-        Ok(match (key, self.0) {
-            (k, Some(value_key)) if k == value_key => Field::Value,
-            ("value", Some(_)) => Field::Other,
-            ("seq", _) => Field::Seq,
-            ("value", None) => Field::Value,
-            ("values", _) => Field::Values,
-            ("ts", _) => Field::Ts,
-            ("unit", _) => Field::Unit,
-            _ => Field::Other,
-        })
-    }
-
-    fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<Field, E> {
-        std::str::from_utf8(key).map_or(Ok(Field::Other), |k| self.visit_str(k))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Field, E> {
-        Ok(Field::Other)
-    }
-}
-
 /// Reads the sample map, pushing its values into the buffer as they come.
 struct SamplesSeed<'a, 'k> {
     values: &'a mut Vec<f32>,
@@ -409,6 +362,17 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
                         value = Some((!f.is_finite()).then_some((0, v)));
                     }
                     None => null_value = true,
+                },
+                // `AM2301.Temperature`: the reading inside an object.
+                Field::Inner(path) => match map.next_value_seed(InnerSeed(path))? {
+                    Some(Some(Num(v))) if value.is_none() && !null_value => {
+                        let f = v as f32;
+                        self.values.push(f);
+                        value = Some((!f.is_finite()).then_some((0, v)));
+                    }
+                    Some(None) if value.is_none() && !null_value => null_value = true,
+                    Some(_) => return Err(de::Error::duplicate_field("value")),
+                    None => {}
                 },
                 Field::Values if values.is_some() => {
                     return Err(de::Error::duplicate_field("values"));

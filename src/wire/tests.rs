@@ -571,3 +571,37 @@ fn a_sample_is_read_under_the_routes_value_key() {
     let bad = decode_samples_keyed(br#"{"temperature": null}"#, &mut buf, Some("temperature"));
     assert!(matches!(bad, Err(DecodeError::InvalidValue(_))), "{bad:?}");
 }
+
+/// A `value_key` path reads a reading inside an object: Tasmota's
+/// `{"AM2301": {"Temperature": 21.4}}`, Telegraf's `{"fields": {…}}`; the
+/// refusal of a map without it names the nested numbers too.
+#[test]
+fn a_value_key_path_reads_inside_an_object() {
+    use super::decode_samples_keyed;
+    let tasmota = br#"{"Time":"2026-12-06T10:00:00","AM2301":{"Temperature":21.4,"Humidity":55.1},"TempUnit":"C"}"#;
+    let mut buf = Vec::new();
+    let h = decode_samples_keyed(tasmota, &mut buf, Some("AM2301.Temperature")).unwrap();
+    assert_eq!((h.seq, buf.as_slice()), (None, &[21.4f32][..]));
+    let telegraf = pack(&serde_json::json!({
+        "fields": {"temperature": 19.5, "nested": {"x": 1}}, "name": "greenhouse",
+        "tags": {"host": "gh1"}, "timestamp": 1764320000
+    }));
+    decode_samples_keyed(&telegraf, &mut buf, Some("fields.temperature")).unwrap();
+    assert_eq!(buf.as_slice(), &[19.5f32][..]);
+    decode_samples_keyed(&telegraf, &mut buf, Some("fields.nested.x")).unwrap();
+    assert_eq!(buf.as_slice(), &[1.0f32][..]);
+    // A flat key that contains the dot is the key itself.
+    let flat = br#"{"AM2301.Temperature": 3, "AM2301": {"Temperature": 4}}"#;
+    let e = decode_samples_keyed(flat, &mut buf, Some("AM2301.Temperature")).unwrap_err();
+    assert!(e.to_string().contains("duplicate field `value`"), "{e}");
+    let why = decode_samples_keyed(tasmota, &mut buf, Some("AM2301.Temp"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        why.contains(r#"has neither `AM2301.Temp` nor `values` (its numbers are under "AM2301.Humidity", "AM2301.Temperature""#),
+        "{why}"
+    );
+    // A path through something that is no object finds nothing.
+    let e = decode_samples_keyed(tasmota, &mut buf, Some("Time.x")).unwrap_err();
+    assert!(e.to_string().contains("has neither `Time.x`"), "{e}");
+}

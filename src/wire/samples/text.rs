@@ -87,11 +87,24 @@ pub(super) fn numbers_under(payload: &[u8], value_key: Option<&str>) -> String {
     } else {
         rmp_serde::from_slice(payload).ok()
     };
+    // Numbers at the top, and in an object one level down (`AM2301.
+    // Temperature`, as Tasmota nests a sensor's readings).
+    let nested = |(k, v): (&String, &serde_json::Value)| -> Vec<String> {
+        match v {
+            serde_json::Value::Number(_) if !matches!(k.as_str(), "seq" | "ts") => vec![k.clone()],
+            serde_json::Value::Object(inner) => inner
+                .iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(sub, _)| format!("{k}.{sub}"))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
     let keys: Vec<String> = map
         .iter()
         .flatten()
-        .filter(|(k, v)| v.is_number() && !matches!(k.as_str(), "seq" | "ts"))
-        .map(|(k, _)| format!("{k:?}"))
+        .flat_map(nested)
+        .map(|k| format!("{k:?}"))
         .take(6)
         .collect();
     let Some(first) = keys.first() else {
