@@ -77,6 +77,13 @@ impl Stored {
         };
     }
 
+    /// Whether the server says no stream takes `subject` (a failed
+    /// request, as in a restart, says nothing).
+    async fn unstored(&self, subject: &str) -> bool {
+        use async_nats::jetstream::context::GetStreamByNameErrorKind::NotFound;
+        matches!(self.js.stream_by_subject(subject).await, Err(e) if e.kind() == NotFound)
+    }
+
     pub(super) async fn publish(&mut self, subject: &str, seq: u64, payload: Bytes) -> Result<()> {
         while self.unacked.contains(subject) {
             self.settle(self.pending.len().saturating_sub(1)).await?;
@@ -112,13 +119,26 @@ impl Stored {
                 continue;
             };
             m.failures += 1;
+            // Nothing stores the subject, yet something subscribes to it
+            // over core NATS (a route's truth channel): the publish went
+            // there and no acknowledgement ever comes. Said at once, not
+            // after twenty timeouts.
+            if m.failures == 1 && self.unstored(&m.subject).await {
+                return Err(Error::Nats(format!(
+                    "{}: no JetStream stream stores this subject, so nothing acknowledges it \
+                     (something subscribes to it over core NATS, and took the sample): publish \
+                     it without --jetstream (a route's truth channel is read over core NATS), \
+                     or add the subject to a stream",
+                    m.subject
+                )));
+            }
             if m.failures >= Self::TRIES {
                 return Err(Error::Nats(format!(
                     "{} seq {}: not acknowledged by JetStream after {} tries: {e}",
                     m.subject, m.seq, m.failures
                 )));
             }
-            tracing::debug!(subject = %m.subject, seq = m.seq, "not acknowledged ({e}): sending what is in flight again");
+            tracing::info!(subject = %m.subject, seq = m.seq, tries = m.failures, "not acknowledged by JetStream ({e}): sending what is in flight again");
             // Sent again at once the first time; after that the server is
             // still away: a pause per round, not per message.
             if m.failures > 1 {

@@ -119,3 +119,39 @@ async fn publish_into_jetstream_keeps_each_streams_order_across_a_server_restart
         "each sample stored once (before: {state:?})"
     );
 }
+
+/// Publishing into JetStream a subject no stream stores while something
+/// subscribes to it over core NATS (a route's truth channel): the sample
+/// goes to the subscriber and no acknowledgement ever comes. `publish`
+/// says so and stops at once (it sent one sample and waited in silence
+/// for a minute and more, twenty timeouts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_into_jetstream_a_subject_nothing_stores_is_refused_at_once() {
+    let bed = Bed::new().await;
+    samples_stream(&bed.js).await;
+    let (_core, _truth) = bed.subscribed("truth.>").await;
+    let started = Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["publish", "--jetstream", "--nats", &bed.url])
+        .args([
+            "--prefix", "truth", "--stream", "t", "--rate", "0", "--count", "5",
+        ])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("publish still waiting after 60 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("truth.t: no JetStream stream stores this subject")
+            && stderr.contains("publish it without --jetstream"),
+        "{stderr}"
+    );
+    // One acknowledgement's wait (5 s), not twenty.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
