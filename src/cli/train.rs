@@ -306,7 +306,21 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         let unlike = first
             .as_ref()
             .and_then(|a| csv::unlike_first(a, &f.recording));
-        for w in (identity_warning(&f.recording).iter().chain(&unlike)).chain(&f.warnings) {
+        // Files at other rates: the model records the first's step, and
+        // reads the others' windows as faster or slower signals.
+        let rate = (first.and_then(|a| a.time_step))
+            .filter(|&t| {
+                f.recording
+                    .time_step
+                    .is_some_and(|s| !(0.9..=1.1).contains(&(s / t)))
+            })
+            .and_then(|t| f.recording.other_rate(t, recipe.window, None))
+            .map(|w| format!("{w} (the first file's step, which the model records)"));
+        let warnings = identity_warning(&f.recording)
+            .into_iter()
+            .chain(unlike)
+            .chain(rate);
+        for w in warnings.chain(f.warnings.iter().cloned()) {
             eprintln!("WARNING: {}: {w}", f.recording.source());
         }
     }

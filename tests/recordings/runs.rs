@@ -565,3 +565,47 @@ fn a_default_input_that_is_the_time_column_is_refused() {
         .unwrap();
     succeeded(&named);
 }
+
+/// Files sampled at other rates trained together: the model records the
+/// first's step and reads the other's windows as a slower signal, which
+/// `retrain` says (it said nothing; `eval` of the file alone did).
+#[test]
+fn files_at_another_rate_than_the_first_are_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let (every_s, every_2s) = (dir.path().join("1s.csv"), dir.path().join("2s.csv"));
+    write_recording(&every_s, 200);
+    write_recording(&every_2s, 400);
+    // Every other row: a row every 2 s.
+    let text = std::fs::read_to_string(&every_2s).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept: Vec<&str> = std::iter::once(lines[0])
+        .chain(lines[1..].iter().step_by(2).copied())
+        .collect();
+    std::fs::write(&every_2s, kept.join("\n") + "\n").unwrap();
+    let model = dir.path().join("m.safetensors");
+    let out = retrain(
+        &every_s,
+        &model,
+        &[
+            "--data",
+            every_2s.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--time-column",
+            "time",
+        ],
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("where the model was trained on a row every"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0]
+            .contains("2s.csv: a row every 2 s where the model was trained on a row every 1 s")
+            && warned[0].contains("(the first file's step, which the model records)"),
+        "{stderr}"
+    );
+}
