@@ -62,7 +62,7 @@ impl Recording {
         if opts.skip_lines > 0 {
             text::skip_lines(text.to_mut(), opts.skip_lines);
         }
-        let delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(&text));
+        let mut delimiter = (opts.delimiter.or(declared)).unwrap_or_else(|| sniff_delimiter(&text));
         if quotes::single_quoted(&text, delimiter) {
             quotes::as_double_quotes(text.to_mut(), delimiter);
         }
@@ -73,6 +73,12 @@ impl Recording {
                 None => (None, None),
             },
         };
+        // Changes read on one clock (`--every`): a regular recording instead.
+        let sniffed = opts.delimiter.is_none() && declared.is_none();
+        let resampled = resample::read(&text, delimiter, opts, path, sniffed)?.map(|r| {
+            (text, delimiter) = (r.text.into(), b',');
+            r.note
+        });
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -105,7 +111,6 @@ impl Recording {
                 line_of(byte)
             ))
         };
-        let sniffed = opts.delimiter.is_none() && declared.is_none();
         let unreadable =
             |(byte, e): (u64, csv::Error)| at(byte, format!("not readable as CSV: {e}"));
         let mut all = records(bytes, delimiter);
@@ -125,7 +130,8 @@ impl Recording {
         let preamble = widest_at.is_some();
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
-        let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why));
+        let long = |c: &Column| resample::long_hint(bytes, delimiter, names, c);
+        let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why + &long(c)));
         if let Some(why) = head.one_row_per_field() {
             return Err(at(first_at, why));
         }
@@ -562,6 +568,7 @@ impl Recording {
                     }
                 )));
             }
+            rec.resampled.clone_from(&resampled);
             done.push(rec);
         }
         if named {
@@ -580,6 +587,7 @@ mod numbers;
 mod options;
 mod quotes;
 mod record;
+mod resample;
 mod segment;
 mod streams;
 #[cfg(test)]

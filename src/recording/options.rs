@@ -77,6 +77,13 @@ pub struct CsvOptions {
     /// where this column has a value are read, the other chosen columns'
     /// empty cells taking their latest value (see `topics`).
     pub rows_of: Option<Column>,
+    /// Read the rows on one clock, a tick every this many seconds, each
+    /// channel's latest value held (a recording of changes: see `resample`).
+    pub every: Option<f64>,
+    /// One row per channel and change: the column naming the channel
+    /// (`--input`/`--output` name channels then) and the one holding its
+    /// value (`entity_id`, `state`).
+    pub names: Option<(Column, Column)>,
     /// The data rows that will be used (`publish --start-seq --count`): a
     /// bad cell outside them is skipped, not refused (`None`: every row).
     pub used_rows: Option<std::ops::Range<usize>>,
@@ -100,6 +107,8 @@ impl Default for CsvOptions {
             only_stream: None,
             one_stream: false,
             rows_of: None,
+            every: None,
+            names: None,
             used_rows: None,
         }
     }

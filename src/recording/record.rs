@@ -121,6 +121,8 @@ pub struct Recording {
     /// long: said in a warning.
     #[serde(skip)]
     pub topics_note: Option<String>,
+    /// Read on one clock from its changes (`--every`): how, for the data line.
+    pub resampled: Option<String>,
     #[serde(skip)]
     pub segments: Vec<Segment>,
 }

@@ -76,6 +76,23 @@ pub(crate) struct CsvArgs {
     /// a subscriber to both topics sees them [eval: what training was given].
     #[arg(long, value_name = "COL")]
     pub(crate) rows_of: Option<Column>,
+    /// For a recording of changes (Home Assistant, a historian or logger
+    /// that writes a row only where a value changed): read it on one clock,
+    /// a row every DUR (e.g. 1m), each channel's latest value held until its
+    /// next change; a value that is no number (`unavailable`) ends the hold.
+    /// Needs --time-column [eval: what training was given].
+    #[arg(long, value_name = "DUR", requires = "time_column", value_parser = pipeline::config::parse_duration_with_unit)]
+    pub(crate) resample: Option<std::time::Duration>,
+    /// For one row per channel and change (`entity_id,state,last_changed`: a
+    /// Home Assistant history export; long format): the column naming each
+    /// row's channel; --input and --output then name channels
+    /// (`sensor.air_temperature`), --value-column the column of their
+    /// values. Needs --resample [eval: what training was given].
+    #[arg(long, value_name = "COL", requires_all = ["value_column", "resample"])]
+    pub(crate) name_column: Option<Column>,
+    /// With --name-column: the column holding each row's value (`state`).
+    #[arg(long, value_name = "COL", requires = "name_column")]
+    pub(crate) value_column: Option<Column>,
 }
 
 /// `--stream-column`: a column, or `none`.
@@ -215,6 +232,8 @@ impl CsvArgs {
             only_stream: None,
             one_stream: self.stream_column == Some(StreamColumn::None),
             rows_of: self.rows_of.clone(),
+            every: self.resample.map(|d| d.as_secs_f64()),
+            names: self.name_column.clone().zip(self.value_column.clone()),
             used_rows: None,
         }
     }
@@ -307,6 +326,8 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
     let of = r.rows_of.as_ref().map_or(String::new(), |(name, all)| {
         format!(" of {name:?} (among the file's {all}; the other columns at their latest values)")
     });
+    // `--resample`: ticks of one clock, read from changes.
+    let of = r.resampled.as_ref().map_or(of, |note| format!(" ({note})"));
     let rows = match part {
         Scored::Training => format!("{} rows{of} ({} train, {held})", r.rows, f.train_rows),
         Scored::HeldOut => format!("{} rows{of}, {held}", r.rows),

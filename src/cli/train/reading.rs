@@ -60,6 +60,9 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         // devices' is one device's, as eval reads it again.
         "one_stream": a.stream_column == Some(StreamColumn::None),
         "rows_of": a.rows_of.as_ref().map(column),
+        "resample_s": a.resample.map(|d| d.as_secs_f64()),
+        "name_column": a.name_column.as_ref().map(column),
+        "value_column": a.value_column.as_ref().map(column),
     })
 }
 
@@ -132,6 +135,22 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push(format!("--rows-of {c}"));
         a.rows_of = Some(c);
     }
+    // A recording of changes: the same clock, and rows of channels named
+    // in the same columns.
+    if a.resample.is_none()
+        && let Some(s) = r["resample_s"]
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0)
+    {
+        taken.push(format!("--resample {s}s"));
+        a.resample = Some(std::time::Duration::from_secs_f64(s));
+    }
+    if a.name_column.is_none()
+        && let (Some(n), Some(v)) = (column_of(&r["name_column"]), column_of(&r["value_column"]))
+    {
+        taken.push(format!("--name-column {n} --value-column {v}"));
+        (a.name_column, a.value_column) = (Some(n), Some(v));
+    }
     if !a.skip_bad_rows && r["skip_bad_rows"].as_bool() == Some(true) {
         taken.push("--skip-bad-rows".into());
         a.skip_bad_rows = true;
@@ -178,6 +197,9 @@ mod tests {
             skip_lines: None,
             stream_column: None,
             rows_of: None,
+            resample: None,
+            name_column: None,
+            value_column: None,
         }
     }
 

@@ -18,6 +18,9 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         skip_lines: None,
         stream_column: None,
         rows_of: None,
+        resample: None,
+        name_column: None,
+        value_column: None,
     }
 }
 

@@ -1,0 +1,354 @@
+//! A recording of changes, read on one clock (`--every 1m`). Home
+//! Assistant, a historian or a logger that writes on change has a row only
+//! where a value changed: no rate, and steps from a second to hours that
+//! windows would take for gaps. Each chosen channel's latest value is held
+//! until its next change (as a subscriber holds it), and read at every tick
+//! of the clock: a regular recording, which the rest of the reader then
+//! reads as any file. A value that is no number (`unavailable`, `unknown`)
+//! ends its channel's hold, so the ticks up to its next value are a gap.
+//!
+//! The channels may be columns (a wide file whose cells are empty where
+//! nothing changed) or, with `--name-column`, rows: one row per channel and
+//! change (`entity_id,state,last_changed`: a Home Assistant history
+//! export), the channel named in one column and its value in another.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::header::Header;
+use super::options::{Column, CsvOptions};
+use super::streams::cell;
+use super::text::records;
+use super::time;
+use crate::error::{Error, Result};
+
+/// Most ticks a recording is read at: `--every 1ms` over a month would be
+/// 2.6 billion rows.
+const MAX_TICKS: f64 = 20e6;
+
+/// The regular recording, as CSV text (`,`-separated, `.` decimals), and
+/// what it was made of, for the data line.
+pub(super) struct Resampled {
+    pub text: Vec<u8>,
+    pub note: String,
+}
+
+/// Where each channel's changes are.
+enum Source {
+    /// Two columns, a value where it changed.
+    Columns([usize; 2]),
+    /// Rows naming their channel in `name`, the value in `value`.
+    Rows {
+        name: usize,
+        value: usize,
+        channels: [String; 2],
+    },
+}
+
+/// The recording in `bytes` read on `opts.every`'s clock, or `None` where
+/// no clock is asked for.
+pub(super) fn read(
+    bytes: &[u8],
+    delimiter: u8,
+    opts: &CsvOptions,
+    path: &Path,
+    sniffed: bool,
+) -> Result<Option<Resampled>> {
+    let fail = |why: String| Error::Data(format!("{}: {why}", path.display()));
+    let every = match (opts.every, &opts.names) {
+        (None, None) => return Ok(None),
+        (Some(e), _) if e.is_finite() && e > 0.0 => e,
+        (Some(_), _) => return Err(fail("--every must be a positive duration".into())),
+        (None, Some(_)) => {
+            return Err(fail(
+                "--name-column reads one row per channel and change, which come at no rate: \
+                 say the clock to read them on, --every 1m (each channel's latest value held \
+                 at every tick)"
+                    .into(),
+            ));
+        }
+    };
+    if opts.stream.is_some() || opts.rows_of.is_some() {
+        return Err(fail(
+            "--every with --stream-column or --rows-of is not supported: split the file first"
+                .into(),
+        ));
+    }
+    let [time_column] = opts.time.as_slice() else {
+        return Err(fail(
+            "--every reads the rows on a clock: name their time column, --time-column COL (one \
+             column)"
+                .into(),
+        ));
+    };
+    let line = |byte: u64| {
+        let at = usize::try_from(byte).map_or(bytes.len(), |b| b.min(bytes.len()));
+        1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
+    };
+    let mut rows = records(bytes, delimiter);
+    let unreadable = |(byte, e): (u64, csv::Error)| fail(format!("line {}: {e}", line(byte)));
+    let Some((_, first)) = rows.next().transpose().map_err(unreadable)? else {
+        return Err(fail("no rows".into()));
+    };
+    let head = Header::new(&first, opts, delimiter, sniffed, (first.len(), None));
+    if !head.is_header {
+        return Err(fail("--every needs a header naming the columns".into()));
+    }
+    let resolve = |c: &Column| {
+        head.resolve(c)
+            .map_err(|why| fail(format!("line 1: {why}")))
+    };
+    let (tc, time_name) = resolve(time_column)?;
+    let (source, names, read_as) = match &opts.names {
+        Some((name, value)) => {
+            let ((nc, name), (vc, value)) = (resolve(name)?, resolve(value)?);
+            let channel = |c: &Column, flag: &str| match c {
+                Column::Name(n) => Ok(n.clone()),
+                Column::Index(_) => Err(fail(format!(
+                    "with --name-column, {flag} names a channel as column {name:?} does (\"{flag} \
+                     sensor.air_temperature\"), not a column"
+                ))),
+            };
+            let channels = [
+                channel(&opts.input, "--input")?,
+                channel(&opts.output, "--output")?,
+            ];
+            let note = format!(" (rows of {name:?} naming them, values in {value:?})");
+            let source = Source::Rows {
+                name: nc,
+                value: vc,
+                channels: channels.clone(),
+            };
+            (source, channels, note)
+        }
+        None => {
+            let ((ci, input), (co, output)) = (resolve(&opts.input)?, resolve(&opts.output)?);
+            (Source::Columns([ci, co]), [input, output], String::new())
+        }
+    };
+
+    // Every change of the two channels: (time, channel, value or none).
+    let mut changes: Vec<(f64, usize, Option<f64>)> = Vec::new();
+    let mut named: HashMap<String, usize> = HashMap::new();
+    let (mut counts, mut words, mut skipped) = ([0usize; 2], [0usize; 2], 0usize);
+    let value_of = |c: &[u8]| -> Option<f64> {
+        let text = std::str::from_utf8(c).ok()?.trim().trim_matches('"').trim();
+        let v = text.parse::<f64>().ok().or_else(|| {
+            (delimiter != b',')
+                .then(|| text.replacen(',', ".", 1).parse().ok())
+                .flatten()
+        })?;
+        (v.is_finite() && !opts.missing.contains(&(v as f32))).then_some(v)
+    };
+    for row in rows {
+        let (byte, r) = row.map_err(unreadable)?;
+        // An InfluxDB export repeats the header above each table.
+        if r == first {
+            continue;
+        }
+        let t = match time::seconds(cell(&r, tc), delimiter, None, opts.date_order, None) {
+            Ok(t) => t,
+            Err(_) if opts.skip_bad_rows => {
+                skipped += 1;
+                continue;
+            }
+            Err(why) => {
+                return Err(fail(format!(
+                    "line {}: time column {time_name:?}: {why} (--skip-bad-rows skips such rows)",
+                    line(byte)
+                )));
+            }
+        };
+        let mut change = |ch: usize, c: &[u8]| {
+            let v = value_of(c);
+            counts[ch] += 1;
+            words[ch] += usize::from(v.is_none());
+            changes.push((t, ch, v));
+        };
+        match &source {
+            Source::Columns(cols) => {
+                for (ch, &c) in cols.iter().enumerate() {
+                    if !cell(&r, c).trim_ascii().is_empty() {
+                        change(ch, cell(&r, c));
+                    }
+                }
+            }
+            Source::Rows {
+                name,
+                value,
+                channels,
+            } => {
+                let who = String::from_utf8_lossy(cell(&r, *name));
+                let who = who.trim().trim_matches('"');
+                match channels.iter().position(|c| c.eq_ignore_ascii_case(who)) {
+                    Some(ch) => change(ch, cell(&r, *value)),
+                    None if named.len() < 1000 => *named.entry(who.to_string()).or_default() += 1,
+                    None => {}
+                }
+            }
+        }
+    }
+    if let Some(ch) = (0..2).find(|&ch| counts[ch] == words[ch]) {
+        let what = match (&source, counts[ch]) {
+            (Source::Rows { .. }, 0) => {
+                let mut seen: Vec<(&String, &usize)> = named.iter().collect();
+                seen.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let seen: Vec<String> = (seen.iter().take(8))
+                    .map(|(n, k)| format!("{n:?} ({k} rows)"))
+                    .collect();
+                format!(
+                    "no row names {:?}; the rows name {}",
+                    names[ch],
+                    seen.join(", ")
+                )
+            }
+            _ => format!("{:?} has no value that is a number", names[ch]),
+        };
+        return Err(fail(what));
+    }
+    changes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (Some(&(first_t, ..)), Some(&(last_t, ..))) = (changes.first(), changes.last()) else {
+        return Err(fail("no rows".into()));
+    };
+    let start = (first_t / every).ceil() * every;
+    let ticks = ((last_t - start) / every).floor() + 1.0;
+    if ticks > MAX_TICKS {
+        return Err(fail(format!(
+            "--every {} over {} is {ticks:.0} rows (at most {MAX_TICKS:.0}): read it on a \
+             coarser clock",
+            time::span(every),
+            time::span(last_t - first_t)
+        )));
+    }
+
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let written = |e: csv::Error| fail(format!("resampling: {e}"));
+    out.write_record([time_name.as_str(), &names[0], &names[1]])
+        .map_err(written)?;
+    let decimals = if every.fract() == 0.0 { 0 } else { 6 };
+    // Each channel's latest change: its time, and its value (none: a word).
+    let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
+    let (mut next, mut kept) = (0, 0);
+    for i in 0..ticks.max(0.0) as u64 {
+        let tick = start + i as f64 * every;
+        while let Some(&(t, ch, v)) = changes.get(next).filter(|c| c.0 <= tick) {
+            latest[ch] = Some((t, v));
+            next += 1;
+        }
+        let held = |l: Option<(f64, Option<f64>)>| match l {
+            Some((t, Some(v))) if opts.max_gap.is_none_or(|g| tick - t <= g) => Some(v),
+            _ => None,
+        };
+        if let (Some(a), Some(b)) = (held(latest[0]), held(latest[1])) {
+            let row = [format!("{tick:.decimals$}"), a.to_string(), b.to_string()];
+            out.write_record(&row).map_err(written)?;
+            kept += 1;
+        }
+    }
+    let text = out
+        .into_inner()
+        .map_err(|e| fail(format!("resampling: {e}")))?;
+    let ended = match words[0] + words[1] {
+        0 => String::new(),
+        n => format!("; {n} values that are no number (unavailable, unknown) end a hold"),
+    };
+    let skipped = match skipped {
+        0 => String::new(),
+        n => format!("; {n} rows skipped for their time"),
+    };
+    let held = opts.max_gap.map_or(String::new(), |g| {
+        format!(" (for at most {})", time::span(g))
+    });
+    let stale = match opts.max_gap {
+        None => longest_hold(&changes, every, &names),
+        Some(_) => String::new(),
+    };
+    let note = format!(
+        "read every {} from {} changes of {:?} and {} of {:?}{read_as}, each value held until \
+         its next{held}: {kept} of {ticks:.0} ticks with both{ended}{skipped}{stale}",
+        time::span(every),
+        counts[0],
+        names[0],
+        counts[1],
+        names[1],
+    );
+    Ok(Some(Resampled { text, note }))
+}
+
+/// A value held far longer than its channel's changes usually come apart
+/// (a sensor offline, its last value carried on by an export's fill): said,
+/// with the flag that ends a hold.
+fn longest_hold(changes: &[(f64, usize, Option<f64>)], every: f64, names: &[String; 2]) -> String {
+    let mut said = String::new();
+    for (ch, name) in names.iter().enumerate() {
+        let times: Vec<f64> = changes.iter().filter(|c| c.1 == ch).map(|c| c.0).collect();
+        let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        if steps.len() < 10 {
+            continue;
+        }
+        let longest = steps.iter().copied().fold(0.0, f64::max);
+        steps.sort_by(f64::total_cmp);
+        let median = steps[steps.len() / 2].max(every);
+        if longest > 20.0 * median && longest > 10.0 * every {
+            said.push_str(&format!(
+                "; {name:?} held one value {} (its changes come {} apart at the median): a \
+                 sensor offline? --max-gap {} ends a hold there",
+                time::span(longest),
+                time::span(median),
+                flag_span(10.0 * median)
+            ));
+        }
+    }
+    said
+}
+
+/// A duration as a flag takes it: `90s`, `15m`.
+fn flag_span(seconds: f64) -> String {
+    match seconds.ceil() {
+        s if s >= 120.0 => format!("{}m", (s / 60.0).ceil()),
+        s => format!("{s}s"),
+    }
+}
+
+/// Where `wanted` (a channel `--input` or `--output` names) is no column
+/// but the value of one in the first rows: one row per channel and change
+/// (long format), which `--name-column` reads. The flags to say so, with
+/// the column likeliest to hold the values (`state`, `_value`, `value`).
+pub(super) fn long_hint(bytes: &[u8], delimiter: u8, names: &[String], wanted: &Column) -> String {
+    let Column::Name(wanted) = wanted else {
+        return String::new();
+    };
+    let Some(column) = records(bytes, delimiter)
+        .skip(1)
+        .take(20_000)
+        .filter_map(|r| r.ok())
+        .find_map(|(_, r)| {
+            (0..r.len()).find(|&c| {
+                String::from_utf8_lossy(cell(&r, c))
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case(wanted)
+            })
+        })
+    else {
+        return String::new();
+    };
+    let name = names.get(column).map_or("?", String::as_str);
+    let values = ["state", "_value", "value", "Value", "val"]
+        .into_iter()
+        .find(|v| names.iter().any(|n| n == v))
+        .unwrap_or("COL");
+    let time = ["last_changed", "_time", "time", "timestamp", "Time"]
+        .into_iter()
+        .find(|v| names.iter().any(|n| n == v))
+        .map_or(String::new(), |t| format!(" --time-column {t}"));
+    format!(
+        ". {wanted:?} is a value of column {name:?}: one row per channel and change (long \
+         format, as a Home Assistant history export has it). Read each channel from its rows: \
+         --name-column {name} --value-column {values}{time} --resample 1m (each channel's latest \
+         value held at every minute's tick)"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! A recording of changes (a Home Assistant history export: one row per
+//! entity and change, grouped by entity): `retrain` points at the flags
+//! that read it, reads it on one clock with them, records them, and `eval`
+//! reads a later export the same way.
+
+use super::*;
+
+/// `entity_id,state,last_changed`: `sensor.s3` (the input) and
+/// `sensor.s7` (the output) of the usual recording, written only where a
+/// value changed (at two decimals) on 10 s ticks, a minute `unavailable`
+/// every 97 ticks, and a third entity.
+fn history(ticks: std::ops::Range<usize>) -> String {
+    let mut text = String::from("entity_id,state,last_changed\n");
+    let start = 1_764_320_000.0;
+    for (name, f) in [
+        ("sensor.s3", input_at as fn(usize) -> f64),
+        ("sensor.s7", output_at),
+    ] {
+        let mut last = String::new();
+        for t in ticks.clone() {
+            // A change lands a little after its tick, as a sensor reports.
+            let at = start + 10.0 * t as f64 + 1.5;
+            let state = if (50..56).contains(&(t % 97)) {
+                "unavailable".to_string()
+            } else {
+                format!("{:.2}", f(t))
+            };
+            if state != last {
+                text.push_str(&format!("{name},{state},{at:.3}\n"));
+                last = state;
+            }
+        }
+    }
+    text.push_str("sensor.wifi_signal,-67,1764320001.0\n");
+    text
+}
+
+#[test]
+fn a_history_of_changes_is_read_on_one_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, later) = (dir.path().join("history.csv"), dir.path().join("later.csv"));
+    std::fs::write(&csv, history(0..1500)).unwrap();
+    std::fs::write(&later, history(1500..2000)).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let train = |extra: &[&str]| {
+        pipeline()
+            .args(["retrain", "--data", csv.to_str().unwrap()])
+            .args([
+                "--input",
+                "sensor.s3",
+                "--output",
+                "sensor.s7",
+                "--hidden",
+                "8",
+            ])
+            .args(["--steps", "3", "--out", model.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // As it is: no such column, and the flags that read it.
+    let out = train(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("\"sensor.s3\" is a value of column \"entity_id\"")
+            && stderr.contains("--name-column entity_id --value-column state --time-column last_changed --resample 1m"),
+        "{stderr}"
+    );
+    let out = train(&[
+        "--name-column",
+        "entity_id",
+        "--value-column",
+        "state",
+        "--time-column",
+        "last_changed",
+        "--resample",
+        "10s",
+    ]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let data = stdout
+        .lines()
+        .find(|l| l.starts_with("data"))
+        .unwrap_or_default();
+    assert!(
+        data.contains("read every 10 s from")
+            && data.contains("(rows of \"entity_id\" naming them, values in \"state\")"),
+        "{stdout}"
+    );
+    // Ticks where either is unavailable are left out: the rows split at
+    // each such minute, the rest read as a row every 10 s.
+    let unavailable = (0..1500).filter(|t| t % 97 == 50).count();
+    assert!(
+        data.contains(&format!("split at {unavailable} gap(s)")),
+        "{data}"
+    );
+    assert!(data.contains("a row every 10 s"), "{data}");
+    // The model's values at each tick are the held changes: its held-out
+    // linear baseline is near exact, as on the regular recording.
+    let report = read_json(&model.with_extension("report.json"));
+    let nmse = report["validation"]["linear_baseline"]["nmse"].as_f64();
+    assert!(nmse.is_some_and(|n| n < 0.1), "{report}");
+    // `eval` of a later export takes the reading from the model.
+    let (v, stderr) = eval(&model, &later, &[]);
+    assert!(
+        stderr.contains(r#"--resample 10s --name-column "entity_id" --value-column "state""#),
+        "{stderr}"
+    );
+    assert!(
+        v["validation"]["windows"].as_u64().unwrap_or(0) > 300,
+        "{v}"
+    );
+}
