@@ -180,8 +180,14 @@ pub(super) fn read(
             } => {
                 let who = String::from_utf8_lossy(cell(&r, *name));
                 let who = who.trim().trim_matches('"');
-                match channels.iter().position(|c| c.eq_ignore_ascii_case(who)) {
-                    Some(ch) => change(ch, cell(&r, *value)),
+                // (Both channels, where they are one: `publish` reads its
+                // input as both.)
+                let mut theirs = (0..2).filter(|&ch| channels[ch].eq_ignore_ascii_case(who));
+                match theirs.next() {
+                    Some(ch) => {
+                        change(ch, cell(&r, *value));
+                        theirs.for_each(|ch| change(ch, cell(&r, *value)));
+                    }
                     None if named.len() < 1000 => *named.entry(who.to_string()).or_default() += 1,
                     None => {}
                 }
@@ -223,8 +229,15 @@ pub(super) fn read(
 
     let mut out = csv::Writer::from_writer(Vec::new());
     let written = |e: csv::Error| fail(format!("resampling: {e}"));
-    out.write_record([time_name.as_str(), &names[0], &names[1]])
-        .map_err(written)?;
+    // One channel read as both (`publish` reads its input so): one column,
+    // which both names then choose.
+    let columns = if names[0].eq_ignore_ascii_case(&names[1]) {
+        2
+    } else {
+        3
+    };
+    let header = [time_name.as_str(), &names[0], &names[1]];
+    out.write_record(&header[..columns]).map_err(written)?;
     let decimals = if every.fract() == 0.0 { 0 } else { 6 };
     // Each channel's latest change: its time, and its value (none: a word).
     let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
@@ -241,7 +254,7 @@ pub(super) fn read(
         };
         if let (Some(a), Some(b)) = (held(latest[0]), held(latest[1])) {
             let row = [format!("{tick:.decimals$}"), a.to_string(), b.to_string()];
-            out.write_record(&row).map_err(written)?;
+            out.write_record(&row[..columns]).map_err(written)?;
             kept += 1;
         }
     }

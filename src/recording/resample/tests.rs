@@ -160,3 +160,16 @@ fn what_cannot_be_read_on_a_clock_is_said() {
         "{why}"
     );
 }
+
+/// One channel read as both (what `publish` reads of its input): its
+/// changes held for both.
+#[test]
+fn one_channel_is_read_as_both() {
+    let opts = CsvOptions {
+        output: Column::Name("sensor.a".into()),
+        ..every_minute(true)
+    };
+    let r = read(LONG, &opts).unwrap();
+    assert_eq!(r.segments.concat_input(), vec![1.0, 2.0, 2.0, 2.0]);
+    assert_eq!(r.segments.concat_input(), r.segments.concat_output());
+}
