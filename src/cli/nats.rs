@@ -229,6 +229,18 @@ pub(crate) struct TailArgs {
     /// truth value, and rows count as publish counted them.
     #[arg(long, requires = "data", value_name = "COL")]
     pub(crate) rows_of: Option<pipeline::recording::Column>,
+    /// For a recording of changes, the clock `publish --resample` read it
+    /// on (each value held until its next change).
+    #[arg(long, requires_all = ["data", "time_column"], value_name = "DUR", value_parser = pipeline::config::parse_duration_with_unit)]
+    pub(crate) resample: Option<std::time::Duration>,
+    /// For one row per channel and change, the column naming the channel
+    /// (`--truth-column` then names one) and, `--value-column`, the one
+    /// holding its value (as `publish` read it).
+    #[arg(long, requires_all = ["value_column", "resample"], value_name = "COL")]
+    pub(crate) name_column: Option<pipeline::recording::Column>,
+    /// With --name-column: the column holding each row's value (`state`).
+    #[arg(long, requires = "name_column", value_name = "COL")]
+    pub(crate) value_column: Option<pipeline::recording::Column>,
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
