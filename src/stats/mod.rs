@@ -8,7 +8,7 @@ mod route;
 
 pub use exposition::MetricsFormat;
 pub use route::{
-    Buckets, OUT_OF_RANGE_SCALES, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, latency_at,
+    Buckets, OUT_OF_RANGE_SCALES, ROUTE_HISTOGRAMS, RouteCounters, RouteInfo, Said, latency_at,
     seconds_since,
 };
 

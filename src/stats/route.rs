@@ -36,13 +36,13 @@ pub struct RouteCounters {
     /// Windows whose mean lies far outside the live model's training
     /// range (see [`OUT_OF_RANGE_SCALES`]).
     pub input_out_of_range: AtomicU64,
-    /// The live model last warned about (one warning per model).
-    pub out_of_range_warned: std::sync::Mutex<String>,
+    /// The streams warned about, per live model.
+    pub out_of_range_warned: Said,
     /// Windows of streams stamped at another step than the model's
     /// training recording (see [`crate::window::RATE_BAND`]).
     pub input_off_rate: AtomicU64,
-    /// Whether that was said (once per route).
-    pub off_rate_warned: std::sync::atomic::AtomicBool,
+    /// The streams warned about, per live model.
+    pub off_rate_warned: Said,
     /// Windows of streams without `ts` on a route with a time rule: their
     /// gaps in time and rate go unchecked.
     pub input_unstamped: AtomicU64,
@@ -74,12 +74,50 @@ impl Default for RouteCounters {
             receive_seconds: Histogram::new(SECONDS),
             timestamps_ignored: AtomicU64::new(0),
             input_out_of_range: AtomicU64::new(0),
-            out_of_range_warned: std::sync::Mutex::default(),
+            out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
-            off_rate_warned: std::sync::atomic::AtomicBool::new(false),
+            off_rate_warned: Said::default(),
             input_unstamped: AtomicU64::new(0),
             unstamped_warned: std::sync::atomic::AtomicBool::new(false),
             errors: Default::default(),
+        }
+    }
+}
+
+/// Which streams a warning named, for the live model: each of the first
+/// [`Said::STREAMS`] is named once (an operator sees which streams are
+/// wrong, not only that one is), the rest only counted; a model put in
+/// later is warned about afresh.
+#[derive(Debug, Default)]
+pub struct Said(std::sync::Mutex<(String, Vec<String>)>);
+
+impl Said {
+    /// Streams named per model.
+    pub const STREAMS: usize = 10;
+
+    /// Whether to say it of `stream` under `model`: `Some(n)` for the n-th
+    /// stream named (1-based), `None` when it was, or enough were.
+    pub fn first_time(&self, model: &str, stream: &str) -> Option<usize> {
+        let mut said = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if said.0 != model {
+            *said = (model.to_string(), Vec::new());
+        }
+        if said.1.len() >= Self::STREAMS || said.1.iter().any(|s| s == stream) {
+            return None;
+        }
+        said.1.push(stream.to_string());
+        Some(said.1.len())
+    }
+
+    /// What a warning ends with: named once per stream, and where the
+    /// naming stops.
+    pub fn how(n: usize) -> String {
+        match n {
+            Self::STREAMS => format!(
+                "said of the first {} streams per model; more are only counted",
+                Self::STREAMS
+            ),
+            _ => "said once per stream and model".into(),
         }
     }
 }
@@ -245,6 +283,24 @@ pub fn latency_at(ts: i64, now: i64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::Said;
+
+    /// Each of the first streams is named once per model, the rest not; a
+    /// model put in later names them afresh.
+    #[test]
+    fn a_warning_names_each_of_the_first_streams_once_per_model() {
+        let said = Said::default();
+        assert_eq!(said.first_time("m1", "a"), Some(1));
+        assert_eq!(said.first_time("m1", "a"), None);
+        assert_eq!(said.first_time("m1", "b"), Some(2));
+        for k in 3..=Said::STREAMS {
+            assert_eq!(said.first_time("m1", &format!("s{k}")), Some(k));
+        }
+        assert_eq!(said.first_time("m1", "one more"), None);
+        assert!(Said::how(Said::STREAMS).contains("more are only counted"));
+        assert_eq!(said.first_time("m2", "a"), Some(1));
+    }
+
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
 

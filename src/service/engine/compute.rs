@@ -174,19 +174,15 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
         return;
     };
     counters.input_out_of_range.fetch_add(n, Relaxed);
-    let mut warned = match counters.out_of_range_warned.lock() {
-        Ok(w) => w,
-        Err(p) => p.into_inner(),
-    };
-    if *warned != model.id {
-        warned.clone_from(&model.id);
+    if let Some(n) = (counters.out_of_range_warned).first_time(&model.id, &first.stream) {
         tracing::warn!(
             model = %model.id, stream = %first.stream, seq = first.seq,
             "a window's mean {} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
              trained on ({}): other units, another channel, or a state it never saw? \
-             (counted in pipeline_input_out_of_range_total; said once per model)",
+             (counted in pipeline_input_out_of_range_total; {})",
             crate::eval::significant(mean),
-            crate::eval::around(expects.center, expects.scale)
+            crate::eval::around(expects.center, expects.scale),
+            crate::stats::Said::how(n)
         );
     }
 }

@@ -23,7 +23,7 @@ pub(super) fn other_unit(route: &Route, unit: &str) -> Option<String> {
 }
 
 /// Counts a stream's windows sampled at another step than the model's
-/// (`ratio`: its step over the model's), and says so once per route:
+/// (`ratio`: its step over the model's), and says so once per stream:
 /// translated all the same, as a window out of range is (a rate may be
 /// changed on purpose), but a model reads such a window as a faster or
 /// slower signal, which its translations do not say.
@@ -31,9 +31,9 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
     use std::sync::atomic::Ordering::Relaxed;
     let counters = &route.counters;
     counters.input_off_rate.fetch_add(windows as u64, Relaxed);
-    if counters.off_rate_warned.swap(true, Relaxed) {
+    let Some(n) = (counters.off_rate_warned).first_time(&route.current().id, stream) else {
         return;
-    }
+    };
     let step_s = route.time_gaps().map_or(0.0, |g| g.step_ns as f64 / 1e9);
     let span = crate::recording::time::span;
     let (part, pace) = if ratio >= 1.0 {
@@ -59,9 +59,10 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
         "a stream's ts says its samples come {} apart, {part} the step of the recording the \
          route's model was trained on ({}): the model reads its windows as a signal {pace}. \
          Resample it to the model's step, or train on its own.{replay} (Counted in \
-         pipeline_input_off_rate_total; said once.)",
+         pipeline_input_off_rate_total; {}.)",
         span(step_s * ratio),
         span(step_s),
+        crate::stats::Said::how(n),
     );
 }
 
