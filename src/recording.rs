@@ -73,12 +73,18 @@ impl Recording {
                 None => (None, None),
             },
         };
-        // Changes read on one clock (`--every`): a regular recording instead.
+        // Changes read on one clock (`--resample`): a regular recording, in
+        // its own layout.
         let sniffed = opts.delimiter.is_none() && declared.is_none();
-        let resampled = resample::read(&text, delimiter, opts, path, sniffed)?.map(|r| {
-            (text, delimiter) = (r.text.into(), b',');
-            r.note
-        });
+        let (regular, units) = match resample::read(&text, delimiter, opts, path, sniffed)? {
+            Some(r) => {
+                let (own, units) = r.reading(opts, units);
+                (text, delimiter) = (r.text.into(), b',');
+                (Some((own, r.note)), units)
+            }
+            None => (None, units),
+        };
+        let opts = regular.as_ref().map_or(opts, |(own, _)| own);
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -536,39 +542,13 @@ impl Recording {
                 }
             }
             if rec.rows == 0 {
-                // Most rows refused for their time cell (some may have had a bad
-                // value too, which is found first): the time column is the one
-                // to check, and an example of it the one to quote.
-                let time_fault = 2 * time_skips > rec.skipped;
-                let example = rec
-                    .skipped_examples
-                    .iter()
-                    .find(|e| !time_fault || label_time.as_ref().is_some_and(|l| e.contains(l)))
-                    .or(rec.skipped_examples.first())
-                    .map_or("", String::as_str);
-                return Err(Error::Data(format!(
-                    "{}: no data rows{}",
-                    rec.source(),
-                    if let Some(note) = &rec.topics_note {
-                        format!(" ({} skipped for empty or bad cells): {note}", rec.skipped)
-                    } else if rec.skipped > 0 {
-                        format!(
-                            " ({} skipped for bad cells, such as {example}; {} the right \
-                         column{}?)",
-                            rec.skipped,
-                            if time_fault {
-                                "is --time-column"
-                            } else {
-                                "are --input and --output"
-                            },
-                            if time_fault { "" } else { "s" }
-                        )
-                    } else {
-                        String::new()
-                    }
-                )));
+                return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
-            rec.resampled.clone_from(&resampled);
+            if let Some((_, note)) = &regular {
+                // Its skipped rows are the ticks without both values.
+                (rec.resampled, rec.skipped) = (Some(note.clone()), 0);
+                rec.skipped_examples.clear();
+            }
             done.push(rec);
         }
         if named {

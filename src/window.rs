@@ -157,6 +157,11 @@ impl StreamWindow {
         }
     }
 
+    /// Whether its last message carried no `seq`.
+    pub fn unnumbered(&self) -> bool {
+        self.unnumbered
+    }
+
     /// Notes whether the message taken now carried its own `seq`.
     pub fn numbered(&mut self, numbered: bool) {
         self.unnumbered = !numbered;

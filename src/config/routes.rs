@@ -97,8 +97,10 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
     let bad = |m: String| Err(Error::Config(m));
     for (i, r) in routes.iter().enumerate() {
         let n = i + 1;
+        // (`ts.x` would take the top-level `ts` for the path's first step.)
         if let Some(k) = &r.value_key
-            && (k.trim().is_empty() || ["seq", "values", "ts", "unit"].contains(&k.as_str()))
+            && (k.trim().is_empty()
+                || ["seq", "values", "ts", "unit"].contains(&k.split('.').next().unwrap_or(k)))
         {
             return bad(format!(
                 "route {n}: value_key {k:?} cannot name the sample: it is empty or another \

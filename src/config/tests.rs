@@ -263,7 +263,7 @@ fn a_routes_value_key_is_another_key_than_the_maps_own() {
         Some("temperature")
     );
     assert_eq!(route("").unwrap(), None);
-    for bad in ["seq", "ts", "values", "unit", " "] {
+    for bad in ["seq", "ts", "values", "unit", " ", "ts.x"] {
         let e = route(&format!("value_key = '{bad}'"))
             .unwrap_err()
             .to_string();

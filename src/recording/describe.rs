@@ -2,8 +2,38 @@
 //! sampling interval, its channels' units), and its channels' samples.
 
 use super::{DateOrder, Encoding, Recording, Segment, time};
+use crate::error::Error;
 
 impl Recording {
+    /// Why a file gave no data rows: most rows refused for their time cell
+    /// (some may have had a bad value too, which is found first) point at
+    /// the time column, and an example of it is the one to quote (it holds
+    /// `label_time`); otherwise at the channels.
+    pub(super) fn no_rows(&self, time_skips: usize, label_time: Option<&str>) -> Error {
+        let time_fault = 2 * time_skips > self.skipped;
+        let example = (self.skipped_examples.iter())
+            .find(|e| !time_fault || label_time.is_some_and(|l| e.contains(l)))
+            .or(self.skipped_examples.first())
+            .map_or("", String::as_str);
+        let why = if let Some(note) = &self.topics_note {
+            format!(" ({} skipped for empty or bad cells): {note}", self.skipped)
+        } else if self.skipped > 0 {
+            format!(
+                " ({} skipped for bad cells, such as {example}; {} the right column{}?)",
+                self.skipped,
+                if time_fault {
+                    "is --time-column"
+                } else {
+                    "are --input and --output"
+                },
+                if time_fault { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        Error::Data(format!("{}: no data rows{why}", self.source()))
+    }
+
     /// Every sample of the input channel (all segments, in order).
     pub fn input(&self) -> impl Iterator<Item = f32> + '_ {
         self.segments.iter().flat_map(|s| s.input.iter().copied())

@@ -31,6 +31,75 @@ const MAX_TICKS: f64 = 20e6;
 pub(super) struct Resampled {
     pub text: Vec<u8>,
     pub note: String,
+    /// The original columns of the time and the two channels (a wide file:
+    /// a units row is theirs), in the order the text has them.
+    pub columns: Option<[usize; 3]>,
+    /// One channel read as both: one value column.
+    pub one: bool,
+}
+
+impl Resampled {
+    /// How the regular text is read: in its own layout (time, then the
+    /// channels, by position; `,` and `.`; its empty cells skipped), the
+    /// rest as given; and the cells of its columns in a units row.
+    pub fn reading(
+        &self,
+        opts: &CsvOptions,
+        units: Option<Vec<String>>,
+    ) -> (CsvOptions, Option<Vec<String>>) {
+        let own = CsvOptions {
+            input: Column::Index(1),
+            output: Column::Index(if self.one { 1 } else { 2 }),
+            delimiter: Some(b','),
+            decimal: Some(super::Decimal::Point),
+            time: vec![Column::Index(0)],
+            skip_lines: 0,
+            skip_bad_rows: true,
+            missing: Vec::new(),
+            every: None,
+            names: None,
+            ..opts.clone()
+        };
+        let units = units.zip(self.columns).map(|(u, cols)| {
+            cols.iter()
+                .map(|&c| u.get(c).cloned().unwrap_or_default())
+                .collect()
+        });
+        (own, units)
+    }
+}
+
+/// A value cell: its number, `None` for a word a sensor says instead of one
+/// (`unavailable`, `unknown`, `ON`) or a `--missing` code, or why it is
+/// neither (a typo: `12..5`). `comma`: the decimal separator given
+/// (`--decimal`); else a lone comma in a file not separated by commas is
+/// one, and of a point and a comma the last.
+fn value_of(
+    cell: &[u8],
+    comma: Option<bool>,
+    delimiter: u8,
+    missing: &[f32],
+) -> std::result::Result<Option<f64>, String> {
+    let text = String::from_utf8_lossy(cell);
+    let text = text.trim().trim_matches('"').trim();
+    let comma = comma.unwrap_or_else(|| match (text.rfind(','), text.rfind('.')) {
+        (Some(c), Some(p)) => c > p,
+        (Some(_), None) => delimiter != b',' && text.matches(',').count() == 1,
+        _ => false,
+    });
+    let plain = if comma {
+        text.replace('.', "").replacen(',', ".", 1)
+    } else {
+        text.replace(',', "")
+    };
+    match plain.parse::<f64>() {
+        Ok(v) if v.is_finite() && !missing.contains(&(v as f32)) => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(_) if text.bytes().any(|b| b.is_ascii_digit()) => {
+            Err(format!("{text:?} is not a number"))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// Where each channel's changes are.
@@ -58,25 +127,33 @@ pub(super) fn read(
     let every = match (opts.every, &opts.names) {
         (None, None) => return Ok(None),
         (Some(e), _) if e.is_finite() && e > 0.0 => e,
-        (Some(_), _) => return Err(fail("--every must be a positive duration".into())),
+        (Some(_), _) => return Err(fail("--resample must be a positive duration".into())),
         (None, Some(_)) => {
             return Err(fail(
                 "--name-column reads one row per channel and change, which come at no rate: \
-                 say the clock to read them on, --every 1m (each channel's latest value held \
+                 say the clock to read them on, --resample 1m (each channel's latest value held \
                  at every tick)"
                     .into(),
             ));
         }
     };
+    if let Some(g) = opts.max_gap.filter(|&g| g < 1.5 * every) {
+        return Err(fail(format!(
+            "--max-gap {} is under one and a half ticks of --resample {}: every tick would be \
+             a gap of its own; a hold ends after --max-gap, so give it several ticks",
+            time::span(g),
+            time::span(every)
+        )));
+    }
     if opts.stream.is_some() || opts.rows_of.is_some() {
         return Err(fail(
-            "--every with --stream-column or --rows-of is not supported: split the file first"
+            "--resample with --stream-column or --rows-of is not supported: split the file first"
                 .into(),
         ));
     }
     let [time_column] = opts.time.as_slice() else {
         return Err(fail(
-            "--every reads the rows on a clock: name their time column, --time-column COL (one \
+            "--resample reads the rows on a clock: name their time column, --time-column COL (one \
              column)"
                 .into(),
         ));
@@ -92,7 +169,7 @@ pub(super) fn read(
     };
     let head = Header::new(&first, opts, delimiter, sniffed, (first.len(), None));
     if !head.is_header {
-        return Err(fail("--every needs a header naming the columns".into()));
+        return Err(fail("--resample needs a header naming the columns".into()));
     }
     let resolve = |c: &Column| {
         head.resolve(c)
@@ -127,49 +204,51 @@ pub(super) fn read(
         }
     };
 
+    // Seconds per unit of a time column whose name says it (`t_ms`).
+    let unit = time::named_unit(&[(tc, time_name.clone())]);
     // Every change of the two channels: (time, channel, value or none).
     let mut changes: Vec<(f64, usize, Option<f64>)> = Vec::new();
     let mut named: HashMap<String, usize> = HashMap::new();
     let (mut counts, mut words, mut skipped) = ([0usize; 2], [0usize; 2], 0usize);
-    let value_of = |c: &[u8]| -> Option<f64> {
-        let text = std::str::from_utf8(c).ok()?.trim().trim_matches('"').trim();
-        let v = text.parse::<f64>().ok().or_else(|| {
-            (delimiter != b',')
-                .then(|| text.replacen(',', ".", 1).parse().ok())
-                .flatten()
-        })?;
-        (v.is_finite() && !opts.missing.contains(&(v as f32))).then_some(v)
-    };
+    // The whole file's first and last time: every reading of it (publish's
+    // of its input, tail's of its truth) ticks on the same clock.
+    let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
+    let comma = opts.decimal.map(|d| d == super::Decimal::Comma);
     for row in rows {
         let (byte, r) = row.map_err(unreadable)?;
         // An InfluxDB export repeats the header above each table.
         if r == first {
             continue;
         }
-        let t = match time::seconds(cell(&r, tc), delimiter, None, opts.date_order, None) {
+        let at = |what: String| fail(format!("line {}: {what}", line(byte)));
+        let stamp = cell(&r, tc);
+        // A time of day without its date cannot be put in order across
+        // midnight (the reader refuses it going back; sorted, it would be).
+        if time::dateless(stamp) {
+            return Err(at(format!(
+                "time column {time_name:?} holds times of day without their date: changes \
+                 cannot be put in order across midnight; export the date with them"
+            )));
+        }
+        let t = match time::seconds(stamp, delimiter, None, opts.date_order, unit) {
             Ok(t) => t,
             Err(_) if opts.skip_bad_rows => {
                 skipped += 1;
                 continue;
             }
             Err(why) => {
-                return Err(fail(format!(
-                    "line {}: time column {time_name:?}: {why} (--skip-bad-rows skips such rows)",
-                    line(byte)
+                return Err(at(format!(
+                    "time column {time_name:?}: {why} (--skip-bad-rows skips such rows)"
                 )));
             }
         };
-        let mut change = |ch: usize, c: &[u8]| {
-            let v = value_of(c);
-            counts[ch] += 1;
-            words[ch] += usize::from(v.is_none());
-            changes.push((t, ch, v));
-        };
+        (first_t, last_t) = (first_t.min(t), last_t.max(t));
+        let mut row_changes: Vec<(usize, &[u8])> = Vec::new();
         match &source {
             Source::Columns(cols) => {
                 for (ch, &c) in cols.iter().enumerate() {
                     if !cell(&r, c).trim_ascii().is_empty() {
-                        change(ch, cell(&r, c));
+                        row_changes.push((ch, cell(&r, c)));
                     }
                 }
             }
@@ -182,16 +261,38 @@ pub(super) fn read(
                 let who = who.trim().trim_matches('"');
                 // (Both channels, where they are one: `publish` reads its
                 // input as both.)
-                let mut theirs = (0..2).filter(|&ch| channels[ch].eq_ignore_ascii_case(who));
-                match theirs.next() {
-                    Some(ch) => {
-                        change(ch, cell(&r, *value));
-                        theirs.for_each(|ch| change(ch, cell(&r, *value)));
-                    }
-                    None if named.len() < 1000 => *named.entry(who.to_string()).or_default() += 1,
-                    None => {}
+                let theirs: Vec<usize> = (0..2)
+                    .filter(|&ch| channels[ch].eq_ignore_ascii_case(who))
+                    .collect();
+                if theirs.is_empty() && named.len() < 1000 {
+                    *named.entry(who.to_string()).or_default() += 1;
+                }
+                row_changes.extend(theirs.into_iter().map(|ch| (ch, cell(&r, *value))));
+            }
+        }
+        // A value, a word (`unavailable`: none), or a typo (`12..5`): a bad
+        // cell, refused as the reader refuses one.
+        let mut parsed = Vec::with_capacity(row_changes.len());
+        for (ch, c) in row_changes {
+            match value_of(c, comma, delimiter, &opts.missing) {
+                Ok(v) => parsed.push((ch, v)),
+                Err(_) if opts.skip_bad_rows => {
+                    parsed.clear();
+                    skipped += 1;
+                    break;
+                }
+                Err(why) => {
+                    return Err(at(format!(
+                        "{:?}: {why} (--skip-bad-rows skips such rows)",
+                        names[ch]
+                    )));
                 }
             }
+        }
+        for (ch, v) in parsed {
+            counts[ch] += 1;
+            words[ch] += usize::from(v.is_none());
+            changes.push((t, ch, v));
         }
     }
     if let Some(ch) = (0..2).find(|&ch| counts[ch] == words[ch]) {
@@ -213,14 +314,11 @@ pub(super) fn read(
         return Err(fail(what));
     }
     changes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (Some(&(first_t, ..)), Some(&(last_t, ..))) = (changes.first(), changes.last()) else {
-        return Err(fail("no rows".into()));
-    };
     let start = (first_t / every).ceil() * every;
     let ticks = ((last_t - start) / every).floor() + 1.0;
     if ticks > MAX_TICKS {
         return Err(fail(format!(
-            "--every {} over {} is {ticks:.0} rows (at most {MAX_TICKS:.0}): read it on a \
+            "--resample {} over {} is {ticks:.0} rows (at most {MAX_TICKS:.0}): read it on a \
              coarser clock",
             time::span(every),
             time::span(last_t - first_t)
@@ -231,14 +329,21 @@ pub(super) fn read(
     let written = |e: csv::Error| fail(format!("resampling: {e}"));
     // One channel read as both (`publish` reads its input so): one column,
     // which both names then choose.
-    let columns = if names[0].eq_ignore_ascii_case(&names[1]) {
+    let columns_written = if names[0].eq_ignore_ascii_case(&names[1]) {
         2
     } else {
         3
     };
     let header = [time_name.as_str(), &names[0], &names[1]];
-    out.write_record(&header[..columns]).map_err(written)?;
-    let decimals = if every.fract() == 0.0 { 0 } else { 6 };
+    out.write_record(&header[..columns_written])
+        .map_err(written)?;
+    // Ticks in the column's own unit, which the reader applies again.
+    let per_unit = unit.unwrap_or(1.0);
+    let decimals = if (every / per_unit).fract() == 0.0 {
+        0
+    } else {
+        6
+    };
     // Each channel's latest change: its time, and its value (none: a word).
     let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
     let (mut next, mut kept) = (0, 0);
@@ -249,25 +354,33 @@ pub(super) fn read(
             next += 1;
         }
         let held = |l: Option<(f64, Option<f64>)>| match l {
-            Some((t, Some(v))) if opts.max_gap.is_none_or(|g| tick - t <= g) => Some(v),
+            Some((t, Some(v))) if opts.max_gap.is_none_or(|g| tick - t <= g) => Some(v.to_string()),
             _ => None,
         };
-        if let (Some(a), Some(b)) = (held(latest[0]), held(latest[1])) {
-            let row = [format!("{tick:.decimals$}"), a.to_string(), b.to_string()];
-            out.write_record(&row[..columns]).map_err(written)?;
-            kept += 1;
-        }
+        // Every tick is a row, so that row k is tick k whichever channels
+        // are read; one without both values has an empty cell, which the
+        // second reading skips (and does not count as bad: `unheld`).
+        let (a, b) = (held(latest[0]), held(latest[1]));
+        kept += usize::from(a.is_some() && b.is_some());
+        let row = [
+            format!("{:.decimals$}", tick / per_unit),
+            a.unwrap_or_default(),
+            b.unwrap_or_default(),
+        ];
+        out.write_record(&row[..columns_written]).map_err(written)?;
     }
     let text = out
         .into_inner()
         .map_err(|e| fail(format!("resampling: {e}")))?;
     let ended = match words[0] + words[1] {
         0 => String::new(),
-        n => format!("; {n} values that are no number (unavailable, unknown) end a hold"),
+        n => format!(
+            "; {n} values that are no number (unavailable, unknown, a --missing code) end a hold"
+        ),
     };
     let skipped = match skipped {
         0 => String::new(),
-        n => format!("; {n} rows skipped for their time"),
+        n => format!("; {n} rows skipped for a bad cell"),
     };
     let held = opts.max_gap.map_or(String::new(), |g| {
         format!(" (for at most {})", time::span(g))
@@ -285,7 +398,16 @@ pub(super) fn read(
         counts[1],
         names[1],
     );
-    Ok(Some(Resampled { text, note }))
+    let columns = match &source {
+        Source::Columns(cols) => Some([tc, cols[0], cols[1]]),
+        Source::Rows { .. } => None,
+    };
+    Ok(Some(Resampled {
+        text,
+        note,
+        columns,
+        one: columns_written == 2,
+    }))
 }
 
 /// A value held far longer than its channel's changes usually come apart

@@ -242,8 +242,14 @@ impl Ingest {
         let now = Instant::now();
         let before = self.streams.len();
         let idle = self.limits().idle_timeout;
-        self.streams
-            .retain(|_, e| now.duration_since(e.last_seen) < idle);
+        // In durable mode a stream whose sender numbers nothing is kept: its
+        // count is its translations' ids, and a replay from the checkpoint
+        // must count as the first reading did, which forgetting it by the
+        // wall clock would not.
+        let durable = !self.recount;
+        self.streams.retain(|_, e| {
+            now.duration_since(e.last_seen) < idle || (durable && e.window.unnumbered())
+        });
         let evicted = (before - self.streams.len()) as u64;
         if evicted > 0 {
             let stats = &self.reporter.stats;
@@ -401,6 +407,12 @@ impl Ingest {
         // the time JetStream stored it, the same on every replay), so a
         // pause still restarts a window on a route that splits by time.
         let seq = (samples.seq).unwrap_or_else(|| entry.window.next_seq().unwrap_or(0));
+        if seq.checked_add(self.values.len() as u64).is_none() {
+            // An unnumbered message after a numbered one at the end of u64.
+            let detail =
+                format!("the stream's count is at seq {seq}, the end of u64: no seq is left");
+            return Err(refuse(ErrorKind::Malformed, key, detail));
+        }
         let arrival = || self.stored_at.unwrap_or_else(crate::wire::now_ns);
         let ts = samples.ts.or_else(|| samples.seq.is_none().then(arrival));
         let time = ts.zip(self.route.time_gaps());

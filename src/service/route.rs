@@ -44,6 +44,8 @@ pub(super) struct Route {
     /// configured `max_gap` beats it), so a model trained at another rate
     /// or with a time column swapped in is served at its own.
     time_gaps: RwLock<Option<TimeGaps>>,
+    /// Whether the live model records missing-value codes.
+    has_missing: std::sync::atomic::AtomicBool,
     pub pattern: SubjectPattern,
     /// The truth channel's pattern (keys as the input's).
     pub truth_pattern: Option<SubjectPattern>,
@@ -109,6 +111,8 @@ impl Route {
         // (The same weights may come with another time step recorded.)
         let gaps = TimeGaps::of(self.cfg.max_gap, guard.live.meta.metrics.as_ref());
         *self.time_gaps.write().unwrap_or_else(|p| p.into_inner()) = gaps;
+        let has = !guard.live.missing.is_empty();
+        (self.has_missing).store(has, std::sync::atomic::Ordering::Relaxed);
         guard.clone()
     }
 
@@ -116,6 +120,10 @@ impl Route {
     /// wrote for a missing sample (see [`LoadedModel::missing`]), with its
     /// index.
     pub fn missing_code(&self, values: &[f32]) -> Option<(usize, f32)> {
+        // Most models record no code: no lock per message for them.
+        if !self.has_missing.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let serving = self.serving.read().unwrap_or_else(|p| p.into_inner());
         let codes = &serving.live.missing;
         if codes.is_empty() {
@@ -495,6 +503,7 @@ pub(super) fn load_routes(
                 path,
                 window: model.model.window(),
                 time_gaps: RwLock::new(time_gaps),
+                has_missing: (!model.missing.is_empty()).into(),
                 configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
                     live: model,

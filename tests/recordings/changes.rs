@@ -88,13 +88,15 @@ fn a_history_of_changes_is_read_on_one_clock() {
             && data.contains("(rows of \"entity_id\" naming them, values in \"state\")"),
         "{stdout}"
     );
-    // Ticks where either is unavailable are left out: the rows split at
-    // each such minute, the rest read as a row every 10 s.
-    let unavailable = (0..1500).filter(|t| t % 97 == 50).count();
+    // Ticks where either is unavailable are left out (no window spans
+    // them), and are no bad rows; the rest read as a row every 10 s.
+    let unavailable = (0..1500).filter(|t| (50..56).contains(&(t % 97))).count();
+    let both = 1499 - unavailable;
     assert!(
-        data.contains(&format!("split at {unavailable} gap(s)")),
+        data.contains(&format!("{both} of 1499 ticks with both")),
         "{data}"
     );
+    assert!(!data.contains("bad rows skipped"), "{data}");
     assert!(data.contains("a row every 10 s"), "{data}");
     // The model's values at each tick are the held changes: its held-out
     // linear baseline is near exact, as on the regular recording.

@@ -254,3 +254,17 @@ async fn a_devices_reading_is_taken_under_the_routes_value_key() {
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     svc.shutdown().await;
 }
+
+/// An unnumbered message after a numbered one at the end of u64 has no seq
+/// left: refused (it overflowed the count: a panic in a debug build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unnumbered_sample_after_the_last_seq_is_refused() {
+    let (_server, svc, client, mut errors, _out) = started(config()).await;
+    send(&client, "end", u64::MAX - 1, &[0.5]).await;
+    client.publish("samples.end", "0.5".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::Malformed, "end"));
+    assert!(e.detail.contains("the end of u64"), "{}", e.detail);
+    svc.shutdown().await;
+}

@@ -85,7 +85,7 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
                 .filter(|s| s.is_finite() && *s > 0.0)
         {
             taken.push(format!("--max-gap {s}s"));
-            a.max_gap = Some(std::time::Duration::from_secs_f64(s));
+            a.max_gap = std::time::Duration::try_from_secs_f64(s).ok();
         }
     }
     // The order of day and month goes with the date column it was read in.
@@ -138,12 +138,12 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
     // A recording of changes: the same clock, and rows of channels named
     // in the same columns.
     if a.resample.is_none()
-        && let Some(s) = r["resample_s"]
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0)
+        && let Some(d) = (r["resample_s"].as_f64())
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero())
     {
-        taken.push(format!("--resample {s}s"));
-        a.resample = Some(std::time::Duration::from_secs_f64(s));
+        taken.push(format!("--resample {}s", d.as_secs_f64()));
+        a.resample = Some(d);
     }
     if a.name_column.is_none()
         && let (Some(n), Some(v)) = (column_of(&r["name_column"]), column_of(&r["value_column"]))

@@ -132,7 +132,7 @@ fn what_cannot_be_read_on_a_clock_is_said() {
         ..every_minute(true)
     };
     assert!(
-        refused(&no_clock).contains("say the clock to read them on, --every"),
+        refused(&no_clock).contains("say the clock to read them on, --resample"),
         "{}",
         refused(&no_clock)
     );
@@ -172,4 +172,100 @@ fn one_channel_is_read_as_both() {
     let r = read(LONG, &opts).unwrap();
     assert_eq!(r.segments.concat_input(), vec![1.0, 2.0, 2.0, 2.0]);
     assert_eq!(r.segments.concat_input(), r.segments.concat_output());
+}
+
+/// The regular text is read in its own layout: channels chosen by position
+/// in the file (`--input 2 --output 1`) stay those channels, a units row's
+/// cells stay theirs, a decimal comma is read as one, a time column in ms
+/// ticks in seconds.
+#[test]
+fn the_files_own_layout_and_conventions_are_kept() {
+    let text =
+        "t_ms;x;a;b\nms;V;degC;%\n0;100;1,5;10\n1000;101;2,5;\n2000;102;;20\n3000;103;3,5;\n";
+    let opts = CsvOptions {
+        input: Column::Index(2),
+        output: Column::Index(3),
+        time: vec![Column::Index(0)],
+        every: Some(1.0),
+        ..Default::default()
+    };
+    let r = read(text, &opts).unwrap();
+    assert_eq!(
+        (r.segments.concat_input(), r.segments.concat_output()),
+        (vec![1.5, 2.5, 2.5, 3.5], vec![10.0, 10.0, 20.0, 20.0])
+    );
+    assert_eq!((r.input_name.as_str(), r.output_name.as_str()), ("a", "b"));
+    assert_eq!(
+        (r.input_unit.as_deref(), r.output_unit.as_deref()),
+        (Some("degC"), Some("%"))
+    );
+    assert_eq!(r.time_step, Some(1.0));
+    // No tick was a bad row.
+    assert_eq!(r.skipped, 0);
+}
+
+/// A typo in a value is a bad cell, refused with its line (a word ends a
+/// hold); times of day without a date are refused, not sorted across
+/// midnight; a hold bound shorter than a tick and a half is refused.
+#[test]
+fn typos_dateless_times_and_short_holds_are_refused() {
+    let typo = LONG.replace("sensor.a,2,", "sensor.a,2..5,");
+    let why = read(&typo, &every_minute(true)).unwrap_err().to_string();
+    assert!(
+        why.contains(r#"line 3: "sensor.a": "2..5" is not a number"#),
+        "{why}"
+    );
+    let skipping = CsvOptions {
+        skip_bad_rows: true,
+        ..every_minute(true)
+    };
+    let r = read(&typo, &skipping).unwrap();
+    assert!(
+        r.resampled
+            .unwrap_or_default()
+            .contains("1 rows skipped for a bad cell")
+    );
+    let dateless = "time,a,b\n23:58:00,1,10\n23:59:00,2,\n00:00:00,3,\n";
+    let opts = CsvOptions {
+        time: vec![Column::Name("time".into())],
+        every: Some(60.0),
+        ..Default::default()
+    };
+    let why = read(dateless, &opts).unwrap_err().to_string();
+    assert!(why.contains("times of day without their date"), "{why}");
+    let short = CsvOptions {
+        max_gap: Some(30.0),
+        ..every_minute(true)
+    };
+    let why = read(LONG, &short).unwrap_err().to_string();
+    assert!(
+        why.contains("--max-gap 30 s is under one and a half ticks"),
+        "{why}"
+    );
+}
+
+/// Each channel read alone (publish's input, tail's truth) ticks on the
+/// same clock from the file's first time, row k being tick k: `b` starts
+/// later than `a`, yet its first row is numbered as `a`'s tick there.
+#[test]
+fn each_channel_alone_ticks_on_the_files_clock() {
+    let alone = |name: &str| CsvOptions {
+        input: Column::Name(name.into()),
+        output: Column::Name(name.into()),
+        ..every_minute(true)
+    };
+    let (a, b) = (
+        read(LONG, &alone("sensor.a")).unwrap(),
+        read(LONG, &alone("sensor.b")).unwrap(),
+    );
+    // Ticks at 40, 100, 160, 220 s: `a` has all four; `b` from 40 s but
+    // not 220 (unavailable): its rows 0..=2.
+    assert_eq!((a.segments[0].start, a.rows), (0, 4));
+    assert_eq!((b.segments[0].start, b.rows), (0, 3));
+    let late = LONG.replace("sensor.b,10,1764320030", "sensor.b,10,1764320130");
+    let b = read(&late, &alone("sensor.b")).unwrap();
+    assert_eq!(
+        b.segments[0].start, 2,
+        "b's first value is at tick 160 s, row 2"
+    );
 }
