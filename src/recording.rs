@@ -558,7 +558,7 @@ impl Recording {
     }
 }
 
-mod dates;
+pub(crate) mod dates;
 mod describe;
 mod encoding;
 mod file;

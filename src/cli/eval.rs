@@ -468,6 +468,12 @@ fn leave_out_training_rows(
     for f in &mut prepared.recordings {
         let r = &f.recording;
         let found = seen::find(r, &stored, w);
+        if let Some(why) = (found.rows.is_empty())
+            .then(|| seen::same_period(r, &stored))
+            .flatten()
+        {
+            eprintln!("WARNING: {}: {why}", r.source());
+        }
         if !found.rows.is_empty() {
             let rows: usize = found.rows.iter().map(|s| s.len()).sum();
             eprintln!(

@@ -462,6 +462,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 .map(|f| {
                     let (train, valid) = f.recording.split(prepared.validate);
                     fit::seen::TrainingRows::of(&train, &valid, recipe.window)
+                        .spanning(&f.recording.row_times)
                 })
                 .collect::<Vec<_>>(),
             // What `eval` on a later recording compares its held-out part with.

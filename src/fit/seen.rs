@@ -35,6 +35,10 @@ pub struct TrainingRows {
     /// models from before it was stored.
     #[serde(default)]
     pub held_out_rows: usize,
+    /// The times of the file's first and last data rows (seconds, as its
+    /// time column reads), where it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<(f64, f64)>,
 }
 
 /// A hash of a window's values, as read (f32 bits, -0 as 0), input then
@@ -87,6 +91,7 @@ impl TrainingRows {
         let scored = valid.iter().any(|s| s.len() >= window);
         let held_end = valid.last().map_or(end_row, |s| s.start + s.len());
         Self {
+            span: None,
             end_row,
             held_out_rows: if scored {
                 held_end.saturating_sub(end_row)
@@ -106,6 +111,50 @@ impl TrainingRows {
     pub fn recorded(metrics: Option<&serde_json::Value>) -> Option<Vec<Self>> {
         serde_json::from_value(metrics?.get("training_rows")?.clone()).ok()
     }
+}
+
+impl TrainingRows {
+    /// With the span of `times` (a recording's row times).
+    pub fn spanning(mut self, times: &[Option<f64>]) -> Self {
+        let mut t = times.iter().flatten().copied();
+        let first = t
+            .next()
+            .map(|f| t.fold((f, f), |(lo, hi), x| (lo.min(x), hi.max(x))));
+        self.span = first.filter(|(lo, hi)| hi > lo);
+        self
+    }
+}
+
+/// Where `rec`'s rows lie in the time a training file covered, though no
+/// window of it was found there (an interpolated, resampled or re-exported
+/// copy of the training period has other values): said, since such rows
+/// score as never seen while the model was fitted to that period.
+pub fn same_period(rec: &Recording, stored: &[TrainingRows]) -> Option<String> {
+    let mut t = rec.row_times.iter().flatten().copied();
+    let first = t.next()?;
+    let (lo, hi) = t.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let whole = (hi - lo).max(f64::MIN_POSITIVE);
+    let utc = crate::recording::dates::utc_text;
+    stored.iter().enumerate().find_map(|(k, s)| {
+        let (a, b) = s.span?;
+        let overlap = hi.min(b) - lo.max(a);
+        (overlap > 0.0 && overlap >= 0.1 * whole).then(|| {
+            format!(
+                "{:.0}% of its rows' time ({} to {}) lies in the time training file {} of {} \
+                 covered ({} to {}), though none of its windows is a stored training window: \
+                 an interpolated, resampled or re-exported copy of the training period scores \
+                 here as never seen, while the model was fitted to it; score a period after \
+                 training",
+                100.0 * overlap / whole,
+                utc(lo.max(a)),
+                utc(hi.min(b)),
+                k + 1,
+                stored.len(),
+                utc(a),
+                utc(b)
+            )
+        })
+    })
 }
 
 /// Where a recording holds a model's training rows: ranges of its data

@@ -1,7 +1,8 @@
-//! A recording of changes (a Home Assistant history export: one row per
-//! entity and change, grouped by entity): `retrain` points at the flags
-//! that read it, reads it on one clock with them, records them, and `eval`
-//! reads a later export the same way.
+//! Recordings by their time: a recording of changes (a Home Assistant
+//! history export: one row per entity and change, grouped by entity) that
+//! `retrain` points at the flags for, reads on one clock with them and
+//! records for `eval`; a copy of the training period known by its time;
+//! files at other rates trained together.
 
 use super::*;
 
@@ -112,5 +113,87 @@ fn a_history_of_changes_is_read_on_one_clock() {
     assert!(
         v["validation"]["windows"].as_u64().unwrap_or(0) > 300,
         "{v}"
+    );
+}
+
+/// An interpolated (or otherwise re-exported) copy of the training period
+/// has none of its stored windows' values, so its rows are not found by
+/// content: `eval` says its time lies in the training file's, rather than
+/// scoring the training period as never seen without a word; a later
+/// period is not warned of.
+#[test]
+fn a_copy_of_the_training_period_by_other_values_is_said_by_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, copy, later) = (
+        dir.path().join("train.csv"),
+        dir.path().join("copy.csv"),
+        dir.path().join("later.csv"),
+    );
+    write_recording(&csv, 300);
+    // The same rows, every value a little off (as interpolation leaves it).
+    write_recording_with(
+        &copy,
+        0..300,
+        |t| input_at(t) + 0.01,
+        |t| output_at(t) + 0.01,
+    );
+    write_recording_from(&later, 300..600);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(
+        &csv,
+        &model,
+        &["--steps", "2", "--time-column", "time"],
+    ));
+    let said = "lies in the time training file 1 of 1 covered";
+    let (_, stderr) = eval(&model, &copy, &[]);
+    assert!(
+        stderr.contains(said) && stderr.contains("100% of its rows' time"),
+        "{stderr}"
+    );
+    let (_, stderr) = eval(&model, &later, &[]);
+    assert!(!stderr.contains(said), "{stderr}");
+}
+
+/// Files sampled at other rates trained together: the model records the
+/// first's step and reads the other's windows as a slower signal, which
+/// `retrain` says (it said nothing; `eval` of the file alone did).
+#[test]
+fn files_at_another_rate_than_the_first_are_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let (every_s, every_2s) = (dir.path().join("1s.csv"), dir.path().join("2s.csv"));
+    write_recording(&every_s, 200);
+    write_recording(&every_2s, 400);
+    // Every other row: a row every 2 s.
+    let text = std::fs::read_to_string(&every_2s).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept: Vec<&str> = std::iter::once(lines[0])
+        .chain(lines[1..].iter().step_by(2).copied())
+        .collect();
+    std::fs::write(&every_2s, kept.join("\n") + "\n").unwrap();
+    let model = dir.path().join("m.safetensors");
+    let out = retrain(
+        &every_s,
+        &model,
+        &[
+            "--data",
+            every_2s.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--time-column",
+            "time",
+        ],
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("where the model was trained on a row every"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0]
+            .contains("2s.csv: a row every 2 s where the model was trained on a row every 1 s")
+            && warned[0].contains("(the first file's step, which the model records)"),
+        "{stderr}"
     );
 }
