@@ -47,6 +47,28 @@ pub(super) struct Checkpoint {
     /// build ignores it and waits a lease.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) released: bool,
+    /// The model serving the unit's route when it was written (absent in
+    /// older checkpoints): a restart that serves another (a model promoted
+    /// or reloaded at run time is not in the configuration) says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) model: Option<Served>,
+}
+
+/// A model by its id and file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(super) struct Served {
+    pub id: String,
+    pub path: String,
+}
+
+impl Served {
+    pub(super) fn of(ingest: &super::Ingest) -> Self {
+        let live = ingest.route.current();
+        Served {
+            id: live.id.clone(),
+            path: live.path.display().to_string(),
+        }
+    }
 }
 
 /// Streams per chunk: 1,000 × at most ~400 bytes (a 256-byte key and its
@@ -111,6 +133,7 @@ pub(super) async fn acquire(
                 generation: 0,
                 chunks: Vec::new(),
                 released: false,
+                model: None,
             };
             let sent = Instant::now();
             match shared.kv.create(&unit.key, fresh.encode()).await {
@@ -317,10 +340,12 @@ pub(super) struct Snapshot {
     generation: u64,
     chunks: Vec<String>,
     progress: watch::Receiver<Progress>,
+    model: Served,
 }
 
 /// What a written checkpoint changes in the unit's state.
 pub(super) struct Written {
+    model: Served,
     /// When its head was sent: the unit was held from then.
     sent: Instant,
     revision: u64,
@@ -353,6 +378,7 @@ pub(super) fn snapshot(
         generation: state.generation,
         chunks: state.chunks.clone(),
         progress: state.progress.clone(),
+        model: Served::of(ingest),
     })
 }
 
@@ -369,6 +395,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         generation,
         chunks: old_chunks,
         mut progress,
+        model,
     } = snap;
     loop {
         let p = progress.borrow_and_update().clone();
@@ -407,6 +434,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         generation,
         chunks: chunks.into_iter().map(|(k, _)| k).collect(),
         released: false,
+        model: Some(model.clone()),
     };
     let sent = Instant::now();
     let revision = match shared.kv.update(&unit.key, head.encode(), revision).await {
@@ -432,6 +460,7 @@ pub(super) async fn write(shared: &Shared, unit: &Unit, snap: Snapshot) -> Attem
         }
     }
     Ok(Written {
+        model,
         sent,
         revision,
         generation,
@@ -449,6 +478,7 @@ impl State {
         self.checkpointed = w.seq;
         self.written = Instant::now();
         self.lease.confirm(w.sent);
+        self.model = Some(w.model);
     }
 }
 
@@ -464,6 +494,7 @@ pub(super) async fn release(shared: &Shared, unit: &Unit, state: &State) {
         generation: state.generation,
         chunks: state.chunks.clone(),
         released: true,
+        model: state.model.clone(),
     };
     match shared
         .kv
@@ -532,6 +563,10 @@ mod tests {
             generation: 7,
             chunks: vec!["sin-cos.all.host-1.1.0".into()],
             released: true,
+            model: Some(Served {
+                id: "61e09ef96e057b53".into(),
+                path: "models/wind-power.safetensors".into(),
+            }),
         };
         let back: Checkpoint = rmp_serde::from_slice(&cp.encode()).unwrap();
         assert_eq!(back, cp);

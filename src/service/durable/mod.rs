@@ -237,7 +237,22 @@ async fn attempt(
         written: Instant::now(),
         lease,
         progress,
+        model: saved.model.clone(),
     };
+    // A model put in at run time (promote, reload) is not in the
+    // configuration: a restart serves the configured one again. Said, with
+    // how to put it back.
+    let now = checkpoint::Served::of(&ingest);
+    if let Some(was) = saved.model.as_ref().filter(|was| was.id != now.id) {
+        tracing::warn!(
+            unit = %unit.key, was = %was.id, now = %now.id,
+            "the last checkpoint was written while model {} ({}) served this route; this start \
+             serves {} ({}), the configured one: a model promoted or reloaded at run time is not \
+             kept across a restart (`pipeline reload --model {}` puts it back; or name it in the \
+             configuration)",
+            was.id, was.path, now.id, now.path, was.path
+        );
+    }
     if saved.stream_seq == 0 {
         tracing::info!(unit = %unit.key, "starting: no checkpoint yet, from the stream's first sample");
     } else {
@@ -286,6 +301,8 @@ struct State {
     /// The publisher's view of this unit's hold (confirmed by each write).
     lease: Arc<engine::Lease>,
     progress: watch::Receiver<Progress>,
+    /// The model serving when the head was written.
+    model: Option<checkpoint::Served>,
 }
 
 async fn consume(
