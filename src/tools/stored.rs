@@ -124,11 +124,16 @@ impl Stored {
             // there and no acknowledgement ever comes. Said at once, not
             // after twenty timeouts.
             if m.failures == 1 && self.unstored(&m.subject).await {
+                // The server answers "no responders" where nothing
+                // subscribes either; a subscriber took it otherwise.
+                let taken = match e.contains("no responders") || e.contains("no stream found") {
+                    true => "nothing subscribes to it either: the sample went nowhere",
+                    false => "something subscribes to it over core NATS, and took the sample",
+                };
                 return Err(Error::Nats(format!(
                     "{}: no JetStream stream stores this subject, so nothing acknowledges it \
-                     (something subscribes to it over core NATS, and took the sample): publish \
-                     it without --jetstream (a route's truth channel is read over core NATS), \
-                     or add the subject to a stream",
+                     ({taken}): publish it without --jetstream (a route's truth channel is read \
+                     over core NATS), or add the subject to a stream",
                     m.subject
                 )));
             }
