@@ -545,8 +545,9 @@ impl Recording {
                 return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
             if let Some((_, note)) = &regular {
-                // Its skipped rows are the ticks without both values.
-                (rec.resampled, rec.skipped) = (Some(note.clone()), 0);
+                // Its skipped rows are the ticks without both values (kept
+                // as data rows: row k is tick k), no bad rows.
+                rec.resampled = Some(note.clone());
                 rec.skipped_examples.clear();
             }
             done.push(rec);

@@ -63,16 +63,19 @@ impl<'a> Header<'a> {
     pub fn one_row_per_field(&self) -> Option<String> {
         let has = |n: &str| self.names.iter().any(|h| h == n);
         (self.is_header && has("_field") && has("_value")).then(|| {
-            // Home Assistant's InfluxDB layout names the entity in a tag,
-            // every field being `value`.
-            let name = ["entity_id", "_field"]
-                .into_iter()
-                .find(|n| has(n))
-                .unwrap_or("_field");
+            // Telegraf's layout names the channel in `_field`; Home
+            // Assistant's in the `entity_id` tag, every field being `value`.
+            let (name, or) = match has("entity_id") {
+                true => (
+                    "_field",
+                    " (or entity_id, where every field is \"value\", as Home Assistant writes)",
+                ),
+                false => ("_field", ""),
+            };
             format!(
                 "one row per field and time, as InfluxDB exports a query's result (\"{name}\" \
                  names the channel, \"_value\" holds it): the two channels are rows here, not \
-                 columns. Read each from its rows: --name-column {name} --value-column _value \
+                 columns. Read each from its rows: --name-column {name}{or} --value-column _value \
                  --time-column _time --resample 1m (each channel's latest value held at every \
                  tick), --input and --output naming the channels; or pivot them into columns in \
                  the query before exporting, `|> pivot(rowKey: [\"_time\"], columnKey: \

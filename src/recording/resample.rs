@@ -375,7 +375,7 @@ pub(super) fn read(
     let ended = match words[0] + words[1] {
         0 => String::new(),
         n => format!(
-            "; {n} values that are no number (unavailable, unknown, a --missing code) end a hold"
+            "; {n} value(s) that are no number (unavailable, unknown, a --missing code) end a hold"
         ),
     };
     let skipped = match skipped {
@@ -416,15 +416,20 @@ pub(super) fn read(
 fn longest_hold(changes: &[(f64, usize, Option<f64>)], every: f64, names: &[String; 2]) -> String {
     let mut said = String::new();
     for (ch, name) in names.iter().enumerate() {
-        let times: Vec<f64> = changes.iter().filter(|c| c.1 == ch).map(|c| c.0).collect();
-        let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let own: Vec<&(f64, usize, Option<f64>)> = changes.iter().filter(|c| c.1 == ch).collect();
+        let mut steps: Vec<f64> = own.windows(2).map(|w| w[1].0 - w[0].0).collect();
         if steps.len() < 10 {
             continue;
         }
-        let longest = steps.iter().copied().fold(0.0, f64::max);
+        // A hold is a value's, to the next change: a word's stretch
+        // (`unavailable`) holds nothing and is no tick already.
+        let longest = (own.windows(2))
+            .filter(|w| w[0].2.is_some())
+            .map(|w| w[1].0 - w[0].0)
+            .fold(0.0, f64::max);
         steps.sort_by(f64::total_cmp);
         let median = steps[steps.len() / 2].max(every);
-        if longest > 20.0 * median && longest > 10.0 * every {
+        if longest > 100.0 * median && longest > 10.0 * every {
             said.push_str(&format!(
                 "; {name:?} held one value {} (its changes come {} apart at the median): a \
                  sensor offline? --max-gap {} ends a hold there",

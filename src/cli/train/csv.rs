@@ -308,7 +308,10 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
     let from = f
         .validation_from_row
         .map_or_else(String::new, |row| format!(" from row {row}"));
+    // (A resampled file's skipped rows are its ticks without both values,
+    // which its note counts.)
     let skipped = match r.skipped {
+        _ if r.resampled.is_some() => String::new(),
         0 => String::new(),
         n => format!(", {n} bad rows skipped"),
     };

@@ -56,7 +56,7 @@ fn each_channels_latest_change_is_read_at_every_tick() {
         note.starts_with(
             "read every 1.0 min from 3 changes of \"sensor.a\" and 3 of \"sensor.b\" (rows of \
              \"entity_id\" naming them, values in \"state\"), each value held until its next: 3 \
-             of 4 ticks with both; 1 values that are no number"
+             of 4 ticks with both; 1 value(s) that are no number"
         ),
         "{note}"
     );
@@ -262,6 +262,10 @@ fn each_channel_alone_ticks_on_the_files_clock() {
     // not 220 (unavailable): its rows 0..=2.
     assert_eq!((a.segments[0].start, a.rows), (0, 4));
     assert_eq!((b.segments[0].start, b.rows), (0, 3));
+    // Every tick is a data row, held or not (publish's seqs, tail's truth
+    // by row): the ticks without a value are counted as skipped rows.
+    assert_eq!((a.data_rows(), b.data_rows()), (4, 4));
+    assert_eq!(b.by_row(|s| &s.input).len(), 4);
     let late = LONG.replace("sensor.b,10,1764320030", "sensor.b,10,1764320130");
     let b = read(&late, &alone("sensor.b")).unwrap();
     assert_eq!(
