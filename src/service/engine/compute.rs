@@ -149,7 +149,7 @@ impl Compute {
 }
 
 /// Counts the batch's windows far outside the model's training range, and
-/// warns once per model (translated all the same: a state the model never
+/// names each of the first streams once per model (translated all the same: a state the model never
 /// saw may be real, but other units make every translation nonsense).
 fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
     use crate::stats::OUT_OF_RANGE_SCALES;
@@ -160,31 +160,28 @@ fn check_range(model: &LoadedModel, counters: &RouteCounters, jobs: &[Job]) {
     let mean =
         |j: &Job| j.input.iter().map(|&x| f64::from(x)).sum::<f64>() / j.input.len().max(1) as f64;
     let limit = OUT_OF_RANGE_SCALES * expects.scale.abs();
-    // One pass: how many are far, and the first (to name it).
-    let mut first = None;
-    let mut n = 0u64;
+    // One pass: how many are far, each of their streams named once (a
+    // batch holds many streams' windows).
+    let mut far = 0u64;
     for j in jobs {
         let m = mean(j);
-        if (m - expects.center).abs() > limit {
-            n += 1;
-            first.get_or_insert((j, m));
+        if (m - expects.center).abs() <= limit {
+            continue;
+        }
+        far += 1;
+        if let Some(n) = (counters.out_of_range_warned).first_time(&model.id, &j.stream) {
+            tracing::warn!(
+                model = %model.id, stream = %j.stream, seq = j.seq,
+                "a window's mean {} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
+                 trained on ({}): other units, another channel, or a state it never saw? \
+                 (counted in pipeline_input_out_of_range_total; {})",
+                crate::eval::significant(m),
+                crate::eval::around(expects.center, expects.scale),
+                crate::stats::Said::how(n)
+            );
         }
     }
-    let Some((first, mean)) = first else {
-        return;
-    };
-    counters.input_out_of_range.fetch_add(n, Relaxed);
-    if let Some(n) = (counters.out_of_range_warned).first_time(&model.id, &first.stream) {
-        tracing::warn!(
-            model = %model.id, stream = %first.stream, seq = first.seq,
-            "a window's mean {} is over {OUT_OF_RANGE_SCALES} scales from what the model was \
-             trained on ({}): other units, another channel, or a state it never saw? \
-             (counted in pipeline_input_out_of_range_total; {})",
-            crate::eval::significant(mean),
-            crate::eval::around(expects.center, expects.scale),
-            crate::stats::Said::how(n)
-        );
-    }
+    counters.input_out_of_range.fetch_add(far, Relaxed);
 }
 
 /// Runs `model` on a batch: the windows side by side in `input`, the
