@@ -559,7 +559,7 @@ impl Recording {
     }
 }
 
-pub(crate) mod dates;
+mod dates;
 mod describe;
 mod encoding;
 mod file;

@@ -134,7 +134,7 @@ pub fn same_period(rec: &Recording, stored: &[TrainingRows]) -> Option<String> {
     let first = t.next()?;
     let (lo, hi) = t.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
     let whole = (hi - lo).max(f64::MIN_POSITIVE);
-    let utc = crate::recording::dates::utc_text;
+    let utc = crate::recording::time::utc_text;
     stored.iter().enumerate().find_map(|(k, s)| {
         let (a, b) = s.span?;
         let overlap = hi.min(b) - lo.max(a);

@@ -548,6 +548,37 @@ pub(crate) fn span(seconds: f64) -> String {
     }
 }
 
+/// A time in seconds since the epoch as a UTC date and time
+/// (`2025-03-03 14:05 UTC`); a time before
+/// 1973 is none (elapsed seconds, as a logger counts them): as seconds.
+pub(crate) fn utc_text(seconds: f64) -> String {
+    if !(1e8..1e11).contains(&seconds) {
+        return format!("{seconds} s");
+    }
+    let minutes = (seconds / 60.0).floor() as i64;
+    let (days, minute) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y}-{m:02}-{d:02} {:02}:{:02} UTC",
+        minute / 60,
+        minute % 60
+    )
+}
+
+/// The proleptic Gregorian date (year, month, day) of a count of days since
+/// 1970-01-01 (H. Hinnant's `civil_from_days`).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 mod clock;
 pub(super) use clock::{hour_number, hours_column, stamp_refusal};
 

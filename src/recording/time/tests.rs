@@ -574,3 +574,12 @@ fn a_gap_after_a_skipped_row_is_said() {
 
 mod elapsed;
 mod hours;
+
+#[test]
+fn a_time_is_said_as_a_utc_date() {
+    use super::utc_text;
+    assert_eq!(utc_text(1_764_320_000.0), "2025-11-28 08:53 UTC");
+    assert_eq!(utc_text(951_782_400.0), "2000-02-29 00:00 UTC");
+    assert_eq!(utc_text(1_764_288_000.0), "2025-11-28 00:00 UTC");
+    assert_eq!(utc_text(12.5), "12.5 s");
+}
