@@ -79,12 +79,14 @@ impl Recording {
         let (regular, units) = match resample::read(&text, delimiter, opts, path, sniffed)? {
             Some(r) => {
                 let (own, units) = r.reading(opts, units);
+                // (Said as the file is: its own separators, not the text's.)
+                let file = (delimiter as char, opts.decimal);
                 (text, delimiter) = (r.text.into(), b',');
-                (Some((own, r.note)), units)
+                (Some((own, r.note, file)), units)
             }
             None => (None, units),
         };
-        let opts = regular.as_ref().map_or(opts, |(own, _)| own);
+        let opts = regular.as_ref().map_or(opts, |(own, ..)| own);
         let bytes: &[u8] = &text;
         // Lines counted from the bytes: the CSV reader's own count is one
         // short after a CRLF line end (every Excel export has them). A
@@ -544,11 +546,12 @@ impl Recording {
             if rec.rows == 0 {
                 return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
-            if let Some((_, note)) = &regular {
+            if let Some((_, note, (delimiter, decimal))) = &regular {
                 // Its skipped rows are the ticks without both values (kept
                 // as data rows: row k is tick k), no bad rows.
                 rec.resampled = Some(note.clone());
                 rec.skipped_examples.clear();
+                (rec.delimiter, rec.decimal) = (*delimiter, *decimal);
             }
             done.push(rec);
         }

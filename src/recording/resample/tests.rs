@@ -200,8 +200,9 @@ fn the_files_own_layout_and_conventions_are_kept() {
         (Some("degC"), Some("%"))
     );
     assert_eq!(r.time_step, Some(1.0));
-    // No tick was a bad row.
+    // No tick was a bad row; the file is said as it is.
     assert_eq!(r.skipped, 0);
+    assert_eq!(r.delimiter, ';');
 }
 
 /// A typo in a value is a bad cell, refused with its line (a word ends a
