@@ -214,6 +214,10 @@ pub(super) fn read(
     // of its input, tail's of its truth) ticks on the same clock.
     let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
     let comma = opts.decimal.map(|d| d == super::Decimal::Comma);
+    // Each channel's last time in file order, and its steps back: how
+    // many, and the first (its line, how far).
+    let mut last_in_file: [Option<f64>; 2] = [None; 2];
+    let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
     for row in rows {
         let (byte, r) = row.map_err(unreadable)?;
         // An InfluxDB export repeats the header above each table.
@@ -293,6 +297,26 @@ pub(super) fn read(
             counts[ch] += 1;
             words[ch] += usize::from(v.is_none());
             changes.push((t, ch, v));
+            if let Some(before) = last_in_file[ch].replace(t).filter(|&b| t < b) {
+                backs[ch].0 += 1;
+                backs[ch].1.get_or_insert((line(byte), before - t));
+            }
+        }
+    }
+    // A channel's rows in order but for a step or two back: naive local
+    // time across a daylight-saving change (an hour comes twice), which
+    // sorting would merge. Rows in no order (shuffled) are sorted.
+    for ch in 0..2 {
+        if let (n, Some((at, back))) = &backs[ch]
+            && (*n <= 3 || 100 * n < counts[ch])
+        {
+            return Err(fail(format!(
+                "line {at}: time goes back {} in {:?}'s rows, which are otherwise in order: local \
+                 time across a daylight-saving change (an hour that comes twice)? Export with a \
+                 UTC offset, or in UTC; sorted, the two hours would be merged",
+                time::span(*back),
+                names[ch]
+            )));
         }
     }
     if let Some(ch) = (0..2).find(|&ch| counts[ch] == words[ch]) {

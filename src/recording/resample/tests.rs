@@ -274,3 +274,43 @@ fn each_channel_alone_ticks_on_the_files_clock() {
         "b's first value is at tick 160 s, row 2"
     );
 }
+
+/// Naive local times across a daylight-saving fall-back (02:00 to 02:59
+/// twice): refused, not merged by sorting; rows in no order are sorted.
+#[test]
+fn an_hour_that_comes_twice_is_refused_and_shuffled_rows_are_sorted() {
+    let mut text = String::from("time,a,b\n");
+    for (h, m) in (0..4).flat_map(|h| (0..60).step_by(10).map(move |m| (h, m))) {
+        text.push_str(&format!("2025-10-26 0{h}:{m:02}:00,{h}.{m},1\n"));
+        if (h, m) == (2, 50) {
+            for m in (0..60).step_by(10) {
+                text.push_str(&format!("2025-10-26 02:{m:02}:00,9.{m},1\n"));
+            }
+        }
+    }
+    let opts = CsvOptions {
+        input: Column::Name("a".into()),
+        output: Column::Name("b".into()),
+        time: vec![Column::Name("time".into())],
+        every: Some(600.0),
+        ..Default::default()
+    };
+    let why = read(&text, &opts).unwrap_err().to_string();
+    assert!(
+        why.contains("time goes back 50.0 min in \"a\"'s rows"),
+        "{why}"
+    );
+    // The same rows without the repeated hour, shuffled: sorted and read.
+    let mut rows: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains(",9."))
+        .collect();
+    let n = rows.len();
+    for i in 0..n {
+        rows.swap(i, (i * 7 + 3) % n);
+    }
+    let shuffled = format!("time,a,b\n{}\n", rows.join("\n"));
+    let r = read(&shuffled, &opts).unwrap();
+    assert_eq!(r.rows, 24, "{:?}", r.resampled);
+}
