@@ -201,7 +201,9 @@ pub(super) fn merged(
     Some(format!(
         "{}{together}: rows of several topics at different rates, merged (a ROS bag through \
          PlotJuggler, a CAN log)? --rows-of {sparsest:?} keeps the rows where {sparsest:?} has a \
-         value, each other chosen column taking its latest value",
+         value, each other chosen column taking its latest value; values logged where they \
+         changed (a historian, Home Assistant) are read on one clock with --resample 1m (each \
+         column's latest value held at every tick)",
         each.join(", ")
     ))
 }
