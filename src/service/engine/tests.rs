@@ -279,7 +279,10 @@ fn a_compute_thread_gives_back_every_permit() {
 #[test]
 fn a_shadow_yields_to_live_work() {
     use tokio::sync::Semaphore;
-    let free = Arc::new(Semaphore::new(1));
+    // A permit per batch: the thread drops a batch's permit only after it
+    // answered, so one permit raced the next batch's taking it (the
+    // batcher's accounting is not under test here).
+    let free = Arc::new(Semaphore::new(3));
     let (tx, rx) = mpsc::channel(2);
     let (observed_tx, mut observed) = mpsc::channel(4);
     let compare = Arc::new(crate::service::observe::Compare::default());
