@@ -87,12 +87,17 @@ fn value_of(
         (Some(_), None) => delimiter != b',' && text.matches(',').count() == 1,
         _ => false,
     });
-    let plain = if comma {
-        text.replace('.', "").replacen(',', ".", 1)
+    // Read as the reader reads a cell of that convention (its grouping too).
+    let decimal = if comma {
+        super::Decimal::Comma
     } else {
-        text.replace(',', "")
+        super::Decimal::Point
     };
-    match plain.parse::<f64>() {
+    let convention = super::numbers::Convention {
+        decimal,
+        shown_by: String::new(),
+    };
+    match super::numbers::number_f64(text, &convention) {
         Ok(v) if v.is_finite() && !missing.contains(&(v as f32)) => Ok(Some(v)),
         Ok(_) => Ok(None),
         Err(_) if text.bytes().any(|b| b.is_ascii_digit()) => {
