@@ -34,6 +34,9 @@ pub struct StreamWindow {
     /// refused one (an `unavailable`, a NaN) is a hole the count cannot
     /// show, so it restarts the window (see [`Self::refused`]).
     unnumbered: bool,
+    /// Its changes read on the route's clock, where the route has one
+    /// (see [`hold`]).
+    pub hold: hold::Hold,
 }
 
 /// How far a stream's sampling step may lie from the training recording's
@@ -121,6 +124,9 @@ pub struct SavedWindow {
     /// Its sender numbers nothing (absent: it does).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unnumbered: bool,
+    /// Its value held on the route's clock (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<hold::Hold>,
 }
 
 /// What one message did to a stream.
@@ -154,7 +160,13 @@ impl StreamWindow {
             off_rate: None,
             newest_ts: None,
             unnumbered: false,
+            hold: hold::Hold::default(),
         }
+    }
+
+    /// W, the samples of one window.
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// Whether its last message carried no `seq`.
@@ -172,7 +184,8 @@ impl StreamWindow {
     /// sample does not follow the last as the count would say; a numbered
     /// stream shows the hole by its next seq.
     pub fn refused(&mut self) {
-        if self.unnumbered {
+        // A stream read on a clock shows the hole by its ticks' numbers.
+        if self.unnumbered && self.hold == hold::Hold::default() {
             self.reset();
         }
     }
@@ -215,6 +228,7 @@ impl StreamWindow {
             tail: self.buf[self.buf.len() - keep..].to_vec(),
             last_ts: self.last_ts,
             unnumbered: self.unnumbered,
+            hold: (self.hold != hold::Hold::default()).then_some(self.hold),
         }
     }
 
@@ -244,6 +258,7 @@ impl StreamWindow {
         w.next_seq = saved.next_seq;
         w.last_ts = saved.last_ts;
         w.unnumbered = saved.unnumbered;
+        w.hold = saved.hold.unwrap_or_default();
         Ok(w)
     }
 
@@ -514,6 +529,8 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+pub mod hold;
 
 #[cfg(test)]
 mod tests;

@@ -159,6 +159,7 @@ fn restore_with_a_short_tail_does_not_panic() {
         tail: vec![],
         last_ts: None,
         unnumbered: false,
+        hold: None,
     };
     checks::check_restored_window(5, &saved, &[(25_523_285_556_985_978, vec![0.0], 0)]);
 }
@@ -187,6 +188,7 @@ fn restore_with_an_impossible_run_does_not_panic() {
         tail: vec![],
         last_ts: None,
         unnumbered: false,
+        hold: None,
     };
     checks::check_restored_window(
         1,

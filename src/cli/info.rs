@@ -44,6 +44,9 @@ pub(crate) fn info(models_dir: &Path, a: &InfoArgs) -> Result<()> {
             // overrides): `null` when the model records no time column.
             "max_gap_s": gaps.map(|g| secs(g.max_gap_ns)),
             "time_step_s": gaps.map(|g| secs(g.step_ns)).filter(|s| *s > 0.0),
+            // The clock a sensor's changes are read on (`retrain --resample`).
+            "resample_s": pipeline::window::hold::Resample::of(None, None, meta.metrics.as_ref())
+                .map(|r| r.step_s),
         },
     });
     println!("{}", serde_json::to_string_pretty(&v)?);

@@ -20,7 +20,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap", "value_key"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap", "resample", "value_key"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -62,6 +62,13 @@ pub(crate) struct ServeArgs {
     /// recording was split at, when it had a time column].
     #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) max_gap: Option<std::time::Duration>,
+    /// Read the changes of a sensor that publishes on change (its samples
+    /// carry no `seq`) on a clock of this step (e.g. 1m; 0: as they come):
+    /// each value held until the next and read at every tick, as `retrain
+    /// --resample` read the training recording [default: the model's
+    /// --resample, if it was trained so].
+    #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
+    pub(crate) resample: Option<std::time::Duration>,
     /// The key of a sample map that holds the sample, where senders name it
     /// after its quantity (`{"temperature": 21.5, "humidity": 40}`, as
     /// Zigbee2MQTT and Shelly publish); a dotted key reads inside an object
@@ -222,6 +229,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
             },
             truth: a.truth.clone(),
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),
+            resample: a.resample.map(|d| d.as_secs_f64()),
             value_key: a.value_key.clone(),
             output_format: match a.output_format {
                 OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
@@ -381,6 +389,24 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             ),
             (None, Some(_)) => eprintln!("  windows never restart at gaps in time (max_gap = 0)"),
             (None, None) => {}
+        }
+        let clock =
+            pipeline::window::hold::Resample::of(r.resample, r.max_gap, m.meta.metrics.as_ref());
+        if let Some(c) = clock {
+            eprintln!(
+                "  samples without seq (a sensor's changes) are read every {}s, each value held \
+                 until the next{} ({})",
+                c.step_s,
+                c.max_hold_s
+                    .map_or(" (at most idle_timeout)".into(), |h| format!(
+                        " at most {h}s"
+                    )),
+                match r.resample {
+                    Some(_) => "its resample",
+                    None =>
+                        "as its model's training recording was: retrain --resample; resample = 0: as they come",
+                }
+            );
         }
         if let Some(key) = &r.value_key {
             eprintln!("  a sample map's sample is read from its key {key:?} (value_key)");

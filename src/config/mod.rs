@@ -173,6 +173,18 @@ pub struct RouteConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_gap: Option<f64>,
+    /// The clock a stream of changes is read on (`resample = "1m"`): each
+    /// value held until the next and read at every tick, as `retrain
+    /// --resample` read the training recording; for samples their sender
+    /// numbers nothing (a sensor that publishes on change). 0: samples as
+    /// they come. Absent: the model's `--resample`, if it was trained so.
+    #[serde(
+        default,
+        deserialize_with = "duration_key::opt_secs_with_unit",
+        serialize_with = "duration_key::secs_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resample: Option<f64>,
     /// The key of a sample map that holds its one sample, where a sender
     /// names it after its quantity (`{"temperature": 21.5, "humidity": 40}`,
     /// as Zigbee2MQTT and Shelly devices publish): read instead of `value`;

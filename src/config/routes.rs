@@ -20,6 +20,7 @@ impl RouteConfig {
             output_format: Default::default(),
             truth: None,
             max_gap: None,
+            resample: None,
             value_key: None,
         }
     }
@@ -240,6 +241,7 @@ mod tests {
             output_format: Default::default(),
             truth: None,
             max_gap: None,
+            resample: None,
             value_key: None,
         };
         let apart = [

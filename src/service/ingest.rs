@@ -90,6 +90,10 @@ pub(super) async fn ingest(
 ) {
     let mut sweep = tokio::time::interval(ingest.sweep_every());
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Reads the ticks of streams timed by their arrival while none of the
+    // route's messages comes (see `clocked`).
+    let mut clock = tokio::time::interval(ingest.clock_every());
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -105,6 +109,13 @@ pub(super) async fn ingest(
                 None => break,
             },
             _ = sweep.tick() => ingest.evict_idle(),
+            _ = clock.tick() => {
+                let nearly_full = || sub.nearly_full();
+                let when_full = WhenFull::ShedIf(&nearly_full);
+                if ingest.read_clock(wire::now_ns(), when_full).await.is_none() {
+                    return;
+                }
+            }
         }
     }
     // Disconnected, the server holds nothing more for us (core NATS keeps
@@ -150,8 +161,14 @@ pub(super) struct Ingest {
     pub reporter: Reporter,
     limits: IngestLimits,
     streams: HashMap<Arc<str>, StreamEntry>,
-    /// Windows completed by the current message (reused).
-    completed: Vec<(u64, Vec<f32>)>,
+    /// Windows completed by the current message, or read off the clock,
+    /// to hand on (reused).
+    completed: Vec<Job>,
+    /// Ticks of a held value, as samples (reused).
+    ticks: Vec<f32>,
+    /// The route's clock has been read up to (not including) this tick
+    /// (see [`clocked`]).
+    clock_read: i64,
     /// The current message's stream key and samples (reused).
     key: String,
     values: Vec<f32>,
@@ -184,6 +201,8 @@ impl Ingest {
             jobs,
             streams: HashMap::new(),
             completed: Vec::new(),
+            ticks: Vec::new(),
+            clock_read: i64::MIN,
             key: String::new(),
             values: Vec::new(),
             replaying: false,
@@ -276,18 +295,29 @@ impl Ingest {
             self.reporter.stats.messages_in.fetch_add(1, Relaxed);
         }
         let origin = Origin::of(msg);
+        // The service's time: streams timed by their arrival have their
+        // ticks to it read first (see `clocked`).
+        let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
+        let Some(ticked) = self.read_clock(now, when_full).await else {
+            return Handled::Stopped;
+        };
         match self.admit(msg, origin, when_full).await {
-            Ok(Some(n)) => Handled::Windows(n),
+            Ok(Some(n)) => Handled::Windows(ticked + n),
             Ok(None) => Handled::Stopped,
             Err(r) => {
                 if let Some(e) = self.streams.get_mut(r.stream.as_str()) {
-                    e.window.refused();
+                    if e.window.hold.holds() {
+                        let by_arrival = e.window.hold.by_arrival;
+                        e.window.hold.end(by_arrival.then_some(now));
+                    } else {
+                        e.window.refused();
+                    }
                 }
                 let subject = msg.subject.as_str();
                 (self.reporter)
                     .report_from(origin, r.kind, &r.stream, subject, r.detail.clone())
                     .await;
-                Handled::Refused(r)
+                Handled::Refused(r, ticked)
             }
         }
     }
@@ -377,12 +407,22 @@ impl Ingest {
                 },
             );
         }
+        // A sensor's changes, on a route that reads them on a clock.
+        let clock = (self.route.resample())
+            .filter(|_| samples.seq.is_none())
+            .map(|r| r.clock(self.limits().idle_timeout));
         let Some(entry) = self.streams.get_mut(key) else {
             return Ok(Some(0));
         };
         entry.last_seen = now;
         entry.window.numbered(samples.seq.is_some());
         let stream = entry.key.clone();
+        let trace = origin.traceparent.map(TraceParent::new);
+        if let Some(clock) = clock {
+            let (ts, ingest) = (samples.ts, self);
+            return (ingest.take_changes(&stream, clock, ts, trace, origin, subject, when_full))
+                .await;
+        }
         let completed = &mut self.completed;
         let buffers = &self.route.buffers;
         completed.clear();
@@ -421,7 +461,16 @@ impl Ingest {
             &self.values,
             time,
             self.route.cfg.stride,
-            |first, win| completed.push((first, buffers.window(win))),
+            |first, win| {
+                completed.push(Job {
+                    stream: stream.clone(),
+                    seq: first,
+                    input: buffers.window(win),
+                    ts: samples.ts,
+                    enqueued: Instant::now(),
+                    trace: trace.clone(),
+                });
+            },
         );
         let next = entry.window.next_seq().unwrap_or(0);
         if !self.replaying {
@@ -461,17 +510,14 @@ impl Ingest {
                 .report_from(origin, ErrorKind::OutOfOrder, key, subject, detail)
                 .await;
         }
+        Ok(self.dispatch(when_full).await)
+    }
+
+    /// Hands the windows completed on to the batcher: how many, or `None`
+    /// when it is gone (the service is stopping).
+    async fn dispatch(&mut self, when_full: WhenFull<'_>) -> Option<u64> {
         let (mut sent, mut shed) = (0, 0);
-        let trace = origin.traceparent.map(TraceParent::new);
-        for (first, input) in self.completed.drain(..) {
-            let job = Job {
-                stream: stream.clone(),
-                seq: first,
-                input,
-                ts: samples.ts,
-                enqueued: Instant::now(),
-                trace: trace.clone(),
-            };
+        for job in self.completed.drain(..) {
             let job = match self.jobs.try_send(job) {
                 Ok(()) => {
                     sent += 1;
@@ -498,9 +544,9 @@ impl Ingest {
         // The batcher is gone (the service is stopping): say so, once the
         // windows shed before are counted.
         if self.jobs.is_closed() {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(sent))
+        Some(sent)
     }
 
     /// Counts windows shed, and says so at most once a second.
@@ -529,8 +575,9 @@ pub(super) enum Handled {
     /// Accepted (or partly: gaps and out-of-order samples are reported);
     /// this many windows were handed on.
     Windows(u64),
-    /// Refused whole, and reported.
-    Refused(Rejection),
+    /// Refused whole, and reported; this many windows were handed on
+    /// before it (ticks of streams read on the clock).
+    Refused(Rejection, u64),
     /// The pipeline behind is gone (the service is stopping).
     Stopped,
 }
@@ -544,6 +591,7 @@ pub(super) struct Rejection {
     pub detail: String,
 }
 
+mod clocked;
 mod said;
 use said::{off_rate, other_unit, time_gap_detail, unstamped};
 

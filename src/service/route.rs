@@ -12,6 +12,7 @@ use super::observe::{Compare, Observed};
 use crate::config::{RouteConfig, ServeConfig};
 use crate::error::{Error, Result};
 use crate::format::{self, LoadedModel};
+use crate::window::hold::Resample;
 use crate::window::{SubjectPattern, TimeGaps};
 
 /// The models of a route at one instant.
@@ -44,6 +45,9 @@ pub(super) struct Route {
     /// configured `max_gap` beats it), so a model trained at another rate
     /// or with a time column swapped in is served at its own.
     time_gaps: RwLock<Option<TimeGaps>>,
+    /// The clock a sensor's changes are read on: the live model's
+    /// `--resample` (the route's `resample` beats it).
+    resample: RwLock<Option<Resample>>,
     /// Whether the live model records missing-value codes.
     has_missing: std::sync::atomic::AtomicBool,
     pub pattern: SubjectPattern,
@@ -111,6 +115,12 @@ impl Route {
         // (The same weights may come with another time step recorded.)
         let gaps = TimeGaps::of(self.cfg.max_gap, guard.live.meta.metrics.as_ref());
         *self.time_gaps.write().unwrap_or_else(|p| p.into_inner()) = gaps;
+        let clock = Resample::of(
+            self.cfg.resample,
+            self.cfg.max_gap,
+            guard.live.meta.metrics.as_ref(),
+        );
+        *self.resample.write().unwrap_or_else(|p| p.into_inner()) = clock;
         let has = !guard.live.missing.is_empty();
         (self.has_missing).store(has, std::sync::atomic::Ordering::Relaxed);
         guard.clone()
@@ -139,6 +149,11 @@ impl Route {
     /// The live model's time rule (see the field).
     pub fn time_gaps(&self) -> Option<TimeGaps> {
         *self.time_gaps.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live model's clock for changes (see the field).
+    pub fn resample(&self) -> Option<Resample> {
+        *self.resample.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Loads and checks a model file for this route, to serve in place of
@@ -497,12 +512,24 @@ pub(super) fn load_routes(
                      stream is kept at least twice as long (idle_timeout)"
                 );
             }
+            let resample = Resample::of(r.resample, r.max_gap, model.meta.metrics.as_ref());
+            if let Some(c) = resample {
+                tracing::info!(
+                    pair = %r.pair,
+                    step_s = c.step_s,
+                    max_hold_s = c.max_hold_s,
+                    "samples without seq (a sensor's changes) are read on a clock: each value \
+                     held until the next and read at every tick, as retrain --resample read the \
+                     training recording"
+                );
+            }
             let model = Arc::new(model);
             let route = Arc::new(Route {
                 cfg: r.clone(),
                 path,
                 window: model.model.window(),
                 time_gaps: RwLock::new(time_gaps),
+                resample: RwLock::new(resample),
                 has_missing: (!model.missing.is_empty()).into(),
                 configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
@@ -550,6 +577,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 shadow: s.shadow.map(|m| m.id.clone()),
                 previous: s.previous.map(|m| m.id.clone()),
                 max_gap_s: r.time_gaps().map(|g| g.max_gap_ns as f64 / 1e9),
+                resample_s: r.resample().map(|c| c.step_s),
                 compare: r.compare.snapshot(),
                 histograms: r.counters.read_histograms(),
             }

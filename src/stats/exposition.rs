@@ -266,6 +266,18 @@ impl Scrape {
                     .encode_gauge(&gap)?;
             }
         }
+        let mut m = enc.encode_descriptor(
+            "pipeline_route_resample_seconds",
+            "The step of the clock a sensor's changes (samples without seq) are read on, by route; no series: the route windows samples as they come.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.routes {
+            if let Some(step) = r.resample_s {
+                m.encode_family(&[("pair", r.pair.as_str())])?
+                    .encode_gauge(&step)?;
+            }
+        }
         type Pick = fn(&CompareSnapshot) -> &Running;
         let mut m = enc.encode_descriptor(
             "pipeline_shadow_mse",
@@ -490,13 +502,16 @@ mod tests {
         let gaps = RouteInfo {
             pair: "meter".into(),
             max_gap_s: Some(2700.0),
+            resample_s: Some(60.0),
             ..Default::default()
         };
+        let with_gaps = s.render_prometheus(&[gaps]);
         assert!(
-            s.render_prometheus(&[gaps])
-                .contains("pipeline_route_max_gap_seconds{pair=\"meter\"} 2700"),
-            "{text}"
+            with_gaps.contains("pipeline_route_max_gap_seconds{pair=\"meter\"} 2700")
+                && with_gaps.contains("pipeline_route_resample_seconds{pair=\"meter\"} 60"),
+            "{with_gaps}"
         );
+        assert!(!text.contains("pipeline_route_resample_seconds{"), "{text}");
         assert!(!text.contains("# EOF"), "{text}");
         // The connection to NATS, as the client's events last said.
         assert!(text.contains("\npipeline_nats_connected 1\n"), "{text}");

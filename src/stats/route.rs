@@ -248,6 +248,10 @@ pub struct RouteInfo {
     /// restarts (a `time_gap` event); none: the route never splits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_gap_s: Option<f64>,
+    /// The clock a sensor's changes are read on (seconds between ticks);
+    /// none: samples are windowed as they come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample_s: Option<f64>,
     pub compare: CompareSnapshot,
     /// The route's histograms ([`RouteCounters::read_histograms`]); for
     /// `/metrics` only.

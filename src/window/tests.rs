@@ -154,6 +154,7 @@ fn saved_and_restored_windows_continue_exactly() {
             tail: vec![0.0; 3],
             last_ts: None,
             unnumbered: false,
+            hold: None,
         };
         assert!(StreamWindow::restore(4, &bad).is_err(), "{why}");
     }

@@ -8,6 +8,7 @@
 
 use crate::common;
 
+mod clock;
 mod exactly_once;
 mod handover;
 mod left_behind;

@@ -7,6 +7,7 @@
 use crate::common;
 
 mod auth;
+mod clock;
 mod lifecycle;
 mod metrics;
 mod missing;

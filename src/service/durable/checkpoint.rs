@@ -578,6 +578,7 @@ mod tests {
                 tail: vec![1.5, -2.0],
                 last_ts: Some((8, 1_764_320_000_000_000_000)),
                 unnumbered: true,
+                hold: None,
             },
         )];
         let back: Windows =

@@ -417,7 +417,8 @@ async fn consume(
                     *handled = (*handled).max(seq);
                     match ingest.handle(&msg, WhenFull::Wait).await {
                         Handled::Windows(n) => state.sent += n,
-                        Handled::Refused(why) => {
+                        Handled::Refused(why, n) => {
+                            state.sent += n;
                             if let Some(dead) = &shared.cfg.dead_letter_stream {
                                 let input = &shared.cfg.input_stream;
                                 dead_letter::keep(&shared.js, dead, input, seq, &msg, &why).await?;

@@ -1,0 +1,214 @@
+//! A sensor's changes read on its route's clock (a model trained with
+//! `retrain --resample`): each change's value is held until the next and
+//! read at every tick, the ticks numbered from the epoch, so a stream's
+//! windows are of the samples training read (see [`crate::window::hold`]).
+//!
+//! A tick's value is known once a later change has come, or, for a stream
+//! timed by its arrival, once the service's time has passed it: each
+//! message first has the ticks before its time read off every such stream
+//! (in durable mode its time is when JetStream stored it, so a replay
+//! reads the same ticks where the first reading did), and in core NATS a
+//! timer reads them while no message comes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tokio::time::Instant;
+
+use super::{Ingest, Rejection, WhenFull};
+use crate::service::engine::{Buffers, Job};
+use crate::service::events::{Origin, TraceParent};
+use crate::service::route::Route;
+use crate::window::hold::{Clock, Run};
+use crate::window::{Outcome, StreamWindow, stamp_ns};
+use crate::wire::ErrorKind;
+
+/// What makes a run of ticks into windows of one stream.
+struct Feed<'a> {
+    ticks: &'a mut Vec<f32>,
+    completed: &'a mut Vec<Job>,
+    buffers: &'a Buffers,
+    clock: Clock,
+    stride: u64,
+}
+
+impl<'a> Feed<'a> {
+    fn new(
+        ticks: &'a mut Vec<f32>,
+        completed: &'a mut Vec<Job>,
+        route: &'a Route,
+        clock: Clock,
+    ) -> Self {
+        let (buffers, stride) = (&route.buffers, route.cfg.stride);
+        Self {
+            ticks,
+            completed,
+            buffers,
+            clock,
+            stride,
+        }
+    }
+
+    /// Feeds `run` to `window`: each window completed becomes a job,
+    /// stamped with the time of its newest tick.
+    fn run(
+        &mut self,
+        window: &mut StreamWindow,
+        run: Run,
+        stream: &Arc<str>,
+        trace: Option<&TraceParent>,
+    ) -> Outcome {
+        let w = window.window() as u64;
+        self.ticks.clear();
+        self.ticks.resize(run.len as usize, run.value);
+        let (clock, completed, buffers) = (self.clock, &mut *self.completed, self.buffers);
+        window.accept_at(run.first, self.ticks, None, self.stride, |first, win| {
+            let newest = i64::try_from(first + w - 1).unwrap_or(i64::MAX);
+            completed.push(Job {
+                stream: stream.clone(),
+                seq: first,
+                input: buffers.window(win),
+                ts: Some(clock.at(newest)),
+                enqueued: Instant::now(),
+                trace: trace.cloned(),
+            });
+        })
+    }
+}
+
+impl Ingest {
+    /// The route's clock, if it reads changes on one.
+    fn clock(&self) -> Option<Clock> {
+        let idle = self.limits().idle_timeout;
+        self.route.resample().map(|r| r.clock(idle))
+    }
+
+    /// How often the core-NATS timer reads the clock: an eighth of a tick
+    /// (5 ms to 1 s), a second where the route reads none.
+    pub(in crate::service) fn clock_every(&self) -> std::time::Duration {
+        use std::time::Duration;
+        self.clock().map_or(Duration::from_secs(1), |c| {
+            Duration::from_nanos(c.step_ns.unsigned_abs() / 8)
+                .clamp(Duration::from_millis(5), Duration::from_secs(1))
+        })
+    }
+
+    /// Reads the ticks before `now` (ns) off every stream timed by its
+    /// arrival, once per tick of the clock, and hands their windows on:
+    /// how many, or `None` when the batcher is gone.
+    pub(in crate::service) async fn read_clock(
+        &mut self,
+        now: i64,
+        when_full: WhenFull<'_>,
+    ) -> Option<u64> {
+        let Some(clock) = self.clock() else {
+            return Some(0);
+        };
+        let tick = clock.tick_from(now);
+        if tick <= self.clock_read {
+            return Some(0);
+        }
+        self.clock_read = tick;
+        self.completed.clear();
+        let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
+        let mut gaps = Vec::new();
+        for e in self.streams.values_mut() {
+            let hold = &mut e.window.hold;
+            if !(hold.by_arrival && hold.holds()) {
+                continue;
+            }
+            if let Some(run) = hold.read(&clock, now) {
+                let outcome = feed.run(&mut e.window, run, &e.key, None);
+                gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
+            }
+        }
+        for (stream, (expected, got)) in gaps {
+            let detail = no_value(expected, got, &clock);
+            let input = &self.route.cfg.input;
+            (self.reporter)
+                .report(ErrorKind::TimeGap, &stream, input, detail)
+                .await;
+        }
+        self.dispatch(when_full).await
+    }
+
+    /// Takes one message of a stream read on the clock: its samples are
+    /// changes at its `ts` (`stamped`), else at its arrival, one step of
+    /// the clock apart.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn take_changes(
+        &mut self,
+        stream: &Arc<str>,
+        clock: Clock,
+        stamped: Option<i64>,
+        trace: Option<TraceParent>,
+        origin: Origin<'_>,
+        subject: &str,
+        when_full: WhenFull<'_>,
+    ) -> Result<Option<u64>, Rejection> {
+        let by_arrival = stamped.is_none();
+        let t = match stamped {
+            Some(ts) => stamp_ns(ts),
+            None => self.stored_at.unwrap_or_else(crate::wire::now_ns),
+        };
+        if t < 0 {
+            return Err(Rejection {
+                kind: ErrorKind::InvalidValue,
+                stream: stream.to_string(),
+                detail: format!(
+                    "ts {t} lies before 1970: no tick of the route's clock (resample) reads it"
+                ),
+            });
+        }
+        let Some(entry) = self.streams.get_mut(&**stream) else {
+            return Ok(Some(0));
+        };
+        self.completed.clear();
+        let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
+        let (mut taken, mut earlier, mut gap) = (0u64, (0usize, 0i64), None);
+        for (i, &v) in self.values.iter().enumerate() {
+            let at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
+            match entry.window.hold.change(&clock, v, at, by_arrival) {
+                Ok(run) => {
+                    taken += 1;
+                    if let Some(run) = run {
+                        let outcome = feed.run(&mut entry.window, run, stream, trace.as_ref());
+                        gap = gap.or(outcome.gap);
+                    }
+                }
+                Err(e) => earlier = (earlier.0 + 1, e.held_at),
+            }
+        }
+        if !self.replaying {
+            let stats = &self.reporter.stats;
+            stats.samples_in.fetch_add(taken, Relaxed);
+            (self.route.counters.samples_in).fetch_add(taken, Relaxed);
+        }
+        let reporter = &self.reporter;
+        if let Some((expected, got)) = gap {
+            let detail = no_value(expected, got, &clock);
+            (reporter.report_from(origin, ErrorKind::TimeGap, stream, subject, detail)).await;
+        }
+        if earlier.0 > 0 {
+            let detail = format!(
+                "{} change(s) stamped before the value held (its change came at {} ns): dropped",
+                earlier.0, earlier.1
+            );
+            (reporter.report_from(origin, ErrorKind::OutOfOrder, stream, subject, detail)).await;
+        }
+        Ok(self.dispatch(when_full).await)
+    }
+}
+
+/// Why ticks `expected` to `got` − 1 have no value.
+fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
+    let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+    let n = got.saturating_sub(expected);
+    format!(
+        "{n} tick(s) of the route's clock (every {}) from tick {expected} had no value: a change is \
+         held {} at most (the model's --max-gap, or idle_timeout), and a refused message ends \
+         it; window restarted at tick {got}",
+        span(clock.step_ns),
+        span(clock.max_hold_ns)
+    )
+}

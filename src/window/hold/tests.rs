@@ -1,0 +1,126 @@
+use super::*;
+
+/// Ticks every 10 ns, a value held at most 35 ns.
+const CLOCK: Clock = Clock {
+    step_ns: 10,
+    max_hold_ns: 35,
+};
+
+fn run(first: u64, len: u64, value: f32) -> Option<Run> {
+    Some(Run { first, len, value })
+}
+
+/// Each tick reads the latest change at or before it, as `retrain
+/// --resample` reads a recording; a change exactly on a tick is that
+/// tick's value.
+#[test]
+fn a_tick_reads_the_latest_change_at_or_before_it() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 3, false), Ok(None));
+    // Ticks 1 and 2 (10, 20) held 1.0; tick 3 (30) is the new value's.
+    assert_eq!(h.change(&CLOCK, 2.0, 30, false), Ok(run(1, 2, 1.0)));
+    assert_eq!(h.change(&CLOCK, 3.0, 41, false), Ok(run(3, 2, 2.0)));
+    // Two changes between ticks: the later one is read.
+    assert_eq!(h.change(&CLOCK, 4.0, 45, false), Ok(None));
+    assert_eq!(h.read(&CLOCK, 61), run(5, 2, 4.0));
+    assert_eq!(h.read(&CLOCK, 61), None, "a tick is read once");
+}
+
+/// A value is held `max_hold_ns` at most: the ticks past it have no value,
+/// and the next change starts a later run (its window restarts).
+#[test]
+fn a_hold_ends_after_the_longest_a_value_is_held() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 5, false), Ok(None));
+    // Held to 40 (5 + 35): ticks 1..=4.
+    assert_eq!(h.read(&CLOCK, 1_000), run(1, 4, 1.0));
+    assert!(!h.holds());
+    assert_eq!(h.change(&CLOCK, 2.0, 200, false), Ok(None));
+    assert_eq!(h.read(&CLOCK, 221), run(20, 3, 2.0));
+}
+
+/// A refused message ends the hold where it came: the ticks before it
+/// keep the value, none after it until the next change.
+#[test]
+fn a_refusal_ends_the_hold_where_it_came() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 0, true), Ok(None));
+    h.end(Some(25));
+    assert_eq!(h.read(&CLOCK, 100), run(0, 3, 1.0));
+    assert_eq!(h.change(&CLOCK, 2.0, 28, true), Ok(None));
+    assert_eq!(h.read(&CLOCK, 41), run(3, 2, 2.0));
+    // A sender's stamps: the refusal's time is not known, so the hold ends
+    // at its change.
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 10, false), Ok(None));
+    h.end(None);
+    assert_eq!(h.read(&CLOCK, 100), run(1, 1, 1.0));
+}
+
+/// A change stamped before the one held is dropped; one stamped after it
+/// but before ticks already read applies from the next tick.
+#[test]
+fn an_earlier_change_is_dropped_and_a_late_one_applies_from_the_next_tick() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 10, true), Ok(None));
+    assert_eq!(h.change(&CLOCK, 0.5, 9, true), Err(Earlier { held_at: 10 }));
+    assert_eq!(h.read(&CLOCK, 31), run(1, 3, 1.0));
+    assert_eq!(h.change(&CLOCK, 2.0, 15, true), Ok(None));
+    assert_eq!(h.read(&CLOCK, 41), run(4, 1, 2.0));
+}
+
+/// The clock's ticks are multiples of its step from the epoch; a route's
+/// `resample` beats the model's, 0 turns it off, and the hold is the
+/// route's `max_gap`, the model's, or the idle time-out.
+#[test]
+fn the_clock_is_the_models_unless_the_route_says_otherwise() {
+    assert_eq!(
+        (CLOCK.tick_from(0), CLOCK.tick_from(1), CLOCK.tick_from(10)),
+        (0, 1, 1)
+    );
+    assert_eq!(CLOCK.tick_from(-5), 0);
+    let m = serde_json::json!({"reading": {"resample_s": 60.0, "max_gap_s": 900.0}});
+    let idle = std::time::Duration::from_secs(600);
+    let c = Resample::of(None, None, Some(&m)).unwrap().clock(idle);
+    assert_eq!(
+        (c.step_ns, c.max_hold_ns),
+        (60_000_000_000, 900_000_000_000)
+    );
+    let c = Resample::of(Some(10.0), Some(30.0), Some(&m)).unwrap();
+    assert_eq!(c.clock(idle).max_hold_ns, 30_000_000_000);
+    assert_eq!(Resample::of(Some(0.0), None, Some(&m)), None);
+    let plain = serde_json::json!({"reading": {"resample_s": null}});
+    assert_eq!(Resample::of(None, None, Some(&plain)), None);
+    let unbounded = serde_json::json!({"reading": {"resample_s": 60.0}});
+    let c = Resample::of(None, None, Some(&unbounded))
+        .unwrap()
+        .clock(idle);
+    assert_eq!(c.max_hold_ns, 600_000_000_000);
+}
+
+/// A hold survives a checkpoint as it was.
+#[test]
+fn a_hold_is_saved_and_restored_whole() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.5, 12, true), Ok(None));
+    h.end(Some(33));
+    let text = serde_json::to_string(&h).unwrap();
+    let back: Hold = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, h);
+    let bytes = rmp_serde::to_vec_named(&h).unwrap();
+    assert_eq!(rmp_serde::from_slice::<Hold>(&bytes).unwrap(), h);
+    assert_eq!(serde_json::to_string(&Hold::default()).unwrap(), "{}");
+}
+
+/// A stream's window carries its hold through a checkpoint.
+#[test]
+fn a_streams_checkpoint_keeps_its_hold() {
+    let mut w = crate::window::StreamWindow::new(4);
+    assert_eq!(w.hold.change(&CLOCK, 2.5, 7, true), Ok(None));
+    let saved = w.save();
+    assert!(saved.hold.is_some());
+    let back = crate::window::StreamWindow::restore(4, &saved).unwrap();
+    assert_eq!(back.hold, w.hold);
+    // A stream read on no clock saves none.
+    assert_eq!(crate::window::StreamWindow::new(4).save().hold, None);
+}

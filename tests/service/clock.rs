@@ -1,0 +1,183 @@
+//! A sensor that publishes on change, served by a model trained on its
+//! recording read on a clock (`retrain --resample`): the route reads the
+//! changes as training did, each value held until the next and read at
+//! every tick of the model's clock, the ticks numbered from the epoch.
+
+use super::*;
+
+/// A copy of the sin-cos model whose training recording was read every
+/// `step_s` seconds, a value held at most `hold_s`.
+fn resampled(dir: &std::path::Path, step_s: f64, hold_s: f64) -> PathBuf {
+    let model = dir.join("resampled.safetensors");
+    common::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        |m| {
+            m["time_step_s"] = serde_json::json!(step_s);
+            m["reading"] = serde_json::json!({ "resample_s": step_s, "max_gap_s": hold_s });
+        },
+    );
+    model
+}
+
+/// Changes stamped by their sender (`{"value": …, "ts": …}`, no seq) at
+/// irregular times: a tick reads the latest change at or before it (a
+/// tick without a change the value held, of two changes between ticks the
+/// later), so the stream's translations are those of a numbered stream of
+/// the tick values, seq for seq (tick k of a 1 s clock is seq k, its
+/// windows stamped with their newest tick's time). A change stamped
+/// before the value held is dropped, said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensors_changes_are_read_on_the_models_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 5.0));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second;
+    // The value each tick reads: the curve, held where no change came.
+    let ticks = 60u64;
+    let value: Vec<f32> = (0..ticks)
+        .scan(0.0, |held, k| {
+            if k % 7 != 3 {
+                *held = input_at(k + 1);
+            }
+            Some(*held)
+        })
+        .collect();
+    let change = async |v: f32, t: i64| {
+        let json = serde_json::json!({ "value": v, "ts": t }).to_string();
+        client.publish("samples.sensor", json.into()).await.unwrap();
+    };
+    for k in 0..ticks {
+        if k % 7 == 3 {
+            continue;
+        }
+        // A change that another overrides before the tick, then the
+        // tick's own, each a little before it.
+        if k % 5 == 0 {
+            change(-9.0, at(k) - 700_000_000).await;
+        }
+        let before = (k % 4) as i64 * 150_000_000;
+        change(value[k as usize], at(k) - before).await;
+        if k == 30 {
+            change(-9.0, at(k) - 900_000_000).await;
+        }
+    }
+    // A change after the last tick reads every tick before it.
+    change(0.5, at(ticks - 1) + 1).await;
+    for k in 0..ticks {
+        let msg = pipeline::wire::SamplesOut {
+            seq: first_tick + k,
+            value: Some(value[k as usize]),
+            values: None,
+            ts: Some(at(k)),
+        };
+        let subject = "samples.numbered";
+        client.publish(subject, msg.encode().into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let per_stream = (ticks - W + 1) as usize;
+    let got = collect(&mut out, 2 * per_stream, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let of =
+        |stream: &str| -> Vec<&Translation> { got.iter().filter(|t| t.stream == stream).collect() };
+    let (sensor, numbered) = (of("sensor"), of("numbered"));
+    assert_eq!(sensor.len(), per_stream);
+    for (s, n) in sensor.iter().zip(&numbered) {
+        assert_eq!((s.seq, &s.values), (n.seq, &n.values));
+        assert_eq!(
+            s.ts,
+            Some((s.seq + W - 1) as i64 * second),
+            "the newest tick's time"
+        );
+    }
+    assert_eq!(sensor[0].seq, first_tick);
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!(
+        (e.kind, e.stream.as_str()),
+        (ErrorKind::OutOfOrder, "sensor")
+    );
+    assert!(
+        e.detail.contains("stamped before the value held"),
+        "{}",
+        e.detail
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    // Changes taken are the samples counted in (the final one too, not
+    // the one dropped).
+    let changes = (0..ticks).filter(|k| k % 7 != 3).count() as u64;
+    let decoys = (0..ticks).filter(|k| k % 7 != 3 && k % 5 == 0).count() as u64;
+    assert_eq!(
+        svc.stats.snapshot().samples_in,
+        changes + decoys + 1 + ticks
+    );
+    svc.shutdown().await;
+}
+
+/// A sensor's bare numbers (an MQTT sensor's, timed by their arrival): its
+/// value is read at every tick while nothing comes, until the hold ends
+/// (the model's `--max-gap`); an `unavailable` ends it at once, the ticks
+/// after it have no value (the next change's window restarts, said).
+/// Every window is of one held value, and is the numbered stream's of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_sensors_value_is_held_on_the_clock_until_its_hold_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    // Ticks every 20 ms, a value held 0.8 s at most (40 ticks).
+    cfg.routes[0].model = Some(resampled(dir.path(), 0.02, 0.8));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let (v1, v2) = (input_at(5), input_at(9));
+    for (stream, v) in [("ref1", v1), ("ref2", v2)] {
+        for seq in 0..W {
+            send(&client, stream, seq, &[v]).await;
+        }
+    }
+    let bare = async |text: &str| {
+        let payload = bytes::Bytes::from(text.to_string());
+        client.publish("samples.sensor", payload).await.unwrap();
+        client.flush().await.unwrap();
+    };
+    let refs = collect(&mut out, 2, translation).await;
+    let of_ref = |s: &str| refs.iter().find(|t| t.stream == s).unwrap().values.clone();
+    let (r1, r2) = (of_ref("ref1"), of_ref("ref2"));
+
+    bare(&v1.to_string()).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    bare("unavailable").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bare(&v2.to_string()).await;
+    // The hold of v2 ends 0.8 s after it came: its last window by then.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut got = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), out.next()).await {
+        got.push(translation(&m.payload));
+    }
+    let first = got.iter().filter(|t| t.values == r1).count();
+    let second = got.iter().filter(|t| t.values == r2).count();
+    assert_eq!(first + second, got.len(), "a window of one held value each");
+    // 0.7 s of v1 is 35 ticks (12 windows), held 0.8 s at most (17);
+    // v2's hold is 40 ticks (17 windows): a tick or two either way.
+    assert!((10..=17).contains(&first), "{first} windows of v1");
+    assert!((15..=18).contains(&second), "{second} windows of v2");
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    let jump = seqs.windows(2).position(|p| p[1] != p[0] + 1).unwrap();
+    assert_eq!(jump + 1, first, "{seqs:?}");
+    // The ticks between the `unavailable` and v2 (0.2 s, more on a slow
+    // machine) have no value, and the next window starts W − 1 ticks
+    // after v2's first.
+    let missing = seqs[jump + 1] - seqs[jump] - 1;
+    assert!((W + 5..=W + 40).contains(&missing), "{seqs:?}");
+    let mut kinds = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), errors.next()).await {
+        let e = event(&m.payload);
+        assert_eq!(e.stream, "sensor");
+        kinds.push((e.kind, e.detail));
+    }
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0].0, ErrorKind::Malformed);
+    assert_eq!(kinds[1].0, ErrorKind::TimeGap);
+    assert!(kinds[1].1.contains("had no value"), "{}", kinds[1].1);
+    svc.shutdown().await;
+}
