@@ -295,12 +295,18 @@ impl Ingest {
             self.reporter.stats.messages_in.fetch_add(1, Relaxed);
         }
         let origin = Origin::of(msg);
-        // The service's time: streams timed by their arrival have their
-        // ticks to it read first (see `clocked`).
-        let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
-        let Some(ticked) = self.read_clock(now, when_full).await else {
-            return Handled::Stopped;
-        };
+        // The service's time, on a route that reads changes on a clock:
+        // streams timed by their arrival have their ticks to it read first
+        // (see `clocked`).
+        let mut ticked = 0;
+        let mut now = 0;
+        if self.route.resample().is_some() {
+            now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
+            let Some(n) = self.read_clock(now, when_full).await else {
+                return Handled::Stopped;
+            };
+            ticked = n;
+        }
         match self.admit(msg, origin, when_full).await {
             Ok(Some(n)) => Handled::Windows(ticked + n),
             Ok(None) => Handled::Stopped,
