@@ -92,8 +92,8 @@ pub(super) async fn ingest(
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Reads the ticks of streams timed by their arrival while none of the
     // route's messages comes (see `clocked`).
-    let mut clock = tokio::time::interval(ingest.clock_every());
-    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let clock = tokio::time::sleep(ingest.next_clock_read());
+    tokio::pin!(clock);
     loop {
         tokio::select! {
             biased;
@@ -109,12 +109,13 @@ pub(super) async fn ingest(
                 None => break,
             },
             _ = sweep.tick() => ingest.evict_idle(),
-            _ = clock.tick() => {
+            () = &mut clock => {
                 let nearly_full = || sub.nearly_full();
                 let when_full = WhenFull::ShedIf(&nearly_full);
                 if ingest.read_clock(wire::now_ns(), when_full).await.is_none() {
                     return;
                 }
+                clock.as_mut().reset(Instant::now() + ingest.next_clock_read());
             }
         }
     }

@@ -83,14 +83,21 @@ impl Ingest {
         self.route.resample().map(|r| r.clock(idle))
     }
 
-    /// How often the core-NATS timer reads the clock: an eighth of a tick
-    /// (5 ms to 1 s), a second where the route reads none.
-    pub(in crate::service) fn clock_every(&self) -> std::time::Duration {
+    /// How long the core-NATS timer waits to read the clock: until just
+    /// after its next tick (a millisecond, for the messages the server
+    /// has routed to us by then), so a quiet sensor's tick is translated
+    /// within milliseconds of its time; a second where the route reads
+    /// none (a model swapped in may bring one).
+    pub(in crate::service) fn next_clock_read(&self) -> std::time::Duration {
         use std::time::Duration;
-        self.clock().map_or(Duration::from_secs(1), |c| {
-            Duration::from_nanos(c.step_ns.unsigned_abs() / 8)
-                .clamp(Duration::from_millis(5), Duration::from_secs(1))
-        })
+        let Some(clock) = self.clock() else {
+            return Duration::from_secs(1);
+        };
+        let now = crate::wire::now_ns();
+        let due = clock
+            .at(clock.tick_from(now.saturating_add(1)))
+            .saturating_add(1_000_000);
+        Duration::from_nanos(due.saturating_sub(now).unsigned_abs()).min(Duration::from_secs(1))
     }
 
     /// Reads the ticks before `now` (ns) off every stream timed by its
