@@ -185,7 +185,12 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         };
         // The route's rule for gaps in time, when it has one, in seconds
         // as `config check` says it.
-        let gaps = (r["max_gap_s"].as_f64()).map_or(String::new(), |s| format!("  max_gap {s}s"));
+        let mut gaps =
+            (r["max_gap_s"].as_f64()).map_or(String::new(), |s| format!("  max_gap {s}s"));
+        // The clock a sensor's changes are read on, when it has one.
+        if let Some(s) = r["resample_s"].as_f64() {
+            gaps.push_str(&format!("  resample {s}s"));
+        }
         // Windows the model was never made for, when there are any.
         let odd = [
             ("out of range", "input_out_of_range"),
@@ -297,6 +302,12 @@ mod tests {
         gaps["endpoints"][0]["data"]["routes"][0]["max_gap_s"] = serde_json::json!(2700.0);
         assert!(
             describe_stats(&gaps)[1].ends_with("  max_gap 2700s"),
+            "{:?}",
+            describe_stats(&gaps)
+        );
+        gaps["endpoints"][0]["data"]["routes"][0]["resample_s"] = serde_json::json!(60.0);
+        assert!(
+            describe_stats(&gaps)[1].ends_with("  max_gap 2700s  resample 60s"),
             "{:?}",
             describe_stats(&gaps)
         );
