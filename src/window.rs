@@ -212,6 +212,17 @@ impl StreamWindow {
         expected
     }
 
+    /// Starts a stream read on a clock over where its sender's time went
+    /// back further than a value is held (a clock set back): it awaits no
+    /// tick of the time it had reached, or every change would be dropped
+    /// as earlier until its time caught up.
+    pub fn restart_clock(&mut self) {
+        self.next_seq = None;
+        self.reset();
+        self.last_ts = None;
+        self.hold = hold::Hold::default();
+    }
+
     /// The seq the stream expects next.
     pub fn next_seq(&self) -> Option<u64> {
         self.next_seq

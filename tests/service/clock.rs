@@ -181,3 +181,48 @@ async fn a_quiet_sensors_value_is_held_on_the_clock_until_its_hold_ends() {
     assert!(kinds[1].1.contains("had no value"), "{}", kinds[1].1);
     svc.shutdown().await;
 }
+
+/// A sender whose clock is set back further than a value is held: its
+/// stream starts over on the clock from the change (a `time_gap` event
+/// says so), rather than dropping every change until its time catches up;
+/// a change a little before the one held is dropped as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_clock_set_back_starts_its_stream_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 5.0));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let second = 1_000_000_000i64;
+    let now = pipeline::wire::now_ns() / second;
+    let change = async |v: f32, t: i64| {
+        let json = serde_json::json!({ "value": v, "ts": t * second }).to_string();
+        client.publish("samples.sensor", json.into()).await.unwrap();
+    };
+    // 30 ticks at the sender's wrong time, an hour ahead, then its clock
+    // set right: 30 more from now.
+    for k in 0..=30 {
+        change(input_at(k as u64), now + 3_600 + k).await;
+    }
+    for k in 0..=30 {
+        change(input_at(k as u64), now + k).await;
+    }
+    client.flush().await.unwrap();
+    let n = (30 - W + 1) as usize;
+    let got = collect(&mut out, 2 * n, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    let ahead = (now + 3_600) as u64;
+    let want: Vec<u64> = (ahead..ahead + n as u64)
+        .chain(now as u64..now as u64 + n as u64)
+        .collect();
+    assert_eq!(seqs, want);
+    // The same ticks' values, the same translations.
+    for i in 0..n {
+        assert_eq!(got[i].values, got[n + i].values);
+    }
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, "sensor"));
+    assert!(e.detail.contains("went back 1.0 h"), "{}", e.detail);
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}

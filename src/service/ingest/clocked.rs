@@ -172,10 +172,20 @@ impl Ingest {
         };
         self.completed.clear();
         let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
-        let (mut taken, mut earlier, mut gap) = (0u64, (0usize, 0i64), None);
+        let (mut taken, mut earlier, mut gap, mut back) = (0u64, (0usize, 0i64), None, None);
         for (i, &v) in self.values.iter().enumerate() {
             let at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
-            match entry.window.hold.change(&clock, v, at, by_arrival) {
+            let mut took = entry.window.hold.change(&clock, v, at, by_arrival);
+            // Further back than a value is held: the sender's clock was set
+            // back, and the stream starts over from this change.
+            if let Err(e) = took
+                && e.held_at.saturating_sub(at) > clock.max_hold_ns
+            {
+                entry.window.restart_clock();
+                back.get_or_insert(e.held_at.saturating_sub(at));
+                took = entry.window.hold.change(&clock, v, at, by_arrival);
+            }
+            match took {
                 Ok(run) => {
                     taken += 1;
                     if let Some(run) = run {
@@ -194,6 +204,14 @@ impl Ingest {
         let reporter = &self.reporter;
         if let Some((expected, got)) = gap {
             let detail = no_value(expected, got, &clock);
+            (reporter.report_from(origin, ErrorKind::TimeGap, stream, subject, detail)).await;
+        }
+        if let Some(ns) = back {
+            let span = crate::recording::time::span(ns as f64 / 1e9);
+            let detail = format!(
+                "its changes' time went back {span}, further than a value is held (a clock set \
+                 back?): the stream starts over on the route's clock from this change"
+            );
             (reporter.report_from(origin, ErrorKind::TimeGap, stream, subject, detail)).await;
         }
         if earlier.0 > 0 {
