@@ -223,6 +223,18 @@ impl StreamWindow {
         self.hold = hold::Hold::default();
     }
 
+    /// Starts the stream over where its hold is of another clock than the
+    /// route's (`step_ns`; `None`: it reads none now), as after a swap to
+    /// a model read at another step: its ticks' numbers are of the old
+    /// one. Returns whether it did.
+    pub fn on_clock(&mut self, step_ns: Option<i64>) -> bool {
+        if self.hold.on(step_ns) {
+            return false;
+        }
+        self.restart_clock();
+        true
+    }
+
     /// The seq the stream expects next.
     pub fn next_seq(&self) -> Option<u64> {
         self.next_seq

@@ -407,6 +407,10 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                         "as its model's training recording was: retrain --resample; resample = 0: as they come",
                 }
             );
+            let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
+            for why in c.warnings(idle) {
+                eprintln!("  WARNING: {why}");
+            }
         }
         if let Some(key) = &r.value_key {
             eprintln!("  a sample map's sample is read from its key {key:?} (value_key)");

@@ -46,7 +46,7 @@ impl IngestLimits {
     }
 }
 
-struct StreamEntry {
+pub(super) struct StreamEntry {
     /// The key again, shared with every job of the stream (no per-window copy).
     key: Arc<str>,
     window: StreamWindow,
@@ -108,7 +108,12 @@ pub(super) async fn ingest(
                 }
                 None => break,
             },
-            _ = sweep.tick() => ingest.evict_idle(),
+            _ = sweep.tick() => {
+                let nearly_full = || sub.nearly_full();
+                if ingest.evict_idle(WhenFull::ShedIf(&nearly_full)).await.is_none() {
+                    return;
+                }
+            }
             () = &mut clock => {
                 let nearly_full = || sub.nearly_full();
                 let when_full = WhenFull::ShedIf(&nearly_full);
@@ -167,9 +172,9 @@ pub(super) struct Ingest {
     completed: Vec<Job>,
     /// Ticks of a held value, as samples (reused).
     ticks: Vec<f32>,
-    /// The route's clock has been read up to (not including) this tick
-    /// (see [`clocked`]).
-    clock_read: i64,
+    /// The route's clock (its step, ns) has been read up to (not
+    /// including) this tick (see [`clocked`]).
+    clock_read: Option<(i64, i64)>,
     /// The current message's stream key and samples (reused).
     key: String,
     values: Vec<f32>,
@@ -203,7 +208,7 @@ impl Ingest {
             streams: HashMap::new(),
             completed: Vec::new(),
             ticks: Vec::new(),
-            clock_read: i64::MIN,
+            clock_read: None,
             key: String::new(),
             values: Vec::new(),
             replaying: false,
@@ -257,7 +262,10 @@ impl Ingest {
         (self.limits().idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10))
     }
 
-    pub fn evict_idle(&mut self) {
+    /// Forgets the streams quiet past the idle time-out, a held value's
+    /// ticks read first: the windows handed on, or `None` when the batcher
+    /// is gone.
+    pub async fn evict_idle(&mut self, when_full: WhenFull<'_>) -> Option<u64> {
         use std::sync::atomic::Ordering::Relaxed;
         let now = Instant::now();
         let before = self.streams.len();
@@ -267,9 +275,12 @@ impl Ingest {
         // must count as the first reading did, which forgetting it by the
         // wall clock would not.
         let durable = !self.recount;
-        self.streams.retain(|_, e| {
-            now.duration_since(e.last_seen) < idle || (durable && e.window.unnumbered())
-        });
+        let keep = |e: &StreamEntry| {
+            now.duration_since(e.last_seen) < idle
+                || (durable && (e.window.unnumbered() || e.window.hold.holds()))
+        };
+        let ticked = self.read_holds(|e| !keep(e), when_full).await?;
+        self.streams.retain(|_, e| keep(e));
         let evicted = (before - self.streams.len()) as u64;
         if evicted > 0 {
             let stats = &self.reporter.stats;
@@ -277,6 +288,7 @@ impl Ingest {
             stats.streams_active.fetch_sub(evicted, Relaxed);
             tracing::debug!(evicted, "idle streams evicted");
         }
+        Some(ticked)
     }
 
     pub fn finish(self) {
@@ -425,6 +437,12 @@ impl Ingest {
         entry.window.numbered(samples.seq.is_some());
         let stream = entry.key.clone();
         let trace = origin.traceparent.map(TraceParent::new);
+        if clock.is_none() && samples.seq.is_none() && entry.window.on_clock(None) {
+            let detail = "the route reads samples as they come now (a model without --resample \
+                          swapped in): the stream starts over"
+                .to_string();
+            (reporter.report_from(origin, ErrorKind::TimeGap, key, subject, detail)).await;
+        }
         if let Some(clock) = clock {
             let (ts, ingest) = (samples.ts, self);
             return (ingest.take_changes(&stream, clock, ts, trace, origin, subject, when_full))
@@ -519,62 +537,6 @@ impl Ingest {
         }
         Ok(self.dispatch(when_full).await)
     }
-
-    /// Hands the windows completed on to the batcher: how many, or `None`
-    /// when it is gone (the service is stopping).
-    async fn dispatch(&mut self, when_full: WhenFull<'_>) -> Option<u64> {
-        let (mut sent, mut shed) = (0, 0);
-        for job in self.completed.drain(..) {
-            let job = match self.jobs.try_send(job) {
-                Ok(()) => {
-                    sent += 1;
-                    continue;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
-                Err(mpsc::error::TrySendError::Full(job)) => job,
-            };
-            match when_full {
-                WhenFull::ShedIf(nearly_full) if nearly_full() => {
-                    self.route.buffers.give_window(job.input);
-                    shed += 1;
-                }
-                // Back-pressure: waits while the batcher's queue is full.
-                _ => match self.jobs.send(job).await {
-                    Ok(()) => sent += 1,
-                    Err(_) => break,
-                },
-            }
-        }
-        if shed > 0 {
-            self.count_shed(shed);
-        }
-        // The batcher is gone (the service is stopping): say so, once the
-        // windows shed before are counted.
-        if self.jobs.is_closed() {
-            return None;
-        }
-        Some(sent)
-    }
-
-    /// Counts windows shed, and says so at most once a second.
-    fn count_shed(&mut self, n: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.reporter.stats.windows_shed.fetch_add(n, Relaxed);
-        self.route.counters.windows_shed.fetch_add(n, Relaxed);
-        let (since, last) = &mut self.shed;
-        *since += n;
-        let now = Instant::now();
-        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-            tracing::warn!(
-                route = %self.route.cfg.pair,
-                windows = *since,
-                "windows shed since the last report: the route cannot keep up (queue full, \
-                 subscription nearly full)"
-            );
-            *since = 0;
-            *last = Some(now);
-        }
-    }
 }
 
 /// What became of one message.
@@ -599,6 +561,7 @@ pub(super) struct Rejection {
 }
 
 mod clocked;
+mod hand_on;
 mod said;
 use said::{off_rate, other_unit, time_gap_detail, unstamped};
 

@@ -522,6 +522,10 @@ pub(super) fn load_routes(
                      held until the next and read at every tick, as retrain --resample read the \
                      training recording"
                 );
+                let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
+                for why in c.warnings(idle) {
+                    tracing::warn!(pair = %r.pair, "{why}");
+                }
             }
             let model = Arc::new(model);
             let route = Arc::new(Route {

@@ -54,6 +54,39 @@ impl Resample {
         Some(Self { step_s, max_hold_s })
     }
 
+    /// What an operator should know of this clock on a route whose idle
+    /// time-out is `idle`: a hold shorter than a tick and a half reads
+    /// nothing of some changes (`retrain` refuses one), one of more ticks
+    /// than a read takes is cut, and a hold the model's training did not
+    /// bound is bounded by the idle time-out here.
+    pub fn warnings(self, idle: std::time::Duration) -> Vec<String> {
+        let clock = self.clock(idle);
+        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+        let (step, hold) = (span(clock.step_ns), span(clock.max_hold_ns));
+        let mut said = Vec::new();
+        if (clock.max_hold_ns as f64) < 1.5 * clock.step_ns as f64 {
+            said.push(format!(
+                "a value is held {hold} at most, under a tick and a half of the clock (every \
+                 {step}): a change more than {hold} before the next tick is never read (a \
+                 max_gap of at least 1.5 ticks, as retrain --resample requires)"
+            ));
+        }
+        if clock.max_hold_ns / clock.step_ns > MAX_RUN {
+            said.push(format!(
+                "a value is held {hold} at most, more than {MAX_RUN} ticks of the clock (every \
+                 {step}): a read takes {MAX_RUN} at most, a change cuts the rest"
+            ));
+        }
+        if self.max_hold_s.is_none() {
+            said.push(format!(
+                "the model's training held each value until its next change, however long (no \
+                 --max-gap): served, a value is held {hold} at most (idle_timeout; a route's \
+                 max_gap sets another)"
+            ));
+        }
+        said
+    }
+
     /// The clock, a hold bounded by `idle` where nothing else bounds it.
     pub fn clock(self, idle: std::time::Duration) -> Clock {
         // Seconds to ns; `as` saturates (a hold of centuries is unbounded).
@@ -78,6 +111,12 @@ impl Clock {
         k.saturating_mul(self.step_ns)
     }
 }
+
+/// The most ticks one read takes off a hold: a run past it (a clock of
+/// milliseconds whose values are held for minutes) is read in parts by the
+/// service's clock, or cut by the next change (the rest has no value), so
+/// no message makes more windows than this at once.
+pub const MAX_RUN: i64 = 1 << 16;
 
 /// Ticks read off a hold: `len` ticks from `first`, all `value`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,12 +151,30 @@ pub struct Hold {
     /// service's clock reads its ticks as time passes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub by_arrival: bool,
+    /// The step of the clock its ticks are numbered on (ns): a model read
+    /// at another step swapped in numbers them otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    step_ns: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Hold {
     /// Whether a value is held (its ticks are still to be read).
     pub fn holds(&self) -> bool {
         self.held.is_some()
+    }
+
+    /// When the change held came (ns).
+    pub fn held_at(&self) -> Option<i64> {
+        self.held.map(|(_, t)| t)
+    }
+
+    /// Whether its ticks are numbered on `step_ns` (or it has none).
+    pub fn on(&self, step_ns: Option<i64>) -> bool {
+        *self == Self::default() || Some(self.step_ns) == step_ns
     }
 
     /// Reads the ticks before `before` (ns) that the held value covers:
@@ -134,8 +191,9 @@ impl Hold {
         if let Some(u) = self.until {
             end = end.min(clock.tick_from(u) - 1);
         }
-        let last = (clock.tick_from(before) - 1).min(end);
-        if clock.tick_from(before) > end {
+        let reach = (clock.tick_from(before) - 1).min(end);
+        let last = reach.min(next.saturating_add(MAX_RUN - 1));
+        if clock.tick_from(before) > end && last == end {
             // Past its end: nothing more is read of it.
             self.held = None;
             self.until = None;
@@ -170,6 +228,7 @@ impl Hold {
         self.held = Some((value, t));
         self.until = None;
         self.by_arrival = by_arrival;
+        self.step_ns = clock.step_ns;
         Ok(run)
     }
 

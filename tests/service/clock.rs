@@ -8,7 +8,7 @@ use super::*;
 /// A copy of the sin-cos model whose training recording was read every
 /// `step_s` seconds, a value held at most `hold_s`.
 fn resampled(dir: &std::path::Path, step_s: f64, hold_s: f64) -> PathBuf {
-    let model = dir.join("resampled.safetensors");
+    let model = dir.join(format!("resampled-{step_s}.safetensors"));
     common::metrics_copy(
         &manifest().join("models/sin-cos.safetensors"),
         &model,
@@ -182,10 +182,11 @@ async fn a_quiet_sensors_value_is_held_on_the_clock_until_its_hold_ends() {
     svc.shutdown().await;
 }
 
-/// A sender whose clock is set back further than a value is held: its
-/// stream starts over on the clock from the change (a `time_gap` event
-/// says so), rather than dropping every change until its time catches up;
-/// a change a little before the one held is dropped as before.
+/// A change stamped an hour ahead of the service's time is refused (it
+/// would hold back every later change). A sender whose clock is set back
+/// further than a value is held: its stream starts over on the clock from
+/// the change (a `time_gap` event says so), rather than dropping every
+/// change until its time catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_clock_set_back_starts_its_stream_over() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,31 +199,148 @@ async fn a_sender_clock_set_back_starts_its_stream_over() {
         let json = serde_json::json!({ "value": v, "ts": t * second }).to_string();
         client.publish("samples.sensor", json.into()).await.unwrap();
     };
-    // 30 ticks at the sender's wrong time, an hour ahead, then its clock
-    // set right: 30 more from now.
+    change(1.0, now + 3_600).await;
+    // 30 ticks an hour ago, then its clock set back an hour: 30 more.
     for k in 0..=30 {
-        change(input_at(k as u64), now + 3_600 + k).await;
+        change(input_at(k as u64), now - 3_600 + k).await;
     }
     for k in 0..=30 {
-        change(input_at(k as u64), now + k).await;
+        change(input_at(k as u64), now - 7_200 + k).await;
     }
     client.flush().await.unwrap();
     let n = (30 - W + 1) as usize;
     let got = collect(&mut out, 2 * n, translation).await;
     assert_quiet(&mut out, Duration::from_millis(300)).await;
     let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
-    let ahead = (now + 3_600) as u64;
-    let want: Vec<u64> = (ahead..ahead + n as u64)
-        .chain(now as u64..now as u64 + n as u64)
+    let (before, set_back) = ((now - 3_600) as u64, (now - 7_200) as u64);
+    let want: Vec<u64> = (before..before + n as u64)
+        .chain(set_back..set_back + n as u64)
         .collect();
     assert_eq!(seqs, want);
     // The same ticks' values, the same translations.
     for i in 0..n {
         assert_eq!(got[i].values, got[n + i].values);
     }
-    let e = collect(&mut errors, 1, event).await.remove(0);
-    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, "sensor"));
-    assert!(e.detail.contains("went back 1.0 h"), "{}", e.detail);
+    let e = collect(&mut errors, 2, event).await;
+    assert_eq!(
+        (e[0].kind, e[0].stream.as_str()),
+        (ErrorKind::InvalidValue, "sensor")
+    );
+    assert!(
+        e[0].detail.contains("ahead of the service's time"),
+        "{}",
+        e[0].detail
+    );
+    assert_eq!(
+        (e[1].kind, e[1].stream.as_str()),
+        (ErrorKind::TimeGap, "sensor")
+    );
+    assert!(e[1].detail.contains("went back 1.0 h"), "{}", e[1].detail);
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}
+
+/// A model read at another step swapped in while a sensor's value is
+/// held (20 ms to 10 ms: the held ticks' numbers are of the old clock): the
+/// stream starts over on the new clock, said, and its ticks are numbered
+/// on it; a model without a clock swapped in then reads the sensor's
+/// samples as they come, counted from 0 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_read_at_another_step_swapped_in_starts_the_streams_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (coarse, fine) = (
+        resampled(dir.path(), 0.02, 0.6),
+        resampled(dir.path(), 0.01, 0.6),
+    );
+    let mut cfg = config();
+    cfg.routes[0].model = Some(coarse);
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let bare = async |v: f32| {
+        let payload = bytes::Bytes::from(v.to_string());
+        client.publish("samples.sensor", payload).await.unwrap();
+        client.flush().await.unwrap();
+    };
+    let reload = async |model: &std::path::Path| {
+        let req = serde_json::json!({"pair": "sin-cos", "model": model, "force": true});
+        let reply = (client.request("pipeline.reload", req.to_string().into()))
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert!(v["reloaded"].is_array(), "{v}");
+    };
+    bare(input_at(3)).await;
+    let first = collect(&mut out, 1, translation).await.remove(0);
+    let now_tick = |step_ns: i64| (pipeline::wire::now_ns() / step_ns) as u64;
+    assert!(
+        first.seq.abs_diff(now_tick(20_000_000)) < 200,
+        "{}",
+        first.seq
+    );
+    reload(&fine).await;
+    bare(input_at(4)).await;
+    // The next translations are on the 10 ms clock (ticks twice the
+    // number), of the new value alone.
+    let next = loop {
+        let t = collect(&mut out, 1, translation).await.remove(0);
+        if t.seq > 2 * first.seq {
+            break t;
+        }
+    };
+    assert!(
+        next.seq.abs_diff(now_tick(10_000_000)) < 400,
+        "{}",
+        next.seq
+    );
+    let e = loop {
+        let e = collect(&mut errors, 1, event).await.remove(0);
+        if e.detail.contains("clock is now every") {
+            break e;
+        }
+    };
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, "sensor"));
+    // Without a clock: samples as they come, counted from 0.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    while tokio::time::timeout(Duration::from_millis(100), out.next())
+        .await
+        .is_ok()
+    {}
+    reload(&manifest().join("models/sin-cos.safetensors")).await;
+    for seq in 0..W {
+        bare(input_at(seq)).await;
+    }
+    let plain = collect(&mut out, 1, translation).await.remove(0);
+    assert_eq!(plain.seq, 0);
+    svc.shutdown().await;
+}
+
+/// A sensor stamped by its sender that goes quiet past the idle time-out
+/// is forgotten, its held value's ticks read first (to the end of its
+/// hold, as training read them), not lost with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_sensors_held_ticks_are_read_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    // Ticks every 10 ms, a value held 0.3 s (a stream kept 0.6 s, twice
+    // the model's gap).
+    cfg.routes[0].model = Some(resampled(dir.path(), 0.01, 0.3));
+    cfg.idle_timeout_s = 0.3;
+    let (_server, svc, client, _errors, mut out) = started(cfg).await;
+    let step = 10_000_000i64;
+    let start = pipeline::wire::now_ns() / step - 360_000;
+    for k in 0..10 {
+        let json = serde_json::json!({ "value": input_at(k), "ts": (start + k as i64) * step });
+        client
+            .publish("samples.sensor", json.to_string().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    // Ticks 0..9 read by the changes, 9..=39 by the hold of the last (30
+    // ticks): 40 ticks, 17 windows, the last ones of the held value alone.
+    let got = collect(&mut out, 17, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(500)).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq - start as u64).collect();
+    assert_eq!(seqs, (0..17).collect::<Vec<_>>());
+    assert_eq!(svc.stats.snapshot().streams_evicted, 1);
     svc.shutdown().await;
 }

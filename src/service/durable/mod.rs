@@ -379,7 +379,10 @@ async fn consume(
                     writing = Some(Box::pin(write(shared, unit, snap)));
                 }
             }
-            _ = sweep.tick() => ingest.evict_idle(),
+            _ = sweep.tick() => {
+                // (A stream holding a value is kept: nothing is read here.)
+                state.sent += ingest.evict_idle(WhenFull::Wait).await.unwrap_or(0);
+            }
             m = messages.next() => {
                 let m = match m {
                     Some(Ok(m)) => m,

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::time::Instant;
 
-use super::{Ingest, Rejection, WhenFull};
+use super::{Ingest, Rejection, StreamEntry, WhenFull};
 use crate::service::engine::{Buffers, Job};
 use crate::service::events::{Origin, TraceParent};
 use crate::service::route::Route;
@@ -112,25 +112,53 @@ impl Ingest {
             return Some(0);
         };
         let tick = clock.tick_from(now);
-        if tick <= self.clock_read {
+        // (A swap to another clock's step reads anew.)
+        if self
+            .clock_read
+            .is_some_and(|(step, read)| step == clock.step_ns && read >= tick)
+        {
             return Some(0);
         }
-        self.clock_read = tick;
+        self.clock_read = Some((clock.step_ns, tick));
+        self.read_holds(|e| e.window.hold.by_arrival, when_full)
+            .await
+    }
+
+    /// Reads the ticks that the holds of the streams `which` picks cover
+    /// up to now (those of a stream timed by its sender: to the hold's
+    /// end, its time being its own), and hands their windows on.
+    pub(super) async fn read_holds(
+        &mut self,
+        which: impl Fn(&StreamEntry) -> bool,
+        when_full: WhenFull<'_>,
+    ) -> Option<u64> {
+        let Some(clock) = self.clock() else {
+            return Some(0);
+        };
+        let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
         self.completed.clear();
         let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
-        let mut gaps = Vec::new();
+        let (mut gaps, mut swapped) = (Vec::new(), Vec::new());
         for e in self.streams.values_mut() {
-            let hold = &mut e.window.hold;
-            if !(hold.by_arrival && hold.holds()) {
+            if !e.window.hold.holds() || !which(e) {
                 continue;
             }
-            if let Some(run) = hold.read(&clock, now) {
+            // A hold of another clock's ticks starts over at its next change.
+            if e.window.on_clock(Some(clock.step_ns)) {
+                swapped.push(e.key.clone());
+                continue;
+            }
+            let hold = &mut e.window.hold;
+            let before = if hold.by_arrival { now } else { i64::MAX };
+            if let Some(run) = hold.read(&clock, before) {
                 let outcome = feed.run(&mut e.window, run, &e.key, None);
                 gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
             }
         }
-        for (stream, (expected, got)) in gaps {
-            let detail = no_value(expected, got, &clock);
+        let said = (gaps.into_iter())
+            .map(|(stream, (expected, got))| (stream, no_value(expected, got, &clock)))
+            .chain(swapped.into_iter().map(|s| (s, other_clock(&clock))));
+        for (stream, detail) in said.collect::<Vec<_>>() {
             let input = &self.route.cfg.input;
             (self.reporter)
                 .report(ErrorKind::TimeGap, &stream, input, detail)
@@ -154,27 +182,51 @@ impl Ingest {
         when_full: WhenFull<'_>,
     ) -> Result<Option<u64>, Rejection> {
         let by_arrival = stamped.is_none();
+        let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
+        let n = self.values.len() as i64;
+        // A message's samples are one step apart: from its `ts`, or up to
+        // its arrival (none after the service's time).
         let t = match stamped {
             Some(ts) => stamp_ns(ts),
-            None => self.stored_at.unwrap_or_else(crate::wire::now_ns),
+            None => now.saturating_sub((n - 1).saturating_mul(clock.step_ns)),
+        };
+        let refuse = |detail| Rejection {
+            kind: ErrorKind::InvalidValue,
+            stream: stream.to_string(),
+            detail,
         };
         if t < 0 {
-            return Err(Rejection {
-                kind: ErrorKind::InvalidValue,
-                stream: stream.to_string(),
-                detail: format!(
-                    "ts {t} lies before 1970: no tick of the route's clock (resample) reads it"
-                ),
-            });
+            let why = format!("ts {t} lies before 1970: no tick of the route's clock reads it");
+            return Err(refuse(why));
+        }
+        // One wrong stamp far ahead would hold every later change back.
+        let ahead = t.saturating_sub(now);
+        if ahead > clock.max_hold_ns.max(clock.step_ns) {
+            let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+            let why = format!(
+                "ts lies {} ahead of the service's time, further than a value is held ({}): a \
+                 sender's clock set wrong? (refused, or its changes would hold back every later one)",
+                span(ahead),
+                span(clock.max_hold_ns)
+            );
+            return Err(refuse(why));
         }
         let Some(entry) = self.streams.get_mut(&**stream) else {
             return Ok(Some(0));
         };
         self.completed.clear();
         let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
+        // A hold of another clock's ticks (a model read at another step
+        // swapped in): the stream starts over on this one.
+        let swapped = entry.window.on_clock(Some(clock.step_ns));
         let (mut taken, mut earlier, mut gap, mut back) = (0u64, (0usize, 0i64), None, None);
+        let mut dropped = 0;
         for (i, &v) in self.values.iter().enumerate() {
-            let at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
+            let mut at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
+            if by_arrival {
+                // The service's clock set back: not before the value held.
+                at = at.max(entry.window.hold.held_at().unwrap_or(at));
+            }
             let mut took = entry.window.hold.change(&clock, v, at, by_arrival);
             // Further back than a value is held: the sender's clock was set
             // back, and the stream starts over from this change.
@@ -191,6 +243,7 @@ impl Ingest {
                     if let Some(run) = run {
                         let outcome = feed.run(&mut entry.window, run, stream, trace.as_ref());
                         gap = gap.or(outcome.gap);
+                        dropped += outcome.out_of_order;
                     }
                 }
                 Err(e) => earlier = (earlier.0 + 1, e.held_at),
@@ -202,9 +255,21 @@ impl Ingest {
             (self.route.counters.samples_in).fetch_add(taken, Relaxed);
         }
         let reporter = &self.reporter;
+        let say = async |kind, detail| {
+            (reporter.report_from(origin, kind, stream, subject, detail)).await;
+        };
+        if swapped {
+            say(ErrorKind::TimeGap, other_clock(&clock)).await;
+        }
+        if dropped > 0 {
+            let detail = format!(
+                "{dropped} tick(s) of the route's clock dropped: the stream's count (samples sent \
+                 with seq) is past them"
+            );
+            say(ErrorKind::OutOfOrder, detail).await;
+        }
         if let Some((expected, got)) = gap {
-            let detail = no_value(expected, got, &clock);
-            (reporter.report_from(origin, ErrorKind::TimeGap, stream, subject, detail)).await;
+            say(ErrorKind::TimeGap, no_value(expected, got, &clock)).await;
         }
         if let Some(ns) = back {
             let span = crate::recording::time::span(ns as f64 / 1e9);
@@ -212,17 +277,26 @@ impl Ingest {
                 "its changes' time went back {span}, further than a value is held (a clock set \
                  back?): the stream starts over on the route's clock from this change"
             );
-            (reporter.report_from(origin, ErrorKind::TimeGap, stream, subject, detail)).await;
+            say(ErrorKind::TimeGap, detail).await;
         }
         if earlier.0 > 0 {
             let detail = format!(
                 "{} change(s) stamped before the value held (its change came at {} ns): dropped",
                 earlier.0, earlier.1
             );
-            (reporter.report_from(origin, ErrorKind::OutOfOrder, stream, subject, detail)).await;
+            say(ErrorKind::OutOfOrder, detail).await;
         }
         Ok(self.dispatch(when_full).await)
     }
+}
+
+/// Why a stream starts over on the route's clock after a swap.
+fn other_clock(clock: &Clock) -> String {
+    format!(
+        "the route's clock is now every {} (a model read at another step swapped in): the \
+         stream starts over on it",
+        crate::recording::time::span(clock.step_ns as f64 / 1e9)
+    )
 }
 
 /// Why ticks `expected` to `got` − 1 have no value.
@@ -231,8 +305,8 @@ fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
     let n = got.saturating_sub(expected);
     format!(
         "{n} tick(s) of the route's clock (every {}) from tick {expected} had no value: a change is \
-         held {} at most (the model's --max-gap, or idle_timeout), and a refused message ends \
-         it; window restarted at tick {got}",
+         held {} at most (the route's max_gap, else the model's --max-gap, else idle_timeout), \
+         and a refused message ends it; window restarted at tick {got}",
         span(clock.step_ns),
         span(clock.max_hold_ns)
     )

@@ -124,3 +124,65 @@ fn a_streams_checkpoint_keeps_its_hold() {
     // A stream read on no clock saves none.
     assert_eq!(crate::window::StreamWindow::new(4).save().hold, None);
 }
+
+/// One read takes at most `MAX_RUN` ticks: the rest of a long hold is
+/// read by the next, or cut by a change (a gap in the ticks).
+#[test]
+fn a_long_hold_is_read_in_parts() {
+    let clock = Clock {
+        step_ns: 1,
+        max_hold_ns: 3 * MAX_RUN,
+    };
+    let mut h = Hold::default();
+    assert_eq!(h.change(&clock, 1.0, 0, true), Ok(None));
+    let len = MAX_RUN as u64;
+    assert_eq!(h.read(&clock, i64::MAX), run(0, len, 1.0));
+    assert_eq!(h.read(&clock, i64::MAX), run(len, len, 1.0));
+    assert!(h.holds());
+    // A change cuts what is left.
+    assert_eq!(
+        h.change(&clock, 2.0, 10 * MAX_RUN, true),
+        Ok(run(2 * len, len, 1.0))
+    );
+    assert_eq!(h.read(&clock, 10 * MAX_RUN + 2), run(10 * len, 2, 2.0));
+}
+
+/// A hold knows the step its ticks are numbered on.
+#[test]
+fn a_hold_is_on_the_clock_it_was_taken_on() {
+    let mut h = Hold::default();
+    assert!(h.on(None) && h.on(Some(10)));
+    assert_eq!(h.change(&CLOCK, 1.0, 3, false), Ok(None));
+    assert!(h.on(Some(10)));
+    assert!(!h.on(Some(20)) && !h.on(None));
+}
+
+/// A clock whose hold reads nothing of some changes, or more than a read
+/// takes, or that training did not bound, is said.
+#[test]
+fn a_clock_an_operator_should_know_of_is_said() {
+    let idle = std::time::Duration::from_secs(600);
+    let of = |step_s: f64, hold: Option<f64>| {
+        Resample {
+            step_s,
+            max_hold_s: hold,
+        }
+        .warnings(idle)
+    };
+    assert!(of(60.0, Some(900.0)).is_empty());
+    let short = of(60.0, Some(30.0));
+    assert!(
+        short.len() == 1 && short[0].contains("under a tick and a half"),
+        "{short:?}"
+    );
+    let long = of(0.001, Some(600.0));
+    assert!(
+        long.len() == 1 && long[0].contains("65536 ticks"),
+        "{long:?}"
+    );
+    let unbounded = of(60.0, None);
+    assert!(
+        unbounded.len() == 1 && unbounded[0].contains("10.0 min at most"),
+        "{unbounded:?}"
+    );
+}
