@@ -326,8 +326,8 @@ impl Ingest {
             Err(r) => {
                 if let Some(e) = self.streams.get_mut(r.stream.as_str()) {
                     if e.window.hold.holds() {
-                        let by_arrival = e.window.hold.by_arrival;
-                        e.window.hold.end(by_arrival.then_some(now));
+                        let lag = e.window.hold.lag_ns;
+                        e.window.hold.end(lag.map(|l| now.saturating_sub(l)));
                     } else {
                         e.window.refused();
                     }
@@ -429,7 +429,7 @@ impl Ingest {
         // A sensor's changes, on a route that reads them on a clock.
         let clock = (self.route.resample())
             .filter(|_| samples.seq.is_none())
-            .map(|r| r.clock(self.limits().idle_timeout));
+            .map(|r| r.clock());
         let Some(entry) = self.streams.get_mut(key) else {
             return Ok(Some(0));
         };

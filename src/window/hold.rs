@@ -17,16 +17,22 @@ use serde::{Deserialize, Serialize};
 pub struct Clock {
     /// The step between ticks (ns, > 0).
     pub step_ns: i64,
-    /// The longest a value is held (ns): the model's `--max-gap` (or the
-    /// route's `max_gap`), else the route's idle time-out.
+    /// The longest a value is held (ns): the route's `max_gap`, else the
+    /// model's `--max-gap`; `i64::MAX`: until the next change, however
+    /// long, as training held it without one.
     pub max_hold_ns: i64,
 }
+
+/// How far a change's stamp may lie from the service's time and still
+/// count as live (and how far ahead it may lie at all, or before the value
+/// held without starting the stream over): two ticks, at least a minute.
+const LIVE_NS: i64 = 60_000_000_000;
 
 /// The clock a route serving a model reads changes on: its `resample`
 /// (seconds; 0: none), else the step its model's training recording was
 /// read at (`reading.resample_s`); and the hold the route's `max_gap` or
-/// the model's recorded `--max-gap` bounds (seconds; `None`: only by the
-/// idle time-out). `None`: the route reads samples as they come.
+/// the model's recorded `--max-gap` bounds (seconds; `None`: unbounded).
+/// `None`: the route reads samples as they come.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resample {
     pub step_s: f64,
@@ -58,9 +64,9 @@ impl Resample {
     /// time-out is `idle`: a hold shorter than a tick and a half reads
     /// nothing of some changes (`retrain` refuses one), one of more ticks
     /// than a read takes is cut, and a hold the model's training did not
-    /// bound is bounded by the idle time-out here.
+    /// bound is not bounded here either.
     pub fn warnings(self, idle: std::time::Duration) -> Vec<String> {
-        let clock = self.clock(idle);
+        let clock = self.clock();
         let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
         let (step, hold) = (span(clock.step_ns), span(clock.max_hold_ns));
         let mut said = Vec::new();
@@ -71,7 +77,7 @@ impl Resample {
                  max_gap of at least 1.5 ticks, as retrain --resample requires)"
             ));
         }
-        if clock.max_hold_ns / clock.step_ns > MAX_RUN {
+        if clock.max_hold_ns != i64::MAX && clock.max_hold_ns / clock.step_ns > MAX_RUN {
             said.push(format!(
                 "a value is held {hold} at most, more than {MAX_RUN} ticks of the clock (every \
                  {step}): a read takes {MAX_RUN} at most, a change cuts the rest"
@@ -80,21 +86,22 @@ impl Resample {
         if self.max_hold_s.is_none() {
             said.push(format!(
                 "the model's training held each value until its next change, however long (no \
-                 --max-gap): served, a value is held {hold} at most (idle_timeout; a route's \
-                 max_gap sets another)"
+                 --max-gap), and so is it served: a sensor gone quiet is translated at every \
+                 tick until it is forgotten ({} without a message in core NATS; in durable mode \
+                 never); a route's max_gap bounds a hold",
+                crate::recording::time::span(idle.as_secs_f64())
             ));
         }
         said
     }
 
-    /// The clock, a hold bounded by `idle` where nothing else bounds it.
-    pub fn clock(self, idle: std::time::Duration) -> Clock {
+    /// The clock.
+    pub fn clock(self) -> Clock {
         // Seconds to ns; `as` saturates (a hold of centuries is unbounded).
         let ns = |s: f64| (s * 1e9) as i64;
-        let idle = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
         Clock {
             step_ns: ns(self.step_s).max(1),
-            max_hold_ns: self.max_hold_s.map_or(idle, ns),
+            max_hold_ns: self.max_hold_s.map_or(i64::MAX, ns),
         }
     }
 }
@@ -109,6 +116,13 @@ impl Clock {
     /// The time of tick `k` (ns), saturating.
     pub fn at(&self, k: i64) -> i64 {
         k.saturating_mul(self.step_ns)
+    }
+
+    /// How far a stamp may lie from the service's time and count as live;
+    /// further ahead it is refused, further before the value held it
+    /// starts the stream over (two ticks, at least a minute).
+    pub fn live_ns(&self) -> i64 {
+        self.step_ns.saturating_mul(2).max(LIVE_NS)
     }
 }
 
@@ -147,10 +161,13 @@ pub struct Hold {
     /// The first tick not yet read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<i64>,
-    /// Its changes are timed by their arrival (they carry no `ts`): the
-    /// service's clock reads its ticks as time passes.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub by_arrival: bool,
+    /// How far its changes' time runs behind the service's (ns): 0 for a
+    /// stream timed by its arrival (no `ts`), what its last change's stamp
+    /// lagged for a live sender's; its ticks are read as the service's time
+    /// passes. `None`: stamps far from the service's time (a replay of a
+    /// recording), whose ticks only its next change reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ns: Option<i64>,
     /// The step of the clock its ticks are numbered on (ns): a model read
     /// at another step swapped in numbers them otherwise.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -217,7 +234,7 @@ impl Hold {
         clock: &Clock,
         value: f32,
         t: i64,
-        by_arrival: bool,
+        lag_ns: Option<i64>,
     ) -> Result<Option<Run>, Earlier> {
         if let Some((_, t0)) = self.held.filter(|&(_, t0)| t < t0) {
             return Err(Earlier { held_at: t0 });
@@ -227,16 +244,16 @@ impl Hold {
         self.next = Some(self.next.map_or(from, |n| n.max(from)));
         self.held = Some((value, t));
         self.until = None;
-        self.by_arrival = by_arrival;
+        self.lag_ns = lag_ns;
         self.step_ns = clock.step_ns;
         Ok(run)
     }
 
-    /// A refused message of the stream came at `at` (ns): the value held
-    /// ends there, as a word in place of a reading ended it in training
-    /// (no tick from it on has a value until the next change). A stream
-    /// stamped by its sender ends at its last change: the refused
-    /// message's own time is not known.
+    /// A refused message of the stream came at `at` (ns, the service's
+    /// time less the stream's lag): the value held ends there, as a word
+    /// in place of a reading ended it in training (no tick from it on has a
+    /// value until the next change). A replay's stream ends at its last
+    /// change: the refused message's own time is not known.
     pub fn end(&mut self, at: Option<i64>) {
         if let Some((_, t0)) = self.held {
             let u = at.map_or(t0.saturating_add(1), |a| a.max(t0));

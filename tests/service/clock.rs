@@ -344,3 +344,31 @@ async fn a_forgotten_sensors_held_ticks_are_read_first() {
     assert_eq!(svc.stats.snapshot().streams_evicted, 1);
     svc.shutdown().await;
 }
+
+/// A sensor that stamps its readings with its own clock, live (its
+/// stamps run with the service's time): its value is read at every tick as
+/// time passes, as a sensor timed by its arrival is, not only when its next
+/// change comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stamped_sensors_ticks_are_read_as_time_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    // Ticks every 20 ms, a value held 0.8 s at most (40 ticks).
+    cfg.routes[0].model = Some(resampled(dir.path(), 0.02, 0.8));
+    let (_server, svc, client, _errors, mut out) = started(cfg).await;
+    let json = serde_json::json!({ "value": input_at(5), "ts": pipeline::wire::now_ns() });
+    client
+        .publish("samples.sensor", json.to_string().into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    // Nothing else is sent: 40 ticks, 17 windows (a tick either way).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), out.next()).await {
+        got.push(translation(&m.payload));
+    }
+    assert!((16..=18).contains(&got.len()), "{} windows", got.len());
+    assert!(got.windows(2).all(|p| p[1].seq == p[0].seq + 1));
+    svc.shutdown().await;
+}

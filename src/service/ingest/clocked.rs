@@ -79,8 +79,7 @@ impl<'a> Feed<'a> {
 impl Ingest {
     /// The route's clock, if it reads changes on one.
     fn clock(&self) -> Option<Clock> {
-        let idle = self.limits().idle_timeout;
-        self.route.resample().map(|r| r.clock(idle))
+        self.route.resample().map(|r| r.clock())
     }
 
     /// How long the core-NATS timer waits to read the clock: until just
@@ -120,13 +119,13 @@ impl Ingest {
             return Some(0);
         }
         self.clock_read = Some((clock.step_ns, tick));
-        self.read_holds(|e| e.window.hold.by_arrival, when_full)
+        self.read_holds(|e| e.window.hold.lag_ns.is_some(), when_full)
             .await
     }
 
     /// Reads the ticks that the holds of the streams `which` picks cover
-    /// up to now (those of a stream timed by its sender: to the hold's
-    /// end, its time being its own), and hands their windows on.
+    /// up to now, less each stream's lag (a replay's: to the end of a
+    /// bounded hold, its time being its own), and hands their windows on.
     pub(super) async fn read_holds(
         &mut self,
         which: impl Fn(&StreamEntry) -> bool,
@@ -149,7 +148,11 @@ impl Ingest {
                 continue;
             }
             let hold = &mut e.window.hold;
-            let before = if hold.by_arrival { now } else { i64::MAX };
+            let before = match hold.lag_ns {
+                Some(lag) => now.saturating_sub(lag),
+                None if clock.max_hold_ns < i64::MAX => i64::MAX,
+                None => continue,
+            };
             if let Some(run) = hold.read(&clock, before) {
                 let outcome = feed.run(&mut e.window, run, &e.key, None);
                 gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
@@ -181,7 +184,6 @@ impl Ingest {
         subject: &str,
         when_full: WhenFull<'_>,
     ) -> Result<Option<u64>, Rejection> {
-        let by_arrival = stamped.is_none();
         let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
         let n = self.values.len() as i64;
         // A message's samples are one step apart: from its `ts`, or up to
@@ -199,18 +201,30 @@ impl Ingest {
             let why = format!("ts {t} lies before 1970: no tick of the route's clock reads it");
             return Err(refuse(why));
         }
-        // One wrong stamp far ahead would hold every later change back.
-        let ahead = t.saturating_sub(now);
-        if ahead > clock.max_hold_ns.max(clock.step_ns) {
-            let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+        // The last sample's time: one wrong stamp far ahead would hold
+        // every later change back.
+        let newest = t.saturating_add((n - 1).saturating_mul(clock.step_ns));
+        let ahead = newest.saturating_sub(now);
+        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+        if ahead > clock.live_ns() {
             let why = format!(
-                "ts lies {} ahead of the service's time, further than a value is held ({}): a \
-                 sender's clock set wrong? (refused, or its changes would hold back every later one)",
+                "ts lies {} ahead of the service's time (more than {}): a sender's clock set \
+                 wrong? (refused: its changes would hold back every later one)",
                 span(ahead),
-                span(clock.max_hold_ns)
+                span(clock.live_ns())
             );
             return Err(refuse(why));
         }
+        // A live sender's stamps run with the service's time, a little
+        // behind: its ticks are read as that time passes (a margin for
+        // its messages' jitter); a replay's only by its next change.
+        let lag = match stamped {
+            None => Some(0),
+            Some(_) if -ahead <= clock.live_ns() => {
+                Some((-ahead).max(0) + clock.step_ns.min(100_000_000))
+            }
+            Some(_) => None,
+        };
         let Some(entry) = self.streams.get_mut(&**stream) else {
             return Ok(Some(0));
         };
@@ -223,19 +237,19 @@ impl Ingest {
         let mut dropped = 0;
         for (i, &v) in self.values.iter().enumerate() {
             let mut at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
-            if by_arrival {
+            if stamped.is_none() {
                 // The service's clock set back: not before the value held.
                 at = at.max(entry.window.hold.held_at().unwrap_or(at));
             }
-            let mut took = entry.window.hold.change(&clock, v, at, by_arrival);
+            let mut took = entry.window.hold.change(&clock, v, at, lag);
             // Further back than a value is held: the sender's clock was set
             // back, and the stream starts over from this change.
             if let Err(e) = took
-                && e.held_at.saturating_sub(at) > clock.max_hold_ns
+                && e.held_at.saturating_sub(at) > clock.live_ns()
             {
                 entry.window.restart_clock();
                 back.get_or_insert(e.held_at.saturating_sub(at));
-                took = entry.window.hold.change(&clock, v, at, by_arrival);
+                took = entry.window.hold.change(&clock, v, at, lag);
             }
             match took {
                 Ok(run) => {
@@ -272,10 +286,10 @@ impl Ingest {
             say(ErrorKind::TimeGap, no_value(expected, got, &clock)).await;
         }
         if let Some(ns) = back {
-            let span = crate::recording::time::span(ns as f64 / 1e9);
             let detail = format!(
-                "its changes' time went back {span}, further than a value is held (a clock set \
-                 back?): the stream starts over on the route's clock from this change"
+                "its changes' time went back {} (a clock set back?): the stream starts over on \
+                 the route's clock from this change",
+                span(ns)
             );
             say(ErrorKind::TimeGap, detail).await;
         }
@@ -303,11 +317,16 @@ fn other_clock(clock: &Clock) -> String {
 fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
     let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
     let n = got.saturating_sub(expected);
+    let held = match clock.max_hold_ns {
+        i64::MAX => String::new(),
+        ns => format!(
+            "a change is held {} at most (the route's max_gap, else the model's --max-gap), and ",
+            span(ns)
+        ),
+    };
     format!(
-        "{n} tick(s) of the route's clock (every {}) from tick {expected} had no value: a change is \
-         held {} at most (the route's max_gap, else the model's --max-gap, else idle_timeout), \
-         and a refused message ends it; window restarted at tick {got}",
+        "{n} tick(s) of the route's clock (every {}) from tick {expected} had no value: {held}a \
+         refused message ends a hold; window restarted at tick {got}",
         span(clock.step_ns),
-        span(clock.max_hold_ns)
     )
 }

@@ -16,12 +16,12 @@ fn run(first: u64, len: u64, value: f32) -> Option<Run> {
 #[test]
 fn a_tick_reads_the_latest_change_at_or_before_it() {
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.0, 3, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.0, 3, None), Ok(None));
     // Ticks 1 and 2 (10, 20) held 1.0; tick 3 (30) is the new value's.
-    assert_eq!(h.change(&CLOCK, 2.0, 30, false), Ok(run(1, 2, 1.0)));
-    assert_eq!(h.change(&CLOCK, 3.0, 41, false), Ok(run(3, 2, 2.0)));
+    assert_eq!(h.change(&CLOCK, 2.0, 30, None), Ok(run(1, 2, 1.0)));
+    assert_eq!(h.change(&CLOCK, 3.0, 41, None), Ok(run(3, 2, 2.0)));
     // Two changes between ticks: the later one is read.
-    assert_eq!(h.change(&CLOCK, 4.0, 45, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 4.0, 45, None), Ok(None));
     assert_eq!(h.read(&CLOCK, 61), run(5, 2, 4.0));
     assert_eq!(h.read(&CLOCK, 61), None, "a tick is read once");
 }
@@ -31,11 +31,11 @@ fn a_tick_reads_the_latest_change_at_or_before_it() {
 #[test]
 fn a_hold_ends_after_the_longest_a_value_is_held() {
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.0, 5, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.0, 5, None), Ok(None));
     // Held to 40 (5 + 35): ticks 1..=4.
     assert_eq!(h.read(&CLOCK, 1_000), run(1, 4, 1.0));
     assert!(!h.holds());
-    assert_eq!(h.change(&CLOCK, 2.0, 200, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 2.0, 200, None), Ok(None));
     assert_eq!(h.read(&CLOCK, 221), run(20, 3, 2.0));
 }
 
@@ -44,15 +44,15 @@ fn a_hold_ends_after_the_longest_a_value_is_held() {
 #[test]
 fn a_refusal_ends_the_hold_where_it_came() {
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.0, 0, true), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.0, 0, Some(0)), Ok(None));
     h.end(Some(25));
     assert_eq!(h.read(&CLOCK, 100), run(0, 3, 1.0));
-    assert_eq!(h.change(&CLOCK, 2.0, 28, true), Ok(None));
+    assert_eq!(h.change(&CLOCK, 2.0, 28, Some(0)), Ok(None));
     assert_eq!(h.read(&CLOCK, 41), run(3, 2, 2.0));
     // A sender's stamps: the refusal's time is not known, so the hold ends
     // at its change.
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.0, 10, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.0, 10, None), Ok(None));
     h.end(None);
     assert_eq!(h.read(&CLOCK, 100), run(1, 1, 1.0));
 }
@@ -62,16 +62,19 @@ fn a_refusal_ends_the_hold_where_it_came() {
 #[test]
 fn an_earlier_change_is_dropped_and_a_late_one_applies_from_the_next_tick() {
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.0, 10, true), Ok(None));
-    assert_eq!(h.change(&CLOCK, 0.5, 9, true), Err(Earlier { held_at: 10 }));
+    assert_eq!(h.change(&CLOCK, 1.0, 10, Some(0)), Ok(None));
+    assert_eq!(
+        h.change(&CLOCK, 0.5, 9, Some(0)),
+        Err(Earlier { held_at: 10 })
+    );
     assert_eq!(h.read(&CLOCK, 31), run(1, 3, 1.0));
-    assert_eq!(h.change(&CLOCK, 2.0, 15, true), Ok(None));
+    assert_eq!(h.change(&CLOCK, 2.0, 15, Some(0)), Ok(None));
     assert_eq!(h.read(&CLOCK, 41), run(4, 1, 2.0));
 }
 
 /// The clock's ticks are multiples of its step from the epoch; a route's
 /// `resample` beats the model's, 0 turns it off, and the hold is the
-/// route's `max_gap`, the model's, or the idle time-out.
+/// route's `max_gap`, else the model's, else none (as training held).
 #[test]
 fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     assert_eq!(
@@ -80,29 +83,27 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     );
     assert_eq!(CLOCK.tick_from(-5), 0);
     let m = serde_json::json!({"reading": {"resample_s": 60.0, "max_gap_s": 900.0}});
-    let idle = std::time::Duration::from_secs(600);
-    let c = Resample::of(None, None, Some(&m)).unwrap().clock(idle);
+    let c = Resample::of(None, None, Some(&m)).unwrap().clock();
     assert_eq!(
         (c.step_ns, c.max_hold_ns),
         (60_000_000_000, 900_000_000_000)
     );
     let c = Resample::of(Some(10.0), Some(30.0), Some(&m)).unwrap();
-    assert_eq!(c.clock(idle).max_hold_ns, 30_000_000_000);
+    assert_eq!(c.clock().max_hold_ns, 30_000_000_000);
     assert_eq!(Resample::of(Some(0.0), None, Some(&m)), None);
     let plain = serde_json::json!({"reading": {"resample_s": null}});
     assert_eq!(Resample::of(None, None, Some(&plain)), None);
     let unbounded = serde_json::json!({"reading": {"resample_s": 60.0}});
-    let c = Resample::of(None, None, Some(&unbounded))
-        .unwrap()
-        .clock(idle);
-    assert_eq!(c.max_hold_ns, 600_000_000_000);
+    let c = Resample::of(None, None, Some(&unbounded)).unwrap().clock();
+    assert_eq!(c.max_hold_ns, i64::MAX, "held as training held it");
+    assert_eq!(c.live_ns(), 120_000_000_000);
 }
 
 /// A hold survives a checkpoint as it was.
 #[test]
 fn a_hold_is_saved_and_restored_whole() {
     let mut h = Hold::default();
-    assert_eq!(h.change(&CLOCK, 1.5, 12, true), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.5, 12, Some(0)), Ok(None));
     h.end(Some(33));
     let text = serde_json::to_string(&h).unwrap();
     let back: Hold = serde_json::from_str(&text).unwrap();
@@ -116,7 +117,7 @@ fn a_hold_is_saved_and_restored_whole() {
 #[test]
 fn a_streams_checkpoint_keeps_its_hold() {
     let mut w = crate::window::StreamWindow::new(4);
-    assert_eq!(w.hold.change(&CLOCK, 2.5, 7, true), Ok(None));
+    assert_eq!(w.hold.change(&CLOCK, 2.5, 7, Some(0)), Ok(None));
     let saved = w.save();
     assert!(saved.hold.is_some());
     let back = crate::window::StreamWindow::restore(4, &saved).unwrap();
@@ -134,14 +135,14 @@ fn a_long_hold_is_read_in_parts() {
         max_hold_ns: 3 * MAX_RUN,
     };
     let mut h = Hold::default();
-    assert_eq!(h.change(&clock, 1.0, 0, true), Ok(None));
+    assert_eq!(h.change(&clock, 1.0, 0, Some(0)), Ok(None));
     let len = MAX_RUN as u64;
     assert_eq!(h.read(&clock, i64::MAX), run(0, len, 1.0));
     assert_eq!(h.read(&clock, i64::MAX), run(len, len, 1.0));
     assert!(h.holds());
     // A change cuts what is left.
     assert_eq!(
-        h.change(&clock, 2.0, 10 * MAX_RUN, true),
+        h.change(&clock, 2.0, 10 * MAX_RUN, Some(0)),
         Ok(run(2 * len, len, 1.0))
     );
     assert_eq!(h.read(&clock, 10 * MAX_RUN + 2), run(10 * len, 2, 2.0));
@@ -152,7 +153,7 @@ fn a_long_hold_is_read_in_parts() {
 fn a_hold_is_on_the_clock_it_was_taken_on() {
     let mut h = Hold::default();
     assert!(h.on(None) && h.on(Some(10)));
-    assert_eq!(h.change(&CLOCK, 1.0, 3, false), Ok(None));
+    assert_eq!(h.change(&CLOCK, 1.0, 3, None), Ok(None));
     assert!(h.on(Some(10)));
     assert!(!h.on(Some(20)) && !h.on(None));
 }
@@ -182,7 +183,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
     );
     let unbounded = of(60.0, None);
     assert!(
-        unbounded.len() == 1 && unbounded[0].contains("10.0 min at most"),
+        unbounded.len() == 1 && unbounded[0].contains("until it is forgotten (10.0 min without"),
         "{unbounded:?}"
     );
 }
