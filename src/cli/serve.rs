@@ -393,22 +393,24 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         let clock =
             pipeline::window::hold::Resample::of(r.resample, r.max_gap, m.meta.metrics.as_ref());
         if let Some(c) = clock {
-            eprintln!(
-                "  samples without seq (a sensor's changes) are read every {}s, each value held \
-                 until the next{} ({})",
-                c.step_s,
-                c.max_hold_s
-                    .map_or(" (at most idle_timeout)".into(), |h| format!(
-                        " at most {h}s"
-                    )),
-                match r.resample {
-                    Some(_) => "its resample",
-                    None =>
-                        "as its model's training recording was: retrain --resample; resample = 0: as they come",
+            let held = match (c.max_hold_s, r.max_gap) {
+                (Some(h), Some(_)) => format!("at most {h}s: its max_gap"),
+                (Some(h), None) => format!("at most {h}s: the model's --max-gap"),
+                (None, _) => "however long, as in training".into(),
+            };
+            let from = match r.resample {
+                Some(_) => "its resample",
+                None => {
+                    "as its model's training recording was: retrain --resample; resample = 0: as they come"
                 }
+            };
+            eprintln!(
+                "  samples without seq (a sensor's changes) are read every {}s ({from}), each value \
+                 held until the next ({held})",
+                c.step_s
             );
             let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
-            for why in c.warnings(idle) {
+            for why in c.warnings(idle, m.meta.metrics.as_ref()) {
                 eprintln!("  WARNING: {why}");
             }
         }

@@ -214,7 +214,11 @@ impl Route {
             tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
             warnings.push(why);
         }
-        if let Some(why) = self.other_step(new) {
+        for why in self
+            .other_step(new)
+            .into_iter()
+            .chain(self.other_clock(new))
+        {
             tracing::warn!(pair = %self.cfg.pair, model = %path, "{why}");
             warnings.push(why);
         }
@@ -235,44 +239,6 @@ impl Route {
             tracing::warn!(pair = %self.cfg.pair, "{why}");
             why
         })
-    }
-
-    /// A model whose recording's step is not the one the route's streams
-    /// are windowed and judged at now: said, since serving live it moves
-    /// the route to its own (where a stream's window restarts in time, and
-    /// the rate it is judged at), from the next sample on.
-    fn other_step(&self, new: &LoadedModel) -> Option<String> {
-        let theirs = TimeGaps::of(self.cfg.max_gap, new.meta.metrics.as_ref());
-        let ours = self.time_gaps();
-        let step = |g: Option<TimeGaps>| g.map_or(0, |g| g.step_ns);
-        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
-        let live = "serving live, it moves the route to its own from the next sample on";
-        match (theirs, ours) {
-            (Some(t), Some(o)) if step(theirs) > 0 && step(ours) > 0 => {
-                let differ = (t.step_ns as f64 / o.step_ns as f64 - 1.0).abs() > 0.01;
-                differ.then(|| {
-                    format!(
-                        "it was trained on a recording sampled every {}, the route's streams are \
-                         windowed at {} (a window restarts after {}): {live} (after {})",
-                        span(t.step_ns),
-                        span(o.step_ns),
-                        span(o.max_gap_ns),
-                        span(t.max_gap_ns)
-                    )
-                })
-            }
-            (Some(t), None) => Some(format!(
-                "it records its recording's time step ({}), the route's model none: {live} (a \
-                 stream's window restarts where its ts jumps by more than {})",
-                span(t.step_ns),
-                span(t.max_gap_ns)
-            )),
-            (None, Some(_)) => Some(format!(
-                "it records no time step, the route's model one: {live} (no window restarts at a \
-                 gap in time)"
-            )),
-            _ => None,
-        }
     }
 
     /// Loads and checks `path` (default: the route's model file, which the
@@ -523,7 +489,7 @@ pub(super) fn load_routes(
                      training recording"
                 );
                 let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
-                for why in c.warnings(idle) {
+                for why in c.warnings(idle, model.meta.metrics.as_ref()) {
                     tracing::warn!(pair = %r.pair, "{why}");
                 }
             }
@@ -588,3 +554,5 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
         })
         .collect()
 }
+
+mod steps;

@@ -65,11 +65,33 @@ impl Resample {
     /// nothing of some changes (`retrain` refuses one), one of more ticks
     /// than a read takes is cut, and a hold the model's training did not
     /// bound is not bounded here either.
-    pub fn warnings(self, idle: std::time::Duration) -> Vec<String> {
+    pub fn warnings(
+        self,
+        idle: std::time::Duration,
+        metrics: Option<&serde_json::Value>,
+    ) -> Vec<String> {
         let clock = self.clock();
         let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
         let (step, hold) = (span(clock.step_ns), span(clock.max_hold_ns));
         let mut said = Vec::new();
+        // A route's own clock against the step the model learnt.
+        let reading = metrics.map(|m| &m["reading"]["resample_s"]);
+        let trained = (reading.and_then(serde_json::Value::as_f64))
+            .or_else(|| metrics.and_then(|m| m["time_step_s"].as_f64()))
+            .filter(|s| s.is_finite() && *s > 0.0);
+        if let Some(t) = trained.filter(|t| (self.step_s / t - 1.0).abs() > 0.01) {
+            let (faster, ratio) = match self.step_s < t {
+                true => ("slower", t / self.step_s),
+                false => ("faster", self.step_s / t),
+            };
+            said.push(format!(
+                "the route reads changes every {step}, its model learnt a series read every {}: \
+                 it sees the signal {}× {faster} than it was trained on (the model's own \
+                 clock: leave resample out)",
+                crate::recording::time::span(t),
+                (ratio * 1000.0).round() / 1000.0
+            ));
+        }
         if (clock.max_hold_ns as f64) < 1.5 * clock.step_ns as f64 {
             said.push(format!(
                 "a value is held {hold} at most, under a tick and a half of the clock (every \

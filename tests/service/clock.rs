@@ -267,6 +267,7 @@ async fn a_model_read_at_another_step_swapped_in_starts_the_streams_over() {
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
         assert!(v["reloaded"].is_array(), "{v}");
+        v["warnings"].to_string()
     };
     bare(input_at(3)).await;
     let first = collect(&mut out, 1, translation).await.remove(0);
@@ -276,7 +277,13 @@ async fn a_model_read_at_another_step_swapped_in_starts_the_streams_over() {
         "{}",
         first.seq
     );
-    reload(&fine).await;
+    let said = reload(&fine).await;
+    assert!(
+        said.contains(
+            "its recording was read every 10 ms, the route reads a sensor's changes every 20 ms"
+        ),
+        "{said}"
+    );
     bare(input_at(4)).await;
     // The next translations are on the 10 ms clock (ticks twice the
     // number), of the new value alone.
@@ -304,7 +311,8 @@ async fn a_model_read_at_another_step_swapped_in_starts_the_streams_over() {
         .await
         .is_ok()
     {}
-    reload(&manifest().join("models/sin-cos.safetensors")).await;
+    let said = reload(&manifest().join("models/sin-cos.safetensors")).await;
+    assert!(said.contains("it was trained without --resample"), "{said}");
     for seq in 0..W {
         bare(input_at(seq)).await;
     }

@@ -137,7 +137,9 @@ pub(super) fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
             format!(
                 "; if the stream's samples come that far apart, it is sampled at another rate \
                  than the model's step ({}) and every sample restarts its window: resample it to \
-                 the model's step, or train on its own (once in a while, it is more likely a \
+                 the model's step (a sensor that sends on change, without seq: a route's resample, \
+                 serve --resample, reads its changes on a clock), or train on its own (once in a \
+                 while, it is more likely a \
                  publisher held up that long, its samples stamped when sent: stamp them when \
                  sampled)",
                 span(g.step_ns)

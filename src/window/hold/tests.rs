@@ -168,7 +168,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
             step_s,
             max_hold_s: hold,
         }
-        .warnings(idle)
+        .warnings(idle, None)
     };
     assert!(of(60.0, Some(900.0)).is_empty());
     let short = of(60.0, Some(30.0));
@@ -180,6 +180,16 @@ fn a_clock_an_operator_should_know_of_is_said() {
     assert!(
         long.len() == 1 && long[0].contains("65536 ticks"),
         "{long:?}"
+    );
+    let trained = serde_json::json!({"reading": {"resample_s": 60.0}});
+    let other = Resample {
+        step_s: 1.0,
+        max_hold_s: Some(5.0),
+    }
+    .warnings(idle, Some(&trained));
+    assert!(
+        other.len() == 1 && other[0].contains("60× slower"),
+        "{other:?}"
     );
     let unbounded = of(60.0, None);
     assert!(
