@@ -55,10 +55,11 @@ impl<'de> Deserialize<'de> for Num {
 
 /// `ts`, the first sample's time in ns since the epoch (latency, and a
 /// route's gaps in time; see `window::stamp_ns`): an integer as it
-/// is; a float truncated (`Date.now() * 1e6`) rather than refused with the
-/// samples beside it (`time.time()`'s seconds are then no plausible time,
-/// which ingest counts in `pipeline_timestamps_ignored_total` and keeps out
-/// of the histograms). `null`: absent. Anything else is malformed.
+/// is; a float in seconds, milliseconds or microseconds since the epoch
+/// (Python's `time.time()`, told by its size as `stamp_ns` tells an
+/// integer's) to ns with its fraction, any other truncated (`Date.now() *
+/// 1e6`) rather than refused with the samples beside it. `null`: absent.
+/// Anything else is malformed.
 struct Ts(Option<i64>);
 
 impl<'de> Deserialize<'de> for Ts {
@@ -77,8 +78,21 @@ impl<'de> Deserialize<'de> for Ts {
                 Ok(Ts(Some(i64::try_from(v).unwrap_or(i64::MAX))))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Ts, E> {
-                // Saturating; NaN is 0 (1970), no plausible time either.
-                Ok(Ts(Some(v as i64)))
+                // A fraction of a second is a sensor's change's time on a
+                // clock of seconds: kept. Saturating; NaN is 0 (1970), no
+                // plausible time either.
+                let per_unit: i64 = match v {
+                    1e9..1e10 => 1_000_000_000,
+                    1e12..1e13 => 1_000_000,
+                    1e15..1e16 => 1_000,
+                    _ => return Ok(Ts(Some(v as i64))),
+                };
+                // Whole units and the fraction apart: f64 holds no ns of today
+                // exactly.
+                let whole = v.trunc();
+                let fraction = ((v - whole) * per_unit as f64).round() as i64;
+                let ns = (whole as i64).saturating_mul(per_unit).saturating_add(fraction);
+                Ok(Ts(Some(ns)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Ts, E> {
                 Ok(Ts(None))

@@ -136,9 +136,9 @@ fn numbers_of_every_width_are_accepted() {
     assert_eq!(s.values, vec![-7.0]);
 }
 
-/// A float `ts` costs no samples: truncated to whole ns (Python's
-/// `time.time()`, seconds, is then no plausible time and counted as such);
-/// an integer keeps every digit.
+/// A float `ts` costs no samples: in seconds, ms or µs since the epoch
+/// (Python's `time.time()`) it is ns with its fraction, otherwise
+/// truncated to whole ns; an integer keeps every digit.
 #[test]
 fn a_float_time_stamp_is_truncated_not_refused() {
     let s = decode_samples(&pack(&Any {
@@ -147,7 +147,12 @@ fn a_float_time_stamp_is_truncated_not_refused() {
         ts: 1_764_320_000.75f64,
     }))
     .unwrap();
-    assert_eq!((s.values, s.ts), (vec![1.5], Some(1_764_320_000)));
+    assert_eq!((s.values, s.ts), (vec![1.5], Some(1_764_320_000_750_000_000)));
+    let s = decode_samples(br#"{"value":1,"ts":1764320000123.5}"#).unwrap();
+    assert_eq!(s.ts, Some(1_764_320_000_123_500_000));
+    // Seconds past what ns in an i64 hold (the year 2262) saturate.
+    let s = decode_samples(br#"{"value":1,"ts":9999999999.5}"#).unwrap();
+    assert_eq!(s.ts, Some(i64::MAX));
     let s = decode_samples(br#"{"seq":1,"values":[1,2],"ts":1.7643200001e18}"#).unwrap();
     assert_eq!(
         (s.values, s.ts),
