@@ -91,7 +91,9 @@ impl<'de> Deserialize<'de> for Ts {
                 // exactly.
                 let whole = v.trunc();
                 let fraction = ((v - whole) * per_unit as f64).round() as i64;
-                let ns = (whole as i64).saturating_mul(per_unit).saturating_add(fraction);
+                let ns = (whole as i64)
+                    .saturating_mul(per_unit)
+                    .saturating_add(fraction);
                 Ok(Ts(Some(ns)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Ts, E> {

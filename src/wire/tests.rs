@@ -147,7 +147,10 @@ fn a_float_time_stamp_is_truncated_not_refused() {
         ts: 1_764_320_000.75f64,
     }))
     .unwrap();
-    assert_eq!((s.values, s.ts), (vec![1.5], Some(1_764_320_000_750_000_000)));
+    assert_eq!(
+        (s.values, s.ts),
+        (vec![1.5], Some(1_764_320_000_750_000_000))
+    );
     let s = decode_samples(br#"{"value":1,"ts":1764320000123.5}"#).unwrap();
     assert_eq!(s.ts, Some(1_764_320_000_123_500_000));
     // Seconds past what ns in an i64 hold (the year 2262) saturate.
