@@ -231,7 +231,10 @@ impl StreamWindow {
         if self.hold.on(step_ns) {
             return false;
         }
+        // The value held goes on being held, its ticks numbered anew.
+        let kept = step_ns.map(|s| self.hold.rebased(s));
         self.restart_clock();
+        self.hold = kept.unwrap_or_default();
         true
     }
 

@@ -376,10 +376,17 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         }
         // The rule for gaps in time, as the route will take it (from the
         // model's training recording unless the route sets `max_gap`).
+        let clock =
+            pipeline::window::hold::Resample::of(r.resample, r.max_gap, m.meta.metrics.as_ref());
         let gaps = pipeline::window::TimeGaps::of(r.max_gap, m.meta.metrics.as_ref());
         match (gaps, r.max_gap) {
             (Some(g), given) => eprintln!(
-                "  windows restart where samples' ts jump over {}s ({})",
+                "  windows {}restart where samples' ts jump over {}s ({})",
+                if clock.is_some() {
+                    "of samples with seq "
+                } else {
+                    ""
+                },
                 g.max_gap_ns as f64 / 1e9,
                 match given {
                     Some(_) => "its max_gap",
@@ -390,13 +397,19 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             (None, Some(_)) => eprintln!("  windows never restart at gaps in time (max_gap = 0)"),
             (None, None) => {}
         }
-        let clock =
-            pipeline::window::hold::Resample::of(r.resample, r.max_gap, m.meta.metrics.as_ref());
         if let Some(c) = clock {
+            let on_clock = m.meta.metrics.as_ref().map(|m| &m["reading"]["resample_s"]);
+            let trained_on_clock = on_clock.is_some_and(serde_json::Value::is_number);
             let held = match (c.max_hold_s, r.max_gap) {
                 (Some(h), Some(_)) => format!("at most {h}s: its max_gap"),
-                (Some(h), None) => format!("at most {h}s: the model's --max-gap"),
-                (None, _) => "however long, as in training".into(),
+                (Some(h), None) if trained_on_clock => {
+                    format!("at most {h}s: the model's --max-gap")
+                }
+                (Some(h), None) => {
+                    format!("at most {h}s: the gap its training recording was split at")
+                }
+                (None, Some(_)) => "however long: max_gap = 0".into(),
+                (None, None) => "however long, as in training".into(),
             };
             let from = match r.resample {
                 Some(_) => "its resample",

@@ -434,13 +434,26 @@ impl Ingest {
             return Ok(Some(0));
         };
         entry.last_seen = now;
+        let was_numbered = entry.window.next_seq().is_some() && !entry.window.unnumbered();
         entry.window.numbered(samples.seq.is_some());
         let stream = entry.key.clone();
         let trace = origin.traceparent.map(TraceParent::new);
-        if clock.is_none() && samples.seq.is_none() && entry.window.on_clock(None) {
-            let detail = "the route reads samples as they come now (a model without --resample \
-                          swapped in): the stream starts over"
-                .to_string();
+        // A stream read on the clock that is not now (its samples carry
+        // `seq`, or a model without a clock serves), or one numbered by its
+        // sender that sends changes now: its count is of the other kind,
+        // so it starts over.
+        let over = if clock.is_none() || samples.seq.is_some() {
+            entry.window.on_clock(None).then_some(match samples.seq {
+                Some(_) => "its samples carry seq now: windowed as they come, not on the clock",
+                None => "the route reads samples as they come now (a model without --resample)",
+            })
+        } else {
+            was_numbered.then(|| entry.window.restart_clock()).map(
+                |()| "its sender numbers nothing now: its changes are read on the route's clock",
+            )
+        };
+        if let Some(why) = over {
+            let detail = format!("{why}; the stream starts over");
             (reporter.report_from(origin, ErrorKind::TimeGap, key, subject, detail)).await;
         }
         if let Some(clock) = clock {

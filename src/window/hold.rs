@@ -28,6 +28,10 @@ pub struct Clock {
 /// held without starting the stream over): two ticks, at least a minute.
 const LIVE_NS: i64 = 60_000_000_000;
 
+/// The grid the service's time is read on, at most (see
+/// [`Clock::grid_ns`]).
+const GRID_NS: i64 = 100_000_000;
+
 /// The clock a route serving a model reads changes on: its `resample`
 /// (seconds; 0: none), else the step its model's training recording was
 /// read at (`reading.resample_s`); and the hold the route's `max_gap` or
@@ -53,9 +57,18 @@ impl Resample {
         };
         // At least a nanosecond, as a tick must be.
         (step_s * 1e9 >= 1.0).then_some(())?;
+        // A model trained on a recording read on a clock without --max-gap
+        // held values however long; one trained on a regular recording
+        // never saw a value held past the gap its recording was split at.
+        let trained_on_clock = reading.is_some_and(|r| r["resample_s"].as_f64().is_some());
+        let split_at = || {
+            let step = metrics.and_then(|m| m["time_step_s"].as_f64());
+            step.filter(|_| !trained_on_clock).map(|s| 3.0 * s)
+        };
         let max_hold_s = match max_gap {
             Some(g) => positive(Some(g)),
-            None => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
+            None => positive(reading.and_then(|r| r["max_gap_s"].as_f64()))
+                .or_else(|| positive(split_at())),
         };
         Some(Self { step_s, max_hold_s })
     }
@@ -105,7 +118,8 @@ impl Resample {
                  {step}): a read takes {MAX_RUN} at most, a change cuts the rest"
             ));
         }
-        if self.max_hold_s.is_none() {
+        let trained_on_clock = metrics.is_some_and(|m| m["reading"]["resample_s"].is_number());
+        if self.max_hold_s.is_none() && trained_on_clock {
             said.push(format!(
                 "the model's training held each value until its next change, however long (no \
                  --max-gap), and so is it served: a sensor gone quiet is translated at every \
@@ -140,6 +154,25 @@ impl Clock {
         k.saturating_mul(self.step_ns)
     }
 
+    /// The grid the service's time is read on: a tenth of a second that
+    /// divides the step (the step where none does, or where it is finer).
+    /// A live stream's lag is whole grid steps, so what a read takes
+    /// depends on the grid cell of the service's time alone.
+    pub fn grid_ns(&self) -> i64 {
+        let d = (self.step_ns + GRID_NS - 1) / GRID_NS;
+        if d > 1 && self.step_ns % d == 0 {
+            self.step_ns / d
+        } else {
+            self.step_ns
+        }
+    }
+
+    /// The first grid point at or after `t` (ns), as a cell number.
+    pub fn cell(&self, t: i64) -> i64 {
+        let g = self.grid_ns();
+        t.div_euclid(g) + i64::from(t.rem_euclid(g) != 0)
+    }
+
     /// How far a stamp may lie from the service's time and count as live;
     /// further ahead it is refused, further before the value held it
     /// starts the stream over (two ticks, at least a minute).
@@ -151,7 +184,7 @@ impl Clock {
 /// The most ticks one read takes off a hold: a run past it (a clock of
 /// milliseconds whose values are held for minutes) is read in parts by the
 /// service's clock, or cut by the next change (the rest has no value), so
-/// no message makes more windows than this at once.
+/// no stream's read makes more windows than this at once.
 pub const MAX_RUN: i64 = 1 << 16;
 
 /// Ticks read off a hold: `len` ticks from `first`, all `value`.
@@ -209,6 +242,16 @@ impl Hold {
     /// When the change held came (ns).
     pub fn held_at(&self) -> Option<i64> {
         self.held.map(|(_, t)| t)
+    }
+
+    /// The same value held, its ticks to be numbered on a clock of
+    /// `step_ns` from its change on.
+    pub fn rebased(self, step_ns: i64) -> Self {
+        Self {
+            next: None,
+            step_ns,
+            ..self
+        }
     }
 
     /// Whether its ticks are numbered on `step_ns` (or it has none).

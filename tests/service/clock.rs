@@ -380,3 +380,31 @@ async fn a_live_stamped_sensors_ticks_are_read_as_time_passes() {
     assert!(got.windows(2).all(|p| p[1].seq == p[0].seq + 1));
     svc.shutdown().await;
 }
+
+/// A stream that holds a value on the clock and then sends numbered
+/// samples starts over as a numbered stream (said), its samples windowed as
+/// they come, not dropped under the clock's count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_numbers_its_samples_now_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 600.0));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    client
+        .publish("samples.mixed", bytes::Bytes::from("0.5"))
+        .await
+        .unwrap();
+    send_curve(&client, "mixed", 0..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut out, 7, translation).await;
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (0..7).collect::<Vec<_>>());
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::TimeGap, "mixed"));
+    assert!(
+        e.detail.contains("its samples carry seq now"),
+        "{}",
+        e.detail
+    );
+    svc.shutdown().await;
+}

@@ -23,6 +23,10 @@ use crate::window::hold::{Clock, Run};
 use crate::window::{Outcome, StreamWindow, stamp_ns};
 use crate::wire::ErrorKind;
 
+/// Windows read off the clock held before they are handed on: a read of
+/// many streams hands them on as they pass this.
+const DISPATCH_AT: usize = 4096;
+
 /// What makes a run of ticks into windows of one stream.
 struct Feed<'a> {
     ticks: &'a mut Vec<f32>,
@@ -83,18 +87,20 @@ impl Ingest {
     }
 
     /// How long the core-NATS timer waits to read the clock: until just
-    /// after its next tick (a millisecond, for the messages the server
-    /// has routed to us by then), so a quiet sensor's tick is translated
-    /// within milliseconds of its time; a second where the route reads
-    /// none (a model swapped in may bring one).
+    /// after the next point of its grid (a tick, or a tenth of a second
+    /// within one: a live stamped stream's lag is whole grid steps), so a
+    /// quiet sensor's tick is translated within milliseconds of when it is
+    /// due; a second where the route reads none (a model swapped in may
+    /// bring one).
     pub(in crate::service) fn next_clock_read(&self) -> std::time::Duration {
         use std::time::Duration;
         let Some(clock) = self.clock() else {
             return Duration::from_secs(1);
         };
-        let now = crate::wire::now_ns();
+        let (now, grid) = (crate::wire::now_ns(), clock.grid_ns());
         let due = clock
-            .at(clock.tick_from(now.saturating_add(1)))
+            .cell(now.saturating_add(1))
+            .saturating_mul(grid)
             .saturating_add(1_000_000);
         Duration::from_nanos(due.saturating_sub(now).unsigned_abs()).min(Duration::from_secs(1))
     }
@@ -110,15 +116,15 @@ impl Ingest {
         let Some(clock) = self.clock() else {
             return Some(0);
         };
-        let tick = clock.tick_from(now);
+        let cell = clock.cell(now);
         // (A swap to another clock's step reads anew.)
         if self
             .clock_read
-            .is_some_and(|(step, read)| step == clock.step_ns && read >= tick)
+            .is_some_and(|(step, read)| step == clock.step_ns && read >= cell)
         {
             return Some(0);
         }
-        self.clock_read = Some((clock.step_ns, tick));
+        self.clock_read = Some((clock.step_ns, cell));
         self.read_holds(|e| e.window.hold.lag_ns.is_some(), when_full)
             .await
     }
@@ -136,26 +142,38 @@ impl Ingest {
         };
         let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
         self.completed.clear();
-        let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
-        let (mut gaps, mut swapped) = (Vec::new(), Vec::new());
-        for e in self.streams.values_mut() {
-            if !e.window.hold.holds() || !which(e) {
+        let picked: Vec<Arc<str>> = (self.streams.values())
+            .filter(|e| e.window.hold.holds() && which(e))
+            .map(|e| e.key.clone())
+            .collect();
+        let (mut gaps, mut swapped, mut sent) = (Vec::new(), Vec::new(), 0);
+        for key in picked {
+            let Some(e) = self.streams.get_mut(&key) else {
                 continue;
-            }
-            // A hold of another clock's ticks starts over at its next change.
+            };
+            // A hold of another clock's ticks: numbered anew on this one.
             if e.window.on_clock(Some(clock.step_ns)) {
-                swapped.push(e.key.clone());
-                continue;
+                swapped.push(key.clone());
             }
             let hold = &mut e.window.hold;
+            // (A lag is whole grid steps: the ticks read depend on the grid
+            // cell of the service's time alone, so a read skipped within
+            // one is none missed.)
             let before = match hold.lag_ns {
                 Some(lag) => now.saturating_sub(lag),
                 None if clock.max_hold_ns < i64::MAX => i64::MAX,
                 None => continue,
             };
-            if let Some(run) = hold.read(&clock, before) {
-                let outcome = feed.run(&mut e.window, run, &e.key, None);
-                gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
+            let Some(run) = hold.read(&clock, before) else {
+                continue;
+            };
+            let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
+            let outcome = feed.run(&mut e.window, run, &key, None);
+            gaps.extend(outcome.gap.map(|g| (key, g)));
+            // Many streams' ticks at once (a quiet spell on a fine clock)
+            // go on stream by stream, not all held in memory together.
+            if self.completed.len() >= DISPATCH_AT {
+                sent += self.dispatch(when_full).await?;
             }
         }
         let said = (gaps.into_iter())
@@ -167,7 +185,7 @@ impl Ingest {
                 .report(ErrorKind::TimeGap, &stream, input, detail)
                 .await;
         }
-        self.dispatch(when_full).await
+        Some(sent + self.dispatch(when_full).await?)
     }
 
     /// Takes one message of a stream read on the clock: its samples are
@@ -216,12 +234,16 @@ impl Ingest {
             return Err(refuse(why));
         }
         // A live sender's stamps run with the service's time, a little
-        // behind: its ticks are read as that time passes (a margin for
-        // its messages' jitter); a replay's only by its next change.
+        // behind: its ticks are read as that time passes, that lag behind
+        // (a tenth of a second more for its messages' jitter, rounded up
+        // to the clock's grid, so what is read depends on the grid cell of
+        // the service's time alone and a replay reads alike); a replay's
+        // only by its next change.
         let lag = match stamped {
             None => Some(0),
             Some(_) if -ahead <= clock.live_ns() => {
-                Some((-ahead).max(0) + clock.step_ns.min(100_000_000))
+                let lag = (-ahead).max(0).saturating_add(100_000_000);
+                Some(clock.cell(lag).saturating_mul(clock.grid_ns()))
             }
             Some(_) => None,
         };

@@ -66,7 +66,7 @@ impl Route {
             }),
             (Some(t), None) => Some(format!(
                 "its recording was read on a clock (retrain --resample, every {}), the route's \
-                 model's not: {live} (samples without seq are read as changes, each held until \
+                 model's was not: {live} (samples without seq are read as changes, each held until \
                  the next)",
                 span(t.step_s)
             )),

@@ -191,9 +191,63 @@ fn a_clock_an_operator_should_know_of_is_said() {
         other.len() == 1 && other[0].contains("60× slower"),
         "{other:?}"
     );
-    let unbounded = of(60.0, None);
+    // Said of a model trained on a clock without --max-gap.
+    assert!(of(60.0, None).is_empty());
+    let unbounded = Resample {
+        step_s: 60.0,
+        max_hold_s: None,
+    }
+    .warnings(idle, Some(&trained));
     assert!(
         unbounded.len() == 1 && unbounded[0].contains("until it is forgotten (10.0 min without"),
         "{unbounded:?}"
     );
+}
+
+/// The service's time is read on a grid of a tenth of a second that
+/// divides the step (the step where it is finer or none does).
+#[test]
+fn the_grid_divides_the_step() {
+    let clock = |step_ns| Clock {
+        step_ns,
+        max_hold_ns: i64::MAX,
+    };
+    assert_eq!(clock(60_000_000_000).grid_ns(), 100_000_000);
+    assert_eq!(clock(1_100_000_000).grid_ns(), 100_000_000);
+    assert_eq!(clock(20_000_000).grid_ns(), 20_000_000);
+    assert_eq!(clock(1_000_000_007).grid_ns(), 1_000_000_007);
+    let c = clock(1_000_000_000);
+    assert_eq!((c.cell(0), c.cell(1), c.cell(100_000_000)), (0, 1, 1));
+}
+
+/// A model trained on a regular recording, served on a route's clock:
+/// a value is held at most the gap its recording was split at (it never
+/// saw one held longer); a model read on a clock without --max-gap holds
+/// however long.
+#[test]
+fn a_model_not_trained_on_a_clock_holds_to_its_split() {
+    let plain = serde_json::json!({"time_step_s": 60.0, "reading": {"max_gap_s": null}});
+    let r = Resample::of(Some(60.0), None, Some(&plain)).unwrap();
+    assert_eq!(r.max_hold_s, Some(180.0));
+    let idle = std::time::Duration::from_secs(600);
+    assert!(r.warnings(idle, Some(&plain)).is_empty());
+    let on_clock = serde_json::json!({"time_step_s": 60.0, "reading": {"resample_s": 60.0}});
+    let r = Resample::of(None, None, Some(&on_clock)).unwrap();
+    assert_eq!(r.max_hold_s, None);
+}
+
+/// A hold rebased on another clock keeps its value, its ticks numbered
+/// anew from its change.
+#[test]
+fn a_rebased_hold_keeps_its_value() {
+    let mut h = Hold::default();
+    assert_eq!(h.change(&CLOCK, 1.0, 25, Some(0)), Ok(None));
+    assert_eq!(h.read(&CLOCK, 41), run(3, 2, 1.0));
+    let fine = Clock {
+        step_ns: 5,
+        max_hold_ns: 35,
+    };
+    let mut h = h.rebased(5);
+    assert!(h.on(Some(5)) && !h.on(Some(10)));
+    assert_eq!(h.read(&fine, 41), run(5, 4, 1.0));
 }
