@@ -409,7 +409,8 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                     format!("at most {h}s: the gap its training recording was split at")
                 }
                 (None, Some(_)) => "however long: max_gap = 0".into(),
-                (None, None) => "however long, as in training".into(),
+                (None, None) if trained_on_clock => "however long, as in training".into(),
+                (None, None) => "however long".into(),
             };
             let from = match r.resample {
                 Some(_) => "its resample",

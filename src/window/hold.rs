@@ -57,18 +57,9 @@ impl Resample {
         };
         // At least a nanosecond, as a tick must be.
         (step_s * 1e9 >= 1.0).then_some(())?;
-        // A model trained on a recording read on a clock without --max-gap
-        // held values however long; one trained on a regular recording
-        // never saw a value held past the gap its recording was split at.
-        let trained_on_clock = reading.is_some_and(|r| r["resample_s"].as_f64().is_some());
-        let split_at = || {
-            let step = metrics.and_then(|m| m["time_step_s"].as_f64());
-            step.filter(|_| !trained_on_clock).map(|s| 3.0 * s)
-        };
         let max_hold_s = match max_gap {
             Some(g) => positive(Some(g)),
-            None => positive(reading.and_then(|r| r["max_gap_s"].as_f64()))
-                .or_else(|| positive(split_at())),
+            None => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
         };
         Some(Self { step_s, max_hold_s })
     }
@@ -119,12 +110,21 @@ impl Resample {
             ));
         }
         let trained_on_clock = metrics.is_some_and(|m| m["reading"]["resample_s"].is_number());
-        if self.max_hold_s.is_none() && trained_on_clock {
+        if self.max_hold_s.is_none() {
+            let why = match trained_on_clock {
+                true => {
+                    "the model's training held each value until its next change, however long \
+                     (no --max-gap), and so is it served"
+                }
+                false => {
+                    "each value is held until its next change, however long (neither the route's \
+                     max_gap nor the model bounds it)"
+                }
+            };
             said.push(format!(
-                "the model's training held each value until its next change, however long (no \
-                 --max-gap), and so is it served: a sensor gone quiet is translated at every \
-                 tick until it is forgotten ({} without a message in core NATS; in durable mode \
-                 never); a route's max_gap bounds a hold",
+                "{why}: a sensor gone quiet is translated at every tick until it is forgotten ({} \
+                 without a message in core NATS; in durable mode never); a route's max_gap bounds \
+                 a hold",
                 crate::recording::time::span(idle.as_secs_f64())
             ));
         }
@@ -159,12 +159,13 @@ impl Clock {
     /// A live stream's lag is whole grid steps, so what a read takes
     /// depends on the grid cell of the service's time alone.
     pub fn grid_ns(&self) -> i64 {
-        let d = (self.step_ns + GRID_NS - 1) / GRID_NS;
-        if d > 1 && self.step_ns % d == 0 {
-            self.step_ns / d
-        } else {
-            self.step_ns
-        }
+        let step = self.step_ns.max(1);
+        // The fewest parts of the step, each a tenth of a second or less
+        // (0.25 s in 4, 1.25 s in 16), among the next 256 counts.
+        let d = (step - 1) / GRID_NS + 1;
+        (d..=d.saturating_add(256))
+            .find(|n| step % n == 0)
+            .map_or(step, |n| step / n)
     }
 
     /// The first grid point at or after `t` (ns), as a cell number.
@@ -244,11 +245,18 @@ impl Hold {
         self.held.map(|(_, t)| t)
     }
 
-    /// The same value held, its ticks to be numbered on a clock of
-    /// `step_ns` from its change on.
+    /// The same value held, its ticks numbered on a clock of `step_ns`
+    /// from the first time not yet read (from its change where none was).
     pub fn rebased(self, step_ns: i64) -> Self {
+        let from = (self.next.zip(Some(self.step_ns)))
+            .filter(|&(_, old)| old > 0)
+            .map(|(next, old)| next.saturating_mul(old));
+        let clock = Clock {
+            step_ns: step_ns.max(1),
+            max_hold_ns: i64::MAX,
+        };
         Self {
-            next: None,
+            next: from.map(|t| clock.tick_from(t)),
             step_ns,
             ..self
         }

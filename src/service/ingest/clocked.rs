@@ -142,39 +142,44 @@ impl Ingest {
         };
         let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
         self.completed.clear();
-        let picked: Vec<Arc<str>> = (self.streams.values())
-            .filter(|e| e.window.hold.holds() && which(e))
-            .map(|e| e.key.clone())
-            .collect();
         let (mut gaps, mut swapped, mut sent) = (Vec::new(), Vec::new(), 0);
-        for key in picked {
-            let Some(e) = self.streams.get_mut(&key) else {
-                continue;
-            };
-            // A hold of another clock's ticks: numbered anew on this one.
-            if e.window.on_clock(Some(clock.step_ns)) {
-                swapped.push(key.clone());
-            }
-            let hold = &mut e.window.hold;
-            // (A lag is whole grid steps: the ticks read depend on the grid
-            // cell of the service's time alone, so a read skipped within
-            // one is none missed.)
-            let before = match hold.lag_ns {
-                Some(lag) => now.saturating_sub(lag),
-                None if clock.max_hold_ns < i64::MAX => i64::MAX,
-                None => continue,
-            };
-            let Some(run) = hold.read(&clock, before) else {
-                continue;
-            };
+        // Many streams' ticks at once (a quiet spell on a fine clock) are
+        // handed on as they pass DISPATCH_AT, not all held in memory: the
+        // streams are gone over again after each (a read is idempotent).
+        loop {
             let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
-            let outcome = feed.run(&mut e.window, run, &key, None);
-            gaps.extend(outcome.gap.map(|g| (key, g)));
-            // Many streams' ticks at once (a quiet spell on a fine clock)
-            // go on stream by stream, not all held in memory together.
-            if self.completed.len() >= DISPATCH_AT {
-                sent += self.dispatch(when_full).await?;
+            let mut full = false;
+            for e in self.streams.values_mut() {
+                if !(e.window.hold.holds() && which(e)) {
+                    continue;
+                }
+                // A hold of another clock's ticks: numbered anew on this one.
+                if e.window.on_clock(Some(clock.step_ns)) {
+                    swapped.push(e.key.clone());
+                }
+                let hold = &mut e.window.hold;
+                // (A lag is whole grid steps: the ticks read depend on the
+                // grid cell of the service's time alone, so a read skipped
+                // within one is none missed.)
+                let before = match hold.lag_ns {
+                    Some(lag) => now.saturating_sub(lag),
+                    None if clock.max_hold_ns < i64::MAX => i64::MAX,
+                    None => continue,
+                };
+                let Some(run) = hold.read(&clock, before) else {
+                    continue;
+                };
+                let outcome = feed.run(&mut e.window, run, &e.key, None);
+                gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
+                if feed.completed.len() >= DISPATCH_AT {
+                    full = true;
+                    break;
+                }
             }
+            if !full {
+                break;
+            }
+            sent += self.dispatch(when_full).await?;
         }
         let said = (gaps.into_iter())
             .map(|(stream, (expected, got))| (stream, no_value(expected, got, &clock)))
