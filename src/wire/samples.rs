@@ -48,6 +48,22 @@ impl<'de> Deserialize<'de> for Num {
             fn visit_unit<E: de::Error>(self) -> Result<Num, E> {
                 Ok(Num(f64::NAN))
             }
+            // A number written as a string (`"21.5"`: Home Assistant's
+            // states are strings, and what forwards them keeps them so),
+            // read as a bare text sample is; a word is no number.
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+                let t = v.trim();
+                match t.parse::<f64>() {
+                    Ok(n) => Ok(Num(n)),
+                    Err(_) => {
+                        let mut cut = t.len().min(40);
+                        while !t.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        Err(E::custom(format!("{:?} is not a number", &t[..cut])))
+                    }
+                }
+            }
         }
         d.deserialize_any(V)
     }

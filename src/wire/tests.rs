@@ -38,6 +38,22 @@ fn json_samples_are_read_like_messagepack() {
         decode_samples(br#"{"seq":1,"value":1e300}"#),
         Err(DecodeError::InvalidValue(_))
     ));
+    // A number written as a string (Home Assistant's states) is a number;
+    // a word in one is not, and says so; "nan" is an invalid value.
+    let s = decode_samples(br#"{"value":" 21.5","ts":12}"#).unwrap();
+    assert_eq!((s.values, s.ts), (vec![21.5], Some(12)));
+    let s = decode_samples(&pack(&serde_json::json!({"seq": 3, "values": ["1", 2.5]}))).unwrap();
+    assert_eq!((s.seq, s.values), (Some(3), vec![1.0, 2.5]));
+    match decode_samples(br#"{"seq":1,"value":"unavailable"}"#) {
+        Err(DecodeError::Malformed(d)) => {
+            assert!(d.contains("\"unavailable\" is not a number"), "{d}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        decode_samples(br#"{"seq":1,"value":"nan"}"#),
+        Err(DecodeError::InvalidValue(_))
+    ));
     // A decimal comma is named as the likely cause; other faults are not.
     let why = |p: &[u8]| match decode_samples(p) {
         Err(DecodeError::Malformed(d)) => d,

@@ -268,3 +268,52 @@ async fn an_unnumbered_sample_after_the_last_seq_is_refused() {
     assert!(e.detail.contains("the end of u64"), "{}", e.detail);
     svc.shutdown().await;
 }
+
+/// Home Assistant's state objects, forwarded as they are (a Node-RED flow,
+/// its WebSocket API): the reading is a string under `state`. A route with
+/// `value_key = "state"` translates it as a numbered stream of the same
+/// values; `"unavailable"` is refused, said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_written_as_a_string_is_a_sample() {
+    let mut cfg = config();
+    cfg.routes[0].value_key = Some("state".into());
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    for seq in 0..30 {
+        let numbered = serde_json::json!({"seq": seq, "state": input_at(seq)});
+        client
+            .publish("samples.numbered", numbered.to_string().into())
+            .await
+            .unwrap();
+        let state = serde_json::json!({
+            "entity_id": "sensor.gh1_air_temperature",
+            "state": input_at(seq).to_string(),
+            "attributes": {"unit_of_measurement": "°C"},
+        });
+        client
+            .publish("samples.ha", state.to_string().into())
+            .await
+            .unwrap();
+    }
+    let word = serde_json::json!({"entity_id": "sensor.x", "state": "unavailable"});
+    client
+        .publish("samples.word", word.to_string().into())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let got = collect(&mut out, 14, translation).await;
+    let of =
+        |stream: &str| -> Vec<&Translation> { got.iter().filter(|t| t.stream == stream).collect() };
+    let (ha, numbered) = (of("ha"), of("numbered"));
+    assert_eq!(ha.len(), 7);
+    for (h, n) in ha.iter().zip(&numbered) {
+        assert_eq!((h.seq, &h.values), (n.seq, &n.values));
+    }
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!((e.kind, e.stream.as_str()), (ErrorKind::Malformed, "word"));
+    assert!(
+        e.detail.contains("\"unavailable\" is not a number"),
+        "{}",
+        e.detail
+    );
+    svc.shutdown().await;
+}
