@@ -398,8 +398,8 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             (None, None) => {}
         }
         if let Some(c) = clock {
-            let on_clock = m.meta.metrics.as_ref().map(|m| &m["reading"]["resample_s"]);
-            let trained_on_clock = on_clock.is_some_and(serde_json::Value::is_number);
+            let trained_on_clock =
+                pipeline::window::hold::Resample::trained_on_clock(m.meta.metrics.as_ref());
             let held = match (c.max_hold_s, r.max_gap) {
                 (Some(h), Some(_)) => format!("at most {h}s: its max_gap"),
                 (Some(h), None) if trained_on_clock => {

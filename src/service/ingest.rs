@@ -311,16 +311,17 @@ impl Ingest {
         // The service's time, on a route that reads changes on a clock:
         // streams timed by their arrival have their ticks to it read first
         // (see `clocked`).
-        let mut ticked = 0;
-        let mut now = 0;
-        if self.route.resample().is_some() {
+        let (mut ticked, mut now) = (0, 0);
+        // (The route's clock read once per message: one lock.)
+        let clock = self.clock();
+        if clock.is_some() {
             now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
             let Some(n) = self.read_clock(now, when_full).await else {
                 return Handled::Stopped;
             };
             ticked = n;
         }
-        match self.admit(msg, origin, when_full).await {
+        match self.admit(msg, origin, clock, when_full).await {
             Ok(Some(n)) => Handled::Windows(ticked + n),
             Ok(None) => Handled::Stopped,
             Err(r) => {
@@ -341,13 +342,15 @@ impl Ingest {
         }
     }
 
-    /// Checks a message and feeds its samples to the stream's window:
-    /// `Ok(Some(windows))`, `Ok(None)` when the pipeline is gone, or why
-    /// the message is refused whole.
+    /// Checks a message and feeds its samples to the stream's window (its
+    /// changes on the route's `clock`, if it has one and they carry no
+    /// `seq`): `Ok(Some(windows))`, `Ok(None)` when the pipeline is gone,
+    /// or why the message is refused whole.
     async fn admit(
         &mut self,
         msg: &async_nats::Message,
         origin: Origin<'_>,
+        clock: Option<crate::window::hold::Clock>,
         when_full: WhenFull<'_>,
     ) -> Result<Option<u64>, Rejection> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -427,9 +430,7 @@ impl Ingest {
             );
         }
         // A sensor's changes, on a route that reads them on a clock.
-        let clock = (self.route.resample())
-            .filter(|_| samples.seq.is_none())
-            .map(|r| r.clock());
+        let clock = clock.filter(|_| samples.seq.is_none());
         let Some(entry) = self.streams.get_mut(key) else {
             return Ok(Some(0));
         };

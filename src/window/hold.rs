@@ -109,7 +109,7 @@ impl Resample {
                  {step}): a read takes {MAX_RUN} at most, a change cuts the rest"
             ));
         }
-        let trained_on_clock = metrics.is_some_and(|m| m["reading"]["resample_s"].is_number());
+        let trained_on_clock = Self::trained_on_clock(metrics);
         if self.max_hold_s.is_none() {
             let why = match trained_on_clock {
                 true => {
@@ -129,6 +129,12 @@ impl Resample {
             ));
         }
         said
+    }
+
+    /// Whether a model's training read its recording on a clock
+    /// (`retrain --resample`, recorded as `reading.resample_s`).
+    pub fn trained_on_clock(metrics: Option<&serde_json::Value>) -> bool {
+        metrics.is_some_and(|m| m["reading"]["resample_s"].is_number())
     }
 
     /// The clock.

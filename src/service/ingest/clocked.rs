@@ -82,7 +82,7 @@ impl<'a> Feed<'a> {
 
 impl Ingest {
     /// The route's clock, if it reads changes on one.
-    fn clock(&self) -> Option<Clock> {
+    pub(super) fn clock(&self) -> Option<Clock> {
         self.route.resample().map(|r| r.clock())
     }
 
