@@ -238,14 +238,22 @@ async fn wait_for_stored(js: &jetstream::Context, n: u64, within: Duration, logs
     }
 }
 
-/// Waits for the output stream to hold `EXPECTED` messages (and no more
-/// after a pause), then reads them all.
+/// [`read_stored`] of the windows `load` makes.
 async fn read_outputs(
     js: &jetstream::Context,
     load: Load,
     logs_of: &[PathBuf],
 ) -> Vec<async_nats::Message> {
-    let expected = load.expected();
+    read_stored(js, load.expected(), logs_of).await
+}
+
+/// Waits for the output stream to hold `expected` messages (and no more
+/// after a pause), then reads them all.
+async fn read_stored(
+    js: &jetstream::Context,
+    expected: usize,
+    logs_of: &[PathBuf],
+) -> Vec<async_nats::Message> {
     wait_for_stored(js, expected as u64, Duration::from_secs(90), logs_of).await;
     let mut out = js.get_stream("TRANSLATED").await.unwrap();
     // Late replays would show up now.

@@ -52,6 +52,7 @@ use crate::error::{Error, Result};
 use crate::stats::{Stats, UnitState};
 
 mod checkpoint;
+mod clock;
 mod dead_letter;
 mod setup;
 
@@ -352,6 +353,13 @@ async fn consume(
     // threads are not left idle while outputs drain and the bucket
     // answers. One at a time: each names the head the one before wrote.
     let mut writing: Writing = None;
+    // A quiet route's ticks are read by a clock message of the unit's own
+    // (see `clock`), stored once one is due and no sample has read it.
+    let mut clocked = clock::Clocked::new(&unit.clock);
+    let mut pending = waiting;
+    let next_clock = |ingest: &Ingest| Instant::now() + ingest.next_clock_read() + clock::QUIET;
+    let clock_at = tokio::time::sleep_until(next_clock(ingest));
+    tokio::pin!(clock_at);
     loop {
         tokio::select! {
             biased;
@@ -383,6 +391,13 @@ async fn consume(
                 // (A stream holding a value is kept: nothing is read here.)
                 state.sent += ingest.evict_idle(WhenFull::Wait).await.unwrap_or(0);
             }
+            _ = &mut clock_at => {
+                // (Behind, the samples waiting read the clock themselves.)
+                if pending == 0 && ingest.ticks_due(crate::wire::now_ns()) {
+                    clocked.ask(&shared.js).await;
+                }
+                clock_at.as_mut().reset(next_clock(ingest));
+            }
             m = messages.next() => {
                 let m = match m {
                     Some(Ok(m)) => m,
@@ -393,6 +408,7 @@ async fn consume(
                 let seq = info.stream_sequence;
                 let stored_at = i64::try_from(info.published.unix_timestamp_nanos()).ok();
                 lag.store(info.pending, Relaxed);
+                pending = info.pending;
                 // Deliveries of a fresh consumer are numbered 1, 2, 3, …: a
                 // jump means some were lost with a dropped connection. Acking
                 // past them would lose them, so start again from the
@@ -418,7 +434,14 @@ async fn consume(
                     ingest.replaying = seq <= *handled;
                     ingest.stored_at = stored_at;
                     *handled = (*handled).max(seq);
-                    match ingest.handle(&msg, WhenFull::Wait).await {
+                    let outcome = match clocked.is(msg.subject.as_str()) {
+                        true => {
+                            clocked.read();
+                            ingest.tick(WhenFull::Wait).await
+                        }
+                        false => ingest.handle(&msg, WhenFull::Wait).await,
+                    };
+                    match outcome {
                         Handled::Windows(n) => state.sent += n,
                         Handled::Refused(why, n) => {
                             state.sent += n;

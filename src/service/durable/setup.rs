@@ -34,8 +34,10 @@ pub(in crate::service) struct Unit {
     pub(in crate::service) key: String,
     /// Durable consumer name.
     pub(in crate::service) consumer: String,
-    /// The consumer's filter subjects.
+    /// The consumer's filter subjects: the route's input, and its clock.
     pub(in crate::service) filter: Vec<String>,
+    /// Where the unit stores the messages that read a quiet route's clock.
+    pub(in crate::service) clock: String,
 }
 
 /// The durable consumer of a route's pair (and partition) on the input
@@ -181,13 +183,14 @@ fn bucket_transient(e: &CreateKeyValueError) -> bool {
 }
 
 /// The input stream's subjects: every route's input (a partition token
-/// as `*`).
+/// as `*`), and the units' clock messages.
 fn inputs_wanted(routes: &[Arc<Route>]) -> Vec<String> {
     let mut inputs: Vec<String> = routes
         .iter()
         .map(|r| r.cfg.input.replace(crate::window::PARTITION_TOKEN, "*"))
         .collect();
     inputs.dedup();
+    inputs.push(super::clock::SUBJECTS.into());
     inputs
 }
 
@@ -221,7 +224,8 @@ async fn cover(
     }
     tracing::warn!(
         stream = %config.name, had = ?config.subjects, adding = ?missing,
-        "the stream does not take every route's subjects (a route added since it was made): adding them"
+        "the stream does not take every subject the service reads (a route added since it was \
+         made, or the clock messages of a newer build): adding them"
     );
     config.subjects.extend(missing.into_iter().cloned());
     js.update_stream(&config).await.map(|_| ())
@@ -341,18 +345,21 @@ async fn setup(
         for part in &owned {
             let pair = token(&route.cfg.pair);
             let consumer = consumer_name(&route.cfg.pair, *part);
-            let (key, filter) = match part {
+            let (key, mut filter) = match part {
                 Some(p) => (
                     format!("{pair}.p{p}"),
                     crate::window::subscriptions(&route.cfg.input, &[*p]),
                 ),
                 None => (format!("{pair}.all"), vec![route.cfg.input.clone()]),
             };
+            let clock = super::clock::subject(&key);
+            filter.push(clock.clone());
             units.push(Unit {
                 route: route.clone(),
                 key,
                 consumer,
                 filter,
+                clock,
             });
         }
     }

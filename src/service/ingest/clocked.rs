@@ -7,15 +7,16 @@
 //! timed by its arrival, once the service's time has passed it: each
 //! message first has the ticks before its time read off every such stream
 //! (in durable mode its time is when JetStream stored it, so a replay
-//! reads the same ticks where the first reading did), and in core NATS a
-//! timer reads them while no message comes.
+//! reads the same ticks where the first reading did), and while no message
+//! comes, in core NATS a timer reads them, in durable mode a clock message
+//! the unit stores (`durable::clock`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::time::Instant;
 
-use super::{Ingest, Rejection, StreamEntry, WhenFull};
+use super::{Handled, Ingest, Rejection, StreamEntry, WhenFull};
 use crate::service::engine::{Buffers, Job};
 use crate::service::events::{Origin, TraceParent};
 use crate::service::route::Route;
@@ -127,6 +128,30 @@ impl Ingest {
         self.clock_read = Some((clock.step_ns, cell));
         self.read_holds(|e| e.window.hold.lag_ns.is_some(), when_full)
             .await
+    }
+
+    /// Whether a stream timed by the service's clock has a tick due by
+    /// `now` (ns) that no message has read yet (durable mode then stores
+    /// a clock message to read it: see `durable::clock`).
+    pub(in crate::service) fn ticks_due(&self, now: i64) -> bool {
+        let Some(clock) = self.clock() else {
+            return false;
+        };
+        self.streams.values().any(|e| {
+            let mut hold = e.window.hold;
+            let before = hold.lag_ns.map(|lag| now.saturating_sub(lag));
+            hold.holds() && before.is_some_and(|b| hold.read(&clock, b).is_some())
+        })
+    }
+
+    /// A message that only tells the service's time (durable mode's clock
+    /// message, stored at `stored_at`): the ticks before it are read.
+    pub(in crate::service) async fn tick(&mut self, when_full: WhenFull<'_>) -> Handled {
+        let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
+        match self.read_clock(now, when_full).await {
+            Some(n) => Handled::Windows(n),
+            None => Handled::Stopped,
+        }
     }
 
     /// Reads the ticks that the holds of the streams `which` picks cover
