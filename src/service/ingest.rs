@@ -327,8 +327,12 @@ impl Ingest {
             Err(r) => {
                 if let Some(e) = self.streams.get_mut(r.stream.as_str()) {
                     if e.window.hold.holds() {
+                        // Where its `ts` says when it came (not ahead of
+                        // the service's time), there: a replay's too.
                         let lag = e.window.hold.lag_ns;
-                        e.window.hold.end(lag.map(|l| now.saturating_sub(l)));
+                        let stamped = wire::stamp_of(&msg.payload).map(crate::window::stamp_ns);
+                        let at = stamped.filter(|&t| t <= now);
+                        e.window.hold.end(at.or(lag.map(|l| now.saturating_sub(l))));
                     } else {
                         e.window.refused();
                     }

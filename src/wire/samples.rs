@@ -126,6 +126,25 @@ impl<'de> Deserialize<'de> for Ts {
     }
 }
 
+/// The `ts` of a sample message, however its values are (read again for a
+/// message refused for them: `{"value": "unavailable", "ts": …}` says when
+/// a sensor's value stopped being known). `None`: not a map, or no `ts`.
+pub fn stamp_of(payload: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Stamped {
+        #[serde(default)]
+        ts: Option<Ts>,
+    }
+    let stamped: Stamped = if is_json_object(payload) {
+        serde_json::from_slice(payload).ok()?
+    } else if is_map(payload) {
+        rmp_serde::from_slice(payload).ok()?
+    } else {
+        return None;
+    };
+    stamped.ts.and_then(|t| t.0)
+}
+
 /// A decoded sample message: `values[i]` is sample number `seq + i`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {

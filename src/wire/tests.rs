@@ -251,6 +251,31 @@ fn values_arrays_and_bad_shapes() {
     }
 }
 
+/// A message refused for its value still says when it came.
+#[test]
+fn a_refused_messages_stamp_is_read() {
+    let t = 1_764_000_000_000_000_000i64;
+    for (payload, want) in [
+        (
+            br#"{"value": "unavailable", "ts": 1764000000.5}"#.to_vec(),
+            Some(t + 500_000_000),
+        ),
+        (pack(&serde_json::json!({"state": "off", "ts": t})), Some(t)),
+        (pack(&serde_json::json!({"value": null, "ts": null})), None),
+        (br#"{"value": "unavailable"}"#.to_vec(), None),
+        (b"unavailable".to_vec(), None),
+        (br#"{"ts": "yesterday"}"#.to_vec(), None),
+    ] {
+        assert_eq!(
+            stamp_of(&payload),
+            want,
+            "{}",
+            String::from_utf8_lossy(&payload)
+        );
+        assert!(decode_samples(&payload).is_err());
+    }
+}
+
 #[test]
 fn non_finite_values_are_invalid() {
     #[derive(Serialize)]

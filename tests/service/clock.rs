@@ -408,3 +408,71 @@ async fn a_stream_that_numbers_its_samples_now_starts_over() {
     );
     svc.shutdown().await;
 }
+
+/// A replay of a sensor's changes (stamped an hour ago) with a refused
+/// reading stamped too (`{"value": "unavailable", "ts": …}`, as a forwarder
+/// of a Home Assistant history sends it): the value held ends where the
+/// refusal's `ts` says, not at the last change, so the ticks between are
+/// read as training read the recording. Every window is the numbered
+/// stream's of the same ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_readings_stamp_ends_the_hold_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 50.0));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second;
+    let stamped = async |value: serde_json::Value, t: i64| {
+        let json = serde_json::json!({ "value": value, "ts": t }).to_string();
+        client.publish("samples.sensor", json.into()).await.unwrap();
+    };
+    // Changes at ticks 0–30, the value of tick 30 held to 35.5 s, where
+    // the sensor became unavailable; changes again at ticks 40–70.
+    let changes: Vec<u64> = (0..=30).chain(40..=70).collect();
+    for &k in &changes {
+        stamped(serde_json::json!(input_at(k)), at(k)).await;
+        if k == 30 {
+            stamped(serde_json::json!("unavailable"), at(35) + second / 2).await;
+        }
+    }
+    // A change after the last tick reads it.
+    stamped(serde_json::json!(0.5), at(70) + 1).await;
+    client.flush().await.unwrap();
+    let held = |k: u64| input_at(if (31..=35).contains(&k) { 30 } else { k });
+    let runs = [(0u64, 35u64), (40, 70)];
+    let expected: usize = runs.iter().map(|(a, b)| (b - a + 2 - W) as usize).sum();
+    let got = collect(&mut out, expected, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let mut want = Vec::new();
+    for (a, b) in runs {
+        want.extend((a..=b + 1 - W).map(|k| first_tick + k));
+    }
+    let seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    assert_eq!(
+        seqs, want,
+        "ticks 31–35 hold tick 30's value; 36–39 have none"
+    );
+    for t in &got {
+        let k = t.seq - first_tick;
+        let window: Vec<f32> = (k..k + W).map(held).collect();
+        let req = serde_json::json!({ "values": window }).to_string();
+        let reply = client.request("pipeline.translate", req.into()).await;
+        let direct = translation(&reply.unwrap().payload);
+        assert_eq!(t.values, direct.values, "tick {k}");
+    }
+    let events = collect(&mut errors, 2, event).await;
+    let kinds: Vec<ErrorKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [ErrorKind::Malformed, ErrorKind::TimeGap],
+        "{events:?}"
+    );
+    assert!(
+        events[1].detail.contains("4 tick(s)"),
+        "{}",
+        events[1].detail
+    );
+    svc.shutdown().await;
+}
