@@ -449,6 +449,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 date_order: a.rec.csv.date_order.or_else(|| {
                     prepared.recordings.iter().find_map(|f| f.recording.date_order)
                 }),
+                // The hold a regular logger's rows were read with.
+                max_gap: a.rec.csv.max_gap.or_else(|| {
+                    (prepared.recordings.iter())
+                        .find_map(|f| f.recording.held_s)
+                        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                }),
                 ..a.rec.csv.clone()
             }),
             // What `eval` holds out by default: the same rows.

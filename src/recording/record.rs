@@ -46,6 +46,10 @@ pub struct Recording {
     /// How slashed dates in it were read (given, or what they showed).
     #[serde(skip)]
     pub date_order: Option<DateOrder>,
+    /// Read on a clock, a regular logger's rows: the hold chosen where no
+    /// `--max-gap` was given (seconds), which the model records as its own.
+    #[serde(skip)]
+    pub held_s: Option<f64>,
     /// The time column's median step (the sampling interval), seconds.
     pub time_step: Option<f64>,
     /// Steps 1.5 intervals or longer that are not gaps: late or missing

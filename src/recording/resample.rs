@@ -22,6 +22,15 @@ use super::text::records;
 use super::time;
 use crate::error::{Error, Result};
 
+mod devices;
+mod hints;
+mod regular;
+mod stream;
+
+pub(in crate::recording) use hints::long_hint;
+use hints::{flag_span, longest_hold};
+use stream::{Stream, value_of};
+
 /// Most ticks a recording is read at: `--every 1ms` over a month would be
 /// 2.6 billion rows.
 const MAX_TICKS: f64 = 20e6;
@@ -30,12 +39,19 @@ const MAX_TICKS: f64 = 20e6;
 /// what it was made of, for the data line.
 pub(super) struct Resampled {
     pub text: Vec<u8>,
-    pub note: String,
-    /// The original columns of the time and the two channels (a wide file:
-    /// a units row is theirs), in the order the text has them.
-    pub columns: Option<[usize; 3]>,
+    /// What each stream was made of (its name where a column names them).
+    pub notes: Vec<(Option<String>, String)>,
+    /// The original columns of the time, the stream and the channels (a
+    /// wide file: a units row is theirs), in the order the text has them.
+    pub columns: Option<Vec<usize>>,
     /// One channel read as both: one value column.
     pub one: bool,
+    /// A stream column follows the time (several devices, each read on
+    /// the clock alone).
+    pub streams: bool,
+    /// The hold chosen for a regular logger's rows where no `--max-gap`
+    /// was given (seconds): the model records it as its `--max-gap`.
+    pub held: Option<f64>,
 }
 
 impl Resampled {
@@ -47,9 +63,11 @@ impl Resampled {
         opts: &CsvOptions,
         units: Option<Vec<String>>,
     ) -> (CsvOptions, Option<Vec<String>>) {
+        let first = 1 + usize::from(self.streams);
         let own = CsvOptions {
-            input: Column::Index(1),
-            output: Column::Index(if self.one { 1 } else { 2 }),
+            input: Column::Index(first),
+            output: Column::Index(if self.one { first } else { first + 1 }),
+            stream: self.streams.then_some(Column::Index(1)),
             delimiter: Some(b','),
             decimal: Some(super::Decimal::Point),
             time: vec![Column::Index(0)],
@@ -60,50 +78,12 @@ impl Resampled {
             names: None,
             ..opts.clone()
         };
-        let units = units.zip(self.columns).map(|(u, cols)| {
+        let units = units.zip(self.columns.as_ref()).map(|(u, cols)| {
             cols.iter()
                 .map(|&c| u.get(c).cloned().unwrap_or_default())
                 .collect()
         });
         (own, units)
-    }
-}
-
-/// A value cell: its number, `None` for a word a sensor says instead of one
-/// (`unavailable`, `unknown`, `ON`) or a `--missing` code, or why it is
-/// neither (a typo: `12..5`). `comma`: the decimal separator given
-/// (`--decimal`); else a lone comma in a file not separated by commas is
-/// one, and of a point and a comma the last.
-fn value_of(
-    cell: &[u8],
-    comma: Option<bool>,
-    delimiter: u8,
-    missing: &[f32],
-) -> std::result::Result<Option<f64>, String> {
-    let text = String::from_utf8_lossy(cell);
-    let text = text.trim().trim_matches('"').trim();
-    let comma = comma.unwrap_or_else(|| match (text.rfind(','), text.rfind('.')) {
-        (Some(c), Some(p)) => c > p,
-        (Some(_), None) => delimiter != b',' && text.matches(',').count() == 1,
-        _ => false,
-    });
-    // Read as the reader reads a cell of that convention (its grouping too).
-    let decimal = if comma {
-        super::Decimal::Comma
-    } else {
-        super::Decimal::Point
-    };
-    let convention = super::numbers::Convention {
-        decimal,
-        shown_by: String::new(),
-    };
-    match super::numbers::number_f64(text, &convention) {
-        Ok(v) if v.is_finite() && !missing.contains(&(v as f32)) => Ok(Some(v)),
-        Ok(_) => Ok(None),
-        Err(_) if text.bytes().any(|b| b.is_ascii_digit()) => {
-            Err(format!("{text:?} is not a number"))
-        }
-        Err(_) => Ok(None),
     }
 }
 
@@ -150,10 +130,9 @@ pub(super) fn read(
             time::span(every)
         )));
     }
-    if opts.stream.is_some() || opts.rows_of.is_some() {
+    if opts.rows_of.is_some() {
         return Err(fail(
-            "--resample with --stream-column or --rows-of is not supported: split the file first"
-                .into(),
+            "--resample with --rows-of is not supported: split the file first".into(),
         ));
     }
     let [time_column] = opts.time.as_slice() else {
@@ -181,6 +160,8 @@ pub(super) fn read(
             .map_err(|why| fail(format!("line 1: {why}")))
     };
     let (tc, time_name) = resolve(time_column)?;
+    // Several devices' rows in one file: each read on the clock alone.
+    let stream_column = opts.stream.as_ref().map(&resolve).transpose()?;
     let (source, names, read_as) = match &opts.names {
         Some((name, value)) => {
             let ((nc, name), (vc, value)) = (resolve(name)?, resolve(value)?);
@@ -208,20 +189,24 @@ pub(super) fn read(
             (Source::Columns([ci, co]), [input, output], String::new())
         }
     };
+    // The columns a device's row has of its own: not its name's.
+    let chosen: Vec<usize> = match &source {
+        Source::Columns(cols) => vec![tc, cols[0], cols[1]],
+        Source::Rows { name, value, .. } => vec![tc, *name, *value],
+    };
 
     // Seconds per unit of a time column whose name says it (`t_ms`).
     let unit = time::named_unit(&[(tc, time_name.clone())]);
-    // Every change of the two channels: (time, channel, value or none).
-    let mut changes: Vec<(f64, usize, Option<f64>)> = Vec::new();
+    // Each stream's changes of the two channels (one stream where no
+    // column names them).
+    let mut streams: Vec<Stream> = Vec::new();
+    let mut stream_of: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut named: HashMap<String, usize> = HashMap::new();
+    let mut twice = devices::Twice::default();
     let (mut counts, mut words, mut skipped) = ([0usize; 2], [0usize; 2], 0usize);
-    // The whole file's first and last time: every reading of it (publish's
-    // of its input, tail's of its truth) ticks on the same clock.
-    let (mut first_t, mut last_t) = (f64::INFINITY, f64::NEG_INFINITY);
     let comma = opts.decimal.map(|d| d == super::Decimal::Comma);
-    // Each channel's last time in file order, and its steps back: how
+    // Each channel's steps back in file order (within a stream): how
     // many, and the first (its line, how far).
-    let mut last_in_file: [Option<f64>; 2] = [None; 2];
     let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
     for row in rows {
         let (byte, r) = row.map_err(unreadable)?;
@@ -230,6 +215,37 @@ pub(super) fn read(
             continue;
         }
         let at = |what: String| fail(format!("line {}: {what}", line(byte)));
+        let s = match &stream_column {
+            None => 0,
+            Some((c, column)) => {
+                let c = *c;
+                let name = cell(&r, c);
+                if name.is_empty() {
+                    if opts.skip_bad_rows {
+                        skipped += 1;
+                        continue;
+                    }
+                    return Err(at(format!(
+                        "no stream in column {column:?} (--skip-bad-rows skips such rows)"
+                    )));
+                }
+                let n = stream_of.len();
+                let s = *stream_of.entry(name.to_vec()).or_insert(n);
+                if s >= super::streams::MAX_STREAMS {
+                    return Err(at(format!(
+                        "more than {} streams in column {column:?}: a column of values, not of \
+                         devices?",
+                        super::streams::MAX_STREAMS
+                    )));
+                }
+                s
+            }
+        };
+        if s == streams.len() {
+            let name =
+                (stream_column.as_ref()).map(|(c, _)| String::from_utf8_lossy(cell(&r, *c)).into());
+            streams.push(Stream::new(name));
+        }
         let stamp = cell(&r, tc);
         // A time of day without its date cannot be put in order across
         // midnight (the reader refuses it going back; sorted, it would be).
@@ -251,13 +267,17 @@ pub(super) fn read(
                 )));
             }
         };
-        (first_t, last_t) = (first_t.min(t), last_t.max(t));
-        let mut row_changes: Vec<(usize, &[u8])> = Vec::new();
+        let stream = &mut streams[s];
+        // The whole stream's first and last time: every reading of it
+        // (publish's of its input, tail's of its truth) ticks on the same
+        // clock.
+        (stream.first, stream.last) = (stream.first.min(t), stream.last.max(t));
+        let mut row_changes: Vec<(usize, usize)> = Vec::new();
         match &source {
             Source::Columns(cols) => {
                 for (ch, &c) in cols.iter().enumerate() {
                     if !cell(&r, c).trim_ascii().is_empty() {
-                        row_changes.push((ch, cell(&r, c)));
+                        row_changes.push((ch, c));
                     }
                 }
             }
@@ -276,15 +296,15 @@ pub(super) fn read(
                 if theirs.is_empty() && named.len() < 1000 {
                     *named.entry(who.to_string()).or_default() += 1;
                 }
-                row_changes.extend(theirs.into_iter().map(|ch| (ch, cell(&r, *value))));
+                row_changes.extend(theirs.into_iter().map(|ch| (ch, *value)));
             }
         }
         // A value, a word (`unavailable`: none), or a typo (`12..5`): a bad
         // cell, refused as the reader refuses one.
         let mut parsed = Vec::with_capacity(row_changes.len());
         for (ch, c) in row_changes {
-            match value_of(c, comma, delimiter, &opts.missing) {
-                Ok(v) => parsed.push((ch, v)),
+            match value_of(cell(&r, c), comma, delimiter, &opts.missing) {
+                Ok(v) => parsed.push((ch, c, v)),
                 Err(_) if opts.skip_bad_rows => {
                     parsed.clear();
                     skipped += 1;
@@ -298,13 +318,35 @@ pub(super) fn read(
                 }
             }
         }
-        for (ch, v) in parsed {
+        for (ch, c, v) in parsed {
             counts[ch] += 1;
             words[ch] += usize::from(v.is_none());
-            changes.push((t, ch, v));
-            if let Some(before) = last_in_file[ch].replace(t).filter(|&b| t < b) {
+            stream.changes.push((t, ch, v));
+            if !opts.one_stream && stream_column.is_none() {
+                twice.row(ch, t, &r, c);
+            }
+            if let Some(before) = stream.last_in_file[ch].replace(t).filter(|&b| t < b) {
                 backs[ch].0 += 1;
                 backs[ch].1.get_or_insert((line(byte), before - t));
+            }
+        }
+    }
+    // A channel with two rows of one time, other values: several devices'
+    // rows read as one (or, within a stream, a column that names no
+    // device). Before the steps back, which rows of devices one after
+    // another make too.
+    if !opts.one_stream {
+        for (ch, name) in names.iter().enumerate() {
+            for stream in &streams {
+                let own: Vec<(f64, Option<f64>)> = (stream.changes.iter())
+                    .filter(|c| c.1 == ch)
+                    .map(|c| (c.0, c.2))
+                    .collect();
+                if let Some(n) = devices::repeated(&own) {
+                    let columns = twice.columns(&head.names, &chosen);
+                    let within = stream.name.as_deref();
+                    return Err(fail(devices::why(name, n, own.len(), &columns, within)));
+                }
             }
         }
     }
@@ -342,10 +384,42 @@ pub(super) fn read(
         };
         return Err(fail(what));
     }
-    changes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let start = (first_t / every).ceil() * every;
-    let ticks = ((last_t - start) / every).floor() + 1.0;
+    for stream in &mut streams {
+        stream.changes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    // A regular logger's rows (an hourly export): readings, not changes,
+    // held across no outage where no --max-gap says otherwise.
+    let regular = match opts.max_gap {
+        Some(_) => None,
+        None => {
+            let rows = |ch: usize| -> Vec<Vec<(f64, Option<f64>)>> {
+                (streams.iter())
+                    .map(|s| (s.changes.iter().filter(|c| c.1 == ch)).map(|c| (c.0, c.2)))
+                    .map(Iterator::collect)
+                    .collect()
+            };
+            let times = |ch: usize| -> Vec<Vec<f64>> {
+                (rows(ch).into_iter())
+                    .map(|r| r.into_iter().map(|(t, _)| t).collect())
+                    .collect()
+            };
+            let steps = regular::step(&times(0)).zip(regular::step(&times(1)));
+            steps.filter(|_| regular::repeats(&rows(0)) || regular::repeats(&rows(1)))
+        }
+    };
+    let max_gap = opts
+        .max_gap
+        .or(regular.map(|(a, b)| regular::hold([a, b], every)));
+    let ticks_of = |s: &Stream| {
+        let start = (s.first / every).ceil() * every;
+        (start, (((s.last - start) / every).floor() + 1.0).max(0.0))
+    };
+    let ticks: f64 = streams.iter().map(|s| ticks_of(s).1).sum();
     if ticks > MAX_TICKS {
+        let (first_t, last_t) = (streams.iter())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, s| {
+                (a.0.min(s.first), a.1.max(s.last))
+            });
         return Err(fail(format!(
             "--resample {} over {} is {ticks:.0} rows (at most {MAX_TICKS:.0}): read it on a \
              coarser clock",
@@ -358,14 +432,15 @@ pub(super) fn read(
     let written = |e: csv::Error| fail(format!("resampling: {e}"));
     // One channel read as both (`publish` reads its input so): one column,
     // which both names then choose.
-    let columns_written = if names[0].eq_ignore_ascii_case(&names[1]) {
-        2
-    } else {
-        3
-    };
-    let header = [time_name.as_str(), &names[0], &names[1]];
-    out.write_record(&header[..columns_written])
-        .map_err(written)?;
+    let one = names[0].eq_ignore_ascii_case(&names[1]);
+    let mut header = vec![time_name.as_str()];
+    header.extend(stream_column.as_ref().map(|(_, n)| n.as_str()));
+    header.extend(
+        [names[0].as_str(), names[1].as_str()]
+            .iter()
+            .take(2 - usize::from(one)),
+    );
+    out.write_record(&header).map_err(written)?;
     // Ticks in the column's own unit, which the reader applies again.
     let per_unit = unit.unwrap_or(1.0);
     let decimals = if (every / per_unit).fract() == 0.0 {
@@ -373,150 +448,124 @@ pub(super) fn read(
     } else {
         6
     };
-    // Each channel's latest change: its time, and its value (none: a word).
-    let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
-    let (mut next, mut kept) = (0, 0);
-    for i in 0..ticks.max(0.0) as u64 {
-        let tick = start + i as f64 * every;
-        while let Some(&(t, ch, v)) = changes.get(next).filter(|c| c.0 <= tick) {
-            latest[ch] = Some((t, v));
-            next += 1;
+    // Each stream's ticks with both values.
+    let mut kept = vec![0usize; streams.len()];
+    for (stream, kept) in streams.iter().zip(&mut kept) {
+        let (start, ticks) = ticks_of(stream);
+        // Each channel's latest change: its time, and its value (none: a word).
+        let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
+        let mut next = 0;
+        for i in 0..ticks as u64 {
+            let tick = start + i as f64 * every;
+            while let Some(&(t, ch, v)) = stream.changes.get(next).filter(|c| c.0 <= tick) {
+                latest[ch] = Some((t, v));
+                next += 1;
+            }
+            let held = |l: Option<(f64, Option<f64>)>| match l {
+                Some((t, Some(v))) if max_gap.is_none_or(|g| tick - t <= g) => Some(v.to_string()),
+                _ => None,
+            };
+            // Every tick is a row, so that row k is tick k whichever channels
+            // are read; one without both values has an empty cell, which the
+            // second reading skips (and does not count as bad: `unheld`).
+            let (a, b) = (held(latest[0]), held(latest[1]));
+            *kept += usize::from(a.is_some() && b.is_some());
+            let mut row = vec![format!("{:.decimals$}", tick / per_unit)];
+            row.extend(stream.name.clone());
+            row.push(a.unwrap_or_default());
+            if !one {
+                row.push(b.unwrap_or_default());
+            }
+            out.write_record(&row).map_err(written)?;
         }
-        let held = |l: Option<(f64, Option<f64>)>| match l {
-            Some((t, Some(v))) if opts.max_gap.is_none_or(|g| tick - t <= g) => Some(v.to_string()),
-            _ => None,
-        };
-        // Every tick is a row, so that row k is tick k whichever channels
-        // are read; one without both values has an empty cell, which the
-        // second reading skips (and does not count as bad: `unheld`).
-        let (a, b) = (held(latest[0]), held(latest[1]));
-        kept += usize::from(a.is_some() && b.is_some());
-        let row = [
-            format!("{:.decimals$}", tick / per_unit),
-            a.unwrap_or_default(),
-            b.unwrap_or_default(),
-        ];
-        out.write_record(&row[..columns_written]).map_err(written)?;
     }
     let text = out
         .into_inner()
         .map_err(|e| fail(format!("resampling: {e}")))?;
-    let ended = match words[0] + words[1] {
-        0 => String::new(),
-        n => format!(
-            "; {n} value(s) that are no number (unavailable, unknown, a --missing code) end a hold"
-        ),
-    };
     let skipped = match skipped {
         0 => String::new(),
         n => format!("; {n} rows skipped for a bad cell"),
     };
-    let held = opts.max_gap.map_or(String::new(), |g| {
+    let held = max_gap.map_or(String::new(), |g| {
         format!(" (for at most {})", time::span(g))
     });
-    let stale = match opts.max_gap {
-        None => longest_hold(&changes, every, &names),
+    let stale = match max_gap {
+        None => {
+            let changes: Vec<&[(f64, usize, Option<f64>)]> =
+                streams.iter().map(|s| s.changes.as_slice()).collect();
+            longest_hold(&changes, every, &names)
+        }
         Some(_) => String::new(),
     };
-    let note = format!(
-        "read every {} from {} changes of {:?} and {} of {:?}{read_as}, each value held until \
-         its next{held}: {kept} of {ticks:.0} ticks with both{ended}{skipped}{stale}",
-        time::span(every),
-        counts[0],
-        names[0],
-        counts[1],
-        names[1],
-    );
+    let logger = match (regular, max_gap) {
+        (Some((a, b)), Some(g)) => {
+            let rate = match a == b {
+                true => format!("the rows of both come every {}", time::span(a)),
+                false => format!(
+                    "the rows come every {} and {}",
+                    time::span(a),
+                    time::span(b)
+                ),
+            };
+            format!(
+                "; {rate} (a logger's readings, not changes): a value is held {} at most \
+                 (--max-gap {} says another), so an outage is a gap, not its last value carried on",
+                time::span(g),
+                flag_span(g)
+            )
+        }
+        _ => String::new(),
+    };
+    let column = stream_column.as_ref().map(|(_, n)| n.as_str());
+    let notes = (streams.iter().zip(&kept))
+        .map(|(stream, kept)| {
+            let of = |ch: usize| stream.changes.iter().filter(|c| c.1 == ch).count();
+            let words = stream.changes.iter().filter(|c| c.2.is_none()).count();
+            let ended = match words {
+                0 => String::new(),
+                n => format!(
+                    "; {n} value(s) that are no number (unavailable, unknown, a --missing code) \
+                     end a hold"
+                ),
+            };
+            let whose = match (&stream.name, column, streams.len()) {
+                (Some(name), Some(column), 1) => format!(" of stream {name:?} (column {column:?})"),
+                (Some(name), Some(column), n) => format!(
+                    " of stream {name:?} (one of {n} in column {column:?}, each read alone)"
+                ),
+                _ => String::new(),
+            };
+            let note = format!(
+                "read every {} from {} changes of {:?} and {} of {:?}{read_as}{whose}, each value \
+                 held until its next{held}: {kept} of {:.0} ticks with both{ended}{skipped}\
+                 {logger}{stale}",
+                time::span(every),
+                of(0),
+                names[0],
+                of(1),
+                names[1],
+                ticks_of(stream).1,
+            );
+            (stream.name.clone(), note)
+        })
+        .collect();
     let columns = match &source {
-        Source::Columns(cols) => Some([tc, cols[0], cols[1]]),
+        Source::Columns(cols) => {
+            let mut c = vec![tc];
+            c.extend(stream_column.as_ref().map(|(s, _)| *s));
+            c.extend(cols.iter().take(2 - usize::from(one)));
+            Some(c)
+        }
         Source::Rows { .. } => None,
     };
     Ok(Some(Resampled {
         text,
-        note,
+        notes,
         columns,
-        one: columns_written == 2,
+        one,
+        streams: stream_column.is_some(),
+        held: regular.and(max_gap),
     }))
-}
-
-/// A value held far longer than its channel's changes usually come apart
-/// (a sensor offline, its last value carried on by an export's fill): said,
-/// with the flag that ends a hold.
-fn longest_hold(changes: &[(f64, usize, Option<f64>)], every: f64, names: &[String; 2]) -> String {
-    let mut said = String::new();
-    for (ch, name) in names.iter().enumerate() {
-        let own: Vec<&(f64, usize, Option<f64>)> = changes.iter().filter(|c| c.1 == ch).collect();
-        let mut steps: Vec<f64> = own.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        if steps.len() < 10 {
-            continue;
-        }
-        // A hold is a value's, to the next change: a word's stretch
-        // (`unavailable`) holds nothing and is no tick already.
-        let longest = (own.windows(2))
-            .filter(|w| w[0].2.is_some())
-            .map(|w| w[1].0 - w[0].0)
-            .fold(0.0, f64::max);
-        steps.sort_by(f64::total_cmp);
-        let median = steps[steps.len() / 2].max(every);
-        if longest > 100.0 * median && longest > 10.0 * every {
-            said.push_str(&format!(
-                "; {name:?} held one value {} (its changes come {} apart at the median): a \
-                 sensor offline? --max-gap {} ends a hold there",
-                time::span(longest),
-                time::span(median),
-                flag_span(10.0 * median)
-            ));
-        }
-    }
-    said
-}
-
-/// A duration as a flag takes it: `90s`, `15m`.
-fn flag_span(seconds: f64) -> String {
-    match seconds.ceil() {
-        s if s >= 120.0 => format!("{}m", (s / 60.0).ceil()),
-        s => format!("{s}s"),
-    }
-}
-
-/// Where `wanted` (a channel `--input` or `--output` names) is no column
-/// but the value of one in the first rows: one row per channel and change
-/// (long format), which `--name-column` reads. The flags to say so, with
-/// the column likeliest to hold the values (`state`, `_value`, `value`).
-pub(super) fn long_hint(bytes: &[u8], delimiter: u8, names: &[String], wanted: &Column) -> String {
-    let Column::Name(wanted) = wanted else {
-        return String::new();
-    };
-    let Some(column) = records(bytes, delimiter)
-        .skip(1)
-        .take(20_000)
-        .filter_map(|r| r.ok())
-        .find_map(|(_, r)| {
-            (0..r.len()).find(|&c| {
-                String::from_utf8_lossy(cell(&r, c))
-                    .trim()
-                    .trim_matches('"')
-                    .eq_ignore_ascii_case(wanted)
-            })
-        })
-    else {
-        return String::new();
-    };
-    let name = names.get(column).map_or("?", String::as_str);
-    let values = ["state", "_value", "value", "Value", "val"]
-        .into_iter()
-        .find(|v| names.iter().any(|n| n == v))
-        .unwrap_or("COL");
-    let time = ["last_changed", "_time", "time", "timestamp", "Time"]
-        .into_iter()
-        .find(|v| names.iter().any(|n| n == v))
-        .map_or(String::new(), |t| format!(" --time-column {t}"));
-    format!(
-        ". {wanted:?} is a value of column {name:?}: one row per channel and change (long \
-         format, as a Home Assistant history export has it). Read each channel from its rows: \
-         --name-column {name} --value-column {values}{time} --resample 1m (each channel's latest \
-         value held at every minute's tick)"
-    )
 }
 
 #[cfg(test)]

@@ -65,7 +65,10 @@ fn a_history_of_changes_is_read_on_one_clock() {
     assert!(!out.status.success());
     assert!(
         stderr.contains("\"sensor.s3\" is a value of column \"entity_id\"")
-            && stderr.contains("--name-column entity_id --value-column state --time-column last_changed --resample 1m"),
+            && stderr.contains(
+                "--name-column entity_id --value-column state --time-column last_changed \
+                 --resample 10s (its rows come every 10 s"
+            ),
         "{stderr}"
     );
     let out = train(&[
@@ -196,4 +199,89 @@ fn files_at_another_rate_than_the_first_are_warned_of() {
             && warned[0].contains("(the first file's step, which the model records)"),
         "{stderr}"
     );
+}
+
+/// An air-quality portal's long export: a row per station, parameter and
+/// hour (`location_id,parameter,value,unit,datetimeUtc`), one decimal, a
+/// station down for a day. Read as one recording it is refused, naming the
+/// column of the stations; with `--stream-column location_id` each
+/// station's rows are read on the clock alone, and their hourly rows (a
+/// logger's readings, some repeating the hour before) are held three
+/// hours at most, not across the outage: the model records that hold as
+/// its `--max-gap`, and `eval` of one station's later rows reads it so.
+#[test]
+fn a_portals_long_export_of_several_stations_is_read_station_by_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = |hours: std::ops::Range<usize>| {
+        let mut text = String::from("location_id,parameter,value,unit,datetimeUtc\n");
+        for h in hours {
+            // (600 hours from 1 December 2025 stay in December.)
+            let stamp = format!("2025-12-{:02}T{:02}:00:00Z", 1 + h / 24, h % 24);
+            for (station, shift) in [("2001", 0), ("2002", 7), ("2003", 13)] {
+                if station == "2002" && ((100..124).contains(&h) || (500..524).contains(&h)) {
+                    continue;
+                }
+                let x = (h + shift) as f64 / 5.0;
+                let pm25 = format!("{:.1}", 20.0 + 10.0 * x.sin());
+                let pm10 = format!("{:.1}", 30.0 + 15.0 * x.sin() + 3.0 * (x / 3.0).cos());
+                text.push_str(&format!("{station},pm25,{pm25},µg/m³,{stamp}\n"));
+                text.push_str(&format!("{station},pm10,{pm10},µg/m³,{stamp}\n"));
+            }
+        }
+        text
+    };
+    let (csv, later) = (dir.path().join("export.csv"), dir.path().join("later.csv"));
+    std::fs::write(&csv, export(0..400)).unwrap();
+    std::fs::write(&later, export(400..600)).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let flags = [
+        "--name-column",
+        "parameter",
+        "--value-column",
+        "value",
+        "--time-column",
+        "datetimeUtc",
+        "--resample",
+        "1h",
+    ];
+    let train = |extra: &[&str]| {
+        pipeline()
+            .args(["retrain", "--data", csv.to_str().unwrap()])
+            .args(["--input", "pm25", "--output", "pm10", "--hidden", "8"])
+            .args(["--steps", "3", "--out", model.to_str().unwrap()])
+            .args(flags)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = train(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("rows of several devices in one export?")
+            && stderr.contains("--stream-column location_id reads each device's rows"),
+        "{stderr}"
+    );
+    let out = train(&["--stream-column", "location_id"]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let data: Vec<&str> = stdout.lines().filter(|l| l.starts_with("data")).collect();
+    assert_eq!(data.len(), 3, "{stdout}");
+    assert!(
+        data[1].contains("stream \"2002\"")
+            && data[1].contains("from 376 changes of \"pm25\"")
+            && data[1].contains("a value is held 3.0 h at most"),
+        "{stdout}"
+    );
+    let meta = pipeline::format::load(&model, None).unwrap().meta;
+    let reading = &meta.metrics.unwrap()["reading"];
+    assert_eq!(reading["max_gap_s"], 10_800.0, "{reading}");
+    assert_eq!(reading["stream_column"], "location_id", "{reading}");
+    // Windows never span the later outage either: 3 ticks held, 21
+    // without a value, so 2002 has 103 ticks then 76, each station's run
+    // 23 windows short.
+    let (v, stderr) = eval(&model, &later, &[]);
+    assert!(stderr.contains("--max-gap 10800s"), "{stderr}");
+    let windows = 2 * (200 - 23) + (103 - 23) + (76 - 23);
+    assert_eq!(v["validation"]["windows"].as_u64(), Some(windows), "{v}");
 }

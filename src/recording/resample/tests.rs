@@ -314,3 +314,111 @@ fn an_hour_that_comes_twice_is_refused_and_shuffled_rows_are_sorted() {
     let r = read(&shuffled, &opts).unwrap();
     assert_eq!(r.rows, 24, "{:?}", r.resampled);
 }
+
+/// An hourly portal export in long format: a row per station, parameter
+/// and hour. Station `s1` reads 1, 1, 2, 2, 3, … (`changing`: 1, 2, 3, …)
+/// and `s2` 101, 101, 102, …; the output is the input plus 1000. `s2`
+/// misses hours 10–19 (its logger was down).
+fn stations_of(changing: bool) -> String {
+    let mut text = String::from("location_id,parameter,value,datetimeUtc\n");
+    for h in 0..40u32 {
+        for (s, base) in [("s1", 0), ("s2", 100)] {
+            if s == "s2" && (10..20).contains(&h) {
+                continue;
+            }
+            let v = base + if changing { h } else { h / 2 } + 1;
+            let t = format!("2026-01-01T{:02}:00:00Z", h % 24);
+            let t = if h >= 24 { t.replace("01T", "02T") } else { t };
+            text.push_str(&format!("{s},pm25,{v},{t}\n{s},pm10,{},{t}\n", v + 1000));
+        }
+    }
+    text
+}
+
+fn stations() -> String {
+    stations_of(false)
+}
+
+fn hourly() -> CsvOptions {
+    CsvOptions {
+        input: Column::Name("pm25".into()),
+        output: Column::Name("pm10".into()),
+        time: vec![Column::Name("datetimeUtc".into())],
+        every: Some(3600.0),
+        names: Some((
+            Column::Name("parameter".into()),
+            Column::Name("value".into()),
+        )),
+        ..Default::default()
+    }
+}
+
+fn read_all(text: &str, opts: &CsvOptions) -> crate::error::Result<Vec<Recording>> {
+    Recording::from_bytes_all(text.as_bytes(), Path::new("stations.csv"), opts)
+}
+
+/// Read as one, two stations' rows of one hour would make each tick take
+/// whichever came last: refused, naming the column that tells them apart.
+#[test]
+fn rows_of_several_devices_at_one_time_are_refused_naming_their_column() {
+    let why = read_all(&stations(), &hourly()).unwrap_err().to_string();
+    assert!(
+        why.contains("\"pm25\" has 30 of its 70 rows at a time it has another row at")
+            && why.contains("--stream-column location_id reads each device's rows"),
+        "{why}"
+    );
+    // Said as one device's: read so, the later row of a time taken.
+    let one = CsvOptions {
+        one_stream: true,
+        ..hourly()
+    };
+    let r = read_all(&stations(), &one).unwrap();
+    assert_eq!(r.len(), 1);
+}
+
+/// With `--stream-column`, each station's rows are read on the clock
+/// alone: its own values at its own ticks, its outage a gap (its rows come
+/// every hour, a logger's readings: a value is held three hours at most,
+/// not across the ten-hour outage), said per stream.
+#[test]
+fn each_devices_rows_are_read_on_the_clock_alone() {
+    let opts = CsvOptions {
+        stream: Some(Column::Name("location_id".into())),
+        ..hourly()
+    };
+    let all = read_all(&stations(), &opts).unwrap();
+    let names: Vec<Option<&str>> = all.iter().map(|r| r.stream.as_deref()).collect();
+    assert_eq!(names, [Some("s1"), Some("s2")]);
+    let s1: Vec<f32> = (0..40).map(|h| (h / 2 + 1) as f32).collect();
+    assert_eq!(all[0].segments.concat_input(), s1);
+    let out: Vec<f32> = s1.iter().map(|v| v + 1000.0).collect();
+    assert_eq!(all[0].segments.concat_output(), out);
+    // s2: hours 0–9, held to hour 12 at most, then 20–39.
+    let s2: Vec<Vec<f32>> = all[1].segments.iter().map(|s| s.input.clone()).collect();
+    let mut before: Vec<f32> = (0..10).map(|h| (101 + h / 2) as f32).collect();
+    before.extend([105.0; 3]);
+    let after: Vec<f32> = (20..40).map(|h| (101 + h / 2) as f32).collect();
+    assert_eq!(s2, [before, after]);
+    assert_eq!(all[1].held_s, Some(3.0 * 3600.0));
+    let note = all[1].resampled.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("of stream \"s2\" (one of 2 in column \"location_id\", each read alone)")
+            && note
+                .contains("the rows of both come every 1.0 h (a logger's readings, not changes)")
+            && note.contains("--max-gap 3h says another"),
+        "{note}"
+    );
+    // A hold given is the user's, and no logger's is said.
+    let given = CsvOptions {
+        max_gap: Some(20.0 * 3600.0),
+        ..opts.clone()
+    };
+    let all = read_all(&stations(), &given).unwrap();
+    assert_eq!(all[1].segments.concat_input().len(), 40);
+    assert_eq!(all[1].held_s, None);
+    // Rows at one step that never repeat a value may be a sensor that
+    // changes at every tick of its own: its changes are held as ever.
+    let all = read_all(&stations_of(true), &opts).unwrap();
+    assert_eq!(all[1].segments.concat_input().len(), 40);
+    assert_eq!(all[1].held_s, None);
+}

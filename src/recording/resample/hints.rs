@@ -1,0 +1,137 @@
+//! What a reading on a clock says beyond its rows: a value held far
+//! longer than its channel's changes come apart, and the flags that read
+//! a long-format file a user gave as a wide one.
+
+use super::super::options::Column;
+use super::super::streams::cell;
+use super::super::text::records;
+use super::{regular, time};
+
+/// A value held far longer than its channel's changes usually come apart
+/// (a sensor offline, its last value carried on by an export's fill): said,
+/// with the flag that ends a hold.
+pub(super) fn longest_hold(
+    streams: &[&[(f64, usize, Option<f64>)]],
+    every: f64,
+    names: &[String; 2],
+) -> String {
+    let mut said = String::new();
+    for (ch, name) in names.iter().enumerate() {
+        let own: Vec<Vec<&(f64, usize, Option<f64>)>> = (streams.iter())
+            .map(|changes| changes.iter().filter(|c| c.1 == ch).collect())
+            .collect();
+        let mut steps: Vec<f64> = (own.iter())
+            .flat_map(|o| o.windows(2).map(|w| w[1].0 - w[0].0))
+            .collect();
+        if steps.len() < 10 {
+            continue;
+        }
+        // A hold is a value's, to the next change: a word's stretch
+        // (`unavailable`) holds nothing and is no tick already.
+        let longest = (own.iter())
+            .flat_map(|o| o.windows(2))
+            .filter(|w| w[0].2.is_some())
+            .map(|w| w[1].0 - w[0].0)
+            .fold(0.0, f64::max);
+        steps.sort_by(f64::total_cmp);
+        let median = steps[steps.len() / 2].max(every);
+        if longest > 100.0 * median && longest > 10.0 * every {
+            said.push_str(&format!(
+                "; {name:?} held one value {} (its changes come {} apart at the median): a \
+                 sensor offline? --max-gap {} ends a hold there",
+                time::span(longest),
+                time::span(median),
+                flag_span(10.0 * median)
+            ));
+        }
+    }
+    said
+}
+
+/// A duration as a flag takes it: `90s`, `15m`.
+pub(super) fn flag_span(seconds: f64) -> String {
+    match seconds.ceil() {
+        s if s >= 3600.0 && s % 3600.0 == 0.0 => format!("{}h", s / 3600.0),
+        s if s >= 120.0 => format!("{}m", (s / 60.0).ceil()),
+        s => format!("{s}s"),
+    }
+}
+
+/// Where `wanted` (a channel `--input` or `--output` names) is no column
+/// but the value of one in the first rows: one row per channel and change
+/// (long format), which `--name-column` reads. The flags to say so, with
+/// the column likeliest to hold the values (`state`, `_value`, `value`).
+pub(in crate::recording) fn long_hint(
+    bytes: &[u8],
+    delimiter: u8,
+    names: &[String],
+    wanted: &Column,
+) -> String {
+    let Column::Name(wanted) = wanted else {
+        return String::new();
+    };
+    let Some(column) = records(bytes, delimiter)
+        .skip(1)
+        .take(20_000)
+        .filter_map(|r| r.ok())
+        .find_map(|(_, r)| {
+            (0..r.len()).find(|&c| {
+                String::from_utf8_lossy(cell(&r, c))
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case(wanted)
+            })
+        })
+    else {
+        return String::new();
+    };
+    let name = names.get(column).map_or("?", String::as_str);
+    let values = ["state", "_value", "value", "Value", "val"]
+        .into_iter()
+        .find(|v| names.iter().any(|n| n == v))
+        .unwrap_or("COL");
+    let time_column = [
+        "last_changed",
+        "_time",
+        "time",
+        "timestamp",
+        "Time",
+        "datetimeUtc",
+    ]
+    .into_iter()
+    .find_map(|v| names.iter().position(|n| n == v));
+    let time = time_column.map_or(String::new(), |t| format!(" --time-column {}", names[t]));
+    // The clock: the step its rows come at (an hourly export's hour), a
+    // minute where it cannot be told (changes at no rate read so).
+    let step = time_column.and_then(|t| {
+        let mut times: Vec<f64> = records(bytes, delimiter)
+            .skip(1)
+            .take(20_000)
+            .filter_map(|r| r.ok())
+            .filter(|(_, r)| {
+                String::from_utf8_lossy(cell(r, column))
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case(wanted)
+            })
+            .filter_map(|(_, r)| time::seconds(cell(&r, t), delimiter, None, None, None).ok())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        regular::step(&[times])
+    });
+    let clock = match step {
+        Some(s) => format!(
+            "--resample {} (its rows come every {}: each channel's latest value read at every \
+             tick)",
+            flag_span(s),
+            time::span(s)
+        ),
+        None => "--resample 1m (each channel's latest value held at every minute's tick)".into(),
+    };
+    format!(
+        ". {wanted:?} is a value of column {name:?}: one row per channel and change (long \
+         format, as a Home Assistant history export has it). Read each channel from its rows: \
+         --name-column {name} --value-column {values}{time} {clock}"
+    )
+}

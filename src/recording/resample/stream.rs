@@ -1,0 +1,62 @@
+//! One stream's changes, and a change's value as a cell gives it.
+
+/// One stream's changes (a device's, with `--stream-column`).
+pub(super) struct Stream {
+    pub name: Option<String>,
+    /// (time, channel, value or none: a word).
+    pub changes: Vec<(f64, usize, Option<f64>)>,
+    pub first: f64,
+    pub last: f64,
+    /// Each channel's last time in file order.
+    pub last_in_file: [Option<f64>; 2],
+}
+
+impl Stream {
+    pub fn new(name: Option<String>) -> Self {
+        Self {
+            name,
+            changes: Vec::new(),
+            first: f64::INFINITY,
+            last: f64::NEG_INFINITY,
+            last_in_file: [None; 2],
+        }
+    }
+}
+
+/// A value cell: its number, `None` for a word a sensor says instead of one
+/// (`unavailable`, `unknown`, `ON`) or a `--missing` code, or why it is
+/// neither (a typo: `12..5`). `comma`: the decimal separator given
+/// (`--decimal`); else a lone comma in a file not separated by commas is
+/// one, and of a point and a comma the last.
+pub(super) fn value_of(
+    cell: &[u8],
+    comma: Option<bool>,
+    delimiter: u8,
+    missing: &[f32],
+) -> std::result::Result<Option<f64>, String> {
+    let text = String::from_utf8_lossy(cell);
+    let text = text.trim().trim_matches('"').trim();
+    let comma = comma.unwrap_or_else(|| match (text.rfind(','), text.rfind('.')) {
+        (Some(c), Some(p)) => c > p,
+        (Some(_), None) => delimiter != b',' && text.matches(',').count() == 1,
+        _ => false,
+    });
+    // Read as the reader reads a cell of that convention (its grouping too).
+    let decimal = if comma {
+        super::super::Decimal::Comma
+    } else {
+        super::super::Decimal::Point
+    };
+    let convention = super::super::numbers::Convention {
+        decimal,
+        shown_by: String::new(),
+    };
+    match super::super::numbers::number_f64(text, &convention) {
+        Ok(v) if v.is_finite() && !missing.contains(&(v as f32)) => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(_) if text.bytes().any(|b| b.is_ascii_digit()) => {
+            Err(format!("{text:?} is not a number"))
+        }
+        Err(_) => Ok(None),
+    }
+}
