@@ -82,7 +82,7 @@ impl Recording {
                 // (Said as the file is: its own separators, not the text's.)
                 let file = (delimiter as char, opts.decimal);
                 (text, delimiter) = (r.text.into(), b',');
-                (Some((own, r.notes, file, r.held)), units)
+                (Some((own, r.notes, file, (r.held, r.per_tick))), units)
             }
             None => (None, units),
         };
@@ -546,12 +546,12 @@ impl Recording {
             if rec.rows == 0 {
                 return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
-            if let Some((_, notes, (delimiter, decimal), held)) = &regular {
+            if let Some((_, notes, (delimiter, decimal), (held, per_tick))) = &regular {
                 // Its skipped rows are the ticks without both values (kept
                 // as data rows: row k is tick k), no bad rows.
                 let note = (notes.iter()).find(|(name, _)| *name == rec.stream);
                 rec.resampled = note.or(notes.first()).map(|(_, n)| n.clone());
-                rec.held_s = *held;
+                (rec.held_s, rec.changes_per_tick) = (*held, Some(*per_tick));
                 rec.skipped_examples.clear();
                 (rec.delimiter, rec.decimal) = (*delimiter, *decimal);
             }

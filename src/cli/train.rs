@@ -461,6 +461,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
             "validate": prepared.validate,
             // And the sampling interval it expects (the first file's).
             "time_step_s": prepared.recordings.iter().find_map(|f| f.recording.time_step),
+            // Read on a clock: how often the input changed, per tick (the
+            // first file's), which `serve` tells a sped-up replay by.
+            "changes_per_tick": prepared.recordings.iter().find_map(|f| f.recording.changes_per_tick),
             // Where `eval` finds these training rows in another file.
             "training_rows": prepared
                 .recordings

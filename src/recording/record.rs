@@ -50,6 +50,10 @@ pub struct Recording {
     /// `--max-gap` was given (seconds), which the model records as its own.
     #[serde(skip)]
     pub held_s: Option<f64>,
+    /// Read on a clock: the input's changes per tick (a live stream's
+    /// far more come faster than the model learnt: a replay sped up).
+    #[serde(skip)]
+    pub changes_per_tick: Option<f64>,
     /// The time column's median step (the sampling interval), seconds.
     pub time_step: Option<f64>,
     /// Steps 1.5 intervals or longer that are not gaps: late or missing

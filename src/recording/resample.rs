@@ -52,6 +52,8 @@ pub(super) struct Resampled {
     /// The hold chosen for a regular logger's rows where no `--max-gap`
     /// was given (seconds): the model records it as its `--max-gap`.
     pub held: Option<f64>,
+    /// The input's changes per tick: `serve` tells a stream's from it.
+    pub per_tick: f64,
 }
 
 impl Resampled {
@@ -565,6 +567,7 @@ pub(super) fn read(
         one,
         streams: stream_column.is_some(),
         held: regular.and(max_gap),
+        per_tick: counts[0] as f64 / ticks.max(1.0),
     }))
 }
 

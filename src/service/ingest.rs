@@ -51,6 +51,8 @@ pub(super) struct StreamEntry {
     key: Arc<str>,
     window: StreamWindow,
     last_seen: Instant,
+    /// How fast its changes come, on a route that reads them on a clock.
+    pace: clocked::Pace,
 }
 
 /// What a completed window does when its route's queue to the batcher is
@@ -241,6 +243,7 @@ impl Ingest {
                 key: key.clone(),
                 window,
                 last_seen: now,
+                pace: clocked::Pace::default(),
             };
             if self.streams.insert(key, entry).is_none() {
                 self.reporter
@@ -430,6 +433,7 @@ impl Ingest {
                     key: k,
                     window,
                     last_seen: now,
+                    pace: clocked::Pace::default(),
                 },
             );
         }

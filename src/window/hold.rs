@@ -41,6 +41,9 @@ const GRID_NS: i64 = 100_000_000;
 pub struct Resample {
     pub step_s: f64,
     pub max_hold_s: Option<f64>,
+    /// How often the model's training input changed (per second), where
+    /// it recorded it: a stream's changes far faster are a replay sped up.
+    pub trained_changes_per_s: Option<f64>,
 }
 
 impl Resample {
@@ -61,7 +64,15 @@ impl Resample {
             Some(g) => positive(Some(g)),
             None => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
         };
-        Some(Self { step_s, max_hold_s })
+        let trained_step = reading.and_then(|r| r["resample_s"].as_f64());
+        let trained_changes_per_s = (metrics.and_then(|m| m["changes_per_tick"].as_f64()))
+            .zip(positive(trained_step))
+            .map(|(n, step)| n / step);
+        Some(Self {
+            step_s,
+            max_hold_s,
+            trained_changes_per_s,
+        })
     }
 
     /// What an operator should know of this clock on a route whose idle

@@ -28,6 +28,31 @@ use crate::wire::ErrorKind;
 /// many streams hands them on as they pass this.
 const DISPATCH_AT: usize = 4096;
 
+/// How fast a stream's changes come: measured over each run of
+/// [`Pace::OVER`] changes.
+#[derive(Debug, Default)]
+pub(super) struct Pace {
+    changes: u32,
+    since: Option<i64>,
+}
+
+impl Pace {
+    const OVER: u32 = 48;
+
+    /// A change at `at` (ns): every [`Pace::OVER`] changes, how many came
+    /// per second.
+    pub(super) fn note(&mut self, at: i64) -> Option<f64> {
+        let since = *self.since.get_or_insert(at);
+        self.changes += 1;
+        if self.changes < Self::OVER {
+            return None;
+        }
+        *self = Self::default();
+        let span_s = (at.saturating_sub(since)) as f64 / 1e9;
+        Some(f64::from(Self::OVER - 1) / span_s.max(1e-9))
+    }
+}
+
 /// What makes a run of ticks into windows of one stream.
 struct Feed<'a> {
     ticks: &'a mut Vec<f32>,
@@ -286,7 +311,7 @@ impl Ingest {
         // swapped in): the stream starts over on this one.
         let swapped = entry.window.on_clock(Some(clock.step_ns));
         let (mut taken, mut earlier, mut gap, mut back) = (0u64, (0usize, 0i64), None, None);
-        let mut dropped = 0;
+        let (mut dropped, mut pace) = (0, None);
         for (i, &v) in self.values.iter().enumerate() {
             let mut at = t.saturating_add((i as i64).saturating_mul(clock.step_ns));
             if stamped.is_none() {
@@ -306,6 +331,7 @@ impl Ingest {
             match took {
                 Ok(run) => {
                     taken += 1;
+                    pace = entry.pace.note(at).or(pace);
                     if let Some(run) = run {
                         let outcome = feed.run(&mut entry.window, run, stream, trace.as_ref());
                         gap = gap.or(outcome.gap);
@@ -326,6 +352,9 @@ impl Ingest {
         };
         if swapped {
             say(ErrorKind::TimeGap, other_clock(&clock)).await;
+        }
+        if let Some(per_s) = pace.filter(|_| !self.replaying) {
+            super::said::sped_up(&self.route, stream, per_s, &clock);
         }
         if dropped > 0 {
             let detail = format!(

@@ -66,6 +66,50 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
     );
 }
 
+/// A stream read on the clock whose changes come `per_s` a second: where
+/// that is over ten times as often as the model's training input changed
+/// and several per tick of the route's `clock` (each tick reads only the
+/// last), said once per stream: a recording's values sent faster than real
+/// time, stamped with when they were sent (or not at all), read so make a
+/// window only every 24 ticks of the service's time, far fewer than the
+/// recording has, without a word.
+pub(super) fn sped_up(route: &Route, stream: &str, per_s: f64, clock: &crate::window::hold::Clock) {
+    let Some(trained) = route.resample().and_then(|r| r.trained_changes_per_s) else {
+        return;
+    };
+    let step_s = clock.step_ns as f64 / 1e9;
+    let Some((ratio, per_tick)) = crowded(per_s, trained, step_s) else {
+        return;
+    };
+    let counters = &route.counters;
+    let Some(n) = (counters.off_rate_warned).first_time(&route.current().id, stream) else {
+        return;
+    };
+    let span = crate::recording::time::span;
+    tracing::warn!(
+        pair = %route.cfg.pair, stream,
+        "a stream's changes come {} apart, {}× as often as the input of the recording the \
+         route's model was trained on (every {}), {} per tick of the route's clock (every {}): \
+         each tick reads only the last. If these are a recording's values sent faster than real \
+         time with the times they were sent (or none), stamp each with its recorded time \
+         (`ts`, publish --time-column): its ticks are read by those ({}).",
+        span(1.0 / per_s),
+        times(ratio),
+        span(1.0 / trained),
+        times(per_tick),
+        span(step_s),
+        crate::stats::Said::how(n),
+    );
+}
+
+/// Changes `per_s` a second where the model's input changed `trained` a
+/// second, on a clock of `step_s`: how many times as often, and how many
+/// per tick, where that is over ten times and several per tick.
+pub(super) fn crowded(per_s: f64, trained: f64, step_s: f64) -> Option<(f64, f64)> {
+    let (ratio, per_tick) = (per_s / trained, per_s * step_s);
+    (ratio >= 10.0 && per_tick >= 2.0).then_some((ratio, per_tick))
+}
+
 /// Windows of a stream without `ts` on a route with a time rule: counted,
 /// and said once per route (its gaps and rate go unchecked otherwise unsaid).
 pub(super) fn unstamped(route: &Route, stream: &str, windows: usize) {

@@ -235,3 +235,24 @@ async fn the_quiet_stream_time_follows_the_live_model() {
     // Its gap: three steps (3 h); kept twice that.
     assert_eq!(ingest.limits().idle_timeout, Duration::from_secs(6 * 3600));
 }
+
+/// A stream's pace is measured over each run of 48 changes; a sped-up
+/// replay (hourly values 50 ms apart on an hourly clock) is told from a
+/// live sensor that changes every few seconds as it did in training.
+#[test]
+fn a_streams_pace_tells_a_sped_up_replay() {
+    let mut pace = super::clocked::Pace::default();
+    let ms = 1_000_000i64;
+    let paces: Vec<Option<f64>> = (0..96).map(|i| pace.note(i * 50 * ms)).collect();
+    assert_eq!(paces.iter().flatten().count(), 2);
+    let per_s = paces[47].unwrap();
+    assert!((per_s - 20.0).abs() < 1e-9, "{per_s}");
+    // Trained on a change an hour, read every hour: 72,000× as often, 72,000
+    // per tick.
+    let (ratio, per_tick) = super::said::crowded(per_s, 1.0 / 3600.0, 3600.0).unwrap();
+    assert!((ratio - 72_000.0).abs() < 1e-6 && (per_tick - 72_000.0).abs() < 1e-6);
+    // A sensor changing every 5 s on a minute's clock, trained so; and one
+    // far faster than training but under two changes per tick.
+    assert_eq!(super::said::crowded(0.2, 0.2, 60.0), None);
+    assert_eq!(super::said::crowded(1.0, 0.01, 1.0), None);
+}

@@ -167,6 +167,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         Resample {
             step_s,
             max_hold_s: hold,
+            trained_changes_per_s: None,
         }
         .warnings(idle, None)
     };
@@ -185,6 +186,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
     let other = Resample {
         step_s: 1.0,
         max_hold_s: Some(5.0),
+        trained_changes_per_s: None,
     }
     .warnings(idle, Some(&trained));
     assert!(
@@ -201,6 +203,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
     let unbounded = Resample {
         step_s: 60.0,
         max_hold_s: None,
+        trained_changes_per_s: None,
     }
     .warnings(idle, Some(&trained));
     assert!(
