@@ -66,7 +66,7 @@ impl Recording {
         if quotes::single_quoted(&text, delimiter) {
             quotes::as_double_quotes(text.to_mut(), delimiter);
         }
-        let (units, units_from) = match toa5 {
+        let (units, mut units_from) = match toa5 {
             Some(units) => (Some(units), Some("TOA5, units from line 3")),
             None => match text::units_row(&mut text, delimiter) {
                 Some(units) => (Some(units), Some("units from the row under the header")),
@@ -78,6 +78,9 @@ impl Recording {
         let sniffed = opts.delimiter.is_none() && declared.is_none();
         let (regular, units) = match resample::read(&text, delimiter, opts, path, sniffed)? {
             Some(r) => {
+                if r.row_units.is_some() {
+                    units_from = Some("units from the rows' unit column");
+                }
                 let (own, units) = r.reading(opts, units);
                 // (Said as the file is: its own separators, not the text's.)
                 let file = (delimiter as char, opts.decimal);

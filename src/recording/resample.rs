@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 
 mod devices;
 mod hints;
+mod layout;
 mod regular;
 mod stream;
 
@@ -54,39 +55,8 @@ pub(super) struct Resampled {
     pub held: Option<f64>,
     /// The input's changes per tick: `serve` tells a stream's from it.
     pub per_tick: f64,
-}
-
-impl Resampled {
-    /// How the regular text is read: in its own layout (time, then the
-    /// channels, by position; `,` and `.`; its empty cells skipped), the
-    /// rest as given; and the cells of its columns in a units row.
-    pub fn reading(
-        &self,
-        opts: &CsvOptions,
-        units: Option<Vec<String>>,
-    ) -> (CsvOptions, Option<Vec<String>>) {
-        let first = 1 + usize::from(self.streams);
-        let own = CsvOptions {
-            input: Column::Index(first),
-            output: Column::Index(if self.one { first } else { first + 1 }),
-            stream: self.streams.then_some(Column::Index(1)),
-            delimiter: Some(b','),
-            decimal: Some(super::Decimal::Point),
-            time: vec![Column::Index(0)],
-            skip_lines: 0,
-            skip_bad_rows: true,
-            missing: Vec::new(),
-            every: None,
-            names: None,
-            ..opts.clone()
-        };
-        let units = units.zip(self.columns.as_ref()).map(|(u, cols)| {
-            cols.iter()
-                .map(|&c| u.get(c).cloned().unwrap_or_default())
-                .collect()
-        });
-        (own, units)
-    }
+    /// The channels' units, where their rows say them (a `unit` column).
+    pub row_units: Option<[String; 2]>,
 }
 
 /// Where each channel's changes are.
@@ -196,6 +166,16 @@ pub(super) fn read(
         Source::Columns(cols) => vec![tc, cols[0], cols[1]],
         Source::Rows { name, value, .. } => vec![tc, *name, *value],
     };
+    // Rows of channels may say their unit (`unit`: an air-quality
+    // portal's `µg/m³`), each channel's its own.
+    let unit_column = match &source {
+        Source::Rows { .. } => (head.names.iter()).position(|n| {
+            let n = n.trim();
+            n.eq_ignore_ascii_case("unit") || n.eq_ignore_ascii_case("units")
+        }),
+        Source::Columns(_) => None,
+    };
+    let mut units = [stream::UnitSeen::default(), stream::UnitSeen::default()];
 
     // Seconds per unit of a time column whose name says it (`t_ms`).
     let unit = time::named_unit(&[(tc, time_name.clone())]);
@@ -297,6 +277,13 @@ pub(super) fn read(
                     .collect();
                 if theirs.is_empty() && named.len() < 1000 {
                     *named.entry(who.to_string()).or_default() += 1;
+                }
+                if let Some(uc) = unit_column {
+                    let unit = String::from_utf8_lossy(cell(&r, uc));
+                    let unit = unit.trim().trim_matches('"');
+                    for &ch in &theirs {
+                        units[ch].see(unit);
+                    }
                 }
                 row_changes.extend(theirs.into_iter().map(|ch| (ch, *value)));
             }
@@ -568,6 +555,10 @@ pub(super) fn read(
         streams: stream_column.is_some(),
         held: regular.and(max_gap),
         per_tick: counts[0] as f64 / ticks.max(1.0),
+        row_units: match units.map(stream::UnitSeen::unit) {
+            [None, None] => None,
+            [a, b] => Some([a.unwrap_or_default(), b.unwrap_or_default()]),
+        },
     }))
 }
 

@@ -208,7 +208,8 @@ fn files_at_another_rate_than_the_first_are_warned_of() {
 /// station's rows are read on the clock alone, and their hourly rows (a
 /// logger's readings, some repeating the hour before) are held three
 /// hours at most, not across the outage: the model records that hold as
-/// its `--max-gap`, and `eval` of one station's later rows reads it so.
+/// its `--max-gap`, and `eval` of the stations' later rows reads it so.
+/// The unit the rows say is the model's.
 #[test]
 fn a_portals_long_export_of_several_stations_is_read_station_by_station() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,8 +274,12 @@ fn a_portals_long_export_of_several_stations_is_read_station_by_station() {
             && data[1].contains("a value is held 3.0 h at most"),
         "{stdout}"
     );
-    let meta = pipeline::format::load(&model, None).unwrap().meta;
-    let reading = &meta.metrics.unwrap()["reading"];
+    let metrics = pipeline::format::load(&model, None).unwrap().meta.metrics;
+    let metrics = metrics.unwrap();
+    // The unit the rows say, each channel's: translations say it.
+    assert_eq!(metrics["input_unit"], "µg/m³", "{metrics}");
+    assert_eq!(metrics["output_unit"], "µg/m³", "{metrics}");
+    let reading = &metrics["reading"];
     assert_eq!(reading["max_gap_s"], 10_800.0, "{reading}");
     assert_eq!(reading["stream_column"], "location_id", "{reading}");
     // Windows never span the later outage either: 3 ticks held, 21

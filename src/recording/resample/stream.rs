@@ -1,4 +1,34 @@
-//! One stream's changes, and a change's value as a cell gives it.
+//! One stream's changes, a change's value as a cell gives it, and the
+//! unit its rows say.
+
+/// The unit a channel's rows say: the one they all say, else none.
+#[derive(Debug, Clone, Default)]
+pub(super) enum UnitSeen {
+    #[default]
+    Unsaid,
+    One(String),
+    Several,
+}
+
+impl UnitSeen {
+    pub fn see(&mut self, unit: &str) {
+        if unit.is_empty() {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Self::Unsaid => Self::One(unit.to_string()),
+            Self::One(u) if u == unit => Self::One(u),
+            _ => Self::Several,
+        };
+    }
+
+    pub fn unit(self) -> Option<String> {
+        match self {
+            Self::One(u) => Some(u),
+            _ => None,
+        }
+    }
+}
 
 /// One stream's changes (a device's, with `--stream-column`).
 pub(super) struct Stream {
@@ -58,5 +88,24 @@ pub(super) fn value_of(
             Err(format!("{text:?} is not a number"))
         }
         Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnitSeen;
+
+    /// A channel's unit is the one all its rows say; rows that say
+    /// several (ppb here, µg/m³ there) say none, and empty cells nothing.
+    #[test]
+    fn a_channels_unit_is_the_one_its_rows_say() {
+        let seen = |units: &[&str]| {
+            let mut u = UnitSeen::default();
+            units.iter().for_each(|x| u.see(x));
+            u.unit()
+        };
+        assert_eq!(seen(&["µg/m³", "", "µg/m³"]), Some("µg/m³".into()));
+        assert_eq!(seen(&["ppb", "µg/m³"]), None);
+        assert_eq!(seen(&["", ""]), None);
     }
 }
