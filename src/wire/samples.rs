@@ -84,7 +84,18 @@ impl<'de> Deserialize<'de> for Ts {
         impl<'de> Visitor<'de> for V {
             type Value = Ts;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a time stamp")
+                f.write_str(
+                    "a time stamp, a number since the epoch (ns, or s, ms or µs told by its size)",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ts, E> {
+                // A date in text (a logger's ISO 8601): said what to send.
+                let cut = v.char_indices().nth(40).map_or(v.len(), |(i, _)| i);
+                Err(E::custom(format!(
+                    "ts {:?} is text: send the time as a number since the epoch (ns, or s, ms \
+                     or µs told by its size: Python's time.time(), JavaScript's Date.now())",
+                    &v[..cut]
+                )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ts, E> {
                 Ok(Ts(Some(v)))

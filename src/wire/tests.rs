@@ -50,6 +50,14 @@ fn json_samples_are_read_like_messagepack() {
         }
         other => panic!("{other:?}"),
     }
+    // A time in text is refused, saying what to send.
+    match decode_samples(br#"{"value":1,"ts":"2026-03-01T13:00:00Z"}"#) {
+        Err(DecodeError::Malformed(d)) => assert!(
+            d.contains("ts \"2026-03-01T13:00:00Z\" is text: send the time as a number"),
+            "{d}"
+        ),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         decode_samples(br#"{"seq":1,"value":"nan"}"#),
         Err(DecodeError::InvalidValue(_))
