@@ -190,7 +190,7 @@ pub(super) fn read(
     // Each channel's steps back in file order (within a stream): how
     // many, and the first (its line, how far).
     let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
-    for row in rows {
+    for (index, row) in rows.enumerate() {
         let (byte, r) = row.map_err(unreadable)?;
         // An InfluxDB export repeats the header above each table.
         if r == first {
@@ -311,8 +311,8 @@ pub(super) fn read(
             counts[ch] += 1;
             words[ch] += usize::from(v.is_none());
             stream.changes.push((t, ch, v));
-            if !opts.one_stream && stream_column.is_none() {
-                twice.row(ch, t, &r, c);
+            if !opts.one_stream {
+                twice.row((s, ch), t, cell(&r, c), index);
             }
             if let Some(before) = stream.last_in_file[ch].replace(t).filter(|&b| t < b) {
                 backs[ch].0 += 1;
@@ -331,9 +331,17 @@ pub(super) fn read(
                     .filter(|c| c.1 == ch)
                     .map(|c| (c.0, c.2))
                     .collect();
-                if let Some(n) = devices::repeated(&own) {
-                    let columns = twice.columns(&head.names, &chosen);
-                    let within = stream.name.as_deref();
+                // (Only where a column tells such rows apart: a logger
+                // whose stamps are cut to whole seconds has two rows of a
+                // second, and no device's.)
+                let Some(n) = devices::repeated(&own) else {
+                    continue;
+                };
+                let data = records(bytes, delimiter).skip(1).filter_map(|r| r.ok());
+                let columns = twice.columns(data.map(|(_, r)| r), &head.names, &chosen);
+                if !columns.is_empty() {
+                    let within = stream.name.as_deref().zip(stream_column.as_ref());
+                    let within = within.map(|(s, (_, c))| (s, c.as_str()));
                     return Err(fail(devices::why(name, n, own.len(), &columns, within)));
                 }
             }
@@ -399,11 +407,7 @@ pub(super) fn read(
     let max_gap = opts
         .max_gap
         .or(regular.map(|(a, b)| regular::hold([a, b], every)));
-    let ticks_of = |s: &Stream| {
-        let start = (s.first / every).ceil() * every;
-        (start, (((s.last - start) / every).floor() + 1.0).max(0.0))
-    };
-    let ticks: f64 = streams.iter().map(|s| ticks_of(s).1).sum();
+    let ticks: f64 = streams.iter().map(|s| s.ticks(every).1).sum();
     if ticks > MAX_TICKS {
         let (first_t, last_t) = (streams.iter())
             .fold((f64::INFINITY, f64::NEG_INFINITY), |a, s| {
@@ -437,37 +441,54 @@ pub(super) fn read(
     } else {
         6
     };
-    // Each stream's ticks with both values.
-    let mut kept = vec![0usize; streams.len()];
-    for (stream, kept) in streams.iter().zip(&mut kept) {
-        let (start, ticks) = ticks_of(stream);
-        // Each channel's latest change: its time, and its value (none: a word).
-        let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
-        let mut next = 0;
-        for i in 0..ticks as u64 {
-            let tick = start + i as f64 * every;
-            while let Some(&(t, ch, v)) = stream.changes.get(next).filter(|c| c.0 <= tick) {
-                latest[ch] = Some((t, v));
-                next += 1;
-            }
-            let held = |l: Option<(f64, Option<f64>)>| match l {
-                Some((t, Some(v))) if max_gap.is_none_or(|g| tick - t <= g) => Some(v.to_string()),
-                _ => None,
-            };
-            // Every tick is a row, so that row k is tick k whichever channels
-            // are read; one without both values has an empty cell, which the
-            // second reading skips (and does not count as bad: `unheld`).
-            let (a, b) = (held(latest[0]), held(latest[1]));
-            *kept += usize::from(a.is_some() && b.is_some());
+    // Each stream's ticks with both values: one with none (a station
+    // without the output's analyser) is left out, said, unless all are.
+    let kept: Vec<usize> = (streams.iter())
+        .map(|s| {
+            let mut kept = 0;
+            s.each_tick(every, max_gap, |_, a, b| {
+                kept += usize::from(a.is_some() && b.is_some());
+            });
+            kept
+        })
+        .collect();
+    let read = |i: usize| kept[i] > 0 || kept.iter().all(|&k| k == 0);
+    for (_, stream) in streams.iter().enumerate().filter(|(i, _)| read(*i)) {
+        let mut result = Ok(());
+        stream.each_tick(every, max_gap, |tick, a, b| {
+            // Every tick is a row, so that row k is tick k whichever
+            // channels are read; one without both values has an empty
+            // cell, which the second reading skips (and does not count as
+            // bad: `unheld`).
             let mut row = vec![format!("{:.decimals$}", tick / per_unit)];
             row.extend(stream.name.clone());
-            row.push(a.unwrap_or_default());
+            row.push(a.map(|v| v.to_string()).unwrap_or_default());
             if !one {
-                row.push(b.unwrap_or_default());
+                row.push(b.map(|v| v.to_string()).unwrap_or_default());
             }
-            out.write_record(&row).map_err(written)?;
-        }
+            if result.is_ok() {
+                result = out.write_record(&row);
+            }
+        });
+        result.map_err(written)?;
     }
+    let left_out: Vec<String> = (streams.iter().enumerate())
+        .filter(|(i, _)| !read(*i))
+        .map(|(_, s)| {
+            let lacks = (0..2).find(|&ch| !s.changes.iter().any(|c| c.1 == ch && c.2.is_some()));
+            let why = lacks.map_or("no tick with both values".into(), |ch| {
+                format!("no value of {:?}", names[ch])
+            });
+            format!("{:?} ({why})", s.name.as_deref().unwrap_or_default())
+        })
+        .collect();
+    let left_out = match left_out.len() {
+        0 => String::new(),
+        _ => format!(
+            "; left out, as no tick of theirs has both: stream(s) {}",
+            left_out.join(", ")
+        ),
+    };
     let text = out
         .into_inner()
         .map_err(|e| fail(format!("resampling: {e}")))?;
@@ -478,14 +499,6 @@ pub(super) fn read(
     let held = max_gap.map_or(String::new(), |g| {
         format!(" (for at most {})", time::span(g))
     });
-    let stale = match max_gap {
-        None => {
-            let changes: Vec<&[(f64, usize, Option<f64>)]> =
-                streams.iter().map(|s| s.changes.as_slice()).collect();
-            longest_hold(&changes, every, &names)
-        }
-        Some(_) => String::new(),
-    };
     let logger = match (regular, max_gap) {
         (Some((a, b)), Some(g)) => {
             let rate = match a == b {
@@ -524,16 +537,22 @@ pub(super) fn read(
                 ),
                 _ => String::new(),
             };
+            // A value held far longer than its changes come apart: this
+            // stream's own.
+            let stale = match max_gap {
+                None => longest_hold(&[stream.changes.as_slice()], every, &names),
+                Some(_) => String::new(),
+            };
             let note = format!(
                 "read every {} from {} changes of {:?} and {} of {:?}{read_as}{whose}, each value \
                  held until its next{held}: {kept} of {:.0} ticks with both{ended}{skipped}\
-                 {logger}{stale}",
+                 {logger}{stale}{left_out}",
                 time::span(every),
                 of(0),
                 names[0],
                 of(1),
                 names[1],
-                ticks_of(stream).1,
+                stream.ticks(every).1,
             );
             (stream.name.clone(), note)
         })

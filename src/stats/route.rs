@@ -43,6 +43,9 @@ pub struct RouteCounters {
     pub input_off_rate: AtomicU64,
     /// The streams warned about, per live model.
     pub off_rate_warned: Said,
+    /// Streams whose changes come far faster than the model's training
+    /// input changed, said so (see `ingest::said::sped_up`).
+    pub sped_up_warned: Said,
     /// Windows of streams without `ts` on a route with a time rule: their
     /// gaps in time and rate go unchecked.
     pub input_unstamped: AtomicU64,
@@ -77,6 +80,7 @@ impl Default for RouteCounters {
             out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
             off_rate_warned: Said::default(),
+            sped_up_warned: Said::default(),
             input_unstamped: AtomicU64::new(0),
             unstamped_warned: std::sync::atomic::AtomicBool::new(false),
             errors: Default::default(),

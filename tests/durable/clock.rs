@@ -119,11 +119,20 @@ async fn changes_are_read_on_the_clock_of_their_stored_time_on_every_replay() {
     logs_of.push(resumed.log.clone());
     let outputs = read_stored(js, s0.len() + other.len(), &logs_of).await;
     let mut stream = js.get_stream("SAMPLES").await.unwrap();
-    let stored = stream.info().await.unwrap().state.last_sequence;
+    let info = stream.info().await.unwrap();
     assert!(
-        stored > last + 1,
+        info.state.last_sequence > last + 1,
         "no clock messages stored after seq {last}"
     );
+    assert_eq!(
+        info.config.subjects,
+        ["samples.>", "pipeline.clock.SAMPLES.>"],
+        "the stream's own clock subjects, added as a route reads a clock"
+    );
+    let clock = stream
+        .get_last_raw_message_by_subject("pipeline.clock.SAMPLES.sin-cos.all")
+        .await;
+    assert!(clock.is_ok_and(|m| m.payload.is_empty()));
     let got: Vec<Translation> = outputs
         .iter()
         .map(|m| Translation::decode(&m.payload).unwrap())

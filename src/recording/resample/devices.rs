@@ -8,52 +8,73 @@ use std::collections::HashMap;
 
 use super::super::streams::cell;
 
-/// Rows of a channel kept to find what tells two rows of one time apart.
-const KEPT: usize = 20_000;
-/// Pairs of rows of one time looked at for that.
+/// Rows of a channel whose time and value are kept to find two of one
+/// time (each row's place and a hash of its value: no row is kept whole).
+const KEPT: usize = 1_000_000;
+/// Pairs of rows of one time looked at to find what tells them apart.
 const PAIRS: usize = 200;
 
-/// Each channel's rows by time, for the hint (bounded), and the pairs of
-/// rows of one time with other values found among them.
+/// Each channel's rows by time (bounded), and the pairs of rows of one
+/// time with other values found among them (their places among the data
+/// rows), to find what tells them apart.
 #[derive(Default)]
 pub(super) struct Twice {
-    seen: [HashMap<u64, csv::ByteRecord>; 2],
-    pairs: Vec<(csv::ByteRecord, csv::ByteRecord)>,
+    seen: HashMap<(usize, usize, u64), (u64, usize)>,
+    pairs: Vec<(usize, usize)>,
 }
 
 impl Twice {
-    /// Row `r` of channel `ch` at `t`, its value in column `value`.
-    pub fn row(&mut self, ch: usize, t: f64, r: &csv::ByteRecord, value: usize) {
+    /// Data row `row` of channel `ch` of stream `s` (`(s, ch)`) at `t`,
+    /// its value cell `value`.
+    pub fn row(&mut self, (s, ch): (usize, usize), t: f64, value: &[u8], row: usize) {
         if self.pairs.len() >= PAIRS {
             return;
         }
-        let seen = &mut self.seen[ch];
-        match seen.get(&t.to_bits()) {
-            Some(before) if cell(before, value) != cell(r, value) => {
-                self.pairs.push((before.clone(), r.clone()));
-            }
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            value.hash(&mut h);
+            h.finish()
+        };
+        let (seen, key) = (&mut self.seen, (s, ch, t.to_bits()));
+        match seen.get(&key) {
+            Some(&(before, at)) if before != hash => self.pairs.push((at, row)),
             Some(_) => {}
-            None if seen.len() < KEPT => {
-                seen.insert(t.to_bits(), r.clone());
+            None if seen.len() < 2 * KEPT => {
+                seen.insert(key, (hash, row));
             }
             None => {}
         }
     }
 
     /// The columns (not `chosen`) whose cells differ between nearly every
-    /// pair of rows of one time: what names the devices, with a few of
-    /// their values.
-    pub fn columns(&self, names: &[String], chosen: &[usize]) -> Vec<String> {
-        let Some((a, _)) = self.pairs.first() else {
+    /// pair of rows of one time (`rows`: the file's data rows, read again
+    /// for the pairs'): what names the devices.
+    pub fn columns(
+        &self,
+        rows: impl Iterator<Item = csv::ByteRecord>,
+        names: &[String],
+        chosen: &[usize],
+    ) -> Vec<String> {
+        let wanted: HashMap<usize, ()> = (self.pairs.iter())
+            .flat_map(|&(a, b)| [(a, ()), (b, ())])
+            .collect();
+        let kept: HashMap<usize, csv::ByteRecord> = (rows.enumerate())
+            .filter(|(i, _)| wanted.contains_key(i))
+            .collect();
+        let pairs: Vec<(&csv::ByteRecord, &csv::ByteRecord)> = (self.pairs.iter())
+            .filter_map(|(a, b)| Some((kept.get(a)?, kept.get(b)?)))
+            .collect();
+        let Some((a, _)) = pairs.first() else {
             return Vec::new();
         };
         (0..a.len())
             .filter(|c| !chosen.contains(c))
             .filter(|&c| {
-                let differ = (self.pairs.iter())
+                let differ = (pairs.iter())
                     .filter(|(a, b)| cell(a, c) != cell(b, c) && !cell(a, c).is_empty())
                     .count();
-                10 * differ >= 9 * self.pairs.len()
+                10 * differ >= 9 * pairs.len()
             })
             .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
             .take(3)
@@ -79,27 +100,34 @@ pub(super) fn repeated(changes: &[(f64, Option<f64>)]) -> Option<usize> {
 
 /// Why a channel whose rows repeat their times cannot be read as one
 /// device's, and what reads it: `n` of its `of` changes at a time it has
-/// already, the columns that tell such rows apart, the stream read (where
-/// a column was named and a stream's own rows repeat).
+/// already, the columns that tell such rows apart (one at least), the
+/// stream read and the column named (where a stream's own rows repeat).
 pub(super) fn why(
     name: &str,
     n: usize,
     of: usize,
     columns: &[String],
-    within: Option<&str>,
+    within: Option<(&str, &str)>,
 ) -> String {
-    let within = within.map_or(String::new(), |s| {
-        format!(" in the rows of stream {s:?} alone")
-    });
-    let apart = match columns.first() {
-        Some(c) => format!(
-            "--stream-column {c} reads each device's rows as a recording of its own (the \
-             columns that differ between two rows of one time: {})",
-            columns.join(", ")
+    let (c, all) = (
+        columns.first().map_or("COL", String::as_str),
+        columns.join(", "),
+    );
+    let (within, apart) = match within {
+        Some((stream, column)) => (
+            format!(" in the rows of stream {stream:?} alone"),
+            format!(
+                "Is {column:?} the column naming each row's device? The columns that differ \
+                 between two rows of one time: {all} (--stream-column {c})"
+            ),
         ),
-        None => "--stream-column COL, the column naming each row's device, reads each \
-                 device's rows as a recording of its own"
-            .into(),
+        None => (
+            String::new(),
+            format!(
+                "--stream-column {c} reads each device's rows as a recording of its own (the \
+                 columns that differ between two rows of one time: {all})"
+            ),
+        ),
     };
     format!(
         "{name:?} has {n} of its {of} rows{within} at a time it has another row at, with another \

@@ -42,6 +42,43 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// Its first tick and how many, on a clock of `every` (seconds): from
+    /// its first row's time to its last's.
+    pub fn ticks(&self, every: f64) -> (f64, f64) {
+        let start = (self.first / every).ceil() * every;
+        (
+            start,
+            (((self.last - start) / every).floor() + 1.0).max(0.0),
+        )
+    }
+
+    /// Each tick's time and the values held there (a change is held until
+    /// the next, at most `max_gap`; a word holds none), its changes in
+    /// time order.
+    pub fn each_tick(
+        &self,
+        every: f64,
+        max_gap: Option<f64>,
+        mut f: impl FnMut(f64, Option<f64>, Option<f64>),
+    ) {
+        let (start, ticks) = self.ticks(every);
+        // Each channel's latest change: its time, and its value.
+        let mut latest: [Option<(f64, Option<f64>)>; 2] = [None; 2];
+        let mut next = 0;
+        for i in 0..ticks as u64 {
+            let tick = start + i as f64 * every;
+            while let Some(&(t, ch, v)) = self.changes.get(next).filter(|c| c.0 <= tick) {
+                latest[ch] = Some((t, v));
+                next += 1;
+            }
+            let held = |l: Option<(f64, Option<f64>)>| match l {
+                Some((t, v)) if max_gap.is_none_or(|g| tick - t <= g) => v,
+                _ => None,
+            };
+            f(tick, held(latest[0]), held(latest[1]));
+        }
+    }
+
     pub fn new(name: Option<String>) -> Self {
         Self {
             name,

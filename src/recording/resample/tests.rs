@@ -422,3 +422,48 @@ fn each_devices_rows_are_read_on_the_clock_alone() {
     assert_eq!(all[1].segments.concat_input().len(), 40);
     assert_eq!(all[1].held_s, None);
 }
+
+/// A station without the output's analyser (only `pm25` rows) is left
+/// out, said in the others' notes, not the whole export refused. A logger
+/// whose stamps are cut to whole seconds (two rows a second, no column
+/// telling them apart) is read as one device's, as it was.
+#[test]
+fn a_device_without_a_channel_is_left_out_and_cut_stamps_are_read() {
+    let mut text = stations();
+    for h in 0..24 {
+        text.push_str(&format!("s3,pm25,{},2026-01-01T{h:02}:00:00Z\n", h / 2));
+    }
+    let opts = CsvOptions {
+        stream: Some(Column::Name("location_id".into())),
+        ..hourly()
+    };
+    let all = read_all(&text, &opts).unwrap();
+    let names: Vec<Option<&str>> = all.iter().map(|r| r.stream.as_deref()).collect();
+    assert_eq!(names, [Some("s1"), Some("s2")]);
+    let note = all[0].resampled.as_deref().unwrap_or_default();
+    assert!(
+        note.contains(
+            "left out, as no tick of theirs has both: stream(s) \"s3\" (no value of \"pm10\")"
+        ),
+        "{note}"
+    );
+    let mut cut = String::from("time,a,b\n");
+    for i in 0..400 {
+        cut.push_str(&format!(
+            "{},{}.{},{}\n",
+            1_764_320_000 + i / 2,
+            i,
+            i % 2,
+            i % 7
+        ));
+    }
+    let opts = CsvOptions {
+        input: Column::Name("a".into()),
+        output: Column::Name("b".into()),
+        time: vec![Column::Name("time".into())],
+        every: Some(1.0),
+        ..Default::default()
+    };
+    let r = read(&cut, &opts).unwrap();
+    assert_eq!(r.segments.concat_input().len(), 200);
+}

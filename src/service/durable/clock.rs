@@ -8,17 +8,23 @@
 //! would, on every replay alike (what is read depends on the stream's
 //! content alone, never on when a replay runs).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use tokio::time::Instant;
 
-/// The input stream's subjects for clock messages.
-pub const SUBJECTS: &str = "pipeline.clock.>";
+/// The input stream's subjects for clock messages: its own (two
+/// deployments' input streams on one account never overlap).
+pub fn subjects(stream: &str) -> String {
+    format!("pipeline.clock.{stream}.>")
+}
 
-/// A unit's clock subject (`key`: `sin-cos.all`, `sin-cos.p3`).
-pub fn subject(key: &str) -> String {
-    format!("pipeline.clock.{key}")
+/// A unit's clock subject in input stream `stream` (`key`: `sin-cos.all`,
+/// `sin-cos.p3`).
+pub fn subject(stream: &str, key: &str) -> String {
+    format!("pipeline.clock.{stream}.{key}")
 }
 
 /// How long after a tick is due the unit waits for a sample to read it:
@@ -32,55 +38,80 @@ const ASKED_FOR: Duration = Duration::from_secs(2);
 
 /// One unit's clock messages.
 pub(super) struct Clocked {
-    subject: String,
-    asked: Option<Instant>,
+    /// `None`: the input stream does not take them.
+    subject: Option<String>,
+    /// The one asked for and not read back yet: when (ours, and as ns
+    /// since the epoch).
+    asked: Option<(Instant, i64)>,
+    /// How far the server's clock runs ahead of this host's (ns), as the
+    /// last one read back showed it: ticks are due by the server's time,
+    /// which stores them (a host ahead of it would otherwise ask again and
+    /// again for ticks its messages cannot read yet).
+    offset_ns: i64,
     /// Whether a failure to store one was logged (once per attempt).
-    said: bool,
+    said: Arc<AtomicBool>,
 }
 
 impl Clocked {
-    pub(super) fn new(subject: &str) -> Self {
+    pub(super) fn new(subject: Option<&str>) -> Self {
         Self {
-            subject: subject.to_string(),
+            subject: subject.map(str::to_string),
             asked: None,
-            said: false,
+            offset_ns: 0,
+            said: Arc::default(),
         }
     }
 
     /// Whether `subject` is this unit's clock.
     pub(super) fn is(&self, subject: &str) -> bool {
-        subject == self.subject
+        self.subject.as_deref() == Some(subject)
     }
 
-    /// One of ours was read: the next due tick may ask for another.
-    pub(super) fn read(&mut self) {
-        self.asked = None;
+    /// One was read, stored at `stored_at` (ns): the one asked for, where
+    /// one is out (none is while messages wait, so a clock message read
+    /// then is the last asked); the next due tick may ask for another.
+    pub(super) fn read(&mut self, stored_at: Option<i64>) {
+        if let (Some((_, at)), Some(stored)) = (self.asked.take(), stored_at) {
+            self.offset_ns = stored.saturating_sub(at);
+        }
     }
 
-    /// Stores a clock message unless one is on its way.
-    pub(super) async fn ask(&mut self, js: &jetstream::Context) {
-        if self.asked.is_some_and(|at| at.elapsed() < ASKED_FOR) {
+    /// The server's time now, as this host reckons it (ns).
+    pub(super) fn now(&self) -> i64 {
+        crate::wire::now_ns().saturating_add(self.offset_ns)
+    }
+
+    /// Stores a clock message unless one is on its way. The publish runs
+    /// on its own: a stream that stops acknowledging never holds up the
+    /// unit's loop.
+    pub(super) fn ask(&mut self, js: &jetstream::Context) {
+        let Some(subject) = self.subject.clone() else {
+            return;
+        };
+        if self.asked.is_some_and(|(at, _)| at.elapsed() < ASKED_FOR) {
             return;
         }
-        self.asked = Some(Instant::now());
-        let stored = async {
-            let ack = js.publish(self.subject.clone(), bytes::Bytes::new()).await;
-            ack.map_err(|e| e.to_string())?
-                .await
-                .map_err(|e| e.to_string())
-        };
-        let result = tokio::time::timeout(ASKED_FOR, stored).await;
-        let why = match result {
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => e,
-            Err(_) => "no acknowledgement".to_string(),
-        };
-        if !std::mem::replace(&mut self.said, true) {
-            tracing::warn!(
-                subject = %self.subject,
-                "a quiet sensor's ticks wait for the route's next sample: the clock message was \
-                 not stored ({why}); the input stream must take {SUBJECTS}"
-            );
-        }
+        self.asked = Some((Instant::now(), crate::wire::now_ns()));
+        let (js, said) = (js.clone(), self.said.clone());
+        tokio::spawn(async move {
+            let stored = async {
+                let ack = js.publish(subject.clone(), bytes::Bytes::new()).await;
+                ack.map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            let why = match tokio::time::timeout(ASKED_FOR, stored).await {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => e,
+                Err(_) => "no acknowledgement".to_string(),
+            };
+            if !said.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    %subject,
+                    "a quiet sensor's ticks wait for the route's next sample: the clock \
+                     message was not stored ({why})"
+                );
+            }
+        });
     }
 }

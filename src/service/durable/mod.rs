@@ -355,7 +355,7 @@ async fn consume(
     let mut writing: Writing = None;
     // A quiet route's ticks are read by a clock message of the unit's own
     // (see `clock`), stored once one is due and no sample has read it.
-    let mut clocked = clock::Clocked::new(&unit.clock);
+    let mut clocked = clock::Clocked::new(unit.clock.as_deref());
     let mut pending = waiting;
     let next_clock = |ingest: &Ingest| Instant::now() + ingest.next_clock_read() + clock::QUIET;
     let clock_at = tokio::time::sleep_until(next_clock(ingest));
@@ -393,8 +393,8 @@ async fn consume(
             }
             _ = &mut clock_at => {
                 // (Behind, the samples waiting read the clock themselves.)
-                if pending == 0 && ingest.ticks_due(crate::wire::now_ns()) {
-                    clocked.ask(&shared.js).await;
+                if pending == 0 && ingest.ticks_due(clocked.now()) {
+                    clocked.ask(&shared.js);
                 }
                 clock_at.as_mut().reset(next_clock(ingest));
             }
@@ -436,7 +436,7 @@ async fn consume(
                     *handled = (*handled).max(seq);
                     let outcome = match clocked.is(msg.subject.as_str()) {
                         true => {
-                            clocked.read();
+                            clocked.read(stored_at);
                             ingest.tick(WhenFull::Wait).await
                         }
                         false => ingest.handle(&msg, WhenFull::Wait).await,

@@ -36,8 +36,9 @@ pub(in crate::service) struct Unit {
     pub(in crate::service) consumer: String,
     /// The consumer's filter subjects: the route's input, and its clock.
     pub(in crate::service) filter: Vec<String>,
-    /// Where the unit stores the messages that read a quiet route's clock.
-    pub(in crate::service) clock: String,
+    /// Where the unit stores the messages that read a quiet route's clock,
+    /// where the input stream takes them.
+    pub(in crate::service) clock: Option<String>,
 }
 
 /// The durable consumer of a route's pair (and partition) on the input
@@ -183,15 +184,45 @@ fn bucket_transient(e: &CreateKeyValueError) -> bool {
 }
 
 /// The input stream's subjects: every route's input (a partition token
-/// as `*`), and the units' clock messages.
+/// as `*`).
 fn inputs_wanted(routes: &[Arc<Route>]) -> Vec<String> {
     let mut inputs: Vec<String> = routes
         .iter()
         .map(|r| r.cfg.input.replace(crate::window::PARTITION_TOKEN, "*"))
         .collect();
     inputs.dedup();
-    inputs.push(super::clock::SUBJECTS.into());
     inputs
+}
+
+/// Whether the input stream takes the units' clock messages, made to
+/// where a route reads changes on a clock. Not taken (a stream an operator
+/// made that the service may not change, another's subjects in the way):
+/// said, and a quiet route's ticks wait for its next sample, as before.
+async fn clock_taken(
+    js: &jetstream::Context,
+    input: &jetstream::stream::Stream,
+    cfg: &DurableConfig,
+    routes: &[Arc<Route>],
+) -> bool {
+    let subjects = super::clock::subjects(&cfg.input_stream);
+    let have = &input.cached_info().config.subjects;
+    if have.iter().any(|h| covers(h, &subjects)) {
+        return true;
+    }
+    if !routes.iter().any(|r| r.resample().is_some()) {
+        return false;
+    }
+    match cover(js, input, std::slice::from_ref(&subjects)).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                stream = %cfg.input_stream,
+                "the input stream does not take {subjects} ({e}): a quiet sensor's ticks on a \
+                 route that reads a clock wait for the route's next sample"
+            );
+            false
+        }
+    }
 }
 
 /// The output stream's subjects: every route's output prefix.
@@ -225,7 +256,7 @@ async fn cover(
     tracing::warn!(
         stream = %config.name, had = ?config.subjects, adding = ?missing,
         "the stream does not take every subject the service reads (a route added since it was \
-         made, or the clock messages of a newer build): adding them"
+         made, or the clock messages of a route that reads changes on a clock): adding them"
     );
     config.subjects.extend(missing.into_iter().cloned());
     js.update_stream(&config).await.map(|_| ())
@@ -269,6 +300,7 @@ async fn setup(
     cover(&js, &input, &inputs_wanted(routes))
         .await
         .map_err(|e| SetupError::stream(format!("input stream {}", cfg.input_stream), &e))?;
+    let clocked = clock_taken(&js, &input, cfg, routes).await;
     let want_dupes = Duration::from_secs_f64(cfg.duplicate_window_s);
     let mut output = js
         .get_or_create_stream(stream::Config {
@@ -352,8 +384,8 @@ async fn setup(
                 ),
                 None => (format!("{pair}.all"), vec![route.cfg.input.clone()]),
             };
-            let clock = super::clock::subject(&key);
-            filter.push(clock.clone());
+            let clock = clocked.then(|| super::clock::subject(&cfg.input_stream, &key));
+            filter.extend(clock.clone());
             units.push(Unit {
                 route: route.clone(),
                 key,

@@ -43,13 +43,19 @@ impl Pace {
     /// per second.
     pub(super) fn note(&mut self, at: i64) -> Option<f64> {
         let since = *self.since.get_or_insert(at);
+        // Its time went back (a clock set back, the stream started over):
+        // measured afresh from here.
+        if at < since {
+            *self = Self::default();
+            return self.note(at);
+        }
         self.changes += 1;
         if self.changes < Self::OVER {
             return None;
         }
         *self = Self::default();
-        let span_s = (at.saturating_sub(since)) as f64 / 1e9;
-        Some(f64::from(Self::OVER - 1) / span_s.max(1e-9))
+        let span_s = (at - since) as f64 / 1e9;
+        (span_s > 0.0).then(|| f64::from(Self::OVER - 1) / span_s)
     }
 }
 

@@ -82,7 +82,7 @@ pub(super) fn sped_up(route: &Route, stream: &str, per_s: f64, clock: &crate::wi
         return;
     };
     let counters = &route.counters;
-    let Some(n) = (counters.off_rate_warned).first_time(&route.current().id, stream) else {
+    let Some(n) = (counters.sped_up_warned).first_time(&route.current().id, stream) else {
         return;
     };
     let span = crate::recording::time::span;

@@ -255,4 +255,21 @@ fn a_streams_pace_tells_a_sped_up_replay() {
     // far faster than training but under two changes per tick.
     assert_eq!(super::said::crowded(0.2, 0.2, 60.0), None);
     assert_eq!(super::said::crowded(1.0, 0.01, 1.0), None);
+    // A clock set back an hour mid-run: measured afresh, not as changes
+    // 21 ps apart.
+    let mut pace = super::clocked::Pace::default();
+    let hour = 3_600_000_000_000i64;
+    let at = |i: i64| {
+        if i < 20 {
+            hour + i * 1000 * ms
+        } else {
+            i * 1000 * ms
+        }
+    };
+    let paces: Vec<f64> = (0..100).filter_map(|i| pace.note(at(i))).collect();
+    assert_eq!(
+        paces,
+        [1.0],
+        "one run of 48 after the jump, a change a second"
+    );
 }
