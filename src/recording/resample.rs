@@ -499,6 +499,7 @@ pub(super) fn read(
     let held = max_gap.map_or(String::new(), |g| {
         format!(" (for at most {})", time::span(g))
     });
+    let mixed = units[0].said(&names[0]) + &units[1].said(&names[1]);
     let logger = match (regular, max_gap) {
         (Some((a, b)), Some(g)) => {
             let rate = match a == b {
@@ -546,7 +547,7 @@ pub(super) fn read(
             let note = format!(
                 "read every {} from {} changes of {:?} and {} of {:?}{read_as}{whose}, each value \
                  held until its next{held}: {kept} of {:.0} ticks with both{ended}{skipped}\
-                 {logger}{stale}{left_out}",
+                 {logger}{stale}{left_out}{mixed}",
                 time::span(every),
                 of(0),
                 names[0],
@@ -574,7 +575,7 @@ pub(super) fn read(
         streams: stream_column.is_some(),
         held: regular.and(max_gap),
         per_tick: counts[0] as f64 / ticks.max(1.0),
-        row_units: match units.map(stream::UnitSeen::unit) {
+        row_units: match [units[0].unit(), units[1].unit()] {
             [None, None] => None,
             [a, b] => Some([a.unwrap_or_default(), b.unwrap_or_default()]),
         },

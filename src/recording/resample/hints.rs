@@ -35,13 +35,23 @@ pub(super) fn longest_hold(
             .fold(0.0, f64::max);
         steps.sort_by(f64::total_cmp);
         let median = steps[steps.len() / 2].max(every);
-        if longest > 100.0 * median && longest > 10.0 * every {
+        // Rows at one step (a logger's, whose values never repeat exactly)
+        // have no long holds of their own: ten steps is an outage, ended
+        // at three; changes at no rate hold a value long, a hundred not.
+        let times: Vec<Vec<f64>> = (own.iter())
+            .map(|o| o.iter().map(|c| c.0).collect())
+            .collect();
+        let (over, ends) = match super::regular::step(&times) {
+            Some(_) => (10.0, 3.0),
+            None => (100.0, 10.0),
+        };
+        if longest > over * median && longest > 10.0 * every {
             said.push_str(&format!(
                 "; {name:?} held one value {} (its changes come {} apart at the median): a \
                  sensor offline? --max-gap {} ends a hold there",
                 time::span(longest),
                 time::span(median),
-                flag_span(10.0 * median)
+                flag_span(ends * median)
             ));
         }
     }

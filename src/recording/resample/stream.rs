@@ -7,7 +7,8 @@ pub(super) enum UnitSeen {
     #[default]
     Unsaid,
     One(String),
-    Several,
+    /// Two of those its rows say (a unit changed within the export).
+    Several(String, String),
 }
 
 impl UnitSeen {
@@ -18,14 +19,26 @@ impl UnitSeen {
         *self = match std::mem::take(self) {
             Self::Unsaid => Self::One(unit.to_string()),
             Self::One(u) if u == unit => Self::One(u),
-            _ => Self::Several,
+            Self::One(u) => Self::Several(u, unit.to_string()),
+            several => several,
         };
     }
 
-    pub fn unit(self) -> Option<String> {
+    pub fn unit(&self) -> Option<String> {
         match self {
-            Self::One(u) => Some(u),
+            Self::One(u) => Some(u.clone()),
             _ => None,
+        }
+    }
+
+    /// What the data line says of a channel `name` whose rows say several.
+    pub fn said(&self, name: &str) -> String {
+        match self {
+            Self::Several(a, b) => format!(
+                "; {name:?}'s rows say several units ({a:?}, {b:?}, …): none is taken as its own \
+                 (a unit changed within the export? its values are read as they stand)"
+            ),
+            _ => String::new(),
         }
     }
 }
@@ -143,6 +156,12 @@ mod tests {
         };
         assert_eq!(seen(&["µg/m³", "", "µg/m³"]), Some("µg/m³".into()));
         assert_eq!(seen(&["ppb", "µg/m³"]), None);
+        let mut u = UnitSeen::default();
+        ["µg/m³", "mg/m³", "ppb"].iter().for_each(|x| u.see(x));
+        assert!(
+            u.said("pm10")
+                .contains(r#""pm10"'s rows say several units ("µg/m³", "mg/m³", …)"#)
+        );
         assert_eq!(seen(&["", ""]), None);
     }
 }

@@ -287,10 +287,15 @@ async fn setup(
 ) -> std::result::Result<Setup, SetupError> {
     let js = jetstream::new(client.clone());
     let outputs = outputs_wanted(routes);
+    // (Made afresh, with its clock subjects where a route reads a clock.)
+    let mut made_with = inputs_wanted(routes);
+    if routes.iter().any(|r| r.resample().is_some()) {
+        made_with.push(super::clock::subjects(&cfg.input_stream));
+    }
     let input = js
         .get_or_create_stream(stream::Config {
             name: cfg.input_stream.clone(),
-            subjects: inputs_wanted(routes),
+            subjects: made_with,
             storage: stream::StorageType::File,
             num_replicas: cfg.replicas,
             ..Default::default()

@@ -394,8 +394,8 @@ impl Ingest {
 /// Why a stream starts over on the route's clock after a swap.
 fn other_clock(clock: &Clock) -> String {
     format!(
-        "the route's clock is now every {} (a model read at another step swapped in): the \
-         stream starts over on it",
+        "the route's clock is now every {} (a model read at another step swapped in, or a \
+         restart with another resample): the stream starts over on it",
         crate::recording::time::span(clock.step_ns as f64 / 1e9)
     )
 }
