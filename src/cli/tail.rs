@@ -40,6 +40,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 resample: a.resample,
                 name_column: a.name_column.clone(),
                 value_column: a.value_column.clone(),
+                unbounded_holds: false,
             },
         )?,
         _ => (Vec::new(), false),

@@ -87,6 +87,10 @@ pub struct CsvOptions {
     /// The data rows that will be used (`publish --start-seq --count`): a
     /// bad cell outside them is skipped, not refused (`None`: every row).
     pub used_rows: Option<std::ops::Range<usize>>,
+    /// Read on a clock without `max_gap`: a regular logger's rows hold a
+    /// value three of their steps at most (`false`: until the next change,
+    /// as a model trained before that reads them).
+    pub logger_hold: bool,
 }
 
 impl Default for CsvOptions {
@@ -110,6 +114,7 @@ impl Default for CsvOptions {
             every: None,
             names: None,
             used_rows: None,
+            logger_hold: true,
         }
     }
 }

@@ -388,6 +388,7 @@ pub(super) fn read(
     // held across no outage where no --max-gap says otherwise.
     let regular = match opts.max_gap {
         Some(_) => None,
+        None if !opts.logger_hold => None,
         None => {
             let rows = |ch: usize| -> Vec<Vec<(f64, Option<f64>)>> {
                 (streams.iter())

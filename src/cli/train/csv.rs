@@ -93,6 +93,11 @@ pub(crate) struct CsvArgs {
     /// With --name-column: the column holding each row's value (`state`).
     #[arg(long, value_name = "COL", requires = "name_column")]
     pub(crate) value_column: Option<Column>,
+    /// Hold each value until its next change whatever the rows' rate (a
+    /// model trained before a regular logger's rows were held three steps
+    /// at most, as `eval` reads for it).
+    #[arg(skip)]
+    pub(crate) unbounded_holds: bool,
 }
 
 /// `--stream-column`: a column, or `none`.
@@ -235,6 +240,7 @@ impl CsvArgs {
             every: self.resample.map(|d| d.as_secs_f64()),
             names: self.name_column.clone().zip(self.value_column.clone()),
             used_rows: None,
+            logger_hold: !self.unbounded_holds,
         }
     }
 

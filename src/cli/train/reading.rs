@@ -145,6 +145,13 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
         taken.push(format!("--resample {}s", d.as_secs_f64()));
         a.resample = Some(d);
     }
+    // Trained before a regular logger's rows were held three steps at most
+    // (no `changes_per_tick` recorded): read as it was, each value held
+    // until its next change.
+    let before_holds = metrics.is_some_and(|m| m["changes_per_tick"].is_null());
+    if a.max_gap.is_none() && r["resample_s"].is_number() && before_holds {
+        a.unbounded_holds = true;
+    }
     if a.name_column.is_none()
         && let (Some(n), Some(v)) = (column_of(&r["name_column"]), column_of(&r["value_column"]))
     {
@@ -200,6 +207,7 @@ mod tests {
             resample: None,
             name_column: None,
             value_column: None,
+            unbounded_holds: false,
         }
     }
 
@@ -280,5 +288,33 @@ mod tests {
         // A model from before this was recorded: nothing taken.
         let (got, taken) = as_trained(&args(), Some(&json!({ "input": "a" })));
         assert_eq!((got.options(), taken.len()), (args().options(), 0));
+    }
+
+    /// A model trained on a clock before a regular logger's rows were held
+    /// three steps at most (no `changes_per_tick`) is read as it was, each
+    /// value held until its next change; one trained since, or with a
+    /// `--max-gap`, as it records.
+    #[test]
+    fn a_model_from_before_logger_holds_is_read_with_unbounded_holds() {
+        let on_clock = CsvArgs {
+            time_column: vec![Column::Name("t".into())],
+            resample: Some(std::time::Duration::from_secs(3600)),
+            ..args()
+        };
+        let before = json!({ "reading": recorded(&on_clock) });
+        let since = json!({ "reading": recorded(&on_clock), "changes_per_tick": 1.0 });
+        let held = CsvArgs {
+            max_gap: Some(std::time::Duration::from_secs(10_800)),
+            ..on_clock.clone()
+        };
+        let bounded = json!({ "reading": recorded(&held) });
+        assert!(as_trained(&args(), Some(&before)).0.unbounded_holds);
+        assert!(!as_trained(&args(), Some(&since)).0.unbounded_holds);
+        assert!(!as_trained(&args(), Some(&bounded)).0.unbounded_holds);
+        assert!(
+            !as_trained(&args(), Some(&json!({ "reading": recorded(&args()) })))
+                .0
+                .unbounded_holds
+        );
     }
 }

@@ -21,6 +21,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         resample: None,
         name_column: None,
         value_column: None,
+        unbounded_holds: false,
     }
 }
 
