@@ -325,6 +325,8 @@ pub(super) fn read(
     // device). Before the steps back, which rows of devices one after
     // another make too.
     if !opts.one_stream {
+        // (Found once, by reading the rows of the pairs again.)
+        let mut columns: Option<Vec<String>> = None;
         for (ch, name) in names.iter().enumerate() {
             for stream in &streams {
                 let own: Vec<(f64, Option<f64>)> = (stream.changes.iter())
@@ -337,12 +339,14 @@ pub(super) fn read(
                 let Some(n) = devices::repeated(&own) else {
                     continue;
                 };
-                let data = records(bytes, delimiter).skip(1).filter_map(|r| r.ok());
-                let columns = twice.columns(data.map(|(_, r)| r), &head.names, &chosen);
+                let columns = columns.get_or_insert_with(|| {
+                    let data = records(bytes, delimiter).skip(1).filter_map(|r| r.ok());
+                    twice.columns(data.map(|(_, r)| r), &head.names, &chosen)
+                });
                 if !columns.is_empty() {
                     let within = stream.name.as_deref().zip(stream_column.as_ref());
                     let within = within.map(|(s, (_, c))| (s, c.as_str()));
-                    return Err(fail(devices::why(name, n, own.len(), &columns, within)));
+                    return Err(fail(devices::why(name, n, own.len(), columns, within)));
                 }
             }
         }

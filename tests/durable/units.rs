@@ -555,6 +555,9 @@ async fn a_route_added_later_gets_its_subjects_into_the_streams() {
     let mut damped = route("damped");
     damped.input = "damped.>".into();
     damped.output = "damped_out".into();
+    // It reads changes on a clock: its stream takes clock messages too,
+    // added after its input (which that update must keep).
+    damped.resample = Some(1.0);
     let svc = Svc::start(&server.url(), durable(vec![route("sin-cos"), damped])).await;
     let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
     let subjects = |name: &'static str| {
@@ -564,7 +567,10 @@ async fn a_route_added_later_gets_its_subjects_into_the_streams() {
             s.info().await.unwrap().config.subjects.clone()
         }
     };
-    assert_eq!(subjects("SAMPLES").await, ["samples.>", "damped.>"]);
+    assert_eq!(
+        subjects("SAMPLES").await,
+        ["samples.>", "damped.>", "pipeline.clock.SAMPLES.>"]
+    );
     assert_eq!(
         subjects("TRANSLATED").await,
         ["translated.>", "damped_out.>"]

@@ -48,8 +48,9 @@ impl Twice {
     }
 
     /// The columns (not `chosen`) whose cells differ between nearly every
-    /// pair of rows of one time (`rows`: the file's data rows, read again
-    /// for the pairs'): what names the devices.
+    /// pair of rows of one time and take few values (names or numbers of
+    /// devices, not a pressure reading's; `rows`: the file's data rows,
+    /// read again for the pairs'): what names the devices.
     pub fn columns(
         &self,
         rows: impl Iterator<Item = csv::ByteRecord>,
@@ -68,13 +69,17 @@ impl Twice {
         let Some((a, _)) = pairs.first() else {
             return Vec::new();
         };
+        let few = (pairs.len() / 4).max(2);
         (0..a.len())
             .filter(|c| !chosen.contains(c))
             .filter(|&c| {
                 let differ = (pairs.iter())
                     .filter(|(a, b)| cell(a, c) != cell(b, c) && !cell(a, c).is_empty())
                     .count();
-                10 * differ >= 9 * pairs.len()
+                let values: std::collections::HashSet<&[u8]> = (pairs.iter())
+                    .flat_map(|(a, b)| [cell(a, c), cell(b, c)])
+                    .collect();
+                10 * differ >= 9 * pairs.len() && values.len() <= few
             })
             .map(|c| names.get(c).cloned().unwrap_or_else(|| c.to_string()))
             .take(3)

@@ -447,15 +447,12 @@ fn a_device_without_a_channel_is_left_out_and_cut_stamps_are_read() {
         ),
         "{note}"
     );
-    let mut cut = String::from("time,a,b\n");
-    for i in 0..400 {
-        cut.push_str(&format!(
-            "{},{}.{},{}\n",
-            1_764_320_000 + i / 2,
-            i,
-            i % 2,
-            i % 7
-        ));
+    // Two hours of two rows a second, a pressure beside them that
+    // differs between the two rows of each second (no device's name).
+    let mut cut = String::from("time,a,b,pressure\n");
+    for i in 0..14_400 {
+        let (t, p) = (1_764_320_000 + i / 2, 1013.0 + (i as f64 * 0.37).sin());
+        cut.push_str(&format!("{t},{i}.{},{},{p:.3}\n", i % 2, i % 7));
     }
     let opts = CsvOptions {
         input: Column::Name("a".into()),
@@ -465,5 +462,5 @@ fn a_device_without_a_channel_is_left_out_and_cut_stamps_are_read() {
         ..Default::default()
     };
     let r = read(&cut, &opts).unwrap();
-    assert_eq!(r.segments.concat_input().len(), 200);
+    assert_eq!(r.segments.concat_input().len(), 7200);
 }

@@ -3,7 +3,7 @@
 //! replay after a crash reads the same ticks): a sensor that holds its
 //! value sends nothing, and with no other message its ticks would wait
 //! for its next change. So the unit stores a message of its own on
-//! `pipeline.clock.<unit>` in the input stream once a tick is due and no
+//! `pipeline.clock.<input stream>.<unit>` in the input stream once a tick is due and no
 //! sample has read it; its stored time reads the clock as a sample's
 //! would, on every replay alike (what is read depends on the stream's
 //! content alone, never on when a replay runs).
@@ -86,6 +86,13 @@ impl Clocked {
     /// unit's loop.
     pub(super) fn ask(&mut self, js: &jetstream::Context) {
         let Some(subject) = self.subject.clone() else {
+            if !self.said.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "a quiet sensor's ticks wait for the route's next sample: the input stream \
+                     takes no clock messages (no route read a clock when the service started, or \
+                     the stream could not be changed; a restart adds them)"
+                );
+            }
             return;
         };
         if self.asked.is_some_and(|(at, _)| at.elapsed() < ASKED_FOR) {

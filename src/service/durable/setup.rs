@@ -200,27 +200,34 @@ fn inputs_wanted(routes: &[Arc<Route>]) -> Vec<String> {
 /// said, and a quiet route's ticks wait for its next sample, as before.
 async fn clock_taken(
     js: &jetstream::Context,
-    input: &jetstream::stream::Stream,
+    input: &mut jetstream::stream::Stream,
     cfg: &DurableConfig,
     routes: &[Arc<Route>],
-) -> bool {
+) -> std::result::Result<bool, SetupError> {
     let subjects = super::clock::subjects(&cfg.input_stream);
-    let have = &input.cached_info().config.subjects;
-    if have.iter().any(|h| covers(h, &subjects)) {
-        return true;
+    // (As the stream is now: the routes' subjects may have been added just
+    // before, which an update from the info first read would drop.)
+    let what = || format!("input stream {}", cfg.input_stream);
+    let info = input
+        .info()
+        .await
+        .map_err(|e| SetupError::new(what(), &e, true))?;
+    if info.config.subjects.iter().any(|h| covers(h, &subjects)) {
+        return Ok(true);
     }
     if !routes.iter().any(|r| r.resample().is_some()) {
-        return false;
+        return Ok(false);
     }
     match cover(js, input, std::slice::from_ref(&subjects)).await {
-        Ok(()) => true,
+        Ok(()) => Ok(true),
+        Err(e) if stream_transient(&e.kind()) => Err(SetupError::stream(what(), &e)),
         Err(e) => {
             tracing::warn!(
                 stream = %cfg.input_stream,
                 "the input stream does not take {subjects} ({e}): a quiet sensor's ticks on a \
                  route that reads a clock wait for the route's next sample"
             );
-            false
+            Ok(false)
         }
     }
 }
@@ -292,7 +299,7 @@ async fn setup(
     if routes.iter().any(|r| r.resample().is_some()) {
         made_with.push(super::clock::subjects(&cfg.input_stream));
     }
-    let input = js
+    let mut input = js
         .get_or_create_stream(stream::Config {
             name: cfg.input_stream.clone(),
             subjects: made_with,
@@ -305,7 +312,7 @@ async fn setup(
     cover(&js, &input, &inputs_wanted(routes))
         .await
         .map_err(|e| SetupError::stream(format!("input stream {}", cfg.input_stream), &e))?;
-    let clocked = clock_taken(&js, &input, cfg, routes).await;
+    let clocked = clock_taken(&js, &mut input, cfg, routes).await?;
     let want_dupes = Duration::from_secs_f64(cfg.duplicate_window_s);
     let mut output = js
         .get_or_create_stream(stream::Config {

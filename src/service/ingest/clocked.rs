@@ -33,7 +33,8 @@ const DISPATCH_AT: usize = 4096;
 #[derive(Debug, Default)]
 pub(super) struct Pace {
     changes: u32,
-    since: Option<i64>,
+    /// The run's first change, and its latest.
+    since: Option<(i64, i64)>,
 }
 
 impl Pace {
@@ -42,13 +43,14 @@ impl Pace {
     /// A change at `at` (ns): every [`Pace::OVER`] changes, how many came
     /// per second.
     pub(super) fn note(&mut self, at: i64) -> Option<f64> {
-        let since = *self.since.get_or_insert(at);
+        let (since, last) = *self.since.get_or_insert((at, at));
         // Its time went back (a clock set back, the stream started over):
         // measured afresh from here.
-        if at < since {
+        if at < last {
             *self = Self::default();
             return self.note(at);
         }
+        self.since = Some((since, at));
         self.changes += 1;
         if self.changes < Self::OVER {
             return None;
