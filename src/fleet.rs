@@ -195,6 +195,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         let odd = [
             ("out of range", "input_out_of_range"),
             ("off rate", "input_off_rate"),
+            ("too fast", "input_too_fast"),
             ("unstamped", "input_unstamped"),
         ]
         .iter()

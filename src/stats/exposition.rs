@@ -310,7 +310,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 10] = [
+        let counters: [(&str, &str, Count); 11] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -350,6 +350,11 @@ impl Scrape {
                 "pipeline_input_off_rate",
                 "Windows of streams whose ts says they are sampled at another step than the model's training recording (over 1.5 times it, or under two thirds of it, over a window's span): a model reads them as a faster or slower signal. Translated all the same.",
                 |r| r.input_off_rate,
+            ),
+            (
+                "pipeline_input_too_fast",
+                "Changes of streams read on a clock that come over ten times as often as the model's training input changed, several per tick of the route's clock (each tick reads only the last): a recording's values sent faster than real time, stamped with when they were sent, most likely.",
+                |r| r.input_too_fast,
             ),
             (
                 "pipeline_input_unstamped",
@@ -460,8 +465,10 @@ mod tests {
         route.compare.shadow_published = 7;
         route.input_off_rate = 5;
         route.input_unstamped = 3;
+        route.input_too_fast = 48;
         let text = s.render_prometheus(&[route]);
         assert!(text.contains("pipeline_input_off_rate_total{pair=\"sin-cos\"} 5\n"));
+        assert!(text.contains("pipeline_input_too_fast_total{pair=\"sin-cos\"} 48\n"));
         assert!(
             text.contains("pipeline_input_unstamped_total{pair=\"sin-cos\"} 3\n"),
             "{text}"

@@ -43,6 +43,9 @@ pub struct RouteCounters {
     pub input_off_rate: AtomicU64,
     /// The streams warned about, per live model.
     pub off_rate_warned: Said,
+    /// Changes of streams read on a clock that came over ten times as
+    /// often as the model's training input changed, several per tick.
+    pub input_too_fast: AtomicU64,
     /// Streams whose changes come far faster than the model's training
     /// input changed, said so (see `ingest::said::sped_up`).
     pub sped_up_warned: Said,
@@ -80,6 +83,7 @@ impl Default for RouteCounters {
             out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
             off_rate_warned: Said::default(),
+            input_too_fast: AtomicU64::new(0),
             sped_up_warned: Said::default(),
             input_unstamped: AtomicU64::new(0),
             unstamped_warned: std::sync::atomic::AtomicBool::new(false),
@@ -234,6 +238,9 @@ pub struct RouteInfo {
     /// Windows of streams without `ts` on a route with a time rule.
     #[serde(default)]
     pub input_unstamped: u64,
+    /// Changes of streams far faster than the model's training input.
+    #[serde(default)]
+    pub input_too_fast: u64,
     /// Error events of this route's messages, by kind.
     #[serde(default)]
     pub errors: std::collections::BTreeMap<&'static str, u64>,

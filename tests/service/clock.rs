@@ -476,3 +476,56 @@ async fn a_refused_readings_stamp_ends_the_hold_there() {
     );
     svc.shutdown().await;
 }
+
+/// An hourly recording's values sent 2 ms apart, stamped with when they
+/// were sent (a replay sped up), to a route whose model's input changed
+/// once an hour in training: every run of 48 changes is counted in
+/// `input_too_fast` (`pipeline_input_too_fast_total`), as no tick reads
+/// all but the last of them; a sensor sending at the model's pace is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_far_faster_than_training_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("hourly.safetensors");
+    common::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        |m| {
+            m["time_step_s"] = serde_json::json!(3600.0);
+            m["reading"] = serde_json::json!({ "resample_s": 3600.0, "max_gap_s": 10800.0 });
+            m["changes_per_tick"] = serde_json::json!(1.0);
+        },
+    );
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model);
+    let (_server, svc, client, _errors, _out) = started(cfg).await;
+    let now = pipeline::wire::now_ns();
+    for i in 0..100i64 {
+        let json = serde_json::json!({ "value": input_at(i as u64), "ts": now + i * 2_000_000 });
+        client
+            .publish("samples.fast", json.to_string().into())
+            .await
+            .unwrap();
+        // At the model's pace (an hour apart), stamped in the past.
+        let hourly = now - (200 - i) * 3_600_000_000_000;
+        let json = serde_json::json!({ "value": input_at(i as u64), "ts": hourly });
+        client
+            .publish("samples.hourly", json.to_string().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let mut counted = None;
+    for _ in 0..100 {
+        counted = stats_data(&client).await["routes"][0]["input_too_fast"].as_u64();
+        if counted == Some(96) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        counted,
+        Some(96),
+        "two runs of 48 changes of the fast stream"
+    );
+    svc.shutdown().await;
+}

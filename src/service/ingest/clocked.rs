@@ -38,7 +38,7 @@ pub(super) struct Pace {
 }
 
 impl Pace {
-    const OVER: u32 = 48;
+    pub(super) const OVER: u32 = 48;
 
     /// A change at `at` (ns): every [`Pace::OVER`] changes, how many came
     /// per second.

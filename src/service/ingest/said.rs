@@ -82,6 +82,8 @@ pub(super) fn sped_up(route: &Route, stream: &str, per_s: f64, clock: &crate::wi
         return;
     };
     let counters = &route.counters;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    (counters.input_too_fast).fetch_add(u64::from(super::clocked::Pace::OVER), relaxed);
     let Some(n) = (counters.sped_up_warned).first_time(&route.current().id, stream) else {
         return;
     };
