@@ -214,7 +214,7 @@ pub async fn publish_with(
     };
     let mut values = Vec::with_capacity(batch as usize);
     let first = next_message(&opts.signal, opts.start_seq, end, batch).map(|(seq, _)| seq);
-    let stamps = Stamps::new(&opts.signal, first, end);
+    let stamps = Stamps::new(&opts.signal, first, end, &subjects);
     let mut pace = Pace::new(opts, first);
     let mut stored = opts.jetstream.then(|| stored::Stored::new(client));
     let (mut next, mut sent) = (opts.start_seq, 0);

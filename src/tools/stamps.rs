@@ -21,7 +21,9 @@ impl Stamps {
     /// The first date `ts` takes as seconds since the epoch.
     const DATES_FROM: f64 = 1e9;
 
-    pub fn new(signal: &Signal, first: Option<u64>, end: Option<u64>) -> Self {
+    /// (`subjects`: where the signal goes, named where its times are
+    /// recent.)
+    pub fn new(signal: &Signal, first: Option<u64>, end: Option<u64>, subjects: &[String]) -> Self {
         let t0 = first.and_then(|seq| signal.time_at(seq));
         let base = t0.map(|t0| {
             if t0 >= Self::DATES_FROM {
@@ -37,7 +39,7 @@ impl Stamps {
         let recent = Self::first_recent(signal, first, end, now_ns());
         if let (Some(seq), Some(0.0)) = (recent, base) {
             tracing::warn!(
-                data_row = seq,
+                data_row = seq, subjects = %subjects.join(","),
                 "the recording's times from data row {seq} on are from the last 7 days (or this \
                  minute): the service and `tail` take such stamps for times of publication, so \
                  their latency figures (pipeline_end_to_end_seconds, tail's latency line) count \

@@ -147,7 +147,7 @@ fn a_recordings_dates_stamp_its_messages_and_no_message_spans_a_gap() {
         messages(&signal, 0, signal.samples(), 4),
         [(0, 2), (3, 2), (5, 3)]
     );
-    let stamps = Stamps::new(&signal, Some(0), signal.samples());
+    let stamps = Stamps::new(&signal, Some(0), signal.samples(), &[]);
     for row in [0u64, 3, 5, 7] {
         let want = (1_767_225_600.0 + minutes(row as usize)) as i64 * 1_000_000_000;
         assert_eq!(stamps.ts(&signal, row), want, "row {row}");
@@ -185,7 +185,7 @@ fn a_recording_that_runs_into_the_last_week_is_found() {
 fn a_recordings_run_time_counts_from_2001() {
     let dir = tempfile::tempdir().unwrap();
     let signal = recorded(dir.path(), |row| format!("{}", minutes(row)));
-    let stamps = Stamps::new(&signal, Some(3), signal.samples());
+    let stamps = Stamps::new(&signal, Some(3), signal.samples(), &[]);
     let at = |row| stamps.ts(&signal, row);
     let from_2001 = |row: usize| (1e9 + minutes(row)) as i64 * 1_000_000_000;
     for row in [0, 3, 4, 5, 7] {
@@ -208,7 +208,7 @@ fn a_date_with_milliseconds_keeps_its_steps_exact() {
     let signal = recorded(dir.path(), |row| {
         format!("2026-01-01T00:00:{:06.3}Z", 0.001 * row as f64 + 1.0)
     });
-    let stamps = Stamps::new(&signal, Some(0), signal.samples());
+    let stamps = Stamps::new(&signal, Some(0), signal.samples(), &[]);
     for row in [0u64, 3, 4, 5, 6] {
         let step = stamps.ts(&signal, row + 1) - stamps.ts(&signal, row);
         assert_eq!(step, 1_000_000, "row {row} to the next");
@@ -261,7 +261,7 @@ fn without_recorded_times_a_message_is_stamped_now() {
     let pair = Signal::Pair(pairs::find("sin-cos").unwrap());
     for signal in [plain, pair] {
         let before = now_ns();
-        let ts = Stamps::new(&signal, Some(0), signal.samples()).ts(&signal, 2);
+        let ts = Stamps::new(&signal, Some(0), signal.samples(), &[]).ts(&signal, 2);
         assert!((before..=now_ns()).contains(&ts));
     }
 }
