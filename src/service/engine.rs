@@ -29,6 +29,9 @@ pub(super) struct Job {
     pub seq: u64,
     pub input: Vec<f32>,
     pub ts: Option<i64>,
+    /// Whether `ts` is when a live sample was taken, so its latency counts
+    /// (a replay's on a clock is its recording's time, days ago perhaps).
+    pub live: bool,
     pub enqueued: Instant,
     /// The W3C `traceparent` of the message that completed the window,
     /// carried to its translation.

@@ -394,7 +394,11 @@ impl Ingest {
         let value_key = self.route.cfg.value_key.as_deref();
         let samples = match wire::decode_samples_keyed(&msg.payload, &mut self.values, value_key) {
             Ok(s) => {
-                self.route.counters.observe_receive(s.ts);
+                // (Changes read on a clock: where their stamps are live,
+                // see `clocked`; a replay's are its recording's times.)
+                if clock.is_none() || s.seq.is_some() {
+                    self.route.counters.observe_receive(s.ts);
+                }
                 if let Some(why) = s.unit.and_then(|u| other_unit(&self.route, u.as_str())) {
                     return Err(refuse(ErrorKind::InvalidValue, key, why));
                 }
@@ -514,6 +518,7 @@ impl Ingest {
                     seq: first,
                     input: buffers.window(win),
                     ts: samples.ts,
+                    live: true,
                     enqueued: Instant::now(),
                     trace: trace.clone(),
                 });

@@ -27,6 +27,15 @@ fn http_request(addr: &str, method: &str, path: &str, headers: &str) -> (String,
 async fn serve_metrics(server: &NatsServer, bind: &str) -> (Svc, async_nats::Client, String) {
     let mut cfg = config();
     cfg.metrics_addr = Some(bind.into());
+    serve_metrics_of(server, cfg).await
+}
+
+/// The service of `cfg` (whose `metrics_addr` is set), a client, and the
+/// address its metrics are served at.
+async fn serve_metrics_of(
+    server: &NatsServer,
+    cfg: pipeline::config::ServeConfig,
+) -> (Svc, async_nats::Client, String) {
     let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
     let info = client
@@ -210,5 +219,63 @@ async fn metrics_on_every_interface_advertise_a_reachable_address() {
         .await
         .unwrap();
     assert!(status.contains("200") && body == "ok\n", "{status} {body}");
+    svc.shutdown().await;
+}
+
+/// On a route that reads changes on a clock, a replay of a recording two
+/// days old (stamped with its own times) makes windows, but its stamps are
+/// no times of publication: neither its messages nor its windows count in
+/// the latency histograms (they put days into them), while a live stream's
+/// beside it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replays_stamps_on_a_clock_are_no_latency() {
+    let server = NatsServer::start();
+    let mut cfg = config();
+    cfg.metrics_addr = Some("127.0.0.1:0".into());
+    cfg.routes[0].resample = Some(1.0);
+    let (svc, client, addr) = serve_metrics_of(&server, cfg).await;
+    let mut sub = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let second = 1_000_000_000i64;
+    let t0 = (pipeline::wire::now_ns() / second - 2 * 86_400) * second;
+    // 41 changes a second apart, then one that reads the last: 41 ticks.
+    for i in 0..=41u64 {
+        let json = serde_json::json!({ "value": input_at(i), "ts": t0 + i as i64 * second });
+        client
+            .publish("samples.replay", json.to_string().into())
+            .await
+            .unwrap();
+    }
+    send_curve(&client, "live", 0..30).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut sub, (41 - 23) + 7, translation).await;
+    assert_eq!(got.iter().filter(|t| t.stream == "replay").count(), 18);
+    let count_in = |body: &str, name: &str| -> Option<u64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count{{pair=\"sin-cos\"}} ")))
+            .and_then(|n| n.parse().ok())
+    };
+    let mut body = String::new();
+    for _ in 0..100 {
+        let a = addr.clone();
+        body = tokio::task::spawn_blocking(move || http_get(&a, "/metrics").1)
+            .await
+            .unwrap();
+        if body.contains("pipeline_windows_out_total 25\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(body.contains("pipeline_windows_out_total 25\n"), "{body}");
+    assert_eq!(
+        count_in(&body, "pipeline_end_to_end_seconds"),
+        Some(7),
+        "{body}"
+    );
+    assert_eq!(
+        count_in(&body, "pipeline_receive_seconds"),
+        Some(30),
+        "{body}"
+    );
     svc.shutdown().await;
 }

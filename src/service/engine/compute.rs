@@ -122,6 +122,7 @@ impl Compute {
             seq: 0,
             input,
             ts: None,
+            live: false,
             enqueued: Instant::now(),
             trace: None,
         };

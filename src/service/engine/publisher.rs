@@ -181,7 +181,9 @@ impl Publisher {
                     Ok(()) => {
                         stats.windows_out.fetch_add(1, Relaxed);
                         route.counters.windows_out.fetch_add(1, Relaxed);
-                        route.counters.observe_end_to_end(job.ts);
+                        route
+                            .counters
+                            .observe_end_to_end(job.ts.filter(|_| job.live));
                     }
                     Err(e) => {
                         stats.publish_failures.fetch_add(1, Relaxed);
@@ -189,7 +191,8 @@ impl Publisher {
                     }
                 },
                 Out::Stored(out) => {
-                    let sent = out.send(arena, subject, bytes, job.seq, trace, job.ts);
+                    let ts = job.ts.filter(|_| job.live);
+                    let sent = out.send(arena, subject, bytes, job.seq, trace, ts);
                     if let Err(why) = sent.await {
                         out.fail(why).await;
                         return false;

@@ -29,6 +29,7 @@ fn job(seq: u64) -> Job {
         seq,
         input: vec![0.0; 4],
         ts: None,
+        live: true,
         enqueued: Instant::now(),
         trace: None,
     }

@@ -95,6 +95,7 @@ impl<'a> Feed<'a> {
         run: Run,
         stream: &Arc<str>,
         trace: Option<&TraceParent>,
+        live: bool,
     ) -> Outcome {
         let w = window.window() as u64;
         self.ticks.clear();
@@ -107,6 +108,7 @@ impl<'a> Feed<'a> {
                 seq: first,
                 input: buffers.window(win),
                 ts: Some(clock.at(newest)),
+                live,
                 enqueued: Instant::now(),
                 trace: trace.cloned(),
             });
@@ -227,7 +229,8 @@ impl Ingest {
                 let Some(run) = hold.read(&clock, before) else {
                     continue;
                 };
-                let outcome = feed.run(&mut e.window, run, &e.key, None);
+                let live = hold.lag_ns.is_some();
+                let outcome = feed.run(&mut e.window, run, &e.key, None, live);
                 gaps.extend(outcome.gap.map(|g| (e.key.clone(), g)));
                 if feed.completed.len() >= DISPATCH_AT {
                     full = true;
@@ -310,6 +313,9 @@ impl Ingest {
             }
             Some(_) => None,
         };
+        if lag.is_some() {
+            self.route.counters.observe_receive(stamped);
+        }
         let Some(entry) = self.streams.get_mut(&**stream) else {
             return Ok(Some(0));
         };
@@ -341,7 +347,13 @@ impl Ingest {
                     taken += 1;
                     pace = entry.pace.note(at).or(pace);
                     if let Some(run) = run {
-                        let outcome = feed.run(&mut entry.window, run, stream, trace.as_ref());
+                        let outcome = feed.run(
+                            &mut entry.window,
+                            run,
+                            stream,
+                            trace.as_ref(),
+                            lag.is_some(),
+                        );
                         gap = gap.or(outcome.gap);
                         dropped += outcome.out_of_order;
                     }
