@@ -449,15 +449,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 date_order: a.rec.csv.date_order.or_else(|| {
                     prepared.recordings.iter().find_map(|f| f.recording.date_order)
                 }),
-                // The hold a regular logger's rows were read with, where
-                // every file was (one of changes held without bound is
-                // served so too).
-                max_gap: a.rec.csv.max_gap.or_else(|| {
-                    let held: Option<Vec<f64>> =
-                        (prepared.recordings.iter()).map(|f| f.recording.held_s).collect();
-                    (held?.into_iter())
-                        .reduce(f64::max)
-                        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                max_gap: (a.rec.csv.max_gap).or_else(|| {
+                    reading::logger_hold(prepared.recordings.iter().map(|f| f.recording.held_s))
                 }),
                 ..a.rec.csv.clone()
             }),

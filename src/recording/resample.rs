@@ -394,19 +394,13 @@ pub(super) fn read(
         Some(_) => None,
         None if !opts.logger_hold => None,
         None => {
-            let rows = |ch: usize| -> Vec<Vec<(f64, Option<f64>)>> {
+            let rows = |ch: usize| -> Vec<regular::Rows> {
                 (streams.iter())
                     .map(|s| (s.changes.iter().filter(|c| c.1 == ch)).map(|c| (c.0, c.2)))
                     .map(Iterator::collect)
                     .collect()
             };
-            let times = |ch: usize| -> Vec<Vec<f64>> {
-                (rows(ch).into_iter())
-                    .map(|r| r.into_iter().map(|(t, _)| t).collect())
-                    .collect()
-            };
-            let steps = regular::step(&times(0)).zip(regular::step(&times(1)));
-            steps.filter(|_| regular::repeats(&rows(0)) || regular::repeats(&rows(1)))
+            regular::logger([rows(0), rows(1)])
         }
     };
     let max_gap = opts

@@ -66,6 +66,16 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
     })
 }
 
+/// The hold regular loggers' rows were read with (`held`: each
+/// recording's), where every one was: a recording of changes among them is
+/// held without bound, and so is the model's input served.
+pub(crate) fn logger_hold(held: impl Iterator<Item = Option<f64>>) -> Option<std::time::Duration> {
+    let held: Option<Vec<f64>> = held.collect();
+    (held?.into_iter())
+        .reduce(f64::max)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+}
+
 /// `a` with the reading flags the model was trained with where `a` leaves
 /// them out, and those taken, as flags (to say so).
 pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<String>) {
@@ -316,5 +326,15 @@ mod tests {
                 .0
                 .unbounded_holds
         );
+    }
+
+    /// A hold is recorded only where every recording was read with one.
+    #[test]
+    fn a_logger_hold_is_every_recordings_or_none() {
+        let secs = std::time::Duration::from_secs;
+        let hold = |h: &[Option<f64>]| logger_hold(h.iter().copied());
+        assert_eq!(hold(&[Some(10_800.0), Some(180.0)]), Some(secs(10_800)));
+        assert_eq!(hold(&[Some(10_800.0), None]), None);
+        assert_eq!(hold(&[]), None);
     }
 }

@@ -27,6 +27,9 @@ pub(super) fn step(times: &[Vec<f64>]) -> Option<f64> {
     (10 * same >= 9 * steps.len()).then_some(median)
 }
 
+/// One stream's rows of a channel, in time order: time, value or none.
+pub(super) type Rows = Vec<(f64, Option<f64>)>;
+
 /// Whether a channel's rows (each stream's, in time order: time, value or
 /// none) repeat the value before at another time: at least 3, and one in a
 /// thousand.
@@ -38,6 +41,19 @@ pub(super) fn repeats(rows: &[Vec<(f64, Option<f64>)>]) -> bool {
         (n + again, of + r.len())
     });
     n >= 3 && 1000 * n >= of
+}
+
+/// The steps both channels' rows (each stream's, in time order: time,
+/// value or none) come at, where they are a logger's: regular, and some
+/// repeating the value before.
+pub(super) fn logger(rows: [Vec<Rows>; 2]) -> Option<(f64, f64)> {
+    let times = |rows: &[Rows]| -> Vec<Vec<f64>> {
+        (rows.iter())
+            .map(|r| r.iter().map(|(t, _)| *t).collect())
+            .collect()
+    };
+    let steps = step(&times(&rows[0])).zip(step(&times(&rows[1])))?;
+    (repeats(&rows[0]) || repeats(&rows[1])).then_some(steps)
 }
 
 /// The hold for rows of both channels regular at `steps` on a clock of
