@@ -17,6 +17,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 pub use dates::DateOrder;
+pub(crate) use dates::{NoInstant, instant_ns};
 pub use encoding::Encoding;
 pub use file::file_bytes;
 use header::Header;

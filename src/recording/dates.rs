@@ -124,6 +124,33 @@ impl OrderEvidence {
 /// alone is its midnight; an offset from UTC is applied (none: the
 /// recording's own zone). `order` reads slashed dates (`None`: refused).
 pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
+    let (local, offset) = zoned(text, order)?;
+    Some(local - offset.unwrap_or(0.0))
+}
+
+/// Why a time in text is no instant (see [`instant_ns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoInstant {
+    /// No date and time that the reader knows.
+    NotADate,
+    /// A date and time without `Z` or an offset: a local time of some zone.
+    NoZone,
+}
+
+/// Nanoseconds since the epoch of an instant in text, as a sample's `ts`
+/// may carry it (JavaScript's `toISOString()`, Home Assistant's
+/// `last_changed`): any date and time [`date_time`] reads but a slashed
+/// one, with its zone written (`Z`, `+01:00`, ` UTC`); to the µs (an f64
+/// of seconds holds no more of today).
+pub(crate) fn instant_ns(text: &str) -> Result<i64, NoInstant> {
+    let (local, offset) = zoned(text.trim(), None).ok_or(NoInstant::NotADate)?;
+    let offset = offset.ok_or(NoInstant::NoZone)?;
+    Ok(((local - offset) * 1e6).round() as i64 * 1_000)
+}
+
+/// Seconds since 1970-01-01 of a date and time read as if in UTC, and the
+/// offset from UTC it was written with (`None`: none written).
+fn zoned(text: &str, order: Option<DateOrder>) -> Option<(f64, Option<f64>)> {
     // The date ends at a space or at a `T` after a digit (not `OCT`'s).
     let b = text.as_bytes();
     let end = (1..b.len()).find(|&i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
@@ -172,10 +199,8 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     }
     // The clock, then an offset from UTC (`Z`, `+01:00`, `+0100`, `+01`,
     // or the zone's name for UTC).
-    let rest = ["UTC", "GMT"]
-        .iter()
-        .find_map(|z| rest.strip_suffix(z))
-        .map_or(rest, |r| r.trim_end());
+    let named_utc = ["UTC", "GMT"].iter().find_map(|z| rest.strip_suffix(z));
+    let rest = named_utc.map_or(rest, |r| r.trim_end());
     let split = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let (time_of_day, zone) = rest.split_at(split);
     // The basic form's clock: `001000`, `0010`.
@@ -202,7 +227,8 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
     };
     let since_midnight = clock(time_of_day)?;
     let offset = match zone {
-        "" | "Z" => 0.0,
+        "" if named_utc.is_none() => None,
+        "" | "Z" => Some(0.0),
         z => {
             let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
             let hm = z[1..].replace(':', "");
@@ -221,11 +247,11 @@ pub(super) fn date_time(text: &str, order: Option<DateOrder>) -> Option<f64> {
             if h > 14.0 || m >= 60.0 {
                 return None;
             }
-            sign * (h * 3600.0 + m * 60.0)
+            Some(sign * (h * 3600.0 + m * 60.0))
         }
     };
     let days = days_from_civil(y, m, d) as f64;
-    Some(days * 86_400.0 + since_midnight - offset)
+    Some((days * 86_400.0 + since_midnight, offset))
 }
 
 /// A year of four digits, or two as strptime's `%y` reads them.

@@ -6,6 +6,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::{Deserialize, Serialize};
 
 use super::{DecodeError, is_json_object, is_map};
+use crate::recording::{NoInstant, instant_ns};
 
 mod keys;
 mod text;
@@ -74,8 +75,9 @@ impl<'de> Deserialize<'de> for Num {
 /// is; a float in seconds, milliseconds or microseconds since the epoch
 /// (Python's `time.time()`, told by its size as `stamp_ns` tells an
 /// integer's) to ns with its fraction, any other truncated (`Date.now() *
-/// 1e6`) rather than refused with the samples beside it. `null`: absent.
-/// Anything else is malformed.
+/// 1e6`) rather than refused with the samples beside it; text, as such a
+/// number or an ISO 8601 instant with its zone. `null`: absent. Anything
+/// else is malformed.
 struct Ts(Option<i64>);
 
 impl<'de> Deserialize<'de> for Ts {
@@ -89,12 +91,29 @@ impl<'de> Deserialize<'de> for Ts {
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Ts, E> {
-                // A date in text (a logger's ISO 8601): said what to send.
-                let cut = v.char_indices().nth(40).map_or(v.len(), |(i, _)| i);
+                // A number in text (a 64-bit one that JavaScript cannot
+                // hold as a number) reads as that number; an instant in
+                // ISO 8601 with its zone (`toISOString()`, Home Assistant's
+                // `last_changed`) as that instant, to the µs.
+                let t = v.trim();
+                if let Ok(n) = t.parse::<i64>() {
+                    return self.visit_i64(n);
+                }
+                if let Ok(x) = t.parse::<f64>() {
+                    return self.visit_f64(x);
+                }
+                let why = match instant_ns(t) {
+                    Ok(ns) => return Ok(Ts(Some(ns))),
+                    Err(NoInstant::NoZone) => "has no zone: add Z (UTC) or its offset (+01:00)",
+                    Err(NoInstant::NotADate) => {
+                        "is no ISO 8601 time (2026-03-01T13:00:00Z, 2026-03-01 14:00:00+01:00)"
+                    }
+                };
+                let cut = t.char_indices().nth(40).map_or(t.len(), |(i, _)| i);
                 Err(E::custom(format!(
-                    "ts {:?} is text: send the time as a number since the epoch (ns, or s, ms \
-                     or µs told by its size: Python's time.time(), JavaScript's Date.now())",
-                    &v[..cut]
+                    "ts {:?} {why}, or send the time as a number since the epoch (ns, or s, \
+                     ms or µs told by its size: Python's time.time(), JavaScript's Date.now())",
+                    &t[..cut]
                 )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ts, E> {

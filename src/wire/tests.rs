@@ -50,13 +50,44 @@ fn json_samples_are_read_like_messagepack() {
         }
         other => panic!("{other:?}"),
     }
-    // A time in text is refused, saying what to send.
-    match decode_samples(br#"{"value":1,"ts":"2026-03-01T13:00:00Z"}"#) {
-        Err(DecodeError::Malformed(d)) => assert!(
-            d.contains("ts \"2026-03-01T13:00:00Z\" is text: send the time as a number"),
-            "{d}"
+    // A time in text: an ISO 8601 instant with its zone, or a number, is
+    // read; one without a zone, or no time, is refused saying what to send.
+    let ts = |p: &[u8]| decode_samples(p).map(|s| s.ts);
+    let t0 = 1_772_370_000_000_000_000; // 2026-03-01T13:00:00Z
+    for (text, ns) in [
+        ("2026-03-01T13:00:00Z", t0),
+        ("2026-03-01T14:00:00+01:00", t0),
+        ("2026-03-01 08:00:00-05", t0),
+        ("2026-03-01T13:00:00.123456+00:00", t0 + 123_456_000),
+        ("2026-03-01T13:00:00.1Z", t0 + 100_000_000),
+        ("20260301T130000Z", t0),
+        ("2026-03-01 13:00:00 UTC", t0),
+        ("1772370000000000000", t0),
+        (" 1772370000.5 ", t0 + 500_000_000),
+    ] {
+        let json = format!(r#"{{"value":1,"ts":"{text}"}}"#);
+        assert_eq!(ts(json.as_bytes()), Ok(Some(ns)), "{text}");
+        let mp = pack(&serde_json::json!({"value": 1, "ts": text}));
+        assert_eq!(ts(&mp), Ok(Some(ns)), "{text} in MessagePack");
+    }
+    for (text, says) in [
+        (
+            "2026-03-01T13:00:00",
+            "has no zone: add Z (UTC) or its offset",
         ),
-        other => panic!("{other:?}"),
+        ("yesterday", "is no ISO 8601 time"),
+        ("3/1/2026 1:00 PM", "is no ISO 8601 time"),
+    ] {
+        let json = format!(r#"{{"value":1,"ts":"{text}"}}"#);
+        match decode_samples(json.as_bytes()) {
+            Err(DecodeError::Malformed(d)) => {
+                assert!(
+                    d.contains(says) && d.contains("as a number since the epoch"),
+                    "{d}"
+                )
+            }
+            other => panic!("{text}: {other:?}"),
+        }
     }
     assert!(matches!(
         decode_samples(br#"{"seq":1,"value":"nan"}"#),

@@ -25,8 +25,9 @@ fn resampled(dir: &std::path::Path, step_s: f64, hold_s: f64) -> PathBuf {
 /// tick without a change the value held, of two changes between ticks the
 /// later), so the stream's translations are those of a numbered stream of
 /// the tick values, seq for seq (tick k of a 1 s clock is seq k, its
-/// windows stamped with their newest tick's time). A change stamped
-/// before the value held is dropped, said.
+/// windows stamped with their newest tick's time), whether a change's
+/// `ts` is a number or ISO 8601 text. A change stamped before the value
+/// held is dropped, said.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sensors_changes_are_read_on_the_models_clock() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,10 +47,20 @@ async fn a_sensors_changes_are_read_on_the_models_clock() {
             Some(*held)
         })
         .collect();
+    // Every other second's changes stamped in ISO 8601 text with an offset,
+    // as JavaScript and Home Assistant write a time, to the ms.
     let change = async |v: f32, t: i64| {
-        let json = serde_json::json!({ "value": v, "ts": t }).to_string();
+        let ts = match t % 1_000_000 == 0 && (t / second) % 2 == 1 {
+            true => serde_json::json!(iso_in_cet(t)),
+            false => serde_json::json!(t),
+        };
+        let json = serde_json::json!({ "value": v, "ts": ts }).to_string();
         client.publish("samples.sensor", json.into()).await.unwrap();
     };
+    assert_eq!(
+        iso_in_cet(1_772_370_000_123_000_000),
+        "2026-03-01T14:00:00.123+01:00"
+    );
     for k in 0..ticks {
         if k % 7 == 3 {
             continue;
@@ -114,6 +125,28 @@ async fn a_sensors_changes_are_read_on_the_models_clock() {
         changes + decoys + 1 + ticks
     );
     svc.shutdown().await;
+}
+
+/// `ns` since the epoch as ISO 8601 in UTC+1, to the ms (H. Hinnant's
+/// `civil_from_days`).
+fn iso_in_cet(ns: i64) -> String {
+    let ms = ns / 1_000_000 + 3_600_000;
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, min, sec, milli) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1_000 % 60,
+        ms_of_day % 1_000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}.{milli:03}+01:00")
 }
 
 /// A sensor's bare numbers (an MQTT sensor's, timed by their arrival): its
