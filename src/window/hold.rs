@@ -197,6 +197,25 @@ impl Clock {
     pub fn live_ns(&self) -> i64 {
         self.step_ns.saturating_mul(2).max(LIVE_NS)
     }
+
+    /// How far behind the service's time a stream's ticks are read (its
+    /// [`Hold::lag_ns`]): 0 for one timed by its arrival (`behind` `None`);
+    /// for a live sender, whose newest stamp lies `behind` ns behind the
+    /// service's time (within [`Self::live_ns`]), that lag and a tenth of a
+    /// second more for its messages' jitter, rounded up to the grid, so
+    /// what is read depends on the grid cell of the service's time alone
+    /// and a replay reads alike; `None` for a replay's stamps, whose ticks
+    /// only its next change reads.
+    pub fn lag_ns(&self, behind: Option<i64>) -> Option<i64> {
+        match behind {
+            None => Some(0),
+            Some(b) if b <= self.live_ns() => {
+                let lag = b.max(0).saturating_add(100_000_000);
+                Some(self.cell(lag).saturating_mul(self.grid_ns()))
+            }
+            Some(_) => None,
+        }
+    }
 }
 
 /// The most ticks one read takes off a hold: a run past it (a clock of

@@ -221,3 +221,18 @@ pub async fn tail_in_background(
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     tail
 }
+
+/// A copy of the sin-cos model whose training recording was read every
+/// `step_s` seconds, a value held at most `hold_s` (`retrain --resample`).
+pub fn resampled(dir: &std::path::Path, step_s: f64, hold_s: f64) -> PathBuf {
+    let model = dir.join(format!("resampled-{step_s}.safetensors"));
+    super::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        |m| {
+            m["time_step_s"] = serde_json::json!(step_s);
+            m["reading"] = serde_json::json!({ "resample_s": step_s, "max_gap_s": hold_s });
+        },
+    );
+    model
+}

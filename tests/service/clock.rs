@@ -5,21 +5,6 @@
 
 use super::*;
 
-/// A copy of the sin-cos model whose training recording was read every
-/// `step_s` seconds, a value held at most `hold_s`.
-fn resampled(dir: &std::path::Path, step_s: f64, hold_s: f64) -> PathBuf {
-    let model = dir.join(format!("resampled-{step_s}.safetensors"));
-    common::metrics_copy(
-        &manifest().join("models/sin-cos.safetensors"),
-        &model,
-        |m| {
-            m["time_step_s"] = serde_json::json!(step_s);
-            m["reading"] = serde_json::json!({ "resample_s": step_s, "max_gap_s": hold_s });
-        },
-    );
-    model
-}
-
 /// Changes stamped by their sender (`{"value": …, "ts": …}`, no seq) at
 /// irregular times: a tick reads the latest change at or before it (a
 /// tick without a change the value held, of two changes between ticks the

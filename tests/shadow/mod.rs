@@ -2,7 +2,7 @@
 //! computed on the same windows publishes to `shadow.<key>`, the route
 //! compares it with the live model and with a truth channel; promoting it,
 //! and rolling back, swap models with no window lost or computed twice
-//! (`promotion.rs`).
+//! (`promotion.rs`); a meter read on a route's clock is its truth (`clocked.rs`).
 
 use crate::common;
 
@@ -284,4 +284,5 @@ fn by_window(ts: &[Translation]) -> HashMap<(String, u64), (String, Vec<f32>)> {
     out
 }
 
+mod clocked;
 mod promotion;

@@ -300,19 +300,9 @@ impl Ingest {
             return Err(refuse(why));
         }
         // A live sender's stamps run with the service's time, a little
-        // behind: its ticks are read as that time passes, that lag behind
-        // (a tenth of a second more for its messages' jitter, rounded up
-        // to the clock's grid, so what is read depends on the grid cell of
-        // the service's time alone and a replay reads alike); a replay's
-        // only by its next change.
-        let lag = match stamped {
-            None => Some(0),
-            Some(_) if -ahead <= clock.live_ns() => {
-                let lag = (-ahead).max(0).saturating_add(100_000_000);
-                Some(clock.cell(lag).saturating_mul(clock.grid_ns()))
-            }
-            Some(_) => None,
-        };
+        // behind: its ticks are read as that time passes, that lag behind;
+        // a replay's only by its next change.
+        let lag = clock.lag_ns(stamped.map(|_| -ahead));
         if lag.is_some() {
             self.route.counters.observe_receive(stamped);
         }

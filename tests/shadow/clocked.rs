@@ -1,0 +1,137 @@
+//! A truth channel on a route that reads a clock (`retrain --resample`):
+//! a meter that publishes its readings as they change, numbering nothing,
+//! is read on the route's clock as the input is, so each window is scored
+//! against the meter's value held at each of its ticks.
+
+use super::*;
+
+/// The live model's mean squared error against `truth` (the truth at
+/// each tick) over `windows`, as the service should score it.
+fn mse_against(windows: &[Translation], truth: impl Fn(u64) -> f32) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for t in windows {
+        for (j, y) in t.values.iter().enumerate() {
+            sum += (*y as f64 - truth(t.seq + j as u64) as f64).powi(2);
+            n += 1;
+        }
+    }
+    sum / n as f64
+}
+
+/// A replay: the input's and the meter's changes stamped with their
+/// recorded times (an hour back) at irregular moments, the meter's
+/// missing some ticks (its value held) and once `unavailable` (no value:
+/// the windows over those ticks find no truth, counted). Every window is
+/// scored against the value the meter held at its ticks, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meters_changes_are_the_truth_of_the_ticks_they_hold() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 5.0));
+    cfg.routes[0].truth = Some("truth.>".into());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second;
+    let ticks = 70u64;
+    // The meter changes 300 ms before most ticks; at every third tick it
+    // does not (the value before is held), and at tick 40 it says
+    // `unavailable`: tick 40 has no truth.
+    let changes = |k: u64| k % 3 != 1 && k != 40;
+    let held = |k: u64| (0..=k).rev().find(|&j| changes(j)).unwrap_or(0);
+    let truth = |k: u64| truth_at(held(k));
+    let send = async |subject: &str, value: serde_json::Value, t: i64| {
+        let json = serde_json::json!({ "value": value, "ts": t }).to_string();
+        client
+            .publish(subject.to_string(), json.into())
+            .await
+            .unwrap();
+    };
+    for k in 0..ticks {
+        if changes(k) {
+            send("truth.s0", truth_at(k).into(), at(k) - 300_000_000).await;
+        }
+        if k == 40 {
+            send("truth.s0", "unavailable".into(), at(k) - 300_000_000).await;
+        }
+        send("samples.s0", input_at(k).into(), at(k) - 100_000_000).await;
+    }
+    // A change after the last tick reads every tick before it.
+    send("truth.s0", 0.0.into(), at(ticks - 1) + 1).await;
+    send("samples.s0", 0.0.into(), at(ticks - 1) + 1).await;
+    client.flush().await.unwrap();
+    let windows = (ticks - W + 1) as usize;
+    let out = collect(&mut translated, windows, translation).await;
+    assert_eq!(out[0].seq, first_tick, "tick numbers from the epoch");
+    let k_of = |seq: u64| seq - first_tick;
+    // Windows over tick 40 have no truth there.
+    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&40);
+    let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
+    let scored: Vec<Translation> = scored.into_iter().cloned().collect();
+    let want = mse_against(&scored, |seq| truth(k_of(seq)));
+    let stats = settled_stats(&client, scored.len()).await;
+    let c = &stats["compare"];
+    assert_eq!(
+        c["live_vs_truth"]["windows"],
+        scored.len() as u64,
+        "{stats}"
+    );
+    assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
+    let r = &c["live_vs_truth"];
+    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    // Scored against each change's own tick instead (no value held), it
+    // would read otherwise: the test tells a hold from none.
+    let unheld = mse_against(&scored, |seq| truth_at(k_of(seq)));
+    assert!((unheld - want).abs() > 1e-3 * want, "{unheld} vs {want}");
+    svc.shutdown().await;
+}
+
+/// A live meter that sent one bare reading (timed by its arrival) and then
+/// nothing: its value is the truth of every tick after it, within the
+/// route's hold, read as the service's time passes (no later reading
+/// comes to read it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 0.05, 60.0));
+    cfg.routes[0].truth = Some("truth.>".into());
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    client.publish("truth.s0", "0.75".into()).await.unwrap();
+    client.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    client.publish("samples.s0", "0.3".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let windows = 12;
+    let out = collect(&mut translated, windows, translation).await;
+    let stats = settled_stats(&client, windows).await;
+    let c = &stats["compare"];
+    let r = &c["live_vs_truth"];
+    assert!(r["windows"].as_u64().unwrap() >= windows as u64, "{stats}");
+    assert_eq!(c["unmatched"], 0, "{stats}");
+    // Every window is of the one input held, so each has the same values:
+    // the score is theirs against 0.75 whatever windows it is over.
+    assert!(out.iter().all(|t| t.values == out[0].values));
+    let want = mse_against(&out[..1], |_| 0.75);
+    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    svc.shutdown().await;
+}
+
+/// `$SRV.STATS` of the route once its live comparison is over `want`
+/// windows (or after two seconds).
+async fn settled_stats(client: &Client, want: usize) -> serde_json::Value {
+    let got = settled(|| compared_windows(client, "live_vs_truth"), want).await;
+    let stats = route_stats(client).await;
+    assert!(got >= Some(want as u64), "{got:?}: {stats}");
+    stats
+}
