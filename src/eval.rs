@@ -136,10 +136,51 @@ pub fn same_unit(a: &str, b: &str) -> bool {
         match (alias, u.strip_prefix("deg")) {
             (Some(a), _) => a.to_string(),
             (None, Some(rest)) if !rest.is_empty() => format!("°{rest}"),
-            _ => u,
+            _ => powers(&u),
         }
     };
     norm(a) == norm(b)
+}
+
+/// A unit's powers and micro written one way, as gateways and loggers
+/// write them in ASCII: `W/m²`, `W/m^2`, `W/m2` and `Wm-2` (`W m⁻²`) as
+/// `W/m2`, `m s-1` as `m/s`, and `µ` for Greek `μ` or an ASCII `u` before
+/// `g` or `mol` (`ug/m3`).
+fn powers(u: &str) -> String {
+    let u: String = (u.chars())
+        .filter(|&c| c != '^')
+        .map(|c| match c {
+            '²' => '2',
+            '³' => '3',
+            '¹' => '1',
+            '⁻' => '-',
+            'μ' => 'µ',
+            c => c,
+        })
+        .collect();
+    let micro = u.strip_prefix('u').filter(|r| r.starts_with('g') || r.starts_with("mol"));
+    let u = micro.map_or(u.clone(), |r| format!("µ{r}"));
+    // A negative power of the letter before it: a division by it.
+    let c: Vec<char> = u.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < c.len() {
+        let digits = c[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if c[i] == '-' && digits > 0 && i > 0 && c[i - 1].is_alphabetic() {
+            let letter = out.pop().unwrap_or_default();
+            out.push('/');
+            out.push(letter);
+            let power: String = c[i + 1..i + 1 + digits].iter().collect();
+            if power != "1" {
+                out.push_str(&power);
+            }
+            i += 1 + digits;
+        } else {
+            out.push(c[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Unit symbols read as a column name's last word without brackets.

@@ -33,6 +33,15 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert!(same_unit("U/min", "RPM") && same_unit("kph", "km/h"));
     assert!(!same_unit("1/s", "rpm") && !same_unit("%", "‰"));
     assert!(same_unit("°", "deg") && same_unit("º", "degrees") && !same_unit("°", "°C"));
+    // Powers and micro as gateways write them in ASCII.
+    for ascii in ["W/m2", "W/m^2", "Wm-2", "W m-2", "W m⁻²", "W/m²"] {
+        assert!(same_unit(ascii, "W/m²"), "{ascii}");
+    }
+    assert!(same_unit("ug/m3", "µg/m³") && same_unit("μg/m3", "µg/m³"));
+    assert!(same_unit("m s-1", "m/s") && same_unit("m3/h", "m³/h"));
+    assert!(same_unit("µmol m-2 s-1", "µmol/m²/s"));
+    assert!(!same_unit("kW/m²", "W/m²") && !same_unit("W/m", "W/m²") && !same_unit("m-2", "m2"));
+    assert!(!same_unit("ug", "mg") && !same_unit("W/m3", "W/m²"));
     // One channel exported with its unit and without.
     assert!(
         same_channel("AccPedalPos [%]", "accpedalpos")
