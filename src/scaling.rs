@@ -242,14 +242,36 @@ impl Spikes {
         if robust.is_nan() || robust <= 0.0 || std < SPIKE_RATIO * robust {
             return None;
         }
-        let far = |x: &f32| (f64::from(*x) - median).abs() > SPIKE_SPREADS * robust;
-        let count = values.iter().filter(|x| far(x)).count();
+        let reach = SPIKE_SPREADS * robust;
+        let far = |x: f32| (f64::from(x) - median).abs() > reach;
+        // A spike leaves the signal and comes back at once: a run of far
+        // values that jumps that far from the values on both sides of it.
+        // A signal that only reaches far now and then by its own course (a
+        // PV plant's midday, whose nights are most of its rows and set the
+        // median and spread) climbs there and back.
+        let (mut count, mut first, mut i) = (0, None, 0);
+        while i < values.len() {
+            if !far(values[i]) {
+                i += 1;
+                continue;
+            }
+            let end = i + values[i..].iter().take_while(|&&x| far(x)).count();
+            let jump = |j: Option<usize>, k: usize| {
+                j.and_then(|j| values.get(j))
+                    .is_none_or(|&n| f64::from(values[k] - n).abs() > reach)
+            };
+            if jump(i.checked_sub(1), i) && jump(Some(end), end - 1) {
+                count += end - i;
+                first.get_or_insert(i);
+            }
+            i = end;
+        }
         if count == 0 || count as f64 > SPIKE_SHARE * values.len() as f64 {
             return None;
         }
         Some(Spikes {
             count,
-            first: values.iter().position(far)?,
+            first: first?,
             median,
             std,
             robust,

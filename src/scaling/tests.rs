@@ -59,6 +59,26 @@ fn rare_far_values_that_set_the_spread_are_spikes() {
         *v += 40.0;
     }
     assert_eq!(Spikes::find(&two_states), None);
+    // A PV plant's power every 5 min: nights (two thirds of the rows) at
+    // -0.1 and dull days set the median and spread; a bright day's midday
+    // climbs far from them (73 rows, 0.8%) and back, and is no spike; a
+    // 9999 on a dull day is one.
+    let mut pv: Vec<f32> = (0..288 * 30)
+        .map(|i| {
+            let peak = if i / 288 == 5 { 250.0 } else { 40.0 };
+            let hour = (i % 288) as f32 / 12.0;
+            let sun = (std::f32::consts::PI * (hour - 8.0) / 8.0).sin();
+            if sun > 0.0 {
+                peak * sun.powf(1.5)
+            } else {
+                -0.1
+            }
+        })
+        .collect();
+    assert_eq!(Spikes::find(&pv), None, "a bright day is no spike");
+    pv[288 * 12 + 150] = 9999.0;
+    let s = Spikes::find(&pv).unwrap();
+    assert_eq!((s.count, s.first), (1, 288 * 12 + 150));
 }
 
 /// A code is a repeated far extreme or written as one; a second state
