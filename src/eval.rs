@@ -158,7 +158,9 @@ fn powers(u: &str) -> String {
             c => c,
         })
         .collect();
-    let micro = u.strip_prefix('u').filter(|r| r.starts_with('g') || r.starts_with("mol"));
+    let micro = u
+        .strip_prefix('u')
+        .filter(|r| r.starts_with('g') || r.starts_with("mol"));
     let u = micro.map_or(u.clone(), |r| format!("µ{r}"));
     // A negative power of the letter before it: a division by it.
     let c: Vec<char> = u.chars().collect();
