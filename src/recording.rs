@@ -143,7 +143,15 @@ impl Recording {
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
         let long = |c: &Column| resample::long_hint(bytes, delimiter, names, c);
-        let resolve = |c: &Column| head.resolve(c).map_err(|why| at(first_at, why + &long(c)));
+        // A preamble read as the header makes the real header's names
+        // values of a column: no long format then, only the preamble said.
+        let resolve = |c: &Column| {
+            head.resolve(c)
+                .map_err(|why| match why.contains("--skip-lines") {
+                    true => at(first_at, why),
+                    false => at(first_at, why + &long(c)),
+                })
+        };
         if let Some(why) = head.one_row_per_field() {
             return Err(at(first_at, why));
         }

@@ -350,6 +350,9 @@ fn lines_above_the_header_are_named_in_the_error() {
             && e.contains("--skip-lines 2 (or start each with '#'"),
         "{e}"
     );
+    // The header's names below the preamble are values of its columns:
+    // no long format is proposed for them.
+    assert!(!e.contains("long format"), "{e}");
     let commented = format!("#{}", text.replacen('\n', "\n#", 1));
     let r = read(&commented, &by_name("Vorlauf", "Rücklauf")).unwrap();
     assert_eq!(r.segments[0].input, vec![1.5, 2.5, 3.0]);

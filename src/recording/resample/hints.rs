@@ -110,7 +110,9 @@ pub(in crate::recording) fn long_hint(
     ]
     .into_iter()
     .find_map(|v| names.iter().position(|n| n == v));
-    let time = time_column.map_or(String::new(), |t| format!(" --time-column {}", names[t]));
+    let time = time_column.map_or(String::new(), |t| {
+        format!(" --time-column {}", word(&names[t]))
+    });
     // The clock: the step its rows come at (an hourly export's hour), a
     // minute where it cannot be told (changes at no rate read so).
     let step = time_column.and_then(|t| {
@@ -142,6 +144,18 @@ pub(in crate::recording) fn long_hint(
     format!(
         ". {wanted:?} is a value of column {name:?}: one row per channel and change (long \
          format, as a Home Assistant history export has it). Read each channel from its rows: \
-         --name-column {name} --value-column {values}{time} {clock}"
+         --name-column {} --value-column {}{time} {clock}",
+        word(name),
+        word(values)
     )
+}
+
+/// A flag's value as a shell takes it: quoted where it holds more than
+/// letters, digits and `_.-` (`"Wechselrichter: WR-01"`).
+fn word(value: &str) -> String {
+    let plain = |c: char| c.is_alphanumeric() || "_.-".contains(c);
+    match !value.is_empty() && value.chars().all(plain) {
+        true => value.to_string(),
+        false => format!("{value:?}"),
+    }
 }
