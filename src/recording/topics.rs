@@ -154,6 +154,10 @@ pub(super) fn merged_in(
     merged(rows, &channels[..if ci == co { 1 } else { 2 }])
 }
 
+/// The most rows with a value in a row, on average, of the sparsest
+/// column of merged topics (its topic's rows between the others').
+const MERGED_RUN: usize = 4;
+
 /// Why rows were skipped for empty cells, where the chosen columns have
 /// values on different rows (several topics' rows merged): the share of
 /// rows each has a value on, and `--rows-of`. `channels` are the chosen
@@ -164,13 +168,17 @@ pub(super) fn merged(
 ) -> Option<String> {
     const LOOKED_AT: usize = 50_000;
     let mut filled = vec![0usize; channels.len()];
+    // Runs of rows with a value, per column, and whether the last row had one.
+    let (mut runs, mut had) = (vec![0usize; channels.len()], vec![false; channels.len()]);
     let (mut all, mut seen) = (0usize, 0usize);
     for r in rows.take(LOOKED_AT) {
         seen += 1;
         let mut every = true;
-        for (n, &(c, _)) in filled.iter_mut().zip(channels) {
+        for (k, &(c, _)) in channels.iter().enumerate() {
             let has = !cell(&r, c).is_empty();
-            *n += usize::from(has);
+            filled[k] += usize::from(has);
+            runs[k] += usize::from(has && !had[k]);
+            had[k] = has;
             every &= has;
         }
         all += usize::from(every);
@@ -179,6 +187,13 @@ pub(super) fn merged(
     // and the columns together on under half.
     let sparse = filled.iter().any(|&n| 10 * n < 6 * seen);
     if seen < 20 || filled.contains(&0) || !sparse || 2 * all >= seen {
+        return None;
+    }
+    // A slower topic's values come a row or a few at a time between the
+    // others'; a column blank for long stretches (a PV plant's power at
+    // night, an outage) is no other topic.
+    let k = (0..channels.len()).min_by_key(|&k| filled[k])?;
+    if filled[k] > MERGED_RUN * runs[k] {
         return None;
     }
     let share = |n: usize| match 100.0 * n as f64 / seen as f64 {
@@ -192,7 +207,7 @@ pub(super) fn merged(
         })
         .collect();
     // The sparsest column's topic: its rows are the ones a window needs.
-    let (_, sparsest) = channels[(0..channels.len()).min_by_key(|&k| filled[k])?];
+    let (_, sparsest) = channels[k];
     let together = match channels.len() {
         1 => String::new(),
         _ if all == 0 => ", never together".into(),
@@ -331,6 +346,13 @@ mod tests {
         let rows = (0..1000).map(|i| {
             let y = if i % 50 == 0 { "" } else { "2" };
             record(&["0", "1", y])
+        });
+        assert_eq!(merged(rows, &[(1, "x"), (2, "y")]), None);
+        // A PV plant's power blank at night (over half the rows, in
+        // stretches of 150), irradiance on every row: no other topic.
+        let rows = (0..2880).map(|i| {
+            let power = if i % 288 < 150 { "" } else { "5" };
+            record(&["0", "1", power])
         });
         assert_eq!(merged(rows, &[(1, "x"), (2, "y")]), None);
     }
