@@ -9,8 +9,9 @@ use crate::plot::{self, Chart, Line};
 use crate::recording::Recording;
 use crate::train::EpochStats;
 
-/// [`FIGURE_WINDOWS`] held-out windows spread evenly over the held-out
-/// part, laid end to end: the input above; truth, model and linear map below.
+/// [`FIGURE_WINDOWS`] held-out windows spread over the held-out part (one
+/// from each equal part, where the signal moves), laid end to end: the
+/// input above; truth, model and linear map below.
 pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<()> {
     let on = p.scored();
     let w = on.window;
@@ -26,10 +27,8 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         })
         .unwrap_or_default();
     let (mut input, mut truth, mut model, mut linear) = (vec![], vec![], vec![], vec![]);
-    // Spread over the held-out part: its first windows may all be one calm spell.
-    let count = FIGURE_WINDOWS.min(on.len());
-    let picks = (0..count).map(|k| k * (on.len() - 1) / (count - 1).max(1));
-    for (k, i) in picks.enumerate() {
+    let picks = figure_picks(on, FIGURE_WINDOWS);
+    for (k, i) in picks.into_iter().enumerate() {
         for j in 0..w {
             let x = (k * w + j) as f64;
             input.push((x, on.input_row(i)[j] as f64));
@@ -56,7 +55,7 @@ pub fn validation_figure(path: &Path, p: &Prepared, scored: &Scored) -> Result<(
         c.model.nmse, c.linear_baseline.nmse, c.mean_baseline.nmse
     );
     let x_label = format!(
-        "sample ({kind} windows spread over the {} recording, each translated on its own)",
+        "sample ({kind} windows spread over the {} recording, where its truth moves, each translated on its own)",
         if c.held_out && !c.never_seen {
             "held-out part of the"
         } else {
@@ -226,4 +225,56 @@ pub fn write_report(
     let overview = crate::report::companion(model_path, "heldout.png");
     overview_figure(&overview, p, scored)?;
     Ok(vec![json_path, curves, fig, overview])
+}
+
+/// The windows a figure draws, `count` at most: one from each of `count`
+/// equal parts of `on` (its first windows may all be one calm spell), the
+/// part's window at the 90th percentile of its truth's range: one that
+/// shows the signal moving (evenly spaced picks of a PV plant's windows all
+/// fell at night), but not its one glitch.
+fn figure_picks(on: &crate::data::Windows, count: usize) -> Vec<usize> {
+    let (n, count) = (on.len(), count.min(on.len()));
+    let range = |i: usize| {
+        let row = on.target_row(i);
+        let (lo, hi) = (row.iter()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+        hi - lo
+    };
+    (0..count)
+        .map(|k| {
+            let part = k * n / count..((k + 1) * n / count).max(k * n / count + 1);
+            let mut by_range: Vec<(f32, usize)> = part.map(|i| (range(i), i)).collect();
+            by_range.sort_by(|a, b| a.0.total_cmp(&b.0));
+            by_range[(by_range.len() - 1) * 9 / 10].1
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A day-and-night signal whose evenly spaced windows all fall at
+    /// night: each part's pick is a day's window, in order.
+    #[test]
+    fn the_windows_drawn_show_the_signal_moving() {
+        let (w, day) = (4, 288);
+        let rows = 30 * day;
+        let output: Vec<f32> = (0..rows)
+            .map(|i| match (i % day) as f32 / day as f32 {
+                f if (0.4..0.6).contains(&f) => (f * 200.0).sin() * 100.0,
+                _ => -0.1,
+            })
+            .collect();
+        let on = crate::data::Windows::sliding(&output, &output, w).unwrap();
+        let picks = figure_picks(&on, 8);
+        assert_eq!(picks.len(), 8);
+        assert!(picks.windows(2).all(|p| p[0] < p[1]), "{picks:?}");
+        for i in picks {
+            let row = on.target_row(i);
+            assert!(row.iter().any(|&v| v != -0.1), "window {i} is all night");
+        }
+        assert_eq!(figure_picks(&on, 0), Vec::<usize>::new());
+    }
 }
