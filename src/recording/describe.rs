@@ -61,7 +61,8 @@ impl Recording {
     }
 
     /// How the file was read, for a report: `';'-separated, decimal comma,
-    /// Windows-1252` (the encoding only when not UTF-8).
+    /// times without a zone, read as UTC, Windows-1252` (the encoding only
+    /// when not UTF-8).
     pub fn read_as(&self) -> String {
         let mut parts = vec![match self.delimiter {
             '\t' => "tab-separated".to_string(),
@@ -77,6 +78,11 @@ impl Recording {
         }));
         if self.input_unit.is_some() || self.output_unit.is_some() {
             parts.extend(self.units_from.map(str::to_string));
+        }
+        // `publish` stamps its messages, and the model its span, so: a
+        // local time's hour off where the reader does not know it.
+        if self.time_local {
+            parts.push("times without a zone, read as UTC".into());
         }
         if self.encoding != Encoding::Utf8.name() {
             parts.push(self.encoding.to_string());

@@ -183,6 +183,14 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
                24.10.2026;08:30:00;1;2\n";
     let r = read(day, &["Uhrzeit"]).unwrap();
     assert_eq!((r.time_step, r.time_local), (Some(900.0), false));
+    // Dates and times without a zone are read as UTC, and said so; with
+    // one, not.
+    let r = read(day, &["Datum", "Uhrzeit"]).unwrap();
+    assert!(r.time_local, "{}", r.read_as());
+    assert!(r.read_as().contains("times without a zone, read as UTC"));
+    let zoned = day.replace(":00;1", ":00+01:00;1");
+    let r = read(&zoned, &["Datum", "Uhrzeit"]).unwrap();
+    assert!(!r.read_as().contains("without a zone"), "{}", r.read_as());
     // With --skip-bad-rows every row goes for a time cell that is none
     // (`23h30`); a bad value on the first one does not make the channels
     // the suspects.
