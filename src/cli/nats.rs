@@ -250,7 +250,10 @@ pub(crate) struct TailArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Write a PNG of input / translation / truth for the first stream seen.
+    /// Write a PNG of the first stream seen: its first eight windows that do
+    /// not overlap, laid end to end, with the truth (--truth --data; a
+    /// synthetic pair's input too). The whole run against its truth:
+    /// `pipeline eval`'s figures.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
 }
