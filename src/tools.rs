@@ -404,7 +404,17 @@ pub fn describe(t: &Translation, truth: Option<&[f32]>, latency_ms: Option<f64>)
         t.pair
     );
     if let Some(truth) = truth {
-        line.push_str(&format!("  mse {:.2e}", crate::eval::mse(&t.values, truth)));
+        // Signed: which way the measured signal is off what the model
+        // expects (a PV plant's power short of it under snow).
+        let short = (truth.iter().zip(&t.values))
+            .map(|(y, x)| f64::from(*y) - f64::from(*x))
+            .sum::<f64>()
+            / truth.len().max(1) as f64;
+        line.push_str(&format!(
+            "  mse {:.2e}  truth − translation {} mean",
+            crate::eval::mse(&t.values, truth),
+            value(short as f32)
+        ));
     }
     if let Some(l) = latency_ms {
         line.push_str(&format!("  latency {l:.2} ms"));

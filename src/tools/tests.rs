@@ -302,3 +302,21 @@ fn a_stream_without_a_known_curve_still_plots() {
         .collect();
     figure::plot_stream(&dir.path().join("s.png"), &sin_cos, None, "value").unwrap();
 }
+
+/// `tail`'s line for a window with its truth says which way the truth is
+/// off the translation, on average over the window.
+#[test]
+fn a_windows_line_says_which_way_the_truth_is_off() {
+    let t = Translation {
+        stream: "wr01".into(),
+        seq: 7,
+        values: vec![100.0, 90.0],
+        pair: "pv".into(),
+        model: "m".into(),
+        ts: None,
+        unit: None,
+    };
+    let line = describe(&t, Some(&[1.0, 1.0]), None);
+    assert!(line.contains("mse 8.86e3  truth − translation -94.0000 mean"), "{line}");
+    assert!(!describe(&t, None, None).contains("truth"));
+}
