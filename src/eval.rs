@@ -122,8 +122,8 @@ pub fn squared(unit: &str) -> String {
 /// (German DBC files), `km/h` and `kph`, and an angle's `°`, `deg` and
 /// `degrees`; otherwise exactly (`mW` is not `MW`).
 pub fn same_unit(a: &str, b: &str) -> bool {
-    let norm = |u: &str| -> String {
-        let u: String = u.split_whitespace().collect();
+    let norm = |u0: &str| -> String {
+        let u: String = u0.split_whitespace().collect();
         let u = u.replace('º', "°");
         let alias = match u.to_lowercase().as_str() {
             "percent" | "pct" => Some("%"),
@@ -136,7 +136,10 @@ pub fn same_unit(a: &str, b: &str) -> bool {
         match (alias, u.strip_prefix("deg")) {
             (Some(a), _) => a.to_string(),
             (None, Some(rest)) if !rest.is_empty() => format!("°{rest}"),
-            _ => powers(&u),
+            // Each word on its own: `g kg-1` is g per kg.
+            _ => (u0.split_whitespace().enumerate())
+                .map(|(k, word)| powers(&word.replace('º', "°"), k > 0))
+                .collect(),
         }
     };
     norm(a) == norm(b)
@@ -145,8 +148,10 @@ pub fn same_unit(a: &str, b: &str) -> bool {
 /// A unit's powers and micro written one way, as gateways and loggers
 /// write them in ASCII: `W/m²`, `W/m^2`, `W/m2` and `Wm-2` (`W m⁻²`) as
 /// `W/m2`, `m s-1` as `m/s`, and `µ` for Greek `μ` or an ASCII `u` before
-/// `g` or `mol` (`ug/m3`).
-fn powers(u: &str) -> String {
+/// `g` or `mol` (`ug/m3`). `u` is one word of the unit; `after` one that
+/// follows another (`kg-1` in `g kg-1`), whose letters are all the unit
+/// its power is of, where a word alone (`Wm-2`) has the last letter's.
+fn powers(u: &str, after: bool) -> String {
     let u: String = (u.chars())
         .filter(|&c| c != '^')
         .map(|c| match c {
@@ -162,6 +167,18 @@ fn powers(u: &str) -> String {
         .strip_prefix('u')
         .filter(|r| r.starts_with('g') || r.starts_with("mol"));
     let u = micro.map_or(u.clone(), |r| format!("µ{r}"));
+    if let Some((unit, power)) = u.split_once('-').filter(|(unit, power)| {
+        after
+            && !unit.is_empty()
+            && unit.chars().all(char::is_alphabetic)
+            && !power.is_empty()
+            && power.chars().all(|c| c.is_ascii_digit())
+    }) {
+        return match power {
+            "1" => format!("/{unit}"),
+            p => format!("/{unit}{p}"),
+        };
+    }
     // A negative power of the letter before it: a division by it.
     let c: Vec<char> = u.chars().collect();
     let mut out = String::new();

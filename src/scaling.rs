@@ -263,6 +263,15 @@ impl Spikes {
             if jump(i.checked_sub(1), i) && jump(Some(end), end - 1) {
                 count += end - i;
                 first.get_or_insert(i);
+            } else {
+                // Within a climb there, a lone value that leaps from both
+                // its neighbours (a 9999 at a bright midday).
+                for k in i..end {
+                    if jump(k.checked_sub(1), k) && jump(Some(k + 1), k) {
+                        count += 1;
+                        first.get_or_insert(k);
+                    }
+                }
             }
             i = end;
         }

@@ -40,6 +40,8 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert!(same_unit("ug/m3", "µg/m³") && same_unit("μg/m3", "µg/m³"));
     assert!(same_unit("m s-1", "m/s") && same_unit("m3/h", "m³/h"));
     assert!(same_unit("µmol m-2 s-1", "µmol/m²/s"));
+    assert!(same_unit("g kg-1", "g/kg") && same_unit("µmol mol-1", "µmol/mol"));
+    assert!(same_unit("cells mL-1", "cells/mL") && !same_unit("g kg-1", "g/g"));
     assert!(!same_unit("kW/m²", "W/m²") && !same_unit("W/m", "W/m²") && !same_unit("m-2", "m2"));
     assert!(!same_unit("ug", "mg") && !same_unit("W/m3", "W/m²"));
     // One channel exported with its unit and without.

@@ -246,7 +246,7 @@ fn figure_picks(on: &crate::data::Windows, count: usize) -> Vec<usize> {
             let part = k * n / count..((k + 1) * n / count).max(k * n / count + 1);
             let mut by_range: Vec<(f32, usize)> = part.map(|i| (range(i), i)).collect();
             by_range.sort_by(|a, b| a.0.total_cmp(&b.0));
-            by_range[(by_range.len() - 1) * 9 / 10].1
+            by_range[by_range.len() - 1 - by_range.len() / 10].1
         })
         .collect()
 }
@@ -276,5 +276,9 @@ mod tests {
             assert!(row.iter().any(|&v| v != -0.1), "window {i} is all night");
         }
         assert_eq!(figure_picks(&on, 0), Vec::<usize>::new());
+        // Parts of two windows: the one that moves more of each.
+        let target = [0.0, 0.0, 5.0, 5.0, 0.0, 3.0, 3.0, 0.0];
+        let few = crate::data::Windows::sliding(&[0.0; 8], &target, 2).unwrap();
+        assert_eq!(figure_picks(&few, 3), vec![1, 3, 4]);
     }
 }

@@ -135,6 +135,10 @@ pub(crate) enum NoInstant {
     NotADate,
     /// A date and time without `Z` or an offset: a local time of some zone.
     NoZone,
+    /// Before 1971 (a device whose clock was never set: read as ns, its
+    /// size would be taken for seconds or ms) or past what ns in an i64
+    /// hold (2262).
+    OutOfRange,
 }
 
 /// Nanoseconds since the epoch of an instant in text, as a sample's `ts`
@@ -145,7 +149,12 @@ pub(crate) enum NoInstant {
 pub(crate) fn instant_ns(text: &str) -> Result<i64, NoInstant> {
     let (local, offset) = zoned(text.trim(), None).ok_or(NoInstant::NotADate)?;
     let offset = offset.ok_or(NoInstant::NoZone)?;
-    Ok(((local - offset) * 1e6).round() as i64 * 1_000)
+    let us = ((local - offset) * 1e6).round();
+    // 1971-01-01 to the last µs that ns in an i64 hold.
+    if !(31_536_000e6..=(i64::MAX / 1_000) as f64).contains(&us) {
+        return Err(NoInstant::OutOfRange);
+    }
+    Ok(us as i64 * 1_000)
 }
 
 /// Seconds since 1970-01-01 of a date and time read as if in UTC, and the
@@ -243,7 +252,7 @@ fn zoned(text: &str, order: Option<DateOrder>) -> Option<(f64, Option<f64>)> {
                     .parse()
                     .ok()?,
             );
-            // UTC's offsets run from −12:00 to +14:00.
+            // UTC's offsets run from −12:00 to +14:00 (read up to ±14:59).
             if h > 14.0 || m >= 60.0 {
                 return None;
             }

@@ -79,6 +79,11 @@ fn rare_far_values_that_set_the_spread_are_spikes() {
     pv[288 * 12 + 150] = 9999.0;
     let s = Spikes::find(&pv).unwrap();
     assert_eq!((s.count, s.first), (1, 288 * 12 + 150));
+    // So is one at the bright day's own peak, within its climb.
+    pv[288 * 12 + 150] = -0.1;
+    pv[288 * 5 + 144] = 9999.0;
+    let s = Spikes::find(&pv).unwrap();
+    assert_eq!((s.count, s.first), (1, 288 * 5 + 144));
 }
 
 /// A code is a repeated far extreme or written as one; a second state

@@ -317,6 +317,9 @@ fn a_windows_line_says_which_way_the_truth_is_off() {
         unit: None,
     };
     let line = describe(&t, Some(&[1.0, 1.0]), None);
-    assert!(line.contains("mse 8.86e3  truth − translation -94.0000 mean"), "{line}");
+    assert!(
+        line.contains("mse 8.86e3  truth − translation -94.0000 mean"),
+        "{line}"
+    );
     assert!(!describe(&t, None, None).contains("truth"));
 }

@@ -99,12 +99,16 @@ impl<'de> Deserialize<'de> for Ts {
                 if let Ok(n) = t.parse::<i64>() {
                     return self.visit_i64(n);
                 }
-                if let Ok(x) = t.parse::<f64>() {
+                // (`NaN` from a failed `Date.parse` is no time.)
+                if let Some(x) = t.parse::<f64>().ok().filter(|x| x.is_finite()) {
                     return self.visit_f64(x);
                 }
                 let why = match instant_ns(t) {
                     Ok(ns) => return Ok(Ts(Some(ns))),
                     Err(NoInstant::NoZone) => "has no zone: add Z (UTC) or its offset (+01:00)",
+                    Err(NoInstant::OutOfRange) => {
+                        "lies before 1971 or after 2262 (a device whose clock was never set?)"
+                    }
                     Err(NoInstant::NotADate) => {
                         "is no ISO 8601 time (2026-03-01T13:00:00Z, 2026-03-01 14:00:00+01:00)"
                     }

@@ -64,6 +64,7 @@ fn json_samples_are_read_like_messagepack() {
         ("2026-03-01 13:00:00 UTC", t0),
         ("1772370000000000000", t0),
         (" 1772370000.5 ", t0 + 500_000_000),
+        ("1971-01-01T00:00:00Z", 31_536_000_000_000_000),
     ] {
         let json = format!(r#"{{"value":1,"ts":"{text}"}}"#);
         assert_eq!(ts(json.as_bytes()), Ok(Some(ns)), "{text}");
@@ -77,6 +78,14 @@ fn json_samples_are_read_like_messagepack() {
         ),
         ("yesterday", "is no ISO 8601 time"),
         ("3/1/2026 1:00 PM", "is no ISO 8601 time"),
+        ("NaN", "is no ISO 8601 time"),
+        ("-inf", "is no ISO 8601 time"),
+        // Go's zero time, a clock never set, and past ns in an i64.
+        ("0001-01-01T00:00:00Z", "lies before 1971 or after 2262"),
+        ("1970-01-01T00:00:05Z", "lies before 1971 or after 2262"),
+        ("1677-09-21T00:12:44Z", "lies before 1971 or after 2262"),
+        ("2262-04-12T00:00:00Z", "lies before 1971 or after 2262"),
+        ("9999-12-31T23:59:59Z", "lies before 1971 or after 2262"),
     ] {
         let json = format!(r#"{{"value":1,"ts":"{text}"}}"#);
         match decode_samples(json.as_bytes()) {

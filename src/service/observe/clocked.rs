@@ -76,7 +76,7 @@ impl Truths {
             }
         }
         for run in runs {
-            self.add_run(key, run, compare);
+            self.add_run(key, run, compare, true);
         }
         match earlier {
             0 => Ok(()),
@@ -98,7 +98,7 @@ impl Truths {
             return;
         };
         if let Some(run) = s.hold.read(&clock, now_ns().saturating_sub(lag)) {
-            self.add_run(key, run, compare);
+            self.add_run(key, run, compare, false);
         }
     }
 
@@ -128,11 +128,17 @@ impl Truths {
     }
 
     /// The ticks of one run as truth samples (the last the buffer holds,
-    /// where a hold ran longer).
-    fn add_run(&mut self, key: &str, run: Run, compare: &Compare) {
+    /// where a hold ran longer). Read off a hold by the service's time
+    /// alone (not `message`), they do not keep the stream from being
+    /// forgotten: a hold nothing bounds would refresh it for ever.
+    fn add_run(&mut self, key: &str, run: Run, compare: &Compare, message: bool) {
         let cap = TRUTH_SAMPLES.max(self.w * 8) as u64;
         let skip = run.len.saturating_sub(cap);
         let values = vec![run.value; (run.len - skip) as usize];
+        let seen = self.streams.get(key).and_then(|s| s.last_seen);
         self.add_truth(key, run.first + skip, &values, compare);
+        if let (false, Some(s)) = (message, self.streams.get_mut(key)) {
+            s.last_seen = seen;
+        }
     }
 }

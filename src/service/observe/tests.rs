@@ -250,3 +250,26 @@ fn a_meters_changes_are_read_on_the_clock() {
     assert_eq!(t.add_changes("a", clock, Some(back), &[3.0], &c), Ok(()));
     assert_eq!(t.streams["a"].hold.held_at(), Some(back));
 }
+
+/// A live meter's value held without bound is read as time passes, but
+/// that reading does not keep its stream from being forgotten once no
+/// message or window of it comes for the idle time-out.
+#[test]
+fn a_held_meter_nothing_sends_is_forgotten() {
+    use crate::window::hold::Clock;
+    let c = Compare::default();
+    let mut t = truths(2);
+    t.limits.idle_timeout = std::time::Duration::from_millis(50);
+    let clock = Clock {
+        step_ns: 10_000_000,
+        max_hold_ns: i64::MAX,
+    };
+    // A bare reading, timed by its arrival.
+    assert_eq!(t.add_changes("a", clock, None, &[5.0], &c), Ok(()));
+    let first = t.streams["a"].values.len();
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    t.read_all_held(clock, &c);
+    assert!(t.streams["a"].values.len() > first, "its ticks are read");
+    t.evict_idle(&c);
+    assert!(t.streams.is_empty(), "forgotten all the same");
+}
