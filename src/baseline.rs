@@ -128,6 +128,22 @@ impl LinearMap {
                 .all(|v| v.iter().all(|x| x.is_finite()))
     }
 
+    /// The map as `y = A x + c`: `A` `[W_out, W_in]` row-major (what
+    /// `nn.Linear` stores as its weight) and `c` `[W_out]`, in f64.
+    pub fn affine(&self) -> (Vec<f64>, Vec<f64>) {
+        let w = self.window;
+        let mut a = vec![0f64; w * w];
+        for (i, row) in self.b.chunks_exact(w).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                a[j * w + i] = v;
+            }
+        }
+        let c = (a.chunks_exact(w).zip(&self.y_mean))
+            .map(|(row, ym)| ym - dot(row, &self.x_mean))
+            .collect();
+        (a, c)
+    }
+
     /// Predictions for row-major windows `[n, W]`.
     pub fn predict(&self, input: &[f32]) -> Vec<f32> {
         let w = self.window;

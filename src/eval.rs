@@ -340,6 +340,9 @@ const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (a
 
 /// The advice for a model whose error is mostly slow (the warning says
 /// what it is made of).
+/// What `--residual` does, where the linear map wins.
+const RESIDUAL: &str = "retrain --residual: the model is then the linear map and a network trained \
+     on what the map leaves, at least about as good as the map";
 const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";
 
 /// A linear map's NMSE below which it is close to exact (the verdict says
@@ -417,6 +420,10 @@ pub struct Comparison {
     /// loses is pointed at that first.
     #[serde(skip)]
     pub input_unlike_training: bool,
+    /// The model is residual over the linear map (`retrain --residual`): a
+    /// model that loses to the map is not pointed at `--residual` again.
+    #[serde(skip)]
+    pub residual: bool,
 }
 
 impl Comparison {
@@ -473,6 +480,7 @@ impl Comparison {
             output_spikes: false,
             error_parts: ErrorParts::of(model_pred, &valid.target, w),
             input_unlike_training: false,
+            residual: false,
             model,
             mean_baseline,
             linear_baseline,
@@ -614,8 +622,12 @@ impl Comparison {
                     format!(
                         "the linear map is close to exact here (NMSE {:.4}): the output is nearly a \
                      linear function of the input window, which a linear filter computes as well; \
-                     longer training may still match it",
-                        self.linear_baseline.nmse
+                     {}",
+                        self.linear_baseline.nmse,
+                        match self.residual {
+                            true => "longer training may still match it",
+                            false => RESIDUAL,
+                        }
                     )
                 }
                 (true, Some(true))
@@ -631,6 +643,19 @@ impl Comparison {
                     "{more}; the data scored also goes beyond the range it was trained on: see \
                      the warning"
                 ),
+                // The map wins, and the input does tell of the output: a
+                // model trained on what the map leaves serves the map at
+                // least (the reading's faults come first).
+                (false, _)
+                    if worse.contains(&"the linear map")
+                        && !self.residual
+                        && !nothing
+                        && !self.input_unlike_training
+                        && !self.fill_suspected
+                        && !self.output_spikes =>
+                {
+                    format!("{more}; or {RESIDUAL}")
+                }
                 (false, _) => more.to_string(),
             };
             format!(

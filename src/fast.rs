@@ -1,7 +1,8 @@
 //! The fast inference path in the model's physical units: the numeric
 //! kernel ([`pipeline_kernel::FastModel`]: SIMD, on AVX2 one fused kernel per
 //! step) wrapped with the model file's scaling, applied to the input before
-//! the encoder and to the output after the dense head (identity: skipped).
+//! the encoder and to the output after the dense head (identity: skipped),
+//! and a residual model's linear skip, added in between.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,12 +12,15 @@ pub use pipeline_kernel::kernel_name;
 
 use crate::error::{Error, Result};
 use crate::scaling::Scaling;
+use crate::skip::Skip;
 
 /// The fast path's model: the kernel's, reading and writing physical units.
 #[derive(Debug, Clone)]
 pub struct FastModel {
     kernel: pipeline_kernel::FastModel,
     scaling: Scaling,
+    /// A residual model's linear skip (network units).
+    skip: Option<Skip>,
 }
 
 /// Per-thread working memory; grows to the largest batch seen, then is reused.
@@ -37,6 +41,7 @@ impl FastModel {
         Ok(Self {
             kernel: pipeline_kernel::FastModel::new(params, hidden, window).map_err(shape)?,
             scaling: Scaling::IDENTITY,
+            skip: None,
         })
     }
 
@@ -44,6 +49,14 @@ impl FastModel {
     pub fn with_scaling(mut self, scaling: Scaling) -> Self {
         self.scaling = scaling;
         self
+    }
+
+    /// The same model with a linear skip (a residual model), or without;
+    /// the skip must be of the model's window.
+    pub fn with_skip(mut self, skip: Option<Skip>) -> Result<Self> {
+        crate::skip::check_window(skip.as_ref(), self.window())?;
+        self.skip = skip;
+        Ok(self)
     }
 
     pub fn window(&self) -> usize {
@@ -55,7 +68,8 @@ impl FastModel {
     }
 
     /// Translates `input` (`[B, W]` row-major, physical units) into `out`
-    /// (same shape and units).
+    /// (same shape and units). Allocates nothing once `s` has grown to the
+    /// batch (the service calls it on every batch).
     pub fn translate_into(&self, input: &[f32], out: &mut [f32], s: &mut Scratch) -> Result<()> {
         let input = if self.scaling.input.is_identity() {
             input
@@ -68,6 +82,9 @@ impl FastModel {
         self.kernel
             .translate_into(input, out, &mut s.kernel)
             .map_err(shape)?;
+        if let Some(skip) = &self.skip {
+            skip.add(input, out);
+        }
         self.scaling.output.denormalise(out);
         Ok(())
     }

@@ -19,6 +19,7 @@ use crate::eval::Comparison;
 use crate::fast::FastModel;
 use crate::recording::{self, CsvOptions, Recording, Segment};
 use crate::scaling::{ScaleMethod, Scaling};
+use crate::skip::Skip;
 use crate::train::{EpochStats, Recipe, Stop, TrainData, Trained};
 pub use ranges::Ranges;
 
@@ -238,12 +239,14 @@ impl Prepared {
 }
 
 /// Trains on `p` (scaled by `scaling`, batch by batch) with `recipe`,
-/// stopping early on the held-out windows. The training windows are lent
+/// stopping early on the held-out windows; with a `skip` (`--residual`),
+/// on what it leaves of the targets. The training windows are lent
 /// to the run and given back: a copy of a long recording's (rows × window ×
 /// 8 bytes) would double the memory it takes.
 pub fn train(
     p: &mut Prepared,
     scaling: &Scaling,
+    skip: Option<Skip>,
     recipe: &Recipe,
     threads: usize,
     progress: impl FnMut(&EpochStats),
@@ -253,6 +256,7 @@ pub fn train(
         fixed: std::mem::replace(&mut p.train, Windows::empty(window)),
         pair: None,
         scaling: *scaling,
+        skip,
     };
     let trained = crate::train::train_validated(
         recipe,

@@ -17,17 +17,23 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::Seq2Seq;
-use crate::scaling::{Affine, Scaling};
+use crate::scaling::Scaling;
+use crate::skip::{self, Skip};
 
+mod compare;
 mod metadata;
+pub use compare::other_units;
 pub use metadata::Metadata;
 
 /// Value of the `format` metadata key that marks our files.
 pub const FORMAT_NAME: &str = "pipeline.seq2seq";
-/// Highest version this build reads. Version 2 adds `scaling`; a file
-/// without one is still written as version 1, so older builds keep reading
-/// it (and refuse a scaled file instead of serving it in the wrong units).
-pub const FORMAT_VERSION: u32 = 2;
+/// Highest version this build reads. Version 2 adds `scaling`, version 3
+/// a residual model's linear skip (the tensors `skip.weight`, `skip.bias`);
+/// each file is written as the lowest version that holds it, so older
+/// builds keep reading what they can (and refuse a scaled file, or a
+/// residual one, instead of serving it in the wrong units or without its
+/// skip).
+pub const FORMAT_VERSION: u32 = 3;
 /// The seed's window length, used when a file does not say.
 pub const DEFAULT_WINDOW: usize = 24;
 /// The longest window a model may have: ten seconds of a 1 kHz signal. Every
@@ -75,131 +81,6 @@ pub struct LoadedModel {
     pub missing: Vec<f32>,
 }
 
-/// Whether two channels (centre ± scale) are in units far apart: centres
-/// more than the wider scale apart, or scales 4× apart.
-pub fn other_units(a: Affine, b: Affine) -> bool {
-    let (wide, narrow) = (
-        a.scale.abs().max(b.scale.abs()),
-        a.scale.abs().min(b.scale.abs()),
-    );
-    let ratio = wide / narrow;
-    (a.center - b.center).abs() > wide || ratio.is_nan() || ratio > 4.0
-}
-
-impl LoadedModel {
-    /// What to tell an operator about to put this model where `serving` is,
-    /// when the two were trained on channels of different names, in or out,
-    /// or in units far apart (their centres more than a scale apart, or
-    /// scales 4× apart); `None` when they agree or either does not say. The
-    /// output counts as much as the input: a model that writes kW where one
-    /// wrote °C hands every subscriber numbers in the wrong unit.
-    pub fn other_channel_than(&self, serving: &LoadedModel) -> Option<String> {
-        type Pick = fn(&Scaling) -> Affine;
-        let sides: [(&str, Pick); 2] = [("input", |s| s.input), ("output", |s| s.output)];
-        for (side, pick) in sides {
-            let name = |m: &LoadedModel| {
-                m.meta
-                    .metrics
-                    .as_ref()
-                    .and_then(|v| v.get(side)?.as_str().map(str::to_string))
-            };
-            if let (Some(a), Some(b)) = (name(serving), name(self))
-                && !crate::eval::same_channel(&a, &b)
-            {
-                return Some(format!(
-                    "this model was trained on {side} {b:?}, the one serving on {a:?}"
-                ));
-            }
-            // A model without scaling takes and gives normalised values:
-            // centre 0, scale 1 (so a model in physical units put where one
-            // in normalised units serves is told apart, as two scaled models
-            // in different units are).
-            let scaling = |m: &LoadedModel| m.meta.scaling.map_or(Affine::IDENTITY, |s| pick(&s));
-            let (a, b) = (scaling(serving), scaling(self));
-            if other_units(a, b) {
-                let verb = if side == "input" {
-                    "expects input"
-                } else {
-                    "writes output"
-                };
-                return Some(format!(
-                    "this model {verb} around {}, the one serving {}: other units or another \
-                     channel?",
-                    crate::eval::around(b.center, b.scale),
-                    crate::eval::around(a.center, a.scale)
-                ));
-            }
-        }
-        None
-    }
-
-    /// What to tell an operator about to put this model where `serving`
-    /// is when neither records its channels (built-in pairs' models) and
-    /// they translate different pairs; `None` otherwise.
-    pub fn other_pair_than(&self, serving: &LoadedModel) -> Option<String> {
-        let channels = |m: &LoadedModel| {
-            m.meta
-                .metrics
-                .as_ref()
-                .is_some_and(|v| v.get("input").is_some())
-        };
-        match (&self.meta.pair, &serving.meta.pair) {
-            (Some(new), Some(old)) if new != old && !channels(self) && !channels(serving) => Some(
-                format!("this model translates the pair {new:?}, the one serving {old:?}"),
-            ),
-            _ => None,
-        }
-    }
-
-    /// The channels a model trained on a recording translates, as its
-    /// training named them (`P1_Drehzahl → P1_Leistung`); `None` for a
-    /// built-in pair's or an imported model.
-    pub fn channels(&self) -> Option<String> {
-        let m = self.meta.metrics.as_ref()?;
-        let channel = |k: &str| m.get(k).and_then(|v| v.as_str());
-        Some(format!("{} → {}", channel("input")?, channel("output")?))
-    }
-
-    /// The model was trained as the pair of another of `pairs` (the routes
-    /// of one configuration) and not as `route`'s: a model file named on
-    /// the wrong route, most likely (its output reaches subscribers in
-    /// another channel's units). Says what it translates.
-    pub fn other_route_than(&self, route: &str, pairs: &[&str]) -> Option<String> {
-        let trained = self.meta.pair.as_deref()?;
-        if trained == route || !pairs.contains(&trained) {
-            return None;
-        }
-        let channels = self.channels().map_or(String::new(), |c| format!(" ({c})"));
-        Some(format!(
-            "route {route:?} serves {}, a model trained as pair {trained:?}{channels}, which is \
-             another route's name here: is it this route's model?",
-            self.path.display()
-        ))
-    }
-
-    /// What to tell an operator about to serve a model that `retrain --data`
-    /// found no better than a baseline (the mean, or the least-squares
-    /// linear map) on its held-out windows; `None` when it was better or
-    /// was not scored that way.
-    pub fn baseline_warning(&self) -> Option<String> {
-        let v = self.meta.metrics.as_ref()?.get("validation")?;
-        let nmse_of = |k: &str| v.get(k)?.get("nmse")?.as_f64();
-        // NMSE ≥ 1: worse than the held-out signal's own variance, whatever
-        // the baselines (fitted on too little data) scored.
-        if v.get("beats_baselines")?.as_bool()? && nmse_of("model").is_some_and(|n| n < 1.0) {
-            return None;
-        }
-        let nmse = |k: &str| nmse_of(k).map_or("?".into(), |n| format!("{n:.4}"));
-        Some(format!(
-            "retrain found this model no better than a baseline (or than the signal's own \
-             variance) on its held-out windows (NMSE {}; the linear map {}, the mean {})",
-            nmse("model"),
-            nmse("linear_baseline"),
-            nmse("mean_baseline")
-        ))
-    }
-}
-
 /// A stable id of `bytes` (16 hex digits): FNV-1a, 64 bit, not a security
 /// measure. `retrain` records its recordings' ids, so that `eval` knows a
 /// file it was trained on under any name.
@@ -236,7 +117,7 @@ impl Fnv {
 }
 
 /// A model's id: a hash of what decides its outputs (every weight, as f32,
-/// the window and the scaling), not of the file's bytes. Two runs that
+/// a residual model's skip among them, the window and the scaling), not of the file's bytes. Two runs that
 /// train the same weights give the same id, whenever they ran and whatever
 /// the file is called; a change of weights or units gives another.
 fn model_id(
@@ -338,20 +219,20 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         )));
     }
 
-    let specs = tensor_specs(hidden);
-    let mut tensors = HashMap::with_capacity(specs.len());
-    let mut params = HashMap::with_capacity(specs.len());
-    for (name, shape) in &specs {
+    let mut specs = tensor_specs(hidden);
+    let mut tensors = HashMap::with_capacity(specs.len() + 2);
+    let mut params = HashMap::with_capacity(specs.len() + 2);
+    let read = |name: &str, shape: &[usize]| -> Result<(Tensor, Vec<f32>)> {
         let view = st.tensor(name).map_err(|_| Error::TensorMissing {
             path: path.to_path_buf(),
-            tensor: name.clone(),
-            expected: shape.clone(),
+            tensor: name.to_string(),
+            expected: shape.to_vec(),
         })?;
-        if view.shape() != shape.as_slice() {
+        if view.shape() != shape {
             return Err(Error::TensorShape {
                 path: path.to_path_buf(),
-                tensor: name.clone(),
-                expected: shape.clone(),
+                tensor: name.to_string(),
+                expected: shape.to_vec(),
                 found: view.shape().to_vec(),
             });
         }
@@ -369,19 +250,12 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
                 "tensor `{name}` contains NaN or infinite values (or ones beyond f32's range)"
             )));
         }
+        Ok((t, values))
+    };
+    for (name, shape) in &specs {
+        let (t, values) = read(name, shape)?;
         tensors.insert(name.clone(), t);
         params.insert(name.clone(), values);
-    }
-    let extra: Vec<&str> = st
-        .names()
-        .into_iter()
-        .filter(|n| !tensors.contains_key(*n))
-        .collect();
-    if !extra.is_empty() {
-        return Err(bad(format!(
-            "unexpected tensors {extra:?} (a single-layer encoder/decoder/dense model has exactly {})",
-            specs.len()
-        )));
     }
 
     let window = match (window, meta.window) {
@@ -400,6 +274,32 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     if !(1..=MAX_WINDOW).contains(&window) {
         return Err(bad(format!(
             "a window of {window} samples: this build serves windows of 1 to {MAX_WINDOW}"
+        )));
+    }
+    let skip = read_skip(&st, window, &read, &bad)?;
+    if let Some(skip) = &skip {
+        // Part of what the model computes: in its id, as every weight is.
+        for (name, shape) in Skip::specs(window) {
+            let values = match name.as_str() {
+                skip::WEIGHT => skip.weight(),
+                _ => skip.bias(),
+            };
+            params.insert(name.clone(), values.to_vec());
+            specs.push((name, shape));
+        }
+    }
+    let extra: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !params.contains_key(*n))
+        .collect();
+    if !extra.is_empty() {
+        return Err(bad(format!(
+            "unexpected tensors {extra:?} (a single-layer encoder/decoder/dense model has exactly \
+             {}, and a residual one `{}` and `{}` besides)",
+            tensor_specs(hidden).len(),
+            skip::WEIGHT,
+            skip::BIAS
         )));
     }
     let scaling = meta.scaling.unwrap_or(Scaling::IDENTITY);
@@ -432,8 +332,12 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     }
     let id = model_id(&specs, &params, window, scaling);
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-    let model = Seq2Seq::new(vb, hidden, window)?.with_scaling(scaling);
-    let fast = crate::fast::FastModel::new(&params, hidden, window)?.with_scaling(scaling);
+    let model = Seq2Seq::new(vb, hidden, window)?
+        .with_scaling(scaling)
+        .with_skip(skip.clone())?;
+    let fast = crate::fast::FastModel::new(&params, hidden, window)?
+        .with_scaling(scaling)
+        .with_skip(skip)?;
     // Recorded by `retrain`; for older models, what the column names.
     let unit = |side: &str| {
         let m = meta.metrics.as_ref()?;
@@ -462,6 +366,29 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
         output_unit,
         missing,
     })
+}
+
+/// Reads a tensor of a file by name and expected shape, checked, as F32.
+type ReadTensor<'a> = dyn Fn(&str, &[usize]) -> Result<(Tensor, Vec<f32>)> + 'a;
+
+/// A residual model's skip, where the file has either of its tensors: then
+/// both, of the model's window (`[W, W]` and `[W]`), finite.
+fn read_skip(
+    st: &SafeTensors,
+    window: usize,
+    read: &ReadTensor,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<Option<Skip>> {
+    let names = st.names();
+    if !names.iter().any(|n| [skip::WEIGHT, skip::BIAS].contains(n)) {
+        return Ok(None);
+    }
+    let [(wn, ws), (bn, bs)] = Skip::specs(window);
+    let (_, weight) = read(&wn, &ws)?;
+    let (_, bias) = read(&bn, &bs)?;
+    Skip::new(window, weight, bias)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// H from the recurrent weight's shape, `[4H, H]`; a file whose weights
@@ -500,14 +427,22 @@ fn hidden_size(st: &SafeTensors, path: &Path) -> Result<usize> {
     }
 }
 
-/// Serialises named F32 tensors with our metadata. Returns the file bytes.
+/// Serialises named F32 tensors with our metadata (as version 3 where they
+/// hold a skip). Returns the file bytes.
 pub fn to_bytes(
     tensors: &HashMap<String, Tensor>,
     hidden: usize,
     window: usize,
     meta: &Metadata,
 ) -> Result<Vec<u8>> {
-    let specs = tensor_specs(hidden);
+    let mut specs = tensor_specs(hidden);
+    // A residual model's skip (both tensors, or the missing one is said).
+    let residual = [skip::WEIGHT, skip::BIAS]
+        .iter()
+        .any(|n| tensors.contains_key(*n));
+    if residual {
+        specs.extend(Skip::specs(window));
+    }
     let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(specs.len());
     for (name, shape) in specs {
         let t = tensors
@@ -528,7 +463,7 @@ pub fn to_bytes(
         .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b)?)))
         .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| Error::Shape(e.to_string()))?;
-    safetensors::serialize(views, Some(meta.to_map(hidden, window)))
+    safetensors::serialize(views, Some(meta.to_map(hidden, window, residual)))
         .map_err(|e| Error::Shape(e.to_string()))
 }
 

@@ -18,6 +18,8 @@
 //!   stopping, scoring against the baselines, report and figures.
 //! - [`model`]: the encoder-decoder on candle; teacher-forced and
 //!   autoregressive passes.
+//! - [`skip`]: a residual model's linear skip (the linear map, in the
+//!   network's units), added to the network's translation by both paths.
 //! - [`fast`]: the fast inference path in physical units, over the numeric
 //!   kernel: the crate `pipeline-kernel` in `src/kernel/` (on AVX2 one fused
 //!   kernel per step, product and cell update in registers; elsewhere a GEMM
@@ -109,6 +111,7 @@ pub mod recording;
 pub mod report;
 pub mod scaling;
 pub mod service;
+pub mod skip;
 pub mod stats;
 pub mod telemetry;
 pub mod tools;

@@ -11,6 +11,7 @@ use candle_nn::{LSTM, Linear, Module, VarBuilder};
 
 use crate::error::{Error, Result};
 use crate::scaling::Scaling;
+use crate::skip::Skip;
 
 /// Largest batch one model call takes; longer inputs are processed in chunks.
 pub const MAX_BATCH: usize = 256;
@@ -26,6 +27,9 @@ pub struct Seq2Seq {
     /// Physical units ↔ the network's, applied by [`Seq2Seq::translate_rows`]
     /// (the tensor passes work in the network's units, as training does).
     scaling: Scaling,
+    /// A residual model's linear skip, added by [`Seq2Seq::translate_rows`]
+    /// (the tensor passes are the network alone: what training fits).
+    skip: Option<Skip>,
 }
 
 impl Seq2Seq {
@@ -50,6 +54,7 @@ impl Seq2Seq {
             hidden,
             window,
             scaling: Scaling::IDENTITY,
+            skip: None,
         })
     }
 
@@ -57,6 +62,19 @@ impl Seq2Seq {
     pub fn with_scaling(mut self, scaling: Scaling) -> Self {
         self.scaling = scaling;
         self
+    }
+
+    /// The same model with a linear skip (a residual model), or without;
+    /// the skip must be of the model's window.
+    pub fn with_skip(mut self, skip: Option<Skip>) -> Result<Self> {
+        crate::skip::check_window(skip.as_ref(), self.window)?;
+        self.skip = skip;
+        Ok(self)
+    }
+
+    /// A residual model's skip.
+    pub fn skip(&self) -> Option<&Skip> {
+        self.skip.as_ref()
     }
 
     pub fn hidden(&self) -> usize {
@@ -103,7 +121,8 @@ impl Seq2Seq {
     }
 
     /// Autoregressive translation (inference): step 0 reads 0, each later step
-    /// reads the previous prediction. `[B, W]` → `[B, W]`.
+    /// reads the previous prediction. `[B, W]` → `[B, W]`. The network alone,
+    /// in its units: a residual model's skip is added by `translate_rows`.
     pub fn translate(&self, input: &Tensor) -> Result<Tensor> {
         let mut state = self.encode(input)?;
         let batch = input.dim(0)?;
@@ -119,7 +138,8 @@ impl Seq2Seq {
 
     /// Translates row-major windows `[n, W]` given as a flat slice, in
     /// batches of at most [`MAX_BATCH`], in physical units (the model's
-    /// scaling applied on the way in and out). Returns `[n, W]` row-major.
+    /// scaling applied on the way in and out, a residual model's skip added
+    /// in between). Returns `[n, W]` row-major.
     pub fn translate_rows(&self, input: &[f32]) -> Result<Vec<f32>> {
         if !input.len().is_multiple_of(self.window) {
             return Err(Error::Shape(format!(
@@ -141,7 +161,11 @@ impl Seq2Seq {
                 &chunk_buf[..]
             };
             let x = Tensor::from_slice(chunk, (n, self.window), &Device::Cpu)?;
+            let from = out.len();
             out.extend(self.translate(&x)?.flatten_all()?.to_vec1::<f32>()?);
+            if let Some(skip) = &self.skip {
+                skip.add(chunk, &mut out[from..]);
+            }
         }
         self.scaling.output.denormalise(&mut out);
         Ok(out)

@@ -16,6 +16,7 @@ use crate::model::Seq2Seq;
 use crate::pairs::Pair;
 use crate::rng::Rng;
 use crate::scaling::Scaling;
+use crate::skip::Skip;
 
 mod init;
 pub mod memory;
@@ -56,6 +57,10 @@ pub struct TrainData<'a> {
     /// From the windows' units (and the validation windows') to the
     /// network's, applied to each batch as it is drawn.
     pub scaling: Scaling,
+    /// A residual model's linear skip (network units): each batch's targets,
+    /// and the validation windows', are what it leaves of them, and the
+    /// model trained carries it.
+    pub skip: Option<Skip>,
 }
 
 /// Figures of one point of the run (an epoch, or a validation measurement
@@ -124,8 +129,9 @@ impl std::fmt::Display for Stop {
 
 /// A trained model and how it got there.
 pub struct Trained {
+    /// With its skip, for a residual model.
     pub model: Seq2Seq,
-    /// The parameters by file name, for saving.
+    /// The parameters by file name, for saving (a skip's among them).
     pub tensors: HashMap<String, Tensor>,
     pub history: Vec<EpochStats>,
     /// Optimiser steps taken.
@@ -170,11 +176,23 @@ fn windows_tensors(w: &Windows) -> Result<(Tensor, Tensor, Tensor)> {
     ))
 }
 
-/// Teacher-forced MSE of `model` on `w` (no gradients kept).
+/// Teacher-forced MSE of `model` on `w` (network units; no gradients
+/// kept). A residual model's network is fed and scored on what its skip
+/// leaves of the targets: the same error as the whole model's.
 pub fn teacher_forced_mse(model: &Seq2Seq, w: &Windows) -> Result<f64> {
     if w.is_empty() {
         return Ok(f64::NAN);
     }
+    let residual;
+    let w = match model.skip() {
+        Some(skip) => {
+            let mut r = w.clone();
+            skip.residual(&mut r);
+            residual = r;
+            &residual
+        }
+        None => w,
+    };
     let mut sum = 0f64;
     for start in (0..w.len()).step_by(crate::model::MAX_BATCH) {
         let idx: Vec<usize> = (start..(start + crate::model::MAX_BATCH).min(w.len())).collect();
@@ -236,6 +254,11 @@ pub fn train_validated(
         Some(v) if !v.is_empty() => {
             let mut v = strided_subset(v, MAX_VALIDATION_WINDOWS);
             data.scaling.to_network(&mut v);
+            // Measured in residual space: the network's error there is the
+            // whole model's.
+            if let Some(skip) = &data.skip {
+                skip.residual(&mut v);
+            }
             Some(v)
         }
         _ => None,
@@ -311,6 +334,9 @@ pub fn train_validated(
             });
             let mut batch = windows.gather(idx);
             data.scaling.to_network(&mut batch);
+            if let Some(skip) = &data.skip {
+                skip.residual(&mut batch);
+            }
             let (l, mut grads) = gradients(&model, &vars, &batch, threads)?;
             if let Some(max) = recipe.clip_norm {
                 scale_grads(&mut grads, &vars, max)?;
@@ -399,6 +425,12 @@ pub fn train_validated(
         }
         None => None,
     };
+    // The model trained is the network and its skip: saved and scored so.
+    let model = model.with_skip(data.skip.clone())?;
+    let mut tensors = tensors;
+    if let Some(skip) = &data.skip {
+        tensors.extend(skip.tensors()?);
+    }
     Ok(Trained {
         model,
         tensors,

@@ -320,3 +320,51 @@ async fn durable_steady_state_allocates_nothing_per_window_beyond_the_client() {
     );
     svc.shutdown().await;
 }
+
+/// A residual model's fast path (its skip added to every batch, over the
+/// input scaled into scratch) allocates nothing once the scratch has grown
+/// to the batch, as the service calls it. The least of a few tries: the
+/// count is the process's, and another test's runtime may be starting.
+#[test]
+fn a_residual_model_translates_without_allocating() {
+    let _one_at_a_time = SERIAL.blocking_lock();
+    let w = W as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, scaled) = (
+        dir.path().join("r.safetensors"),
+        dir.path().join("s.safetensors"),
+    );
+    let mut params = common::random_params(8, 3, 0.3);
+    params.push(("skip.weight".into(), vec![w, w], vec![0.01; w * w]));
+    params.push(("skip.bias".into(), vec![w], vec![0.5; w]));
+    common::write_tensors_only(&plain, &params, safetensors::Dtype::F32);
+    let units = pipeline::scaling::Affine {
+        center: 3.0,
+        scale: 2.0,
+    };
+    let scaling = pipeline::scaling::Scaling {
+        method: pipeline::scaling::ScaleMethod::Standard,
+        input: units,
+        output: units,
+    };
+    pipeline::format::set_scaling(&plain, &scaled, scaling).unwrap();
+    let model = pipeline::format::load(&scaled, None).unwrap();
+    assert!(model.model.skip().is_some());
+    let input: Vec<f32> = (0..64 * w).map(|i| (i as f32 * 0.1).sin()).collect();
+    let mut out = vec![0f32; input.len()];
+    let mut scratch = pipeline::fast::Scratch::default();
+    let mut translate = || {
+        (model.fast)
+            .translate_into(&input, &mut out, &mut scratch)
+            .unwrap()
+    };
+    translate();
+    let least = (0..5)
+        .map(|_| {
+            let before = ALLOCATIONS.load(Relaxed);
+            (0..10).for_each(|_| translate());
+            ALLOCATIONS.load(Relaxed) - before
+        })
+        .min();
+    assert_eq!(least, Some(0));
+}

@@ -496,3 +496,6 @@ fn a_model_of_another_route_is_said() {
     );
     assert_eq!(wind.other_route_than("turbine-7", &["turbine-7"]), None);
 }
+
+#[path = "format_residual.rs"]
+mod residual;

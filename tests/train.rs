@@ -29,6 +29,7 @@ fn short_run_lowers_loss_and_improves_translation() {
             fixed: fixed.clone(),
             pair: Some(pair),
             scaling: Scaling::IDENTITY,
+            skip: None,
         },
         |s| {
             calls += 1;
@@ -70,6 +71,7 @@ fn same_seed_same_weights_other_seed_other_weights() {
         fixed,
         pair: Some(pair),
         scaling: Scaling::IDENTITY,
+        skip: None,
     };
     let weights = |r: &Recipe| -> Vec<f32> {
         let t = train(r, &data, |_| {}).unwrap();
@@ -105,6 +107,7 @@ fn bad_recipes_are_refused() {
         fixed: fixed.clone(),
         pair: Some(pair),
         scaling: Scaling::IDENTITY,
+        skip: None,
     };
     for r in [
         Recipe {
@@ -131,6 +134,7 @@ fn bad_recipes_are_refused() {
         fixed,
         pair: None,
         scaling: Scaling::IDENTITY,
+        skip: None,
     };
     assert!(train(&small_recipe(), &csv, |_| {}).is_err());
 }

@@ -263,6 +263,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     fit::parts::by_recording(&mut prepared, &scored);
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     scored.comparison.output_spikes = prepared.recordings.iter().any(|f| f.output_spikes);
+    scored.comparison.residual = loaded.model.skip().is_some();
     let seen = trained.and_then(|(v, _)| (validate > v && overlap).then_some(v));
     if let Some(v) = seen {
         scored.comparison.held_out = false;

@@ -37,6 +37,10 @@ pub(crate) fn info(models_dir: &Path, a: &InfoArgs) -> Result<()> {
         "hidden": m.model.hidden(),
         "created": meta.created,
         "scaling": meta.scaling,
+        // A residual model (`retrain --residual`) serves a linear map of
+        // the window (its `skip` tensors, in the network's units) plus the
+        // network's correction.
+        "residual": m.model.skip().map(|_| "linear"),
         "recipe": meta.recipe,
         "metrics": metrics,
         "serve": {

@@ -1,15 +1,15 @@
 //! `retrain` and `eval`: recipes, recordings, progress bars and reports.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
 use pipeline::data::Dataset;
 use pipeline::format::{self, Metadata};
-use pipeline::train::{self, Recipe, TrainData};
+use pipeline::train::{self, TrainData};
 use pipeline::{eval, report};
 
+mod args;
 pub(crate) mod csv;
 mod memory;
 mod model;
@@ -23,143 +23,13 @@ pub(crate) use csv::{
 
 use super::Usage;
 use super::eval::print_metrics;
+pub(crate) use args::RetrainArgs;
+#[cfg(test)]
+use args::window_len;
+use args::{RecipeName, mark_residual, recipe_from_args, residual_skip, writable_model_path};
 pub(crate) use model::{ModelArgs, load_model};
 pub(crate) use progress::scoring_bar;
 use progress::{TRAINED, budget_bar, progress_bar, stop_on_ctrl_c};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum RecipeName {
-    /// Pairs: random-phase windows, warm-up + cosine decay, gradient clipping.
-    Default,
-    /// The seed tutorial exactly: 76 grid windows, Adam 1e-3, batch 10, 35 epochs.
-    Seed,
-    /// Recordings (the default with --data): a step budget, early stopping
-    /// on the held-out part, the best weights kept.
-    Recording,
-}
-
-#[derive(Args)]
-pub(crate) struct RetrainArgs {
-    /// Built-in pair to train on.
-    #[arg(long, conflicts_with = "data", required_unless_present = "data")]
-    pub(crate) pair: Option<String>,
-    #[command(flatten)]
-    pub(crate) rec: RecordingArgs,
-    /// Scaling fitted on the training part and stored with the model.
-    #[arg(long, default_value = "standard")]
-    pub(crate) scale: pipeline::scaling::ScaleMethod,
-    /// Output model file (default `<models-dir>/<pair>.safetensors`; required
-    /// with --data).
-    #[arg(long)]
-    pub(crate) out: Option<PathBuf>,
-    /// [default: `default` for pairs, `recording` with --data]
-    #[arg(long, value_enum)]
-    pub(crate) recipe: Option<RecipeName>,
-    /// Train for this many epochs (instead of the recipe's budget).
-    #[arg(long, value_parser = positive)]
-    pub(crate) epochs: Option<usize>,
-    /// Budget in optimiser steps.
-    #[arg(long, value_parser = positive)]
-    pub(crate) steps: Option<usize>,
-    /// Budget in time (e.g. 2m): replaces the step budget unless --steps is
-    /// also given. Not bit-reproducible; the report gives the steps taken.
-    #[arg(long, value_parser = pipeline::config::parse_duration)]
-    pub(crate) time_budget: Option<std::time::Duration>,
-    /// Stop after this many validation measurements without improvement.
-    #[arg(long)]
-    pub(crate) patience: Option<usize>,
-    /// Exit with status 2 when the model does not beat both baselines on
-    /// the held-out data (the model and report are still written).
-    #[arg(long)]
-    pub(crate) strict: bool,
-    /// Peak learning rate.
-    #[arg(long)]
-    pub(crate) lr: Option<f64>,
-    /// Windows per optimiser step [default: the recipe's].
-    #[arg(long, value_parser = positive)]
-    pub(crate) batch: Option<usize>,
-    /// LSTM units (the hidden state's size) [default: 75; at most 4096].
-    #[arg(long, value_parser = hidden_size)]
-    pub(crate) hidden: Option<usize>,
-    /// Window length in samples: what the service collects per window and
-    /// the translation's length [default: 24; at most 10000].
-    #[arg(long, value_parser = window_len)]
-    pub(crate) window: Option<usize>,
-    /// Seeds the weights' initialisation and the order of the windows: the
-    /// same seed, data and --threads give the same model, bit for bit, on
-    /// the same CPU type [default: 0].
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Random-phase windows drawn per epoch (pairs only).
-    #[arg(long)]
-    pub(crate) random_windows: Option<usize>,
-}
-
-/// The recipe named by --recipe (or `fallback`), with the flags applied.
-/// Flags that make no recipe (`--window 1`, `--lr 0`) are usage errors.
-pub(crate) fn recipe_from_args(
-    a: &RetrainArgs,
-    fallback: RecipeName,
-) -> std::result::Result<Recipe, Usage> {
-    let mut recipe = match a.recipe.unwrap_or(fallback) {
-        RecipeName::Default => Recipe::default_recipe(),
-        RecipeName::Seed => Recipe::seed(),
-        RecipeName::Recording => Recipe::recording(),
-    };
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = a.$f { recipe.$f = v; } )* };
-    }
-    set!(lr, batch, hidden, window, seed);
-    if let Some(lr) = a.lr
-        && recipe.schedule == train::Schedule::Constant
-    {
-        recipe.lr_final = lr;
-    }
-    if let Some(n) = a.random_windows {
-        recipe.random_windows_per_epoch = n;
-    }
-    // One budget: epochs, or steps and/or time.
-    if let Some(e) = a.epochs {
-        recipe.epochs = e;
-        recipe.steps = None;
-        recipe.time_budget_s = None;
-    }
-    if let Some(t) = a.time_budget {
-        recipe.time_budget_s = Some(t.as_secs_f64());
-        recipe.steps = None;
-    }
-    if let Some(n) = a.steps {
-        recipe.steps = Some(n);
-    }
-    if let Some(p) = a.patience {
-        recipe.patience = Some(p);
-    }
-    match recipe.validate() {
-        Ok(()) => Ok(recipe),
-        Err(pipeline::Error::Data(why)) => Err(Usage(why)),
-        Err(e) => Err(Usage(e.to_string())),
-    }
-}
-
-/// `--out` names a file: said before training, not when its minutes are
-/// spent (a folder read "Not a directory" once the weights were to be
-/// written).
-fn writable_model_path(out: &Path) -> Result<()> {
-    if out.is_dir()
-        || out
-            .as_os_str()
-            .to_string_lossy()
-            .ends_with(std::path::MAIN_SEPARATOR)
-    {
-        return Err(Usage(format!(
-            "--out {}: a folder; name the model file (e.g. {})",
-            out.display(),
-            out.join("model.safetensors").display()
-        ))
-        .into());
-    }
-    Ok(())
-}
 
 pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     stop_on_ctrl_c();
@@ -188,12 +58,15 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     bar.set_prefix(data_name.clone());
     let quiet_log_every = (recipe.epochs / 10).max(1);
     let started = Instant::now();
+    // A pair's values are the network's: the map of its grid windows, as is.
+    let skip = residual_skip(&a, &data.fixed, &pipeline::scaling::Scaling::IDENTITY)?;
     let trained = train::train(
         &recipe,
         &TrainData {
             fixed: data.fixed.clone(),
             pair: data.pair,
             scaling: pipeline::scaling::Scaling::IDENTITY,
+            skip,
         },
         |s| {
             bar.set_position(s.epoch as u64);
@@ -217,7 +90,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
     let (metrics, translated) =
         eval::evaluate(&trained.model, &data.fixed, data.pair, eval::EVAL_SEED)?;
     let created = format::now_rfc3339();
-    let meta = Metadata {
+    let mut meta = Metadata {
         pair: Some(data_name.clone()),
         window: Some(recipe.window),
         recipe: Some(serde_json::to_value(&recipe)?),
@@ -225,6 +98,7 @@ pub(crate) fn retrain(models_dir: &Path, a: RetrainArgs) -> Result<()> {
         created: Some(created.clone()),
         scaling: None,
     };
+    mark_residual(&mut meta, &trained.model);
     let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
     let (json_path, loss_png) = report::write_training_report(
         &out,
@@ -359,7 +233,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     bar.set_prefix("training");
     let started = Instant::now();
     let scaled = !scaling.is_identity();
-    let trained = fit::train(&mut prepared, &scaling, &recipe, threads, |s| {
+    let skip = residual_skip(&a, &prepared.train, &scaling)?;
+    let trained = fit::train(&mut prepared, &scaling, skip, &recipe, threads, |s| {
         bar.set_position((s.progress * 1000.0) as u64);
         // In the network's units (the table after is in the channel's).
         let val = s.val_ar_mse.map_or(String::new(), |v| {
@@ -385,7 +260,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.hidden,
         recipe.window,
     )?
-    .with_scaling(scaling);
+    .with_scaling(scaling)
+    .with_skip(trained.model.skip().cloned())?;
     let bar = scoring_bar(prepared.scored().len());
     let progress = |done: usize| bar.set_position(done as u64);
     let run = fit::Scoring {
@@ -403,6 +279,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         ) && trained.best.is_some_and(|(step, _)| step == trained.steps);
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     scored.comparison.output_spikes = prepared.recordings.iter().any(|f| f.output_spikes);
+    scored.comparison.residual = trained.model.skip().is_some();
     let ranges = fit::Ranges::of_training(&prepared);
     let beyond = ranges
         .filter(|_| scored.comparison.held_out)
@@ -422,7 +299,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
              pair's curve; a file name of its own avoids both"
         );
     }
-    let meta = Metadata {
+    let mut meta = Metadata {
         pair: Some(name),
         window: Some(recipe.window),
         recipe: Some(serde_json::to_value(&recipe)?),
@@ -479,6 +356,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         created: Some(created.clone()),
         scaling: Some(scaling),
     };
+    mark_residual(&mut meta, &trained.model);
     let id = format::save(&out, &trained.tensors, recipe.hidden, recipe.window, &meta)?;
     let report = fit::FitReport {
         model: out.display().to_string(),
@@ -560,34 +438,6 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         std::process::exit(2);
     }
     Ok(())
-}
-
-/// A count that must be at least 1 (a usage error, before any file is read).
-/// A window length a model file may have (refused after training, else).
-fn window_len(s: &str) -> std::result::Result<usize, String> {
-    match positive(s)? {
-        // The recipe's own bound, said here before any file is read.
-        1 => Err("must be at least 2".into()),
-        w if w > format::MAX_WINDOW => Err(format!("at most {}", format::MAX_WINDOW)),
-        w => Ok(w),
-    }
-}
-
-/// A hidden size to train: a hundred thousand units took memory without
-/// end (a weight matrix alone is 4 × 10¹⁰ values).
-fn hidden_size(s: &str) -> std::result::Result<usize, String> {
-    match positive(s)? {
-        h if h > train::MAX_HIDDEN => Err(format!("at most {}", train::MAX_HIDDEN)),
-        h => Ok(h),
-    }
-}
-
-fn positive(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 #[cfg(test)]

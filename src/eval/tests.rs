@@ -125,7 +125,8 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
     let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.01)).unwrap();
     let v = c.verdict();
     assert!(
-        v.contains("the linear map is close to exact here (NMSE 0.0001)"),
+        v.contains("the linear map is close to exact here (NMSE 0.0001)")
+            && v.contains("retrain --residual: the model is then the linear map"),
         "{v}"
     );
     let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(0.4)).unwrap();
@@ -135,9 +136,17 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
         "{}",
         c.verdict()
     );
-    // An error within windows instead: more training.
+    // An error within windows instead: more training, or a model of what
+    // the linear map leaves (not offered again to one that is so).
     c.error_parts = crate::eval::ErrorParts::default();
-    assert!(c.verdict().contains("longer training"), "{}", c.verdict());
+    let v = c.verdict();
+    assert!(
+        v.contains("longer training") && v.contains("or retrain --residual"),
+        "{v}"
+    );
+    c.residual = true;
+    assert!(!c.verdict().contains("--residual"), "{}", c.verdict());
+    c.residual = false;
     // Beyond the training range: extrapolation is named when the model
     // wins within it, more training when it was still improving.
     c.beyond_training = true;
@@ -161,7 +170,8 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
     assert!(
         v.contains("looks like a missing-value code or a logger's fill")
             && v.contains("--missing")
-            && !v.contains("train longer"),
+            && !v.contains("train longer")
+            && !v.contains("--residual"),
         "{v}"
     );
 }

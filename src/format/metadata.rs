@@ -29,14 +29,24 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub(super) fn to_map(&self, hidden: usize, window: usize) -> HashMap<String, String> {
+    /// The map written; `residual`: the file holds a skip. Its version is
+    /// the lowest that holds it: a build of an older version refuses a
+    /// file it would serve wrong, and keeps reading the others.
+    pub(super) fn to_map(
+        &self,
+        hidden: usize,
+        window: usize,
+        residual: bool,
+    ) -> HashMap<String, String> {
         let mut m = HashMap::new();
         m.insert("format".into(), FORMAT_NAME.into());
         let scaling = self.scaling.filter(|s| !s.is_identity());
-        m.insert(
-            "format_version".into(),
-            if scaling.is_some() { "2" } else { "1" }.into(),
-        );
+        let version = match (residual, scaling.is_some()) {
+            (true, _) => "3",
+            (false, true) => "2",
+            (false, false) => "1",
+        };
+        m.insert("format_version".into(), version.into());
         if let Some(s) = scaling {
             // Serialising plain numbers cannot fail.
             m.insert(

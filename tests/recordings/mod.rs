@@ -463,7 +463,7 @@ fn several_files_and_the_same_seed_give_the_same_weights() {
     };
     let before = p.train.clone();
     let mut weights = |threads: usize| {
-        let t = pipeline::fit::train(&mut p, &scaling, &recipe, threads, |_| {}).unwrap();
+        let t = pipeline::fit::train(&mut p, &scaling, None, &recipe, threads, |_| {}).unwrap();
         assert_eq!(t.steps, 6);
         assert_eq!(t.history.len(), 3, "a measurement every 2 steps");
         let params = pipeline::train::params(&t.tensors).unwrap();
@@ -520,5 +520,6 @@ fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
 mod against;
 mod changes;
 mod fleet;
+mod residual;
 mod runs;
 mod topics;
