@@ -29,6 +29,7 @@ pub use segment::{Segment, windows};
 pub use streams::{MAX_STREAMS, listed};
 pub use text::parse_delimiter;
 use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
+pub use zone::Zone;
 
 /// Why a row is not read.
 enum Refusal {
@@ -371,12 +372,19 @@ impl Recording {
                 let (order, unit) = (date_order, time_unit);
                 let seconds =
                     |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), order, unit);
-                let read = match (clock, clock.filter(|_| hours).and_then(time::hour_number)) {
+                let mut read = match (clock, clock.filter(|_| hours).and_then(time::hour_number)) {
                     (None, _) => seconds(date),
                     // `Date,Hour` (hourly exports): the date's midnight and the hours.
                     (Some(_), Some(hours)) => seconds(date).map(|s| s + 3600.0 * hours),
                     (Some(clock), None) => seconds(&join(date, clock)),
                 };
+                // A wall clock's stamps in the zone named: the instants.
+                if let Some(z) = &opts.time_zone
+                    && time::local_text(date, clock)
+                    && !time::dateless(date)
+                {
+                    read = read.map(|s| z.to_utc(s, times.last().copied()));
+                }
                 read.map(Some).map_err(|why| {
                     let reversed = clock.is_some_and(|c| seconds(&join(c, date)).is_ok());
                     Refusal::Time(time::stamp_refusal(label, why, clock, reversed))
@@ -393,6 +401,11 @@ impl Recording {
                         // Or a time of day or since the start, no date.
                         rec.time_clock = cell(1).is_none() && cell(0).is_some_and(time::dateless);
                         rec.time_local &= !rec.time_clock;
+                        // Read in their zone: no clock change shifts them.
+                        if rec.time_local && opts.time_zone.is_some() {
+                            rec.time_local = false;
+                            rec.time_zone = opts.time_zone.as_ref().map(|z| z.name().to_string());
+                        }
                     }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).
@@ -593,3 +606,4 @@ mod tests;
 mod text;
 pub(crate) mod time;
 mod topics;
+mod zone;

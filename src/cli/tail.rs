@@ -34,6 +34,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 time_column: a.time_column.clone(),
                 max_gap: a.max_gap,
                 date_order: None,
+                time_zone: a.time_zone.clone(),
                 skip_lines: a.skip_lines,
                 stream_column: a.stream_column.clone().map(StreamColumn::Column),
                 rows_of: a.rows_of.clone(),

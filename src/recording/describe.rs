@@ -82,7 +82,10 @@ impl Recording {
         // `publish` stamps its messages, and the model its span, so: a
         // local time's hour off where the reader does not know it.
         if self.time_local {
-            parts.push("times without a zone, read as UTC".into());
+            parts.push("times without a zone, read as UTC (--time-zone names theirs)".into());
+        }
+        if let Some(z) = &self.time_zone {
+            parts.push(format!("times in {z}"));
         }
         if self.encoding != Encoding::Utf8.name() {
             parts.push(self.encoding.to_string());

@@ -60,6 +60,9 @@ pub struct CsvOptions {
     /// The order of day and month in slashed dates (`3/1/2026`); `None`:
     /// what the dates show (a day past the 12th), else refused.
     pub date_order: Option<DateOrder>,
+    /// The zone of a time column's stamps written without an offset
+    /// (`None`: read as UTC, and said so).
+    pub time_zone: Option<super::Zone>,
     /// Lines at the top that are no part of the table (a logger's preamble
     /// above the header), read as comment lines.
     pub skip_lines: usize,
@@ -106,6 +109,7 @@ impl Default for CsvOptions {
             time: Vec::new(),
             max_gap: None,
             date_order: None,
+            time_zone: None,
             skip_lines: 0,
             stream: None,
             only_stream: None,

@@ -90,6 +90,9 @@ pub struct Recording {
     /// clock change shifts by an hour.
     #[serde(skip)]
     pub time_local: bool,
+    /// The zone its local stamps were read in (`--time-zone`).
+    #[serde(skip)]
+    pub time_zone: Option<String>,
     /// Its stamps are times without a date (`13:05:17`, `0:00.008`): of a
     /// day, or since the recording's start.
     #[serde(skip)]

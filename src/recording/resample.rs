@@ -190,6 +190,8 @@ pub(super) fn read(
     // Each channel's steps back in file order (within a stream): how
     // many, and the first (its line, how far).
     let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
+    // The last time read in its zone, in file order (see `Zone::to_utc`).
+    let mut last_read = None;
     for (index, row) in rows.enumerate() {
         let (byte, r) = row.map_err(unreadable)?;
         // An InfluxDB export repeats the header above each table.
@@ -238,7 +240,16 @@ pub(super) fn read(
             )));
         }
         let t = match time::seconds(stamp, delimiter, None, opts.date_order, unit) {
-            Ok(t) => t,
+            // A wall clock's stamps in the zone named: the instants (the
+            // hour that comes twice told by the row before, in file order).
+            Ok(t) => match &opts.time_zone {
+                Some(z) if time::local_text(stamp, None) => {
+                    let t = z.to_utc(t, last_read);
+                    last_read = Some(t);
+                    t
+                }
+                _ => t,
+            },
             Err(_) if opts.skip_bad_rows => {
                 skipped += 1;
                 continue;
@@ -360,8 +371,9 @@ pub(super) fn read(
         {
             return Err(fail(format!(
                 "line {at}: time goes back {} in {:?}'s rows, which are otherwise in order: local \
-                 time across a daylight-saving change (an hour that comes twice)? Export with a \
-                 UTC offset, or in UTC; sorted, the two hours would be merged",
+                 time across a daylight-saving change (an hour that comes twice)? Name the \
+                 stamps' zone (--time-zone Europe/Berlin), or export with a UTC offset or in \
+                 UTC; sorted, the two hours would be merged",
                 time::span(*back),
                 names[ch]
             )));

@@ -252,8 +252,8 @@ fn serial_dates(times: &[f64], step: Option<f64>) -> Option<String> {
 /// Said of a gap that is a clock change.
 const DST_HINT: &str = " — an hour skipped or repeated in the small hours of a Sunday: a change to or from \
      daylight saving time? Local stamps without an offset from UTC skip an hour in spring and \
-     repeat one in autumn; export them in UTC, or with their offset from UTC, to keep the \
-     windows across it";
+     repeat one in autumn; name their zone (--time-zone Europe/Berlin), or export them in UTC \
+     or with their offset from UTC, to keep the windows across it";
 
 /// Whether a row's time cells (a date, and a time of day in a second
 /// column) are a date in local time: not a number (seconds, epoch: UTC or

@@ -408,6 +408,8 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
     let copied = retrain(&csv, &model, &["--data", copy.to_str().unwrap()]);
     let gap = retrain(&csv, &model, &["--max-gap", "1h"]);
     let order = retrain(&csv, &model, &["--date-order", "mdy"]);
+    let zone = retrain(&csv, &model, &["--time-zone", "Europe/Berlin"]);
+    let mars = retrain(&csv, &model, &["--time-zone", "Mars/Olympus"]);
     // Flags that make no recipe.
     let window = retrain(&csv, &model, &["--window", "1"]);
     let lr = retrain(&csv, &model, &["--lr", "0"]);
@@ -416,6 +418,11 @@ fn a_file_named_twice_or_a_gap_without_a_time_column_is_a_usage_error() {
         (copied, "hold the same bytes"),
         (gap, "--max-gap needs --time-column"),
         (order, "--date-order needs --time-column"),
+        (zone, "--time-zone needs --time-column"),
+        (
+            mars,
+            "\"Mars/Olympus\" is no time zone: an IANA name such as Europe/Berlin",
+        ),
         (window, "must be at least 2"),
         (lr, "learning rates must be positive"),
     ] {

@@ -56,6 +56,12 @@ pub(crate) struct CsvArgs {
     /// what the dates show: a day past the 12th]
     #[arg(long, value_parser = pipeline::recording::DateOrder::parse)]
     pub(crate) date_order: Option<pipeline::recording::DateOrder>,
+    /// The zone of a time column's stamps written without an offset from
+    /// UTC, as an IANA name (Europe/Berlin, America/New_York): read as the
+    /// instants they were, across daylight-saving changes [default: UTC,
+    /// and said; eval: what training was given]
+    #[arg(long, value_name = "ZONE", value_parser = pipeline::recording::Zone::parse)]
+    pub(crate) time_zone: Option<pipeline::recording::Zone>,
     /// Lines at the top of the file that are no part of the table, such as
     /// a logger's preamble above the header (`Test name: cell_07`) [default:
     /// 0, or for `eval` what training was given; lines starting with `#` are
@@ -205,6 +211,11 @@ impl CsvArgs {
                 "--date-order needs --time-column: the column whose dates it reads".into(),
             ));
         }
+        if self.time_zone.is_some() && self.time_column.is_empty() {
+            return Err(super::Usage(
+                "--time-zone needs --time-column: the column whose stamps it reads".into(),
+            ));
+        }
         if let [date, clock] = &self.time_column[..]
             && date == clock
         {
@@ -228,6 +239,7 @@ impl CsvArgs {
             time: self.time_column.clone(),
             max_gap: self.max_gap.map(|d| d.as_secs_f64()),
             date_order: self.date_order,
+            time_zone: self.time_zone.clone(),
             skip_lines: self.skip_lines.unwrap_or(0),
             stream: self
                 .stream_column

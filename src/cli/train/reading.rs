@@ -2,7 +2,7 @@
 //! flags it was given, so that `eval` reads the same file, or a later one
 //! from the same logger, the same way without being told again.
 
-use pipeline::recording::{Column, DateOrder, Decimal, parse_delimiter};
+use pipeline::recording::{Column, DateOrder, Decimal, Zone, parse_delimiter};
 use serde_json::{Value, json};
 
 use super::CsvArgs;
@@ -54,6 +54,7 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "delimiter": a.delimiter.map(|d| (d as char).to_string()),
         "decimal": a.decimal.map(Decimal::flag),
         "date_order": a.date_order.map(DateOrder::flag),
+        "time_zone": a.time_zone.as_ref().map(Zone::name),
         "skip_lines": a.skip_lines.unwrap_or(0),
         "stream_column": a.stream_column.as_ref().and_then(StreamColumn::column).map(column),
         // `--stream-column none`: a file whose rows looked like several
@@ -109,6 +110,16 @@ pub(crate) fn as_trained(a: &CsvArgs, metrics: Option<&Value>) -> (CsvArgs, Vec<
     {
         taken.push(format!("--date-order {}", o.flag()));
         a.date_order = Some(o);
+    }
+    // So does the zone its stamps were read in.
+    let zone = r["time_zone"].as_str().and_then(|z| Zone::parse(z).ok());
+    if let Some(z) = zone
+        && a.time_zone.is_none()
+        && !trained.is_empty()
+        && a.time_column == trained
+    {
+        taken.push(format!("--time-zone {}", z.name()));
+        a.time_zone = Some(z);
     }
     // Missing-value codes are the logger's: taken unless others are given.
     let codes = r["missing"].as_array().map(|m| {
@@ -211,6 +222,7 @@ mod tests {
             time_column: Vec::new(),
             max_gap: None,
             date_order: None,
+            time_zone: None,
             skip_lines: None,
             stream_column: None,
             rows_of: None,
@@ -231,6 +243,7 @@ mod tests {
             time_column: vec![Column::Name("Zeit".into())],
             max_gap: Some(std::time::Duration::from_secs(300)),
             date_order: Some(DateOrder::MonthFirst),
+            time_zone: Some(Zone::parse("Europe/Berlin").unwrap()),
             skip_lines: Some(4),
             stream_column: Some(StreamColumn::Column(Column::Name("turbine".into()))),
             rows_of: Some(Column::Name("/motor3/pwm_cmd".into())),
@@ -245,6 +258,7 @@ mod tests {
                 "--time-column \"Zeit\"",
                 "--max-gap 300s",
                 "--date-order mdy",
+                "--time-zone Europe/Berlin",
                 "--missing -9999",
                 "--missing -999.9",
                 "--skip-lines 4",
@@ -272,8 +286,8 @@ mod tests {
         let (got, _) = as_trained(&given, Some(&metrics));
         assert_eq!(got.time_column, [Column::Index(0)]);
         assert_eq!((got.max_gap, got.delimiter), (None, Some(b';')));
-        // Nor an order of day and month read in another column.
-        assert_eq!(got.date_order, None);
+        // Nor an order of day and month, or a zone, read in another column.
+        assert_eq!((got.date_order, got.time_zone), (None, None));
         // A delimiter given takes no decimal separator from training.
         assert_eq!(got.decimal, None);
         // A date's and a time of day's columns are taken together.

@@ -15,6 +15,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         time_column: Vec::new(),
         max_gap: None,
         date_order: None,
+        time_zone: None,
         skip_lines: None,
         stream_column: None,
         rows_of: None,

@@ -313,6 +313,22 @@ fn an_hour_that_comes_twice_is_refused_and_shuffled_rows_are_sorted() {
     let shuffled = format!("time,a,b\n{}\n", rows.join("\n"));
     let r = read(&shuffled, &opts).unwrap();
     assert_eq!(r.rows, 24, "{:?}", r.resampled);
+    // With their zone named, the hour that comes twice is two hours: 30
+    // ticks of 10 min from 00:00 local (22:00 UTC the day before), each
+    // change its own, none merged.
+    let zoned = CsvOptions {
+        time_zone: Some(crate::recording::Zone::parse("Europe/Berlin").unwrap()),
+        ..opts
+    };
+    let r = read(&text, &zoned).unwrap();
+    assert_eq!(r.rows, 30, "{:?}", r.resampled);
+    let second_pass: Vec<f32> = (0..6).map(|k| 9.0 + k as f32 * 0.1).collect();
+    let input = &r.segments[0].input;
+    let at = input.iter().position(|&v| v == 9.0).unwrap();
+    assert_eq!(at, 18, "02:00 CET is the 19th tick: {input:?}");
+    for (k, v) in second_pass.iter().enumerate() {
+        assert!((input[at + k] - v).abs() < 1e-6, "{input:?}");
+    }
 }
 
 /// An hourly portal export in long format: a row per station, parameter

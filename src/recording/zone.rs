@@ -1,0 +1,107 @@
+//! A recording's time zone (`--time-zone Europe/Berlin`): stamps written
+//! without an offset, on a wall clock that daylight saving time moves,
+//! read as the instants they were (the IANA database, bundled: jiff).
+
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+
+/// A named time zone.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Zone {
+    /// The zone an IANA name names (`Europe/Berlin`, `America/New_York`,
+    /// `UTC`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let name = s.trim();
+        TimeZone::get(name)
+            .map(|tz| Zone {
+                name: name.to_string(),
+                tz,
+            })
+            .map_err(|_| {
+                format!(
+                    "{name:?} is no time zone: an IANA name such as Europe/Berlin, \
+                     America/New_York or UTC"
+                )
+            })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Seconds since the epoch of `local`: a date and time on this zone's
+    /// wall clock, in seconds since 1970 as if it were UTC. In the hour
+    /// that comes twice when the clocks go back, its first pass, unless
+    /// that lies before `after` (the time of the row before, in a file in
+    /// time order) where its second does not; a time the clocks skip (in
+    /// spring) with the offset before the change, as a clock not moved
+    /// would show it.
+    pub fn to_utc(&self, local: f64, after: Option<f64>) -> f64 {
+        let Ok(at) = jiff::Timestamp::from_second(local.floor() as i64) else {
+            return local;
+        };
+        let wall = TimeZone::UTC.to_datetime(at);
+        let secs = |o: Offset| f64::from(o.seconds());
+        let offset = match self.tz.to_ambiguous_timestamp(wall).offset() {
+            AmbiguousOffset::Unambiguous { offset } => secs(offset),
+            AmbiguousOffset::Gap { before, .. } => secs(before),
+            AmbiguousOffset::Fold {
+                before,
+                after: second,
+            } => match after {
+                Some(prev) if local - secs(before) < prev && local - secs(second) >= prev => {
+                    secs(second)
+                }
+                _ => secs(before),
+            },
+        };
+        local - offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Berlin's wall clock across both changes of 2025, as seconds as if
+    /// UTC: winter +1 h, summer +2 h; the skipped hour read with winter's
+    /// offset; the repeated hour's first pass, then its second once a row
+    /// of the first came before.
+    #[test]
+    fn berlins_wall_clock_is_read_as_its_instants() {
+        let z = Zone::parse(" Europe/Berlin ").unwrap();
+        assert_eq!(z.name(), "Europe/Berlin");
+        // 2025-01-15 12:00 local = 11:00 UTC.
+        let jan = 1_736_942_400.0;
+        assert_eq!(z.to_utc(jan, None), jan - 3600.0);
+        // 2025-07-15 12:00 local = 10:00 UTC.
+        let jul = 1_752_580_800.0;
+        assert_eq!(z.to_utc(jul, None), jul - 7200.0);
+        // 2025-03-30 02:30 does not exist: read as 01:30 UTC (winter's).
+        let gap = 1_743_301_800.0;
+        assert_eq!(z.to_utc(gap, None), gap - 3600.0);
+        // 2025-10-26 02:30 comes twice: 00:30 UTC first, 01:30 UTC second.
+        let fold = 1_761_445_800.0;
+        assert_eq!(z.to_utc(fold, None), fold - 7200.0);
+        let first_pass_end = fold + 25.0 * 60.0 - 7200.0; // 02:55 first pass
+        assert_eq!(z.to_utc(fold, Some(first_pass_end)), fold - 3600.0);
+        // A fraction of a second is kept.
+        assert_eq!(z.to_utc(jan + 0.25, None), jan - 3600.0 + 0.25);
+        assert!(
+            Zone::parse("Mars/Olympus")
+                .unwrap_err()
+                .contains("no time zone")
+        );
+        assert_eq!(Zone::parse("UTC").unwrap().to_utc(jan, None), jan);
+    }
+}
