@@ -372,19 +372,17 @@ impl Recording {
                 let (order, unit) = (date_order, time_unit);
                 let seconds =
                     |t: &[u8]| time::seconds(t, delimiter, convention.as_ref(), order, unit);
-                let mut read = match (clock, clock.filter(|_| hours).and_then(time::hour_number)) {
-                    (None, _) => seconds(date),
-                    // `Date,Hour` (hourly exports): the date's midnight and the hours.
-                    (Some(_), Some(hours)) => seconds(date).map(|s| s + 3600.0 * hours),
-                    (Some(clock), None) => seconds(&join(date, clock)),
-                };
                 // A wall clock's stamps in the zone named: the instants.
-                if let Some(z) = &opts.time_zone
-                    && time::local_text(date, clock)
-                    && !time::dateless(date)
-                {
-                    read = read.map(|s| z.to_utc(s, times.last().copied()));
-                }
+                let wall = (opts.time_zone.as_ref())
+                    .filter(|_| time::local_text(date, clock) && !time::dateless(date));
+                let zoned = |s: f64| wall.map_or(s, |z| z.to_utc(s, times.last().copied()));
+                let read = match (clock, clock.filter(|_| hours).and_then(time::hour_number)) {
+                    (None, _) => seconds(date).map(zoned),
+                    // `Date,Hour` (hourly exports): the date's midnight and
+                    // the hours since (25 on the day the clocks go back).
+                    (Some(_), Some(hours)) => seconds(date).map(|s| zoned(s) + 3600.0 * hours),
+                    (Some(clock), None) => seconds(&join(date, clock)).map(zoned),
+                };
                 read.map(Some).map_err(|why| {
                     let reversed = clock.is_some_and(|c| seconds(&join(c, date)).is_ok());
                     Refusal::Time(time::stamp_refusal(label, why, clock, reversed))
@@ -402,9 +400,11 @@ impl Recording {
                         rec.time_clock = cell(1).is_none() && cell(0).is_some_and(time::dateless);
                         rec.time_local &= !rec.time_clock;
                         // Read in their zone: no clock change shifts them.
-                        if rec.time_local && opts.time_zone.is_some() {
+                        // (Stamps with offsets, or numbers, take none.)
+                        if let Some(z) = &opts.time_zone {
+                            rec.time_zone = Some(z.name().to_string());
+                            rec.time_zone_unused = !rec.time_local;
                             rec.time_local = false;
-                            rec.time_zone = opts.time_zone.as_ref().map(|z| z.name().to_string());
                         }
                     }
                     times.extend(t);

@@ -84,8 +84,12 @@ impl Recording {
         if self.time_local {
             parts.push("times without a zone, read as UTC (--time-zone names theirs)".into());
         }
-        if let Some(z) = &self.time_zone {
-            parts.push(format!("times in {z}"));
+        match (&self.time_zone, self.time_zone_unused) {
+            (Some(z), false) => parts.push(format!("times in {z}")),
+            (Some(z), true) => parts.push(format!(
+                "--time-zone {z} unused: the stamps carry their offsets, or are numbers"
+            )),
+            (None, _) => {}
         }
         if self.encoding != Encoding::Utf8.name() {
             parts.push(self.encoding.to_string());

@@ -93,6 +93,9 @@ pub struct Recording {
     /// The zone its local stamps were read in (`--time-zone`).
     #[serde(skip)]
     pub time_zone: Option<String>,
+    /// A zone was named, but its stamps carry offsets or are numbers.
+    #[serde(skip)]
+    pub time_zone_unused: bool,
     /// Its stamps are times without a date (`13:05:17`, `0:00.008`): of a
     /// day, or since the recording's start.
     #[serde(skip)]

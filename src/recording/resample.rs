@@ -190,8 +190,9 @@ pub(super) fn read(
     // Each channel's steps back in file order (within a stream): how
     // many, and the first (its line, how far).
     let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
-    // The last time read in its zone, in file order (see `Zone::to_utc`).
-    let mut last_read = None;
+    // Each stream's and channel's last time read, in file order (see
+    // `Zone::to_utc`).
+    let mut last_read: HashMap<(usize, Vec<u8>), f64> = HashMap::new();
     for (index, row) in rows.enumerate() {
         let (byte, r) = row.map_err(unreadable)?;
         // An InfluxDB export repeats the header above each table.
@@ -239,17 +240,28 @@ pub(super) fn read(
                  cannot be put in order across midnight; export the date with them"
             )));
         }
+        // The row before of the same stream and channel (a long export's
+        // rows of two channels share their times), in file order.
+        let key = (
+            s,
+            match &source {
+                Source::Rows { name, .. } => cell(&r, *name).to_vec(),
+                Source::Columns(_) => Vec::new(),
+            },
+        );
         let t = match time::seconds(stamp, delimiter, None, opts.date_order, unit) {
             // A wall clock's stamps in the zone named: the instants (the
-            // hour that comes twice told by the row before, in file order).
-            Ok(t) => match &opts.time_zone {
-                Some(z) if time::local_text(stamp, None) => {
-                    let t = z.to_utc(t, last_read);
-                    last_read = Some(t);
-                    t
-                }
-                _ => t,
-            },
+            // hour that comes twice told by the row before).
+            Ok(t) => {
+                let t = match &opts.time_zone {
+                    Some(z) if time::local_text(stamp, None) => {
+                        z.to_utc(t, last_read.get(&key).copied())
+                    }
+                    _ => t,
+                };
+                last_read.insert(key, t);
+                t
+            }
             Err(_) if opts.skip_bad_rows => {
                 skipped += 1;
                 continue;

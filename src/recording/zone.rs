@@ -42,10 +42,11 @@ impl Zone {
     /// Seconds since the epoch of `local`: a date and time on this zone's
     /// wall clock, in seconds since 1970 as if it were UTC. In the hour
     /// that comes twice when the clocks go back, its first pass, unless
-    /// that lies before `after` (the time of the row before, in a file in
-    /// time order) where its second does not; a time the clocks skip (in
-    /// spring) with the offset before the change, as a clock not moved
-    /// would show it.
+    /// the row before (`after`, in a file in time order) lies half that
+    /// hour or more past the first pass, or at it exactly (an hourly
+    /// file's `02:00` twice): a row a little late in the first pass stays
+    /// there. A time the clocks skip (in spring) is read with the offset
+    /// before the change, as a clock not moved would show it.
     pub fn to_utc(&self, local: f64, after: Option<f64>) -> f64 {
         let Ok(at) = jiff::Timestamp::from_second(local.floor() as i64) else {
             return local;
@@ -58,12 +59,13 @@ impl Zone {
             AmbiguousOffset::Fold {
                 before,
                 after: second,
-            } => match after {
-                Some(prev) if local - secs(before) < prev && local - secs(second) >= prev => {
-                    secs(second)
+            } => {
+                let (first, fold) = (local - secs(before), secs(before) - secs(second));
+                match after {
+                    Some(prev) if prev - first >= fold / 2.0 || prev == first => secs(second),
+                    _ => secs(before),
                 }
-                _ => secs(before),
-            },
+            }
         };
         local - offset
     }
@@ -94,7 +96,23 @@ mod tests {
         let fold = 1_761_445_800.0;
         assert_eq!(z.to_utc(fold, None), fold - 7200.0);
         let first_pass_end = fold + 25.0 * 60.0 - 7200.0; // 02:55 first pass
-        assert_eq!(z.to_utc(fold, Some(first_pass_end)), fold - 3600.0);
+        let (two, half_past) = (fold - 1800.0, fold);
+        assert_eq!(z.to_utc(two, Some(first_pass_end)), two - 3600.0);
+        // 02:30 after 02:55 is less than half the hour back: a late row.
+        assert_eq!(
+            z.to_utc(half_past, Some(first_pass_end)),
+            half_past - 7200.0
+        );
+        // An hourly file's 02:00 twice: the second is the second pass.
+        assert_eq!(z.to_utc(two, Some(two - 7200.0)), two - 3600.0);
+        // A row 2 s late in the first pass stays there; within the second
+        // pass, a row a little late stays in the second.
+        assert_eq!(z.to_utc(fold, Some(fold + 2.0 - 7200.0)), fold - 7200.0);
+        let second_pass = fold + 300.0 - 3600.0; // 02:35, second pass
+        assert_eq!(
+            z.to_utc(fold + 180.0, Some(second_pass)),
+            fold + 180.0 - 3600.0
+        );
         // A fraction of a second is kept.
         assert_eq!(z.to_utc(jan + 0.25, None), jan - 3600.0 + 0.25);
         assert!(

@@ -329,6 +329,21 @@ fn an_hour_that_comes_twice_is_refused_and_shuffled_rows_are_sorted() {
     for (k, v) in second_pass.iter().enumerate() {
         assert!((input[at + k] - v).abs() < 1e-6, "{input:?}");
     }
+    // The same rows in long format, a row per channel and time: each
+    // channel's row before is its own (the other's shares its time).
+    let mut long = String::from("time,name,value\n");
+    for row in text.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        long += &format!("{0},a,{1}\n{0},b,{2}\n", cells[0], cells[1], cells[2]);
+    }
+    let by_name = CsvOptions {
+        time: vec![Column::Name("time".into())],
+        names: Some((Column::Name("name".into()), Column::Name("value".into()))),
+        ..zoned
+    };
+    let r = read(&long, &by_name).unwrap();
+    assert_eq!(r.rows, 30, "{:?}", r.resampled);
+    assert_eq!(r.segments[0].input[18], 9.0);
 }
 
 /// An hourly portal export in long format: a row per station, parameter

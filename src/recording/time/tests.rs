@@ -138,6 +138,29 @@ fn local_stamps_in_their_zone_have_no_clock_changes() {
         };
         Recording::from_bytes(text.as_bytes(), std::path::Path::new("rec.csv"), &opts).unwrap()
     };
+    // An hourly export: 02:00 twice.
+    let hourly: String = ["Datum;Uhrzeit;x;y"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(
+            [0, 1, 2, 2, 3, 4]
+                .iter()
+                .enumerate()
+                .map(|(i, h)| format!("25.10.2026;{h:02}:00:00;{i};0")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r = zone(&hourly);
+    assert_eq!((r.segments.len(), r.rows, r.repeated_times), (1, 6, 0));
+    assert_eq!((r.time_step, r.time_gaps), (Some(3600.0), 0));
+    // A zone named for stamps with offsets is said to be unused.
+    let offsets = hourly.replace(":00:00;", ":00:00+01:00;");
+    let r = zone(&offsets);
+    assert!(
+        r.read_as().contains("--time-zone Europe/Berlin unused"),
+        "{}",
+        r.read_as()
+    );
     for (text, rows) in [(&autumn, 20), (&spring, 12)] {
         let r = zone(text);
         assert_eq!(
