@@ -338,11 +338,11 @@ pub fn t_figure(t: f64) -> String {
 const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (another channel, other \
      units or another period: see the warning above), which more data or training does not mend";
 
-/// The advice for a model whose error is mostly slow (the warning says
-/// what it is made of).
 /// What `--residual` does, where the linear map wins.
 const RESIDUAL: &str = "retrain --residual: the model is then the linear map and a network trained \
      on what the map leaves, at least about as good as the map";
+/// The advice for a model whose error is mostly slow (the warning says
+/// what it is made of).
 const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";
 
 /// A linear map's NMSE below which it is close to exact (the verdict says

@@ -312,7 +312,16 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
             .get(name)
             .map_or(0.0, |v| v.iter().map(|x| x.abs() as f64).sum::<f64>())
     };
-    let reach = (head("dense.weight") + head("dense.bias")) * scaling.output.scale.abs()
+    // A residual model's skip grows with its input: bounded here for
+    // inputs within a million spreads of their centre.
+    let largest = |v: &mut dyn Iterator<Item = f64>| v.fold(0.0, f64::max);
+    let skip_reach = params.get(skip::WEIGHT).map_or(0.0, |w| {
+        let rows = w.chunks(window.max(1));
+        1e6 * largest(&mut rows.map(|r| r.iter().map(|x| x.abs() as f64).sum::<f64>()))
+    }) + (params.get(skip::BIAS))
+        .map_or(0.0, |b| largest(&mut b.iter().map(|x| x.abs() as f64)));
+    let reach = (head("dense.weight") + head("dense.bias") + skip_reach)
+        * scaling.output.scale.abs()
         + scaling.output.center.abs();
     let input = scaling.input;
     if !(f64::from(f32::MIN_POSITIVE)..f64::from(f32::MAX)).contains(&input.scale)
@@ -325,9 +334,9 @@ pub fn load_bytes(bytes: &[u8], path: &Path, window: Option<usize>) -> Result<Lo
     }
     if reach >= f64::from(f32::MAX) {
         return Err(bad(format!(
-            "its translations can reach ±{reach:.3e} (the dense head's Σ|w| + |b| times the output \
-             scale, plus its centre), beyond f32's ±3.4e38: the weights or the output scaling are \
-             wrong"
+            "its translations can reach ±{reach:.3e} (the dense head's Σ|w| + |b|, and a residual \
+             model's skip for inputs within 1e6 spreads, times the output scale, plus its centre), \
+             beyond f32's ±3.4e38: the weights or the output scaling are wrong"
         )));
     }
     let id = model_id(&specs, &params, window, scaling);

@@ -187,6 +187,16 @@ fn a_bad_skip_is_refused_with_the_tensor_named() {
             "{msg}"
         );
     }
+    // Finite, but its translations would pass f32's range: a weight of
+    // 3e38 (its products inf, beside another's -inf their sum NaN).
+    let mut far = residual_params(2);
+    assert_eq!(far[10].0, "skip.weight");
+    far[10].2[3] = 3e38;
+    let msg = load_err(&far);
+    assert!(
+        msg.contains("a residual model's skip for inputs within 1e6 spreads"),
+        "{msg}"
+    );
     // A window override the skip does not fit.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
