@@ -19,6 +19,8 @@ use crate::scaling::Scaling;
 use crate::skip::Skip;
 
 mod init;
+mod keeper;
+use keeper::BestKeeper;
 pub mod memory;
 mod recipe;
 
@@ -265,7 +267,13 @@ pub fn train_validated(
     };
 
     let (h, w) = (recipe.hidden, recipe.window);
-    let init = init_params(h, recipe.seed);
+    let mut init = init_params(h, recipe.seed);
+    // A residual model starts as its map exactly: the network's head at
+    // zero adds nothing until training finds what the map leaves.
+    if data.skip.is_some() {
+        init.insert("dense.weight".into(), vec![0.0; h]);
+        init.insert("dense.bias".into(), vec![0.0]);
+    }
     let mut vars = Vec::new();
     let mut tensors = HashMap::new();
     for (name, shape) in tensor_specs(h) {
@@ -306,6 +314,11 @@ pub fn train_validated(
     let mut history = Vec::new();
     let (mut step, mut stop) = (0usize, Stop::Epochs);
     let mut keeper = BestKeeper::default();
+    // The map alone is measured first: weights no better than it are not
+    // kept (`retrain --residual` is then the map).
+    if data.skip.is_some() {
+        keeper.measure(valid.as_ref(), &tensors, &vars, 0)?;
+    }
     let (mut loss_sum, mut seen) = (0f64, 0usize);
     let epochs = if budgeted { usize::MAX } else { recipe.epochs };
     'run: for epoch in 0..epochs {
@@ -439,46 +452,6 @@ pub fn train_validated(
         stop,
         best,
     })
-}
-
-/// The best weights seen on the validation windows, and how long ago.
-#[derive(Default)]
-struct BestKeeper {
-    /// (step, validation AR MSE, a copy of every variable).
-    best: Option<(usize, f64, Vec<Tensor>)>,
-    /// Measurements since the best.
-    since_best: usize,
-}
-
-impl BestKeeper {
-    /// Measures the current weights on `valid` (if any) and keeps a copy
-    /// when they are the best so far. Returns the measurement.
-    fn measure(
-        &mut self,
-        valid: Option<&Windows>,
-        tensors: &HashMap<String, Tensor>,
-        vars: &[Var],
-        step: usize,
-    ) -> Result<Option<f64>> {
-        let Some(v) = valid else {
-            return Ok(None);
-        };
-        let hidden = tensors
-            .get("encoder.weight_hh_l0")
-            .map_or(0, |t| t.dims().get(1).copied().unwrap_or(0));
-        let m = validation_mse(tensors, hidden, v)?;
-        if self.best.as_ref().is_none_or(|b| m < b.1) {
-            let copy = vars
-                .iter()
-                .map(|v| v.as_tensor().copy())
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            self.best = Some((step, m, copy));
-            self.since_best = 0;
-        } else {
-            self.since_best += 1;
-        }
-        Ok(Some(m))
-    }
 }
 
 /// The teacher-forced MSE of one mini-batch and its gradients, computed on
