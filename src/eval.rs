@@ -553,6 +553,27 @@ impl Comparison {
                 "the model beats both baselines: NMSE {:.1}% below the linear map's{sure}",
                 100.0 * self.gain_over_linear
             )
+        } else if self.residual
+            && self.model.nmse < 1.0
+            && self
+                .vs_mean
+                .model_wins(self.model.mse, self.mean_baseline.mse)
+            && self.vs_linear.t.is_none_or(|t| t < SURE_T)
+        {
+            // A residual model is its map and a correction: one whose
+            // correction adds nothing is the map, worth what the map is.
+            format!(
+                "the model serves the linear map: its network adds nothing the map leaves beyond \
+                 chance (NMSE {:.4} against the map's {:.4}{}), and it beats the mean (NMSE {:.4}); \
+                 serve it as the map, or give the network more to learn from (more data, another \
+                 --window)",
+                self.model.nmse,
+                self.linear_baseline.nmse,
+                self.vs_linear
+                    .t
+                    .map_or(String::new(), |t| format!(", t = {}", t_figure(t))),
+                self.mean_baseline.nmse
+            )
         } else {
             let baselines = [
                 ("the linear map", &self.linear_baseline, &self.vs_linear),

@@ -147,6 +147,22 @@ fn beating_poor_baselines_with_nmse_above_one_is_a_warning() {
     c.residual = true;
     assert!(!c.verdict().contains("--residual"), "{}", c.verdict());
     c.residual = false;
+    // A residual model whose network adds nothing is its map: said so,
+    // not "do not serve it" (the map beats the mean).
+    let mut same = Comparison::new(&valid, &off(0.4), &off(3.0), &off(0.4)).unwrap();
+    assert!(
+        same.verdict()
+            .starts_with("WARNING: the model is no better"),
+        "{}",
+        same.verdict()
+    );
+    same.residual = true;
+    let v = same.verdict();
+    assert!(
+        v.starts_with("the model serves the linear map: its network adds nothing")
+            && v.contains("serve it as the map"),
+        "{v}"
+    );
     // Beyond the training range: extrapolation is named when the model
     // wins within it, more training when it was still improving.
     c.beyond_training = true;
