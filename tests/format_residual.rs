@@ -213,3 +213,41 @@ fn a_bad_skip_is_refused_with_the_tensor_named() {
         .to_string();
     assert!(e.contains("skip.weight"), "{e}");
 }
+
+/// `serve`'s word on a model `retrain` found no better than a baseline:
+/// a residual model whose network adds nothing is its map, said so; any
+/// other is told as before.
+#[test]
+fn a_residual_model_that_is_its_map_is_said_to_serve_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("bare.safetensors");
+    write_tensors_only(&bare, &residual_params(2), Dtype::F32);
+    let scored = |residual: bool, model: f64| {
+        let path = dir.path().join(format!("m-{residual}-{model}.safetensors"));
+        common::metrics_copy(&bare, &path, |m| {
+            m["validation"] = serde_json::json!({
+                "beats_baselines": false,
+                "model": {"nmse": model},
+                "linear_baseline": {"nmse": 0.2056},
+                "mean_baseline": {"nmse": 1.0005},
+            });
+            if residual {
+                m["residual"] = "linear".into();
+            }
+        });
+        format::load(&path, None)
+            .unwrap()
+            .baseline_warning()
+            .unwrap()
+    };
+    let map = scored(true, 0.2056);
+    assert!(
+        map.contains("network adding nothing to its linear map")
+            && map.contains("it serves the map"),
+        "{map}"
+    );
+    for (residual, model) in [(false, 0.2056), (true, 0.31)] {
+        let w = scored(residual, model);
+        assert!(w.contains("no better than a baseline"), "{w}");
+    }
+}

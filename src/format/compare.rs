@@ -119,6 +119,29 @@ impl LoadedModel {
             return None;
         }
         let nmse = |k: &str| nmse_of(k).map_or("?".into(), |n| format!("{n:.4}"));
+        // A residual model whose network adds nothing is its map, which
+        // beats the mean: served as that, said as that.
+        let residual = self
+            .meta
+            .metrics
+            .as_ref()?
+            .get("residual")
+            .and_then(|r| r.as_str());
+        if let (Some("linear"), Some(m), Some(l), Some(mean)) = (
+            residual,
+            nmse_of("model"),
+            nmse_of("linear_baseline"),
+            nmse_of("mean_baseline"),
+        ) && m < 1.0
+            && m <= 1.01 * l
+            && m < mean
+        {
+            return Some(format!(
+                "retrain found this residual model's network adding nothing to its linear map on \
+                 its held-out windows (NMSE {m:.4}; the map {l:.4}, the mean {mean:.4}): it serves \
+                 the map"
+            ));
+        }
         Some(format!(
             "retrain found this model no better than a baseline (or than the signal's own \
              variance) on its held-out windows (NMSE {}; the linear map {}, the mean {})",
