@@ -143,15 +143,9 @@ impl Recording {
         let preamble = widest_at.is_some();
         let head = Header::new(&first, opts, delimiter, sniffed, (widest, widest_at));
         let (header, names) = (head.is_header, &head.names);
-        let long = |c: &Column| resample::long_hint(bytes, delimiter, names, c);
-        // A preamble read as the header makes the real header's names
-        // values of a column: no long format then, only the preamble said.
         let resolve = |c: &Column| {
-            head.resolve(c)
-                .map_err(|why| match why.contains("--skip-lines") {
-                    true => at(first_at, why),
-                    false => at(first_at, why + &long(c)),
-                })
+            let long = |why: &str| resample::long_hint(bytes, delimiter, names, c, why);
+            (head.resolve(c)).map_err(|why| at(first_at, why.clone() + &long(&why)))
         };
         if let Some(why) = head.one_row_per_field() {
             return Err(at(first_at, why));
@@ -399,13 +393,7 @@ impl Recording {
                         // Or a time of day or since the start, no date.
                         rec.time_clock = cell(1).is_none() && cell(0).is_some_and(time::dateless);
                         rec.time_local &= !rec.time_clock;
-                        // Read in their zone: no clock change shifts them.
-                        // (Stamps with offsets, or numbers, take none.)
-                        if let Some(z) = &opts.time_zone {
-                            rec.time_zone = Some(z.name().to_string());
-                            rec.time_zone_unused = !rec.time_local;
-                            rec.time_local = false;
-                        }
+                        rec.read_in(opts.time_zone.as_ref());
                     }
                     times.extend(t);
                     // The last segment always exists (a new one is pushed on a gap).

@@ -60,6 +60,16 @@ impl Recording {
         rows
     }
 
+    /// Its local stamps read in `zone` (`--time-zone`): no clock change
+    /// shifts them. Stamps with offsets, or numbers, take none (said).
+    pub(super) fn read_in(&mut self, zone: Option<&super::Zone>) {
+        if let Some(z) = zone {
+            self.time_zone = Some(z.name().to_string());
+            self.time_zone_unused = !self.time_local;
+            self.time_local = false;
+        }
+    }
+
     /// How the file was read, for a report: `';'-separated, decimal comma,
     /// times without a zone, read as UTC, Windows-1252` (the encoding only
     /// when not UTF-8).

@@ -26,7 +26,9 @@ mod devices;
 mod hints;
 mod layout;
 mod regular;
+mod source;
 mod stream;
+use source::Source;
 
 pub(in crate::recording) use hints::long_hint;
 use hints::{flag_span, longest_hold};
@@ -57,18 +59,6 @@ pub(super) struct Resampled {
     pub per_tick: f64,
     /// The channels' units, where their rows say them (a `unit` column).
     pub row_units: Option<[String; 2]>,
-}
-
-/// Where each channel's changes are.
-enum Source {
-    /// Two columns, a value where it changed.
-    Columns([usize; 2]),
-    /// Rows naming their channel in `name`, the value in `value`.
-    Rows {
-        name: usize,
-        value: usize,
-        channels: [String; 2],
-    },
 }
 
 /// The recording in `bytes` read on `opts.every`'s clock, or `None` where
@@ -242,23 +232,16 @@ pub(super) fn read(
         }
         // The row before of the same stream and channel (a long export's
         // rows of two channels share their times), in file order.
-        let key = (
-            s,
-            match &source {
-                Source::Rows { name, .. } => cell(&r, *name).to_vec(),
-                Source::Columns(_) => Vec::new(),
-            },
-        );
+        let key = (s, source.channel_of(&r));
         let t = match time::seconds(stamp, delimiter, None, opts.date_order, unit) {
             // A wall clock's stamps in the zone named: the instants (the
             // hour that comes twice told by the row before).
             Ok(t) => {
-                let t = match &opts.time_zone {
-                    Some(z) if time::local_text(stamp, None) => {
-                        z.to_utc(t, last_read.get(&key).copied())
-                    }
-                    _ => t,
-                };
+                let zone = opts
+                    .time_zone
+                    .as_ref()
+                    .filter(|_| time::local_text(stamp, None));
+                let t = zone.map_or(t, |z| z.to_utc(t, last_read.get(&key).copied()));
                 last_read.insert(key, t);
                 t
             }

@@ -71,15 +71,21 @@ pub(super) fn flag_span(seconds: f64) -> String {
 /// but the value of one in the first rows: one row per channel and change
 /// (long format), which `--name-column` reads. The flags to say so, with
 /// the column likeliest to hold the values (`state`, `_value`, `value`).
+/// None where the reason the column was not found (`why`) is a preamble
+/// read as the header: the real header's names are values of its columns.
 pub(in crate::recording) fn long_hint(
     bytes: &[u8],
     delimiter: u8,
     names: &[String],
     wanted: &Column,
+    why: &str,
 ) -> String {
     let Column::Name(wanted) = wanted else {
         return String::new();
     };
+    if why.contains("--skip-lines") {
+        return String::new();
+    }
     let Some(column) = records(bytes, delimiter)
         .skip(1)
         .take(20_000)
