@@ -198,6 +198,40 @@ impl Clock {
         self.step_ns.saturating_mul(2).max(LIVE_NS)
     }
 
+    /// When a message's `n` changes came, the first's time, and how far
+    /// behind the service's time `now` their ticks are read ([`Self::lag_ns`]):
+    /// from its `ts` (`stamped`), else up to its arrival, one step apart.
+    /// `Err`: why no tick reads them: a time before 1970, or one far ahead
+    /// of the service's (a wrong stamp would hold every later change back).
+    pub fn changes_at(
+        &self,
+        stamped: Option<i64>,
+        n: usize,
+        now: i64,
+    ) -> Result<(i64, Option<i64>), String> {
+        let rest = (n.max(1) as i64 - 1).saturating_mul(self.step_ns);
+        let t = match stamped {
+            Some(ts) => super::stamp_ns(ts),
+            None => now.saturating_sub(rest),
+        };
+        if t < 0 {
+            return Err(format!(
+                "ts {t} lies before 1970: no tick of the route's clock reads it"
+            ));
+        }
+        let ahead = t.saturating_add(rest).saturating_sub(now);
+        if ahead > self.live_ns() {
+            let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
+            return Err(format!(
+                "ts lies {} ahead of the service's time (more than {}): a sender's clock set \
+                 wrong? (refused: its changes would hold back every later one)",
+                span(ahead),
+                span(self.live_ns())
+            ));
+        }
+        Ok((t, self.lag_ns(stamped.map(|_| -ahead))))
+    }
+
     /// How far behind the service's time a stream's ticks are read (its
     /// [`Hold::lag_ns`]): 0 for one timed by its arrival (`behind` `None`);
     /// for a live sender, whose newest stamp lies `behind` ns behind the

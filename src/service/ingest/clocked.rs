@@ -21,7 +21,7 @@ use crate::service::engine::{Buffers, Job};
 use crate::service::events::{Origin, TraceParent};
 use crate::service::route::Route;
 use crate::window::hold::{Clock, Run};
-use crate::window::{Outcome, StreamWindow, stamp_ns};
+use crate::window::{Outcome, StreamWindow};
 use crate::wire::ErrorKind;
 
 /// Windows read off the clock held before they are handed on: a read of
@@ -269,40 +269,13 @@ impl Ingest {
         when_full: WhenFull<'_>,
     ) -> Result<Option<u64>, Rejection> {
         let now = self.stored_at.unwrap_or_else(crate::wire::now_ns);
-        let n = self.values.len() as i64;
-        // A message's samples are one step apart: from its `ts`, or up to
-        // its arrival (none after the service's time).
-        let t = match stamped {
-            Some(ts) => stamp_ns(ts),
-            None => now.saturating_sub((n - 1).saturating_mul(clock.step_ns)),
-        };
-        let refuse = |detail| Rejection {
-            kind: ErrorKind::InvalidValue,
-            stream: stream.to_string(),
-            detail,
-        };
-        if t < 0 {
-            let why = format!("ts {t} lies before 1970: no tick of the route's clock reads it");
-            return Err(refuse(why));
-        }
-        // The last sample's time: one wrong stamp far ahead would hold
-        // every later change back.
-        let newest = t.saturating_add((n - 1).saturating_mul(clock.step_ns));
-        let ahead = newest.saturating_sub(now);
-        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
-        if ahead > clock.live_ns() {
-            let why = format!(
-                "ts lies {} ahead of the service's time (more than {}): a sender's clock set \
-                 wrong? (refused: its changes would hold back every later one)",
-                span(ahead),
-                span(clock.live_ns())
-            );
-            return Err(refuse(why));
-        }
-        // A live sender's stamps run with the service's time, a little
-        // behind: its ticks are read as that time passes, that lag behind;
-        // a replay's only by its next change.
-        let lag = clock.lag_ns(stamped.map(|_| -ahead));
+        let (t, lag) = clock
+            .changes_at(stamped, self.values.len(), now)
+            .map_err(|detail| Rejection {
+                kind: ErrorKind::InvalidValue,
+                stream: stream.to_string(),
+                detail,
+            })?;
         if lag.is_some() {
             self.route.counters.observe_receive(stamped);
         }
@@ -376,6 +349,7 @@ impl Ingest {
         if let Some((expected, got)) = gap {
             say(ErrorKind::TimeGap, no_value(expected, got, &clock)).await;
         }
+        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
         if let Some(ns) = back {
             let detail = format!(
                 "its changes' time went back {} (a clock set back?): the stream starts over on \

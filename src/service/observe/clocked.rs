@@ -24,31 +24,9 @@ impl Truths {
         values: &[f32],
         compare: &Compare,
     ) -> Result<(), (ErrorKind, String)> {
-        let now = now_ns();
-        let n = values.len() as i64;
-        let t = match stamped {
-            Some(ts) => stamp_ns(ts),
-            None => now.saturating_sub((n - 1).saturating_mul(clock.step_ns)),
-        };
-        let span = |ns: i64| crate::recording::time::span(ns as f64 / 1e9);
-        if t < 0 {
-            let why =
-                format!("truth: ts {t} lies before 1970: no tick of the route's clock reads it");
-            return Err((ErrorKind::InvalidValue, why));
-        }
-        let ahead = t
-            .saturating_add((n - 1).saturating_mul(clock.step_ns))
-            .saturating_sub(now);
-        if ahead > clock.live_ns() {
-            let why = format!(
-                "truth: ts lies {} ahead of the service's time (more than {}): a sender's clock \
-                 set wrong? (refused: its changes would hold back every later one)",
-                span(ahead),
-                span(clock.live_ns())
-            );
-            return Err((ErrorKind::InvalidValue, why));
-        }
-        let lag = clock.lag_ns(stamped.map(|_| -ahead));
+        let (t, lag) = clock
+            .changes_at(stamped, values.len(), now_ns())
+            .map_err(|why| (ErrorKind::InvalidValue, format!("truth: {why}")))?;
         let Some(s) = self.stream(key, Instant::now()) else {
             return Ok(());
         };
