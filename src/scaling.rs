@@ -331,7 +331,11 @@ impl Sentinel {
             // from a second state (a valve shut but twice open); nor is a
             // common value one (a pump off for hours: 0 rpm), or 0.
             let rare = count >= 2 && (count as f64) < SENTINEL_SHARE * values.len() as f64;
-            let sentinel = far && (code || (rare && spread > 0.0 && value != 0.0));
+            // A code's form repeated beyond the rest, even near it (-999 kW
+            // below a shaft power of 0 to 8,000 kW), unless at its edge (a
+            // display that tops out at 999).
+            let coded = code && count >= 2 && away > CODE_SPREADS * spread;
+            let sentinel = coded || far && (code || (rare && spread > 0.0 && value != 0.0));
             sentinel.then(|| Sentinel {
                 value,
                 count,
@@ -367,21 +371,35 @@ impl Fill {
         if values.len() < 100 {
             return None;
         }
-        // The longest run of one value.
-        let (mut first, mut run, mut at) = (0, 0, 0);
-        for (i, v) in values.iter().enumerate() {
-            if *v != values[at] {
+        // Each value's longest run, longest first: a channel's states (a
+        // stop at 0 kW for hours) run longer than a logger's fill may.
+        let mut runs: Vec<(usize, usize)> = Vec::new(); // (run, first)
+        let mut at = 0;
+        for i in 1..=values.len() {
+            if i == values.len() || values[i] != values[at] {
+                if i - at >= FILL_RUN {
+                    match runs.iter_mut().find(|(_, f)| values[*f] == values[at]) {
+                        Some(r) if r.0 >= i - at => {}
+                        Some(r) => *r = (i - at, at),
+                        None => runs.push((i - at, at)),
+                    }
+                }
                 at = i;
             }
-            if i + 1 - at > run {
-                (first, run) = (at, i + 1 - at);
-            }
         }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.0));
+        runs.into_iter()
+            .take(FILL_CANDIDATES)
+            .find_map(|(run, first)| Self::of(values, run, first))
+    }
+
+    /// The run of `values[first]` (its longest, `run` rows) as a fill,
+    /// where it is one.
+    fn of(values: &[f32], run: usize, first: usize) -> Option<Self> {
         let value = values[first];
         let rest = sorted(values.iter().copied().filter(|&v| v != value));
         let count = values.len() - rest.len();
-        if run < FILL_RUN || rest.is_empty() || count as f64 >= SENTINEL_SHARE * values.len() as f64
-        {
+        if rest.is_empty() || count as f64 >= SENTINEL_SHARE * values.len() as f64 {
             return None;
         }
         let (lo, hi) = (quantile_sorted(&rest, 0.01), quantile_sorted(&rest, 0.99));
@@ -403,6 +421,11 @@ impl Fill {
 /// Rows in a row of one value outside the rest before it is taken for a
 /// logger's fill.
 const FILL_RUN: usize = 12;
+/// Values of such runs looked at, longest run first.
+const FILL_CANDIDATES: usize = 8;
+/// How far beyond the rest of a channel (in its central 98%'s widths) a
+/// value written as a code lies before its repeats are taken for one.
+const CODE_SPREADS: f64 = 0.05;
 
 /// How far outside the rest of a channel a value lies (in its central
 /// 98%'s widths) before a repeat of it is taken for a code, not data...

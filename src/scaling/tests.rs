@@ -189,6 +189,37 @@ fn a_run_of_fill_values_is_told_from_states_and_saturation() {
         })
         .collect();
     assert_eq!(Fill::find(&pump), None);
+    // A fill run shorter than a state's (a stop at 0 for hours) is still
+    // found (a vessel's logger: 30 rows of -50 beside 11 h of 0).
+    let mut stopped = pump.clone();
+    stopped[100..700].fill(0.0);
+    stopped[1500..1530].fill(-800.0);
+    let f = Fill::find(&stopped).map(|f| (f.value, f.run, f.first));
+    assert_eq!(f, Some((-800.0, 30, 1500)));
+}
+
+/// A value written as a code, repeated beyond the rest of a channel, is a
+/// code even near it (-999 below a shaft power of 0 to 8,000 kW, beside a
+/// stop at 0 that hides a fill); one at the rest's edge (a display
+/// topping out at 999) is not.
+#[test]
+fn a_code_just_beyond_a_wide_channel_is_one() {
+    let mut power: Vec<f32> = (0..3000)
+        .map(|i| {
+            if i < 500 {
+                0.0
+            } else {
+                4000.0 + 3900.0 * (i as f32 * 0.01).sin()
+            }
+        })
+        .collect();
+    power[2000..2030].fill(-999.0);
+    let s = Sentinel::find(&power).map(|s| (s.value, s.count, s.first));
+    assert_eq!(s, Some((-999.0, 30, 2000)));
+    let display: Vec<f32> = (0..3000)
+        .map(|i| if i % 50 == 0 { 999.0 } else { (i % 999) as f32 })
+        .collect();
+    assert_eq!(Sentinel::find(&display), None);
 }
 
 /// A channel at one value most of the time (rain: 0 in 9 of 10 hours)
