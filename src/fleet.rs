@@ -204,6 +204,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             Some(format!("  {says} {n}"))
         })
         .collect::<String>();
+        let odd = odd + &deviating(c);
         // What the live model translates, where its training named it.
         let channels = (r["channels"].as_str()).map_or(String::new(), |c| format!(" ({c})"));
         // What `pipeline rollback` would put back, once there is one.
@@ -233,6 +234,28 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The streams whose truth deviates from their translation now (a route
+/// with `[route.deviation]`), the first by name with their mean of truth −
+/// translation; nothing where none ever did.
+fn deviating(c: &Value) -> String {
+    let (now, begun) = (
+        c["deviating"].as_u64().unwrap_or(0),
+        c["deviations"].as_u64().unwrap_or(0),
+    );
+    let named: Vec<String> = (c["deviating_streams"].as_array().into_iter().flatten())
+        .filter_map(|s| Some(format!("{} {:+.4}", s[0].as_str()?, s[1].as_f64()?)))
+        .collect();
+    let more = match now.saturating_sub(named.len() as u64) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    match (now, begun) {
+        (0, 0) => String::new(),
+        (0, n) => format!("  deviating none ({n} begun)"),
+        (k, n) => format!("  deviating {k}: {}{more} ({n} begun)", named.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +322,20 @@ mod tests {
             "{:?}",
             describe_stats(&promoted)
         );
+        // Streams whose truth leaves their translation, named.
+        let mut deviating = stats.clone();
+        deviating["endpoints"][0]["data"]["routes"][0]["compare"] = serde_json::json!({
+            "deviations": 3, "deviating": 12, "deviating_streams": [["PS", -42.5], ["SB", 7.25]]
+        });
+        assert!(
+            describe_stats(&deviating)[1]
+                .ends_with("  deviating 12: PS -42.5000, SB +7.2500 and 10 more (3 begun)"),
+            "{:?}",
+            describe_stats(&deviating)
+        );
+        deviating["endpoints"][0]["data"]["routes"][0]["compare"] =
+            serde_json::json!({"deviations": 3, "deviating": 0});
+        assert!(describe_stats(&deviating)[1].ends_with("  deviating none (3 begun)"));
         let mut gaps = stats.clone();
         gaps["endpoints"][0]["data"]["routes"][0]["max_gap_s"] = serde_json::json!(2700.0);
         assert!(

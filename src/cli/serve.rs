@@ -4,11 +4,29 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use pipeline::config::Layer;
+use pipeline::config::{DeviationConfig, Layer, Side};
 use pipeline::{Error, format};
 
 use super::nats::NatsArgs;
 use crate::shutdown_signal;
+
+/// `--deviation-side`.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DeviationSide {
+    Both,
+    Below,
+    Above,
+}
+
+/// A `--deviation` threshold: a number above 0, in the output's units.
+fn threshold(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
+        _ => Err(format!(
+            "{s:?} is no threshold: a number above 0, in the model's output units"
+        )),
+    }
+}
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum OutputFormat {
@@ -20,7 +38,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "output_format", "max_gap", "resample", "value_key"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "deviation", "deviation_side", "output_format", "max_gap", "resample", "value_key"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -57,6 +75,18 @@ pub(crate) struct ServeArgs {
     /// shadow models are scored against it (`/metrics`, `$SRV.STATS`).
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) truth: Option<String>,
+    /// Watch each stream's truth against its translation: a stream whose
+    /// truth − translation, averaged over its last 4 windows that share no
+    /// sample, passes THRESHOLD (output units) gets a `deviation` event on
+    /// `deviations.<stream key>`, and one when it comes back within half of
+    /// it [default THRESHOLD: 3 × the model's held-out RMSE].
+    #[arg(long, value_name = "THRESHOLD", requires = "truth", num_args = 0..=1,
+          value_parser = threshold)]
+    pub(crate) deviation: Option<Option<f64>>,
+    /// Which way counts as a deviation: both, below (the truth under the
+    /// translation: less produced than expected) or above.
+    #[arg(long, value_enum, requires = "deviation")]
+    pub(crate) deviation_side: Option<DeviationSide>,
     /// Restart a stream's window where its samples' `ts` jump by more than
     /// this (e.g. 30m; 0: never) [default: the gap the model's training
     /// recording was split at, when it had a time column].
@@ -228,6 +258,15 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
                 ..Default::default()
             },
             truth: a.truth.clone(),
+            deviation: a.deviation.map(|threshold| DeviationConfig {
+                threshold,
+                side: match a.deviation_side {
+                    None | Some(DeviationSide::Both) => Side::Both,
+                    Some(DeviationSide::Below) => Side::Below,
+                    Some(DeviationSide::Above) => Side::Above,
+                },
+                ..Default::default()
+            }),
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),
             resample: a.resample.map(|d| d.as_secs_f64()),
             value_key: a.value_key.clone(),
@@ -430,6 +469,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         }
         if let Some(key) = &r.value_key {
             eprintln!("  a sample map's sample is read from its key {key:?} (value_key)");
+        }
+        if let Some(d) = &r.deviation {
+            eprintln!("  {}", d.describe(&m));
         }
         if let Some(why) = m.baseline_warning() {
             eprintln!("  WARNING: {why}");

@@ -43,6 +43,13 @@ pub fn output() -> String {
 pub fn stride() -> u64 {
     1
 }
+/// Four windows sharing no sample (96 samples at W = 24).
+pub fn deviation_windows() -> usize {
+    4
+}
+pub fn deviation_subject() -> String {
+    "deviations".into()
+}
 pub fn input_stream() -> String {
     "SAMPLES".into()
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 
 mod auth;
 pub mod defaults;
+mod deviation;
 mod durable;
 mod duration;
 pub mod layers;
@@ -23,6 +24,7 @@ use auth::mask_url;
 /// than this is a typo (`2s` for `2ms`), not a setting.
 const MAX_WAIT_LIMIT_MS: f64 = 1_000.0;
 pub use auth::{NatsAuth, redact_url};
+pub use deviation::{DeviationConfig, RMSE_MULTIPLE, Side, held_out_rmse};
 pub use durable::{DurableConfig, instance_name};
 pub(crate) use duration::duration_key;
 pub use duration::{parse_duration, parse_duration_with_unit};
@@ -163,6 +165,11 @@ pub struct RouteConfig {
     /// MSE against it.
     #[serde(default)]
     pub truth: Option<String>,
+    /// Each stream's truth watched against its translation: a stream whose
+    /// mean difference passes a threshold gets a `deviation` event
+    /// (`[route.deviation]`; needs `truth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<DeviationConfig>,
     /// The longest step in time (`ts`) between two samples of one window,
     /// in seconds (`max_gap = "30m"`); 0 never splits. Absent: the gap the
     /// model's training recording was split at, when it had a time column.

@@ -19,6 +19,7 @@ impl RouteConfig {
             shadow: ShadowConfig::default(),
             output_format: Default::default(),
             truth: None,
+            deviation: None,
             max_gap: None,
             resample: None,
             value_key: None,
@@ -126,6 +127,22 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
         if let Some(t) = &r.truth {
             crate::window::SubjectPattern::parse(t)
                 .map_err(|e| Error::Config(format!("route {n}: truth: {e}")))?;
+        }
+        if let Some(d) = &r.deviation {
+            d.validate(n, r.truth.as_deref())?;
+            // An event on a subject a route reads would come back as a
+            // sample (or a truth) of a stream named after the event's.
+            let events = written(&d.subject, &r.input);
+            for o in routes {
+                let read = [Some(&o.input), o.truth.as_ref()];
+                if let Some(s) = read.into_iter().flatten().find(|s| overlap(&events, s)) {
+                    return bad(format!(
+                        "route {n} ({:?}): deviation subject {:?} overlaps {s:?}, which route \
+                         {:?} reads: its events would come back as samples",
+                        r.pair, d.subject, o.pair
+                    ));
+                }
+            }
         }
         for (j, o) in routes[..i].iter().enumerate() {
             // A sample both match would be translated twice, or (durable
@@ -240,6 +257,7 @@ mod tests {
             shadow: Default::default(),
             output_format: Default::default(),
             truth: None,
+            deviation: None,
             max_gap: None,
             resample: None,
             value_key: None,

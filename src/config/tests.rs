@@ -270,3 +270,72 @@ fn a_routes_value_key_is_another_key_than_the_maps_own() {
         assert!(e.contains("cannot name the sample"), "{bad}: {e}");
     }
 }
+
+/// `[route.deviation]` takes its defaults (4 windows, both sides,
+/// `deviations`), needs the route's truth, a threshold above 0, at least
+/// one window, and a subject no route reads (its events would come back
+/// as samples).
+#[test]
+fn a_routes_deviation_watch_is_checked() {
+    let parse = |extra: &str| {
+        ServeConfig::from_toml(
+            &format!(
+                "[[route]]\npair = 'x'\ninput = 'in.>'\ntruth = 'truth.>'\n{extra}\n\
+                 [[route]]\npair = 'y'\ninput = 'other.*'\noutput = 'y'\n"
+            ),
+            Path::new("x"),
+        )
+        .and_then(|c| c.validate().map(|()| c))
+    };
+    let c = parse("[route.deviation]").unwrap();
+    assert_eq!(c.routes[0].deviation, Some(DeviationConfig::default()));
+    assert_eq!(
+        (
+            DeviationConfig::default().windows,
+            DeviationConfig::default().side
+        ),
+        (4, Side::Both)
+    );
+    let c = parse(
+        "[route.deviation]\nthreshold = 12.5\nwindows = 8\nside = 'below'\nsubject = 'alerts.pv'",
+    )
+    .unwrap();
+    let d = c.routes[0].deviation.clone().unwrap();
+    assert_eq!(
+        (d.threshold, d.windows, d.side, d.subject.as_str()),
+        (Some(12.5), 8, Side::Below, "alerts.pv")
+    );
+    for (extra, says) in [
+        (
+            "[route.deviation]\nthreshold = 0",
+            "threshold 0 must be a number above 0",
+        ),
+        ("[route.deviation]\nthreshold = -3", "threshold -3 must be"),
+        (
+            "[route.deviation]\nwindows = 0",
+            "windows must be at least 1",
+        ),
+        ("[route.deviation]\nside = 'under'", "unknown variant"),
+        (
+            "[route.deviation]\nsubject = 'in'",
+            "deviation subject \"in\" overlaps \"in.>\"",
+        ),
+        (
+            "[route.deviation]\nsubject = 'truth'",
+            "overlaps \"truth.>\"",
+        ),
+        (
+            "[route.deviation]\nsubject = 'other'",
+            "overlaps \"other.*\", which route \"y\" reads",
+        ),
+        ("[route.deviation]\nsubject = 'a..b'", "deviation subject"),
+    ] {
+        let e = parse(extra).unwrap_err().to_string();
+        assert!(e.contains(says), "{extra}: {e}");
+    }
+    let e = ServeConfig::from_toml("[[route]]\npair = 'x'\n[route.deviation]\n", Path::new("x"))
+        .and_then(|c| c.validate())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("deviation: needs the route's truth"), "{e}");
+}

@@ -25,6 +25,9 @@ use crate::window::hold::Hold;
 use crate::wire::{self, DecodeError, ErrorKind, TranslationRef};
 
 mod clocked;
+mod deviation;
+
+use deviation::{Deviations, Scored, Watch};
 
 /// One computed batch, as the observer sees it.
 pub(super) struct Observed {
@@ -32,6 +35,8 @@ pub(super) struct Observed {
     pub windows: Vec<(Arc<str>, u64, Option<i64>)>,
     /// The live model's outputs, W per window.
     pub live: Vec<f32>,
+    /// The live model that computed them.
+    pub model: Arc<LoadedModel>,
     /// The shadow model and its outputs, when the route has one.
     pub shadow: Option<(Arc<LoadedModel>, Vec<f32>)>,
     /// The models' generation that computed it: a batch in flight when the
@@ -97,10 +102,13 @@ struct StreamTruth {
     /// On a route that reads a clock, the value a truth stream that
     /// numbers nothing holds (see `clocked`).
     hold: Hold,
+    /// Its translations' deviation from the truth (`[route.deviation]`).
+    watch: Watch,
 }
 
 struct Pending {
     seq: u64,
+    ts: Option<i64>,
     live: Vec<f32>,
     shadow: Option<Vec<f32>>,
     generation: u64,
@@ -124,16 +132,29 @@ struct Truths {
     streams: HashMap<Arc<str>, StreamTruth>,
     /// Windows waiting in all streams.
     pending: usize,
+    /// Each stream's truth watched against its translation, where the
+    /// route says so.
+    deviations: Option<Deviations>,
+}
+
+/// `key`'s stream, made where there is room (`max` streams).
+fn stream_of<'a>(
+    streams: &'a mut HashMap<Arc<str>, StreamTruth>,
+    max: usize,
+    key: &str,
+    now: Instant,
+) -> Option<&'a mut StreamTruth> {
+    if !streams.contains_key(key) && streams.len() >= max {
+        return None;
+    }
+    let s = streams.entry(key.into()).or_default();
+    s.last_seen = Some(now);
+    Some(s)
 }
 
 impl Truths {
     fn stream(&mut self, key: &str, now: Instant) -> Option<&mut StreamTruth> {
-        if !self.streams.contains_key(key) && self.streams.len() >= self.limits.max_streams {
-            return None;
-        }
-        let s = self.streams.entry(key.into()).or_default();
-        s.last_seen = Some(now);
-        Some(s)
+        stream_of(&mut self.streams, self.limits.max_streams, key, now)
     }
 
     /// Appends truth samples `seq…`. A gap of up to the buffer's length is
@@ -143,7 +164,8 @@ impl Truths {
     fn add_truth(&mut self, key: &str, seq: u64, values: &[f32], compare: &Compare) {
         let cap = TRUTH_SAMPLES.max(self.w * 8);
         let w = self.w;
-        let Some(s) = self.stream(key, Instant::now()) else {
+        let max = self.limits.max_streams;
+        let Some(s) = stream_of(&mut self.streams, max, key, Instant::now()) else {
             return;
         };
         let end = s.base + s.values.len() as u64;
@@ -181,14 +203,15 @@ impl Truths {
             s.values.pop_front();
             s.base += 1;
         }
-        let scored = score(s, w, compare);
+        let scored = score(s, key, w, compare, self.deviations.as_mut());
         self.pending -= scored + lost;
     }
 
     fn add_window(&mut self, key: &str, p: Pending, compare: &Compare) {
         let w = self.w;
         let mut total = self.pending;
-        let Some(s) = self.stream(key, Instant::now()) else {
+        let max = self.limits.max_streams;
+        let Some(s) = stream_of(&mut self.streams, max, key, Instant::now()) else {
             compare.unmatched(1);
             return;
         };
@@ -204,17 +227,21 @@ impl Truths {
             return;
         }
         s.pending.push_back(p);
-        let scored = score(s, w, compare);
+        let scored = score(s, key, w, compare, self.deviations.as_mut());
         self.pending = total + 1 - scored;
     }
 
     fn evict_idle(&mut self, compare: &Compare) {
         let idle = self.limits.idle_timeout;
         let mut lost = 0;
-        self.streams.retain(|_, s| {
+        let deviations = &mut self.deviations;
+        self.streams.retain(|key, s| {
             let keep = s.last_seen.is_some_and(|t| t.elapsed() < idle);
             if !keep {
                 lost += s.pending.len() as u64;
+                if let Some(d) = deviations.as_mut() {
+                    d.forgotten(key, &s.watch);
+                }
             }
             keep
         });
@@ -225,10 +252,17 @@ impl Truths {
     }
 }
 
-/// Scores every pending window whose truth is in hand; drops those whose
-/// truth is gone, and truth no later window needs. Returns how many
-/// windows left the queue.
-fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
+/// Scores every pending window whose truth is in hand (and watches it
+/// for deviation, where the route does); drops those whose truth is gone,
+/// and truth no later window needs. Returns how many windows left the
+/// queue.
+fn score(
+    s: &mut StreamTruth,
+    key: &str,
+    w: usize,
+    compare: &Compare,
+    mut deviations: Option<&mut Deviations>,
+) -> usize {
     let end = s.base + s.values.len() as u64;
     let (base, values) = (s.base, &s.values);
     let before = s.pending.len();
@@ -247,6 +281,16 @@ fn score(s: &mut StreamTruth, w: usize, compare: &Compare) -> usize {
         if truth.iter().any(|v| v.is_nan()) {
             compare.unmatched(1); // across a gap in the truth
             return false;
+        }
+        if let Some(d) = deviations.as_deref_mut().filter(|d| d.judges(p.generation)) {
+            let (seq, ts, live) = (p.seq, p.ts, &p.live);
+            let scored = Scored {
+                seq,
+                ts,
+                live,
+                truth: &truth,
+            };
+            d.scored(&mut s.watch, key, w, scored);
         }
         compare.update(|c| {
             if c.generation != p.generation {
@@ -300,6 +344,7 @@ pub(super) async fn observe(
         limits,
         streams: HashMap::new(),
         pending: 0,
+        deviations: (route.cfg.deviation.clone()).map(|d| Deviations::new(d, &route.cfg.pair)),
     };
     let mut payload = Vec::new();
     let mut sweep = tokio::time::interval(
@@ -326,9 +371,51 @@ pub(super) async fn observe(
                 truths.evict_idle(&route.compare)
             }
         }
+        publish_deviations(&route, &client, &mut truths).await;
     }
     while let Ok(o) = rx.try_recv() {
         observed(&route, &client, &mut truths, o, &mut payload).await;
+    }
+    publish_deviations(&route, &client, &mut truths).await;
+}
+
+/// Publishes the deviation events the last step raised, each on
+/// `<subject>.<stream key>` in the route's output format.
+async fn publish_deviations(route: &Route, client: &Client, truths: &mut Truths) {
+    let (Some(d), Some(cfg)) = (truths.deviations.as_mut(), &route.cfg.deviation) else {
+        return;
+    };
+    for e in d.take(&route.compare) {
+        let subject = format!("{}.{}", cfg.subject, e.stream);
+        let unit = e.unit.as_deref().map_or(String::new(), |u| format!(" {u}"));
+        match e.state {
+            wire::DeviationState::Begin => tracing::warn!(
+                pair = %e.pair,
+                stream = %e.stream,
+                "deviation: truth − translation {:+.4}{unit} mean over its last {} windows, \
+                 beyond the threshold {:.4}{unit}",
+                e.mean_difference,
+                e.windows,
+                e.threshold
+            ),
+            wire::DeviationState::End => tracing::info!(
+                pair = %e.pair,
+                stream = %e.stream,
+                "deviation over: truth − translation {:+.4}{unit} mean, within half the threshold",
+                e.mean_difference
+            ),
+            wire::DeviationState::Forgotten => tracing::info!(
+                pair = %e.pair,
+                stream = %e.stream,
+                "deviation forgotten with its stream (idle): truth − translation {:+.4}{unit} mean \
+                 when last scored",
+                e.mean_difference
+            ),
+        }
+        let payload = e.encode_as(route.cfg.output_format);
+        if let Err(err) = client.publish(subject, payload.into()).await {
+            tracing::debug!("deviation event not published: {err}");
+        }
     }
 }
 
@@ -342,6 +429,14 @@ async fn observed(
     let w = route.window;
     let compare = &route.compare;
     let shadow = o.shadow.as_ref();
+    if let Some(d) = truths.deviations.as_mut()
+        && d.follow(o.generation, &o.model)
+    {
+        truths
+            .streams
+            .values_mut()
+            .for_each(|s| Deviations::restart(&mut s.watch));
+    }
     for (i, (stream, seq, ts)) in o.windows.iter().enumerate() {
         let live = &o.live[i * w..(i + 1) * w];
         let shadow_values = shadow.map(|(m, out)| (m, &out[i * w..(i + 1) * w]));
@@ -376,6 +471,7 @@ async fn observed(
             }
             let p = Pending {
                 seq: *seq,
+                ts: *ts,
                 live: live.to_vec(),
                 shadow: shadow_values.map(|(_, v)| v.to_vec()),
                 generation: o.generation,

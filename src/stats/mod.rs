@@ -503,6 +503,15 @@ pub struct CompareSnapshot {
     /// The same, since the models serving now began (beside the means).
     #[serde(default)]
     pub unmatched_now: u64,
+    /// Deviations begun (`[route.deviation]`: a stream's truth leaving its
+    /// translation), streams deviating now, and the first of them by name
+    /// with their last mean of truth − translation.
+    #[serde(default)]
+    pub deviations: u64,
+    #[serde(default)]
+    pub deviating: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deviating_streams: Vec<(String, f64)>,
     /// The models' generation the means are of (see `service::route`).
     #[serde(skip)]
     pub generation: u64,

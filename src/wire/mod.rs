@@ -16,8 +16,10 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+mod deviation;
 mod samples;
 
+pub use deviation::{DeviationEvent, DeviationState};
 pub use samples::{
     MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, Unit, decode_samples,
     decode_samples_into, decode_samples_keyed, stamp_of,

@@ -70,10 +70,15 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 async fn send_truth(client: &Client, stream: &str, seqs: std::ops::Range<u64>) {
+    send_truth_off(client, stream, seqs, 0.0).await
+}
+
+/// Truth `by` off the true curve over `seqs`.
+async fn send_truth_off(client: &Client, stream: &str, seqs: std::ops::Range<u64>, by: f32) {
     for s in seqs {
         let msg = SamplesOut {
             seq: s,
-            value: Some(truth_at(s)),
+            value: Some(truth_at(s) + by),
             values: None,
             ts: None,
         };
@@ -285,4 +290,5 @@ fn by_window(ts: &[Translation]) -> HashMap<(String, u64), (String, Vec<f32>)> {
 }
 
 mod clocked;
+mod deviation;
 mod promotion;

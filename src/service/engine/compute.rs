@@ -290,6 +290,7 @@ pub(super) fn compute_loop(
         // Never below zero (a batch sent past `Compute::send`, in tests).
         let _ = queued.fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(1)));
         beat.busy();
+        let live_model = observer.as_ref().map(|_| model.clone());
         let result = run(
             model,
             &counters,
@@ -299,14 +300,15 @@ pub(super) fn compute_loop(
             &mut scratch,
             &stats,
         );
-        let observed = match (&observer, &result.outputs) {
-            (Some(o), Ok(live)) => Some(Observed {
+        let observed = match (&observer, &result.outputs, live_model) {
+            (Some(o), Ok(live), Some(model)) => Some(Observed {
                 windows: result
                     .jobs
                     .iter()
                     .map(|j| (j.stream.clone(), j.seq, j.ts))
                     .collect(),
                 live: live.clone(),
+                model,
                 shadow: None,
                 generation: o.generation,
             }),

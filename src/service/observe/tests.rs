@@ -9,12 +9,14 @@ fn truths(w: usize) -> Truths {
         },
         streams: HashMap::new(),
         pending: 0,
+        deviations: None,
     }
 }
 
 fn pending(seq: u64, live: &[f32]) -> Pending {
     Pending {
         seq,
+        ts: None,
         live: live.to_vec(),
         shadow: Some(vec![0.0; live.len()]),
         generation: 0,

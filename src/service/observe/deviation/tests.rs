@@ -1,0 +1,203 @@
+use super::*;
+
+fn sin_cos() -> LoadedModel {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sin-cos.safetensors");
+    crate::format::load(&path, None).unwrap()
+}
+
+fn cfg(threshold: Option<f64>, windows: usize, side: Side) -> DeviationConfig {
+    DeviationConfig {
+        threshold,
+        windows,
+        side,
+        ..Default::default()
+    }
+}
+
+/// A watch over windows of W = 2 under `cfg`, the model's generation 0.
+fn watching(cfg: DeviationConfig) -> (Deviations, Watch) {
+    let mut d = Deviations::new(cfg, "p");
+    assert!(d.follow(0, &sin_cos()));
+    (d, Watch::default())
+}
+
+/// A window at `seq` whose truth lies `by` above its translation.
+fn window(d: &mut Deviations, w: &mut Watch, seq: u64, by: f32) {
+    let live = [1.0, 3.0];
+    let truth = [1.0 + by, 3.0 + by];
+    let s = Scored {
+        seq,
+        ts: Some(seq as i64),
+        live: &live,
+        truth: &truth,
+    };
+    d.scored(w, "a", 2, s);
+}
+
+fn states(events: &[DeviationEvent]) -> Vec<(DeviationState, u64)> {
+    events.iter().map(|e| (e.state, e.seq)).collect()
+}
+
+/// Without a threshold, 3 × the model's held-out RMSE (a recording's
+/// validation MSE first, a synthetic pair's random windows' otherwise);
+/// a threshold set wins; neither: no rule, said why.
+#[test]
+fn the_threshold_is_set_or_three_held_out_rmses() {
+    let mut m = sin_cos();
+    let ar = m.meta.metrics.as_ref().unwrap()["ar_mse_random"]
+        .as_f64()
+        .unwrap();
+    let r = Rule::of(&cfg(None, 4, Side::Both), &m).unwrap();
+    assert!((r.threshold - 3.0 * ar.sqrt()).abs() < 1e-12, "{r:?}");
+    assert_eq!(
+        Rule::of(&cfg(Some(2.5), 4, Side::Both), &m)
+            .unwrap()
+            .threshold,
+        2.5
+    );
+    if let Some(serde_json::Value::Object(o)) = m.meta.metrics.as_mut() {
+        o.insert(
+            "validation".into(),
+            serde_json::json!({"model": {"mse": 4.0, "nmse": 0.1}}),
+        );
+    }
+    assert_eq!(
+        Rule::of(&cfg(None, 4, Side::Both), &m).unwrap().threshold,
+        6.0
+    );
+    m.meta.metrics = None;
+    let why = Rule::of(&cfg(None, 4, Side::Both), &m).unwrap_err();
+    assert!(
+        why.contains("no held-out error") && why.contains("threshold"),
+        "{why}"
+    );
+    assert!(Rule::of(&cfg(Some(1.0), 4, Side::Both), &m).is_ok());
+}
+
+/// A deviation begins where the mean over the last windows sharing no
+/// sample passes the threshold (overlapping windows are not counted
+/// twice), and ends back within half of it, not before.
+#[test]
+fn a_deviation_begins_past_the_threshold_and_ends_within_half() {
+    let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
+    let c = Compare::default();
+    window(&mut d, &mut w, 0, 0.0);
+    window(&mut d, &mut w, 2, 1.5);
+    // Mean 0.75 over windows 0 and 2; window 3 overlaps 2 and is not taken.
+    window(&mut d, &mut w, 3, 9.0);
+    assert!(d.take(&c).is_empty());
+    window(&mut d, &mut w, 4, 1.5); // windows 2 and 4: mean 1.5
+    let e = d.take(&c);
+    assert_eq!(states(&e), vec![(DeviationState::Begin, 4)]);
+    assert_eq!(
+        (e[0].mean_difference, e[0].threshold, e[0].windows),
+        (1.5, 1.0, 2)
+    );
+    assert_eq!(
+        (e[0].stream.as_str(), e[0].pair.as_str(), e[0].ts),
+        ("a", "p", Some(4))
+    );
+    assert_eq!(e[0].model, sin_cos().id);
+    let s = c.snapshot();
+    assert_eq!((s.deviations, s.deviating), (1, 1));
+    assert_eq!(s.deviating_streams, vec![("a".to_string(), 1.5)]);
+    // 0.8, then 0.6: over half the threshold, still deviating.
+    window(&mut d, &mut w, 6, 0.1);
+    window(&mut d, &mut w, 8, 1.1);
+    assert!(d.take(&c).is_empty());
+    let named = c.snapshot().deviating_streams;
+    assert!(
+        named.len() == 1 && (named[0].1 - 0.6).abs() < 1e-6,
+        "{named:?}"
+    );
+    window(&mut d, &mut w, 10, -0.2); // 0.45
+    let e = d.take(&c);
+    assert_eq!(states(&e), vec![(DeviationState::End, 10)]);
+    let s = c.snapshot();
+    assert_eq!((s.deviations, s.deviating), (1, 0));
+    assert!(s.deviating_streams.is_empty());
+}
+
+/// `below` counts only a truth under its translation, `above` only over;
+/// `both` either.
+#[test]
+fn a_side_counts_one_sign() {
+    for (side, by, begins) in [
+        (Side::Below, 2.0, false),
+        (Side::Below, -2.0, true),
+        (Side::Above, -2.0, false),
+        (Side::Above, 2.0, true),
+        (Side::Both, -2.0, true),
+    ] {
+        let (mut d, mut w) = watching(cfg(Some(1.0), 1, side));
+        window(&mut d, &mut w, 0, by);
+        let e = d.take(&Compare::default());
+        assert_eq!(e.len(), usize::from(begins), "{side:?} {by}");
+    }
+}
+
+/// A count started again takes its windows afresh; a model change starts
+/// every mean again; a deviating stream forgotten is said.
+#[test]
+fn counts_started_again_models_changed_and_streams_forgotten() {
+    let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
+    let c = Compare::default();
+    window(&mut d, &mut w, 100, 5.0);
+    window(&mut d, &mut w, 0, 5.0); // its count started again: mean of one
+    assert!(d.take(&c).is_empty());
+    window(&mut d, &mut w, 2, 5.0);
+    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 2)]);
+    // A newer model: means start again; an older batch changes nothing.
+    assert!(!d.follow(0, &sin_cos()));
+    assert!(d.judges(0) && !d.judges(1));
+    assert!(d.follow(1, &sin_cos()));
+    assert!(d.judges(1) && !d.judges(0));
+    Deviations::restart(&mut w);
+    window(&mut d, &mut w, 4, 0.0);
+    assert!(
+        d.take(&c).is_empty(),
+        "one window of the new model is no mean"
+    );
+    d.forgotten("a", &w);
+    let e = d.take(&c);
+    assert_eq!(states(&e), vec![(DeviationState::Forgotten, 4)]);
+    assert_eq!(e[0].mean_difference, 5.0);
+    assert_eq!(c.snapshot().deviating, 0);
+    d.forgotten("a", &w);
+    assert!(d.take(&c).is_empty(), "said once");
+}
+
+/// A model that gives no threshold stops the watch (the last rule is
+/// kept for what is said of streams deviating under it).
+#[test]
+fn a_model_without_a_threshold_stops_the_watch() {
+    let (mut d, mut w) = watching(cfg(None, 1, Side::Both));
+    let c = Compare::default();
+    window(&mut d, &mut w, 0, 1.0);
+    assert_eq!(d.take(&c).len(), 1);
+    let mut bare = sin_cos();
+    bare.meta.metrics = None;
+    assert!(d.follow(1, &bare));
+    assert!(d.rule().is_none() && !d.judges(1));
+    window(&mut d, &mut w, 2, 0.0);
+    assert!(d.take(&c).is_empty());
+    d.forgotten("a", &w);
+    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Forgotten, 0)]);
+}
+
+/// The events read back in both formats.
+#[test]
+fn events_read_back_in_both_formats() {
+    let (mut d, mut w) = watching(cfg(Some(1.0), 1, Side::Both));
+    window(&mut d, &mut w, 0, -3.0);
+    let e = d.take(&Compare::default()).remove(0);
+    for format in [crate::wire::Format::Json, crate::wire::Format::Msgpack] {
+        let bytes = e.encode_as(format);
+        assert_eq!(DeviationEvent::decode(&bytes).unwrap(), e);
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&e.encode_as(crate::wire::Format::Json)).unwrap();
+    assert_eq!(json["state"], "begin");
+    assert_eq!(json["mean_difference"], -3.0);
+}

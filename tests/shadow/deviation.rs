@@ -1,0 +1,105 @@
+//! `[route.deviation]` against a real nats-server: a stream whose truth
+//! leaves its translation gets a `begin` event on `deviations.<key>`, and
+//! an `end` once it is back; a stream whose truth follows gets none; the
+//! route's counts in `$SRV.STATS` say so.
+
+use super::*;
+use pipeline::config::{DeviationConfig, Side};
+use pipeline::wire::{DeviationEvent, DeviationState};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_truth_leaves_its_translation_is_said_to_deviate() {
+    let server = NatsServer::start();
+    let live = load(&manifest().join("models/sin-cos.safetensors"));
+    let mut cfg = config();
+    cfg.routes[0].truth = Some("truth.>".into());
+    cfg.routes[0].deviation = Some(DeviationConfig {
+        threshold: Some(0.2),
+        windows: 2,
+        side: Side::Below,
+        ..Default::default()
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut events = client.subscribe("deviations.>").await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    // "meter" reads 0.5 low over seq 0 … 95 (windows 0, 24, 48 and 72
+    // share no sample), then true; "good" reads true throughout; "high"
+    // reads 0.5 high, the side not watched.
+    let n = 6 * W;
+    send_truth_off(&client, "meter", 0..4 * W, -0.5).await;
+    send_truth_off(&client, "meter", 4 * W..n, 0.0).await;
+    send_truth_off(&client, "good", 0..n, 0.0).await;
+    send_truth_off(&client, "high", 0..n, 0.5).await;
+    for stream in ["meter", "good", "high"] {
+        send_curve(&client, stream, 0..n).await;
+    }
+    let windows = 3 * (n - W + 1) as usize;
+    collect(&mut translated, windows, translation).await;
+
+    let got = collect(&mut events, 2, |b| DeviationEvent::decode(b).unwrap()).await;
+    assert_quiet(&mut events, Duration::from_millis(300)).await;
+    let (begin, end) = (&got[0], &got[1]);
+    // Begun at the second window taken (windows 0 and 24: mean −0.5);
+    // still on at 96 (72 and 96: −0.25, over half the threshold); ended
+    // at 120 (96 and 120: 0).
+    assert_eq!(
+        (begin.state, begin.seq, end.state, end.seq),
+        (DeviationState::Begin, W, DeviationState::End, 5 * W),
+        "{got:?}"
+    );
+    for e in &got {
+        assert_eq!((e.stream.as_str(), e.pair.as_str()), ("meter", "sin-cos"));
+        assert_eq!(
+            (e.model.as_str(), e.threshold, e.windows),
+            (live.id.as_str(), 0.2, 2)
+        );
+    }
+    // The model is good to ~4e-4: the mean is the offset.
+    assert!((begin.mean_difference + 0.5).abs() < 5e-3, "{begin:?}");
+    assert!(end.mean_difference.abs() < 5e-3, "{end:?}");
+
+    let stats = route_stats(&client).await;
+    let c = &stats["compare"];
+    assert_eq!(
+        (c["deviations"].as_u64(), c["deviating"].as_u64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
+    svc.shutdown().await;
+}
+
+/// `serve --deviation` turns the watch on with the model's own threshold
+/// (3 × its held-out RMSE), which `config check` prints.
+#[test]
+fn serve_deviation_takes_the_models_threshold() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .current_dir(manifest())
+        .args([
+            "config",
+            "check",
+            "--pair",
+            "sin-cos",
+            "--truth",
+            "truth.>",
+            "--deviation",
+        ])
+        .args(["--deviation-side", "below"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let m = load(&manifest().join("models/sin-cos.safetensors"));
+    let rmse = pipeline::config::held_out_rmse(&m).unwrap();
+    let says = format!(
+        "lies beyond {:.4e} below (the truth under the translation) (3 × the model's held-out \
+         RMSE {rmse:.4e}) deviates: events on deviations.<stream>",
+        3.0 * rmse
+    );
+    assert!(text.contains(&says), "{says}\n{text}");
+    let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(v["route"][0]["deviation"]["side"], "below", "{v}");
+}
