@@ -347,14 +347,29 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             // Centres a few spreads apart with spreads alike are another
             // period of the same channel (April after a winter); units and
             // decimal separators are off by factors, or far more.
-            unlike = true;
             let apart = (seen.center - expects.center).abs() / expects.scale.abs();
             let ratio = (seen.scale / expects.scale).abs();
+            // A steadier stretch of the same channel (a ship at a steady
+            // speed) keeps training's level with a narrower spread; a
+            // factor of units scales the level with the spread.
+            let level = seen.center / expects.center;
+            let same_level =
+                expects.center.abs() < 0.1 * expects.scale.abs() || (0.5..=2.0).contains(&level);
+            let steady = apart <= 3.0 && (0.02..0.25).contains(&ratio) && same_level;
+            // (Within what training saw: not an input unlike it.)
+            unlike |= !steady;
             let why = if apart <= 3.0 && (0.25..=4.0).contains(&ratio) {
                 format!(
                     "{apart:.1} training spreads apart: a period unlike training's (another \
                      season, another load)? The model extrapolates where the input leaves what \
                      it was trained on; the baselines below face the same"
+                )
+            } else if steady {
+                format!(
+                    "a steadier stretch than training's (its spread {ratio:.2} of training's, at \
+                     training's level): one operating state of the same channel, most likely, \
+                     which weighs every error more in the NMSE (its variance is smaller); \
+                     judge by the RMSE, and against the baselines"
                 )
             } else {
                 "other units, or a misread decimal separator (--decimal)?".into()

@@ -324,6 +324,18 @@ fn eval_tells_another_period_from_other_units() {
             && !err.contains("--decimal"),
         "{err}"
     );
+    // A steady stretch: training's level, a tenth of its spread.
+    let steady = dir.path().join("steady.csv");
+    let calm = |t: usize| 1000.0 + 0.1 * (input_at(t) - 1000.0);
+    write_recording_with(&steady, 1000..1300, calm, output_at);
+    let (e, err) = eval(&model, &steady, &[]);
+    assert!(
+        err.contains("a steadier stretch than training's (its spread 0.10 of training's")
+            && !err.contains("--decimal"),
+        "{err}"
+    );
+    let verdict = e["verdict"].as_str().unwrap_or_default();
+    assert!(!verdict.contains("unlike what it was trained on"), "{e}");
     let millis = dir.path().join("millis.csv");
     write_recording_with(&millis, 1000..1300, |t| input_at(t) * 1000.0, output_at);
     let (e, err) = eval(&model, &millis, &[]);
