@@ -299,6 +299,13 @@ fn recorded_input(
             r.stream.as_ref().map_or(String::new(), |s| format!(" of stream {s:?}"))
         );
     }
+    // A gap that is a clock change (local stamps without --time-zone):
+    // said as retrain says it, with the flag that keeps the windows.
+    if say && r.time_local && r.time_zone.is_none() {
+        for gap in (r.time_gap_examples.iter()).filter(|g| g.contains("--time-zone")) {
+            tracing::warn!("{gap}");
+        }
+    }
     if let (None, Some(hint), true) = (&r.time_name, &r.time_hint, say) {
         tracing::info!(
             "the recording seems to have a time column ({hint}): with it, messages carry their \

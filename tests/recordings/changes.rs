@@ -290,3 +290,54 @@ fn a_portals_long_export_of_several_stations_is_read_station_by_station() {
     let windows = 2 * (200 - 23) + (103 - 23) + (76 - 23);
     assert_eq!(v["validation"]["windows"].as_u64(), Some(windows), "{v}");
 }
+
+/// `publish --data` of local quarter-hours across the autumn clock change,
+/// without `--time-zone`, says the repeated hour is one (as retrain does),
+/// naming the flag; with it, there is no gap to say.
+#[test]
+fn publish_says_a_clock_change_among_its_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("local.csv");
+    let mut text = String::from("time;a\n");
+    let stamp = |h: u32, m: u32| format!("2026-10-25 {h:02}:{m:02}");
+    let mut stamps: Vec<String> = (0..6 * 4).map(|q| stamp(q / 4, q % 4 * 15)).collect();
+    // 02:00–02:45 twice: the hour the clocks go back.
+    stamps.splice(12..12, (0..4).map(|q| stamp(2, q * 15)));
+    for (i, s) in stamps.iter().enumerate() {
+        text.push_str(&format!("{s};{}\n", i % 7));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let publish = |extra: &[&str]| {
+        let out = pipeline()
+            .args([
+                "publish",
+                "--data",
+                csv.to_str().unwrap(),
+                "--time-column",
+                "time",
+            ])
+            .args([
+                "--input",
+                "a",
+                "--rate",
+                "0",
+                "--nats",
+                "nats://127.0.0.1:1",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = publish(&[]);
+    assert!(
+        err.contains("data row 12: the time goes back 45.0 min")
+            && err.contains("name their zone (--time-zone Europe/Berlin)"),
+        "{err}"
+    );
+    let err = publish(&["--time-zone", "Europe/Berlin"]);
+    assert!(
+        !err.contains("goes back") && !err.contains("gap(s)"),
+        "{err}"
+    );
+}
