@@ -9,6 +9,7 @@
 //! and receive physical units; the network never sees them.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 
@@ -334,7 +335,9 @@ impl Sentinel {
             // A code's form repeated beyond the rest, even near it (-999 kW
             // below a shaft power of 0 to 8,000 kW), unless at its edge (a
             // display that tops out at 999).
-            let coded = code && count >= 2 && away > CODE_SPREADS * spread;
+            // Rare, and of three digits or more: a two-digit `99` is as
+            // often a humidity's or a charge's top as a code.
+            let coded = code && rare && v.abs() >= 999.0 && away > CODE_SPREADS * spread;
             let sentinel = coded || far && (code || (rare && spread > 0.0 && value != 0.0));
             sentinel.then(|| Sentinel {
                 value,
@@ -373,37 +376,50 @@ impl Fill {
         }
         // Each value's longest run, longest first: a channel's states (a
         // stop at 0 kW for hours) run longer than a logger's fill may.
-        let mut runs: Vec<(usize, usize)> = Vec::new(); // (run, first)
+        let mut longest: HashMap<u32, (usize, usize)> = HashMap::new(); // (run, first)
         let mut at = 0;
         for i in 1..=values.len() {
             if i == values.len() || values[i] != values[at] {
                 if i - at >= FILL_RUN {
-                    match runs.iter_mut().find(|(_, f)| values[*f] == values[at]) {
-                        Some(r) if r.0 >= i - at => {}
-                        Some(r) => *r = (i - at, at),
-                        None => runs.push((i - at, at)),
+                    let r = longest.entry(bits(values[at])).or_insert((0, at));
+                    if i - at > r.0 {
+                        *r = (i - at, at);
                     }
                 }
                 at = i;
             }
         }
-        runs.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let mut runs: Vec<(usize, usize)> = longest.into_values().collect();
+        runs.sort_by_key(|&(run, first)| (std::cmp::Reverse(run), first));
+        runs.truncate(FILL_CANDIDATES);
+        if runs.is_empty() {
+            return None;
+        }
+        let all = sorted(values.iter().copied());
         runs.into_iter()
-            .take(FILL_CANDIDATES)
-            .find_map(|(run, first)| Self::of(values, run, first))
+            .find_map(|(run, first)| Self::of(values, &all, run, first))
     }
 
     /// The run of `values[first]` (its longest, `run` rows) as a fill,
-    /// where it is one.
-    fn of(values: &[f32], run: usize, first: usize) -> Option<Self> {
+    /// where it is one (`all`: `values` sorted).
+    fn of(values: &[f32], all: &[f64], run: usize, first: usize) -> Option<Self> {
         let value = values[first];
-        let rest = sorted(values.iter().copied().filter(|&v| v != value));
-        let count = values.len() - rest.len();
-        if rest.is_empty() || count as f64 >= SENTINEL_SHARE * values.len() as f64 {
+        let v = f64::from(value);
+        // The value's place in `all`, and the rest's quantiles around it.
+        let from = all.partition_point(|&x| x < v);
+        let to = all.partition_point(|&x| x <= v);
+        let count = to - from;
+        let rest = all.len() - count;
+        if rest == 0 || count as f64 >= SENTINEL_SHARE * values.len() as f64 {
             return None;
         }
-        let (lo, hi) = (quantile_sorted(&rest, 0.01), quantile_sorted(&rest, 0.99));
-        let v = f64::from(value);
+        let at = |i: usize| all[if i < from { i } else { i + count }];
+        let quantile = |p: f64| {
+            let pos = p * (rest - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            at(lo) + (at(hi) - at(lo)) * (pos - lo as f64)
+        };
+        let (lo, hi) = (quantile(0.01), quantile(0.99));
         // Well outside, not at the edge: a channel that saturates (a
         // turbine at its rated power) runs at its greatest value.
         let away = if v < lo { lo - v } else { v - hi };
@@ -416,6 +432,11 @@ impl Fill {
             hi: hi as f32,
         })
     }
+}
+
+/// A value's bits, one key for 0 and -0.
+fn bits(v: f32) -> u32 {
+    if v == 0.0 { 0 } else { v.to_bits() }
 }
 
 /// Rows in a row of one value outside the rest before it is taken for a

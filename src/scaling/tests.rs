@@ -220,6 +220,20 @@ fn a_code_just_beyond_a_wide_channel_is_one() {
         .map(|i| if i % 50 == 0 { 999.0 } else { (i % 999) as f32 })
         .collect();
     assert_eq!(Sentinel::find(&display), None);
+    // Two digits of nines are a humidity's top (88–99 %), or a charge
+    // sitting at 99% a third of the time: not codes.
+    let humidity: Vec<f32> = (0..5000).map(|i| 88.0 + (i * 7 % 12) as f32).collect();
+    assert_eq!(Sentinel::find(&humidity), None);
+    let charge: Vec<f32> = (0..5000)
+        .map(|i| {
+            if i % 3 == 0 {
+                99.0
+            } else {
+                92.0 + (i % 7) as f32
+            }
+        })
+        .collect();
+    assert_eq!(Sentinel::find(&charge), None);
 }
 
 /// A channel at one value most of the time (rain: 0 in 9 of 10 hours)
