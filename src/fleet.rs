@@ -236,6 +236,51 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
     lines
 }
 
+/// What the instances counted of windows their models were not made for
+/// (streams at another step than the training recording's, inputs far out
+/// of its range, changes far faster), summed over routes: what to check
+/// before the truth column when translations miss their truth. `None`
+/// where they counted none.
+pub fn input_trouble(stats: &[Value]) -> Option<String> {
+    let sum = |key: &str| -> u64 {
+        (stats.iter())
+            .filter_map(|s| endpoint_data(s, "translate")?["routes"].as_array())
+            .flatten()
+            .filter_map(|r| r[key].as_u64())
+            .sum()
+    };
+    let said: Vec<String> = [
+        (
+            "input_off_rate",
+            "of streams whose `ts` says they are sampled at another step than the model's \
+             training recording (publish at its step, or read them on its clock: serve --resample)",
+        ),
+        (
+            "input_out_of_range",
+            "whose input lies over 5 training spreads from what the model was trained on (other \
+             units, another channel)",
+        ),
+        (
+            "input_too_fast",
+            "of changes far faster than the model's training input changed (a recording sent \
+             faster than real time)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, what)| match sum(key) {
+        0 => None,
+        n => Some(format!("{n} window(s) {what}")),
+    })
+    .collect();
+    (!said.is_empty()).then(|| {
+        format!(
+            "the service counted {}: its translations of those are not what the model was made \
+             for, which is likelier the cause than the truth column",
+            said.join("; and ")
+        )
+    })
+}
+
 /// The streams whose truth deviates from their translation now (a route
 /// with `[route.deviation]`), the first by name with their mean of truth −
 /// translation; nothing where none ever did.
@@ -336,6 +381,16 @@ mod tests {
         deviating["endpoints"][0]["data"]["routes"][0]["compare"] =
             serde_json::json!({"deviations": 3, "deviating": 0});
         assert!(describe_stats(&deviating)[1].ends_with("  deviating none (3 begun)"));
+        // Windows the model was not made for, what tail says first.
+        assert_eq!(input_trouble(std::slice::from_ref(&stats)), None);
+        let mut off = stats.clone();
+        off["endpoints"][0]["data"]["routes"][0]["input_off_rate"] = serde_json::json!(8590);
+        let said = input_trouble(&[off.clone(), off]).unwrap();
+        assert!(
+            said.starts_with("the service counted 17180 window(s) of streams whose `ts` says")
+                && !said.contains("; and "),
+            "{said}"
+        );
         let mut gaps = stats.clone();
         gaps["endpoints"][0]["data"]["routes"][0]["max_gap_s"] = serde_json::json!(2700.0);
         assert!(

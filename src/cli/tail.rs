@@ -196,7 +196,20 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                  give tail the --stream-column publish was given",
                 pipeline::eval::significant(s.nmse.unwrap_or(f64::NAN))
             ),
-            Some(why) => eprintln!("WARNING: {why}"),
+            Some(why) => {
+                // What the service counted of windows its model was not
+                // made for (another rate, other units) comes first.
+                let wait = std::time::Duration::from_millis(500);
+                let stats = pipeline::fleet::stats_all(&client, wait).await;
+                if let Some(first) = stats
+                    .ok()
+                    .as_deref()
+                    .and_then(pipeline::fleet::input_trouble)
+                {
+                    eprintln!("WARNING: {first}");
+                }
+                eprintln!("WARNING: {why}")
+            }
             None => {}
         }
     }
