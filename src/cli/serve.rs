@@ -81,7 +81,7 @@ pub(crate) struct ServeArgs {
     /// `deviations.<stream key>`, and one when it comes back within half of
     /// it [default THRESHOLD: 3 × the model's held-out RMSE].
     #[arg(long, value_name = "THRESHOLD", requires = "truth", num_args = 0..=1,
-          value_parser = threshold)]
+          value_parser = threshold, allow_negative_numbers = true)]
     pub(crate) deviation: Option<Option<f64>>,
     /// Which way counts as a deviation: both, below (the truth under the
     /// translation: less produced than expected) or above.

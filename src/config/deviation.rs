@@ -52,6 +52,9 @@ pub enum Side {
     Above,
 }
 
+/// The most windows a mean may be over.
+pub const MAX_WINDOWS: usize = 1_000;
+
 /// The default threshold, in held-out RMSEs: a window's mean error varies
 /// less than a sample's, so a stream like the held-out data hardly reaches
 /// it, while a meter reading 10% low on a model good to 2% does.
@@ -61,7 +64,15 @@ pub const RMSE_MULTIPLE: f64 = 3.0;
 /// on a recording's held-out windows, or a synthetic pair's random ones.
 pub fn held_out_rmse(model: &crate::LoadedModel) -> Option<f64> {
     let m = model.meta.metrics.as_ref()?;
+    // Only windows the model never trained on (not `--validate 0`'s own
+    // rows, which flatter it and would set the threshold too low).
+    let held_out = |v: &serde_json::Value| {
+        ["held_out", "never_seen"]
+            .iter()
+            .any(|k| v.get(k).and_then(|b| b.as_bool()) == Some(true))
+    };
     let mse = (m.get("validation"))
+        .filter(|v| held_out(v))
         .and_then(|v| v.get("model")?.get("mse")?.as_f64())
         .or_else(|| m.get("ar_mse_random")?.as_f64())?;
     (mse.is_finite() && mse > 0.0).then(|| mse.sqrt())
@@ -79,7 +90,10 @@ impl DeviationConfig {
             (Some(t), _) => Ok((t, "its threshold".into())),
             (None, Some(rmse)) => Ok((
                 RMSE_MULTIPLE * rmse,
-                format!("{RMSE_MULTIPLE} × the model's held-out RMSE {rmse:.4e}"),
+                format!(
+                    "{RMSE_MULTIPLE} × the model's held-out RMSE {}",
+                    crate::eval::significant(rmse)
+                ),
             )),
             (None, None) => Err(format!(
                 "model {} records no held-out error to set a threshold by: streams are not \
@@ -101,8 +115,9 @@ impl DeviationConfig {
         match self.threshold_for(model) {
             Ok((t, whence)) => format!(
                 "a stream whose truth − translation, averaged over its last {} windows sharing \
-                 no sample, lies beyond {t:.4e}{} {side} ({whence}) deviates: events on {}.<stream>",
+                 no sample, lies beyond {}{} {side} ({whence}) deviates: events on {}.<stream>",
                 self.windows,
+                crate::eval::significant(t),
                 model
                     .output_unit
                     .as_deref()
@@ -130,8 +145,13 @@ impl DeviationConfig {
                 "threshold {t} must be a number above 0, in the output's units"
             ));
         }
-        if self.windows == 0 {
-            return bad("windows must be at least 1".into());
+        // Each stream keeps this many means: bounded, as streams are.
+        if !(1..=MAX_WINDOWS).contains(&self.windows) {
+            return bad(format!(
+                "windows {} must be from 1 to {MAX_WINDOWS} (the mean is over a stream's last \
+                 windows; more would never say a fault in time)",
+                self.windows
+            ));
         }
         crate::window::validate_key(&self.subject)
             .map_err(|e| Error::Config(format!("route {n}: deviation subject: {e}")))

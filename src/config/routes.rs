@@ -133,7 +133,32 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
             // An event on a subject a route reads would come back as a
             // sample (or a truth) of a stream named after the event's.
             let events = written(&d.subject, &r.input);
+            // One stream key's events from two routes on one subject could
+            // be told apart by their `pair` only.
+            for o in &routes[..i] {
+                if let Some(od) = &o.deviation
+                    && outputs_overlap((&d.subject, &r.input), (&od.subject, &o.input))
+                {
+                    return bad(format!(
+                        "route {n} ({:?}): deviation subject {:?} overlaps route {:?}'s {:?}: one \
+                         stream key's events from both would share a subject; give each route \
+                         its own (subject = \"deviations-{}\")",
+                        r.pair, d.subject, o.pair, od.subject, r.pair
+                    ));
+                }
+            }
             for o in routes {
+                // Nor share a subject with translations (in durable mode,
+                // the output stream would store them as such).
+                for (out, kind) in [(&o.output, "output"), (&o.shadow.output, "shadow output")] {
+                    if outputs_overlap((&d.subject, &r.input), (out, &o.input)) {
+                        return bad(format!(
+                            "route {n} ({:?}): deviation subject {:?} overlaps route {:?}'s \
+                             {kind} {out:?}: events and translations would share subjects",
+                            r.pair, d.subject, o.pair
+                        ));
+                    }
+                }
                 let read = [Some(&o.input), o.truth.as_ref()];
                 if let Some(s) = read.into_iter().flatten().find(|s| overlap(&events, s)) {
                     return bad(format!(

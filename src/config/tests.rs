@@ -313,7 +313,11 @@ fn a_routes_deviation_watch_is_checked() {
         ("[route.deviation]\nthreshold = -3", "threshold -3 must be"),
         (
             "[route.deviation]\nwindows = 0",
-            "windows must be at least 1",
+            "windows 0 must be from 1 to 1000",
+        ),
+        (
+            "[route.deviation]\nwindows = 1000000",
+            "windows 1000000 must be from 1 to 1000",
         ),
         ("[route.deviation]\nside = 'under'", "unknown variant"),
         (
@@ -329,6 +333,18 @@ fn a_routes_deviation_watch_is_checked() {
             "overlaps \"other.*\", which route \"y\" reads",
         ),
         ("[route.deviation]\nsubject = 'a..b'", "deviation subject"),
+        (
+            "[route.deviation]\nsubject = 'y'",
+            "overlaps route \"y\"'s output \"y\"",
+        ),
+        (
+            "[route.deviation]\nsubject = 'translated'",
+            "output \"translated\": events and",
+        ),
+        (
+            "[route.deviation]\nsubject = 'shadow'",
+            "shadow output \"shadow\"",
+        ),
     ] {
         let e = parse(extra).unwrap_err().to_string();
         assert!(e.contains(says), "{extra}: {e}");
@@ -338,4 +354,22 @@ fn a_routes_deviation_watch_is_checked() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("deviation: needs the route's truth"), "{e}");
+    // Two routes' events: subjects of their own, or refused.
+    let two = |second: &str| {
+        ServeConfig::from_toml(
+            &format!(
+                "[[route]]\npair = 'ps'\ninput = 'ps.>'\noutput = 'out-ps'\ntruth = 'tps.>'\n\
+                 [route.deviation]\n[[route]]\npair = 'sb'\ninput = 'sb.>'\noutput = 'out-sb'\n\
+                 truth = 'tsb.>'\n[route.deviation]\n{second}"
+            ),
+            Path::new("x"),
+        )
+        .and_then(|c| c.validate())
+    };
+    let e = two("").unwrap_err().to_string();
+    assert!(
+        e.contains("give each route its own (subject = \"deviations-sb\")"),
+        "{e}"
+    );
+    assert!(two("subject = 'deviations-sb'").is_ok());
 }

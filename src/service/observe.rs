@@ -39,6 +39,9 @@ pub(super) struct Observed {
     pub model: Arc<LoadedModel>,
     /// The shadow model and its outputs, when the route has one.
     pub shadow: Option<(Arc<LoadedModel>, Vec<f32>)>,
+    /// Whether the comparisons take it (not a batch a shadow did not run
+    /// on under load: only each stream's deviation is watched on it).
+    pub compared: bool,
     /// The models' generation that computed it: a batch in flight when the
     /// models changed is not compared as theirs successors'.
     pub generation: u64,
@@ -109,6 +112,8 @@ struct StreamTruth {
 struct Pending {
     seq: u64,
     ts: Option<i64>,
+    /// Taken by the comparisons (see [`Observed::compared`]).
+    compared: bool,
     live: Vec<f32>,
     shadow: Option<Vec<f32>>,
     generation: u64,
@@ -190,6 +195,7 @@ impl Truths {
             // the new count's are not behind the old one's.
             if seq < s.base {
                 s.next = None;
+                s.watch.restarted();
                 lost = s.pending.len();
                 s.pending.clear();
                 compare.unmatched(lost as u64);
@@ -239,8 +245,14 @@ impl Truths {
             let keep = s.last_seen.is_some_and(|t| t.elapsed() < idle);
             if !keep {
                 lost += s.pending.len() as u64;
-                if let Some(d) = deviations.as_mut() {
-                    d.forgotten(key, &s.watch);
+            }
+            // A deviating stream's watch stops with it, or where its
+            // windows go on without truth to judge them by.
+            if let Some(d) = deviations.as_mut() {
+                if !keep {
+                    d.stop(key, &mut s.watch, "forgotten");
+                } else if s.watch.unjudged_for(idle) {
+                    d.stop(key, &mut s.watch, "no truth");
                 }
             }
             keep
@@ -293,7 +305,7 @@ fn score(
             d.scored(&mut s.watch, key, w, scored);
         }
         compare.update(|c| {
-            if c.generation != p.generation {
+            if c.generation != p.generation || !p.compared {
                 return; // computed by the models before the last change
             }
             c.live_vs_truth.add(&p.live, &truth);
@@ -404,11 +416,12 @@ async fn publish_deviations(route: &Route, client: &Client, truths: &mut Truths)
                 "deviation over: truth − translation {:+.4}{unit} mean, within half the threshold",
                 e.mean_difference
             ),
-            wire::DeviationState::Forgotten => tracing::info!(
+            wire::DeviationState::Stopped => tracing::info!(
                 pair = %e.pair,
                 stream = %e.stream,
-                "deviation forgotten with its stream (idle): truth − translation {:+.4}{unit} mean \
-                 when last scored",
+                reason = e.reason.as_deref().unwrap_or(""),
+                "deviation no longer watched: truth − translation {:+.4}{unit} mean when last \
+                 judged",
                 e.mean_difference
             ),
         }
@@ -432,10 +445,13 @@ async fn observed(
     if let Some(d) = truths.deviations.as_mut()
         && d.follow(o.generation, &o.model)
     {
-        truths
-            .streams
-            .values_mut()
-            .for_each(|s| Deviations::restart(&mut s.watch));
+        let stopped = d.rule().is_none();
+        for (key, s) in truths.streams.iter_mut() {
+            Deviations::restart(&mut s.watch);
+            if stopped {
+                d.stop(key, &mut s.watch, "no threshold");
+            }
+        }
     }
     for (i, (stream, seq, ts)) in o.windows.iter().enumerate() {
         let live = &o.live[i * w..(i + 1) * w];
@@ -472,6 +488,7 @@ async fn observed(
             let p = Pending {
                 seq: *seq,
                 ts: *ts,
+                compared: o.compared,
                 live: live.to_vec(),
                 shadow: shadow_values.map(|(_, v)| v.to_vec()),
                 generation: o.generation,

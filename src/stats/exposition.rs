@@ -310,7 +310,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 12] = [
+        let counters: [(&str, &str, Count); 13] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -370,6 +370,11 @@ impl Scrape {
                 "pipeline_deviations",
                 "Deviations begun: a stream's mean of truth - translation over its last windows passed the route's [route.deviation] threshold (a deviation event on its subject).",
                 |r| r.compare.deviations,
+            ),
+            (
+                "pipeline_deviation_watches_stopped",
+                "Deviating streams whose watch stopped (forgotten when idle, their truth quiet, or a live model that gives no threshold): pipeline_streams_deviating drops without the deviation having ended.",
+                |r| r.compare.deviations_stopped,
             ),
         ];
         for (name, help, get) in counters {

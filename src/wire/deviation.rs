@@ -14,9 +14,9 @@ pub enum DeviationState {
     Begin,
     /// It came back within half the threshold.
     End,
-    /// It was forgotten while deviating (no sample nor truth for the
-    /// route's idle timeout): nothing more will be said of it.
-    Forgotten,
+    /// Its watch stopped while it deviated (see `reason`): nothing more
+    /// is said of it until a window is judged again.
+    Stopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,12 @@ pub struct DeviationEvent {
     /// The output's unit, where the model's training named it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Why a watch stopped: `forgotten` (no sample nor truth for the idle
+    /// timeout), `no truth` (windows, but none judged for the idle
+    /// timeout), `no threshold` (the live model records no held-out error
+    /// and the route sets none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl DeviationEvent {

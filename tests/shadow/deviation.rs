@@ -95,11 +95,32 @@ fn serve_deviation_takes_the_models_threshold() {
     let m = load(&manifest().join("models/sin-cos.safetensors"));
     let rmse = pipeline::config::held_out_rmse(&m).unwrap();
     let says = format!(
-        "lies beyond {:.4e} below (the truth under the translation) (3 × the model's held-out \
-         RMSE {rmse:.4e}) deviates: events on deviations.<stream>",
-        3.0 * rmse
+        "lies beyond {} below (the truth under the translation) (3 × the model's held-out RMSE \
+         {}) deviates: events on deviations.<stream>",
+        pipeline::eval::significant(3.0 * rmse),
+        pipeline::eval::significant(rmse)
     );
     assert!(text.contains(&says), "{says}\n{text}");
     let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(v["route"][0]["deviation"]["side"], "below", "{v}");
+}
+
+/// A threshold that is no number above 0, negative ones included, is
+/// refused by the flag's own message.
+#[test]
+fn a_bad_deviation_threshold_is_refused_by_name() {
+    for bad in ["-3", "abc", "0"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .current_dir(manifest())
+            .args(["config", "check", "--pair", "sin-cos", "--truth", "truth.>"])
+            .args(["--deviation", bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("\"{bad}\" is no threshold: a number above 0")),
+            "{bad}: {err}"
+        );
+    }
 }

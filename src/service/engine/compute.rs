@@ -310,6 +310,7 @@ pub(super) fn compute_loop(
                 live: live.clone(),
                 model,
                 shadow: None,
+                compared: true,
                 generation: o.generation,
             }),
             _ => None,
@@ -320,19 +321,22 @@ pub(super) fn compute_loop(
             continue;
         };
         if let Some(shadow) = observer.shadow {
-            // Held while the shadow runs, as the live batch's was: the
-            // thread is busy.
-            let Some(_busy) = spare(permit, &queued, observer.backlog.as_ref()) else {
-                // Both models are scored on the same windows, or neither.
-                observer.compare.dropped(1);
-                beat.idle();
-                continue;
-            };
-            let mut out = vec![0f32; input.len()];
-            match translate(&shadow, &input, &mut out, &mut scratch) {
-                Ok(()) => observed.shadow = Some((shadow, out)),
-                Err(e) => {
-                    tracing::warn!(id = %shadow.id, "the shadow model failed on a batch: {e}")
+            match spare(permit, &queued, observer.backlog.as_ref()) {
+                // Held while the shadow runs, as the live batch's was.
+                Some(_busy) => {
+                    let mut out = vec![0f32; input.len()];
+                    match translate(&shadow, &input, &mut out, &mut scratch) {
+                        Ok(()) => observed.shadow = Some((shadow, out)),
+                        Err(e) => tracing::warn!(
+                            id = %shadow.id, "the shadow model failed on a batch: {e}"
+                        ),
+                    }
+                }
+                // Both models are scored on the same windows, or neither;
+                // each stream's deviation is still watched on the live ones.
+                None => {
+                    observer.compare.dropped(1);
+                    observed.compared = false;
                 }
             }
         }

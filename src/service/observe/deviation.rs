@@ -2,11 +2,16 @@
 //! translation. A stream's mean of truth − translation over its last few
 //! windows that share no sample (each truth sample counted once) passing
 //! the threshold begins a deviation; back within half of it (so a mean
-//! hovering at the threshold does not flap), the deviation ends. Each
-//! change is an event on `<subject>.<stream key>`, counted, and the streams
-//! deviating now are in `$SRV.STATS` and `/metrics`.
+//! hovering at the threshold does not flap), the deviation ends; where the
+//! watch of a deviating stream stops (the stream forgotten, its truth gone
+//! quiet, a model that gives no threshold), it is said to have stopped, so
+//! no alert stays on for ever. Each change is an event on
+//! `<subject>.<stream key>`, counted, and the streams deviating now are in
+//! `$SRV.STATS` and `/metrics`.
 
 use std::collections::{BTreeMap, VecDeque};
+
+use tokio::time::Instant;
 
 use super::Compare;
 use crate::config::{DeviationConfig, Side};
@@ -63,6 +68,27 @@ pub(super) struct Watch {
     means: VecDeque<f64>,
     /// Deviating now.
     on: bool,
+    /// When a window of it was last judged.
+    judged_at: Option<Instant>,
+}
+
+/// A window this far behind the last one taken is of a count started
+/// again (a publisher restarted); nearer, it came out of order (batches of
+/// several compute threads reach the observer in any order) and is
+/// skipped.
+const RESTARTED: u64 = 1024;
+
+impl Watch {
+    /// The stream's count started again: its windows are taken afresh.
+    pub fn restarted(&mut self) {
+        self.next = None;
+        self.means.clear();
+    }
+
+    /// Deviating, and no window judged for `idle`: its truth has stopped.
+    pub fn unjudged_for(&self, idle: std::time::Duration) -> bool {
+        self.on && self.judged_at.is_some_and(|t| t.elapsed() >= idle)
+    }
 }
 
 /// A window scored against its truth.
@@ -104,7 +130,6 @@ impl Deviations {
     }
 
     /// The rule windows are judged by now, if any.
-    #[cfg(test)]
     pub fn rule(&self) -> Option<&Rule> {
         self.rule.as_ref().filter(|_| self.active)
     }
@@ -112,7 +137,8 @@ impl Deviations {
     /// A batch of the models of `generation` (`live` serving): a newer
     /// generation's model sets the rule. True when it did: every stream's
     /// means start again (the last model's errors are not the new one's);
-    /// a stream deviating stays so until the new model's windows say.
+    /// a stream deviating stays so until the new model's windows say, or,
+    /// where the new model gives no threshold, is stopped by the caller.
     pub fn follow(&mut self, generation: u64, live: &LoadedModel) -> bool {
         if self.generation.is_some_and(|g| g >= generation) {
             return false;
@@ -146,13 +172,15 @@ impl Deviations {
             return;
         };
         match watch.next {
-            // A count started again (its windows come in order otherwise).
-            Some(next) if s.seq + (w as u64) < next => watch.means.clear(),
+            // A count started again (a publisher restarted).
+            Some(next) if s.seq.saturating_add(RESTARTED) < next => watch.restarted(),
+            // Out of order, or sharing samples with the last one taken.
             Some(next) if s.seq < next => return,
             _ => {}
         }
         watch.next = Some(s.seq + w as u64);
         watch.last = s.seq;
+        watch.judged_at = Some(Instant::now());
         let diff = s.live.iter().zip(s.truth);
         let sum: f64 = diff.map(|(l, t)| f64::from(*t) - f64::from(*l)).sum();
         watch.means.push_back(sum / s.live.len().max(1) as f64);
@@ -193,6 +221,7 @@ impl Deviations {
             seq: s.seq,
             ts: s.ts,
             unit: rule.unit.clone(),
+            reason: None,
         });
     }
 
@@ -201,24 +230,28 @@ impl Deviations {
         watch.means.clear();
     }
 
-    /// `stream` is forgotten: said, where it deviated.
-    pub fn forgotten(&mut self, stream: &str, watch: &Watch) {
+    /// The watch of `stream` stops (`why`: `forgotten`, `no truth`, `no
+    /// threshold`): said, where it deviated, and it deviates no more.
+    pub fn stop(&mut self, stream: &str, watch: &mut Watch, why: &str) {
+        let on = std::mem::take(&mut watch.on);
         // (A stream deviates only under a rule, and the last one is kept.)
-        let (Some(mean), Some(rule)) = (self.now.remove(stream), &self.rule) else {
+        let (true, Some(mean), Some(rule)) = (on, self.now.remove(stream), &self.rule) else {
             return;
         };
         self.changed = true;
+        watch.means.clear();
         self.events.push(DeviationEvent {
             stream: stream.to_string(),
             pair: self.pair.clone(),
             model: rule.model.clone(),
-            state: DeviationState::Forgotten,
+            state: DeviationState::Stopped,
             mean_difference: mean,
             threshold: rule.threshold,
             windows: rule.windows,
             seq: watch.last,
             ts: None,
             unit: rule.unit.clone(),
+            reason: Some(why.to_string()),
         });
     }
 
@@ -227,15 +260,15 @@ impl Deviations {
         if !std::mem::take(&mut self.changed) {
             return std::mem::take(&mut self.events);
         }
-        let begun = (self.events.iter())
-            .filter(|e| e.state == DeviationState::Begin)
-            .count() as u64;
+        let count = |state| self.events.iter().filter(|e| e.state == state).count() as u64;
+        let (begun, stopped) = (count(DeviationState::Begin), count(DeviationState::Stopped));
         let named = (self.now.iter().take(NAMED))
             .map(|(s, m)| (s.clone(), *m))
             .collect();
         let deviating = self.now.len() as u64;
         compare.update(|c| {
             c.deviations += begun;
+            c.deviations_stopped += stopped;
             c.deviating = deviating;
             c.deviating_streams = named;
         });

@@ -17,6 +17,7 @@ fn pending(seq: u64, live: &[f32]) -> Pending {
     Pending {
         seq,
         ts: None,
+        compared: true,
         live: live.to_vec(),
         shadow: Some(vec![0.0; live.len()]),
         generation: 0,
@@ -274,4 +275,55 @@ fn a_held_meter_nothing_sends_is_forgotten() {
     assert!(t.streams["a"].values.len() > first, "its ticks are read");
     t.evict_idle(&c);
     assert!(t.streams.is_empty(), "forgotten all the same");
+}
+
+/// A deviation watch on the route: a window the comparisons do not take
+/// (a batch a shadow could not run on) is still watched; a deviating
+/// stream whose windows go on without truth is stopped, and one forgotten
+/// is stopped too, each said once.
+#[test]
+fn deviation_is_watched_on_every_window_and_stopped_when_unjudged() {
+    use crate::config::{DeviationConfig, Side};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sin-cos.safetensors");
+    let model = crate::format::load(&path, None).unwrap();
+    let c = Compare::default();
+    let mut t = truths(2);
+    let cfg = DeviationConfig {
+        threshold: Some(1.0),
+        windows: 1,
+        side: Side::Both,
+        ..Default::default()
+    };
+    let mut d = Deviations::new(cfg, "p");
+    assert!(d.follow(0, &model));
+    t.deviations = Some(d);
+    let uncompared = Pending {
+        compared: false,
+        ..pending(0, &[1.0, 1.0])
+    };
+    t.add_window("a", uncompared, &c);
+    t.add_truth("a", 0, &[4.0, 4.0], &c);
+    let events = t.deviations.as_mut().unwrap().take(&c);
+    assert_eq!(events.len(), 1, "watched");
+    assert_eq!(events[0].state, crate::wire::DeviationState::Begin);
+    assert_eq!(c.snapshot().live_vs_truth.windows, 0, "not compared");
+    assert_eq!(c.snapshot().deviating, 1);
+    // Windows go on, truth does not: stopped after the idle time-out.
+    t.limits.idle_timeout = std::time::Duration::from_millis(30);
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    t.add_window("a", pending(2, &[1.0, 1.0]), &c);
+    t.evict_idle(&c);
+    let events = t.deviations.as_mut().unwrap().take(&c);
+    let said: Vec<_> = events.iter().map(|e| (e.state, e.reason.clone())).collect();
+    assert_eq!(
+        said,
+        vec![(
+            crate::wire::DeviationState::Stopped,
+            Some("no truth".to_string())
+        )]
+    );
+    assert_eq!(c.snapshot().deviating, 0);
+    t.evict_idle(&c);
+    assert!(t.deviations.as_mut().unwrap().take(&c).is_empty(), "once");
 }

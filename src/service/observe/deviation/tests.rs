@@ -59,13 +59,22 @@ fn the_threshold_is_set_or_three_held_out_rmses() {
     if let Some(serde_json::Value::Object(o)) = m.meta.metrics.as_mut() {
         o.insert(
             "validation".into(),
-            serde_json::json!({"model": {"mse": 4.0, "nmse": 0.1}}),
+            serde_json::json!({"model": {"mse": 4.0, "nmse": 0.1}, "held_out": true}),
         );
     }
     assert_eq!(
         Rule::of(&cfg(None, 4, Side::Both), &m).unwrap().threshold,
         6.0
     );
+    // Scored on its own training rows (`--validate 0`): not taken.
+    if let Some(serde_json::Value::Object(o)) = m.meta.metrics.as_mut() {
+        o.insert(
+            "validation".into(),
+            serde_json::json!({"model": {"mse": 4.0}, "held_out": false, "never_seen": false}),
+        );
+        o.remove("ar_mse_random");
+    }
+    assert!(Rule::of(&cfg(None, 4, Side::Both), &m).is_err());
     m.meta.metrics = None;
     let why = Rule::of(&cfg(None, 4, Side::Both), &m).unwrap_err();
     assert!(
@@ -137,34 +146,53 @@ fn a_side_counts_one_sign() {
     }
 }
 
-/// A count started again takes its windows afresh; a model change starts
-/// every mean again; a deviating stream forgotten is said.
+/// A window behind the last one taken (out of order: batches of two
+/// compute threads) is skipped, one far behind starts the count afresh; a
+/// model change starts every mean again; a deviating stream whose watch
+/// stops is said to have stopped, once.
 #[test]
-fn counts_started_again_models_changed_and_streams_forgotten() {
+fn counts_started_again_models_changed_and_watches_stopped() {
     let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
     let c = Compare::default();
-    window(&mut d, &mut w, 100, 5.0);
-    window(&mut d, &mut w, 0, 5.0); // its count started again: mean of one
-    assert!(d.take(&c).is_empty());
-    window(&mut d, &mut w, 2, 5.0);
-    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 2)]);
+    window(&mut d, &mut w, 5000, 5.0);
+    window(&mut d, &mut w, 4990, 0.0); // out of order: skipped
+    window(&mut d, &mut w, 5024, 5.0);
+    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 5024)]);
+    window(&mut d, &mut w, 0, 0.0); // its count started again: a mean of one
+    window(&mut d, &mut w, 24, 0.0);
+    assert_eq!(states(&d.take(&c)), vec![(DeviationState::End, 24)]);
+    window(&mut d, &mut w, 48, 5.0); // 0 and 5: a mean of 2.5
+    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 48)]);
     // A newer model: means start again; an older batch changes nothing.
     assert!(!d.follow(0, &sin_cos()));
     assert!(d.judges(0) && !d.judges(1));
     assert!(d.follow(1, &sin_cos()));
     assert!(d.judges(1) && !d.judges(0));
     Deviations::restart(&mut w);
-    window(&mut d, &mut w, 4, 0.0);
+    window(&mut d, &mut w, 96, 0.0);
     assert!(
         d.take(&c).is_empty(),
         "one window of the new model is no mean"
     );
-    d.forgotten("a", &w);
+    assert!(!w.unjudged_for(std::time::Duration::from_secs(60)));
+    assert!(
+        w.unjudged_for(std::time::Duration::ZERO),
+        "deviating, judged before now"
+    );
+    d.stop("a", &mut w, "forgotten");
     let e = d.take(&c);
-    assert_eq!(states(&e), vec![(DeviationState::Forgotten, 4)]);
-    assert_eq!(e[0].mean_difference, 5.0);
-    assert_eq!(c.snapshot().deviating, 0);
-    d.forgotten("a", &w);
+    assert_eq!(states(&e), vec![(DeviationState::Stopped, 96)]);
+    assert_eq!(
+        (e[0].mean_difference, e[0].reason.as_deref()),
+        (2.5, Some("forgotten"))
+    );
+    let s = c.snapshot();
+    assert_eq!((s.deviating, s.deviations_stopped), (0, 1));
+    assert!(
+        !w.unjudged_for(std::time::Duration::ZERO),
+        "no longer deviating"
+    );
+    d.stop("a", &mut w, "forgotten");
     assert!(d.take(&c).is_empty(), "said once");
 }
 
@@ -182,8 +210,11 @@ fn a_model_without_a_threshold_stops_the_watch() {
     assert!(d.rule().is_none() && !d.judges(1));
     window(&mut d, &mut w, 2, 0.0);
     assert!(d.take(&c).is_empty());
-    d.forgotten("a", &w);
-    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Forgotten, 0)]);
+    d.stop("a", &mut w, "no threshold");
+    let e = d.take(&c);
+    assert_eq!(states(&e), vec![(DeviationState::Stopped, 0)]);
+    assert_eq!(e[0].reason.as_deref(), Some("no threshold"));
+    assert_eq!(c.snapshot().deviating, 0);
 }
 
 /// The events read back in both formats.
@@ -200,4 +231,5 @@ fn events_read_back_in_both_formats() {
         serde_json::from_slice(&e.encode_as(crate::wire::Format::Json)).unwrap();
     assert_eq!(json["state"], "begin");
     assert_eq!(json["mean_difference"], -3.0);
+    assert!(json.get("reason").is_none());
 }
