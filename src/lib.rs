@@ -96,6 +96,7 @@ pub mod bench;
 pub mod config;
 pub mod connect;
 pub mod data;
+pub mod deviation;
 pub mod error;
 pub mod eval;
 pub mod fast;

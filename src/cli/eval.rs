@@ -12,6 +12,7 @@ use super::Usage;
 use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
 mod against;
+mod input;
 mod trained;
 
 use trained::{other_columns, trained_columns, trained_validate};
@@ -343,48 +344,22 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     if let Some(expects) = loaded.meta.scaling.map(|s| s.input) {
         let inputs = prepared.recordings.iter().flat_map(|f| f.recording.input());
         let seen = pipeline::scaling::Affine::standard(inputs);
-        if pipeline::format::other_units(seen, expects) {
-            // Centres a few spreads apart with spreads alike are another
-            // period of the same channel (April after a winter); units and
-            // decimal separators are off by factors, or far more.
-            let apart = (seen.center - expects.center).abs() / expects.scale.abs();
-            let ratio = (seen.scale / expects.scale).abs();
-            // A steadier stretch of the same channel (a ship at a steady
-            // speed) keeps training's level with a narrower spread; a
-            // factor of units scales the level with the spread.
-            let level = seen.center / expects.center;
-            let same_level =
-                expects.center.abs() < 0.1 * expects.scale.abs() || (0.5..=2.0).contains(&level);
-            let steady = apart <= 3.0 && (0.02..0.25).contains(&ratio) && same_level;
-            // (Within what training saw: not an input unlike it.)
-            unlike |= !steady;
-            let why = if apart <= 3.0 && (0.25..=4.0).contains(&ratio) {
-                format!(
-                    "{apart:.1} training spreads apart: a period unlike training's (another \
-                     season, another load)? The model extrapolates where the input leaves what \
-                     it was trained on; the baselines below face the same"
-                )
-            } else if steady {
-                format!(
-                    "a steadier stretch than training's (its spread {ratio:.2} of training's, at \
-                     training's level): one operating state of the same channel, most likely, \
-                     which weighs every error more in the NMSE (its variance is smaller); \
-                     judge by the RMSE, and against the baselines"
-                )
-            } else {
-                "other units, or a misread decimal separator (--decimal)?".into()
-            };
-            warn(
-                &mut warned,
-                format!(
-                    "the recording's input is around {}, the model expects {}: {why}",
-                    pipeline::eval::around(seen.center, seen.scale),
-                    pipeline::eval::around(expects.center, expects.scale)
-                ),
-            );
+        if let Some((unlike_training, why)) = input::unlike(seen, expects) {
+            unlike |= unlike_training;
+            warn(&mut warned, why);
         }
     }
     scored.comparison.input_unlike_training = unlike;
+    // What `serve --deviation` would say of these windows, with the
+    // model's own threshold: how near its means come, before serving.
+    let watch = pipeline::config::DeviationConfig::default();
+    let watch = watch.threshold_for(loaded).ok().map(|(t, whence)| {
+        let on = prepared.scored();
+        let parts = fit::parts::counts(&prepared);
+        let r =
+            pipeline::deviation::replay(&watch, t, &parts, on.window, &scored.model, &on.target);
+        (r, whence)
+    });
     let c = &scored.comparison;
     if a.json {
         let v = serde_json::json!({
@@ -404,6 +379,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "plot": plot.display().to_string(),
             "overview_plot": overview.display().to_string(),
             "against": against.as_ref().map(against::Against::json),
+            "deviation_watch": watch.as_ref().map(|(r, _)| r),
         });
         println!("{v}");
     } else {
@@ -421,6 +397,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             println!("{line}");
         }
         println!("verdict    {}", c.verdict());
+        if let Some((r, whence)) = &watch {
+            println!(
+                "watch      {}",
+                r.line(whence, super::train::unit(&prepared))
+            );
+        }
         if let Some(x) = &against {
             println!("against    {}", x.line(&c.model));
         }

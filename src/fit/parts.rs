@@ -67,6 +67,21 @@ pub fn by_recording(p: &mut Prepared, scored: &Scored) {
     }
 }
 
+/// Each recording's name (its stream, else its file) and its windows
+/// among those scored, in the order they were scored.
+pub fn counts(p: &Prepared) -> Vec<(String, usize)> {
+    let held_out = !p.valid.is_empty();
+    (p.recordings.iter())
+        .map(|f| {
+            let name = match &f.recording.stream {
+                Some(s) => s.clone(),
+                None => f.recording.path.display().to_string(),
+            };
+            (name, f.windows[usize::from(held_out)])
+        })
+        .collect()
+}
+
 /// Windows a part needs for its NMSE to be marked against the baselines.
 const MARKED: usize = 30;
 

@@ -25,9 +25,8 @@ use crate::window::hold::Hold;
 use crate::wire::{self, DecodeError, ErrorKind, TranslationRef};
 
 mod clocked;
-mod deviation;
 
-use deviation::{Deviations, Scored, Watch};
+use crate::deviation::{Deviations, Scored, Watch};
 
 /// One computed batch, as the observer sees it.
 pub(super) struct Observed {
@@ -397,7 +396,12 @@ async fn publish_deviations(route: &Route, client: &Client, truths: &mut Truths)
     let (Some(d), Some(cfg)) = (truths.deviations.as_mut(), &route.cfg.deviation) else {
         return;
     };
-    for e in d.take(&route.compare) {
+    if d.quiet() {
+        return;
+    }
+    let mut events = Vec::new();
+    route.compare.update(|c| events = d.take(c));
+    for e in events {
         let subject = format!("{}.{}", cfg.subject, e.stream);
         let unit = e.unit.as_deref().map_or(String::new(), |u| format!(" {u}"));
         match e.state {

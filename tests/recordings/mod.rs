@@ -523,3 +523,4 @@ mod fleet;
 mod residual;
 mod runs;
 mod topics;
+mod watch;

@@ -277,6 +277,13 @@ fn a_held_meter_nothing_sends_is_forgotten() {
     assert!(t.streams.is_empty(), "forgotten all the same");
 }
 
+/// The deviation events of `t`, counted in `c`.
+fn take(t: &mut Truths, c: &Compare) -> Vec<crate::wire::DeviationEvent> {
+    let mut events = Vec::new();
+    c.update(|s| events = t.deviations.as_mut().unwrap().take(s));
+    events
+}
+
 /// A deviation watch on the route: a window the comparisons do not take
 /// (a batch a shadow could not run on) is still watched; a deviating
 /// stream whose windows go on without truth is stopped, and one forgotten
@@ -304,7 +311,7 @@ fn deviation_is_watched_on_every_window_and_stopped_when_unjudged() {
     };
     t.add_window("a", uncompared, &c);
     t.add_truth("a", 0, &[4.0, 4.0], &c);
-    let events = t.deviations.as_mut().unwrap().take(&c);
+    let events = take(&mut t, &c);
     assert_eq!(events.len(), 1, "watched");
     assert_eq!(events[0].state, crate::wire::DeviationState::Begin);
     assert_eq!(c.snapshot().live_vs_truth.windows, 0, "not compared");
@@ -314,7 +321,7 @@ fn deviation_is_watched_on_every_window_and_stopped_when_unjudged() {
     std::thread::sleep(std::time::Duration::from_millis(40));
     t.add_window("a", pending(2, &[1.0, 1.0]), &c);
     t.evict_idle(&c);
-    let events = t.deviations.as_mut().unwrap().take(&c);
+    let events = take(&mut t, &c);
     let said: Vec<_> = events.iter().map(|e| (e.state, e.reason.clone())).collect();
     assert_eq!(
         said,
@@ -325,5 +332,5 @@ fn deviation_is_watched_on_every_window_and_stopped_when_unjudged() {
     );
     assert_eq!(c.snapshot().deviating, 0);
     t.evict_idle(&c);
-    assert!(t.deviations.as_mut().unwrap().take(&c).is_empty(), "once");
+    assert!(take(&mut t, &c).is_empty(), "once");
 }

@@ -90,14 +90,14 @@ fn the_threshold_is_set_or_three_held_out_rmses() {
 #[test]
 fn a_deviation_begins_past_the_threshold_and_ends_within_half() {
     let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
-    let c = Compare::default();
+    let mut c = CompareSnapshot::default();
     window(&mut d, &mut w, 0, 0.0);
     window(&mut d, &mut w, 2, 1.5);
     // Mean 0.75 over windows 0 and 2; window 3 overlaps 2 and is not taken.
     window(&mut d, &mut w, 3, 9.0);
-    assert!(d.take(&c).is_empty());
+    assert!(d.take(&mut c).is_empty());
     window(&mut d, &mut w, 4, 1.5); // windows 2 and 4: mean 1.5
-    let e = d.take(&c);
+    let e = d.take(&mut c);
     assert_eq!(states(&e), vec![(DeviationState::Begin, 4)]);
     assert_eq!(
         (e[0].mean_difference, e[0].threshold, e[0].windows),
@@ -108,22 +108,22 @@ fn a_deviation_begins_past_the_threshold_and_ends_within_half() {
         ("a", "p", Some(4))
     );
     assert_eq!(e[0].model, sin_cos().id);
-    let s = c.snapshot();
+    let s = c.clone();
     assert_eq!((s.deviations, s.deviating), (1, 1));
     assert_eq!(s.deviating_streams, vec![("a".to_string(), 1.5)]);
     // 0.8, then 0.6: over half the threshold, still deviating.
     window(&mut d, &mut w, 6, 0.1);
     window(&mut d, &mut w, 8, 1.1);
-    assert!(d.take(&c).is_empty());
-    let named = c.snapshot().deviating_streams;
+    assert!(d.take(&mut c).is_empty());
+    let named = c.clone().deviating_streams;
     assert!(
         named.len() == 1 && (named[0].1 - 0.6).abs() < 1e-6,
         "{named:?}"
     );
     window(&mut d, &mut w, 10, -0.2); // 0.45
-    let e = d.take(&c);
+    let e = d.take(&mut c);
     assert_eq!(states(&e), vec![(DeviationState::End, 10)]);
-    let s = c.snapshot();
+    let s = c.clone();
     assert_eq!((s.deviations, s.deviating), (1, 0));
     assert!(s.deviating_streams.is_empty());
 }
@@ -141,7 +141,7 @@ fn a_side_counts_one_sign() {
     ] {
         let (mut d, mut w) = watching(cfg(Some(1.0), 1, side));
         window(&mut d, &mut w, 0, by);
-        let e = d.take(&Compare::default());
+        let e = d.take(&mut CompareSnapshot::default());
         assert_eq!(e.len(), usize::from(begins), "{side:?} {by}");
     }
 }
@@ -153,16 +153,16 @@ fn a_side_counts_one_sign() {
 #[test]
 fn counts_started_again_models_changed_and_watches_stopped() {
     let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
-    let c = Compare::default();
+    let mut c = CompareSnapshot::default();
     window(&mut d, &mut w, 5000, 5.0);
     window(&mut d, &mut w, 4990, 0.0); // out of order: skipped
     window(&mut d, &mut w, 5024, 5.0);
-    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 5024)]);
+    assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::Begin, 5024)]);
     window(&mut d, &mut w, 0, 0.0); // its count started again: a mean of one
     window(&mut d, &mut w, 24, 0.0);
-    assert_eq!(states(&d.take(&c)), vec![(DeviationState::End, 24)]);
+    assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::End, 24)]);
     window(&mut d, &mut w, 48, 5.0); // 0 and 5: a mean of 2.5
-    assert_eq!(states(&d.take(&c)), vec![(DeviationState::Begin, 48)]);
+    assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::Begin, 48)]);
     // A newer model: means start again; an older batch changes nothing.
     assert!(!d.follow(0, &sin_cos()));
     assert!(d.judges(0) && !d.judges(1));
@@ -171,7 +171,7 @@ fn counts_started_again_models_changed_and_watches_stopped() {
     Deviations::restart(&mut w);
     window(&mut d, &mut w, 96, 0.0);
     assert!(
-        d.take(&c).is_empty(),
+        d.take(&mut c).is_empty(),
         "one window of the new model is no mean"
     );
     assert!(!w.unjudged_for(std::time::Duration::from_secs(60)));
@@ -180,20 +180,20 @@ fn counts_started_again_models_changed_and_watches_stopped() {
         "deviating, judged before now"
     );
     d.stop("a", &mut w, "forgotten");
-    let e = d.take(&c);
+    let e = d.take(&mut c);
     assert_eq!(states(&e), vec![(DeviationState::Stopped, 96)]);
     assert_eq!(
         (e[0].mean_difference, e[0].reason.as_deref()),
         (2.5, Some("forgotten"))
     );
-    let s = c.snapshot();
+    let s = c.clone();
     assert_eq!((s.deviating, s.deviations_stopped), (0, 1));
     assert!(
         !w.unjudged_for(std::time::Duration::ZERO),
         "no longer deviating"
     );
     d.stop("a", &mut w, "forgotten");
-    assert!(d.take(&c).is_empty(), "said once");
+    assert!(d.take(&mut c).is_empty(), "said once");
 }
 
 /// A model that gives no threshold stops the watch (the last rule is
@@ -201,20 +201,20 @@ fn counts_started_again_models_changed_and_watches_stopped() {
 #[test]
 fn a_model_without_a_threshold_stops_the_watch() {
     let (mut d, mut w) = watching(cfg(None, 1, Side::Both));
-    let c = Compare::default();
+    let mut c = CompareSnapshot::default();
     window(&mut d, &mut w, 0, 1.0);
-    assert_eq!(d.take(&c).len(), 1);
+    assert_eq!(d.take(&mut c).len(), 1);
     let mut bare = sin_cos();
     bare.meta.metrics = None;
     assert!(d.follow(1, &bare));
     assert!(d.rule().is_none() && !d.judges(1));
     window(&mut d, &mut w, 2, 0.0);
-    assert!(d.take(&c).is_empty());
+    assert!(d.take(&mut c).is_empty());
     d.stop("a", &mut w, "no threshold");
-    let e = d.take(&c);
+    let e = d.take(&mut c);
     assert_eq!(states(&e), vec![(DeviationState::Stopped, 0)]);
     assert_eq!(e[0].reason.as_deref(), Some("no threshold"));
-    assert_eq!(c.snapshot().deviating, 0);
+    assert_eq!(c.clone().deviating, 0);
 }
 
 /// The events read back in both formats.
@@ -222,7 +222,7 @@ fn a_model_without_a_threshold_stops_the_watch() {
 fn events_read_back_in_both_formats() {
     let (mut d, mut w) = watching(cfg(Some(1.0), 1, Side::Both));
     window(&mut d, &mut w, 0, -3.0);
-    let e = d.take(&Compare::default()).remove(0);
+    let e = d.take(&mut CompareSnapshot::default()).remove(0);
     for format in [crate::wire::Format::Json, crate::wire::Format::Msgpack] {
         let bytes = e.encode_as(format);
         assert_eq!(DeviationEvent::decode(&bytes).unwrap(), e);

@@ -13,9 +13,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tokio::time::Instant;
 
-use super::Compare;
 use crate::config::{DeviationConfig, Side};
 use crate::format::LoadedModel;
+use serde::Serialize;
+
+use crate::stats::CompareSnapshot;
 use crate::wire::{DeviationEvent, DeviationState};
 
 /// Streams named in `$SRV.STATS` (the rest are counted).
@@ -23,7 +25,7 @@ const NAMED: usize = 10;
 
 /// What one live model's windows are judged by.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Rule {
+pub struct Rule {
     pub threshold: f64,
     windows: usize,
     side: Side,
@@ -34,7 +36,7 @@ pub(super) struct Rule {
 impl Rule {
     /// The rule for `model`; `Err`: why there is none (no threshold set,
     /// and the model records no held-out error).
-    pub(super) fn of(cfg: &DeviationConfig, model: &LoadedModel) -> Result<Self, String> {
+    pub fn of(cfg: &DeviationConfig, model: &LoadedModel) -> Result<Self, String> {
         let (threshold, _) = cfg.threshold_for(model)?;
         Ok(Rule {
             threshold,
@@ -57,7 +59,7 @@ impl Rule {
 
 /// One stream's watch.
 #[derive(Debug, Default)]
-pub(super) struct Watch {
+pub struct Watch {
     /// The first seq of the next window sharing no sample with the last
     /// one taken.
     next: Option<u64>,
@@ -92,7 +94,7 @@ impl Watch {
 }
 
 /// A window scored against its truth.
-pub(super) struct Scored<'a> {
+pub struct Scored<'a> {
     pub seq: u64,
     pub ts: Option<i64>,
     pub live: &'a [f32],
@@ -100,7 +102,7 @@ pub(super) struct Scored<'a> {
 }
 
 /// A route's watches' rule, events to publish and who deviates now.
-pub(super) struct Deviations {
+pub struct Deviations {
     cfg: DeviationConfig,
     pair: String,
     /// The last rule set; it judges the windows of `generation` where
@@ -113,6 +115,8 @@ pub(super) struct Deviations {
     now: BTreeMap<String, f64>,
     /// `now` changed since the counts were last written.
     changed: bool,
+    /// The largest mean judged, beyond the allowed side, over the threshold.
+    peak: f64,
 }
 
 impl Deviations {
@@ -126,6 +130,7 @@ impl Deviations {
             events: Vec::new(),
             now: BTreeMap::new(),
             changed: false,
+            peak: f64::NEG_INFINITY,
         }
     }
 
@@ -192,6 +197,7 @@ impl Deviations {
         }
         let mean = watch.means.iter().sum::<f64>() / watch.means.len() as f64;
         let beyond = rule.beyond(mean);
+        self.peak = self.peak.max(beyond / rule.threshold);
         let state = if !watch.on && beyond > rule.threshold {
             DeviationState::Begin
         } else if watch.on && beyond <= rule.threshold / 2.0 {
@@ -255,8 +261,13 @@ impl Deviations {
         });
     }
 
-    /// The events to publish, and the counts in `compare`.
-    pub fn take(&mut self, compare: &Compare) -> Vec<DeviationEvent> {
+    /// Nothing to publish or count since the last [`Self::take`].
+    pub fn quiet(&self) -> bool {
+        self.events.is_empty() && !self.changed
+    }
+
+    /// The events to publish; the counts go to `c`.
+    pub fn take(&mut self, c: &mut CompareSnapshot) -> Vec<DeviationEvent> {
         if !std::mem::take(&mut self.changed) {
             return std::mem::take(&mut self.events);
         }
@@ -266,13 +277,123 @@ impl Deviations {
             .map(|(s, m)| (s.clone(), *m))
             .collect();
         let deviating = self.now.len() as u64;
-        compare.update(|c| {
-            c.deviations += begun;
-            c.deviations_stopped += stopped;
-            c.deviating = deviating;
-            c.deviating_streams = named;
-        });
+        c.deviations += begun;
+        c.deviations_stopped += stopped;
+        c.deviating = deviating;
+        c.deviating_streams = named;
         std::mem::take(&mut self.events)
+    }
+}
+
+/// What the watch would have said of windows already scored (`eval`):
+/// how many deviations each part (a stream, a file) begins, and how near
+/// the threshold the means came, so a user can set one before serving.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    pub threshold: f64,
+    pub windows: usize,
+    pub side: Side,
+    /// Each part's name and the deviations it begins, where it begins any.
+    pub begun: Vec<(String, usize)>,
+    /// The largest mean beyond the watched side, over the threshold (under
+    /// 1: none begins; `None` where no part had enough windows).
+    pub peak: Option<f64>,
+}
+
+/// Replays the watch over scored windows (`pred`, `truth`: row-major
+/// windows of `w`, each part's in turn, `parts` naming them and their
+/// counts), with `threshold` in the output's units.
+pub fn replay(
+    cfg: &DeviationConfig,
+    threshold: f64,
+    parts: &[(String, usize)],
+    w: usize,
+    pred: &[f32],
+    truth: &[f32],
+) -> Replay {
+    let rule = Rule {
+        threshold,
+        windows: cfg.windows.max(1),
+        side: cfg.side,
+        model: String::new(),
+        unit: None,
+    };
+    let mut d = Deviations::new(cfg.clone(), "");
+    (d.rule, d.active, d.generation) = (Some(rule), true, Some(0));
+    let mut begun = Vec::new();
+    let mut at = 0;
+    for (name, n) in parts {
+        let mut watch = Watch::default();
+        for i in 0..*n {
+            let rows = (at + i) * w..(at + i + 1) * w;
+            let (Some(live), Some(truth)) = (pred.get(rows.clone()), truth.get(rows)) else {
+                break;
+            };
+            let seq = i as u64;
+            let s = Scored {
+                seq,
+                ts: None,
+                live,
+                truth,
+            };
+            d.scored(&mut watch, name, w, s);
+        }
+        at += n;
+        let n = (d.events.drain(..))
+            .filter(|e| e.state == DeviationState::Begin)
+            .count();
+        if n > 0 {
+            begun.push((name.clone(), n));
+        }
+    }
+    Replay {
+        threshold,
+        windows: cfg.windows.max(1),
+        side: cfg.side,
+        begun,
+        peak: d.peak.is_finite().then_some(d.peak),
+    }
+}
+
+impl Replay {
+    /// The line `eval` prints.
+    pub fn line(&self, whence: &str, unit: Option<&str>) -> String {
+        let unit = unit.map_or(String::new(), |u| format!(" {u}"));
+        let side = match self.side {
+            Side::Both => "either way",
+            Side::Below => "below",
+            Side::Above => "above",
+        };
+        let how = format!(
+            "serve --deviation would watch for a mean of truth − translation over {} windows \
+             beyond {}{unit} {side} ({whence})",
+            self.windows,
+            crate::eval::significant(self.threshold)
+        );
+        let peak = self.peak.map_or(String::new(), |p| {
+            format!(
+                "; the largest mean came to {} of it",
+                crate::eval::significant(p)
+            )
+        });
+        match self.begun.len() {
+            _ if self.peak.is_none() => format!("{how}: too few windows here to judge"),
+            0 => format!("{how}: no deviation would begin on these windows{peak}"),
+            _ => {
+                let total: usize = self.begun.iter().map(|(_, n)| n).sum();
+                let named: Vec<String> = (self.begun.iter().take(5))
+                    .map(|(s, n)| format!("{s} {n}"))
+                    .collect();
+                let more = match self.begun.len() {
+                    k if k > 5 => format!(" and {} more", k - 5),
+                    _ => String::new(),
+                };
+                format!(
+                    "{how}: {total} deviation(s) would begin on these windows ({}{more}){peak}",
+                    named.join(", ")
+                )
+            }
+        }
     }
 }
 

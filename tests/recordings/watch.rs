@@ -1,0 +1,62 @@
+//! `eval` replays `serve --deviation` over the windows it scores: on a
+//! recording like training's, no deviation begins and the largest mean is
+//! said against the threshold; where the output's meter reads low over its
+//! second half, deviations begin, and the largest mean passes it.
+
+use super::*;
+
+#[test]
+fn eval_says_what_the_deviation_watch_would_have_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let day1 = dir.path().join("day1.csv");
+    write_recording(&day1, 600);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(&day1, &model, &["--steps", "150", "--residual"]));
+    let rmse = pipeline::config::held_out_rmse(&pipeline::format::load(&model, None).unwrap())
+        .expect("a held-out RMSE");
+
+    let alike = dir.path().join("alike.csv");
+    write_recording_from(&alike, 1000..1600);
+    let (e, _) = eval(&model, &alike, &[]);
+    let w = &e["deviation_watch"];
+    assert!(
+        (w["threshold"].as_f64().unwrap() - 3.0 * rmse).abs() < 1e-9 * rmse,
+        "{w}"
+    );
+    assert_eq!(
+        (w["windows"].as_u64(), w["side"].as_str()),
+        (Some(4), Some("both")),
+        "{w}"
+    );
+    assert_eq!(w["begun"], serde_json::json!([]), "{w}");
+    let peak = w["peak"].as_f64().unwrap();
+    assert!(peak < 1.0, "{w}");
+
+    // The meter reads low by 10 held-out RMSEs from row 1300 on.
+    let low = dir.path().join("low.csv");
+    let off = |t: usize| output_at(t) - if t >= 1300 { 10.0 * rmse } else { 0.0 };
+    write_recording_with(&low, 1000..1600, input_at, off);
+    let (e, _) = eval(&model, &low, &[]);
+    let w = &e["deviation_watch"];
+    assert_eq!(w["begun"][0][1].as_u64(), Some(1), "{w}");
+    assert!(w["peak"].as_f64().unwrap() > 2.0, "{w}");
+
+    // The line people read.
+    let out = pipeline()
+        .args([
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            low.to_str().unwrap(),
+        ])
+        .args(["--plot", dir.path().join("low.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("watch      serve --deviation would watch for a mean of truth − translation over 4 windows")
+            && text.contains("1 deviation(s) would begin on these windows"),
+        "{text}"
+    );
+}
