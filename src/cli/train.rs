@@ -392,6 +392,23 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         println!("{line}");
     }
     println!("verdict    {}", c.verdict());
+    // What `serve --deviation` would say of the held-out windows, with the
+    // threshold this model will carry (3 × this held-out RMSE).
+    if c.held_out && c.model.mse > 0.0 {
+        let rmse = c.model.mse.sqrt();
+        let on = prepared.scored();
+        let parts = fit::parts::counts(&prepared);
+        let watch = pipeline::config::DeviationConfig::default();
+        let t = pipeline::config::RMSE_MULTIPLE * rmse;
+        let r =
+            pipeline::deviation::replay(&watch, t, &parts, on.window, &scored.model, &on.target);
+        let whence = format!(
+            "{} × this held-out RMSE {}",
+            pipeline::config::RMSE_MULTIPLE,
+            pipeline::eval::significant(rmse)
+        );
+        println!("watch      {}", r.line(&whence, unit(&prepared)));
+    }
     if let Some(why) = &beyond {
         println!("WARNING    {why}");
     }

@@ -11,9 +11,19 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     let day1 = dir.path().join("day1.csv");
     write_recording(&day1, 600);
     let model = dir.path().join("m.safetensors");
-    ok(&retrain(&day1, &model, &["--steps", "150", "--residual"]));
+    let trained = retrain(&day1, &model, &["--steps", "150", "--residual"]);
+    ok(&trained);
     let rmse = pipeline::config::held_out_rmse(&pipeline::format::load(&model, None).unwrap())
         .expect("a held-out RMSE");
+    // retrain says it of its held-out windows, with the threshold the
+    // model carries.
+    let said = String::from_utf8_lossy(&trained.stdout);
+    let line = format!(
+        "beyond {} either way (3 × this held-out RMSE {}): ",
+        pipeline::eval::significant(3.0 * rmse),
+        pipeline::eval::significant(rmse)
+    );
+    assert!(said.contains(&line), "{line}\n{said}");
 
     let alike = dir.path().join("alike.csv");
     write_recording_from(&alike, 1000..1600);
