@@ -469,6 +469,7 @@ pub async fn tail(
     let mut seqs: HashMap<String, SeqsSeen> = HashMap::new();
     let mut told_no_truth = false;
     let mut first_stream: Option<String> = None;
+    let mut every = Every::new(opts.print_every);
     let mut kept: Vec<Translation> = Vec::new();
     while opts.count.is_none_or(|c| summary.windows < c) {
         let msg = tokio::select! {
@@ -528,7 +529,7 @@ pub async fn tail(
             }
             summary.scored += 1;
         }
-        if opts.print_every > 0 && (summary.windows - 1) % opts.print_every == 0 {
+        if every.take(&t.stream) {
             println!("{}", describe(&t, truth.as_deref(), latency));
         }
         if opts.plot.is_some() && first_stream.get_or_insert_with(|| t.stream.clone()) == &t.stream
@@ -549,6 +550,35 @@ pub async fn tail(
         figure::plot_stream(path, &kept, signal.as_ref(), y_label)?;
     }
     Ok(summary)
+}
+
+/// Every N-th translation of each stream (a stream that sends faster
+/// than another does not crowd it out of what is printed); none at 0.
+struct Every {
+    n: u64,
+    seen: HashMap<String, u64>,
+}
+
+impl Every {
+    fn new(n: u64) -> Self {
+        Self {
+            n,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether to print this translation of `stream`.
+    fn take(&mut self, stream: &str) -> bool {
+        if self.n == 0 {
+            return false;
+        }
+        let count = match self.seen.get_mut(stream) {
+            Some(c) => c,
+            None => self.seen.entry(stream.to_string()).or_insert(0),
+        };
+        *count += 1;
+        (*count - 1) % self.n == 0
+    }
 }
 
 mod seqs;

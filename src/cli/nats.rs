@@ -248,7 +248,7 @@ pub(crate) struct TailArgs {
     /// Only print the summary.
     #[arg(long)]
     pub(crate) quiet: bool,
-    /// Print only every N-th translation.
+    /// Print only every N-th translation of each stream.
     #[arg(long, default_value_t = 1)]
     pub(crate) every: u64,
     /// Print the summary as JSON.

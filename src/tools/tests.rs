@@ -323,3 +323,19 @@ fn a_windows_line_says_which_way_the_truth_is_off() {
     );
     assert!(!describe(&t, None, None).contains("truth"));
 }
+
+/// `tail --every N` prints every N-th translation of each stream: one
+/// stream's burst does not crowd another's out.
+#[test]
+fn every_nth_translation_of_each_stream() {
+    let mut every = Every::new(3);
+    let printed: Vec<bool> = ["a", "a", "a", "a", "b", "a", "b", "b", "b"]
+        .iter()
+        .map(|s| every.take(s))
+        .collect();
+    assert_eq!(
+        printed,
+        [true, false, false, true, true, false, false, false, true]
+    );
+    assert!(!Every::new(0).take("a"));
+}
