@@ -74,10 +74,10 @@ pub struct Watch {
     judged_at: Option<Instant>,
 }
 
-/// A window this far behind the last one taken is of a count started
-/// again (a publisher restarted); nearer, it came out of order (batches of
-/// several compute threads reach the observer in any order) and is
-/// skipped.
+/// A window this far before the last one taken starts is of a count
+/// started again (a publisher restarted); nearer, it came out of order
+/// (batches of several compute threads reach the observer in any order)
+/// and is skipped.
 const RESTARTED: u64 = 1024;
 
 impl Watch {
@@ -176,16 +176,18 @@ impl Deviations {
         let Some(rule) = self.rule.as_ref().filter(|_| self.active) else {
             return;
         };
+        // Its truth came: the stream is watched (however many windows
+        // apart the ones taken are: hours, on a slow clock).
+        watch.judged_at = Some(Instant::now());
         match watch.next {
             // A count started again (a publisher restarted).
-            Some(next) if s.seq.saturating_add(RESTARTED) < next => watch.restarted(),
+            Some(_) if s.seq.saturating_add(RESTARTED) < watch.last => watch.restarted(),
             // Out of order, or sharing samples with the last one taken.
             Some(next) if s.seq < next => return,
             _ => {}
         }
         watch.next = Some(s.seq + w as u64);
         watch.last = s.seq;
-        watch.judged_at = Some(Instant::now());
         let diff = s.live.iter().zip(s.truth);
         let sum: f64 = diff.map(|(l, t)| f64::from(*t) - f64::from(*l)).sum();
         watch.means.push_back(sum / s.live.len().max(1) as f64);
@@ -320,6 +322,13 @@ pub fn replay(
     };
     let mut d = Deviations::new(cfg.clone(), "");
     (d.rule, d.active, d.generation) = (Some(rule), true, Some(0));
+    // Parts that do not add up to the windows: judged as one.
+    let n = pred.len().min(truth.len()) / w.max(1);
+    let whole = [(String::from("all"), n)];
+    let parts = match parts.iter().map(|(_, k)| k).sum::<usize>() == n {
+        true => parts,
+        false => &whole[..],
+    };
     let mut begun = Vec::new();
     let mut at = 0;
     for (name, n) in parts {

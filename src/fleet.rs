@@ -239,13 +239,16 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
 /// What the instances counted of windows their models were not made for
 /// (streams at another step than the training recording's, inputs far out
 /// of its range, changes far faster), summed over routes: what to check
-/// before the truth column when translations miss their truth. `None`
-/// where they counted none.
-pub fn input_trouble(stats: &[Value]) -> Option<String> {
+/// before the truth column when translations miss their truth, on the
+/// routes serving `models` (any route where none is named). `None` where
+/// they counted none.
+pub fn input_trouble(stats: &[Value], models: &[&str]) -> Option<String> {
     let sum = |key: &str| -> u64 {
         (stats.iter())
             .filter_map(|s| endpoint_data(s, "translate")?["routes"].as_array())
             .flatten()
+            // The routes whose live model made the translations in hand.
+            .filter(|r| models.is_empty() || models.iter().any(|m| r["model"] == *m))
             .filter_map(|r| r[key].as_u64())
             .sum()
     };
@@ -382,10 +385,12 @@ mod tests {
             serde_json::json!({"deviations": 3, "deviating": 0});
         assert!(describe_stats(&deviating)[1].ends_with("  deviating none (3 begun)"));
         // Windows the model was not made for, what tail says first.
-        assert_eq!(input_trouble(std::slice::from_ref(&stats)), None);
+        assert_eq!(input_trouble(std::slice::from_ref(&stats), &[]), None);
         let mut off = stats.clone();
         off["endpoints"][0]["data"]["routes"][0]["input_off_rate"] = serde_json::json!(8590);
-        let said = input_trouble(&[off.clone(), off]).unwrap();
+        // Not the route of the model whose translations were scored.
+        assert_eq!(input_trouble(&[off.clone()], &["other"]), None);
+        let said = input_trouble(&[off.clone(), off], &["abc"]).unwrap();
         assert!(
             said.starts_with("the service counted 17180 window(s) of streams whose `ts` says")
                 && !said.contains("; and "),

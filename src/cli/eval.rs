@@ -353,7 +353,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // What `serve --deviation` would say of these windows, with the
     // model's own threshold: how near its means come, before serving.
     let watch = pipeline::config::DeviationConfig::default();
-    let watch = watch.threshold_for(loaded).ok().map(|(t, whence)| {
+    let watch = watch.threshold_for(loaded).map(|(t, whence)| {
         let on = prepared.scored();
         let parts = fit::parts::counts(&prepared);
         let r =
@@ -379,7 +379,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "plot": plot.display().to_string(),
             "overview_plot": overview.display().to_string(),
             "against": against.as_ref().map(against::Against::json),
-            "deviation_watch": watch.as_ref().map(|(r, _)| r),
+            "deviation_watch": watch.as_ref().ok().map(|(r, _)| r),
         });
         println!("{v}");
     } else {
@@ -397,11 +397,18 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             println!("{line}");
         }
         println!("verdict    {}", c.verdict());
-        if let Some((r, whence)) = &watch {
-            println!(
-                "watch      {}",
-                r.line(whence, super::train::unit(&prepared))
-            );
+        match &watch {
+            Ok((r, whence)) => {
+                let line = r.line(whence, super::train::unit(&prepared));
+                // Windows the model was trained on lean its way.
+                let seen = if c.held_out {
+                    ""
+                } else {
+                    " (partly on windows it was trained on)"
+                };
+                println!("watch      {line}{seen}");
+            }
+            Err(why) => println!("watch      - ({why})"),
         }
         if let Some(x) = &against {
             println!("against    {}", x.line(&c.model));

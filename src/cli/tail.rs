@@ -199,13 +199,17 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             Some(why) => {
                 // What the service counted of windows its model was not
                 // made for (another rate, other units) comes first.
+                // At most 1.5 s: a server away must not hold tail's exit.
                 let wait = std::time::Duration::from_millis(500);
-                let stats = pipeline::fleet::stats_all(&client, wait).await;
-                if let Some(first) = stats
+                let ask = pipeline::fleet::stats_all(&client, wait);
+                let limit = std::time::Duration::from_millis(1500);
+                let stats = tokio::time::timeout(limit, ask)
+                    .await
                     .ok()
-                    .as_deref()
-                    .and_then(pipeline::fleet::input_trouble)
-                {
+                    .and_then(|r| r.ok());
+                let models: Vec<&str> = s.models.iter().map(|m| m.model.as_str()).collect();
+                let said = stats.and_then(|st| pipeline::fleet::input_trouble(&st, &models));
+                if let Some(first) = said {
                     eprintln!("WARNING: {first}");
                 }
                 eprintln!("WARNING: {why}")

@@ -233,3 +233,32 @@ fn events_read_back_in_both_formats() {
     assert_eq!(json["mean_difference"], -3.0);
     assert!(json.get("reason").is_none());
 }
+
+/// Windows longer than the restart distance (W = 2,000) are judged: the
+/// next window taken is W on, not a restart; and every window that meets
+/// its truth, taken or not, keeps a deviating stream watched (on a slow
+/// clock the windows taken are hours apart).
+#[test]
+fn long_windows_are_judged_and_skipped_windows_keep_the_watch() {
+    let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
+    let c = &mut CompareSnapshot::default();
+    let (live, truth) = ([0.0f32, 0.0], [5.0f32, 5.0]);
+    let judge = |d: &mut Deviations, w: &mut Watch, seq: u64| {
+        let s = Scored {
+            seq,
+            ts: None,
+            live: &live,
+            truth: &truth,
+        };
+        d.scored(w, "a", 2_000, s);
+    };
+    for seq in [0, 1, 2, 1_999, 2_000] {
+        judge(&mut d, &mut w, seq);
+    }
+    assert_eq!(states(&d.take(c)), vec![(DeviationState::Begin, 2_000)]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(w.unjudged_for(std::time::Duration::from_millis(10)));
+    judge(&mut d, &mut w, 2_001); // overlaps the last taken: skipped
+    assert!(!w.unjudged_for(std::time::Duration::from_millis(10)));
+    assert!(d.take(c).is_empty());
+}

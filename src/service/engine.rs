@@ -47,6 +47,9 @@ pub(super) struct Observer {
     pub compare: Arc<Compare>,
     /// The models' generation ([`super::route::Serving::generation`]).
     pub generation: u64,
+    /// The route watches each stream's deviation (`[route.deviation]`): a
+    /// batch a shadow could not run on still goes to the observer.
+    pub watches: bool,
     /// The route's queue of windows, to tell how far live work is behind
     /// (a shadow yields to it: see [`compute`]'s `spare`).
     pub backlog: Option<mpsc::WeakSender<Job>>,

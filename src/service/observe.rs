@@ -141,6 +141,12 @@ struct Truths {
     deviations: Option<Deviations>,
 }
 
+/// Windows of `pending` the comparisons take: those whose truth never
+/// comes count as unmatched (a batch only watched for deviation, not).
+fn compared(pending: &VecDeque<Pending>) -> u64 {
+    pending.iter().filter(|p| p.compared).count() as u64
+}
+
 /// `key`'s stream, made where there is room (`max` streams).
 fn stream_of<'a>(
     streams: &'a mut HashMap<Arc<str>, StreamTruth>,
@@ -196,8 +202,8 @@ impl Truths {
                 s.next = None;
                 s.watch.restarted();
                 lost = s.pending.len();
+                compare.unmatched(compared(&s.pending));
                 s.pending.clear();
-                compare.unmatched(lost as u64);
             }
             s.values.clear();
             s.base = seq;
@@ -217,18 +223,18 @@ impl Truths {
         let mut total = self.pending;
         let max = self.limits.max_streams;
         let Some(s) = stream_of(&mut self.streams, max, key, Instant::now()) else {
-            compare.unmatched(1);
+            compare.unmatched(u64::from(p.compared));
             return;
         };
         if (s.pending.len() >= MAX_PENDING || total >= MAX_PENDING_ALL)
-            && s.pending.pop_front().is_some()
+            && let Some(old) = s.pending.pop_front()
         {
             total -= 1;
-            compare.unmatched(1);
+            compare.unmatched(u64::from(old.compared));
         }
         if total >= MAX_PENDING_ALL {
             // Other streams hold every place: this window cannot wait.
-            compare.unmatched(1);
+            compare.unmatched(u64::from(p.compared));
             return;
         }
         s.pending.push_back(p);
@@ -238,12 +244,13 @@ impl Truths {
 
     fn evict_idle(&mut self, compare: &Compare) {
         let idle = self.limits.idle_timeout;
-        let mut lost = 0;
+        let (mut lost, mut unmatched) = (0, 0);
         let deviations = &mut self.deviations;
         self.streams.retain(|key, s| {
             let keep = s.last_seen.is_some_and(|t| t.elapsed() < idle);
             if !keep {
-                lost += s.pending.len() as u64;
+                lost += s.pending.len();
+                unmatched += compared(&s.pending);
             }
             // A deviating stream's watch stops with it, or where its
             // windows go on without truth to judge them by.
@@ -256,9 +263,9 @@ impl Truths {
             }
             keep
         });
-        self.pending -= lost as usize;
-        if lost > 0 {
-            compare.unmatched(lost);
+        self.pending -= lost;
+        if unmatched > 0 {
+            compare.unmatched(unmatched);
         }
     }
 }
@@ -280,7 +287,7 @@ fn score(
     let mut next = s.next;
     s.pending.retain(|p| {
         if p.seq < base {
-            compare.unmatched(1);
+            compare.unmatched(u64::from(p.compared));
             return false;
         }
         if p.seq + w as u64 > end {
@@ -290,7 +297,7 @@ fn score(
         let truth: Vec<f32> = values.range(from..from + w).copied().collect();
         next = next.max(Some(p.seq + 1));
         if truth.iter().any(|v| v.is_nan()) {
-            compare.unmatched(1); // across a gap in the truth
+            compare.unmatched(u64::from(p.compared)); // across a gap in the truth
             return false;
         }
         if let Some(d) = deviations.as_deref_mut().filter(|d| d.judges(p.generation)) {

@@ -94,6 +94,7 @@ impl Route {
             tx: self.observe.clone(),
             compare: self.compare.clone(),
             generation: s.generation,
+            watches: self.cfg.deviation.is_some(),
             backlog: None,
         });
         (s.live, observer)

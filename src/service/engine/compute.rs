@@ -333,16 +333,23 @@ pub(super) fn compute_loop(
                     }
                 }
                 // Both models are scored on the same windows, or neither;
-                // each stream's deviation is still watched on the live ones.
+                // each stream's deviation is still watched on the live ones,
+                // where the route watches it.
                 None => {
                     observer.compare.dropped(1);
+                    if !observer.watches {
+                        beat.idle();
+                        continue;
+                    }
                     observed.compared = false;
                 }
             }
         }
         beat.idle();
-        // An observer that cannot keep up loses comparisons, never windows.
-        if observer.tx.try_send(observed).is_err() {
+        // An observer that cannot keep up loses comparisons, never windows
+        // (a batch already counted as dropped is not counted again).
+        let compared = observed.compared;
+        if observer.tx.try_send(observed).is_err() && compared {
             observer.compare.dropped(1);
         }
     }

@@ -333,4 +333,18 @@ fn deviation_is_watched_on_every_window_and_stopped_when_unjudged() {
     assert_eq!(c.snapshot().deviating, 0);
     t.evict_idle(&c);
     assert!(take(&mut t, &c).is_empty(), "once");
+    // A window only watched whose truth never comes is no unmatched one
+    // of the comparisons; a compared one is.
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    t.evict_idle(&c); // "a" and its window go
+    let before = c.snapshot().unmatched;
+    let watched = Pending {
+        compared: false,
+        ..pending(50, &[1.0, 1.0])
+    };
+    t.add_window("b", watched, &c);
+    t.add_window("b", pending(51, &[1.0, 1.0]), &c);
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    t.evict_idle(&c);
+    assert_eq!(c.snapshot().unmatched, before + 1);
 }
