@@ -22,9 +22,10 @@ use super::route::Route;
 use crate::format::LoadedModel;
 use crate::stats::{CompareSnapshot, Paired, Running};
 use crate::window::hold::Hold;
-use crate::wire::{self, DecodeError, ErrorKind, TranslationRef};
+use crate::wire::{self, TranslationRef};
 
 mod clocked;
+mod truth;
 
 use crate::deviation::{Deviations, Scored, Watch};
 
@@ -379,7 +380,7 @@ pub(super) async fn observe(
                 None => break,
             },
             m = async { truth.as_mut()?.next().await }, if truth.is_some() => match m {
-                Some(m) => truth_message(&route, &reporter, &mut truths, m).await,
+                Some(m) => truth::message(&route, &reporter, &mut truths, m).await,
                 None => truth = None,
             },
             _ = sweep.tick() => {
@@ -505,93 +506,6 @@ async fn observed(
                 generation: o.generation,
             };
             truths.add_window(stream, p, compare);
-        }
-    }
-}
-
-async fn truth_message(
-    route: &Route,
-    reporter: &Reporter,
-    truths: &mut Truths,
-    msg: async_nats::Message,
-) {
-    let subject = msg.subject.as_str();
-    let Some(pattern) = route.truth_pattern.as_ref() else {
-        return;
-    };
-    let key = match pattern.key(subject) {
-        Ok(k) => k,
-        Err(e) => {
-            let detail = format!("truth subject {subject:?}: {e}");
-            return reporter
-                .report(ErrorKind::BadSubject, "", subject, detail)
-                .await;
-        }
-    };
-    let clock = route.resample().map(|r| r.clock());
-    match wire::decode_samples(&msg.payload) {
-        Ok(wire::Samples { seq, values, ts }) => match (route.missing_code(&values), seq, clock) {
-            // Scored against, a lost frame written as 0 would count as a
-            // reading the model missed (on a clock, it ends the value held).
-            (Some((i, code)), _, _) => {
-                let which = match seq {
-                    Some(seq) => format!("sample {i} (seq {})", seq + i as u64),
-                    None => format!("sample {i}"),
-                };
-                if seq.is_none() && clock.is_some() {
-                    truths.end_held(&key, ts);
-                }
-                let detail = format!(
-                    "truth: {which} is {code}, what the model's training recording wrote for a \
-                     missing sample: not scored against",
-                );
-                reporter
-                    .report(ErrorKind::InvalidValue, &key, subject, detail)
-                    .await
-            }
-            (None, Some(seq), _) => truths.add_truth(&key, seq, &values, &route.compare),
-            // A meter's readings as they change, read on the route's clock.
-            (None, None, Some(clock)) => {
-                if let Err((kind, detail)) =
-                    truths.add_changes(&key, clock, ts, &values, &route.compare)
-                {
-                    reporter.report(kind, &key, subject, detail).await
-                }
-            }
-            // Truth is matched to windows by seq: one the sender does not
-            // number has nothing to be matched by.
-            (None, None, None) => {
-                let detail = "truth: a truth message must carry `seq` (the seq of the sample it \
-                              is the truth of): it is matched to windows by it (on a route that \
-                              reads a clock, retrain --resample, readings without seq are read \
-                              on it)"
-                    .to_string();
-                reporter
-                    .report(ErrorKind::Malformed, &key, subject, detail)
-                    .await
-            }
-        },
-        Err(DecodeError::Malformed(d)) => {
-            // `unavailable`: a meter on a clock has no value from then on.
-            if clock.is_some() {
-                truths.end_held(&key, wire::stamp_of(&msg.payload));
-            }
-            reporter
-                .report(ErrorKind::Malformed, &key, subject, format!("truth: {d}"))
-                .await
-        }
-        Err(DecodeError::InvalidValue(d)) => {
-            if clock.is_some() {
-                truths.end_held(&key, wire::stamp_of(&msg.payload));
-            }
-            reporter
-                .report(
-                    ErrorKind::InvalidValue,
-                    &key,
-                    subject,
-                    format!("truth: {d}"),
-                )
-                .await
         }
     }
 }

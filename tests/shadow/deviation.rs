@@ -124,3 +124,64 @@ fn a_bad_deviation_threshold_is_refused_by_name() {
         );
     }
 }
+
+/// Truth that says another unit than the model writes (a flow in m³/h
+/// sent as the truth of a model of kW) is refused with an error event, not
+/// scored: every stream would deviate by the difference of two channels.
+/// Truth in the model's unit is scored and watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truth_in_another_unit_is_refused_not_scored() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("chiller.safetensors");
+    let sin_cos = manifest().join("models/sin-cos.safetensors");
+    crate::common::channel_copy(&sin_cos, &model, "Outdoor Air Temp (°F)", "Chiller 1 kW");
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model);
+    cfg.routes[0].truth = Some("truth.>".into());
+    cfg.routes[0].deviation = Some(DeviationConfig {
+        threshold: Some(0.2),
+        windows: 1,
+        ..Default::default()
+    });
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    let mut events = client.subscribe("deviations.>").await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    for (stream, unit) in [("flow", "m³/h"), ("power", "kW")] {
+        for seq in 0..W {
+            let msg = SamplesOut {
+                seq,
+                value: Some(truth_at(seq) - 0.5),
+                values: None,
+                ts: None,
+            };
+            let payload = msg.encode_with_unit(unit);
+            client
+                .publish(format!("truth.{stream}"), payload.into())
+                .await
+                .unwrap();
+        }
+        send_curve(&client, stream, 0..W).await;
+    }
+    collect(&mut translated, 2, translation).await;
+    let refused = collect(&mut errors, W as usize, event).await;
+    assert!(
+        refused.iter().all(|e| e.stream == "flow"
+            && e.detail.contains(
+                "truth: its samples are in \"m³/h\", the model writes \"kW\" (its training column \
+                 \"Chiller 1 kW\"): not scored"
+            )),
+        "{refused:?}"
+    );
+    let said = collect(&mut events, 1, |b| DeviationEvent::decode(b).unwrap()).await;
+    assert_eq!(
+        (said[0].stream.as_str(), said[0].state),
+        ("power", DeviationState::Begin)
+    );
+    assert_eq!(said[0].unit.as_deref(), Some("kW"));
+    assert_quiet(&mut events, Duration::from_millis(300)).await;
+    svc.shutdown().await;
+}

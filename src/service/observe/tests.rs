@@ -1,4 +1,5 @@
 use super::*;
+use crate::wire::ErrorKind;
 
 fn truths(w: usize) -> Truths {
     Truths {

@@ -1,0 +1,127 @@
+//! A truth message: its samples matched to the windows they are the truth
+//! of (by `seq`, or on the route's clock), or refused with an error event
+//! (another channel's unit, a missing-value code, a malformed message).
+
+use super::{Route, Truths};
+use crate::service::events::Reporter;
+use crate::wire::{self, DecodeError, ErrorKind};
+
+pub(super) async fn message(
+    route: &Route,
+    reporter: &Reporter,
+    truths: &mut Truths,
+    msg: async_nats::Message,
+) {
+    let subject = msg.subject.as_str();
+    let Some(pattern) = route.truth_pattern.as_ref() else {
+        return;
+    };
+    let key = match pattern.key(subject) {
+        Ok(k) => k,
+        Err(e) => {
+            let detail = format!("truth subject {subject:?}: {e}");
+            return reporter
+                .report(ErrorKind::BadSubject, "", subject, detail)
+                .await;
+        }
+    };
+    let clock = route.resample().map(|r| r.clock());
+    let mut values = Vec::new();
+    match wire::decode_samples_into(&msg.payload, &mut values) {
+        // Another channel's readings scored as this one's would be a
+        // deviation of every stream (flow in m³/h against °C).
+        Ok(wire::SampleHeader {
+            ts,
+            unit: Some(unit),
+            ..
+        }) if other_unit(route, unit.as_str()).is_some() => {
+            if clock.is_some() {
+                truths.end_held(&key, ts);
+            }
+            let why = other_unit(route, unit.as_str()).unwrap_or_default();
+            reporter
+                .report(ErrorKind::InvalidValue, &key, subject, why)
+                .await
+        }
+        Ok(wire::SampleHeader { seq, ts, .. }) => match (route.missing_code(&values), seq, clock) {
+            // Scored against, a lost frame written as 0 would count as a
+            // reading the model missed (on a clock, it ends the value held).
+            (Some((i, code)), _, _) => {
+                let which = match seq {
+                    Some(seq) => format!("sample {i} (seq {})", seq + i as u64),
+                    None => format!("sample {i}"),
+                };
+                if seq.is_none() && clock.is_some() {
+                    truths.end_held(&key, ts);
+                }
+                let detail = format!(
+                    "truth: {which} is {code}, what the model's training recording wrote for a \
+                     missing sample: not scored against",
+                );
+                reporter
+                    .report(ErrorKind::InvalidValue, &key, subject, detail)
+                    .await
+            }
+            (None, Some(seq), _) => truths.add_truth(&key, seq, &values, &route.compare),
+            // A meter's readings as they change, read on the route's clock.
+            (None, None, Some(clock)) => {
+                if let Err((kind, detail)) =
+                    truths.add_changes(&key, clock, ts, &values, &route.compare)
+                {
+                    reporter.report(kind, &key, subject, detail).await
+                }
+            }
+            // Truth is matched to windows by seq: one the sender does not
+            // number has nothing to be matched by.
+            (None, None, None) => {
+                let detail = "truth: a truth message must carry `seq` (the seq of the sample it \
+                              is the truth of): it is matched to windows by it (on a route that \
+                              reads a clock, retrain --resample, readings without seq are read \
+                              on it)"
+                    .to_string();
+                reporter
+                    .report(ErrorKind::Malformed, &key, subject, detail)
+                    .await
+            }
+        },
+        Err(DecodeError::Malformed(d)) => {
+            // `unavailable`: a meter on a clock has no value from then on.
+            if clock.is_some() {
+                truths.end_held(&key, wire::stamp_of(&msg.payload));
+            }
+            reporter
+                .report(ErrorKind::Malformed, &key, subject, format!("truth: {d}"))
+                .await
+        }
+        Err(DecodeError::InvalidValue(d)) => {
+            if clock.is_some() {
+                truths.end_held(&key, wire::stamp_of(&msg.payload));
+            }
+            reporter
+                .report(
+                    ErrorKind::InvalidValue,
+                    &key,
+                    subject,
+                    format!("truth: {d}"),
+                )
+                .await
+        }
+    }
+}
+
+/// Why a truth message whose `unit` says `unit` is refused: the live model
+/// writes another (its training recording named it); `None` where they
+/// agree or the model does not know its unit.
+fn other_unit(route: &Route, unit: &str) -> Option<String> {
+    let model = route.current();
+    let writes = model.output_unit.as_deref()?;
+    (!crate::eval::same_unit(unit, writes)).then(|| {
+        let column = (model.meta.metrics.as_ref())
+            .and_then(|m| m.get("output")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        format!(
+            "truth: its samples are in {unit:?}, the model writes {writes:?} (its training \
+             column {column:?}): not scored; send the route's output channel as its truth"
+        )
+    })
+}
