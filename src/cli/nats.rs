@@ -299,9 +299,16 @@ fn recorded_input(
             r.stream.as_ref().map_or(String::new(), |s| format!(" of stream {s:?}"))
         );
     }
-    // A gap that is a clock change (local stamps without --time-zone):
-    // said as retrain says it, with the flag that keeps the windows.
-    if say && r.time_local && r.time_zone.is_none() {
+    // Stamps without a zone are read as UTC, as retrain reads them: said,
+    // since each message's `ts` is then off by the zone's offset if they
+    // are local; and a gap that is a clock change is said as retrain says it.
+    if let (Some(time), true, true, None) = (&r.time_name, say, r.time_local, &r.time_zone) {
+        tracing::warn!(
+            time_column = %time,
+            "its times have no zone and are read as UTC: if they are local, each message's ts is \
+             off by the zone's offset (and a deviation event's with it); --time-zone names \
+             theirs (Europe/Berlin)"
+        );
         for gap in (r.time_gap_examples.iter()).filter(|g| g.contains("--time-zone")) {
             tracing::warn!("{gap}");
         }

@@ -331,13 +331,14 @@ fn publish_says_a_clock_change_among_its_gaps() {
     };
     let err = publish(&[]);
     assert!(
-        err.contains("data row 12: the time goes back 45.0 min")
+        err.contains("its times have no zone and are read as UTC")
+            && err.contains("data row 12: the time goes back 45.0 min")
             && err.contains("name their zone (--time-zone Europe/Berlin)"),
         "{err}"
     );
     let err = publish(&["--time-zone", "Europe/Berlin"]);
     assert!(
-        !err.contains("goes back") && !err.contains("gap(s)"),
+        !err.contains("goes back") && !err.contains("gap(s)") && !err.contains("no zone"),
         "{err}"
     );
 }
