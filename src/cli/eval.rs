@@ -295,7 +295,16 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         .filter(|_| scored.comparison.held_out)
         .and_then(|r| scored.against(&r, prepared.scored(), what, from));
     let against = (challenger.as_ref())
-        .map(|ch| against::score(ch, &prepared, &scored, &a.rec.data, (whole, validate)))
+        .map(|ch| {
+            against::score(
+                loaded,
+                ch,
+                &prepared,
+                &scored,
+                &a.rec.data,
+                (whole, validate),
+            )
+        })
         .transpose()?;
     for why in against.iter().flat_map(|x| &x.warnings) {
         warn(&mut warned, why.clone());

@@ -131,3 +131,39 @@ fn a_candidate_is_judged_against_the_model_on_the_same_windows() {
         "{err}"
     );
 }
+
+/// A recording at another rate than both models were trained at is no
+/// fault of the challenger's: `--against` does not say it was trained on
+/// another rate (the recording's rate is said of the model scored).
+#[test]
+fn a_recordings_rate_is_not_laid_on_the_challenger() {
+    let dir = tempfile::tempdir().unwrap();
+    let day1 = dir.path().join("day1.csv");
+    write_recording(&day1, 400);
+    let model = dir.path().join("m.safetensors");
+    ok(&retrain(
+        &day1,
+        &model,
+        &["--steps", "2", "--time-column", "time"],
+    ));
+    let other = dir.path().join("other.safetensors");
+    let scaling = pipeline::format::load(&model, None)
+        .unwrap()
+        .meta
+        .scaling
+        .unwrap();
+    pipeline::format::set_scaling(&model, &other, scaling).unwrap();
+    // Every other row: a row every 2 s, against training's 1 s.
+    let slow = dir.path().join("slow.csv");
+    write_recording_from(&slow, 1000..1800);
+    let text = std::fs::read_to_string(&slow).unwrap();
+    let kept: Vec<&str> = (text.lines().enumerate())
+        .filter(|(i, _)| *i == 0 || i % 2 == 1)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(&slow, kept.join("\n") + "\n").unwrap();
+    let arg = other.to_str().unwrap();
+    let (e, _) = eval(&model, &slow, &["--against", arg, "--time-column", "time"]);
+    let warnings = e["against"]["warnings"].to_string();
+    assert!(!warnings.contains("was trained on another rate"), "{e}");
+}

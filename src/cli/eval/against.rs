@@ -53,6 +53,7 @@ pub(super) fn load(path: &Path, model: &LoadedModel) -> Result<LoadedModel> {
 /// tests its per-window errors against the model's. `whole`: every row
 /// was scored; else the last `validate` of each file.
 pub(super) fn score(
+    model: &LoadedModel,
     challenger: &LoadedModel,
     p: &fit::Prepared,
     scored: &fit::Scored,
@@ -105,8 +106,11 @@ pub(super) fn score(
         }
     }
     // Another sampling rate than the recording's: its windows span
-    // another length of time than it learnt from.
-    let step = (challenger.meta.metrics.as_ref()).and_then(|m| m["time_step_s"].as_f64());
+    // another length of time than it learnt from. (Where the model's is
+    // the same, the recording's rate is what differs, said of both.)
+    let step_of =
+        |m: &LoadedModel| (m.meta.metrics.as_ref()).and_then(|m| m["time_step_s"].as_f64());
+    let step = step_of(challenger).filter(|&c| step_of(model) != Some(c));
     for f in &p.recordings {
         if let Some(why) = step.and_then(|t| f.recording.other_rate(t, w, None)) {
             warnings.push(format!(
