@@ -157,6 +157,10 @@ pub fn prepare(
             recording: rec,
         });
     }
+    // One device's channel orders of magnitude from the others'.
+    for (i, why) in magnitudes::outliers(&p.recordings) {
+        p.recordings[i].warnings.push(why);
+    }
     // Moved, not copied: a long recording's windows are most of the memory
     // a run takes (rows × window × 8 bytes).
     let notes = overlap::held_out(&mut parts);
@@ -426,6 +430,7 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
 
 mod channels;
 mod figures;
+mod magnitudes;
 mod overlap;
 pub mod parts;
 mod ranges;

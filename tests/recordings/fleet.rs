@@ -276,3 +276,43 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
     assert_eq!(p["scored"], 74, "{p}");
     assert_eq!(p["by_stream"].as_array().map(Vec::len), Some(2), "{p}");
 }
+
+/// One device's channel a thousand times the others' (its decimal point
+/// read as a thousands separator) is said of that device, and of no other;
+/// a fleet alike is said nothing of (above).
+#[test]
+fn a_device_a_thousand_times_the_others_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    write_fleet(&csv, 300);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let scaled: Vec<String> = (text.lines())
+        .map(|l| {
+            let mut cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            if cells[1] == "C" {
+                let v: f64 = cells[2].parse().unwrap();
+                cells[2] = format!("{:.1}", v * 1000.0);
+            }
+            cells.join(",")
+        })
+        .collect();
+    std::fs::write(&csv, scaled.join("\n") + "\n").unwrap();
+    let model = dir.path().join("m.safetensors");
+    let args = [
+        "--steps",
+        "2",
+        "--time-column",
+        "time",
+        "--stream-column",
+        "unit",
+    ];
+    let out = retrain(&csv, &model, &args);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stream \"C\": column \"s3\" is typically")
+            && err.contains("another unit in this stream's rows, or a decimal point read as a"),
+        "{err}"
+    );
+    assert_eq!(err.matches("is typically").count(), 1, "{err}");
+}
