@@ -229,8 +229,13 @@ pub(super) fn interleaved(
         let empty = order.iter().any(|v| v.is_empty());
         let header = names.get(c).map_or("", String::as_str);
         let named = !order.iter().any(|v| reading(v)) && !calendar(header, &order);
+        // (A round may be a row short: a device sampled at half the rate
+        // of the others misses every other one.)
         let rounds = || {
-            let again = (k..rows.len()).filter(|&t| cell(&rows[t], c) == cell(&rows[t - k], c));
+            let again = (k..rows.len()).filter(|&t| {
+                let v = cell(&rows[t], c);
+                v == cell(&rows[t - k], c) || v == cell(&rows[t + 1 - k], c)
+            });
             2 * again.count() > rows.len() - k
         };
         (few && !empty && named && 2 * changes > rows.len() && rounds()).then(|| {

@@ -227,6 +227,18 @@ fn devices_in_turn_are_noticed() {
             && hint.contains(r#"--stream-column "dev""#),
         "{hint}"
     );
+    // One device at half the others' rate: every other round a row short.
+    let mut text = String::from("t,dev,x,y\n");
+    for minute in 0..200 {
+        for d in ["D1", "D2", "D3", "D4", "D5", "D6"] {
+            if d != "D6" || minute % 2 == 0 {
+                text.push_str(&format!("{minute},{d},{minute},{}\n", minute + 1));
+            }
+        }
+    }
+    let r = &read(&text, &plain).unwrap()[0];
+    let hint = r.stream_hint.as_deref().unwrap_or_default();
+    assert!(hint.contains(r#"--stream-column "dev""#), "{hint}");
     // With the time column, whose stamps repeat (or here, B's being
     // later, go back) from row to row, the error names it first.
     let e = read(&fleet(20), &opts(None)).unwrap_err().to_string();
