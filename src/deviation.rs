@@ -115,8 +115,10 @@ pub struct Deviations {
     now: BTreeMap<String, f64>,
     /// `now` changed since the counts were last written.
     changed: bool,
-    /// The largest mean judged, beyond the allowed side, over the threshold.
+    /// The largest mean judged, beyond the allowed side, over the threshold;
+    /// its stream and the mean itself.
     peak: f64,
+    peak_at: Option<(String, f64)>,
 }
 
 impl Deviations {
@@ -131,6 +133,7 @@ impl Deviations {
             now: BTreeMap::new(),
             changed: false,
             peak: f64::NEG_INFINITY,
+            peak_at: None,
         }
     }
 
@@ -199,7 +202,10 @@ impl Deviations {
         }
         let mean = watch.means.iter().sum::<f64>() / watch.means.len() as f64;
         let beyond = rule.beyond(mean);
-        self.peak = self.peak.max(beyond / rule.threshold);
+        if beyond / rule.threshold > self.peak {
+            self.peak = beyond / rule.threshold;
+            self.peak_at = Some((stream.to_string(), mean));
+        }
         let state = if !watch.on && beyond > rule.threshold {
             DeviationState::Begin
         } else if watch.on && beyond <= rule.threshold / 2.0 {
@@ -300,6 +306,10 @@ pub struct Replay {
     /// The largest mean beyond the watched side, over the threshold (under
     /// 1: none begins; `None` where no part had enough windows).
     pub peak: Option<f64>,
+    /// Its part, and the mean of truth − translation itself.
+    pub peak_at: Option<(String, f64)>,
+    /// Rows a window holds.
+    pub rows: usize,
 }
 
 /// Replays the watch over scored windows (`pred`, `truth`: row-major
@@ -361,6 +371,8 @@ pub fn replay(
         side: cfg.side,
         begun,
         peak: d.peak.is_finite().then_some(d.peak),
+        peak_at: d.peak_at,
+        rows: w,
     }
 }
 
@@ -375,16 +387,19 @@ impl Replay {
         };
         let how = format!(
             "serve --deviation would watch for a mean of truth − translation over {} windows \
-             beyond {}{unit} {side} ({whence})",
+             ({} rows each, sharing none) beyond {}{unit} {side} ({whence})",
             self.windows,
+            self.rows,
             crate::eval::significant(self.threshold)
         );
-        let peak = self.peak.map_or(String::new(), |p| {
-            format!(
-                "; the largest mean came to {} of it",
+        let peak = match (self.peak, &self.peak_at) {
+            (Some(p), Some((part, mean))) => format!(
+                "; the largest mean, {}{unit} on {part}, came to {} of the threshold",
+                crate::eval::significant(*mean),
                 crate::eval::significant(p)
-            )
-        });
+            ),
+            _ => String::new(),
+        };
         match self.begun.len() {
             _ if self.peak.is_none() => format!("{how}: too few windows here to judge"),
             0 => format!("{how}: no deviation would begin on these windows{peak}"),

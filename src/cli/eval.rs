@@ -14,6 +14,7 @@ use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 mod against;
 mod input;
 mod trained;
+mod watch;
 
 use trained::{other_columns, trained_columns, trained_validate};
 
@@ -39,6 +40,15 @@ pub(crate) struct EvalArgs {
     /// candidate against the model serving, before a reload or a promote).
     #[arg(long, value_name = "FILE", requires = "data")]
     pub(crate) against: Option<PathBuf>,
+    /// With --data: the threshold (output units) of the `watch` line, as
+    /// `serve --deviation THRESHOLD` would judge these windows [default: 3 ×
+    /// the model's held-out RMSE].
+    #[arg(long, value_name = "THRESHOLD", requires = "data", value_parser = super::serve::threshold,
+          allow_negative_numbers = true)]
+    pub(crate) deviation: Option<f64>,
+    /// With --data: the side of the `watch` line, as `serve --deviation-side`.
+    #[arg(long, value_enum, requires = "data")]
+    pub(crate) deviation_side: Option<super::serve::DeviationSide>,
 }
 
 pub(crate) fn print_metrics(m: &eval::Metrics) {
@@ -359,16 +369,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
     }
     scored.comparison.input_unlike_training = unlike;
-    // What `serve --deviation` would say of these windows, with the
-    // model's own threshold: how near its means come, before serving.
-    let watch = pipeline::config::DeviationConfig::default();
-    let watch = watch.threshold_for(loaded).map(|(t, whence)| {
-        let on = prepared.scored();
-        let parts = fit::parts::counts(&prepared);
-        let r =
-            pipeline::deviation::replay(&watch, t, &parts, on.window, &scored.model, &on.target);
-        (r, whence)
-    });
+    let watch = watch::replay(loaded, &prepared, &scored, a);
     let c = &scored.comparison;
     if a.json {
         let v = serde_json::json!({
@@ -393,32 +394,21 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         println!("{v}");
     } else {
         println!("model      {} (id {})", loaded.path.display(), loaded.id);
-        for f in &prepared.recordings {
+        for (i, f) in prepared.recordings.iter().enumerate() {
             let part = if whole {
                 super::train::Scored::Whole
             } else {
                 super::train::Scored::HeldOut
             };
-            println!("{}", data_line(f, part));
+            let before = i.checked_sub(1).map(|b| &prepared.recordings[b]);
+            println!("{}", data_line(f, part, before));
         }
         print!("{}", c.table(super::train::unit(&prepared)));
         for line in fit::parts::lines(&prepared) {
             println!("{line}");
         }
         println!("verdict    {}", c.verdict());
-        match &watch {
-            Ok((r, whence)) => {
-                let line = r.line(whence, super::train::unit(&prepared));
-                // Windows the model was trained on lean its way.
-                let seen = if c.held_out {
-                    ""
-                } else {
-                    " (partly on windows it was trained on)"
-                };
-                println!("watch      {line}{seen}");
-            }
-            Err(why) => println!("watch      - ({why})"),
-        }
+        println!("watch      {}", watch::line(&watch, c.held_out, &prepared));
         if let Some(x) = &against {
             println!("against    {}", x.line(&c.model));
         }

@@ -18,8 +18,19 @@ pub(crate) enum DeviationSide {
     Above,
 }
 
+impl DeviationSide {
+    /// The side a flag names (both where none).
+    pub(crate) fn side(flag: Option<Self>) -> Side {
+        match flag {
+            None | Some(DeviationSide::Both) => Side::Both,
+            Some(DeviationSide::Below) => Side::Below,
+            Some(DeviationSide::Above) => Side::Above,
+        }
+    }
+}
+
 /// A `--deviation` threshold: a number above 0, in the output's units.
-fn threshold(s: &str) -> std::result::Result<f64, String> {
+pub(crate) fn threshold(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
         _ => Err(format!(
@@ -260,11 +271,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
             truth: a.truth.clone(),
             deviation: a.deviation.map(|threshold| DeviationConfig {
                 threshold,
-                side: match a.deviation_side {
-                    None | Some(DeviationSide::Both) => Side::Both,
-                    Some(DeviationSide::Below) => Side::Below,
-                    Some(DeviationSide::Above) => Side::Above,
-                },
+                side: DeviationSide::side(a.deviation_side),
                 ..Default::default()
             }),
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),

@@ -175,8 +175,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         input_not_time(&a.rec.csv, &f.recording)?;
     }
     let first = prepared.recordings.first().map(|f| &f.recording);
-    for f in &prepared.recordings {
-        println!("{}", data_line(f, Scored::Training));
+    for (i, f) in prepared.recordings.iter().enumerate() {
+        let before = i.checked_sub(1).map(|b| &prepared.recordings[b]);
+        println!("{}", data_line(f, Scored::Training, before));
         let unlike = first
             .as_ref()
             .and_then(|a| csv::unlike_first(a, &f.recording));

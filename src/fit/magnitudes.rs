@@ -51,8 +51,8 @@ pub(super) fn outliers(recs: &[FileSummary]) -> Vec<(usize, String)> {
                 format!(
                     "column {name:?} is typically {} here where the other streams' is {} ({}× \
                      theirs): another unit in this stream's rows, or a decimal point read as a \
-                     thousands separator (or the other way round)? Trained on as it is, it sets \
-                     the channel's scaling for every stream",
+                     thousands separator (or the other way round)? Read as it is, it sets the \
+                     scaling of every stream a model is trained on with it",
                     crate::eval::significant(m),
                     crate::eval::significant(mid),
                     crate::eval::significant(m / mid)

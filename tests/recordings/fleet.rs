@@ -121,6 +121,8 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
             format!("fleet.csv, stream {d:?}: 300 rows (240 train, 60 held out from row 240");
         assert!(stdout.contains(&line), "{line:?} in\n{stdout}");
     }
+    // How the file was read is said once, not once per device.
+    assert_eq!(stdout.matches("\"s3\" → \"s7\" (").count(), 1, "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("WARNING: fleet.csv: column"));
     let report = read_json(&dir.path().join("m.report.json"));
     // Three devices × (60 − 24 + 1) held-out windows.

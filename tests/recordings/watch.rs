@@ -51,6 +51,23 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     assert_eq!(w["begun"][0][1].as_u64(), Some(1), "{w}");
     assert!(w["peak"].as_f64().unwrap() > 2.0, "{w}");
 
+    // The watch a user runs: their threshold and side (the meter reads
+    // low: watched above, nothing begins; below, it does).
+    let t = format!("{}", 5.0 * rmse);
+    for (side, begins) in [("above", 0), ("below", 1)] {
+        let (e, _) = eval(&model, &low, &["--deviation", &t, "--deviation-side", side]);
+        let w = &e["deviation_watch"];
+        assert_eq!(w["side"].as_str(), Some(side), "{w}");
+        assert!(
+            (w["threshold"].as_f64().unwrap() - 5.0 * rmse).abs() < 1e-6 * rmse,
+            "{w}"
+        );
+        assert_eq!(w["begun"].as_array().unwrap().len(), begins, "{side}: {w}");
+    }
+    // Where the largest mean came, and how large, in the output's units.
+    let (e, _) = eval(&model, &low, &[]);
+    let at = &e["deviation_watch"]["peak_at"];
+    assert!(at[1].as_f64().unwrap() < -5.0 * rmse, "{at}");
     // The line people read.
     let out = pipeline()
         .args([

@@ -321,7 +321,13 @@ pub(crate) enum Scored {
 /// too), the held-out part and the row it starts at (data rows, skipped ones
 /// counted: `publish --start-seq N` replays it from row N), rows skipped,
 /// the time column's gaps and cadence, and the two columns.
-pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String {
+/// `before`: the line above's recording. A stream of the same file read
+/// the same way (an export of twelve devices) is not said twice how.
+pub(crate) fn data_line(
+    f: &pipeline::fit::FileSummary,
+    part: Scored,
+    before: Option<&pipeline::fit::FileSummary>,
+) -> String {
     let r = &f.recording;
     let from = f
         .validation_from_row
@@ -372,13 +378,16 @@ pub(crate) fn data_line(f: &pipeline::fit::FileSummary, part: Scored) -> String 
         }
         _ => "",
     };
-    format!(
-        "data       {}: {rows}{none}, {:?} → {:?} ({})",
-        r.source(),
-        r.input_name,
-        r.output_name,
-        r.read_as()
-    )
+    let how = format!("{:?} → {:?} ({})", r.input_name, r.output_name, r.read_as());
+    let said = before.is_some_and(|b| {
+        let b = &b.recording;
+        b.path == r.path
+            && format!("{:?} → {:?} ({})", b.input_name, b.output_name, b.read_as()) == how
+    });
+    match said {
+        true => format!("data       {}: {rows}{none}", r.source()),
+        false => format!("data       {}: {rows}{none}, {how}", r.source()),
+    }
 }
 
 /// A fraction in [0, 1).
