@@ -308,6 +308,9 @@ pub struct Replay {
     pub peak: Option<f64>,
     /// Its part, and the mean of truth − translation itself.
     pub peak_at: Option<(String, f64)>,
+    /// Each part's largest mean (beyond the watched side), itself: a
+    /// fleet's steady offsets show here, stream by stream.
+    pub by_part: Vec<(String, f64)>,
     /// Rows a window holds.
     pub rows: usize,
 }
@@ -340,8 +343,11 @@ pub fn replay(
         false => &whole[..],
     };
     let mut begun = Vec::new();
+    let mut by_part = Vec::new();
+    let mut overall: (f64, Option<(String, f64)>) = (f64::NEG_INFINITY, None);
     let mut at = 0;
     for (name, n) in parts {
+        (d.peak, d.peak_at) = (f64::NEG_INFINITY, None);
         let mut watch = Watch::default();
         for i in 0..*n {
             let rows = (at + i) * w..(at + i + 1) * w;
@@ -364,14 +370,21 @@ pub fn replay(
         if n > 0 {
             begun.push((name.clone(), n));
         }
+        if let Some((_, mean)) = &d.peak_at {
+            by_part.push((name.clone(), *mean));
+        }
+        if d.peak > overall.0 {
+            overall = (d.peak, d.peak_at.take());
+        }
     }
     Replay {
         threshold,
         windows: cfg.windows.max(1),
         side: cfg.side,
         begun,
-        peak: d.peak.is_finite().then_some(d.peak),
-        peak_at: d.peak_at,
+        peak: overall.0.is_finite().then_some(overall.0),
+        peak_at: overall.1,
+        by_part,
         rows: w,
     }
 }
@@ -399,6 +412,21 @@ impl Replay {
                 crate::eval::significant(p)
             ),
             _ => String::new(),
+        };
+        // Stream by stream, where there are several (the first 12).
+        let peak = match self.by_part.len() {
+            0 | 1 => peak,
+            k => {
+                let each: Vec<String> = (self.by_part.iter().take(12))
+                    .map(|(part, mean)| format!("{part} {}", crate::eval::significant(*mean)))
+                    .collect();
+                let more = if k > 12 {
+                    format!(" and {} more", k - 12)
+                } else {
+                    String::new()
+                };
+                format!("{peak}; by stream, the largest: {}{more}", each.join(", "))
+            }
         };
         match self.begun.len() {
             _ if self.peak.is_none() => format!("{how}: too few windows here to judge"),

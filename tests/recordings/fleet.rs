@@ -132,6 +132,7 @@ fn a_file_of_several_devices_is_one_recording_per_device() {
     // `eval` reads the file as training did and scores the same windows.
     let (e, err) = eval(&model, &csv, &[]);
     assert!(err.contains("--stream-column \"unit\""), "{err}");
+
     assert_eq!(e["validation"]["windows"], 3 * 37, "{e}");
     let eval_mse = e["validation"]["model"]["mse"].as_f64().unwrap();
     // Each device's share: its 37 windows, whose MSEs make the whole one.
@@ -317,4 +318,41 @@ fn a_device_a_thousand_times_the_others_is_said() {
         "{err}"
     );
     assert_eq!(err.matches("is typically").count(), 1, "{err}");
+}
+
+/// `eval`'s watch line gives each device's largest mean (a fleet's steady
+/// offsets, device by device), where each has windows enough to judge.
+#[test]
+fn the_watch_line_gives_each_devices_largest_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    write_fleet(&csv, 600);
+    let model = dir.path().join("m.safetensors");
+    let args = [
+        "--steps",
+        "2",
+        "--time-column",
+        "time",
+        "--stream-column",
+        "unit",
+    ];
+    ok(&retrain(&csv, &model, &args));
+    let (e, _) = eval(&model, &csv, &[]);
+    let by: Vec<&str> = (e["deviation_watch"]["by_part"].as_array().unwrap().iter())
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert_eq!(by, DEVICES, "{e}");
+    let out = pipeline()
+        .args([
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            csv.to_str().unwrap(),
+        ])
+        .args(["--plot", dir.path().join("f.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("; by stream, the largest: A "), "{text}");
 }
