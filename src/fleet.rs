@@ -204,7 +204,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             Some(format!("  {says} {n}"))
         })
         .collect::<String>();
-        let odd = odd + &deviating(c);
+        let odd = odd + &deviating(c, r["unit"].as_str());
         // What the live model translates, where its training named it.
         let channels = (r["channels"].as_str()).map_or(String::new(), |c| format!(" ({c})"));
         // What `pipeline rollback` would put back, once there is one.
@@ -287,7 +287,7 @@ pub fn input_trouble(stats: &[Value], models: &[&str]) -> Option<String> {
 /// The streams whose truth deviates from their translation now (a route
 /// with `[route.deviation]`), the first by name with their mean of truth −
 /// translation; nothing where none ever did.
-fn deviating(c: &Value) -> String {
+fn deviating(c: &Value, unit: Option<&str>) -> String {
     let (now, begun) = (
         c["deviating"].as_u64().unwrap_or(0),
         c["deviations"].as_u64().unwrap_or(0),
@@ -302,7 +302,13 @@ fn deviating(c: &Value) -> String {
     match (now, begun) {
         (0, 0) => String::new(),
         (0, n) => format!("  deviating none ({n} begun)"),
-        (k, n) => format!("  deviating {k}: {}{more} ({n} begun)", named.join(", ")),
+        (k, n) => {
+            let unit = unit.map_or(String::new(), |u| format!(" ({u})"));
+            format!(
+                "  deviating {k}{unit}: {}{more} ({n} begun)",
+                named.join(", ")
+            )
+        }
     }
 }
 
@@ -378,6 +384,12 @@ mod tests {
         assert!(
             describe_stats(&deviating)[1]
                 .ends_with("  deviating 12: PS -42.5000, SB +7.2500 and 10 more (3 begun)"),
+            "{:?}",
+            describe_stats(&deviating)
+        );
+        deviating["endpoints"][0]["data"]["routes"][0]["unit"] = serde_json::json!("°C");
+        assert!(
+            describe_stats(&deviating)[1].contains("  deviating 12 (°C): PS -42.5000"),
             "{:?}",
             describe_stats(&deviating)
         );

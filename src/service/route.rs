@@ -546,6 +546,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 errors: r.counters.read_errors(),
                 model: s.live.id.clone(),
                 channels: s.live.channels(),
+                unit: s.live.output_unit.clone(),
                 shadow: s.shadow.map(|m| m.id.clone()),
                 previous: s.previous.map(|m| m.id.clone()),
                 max_gap_s: r.time_gaps().map(|g| g.max_gap_ns as f64 / 1e9),

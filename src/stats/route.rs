@@ -250,6 +250,10 @@ pub struct RouteInfo {
     /// named them (`P1_Drehzahl → P1_Leistung`), where it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<String>,
+    /// The unit of its translations (and of the truth's differences from
+    /// them), where its training named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Id of the shadow model, when there is one.
     pub shadow: Option<String>,
     /// Id of the model a rollback would put back, when there is one.

@@ -183,5 +183,22 @@ async fn truth_in_another_unit_is_refused_not_scored() {
     );
     assert_eq!(said[0].unit.as_deref(), Some("kW"));
     assert_quiet(&mut events, Duration::from_millis(300)).await;
+    // `$SRV.STATS` says the route's unit, which `pipeline status` names.
+    let stats = route_stats(&client).await;
+    assert_eq!(stats["unit"], "kW", "{stats}");
+    let lines = pipeline::fleet::describe_stats(
+        &serde_json::from_slice(
+            &client
+                .request("$SRV.STATS.pipeline", "".into())
+                .await
+                .unwrap()
+                .payload,
+        )
+        .unwrap(),
+    );
+    assert!(
+        lines[1].contains("  deviating 1 (kW): power -0.5"),
+        "{lines:?}"
+    );
     svc.shutdown().await;
 }
