@@ -373,8 +373,10 @@ pub(crate) async fn serve(models_dir: Option<PathBuf>, a: ServeArgs) -> Result<(
     // A second signal while draining stops at once, as operators expect of
     // a service that takes its time (durable mode resumes from its last
     // checkpoint; core mode loses what it held, as on any crash).
+    // (Its handlers installed now, before the service says "serving".)
+    let signal = shutdown_signal();
     let shutdown = async {
-        shutdown_signal().await;
+        signal.await;
         tokio::spawn(async {
             shutdown_signal().await;
             tracing::warn!("second signal while stopping: exiting without draining");
