@@ -590,6 +590,7 @@ pub(super) struct Rejection {
 mod clocked;
 mod hand_on;
 mod said;
+pub(super) use said::unlike_unit;
 use said::{off_rate, other_unit, time_gap_detail, unstamped};
 
 #[cfg(test)]

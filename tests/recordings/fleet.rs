@@ -9,6 +9,16 @@ use super::*;
 
 const DEVICES: [&str; 3] = ["A", "B 2", "C"];
 
+/// A quick `retrain` of the fleet, each device a recording of its own.
+const BY_UNIT: [&str; 6] = [
+    "--steps",
+    "2",
+    "--time-column",
+    "time",
+    "--stream-column",
+    "unit",
+];
+
 /// Device `k`'s input: the recording's tones, in another phase.
 fn device_input(t: usize, k: usize) -> f64 {
     let (t, k) = (t as f64, k as f64);
@@ -301,15 +311,7 @@ fn a_device_a_thousand_times_the_others_is_said() {
         .collect();
     std::fs::write(&csv, scaled.join("\n") + "\n").unwrap();
     let model = dir.path().join("m.safetensors");
-    let args = [
-        "--steps",
-        "2",
-        "--time-column",
-        "time",
-        "--stream-column",
-        "unit",
-    ];
-    let out = retrain(&csv, &model, &args);
+    let out = retrain(&csv, &model, &BY_UNIT);
     ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -328,31 +330,12 @@ fn the_watch_line_gives_each_devices_largest_mean() {
     let csv = dir.path().join("fleet.csv");
     write_fleet(&csv, 600);
     let model = dir.path().join("m.safetensors");
-    let args = [
-        "--steps",
-        "2",
-        "--time-column",
-        "time",
-        "--stream-column",
-        "unit",
-    ];
-    ok(&retrain(&csv, &model, &args));
+    ok(&retrain(&csv, &model, &BY_UNIT));
     let (e, _) = eval(&model, &csv, &[]);
     let by: Vec<&str> = (e["deviation_watch"]["by_part"].as_array().unwrap().iter())
         .map(|p| p[0].as_str().unwrap())
         .collect();
     assert_eq!(by, DEVICES, "{e}");
-    let out = pipeline()
-        .args([
-            "eval",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            csv.to_str().unwrap(),
-        ])
-        .args(["--plot", dir.path().join("f.png").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eval_text(&model, &csv);
     assert!(text.contains("; by stream, the largest: A "), "{text}");
 }

@@ -93,6 +93,23 @@ fn eval(model: &Path, csv: &Path, extra: &[&str]) -> (serde_json::Value, String)
     (e, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// What `pipeline eval --model <model> --data <csv>` prints for people
+/// (its figure beside the model).
+fn eval_text(model: &Path, csv: &Path) -> String {
+    let plot = model.with_extension("text.png");
+    let out = pipeline()
+        .args(["eval", "--model", model.to_str().unwrap()])
+        .args([
+            "--data",
+            csv.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn retrain(csv: &Path, model: &Path, extra: &[&str]) -> Output {
     pipeline()
         .args(["retrain", "--data", csv.to_str().unwrap()])

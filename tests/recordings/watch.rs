@@ -69,18 +69,7 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     let at = &e["deviation_watch"]["peak_at"];
     assert!(at[1].as_f64().unwrap() < -5.0 * rmse, "{at}");
     // The line people read.
-    let out = pipeline()
-        .args([
-            "eval",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            low.to_str().unwrap(),
-        ])
-        .args(["--plot", dir.path().join("low.png").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = eval_text(&model, &low);
     assert!(
         text.contains("watch      serve --deviation would watch for a mean of truth − translation over 4 windows")
             && text.contains("1 deviation(s) would begin on these windows"),

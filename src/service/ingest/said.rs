@@ -5,21 +5,35 @@
 use super::Route;
 use crate::window::{TimeGap, TimeGaps};
 
-/// Why a message whose `unit` says `unit` is refused: the live model reads
-/// another (its training recording named it); `None` where they agree or
+/// The unit the live model reads (`output`: writes) and its training
+/// column, where a message says another `unit`; `None` where they agree or
 /// the model does not know its unit.
-pub(super) fn other_unit(route: &Route, unit: &str) -> Option<String> {
+pub(in crate::service) fn unlike_unit(
+    route: &Route,
+    unit: &str,
+    output: bool,
+) -> Option<(String, String)> {
     let model = route.current();
-    let reads = model.input_unit.as_deref()?;
-    (!crate::eval::same_unit(unit, reads)).then(|| {
+    let (theirs, side) = match output {
+        false => (model.input_unit.as_deref()?, "input"),
+        true => (model.output_unit.as_deref()?, "output"),
+    };
+    (!crate::eval::same_unit(unit, theirs)).then(|| {
         let column = (model.meta.metrics.as_ref())
-            .and_then(|m| m.get("input")?.as_str().map(str::to_string))
+            .and_then(|m| m.get(side)?.as_str().map(str::to_string))
             .unwrap_or_default();
-        format!(
-            "its samples are in {unit:?}, the model reads {reads:?} (its training column \
-             {column:?}): not translated; convert them, or serve a model trained in {unit:?}"
-        )
+        (theirs.to_string(), column)
     })
+}
+
+/// Why a sample message whose `unit` says `unit` is refused: the live
+/// model reads another (its training recording named it).
+pub(super) fn other_unit(route: &Route, unit: &str) -> Option<String> {
+    let (reads, column) = unlike_unit(route, unit, false)?;
+    Some(format!(
+        "its samples are in {unit:?}, the model reads {reads:?} (its training column \
+         {column:?}): not translated; convert them, or serve a model trained in {unit:?}"
+    ))
 }
 
 /// Counts a stream's windows sampled at another step than the model's

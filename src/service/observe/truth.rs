@@ -4,6 +4,7 @@
 
 use super::{Route, Truths};
 use crate::service::events::Reporter;
+use crate::service::ingest::unlike_unit;
 use crate::wire::{self, DecodeError, ErrorKind};
 
 pub(super) async fn message(
@@ -27,22 +28,28 @@ pub(super) async fn message(
     };
     let clock = route.resample().map(|r| r.clock());
     let mut values = Vec::new();
-    match wire::decode_samples_into(&msg.payload, &mut values) {
-        // Another channel's readings scored as this one's would be a
-        // deviation of every stream (flow in m³/h against °C).
-        Ok(wire::SampleHeader {
-            ts,
-            unit: Some(unit),
-            ..
-        }) if other_unit(route, unit.as_str()).is_some() => {
-            if clock.is_some() {
-                truths.end_held(&key, ts);
-            }
-            let why = other_unit(route, unit.as_str()).unwrap_or_default();
-            reporter
-                .report(ErrorKind::InvalidValue, &key, subject, why)
-                .await
+    let decoded = wire::decode_samples_into(&msg.payload, &mut values);
+    // Another channel's readings scored as this one's would be a deviation
+    // of every stream (flow in m³/h against °C).
+    let unlike = decoded.as_ref().ok().and_then(|h| {
+        let unit = h.unit?;
+        let (writes, column) = unlike_unit(route, unit.as_str(), true)?;
+        Some((h.ts, unit, writes, column))
+    });
+    if let Some((ts, unit, writes, column)) = unlike {
+        if clock.is_some() {
+            truths.end_held(&key, ts);
         }
+        let why = format!(
+            "truth: its samples are in {:?}, the model writes {writes:?} (its training column \
+             {column:?}): not scored; send the route's output channel as its truth",
+            unit.as_str()
+        );
+        return reporter
+            .report(ErrorKind::InvalidValue, &key, subject, why)
+            .await;
+    }
+    match decoded {
         Ok(wire::SampleHeader { seq, ts, .. }) => match (route.missing_code(&values), seq, clock) {
             // Scored against, a lost frame written as 0 would count as a
             // reading the model missed (on a clock, it ends the value held).
@@ -107,21 +114,4 @@ pub(super) async fn message(
                 .await
         }
     }
-}
-
-/// Why a truth message whose `unit` says `unit` is refused: the live model
-/// writes another (its training recording named it); `None` where they
-/// agree or the model does not know its unit.
-fn other_unit(route: &Route, unit: &str) -> Option<String> {
-    let model = route.current();
-    let writes = model.output_unit.as_deref()?;
-    (!crate::eval::same_unit(unit, writes)).then(|| {
-        let column = (model.meta.metrics.as_ref())
-            .and_then(|m| m.get("output")?.as_str().map(str::to_string))
-            .unwrap_or_default();
-        format!(
-            "truth: its samples are in {unit:?}, the model writes {writes:?} (its training \
-             column {column:?}): not scored; send the route's output channel as its truth"
-        )
-    })
 }
