@@ -36,7 +36,9 @@ mod slow;
 pub use difference::{Difference, SURE_T, per_window};
 pub use slow::ErrorParts;
 mod units;
+mod within;
 pub use units::{base_name, same_channel, same_unit, squared, unit_of};
+pub use within::Within;
 
 /// Autoregressive translations of `w` and their MSE against its targets.
 pub fn ar_mse(model: &Seq2Seq, w: &Windows) -> Result<(f64, Vec<f32>)> {
@@ -246,9 +248,21 @@ pub struct Comparison {
     /// model that loses to the map is not pointed at `--residual` again.
     #[serde(skip)]
     pub residual: bool,
+    /// Where several streams or files were scored: in how many the model
+    /// does no better than their own means ([`Within::hollow`]: not worth
+    /// serving, whatever the pooled scores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Within>,
 }
 
 impl Comparison {
+    /// Sets [`Self::within`], and with it whether the model is worth
+    /// serving.
+    pub fn set_within(&mut self, within: Within) {
+        self.worth_serving &= !within.hollow();
+        self.within = Some(within);
+    }
+
     /// Scores `model`, `mean` and `linear` predictions (row-major, like
     /// `valid.target`) against `valid`'s targets.
     pub fn new(valid: &Windows, model: &[f32], mean: &[f32], linear: &[f32]) -> Result<Self> {
@@ -303,6 +317,7 @@ impl Comparison {
             error_parts: ErrorParts::of(model_pred, &valid.target, w),
             input_unlike_training: false,
             residual: false,
+            within: None,
             model,
             mean_baseline,
             linear_baseline,
@@ -340,7 +355,11 @@ impl Comparison {
 
     /// One line saying whether the model is worth serving.
     pub fn verdict(&self) -> String {
-        if self.beats_baselines && self.model.nmse >= 1.0 {
+        if let Some(w) = (self.within.as_ref())
+            .filter(|w| self.beats_baselines && self.model.nmse < 1.0 && w.hollow())
+        {
+            w.verdict(self.gain_over_linear)
+        } else if self.beats_baselines && self.model.nmse >= 1.0 {
             // Both baselines fitted on too little (or unrepresentative)
             // training data: beating them says nothing.
             format!(

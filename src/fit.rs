@@ -157,8 +157,13 @@ pub fn prepare(
             recording: rec,
         });
     }
-    // One device's channel orders of magnitude from the others'.
-    for (i, why) in magnitudes::outliers(&p.recordings) {
+    // One device's channel orders of magnitude from the others', or in
+    // another unit of temperature.
+    let odd = magnitudes::outliers(&p.recordings);
+    for (i, why) in odd
+        .into_iter()
+        .chain(magnitudes::temperatures(&p.recordings))
+    {
         p.recordings[i].warnings.push(why);
     }
     // Moved, not copied: a long recording's windows are most of the memory

@@ -271,7 +271,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         None => fit::score(&prepared, &loaded.fast, &run)?,
     };
     bar.finish_and_clear();
-    fit::parts::by_recording(&mut prepared, &scored);
+    fit::parts::by_recording(&mut prepared, &mut scored);
     scored.comparison.fill_suspected = prepared.recordings.iter().any(|f| f.fill_suspected);
     scored.comparison.output_spikes = prepared.recordings.iter().any(|f| f.output_spikes);
     scored.comparison.residual = loaded.model.skip().is_some();

@@ -271,7 +271,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     };
     let mut scored = fit::score(&prepared, &fast, &run)?;
     bar.finish_and_clear();
-    fit::parts::by_recording(&mut prepared, &scored);
+    fit::parts::by_recording(&mut prepared, &mut scored);
     // Its budget spent with the last measurement the best: more would help.
     scored.comparison.still_improving =
         matches!(
@@ -451,7 +451,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     if a.strict && !c.worth_serving {
         eprintln!(
             "error: --strict: the model is not worth serving: it must beat both baselines, with \
-             an error below the held-out signal's own variance (NMSE < 1); see the verdict"
+             an error below the held-out signal's own variance (NMSE < 1), and do better than \
+             its own mean in most streams of a fleet; see the verdict"
         );
         std::process::exit(2);
     }

@@ -101,6 +101,43 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert_eq!(around(3.0, 0.0), "3.000 ± 0");
 }
 
+/// A model that beats the pooled baselines while doing worse than each
+/// stream's own mean in most streams (a fleet whose levels differ) is not
+/// worth serving, and the verdict says why; in half of them or fewer, the
+/// pooled verdict stands.
+#[test]
+fn beating_pooled_baselines_but_no_streams_mean_is_not_worth_serving() {
+    let mut valid = Windows::empty(2);
+    valid.input = vec![0.0; 4];
+    valid.target = vec![1.0, -1.0, 1.0, -1.0];
+    let off = |d: f32| valid.target.iter().map(|t| t + d).collect::<Vec<_>>();
+    let within = |worse_than_mean| Within {
+        worse_than_mean,
+        of: 30,
+        by: "stream".into(),
+    };
+    let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
+    c.set_within(within(15));
+    assert!(c.worth_serving, "{c:?}");
+    assert!(
+        c.verdict().starts_with("the model beats"),
+        "{}",
+        c.verdict()
+    );
+    c.set_within(within(16));
+    assert!(!c.worth_serving && c.beats_baselines, "{c:?}");
+    let v = c.verdict();
+    assert!(
+        v.starts_with("WARNING: the model beats both baselines pooled over the streams")
+            && v.contains("within 16 of 30 streams its NMSE is 1 or more")
+            && v.contains("do not serve it"),
+        "{v}"
+    );
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["within"]["worse_than_mean"], 16, "{json}");
+    assert_eq!(json["worth_serving"], false, "{json}");
+}
+
 /// Beating baselines that are worse than the signal's own variance
 /// (fitted on two windows, say) is no reason to serve a model.
 #[test]

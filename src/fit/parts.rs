@@ -20,7 +20,7 @@ pub struct PartScore {
 /// Sets each recording's [`PartScore`] from the scored windows, which
 /// hold each recording's windows in turn (none where the counts do not add
 /// up to them: nothing rather than a wrong share).
-pub fn by_recording(p: &mut Prepared, scored: &Scored) {
+pub fn by_recording(p: &mut Prepared, scored: &mut Scored) {
     let on = p.scored();
     let w = on.window;
     let held_out = !p.valid.is_empty();
@@ -62,6 +62,16 @@ pub fn by_recording(p: &mut Prepared, scored: &Scored) {
             linear_nmse: nmse(linear_mse),
         }));
     }
+    let judged: Vec<&PartScore> = (parts.iter().flatten())
+        .filter(|s| s.windows >= MARKED && s.model_nmse.is_finite())
+        .collect();
+    if judged.len() >= 2 {
+        scored.comparison.set_within(crate::eval::Within {
+            worse_than_mean: judged.iter().filter(|s| s.model_nmse >= 1.0).count(),
+            of: judged.len(),
+            by: part(p).into(),
+        });
+    }
     for (f, part) in p.recordings.iter_mut().zip(parts) {
         f.scored = part;
     }
@@ -101,12 +111,15 @@ pub fn lines(p: &Prepared) -> Vec<String> {
     if parts.len() < 2 {
         return Vec::new();
     }
-    let by = if p.recordings.iter().any(|f| f.recording.stream.is_some()) {
-        "stream"
-    } else {
-        "file"
-    };
-    table(&parts, by)
+    table(&parts, part(p))
+}
+
+/// What one of `p`'s recordings is: a device of a fleet export, or a file.
+fn part(p: &Prepared) -> &'static str {
+    match p.recordings.iter().any(|f| f.recording.stream.is_some()) {
+        true => "stream",
+        false => "file",
+    }
 }
 
 /// The table of [`lines`]: each part's name and score, by `by`.

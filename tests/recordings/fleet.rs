@@ -339,3 +339,49 @@ fn the_watch_line_gives_each_devices_largest_mean() {
     let text = eval_text(&model, &csv);
     assert!(text.contains("; by stream, the largest: A "), "{text}");
 }
+
+/// Racks of one hall, their inlet temperature in °C, but one rack's sensor
+/// writes °F into the same column: said of that rack once, with what its
+/// readings would be in °C; the racks all in °C are said nothing of.
+#[test]
+fn a_device_in_fahrenheit_among_celsius_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |fahrenheit: &str| {
+        let mut text = String::from("time,unit,s3,s7\n");
+        for t in 0..300 {
+            for (k, d) in ["A", "B", "C", "D"].iter().enumerate() {
+                let celsius = 22.0 + k as f64 * 0.5 + (device_output(t, k) + 300.0) / 100.0;
+                let v = match *d == fahrenheit {
+                    true => celsius * 1.8 + 32.0,
+                    false => celsius,
+                };
+                text.push_str(&format!(
+                    "2026-01-01T{:02}:{:02}:{:02},{d},{:.4},{v:.3}\n",
+                    t / 3600,
+                    t / 60 % 60,
+                    t % 60,
+                    device_input(t, k),
+                ));
+            }
+        }
+        let csv = dir.path().join(format!("hall-{fahrenheit}.csv"));
+        std::fs::write(&csv, text).unwrap();
+        csv
+    };
+    let model = dir.path().join("m.safetensors");
+    let out = retrain(&write("C"), &model, &BY_UNIT);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("read as °F")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("stream \"C\": column \"s7\" reads ")
+            && said[0].contains("in this stream's rows where the other 3 streams' read ")
+            && said[0].contains("°F in these rows where the others write °C?"),
+        "{err}"
+    );
+    let out = retrain(&write("none"), &model, &BY_UNIT);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("read as"), "{err}");
+}
