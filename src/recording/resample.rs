@@ -179,7 +179,11 @@ pub(super) fn read(
     let comma = opts.decimal.map(|d| d == super::Decimal::Comma);
     // Each channel's steps back in file order (within a stream): how
     // many, and the first (its line, how far).
-    let mut backs: [(usize, Option<(usize, f64)>); 2] = [(0, None), (0, None)];
+    // (And whether the stamp there is local time, with no zone or offset.)
+    type Back = (usize, f64, bool);
+    let mut backs: [(usize, Option<Back>); 2] = [(0, None), (0, None)];
+    // Rows that repeat earlier rows exactly: how many, and the first line.
+    let mut copies: (usize, Option<usize>) = (0, None);
     // Each stream's and channel's last time read, in file order (see
     // `Zone::to_utc`).
     let mut last_read: HashMap<(usize, Vec<u8>), f64> = HashMap::new();
@@ -313,6 +317,14 @@ pub(super) fn read(
                 }
             }
         }
+        // A row written again (an export repeated after a gateway's
+        // restart): each of its values an earlier row's, at its time, where
+        // the time goes back. Left out, said; not a clock change.
+        if !parsed.is_empty() && parsed.iter().all(|&(ch, _, v)| stream.again(t, ch, v)) {
+            copies.0 += 1;
+            copies.1.get_or_insert(line(byte));
+            continue;
+        }
         for (ch, c, v) in parsed {
             counts[ch] += 1;
             words[ch] += usize::from(v.is_none());
@@ -322,7 +334,8 @@ pub(super) fn read(
             }
             if let Some(before) = stream.last_in_file[ch].replace(t).filter(|&b| t < b) {
                 backs[ch].0 += 1;
-                backs[ch].1.get_or_insert((line(byte), before - t));
+                let local = time::local_text(stamp, None);
+                backs[ch].1.get_or_insert((line(byte), before - t, local));
             }
         }
     }
@@ -361,14 +374,12 @@ pub(super) fn read(
     // time across a daylight-saving change (an hour comes twice), which
     // sorting would merge. Rows in no order (shuffled) are sorted.
     for ch in 0..2 {
-        if let (n, Some((at, back))) = &backs[ch]
+        if let (n, Some((at, back, local))) = &backs[ch]
             && (*n <= 3 || 100 * n < counts[ch])
         {
+            let why = hints::step_back(*back, *local && opts.time_zone.is_none());
             return Err(fail(format!(
-                "line {at}: time goes back {} in {:?}'s rows, which are otherwise in order: local \
-                 time across a daylight-saving change (an hour that comes twice)? Name the \
-                 stamps' zone (--time-zone Europe/Berlin), or export with a UTC offset or in \
-                 UTC; sorted, the two hours would be merged",
+                "line {at}: time goes back {} in {:?}'s rows, which are otherwise in order: {why}",
                 time::span(*back),
                 names[ch]
             )));
@@ -498,10 +509,7 @@ pub(super) fn read(
     let text = out
         .into_inner()
         .map_err(|e| fail(format!("resampling: {e}")))?;
-    let skipped = match skipped {
-        0 => String::new(),
-        n => format!("; {n} rows skipped for a bad cell"),
-    };
+    let skipped = hints::left_out(skipped, copies);
     let held = max_gap.map_or(String::new(), |g| {
         format!(" (for at most {})", time::span(g))
     });

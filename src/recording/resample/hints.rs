@@ -7,6 +7,43 @@ use super::super::streams::cell;
 use super::super::text::records;
 use super::{regular, time};
 
+/// What a reading left out: `skipped` rows for a bad cell, and rows that
+/// repeat an earlier row exactly (`copies`: how many, the first line).
+pub(super) fn left_out(skipped: usize, copies: (usize, Option<usize>)) -> String {
+    let skipped = match skipped {
+        0 => String::new(),
+        n => format!("; {n} rows skipped for a bad cell"),
+    };
+    let copies = match copies {
+        (n, Some(first)) => format!(
+            "; {n} row(s) left out that repeat an earlier row exactly, its time and values, where \
+             the time goes back (the first at line {first}: the export written twice, after a \
+             restart?)"
+        ),
+        _ => String::new(),
+    };
+    skipped + &copies
+}
+
+/// Why a channel's rows, otherwise in order, go `back` seconds at one
+/// row, read as they are (`local`: local stamps, with no zone named).
+pub(super) fn step_back(back: f64, local: bool) -> &'static str {
+    // A clock change sets local clocks back by an hour at most; stamps
+    // with a zone or offset (`Z`) do not go back at one.
+    match local && back <= 3660.0 {
+        true => {
+            "local time across a daylight-saving change (an hour that comes twice)? Name the \
+             stamps' zone (--time-zone Europe/Berlin), or export with a UTC offset or in UTC; \
+             sorted, the two hours would be merged"
+        }
+        false => {
+            "not an hour's clock change, and not rows repeated with their values (those are \
+             left out): a clock set back, or two exports of one period joined? Sorted, the rows \
+             of the times that come twice would be merged: leave one of them out"
+        }
+    }
+}
+
 /// A value held far longer than its channel's changes usually come apart
 /// (a sensor offline, its last value carried on by an export's fill): said,
 /// with the flag that ends a hold.

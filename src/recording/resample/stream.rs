@@ -55,6 +55,19 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// The time goes back (or stays) at `t` for channel `ch`, where an
+    /// earlier row read `v` (its changes, in file order, still in time
+    /// order there): a row repeated in an export written twice.
+    pub fn again(&self, t: f64, ch: usize, v: Option<f64>) -> bool {
+        if self.last_in_file[ch].is_none_or(|last| t > last) {
+            return false;
+        }
+        let from = self.changes.partition_point(|c| c.0 < t);
+        (self.changes[from..].iter())
+            .take_while(|c| c.0 == t)
+            .any(|c| c.1 == ch && c.2.map(f64::to_bits) == v.map(f64::to_bits))
+    }
+
     /// Its first tick and how many, on a clock of `every` (seconds): from
     /// its first row's time to its last's.
     pub fn ticks(&self, every: f64) -> (f64, f64) {

@@ -495,3 +495,44 @@ fn a_device_without_a_channel_is_left_out_and_cut_stamps_are_read() {
     let r = read(&cut, &opts).unwrap();
     assert_eq!(r.segments.concat_input().len(), 7200);
 }
+
+/// A block of an export written twice (a gateway restarted: its last ten
+/// minutes again, stamps and values, in UTC): the copies are left out and
+/// said, and the rows read as without them. Stamps in UTC that go back to
+/// other values are refused without a daylight-saving hint.
+#[test]
+fn rows_written_twice_are_left_out_and_a_utc_step_back_is_no_clock_change() {
+    let row = |m: usize| format!("2026-11-03T10:{m:02}:00.000Z,{}.5,{}\n", m % 7, m % 5);
+    let mut text = String::from("time,a,b\n");
+    (0..40).for_each(|m| text += &row(m));
+    (30..40).for_each(|m| text += &row(m));
+    (40..60).for_each(|m| text += &row(m));
+    let opts = CsvOptions {
+        input: Column::Name("a".into()),
+        output: Column::Name("b".into()),
+        time: vec![Column::Name("time".into())],
+        every: Some(60.0),
+        ..Default::default()
+    };
+    let r = read(&text, &opts).unwrap();
+    assert_eq!(r.rows, 60, "{r:?}");
+    let said = r.resampled.clone().unwrap_or_default();
+    assert!(
+        said.contains("10 row(s) left out that repeat an earlier row exactly")
+            && said.contains("the first at line 42"),
+        "{said}"
+    );
+    // The same step back to other values: refused, and not for a clock
+    // change (these stamps are UTC).
+    let mut changed = String::from("time,a,b\n");
+    (0..40).for_each(|m| changed += &row(m));
+    (30..40).for_each(|m| changed += &row(m).replace(".5,", ".25,"));
+    (40..60).for_each(|m| changed += &row(m));
+    let why = read(&changed, &opts).unwrap_err().to_string();
+    assert!(
+        why.contains("time goes back 9.0 min in \"a\"'s rows")
+            && why.contains("not an hour's clock change")
+            && !why.contains("--time-zone"),
+        "{why}"
+    );
+}
