@@ -393,6 +393,20 @@ impl Scrape {
             m.encode_family(&[("pair", r.pair.as_str())])?
                 .encode_gauge(&(r.compare.deviating as i64))?;
         }
+        // By name, so that an alert says which: the first streams deviating
+        // now (as `$SRV.STATS` names them; the gauge above counts them all).
+        let mut m = enc.encode_descriptor(
+            "pipeline_stream_deviation",
+            "A stream deviating now: its last mean of truth - translation, in the output's units (the first 10 deviating streams of a route by name; pipeline_streams_deviating counts them all). Gone when the deviation ends.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.routes {
+            for (stream, mean) in &r.compare.deviating_streams {
+                m.encode_family(&[("pair", r.pair.as_str()), ("stream", stream.as_str())])?
+                    .encode_gauge(mean)?;
+            }
+        }
         let mut m = enc.encode_descriptor(
             "pipeline_route_errors",
             "Error events of each route's messages, by kind (pipeline_errors_total also counts those of no route: a slow consumer).",

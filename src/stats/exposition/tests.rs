@@ -73,7 +73,16 @@ fn prometheus_text_has_every_error_kind() {
     route.input_too_fast = 48;
     route.compare.deviations = 4;
     route.compare.deviating = 2;
+    route.compare.deviating_streams = vec![("R12".into(), 4.75), ("R20".into(), -3.5)];
     let text = s.render_prometheus(&[route]);
+    assert!(
+        text.contains(
+            "# TYPE pipeline_stream_deviation gauge\n\
+             pipeline_stream_deviation{pair=\"sin-cos\",stream=\"R12\"} 4.75\n\
+             pipeline_stream_deviation{pair=\"sin-cos\",stream=\"R20\"} -3.5\n"
+        ),
+        "{text}"
+    );
     assert!(text.contains("pipeline_input_off_rate_total{pair=\"sin-cos\"} 5\n"));
     assert!(text.contains("pipeline_deviations_total{pair=\"sin-cos\"} 4\n"));
     assert!(text.contains(
