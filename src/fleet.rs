@@ -205,6 +205,9 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
         })
         .collect::<String>();
         let odd = odd + &deviating(c, r["unit"].as_str());
+        // The MSEs' unit, where the live model's training named the output's.
+        let squared = (r["unit"].as_str())
+            .map_or(String::new(), |u| format!(" ({})", crate::eval::squared(u)));
         // What the live model translates, where its training named it.
         let channels = (r["channels"].as_str()).map_or(String::new(), |c| format!(" ({c})"));
         // What `pipeline rollback` would put back, once there is one.
@@ -224,7 +227,7 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             format!("  (t = {t:.1} over {n} windows apart: {verdict})")
         });
         lines.push(format!(
-            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE {}  truth MSE live {} shadow {}{chance}{over}{gaps}{odd}",
+            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE{squared} {}  truth MSE{squared} live {} shadow {}{chance}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),
@@ -389,7 +392,8 @@ mod tests {
         );
         deviating["endpoints"][0]["data"]["routes"][0]["unit"] = serde_json::json!("°C");
         assert!(
-            describe_stats(&deviating)[1].contains("  deviating 12 (°C): PS -42.5000"),
+            describe_stats(&deviating)[1].contains("  deviating 12 (°C): PS -42.5000")
+                && describe_stats(&deviating)[1].contains("  truth MSE (°C²) live "),
             "{:?}",
             describe_stats(&deviating)
         );
