@@ -195,12 +195,13 @@ impl Recording {
         });
         Some(format!(
             "a row every {} where the model was trained on a row every {}: a window of {window} \
-             rows spans {} here against {} in training; resample the recording to the \
-             training rate{served}",
+             rows spans {} here against {} in training; read it on the training clock \
+             (--resample {}, which publish and tail take too){served}",
             time::span(step),
             time::span(trained),
             time::span(step * w),
-            time::span(trained * w)
+            time::span(trained * w),
+            super::resample::flag_span(trained),
         ))
     }
 }

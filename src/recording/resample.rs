@@ -31,7 +31,8 @@ mod stream;
 use source::Source;
 
 pub(in crate::recording) use hints::long_hint;
-use hints::{flag_span, longest_hold};
+pub(super) use hints::flag_span;
+use hints::longest_hold;
 use stream::{Stream, value_of};
 
 /// Most ticks a recording is read at: `--every 1ms` over a month would be

@@ -96,7 +96,7 @@ pub(super) fn longest_hold(
 }
 
 /// A duration as a flag takes it: `90s`, `15m`.
-pub(super) fn flag_span(seconds: f64) -> String {
+pub(in crate::recording) fn flag_span(seconds: f64) -> String {
     match seconds.ceil() {
         s if s >= 3600.0 && s % 3600.0 == 0.0 => format!("{}h", s / 3600.0),
         s if s >= 120.0 => format!("{}m", (s / 60.0).ceil()),

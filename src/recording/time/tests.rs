@@ -519,6 +519,7 @@ fn another_sampling_rate_than_trainings_is_said() {
     assert!(
         said.starts_with("a row every 1.0 h where the model was trained on a row every 15.0 min")
             && said.contains("spans 1.0 days here against 6.0 h in training")
+            && said.contains("read it on the training clock (--resample 15m, which publish")
             && !said.contains("no translation"),
         "{said}"
     );
