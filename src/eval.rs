@@ -169,6 +169,10 @@ const RESIDUAL: &str = "retrain --residual: the model is then the linear map and
 /// what it is made of).
 const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";
 
+/// A model's NMSE from which a win over the baselines is said to explain
+/// little of the signal (half its variance left).
+const LITTLE: f64 = 0.5;
+
 /// A linear map's NMSE below which it is close to exact (the verdict says
 /// a linear relationship, not a weak model, is why the model loses).
 const NEAR_EXACT: f64 = 0.01;
@@ -353,6 +357,24 @@ impl Comparison {
         t
     }
 
+    /// What to look at first where the model explains little: what the
+    /// data's warnings found, before more training.
+    fn first_cause(&self) -> Option<&'static str> {
+        if self.input_unlike_training {
+            Some(UNLIKE_FIRST)
+        } else if self.fill_suspected {
+            Some(FILL_FIRST)
+        } else if self.output_spikes {
+            Some(SPIKES_FIRST)
+        } else if self.still_improving {
+            Some(STILL_IMPROVING)
+        } else if self.error_parts.mostly_slow(self.model.nmse) {
+            Some(SLOW_FIRST)
+        } else {
+            None
+        }
+    }
+
     /// One line saying whether the model is worth serving.
     pub fn verdict(&self) -> String {
         if let Some(w) = (self.within.as_ref())
@@ -368,19 +390,7 @@ impl Comparison {
                  poor here, not the model good; do not serve it as it is ({})",
                 self.model.nmse,
                 self.windows,
-                if self.input_unlike_training {
-                    UNLIKE_FIRST
-                } else if self.fill_suspected {
-                    FILL_FIRST
-                } else if self.output_spikes {
-                    SPIKES_FIRST
-                } else if self.still_improving {
-                    STILL_IMPROVING
-                } else if self.error_parts.mostly_slow(self.model.nmse) {
-                    SLOW_FIRST
-                } else {
-                    "more data may help"
-                }
+                self.first_cause().unwrap_or("more data may help")
             )
         } else if self.beats_baselines {
             let sure = self.vs_linear.t.map_or(String::new(), |t| {
@@ -390,8 +400,21 @@ impl Comparison {
                     self.vs_linear.stretches
                 )
             });
+            // A win that leaves most of the signal unexplained (the pooled
+            // baselines poor on a recording with a stop in it, say): said.
+            let little = match self.model.nmse >= LITTLE {
+                true => format!(
+                    "; but it leaves {:.0}% of the held-out signal's variance (NMSE {:.3}): it \
+                     explains little of the signal, so judge the gain by the RMSE in the \
+                     channel's units{}",
+                    100.0 * self.model.nmse,
+                    self.model.nmse,
+                    self.first_cause().map_or(String::new(), |c| format!(" ({c})"))
+                ),
+                false => String::new(),
+            };
             format!(
-                "the model beats both baselines: NMSE {:.1}% below the linear map's{sure}",
+                "the model beats both baselines: NMSE {:.1}% below the linear map's{sure}{little}",
                 100.0 * self.gain_over_linear
             )
         } else if self.residual

@@ -136,6 +136,16 @@ fn beating_pooled_baselines_but_no_streams_mean_is_not_worth_serving() {
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(json["within"]["worse_than_mean"], 16, "{json}");
     assert_eq!(json["worth_serving"], false, "{json}");
+    // A win that leaves most of the variance: said, not only the gain.
+    let c = Comparison::new(&valid, &off(0.9), &off(3.0), &off(4.0)).unwrap();
+    let v = c.verdict();
+    assert!(
+        v.starts_with("the model beats both baselines")
+            && v.contains("but it leaves 81% of the held-out signal's variance (NMSE 0.810)"),
+        "{v}"
+    );
+    let c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
+    assert!(!c.verdict().contains("leaves"), "{}", c.verdict());
 }
 
 /// Beating baselines that are worse than the signal's own variance
