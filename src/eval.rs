@@ -409,7 +409,8 @@ impl Comparison {
                      channel's units{}",
                     100.0 * self.model.nmse,
                     self.model.nmse,
-                    self.first_cause().map_or(String::new(), |c| format!(" ({c})"))
+                    self.first_cause()
+                        .map_or(String::new(), |c| format!(" ({c})"))
                 ),
                 false => String::new(),
             };

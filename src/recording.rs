@@ -19,27 +19,19 @@ use crate::error::{Error, Result};
 pub use dates::DateOrder;
 pub(crate) use dates::{NoInstant, instant_ns};
 pub use encoding::Encoding;
+pub use exclude::Exclude;
 pub use file::file_bytes;
 use header::Header;
 pub use numbers::Decimal;
 use numbers::{Evidence, channel_cell};
 pub use options::{Column, CsvOptions};
 pub use record::Recording;
+use record::Refusal;
 pub use segment::{Segment, windows};
 pub use streams::{MAX_STREAMS, listed};
 pub use text::parse_delimiter;
 use text::{declared_delimiter, delimiter_name, filled, preamble_hint, records, sniff_delimiter};
 pub use zone::Zone;
-
-/// Why a row is not read.
-enum Refusal {
-    /// A bad channel cell, or a shifted row: `skip_bad_rows` skips it.
-    Row(String),
-    /// A bad time cell: skipped as well, but the hint names --time-column.
-    Time(String),
-    /// A cell no convention is decided for: the file's fault, never skipped.
-    File(String),
-}
 
 /// How many skipped rows are quoted in the report.
 const SKIPPED_EXAMPLES: usize = 5;
@@ -556,6 +548,10 @@ impl Recording {
                     rec.stream_blocks = rec.stream_hint.is_some();
                 }
             }
+            let (order, unit) = (date_order, time_unit);
+            exclude::apply(&mut rec, opts, |t| {
+                time::seconds(t, delimiter, convention.as_ref(), order, unit)
+            })?;
             if rec.rows == 0 {
                 return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
@@ -580,6 +576,7 @@ impl Recording {
 mod dates;
 mod describe;
 mod encoding;
+mod exclude;
 mod file;
 mod header;
 mod numbers;

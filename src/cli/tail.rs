@@ -42,6 +42,7 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
                 name_column: a.name_column.clone(),
                 value_column: a.value_column.clone(),
                 unbounded_holds: false,
+                exclude: Vec::new(),
             },
         )?,
         _ => (Vec::new(), false),

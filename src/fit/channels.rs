@@ -8,6 +8,7 @@ use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
 mod cadence;
 mod lag;
+mod stop;
 mod stuck;
 
 /// What the verdict points at before the model (see [`warnings`]).
@@ -50,6 +51,7 @@ pub(super) fn warnings(
         rec.topics_note.iter().cloned().collect(),
         cadence::irregular(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
+        stop::stretches(rec, window),
         lag::warning(train, window, rec.time_step)
             .into_iter()
             .collect(),

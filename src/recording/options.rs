@@ -94,6 +94,8 @@ pub struct CsvOptions {
     /// value three of their steps at most (`false`: until the next change,
     /// as a model trained before that reads them).
     pub logger_hold: bool,
+    /// Stretches of time left out (`--exclude FROM..TO`).
+    pub exclude: Vec<super::Exclude>,
 }
 
 impl Default for CsvOptions {
@@ -119,6 +121,7 @@ impl Default for CsvOptions {
             names: None,
             used_rows: None,
             logger_hold: true,
+            exclude: Vec::new(),
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct Recording {
     /// `serve` does not restart at a repeated ts), and the first of them.
     pub repeated_times: usize,
     pub first_repeat: Option<usize>,
+    /// Rows left out by `--exclude` (the segments split there).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub excluded: usize,
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
@@ -143,4 +146,14 @@ pub struct Recording {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// Why a row is not read.
+pub(super) enum Refusal {
+    /// A bad channel cell, or a shifted row: `skip_bad_rows` skips it.
+    Row(String),
+    /// A bad time cell: skipped as well, but the hint names --time-column.
+    Time(String),
+    /// A cell no convention is decided for: the file's fault, never skipped.
+    File(String),
 }

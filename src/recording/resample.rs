@@ -30,8 +30,8 @@ mod source;
 mod stream;
 use source::Source;
 
-pub(in crate::recording) use hints::long_hint;
 pub(super) use hints::flag_span;
+pub(in crate::recording) use hints::long_hint;
 use hints::longest_hold;
 use stream::{Stream, value_of};
 

@@ -35,6 +35,13 @@ pub(crate) struct CsvArgs {
     /// cells shows it (`"1,000"` only) [default: from the cells].
     #[arg(long, value_parser = pipeline::recording::Decimal::parse)]
     pub(crate) decimal: Option<pipeline::recording::Decimal>,
+    /// A stretch of time to leave out, FROM..TO, both stamps written as the
+    /// time column writes them (`--exclude '2026-10-27 08:00..2026-10-27
+    /// 14:00'`: a planned shutdown, a calibration, a commissioning week),
+    /// bounds included: its rows are left out as bad rows are, and no window
+    /// spans it. Repeat for several.
+    #[arg(long, value_name = "FROM..TO", value_parser = pipeline::recording::Exclude::parse)]
+    pub(crate) exclude: Vec<pipeline::recording::Exclude>,
     /// The time stamp column: windows are not made across a gap in time (a
     /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
     /// microseconds or nanoseconds told by their size (numbers in the unit
@@ -253,6 +260,7 @@ impl CsvArgs {
             names: self.name_column.clone().zip(self.value_column.clone()),
             used_rows: None,
             logger_hold: !self.unbounded_holds,
+            exclude: self.exclude.clone(),
         }
     }
 
@@ -347,6 +355,10 @@ pub(crate) fn data_line(
             ", split at {n} gap(s) in {t:?} (the first: {}){cadence}",
             r.time_gap_examples.first().map_or("", String::as_str)
         ),
+    };
+    let skipped = match r.excluded {
+        0 => skipped,
+        n => format!("{skipped}, {n} rows left out (--exclude)"),
     };
     let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
     // `--rows-of`: one topic's rows among several topics'.

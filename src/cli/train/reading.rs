@@ -230,6 +230,7 @@ mod tests {
             name_column: None,
             value_column: None,
             unbounded_holds: false,
+            exclude: Vec::new(),
         }
     }
 

@@ -23,6 +23,7 @@ fn csv(input: Option<&str>, output: Option<&str>) -> CsvArgs {
         name_column: None,
         value_column: None,
         unbounded_holds: false,
+        exclude: Vec::new(),
     }
 }
 

@@ -110,7 +110,8 @@ pub(super) fn warning(train: &[Segment], window: usize, step: Option<f64>) -> Op
         "the output {how} the input by about {rows} rows{time}: their correlation is {best:.2} \
          at that shift against {at_none:.2} at none, so a window of {window} rows holds the input \
          of {held} of its {window} outputs; a model trained with a longer window sees it \
-         (retrain with --window {suggest})"
+         (retrain with --window {suggest} --residual: over a window that long, the linear map \
+         is a better start for the network than nothing)"
     ))
 }
 

@@ -1,0 +1,179 @@
+//! `--exclude FROM..TO`: a stretch of a recording left out by its time (a
+//! planned shutdown, a commissioning week, a calibration), as rows skipped
+//! for a bad cell are: windows never span it, and the rows on either side
+//! are read as they are. A stop trained on sets the scaling, the linear
+//! map and the model's error, and the user knows when it was.
+
+use super::{CsvOptions, Recording, Segment};
+
+/// One stretch to leave out, as given: its first and last stamp, written
+/// as the file's time column writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exclude {
+    pub from: String,
+    pub to: String,
+}
+
+impl Exclude {
+    /// `FROM..TO` (`2026-10-27 08:00..2026-10-27 14:00`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (from, to) = text.split_once("..").ok_or_else(|| {
+            format!(
+                "{text:?}: a stretch is FROM..TO, two time stamps as the time column writes them"
+            )
+        })?;
+        let (from, to) = (from.trim(), to.trim());
+        if from.is_empty() || to.is_empty() {
+            return Err(format!("{text:?}: FROM..TO needs both stamps"));
+        }
+        Ok(Self {
+            from: from.into(),
+            to: to.into(),
+        })
+    }
+}
+
+/// Leaves out `rec`'s rows whose time lies within any of `opts.exclude`
+/// (its bounds read by `seconds`, and in `opts.time_zone`, as the rows'
+/// stamps were), splitting the segments there, and counts them
+/// (`rec.excluded`).
+pub(super) fn apply(
+    rec: &mut Recording,
+    opts: &CsvOptions,
+    seconds: impl Fn(&[u8]) -> Result<f64, String>,
+) -> crate::error::Result<()> {
+    if opts.exclude.is_empty() {
+        return Ok(());
+    }
+    let fail = |why: String| crate::error::Error::Data(format!("{}: {why}", rec.path.display()));
+    if rec.time_name.is_none() {
+        return Err(fail(
+            "--exclude leaves out rows by their time: name the time column (--time-column)".into(),
+        ));
+    }
+    let mut ranges = Vec::with_capacity(opts.exclude.len());
+    for s in &opts.exclude {
+        let read = |t: &str| {
+            let at =
+                seconds(t.as_bytes()).map_err(|why| fail(format!("--exclude {t:?}: {why}")))?;
+            let wall =
+                (opts.time_zone.as_ref()).filter(|_| super::time::local_text(t.as_bytes(), None));
+            Ok::<f64, crate::error::Error>(wall.map_or(at, |z| z.to_utc(at, None)))
+        };
+        let (from, to) = (read(&s.from)?, read(&s.to)?);
+        if to < from {
+            return Err(fail(format!(
+                "--exclude {}..{}: it ends before it begins",
+                s.from, s.to
+            )));
+        }
+        ranges.push((from, to));
+    }
+    let times = &rec.row_times;
+    let inside = |row: usize| {
+        (times.get(row).copied().flatten())
+            .is_some_and(|t| ranges.iter().any(|&(a, b)| t >= a && t <= b))
+    };
+    let mut kept = Vec::with_capacity(rec.segments.len());
+    let mut excluded = 0;
+    for s in std::mem::take(&mut rec.segments) {
+        let mut from = None;
+        let part = |from: usize, to: usize| Segment {
+            start: s.start + from,
+            input: s.input[from..to].to_vec(),
+            output: s.output[from..to].to_vec(),
+        };
+        for k in 0..s.len() {
+            match (inside(s.start + k), from) {
+                (true, Some(f)) => {
+                    excluded += 1;
+                    kept.push(part(f, k));
+                    from = None;
+                }
+                (true, None) => excluded += 1,
+                (false, None) => from = Some(k),
+                (false, Some(_)) => {}
+            }
+        }
+        if let Some(f) = from {
+            kept.push(part(f, s.len()));
+        }
+    }
+    rec.segments = kept;
+    rec.excluded = excluded;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::Column;
+
+    fn read(text: &str, exclude: &[&str], zone: Option<&str>) -> crate::error::Result<Recording> {
+        let opts = CsvOptions {
+            input: Column::Name("x".into()),
+            output: Column::Name("y".into()),
+            time: vec![Column::Name("t".into())],
+            exclude: exclude.iter().map(|e| Exclude::parse(e).unwrap()).collect(),
+            time_zone: zone.map(|z| crate::recording::Zone::parse(z).unwrap()),
+            ..Default::default()
+        };
+        Recording::from_bytes(text.as_bytes(), std::path::Path::new("rec.csv"), &opts)
+    }
+
+    /// A stretch given by its stamps, bounds included, is left out as
+    /// skipped rows are: the rows around it in segments of their own,
+    /// counted; local stamps read in the zone named, as the rows'.
+    #[test]
+    fn a_stretch_of_time_is_left_out_by_its_stamps() {
+        let mut text = String::from("t,x,y\n");
+        for m in 0..100 {
+            text += &format!("2026-10-27 {:02}:{:02}:00,{m},{m}\n", 8 + m / 60, m % 60);
+        }
+        let r = read(&text, &["2026-10-27 08:40..2026-10-27 08:49:00"], None).unwrap();
+        assert_eq!(r.excluded, 10);
+        let spans: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+        assert_eq!(spans, [(0, 40), (50, 50)]);
+        assert_eq!(r.segments[1].input[0], 50.0);
+        // Two stretches, one past the end; in Berlin's time, the bounds
+        // read in it as the rows are (read as UTC, they would leave out
+        // none of the rows, an hour later).
+        let r = read(
+            &text,
+            &[
+                "2026-10-27 08:00..2026-10-27 08:04",
+                "2026-10-27 09:30..2026-10-27 23:00",
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.excluded, 5 + 10);
+        let zoned = read(
+            &text,
+            &["2026-10-27 08:40..2026-10-27 08:49"],
+            Some("Europe/Berlin"),
+        )
+        .unwrap();
+        assert_eq!(zoned.excluded, 10, "{zoned:?}");
+        // Said clearly: a stamp that is none, one that ends before it
+        // begins, no time column.
+        let bad = read(&text, &["2026-10-27 08:40..yesterday"], None).unwrap_err();
+        assert!(bad.to_string().contains("--exclude \"yesterday\""), "{bad}");
+        let back = read(&text, &["2026-10-27 08:40..2026-10-27 08:00"], None).unwrap_err();
+        assert!(
+            back.to_string().contains("it ends before it begins"),
+            "{back}"
+        );
+        assert!(Exclude::parse("2026-10-27").is_err());
+        let opts = CsvOptions {
+            exclude: vec![Exclude::parse("1..2").unwrap()],
+            ..Default::default()
+        };
+        let none = Recording::from_bytes(b"1,2\n3,4\n", std::path::Path::new("r.csv"), &opts);
+        assert!(
+            none.unwrap_err()
+                .to_string()
+                .contains("name the time column")
+        );
+    }
+}
