@@ -539,5 +539,6 @@ mod changes;
 mod fleet;
 mod residual;
 mod runs;
+mod stops;
 mod topics;
 mod watch;
