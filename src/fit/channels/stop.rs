@@ -111,7 +111,7 @@ fn usual(values: &[f32]) -> Option<(f64, f64)> {
 
 /// A row's time as a stamp `--exclude` reads back: ISO 8601, in UTC (`Z`)
 /// where the file's local stamps were read in a zone, as written otherwise.
-fn text(seconds: f64, rec: &Recording) -> String {
+pub(super) fn text(seconds: f64, rec: &Recording) -> String {
     let Ok(at) = jiff::Timestamp::from_second(seconds.floor() as i64) else {
         return format!("{seconds}");
     };

@@ -34,6 +34,9 @@ pub(super) fn stuck_channels(rec: &Recording) -> Vec<String> {
         // Runs of one value (within a segment) long enough to tell, and
         // how often neighbouring rows hold the same value in all.
         let (mut same, mut pairs, mut runs) = (0usize, 0usize, Vec::new());
+        // Every run's length: a channel that holds each value for a while
+        // (an analyser's sample-and-hold) is judged by its usual hold.
+        let mut lengths = Vec::new();
         for seg in &rec.segments {
             let v = this(seg);
             pairs += v.len().saturating_sub(1);
@@ -44,6 +47,7 @@ pub(super) fn stuck_channels(rec: &Recording) -> Vec<String> {
                 }
                 let run = k - from;
                 same += run - 1;
+                lengths.push(run);
                 if run >= STUCK_ROWS {
                     runs.push((seg, from, run));
                 }
@@ -56,8 +60,9 @@ pub(super) fn stuck_channels(rec: &Recording) -> Vec<String> {
         // How the channel moves outside every long hold.
         let held_pairs: usize = runs.iter().map(|&(_, _, run)| run - 1).sum();
         let (same, pairs) = (same - held_pairs, pairs - held_pairs);
+        let usual = usual_hold(&mut lengths);
         let held = runs.into_iter().take(8).find_map(|(seg, from, run)| {
-            held_reading(rec, this, other, (seg, from, run), (same, pairs))
+            held_reading(rec, this, other, (seg, from, run), (same, pairs, usual))
         });
         let Some(Held {
             seg,
@@ -74,20 +79,66 @@ pub(super) fn stuck_channels(rec: &Recording) -> Vec<String> {
         let how_long = rec.time_step.map_or(String::new(), |step| {
             format!(", {}", crate::recording::time::span(step * run as f64))
         });
+        let elsewhere = match usual {
+            Some(rows) if run >= HOLDS * rows => format!(
+                "where it usually holds a value for {rows} rows (a sample-and-hold, as an \
+                 analyser's): {} times that",
+                run / rows
+            ),
+            _ => format!(
+                "where it changes at {:.0}% of its rows elsewhere",
+                100.0 * moving
+            ),
+        };
         warnings.push(format!(
-            "column {name:?}: holds {} for {run} rows in a row (from data row {}{how_long}) where \
-             it changes at {:.0}% of its rows elsewhere, while {other_name:?} goes on moving \
-             (by {} a row there, {} in all): a stuck sensor (or a value held on purpose, a \
-             setpoint)? The model is trained and scored on those rows as they are; if the sensor \
-             was stuck, cut the stretch out of the export",
+            "column {name:?}: holds {} for {run} rows in a row (from data row {}{how_long}) \
+             {elsewhere}, while {other_name:?} goes on moving (by {} a row there, {} in all): a \
+             stuck sensor or an analyser out of service with its last value held (or a value \
+             held on purpose, a setpoint)? The model is trained and scored on those rows as they \
+             are; if the reading was stuck, leave the stretch out (--exclude{})",
             value,
             seg.start + from,
-            100.0 * moving,
             significant(during),
             significant(all),
+            exclude(rec, seg.start + from, run),
         ));
     }
     warnings
+}
+
+/// The `--exclude` stretch of `run` data rows from `first`, where the
+/// recording's rows have times (` '…..…'`).
+fn exclude(rec: &Recording, first: usize, run: usize) -> String {
+    let stamp = |row: usize| rec.row_times.get(row).copied().flatten();
+    match (stamp(first), stamp(first + run - 1)) {
+        (Some(a), Some(b)) => format!(
+            " '{}..{}'",
+            super::stop::text(a, rec),
+            super::stop::text(b, rec)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Times its usual hold a sample-and-hold channel must hold one value to
+/// be said.
+const HOLDS: usize = 8;
+
+/// The usual length of a channel's runs of one value where it holds each
+/// (the median, 2 rows or more, and regular: three quarters of the runs
+/// within twice it); `None` for a channel that changes at most rows, or
+/// whose holds have no usual length (states).
+fn usual_hold(lengths: &mut [usize]) -> Option<usize> {
+    if lengths.len() < 20 {
+        return None;
+    }
+    let mid = lengths.len() / 2;
+    let median = *lengths.select_nth_unstable(mid).1;
+    let near = lengths
+        .iter()
+        .filter(|&&l| l <= 2 * median && 2 * l >= median)
+        .count();
+    (median >= 2 && 4 * near >= 3 * lengths.len()).then_some(median)
 }
 
 /// A run of one value that looks like a reading held: see
@@ -112,11 +163,14 @@ fn held_reading<'a>(
     this: fn(&Segment) -> &Vec<f32>,
     other: fn(&Segment) -> &Vec<f32>,
     (seg, from, run): (&'a Segment, usize, usize),
-    (same, pairs): (usize, usize),
+    (same, pairs, usual): (usize, usize, Option<usize>),
 ) -> Option<Held<'a>> {
     let (same_elsewhere, pairs_elsewhere) = (same, pairs);
-    if pairs_elsewhere == 0 || 10 * same_elsewhere > pairs_elsewhere {
-        return None; // a channel that often holds its value: states, steps
+    // A channel that often holds its value (states, steps), unless it
+    // holds each for a usual while and this run is many times that.
+    let far_past_usual = usual.is_some_and(|rows| run >= HOLDS * rows);
+    if pairs_elsewhere == 0 || (10 * same_elsewhere > pairs_elsewhere && !far_past_usual) {
+        return None;
     }
     // A value outside the channel's ordinary ones is a code or a fill
     // (said by `spiky_channels`), not a reading held; strictly inside, as
@@ -206,7 +260,8 @@ mod tests {
         assert!(
             w[0].starts_with(
                 "column \"x\": holds 1043.25 for 60 rows in a row (from data row 300, 10.0 min)"
-            ) && w[0].contains("a stuck sensor (or a value held on purpose, a setpoint)?"),
+            ) && w[0].contains("where it changes at 100% of its rows elsewhere")
+                && w[0].contains("a stuck sensor or an analyser out of service"),
             "{w:?}"
         );
         // Among every warning of the recording.
@@ -244,5 +299,47 @@ mod tests {
         .unwrap();
         assert!(r.resampled.is_some());
         assert!(stuck_channels(&r).is_empty());
+    }
+
+    /// An analyser's sample-and-hold output (a new value every 15 rows)
+    /// held for 240 rows while the input goes on moving (the analyser out
+    /// of service) is said against its usual hold; the same output without
+    /// the outage, and holds of no usual length (states), are not.
+    #[test]
+    fn a_sample_and_hold_held_far_past_its_usual_hold_is_said() {
+        let rows = |outage: bool, irregular: bool| {
+            let mut t = String::from("t,x,y\n");
+            let mut held = 0.0;
+            for i in 0..3000usize {
+                let x = 120.0 + (i as f64 / 40.0).sin() + 0.2 * (i as f64 / 3.1).cos();
+                // Irregular: held for 1, 2, 4 … 64 rows in turn.
+                let new_value = match irregular {
+                    true => (i as f64).log2().fract() < 0.05,
+                    false => i % 15 == 0,
+                };
+                if new_value && !(outage && (1200..1440).contains(&i)) {
+                    held = 90.0 + (i as f64 / 40.0 - 0.5).sin();
+                }
+                t += &format!("{},{x:.3},{held:.3}\n", i * 60);
+            }
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                time: vec![Column::Name("t".into())],
+                ..Default::default()
+            };
+            Recording::from_bytes(t.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+        };
+        let w = stuck_channels(&rows(true, false));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("column \"y\": holds ")
+                && w[0].contains("for 255 rows in a row")
+                && w[0].contains("where it usually holds a value for 15 rows")
+                && w[0].ends_with("(--exclude '1970-01-01T19:45:00..1970-01-01T23:59:00')"),
+            "{w:?}"
+        );
+        assert!(stuck_channels(&rows(false, false)).is_empty());
+        assert!(stuck_channels(&rows(true, true)).is_empty());
     }
 }
