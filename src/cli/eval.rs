@@ -49,6 +49,10 @@ pub(crate) struct EvalArgs {
     /// With --data: the side of the `watch` line, as `serve --deviation-side`.
     #[arg(long, value_enum, requires = "data")]
     pub(crate) deviation_side: Option<super::serve::DeviationSide>,
+    /// With --data: the windows the `watch` line's mean is over, as `serve
+    /// --deviation-windows` [default: 4].
+    #[arg(long, value_name = "N", requires = "data", value_parser = super::serve::deviation_windows)]
+    pub(crate) deviation_windows: Option<usize>,
 }
 
 pub(crate) fn print_metrics(m: &eval::Metrics) {

@@ -30,6 +30,15 @@ impl DeviationSide {
 }
 
 /// A `--deviation` threshold: a number above 0, in the output's units.
+/// `--deviation-windows`: 1 to [`pipeline::config::MAX_WINDOWS`].
+pub(crate) fn deviation_windows(text: &str) -> Result<usize, String> {
+    let max = pipeline::config::MAX_WINDOWS;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?}: a number of windows, 1 to {max}")),
+    }
+}
+
 pub(crate) fn threshold(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
@@ -49,7 +58,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "deviation", "deviation_side", "output_format", "max_gap", "resample", "value_key"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "deviation", "deviation_side", "deviation_windows", "output_format", "max_gap", "resample", "value_key"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -98,6 +107,10 @@ pub(crate) struct ServeArgs {
     /// translation: less produced than expected) or above.
     #[arg(long, value_enum, requires = "deviation")]
     pub(crate) deviation_side: Option<DeviationSide>,
+    /// How many windows that share no sample the deviation's mean is over
+    /// (1 to 1000): fewer, sooner said; more, fewer false alarms [default: 4].
+    #[arg(long, value_name = "N", requires = "deviation", value_parser = deviation_windows)]
+    pub(crate) deviation_windows: Option<usize>,
     /// Restart a stream's window where its samples' `ts` jump by more than
     /// this (e.g. 30m; 0: never) [default: the gap the model's training
     /// recording was split at, when it had a time column].
@@ -272,6 +285,9 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
             deviation: a.deviation.map(|threshold| DeviationConfig {
                 threshold,
                 side: DeviationSide::side(a.deviation_side),
+                windows: a
+                    .deviation_windows
+                    .unwrap_or_else(defaults::deviation_windows),
                 ..Default::default()
             }),
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),

@@ -64,6 +64,9 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
         );
         assert_eq!(w["begun"].as_array().unwrap().len(), begins, "{side}: {w}");
     }
+    // Over fewer windows, as `serve --deviation-windows`.
+    let (e, _) = eval(&model, &low, &["--deviation-windows", "1"]);
+    assert_eq!(e["deviation_watch"]["windows"].as_u64(), Some(1), "{e}");
     // Where the largest mean came, and how large, in the output's units.
     let (e, _) = eval(&model, &low, &[]);
     let at = &e["deviation_watch"]["peak_at"];

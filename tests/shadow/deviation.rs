@@ -86,7 +86,7 @@ fn serve_deviation_takes_the_models_threshold() {
             "truth.>",
             "--deviation",
         ])
-        .args(["--deviation-side", "below"])
+        .args(["--deviation-side", "below", "--deviation-windows", "2"])
         .output()
         .unwrap();
     let text =
@@ -103,6 +103,8 @@ fn serve_deviation_takes_the_models_threshold() {
     assert!(text.contains(&says), "{says}\n{text}");
     let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(v["route"][0]["deviation"]["side"], "below", "{v}");
+    assert_eq!(v["route"][0]["deviation"]["windows"], 2, "{v}");
+    assert!(text.contains("over its last 2 windows"), "{text}");
 }
 
 /// A threshold that is no number above 0, negative ones included, is
@@ -120,6 +122,20 @@ fn a_bad_deviation_threshold_is_refused_by_name() {
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(
             err.contains(&format!("\"{bad}\" is no threshold: a number above 0")),
+            "{bad}: {err}"
+        );
+    }
+    for bad in ["0", "1001", "many"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .current_dir(manifest())
+            .args(["config", "check", "--pair", "sin-cos", "--truth", "truth.>"])
+            .args(["--deviation", "--deviation-windows", bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("\"{bad}\": a number of windows, 1 to 1000")),
             "{bad}: {err}"
         );
     }

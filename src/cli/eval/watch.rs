@@ -21,6 +21,9 @@ pub(super) fn replay(
     let cfg = DeviationConfig {
         threshold: a.deviation,
         side: DeviationSide::side(a.deviation_side),
+        windows: a
+            .deviation_windows
+            .unwrap_or(DeviationConfig::default().windows),
         ..Default::default()
     };
     let (t, whence) = cfg.threshold_for(loaded)?;
