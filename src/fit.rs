@@ -160,10 +160,9 @@ pub fn prepare(
     // One device's channel orders of magnitude from the others', or in
     // another unit of temperature.
     let odd = magnitudes::outliers(&p.recordings);
-    for (i, why) in odd
-        .into_iter()
-        .chain(magnitudes::temperatures(&p.recordings))
-    {
+    let said: Vec<usize> = odd.iter().map(|(i, _)| *i).collect();
+    let units = magnitudes::temperatures(&p.recordings, &said);
+    for (i, why) in odd.into_iter().chain(units) {
         p.recordings[i].warnings.push(why);
     }
     // Moved, not copied: a long recording's windows are most of the memory

@@ -243,7 +243,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         // Read with nothing held out, but every row is scored: none was a
         // training row, unless found below.
         for f in &mut prepared.recordings {
-            (f.train_rows, f.validation_rows) = (0, f.recording.rows);
+            (f.train_rows, f.validation_rows) = (0, f.recording.kept_rows());
         }
     }
     let found = whole && leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
@@ -495,7 +495,7 @@ fn leave_out_training_rows(
             f.training_rows_found = Some(rows);
             // The rows read among them (skipped rows are data rows too).
             let read = seen::rows_read(r, &found.rows);
-            (f.train_rows, f.validation_rows) = (read, r.rows - read.min(r.rows));
+            (f.train_rows, f.validation_rows) = (read, r.kept_rows() - read.min(r.kept_rows()));
             any = true;
             // After them, that file's held-out part: never trained on, but
             // it chose the weights, so its score is retrain's own.

@@ -7,6 +7,7 @@ use crate::recording::{Recording, Segment};
 use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 
 mod cadence;
+mod counter;
 mod lag;
 mod stop;
 mod stuck;
@@ -52,6 +53,7 @@ pub(super) fn warnings(
         cadence::irregular(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
         stop::stretches(rec, window),
+        counter::counters(rec),
         lag::warning(train, window, rec.time_step)
             .into_iter()
             .collect(),

@@ -87,7 +87,7 @@ const NEAR: f64 = 3.0;
 /// among them read in another unit of temperature (°F where the others
 /// write °C), and what to say of them all. Needs three streams or more,
 /// and those said under half of them.
-pub(super) fn temperatures(recs: &[FileSummary]) -> Vec<(usize, String)> {
+pub(super) fn temperatures(recs: &[FileSummary], said_already: &[usize]) -> Vec<(usize, String)> {
     if recs.len() < 3 || recs.iter().any(|f| f.recording.stream.is_none()) {
         return Vec::new();
     }
@@ -104,7 +104,15 @@ pub(super) fn temperatures(recs: &[FileSummary]) -> Vec<(usize, String)> {
         ),
     ];
     for (values, name) in channels {
-        let levels: Vec<Option<(f64, f64)>> = recs.iter().map(|f| level(&values(f))).collect();
+        // A channel whose name gives a unit that is no temperature's (kW,
+        // m³/h): a device off reads 0, which is 32 read as °C in °F.
+        if crate::eval::unit_of(name).is_some_and(|u| !is_temperature(u)) {
+            continue;
+        }
+        // (Streams said to be orders of magnitude off are said once.)
+        let levels: Vec<Option<(f64, f64)>> = (recs.iter().enumerate())
+            .map(|(i, f)| level(&values(f)).filter(|_| !said_already.contains(&i)))
+            .collect();
         let known: Vec<(f64, f64)> = levels.iter().flatten().copied().collect();
         if known.len() < 3 {
             continue;
@@ -160,6 +168,18 @@ pub(super) fn temperatures(recs: &[FileSummary]) -> Vec<(usize, String)> {
         }
     }
     said
+}
+
+/// A unit of temperature, as column names write them.
+fn is_temperature(unit: &str) -> bool {
+    let u = unit
+        .trim()
+        .trim_start_matches(['°', 'º'])
+        .to_ascii_lowercase();
+    matches!(
+        u.as_str(),
+        "c" | "f" | "k" | "degc" | "degf" | "deg c" | "deg f" | "celsius" | "fahrenheit" | "kelvin"
+    )
 }
 
 /// `a to b` of levels (one: itself), as people read them.

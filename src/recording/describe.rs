@@ -49,6 +49,11 @@ impl Recording {
         self.rows + self.skipped
     }
 
+    /// The rows read and kept: not left out by `--exclude` (in no segment).
+    pub fn kept_rows(&self) -> usize {
+        self.rows - self.excluded.min(self.rows)
+    }
+
     /// One channel by data row: `None` where the row was skipped.
     pub fn by_row(&self, channel: fn(&Segment) -> &[f32]) -> Vec<Option<f32>> {
         let mut rows = vec![None; self.data_rows()];

@@ -45,7 +45,8 @@ pub(super) fn apply(
     if opts.exclude.is_empty() {
         return Ok(());
     }
-    let fail = |why: String| crate::error::Error::Data(format!("{}: {why}", rec.path.display()));
+    let path = rec.path.display().to_string();
+    let fail = |why: String| crate::error::Error::Data(format!("{path}: {why}"));
     if rec.time_name.is_none() {
         return Err(fail(
             "--exclude leaves out rows by their time: name the time column (--time-column)".into(),
@@ -101,6 +102,12 @@ pub(super) fn apply(
     }
     rec.segments = kept;
     rec.excluded = excluded;
+    if excluded > 0 && excluded >= rec.rows {
+        return Err(fail(format!(
+            "--exclude left out every one of its {} rows",
+            rec.rows
+        )));
+    }
     Ok(())
 }
 
@@ -135,6 +142,10 @@ mod tests {
         let spans: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
         assert_eq!(spans, [(0, 40), (50, 50)]);
         assert_eq!(r.segments[1].input[0], 50.0);
+        // The held-out part is 20% of the rows kept, not of those read.
+        let (train, valid) = r.split(0.2);
+        let len = |p: &[Segment]| p.iter().map(Segment::len).sum::<usize>();
+        assert_eq!((len(&train), len(&valid)), (72, 18));
         // Two stretches, one past the end; in Berlin's time, the bounds
         // read in it as the rows are (read as UTC, they would leave out
         // none of the rows, an hour later).
@@ -159,6 +170,12 @@ mod tests {
         // begins, no time column.
         let bad = read(&text, &["2026-10-27 08:40..yesterday"], None).unwrap_err();
         assert!(bad.to_string().contains("--exclude \"yesterday\""), "{bad}");
+        let all = read(&text, &["2026-10-27 07:00..2026-10-27 10:00"], None).unwrap_err();
+        assert!(
+            all.to_string()
+                .contains("left out every one of its 100 rows"),
+            "{all}"
+        );
         let back = read(&text, &["2026-10-27 08:40..2026-10-27 08:00"], None).unwrap_err();
         assert!(
             back.to_string().contains("it ends before it begins"),

@@ -63,8 +63,9 @@ impl super::Recording {
     /// Returns (training, validation) segments; a segment that crosses the
     /// cut is split there, so no window straddles it.
     pub fn split(&self, fraction: f64) -> (Vec<Segment>, Vec<Segment>) {
-        let held = ((self.rows as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
-        let cut = self.rows - held.min(self.rows);
+        let rows = self.kept_rows();
+        let held = ((rows as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let cut = rows - held.min(rows);
         let (mut train, mut valid) = (Vec::new(), Vec::new());
         let mut start = 0;
         for s in &self.segments {

@@ -12,6 +12,9 @@ use crate::recording::Recording;
 /// Typical spreads (the middle half's, as a standard deviation) from the
 /// channel's median beyond which a row is out of the usual.
 const BEYOND: f64 = 6.0;
+/// The same above the median, in the upper half's spread: a skewed
+/// channel's peaks reach further than its troughs.
+const ABOVE: f64 = 10.0;
 /// Rows out of the usual, at most, in all (a state the recording visits
 /// often is one of its states, not a stop).
 const RARE: f64 = 0.1;
@@ -36,10 +39,15 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
             .iter()
             .flat_map(|s| values(s).iter().copied())
             .collect();
-        let Some((median, spread)) = usual(&all) else {
+        let Some((median, below, above)) = usual(&all) else {
             continue;
         };
-        let out = |v: f32| (f64::from(v) - median).abs() > BEYOND * spread;
+        // Each side by its own spread (a flow's or a load's long upper
+        // tail is its own, not a stop), and further above.
+        let out = |v: f32| {
+            let d = f64::from(v) - median;
+            d < -BEYOND * below || d > ABOVE * above
+        };
         // Runs of rows out of the usual, within segments: (first data
         // row, rows, lowest, highest).
         let mut runs: Vec<(usize, usize, f32, f32)> = Vec::new();
@@ -76,26 +84,38 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
             let (from, to) = (text(a, rec), text(b, rec));
             said.push(format!(
                 "column {name:?} lies far from its usual level for {rows} rows in a row (data rows \
-                 {first} to {}, {from} to {to}): {} to {}, where its rows usually lie at {} ± {} \
-                 (median ± the middle half's spread): a shutdown, a start-up, or a state the \
-                 recording rarely visits? Trained on, such a stretch sets the scaling and the \
-                 linear map and weighs in every score; to leave it out, --exclude \
-                 '{from}..{to}'",
+                 {first} to {}, {from} to {to}): {} to {}, where its rows usually lie at {} \
+                 (-{}/+{}, the spread of each side of the middle half): a shutdown, a start-up, \
+                 or a state the recording rarely visits? Trained on, such a stretch sets the \
+                 scaling and the linear map and weighs in every score; to leave it out, \
+                 --exclude '{from}..{to}'{every}",
                 first + rows - 1,
                 significant(f64::from(lo)),
                 significant(f64::from(hi)),
                 significant(median),
-                significant(spread),
+                significant(below),
+                significant(above),
+                every = every_stream(rec),
             ));
         }
     }
     said
 }
 
-/// The median of the finite values, and the spread of their middle half
-/// as a standard deviation's (IQR / 1.349); `None` where it is 0 (a
-/// channel that mostly holds one value: a stop would be its usual).
-fn usual(values: &[f32]) -> Option<(f64, f64)> {
+/// Where the stretch is one device's of a fleet export: `--exclude` leaves
+/// it out of every device's rows.
+pub(super) fn every_stream(rec: &Recording) -> &'static str {
+    match rec.stream {
+        Some(_) => " (of every stream's rows: the file's other devices lose that stretch too)",
+        None => "",
+    }
+}
+
+/// The median of the finite values, and the spread of each side of their
+/// middle half as a standard deviation's (the quartile's distance / 0.6745);
+/// `None` where either is 0 (a channel that mostly holds one value: a stop
+/// would be its usual).
+fn usual(values: &[f32]) -> Option<(f64, f64, f64)> {
     let mut v: Vec<f64> = (values.iter())
         .filter(|v| v.is_finite())
         .map(|&v| f64::from(v))
@@ -105,20 +125,27 @@ fn usual(values: &[f32]) -> Option<(f64, f64)> {
     }
     v.sort_by(f64::total_cmp);
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    let spread = (at(0.75) - at(0.25)) / 1.349;
-    (spread > 0.0).then_some((at(0.5), spread))
+    let (below, above) = ((at(0.5) - at(0.25)) / 0.6745, (at(0.75) - at(0.5)) / 0.6745);
+    (below > 0.0 && above > 0.0).then_some((at(0.5), below, above))
 }
 
 /// A row's time as a stamp `--exclude` reads back: ISO 8601, in UTC (`Z`)
 /// where the file's local stamps were read in a zone, as written otherwise.
 pub(super) fn text(seconds: f64, rec: &Recording) -> String {
-    let Ok(at) = jiff::Timestamp::from_second(seconds.floor() as i64) else {
+    // To the millisecond, so that a row of a sub-second recording is not
+    // cut off its stretch.
+    let ms = (seconds * 1000.0).round() as i64;
+    let Ok(at) = jiff::Timestamp::from_second(ms.div_euclid(1000)) else {
         return format!("{seconds}");
+    };
+    let fraction = match ms.rem_euclid(1000) {
+        0 => String::new(),
+        f => format!(".{f:03}"),
     };
     let wall = jiff::tz::TimeZone::UTC.to_datetime(at);
     let zone = if rec.time_zone.is_some() { "Z" } else { "" };
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{zone}",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
         wall.year(),
         wall.month(),
         wall.day(),

@@ -95,7 +95,7 @@ pub(super) fn stuck_channels(rec: &Recording) -> Vec<String> {
              {elsewhere}, while {other_name:?} goes on moving (by {} a row there, {} in all): a \
              stuck sensor or an analyser out of service with its last value held (or a value \
              held on purpose, a setpoint)? The model is trained and scored on those rows as they \
-             are; if the reading was stuck, leave the stretch out (--exclude{})",
+             are; if the reading was stuck, leave the stretch out{}",
             value,
             seg.start + from,
             significant(during),
@@ -112,11 +112,13 @@ fn exclude(rec: &Recording, first: usize, run: usize) -> String {
     let stamp = |row: usize| rec.row_times.get(row).copied().flatten();
     match (stamp(first), stamp(first + run - 1)) {
         (Some(a), Some(b)) => format!(
-            " '{}..{}'",
+            " (--exclude '{}..{}'{})",
             super::stop::text(a, rec),
-            super::stop::text(b, rec)
+            super::stop::text(b, rec),
+            super::stop::every_stream(rec)
         ),
-        _ => String::new(),
+        // (`--exclude` needs the time column.)
+        _ => " of the export".into(),
     }
 }
 

@@ -16,9 +16,8 @@ pub(super) fn left_out(skipped: usize, copies: (usize, Option<usize>)) -> String
     };
     let copies = match copies {
         (n, Some(first)) => format!(
-            "; {n} row(s) left out that repeat an earlier row exactly, its time and values, where \
-             the time goes back (the first at line {first}: the export written twice, after a \
-             restart?)"
+            "; {n} row(s) left out that repeat an earlier row exactly, its time and values (the \
+             first at line {first}: written twice, as an export repeated after a restart?)"
         ),
         _ => String::new(),
     };

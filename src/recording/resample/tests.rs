@@ -519,7 +519,7 @@ fn rows_written_twice_are_left_out_and_a_utc_step_back_is_no_clock_change() {
     let said = r.resampled.clone().unwrap_or_default();
     assert!(
         said.contains("10 row(s) left out that repeat an earlier row exactly")
-            && said.contains("the first at line 42"),
+            && said.contains("(the first at line 42: written twice"),
         "{said}"
     );
     // The same step back to other values: refused, and not for a clock
