@@ -252,7 +252,7 @@ pub struct Comparison {
     /// model that loses to the map is not pointed at `--residual` again.
     #[serde(skip)]
     pub residual: bool,
-    /// Where several streams or files were scored: in how many the model
+    /// Where a fleet's streams were scored: in how many the model
     /// does no better than their own means ([`Within::hollow`]: not worth
     /// serving, whatever the pooled scores).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -114,7 +114,6 @@ fn beating_pooled_baselines_but_no_streams_mean_is_not_worth_serving() {
     let within = |worse_than_mean| Within {
         worse_than_mean,
         of: 30,
-        by: "stream".into(),
     };
     let mut c = Comparison::new(&valid, &off(0.5), &off(3.0), &off(4.0)).unwrap();
     c.set_within(within(15));

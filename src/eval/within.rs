@@ -7,20 +7,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Of the parts scored (a fleet's devices, or files) with windows enough to
-/// judge, in how many the model's NMSE within the part is 1 or more.
+/// Of a fleet's streams scored with windows enough to judge, in how many
+/// the model's NMSE within the stream is 1 or more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Within {
-    /// Parts where the model does no better than the part's own mean.
+    /// Streams where the model does no better than the stream's own mean.
     pub worse_than_mean: usize,
-    /// Parts judged.
+    /// Streams judged.
     pub of: usize,
-    /// What a part is: `stream` or `file`.
-    pub by: String,
 }
 
 impl Within {
-    /// In most parts the model does no better than their own means.
+    /// In most streams the model does no better than their own means.
     pub fn hollow(&self) -> bool {
         self.of >= 2 && 2 * self.worse_than_mean > self.of
     }
@@ -28,13 +26,12 @@ impl Within {
     /// The verdict where the pooled scores say the model wins, but
     /// [`Self::hollow`].
     pub fn verdict(&self, gain_over_linear: f64) -> String {
-        let by = &self.by;
         format!(
-            "WARNING: the model beats both baselines pooled over the {by}s (NMSE {:.1}% below the \
-             linear map's), but within {} of {} {by}s its NMSE is 1 or more: there, the {by}'s own \
-             mean does as well. It follows no {by}'s signal, only what sets the {by}s apart; do \
-             not serve it as it is (other units in some {by}s' rows? the {by}s' levels in the \
-             warnings and figures; or train a model per {by})",
+            "WARNING: the model beats both baselines pooled over the streams (NMSE {:.1}% below \
+             the linear map's), but within {} of {} streams its NMSE is 1 or more: there, the \
+             stream's own mean does as well. It follows no stream's signal, only what sets the \
+             streams apart; do not serve it as it is (other units in some streams' rows? the \
+             streams' levels in the warnings and figures; or train a model per stream)",
             100.0 * gain_over_linear,
             self.worse_than_mean,
             self.of

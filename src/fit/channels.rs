@@ -62,6 +62,18 @@ pub(super) fn warnings(
     (all, doubts)
 }
 
+/// One channel of a recording's segments.
+type Channel = fn(&crate::recording::Segment) -> &Vec<f32>;
+
+/// The recording's two channels: each one's name, and its values by
+/// segment.
+fn named_channels(rec: &Recording) -> [(&String, Channel); 2] {
+    [
+        (&rec.input_name, |s| &s.input),
+        (&rec.output_name, |s| &s.output),
+    ]
+}
+
 /// Rows skipped (`--skip-bad-rows`) beyond 1% of a file: rows skipped for
 /// one cause take a part of the signal with them (every value over 1,000
 /// written with an unquoted thousands separator: the high-load hours), so

@@ -8,6 +8,26 @@
 
 use super::FileSummary;
 
+/// The two channels, by which they are, and their values in a recording.
+type Channel = fn(&FileSummary) -> Vec<f32>;
+const CHANNELS: [(&str, Channel); 2] = [
+    ("input", |f| f.recording.input().collect()),
+    ("output", |f| f.recording.output().collect()),
+];
+
+/// The channel's name in `f` (`which`: `input` or `output`).
+fn name<'a>(f: &'a FileSummary, which: &str) -> &'a String {
+    match which {
+        "input" => &f.recording.input_name,
+        _ => &f.recording.output_name,
+    }
+}
+
+/// Three devices or more of one export: what the checks compare.
+fn a_fleet(recs: &[FileSummary]) -> bool {
+    recs.len() >= 3 && recs.iter().all(|f| f.recording.stream.is_some())
+}
+
 /// How far (as a factor) a stream's typical magnitude lies from the other
 /// streams' before it is said.
 const FACTOR: f64 = 100.0;
@@ -17,16 +37,11 @@ const FACTOR: f64 = 100.0;
 /// less), and what to say of it. Needs three streams or more, and the
 /// stream said to be one of under half of them.
 pub(super) fn outliers(recs: &[FileSummary]) -> Vec<(usize, String)> {
-    if recs.len() < 3 || recs.iter().any(|f| f.recording.stream.is_none()) {
+    if !a_fleet(recs) {
         return Vec::new();
     }
     let mut said = Vec::new();
-    type Channel = fn(&FileSummary) -> Vec<f32>;
-    let channels: [(&str, Channel); 2] = [
-        ("input", |f| f.recording.input().collect()),
-        ("output", |f| f.recording.output().collect()),
-    ];
-    for (which, values) in channels {
+    for (which, values) in CHANNELS {
         let typical: Vec<Option<f64>> = recs.iter().map(|f| magnitude(&values(f))).collect();
         let mut known: Vec<f64> = typical.iter().flatten().copied().collect();
         if known.len() < 3 {
@@ -43,10 +58,7 @@ pub(super) fn outliers(recs: &[FileSummary]) -> Vec<(usize, String)> {
             let Some(m) = m.filter(|&m| far(m)) else {
                 continue;
             };
-            let name = match which {
-                "input" => &f.recording.input_name,
-                _ => &f.recording.output_name,
-            };
+            let name = name(f, which);
             // (Said of the stream: its warnings name it.)
             said.push((
                 i,
@@ -88,22 +100,12 @@ const NEAR: f64 = 3.0;
 /// write °C), and what to say of them all. Needs three streams or more,
 /// and those said under half of them.
 pub(super) fn temperatures(recs: &[FileSummary], said_already: &[usize]) -> Vec<(usize, String)> {
-    if recs.len() < 3 || recs.iter().any(|f| f.recording.stream.is_none()) {
+    if !a_fleet(recs) {
         return Vec::new();
     }
     let mut said = Vec::new();
-    type Channel = fn(&FileSummary) -> Vec<f32>;
-    let channels: [(Channel, &String); 2] = [
-        (
-            |f| f.recording.input().collect(),
-            &recs[0].recording.input_name,
-        ),
-        (
-            |f| f.recording.output().collect(),
-            &recs[0].recording.output_name,
-        ),
-    ];
-    for (values, name) in channels {
+    for (which, values) in CHANNELS {
+        let name = name(&recs[0], which);
         // A channel whose name gives a unit that is no temperature's (kW,
         // m³/h): a device off reads 0, which is 32 read as °C in °F.
         if crate::eval::unit_of(name).is_some_and(|u| !is_temperature(u)) {

@@ -69,9 +69,8 @@ pub fn by_recording(p: &mut Prepared, scored: &mut Scored) {
     // held-out tail, are not judged so.)
     if judged.len() >= 2 && part(p) == "stream" {
         scored.comparison.set_within(crate::eval::Within {
-            worse_than_mean: judged.iter().filter(|s| s.model_nmse >= 1.0).count(),
+            worse_than_mean: judged.iter().filter(|s| over_mean(s)).count(),
             of: judged.len(),
-            by: part(p).into(),
         });
     }
     for (f, part) in p.recordings.iter_mut().zip(parts) {
@@ -92,6 +91,12 @@ pub fn counts(p: &Prepared) -> Vec<(String, usize)> {
             (name, f.windows[usize::from(held_out)])
         })
         .collect()
+}
+
+/// A part (with windows enough to judge) where the model does no better
+/// than the truth's own mean there.
+fn over_mean(s: &PartScore) -> bool {
+    s.windows >= MARKED && s.model_nmse >= 1.0
 }
 
 /// Windows a part needs for its NMSE to be marked against the baselines.
@@ -146,7 +151,7 @@ fn table(parts: &[(String, &PartScore)], by: &str) -> Vec<String> {
     // differ, a highway drive and a city one, make a pooled variance the
     // model "explains" by telling the files apart).
     // (Not on a few windows, nor on a difference of a few percent.)
-    let over = |s: &PartScore| s.windows >= MARKED && s.model_nmse >= 1.0;
+    let over = over_mean;
     let behind = |s: &PartScore| {
         s.windows >= MARKED && s.model_nmse < 1.0 && s.model_nmse > 1.02 * s.linear_nmse + 1e-4
     };

@@ -178,9 +178,8 @@ pub(super) fn read(
     let mut twice = devices::Twice::default();
     let (mut counts, mut words, mut skipped) = ([0usize; 2], [0usize; 2], 0usize);
     let comma = opts.decimal.map(|d| d == super::Decimal::Comma);
-    // Each channel's steps back in file order (within a stream): how
-    // many, and the first (its line, how far).
-    // (And whether the stamp there is local time, with no zone or offset.)
+    // Each channel's steps back in file order (within a stream): how many,
+    // and the first (its line, how far, whether its stamp is local time).
     type Back = (usize, f64, bool);
     let mut backs: [(usize, Option<Back>); 2] = [(0, None), (0, None)];
     // Rows that repeat earlier rows exactly: how many, and the first line.
@@ -318,9 +317,8 @@ pub(super) fn read(
                 }
             }
         }
-        // A row written again (an export repeated after a gateway's
-        // restart): each of its values an earlier row's, at its time, where
-        // the time goes back. Left out, said; not a clock change.
+        // A row written again (an export repeated after a restart): each
+        // value an earlier row's at its time. Left out, said.
         if !parsed.is_empty() && parsed.iter().all(|&(ch, _, v)| stream.again(t, ch, v)) {
             copies.0 += 1;
             copies.1.get_or_insert(line(byte));

@@ -15,12 +15,7 @@ const STEPS: usize = 100;
 /// Each channel that only rises (but for a few drops: resets, wraps), said.
 pub(super) fn counters(rec: &Recording) -> Vec<String> {
     let mut said = Vec::new();
-    type Channel = fn(&crate::recording::Segment) -> &Vec<f32>;
-    let channels: [(&String, Channel); 2] = [
-        (&rec.input_name, |s| &s.input),
-        (&rec.output_name, |s| &s.output),
-    ];
-    for (name, values) in channels {
+    for (name, values) in super::named_channels(rec) {
         let (mut up, mut held, mut down, mut first_drop) = (0usize, 0usize, 0usize, None);
         for s in &rec.segments {
             for (k, w) in values(s).windows(2).enumerate() {

@@ -28,12 +28,7 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
         return Vec::new();
     }
     let mut said = Vec::new();
-    type Channel = fn(&crate::recording::Segment) -> &Vec<f32>;
-    let channels: [(&String, Channel); 2] = [
-        (&rec.input_name, |s| &s.input),
-        (&rec.output_name, |s| &s.output),
-    ];
-    for (name, values) in channels {
+    for (name, values) in super::named_channels(rec) {
         let all: Vec<f32> = rec
             .segments
             .iter()
