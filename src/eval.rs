@@ -449,28 +449,53 @@ impl Comparison {
                 .filter(|(_, b, d)| !d.model_wins(self.model.mse, b.mse))
                 .map(|(n, _, _)| *n)
                 .collect();
-            // Lower than a baseline, but by no more than chance: said, with
-            // the figures, so that a lower NMSE is not read as a win.
-            let chance: Vec<(String, &Difference)> = baselines
+            // Lower than a baseline, but by no more than chance, or by too
+            // little to matter: said, with the figures, so that a lower
+            // NMSE is not read as a win.
+            let (slight, chance): (Vec<_>, Vec<_>) = baselines
                 .iter()
                 .filter(|(_, b, d)| d.lower_by_chance(self.model.mse, b.mse))
                 .map(|(n, b, d)| (format!("{n}'s {:.5}", b.nmse), *d))
-                .collect();
-            let chance = match chance.as_slice() {
-                [] => String::new(),
-                some => format!(
-                    ": its NMSE {:.5} is below {} by no more than chance (t = {} over {} \
-                     independent stretches of windows)",
-                    self.model.nmse,
-                    some.iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" and "),
-                    some.iter()
+                .partition(|(_, d)| d.t.is_some_and(|t| t <= -SURE_T));
+            let names = |v: &[(String, &Difference)]| {
+                v.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            let mut lower = Vec::new();
+            if !chance.is_empty() {
+                lower.push(format!(
+                    "below {} by no more than chance (t = {} over {} independent stretches of \
+                     windows)",
+                    names(&chance),
+                    chance
+                        .iter()
                         .map(|(_, d)| d.t.map_or("?".into(), t_figure))
                         .collect::<Vec<_>>()
                         .join(" and "),
-                    some[0].1.stretches
+                    chance[0].1.stretches
+                ));
+            }
+            if !slight.is_empty() {
+                lower.push(format!(
+                    "below {} by less than {:.0}%, too little to count as better however sure \
+                     (t = {})",
+                    names(&slight),
+                    100.0 * difference::MATERIAL,
+                    slight
+                        .iter()
+                        .map(|(_, d)| d.t.map_or("?".into(), t_figure))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                ));
+            }
+            let chance = match lower.is_empty() {
+                true => String::new(),
+                false => format!(
+                    ": its NMSE {:.5} is {}",
+                    self.model.nmse,
+                    lower.join(", and ")
                 ),
             };
             // As good as the mean, or nearly, and so is the linear map:

@@ -21,6 +21,13 @@ pub const MIN_STRETCHES: usize = 4;
 /// (two-sided, about 95% for many stretches).
 pub const SURE_T: f64 = 2.0;
 
+/// A model's error must be this much lower than a baseline's (1%) to beat
+/// it, however sure the test: a residual model whose network learnt
+/// nothing scores its map's error to 1e-8, and over thousands of windows
+/// the test called that rounding a win "beyond chance" (t = -2.2), with
+/// `worth_serving` true.
+pub const MATERIAL: f64 = 0.01;
+
 /// The model's error against one baseline's, on the same windows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Difference {
@@ -68,16 +75,22 @@ impl Difference {
         }
     }
 
-    /// Whether the model's error, lower than the baseline's, is surely so
-    /// (or lower, where too few stretches allow no test).
+    /// Whether the model's error is lower than the baseline's by
+    /// [`MATERIAL`] or more, and surely so (or lower, where too few
+    /// stretches allow no test).
     pub fn model_wins(&self, model_mse: f64, baseline_mse: f64) -> bool {
-        model_mse < baseline_mse && self.t.is_none_or(|t| t <= -SURE_T)
+        material(model_mse, baseline_mse) && self.t.is_none_or(|t| t <= -SURE_T)
     }
 
-    /// Lower, but by no more than chance.
+    /// Lower, but by no more than chance, or by too little to matter.
     pub fn lower_by_chance(&self, model_mse: f64, baseline_mse: f64) -> bool {
         model_mse < baseline_mse && !self.model_wins(model_mse, baseline_mse)
     }
+}
+
+/// Whether `model_mse` is lower than `baseline_mse` by [`MATERIAL`] or more.
+pub fn material(model_mse: f64, baseline_mse: f64) -> bool {
+    model_mse < baseline_mse * (1.0 - MATERIAL)
 }
 
 /// Each window's MSE of `pred` against `target` (row-major, `window`
@@ -138,6 +151,11 @@ mod tests {
         let d = Difference::of(&[1.0; 40], &[2.0; 40], w);
         assert_eq!(d.t, Some(-1e9));
         assert_eq!(Difference::of(&[1.0; 40], &[1.0; 40], w).t, Some(0.0));
+        // Surely lower, by a rounding: no win.
+        let d = Difference::of(&[1.0 - 1e-8; 40], &[1.0; 40], w);
+        assert_eq!(d.t, Some(-1e9));
+        assert!(!d.model_wins(1.0 - 1e-8, 1.0) && d.lower_by_chance(1.0 - 1e-8, 1.0));
+        assert!(d.model_wins(0.98, 1.0));
     }
 
     fn mean(v: &[f64]) -> f64 {

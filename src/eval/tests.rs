@@ -316,3 +316,51 @@ fn a_win_by_chance_is_no_win() {
     let back: Comparison = serde_json::from_value(old).unwrap();
     assert_eq!(back.vs_mean, Difference::default());
 }
+
+/// A model a rounding better than the linear map, window after window (a
+/// residual model whose network learnt nothing): the test is sure, but the
+/// gain is nothing; no win, and a residual model is said to serve its map.
+#[test]
+fn a_win_by_a_rounding_is_no_win() {
+    let w = 4;
+    let mut rng = crate::rng::Rng::new(5);
+    let mut valid = Windows::empty(w);
+    for _ in 0..400 * w {
+        valid.input.push(0.0);
+        valid.target.push(rng.normal() as f32);
+    }
+    let linear: Vec<f32> = (valid.target.iter())
+        .map(|&t| 0.9 * t + 0.3 * rng.normal() as f32)
+        .collect();
+    let nudged = |by: f32| -> Vec<f32> {
+        (linear.iter().zip(&valid.target))
+            .map(|(&l, &t)| l + by * (t - l))
+            .collect()
+    };
+    let mean = vec![0.0; valid.target.len()];
+    let c = Comparison::new(&valid, &nudged(1e-3), &mean, &linear).unwrap();
+    assert!(
+        c.vs_linear.t.is_some_and(|t| t <= -SURE_T) && c.gain_over_linear < 0.01,
+        "{c:?}"
+    );
+    assert!(!c.beats_baselines && !c.worth_serving, "{c:?}");
+    let v = c.verdict();
+    assert!(
+        v.starts_with("WARNING: the model is no better than the linear map")
+            && v.contains("by less than 1%, too little to count as better")
+            && !v.contains("no more than chance"),
+        "{v}"
+    );
+    let mut residual = c.clone();
+    residual.residual = true;
+    assert!(
+        residual
+            .verdict()
+            .starts_with("the model serves the linear map"),
+        "{}",
+        residual.verdict()
+    );
+    // Nudged a tenth of the way: 19% less error, a win.
+    let c = Comparison::new(&valid, &nudged(0.1), &mean, &linear).unwrap();
+    assert!(c.beats_baselines && c.worth_serving, "{c:?}");
+}

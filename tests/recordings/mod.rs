@@ -324,6 +324,19 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
         stderr.contains("WARNING: retrain found this model no better than a baseline"),
         "{stderr}"
     );
+    // And `eval` says it again, with what it means for the watch, which
+    // its threshold comes from.
+    let (e, stderr) = eval(&model, &csv, &[]);
+    let said = "WARNING: retrain found this model no better than a baseline";
+    assert!(
+        stderr.contains(said) && stderr.contains("a fault smaller than that error goes unseen"),
+        "{stderr}"
+    );
+    let warnings = e["warnings"].as_array().unwrap();
+    assert!(
+        (warnings.iter()).any(|w| w.as_str().unwrap().starts_with(&said[9..])),
+        "{warnings:?}"
+    );
     // Scored on the training windows (--validate 0), the table says so.
     let out = retrain(&csv, &model, &["--steps", "2", "--validate", "0"]);
     ok(&out);
@@ -357,7 +370,10 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
     let (e, stderr) = eval(&["--validate", "0.1"]);
     assert_eq!(e["validation"]["held_out"], true);
     assert!(!stderr.contains("training rows"), "{stderr}");
-    assert!(!stderr.contains("WARNING"), "{stderr}");
+    // (The model, two steps in, is one retrain would not serve: said.)
+    let other = (stderr.lines())
+        .filter(|l| l.starts_with("WARNING") && !l.contains("retrain found this model"));
+    assert_eq!(other.count(), 0, "{stderr}");
     // A file named as a built-in pair names the model so: said.
     let out = retrain(
         &csv,
@@ -382,6 +398,7 @@ fn a_model_no_better_than_the_baselines_is_flagged() {
         .unwrap()
         .iter()
         .filter_map(|w| w.as_str())
+        .filter(|w| !w.starts_with("retrain found this model"))
         .collect();
     assert!(
         warned.len() == 2
