@@ -49,7 +49,8 @@ impl Recording {
         if declared.is_some() {
             text.to_mut()[0] = b'#';
         }
-        let toa5 = text::toa5(&mut text);
+        let (toa5, read_notes) =
+            toa5::read(&mut text).map_or((None, Vec::new()), |t| (Some(t.units), t.changes));
         // A logger's preamble the user names (`--skip-lines N`): read as
         // comment lines, so line numbers stay those of the file (after the
         // `sep=` line and a TOA5 file's own lines are recognised).
@@ -285,6 +286,7 @@ impl Recording {
                 .reduce(|date, clock| format!("{date} + {clock}")),
             date_order,
             segments: vec![Segment::default()],
+            read_notes,
             ..Default::default()
         };
         let label = |i: usize, name: &str| {
@@ -308,6 +310,9 @@ impl Recording {
             .reduce(|date, clock| format!("{date} + {clock}"));
         // Each row's time stamp, with a time column (rows read only).
         let time_unit = time::named_unit(&time);
+        let left_out = exclude::ranges(opts, path, |t| {
+            time::seconds(t, delimiter, convention.as_ref(), date_order, time_unit)
+        })?;
         let row = |byte: u64,
                    r: &csv::ByteRecord,
                    rec: &mut Recording,
@@ -417,7 +422,11 @@ impl Recording {
                     // With --rows-of, rows before every chosen column has had
                     // a value have none to take yet: skipped (counted rows).
                     let leading = opts.rows_of.is_some() && rec.rows == 0;
-                    if !opts.skip_bad_rows && used && !leading {
+                    // A bad row in a stretch --exclude leaves out: left out.
+                    let stamp = (!in_time).then(|| stamp().ok().flatten()).flatten();
+                    let excluded = stamp.is_some_and(|t| exclude::within(&left_out, t));
+                    rec.excluded_skipped += usize::from(excluded);
+                    if !opts.skip_bad_rows && used && !leading && !excluded {
                         // Several topics' rows merged: said instead.
                         let rows = || records(bytes, delimiter).skip(usize::from(header));
                         let topics = (opts.rows_of.is_none() && !in_time)
@@ -433,7 +442,7 @@ impl Recording {
                     }
                     *time_skips += usize::from(in_time);
                     rec.skipped += 1;
-                    if rec.skipped_examples.len() < SKIPPED_EXAMPLES {
+                    if rec.skipped_examples.len() < SKIPPED_EXAMPLES && !excluded {
                         rec.skipped_examples
                             .push(format!("line {}: {why}", line_of(byte)));
                     }
@@ -463,7 +472,6 @@ impl Recording {
         // Each stream's rows go to a recording of its own, as another
         // file's would (their rows and `seq`s count from its own first);
         // a stream not read passes its rows over as comment lines.
-        // (`times` and `time_skips` go with each.)
         let template = rec;
         let mut parts: Vec<(Recording, Vec<f64>, usize)> = Vec::new();
         let mut to = |byte: u64, r: &csv::ByteRecord| -> Result<()> {
@@ -548,10 +556,7 @@ impl Recording {
                     rec.stream_blocks = rec.stream_hint.is_some();
                 }
             }
-            let (order, unit) = (date_order, time_unit);
-            exclude::apply(&mut rec, opts, |t| {
-                time::seconds(t, delimiter, convention.as_ref(), order, unit)
-            })?;
+            exclude::apply(&mut rec, &left_out)?;
             if rec.rows == 0 {
                 return Err(rec.no_rows(time_skips, label_time.as_deref()));
             }
@@ -590,5 +595,6 @@ mod streams;
 mod tests;
 mod text;
 pub(crate) mod time;
+mod toa5;
 mod topics;
 mod zone;

@@ -50,6 +50,7 @@ pub(super) fn warnings(
         many_skipped(rec).into_iter().collect(),
         rec.unnamed_note().into_iter().collect(),
         rec.topics_note.iter().cloned().collect(),
+        rec.read_notes.clone(),
         cadence::irregular(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
         stop::stretches(rec, window),
@@ -80,7 +81,9 @@ fn named_channels(rec: &Recording) -> [(&String, Channel); 2] {
 /// the cause is said where the count alone was.
 fn many_skipped(rec: &Recording) -> Option<String> {
     let total = rec.rows + rec.skipped;
-    if rec.skipped < 10 || (rec.skipped as f64) < 0.01 * total as f64 {
+    // (Rows an --exclude stretch holds are left out as asked.)
+    let bad = rec.skipped - rec.excluded_skipped.min(rec.skipped);
+    if bad < 10 || (bad as f64) < 0.01 * total as f64 {
         return None;
     }
     // Rows the user asked to skip (`--missing`) are no news: the first
@@ -91,8 +94,8 @@ fn many_skipped(rec: &Recording) -> Option<String> {
         "{} of its {total} rows ({:.1}%) were skipped as bad rows, such as {example}. Rows \
          skipped for one cause may be one part of the signal (its highest values, one state): \
          the model and the scaling never see it; fix the cause where you can",
-        rec.skipped,
-        100.0 * rec.skipped as f64 / total as f64
+        bad,
+        100.0 * bad as f64 / total as f64
     ))
 }
 

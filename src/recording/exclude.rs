@@ -33,21 +33,18 @@ impl Exclude {
     }
 }
 
-/// Leaves out `rec`'s rows whose time lies within any of `opts.exclude`
-/// (its bounds read by `seconds`, and in `opts.time_zone`, as the rows'
-/// stamps were), splitting the segments there, and counts them
-/// (`rec.excluded`).
-pub(super) fn apply(
-    rec: &mut Recording,
+/// The stretches `opts.exclude` gives, as `[from, to]` in seconds (their
+/// stamps read by `seconds`, and in `opts.time_zone`, as the rows' stamps
+/// are). Read before the rows: a row with a bad cell inside one is left
+/// out, not refused (a thermocouple open all the day a user excludes).
+pub(super) fn ranges(
     opts: &CsvOptions,
+    path: &std::path::Path,
     seconds: impl Fn(&[u8]) -> Result<f64, String>,
-) -> crate::error::Result<()> {
-    if opts.exclude.is_empty() {
-        return Ok(());
-    }
-    let path = rec.path.display().to_string();
+) -> crate::error::Result<Vec<(f64, f64)>> {
+    let path = path.display().to_string();
     let fail = |why: String| crate::error::Error::Data(format!("{path}: {why}"));
-    if rec.time_name.is_none() {
+    if !opts.exclude.is_empty() && opts.time.is_empty() {
         return Err(fail(
             "--exclude leaves out rows by their time: name the time column (--time-column)".into(),
         ));
@@ -70,11 +67,24 @@ pub(super) fn apply(
         }
         ranges.push((from, to));
     }
+    Ok(ranges)
+}
+
+/// Whether time `t` lies within one of `ranges` (bounds included).
+pub(super) fn within(ranges: &[(f64, f64)], t: f64) -> bool {
+    ranges.iter().any(|&(a, b)| t >= a && t <= b)
+}
+
+/// Leaves out `rec`'s rows whose time lies within any of `ranges` (see
+/// [`ranges`]), splitting the segments there, and counts them
+/// (`rec.excluded`).
+pub(super) fn apply(rec: &mut Recording, ranges: &[(f64, f64)]) -> crate::error::Result<()> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
     let times = &rec.row_times;
-    let inside = |row: usize| {
-        (times.get(row).copied().flatten())
-            .is_some_and(|t| ranges.iter().any(|&(a, b)| t >= a && t <= b))
-    };
+    let inside =
+        |row: usize| (times.get(row).copied().flatten()).is_some_and(|t| within(ranges, t));
     let mut kept = Vec::with_capacity(rec.segments.len());
     let mut excluded = 0;
     for s in std::mem::take(&mut rec.segments) {
@@ -103,8 +113,9 @@ pub(super) fn apply(
     rec.segments = kept;
     rec.excluded = excluded;
     if excluded > 0 && excluded >= rec.rows {
-        return Err(fail(format!(
-            "--exclude left out every one of its {} rows",
+        return Err(crate::error::Error::Data(format!(
+            "{}: --exclude left out every one of its {} rows",
+            rec.path.display(),
             rec.rows
         )));
     }
@@ -192,5 +203,30 @@ mod tests {
                 .to_string()
                 .contains("name the time column")
         );
+    }
+
+    /// A row with a bad cell (a thermocouple open) inside a stretch left
+    /// out is left out with it, not refused; one outside still is.
+    #[test]
+    fn a_bad_cell_inside_a_stretch_left_out_is_left_out() {
+        let mut text = String::from("t,x,y\n");
+        for m in 0..60 {
+            let x = if (20..25).contains(&m) {
+                "NAN".into()
+            } else {
+                m.to_string()
+            };
+            text += &format!("2026-03-08 08:{m:02}:00,{x},{m}\n");
+        }
+        let e = read(&text, &[], None).unwrap_err();
+        assert!(e.to_string().contains("line 22"), "{e}");
+        let r = read(&text, &["2026-03-08 08:18..2026-03-08 08:29"], None).unwrap();
+        assert_eq!((r.rows, r.skipped, r.excluded_skipped), (55, 5, 5));
+        assert_eq!(r.excluded, 7, "the stretch's good rows");
+        assert!(r.skipped_examples.is_empty(), "{r:?}");
+        let spans: Vec<(usize, usize)> = r.segments.iter().map(|s| (s.start, s.len())).collect();
+        assert_eq!(spans, [(0, 18), (30, 30)]);
+        let e = read(&text, &["2026-03-08 08:21..2026-03-08 08:29"], None).unwrap_err();
+        assert!(e.to_string().contains("line 22"), "{e}");
     }
 }

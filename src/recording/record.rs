@@ -66,6 +66,10 @@ pub struct Recording {
     /// Rows left out by `--exclude` (the segments split there).
     #[serde(skip_serializing_if = "is_zero")]
     pub excluded: usize,
+    /// Rows with a bad cell within an `--exclude` stretch: left out, not
+    /// refused (counted among `skipped`, so that rows keep their numbers).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub excluded_skipped: usize,
     /// Gaps in time the rows were split at, and the first few of them.
     pub time_gaps: usize,
     pub time_gap_examples: Vec<String>,
@@ -138,6 +142,10 @@ pub struct Recording {
     /// long: said in a warning.
     #[serde(skip)]
     pub topics_note: Option<String>,
+    /// What reading the file found that its rows alone do not show (a
+    /// TOA5 logger's table changed mid-file): warned with the channels'.
+    #[serde(skip)]
+    pub read_notes: Vec<String>,
     /// Read on one clock from its changes (`--every`): how, for the data line.
     pub resampled: Option<String>,
     #[serde(skip)]

@@ -21,42 +21,6 @@ pub(super) fn records(
     })
 }
 
-/// A Campbell Scientific logger's TOA5 file (`"TOA5","Station",…`): a
-/// line about the logger, the columns' names, their units, how each was
-/// processed (`Avg`, `Smp`), then the rows. The three lines around the
-/// names become comment lines (so line numbers stay the file's) and the
-/// units are returned, one per column (empty where none).
-pub(super) fn toa5(text: &mut std::borrow::Cow<'_, [u8]>) -> Option<Vec<String>> {
-    if !(text.starts_with(b"\"TOA5\"") || text.starts_with(b"TOA5,")) {
-        return None;
-    }
-    // Where lines 1, 3 and 4 start.
-    let mut starts = vec![0];
-    starts.extend(
-        text.iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(i, _)| i + 1)
-            .take(3),
-    );
-    let (&units_at, &processing_at) = (starts.get(2)?, starts.get(3)?);
-    let units = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(&text[units_at..processing_at])
-        .into_records()
-        .next()?
-        .ok()?
-        .iter()
-        .map(|u| u.trim().to_string())
-        .collect();
-    for at in [0, units_at, processing_at] {
-        if !matches!(text.get(at), None | Some(b'\r' | b'\n')) {
-            text.to_mut()[at] = b'#';
-        }
-    }
-    Some(units)
-}
-
 /// A row of units under the header, as historians and spreadsheets export
 /// them (`timestamp;pump_speed;motor_power` then `;rpm;kW`): the row right
 /// after a header of names holds no number and a short label in at least
@@ -471,45 +435,6 @@ mod tests {
         assert_eq!(guess("Pressure"), None);
         assert_eq!(guess("Außentemperatur"), None);
         assert_eq!(guess("[]"), None);
-    }
-
-    /// A Campbell Scientific logger's TOA5 file is read as it comes: the
-    /// names from its second line, the units from its third, the rows from
-    /// its fifth, line numbers those of the file.
-    #[test]
-    fn a_toa5_logger_file_is_read_as_it_comes() {
-        use crate::recording::{Column, CsvOptions, Recording};
-        let text = "\"TOA5\",\"Station\",\"CR1000\",\"1234\",\"CR1000.Std.32\",\"CPU:a.CR1\",\"5\",\"T10\"\r\n\
-                    \"TIMESTAMP\",\"RECORD\",\"AirTC_Avg\",\"SoilT_10cm\"\r\n\
-                    \"TS\",\"RN\",\"Deg C\",\"Deg C\"\r\n\
-                    \"\",\"\",\"Avg\",\"Smp\"\r\n\
-                    \"2026-03-01 00:10:00\",0,1.5,4.25\r\n\
-                    \"2026-03-01 00:20:00\",1,\"NAN\",4.5\r\n\
-                    \"2026-03-01 00:30:00\",2,2.5,4.75\r\n";
-        let mut opts = CsvOptions {
-            input: Column::Name("AirTC_Avg".into()),
-            output: Column::Name("SoilT_10cm".into()),
-            time: vec![Column::Name("TIMESTAMP".into())],
-            ..Default::default()
-        };
-        let path = std::path::Path::new("CR1000_T10.dat");
-        let e = Recording::from_bytes(text.as_bytes(), path, &opts).unwrap_err();
-        assert!(
-            e.to_string().contains("line 6: column \"AirTC_Avg\""),
-            "{e}"
-        );
-        opts.skip_bad_rows = true;
-        let r = Recording::from_bytes(text.as_bytes(), path, &opts).unwrap();
-        assert_eq!((r.rows, r.skipped), (2, 1));
-        assert_eq!(r.input().collect::<Vec<_>>(), [1.5, 2.5]);
-        assert_eq!(r.output_unit(), Some("Deg C"));
-        assert_eq!(r.input_unit.as_deref(), Some("Deg C"));
-        assert!(r.read_as().contains("TOA5"), "{}", r.read_as());
-        // Without the logger's line it is an ordinary file (its units row
-        // is not a number).
-        let plain = text.split_once('\n').unwrap().1;
-        let e = Recording::from_bytes(plain.as_bytes(), path, &opts).map(|r| r.skipped);
-        assert_eq!(e.ok(), Some(3));
     }
 
     /// A historian's units row under the header is read as the columns'

@@ -342,7 +342,7 @@ pub(crate) fn data_line(
         .map_or_else(String::new, |row| format!(" from row {row}"));
     // (A resampled file's skipped rows are its ticks without both values,
     // which its note counts.)
-    let skipped = match r.skipped {
+    let skipped = match r.skipped - r.excluded_skipped.min(r.skipped) {
         _ if r.resampled.is_some() => String::new(),
         0 => String::new(),
         n => format!(", {n} bad rows skipped"),
@@ -356,7 +356,7 @@ pub(crate) fn data_line(
             r.time_gap_examples.first().map_or("", String::as_str)
         ),
     };
-    let skipped = match r.excluded {
+    let skipped = match r.excluded + r.excluded_skipped {
         0 => skipped,
         n => format!("{skipped}, {n} rows left out (--exclude)"),
     };

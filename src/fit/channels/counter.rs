@@ -17,10 +17,15 @@ pub(super) fn counters(rec: &Recording) -> Vec<String> {
     let mut said = Vec::new();
     for (name, values) in super::named_channels(rec) {
         let (mut up, mut held, mut down, mut first_drop) = (0usize, 0usize, 0usize, None);
+        // Steps of exactly one: a record number counts the rows.
+        let mut ones = 0usize;
         for s in &rec.segments {
             for (k, w) in values(s).windows(2).enumerate() {
                 match w[1].partial_cmp(&w[0]) {
-                    Some(std::cmp::Ordering::Greater) => up += 1,
+                    Some(std::cmp::Ordering::Greater) => {
+                        up += 1;
+                        ones += usize::from(w[1] - w[0] == 1.0);
+                    }
                     Some(std::cmp::Ordering::Equal) => held += 1,
                     Some(std::cmp::Ordering::Less) => {
                         down += 1;
@@ -43,6 +48,19 @@ pub(super) fn counters(rec: &Recording) -> Vec<String> {
                 format!("falls only {n} time(s), the first at data row {row} (a reset, or a wrap)")
             }
         };
+        // A logger's `RECORD` (TOA5's unit `RN`): one more on every row.
+        let unit = match name == &rec.input_name {
+            true => rec.input_unit(),
+            false => rec.output_unit(),
+        };
+        if unit == Some("RN") || ones as f64 >= RISING * steps as f64 {
+            said.push(format!(
+                "column {name:?} counts the rows (one more on {:.1}% of its rows, and {drops}): \
+                 the logger's record number, not a measurement; choose a measured column",
+                100.0 * ones as f64 / steps as f64
+            ));
+            continue;
+        }
         said.push(format!(
             "column {name:?} rises or holds on {:.1}% of its rows and {drops}: a cumulative \
              counter (an energy or volume total)? Its level is the time since the counter \
@@ -94,5 +112,19 @@ mod tests {
             "{said:?}"
         );
         assert!(counters(&read(&text, "s", "y")).is_empty());
+        // A logger's record number, restarted once: the rows' count.
+        let mut text = String::from("RECORD,y\n");
+        for i in 0..500 {
+            text += &format!("{},{}\n", if i < 300 { i + 40 } else { i - 300 }, i % 7);
+        }
+        let said = counters(&read(&text, "RECORD", "y"));
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(
+                "column \"RECORD\" counts the rows (one more on 99.8% of its rows, and falls only \
+                 1 time(s)"
+            ) && said[0].contains("the logger's record number"),
+            "{said:?}"
+        );
     }
 }
