@@ -114,9 +114,10 @@ impl ErrorParts {
         step_s: Option<f64>,
         unit: Option<&str>,
     ) -> Option<String> {
-        let biased = self.bias_share >= MOSTLY
-            && nmse * self.bias_share >= BIAS_COST
-            && self.within_followed >= FOLLOWS;
+        // (One bias is said whether or not the model follows the signal
+        // within windows: a model trained across a re-zeroed gauge follows
+        // none of it, and 80% of its error was one bias, unsaid.)
+        let biased = self.bias_share >= MOSTLY && nmse * self.bias_share >= BIAS_COST;
         if !self.mostly_slow(nmse) && !biased {
             return None;
         }
@@ -127,8 +128,9 @@ impl ErrorParts {
             return Some(format!(
                 "{} of the model's error is one bias: its translations lie {}{unit} {} the truth \
                  on average over these windows; the output's level moved away from the training \
-                 rows' (a drift, a recalibration, another operating point), which no window of \
-                 the input shows: train on a recording that spans such levels",
+                 rows' (a drift, a sensor re-zeroed or recalibrated, another operating point), \
+                 which no window of the input shows: after a re-zero, train on the rows since \
+                 (--exclude those before); otherwise on a recording that spans such levels",
                 pct(self.bias_share),
                 crate::eval::significant(self.bias.abs()),
                 if self.bias > 0.0 { "above" } else { "below" }
@@ -151,8 +153,9 @@ impl ErrorParts {
     /// Whether the verdict should point at [`Self::warning`].
     pub fn mostly_slow(&self, nmse: f64) -> bool {
         nmse >= POOR
-            && self.bias_share + self.offset_share >= MOSTLY
-            && self.within_followed >= FOLLOWS
+            && (self.bias_share >= MOSTLY
+                || (self.bias_share + self.offset_share >= MOSTLY
+                    && self.within_followed >= FOLLOWS))
     }
 }
 
@@ -203,6 +206,20 @@ mod tests {
         let parts = ErrorParts::of(&flat, &target, w);
         assert!(parts.within_followed.abs() < 1e-6, "{parts:?}");
         assert!(parts.warning(1.0, w, None, None).is_none());
+        // But one bias is, even of a model that follows nothing within
+        // windows (one trained across a re-zeroed gauge).
+        let off: Vec<f32> = target.iter().map(|t| t + 3.0).collect();
+        let parts = ErrorParts::of(&flat, &off, w);
+        assert!(
+            parts.within_followed.abs() < 1e-6 && parts.bias_share > 0.8,
+            "{parts:?}"
+        );
+        let said = parts.warning(10.0, w, None, None).unwrap();
+        assert!(
+            said.contains("one bias: its translations lie 3") && said.contains("below"),
+            "{said}"
+        );
+        assert!(parts.mostly_slow(10.0));
         // Half the signal, of a signal slower than the window: a gain an
         // undertrained model has, not a state it misses.
         let slow_truth: Vec<f32> = (0..100 * w).map(|i| (i as f32 * 0.006).sin()).collect();

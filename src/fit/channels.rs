@@ -9,6 +9,7 @@ use crate::scaling::{Affine, Fill, Sentinel, Spikes};
 mod cadence;
 mod counter;
 mod lag;
+mod step;
 mod stop;
 mod stuck;
 
@@ -54,6 +55,7 @@ pub(super) fn warnings(
         cadence::irregular(rec).into_iter().collect(),
         rec.stream_hint.iter().cloned().collect(),
         stop::stretches(rec, window),
+        step::steps(rec, window),
         counter::counters(rec),
         lag::warning(train, window, rec.time_step)
             .into_iter()

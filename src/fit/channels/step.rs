@@ -1,0 +1,219 @@
+//! A channel that steps to another level from one row to the next and
+//! stays there, while the other channel does not move: a strain gauge
+//! re-zeroed after maintenance, a sensor replaced or moved, a transmitter
+//! re-ranged. The rows on either side read on two zeros that no input
+//! explains; trained across them, a model learns a level it cannot place,
+//! and the verdict advised "more data, longer training" while 80% of the
+//! held-out error was that offset. The user knows the date: said with it.
+
+use crate::eval::significant;
+use crate::recording::Recording;
+
+/// A row-to-row step this many of the channel's usual steps (as a
+/// standard deviation) is a jump.
+const JUMP: f64 = 15.0;
+/// Jumps that stay, at most, for a channel to be read as having steps
+/// (one that steps often is stepwise by nature: a state, a setpoint).
+const FEW: usize = 3;
+/// Rows on each side a jump's level is judged on, at least.
+const SIDE: usize = 12;
+/// The longer view, in sides: the level after the jump must hold over it.
+const LONG: usize = 20;
+
+/// Each channel's jumps to a level it keeps while the other channel stays
+/// where it was, said with the rows and stamps, and the `--exclude` that
+/// trains on the rows since.
+pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
+    if rec.resampled.is_some() {
+        return Vec::new();
+    }
+    let channels = super::named_channels(rec);
+    let rows: Vec<(usize, [f32; 2])> = (rec.segments.iter())
+        .flat_map(|s| {
+            (0..s.len()).map(move |k| (s.start + k, [channels[0].1(s)[k], channels[1].1(s)[k]]))
+        })
+        .filter(|(_, v)| v.iter().all(|x| x.is_finite()))
+        .collect();
+    let side = window.max(SIDE);
+    if rows.len() < 4 * side {
+        return Vec::new();
+    }
+    let mut said = Vec::new();
+    for c in 0..2 {
+        let (name, other) = (channels[c].0, channels[1 - c].0);
+        let v: Vec<f64> = rows.iter().map(|(_, x)| f64::from(x[c])).collect();
+        let o: Vec<f64> = rows.iter().map(|(_, x)| f64::from(x[1 - c])).collect();
+        let Some(usual) = usual_step(&v) else {
+            continue;
+        };
+        let mut found: Vec<(usize, f64, f64)> = Vec::new();
+        let mut k = side;
+        while k + side <= v.len() {
+            let jump = v[k] - v[k - 1];
+            if jump.abs() < JUMP * usual {
+                k += 1;
+                continue;
+            }
+            // The channel less what the other explains of it (a line
+            // fitted on the rows before): a setpoint's step moves both.
+            // (Not across a step found before: its offset is no slope.)
+            let since = found.last().map_or(0, |&(f, ..)| f);
+            let before = k.saturating_sub(LONG * side).max(since)..k;
+            let (a, b) = line(&o[before.clone()], &v[before]);
+            let rest: Vec<f64> = (v.iter().zip(&o)).map(|(v, o)| v - a - b * o).collect();
+            // The median of `span` rows after less that of `span` before.
+            let shift = |span: usize, of: &[f64]| {
+                median(&of[k..(k + span).min(of.len())]) - median(&of[k.saturating_sub(span)..k])
+            };
+            let (near, far) = (shift(side, &rest), shift(LONG * side, &rest));
+            // It stays, near and far.
+            let stays = near * jump > 0.0
+                && near.abs() >= 0.5 * jump.abs()
+                && far * jump > 0.0
+                && far.abs() >= 0.5 * near.abs();
+            if stays {
+                found.push((k, near, shift(side, &o)));
+                k += side;
+            } else {
+                k += 1;
+            }
+        }
+        if found.is_empty() || found.len() > FEW {
+            continue;
+        }
+        for (k, near, input) in found {
+            let (before, at) = (rows[k - 1].0, rows[k].0);
+            let stamp = |row: usize| {
+                let t = rec.row_times.get(row).copied().flatten()?;
+                Some(super::stop::text(t, rec))
+            };
+            let when = match (stamp(before), stamp(at)) {
+                (Some(a), Some(b)) => format!(" ({a} to {b})"),
+                _ => String::new(),
+            };
+            let first = rows.first().and_then(|(r, _)| stamp(*r));
+            let exclude = match (first, stamp(before)) {
+                (Some(a), Some(b)) => format!(
+                    "; to train on the rows since, --exclude '{a}..{b}'{}",
+                    super::stop::every_stream(rec)
+                ),
+                _ => String::new(),
+            };
+            said.push(format!(
+                "column {name:?} steps by {} between data rows {before} and {at}{when} and stays \
+                 there (its median over the {side} rows after lies {} from the {side} before, \
+                 less what {other:?} explains), while {other:?} moves by {} (a row-to-row step of {name:?} is usually within \
+                 ±{}): a sensor re-zeroed, replaced or moved? The rows on either side read on \
+                 two zeros that the input does not explain, and a model trained across them \
+                 learns neither{exclude}, or correct the offset in the rows before",
+                significant(near),
+                significant(near),
+                significant(input),
+                significant(usual),
+            ));
+        }
+    }
+    said
+}
+
+/// A row-to-row step's usual size, as a standard deviation (from the
+/// median absolute step); `None` for a channel that mostly holds its value
+/// (a sample-and-hold's changes are all jumps).
+fn usual_step(v: &[f64]) -> Option<f64> {
+    let mut d: Vec<f64> = v.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let moving = d.iter().filter(|&&x| x > 0.0).count();
+    if 2 * moving < d.len() {
+        return None;
+    }
+    let m = median_in_place(&mut d) / 0.6745;
+    (m > 0.0).then_some(m)
+}
+
+/// The least-squares line `y ≈ a + b·x` (`b` 0 where `x` holds still).
+fn line(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let n = x.len().max(1) as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxx: f64 = x.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = x.iter().zip(y).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (my - b * mx, b)
+}
+
+fn median(v: &[f64]) -> f64 {
+    median_in_place(&mut v.to_vec())
+}
+
+fn median_in_place(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Column, CsvOptions};
+
+    /// A bridge's strain follows the deck's temperature; its gauge is
+    /// re-zeroed (-310) two thirds of the way in: said, with the stamps
+    /// and the --exclude that trains on the rows since. A trip to 0 that
+    /// comes back hours later, a setpoint step the input makes too, and
+    /// traffic spikes are not steps.
+    #[test]
+    fn a_gauge_re_zeroed_is_said_and_a_stop_or_a_step_of_both_is_not() {
+        let write = |zero: Option<usize>, trip: bool, both: bool| {
+            let mut text = String::from("t,deck,strain\n");
+            let mut rng = crate::rng::Rng::new(11);
+            for k in 0..3000usize {
+                let mut deck = 10.0 + 5.0 * (k as f64 * std::f64::consts::TAU / 144.0).sin();
+                if both && k >= 2000 {
+                    deck += 15.0;
+                }
+                let mut strain = 120.0 - 11.0 * (deck - 10.0) + 1.5 * rng.normal();
+                if k % 97 == 0 {
+                    strain += 60.0; // a lorry
+                }
+                if zero.is_some_and(|z| k >= z) {
+                    strain -= 310.0;
+                }
+                if trip && (1500..1540).contains(&k) {
+                    strain = 0.0;
+                }
+                let (d, h, m) = (k / 144, (k % 144) / 6, (k % 6) * 10);
+                text += &format!(
+                    "2026-04-{:02} {h:02}:{m:02}:00,{deck:.3},{strain:.2}\n",
+                    1 + d
+                );
+            }
+            let opts = CsvOptions {
+                input: Column::Name("deck".into()),
+                output: Column::Name("strain".into()),
+                time: vec![Column::Name("t".into())],
+                ..Default::default()
+            };
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+        };
+        let said = steps(&write(Some(2000), false, false), 24);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with(
+                "column \"strain\" steps by -3" 
+            ) && said[0].contains(
+                "between data rows 1999 and 2000 (2026-04-14T21:10:00 to 2026-04-14T21:20:00) and stays there"
+            ) && said[0].contains("--exclude '2026-04-01T00:00:00..2026-04-14T21:10:00'"),
+            "{said:?}"
+        );
+        assert!(steps(&write(None, false, false), 24).is_empty());
+        assert!(
+            steps(&write(None, true, false), 24).is_empty(),
+            "a trip comes back"
+        );
+        assert!(
+            steps(&write(None, false, true), 24).is_empty(),
+            "the input stepped too"
+        );
+    }
+}
