@@ -331,6 +331,9 @@ pub(crate) enum Scored {
 /// the time column's gaps and cadence, and the two columns.
 /// `before`: the line above's recording. A stream of the same file read
 /// the same way (an export of twelve devices) is not said twice how.
+/// Gaps in time the data line says, the first of them.
+const GAPS_SAID: usize = 3;
+
 pub(crate) fn data_line(
     f: &pipeline::fit::FileSummary,
     part: Scored,
@@ -351,10 +354,19 @@ pub(crate) fn data_line(
     let gaps = match (&r.time_name, r.time_gaps) {
         (None, _) => String::new(),
         (Some(t), 0) => format!(", no gap in {t:?}{cadence}"),
-        (Some(t), n) => format!(
-            ", split at {n} gap(s) in {t:?} (the first: {}){cadence}",
-            r.time_gap_examples.first().map_or("", String::as_str)
-        ),
+        // The first few, each with its stamps: a logger offline for
+        // three days was in the report only, behind a clock reset.
+        (Some(t), n) => {
+            let said = &r.time_gap_examples[..r.time_gap_examples.len().min(GAPS_SAID)];
+            let more = match n.saturating_sub(said.len()) {
+                0 => String::new(),
+                m => format!("; {m} more in the report"),
+            };
+            format!(
+                ", split at {n} gap(s) in {t:?} ({}{more}){cadence}",
+                said.join("; ")
+            )
+        }
     };
     let skipped = match r.excluded + r.excluded_skipped {
         0 => skipped,

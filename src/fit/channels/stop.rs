@@ -124,30 +124,10 @@ fn usual(values: &[f32]) -> Option<(f64, f64, f64)> {
     (below > 0.0 && above > 0.0).then_some((at(0.5), below, above))
 }
 
-/// A row's time as a stamp `--exclude` reads back: ISO 8601, in UTC (`Z`)
-/// where the file's local stamps were read in a zone, as written otherwise.
+/// A row's time as a stamp `--exclude` reads back (see
+/// [`crate::recording::time::iso`]).
 pub(super) fn text(seconds: f64, rec: &Recording) -> String {
-    // To the millisecond, so that a row of a sub-second recording is not
-    // cut off its stretch.
-    let ms = (seconds * 1000.0).round() as i64;
-    let Ok(at) = jiff::Timestamp::from_second(ms.div_euclid(1000)) else {
-        return format!("{seconds}");
-    };
-    let fraction = match ms.rem_euclid(1000) {
-        0 => String::new(),
-        f => format!(".{f:03}"),
-    };
-    let wall = jiff::tz::TimeZone::UTC.to_datetime(at);
-    let zone = if rec.time_zone.is_some() { "Z" } else { "" };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
-        wall.year(),
-        wall.month(),
-        wall.day(),
-        wall.hour(),
-        wall.minute(),
-        wall.second()
-    )
+    crate::recording::time::iso(seconds, rec.time_zone.is_some())
 }
 
 #[cfg(test)]

@@ -128,12 +128,15 @@ fn a_date_and_a_time_of_day_in_two_columns_are_one_stamp() {
     assert_eq!(r.segments[0].input, [0.5, 1.5, 2.5, 3.5]);
     assert_eq!(
         r.time_gap_examples[2],
-        "data row 7: 2.0 days after the row before"
+        "data row 7: 2.0 days after the row before, 2026-10-25T02:15:00 to 2026-10-27T02:30:00"
     );
     // The clocks going back is said to be one; the outages are not.
     assert_eq!(
         r.time_gap_examples[1],
-        format!("data row 5: the time goes back 45.0 min{DST_HINT}")
+        format!(
+            "data row 5: the time goes back 45.0 min, 2026-10-25T02:45:00 to \
+             2026-10-25T02:00:00{DST_HINT}"
+        )
     );
     assert!(!r.time_gap_examples[0].contains("daylight"));
     // Sunday 4 January 1970, 01:00 and 02:45; the Thursday before.
@@ -592,4 +595,35 @@ fn a_time_is_said_as_a_utc_date() {
     assert_eq!(utc_text(951_782_400.0), "2000-02-29 00:00 UTC");
     assert_eq!(utc_text(1_764_288_000.0), "2025-11-28 00:00 UTC");
     assert_eq!(utc_text(12.5), "12.5 s");
+}
+
+/// A logger's clock reset after a battery change: rows stamped 26 years
+/// back, then the right time again. Each gap is said with its stamps, the
+/// step back as a likely clock reset.
+#[test]
+fn a_clock_reset_is_said_with_its_stamps() {
+    let mut text = String::from("t,x,y\n");
+    for k in 0..30 {
+        let t = match k {
+            0..10 => format!("2026-02-24 09:{:02}:00", 10 + k),
+            10..20 => format!("2000-01-01 00:{:02}:00", k - 10),
+            _ => format!("2026-02-24 10:{:02}:00", k),
+        };
+        text += &format!("{t},{k},{k}\n");
+    }
+    let r = read(&text, &["t"]).unwrap();
+    assert_eq!(r.time_gap_rows, [10, 20]);
+    let back = &r.time_gap_examples[0];
+    assert!(
+        back.starts_with("data row 10: the time goes back ")
+            && back.contains(
+                "days, 2026-02-24T09:19:00 to 2000-01-01T00:00:00 (a logger's clock reset"
+            ),
+        "{back}"
+    );
+    assert!(
+        r.time_gap_examples[1].ends_with(", 2000-01-01T00:09:00 to 2026-02-24T10:20:00"),
+        "{:?}",
+        r.time_gap_examples
+    );
 }
