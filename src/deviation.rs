@@ -303,6 +303,13 @@ pub struct Replay {
     pub side: Side,
     /// Each part's name and the deviations it begins, where it begins any.
     pub begun: Vec<(String, usize)>,
+    /// Each such part's first deviation: the index, among the part's
+    /// windows, of the window that began it.
+    pub first_begun: Vec<(String, u64)>,
+    /// And where that window ends, as [`Self::locate`] found it (its data
+    /// row, its time).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first_at: Vec<(String, String)>,
     /// The largest mean beyond the watched side, over the threshold (under
     /// 1: none begins; `None` where no part had enough windows).
     pub peak: Option<f64>,
@@ -342,7 +349,7 @@ pub fn replay(
         true => parts,
         false => &whole[..],
     };
-    let mut begun = Vec::new();
+    let (mut begun, mut first_begun) = (Vec::new(), Vec::new());
     let mut by_part = Vec::new();
     let mut overall: (f64, Option<(String, f64)>) = (f64::NEG_INFINITY, None);
     let mut at = 0;
@@ -364,11 +371,13 @@ pub fn replay(
             d.scored(&mut watch, name, w, s);
         }
         at += n;
-        let n = (d.events.drain(..))
+        let begins: Vec<u64> = (d.events.drain(..))
             .filter(|e| e.state == DeviationState::Begin)
-            .count();
-        if n > 0 {
-            begun.push((name.clone(), n));
+            .map(|e| e.seq)
+            .collect();
+        if let Some(&first) = begins.first() {
+            begun.push((name.clone(), begins.len()));
+            first_begun.push((name.clone(), first));
         }
         if let Some((_, mean)) = &d.peak_at {
             by_part.push((name.clone(), *mean));
@@ -382,6 +391,8 @@ pub fn replay(
         windows: cfg.windows.max(1),
         side: cfg.side,
         begun,
+        first_begun,
+        first_at: Vec::new(),
         peak: overall.0.is_finite().then_some(overall.0),
         peak_at: overall.1,
         by_part,
@@ -390,6 +401,14 @@ pub fn replay(
 }
 
 impl Replay {
+    /// Sets [`Self::first_at`]: `at(part, window)` says where a part's
+    /// window ends, where it can.
+    pub fn locate(&mut self, at: &dyn Fn(&str, u64) -> Option<String>) {
+        self.first_at = (self.first_begun.iter())
+            .filter_map(|(part, k)| Some((part.clone(), at(part, *k)?)))
+            .collect();
+    }
+
     /// The line `eval` prints.
     pub fn line(&self, whence: &str, unit: Option<&str>) -> String {
         let unit = unit.map_or(String::new(), |u| format!(" {u}"));
@@ -440,8 +459,13 @@ impl Replay {
                     k if k > 5 => format!(" and {} more", k - 5),
                     _ => String::new(),
                 };
+                // When the first began: what a user judging the watch
+                // asks first (the walk stood up a service to learn it).
+                let first = self.first_at.first().map_or(String::new(), |(part, at)| {
+                    format!("; the first on {part}'s window ending at {at}")
+                });
                 format!(
-                    "{how}: {total} deviation(s) would begin on these windows ({}{more}){peak}",
+                    "{how}: {total} deviation(s) would begin on these windows ({}{more}{first}){peak}",
                     named.join(", ")
                 )
             }

@@ -401,8 +401,9 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         let parts = fit::parts::counts(&prepared);
         let watch = pipeline::config::DeviationConfig::default();
         let t = pipeline::config::RMSE_MULTIPLE * rmse;
-        let r =
+        let mut r =
             pipeline::deviation::replay(&watch, t, &parts, on.window, &scored.model, &on.target);
+        r.locate(&|part, k| fit::parts::window_end(&prepared, part, k));
         let whence = format!(
             "{} × this held-out RMSE {}",
             pipeline::config::RMSE_MULTIPLE,

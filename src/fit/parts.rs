@@ -93,6 +93,40 @@ pub fn counts(p: &Prepared) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// Where window `k` of part `name` (as [`counts`] names them) ends: its
+/// data row and, with a time column, its time; `None` where the part's
+/// scored rows do not give exactly the windows scored (some left out as
+/// training's).
+pub fn window_end(p: &Prepared, name: &str, k: u64) -> Option<String> {
+    let held_out = !p.valid.is_empty();
+    let (f, _) = (counts(p).into_iter().enumerate()).find(|(_, (n, _))| n == name)?;
+    let file = &p.recordings[f];
+    let rec = &file.recording;
+    let (train, valid) = rec.split(p.validate);
+    let scored = if valid.is_empty() { train } else { valid };
+    let w = p.scored().window;
+    let ends: Vec<usize> = (scored.iter())
+        .filter(|s| s.len() >= w)
+        .flat_map(|s| (0..=s.len() - w).map(move |i| s.start + i + w - 1))
+        .collect();
+    if ends.len() != file.windows[usize::from(held_out)] {
+        return None;
+    }
+    let row = *ends.get(usize::try_from(k).ok()?)?;
+    let time = rec
+        .row_times
+        .get(row)
+        .copied()
+        .flatten()
+        .map_or(String::new(), |t| {
+            format!(
+                ", {}",
+                crate::recording::time::iso(t, rec.time_zone.is_some())
+            )
+        });
+    Some(format!("data row {row}{time}"))
+}
+
 /// A part (with windows enough to judge) where the model does no better
 /// than the truth's own mean there.
 fn over_mean(s: &PartScore) -> bool {

@@ -50,6 +50,13 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     let w = &e["deviation_watch"];
     assert_eq!(w["begun"][0][1].as_u64(), Some(1), "{w}");
     assert!(w["peak"].as_f64().unwrap() > 2.0, "{w}");
+    // Where it began: a window ending some rows after the meter went low
+    // (data row 300), no later than its four windows' mean allows.
+    let at = w["first_at"][0][1].as_str().unwrap();
+    let row: usize = (at.strip_prefix("data row "))
+        .and_then(|r| r.split(',').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{at}"));
+    assert!((300..=300 + 4 * 24).contains(&row), "{w}");
 
     // The watch a user runs: their threshold and side (the meter reads
     // low: watched above, nothing begins; below, it does).
@@ -75,7 +82,8 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     let text = eval_text(&model, &low);
     assert!(
         text.contains("watch      serve --deviation would watch for a mean of truth − translation over 4 windows")
-            && text.contains("1 deviation(s) would begin on these windows"),
+            && text.contains("1 deviation(s) would begin on these windows")
+            && text.contains(&format!("'s window ending at data row {row}")),
         "{text}"
     );
 }

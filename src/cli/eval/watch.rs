@@ -29,7 +29,8 @@ pub(super) fn replay(
     let (t, whence) = cfg.threshold_for(loaded)?;
     let on = prepared.scored();
     let parts = fit::parts::counts(prepared);
-    let r = pipeline::deviation::replay(&cfg, t, &parts, on.window, &scored.model, &on.target);
+    let mut r = pipeline::deviation::replay(&cfg, t, &parts, on.window, &scored.model, &on.target);
+    r.locate(&|part, k| fit::parts::window_end(prepared, part, k));
     Ok((r, whence))
 }
 
