@@ -158,11 +158,20 @@ fn spiky_channels(rec: &Recording, train: &[Segment]) -> (Vec<String>, Doubts) {
         };
         if let Some(s) = Sentinel::find(&values) {
             doubts.filled = true;
+            // Counted in every row read, not the training part's alone
+            // (the held-out part's are scored as data too).
+            let all = (rec.segments.iter())
+                .flat_map(|seg| channel(seg).iter())
+                .filter(|&&v| v == s.value)
+                .count();
+            let count = match all > s.count {
+                true => format!("{all} value(s) ({} of them in the training part)", s.count),
+                false => format!("{} value(s)", s.count),
+            };
             warnings.push(format!(
-                "column {name:?}: {} value(s) are {} (the first at data row {}), far outside its \
+                "column {name:?}: {count} are {} (the first at data row {}), far outside its \
                  other values ({} to {}): a missing-value code? They are trained on as data, and \
                  set its scaling. --missing {} with --skip-bad-rows skips the rows that hold it",
-                s.count,
                 s.value,
                 row(s.first).map_or("?".into(), |r| r.to_string()),
                 s.lo,
@@ -418,6 +427,16 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].starts_with("column \"x\": 1 value(s) are -9999 (the first at data row 700)"));
         assert!(all(&rec(&rows(0, false))).is_empty());
+        // Counted in every row, where the training part holds fewer.
+        let r = rec(&rows(150, false));
+        let (train, _) = r.split(0.63);
+        let codes = (train.iter().flat_map(|s| &s.output))
+            .filter(|&&v| v == -9999.0)
+            .count();
+        assert!((1..150).contains(&codes), "{codes}");
+        let w = warnings(&r, &train, &r.segments, 24).0;
+        let said = format!("column \"y\": 150 value(s) ({codes} of them in the training part) are");
+        assert!(w[0].starts_with(&said), "{w:?}");
         // Said to the verdict too (a model that loses is pointed at it).
         let filled = |text: &str| {
             let r = rec(text);
