@@ -66,8 +66,8 @@ pub struct Watch {
     /// The first seq of the last window taken.
     last: u64,
     /// Mean of truth − translation of each window taken, the last
-    /// `windows`.
-    means: VecDeque<f64>,
+    /// `windows`, and the mean of its square.
+    means: VecDeque<(f64, f64)>,
     /// Deviating now.
     on: bool,
     /// When a window of it was last judged.
@@ -192,15 +192,23 @@ impl Deviations {
         watch.next = Some(s.seq + w as u64);
         watch.last = s.seq;
         let diff = s.live.iter().zip(s.truth);
-        let sum: f64 = diff.map(|(l, t)| f64::from(*t) - f64::from(*l)).sum();
-        watch.means.push_back(sum / s.live.len().max(1) as f64);
+        let (sum, squares) = diff
+            .map(|(l, t)| f64::from(*t) - f64::from(*l))
+            .fold((0.0, 0.0), |(s, q), d| (s + d, q + d * d));
+        let n = s.live.len().max(1) as f64;
+        watch.means.push_back((sum / n, squares / n));
         while watch.means.len() > rule.windows {
             watch.means.pop_front();
         }
         if watch.means.len() < rule.windows {
             return;
         }
-        let mean = watch.means.iter().sum::<f64>() / watch.means.len() as f64;
+        let k = watch.means.len() as f64;
+        let mean = watch.means.iter().map(|m| m.0).sum::<f64>() / k;
+        // The error's root mean square over them: a gain changed (a
+        // bearing seizing doubles a strain's response to temperature)
+        // swings the mean through 0 with the input, while the error stays.
+        let rms = (watch.means.iter().map(|m| m.1).sum::<f64>() / k).sqrt();
         let beyond = rule.beyond(mean);
         if beyond / rule.threshold > self.peak {
             self.peak = beyond / rule.threshold;
@@ -208,7 +216,7 @@ impl Deviations {
         }
         let state = if !watch.on && beyond > rule.threshold {
             DeviationState::Begin
-        } else if watch.on && beyond <= rule.threshold / 2.0 {
+        } else if watch.on && beyond <= rule.threshold / 2.0 && rms <= rule.threshold {
             DeviationState::End
         } else {
             if watch.on {

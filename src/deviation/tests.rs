@@ -128,6 +128,27 @@ fn a_deviation_begins_past_the_threshold_and_ends_within_half() {
     assert!(s.deviating_streams.is_empty());
 }
 
+/// A gain changed (a bearing seizing: the error swings with the input,
+/// through 0): the mean comes back within half the threshold while the
+/// error stays large; the deviation does not end until the error, not only
+/// its mean, is back within the threshold.
+#[test]
+fn a_deviation_whose_error_swings_through_zero_does_not_end() {
+    let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
+    let mut c = CompareSnapshot::default();
+    window(&mut d, &mut w, 0, 3.0);
+    window(&mut d, &mut w, 2, 3.0);
+    assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::Begin, 2)]);
+    for (seq, by) in [(4, -3.0), (6, 3.0), (8, -3.0)] {
+        window(&mut d, &mut w, seq, by); // means 0, root mean square 3
+    }
+    assert!(d.take(&mut c).is_empty(), "no end while the error stays");
+    assert_eq!(c.clone().deviating, 1);
+    window(&mut d, &mut w, 10, 0.5); // mean -1.25, RMS 2.2
+    window(&mut d, &mut w, 12, 0.1); // mean 0.3, RMS 0.36
+    assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::End, 12)]);
+}
+
 /// `below` counts only a truth under its translation, `above` only over;
 /// `both` either.
 #[test]
