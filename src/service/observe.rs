@@ -416,6 +416,8 @@ async fn publish_deviations(route: &Route, client: &Client, truths: &mut Truths)
             wire::DeviationState::Begin => tracing::warn!(
                 pair = %e.pair,
                 stream = %e.stream,
+                seq = e.seq,
+                ts = e.ts,
                 "deviation: truth − translation {:+.4}{unit} mean over its last {} windows, \
                  beyond the threshold {:.4}{unit}",
                 e.mean_difference,
@@ -425,7 +427,10 @@ async fn publish_deviations(route: &Route, client: &Client, truths: &mut Truths)
             wire::DeviationState::End => tracing::info!(
                 pair = %e.pair,
                 stream = %e.stream,
-                "deviation over: truth − translation {:+.4}{unit} mean, within half the threshold",
+                seq = e.seq,
+                ts = e.ts,
+                "deviation over: truth − translation {:+.4}{unit} mean, within half the \
+                 threshold, and the error within it",
                 e.mean_difference
             ),
             wire::DeviationState::Stopped => tracing::info!(
