@@ -66,13 +66,18 @@ pub struct Watch {
     /// The first seq of the last window taken.
     last: u64,
     /// Mean of truth − translation of each window taken, the last
-    /// `windows`, and the mean of its square.
-    means: VecDeque<(f64, f64)>,
+    /// `windows`.
+    means: VecDeque<f64>,
     /// Deviating now.
     on: bool,
     /// When a window of it was last judged.
     judged_at: Option<Instant>,
 }
+
+/// A deviation ends only where none of its last windows' own means lies
+/// beyond this many thresholds (one window's mean, of fewer samples, is
+/// noisier than the mean over the windows the threshold is for).
+const WINDOW_BEYOND: f64 = 2.0;
 
 /// A window this far before the last one taken starts is of a count
 /// started again (a publisher restarted); nearer, it came out of order
@@ -192,23 +197,22 @@ impl Deviations {
         watch.next = Some(s.seq + w as u64);
         watch.last = s.seq;
         let diff = s.live.iter().zip(s.truth);
-        let (sum, squares) = diff
-            .map(|(l, t)| f64::from(*t) - f64::from(*l))
-            .fold((0.0, 0.0), |(s, q), d| (s + d, q + d * d));
-        let n = s.live.len().max(1) as f64;
-        watch.means.push_back((sum / n, squares / n));
+        let sum: f64 = diff.map(|(l, t)| f64::from(*t) - f64::from(*l)).sum();
+        watch.means.push_back(sum / s.live.len().max(1) as f64);
         while watch.means.len() > rule.windows {
             watch.means.pop_front();
         }
         if watch.means.len() < rule.windows {
             return;
         }
-        let k = watch.means.len() as f64;
-        let mean = watch.means.iter().map(|m| m.0).sum::<f64>() / k;
-        // The error's root mean square over them: a gain changed (a
+        let mean = watch.means.iter().sum::<f64>() / watch.means.len() as f64;
+        // Each window's own mean, on the watched side: a gain changed (a
         // bearing seizing doubles a strain's response to temperature)
-        // swings the mean through 0 with the input, while the error stays.
-        let rms = (watch.means.iter().map(|m| m.1).sum::<f64>() / k).sqrt();
+        // swings the mean over windows through 0 with the input, while
+        // window after window lies beyond the threshold.
+        let window_beyond = (watch.means.iter())
+            .map(|&m| rule.beyond(m))
+            .fold(0.0, f64::max);
         let beyond = rule.beyond(mean);
         if beyond / rule.threshold > self.peak {
             self.peak = beyond / rule.threshold;
@@ -216,7 +220,10 @@ impl Deviations {
         }
         let state = if !watch.on && beyond > rule.threshold {
             DeviationState::Begin
-        } else if watch.on && beyond <= rule.threshold / 2.0 && rms <= rule.threshold {
+        } else if watch.on
+            && beyond <= rule.threshold / 2.0
+            && window_beyond <= WINDOW_BEYOND * rule.threshold
+        {
             DeviationState::End
         } else {
             if watch.on {
@@ -314,6 +321,9 @@ pub struct Replay {
     /// Each such part's first deviation: the index, among the part's
     /// windows, of the window that began it.
     pub first_begun: Vec<(String, u64)>,
+    /// Their parts' places among those given (`None`: judged as one).
+    #[serde(skip)]
+    pub first_part: Vec<Option<usize>>,
     /// And where that window ends, as [`Self::locate`] found it (its data
     /// row, its time).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -353,15 +363,14 @@ pub fn replay(
     // Parts that do not add up to the windows: judged as one.
     let n = pred.len().min(truth.len()) / w.max(1);
     let whole = [(String::from("all"), n)];
-    let parts = match parts.iter().map(|(_, k)| k).sum::<usize>() == n {
-        true => parts,
-        false => &whole[..],
-    };
+    let whole_only = parts.iter().map(|(_, k)| k).sum::<usize>() != n;
+    let parts = if whole_only { &whole[..] } else { parts };
     let (mut begun, mut first_begun) = (Vec::new(), Vec::new());
     let mut by_part = Vec::new();
     let mut overall: (f64, Option<(String, f64)>) = (f64::NEG_INFINITY, None);
     let mut at = 0;
-    for (name, n) in parts {
+    let mut first_part = Vec::new();
+    for (index, (name, n)) in parts.iter().enumerate() {
         (d.peak, d.peak_at) = (f64::NEG_INFINITY, None);
         let mut watch = Watch::default();
         for i in 0..*n {
@@ -386,6 +395,7 @@ pub fn replay(
         if let Some(&first) = begins.first() {
             begun.push((name.clone(), begins.len()));
             first_begun.push((name.clone(), first));
+            first_part.push((!whole_only).then_some(index));
         }
         if let Some((_, mean)) = &d.peak_at {
             by_part.push((name.clone(), *mean));
@@ -400,6 +410,7 @@ pub fn replay(
         side: cfg.side,
         begun,
         first_begun,
+        first_part,
         first_at: Vec::new(),
         peak: overall.0.is_finite().then_some(overall.0),
         peak_at: overall.1,
@@ -409,11 +420,11 @@ pub fn replay(
 }
 
 impl Replay {
-    /// Sets [`Self::first_at`]: `at(part, window)` says where a part's
-    /// window ends, where it can.
-    pub fn locate(&mut self, at: &dyn Fn(&str, u64) -> Option<String>) {
-        self.first_at = (self.first_begun.iter())
-            .filter_map(|(part, k)| Some((part.clone(), at(part, *k)?)))
+    /// Sets [`Self::first_at`]: `at(part, window)` says where the window
+    /// of the part (its place among those given) ends, where it can.
+    pub fn locate(&mut self, at: &dyn Fn(usize, u64) -> Option<String>) {
+        self.first_at = (self.first_begun.iter().zip(&self.first_part))
+            .filter_map(|((name, k), part)| Some((name.clone(), at((*part)?, *k)?)))
             .collect();
     }
 

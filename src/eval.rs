@@ -33,7 +33,7 @@ pub use crate::data::mse;
 
 mod difference;
 mod slow;
-pub use difference::{Difference, SURE_T, per_window};
+pub use difference::{Difference, MATERIAL, SURE_T, per_window};
 pub use slow::ErrorParts;
 mod units;
 mod within;
@@ -193,8 +193,9 @@ pub struct Comparison {
     /// `1 − model NMSE / linear NMSE`: how much of the linear map's error the
     /// model removes (0.15 = 15% lower NMSE; negative = worse).
     pub gain_over_linear: f64,
-    /// The model's error is below both baselines', by more than chance
-    /// where the windows allow the test ([`Difference`]).
+    /// The model's error is below both baselines', by 1% or more
+    /// ([`MATERIAL`]) and by more than chance where the
+    /// windows allow the test ([`Difference`]).
     pub beats_baselines: bool,
     /// It beats both baselines and its NMSE is below 1 (`--strict`'s test,
     /// and what a script deciding whether to deploy it reads).
@@ -427,11 +428,15 @@ impl Comparison {
         {
             // A residual model is its map and a correction: one whose
             // correction adds nothing is the map, worth what the map is.
+            // (Surely lower, but by less than 1%: little, not nothing.)
+            let adds = match self.vs_linear.t.is_some_and(|t| t <= -SURE_T) {
+                true => "adds less than 1% to what the map explains",
+                false => "adds nothing the map leaves beyond chance",
+            };
             format!(
-                "the model serves the linear map: its network adds nothing the map leaves beyond \
-                 chance (NMSE {:.4} against the map's {:.4}{}), and it beats the mean (NMSE {:.4}); \
-                 serve it as the map, or give the network more to learn from (more data, another \
-                 --window)",
+                "the model serves the linear map: its network {adds} (NMSE {:.4} against the \
+                 map's {:.4}{}), and it beats the mean (NMSE {:.4}); serve it as the map, or give \
+                 the network more to learn from (more data, another --window)",
                 self.model.nmse,
                 self.linear_baseline.nmse,
                 self.vs_linear
@@ -455,9 +460,14 @@ impl Comparison {
             let (slight, chance): (Vec<_>, Vec<_>) = baselines
                 .iter()
                 .filter(|(_, b, d)| d.lower_by_chance(self.model.mse, b.mse))
-                .map(|(n, b, d)| (format!("{n}'s {:.5}", b.nmse), *d))
-                .partition(|(_, d)| d.t.is_some_and(|t| t <= -SURE_T));
-            let names = |v: &[(String, &Difference)]| {
+                .partition(|(_, b, _)| !difference::material(self.model.mse, b.mse));
+            let named = |v: Vec<&(&str, &Score, &Difference)>| -> Vec<(String, Difference)> {
+                (v.into_iter())
+                    .map(|(n, b, d)| (format!("{n}'s {:.5}", b.nmse), **d))
+                    .collect()
+            };
+            let (slight, chance) = (named(slight), named(chance));
+            let names = |v: &[(String, Difference)]| {
                 v.iter()
                     .map(|(n, _)| n.as_str())
                     .collect::<Vec<_>>()
@@ -478,16 +488,17 @@ impl Comparison {
                 ));
             }
             if !slight.is_empty() {
+                let t: Vec<String> = (slight.iter())
+                    .filter_map(|(_, d)| d.t.map(t_figure))
+                    .collect();
+                let sure = match t.is_empty() {
+                    true => String::new(),
+                    false => format!(" however sure (t = {})", t.join(" and ")),
+                };
                 lower.push(format!(
-                    "below {} by less than {:.0}%, too little to count as better however sure \
-                     (t = {})",
+                    "below {} by less than {:.0}%, too little to count as better{sure}",
                     names(&slight),
                     100.0 * difference::MATERIAL,
-                    slight
-                        .iter()
-                        .map(|(_, d)| d.t.map_or("?".into(), t_figure))
-                        .collect::<Vec<_>>()
-                        .join(" and "),
                 ));
             }
             let chance = match lower.is_empty() {

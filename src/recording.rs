@@ -286,7 +286,7 @@ impl Recording {
                 .reduce(|date, clock| format!("{date} + {clock}")),
             date_order,
             segments: vec![Segment::default()],
-            read_notes,
+            read_notes: read_notes.clone(),
             ..Default::default()
         };
         let label = |i: usize, name: &str| {
@@ -493,10 +493,10 @@ impl Recording {
             row(byte, r, rec, times, skips)
         };
         if !header {
-            to(first_at, &first)?;
+            to(first_at, &first).map_err(|e| toa5::noted(e, &read_notes))?;
         }
         while let Some((byte, r)) = next()? {
-            to(byte, &r)?;
+            to(byte, &r).map_err(|e| toa5::noted(e, &read_notes))?;
         }
         if parts.is_empty() {
             parts.push((template, Vec::new(), 0));

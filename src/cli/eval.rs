@@ -174,7 +174,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             Some(_) => "",
             None => {
                 "; the deviation watch's threshold is 3 times its held-out RMSE there, so a \
-                 fault smaller than that error goes unseen"
+                 fault whose mean is smaller than 3 times that error goes unseen"
             }
         };
         warn(&mut warned, format!("{why}{watch}"));

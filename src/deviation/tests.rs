@@ -129,9 +129,9 @@ fn a_deviation_begins_past_the_threshold_and_ends_within_half() {
 }
 
 /// A gain changed (a bearing seizing: the error swings with the input,
-/// through 0): the mean comes back within half the threshold while the
-/// error stays large; the deviation does not end until the error, not only
-/// its mean, is back within the threshold.
+/// through 0): the mean comes back within half the threshold while each
+/// window's own mean lies far beyond it; the deviation does not end until
+/// no window's mean lies beyond twice the threshold.
 #[test]
 fn a_deviation_whose_error_swings_through_zero_does_not_end() {
     let (mut d, mut w) = watching(cfg(Some(1.0), 2, Side::Both));
@@ -140,12 +140,12 @@ fn a_deviation_whose_error_swings_through_zero_does_not_end() {
     window(&mut d, &mut w, 2, 3.0);
     assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::Begin, 2)]);
     for (seq, by) in [(4, -3.0), (6, 3.0), (8, -3.0)] {
-        window(&mut d, &mut w, seq, by); // means 0, root mean square 3
+        window(&mut d, &mut w, seq, by); // means 0, each window's 3 away
     }
     assert!(d.take(&mut c).is_empty(), "no end while the error stays");
     assert_eq!(c.clone().deviating, 1);
-    window(&mut d, &mut w, 10, 0.5); // mean -1.25, RMS 2.2
-    window(&mut d, &mut w, 12, 0.1); // mean 0.3, RMS 0.36
+    window(&mut d, &mut w, 10, 0.5); // mean -1.25
+    window(&mut d, &mut w, 12, 0.1); // mean 0.3, each window's within
     assert_eq!(states(&d.take(&mut c)), vec![(DeviationState::End, 12)]);
 }
 

@@ -150,6 +150,13 @@ impl ErrorParts {
         ))
     }
 
+    /// Whether the model follows a fifth of the truth's variation within
+    /// windows (one that follows none, still training, has the signal's
+    /// own level for its bias, which says nothing of the data).
+    pub fn follows(&self) -> bool {
+        self.within_followed >= FOLLOWS
+    }
+
     /// Whether the verdict should point at [`Self::warning`].
     pub fn mostly_slow(&self, nmse: f64) -> bool {
         nmse >= POOR

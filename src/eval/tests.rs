@@ -9,6 +9,17 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     assert_eq!(unit_of("power_kW"), None);
     assert_eq!(unit_of("wind_speed_ms"), None);
     assert_eq!(unit_of("Vorlauf °C"), Some("°C"));
+    // An Onset HOBO export's header: the unit after the comma, the
+    // logger's serials in brackets.
+    let hobo = "Temp, °F (LGR S/N: 20412345, SEN S/N: 20412345)";
+    assert_eq!(unit_of(hobo), Some("°F"));
+    assert_eq!(
+        unit_of("RH, % (LGR S/N: 20412345, SEN S/N: 20412345)"),
+        Some("%")
+    );
+    assert_eq!(unit_of("Abs Pres, kPa (LGR S/N: 1)"), Some("kPa"));
+    assert_eq!(unit_of("Coupler Detached (LGR S/N: 20412345)"), None);
+    assert_eq!(unit_of("Pump 1, north"), None);
     assert_eq!(unit_of("T_°F"), Some("°F"));
     assert_eq!(unit_of("Luft ºC"), Some("ºC"));
     assert_eq!(
@@ -356,9 +367,28 @@ fn a_win_by_a_rounding_is_no_win() {
     assert!(
         residual
             .verdict()
-            .starts_with("the model serves the linear map"),
+            .starts_with("the model serves the linear map: its network adds less than 1%"),
         "{}",
         residual.verdict()
+    );
+    // Too few windows to test: still too little, not chance.
+    let few = Windows {
+        window: w,
+        input: valid.input[..12 * w].to_vec(),
+        target: valid.target[..12 * w].to_vec(),
+    };
+    let c = Comparison::new(
+        &few,
+        &nudged(1e-3)[..12 * w],
+        &mean[..12 * w],
+        &linear[..12 * w],
+    )
+    .unwrap();
+    assert!(c.vs_linear.t.is_none() && !c.beats_baselines, "{c:?}");
+    let v = c.verdict();
+    assert!(
+        v.contains("by less than 1%, too little to count as better") && !v.contains("chance"),
+        "{v}"
     );
     // Nudged a tenth of the way: 19% less error, a win.
     let c = Comparison::new(&valid, &nudged(0.1), &mean, &linear).unwrap();

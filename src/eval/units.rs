@@ -137,6 +137,19 @@ pub fn same_channel(a: &str, b: &str) -> bool {
 /// exports write it: `Vorlauftemperatur [°C]`, `power (kW)`.
 pub fn unit_of(name: &str) -> Option<&str> {
     let name = name.trim_end();
+    // An Onset HOBO export's `Temp, °F (LGR S/N: 20412345, SEN S/N: …)`:
+    // the logger's serials in brackets, the unit after the comma.
+    if let Some(start) = name.rfind(" (")
+        && name.ends_with(')')
+        && name[start..].contains("S/N")
+    {
+        return unit_of(&name[..start]);
+    }
+    if let Some((_, unit)) = name.rsplit_once(", ")
+        && (BARE_UNITS.contains(&unit) || unit.starts_with(['°', 'º']) || unit == "%")
+    {
+        return Some(unit);
+    }
     // `Valve %`, `Load%`.
     if name.ends_with('%') && name.len() > 1 {
         return Some("%");

@@ -93,14 +93,13 @@ pub fn counts(p: &Prepared) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// Where window `k` of part `name` (as [`counts`] names them) ends: its
+/// Where window `k` of recording `f` (in [`counts`]' order) ends: its
 /// data row and, with a time column, its time; `None` where the part's
 /// scored rows do not give exactly the windows scored (some left out as
 /// training's).
-pub fn window_end(p: &Prepared, name: &str, k: u64) -> Option<String> {
+pub fn window_end(p: &Prepared, f: usize, k: u64) -> Option<String> {
     let held_out = !p.valid.is_empty();
-    let (f, _) = (counts(p).into_iter().enumerate()).find(|(_, (n, _))| n == name)?;
-    let file = &p.recordings[f];
+    let file = p.recordings.get(f)?;
     let rec = &file.recording;
     let (train, valid) = rec.split(p.validate);
     let scored = if valid.is_empty() { train } else { valid };
@@ -121,7 +120,7 @@ pub fn window_end(p: &Prepared, name: &str, k: u64) -> Option<String> {
         .map_or(String::new(), |t| {
             format!(
                 ", {}",
-                crate::recording::time::iso(t, rec.time_zone.is_some())
+                crate::recording::time::iso(t, rec.time_zone.is_some() || !rec.time_local)
             )
         });
     Some(format!("data row {row}{time}"))

@@ -450,7 +450,10 @@ fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Optio
     if across.is_none() {
         rec.time_gap_rows.push(row);
     }
-    if rec.time_gap_examples.len() >= SKIPPED_EXAMPLES {
+    // A step back of days is kept among the examples past the first few
+    // (a clock reset after five short outages went unsaid).
+    let reset = step < -iso::RESET;
+    if rec.time_gap_examples.len() >= SKIPPED_EXAMPLES * if reset { 2 } else { 1 } {
         return;
     }
     let (after, between) = across.unzip();
@@ -471,19 +474,7 @@ fn note_gap(rec: &mut Recording, row: usize, from: f64, step: f64, across: Optio
     if let (Some(after), false) = (after, step > 0.0) {
         said.push_str(&format!(" from {after}"));
     }
-    // Its stamps, where they are dates (not seconds since a start).
-    const DATED: f64 = 631_152_000.0; // 1990-01-01
-    let to = from + step;
-    if !rec.time_clock && from.max(to) >= DATED {
-        let zoned = rec.time_zone.is_some();
-        said.push_str(&format!(", {} to {}", iso(from, zoned), iso(to, zoned)));
-        if step < -2.0 * 86_400.0 {
-            said.push_str(
-                " (a logger's clock reset, a battery change? Rows stamped by a clock set back \
-                 lie among their neighbours by those stamps, and --exclude finds them by them)",
-            );
-        }
-    }
+    said.push_str(&iso::gap_stamps(rec, from, step, reset));
     if shifted {
         said.push_str(DST_HINT);
     }
@@ -542,33 +533,6 @@ fn repeating(steps: &[f64], columns: usize) -> Option<String> {
     })
 }
 
-/// A time as a stamp `--exclude` reads back: ISO 8601, to the
-/// millisecond where it has a fraction, `Z` where the file's local stamps
-/// were read in a zone (`zoned`), as written otherwise.
-pub fn iso(seconds: f64, zoned: bool) -> String {
-    // To the millisecond, so that a row of a sub-second recording is not
-    // cut off its stretch.
-    let ms = (seconds * 1000.0).round() as i64;
-    let Ok(at) = jiff::Timestamp::from_second(ms.div_euclid(1000)) else {
-        return format!("{seconds}");
-    };
-    let fraction = match ms.rem_euclid(1000) {
-        0 => String::new(),
-        f => format!(".{f:03}"),
-    };
-    let wall = jiff::tz::TimeZone::UTC.to_datetime(at);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{}",
-        wall.year(),
-        wall.month(),
-        wall.day(),
-        wall.hour(),
-        wall.minute(),
-        wall.second(),
-        if zoned { "Z" } else { "" }
-    )
-}
-
 /// `5.0 h`, `12 min`, `90 s`: a gap's length for people.
 pub(crate) fn span(seconds: f64) -> String {
     let a = seconds.abs();
@@ -620,7 +584,9 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 mod clock;
+mod iso;
 pub(super) use clock::{hour_number, hours_column, stamp_refusal};
+pub use iso::iso;
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,9 @@ pub(super) fn read(text: &mut Cow<'_, [u8]>) -> Option<Toa5> {
     let mut changes = Vec::new();
     if later.is_empty() {
         for i in [0, 2, 3] {
-            comment(text.to_mut(), lines[i].start);
+            if let Some(line) = lines.get(i) {
+                comment(text.to_mut(), line.start);
+            }
         }
         return Some(Toa5 { units, changes });
     }
@@ -91,11 +93,30 @@ pub(super) fn read(text: &mut Cow<'_, [u8]>) -> Option<Toa5> {
     Some(Toa5 { units, changes })
 }
 
-/// Whether a TOA5 block's first line starts at byte `at`.
+/// A row refused after a later block: the block's change said with it
+/// (a column the new table lacks reads empty, and the line's own cells
+/// do not show why).
+pub(super) fn noted(e: crate::error::Error, changes: &[String]) -> crate::error::Error {
+    match e {
+        crate::error::Error::Data(why) if !changes.is_empty() => crate::error::Error::Data(
+            format!("{why} (the file's tables changed: {})", changes.join("; ")),
+        ),
+        e => e,
+    }
+}
+
+/// Whether a TOA5 block's first line starts at byte `at`: `TOA5` and the
+/// logger's seven fields (station, model, serial, OS, program, its
+/// signature, the table), not a data row whose first cell reads `TOA5`.
 fn block_at(text: &[u8], at: usize) -> bool {
     let rest = &text[at.min(text.len())..];
-    rest.starts_with(b"\"TOA5\"") || rest.starts_with(b"TOA5,")
+    let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+    (rest.starts_with(b"\"TOA5\"") || rest.starts_with(b"TOA5,"))
+        && cells(line).is_some_and(|c| c.len() >= FIELDS)
 }
+
+/// Fields of a TOA5 file's first line.
+const FIELDS: usize = 8;
 
 /// Every line's bytes, its line end included.
 fn lines(text: &[u8]) -> Vec<std::ops::Range<usize>> {
@@ -189,17 +210,24 @@ fn change(line: usize, rows: usize, (names, units): Pair, (now, now_units): Pair
     if !units_changed.is_empty() {
         what.push(format!("changes units: {}", units_changed.join(", ")));
     }
-    let rows_said = format!("{rows} row{}", if rows == 1 { "" } else { "s" });
+    let rows_said = match rows {
+        0 => "no rows follow it".to_string(),
+        1 => "the 1 row after it".to_string(),
+        n => format!("the {n} rows after it"),
+    };
     if what.is_empty() {
         return format!(
-            "line {line}: the logger's header again, of the same table ({rows_said} after it): \
-             two downloads joined? Overlapping times are said as the time going back"
+            "line {line}: the logger's header again, of the same table ({rows_said}): two \
+             downloads joined? Overlapping times are said as the time going back"
         );
     }
     format!(
-        "line {line}: a new TOA5 header (the logger's program changed): its table {}; the \
-         {rows_said} after it are read by the columns' names",
-        what.join("; ")
+        "line {line}: a new TOA5 header (the logger's program changed): its table {}; {}",
+        what.join("; "),
+        match rows {
+            0 => rows_said,
+            _ => format!("{rows_said} are read by the columns' names"),
+        }
     )
 }
 
@@ -246,6 +274,10 @@ mod tests {
         assert_eq!(r.input_unit.as_deref(), Some("Deg C"));
         assert!(r.read_as().contains("TOA5"), "{}", r.read_as());
         assert!(r.read_notes.is_empty(), "{:?}", r.read_notes);
+        // Cut short after its units (a download stopped): read, no rows.
+        let short: String = text.split_inclusive('\n').take(3).collect();
+        let e = Recording::from_bytes(short.as_bytes(), path, &opts).unwrap_err();
+        assert!(e.to_string().contains("no data rows"), "{e}");
         // Without the logger's line it is an ordinary file (its units row
         // is not a number).
         let plain = text.split_once('\n').unwrap().1;
@@ -303,6 +335,17 @@ mod tests {
         let text2 = text.replace(second, &lacking);
         let r = Recording::from_bytes(text2.as_bytes(), path, &opts).unwrap();
         assert_eq!((r.rows, r.skipped), (2, 2), "{r:?}");
+        let strict = CsvOptions {
+            skip_bad_rows: false,
+            ..opts.clone()
+        };
+        let e = Recording::from_bytes(text2.as_bytes(), path, &strict).unwrap_err();
+        assert!(
+            e.to_string().contains("line 11: column \"Strain_3\"")
+                && e.to_string()
+                    .contains("(the file's tables changed: line 7: a new TOA5 header"),
+            "{e}"
+        );
         assert!(
             r.read_notes[0].contains("lacks \"Strain_3\" (empty cells in its rows)"),
             "{:?}",

@@ -74,7 +74,9 @@ pub(super) fn score(
         w,
     );
     let ours = scored.comparison.model.mse;
-    let better = vs_model.model_wins(theirs.mse, ours);
+    // (Surely lower, however little: the 1% a model needs to beat a
+    // baseline is no test of which of two models errs less.)
+    let better = theirs.mse < ours && vs_model.t.is_none_or(|t| t <= -pipeline::eval::SURE_T);
     let worse = ours < theirs.mse && vs_model.t.is_none_or(|t| t >= pipeline::eval::SURE_T);
     let mut warnings = Vec::new();
     // Its own training rows among those scored: its score leans optimistic.

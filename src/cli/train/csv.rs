@@ -360,7 +360,7 @@ pub(crate) fn data_line(
             let said = &r.time_gap_examples[..r.time_gap_examples.len().min(GAPS_SAID)];
             let more = match n.saturating_sub(said.len()) {
                 0 => String::new(),
-                m => format!("; {m} more in the report"),
+                m => format!("; {m} more"),
             };
             format!(
                 ", split at {n} gap(s) in {t:?} ({}{more}){cadence}",
@@ -368,9 +368,13 @@ pub(crate) fn data_line(
             )
         }
     };
-    let skipped = match r.excluded + r.excluded_skipped {
-        0 => skipped,
-        n => format!("{skipped}, {n} rows left out (--exclude)"),
+    let skipped = match (r.excluded + r.excluded_skipped, r.excluded_skipped) {
+        (0, _) => skipped,
+        (n, 0) => format!("{skipped}, {n} rows left out (--exclude)"),
+        (n, bad) => format!(
+            "{skipped}, {n} rows left out (--exclude; {bad} of them with bad cells, not among \
+             the rows counted)"
+        ),
     };
     let held = format!("{} held out{from}{skipped}{gaps}", f.validation_rows);
     // `--rows-of`: one topic's rows among several topics'.
@@ -443,6 +447,10 @@ pub(crate) fn slow_error(
         .recordings
         .iter()
         .find_map(|f| f.recording.time_step);
+    // An undertrained model's bias is its own, not the data's level.
+    if c.still_improving && !c.error_parts.follows() {
+        return None;
+    }
     (c.error_parts).warning(c.model.nmse, window, step, unit(prepared))
 }
 

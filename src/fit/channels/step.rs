@@ -46,18 +46,24 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
         let Some(usual) = usual_step(&v) else {
             continue;
         };
-        let mut found: Vec<(usize, f64, f64)> = Vec::new();
+        // The other channel's own usual step: where it jumps too, near
+        // the same row, the step is its (a setpoint, a load test's level).
+        let usual_o = usual_step(&o).unwrap_or(0.0);
+        // (row index, the step, the other's move, the line fitted before)
+        let mut found: Vec<(usize, f64, f64, (f64, f64))> = Vec::new();
         let mut k = side;
         while k + side <= v.len() {
             let jump = v[k] - v[k - 1];
-            if jump.abs() < JUMP * usual {
+            let other_jumps = (k.saturating_sub(side).max(1)..(k + side).min(o.len()))
+                .any(|i| (o[i] - o[i - 1]).abs() >= JUMP * usual_o);
+            if jump.abs() < JUMP * usual || other_jumps {
                 k += 1;
                 continue;
             }
             // The channel less what the other explains of it (a line
             // fitted on the rows before): a setpoint's step moves both.
             // (Not across a step found before: its offset is no slope.)
-            let since = found.last().map_or(0, |&(f, ..)| f);
+            let since = found.last().map_or(0, |f| f.0);
             let before = k.saturating_sub(LONG * side).max(since)..k;
             let (a, b) = line(&o[before.clone()], &v[before]);
             let rest: Vec<f64> = (v.iter().zip(&o)).map(|(v, o)| v - a - b * o).collect();
@@ -72,16 +78,37 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
                 && far * jump > 0.0
                 && far.abs() >= 0.5 * near.abs();
             if stays {
-                found.push((k, near, shift(side, &o)));
+                found.push((k, near, shift(side, &o), (a, b)));
                 k += side;
             } else {
                 k += 1;
             }
         }
+        // A jump the next one undoes (to within a quarter) is a stop that
+        // came back (a trip, an outage at 0): said of stretches, not here.
+        // (Judged on the first one's line: the level after the second
+        // against the level before the first.)
+        let undoes = |i: usize, j: usize| {
+            let ((ki, step, _, (a, b)), kj) = (found[i], found[j].0);
+            let level = |r: std::ops::Range<usize>| {
+                let rest: Vec<f64> = r.map(|t| v[t] - a - b * o[t]).collect();
+                median(&rest)
+            };
+            let back = level(kj..(kj + side).min(v.len())) - level(ki.saturating_sub(side)..ki);
+            back.abs() < 0.25 * step.abs()
+        };
+        let undone: Vec<bool> = (0..found.len())
+            .map(|i| {
+                (i + 1 < found.len() && undoes(i, i + 1))
+                    || i.checked_sub(1).is_some_and(|j| undoes(j, i))
+            })
+            .collect();
+        let mut undone = undone.into_iter();
+        found.retain(|_| !undone.next().unwrap_or(false));
         if found.is_empty() || found.len() > FEW {
             continue;
         }
-        for (k, near, input) in found {
+        for (k, near, input, _) in found {
             let (before, at) = (rows[k - 1].0, rows[k].0);
             let stamp = |row: usize| {
                 let t = rec.row_times.get(row).copied().flatten()?;
@@ -160,8 +187,8 @@ mod tests {
     /// A bridge's strain follows the deck's temperature; its gauge is
     /// re-zeroed (-310) two thirds of the way in: said, with the stamps
     /// and the --exclude that trains on the rows since. A trip to 0 that
-    /// comes back hours later, a setpoint step the input makes too, and
-    /// traffic spikes are not steps.
+    /// comes back 400 rows later, a setpoint step the input makes too, a load
+    /// test's levels, and traffic spikes are not steps.
     #[test]
     fn a_gauge_re_zeroed_is_said_and_a_stop_or_a_step_of_both_is_not() {
         let write = |zero: Option<usize>, trip: bool, both: bool| {
@@ -179,7 +206,7 @@ mod tests {
                 if zero.is_some_and(|z| k >= z) {
                     strain -= 310.0;
                 }
-                if trip && (1500..1540).contains(&k) {
+                if trip && (1500..1900).contains(&k) {
                     strain = 0.0;
                 }
                 let (d, h, m) = (k / 144, (k % 144) / 6, (k % 6) * 10);
@@ -207,13 +234,29 @@ mod tests {
             "{said:?}"
         );
         assert!(steps(&write(None, false, false), 24).is_empty());
-        assert!(
-            steps(&write(None, true, false), 24).is_empty(),
-            "a trip comes back"
-        );
+        let trip = steps(&write(None, true, false), 24);
+        assert!(trip.is_empty(), "a trip comes back: {trip:?}");
         assert!(
             steps(&write(None, false, true), 24).is_empty(),
             "the input stepped too"
         );
+        // A load test's levels: both channels step, twice, the input
+        // flat between.
+        let mut text = String::from("t,load,power\n");
+        let mut rng = crate::rng::Rng::new(3);
+        for k in 0..4500usize {
+            let load = [100.0, 250.0, 180.0][k / 1500] + rng.normal();
+            let power = 0.2 * load + 5.0 + 0.3 * rng.normal();
+            text += &format!("{},{load:.3},{power:.3}\n", 1_700_000_000 + 10 * k);
+        }
+        let opts = CsvOptions {
+            input: Column::Name("load".into()),
+            output: Column::Name("power".into()),
+            time: vec![Column::Name("t".into())],
+            ..Default::default()
+        };
+        let r =
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap();
+        assert!(steps(&r, 24).is_empty(), "{:?}", steps(&r, 24));
     }
 }

@@ -338,7 +338,7 @@ mod tests {
             w[0].starts_with("column \"y\": holds ")
                 && w[0].contains("for 255 rows in a row")
                 && w[0].contains("where it usually holds a value for 15 rows")
-                && w[0].ends_with("(--exclude '1970-01-01T19:45:00..1970-01-01T23:59:00')"),
+                && w[0].ends_with("(--exclude '1970-01-01T19:45:00Z..1970-01-01T23:59:00Z')"),
             "{w:?}"
         );
         assert!(stuck_channels(&rows(false, false)).is_empty());

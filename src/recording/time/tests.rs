@@ -626,4 +626,20 @@ fn a_clock_reset_is_said_with_its_stamps() {
         "{:?}",
         r.time_gap_examples
     );
+    // Back three days into the file's own span: overlapping rows.
+    let mut text = String::from("t,x,y\n");
+    for k in 0..20 {
+        let day = if k < 10 { 10 + k } else { k + 5 };
+        text += &format!("2026-02-{day:02} 09:00:00,{k},{k}\n");
+    }
+    let r = read(&text, &["t"]).unwrap();
+    let back = r
+        .time_gap_examples
+        .iter()
+        .find(|e| e.contains("goes back"))
+        .unwrap();
+    assert!(
+        back.contains("rows that overlap earlier ones") && !back.contains("clock reset"),
+        "{back}"
+    );
 }
