@@ -121,6 +121,18 @@ pub fn prepare(
             }
         }
     }
+    // A channel named that is in another file given: two loggers' files,
+    // one channel each (the closest name in this file was the other
+    // channel, which a "did you mean" offered).
+    for (rec, path) in read.iter_mut().zip(files) {
+        if let Err(crate::error::Error::Data(why)) = rec {
+            for c in [&csv.input, &csv.output] {
+                if let Some(note) = elsewhere::note(c, why, path, files) {
+                    why.push_str(&note);
+                }
+            }
+        }
+    }
     let read: Vec<Result<Recording>> = (read.into_iter())
         .flat_map(|r| match r {
             Ok(all) => all.into_iter().map(Ok).collect(),
@@ -433,6 +445,7 @@ pub fn fit_scaling(p: &Prepared, method: ScaleMethod) -> Result<Scaling> {
 }
 
 mod channels;
+mod elsewhere;
 mod figures;
 mod magnitudes;
 mod overlap;
