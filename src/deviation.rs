@@ -338,6 +338,10 @@ pub struct Replay {
     pub by_part: Vec<(String, f64)>,
     /// Rows a window holds.
     pub rows: usize,
+    /// The recording's time step (seconds), where it has one: the watch's
+    /// span said in time too (set by whoever prints the line).
+    #[serde(skip)]
+    pub step_s: Option<f64>,
 }
 
 /// Replays the watch over scored windows (`pred`, `truth`: row-major
@@ -412,6 +416,7 @@ pub fn replay(
         first_begun,
         first_part,
         first_at: Vec::new(),
+        step_s: None,
         peak: overall.0.is_finite().then_some(overall.0),
         peak_at: overall.1,
         by_part,
@@ -436,9 +441,14 @@ impl Replay {
             Side::Below => "below",
             Side::Above => "above",
         };
+        // (96 rows of 15 minutes: a day; four of them, four days.)
+        let span = self.step_s.map_or(String::new(), |s| {
+            let all = s * (self.windows * self.rows) as f64;
+            format!(", {} in all", crate::recording::time::span(all))
+        });
         let how = format!(
             "serve --deviation would watch for a mean of truth − translation over {} windows \
-             ({} rows each, sharing none) beyond {}{unit} {side} ({whence})",
+             ({} rows each, sharing none{span}) beyond {}{unit} {side} ({whence})",
             self.windows,
             self.rows,
             crate::eval::significant(self.threshold)

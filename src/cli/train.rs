@@ -404,6 +404,7 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         let mut r =
             pipeline::deviation::replay(&watch, t, &parts, on.window, &scored.model, &on.target);
         r.locate(&|part, k| fit::parts::window_end(&prepared, part, k));
+        r.step_s = (prepared.recordings.iter()).find_map(|f| f.recording.time_step);
         let whence = format!(
             "{} × this held-out RMSE {}",
             pipeline::config::RMSE_MULTIPLE,

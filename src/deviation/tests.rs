@@ -283,3 +283,26 @@ fn long_windows_are_judged_and_skipped_windows_keep_the_watch() {
     assert!(!w.unjudged_for(std::time::Duration::from_millis(10)));
     assert!(d.take(c).is_empty());
 }
+
+/// `eval`'s line says the watch's span in time where the recording has a
+/// time step (4 windows of 4 rows of 15 minutes: four hours), and where
+/// the first deviation's window ends, as located.
+#[test]
+fn the_replay_line_says_the_span_in_time_and_where_it_began() {
+    let cfg = cfg(None, 4, Side::Both);
+    let (w, n) = (4, 100);
+    let truth: Vec<f32> = (0..w * n)
+        .map(|i| if i >= 40 * w { 5.0 } else { 0.0 })
+        .collect();
+    let pred = vec![0.0f32; w * n];
+    let mut r = replay(&cfg, 1.0, &[("a.csv".into(), n)], w, &pred, &truth);
+    assert_eq!(r.first_begun, vec![("a.csv".to_string(), 40)]);
+    r.locate(&|part, k| (part == 0).then(|| format!("data row {}", k + 3)));
+    r.step_s = Some(900.0);
+    let line = r.line("given", None);
+    assert!(
+        line.contains("(4 rows each, sharing none, 4.0 h in all)")
+            && line.contains("the first on a.csv's window ending at data row 43"),
+        "{line}"
+    );
+}

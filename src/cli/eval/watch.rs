@@ -31,6 +31,7 @@ pub(super) fn replay(
     let parts = fit::parts::counts(prepared);
     let mut r = pipeline::deviation::replay(&cfg, t, &parts, on.window, &scored.model, &on.target);
     r.locate(&|part, k| fit::parts::window_end(prepared, part, k));
+    r.step_s = (prepared.recordings.iter()).find_map(|f| f.recording.time_step);
     Ok((r, whence))
 }
 
