@@ -159,6 +159,11 @@ impl Recording {
             )));
         }
         let time = opts.time.iter().map(resolve).collect::<Result<Vec<_>>>()?;
+        let zone = (opts.time_zone.is_none()).then(|| time.first()).flatten();
+        let named = zone
+            .and_then(|(_, n)| Zone::in_name(n))
+            .map(|z| opts.zoned(z));
+        let opts = named.as_ref().unwrap_or(opts);
         // A channel that is the time column (`publish --time-column t`
         // without `--input` read column 0, the stamps, and sent them).
         let stamps: Vec<usize> = time.iter().map(|(t, _)| *t).collect();

@@ -125,3 +125,13 @@ impl Default for CsvOptions {
         }
     }
 }
+
+impl CsvOptions {
+    /// The same options, reading local stamps in `zone`.
+    pub fn zoned(&self, zone: super::Zone) -> Self {
+        Self {
+            time_zone: Some(zone),
+            ..self.clone()
+        }
+    }
+}

@@ -35,6 +35,36 @@ impl Zone {
             })
     }
 
+    /// The fixed offset a time column's name gives, as an Onset HOBO
+    /// export's `Date Time, GMT-05:00` does (its stamps carry none).
+    pub fn in_name(column: &str) -> Option<Self> {
+        let at = column.find("GMT").or_else(|| column.find("UTC"))? + 3;
+        let rest = column[at..].trim_start();
+        let sign = match rest.chars().next()? {
+            '+' => 1,
+            '-' | '−' => -1,
+            _ => return None,
+        };
+        let digits: String = rest
+            .chars()
+            .skip(1)
+            .take_while(|c| c.is_ascii_digit() || *c == ':')
+            .collect();
+        let (h, m) = digits.split_once(':').unwrap_or((&digits, "0"));
+        let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+        if h > 14 || m > 59 {
+            return None;
+        }
+        let offset = Offset::from_seconds(sign * (h * 3600 + m * 60)).ok()?;
+        Some(Zone {
+            name: format!(
+                "UTC{}{h:02}:{m:02} (from {column:?})",
+                if sign < 0 { '-' } else { '+' }
+            ),
+            tz: TimeZone::fixed(offset),
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -79,6 +109,39 @@ mod tests {
     /// UTC: winter +1 h, summer +2 h; the skipped hour read with winter's
     /// offset; the repeated hour's first pass, then its second once a row
     /// of the first came before.
+    /// An Onset HOBO export's time column, `Date Time, GMT-05:00`: its
+    /// stamps are read in that offset (as `--time-zone` would), unless a
+    /// zone is given; a name without an offset reads as UTC, as before.
+    #[test]
+    fn an_offset_in_the_time_columns_name_is_the_stamps() {
+        use crate::recording::{Column, CsvOptions, Recording};
+        let z = Zone::in_name("Date Time, GMT-05:00").unwrap();
+        assert!(z.name().starts_with("UTC-05:00"), "{}", z.name());
+        assert!(Zone::in_name("Time, GMT+05:30").is_some());
+        assert!(Zone::in_name("Date Time").is_none() && Zone::in_name("GMT").is_none());
+        let mut text = String::from("\"#\",\"Date Time, GMT-05:00\",x,y\n");
+        for k in 0..30 {
+            text += &format!("{},04/15/26 {:02}:00:00 AM,{k},{k}\n", k + 1, 1 + k % 11);
+        }
+        let read = |zone: Option<&str>| {
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                time: vec![Column::Name("Date Time, GMT-05:00".into())],
+                time_zone: zone.map(|z| Zone::parse(z).unwrap()),
+                ..Default::default()
+            };
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("hobo.csv"), &opts).unwrap()
+        };
+        // 2026-04-15 01:00 at UTC-5 is 06:00 UTC.
+        let day = 20_558.0 * 86_400.0;
+        let r = read(None);
+        assert_eq!(r.row_times[0], Some(day + 6.0 * 3600.0), "{r:?}");
+        assert!(r.read_as().contains("UTC-05:00"), "{}", r.read_as());
+        let given = read(Some("UTC"));
+        assert_eq!(given.row_times[0], Some(day + 3600.0));
+    }
+
     #[test]
     fn berlins_wall_clock_is_read_as_its_instants() {
         let z = Zone::parse(" Europe/Berlin ").unwrap();
