@@ -175,6 +175,16 @@ impl Dataset {
     }
 }
 
+/// The median of `v`, reordered in place (NaN where it is empty).
+pub fn median_in_place(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
 /// Mean squared error between two equally long slices.
 pub fn mse(a: &[f32], b: &[f32]) -> f64 {
     debug_assert_eq!(a.len(), b.len());

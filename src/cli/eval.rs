@@ -166,18 +166,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     // Said on stderr as they come, and in --json's `warnings`.
     let mut warned: Vec<String> = Vec::new();
     a.rec.say_large_files();
-    // What retrain judged, said again: a model it would not serve scores
-    // well on another period now and then (the walk's, trained across a
-    // re-zeroed gauge), and its held-out RMSE sets the watch's threshold.
-    if let Some(why) = loaded.baseline_warning() {
-        let watch = match a.deviation {
-            Some(_) => "",
-            None => {
-                "; the deviation watch's threshold is 3 times its held-out RMSE there, so a \
-                 fault whose mean is smaller than 3 times that error goes unseen"
-            }
-        };
-        warn(&mut warned, format!("{why}{watch}"));
+    if let Some(why) = trained::rejected(loaded, a.deviation.is_some()) {
+        warn(&mut warned, why);
     }
     // A stream column taken from training that this recording lacks (one
     // device's export scored by a model of several): read as one device's

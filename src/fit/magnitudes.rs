@@ -197,9 +197,7 @@ fn range(levels: &[f64]) -> String {
 
 /// The median of `v` (non-empty).
 fn median(mut v: Vec<f64>) -> f64 {
-    let mid = v.len() / 2;
-    v.select_nth_unstable_by(mid, f64::total_cmp);
-    v[mid]
+    crate::data::median_in_place(&mut v)
 }
 
 /// The median of the finite values and their spread (the half-width of

@@ -97,3 +97,19 @@ pub(super) fn other_columns<'a>(
         })
         .collect()
 }
+
+/// What retrain judged of a model it would not serve, said again by
+/// `eval`: such a model scores well on another period now and then (one
+/// trained across a re-zeroed gauge did), and its held-out RMSE sets the
+/// watch's threshold, unless one is `given`.
+pub(super) fn rejected(loaded: &pipeline::LoadedModel, given: bool) -> Option<String> {
+    let why = loaded.baseline_warning()?;
+    let watch = match given {
+        true => "",
+        false => {
+            "; the deviation watch's threshold is 3 times its held-out RMSE there, so a fault \
+             whose mean is smaller than 3 times that error goes unseen"
+        }
+    };
+    Some(format!("{why}{watch}"))
+}

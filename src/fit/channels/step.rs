@@ -6,6 +6,7 @@
 //! and the verdict advised "more data, longer training" while 80% of the
 //! held-out error was that offset. The user knows the date: said with it.
 
+use crate::data::median_in_place;
 use crate::eval::significant;
 use crate::recording::Recording;
 
@@ -59,9 +60,11 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
         let mut k = side;
         while k + side <= v.len() {
             let jump = v[k] - v[k - 1];
-            let other_jumps = (k.saturating_sub(side).max(1)..(k + side).min(o.len()))
-                .any(|i| (o[i] - o[i - 1]).abs() >= JUMP * usual_o);
-            if jump.abs() < JUMP * usual || other_jumps {
+            let other_jumps = || {
+                (k.saturating_sub(side).max(1)..(k + side).min(o.len()))
+                    .any(|i| (o[i] - o[i - 1]).abs() >= JUMP * usual_o)
+            };
+            if jump.abs() < JUMP * usual || other_jumps() {
                 k += 1;
                 continue;
             }
@@ -71,15 +74,20 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
             let since = found.last().map_or(0, |f| f.0);
             let before = k.saturating_sub(LONG * side).max(since)..k;
             let (a, b) = line(&o[before.clone()], &v[before.clone()]);
-            let rest: Vec<f64> = (v.iter().zip(&o)).map(|(v, o)| v - a - b * o).collect();
-            // How far what the line leaves strays before (a power curve's
-            // bend and a turbine's stops leave much; a gauge's noise little).
-            let strays = spread(&rest[before]);
-            // The median of `span` rows after less that of `span` before.
-            let shift = |span: usize, of: &[f64]| {
-                median(&of[k..(k + span).min(of.len())]) - median(&of[k.saturating_sub(span)..k])
+            // What the line leaves, on the rows the shifts below read.
+            let lo = k.saturating_sub(LONG * side);
+            let hi = (k + LONG * side).min(v.len());
+            let rest: Vec<f64> = (lo..hi).map(|t| v[t] - a - b * o[t]).collect();
+            // How far it strays before (a power curve's bend and a
+            // turbine's stops leave much; a gauge's noise little).
+            let strays = spread(&rest[before.start - lo..k - lo]);
+            // The median of `span` rows after less that of `span` before
+            // (`of` starting at row `from`).
+            let shift = |span: usize, of: &[f64], from: usize| {
+                let (at, end) = (k - from, (k + span).min(from + of.len()) - from);
+                median(&of[at..end]) - median(&of[k.saturating_sub(span) - from..at])
             };
-            let (near, far) = (shift(side, &rest), shift(LONG * side, &rest));
+            let (near, far) = (shift(side, &rest, lo), shift(LONG * side, &rest, lo));
             // It stays, near and far.
             let stays = near * jump > 0.0
                 && near.abs() >= STRAYS * strays
@@ -87,7 +95,7 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
                 && far * jump > 0.0
                 && far.abs() >= 0.5 * near.abs();
             if stays {
-                found.push((k, near, shift(side, &o), (a, b)));
+                found.push((k, near, shift(side, &o, 0), (a, b)));
                 k += side;
             } else {
                 k += 1;
@@ -185,15 +193,6 @@ fn line(x: &[f64], y: &[f64]) -> (f64, f64) {
 
 fn median(v: &[f64]) -> f64 {
     median_in_place(&mut v.to_vec())
-}
-
-fn median_in_place(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mid = v.len() / 2;
-    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
 }
 
 #[cfg(test)]
