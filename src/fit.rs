@@ -127,7 +127,8 @@ pub fn prepare(
     for (rec, path) in read.iter_mut().zip(files) {
         if let Err(crate::error::Error::Data(why)) = rec {
             for c in [&csv.input, &csv.output] {
-                if let Some(note) = elsewhere::note(c, why, path, files) {
+                if let Some(note) = elsewhere::note(c, why, path, files, &csv) {
+                    elsewhere::no_guess(why);
                     why.push_str(&note);
                 }
             }

@@ -50,6 +50,9 @@ enum Command {
     Retrain(RetrainArgs),
     /// Measure a model's accuracy and draw the translation figure.
     Eval(EvalArgs),
+    /// Join two loggers' files (one channel each) on their time stamps into
+    /// one recording: each output row with the input's latest value.
+    Join(cli::join::JoinArgs),
     /// What a model file says about itself (pair, window, scaling, how it
     /// was trained and scored) and how `serve` takes it, as JSON.
     Info(cli::info::InfoArgs),
@@ -260,6 +263,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Retrain(a) => on_training_stack(move || retrain(&models_dir, a)),
         Command::Eval(a) => evaluate(&models_dir, a),
+        Command::Join(a) => cli::join::join(&a),
         Command::Info(a) => cli::info::info(&models_dir, &a),
         Command::Translate(a) => {
             let loaded = load_model(&models_dir, &a.model)?;

@@ -4,6 +4,7 @@
 pub(crate) mod bench;
 pub(crate) mod eval;
 pub(crate) mod info;
+pub(crate) mod join;
 pub(crate) mod nats;
 pub(crate) mod serve;
 pub(crate) mod tail;

@@ -4,12 +4,14 @@
 //! recording is, and where the column is, is what the user needs.
 
 /// Where a read of `path` failed for want of column `c` that another of
-/// `files` names in its first lines: said, with what a recording is.
+/// `files` names in its first lines: said, with what a recording is and
+/// the `pipeline join` that makes one of them.
 pub(super) fn note(
     c: &crate::recording::Column,
     why: &str,
     path: &std::path::Path,
     files: &[std::path::PathBuf],
+    opts: &crate::recording::CsvOptions,
 ) -> Option<String> {
     let crate::recording::Column::Name(name) = c else {
         return None;
@@ -24,10 +26,52 @@ pub(super) fn note(
     })?;
     Some(format!(
         ". {name:?} is a column of {}: each --data file is a recording of both channels, \
-         the input's and the output's, on one clock; two loggers' files (one channel each) must \
-         first be joined into one file on their time stamps, which pipeline does not do",
-        other.display()
+         the input's and the output's, on one clock; two loggers' files (one channel each) are \
+         joined on their time stamps first: {}",
+        other.display(),
+        join_command(files, opts)
     ))
+}
+
+/// The reader's guess (` (did you mean "…"?)`) dropped from `why`: the
+/// closest name in this file is the other channel, the column is found.
+pub(super) fn no_guess(why: &mut String) {
+    if let Some(at) = why.find(" (did you mean ")
+        && let Some(end) = why[at..].find("?)")
+    {
+        why.replace_range(at..at + end + 2, "");
+    }
+}
+
+/// `pipeline join` of `files` with the reading flags `opts` holds.
+fn join_command(files: &[std::path::PathBuf], opts: &crate::recording::CsvOptions) -> String {
+    let word = |s: &str| crate::recording::shell_word(s);
+    let column = |c: &crate::recording::Column| match c {
+        crate::recording::Column::Name(n) => word(n),
+        crate::recording::Column::Index(i) => i.to_string(),
+    };
+    let mut cmd = String::from("pipeline join");
+    for f in files {
+        cmd += &format!(" --data {}", word(&f.display().to_string()));
+    }
+    cmd += &format!(
+        " --input {} --output {}",
+        column(&opts.input),
+        column(&opts.output)
+    );
+    for t in &opts.time {
+        cmd += &format!(" --time-column {}", column(t));
+    }
+    if opts.time.is_empty() {
+        cmd += " --time-column TIME";
+    }
+    if opts.skip_lines > 0 {
+        cmd += &format!(" --skip-lines {}", opts.skip_lines);
+    }
+    if opts.skip_bad_rows {
+        cmd += " --skip-bad-rows";
+    }
+    cmd + " --out joined.csv"
 }
 
 #[cfg(test)]
@@ -48,21 +92,27 @@ mod tests {
             }
             t
         };
-        std::fs::write(&air, rows("air_temp")).unwrap();
-        std::fs::write(&soil, rows("soil_temp")).unwrap();
+        std::fs::write(&air, rows("temp (S/N 1)")).unwrap();
+        std::fs::write(&soil, rows("temp (S/N 2)")).unwrap();
         let csv = CsvOptions {
-            input: Column::Name("air_temp".into()),
-            output: Column::Name("soil_temp".into()),
+            input: Column::Name("temp (S/N 1)".into()),
+            output: Column::Name("temp (S/N 2)".into()),
             ..Default::default()
         };
         let e = crate::fit::prepare(&[air, soil.clone()], &csv, 0.2, 24)
             .err()
             .unwrap()
             .to_string();
+        assert!(!e.contains("did you mean"), "{e}");
         assert!(
-            e.contains("no column named \"soil_temp\"")
-                && e.contains(&format!("\"soil_temp\" is a column of {}", soil.display()))
-                && e.contains("must first be joined into one file on their time stamps"),
+            e.contains("no column named \"temp (S/N 2)\"")
+                && e.contains(&format!("\"temp (S/N 2)\" is a column of {}", soil.display()))
+                && e.contains(&format!(
+                    "joined on their time stamps first: pipeline join --data {} --data {} \
+                     --input 'temp (S/N 1)' --output 'temp (S/N 2)' --time-column TIME --out joined.csv",
+                    crate::recording::shell_word(&dir.path().join("air.csv").display().to_string()),
+                    crate::recording::shell_word(&soil.display().to_string())
+                )),
             "{e}"
         );
     }

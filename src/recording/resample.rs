@@ -33,6 +33,7 @@ use source::Source;
 pub(super) use hints::flag_span;
 pub(in crate::recording) use hints::long_hint;
 use hints::longest_hold;
+pub use hints::word;
 use stream::{Stream, value_of};
 
 /// Most ticks a recording is read at: `--every 1ms` over a month would be

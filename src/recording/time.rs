@@ -584,7 +584,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 mod clock;
-mod iso;
+pub(crate) mod iso;
 pub(super) use clock::{hour_number, hours_column, stamp_refusal};
 pub use iso::iso;
 

@@ -69,6 +69,22 @@ impl Zone {
         &self.name
     }
 
+    /// The instant `seconds` (since 1970, UTC) as an ISO 8601 stamp on this
+    /// zone's wall clock, with its offset then (`2026-04-15T12:00:00-05:00`),
+    /// to the millisecond where it has a fraction: a stamp any reader reads
+    /// as the instant, that still shows the local time.
+    pub fn stamp(&self, seconds: f64) -> String {
+        let ms = (seconds * 1000.0).round() as i64;
+        let Ok(at) = jiff::Timestamp::from_second(ms.div_euclid(1000)) else {
+            return format!("{seconds}");
+        };
+        let offset = self.tz.to_offset(at);
+        let o = offset.seconds();
+        let sign = if o < 0 { '-' } else { '+' };
+        let suffix = format!("{sign}{:02}:{:02}", o.abs() / 3600, o.abs() % 3600 / 60);
+        super::time::iso::written(offset.to_datetime(at), ms, &suffix)
+    }
+
     /// Seconds since the epoch of `local`: a date and time on this zone's
     /// wall clock, in seconds since 1970 as if it were UTC. In the hour
     /// that comes twice when the clocks go back, its first pass, unless

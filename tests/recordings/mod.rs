@@ -555,6 +555,7 @@ fn a_time_budget_stops_the_run_and_says_how_many_steps_it_took() {
 mod against;
 mod changes;
 mod fleet;
+mod join;
 mod residual;
 mod runs;
 mod stops;

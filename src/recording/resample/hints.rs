@@ -195,8 +195,8 @@ pub(in crate::recording) fn long_hint(
 /// A flag's value as a POSIX shell takes it: in single quotes where it
 /// holds more than letters, digits and `_.-` (`'Wechselrichter: WR-01'`,
 /// `'Kosten $EUR'`: nothing in them is expanded), a `'` written `'\''`.
-fn word(value: &str) -> String {
-    let plain = |c: char| c.is_alphanumeric() || "_.-".contains(c);
+pub fn word(value: &str) -> String {
+    let plain = |c: char| c.is_alphanumeric() || "_.-/".contains(c);
     match !value.is_empty() && value.chars().all(plain) {
         true => value.to_string(),
         false => format!("'{}'", value.replace('\'', r"'\''")),
@@ -211,4 +211,5 @@ fn a_flags_value_is_quoted_for_the_shell() {
     assert_eq!(word("Kosten $EUR"), "'Kosten $EUR'");
     assert_eq!(word("it's"), r"'it'\''s'");
     assert_eq!(word(""), "''");
+    assert_eq!(word("/tmp/x.csv"), "/tmp/x.csv");
 }

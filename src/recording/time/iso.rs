@@ -13,20 +13,25 @@ pub fn iso(seconds: f64, zoned: bool) -> String {
     let Ok(at) = jiff::Timestamp::from_second(ms.div_euclid(1000)) else {
         return format!("{seconds}");
     };
+    let wall = jiff::tz::TimeZone::UTC.to_datetime(at);
+    written(wall, ms, if zoned { "Z" } else { "" })
+}
+
+/// A wall-clock time as ISO 8601, with the milliseconds of `ms` where
+/// they are not 0, and `suffix` (an offset, `Z`).
+pub(crate) fn written(wall: jiff::civil::DateTime, ms: i64, suffix: &str) -> String {
     let fraction = match ms.rem_euclid(1000) {
         0 => String::new(),
         f => format!(".{f:03}"),
     };
-    let wall = jiff::tz::TimeZone::UTC.to_datetime(at);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{}",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{suffix}",
         wall.year(),
         wall.month(),
         wall.day(),
         wall.hour(),
         wall.minute(),
         wall.second(),
-        if zoned { "Z" } else { "" }
     )
 }
 

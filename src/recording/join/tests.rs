@@ -1,0 +1,220 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+const AIR: &str = "Temp, °F (LGR S/N: 20412345)";
+const SOIL: &str = "Temp, °F (LGR S/N: 20412399)";
+/// 2026-04-15T12:00:00-05:00, the air logger's first row.
+const START: i64 = 1_776_272_400;
+
+/// An Onset HOBO export: a title line, a `#` column, US dates with AM/PM
+/// in the offset the time column's name gives; `rows` (row number, value),
+/// every 15 minutes from `START + offset` seconds.
+fn hobo(dir: &Path, name: &str, column: &str, offset: i64, rows: &[(i64, f64)]) -> PathBuf {
+    let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(-5));
+    let mut t = format!(
+        "\"Plot Title: {name}\"\n\"#\",\"Date Time, GMT-05:00\",\"{column}\",\"Stopped (LGR S/N: 1)\"\n"
+    );
+    for (n, &(k, v)) in rows.iter().enumerate() {
+        let at = jiff::Timestamp::from_second(START + offset + 900 * k).unwrap();
+        let w = zone.to_datetime(at);
+        let (h, pm) = (w.hour(), w.hour() >= 12);
+        let wall = format!(
+            "{:02}/{:02}/{:02} {:02}:{:02}:00 {}",
+            w.month(),
+            w.day(),
+            w.year() % 100,
+            if h % 12 == 0 { 12 } else { h % 12 },
+            w.minute(),
+            if pm { "PM" } else { "AM" }
+        );
+        t += &format!("{},{wall},{v:.3},\n", n + 1);
+    }
+    let path = dir.join(format!("{name}.csv"));
+    std::fs::write(&path, t).unwrap();
+    path
+}
+
+fn air(i: i64) -> f64 {
+    50.0 + 10.0 * (i as f64 / 10.0).sin()
+}
+
+fn soil(k: i64) -> f64 {
+    40.0 + 5.0 * (k as f64 / 30.0).cos()
+}
+
+fn options() -> CsvOptions {
+    CsvOptions {
+        input: Column::Name(AIR.into()),
+        output: Column::Name(SOIL.into()),
+        time: vec![Column::Name("Date Time, GMT-05:00".into())],
+        skip_lines: 1,
+        ..Default::default()
+    }
+}
+
+/// The air logger from 12:00, stopped for 2 hours (rows 200 to 207); the
+/// soil logger from a day before, at 7 minutes past: the joined rows are
+/// the soil's, each with the air's latest value (7 minutes older), none
+/// before the air's first row or within its stop (older than three of its
+/// steps), and read back as a recording whose windows do not span the stop.
+#[test]
+fn two_loggers_are_joined_on_the_outputs_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let a: Vec<(i64, f64)> = (0..400)
+        .filter(|i| !(200..208).contains(i))
+        .map(|i| (i, air(i)))
+        .collect();
+    let s: Vec<(i64, f64)> = (0..500).map(|k| (k, soil(k))).collect();
+    let files = [
+        hobo(dir.path(), "air", AIR, 0, &a),
+        hobo(dir.path(), "soil", SOIL, -86_400 + 420, &s),
+    ];
+    let j = join(&files, &options()).unwrap();
+    assert_eq!((j.rows, j.before_input, j.stale), (396, 96, 8), "{j:?}");
+    assert_eq!(j.age, (420.0, 2220.0));
+    assert_eq!(j.hold, 2700.0);
+    assert_eq!(j.input_gaps.0, 1);
+    assert_eq!(
+        j.input_gaps.1,
+        ["2026-04-17T13:45:00-05:00 to 2026-04-17T16:00:00-05:00"]
+    );
+    assert_eq!(j.files[0].channels, [true, false]);
+    assert_eq!(j.files[1].channels, [false, true]);
+    assert_eq!(j.files[0].rows, 392);
+    assert_eq!(j.files[1].step, Some(900.0));
+    assert_eq!(j.stamps, "ISO 8601 with the zone's offset");
+    let (lines, warnings) = j.said();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(lines[0].ends_with("air.csv: 392 rows of \"Temp, °F (LGR S/N: 20412345)\" (the input), 2026-04-15T12:00:00-05:00 to 2026-04-19T15:45:00-05:00, a row every 15.0 min"), "{}", lines[0]);
+    assert!(lines[2].starts_with("joined on the output's clock: 396 rows, each with the input's latest value, 7.0 min older as a rule (at most 37.0 min)"), "{}", lines[2]);
+    assert!(lines[3].starts_with("left out: 104 output rows, 96 before the input's first row; 8 with no input value within 45.0 min before them (the input's gaps: 2026-04-17T13:45:00-05:00 to 2026-04-17T16:00:00-05:00;"), "{}", lines[3]);
+    let text = String::from_utf8(j.text.clone()).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(&*format!("time,\"{AIR}\",\"{SOIL}\"")));
+    // The soil's row 96 (12:07) takes the air's row 0 (12:00).
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(first[0], "2026-04-15T12:07:00-05:00");
+    assert_eq!(
+        first[1].parse::<f64>().unwrap(),
+        (air(0) * 1e3).round() / 1e3
+    );
+    // Read back: the stop is a gap; every row's input is the air's latest.
+    let back = Recording::from_bytes(
+        &j.text,
+        Path::new("joined.csv"),
+        &CsvOptions {
+            input: Column::Name(AIR.into()),
+            output: Column::Name(SOIL.into()),
+            time: vec![Column::Name("time".into())],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(back.rows, 396);
+    assert_eq!(back.time_gaps, 1);
+    assert_eq!(back.segments.len(), 2);
+    let round = |v: f64| format!("{v:.3}").parse::<f32>().unwrap();
+    for (seg, first_soil) in back.segments.iter().zip([96i64, 304]) {
+        let t = -86_400 + 420 + 900 * first_soil;
+        assert_eq!(seg.output[0], round(soil(first_soil)));
+        assert_eq!(seg.input[0], round(air(t.div_euclid(900))), "{first_soil}");
+    }
+}
+
+/// Two downloads of one logger that overlap: the rows both hold are kept
+/// once and counted; one whose value differs is said.
+#[test]
+fn overlapping_downloads_are_one_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let a1: Vec<(i64, f64)> = (0..110).map(|i| (i, air(i))).collect();
+    let mut a2: Vec<(i64, f64)> = (100..200).map(|i| (i, air(i))).collect();
+    a2[5].1 += 1.0;
+    let s: Vec<(i64, f64)> = (0..190).map(|k| (k, soil(k))).collect();
+    let files = [
+        hobo(dir.path(), "air1", AIR, 0, &a1),
+        hobo(dir.path(), "soil", SOIL, 420, &s),
+        hobo(dir.path(), "air2", AIR, 0, &a2),
+    ];
+    let j = join(&files, &options()).unwrap();
+    assert_eq!((j.rows, j.before_input, j.stale), (190, 0, 0));
+    assert_eq!(j.repeats, 10);
+    assert_eq!(j.conflicts.0, 1);
+    let first = j.conflicts.1.clone().unwrap();
+    assert!(first.starts_with("2026-04-16T14:15:00-05:00: "), "{first}");
+    assert_eq!(j.input_gaps.0, 0);
+    let (lines, warnings) = j.said();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("10 rows two files of one channel both hold")),
+        "{lines:?}"
+    );
+    assert!(
+        warnings[0].starts_with("1 stamps have other values in two files"),
+        "{warnings:?}"
+    );
+    // Another rate: said, with what it means for serving.
+    let fast: Vec<(i64, f64)> = (0..100).map(|i| (i, air(i))).collect();
+    let slow: Vec<(i64, f64)> = (0..25).map(|k| (4 * k, soil(k))).collect();
+    let files = [
+        hobo(dir.path(), "fast", AIR, 0, &fast),
+        hobo(dir.path(), "slow", SOIL, 60, &slow),
+    ];
+    let j = join(&files, &options()).unwrap();
+    assert_eq!(j.rows, 25);
+    let (_, warnings) = j.said();
+    assert!(
+        warnings[0].starts_with("the input comes every 15.0 min, the output every 1.0 h"),
+        "{warnings:?}"
+    );
+}
+
+/// What cannot be joined is refused with why: one name for both channels,
+/// no time column, a file with neither channel, local stamps beside
+/// instants.
+#[test]
+fn what_cannot_be_joined_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(i64, f64)> = (0..50).map(|i| (i, air(i))).collect();
+    let a = hobo(dir.path(), "air", AIR, 0, &rows);
+    let s = hobo(dir.path(), "soil", SOIL, 0, &rows);
+    let other = hobo(dir.path(), "rh", "RH, %", 0, &rows);
+    let err = |files: &[PathBuf], o: &CsvOptions| join(files, o).unwrap_err().to_string();
+    let same = CsvOptions {
+        output: Column::Name(AIR.into()),
+        ..options()
+    };
+    assert!(err(&[a.clone(), s.clone()], &same).contains("rename the column"));
+    let untimed = CsvOptions {
+        time: Vec::new(),
+        ..options()
+    };
+    assert!(err(&[a.clone(), s.clone()], &untimed).contains("--time-column"));
+    let e = err(&[a.clone(), s.clone(), other.clone()], &options());
+    assert!(e.contains("rh.csv holds neither"), "{e}");
+    assert!(
+        err(std::slice::from_ref(&a), &options())
+            .contains(&format!("no file given holds {SOIL:?}"))
+    );
+    // ISO stamps without an offset beside stamps with one.
+    let iso = |name: &str, col: &str, zone: &str| {
+        let mut t = format!("time,{col}\n");
+        for i in 0..50 {
+            t += &format!("2026-04-15T12:{i:02}:00{zone},{i}\n");
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, t).unwrap();
+        p
+    };
+    let local = iso("x.csv", "x", "");
+    let utc = iso("y.csv", "y", "Z");
+    let o = CsvOptions {
+        input: Column::Name("x".into()),
+        output: Column::Name("y".into()),
+        time: vec![Column::Name("time".into())],
+        ..Default::default()
+    };
+    let e = err(&[local, utc], &o);
+    assert!(e.contains("would not be one clock"), "{e}");
+}
