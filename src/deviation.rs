@@ -124,6 +124,8 @@ pub struct Deviations {
     /// its stream and the mean itself.
     peak: f64,
     peak_at: Option<(String, f64)>,
+    /// The window (its seq) that ended the run of windows of that mean.
+    peak_seq: u64,
 }
 
 impl Deviations {
@@ -139,6 +141,7 @@ impl Deviations {
             changed: false,
             peak: f64::NEG_INFINITY,
             peak_at: None,
+            peak_seq: 0,
         }
     }
 
@@ -217,6 +220,7 @@ impl Deviations {
         if beyond / rule.threshold > self.peak {
             self.peak = beyond / rule.threshold;
             self.peak_at = Some((stream.to_string(), mean));
+            self.peak_seq = s.seq;
         }
         let state = if !watch.on && beyond > rule.threshold {
             DeviationState::Begin
@@ -328,11 +332,25 @@ pub struct Replay {
     /// row, its time).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub first_at: Vec<(String, String)>,
+    /// Every deviation, in order: which of a fault's windows an alarm
+    /// came on is what a user tuning the watch asks (the first alone
+    /// was a false alarm in the walk that asked).
+    #[serde(skip)]
+    pub spans: Vec<Span>,
+    /// And each located (see [`Self::locate`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deviations: Vec<Located>,
     /// The largest mean beyond the watched side, over the threshold (under
     /// 1: none begins; `None` where no part had enough windows).
     pub peak: Option<f64>,
     /// Its part, and the mean of truth − translation itself.
     pub peak_at: Option<(String, f64)>,
+    /// Its part's place (`None`: judged as one) and the window that ended
+    /// its run of windows; and that window located.
+    #[serde(skip)]
+    pub peak_window: Option<(Option<usize>, u64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_where: Option<String>,
     /// Each part's largest mean (beyond the watched side), itself: a
     /// fleet's steady offsets show here, stream by stream.
     pub by_part: Vec<(String, f64)>,
@@ -342,6 +360,26 @@ pub struct Replay {
     /// span said in time too (set by whoever prints the line).
     #[serde(skip)]
     pub step_s: Option<f64>,
+}
+
+/// One deviation of a replay: its part (name, place among those given,
+/// `None` where judged as one), the window that began it and the one that
+/// ended it (`None`: still on at the part's last window).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub part: String,
+    pub index: Option<usize>,
+    pub begin: u64,
+    pub end: Option<u64>,
+}
+
+/// A deviation where its windows end in the recording (a data row, a time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Located {
+    pub part: String,
+    pub begins: String,
+    /// `None`: still on at the part's last window.
+    pub ends: Option<String>,
 }
 
 /// Replays the watch over scored windows (`pred`, `truth`: row-major
@@ -374,6 +412,8 @@ pub fn replay(
     let mut overall: (f64, Option<(String, f64)>) = (f64::NEG_INFINITY, None);
     let mut at = 0;
     let mut first_part = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
+    let mut peak_window = None;
     for (index, (name, n)) in parts.iter().enumerate() {
         (d.peak, d.peak_at) = (f64::NEG_INFINITY, None);
         let mut watch = Watch::default();
@@ -392,20 +432,37 @@ pub fn replay(
             d.scored(&mut watch, name, w, s);
         }
         at += n;
-        let begins: Vec<u64> = (d.events.drain(..))
-            .filter(|e| e.state == DeviationState::Begin)
-            .map(|e| e.seq)
-            .collect();
+        let index = (!whole_only).then_some(index);
+        let mut begins: Vec<u64> = Vec::new();
+        for e in d.events.drain(..) {
+            match e.state {
+                DeviationState::Begin => {
+                    begins.push(e.seq);
+                    spans.push(Span {
+                        part: name.clone(),
+                        index,
+                        begin: e.seq,
+                        end: None,
+                    });
+                }
+                _ => {
+                    if let Some(open) = spans.last_mut().filter(|s| s.end.is_none()) {
+                        open.end = Some(e.seq);
+                    }
+                }
+            }
+        }
         if let Some(&first) = begins.first() {
             begun.push((name.clone(), begins.len()));
             first_begun.push((name.clone(), first));
-            first_part.push((!whole_only).then_some(index));
+            first_part.push(index);
         }
         if let Some((_, mean)) = &d.peak_at {
             by_part.push((name.clone(), *mean));
         }
         if d.peak > overall.0 {
             overall = (d.peak, d.peak_at.take());
+            peak_window = Some((index, d.peak_seq));
         }
     }
     Replay {
@@ -416,6 +473,10 @@ pub fn replay(
         first_begun,
         first_part,
         first_at: Vec::new(),
+        spans,
+        deviations: Vec::new(),
+        peak_window,
+        peak_where: None,
         step_s: None,
         peak: overall.0.is_finite().then_some(overall.0),
         peak_at: overall.1,
@@ -431,6 +492,69 @@ impl Replay {
         self.first_at = (self.first_begun.iter().zip(&self.first_part))
             .filter_map(|((name, k), part)| Some((name.clone(), at((*part)?, *k)?)))
             .collect();
+        self.deviations = (self.spans.iter())
+            .filter_map(|s| {
+                let part = s.index?;
+                Some(Located {
+                    part: s.part.clone(),
+                    begins: at(part, s.begin)?,
+                    ends: match s.end {
+                        Some(e) => Some(at(part, e)?),
+                        None => None,
+                    },
+                })
+            })
+            .collect();
+        self.peak_where = self.peak_window.and_then(|(part, k)| at(part?, k));
+    }
+
+    /// Where the deviations begin and end, as located: `; it begins on
+    /// a.csv's window ending at data row 43, … and ends on …`, or the
+    /// first few of several.
+    fn spans_said(&self, total: usize) -> String {
+        const SAID: usize = 3;
+        let parts = {
+            let mut p: Vec<&str> = self.deviations.iter().map(|d| d.part.as_str()).collect();
+            p.dedup();
+            p.len()
+        };
+        match &self.deviations[..] {
+            [] => String::new(),
+            [d] if total == 1 => match &d.ends {
+                Some(end) => format!(
+                    "; it begins on {}'s window ending at {} and ends on the one ending at {end}",
+                    d.part, d.begins
+                ),
+                None => format!(
+                    "; it begins on {}'s window ending at {} and is on to its last window",
+                    d.part, d.begins
+                ),
+            },
+            all => {
+                let each: Vec<String> = (all.iter().take(SAID))
+                    .map(|d| {
+                        let part = if parts > 1 {
+                            format!("{}: ", d.part)
+                        } else {
+                            String::new()
+                        };
+                        let end = d
+                            .ends
+                            .as_ref()
+                            .map_or("to the last window".into(), |e| format!("to {e}"));
+                        format!("{part}{} ({end})", d.begins)
+                    })
+                    .collect();
+                let more = match total.saturating_sub(SAID) {
+                    0 => String::new(),
+                    n => format!(" and {n} more (--json lists them: deviation_watch.deviations)"),
+                };
+                format!(
+                    "; they begin on the windows ending at {}{more}",
+                    each.join("; ")
+                )
+            }
+        }
     }
 
     /// The line `eval` prints.
@@ -455,8 +579,9 @@ impl Replay {
         );
         let peak = match (self.peak, &self.peak_at) {
             (Some(p), Some((part, mean))) => format!(
-                "; the largest mean, {}{unit} on {part}, came to {} of the threshold",
+                "; the largest mean, {}{unit} on {part}{}, came to {} of the threshold",
                 crate::eval::significant(*mean),
+                (self.peak_where.as_ref()).map_or(String::new(), |w| format!(" (to {w})")),
                 crate::eval::significant(p)
             ),
             _ => String::new(),
@@ -488,11 +613,9 @@ impl Replay {
                     k if k > 5 => format!(" and {} more", k - 5),
                     _ => String::new(),
                 };
-                // When the first began: what a user judging the watch
-                // asks first (the walk stood up a service to learn it).
-                let first = self.first_at.first().map_or(String::new(), |(part, at)| {
-                    format!("; the first on {part}'s window ending at {at}")
-                });
+                // When they began and ended: what a user judging the watch
+                // asks first (a walk stood up a service to learn it).
+                let first = self.spans_said(total);
                 format!(
                     "{how}: {total} deviation(s) would begin on these windows ({}{more}{first}){peak}",
                     named.join(", ")

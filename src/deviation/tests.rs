@@ -302,7 +302,41 @@ fn the_replay_line_says_the_span_in_time_and_where_it_began() {
     let line = r.line("given", None);
     assert!(
         line.contains("(4 rows each, sharing none, 4.0 h in all)")
-            && line.contains("the first on a.csv's window ending at data row 43"),
+            && line.contains(
+                "it begins on a.csv's window ending at data row 43 and is on to its last window"
+            )
+            && line.contains("the largest mean, 5.000 on a.csv (to data row 55)"),
+        "{line}"
+    );
+    // Two faults, the first over: each deviation with where it ends.
+    let truth: Vec<f32> = (0..w * n)
+        .map(|i| {
+            if (40 * w..60 * w).contains(&i) || i >= 80 * w {
+                5.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut r = replay(&cfg, 1.0, &[("a.csv".into(), n)], w, &pred, &truth);
+    r.locate(&|part, k| (part == 0).then(|| format!("data row {}", k + 3)));
+    let ends: Vec<Option<u64>> = r.spans.iter().map(|s| s.end).collect();
+    assert_eq!(
+        r.spans.iter().map(|s| s.begin).collect::<Vec<_>>(),
+        [40, 80]
+    );
+    assert!(
+        matches!(ends[..], [Some(e), None] if e > 60 && e < 80),
+        "{ends:?}"
+    );
+    assert_eq!(r.deviations.len(), 2);
+    let line = r.line("given", None);
+    let end = ends[0].unwrap() + 3;
+    assert!(
+        line.contains(&format!(
+            "they begin on the windows ending at data row 43 (to data row {end}); data row 83 \
+             (to the last window)"
+        )),
         "{line}"
     );
 }

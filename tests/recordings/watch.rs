@@ -57,6 +57,15 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
         .and_then(|r| r.split(',').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{at}"));
     assert!((300..=300 + 4 * 24).contains(&row), "{w}");
+    // Every deviation, located: this one on to the file's end.
+    let d = &w["deviations"];
+    assert_eq!(d.as_array().map(Vec::len), Some(1), "{w}");
+    assert_eq!(d[0]["begins"].as_str(), Some(at), "{w}");
+    assert!(d[0]["ends"].is_null(), "{w}");
+    assert!(
+        w["peak_where"].as_str().unwrap().starts_with("data row "),
+        "{w}"
+    );
 
     // The watch a user runs: their threshold and side (the meter reads
     // low: watched above, nothing begins; below, it does).
