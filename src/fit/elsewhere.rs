@@ -65,6 +65,9 @@ fn join_command(files: &[std::path::PathBuf], opts: &crate::recording::CsvOption
     if opts.time.is_empty() {
         cmd += " --time-column TIME";
     }
+    if let Some(zone) = &opts.time_zone {
+        cmd += &format!(" --time-zone {}", word(zone.name()));
+    }
     if opts.skip_lines > 0 {
         cmd += &format!(" --skip-lines {}", opts.skip_lines);
     }

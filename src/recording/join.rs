@@ -34,6 +34,9 @@ pub struct FileRead {
     /// Rows skipped for a bad cell (`--skip-bad-rows`: a logger's event
     /// rows, which have no value).
     pub skipped: usize,
+    /// Where the flags given did not fit it: the settings it was read
+    /// with instead (`no lines skipped (not 3)`).
+    pub own: Option<String>,
     /// Its first and last stamps, as the joined file writes them.
     pub span: Option<(String, String)>,
     /// Its median step between rows, seconds.
@@ -91,6 +94,16 @@ impl Stamps {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Seconds => "seconds since a start",
+            Self::Wall => "local times without an offset",
+            Self::Zoned(_) => {
+                "instants (stamps with an offset, in UTC, or local ones read in a zone)"
+            }
+        }
+    }
+
     fn said(&self) -> &'static str {
         match self {
             Self::Seconds => "seconds, as the files' time columns read",
@@ -135,25 +148,28 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             channels: [false; 2],
             rows: 0,
             skipped: 0,
+            own: None,
             span: None,
             step: None,
         };
         let mut times: Vec<f64> = Vec::new();
-        for (k, c) in [&opts.input, &opts.output].into_iter().enumerate() {
-            let Some(rec) = one_channel(path, c, &opts)? else {
-                continue;
-            };
-            opts.date_order = opts.date_order.or(rec.date_order);
-            let style = style_of(&rec, &opts, path)?;
+        let got = read::read(path, &opts)?;
+        file.own = got.own;
+        let mut date_order = None;
+        for (k, rec) in got.channels.into_iter().enumerate() {
+            let Some(rec) = rec else { continue };
+            let opts = &got.opts;
+            date_order = date_order.or(rec.date_order);
+            let style = style_of(&rec, opts, path)?;
             match &stamps {
                 Some((first, from)) if *first != style && !same_kind(first, &style) => {
                     return refuse(format!(
                         "{}'s time stamps are read as {}, {}'s as {}: joined, they would not \
                          be one clock (--time-zone reads local stamps as instants)",
                         path.display(),
-                        style.said(),
+                        style.kind(),
                         from.display(),
-                        first.said()
+                        first.kind()
                     ));
                 }
                 Some(_) => {}
@@ -167,12 +183,9 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             times = samples.iter().map(|s| s.0).collect();
             channels[k].extend(samples);
         }
-        if file.channels == [false; 2] {
-            return refuse(format!(
-                "{} holds neither {input:?} nor {output:?}",
-                path.display()
-            ));
-        }
+        // (The order of day and month one file's dates show reads the
+        // next's, which may lie within the first twelve days of months.)
+        opts.date_order = opts.date_order.or(date_order);
         file.step = median_step(&times);
         read.push((file, times));
     }
@@ -281,11 +294,13 @@ impl Joined {
     /// The `retrain` that trains on the joined file at `out`.
     pub fn next(&self, out: &Path) -> String {
         let word = super::resample::word;
+        let model = out.with_extension("safetensors");
         format!(
-            "pipeline retrain --data {} --time-column time --input {} --output {}",
+            "pipeline retrain --data {} --time-column time --input {} --output {} --out {}",
             word(&out.display().to_string()),
             word(&self.input_name),
-            word(&self.output_name)
+            word(&self.output_name),
+            word(&model.display().to_string())
         )
     }
 
@@ -306,22 +321,29 @@ impl Joined {
             let step = f
                 .step
                 .map_or(String::new(), |s| format!(", a row every {}", span_text(s)));
-            let skipped = match f.skipped {
+            let mut skipped = match f.skipped {
                 0 => String::new(),
                 n => format!(" ({n} rows skipped as bad rows)"),
             };
+            if let Some(own) = &f.own {
+                skipped += &format!("; the flags given do not fit it: read with {own}");
+            }
             lines.push(format!(
                 "{}: {} rows of {of}{span}{step}{skipped}",
                 f.path.display(),
                 f.rows
             ));
         }
+        let age = |a: f64| match a {
+            0.0 => "the same instant".to_string(),
+            a => format!("{} older", span_text(a)),
+        };
         lines.push(format!(
-            "joined on the output's clock: {} rows, each with the input's latest value, {} \
-             older as a rule (at most {}); stamps in {}",
+            "joined on the output's clock: {} rows, each with the input's latest value, {} as a \
+             rule (at most {}); stamps in {}",
             self.rows,
-            span_text(self.age.0),
-            span_text(self.age.1),
+            age(self.age.0),
+            age(self.age.1),
             self.stamps
         ));
         if self.before_input + self.stale > 0 {
@@ -361,9 +383,11 @@ impl Joined {
             ));
         }
         if let (n @ 1.., Some(first)) = &self.conflicts {
+            let stamps = if *n == 1 { "stamp has" } else { "stamps have" };
             warnings.push(format!(
-                "{n} stamps have other values in two files of one channel (the first file's \
-                 kept), such as {first}: two loggers' files given as one channel's?"
+                "{n} {stamps} other values in two files of one channel, such as {first}: the \
+                 later file's kept (a download after a correction; give the files oldest \
+                 first), or two loggers' files given as one channel's?"
             ));
         }
         if let (Some(i), Some(o)) = self.steps
@@ -378,27 +402,6 @@ impl Joined {
             ));
         }
         (lines, warnings)
-    }
-}
-
-/// `path` read for column `c` alone (as both channels), or `None` where
-/// it has no column of that name.
-fn one_channel(path: &Path, c: &Column, opts: &CsvOptions) -> Result<Option<Recording>> {
-    let alone = CsvOptions {
-        input: c.clone(),
-        output: c.clone(),
-        ..opts.clone()
-    };
-    match Recording::read_streams(path, &alone) {
-        Ok(mut recs) if recs.len() == 1 => Ok(recs.pop()),
-        Ok(recs) => Err(Error::Data(format!(
-            "{}: {} devices' rows (a stream column): join files of one device each \
-             (--stream-column none reads the file as one)",
-            path.display(),
-            recs.len()
-        ))),
-        Err(Error::Data(why)) if why.contains(&format!("no column named {c}")) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
@@ -454,20 +457,21 @@ fn samples(rec: &Recording) -> Samples {
 }
 
 /// Sorts a channel's samples by time and keeps one of each stamp (the
-/// first file's): how many were repeats, and how many of those differed
-/// (with the first such stamp).
+/// later file's: a download after a correction): how many were repeats,
+/// and how many of those differed (with the first such stamp).
 fn once_each(s: &mut Samples, stamps: &Stamps) -> (usize, (usize, Option<String>)) {
     s.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut repeats, mut differ, mut first) = (0, 0, None);
     let mut kept: Samples = Vec::with_capacity(s.len());
     for &(t, v) in s.iter() {
-        match kept.last() {
-            Some(&(tk, vk)) if tk == t => {
+        match kept.last_mut() {
+            Some((tk, vk)) if *tk == t => {
                 repeats += 1;
                 if vk.to_bits() != v.to_bits() {
                     differ += 1;
-                    first.get_or_insert_with(|| format!("{}: {vk} and {v}", stamps.write(t)));
+                    first.get_or_insert_with(|| format!("{}: {vk}, then {v}", stamps.write(t)));
                 }
+                *vk = v;
             }
             _ => kept.push((t, v)),
         }
@@ -505,5 +509,6 @@ fn gaps(input: &Samples, hold: f64, stamps: &Stamps) -> (usize, Vec<String>) {
     (long.len(), said)
 }
 
+mod read;
 #[cfg(test)]
 mod tests;

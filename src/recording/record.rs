@@ -85,6 +85,10 @@ pub struct Recording {
     /// first data row that look like time stamps (`--time-column Zeit`).
     #[serde(skip)]
     pub time_hint: Option<String>,
+    /// Its columns (0-based) and their names, for `join`, which reads
+    /// each file's own.
+    #[serde(skip)]
+    pub time_guess: Vec<(usize, String)>,
     /// Without a time column named: the input column itself looks like
     /// time stamps (by its cells, or a number under a time-like name): a
     /// default column 0 that is the export's time.

@@ -108,20 +108,31 @@ pub(super) fn time_columns_hint(
     names: &[String],
     skip: &[usize],
 ) -> Option<String> {
+    let flag = |i: &usize| {
+        let name = names.get(*i).cloned().unwrap_or_else(|| i.to_string());
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            format!("--time-column {name:?}")
+        } else {
+            format!("--time-column {name}")
+        }
+    };
+    let columns = time_columns(row, names, skip)?;
+    Some(columns.iter().map(flag).collect::<Vec<_>>().join(" "))
+}
+
+/// The columns [`time_columns_hint`] names: one, or a date's and a time
+/// of day's.
+pub(super) fn time_columns(
+    row: &csv::ByteRecord,
+    names: &[String],
+    skip: &[usize],
+) -> Option<Vec<usize>> {
     let text = |i: usize| -> Option<String> {
         let cell = std::str::from_utf8(row.get(i)?)
             .ok()?
             .trim()
             .trim_matches('"');
         Some(cell.replace(',', "."))
-    };
-    let flag = |i: usize| {
-        let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            format!("--time-column {name:?}")
-        } else {
-            format!("--time-column {name}")
-        }
     };
     for i in (0..row.len()).filter(|i| !skip.contains(i)) {
         let Some(cell) = text(i) else { continue };
@@ -132,7 +143,7 @@ pub(super) fn time_columns_hint(
         if either.iter().all(|o| date_time(&cell, Some(*o)).is_none()) {
             // A time since the start (`0:00.008`, `[00:00:00.008]`).
             if dates::elapsed(&cell).is_some() {
-                return Some(flag(i));
+                return Some(vec![i]);
             }
             continue;
         }
@@ -142,9 +153,9 @@ pub(super) fn time_columns_hint(
             !(1..b.len()).any(|i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
         let next_is_clock = text(i + 1).is_some_and(|c| clock(&c).is_some());
         return Some(if date_only && next_is_clock {
-            format!("{} {}", flag(i), flag(i + 1))
+            vec![i, i + 1]
         } else {
-            flag(i)
+            vec![i]
         });
     }
     // A number of seconds is a value like any other; its column's name
@@ -177,7 +188,7 @@ pub(super) fn time_columns_hint(
             (timely.contains(&word) || t_with_unit())
                 && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
         })
-        .map(flag)
+        .map(|i| vec![i])
 }
 
 /// The largest step between neighbouring time stamps that is not a gap:

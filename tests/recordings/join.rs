@@ -85,14 +85,9 @@ fn two_loggers_files_are_joined_by_the_command_printed() {
         cells[2].parse::<f32>().unwrap(),
         format!("{:.4}", output_at(600)).parse::<f32>().unwrap()
     );
-    let trained = run_printed(
-        &said,
-        "retrain",
-        dir.path(),
-        "--steps 5 --hidden 8 --out m.safetensors",
-    );
+    let trained = run_printed(&said, "retrain", dir.path(), "--steps 5 --hidden 8");
     ok(&trained);
     let stdout = String::from_utf8_lossy(&trained.stdout);
     assert!(stdout.contains("joined.csv: 1100 rows"), "{stdout}");
-    assert!(dir.path().join("m.safetensors").exists());
+    assert!(dir.path().join("joined.safetensors").exists());
 }

@@ -42,7 +42,7 @@ pub(crate) struct CsvArgs {
     /// spans it. Repeat for several.
     #[arg(long, value_name = "FROM..TO", value_parser = pipeline::recording::Exclude::parse)]
     pub(crate) exclude: Vec<pipeline::recording::Exclude>,
-    /// The time stamp column: windows are not made across a gap in time (a
+    /// The time stamp column (a header name or a 0-based index): windows are not made across a gap in time (a
     /// logger stopped) or a clock set back. Seconds, or epoch milliseconds,
     /// microseconds or nanoseconds told by their size (numbers in the unit
     /// the column's name gives: t_ms, Time [ms], elapsed_us); ISO 8601 such as

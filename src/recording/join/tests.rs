@@ -87,7 +87,7 @@ fn two_loggers_are_joined_on_the_outputs_clock() {
     let (lines, warnings) = j.said();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(lines[0].ends_with("air.csv: 392 rows of \"Temp, °F (LGR S/N: 20412345)\" (the input), 2026-04-15T12:00:00-05:00 to 2026-04-19T15:45:00-05:00, a row every 15.0 min"), "{}", lines[0]);
-    assert!(lines[2].starts_with("joined on the output's clock: 396 rows, each with the input's latest value, 7.0 min older as a rule (at most 37.0 min)"), "{}", lines[2]);
+    assert!(lines[2].starts_with("joined on the output's clock: 396 rows, each with the input's latest value, 7.0 min older as a rule (at most 37.0 min older)"), "{}", lines[2]);
     assert!(lines[3].starts_with("left out: 104 output rows, 96 before the input's first row; 8 with no input value within 45.0 min before them (the input's gaps: 2026-04-17T13:45:00-05:00 to 2026-04-17T16:00:00-05:00;"), "{}", lines[3]);
     let text = String::from_utf8(j.text.clone()).unwrap();
     let mut lines = text.lines();
@@ -151,9 +151,16 @@ fn overlapping_downloads_are_one_channel() {
         "{lines:?}"
     );
     assert!(
-        warnings[0].starts_with("1 stamps have other values in two files"),
+        warnings[0].starts_with("1 stamp has other values in two files of one channel, such as 2026-04-16T14:15:00-05:00: 41.203, then 42.203: the later file's kept"),
         "{warnings:?}"
     );
+    // The later download's value is the one joined (soil row 105, 7 min on).
+    let text = String::from_utf8(j.text.clone()).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("2026-04-16T14:22:00-05:00,"))
+        .unwrap();
+    assert!(row.contains(",42.203,"), "{row}");
     // Another rate: said, with what it means for serving.
     let fast: Vec<(i64, f64)> = (0..100).map(|i| (i, air(i))).collect();
     let slow: Vec<(i64, f64)> = (0..25).map(|k| (4 * k, soil(k))).collect();
@@ -217,4 +224,58 @@ fn what_cannot_be_joined_is_refused() {
     };
     let e = err(&[local, utc], &o);
     assert!(e.contains("would not be one clock"), "{e}");
+}
+
+/// A meter portal's export beside a HOBO logger's: no title line, its time
+/// column `timestamp` (ISO with offsets), `;` and decimal commas. The flags
+/// given fit the logger's file; the meter's is read with its own settings,
+/// said, and joined as if each had been given its own flags.
+#[test]
+fn a_file_the_flags_do_not_fit_is_read_with_its_own_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(i64, f64)> = (0..200).map(|i| (i, air(i))).collect();
+    let a = hobo(dir.path(), "air", AIR, 0, &rows);
+    let zone = crate::recording::Zone::parse("America/Chicago").unwrap();
+    let mut t = String::from("timestamp;power_kw\n");
+    for k in 0..100 {
+        let stamp = zone.stamp((START + 420 + 900 * k) as f64);
+        t += &format!("{stamp};{}\n", format!("{:.2}", soil(k)).replace('.', ","));
+    }
+    let m = dir.path().join("meter.csv");
+    std::fs::write(&m, t).unwrap();
+    let o = CsvOptions {
+        output: Column::Name("power_kw".into()),
+        ..options()
+    };
+    let j = join(&[a.clone(), m], &o).unwrap();
+    assert_eq!((j.rows, j.before_input, j.stale), (100, 0, 0), "{j:?}");
+    assert_eq!(j.files[0].own, None);
+    assert_eq!(
+        j.files[1].own.as_deref(),
+        Some(
+            "no lines skipped (not 1), its time column \"timestamp\" (not \"Date Time, GMT-05:00\", by its stamps)"
+        )
+    );
+    let (lines, _) = j.said();
+    assert!(
+        lines[1].contains("the flags given do not fit it: read with no lines skipped"),
+        "{}",
+        lines[1]
+    );
+    let text = String::from_utf8(j.text).unwrap();
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[0], "2026-04-15T12:07:00-05:00");
+    assert_eq!(
+        first[2].parse::<f32>().unwrap(),
+        format!("{:.2}", soil(0)).parse::<f32>().unwrap()
+    );
+    // Read with neither the given flags nor its own: the reader's words,
+    // with the header it read.
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "when,x\n1,2\n").unwrap();
+    let e = join(&[a, other], &o).unwrap_err().to_string();
+    assert!(
+        e.contains("other.csv holds neither") && e.contains("the header has"),
+        "{e}"
+    );
 }
