@@ -160,7 +160,8 @@ pub fn t_figure(t: f64) -> String {
 
 /// The advice for a model scored on input unlike its training input.
 const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (another channel, other \
-     units or another period: see the warning above), which more data or training does not mend";
+     units or another period: see the warning above), which more training on the same recording \
+     does not mend: the same channel in another range needs a recording that covers it";
 
 /// What `--residual` does, where the linear map wins.
 const RESIDUAL: &str = "retrain --residual: the model is then the linear map and a network trained \

@@ -117,12 +117,7 @@ pub fn window_end(p: &Prepared, f: usize, k: u64) -> Option<String> {
         .get(row)
         .copied()
         .flatten()
-        .map_or(String::new(), |t| {
-            format!(
-                ", {}",
-                crate::recording::time::iso(t, rec.time_zone.is_some() || !rec.time_local)
-            )
-        });
+        .map_or(String::new(), |t| format!(", {}", rec.stamp(t)));
     Some(format!("data row {row}{time}"))
 }
 

@@ -71,7 +71,19 @@ impl Recording {
         if let Some(z) = zone {
             self.time_zone = Some(z.name().to_string());
             self.time_zone_unused = !self.time_local;
+            self.zone = self.time_local.then(|| z.clone());
             self.time_local = false;
+        }
+    }
+
+    /// A row's time as a stamp `--exclude` reads back: ISO 8601, local
+    /// stamps read in a zone on its wall clock with its offset then (as the
+    /// file shows them), other instants in UTC (`Z`), local stamps without
+    /// a zone as written.
+    pub fn stamp(&self, seconds: f64) -> String {
+        match &self.zone {
+            Some(z) => z.stamp(seconds),
+            None => super::time::iso(seconds, self.time_zone.is_some() || !self.time_local),
         }
     }
 

@@ -158,9 +158,8 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         let mut date_order = None;
         for (k, rec) in got.channels.into_iter().enumerate() {
             let Some(rec) = rec else { continue };
-            let opts = &got.opts;
             date_order = date_order.or(rec.date_order);
-            let style = style_of(&rec, opts, path)?;
+            let style = style_of(&rec, path)?;
             match &stamps {
                 Some((first, from)) if *first != style && !same_kind(first, &style) => {
                     return refuse(format!(
@@ -407,7 +406,7 @@ impl Joined {
 
 /// How a file's stamps were read, as the joined file writes them; a file
 /// whose stamps are times of day without a date is refused.
-fn style_of(rec: &Recording, opts: &CsvOptions, path: &Path) -> Result<Stamps> {
+fn style_of(rec: &Recording, path: &Path) -> Result<Stamps> {
     if rec.time_clock {
         return Err(Error::Data(format!(
             "{}: its time stamps are times without a date: another logger's rows cannot be \
@@ -428,12 +427,7 @@ fn style_of(rec: &Recording, opts: &CsvOptions, path: &Path) -> Result<Stamps> {
     } else {
         // Local stamps read in a zone (given, or the column's name's): on
         // its wall clock again; instants from the file: in UTC.
-        let zone = (rec.time_zone.is_some() && !rec.time_zone_unused)
-            .then(|| opts.time_zone.clone())
-            .flatten()
-            .or_else(|| rec.time_name.as_deref().and_then(Zone::in_name))
-            .filter(|_| rec.time_zone.is_some() && !rec.time_zone_unused);
-        Stamps::Zoned(zone)
+        Stamps::Zoned(rec.zone.clone())
     })
 }
 

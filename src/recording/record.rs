@@ -104,6 +104,10 @@ pub struct Recording {
     /// The zone its local stamps were read in (`--time-zone`).
     #[serde(skip)]
     pub time_zone: Option<String>,
+    /// And the zone itself, where its stamps were local: times said on
+    /// its wall clock, with the offset (see [`Recording::stamp`]).
+    #[serde(skip)]
+    pub zone: Option<super::Zone>,
     /// A zone was named, but its stamps carry offsets or are numbers.
     #[serde(skip)]
     pub time_zone_unused: bool,

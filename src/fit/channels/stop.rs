@@ -127,7 +127,7 @@ fn usual(values: &[f32]) -> Option<(f64, f64, f64)> {
 /// A row's time as a stamp `--exclude` reads back (see
 /// [`crate::recording::time::iso`]).
 pub(super) fn text(seconds: f64, rec: &Recording) -> String {
-    crate::recording::time::iso(seconds, rec.time_zone.is_some() || !rec.time_local)
+    rec.stamp(seconds)
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 /// them), the options that read it, and what in them is its own.
 pub(super) struct Read {
     pub channels: [Option<Recording>; 2],
-    pub opts: CsvOptions,
     pub own: Option<String>,
 }
 
@@ -28,7 +27,7 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
     if let Ok(pair) = &first
         && pair.iter().any(|c| c.is_ok())
     {
-        return Ok(found(first?, given.clone(), None));
+        return Ok(found(first?, None));
     }
     let why = match &first {
         Err(e) => e.to_string(),
@@ -55,7 +54,7 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
     }
     match second {
         Ok(pair) if pair.iter().any(|c| c.is_ok()) && !said.is_empty() => {
-            Ok(found(pair, own, Some(said.join(", "))))
+            Ok(found(pair, Some(said.join(", "))))
         }
         second => {
             let (input, output) = (&given.input, &given.output);
@@ -77,11 +76,10 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
     }
 }
 
-fn found(channels: [Channel; 2], opts: CsvOptions, own: Option<String>) -> Read {
+fn found(channels: [Channel; 2], own: Option<String>) -> Read {
     let [a, b] = channels;
     Read {
         channels: [a.ok(), b.ok()],
-        opts,
         own,
     }
 }

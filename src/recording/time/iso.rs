@@ -47,10 +47,7 @@ pub(super) fn gap_stamps(rec: &Recording, from: f64, step: f64, reset: bool) -> 
     if rec.time_clock || from.max(to) < DATED {
         return String::new();
     }
-    // (Stamps with offsets, and epoch numbers, are read as instants: said
-    // in UTC, with its `Z`.)
-    let zoned = rec.time_zone.is_some() || !rec.time_local;
-    let mut said = format!(", {} to {}", iso(from, zoned), iso(to, zoned));
+    let mut said = format!(", {} to {}", rec.stamp(from), rec.stamp(to));
     // Back before the file's first stamp: a clock reset; within its span:
     // rows that overlap earlier ones (two exports joined).
     let first = rec.row_times.iter().flatten().next().copied();
