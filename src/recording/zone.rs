@@ -154,8 +154,11 @@ mod tests {
         let r = read(None);
         assert_eq!(r.row_times[0], Some(day + 6.0 * 3600.0), "{r:?}");
         assert!(r.read_as().contains("UTC-05:00"), "{}", r.read_as());
+        // Said on that wall clock, with its offset, as the file shows it.
+        assert_eq!(r.stamp(day + 6.0 * 3600.0), "2026-04-15T01:00:00-05:00");
         let given = read(Some("UTC"));
         assert_eq!(given.row_times[0], Some(day + 3600.0));
+        assert_eq!(given.stamp(day + 3600.0), "2026-04-15T01:00:00+00:00");
     }
 
     #[test]
