@@ -74,6 +74,31 @@ fn join_command(files: &[std::path::PathBuf], opts: &crate::recording::CsvOption
     if opts.skip_bad_rows {
         cmd += " --skip-bad-rows";
     }
+    // The other reading flags given, as given (join reads a file they do
+    // not fit with its own settings).
+    for m in &opts.missing {
+        cmd += &format!(" --missing {m}");
+    }
+    if let Some(o) = opts.date_order {
+        cmd += &format!(" --date-order {}", o.flag());
+    }
+    if let Some(d) = opts.delimiter {
+        let d = if d == b'\t' {
+            "tab".to_string()
+        } else {
+            word(&(d as char).to_string())
+        };
+        cmd += &format!(" --delimiter {d}");
+    }
+    if let Some(d) = opts.decimal {
+        cmd += &format!(" --decimal {}", d.flag());
+    }
+    if let Some(g) = opts.max_gap {
+        cmd += &format!(" --max-gap {g}s");
+    }
+    for e in &opts.exclude {
+        cmd += &format!(" --exclude {}", word(&format!("{}..{}", e.from, e.to)));
+    }
     cmd + " --out joined.csv"
 }
 
@@ -102,11 +127,30 @@ mod tests {
             output: Column::Name("temp (S/N 2)".into()),
             ..Default::default()
         };
-        let e = crate::fit::prepare(&[air, soil.clone()], &csv, 0.2, 24)
+        let e = crate::fit::prepare(&[air.clone(), soil.clone()], &csv, 0.2, 24)
             .err()
             .unwrap()
             .to_string();
         assert!(!e.contains("did you mean"), "{e}");
+        // The reading flags given go with it.
+        let given = CsvOptions {
+            missing: vec![-9999.0],
+            max_gap: Some(1800.0),
+            decimal: Some(crate::recording::Decimal::Comma),
+            exclude: vec![
+                crate::recording::Exclude::parse("2026-01-01 00:00..2026-01-02 00:00").unwrap(),
+            ],
+            time: vec![Column::Name("Zeit".into())],
+            ..csv.clone()
+        };
+        let cmd = super::join_command(std::slice::from_ref(&air), &given);
+        assert!(
+            cmd.ends_with(
+                " --time-column Zeit --missing -9999 --decimal comma --max-gap 1800s \
+                 --exclude '2026-01-01 00:00..2026-01-02 00:00' --out joined.csv"
+            ),
+            "{cmd}"
+        );
         assert!(
             e.contains("no column named \"temp (S/N 2)\"")
                 && e.contains(&format!("\"temp (S/N 2)\" is a column of {}", soil.display()))

@@ -56,11 +56,23 @@ pub struct Joined {
     /// input's latest value older than `hold` (the input's gaps).
     pub before_input: usize,
     pub stale: usize,
+    /// Output rows after the input's last row by more than `hold`.
+    pub after_input: usize,
+    /// Rows written with an empty input cell: in a short break of the input
+    /// (a bad row skipped), among `rows`.
+    pub blank: usize,
     /// The oldest an input value may be on an output row (the input's own
     /// gap rule: `--max-gap`, or three of its median steps), seconds.
     pub hold: f64,
-    /// The input's gaps longer than `hold`, the first few, as `FROM to TO`.
+    /// The input's breaks (gaps longer than `hold`, skipped rows, stretches
+    /// left out), the first few, as `FROM to TO`.
     pub input_gaps: (usize, Vec<String>),
+    /// Rows that repeat a stamp of their own file (a clock set back an
+    /// hour, local stamps read in no zone?): how many, the first.
+    pub own_repeats: (usize, Option<String>),
+    /// The stamps are seconds since a start, the files' starts taken as
+    /// one (said: right only where one clock started both).
+    pub seconds: bool,
     /// How old the input's value is on the rows kept: median and largest.
     pub age: (f64, f64),
     /// Rows two files of one channel both hold (downloads that overlap):
@@ -114,8 +126,19 @@ impl Stamps {
     }
 }
 
-/// A channel's samples from every file that holds it: (stamp, value).
-type Samples = Vec<(f64, f32)>;
+/// One row of a channel: its stamp, its value, the file it came from (its
+/// place among those given), and whether the channel breaks after it (a
+/// gap in time, skipped rows, a stretch left out: no window spans it).
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    t: f64,
+    v: f32,
+    file: usize,
+    brk: bool,
+}
+
+/// A channel's samples from every file that holds it.
+type Samples = Vec<Sample>;
 
 /// Joins `files` (each holding `opts.input`, `opts.output` or both, by
 /// name) on their time stamps, on the output's clock.
@@ -137,12 +160,11 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             "join needs each file's time stamps: name the time column (--time-column)".into(),
         );
     }
-    let mut opts = opts.clone();
     let mut channels: [Samples; 2] = [Vec::new(), Vec::new()];
     let mut names = [input.clone(), output.clone()];
     let mut stamps: Option<(Stamps, PathBuf)> = None;
     let mut read = Vec::with_capacity(files.len());
-    for path in files {
+    for (index, path) in files.iter().enumerate() {
         let mut file = FileRead {
             path: path.clone(),
             channels: [false; 2],
@@ -153,12 +175,10 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             step: None,
         };
         let mut times: Vec<f64> = Vec::new();
-        let got = read::read(path, &opts)?;
+        let got = read::read(path, opts)?;
         file.own = got.own;
-        let mut date_order = None;
         for (k, rec) in got.channels.into_iter().enumerate() {
             let Some(rec) = rec else { continue };
-            date_order = date_order.or(rec.date_order);
             let style = style_of(&rec, path)?;
             match &stamps {
                 Some((first, from)) if *first != style && !same_kind(first, &style) => {
@@ -176,15 +196,15 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             }
             names[k] = rec.input_name.clone();
             file.channels[k] = true;
-            let samples = samples(&rec);
+            let samples = samples(&rec, index);
             file.rows = file.rows.max(samples.len());
             file.skipped = file.skipped.max(rec.skipped);
-            times = samples.iter().map(|s| s.0).collect();
+            times = samples.iter().map(|s| s.t).collect();
             channels[k].extend(samples);
         }
-        // (The order of day and month one file's dates show reads the
-        // next's, which may lie within the first twelve days of months.)
-        opts.date_order = opts.date_order.or(date_order);
+        // (Not the order of day and month one file's dates show for the
+        // next, as `retrain` carries it: another logger's, a US export
+        // beside a European one, may write them the other way round.)
         file.step = median_step(&times);
         read.push((file, times));
     }
@@ -207,16 +227,23 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         })
         .collect();
     let [mut input_s, mut output_s] = channels;
-    let (r_in, c_in) = once_each(&mut input_s, &stamps);
-    let (r_out, c_out) = once_each(&mut output_s, &stamps);
+    let (r_in, c_in, o_in) = once_each(&mut input_s, &stamps);
+    let (r_out, c_out, o_out) = once_each(&mut output_s, &stamps);
     let steps = (
-        median_step(&input_s.iter().map(|s| s.0).collect::<Vec<_>>()),
-        median_step(&output_s.iter().map(|s| s.0).collect::<Vec<_>>()),
+        median_step(&input_s.iter().map(|s| s.t).collect::<Vec<_>>()),
+        median_step(&output_s.iter().map(|s| s.t).collect::<Vec<_>>()),
     );
-    let hold = opts
-        .max_gap
-        .or(steps.0.map(|s| 3.0 * s))
-        .unwrap_or(f64::INFINITY);
+    // (One input row: no step to go by; paired only at its own instant.)
+    let hold = (opts.max_gap).or(steps.0.map(|s| 3.0 * s)).unwrap_or(0.0);
+    // A step longer than the hold breaks the input too (between two
+    // downloads, say): no output row in it takes the value before.
+    for k in 1..input_s.len() {
+        if input_s[k].t - input_s[k - 1].t > hold {
+            input_s[k - 1].brk = true;
+        }
+    }
+    let seconds = stamps == Stamps::Seconds;
+    let step_in = steps.0.unwrap_or(hold);
     let mut j = Joined {
         text: Vec::new(),
         input_name: names[0].clone(),
@@ -225,11 +252,15 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         rows: 0,
         before_input: 0,
         stale: 0,
+        after_input: 0,
+        blank: 0,
         hold,
-        input_gaps: gaps(&input_s, hold, &stamps),
+        input_gaps: gaps(&input_s, &stamps),
         age: (0.0, 0.0),
         repeats: r_in + r_out,
         conflicts: (c_in.0 + c_out.0, c_in.1.or(c_out.1)),
+        own_repeats: (o_in.0 + o_out.0, o_in.1.or(o_out.1)),
+        seconds,
         steps,
         stamps: stamps.said(),
     };
@@ -241,14 +272,31 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
     write(&mut out, ["time", &j.input_name, &j.output_name])?;
     let mut ages = Vec::with_capacity(output_s.len());
     let mut at = 0usize;
-    for &(t, y) in &output_s {
-        while at + 1 < input_s.len() && input_s[at + 1].0 <= t {
+    for &Sample { t, v: y, .. } in &output_s {
+        while at + 1 < input_s.len() && input_s[at + 1].t <= t {
             at += 1;
         }
+        let last = at + 1 == input_s.len();
         match input_s.get(at) {
-            Some(&(ti, _)) if ti > t => j.before_input += 1,
-            Some(&(ti, _)) if t - ti > hold => j.stale += 1,
-            Some(&(ti, x)) => {
+            None => j.before_input += 1,
+            Some(s) if s.t > t => j.before_input += 1,
+            // In a break, a step or more after the input's last value:
+            // a value of its own would have come by then (before, its last
+            // is the latest a subscriber holds).
+            Some(s) if s.brk && !last && t - s.t >= step_in => {
+                // A long break (an outage, a stretch left out) is a gap in
+                // the join's time too; a short one (a bad row skipped) is
+                // a row with an empty input cell, which `--skip-bad-rows`
+                // skips, so that no window spans it as none did before.
+                if input_s[at + 1].t - s.t > hold {
+                    j.stale += 1;
+                } else {
+                    write(&mut out, [&stamps.write(t), "", &format!("{y}")])?;
+                    (j.rows, j.blank) = (j.rows + 1, j.blank + 1);
+                }
+            }
+            Some(s) if t - s.t > hold => j.after_input += 1,
+            Some(&Sample { t: ti, v: x, .. }) => {
                 ages.push(t - ti);
                 write(
                     &mut out,
@@ -256,7 +304,6 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
                 )?;
                 j.rows += 1;
             }
-            None => j.before_input += 1,
         }
     }
     if !ages.is_empty() {
@@ -287,121 +334,6 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         .into_inner()
         .map_err(|e| Error::Data(format!("joining: {e}")))?;
     Ok(j)
-}
-
-impl Joined {
-    /// The `retrain` that trains on the joined file at `out`.
-    pub fn next(&self, out: &Path) -> String {
-        let word = super::resample::word;
-        let model = out.with_extension("safetensors");
-        format!(
-            "pipeline retrain --data {} --time-column time --input {} --output {} --out {}",
-            word(&out.display().to_string()),
-            word(&self.input_name),
-            word(&self.output_name),
-            word(&model.display().to_string())
-        )
-    }
-
-    /// What joining read and did, a line each, and what the user should
-    /// look at (warnings).
-    pub fn said(&self) -> (Vec<String>, Vec<String>) {
-        let (mut lines, mut warnings) = (Vec::new(), Vec::new());
-        for f in &self.files {
-            let of = match f.channels {
-                [true, true] => format!("{:?} and {:?}", self.input_name, self.output_name),
-                [true, false] => format!("{:?} (the input)", self.input_name),
-                _ => format!("{:?} (the output)", self.output_name),
-            };
-            let span = f
-                .span
-                .as_ref()
-                .map_or(String::new(), |(a, b)| format!(", {a} to {b}"));
-            let step = f
-                .step
-                .map_or(String::new(), |s| format!(", a row every {}", span_text(s)));
-            let mut skipped = match f.skipped {
-                0 => String::new(),
-                n => format!(" ({n} rows skipped as bad rows)"),
-            };
-            if let Some(own) = &f.own {
-                skipped += &format!("; the flags given do not fit it: read with {own}");
-            }
-            lines.push(format!(
-                "{}: {} rows of {of}{span}{step}{skipped}",
-                f.path.display(),
-                f.rows
-            ));
-        }
-        let age = |a: f64| match a {
-            0.0 => "the same instant".to_string(),
-            a => format!("{} older", span_text(a)),
-        };
-        lines.push(format!(
-            "joined on the output's clock: {} rows, each with the input's latest value, {} as a \
-             rule (at most {}); stamps in {}",
-            self.rows,
-            age(self.age.0),
-            age(self.age.1),
-            self.stamps
-        ));
-        if self.before_input + self.stale > 0 {
-            let mut why = Vec::new();
-            if self.before_input > 0 {
-                why.push(format!(
-                    "{} before the input's first row",
-                    self.before_input
-                ));
-            }
-            if self.stale > 0 {
-                let (n, said) = &self.input_gaps;
-                let more = n.saturating_sub(said.len());
-                let more = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                why.push(format!(
-                    "{} with no input value within {} before them (the input's gaps: {}{more}; \
-                     --max-gap sets how old a value may be)",
-                    self.stale,
-                    span_text(self.hold),
-                    said.join(", ")
-                ));
-            }
-            lines.push(format!(
-                "left out: {} output rows, {}: no window spans them",
-                self.before_input + self.stale,
-                why.join("; ")
-            ));
-        }
-        if self.repeats > 0 {
-            lines.push(format!(
-                "{} rows two files of one channel both hold (downloads that overlap) kept once",
-                self.repeats
-            ));
-        }
-        if let (n @ 1.., Some(first)) = &self.conflicts {
-            let stamps = if *n == 1 { "stamp has" } else { "stamps have" };
-            warnings.push(format!(
-                "{n} {stamps} other values in two files of one channel, such as {first}: the \
-                 later file's kept (a download after a correction; give the files oldest \
-                 first), or two loggers' files given as one channel's?"
-            ));
-        }
-        if let (Some(i), Some(o)) = self.steps
-            && (i / o - 1.0).abs() > 0.1
-        {
-            warnings.push(format!(
-                "the input comes every {}, the output every {}: a model trained on the joined \
-                 rows reads the input every {}, so it must be served the input at that rate",
-                span_text(i),
-                span_text(o),
-                span_text(o)
-            ));
-        }
-        (lines, warnings)
-    }
 }
 
 /// How a file's stamps were read, as the joined file writes them; a file
@@ -437,41 +369,66 @@ fn same_kind(a: &Stamps, b: &Stamps) -> bool {
     matches!((a, b), (Stamps::Zoned(_), Stamps::Zoned(_)))
 }
 
-/// A recording's rows (kept, not left out) with their stamps.
-fn samples(rec: &Recording) -> Samples {
+/// A recording's rows (kept, not left out) with their stamps, the last of
+/// each segment but the file's last breaking the channel.
+fn samples(rec: &Recording, file: usize) -> Samples {
     let mut out = Vec::with_capacity(rec.rows);
-    for s in &rec.segments {
+    for (n, s) in rec.segments.iter().enumerate() {
+        let ends = n + 1 < rec.segments.len();
         for (k, &v) in s.input.iter().enumerate() {
             if let Some(Some(t)) = rec.row_times.get(s.start + k) {
-                out.push((*t, v));
+                let brk = ends && k + 1 == s.input.len();
+                out.push(Sample {
+                    t: *t,
+                    v,
+                    file,
+                    brk,
+                });
             }
         }
     }
     out
 }
 
+/// What [`once_each`] found: rows two files both hold, those whose values
+/// differ (with the first), and rows that repeat a stamp of their own file
+/// (with the first).
+type Repeats = (usize, (usize, Option<String>), (usize, Option<String>));
+
 /// Sorts a channel's samples by time and keeps one of each stamp (the
-/// later file's: a download after a correction): how many were repeats,
-/// and how many of those differed (with the first such stamp).
-fn once_each(s: &mut Samples, stamps: &Stamps) -> (usize, (usize, Option<String>)) {
-    s.sort_by(|a, b| a.0.total_cmp(&b.0));
+/// later file's: a download after a correction; within a file, the later
+/// row).
+fn once_each(s: &mut Samples, stamps: &Stamps) -> Repeats {
+    s.sort_by(|a, b| a.t.total_cmp(&b.t));
     let (mut repeats, mut differ, mut first) = (0, 0, None);
+    let (mut own, mut own_first) = (0, None);
     let mut kept: Samples = Vec::with_capacity(s.len());
-    for &(t, v) in s.iter() {
+    for &n in s.iter() {
         match kept.last_mut() {
-            Some((tk, vk)) if *tk == t => {
-                repeats += 1;
-                if vk.to_bits() != v.to_bits() {
-                    differ += 1;
-                    first.get_or_insert_with(|| format!("{}: {vk}, then {v}", stamps.write(t)));
-                }
-                *vk = v;
+            Some(k) if k.t == n.t && k.file == n.file => {
+                own += 1;
+                own_first.get_or_insert_with(|| stamps.write(n.t));
+                *k = n;
             }
-            _ => kept.push((t, v)),
+            Some(k) if k.t == n.t => {
+                repeats += 1;
+                if k.v.to_bits() != n.v.to_bits() {
+                    differ += 1;
+                    first.get_or_insert_with(|| {
+                        format!("{}: {}, then {}", stamps.write(n.t), k.v, n.v)
+                    });
+                }
+                // Broken only where neither file goes on.
+                *k = Sample {
+                    brk: k.brk && n.brk,
+                    ..n
+                };
+            }
+            _ => kept.push(n),
         }
     }
     *s = kept;
-    (repeats, (differ, first))
+    (repeats, (differ, first), (own, own_first))
 }
 
 /// The median step forward between stamps in time order.
@@ -491,18 +448,19 @@ fn median_step(times: &[f64]) -> Option<f64> {
     Some(*m)
 }
 
-/// The input's steps longer than `hold`: how many, and the first few.
-fn gaps(input: &Samples, hold: f64, stamps: &Stamps) -> (usize, Vec<String>) {
-    let long: Vec<(f64, f64)> = (input.windows(2))
-        .filter(|w| w[1].0 - w[0].0 > hold)
-        .map(|w| (w[0].0, w[1].0))
+/// The input's breaks: how many, and the first few.
+fn gaps(input: &Samples, stamps: &Stamps) -> (usize, Vec<String>) {
+    let breaks: Vec<(f64, f64)> = (input.windows(2))
+        .filter(|w| w[0].brk)
+        .map(|w| (w[0].t, w[1].t))
         .collect();
-    let said = (long.iter().take(GAPS_SAID))
+    let said = (breaks.iter().take(GAPS_SAID))
         .map(|&(a, b)| format!("{} to {}", stamps.write(a), stamps.write(b)))
         .collect();
-    (long.len(), said)
+    (breaks.len(), said)
 }
 
 mod read;
+mod said;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,22 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
     };
     let (mut own, mut said) = own_settings(given, &why);
     let mut second = both(path, &own);
+    // Read with no lines skipped, the preamble it shows (another than
+    // the file the flag was given for): skipped.
+    let any = |r: &Result<[Channel; 2]>| matches!(r, Ok(p) if p.iter().any(|c| c.is_ok()));
+    if own.skip_lines == 0 && !any(&second) {
+        let now = match &second {
+            Err(e) => e.to_string(),
+            Ok([Err(w), _]) => w.clone(),
+            Ok(_) => String::new(),
+        };
+        if let Some(n) = hinted(&now) {
+            own.skip_lines = n;
+            said.retain(|x| !x.starts_with("no lines skipped"));
+            said.push(format!("{n} lines skipped (its preamble)"));
+            second = both(path, &own);
+        }
+    }
     // A time column named otherwise in this file: its own, by its stamps.
     if let Err(Error::Data(e)) = &second
         && let Some(Column::Name(t)) = given
@@ -103,10 +119,7 @@ fn own_settings(given: &CsvOptions, why: &str) -> (CsvOptions, Vec<String>) {
         ..given.clone()
     };
     let mut said = Vec::new();
-    // The reader's preamble hint: `skip them with --skip-lines 3`.
-    let hinted = (why.split("--skip-lines ").nth(1))
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
-    match (given.skip_lines, hinted) {
+    match (given.skip_lines, hinted(why)) {
         (0, Some(n)) => {
             own.skip_lines = n;
             said.push(format!("{n} lines skipped (its preamble)"));
@@ -117,7 +130,23 @@ fn own_settings(given: &CsvOptions, why: &str) -> (CsvOptions, Vec<String>) {
     if given.delimiter.is_some() || given.decimal.is_some() {
         said.push("its delimiter and decimal separator sniffed".into());
     }
+    // (A US export beside a European one writes its dates the other way.)
+    if given.date_order.is_some() {
+        own.date_order = None;
+        said.push("the order of day and month its dates show".into());
+    }
     (own, said)
+}
+
+/// The lines the reader's preamble hint says to skip (`skip them with
+/// --skip-lines 3`).
+fn hinted(why: &str) -> Option<usize> {
+    let n: usize = (why.split("--skip-lines ").nth(1))?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    (n > 0).then_some(n)
 }
 
 /// The columns that look like time stamps in `path`, with their names.

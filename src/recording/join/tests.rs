@@ -71,7 +71,11 @@ fn two_loggers_are_joined_on_the_outputs_clock() {
         hobo(dir.path(), "soil", SOIL, -86_400 + 420, &s),
     ];
     let j = join(&files, &options()).unwrap();
-    assert_eq!((j.rows, j.before_input, j.stale), (396, 96, 8), "{j:?}");
+    // The stop's soil rows left out but the first (7 min after the air's
+    // last row before it, as a subscriber holds it), and the 2 more than
+    // three steps after the air's last row.
+    let counts = (j.rows, j.before_input, j.stale, j.after_input);
+    assert_eq!(counts, (394, 96, 8, 2));
     assert_eq!(j.age, (420.0, 2220.0));
     assert_eq!(j.hold, 2700.0);
     assert_eq!(j.input_gaps.0, 1);
@@ -87,8 +91,14 @@ fn two_loggers_are_joined_on_the_outputs_clock() {
     let (lines, warnings) = j.said();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(lines[0].ends_with("air.csv: 392 rows of \"Temp, °F (LGR S/N: 20412345)\" (the input), 2026-04-15T12:00:00-05:00 to 2026-04-19T15:45:00-05:00, a row every 15.0 min"), "{}", lines[0]);
-    assert!(lines[2].starts_with("joined on the output's clock: 396 rows, each with the input's latest value, 7.0 min older as a rule (at most 37.0 min older)"), "{}", lines[2]);
-    assert!(lines[3].starts_with("left out: 104 output rows, 96 before the input's first row; 8 with no input value within 45.0 min before them (the input's gaps: 2026-04-17T13:45:00-05:00 to 2026-04-17T16:00:00-05:00;"), "{}", lines[3]);
+    assert!(lines[2].starts_with("joined on the output's clock: 394 rows, each with the input's latest value, 7.0 min older as a rule (at most 37.0 min older)"), "{}", lines[2]);
+    assert!(lines[3].starts_with("left out: 106 output rows, 96 before the input's first row; 8 in the input's 1 break(s) (a gap longer than 45.0 min, skipped rows, a stretch left out: 2026-04-17T13:45:00-05:00 to 2026-04-17T16:00:00-05:00;"), "{}", lines[3]);
+    assert!(
+        lines[3]
+            .ends_with("; 2 more than 45.0 min after the input's last row: no window spans them"),
+        "{}",
+        lines[3]
+    );
     let text = String::from_utf8(j.text.clone()).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(&*format!("time,\"{AIR}\",\"{SOIL}\"")));
@@ -111,10 +121,11 @@ fn two_loggers_are_joined_on_the_outputs_clock() {
         },
     )
     .unwrap();
-    assert_eq!(back.rows, 396);
+    assert_eq!(back.rows, 394);
     assert_eq!(back.time_gaps, 1);
     assert_eq!(back.segments.len(), 2);
     let round = |v: f64| format!("{v:.3}").parse::<f32>().unwrap();
+    assert_eq!(back.segments[0].len(), 295 - 96 + 1);
     for (seg, first_soil) in back.segments.iter().zip([96i64, 304]) {
         let t = -86_400 + 420 + 900 * first_soil;
         assert_eq!(seg.output[0], round(soil(first_soil)));
@@ -226,6 +237,21 @@ fn what_cannot_be_joined_is_refused() {
     assert!(e.contains("would not be one clock"), "{e}");
 }
 
+/// A meter portal's export below `preamble`: `timestamp;power_kw`, ISO
+/// stamps with Chicago's offsets 7 minutes past the air logger's, decimal
+/// commas.
+fn meter(dir: &Path, preamble: &str) -> PathBuf {
+    let zone = crate::recording::Zone::parse("America/Chicago").unwrap();
+    let mut t = format!("{preamble}timestamp;power_kw\n");
+    for k in 0..100 {
+        let stamp = zone.stamp((START + 420 + 900 * k) as f64);
+        t += &format!("{stamp};{}\n", format!("{:.2}", soil(k)).replace('.', ","));
+    }
+    let m = dir.join("meter.csv");
+    std::fs::write(&m, t).unwrap();
+    m
+}
+
 /// A meter portal's export beside a HOBO logger's: no title line, its time
 /// column `timestamp` (ISO with offsets), `;` and decimal commas. The flags
 /// given fit the logger's file; the meter's is read with its own settings,
@@ -235,20 +261,13 @@ fn a_file_the_flags_do_not_fit_is_read_with_its_own_settings() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<(i64, f64)> = (0..200).map(|i| (i, air(i))).collect();
     let a = hobo(dir.path(), "air", AIR, 0, &rows);
-    let zone = crate::recording::Zone::parse("America/Chicago").unwrap();
-    let mut t = String::from("timestamp;power_kw\n");
-    for k in 0..100 {
-        let stamp = zone.stamp((START + 420 + 900 * k) as f64);
-        t += &format!("{stamp};{}\n", format!("{:.2}", soil(k)).replace('.', ","));
-    }
-    let m = dir.path().join("meter.csv");
-    std::fs::write(&m, t).unwrap();
+    let m = meter(dir.path(), "");
     let o = CsvOptions {
         output: Column::Name("power_kw".into()),
         ..options()
     };
     let j = join(&[a.clone(), m], &o).unwrap();
-    assert_eq!((j.rows, j.before_input, j.stale), (100, 0, 0), "{j:?}");
+    assert_eq!((j.rows, j.before_input, j.stale), (100, 0, 0));
     assert_eq!(j.files[0].own, None);
     assert_eq!(
         j.files[1].own.as_deref(),
@@ -277,5 +296,60 @@ fn a_file_the_flags_do_not_fit_is_read_with_its_own_settings() {
     assert!(
         e.contains("other.csv holds neither") && e.contains("the header has"),
         "{e}"
+    );
+}
+
+/// What breaks a channel within its file breaks the join: a skipped bad
+/// row of the input leaves out the output row that would take the value
+/// before it; a stamp repeated within one file is said as such; a second
+/// file's own preamble (another than the one --skip-lines was given for)
+/// is found and skipped.
+#[test]
+fn a_files_own_breaks_repeats_and_preamble() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(i64, f64)> = (0..100).map(|i| (i, air(i))).collect();
+    let a = hobo(dir.path(), "air", AIR, 0, &rows);
+    // Row 50's cell empty (an event row), row 70 written twice.
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let cells: Vec<String> = lines[52].split(',').map(String::from).collect();
+    lines[52] = format!("{},{},,", cells[0], cells[1]);
+    lines.insert(73, lines[72].clone());
+    std::fs::write(&a, lines.join("\n") + "\n").unwrap();
+    let m = meter(dir.path(), "Anlage: Nord\nExport: 2026\n");
+    let o = CsvOptions {
+        output: Column::Name("power_kw".into()),
+        skip_bad_rows: true,
+        ..options()
+    };
+    let j = join(&[a, m], &o).unwrap();
+    assert_eq!((j.rows, j.blank, j.stale, j.after_input), (100, 1, 0, 0));
+    assert_eq!(j.input_gaps.0, 1);
+    assert_eq!(j.own_repeats.0, 1);
+    assert_eq!(
+        j.files[1].own.as_deref(),
+        Some(
+            "2 lines skipped (its preamble), its time column \"timestamp\" (not \"Date Time, GMT-05:00\", by its stamps)"
+        )
+    );
+    let (_, warnings) = j.said();
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "1 row(s) repeat a stamp of their own file, such as 2026-04-16T05:30:00-05:00"
+        )),
+        "{warnings:?}"
+    );
+    // The soil row 7 minutes after the bad row (00:30) has an empty input
+    // cell; the one before it has the 00:15 value; the retrain printed
+    // skips bad rows.
+    let text = String::from_utf8(j.text.clone()).unwrap();
+    assert!(text.contains("\n2026-04-16T00:37:00-05:00,,"), "{text}");
+    assert!(text.contains(&format!(
+        "\n2026-04-16T00:22:00-05:00,{},",
+        (air(49) * 1e3).round() / 1e3
+    )));
+    assert!(
+        j.next(Path::new("j.csv"))
+            .contains(" --skip-bad-rows --out j.safetensors")
     );
 }

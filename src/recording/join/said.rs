@@ -1,0 +1,158 @@
+//! What `join` says of a join: a line per file, the join, what it left
+//! out, and the `retrain` that trains on it.
+
+use std::path::Path;
+
+use super::Joined;
+use crate::recording::time::span as span_text;
+
+impl Joined {
+    /// The `retrain` that trains on the joined file at `out`.
+    pub fn next(&self, out: &Path) -> String {
+        let word = crate::recording::shell_word;
+        let model = out.with_extension("safetensors");
+        let skip = if self.blank > 0 {
+            " --skip-bad-rows"
+        } else {
+            ""
+        };
+        format!(
+            "pipeline retrain --data {} --time-column time --input {} --output {}{skip} --out {}",
+            word(&out.display().to_string()),
+            word(&self.input_name),
+            word(&self.output_name),
+            word(&model.display().to_string())
+        )
+    }
+
+    /// What joining read and did, a line each, and what the user should
+    /// look at (warnings).
+    pub fn said(&self) -> (Vec<String>, Vec<String>) {
+        let (mut lines, mut warnings) = (Vec::new(), Vec::new());
+        for f in &self.files {
+            let of = match f.channels {
+                [true, true] => format!("{:?} and {:?}", self.input_name, self.output_name),
+                [true, false] => format!("{:?} (the input)", self.input_name),
+                _ => format!("{:?} (the output)", self.output_name),
+            };
+            let span = f
+                .span
+                .as_ref()
+                .map_or(String::new(), |(a, b)| format!(", {a} to {b}"));
+            let step = f
+                .step
+                .map_or(String::new(), |s| format!(", a row every {}", span_text(s)));
+            let mut skipped = match f.skipped {
+                0 => String::new(),
+                n => format!(" ({n} rows skipped as bad rows)"),
+            };
+            if let Some(own) = &f.own {
+                skipped += &format!("; the flags given do not fit it: read with {own}");
+            }
+            lines.push(format!(
+                "{}: {} rows of {of}{span}{step}{skipped}",
+                f.path.display(),
+                f.rows
+            ));
+        }
+        let age = |a: f64| match a {
+            0.0 => "the same instant".to_string(),
+            a => format!("{} older", span_text(a)),
+        };
+        let most = match self.age.1 {
+            0.0 => String::new(),
+            a => format!(" (at most {})", age(a)),
+        };
+        lines.push(format!(
+            "joined on the output's clock: {} rows, each with the input's latest value, {} as a \
+             rule{most}; stamps in {}",
+            self.rows,
+            age(self.age.0),
+            self.stamps
+        ));
+        let left = self.before_input + self.stale + self.after_input;
+        if left > 0 {
+            let mut why = Vec::new();
+            if self.before_input > 0 {
+                why.push(format!(
+                    "{} before the input's first row",
+                    self.before_input
+                ));
+            }
+            if self.stale > 0 {
+                let (n, said) = &self.input_gaps;
+                let more = n.saturating_sub(said.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                why.push(format!(
+                    "{} in the input's {n} break(s) (a gap longer than {}, skipped rows, a \
+                     stretch left out: {}{more}; --max-gap sets how long a step may be)",
+                    self.stale,
+                    span_text(self.hold),
+                    said.join(", ")
+                ));
+            }
+            if self.after_input > 0 {
+                why.push(format!(
+                    "{} more than {} after the input's last row",
+                    self.after_input,
+                    span_text(self.hold)
+                ));
+            }
+            lines.push(format!(
+                "left out: {left} output rows, {}: no window spans them",
+                why.join("; ")
+            ));
+        }
+        if self.blank > 0 {
+            lines.push(format!(
+                "{} rows written with an empty input cell: a step into a short break of the \
+                 input (a bad row skipped), where retrain --skip-bad-rows splits its windows",
+                self.blank
+            ));
+        }
+        if let (n @ 1.., Some(first)) = &self.own_repeats {
+            warnings.push(format!(
+                "{n} row(s) repeat a stamp of their own file, such as {first} (the later kept): \
+                 local stamps a clock change set back an hour, read in no zone? (--time-zone \
+                 reads them as the instants they were)"
+            ));
+        }
+        if self.seconds && self.files.len() > 1 {
+            warnings.push(
+                "the stamps are seconds since a start, and the files' starts are taken as one \
+                 instant: right only where one clock started both loggers (one DAQ)"
+                    .into(),
+            );
+        }
+        if self.repeats > 0 {
+            lines.push(format!(
+                "{} rows two files of one channel both hold (downloads that overlap) kept once",
+                self.repeats
+            ));
+        }
+        if let (n @ 1.., Some(first)) = &self.conflicts {
+            let stamps = if *n == 1 { "stamp has" } else { "stamps have" };
+            warnings.push(format!(
+                "{n} {stamps} other values in two files of one channel, such as {first}: the \
+                 later file's kept (a download after a correction; give the files oldest \
+                 first), or two loggers' files given as one channel's?"
+            ));
+        }
+        if let (Some(i), Some(o)) = self.steps
+            && (i / o - 1.0).abs() > 0.1
+        {
+            warnings.push(format!(
+                "the input comes every {}, the output every {}: a model trained on the joined \
+                 rows reads the input every {}, so it must be served the input at that rate",
+                span_text(i),
+                span_text(o),
+                span_text(o)
+            ));
+        }
+        (lines, warnings)
+    }
+}
