@@ -437,7 +437,9 @@ impl Comparison {
             format!(
                 "the model serves the linear map: its network {adds} (NMSE {:.4} against the \
                  map's {:.4}{}), and it beats the mean (NMSE {:.4}); serve it as the map, or give \
-                 the network more to learn from (more data, another --window)",
+                 the network more to learn from (more data, another --window), unless what the map \
+                 leaves lies in no window of this input (a schedule, a setpoint, another process: \
+                 the model reads this one channel)",
                 self.model.nmse,
                 self.linear_baseline.nmse,
                 self.vs_linear
