@@ -8,7 +8,14 @@ use clap::Args;
 
 use super::train::CsvArgs;
 
+// (The reading flags `join` refuses, hidden from its help.)
 #[derive(Args)]
+#[command(
+    mut_arg("rows_of", |a| a.hide(true)),
+    mut_arg("resample", |a| a.hide(true)),
+    mut_arg("name_column", |a| a.hide(true)),
+    mut_arg("value_column", |a| a.hide(true))
+)]
 pub(crate) struct JoinArgs {
     /// A file holding the input's or the output's column (or both), with a
     /// time column; repeat for each logger's files (downloads one after
