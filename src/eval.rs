@@ -442,9 +442,7 @@ impl Comparison {
                  the model reads this one channel)",
                 self.model.nmse,
                 self.linear_baseline.nmse,
-                self.vs_linear
-                    .t
-                    .map_or(String::new(), |t| format!(", t = {}", t_figure(t))),
+                (self.vs_linear.t).map_or(String::new(), |t| format!(", t = {}", t_figure(t))),
                 self.mean_baseline.nmse
             )
         } else {

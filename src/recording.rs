@@ -467,22 +467,10 @@ impl Recording {
         };
         let header_names: &[String] = if header { names } else { &[] };
         if let (true, Some(r)) = (time.is_empty(), data_rows().next()) {
-            rec.time_hint = time::time_columns_hint(&r, header_names, &[ci, co]);
-            rec.time_guess = (time::time_columns(&r, header_names, &[ci, co]).unwrap_or_default())
-                .into_iter()
-                .map(|i| {
-                    (
-                        i,
-                        header_names
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| format!("column {i}")),
-                    )
-                })
-                .collect();
+            rec.time_guess = time::time_columns(&r, header_names, &[ci, co]);
+            rec.time_hint = time::time_flags(&rec.time_guess);
             let others: Vec<usize> = (0..r.len()).filter(|&i| i != ci).collect();
-            rec.input_looks_like_time =
-                time::time_columns_hint(&r, header_names, &others).is_some();
+            rec.input_looks_like_time = !time::time_columns(&r, header_names, &others).is_empty();
         }
         if picker.is_none() && !opts.one_stream {
             rec.stream_hint = streams::interleaved(data_rows(), header_names, &chosen);

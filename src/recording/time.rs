@@ -98,99 +98,6 @@ pub(super) fn named_unit(columns: &[(usize, String)]) -> Option<f64> {
     })
 }
 
-/// The time-stamp flags a file whose time column was not named seems to
-/// want, from its first data row: the first cell that is a date and time
-/// (not a bare number: every value column is one), or a date followed by
-/// a time of day in the next cell (`Datum;Uhrzeit`). `names` are the
-/// columns' names, `skip` the channels' columns.
-pub(super) fn time_columns_hint(
-    row: &csv::ByteRecord,
-    names: &[String],
-    skip: &[usize],
-) -> Option<String> {
-    let flag = |i: &usize| {
-        let name = names.get(*i).cloned().unwrap_or_else(|| i.to_string());
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            format!("--time-column {name:?}")
-        } else {
-            format!("--time-column {name}")
-        }
-    };
-    let columns = time_columns(row, names, skip)?;
-    Some(columns.iter().map(flag).collect::<Vec<_>>().join(" "))
-}
-
-/// The columns [`time_columns_hint`] names: one, or a date's and a time
-/// of day's.
-pub(super) fn time_columns(
-    row: &csv::ByteRecord,
-    names: &[String],
-    skip: &[usize],
-) -> Option<Vec<usize>> {
-    let text = |i: usize| -> Option<String> {
-        let cell = std::str::from_utf8(row.get(i)?)
-            .ok()?
-            .trim()
-            .trim_matches('"');
-        Some(cell.replace(',', "."))
-    };
-    for i in (0..row.len()).filter(|i| !skip.contains(i)) {
-        let Some(cell) = text(i) else { continue };
-        let either = [DateOrder::DayFirst, DateOrder::MonthFirst];
-        if cell.parse::<f64>().is_ok() {
-            continue;
-        }
-        if either.iter().all(|o| date_time(&cell, Some(*o)).is_none()) {
-            // A time since the start (`0:00.008`, `[00:00:00.008]`).
-            if dates::elapsed(&cell).is_some() {
-                return Some(vec![i]);
-            }
-            continue;
-        }
-        // (A `T` ends a date only after a digit: not `04-OCT-2024`'s.)
-        let b = cell.as_bytes();
-        let date_only =
-            !(1..b.len()).any(|i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
-        let next_is_clock = text(i + 1).is_some_and(|c| clock(&c).is_some());
-        return Some(if date_only && next_is_clock {
-            vec![i, i + 1]
-        } else {
-            vec![i]
-        });
-    }
-    // A number of seconds is a value like any other; its column's name
-    // says it is time (`Time [s]`, `timestamp`, `Zeit`).
-    (0..row.len())
-        .filter(|i| !skip.contains(i))
-        .find(|&i| {
-            let name = names.get(i).map(|n| n.to_lowercase()).unwrap_or_default();
-            // The first word (`__time`, `%time`: PlotJuggler's and rostopic's).
-            let word = name
-                .split(|c: char| !c.is_alphanumeric())
-                .find(|w| !w.is_empty())
-                .unwrap_or("");
-            let timely = [
-                "time",
-                "timestamp",
-                "timestamps",
-                "datetime",
-                "zeit",
-                "zeitstempel",
-                "epoch",
-                "elapsed",
-                "relative",
-                "runtime",
-            ];
-            // Not `t` alone: a temperature as often as a time; `t_ms` is one
-            // (`T_min`, `T_h`: a daily minimum, an hour's mean temperature).
-            let t_with_unit =
-                || word == "t" && named_unit(&[(i, name.clone())]).is_some_and(|u| u < 60.0);
-            (timely.contains(&word) || t_with_unit())
-                && text(i).is_some_and(|c| c.parse::<f64>().is_ok())
-        })
-        .map(|i| vec![i])
-}
-
 /// The largest step between neighbouring time stamps that is not a gap:
 /// `max_gap` when given, else three times the median step (a recording
 /// sampled every minute, now and then a sample late or missing, is not
@@ -595,6 +502,8 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 mod clock;
+mod guess;
+pub(in crate::recording) use guess::{time_columns, time_flags};
 pub(crate) mod iso;
 pub(super) use clock::{hour_number, hours_column, stamp_refusal};
 pub use iso::iso;

@@ -165,8 +165,7 @@ fn time_guess(path: &Path, opts: &CsvOptions) -> Option<Vec<(usize, String)>> {
         .or_else(|| Recording::read_streams(path, &alone(&opts.output)).ok())?
         .into_iter()
         .next()?;
-    let guess = rec.time_guess;
-    (!guess.is_empty()).then_some(guess)
+    (!rec.time_guess.is_empty()).then_some(rec.time_guess)
 }
 
 /// `path` read for column `c` alone (as both channels), or why it has no
