@@ -24,33 +24,22 @@ type Channel = std::result::Result<Recording, String>;
 
 pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
     let first = both(path, given);
-    if let Ok(pair) = &first
-        && pair.iter().any(|c| c.is_ok())
-    {
+    if any(&first) {
         return Ok(found(first?, None));
     }
-    let why = match &first {
-        Err(e) => e.to_string(),
-        Ok([Err(why), _]) => why.clone(),
-        Ok(_) => String::new(),
-    };
+    let why = why_not(&first);
     let (mut own, mut said) = own_settings(given, &why);
     let mut second = both(path, &own);
     // Read with no lines skipped, the preamble it shows (another than
     // the file the flag was given for): skipped.
-    let any = |r: &Result<[Channel; 2]>| matches!(r, Ok(p) if p.iter().any(|c| c.is_ok()));
-    if own.skip_lines == 0 && !any(&second) {
-        let now = match &second {
-            Err(e) => e.to_string(),
-            Ok([Err(w), _]) => w.clone(),
-            Ok(_) => String::new(),
-        };
-        if let Some(n) = hinted(&now) {
-            own.skip_lines = n;
-            said.retain(|x| !x.starts_with("no lines skipped"));
-            said.push(format!("{n} lines skipped (its preamble)"));
-            second = both(path, &own);
-        }
+    if own.skip_lines == 0
+        && !any(&second)
+        && let Some(n) = hinted(&why_not(&second))
+    {
+        own.skip_lines = n;
+        said.retain(|x| !x.starts_with("no lines skipped"));
+        said.push(format!("{n} lines skipped (its preamble)"));
+        second = both(path, &own);
     }
     // A time column named otherwise in this file: its own, by its stamps.
     if let Err(Error::Data(e)) = &second
@@ -69,15 +58,15 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
         second = both(path, &own);
     }
     match second {
-        Ok(pair) if pair.iter().any(|c| c.is_ok()) && !said.is_empty() => {
+        Ok(pair) if !said.is_empty() && pair.iter().any(|c| c.is_ok()) => {
             Ok(found(pair, Some(said.join(", "))))
         }
         second => {
             let (input, output) = (&given.input, &given.output);
             // The file read as it is says the header it has.
             let why = match second {
-                Ok([Err(own), _]) => own,
-                _ => why,
+                Ok(_) => why_not(&second),
+                Err(_) => why,
             };
             Err(match first {
                 Err(e) => e,
@@ -89,6 +78,21 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
                 )),
             })
         }
+    }
+}
+
+/// Some channel was found.
+fn any(read: &Result<[Channel; 2]>) -> bool {
+    matches!(read, Ok(pair) if pair.iter().any(|c| c.is_ok()))
+}
+
+/// Why a read found no channel: its error, or why the input's column is
+/// not there (the reader's words, with the header it saw).
+fn why_not(read: &Result<[Channel; 2]>) -> String {
+    match read {
+        Err(e) => e.to_string(),
+        Ok([Err(why), _]) => why.clone(),
+        Ok(_) => String::new(),
     }
 }
 
