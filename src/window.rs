@@ -99,6 +99,19 @@ impl TimeGaps {
             step_ns: step.map_or(0, ns),
         })
     }
+
+    /// How long a route with this rule (`None`: none) keeps a quiet stream:
+    /// twice such a gap, however short `idle` (its `idle_timeout`) is. A
+    /// window spans a shorter pause in `ts`, as in training, and messages
+    /// may arrive later than their stamps say (a logger uploading its
+    /// readings in bunches); a meter read every 15 minutes would otherwise
+    /// be forgotten between two readings under the default 10 minutes.
+    pub fn quiet_kept(gaps: Option<Self>, idle: std::time::Duration) -> std::time::Duration {
+        let gap = gaps.map_or(std::time::Duration::ZERO, |g| {
+            std::time::Duration::from_nanos(g.max_gap_ns.unsigned_abs()).saturating_mul(2)
+        });
+        idle.max(gap)
+    }
 }
 
 /// A jump in time between two messages of a stream (see [`TimeGaps`]).

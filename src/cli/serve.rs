@@ -477,6 +477,10 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                 (None, None) => "however long".into(),
             };
             let from = match r.resample {
+                Some(_) if !trained_on_clock => {
+                    "its resample: each tick the latest sample, as pipeline join read an input on its \
+                     output's clock"
+                }
                 Some(_) => "its resample",
                 None => {
                     "as its model's training recording was: retrain --resample; resample = 0: as they come"
@@ -488,6 +492,7 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                 c.step_s
             );
             let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
+            let idle = pipeline::window::TimeGaps::quiet_kept(gaps, idle);
             for why in c.warnings(idle, m.meta.metrics.as_ref()) {
                 eprintln!("  WARNING: {why}");
             }

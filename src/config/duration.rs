@@ -146,9 +146,39 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too long"))
 }
 
+/// A duration of `seconds` as a flag takes it, exactly where it can be (to
+/// the µs): `15m`, `1h`, `90s`, `250ms`; [`parse_duration`] reads it back.
+pub fn duration_flag(seconds: f64) -> String {
+    let us = (seconds * 1e6).round();
+    match us {
+        u if u >= 3.6e9 && u % 3.6e9 == 0.0 => format!("{}h", u / 3.6e9),
+        u if u >= 6e7 && u % 6e7 == 0.0 => format!("{}m", u / 6e7),
+        u if u >= 1e6 && u % 1e6 == 0.0 => format!("{}s", u / 1e6),
+        u => format!("{}ms", u / 1e3),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each step as the flag that gives it back.
+    #[test]
+    fn a_duration_is_written_as_its_flag() {
+        for (s, flag) in [
+            (900.0, "15m"),
+            (3600.0, "1h"),
+            (5400.0, "90m"),
+            (90.0, "90s"),
+            (1.0, "1s"),
+            (0.25, "250ms"),
+            (1.5, "1500ms"),
+            (0.000_125, "0.125ms"),
+        ] {
+            assert_eq!(duration_flag(s), flag);
+            assert_eq!(parse_duration(flag).unwrap().as_secs_f64(), s);
+        }
+    }
 
     #[test]
     fn durations() {

@@ -27,7 +27,7 @@ pub use auth::{NatsAuth, redact_url};
 pub use deviation::{DeviationConfig, MAX_WINDOWS, RMSE_MULTIPLE, Side, held_out_rmse};
 pub use durable::{DurableConfig, instance_name};
 pub(crate) use duration::duration_key;
-pub use duration::{parse_duration, parse_duration_with_unit};
+pub use duration::{duration_flag, parse_duration, parse_duration_with_unit};
 pub use layers::{Layer, Resolved};
 
 /// Everything `pipeline serve` needs to run.

@@ -29,18 +29,11 @@ pub(super) struct IngestLimits {
 
 impl IngestLimits {
     /// The limits for one route: a route that restarts windows at gaps in
-    /// time keeps a quiet stream twice as long as such a gap (a window
-    /// spans a shorter pause in `ts`, as in training, and messages may
-    /// arrive later than their stamps say: a logger uploading its readings
-    /// in bunches), however short `idle_timeout` is; a meter read every 15
-    /// minutes would otherwise be forgotten between two readings under the
-    /// default 10 minutes, and no window complete.
+    /// time keeps a quiet stream twice as long as such a gap
+    /// ([`TimeGaps::quiet_kept`]), however short `idle_timeout` is.
     pub fn for_route(self, route: &Route) -> Self {
-        let gap = route.time_gaps().map_or(Duration::ZERO, |g| {
-            Duration::from_nanos(g.max_gap_ns.unsigned_abs()).saturating_mul(2)
-        });
         Self {
-            idle_timeout: self.idle_timeout.max(gap),
+            idle_timeout: crate::window::TimeGaps::quiet_kept(route.time_gaps(), self.idle_timeout),
             ..self
         }
     }

@@ -481,15 +481,21 @@ pub(super) fn load_routes(
             }
             let resample = Resample::of(r.resample, r.max_gap, model.meta.metrics.as_ref());
             if let Some(c) = resample {
+                let trained = match Resample::trained_on_clock(model.meta.metrics.as_ref()) {
+                    true => "as retrain --resample read the training recording",
+                    // (Two loggers' files joined on the output's clock, the
+                    // input read so.)
+                    false => "as pipeline join read an input on its output's clock",
+                };
                 tracing::info!(
                     pair = %r.pair,
                     step_s = c.step_s,
                     max_hold_s = c.max_hold_s,
                     "samples without seq (a sensor's changes) are read on a clock: each value \
-                     held until the next and read at every tick, as retrain --resample read the \
-                     training recording"
+                     held until the next and read at every tick, {trained}"
                 );
                 let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
+                let idle = TimeGaps::quiet_kept(time_gaps, idle);
                 for why in c.warnings(idle, model.meta.metrics.as_ref()) {
                     tracing::warn!(pair = %r.pair, "{why}");
                 }

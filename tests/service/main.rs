@@ -8,6 +8,7 @@ use crate::common;
 
 mod auth;
 mod clock;
+mod joined;
 mod lifecycle;
 mod metrics;
 mod missing;

@@ -25,6 +25,28 @@ impl Joined {
         )
     }
 
+    /// The `pipeline serve` that serves the model [`Self::next`] trains,
+    /// where the input came at another rate than the output: on the
+    /// output's clock (`--resample`), each tick the input's latest sample,
+    /// as the join took it. None where the rates are one (samples are read
+    /// as they come, as the rows were).
+    pub fn serve(&self, out: &Path) -> Option<String> {
+        let o = self.other_rate()?;
+        Some(format!(
+            "pipeline serve --model {} --resample {}",
+            crate::recording::shell_word(&out.with_extension("safetensors").display().to_string()),
+            crate::config::duration_flag(o)
+        ))
+    }
+
+    /// The output's step, where the input's is another (by over a tenth).
+    fn other_rate(&self) -> Option<f64> {
+        let (Some(i), Some(o)) = self.steps else {
+            return None;
+        };
+        ((i / o - 1.0).abs() > 0.1).then_some(o)
+    }
+
     /// What joining read and did, a line each, and what the user should
     /// look at (warnings).
     pub fn said(&self) -> (Vec<String>, Vec<String>) {
@@ -142,15 +164,15 @@ impl Joined {
                  first), or two loggers' files given as one channel's?"
             ));
         }
-        if let (Some(i), Some(o)) = self.steps
-            && (i / o - 1.0).abs() > 0.1
-        {
+        if let (Some(o), Some(i)) = (self.other_rate(), self.steps.0) {
             warnings.push(format!(
                 "the input comes every {}, the output every {}: a model trained on the joined \
-                 rows reads the input every {}, so it must be served the input at that rate",
+                 rows reads the input every {}, so it must be served on that clock (serve \
+                 --resample {}: each tick the input's latest sample, as joined here)",
                 span_text(i),
                 span_text(o),
-                span_text(o)
+                span_text(o),
+                crate::config::duration_flag(o)
             ));
         }
         (lines, warnings)

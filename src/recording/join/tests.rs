@@ -183,9 +183,20 @@ fn overlapping_downloads_are_one_channel() {
     assert_eq!(j.rows, 25);
     let (_, warnings) = j.said();
     assert!(
-        warnings[0].starts_with("the input comes every 15.0 min, the output every 1.0 h"),
+        warnings[0].starts_with("the input comes every 15.0 min, the output every 1.0 h")
+            && warnings[0].contains("(serve --resample 1h:"),
         "{warnings:?}"
     );
+    // The serve printed reads it so; at one rate, none is printed.
+    assert_eq!(
+        j.serve(Path::new("j.csv")).as_deref(),
+        Some("pipeline serve --model j.safetensors --resample 1h")
+    );
+    let same = join(
+        &[files[0].clone(), hobo(dir.path(), "soil", SOIL, 7, &fast)],
+        &options(),
+    );
+    assert_eq!(same.unwrap().serve(Path::new("j.csv")), None);
 }
 
 /// What cannot be joined is refused with why: one name for both channels,

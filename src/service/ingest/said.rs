@@ -59,25 +59,44 @@ pub(super) fn off_rate(route: &Route, stream: &str, seq: u64, ratio: f64, window
         let k = times(1.0 / ratio);
         (format!("1/{k} of"), format!("{k} times as slow"))
     };
-    // Far faster than any sensor the model could be meant for: stamps of
-    // when a replay sent the samples, most likely.
-    let replay = if ratio < 0.01 {
-        " If these are the times a replay sent them (publish --data without --time-column), \
-         stamp the recording's own times instead (--time-column): the windows' time gaps need \
-         them too."
-    } else {
-        ""
-    };
+    let mend = mend_rate(ratio, step_s, route.resample().is_some());
     tracing::warn!(
         pair = %route.cfg.pair, stream, seq,
         "a stream's ts says its samples come {} apart, {part} the step of the recording the \
          route's model was trained on ({}): the model reads its windows as a signal {pace}. \
-         Resample it to the model's step, or train on its own.{replay} (Counted in \
-         pipeline_input_off_rate_total; {}.)",
+         {mend} (Counted in pipeline_input_off_rate_total; {}.)",
         span(step_s * ratio),
         span(step_s),
         crate::stats::Said::how(n),
     );
+}
+
+/// What mends a stream at another rate than the model's step (`ratio`:
+/// its step over `step_s`), on a route that reads samples without seq on a
+/// clock (`on_clock`) or not.
+pub(super) fn mend_rate(ratio: f64, step_s: f64, on_clock: bool) -> String {
+    let clock = crate::config::duration_flag(step_s);
+    // Far faster than any sensor the model could be meant for: stamps of
+    // when a replay sent the samples, most likely. Otherwise a sensor's own
+    // rate: read on the model's clock, each tick takes the latest sample, as
+    // `pipeline join` read a logger's input on the output logger's clock
+    // (the rows the model learnt).
+    if ratio < 0.01 {
+        "If these are the times a replay sent them (publish --data without --time-column), \
+         stamp the recording's own times instead (--time-column): the windows' time gaps need \
+         them too."
+            .to_string()
+    } else if on_clock {
+        "The route reads samples without seq on its clock: send this stream's without seq, each \
+         with its ts, and each tick reads its latest."
+            .to_string()
+    } else {
+        format!(
+            "Read it on the model's clock (serve --resample {clock}, a route's resample = \
+             \"{clock}\"): each tick its latest sample, as pipeline join read an input beside an \
+             output logged at another rate (samples with ts and without seq), or train on its own."
+        )
+    }
 }
 
 /// A stream read on the clock whose changes come `per_s` a second: where
@@ -196,13 +215,12 @@ pub(super) fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
         .map_or(String::new(), |g| {
             format!(
                 "; if the stream's samples come that far apart, it is sampled at another rate \
-                 than the model's step ({}) and every sample restarts its window: resample it to \
-                 the model's step (a sensor that sends on change, without seq: a route's resample, \
-                 serve --resample, reads its changes on a clock), or train on its own (once in a \
-                 while, it is more likely a \
-                 publisher held up that long, its samples stamped when sent: stamp them when \
-                 sampled)",
-                span(g.step_ns)
+                 than the model's step ({}) and every sample restarts its window: read it on the \
+                 model's clock (samples without seq: serve --resample {}, a route's resample), or \
+                 train on its own (once in a while, it is more likely a publisher held up that \
+                 long, its samples stamped when sent: stamp them when sampled)",
+                span(g.step_ns),
+                crate::config::duration_flag(g.step_ns as f64 / 1e9)
             )
         });
     format!(

@@ -236,6 +236,18 @@ async fn the_quiet_stream_time_follows_the_live_model() {
     assert_eq!(ingest.limits().idle_timeout, Duration::from_secs(6 * 3600));
 }
 
+/// A stream at another rate than the model's step is told how to mend
+/// it: a replay's send times, a route's clock, or the clock to read it on
+/// (the flag, exactly).
+#[test]
+fn a_stream_at_another_rate_is_told_the_clock_to_read_it_on() {
+    let mend = super::said::mend_rate;
+    assert!(mend(1.0 / 3.0, 900.0, false).contains("serve --resample 15m"));
+    assert!(mend(4.0, 0.25, false).contains("resample = \"250ms\""));
+    assert!(mend(1.0 / 3.0, 900.0, true).contains("send this stream's without seq"));
+    assert!(mend(0.001, 900.0, false).contains("stamp the recording's own times"));
+}
+
 /// A stream's pace is measured over each run of 48 changes; a sped-up
 /// replay (hourly values 50 ms apart on an hourly clock) is told from a
 /// live sensor that changes every few seconds as it did in training.

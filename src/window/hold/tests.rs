@@ -72,6 +72,9 @@ fn an_earlier_change_is_dropped_and_a_late_one_applies_from_the_next_tick() {
     assert_eq!(h.read(&CLOCK, 41), run(4, 1, 2.0));
 }
 
+/// A second, in ns.
+const S: i64 = 1_000_000_000;
+
 /// The clock's ticks are multiples of its step from the epoch; a route's
 /// `resample` beats the model's, 0 turns it off, and the hold is the
 /// route's `max_gap`, else the model's, else none (as training held).
@@ -97,6 +100,22 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     let c = Resample::of(None, None, Some(&unbounded)).unwrap().clock();
     assert_eq!(c.max_hold_ns, i64::MAX, "held as training held it");
     assert_eq!(c.live_ns(), 120_000_000_000);
+    // A model trained on rows every 15 min (two loggers' files joined on
+    // the output's clock), read here on that clock: a value is held as long
+    // as training's windows spanned a gap, three steps or its --max-gap.
+    let rows = serde_json::json!({"time_step_s": 900.0, "reading": {"resample_s": null}});
+    let c = Resample::of(Some(900.0), None, Some(&rows))
+        .unwrap()
+        .clock();
+    assert_eq!((c.step_ns, c.max_hold_ns), (900 * S, 2_700 * S));
+    let split = serde_json::json!({"time_step_s": 900.0, "reading": {"max_gap_s": 3_600.0}});
+    let c = Resample::of(Some(900.0), None, Some(&split))
+        .unwrap()
+        .clock();
+    assert_eq!(c.max_hold_ns, 3_600 * S);
+    // Without a time step (no time column in training) none bounds it.
+    let c = Resample::of(Some(900.0), None, None).unwrap().clock();
+    assert_eq!(c.max_hold_ns, i64::MAX);
 }
 
 /// A hold survives a checkpoint as it was.
