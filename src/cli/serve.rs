@@ -58,7 +58,7 @@ pub(crate) enum OutputFormat {
 pub(crate) struct ServeArgs {
     /// TOML config with one or more [[route]]s (see deploy/pipeline.toml);
     /// excludes the single-route flags.
-    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "deviation", "deviation_side", "deviation_windows", "output_format", "max_gap", "resample", "value_key"])]
+    #[arg(long, conflicts_with_all = ["pair", "model", "input", "output", "stride", "window", "shadow", "truth", "deviation", "deviation_side", "deviation_windows", "output_format", "max_gap", "resample", "value_key", "truth_value_key"])]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) conn: NatsArgs,
@@ -130,6 +130,12 @@ pub(crate) struct ServeArgs {
     /// Telegraf's JSON) [default: value].
     #[arg(long, value_name = "KEY")]
     pub(crate) value_key: Option<String>,
+    /// The key of a truth map that holds its sample, as --value-key is the
+    /// input's (`{"ac_power_kw": 41.2}`); with --truth the same subject as
+    /// --input, one message that holds both quantities is read as input and
+    /// truth [default: value].
+    #[arg(long, value_name = "KEY", requires = "truth")]
+    pub(crate) truth_value_key: Option<String>,
     /// Most live streams.
     #[arg(long)]
     pub(crate) max_streams: Option<usize>,
@@ -293,6 +299,7 @@ fn flag_settings(models_dir: Option<&Path>, a: &ServeArgs) -> Result<serde_json:
             max_gap: a.max_gap.map(|d| d.as_secs_f64()),
             resample: a.resample.map(|d| d.as_secs_f64()),
             value_key: a.value_key.clone(),
+            truth_value_key: a.truth_value_key.clone(),
             output_format: match a.output_format {
                 OutputFormat::Msgpack => pipeline::wire::Format::Msgpack,
                 OutputFormat::Json => pipeline::wire::Format::Json,
@@ -499,6 +506,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         }
         if let Some(key) = &r.value_key {
             eprintln!("  a sample map's sample is read from its key {key:?} (value_key)");
+        }
+        if let Some(key) = &r.truth_value_key {
+            eprintln!("  a truth map's sample is read from its key {key:?} (truth_value_key)");
         }
         if let Some(d) = &r.deviation {
             eprintln!("  {}", d.describe(&m));

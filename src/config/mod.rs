@@ -199,6 +199,12 @@ pub struct RouteConfig {
     /// Tasmota nests it). Absent: `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_key: Option<String>,
+    /// The key of a truth map that holds its one sample, as `value_key` is
+    /// the input's: a meter's `{"ac_power_kw": 41.2}` beside the weather
+    /// station's `{"poa_irradiance": 612}`, or one device's message that
+    /// holds both, read on one subject as input and truth. Absent: `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_value_key: Option<String>,
 }
 
 /// A route's shadow: a candidate model that sees the same windows as the

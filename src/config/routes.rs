@@ -23,6 +23,7 @@ impl RouteConfig {
             max_gap: None,
             resample: None,
             value_key: None,
+            truth_value_key: None,
         }
     }
 }
@@ -100,13 +101,25 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
     for (i, r) in routes.iter().enumerate() {
         let n = i + 1;
         // (`ts.x` would take the top-level `ts` for the path's first step.)
-        if let Some(k) = &r.value_key
-            && (k.trim().is_empty()
-                || ["seq", "values", "ts", "unit"].contains(&k.split('.').next().unwrap_or(k)))
-        {
+        let keys = [
+            ("value_key", &r.value_key),
+            ("truth_value_key", &r.truth_value_key),
+        ];
+        for (name, key) in keys {
+            if let Some(k) = key
+                && (k.trim().is_empty()
+                    || ["seq", "values", "ts", "unit"].contains(&k.split('.').next().unwrap_or(k)))
+            {
+                return bad(format!(
+                    "route {n}: {name} {k:?} cannot name the sample: it is empty or another \
+                     key of the sample map (seq, values, ts, unit)"
+                ));
+            }
+        }
+        if r.truth_value_key.is_some() && r.truth.is_none() {
             return bad(format!(
-                "route {n}: value_key {k:?} cannot name the sample: it is empty or another \
-                 key of the sample map (seq, values, ts, unit)"
+                "route {n}: truth_value_key names the key of a truth map, and the route reads \
+                 no truth (truth = \"SUBJECT\")"
             ));
         }
         if r.stride == 0 {
@@ -286,6 +299,7 @@ mod tests {
             max_gap: None,
             resample: None,
             value_key: None,
+            truth_value_key: None,
         };
         let apart = [
             route("sin-cos", "samples.>", "translated"),

@@ -269,6 +269,13 @@ fn a_routes_value_key_is_another_key_than_the_maps_own() {
             .to_string();
         assert!(e.contains("cannot name the sample"), "{bad}: {e}");
     }
+    // The truth's key, likewise; and only where the route reads a truth.
+    let truth = |v: &str| route(&format!("truth = 'truth.>'\ntruth_value_key = '{v}'"));
+    assert!(truth("ac_kw").is_ok());
+    let e = truth("seq").unwrap_err().to_string();
+    assert!(e.contains("truth_value_key \"seq\" cannot name"), "{e}");
+    let e = route("truth_value_key = 'ac_kw'").unwrap_err().to_string();
+    assert!(e.contains("the route reads no truth"), "{e}");
 }
 
 /// `[route.deviation]` takes its defaults (4 windows, both sides,

@@ -296,6 +296,18 @@ pub fn decode_samples_keyed(
     values: &mut Vec<f32>,
     value_key: Option<&str>,
 ) -> Result<SampleHeader, DecodeError> {
+    decode_samples_named(payload, values, value_key, "value_key")
+}
+
+/// [`decode_samples_keyed`] for a map whose key the route's `key_name`
+/// gives (`value_key`, or `truth_value_key` for a truth), named so in a
+/// refusal.
+pub fn decode_samples_named(
+    payload: &[u8],
+    values: &mut Vec<f32>,
+    value_key: Option<&str>,
+    key_name: &str,
+) -> Result<SampleHeader, DecodeError> {
     values.clear();
     let seed = |values| SamplesSeed { values, value_key };
     let raw = if is_json_object(payload) {
@@ -333,7 +345,7 @@ pub fn decode_samples_keyed(
             let key = value_key.unwrap_or("value");
             return Err(DecodeError::Malformed(format!(
                 "has neither `{key}` nor `values`{}",
-                numbers_under(payload, value_key)
+                numbers_under(payload, value_key, key_name)
             )));
         }
     };

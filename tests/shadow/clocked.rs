@@ -127,6 +127,67 @@ async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
     svc.shutdown().await;
 }
 
+/// One device's readings of both channels in one message (`{"poa": …,
+/// "ac_kw": …, "ts": …}`, no seq, as a bridge sends a weather station's and
+/// an inverter's values), read on one subject as the input (`value_key`)
+/// and the truth (`truth_value_key`), on the clock of a model trained on
+/// rows every second (a route's `resample`): every window is scored against
+/// the truth of its ticks, exactly. A message without the truth's key has
+/// no truth (said, naming the key); its input is translated all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_with_both_channels_is_input_and_truth() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("rows.safetensors");
+    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
+    let mut cfg = config();
+    let r = &mut cfg.routes[0];
+    r.model = Some(model);
+    r.resample = Some(1.0);
+    (r.input, r.truth) = ("station.*".into(), Some("station.*".into()));
+    (r.value_key, r.truth_value_key) = (Some("poa".into()), Some("ac_kw".into()));
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    let mut errors = client.subscribe("pipeline.errors").await.unwrap();
+    client.flush().await.unwrap();
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second - 100_000_000;
+    let (ticks, lost) = (60u64, 30u64);
+    for k in 0..=ticks {
+        let mut m = serde_json::json!({ "poa": input_at(k), "ts": at(k) });
+        if k != lost {
+            m["ac_kw"] = truth_at(k).into();
+        }
+        let json = m.to_string();
+        client.publish("station.s0", json.into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let windows = (ticks - W + 1) as usize;
+    let out = collect(&mut translated, windows, translation).await;
+    let k_of = |seq: u64| seq - first_tick;
+    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&lost);
+    let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
+    let scored: Vec<Translation> = scored.into_iter().cloned().collect();
+    let want = mse_against(&scored, |seq| truth_at(k_of(seq)));
+    let stats = settled_stats(&client, scored.len()).await;
+    let c = &stats["compare"];
+    assert_eq!(
+        c["live_vs_truth"]["windows"],
+        scored.len() as u64,
+        "{stats}"
+    );
+    assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
+    let r = &c["live_vs_truth"];
+    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    let m = tokio::time::timeout(Duration::from_secs(5), errors.next()).await;
+    let e = event(&m.unwrap().unwrap().payload);
+    assert!(e.detail.starts_with("truth: has neither `ac_kw`"), "{e:?}");
+    svc.shutdown().await;
+}
+
 /// `$SRV.STATS` of the route once its live comparison is over `want`
 /// windows (or after two seconds).
 async fn settled_stats(client: &Client, want: usize) -> serde_json::Value {

@@ -28,7 +28,8 @@ pub(super) async fn message(
     };
     let clock = route.resample().map(|r| r.clock());
     let mut values = Vec::new();
-    let decoded = wire::decode_samples_into(&msg.payload, &mut values);
+    let key_of = route.cfg.truth_value_key.as_deref();
+    let decoded = wire::decode_samples_named(&msg.payload, &mut values, key_of, "truth_value_key");
     // Another channel's readings scored as this one's would be a deviation
     // of every stream (flow in m³/h against °C).
     let unlike = decoded.as_ref().ok().and_then(|h| {
@@ -81,11 +82,21 @@ pub(super) async fn message(
             // Truth is matched to windows by seq: one the sender does not
             // number has nothing to be matched by.
             (None, None, None) => {
-                let detail = "truth: a truth message must carry `seq` (the seq of the sample it \
-                              is the truth of): it is matched to windows by it (on a route that \
-                              reads a clock, retrain --resample, readings without seq are read \
-                              on it)"
-                    .to_string();
+                // A bridge's readings (ts, no seq) of both channels: on a
+                // clock, each tick is one instant of input and truth.
+                let step = (route.time_gaps()).map(|g| g.step_ns as f64 / 1e9);
+                let clock = step.filter(|s| *s > 0.0).map_or(
+                    "serve --resample STEP (a route's resample)".to_string(),
+                    |s| {
+                        let flag = crate::config::duration_flag(s);
+                        format!("serve --resample {flag}, the model's step")
+                    },
+                );
+                let detail = format!(
+                    "truth: a truth message must carry `seq` (the seq of the sample it is the \
+                     truth of): it is matched to windows by it. Readings stamped with `ts` and \
+                     no seq, of the input and the truth, are matched on a clock: {clock}"
+                );
                 reporter
                     .report(ErrorKind::Malformed, &key, subject, detail)
                     .await

@@ -81,7 +81,7 @@ pub(super) fn bare(text: &str, values: &mut Vec<f32>) -> Result<Raw, DecodeError
 /// The numbers a map without its sample holds, and under which keys, for
 /// the refusal: `(its numbers are under "temperature", "humidity": …)`.
 /// Only on that error path is the payload read a second time.
-pub(super) fn numbers_under(payload: &[u8], value_key: Option<&str>) -> String {
+pub(super) fn numbers_under(payload: &[u8], value_key: Option<&str>, key_name: &str) -> String {
     let map: Option<serde_json::Map<String, serde_json::Value>> = if is_json_object(payload) {
         serde_json::from_slice(payload).ok()
     } else {
@@ -111,12 +111,13 @@ pub(super) fn numbers_under(payload: &[u8], value_key: Option<&str>) -> String {
         return String::new();
     };
     let how = match value_key {
-        Some(_) => "another `value_key`",
-        None => "a route's `value_key`",
+        Some(_) => format!("another `{key_name}`"),
+        None => format!("a route's `{key_name}`"),
     };
     format!(
-        " (its numbers are under {}: {how} (`serve --value-key {}`) reads one of them as the sample)",
+        " (its numbers are under {}: {how} (`serve --{} {}`) reads one of them as the sample)",
         keys.join(", "),
+        key_name.replace('_', "-"),
         first.trim_matches('"')
     )
 }
