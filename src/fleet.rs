@@ -178,10 +178,26 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
                 .or(c["unmatched"].as_u64())
                 .unwrap_or(0),
         );
-        let over = match (scored, unmatched) {
-            (0, 0) => String::new(),
-            (n, 0) => format!(" ({n} windows)"),
-            (n, u) => format!(" ({n} windows; {u} without truth)"),
+        // And truth messages refused whole (another key, no seq): what
+        // the watch misses, all of it where none scored.
+        let refused = r["truth_refused"].as_u64().unwrap_or(0);
+        let mut over = Vec::new();
+        if scored + unmatched > 0 {
+            over.push(format!("{scored} windows"));
+        }
+        if unmatched > 0 {
+            over.push(format!("{unmatched} without truth"));
+        }
+        match (refused, scored) {
+            (0, _) => {}
+            (n, 0) => over.push(format!(
+                "{n} truth messages refused, none scored: see its errors"
+            )),
+            (n, _) => over.push(format!("{n} truth messages refused")),
+        }
+        let over = match over.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", over.join("; ")),
         };
         // The route's rule for gaps in time, when it has one, in seconds
         // as `config check` says it.
@@ -351,6 +367,15 @@ mod tests {
                 .ends_with("truth MSE live 2.0000e0 shadow - (64 windows; 913 without truth)"),
             "{:?}",
             describe_stats(&scored)
+        );
+        // Truth refused whole: said, and where none scored, loudly.
+        let mut refused = stats.clone();
+        refused["endpoints"][0]["data"]["routes"][0]["truth_refused"] = 5616.into();
+        assert!(
+            describe_stats(&refused)[1]
+                .ends_with("(5616 truth messages refused, none scored: see its errors)"),
+            "{:?}",
+            describe_stats(&refused)
         );
         // Shadowing, the paired test of the two against the truth.
         let mut shadowed = scored.clone();

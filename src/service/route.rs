@@ -547,6 +547,7 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 timestamps_ignored: r.counters.timestamps_ignored.load(Relaxed),
                 input_out_of_range: r.counters.input_out_of_range.load(Relaxed),
                 input_off_rate: r.counters.input_off_rate.load(Relaxed),
+                truth_refused: r.counters.truth_refused.load(Relaxed),
                 input_too_fast: r.counters.input_too_fast.load(Relaxed),
                 input_unstamped: r.counters.input_unstamped.load(Relaxed),
                 errors: r.counters.read_errors(),

@@ -310,7 +310,7 @@ impl Scrape {
             }
         }
         type Count = fn(&RouteInfo) -> u64;
-        let counters: [(&str, &str, Count); 13] = [
+        let counters: [(&str, &str, Count); 14] = [
             (
                 "pipeline_route_samples_in",
                 "Samples accepted into windows, by route.",
@@ -338,7 +338,7 @@ impl Scrape {
             ),
             (
                 "pipeline_timestamps_ignored",
-                "Messages whose ts was no plausible time of publication (over a minute ahead of this host's clock, over 7 days behind: other units, made up, or a recording's own times), kept out of the latency histograms.",
+                "Messages whose ts was no plausible time of publication (over a minute ahead of this host's clock, over 7 days behind, read in s, ms, µs or ns by its size: made up, or a recording's own times), kept out of the latency histograms.",
                 |r| r.timestamps_ignored,
             ),
             (
@@ -350,6 +350,11 @@ impl Scrape {
                 "pipeline_input_off_rate",
                 "Windows of streams whose ts says they are sampled at another step than the model's training recording (over 1.5 times it, or under two thirds of it, over a window's span): a model reads them as a faster or slower signal. Translated all the same.",
                 |r| r.input_off_rate,
+            ),
+            (
+                "pipeline_truth_refused",
+                "Truth messages refused (an error event each: another key, no seq on a route without a clock, another unit, a missing-value code): not scored against. Where it grows and pipeline_truth_mse does not move, the deviation watch sees nothing.",
+                |r| r.truth_refused,
             ),
             (
                 "pipeline_input_too_fast",

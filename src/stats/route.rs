@@ -43,6 +43,8 @@ pub struct RouteCounters {
     pub input_off_rate: AtomicU64,
     /// The streams warned about, per live model.
     pub off_rate_warned: Said,
+    /// Truth messages refused (an error event each): not scored against.
+    pub truth_refused: AtomicU64,
     /// Changes of streams read on a clock that came over ten times as
     /// often as the model's training input changed, several per tick.
     pub input_too_fast: AtomicU64,
@@ -82,6 +84,7 @@ impl Default for RouteCounters {
             input_out_of_range: AtomicU64::new(0),
             out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
+            truth_refused: AtomicU64::new(0),
             off_rate_warned: Said::default(),
             input_too_fast: AtomicU64::new(0),
             sped_up_warned: Said::default(),
@@ -235,6 +238,9 @@ pub struct RouteInfo {
     /// Windows of streams sampled at another rate than the model's.
     #[serde(default)]
     pub input_off_rate: u64,
+    /// Truth messages refused: not scored against.
+    #[serde(default)]
+    pub truth_refused: u64,
     /// Windows of streams without `ts` on a route with a time rule.
     #[serde(default)]
     pub input_unstamped: u64,
@@ -284,10 +290,13 @@ pub fn seconds_since(ts: i64) -> f64 {
 
 /// Seconds from `ts` to now for the latency histograms, when `ts` is a
 /// plausible publication time: at most a minute ahead of this host's clock
-/// (skew) and at most 7 days behind (a backlog). Anything else is another
-/// unit (ms or s since the epoch), a negative or made-up value, and would
-/// turn the histograms' sums into centuries (a helper's walkthrough: one
-/// sample with `ts: -5` put 350 years into `pipeline_end_to_end_seconds_sum`).
+/// (skew) and at most 7 days behind (a backlog). A stamp in seconds,
+/// milliseconds or microseconds since the epoch (an MQTT bridge's
+/// `Date.now()`) is taken as such, as the windows' time rule takes it
+/// ([`crate::window::stamp_ns`]). Anything else is a negative or made-up
+/// value, or a recording's own time, and would turn the histograms' sums
+/// into centuries (a helper's walkthrough: one sample with `ts: -5` put
+/// 350 years into `pipeline_end_to_end_seconds_sum`).
 pub fn latency(ts: i64) -> Option<f64> {
     latency_at(ts, crate::wire::now_ns())
 }
@@ -296,6 +305,7 @@ pub fn latency(ts: i64) -> Option<f64> {
 /// when a translation came, and a recording's stamps (`publish --data
 /// --time-column`) count as no latency.
 pub fn latency_at(ts: i64, now: i64) -> Option<f64> {
+    let ts = crate::window::stamp_ns(ts);
     let s = (i128::from(now) - i128::from(ts)) as f64 / 1e9;
     (-60.0..=7.0 * 86_400.0).contains(&s).then_some(s.max(0.0))
 }
@@ -323,24 +333,32 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
 
-    /// A `ts` in other units, negative, or far ahead is counted and kept
-    /// out of the histograms; a plausible one is observed.
+    /// A `ts` negative, far behind or far ahead is counted and kept out of
+    /// the histograms; a plausible one is observed, in ms since the epoch
+    /// too.
     #[test]
     fn implausible_time_stamps_stay_out_of_the_histograms() {
         let now = crate::wire::now_ns();
         let c = RouteCounters::default();
-        let ms_since_epoch = now / 1_000_000;
+        let ms_a_day_ago = now / 1_000_000 - 86_400_000;
         for ts in [
             -5,
             i64::MIN,
             i64::MAX,
-            ms_since_epoch,
+            ms_a_day_ago - 7 * 86_400_000,
             now + 3_600_000_000_000,
         ] {
             c.observe_receive(Some(ts));
             c.observe_end_to_end(Some(ts));
         }
         assert_eq!(c.timestamps_ignored.load(Relaxed), 5);
+        assert_eq!(c.receive_seconds.read().1, 0);
+        // A bridge's `Date.now()`, a day behind (a backlog): its latency.
+        c.observe_receive(Some(ms_a_day_ago));
+        let (sum, count, _) = c.receive_seconds.read();
+        assert_eq!(count, 1);
+        assert!((86_400.0..86_401.0).contains(&sum), "{sum}");
+        let c = RouteCounters::default();
         assert_eq!(c.receive_seconds.read().1, 0);
         assert_eq!(c.end_to_end_seconds.read().1, 0);
         c.observe_receive(Some(now - 2_000_000));
@@ -352,6 +370,6 @@ mod tests {
             c.end_to_end_seconds.read(),
             (0.0, 1, c.end_to_end_seconds.read().2)
         );
-        assert_eq!(c.timestamps_ignored.load(Relaxed), 5);
+        assert_eq!(c.timestamps_ignored.load(Relaxed), 0);
     }
 }

@@ -179,6 +179,7 @@ async fn one_message_with_both_channels_is_input_and_truth() {
         "{stats}"
     );
     assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
+    assert_eq!(stats["truth_refused"], 1, "{stats}");
     let r = &c["live_vs_truth"];
     let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
     assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");

@@ -7,6 +7,35 @@ use crate::service::events::Reporter;
 use crate::service::ingest::unlike_unit;
 use crate::wire::{self, DecodeError, ErrorKind};
 
+/// Refusals after which a route that has scored no window against its
+/// truth warns that its watch sees nothing.
+const BLIND_AFTER: u64 = 20;
+
+/// A truth message refused: counted, said (an error event), and where the
+/// route's first [`BLIND_AFTER`] were all refused and no window has been
+/// scored, warned of once: its truth MSE and deviation watch see nothing,
+/// which no alert on deviations would show.
+async fn refuse(
+    route: &Route,
+    reporter: &Reporter,
+    kind: ErrorKind,
+    key: &str,
+    subject: &str,
+    detail: String,
+) {
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let n = route.counters.truth_refused.fetch_add(1, relaxed) + 1;
+    if n == BLIND_AFTER && route.compare.snapshot().live_vs_truth.windows == 0 {
+        tracing::warn!(
+            pair = %route.cfg.pair,
+            "the route's first {n} truth messages were refused and no window has been scored \
+             against its truth: its truth MSE and deviation watch see nothing (the last: {detail}; \
+             counted in pipeline_truth_refused_total)"
+        );
+    }
+    reporter.report(kind, key, subject, detail).await
+}
+
 pub(super) async fn message(
     route: &Route,
     reporter: &Reporter,
@@ -21,9 +50,7 @@ pub(super) async fn message(
         Ok(k) => k,
         Err(e) => {
             let detail = format!("truth subject {subject:?}: {e}");
-            return reporter
-                .report(ErrorKind::BadSubject, "", subject, detail)
-                .await;
+            return refuse(route, reporter, ErrorKind::BadSubject, "", subject, detail).await;
         }
     };
     let clock = route.resample().map(|r| r.clock());
@@ -46,9 +73,7 @@ pub(super) async fn message(
              {column:?}): not scored; send the route's output channel as its truth",
             unit.as_str()
         );
-        return reporter
-            .report(ErrorKind::InvalidValue, &key, subject, why)
-            .await;
+        return refuse(route, reporter, ErrorKind::InvalidValue, &key, subject, why).await;
     }
     match decoded {
         Ok(wire::SampleHeader { seq, ts, .. }) => match (route.missing_code(&values), seq, clock) {
@@ -66,9 +91,15 @@ pub(super) async fn message(
                     "truth: {which} is {code}, what the model's training recording wrote for a \
                      missing sample: not scored against",
                 );
-                reporter
-                    .report(ErrorKind::InvalidValue, &key, subject, detail)
-                    .await
+                refuse(
+                    route,
+                    reporter,
+                    ErrorKind::InvalidValue,
+                    &key,
+                    subject,
+                    detail,
+                )
+                .await
             }
             (None, Some(seq), _) => truths.add_truth(&key, seq, &values, &route.compare),
             // A meter's readings as they change, read on the route's clock.
@@ -76,7 +107,7 @@ pub(super) async fn message(
                 if let Err((kind, detail)) =
                     truths.add_changes(&key, clock, ts, &values, &route.compare)
                 {
-                    reporter.report(kind, &key, subject, detail).await
+                    refuse(route, reporter, kind, &key, subject, detail).await
                 }
             }
             // Truth is matched to windows by seq: one the sender does not
@@ -97,9 +128,7 @@ pub(super) async fn message(
                      truth of): it is matched to windows by it. Readings stamped with `ts` and \
                      no seq, of the input and the truth, are matched on a clock: {clock}"
                 );
-                reporter
-                    .report(ErrorKind::Malformed, &key, subject, detail)
-                    .await
+                refuse(route, reporter, ErrorKind::Malformed, &key, subject, detail).await
             }
         },
         Err(DecodeError::Malformed(d)) => {
@@ -107,22 +136,29 @@ pub(super) async fn message(
             if clock.is_some() {
                 truths.end_held(&key, wire::stamp_of(&msg.payload));
             }
-            reporter
-                .report(ErrorKind::Malformed, &key, subject, format!("truth: {d}"))
-                .await
+            refuse(
+                route,
+                reporter,
+                ErrorKind::Malformed,
+                &key,
+                subject,
+                format!("truth: {d}"),
+            )
+            .await
         }
         Err(DecodeError::InvalidValue(d)) => {
             if clock.is_some() {
                 truths.end_held(&key, wire::stamp_of(&msg.payload));
             }
-            reporter
-                .report(
-                    ErrorKind::InvalidValue,
-                    &key,
-                    subject,
-                    format!("truth: {d}"),
-                )
-                .await
+            refuse(
+                route,
+                reporter,
+                ErrorKind::InvalidValue,
+                &key,
+                subject,
+                format!("truth: {d}"),
+            )
+            .await
         }
     }
 }
