@@ -31,6 +31,7 @@ pub struct Metrics {
 
 pub use crate::data::mse;
 
+mod apart;
 mod difference;
 mod slow;
 pub use difference::{Difference, MATERIAL, SURE_T, per_window};

@@ -13,6 +13,7 @@ use super::train::{ModelArgs, RecordingArgs, data_line, load_model};
 
 mod against;
 mod input;
+mod seen;
 mod trained;
 mod watch;
 
@@ -249,7 +250,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             (f.train_rows, f.validation_rows) = (0, f.recording.kept_rows());
         }
     }
-    let found = whole && leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
+    let found = whole && seen::leave_out_training_rows(&mut prepared, loaded, &a.rec.data)?;
     let bar = super::train::scoring_bar(prepared.scored().len());
     let progress = |done: usize| bar.set_position(done as u64);
     let run = fit::Scoring {
@@ -377,6 +378,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     }
     scored.comparison.input_unlike_training = unlike;
     let watch = watch::replay(loaded, &prepared, &scored, a);
+    let apart = watch::apart(&watch, &prepared, &scored);
     let c = &scored.comparison;
     if a.json {
         let v = serde_json::json!({
@@ -397,6 +399,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "overview_plot": overview.display().to_string(),
             "against": against.as_ref().map(against::Against::json),
             "deviation_watch": watch.as_ref().ok().map(|(r, _)| r),
+            "apart_from_deviations": apart.as_ref().map(watch::Apart::json),
         });
         println!("{v}");
     } else {
@@ -414,8 +417,19 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         for line in fit::parts::lines(&prepared) {
             println!("{line}");
         }
-        println!("verdict    {}", c.verdict());
+        // Where the windows of a fault decide it, said here too.
+        let decided = (apart.as_ref())
+            .filter(|x| x.comparison.beats_baselines != c.beats_baselines)
+            .map_or(
+                "",
+                |_| "; that of every window: the watch's deviations decide it (apart, below)",
+            );
+        println!("verdict    {}{decided}", c.verdict());
         println!("watch      {}", watch::line(&watch, c.held_out, &prepared));
+        if let Some(x) = &apart {
+            let unit = super::train::unit(&prepared);
+            println!("apart      {}", x.line(c.windows, unit));
+        }
         if let Some(x) = &against {
             println!("against    {}", x.line(&c.model));
         }
@@ -441,15 +455,6 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     Ok(())
 }
 
-/// Data row ranges as a person reads them: `0–239, 400–459`.
-fn spans(ranges: &[std::ops::Range<usize>]) -> String {
-    let spans: Vec<String> = ranges
-        .iter()
-        .map(|s| format!("{}–{}", s.start, s.end - 1))
-        .collect();
-    spans.join(", ")
-}
-
 /// Says `why` on stderr now, and keeps it for `--json`; once (a file of
 /// several devices would say the same of each).
 fn warn(list: &mut Vec<String>, why: String) {
@@ -458,89 +463,6 @@ fn warn(list: &mut Vec<String>, why: String) {
     }
     eprintln!("WARNING: {why}");
     list.push(why);
-}
-
-/// Leaves out of `prepared`'s windows (all scored: files the model does not
-/// know by their bytes) those holding rows found to be the model's training
-/// rows (a copy of a training file with other line ends, the logger's file
-/// grown since, an export of an overlapping period). Whether any were.
-fn leave_out_training_rows(
-    prepared: &mut pipeline::fit::Prepared,
-    loaded: &pipeline::LoadedModel,
-    files: &[PathBuf],
-) -> Result<bool> {
-    use pipeline::fit::seen;
-    let Some(stored) = seen::TrainingRows::recorded(loaded.meta.metrics.as_ref()) else {
-        return Ok(false);
-    };
-    let w = loaded.model.window();
-    let mut kept = pipeline::data::Windows::empty(w);
-    let mut any = false;
-    for f in &mut prepared.recordings {
-        let r = &f.recording;
-        let found = seen::find(r, &stored, w);
-        if let Some(why) = (found.rows.is_empty())
-            .then(|| seen::same_period(r, &stored))
-            .flatten()
-        {
-            eprintln!("WARNING: {}: {why}", r.source());
-        }
-        if !found.rows.is_empty() {
-            let rows: usize = found.rows.iter().map(|s| s.len()).sum();
-            eprintln!(
-                "NOTE: {}: {rows} of its {} rows (data rows {}) are, or may be, rows the model \
-                 was trained on ({} of the windows stored with it are there): not scored",
-                r.source(),
-                r.data_rows(),
-                spans(&found.rows),
-                found.windows
-            );
-            f.training_rows_found = Some(rows);
-            // The rows read among them (skipped rows are data rows too).
-            let read = seen::rows_read(r, &found.rows);
-            (f.train_rows, f.validation_rows) = (read, r.kept_rows() - read.min(r.kept_rows()));
-            any = true;
-            // After them, that file's held-out part: never trained on, but
-            // it chose the weights, so its score is retrain's own.
-            let chose = seen::windows_in(r, &found.rows, &found.held_out, w);
-            if chose > 0 {
-                eprintln!(
-                    "NOTE: {}: {chose} of the windows scored have rows of the training file's \
-                     held-out part (data rows {}), which chose the weights (early stopping, the \
-                     best step kept): scored, but not as rows the model never saw",
-                    r.source(),
-                    spans(&found.held_out)
-                );
-                f.held_out_windows_found = Some(chose);
-            }
-        }
-        let unseen = seen::unseen_windows(r, &found.rows, w);
-        f.windows[0] = unseen.len();
-        kept.extend(&unseen);
-    }
-    if any && kept.is_empty() {
-        bail!(
-            "no window of {} is one the model was not trained on: to score its held-out part, \
-             give the file it was trained on ({})",
-            files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            trained_validate(&loaded.meta)
-                .map(|(_, t)| t
-                    .files
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>())
-                .unwrap_or_default()
-                .join(", ")
-        );
-    }
-    if any {
-        prepared.train = kept;
-    }
-    Ok(any)
 }
 
 pub(crate) fn evaluate(models_dir: &Path, a: EvalArgs) -> Result<()> {

@@ -394,3 +394,33 @@ fn a_win_by_a_rounding_is_no_win() {
     let c = Comparison::new(&valid, &nudged(0.1), &mean, &linear).unwrap();
     assert!(c.beats_baselines && c.worth_serving, "{c:?}");
 }
+
+/// A comparison on some of its windows is the comparison of those windows
+/// alone, with the whole's context: a fault's windows (the model far off
+/// on them) left out, the model beats the baselines it lost to.
+#[test]
+fn a_comparison_on_some_windows_is_theirs_alone() {
+    let w = 2;
+    let mut valid = Windows::empty(w);
+    valid.target = (0..40).map(|i| (i as f32 * 0.7).sin()).collect();
+    valid.input = valid.target.clone();
+    // The model 0.1 off, but 5 off on windows 3 to 5 (a fault); the map 0.3
+    // off, the mean 1 off everywhere.
+    let fault = |i: usize| (3..6).contains(&(i / w));
+    let off = |d: f32, f: f32| -> Vec<f32> {
+        let t = valid.target.iter().enumerate();
+        t.map(|(i, t)| t + if fault(i) { f } else { d }).collect()
+    };
+    let (model, mean, linear) = (off(0.1, 5.0), off(1.0, 1.0), off(0.3, 0.3));
+    let mut whole = Comparison::new(&valid, &model, &mean, &linear).unwrap();
+    whole.never_seen = true;
+    assert!(!whole.beats_baselines, "{whole:?}");
+    let keep: Vec<bool> = (0..20).map(|k| !(3..6).contains(&k)).collect();
+    let apart = whole
+        .restricted(&valid, [&model, &mean, &linear], &keep)
+        .unwrap();
+    assert_eq!(apart.windows, 17);
+    assert!((apart.model.mse - 0.01).abs() < 1e-6, "{apart:?}");
+    assert!((apart.linear_baseline.mse - 0.09).abs() < 1e-6, "{apart:?}");
+    assert!(apart.beats_baselines && apart.never_seen, "{apart:?}");
+}

@@ -41,6 +41,7 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     assert_eq!(w["begun"], serde_json::json!([]), "{w}");
     let peak = w["peak"].as_f64().unwrap();
     assert!(peak < 1.0, "{w}");
+    assert!(e["apart_from_deviations"].is_null(), "{e}");
 
     // The meter reads low by 10 held-out RMSEs from row 1300 on.
     let low = dir.path().join("low.csv");
@@ -57,6 +58,26 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
         .and_then(|r| r.split(',').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{at}"));
     assert!((300..=300 + 4 * 24).contains(&row), "{w}");
+    // Scored apart from it too: every window from the first of the mean
+    // that began it (three windows of 24 and the 23 that share their rows
+    // before the window that began it) to the file's end left out.
+    let apart = &e["apart_from_deviations"];
+    let (all, kept) = (577, row - 23 - (3 * 24 + 23));
+    assert_eq!(
+        apart["windows_left_out"].as_u64(),
+        Some((all - kept) as u64),
+        "{apart}"
+    );
+    assert_eq!(
+        apart["validation"]["windows"].as_u64(),
+        Some(kept as u64),
+        "{apart}"
+    );
+    let mse = |v: &serde_json::Value| v["model"]["mse"].as_f64().unwrap();
+    assert!(
+        mse(&apart["validation"]) < mse(&e["validation"]) / 10.0,
+        "{e}"
+    );
     // Every deviation, located: this one on to the file's end.
     let d = &w["deviations"];
     assert_eq!(d.as_array().map(Vec::len), Some(1), "{w}");
@@ -92,7 +113,11 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     assert!(
         text.contains("watch      serve --deviation would watch for a mean of truth − translation over 4 windows")
             && text.contains("1 deviation(s) would begin on these windows")
-            && text.contains(&format!("'s window ending at data row {row}")),
+            && text.contains(&format!("'s window ending at data row {row}"))
+            && text.contains(&format!(
+                "apart      without the {} of {all} windows",
+                all - kept
+            )),
         "{text}"
     );
 }

@@ -101,7 +101,7 @@ pub(super) fn score(
                     "{}: data rows {} are, or may be, rows {} was trained on: where they are \
                      scored, its score is in-sample",
                     f.recording.source(),
-                    super::spans(&found.rows),
+                    super::seen::spans(&found.rows),
                     challenger.path.display()
                 ));
             }

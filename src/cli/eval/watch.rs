@@ -51,3 +51,92 @@ pub(super) fn line(watch: &Watch, held_out: bool, prepared: &Prepared) -> String
         Err(why) => format!("- ({why})"),
     }
 }
+
+/// The scores apart from the watch's deviations (see
+/// `pipeline::eval::Comparison::restricted`).
+pub(super) struct Apart {
+    /// Windows left out: each deviation's, from the first window of the
+    /// mean that began it to the window that ended it, and every window
+    /// that shares a row with those.
+    pub left_out: usize,
+    pub deviations: usize,
+    pub comparison: pipeline::eval::Comparison,
+}
+
+/// The scored windows outside the watch's deviations, scored (`None`
+/// where it found none, or where too few windows are left: fewer than two
+/// windows' rows).
+pub(super) fn apart(watch: &Watch, prepared: &Prepared, scored: &Scored) -> Option<Apart> {
+    let (r, _) = watch.as_ref().ok()?;
+    if r.spans.is_empty() {
+        return None;
+    }
+    let on = prepared.scored();
+    let (n, w) = (on.len(), on.window.max(1));
+    let parts = fit::parts::counts(prepared);
+    let starts: Vec<usize> = (parts.iter())
+        .scan(0, |at, (_, k)| {
+            *at += k;
+            Some(*at - k)
+        })
+        .collect();
+    let mut keep = vec![true; n];
+    // A deviation begins on the window that completes a mean of
+    // `r.windows` windows W apart: its fault may start at the first.
+    let back = r.windows.saturating_sub(1) * w + (w - 1);
+    for s in &r.spans {
+        let (from, len) = match s.index.and_then(|i| Some((*starts.get(i)?, parts[i].1))) {
+            Some(part) => part,
+            None => (0, n),
+        };
+        let lo = (s.begin as usize).saturating_sub(back).min(len);
+        let hi = s.end.map_or(len, |e| (e as usize + w).min(len)).max(lo);
+        for k in keep.iter_mut().skip(from + lo).take(hi - lo) {
+            *k = false;
+        }
+    }
+    let left_out = keep.iter().filter(|k| !**k).count();
+    if n - left_out < 2 * w {
+        return None;
+    }
+    let mean = scored.baselines.mean.predict(&on.input);
+    let preds = [&scored.model[..], &mean, &scored.linear];
+    let comparison = (scored.comparison.restricted(on, preds, &keep)).ok()?;
+    Some(Apart {
+        left_out,
+        deviations: r.spans.len(),
+        comparison,
+    })
+}
+
+impl Apart {
+    /// The line people read (after `apart      `).
+    pub(super) fn line(&self, of: usize, unit: Option<&str>) -> String {
+        let c = &self.comparison;
+        let rmse = |mse: f64| {
+            let r = pipeline::eval::significant(mse.sqrt());
+            unit.map_or(r.clone(), |u| format!("{r} {u}"))
+        };
+        format!(
+            "without the {} of {of} windows ({:.1}%) of the watch's {} deviation(s), the faults a \
+             watch is for, which no model of the healthy signal predicts (RMSE model {}, linear \
+             map {}, mean {}): {}",
+            self.left_out,
+            100.0 * self.left_out as f64 / of.max(1) as f64,
+            self.deviations,
+            rmse(c.model.mse),
+            rmse(c.linear_baseline.mse),
+            rmse(c.mean_baseline.mse),
+            c.verdict()
+        )
+    }
+
+    pub(super) fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "windows_left_out": self.left_out,
+            "deviations": self.deviations,
+            "validation": self.comparison,
+            "verdict": self.comparison.verdict(),
+        })
+    }
+}
