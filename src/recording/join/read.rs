@@ -57,6 +57,18 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
         own.time = guess.into_iter().map(|(i, _)| Column::Index(i)).collect();
         second = both(path, &own);
     }
+    // Its own settings found the columns and a row stopped the read (an
+    // empty cell, the next flag to give): that is what to say, not the
+    // column the flags given did not find.
+    if let Err(Error::Data(e)) = &second
+        && !said.is_empty()
+        && !e.contains("no column")
+    {
+        return Err(Error::Data(format!(
+            "{e} (read with its own settings, as the flags given do not fit it: {})",
+            said.join(", ")
+        )));
+    }
     match second {
         Ok(pair) if !said.is_empty() && pair.iter().any(|c| c.is_ok()) => {
             Ok(found(pair, Some(said.join(", "))))
@@ -155,9 +167,11 @@ fn hinted(why: &str) -> Option<usize> {
 
 /// The columns that look like time stamps in `path`, with their names.
 fn time_guess(path: &Path, opts: &CsvOptions) -> Option<Vec<(usize, String)>> {
+    // (Bad rows skipped: the stamps are what is asked of it here.)
     let untimed = CsvOptions {
         time: Vec::new(),
         output: opts.input.clone(),
+        skip_bad_rows: true,
         ..opts.clone()
     };
     let alone = |c: &Column| CsvOptions {

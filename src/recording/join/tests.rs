@@ -299,6 +299,26 @@ fn a_file_the_flags_do_not_fit_is_read_with_its_own_settings() {
         first[2].parse::<f32>().unwrap(),
         format!("{:.2}", soil(0)).parse::<f32>().unwrap()
     );
+    // Its own settings found the columns and an empty cell stopped the
+    // read (a night's row of a portal): that is said, with how it was read,
+    // not the time column the flags named; --skip-bad-rows joins it.
+    let gappy = dir.path().join("meter.csv");
+    let text = std::fs::read_to_string(&gappy).unwrap();
+    let line = text.lines().nth(5).unwrap().to_string();
+    let stamp = line.split(';').next().unwrap();
+    std::fs::write(&gappy, text.replace(&line, &format!("{stamp};"))).unwrap();
+    let e = join(&[a.clone(), gappy.clone()], &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("empty cell") && e.contains("its time column \"timestamp\" (not"),
+        "{e}"
+    );
+    let skip = CsvOptions {
+        skip_bad_rows: true,
+        ..o.clone()
+    };
+    assert_eq!(join(&[a.clone(), gappy], &skip).unwrap().rows, 99);
     // Read with neither the given flags nor its own: the reader's words,
     // with the header it read.
     let other = dir.path().join("other.csv");
