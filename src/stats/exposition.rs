@@ -309,6 +309,33 @@ impl Scrape {
                 }
             }
         }
+        // The mean's parts as counters, so that a dashboard takes the error
+        // over any range (a model change starts them again, which rate()
+        // and increase() take as a counter reset).
+        let mut m = enc.encode_descriptor(
+            "pipeline_truth_squared_error",
+            "Sum of squared differences between translation and truth, by model role, since the models last changed (a counter reset). RMSE over a range: sqrt(increase(pipeline_truth_squared_error_total[1h]) / increase(pipeline_truth_values_total[1h])).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (role, pick) in roles {
+            for r in &self.routes {
+                (m.encode_family(&[("pair", r.pair.as_str()), ("role", role)])?)
+                    .encode_counter::<NoLabelSet, _, u64>(&pick(&r.compare).sum_sq, None)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "pipeline_truth_values",
+            "Output values scored against the truth, by model role, since the models last changed (a counter reset).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (role, pick) in roles {
+            for r in &self.routes {
+                let labels = [("pair", r.pair.as_str()), ("role", role)];
+                counter(&mut m.encode_family(&labels)?, pick(&r.compare).values)?;
+            }
+        }
         type Count = fn(&RouteInfo) -> u64;
         let counters: [(&str, &str, Count); 14] = [
             (

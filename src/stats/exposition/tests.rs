@@ -118,6 +118,24 @@ fn prometheus_text_has_every_error_kind() {
         !text.contains("pipeline_truth_mse{"),
         "no truth compared yet"
     );
+    assert!(text.contains("pipeline_truth_values_total{pair=\"sin-cos\",role=\"live\"} 0\n"));
+    // The truth MSE's parts, as counters a dashboard takes any range of.
+    let mut scored = RouteInfo {
+        pair: "sin-cos".into(),
+        ..Default::default()
+    };
+    scored
+        .compare
+        .live_vs_truth
+        .add(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0]);
+    let text = s.render_prometheus(&[scored]);
+    assert!(
+        text.contains(
+            "# TYPE pipeline_truth_squared_error_total counter\n\
+             pipeline_truth_squared_error_total{pair=\"sin-cos\",role=\"live\"} 13.0\n"
+        ) && text.contains("pipeline_truth_values_total{pair=\"sin-cos\",role=\"live\"} 3\n"),
+        "{text}"
+    );
     assert!(
         !text.contains("pipeline_route_max_gap_seconds{"),
         "a route that never splits has no series"
