@@ -308,10 +308,15 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     } else {
         "the held-out part"
     };
-    let beyond = recorded
-        .or_else(|| fit::Ranges::of_training(&prepared))
-        .filter(|_| scored.comparison.held_out)
+    let ranges = recorded.or_else(|| fit::Ranges::of_training(&prepared));
+    let beyond = (ranges.filter(|_| scored.comparison.held_out))
         .and_then(|r| scored.against(&r, prepared.scored(), what, from));
+    let unit = super::train::unit(&prepared);
+    let past = (ranges.filter(|_| scored.comparison.held_out))
+        .and_then(|r| r.translations_beyond(prepared.scored(), &scored.model, unit));
+    if let Some(why) = past {
+        warn(&mut warned, why);
+    }
     let against = (challenger.as_ref())
         .map(|ch| {
             against::score(

@@ -415,6 +415,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     if let Some(why) = &beyond {
         println!("WARNING    {why}");
     }
+    let on = prepared.scored();
+    let past = (ranges.filter(|_| c.held_out))
+        .and_then(|r| r.translations_beyond(on, &scored.model, unit(&prepared)));
+    if let Some(why) = &past {
+        println!("WARNING    {why}");
+    }
     if let Some(why) = &report.slow_error {
         println!("WARNING    {why}");
     }

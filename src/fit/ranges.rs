@@ -90,6 +90,49 @@ impl Ranges {
         (windows > 0).then_some(errors)
     }
 
+    /// What to tell the user where over 1% of the model's translations
+    /// (`pred`, row-major as `on.target`) lie clearly outside the output's
+    /// training range while the truth at those samples does not: the model
+    /// passes a limit the output never passed in training (an inverter's
+    /// rating, a valve fully open, zero), which it does not know.
+    pub fn translations_beyond(
+        &self,
+        on: &Windows,
+        pred: &[f32],
+        unit: Option<&str>,
+    ) -> Option<String> {
+        let [lo, hi] = self.output;
+        let past: Vec<f32> = (pred.iter().zip(&on.target))
+            .filter(|(p, t)| {
+                clearly_outside(self.output, **p) && !clearly_outside(self.output, **t)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        if (past.len() as f64) <= BEYOND_SHARE * pred.len() as f64 {
+            return None;
+        }
+        let [min, max] = span(&past)?;
+        let n = |v: f32| {
+            let v = crate::eval::significant(f64::from(v));
+            unit.map_or(v.clone(), |u| format!("{v} {u}"))
+        };
+        let reach = match (min < lo, max > hi) {
+            (true, true) => format!("down to {} and up to {}", n(min), n(max)),
+            (true, false) => format!("down to {}", n(min)),
+            _ => format!("up to {}", n(max)),
+        };
+        Some(format!(
+            "the model's translations pass the output's training range where the truth does \
+             not: {} of their values ({}), {reach}, where the output stayed within {} to {} in \
+             training; a limit the output never passes (a rating, a valve fully open, zero) is one \
+             the model does not know: clamp its translations to it where they are used",
+            past.len(),
+            percent(past.len() as f64 / pred.len().max(1) as f64),
+            n(lo),
+            n(hi)
+        ))
+    }
+
     /// What to tell the user when over 1% of the scored windows' inputs or
     /// targets (`what`: "the held-out part", "the recording") lie outside
     /// these ranges: a model extrapolates there (none of retrain's knobs
@@ -144,6 +187,34 @@ impl Ranges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Translations past the output's training range where the truth is
+    /// within it (an inverter's 80 kW rating the model overshoots) are
+    /// said, over 1% of the values; where the truth is past it too (a
+    /// colder day), that is the data's range, said elsewhere.
+    #[test]
+    fn translations_past_the_outputs_range_are_said() {
+        let ranges = Ranges {
+            input: [0.0, 1000.0],
+            output: [0.0, 80.0],
+        };
+        let on = Windows {
+            window: 4,
+            input: vec![500.0; 400],
+            target: (0..400).map(|i| if i < 4 { 90.0 } else { 79.0 }).collect(),
+        };
+        let pred = |over: usize, to: f32| -> Vec<f32> {
+            (0..400).map(|i| if i < over { to } else { 78.0 }).collect()
+        };
+        // 3 of 400 past it (the truth there past it too: not counted).
+        assert_eq!(ranges.translations_beyond(&on, &pred(3, 96.0), None), None);
+        assert_eq!(ranges.translations_beyond(&on, &pred(20, 81.0), None), None);
+        let why = (ranges.translations_beyond(&on, &pred(20, 95.9), Some("kW"))).unwrap();
+        assert!(
+            why.contains("16 of their values (4.0%), up to 95.90 kW, where the output stayed within 0 kW to 80.00 kW"),
+            "{why}"
+        );
+    }
 
     /// Held-out values beyond the training range are said (over 1% of
     /// them), with how far they go; a stray extreme value is not.
