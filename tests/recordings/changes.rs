@@ -102,6 +102,14 @@ fn a_history_of_changes_is_read_on_one_clock() {
     );
     assert!(!data.contains("bad rows skipped"), "{data}");
     assert!(data.contains("a row every 10 s"), "{data}");
+    // Split where a tick has no value, not "no gap in time".
+    assert!(
+        data.contains(&format!(
+            "split where a tick has no value of both ({} ticks)",
+            1499 - both
+        )) && !data.contains("no gap in"),
+        "{data}"
+    );
     // The model's values at each tick are the held changes: its held-out
     // linear baseline is near exact, as on the regular recording.
     let report = read_json(&model.with_extension("report.json"));

@@ -353,6 +353,12 @@ pub(crate) fn data_line(
     let cadence = r.cadence().map_or(String::new(), |c| format!(", {c}"));
     let gaps = match (&r.time_name, r.time_gaps) {
         (None, _) => String::new(),
+        // Read on a clock: the ticks without both values split it (its
+        // note counts them), not gaps between rows.
+        (Some(_), 0) if r.resampled.is_some() && r.skipped > 0 => format!(
+            ", split where a tick has no value of both ({} ticks){cadence}",
+            r.skipped
+        ),
         (Some(t), 0) => format!(", no gap in {t:?}{cadence}"),
         // The first few, each with its stamps: a logger offline for
         // three days was in the report only, behind a clock reset.
