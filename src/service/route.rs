@@ -548,6 +548,8 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
                 input_out_of_range: r.counters.input_out_of_range.load(Relaxed),
                 input_off_rate: r.counters.input_off_rate.load(Relaxed),
                 truth_refused: r.counters.truth_refused.load(Relaxed),
+                model_windows: (r.counters.model_windows.lock())
+                    .map_or_else(|p| p.into_inner().clone(), |m| m.clone()),
                 input_too_fast: r.counters.input_too_fast.load(Relaxed),
                 input_unstamped: r.counters.input_unstamped.load(Relaxed),
                 errors: r.counters.read_errors(),

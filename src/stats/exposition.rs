@@ -416,6 +416,18 @@ impl Scrape {
             }
         }
         let mut m = enc.encode_descriptor(
+            "pipeline_model_windows",
+            "Translations handed to the output by each live model (its id, as pipeline_model_info and each translation's model say), by route: a swap shows as one model's series stopping and the next one's starting.",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.routes {
+            for (model, n) in &r.model_windows {
+                let labels = [("pair", r.pair.as_str()), ("model", model.as_str())];
+                counter(&mut m.encode_family(&labels)?, *n)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
             "pipeline_streams_deviating",
             "Streams whose truth deviates from their translation now (begun, not back within half the threshold), by route with [route.deviation].",
             None,

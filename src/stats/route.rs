@@ -45,6 +45,10 @@ pub struct RouteCounters {
     pub off_rate_warned: Said,
     /// Truth messages refused (an error event each): not scored against.
     pub truth_refused: AtomicU64,
+    /// Translations handed to the output by each live model, by id, in the
+    /// order they served (a swap shows in Prometheus, not only in the
+    /// messages' `model`).
+    pub model_windows: std::sync::Mutex<Vec<(String, u64)>>,
     /// Changes of streams read on a clock that came over ten times as
     /// often as the model's training input changed, several per tick.
     pub input_too_fast: AtomicU64,
@@ -85,6 +89,7 @@ impl Default for RouteCounters {
             out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
             truth_refused: AtomicU64::new(0),
+            model_windows: Default::default(),
             off_rate_warned: Said::default(),
             input_too_fast: AtomicU64::new(0),
             sped_up_warned: Said::default(),
@@ -176,6 +181,15 @@ impl RouteCounters {
         ]
     }
 
+    /// `n` more translations of live model `id` handed to the output.
+    pub fn model_windows_add(&self, id: &str, n: u64) {
+        let mut by = self.model_windows.lock().unwrap_or_else(|p| p.into_inner());
+        match by.iter_mut().find(|(m, _)| m == id) {
+            Some((_, count)) => *count += n,
+            None => by.push((id.to_string(), n)),
+        }
+    }
+
     /// Sample publication (`ts`) to ingest taking the message, when known.
     pub fn observe_receive(&self, ts: Option<i64>) {
         match ts.map(latency) {
@@ -241,6 +255,9 @@ pub struct RouteInfo {
     /// Truth messages refused: not scored against.
     #[serde(default)]
     pub truth_refused: u64,
+    /// Translations handed to the output by each live model (its id).
+    #[serde(default)]
+    pub model_windows: Vec<(String, u64)>,
     /// Windows of streams without `ts` on a route with a time rule.
     #[serde(default)]
     pub input_unstamped: u64,

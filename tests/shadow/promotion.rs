@@ -131,6 +131,14 @@ async fn promotion_swaps_the_shadow_in_without_losing_or_doubling_a_window() {
     // Windows completed by samples sent after the promotion's answer are
     // the new model's.
     check_promotion(&got, &STREAMS, N, &live, &shadow, HALF - W + 1);
+    // Each model's translations counted by its id, as the messages say.
+    let by_model = |id: &str| got.values().filter(|(m, _)| m == id).count() as u64;
+    let stats = route_stats(&client).await;
+    let counted = serde_json::json!([
+        [live.id.as_str(), by_model(&live.id)],
+        [shadow.id.as_str(), by_model(&shadow.id)]
+    ]);
+    assert_eq!(stats["model_windows"], counted, "{stats}");
     svc.shutdown().await;
 }
 

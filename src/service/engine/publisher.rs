@@ -163,6 +163,7 @@ impl Publisher {
                 return !sink.fail(stats, jobs.len(), why).await;
             }
         };
+        let mut handed = 0u64;
         for (job, values) in jobs.iter().zip(outputs.chunks_exact(route.window)) {
             TranslationRef {
                 stream: &job.stream,
@@ -179,6 +180,7 @@ impl Publisher {
             match sink {
                 Out::Core(client) => match publish(client, arena, subject, bytes, trace).await {
                     Ok(()) => {
+                        handed += 1;
                         stats.windows_out.fetch_add(1, Relaxed);
                         route.counters.windows_out.fetch_add(1, Relaxed);
                         route
@@ -197,9 +199,11 @@ impl Publisher {
                         out.fail(why).await;
                         return false;
                     }
+                    handed += 1;
                 }
             }
         }
+        route.counters.model_windows_add(&model.id, handed);
         if let Out::Stored(out) = sink
             && !out.finish(arena).await
         {

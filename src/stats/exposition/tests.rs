@@ -128,12 +128,21 @@ fn prometheus_text_has_every_error_kind() {
         .compare
         .live_vs_truth
         .add(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0]);
+    scored.model_windows = vec![("aaa".into(), 3605), ("bbb".into(), 2206)];
     let text = s.render_prometheus(&[scored]);
     assert!(
         text.contains(
             "# TYPE pipeline_truth_squared_error_total counter\n\
              pipeline_truth_squared_error_total{pair=\"sin-cos\",role=\"live\"} 13.0\n"
         ) && text.contains("pipeline_truth_values_total{pair=\"sin-cos\",role=\"live\"} 3\n"),
+        "{text}"
+    );
+    // Windows by the live model that translated them.
+    assert!(
+        text.contains(
+            "pipeline_model_windows_total{pair=\"sin-cos\",model=\"aaa\"} 3605\n\
+             pipeline_model_windows_total{pair=\"sin-cos\",model=\"bbb\"} 2206\n"
+        ),
         "{text}"
     );
     assert!(
