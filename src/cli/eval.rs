@@ -424,7 +424,7 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         }
         // Where the windows of a fault decide it, said here too.
         let decided = (apart.as_ref())
-            .filter(|x| x.comparison.beats_baselines != c.beats_baselines)
+            .filter(|x| x.comparison.beats_baselines && !c.beats_baselines)
             .map_or(
                 "",
                 |_| "; that of every window: the watch's deviations decide it (apart, below)",

@@ -41,6 +41,10 @@ impl Comparison {
         c.output_spikes = self.output_spikes;
         c.input_unlike_training = self.input_unlike_training;
         c.residual = self.residual;
+        // A fleet's streams judged on their own means: the whole's say.
+        if let Some(within) = self.within.clone() {
+            c.set_within(within);
+        }
         Ok(c)
     }
 }

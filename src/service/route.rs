@@ -485,7 +485,9 @@ pub(super) fn load_routes(
                     true => "as retrain --resample read the training recording",
                     // (Two loggers' files joined on the output's clock, the
                     // input read so.)
-                    false => "as pipeline join read an input on its output's clock",
+                    false => {
+                        "as pipeline join takes an input beside an output logged at another rate"
+                    }
                 };
                 tracing::info!(
                     pair = %r.pair,

@@ -318,8 +318,10 @@ impl Scrape {
             None,
             MetricType::Counter,
         )?;
+        // (Where a role's truth was scored: a route without a truth, or
+        // without a shadow, has no series.)
         for (role, pick) in roles {
-            for r in &self.routes {
+            for r in (self.routes.iter()).filter(|r| pick(&r.compare).values > 0) {
                 (m.encode_family(&[("pair", r.pair.as_str()), ("role", role)])?)
                     .encode_counter::<NoLabelSet, _, u64>(&pick(&r.compare).sum_sq, None)?;
             }
@@ -331,7 +333,7 @@ impl Scrape {
             MetricType::Counter,
         )?;
         for (role, pick) in roles {
-            for r in &self.routes {
+            for r in (self.routes.iter()).filter(|r| pick(&r.compare).values > 0) {
                 let labels = [("pair", r.pair.as_str()), ("role", role)];
                 counter(&mut m.encode_family(&labels)?, pick(&r.compare).values)?;
             }
@@ -365,7 +367,7 @@ impl Scrape {
             ),
             (
                 "pipeline_timestamps_ignored",
-                "Messages whose ts was no plausible time of publication (over a minute ahead of this host's clock, over 7 days behind, read in s, ms, µs or ns by its size: made up, or a recording's own times), kept out of the latency histograms.",
+                "Messages whose ts was no plausible time of publication (over a minute ahead of this host's clock, over 7 days behind, read in ms, µs or ns by its size: made up, or a recording's own times; or in whole seconds, too coarse), kept out of the latency histograms.",
                 |r| r.timestamps_ignored,
             ),
             (

@@ -45,6 +45,8 @@ pub struct RouteCounters {
     pub off_rate_warned: Said,
     /// Truth messages refused (an error event each): not scored against.
     pub truth_refused: AtomicU64,
+    /// Whether any truth message was taken (see `observe::truth`).
+    pub truth_taken: std::sync::atomic::AtomicBool,
     /// Translations handed to the output by each live model, by id, in the
     /// order they served (a swap shows in Prometheus, not only in the
     /// messages' `model`).
@@ -89,6 +91,7 @@ impl Default for RouteCounters {
             out_of_range_warned: Said::default(),
             input_off_rate: AtomicU64::new(0),
             truth_refused: AtomicU64::new(0),
+            truth_taken: Default::default(),
             model_windows: Default::default(),
             off_rate_warned: Said::default(),
             input_too_fast: AtomicU64::new(0),
@@ -322,6 +325,11 @@ pub fn latency(ts: i64) -> Option<f64> {
 /// when a translation came, and a recording's stamps (`publish --data
 /// --time-column`) count as no latency.
 pub fn latency_at(ts: i64, now: i64) -> Option<f64> {
+    // Whole seconds are no latency at all: their truncation alone adds half
+    // a second on average (`int(time.time())`).
+    if (1_000_000_000..10_000_000_000).contains(&ts) {
+        return None;
+    }
     let ts = crate::window::stamp_ns(ts);
     let s = (i128::from(now) - i128::from(ts)) as f64 / 1e9;
     (-60.0..=7.0 * 86_400.0).contains(&s).then_some(s.max(0.0))
@@ -350,9 +358,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
 
-    /// A `ts` negative, far behind or far ahead is counted and kept out of
-    /// the histograms; a plausible one is observed, in ms since the epoch
-    /// too.
+    /// A `ts` negative, far behind or far ahead, or in whole seconds (their
+    /// truncation half a second on average) is counted and kept out of the
+    /// histograms; a plausible one is observed, in ms since the epoch too.
     #[test]
     fn implausible_time_stamps_stay_out_of_the_histograms() {
         let now = crate::wire::now_ns();
@@ -363,12 +371,13 @@ mod tests {
             i64::MIN,
             i64::MAX,
             ms_a_day_ago - 7 * 86_400_000,
+            now / 1_000_000_000,
             now + 3_600_000_000_000,
         ] {
             c.observe_receive(Some(ts));
             c.observe_end_to_end(Some(ts));
         }
-        assert_eq!(c.timestamps_ignored.load(Relaxed), 5);
+        assert_eq!(c.timestamps_ignored.load(Relaxed), 6);
         assert_eq!(c.receive_seconds.read().1, 0);
         // A bridge's `Date.now()`, a day behind (a backlog): its latency.
         c.observe_receive(Some(ms_a_day_ago));

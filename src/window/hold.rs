@@ -60,15 +60,12 @@ impl Resample {
         };
         // At least a nanosecond, as a tick must be.
         (step_s * 1e9 >= 1.0).then_some(())?;
-        // A model trained on a clock held a value as long as its `--max-gap`
-        // said (however long without one); one trained on rows (a logger's,
-        // or two loggers' joined on the output's clock) split its windows at
-        // gaps of its rule, and a value is held no longer here.
-        let on_clock = Self::trained_on_clock(metrics);
+        // (A model trained on rows read on a route's clock, two loggers'
+        // files joined on the output's: the hold is the route's, which
+        // `join` prints as the one it joined with; see `Joined::serve`.)
         let max_hold_s = match max_gap {
             Some(g) => positive(Some(g)),
-            None if on_clock => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
-            None => super::TimeGaps::of(None, metrics).map(|g| g.max_gap_ns as f64 / 1e9),
+            None => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
         };
         let trained_step = reading.and_then(|r| r["resample_s"].as_f64());
         let trained_changes_per_s = (metrics.and_then(|m| m["changes_per_tick"].as_f64()))

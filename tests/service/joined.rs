@@ -38,7 +38,11 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
     };
     let joined = pipeline::recording::join::join(&[input, output.clone()], &options).unwrap();
     let serve = joined.serve(&output).unwrap();
-    assert!(serve.ends_with(" --resample 3s"), "{serve}");
+    // Held as the join held it (3 s), at least a tick and a half.
+    assert!(
+        serve.ends_with(" --resample 3s --max-gap 4500ms"),
+        "{serve}"
+    );
     // The joined rows' input, a row per tick of the output's clock.
     let text = String::from_utf8(joined.text.clone()).unwrap();
     let rows: Vec<f32> = text
@@ -52,7 +56,7 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
     common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 3.0);
     let mut cfg = config();
     cfg.routes[0].model = Some(model);
-    cfg.routes[0].resample = Some(3.0);
+    (cfg.routes[0].resample, cfg.routes[0].max_gap) = (Some(3.0), Some(4.5));
     let (_server, svc, client, mut errors, mut out) = started(cfg).await;
     // The input logger's samples as its bridge sends them (ts, no seq),
     // and the joined rows' input as a numbered stream, one per tick.

@@ -57,11 +57,13 @@ pub(super) fn read(path: &Path, given: &CsvOptions) -> Result<Read> {
         own.time = guess.into_iter().map(|(i, _)| Column::Index(i)).collect();
         second = both(path, &own);
     }
-    // Its own settings found the columns and a row stopped the read (an
-    // empty cell, the next flag to give): that is what to say, not the
-    // column the flags given did not find.
+    // The flags given found no column of it, its own settings did, and a
+    // row stopped the read (an empty cell, the next flag to give): that is
+    // what to say, not the column the flags given did not find. (Where the
+    // flags found the columns, their read's error stands: below.)
     if let Err(Error::Data(e)) = &second
         && !said.is_empty()
+        && why.contains("no column")
         && !e.contains("no column")
     {
         return Err(Error::Data(format!(

@@ -31,11 +31,25 @@ impl Joined {
     /// as the join took it. None where the rates are one (samples are read
     /// as they come, as the rows were).
     pub fn serve(&self, out: &Path) -> Option<String> {
-        let o = self.other_rate()?;
         Some(format!(
-            "pipeline serve --model {} --resample {}",
+            "pipeline serve --model {} {}",
             crate::recording::shell_word(&out.with_extension("safetensors").display().to_string()),
-            crate::config::duration_flag(o)
+            self.serve_flags()?
+        ))
+    }
+
+    /// `--resample <the output's step>`, and `--max-gap` the hold the join
+    /// took the input's value for (at least a tick and a half, which a
+    /// clock's hold needs to read every change), where the rates differ.
+    fn serve_flags(&self) -> Option<String> {
+        let o = self.other_rate()?;
+        let flag = crate::config::duration_flag;
+        let hold =
+            (self.hold > 0.0).then(|| format!(" --max-gap {}", flag(self.hold.max(1.5 * o))));
+        Some(format!(
+            "--resample {}{}",
+            flag(o),
+            hold.unwrap_or_default()
         ))
     }
 
@@ -164,15 +178,16 @@ impl Joined {
                  first), or two loggers' files given as one channel's?"
             ));
         }
-        if let (Some(o), Some(i)) = (self.other_rate(), self.steps.0) {
+        if let (Some(o), Some(i), Some(flags)) =
+            (self.other_rate(), self.steps.0, self.serve_flags())
+        {
             warnings.push(format!(
                 "the input comes every {}, the output every {}: a model trained on the joined \
                  rows reads the input every {}, so it must be served on that clock (serve \
-                 --resample {}: each tick the input's latest sample, as joined here)",
+                 {flags}: each tick the input's latest sample, held as long as here)",
                 span_text(i),
                 span_text(o),
                 span_text(o),
-                crate::config::duration_flag(o)
             ));
         }
         (lines, warnings)

@@ -184,13 +184,25 @@ fn overlapping_downloads_are_one_channel() {
     let (_, warnings) = j.said();
     assert!(
         warnings[0].starts_with("the input comes every 15.0 min, the output every 1.0 h")
-            && warnings[0].contains("(serve --resample 1h:"),
+            && warnings[0].contains("(serve --resample 1h --max-gap 90m:"),
         "{warnings:?}"
     );
     // The serve printed reads it so; at one rate, none is printed.
     assert_eq!(
         j.serve(Path::new("j.csv")).as_deref(),
-        Some("pipeline serve --model j.safetensors --resample 1h")
+        Some("pipeline serve --model j.safetensors --resample 1h --max-gap 90m")
+    );
+    // A slower input (hourly, beside rows every 15 min) is held three of
+    // its steps, as joined: the service holds it as long.
+    let slower = CsvOptions {
+        input: Column::Name(SOIL.into()),
+        output: Column::Name(AIR.into()),
+        ..options()
+    };
+    let j = join(&files, &slower).unwrap();
+    assert_eq!(
+        j.serve(Path::new("j.csv")).as_deref(),
+        Some("pipeline serve --model j.safetensors --resample 15m --max-gap 3h")
     );
     let same = join(
         &[files[0].clone(), hobo(dir.path(), "soil", SOIL, 7, &fast)],
@@ -319,6 +331,32 @@ fn a_file_the_flags_do_not_fit_is_read_with_its_own_settings() {
         ..o.clone()
     };
     assert_eq!(join(&[a.clone(), gappy], &skip).unwrap().rows, 99);
+    // Where the flags fit a file (a `,` given for it) and a row of it stops
+    // the read, that is said as it is, not blamed on the flags.
+    let plain = |name: &str, column: &str, hole: Option<usize>| {
+        let mut t = format!("time,{column}\n");
+        for k in 0..50 {
+            let cell = if hole == Some(k) {
+                String::new()
+            } else {
+                format!("{k}.5")
+            };
+            t += &format!("2026-04-15T12:{k:02}:00Z,{cell}\n");
+        }
+        let p = dir.path().join(name);
+        std::fs::write(&p, t).unwrap();
+        p
+    };
+    let comma = CsvOptions {
+        input: Column::Name("x".into()),
+        output: Column::Name("y".into()),
+        time: vec![Column::Name("time".into())],
+        delimiter: Some(b','),
+        ..Default::default()
+    };
+    let files = [plain("x.csv", "x", Some(9)), plain("y.csv", "y", None)];
+    let e = join(&files, &comma).unwrap_err().to_string();
+    assert!(e.contains("empty cell") && !e.contains("do not fit"), "{e}");
     // Read with neither the given flags nor its own: the reader's words,
     // with the header it read.
     let other = dir.path().join("other.csv");

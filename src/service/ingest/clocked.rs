@@ -385,8 +385,7 @@ fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
     let held = match clock.max_hold_ns {
         i64::MAX => String::new(),
         ns => format!(
-            "a change is held {} at most (the route's max_gap, else the model's --max-gap or \
-             the gap its training recording was split at), and ",
+            "a change is held {} at most (the route's max_gap, else the model's --max-gap), and ",
             span(ns)
         ),
     };

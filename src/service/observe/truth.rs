@@ -25,7 +25,7 @@ async fn refuse(
 ) {
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     let n = route.counters.truth_refused.fetch_add(1, relaxed) + 1;
-    if n == BLIND_AFTER && route.compare.snapshot().live_vs_truth.windows == 0 {
+    if blind(n, route.counters.truth_taken.load(relaxed)) {
         tracing::warn!(
             pair = %route.cfg.pair,
             "the route's first {n} truth messages were refused and no window has been scored \
@@ -34,6 +34,17 @@ async fn refuse(
         );
     }
     reporter.report(kind, key, subject, detail).await
+}
+
+/// Whether the `refused`-th refusal says the watch is blind: the
+/// [`BLIND_AFTER`]-th, where no truth message was taken before it.
+fn blind(refused: u64, any_taken: bool) -> bool {
+    refused == BLIND_AFTER && !any_taken
+}
+
+/// A truth message taken (matched, or waiting for its windows).
+fn taken(route: &Route) {
+    (route.counters.truth_taken).store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 pub(super) async fn message(
@@ -101,13 +112,17 @@ pub(super) async fn message(
                 )
                 .await
             }
-            (None, Some(seq), _) => truths.add_truth(&key, seq, &values, &route.compare),
+            (None, Some(seq), _) => {
+                taken(route);
+                truths.add_truth(&key, seq, &values, &route.compare)
+            }
             // A meter's readings as they change, read on the route's clock.
             (None, None, Some(clock)) => {
-                if let Err((kind, detail)) =
-                    truths.add_changes(&key, clock, ts, &values, &route.compare)
-                {
-                    refuse(route, reporter, kind, &key, subject, detail).await
+                match truths.add_changes(&key, clock, ts, &values, &route.compare) {
+                    Ok(_) => taken(route),
+                    Err((kind, detail)) => {
+                        refuse(route, reporter, kind, &key, subject, detail).await
+                    }
                 }
             }
             // Truth is matched to windows by seq: one the sender does not
@@ -160,5 +175,19 @@ pub(super) async fn message(
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The watch is said blind once: at the 20th refusal, where no truth
+    /// was taken before it (not where truths were taken and are waiting
+    /// for their windows).
+    #[test]
+    fn a_watch_is_said_blind_once_where_no_truth_was_taken() {
+        assert!(super::blind(super::BLIND_AFTER, false));
+        assert!(!super::blind(super::BLIND_AFTER, true));
+        assert!(!super::blind(super::BLIND_AFTER - 1, false));
+        assert!(!super::blind(super::BLIND_AFTER + 1, false));
     }
 }

@@ -101,21 +101,22 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     assert_eq!(c.max_hold_ns, i64::MAX, "held as training held it");
     assert_eq!(c.live_ns(), 120_000_000_000);
     // A model trained on rows every 15 min (two loggers' files joined on
-    // the output's clock), read here on that clock: a value is held as long
-    // as training's windows spanned a gap, three steps or its --max-gap.
+    // the output's clock), read here on that clock: the route's max_gap
+    // bounds a hold (join prints the one it joined with), the model's
+    // --max-gap where it was given one, else none (a sensor that sends on
+    // change holds its value until the next).
     let rows = serde_json::json!({"time_step_s": 900.0, "reading": {"resample_s": null}});
     let c = Resample::of(Some(900.0), None, Some(&rows))
         .unwrap()
         .clock();
-    assert_eq!((c.step_ns, c.max_hold_ns), (900 * S, 2_700 * S));
+    assert_eq!((c.step_ns, c.max_hold_ns), (900 * S, i64::MAX));
+    let c = Resample::of(Some(900.0), Some(10_800.0), Some(&rows)).unwrap();
+    assert_eq!(c.clock().max_hold_ns, 10_800 * S);
     let split = serde_json::json!({"time_step_s": 900.0, "reading": {"max_gap_s": 3_600.0}});
     let c = Resample::of(Some(900.0), None, Some(&split))
         .unwrap()
         .clock();
     assert_eq!(c.max_hold_ns, 3_600 * S);
-    // Without a time step (no time column in training) none bounds it.
-    let c = Resample::of(Some(900.0), None, None).unwrap().clock();
-    assert_eq!(c.max_hold_ns, i64::MAX);
 }
 
 /// A hold survives a checkpoint as it was.
