@@ -130,12 +130,19 @@ pub(super) async fn message(
             (None, None, None) => {
                 // A bridge's readings (ts, no seq) of both channels: on a
                 // clock, each tick is one instant of input and truth.
-                let step = (route.time_gaps()).map(|g| g.step_ns as f64 / 1e9);
-                let clock = step.filter(|s| *s > 0.0).map_or(
+                // Held as long as the model's rows spanned a gap: a meter
+                // silent longer (an inverter at night) has no value then.
+                let gaps = (route.time_gaps()).filter(|g| g.step_ns > 0);
+                let clock = gaps.map_or(
                     "serve --resample STEP (a route's resample)".to_string(),
-                    |s| {
-                        let flag = crate::config::duration_flag(s);
-                        format!("serve --resample {flag}, the model's step")
+                    |g| {
+                        let flag = |ns: i64| crate::config::duration_flag(ns as f64 / 1e9);
+                        format!(
+                            "serve --resample {} (the model's step) --max-gap {} (a reading held \
+                             as long as its training rows spanned a gap)",
+                            flag(g.step_ns),
+                            flag(g.max_gap_ns)
+                        )
                     },
                 );
                 let detail = format!(
