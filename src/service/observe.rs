@@ -312,6 +312,12 @@ fn score(
             d.scored(&mut s.watch, key, w, scored);
         }
         compare.update(|c| {
+            if p.compared {
+                c.live_vs_truth_total.add(&p.live, &truth);
+                if let Some(sh) = &p.shadow {
+                    c.shadow_vs_truth_total.add(sh, &truth);
+                }
+            }
             if c.generation != p.generation || !p.compared {
                 return; // computed by the models before the last change
             }

@@ -312,30 +312,34 @@ impl Scrape {
         // The mean's parts as counters, so that a dashboard takes the error
         // over any range (a model change starts them again, which rate()
         // and increase() take as a counter reset).
+        let totals: [(&str, Pick); 2] = [
+            ("live", |c| &c.live_vs_truth_total),
+            ("shadow", |c| &c.shadow_vs_truth_total),
+        ];
         let mut m = enc.encode_descriptor(
             "pipeline_truth_squared_error",
-            "Sum of squared differences between translation and truth, by model role, since the models last changed (a counter reset). RMSE over a range: sqrt(increase(pipeline_truth_squared_error_total[1h]) / increase(pipeline_truth_values_total[1h])).",
+            "Sum of squared differences between translation and truth, by model role, since the service started, whatever model served. RMSE over a range: sqrt(increase(pipeline_truth_squared_error_total[1h]) / increase(pipeline_truth_values_total[1h])).",
             None,
             MetricType::Counter,
         )?;
         // (Where a role's truth was scored: a route without a truth, or
         // without a shadow, has no series.)
-        for (role, pick) in roles {
-            for r in (self.routes.iter()).filter(|r| pick(&r.compare).values > 0) {
+        for (role, total) in totals {
+            for r in (self.routes.iter()).filter(|r| total(&r.compare).values > 0) {
                 (m.encode_family(&[("pair", r.pair.as_str()), ("role", role)])?)
-                    .encode_counter::<NoLabelSet, _, u64>(&pick(&r.compare).sum_sq, None)?;
+                    .encode_counter::<NoLabelSet, _, u64>(&total(&r.compare).sum_sq, None)?;
             }
         }
         let mut m = enc.encode_descriptor(
             "pipeline_truth_values",
-            "Output values scored against the truth, by model role, since the models last changed (a counter reset).",
+            "Output values scored against the truth, by model role, since the service started, whatever model served.",
             None,
             MetricType::Counter,
         )?;
-        for (role, pick) in roles {
-            for r in (self.routes.iter()).filter(|r| pick(&r.compare).values > 0) {
+        for (role, total) in totals {
+            for r in (self.routes.iter()).filter(|r| total(&r.compare).values > 0) {
                 let labels = [("pair", r.pair.as_str()), ("role", role)];
-                counter(&mut m.encode_family(&labels)?, pick(&r.compare).values)?;
+                counter(&mut m.encode_family(&labels)?, total(&r.compare).values)?;
             }
         }
         type Count = fn(&RouteInfo) -> u64;

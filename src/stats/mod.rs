@@ -492,6 +492,13 @@ pub struct CompareSnapshot {
     pub live_vs_truth: Running,
     /// Shadow against truth.
     pub shadow_vs_truth: Running,
+    /// Live and shadow against truth since the service started, whatever
+    /// model served (never reset: the counters a dashboard takes any range
+    /// of).
+    #[serde(default)]
+    pub live_vs_truth_total: Running,
+    #[serde(default)]
+    pub shadow_vs_truth_total: Running,
     /// Shadow less live against truth, on windows sharing no sample.
     pub shadow_minus_live: Paired,
     /// Shadow translations published.

@@ -133,7 +133,9 @@ async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
 /// and the truth (`truth_value_key`), on the clock of a model trained on
 /// rows every second (a route's `resample`): every window is scored against
 /// the truth of its ticks, exactly. A message without the truth's key has
-/// no truth (said, naming the key); its input is translated all the same.
+/// no truth, and is no fault (a device's message at night, its inverter
+/// off): nothing refused; its input is translated all the same. A truth
+/// that is no number is refused, said and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_with_both_channels_is_input_and_truth() {
     let server = NatsServer::start();
@@ -179,13 +181,20 @@ async fn one_message_with_both_channels_is_input_and_truth() {
         "{stats}"
     );
     assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
-    assert_eq!(stats["truth_refused"], 1, "{stats}");
+    assert_eq!(stats["truth_refused"], 0, "{stats}");
     let r = &c["live_vs_truth"];
     let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
     assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    let json = serde_json::json!({ "poa": 0.5, "ac_kw": "n/a", "ts": at(ticks + 1) });
+    client
+        .publish("station.s0", json.to_string().into())
+        .await
+        .unwrap();
     let m = tokio::time::timeout(Duration::from_secs(5), errors.next()).await;
     let e = event(&m.unwrap().unwrap().payload);
-    assert!(e.detail.starts_with("truth: has neither `ac_kw`"), "{e:?}");
+    assert!(e.detail.starts_with("truth: "), "{e:?}");
+    assert_eq!(route_stats(&client).await["truth_refused"], 1);
     svc.shutdown().await;
 }
 

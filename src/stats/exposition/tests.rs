@@ -131,6 +131,9 @@ fn prometheus_text_has_every_error_kind() {
         .compare
         .live_vs_truth
         .add(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0]);
+    // (Since start: a model change resets the running mean, not these.)
+    scored.compare.live_vs_truth_total = scored.compare.live_vs_truth;
+    scored.compare.live_vs_truth = Default::default();
     scored.model_windows = vec![("aaa".into(), 3605), ("bbb".into(), 2206)];
     let text = s.render_prometheus(&[scored]);
     assert!(
