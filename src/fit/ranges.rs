@@ -123,11 +123,13 @@ impl Ranges {
         };
         Some(format!(
             "the model's translations pass the output's training range where the truth does \
-             not: {} of their values ({}), {reach}, where the output stayed within {} to {} in \
-             training; a limit the output never passes (a rating, a valve fully open, zero) is one \
-             the model does not know: clamp its translations to it where they are used",
+             not: {} of their values ({}) lie more than {} past the {} to {} the output stayed \
+             within in training, {reach}; a limit the output never passes (a rating, a valve fully \
+             open, zero) is one the model does not know: clamp its translations to it where they \
+             are used",
             past.len(),
             percent(past.len() as f64 / pred.len().max(1) as f64),
+            n(BEYOND_MARGIN * (hi - lo)),
             n(lo),
             n(hi)
         ))
@@ -211,7 +213,10 @@ mod tests {
         assert_eq!(ranges.translations_beyond(&on, &pred(20, 81.0), None), None);
         let why = (ranges.translations_beyond(&on, &pred(20, 95.9), Some("kW"))).unwrap();
         assert!(
-            why.contains("16 of their values (4.0%), up to 95.90 kW, where the output stayed within 0 kW to 80.00 kW"),
+            why.contains(
+                "16 of their values (4.0%) lie more than 1.600 kW past the 0 kW to 80.00 kW the \
+                 output stayed within in training, up to 95.90 kW"
+            ),
             "{why}"
         );
     }

@@ -67,23 +67,9 @@ async fn a_meters_changes_are_the_truth_of_the_ticks_they_hold() {
     let windows = (ticks - W + 1) as usize;
     let out = collect(&mut translated, windows, translation).await;
     assert_eq!(out[0].seq, first_tick, "tick numbers from the epoch");
-    let k_of = |seq: u64| seq - first_tick;
     // Windows over tick 40 have no truth there.
-    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&40);
-    let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
-    let scored: Vec<Translation> = scored.into_iter().cloned().collect();
-    let want = mse_against(&scored, |seq| truth(k_of(seq)));
-    let stats = settled_stats(&client, scored.len()).await;
-    let c = &stats["compare"];
-    assert_eq!(
-        c["live_vs_truth"]["windows"],
-        scored.len() as u64,
-        "{stats}"
-    );
-    assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
-    let r = &c["live_vs_truth"];
-    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
-    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    let (_, scored, want) = scored_but_over(&client, &out, first_tick, 40, truth).await;
+    let k_of = |seq: u64| seq - first_tick;
     // Scored against each change's own tick instead (no value held), it
     // would read otherwise: the test tells a hold from none.
     let unheld = mse_against(&scored, |seq| truth_at(k_of(seq)));
@@ -168,23 +154,8 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     client.flush().await.unwrap();
     let windows = (ticks - W + 1) as usize;
     let out = collect(&mut translated, windows, translation).await;
-    let k_of = |seq: u64| seq - first_tick;
-    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&lost);
-    let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
-    let scored: Vec<Translation> = scored.into_iter().cloned().collect();
-    let want = mse_against(&scored, |seq| truth_at(k_of(seq)));
-    let stats = settled_stats(&client, scored.len()).await;
-    let c = &stats["compare"];
-    assert_eq!(
-        c["live_vs_truth"]["windows"],
-        scored.len() as u64,
-        "{stats}"
-    );
-    assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
+    let (stats, _, _) = scored_but_over(&client, &out, first_tick, lost, truth_at).await;
     assert_eq!(stats["truth_refused"], 0, "{stats}");
-    let r = &c["live_vs_truth"];
-    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
-    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     let json = serde_json::json!({ "poa": 0.5, "ac_kw": "n/a", "ts": at(ticks + 1) });
     client
@@ -196,6 +167,33 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     assert!(e.detail.starts_with("truth: "), "{e:?}");
     assert_eq!(route_stats(&client).await["truth_refused"], 1);
     svc.shutdown().await;
+}
+
+/// Asserts that the route scored every window of `out` (ticks counted from
+/// `first_tick`) against `truth` of its ticks, exactly, but those over tick
+/// `lost`, which found none; the route's stats, the windows scored and
+/// their MSE.
+async fn scored_but_over(
+    client: &Client,
+    out: &[Translation],
+    first_tick: u64,
+    lost: u64,
+    truth: impl Fn(u64) -> f32,
+) -> (serde_json::Value, Vec<Translation>, f64) {
+    let k_of = |seq: u64| seq - first_tick;
+    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&lost);
+    let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
+    let scored: Vec<Translation> = scored.into_iter().cloned().collect();
+    let want = mse_against(&scored, |seq| truth(k_of(seq)));
+    let stats = settled_stats(client, scored.len()).await;
+    let c = &stats["compare"];
+    let windows = &c["live_vs_truth"]["windows"];
+    assert_eq!(windows, scored.len() as u64, "{stats}");
+    assert_eq!(c["unmatched"], unscored.len() as u64, "{stats}");
+    let r = &c["live_vs_truth"];
+    let got = r["sum_sq"].as_f64().unwrap() / r["values"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-6 * want, "{got} vs {want}");
+    (stats, scored, want)
 }
 
 /// `$SRV.STATS` of the route once its live comparison is over `want`
