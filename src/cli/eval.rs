@@ -422,14 +422,17 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
         for line in fit::parts::lines(&prepared) {
             println!("{line}");
         }
-        // Where the windows of a fault decide it, said here too.
+        // Where the windows of a fault decide it, said first.
         let decided = (apart.as_ref())
             .filter(|x| x.comparison.beats_baselines && !c.beats_baselines)
-            .map_or(
-                "",
-                |_| "; that of every window: the watch's deviations decide it (apart, below)",
-            );
-        println!("verdict    {}{decided}", c.verdict());
+            .map_or(String::new(), |x| {
+                format!(
+                    "on every window, the watch's {} deviation(s) deciding it (apart from them the \
+                     model beats both baselines, below): ",
+                    x.deviations
+                )
+            });
+        println!("verdict    {decided}{}", c.verdict());
         println!("watch      {}", watch::line(&watch, c.held_out, &prepared));
         if let Some(x) = &apart {
             let unit = super::train::unit(&prepared);
