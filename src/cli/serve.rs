@@ -485,8 +485,8 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
             };
             let from = match r.resample {
                 Some(_) if !trained_on_clock => {
-                    "its resample: each tick the latest sample, as pipeline join read an input on its \
-                     output's clock"
+                    "its resample: each tick the latest sample, as pipeline join takes an input \
+                     beside an output logged at another rate"
                 }
                 Some(_) => "its resample",
                 None => {

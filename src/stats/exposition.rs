@@ -309,9 +309,9 @@ impl Scrape {
                 }
             }
         }
-        // The mean's parts as counters, so that a dashboard takes the error
-        // over any range (a model change starts them again, which rate()
-        // and increase() take as a counter reset).
+        // The mean's parts as counters since start (a model change starts
+        // the running mean again, not these), so that a dashboard takes the
+        // error over any range.
         let totals: [(&str, Pick); 2] = [
             ("live", |c| &c.live_vs_truth_total),
             ("shadow", |c| &c.shadow_vs_truth_total),

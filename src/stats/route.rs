@@ -186,6 +186,10 @@ impl RouteCounters {
 
     /// `n` more translations of live model `id` handed to the output.
     pub fn model_windows_add(&self, id: &str, n: u64) {
+        // (A batch none of whose windows went out lists no model.)
+        if n == 0 {
+            return;
+        }
         let mut by = self.model_windows.lock().unwrap_or_else(|p| p.into_inner());
         match by.iter_mut().find(|(m, _)| m == id) {
             Some((_, count)) => *count += n,

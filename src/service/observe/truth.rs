@@ -7,14 +7,14 @@ use crate::service::events::Reporter;
 use crate::service::ingest::unlike_unit;
 use crate::wire::{self, DecodeError, ErrorKind};
 
-/// Refusals after which a route that has scored no window against its
-/// truth warns that its watch sees nothing.
+/// Refusals after which a route that has taken no truth message warns
+/// that its watch sees nothing.
 const BLIND_AFTER: u64 = 20;
 
 /// A truth message refused: counted, said (an error event), and where the
-/// route's first [`BLIND_AFTER`] were all refused and no window has been
-/// scored, warned of once: its truth MSE and deviation watch see nothing,
-/// which no alert on deviations would show.
+/// route's first [`BLIND_AFTER`] were all refused and none taken, warned of
+/// once: its truth MSE and deviation watch see nothing, which no alert on
+/// deviations would show.
 async fn refuse(
     route: &Route,
     reporter: &Reporter,
