@@ -48,7 +48,8 @@ pub(crate) fn info(models_dir: &Path, a: &InfoArgs) -> Result<()> {
             // overrides): `null` when the model records no time column.
             "max_gap_s": gaps.map(|g| secs(g.max_gap_ns)),
             "time_step_s": gaps.map(|g| secs(g.step_ns)).filter(|s| *s > 0.0),
-            // The clock a sensor's changes are read on (`retrain --resample`).
+            // The clock a sensor's changes are read on (`retrain --resample`,
+            // or the one `pipeline join` held the training input on).
             "resample_s": pipeline::window::hold::Resample::of(None, None, meta.metrics.as_ref())
                 .map(|r| r.step_s),
         },

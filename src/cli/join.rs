@@ -68,8 +68,8 @@ pub(crate) fn join(a: &JoinArgs) -> Result<()> {
     }
     eprintln!("wrote {}; train on it with:", a.out.display());
     eprintln!("  {}", joined.next(&a.out));
-    if let Some(serve) = joined.serve(&a.out) {
-        eprintln!("and serve it on the output's clock with:");
+    if let Some((serve, how)) = joined.serve(&a.out) {
+        eprintln!("and serve it with the command below; {how}:");
         eprintln!("  {serve}");
     }
     Ok(())

@@ -120,7 +120,8 @@ pub(crate) struct ServeArgs {
     /// carry no `seq`) on a clock of this step (e.g. 1m; 0: as they come):
     /// each value held until the next and read at every tick, as `retrain
     /// --resample` read the training recording [default: the model's
-    /// --resample, if it was trained so].
+    /// --resample, if it was trained so, or the output's clock `pipeline
+    /// join` held its training input on].
     #[arg(long, value_parser = pipeline::config::parse_duration_with_unit)]
     pub(crate) resample: Option<std::time::Duration>,
     /// The key of a sample map that holds the sample, where senders name it
@@ -471,10 +472,14 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         if let Some(c) = clock {
             let trained_on_clock =
                 pipeline::window::hold::Resample::trained_on_clock(m.meta.metrics.as_ref());
+            let joined = pipeline::window::hold::Resample::joined(m.meta.metrics.as_ref());
             let held = match (c.max_hold_s, r.max_gap) {
                 (Some(h), Some(_)) => format!("at most {h}s: its max_gap"),
                 (Some(h), None) if trained_on_clock => {
                     format!("at most {h}s: the model's --max-gap")
+                }
+                (Some(h), None) if joined => {
+                    format!("at most {h}s: as pipeline join held it")
                 }
                 (Some(h), None) => {
                     format!("at most {h}s: the gap its training recording was split at")
@@ -489,6 +494,10 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                      beside an output logged at another rate"
                 }
                 Some(_) => "its resample",
+                None if joined => {
+                    "as its model's training file was joined: pipeline join held the input on the \
+                     output's clock; resample = 0: as they come"
+                }
                 None => {
                     "as its model's training recording was: retrain --resample; resample = 0: as they come"
                 }

@@ -300,6 +300,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
              pair's curve; a file name of its own avoids both"
         );
     }
+    // The clock `pipeline join` held the input on, which `serve` reads it
+    // on (the joined files' first line).
+    let (joined, other_clocks) = reading::joined_clock(&a.rec.data);
+    if let Some(w) = other_clocks {
+        eprintln!("WARNING: {w}");
+    }
     let mut meta = Metadata {
         pair: Some(name),
         window: Some(recipe.window),
@@ -332,6 +338,8 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
                 }),
                 ..a.rec.csv.clone()
             }),
+            // Joined on the output's clock: `serve` reads the input on it.
+            "joined": joined,
             // What `eval` holds out by default: the same rows.
             "validate": prepared.validate,
             // And the sampling interval it expects (the first file's).

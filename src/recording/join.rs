@@ -46,7 +46,9 @@ pub struct FileRead {
 /// The joined recording and what joining found.
 #[derive(Debug, Clone)]
 pub struct Joined {
-    /// CSV: `time,<input>,<output>`, one row per output row kept.
+    /// CSV: `time,<input>,<output>`, one row per output row kept; first,
+    /// where the input came at another rate, a comment line with the clock
+    /// it was held on ([`JoinClock`]).
     pub text: Vec<u8>,
     pub input_name: String,
     pub output_name: String,
@@ -330,9 +332,15 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             span(1)
         ));
     }
-    j.text = out
+    let rows = out
         .into_inner()
         .map_err(|e| Error::Data(format!("joining: {e}")))?;
+    // Where the input came at another rate, the clock its model is served
+    // on, in a comment line before the header (see [`JoinClock`]).
+    if let (Some(c), Some(i)) = (j.clock(), j.steps.0) {
+        j.text = c.line(i).into_bytes();
+    }
+    j.text.extend(rows);
     Ok(j)
 }
 
@@ -460,7 +468,10 @@ fn gaps(input: &Samples, stamps: &Stamps) -> (usize, Vec<String>) {
     (breaks.len(), said)
 }
 
+mod clock;
 mod read;
 mod said;
+
+pub use clock::JoinClock;
 #[cfg(test)]
 mod tests;

@@ -54,9 +54,13 @@ impl Resample {
     ) -> Option<Self> {
         let positive = |v: Option<f64>| v.filter(|s| s.is_finite() && *s > 0.0);
         let reading = metrics.map(|m| &m["reading"]);
+        // (A model trained on a file `join` held the input of on the
+        // output's clock: that clock, unless the route sets one.)
+        let joined = crate::recording::join::JoinClock::recorded(metrics);
         let step_s = match resample {
             Some(s) => positive(Some(s))?,
-            None => positive(reading.and_then(|r| r["resample_s"].as_f64()))?,
+            None => positive(reading.and_then(|r| r["resample_s"].as_f64()))
+                .or(joined.map(|j| j.resample_s))?,
         };
         // At least a nanosecond, as a tick must be.
         (step_s * 1e9 >= 1.0).then_some(())?;
@@ -65,6 +69,10 @@ impl Resample {
         // `join` prints as the one it joined with; see `Joined::serve`.)
         let max_hold_s = match max_gap {
             Some(g) => positive(Some(g)),
+            // The hold the join read the input with, as training saw it.
+            None if !Self::trained_on_clock(metrics) && joined.is_some() => {
+                joined.and_then(|j| j.max_gap_s)
+            }
             None => positive(reading.and_then(|r| r["max_gap_s"].as_f64())),
         };
         let trained_step = reading.and_then(|r| r["resample_s"].as_f64());
@@ -149,6 +157,14 @@ impl Resample {
     /// (`retrain --resample`, recorded as `reading.resample_s`).
     pub fn trained_on_clock(metrics: Option<&serde_json::Value>) -> bool {
         metrics.is_some_and(|m| m["reading"]["resample_s"].is_number())
+    }
+
+    /// Whether a model's clock is the one its training file was joined on
+    /// (`pipeline join`, recorded as `joined`), where it was trained on
+    /// rows.
+    pub fn joined(metrics: Option<&serde_json::Value>) -> bool {
+        !Self::trained_on_clock(metrics)
+            && crate::recording::join::JoinClock::recorded(metrics).is_some()
     }
 
     /// The clock.

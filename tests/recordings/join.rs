@@ -91,3 +91,68 @@ fn two_loggers_files_are_joined_by_the_command_printed() {
     assert!(stdout.contains("joined.csv: 1100 rows"), "{stdout}");
     assert!(dir.path().join("joined.safetensors").exists());
 }
+
+/// A logger's file every second beside another's every 3 s: the joined
+/// file's first line says the clock the input was held on, the `retrain`
+/// printed records it, and the model says `serve` reads its input on it
+/// (`info`); the `serve` printed needs no flags for it.
+#[test]
+fn a_file_joined_at_another_rate_gives_its_model_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    logger(&a, "s3", 0, 1200, input_at);
+    let mut text = String::from("time,S7\n");
+    for k in 0..390u64 {
+        let ms = 3000 * k + 500;
+        text += &format!(
+            "2026-05-01T00:{:02}:{:02}.{:03}Z,{:.4}\n",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000,
+            output_at(k as usize)
+        );
+    }
+    std::fs::write(&b, text).unwrap();
+    let joined = pipeline()
+        .current_dir(dir.path())
+        .args([
+            "join", "--data", "in.csv", "--data", "out.csv", "--input", "s3",
+        ])
+        .args([
+            "--output",
+            "S7",
+            "--time-column",
+            "time",
+            "--out",
+            "joined.csv",
+        ])
+        .output()
+        .unwrap();
+    ok(&joined);
+    let said = String::from_utf8_lossy(&joined.stderr);
+    assert!(
+        said.contains("and serve it with the command below; it reads its input on the output's clock, which the model records from the joined file's first line (--resample 3s --max-gap 4500ms;"),
+        "{said}"
+    );
+    let serve_line = said.lines().last().unwrap().trim();
+    assert_eq!(serve_line, "pipeline serve --model joined.safetensors");
+    let text = std::fs::read_to_string(dir.path().join("joined.csv")).unwrap();
+    assert!(
+        text.starts_with("# pipeline join: the input came every 1 s, the output every 3 s"),
+        "{text:.300}"
+    );
+    let trained = run_printed(&said, "retrain", dir.path(), "--steps 5 --hidden 8");
+    ok(&trained);
+    let info = pipeline()
+        .current_dir(dir.path())
+        .args(["info", "--model", "joined.safetensors"])
+        .output()
+        .unwrap();
+    ok(&info);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["serve"]["resample_s"].as_f64(), Some(3.0), "{info}");
+    assert_eq!(
+        info["metrics"]["joined"],
+        serde_json::json!({"resample_s": 3.0, "max_gap_s": 4.5})
+    );
+}

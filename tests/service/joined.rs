@@ -1,8 +1,9 @@
 //! A model trained on two loggers' files joined on the output's clock
-//! (`pipeline join`), served as `join` prints it (`serve --resample` at the
-//! output's step): the input logger's faster samples, stamped and not
-//! numbered, read at each tick of that clock as their latest, make the
-//! windows of the joined rows' input, window for window.
+//! (`pipeline join`), served as `join` prints it, on the clock the joined
+//! file's first line says and the model records (the output's step): the
+//! input logger's faster samples, stamped and not numbered, read at each
+//! tick of that clock as their latest, make the windows of the joined
+//! rows' input, window for window.
 
 use super::*;
 
@@ -37,26 +38,40 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
         ..Default::default()
     };
     let joined = pipeline::recording::join::join(&[input, output.clone()], &options).unwrap();
-    let serve = joined.serve(&output).unwrap();
-    // Held as the join held it (3 s), at least a tick and a half.
+    let (serve, how) = joined.serve(&output).unwrap();
     assert!(
-        serve.ends_with(" --resample 3s --max-gap 4500ms"),
+        serve.starts_with("pipeline serve --model ") && serve.ends_with("out.safetensors"),
         "{serve}"
     );
-    // The joined rows' input, a row per tick of the output's clock.
+    // Held as the join held it (3 s), at least a tick and a half.
+    assert!(how.contains("(--resample 3s --max-gap 4500ms;"), "{how}");
+    // The joined rows' input, a row per tick of the output's clock, after
+    // the line that says the clock.
+    let clock = pipeline::recording::join::JoinClock::of_text(&joined.text).unwrap();
     let text = String::from_utf8(joined.text.clone()).unwrap();
     let rows: Vec<f32> = text
         .lines()
-        .skip(1)
+        .skip(2)
         .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
         .collect();
     assert_eq!(rows.len() as i64, ticks + 1);
-    // The model: trained on rows every 3 s, without a clock of its own.
+    // The model: trained on rows every 3 s, with the clock the joined file
+    // says, as `retrain` records it; the route sets none.
     let model = dir.path().join("joined.safetensors");
-    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 3.0);
+    common::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        |m| {
+            m["time_step_s"] = serde_json::json!(3.0);
+            m["joined"] = serde_json::json!(clock);
+        },
+    );
     let mut cfg = config();
     cfg.routes[0].model = Some(model);
-    (cfg.routes[0].resample, cfg.routes[0].max_gap) = (Some(3.0), Some(4.5));
+    assert_eq!(
+        (cfg.routes[0].resample, cfg.routes[0].max_gap),
+        (None, None)
+    );
     let (_server, svc, client, mut errors, mut out) = started(cfg).await;
     // The input logger's samples as its bridge sends them (ts, no seq),
     // and the joined rows' input as a numbered stream, one per tick.

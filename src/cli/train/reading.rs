@@ -2,6 +2,7 @@
 //! flags it was given, so that `eval` reads the same file, or a later one
 //! from the same logger, the same way without being told again.
 
+use pipeline::recording::join::JoinClock;
 use pipeline::recording::{Column, DateOrder, Decimal, Zone, parse_delimiter};
 use serde_json::{Value, json};
 
@@ -65,6 +66,41 @@ pub(crate) fn recorded(a: &CsvArgs) -> Value {
         "name_column": a.name_column.as_ref().map(column),
         "value_column": a.value_column.as_ref().map(column),
     })
+}
+
+/// The clock the training files' input was held on by `pipeline join`
+/// (its first line), where every file says one and the same: `serve`
+/// reads the input on it. Where they differ, or some say none, none, and
+/// a warning that says so.
+pub(crate) fn joined_clock(files: &[std::path::PathBuf]) -> (Option<JoinClock>, Option<String>) {
+    let clocks: Vec<Option<JoinClock>> = files
+        .iter()
+        .map(|f| JoinClock::of_file(f).ok().flatten())
+        .collect();
+    match clocks.first() {
+        Some(Some(c)) if clocks.iter().all(|o| o.as_ref() == Some(c)) => (Some(*c), None),
+        _ if clocks.iter().all(Option::is_none) => (None, None),
+        _ => {
+            let said: Vec<String> = (files.iter().zip(&clocks))
+                .map(|(f, c)| {
+                    let clock = c.map_or("none".into(), |c| {
+                        format!(
+                            "--resample {}",
+                            pipeline::config::duration_flag(c.resample_s)
+                        )
+                    });
+                    format!("{}: {clock}", f.display())
+                })
+                .collect();
+            let warning = format!(
+                "the files were joined on other clocks by pipeline join (each file's first line: \
+                 {}): the model records none, so serve reads its input as it comes; give serve \
+                 --resample (and --max-gap) as join printed for the files it was trained on most",
+                said.join(", ")
+            );
+            (None, Some(warning))
+        }
+    }
 }
 
 /// The hold regular loggers' rows were read with (`held`: each
@@ -351,5 +387,44 @@ mod tests {
         assert_eq!(hold(&[Some(10_800.0), Some(180.0)]), Some(secs(10_800)));
         assert_eq!(hold(&[Some(10_800.0), None]), None);
         assert_eq!(hold(&[]), None);
+    }
+
+    /// Files `join` joined on one clock give the model that clock; files
+    /// on other clocks, or some on none, give it none, said.
+    #[test]
+    fn the_clock_files_were_joined_on_is_recorded_where_they_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, step: Option<f64>| {
+            let line = step.map_or(String::new(), |s| {
+                JoinClock {
+                    resample_s: s,
+                    max_gap_s: Some(1.5 * s),
+                }
+                .line(1.0)
+            });
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("{line}time,a,b\n0,1,2\n")).unwrap();
+            path
+        };
+        let (a, b) = (file("a.csv", Some(3.0)), file("b.csv", Some(3.0)));
+        let (c, d) = (file("c.csv", Some(6.0)), file("d.csv", None));
+        let three = JoinClock {
+            resample_s: 3.0,
+            max_gap_s: Some(4.5),
+        };
+        assert_eq!(joined_clock(&[a.clone(), b]), (Some(three), None));
+        assert_eq!(joined_clock(std::slice::from_ref(&d)), (None, None));
+        let (none, said) = joined_clock(&[a.clone(), c]);
+        let said = said.unwrap();
+        assert!(
+            none.is_none() && said.contains("a.csv: --resample 3s, "),
+            "{said}"
+        );
+        assert!(
+            said.contains("c.csv: --resample 6s): the model records none"),
+            "{said}"
+        );
+        let (none, said) = joined_clock(&[a, d]);
+        assert!(none.is_none() && said.unwrap().contains("d.csv: none)"));
     }
 }

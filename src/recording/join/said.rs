@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::Joined;
+use super::{JoinClock, Joined};
 use crate::recording::time::span as span_text;
 
 impl Joined {
@@ -26,15 +26,23 @@ impl Joined {
     }
 
     /// The `pipeline serve` that serves the model [`Self::next`] trains,
-    /// where the input came at another rate than the output: on the
-    /// output's clock (`--resample`), each tick the input's latest sample,
-    /// as the join took it. None where the rates are one (samples are read
-    /// as they come, as the rows were).
-    pub fn serve(&self, out: &Path) -> Option<String> {
-        Some(format!(
-            "pipeline serve --model {} {}",
-            crate::recording::shell_word(&out.with_extension("safetensors").display().to_string()),
-            self.serve_flags()?
+    /// where the input came at another rate than the output, and how: on
+    /// the output's clock (`--resample`), each tick the input's latest
+    /// sample, as the join took it, which the model records (the file's
+    /// first line, [`JoinClock`]). None where the rates are one (samples
+    /// are read as they come, as the rows were).
+    pub fn serve(&self, out: &Path) -> Option<(String, String)> {
+        let flags = self.serve_flags()?;
+        let model = out.with_extension("safetensors");
+        Some((
+            format!(
+                "pipeline serve --model {}",
+                crate::recording::shell_word(&model.display().to_string())
+            ),
+            format!(
+                "it reads its input on the output's clock, which the model records from the \
+                 joined file's first line ({flags}; a route's own resample overrides it)"
+            ),
         ))
     }
 
@@ -42,15 +50,24 @@ impl Joined {
     /// took the input's value for (at least a tick and a half, which a
     /// clock's hold needs to read every change), where the rates differ.
     fn serve_flags(&self) -> Option<String> {
-        let o = self.other_rate()?;
+        let c = self.clock()?;
         let flag = crate::config::duration_flag;
-        let hold =
-            (self.hold > 0.0).then(|| format!(" --max-gap {}", flag(self.hold.max(1.5 * o))));
+        let hold = c.max_gap_s.map(|h| format!(" --max-gap {}", flag(h)));
         Some(format!(
             "--resample {}{}",
-            flag(o),
+            flag(c.resample_s),
             hold.unwrap_or_default()
         ))
+    }
+
+    /// The clock the input was held on, where the rates differ: the
+    /// output's step, and the hold (at least a tick and a half).
+    pub fn clock(&self) -> Option<JoinClock> {
+        let o = self.other_rate()?;
+        Some(JoinClock {
+            resample_s: o,
+            max_gap_s: (self.hold > 0.0).then(|| self.hold.max(1.5 * o)),
+        })
     }
 
     /// The output's step, where the input's is another (by over a tenth).
@@ -181,10 +198,11 @@ impl Joined {
         if let (Some(o), Some(i), Some(flags)) =
             (self.other_rate(), self.steps.0, self.serve_flags())
         {
-            warnings.push(format!(
+            lines.push(format!(
                 "the input comes every {}, the output every {}: a model trained on the joined \
-                 rows reads the input every {}, so it must be served on that clock (serve \
-                 {flags}: each tick the input's latest sample, held as long as here)",
+                 rows reads the input every {}, so it is served on that clock ({flags}: each tick \
+                 the input's latest sample, held as long as here), as the joined file's first \
+                 line says and the model trained on it records",
                 span_text(i),
                 span_text(o),
                 span_text(o),

@@ -2,6 +2,18 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+/// The joined file read back, as `retrain` reads it: the air's channel in,
+/// the soil's out.
+fn read_back(j: &Joined) -> Recording {
+    let options = CsvOptions {
+        input: Column::Name(AIR.into()),
+        output: Column::Name(SOIL.into()),
+        time: vec![Column::Name("time".into())],
+        ..Default::default()
+    };
+    Recording::from_bytes(&j.text, Path::new("joined.csv"), &options).unwrap()
+}
+
 const AIR: &str = "Temp, °F (LGR S/N: 20412345)";
 const SOIL: &str = "Temp, °F (LGR S/N: 20412399)";
 /// 2026-04-15T12:00:00-05:00, the air logger's first row.
@@ -110,17 +122,7 @@ fn two_loggers_are_joined_on_the_outputs_clock() {
         (air(0) * 1e3).round() / 1e3
     );
     // Read back: the stop is a gap; every row's input is the air's latest.
-    let back = Recording::from_bytes(
-        &j.text,
-        Path::new("joined.csv"),
-        &CsvOptions {
-            input: Column::Name(AIR.into()),
-            output: Column::Name(SOIL.into()),
-            time: vec![Column::Name("time".into())],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let back = read_back(&j);
     assert_eq!(back.rows, 394);
     assert_eq!(back.time_gaps, 1);
     assert_eq!(back.segments.len(), 2);
@@ -181,17 +183,32 @@ fn overlapping_downloads_are_one_channel() {
     ];
     let j = join(&files, &options()).unwrap();
     assert_eq!(j.rows, 25);
-    let (_, warnings) = j.said();
+    let (lines, _) = j.said();
     assert!(
-        warnings[0].starts_with("the input comes every 15.0 min, the output every 1.0 h")
-            && warnings[0].contains("(serve --resample 1h --max-gap 90m:"),
-        "{warnings:?}"
+        lines.iter().any(|l| l
+            .starts_with("the input comes every 15.0 min, the output every 1.0 h")
+            && l.contains("(--resample 1h --max-gap 90m:")),
+        "{lines:?}"
     );
-    // The serve printed reads it so; at one rate, none is printed.
+    // The joined file says the clock in its first line, which a model
+    // trained on it records; the serve printed takes it from the model.
+    let clock = JoinClock {
+        resample_s: 3600.0,
+        max_gap_s: Some(5400.0),
+    };
+    assert_eq!(j.clock(), Some(clock));
+    assert_eq!(JoinClock::of_text(&j.text), Some(clock));
+    let text = String::from_utf8(j.text.clone()).unwrap();
     assert_eq!(
-        j.serve(Path::new("j.csv")).as_deref(),
-        Some("pipeline serve --model j.safetensors --resample 1h --max-gap 90m")
+        text.lines().nth(1),
+        Some(&*format!("time,\"{AIR}\",\"{SOIL}\""))
     );
+    let (serve, how) = j.serve(Path::new("j.csv")).unwrap();
+    assert_eq!(serve, "pipeline serve --model j.safetensors");
+    assert!(how.contains("(--resample 1h --max-gap 90m;"), "{how}");
+    // Read back, the comment line is no row.
+    let back = read_back(&j);
+    assert_eq!(back.rows, 25);
     // A slower input (hourly, beside rows every 15 min) is held three of
     // its steps, as joined: the service holds it as long.
     let slower = CsvOptions {
@@ -200,15 +217,24 @@ fn overlapping_downloads_are_one_channel() {
         ..options()
     };
     let j = join(&files, &slower).unwrap();
-    assert_eq!(
-        j.serve(Path::new("j.csv")).as_deref(),
-        Some("pipeline serve --model j.safetensors --resample 15m --max-gap 3h")
+    let clock = JoinClock {
+        resample_s: 900.0,
+        max_gap_s: Some(3.0 * 3600.0),
+    };
+    assert_eq!(JoinClock::of_text(&j.text), Some(clock));
+    assert!(
+        j.serve(Path::new("j.csv"))
+            .unwrap()
+            .1
+            .contains("(--resample 15m --max-gap 3h;")
     );
     let same = join(
         &[files[0].clone(), hobo(dir.path(), "soil", SOIL, 7, &fast)],
         &options(),
     );
-    assert_eq!(same.unwrap().serve(Path::new("j.csv")), None);
+    let same = same.unwrap();
+    assert_eq!(same.serve(Path::new("j.csv")), None);
+    assert_eq!(JoinClock::of_text(&same.text), None);
 }
 
 /// What cannot be joined is refused with why: one name for both channels,

@@ -65,9 +65,12 @@ impl Route {
                 )
             }),
             (Some(t), None) => Some(format!(
-                "its recording was read on a clock (retrain --resample, every {}), the route's \
-                 model's was not: {live} (samples without seq are read as changes, each held until \
-                 the next)",
+                "its recording was read on a clock ({}, every {}), the route's model's was not: \
+                 {live} (samples without seq are read as changes, each held until the next)",
+                match Resample::joined(new.meta.metrics.as_ref()) {
+                    true => "pipeline join held its input on the output's",
+                    false => "retrain --resample",
+                },
                 span(t.step_s)
             )),
             (None, Some(o)) => Some(format!(

@@ -117,6 +117,26 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
         .unwrap()
         .clock();
     assert_eq!(c.max_hold_ns, 3_600 * S);
+    // One whose training file says the clock it was joined on (`join`'s
+    // first line, recorded): read on it without being told, held as the
+    // join held the input (not the --max-gap its rows were split at); a
+    // route's resample and max_gap still decide, and resample = 0 reads
+    // samples as they come.
+    let joined = serde_json::json!({"time_step_s": 900.0, "reading": {"max_gap_s": 3_600.0},
+        "joined": {"resample_s": 900.0, "max_gap_s": 1_350.0}});
+    assert!(Resample::joined(Some(&joined)) && !Resample::joined(Some(&split)));
+    let c = Resample::of(None, None, Some(&joined)).unwrap().clock();
+    assert_eq!((c.step_ns, c.max_hold_ns), (900 * S, 1_350 * S));
+    let c = Resample::of(Some(300.0), Some(600.0), Some(&joined)).unwrap();
+    assert_eq!((c.step_s, c.max_hold_s), (300.0, Some(600.0)));
+    assert_eq!(Resample::of(Some(0.0), None, Some(&joined)), None);
+    // Trained on a clock of its own (retrain --resample on the joined
+    // file): that one.
+    let both = serde_json::json!({"reading": {"resample_s": 60.0, "max_gap_s": 900.0},
+        "joined": {"resample_s": 900.0, "max_gap_s": 1_350.0}});
+    let c = Resample::of(None, None, Some(&both)).unwrap();
+    assert_eq!((c.step_s, c.max_hold_s), (60.0, Some(900.0)));
+    assert!(!Resample::joined(Some(&both)));
 }
 
 /// A hold survives a checkpoint as it was.
