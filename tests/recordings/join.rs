@@ -138,7 +138,7 @@ fn a_file_joined_at_another_rate_gives_its_model_the_clock() {
     assert_eq!(serve_line, "pipeline serve --model joined.safetensors");
     let text = std::fs::read_to_string(dir.path().join("joined.csv")).unwrap();
     assert!(
-        text.starts_with("# pipeline join: the input came every 1 s, the output every 3 s"),
+        text.starts_with("# pipeline join: the input came every 1 s and the output every 3 s"),
         "{text:.300}"
     );
     let trained = run_printed(&said, "retrain", dir.path(), "--steps 5 --hidden 8");

@@ -40,10 +40,12 @@ impl JoinClock {
             Some(h) => (format!(" max_gap_s={h}"), format!(" --max-gap {}", flag(h))),
             None => Default::default(),
         };
+        // (No comma nor semicolon: a spreadsheet that saves the file again
+        // keeps the line one cell.)
         format!(
-            "{MARK} the input came every {}, the output every {}: each row holds the input's \
-             latest value, as a model trained on this file reads its input when served \
-             (serve --resample {}{hold_flag}, taken from the model); resample_s={}{hold}\n",
+            "{MARK} the input came every {} and the output every {}: each row holds the \
+             input's latest value as a model trained on this file reads its input when served \
+             (serve --resample {}{hold_flag} taken from the model): resample_s={}{hold}\n",
             span(input_step_s),
             span(self.resample_s),
             flag(self.resample_s),
@@ -60,7 +62,11 @@ impl JoinClock {
         let rest = line.strip_prefix(MARK)?;
         let value = |key: &str| -> Option<f64> {
             let at = rest.rfind(&format!(" {key}="))? + key.len() + 2;
-            let v = rest[at..].split_whitespace().next()?.parse::<f64>().ok()?;
+            // The number alone (a spreadsheet may have added separators).
+            let n = rest[at..]
+                .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+                .map_or(&rest[at..], |end| &rest[at..at + end]);
+            let v = n.parse::<f64>().ok()?;
             (v.is_finite() && v > 0.0).then_some(v)
         };
         Some(Self {
@@ -101,16 +107,20 @@ mod tests {
         let line = c.line(300.0);
         assert!(
             line.starts_with(
-                "# pipeline join: the input came every 5.0 min, the output every 15.0 min"
+                "# pipeline join: the input came every 5.0 min and the output every 15.0 min"
             ),
             "{line}"
         );
         assert!(
-            line.contains("(serve --resample 15m --max-gap 1350s, taken from the model)"),
+            line.contains("(serve --resample 15m --max-gap 1350s taken from the model)"),
             "{line}"
         );
+        assert!(!line.contains(',') && !line.contains(';'), "{line}");
         let file = format!("{line}time,oat,heat\n2026-01-01T00:00:00Z,1,2\n");
         assert_eq!(JoinClock::of_text(file.as_bytes()), Some(c));
+        // Saved again by a spreadsheet, with the row's other cells empty.
+        let saved = format!("{},,\r\ntime,oat,heat\r\n", line.trim_end());
+        assert_eq!(JoinClock::of_text(saved.as_bytes()), Some(c));
         // Through a byte-order mark, and without a hold.
         let one = JoinClock {
             resample_s: 0.25,
