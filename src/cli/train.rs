@@ -306,6 +306,16 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     if let Some(w) = other_clocks {
         eprintln!("WARNING: {w}");
     }
+    if let Some(c) = joined {
+        let flag = pipeline::config::duration_flag;
+        eprintln!(
+            "the input was held on the output's clock by pipeline join (the file's first line): \
+             the model records it, and serve reads its input so (--resample {}{})",
+            flag(c.resample_s),
+            c.max_gap_s
+                .map_or(String::new(), |h| format!(" --max-gap {}", flag(h)))
+        );
+    }
     let mut meta = Metadata {
         pair: Some(name),
         window: Some(recipe.window),

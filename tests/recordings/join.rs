@@ -143,6 +143,13 @@ fn a_file_joined_at_another_rate_gives_its_model_the_clock() {
     );
     let trained = run_printed(&said, "retrain", dir.path(), "--steps 5 --hidden 8");
     ok(&trained);
+    let err = String::from_utf8_lossy(&trained.stderr);
+    assert!(
+        err.contains(
+            "the model records it, and serve reads its input so (--resample 3s --max-gap 4500ms)"
+        ),
+        "{err}"
+    );
     let info = pipeline()
         .current_dir(dir.path())
         .args(["info", "--model", "joined.safetensors"])
