@@ -391,7 +391,7 @@ pub(super) async fn observe(
             },
             _ = sweep.tick() => {
                 if let Some(r) = route.resample() {
-                    truths.read_all_held(r.clock(), &route.compare);
+                    truths.read_all_held(r.truth_clock(), &route.compare);
                 }
                 truths.evict_idle(&route.compare)
             }
@@ -506,7 +506,7 @@ async fn observed(
         }
         if route.cfg.truth.is_some() {
             if let Some(r) = route.resample() {
-                truths.read_held(stream, r.clock(), compare);
+                truths.read_held(stream, r.truth_clock(), compare);
             }
             let p = Pending {
                 seq: *seq,

@@ -44,6 +44,12 @@ pub struct Resample {
     /// How often the model's training input changed (per second), where
     /// it recorded it: a stream's changes far faster are a replay sped up.
     pub trained_changes_per_s: Option<f64>,
+    /// Whether the model's training held its output as it held the input
+    /// (`retrain --resample`): its truth is held so too. One trained on
+    /// rows (a logger's, or two joined on the output's clock) learnt each
+    /// row's own reading: a tick's truth is a reading of that tick (see
+    /// [`Self::truth_clock`]).
+    pub output_held: bool,
 }
 
 impl Resample {
@@ -83,6 +89,7 @@ impl Resample {
             step_s,
             max_hold_s,
             trained_changes_per_s,
+            output_held: Self::trained_on_clock(metrics),
         })
     }
 
@@ -165,6 +172,23 @@ impl Resample {
     pub fn joined(metrics: Option<&serde_json::Value>) -> bool {
         !Self::trained_on_clock(metrics)
             && crate::recording::join::JoinClock::recorded(metrics).is_some()
+    }
+
+    /// The clock a truth stream is read on: the input's, its hold at most
+    /// a tick and a half where training did not hold the output (a
+    /// reading each tick, late by less than half a tick, is read at every
+    /// tick; a meter gone quiet, an inverter at dusk, has no truth from
+    /// the next tick on, as the rows training read had none, instead of
+    /// its last reading scored against for as long as the input is held).
+    pub fn truth_clock(self) -> Clock {
+        let c = self.clock();
+        match self.output_held {
+            true => c,
+            false => Clock {
+                max_hold_ns: c.max_hold_ns.min(c.step_ns.saturating_mul(3) / 2),
+                ..c
+            },
+        }
     }
 
     /// The clock.

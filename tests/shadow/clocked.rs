@@ -169,10 +169,7 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     svc.shutdown().await;
 }
 
-/// Asserts that the route scored every window of `out` (ticks counted from
-/// `first_tick`) against `truth` of its ticks, exactly, but those over tick
-/// `lost`, which found none; the route's stats, the windows scored and
-/// their MSE.
+/// [`scored_as`] the truth of each tick but `lost`, which found none.
 async fn scored_but_over(
     client: &Client,
     out: &[Translation],
@@ -180,11 +177,79 @@ async fn scored_but_over(
     lost: u64,
     truth: impl Fn(u64) -> f32,
 ) -> (serde_json::Value, Vec<Translation>, f64) {
+    let truth_of = |k: u64| (k != lost).then(|| truth(k));
+    scored_as(client, out, first_tick, truth_of).await
+}
+
+/// A meter that reports every tick (a little early) on a route that reads
+/// a model trained on rows on a clock, its input held 10 ticks (a route's
+/// max_gap): the meter silent for six ticks (an inverter at dusk) has no
+/// truth from the tick after its last reading on, as the rows training
+/// read had none; its last reading is not scored against for as long as
+/// the input is held (a tick and a half at most, here one tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_meter_of_a_model_trained_on_rows_is_no_truth() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("rows.safetensors");
+    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
+    let mut cfg = config();
+    let r = &mut cfg.routes[0];
+    r.model = Some(model);
+    (r.resample, r.max_gap) = (Some(1.0), Some(10.0));
+    (r.input, r.truth) = ("station.*".into(), Some("meter.*".into()));
+    let svc = Svc::start(&server.url(), cfg).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut translated = client.subscribe("translated.>").await.unwrap();
+    client.flush().await.unwrap();
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second - 100_000_000;
+    let ticks = 70u64;
+    let silent = 30..36u64;
+    for k in 0..=ticks {
+        let m = serde_json::json!({ "value": input_at(k), "ts": at(k) });
+        client
+            .publish("station.s0", m.to_string().into())
+            .await
+            .unwrap();
+        if !silent.contains(&k) {
+            let m = serde_json::json!({ "value": truth_at(k), "ts": at(k) });
+            client
+                .publish("meter.s0", m.to_string().into())
+                .await
+                .unwrap();
+        }
+    }
+    client.flush().await.unwrap();
+    let windows = (ticks - W + 1) as usize;
+    let out = collect(&mut translated, windows, translation).await;
+    // Tick 30 reads the reading of 1.1 s before (tick 29's); 31 to 35 none.
+    let truth_of = |k: u64| match k {
+        30 => Some(truth_at(29)),
+        k if silent.contains(&k) => None,
+        k => Some(truth_at(k)),
+    };
+    let (stats, scored, _) = scored_as(&client, &out, first_tick, truth_of).await;
+    assert!(!scored.is_empty() && scored.len() < windows, "{stats}");
+    svc.shutdown().await;
+}
+
+/// Asserts that the route scored every window of `out` (ticks counted from
+/// `first_tick`) whose ticks all have a truth (`truth_of`) against it,
+/// exactly, and found none for the others; the route's stats, the windows
+/// scored and their MSE.
+async fn scored_as(
+    client: &Client,
+    out: &[Translation],
+    first_tick: u64,
+    truth_of: impl Fn(u64) -> Option<f32>,
+) -> (serde_json::Value, Vec<Translation>, f64) {
     let k_of = |seq: u64| seq - first_tick;
-    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).contains(&lost);
+    let across = |t: &&Translation| (k_of(t.seq)..k_of(t.seq) + W).any(|k| truth_of(k).is_none());
     let (unscored, scored): (Vec<&Translation>, Vec<&Translation>) = out.iter().partition(across);
     let scored: Vec<Translation> = scored.into_iter().cloned().collect();
-    let want = mse_against(&scored, |seq| truth(k_of(seq)));
+    let want = mse_against(&scored, |seq| truth_of(k_of(seq)).unwrap_or(f32::NAN));
     let stats = settled_stats(client, scored.len()).await;
     let c = &stats["compare"];
     let windows = &c["live_vs_truth"]["windows"];

@@ -2,8 +2,11 @@
 //! publishing its readings as they change (`{"value": 212.4, "ts": …}`, or
 //! a bare number), read on the route's clock as the input is (each value
 //! held until the next, at most the route's hold, a refused reading such
-//! as `unavailable` ending it), so that tick k's truth meets the window
-//! whose samples are ticks k … k+W-1.
+//! as `unavailable` ending it; a tick and a half at most for a model
+//! trained on rows, [`Resample::truth_clock`]), so that tick k's truth
+//! meets the window whose samples are ticks k … k+W-1.
+//!
+//! [`Resample::truth_clock`]: crate::window::hold::Resample::truth_clock
 
 use tokio::time::Instant;
 

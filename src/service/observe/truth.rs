@@ -64,7 +64,7 @@ pub(super) async fn message(
             return refuse(route, reporter, ErrorKind::BadSubject, "", subject, detail).await;
         }
     };
-    let clock = route.resample().map(|r| r.clock());
+    let clock = route.resample().map(|r| r.truth_clock());
     let mut values = Vec::new();
     let key_of = route.cfg.truth_value_key.as_deref();
     let decoded = wire::decode_samples_named(&msg.payload, &mut values, key_of, "truth_value_key");

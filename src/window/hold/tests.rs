@@ -117,6 +117,13 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
         .unwrap()
         .clock();
     assert_eq!(c.max_hold_ns, 3_600 * S);
+    // Its truth, a reading a row as training read, is held a tick and a
+    // half at most; a model trained on a clock holds its truth as its input.
+    let r = Resample::of(Some(900.0), Some(10_800.0), Some(&rows)).unwrap();
+    assert_eq!(r.truth_clock().max_hold_ns, 1_350 * S);
+    assert_eq!(r.truth_clock().step_ns, 900 * S);
+    let r = Resample::of(None, None, Some(&m)).unwrap();
+    assert_eq!(r.truth_clock(), r.clock());
     // One whose training file says the clock it was joined on (`join`'s
     // first line, recorded): read on it without being told, held as the
     // join held the input (not the --max-gap its rows were split at); a
@@ -208,6 +215,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
             step_s,
             max_hold_s: hold,
             trained_changes_per_s: None,
+            output_held: false,
         }
         .warnings(idle, None)
     };
@@ -227,6 +235,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         step_s: 1.0,
         max_hold_s: Some(5.0),
         trained_changes_per_s: None,
+        output_held: false,
     }
     .warnings(idle, Some(&trained));
     assert!(
@@ -244,6 +253,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         step_s: 60.0,
         max_hold_s: None,
         trained_changes_per_s: None,
+        output_held: false,
     }
     .warnings(idle, Some(&trained));
     assert!(
