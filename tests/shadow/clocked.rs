@@ -124,14 +124,9 @@ async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
 /// that is no number is refused, said and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_with_both_channels_is_input_and_truth() {
-    let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("rows.safetensors");
-    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
-    let mut cfg = config();
+    let (server, mut cfg) = on_rows_clock(dir.path());
     let r = &mut cfg.routes[0];
-    r.model = Some(model);
-    r.resample = Some(1.0);
     (r.input, r.truth) = ("station.*".into(), Some("station.*".into()));
     (r.value_key, r.truth_value_key) = (Some("poa".into()), Some("ac_kw".into()));
     let svc = Svc::start(&server.url(), cfg).await;
@@ -169,6 +164,16 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     svc.shutdown().await;
 }
 
+/// A server, and a route of a model trained on rows every second read on a
+/// clock of that step (a route's `resample`), its model in `dir`.
+fn on_rows_clock(dir: &Path) -> (NatsServer, pipeline::config::ServeConfig) {
+    let model = dir.join("rows.safetensors");
+    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
+    let mut cfg = config();
+    (cfg.routes[0].model, cfg.routes[0].resample) = (Some(model), Some(1.0));
+    (NatsServer::start(), cfg)
+}
+
 /// [`scored_as`] the truth of each tick but `lost`, which found none.
 async fn scored_but_over(
     client: &Client,
@@ -189,14 +194,10 @@ async fn scored_but_over(
 /// the input is held (a tick and a half at most, here one tick).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_meter_of_a_model_trained_on_rows_is_no_truth() {
-    let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("rows.safetensors");
-    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
-    let mut cfg = config();
+    let (server, mut cfg) = on_rows_clock(dir.path());
     let r = &mut cfg.routes[0];
-    r.model = Some(model);
-    (r.resample, r.max_gap) = (Some(1.0), Some(10.0));
+    r.max_gap = Some(10.0);
     (r.input, r.truth) = ("station.*".into(), Some("meter.*".into()));
     let svc = Svc::start(&server.url(), cfg).await;
     let client = async_nats::connect(server.url()).await.unwrap();
