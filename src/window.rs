@@ -237,15 +237,15 @@ impl StreamWindow {
     }
 
     /// Starts the stream over where its hold is of another clock than the
-    /// route's (`step_ns`; `None`: it reads none now), as after a swap to
-    /// a model read at another step: its ticks' numbers are of the old
-    /// one. Returns whether it did.
-    pub fn on_clock(&mut self, step_ns: Option<i64>) -> bool {
-        if self.hold.on(step_ns) {
+    /// route's (`clock`; `None`: it reads none now), as after a swap to a
+    /// model read at another step: its ticks' numbers are of the old one.
+    /// Returns whether it did.
+    pub fn on_clock(&mut self, clock: Option<&hold::Clock>) -> bool {
+        if self.hold.on(clock) {
             return false;
         }
         // The value held goes on being held, its ticks numbered anew.
-        let kept = step_ns.map(|s| self.hold.rebased(s));
+        let kept = clock.map(|c| self.hold.rebased(c));
         self.restart_clock();
         self.hold = kept.unwrap_or_default();
         true

@@ -85,6 +85,9 @@ pub struct Joined {
     pub steps: (Option<f64>, Option<f64>),
     /// How the stamps are written (`ISO 8601 with offsets`, …).
     pub stamps: &'static str,
+    /// Where the output's rows lie in each of its steps from the epoch
+    /// (seconds; `None`: on the epoch's grid, or stamps with no date).
+    pub phase: Option<f64>,
 }
 
 /// How the joined file writes its stamps: as the files' stamps were read.
@@ -265,6 +268,9 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         seconds,
         steps,
         stamps: stamps.said(),
+        phase: (steps.1)
+            .filter(|_| !seconds)
+            .and_then(|o| phase(&output_s.iter().map(|s| s.t).collect::<Vec<_>>(), o)),
     };
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, row: [&str; 3]| {
@@ -440,6 +446,31 @@ fn once_each(s: &mut Samples, stamps: &Stamps) -> Repeats {
 }
 
 /// The median step forward between stamps in time order.
+/// Where rows at `times` lie in each step of `step` from the epoch
+/// (seconds): at or after 99 in 100 of them, taken around their median, so
+/// that each is read at its own tick of a clock with that phase (one
+/// stamped a little late, a logger's jitter, at the tick after it would be
+/// read a tick late). `None`: on the epoch's grid (within a microsecond).
+fn phase(times: &[f64], step: f64) -> Option<f64> {
+    if times.is_empty() || !(step.is_finite() && step > 0.0) {
+        return None;
+    }
+    // An offset from `from`, in (-step/2, step/2].
+    let around = |x: f64, from: f64| (x - from + step / 2.0).rem_euclid(step) - step / 2.0;
+    let r0 = times[0].rem_euclid(step);
+    let mut d: Vec<f64> = times
+        .iter()
+        .map(|t| around(t.rem_euclid(step), r0))
+        .collect();
+    d.sort_by(f64::total_cmp);
+    let mid = d[d.len() / 2];
+    let mut e: Vec<f64> = d.iter().map(|&x| around(x, mid)).collect();
+    e.sort_by(f64::total_cmp);
+    let late = e[(e.len() - 1) * 99 / 100];
+    let p = ((r0 + mid + late).rem_euclid(step) * 1e6).round() / 1e6;
+    (p >= 1e-6 && p <= step - 1e-6).then_some(p)
+}
+
 fn median_step(times: &[f64]) -> Option<f64> {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -453,7 +484,23 @@ fn median_step(times: &[f64]) -> Option<f64> {
     }
     let mid = steps.len() / 2;
     let (_, m, _) = steps.select_nth_unstable_by(mid, f64::total_cmp);
-    Some(*m)
+    let m = *m;
+    // The mean of the steps near it: stamps a bridge took, late by a few
+    // ms each, make a median step of 3.037 s of a logger's 3 s (a clock's
+    // step that drifts off its rows), their mean the step (the lateness of
+    // one row shortens the next step as much as it lengthens its own).
+    let near: Vec<f64> = (steps.iter().copied())
+        .filter(|d| (d / m - 1.0).abs() <= 0.25)
+        .collect();
+    let mean = near.iter().sum::<f64>() / near.len().max(1) as f64;
+    // What is left of their lateness (the first's and the last's, over
+    // the rows): within half a percent of a round step, that step.
+    let round = [60.0, 1.0, 0.1, 0.01, 0.001]
+        .into_iter()
+        .filter(|u| mean >= 2.0 * u)
+        .map(|u| (mean / u).round() * u)
+        .find(|r| (r - mean).abs() <= 0.005 * mean);
+    Some(round.unwrap_or((mean * 1e6).round() / 1e6))
 }
 
 /// The input's breaks: how many, and the first few.

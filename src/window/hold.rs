@@ -21,6 +21,12 @@ pub struct Clock {
     /// model's `--max-gap`; `i64::MAX`: until the next change, however
     /// long, as training held it without one.
     pub max_hold_ns: i64,
+    /// Where the ticks lie in each step (ns, 0 ≤ phase < step): tick k is
+    /// at k × step + phase. 0 but for a model trained on a file `join`
+    /// joined on the rows of an output logged off the epoch's grid (a
+    /// logger launched at 12:07, a row every 15 min): its ticks are that
+    /// output's, as its training rows were.
+    pub phase_ns: i64,
 }
 
 /// How far a change's stamp may lie from the service's time and still
@@ -50,6 +56,9 @@ pub struct Resample {
     /// row's own reading: a tick's truth is a reading of that tick (see
     /// [`Self::truth_clock`]).
     pub output_held: bool,
+    /// Where the ticks lie in each step (seconds; see [`Clock::phase_ns`]):
+    /// a joined file's output's, where the clock is its step.
+    pub phase_s: f64,
 }
 
 impl Resample {
@@ -85,11 +94,18 @@ impl Resample {
         let trained_changes_per_s = (metrics.and_then(|m| m["changes_per_tick"].as_f64()))
             .zip(positive(trained_step))
             .map(|(n, step)| n / step);
+        // The joined output's ticks, where the clock is its step.
+        let phase_s = joined
+            .filter(|j| (j.resample_s - step_s).abs() <= 1e-9 * step_s)
+            .and_then(|j| j.phase_s)
+            .filter(|p| p.is_finite() && *p > 0.0 && *p < step_s)
+            .unwrap_or(0.0);
         Some(Self {
             step_s,
             max_hold_s,
             trained_changes_per_s,
             output_held: Self::trained_on_clock(metrics),
+            phase_s,
         })
     }
 
@@ -195,9 +211,11 @@ impl Resample {
     pub fn clock(self) -> Clock {
         // Seconds to ns; `as` saturates (a hold of centuries is unbounded).
         let ns = |s: f64| (s * 1e9) as i64;
+        let step_ns = ns(self.step_s).max(1);
         Clock {
-            step_ns: ns(self.step_s).max(1),
+            step_ns,
             max_hold_ns: self.max_hold_s.map_or(i64::MAX, ns),
+            phase_ns: ns(self.phase_s).clamp(0, step_ns - 1),
         }
     }
 }
@@ -205,13 +223,24 @@ impl Resample {
 impl Clock {
     /// The first tick at or after `t` (ns).
     pub fn tick_from(&self, t: i64) -> i64 {
+        let t = t.saturating_sub(self.phase_ns);
         let (q, r) = (t.div_euclid(self.step_ns), t.rem_euclid(self.step_ns));
         q + i64::from(r != 0)
     }
 
+    /// The last tick at or before `t` (ns).
+    pub fn tick_until(&self, t: i64) -> i64 {
+        t.saturating_sub(self.phase_ns).div_euclid(self.step_ns)
+    }
+
     /// The time of tick `k` (ns), saturating.
     pub fn at(&self, k: i64) -> i64 {
-        k.saturating_mul(self.step_ns)
+        k.saturating_mul(self.step_ns).saturating_add(self.phase_ns)
+    }
+
+    /// Whether a hold's ticks numbered on this clock are `other`'s.
+    fn same_ticks(&self, other: &Clock) -> bool {
+        (self.step_ns, self.phase_ns) == (other.step_ns, other.phase_ns)
     }
 
     /// The grid the service's time is read on: a tenth of a second that
@@ -341,6 +370,9 @@ pub struct Hold {
     /// at another step swapped in numbers them otherwise.
     #[serde(default, skip_serializing_if = "is_zero")]
     step_ns: i64,
+    /// And where its ticks lie in a step (ns; see [`Clock::phase_ns`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    phase_ns: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -358,26 +390,37 @@ impl Hold {
         self.held.map(|(_, t)| t)
     }
 
-    /// The same value held, its ticks numbered on a clock of `step_ns`
-    /// from the first time not yet read (from its change where none was).
-    pub fn rebased(self, step_ns: i64) -> Self {
-        let from = (self.next.zip(Some(self.step_ns)))
-            .filter(|&(_, old)| old > 0)
-            .map(|(next, old)| next.saturating_mul(old));
-        let clock = Clock {
-            step_ns: step_ns.max(1),
-            max_hold_ns: i64::MAX,
-        };
+    /// The same value held, its ticks numbered on `clock` from the first
+    /// time not yet read (from its change where none was).
+    pub fn rebased(self, clock: &Clock) -> Self {
+        let from = (self.next.zip(self.ticks()))
+            .filter(|(_, old)| old.step_ns > 0)
+            .map(|(next, old)| old.at(next));
         Self {
             next: from.map(|t| clock.tick_from(t)),
-            step_ns,
+            step_ns: clock.step_ns,
+            phase_ns: clock.phase_ns,
             ..self
         }
     }
 
-    /// Whether its ticks are numbered on `step_ns` (or it has none).
-    pub fn on(&self, step_ns: Option<i64>) -> bool {
-        *self == Self::default() || Some(self.step_ns) == step_ns
+    /// The clock its ticks are numbered on, where it has one (its hold
+    /// unbounded: only the ticks' times are meant).
+    fn ticks(&self) -> Option<Clock> {
+        (self.step_ns > 0).then_some(Clock {
+            step_ns: self.step_ns,
+            max_hold_ns: i64::MAX,
+            phase_ns: self.phase_ns,
+        })
+    }
+
+    /// Whether its ticks are numbered on `clock` (or it has none).
+    pub fn on(&self, clock: Option<&Clock>) -> bool {
+        *self == Self::default()
+            || self
+                .ticks()
+                .zip(clock)
+                .is_some_and(|(a, b)| a.same_ticks(b))
     }
 
     /// Reads the ticks before `before` (ns) that the held value covers:
@@ -388,9 +431,7 @@ impl Hold {
         let next = self.next.unwrap_or_else(|| clock.tick_from(t0));
         // The last tick of the hold: within `max_hold_ns` of the change,
         // and before a refusal.
-        let mut end = t0
-            .saturating_add(clock.max_hold_ns)
-            .div_euclid(clock.step_ns);
+        let mut end = clock.tick_until(t0.saturating_add(clock.max_hold_ns));
         if let Some(u) = self.until {
             end = end.min(clock.tick_from(u) - 1);
         }
@@ -432,6 +473,7 @@ impl Hold {
         self.until = None;
         self.lag_ns = lag_ns;
         self.step_ns = clock.step_ns;
+        self.phase_ns = clock.phase_ns;
         Ok(run)
     }
 

@@ -131,7 +131,7 @@ fn a_file_joined_at_another_rate_gives_its_model_the_clock() {
     ok(&joined);
     let said = String::from_utf8_lossy(&joined.stderr);
     assert!(
-        said.contains("and serve it with the command below; it reads its input on the output's clock, which the model records from the joined file's first line (--resample 3s --max-gap 4500ms;"),
+        said.contains("and serve it with the command below; it reads its input on the output's clock, which the model records from the joined file's first line (--resample 3s --max-gap 4500ms, its ticks 500 ms into each step as the output's rows;"),
         "{said}"
     );
     let serve_line = said.lines().last().unwrap().trim();
@@ -160,6 +160,6 @@ fn a_file_joined_at_another_rate_gives_its_model_the_clock() {
     assert_eq!(info["serve"]["resample_s"].as_f64(), Some(3.0), "{info}");
     assert_eq!(
         info["metrics"]["joined"],
-        serde_json::json!({"resample_s": 3.0, "max_gap_s": 4.5})
+        serde_json::json!({"resample_s": 3.0, "max_gap_s": 4.5, "phase_s": 0.5})
     );
 }

@@ -399,6 +399,7 @@ mod tests {
                 JoinClock {
                     resample_s: s,
                     max_gap_s: Some(1.5 * s),
+                    phase_s: None,
                 }
                 .line(1.0)
             });
@@ -411,6 +412,7 @@ mod tests {
         let three = JoinClock {
             resample_s: 3.0,
             max_gap_s: Some(4.5),
+            phase_s: None,
         };
         assert_eq!(joined_clock(&[a.clone(), b]), (Some(three), None));
         assert_eq!(joined_clock(std::slice::from_ref(&d)), (None, None));

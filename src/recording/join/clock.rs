@@ -28,6 +28,12 @@ pub struct JoinClock {
     /// The longest the join held an input value, at least a tick and a
     /// half (seconds); `None`: an input of one row, no step to go by.
     pub max_gap_s: Option<f64>,
+    /// Where the output's rows lie in each step from the epoch (seconds,
+    /// at or after nearly all of them: a row is read at its own tick), so
+    /// that the ticks are its rows' (a logger launched at 12:07); `None`:
+    /// on the epoch's grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_s: Option<f64>,
 }
 
 impl JoinClock {
@@ -36,16 +42,21 @@ impl JoinClock {
     pub fn line(&self, input_step_s: f64) -> String {
         let flag = crate::config::duration_flag;
         let span = crate::recording::time::span;
-        let (hold, hold_flag) = match self.max_gap_s {
+        let (mut hold, hold_flag) = match self.max_gap_s {
             Some(h) => (format!(" max_gap_s={h}"), format!(" --max-gap {}", flag(h))),
             None => Default::default(),
         };
+        let mut ticks = String::new();
+        if let Some(p) = self.phase_s {
+            hold += &format!(" phase_s={p}");
+            ticks = format!(" its ticks {} into each step as the output's rows", span(p));
+        }
         // (No comma nor semicolon: a spreadsheet that saves the file again
         // keeps the line one cell.)
         format!(
             "{MARK} the input came every {} and the output every {}: each row holds the \
              input's latest value as a model trained on this file reads its input when served \
-             (serve --resample {}{hold_flag} taken from the model): resample_s={}{hold}\n",
+             (serve --resample {}{hold_flag} taken from the model{ticks}): resample_s={}{hold}\n",
             span(input_step_s),
             span(self.resample_s),
             flag(self.resample_s),
@@ -72,6 +83,7 @@ impl JoinClock {
         Some(Self {
             resample_s: value("resample_s")?,
             max_gap_s: value("max_gap_s"),
+            phase_s: value("phase_s"),
         })
     }
 
@@ -90,7 +102,8 @@ impl JoinClock {
         let j = metrics?.get("joined")?;
         let c: Self = serde_json::from_value(j.clone()).ok()?;
         let ok = |s: f64| s.is_finite() && s > 0.0;
-        (ok(c.resample_s) && c.max_gap_s.is_none_or(ok)).then_some(c)
+        let phase_ok = c.phase_s.is_none_or(|p| ok(p) && p < c.resample_s);
+        (ok(c.resample_s) && c.max_gap_s.is_none_or(ok) && phase_ok).then_some(c)
     }
 }
 
@@ -103,6 +116,7 @@ mod tests {
         let c = JoinClock {
             resample_s: 900.0,
             max_gap_s: Some(1350.0),
+            phase_s: None,
         };
         let line = c.line(300.0);
         assert!(
@@ -125,6 +139,7 @@ mod tests {
         let one = JoinClock {
             resample_s: 0.25,
             max_gap_s: None,
+            phase_s: None,
         };
         let file = format!("\u{feff}{}time,a,b\n", one.line(0.1));
         assert_eq!(JoinClock::of_text(file.as_bytes()), Some(one));

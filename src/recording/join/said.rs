@@ -32,7 +32,13 @@ impl Joined {
     /// first line, [`JoinClock`]). None where the rates are one (samples
     /// are read as they come, as the rows were).
     pub fn serve(&self, out: &Path) -> Option<(String, String)> {
-        let flags = self.serve_flags()?;
+        let mut flags = self.serve_flags()?;
+        if let Some(p) = self.clock().and_then(|c| c.phase_s) {
+            flags += &format!(
+                ", its ticks {} into each step as the output's rows",
+                span_text(p)
+            );
+        }
         let model = out.with_extension("safetensors");
         Some((
             format!(
@@ -67,6 +73,7 @@ impl Joined {
         Some(JoinClock {
             resample_s: o,
             max_gap_s: (self.hold > 0.0).then(|| self.hold.max(1.5 * o)),
+            phase_s: self.phase,
         })
     }
 

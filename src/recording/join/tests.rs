@@ -192,9 +192,11 @@ fn overlapping_downloads_are_one_channel() {
     );
     // The joined file says the clock in its first line, which a model
     // trained on it records; the serve printed takes it from the model.
+    // Its ticks are the output's rows', a minute past each hour.
     let clock = JoinClock {
         resample_s: 3600.0,
         max_gap_s: Some(5400.0),
+        phase_s: Some(60.0),
     };
     assert_eq!(j.clock(), Some(clock));
     assert_eq!(JoinClock::of_text(&j.text), Some(clock));
@@ -205,7 +207,12 @@ fn overlapping_downloads_are_one_channel() {
     );
     let (serve, how) = j.serve(Path::new("j.csv")).unwrap();
     assert_eq!(serve, "pipeline serve --model j.safetensors");
-    assert!(how.contains("(--resample 1h --max-gap 90m;"), "{how}");
+    assert!(
+        how.contains(
+            "(--resample 1h --max-gap 90m, its ticks 1.0 min into each step as the output's rows;"
+        ),
+        "{how}"
+    );
     // Read back, the comment line is no row.
     let back = read_back(&j);
     assert_eq!(back.rows, 25);
@@ -220,6 +227,7 @@ fn overlapping_downloads_are_one_channel() {
     let clock = JoinClock {
         resample_s: 900.0,
         max_gap_s: Some(3.0 * 3600.0),
+        phase_s: None,
     };
     assert_eq!(JoinClock::of_text(&j.text), Some(clock));
     assert!(
@@ -447,4 +455,33 @@ fn a_files_own_breaks_repeats_and_preamble() {
         j.next(Path::new("j.csv"))
             .contains(" --skip-bad-rows --out j.safetensors")
     );
+}
+
+/// The output's rows' place in each step: where nearly all of them lie at
+/// or before it, around their median (a logger's jitter either side of the
+/// epoch's grid, or of 12:07), none on the grid itself.
+#[test]
+fn the_outputs_ticks_lie_where_its_rows_do() {
+    let at = |offset: f64, jitter: fn(i64) -> f64| -> Vec<f64> {
+        (0..400)
+            .map(|k| 1.8e9 + 900.0 * k as f64 + offset + jitter(k))
+            .collect()
+    };
+    assert_eq!(phase(&at(0.0, |_| 0.0), 900.0), None);
+    assert_eq!(phase(&at(420.0, |_| 0.0), 900.0), Some(420.0));
+    // Up to 0.3 s late: the ticks are the latest, read each at its own.
+    let late = phase(&at(420.0, |k| (k % 4) as f64 * 0.1), 900.0);
+    assert_eq!(late, Some(420.3));
+    // Either side of the grid: just after its latest, across the wrap.
+    let around = phase(&at(0.0, |k| (k % 5) as f64 * 0.1 - 0.2), 900.0);
+    assert_eq!(around, Some(0.2));
+    let before = phase(&at(0.0, |k| -0.1 - (k % 2) as f64 * 0.1), 900.0);
+    assert_eq!(before, Some(899.9));
+    // One row in a hundred far off does not move it.
+    let odd = phase(
+        &at(420.0, |k| if k % 150 == 7 { 300.0 } else { 0.0 }),
+        900.0,
+    );
+    assert_eq!(odd, Some(420.0));
+    assert_eq!(phase(&[], 900.0), None);
 }

@@ -214,7 +214,7 @@ impl Ingest {
                     continue;
                 }
                 // A hold of another clock's ticks: numbered anew on this one.
-                if e.window.on_clock(Some(clock.step_ns)) {
+                if e.window.on_clock(Some(&clock)) {
                     swapped.push(e.key.clone());
                 }
                 let hold = &mut e.window.hold;
@@ -286,7 +286,7 @@ impl Ingest {
         let mut feed = Feed::new(&mut self.ticks, &mut self.completed, &self.route, clock);
         // A hold of another clock's ticks (a model read at another step
         // swapped in): the stream starts over on this one.
-        let swapped = entry.window.on_clock(Some(clock.step_ns));
+        let swapped = entry.window.on_clock(Some(&clock));
         let (mut taken, mut earlier, mut gap, mut back) = (0u64, (0usize, 0i64), None, None);
         let (mut dropped, mut pace) = (0, None);
         for (i, &v) in self.values.iter().enumerate() {

@@ -35,7 +35,7 @@ impl Truths {
         };
         // A hold of another clock's ticks (a model read at another step
         // swapped in): its truth starts over on this one.
-        if !s.hold.on(Some(clock.step_ns)) {
+        if !s.hold.on(Some(&clock)) {
             s.hold = Hold::default();
         }
         let (mut runs, mut earlier) = (Vec::new(), 0);
@@ -75,7 +75,7 @@ impl Truths {
         let Some(s) = self.streams.get_mut(key) else {
             return;
         };
-        let Some(lag) = s.hold.lag_ns.filter(|_| s.hold.on(Some(clock.step_ns))) else {
+        let Some(lag) = s.hold.lag_ns.filter(|_| s.hold.on(Some(&clock))) else {
             return;
         };
         if let Some(run) = s.hold.read(&clock, now_ns().saturating_sub(lag)) {

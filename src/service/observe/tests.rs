@@ -225,6 +225,7 @@ fn a_meters_changes_are_read_on_the_clock() {
     let clock = Clock {
         step_ns: s,
         max_hold_ns: 10 * s,
+        phase_ns: 0,
     };
     assert_eq!(
         t.add_changes("a", clock, Some(t0 + 10 * s), &[5.0], &c),
@@ -267,6 +268,7 @@ fn a_held_meter_nothing_sends_is_forgotten() {
     let clock = Clock {
         step_ns: 10_000_000,
         max_hold_ns: i64::MAX,
+        phase_ns: 0,
     };
     // A bare reading, timed by its arrival.
     assert_eq!(t.add_changes("a", clock, None, &[5.0], &c), Ok(()));

@@ -4,6 +4,7 @@ use super::*;
 const CLOCK: Clock = Clock {
     step_ns: 10,
     max_hold_ns: 35,
+    phase_ns: 0,
 };
 
 fn run(first: u64, len: u64, value: f32) -> Option<Run> {
@@ -137,6 +138,25 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     let c = Resample::of(Some(300.0), Some(600.0), Some(&joined)).unwrap();
     assert_eq!((c.step_s, c.max_hold_s), (300.0, Some(600.0)));
     assert_eq!(Resample::of(Some(0.0), None, Some(&joined)), None);
+    // Its output's rows 7 min into each step: the ticks lie there, on the
+    // route's resample too where it is that step, not on another step.
+    let mut off = joined.clone();
+    off["joined"]["phase_s"] = serde_json::json!(420.0);
+    let c = Resample::of(None, None, Some(&off)).unwrap().clock();
+    assert_eq!((c.phase_ns, c.at(2)), (420 * S, 2_220 * S));
+    assert_eq!(
+        Resample::of(Some(900.0), None, Some(&off)).unwrap().clock(),
+        c
+    );
+    let other = Resample::of(Some(300.0), None, Some(&off)).unwrap();
+    assert_eq!(other.clock().phase_ns, 0);
+    assert_eq!(
+        Resample::of(None, None, Some(&off))
+            .unwrap()
+            .truth_clock()
+            .phase_ns,
+        420 * S
+    );
     // Trained on a clock of its own (retrain --resample on the joined
     // file): that one.
     let both = serde_json::json!({"reading": {"resample_s": 60.0, "max_gap_s": 900.0},
@@ -180,6 +200,7 @@ fn a_long_hold_is_read_in_parts() {
     let clock = Clock {
         step_ns: 1,
         max_hold_ns: 3 * MAX_RUN,
+        phase_ns: 0,
     };
     let mut h = Hold::default();
     assert_eq!(h.change(&clock, 1.0, 0, Some(0)), Ok(None));
@@ -199,10 +220,54 @@ fn a_long_hold_is_read_in_parts() {
 #[test]
 fn a_hold_is_on_the_clock_it_was_taken_on() {
     let mut h = Hold::default();
-    assert!(h.on(None) && h.on(Some(10)));
+    let other = |step_ns, phase_ns| Clock {
+        step_ns,
+        phase_ns,
+        ..CLOCK
+    };
+    assert!(h.on(None) && h.on(Some(&CLOCK)));
     assert_eq!(h.change(&CLOCK, 1.0, 3, None), Ok(None));
-    assert!(h.on(Some(10)));
-    assert!(!h.on(Some(20)) && !h.on(None));
+    assert!(
+        h.on(Some(&CLOCK))
+            && h.on(Some(&Clock {
+                max_hold_ns: 5,
+                ..CLOCK
+            }))
+    );
+    assert!(!h.on(Some(&other(20, 0))) && !h.on(None));
+    // Ticks of the same step that lie elsewhere in it are another clock's.
+    assert!(!h.on(Some(&other(10, 3))));
+}
+
+/// A clock whose ticks lie `phase` into each step: tick k at k × step +
+/// phase, read as on the epoch's grid shifted by it.
+#[test]
+fn a_clocks_ticks_lie_at_its_phase() {
+    let c = Clock {
+        phase_ns: 7,
+        ..CLOCK
+    };
+    assert_eq!((c.at(0), c.at(1), c.at(-1)), (7, 17, -3));
+    assert_eq!((c.tick_from(7), c.tick_from(8), c.tick_from(6)), (0, 1, 0));
+    assert_eq!(
+        (c.tick_until(16), c.tick_until(17), c.tick_until(6)),
+        (0, 1, -1)
+    );
+    // A change at 8 is read from tick 1 (17) on, held 35 ns: to 43, tick 3.
+    let mut h = Hold::default();
+    assert_eq!(h.change(&c, 1.0, 8, Some(0)), Ok(None));
+    assert_eq!(h.read(&c, 100), run(1, 3, 1.0));
+    // Rebased on the epoch's grid, its next tick (4, at 47) is 5 there.
+    let mut h = Hold::default();
+    assert_eq!(h.change(&c, 2.0, 8, Some(0)), Ok(None));
+    assert_eq!(h.read(&c, 40), run(1, 3, 2.0));
+    let h = h.rebased(&CLOCK);
+    assert!(h.on(Some(&CLOCK)) && !h.on(Some(&c)));
+    assert_eq!(
+        h.clone().read(&CLOCK, 100),
+        None,
+        "held to 43: no tick after 40 within it"
+    );
 }
 
 /// A clock whose hold reads nothing of some changes, or more than a read
@@ -216,6 +281,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
             max_hold_s: hold,
             trained_changes_per_s: None,
             output_held: false,
+            phase_s: 0.0,
         }
         .warnings(idle, None)
     };
@@ -236,6 +302,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         max_hold_s: Some(5.0),
         trained_changes_per_s: None,
         output_held: false,
+        phase_s: 0.0,
     }
     .warnings(idle, Some(&trained));
     assert!(
@@ -254,6 +321,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         max_hold_s: None,
         trained_changes_per_s: None,
         output_held: false,
+        phase_s: 0.0,
     }
     .warnings(idle, Some(&trained));
     assert!(
@@ -269,6 +337,7 @@ fn the_grid_divides_the_step() {
     let clock = |step_ns| Clock {
         step_ns,
         max_hold_ns: i64::MAX,
+        phase_ns: 0,
     };
     assert_eq!(clock(60_000_000_000).grid_ns(), 100_000_000);
     assert_eq!(clock(1_100_000_000).grid_ns(), 100_000_000);
@@ -293,9 +362,10 @@ fn a_rebased_hold_keeps_its_value() {
     let fine = Clock {
         step_ns: 5,
         max_hold_ns: 35,
+        phase_ns: 0,
     };
-    let mut h = h.rebased(5);
-    assert!(h.on(Some(5)) && !h.on(Some(10)));
+    let mut h = h.rebased(&fine);
+    assert!(h.on(Some(&fine)) && !h.on(Some(&CLOCK)));
     // From the first time not yet read (50): nothing is read twice.
     assert_eq!(h.read(&fine, 41), None);
     assert_eq!(h.read(&fine, 61), run(10, 3, 1.0));
