@@ -73,6 +73,23 @@ pub fn stamp_ns(ts: i64) -> i64 {
     ts.checked_mul(per_unit).unwrap_or(ts)
 }
 
+/// Below this a `ts` is no time since the epoch in any unit (before 1990
+/// read as seconds, the coarsest): a test bench's clock, seconds since its
+/// start (a battery cycler's `Test_Time(s)`, as a recording's time column
+/// that small is read), not nanoseconds of January 1970.
+pub const SINCE_START: i64 = 631_152_000;
+
+/// A message's `ts` as a route's time rule takes it (ns): [`stamp_ns`],
+/// and a positive one under [`SINCE_START`] as seconds since a start, so
+/// that a rest of a minute is a minute, not 60 ns (a float's fraction was
+/// cut: whole seconds). Only its gaps count: no latency is taken from it.
+pub fn rule_ns(ts: i64) -> i64 {
+    match ts {
+        1..SINCE_START => ts * 1_000_000_000,
+        _ => stamp_ns(ts),
+    }
+}
+
 impl TimeGaps {
     /// The rule a route serving a model takes: its `max_gap` (seconds; 0:
     /// none), else the gap the model's training recording was split at
@@ -397,7 +414,8 @@ impl StreamWindow {
     }
 
     /// [`accept`](Self::accept) for a message stamped `ts` (its first
-    /// sample's time), under a route's [`TimeGaps`] rule: a message whose
+    /// sample's time in ns, [`rule_ns`] of its `ts`), under a route's
+    /// [`TimeGaps`] rule: a message whose
     /// first sample comes later than the rule allows after the last stamped
     /// one, or earlier than it, restarts the window (`Outcome::time_gap`).
     pub fn accept_at(
@@ -410,7 +428,7 @@ impl StreamWindow {
     ) -> Outcome {
         let mut out = Outcome::default();
         if let Some((ts, gaps)) = time {
-            out.time_gap = self.stamp(seq, values.len(), stamp_ns(ts), gaps);
+            out.time_gap = self.stamp(seq, values.len(), ts, gaps);
         } else {
             // An unstamped message: what came before it in time is unknown.
             self.last_ts = None;

@@ -499,7 +499,7 @@ impl Ingest {
         }
         let arrival = || self.stored_at.unwrap_or_else(crate::wire::now_ns);
         let ts = samples.ts.or_else(|| samples.seq.is_none().then(arrival));
-        let time = ts.zip(self.route.time_gaps());
+        let time = ts.map(crate::window::rule_ns).zip(self.route.time_gaps());
         let outcome = entry.window.accept_at(
             seq,
             &self.values,

@@ -283,7 +283,7 @@ impl Clock {
     ) -> Result<(i64, Option<i64>), String> {
         let rest = (n.max(1) as i64 - 1).saturating_mul(self.step_ns);
         let t = match stamped {
-            Some(ts) => super::stamp_ns(ts),
+            Some(ts) => super::rule_ns(ts),
             None => now.saturating_sub(rest),
         };
         if t < 0 {

@@ -355,6 +355,13 @@ fn overlaps_unknown_steps_and_other_units_are_judged_too() {
     for other in [0, 12, -5, 99_999_999_999, 9_999_999_999, i64::MAX] {
         assert_eq!(stamp_ns(other), other);
     }
+    // The time rule's: a number too small to be a time since the epoch in
+    // any unit is seconds since a start (a test bench's clock).
+    assert_eq!(rule_ns(2_106), 2_106_000_000_000);
+    assert_eq!(rule_ns(SINCE_START - 1), (SINCE_START - 1) * 1_000_000_000);
+    for stamp in [s, s * 1_000, SINCE_START, 0, -5] {
+        assert_eq!(rule_ns(stamp), stamp_ns(stamp));
+    }
 }
 
 /// The last stamp is part of a checkpoint: a restored stream judges

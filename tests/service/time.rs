@@ -58,6 +58,15 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
                 .unwrap();
         }
     }
+    // A test bench's clock, seconds since its start as a float (a battery
+    // cycler's Test_Time(s), its bridge's JSON), a rest of ten minutes
+    // after seq 29: its gaps are its gaps, not nanoseconds of 1970.
+    for seq in 0..60u64 {
+        let t = 100.25 + seq as f64 + if seq >= 30 { 600.0 } else { 0.0 };
+        let json = serde_json::json!({"seq": seq, "value": input_at(seq), "ts": t});
+        let bytes = json.to_string().into_bytes();
+        client.publish("samples.bench", bytes.into()).await.unwrap();
+    }
     // Ten samples a message, stamped with the first one's time.
     for first in (0..60u64).step_by(10) {
         let values: Vec<f32> = (first..first + 10).map(input_at).collect();
@@ -67,7 +76,7 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     client.flush().await.unwrap();
 
     let per_run = |n: u64| n - W + 1;
-    let want = 2 * per_run(30) + 2 * per_run(60);
+    let want = 4 * per_run(30) + 2 * per_run(60);
     let got = collect(&mut out, want as usize, translation).await;
     assert_quiet(&mut out, Duration::from_millis(300)).await;
     let seqs = |stream: &str| -> Vec<u64> {
@@ -78,6 +87,7 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     };
     let outage: Vec<u64> = (0..per_run(30)).chain(30..30 + per_run(30)).collect();
     assert_eq!(seqs("outage"), outage, "no window spans the hour");
+    assert_eq!(seqs("bench"), outage, "no window spans the rest");
     let whole: Vec<u64> = (0..per_run(60)).collect();
     assert_eq!(seqs("steady"), whole);
     assert_eq!(seqs("batched"), whole);
@@ -87,7 +97,8 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     let (after, steady) = (at("outage").unwrap(), at("steady").unwrap());
     assert_eq!(after.values, steady.values);
 
-    let events = collect(&mut errors, 1, event).await;
+    let mut events = collect(&mut errors, 2, event).await;
+    events.sort_by(|a, b| b.stream.cmp(&a.stream));
     assert_eq!(
         (events[0].kind, events[0].stream.as_str()),
         (ErrorKind::TimeGap, "outage")
@@ -99,8 +110,14 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
         "{}",
         events[0].detail
     );
+    assert_eq!(events[1].stream, "bench");
+    let rest = &events[1].detail;
+    assert!(
+        rest.contains("seq 30 is 10.0 min after that of seq 29"),
+        "{rest}"
+    );
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
-    assert_eq!(svc.stats.snapshot().errors["time_gap"], 1);
+    assert_eq!(svc.stats.snapshot().errors["time_gap"], 2);
     // The route's rule, as `$SRV.STATS` (and `pipeline status`) give it.
     let data = stats_data(&client).await;
     assert_eq!(data["routes"][0]["max_gap_s"].as_f64(), Some(60.0));
