@@ -158,8 +158,11 @@ async fn one_message_with_both_channels_is_input_and_truth() {
         .await
         .unwrap();
     let m = tokio::time::timeout(Duration::from_secs(5), errors.next()).await;
-    let e = event(&m.unwrap().unwrap().payload);
+    let payload = m.unwrap().unwrap().payload;
+    let e = event(&payload);
     assert!(e.detail.starts_with("truth: "), "{e:?}");
+    // In the message's format: JSON for a JSON message, as the docs say.
+    assert_eq!(payload.first(), Some(&b'{'), "{e:?}");
     assert_eq!(route_stats(&client).await["truth_refused"], 1);
     svc.shutdown().await;
 }

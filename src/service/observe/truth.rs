@@ -3,7 +3,7 @@
 //! (another channel's unit, a missing-value code, a malformed message).
 
 use super::{Route, Truths};
-use crate::service::events::Reporter;
+use crate::service::events::{Origin, Reporter};
 use crate::service::ingest::unlike_unit;
 use crate::wire::{self, DecodeError, ErrorKind};
 
@@ -18,6 +18,7 @@ const BLIND_AFTER: u64 = 20;
 async fn refuse(
     route: &Route,
     reporter: &Reporter,
+    origin: Origin<'_>,
     kind: ErrorKind,
     key: &str,
     subject: &str,
@@ -33,7 +34,10 @@ async fn refuse(
              counted in pipeline_truth_refused_total)"
         );
     }
-    reporter.report(kind, key, subject, detail).await
+    // (In the message's format, as an input's refusal is: JSON for JSON.)
+    reporter
+        .report_from(origin, kind, key, subject, detail)
+        .await
 }
 
 /// Whether the `refused`-th refusal says the watch is blind: the
@@ -53,6 +57,7 @@ pub(super) async fn message(
     truths: &mut Truths,
     msg: async_nats::Message,
 ) {
+    let origin = Origin::of(&msg);
     let subject = msg.subject.as_str();
     let Some(pattern) = route.truth_pattern.as_ref() else {
         return;
@@ -61,7 +66,16 @@ pub(super) async fn message(
         Ok(k) => k,
         Err(e) => {
             let detail = format!("truth subject {subject:?}: {e}");
-            return refuse(route, reporter, ErrorKind::BadSubject, "", subject, detail).await;
+            return refuse(
+                route,
+                reporter,
+                origin,
+                ErrorKind::BadSubject,
+                "",
+                subject,
+                detail,
+            )
+            .await;
         }
     };
     let clock = route.resample().map(|r| r.truth_clock());
@@ -84,7 +98,16 @@ pub(super) async fn message(
              {column:?}): not scored; send the route's output channel as its truth",
             unit.as_str()
         );
-        return refuse(route, reporter, ErrorKind::InvalidValue, &key, subject, why).await;
+        return refuse(
+            route,
+            reporter,
+            origin,
+            ErrorKind::InvalidValue,
+            &key,
+            subject,
+            why,
+        )
+        .await;
     }
     match decoded {
         Ok(wire::SampleHeader { seq, ts, .. }) => match (route.missing_code(&values), seq, clock) {
@@ -105,6 +128,7 @@ pub(super) async fn message(
                 refuse(
                     route,
                     reporter,
+                    origin,
                     ErrorKind::InvalidValue,
                     &key,
                     subject,
@@ -121,7 +145,7 @@ pub(super) async fn message(
                 match truths.add_changes(&key, clock, ts, &values, &route.compare) {
                     Ok(_) => taken(route),
                     Err((kind, detail)) => {
-                        refuse(route, reporter, kind, &key, subject, detail).await
+                        refuse(route, reporter, origin, kind, &key, subject, detail).await
                     }
                 }
             }
@@ -150,7 +174,16 @@ pub(super) async fn message(
                      truth of): it is matched to windows by it. Readings stamped with `ts` and \
                      no seq, of the input and the truth, are matched on a clock: {clock}"
                 );
-                refuse(route, reporter, ErrorKind::Malformed, &key, subject, detail).await
+                refuse(
+                    route,
+                    reporter,
+                    origin,
+                    ErrorKind::Malformed,
+                    &key,
+                    subject,
+                    detail,
+                )
+                .await
             }
         },
         Err(DecodeError::Malformed(d)) => {
@@ -167,6 +200,7 @@ pub(super) async fn message(
             refuse(
                 route,
                 reporter,
+                origin,
                 ErrorKind::Malformed,
                 &key,
                 subject,
@@ -181,6 +215,7 @@ pub(super) async fn message(
             refuse(
                 route,
                 reporter,
+                origin,
                 ErrorKind::InvalidValue,
                 &key,
                 subject,
