@@ -39,6 +39,9 @@ fn the_table_gives_the_error_in_the_channels_unit() {
     // Units written alike are one (a sample's `unit` against the model's).
     assert!(same_unit("°F", "degF") && same_unit("ºC", "°C") && same_unit("deg C", "°C"));
     assert!(!same_unit("mW", "MW") && !same_unit("°C", "°F") && !same_unit("kW", "kWh"));
+    // A cycler's `(C)`: degrees Celsius, as its truth's `°C` or `degC`.
+    assert!(same_unit("C", "°C") && same_unit("degC", "C") && same_unit("F", "ºF"));
+    assert!(!same_unit("C", "°F") && !same_unit("C", "c") && !same_unit("C", "K"));
     // A CAN database's and a logger's names for the same unit.
     assert!(same_unit("percent", "%") && same_unit("pct", "%") && same_unit("1/min", "rpm"));
     assert!(same_unit("U/min", "RPM") && same_unit("kph", "km/h"));

@@ -13,11 +13,16 @@ pub fn squared(unit: &str) -> String {
 /// Whether two units are written alike: `°F`, `ºF`, `degF` and `deg F`
 /// are one, as are `%`, `percent` and `pct`, `rpm`, `1/min` and `U/min`
 /// (German DBC files), `km/h` and `kph`, and an angle's `°`, `deg` and
-/// `degrees`; otherwise exactly (`mW` is not `MW`).
+/// `degrees`, and a bare `C` or `F` (a battery cycler's `Aux_Temperature_1(C)`)
+/// is `°C` or `°F`; otherwise exactly (`mW` is not `MW`).
 pub fn same_unit(a: &str, b: &str) -> bool {
     let norm = |u0: &str| -> String {
         let u: String = u0.split_whitespace().collect();
         let u = u.replace('º', "°");
+        // (A coulomb or a farad is no reading a logger's column holds.)
+        if u == "C" || u == "F" {
+            return format!("°{u}");
+        }
         let alias = match u.to_lowercase().as_str() {
             "percent" | "pct" => Some("%"),
             "1/min" | "u/min" | "r/min" | "min-1" | "min⁻¹" | "rpm" => Some("rpm"),

@@ -121,12 +121,18 @@ async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
 /// the truth of its ticks, exactly. A message without the truth's key has
 /// no truth, and is no fault (a device's message at night, its inverter
 /// off): nothing refused; its input is translated all the same. A truth
-/// that is no number is refused, said and counted.
+/// that is no number is refused, said and counted. The message's one
+/// `unit`, the input's, says nothing of the truth's: not refused for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_with_both_channels_is_input_and_truth() {
     let dir = tempfile::tempdir().unwrap();
     let (server, mut cfg) = on_rows_clock(dir.path());
     let r = &mut cfg.routes[0];
+    let units = dir.path().join("units.safetensors");
+    common::metrics_copy(r.model.as_ref().unwrap(), &units, |m| {
+        (m["input_unit"], m["output_unit"]) = ("W/m²".into(), "kW".into());
+    });
+    r.model = Some(units);
     (r.input, r.truth) = ("station.*".into(), Some("station.*".into()));
     (r.value_key, r.truth_value_key) = (Some("poa".into()), Some("ac_kw".into()));
     let svc = Svc::start(&server.url(), cfg).await;
@@ -139,7 +145,7 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     let at = |k: u64| (first_tick + k) as i64 * second - 100_000_000;
     let (ticks, lost) = (60u64, 30u64);
     for k in 0..=ticks {
-        let mut m = serde_json::json!({ "poa": input_at(k), "ts": at(k) });
+        let mut m = serde_json::json!({ "poa": input_at(k), "ts": at(k), "unit": "W/m2" });
         if k != lost {
             m["ac_kw"] = truth_at(k).into();
         }

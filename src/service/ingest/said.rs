@@ -14,11 +14,17 @@ pub(in crate::service) fn unlike_unit(
     output: bool,
 ) -> Option<(String, String)> {
     let model = route.current();
-    let (theirs, side) = match output {
-        false => (model.input_unit.as_deref()?, "input"),
-        true => (model.output_unit.as_deref()?, "output"),
+    let (theirs, side, other) = match output {
+        false => (model.input_unit.as_deref()?, "input", &model.output_unit),
+        true => (model.output_unit.as_deref()?, "output", &model.input_unit),
     };
-    (!crate::eval::same_unit(unit, theirs)).then(|| {
+    // One message that holds both channels (a route's `truth_value_key`)
+    // has one `unit`: the other channel's says nothing of this one's.
+    let the_others = (route.cfg.truth_value_key.is_some())
+        .then_some(other.as_deref())
+        .flatten()
+        .is_some_and(|o| crate::eval::same_unit(unit, o));
+    (!crate::eval::same_unit(unit, theirs) && !the_others).then(|| {
         let column = (model.meta.metrics.as_ref())
             .and_then(|m| m.get(side)?.as_str().map(str::to_string))
             .unwrap_or_default();
