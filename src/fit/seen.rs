@@ -135,8 +135,14 @@ pub fn same_period(rec: &Recording, stored: &[TrainingRows]) -> Option<String> {
     let (lo, hi) = t.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
     let whole = (hi - lo).max(f64::MIN_POSITIVE);
     let utc = crate::recording::time::utc_text;
+    // Seconds since a start (before 1990 as instants: a test bench's
+    // clock, a cycler's Test_Time): every test starts at 0, so times alike
+    // are no period alike.
+    let since_start = |t: f64| t < crate::window::SINCE_START as f64;
     stored.iter().enumerate().find_map(|(k, s)| {
-        let (a, b) = s.span?;
+        let (a, b) = s
+            .span
+            .filter(|&(_, b)| !(since_start(b) && since_start(hi)))?;
         let overlap = hi.min(b) - lo.max(a);
         (overlap > 0.0 && overlap >= 0.1 * whole).then(|| {
             format!(
@@ -453,5 +459,21 @@ mod tests {
         // Read back from a model's metrics.
         let metrics = serde_json::json!({ "training_rows": stored });
         assert_eq!(TrainingRows::recorded(Some(&metrics)).unwrap(), stored);
+    }
+
+    /// Rows in the time training covered are said, but not where both
+    /// are seconds since a start (every cycler test begins at 0).
+    #[test]
+    fn a_period_alike_is_said_only_of_instants() {
+        let mut r = rec((0..100).map(signal));
+        let (train, valid) = r.split(0.2);
+        let mut stored = TrainingRows::of(&train, &valid, 8);
+        let at = |t0: f64| (0..100).map(|i| Some(t0 + i as f64)).collect::<Vec<_>>();
+        for (t0, said) in [(1.764e9, true), (1.0, false)] {
+            stored = stored.spanning(&at(t0 - 50.0));
+            r.row_times = at(t0);
+            let s = same_period(&r, std::slice::from_ref(&stored));
+            assert_eq!(s.is_some(), said, "{t0}: {s:?}");
+        }
     }
 }
