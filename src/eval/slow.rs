@@ -128,9 +128,11 @@ impl ErrorParts {
             return Some(format!(
                 "{} of the model's error is one bias: its translations lie {}{unit} {} the truth \
                  on average over these windows; the output's level moved away from the training \
-                 rows' (a drift, a sensor re-zeroed or recalibrated, another operating point), \
-                 which no window of the input shows: after a re-zero, train on the rows since \
-                 (--exclude those before); otherwise on a recording that spans such levels",
+                 rows' (another operating point or a state such as a battery's charge, which a \
+                 file's last rows held out may be alone in; a drift; a sensor re-zeroed or \
+                 recalibrated), which no window of the input shows: train on a recording that \
+                 spans such levels, and hold out one that does too; after a re-zero, on the rows \
+                 since (--exclude those before)",
                 pct(self.bias_share),
                 crate::eval::significant(self.bias.abs()),
                 if self.bias > 0.0 { "above" } else { "below" }
@@ -203,6 +205,9 @@ mod tests {
             said.contains("one bias: its translations lie 0.3000 V above"),
             "{said}"
         );
+        // A state the held-out rows alone are in is said before a re-zero.
+        let state = said.find("a state such as a battery's charge").unwrap();
+        assert!(state < said.find("re-zeroed").unwrap(), "{said}");
         // Said of a model otherwise good where the bias alone costs 5% of
         // the truth's variance, not where it costs less.
         assert_eq!(parts.warning(0.2, w, None, Some("V")), Some(said));
