@@ -382,7 +382,7 @@ impl ServeConfig {
                 r.pair, r.input
             ));
         }
-        routes::validate(&self.routes)
+        routes::validate(&self.routes, self.durable.is_some())
     }
 }
 

@@ -81,8 +81,13 @@ pub fn shared_truths(routes: &[RouteConfig]) -> Vec<String> {
     let mut said = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         for o in &routes[..i] {
+            // (One message's channels under keys of their own are not
+            // one truth: a cycler's `voltage_v` and `temp_c`.)
+            let own_keys = matches!((&o.truth_value_key, &r.truth_value_key),
+                (Some(x), Some(y)) if x != y);
             if let (Some(a), Some(b)) = (&o.truth, &r.truth)
                 && overlap(a, b)
+                && !own_keys
             {
                 said.push(format!(
                     "routes {:?} and {:?} take truth from overlapping subjects ({a:?}, {b:?}): a \
@@ -96,7 +101,9 @@ pub fn shared_truths(routes: &[RouteConfig]) -> Vec<String> {
     said
 }
 
-pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
+/// The routes' rules; `durable`: in durable mode, where each route's
+/// samples are stored in a stream of its own.
+pub(super) fn validate(routes: &[RouteConfig], durable: bool) -> Result<()> {
     let bad = |m: String| Err(Error::Config(m));
     for (i, r) in routes.iter().enumerate() {
         let n = i + 1;
@@ -183,12 +190,17 @@ pub(super) fn validate(routes: &[RouteConfig]) -> Result<()> {
             }
         }
         for (j, o) in routes[..i].iter().enumerate() {
-            // A sample both match would be translated twice, or (durable
-            // mode) the input stream refuses the overlap at start.
-            if overlap(&o.input, &r.input) {
+            // In core mode a sample both match goes to both, each route
+            // translating it with its model into its own output (a current
+            // into a cell's voltage and its temperature); in durable mode
+            // each route's input stream would claim its subjects, which
+            // JetStream refuses where they overlap.
+            if durable && overlap(&o.input, &r.input) {
                 return bad(format!(
-                    "route {n} ({:?}): input {:?} overlaps route {} ({:?})'s input {:?}: a \
-                     sample on a subject both match would go to both",
+                    "route {n} ({:?}): input {:?} overlaps route {} ({:?})'s input {:?}: in \
+                     durable mode each route's samples are stored in a stream of its own, and \
+                     two streams cannot claim one subject; serve such routes in core mode (each \
+                     translates every sample both match), or publish to a subject each",
                     r.pair,
                     r.input,
                     j + 1,
@@ -251,6 +263,16 @@ mod tests {
         );
         assert!(shared_truths(&[with("a", Some("ta.>")), with("b", Some("tb.>"))]).is_empty());
         assert!(shared_truths(&[with("a", Some("truth.>")), with("b", None)]).is_empty());
+        // One message's two channels, each route its own key: not one truth.
+        let keyed = |pair: &str, key: &str| RouteConfig {
+            truth_value_key: Some(key.into()),
+            ..with(pair, Some("cycler.*"))
+        };
+        assert!(shared_truths(&[keyed("v", "voltage_v"), keyed("t", "temp_c")]).is_empty());
+        assert_eq!(
+            shared_truths(&[keyed("v", "volts"), keyed("t", "volts")]).len(),
+            1
+        );
     }
 
     #[test]
@@ -305,34 +327,37 @@ mod tests {
             route("sin-cos", "samples.>", "translated"),
             route("damped", "damped.>", "translated-damped"),
         ];
-        assert!(validate(&apart).is_ok());
+        assert!(validate(&apart, false).is_ok());
+        // One input, two outputs: each route translates every sample, in
+        // core mode; in durable mode two input streams cannot share it.
         let inputs = [
             route("sin-cos", "samples.>", "translated"),
             route("damped", "samples.d.>", "translated-damped"),
         ];
-        let e = validate(&inputs).unwrap_err().to_string();
+        assert!(validate(&inputs, false).is_ok());
+        let e = validate(&inputs, true).unwrap_err().to_string();
         assert!(
-            e.contains("overlaps route 1 (\"sin-cos\")'s input \"samples.>\""),
+            e.contains("overlaps route 1 (\"sin-cos\")'s input \"samples.>\": in durable mode"),
             "{e}"
         );
         let outputs = [
             route("sin-cos", "samples.>", "translated"),
             route("damped", "damped.>", "translated.d"),
         ];
-        let e = validate(&outputs).unwrap_err().to_string();
+        let e = validate(&outputs, false).unwrap_err().to_string();
         assert!(e.contains("output \"translated.d\" overlaps"), "{e}");
         let mut shadowed = apart.clone();
         shadowed[1].output = "shadow".into();
         shadowed[1].shadow.output = "shadow-damped".into();
-        let e = validate(&shadowed).unwrap_err().to_string();
+        let e = validate(&shadowed, false).unwrap_err().to_string();
         assert!(e.contains("shadow output \"shadow\""), "{e}");
         // Both routes shadowed under the default prefix: their shadows'
         // translations would share subjects; one shadowed is fine.
         let mut shadows = apart.clone();
         shadows[0].shadow.model = Some("a.safetensors".into());
-        assert!(validate(&shadows).is_ok());
+        assert!(validate(&shadows, false).is_ok());
         shadows[1].shadow.model = Some("b.safetensors".into());
-        let e = validate(&shadows).unwrap_err().to_string();
+        let e = validate(&shadows, false).unwrap_err().to_string();
         assert!(
             e.contains("shadow output \"shadow\" overlaps route 1"),
             "{e}"

@@ -15,6 +15,7 @@ mod missing;
 mod overload;
 mod processes;
 mod requests;
+mod shared;
 mod streams;
 mod time;
 mod unnumbered;
