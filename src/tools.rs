@@ -345,6 +345,10 @@ pub struct TailSummary {
     pub streams_without_truth: Vec<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub windows_without_truth: u64,
+    /// The seq of the first window a truth file gave no truth for (past
+    /// its rows, or over a skipped one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_unscored_seq: Option<u64>,
     /// With a file of several devices' truth: each stream's scores, by
     /// name (up to 256 streams).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -521,6 +525,9 @@ pub async fn tail(
             if listed.len() < crate::recording::MAX_STREAMS && !listed.contains(&t.stream) {
                 listed.push(t.stream.clone());
             }
+        }
+        if opts.truth && recorded && truth.is_none() {
+            summary.first_unscored_seq.get_or_insert(t.seq);
         }
         if let Some(tr) = &truth {
             scores.add(&t.values, tr);

@@ -117,6 +117,22 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             pipeline::recording::listed(&s.streams_without_truth)
         );
     }
+    // No window scored, and nothing above says why: their seqs are no
+    // rows of the file (a route on a clock numbers its windows by their
+    // tick since the epoch, not by a file's rows).
+    if let Some(seq) = s
+        .first_unscored_seq
+        .filter(|_| s.scored == 0 && s.windows_without_truth == 0)
+    {
+        eprintln!(
+            "WARNING: none of the {} window(s) was scored against --data: a window's seq is the \
+             data row its truth begins at (row N is sample N, as publish --data numbers them), \
+             and the first came at seq {seq}, past the file's rows or over a skipped one (a route \
+             that reads a clock, serve --resample, numbers its windows by their tick since the \
+             epoch: its truth is scored by the service, pipeline status)",
+            s.windows
+        );
+    }
     if let Some(mse) = s.mse {
         let unscored = match s.windows - s.scored - s.windows_without_truth {
             0 => String::new(),

@@ -3,6 +3,8 @@
 //! another into its temperature. Each translates every sample with its
 //! own model into its own output, as each would alone.
 
+use tokio::io::AsyncBufReadExt;
+
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,5 +54,57 @@ async fn two_routes_on_one_input_each_translate_every_sample() {
             assert!(worst < 1e-4, "{pair} seq {}: {worst}", x.seq);
         }
     }
+    svc.shutdown().await;
+}
+
+/// `tail --truth --data` whose file holds no row a window's seq names (a
+/// route on a clock numbers its windows by their tick since the epoch):
+/// none scored, and said why, not a summary without a score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_says_why_no_window_was_scored_against_a_file() {
+    let server = NatsServer::start();
+    let svc = Svc::start(&server.url(), config()).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.csv");
+    let rows: String = (0..100).map(|k| format!("{}\n", truth_at(k))).collect();
+    std::fs::write(&truth, format!("y\n{rows}")).unwrap();
+    let tail = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["tail", "--nats", &server.url(), "--truth", "--data"])
+        .arg(&truth)
+        .args([
+            "--truth-column",
+            "y",
+            "--count",
+            "7",
+            "--duration",
+            "20s",
+            "--quiet",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut tail = tail;
+    let mut lines = tokio::io::BufReader::new(tail.stderr.take().unwrap()).lines();
+    let mut err = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        err += &format!("{line}\n");
+        if line.contains("listening") {
+            break;
+        }
+    }
+    send_curve(&client, "clocked", 5_000..5_000 + W + 6).await;
+    client.flush().await.unwrap();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        err += &format!("{line}\n");
+    }
+    assert!(tail.wait().await.unwrap().success(), "{err}");
+    assert!(
+        err.contains("none of the 7 window(s) was scored against --data")
+            && err.contains("the first came at seq 5000, past the file's rows"),
+        "{err}"
+    );
     svc.shutdown().await;
 }
