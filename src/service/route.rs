@@ -169,7 +169,9 @@ impl Route {
             return Err(Error::Request(format!(
                 "{}: window {} does not match the route's {} (its streams' windows hold {} \
                  samples, kept across a swap): to serve it, set the route's `model` to it and \
-                 restart (every stream's window starts over), or serve it on a route of its own",
+                 restart (every stream's window starts over), or serve it on a route of its own \
+                 (in core mode one that reads the same input into another output: both side by \
+                 side, each stream's windows whole, subscribers moved when it has proved itself)",
                 path.display(),
                 new.model.window(),
                 self.window,
