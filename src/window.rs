@@ -78,6 +78,8 @@ pub fn stamp_ns(ts: i64) -> i64 {
 /// start (a battery cycler's `Test_Time(s)`, as a recording's time column
 /// that small is read), not nanoseconds of January 1970.
 pub const SINCE_START: i64 = 631_152_000;
+/// [`SINCE_START`] as a float.
+pub const SINCE_START_F: f64 = SINCE_START as f64;
 
 /// A message's `ts` as a route's time rule takes it (ns): [`stamp_ns`],
 /// and a positive one under [`SINCE_START`] as seconds since a start, so
@@ -221,15 +223,21 @@ impl StreamWindow {
     }
 
     /// Starts the stream over where its publisher restarted its count: a
-    /// message of seq 0 after later seqs, stamped later than any before (a
+    /// message of seq 0 (or 1) after later seqs, stamped later than any before (a
     /// gateway or logger restarted; a replay of old messages is stamped as
-    /// before, and stays out of order). Returns the seq expected until
-    /// then. Without it every sample would be dropped as out of order until
-    /// the stream went idle.
+    /// before, and stays out of order), or stamped back on a clock since a
+    /// start (a cycler's next test: its `Data_Point` and `Test_Time` both
+    /// begin again). Returns the seq expected until then. Without it every
+    /// sample would be dropped as out of order until the stream went idle.
+    /// `ts`: the time rule's ns ([`rule_ns`]).
     pub fn recount(&mut self, seq: u64, ts: Option<i64>) -> Option<u64> {
-        let ts = ts.map(stamp_ns);
-        let back = seq == 0 && self.next_seq.is_some_and(|n| n > 0);
-        let later = matches!((ts, self.newest_ts), (Some(t), Some(t0)) if t > t0);
+        // (From 1 too: a cycler's `Data_Point` counts from 1.)
+        let back = self
+            .next_seq
+            .is_some_and(|n| (seq == 0 && n > 0) || (seq == 1 && n > 2));
+        let since_start = |t: i64| t < SINCE_START.saturating_mul(1_000_000_000);
+        let later = matches!((ts, self.newest_ts),
+            (Some(t), Some(t0)) if t > t0 || (since_start(t) && since_start(t0) && t < t0));
         if ts > self.newest_ts && (!back || later) {
             self.newest_ts = ts;
         }

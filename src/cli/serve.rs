@@ -420,6 +420,9 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     for why in pipeline::config::routes::shared_truths(&config.routes) {
         eprintln!("WARNING: {why}");
     }
+    for line in pipeline::config::routes::shared_inputs(&config.routes) {
+        eprintln!("{line}");
+    }
     for r in &config.routes {
         let path = config.model_path(r);
         let m = config

@@ -302,7 +302,12 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
     }
     // The clock `pipeline join` held the input on, which `serve` reads it
     // on (the joined files' first line).
-    let (joined, other_clocks) = reading::joined_clock(&a.rec.data);
+    // (Read on a clock of its own, `--resample`, the model is served on
+    // that one: the join's is not recorded.)
+    let (joined, other_clocks) = match a.rec.csv.resample {
+        Some(_) => (None, None),
+        None => reading::joined_clock(&a.rec.data),
+    };
     if let Some(w) = other_clocks {
         eprintln!("WARNING: {w}");
     }

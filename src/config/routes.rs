@@ -74,6 +74,23 @@ pub(crate) fn outputs_overlap((a, a_in): (&str, &str), (b, b_in): (&str, &str)) 
     overlap(&written(a, a_in), &written(b, b_in))
 }
 
+/// Routes whose inputs overlap (core mode takes them: each translates every
+/// sample both match): what to say of each pair, so that one configured
+/// by mistake is seen.
+pub fn shared_inputs(routes: &[RouteConfig]) -> Vec<String> {
+    let mut said = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        for o in routes[..i].iter().filter(|o| overlap(&o.input, &r.input)) {
+            said.push(format!(
+                "routes {:?} and {:?} read overlapping inputs ({:?}, {:?}): each translates every \
+                 sample both match, into {:?} and {:?}",
+                o.pair, r.pair, o.input, r.input, o.output, r.output
+            ));
+        }
+    }
+    said
+}
+
 /// Routes whose truth subjects overlap: each is scored against samples
 /// sent for both (right only where both translate into one channel; the
 /// truth carries no channel, only its stream key). What to say of each.
@@ -193,14 +210,14 @@ pub(super) fn validate(routes: &[RouteConfig], durable: bool) -> Result<()> {
             // In core mode a sample both match goes to both, each route
             // translating it with its model into its own output (a current
             // into a cell's voltage and its temperature); in durable mode
-            // each route's input stream would claim its subjects, which
-            // JetStream refuses where they overlap.
+            // each route's consumer filters its own subjects of the input
+            // stream, one sample stored once, read by one.
             if durable && overlap(&o.input, &r.input) {
                 return bad(format!(
                     "route {n} ({:?}): input {:?} overlaps route {} ({:?})'s input {:?}: in \
-                     durable mode each route's samples are stored in a stream of its own, and \
-                     two streams cannot claim one subject; serve such routes in core mode (each \
-                     translates every sample both match), or publish to a subject each",
+                     durable mode each route's unit reads its own subjects of the input stream, \
+                     which must not overlap; serve such routes in core mode (each translates \
+                     every sample both match), or publish to a subject each",
                     r.pair,
                     r.input,
                     j + 1,
@@ -335,6 +352,13 @@ mod tests {
             route("damped", "samples.d.>", "translated-damped"),
         ];
         assert!(validate(&inputs, false).is_ok());
+        let said = shared_inputs(&inputs);
+        assert!(
+            said.len() == 1
+                && said[0].starts_with("routes \"sin-cos\" and \"damped\" read overlapping inputs"),
+            "{said:?}"
+        );
+        assert!(shared_inputs(&apart).is_empty());
         let e = validate(&inputs, true).unwrap_err().to_string();
         assert!(
             e.contains("overlaps route 1 (\"sin-cos\")'s input \"samples.>\": in durable mode"),

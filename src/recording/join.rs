@@ -81,7 +81,7 @@ pub struct Joined {
     /// kept once; and those whose values differ, with the first.
     pub repeats: usize,
     pub conflicts: (usize, Option<String>),
-    /// The median steps of the input and the output, seconds.
+    /// The steps of the input and the output, seconds (`median_step`).
     pub steps: (Option<f64>, Option<f64>),
     /// How the stamps are written (`ISO 8601 with offsets`, …).
     pub stamps: &'static str,
@@ -445,7 +445,6 @@ fn once_each(s: &mut Samples, stamps: &Stamps) -> Repeats {
     (repeats, (differ, first), (own, own_first))
 }
 
-/// The median step forward between stamps in time order.
 /// Where rows at `times` lie in each step of `step` from the epoch
 /// (seconds): at or after 99 in 100 of them, taken around their median, so
 /// that each is read at its own tick of a clock with that phase (one
@@ -471,6 +470,9 @@ fn phase(times: &[f64], step: f64) -> Option<f64> {
     (p >= 1e-6 && p <= step - 1e-6).then_some(p)
 }
 
+/// The rows' step forward in time order (seconds), or `None` with fewer
+/// than two: the mean of the steps within 5% of the median one (see
+/// below), a round step where it is within a thousandth of one.
 fn median_step(times: &[f64]) -> Option<f64> {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -490,16 +492,16 @@ fn median_step(times: &[f64]) -> Option<f64> {
     // step that drifts off its rows), their mean the step (the lateness of
     // one row shortens the next step as much as it lengthens its own).
     let near: Vec<f64> = (steps.iter().copied())
-        .filter(|d| (d / m - 1.0).abs() <= 0.25)
+        .filter(|d| (d / m - 1.0).abs() <= 0.05)
         .collect();
     let mean = near.iter().sum::<f64>() / near.len().max(1) as f64;
     // What is left of their lateness (the first's and the last's, over
-    // the rows): within half a percent of a round step, that step.
+    // the rows): within a thousandth of a round step, that step.
     let round = [60.0, 1.0, 0.1, 0.01, 0.001]
         .into_iter()
         .filter(|u| mean >= 2.0 * u)
         .map(|u| (mean / u).round() * u)
-        .find(|r| (r - mean).abs() <= 0.005 * mean);
+        .find(|r| (r - mean).abs() <= 0.001 * mean);
     Some(round.unwrap_or((mean * 1e6).round() / 1e6))
 }
 

@@ -326,7 +326,7 @@ impl Ingest {
                         // Where its `ts` says when it came (not ahead of
                         // the service's time), there: a replay's too.
                         let lag = e.window.hold.lag_ns;
-                        let stamped = wire::stamp_of(&msg.payload).map(crate::window::stamp_ns);
+                        let stamped = wire::stamp_of(&msg.payload);
                         let at = stamped.filter(|&t| t <= now);
                         e.window.hold.end(at.or(lag.map(|l| now.saturating_sub(l))));
                     } else {
@@ -392,7 +392,11 @@ impl Ingest {
                 if clock.is_none() || s.seq.is_some() {
                     self.route.counters.observe_receive(s.ts);
                 }
-                if let Some(why) = s.unit.and_then(|u| other_unit(&self.route, u.as_str())) {
+                let payload = &msg.payload;
+                if let Some(why) = s
+                    .unit
+                    .and_then(|u| other_unit(&self.route, u.as_str(), payload))
+                {
                     return Err(refuse(ErrorKind::InvalidValue, key, why));
                 }
                 if let Some((i, code)) = self.route.missing_code(&self.values) {
@@ -463,7 +467,7 @@ impl Ingest {
             (reporter.report_from(origin, ErrorKind::TimeGap, key, subject, detail)).await;
         }
         if let Some(clock) = clock {
-            let (ts, ingest) = (samples.ts, self);
+            let (ts, ingest) = (samples.time_ns, self);
             return (ingest.take_changes(&stream, clock, ts, trace, origin, subject, when_full))
                 .await;
         }
@@ -474,7 +478,7 @@ impl Ingest {
         let recounted = samples
             .seq
             .filter(|_| self.recount)
-            .map(|seq| entry.window.recount(seq, samples.ts));
+            .map(|seq| entry.window.recount(seq, samples.time_ns));
         if let Some(expected) = recounted.flatten() {
             let detail = format!(
                 "seq went back to 0 after {} with later time stamps: the publisher restarted \
@@ -498,8 +502,10 @@ impl Ingest {
             return Err(refuse(ErrorKind::Malformed, key, detail));
         }
         let arrival = || self.stored_at.unwrap_or_else(crate::wire::now_ns);
-        let ts = samples.ts.or_else(|| samples.seq.is_none().then(arrival));
-        let time = ts.map(crate::window::rule_ns).zip(self.route.time_gaps());
+        let ts = samples
+            .time_ns
+            .or_else(|| samples.seq.is_none().then(arrival));
+        let time = ts.zip(self.route.time_gaps());
         let outcome = entry.window.accept_at(
             seq,
             &self.values,
@@ -535,7 +541,9 @@ impl Ingest {
                 .await;
         }
         if let Some(jump) = outcome.time_gap {
-            let detail = time_gap_detail(jump, self.route.time_gaps());
+            let since_start = crate::window::SINCE_START.saturating_mul(1_000_000_000);
+            let since_start = ts.is_some_and(|t| (0..since_start).contains(&t));
+            let detail = time_gap_detail(jump, self.route.time_gaps(), since_start);
             reporter
                 .report_from(origin, ErrorKind::TimeGap, key, subject, detail)
                 .await;

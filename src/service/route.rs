@@ -445,6 +445,9 @@ pub(super) fn load_routes(
     for why in crate::config::routes::shared_truths(&config.routes) {
         tracing::warn!("{why}");
     }
+    for line in crate::config::routes::shared_inputs(&config.routes) {
+        tracing::info!("{line}");
+    }
     config
         .routes
         .iter()

@@ -316,8 +316,9 @@ pub fn seconds_since(ts: i64) -> f64 {
 /// plausible publication time: at most a minute ahead of this host's clock
 /// (skew) and at most 7 days behind (a backlog). A stamp in seconds,
 /// milliseconds or microseconds since the epoch (an MQTT bridge's
-/// `Date.now()`) is taken as such, as the windows' time rule takes it
-/// ([`crate::window::stamp_ns`]). Anything else is a negative or made-up
+/// `Date.now()`) is taken as such ([`crate::window::stamp_ns`]; the
+/// windows' time rule reads one under 1990 as seconds since a start,
+/// [`crate::window::rule_ns`], of which no latency is taken). Anything else is a negative or made-up
 /// value, or a recording's own time, and would turn the histograms' sums
 /// into centuries (a helper's walkthrough: one sample with `ts: -5` put
 /// 350 years into `pipeline_end_to_end_seconds_sum`).

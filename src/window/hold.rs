@@ -1,6 +1,7 @@
 //! A stream of changes read on a clock, live, as `retrain --resample` read
 //! the recording: each change's value is held until the next and read at
-//! every tick, the ticks numbered from the epoch (tick k is at k × step),
+//! every tick, the ticks numbered from the epoch (tick k is at k × step,
+//! plus a joined model's phase: [`Clock::phase_ns`]),
 //! so a stream's samples are numbered by their time and a replay numbers
 //! them alike.
 //!
@@ -50,12 +51,13 @@ pub struct Resample {
     /// How often the model's training input changed (per second), where
     /// it recorded it: a stream's changes far faster are a replay sped up.
     pub trained_changes_per_s: Option<f64>,
-    /// Whether the model's training held its output as it held the input
-    /// (`retrain --resample`): its truth is held so too. One trained on
-    /// rows (a logger's, or two joined on the output's clock) learnt each
-    /// row's own reading: a tick's truth is a reading of that tick (see
-    /// [`Self::truth_clock`]).
-    pub output_held: bool,
+    /// Whether the model learnt each row's own reading of its output, on
+    /// the clock its input was held on (a file `pipeline join` joined):
+    /// a tick's truth is a reading of that tick ([`Self::truth_clock`]).
+    /// Otherwise its truth is held as its input (a model trained on a
+    /// clock held both; a meter that reports on change beside a model
+    /// trained on rows holds its value between changes).
+    pub truth_per_tick: bool,
     /// Where the ticks lie in each step (seconds; see [`Clock::phase_ns`]):
     /// a joined file's output's, where the clock is its step.
     pub phase_s: f64,
@@ -94,8 +96,10 @@ impl Resample {
         let trained_changes_per_s = (metrics.and_then(|m| m["changes_per_tick"].as_f64()))
             .zip(positive(trained_step))
             .map(|(n, step)| n / step);
-        // The joined output's ticks, where the clock is its step.
+        // The joined output's ticks, where the clock is its step (not on
+        // a model `retrain --resample` read the file with: on the epoch's).
         let phase_s = joined
+            .filter(|_| !Self::trained_on_clock(metrics))
             .filter(|j| (j.resample_s - step_s).abs() <= 1e-9 * step_s)
             .and_then(|j| j.phase_s)
             .filter(|p| p.is_finite() && *p > 0.0 && *p < step_s)
@@ -104,7 +108,7 @@ impl Resample {
             step_s,
             max_hold_s,
             trained_changes_per_s,
-            output_held: Self::trained_on_clock(metrics),
+            truth_per_tick: Self::joined(metrics),
             phase_s,
         })
     }
@@ -191,14 +195,14 @@ impl Resample {
     }
 
     /// The clock a truth stream is read on: the input's, its hold at most
-    /// a tick and a half where training did not hold the output (a
+    /// a tick and a half where the model learnt a reading per tick (a
     /// reading each tick, late by less than half a tick, is read at every
-    /// tick; a meter gone quiet, an inverter at dusk, has no truth from
-    /// the next tick on, as the rows training read had none, instead of
-    /// its last reading scored against for as long as the input is held).
+    /// tick; a meter gone quiet has no truth from the next tick on, as the
+    /// joined rows had none, instead of its last reading scored against
+    /// for as long as the input is held).
     pub fn truth_clock(self) -> Clock {
         let c = self.clock();
-        match self.output_held {
+        match !self.truth_per_tick {
             true => c,
             false => Clock {
                 max_hold_ns: c.max_hold_ns.min(c.step_ns.saturating_mul(3) / 2),
@@ -283,7 +287,7 @@ impl Clock {
     ) -> Result<(i64, Option<i64>), String> {
         let rest = (n.max(1) as i64 - 1).saturating_mul(self.step_ns);
         let t = match stamped {
-            Some(ts) => super::rule_ns(ts),
+            Some(ts) => ts,
             None => now.saturating_sub(rest),
         };
         if t < 0 {

@@ -72,13 +72,31 @@ fn a_publisher_restarting_its_count_starts_the_stream_over() {
     let (o, _) = run(&mut w, 0, &[0.0], 1);
     assert_eq!((o.out_of_order, o.accepted), (1, 0));
     // Restarted 2 s later (stamps in seconds, as time.time() gives them).
-    assert_eq!(w.recount(0, Some(t0 / sec + 11)), Some(10));
+    assert_eq!(w.recount(0, Some(rule_ns(t0 / sec + 11))), Some(10));
     let (o, got) = run(&mut w, 0, &[0.5], 1);
     assert_eq!((o.accepted, o.gap, got.len()), (1, None, 0));
     let (_, got) = run(&mut w, 1, &[1.5], 1);
     assert_eq!(got, vec![(0, vec![0.5, 1.5])]);
     // Later messages of the new count go on as any.
     assert_eq!(w.recount(2, Some(t0 + 13 * sec)), None);
+
+    // A cycler's next test: seq and its clock since the start both begin
+    // again (in core NATS, which redelivers nothing; seq 0 not stamped
+    // back stays dropped).
+    let mut w = StreamWindow::new(2);
+    for seq in 0..10u64 {
+        assert_eq!(w.recount(seq, Some(rule_ns(100 + seq as i64))), None);
+        run(&mut w, seq, &[seq as f32], 1);
+    }
+    assert_eq!(w.recount(0, Some(rule_ns(109))), None);
+    assert_eq!(w.recount(0, Some(rule_ns(1))), Some(10));
+    // Its own Data_Point counts from 1.
+    let mut w = StreamWindow::new(2);
+    for seq in 1..10u64 {
+        assert_eq!(w.recount(seq, Some(rule_ns(100 + seq as i64))), None);
+        run(&mut w, seq, &[seq as f32], 1);
+    }
+    assert_eq!(w.recount(1, Some(rule_ns(2))), Some(10));
 }
 
 #[test]

@@ -78,7 +78,11 @@ impl<'de> Deserialize<'de> for Num {
 /// 1e6`) rather than refused with the samples beside it; text, as such a
 /// number or an ISO 8601 instant with its zone. `null`: absent. Anything
 /// else is malformed.
-struct Ts(Option<i64>);
+/// (With, for a float of seconds since a start, a test bench's clock under
+/// [`crate::window::SINCE_START`], its time in ns with its fraction: the
+/// integer a translation carries back has none.)
+#[derive(Clone, Copy)]
+struct Ts(Option<i64>, Option<i64>);
 
 impl<'de> Deserialize<'de> for Ts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -104,7 +108,7 @@ impl<'de> Deserialize<'de> for Ts {
                     return self.visit_f64(x);
                 }
                 let why = match instant_ns(t) {
-                    Ok(ns) => return Ok(Ts(Some(ns))),
+                    Ok(ns) => return Ok(Ts(Some(ns), None)),
                     Err(NoInstant::NoZone) => "has no zone: add Z (UTC) or its offset (+01:00)",
                     Err(NoInstant::OutOfRange) => {
                         "lies before 1971 or after 2262 (a device whose clock was never set?)"
@@ -121,11 +125,11 @@ impl<'de> Deserialize<'de> for Ts {
                 )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ts, E> {
-                Ok(Ts(Some(v)))
+                Ok(Ts(Some(v), None))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Ts, E> {
                 // Past i64: centuries ahead, no plausible time either.
-                Ok(Ts(Some(i64::try_from(v).unwrap_or(i64::MAX))))
+                Ok(Ts(Some(i64::try_from(v).unwrap_or(i64::MAX)), None))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Ts, E> {
                 // A fraction of a second is a sensor's change's time on a
@@ -135,7 +139,13 @@ impl<'de> Deserialize<'de> for Ts {
                     1e9..1e10 => 1_000_000_000,
                     1e12..1e13 => 1_000_000,
                     1e15..1e16 => 1_000,
-                    _ => return Ok(Ts(Some(v as i64))),
+                    // Seconds since a start (a cycler's `Test_Time`):
+                    // whole seconds back, ns with the fraction for the
+                    // time rule (a pulse test logs every 0.1 s).
+                    0.0..crate::window::SINCE_START_F => {
+                        return Ok(Ts(Some(v as i64), Some((v * 1e9).round() as i64)));
+                    }
+                    _ => return Ok(Ts(Some(v as i64), None)),
                 };
                 // Whole units and the fraction apart: f64 holds no ns of today
                 // exactly.
@@ -144,13 +154,13 @@ impl<'de> Deserialize<'de> for Ts {
                 let ns = (whole as i64)
                     .saturating_mul(per_unit)
                     .saturating_add(fraction);
-                Ok(Ts(Some(ns)))
+                Ok(Ts(Some(ns), None))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Ts, E> {
-                Ok(Ts(None))
+                Ok(Ts(None, None))
             }
             fn visit_none<E: de::Error>(self) -> Result<Ts, E> {
-                Ok(Ts(None))
+                Ok(Ts(None, None))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Ts, D::Error> {
                 d.deserialize_any(V)
@@ -160,7 +170,8 @@ impl<'de> Deserialize<'de> for Ts {
     }
 }
 
-/// The `ts` of a sample message, however its values are (read again for a
+/// The time of a sample message (ns, as the time rule reads its `ts`,
+/// [`SampleHeader::time_ns`]), however its values are (read again for a
 /// message refused for them: `{"value": "unavailable", "ts": …}` says when
 /// a sensor's value stopped being known). `None`: not a map, or no `ts`.
 pub fn stamp_of(payload: &[u8]) -> Option<i64> {
@@ -176,7 +187,14 @@ pub fn stamp_of(payload: &[u8]) -> Option<i64> {
     } else {
         return None;
     };
-    stamped.ts.and_then(|t| t.0)
+    stamped.ts.and_then(Ts::time_ns)
+}
+
+impl Ts {
+    /// The time rule's ns (see [`SampleHeader::time_ns`]).
+    fn time_ns(self) -> Option<i64> {
+        self.1.or(self.0.map(crate::window::rule_ns))
+    }
 }
 
 /// A decoded sample message: `values[i]` is sample number `seq + i`.
@@ -197,6 +215,10 @@ pub struct SampleHeader {
     /// `None`: the sender numbers nothing (see [`Samples::seq`]).
     pub seq: Option<u64>,
     pub ts: Option<i64>,
+    /// The samples' time as a route's time rule reads `ts` (ns since the
+    /// epoch, or since a start: [`crate::window::rule_ns`]; a float's
+    /// fraction kept).
+    pub time_ns: Option<i64>,
     /// The unit the sender says the values are in (`"°F"`), if it says.
     pub unit: Option<Unit>,
 }
@@ -379,7 +401,8 @@ pub fn decode_samples_named(
     }
     Ok(SampleHeader {
         seq: raw.seq,
-        ts: raw.ts,
+        ts: raw.ts.and_then(|t| t.0),
+        time_ns: raw.ts.and_then(Ts::time_ns),
         unit: raw.unit,
     })
 }
@@ -387,7 +410,7 @@ pub fn decode_samples_named(
 /// What the map held, the values aside.
 struct Raw {
     seq: Option<u64>,
-    ts: Option<i64>,
+    ts: Option<Ts>,
     unit: Option<Unit>,
     /// `value` was present (and whether it is not a finite f32).
     value: Option<Option<(usize, f64)>>,
@@ -446,7 +469,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
                     seq = Some(v?);
                 }
                 Field::Ts if ts.is_some() => return Err(de::Error::duplicate_field("ts")),
-                Field::Ts => ts = Some(map.next_value::<Ts>()?.0),
+                Field::Ts => ts = Some(map.next_value::<Ts>()?),
                 Field::Unit if unit.is_some() => return Err(de::Error::duplicate_field("unit")),
                 Field::Unit => unit = Some(map.next_value::<UnitField>()?.0),
                 Field::Value if value.is_some() || null_value => {
@@ -486,7 +509,7 @@ impl<'de> Visitor<'de> for SamplesSeed<'_, '_> {
         }
         Ok(Raw {
             seq,
-            ts: ts.flatten(),
+            ts,
             unit: unit.flatten(),
             value,
             values: values.flatten(),

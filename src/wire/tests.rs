@@ -231,6 +231,19 @@ fn a_float_time_stamp_is_truncated_not_refused() {
     assert_eq!(s.ts, Some(i64::MAX));
     let s = decode_samples(br#"{"seq":1,"value":1,"ts":null}"#).unwrap();
     assert_eq!(s.ts, None);
+    // Seconds since a start (a cycler's Test_Time every 0.1 s): the
+    // integer back has whole seconds, the time rule its fraction.
+    let mut buf = Vec::new();
+    let h = decode_samples_into(br#"{"seq":1,"value":1,"ts":12.3}"#, &mut buf).unwrap();
+    assert_eq!((h.ts, h.time_ns), (Some(12), Some(12_300_000_000)));
+    let h = decode_samples_into(br#"{"seq":1,"value":1,"ts":12}"#, &mut buf).unwrap();
+    assert_eq!((h.ts, h.time_ns), (Some(12), Some(12_000_000_000)));
+    let h = decode_samples_into(br#"{"value":1,"ts":1764320000.75}"#, &mut buf).unwrap();
+    assert_eq!(h.time_ns, Some(1_764_320_000_750_000_000));
+    assert_eq!(
+        stamp_of(br#"{"value":"unavailable","ts":20.5}"#),
+        Some(20_500_000_000)
+    );
 }
 
 #[test]

@@ -124,6 +124,42 @@ async fn a_jump_in_time_restarts_the_window_as_training_split_it() {
     svc.shutdown().await;
 }
 
+/// A test bench's clock since its start every 0.1 s (a cycler's pulse
+/// test, `ts` a float of seconds): its fraction is the samples' time, so a
+/// route that splits at 0.3 s keeps every window, and splits at a rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_since_a_start_keeps_its_fraction() {
+    let mut cfg = config();
+    cfg.routes[0].max_gap = Some(0.3);
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    for seq in 0..60u64 {
+        let rest = if seq >= 30 { 5.0 } else { 0.0 };
+        let t = 7.05 + 0.1 * seq as f64 + rest;
+        let json = serde_json::json!({"seq": seq, "value": input_at(seq), "ts": t});
+        let bytes = json.to_string().into_bytes();
+        client.publish("samples.pulse", bytes.into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let per_run = 30 - W + 1;
+    let got = collect(&mut out, 2 * per_run as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let mut seqs: Vec<u64> = got.iter().map(|t| t.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..per_run).chain(30..30 + per_run).collect::<Vec<_>>()
+    );
+    let events = collect(&mut errors, 1, event).await;
+    assert!(
+        events[0]
+            .detail
+            .contains("seq 30 is 5.1 s after that of seq 29"),
+        "{events:?}"
+    );
+    assert_quiet(&mut errors, Duration::from_millis(200)).await;
+    svc.shutdown().await;
+}
+
 /// A route with a `max_gap` keeps a quiet stream (twice) that long, however short
 /// `idle_timeout` is: a window spans a pause shorter than the gap, as in
 /// training (with a 0.5 s idle timeout alone, the stream was forgotten in

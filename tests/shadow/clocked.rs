@@ -169,6 +169,20 @@ async fn one_message_with_both_channels_is_input_and_truth() {
     assert!(e.detail.starts_with("truth: "), "{e:?}");
     // In the message's format: JSON for a JSON message, as the docs say.
     assert_eq!(payload.first(), Some(&b'{'), "{e:?}");
+    // A message of the input alone that says the truth's unit is in the
+    // wrong one: refused.
+    let json = serde_json::json!({ "poa": 0.5, "unit": "kW", "ts": at(ticks + 2) });
+    client
+        .publish("station.s0", json.to_string().into())
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), errors.next()).await;
+    let e = event(&m.unwrap().unwrap().payload);
+    assert!(
+        e.detail
+            .starts_with("its samples are in \"kW\", the model reads \"W/m²\""),
+        "{e:?}"
+    );
     assert_eq!(route_stats(&client).await["truth_refused"], 1);
     svc.shutdown().await;
 }
@@ -196,16 +210,22 @@ async fn scored_but_over(
 }
 
 /// A meter that reports every tick (a little early) on a route that reads
-/// a model trained on rows on a clock, its input held 10 ticks (a route's
-/// max_gap): the meter silent for six ticks (an inverter at dusk) has no
-/// truth from the tick after its last reading on, as the rows training
-/// read had none; its last reading is not scored against for as long as
-/// the input is held (a tick and a half at most, here one tick).
+/// a joined model (trained on a file `pipeline join` held the input of on
+/// the output's clock), its input held 10 ticks (a route's max_gap): the
+/// meter silent for six ticks (an inverter at dusk) has no truth from the
+/// tick after its last reading on, as the joined rows had none; its last
+/// reading is not scored against for as long as the input is held (a tick
+/// and a half at most, here one tick).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quiet_meter_of_a_model_trained_on_rows_is_no_truth() {
+async fn a_quiet_meter_of_a_joined_model_is_no_truth() {
     let dir = tempfile::tempdir().unwrap();
     let (server, mut cfg) = on_rows_clock(dir.path());
     let r = &mut cfg.routes[0];
+    let joined = dir.path().join("joined.safetensors");
+    common::metrics_copy(r.model.as_ref().unwrap(), &joined, |m| {
+        m["joined"] = serde_json::json!({"resample_s": 1.0, "max_gap_s": 3.0});
+    });
+    r.model = Some(joined);
     r.max_gap = Some(10.0);
     (r.input, r.truth) = ("station.*".into(), Some("meter.*".into()));
     let svc = Svc::start(&server.url(), cfg).await;

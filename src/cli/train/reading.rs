@@ -78,16 +78,20 @@ pub(crate) fn joined_clock(files: &[std::path::PathBuf]) -> (Option<JoinClock>, 
         .map(|f| JoinClock::of_file(f).ok().flatten())
         .collect();
     match clocks.first() {
-        Some(Some(c)) if clocks.iter().all(|o| o.as_ref() == Some(c)) => (Some(*c), None),
+        Some(Some(c)) if clocks.iter().all(|o| o.is_some_and(|o| alike(&o, c))) => (Some(*c), None),
         _ if clocks.iter().all(Option::is_none) => (None, None),
         _ => {
             let said: Vec<String> = (files.iter().zip(&clocks))
                 .map(|(f, c)| {
                     let clock = c.map_or("none".into(), |c| {
-                        format!(
-                            "--resample {}",
-                            pipeline::config::duration_flag(c.resample_s)
-                        )
+                        let flag = pipeline::config::duration_flag;
+                        let hold = c
+                            .max_gap_s
+                            .map_or(String::new(), |h| format!(" --max-gap {}", flag(h)));
+                        let phase = c.phase_s.map_or(String::new(), |p| {
+                            format!(" its ticks {p} s into each step")
+                        });
+                        format!("--resample {}{hold}{phase}", flag(c.resample_s))
                     });
                     format!("{}: {clock}", f.display())
                 })
@@ -101,6 +105,22 @@ pub(crate) fn joined_clock(files: &[std::path::PathBuf]) -> (Option<JoinClock>, 
             (None, Some(warning))
         }
     }
+}
+
+/// Whether two files' clocks are one (monthly joins of the same loggers
+/// differ by a bridge's jitter): the same step within a thousandth, hold
+/// within a hundredth, and ticks within a hundredth of a step of each
+/// other's place in it.
+fn alike(a: &JoinClock, b: &JoinClock) -> bool {
+    let near = |x: f64, y: f64, by: f64| (x - y).abs() <= by * x.abs().max(y.abs());
+    let holds = match (a.max_gap_s, b.max_gap_s) {
+        (Some(x), Some(y)) => near(x, y, 0.01),
+        (x, y) => x == y,
+    };
+    let step = a.resample_s;
+    let (p, q) = (a.phase_s.unwrap_or(0.0), b.phase_s.unwrap_or(0.0));
+    let apart = (p - q).rem_euclid(step).min((q - p).rem_euclid(step));
+    near(a.resample_s, b.resample_s, 0.001) && holds && apart <= 0.01 * step
 }
 
 /// The hold regular loggers' rows were read with (`held`: each
@@ -414,16 +434,25 @@ mod tests {
             max_gap_s: Some(4.5),
             phase_s: None,
         };
-        assert_eq!(joined_clock(&[a.clone(), b]), (Some(three), None));
+        assert_eq!(joined_clock(&[a.clone(), b.clone()]), (Some(three), None));
+        // Another month's join of the same loggers: ticks a few ms apart.
+        let jitter = dir.path().join("j.csv");
+        let line = JoinClock {
+            phase_s: Some(0.004),
+            ..three
+        }
+        .line(1.0);
+        std::fs::write(&jitter, format!("{line}time,a,b\n0,1,2\n")).unwrap();
+        assert_eq!(joined_clock(&[a.clone(), jitter]), (Some(three), None));
         assert_eq!(joined_clock(std::slice::from_ref(&d)), (None, None));
         let (none, said) = joined_clock(&[a.clone(), c]);
         let said = said.unwrap();
         assert!(
-            none.is_none() && said.contains("a.csv: --resample 3s, "),
+            none.is_none() && said.contains("a.csv: --resample 3s --max-gap 4500ms, "),
             "{said}"
         );
         assert!(
-            said.contains("c.csv: --resample 6s): the model records none"),
+            said.contains("c.csv: --resample 6s --max-gap 9s): the model records none"),
             "{said}"
         );
         let (none, said) = joined_clock(&[a, d]);

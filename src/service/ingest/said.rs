@@ -12,6 +12,7 @@ pub(in crate::service) fn unlike_unit(
     route: &Route,
     unit: &str,
     output: bool,
+    payload: &[u8],
 ) -> Option<(String, String)> {
     let model = route.current();
     let (theirs, side, other) = match output {
@@ -19,11 +20,14 @@ pub(in crate::service) fn unlike_unit(
         true => (model.output_unit.as_deref()?, "output", &model.input_unit),
     };
     // One message that holds both channels (a route's `truth_value_key`)
-    // has one `unit`: the other channel's says nothing of this one's.
+    // has one `unit`: the other channel's says nothing of this one's. Only
+    // where the message holds the other's value: a message of one channel
+    // saying the other's unit is in the wrong one.
     let the_others = (route.cfg.truth_value_key.is_some())
         .then_some(other.as_deref())
         .flatten()
-        .is_some_and(|o| crate::eval::same_unit(unit, o));
+        .is_some_and(|o| crate::eval::same_unit(unit, o))
+        && holds_the_other(route, output, payload);
     (!crate::eval::same_unit(unit, theirs) && !the_others).then(|| {
         let column = (model.meta.metrics.as_ref())
             .and_then(|m| m.get(side)?.as_str().map(str::to_string))
@@ -32,10 +36,21 @@ pub(in crate::service) fn unlike_unit(
     })
 }
 
+/// Whether `payload` holds the other channel's value than the one read
+/// (`output`: the truth is read; its other is the input's `value_key`).
+fn holds_the_other(route: &Route, output: bool, payload: &[u8]) -> bool {
+    let key = match output {
+        false => route.cfg.truth_value_key.as_deref(),
+        true => route.cfg.value_key.as_deref(),
+    };
+    let mut values = Vec::new();
+    crate::wire::decode_samples_named(payload, &mut values, key, "value_key").is_ok()
+}
+
 /// Why a sample message whose `unit` says `unit` is refused: the live
 /// model reads another (its training recording named it).
-pub(super) fn other_unit(route: &Route, unit: &str) -> Option<String> {
-    let (reads, column) = unlike_unit(route, unit, false)?;
+pub(super) fn other_unit(route: &Route, unit: &str, payload: &[u8]) -> Option<String> {
+    let (reads, column) = unlike_unit(route, unit, false, payload)?;
     Some(format!(
         "its samples are in {unit:?}, the model reads {reads:?} (its training column \
          {column:?}): not translated; convert them, or serve a model trained in {unit:?}"
@@ -188,7 +203,9 @@ pub(super) fn times(x: f64) -> String {
 /// What a `time_gap` event says: how far the first new sample's `ts` lies
 /// from the last stamped one's, against the route's gap (to the ns where
 /// the rounded figures would read alike).
-pub(super) fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
+/// `since_start`: the message's `ts` was read as seconds since a start
+/// (under [`crate::window::SINCE_START`]).
+pub(super) fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>, since_start: bool) -> String {
     let span = |ns: i64| crate::recording::time::span(ns.unsigned_abs() as f64 / 1e9);
     let (elapsed, side) = match jump.elapsed_ns {
         e if e < 0 => (span(e), "before"),
@@ -229,8 +246,18 @@ pub(super) fn time_gap_detail(jump: TimeGap, gaps: Option<TimeGaps>) -> String {
                 crate::config::duration_flag(g.step_ns as f64 / 1e9)
             )
         });
+    // A clock since a start in ms read as seconds: each step a thousand.
+    let ms = gaps
+        .filter(|g| {
+            let ratio = jump.elapsed_ns as f64 / g.step_ns.max(1) as f64;
+            since_start && g.step_ns > 0 && (300.0..3000.0).contains(&ratio)
+        })
+        .map_or("", |_| {
+            "; its ts are read as seconds since a start (a number under 631152000): if they are \
+             milliseconds (a device's millis() since boot), send seconds (ts / 1000)"
+        });
     format!(
-        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted{rate}",
+        "ts of seq {} is {elapsed} {side} that of seq {}{limit}: window restarted{rate}{ms}",
         jump.seq, jump.after_seq
     )
 }

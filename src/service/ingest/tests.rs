@@ -194,7 +194,7 @@ fn a_time_gap_at_every_sample_hints_at_another_rate() {
         after_seq,
         elapsed_ns,
     };
-    let said = |j: TimeGap, g: TimeGaps| super::said::time_gap_detail(j, Some(g));
+    let said = |j: TimeGap, g: TimeGaps| super::said::time_gap_detail(j, Some(g), false);
     let hint = "sampled at another rate than the model's step (1 s)";
     assert!(said(jump(4, 5, 4 * s), gaps).contains(hint));
     assert!(!said(jump(4, 5, 3_600 * s), gaps).contains("another rate"));
@@ -207,6 +207,10 @@ fn a_time_gap_at_every_sample_hints_at_another_rate() {
         max_gap_ns: 2_700 * s,
         ..gaps
     };
+    // Milliseconds since a start read as seconds: a step of 1000 s.
+    let ms = super::said::time_gap_detail(jump(4, 5, 1_000 * s), Some(gaps), true);
+    assert!(ms.contains("if they are milliseconds"), "{ms}");
+    assert!(!said(jump(4, 5, 1_000 * s), gaps).contains("milliseconds"));
     let said_back = said(jump(4, 5, -2_700 * s), back);
     assert!(
         said_back.contains("the time went back") && !said_back.contains(" ns"),

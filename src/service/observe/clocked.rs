@@ -12,7 +12,6 @@ use tokio::time::Instant;
 
 use super::{Compare, TRUTH_SAMPLES, Truths};
 use crate::window::hold::{Clock, Hold, Run};
-use crate::window::stamp_ns;
 use crate::wire::{ErrorKind, now_ns};
 
 impl Truths {
@@ -103,7 +102,7 @@ impl Truths {
             return;
         };
         let now = now_ns();
-        let at = stamped.map(stamp_ns).filter(|&t| t <= now);
+        let at = stamped.filter(|&t| t <= now);
         let lag = s.hold.lag_ns;
         s.hold.end(at.or(lag.map(|l| now.saturating_sub(l))));
     }

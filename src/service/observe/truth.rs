@@ -86,8 +86,8 @@ pub(super) async fn message(
     // of every stream (flow in m³/h against °C).
     let unlike = decoded.as_ref().ok().and_then(|h| {
         let unit = h.unit?;
-        let (writes, column) = unlike_unit(route, unit.as_str(), true)?;
-        Some((h.ts, unit, writes, column))
+        let (writes, column) = unlike_unit(route, unit.as_str(), true, &msg.payload)?;
+        Some((h.time_ns, unit, writes, column))
     });
     if let Some((ts, unit, writes, column)) = unlike {
         if clock.is_some() {
@@ -110,7 +110,9 @@ pub(super) async fn message(
         .await;
     }
     match decoded {
-        Ok(wire::SampleHeader { seq, ts, .. }) => match (route.missing_code(&values), seq, clock) {
+        Ok(wire::SampleHeader {
+            seq, time_ns: ts, ..
+        }) => match (route.missing_code(&values), seq, clock) {
             // Scored against, a lost frame written as 0 would count as a
             // reading the model missed (on a clock, it ends the value held).
             (Some((i, code)), _, _) => {

@@ -118,11 +118,10 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
         .unwrap()
         .clock();
     assert_eq!(c.max_hold_ns, 3_600 * S);
-    // Its truth, a reading a row as training read, is held a tick and a
-    // half at most; a model trained on a clock holds its truth as its input.
+    // Its truth is held as its input (a meter that reports on change beside
+    // a logger's rows), as is a model's trained on a clock.
     let r = Resample::of(Some(900.0), Some(10_800.0), Some(&rows)).unwrap();
-    assert_eq!(r.truth_clock().max_hold_ns, 1_350 * S);
-    assert_eq!(r.truth_clock().step_ns, 900 * S);
+    assert_eq!(r.truth_clock(), r.clock());
     let r = Resample::of(None, None, Some(&m)).unwrap();
     assert_eq!(r.truth_clock(), r.clock());
     // One whose training file says the clock it was joined on (`join`'s
@@ -135,6 +134,11 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     assert!(Resample::joined(Some(&joined)) && !Resample::joined(Some(&split)));
     let c = Resample::of(None, None, Some(&joined)).unwrap().clock();
     assert_eq!((c.step_ns, c.max_hold_ns), (900 * S, 1_350 * S));
+    // Its truth, a reading a row as the joined rows were, is held a tick
+    // and a half at most, whatever the input's hold.
+    let r = Resample::of(Some(900.0), Some(10_800.0), Some(&joined)).unwrap();
+    assert_eq!(r.truth_clock().max_hold_ns, 1_350 * S);
+    assert_eq!(r.clock().max_hold_ns, 10_800 * S);
     let c = Resample::of(Some(300.0), Some(600.0), Some(&joined)).unwrap();
     assert_eq!((c.step_s, c.max_hold_s), (300.0, Some(600.0)));
     assert_eq!(Resample::of(Some(0.0), None, Some(&joined)), None);
@@ -164,6 +168,12 @@ fn the_clock_is_the_models_unless_the_route_says_otherwise() {
     let c = Resample::of(None, None, Some(&both)).unwrap();
     assert_eq!((c.step_s, c.max_hold_s), (60.0, Some(900.0)));
     assert!(!Resample::joined(Some(&both)));
+    // Nor does the joined phase apply to it at the joined step: its ticks
+    // are the epoch's, as retrain --resample read them.
+    let mut both = both;
+    (both["reading"]["resample_s"], both["joined"]["phase_s"]) = (900.0.into(), 420.0.into());
+    let c = Resample::of(None, None, Some(&both)).unwrap().clock();
+    assert_eq!((c.step_ns, c.phase_ns), (900 * S, 0));
 }
 
 /// A hold survives a checkpoint as it was.
@@ -280,7 +290,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
             step_s,
             max_hold_s: hold,
             trained_changes_per_s: None,
-            output_held: false,
+            truth_per_tick: false,
             phase_s: 0.0,
         }
         .warnings(idle, None)
@@ -301,7 +311,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         step_s: 1.0,
         max_hold_s: Some(5.0),
         trained_changes_per_s: None,
-        output_held: false,
+        truth_per_tick: false,
         phase_s: 0.0,
     }
     .warnings(idle, Some(&trained));
@@ -320,7 +330,7 @@ fn a_clock_an_operator_should_know_of_is_said() {
         step_s: 60.0,
         max_hold_s: None,
         trained_changes_per_s: None,
-        output_held: false,
+        truth_per_tick: false,
         phase_s: 0.0,
     }
     .warnings(idle, Some(&trained));
