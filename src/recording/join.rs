@@ -280,7 +280,14 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
     write(&mut out, ["time", &j.input_name, &j.output_name])?;
     let mut ages = Vec::with_capacity(output_s.len());
     let mut at = 0usize;
-    for &Sample { t, v: y, .. } in &output_s {
+    // Served on the output's clock with its rows' phase, the input at a
+    // row is the latest at the row's tick (the nearest: at or after nearly
+    // every row, by a logger's jitter): taken there, training reads what
+    // serving will.
+    let ticks = j.clock().and_then(|c| c.phase_s.map(|p| (c.resample_s, p)));
+    let tick_of = |t: f64| ticks.map_or(t, |(o, p)| ((t - p) / o).round() * o + p);
+    for &Sample { t: row, v: y, .. } in &output_s {
+        let t = tick_of(row);
         while at + 1 < input_s.len() && input_s[at + 1].t <= t {
             at += 1;
         }
@@ -299,7 +306,7 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
                 if input_s[at + 1].t - s.t > hold {
                     j.stale += 1;
                 } else {
-                    write(&mut out, [&stamps.write(t), "", &format!("{y}")])?;
+                    write(&mut out, [&stamps.write(row), "", &format!("{y}")])?;
                     (j.rows, j.blank) = (j.rows + 1, j.blank + 1);
                 }
             }
@@ -308,7 +315,7 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
                 ages.push(t - ti);
                 write(
                     &mut out,
-                    [&stamps.write(t), &format!("{x}"), &format!("{y}")],
+                    [&stamps.write(row), &format!("{x}"), &format!("{y}")],
                 )?;
                 j.rows += 1;
             }

@@ -14,7 +14,7 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
     let step = 3_000 * ms;
     // The loggers' files of an hour and a half ago (a replay: a tick is read
     // when a later sample comes): the input a row a second, its clock 0 to
-    // 400 ms late; the output a row every 3 s, 1.5 s off the epoch's grid
+    // 400 ms late; the output a row every 3 s, 1.2 s off the epoch's grid
     // and up to 99 ms later (a logger launched at another moment).
     let first_tick = pipeline::wire::now_ns() / step - 1_800;
     let t0 = first_tick * step;
@@ -28,7 +28,7 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
     std::fs::write(&input, text).unwrap();
     let mut text = String::from("t_ms,y\n");
     for j in 0..=ticks {
-        let late = (1_500 + j * 37 % 100) * ms;
+        let late = (1_200 + j * 37 % 100) * ms;
         text += &format!(
             "{},{:.4}\n",
             (t0 + j * step + late) / ms,
@@ -51,14 +51,14 @@ async fn a_joined_models_faster_input_is_read_as_join_read_it() {
     );
     // Held as the join held it (3 s), at least a tick and a half.
     assert!(
-        how.contains("(--resample 3s --max-gap 4500ms, its ticks 1.598 s into each step"),
+        how.contains("(--resample 3s --max-gap 4500ms, its ticks 1.298 s into each step"),
         "{how}"
     );
     // The joined rows' input, a row per tick of the output's clock, after
     // the line that says the clock.
     let clock = pipeline::recording::join::JoinClock::of_text(&joined.text).unwrap();
     // Its ticks at the output's rows, at or after each of 99 in 100.
-    assert_eq!(clock.phase_s, Some(1.598));
+    assert_eq!(clock.phase_s, Some(1.298));
     let text = String::from_utf8(joined.text.clone()).unwrap();
     let rows: Vec<f32> = text
         .lines()
