@@ -506,9 +506,13 @@ pub(crate) fn check(models_dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
                 }
             };
             eprintln!(
-                "  samples without seq (a sensor's changes) are read every {}s ({from}), each value \
-                 held until the next ({held})",
-                c.step_s
+                "  samples without seq (a sensor's changes) are read every {}s{} ({from}), each \
+                 value held until the next ({held})",
+                c.step_s,
+                match c.phase_s {
+                    0.0 => String::new(),
+                    p => format!(", {p}s into each step as the joined output's rows"),
+                }
             );
             let idle = std::time::Duration::from_secs_f64(config.idle_timeout_s.max(0.0));
             let idle = pipeline::window::TimeGaps::quiet_kept(gaps, idle);

@@ -498,6 +498,7 @@ pub(super) fn load_routes(
                     pair = %r.pair,
                     step_s = c.step_s,
                     max_hold_s = c.max_hold_s,
+                    phase_s = c.phase_s,
                     "samples without seq (a sensor's changes) are read on a clock: each value \
                      held until the next and read at every tick, {trained}"
                 );

@@ -95,7 +95,8 @@ pub(super) async fn message(
         }
         let why = format!(
             "truth: its samples are in {:?}, the model writes {writes:?} (its training column \
-             {column:?}): not scored; send the route's output channel as its truth",
+             {column:?}): not scored; send the route's output channel as its truth, in \
+             {writes:?} (converted, where it is that channel in another unit)",
             unit.as_str()
         );
         return refuse(
