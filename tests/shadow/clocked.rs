@@ -126,13 +126,10 @@ async fn a_quiet_meters_value_is_the_truth_as_time_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_message_with_both_channels_is_input_and_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, mut cfg) = on_rows_clock(dir.path());
-    let r = &mut cfg.routes[0];
-    let units = dir.path().join("units.safetensors");
-    common::metrics_copy(r.model.as_ref().unwrap(), &units, |m| {
+    let (server, mut cfg) = on_rows_clock(dir.path(), |m| {
         (m["input_unit"], m["output_unit"]) = ("W/m²".into(), "kW".into());
     });
-    r.model = Some(units);
+    let r = &mut cfg.routes[0];
     (r.input, r.truth) = ("station.*".into(), Some("station.*".into()));
     (r.value_key, r.truth_value_key) = (Some("poa".into()), Some("ac_kw".into()));
     let svc = Svc::start(&server.url(), cfg).await;
@@ -188,10 +185,21 @@ async fn one_message_with_both_channels_is_input_and_truth() {
 }
 
 /// A server, and a route of a model trained on rows every second read on a
-/// clock of that step (a route's `resample`), its model in `dir`.
-fn on_rows_clock(dir: &Path) -> (NatsServer, pipeline::config::ServeConfig) {
+/// clock of that step (a route's `resample`), its model in `dir`, its
+/// metrics edited by `edit`.
+fn on_rows_clock(
+    dir: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (NatsServer, pipeline::config::ServeConfig) {
     let model = dir.join("rows.safetensors");
-    common::stepped_copy(&manifest().join("models/sin-cos.safetensors"), &model, 1.0);
+    common::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        |m| {
+            m["time_step_s"] = serde_json::json!(1.0);
+            edit(m);
+        },
+    );
     let mut cfg = config();
     (cfg.routes[0].model, cfg.routes[0].resample) = (Some(model), Some(1.0));
     (NatsServer::start(), cfg)
@@ -219,13 +227,10 @@ async fn scored_but_over(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_meter_of_a_joined_model_is_no_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, mut cfg) = on_rows_clock(dir.path());
-    let r = &mut cfg.routes[0];
-    let joined = dir.path().join("joined.safetensors");
-    common::metrics_copy(r.model.as_ref().unwrap(), &joined, |m| {
+    let (server, mut cfg) = on_rows_clock(dir.path(), |m| {
         m["joined"] = serde_json::json!({"resample_s": 1.0, "max_gap_s": 3.0});
     });
-    r.model = Some(joined);
+    let r = &mut cfg.routes[0];
     r.max_gap = Some(10.0);
     (r.input, r.truth) = ("station.*".into(), Some("meter.*".into()));
     let svc = Svc::start(&server.url(), cfg).await;
