@@ -117,7 +117,7 @@ pub fn window_end(p: &Prepared, f: usize, k: u64) -> Option<String> {
         .get(row)
         .copied()
         .flatten()
-        .map_or(String::new(), |t| format!(", {}", rec.stamp(t)));
+        .map_or(String::new(), |t| format!(", {}", rec.time_text(t)));
     Some(format!("data row {row}{time}"))
 }
 

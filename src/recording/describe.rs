@@ -79,11 +79,29 @@ impl Recording {
     /// A row's time as a stamp `--exclude` reads back: ISO 8601, local
     /// stamps read in a zone on its wall clock with its offset then (as the
     /// file shows them), other instants in UTC (`Z`), local stamps without
-    /// a zone as written.
+    /// a zone as written. A time since a start (a cycler's `Test_Time(s)`,
+    /// a monitor's `0:00.008`) is no date: written as the file writes it,
+    /// seconds or `h:mm:ss.fff`, not as a day in 1970.
     pub fn stamp(&self, seconds: f64) -> String {
+        if (0.0..crate::window::SINCE_START_F).contains(&seconds) {
+            return since_start(seconds, self.time_clock);
+        }
         match &self.zone {
             Some(z) => z.stamp(seconds),
             None => super::time::iso(seconds, self.time_zone.is_some() || !self.time_local),
+        }
+    }
+
+    /// A row's time in a sentence: its stamp, after the time column's name
+    /// where it is a number of seconds since a start (`Test_Time(s) 43486`,
+    /// not a bare number).
+    pub fn time_text(&self, seconds: f64) -> String {
+        let stamp = self.stamp(seconds);
+        match &self.time_name {
+            Some(name) if !self.time_clock && stamp.parse::<f64>().is_ok() => {
+                format!("{name} {stamp}")
+            }
+            _ => stamp,
         }
     }
 
@@ -220,5 +238,47 @@ impl Recording {
             time::span(trained * w),
             super::resample::flag_span(trained),
         ))
+    }
+}
+
+/// Seconds since a start as a time column writes them: a number
+/// (`43486.25`), or elapsed `h:mm:ss[.fff]` for a column of clock times
+/// (`clock`), to the millisecond.
+fn since_start(seconds: f64, clock: bool) -> String {
+    let ms = (seconds * 1000.0).round() as i64;
+    let fraction = match ms % 1000 {
+        0 => String::new(),
+        f => format!(".{f:03}"),
+    };
+    if !clock {
+        let fraction = fraction.trim_end_matches('0');
+        return format!("{}{fraction}", ms / 1000);
+    }
+    let s = ms / 1000;
+    format!("{}:{:02}:{:02}{fraction}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::since_start;
+
+    #[test]
+    fn a_time_since_a_start_is_written_as_its_column_writes_it() {
+        // Each as --exclude reads it back.
+        for (t, clock, text) in [
+            (43486.0, false, "43486"),
+            (43486.25, false, "43486.25"),
+            (0.008, false, "0.008"),
+            (3725.008, true, "1:02:05.008"),
+            (90061.0, true, "25:01:01"),
+        ] {
+            assert_eq!(since_start(t, clock), text);
+            let back = if clock {
+                super::super::dates::elapsed(text)
+            } else {
+                text.parse().ok()
+            };
+            assert!(back.is_some_and(|b: f64| (b - t).abs() < 1e-9), "{text}");
+        }
     }
 }

@@ -503,6 +503,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 mod clock;
 mod guess;
+mod sparse;
 pub(in crate::recording) use guess::{time_columns, time_flags};
 pub(crate) mod iso;
 pub(super) use clock::{hour_number, hours_column, stamp_refusal};

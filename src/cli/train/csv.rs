@@ -368,8 +368,9 @@ pub(crate) fn data_line(
                 0 => String::new(),
                 m => format!("; {m} more"),
             };
+            let sparse = r.sparse_note().unwrap_or_default();
             format!(
-                ", split at {n} gap(s) in {t:?} ({}{more}){cadence}",
+                ", split at {n} gap(s) in {t:?} ({}{more}{sparse}){cadence}",
                 said.join("; ")
             )
         }
