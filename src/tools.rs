@@ -325,6 +325,10 @@ pub struct TailSummary {
     /// checkpoint, which a core subscriber receives twice (a durable output
     /// stream keeps each once).
     pub repeated: u64,
+    /// Streams whose publisher started its count again (a seq back with a
+    /// later stamp), which the service starts over: neither again nor late.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restarts: u64,
     /// Windows absent between two of a stream by `seq`: a skipped row (a
     /// window's worth each), or samples the service dropped (counted in its
     /// `pipeline_errors_total`, a slow consumer say), so a loss shows here.
@@ -332,6 +336,12 @@ pub struct TailSummary {
     /// Windows whose `ts` is no time of publication (a recording's own
     /// time, as `publish --time-column` sends): no latency from them.
     pub recorded_times: u64,
+    /// Windows stamped after they were received (the publisher's clock
+    /// ahead of this host's), their latency read as 0, and by how much.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stamps_ahead: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ahead_ms_max: Option<f64>,
     /// The models that translated them, run by run as they came: a
     /// reload, promote or rollback starts the next run from its first
     /// window (A, then B, then A again after a rollback or restart).
@@ -395,48 +405,6 @@ fn truth_of(t: &Translation, opts: &TailOptions) -> Option<Vec<f32>> {
         .collect()
 }
 
-/// Formats one translation for people.
-pub fn describe(t: &Translation, truth: Option<&[f32]>, latency_ms: Option<f64>) -> String {
-    let vals: Vec<String> = t.values.iter().take(4).map(|&v| value(v)).collect();
-    let mut line = format!(
-        "{} seq {} [{} … {}] ({} values, {})",
-        t.stream,
-        t.seq,
-        vals.join(" "),
-        value(t.values.last().copied().unwrap_or(f32::NAN)),
-        t.values.len(),
-        t.pair
-    );
-    if let Some(truth) = truth {
-        // Signed: which way the measured signal is off what the model
-        // expects (a PV plant's power short of it under snow).
-        let short = (truth.iter().zip(&t.values))
-            .map(|(y, x)| f64::from(*y) - f64::from(*x))
-            .sum::<f64>()
-            / truth.len().max(1) as f64;
-        line.push_str(&format!(
-            "  mse {:.2e}  truth − translation {} mean",
-            crate::eval::mse(&t.values, truth),
-            value(short as f32)
-        ));
-    }
-    if let Some(l) = latency_ms {
-        line.push_str(&format!("  latency {l:.2} ms"));
-    }
-    line
-}
-
-/// Four decimals where they read at a glance (0.01 to 10,000: `+0.5000`
-/// for a normalised signal), else five significant digits in scientific
-/// form (`+1.0412e-3` for a valve, `+2.4614e4` for watts).
-fn value(v: f32) -> String {
-    if v == 0.0 || (0.01..1e4).contains(&v.abs()) {
-        format!("{v:+.4}")
-    } else {
-        format!("{v:+.4e}")
-    }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -495,15 +463,22 @@ pub async fn tail(
             summary.unit.clone_from(&t.unit);
         }
         match seqs.get_mut(&t.stream) {
-            Some(seen) => seen.add(t.seq, &mut summary),
+            Some(seen) => seen.add(t.seq, t.ts, &mut summary),
             None => {
-                seqs.insert(t.stream.clone(), SeqsSeen::new(t.seq));
+                seqs.insert(t.stream.clone(), SeqsSeen::new(t.seq, t.ts));
             }
         }
         // A stamp that is no time of publication (a recording's own, from
         // `publish --data --time-column`) gives no latency.
         let latency = t.ts.and_then(|ts| crate::stats::latency_at(ts, received));
         let latency = latency.map(|s| s * 1e3);
+        // Read as 0 where the stamp lies ahead of the receipt: said.
+        let ahead = (latency.and(t.ts)).map(|ts| crate::window::stamp_ns(ts) - received);
+        if let Some(ahead @ 1..) = ahead {
+            summary.stamps_ahead += 1;
+            let ms = ahead as f64 / 1e6;
+            summary.ahead_ms_max = Some(summary.ahead_ms_max.map_or(ms, |m| m.max(ms)));
+        }
         match latency {
             Some(l) => latencies.push(l),
             None if t.ts.is_some() => summary.recorded_times += 1,
@@ -559,35 +534,9 @@ pub async fn tail(
     Ok(summary)
 }
 
-/// Every N-th translation of each stream (a stream that sends faster
-/// than another does not crowd it out of what is printed); none at 0.
-struct Every {
-    n: u64,
-    seen: HashMap<String, u64>,
-}
-
-impl Every {
-    fn new(n: u64) -> Self {
-        Self {
-            n,
-            seen: HashMap::new(),
-        }
-    }
-
-    /// Whether to print this translation of `stream`.
-    fn take(&mut self, stream: &str) -> bool {
-        if self.n == 0 {
-            return false;
-        }
-        let count = match self.seen.get_mut(stream) {
-            Some(c) => c,
-            None => self.seen.entry(stream.to_string()).or_insert(0),
-        };
-        *count += 1;
-        (*count - 1) % self.n == 0
-    }
-}
-
+mod lines;
+use lines::Every;
+pub use lines::describe;
 mod seqs;
 use seqs::{SeqsSeen, add_run};
 mod pace;

@@ -88,8 +88,15 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
              stream keeps each once)"
         ),
     };
+    let restarts = match s.restarts {
+        0 => String::new(),
+        n => format!(
+            ", {n} count(s) started again (a seq back with later stamps: a publisher \
+             restarted, which the service starts over)"
+        ),
+    };
     println!(
-        "windows     {} from {} stream(s), {} out of order{repeated}{missing}",
+        "windows     {} from {} stream(s), {} out of order{repeated}{restarts}{missing}",
         s.windows, s.streams, s.out_of_order
     );
     // Which model translated them; after a swap, from which window on.
@@ -248,6 +255,13 @@ pub(crate) async fn tail(a: TailArgs) -> Result<()> {
             ms(s.latency_ms_p99),
             ms(s.latency_ms_max)
         ),
+    }
+    if let (n @ 1.., Some(max)) = (s.stamps_ahead, s.ahead_ms_max) {
+        println!(
+            "            {n} window(s) stamped after they came (up to {max:.2} ms): the \
+             publisher's clock runs ahead of this host's, and their latency is read as 0 \
+             (sync both clocks, NTP or chrony)"
+        );
     }
     if s.windows == 0 {
         println!(

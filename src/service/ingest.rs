@@ -479,10 +479,10 @@ impl Ingest {
             .seq
             .filter(|_| self.recount)
             .map(|seq| entry.window.recount(seq, samples.time_ns));
-        if let Some(expected) = recounted.flatten() {
+        if let (Some(expected), Some(seq)) = (recounted.flatten(), samples.seq) {
             let detail = format!(
-                "seq went back to 0 after {} with later time stamps: the publisher restarted \
-                 its count; window restarted",
+                "seq went back to {seq} after {} with later time stamps: the publisher \
+                 restarted its count; window restarted",
                 expected.saturating_sub(1)
             );
             reporter

@@ -40,6 +40,9 @@ pub(super) fn add_run(summary: &mut TailSummary, t: &Translation) {
 pub(super) struct SeqsSeen {
     first: u64,
     newest: u64,
+    /// The newest window's `ts`: a seq back with a later one is a
+    /// publisher that restarted its count, not a window again.
+    newest_ts: Option<i64>,
     /// Bit `seq % KEPT`: `seq` came, for seqs from [`Self::floor`] to
     /// `newest`.
     bits: Box<[u64; (SeqsSeen::KEPT / 64) as usize]>,
@@ -51,10 +54,11 @@ impl SeqsSeen {
     /// a second of a stream's windows.
     const KEPT: u64 = 4096;
 
-    pub fn new(seq: u64) -> Self {
+    pub fn new(seq: u64, ts: Option<i64>) -> Self {
         let mut s = Self {
             first: seq,
             newest: seq,
+            newest_ts: ts,
             bits: Box::new([0; (Self::KEPT / 64) as usize]),
         };
         s.set(seq, true);
@@ -78,7 +82,15 @@ impl SeqsSeen {
         *word = if came { *word | bit } else { *word & !bit };
     }
 
-    pub fn add(&mut self, seq: u64, summary: &mut TailSummary) {
+    pub fn add(&mut self, seq: u64, ts: Option<i64>, summary: &mut TailSummary) {
+        // The service starts such a stream over (a `gap` event): so does
+        // `tail`, its windows neither again nor late.
+        let later = ts.zip(self.newest_ts).is_some_and(|(t, n)| t > n);
+        if seq < self.newest && later {
+            summary.restarts += 1;
+            *self = Self::new(seq, ts);
+            return;
+        }
         if seq < self.floor() {
             // Never counted missing: only late.
             summary.out_of_order += 1;
@@ -99,6 +111,7 @@ impl SeqsSeen {
                 self.set(s, false);
             }
             self.newest = seq;
+            self.newest_ts = ts.or(self.newest_ts);
             self.set(seq, true);
         }
     }
@@ -142,11 +155,34 @@ mod tests {
 
     fn seen(seqs: &[u64]) -> TailSummary {
         let mut summary = TailSummary::default();
-        let mut s = SeqsSeen::new(seqs[0]);
+        let mut s = SeqsSeen::new(seqs[0], None);
         for &q in &seqs[1..] {
-            s.add(q, &mut summary);
+            s.add(q, None, &mut summary);
         }
         summary
+    }
+
+    /// A publisher that starts its count again with later stamps: the
+    /// service starts the stream over, and `tail` counts a restart, not
+    /// windows received again (an ICU gateway's 1977 "repeated").
+    #[test]
+    fn a_count_started_again_with_later_stamps_is_a_restart() {
+        let mut summary = TailSummary::default();
+        let mut s = SeqsSeen::new(23, Some(1_000));
+        for seq in 24..=60u64 {
+            s.add(seq, Some(1_000 + seq as i64), &mut summary);
+        }
+        // A crashed service's windows again: their own stamps.
+        for seq in 50..=60u64 {
+            s.add(seq, Some(1_000 + seq as i64), &mut summary);
+        }
+        assert_eq!((summary.repeated, summary.restarts), (11, 0));
+        // The count from 0 again, stamped after the last.
+        for seq in 23..=40u64 {
+            s.add(seq, Some(2_000 + seq as i64), &mut summary);
+        }
+        let counts = (summary.repeated, summary.restarts, summary.out_of_order);
+        assert_eq!((counts, summary.missing), ((11, 1, 0), 0));
     }
 
     /// A service restarted after a crash publishes again from its last
