@@ -34,7 +34,7 @@ pub use crate::data::mse;
 mod apart;
 mod difference;
 mod slow;
-pub use difference::{Difference, MATERIAL, SURE_T, per_window};
+pub use difference::{Difference, MATERIAL, SURE_T, per_window, sure_t};
 pub use slow::ErrorParts;
 mod units;
 mod within;
@@ -582,10 +582,37 @@ impl Comparison {
                 }
                 (false, _) => more.to_string(),
             };
+            // Lower by much, but not beyond chance (a wildfire week in 2 of
+            // 8 stretches): not shown better, which is not "no better".
+            let unsure: Vec<&str> = (baselines.iter())
+                .filter(|(_, b, d)| {
+                    d.lower_by_chance(self.model.mse, b.mse)
+                        && difference::material(self.model.mse, b.mse)
+                })
+                .map(|(n, _, _)| *n)
+                .collect();
+            let sure: Vec<&str> = (worse.iter().copied())
+                .filter(|n| !unsure.contains(n))
+                .collect();
+            let than = match (sure.is_empty(), unsure.is_empty()) {
+                (false, true) | (true, true) => format!("no better than {}", worse.join(" or ")),
+                (true, false) => format!("not shown better than {}", unsure.join(" or ")),
+                (false, false) => format!(
+                    "no better than {}, nor shown better than {}",
+                    sure.join(" or "),
+                    unsure.join(" or ")
+                ),
+            };
+            let advice = match unsure.is_empty() {
+                true => advice,
+                false => format!(
+                    "{advice}; a lower error is told from chance over more independent \
+                     stretches: score it on a longer unseen recording (eval --data)"
+                ),
+            };
             format!(
-                "WARNING: the model is no better than {} on {} data{chance}; do not serve it as \
-                 it is ({advice})",
-                worse.join(" or "),
+                "WARNING: the model is {than} on {} data{chance}; do not serve it as it is \
+                 ({advice})",
                 match (self.held_out, self.never_seen) {
                     (true, false) => "held-out",
                     (true, true) => "unseen",

@@ -235,9 +235,11 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             crate::stats::Paired::t(n, p["sum"].as_f64()?, p["sum_sq"].as_f64()?).map(|t| (n, t))
         });
         let chance = t.map_or(String::new(), |(n, t)| {
+            let sure = crate::eval::sure_t(n);
             let verdict = match t {
-                t if t <= -crate::eval::SURE_T => "shadow better, beyond chance",
-                t if t >= crate::eval::SURE_T => "shadow worse, beyond chance",
+                t if t <= -sure => "shadow better, beyond chance",
+                t if t >= sure => "shadow worse, beyond chance",
+                _ if n < 10 => "too few windows apart to tell",
                 _ => "no difference beyond chance",
             };
             format!("  (t = {t:.1} over {n} windows apart: {verdict})")
@@ -392,6 +394,17 @@ mod tests {
             serde_json::json!({"windows": 10, "sum": -1.0, "sum_sq": 19.0});
         assert!(
             describe_stats(&shadowed)[1].contains("no difference beyond chance"),
+            "{:?}",
+            describe_stats(&shadowed)
+        );
+        // Two windows apart, t = -9: Student's t over one degree of
+        // freedom is no sure difference (the walk's shadow, whose MSE was
+        // the higher over 30 windows, was called better beyond chance).
+        shadowed["endpoints"][0]["data"]["routes"][0]["compare"]["shadow_minus_live"] =
+            serde_json::json!({"windows": 2, "sum": -2.0, "sum_sq": 2.0 + 2.0 / 81.0});
+        assert!(
+            describe_stats(&shadowed)[1]
+                .contains("(t = -9.0 over 2 windows apart: too few windows apart to tell)"),
             "{:?}",
             describe_stats(&shadowed)
         );

@@ -21,6 +21,23 @@ pub const MIN_STRETCHES: usize = 4;
 /// (two-sided, about 95% for many stretches).
 pub const SURE_T: f64 = 2.0;
 
+/// `|t|` a mean difference over `n` independent draws must reach to be
+/// beyond chance: Student's t, two-sided 95%, `n − 1` degrees of freedom
+/// (12.7 over two draws, where [`SURE_T`] called a shadow better over
+/// two windows whose MSE was the higher over thirty); [`SURE_T`] from 30
+/// draws on. Never under two.
+pub fn sure_t(n: u64) -> f64 {
+    const T95: [f64; 29] = [
+        12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
+        2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05,
+    ];
+    match n {
+        0 | 1 => f64::INFINITY,
+        n if n <= 30 => T95[n as usize - 2].max(SURE_T),
+        _ => SURE_T,
+    }
+}
+
 /// A model's error must be this much lower than a baseline's (1%) to beat
 /// it, however sure the test: a residual model whose network learnt
 /// nothing scores its map's error to 1e-8, and over thousands of windows
