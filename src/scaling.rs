@@ -446,7 +446,7 @@ const FILL_RUN: usize = 12;
 const FILL_CANDIDATES: usize = 8;
 /// How far beyond the rest of a channel (in its central 98%'s widths) a
 /// value written as a code lies before its repeats are taken for one.
-const CODE_SPREADS: f64 = 0.05;
+pub(crate) const CODE_SPREADS: f64 = 0.05;
 
 /// How far outside the rest of a channel a value lies (in its central
 /// 98%'s widths) before a repeat of it is taken for a code, not data...
@@ -457,7 +457,7 @@ const SENTINEL_SHARE: f64 = 0.05;
 
 /// Written as missing-value codes are: nines (`-9999`, `999999`,
 /// `-999.9`) or a 16-bit integer's limit (`32767`, `-32768`, `65535`).
-fn looks_like_code(v: f32) -> bool {
+pub(crate) fn looks_like_code(v: f32) -> bool {
     let a = f64::from(v.abs());
     let nines = (2..=9).any(|d| {
         let n = 10f64.powi(d) - 1.0;

@@ -399,14 +399,8 @@ impl Ingest {
                 {
                     return Err(refuse(ErrorKind::InvalidValue, key, why));
                 }
-                if let Some((i, code)) = self.route.missing_code(&self.values) {
-                    let seq = s.seq.map(|s| format!(" (seq {})", s + i as u64));
-                    let why = format!(
-                        "sample {i}{} is {code}, what the model's training recording wrote for a \
-                         missing sample (retrain --missing {code}): refused as a NaN is, not \
-                         translated as a reading",
-                        seq.unwrap_or_default()
-                    );
+                if let Some(code) = self.route.missing_code(&self.values, false) {
+                    let why = said::no_reading(code, s.seq);
                     return Err(refuse(ErrorKind::InvalidValue, key, why));
                 }
                 s

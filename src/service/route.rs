@@ -48,8 +48,8 @@ pub(super) struct Route {
     /// The clock a sensor's changes are read on: the live model's
     /// `--resample` (the route's `resample` beats it).
     resample: RwLock<Option<Resample>>,
-    /// Whether the live model records missing-value codes.
-    has_missing: std::sync::atomic::AtomicBool,
+    /// What the live model takes for no reading.
+    codes: codes::Codes,
     pub pattern: SubjectPattern,
     /// The truth channel's pattern (keys as the input's).
     pub truth_pattern: Option<SubjectPattern>,
@@ -122,29 +122,16 @@ impl Route {
             guard.live.meta.metrics.as_ref(),
         );
         *self.resample.write().unwrap_or_else(|p| p.into_inner()) = clock;
-        let has = !guard.live.missing.is_empty();
-        (self.has_missing).store(has, std::sync::atomic::Ordering::Relaxed);
+        self.codes.set(&guard.live);
         guard.clone()
     }
 
-    /// The first of `values` that the live model's training recording
-    /// wrote for a missing sample (see [`LoadedModel::missing`]), with its
-    /// index.
-    pub fn missing_code(&self, values: &[f32]) -> Option<(usize, f32)> {
-        // Most models record no code: no lock per message for them.
-        if !self.has_missing.load(std::sync::atomic::Ordering::Relaxed) {
-            return None;
-        }
-        let serving = self.serving.read().unwrap_or_else(|p| p.into_inner());
-        let codes = &serving.live.missing;
-        if codes.is_empty() {
-            return None;
-        }
-        values
-            .iter()
-            .enumerate()
-            .find(|(_, v)| codes.contains(v))
-            .map(|(i, v)| (i, *v))
+    /// The first of `values` that is no reading (see [`codes`]).
+    pub fn missing_code(&self, values: &[f32], truth: bool) -> Option<Code> {
+        (self.codes).find(values, truth, || {
+            let serving = self.serving.read().unwrap_or_else(|p| p.into_inner());
+            serving.live.missing.clone()
+        })
     }
 
     /// The live model's time rule (see the field).
@@ -515,7 +502,7 @@ pub(super) fn load_routes(
                 window: model.model.window(),
                 time_gaps: RwLock::new(time_gaps),
                 resample: RwLock::new(resample),
-                has_missing: (!model.missing.is_empty()).into(),
+                codes: codes::Codes::of(&model),
                 configured: RwLock::new(model.clone()),
                 serving: RwLock::new(Serving {
                     live: model,
@@ -575,4 +562,6 @@ pub(super) fn infos(routes: &[Arc<Route>]) -> Vec<crate::stats::RouteInfo> {
         .collect()
 }
 
+mod codes;
+pub use codes::Code;
 mod steps;

@@ -133,3 +133,55 @@ async fn a_refused_reading_restarts_the_window_of_a_sender_that_numbers_nothing(
     assert_quiet(&mut errors, Duration::from_millis(200)).await;
     svc.shutdown().await;
 }
+
+/// A model trained without `--missing` on a channel that never went below
+/// -1: a sensor's `-999` (an air-quality sensor's error code) is refused
+/// as a reading by its form, far outside the training input; a reading
+/// far outside it that is no code (`5.0`) is translated (a state the
+/// model never saw may be real).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_code_far_outside_the_training_input_is_no_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("pm.safetensors");
+    let ranged = |lo: f32| {
+        move |m: &mut serde_json::Value| {
+            m["ranges"] = serde_json::json!({ "input": [lo, 1.0], "output": [-1.0, 1.0] });
+        }
+    };
+    common::metrics_copy(
+        &manifest().join("models/sin-cos.safetensors"),
+        &model,
+        ranged(-1.0),
+    );
+    let mut cfg = config();
+    cfg.routes[0].model = Some(model);
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    for seq in 0..40 {
+        let v = match seq {
+            30 => -999.0,
+            10 => 5.0,
+            _ => input_at(seq + 1),
+        };
+        send(&client, "pm", seq, &[v]).await;
+    }
+    client.flush().await.unwrap();
+    // 0..=29: 7 windows; 31..=39: none.
+    let got = collect(&mut out, 7, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    assert_eq!(
+        got.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        (0..7).collect::<Vec<_>>()
+    );
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert_eq!(e.kind, ErrorKind::InvalidValue);
+    assert!(
+        e.detail.contains(
+            "sample 0 (seq 30) is -999, a device's error code by its form, far outside the input \
+             the model was trained on"
+        ),
+        "{}",
+        e.detail
+    );
+    assert_eq!(svc.stats.snapshot().errors["invalid_value"], 1);
+    svc.shutdown().await;
+}

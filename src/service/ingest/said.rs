@@ -47,6 +47,25 @@ fn holds_the_other(route: &Route, output: bool, payload: &[u8]) -> bool {
     crate::wire::decode_samples_named(payload, &mut values, key, "value_key").is_ok()
 }
 
+/// Why a sample that is no reading is refused: a code the model's
+/// training recording wrote for a missing sample, or one by its form far
+/// outside what it was trained on (`seq`: the message's first sample's).
+pub(super) fn no_reading(code: crate::service::route::Code, seq: Option<u64>) -> String {
+    let (i, v) = (code.index, code.value);
+    let at = seq.map_or(String::new(), |s| format!(" (seq {})", s + i as u64));
+    match code.recorded {
+        true => format!(
+            "sample {i}{at} is {v}, what the model's training recording wrote for a missing \
+             sample (retrain --missing {v}): refused as a NaN is, not translated as a reading"
+        ),
+        false => format!(
+            "sample {i}{at} is {v}, a device's error code by its form, far outside the input the \
+             model was trained on: refused as a NaN is, not translated as a reading (retrain \
+             --missing {v} records it as the recording's code for a missing sample)"
+        ),
+    }
+}
+
 /// Why a sample message whose `unit` says `unit` is refused: the live
 /// model reads another (its training recording named it).
 pub(super) fn other_unit(route: &Route, unit: &str, payload: &[u8]) -> Option<String> {

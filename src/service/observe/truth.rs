@@ -5,6 +5,7 @@
 use super::{Route, Truths};
 use crate::service::events::{Origin, Reporter};
 use crate::service::ingest::unlike_unit;
+use crate::service::route::Code;
 use crate::wire::{self, DecodeError, ErrorKind};
 
 /// Refusals after which a route that has taken no truth message warns
@@ -113,10 +114,18 @@ pub(super) async fn message(
     match decoded {
         Ok(wire::SampleHeader {
             seq, time_ns: ts, ..
-        }) => match (route.missing_code(&values), seq, clock) {
+        }) => match (route.missing_code(&values, true), seq, clock) {
             // Scored against, a lost frame written as 0 would count as a
             // reading the model missed (on a clock, it ends the value held).
-            (Some((i, code)), _, _) => {
+            (
+                Some(Code {
+                    index: i,
+                    value: code,
+                    recorded,
+                }),
+                _,
+                _,
+            ) => {
                 let which = match seq {
                     Some(seq) => format!("sample {i} (seq {})", seq + i as u64),
                     None => format!("sample {i}"),
@@ -124,10 +133,14 @@ pub(super) async fn message(
                 if seq.is_none() && clock.is_some() {
                     truths.end_held(&key, ts);
                 }
-                let detail = format!(
-                    "truth: {which} is {code}, what the model's training recording wrote for a \
-                     missing sample: not scored against",
-                );
+                let what = match recorded {
+                    true => "what the model's training recording wrote for a missing sample",
+                    false => {
+                        "a device's error code by its form, far outside the output the model \
+                              was trained on"
+                    }
+                };
+                let detail = format!("truth: {which} is {code}, {what}: not scored against");
                 refuse(
                     route,
                     reporter,
