@@ -169,9 +169,11 @@ fn hinted(why: &str) -> Option<usize> {
 
 /// The columns that look like time stamps in `path`, with their names.
 fn time_guess(path: &Path, opts: &CsvOptions) -> Option<Vec<(usize, String)>> {
-    // (Bad rows skipped: the stamps are what is asked of it here.)
+    // (Bad rows skipped, and no stretch left out, which needs the time
+    // column this looks for: the stamps are what is asked of it here.)
     let untimed = CsvOptions {
         time: Vec::new(),
+        exclude: Vec::new(),
         output: opts.input.clone(),
         skip_bad_rows: true,
         ..opts.clone()
