@@ -20,6 +20,8 @@ const FEW: usize = 3;
 const SIDE: usize = 12;
 /// The longer view, in sides: the level after the jump must hold over it.
 const LONG: usize = 20;
+/// How far on a level is looked for back where it was, in long views.
+const BACK: usize = 64;
 /// The step, in spreads of what the line leaves on the rows before, at
 /// least: a step the channel's own relation to the other strays by as a
 /// rule is none (a wind turbine's power, 328 kW above its curve for a
@@ -94,11 +96,29 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
                 && near.abs() >= 0.5 * jump.abs()
                 && far * jump > 0.0
                 && far.abs() >= 0.5 * near.abs();
-            if stays {
-                found.push((k, near, shift(side, &o, 0), (a, b)));
-                k += side;
-            } else {
-                k += 1;
+            // Nor is one whose level comes back later (a probe off for 6 s
+            // at 125 Hz: longer than the long view): the first stretch of
+            // the long view's length back at the level before, if any.
+            let long = LONG * side;
+            let level = |r: std::ops::Range<usize>| {
+                median(&r.map(|t| v[t] - a - b * o[t]).collect::<Vec<_>>())
+            };
+            let base = level(before.clone());
+            let back = (stays.then_some(())).and_then(|()| {
+                // (Within BACK long views: a channel that steps often
+                // is not read to its end at each.)
+                let mut t = (k + long..v.len().saturating_sub(long)).step_by(long);
+                (t.by_ref().take(BACK))
+                    .find(|&t| (level(t..t + long) - base).abs() < 0.25 * near.abs())
+            });
+            match (stays, back) {
+                (true, None) => {
+                    found.push((k, near, shift(side, &o, 0), (a, b)));
+                    k += side;
+                }
+                // Past the stretch: its end is no step either.
+                (true, Some(t)) => k = t,
+                (false, _) => k += 1,
             }
         }
         // A jump the next one undoes (to within a quarter) is a stop that
@@ -111,7 +131,11 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
                 let rest: Vec<f64> = r.map(|t| v[t] - a - b * o[t]).collect();
                 median(&rest)
             };
-            let back = level(kj..(kj + side).min(v.len())) - level(ki.saturating_sub(side)..ki);
+            // Over the longer view: 24 rows of a pulse at 125 Hz (a PPG
+            // back after its probe was off) are a fifth of a beat, whose
+            // median is where in the beat they lie, not the level.
+            let long = LONG * side;
+            let back = level(kj..(kj + long).min(v.len())) - level(ki.saturating_sub(long)..ki);
             back.abs() < 0.25 * step.abs()
         };
         let undone: Vec<bool> = (0..found.len())
@@ -256,6 +280,36 @@ mod tests {
             steps(&write(None, false, true), 24).is_empty(),
             "the input stepped too"
         );
+        // A fingertip pulse at 125 Hz whose probe was off for 6 s (0),
+        // beside a blood pressure that goes on: a stretch that came back,
+        // whatever 24 rows of the beat's shape a level is read on.
+        let mut text = String::from("t,ppg,abp\n");
+        let mut rng = crate::rng::Rng::new(5);
+        let beat = |k: usize| {
+            let phase = (k % 113) as f64 / 113.0;
+            let bump = |at: f64, width: f64| (-((phase - at) / width).powi(2)).exp();
+            0.38 + 0.3 * (bump(0.18, 0.07) + 0.45 * bump(0.45, 0.09) + 0.9 * bump(1.18, 0.07))
+        };
+        // (Then 4 s of `-` cells, skipped.)
+        for k in (0..6000usize).filter(|k| !(3250..3750).contains(k)) {
+            let noise = 0.004 * rng.normal();
+            let ppg = if (2500..3250).contains(&k) {
+                0.0
+            } else {
+                beat(k) + noise
+            };
+            let abp = 60.0 + 90.0 * (beat(k.saturating_sub(5)) - 0.38) + 0.6 * rng.normal();
+            text += &format!("{:.3},{ppg:.4},{abp:.2}\n", k as f64 * 0.008);
+        }
+        let opts = CsvOptions {
+            input: Column::Name("ppg".into()),
+            output: Column::Name("abp".into()),
+            time: vec![Column::Name("t".into())],
+            ..Default::default()
+        };
+        let r =
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap();
+        assert!(steps(&r, 24).is_empty(), "{:?}", steps(&r, 24));
         // A load test's levels: both channels step, twice, the input
         // flat between.
         let mut text = String::from("t,load,power\n");
