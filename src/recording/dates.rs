@@ -37,7 +37,14 @@ impl DateOrder {
 /// The parts of a slashed date `a/b/c`, when the cell starts with one
 /// whose year is last (a year first, `2026/03/01`, has one order only).
 fn slashed(cell: &str) -> Option<(u32, u32)> {
-    let date = cell.split([' ', 'T']).next()?;
+    let date = match cell.trim().strip_prefix('[') {
+        // PhysioNet's `[12:03:04.120 05/03/2026]`: the date after the clock.
+        Some(inner) => inner
+            .trim_end_matches(']')
+            .split(' ')
+            .find(|t| t.contains('/'))?,
+        None => cell.split([' ', 'T']).next()?,
+    };
     let mut p = date.split('/');
     let (a, b, c) = (p.next()?, p.next()?, p.next()?);
     if p.next().is_some() || a.len() > 2 || b.len() > 2 {
@@ -160,6 +167,15 @@ pub(crate) fn instant_ns(text: &str) -> Result<i64, NoInstant> {
 /// Seconds since 1970-01-01 of a date and time read as if in UTC, and the
 /// offset from UTC it was written with (`None`: none written).
 fn zoned(text: &str, order: Option<DateOrder>) -> Option<(f64, Option<f64>)> {
+    // PhysioNet's absolute times: the clock before the date, in brackets
+    // (`[12:03:04.120 05/03/2026]`).
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'))
+        && let Some((clock, date)) = inner.trim().split_once(' ')
+        && clock.contains(':')
+        && !date.contains(':')
+    {
+        return zoned(&format!("{} {clock}", date.trim()), order);
+    }
     // The date ends at a space or at a `T` after a digit (not `OCT`'s).
     let b = text.as_bytes();
     let end = (1..b.len()).find(|&i| b[i] == b' ' || (b[i] == b'T' && b[i - 1].is_ascii_digit()));
@@ -425,6 +441,10 @@ mod tests {
             Some(MARCH_1 + 13.0 * 3600.0 + 330.0)
         );
         assert_eq!(us("3/1/26 0:10"), Some(MARCH_1 + 600.0));
+        // PhysioNet's absolute times: the clock first, in brackets.
+        let at = uk("[00:10:00.250 01/03/2026]");
+        assert_eq!(at, Some(MARCH_1 + 600.25));
+        assert_eq!(slashed("[00:10:00.250 13/03/2026]"), Some((13, 3)));
         assert_eq!(uk("01/03/2026 00:10"), Some(MARCH_1 + 600.0));
         assert_eq!(uk("1/3/2026 11:59 p.m."), Some(MARCH_1 + 86_340.0));
         // What plant historians, PostgreSQL and ISO's basic form write.

@@ -57,6 +57,9 @@ pub(super) fn units_row(
             && !MISSING_WORDS.contains(&u.to_lowercase().as_str())
     };
     let dimensionless = |u: &str| ["-", "[-]", "1", "[1]"].contains(&u);
+    // A time column's format where its unit would be: PhysioNet's
+    // `hh:mm:ss.mmm dd/mm/yyyy`, `yyyy-mm-dd hh:mm:ss`.
+    let format = |u: &str| u.contains(':') && (u.chars()).all(|c| "hmsydHMSYD:./-[] ".contains(c));
     let header = names.iter().all(|n| !numeric(n)) && names.iter().any(|n| !n.is_empty());
     // Two labels or more, and not all one: a row of one error text or one
     // stamp (sensors blank at the start of an export) is a data row.
@@ -66,7 +69,7 @@ pub(super) fn units_row(
     let labelled = labels.len() >= 2
         && units
             .iter()
-            .all(|u| u.is_empty() || is_unit(u) || dimensionless(u));
+            .all(|u| u.is_empty() || is_unit(u) || dimensionless(u) || format(u));
     let then_data = data.iter().any(|d| numeric(d));
     if !(header && labelled && then_data && units.len() <= names.len()) {
         return None;
@@ -502,6 +505,21 @@ mod tests {
         assert_eq!(
             units,
             Some(vec!["".into(), "-".into(), "rpm".into(), "kW".into()])
+        );
+        // PhysioNet's absolute export: its time column's format where a
+        // unit would be (the row was a bad data row, every row after it
+        // one off).
+        let mut physionet = units_cells(
+            "Time and date,PLETH,ABP\r\nhh:mm:ss.mmm dd/mm/yyyy,NU,mmHg\r\n[12:03:04.120 05/03/2026],0.4,67\r\n",
+        );
+        let units = units_row(&mut physionet, b',');
+        assert_eq!(
+            units,
+            Some(vec![
+                "hh:mm:ss.mmm dd/mm/yyyy".into(),
+                "NU".into(),
+                "mmHg".into()
+            ])
         );
         // Without a header of names there is no units row to look for.
         let mut no_header = units_cells("1,2\r\nrpm,kW\r\n3,4\r\n");
