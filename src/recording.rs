@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 pub use dates::DateOrder;
 pub(crate) use dates::{NoInstant, instant_ns};
 pub use encoding::Encoding;
-pub use exclude::Exclude;
+pub use exclude::{Exclude, across_files};
 pub use file::file_bytes;
 use header::Header;
 pub use numbers::Decimal;

@@ -171,6 +171,11 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         recipe.window,
     )?;
     csv::devices_in_turn(&a.rec.csv, &prepared.recordings)?;
+    let files: Vec<_> = prepared.recordings.iter().map(|f| &f.recording).collect();
+    let excluded = pipeline::recording::across_files(&a.rec.csv.exclude, &files);
+    if let Some(w) = excluded.map_err(|e| anyhow::anyhow!(pipeline::Error::Data(e)))? {
+        eprintln!("WARNING: {w}");
+    }
     for f in &prepared.recordings {
         input_not_time(&a.rec.csv, &f.recording)?;
     }

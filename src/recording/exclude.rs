@@ -7,16 +7,30 @@
 use super::{CsvOptions, Recording, Segment};
 
 /// One stretch to leave out, as given: its first and last stamp, written
-/// as the file's time column writes them.
+/// as the file's time column writes them, and the file it is of, where
+/// named (`p1.csv@5:30.000..5:32.500`: times since each file's start name
+/// a stretch of every file otherwise).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exclude {
     pub from: String,
     pub to: String,
+    pub file: Option<String>,
 }
 
 impl Exclude {
-    /// `FROM..TO` (`2026-10-27 08:00..2026-10-27 14:00`).
+    /// `FROM..TO` (`2026-10-27 08:00..2026-10-27 14:00`), or
+    /// `FILE@FROM..TO` for one of several files.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let (file, stretch) = match text.split_once('@') {
+            Some((f, s)) if !f.trim().is_empty() => (Some(f.trim().to_string()), s),
+            _ => (None, text),
+        };
+        let mut said = Self::stretch(stretch)?;
+        said.file = file;
+        Ok(said)
+    }
+
+    fn stretch(text: &str) -> Result<Self, String> {
         let (from, to) = text.split_once("..").ok_or_else(|| {
             format!(
                 "{text:?}: a stretch is FROM..TO, two time stamps as the time column writes them"
@@ -29,8 +43,72 @@ impl Exclude {
         Ok(Self {
             from: from.into(),
             to: to.into(),
+            file: None,
         })
     }
+
+    /// Whether it is of the file at `path` (one it names by its path, or
+    /// by its name alone), or of every file.
+    pub fn of(&self, path: &std::path::Path) -> bool {
+        self.file.as_deref().is_none_or(|f| {
+            let name = path.file_name().and_then(|n| n.to_str());
+            path == std::path::Path::new(f) || name == Some(f)
+        })
+    }
+
+    /// The stretch as given.
+    pub fn flag(&self) -> String {
+        let file = self
+            .file
+            .as_ref()
+            .map_or(String::new(), |f| format!("{f}@"));
+        format!("{file}{}..{}", self.from, self.to)
+    }
+}
+
+/// What to say of `--exclude` over several files: a stretch naming a file
+/// none of them is (an error), or one naming no file that left rows out of
+/// several whose times count from each one's start (five minutes into
+/// every patient's export, for one patient's flush).
+pub fn across_files(excludes: &[Exclude], files: &[&Recording]) -> Result<Option<String>, String> {
+    if let Some(e) =
+        (excludes.iter()).find(|e| e.file.is_some() && !files.iter().any(|r| e.of(&r.path)))
+    {
+        let names: Vec<String> = files
+            .iter()
+            .map(|r| format!("{:?}", r.path.display().to_string()))
+            .collect();
+        return Err(format!(
+            "--exclude {:?} names no file read (they are {})",
+            e.flag(),
+            names.join(", ")
+        ));
+    }
+    let since_start = |r: &Recording| {
+        (r.row_times.iter().flatten().next()).is_some_and(|&t| t < crate::window::SINCE_START_F)
+    };
+    let hit: Vec<&&Recording> = (files.iter())
+        .filter(|r| r.excluded > 0 && since_start(r))
+        .collect();
+    let shared: Vec<&Exclude> = excludes.iter().filter(|e| e.file.is_none()).collect();
+    if hit.len() < 2 || shared.is_empty() {
+        return Ok(None);
+    }
+    let counts: Vec<String> = (hit.iter())
+        .map(|r| format!("{} {}", r.source(), r.excluded))
+        .collect();
+    let first = hit[0]
+        .path
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into());
+    Ok(Some(format!(
+        "--exclude left rows out of {} files ({}): their times count from each file's start, so a \
+         stretch is read in every one; for one file's, name it (--exclude '{first}@{}..{}')",
+        hit.len(),
+        counts.join(", "),
+        shared[0].from,
+        shared[0].to
+    )))
 }
 
 /// The stretches `opts.exclude` gives, as `[from, to]` in seconds (their
@@ -42,6 +120,7 @@ pub(super) fn ranges(
     path: &std::path::Path,
     seconds: impl Fn(&[u8]) -> Result<f64, String>,
 ) -> crate::error::Result<Vec<(f64, f64)>> {
+    let mine: Vec<&Exclude> = opts.exclude.iter().filter(|e| e.of(path)).collect();
     let path = path.display().to_string();
     let fail = |why: String| crate::error::Error::Data(format!("{path}: {why}"));
     if !opts.exclude.is_empty() && opts.time.is_empty() {
@@ -50,7 +129,7 @@ pub(super) fn ranges(
         ));
     }
     let mut ranges = Vec::with_capacity(opts.exclude.len());
-    for s in &opts.exclude {
+    for s in mine {
         let read = |t: &str| {
             let at =
                 seconds(t.as_bytes()).map_err(|why| fail(format!("--exclude {t:?}: {why}")))?;
@@ -228,5 +307,52 @@ mod tests {
         assert_eq!(spans, [(0, 18), (30, 30)]);
         let e = read(&text, &["2026-03-08 08:21..2026-03-08 08:29"], None).unwrap_err();
         assert!(e.to_string().contains("line 22"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod files {
+    use super::*;
+    use crate::recording::Column;
+
+    /// Two bedside exports, each timed from its own start: a stretch naming
+    /// no file is read in both (warned), one naming a file only in it, one
+    /// naming a file not read refused.
+    #[test]
+    fn a_stretch_of_one_file_of_several_names_it() {
+        let mut text = String::from("t,x,y\n");
+        for k in 0..400 {
+            text += &format!("{}.{:03},{k},{k}\n", k / 125, k % 125 * 8);
+        }
+        let read = |name: &str, exclude: &[&str]| {
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                time: vec![Column::Name("t".into())],
+                exclude: exclude.iter().map(|e| Exclude::parse(e).unwrap()).collect(),
+                ..Default::default()
+            };
+            let path = std::path::PathBuf::from(format!("data/{name}"));
+            Recording::from_bytes(text.as_bytes(), &path, &opts).unwrap()
+        };
+        let both = ["1.000..1.496"];
+        let (a, b) = (read("p1.csv", &both), read("p2.csv", &both));
+        assert_eq!((a.excluded, b.excluded), (63, 63));
+        let excludes: Vec<Exclude> = both.iter().map(|e| Exclude::parse(e).unwrap()).collect();
+        let w = across_files(&excludes, &[&a, &b]).unwrap().unwrap();
+        assert!(
+            w.contains("left rows out of 2 files (data/p1.csv 63, data/p2.csv 63)")
+                && w.contains("--exclude 'p1.csv@1.000..1.496'"),
+            "{w}"
+        );
+        let one = ["p1.csv@1.000..1.496"];
+        let (a, b) = (read("p1.csv", &one), read("p2.csv", &one));
+        assert_eq!((a.excluded, b.excluded), (63, 0));
+        let excludes: Vec<Exclude> = one.iter().map(|e| Exclude::parse(e).unwrap()).collect();
+        assert_eq!(across_files(&excludes, &[&a, &b]), Ok(None));
+        let other = [Exclude::parse("data/p9.csv@1..2").unwrap()];
+        let e = across_files(&other, &[&a, &b]).unwrap_err();
+        assert!(e.contains("names no file read"), "{e}");
+        assert_eq!(other[0].flag(), "data/p9.csv@1..2");
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct CsvArgs {
     /// time column writes them (`--exclude '2026-10-27 08:00..2026-10-27
     /// 14:00'`: a planned shutdown, a calibration, a commissioning week),
     /// bounds included: its rows are left out as bad rows are, and no window
-    /// spans it. Repeat for several.
+    /// spans it. Of every --data file; FILE@FROM..TO of one. Repeatable.
     #[arg(long, value_name = "FROM..TO", value_parser = pipeline::recording::Exclude::parse)]
     pub(crate) exclude: Vec<pipeline::recording::Exclude>,
     /// The time stamp column (a header name or a 0-based index): windows are not made across a gap in time (a
