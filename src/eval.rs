@@ -166,7 +166,8 @@ const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (a
 
 /// What `--residual` does, where the linear map wins.
 const RESIDUAL: &str = "retrain --residual: the model is then the linear map and a network trained \
-     on what the map leaves, at least about as good as the map";
+     on what the map leaves, at least about as good as the map on rows like those it was trained \
+     on (a recording unlike them, another patient or unit, may still favour the map)";
 /// The advice for a model whose error is mostly slow (the warning says
 /// what it is made of).
 const SLOW_FIRST: &str = "most of its error changes more slowly than a window: see the warning";

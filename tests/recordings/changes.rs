@@ -207,6 +207,12 @@ fn files_at_another_rate_than_the_first_are_warned_of() {
             && warned[0].contains("(the first file's step, which the model records)"),
         "{stderr}"
     );
+    // Each file's last rows held out: none was unseen, which is said.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("note       held out: the last rows of each of the 2 recordings"),
+        "{stdout}"
+    );
 }
 
 /// An air-quality portal's long export: a row per station, parameter and
