@@ -117,12 +117,22 @@ impl Apart {
             let r = pipeline::eval::significant(mse.sqrt());
             unit.map_or(r.clone(), |u| format!("{r} {u}"))
         };
+        let share = self.left_out as f64 / of.max(1) as f64;
+        // Faults are rare: a quarter of a healthy patient's windows were
+        // called the faults a watch is for.
+        let what = match share < 0.1 {
+            true => "the faults a watch is for, which no model of the healthy signal predicts",
+            false => {
+                "a tenth of the windows or more: if no fault is known there, more likely the \
+                 model not carrying over to this recording (another patient, unit or period) \
+                 than faults, which are rare"
+            }
+        };
         format!(
-            "without the {} of {of} windows ({:.1}%) of the watch's {} deviation(s), the faults a \
-             watch is for, which no model of the healthy signal predicts (RMSE model {}, linear \
-             map {}, mean {}): {}",
+            "without the {} of {of} windows ({:.1}%) of the watch's {} deviation(s), {what} \
+             (RMSE model {}, linear map {}, mean {}): {}",
             self.left_out,
-            100.0 * self.left_out as f64 / of.max(1) as f64,
+            100.0 * share,
             self.deviations,
             rmse(c.model.mse),
             rmse(c.linear_baseline.mse),
@@ -138,5 +148,39 @@ impl Apart {
             "validation": self.comparison,
             "verdict": self.comparison.verdict(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Apart;
+
+    /// A few windows apart are faults a watch is for; a quarter of them
+    /// (a model of three patients on a fourth) are more likely a model
+    /// that does not carry over.
+    #[test]
+    fn a_quarter_of_the_windows_apart_are_not_called_faults() {
+        let mut valid = pipeline::data::Windows::empty(2);
+        valid.input.extend([0.0f32; 16]);
+        valid.target.extend((0..16).map(|i| i as f32));
+        let same = valid.target.clone();
+        let comparison = pipeline::eval::Comparison::new(&valid, &same, &same, &same).unwrap();
+        let apart = |left_out| Apart {
+            left_out,
+            deviations: 3,
+            comparison: comparison.clone(),
+        };
+        let few = apart(2).line(100, None);
+        assert!(
+            few.contains("(2.0%) of the watch's 3 deviation(s), the faults a watch is for"),
+            "{few}"
+        );
+        let many = apart(25).line(100, None);
+        assert!(
+            many.contains("(25.0%)")
+                && many.contains("more likely the model not carrying over")
+                && !many.contains("the faults a watch is for"),
+            "{many}"
+        );
     }
 }
