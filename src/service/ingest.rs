@@ -324,11 +324,16 @@ impl Ingest {
                 if let Some(e) = self.streams.get_mut(r.stream.as_str()) {
                     if e.window.hold.holds() {
                         // Where its `ts` says when it came (not ahead of
-                        // the service's time), there: a replay's too.
-                        let lag = e.window.hold.lag_ns;
+                        // the service's time, nor before the value held),
+                        // there: a replay's too. A reading refused for its
+                        // stamp alone ends nothing.
+                        let hold = &mut e.window.hold;
                         let stamped = wire::stamp_of(&msg.payload);
-                        let at = stamped.filter(|&t| t <= now);
-                        e.window.hold.end(at.or(lag.map(|l| now.saturating_sub(l))));
+                        let at = stamped.filter(|&t| t <= now && hold.since(t));
+                        let lag = hold.lag_ns;
+                        if !wire::bad_stamp_only(&msg.payload) {
+                            hold.end(at.or(lag.map(|l| now.saturating_sub(l))));
+                        }
                     } else {
                         e.window.refused();
                     }

@@ -481,6 +481,11 @@ impl Hold {
         Ok(run)
     }
 
+    /// Whether `t` lies at or after the value held (or none is).
+    pub fn since(&self, t: i64) -> bool {
+        self.held.is_none_or(|(_, t0)| t >= t0)
+    }
+
     /// A refused message of the stream came at `at` (ns, the service's
     /// time less the stream's lag): the value held ends there, as a word
     /// in place of a reading ended it in training (no tick from it on has a

@@ -21,8 +21,8 @@ mod samples;
 
 pub use deviation::{DeviationEvent, DeviationState};
 pub use samples::{
-    MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, Unit, decode_samples,
-    decode_samples_into, decode_samples_keyed, decode_samples_named, stamp_of,
+    MAX_VALUES_PER_MESSAGE, Num, SampleHeader, Samples, SamplesOut, Unit, bad_stamp_only,
+    decode_samples, decode_samples_into, decode_samples_keyed, decode_samples_named, stamp_of,
 };
 
 /// Why a payload was refused.

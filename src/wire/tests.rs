@@ -576,3 +576,21 @@ fn a_samples_unit_is_read() {
 }
 
 mod senders;
+
+/// A reading refused for its stamp alone (a clock never set) is told from
+/// one refused for its value, which ends a value held.
+#[test]
+fn a_reading_refused_for_its_stamp_alone_is_told_apart() {
+    let unset = r#"{"value":12.5,"ts":"1970-01-01T00:02:00Z"}"#;
+    assert!(bad_stamp_only(unset.as_bytes()));
+    let mp = pack(&serde_json::json!({"value": 12.5, "ts": "1970-01-01T00:02:00Z"}));
+    assert!(bad_stamp_only(&mp));
+    for other in [
+        r#"{"value":"unavailable","ts":"1970-01-01T00:02:00Z"}"#,
+        r#"{"value":12.5,"ts":1767225600}"#,
+        r#"{"value":"unavailable","ts":1767225600}"#,
+        "12.5",
+    ] {
+        assert!(!bad_stamp_only(other.as_bytes()), "{other}");
+    }
+}

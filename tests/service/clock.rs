@@ -547,3 +547,44 @@ async fn changes_far_faster_than_training_are_counted() {
     );
     svc.shutdown().await;
 }
+
+/// A sensor that reboots with its clock unset stamps its first readings in
+/// 1970 (refused for it): a reading refused for its stamp alone says
+/// nothing of the sensor's value, so the value held goes on to its next
+/// change, as through a silence (it ended the hold at the last change, and
+/// an air-quality sensor lost the hourly tick its reading two minutes
+/// before held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_stamped_in_1970_ends_no_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 50.0));
+    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let second = 1_000_000_000i64;
+    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
+    let at = |k: u64| (first_tick + k) as i64 * second;
+    let stamped = async |value: serde_json::Value, t: serde_json::Value| {
+        let json = serde_json::json!({ "value": value, "ts": t }).to_string();
+        client.publish("samples.sensor", json.into()).await.unwrap();
+    };
+    // Silent from tick 31 to 39 but for the rebooted sensor's reading.
+    for k in (0..=30).chain(40..=70) {
+        stamped(serde_json::json!(input_at(k)), at(k).into()).await;
+        if k == 30 {
+            stamped(serde_json::json!(0.25), "1970-01-01T00:02:00Z".into()).await;
+        }
+    }
+    stamped(serde_json::json!(0.5), (at(70) + 1).into()).await;
+    client.flush().await.unwrap();
+    let got = collect(&mut out, 70 + 2 - W as usize, translation).await;
+    assert_quiet(&mut out, Duration::from_millis(300)).await;
+    let ticks: Vec<u64> = got.iter().map(|t| t.seq - first_tick).collect();
+    assert_eq!(
+        ticks,
+        (0..=70 + 1 - W).collect::<Vec<_>>(),
+        "tick 30's value held to 39"
+    );
+    let e = collect(&mut errors, 1, event).await.remove(0);
+    assert!(e.detail.contains("lies before 1971"), "{e:?}");
+    svc.shutdown().await;
+}
