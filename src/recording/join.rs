@@ -72,6 +72,9 @@ pub struct Joined {
     /// Rows that repeat a stamp of their own file (a clock set back an
     /// hour, local stamps read in no zone?): how many, the first.
     pub own_repeats: (usize, Option<String>),
+    /// What they most likely are: rows sent again with their values, a
+    /// clock change of local stamps, or another value at one instant.
+    pub own_cause: &'static str,
     /// The stamps are seconds since a start, the files' starts taken as
     /// one (said: right only where one clock started both).
     pub seconds: bool,
@@ -265,6 +268,17 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         repeats: r_in + r_out,
         conflicts: (c_in.0 + c_out.0, c_in.1.or(c_out.1)),
         own_repeats: (o_in.0 + o_out.0, o_in.1.or(o_out.1)),
+        own_cause: match (o_in.2 + o_out.2 == o_in.0 + o_out.0, &stamps) {
+            (true, _) => {
+                "each with the values of the row before: rows sent again (a gateway or logger \
+                 that wrote its last rows again after a reconnect)"
+            }
+            (false, Stamps::Wall) => {
+                "local stamps a clock change set back an hour, read in no zone? (--time-zone \
+                 reads them as the instants they were)"
+            }
+            (false, _) => "one instant with two values",
+        },
         seconds,
         steps,
         stamps: stamps.said(),
@@ -414,7 +428,11 @@ fn samples(rec: &Recording, file: usize) -> Samples {
 /// What [`once_each`] found: rows two files both hold, those whose values
 /// differ (with the first), and rows that repeat a stamp of their own file
 /// (with the first).
-type Repeats = (usize, (usize, Option<String>), (usize, Option<String>));
+type Repeats = (
+    usize,
+    (usize, Option<String>),
+    (usize, Option<String>, usize),
+);
 
 /// Sorts a channel's samples by time and keeps one of each stamp (the
 /// later file's: a download after a correction; within a file, the later
@@ -422,12 +440,13 @@ type Repeats = (usize, (usize, Option<String>), (usize, Option<String>));
 fn once_each(s: &mut Samples, stamps: &Stamps) -> Repeats {
     s.sort_by(|a, b| a.t.total_cmp(&b.t));
     let (mut repeats, mut differ, mut first) = (0, 0, None);
-    let (mut own, mut own_first) = (0, None);
+    let (mut own, mut own_first, mut own_alike) = (0, None, 0);
     let mut kept: Samples = Vec::with_capacity(s.len());
     for &n in s.iter() {
         match kept.last_mut() {
             Some(k) if k.t == n.t && k.file == n.file => {
                 own += 1;
+                own_alike += usize::from(k.v.to_bits() == n.v.to_bits());
                 own_first.get_or_insert_with(|| stamps.write(n.t));
                 *k = n;
             }
@@ -449,7 +468,7 @@ fn once_each(s: &mut Samples, stamps: &Stamps) -> Repeats {
         }
     }
     *s = kept;
-    (repeats, (differ, first), (own, own_first))
+    (repeats, (differ, first), (own, own_first, own_alike))
 }
 
 /// Where rows at `times` lie in each step of `step` from the epoch

@@ -177,8 +177,8 @@ impl Joined {
         if let (n @ 1.., Some(first)) = &self.own_repeats {
             warnings.push(format!(
                 "{n} row(s) repeat a stamp of their own file, such as {first} (the later kept): \
-                 local stamps a clock change set back an hour, read in no zone? (--time-zone \
-                 reads them as the instants they were)"
+                 {}",
+                self.own_cause
             ));
         }
         if self.seconds && self.files.len() > 1 {
