@@ -244,8 +244,15 @@ pub fn describe_stats(stats: &Value) -> Vec<String> {
             };
             format!("  (t = {t:.1} over {n} windows apart: {verdict})")
         });
+        // The live model's own baseline on the same windows, where its
+        // file records one: whether it still beats the simple map.
+        let map = &c["map_vs_truth"];
+        let map = match map["values"].as_u64().is_some_and(|v| v > 0) {
+            true => format!(" linear map {}", mse(map)),
+            false => String::new(),
+        };
         lines.push(format!(
-            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE{squared} {}  truth MSE{squared} live {} shadow {}{chance}{over}{gaps}{odd}",
+            "  {}{channels}  live {}  shadow {}{previous}  shadow-vs-live MSE{squared} {}  truth MSE{squared} live {} shadow {}{map}{chance}{over}{gaps}{odd}",
             r["pair"].as_str().unwrap_or("?"),
             r["model"].as_str().unwrap_or("?"),
             r["shadow"].as_str().unwrap_or("-"),

@@ -50,6 +50,9 @@ pub(super) struct Observer {
     /// The route watches each stream's deviation (`[route.deviation]`): a
     /// batch a shadow could not run on still goes to the observer.
     pub watches: bool,
+    /// The route scores a truth: the batch's inputs go to the observer
+    /// too (the live model's linear map is scored beside it).
+    pub truth: bool,
     /// The route's queue of windows, to tell how far live work is behind
     /// (a shadow yields to it: see [`compute`]'s `spare`).
     pub backlog: Option<mpsc::WeakSender<Job>>,

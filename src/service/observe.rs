@@ -45,6 +45,9 @@ pub(super) struct Observed {
     /// The models' generation that computed it: a batch in flight when the
     /// models changed is not compared as theirs successors'.
     pub generation: u64,
+    /// The windows' inputs, W per window, where the route scores a truth
+    /// (for the live model's linear map); else empty.
+    pub input: Vec<f32>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +76,7 @@ impl Compare {
             s.shadow_vs_live = Running::default();
             s.live_vs_truth = Running::default();
             s.shadow_vs_truth = Running::default();
+            s.map_vs_truth = Running::default();
             s.shadow_minus_live = Paired::default();
             s.unmatched_now = 0;
         });
@@ -116,6 +120,9 @@ struct Pending {
     compared: bool,
     live: Vec<f32>,
     shadow: Option<Vec<f32>>,
+    /// The live model's linear map's prediction (where its file records
+    /// one).
+    map: Option<Vec<f32>>,
     generation: u64,
 }
 
@@ -140,6 +147,9 @@ struct Truths {
     /// Each stream's truth watched against its translation, where the
     /// route says so.
     deviations: Option<Deviations>,
+    /// The live model's linear map, by the model's id (read from its
+    /// file's record once per model).
+    map: Option<(String, Option<crate::baseline::LinearMap>)>,
 }
 
 /// Windows of `pending` the comparisons take: those whose truth never
@@ -164,6 +174,16 @@ fn stream_of<'a>(
 }
 
 impl Truths {
+    /// The linear map `model`'s file records (of windows of `w`), read
+    /// once per model.
+    fn map_of(&mut self, model: &LoadedModel, w: usize) -> Option<&crate::baseline::LinearMap> {
+        if self.map.as_ref().is_none_or(|(id, _)| *id != model.id) {
+            let map = crate::fit::Baselines::recorded(model.meta.metrics.as_ref(), w);
+            self.map = Some((model.id.clone(), map.map(|b| b.linear)));
+        }
+        self.map.as_ref().and_then(|(_, m)| m.as_ref())
+    }
+
     fn stream(&mut self, key: &str, now: Instant) -> Option<&mut StreamTruth> {
         stream_of(&mut self.streams, self.limits.max_streams, key, now)
     }
@@ -314,6 +334,9 @@ fn score(
         compare.update(|c| {
             if p.compared {
                 c.live_vs_truth_total.add(&p.live, &truth);
+                if let Some(map) = &p.map {
+                    c.map_vs_truth_total.add(map, &truth);
+                }
                 if let Some(sh) = &p.shadow {
                     c.shadow_vs_truth_total.add(sh, &truth);
                 }
@@ -322,6 +345,9 @@ fn score(
                 return; // computed by the models before the last change
             }
             c.live_vs_truth.add(&p.live, &truth);
+            if let Some(map) = &p.map {
+                c.map_vs_truth.add(map, &truth);
+            }
             if let Some(sh) = &p.shadow {
                 c.shadow_vs_truth.add(sh, &truth);
                 if p.seq.is_multiple_of(w as u64) {
@@ -370,6 +396,7 @@ pub(super) async fn observe(
         streams: HashMap::new(),
         pending: 0,
         deviations: (route.cfg.deviation.clone()).map(|d| Deviations::new(d, &route.cfg.pair)),
+        map: None,
     };
     let mut payload = Vec::new();
     let mut sweep = tokio::time::interval(
@@ -476,6 +503,9 @@ async fn observed(
             }
         }
     }
+    let mapped = (truths.map_of(&o.model, w))
+        .filter(|_| o.input.len() == o.live.len())
+        .map(|m| m.predict(&o.input));
     for (i, (stream, seq, ts)) in o.windows.iter().enumerate() {
         let live = &o.live[i * w..(i + 1) * w];
         let shadow_values = shadow.map(|(m, out)| (m, &out[i * w..(i + 1) * w]));
@@ -514,6 +544,7 @@ async fn observed(
                 compared: o.compared,
                 live: live.to_vec(),
                 shadow: shadow_values.map(|(_, v)| v.to_vec()),
+                map: mapped.as_ref().map(|m| m[i * w..(i + 1) * w].to_vec()),
                 generation: o.generation,
             };
             truths.add_window(stream, p, compare);

@@ -95,6 +95,7 @@ impl Route {
             compare: self.compare.clone(),
             generation: s.generation,
             watches: self.cfg.deviation.is_some(),
+            truth: self.cfg.truth.is_some(),
             backlog: None,
         });
         (s.live, observer)

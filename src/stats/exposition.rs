@@ -293,13 +293,16 @@ impl Scrape {
         }
         let mut m = enc.encode_descriptor(
             "pipeline_truth_mse",
-            "Running MSE against the truth channel, by model role (since the models last changed).",
+            "Running MSE against the truth channel, by model role (since the models last changed); role linear_map: the live model's baseline its file records, on the same windows.",
             None,
             MetricType::Gauge,
         )?;
-        let roles: [(&str, Pick); 2] = [
+        // (`linear_map`: the live model's own baseline, which its file
+        // records, on the windows live is scored on.)
+        let roles: [(&str, Pick); 3] = [
             ("live", |c| &c.live_vs_truth),
             ("shadow", |c| &c.shadow_vs_truth),
+            ("linear_map", |c| &c.map_vs_truth),
         ];
         for (role, pick) in roles {
             for r in &self.routes {
@@ -312,9 +315,10 @@ impl Scrape {
         // The mean's parts as counters since start (a model change starts
         // the running mean again, not these), so that a dashboard takes the
         // error over any range.
-        let totals: [(&str, Pick); 2] = [
+        let totals: [(&str, Pick); 3] = [
             ("live", |c| &c.live_vs_truth_total),
             ("shadow", |c| &c.shadow_vs_truth_total),
+            ("linear_map", |c| &c.map_vs_truth_total),
         ];
         let mut m = enc.encode_descriptor(
             "pipeline_truth_squared_error",

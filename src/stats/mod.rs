@@ -499,6 +499,14 @@ pub struct CompareSnapshot {
     pub live_vs_truth_total: Running,
     #[serde(default)]
     pub shadow_vs_truth_total: Running,
+    /// The live model's linear map (its training's baseline, which its
+    /// file records) against truth, on the windows live is scored on: by
+    /// now (since the models changed) and since start. Whether the model
+    /// still beats the simple baseline it was judged against.
+    #[serde(default)]
+    pub map_vs_truth: Running,
+    #[serde(default)]
+    pub map_vs_truth_total: Running,
     /// Shadow less live against truth, on windows sharing no sample.
     pub shadow_minus_live: Paired,
     /// Shadow translations published.

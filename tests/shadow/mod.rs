@@ -291,4 +291,5 @@ fn by_window(ts: &[Translation]) -> HashMap<(String, u64), (String, Vec<f32>)> {
 
 mod clocked;
 mod deviation;
+mod map;
 mod promotion;

@@ -312,6 +312,7 @@ pub(super) fn compute_loop(
                 shadow: None,
                 compared: true,
                 generation: o.generation,
+                input: if o.truth { input.clone() } else { Vec::new() },
             }),
             _ => None,
         };

@@ -306,6 +306,7 @@ fn shadow_yields(watches: bool) {
             compare: compare.clone(),
             generation: 0,
             watches,
+            truth: false,
             backlog: Some(route_tx.downgrade()),
         });
         (batch, done)

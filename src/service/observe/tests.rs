@@ -11,6 +11,7 @@ fn truths(w: usize) -> Truths {
         streams: HashMap::new(),
         pending: 0,
         deviations: None,
+        map: None,
     }
 }
 
@@ -21,6 +22,7 @@ fn pending(seq: u64, live: &[f32]) -> Pending {
         compared: true,
         live: live.to_vec(),
         shadow: Some(vec![0.0; live.len()]),
+        map: None,
         generation: 0,
     }
 }
