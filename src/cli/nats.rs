@@ -213,7 +213,7 @@ pub(crate) struct TailArgs {
     pub(crate) time_column: Vec<pipeline::recording::Column>,
     /// The zone of the time column's stamps written without an offset, as
     /// `retrain --time-zone` read them (Europe/Berlin).
-    #[arg(long, requires = "time_column", value_name = "ZONE", value_parser = pipeline::recording::Zone::parse)]
+    #[arg(long, requires = "time_column", value_name = "ZONE", allow_hyphen_values = true, value_parser = pipeline::recording::Zone::parse)]
     pub(crate) time_zone: Option<pipeline::recording::Zone>,
     /// With --time-column, the longest step that is not a gap (e.g. 5m)
     /// [default: three times the median step].

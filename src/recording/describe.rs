@@ -71,6 +71,27 @@ impl Recording {
         if let Some(z) = zone {
             self.time_zone = Some(z.name().to_string());
             self.time_zone_unused = !self.time_local;
+            // A column of local standard time (an air-quality reference's
+            // `Time (LST)`) read in a zone that moves its clocks: half the
+            // year an hour off.
+            let name = self.time_name.as_deref().unwrap_or_default().to_lowercase();
+            let standard = name
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == "lst")
+                || name.contains("standard time");
+            if let Some(s) = z.standard().filter(|_| standard && self.time_local) {
+                let said = format!(
+                    "says local standard time, which no clock change moves, but {} changes its \
+                     clocks in summer (its stamps would be read an hour off half the year): \
+                     name the standard offset, --time-zone {}",
+                    z.name(),
+                    s.name()
+                );
+                self.time_doubt = Some(match self.time_doubt.take() {
+                    Some(d) => format!("{d}; it {said}"),
+                    None => said,
+                });
+            }
             self.zone = self.time_local.then(|| z.clone());
             self.time_local = false;
         }

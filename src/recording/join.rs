@@ -41,6 +41,9 @@ pub struct FileRead {
     pub span: Option<(String, String)>,
     /// Its median step between rows, seconds.
     pub step: Option<f64>,
+    /// What its time column's stamps leave in doubt (a local standard
+    /// time read in a zone that moves its clocks), for a warning.
+    pub doubt: Option<String>,
 }
 
 /// The joined recording and what joining found.
@@ -181,6 +184,7 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             own: None,
             span: None,
             step: None,
+            doubt: None,
         };
         let mut times: Vec<f64> = Vec::new();
         let got = read::read(path, opts)?;
@@ -204,6 +208,9 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
             }
             names[k] = rec.input_name.clone();
             file.channels[k] = true;
+            let column = rec.time_name.as_deref().unwrap_or("time");
+            let doubt = (rec.time_doubt.as_ref()).map(|d| format!("column {column:?}: {d}"));
+            file.doubt = file.doubt.take().or(doubt);
             let samples = samples(&rec, index);
             file.rows = file.rows.max(samples.len());
             file.skipped = file.skipped.max(rec.skipped);

@@ -290,7 +290,14 @@ pub(super) fn split_at_gaps(
         return Err(Error::Data(format!("{}: {why}", rec.path.display())));
     }
     rec.time_step = median_step(&steps);
-    rec.time_doubt = serial_dates(times, rec.time_step);
+    // (After what reading its stamps in a zone found: a local standard
+    // time read in a zone that moves its clocks.)
+    if let Some(serial) = serial_dates(times, rec.time_step) {
+        rec.time_doubt = Some(match rec.time_doubt.take() {
+            Some(zone) => format!("{serial}; it {zone}"),
+            None => serial,
+        });
+    }
     let Some(limit) = threshold(&steps, max_gap) else {
         return Ok(());
     };

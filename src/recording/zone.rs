@@ -17,22 +17,89 @@ impl PartialEq for Zone {
     }
 }
 
+/// A fixed offset from UTC as people write it: `UTC-8`, `UTC-08:00`,
+/// `GMT+5:30`, `-08:00`, `+0530`.
+fn fixed_offset(text: &str) -> Option<Offset> {
+    let upper = text.trim().to_ascii_uppercase().replace('−', "-");
+    let rest = (upper.strip_prefix("UTC"))
+        .or_else(|| upper.strip_prefix("GMT"))
+        .unwrap_or(&upper)
+        .trim();
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => return None,
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some(hm) => hm,
+        None if digits.len() == 4 => digits.split_at(2),
+        None => (digits, "0"),
+    };
+    let number = |s: &str| -> Option<i32> {
+        (!s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (h, m) = (number(h)?, number(m)?);
+    if h > 14 || m > 59 {
+        return None;
+    }
+    Offset::from_seconds(sign * (h * 3600 + m * 60)).ok()
+}
+
 impl Zone {
     /// The zone an IANA name names (`Europe/Berlin`, `America/New_York`,
     /// `UTC`).
     pub fn parse(s: &str) -> Result<Self, String> {
         let name = s.trim();
-        TimeZone::get(name)
-            .map(|tz| Zone {
+        if let Ok(tz) = TimeZone::get(name) {
+            return Ok(Zone {
                 name: name.to_string(),
                 tz,
-            })
-            .map_err(|_| {
-                format!(
-                    "{name:?} is no time zone: an IANA name such as Europe/Berlin, \
-                     America/New_York or UTC"
-                )
-            })
+            });
+        }
+        // A fixed offset (`UTC-8`, `UTC-08:00`, `-08:00`, `GMT+0530`): a
+        // reference monitor's local standard time, which no clock change
+        // moves (IANA's `Etc/GMT+8` says it with the sign turned round).
+        let fixed = fixed_offset(name).ok_or_else(|| {
+            format!(
+                "{name:?} is no time zone: an IANA name such as Europe/Berlin, America/New_York \
+                 or UTC, or a fixed offset from UTC such as UTC-08:00 (local standard time, no \
+                 daylight saving)"
+            )
+        })?;
+        let o = fixed.seconds();
+        let sign = if o < 0 { '-' } else { '+' };
+        Ok(Zone {
+            name: format!("UTC{sign}{:02}:{:02}", o.abs() / 3600, o.abs() % 3600 / 60),
+            tz: TimeZone::fixed(fixed),
+        })
+    }
+
+    /// Where the zone changes its clocks for summer: its standard offset
+    /// as a zone (`UTC-08:00` for America/Los_Angeles); `None` for one
+    /// that does not (UTC, a fixed offset, Asia/Tokyo).
+    pub fn standard(&self) -> Option<Zone> {
+        let at = |month: i8| {
+            let day = jiff::civil::date(2026, month, 1).at(12, 0, 0, 0);
+            self.tz
+                .to_offset(self.tz.to_timestamp(day).ok()?)
+                .seconds()
+                .into()
+        };
+        let (january, july): (Option<i32>, Option<i32>) = (at(1), at(7));
+        let (january, july) = (january?, july?);
+        if january == july {
+            return None;
+        }
+        let o = january.min(july);
+        let sign = if o < 0 { '-' } else { '+' };
+        Zone::parse(&format!(
+            "UTC{sign}{:02}:{:02}",
+            o.abs() / 3600,
+            o.abs() % 3600 / 60
+        ))
+        .ok()
     }
 
     /// The fixed offset a time column's name gives, as an Onset HOBO
@@ -120,6 +187,67 @@ impl Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fixed offset as people write it is a zone (an air-quality
+    /// reference's local standard time); a zone that moves its clocks has
+    /// a standard offset, one that does not none. A column that says it is
+    /// in local standard time, read in a zone that moves its clocks, is
+    /// warned of with that offset.
+    #[test]
+    fn a_fixed_offset_is_a_zone_and_local_standard_time_is_one() {
+        for (text, name) in [
+            ("UTC-8", "UTC-08:00"),
+            ("UTC-08:00", "UTC-08:00"),
+            ("-08:00", "UTC-08:00"),
+            ("GMT+5:30", "UTC+05:30"),
+            ("+0530", "UTC+05:30"),
+            ("utc−3", "UTC-03:00"),
+        ] {
+            let z = Zone::parse(text).unwrap();
+            assert_eq!(z.name(), name, "{text}");
+            // Read back from the name a model records.
+            assert_eq!(Zone::parse(z.name()).unwrap().name(), name);
+        }
+        for bad in ["UTC-15", "+08:61", "8", "Mars/Olympus"] {
+            assert!(Zone::parse(bad).is_err(), "{bad}");
+        }
+        let pacific = Zone::parse("America/Los_Angeles").unwrap();
+        assert_eq!(
+            pacific.standard().map(|z| z.name().to_string()).as_deref(),
+            Some("UTC-08:00")
+        );
+        let sydney = Zone::parse("Australia/Sydney").unwrap().standard();
+        assert_eq!(
+            sydney.map(|z| z.name().to_string()).as_deref(),
+            Some("UTC+10:00")
+        );
+        assert!(Zone::parse("Asia/Tokyo").unwrap().standard().is_none());
+        assert!(Zone::parse("UTC-8").unwrap().standard().is_none());
+        use crate::recording::{Column, CsvOptions, Recording};
+        let mut text = String::from("Date (LST),Time (LST),x,y\n");
+        for h in 0..48 {
+            text += &format!("2026-07-{:02},{:02}:00,{h},{h}\n", 1 + h / 24, h % 24);
+        }
+        let read = |zone: &str| {
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                time: vec![
+                    Column::Name("Date (LST)".into()),
+                    Column::Name("Time (LST)".into()),
+                ],
+                time_zone: Some(Zone::parse(zone).unwrap()),
+                ..Default::default()
+            };
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("aqs.csv"), &opts).unwrap()
+        };
+        let doubt = read("America/Los_Angeles").time_doubt.unwrap();
+        assert!(doubt.contains("--time-zone UTC-08:00"), "{doubt}");
+        assert_eq!(read("UTC-8").time_doubt, None);
+        // Read in the standard offset, July's midnight is 08:00 UTC.
+        let first = read("UTC-8").row_times[0].unwrap();
+        assert_eq!(first % 86_400.0, 8.0 * 3600.0);
+    }
 
     /// Berlin's wall clock across both changes of 2025, as seconds as if
     /// UTC: winter +1 h, summer +2 h; the skipped hour read with winter's

@@ -64,10 +64,10 @@ pub(crate) struct CsvArgs {
     #[arg(long, value_parser = pipeline::recording::DateOrder::parse)]
     pub(crate) date_order: Option<pipeline::recording::DateOrder>,
     /// The zone of a time column's stamps written without an offset from
-    /// UTC, as an IANA name (Europe/Berlin, America/New_York): read as the
+    /// UTC, an IANA name (Europe/Berlin) or a fixed offset (UTC-08:00): the
     /// instants they were, across daylight-saving changes [default: UTC,
     /// and said; eval: what training was given]
-    #[arg(long, value_name = "ZONE", value_parser = pipeline::recording::Zone::parse)]
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true, value_parser = pipeline::recording::Zone::parse)]
     pub(crate) time_zone: Option<pipeline::recording::Zone>,
     /// Lines at the top of the file that are no part of the table, such as
     /// a logger's preamble above the header (`Test name: cell_07`) [default:

@@ -90,6 +90,11 @@ impl Joined {
     pub fn said(&self) -> (Vec<String>, Vec<String>) {
         let (mut lines, mut warnings) = (Vec::new(), Vec::new());
         for f in &self.files {
+            warnings.extend(
+                f.doubt
+                    .as_ref()
+                    .map(|d| format!("{}: {d}", f.path.display())),
+            );
             let of = match f.channels {
                 [true, true] => format!("{:?} and {:?}", self.input_name, self.output_name),
                 [true, false] => format!("{:?} (the input)", self.input_name),
