@@ -36,6 +36,8 @@ mod difference;
 mod slow;
 pub use difference::{Difference, MATERIAL, SURE_T, per_window, sure_t};
 pub use slow::ErrorParts;
+mod shown;
+pub use shown::{around, newest_line, significant, t_figure};
 mod units;
 mod within;
 pub use units::{base_name, same_channel, same_unit, squared, unit_of};
@@ -79,40 +81,6 @@ pub fn evaluate(
     ))
 }
 
-/// `x` with four significant digits, in plain notation where that is
-/// short (`0.4661`, `12.35`, `1234`), else scientific (`3.162e-4`).
-pub fn significant(x: f64) -> String {
-    let a = x.abs();
-    if !x.is_finite() || a == 0.0 {
-        return format!("{x}");
-    }
-    if !(1e-3..1e5).contains(&a) {
-        return format!("{x:.3e}");
-    }
-    let digits = (3 - a.log10().floor() as i32).max(0) as usize;
-    format!("{x:.digits$}")
-}
-
-/// `center ± spread`, the center to as many digits as the spread needs to
-/// be told apart (`101325 ± 48.21`, `2.0012e-6 ± 1.930e-8`): four decimals
-/// made a current in amperes `0.0000 ± 0.0000`.
-pub fn around(center: f64, spread: f64) -> String {
-    let s = significant(spread);
-    if !(center.is_finite() && spread.is_finite()) || spread <= 0.0 || center == 0.0 {
-        return format!("{} ± {s}", significant(center));
-    }
-    // Two digits of the spread.
-    let step = 10f64.powf(spread.log10().floor() - 1.0);
-    let a = center.abs();
-    if (1e-3..1e7).contains(&a) && step >= 1e-9 {
-        let decimals = (-step.log10().round()).max(0.0) as usize;
-        format!("{center:.decimals$} ± {s}")
-    } else {
-        let digits = (a / step).log10().ceil().clamp(1.0, 9.0) as usize;
-        format!("{center:.digits$e} ± {s}")
-    }
-}
-
 /// One predictor's error on the validation windows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -148,16 +116,6 @@ const EXPLAINS_NOTHING: f64 = 0.9;
 const NOTHING_LEARNT: &str = "it explains next to none of the output's variance, so the output may \
      not depend on the input window at all: a noise channel, another process, or the wrong column; \
      check the columns before training longer";
-
-/// A t statistic as said: one decimal, or `< -1e9` where the difference
-/// was the same in every stretch.
-pub fn t_figure(t: f64) -> String {
-    if t.abs() >= 1e9 {
-        format!("{}1e9", if t < 0.0 { "< -" } else { "> " })
-    } else {
-        format!("{t:.1}")
-    }
-}
 
 /// The advice for a model scored on input unlike its training input.
 const UNLIKE_FIRST: &str = "the input scored is unlike what it was trained on (another channel, other \
@@ -330,35 +288,6 @@ impl Comparison {
             mean_baseline,
             linear_baseline,
         })
-    }
-
-    /// The printed table (the same figures as the JSON report, and the
-    /// root of each MSE: an error in the channel's own `unit`, when its
-    /// column name says it, as `Vorlauf [°C]` does).
-    pub fn table(&self, unit: Option<&str>) -> String {
-        let on = match (self.held_out, self.never_seen) {
-            (true, false) => format!("on {} held-out windows", self.windows),
-            (true, true) => format!("on {} unseen windows", self.windows),
-            (false, _) => "IN-SAMPLE (training rows)".to_string(),
-        };
-        let rmse = unit.map_or("RMSE".to_string(), |u| format!("RMSE {u}"));
-        let mse = unit.map_or("MSE".to_string(), |u| format!("MSE {}", squared(u)));
-        // A long unit (a logger's `Deg C`) widens its columns.
-        let width = |h: &str| (h.chars().count() + 2).max(12);
-        let (wr, wm) = (width(&rmse), width(&mse));
-        let row = |name: &str, s: &Score| {
-            format!(
-                "  {name:<26} {:>wr$} {:>wm$.4e} {:>10.4}\n",
-                significant(s.mse.sqrt()),
-                s.mse,
-                s.nmse
-            )
-        };
-        let mut t = format!("  {on:<26} {rmse:>wr$} {mse:>wm$} {:>10}\n", "NMSE");
-        t += &row("model", &self.model);
-        t += &row("linear map (baseline)", &self.linear_baseline);
-        t += &row("mean (baseline)", &self.mean_baseline);
-        t
     }
 
     /// What to look at first where the model explains little: what the

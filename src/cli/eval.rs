@@ -418,8 +418,12 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             let before = i.checked_sub(1).map(|b| &prepared.recordings[b]);
             println!("{}", data_line(f, part, before));
         }
-        print!("{}", c.table(super::train::unit(&prepared)));
-        for line in fit::parts::lines(&prepared) {
+        let unit = super::train::unit(&prepared);
+        print!("{}", c.table(unit));
+        let on = prepared.scored();
+        let newest =
+            pipeline::eval::newest_line(&on.target, &scored.model, &scored.linear, on.window, unit);
+        for line in fit::parts::lines(&prepared).into_iter().chain(newest) {
             println!("{line}");
         }
         // Where the windows of a fault decide it, said first.

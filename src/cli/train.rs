@@ -417,7 +417,20 @@ pub(crate) fn retrain_recordings(a: RetrainArgs, threads: Option<usize>) -> Resu
         ))
     );
     print!("{}", c.table(unit(&prepared)));
-    for line in fit::parts::lines(&prepared) {
+    let on = prepared.scored();
+    let newest = (c.held_out).then(|| {
+        pipeline::eval::newest_line(
+            &on.target,
+            &scored.model,
+            &scored.linear,
+            on.window,
+            unit(&prepared),
+        )
+    });
+    for line in fit::parts::lines(&prepared)
+        .into_iter()
+        .chain(newest.flatten())
+    {
         println!("{line}");
     }
     println!("verdict    {}", c.verdict());

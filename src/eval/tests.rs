@@ -463,3 +463,22 @@ fn a_win_the_stretches_cannot_tell_from_chance_is_not_shown_better() {
         "{v}"
     );
 }
+
+/// The newest value of each window (the one a live display shows) is said
+/// where its error is not the whole window's: off by 1 at the last step
+/// only, RMSE 1 there against 0.5 over all; alike, nothing.
+#[test]
+fn the_newest_values_error_is_said_where_it_differs() {
+    let w = 4;
+    let target = vec![0f32; 8 * w];
+    let model: Vec<f32> = (0..8 * w)
+        .map(|i| if i % w == w - 1 { 1.0 } else { 0.0 })
+        .collect();
+    let line = super::newest_line(&target, &model, &target, w, Some("µg/m³")).unwrap();
+    assert!(
+        line.contains("RMSE model 1.000 µg/m³, linear map 0 µg/m³ (over all its values, as above: 0.5000 µg/m³)"),
+        "{line}"
+    );
+    let even = vec![0.5f32; 8 * w];
+    assert_eq!(super::newest_line(&target, &even, &target, w, None), None);
+}
