@@ -389,9 +389,17 @@ fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
             span(ns)
         ),
     };
+    // (Its time beside a tick's number, which is the seq its windows
+    // carry: an hourly clock's ticks number in the hundreds of thousands.)
+    let at = |k: u64| {
+        let ns = clock.at(i64::try_from(k).unwrap_or(i64::MAX));
+        crate::recording::time::iso(ns as f64 / 1e9, true)
+    };
     format!(
-        "{n} tick(s) of the route's clock (every {}) from tick {expected} had no value: {held}a \
-         refused message ends a hold; window restarted at tick {got}",
+        "{n} tick(s) of the route's clock (every {}) from tick {expected} ({}) had no value: \
+         {held}a refused message ends a hold; window restarted at tick {got} ({})",
         span(clock.step_ns),
+        at(expected),
+        at(got),
     )
 }
