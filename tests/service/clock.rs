@@ -441,11 +441,8 @@ async fn a_stream_that_numbers_its_samples_now_starts_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_readings_stamp_ends_the_hold_there() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 50.0));
-    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let ((_server, svc, client, mut errors, mut out), first_tick) = an_hour_ago(dir.path()).await;
     let second = 1_000_000_000i64;
-    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
     let at = |k: u64| (first_tick + k) as i64 * second;
     let stamped = async |value: serde_json::Value, t: i64| {
         let json = serde_json::json!({ "value": value, "ts": t }).to_string();
@@ -562,11 +559,8 @@ async fn changes_far_faster_than_training_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_stamped_in_1970_ends_no_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config();
-    cfg.routes[0].model = Some(resampled(dir.path(), 1.0, 50.0));
-    let (_server, svc, client, mut errors, mut out) = started(cfg).await;
+    let ((_server, svc, client, mut errors, mut out), first_tick) = an_hour_ago(dir.path()).await;
     let second = 1_000_000_000i64;
-    let first_tick = (pipeline::wire::now_ns() / second - 3_600) as u64;
     let at = |k: u64| (first_tick + k) as i64 * second;
     let stamped = async |value: serde_json::Value, t: serde_json::Value| {
         let json = serde_json::json!({ "value": value, "ts": t }).to_string();
@@ -592,4 +586,27 @@ async fn a_reading_stamped_in_1970_ends_no_hold() {
     let e = collect(&mut errors, 1, event).await.remove(0);
     assert!(e.detail.contains("lies before 1971"), "{e:?}");
     svc.shutdown().await;
+}
+
+/// A route read every second, a value held 50 s at most, started; and
+/// the first tick of a replay stamped an hour ago.
+async fn an_hour_ago(
+    dir: &std::path::Path,
+) -> (
+    (
+        common::nats::NatsServer,
+        Svc,
+        async_nats::Client,
+        async_nats::Subscriber,
+        async_nats::Subscriber,
+    ),
+    u64,
+) {
+    let mut cfg = config();
+    cfg.routes[0].model = Some(resampled(dir, 1.0, 50.0));
+    let running = started(cfg).await;
+    (
+        running,
+        (pipeline::wire::now_ns() / 1_000_000_000 - 3_600) as u64,
+    )
 }
