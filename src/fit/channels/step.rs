@@ -162,7 +162,8 @@ pub(super) fn steps(rec: &Recording, window: usize) -> Vec<String> {
             let first = rows.first().and_then(|(r, _)| stamp(*r));
             let exclude = match (first, stamp(before)) {
                 (Some(a), Some(b)) => format!(
-                    "; to train on the rows since, --exclude '{a}..{b}'{}",
+                    "; to train on the rows since, --exclude '{}{a}..{b}'{}",
+                    super::stop::of_file(rec),
                     super::stop::every_stream(rec)
                 ),
                 _ => String::new(),

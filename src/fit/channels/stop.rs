@@ -83,7 +83,7 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
                  (-{}/+{}, the spread of each side of the middle half): a shutdown, a start-up, \
                  or a state the recording rarely visits? Trained on, such a stretch sets the \
                  scaling and the linear map and weighs in every score; to leave it out, \
-                 --exclude '{from}..{to}'{every}",
+                 --exclude '{file}{from}..{to}'{every}",
                 first + rows - 1,
                 significant(f64::from(lo)),
                 significant(f64::from(hi)),
@@ -91,10 +91,23 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
                 significant(below),
                 significant(above),
                 every = every_stream(rec),
+                file = of_file(rec),
             ));
         }
     }
     said
+}
+
+/// The file an `--exclude` stretch names where its times count from the
+/// file's start (`p2.csv@`): read in every `--data` file otherwise, each
+/// timed from its own start, one patient's flush would cut every patient.
+pub(super) fn of_file(rec: &Recording) -> String {
+    let since_start = (rec.row_times.iter().flatten().next())
+        .is_some_and(|&t| t < crate::window::SINCE_START_F);
+    match (since_start, rec.path.file_name()) {
+        (true, Some(name)) => format!("{}@", name.to_string_lossy()),
+        _ => String::new(),
+    }
 }
 
 /// Where the stretch is one device's of a fleet export: `--exclude` leaves

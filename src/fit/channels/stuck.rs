@@ -112,7 +112,8 @@ fn exclude(rec: &Recording, first: usize, run: usize) -> String {
     let stamp = |row: usize| rec.row_times.get(row).copied().flatten();
     match (stamp(first), stamp(first + run - 1)) {
         (Some(a), Some(b)) => format!(
-            " (--exclude '{}..{}'{})",
+            " (--exclude '{}{}..{}'{})",
+            super::stop::of_file(rec),
             super::stop::text(a, rec),
             super::stop::text(b, rec),
             super::stop::every_stream(rec)
@@ -338,7 +339,7 @@ mod tests {
             w[0].starts_with("column \"y\": holds ")
                 && w[0].contains("for 255 rows in a row")
                 && w[0].contains("where it usually holds a value for 15 rows")
-                && w[0].ends_with("(--exclude '71100..86340')"),
+                && w[0].ends_with("(--exclude 'r.csv@71100..86340')"),
             "{w:?}"
         );
         assert!(stuck_channels(&rows(false, false)).is_empty());
