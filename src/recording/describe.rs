@@ -104,13 +104,25 @@ impl Recording {
     /// a monitor's `0:00.008`) is no date: written as the file writes it,
     /// seconds or `h:mm:ss.fff`, not as a day in 1970.
     pub fn stamp(&self, seconds: f64) -> String {
-        if (0.0..crate::window::SINCE_START_F).contains(&seconds) {
-            return since_start(seconds, self.time_clock);
+        // (Not a date before 1990: a river's record from 1975.)
+        let since = (0.0..crate::window::SINCE_START_F).contains(&seconds);
+        match (since, self.time_clock, self.time_numbers) {
+            (true, true, _) => return since_start(seconds, true),
+            (true, false, Some(unit)) => return since_start(seconds / unit, false),
+            _ => {}
         }
         match &self.zone {
             Some(z) => z.stamp(seconds),
             None => super::time::iso(seconds, self.time_zone.is_some() || !self.time_local),
         }
+    }
+
+    /// Its times count from its own start (numbers or clock times that are
+    /// no time since the epoch), not dates (a river's record from 1975).
+    pub fn timed_from_start(&self) -> bool {
+        (self.time_clock || self.time_numbers.is_some())
+            && (self.row_times.iter().flatten().next())
+                .is_some_and(|&t| t < crate::window::SINCE_START_F)
     }
 
     /// A row's time in a sentence: its stamp, after the time column's name
@@ -119,7 +131,7 @@ impl Recording {
     pub fn time_text(&self, seconds: f64) -> String {
         let stamp = self.stamp(seconds);
         match &self.time_name {
-            Some(name) if !self.time_clock && stamp.parse::<f64>().is_ok() => {
+            Some(name) if self.time_numbers.is_some() && stamp.parse::<f64>().is_ok() => {
                 format!("{name} {stamp}")
             }
             _ => stamp,
@@ -301,5 +313,38 @@ mod tests {
             };
             assert!(back.is_some_and(|b: f64| (b - t).abs() < 1e-9), "{text}");
         }
+    }
+
+    /// A stamp in the unit the column's name gives (`t_ms`: ms, as
+    /// `--exclude` reads it there), and a date before 1990 as a date.
+    #[test]
+    fn a_stamp_is_in_its_columns_unit_and_an_old_date_stays_one() {
+        use crate::recording::{Column, CsvOptions, Recording};
+        let read = |text: &str, time: &str| {
+            let opts = CsvOptions {
+                input: Column::Name("x".into()),
+                output: Column::Name("y".into()),
+                time: vec![Column::Name(time.into())],
+                ..Default::default()
+            };
+            Recording::from_bytes(text.as_bytes(), std::path::Path::new("r.csv"), &opts).unwrap()
+        };
+        let mut ms = String::from("t_ms,x,y\n");
+        let mut river = String::from("date,x,y\n");
+        for k in 0..40 {
+            ms += &format!("{},{k},{k}\n", 250 * k);
+            if k < 30 {
+                river += &format!("1975-06-{:02},{k},{k}\n", 1 + k);
+            }
+        }
+        let r = read(&ms, "t_ms");
+        assert_eq!(
+            (r.stamp(1.5), r.time_text(1.5)),
+            ("1500".into(), "t_ms 1500".into())
+        );
+        assert!(r.timed_from_start());
+        let r = read(&river, "date");
+        assert!(r.stamp(r.row_times[3].unwrap()).starts_with("1975-06-04"));
+        assert!(!r.timed_from_start());
     }
 }

@@ -84,11 +84,8 @@ pub fn across_files(excludes: &[Exclude], files: &[&Recording]) -> Result<Option
             names.join(", ")
         ));
     }
-    let since_start = |r: &Recording| {
-        (r.row_times.iter().flatten().next()).is_some_and(|&t| t < crate::window::SINCE_START_F)
-    };
     let hit: Vec<&&Recording> = (files.iter())
-        .filter(|r| r.excluded > 0 && since_start(r))
+        .filter(|r| r.excluded > 0 && r.timed_from_start())
         .collect();
     let shared: Vec<&Exclude> = excludes.iter().filter(|e| e.file.is_none()).collect();
     if hit.len() < 2 || shared.is_empty() {

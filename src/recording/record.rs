@@ -115,6 +115,10 @@ pub struct Recording {
     /// day, or since the recording's start.
     #[serde(skip)]
     pub time_clock: bool,
+    /// Its stamps are numbers: the seconds each counts (the unit its name
+    /// gives, `t_ms`; else 1), so that a stretch is said as it is written.
+    #[serde(skip)]
+    pub time_numbers: Option<f64>,
     /// With a stream column (see [`CsvOptions::stream`]): its name, the
     /// stream these rows are of, and every stream the file names, in the
     /// order of their names.

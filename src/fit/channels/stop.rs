@@ -102,9 +102,7 @@ pub(super) fn stretches(rec: &Recording, window: usize) -> Vec<String> {
 /// file's start (`p2.csv@`): read in every `--data` file otherwise, each
 /// timed from its own start, one patient's flush would cut every patient.
 pub(super) fn of_file(rec: &Recording) -> String {
-    let since_start = (rec.row_times.iter().flatten().next())
-        .is_some_and(|&t| t < crate::window::SINCE_START_F);
-    match (since_start, rec.path.file_name()) {
+    match (rec.timed_from_start(), rec.path.file_name()) {
         (true, Some(name)) => format!("{}@", name.to_string_lossy()),
         _ => String::new(),
     }
