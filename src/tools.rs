@@ -474,7 +474,8 @@ pub async fn tail(
         let latency = latency.map(|s| s * 1e3);
         // Read as 0 where the stamp lies ahead of the receipt: said.
         let ahead = (latency.and(t.ts)).map(|ts| crate::window::stamp_ns(ts) - received);
-        if let Some(ahead @ 1..) = ahead {
+        // (By more than a ms: hosts kept in step by NTP differ by less.)
+        if let Some(ahead @ 1_000_001..) = ahead {
             summary.stamps_ahead += 1;
             let ms = ahead as f64 / 1e6;
             summary.ahead_ms_max = Some(summary.ahead_ms_max.map_or(ms, |m| m.max(ms)));

@@ -21,7 +21,7 @@ impl Exclude {
     /// `FROM..TO` (`2026-10-27 08:00..2026-10-27 14:00`), or
     /// `FILE@FROM..TO` for one of several files.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (file, stretch) = match text.split_once('@') {
+        let (file, stretch) = match text.rsplit_once('@') {
             Some((f, s)) if !f.trim().is_empty() => (Some(f.trim().to_string()), s),
             _ => (None, text),
         };
@@ -51,8 +51,8 @@ impl Exclude {
     /// by its name alone), or of every file.
     pub fn of(&self, path: &std::path::Path) -> bool {
         self.file.as_deref().is_none_or(|f| {
-            let name = path.file_name().and_then(|n| n.to_str());
-            path == std::path::Path::new(f) || name == Some(f)
+            let f = std::path::Path::new(f.strip_prefix("./").unwrap_or(f));
+            path == f || path.ends_with(f)
         })
     }
 

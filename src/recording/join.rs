@@ -275,16 +275,18 @@ pub fn join(files: &[PathBuf], opts: &CsvOptions) -> Result<Joined> {
         repeats: r_in + r_out,
         conflicts: (c_in.0 + c_out.0, c_in.1.or(c_out.1)),
         own_repeats: (o_in.0 + o_out.0, o_in.1.or(o_out.1)),
-        own_cause: match (o_in.2 + o_out.2 == o_in.0 + o_out.0, &stamps) {
-            (true, _) => {
-                "each with the values of the row before: rows sent again (a gateway or logger \
-                 that wrote its last rows again after a reconnect)"
-            }
-            (false, Stamps::Wall) => {
+        // (Local stamps first: a night's hour repeated by the clocks going
+        // back holds a PV plant's zeros twice, alike.)
+        own_cause: match (&stamps, o_in.2 + o_out.2 == o_in.0 + o_out.0) {
+            (Stamps::Wall, _) => {
                 "local stamps a clock change set back an hour, read in no zone? (--time-zone \
                  reads them as the instants they were)"
             }
-            (false, _) => "one instant with two values",
+            (_, true) => {
+                "each with the values of the row before: rows sent again (a gateway or logger \
+                 that wrote its last rows again after a reconnect)"
+            }
+            (_, false) => "one instant with two values",
         },
         seconds,
         steps,

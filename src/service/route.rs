@@ -129,9 +129,10 @@ impl Route {
 
     /// The first of `values` that is no reading (see [`codes`]).
     pub fn missing_code(&self, values: &[f32], truth: bool) -> Option<Code> {
-        (self.codes).find(values, truth, || {
+        (self.codes).find(values, truth, |values| {
             let serving = self.serving.read().unwrap_or_else(|p| p.into_inner());
-            serving.live.missing.clone()
+            let codes = &serving.live.missing;
+            values.iter().position(|v| codes.contains(v))
         })
     }
 

@@ -585,6 +585,13 @@ fn a_reading_refused_for_its_stamp_alone_is_told_apart() {
     assert!(bad_stamp_only(unset.as_bytes()));
     let mp = pack(&serde_json::json!({"value": 12.5, "ts": "1970-01-01T00:02:00Z"}));
     assert!(bad_stamp_only(&mp));
+    // A number in a string (Home Assistant's states), and an array.
+    for also in [
+        r#"{"value":"21.5","ts":"1970-01-01T00:02:00Z"}"#,
+        r#"{"values":[1,2.5],"ts":"1970-01-01T00:02:00Z"}"#,
+    ] {
+        assert!(bad_stamp_only(also.as_bytes()), "{also}");
+    }
     for other in [
         r#"{"value":"unavailable","ts":"1970-01-01T00:02:00Z"}"#,
         r#"{"value":12.5,"ts":1767225600}"#,

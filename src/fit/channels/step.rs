@@ -21,7 +21,7 @@ const SIDE: usize = 12;
 /// The longer view, in sides: the level after the jump must hold over it.
 const LONG: usize = 20;
 /// How far on a level is looked for back where it was, in long views.
-const BACK: usize = 64;
+const BACK: usize = 16;
 /// The step, in spreads of what the line leaves on the rows before, at
 /// least: a step the channel's own relation to the other strays by as a
 /// rule is none (a wind turbine's power, 328 kW above its curve for a

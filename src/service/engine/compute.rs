@@ -300,7 +300,7 @@ pub(super) fn compute_loop(
             &mut scratch,
             &stats,
         );
-        let observed = match (&observer, &result.outputs, live_model) {
+        let mut observed = match (&observer, &result.outputs, live_model) {
             (Some(o), Ok(live), Some(model)) => Some(Observed {
                 windows: result
                     .jobs
@@ -312,11 +312,19 @@ pub(super) fn compute_loop(
                 shadow: None,
                 compared: true,
                 generation: o.generation,
-                input: if o.truth { input.clone() } else { Vec::new() },
+                input: Vec::new(),
             }),
             _ => None,
         };
         let _ = done.send(result);
+        // (The inputs for the live model's linear map, once the results
+        // are on their way: only on a route that scores a truth.)
+        if let Some(o) = observed
+            .as_mut()
+            .filter(|_| observer.as_ref().is_some_and(|o| o.truth))
+        {
+            o.input = input.clone();
+        }
         let (Some(observer), Some(mut observed)) = (observer, observed) else {
             beat.idle();
             continue;

@@ -391,9 +391,13 @@ fn no_value(expected: u64, got: u64, clock: &Clock) -> String {
     };
     // (Its time beside a tick's number, which is the seq its windows
     // carry: an hourly clock's ticks number in the hundreds of thousands.)
+    // (A clock of seconds since a start, a cycler's, in seconds.)
     let at = |k: u64| {
-        let ns = clock.at(i64::try_from(k).unwrap_or(i64::MAX));
-        crate::recording::time::iso(ns as f64 / 1e9, true)
+        let s = clock.at(i64::try_from(k).unwrap_or(i64::MAX)) as f64 / 1e9;
+        match s < crate::window::SINCE_START_F {
+            true => format!("{s} s"),
+            false => crate::recording::time::iso(s, true),
+        }
     };
     format!(
         "{n} tick(s) of the route's clock (every {}) from tick {expected} ({}) had no value: \

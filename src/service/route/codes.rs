@@ -52,25 +52,25 @@ impl Codes {
     }
 
     /// The first of `values` that is no reading, of the input or of the
-    /// `output` (a truth); `missing` gives the live model's recorded codes
-    /// (read only where it has some).
+    /// `output` (a truth); `recorded` finds the first of the live model's
+    /// recorded codes among them (asked only where it has some).
     pub fn find(
         &self,
         values: &[f32],
         output: bool,
-        missing: impl FnOnce() -> Vec<f32>,
+        recorded: impl FnOnce(&[f32]) -> Option<usize>,
     ) -> Option<Code> {
-        if self.recorded.load(Relaxed) {
-            let codes = missing();
-            let found = values.iter().position(|v| codes.contains(v));
-            if let Some(index) = found {
-                let value = values[index];
-                return Some(Code {
-                    index,
-                    value,
-                    recorded: true,
-                });
-            }
+        let found = self
+            .recorded
+            .load(Relaxed)
+            .then(|| recorded(values))
+            .flatten();
+        if let Some((index, &value)) = found.and_then(|i| Some((i, values.get(i)?))) {
+            return Some(Code {
+                index,
+                value,
+                recorded: true,
+            });
         }
         let at = |i: usize| f32::from_bits(self.ranges[i + 2 * usize::from(output)].load(Relaxed));
         let (lo, hi) = (at(0), at(1));
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn a_code_by_its_form_is_refused_only_far_outside_the_training_input() {
         let pm = codes(Some([2.25, 504.5]));
-        let none = Vec::new;
+        let none = |_: &[f32]| None;
         let found = pm.find(&[12.0, -999.0], false, none);
         assert_eq!(
             found,
@@ -136,7 +136,9 @@ mod tests {
         // A recorded code first, wherever it lies.
         let recorded = codes(Some([2.25, 504.5]));
         recorded.recorded.store(true, Relaxed);
-        let found = recorded.find(&[3.0, -999.0, 0.0], false, || vec![0.0]);
+        let found = recorded.find(&[3.0, -999.0, 0.0], false, |v| {
+            v.iter().position(|x| *x == 0.0)
+        });
         assert_eq!(found.map(|c| (c.index, c.recorded)), Some((2, true)));
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::Ts;
+use super::{Num, Ts};
 use crate::wire::{is_json_object, is_map};
 
 /// The time of a sample message (ns, as the time rule reads its `ts`,
@@ -31,9 +31,12 @@ pub fn stamp_of(payload: &[u8]) -> Option<i64> {
 /// of the sensor's value, so a value held is not ended by it (an
 /// air-quality sensor's reading two minutes before the hourly tick was).
 pub fn bad_stamp_only(payload: &[u8]) -> bool {
+    // A number, or one in a string (Home Assistant's `"21.5"`), or an
+    // array of them.
     #[derive(Deserialize)]
     struct Reading {
-        value: f64,
+        value: Option<Num>,
+        values: Option<Vec<Num>>,
     }
     #[derive(Deserialize)]
     struct Stamped {
@@ -52,5 +55,11 @@ pub fn bad_stamp_only(payload: &[u8]) -> bool {
     }
     let reading = read::<Reading>(payload).and_then(Result::ok);
     let stamped = read::<Stamped>(payload);
-    reading.is_some_and(|r| r.value.is_finite()) && stamped.is_some_and(|s| s.is_err())
+    let finite = |n: &Num| n.0.is_finite();
+    let reads = reading.is_some_and(|r| match (r.value, r.values) {
+        (Some(v), None) => finite(&v),
+        (None, Some(vs)) => !vs.is_empty() && vs.iter().all(finite),
+        _ => false,
+    });
+    reads && stamped.is_some_and(|s| s.is_err())
 }
