@@ -356,12 +356,16 @@ impl Comparison {
             && self
                 .vs_mean
                 .model_wins(self.model.mse, self.mean_baseline.mse)
-            && self.vs_linear.t.is_none_or(|t| t < SURE_T)
+            && self.vs_linear.t.is_none_or(|t| t < self.vs_linear.sure())
         {
             // A residual model is its map and a correction: one whose
             // correction adds nothing is the map, worth what the map is.
             // (Surely lower, but by less than 1%: little, not nothing.)
-            let adds = match self.vs_linear.t.is_some_and(|t| t <= -SURE_T) {
+            let adds = match self
+                .vs_linear
+                .t
+                .is_some_and(|t| t <= -self.vs_linear.sure())
+            {
                 true => "adds less than 1% to what the map explains",
                 false => "adds nothing the map leaves beyond chance",
             };

@@ -96,7 +96,13 @@ impl Difference {
     /// [`MATERIAL`] or more, and surely so (or lower, where too few
     /// stretches allow no test).
     pub fn model_wins(&self, model_mse: f64, baseline_mse: f64) -> bool {
-        material(model_mse, baseline_mse) && self.t.is_none_or(|t| t <= -SURE_T)
+        material(model_mse, baseline_mse) && self.t.is_none_or(|t| t <= -self.sure())
+    }
+
+    /// `|t|` its stretches must reach to be beyond chance ([`sure_t`]:
+    /// 3.18 over four, [`SURE_T`] from 30 on).
+    pub fn sure(&self) -> f64 {
+        sure_t(self.stretches as u64)
     }
 
     /// Lower, but by no more than chance, or by too little to matter.
@@ -164,6 +170,14 @@ mod tests {
         let few = Difference::of(&good[..30], &base[..30], w);
         assert_eq!((few.t, few.stretches), (None, 3));
         assert!(few.model_wins(1.0, 2.0) && !few.model_wins(2.0, 1.0));
+        // t = -2.5 is sure over 60 stretches, not over 5 (Student's t over
+        // 4 degrees of freedom asks 2.78).
+        let at = |stretches| Difference {
+            t: Some(-2.5),
+            stretches,
+        };
+        assert!(at(60).model_wins(1.0, 2.0) && !at(5).model_wins(1.0, 2.0));
+        assert!(at(5).lower_by_chance(1.0, 2.0));
         // The same difference everywhere: sure, and finite.
         let d = Difference::of(&[1.0; 40], &[2.0; 40], w);
         assert_eq!(d.t, Some(-1e9));

@@ -76,8 +76,9 @@ pub(super) fn score(
     let ours = scored.comparison.model.mse;
     // (Surely lower, however little: the 1% a model needs to beat a
     // baseline is no test of which of two models errs less.)
-    let better = theirs.mse < ours && vs_model.t.is_none_or(|t| t <= -pipeline::eval::SURE_T);
-    let worse = ours < theirs.mse && vs_model.t.is_none_or(|t| t >= pipeline::eval::SURE_T);
+    let sure = vs_model.sure();
+    let better = theirs.mse < ours && vs_model.t.is_none_or(|t| t <= -sure);
+    let worse = ours < theirs.mse && vs_model.t.is_none_or(|t| t >= sure);
     let mut warnings = Vec::new();
     // Its own training rows among those scored: its score leans optimistic.
     // A file it was trained on, by its bytes; else its rows found among
