@@ -16,9 +16,10 @@ mod model;
 mod progress;
 pub(crate) mod reading;
 
+pub(crate) use args::missing_code;
 pub(crate) use csv::{
     CsvArgs, RecordingArgs, Scored, data_line, file_id as csv_file_id, identity_warning,
-    input_not_time, missing_code, slow_error, unit,
+    input_not_time, slow_error, unit,
 };
 
 use super::Usage;

@@ -206,3 +206,17 @@ fn positive(s: &str) -> std::result::Result<usize, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// `--missing`: a finite number, as a channel's cells would hold it (f32).
+pub(crate) fn missing_code(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("{s:?} is not a finite number (e.g. -9999)")),
+        // A text (`#N/A`, `n/a`) in a number column is a bad cell already.
+        Err(_) => Err(format!(
+            "{s:?} is not a number (e.g. -9999): --missing names numbers that stand for a \
+             missing value; a cell holding text such as {s:?} is a bad cell already, which \
+             --skip-bad-rows skips"
+        )),
+    }
+}

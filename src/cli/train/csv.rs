@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use pipeline::recording::{Column, CsvOptions, Recording};
 
+use super::args::missing_code;
+
 /// Files from this size on are said as they are read (~1 s of reading).
 const LARGE_FILE: u64 = 32 << 20;
 
@@ -394,10 +396,13 @@ pub(crate) fn data_line(
         Scored::Training => format!("{} rows{of} ({} train, {held})", r.rows, f.train_rows),
         Scored::HeldOut => format!("{} rows{of}, {held}", r.rows),
         Scored::Whole => match f.training_rows_found {
-            None => format!(
-                "{} rows{of}, all scored (never trained on){skipped}{gaps}",
-                r.rows
-            ),
+            None => {
+                let all = if r.excluded > 0 { "the rest" } else { "all" };
+                format!(
+                    "{} rows{of}, {all} scored (never trained on){skipped}{gaps}",
+                    r.rows
+                )
+            }
             Some(_) => format!(
                 "{} rows{of}, {} of them the model's training rows (found by their values: not \
                  scored), the windows clear of them scored{skipped}{gaps}",
@@ -467,20 +472,6 @@ pub(crate) fn file_id(path: &std::path::Path) -> Option<String> {
     pipeline::recording::file_bytes(path)
         .ok()
         .map(|b| pipeline::format::content_id(&b))
-}
-
-/// `--missing`: a finite number, as a channel's cells would hold it (f32).
-pub(crate) fn missing_code(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(format!("{s:?} is not a finite number (e.g. -9999)")),
-        // A text (`#N/A`, `n/a`) in a number column is a bad cell already.
-        Err(_) => Err(format!(
-            "{s:?} is not a number (e.g. -9999): --missing names numbers that stand for a \
-             missing value; a cell holding text such as {s:?} is a bad cell already, which \
-             --skip-bad-rows skips"
-        )),
-    }
 }
 
 /// What `retrain` says of a file read without a time column when one
