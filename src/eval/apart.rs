@@ -38,7 +38,11 @@ impl Comparison {
         c.held_out = self.held_out;
         c.never_seen = self.never_seen;
         c.fill_suspected = self.fill_suspected;
-        c.output_spikes = self.output_spikes;
+        // Spikes said of the whole may lie in the windows left out (an
+        // arterial line's flush, the deviations' own): judged again on the
+        // windows kept, each by its last value.
+        let last: Vec<f32> = (on.target.chunks_exact(w)).map(|c| c[w - 1]).collect();
+        c.output_spikes = self.output_spikes && crate::scaling::Spikes::find(&last).is_some();
         c.input_unlike_training = self.input_unlike_training;
         c.residual = self.residual;
         // A fleet's streams judged on their own means: the whole's say.
@@ -46,5 +50,37 @@ impl Comparison {
             c.set_within(within);
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::data::Windows;
+    use crate::eval::Comparison;
+
+    /// Spikes in the windows left out (a flush) are not blamed for the
+    /// rest; spikes among the windows kept still are.
+    #[test]
+    fn spikes_left_out_are_not_said_of_the_rest() {
+        let w = 2;
+        let mut valid = Windows::empty(w);
+        let mut rng = crate::rng::Rng::new(9);
+        for k in 0..400 {
+            let y = if (100..103).contains(&k) {
+                300.0
+            } else {
+                70.0 + rng.normal() as f32
+            };
+            valid.input.extend([0.0, 0.0]);
+            valid.target.extend([y, y]);
+        }
+        let same = valid.target.clone();
+        let mut c = Comparison::new(&valid, &same, &same, &same).unwrap();
+        c.output_spikes = true;
+        let preds = [&same[..], &same[..], &same[..]];
+        let keep: Vec<bool> = (0..400).map(|k| !(100..103).contains(&k)).collect();
+        assert!(!c.restricted(&valid, preds, &keep).unwrap().output_spikes);
+        let all = vec![true; 400];
+        assert!(c.restricted(&valid, preds, &all).unwrap().output_spikes);
     }
 }
