@@ -8,6 +8,7 @@ use crate::common;
 
 mod auth;
 mod clock;
+mod held;
 mod joined;
 mod lifecycle;
 mod metrics;
