@@ -37,7 +37,7 @@ mod slow;
 pub use difference::{Difference, MATERIAL, SURE_T, per_window, sure_t};
 pub use slow::ErrorParts;
 mod shown;
-pub use shown::{around, newest_line, significant, t_figure};
+pub use shown::{around, newest_line, newest_rmse, significant, t_figure};
 mod units;
 mod within;
 pub use units::{base_name, same_channel, same_unit, squared, unit_of};

@@ -386,6 +386,11 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
     let apart = watch::apart(&watch, &prepared, &scored);
     let c = &scored.comparison;
     if a.json {
+        let on = prepared.scored();
+        let newest = pipeline::eval::newest_rmse(&on.target, &scored.model, &scored.linear, on.window)
+            .map(|[model, linear, all]| {
+                serde_json::json!({"model_rmse": model, "linear_rmse": linear, "model_rmse_all_values": all})
+            });
         let v = serde_json::json!({
             "model": loaded.path.display().to_string(),
             "model_id": loaded.id,
@@ -405,6 +410,8 @@ pub(crate) fn evaluate_recordings(loaded: &pipeline::LoadedModel, a: &EvalArgs) 
             "against": against.as_ref().map(against::Against::json),
             "deviation_watch": watch.as_ref().ok().map(|(r, _)| r),
             "apart_from_deviations": apart.as_ref().map(watch::Apart::json),
+            // Each window's newest value: what a live display shows.
+            "newest": newest,
         });
         println!("{v}");
     } else {

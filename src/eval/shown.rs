@@ -91,6 +91,23 @@ pub fn newest_line(
     w: usize,
     unit: Option<&str>,
 ) -> Option<String> {
+    let [newest, linear, all] = newest_rmse(target, model, linear, w)?;
+    if !(newest.is_finite() && all > 0.0) || (0.8..1.25).contains(&(newest / all)) {
+        return None;
+    }
+    let rmse = |x: f64| unit.map_or(significant(x), |u| format!("{} {u}", significant(x)));
+    Some(format!(
+        "newest     each window's newest value (the last, what a live display of each translation's latest value \
+         shows): RMSE model {}, linear map {} (over all its values, as above: {})",
+        rmse(newest),
+        rmse(linear),
+        rmse(all)
+    ))
+}
+
+/// The RMSE of each window's newest value, the model's and the linear
+/// map's, and the model's over all values (`eval --json`'s `newest`).
+pub fn newest_rmse(target: &[f32], model: &[f32], linear: &[f32], w: usize) -> Option<[f64; 3]> {
     if w < 2 || target.len() < w || model.len() != target.len() || linear.len() != target.len() {
         return None;
     }
@@ -105,16 +122,6 @@ pub fn newest_line(
         });
         sum / n.max(1) as f64
     };
-    let (newest, all) = (mse(model, true).sqrt(), mse(model, false).sqrt());
-    if !(newest.is_finite() && all > 0.0) || (0.8..1.25).contains(&(newest / all)) {
-        return None;
-    }
-    let rmse = |x: f64| unit.map_or(significant(x), |u| format!("{} {u}", significant(x)));
-    Some(format!(
-        "newest     each window's newest value (the last, what a live display of each translation's latest value \
-         shows): RMSE model {}, linear map {} (over all its values, as above: {})",
-        rmse(newest),
-        rmse(mse(linear, true).sqrt()),
-        rmse(all)
-    ))
+    let root = |p: &[f32], last: bool| mse(p, last).sqrt();
+    Some([root(model, true), root(linear, true), root(model, false)])
 }

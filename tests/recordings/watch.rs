@@ -106,6 +106,15 @@ fn eval_says_what_the_deviation_watch_would_have_said() {
     assert_eq!(e["deviation_watch"]["windows"].as_u64(), Some(1), "{e}");
     // Where the largest mean came, and how large, in the output's units.
     let (e, _) = eval(&model, &low, &[]);
+    // Each window's newest value's error beside the whole window's.
+    let newest = &e["newest"];
+    assert!(
+        newest["model_rmse"].as_f64().is_some_and(|r| r > 0.0)
+            && newest["model_rmse_all_values"]
+                .as_f64()
+                .is_some_and(|r| r > 0.0),
+        "{newest}"
+    );
     let at = &e["deviation_watch"]["peak_at"];
     assert!(at[1].as_f64().unwrap() < -5.0 * rmse, "{at}");
     // The line people read.
