@@ -397,12 +397,9 @@ impl Recording {
                         rec.time_clock = cell(1).is_none() && cell(0).is_some_and(time::dateless);
                         rec.time_local &= !rec.time_clock;
                         // Or numbers, in the unit the name gives.
-                        let number = |c: &[u8]| {
-                            let t = std::str::from_utf8(c).unwrap_or_default().trim();
-                            t.trim_matches('"').replace(',', ".").parse::<f64>().is_ok()
-                        };
-                        rec.time_numbers = (cell(1).is_none() && cell(0).is_some_and(number))
-                            .then_some(time_unit.unwrap_or(1.0));
+                        rec.time_numbers = (cell(1).is_none()
+                            && cell(0).is_some_and(time::numeric))
+                        .then_some(time_unit.unwrap_or(1.0));
                         rec.read_in(opts.time_zone.as_ref());
                     }
                     times.extend(t);

@@ -111,17 +111,15 @@ pub fn newest_rmse(target: &[f32], model: &[f32], linear: &[f32], w: usize) -> O
     if w < 2 || target.len() < w || model.len() != target.len() || linear.len() != target.len() {
         return None;
     }
-    let mse = |p: &[f32], last: bool| {
-        let pairs = (p.chunks_exact(w).zip(target.chunks_exact(w))).flat_map(|(p, t)| {
-            if last { &p[w - 1..] } else { p }
-                .iter()
-                .zip(if last { &t[w - 1..] } else { t })
-        });
-        let (sum, n) = pairs.fold((0f64, 0usize), |(s, n), (p, t)| {
-            (s + (f64::from(*p) - f64::from(*t)).powi(2), n + 1)
-        });
-        sum / n.max(1) as f64
+    // The root of the mean squared difference over the windows' values
+    // from `from` on (`w - 1`: the newest alone).
+    let rmse = |p: &[f32], from: usize| {
+        let rows = p.chunks_exact(w).zip(target.chunks_exact(w));
+        let (sum, n) = (rows.flat_map(|(p, t)| p[from..].iter().zip(&t[from..])))
+            .fold((0f64, 0usize), |(s, n), (p, t)| {
+                (s + (f64::from(*p) - f64::from(*t)).powi(2), n + 1)
+            });
+        (sum / n.max(1) as f64).sqrt()
     };
-    let root = |p: &[f32], last: bool| mse(p, last).sqrt();
-    Some([root(model, true), root(linear, true), root(model, false)])
+    Some([rmse(model, w - 1), rmse(linear, w - 1), rmse(model, 0)])
 }

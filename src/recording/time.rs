@@ -195,6 +195,12 @@ pub(super) fn dateless(cell: &[u8]) -> bool {
     date_time(&text, None).is_none() && dates::elapsed(&text).is_some()
 }
 
+/// Whether a time cell is a number (seconds, or the unit its column's
+/// name gives), as [`local_text`] tells one from a date.
+pub(super) fn numeric(cell: &[u8]) -> bool {
+    is_number(String::from_utf8_lossy(cell).trim().trim_matches('"'))
+}
+
 /// Times of day without their date go back where a day ends (at midnight,
 /// or overnight where a log stops in the evening): the first row where they
 /// go back by more than two hours (a clock changed for daylight saving
